@@ -32,3 +32,7 @@ class ScenarioError(KafkaLabError):
 
 class SimulationError(KafkaLabError):
     """The simulation cannot go on (for example, it was asked to run backwards in time)."""
+
+
+class GradingError(KafkaLabError):
+    """An exercise, a solution notebook or a check is malformed (not a learner's mistake)."""

@@ -1,0 +1,237 @@
+"""Brokers, topics and partitions: the cluster the clients talk to.
+
+A ``Cluster`` holds brokers and topics. Creating a topic places its replicas with Kafka's
+rack-unaware assignment (``AdminUtils.assignReplicasToBrokersRackUnaware``): leaders go
+round-robin over the brokers from a random start, and followers are shifted by a random amount
+that grows by one every time the partitions wrap around the brokers, so that replicas spread
+evenly. Worked example, 3 brokers [0, 1, 2], start index 0, shift 0, RF 2: partition 0 →
+[0, 1], partition 1 → [1, 2], partition 2 → [2, 0], partition 3 (shift now 1) → [0, 2].
+
+A broker models how long a produce request takes: network latency and bandwidth to reach it,
+then a request handler that works one request at a time. A broker can be made slow; crashes
+come with replication (``alive`` is the seam).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim import config
+from sim.errors import ConfigError, UnknownTopicError
+from sim.log import PartitionLog
+from sim.partitioners import ClusterMetadata
+
+LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_TOPIC_LENGTH = 249  # Kafka's Topic.MAX_NAME_LENGTH
+
+
+class Broker:
+    """One broker: its network link and its request handler.
+
+    Times are in simulated milliseconds. ``next_free_ms`` is when the request handler can start
+    the next request, which makes requests queue up behind each other on a busy or slow broker.
+    """
+
+    def __init__(self, broker_id: int, configs: dict[str, Any] | None = None) -> None:
+        self.broker_id = broker_id
+        self.config = config.BROKER.parse(configs)
+        self.alive = True
+        self.link_free_ms = 0.0
+        self.next_free_ms = 0.0
+        self.busy_ms = 0.0
+
+    def __repr__(self) -> str:
+        slow = self.config["lab.slowdown"]
+        return f"Broker({self.broker_id}{', slow ×' + format(slow, 'g') if slow > 1 else ''})"
+
+    @property
+    def latency_ms(self) -> float:
+        return float(self.config["lab.network.latency.ms"])
+
+    @property
+    def slowdown(self) -> float:
+        return float(self.config["lab.slowdown"])
+
+    def set_slowdown(self, factor: float) -> None:
+        """Make request handling ``factor`` times slower (1 = normal)."""
+        self.config["lab.slowdown"] = config.BROKER["lab.slowdown"].parse(factor, "broker")
+
+    def arrival_ms(self, sent_ms: float, size_bytes: int) -> float:
+        """When a request sent at ``sent_ms`` has fully arrived (link transfers one at a time)."""
+        bytes_per_ms = self.config["lab.network.bandwidth.mbps"] * 1e6 / 8 / 1000
+        start = max(sent_ms, self.link_free_ms)
+        self.link_free_ms = start + size_bytes / bytes_per_ms
+        return self.link_free_ms + self.latency_ms
+
+    def handle(self, arrival_ms: float, size_bytes: int) -> float:
+        """Queue a request arriving at ``arrival_ms``; return when its handling finishes."""
+        bytes_per_ms = self.config["lab.append.mb.per.s"] * 1e6 / 1000
+        duration = (self.config["lab.request.time.ms"] + size_bytes / bytes_per_ms) * self.slowdown
+        start = max(arrival_ms, self.next_free_ms)
+        self.next_free_ms = start + duration
+        self.busy_ms += duration
+        return self.next_free_ms
+
+
+@dataclass
+class Partition:
+    """One partition: its replicas (first = preferred leader), leader, ISR and leader's log."""
+
+    topic: str
+    partition: int
+    replicas: list[int]
+    log: PartitionLog
+    leader: int = -1
+    leader_epoch: int = 0
+    isr: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.leader < 0:
+            self.leader = self.replicas[0]
+        if not self.isr:
+            self.isr = list(self.replicas)
+
+
+@dataclass
+class Topic:
+    """A topic: its name, its partitions and its topic-level configs."""
+
+    name: str
+    partitions: list[Partition]
+    config: dict[str, Any]
+
+    @property
+    def replication_factor(self) -> int:
+        return len(self.partitions[0].replicas)
+
+
+def validate_topic_name(name: str) -> None:
+    """Apply Kafka's topic naming rules (``org.apache.kafka.common.internals.Topic.validate``)."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"Topic name must be a non-empty string but got {name!r}.")
+    if name in (".", ".."):
+        raise ConfigError(f"Topic name cannot be {name!r}.")
+    if len(name) > MAX_TOPIC_LENGTH:
+        raise ConfigError(f"Topic name {name[:20]!r}… is {len(name)} characters; "
+                          f"the limit is {MAX_TOPIC_LENGTH}.")
+    if not LEGAL_TOPIC.match(name):
+        raise ConfigError(f"Topic name {name!r} is illegal: use only ASCII letters, digits, "
+                          "'.', '_' and '-'.")
+
+
+def assign_replicas(
+    n_partitions: int, replication_factor: int, broker_ids: list[int], rng: np.random.Generator
+) -> list[list[int]]:
+    """Kafka's rack-unaware replica assignment (see the module docstring for an example)."""
+    n = len(broker_ids)
+    start_index = int(rng.integers(n))
+    shift = int(rng.integers(n))
+    assignment = []
+    for p in range(n_partitions):
+        if p > 0 and p % n == 0:
+            shift += 1
+        first = (p + start_index) % n
+        followers = [broker_ids[(first + 1 + (shift + j) % (n - 1)) % n]
+                     for j in range(replication_factor - 1)]
+        assignment.append([broker_ids[first], *followers])
+    return assignment
+
+
+class Cluster:
+    """Brokers and topics; hands out metadata to clients."""
+
+    def __init__(
+        self,
+        n_brokers: int = 3,
+        rng: np.random.Generator | None = None,
+        broker_configs: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(n_brokers, int) or n_brokers < 1:
+            raise ConfigError(f"A cluster needs at least 1 broker but got {n_brokers!r}.")
+        self.brokers = {b: Broker(b, broker_configs) for b in range(n_brokers)}
+        self.topics: dict[str, Topic] = {}
+        self._rng = rng if rng is not None else np.random.default_rng(0)
+        self.kernel: Any = None  # set by the Kernel that owns this cluster
+        self.metadata_version = 0  # bumped whenever leaders, topics or liveness change
+        self._metadata: ClusterMetadata | None = None
+
+    def __repr__(self) -> str:
+        return f"Cluster(brokers={list(self.brokers)}, topics={list(self.topics)})"
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        replication_factor: int = 1,
+        configs: dict[str, Any] | None = None,
+    ) -> Topic:
+        """Create a topic, placing replicas as Kafka does.
+
+        Raises:
+            ConfigError: for an illegal or existing name, or an impossible replication factor.
+        """
+        validate_topic_name(name)
+        if name in self.topics:
+            raise ConfigError(f"Topic {name!r} already exists.")
+        if not isinstance(partitions, int) or partitions < 1:
+            raise ConfigError(f"Topic {name!r}: partitions must be at least 1 but got "
+                              f"{partitions!r}.")
+        if not isinstance(replication_factor, int) or not 1 <= replication_factor <= len(
+            self.brokers
+        ):
+            raise ConfigError(
+                f"Topic {name!r}: replication factor {replication_factor!r} must be between 1 "
+                f"and the number of brokers ({len(self.brokers)})."
+            )
+        topic_config = config.TOPIC.parse(configs)
+        placement = assign_replicas(partitions, replication_factor, list(self.brokers), self._rng)
+        parts = [
+            Partition(name, p, replicas, PartitionLog(topic_config["segment.bytes"]))
+            for p, replicas in enumerate(placement)
+        ]
+        topic = Topic(name, parts, topic_config)
+        self.topics[name] = topic
+        self.metadata_changed()
+        return topic
+
+    def metadata_changed(self) -> None:
+        """Tell clients to refresh what they cached (Kafka clients refetch metadata)."""
+        self.metadata_version += 1
+        self._metadata = None
+
+    def topic(self, name: str) -> Topic:
+        """The topic called ``name``, or a clear error listing the topics that exist."""
+        try:
+            return self.topics[name]
+        except KeyError:
+            known = ", ".join(sorted(self.topics)) or "none yet"
+            raise UnknownTopicError(
+                f"Unknown topic {name!r}; the cluster has: {known}. Create it first with "
+                "cluster.create_topic(name, partitions=...)."
+            ) from None
+
+    def partition(self, topic: str, partition: int) -> Partition:
+        return self.topic(topic).partitions[partition]
+
+    def leader(self, topic: str, partition: int) -> Broker:
+        return self.brokers[self.partition(topic, partition).leader]
+
+    def metadata(self) -> ClusterMetadata:
+        """What clients know: partition counts and which partitions have no live leader."""
+        if self._metadata is None:
+            self._metadata = self._build_metadata()
+        return self._metadata
+
+    def _build_metadata(self) -> ClusterMetadata:
+        unavailable = frozenset(
+            (t.name, p.partition)
+            for t in self.topics.values()
+            for p in t.partitions
+            if p.leader < 0 or not self.brokers[p.leader].alive
+        )
+        return ClusterMetadata({t.name: len(t.partitions) for t in self.topics.values()},
+                               unavailable)

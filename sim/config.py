@@ -1,0 +1,230 @@
+"""Kafka-style configuration: declarative tables of config keys, their defaults and validation.
+
+Each table mirrors a Kafka ``ConfigDef`` (``ProducerConfig``, ``TopicConfig``, …): one row per
+config with Kafka's dotted name, type, default, validator and doc. Validation, error messages,
+documentation and widget labels all read the same rows.
+
+Defaults are those of **Apache Kafka 4.0** (``KAFKA_VERSION``). Lab-only settings that Kafka does
+not have start with ``lab.`` so they cannot be mistaken for real configs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.errors import ConfigError
+
+KAFKA_VERSION = "4.0"
+
+Validator = Callable[[Any], str | None]
+"""Returns None when the value is allowed, else a phrase saying what is allowed."""
+
+
+def at_least(low: float) -> Validator:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"must be at least {low}"
+
+    return check
+
+
+def between(low: float, high: float) -> Validator:
+    def check(value: Any) -> str | None:
+        return None if low <= value <= high else f"must be between {low} and {high}"
+
+    return check
+
+
+def one_of(*allowed: Any) -> Validator:
+    def check(value: Any) -> str | None:
+        shown = ", ".join(repr(a) for a in allowed)
+        return None if value in allowed else f"must be one of {shown}"
+
+    return check
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One row of a config table, as in Kafka's ``ConfigDef.define(...)``."""
+
+    name: str
+    type: type | tuple[type, ...]
+    default: Any
+    doc: str
+    validator: Validator | None = None
+    group: str = ""
+    nullable: bool = False
+
+    def parse(self, value: Any, where: str) -> Any:
+        """Convert ``value`` to this key's type and validate it, or raise ``ConfigError``."""
+        if value is None and self.nullable:
+            return None
+        value = _coerce(self, value, where)
+        if self.validator is not None:
+            problem = self.validator(value)
+            if problem:
+                raise ConfigError(
+                    f"Invalid value {value!r} for configuration {self.name}: {problem} "
+                    f"({where} config; {self.doc})"
+                )
+        return value
+
+
+def _coerce(key: ConfigKey, value: Any, where: str) -> Any:
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    if bool in types and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, bool) and bool not in types:
+        raise _type_error(key, value, where)
+    if isinstance(value, types):
+        return value
+    if int in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if float in types and isinstance(value, int):
+        return float(value)
+    if (int in types or float in types) and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise _type_error(key, value, where) from None
+        return int(number) if int in types and number.is_integer() else number
+    raise _type_error(key, value, where)
+
+
+def _type_error(key: ConfigKey, value: Any, where: str) -> ConfigError:
+    types = key.type if isinstance(key.type, tuple) else (key.type,)
+    expected = " or ".join(t.__name__ for t in types)
+    return ConfigError(
+        f"Invalid value {value!r} for configuration {key.name}: expected {expected} "
+        f"({where} config; {key.doc})"
+    )
+
+
+@dataclass(frozen=True)
+class ConfigDef:
+    """A table of config keys for one kind of client or resource (producer, topic, broker…)."""
+
+    kind: str
+    keys: tuple[ConfigKey, ...]
+    _by_name: dict[str, ConfigKey] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {k.name: k for k in self.keys})
+
+    def __iter__(self) -> Iterator[ConfigKey]:
+        return iter(self.keys)
+
+    def __getitem__(self, name: str) -> ConfigKey:
+        return self._by_name[name]
+
+    def defaults(self) -> dict[str, Any]:
+        return {k.name: k.default for k in self.keys}
+
+    def parse(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Return defaults overlaid with ``values``, each validated.
+
+        Raises:
+            ConfigError: for an unknown name (suggesting the closest known ones) or a bad value.
+        """
+        result = self.defaults()
+        for name, value in (values or {}).items():
+            key = self._by_name.get(name)
+            if key is None:
+                raise ConfigError(self._unknown_message(name))
+            result[name] = key.parse(value, self.kind)
+        return result
+
+    def _unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(str(name), self._by_name, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        return (
+            f"Unknown {self.kind} config {name!r}.{hint} Known {self.kind} configs: "
+            f"{', '.join(sorted(self._by_name))}."
+        )
+
+
+COMPRESSION_RATIOS = {"none": 1.0, "gzip": 0.35, "snappy": 0.55, "lz4": 0.5, "zstd": 0.3}
+"""Lab assumption: how much each codec shrinks a typical JSON-like payload (bytes out / in)."""
+
+PRODUCER = ConfigDef(
+    "producer",
+    (
+        ConfigKey("batch.size", int, 16384, "bytes per partition batch; 0 disables batching",
+                  at_least(0), "batching"),
+        ConfigKey("linger.ms", (int, float), 5, "how long a batch waits for more records "
+                  "(default 5 since Kafka 4.0, KIP-1030; 0 before)", at_least(0), "batching"),
+        ConfigKey("acks", str, "all", "acknowledgements the leader waits for: all (= -1), 1, 0",
+                  one_of("all", "-1", "0", "1"), "delivery"),
+        ConfigKey("enable.idempotence", bool, True, "de-duplicate retries by producer id and "
+                  "sequence (default true since Kafka 3.0)", None, "delivery"),
+        ConfigKey("max.in.flight.requests.per.connection", int, 5, "unacknowledged requests "
+                  "per broker connection", at_least(1), "delivery"),
+        ConfigKey("retries", int, 2147483647, "times a failed batch is retried", at_least(0),
+                  "delivery"),
+        ConfigKey("delivery.timeout.ms", int, 120000, "upper bound from send() to success or "
+                  "failure", at_least(0), "delivery"),
+        ConfigKey("request.timeout.ms", int, 30000, "how long to wait for a response",
+                  at_least(0), "delivery"),
+        ConfigKey("retry.backoff.ms", int, 100, "wait before retrying a failed batch",
+                  at_least(0), "delivery"),
+        ConfigKey("max.request.size", int, 1048576, "largest produce request in bytes",
+                  at_least(1), "batching"),
+        ConfigKey("buffer.memory", int, 33554432, "bytes the producer may buffer",
+                  at_least(0), "batching"),
+        ConfigKey("compression.type", str, "none", "codec; modelled as a size ratio "
+                  f"{COMPRESSION_RATIOS}", one_of(*COMPRESSION_RATIOS), "batching"),
+        ConfigKey("partitioner.class", (str, type, object), None, "custom Partitioner class, "
+                  "instance or name; None = the built-in uniform sticky partitioner",
+                  None, "partitioning", nullable=True),
+        ConfigKey("partitioner.ignore.keys", bool, False, "spread keyed records like key-less "
+                  "ones (built-in partitioner only)", None, "partitioning"),
+        ConfigKey("partitioner.adaptive.partitioning.enable", bool, True, "weight the sticky "
+                  "choice by partition queue sizes (KIP-794)", None, "partitioning"),
+        ConfigKey("partitioner.availability.timeout.ms", int, 0, "skip partitions whose broker "
+                  "has not drained ready data for this long; 0 = off", at_least(0),
+                  "partitioning"),
+        ConfigKey("client.id", str, "producer", "name shown in the trace", None, "general"),
+        ConfigKey("lab.kafka.version", str, KAFKA_VERSION, "client behaviour to model: 4.0, or "
+                  "3.8 for onNewBatch and the partitioners that 4.0 removed",
+                  one_of("4.0", "3.8"), "lab"),
+    ),
+)
+
+TOPIC = ConfigDef(
+    "topic",
+    (
+        ConfigKey("min.insync.replicas", int, 1, "in-sync replicas an acks=all write needs",
+                  at_least(1), "replication"),
+        ConfigKey("unclean.leader.election.enable", bool, False, "allow an out-of-sync replica "
+                  "to become leader", None, "replication"),
+        ConfigKey("segment.bytes", int, 1073741824, "bytes per log segment", at_least(14),
+                  "storage"),
+        ConfigKey("retention.ms", int, 604800000, "how long records are kept; -1 = forever",
+                  at_least(-1), "storage"),
+        ConfigKey("retention.bytes", int, -1, "bytes kept per partition; -1 = no limit",
+                  at_least(-1), "storage"),
+        ConfigKey("cleanup.policy", str, "delete", "delete, compact or delete,compact",
+                  one_of("delete", "compact", "delete,compact", "compact,delete"), "storage"),
+    ),
+)
+
+BROKER = ConfigDef(
+    "broker",
+    (
+        ConfigKey("lab.network.latency.ms", (int, float), 0.5, "one-way network latency "
+                  "between a client and this broker", at_least(0), "lab"),
+        ConfigKey("lab.network.bandwidth.mbps", (int, float), 10000.0, "link bandwidth in "
+                  "megabits per second", at_least(1e-3), "lab"),
+        ConfigKey("lab.request.time.ms", (int, float), 0.2, "fixed time to handle one produce "
+                  "request", at_least(0), "lab"),
+        ConfigKey("lab.append.mb.per.s", (int, float), 1000.0, "append throughput of the "
+                  "request handler (disk and copy) in megabytes per second", at_least(1e-3),
+                  "lab"),
+        ConfigKey("lab.slowdown", (int, float), 1.0, "multiplies request handling time; >1 "
+                  "makes this a slow broker", at_least(1.0), "lab"),
+        ConfigKey("replica.lag.time.max.ms", int, 30000, "a follower this far behind leaves "
+                  "the ISR", at_least(0), "replication"),
+    ),
+)

@@ -1,0 +1,83 @@
+"""Metrics as DataFrames: per partition, per producer and per broker.
+
+These are read-outs a Kafka operator knows (records and bytes per partition, batch sizes,
+request latency, broker busy time), computed from the cluster's logs, the trace and the
+producers' per-record results. Nothing here changes the simulation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim import trace as events
+
+
+def partition_metrics(kernel: Any) -> pd.DataFrame:
+    """One row per partition: leader, records, bytes, batches, mean batch records, share."""
+    rows = []
+    for topic in kernel.cluster.topics.values():
+        for part in topic.partitions:
+            log = part.log
+            rows.append({
+                "topic": topic.name, "partition": part.partition, "leader": part.leader,
+                "records": len(log), "bytes": log.size_bytes, "batches": log.batch_count,
+                "log_end_offset": log.log_end_offset, "high_watermark": log.high_watermark,
+            })
+    frame = pd.DataFrame(rows, columns=["topic", "partition", "leader", "records", "bytes",
+                                        "batches", "log_end_offset", "high_watermark"])
+    batches = frame["batches"].where(frame["batches"] > 0)
+    frame["records_per_batch"] = (frame["records"] / batches).fillna(0.0)
+    totals = frame.groupby("topic")["records"].transform("sum")
+    frame["share"] = (frame["records"] / totals.where(totals > 0)).fillna(0.0)
+    return frame
+
+
+def producer_metrics(kernel: Any) -> pd.DataFrame:
+    """One row per producer: records, acknowledged, requests, batches and latency percentiles."""
+    rows = []
+    appends = kernel.trace.frame(events.LOG_APPEND)
+    for producer in kernel.clients:
+        if not hasattr(producer, "results"):
+            continue
+        results = producer.results()
+        latency = results["latency_ms"].dropna().to_numpy()
+        mine = appends[appends["producer"] == producer.client_id]
+        rows.append({
+            "producer": producer.client_id,
+            "partitioner": producer.partitioner_name,
+            "acks": producer.config["acks"],
+            "records": len(results),
+            "acknowledged": int(np.isfinite(results["ack_ms"]).sum()),
+            "requests": producer.sender.requests_sent,
+            "batches": len(mine),
+            "records_per_batch": float(mine["records"].mean()) if len(mine) else 0.0,
+            "latency_p50_ms": _percentile(latency, 50),
+            "latency_p99_ms": _percentile(latency, 99),
+            "latency_max_ms": float(latency.max()) if len(latency) else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def broker_metrics(kernel: Any) -> pd.DataFrame:
+    """One row per broker: leaderships, produce requests, bytes appended and busy time."""
+    appends = kernel.trace.frame(events.LOG_APPEND)
+    sent = kernel.trace.frame(events.REQUEST_SENT)
+    now = max(kernel.now_ms, 1e-9)
+    rows = []
+    for broker_id, broker in kernel.cluster.brokers.items():
+        leads = sum(p.leader == broker_id for t in kernel.cluster.topics.values()
+                    for p in t.partitions)
+        rows.append({
+            "broker": broker_id, "slowdown": broker.slowdown, "leader_partitions": leads,
+            "produce_requests": int((sent["node"] == broker_id).sum()),
+            "bytes_appended": int(appends.loc[appends["node"] == broker_id, "bytes"].sum()),
+            "busy_ms": broker.busy_ms, "utilisation": min(1.0, broker.busy_ms / now),
+        })
+    return pd.DataFrame(rows)
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")

@@ -1,0 +1,653 @@
+"""The producer: ``send()`` records, batch them per partition, send batches to partition leaders.
+
+Mirrors ``org.apache.kafka.clients.producer.KafkaProducer``: ``Producer(kernel, config)``
+accepts Kafka's producer config names and defaults (Kafka 4.0, see ``sim.config.PRODUCER``).
+``send(topic, key=…, value=…)`` returns a future whose ``get()`` runs the simulation until the
+record is acknowledged and gives its ``RecordMetadata`` (partition, offset, latency).
+
+For large runs, ``add_workload(workload)`` queues a whole generated stream of records at once;
+the producer then works at batch granularity (one simulated event per batch or request, never
+one per record).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim import config as configs
+from sim import trace as events
+from sim.errors import PartitionerError, SimulationError
+from sim.murmur2 import murmur2_array
+from sim.partitioners import (
+    BuiltInPartitioner,
+    ClusterMetadata,
+    random_source,
+    resolve_partitioner,
+)
+from sim.producer.accumulator import ProducerBatch, RecordAccumulator, record_sizes
+from sim.producer.sender import InFlightRequest, Sender
+from sim.producer.streams import RecordStream
+from sim.records import RecordMetadata
+from sim.workloads import Workload
+
+__all__ = ["FutureRecordMetadata", "Producer"]
+
+_COLUMNS = {
+    "time_ms": np.float64, "topic_id": np.int16, "key_id": np.int32, "value_bytes": np.int32,
+    "size": np.int64, "partition": np.int32, "offset": np.int64, "ack_ms": np.float64,
+}
+
+
+class RecordBuffer:
+    """Every record the producer was asked to send, as growable numpy columns."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.n = 0
+        self.cols = {name: np.empty(capacity, dtype) for name, dtype in _COLUMNS.items()}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        cols = self.__dict__.get("cols")
+        if cols is not None and name in cols:
+            return cols[name]
+        raise AttributeError(name)
+
+    def extend(self, count: int) -> slice:
+        """Make room for ``count`` more records and return their slice."""
+        need = self.n + count
+        capacity = len(self.cols["time_ms"])
+        if need > capacity:
+            new_capacity = max(need, 2 * capacity)
+            for name, col in self.cols.items():
+                grown = np.empty(new_capacity, col.dtype)
+                grown[: self.n] = col[: self.n]
+                self.cols[name] = grown
+        rows = slice(self.n, need)
+        self.cols["partition"][rows] = -1
+        self.cols["offset"][rows] = -1
+        self.cols["ack_ms"][rows] = np.nan
+        self.n = need
+        return rows
+
+
+class TopicState:
+    """What the producer keeps per topic: accumulator, built-in partitioner, record streams."""
+
+    def __init__(self, producer: Producer, topic_id: int, name: str) -> None:
+        topic = producer.cluster.topic(name)
+        self.producer = producer
+        self.topic_id = topic_id
+        self.name = name
+        self.partitions = len(topic.partitions)
+        self.replication_factor = topic.replication_factor
+        self.accumulator = RecordAccumulator(self.partitions, producer.config["batch.size"],
+                                             producer.buffer)
+        self.builtin = BuiltInPartitioner(name, max(1, producer.config["batch.size"]),
+                                          producer.random)
+        self.keyed: dict[int, RecordStream] = {}
+        self.sticky: RecordStream | None = None
+        self.per_record: RecordStream | None = None
+        self.next_ready = [math.inf] * self.partitions
+        self.seen = [False] * self.partitions
+        self.partition_table = np.empty(0, np.int32)
+        self._leaders: list[int] = []
+        self._leaders_version = -1
+
+    def leader(self, p: int) -> int:
+        return self.leaders()[p]
+
+    def leaders(self) -> list[int]:
+        """Leader broker of each partition, cached until the cluster's metadata changes."""
+        cluster = self.producer.cluster
+        if self._leaders_version != cluster.metadata_version:
+            self._leaders = [part.leader for part in cluster.topic(self.name).partitions]
+            self._leaders_version = cluster.metadata_version
+        return self._leaders
+
+    def advance_keyed(self, p: int, now_ms: float) -> None:
+        """Append this partition's keyed records sent up to ``now_ms`` (appended lazily)."""
+        stream = self.keyed.get(p)
+        if stream is None or stream.exhausted:
+            return
+        end = stream.end_before(now_ms)
+        if end > stream.pos:
+            self.append(p, stream.idx[stream.pos : end])
+            stream.pos = end
+
+    def append(self, p: int, idx: np.ndarray, **limits: Any) -> tuple[int, int]:
+        self.seen[p] = True
+        result = self.accumulator.append(p, idx, **limits)
+        self.refresh(p)
+        return result
+
+    def refresh(self, p: int) -> None:
+        """Recompute when partition ``p`` next has a sendable batch."""
+        linger = self.producer.config["linger.ms"]
+        dq = self.accumulator.deques[p]
+        ready = dq[0].ready_ms(linger) if dq else math.inf
+        stream = self.keyed.get(p)
+        if stream is not None and not stream.exhausted:
+            if self.accumulator.open_batch(p) is None:
+                ready = min(ready, stream.next_time() + linger)
+            ready = min(ready, stream.time_when_overflowing(self.accumulator.room(p)))
+        self.next_ready[p] = ready
+
+    def ready_candidates(self, now_ms: float, flushing: bool) -> list[int]:
+        out = []
+        for p in range(self.partitions):
+            if self.next_ready[p] <= now_ms or (flushing and self.accumulator.deques[p]):
+                self.advance_keyed(p, now_ms)
+                out.append(p)
+        return out
+
+    def next_wakeup_ms(self, blocked: set[int]) -> float:
+        """Earliest time something in this topic may become sendable."""
+        if blocked:
+            leaders = self.leaders()
+            wake = min((t for p, t in enumerate(self.next_ready) if leaders[p] not in blocked),
+                       default=math.inf)
+        else:
+            wake = min(self.next_ready)
+        if self.sticky is not None and not self.sticky.exhausted:
+            wake = min(wake, self._sticky_wakeup_ms())
+        if self.per_record is not None and not self.per_record.exhausted:
+            wake = min(wake, self.per_record.next_time())  # any record may open or fill a batch
+        return wake
+
+    def _sticky_wakeup_ms(self) -> float:
+        """Earliest time the sticky route can fill a batch, open one, or switch partition."""
+        stream = self.sticky
+        assert stream is not None
+        p = self.builtin.current
+        if p is None:
+            return stream.next_time()
+        batch_size = max(1, self.producer.config["batch.size"])
+        produced = self.builtin.produced_bytes
+        switch_bytes = batch_size - produced if produced < batch_size else 2 * batch_size - produced
+        room = self.accumulator.room(p)
+        wake = min(stream.time_when_overflowing(switch_bytes - 1),
+                   stream.time_when_overflowing(max(room - 1, 0)))
+        if self.accumulator.open_batch(p) is None:
+            wake = min(wake, stream.next_time() + self.producer.config["linger.ms"])
+        return wake
+
+    def pending(self) -> bool:
+        streams = [*self.keyed.values(), self.sticky, self.per_record]
+        return any(s is not None and not s.exhausted for s in streams) or any(
+            self.accumulator.deques
+        )
+
+
+class FutureRecordMetadata:
+    """The result of ``send()``: ``get()`` runs the simulation until the record is acknowledged."""
+
+    def __init__(self, producer: Producer, index: int) -> None:
+        self._producer = producer
+        self._index = index
+
+    def done(self) -> bool:
+        return not math.isnan(self._producer.buffer.ack_ms[self._index])
+
+    def get(self, max_ms: float = math.inf) -> RecordMetadata:
+        kernel = self._producer.kernel
+        if not kernel.run_until(lambda _k: self.done(), max_ms=max_ms):
+            raise SimulationError(f"Record #{self._index} was not acknowledged by "
+                                  f"{kernel.now_ms:g} ms.")
+        return self._producer.metadata(self._index)
+
+    def __repr__(self) -> str:
+        if self.done():
+            return f"FutureRecordMetadata(done: {self._producer.metadata(self._index)})"
+        return "FutureRecordMetadata(pending)"
+
+
+class Producer:
+    """A Kafka producer in the simulation.
+
+    Args:
+        kernel: the ``Kernel`` (or its ``Cluster``) to produce into.
+        config: Kafka producer configs, e.g. ``{"linger.ms": 10, "acks": "1"}``.
+        workload: optional ``Workload`` to send (same as calling ``add_workload``).
+
+    Raises:
+        ConfigError: for an unknown config name or a bad value, naming both.
+    """
+
+    def __init__(self, kernel: Any, config: dict[str, Any] | None = None,
+                 workload: Workload | None = None) -> None:
+        kernel = getattr(kernel, "kernel", kernel)
+        self.kernel = kernel
+        self.cluster = kernel.cluster
+        self.trace = kernel.trace
+        self.config = configs.PRODUCER.parse(config)
+        self.client_id = self.config["client.id"]
+        if any(getattr(c, "client_id", None) == self.client_id for c in kernel.clients):
+            self.client_id = f"{self.client_id}-{len(kernel.clients)}"
+        self.rng = kernel.spawn_rng()
+        self.random = random_source(self.rng)
+        self.compression_ratio = configs.COMPRESSION_RATIOS[self.config["compression.type"]]
+        self.partitioner = resolve_partitioner(self.config["partitioner.class"],
+                                               self.config["lab.kafka.version"])
+        if self.partitioner is not None and hasattr(self.partitioner, "configure"):
+            self.partitioner.configure({**self.config, "lab.random": kernel.spawn_rng()})
+        self.buffer = RecordBuffer()
+        self.topics: dict[str, TopicState] = {}
+        self.keys: list[Any] = []
+        self._key_ids: dict[Any, int] = {}
+        self._key_hash = np.empty(0, np.int32)
+        self._key_len = np.empty(0, np.int64)
+        self._values: dict[int, Any] = {}
+        self.sender = Sender(self)
+        self.acked = 0
+        self.flushing = False
+        self.closed = False
+        self._in_pass = False
+        self._timer: simpy.Event | None = None
+        self._timer_ms = math.inf
+        kernel.register(self)
+        if workload is not None:
+            self.add_workload(workload)
+
+    def __repr__(self) -> str:
+        return (f"Producer({self.client_id!r}, records={self.buffer.n}, acked={self.acked}, "
+                f"partitioner={self.partitioner_name})")
+
+    @property
+    def partitioner_name(self) -> str:
+        if self.partitioner is None:
+            return "built-in (uniform sticky, KIP-794)"
+        return type(self.partitioner).__name__
+
+    # -- the public client API ----------------------------------------------------------------
+
+    def send(self, topic: str, key: Any = None, value: Any = None,
+             partition: int | None = None) -> FutureRecordMetadata:
+        """Send one record now; returns a future of its ``RecordMetadata``."""
+        if self.closed:
+            raise SimulationError("Cannot send after the producer is closed.")
+        state = self._topic(topic)
+        now = self.kernel.now_ms
+        if self.buffer.n and self.buffer.time_ms[self.buffer.n - 1] > now:
+            raise SimulationError("This producer has a workload queued for later; use another "
+                                  "Producer for interactive send() calls.")
+        key_id = self._key_id(key)
+        value_len = _value_length(value)
+        i = self.buffer.extend(1).start
+        self._fill(i, i + 1, now, state.topic_id, key_id, value_len)
+        if value is not None:
+            self._values[i] = value
+        if partition is not None:
+            if not 0 <= partition < state.partitions:
+                last = state.partitions - 1
+                raise PartitionerError(f"Partition {partition} is out of range for topic "
+                                       f"{topic!r}, which has partitions 0..{last}.")
+            self._route(state, np.array([partition], np.int32), np.array([i]))
+        else:
+            self._dispatch(state, np.array([i]), single=True)
+        self.wakeup()
+        return FutureRecordMetadata(self, i)
+
+    def add_workload(self, workload: Workload) -> None:
+        """Queue every record of ``workload`` to be sent at its send time."""
+        state = self._topic(workload.topic)
+        n = len(workload)
+        if n == 0:
+            return
+        last = self.buffer.time_ms[self.buffer.n - 1] if self.buffer.n else -math.inf
+        if workload.time_ms[0] < max(last, self.kernel.now_ms):
+            raise SimulationError("A workload must start after the records already queued and "
+                                  "not in the past; use another Producer for a second workload.")
+        key_map = np.array([self._key_id(k) for k in workload.keys] + [-1], dtype=np.int32)
+        rows = self.buffer.extend(n)
+        self._fill(rows.start, rows.stop, workload.time_ms, state.topic_id,
+                   key_map[workload.key_ids], workload.value_bytes)
+        self._dispatch(state, np.arange(rows.start, rows.stop), single=False)
+        self.wakeup()
+
+    def flush(self) -> None:
+        """Send everything now, without waiting for ``linger.ms``, and wait for the acks."""
+        self.flushing = True
+        self.wakeup()
+        self.kernel.run_until(lambda _k: self.acked >= self.buffer.n)
+        self.flushing = False
+
+    def close(self) -> None:
+        """Flush, then release the partitioner (``Partitioner.close``)."""
+        self.flush()
+        self.closed = True
+        if self.partitioner is not None and hasattr(self.partitioner, "close"):
+            self.partitioner.close()
+
+    def metadata(self, i: int) -> RecordMetadata:
+        buf = self.buffer
+        topic = self._topic_name(int(buf.topic_id[i]))
+        return RecordMetadata(topic, int(buf.partition[i]), int(buf.offset[i]),
+                              float(buf.time_ms[i]), float(buf.ack_ms[i] - buf.time_ms[i]))
+
+    def results(self) -> pd.DataFrame:
+        """One row per record: topic, key, partition, offset, send and ack times, latency."""
+        buf = self.buffer
+        n = buf.n
+        names = np.array(list(self.topics), dtype=object)
+        keys = np.array([*self.keys, None], dtype=object)
+        key_id = buf.key_id[:n]
+        return pd.DataFrame({
+            "topic": names[buf.topic_id[:n]],
+            "key": keys[np.where(key_id < 0, len(self.keys), key_id)],
+            "partition": buf.partition[:n], "offset": buf.offset[:n],
+            "send_ms": buf.time_ms[:n], "ack_ms": buf.ack_ms[:n],
+            "latency_ms": buf.ack_ms[:n] - buf.time_ms[:n],
+            "value_bytes": buf.value_bytes[:n],
+        })
+
+    # -- routing records to partitions ----------------------------------------------------------
+
+    def _dispatch(self, state: TopicState, idx: np.ndarray, single: bool) -> None:
+        """Split new records by route: per-record partitioner, keyed, or sticky."""
+        ignore_keys = self.config["partitioner.ignore.keys"]
+        if self.partitioner is not None:
+            state.per_record = self._extend_stream(state.per_record, idx)
+            if single:
+                self._ingest_per_record(state, self.kernel.now_ms)
+            return
+        keyed = (self.buffer.key_id[idx] >= 0) if not ignore_keys else np.zeros(len(idx), bool)
+        if keyed.any():
+            kidx = idx[keyed]
+            parts = self._partition_table(state)[self.buffer.key_id[kidx]]
+            self._route(state, parts, kidx)
+        if not keyed.all():
+            state.sticky = self._extend_stream(state.sticky, idx[~keyed])
+            if single:
+                self._ingest_sticky(state, self.kernel.now_ms)
+
+    def _route(self, state: TopicState, parts: np.ndarray, idx: np.ndarray) -> None:
+        """Give records with known partitions to the per-partition keyed streams."""
+        order = np.argsort(parts, kind="stable")
+        sorted_parts = parts[order]
+        bounds = np.flatnonzero(np.diff(sorted_parts)) + 1
+        for group in np.split(order, bounds):
+            p = int(parts[group[0]])
+            state.keyed[p] = self._extend_stream(state.keyed.get(p), idx[group])
+            state.advance_keyed(p, self.kernel.now_ms)
+            state.refresh(p)
+
+    def _extend_stream(self, stream: RecordStream | None, idx: np.ndarray) -> RecordStream:
+        buf = self.buffer
+        if stream is None or stream.exhausted:
+            return RecordStream(idx, buf.time_ms, buf.size)
+        rest = np.concatenate([stream.idx[stream.pos :], idx])
+        return RecordStream(rest, buf.time_ms, buf.size)
+
+    def _partition_table(self, state: TopicState) -> np.ndarray:
+        """Partition of every known key for this topic: each distinct key hashed once."""
+        if len(state.partition_table) < len(self.keys):
+            hashes = self._key_hash[: len(self.keys)].astype(np.int64)
+            state.partition_table = ((hashes & 0x7FFFFFFF) % state.partitions).astype(np.int32)
+        return state.partition_table
+
+    def _ingest(self, now_ms: float) -> None:
+        for state in self.topics.values():
+            if state.sticky is not None and not state.sticky.exhausted:
+                self._ingest_sticky(state, now_ms)
+            if state.per_record is not None and not state.per_record.exhausted:
+                self._ingest_per_record(state, now_ms)
+
+    def _ingest_sticky(self, state: TopicState, now_ms: float) -> None:
+        """KIP-794: append runs to the sticky partition, switching as ``RecordAccumulator`` does.
+
+        Before appending, if every batch of the sticky partition is full (a record just did not
+        fit, or the queue was drained) and ``batch.size`` bytes were produced, switch and send the
+        record elsewhere (``partitionChanged``). After appending, switch once ``2 × batch.size``
+        bytes were produced, or ``batch.size`` bytes with the last batch exactly full
+        (``updatePartitionInfo``). Each loop appends to one batch, so work is per batch.
+        """
+        stream = state.sticky
+        assert stream is not None
+        end = stream.end_before(now_ms)
+        batch_size = max(1, self.config["batch.size"])
+        meta = self.cluster.metadata()
+        builtin = state.builtin
+        acc = state.accumulator
+        while stream.pos < end:
+            p = builtin.peek(meta)
+            if acc.all_batches_full(p) and builtin.update_partition_info(0, meta, True):
+                self._switched(state, p, float(stream.t[stream.pos]))
+                continue
+            state.advance_keyed(p, float(stream.t[stream.pos]))
+            limit = 2 * batch_size - builtin.produced_bytes
+            consumed, appended = state.append(p, stream.idx[stream.pos : end], max_bytes=limit,
+                                              one_batch=True)
+            stream.pos += consumed
+            if builtin.update_partition_info(appended, meta, acc.all_batches_full(p)):
+                self._switched(state, p, float(stream.t[stream.pos - 1]))
+
+    def _switched(self, state: TopicState, previous: int, time_ms: float) -> None:
+        self.trace.emit(events.STICKY_SWITCH, time_ms, self.client_id, state.name,
+                        state.builtin.current, previous)
+
+    def _ingest_per_record(self, state: TopicState, now_ms: float) -> None:
+        """Call ``partitioner.class`` once per record (twice on a new batch before Kafka 4.0)."""
+        stream = state.per_record
+        assert stream is not None
+        end = stream.end_before(now_ms)
+        if end <= stream.pos:
+            return
+        meta = self.cluster.metadata()
+        legacy = self.config["lab.kafka.version"] != "4.0"
+        idx = stream.idx[stream.pos : end]
+        if not legacy:
+            parts = np.fromiter((self._call_partitioner(state, int(i), meta) for i in idx),
+                                np.int32, len(idx))
+            stream.pos = end
+            self._append_grouped(state, parts, idx)
+            return
+        acc = state.accumulator
+        sizes = self.buffer.size
+        for i in idx:
+            p = self._call_partitioner(state, int(i), meta)
+            if acc.open_batch(p) is None or acc.room(p) < sizes[i]:
+                # KafkaProducer.doSend before 4.0: abort, onNewBatch, partition again (KAFKA-9965)
+                on_new_batch = getattr(self.partitioner, "on_new_batch", None)
+                if on_new_batch is not None:
+                    on_new_batch(state.name, meta, p)
+                p = self._call_partitioner(state, int(i), meta)
+            state.append(p, np.array([i]))
+            stream.pos += 1
+
+    def _append_grouped(self, state: TopicState, parts: np.ndarray, idx: np.ndarray) -> None:
+        order = np.argsort(parts, kind="stable")
+        bounds = np.flatnonzero(np.diff(parts[order])) + 1
+        for group in np.split(order, bounds):
+            p = int(parts[group[0]])
+            state.advance_keyed(p, float(self.buffer.time_ms[idx[group[0]]]))
+            state.append(p, idx[group])
+
+    def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
+        key_id = int(self.buffer.key_id[i])
+        key = self.keys[key_id] if key_id >= 0 else None
+        key_bytes = serialize(key)
+        value = self._values.get(i)
+        name = type(self.partitioner).__name__
+        try:
+            p = self.partitioner.partition(state.name, key, key_bytes, value, serialize(value),
+                                           meta)
+        except Exception as exc:
+            raise PartitionerError(
+                f"{name}.partition raised {type(exc).__name__}: {exc} — for record #{i} "
+                f"(topic {state.name!r}, key {key!r}). Fix the partitioner and run again."
+            ) from exc
+        if isinstance(p, bool) or not isinstance(p, int | np.integer):
+            raise PartitionerError(
+                f"{name}.partition returned {p!r} ({type(p).__name__}) for record #{i} (topic "
+                f"{state.name!r}, key {key!r}); it must return an int partition number."
+            )
+        if not 0 <= p < state.partitions:
+            raise PartitionerError(
+                f"{name}.partition returned {p} for record #{i} (topic {state.name!r}, key "
+                f"{key!r}), but topic {state.name!r} has partitions 0..{state.partitions - 1}."
+            )
+        return int(p)
+
+    # -- the sender's loop and its callbacks ----------------------------------------------------
+
+    def wakeup(self) -> None:
+        """Run a sender pass now, as ``KafkaProducer`` wakes its sender thread."""
+        if not self._in_pass:
+            self._sender_pass()
+
+    def _sender_pass(self) -> None:
+        """Take in records sent so far, send what is ready, and set the next wake-up timer."""
+        self._in_pass = True
+        now = self.kernel.now_ms
+        while True:
+            self._ingest(now)
+            self._update_load_stats()
+            sent = self.sender.send_ready(now, self.flushing)
+            blocked = {n for n in self.cluster.brokers if not self.sender.can_send(n)}
+            wake = min((s.next_wakeup_ms(blocked) for s in self.topics.values()),
+                       default=math.inf)
+            if not (sent and wake <= now):
+                break
+        self._in_pass = False
+        if wake < math.inf and not now < self._timer_ms <= wake:
+            self._timer_ms = max(wake, now)
+            timer = self.kernel.env.timeout(self._timer_ms - now)
+            timer.callbacks.append(self._on_timer)
+            self._timer = timer
+
+    def _on_timer(self, event: simpy.Event) -> None:
+        if event is self._timer:  # later timers replace earlier-scheduled ones
+            self._timer_ms = math.inf
+            self._sender_pass()
+
+    def _update_load_stats(self) -> None:
+        """Refresh adaptive partitioning weights from queue sizes (``RecordAccumulator.ready``).
+
+        Kafka builds them only once every partition of the topic has a batch queue, and leaves
+        out partitions whose broker has not drained ready data within
+        ``partitioner.availability.timeout.ms``.
+        """
+        if self.partitioner is not None or not self.topics:
+            return
+        adaptive = self.config["partitioner.adaptive.partitioning.enable"]
+        unavailable = self.sender.unavailable_nodes(
+            self.config["partitioner.availability.timeout.ms"])
+        for state in self.topics.values():
+            if state.sticky is None:
+                continue
+            if not adaptive or not all(state.seen):
+                state.builtin.update_partition_load_stats(None, [], 0)
+                continue
+            sizes = [len(dq) for dq in state.accumulator.deques]
+            ids = list(range(state.partitions))
+            if unavailable:
+                leaders = state.leaders()
+                ids = [p for p in ids if leaders[p] not in unavailable]
+                length = len(ids)
+                ids += [p for p in range(state.partitions) if leaders[p] in unavailable]
+                sizes = [sizes[p] for p in ids]
+            else:
+                length = len(ids)
+            state.builtin.update_partition_load_stats(sizes, ids, length)
+
+    def append_to_log(self, state: TopicState, batch: ProducerBatch, now_ms: float,
+                      node: int) -> None:
+        """The leader appends a batch: offsets are assigned now."""
+        buf = self.buffer
+        idx = batch.indices()
+        partition = self.cluster.partition(state.name, batch.partition)
+        key_id = buf.key_id[idx]
+        hashes = np.zeros(len(idx), np.int32)
+        if self.keys:
+            hashes = np.where(key_id >= 0, self._key_hash[np.maximum(key_id, 0)], 0)
+        size = int(batch.size_bytes * self.compression_ratio)
+        base = partition.log.append_batch(np.floor(buf.time_ms[idx]).astype(np.int64), hashes,
+                                          buf.value_bytes[idx], size, producer_id=id(self) % 997,
+                                          leader_epoch=partition.leader_epoch)
+        partition.log.high_watermark = partition.log.log_end_offset
+        buf.partition[idx] = batch.partition
+        if self.config["acks"] != "0":
+            buf.offset[idx] = np.arange(base, base + len(idx), dtype=np.int64)
+        self.trace.emit(events.LOG_APPEND, now_ms, f"broker-{node}", node, state.name,
+                        batch.partition, base, len(idx), size, self.client_id)
+
+    def complete(self, request: InFlightRequest, now_ms: float, with_offsets: bool) -> None:
+        """Resolve the futures of every record in ``request``."""
+        buf = self.buffer
+        for _state, batch in request.batches:
+            idx = batch.indices()
+            buf.ack_ms[idx] = now_ms
+            buf.partition[idx] = batch.partition
+            self.acked += len(idx)
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def _topic(self, name: str) -> TopicState:
+        state = self.topics.get(name)
+        if state is None:
+            state = TopicState(self, len(self.topics), name)
+            self.topics[name] = state
+        return state
+
+    def _topic_name(self, topic_id: int) -> str:
+        return list(self.topics)[topic_id]
+
+    def _key_id(self, key: Any) -> int:
+        if key is None:
+            return -1
+        key_id = self._key_ids.get(key)
+        if key_id is None:
+            key_bytes = serialize(key)
+            key_id = len(self.keys)
+            self._key_ids[key] = key_id
+            self.keys.append(key)
+            if key_id >= len(self._key_hash):
+                self._key_hash = _grow(self._key_hash)
+                self._key_len = _grow(self._key_len)
+            self._key_hash[key_id] = murmur2_array([key_bytes])[0]
+            self._key_len[key_id] = len(key_bytes)
+        return key_id
+
+    def _fill(self, start: int, stop: int, time_ms: Any, topic_id: int, key_ids: Any,
+              value_bytes: Any) -> None:
+        buf = self.buffer
+        rows = slice(start, stop)
+        buf.time_ms[rows] = time_ms
+        buf.topic_id[rows] = topic_id
+        buf.key_id[rows] = key_ids
+        buf.value_bytes[rows] = value_bytes
+        key_id = buf.key_id[rows]
+        key_len = np.full(stop - start, -1, np.int64)
+        has_key = key_id >= 0
+        if has_key.any():
+            key_len[has_key] = self._key_len[key_id[has_key]]
+        sizes = record_sizes(key_len, buf.value_bytes[rows].astype(np.int64))
+        buf.size[rows] = np.ceil(sizes * self.compression_ratio).astype(np.int64)
+
+
+def serialize(obj: Any) -> bytes | None:
+    """Bytes as Kafka's default serializers would make them (String → UTF-8, Integer → 4 bytes)."""
+    if obj is None or isinstance(obj, bytes):
+        return obj
+    if isinstance(obj, str):
+        return obj.encode("utf-8")
+    if isinstance(obj, bool):
+        raise TypeError("Use str, bytes or int keys and values, not bool.")
+    if isinstance(obj, int):
+        return obj.to_bytes(4, "big", signed=True)  # IntegerSerializer: 4 bytes big-endian
+    return str(obj).encode("utf-8")
+
+
+def _grow(array: np.ndarray) -> np.ndarray:
+    grown = np.empty(max(64, 2 * len(array)), array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+def _value_length(value: Any) -> int:
+    data = serialize(value)
+    return -1 if data is None else len(data)

@@ -1,0 +1,179 @@
+"""The record accumulator: per-partition queues of record batches waiting to be sent.
+
+Mirrors ``org.apache.kafka.clients.producer.internals.RecordAccumulator`` and ``ProducerBatch``.
+A record is appended to the last batch of its partition's queue if it fits in ``batch.size``
+bytes; otherwise that batch is closed (it is *full*) and a new batch is opened. A batch becomes
+sendable when it is full or has waited ``linger.ms`` since it was opened (``batchReady``).
+
+The lab appends many records in one call: sizes are summed with ``numpy.cumsum`` and the point
+where a batch overflows is found with ``searchsorted``, so the work is per batch, not per record.
+Records themselves live in the producer's column buffer; a batch keeps index arrays into it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+RECORD_BATCH_OVERHEAD = 61
+"""Bytes of a v2 record batch header (Kafka's ``DefaultRecordBatch.RECORD_BATCH_OVERHEAD``)."""
+
+
+def varint_size(values: np.ndarray) -> np.ndarray:
+    """Bytes of Kafka's zig-zag varint encoding of each value (``ByteUtils.sizeOfVarint``)."""
+    zigzag = (values.astype(np.int64) << 1) ^ (values.astype(np.int64) >> 63)
+    size = np.ones(len(zigzag), dtype=np.int64)
+    for shift in (7, 14, 21, 28):
+        size += zigzag >= (1 << shift)
+    return size
+
+
+def record_sizes(key_bytes: np.ndarray, value_bytes: np.ndarray) -> np.ndarray:
+    """Size in a batch of each record (``DefaultRecord.sizeInBytes``), without headers.
+
+    A record body is attributes (1) + timestamp delta + offset delta (1 byte each here, a lab
+    simplification) + key length varint + key + value length varint + value + header count (1),
+    preceded by the body length as a varint. A null key has length -1 (one byte).
+    """
+    body = (
+        4
+        + varint_size(key_bytes)
+        + np.maximum(key_bytes, 0)
+        + varint_size(value_bytes)
+        + np.maximum(value_bytes, 0)
+    )
+    return (body + varint_size(body)).astype(np.int64)
+
+
+class ProducerBatch:
+    """Records for one partition that will travel in one request (Kafka's ``ProducerBatch``).
+
+    Lifecycle: *open* (accepting appends) → *full* (closed for appends, ``full_ms`` set) and/or
+    *drained* (taken by the sender; ``drained_ms`` set) → acknowledged.
+    """
+
+    __slots__ = ("chunks", "created_ms", "drained_ms", "full_ms", "partition", "records",
+                 "size_bytes")
+
+    def __init__(self, partition: int, created_ms: float) -> None:
+        self.partition = partition
+        self.created_ms = created_ms
+        self.chunks: list[np.ndarray] = []
+        self.records = 0
+        self.size_bytes = RECORD_BATCH_OVERHEAD
+        self.full_ms = math.inf
+        self.drained_ms = math.inf
+
+    def __repr__(self) -> str:
+        state = "full" if self.is_full else "open"
+        return (f"ProducerBatch(partition={self.partition}, records={self.records}, "
+                f"bytes={self.size_bytes}, {state})")
+
+    @property
+    def is_full(self) -> bool:
+        return self.full_ms < math.inf
+
+    def ready_ms(self, linger_ms: float) -> float:
+        """When this batch becomes sendable: full, or ``linger.ms`` after it was opened."""
+        return min(self.created_ms + linger_ms, self.full_ms)
+
+    def indices(self) -> np.ndarray:
+        return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
+
+
+class RecordAccumulator:
+    """Per-partition batch queues for one topic of one producer.
+
+    Args:
+        partitions: number of partitions of the topic.
+        batch_size: Kafka's ``batch.size``; a record bigger than that gets a batch of its own.
+        records: the producer's record buffer (columns ``time_ms`` and ``size``).
+    """
+
+    def __init__(self, partitions: int, batch_size: int, records: Any) -> None:
+        self.batch_size = batch_size
+        self.deques: list[deque[ProducerBatch]] = [deque() for _ in range(partitions)]
+        self.records = records
+        self.batches_created = 0
+
+    def open_batch(self, partition: int) -> ProducerBatch | None:
+        """The last batch of a partition if it still accepts records."""
+        dq = self.deques[partition]
+        if dq and not dq[-1].is_full:
+            return dq[-1]
+        return None
+
+    def room(self, partition: int) -> int:
+        """Record bytes the partition's open batch can still take (a new batch if none)."""
+        batch = self.open_batch(partition)
+        if batch is None:
+            return self.batch_size - RECORD_BATCH_OVERHEAD
+        return self.batch_size - batch.size_bytes
+
+    def all_batches_full(self, partition: int) -> bool:
+        """Kafka's ``allBatchesFull``: the queue is empty or its last batch is full."""
+        dq = self.deques[partition]
+        return not dq or dq[-1].is_full
+
+    def append(
+        self,
+        partition: int,
+        idx: np.ndarray,
+        max_bytes: float = math.inf,
+        one_batch: bool = False,
+    ) -> tuple[int, int]:
+        """Append records ``idx`` (in time order) to ``partition``'s queue.
+
+        Stops early once the bytes appended (records plus the headers of new batches) reach
+        ``max_bytes`` — the record that crosses it is included — or, with ``one_batch``, when the
+        open batch is full. This is how a sticky partitioner appends up to its switch points.
+
+        Returns:
+            (records consumed from ``idx``, bytes appended).
+        """
+        time_ms = self.records.cols["time_ms"]
+        cs = np.cumsum(self.records.cols["size"][idx])
+        n = len(idx)
+        pos = 0
+        appended = 0
+        dq = self.deques[partition]
+        while pos < n and appended < max_bytes:
+            batch = self.open_batch(partition)
+            header = 0
+            if batch is None:
+                batch = ProducerBatch(partition, float(time_ms[idx[pos]]))
+                dq.append(batch)
+                self.batches_created += 1
+                header = RECORD_BATCH_OVERHEAD
+            before = int(cs[pos - 1]) if pos else 0
+            stop = int(cs.searchsorted(before + self.batch_size - batch.size_bytes, "right"))
+            if stop <= pos:
+                if batch.records:  # the next record does not fit: this batch is full
+                    batch.full_ms = float(time_ms[idx[pos]])
+                    if one_batch:
+                        break
+                    continue
+                stop = pos + 1  # a record bigger than batch.size travels alone
+            if max_bytes < math.inf:
+                # up to and including the first record whose bytes reach the limit
+                limit = before + max_bytes - appended - header
+                stop = min(stop, max(int(cs.searchsorted(limit, "left")) + 1, pos + 1))
+            stop = min(stop, n)
+            batch.chunks.append(idx[pos:stop])
+            batch.records += stop - pos
+            grown = int(cs[stop - 1]) - before
+            batch.size_bytes += grown
+            appended += grown + header
+            pos = stop
+            if batch.size_bytes >= self.batch_size:
+                batch.full_ms = float(time_ms[idx[stop - 1]])
+                if one_batch:
+                    break
+        return pos, appended
+
+    def queue_sizes(self) -> list[int]:
+        """Batches waiting per partition (what adaptive partitioning weighs)."""
+        return [len(dq) for dq in self.deques]

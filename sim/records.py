@@ -1,0 +1,38 @@
+"""Small value objects shared by clients and brokers, named as in Kafka's clients.
+
+``TopicPartition`` mirrors ``org.apache.kafka.common.TopicPartition``; ``RecordMetadata`` is what
+``Producer.send`` resolves to, as ``org.apache.kafka.clients.producer.RecordMetadata``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class TopicPartition:
+    """A topic name and a partition number; sorts by topic, then partition (as Kafka's tools do)."""
+
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """Where a sent record landed and when it was acknowledged.
+
+    ``offset`` is -1 with ``acks=0``, as in Kafka: the producer never hears back from the broker.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: float
+    latency_ms: float
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)

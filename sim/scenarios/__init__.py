@@ -1,0 +1,268 @@
+"""Scenarios: a whole run described as data (YAML), loaded, validated and replayed exactly.
+
+A scenario names its cluster, topics, producers with their configs and workloads, faults, seed
+and duration. The built-in ones live beside this file as ``*.yaml``; ``load("keyed")`` finds one
+by name and ``load("my.yaml")`` reads a file. Every error names the file, the field and what is
+allowed, and nothing runs until the whole file is valid.
+
+Example::
+
+    name: keyed
+    description: Keyed records always land on the same partition.
+    seed: 42
+    cluster: {brokers: 3}
+    topics: [{name: orders, partitions: 12}]
+    producers:
+      - config: {linger.ms: 5}
+        workload: {topic: orders, records: 100000, rate_per_s: 50000, keys: {uniform: 1000}}
+    faults: [{at_ms: 500, slow_broker: {broker: 0, factor: 20}}]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim import config as configs
+from sim import faults
+from sim.errors import ConfigError, ScenarioError
+from sim.kernel import Kernel
+from sim.producer import Producer
+from sim.workloads import KeyList, NoKeys, UniformKeys, Workload, ZipfKeys, vip_customers
+
+TOP_LEVEL = {"name", "description", "seed", "duration_ms", "cluster", "topics", "producers",
+             "faults", "lesson"}
+KEY_KINDS = ("none", "uniform", "zipf", "list", "vip")
+
+
+@dataclass
+class Scenario:
+    """A validated scenario, ready to build a kernel from."""
+
+    name: str
+    description: str
+    seed: int
+    source: str
+    duration_ms: float | None = None
+    cluster: dict[str, Any] = field(default_factory=dict)
+    topics: list[dict[str, Any]] = field(default_factory=list)
+    producers: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+    def build(self, seed: int | None = None) -> Kernel:
+        """A fresh kernel with this scenario set up (not yet run)."""
+        return Kernel(seed=self.seed if seed is None else seed,
+                      brokers=self.cluster.get("brokers", 3),
+                      broker_configs=self.cluster.get("broker_configs"),
+                      setup=self.setup)
+
+    def setup(self, kernel: Kernel) -> None:
+        """Create topics, producers and faults on ``kernel`` (called again on reset)."""
+        for broker_id, overrides in self.cluster.get("brokers_overrides", {}).items():
+            kernel.cluster.brokers[int(broker_id)].config.update(
+                configs.BROKER.parse({**kernel.cluster.brokers[int(broker_id)].config,
+                                      **overrides}))
+        for topic in self.topics:
+            kernel.cluster.create_topic(topic["name"], topic.get("partitions", 1),
+                                        topic.get("replication_factor", 1),
+                                        topic.get("configs"))
+        for spec in self.producers:
+            producer = Producer(kernel, spec.get("config"))
+            load = spec.get("workload")
+            if load is not None:
+                workload = Workload.generate(
+                    kernel.spawn_rng(), load["topic"], load["records"], load["rate_per_s"],
+                    keys=_key_spec(load.get("keys")), value_bytes=_value_bytes(load),
+                    start_ms=load.get("start_ms", 0.0), arrivals=load.get("arrivals", "uniform"))
+                producer.add_workload(workload)
+        for fault in self.faults:
+            slow = fault["slow_broker"]
+            faults.schedule(kernel, fault.get("at_ms", 0.0),
+                            faults.SlowBroker(int(slow["broker"]), float(slow["factor"])))
+
+    def run(self, seed: int | None = None) -> Kernel:
+        """Build and run to the end (or to ``duration_ms``)."""
+        kernel = self.build(seed)
+        kernel.run(self.duration_ms)
+        return kernel
+
+
+def builtin_names() -> list[str]:
+    """Names of the scenarios shipped with the lab."""
+    folder = resources.files(__package__)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name, or a scenario file by path.
+
+    Raises:
+        ScenarioError: naming the file, the field and what is allowed.
+    """
+    text_path = str(name_or_path)
+    if text_path.endswith((".yaml", ".yml")) or Path(text_path).exists():
+        path = Path(text_path)
+        if not path.exists():
+            raise ScenarioError(f"Scenario file {path} does not exist.")
+        return parse(path.read_text(encoding="utf-8"), str(path))
+    if text_path not in builtin_names():
+        raise ScenarioError(f"Unknown scenario {text_path!r}. Built-in scenarios: "
+                            f"{', '.join(builtin_names())}; or give a path to a .yaml file.")
+    text = resources.files(__package__).joinpath(f"{text_path}.yaml").read_text("utf-8")
+    return parse(text, f"{text_path}.yaml")
+
+
+def parse(text: str, source: str = "<scenario>") -> Scenario:
+    """Validate scenario YAML ``text``; ``source`` names it in errors."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML ({exc}).") from None
+    check = _Checker(source)
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a mapping of fields such as name, "
+                            "topics and producers.")
+    check.known(data, TOP_LEVEL, "")
+    name = check.typed(data, "name", str, "", required=True)
+    seed = check.typed(data, "seed", int, "", default=0)
+    duration = check.typed(data, "duration_ms", (int, float), "", default=None)
+    cluster = check.typed(data, "cluster", dict, "", default={})
+    check.known(cluster, {"brokers", "broker_configs", "brokers_overrides"}, "cluster")
+    brokers = check.typed(cluster, "brokers", int, "cluster", default=3)
+    check.config(configs.BROKER, cluster.get("broker_configs"), "cluster.broker_configs")
+    for broker_id, overrides in (cluster.get("brokers_overrides") or {}).items():
+        if not isinstance(broker_id, int) or not 0 <= broker_id < brokers:
+            check.fail(f"cluster.brokers_overrides.{broker_id}",
+                       f"must be a broker id between 0 and {brokers - 1}")
+        check.config(configs.BROKER, overrides, f"cluster.brokers_overrides.{broker_id}")
+    topics = check.typed(data, "topics", list, "", required=True)
+    topic_names = set()
+    for i, topic in enumerate(topics):
+        where = f"topics[{i}]"
+        if not isinstance(topic, dict):
+            check.fail(where, "must be a mapping with name and partitions")
+        check.known(topic, {"name", "partitions", "replication_factor", "configs"}, where)
+        topic_names.add(check.typed(topic, "name", str, where, required=True))
+        check.typed(topic, "partitions", int, where, default=1)
+        rf = check.typed(topic, "replication_factor", int, where, default=1)
+        if not 1 <= rf <= brokers:
+            check.fail(f"{where}.replication_factor", f"must be between 1 and the number of "
+                       f"brokers ({brokers}) but is {rf}")
+        check.config(configs.TOPIC, topic.get("configs"), f"{where}.configs")
+    producers = check.typed(data, "producers", list, "", default=[])
+    for i, spec in enumerate(producers):
+        where = f"producers[{i}]"
+        if not isinstance(spec, dict):
+            check.fail(where, "must be a mapping with config and workload")
+        check.known(spec, {"config", "workload"}, where)
+        check.config(configs.PRODUCER, spec.get("config"), f"{where}.config")
+        if "workload" in spec:
+            _check_workload(check, spec["workload"], f"{where}.workload", topic_names)
+    fault_list = check.typed(data, "faults", list, "", default=[])
+    for i, fault in enumerate(fault_list):
+        where = f"faults[{i}]"
+        if not isinstance(fault, dict):
+            check.fail(where, "must be a mapping such as {at_ms: 100, slow_broker: {...}}")
+        check.known(fault, {"at_ms", "slow_broker"}, where)
+        check.typed(fault, "at_ms", (int, float), where, default=0)
+        slow = check.typed(fault, "slow_broker", dict, where, required=True)
+        broker = check.typed(slow, "broker", int, f"{where}.slow_broker", required=True)
+        if not 0 <= broker < brokers:
+            check.fail(f"{where}.slow_broker.broker", f"must be between 0 and {brokers - 1}")
+        factor = check.typed(slow, "factor", (int, float), f"{where}.slow_broker", required=True)
+        if factor < 1:
+            check.fail(f"{where}.slow_broker.factor", "must be at least 1")
+    return Scenario(name, data.get("description", ""), seed, source, duration, cluster, topics,
+                    producers, fault_list)
+
+
+def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) -> None:
+    if not isinstance(load, dict):
+        check.fail(where, "must be a mapping with topic, records and rate_per_s")
+    check.known(load, {"topic", "records", "rate_per_s", "keys", "value_bytes", "start_ms",
+                       "arrivals"}, where)
+    topic = check.typed(load, "topic", str, where, required=True)
+    if topic not in topics:
+        check.fail(f"{where}.topic", f"names topic {topic!r}, which the scenario does not "
+                   f"create (topics: {', '.join(sorted(topics))})")
+    records = check.typed(load, "records", int, where, required=True)
+    rate = check.typed(load, "rate_per_s", (int, float), where, required=True)
+    if records < 0 or rate <= 0:
+        check.fail(where, "needs records ≥ 0 and rate_per_s > 0")
+    arrivals = load.get("arrivals", "uniform")
+    if arrivals not in ("uniform", "poisson"):
+        check.fail(f"{where}.arrivals", "must be uniform or poisson")
+    keys = load.get("keys")
+    if keys is not None and keys != "none":
+        if not isinstance(keys, dict) or len(keys) != 1 or next(iter(keys)) not in KEY_KINDS:
+            check.fail(f"{where}.keys", "must be none or one of {uniform: K}, {zipf: "
+                       "{count: K, s: S}}, {list: {keys: [...], weights: [...]}}, "
+                       "{vip: {vip: V, ordinary: O, vip_share: F}}")
+        try:
+            _key_spec(keys)
+        except (ConfigError, TypeError, ValueError) as exc:
+            check.fail(f"{where}.keys", str(exc))
+
+
+def _key_spec(keys: Any) -> Any:
+    if keys is None or keys == "none":
+        return NoKeys()
+    kind, params = next(iter(keys.items()))
+    if kind == "uniform":
+        return UniformKeys(int(params))
+    if kind == "zipf":
+        return ZipfKeys(int(params["count"]), float(params.get("s", 1.1)))
+    if kind == "list":
+        return KeyList(list(params["keys"]), params.get("weights"))
+    if kind == "vip":
+        return vip_customers(**(params or {}))
+    return NoKeys()
+
+
+def _value_bytes(load: dict[str, Any]) -> int | tuple[int, int]:
+    value = load.get("value_bytes", 100)
+    return tuple(value) if isinstance(value, list) else int(value)
+
+
+class _Checker:
+    """Small helpers that raise ``ScenarioError`` naming the file and the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> None:
+        raise ScenarioError(f"{self.source}: field {where or '(top level)'} {problem}.")
+
+    def known(self, data: dict[str, Any], allowed: set[str], where: str) -> None:
+        for name in data:
+            if name not in allowed:
+                self.fail(f"{where + '.' if where else ''}{name}",
+                          f"is not a scenario field here; allowed: {', '.join(sorted(allowed))}")
+
+    def typed(self, data: dict[str, Any], name: str, kind: Any, where: str,
+              required: bool = False, default: Any = None) -> Any:
+        path = f"{where + '.' if where else ''}{name}"
+        if name not in data:
+            if required:
+                self.fail(path, "is required")
+            return default
+        value = data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            self.fail(path, f"must be {expected} but is {value!r}")
+        return value
+
+    def config(self, table: configs.ConfigDef, values: Any, where: str) -> None:
+        if values is None:
+            return
+        if not isinstance(values, dict):
+            self.fail(where, "must be a mapping of config names to values")
+        try:
+            table.parse(values)
+        except ConfigError as exc:
+            self.fail(where, f"is invalid: {exc}")

@@ -1,0 +1,92 @@
+"""The event trace: every component reports what it did, as typed events.
+
+An event is (time_ms, component, kind, fields). Each ``EventKind`` declares its fields once, and
+events of one kind are stored as rows of a per-kind buffer, so that emitting costs one tuple and
+``Trace.to_frame()`` builds one pandas DataFrame per kind and stacks them in emission order.
+
+Vocabulary of the kinds the producer side emits:
+
+- ``request.sent``: a producer sent one produce request (several batches) to a broker.
+- ``log.append``: a broker appended one record batch to a partition's log.
+- ``request.completed``: the producer received the response to a produce request.
+- ``sticky.switch``: a sticky partitioner moved to another partition (KIP-480 / KIP-794).
+- ``fault``: a scheduled or interactive fault was applied (a slow broker, for now).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """A kind of event and the names of the fields it carries."""
+
+    name: str
+    fields: tuple[str, ...]
+    doc: str
+
+
+REQUEST_SENT = EventKind(
+    "request.sent", ("node", "batches", "records", "bytes"), "a produce request left the client"
+)
+LOG_APPEND = EventKind(
+    "log.append",
+    ("node", "topic", "partition", "offset", "records", "bytes", "producer"),
+    "a leader appended a record batch; offset is the batch's base offset",
+)
+REQUEST_COMPLETED = EventKind(
+    "request.completed", ("node", "batches", "records", "latency_ms"), "a produce response arrived"
+)
+STICKY_SWITCH = EventKind(
+    "sticky.switch", ("topic", "partition", "previous"), "the sticky partition changed"
+)
+FAULT = EventKind("fault", ("node", "fault", "detail"), "a fault was applied")
+
+KINDS: dict[str, EventKind] = {
+    k.name: k for k in (REQUEST_SENT, LOG_APPEND, REQUEST_COMPLETED, STICKY_SWITCH, FAULT)
+}
+
+BASE_COLUMNS = ("seq", "time_ms", "component", "kind")
+
+
+class Trace:
+    """Collects events cheaply and turns them into DataFrames on demand."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return self._seq
+
+    def emit(self, kind: EventKind, time_ms: float, component: str, *values: Any) -> None:
+        """Record one event; ``values`` follow ``kind.fields`` in order."""
+        self._rows[kind.name].append((self._seq, time_ms, component, kind.name, *values))
+        self._seq += 1
+
+    def count(self, kind: EventKind) -> int:
+        return len(self._rows.get(kind.name, ()))
+
+    def frame(self, kind: EventKind) -> pd.DataFrame:
+        """The events of one kind, one column per field, in emission order."""
+        return pd.DataFrame(self._rows.get(kind.name, []), columns=[*BASE_COLUMNS, *kind.fields])
+
+    def to_frame(self) -> pd.DataFrame:
+        """All events in emission order; fields a kind lacks are left empty."""
+        parts = []
+        for name, rows in self._rows.items():
+            kind = KINDS[name]
+            parts.append(pd.DataFrame(rows, columns=[*BASE_COLUMNS, *kind.fields]))
+        if not parts:
+            return pd.DataFrame(columns=list(BASE_COLUMNS))
+        frame = pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable")
+        return frame.reset_index(drop=True)
+
+    def tail(self, n: int = 10) -> pd.DataFrame:
+        """The last ``n`` events (for a stepper's event table)."""
+        return self.to_frame().tail(n)

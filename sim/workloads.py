@@ -1,0 +1,169 @@
+"""Workloads: streams of records to produce, generated all at once with numpy.
+
+A ``Workload`` is columns, not objects: send times, an index into a table of distinct keys
+(-1 = no key) and value sizes. Hashing each distinct key once and indexing a table is what makes
+a million records cheap to partition.
+
+Key distributions:
+
+- ``NoKeys()``: key-less records, spread by the sticky partitioner.
+- ``UniformKeys(count)``: keys ``key-0 … key-{count-1}``, equally likely.
+- ``ZipfKeys(count, s)``: the same keys, key ``i`` with probability ∝ 1/(i+1)^s (hot keys).
+- ``KeyList(keys, weights)``: given keys with given weights, e.g. VIP and ordinary customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class NoKeys:
+    """Every record is key-less."""
+
+    def keys(self) -> list[str]:
+        return []
+
+    def probabilities(self) -> np.ndarray:
+        return np.empty(0)
+
+
+@dataclass(frozen=True)
+class UniformKeys:
+    """``count`` distinct keys, each equally likely."""
+
+    count: int
+    prefix: str = "key-"
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ConfigError(f"UniformKeys needs count ≥ 1 but got {self.count}.")
+
+    def keys(self) -> list[str]:
+        return [f"{self.prefix}{i}" for i in range(self.count)]
+
+    def probabilities(self) -> np.ndarray:
+        return np.full(self.count, 1.0 / self.count)
+
+
+@dataclass(frozen=True)
+class ZipfKeys:
+    """``count`` keys where key ``i`` has probability ∝ 1/(i+1)^s: a few keys are hot."""
+
+    count: int
+    s: float = 1.1
+    prefix: str = "key-"
+
+    def __post_init__(self) -> None:
+        if self.count < 1 or self.s < 0:
+            raise ConfigError(f"ZipfKeys needs count ≥ 1 and s ≥ 0 but got count={self.count}, "
+                              f"s={self.s}.")
+
+    def keys(self) -> list[str]:
+        return [f"{self.prefix}{i}" for i in range(self.count)]
+
+    def probabilities(self) -> np.ndarray:
+        weights = 1.0 / np.arange(1, self.count + 1, dtype=float) ** self.s
+        return weights / weights.sum()
+
+
+@dataclass(frozen=True)
+class KeyList:
+    """Given keys with given relative weights (equal weights if omitted)."""
+
+    key_list: Sequence[str]
+    weights: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key_list:
+            raise ConfigError("KeyList needs at least one key.")
+        if self.weights is not None and (
+            len(self.weights) != len(self.key_list) or min(self.weights) < 0
+            or sum(self.weights) <= 0
+        ):
+            raise ConfigError("KeyList weights must be one non-negative number per key, "
+                              "not all zero.")
+
+    def keys(self) -> list[str]:
+        return list(self.key_list)
+
+    def probabilities(self) -> np.ndarray:
+        if self.weights is None:
+            return np.full(len(self.key_list), 1.0 / len(self.key_list))
+        w = np.asarray(self.weights, dtype=float)
+        return w / w.sum()
+
+
+KeySpec = NoKeys | UniformKeys | ZipfKeys | KeyList
+
+
+def vip_customers(vip: int = 20, ordinary: int = 200, vip_share: float = 0.8) -> KeyList:
+    """VIP customers ``vip-0…`` sending ``vip_share`` of the traffic; the rest ``customer-0…``."""
+    keys = [f"vip-{i}" for i in range(vip)] + [f"customer-{i}" for i in range(ordinary)]
+    weights = [vip_share / vip] * vip + [(1 - vip_share) / ordinary] * ordinary
+    return KeyList(keys, weights)
+
+
+@dataclass
+class Workload:
+    """Records to send to one topic: times (ms), key ids into ``keys`` (-1 = none), value sizes."""
+
+    topic: str
+    time_ms: np.ndarray
+    key_ids: np.ndarray
+    value_bytes: np.ndarray
+    keys: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.time_ms)
+
+    @classmethod
+    def generate(
+        cls,
+        rng: np.random.Generator,
+        topic: str,
+        records: int,
+        rate_per_s: float,
+        keys: KeySpec | None = None,
+        value_bytes: int | tuple[int, int] = 100,
+        start_ms: float = 0.0,
+        arrivals: str = "uniform",
+    ) -> Workload:
+        """Generate ``records`` records at ``rate_per_s``.
+
+        Args:
+            rng: the kernel's random stream for this workload (``kernel.spawn_rng()``).
+            keys: a key distribution; ``None`` or ``NoKeys()`` for key-less records.
+            value_bytes: a fixed size, or ``(low, high)`` for sizes uniform in that range.
+            arrivals: ``"uniform"`` (evenly spaced) or ``"poisson"`` (random gaps).
+        """
+        if records < 0 or rate_per_s <= 0:
+            raise ConfigError(f"A workload needs records ≥ 0 and rate_per_s > 0 but got "
+                              f"records={records}, rate_per_s={rate_per_s}.")
+        gap_ms = 1000.0 / rate_per_s
+        if arrivals == "uniform":
+            time_ms = start_ms + np.arange(records) * gap_ms
+        elif arrivals == "poisson":
+            time_ms = start_ms + np.cumsum(rng.exponential(gap_ms, records))
+        else:
+            raise ConfigError(f"arrivals must be 'uniform' or 'poisson' but got {arrivals!r}.")
+        spec = keys if keys is not None else NoKeys()
+        key_table = spec.keys()
+        if key_table:
+            key_ids = rng.choice(len(key_table), size=records, p=spec.probabilities())
+        else:
+            key_ids = np.full(records, -1)
+        if isinstance(value_bytes, tuple):
+            low, high = value_bytes
+            sizes = rng.integers(low, high + 1, size=records)
+        else:
+            sizes = np.full(records, value_bytes)
+        if np.any(sizes < 0):
+            raise ConfigError("value_bytes must not be negative.")
+        return cls(topic, time_ms.astype(np.float64), key_ids.astype(np.int32),
+                   sizes.astype(np.int32), key_table)

@@ -1,0 +1,90 @@
+"""Hypothesis strategies shared by the test suite.
+
+A plain module of strategy definitions: import what you need, add new ones at the end of the
+section they belong to.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+# --- Record keys --------------------------------------------------------------------------------
+
+#: Serialized record keys: any bytes, including the empty key and keys with NUL bytes.
+key_bytes = st.binary(max_size=200)
+
+#: Keys as ``StringSerializer`` produces them: UTF-8 encoded text (any Unicode, not only ASCII).
+utf8_keys = st.text(max_size=60).map(lambda s: s.encode("utf-8"))
+
+#: Batches of keys of mixed lengths, as handed to the vectorised hash.
+key_batches = st.lists(st.one_of(key_bytes, utf8_keys), max_size=60)
+
+# --- Topics ------------------------------------------------------------------------------------
+
+#: A valid partition count for a topic.
+num_partitions = st.integers(min_value=1, max_value=10_000)
+
+# --- 32-bit values -------------------------------------------------------------------------------
+
+#: Any Java ``int`` (signed 32-bit).
+java_ints = st.integers(min_value=-(2**31), max_value=2**31 - 1)
+
+# --- Consumer groups (partition assignors) -----------------------------------------------------
+
+#: Member ids: short ASCII text, so Python's and Java's string orders agree.
+member_ids = st.text(alphabet="abcC-0123456789", min_size=1, max_size=6)
+
+#: Topic names, including pairs whose order surprises ("topic10" < "topic2").
+topic_names = st.sampled_from(["orders", "payments", "t0", "t1", "t2", "topic10", "topic2"])
+
+#: ``partitions_per_topic`` for a small cluster.
+partition_counts = st.dictionaries(topic_names, st.integers(1, 7), min_size=1, max_size=4)
+
+
+@st.composite
+def equal_subscription_groups(draw, max_members: int = 6):
+    """(partitions_per_topic, subscriptions): fresh dynamic members, all on the same topics."""
+    from sim.consumer.assignors import Subscription
+
+    counts = draw(partition_counts)
+    members = draw(st.lists(member_ids, min_size=1, max_size=max_members, unique=True))
+    topics = tuple(counts)
+    return counts, {member: Subscription(topics) for member in members}
+
+
+@st.composite
+def mixed_subscription_groups(draw, max_members: int = 6):
+    """(partitions_per_topic, subscriptions): fresh dynamic members, each on its own topics."""
+    from sim.consumer.assignors import Subscription
+
+    counts = draw(partition_counts)
+    members = draw(st.lists(member_ids, min_size=1, max_size=max_members, unique=True))
+    topic_subsets = st.lists(st.sampled_from(sorted(counts)), min_size=1, unique=True)
+    return counts, {member: Subscription(tuple(draw(topic_subsets))) for member in members}
+
+
+@st.composite
+def groups_with_owned_partitions(draw, equal: bool | None = None):
+    """A group whose members report previous owners, each partition claimed at most once.
+
+    ``equal`` picks equal (True) or mixed (False) subscriptions; None lets Hypothesis choose.
+    Every claim carries generation 1, as after one completed rebalance.
+    """
+    from sim.consumer.assignors import Subscription
+    from sim.records import TopicPartition
+
+    if equal is None:
+        equal = draw(st.booleans())
+    groups = equal_subscription_groups() if equal else mixed_subscription_groups()
+    counts, subscriptions = draw(groups)
+    members = list(subscriptions)
+    owned: dict[str, list[TopicPartition]] = {member: [] for member in members}
+    for topic, count in counts.items():
+        for partition in range(count):
+            owner = draw(st.sampled_from([None, *members]))
+            if owner is not None:
+                owned[owner].append(TopicPartition(topic, partition))
+    return counts, {
+        member: Subscription(sub.topics, tuple(owned[member]), generation=1)
+        for member, sub in subscriptions.items()
+    }
