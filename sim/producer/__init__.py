@@ -306,7 +306,7 @@ class Producer:
         self._fill(rows.start, rows.stop, workload.time_ms, state.topic_id,
                    key_map[workload.key_ids], workload.value_bytes)
         self._dispatch(state, np.arange(rows.start, rows.stop), single=False)
-        self.wakeup()
+        self._set_timer(self.kernel.now_ms)  # records are taken in as simulated time passes
 
     def flush(self) -> None:
         """Send everything now, without waiting for ``linger.ms``, and wait for the acks."""
@@ -513,8 +513,13 @@ class Producer:
             if not (sent and wake <= now):
                 break
         self._in_pass = False
-        if wake < math.inf and not now < self._timer_ms <= wake:
-            self._timer_ms = max(wake, now)
+        self._set_timer(wake)
+
+    def _set_timer(self, wake_ms: float) -> None:
+        """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do)."""
+        now = self.kernel.now_ms
+        if wake_ms < math.inf and not now <= self._timer_ms <= wake_ms:
+            self._timer_ms = max(wake_ms, now)
             timer = self.kernel.env.timeout(self._timer_ms - now)
             timer.callbacks.append(self._on_timer)
             self._timer = timer

@@ -1,0 +1,282 @@
+"""The producer: send(), batching by batch.size and linger.ms, in-flight limits, partition choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import trace as events
+from sim.errors import ConfigError, PartitionerError, UnknownTopicError
+from sim.kernel import Kernel
+from sim.murmur2 import partition_for_key
+from sim.producer import Producer
+from sim.producer.accumulator import RECORD_BATCH_OVERHEAD, record_sizes
+from sim.workloads import NoKeys, UniformKeys, Workload
+
+
+def varint_bytes(value: int) -> int:
+    """Bytes of Kafka's zig-zag varint (ByteUtils.sizeOfVarint), written out independently."""
+    zigzag = (value << 1) ^ (value >> 31)
+    size = 1
+    while zigzag >= 0x80:
+        zigzag >>= 7
+        size += 1
+    return size
+
+
+def kafka_record_size(key_len: int | None, value_len: int) -> int:
+    """DefaultRecord.sizeInBytes with 1-byte timestamp and offset deltas and no headers."""
+    key_part = 1 if key_len is None else varint_bytes(key_len) + key_len
+    body = 1 + 1 + 1 + key_part + varint_bytes(value_len) + value_len + 1
+    return body + varint_bytes(body)
+
+
+def make(partitions: int = 1, brokers: int = 1, seed: int = 0, **configs) -> tuple[Kernel, Producer]:
+    kernel = Kernel(seed=seed, brokers=brokers)
+    kernel.cluster.create_topic("t", partitions=partitions)
+    return kernel, Producer(kernel, configs)
+
+
+def burst(kernel: Kernel, records: int, rate: float, keys=None, value_bytes: int = 100) -> Workload:
+    return Workload.generate(kernel.spawn_rng(), "t", records, rate, keys=keys,
+                             value_bytes=value_bytes)
+
+
+@pytest.mark.parametrize(("key_len", "value_len"), [(None, 100), (5, 100), (0, 0), (200, 5000)])
+def test_record_sizes_follow_kafkas_record_format(key_len, value_len):
+    """record_sizes matches DefaultRecord.sizeInBytes written out by hand."""
+    size = record_sizes(np.array([-1 if key_len is None else key_len]), np.array([value_len]))
+    assert int(size[0]) == kafka_record_size(key_len, value_len)
+
+
+def test_keyed_send_lands_on_the_murmur2_partition():
+    """send(key=…).get() reports toPositive(murmur2(key)) % partitions and offsets 0, 1, …"""
+    kernel, producer = make(partitions=6)
+    first = producer.send("t", key="alice", value="a").get()
+    second = producer.send("t", key="alice", value="b").get()
+    assert first.partition == second.partition == partition_for_key(b"alice", 6) == 3
+    assert (first.offset, second.offset) == (0, 1)
+
+
+def test_keyless_send_waits_for_linger_ms():
+    """A lone record waits linger.ms in its batch before it is sent."""
+    for linger in (0, 20):
+        _, producer = make(**{"linger.ms": linger})
+        latency = producer.send("t", value="x").get().latency_ms
+        assert linger <= latency < linger + 5
+
+
+def test_acks_zero_reports_offset_minus_one_but_the_log_still_gets_the_record():
+    """acks=0: the producer never hears the offset (RecordMetadata offset -1)."""
+    kernel, producer = make(acks="0")
+    meta = producer.send("t", value="x").get()
+    assert meta.offset == -1
+    kernel.run()
+    assert len(kernel.cluster.partition("t", 0).log) == 1
+
+
+def test_full_batches_hold_as_many_records_as_fit_in_batch_size():
+    """A burst into one partition fills batches to floor((batch.size - 61) / record size)."""
+    kernel, producer = make(**{"linger.ms": 1000})
+    producer.add_workload(burst(kernel, 1000, 1_000_000))
+    kernel.run()
+    per_batch = (16384 - RECORD_BATCH_OVERHEAD) // kafka_record_size(None, 100)
+    sizes = kernel.cluster.partition("t", 0).log.batches()["records"].tolist()
+    full, rest = divmod(1000, per_batch)
+    assert sizes == [per_batch] * full + [rest]
+
+
+def test_batch_size_zero_sends_one_record_per_batch():
+    """batch.size=0 disables batching: every record travels alone."""
+    kernel, producer = make(**{"batch.size": 0})
+    producer.add_workload(burst(kernel, 50, 10_000))
+    kernel.run()
+    assert set(kernel.cluster.partition("t", 0).log.batches()["records"]) == {1}
+
+
+def test_linger_collects_records_of_a_slow_stream_into_one_batch():
+    """At 1000 records/s, linger.ms=50 puts about 50 records in each batch."""
+    kernel, producer = make(**{"linger.ms": 50})
+    producer.add_workload(burst(kernel, 1000, 1000))
+    kernel.run()
+    records = kernel.cluster.partition("t", 0).log.batches()["records"]
+    assert records.iloc[:-1].between(50, 52).all()
+
+
+def test_in_flight_requests_never_exceed_the_limit():
+    """max.in.flight.requests.per.connection bounds outstanding requests per broker."""
+    kernel, producer = make(partitions=3, **{"max.in.flight.requests.per.connection": 2,
+                                             "linger.ms": 0})
+    kernel.cluster.brokers[0].set_slowdown(50)
+    producer.add_workload(burst(kernel, 5000, 100_000, keys=UniformKeys(50)))
+    kernel.run()
+    sent = kernel.trace.frame(events.REQUEST_SENT)[["seq", "node"]].assign(step=1)
+    done = kernel.trace.frame(events.REQUEST_COMPLETED)[["seq", "node"]].assign(step=-1)
+    timeline = pd.concat([sent, done]).sort_values("seq")
+    outstanding = timeline.groupby("node")["step"].cumsum()
+    assert outstanding.max() == 2
+    assert producer.acked == 5000
+
+
+def test_workload_and_send_put_keys_on_the_same_partitions():
+    """The bulk path and send() agree on every key's partition."""
+    kernel, producer = make(partitions=7)
+    producer.add_workload(burst(kernel, 2000, 50_000, keys=UniformKeys(300)))
+    kernel.run()
+    bulk = producer.results().groupby("key")["partition"].unique()
+    assert all(len(parts) == 1 for parts in bulk)
+    _, single = make(partitions=7)
+    for key, parts in bulk.items():
+        assert single.send("t", key=key).get().partition == parts[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(keys=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30),
+       partitions=st.integers(1, 16), seed=st.integers(0, 2**16))
+def test_every_record_is_acknowledged_once_with_gapless_offsets(keys, partitions, seed):
+    """Whatever the keys, offsets per partition are 0..n-1 and each key keeps its partition."""
+    kernel = Kernel(seed=seed)
+    kernel.cluster.create_topic("t", partitions=partitions)
+    producer = Producer(kernel)
+    futures = [producer.send("t", key=k) for k in keys]
+    producer.flush()
+    results = producer.results()
+    assert results["ack_ms"].notna().all()
+    for p, group in results.groupby("partition"):
+        assert sorted(group["offset"]) == list(range(len(group)))
+        assert len(kernel.cluster.partition("t", p).log) == len(group)
+    for key, future in zip(keys, futures, strict=True):
+        assert future.get().partition == partition_for_key(key.encode(), partitions)
+
+
+def test_uniform_sticky_switches_after_a_batch_worth_of_bytes():
+    """KIP-794: each sticky stint produces between batch.size and 2 × batch.size bytes."""
+    kernel, producer = make(partitions=4, brokers=2, **{"batch.size": 4096})
+    producer.add_workload(burst(kernel, 20_000, 200_000))
+    kernel.run()
+    record = kafka_record_size(None, 100)
+    batches = kernel.trace.count(events.LOG_APPEND)
+    produced = 20_000 * record + batches * RECORD_BATCH_OVERHEAD
+    switches = kernel.trace.count(events.STICKY_SWITCH)
+    assert produced / (2 * 4096 + record) <= switches + 1 <= produced / 4096 + 1
+
+
+def test_ignore_keys_spreads_keyed_records_like_keyless_ones():
+    """partitioner.ignore.keys=true: one key ends up on several partitions."""
+    kernel, producer = make(partitions=4, **{"partitioner.ignore.keys": True, "batch.size": 1024})
+    producer.add_workload(burst(kernel, 2000, 100_000, keys=UniformKeys(1)))
+    kernel.run()
+    assert producer.results()["partition"].nunique() > 1
+
+
+def test_round_robin_spreads_evenly_in_kafka_4():
+    """RoundRobinPartitioner without the double call: exactly N/P records per partition."""
+    kernel, producer = make(partitions=4, **{"partitioner.class": "RoundRobinPartitioner"})
+    producer.add_workload(burst(kernel, 400, 10_000))
+    kernel.run()
+    assert producer.results()["partition"].value_counts().tolist() == [100] * 4
+
+
+@pytest.mark.parametrize(("partitions", "expected"), [(2, {1}), (3, {0, 1, 2}), (4, {1, 3})])
+def test_round_robin_skips_partitions_before_kafka_4(partitions, expected):
+    """KAFKA-9965: when each record opens a new batch, partition() runs twice per record."""
+    kernel, producer = make(partitions=partitions, **{
+        "partitioner.class": "RoundRobinPartitioner", "lab.kafka.version": "3.8",
+        "linger.ms": 0})
+    producer.add_workload(burst(kernel, 60, 100))
+    kernel.run()
+    sequence = producer.results()["partition"].tolist()
+    assert set(sequence) == expected
+    if partitions == 3:
+        assert sequence[:6] == [1, 0, 2, 1, 0, 2]  # kafka-facts §2.4, derived
+
+
+class Returns:
+    """A learner's partitioner that returns a fixed value."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+        return self.value
+
+
+class Raises:
+    def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+        raise ZeroDivisionError("oops")
+
+
+@pytest.mark.parametrize(
+    ("partitioner", "message"),
+    [
+        (Returns(12), r"returned 12 for record #0 .*partitions 0\.\.9"),
+        (Returns("3"), r"returned '3' \(str\).*must return an int"),
+        (Returns(-1), r"returned -1"),
+        (Raises(), r"raised ZeroDivisionError: oops"),
+    ],
+)
+def test_bad_custom_partitioner_stops_the_run_with_a_clear_error(partitioner, message):
+    """Out-of-range, non-int or raising partitioners name themselves, the record and the rule."""
+    kernel = Kernel(seed=0)
+    kernel.cluster.create_topic("t", partitions=10)
+    producer = Producer(kernel, {"partitioner.class": partitioner})
+    producer.add_workload(Workload.generate(kernel.spawn_rng(), "t", 10, 1000,
+                                            keys=UniformKeys(3)))
+    with pytest.raises(PartitionerError, match=message) as err:
+        kernel.run()
+    assert type(partitioner).__name__ in str(err.value)
+
+
+def test_custom_partitioner_is_configured_and_closed():
+    """configure(configs) before the first record, close() when the producer closes."""
+    calls = []
+
+    class Spy:
+        def configure(self, configs):
+            calls.append(("configure", configs["linger.ms"]))
+
+        def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+            return 0
+
+        def close(self):
+            calls.append(("close",))
+
+    kernel = Kernel(seed=0)
+    kernel.cluster.create_topic("t", partitions=2)
+    producer = Producer(kernel, {"partitioner.class": Spy, "linger.ms": 7})
+    producer.send("t", key="k")
+    producer.close()
+    assert calls == [("configure", 7), ("close",)]
+
+
+def test_unknown_topic_and_bad_configs_are_named():
+    """Sending to a missing topic or using an unknown config gives a clear error."""
+    kernel, producer = make()
+    with pytest.raises(UnknownTopicError, match="'nope'.*t"):
+        producer.send("nope", value="x")
+    with pytest.raises(ConfigError, match="linger.ms"):
+        Producer(kernel, {"linger.ms": -1})
+    with pytest.raises(ConfigError, match="Did you mean batch.size"):
+        Producer(kernel, {"batch.sise": 10})
+
+
+def test_a_slow_broker_attracts_kip480_sticky_records():
+    """KIP-480 (linger.ms=0): the slow broker's open batches fill up, so it gets more data."""
+    shares = {}
+    for version, partitioner in (("3.8", "DefaultPartitioner"), ("4.0", None)):
+        kernel = Kernel(seed=3, brokers=3)
+        kernel.cluster.create_topic("t", partitions=6)
+        slow = kernel.cluster.partition("t", 0).leader
+        kernel.cluster.brokers[slow].set_slowdown(30)
+        producer = Producer(kernel, {"partitioner.class": partitioner, "linger.ms": 0,
+                                     "lab.kafka.version": version})
+        producer.add_workload(burst(kernel, 30_000, 100_000, keys=NoKeys()))
+        kernel.run()
+        results = producer.results()
+        leaders = results["partition"].map(lambda p: kernel.cluster.partition("t", p).leader)
+        shares[version] = float((leaders == slow).mean())
+    assert shares["3.8"] > 0.6
+    assert shares["4.0"] < shares["3.8"] - 0.2
