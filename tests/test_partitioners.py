@@ -198,7 +198,7 @@ def test_partitioner_names_resolve_to_instances(name, cls):
 
 def test_removed_partitioners_need_the_older_client_version():
     """DefaultPartitioner and UniformStickyPartitioner were removed in Kafka 4.0 (KAFKA-18262)."""
-    with pytest.raises(ConfigError, match="removed in Kafka 4.0"):
+    with pytest.raises(ConfigError, match=r"removed in Kafka 4\.0"):
         resolve_partitioner("org.apache.kafka.clients.producer.internals.DefaultPartitioner", "4.0")
     assert isinstance(resolve_partitioner("UniformStickyPartitioner", "3.8"),
                       UniformStickyPartitioner)
