@@ -29,7 +29,12 @@ from sim.partitioners import (
     random_source,
     resolve_partitioner,
 )
-from sim.producer.accumulator import ProducerBatch, RecordAccumulator, record_sizes
+from sim.producer.accumulator import (
+    RECORD_BATCH_OVERHEAD,
+    ProducerBatch,
+    RecordAccumulator,
+    record_sizes,
+)
 from sim.producer.sender import InFlightRequest, Sender
 from sim.producer.streams import RecordStream
 from sim.records import RecordMetadata
@@ -38,38 +43,50 @@ from sim.workloads import Workload
 __all__ = ["FutureRecordMetadata", "Producer"]
 
 _COLUMNS = {
-    "time_ms": np.float64, "topic_id": np.int16, "key_id": np.int32, "value_bytes": np.int32,
-    "size": np.int64, "partition": np.int32, "offset": np.int64, "ack_ms": np.float64,
+    "time_ms": np.float64, "timestamp_ms": np.int64, "topic_id": np.int16, "key_id": np.int32,
+    "key_hash": np.int32, "value_bytes": np.int32, "size": np.int64, "partition": np.int32,
+    "offset": np.int64, "ack_ms": np.float64,
 }
 
 
 class RecordBuffer:
-    """Every record the producer was asked to send, as growable numpy columns."""
+    """Every record the producer was asked to send, as growable numpy columns.
+
+    ``time_ms`` is the simulated send time; ``timestamp_ms`` the record's CreateTime as Kafka
+    stores it (whole milliseconds); ``size`` its bytes in a batch (after compression).
+    """
+
+    time_ms: np.ndarray
+    timestamp_ms: np.ndarray
+    topic_id: np.ndarray
+    key_id: np.ndarray
+    key_hash: np.ndarray
+    value_bytes: np.ndarray
+    size: np.ndarray
+    partition: np.ndarray
+    offset: np.ndarray
+    ack_ms: np.ndarray
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
         self.cols = {name: np.empty(capacity, dtype) for name, dtype in _COLUMNS.items()}
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        cols = self.__dict__.get("cols")
-        if cols is not None and name in cols:
-            return cols[name]
-        raise AttributeError(name)
+        self.__dict__.update(self.cols)
 
     def extend(self, count: int) -> slice:
         """Make room for ``count`` more records and return their slice."""
         need = self.n + count
-        capacity = len(self.cols["time_ms"])
+        capacity = len(self.time_ms)
         if need > capacity:
             new_capacity = max(need, 2 * capacity)
             for name, col in self.cols.items():
                 grown = np.empty(new_capacity, col.dtype)
                 grown[: self.n] = col[: self.n]
                 self.cols[name] = grown
+            self.__dict__.update(self.cols)
         rows = slice(self.n, need)
-        self.cols["partition"][rows] = -1
-        self.cols["offset"][rows] = -1
-        self.cols["ack_ms"][rows] = np.nan
+        self.partition[rows] = -1
+        self.offset[rows] = -1
+        self.ack_ms[rows] = np.nan
         self.n = need
         return rows
 
@@ -96,6 +113,8 @@ class TopicState:
         self.partition_table = np.empty(0, np.int32)
         self._leaders: list[int] = []
         self._leaders_version = -1
+        self.linger_ms = producer.config["linger.ms"]
+        self.batch_room = producer.config["batch.size"] - RECORD_BATCH_OVERHEAD
 
     def leader(self, p: int) -> int:
         return self.leaders()[p]
@@ -126,14 +145,17 @@ class TopicState:
 
     def refresh(self, p: int) -> None:
         """Recompute when partition ``p`` next has a sendable batch."""
-        linger = self.producer.config["linger.ms"]
         dq = self.accumulator.deques[p]
-        ready = dq[0].ready_ms(linger) if dq else math.inf
+        ready = dq[0].ready_ms(self.linger_ms) if dq else math.inf
         stream = self.keyed.get(p)
-        if stream is not None and not stream.exhausted:
-            if self.accumulator.open_batch(p) is None:
-                ready = min(ready, stream.next_time() + linger)
-            ready = min(ready, stream.time_when_overflowing(self.accumulator.room(p)))
+        if stream is not None and stream.pos < len(stream.idx):
+            last = dq[-1] if dq else None
+            if last is None or last.is_full:  # the next record opens a batch
+                ready = min(ready, float(stream.t[stream.pos]) + self.linger_ms,
+                            stream.time_when_overflowing(self.batch_room))
+            else:
+                room = self.accumulator.batch_size - last.size_bytes
+                ready = min(ready, stream.time_when_overflowing(room))
         self.next_ready[p] = ready
 
     def ready_candidates(self, now_ms: float, flushing: bool) -> list[int]:
@@ -174,12 +196,6 @@ class TopicState:
         if self.accumulator.open_batch(p) is None:
             wake = min(wake, stream.next_time() + self.producer.config["linger.ms"])
         return wake
-
-    def pending(self) -> bool:
-        streams = [*self.keyed.values(), self.sticky, self.per_record]
-        return any(s is not None and not s.exhausted for s in streams) or any(
-            self.accumulator.deques
-        )
 
 
 class FutureRecordMetadata:
@@ -248,6 +264,7 @@ class Producer:
         self._in_pass = False
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
+        self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
         kernel.register(self)
         if workload is not None:
             self.add_workload(workload)
@@ -565,14 +582,10 @@ class Producer:
         buf = self.buffer
         idx = batch.indices()
         partition = self.cluster.partition(state.name, batch.partition)
-        key_id = buf.key_id[idx]
-        hashes = np.zeros(len(idx), np.int32)
-        if self.keys:
-            hashes = np.where(key_id >= 0, self._key_hash[np.maximum(key_id, 0)], 0)
         size = int(batch.size_bytes * self.compression_ratio)
-        base = partition.log.append_batch(np.floor(buf.time_ms[idx]).astype(np.int64), hashes,
-                                          buf.value_bytes[idx], size, producer_id=id(self) % 997,
-                                          leader_epoch=partition.leader_epoch)
+        base = partition.log.append_batch(buf.timestamp_ms[idx], buf.key_hash[idx],
+                                          buf.value_bytes[idx], size, self.producer_id,
+                                          partition.leader_epoch)
         partition.log.high_watermark = partition.log.log_end_offset
         buf.partition[idx] = batch.partition
         if self.config["acks"] != "0":
@@ -625,11 +638,14 @@ class Producer:
         buf.topic_id[rows] = topic_id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
+        buf.timestamp_ms[rows] = np.floor(buf.time_ms[rows])
         key_id = buf.key_id[rows]
         key_len = np.full(stop - start, -1, np.int64)
+        buf.key_hash[rows] = 0
         has_key = key_id >= 0
         if has_key.any():
             key_len[has_key] = self._key_len[key_id[has_key]]
+            buf.key_hash[rows][has_key] = self._key_hash[key_id[has_key]]
         sizes = record_sizes(key_len, buf.value_bytes[rows].astype(np.int64))
         buf.size[rows] = np.ceil(sizes * self.compression_ratio).astype(np.int64)
 
