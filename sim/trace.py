@@ -54,6 +54,15 @@ KINDS: dict[str, EventKind] = {
 BASE_COLUMNS = ("seq", "time_ms", "component", "kind")
 
 
+def register(kind: EventKind) -> EventKind:
+    """Declare an event kind from another module (consumers, replication, …) and return it."""
+    known = KINDS.get(kind.name)
+    if known is not None and known != kind:
+        raise ValueError(f"Event kind {kind.name!r} is already declared with other fields.")
+    KINDS[kind.name] = kind
+    return kind
+
+
 class Trace:
     """Collects events cheaply and turns them into DataFrames on demand."""
 
