@@ -27,10 +27,27 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.add_argument("--trace", type=Path, default=None,
                      help="write the event trace to FILE.csv or FILE.parquet")
+    exercises = commands.add_parser("exercises", help="generate or check exercises/")
+    exercises.add_argument("action", choices=["build", "check"])
+    exercises.add_argument("--solutions", type=Path, default=Path("solutions"))
+    exercises.add_argument("--exercises", type=Path, default=Path("exercises"))
+    grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
+    grade.add_argument("directory", type=Path)
+    grade.add_argument("--out", type=Path, required=True, help="the grade table (CSV)")
+    grade.add_argument("--timeout", type=float, default=60.0,
+                       help="seconds allowed per submission (default 60)")
+    grade.add_argument("--cell-timeout", type=float, default=10.0,
+                       help="seconds allowed per notebook cell (default 10)")
+    grade.add_argument("--feedback", type=Path, default=None,
+                       help="folder for one feedback text file per student")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _list()
+        if args.command == "exercises":
+            return _exercises(args.action, args.solutions, args.exercises)
+        if args.command == "grade":
+            return _grade(args)
         return _run(args.scenario, args.seed, args.trace)
     except KafkaLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -57,6 +74,36 @@ def _run(name: str, seed: int | None, trace_path: Path | None) -> int:
             frame.to_csv(trace_path, index=False)
         else:
             raise KafkaLabError(f"--trace {trace_path}: use a .csv or .parquet file name.")
+    return 0
+
+
+def _exercises(action: str, solutions: Path, exercises: Path) -> int:
+    from sim.grading.notebooks import build_exercises, check_exercises
+
+    if action == "build":
+        for path in build_exercises(solutions, exercises):
+            print(f"wrote {path}")
+        return 0
+    problems = check_exercises(solutions, exercises)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print("exercises/ is out of date: run python -m sim exercises build", file=sys.stderr)
+        return 1
+    print(f"{exercises}/ is in step with {solutions}/")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from sim.grading.batch import grade_directory
+
+    if not args.directory.is_dir():
+        raise KafkaLabError(f"{args.directory} is not a folder of submitted notebooks.")
+    table = grade_directory(args.directory, args.out, timeout_s=args.timeout,
+                            feedback_dir=args.feedback, cell_timeout_s=args.cell_timeout)
+    totals = table.groupby("student")[["points", "max_points"]].sum()
+    print(totals.to_string())
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -1,0 +1,5 @@
+"""Check modules, one per exercise: ``exNN_topic.py`` grades ``exercises/NN_topic.ipynb``.
+
+Each module declares ``EXERCISE = "NN_topic"`` and one function per question, marked with
+:func:`sim.grading.registry.question`. The registry finds them; nothing needs listing here.
+"""
