@@ -310,3 +310,24 @@ def test_whole_run_timeout_zeroes_the_submission(tmp_path: Path) -> None:
     assert set(table.question) == QUESTIONS
     assert (table.points == 0).all()
     assert table.reason.str.contains("did not finish within 3 s").all()
+
+
+def test_the_labs_own_vip_partitioner_does_not_count_as_an_answer():
+    """Importing sim.partitioners.VipPartitioner is not solving 01.a."""
+    from sim.partitioners import VipPartitioner
+
+    result = check("01.a", VipPartitioner)
+    assert result.points == 0
+    assert "lab's own example" in str(result)
+
+
+def test_batch_prediction_is_checked_against_the_simulator():
+    """01.c: the simulated count scores 2, one off scores 0 with an off-by-one hint."""
+    from sim.grading.exercises.ex01_partitioners import keyless_burst_batches
+
+    expected = keyless_burst_batches()
+    assert 1000 / 149 < expected <= 1000 / 35 + 1  # linger.ms, not batch.size, closes batches
+    assert check("01.c", expected).points == 2
+    off_by_one = check("01.c", expected + 1)
+    assert off_by_one.points == 0
+    assert "off by one" in str(off_by_one)

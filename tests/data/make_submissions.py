@@ -71,12 +71,27 @@ ALICE_SOLVED = 'alice_partition = partition_for_key(b"alice", 6)'
 ALICE_WRONG = 'alice_partition = to_positive(murmur2(b"alice")) % 10'
 ALICE_SNOOPS = 'host = open("/etc/hostname").read()\n' + ALICE_SOLVED
 
+BATCHES_SOLVED = """from sim import Kernel, Producer, Workload
+
+kernel = Kernel(seed=1, brokers=1)
+kernel.cluster.create_topic("clicks", partitions=1)
+burst = Workload.generate(kernel.spawn_rng(), "clicks", 1000, rate_per_s=7000, value_bytes=100)
+Producer(kernel, {"linger.ms": 5}, workload=burst)
+kernel.run()
+keyless_batches = kernel.cluster.partition("clicks", 0).log.batch_count"""
+BATCHES_SNOOPS = 'answers = open("../solved.ipynb").read()\n' + BATCHES_SOLVED
+BATCHES_GUESS = "keyless_batches = 1000 // 149 + 1  # assumes every batch fills up"
+
 FIXTURES = {
-    "solved": {"q01a-answer": VIP_SOLVED, "q01b-answer": ALICE_SOLVED},
-    "half_right": {"q01a-answer": VIP_HALF_RIGHT, "q01b-answer": ALICE_WRONG},
+    "solved": {"q01a-answer": VIP_SOLVED, "q01b-answer": ALICE_SOLVED,
+               "q01c-answer": BATCHES_SOLVED},
+    "half_right": {"q01a-answer": VIP_HALF_RIGHT, "q01b-answer": ALICE_WRONG,
+                   "q01c-answer": BATCHES_SOLVED},
     "unsolved": {},
-    "loops_forever": {"q01a-answer": VIP_LOOPS, "q01b-answer": ALICE_SOLVED},
-    "reads_outside": {"q01a-answer": VIP_SNOOPS, "q01b-answer": ALICE_SNOOPS},
+    "loops_forever": {"q01a-answer": VIP_LOOPS, "q01b-answer": ALICE_SOLVED,
+                      "q01c-answer": BATCHES_GUESS},
+    "reads_outside": {"q01a-answer": VIP_SNOOPS, "q01b-answer": ALICE_SNOOPS,
+                      "q01c-answer": BATCHES_SNOOPS},
 }
 
 

@@ -146,7 +146,12 @@ def vip_partitioner(answer: object, sheet: Checklist) -> None:
     last = NUM_PARTITIONS - 1
 
     with sheet.item(f"{name}() can be created and configured", points=1) as item:
-        if not callable(getattr(cls, "partition", None)):
+        if cls.__module__ == "sim.partitioners":
+            item.fail(
+                f"{cls.__module__}.{name} is the lab's own example; write your own class",
+                "Define class VipPartitioner in your notebook with its own partition() method.",
+            )
+        elif not callable(getattr(cls, "partition", None)):
             item.fail(
                 "expected a partitioner class with a partition(topic, key, key_bytes, value, "
                 f"value_bytes, cluster) method, got {_describe(answer)}"
@@ -288,3 +293,51 @@ def alice_prediction(answer: object, sheet: Checklist) -> None:
             )
         elif int(answer) != expected:  # type: ignore[call-overload]
             item.fail(f"{int(answer)} is not the partition Kafka picks for 'alice'")  # type: ignore[call-overload]
+
+
+BURST_RECORDS = 1000
+BURST_RATE_PER_S = 7000  # one record every 1/7 ms: no record lands exactly on a linger deadline
+BURST_LINGER_MS = 5
+
+
+def keyless_burst_batches(records: int = BURST_RECORDS, rate_per_s: float = BURST_RATE_PER_S,
+                          linger_ms: float = BURST_LINGER_MS) -> int:
+    """Batches the simulator's producer sends for a key-less burst to a 1-partition topic."""
+    from sim.kernel import Kernel
+    from sim.producer import Producer
+    from sim.workloads import Workload
+
+    kernel = Kernel(seed=SEED, brokers=1)
+    kernel.cluster.create_topic("clicks", partitions=1)
+    burst = Workload.generate(kernel.spawn_rng(), "clicks", records, rate_per_s, value_bytes=100)
+    Producer(kernel, {"linger.ms": linger_ms}, workload=burst)
+    kernel.run()
+    return kernel.cluster.partition("clicks", 0).log.batch_count
+
+
+@question(
+    "01.c",
+    points=2,
+    answer="keyless_batches",
+    title="Predict: how many batches does a key-less burst make?",
+    hint=(
+        "A batch is sent when it is full (batch.size bytes, about 149 records of 100 bytes) or "
+        "when it has waited linger.ms — whichever comes first. How many records arrive in 5 ms?"
+    ),
+)
+def keyless_batches(answer: object, sheet: Checklist) -> None:
+    """Grade the batch-count prediction against a simulation run at check time."""
+    expected = keyless_burst_batches()
+    with sheet.item(
+        f"keyless_batches is the number of batches for {BURST_RECORDS} key-less records at "
+        f"{BURST_RATE_PER_S}/s with linger.ms={BURST_LINGER_MS}",
+        points=2,
+    ) as item:
+        if not isinstance(answer, numbers.Integral) or isinstance(answer, bool):
+            item.fail(f"expected a whole number of batches, got {_describe(answer)}")
+        elif abs(int(answer) - expected) > 1:
+            item.fail(f"{int(answer)} batches is not what the simulator's producer sends; "
+                      "count how many records fit in one linger.ms window")
+        elif int(answer) != expected:
+            item.fail(f"{int(answer)} is close but off by one: does the record that arrives "
+                      "just after the deadline join the batch?")
