@@ -154,8 +154,12 @@ class Workload:
             raise ConfigError(f"arrivals must be 'uniform' or 'poisson' but got {arrivals!r}.")
         spec = keys if keys is not None else NoKeys()
         key_table = spec.keys()
-        if key_table:
-            key_ids = rng.choice(len(key_table), size=records, p=spec.probabilities())
+        if isinstance(spec, UniformKeys):
+            key_ids = rng.integers(0, len(key_table), size=records)
+        elif key_table:
+            cdf = np.cumsum(spec.probabilities())
+            key_ids = np.minimum(cdf.searchsorted(rng.random(records) * cdf[-1], "right"),
+                                 len(key_table) - 1)
         else:
             key_ids = np.full(records, -1)
         if isinstance(value_bytes, tuple):

@@ -134,7 +134,8 @@ class TopicState:
             return
         end = stream.end_before(now_ms)
         if end > stream.pos:
-            self.append(p, stream.idx[stream.pos : end])
+            idx, cs = stream.take(end)
+            self.append(p, idx, cs=cs)
             stream.pos = end
 
     def append(self, p: int, idx: np.ndarray, **limits: Any) -> tuple[int, int]:
@@ -383,9 +384,9 @@ class Producer:
 
     def _route(self, state: TopicState, parts: np.ndarray, idx: np.ndarray) -> None:
         """Give records with known partitions to the per-partition keyed streams."""
+        parts = parts.astype(np.int16)  # a stable sort of 16-bit ints is a fast radix sort
         order = np.argsort(parts, kind="stable")
-        sorted_parts = parts[order]
-        bounds = np.flatnonzero(np.diff(sorted_parts)) + 1
+        bounds = np.flatnonzero(np.diff(parts[order])) + 1
         for group in np.split(order, bounds):
             p = int(parts[group[0]])
             state.keyed[p] = self._extend_stream(state.keyed.get(p), idx[group])
@@ -436,8 +437,9 @@ class Producer:
                 continue
             state.advance_keyed(p, float(stream.t[stream.pos]))
             limit = 2 * batch_size - builtin.produced_bytes
-            consumed, appended = state.append(p, stream.idx[stream.pos : end], max_bytes=limit,
-                                              one_batch=True)
+            # one batch holds at most batch.size / 8 records (no record is under 8 bytes)
+            idx, cs = stream.take(min(end, stream.pos + 2 * batch_size // 8 + 2))
+            consumed, appended = state.append(p, idx, max_bytes=limit, one_batch=True, cs=cs)
             stream.pos += consumed
             if builtin.update_partition_info(appended, meta, acc.all_batches_full(p)):
                 self._switched(state, p, float(stream.t[stream.pos - 1]))
@@ -639,15 +641,15 @@ class Producer:
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
         buf.timestamp_ms[rows] = np.floor(buf.time_ms[rows])
+        # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
+        count = len(self.keys)
         key_id = buf.key_id[rows]
-        key_len = np.full(stop - start, -1, np.int64)
-        buf.key_hash[rows] = 0
-        has_key = key_id >= 0
-        if has_key.any():
-            key_len[has_key] = self._key_len[key_id[has_key]]
-            buf.key_hash[rows][has_key] = self._key_hash[key_id[has_key]]
-        sizes = record_sizes(key_len, buf.value_bytes[rows].astype(np.int64))
-        buf.size[rows] = np.ceil(sizes * self.compression_ratio).astype(np.int64)
+        buf.key_hash[rows] = np.append(self._key_hash[:count], 0)[key_id]
+        key_len = np.append(self._key_len[:count], -1)[key_id]
+        sizes = record_sizes(key_len, buf.value_bytes[rows])
+        if self.compression_ratio != 1.0:
+            sizes = np.ceil(sizes * self.compression_ratio)
+        buf.size[rows] = sizes
 
 
 def serialize(obj: Any) -> bytes | None:

@@ -24,7 +24,8 @@ RECORD_BATCH_OVERHEAD = 61
 
 def varint_size(values: np.ndarray) -> np.ndarray:
     """Bytes of Kafka's zig-zag varint encoding of each value (``ByteUtils.sizeOfVarint``)."""
-    zigzag = (values.astype(np.int64) << 1) ^ (values.astype(np.int64) >> 63)
+    values = values.astype(np.int64, copy=False)
+    zigzag = (values << 1) ^ (values >> 63)
     size = np.ones(len(zigzag), dtype=np.int64)
     for shift in (7, 14, 21, 28):
         size += zigzag >= (1 << shift)
@@ -36,7 +37,7 @@ def record_sizes(key_bytes: np.ndarray, value_bytes: np.ndarray) -> np.ndarray:
 
     A record body is attributes (1) + timestamp delta + offset delta (1 byte each here, a lab
     simplification) + key length varint + key + value length varint + value + header count (1),
-    preceded by the body length as a varint. A null key has length -1 (one byte).
+    preceded by the body length as a varint. A null key or value has length -1 (one byte).
     """
     body = (
         4
@@ -45,7 +46,7 @@ def record_sizes(key_bytes: np.ndarray, value_bytes: np.ndarray) -> np.ndarray:
         + varint_size(value_bytes)
         + np.maximum(value_bytes, 0)
     )
-    return (body + varint_size(body)).astype(np.int64)
+    return body + varint_size(body)
 
 
 class ProducerBatch:
@@ -124,6 +125,7 @@ class RecordAccumulator:
         idx: np.ndarray,
         max_bytes: float = math.inf,
         one_batch: bool = False,
+        cs: np.ndarray | None = None,
     ) -> tuple[int, int]:
         """Append records ``idx`` (in time order) to ``partition``'s queue.
 
@@ -131,11 +133,14 @@ class RecordAccumulator:
         ``max_bytes`` — the record that crosses it is included — or, with ``one_batch``, when the
         open batch is full. This is how a sticky partitioner appends up to its switch points.
 
+        ``cs``, if given, holds the running sum of the records' sizes (saves recomputing it).
+
         Returns:
             (records consumed from ``idx``, bytes appended).
         """
         time_ms = self.records.cols["time_ms"]
-        cs = np.cumsum(self.records.cols["size"][idx])
+        if cs is None:
+            cs = np.cumsum(self.records.cols["size"][idx])
         n = len(idx)
         pos = 0
         appended = 0
