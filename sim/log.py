@@ -2,15 +2,20 @@
 
 Kafka stores a partition as a sequence of record batches in segment files. Here a log keeps one
 entry per batch (base offset, producer, leader epoch, size) and per-record columns (timestamp,
-key hash, value size) in fixed-size numpy blocks, so that millions of records fit in memory
-(about 16 bytes per record) and nothing is copied when the log grows.
+key hash, value size and the id of the produced record) in fixed-size numpy blocks, so that
+millions of records fit in memory (about 24 bytes per record) and nothing is copied as the log
+grows.
 
 Vocabulary:
 
 - *log start offset*: the first offset still in the log (retention moves it forward later).
 - *log end offset* (LEO): the offset the next appended record will get.
-- *high watermark* (HW): records below it are committed and visible to consumers. Until
-  replication is modelled, the leader's HW follows its LEO.
+- *high watermark* (HW): records below it are committed and visible to consumers.
+- *leader epoch cache*: ``(epoch, start offset)`` for every leader epoch in this log, which a
+  replica uses to find where its log diverges from a new leader's (KIP-101, KIP-279).
+
+A record's *record id* says which producer record it is (``producer id << 40 | index``), so an
+audit can tell a lost record from a duplicate or from another record at the same offset.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ import pandas as pd
 BLOCK_RECORDS = 1 << 16
 """Records per storage block: big enough to amortise, small enough not to waste memory."""
 
-RECORD_COLUMNS = {"timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32}
-BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch")
+RECORD_COLUMNS = {
+    "timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32, "record_id": np.int64,
+}
+BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
+                 "base_sequence")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,22 @@ class Segment:
         return f"{self.base_offset:020d}.log"
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One stored record batch (a row of the batch index)."""
+
+    base_offset: int
+    records: int
+    size_bytes: int
+    producer_id: int = -1
+    leader_epoch: int = 0
+    base_sequence: int = -1
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.records - 1
+
+
 class PartitionLog:
     """The records of one replica of one partition.
 
@@ -48,8 +72,7 @@ class PartitionLog:
 
     def __init__(self, segment_bytes: int = 1 << 30) -> None:
         self._blocks: list[dict[str, np.ndarray]] = []
-        self._fill = BLOCK_RECORDS  # records used in the last block; forces a first block
-        self._batches: list[tuple[int, int, int, int, int]] = []
+        self._batches: list[Batch] = []
         self.segment_bytes = segment_bytes
         self.segments: list[Segment] = [Segment(0)]
         self._segment_size = 0
@@ -57,42 +80,50 @@ class PartitionLog:
         self.log_end_offset = 0
         self.high_watermark = 0
         self.size_bytes = 0
+        self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
 
+    def __repr__(self) -> str:
+        return (f"PartitionLog(records={len(self)}, batches={len(self._batches)}, "
+                f"leo={self.log_end_offset}, hw={self.high_watermark})")
+
+    @property
+    def latest_epoch(self) -> int:
+        return self.epochs[-1][0] if self.epochs else -1
+
     def append_batch(
         self,
-        timestamps_ms: np.ndarray,
-        key_hashes: np.ndarray,
-        value_sizes: np.ndarray,
+        columns: dict[str, np.ndarray],
         size_bytes: int,
         producer_id: int = -1,
         leader_epoch: int = 0,
+        base_sequence: int = -1,
     ) -> int:
-        """Append one record batch and return its base offset."""
-        n = len(timestamps_ms)
+        """Append one record batch (one array per ``RECORD_COLUMNS`` name); return its offset."""
+        n = len(columns["timestamp_ms"])
         base = self.log_end_offset
         if self._segment_size and self._segment_size + size_bytes > self.segment_bytes:
             self.segments.append(Segment(base))
             self._segment_size = 0
         self._segment_size += size_bytes
+        if leader_epoch > self.latest_epoch:
+            self.epochs.append((leader_epoch, base))
         done = 0
         while done < n:
-            if self._fill == BLOCK_RECORDS:
-                self._blocks.append(
-                    {name: np.empty(BLOCK_RECORDS, dtype) for name, dtype in RECORD_COLUMNS.items()}
-                )
-                self._fill = 0
-            take = min(n - done, BLOCK_RECORDS - self._fill)
-            block = self._blocks[-1]
-            stop = self._fill + take
-            block["timestamp_ms"][self._fill : stop] = timestamps_ms[done : done + take]
-            block["key_hash"][self._fill : stop] = key_hashes[done : done + take]
-            block["value_size"][self._fill : stop] = value_sizes[done : done + take]
-            self._fill = stop
+            position = self.log_end_offset - self.log_start_offset + done
+            block_index, fill = divmod(position, BLOCK_RECORDS)
+            if block_index == len(self._blocks):
+                self._blocks.append({name: np.empty(BLOCK_RECORDS, dtype)
+                                     for name, dtype in RECORD_COLUMNS.items()})
+            take = min(n - done, BLOCK_RECORDS - fill)
+            block = self._blocks[block_index]
+            for name in RECORD_COLUMNS:
+                block[name][fill : fill + take] = columns[name][done : done + take]
             done += take
-        self._batches.append((base, n, size_bytes, producer_id, leader_epoch))
+        self._batches.append(Batch(base, n, size_bytes, producer_id, leader_epoch,
+                                   base_sequence))
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
@@ -101,24 +132,101 @@ class PartitionLog:
     def batch_count(self) -> int:
         return len(self._batches)
 
-    def column(self, name: str) -> np.ndarray:
-        """One record column for every record in the log, in offset order."""
-        if not self._blocks:
+    def column(self, name: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """One record column for offsets ``start … stop-1`` (default: the whole log)."""
+        first = self.log_start_offset if start is None else start
+        last = self.log_end_offset if stop is None else stop
+        if last <= first:
             return np.empty(0, RECORD_COLUMNS[name])
-        parts = [block[name] for block in self._blocks[:-1]]
-        parts.append(self._blocks[-1][name][: self._fill])
-        return np.concatenate(parts)
+        lo = first - self.log_start_offset
+        hi = last - self.log_start_offset
+        parts = []
+        for b in range(lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS + 1):
+            block = self._blocks[b][name]
+            parts.append(block[max(lo - b * BLOCK_RECORDS, 0) : min(hi - b * BLOCK_RECORDS,
+                                                                    BLOCK_RECORDS)])
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
-    def records(self) -> pd.DataFrame:
+    def records(self, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
         """The records as a DataFrame with an ``offset`` column."""
-        offsets = np.arange(self.log_start_offset, self.log_end_offset, dtype=np.int64)
-        return pd.DataFrame({"offset": offsets, **{n: self.column(n) for n in RECORD_COLUMNS}})
+        first = self.log_start_offset if start is None else start
+        last = self.log_end_offset if stop is None else stop
+        offsets = np.arange(first, max(first, last), dtype=np.int64)
+        return pd.DataFrame({"offset": offsets,
+                             **{n: self.column(n, first, last) for n in RECORD_COLUMNS}})
 
     def batches(self) -> pd.DataFrame:
         """One row per stored record batch."""
-        return pd.DataFrame(self._batches, columns=list(BATCH_COLUMNS))
+        return pd.DataFrame([tuple(b.__dict__.values()) for b in self._batches],
+                            columns=list(BATCH_COLUMNS))
+
+    def batches_from(self, offset: int, max_bytes: int | None = None) -> list[Batch]:
+        """Whole batches starting at ``offset`` (a batch boundary), up to about ``max_bytes``."""
+        i = self._batch_index(offset)
+        out: list[Batch] = []
+        size = 0
+        for batch in self._batches[i:]:
+            if out and max_bytes is not None and size + batch.size_bytes > max_bytes:
+                break
+            out.append(batch)
+            size += batch.size_bytes
+        return out
+
+    def copy_batches_from(self, leader: PartitionLog, batches: list[Batch]) -> None:
+        """A follower appends batches fetched from ``leader``, keeping offsets and epochs."""
+        for batch in batches:
+            if batch.base_offset != self.log_end_offset:
+                raise ValueError(f"fetched batch at {batch.base_offset} does not follow this "
+                                 f"log's end {self.log_end_offset}")
+            stop = batch.base_offset + batch.records
+            columns = {n: leader.column(n, batch.base_offset, stop) for n in RECORD_COLUMNS}
+            self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
+                              batch.base_sequence)
+
+    def end_offset_for_epoch(self, epoch: int) -> int:
+        """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
+
+        The start offset of the first later epoch, or the log end offset if ``epoch`` is the
+        latest one here. A follower truncates to this to drop what diverged (KIP-279).
+        """
+        later = [start for e, start in self.epochs if e > epoch]
+        return later[0] if later else self.log_end_offset
+
+    def truncate_to(self, offset: int) -> pd.DataFrame:
+        """Drop every record at or after ``offset``; return the dropped records."""
+        if offset >= self.log_end_offset:
+            return self.records(self.log_end_offset, self.log_end_offset)
+        offset = max(offset, self.log_start_offset)
+        dropped = self.records(offset, self.log_end_offset)
+        keep = self._batch_index(offset)
+        if keep and self._batches[keep - 1].last_offset >= offset:  # cut inside a batch
+            cut = self._batches[keep - 1]
+            records = offset - cut.base_offset
+            self._batches[keep - 1] = Batch(cut.base_offset, records,
+                                            cut.size_bytes * records // cut.records,
+                                            cut.producer_id, cut.leader_epoch, cut.base_sequence)
+        self.size_bytes -= sum(b.size_bytes for b in self._batches[keep:])
+        del self._batches[keep:]
+        self.log_end_offset = offset
+        self.high_watermark = min(self.high_watermark, offset)
+        self.epochs = [(e, start) for e, start in self.epochs if start < offset]
+        needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS
+        del self._blocks[needed:]
+        self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
+        return dropped
+
+    def _batch_index(self, offset: int) -> int:
+        """Index of the first batch whose base offset is ≥ ``offset``."""
+        lo, hi = 0, len(self._batches)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._batches[mid].base_offset < offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def nbytes(self) -> int:
-        """Memory held by the stored columns and the batch index."""
+        """Memory held by the stored columns and the batch index (about 100 bytes a batch)."""
         blocks = sum(a.nbytes for block in self._blocks for a in block.values())
-        return blocks + 5 * 8 * len(self._batches)
+        return blocks + 100 * len(self._batches)

@@ -585,8 +585,9 @@ class Producer:
         idx = batch.indices()
         partition = self.cluster.partition(state.name, batch.partition)
         size = int(batch.size_bytes * self.compression_ratio)
-        base = partition.log.append_batch(buf.timestamp_ms[idx], buf.key_hash[idx],
-                                          buf.value_bytes[idx], size, self.producer_id,
+        columns = {"timestamp_ms": buf.timestamp_ms[idx], "key_hash": buf.key_hash[idx],
+                   "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
+        base = partition.log.append_batch(columns, size, self.producer_id,
                                           partition.leader_epoch)
         partition.log.high_watermark = partition.log.log_end_offset
         buf.partition[idx] = batch.partition
@@ -594,6 +595,10 @@ class Producer:
             buf.offset[idx] = np.arange(base, base + len(idx), dtype=np.int64)
         self.trace.emit(events.LOG_APPEND, now_ms, f"broker-{node}", node, state.name,
                         batch.partition, base, len(idx), size, self.client_id)
+
+    def record_ids(self, idx: np.ndarray) -> np.ndarray:
+        """Ids that name this producer's records in any log: producer id << 40 | index."""
+        return (np.int64(self.producer_id) << 40) | idx.astype(np.int64)
 
     def complete(self, request: InFlightRequest, now_ms: float, with_offsets: bool) -> None:
         """Resolve the futures of every record in ``request``."""
