@@ -13,6 +13,7 @@ Targets: ≥ 2,000,000 simulated records/s; ≤ 40 bytes per stored record (valu
 from __future__ import annotations
 
 import statistics
+from collections.abc import Generator
 import time
 import tracemalloc
 
@@ -49,7 +50,7 @@ def per_record_events() -> float:
     env = simpy.Environment()
     gap_ms = 1000.0 / RATE_PER_S
 
-    def arrivals():  # noqa: ANN202 - a SimPy process
+    def arrivals():
         for _ in range(RECORDS):
             yield env.timeout(gap_ms)
 

@@ -40,6 +40,8 @@ class Broker:
         self.broker_id = broker_id
         self.config = config.BROKER.parse(configs)
         self.alive = True
+        self.disk_lost = False
+        self.leads: dict[tuple[str, int], int] = {}  # partitions it believes it leads → epoch
         self.link_free_ms = 0.0
         self.next_free_ms = 0.0
         self.busy_ms = 0.0
@@ -77,23 +79,98 @@ class Broker:
         return self.next_free_ms
 
 
+class Network:
+    """Links between nodes — brokers by id, clients and the controller by name.
+
+    Every link works until a fault cuts it (``cut``) or makes it lose messages (``set_loss``).
+    Loss draws come from the kernel's random stream, so runs stay reproducible.
+    """
+
+    CONTROLLER = "controller"
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._cut: set[frozenset[Any]] = set()
+        self._loss: dict[frozenset[Any], float] = {}
+
+    def __repr__(self) -> str:
+        cut = sorted(tuple(sorted(map(str, link))) for link in self._cut)
+        return f"Network(cut={cut}, lossy={len(self._loss)})"
+
+    def connected(self, a: Any, b: Any) -> bool:
+        return a == b or frozenset((a, b)) not in self._cut
+
+    def deliver(self, a: Any, b: Any) -> bool:
+        """Whether one message from ``a`` reaches ``b`` now (cut links and losses drop it)."""
+        if not self.connected(a, b):
+            return False
+        loss = self._loss.get(frozenset((a, b)), 0.0)
+        return loss <= 0.0 or float(self._rng.random()) >= loss
+
+    def cut(self, a: Any, b: Any) -> None:
+        self._cut.add(frozenset((a, b)))
+
+    def heal(self, a: Any, b: Any) -> None:
+        self._cut.discard(frozenset((a, b)))
+        self._loss.pop(frozenset((a, b)), None)
+
+    def set_loss(self, a: Any, b: Any, probability: float) -> None:
+        if not 0.0 <= probability <= 1.0:
+            raise ConfigError(f"Link loss must be a probability between 0 and 1 but got "
+                              f"{probability}.")
+        self._loss[frozenset((a, b))] = probability
+
+
+@dataclass
+class FollowerState:
+    """What a leader knows about one follower (Kafka's ``Replica`` on the leader side)."""
+
+    log_end_offset: int = 0
+    last_caught_up_ms: float = 0.0
+    last_fetch_leader_leo: int = 0
+    last_fetch_ms: float = 0.0
+
+
 @dataclass
 class Partition:
-    """One partition: its replicas (first = preferred leader), leader, ISR and leader's log."""
+    """One partition: replicas (first = preferred leader), leader, epoch, ISR and replica logs.
+
+    ``logs`` holds every replica's copy; ``log`` is the current leader's. ``leader`` is -1 while
+    the partition is offline (no eligible replica alive).
+    """
 
     topic: str
     partition: int
     replicas: list[int]
-    log: PartitionLog
+    logs: dict[int, PartitionLog]
+    config: dict[str, Any] = field(default_factory=dict)
     leader: int = -1
     leader_epoch: int = 0
     isr: list[int] = field(default_factory=list)
+    followers: dict[int, FollowerState] = field(default_factory=dict)
+    last_leader: int = -1
 
     def __post_init__(self) -> None:
         if self.leader < 0:
             self.leader = self.replicas[0]
+        self.last_leader = self.leader
         if not self.isr:
             self.isr = list(self.replicas)
+        self.followers = {b: FollowerState() for b in self.replicas if b != self.leader}
+
+    def __repr__(self) -> str:
+        return (f"Partition({self.topic}-{self.partition}, leader={self.leader}, "
+                f"epoch={self.leader_epoch}, isr={self.isr}, leo={self.log.log_end_offset}, "
+                f"hw={self.log.high_watermark})")
+
+    @property
+    def log(self) -> PartitionLog:
+        """The leader's log (the last leader's while the partition is offline)."""
+        return self.logs[self.leader if self.leader >= 0 else self.last_leader]
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return int(self.config.get("min.insync.replicas", 1))
 
 
 @dataclass
@@ -158,6 +235,8 @@ class Cluster:
         self.kernel: Any = None  # set by the Kernel that owns this cluster
         self.metadata_version = 0  # bumped whenever leaders, topics or liveness change
         self._metadata: ClusterMetadata | None = None
+        self.network = Network(self._rng.spawn(1)[0])
+        self._change_waiters: list[Any] = []
 
     def __repr__(self) -> str:
         return f"Cluster(brokers={list(self.brokers)}, topics={list(self.topics)})"
@@ -190,9 +269,13 @@ class Cluster:
         topic_config = config.TOPIC.parse(configs)
         placement = assign_replicas(partitions, replication_factor, list(self.brokers), self._rng)
         parts = [
-            Partition(name, p, replicas, PartitionLog(topic_config["segment.bytes"]))
+            Partition(name, p, replicas,
+                      {b: PartitionLog(topic_config["segment.bytes"]) for b in replicas},
+                      topic_config)
             for p, replicas in enumerate(placement)
         ]
+        for part in parts:
+            self.brokers[part.leader].leads[(name, part.partition)] = part.leader_epoch
         topic = Topic(name, parts, topic_config)
         self.topics[name] = topic
         self.metadata_changed()
@@ -202,6 +285,16 @@ class Cluster:
         """Tell clients to refresh what they cached (Kafka clients refetch metadata)."""
         self.metadata_version += 1
         self._metadata = None
+        waiters, self._change_waiters = self._change_waiters, []
+        for waiter in waiters:
+            if not waiter.triggered:
+                waiter.succeed()
+
+    def next_change(self) -> Any:
+        """A SimPy event that fires at the next metadata, liveness or network change."""
+        waiter = self.kernel.env.event()
+        self._change_waiters.append(waiter)
+        return waiter
 
     def topic(self, name: str) -> Topic:
         """The topic called ``name``, or a clear error listing the topics that exist."""

@@ -36,3 +36,7 @@ class SimulationError(KafkaLabError):
 
 class GradingError(KafkaLabError):
     """An exercise, a solution notebook or a check is malformed (not a learner's mistake)."""
+
+
+class ProduceError(KafkaLabError):
+    """A record could not be delivered (retries ran out or delivery.timeout.ms expired)."""

@@ -17,7 +17,9 @@ import numpy as np
 import simpy
 
 from sim.cluster import Cluster
+from sim.controller import Controller
 from sim.errors import SimulationError
+from sim.replication import ReplicaManager
 from sim.trace import Trace
 
 
@@ -54,6 +56,8 @@ class Kernel:
         self.steps = 0
         self.cluster = Cluster(self._brokers, self.spawn_rng(), self._broker_configs)
         self.cluster.kernel = self
+        self.replicas = ReplicaManager(self)
+        self.controller = Controller(self, self.replicas)
         if self._setup is not None:
             self._setup(self)
 

@@ -31,6 +31,7 @@ BLOCK_RECORDS = 1 << 16
 RECORD_COLUMNS = {
     "timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32, "record_id": np.int64,
 }
+PRODUCER_STATE_BATCHES = 5  # batches per producer kept for duplicate detection
 BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
                  "base_sequence")
 
@@ -81,6 +82,7 @@ class PartitionLog:
         self.high_watermark = 0
         self.size_bytes = 0
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
+        self._producers: dict[int, list[Batch]] = {}  # idempotent producers' recent batches
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -122,8 +124,12 @@ class PartitionLog:
             for name in RECORD_COLUMNS:
                 block[name][fill : fill + take] = columns[name][done : done + take]
             done += take
-        self._batches.append(Batch(base, n, size_bytes, producer_id, leader_epoch,
-                                   base_sequence))
+        batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence)
+        self._batches.append(batch)
+        if base_sequence >= 0:
+            recent = self._producers.setdefault(producer_id, [])
+            recent.append(batch)
+            del recent[:-PRODUCER_STATE_BATCHES]
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
@@ -183,6 +189,19 @@ class PartitionLog:
             self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
                               batch.base_sequence)
 
+    def duplicate_of(self, producer_id: int, base_sequence: int) -> Batch | None:
+        """The stored batch with this producer id and sequence, if it is among the last five.
+
+        This is how a broker spots an idempotent producer's retry of a batch it already has
+        (Kafka's ``ProducerStateManager`` keeps the last five batches per producer).
+        """
+        if base_sequence < 0:
+            return None
+        for batch in self._producers.get(producer_id, ()):
+            if batch.base_sequence == base_sequence:
+                return batch
+        return None
+
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
 
@@ -213,6 +232,12 @@ class PartitionLog:
         needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
         self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
+        self._producers = {}
+        for batch in self._batches[-50:]:  # rebuild producer state from what is left
+            if batch.base_sequence >= 0:
+                self._producers.setdefault(batch.producer_id, []).append(batch)
+        for recent in self._producers.values():
+            del recent[:-PRODUCER_STATE_BATCHES]
         return dropped
 
     def _batch_index(self, offset: int) -> int:

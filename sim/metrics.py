@@ -44,13 +44,14 @@ def producer_metrics(kernel: Any) -> pd.DataFrame:
             continue
         results = producer.results()
         latency = results["latency_ms"].dropna().to_numpy()
-        mine = appends[appends["producer"] == producer.client_id]
+        mine = appends[appends["producer"] == producer.producer_id]
         rows.append({
             "producer": producer.client_id,
             "partitioner": producer.partitioner_name,
             "acks": producer.config["acks"],
             "records": len(results),
             "acknowledged": int(np.isfinite(results["ack_ms"]).sum()),
+            "failed": int(results["error"].notna().sum()),
             "requests": producer.sender.requests_sent,
             "batches": len(mine),
             "records_per_batch": float(mine["records"].mean()) if len(mine) else 0.0,

@@ -46,9 +46,18 @@ STICKY_SWITCH = EventKind(
     "sticky.switch", ("topic", "partition", "previous"), "the sticky partition changed"
 )
 FAULT = EventKind("fault", ("node", "fault", "detail"), "a fault was applied")
+PRODUCE_RETRY = EventKind(
+    "produce.retry", ("topic", "partition", "error", "attempt"), "a failed batch will be retried"
+)
+PRODUCE_FAILED = EventKind(
+    "produce.failed", ("topic", "partition", "error", "records"),
+    "a batch failed for good: its records' futures raise",
+)
 
 KINDS: dict[str, EventKind] = {
-    k.name: k for k in (REQUEST_SENT, LOG_APPEND, REQUEST_COMPLETED, STICKY_SWITCH, FAULT)
+    k.name: k
+    for k in (REQUEST_SENT, LOG_APPEND, REQUEST_COMPLETED, STICKY_SWITCH, FAULT, PRODUCE_RETRY,
+              PRODUCE_FAILED)
 }
 
 BASE_COLUMNS = ("seq", "time_ms", "component", "kind")

@@ -21,7 +21,7 @@ import simpy
 
 from sim import config as configs
 from sim import trace as events
-from sim.errors import PartitionerError, SimulationError
+from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationError
 from sim.murmur2 import murmur2_array
 from sim.partitioners import (
     BuiltInPartitioner,
@@ -35,7 +35,7 @@ from sim.producer.accumulator import (
     RecordAccumulator,
     record_sizes,
 )
-from sim.producer.sender import InFlightRequest, Sender
+from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender
 from sim.producer.streams import RecordStream
 from sim.records import RecordMetadata
 from sim.workloads import Workload
@@ -45,8 +45,14 @@ __all__ = ["FutureRecordMetadata", "Producer"]
 _COLUMNS = {
     "time_ms": np.float64, "timestamp_ms": np.int64, "topic_id": np.int16, "key_id": np.int32,
     "key_hash": np.int32, "value_bytes": np.int32, "size": np.int64, "partition": np.int32,
-    "offset": np.int64, "ack_ms": np.float64,
+    "offset": np.int64, "ack_ms": np.float64, "error": np.int8,
 }
+
+DELIVERY_TIMEOUT = "TimeoutException: delivery.timeout.ms expired"
+ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+          "NOT_LEADER_OR_FOLLOWER", "NETWORK_EXCEPTION", "REQUEST_TIMEOUT", "REQUEST_TIMED_OUT",
+          "retries exhausted")
+"""Error codes stored per record; 0 = acknowledged."""
 
 
 class RecordBuffer:
@@ -66,6 +72,7 @@ class RecordBuffer:
     partition: np.ndarray
     offset: np.ndarray
     ack_ms: np.ndarray
+    error: np.ndarray
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
@@ -87,6 +94,7 @@ class RecordBuffer:
         self.partition[rows] = -1
         self.offset[rows] = -1
         self.ack_ms[rows] = np.nan
+        self.error[rows] = 0
         self.n = need
         return rows
 
@@ -149,7 +157,8 @@ class TopicState:
         dq = self.accumulator.deques[p]
         ready = dq[0].ready_ms(self.linger_ms) if dq else math.inf
         stream = self.keyed.get(p)
-        if stream is not None and stream.pos < len(stream.idx):
+        if len(dq) <= 1 and stream is not None and stream.pos < len(stream.idx):
+            # only the head batch is ever sent: future records matter while it is the open one
             last = dq[-1] if dq else None
             if last is None or last.is_full:  # the next record opens a batch
                 ready = min(ready, float(stream.t[stream.pos]) + self.linger_ms,
@@ -214,6 +223,10 @@ class FutureRecordMetadata:
         if not kernel.run_until(lambda _k: self.done(), max_ms=max_ms):
             raise SimulationError(f"Record #{self._index} was not acknowledged by "
                                   f"{kernel.now_ms:g} ms.")
+        error = int(self._producer.buffer.error[self._index])
+        if error:
+            raise ProduceError(f"Record #{self._index} failed: {ERRORS[error]} (after retries; "
+                               "see the trace's produce.retry and produce.failed events).")
         return self._producer.metadata(self._index)
 
     def __repr__(self) -> str:
@@ -251,6 +264,9 @@ class Producer:
                                                self.config["lab.kafka.version"])
         if self.partitioner is not None and hasattr(self.partitioner, "configure"):
             self.partitioner.configure({**self.config, "lab.random": kernel.spawn_rng()})
+        self.idempotent = _idempotence(self.config, config or {})
+        self._next_sequence: dict[tuple[str, int], int] = {}
+        self.failed = 0
         self.buffer = RecordBuffer()
         self.topics: dict[str, TopicState] = {}
         self.keys: list[Any] = []
@@ -259,7 +275,8 @@ class Producer:
         self._key_len = np.empty(0, np.int64)
         self._values: dict[int, Any] = {}
         self.sender = Sender(self)
-        self.acked = 0
+        self.acked = 0  # records acknowledged
+        self.completed = 0  # records answered: acknowledged or failed
         self.flushing = False
         self.closed = False
         self._in_pass = False
@@ -330,7 +347,7 @@ class Producer:
         """Send everything now, without waiting for ``linger.ms``, and wait for the acks."""
         self.flushing = True
         self.wakeup()
-        self.kernel.run_until(lambda _k: self.acked >= self.buffer.n)
+        self.kernel.run_until(lambda _k: self.completed >= self.buffer.n)
         self.flushing = False
 
     def close(self) -> None:
@@ -347,19 +364,26 @@ class Producer:
                               float(buf.time_ms[i]), float(buf.ack_ms[i] - buf.time_ms[i]))
 
     def results(self) -> pd.DataFrame:
-        """One row per record: topic, key, partition, offset, send and ack times, latency."""
+        """One row per record: topic, key, partition, offset, send and ack times, latency, error.
+
+        ``ack_ms`` is empty for records not (yet) acknowledged; ``error`` names why a record
+        failed; ``record_id`` is how the record is named in every partition log.
+        """
         buf = self.buffer
         n = buf.n
         names = np.array(list(self.topics), dtype=object)
         keys = np.array([*self.keys, None], dtype=object)
         key_id = buf.key_id[:n]
+        error = buf.error[:n]
+        ack = np.where(error == 0, buf.ack_ms[:n], np.nan)
         return pd.DataFrame({
             "topic": names[buf.topic_id[:n]],
             "key": keys[np.where(key_id < 0, len(self.keys), key_id)],
             "partition": buf.partition[:n], "offset": buf.offset[:n],
-            "send_ms": buf.time_ms[:n], "ack_ms": buf.ack_ms[:n],
-            "latency_ms": buf.ack_ms[:n] - buf.time_ms[:n],
+            "send_ms": buf.time_ms[:n], "ack_ms": ack, "latency_ms": ack - buf.time_ms[:n],
             "value_bytes": buf.value_bytes[:n],
+            "error": np.array([None, *ERRORS[1:]], dtype=object)[error],
+            "record_id": self.record_ids(np.arange(n)),
         })
 
     # -- routing records to partitions ----------------------------------------------------------
@@ -524,6 +548,7 @@ class Producer:
         now = self.kernel.now_ms
         while True:
             self._ingest(now)
+            self.expire_batches(now)
             self._update_load_stats()
             sent = self.sender.send_ready(now, self.flushing)
             blocked = {n for n in self.cluster.brokers if not self.sender.can_send(n)}
@@ -578,36 +603,74 @@ class Producer:
                 length = len(ids)
             state.builtin.update_partition_load_stats(sizes, ids, length)
 
-    def append_to_log(self, state: TopicState, batch: ProducerBatch, now_ms: float,
-                      node: int) -> None:
-        """The leader appends a batch: offsets are assigned now."""
+    def batch_columns(self, batch: ProducerBatch) -> dict[str, np.ndarray]:
+        """The stored columns of a batch's records, as the leader will write them."""
         buf = self.buffer
         idx = batch.indices()
-        partition = self.cluster.partition(state.name, batch.partition)
-        size = int(batch.size_bytes * self.compression_ratio)
-        columns = {"timestamp_ms": buf.timestamp_ms[idx], "key_hash": buf.key_hash[idx],
-                   "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
-        base = partition.log.append_batch(columns, size, self.producer_id,
-                                          partition.leader_epoch)
-        partition.log.high_watermark = partition.log.log_end_offset
-        buf.partition[idx] = batch.partition
-        if self.config["acks"] != "0":
-            buf.offset[idx] = np.arange(base, base + len(idx), dtype=np.int64)
-        self.trace.emit(events.LOG_APPEND, now_ms, f"broker-{node}", node, state.name,
-                        batch.partition, base, len(idx), size, self.client_id)
+        return {"timestamp_ms": buf.timestamp_ms[idx], "key_hash": buf.key_hash[idx],
+                "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
 
     def record_ids(self, idx: np.ndarray) -> np.ndarray:
         """Ids that name this producer's records in any log: producer id << 40 | index."""
         return (np.int64(self.producer_id) << 40) | idx.astype(np.int64)
 
-    def complete(self, request: InFlightRequest, now_ms: float, with_offsets: bool) -> None:
-        """Resolve the futures of every record in ``request``."""
+    def assign_sequence(self, state: TopicState, batch: ProducerBatch) -> None:
+        """Give a batch its sequence numbers when it is first sent (idempotent producers)."""
+        if self.idempotent and batch.base_sequence < 0:
+            key = (state.name, batch.partition)
+            batch.base_sequence = self._next_sequence.get(key, 0)
+            self._next_sequence[key] = batch.base_sequence + batch.records
+
+    def complete_batches(self, batches: list[tuple[TopicState, ProducerBatch]], now_ms: float,
+                         offsets: bool, base_offset: int | None = None) -> None:
+        """Resolve the futures of every record in ``batches`` as acknowledged."""
         buf = self.buffer
-        for _state, batch in request.batches:
+        for _state, batch in batches:
             idx = batch.indices()
             buf.ack_ms[idx] = now_ms
             buf.partition[idx] = batch.partition
+            if offsets and base_offset is not None:
+                buf.offset[idx] = np.arange(base_offset, base_offset + len(idx), dtype=np.int64)
             self.acked += len(idx)
+            self.completed += len(idx)
+
+    def retry_or_fail(self, state: TopicState, batch: ProducerBatch, error: str,
+                      now_ms: float) -> None:
+        """Put a failed batch back at the head of its queue after a backoff, or fail it."""
+        expired = now_ms - batch.created_ms >= self.config["delivery.timeout.ms"]
+        if expired or batch.attempts >= self.config["retries"]:
+            self._fail(state, batch, error if not expired else DELIVERY_TIMEOUT, now_ms)
+            return
+        batch.attempts += 1
+        backoff = min(self.config["retry.backoff.ms"] * 2 ** (batch.attempts - 1),
+                      RETRY_BACKOFF_MAX_MS)
+        batch.retry_at_ms = now_ms + backoff * float(self.rng.uniform(0.8, 1.2))  # KIP-580
+        state.accumulator.reenqueue(batch, in_sequence_order=self.idempotent)
+        state.refresh(batch.partition)
+        self.trace.emit(events.PRODUCE_RETRY, now_ms, self.client_id, state.name,
+                        batch.partition, error, batch.attempts)
+
+    def _fail(self, state: TopicState, batch: ProducerBatch, error: str, now_ms: float) -> None:
+        idx = batch.indices()
+        self.buffer.error[idx] = ERRORS.index(error) if error in ERRORS else len(ERRORS) - 1
+        self.buffer.ack_ms[idx] = now_ms
+        self.buffer.partition[idx] = batch.partition
+        self.failed += len(idx)
+        self.completed += len(idx)
+        self.trace.emit(events.PRODUCE_FAILED, now_ms, self.client_id, state.name,
+                        batch.partition, error, len(idx))
+
+    def expire_batches(self, now_ms: float) -> None:
+        """Fail queued batches older than ``delivery.timeout.ms`` (``expiredBatches``)."""
+        limit = self.config["delivery.timeout.ms"]
+        for state in self.topics.values():
+            for p, dq in enumerate(state.accumulator.deques):
+                while dq and now_ms - dq[0].created_ms >= limit and dq[0].is_full:
+                    self._fail(state, dq.popleft(), DELIVERY_TIMEOUT, now_ms)
+                    state.refresh(p)
+
+    def broker_crashed(self, node: int) -> None:
+        self.sender.broker_crashed(node)
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
@@ -655,6 +718,29 @@ class Producer:
         if self.compression_ratio != 1.0:
             sizes = np.ceil(sizes * self.compression_ratio)
         buf.size[rows] = sizes
+
+
+def _idempotence(config: dict[str, Any], given: dict[str, Any]) -> bool:
+    """Kafka 3.0+: idempotence is on by default, but quietly off when other configs conflict.
+
+    Conflicts are ``acks`` other than all, ``retries=0`` and more than five requests in flight.
+    If the user *asked* for ``enable.idempotence=true`` a conflict is a ConfigException instead.
+    """
+    conflicts = []
+    if config["acks"] not in ("all", "-1"):
+        conflicts.append(f"acks={config['acks']} (must be all)")
+    if config["retries"] == 0:
+        conflicts.append("retries=0 (must be > 0)")
+    if config["max.in.flight.requests.per.connection"] > 5:
+        conflicts.append("max.in.flight.requests.per.connection > 5")
+    if not config["enable.idempotence"]:
+        return False
+    if conflicts:
+        if "enable.idempotence" in given:
+            raise ConfigError("enable.idempotence=true conflicts with " + ", ".join(conflicts)
+                              + "; change those configs or set enable.idempotence=false.")
+        return False
+    return True
 
 
 def serialize(obj: Any) -> bytes | None:

@@ -56,8 +56,8 @@ class ProducerBatch:
     *drained* (taken by the sender; ``drained_ms`` set) → acknowledged.
     """
 
-    __slots__ = ("chunks", "created_ms", "drained_ms", "full_ms", "partition", "records",
-                 "size_bytes")
+    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "drained_ms", "full_ms",
+                 "partition", "records", "retry_at_ms", "size_bytes")
 
     def __init__(self, partition: int, created_ms: float) -> None:
         self.partition = partition
@@ -67,6 +67,9 @@ class ProducerBatch:
         self.size_bytes = RECORD_BATCH_OVERHEAD
         self.full_ms = math.inf
         self.drained_ms = math.inf
+        self.retry_at_ms = -math.inf
+        self.attempts = 0
+        self.base_sequence = -1
 
     def __repr__(self) -> str:
         state = "full" if self.is_full else "open"
@@ -78,8 +81,11 @@ class ProducerBatch:
         return self.full_ms < math.inf
 
     def ready_ms(self, linger_ms: float) -> float:
-        """When this batch becomes sendable: full, or ``linger.ms`` after it was opened."""
-        return min(self.created_ms + linger_ms, self.full_ms)
+        """When this batch becomes sendable: full, or ``linger.ms`` after it was opened.
+
+        A batch that is being retried waits for its backoff too (``RecordAccumulator.ready``).
+        """
+        return max(min(self.created_ms + linger_ms, self.full_ms), self.retry_at_ms)
 
     def indices(self) -> np.ndarray:
         return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
@@ -178,6 +184,23 @@ class RecordAccumulator:
                 if one_batch:
                     break
         return pos, appended
+
+    def reenqueue(self, batch: ProducerBatch, in_sequence_order: bool) -> None:
+        """Put a batch to retry back at the head of its queue (``RecordAccumulator.reenqueue``).
+
+        An idempotent producer keeps retried batches in sequence order
+        (``insertInSequenceOrder``); otherwise the batch simply goes first, so several failed
+        batches can come back in a different order — how retries reorder records without
+        idempotence.
+        """
+        dq = self.deques[batch.partition]
+        if not in_sequence_order:
+            dq.appendleft(batch)
+            return
+        position = 0
+        while (position < len(dq) and 0 <= dq[position].base_sequence < batch.base_sequence):
+            position += 1
+        dq.insert(position, batch)
 
     def queue_sizes(self) -> list[int]:
         """Batches waiting per partition (what adaptive partitioning weighs)."""

@@ -7,20 +7,27 @@ request per broker (up to ``max.request.size``, starting at a rotating partition
 ``RecordAccumulator.drain`` does), and sends it.
 
 A request's life, in simulated milliseconds: it crosses the network link to the leader
-(latency + bytes / bandwidth), waits for the broker's request handler, is appended to the
-partition logs (offsets are assigned then), and — unless ``acks=0`` — its response travels back.
-With ``acks=all`` and more than one replica, the response also waits for one follower fetch
-round trip (replication proper comes with the replication module).
+(latency + bytes / bandwidth), waits for the broker's request handler, and each batch is handed
+to the leader (``ReplicaManager.append``: offsets are assigned then; with ``acks=all`` the answer
+waits for the ISR). Unless ``acks=0``, the response travels back.
+
+When things go wrong — a dead broker (the connection drops: a quick NETWORK_EXCEPTION), a lost
+message (nothing comes back until ``request.timeout.ms``), or a broker error such as
+NOT_ENOUGH_REPLICAS — each failed batch is retried after ``retry.backoff.ms`` (doubling up to
+``retry.backoff.max.ms``, KIP-580) until ``delivery.timeout.ms`` after it was created; then its
+records fail. Without idempotence a retry after a lost *response* appends the batch twice; with
+``enable.idempotence`` the leader recognises the producer id and sequence and does not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sim import trace as events
 from sim.producer.accumulator import ProducerBatch
+from sim.replication import NONE, AppendResult
 
 if TYPE_CHECKING:
     from sim.producer import Producer, TopicState
@@ -28,15 +35,21 @@ if TYPE_CHECKING:
 REQUEST_OVERHEAD_BYTES = 100
 """Approximate bytes of a produce request's headers around its batches."""
 
+NETWORK_EXCEPTION = "NETWORK_EXCEPTION"
+TIMEOUT = "REQUEST_TIMEOUT"
+RETRY_BACKOFF_MAX_MS = 1000  # retry.backoff.max.ms
+
 
 @dataclass
 class InFlightRequest:
-    """A produce request on its way: the batches it carries and when it was sent."""
+    """A produce request on its way: the batches it carries and what came back for each."""
 
     node: int
     batches: list[tuple[TopicState, ProducerBatch]]
     sent_ms: float
     size_bytes: int
+    results: dict[int, AppendResult] = field(default_factory=dict)
+    finished: bool = False
 
     @property
     def records(self) -> int:
@@ -53,10 +66,11 @@ class Sender:
         self.requests_sent = 0
         self.node_ready_ms: dict[int, float] = {}
         self.node_drain_ms: dict[int, float] = {}
+        self._requests: list[InFlightRequest] = []
 
     def can_send(self, node: int) -> bool:
         limit = self.producer.config["max.in.flight.requests.per.connection"]
-        return self.in_flight.get(node, 0) < limit
+        return node >= 0 and self.in_flight.get(node, 0) < limit
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
@@ -64,8 +78,10 @@ class Sender:
         linger = producer.config["linger.ms"]
         by_node: dict[int, list[tuple[TopicState, int]]] = {}
         for topic in producer.topics.values():
+            leaders = topic.leaders()
             for p in topic.ready_candidates(now_ms, flushing):
-                by_node.setdefault(topic.leader(p), []).append((topic, p))
+                if leaders[p] >= 0:
+                    by_node.setdefault(leaders[p], []).append((topic, p))
         sent = False
         for node in sorted(by_node):
             self.node_ready_ms[node] = now_ms  # Kafka's NodeLatencyStats.readyTimeMs
@@ -97,7 +113,8 @@ class Sender:
             if not dq:
                 continue
             batch = dq[0]
-            if not (flushing or batch.ready_ms(linger_ms) <= now_ms):
+            ready = batch.ready_ms(linger_ms)
+            if not (ready <= now_ms or (flushing and batch.retry_at_ms <= now_ms)):
                 continue
             if drained and size + batch.size_bytes > limit:
                 break
@@ -105,6 +122,7 @@ class Sender:
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
             batch.drained_ms = now_ms
+            self.producer.assign_sequence(topic, batch)
             drained.append((topic, batch))
             size += batch.size_bytes
             topic.refresh(p)
@@ -113,42 +131,95 @@ class Sender:
     def _send(self, node: int, batches: list[tuple[TopicState, ProducerBatch]],
               now_ms: float) -> None:
         producer = self.producer
-        env = producer.kernel.env
         broker = producer.cluster.brokers[node]
+        network = producer.cluster.network
         ratio = producer.compression_ratio
         size = REQUEST_OVERHEAD_BYTES + int(sum(b.size_bytes for _, b in batches) * ratio)
         request = InFlightRequest(node, batches, now_ms, size)
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             request.records, size)
-        arrival = broker.arrival_ms(now_ms, size)
-        handled = broker.handle(arrival, size)
         acks = producer.config["acks"]
-        replicated = handled
-        if acks in ("all", "-1") and any(t.replication_factor > 1 for t, _ in batches):
-            replicated = handled + 2 * broker.latency_ms  # one follower fetch round trip
-        response = replicated + broker.latency_ms
-        _at(env, handled, lambda: self._append(request))
+        if acks != "0":
+            self.in_flight[node] = self.in_flight.get(node, 0) + 1
+            self._requests.append(request)
+        if not broker.alive:  # the connection is refused: a quick, retriable failure
+            _at(producer.kernel.env, now_ms + broker.latency_ms,
+                lambda: self._finish(request, NETWORK_EXCEPTION))
+        elif not network.deliver(producer.client_id, node):
+            self._lost(request)  # nothing comes back; the producer waits request.timeout.ms
+        else:
+            handled = broker.handle(broker.arrival_ms(now_ms, size), size)
+            _at(producer.kernel.env, handled, lambda: self._handle(request))
         if acks == "0":
-            producer.complete(request, now_ms, with_offsets=False)
-            return
-        self.in_flight[node] = self.in_flight.get(node, 0) + 1
-        _at(env, response, lambda: self._on_response(request))
+            producer.complete_batches(batches, now_ms, offsets=False)
 
-    def _append(self, request: InFlightRequest) -> None:
+    def _handle(self, request: InFlightRequest) -> None:
+        """At the broker: hand each batch to the leader; answer when all are decided."""
         producer = self.producer
-        now = producer.kernel.now_ms
-        for topic, batch in request.batches:
-            producer.append_to_log(topic, batch, now, request.node)
+        if not producer.cluster.brokers[request.node].alive:
+            self._lost(request)
+            return
+        timeout = producer.config["request.timeout.ms"]
+        for i, (topic, batch) in enumerate(request.batches):
+            def respond(result: AppendResult, i: int = i) -> None:
+                request.results[i] = result
+                if len(request.results) == len(request.batches):
+                    self._respond(request)
 
-    def _on_response(self, request: InFlightRequest) -> None:
+            producer.kernel.replicas.append(
+                request.node, topic.name, batch.partition, producer.batch_columns(batch),
+                int(batch.size_bytes * producer.compression_ratio), producer.producer_id,
+                batch.base_sequence if producer.idempotent else -1, producer.config["acks"],
+                timeout, respond)
+
+    def _respond(self, request: InFlightRequest) -> None:
+        producer = self.producer
+        if producer.config["acks"] == "0":
+            return
+        broker = producer.cluster.brokers[request.node]
+        if not producer.cluster.network.deliver(request.node, producer.client_id):
+            self._lost(request)
+            return
+        now = producer.kernel.now_ms
+        _at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
+
+    def _lost(self, request: InFlightRequest) -> None:
+        """The request or its response vanished: give up at ``request.timeout.ms``."""
+        if self.producer.config["acks"] == "0":
+            return
+        deadline = request.sent_ms + self.producer.config["request.timeout.ms"]
+        _at(self.producer.kernel.env, deadline, lambda: self._finish(request, TIMEOUT))
+
+    def _finish(self, request: InFlightRequest, failure: str | None) -> None:
+        """The response (or a failure for the whole request) reaches the producer."""
+        if request.finished:
+            return
+        request.finished = True
+        self._requests.remove(request)
         producer = self.producer
         now = producer.kernel.now_ms
         self.in_flight[request.node] -= 1
-        producer.complete(request, now, with_offsets=True)
+        for i, (topic, batch) in enumerate(request.batches):
+            result = request.results.get(i) if failure is None else None
+            error = failure or (result.error if result else TIMEOUT)
+            if error == NONE and result is not None:
+                producer.complete_batches([(topic, batch)], now, offsets=True,
+                                          base_offset=result.base_offset)
+            else:
+                producer.retry_or_fail(topic, batch, error, now)
         producer.trace.emit(events.REQUEST_COMPLETED, now, producer.client_id, request.node,
                             len(request.batches), request.records, now - request.sent_ms)
         producer.wakeup()
+
+    def broker_crashed(self, node: int) -> None:
+        """Requests waiting on a crashed broker fail as soon as the connection drops."""
+        env = self.producer.kernel.env
+        latency = self.producer.cluster.brokers[node].latency_ms
+        for request in list(self._requests):
+            if request.node == node and not request.finished:
+                _at(env, env.now + latency,
+                    lambda request=request: self._finish(request, NETWORK_EXCEPTION))
 
     def unavailable_nodes(self, timeout_ms: int) -> set[int]:
         """Brokers that had ready data but were not drained for longer than ``timeout_ms``.

@@ -1,0 +1,191 @@
+"""The controller (KRaft's active controller): broker liveness, leader elections, leader epochs.
+
+Brokers heartbeat to the controller every ``broker.heartbeat.interval.ms``; one that stays silent
+for ``broker.session.timeout.ms`` (9000 ms) — because it crashed or was cut off from the
+controller — is *fenced*: it leaves every ISR, and each partition it led gets a new leader:
+
+- *clean election*: the first replica, in replica-list order, that is in the ISR and alive;
+- *unclean election* (``unclean.leader.election.enable=true``): if no ISR member is alive, the
+  first live replica at all — whatever it lacks is lost, and the others truncate to it;
+- otherwise the partition is *offline* (leader -1) until an ISR member returns.
+
+Every new leader bumps the partition's leader epoch. A broker that restarts re-registers,
+follows the current leaders (truncating where its log diverged) and rejoins ISRs once caught up.
+A *preferred leader election* moves leadership back to each partition's first replica.
+
+A broker that is alive but cut off from the controller still believes it leads its partitions
+(a *zombie* leader) until it can hear the controller again; ``Broker.leads`` is that belief.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim import trace as events
+from sim.cluster import FollowerState, Network, Partition
+from sim.log import PartitionLog
+
+if TYPE_CHECKING:
+    from sim.kernel import Kernel
+    from sim.replication import ReplicaManager
+
+BROKER_SESSION_TIMEOUT_MS = 9000  # broker.session.timeout.ms (KRaft)
+
+ELECTION = events.register(events.EventKind(
+    "leader.election", ("topic", "partition", "leader", "leader_epoch", "election", "isr"),
+    "the controller chose a new leader (clean, unclean, preferred) or took it offline"))
+BROKER = events.register(events.EventKind(
+    "broker.state", ("node", "state", "detail"),
+    "a broker crashed, restarted, was fenced or unfenced"))
+
+
+class Controller:
+    """Decides leaders and ISRs for the whole cluster, as KRaft's QuorumController does."""
+
+    def __init__(self, kernel: Kernel, replicas: ReplicaManager) -> None:
+        self.kernel = kernel
+        self.cluster = kernel.cluster
+        self.replicas = replicas
+        self.fenced: set[int] = set()
+
+    # -- faults that reach the controller -------------------------------------------------------
+
+    def crash_broker(self, broker_id: int, lose_disk: bool = False) -> None:
+        """Kill a broker's process (its disk is kept unless ``lose_disk``)."""
+        broker = self.cluster.brokers[broker_id]
+        broker.alive = False
+        broker.leads.clear()
+        broker.disk_lost = broker.disk_lost or lose_disk
+        self._emit_broker(broker_id, "crashed", "disk lost" if lose_disk else "disk kept")
+        for client in self.kernel.clients:
+            if hasattr(client, "broker_crashed"):
+                client.broker_crashed(broker_id)
+        self.cluster.metadata_changed()
+        self._fence_after_session_timeout(broker_id)
+
+    def restart_broker(self, broker_id: int) -> None:
+        """Start a crashed broker again; it re-registers and follows the current leaders."""
+        broker = self.cluster.brokers[broker_id]
+        if broker.alive:
+            return
+        broker.alive = True
+        broker.link_free_ms = broker.next_free_ms = self.kernel.now_ms
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                if broker_id in part.replicas and broker.disk_lost:
+                    part.logs[broker_id] = PartitionLog(topic.config["segment.bytes"])
+        broker.disk_lost = False
+        self._emit_broker(broker_id, "restarted", "")
+        self.unfence(broker_id)
+
+    def connection_changed(self, broker_id: int) -> None:
+        """A broker's link to the controller was cut or healed."""
+        if self.cluster.network.connected(broker_id, Network.CONTROLLER):
+            if self.cluster.brokers[broker_id].alive:
+                self.unfence(broker_id)
+        else:
+            self._fence_after_session_timeout(broker_id)
+
+    def _fence_after_session_timeout(self, broker_id: int) -> None:
+        def fence(_event: object) -> None:
+            broker = self.cluster.brokers[broker_id]
+            reachable = self.cluster.network.connected(broker_id, Network.CONTROLLER)
+            if broker_id not in self.fenced and not (broker.alive and reachable):
+                self.fence(broker_id)
+
+        timer = self.kernel.env.timeout(BROKER_SESSION_TIMEOUT_MS)
+        timer.callbacks.append(fence)
+
+    # -- fencing and elections ---------------------------------------------------------------
+
+    def fence(self, broker_id: int) -> None:
+        """Take a silent broker out of every ISR and move its leaderships elsewhere."""
+        self.fenced.add(broker_id)
+        self._emit_broker(broker_id, "fenced", f"no heartbeat for {BROKER_SESSION_TIMEOUT_MS} ms")
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                if broker_id not in part.replicas:
+                    continue
+                if broker_id in part.isr and len(part.isr) > 1 and part.leader != broker_id:
+                    self.replicas.set_isr(part, [b for b in part.isr if b != broker_id],
+                                          f"shrink: broker {broker_id} fenced")
+                if part.leader == broker_id:
+                    self.elect(part)
+        self.cluster.metadata_changed()
+
+    def unfence(self, broker_id: int) -> None:
+        """A broker is back in touch: it follows current leaders; offline partitions may return."""
+        self.fenced.discard(broker_id)
+        broker = self.cluster.brokers[broker_id]
+        broker.leads = {k: v for k, v in broker.leads.items()
+                        if self.cluster.partition(*k).leader == broker_id}
+        self._emit_broker(broker_id, "unfenced", "registered with the controller")
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                if broker_id in part.replicas and part.leader < 0:
+                    self.elect(part)
+                elif broker_id in part.replicas:
+                    self.replicas.on_leadership_change(part)
+        self.cluster.metadata_changed()
+
+    def eligible(self, broker_id: int) -> bool:
+        broker = self.cluster.brokers[broker_id]
+        return broker.alive and broker_id not in self.fenced and self.cluster.network.connected(
+            broker_id, Network.CONTROLLER)
+
+    def elect(self, part: Partition, preferred: bool = False) -> None:
+        """Choose a leader for ``part`` (see the module docstring for the rules)."""
+        old = part.leader
+        clean = [b for b in part.replicas if b in part.isr and self.eligible(b)]
+        if preferred:
+            clean = [b for b in clean if b == part.replicas[0]]
+            kind = "preferred"
+        else:
+            kind = "clean"
+        if clean:
+            leader = clean[0]
+            isr = [b for b in part.isr if self.eligible(b) or b == leader]
+        elif not preferred and part.config.get("unclean.leader.election.enable"):
+            live = [b for b in part.replicas if self.eligible(b)]
+            leader = live[0] if live else -1
+            isr = [leader] if live else part.isr
+            kind = "unclean"
+        else:
+            leader, isr, kind = -1, part.isr, "offline"
+        if preferred and leader in (-1, old):
+            return
+        if old >= 0:
+            self.cluster.brokers[old].leads.pop((part.topic, part.partition), None)
+        part.leader = leader
+        part.isr = isr
+        if leader >= 0:
+            part.last_leader = leader
+            part.leader_epoch += 1
+            now = self.kernel.now_ms
+            part.followers = {b: FollowerState(last_caught_up_ms=now) for b in part.replicas
+                              if b != leader}
+            self._believe(part)
+        self.kernel.trace.emit(ELECTION, self.kernel.now_ms, "controller", part.topic,
+                               part.partition, leader, part.leader_epoch, kind, str(isr))
+        from sim.replication import NOT_LEADER_OR_FOLLOWER
+
+        self.replicas.fail_delayed(part, NOT_LEADER_OR_FOLLOWER)
+        self.replicas.on_leadership_change(part)
+        self.replicas.maybe_advance_high_watermark(part)
+        self.cluster.metadata_changed()
+
+    def preferred_leader_election(self) -> None:
+        """Move leadership back to each partition's preferred (first) replica where possible."""
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                if part.leader != part.replicas[0]:
+                    self.elect(part, preferred=True)
+
+    def _believe(self, part: Partition) -> None:
+        if part.leader >= 0:
+            self.cluster.brokers[part.leader].leads[(part.topic, part.partition)] = (
+                part.leader_epoch)
+
+    def _emit_broker(self, broker_id: int, state: str, detail: str) -> None:
+        self.kernel.trace.emit(BROKER, self.kernel.now_ms, "controller", broker_id, state,
+                               detail)

@@ -1,0 +1,367 @@
+"""Replication: followers fetch from leaders; the leader keeps the ISR and the high watermark.
+
+Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
+
+- A follower broker runs one fetcher per leader broker. Each fetch asks for every partition it
+  follows from that leader at the follower's log end offset. The leader answers as soon as one
+  of them has data (or after ``replica.fetch.wait.max.ms``) with whole batches and its high
+  watermark; the follower appends them, keeping offsets and leader epochs.
+- The fetch offset tells the leader how far the follower got. A follower is *caught up* when it
+  fetched at the leader's log end offset, or reached the end offset of its previous fetch
+  (``Replica.updateFetchState``). Every ``replica.lag.time.max.ms / 2`` the leader removes
+  followers not caught up within ``replica.lag.time.max.ms`` from the ISR; a follower rejoins
+  once its log end offset reaches the high watermark.
+- The high watermark is the smallest log end offset among the ISR, and never advances while the
+  ISR is smaller than ``min.insync.replicas`` (KAFKA-15583, Kafka 3.7).
+- ``acks=all`` produce requests wait (``DelayedProduce``) until the high watermark passes their
+  last offset; they fail with NOT_ENOUGH_REPLICAS when the ISR is too small before the append,
+  and NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank after it.
+- A follower that starts following a new leader first truncates its log to where its last
+  leader epoch ends in the leader's log (``OffsetsForLeaderEpoch``, KIP-101/KIP-279): records
+  past that point are gone, and the trace says which.
+
+Worked example (kafka-facts §3.1): RF 3, ISR {1, 2, 3}; leader 1 has LEO 5, follower 2 LEO 5,
+follower 3 LEO 3 → HW 3, so consumers read offsets 0–2, and an acks=all write at offset 4
+completes once follower 3 has fetched up to 5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sim import trace as events
+from sim.cluster import FollowerState, Partition
+from sim.log import Batch
+
+if TYPE_CHECKING:
+    from sim.kernel import Kernel
+
+REPLICA_FETCH_MAX_BYTES = 1048576  # replica.fetch.max.bytes (per partition)
+REPLICA_FETCH_BACKOFF_MS = 1000  # replica.fetch.backoff.ms
+
+NONE = "NONE"
+NOT_ENOUGH_REPLICAS = "NOT_ENOUGH_REPLICAS"
+NOT_ENOUGH_REPLICAS_AFTER_APPEND = "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
+NOT_LEADER_OR_FOLLOWER = "NOT_LEADER_OR_FOLLOWER"
+REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
+
+HW_ADVANCE = events.register(events.EventKind(
+    "hw.advance", ("topic", "partition", "node", "high_watermark"),
+    "the leader's high watermark moved forward"))
+ISR_CHANGE = events.register(events.EventKind(
+    "isr.change", ("topic", "partition", "node", "isr", "reason"),
+    "the ISR shrank or expanded"))
+TRUNCATE = events.register(events.EventKind(
+    "log.truncate", ("topic", "partition", "node", "offset", "records", "leader_epoch"),
+    "a replica dropped records past a divergence point"))
+PRODUCE_ERROR = events.register(events.EventKind(
+    "produce.error", ("topic", "partition", "node", "error", "records"),
+    "a broker rejected or could not complete a batch"))
+
+
+@dataclass
+class AppendResult:
+    """The broker's answer for one batch of a produce request."""
+
+    error: str
+    base_offset: int = -1
+
+
+@dataclass
+class _DelayedProduce:
+    partition: Partition
+    required_offset: int
+    base_offset: int
+    respond: Callable[[AppendResult], None]
+    done: bool = False
+
+
+class ReplicaManager:
+    """The broker side of produce and replication for the whole cluster."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.cluster = kernel.cluster
+        self._delayed: dict[tuple[str, int], list[_DelayedProduce]] = {}
+        self._waiting_fetchers: dict[int, list[Any]] = {}
+        self._fetchers: set[tuple[int, int]] = set()
+        self._validated_epoch: dict[tuple[str, int, int], int] = {}
+        self.truncated: list[tuple[str, int, int, Any]] = []  # (topic, partition, broker, frame)
+        self._expiry_started = False
+
+    # -- the produce path -------------------------------------------------------------------
+
+    def append(self, node: int, topic: str, partition: int, columns: dict[str, Any],
+               size_bytes: int, producer_id: int, base_sequence: int, acks: str,
+               timeout_ms: float, respond: Callable[[AppendResult], None]) -> None:
+        """Broker ``node`` handles one batch of a produce request (``appendRecordsToLeader``).
+
+        A broker appends only to partitions it believes it leads. Usually that is the real
+        leader; a *zombie* leader cut off from the controller still appends to its own log,
+        which the real leader never sees — acks=1 writes it acknowledges are lost later.
+        """
+        part = self.cluster.partition(topic, partition)
+        broker = self.cluster.brokers[node]
+        now = self.kernel.now_ms
+        records = len(columns["record_id"])
+        epoch = broker.leads.get((topic, partition))
+        if not broker.alive or epoch is None:
+            self._error(part, node, NOT_LEADER_OR_FOLLOWER, records, respond)
+            return
+        zombie = part.leader != node or epoch != part.leader_epoch
+        all_acks = acks in ("all", "-1")
+        if all_acks and not zombie and len(part.isr) < part.min_insync_replicas:
+            self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
+            return
+        log = part.logs[node]
+        duplicate = log.duplicate_of(producer_id, base_sequence)
+        if duplicate is not None:  # an idempotent producer retried a batch the log already has
+            base, end = duplicate.base_offset, duplicate.base_offset + duplicate.records
+        else:
+            base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence)
+            end = base + records
+            self.kernel.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
+                                   partition, base, records, size_bytes, producer_id)
+        if zombie:  # nobody fetches from it: acks=all can only time out
+            if all_acks:
+                timer = self.kernel.env.timeout(timeout_ms)
+                timer.callbacks.append(lambda _e: respond(AppendResult(REQUEST_TIMED_OUT)))
+            else:
+                respond(AppendResult(NONE, base))
+            return
+        self.maybe_advance_high_watermark(part)
+        self._complete_or_delay(part, acks, base, end, respond)
+        self._wake_fetchers(node)
+        self._ensure_fetchers(part)
+
+    def _complete_or_delay(self, part: Partition, acks: str, base: int, required: int,
+                           respond: Callable[[AppendResult], None]) -> None:
+        if acks not in ("all", "-1") or part.log.high_watermark >= required:
+            respond(AppendResult(NONE, base))
+            return
+        delayed = _DelayedProduce(part, required, base, respond)
+        self._delayed.setdefault((part.topic, part.partition), []).append(delayed)
+
+    def _error(self, part: Partition, node: int, error: str, records: int,
+               respond: Callable[[AppendResult], None]) -> None:
+        self.kernel.trace.emit(PRODUCE_ERROR, self.kernel.now_ms, f"broker-{node}", node,
+                               part.topic, part.partition, error, records)
+        respond(AppendResult(error))
+
+    def fail_delayed(self, part: Partition, error: str) -> None:
+        """Answer every waiting acks=all request of ``part`` with ``error``."""
+        for delayed in self._delayed.pop((part.topic, part.partition), []):
+            if not delayed.done:
+                delayed.done = True
+                delayed.respond(AppendResult(error))
+
+    def _check_delayed(self, part: Partition) -> None:
+        waiting = self._delayed.get((part.topic, part.partition))
+        if not waiting:
+            return
+        hw = part.log.high_watermark
+        still = []
+        for delayed in waiting:
+            if delayed.done:
+                continue
+            if hw >= delayed.required_offset:
+                delayed.done = True
+                delayed.respond(AppendResult(NONE, delayed.base_offset))
+            elif len(part.isr) < part.min_insync_replicas:
+                delayed.done = True
+                delayed.respond(AppendResult(NOT_ENOUGH_REPLICAS_AFTER_APPEND))
+            else:
+                still.append(delayed)
+        self._delayed[(part.topic, part.partition)] = still
+
+    # -- the high watermark and the ISR -------------------------------------------------------
+
+    def maybe_advance_high_watermark(self, part: Partition) -> None:
+        """HW = min LEO over the ISR; not while the ISR is below min.insync.replicas."""
+        if part.leader < 0:
+            return
+        log = part.log
+        if len(part.isr) < part.min_insync_replicas:
+            self._check_delayed(part)
+            return
+        ends = [log.log_end_offset] + [part.followers[b].log_end_offset for b in part.isr
+                                       if b != part.leader]
+        new_hw = min(ends)
+        if new_hw > log.high_watermark:
+            log.high_watermark = new_hw
+            self.kernel.trace.emit(HW_ADVANCE, self.kernel.now_ms, f"broker-{part.leader}",
+                                   part.topic, part.partition, part.leader, new_hw)
+        self._check_delayed(part)
+
+    def set_isr(self, part: Partition, isr: list[int], reason: str) -> None:
+        """Change the ISR (Kafka: AlterPartition to the controller) and re-check waiting acks."""
+        if isr == part.isr:
+            return
+        part.isr = isr
+        self.kernel.trace.emit(ISR_CHANGE, self.kernel.now_ms, f"broker-{part.leader}",
+                               part.topic, part.partition, part.leader, str(isr), reason)
+        self.cluster.metadata_changed()
+        self.maybe_advance_high_watermark(part)
+
+    def shrink_isr(self, now_ms: float) -> None:
+        """Drop followers that have not caught up within ``replica.lag.time.max.ms``."""
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                if part.leader < 0 or len(part.isr) <= 1:
+                    continue
+                lag_max = self.cluster.brokers[part.leader].config["replica.lag.time.max.ms"]
+                leo = part.log.log_end_offset
+                out = [b for b in part.isr if b != part.leader  # Replica.isCaughtUp
+                       and part.followers[b].log_end_offset != leo
+                       and now_ms - part.followers[b].last_caught_up_ms > lag_max]
+                if out:
+                    self.set_isr(part, [b for b in part.isr if b not in out],
+                                 f"shrink: {out} not caught up within {lag_max} ms")
+
+    def start_isr_expiration(self) -> None:
+        """Run the leader's ISR check every replica.lag.time.max.ms / 2, as Kafka does."""
+        if self._expiry_started:
+            return
+        self._expiry_started = True
+        env = self.kernel.env
+        interval = min(b.config["replica.lag.time.max.ms"]
+                       for b in self.cluster.brokers.values()) / 2
+
+        def loop() -> Generator[Any, Any, None]:
+            while True:
+                yield env.timeout(interval)
+                self.shrink_isr(self.kernel.now_ms)
+                if env.peek() == math.inf:  # nothing else will ever happen: let the run end
+                    self._expiry_started = False
+                    return
+
+        env.process(loop())
+
+    def on_leadership_change(self, part: Partition) -> None:
+        """Followers start fetching from the new leader; the old leader's fetchers re-check."""
+        for broker in part.replicas:
+            self._wake_fetchers(broker)
+        if part.leader >= 0:
+            self._ensure_fetchers(part)
+
+    # -- followers fetching -------------------------------------------------------------------
+
+    def _ensure_fetchers(self, part: Partition) -> None:
+        for follower in part.replicas:
+            if follower != part.leader and (follower, part.leader) not in self._fetchers:
+                self._fetchers.add((follower, part.leader))
+                self.kernel.env.process(self._fetcher(follower, part.leader))
+                self.start_isr_expiration()
+
+    def _wake_fetchers(self, leader: int) -> None:
+        for waiter in self._waiting_fetchers.pop(leader, []):
+            if not waiter.triggered:
+                waiter.succeed()
+
+    def _followed(self, follower: int, leader: int) -> list[Partition]:
+        return [p for t in self.cluster.topics.values() for p in t.partitions
+                if p.leader == leader and follower in p.replicas and follower != leader]
+
+    def _fetcher(self, follower: int, leader: int) -> Generator[Any, Any, None]:
+        """Kafka's ReplicaFetcherThread for one (follower, leader) pair."""
+        env = self.kernel.env
+        brokers = self.cluster.brokers
+        network = self.cluster.network
+        while True:
+            parts = self._followed(follower, leader)
+            if not brokers[follower].alive or not parts:
+                self._fetchers.discard((follower, leader))
+                return
+            if not brokers[leader].alive or not network.connected(follower, leader):
+                yield self.cluster.next_change()  # nothing to do until the cluster changes
+                continue
+            for part in parts:
+                self._truncate_if_diverged(part, follower)
+            offsets = {(p.topic, p.partition): p.logs[follower].log_end_offset for p in parts}
+            epoch = {(p.topic, p.partition): p.leader_epoch for p in parts}
+            latency = brokers[leader].latency_ms
+            yield env.timeout(latency)  # the fetch request travels to the leader
+            if not brokers[leader].alive or not network.deliver(follower, leader):
+                yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
+                continue
+            parts = [p for p in parts if p.leader == leader
+                     and p.leader_epoch == epoch[(p.topic, p.partition)]]
+            for part in parts:
+                self._on_fetch(part, follower, offsets[(part.topic, part.partition)])
+            if not any(p.log.log_end_offset > offsets[(p.topic, p.partition)] for p in parts):
+                # Parked until the leader appends or leadership moves. Kafka also answers after
+                # replica.fetch.wait.max.ms with nothing; that empty answer changes nothing here
+                # (an idle follower at the leader's end offset counts as caught up), so the lab
+                # skips it and an idle cluster simply has no events.
+                waiter = env.event()
+                self._waiting_fetchers.setdefault(leader, []).append(waiter)
+                yield waiter
+                continue
+            data = []
+            for part in parts:
+                if part.leader != leader or part.leader_epoch != epoch[(part.topic,
+                                                                         part.partition)]:
+                    continue
+                start = offsets[(part.topic, part.partition)]
+                batches = part.log.batches_from(start, REPLICA_FETCH_MAX_BYTES)
+                data.append((part, part.leader_epoch, batches, part.log.high_watermark))
+            yield env.timeout(latency)  # the response travels back
+            if not brokers[follower].alive:
+                self._fetchers.discard((follower, leader))
+                return
+            if not network.deliver(leader, follower):
+                continue
+            for part, leader_epoch, batches, hw in data:
+                self._on_fetch_response(part, follower, leader, leader_epoch, batches, hw)
+
+    def _on_fetch(self, part: Partition, follower: int, fetch_offset: int) -> None:
+        """The leader learns the follower's position (``Replica.updateFetchState``)."""
+        now = self.kernel.now_ms
+        state = part.followers.setdefault(follower, FollowerState())
+        leader_leo = part.log.log_end_offset
+        if fetch_offset >= leader_leo:
+            state.last_caught_up_ms = now
+        elif fetch_offset >= state.last_fetch_leader_leo:
+            state.last_caught_up_ms = state.last_fetch_ms
+        state.last_fetch_leader_leo = leader_leo
+        state.last_fetch_ms = now
+        state.log_end_offset = fetch_offset
+        if (follower not in part.isr and self.cluster.brokers[follower].alive
+                and fetch_offset >= part.log.high_watermark
+                and fetch_offset >= part.log.end_offset_for_epoch(part.leader_epoch - 1)):
+            self.set_isr(part, [*part.isr, follower], f"expand: {follower} caught up")
+        self.maybe_advance_high_watermark(part)
+
+    def _on_fetch_response(self, part: Partition, follower: int, leader: int, leader_epoch: int,
+                           batches: list[Batch], leader_hw: int) -> None:
+        if part.leader != leader or part.leader_epoch != leader_epoch:
+            return  # leadership moved while the response travelled
+        log = part.logs[follower]
+        usable = [b for b in batches if b.base_offset >= log.log_end_offset]
+        if usable and usable[0].base_offset == log.log_end_offset:
+            log.copy_batches_from(part.log, usable)
+        log.high_watermark = min(leader_hw, log.log_end_offset)
+
+    def _truncate_if_diverged(self, part: Partition, follower: int) -> None:
+        """Before fetching from a new leader, drop what the leader does not have (KIP-279)."""
+        log = part.logs[follower]
+        key = (part.topic, part.partition, follower)
+        if self._validated_epoch.get(key) == part.leader_epoch:
+            return
+        self._validated_epoch[key] = part.leader_epoch
+        end = part.log.end_offset_for_epoch(log.latest_epoch)
+        if end < log.log_end_offset:
+            self.truncate(part, follower, end)
+
+    def truncate(self, part: Partition, broker: int, offset: int) -> None:
+        """Truncate ``broker``'s replica of ``part`` to ``offset`` and record what was lost."""
+        log = part.logs[broker]
+        epoch = log.latest_epoch
+        dropped = log.truncate_to(offset)
+        if len(dropped):
+            self.truncated.append((part.topic, part.partition, broker, dropped))
+            self.kernel.trace.emit(TRUNCATE, self.kernel.now_ms, f"broker-{broker}", part.topic,
+                                   part.partition, broker, offset, len(dropped), epoch)
