@@ -13,9 +13,9 @@ Targets: ≥ 2,000,000 simulated records/s; ≤ 40 bytes per stored record (valu
 from __future__ import annotations
 
 import statistics
-from collections.abc import Generator
 import time
 import tracemalloc
+from collections.abc import Generator
 
 import numpy as np
 import simpy
@@ -50,7 +50,7 @@ def per_record_events() -> float:
     env = simpy.Environment()
     gap_ms = 1000.0 / RATE_PER_S
 
-    def arrivals():
+    def arrivals() -> Generator[simpy.Event, None, None]:
         for _ in range(RECORDS):
             yield env.timeout(gap_ms)
 
@@ -88,8 +88,8 @@ def main() -> None:
         rate = RECORDS / seconds
         verdict = "met" if rate >= 2_000_000 else "NOT met"
         print(f"(a) {label}: {seconds:.3f} s for {RECORDS:,} records = {rate:,.0f} simulated "
-              f"records/s; {rate / (RECORDS / baseline):.1f}× the per-record baseline; target 2,000,000/s "
-              f"{verdict}")
+              f"records/s; {rate / (RECORDS / baseline):.1f}× the per-record baseline; "
+              f"target 2,000,000/s {verdict}")
     traced, accounted = log_bytes_per_record()
     verdict = "met" if traced <= 40 else "NOT met"
     print(f"(c) partition logs at 10,000,000 records: {traced:.1f} bytes/record (tracemalloc), "
