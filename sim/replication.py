@@ -134,8 +134,10 @@ class ReplicaManager:
             return
         self.maybe_advance_high_watermark(part)
         self._complete_or_delay(part, acks, base, end, respond)
-        self._wake_fetchers(node)
-        self._ensure_fetchers(part)
+        if len(part.replicas) > 1:
+            self._wake_fetchers(node)
+            self._ensure_fetchers(part)
+            self.start_isr_expiration()
 
     def _complete_or_delay(self, part: Partition, acks: str, base: int, required: int,
                            respond: Callable[[AppendResult], None]) -> None:
@@ -254,7 +256,6 @@ class ReplicaManager:
             if follower != part.leader and (follower, part.leader) not in self._fetchers:
                 self._fetchers.add((follower, part.leader))
                 self.kernel.env.process(self._fetcher(follower, part.leader))
-                self.start_isr_expiration()
 
     def _wake_fetchers(self, leader: int) -> None:
         for waiter in self._waiting_fetchers.pop(leader, []):
