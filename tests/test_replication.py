@@ -80,7 +80,8 @@ def test_high_watermark_is_the_smallest_isr_log_end_offset():
     assert part.log.log_end_offset == 15
     assert part.logs[f1].log_end_offset == 15
     assert part.logs[f2].log_end_offset == 10
-    assert part.isr == sorted(part.isr, key=part.replicas.index) and f2 in part.isr
+    assert part.isr == sorted(part.isr, key=part.replicas.index)
+    assert f2 in part.isr
     assert part.log.high_watermark == 10
 
 
@@ -101,7 +102,8 @@ def test_a_lagging_follower_leaves_the_isr_and_rejoins():
     kernel.run(kernel.now_ms + 100)
     assert lagging in part.isr
     changes = kernel.trace.frame(ISR_CHANGE)["reason"].tolist()
-    assert changes[0].startswith("shrink") and changes[-1].startswith("expand")
+    assert changes[0].startswith("shrink")
+    assert changes[-1].startswith("expand")
 
 
 def test_min_insync_replicas_rejects_writes_when_the_isr_is_too_small():
@@ -113,7 +115,7 @@ def test_min_insync_replicas_rejects_writes_when_the_isr_is_too_small():
     kernel.run(BROKER_SESSION_TIMEOUT_MS + 1)  # both fenced: the ISR is the leader alone
     producer = Producer(kernel, {"delivery.timeout.ms": 3000})
     future = producer.send("t", key="k")
-    with pytest.raises(ProduceError, match="delivery.timeout.ms"):
+    with pytest.raises(ProduceError, match=r"delivery\.timeout\.ms"):
         future.get()
     errors = kernel.trace.frame(events.PRODUCE_RETRY)["error"]
     assert set(errors) == {"NOT_ENOUGH_REPLICAS"}
@@ -131,7 +133,8 @@ def test_clean_election_after_a_leader_crash_loses_nothing_with_acks_all():
     send(producer, 50, start=50)  # retried until the controller fences and re-elects
     kernel.run()
     part = kernel.cluster.partition("t", 0)
-    assert part.leader != leader and part.leader_epoch == 1
+    assert part.leader != leader
+    assert part.leader_epoch == 1
     elections = kernel.trace.frame(ELECTION)
     assert elections["election"].tolist() == ["clean"]
     assert elections["time_ms"].iloc[0] == crashed_at + BROKER_SESSION_TIMEOUT_MS
@@ -180,11 +183,13 @@ def test_unclean_election_loses_what_the_stale_replica_never_had():
         part = kernel.cluster.partition("t", 0)
         election = kernel.trace.frame(ELECTION)["election"].tolist()
         if unclean:
-            assert election == ["unclean"] and part.leader == stale
+            assert election == ["unclean"]
+            assert part.leader == stale
             assert part.log.log_end_offset == 10
             assert len(acknowledged_ids(producer) - committed_ids(kernel)) == 50
         else:
-            assert election == ["offline"] and part.leader == -1
+            assert election == ["offline"]
+            assert part.leader == -1
 
 
 @pytest.mark.parametrize(("idempotence", "duplicated"), [(True, False), (False, True)])
@@ -207,7 +212,7 @@ def test_retries_after_lost_responses_duplicate_only_without_idempotence(idempot
 def test_explicit_idempotence_conflicts_are_config_errors():
     """enable.idempotence=true with acks=1 is a ConfigException; left implicit, it turns off."""
     kernel = cluster()
-    with pytest.raises(ConfigError, match="enable.idempotence=true conflicts with acks=1"):
+    with pytest.raises(ConfigError, match=r"enable\.idempotence=true conflicts with acks=1"):
         Producer(kernel, {"enable.idempotence": True, "acks": "1"})
     assert not Producer(kernel, {"acks": "1"}).idempotent
     assert Producer(kernel).idempotent
