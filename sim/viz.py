@@ -1,0 +1,316 @@
+"""Figures for the lessons: pure functions of DataFrames that return a matplotlib ``Figure``.
+
+Each function takes the frames that ``sim.metrics``, ``sim.lessons`` or the trace produce, draws
+into a new ``Figure`` (or into ``ax`` if given, to compose panels) and returns the figure. No
+function calls ``plt.show`` or touches pyplot's global state, so a notebook shows a figure by
+making it the cell's last expression, and nothing needs closing. The model never imports this
+module.
+
+Colours: partitions are coloured by their leader broker (broker 0 = first colour of the cycle, …);
+a slow broker is hatched and its label says how much slower it is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+
+__all__ = [
+    "batch_histogram",
+    "broker_color",
+    "cluster_diagram",
+    "cumulative_records",
+    "figure_png",
+    "kafka_overview",
+    "key_moves_plot",
+    "latency_distribution",
+    "partition_bars",
+    "partition_bars_grid",
+]
+
+_PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
+            "#CCB974", "#64B5CD", "#C44E52")
+_SLOW_EDGE = "#C44E52"
+
+
+def broker_color(broker: int) -> str:
+    """The colour of a broker (and of the partitions it leads)."""
+    return _PALETTE[int(broker) % len(_PALETTE)]
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _broker_label(broker: int, slow: Mapping[int, float]) -> str:
+    factor = slow.get(int(broker))
+    return f"broker {broker} (slow ×{factor:g})" if factor else f"broker {broker}"
+
+
+def partition_bars(
+    partitions: pd.DataFrame,
+    *,
+    slow_brokers: Mapping[int, float] | None = None,
+    value: str = "records",
+    title: str | None = None,
+    ax: Axes | None = None,
+    legend_inside: bool = False,
+) -> Figure:
+    """Records per partition as bars coloured by leader broker, with the even share as a line.
+
+    Args:
+        partitions: ``sim.metrics.partition_metrics`` (columns partition, leader, records).
+        slow_brokers: broker id → slowdown; their partitions are hatched.
+        value: the column to draw (``records``, ``bytes`` or ``batches``).
+        legend_inside: put the broker legend inside the axes (leaving headroom for it) rather
+            than to the right, for figures with a fixed layout.
+    """
+    fig, ax = _axes(ax, (7, 3.2))
+    slow = dict(slow_brokers or {})
+    leaders = partitions["leader"].to_numpy()
+    heights = partitions[value].to_numpy()
+    xs = partitions["partition"].to_numpy()
+    bars = ax.bar(xs, heights, color=[broker_color(b) for b in leaders], edgecolor="white")
+    for bar, leader in zip(bars, leaders, strict=True):
+        if int(leader) in slow:
+            bar.set_hatch("//")
+            bar.set_edgecolor(_SLOW_EDGE)
+    if len(partitions):
+        even = heights.sum() / len(partitions)
+        ax.axhline(even, color="black", linestyle="--", linewidth=1)
+        ax.annotate("even share", (xs.max() + 0.4, even), xytext=(2, 2),
+                    textcoords="offset points", fontsize=8, ha="right", va="bottom")
+    ax.set_xticks(xs)
+    ax.set_xlabel("partition")
+    ax.set_ylabel(value)
+    handles = [Patch(facecolor=broker_color(b), label=_broker_label(b, slow),
+                     hatch="//" if b in slow else None,
+                     edgecolor=_SLOW_EDGE if b in slow else "white")
+               for b in sorted({int(b) for b in leaders})]
+    if handles and legend_inside:
+        ax.set_ylim(0, max(float(heights.max()) if len(heights) else 1.0, 1.0) * 1.3)
+        ax.legend(handles=handles, fontsize=7, loc="upper right", ncols=min(len(handles), 3),
+                  framealpha=0.8)
+    elif handles:
+        ax.legend(handles=handles, title="leader", fontsize=8, title_fontsize=8,
+                  loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title if title is not None else f"{value} per partition")
+    return fig
+
+
+def partition_bars_grid(runs: Mapping[str, pd.DataFrame], *,
+                        slow_brokers: Mapping[int, float] | None = None,
+                        value: str = "records") -> Figure:
+    """One :func:`partition_bars` panel per named run, side by side, on a shared y axis."""
+    n = max(len(runs), 1)
+    fig = Figure(figsize=(4.2 * n, 3.2), layout="constrained")
+    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    for ax, (name, frame) in zip(axes, runs.items(), strict=False):
+        partition_bars(frame, slow_brokers=slow_brokers, value=value, title=name, ax=ax)
+        legend = ax.get_legend()
+        if legend is not None and ax is not axes[len(runs) - 1]:
+            legend.remove()
+    return fig
+
+
+def batch_histogram(batches: pd.DataFrame, *, ax: Axes | None = None,
+                    title: str | None = None) -> Figure:
+    """How many records each stored batch holds (from the ``log.append`` trace)."""
+    fig, ax = _axes(ax, (5, 3.2))
+    counts = batches["records"].to_numpy() if len(batches) else np.empty(0)
+    if len(counts):
+        top = int(counts.max())
+        bins = np.arange(0.5, top + 1.5) if top <= 40 else np.linspace(0.5, top + 0.5, 41)
+        ax.hist(counts, bins=bins, color="#4C72B0")
+        mean = float(counts.mean())
+        ax.axvline(mean, color="black", linestyle="--", linewidth=1)
+        ax.annotate(f"mean {mean:.1f}", (mean, 1), xycoords=("data", "axes fraction"),
+                    xytext=(3, -12), textcoords="offset points", fontsize=8)
+    ax.set_xlabel("records per batch")
+    ax.set_ylabel("batches")
+    ax.set_title(title if title is not None else f"{len(counts)} batches")
+    return fig
+
+
+def latency_distribution(records: pd.DataFrame, *, ax: Axes | None = None,
+                         title: str | None = None) -> Figure:
+    """Per-record latency (send → acknowledgement) as a histogram with p50 and p99 marked."""
+    fig, ax = _axes(ax, (5, 3.2))
+    latency = records["latency_ms"].to_numpy(dtype=float) if len(records) else np.empty(0)
+    latency = latency[np.isfinite(latency)]
+    if len(latency):
+        counts, edges = np.histogram(latency, bins=50)
+        ax.stairs(counts, edges, fill=True, color="#55A868")
+        middle = (edges[0] + edges[-1]) / 2
+        for q, style in ((50, "--"), (99, ":")):
+            v = float(np.percentile(latency, q))
+            right = v > middle  # label on the side with room
+            ax.axvline(v, color="black", linestyle=style, linewidth=1)
+            ax.annotate(f"p{q} {v:.1f} ms", (v, 1), xycoords=("data", "axes fraction"),
+                        xytext=(-3 if right else 3, -12 if q == 50 else -24),
+                        textcoords="offset points", fontsize=8, ha="right" if right else "left")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("records")
+    ax.set_title(title if title is not None else "latency per record")
+    return fig
+
+
+def cumulative_records(appends: pd.DataFrame, *, ax: Axes | None = None,
+                       leaders: Mapping[int, int] | None = None,
+                       title: str | None = None) -> Figure:
+    """Records appended to each partition over simulated time (from the ``log.append`` trace).
+
+    Args:
+        appends: ``kernel.trace.frame(LOG_APPEND)``.
+        leaders: partition → leader broker, to colour lines by broker (else one colour each).
+    """
+    fig, ax = _axes(ax, (7, 3.5))
+    for i, (partition, group) in enumerate(appends.groupby("partition", sort=True)):
+        color = broker_color(leaders[int(partition)]) if leaders else _PALETTE[i % len(_PALETTE)]
+        t = np.concatenate([[0.0], group["time_ms"].to_numpy()])
+        total = np.concatenate([[0], group["records"].cumsum().to_numpy()])
+        ax.step(t, total, where="post", color=color, linewidth=1.2)
+        ax.annotate(f"p{int(partition)}", (t[-1], total[-1]), xytext=(2, 0),
+                    textcoords="offset points", fontsize=7, color=color, va="center")
+    ax.set_xlabel("simulated time (ms)")
+    ax.set_ylabel("records in the log")
+    ax.set_title(title if title is not None else "records per partition over time")
+    return fig
+
+
+def cluster_diagram(
+    partitions: pd.DataFrame,
+    brokers: pd.DataFrame | None = None,
+    *,
+    time_ms: float | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Brokers as boxes; inside each, the partitions it leads as bars of their log end offset.
+
+    Args:
+        partitions: columns topic, partition, leader, log_end_offset (``partition_metrics`` or
+            ``lessons.partitions_at``).
+        brokers: columns broker and slowdown (``lessons.cluster_state``); slow brokers get a red
+            frame and a "slow ×N" label. Without it, brokers are taken from the leaders.
+    """
+    fig, ax = _axes(ax, (8, 3.2))
+    if brokers is not None and len(brokers):
+        ids = [int(b) for b in brokers["broker"]]
+        slow = {int(b): float(s) for b, s in zip(brokers["broker"], brokers["slowdown"],
+                                                  strict=True) if s > 1}
+    else:
+        ids = sorted({int(b) for b in partitions["leader"]})
+        slow = {}
+    top = max(int(partitions["log_end_offset"].max()) if len(partitions) else 0, 1)
+    width, gap = 1.0, 0.25
+    for i, broker in enumerate(ids):
+        x0 = i * (width + gap)
+        edge = _SLOW_EDGE if broker in slow else "#333333"
+        ax.add_patch(Rectangle((x0, 0), width, 1.25, fill=False, edgecolor=edge,
+                               linewidth=2.5 if broker in slow else 1.2))
+        label = f"broker {broker}" + (f"\nslow ×{slow[broker]:g}" if broker in slow else "")
+        ax.text(x0 + width / 2, 1.3, label, ha="center", va="bottom", fontsize=9,
+                color=edge)
+        led = partitions[partitions["leader"] == broker].sort_values(["topic", "partition"])
+        n = len(led)
+        if n == 0:
+            ax.text(x0 + width / 2, 0.6, "no leaders", ha="center", fontsize=8, color="grey")
+            continue
+        slot = (width - 0.1) / n
+        for j, row in enumerate(led.itertuples(index=False)):
+            height = row.log_end_offset / top
+            bx = x0 + 0.05 + j * slot
+            ax.add_patch(Rectangle((bx + slot * 0.1, 0.1), slot * 0.8, max(height, 0.002),
+                                   color=broker_color(broker),
+                                   hatch="//" if broker in slow else None))
+            ax.text(bx + slot / 2, 0.02, f"p{row.partition}", ha="center", va="bottom",
+                    fontsize=7 if n <= 8 else 5)
+            ax.text(bx + slot / 2, 0.12 + height, f"{row.log_end_offset}", ha="center",
+                    va="bottom", fontsize=6 if n <= 8 else 4, rotation=90 if n > 6 else 0)
+    ax.set_xlim(-0.1, len(ids) * (width + gap))
+    ax.set_ylim(0, 1.55)
+    ax.set_axis_off()
+    when = f" at {time_ms:.1f} ms" if time_ms is not None else ""
+    ax.set_title(title if title is not None else f"log end offset per partition{when}")
+    return fig
+
+
+def key_moves_plot(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Fraction of keys that change partition for each new partition count.
+
+    Args:
+        table: ``lessons.moved_fractions`` (columns new_partitions, moved_fraction,
+            expected_fraction, old_partitions).
+    """
+    fig, ax = _axes(ax, (7, 3.2))
+    xs = np.arange(len(table))
+    ax.bar(xs, table["moved_fraction"], color="#DD8452", label="keys that moved")
+    ax.scatter(xs, table["expected_fraction"], color="black", marker="_", s=400, zorder=3,
+               label="1 − min(N, M) / lcm(N, M)")
+    ax.set_xticks(xs, [str(m) for m in table["new_partitions"]])
+    old = int(table["old_partitions"].iloc[0]) if len(table) else 0
+    ax.set_xlabel(f"new partition count (was {old})")
+    ax.set_ylabel("fraction of keys moved")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("keys that change partition when the partition count changes")
+    return fig
+
+
+def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, color: str) -> None:
+    ax.add_patch(Rectangle((x, y), w, h, facecolor=color, edgecolor="#333333", alpha=0.9))
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
+                                 color="#333333"))
+
+
+def kafka_overview(*, brokers: int = 3, partitions: int = 6, ax: Axes | None = None) -> Figure:
+    """Kafka in one picture: producers → partitions led by brokers → consumer group."""
+    fig, ax = _axes(ax, (9, 3.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 4.4)
+    ax.set_axis_off()
+    for i, name in enumerate(("producer A", "producer B")):
+        _box(ax, 0.2, 2.6 - 1.6 * i, 1.6, 0.8, name, "#F2F2F2")
+    bw = 4.6 / brokers
+    for b in range(brokers):
+        x = 2.8 + b * bw
+        ax.add_patch(Rectangle((x, 0.3), bw - 0.2, 3.6, fill=False, edgecolor="#333333"))
+        ax.text(x + (bw - 0.2) / 2, 4.0, f"broker {b}", ha="center", fontsize=9)
+        mine = [p for p in range(partitions) if p % brokers == b]
+        for j, p in enumerate(mine):
+            y = 3.1 - j * 0.9
+            _box(ax, x + 0.15, y, bw - 0.5, 0.6, f"orders-{p}", broker_color(b))
+            for k in range(4):  # records in the log, oldest on the left
+                ax.add_patch(Rectangle((x + 0.2 + k * 0.18, y + 0.05), 0.14, 0.12,
+                                       facecolor="white", edgecolor="#555555", linewidth=0.5))
+    for i, name in enumerate(("consumer 1", "consumer 2")):
+        _box(ax, 8.2, 2.6 - 1.6 * i, 1.6, 0.8, name, "#F2F2F2")
+    ax.text(9.0, 0.25, "consumer group", ha="center", fontsize=8, style="italic")
+    for i in range(2):
+        _arrow(ax, (1.8, 3.0 - 1.6 * i), (2.8, 2.1))
+        _arrow(ax, (7.5, 2.1), (8.2, 3.0 - 1.6 * i))
+    ax.text(2.3, 3.9, "send(key, value)\n→ partitioner", ha="center", fontsize=8)
+    ax.text(7.85, 3.9, "poll()", ha="center", fontsize=8)
+    ax.set_title("Kafka in one picture: a topic's partitions spread over brokers")
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 80) -> bytes:
+    """The figure as PNG bytes (for an ``ipywidgets.Image``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()

@@ -1,0 +1,364 @@
+"""The partitioner playground and the key explorer.
+
+The playground runs one seeded producer simulation (≈100,000 records by default) for the values
+of its controls and shows records per partition coloured by leader broker, records per batch and
+latency, under a line that names the Kafka version's behaviour and the key configs in force.
+
+Structure, so that tests need no browser:
+
+- :func:`simulate_playground` ``(values) -> PlaygroundResult``: run the simulation; an invalid
+  combination (the VIP partitioner on 8 partitions, a slow broker that does not exist, …) gives a
+  result with a ``message`` instead of raising;
+- :func:`render` ``(result) -> Figure`` and :func:`stats_html` ``(result) -> str``: display;
+- :func:`playground` ``(**defaults)``: the widgets wired to the two above.
+
+The key explorer answers "which partition does my key go to?" step by step with
+``sim.lessons.key_route``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sim import lessons, viz
+from sim.errors import ConfigError, KafkaLabError
+
+__all__ = [
+    "DEFAULTS",
+    "GRADING_ENV_VAR",
+    "GradingPlaceholder",
+    "PlaygroundPanel",
+    "PlaygroundResult",
+    "grading_mode",
+    "key_explorer",
+    "key_route_html",
+    "playground",
+    "render",
+    "simulate_playground",
+    "stats_html",
+]
+
+GRADING_ENV_VAR = "KAFKA_LAB_GRADING"
+"""Set to ``"1"`` by the batch grader (the name ``sim.grading`` uses)."""
+
+MAX_SIMULATED_S = 2.0
+"""Simulate at most this many seconds of traffic, so a low rate stays as fast as a high one."""
+
+DEFAULTS: dict[str, Any] = {
+    "partitioner": "built-in",
+    "partitions": 12,
+    "brokers": 3,
+    "keys": "none",
+    "zipf_s": 1.1,
+    "batch.size": 16384,
+    "linger.ms": 5,
+    "rate_per_s": 100_000,
+    "records": 100_000,
+    "slow_broker": None,
+    "slowdown": 10.0,
+    "partitioner.adaptive.partitioning.enable": True,
+    "partitioner.availability.timeout.ms": 0,
+    "seed": 42,
+}
+"""The playground's values: Kafka's dotted names for producer configs, plain names for the rest."""
+
+PRODUCER_KEYS = ("batch.size", "linger.ms", "partitioner.adaptive.partitioning.enable",
+                 "partitioner.availability.timeout.ms")
+
+
+def grading_mode() -> bool:
+    """True while a notebook is being graded: factories must not build widgets then."""
+    return os.environ.get(GRADING_ENV_VAR) == "1"
+
+
+@dataclass(frozen=True)
+class GradingPlaceholder:
+    """What a widget factory returns while grading: a plain object that displays as one line."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"<{self.name}: not built while grading ({GRADING_ENV_VAR}=1)>"
+
+    def _repr_html_(self) -> str:
+        return f"<em>{html.escape(repr(self))}</em>"
+
+
+def message_html(text: str) -> str:
+    """A clear message box (never a traceback) for settings that cannot run together."""
+    return ("<div style='border-left:4px solid #C44E52;padding:4px 8px;background:#FBEAEA'>"
+            f"<b>Cannot run this combination.</b> {html.escape(text)}</div>")
+
+
+def header_html(text: str) -> str:
+    """The line naming the Kafka version's behaviour and the key configs in force."""
+    return f"<div style='font-size:90%;color:#333'>{html.escape(text)}</div>"
+
+
+def table_html(frame: pd.DataFrame) -> str:
+    """A compact HTML table without the index."""
+    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+
+
+# --- The plain functions behind the playground ----------------------------------------------
+
+
+@dataclass
+class PlaygroundResult:
+    """One playground run: the values used, the header, and either a summary or a message."""
+
+    values: dict[str, Any]
+    header: str
+    summary: lessons.RunSummary | None = None
+    message: str | None = None
+    records: int = 0
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.summary is not None
+
+
+def _describe(values: Mapping[str, Any]) -> str:
+    """A header from the values alone (used when the run could not be built)."""
+    choice = lessons.PARTITIONERS.get(values.get("partitioner"))
+    version = choice.kafka_version if choice else "?"
+    shown = " ".join(f"{k}={values.get(k)}" for k in PRODUCER_KEYS)
+    name = choice.label if choice else values.get("partitioner")
+    return f"Kafka {version} client · partitioner={name} · {shown}"
+
+
+def _kernel_args(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"Unknown playground setting(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(sorted(DEFAULTS))}.")
+    v = {**DEFAULTS, **values}
+    rate = float(v["rate_per_s"])
+    if rate <= 0:
+        raise ConfigError(f"rate_per_s must be positive but got {rate:g}.")
+    records = int(min(int(v["records"]), math.ceil(rate * MAX_SIMULATED_S)))
+    slow = v["slow_broker"]
+    slow = None if slow in (None, "none", "") else int(slow)
+    return {
+        "seed": int(v["seed"]), "brokers": int(v["brokers"]), "partitions": int(v["partitions"]),
+        "records": records, "rate_per_s": rate, "keys": v["keys"], "zipf_s": float(v["zipf_s"]),
+        "partitioner": v["partitioner"], "slow_broker": slow, "slowdown": float(v["slowdown"]),
+        "config": {k: v[k] for k in PRODUCER_KEYS},
+    }
+
+
+def simulate_playground(values: Mapping[str, Any]) -> PlaygroundResult:
+    """Run the playground's simulation for ``values`` (missing ones from :data:`DEFAULTS`).
+
+    Returns:
+        A result with the run's summary, or — for an invalid combination — a ``message`` naming
+        the problem and the fix. Never raises for a learner's choice of settings.
+    """
+    merged = {**DEFAULTS, **values}
+    try:
+        args = _kernel_args(values)
+        kernel = lessons.producer_kernel(**args)
+        kernel.run()
+        summary = lessons.summarise(kernel)
+    except KafkaLabError as exc:
+        return PlaygroundResult(merged, _describe(merged), message=str(exc))
+    return PlaygroundResult(merged, summary.header, summary=summary, records=args["records"],
+                            stats=summary.stats)
+
+
+def render(result: PlaygroundResult) -> Figure:
+    """Per-partition bars, records-per-batch histogram and latency distribution, side by side."""
+    fig = Figure(figsize=(13, 3.4))
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.25)
+    if result.summary is None:
+        ax = fig.add_subplot()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, result.message or "no result", ha="center", va="center", wrap=True,
+                fontsize=10, color="#C44E52")
+        return fig
+    s = result.summary
+    bars, hist, latency = fig.subplots(1, 3, width_ratios=[1.5, 1, 1])
+    viz.partition_bars(s.partitions, slow_brokers=s.slow_brokers, ax=bars, legend_inside=True,
+                       title=f"{result.records:,} records per partition")
+    viz.batch_histogram(s.batches, ax=hist)
+    viz.latency_distribution(s.records, ax=latency)
+    return fig
+
+
+def stats_html(result: PlaygroundResult) -> str:
+    """Batch statistics and latency of a run as a one-row table (or the message)."""
+    if result.summary is None:
+        return message_html(result.message or "")
+    st = result.stats
+    row = {
+        "batches": int(st["batches"]), "records / batch": round(st["records_per_batch"], 1),
+        "requests": int(st["requests"]), "latency p50 (ms)": round(st["latency_p50_ms"], 2),
+        "latency p99 (ms)": round(st["latency_p99_ms"], 2),
+        "busiest partition / even share": round(st["max_over_even"], 2),
+        "partitions used": int(st["partitions_used"]),
+    }
+    if "slow_share" in st:
+        row["slow broker's share"] = f"{st['slow_share']:.1%} (even {st['slow_even_share']:.1%})"
+    return table_html(pd.DataFrame([row]))
+
+
+def key_route_html(route: Mapping[str, Any]) -> str:
+    """The steps of ``lessons.key_route`` as a small HTML table."""
+    rows = [
+        ("key", repr(route["key"])),
+        ("serialized bytes (UTF-8)", route["key_bytes"] or "(empty)"),
+        ("murmur2 (signed, as Java prints it)", f"{route['murmur2']:,}"),
+        ("toPositive = murmur2 & 0x7fffffff", f"{route['to_positive']:,}"),
+        (f"% {route['partitions']} partitions", f"partition {route['partition']}"),
+    ]
+    body = "".join(f"<tr><td>{html.escape(a)}</td><td><code>{html.escape(b)}</code></td></tr>"
+                   for a, b in rows)
+    return f"<table>{body}</table>"
+
+
+# --- The widgets --------------------------------------------------------------------------------
+
+
+def _with(value: Any, options: list[Any]) -> list[Any]:
+    """A slider's options, including a default that is not one of the usual steps."""
+    return sorted({*options, value})
+
+
+def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
+    style = {"description_width": "170px"}
+    layout = widgets.Layout(width="400px")
+
+    def kw(label: str) -> dict[str, Any]:
+        return {"description": label, "style": style, "layout": layout,
+                "continuous_update": False}
+
+    slow = v["slow_broker"]
+    return {
+        "partitioner": widgets.Dropdown(
+            options=[(c.label, name) for name, c in lessons.PARTITIONERS.items()],
+            value=v["partitioner"], description="partitioner.class", style=style,
+            layout=layout),
+        "partitions": widgets.IntSlider(value=v["partitions"], min=1, max=24,
+                                        **kw("partitions")),
+        "keys": widgets.Dropdown(options=[("none (key-less)", "none"),
+                                          ("uniform (1,000 keys)", "uniform"),
+                                          ("Zipf (hot keys)", "zipf"),
+                                          ("VIP customers (80% of traffic)", "vip")],
+                                 value=v["keys"], description="keys", style=style,
+                                 layout=layout),
+        "zipf_s": widgets.FloatSlider(value=v["zipf_s"], min=0.0, max=2.0, step=0.1,
+                                      **kw("Zipf skew s")),
+        "batch.size": widgets.SelectionSlider(
+            options=_with(v["batch.size"], [1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]),
+            value=v["batch.size"], **kw("batch.size (bytes)")),
+        "linger.ms": widgets.IntSlider(value=v["linger.ms"], min=0, max=100,
+                                       **kw("linger.ms")),
+        "rate_per_s": widgets.SelectionSlider(
+            options=_with(v["rate_per_s"],
+                          [1000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000]),
+            value=v["rate_per_s"], **kw("records per second")),
+        "brokers": widgets.IntSlider(value=v["brokers"], min=1, max=5, **kw("brokers")),
+        "slow_broker": widgets.Dropdown(options=[("none", None), ("0", 0), ("1", 1), ("2", 2)],
+                                        value=None if slow in (None, "none") else int(slow),
+                                        description="slow broker", style=style,
+                                        layout=layout),
+        "slowdown": widgets.FloatLogSlider(value=v["slowdown"], base=10, min=0, max=3,
+                                           step=0.1, **kw("slowdown factor")),
+        "partitioner.adaptive.partitioning.enable": widgets.Checkbox(
+            value=v["partitioner.adaptive.partitioning.enable"],
+            description="adaptive partitioning (partitioner.adaptive.partitioning.enable)",
+            style=style, layout=widgets.Layout(width="560px")),
+        "partitioner.availability.timeout.ms": widgets.IntSlider(
+            value=v["partitioner.availability.timeout.ms"], min=0, max=100,
+            **kw("partitioner.availability.timeout.ms")),
+    }
+
+
+class PlaygroundPanel(widgets.VBox):
+    """The playground: controls on top, then the header, figure and statistics of the last run.
+
+    ``controls`` maps each value name to its widget; ``result`` is the last run.
+    """
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        merged = {**DEFAULTS, **values}
+        self.fixed = {k: merged[k] for k in ("records", "seed")}
+        self.controls = _controls(merged)
+        self.header = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        self.stats = widgets.HTML()
+        self.result: PlaygroundResult | None = None
+        names = list(self.controls)
+        left = widgets.VBox([self.controls[n] for n in names[:6]])
+        right = widgets.VBox([self.controls[n] for n in names[6:]])
+        title = widgets.HTML("<b>Partitioner playground</b> — change a control; the run is "
+                             f"re-simulated with seed {self.fixed['seed']}.")
+        super().__init__([title, widgets.HBox([left, right]), self.header, self.image,
+                          self.stats])
+        for control in self.controls.values():
+            control.observe(self._changed, names="value")
+        self.refresh()
+
+    def values(self) -> dict[str, Any]:
+        """The current values of the controls, plus the fixed ones (records, seed)."""
+        return {**self.fixed, **{n: c.value for n, c in self.controls.items()}}
+
+    def refresh(self) -> PlaygroundResult:
+        """Re-run the simulation for the current values and redraw."""
+        result = simulate_playground(self.values())
+        self.result = result
+        self.header.value = header_html(result.header)
+        self.image.value = viz.figure_png(render(result))
+        self.stats.value = stats_html(result)
+        self.controls["zipf_s"].disabled = result.values["keys"] != "zipf"
+        self.controls["slowdown"].disabled = result.values["slow_broker"] is None
+        return result
+
+    def _changed(self, _change: Mapping[str, Any]) -> None:
+        self.refresh()
+
+
+def playground(**defaults: Any) -> PlaygroundPanel | GradingPlaceholder:
+    """The partitioner playground, starting from :data:`DEFAULTS` overlaid with ``defaults``.
+
+    Example: ``playground(partitioner="kip-480", slow_broker=0, slowdown=100)``.
+    """
+    if grading_mode():
+        return GradingPlaceholder("partitioner playground")
+    return PlaygroundPanel(defaults)
+
+
+class KeyExplorerPanel(widgets.VBox):
+    """A text box for a key and a partition-count slider; shows murmur2 → toPositive → % N."""
+
+    def __init__(self, key: str, partitions: int) -> None:
+        self.key = widgets.Text(value=key, description="key", continuous_update=True)
+        self.partitions = widgets.IntSlider(value=partitions, min=1, max=64,
+                                            description="partitions")
+        self.output = widgets.HTML()
+        super().__init__([widgets.HTML("<b>Which partition does my key go to?</b>"),
+                          widgets.HBox([self.key, self.partitions]), self.output])
+        self.key.observe(self._changed, names="value")
+        self.partitions.observe(self._changed, names="value")
+        self._changed({})
+
+    def _changed(self, _change: Mapping[str, Any]) -> None:
+        route = lessons.key_route(self.key.value, self.partitions.value)
+        self.output.value = key_route_html(route)
+
+
+def key_explorer(key: str = "alice", partitions: int = 6) -> KeyExplorerPanel | GradingPlaceholder:
+    """A panel answering "which partition does my key go to?" for a typed key."""
+    if grading_mode():
+        return GradingPlaceholder("key explorer")
+    return KeyExplorerPanel(key, partitions)

@@ -1,0 +1,428 @@
+"""Specification of the lesson figures (``sim.viz``) and lesson computations (``sim.lessons``).
+
+The second half backs, one test per claim, every number that the markdown of
+``notebooks/00_tour.ipynb`` and ``notebooks/01_partitioners.ipynb`` states, calling the same
+functions with the same arguments as the notebook cells.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from sim import (
+    Kernel,
+    Producer,
+    UniformKeys,
+    Workload,
+    config,
+    lessons,
+    metrics,
+    vip_customers,
+    viz,
+    widgets,
+)
+from sim import trace as events
+from sim.errors import ConfigError
+
+KEYS = [f"key-{i}" for i in range(1000)]  # the key set of lesson 01, section 4
+
+
+def _java_partition(key: str, n: int) -> int:
+    """An independent oracle: kafka-python's murmur2 (unsigned) masked and taken modulo n."""
+    default = pytest.importorskip("kafka.partitioner.default")
+    return (default.murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % n
+
+
+# --- Figures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_run() -> lessons.RunSummary:
+    return lessons.run(records=5_000, rate_per_s=50_000, slow_broker=0, slowdown=20)
+
+
+def test_partition_bars_draws_one_bar_per_partition_coloured_by_leader(slow_run):
+    """Twelve partitions give twelve bars; each bar has its leader broker's colour."""
+    fig = viz.partition_bars(slow_run.partitions, slow_brokers=slow_run.slow_brokers)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 12
+    for bar, leader in zip(ax.patches, slow_run.partitions["leader"], strict=True):
+        assert bar.get_facecolor()[:3] == pytest.approx(
+            tuple(int(viz.broker_color(leader)[i:i + 2], 16) / 255 for i in (1, 3, 5)))
+
+
+def test_partition_bars_marks_the_even_share_and_the_slow_broker(slow_run):
+    """The dashed line sits at total / partitions; slow-broker bars are hatched."""
+    fig = viz.partition_bars(slow_run.partitions, slow_brokers={0: 20.0})
+    ax = fig.axes[0]
+    even = slow_run.partitions["records"].sum() / 12
+    assert any(line.get_ydata()[0] == pytest.approx(even) for line in ax.get_lines())
+    hatched = [bar.get_hatch() == "//" for bar in ax.patches]
+    assert hatched == list(slow_run.partitions["leader"] == 0)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "broker 0 (slow ×20)" in labels
+
+
+def test_partition_bars_grid_has_one_panel_per_run(slow_run):
+    """A grid of three runs has three axes of bars."""
+    fig = viz.partition_bars_grid({"a": slow_run.partitions, "b": slow_run.partitions,
+                                   "c": slow_run.partitions})
+    assert len(fig.axes) == 3
+    assert all(len(ax.patches) == 12 for ax in fig.axes)
+
+
+def test_batch_histogram_counts_every_batch(slow_run):
+    """The histogram's bar heights add up to the number of stored batches."""
+    fig = viz.batch_histogram(slow_run.batches)
+    heights = sum(p.get_height() for p in fig.axes[0].patches)
+    assert heights == len(slow_run.batches)
+
+
+def test_latency_distribution_marks_p50_and_p99(slow_run):
+    """Two vertical lines at the 50th and 99th percentile of per-record latency."""
+    fig = viz.latency_distribution(slow_run.records)
+    xs = sorted(line.get_xdata()[0] for line in fig.axes[0].get_lines())
+    latency = slow_run.records["latency_ms"].to_numpy()
+    assert xs == pytest.approx(sorted(np.percentile(latency, [50, 99])))
+
+
+def test_cumulative_records_draws_one_line_per_partition_ending_at_its_count(slow_run):
+    """Each partition that got records has a step line ending at its record count."""
+    leaders = dict(zip(slow_run.partitions["partition"], slow_run.partitions["leader"],
+                       strict=True))
+    fig = viz.cumulative_records(slow_run.batches, leaders=leaders)
+    lines = fig.axes[0].get_lines()
+    used = slow_run.partitions.loc[slow_run.partitions["records"] > 0, "records"]
+    assert len(lines) == len(used)
+    assert sorted(line.get_ydata()[-1] for line in lines) == sorted(used)
+
+
+def test_cluster_diagram_draws_brokers_and_partition_bars():
+    """3 broker boxes plus one bar per partition; the slow broker's label says so."""
+    kernel = lessons.producer_kernel(records=2_000, slow_broker=1, slowdown=50).run()
+    partitions, brokers = lessons.cluster_state(kernel)
+    fig = viz.cluster_diagram(partitions, brokers, time_ms=kernel.now_ms)
+    ax = fig.axes[0]
+    rectangles = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(rectangles) == 3 + 12
+    texts = [t.get_text() for t in ax.texts]
+    assert "broker 1\nslow ×50" in texts
+    assert str(int(partitions["log_end_offset"].max())) in texts
+
+
+def test_key_moves_plot_has_one_bar_per_partition_count():
+    """Four new partition counts give four bars, with the expected fraction as markers."""
+    table = lessons.moved_fractions(KEYS[:100], 12, [6, 13, 16, 24])
+    fig = viz.key_moves_plot(table)
+    assert len(fig.axes[0].patches) == 4
+
+
+def test_kafka_overview_and_figure_png():
+    """The overview figure renders to PNG bytes."""
+    png = viz.figure_png(viz.kafka_overview())
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- Lesson computations ---------------------------------------------------------------------
+
+
+def test_key_moves_matches_an_independent_murmur2_for_doubling():
+    """12 → 24: key_moves agrees key by key with kafka-python's murmur2."""
+    moves = lessons.key_moves(KEYS, 12, 24)
+    old = [_java_partition(k, 12) for k in KEYS]
+    new = [_java_partition(k, 24) for k in KEYS]
+    assert moves["old_partition"].tolist() == old
+    assert moves["new_partition"].tolist() == new
+    assert int(moves["moved"].sum()) == sum(o != n for o, n in zip(old, new, strict=True))
+
+
+def test_doubling_moves_a_key_to_old_plus_n_or_nowhere():
+    """h % 2N is h % N or h % N + N: a moved key goes exactly N partitions up."""
+    moves = lessons.key_moves(KEYS, 12, 24)
+    moved = moves[moves["moved"]]
+    assert (moved["new_partition"] == moved["old_partition"] + 12).all()
+    assert (moves.loc[~moves["moved"], "new_partition"] < 12).all()
+
+
+def test_expected_moved_fraction():
+    """1 − min(N, M) / lcm(N, M): 12→24 and 12→6 move half, 12→13 moves 12 of 13."""
+    assert lessons.expected_moved_fraction(12, 24) == 0.5
+    assert lessons.expected_moved_fraction(12, 6) == 0.5
+    assert lessons.expected_moved_fraction(12, 13) == pytest.approx(1 - 1 / 13)
+    assert lessons.expected_moved_fraction(12, 16) == 0.75
+    assert lessons.expected_moved_fraction(5, 5) == 0.0
+    with pytest.raises(ConfigError):
+        lessons.expected_moved_fraction(0, 3)
+
+
+def test_key_route_steps():
+    """bytes → murmur2 → toPositive → % N, with Kafka's vectors (kafka-facts 1.4)."""
+    route = lessons.key_route("21", 10)
+    assert route["murmur2"] == -973932308
+    assert route["to_positive"] == 1173551340
+    assert route["partition"] == 0
+    assert lessons.key_route(1, 3)["murmur2"] == -173113808  # IntegerSerializer, 4 bytes
+    with pytest.raises(ConfigError):
+        lessons.key_route("x", 0)
+
+
+def test_partitions_at_rebuilds_log_end_offsets_from_the_trace():
+    """At the end, the trace-derived log end offsets equal the logs'; at t=0 they are 0."""
+    kernel = lessons.producer_kernel(records=3_000, keys="uniform").run()
+    partitions = metrics.partition_metrics(kernel)
+    appends = kernel.trace.frame(events.LOG_APPEND)
+    at_end = lessons.partitions_at(partitions, appends, kernel.now_ms)
+    assert at_end["log_end_offset"].tolist() == partitions["log_end_offset"].tolist()
+    assert lessons.partitions_at(partitions, appends, 0.0)["log_end_offset"].sum() == 0
+
+
+def test_producer_kernel_rejects_impossible_settings():
+    """Unknown names, a missing slow broker and VIP on 8 partitions are ConfigErrors."""
+    with pytest.raises(ConfigError, match="Unknown partitioner"):
+        lessons.producer_kernel(partitioner="magic")
+    with pytest.raises(ConfigError, match="no broker 3"):
+        lessons.producer_kernel(slow_broker=3)
+    with pytest.raises(ConfigError, match="at least 9"):
+        lessons.producer_kernel(partitioner="vip", partitions=8)
+    with pytest.raises(ConfigError, match="key distribution"):
+        lessons.producer_kernel(keys="gaussian")
+
+
+def test_producer_kernel_reset_rebuilds_the_identical_run():
+    """Same seed and setup: reset() and run again give the identical trace."""
+    kernel = lessons.producer_kernel(records=2_000, keys="zipf").run()
+    first = kernel.trace.to_frame()
+    second = kernel.reset().run().trace.to_frame()
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_config_header_names_version_and_key_configs():
+    """The header says which Kafka version's behaviour and which configs are in force."""
+    kernel = lessons.producer_kernel(partitioner="kip-480", slow_broker=0, slowdown=5)
+    header = lessons.config_header(kernel)
+    for part in ("Kafka 3.8 client", "DefaultPartitioner", "acks=all", "linger.ms=5",
+                 "batch.size=16384", "enable.idempotence=true", "broker 0 ×5 slower"):
+        assert part in header
+
+
+# --- Claims in notebooks/00_tour.ipynb ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tour_kernel() -> Kernel:
+    kernel = Kernel(seed=7, brokers=3)
+    kernel.cluster.create_topic("orders", partitions=6)
+    workload = Workload.generate(kernel.spawn_rng(), "orders", 2_000, rate_per_s=10_000,
+                                 keys=UniformKeys(100))
+    Producer(kernel, {"client.id": "tour"}, workload=workload)
+    return kernel.run()
+
+
+def test_tour_all_records_arrive_in_far_fewer_events(tour_kernel):
+    """"all 2,000 records arrived, but not evenly" and "far fewer events than records"."""
+    partitions = metrics.partition_metrics(tour_kernel)
+    assert partitions["records"].sum() == 2_000
+    assert partitions["records"].nunique() > 1
+    assert len(tour_kernel.trace) < 2_000
+
+
+TOUR_SMALL_RUN = partial(lessons.producer_kernel, seed=7, topic="orders", partitions=6,
+                         records=300, rate_per_s=1_000, keys="uniform")
+
+
+def test_tour_stepper_first_events_and_linger():
+    """request.sent, then log.append, then request.completed; the first request at 5 ms."""
+    state = widgets.new_state(TOUR_SMALL_RUN)
+    widgets.step_forward(state, 10)
+    kinds = state.kernel.trace.to_frame()["kind"].tolist()
+    first = [kinds.index(k) for k in ("request.sent", "log.append", "request.completed")]
+    assert first == sorted(first)
+    assert first[0] == 0
+    assert state.kernel.trace.to_frame()["time_ms"].iloc[0] == pytest.approx(5.0)
+
+
+def test_tour_step_back_equals_stopping_one_event_earlier():
+    """20 forward then one back gives the trace of stopping after 19 events."""
+    state = widgets.new_state(TOUR_SMALL_RUN)
+    widgets.step_back(widgets.step_forward(state, 20))
+    other = widgets.step_forward(widgets.new_state(TOUR_SMALL_RUN), 19)
+    pd.testing.assert_frame_equal(state.kernel.trace.to_frame(), other.kernel.trace.to_frame())
+    assert state.steps == 19
+
+
+# --- Claims in notebooks/01_partitioners.ipynb ----------------------------------------------
+
+
+def test_lesson01_alice_lands_on_partition_3_of_6():
+    """Section 1: three sends of key alice to 6 partitions all land on partition 3."""
+    kernel = Kernel(seed=42, brokers=3)
+    kernel.cluster.create_topic("orders", partitions=6)
+    producer = Producer(kernel, {"client.id": "shop"})
+    parts = [producer.send("orders", key="alice", value=f"order {i}").get().partition
+             for i in range(3)]
+    assert parts == [3, 3, 3]
+    assert lessons.key_route("alice", 6)["partition"] == 3
+
+
+def test_lesson01_key_b_mask_versus_abs():
+    """Section 1: key b on 3 partitions: toPositive gives 2, abs() would give 0."""
+    route = lessons.key_route("b", 3)
+    assert route["murmur2"] < 0
+    assert route["partition"] == 2
+    assert abs(route["murmur2"]) % 3 == 0
+
+
+@pytest.fixture(scope="module")
+def keyless() -> lessons.Comparison:
+    return lessons.compare({
+        "RoundRobinPartitioner": {"partitioner": "round-robin"},
+        "KIP-480 sticky (3.8)": {"partitioner": "kip-480"},
+        "uniform sticky (built-in)": {},
+    }, records=50_000)
+
+
+def test_lesson01_keyless_round_robin_even_but_three_times_the_requests(keyless):
+    """Section 2: round robin is even, sends over 3× the requests, ~42 records per batch."""
+    t = keyless.table
+    rr, sticky = t.loc["RoundRobinPartitioner"], t.loc["uniform sticky (built-in)"]
+    assert rr["max_over_even"] == pytest.approx(1.0, abs=0.001)
+    assert rr["requests"] > 3 * sticky["requests"]
+    assert rr["requests"] > 3 * t.loc["KIP-480 sticky (3.8)", "requests"]
+    assert round(rr["records_per_batch"]) == 42
+
+
+def test_lesson01_keyless_sticky_fills_batches_roughly_even(keyless):
+    """Section 2: both sticky partitioners put about 149 records (16 KiB) in a batch."""
+    for name in ("KIP-480 sticky (3.8)", "uniform sticky (built-in)"):
+        row = keyless.table.loc[name]
+        assert round(row["records_per_batch"]) == 149
+        assert 1.0 < row["max_over_even"] < 1.5
+
+
+@pytest.fixture(scope="module")
+def linger() -> pd.DataFrame:
+    return lessons.compare({f"linger.ms={ms}": {"config": {"linger.ms": ms}}
+                            for ms in (0, 5, 20, 100)}, rate_per_s=10_000, records=20_000).table
+
+
+def test_lesson01_linger_fills_batches_until_they_are_full(linger):
+    """Section 2: linger 0 sends a couple of records per batch; more linger, fuller batches,
+    fewer requests, more latency; from 20 ms batches are full and 100 ms changes nothing."""
+    rpb = linger["records_per_batch"].tolist()
+    assert rpb[0] < 3
+    assert rpb == sorted(rpb)
+    assert linger["requests"].tolist() == sorted(linger["requests"], reverse=True)
+    assert linger["latency_p50_ms"].iloc[0] < linger["latency_p50_ms"].iloc[1] < \
+        linger["latency_p50_ms"].iloc[2]
+    assert linger.loc["linger.ms=20"].equals(linger.loc["linger.ms=100"])
+    assert round(linger.loc["linger.ms=20", "records_per_batch"]) == 148
+
+
+def test_lesson01_batch_size_trades_latency_for_fewer_requests():
+    """Section 2: bigger batch.size: more records per batch, fewer requests, more latency."""
+    t = lessons.compare({f"batch.size={size}": {"config": {"batch.size": size}}
+                         for size in (4096, 16384, 65536)}, records=50_000).table
+    assert t["records_per_batch"].is_monotonic_increasing
+    assert t["requests"].is_monotonic_decreasing
+    assert t["latency_p50_ms"].is_monotonic_increasing
+
+
+def test_lesson01_zipf_busiest_partition_over_three_times_even():
+    """Section 3: Zipf s=1.2 → busiest > 3× even share; uniform keys about 1.1×."""
+    assert lessons.run(keys="zipf", zipf_s=1.2).stats["max_over_even"] > 3
+    assert lessons.run(keys="uniform").stats["max_over_even"] == pytest.approx(1.1, abs=0.05)
+
+
+def test_lesson01_partition_count_changes():
+    """Section 4: 12→24 moves about half of the 1,000 keys, 12→13 about 92 %."""
+    moves = lessons.moved_fractions(KEYS, 12, [6, 13, 16, 24]).set_index("new_partitions")
+    assert moves.loc[24, "moved_fraction"] == pytest.approx(0.5, abs=0.03)
+    assert moves.loc[13, "moved_fraction"] == pytest.approx(0.92, abs=0.02)
+    assert moves.loc[13, "expected_fraction"] == pytest.approx(1 - 12 / 156)
+    for m in (6, 13, 16, 24):
+        assert moves.loc[m, "moved_fraction"] == pytest.approx(
+            lessons.expected_moved_fraction(12, m), abs=0.03)
+
+
+@pytest.fixture(scope="module")
+def slow() -> pd.DataFrame:
+    no_linger = {"linger.ms": 0}
+    return lessons.compare({
+        "KIP-480 sticky (3.8)": {"partitioner": "kip-480", "config": no_linger},
+        "uniform sticky, not adaptive": {
+            "config": {**no_linger, "partitioner.adaptive.partitioning.enable": False}},
+        "uniform sticky, adaptive": {"config": no_linger},
+        "adaptive + availability timeout 10 ms": {
+            "config": {**no_linger, "partitioner.availability.timeout.ms": 10}},
+    }, records=50_000, slow_broker=0, slowdown=100).table
+
+
+def test_lesson01_defaults_the_lesson_quotes():
+    """Sections 2 and 5: batch.size 16 KiB, linger.ms 5 (Kafka 4.0), adaptive on, timeout off;
+    section 7: 20 VIPs with 80 % of the traffic and 200 ordinary customers."""
+    producer = config.PRODUCER.defaults()
+    assert producer["batch.size"] == 16384
+    assert producer["linger.ms"] == 5
+    assert producer["partitioner.adaptive.partitioning.enable"] is True
+    assert producer["partitioner.availability.timeout.ms"] == 0
+    customers = vip_customers()
+    vips = [k for k in customers.key_list if k.startswith("vip-")]
+    assert len(vips) == 20
+    assert len(customers.key_list) - len(vips) == 200
+    assert customers.probabilities()[:20].sum() == pytest.approx(0.8)
+
+
+def test_lesson01_slow_broker_leads_4_of_12_partitions():
+    """Section 5: broker 0 leads 4 of the 12 partitions."""
+    kernel = lessons.producer_kernel(records=10, slow_broker=0, slowdown=100)
+    partitions, _brokers = lessons.cluster_state(kernel)
+    assert int((partitions["leader"] == 0).sum()) == 4
+
+
+def test_lesson01_kip480_piles_onto_the_slow_broker(slow):
+    """Section 5: KIP-480 gives the slow broker over 90 % of records and latency explodes."""
+    kip480 = slow.loc["KIP-480 sticky (3.8)"]
+    assert kip480["slow_broker_share"] > 0.9
+    assert kip480["latency_p50_ms"] > 100 * slow.loc["uniform sticky, adaptive",
+                                                     "latency_p50_ms"]
+
+
+def test_lesson01_adaptive_partitioning_routes_around_the_slow_broker(slow):
+    """Section 5: not adaptive > 1/3; adaptive < 1/3; with the availability timeout, less."""
+    share = slow["slow_broker_share"]
+    assert share["uniform sticky, not adaptive"] > 1 / 3
+    assert share["uniform sticky, adaptive"] < 1 / 3
+    assert share["adaptive + availability timeout 10 ms"] < share["uniform sticky, adaptive"]
+
+
+def test_lesson01_round_robin_kafka_9965():
+    """Section 6: Kafka 3.8: only partitions 1 and 3 get records (1,000 each); 4.0: 500 each."""
+    rr = lessons.compare({
+        "Kafka 3.8": {"partitioner": "round-robin-3.8"},
+        "Kafka 4.0": {"partitioner": "round-robin"},
+    }, partitions=4, brokers=2, records=2_000, rate_per_s=100, config={"linger.ms": 0})
+    assert rr.runs["Kafka 3.8"].partitions["records"].tolist() == [0, 1000, 0, 1000]
+    assert rr.runs["Kafka 4.0"].partitions["records"].tolist() == [500, 500, 500, 500]
+
+
+def test_lesson01_vip_partitioner():
+    """Section 7: 0–7 hold 80 % and only VIPs; one VIP partition is empty; the busiest VIP
+    partition has two to three times the load of the lightest used one."""
+    vip = lessons.run(partitioner="vip", partitions=10, keys="vip", records=50_000,
+                      rate_per_s=50_000)
+    records = vip.partitions["records"]
+    assert records[:8].sum() / records.sum() == pytest.approx(0.8, abs=0.01)
+    placed = vip.records
+    assert placed.loc[placed["partition"] < 8, "key"].str.startswith("vip-").all()
+    assert not placed.loc[placed["partition"] >= 8, "key"].str.startswith("vip-").any()
+    vip_parts = records[:8]
+    assert int((vip_parts == 0).sum()) == 1
+    ratio = vip_parts.max() / vip_parts[vip_parts > 0].min()
+    assert 2 <= ratio <= 3

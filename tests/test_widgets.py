@@ -1,0 +1,270 @@
+"""Specification of the widget panels, through their plain callbacks (no browser needed).
+
+The playground's ``simulate_playground`` / ``render`` / ``stats_html``, the stepper's
+``step_forward`` / ``step_back`` / ``seek_time`` / ``seek_step``, and the factories' behaviour
+while grading (``KAFKA_LAB_GRADING=1``: no widgets at all).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import ipywidgets
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from sim import lessons, scenarios, widgets
+
+# The package re-exports the factories playground() and stepper() under the modules' names.
+playground_module = importlib.import_module("sim.widgets.playground")
+stepper_module = importlib.import_module("sim.widgets.stepper")
+
+SMALL = {"records": 5_000}  # keeps each playground run in the tens of milliseconds
+
+
+def small_factory():
+    """A fresh kernel for a short keyed run (a few hundred events)."""
+    return lessons.producer_kernel(seed=3, partitions=6, records=200, rate_per_s=2_000,
+                                   keys="uniform")
+
+
+# --- Playground -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partitioner", list(lessons.PARTITIONERS))
+def test_simulate_playground_runs_every_partitioner(partitioner):
+    """Each dropdown choice runs, sends every record and names its Kafka version."""
+    values = {**SMALL, "partitioner": partitioner}
+    if partitioner == "vip":
+        values.update(partitions=10, keys="vip")
+    result = widgets.simulate_playground(values)
+    assert result.ok, result.message
+    assert result.summary.partitions["records"].sum() == 5_000
+    version = lessons.PARTITIONERS[partitioner].kafka_version
+    assert f"Kafka {version} client" in result.header
+    assert "linger.ms=5" in result.header
+    assert "batch.size=16384" in result.header
+    fig = widgets.render(result)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3
+    assert len(fig.axes[0].patches) == values.get("partitions", 12)
+    assert "records / batch" in widgets.stats_html(result)
+
+
+def test_simulate_playground_applies_producer_configs():
+    """batch.size and linger.ms reach the producer: smaller batches mean more of them."""
+    small = widgets.simulate_playground({**SMALL, "batch.size": 4096})
+    large = widgets.simulate_playground({**SMALL, "batch.size": 65536, "linger.ms": 50})
+    assert small.stats["batches"] > large.stats["batches"]
+    assert "batch.size=4096" in small.header
+
+
+def test_simulate_playground_reports_the_slow_broker():
+    """A slow broker shows in the header and in the statistics."""
+    result = widgets.simulate_playground({**SMALL, "slow_broker": 1, "slowdown": 50})
+    assert result.ok
+    assert "broker 1 ×50 slower" in result.header
+    assert "slow broker's share" in widgets.stats_html(result)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"partitioner": "vip", "partitions": 8}, "needs at least 9"),
+    ({"slow_broker": 2, "brokers": 2}, "no broker 2"),
+    ({"rate_per_s": 0}, "rate_per_s must be positive"),
+    ({"batch.size": -1}, "batch.size"),
+    ({"bogus": 1}, "Unknown playground setting"),
+])
+def test_invalid_combination_gives_a_message_not_an_exception(values, expected):
+    """Settings that cannot run together come back as a message, drawn and shown as HTML."""
+    result = widgets.simulate_playground({**SMALL, **values})
+    assert not result.ok
+    assert expected in result.message
+    assert "Kafka" in result.header
+    assert isinstance(widgets.render(result), Figure)
+    assert "Cannot run this combination" in widgets.stats_html(result)
+
+
+def test_simulate_playground_is_deterministic():
+    """Same values, same seed: identical per-partition counts and batch trace."""
+    a = widgets.simulate_playground({**SMALL, "keys": "zipf"})
+    b = widgets.simulate_playground({**SMALL, "keys": "zipf"})
+    pd.testing.assert_frame_equal(a.summary.partitions, b.summary.partitions)
+    pd.testing.assert_frame_equal(a.summary.batches, b.summary.batches)
+
+
+def test_low_rates_simulate_at_most_two_seconds_of_traffic():
+    """At 1,000 records/s the playground sends 2,000 records, not 100,000."""
+    result = widgets.simulate_playground({"rate_per_s": 1000})
+    assert result.records == 2_000
+    assert result.summary.partitions["records"].sum() == 2_000
+
+
+def test_playground_panel_reruns_when_a_control_changes():
+    """Changing a control re-simulates; an invalid choice shows the message in the panel."""
+    panel = widgets.playground(**SMALL)
+    assert isinstance(panel, ipywidgets.Widget)
+    assert panel.result.ok
+    assert panel.image.value[:4] == b"\x89PNG"
+    assert "Kafka 4.0 client" in panel.header.value
+    panel.controls["partitions"].value = 8
+    panel.controls["partitioner"].value = "vip"
+    assert not panel.result.ok
+    assert "needs at least 9" in panel.stats.value
+    panel.controls["partitions"].value = 10
+    assert panel.result.ok
+    assert panel.values()["partitioner"] == "vip"
+
+
+def test_playground_accepts_defaults_off_the_slider_steps():
+    """A batch.size that is not one of the slider's steps is added to its options."""
+    panel = widgets.playground(**{**SMALL, "batch.size": 10_000})
+    assert panel.controls["batch.size"].value == 10_000
+
+
+def test_key_explorer_shows_each_step():
+    """Typing a key shows murmur2, toPositive and the partition."""
+    panel = widgets.key_explorer("alice", partitions=6)
+    assert "partition 3" in panel.output.value
+    panel.key.value = "b"
+    panel.partitions.value = 3
+    assert "-1,853,091,852" in panel.output.value
+    assert "partition 2" in panel.output.value
+
+
+# --- Stepper ----------------------------------------------------------------------------------
+
+
+def test_new_state_measures_the_whole_run():
+    """The probe run counts every event; the state starts at time 0."""
+    state = widgets.new_state(small_factory)
+    kernel = small_factory().run()
+    assert state.steps == 0
+    assert state.total_steps > 0
+    assert state.end_ms == kernel.now_ms
+    assert len(state.kernel.trace) == 0
+
+
+def test_step_back_then_forward_gives_the_identical_trace():
+    """Deterministic re-execution: back one event and forward again is a no-op."""
+    state = widgets.step_forward(widgets.new_state(small_factory), 40)
+    before = state.kernel.trace.to_frame()
+    widgets.step_back(state)
+    assert state.steps == 39
+    widgets.step_forward(state)
+    assert state.steps == 40
+    pd.testing.assert_frame_equal(state.kernel.trace.to_frame(), before)
+
+
+def test_step_back_several_and_at_time_zero():
+    """Stepping back n events replays steps − n; stepping back at 0 stays at 0."""
+    state = widgets.step_forward(widgets.new_state(small_factory), 30)
+    widgets.step_back(state, 10)
+    reference = widgets.step_forward(widgets.new_state(small_factory), 20)
+    pd.testing.assert_frame_equal(state.kernel.trace.to_frame(),
+                                  reference.kernel.trace.to_frame())
+    widgets.reset(state)
+    widgets.step_back(state)
+    assert state.steps == 0
+    assert state.now_ms == 0.0
+
+
+def test_step_forward_stops_at_the_end():
+    """Stepping past the last event stops there and marks the run finished."""
+    state = widgets.new_state(small_factory)
+    widgets.step_forward(state, state.total_steps + 100)
+    assert state.steps == state.total_steps
+    assert state.finished
+    assert state.now_ms == state.end_ms
+
+
+def test_seek_time_forward_and_back():
+    """Seeking lands on the last event at or before the time, from either direction."""
+    state = widgets.new_state(small_factory)
+    widgets.seek_time(state, 50.0)
+    at_50 = state.kernel.trace.to_frame()
+    assert at_50["time_ms"].max() <= 50.0
+    assert state.kernel.env.peek() > 50.0
+    widgets.seek_time(state, 80.0)
+    widgets.seek_time(state, 50.0)
+    pd.testing.assert_frame_equal(state.kernel.trace.to_frame(), at_50)
+
+
+def test_seek_step_matches_stepping():
+    """seek_step(n) equals n single steps, forward or backward."""
+    state = widgets.seek_step(widgets.new_state(small_factory), 25)
+    widgets.seek_step(state, 10)
+    reference = widgets.step_forward(widgets.new_state(small_factory), 10)
+    pd.testing.assert_frame_equal(state.kernel.trace.to_frame(),
+                                  reference.kernel.trace.to_frame())
+
+
+def test_recent_events_and_cluster_figure():
+    """The event table keeps only used columns; the cluster figure has one box per broker."""
+    state = widgets.step_forward(widgets.new_state(small_factory), 5)
+    frame = widgets.recent_events(state, 3)
+    assert len(frame) == 3
+    assert not frame.isna().all().any()
+    fig = stepper_module.cluster_figure(state)
+    assert isinstance(fig, Figure)
+    assert "event 5 of" in stepper_module.status_text(state)
+
+
+def test_stepper_on_a_scenario():
+    """A scenario's build() is a valid factory."""
+    state = widgets.new_state(lambda: scenarios.load("round-robin-kafka-9965").build())
+    widgets.seek_time(state, 100.0)
+    assert state.now_ms <= 100.0
+    assert state.steps > 0
+
+
+def test_stepper_panel_buttons_and_slider():
+    """The panel's buttons and time slider drive the same state as the plain functions."""
+    panel = widgets.stepper(small_factory, title="test")
+    assert isinstance(panel, ipywidgets.Widget)
+    panel.step_button.click()
+    panel.step_button.click()
+    panel.back_button.click()
+    assert panel.state.steps == 1
+    panel.time.value = 40.0
+    assert panel.state.now_ms <= 40.0
+    assert "event" in panel.status.value
+    panel.speed.value = 5
+    steps = panel.state.steps
+    panel.play.value = 1
+    assert panel.state.steps == steps + 5
+    panel.reset_button.click()
+    assert panel.state.steps == 0
+    assert panel.image.value[:4] == b"\x89PNG"
+
+
+# --- Grading mode -----------------------------------------------------------------------------
+
+
+def test_grading_mode_builds_no_widgets(monkeypatch):
+    """With KAFKA_LAB_GRADING=1 every factory returns a placeholder and builds nothing."""
+    monkeypatch.setenv("KAFKA_LAB_GRADING", "1")
+
+    def no_widgets(*_args, **_kwargs):
+        raise AssertionError("a widget was built while grading")
+
+    monkeypatch.setattr(playground_module, "PlaygroundPanel", no_widgets)
+    monkeypatch.setattr(playground_module, "KeyExplorerPanel", no_widgets)
+    monkeypatch.setattr(stepper_module, "StepperPanel", no_widgets)
+    made = [widgets.playground(), widgets.key_explorer(),
+            widgets.stepper(small_factory, title="s")]
+    for placeholder in made:
+        assert isinstance(placeholder, widgets.GradingPlaceholder)
+        assert not isinstance(placeholder, ipywidgets.Widget)
+        assert "not built while grading" in repr(placeholder)
+        assert "KAFKA_LAB_GRADING=1" in placeholder._repr_html_()
+
+
+def test_grading_mode_only_when_set_to_1(monkeypatch):
+    """Only the value "1" switches grading mode on."""
+    monkeypatch.setenv("KAFKA_LAB_GRADING", "0")
+    assert not widgets.grading_mode()
+    monkeypatch.delenv("KAFKA_LAB_GRADING")
+    assert not widgets.grading_mode()
+    monkeypatch.setenv("KAFKA_LAB_GRADING", "1")
+    assert widgets.grading_mode()
