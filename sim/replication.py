@@ -194,8 +194,10 @@ class ReplicaManager:
         new_hw = min(ends)
         if new_hw > log.high_watermark:
             log.high_watermark = new_hw
-            self.kernel.trace.emit(HW_ADVANCE, self.kernel.now_ms, f"broker-{part.leader}",
-                                   part.topic, part.partition, part.leader, new_hw)
+            if len(part.replicas) > 1:  # with one replica the HW simply follows the LEO
+                self.kernel.trace.emit(HW_ADVANCE, self.kernel.now_ms,
+                                       f"broker-{part.leader}", part.topic, part.partition,
+                                       part.leader, new_hw)
         self._check_delayed(part)
 
     def set_isr(self, part: Partition, isr: list[int], reason: str) -> None:

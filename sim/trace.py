@@ -102,8 +102,15 @@ class Trace:
             parts.append(pd.DataFrame(rows, columns=[*BASE_COLUMNS, *kind.fields]))
         if not parts:
             return pd.DataFrame(columns=list(BASE_COLUMNS))
+        integer = {column for part in parts for column in part.columns
+                   if pd.api.types.is_integer_dtype(part[column])}
+        integer -= {column for part in parts for column in part.columns
+                    if not pd.api.types.is_integer_dtype(part[column])}
         frame = pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable")
-        return frame.reset_index(drop=True)
+        frame = frame.reset_index(drop=True)
+        # a field only some kinds have is missing for the others: keep it integer, not float
+        partial = {column for column in integer if any(column not in part for part in parts)}
+        return frame.astype({column: "Int64" for column in partial})
 
     def tail(self, n: int = 10) -> pd.DataFrame:
         """The last ``n`` events (for a stepper's event table)."""

@@ -116,6 +116,7 @@ class TopicState:
         self.keyed: dict[int, RecordStream] = {}
         self.sticky: RecordStream | None = None
         self.per_record: RecordStream | None = None
+        self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
         self.next_ready = [math.inf] * self.partitions
         self.seen = [False] * self.partitions
         self.partition_table = np.empty(0, np.int32)
@@ -391,6 +392,14 @@ class Producer:
     def _dispatch(self, state: TopicState, idx: np.ndarray, single: bool) -> None:
         """Split new records by route: per-record partitioner, keyed, or sticky."""
         ignore_keys = self.config["partitioner.ignore.keys"]
+        if self.partitioner is not None and self.config["lab.kafka.version"] == "4.0":
+            # Since Kafka 4.0 partition() is called once per record and nothing about batches
+            # feeds back into it, so records are partitioned in time order, then routed in bulk.
+            if single:
+                self._partition_custom(state, idx)
+            else:
+                state.custom_pending.append(idx)
+            return
         if self.partitioner is not None:
             state.per_record = self._extend_stream(state.per_record, idx)
             if single:
@@ -431,8 +440,17 @@ class Producer:
             state.partition_table = ((hashes & 0x7FFFFFFF) % state.partitions).astype(np.int32)
         return state.partition_table
 
+    def _partition_custom(self, state: TopicState, idx: np.ndarray) -> None:
+        """Call the custom partitioner for each record, in send order, and route them."""
+        meta = self.cluster.metadata()
+        parts = np.fromiter((self._call_partitioner(state, int(i), meta) for i in idx),
+                            np.int32, len(idx))
+        self._route(state, parts, idx)
+
     def _ingest(self, now_ms: float) -> None:
         for state in self.topics.values():
+            while state.custom_pending:
+                self._partition_custom(state, state.custom_pending.pop(0))
             if state.sticky is not None and not state.sticky.exhausted:
                 self._ingest_sticky(state, now_ms)
             if state.per_record is not None and not state.per_record.exhausted:
@@ -473,41 +491,30 @@ class Producer:
                         state.builtin.current, previous)
 
     def _ingest_per_record(self, state: TopicState, now_ms: float) -> None:
-        """Call ``partitioner.class`` once per record (twice on a new batch before Kafka 4.0)."""
+        """Before Kafka 4.0: partition each record, and again after ``onNewBatch`` (KAFKA-9965)."""
         stream = state.per_record
         assert stream is not None
         end = stream.end_before(now_ms)
         if end <= stream.pos:
             return
         meta = self.cluster.metadata()
-        legacy = self.config["lab.kafka.version"] != "4.0"
         idx = stream.idx[stream.pos : end]
-        if not legacy:
-            parts = np.fromiter((self._call_partitioner(state, int(i), meta) for i in idx),
-                                np.int32, len(idx))
-            stream.pos = end
-            self._append_grouped(state, parts, idx)
-            return
         acc = state.accumulator
         sizes = self.buffer.size
         for i in idx:
             p = self._call_partitioner(state, int(i), meta)
-            if acc.open_batch(p) is None or acc.room(p) < sizes[i]:
+            open_batch = acc.open_batch(p)
+            if open_batch is None or acc.room(p) < sizes[i]:
                 # KafkaProducer.doSend before 4.0: abort, onNewBatch, partition again (KAFKA-9965)
+                if open_batch is not None:  # tryAppend found no room: closeForRecordAppends
+                    open_batch.full_ms = float(self.buffer.time_ms[i])
+                    state.refresh(p)
                 on_new_batch = getattr(self.partitioner, "on_new_batch", None)
                 if on_new_batch is not None:
                     on_new_batch(state.name, meta, p)
                 p = self._call_partitioner(state, int(i), meta)
             state.append(p, np.array([i]))
             stream.pos += 1
-
-    def _append_grouped(self, state: TopicState, parts: np.ndarray, idx: np.ndarray) -> None:
-        order = np.argsort(parts, kind="stable")
-        bounds = np.flatnonzero(np.diff(parts[order])) + 1
-        for group in np.split(order, bounds):
-            p = int(parts[group[0]])
-            state.advance_keyed(p, float(self.buffer.time_ms[idx[group[0]]]))
-            state.append(p, idx[group])
 
     def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
         key_id = int(self.buffer.key_id[i])
