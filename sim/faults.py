@@ -140,3 +140,71 @@ def schedule(kernel: Any, at_ms: float, fault: Fault) -> None:
         return
     timer = kernel.env.timeout(at_ms - kernel.now_ms)
     timer.callbacks.append(lambda _event: fault.apply(kernel))
+
+
+FAULT_KINDS = ("slow_broker", "crash_broker", "restart_broker", "network_partition",
+               "heal_network", "link_loss", "preferred_leader_election")
+
+
+def from_spec(spec: dict[str, Any], brokers: int) -> tuple[float, Fault]:
+    """Read one scenario fault, e.g. ``{at_ms: 500, crash_broker: {broker: 1}}``.
+
+    Raises:
+        ValueError: naming the field and what is allowed (the scenario loader adds the file).
+    """
+    if not isinstance(spec, dict):
+        raise ValueError("must be a mapping such as {at_ms: 500, crash_broker: {broker: 1}}")
+    at_ms = spec.get("at_ms", 0)
+    if isinstance(at_ms, bool) or not isinstance(at_ms, int | float) or at_ms < 0:
+        raise ValueError(f"at_ms must be a time in ms ≥ 0 but is {at_ms!r}")
+    kinds = [k for k in spec if k != "at_ms"]
+    if len(kinds) != 1 or kinds[0] not in FAULT_KINDS:
+        raise ValueError(f"needs exactly one fault kind besides at_ms; allowed: "
+                         f"{', '.join(FAULT_KINDS)}")
+    kind = kinds[0]
+    args = spec[kind] if spec[kind] is not None else {}
+    if not isinstance(args, dict):
+        raise ValueError(f"{kind} must be a mapping of its fields")
+
+    def broker(name: str = "broker") -> int:
+        value = args.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < brokers:
+            raise ValueError(f"{kind}.{name} must be a broker id from 0 to {brokers - 1} but is "
+                             f"{value!r}")
+        return value
+
+    def side(name: str) -> tuple[Any, ...]:
+        nodes = args.get(name)
+        if not isinstance(nodes, list) or not nodes:
+            raise ValueError(f"{kind}.{name} must be a list of broker ids, client ids or "
+                             f"'controller'")
+        for node in nodes:
+            if isinstance(node, int) and not 0 <= node < brokers:
+                raise ValueError(f"{kind}.{name} names broker {node}, but brokers are 0 to "
+                                 f"{brokers - 1}")
+        return tuple(nodes)
+
+    fault: Fault
+    if kind == "slow_broker":
+        factor = args.get("factor")
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 1:
+            raise ValueError(f"slow_broker.factor must be a number ≥ 1 but is {factor!r}")
+        fault = SlowBroker(broker(), float(factor))
+    elif kind == "crash_broker":
+        fault = CrashBroker(broker(), bool(args.get("lose_disk", False)))
+    elif kind == "restart_broker":
+        fault = RestartBroker(broker())
+    elif kind in ("network_partition", "heal_network"):
+        cls = NetworkPartition if kind == "network_partition" else HealNetwork
+        fault = cls(side("a"), side("b"))
+    elif kind == "link_loss":
+        probability = args.get("probability")
+        if isinstance(probability, bool) or not isinstance(probability, int | float) or not (
+            0 <= probability <= 1
+        ):
+            raise ValueError(f"link_loss.probability must be between 0 and 1 but is "
+                             f"{probability!r}")
+        fault = LinkLoss(args.get("a"), args.get("b"), float(probability))
+    else:
+        fault = PreferredLeaderElection()
+    return float(at_ms), fault
