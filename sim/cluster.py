@@ -195,7 +195,7 @@ def validate_topic_name(name: str) -> None:
     if len(name) > MAX_TOPIC_LENGTH:
         raise ConfigError(f"Topic name {name[:20]!r}… is {len(name)} characters; "
                           f"the limit is {MAX_TOPIC_LENGTH}.")
-    if not LEGAL_TOPIC.match(name):
+    if not LEGAL_TOPIC.fullmatch(name):
         raise ConfigError(f"Topic name {name!r} is illegal: use only ASCII letters, digits, "
                           "'.', '_' and '-'.")
 
@@ -256,7 +256,7 @@ class Cluster:
         validate_topic_name(name)
         if name in self.topics:
             raise ConfigError(f"Topic {name!r} already exists.")
-        if not isinstance(partitions, int) or partitions < 1:
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
             raise ConfigError(f"Topic {name!r}: partitions must be at least 1 but got "
                               f"{partitions!r}.")
         if not isinstance(replication_factor, int) or not 1 <= replication_factor <= len(

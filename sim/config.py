@@ -89,7 +89,11 @@ def _coerce(key: ConfigKey, value: Any, where: str) -> Any:
             number = float(value)
         except ValueError:
             raise _type_error(key, value, where) from None
-        return int(number) if int in types and number.is_integer() else number
+        if int in types and number.is_integer():
+            return int(number)
+        if float not in types:  # Kafka parses INT configs with Integer.parseInt
+            raise _type_error(key, value, where)
+        return number
     raise _type_error(key, value, where)
 
 

@@ -68,6 +68,10 @@ class Controller:
         broker = self.cluster.brokers[broker_id]
         if broker.alive:
             return
+        if broker_id not in self.fenced:
+            # It registers again before its session expired: the controller fences the old
+            # incarnation at once, so leadership moves to in-sync replicas first (KRaft).
+            self.fence(broker_id)
         broker.alive = True
         broker.link_free_ms = broker.next_free_ms = self.kernel.now_ms
         for topic in self.cluster.topics.values():

@@ -90,7 +90,10 @@ class Kernel:
         ):
             self.step()
         if until_ms is not None and self.env.now < until_ms:
-            self.env.run(until=until_ms)
+            # move an idle clock forward with an event of its own (SimPy's run(until=...) would
+            # leave its spent stop event queued); it is not counted as a step
+            self.env.timeout(until_ms - self.env.now)
+            self.env.step()
         return self
 
     def run_until(self, condition: Callable[[Kernel], bool], max_ms: float = float("inf")) -> bool:

@@ -104,6 +104,9 @@ KeySpec = NoKeys | UniformKeys | ZipfKeys | KeyList
 
 def vip_customers(vip: int = 20, ordinary: int = 200, vip_share: float = 0.8) -> KeyList:
     """VIP customers ``vip-0…`` sending ``vip_share`` of the traffic; the rest ``customer-0…``."""
+    if vip < 1 or ordinary < 1 or not 0 <= vip_share <= 1:
+        raise ConfigError(f"vip_customers needs vip ≥ 1, ordinary ≥ 1 and 0 ≤ vip_share ≤ 1 but "
+                          f"got vip={vip}, ordinary={ordinary}, vip_share={vip_share}.")
     keys = [f"vip-{i}" for i in range(vip)] + [f"customer-{i}" for i in range(ordinary)]
     weights = [vip_share / vip] * vip + [(1 - vip_share) / ordinary] * ordinary
     return KeyList(keys, weights)

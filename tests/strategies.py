@@ -88,3 +88,38 @@ def groups_with_owned_partitions(draw, equal: bool | None = None):
         member: Subscription(sub.topics, tuple(owned[member]), generation=1)
         for member, sub in subscriptions.items()
     }
+
+
+# --- Fault schedules (replication) --------------------------------------------------------------
+
+
+@st.composite
+def fault_schedules(draw, brokers: int = 3, horizon_ms: int = 60_000, max_faults: int = 6):
+    """(at_ms, fault) pairs: crashes (some losing the disk), restarts, network cuts and heals,
+    lossy client links. Every crash is followed by a restart of the same broker within the
+    horizon, and every cut by a heal, so a run can end with the whole cluster back together.
+    """
+    from sim import faults
+
+    events: list[tuple[float, object]] = []
+    for _ in range(draw(st.integers(0, max_faults))):
+        start = draw(st.integers(0, horizon_ms - 1000))
+        end = draw(st.integers(start + 1, horizon_ms))
+        broker = draw(st.integers(0, brokers - 1))
+        kind = draw(st.sampled_from(["crash", "cut", "cut-controller", "loss"]))
+        if kind == "crash":
+            lose_disk = draw(st.booleans())
+            events += [(start, faults.CrashBroker(broker, lose_disk)),
+                       (end, faults.RestartBroker(broker))]
+        elif kind == "cut":
+            other = draw(st.integers(0, brokers - 1).filter(lambda b, me=broker: b != me))
+            events += [(start, faults.NetworkPartition((broker,), (other,))),
+                       (end, faults.HealNetwork((broker,), (other,)))]
+        elif kind == "cut-controller":
+            events += [(start, faults.NetworkPartition((broker,), ("controller",))),
+                       (end, faults.HealNetwork((broker,), ("controller",)))]
+        else:
+            probability = draw(st.sampled_from([0.1, 0.3, 0.6]))
+            events += [(start, faults.LinkLoss(broker, "app", probability)),
+                       (end, faults.LinkLoss(broker, "app", 0.0))]
+    return sorted(events, key=lambda e: e[0])

@@ -204,8 +204,17 @@ def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) ->
                        "{vip: {vip: V, ordinary: O, vip_share: F}}")
         try:
             _key_spec(keys)
-        except (ConfigError, TypeError, ValueError) as exc:
-            check.fail(f"{where}.keys", str(exc))
+        except (ConfigError, TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
+            check.fail(f"{where}.keys", f"is not a valid key distribution ({exc!r}); for "
+                       "example {zipf: {count: 1000, s: 1.2}}")
+    value = load.get("value_bytes", 100)
+    valid_pair = (isinstance(value, list) and len(value) == 2
+                  and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+                  and value[0] <= value[1])
+    valid_int = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if not (valid_pair or valid_int):
+        check.fail(f"{where}.value_bytes", f"must be a size in bytes ≥ 0 or [low, high] but is "
+                   f"{value!r}")
 
 
 def _key_spec(keys: Any) -> Any:

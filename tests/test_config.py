@@ -1,0 +1,258 @@
+"""Specification of the config tables: Kafka 4.0's defaults, validation and error messages.
+
+Defaults are pinned to Kafka's own definitions (``ProducerConfig`` and ``TopicConfig`` with
+``LogConfig``, Kafka 4.0; the team's reference sheet, sections 2.5, 3.2, 3.3 and 7.1). Parsing
+follows Kafka's ``ConfigDef.parseType``: strings are accepted where Kafka parses them ("10" for
+an INT, "true" for a BOOLEAN), other types are not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim import config
+from sim.config import BROKER, KAFKA_VERSION, PRODUCER, TOPIC, ConfigDef
+from sim.errors import ConfigError
+
+# --- Defaults ------------------------------------------------------------------------------------
+
+# org.apache.kafka.clients.producer.ProducerConfig (4.0); linger.ms 0 → 5 is KIP-1030.
+PRODUCER_DEFAULTS = [
+    ("batch.size", 16384),
+    ("linger.ms", 5),
+    ("acks", "all"),
+    ("enable.idempotence", True),
+    ("max.in.flight.requests.per.connection", 5),
+    ("retries", 2147483647),
+    ("delivery.timeout.ms", 120000),
+    ("request.timeout.ms", 30000),
+    ("retry.backoff.ms", 100),
+    ("max.request.size", 1048576),
+    ("buffer.memory", 33554432),
+    ("compression.type", "none"),
+    ("partitioner.class", None),
+    ("partitioner.adaptive.partitioning.enable", True),
+    ("partitioner.availability.timeout.ms", 0),
+    ("partitioner.ignore.keys", False),
+]
+
+# org.apache.kafka.common.config.TopicConfig with the defaults of LogConfig / ServerLogConfigs.
+TOPIC_DEFAULTS = [
+    ("min.insync.replicas", 1),
+    ("unclean.leader.election.enable", False),
+    ("segment.bytes", 1073741824),
+    ("retention.ms", 604800000),
+    ("retention.bytes", -1),
+    ("cleanup.policy", "delete"),
+]
+
+
+def test_models_kafka_4_0() -> None:
+    """The tables describe Apache Kafka 4.0."""
+    assert KAFKA_VERSION == "4.0"
+
+
+@pytest.mark.parametrize(("name", "default"), PRODUCER_DEFAULTS)
+def test_producer_defaults_are_kafka_4_0(name: str, default: Any) -> None:
+    """Each producer config defaults to Kafka 4.0's value, with Kafka's type."""
+    value = PRODUCER.defaults()[name]
+    assert value == default
+    assert type(value) is type(default)
+
+
+@pytest.mark.parametrize(("name", "default"), TOPIC_DEFAULTS)
+def test_topic_defaults_are_kafka_4_0(name: str, default: Any) -> None:
+    """Each topic config defaults to Kafka 4.0's value, with Kafka's type."""
+    value = TOPIC.defaults()[name]
+    assert value == default
+    assert type(value) is type(default)
+
+
+def test_parse_without_values_gives_the_defaults() -> None:
+    """Parsing nothing (None or {}) yields exactly the defaults."""
+    assert PRODUCER.parse(None) == PRODUCER.defaults()
+    assert TOPIC.parse({}) == TOPIC.defaults()
+
+
+def test_parse_overlays_values_on_the_defaults() -> None:
+    """A given value replaces its default and leaves every other default alone."""
+    parsed = PRODUCER.parse({"linger.ms": 20})
+    assert parsed["linger.ms"] == 20
+    assert {k: v for k, v in parsed.items() if k != "linger.ms"} == {
+        k: v for k, v in PRODUCER.defaults().items() if k != "linger.ms"
+    }
+
+
+def test_parsed_configs_do_not_share_state() -> None:
+    """Changing one parsed config dict never changes the defaults or another parse."""
+    first = PRODUCER.parse(None)
+    first["batch.size"] = 1
+    assert PRODUCER.defaults()["batch.size"] == 16384
+    assert PRODUCER.parse(None)["batch.size"] == 16384
+
+
+@pytest.mark.parametrize("table", [PRODUCER, TOPIC, BROKER], ids=lambda t: t.kind)
+def test_every_default_passes_its_own_validation(table: ConfigDef) -> None:
+    """Each row's default is a value its own type and validator accept, unchanged."""
+    for key in table:
+        assert key.parse(key.default, table.kind) == key.default, key.name
+
+
+@pytest.mark.parametrize("table", [PRODUCER, TOPIC, BROKER], ids=lambda t: t.kind)
+def test_every_row_is_documented_and_grouped(table: ConfigDef) -> None:
+    """Each row has a doc (used in errors) and a group (used by widgets and docs tables)."""
+    for key in table:
+        assert key.doc.strip(), key.name
+        assert key.group.strip(), key.name
+
+
+def test_config_names_are_unique_per_table() -> None:
+    """No table defines the same config name twice."""
+    for table in (PRODUCER, TOPIC, BROKER):
+        names = [key.name for key in table]
+        assert len(names) == len(set(names)), table.kind
+
+
+# --- Unknown names -------------------------------------------------------------------------------
+
+
+def test_unknown_name_suggests_the_close_match() -> None:
+    """A misspelt name is rejected, named, and the intended config suggested."""
+    with pytest.raises(ConfigError) as info:
+        PRODUCER.parse({"linger.msx": 5})
+    message = str(info.value)
+    assert "'linger.msx'" in message
+    assert "Did you mean linger.ms" in message
+    assert "producer" in message
+
+
+def test_unknown_topic_config_names_the_topic_table() -> None:
+    """A misspelt topic config suggests the topic config, not a producer one."""
+    with pytest.raises(ConfigError) as info:
+        TOPIC.parse({"retention.msec": 1000})
+    assert "Unknown topic config 'retention.msec'" in str(info.value)
+    assert "Did you mean retention.ms" in str(info.value)
+
+
+def test_unknown_name_with_no_close_match_lists_the_known_names() -> None:
+    """With nothing close, the error lists every known name instead of guessing."""
+    with pytest.raises(ConfigError) as info:
+        TOPIC.parse({"zzz": 1})
+    message = str(info.value)
+    assert "Did you mean" not in message
+    assert all(key.name in message for key in TOPIC)
+
+
+def test_config_error_is_a_value_error() -> None:
+    """Callers that catch ValueError also catch config errors (as Kafka's ConfigException)."""
+    with pytest.raises(ValueError, match=r"linger\.ms"):
+        PRODUCER.parse({"linger.ms": -1})
+
+
+# --- Bad values ----------------------------------------------------------------------------------
+
+# (table, name, bad value, phrase of what is allowed)
+BAD_VALUES = [
+    (PRODUCER, "linger.ms", -5, "at least 0"),
+    (PRODUCER, "acks", "2", "'all', '-1', '0', '1'"),
+    (PRODUCER, "acks", True, "expected str"),
+    (PRODUCER, "batch.size", "abc", "expected int"),
+    (PRODUCER, "batch.size", True, "expected int"),
+    (PRODUCER, "batch.size", -1, "at least 0"),
+    (PRODUCER, "batch.size", 10.5, "expected int"),
+    (PRODUCER, "linger.ms", False, "expected int or float"),
+    (PRODUCER, "enable.idempotence", "yes", "expected bool"),
+    (PRODUCER, "enable.idempotence", 1, "expected bool"),
+    (PRODUCER, "max.in.flight.requests.per.connection", 0, "at least 1"),
+    (PRODUCER, "compression.type", "brotli", "'gzip'"),
+    (PRODUCER, "partitioner.availability.timeout.ms", -1, "at least 0"),
+    (PRODUCER, "linger.ms", None, "expected int or float"),
+    (TOPIC, "min.insync.replicas", 0, "at least 1"),
+    (TOPIC, "retention.ms", -2, "at least -1"),
+    (TOPIC, "cleanup.policy", "archive", "'delete', 'compact'"),
+    (TOPIC, "unclean.leader.election.enable", "maybe", "expected bool"),
+]
+
+
+@pytest.mark.parametrize(("table", "name", "value", "allowed"), BAD_VALUES,
+                         ids=[f"{n}={v!r}" for _, n, v, _ in BAD_VALUES])
+def test_bad_value_names_config_value_and_what_is_allowed(
+    table: ConfigDef, name: str, value: Any, allowed: str
+) -> None:
+    """A bad value raises ConfigError naming the config, the value and what is allowed."""
+    with pytest.raises(ConfigError) as info:
+        table.parse({name: value})
+    message = str(info.value)
+    assert f"configuration {name}" in message
+    assert f"Invalid value {value!r}" in message
+    assert allowed in message
+    assert f"{table.kind} config" in message
+
+
+def test_non_integer_string_for_an_int_config_is_rejected() -> None:
+    """'10.5' is not an INT, as Integer.parseInt says in Kafka's ConfigDef.parseType."""
+    with pytest.raises(ConfigError, match=r"batch\.size"):
+        PRODUCER.parse({"batch.size": "10.5"})
+
+
+# --- String forms (ConfigDef.parseType: trim, then parse) ----------------------------------------
+
+STRING_FORMS = [
+    ("linger.ms", "10", 10),
+    ("batch.size", "32768", 32768),
+    ("batch.size", " 100 ", 100),  # Kafka trims before parsing
+    ("retries", "0", 0),
+    ("enable.idempotence", "true", True),
+    ("enable.idempotence", "FALSE", False),  # Kafka: equalsIgnoreCase
+    ("partitioner.ignore.keys", "True", True),
+    ("acks", "-1", "-1"),
+    ("acks", "0", "0"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), STRING_FORMS)
+def test_string_forms_are_parsed_as_kafka_does(name: str, text: str, expected: Any) -> None:
+    """A string is accepted where Kafka parses one, and becomes the config's type."""
+    value = PRODUCER.parse({name: text})[name]
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_integral_float_is_accepted_for_an_int_config() -> None:
+    """YAML may give 100.0 for an int config; it becomes the int 100."""
+    value = PRODUCER.parse({"batch.size": 100.0})["batch.size"]
+    assert value == 100
+    assert type(value) is int
+
+
+@given(st.integers(min_value=0, max_value=2**40))
+def test_an_int_and_its_decimal_string_parse_alike(n: int) -> None:
+    """For any allowed size, the number and its decimal text give the same int."""
+    assert PRODUCER.parse({"batch.size": str(n)}) == PRODUCER.parse({"batch.size": n})
+
+
+@given(st.integers(max_value=-1))
+def test_negative_linger_is_always_rejected(n: int) -> None:
+    """No negative linger.ms is accepted, as a number or as text."""
+    for value in (n, str(n)):
+        with pytest.raises(ConfigError, match=r"linger\.ms"):
+            PRODUCER.parse({"linger.ms": value})
+
+
+def test_nullable_config_accepts_none() -> None:
+    """partitioner.class may be None: the built-in partitioner."""
+    assert PRODUCER.parse({"partitioner.class": None})["partitioner.class"] is None
+
+
+def test_validators_describe_what_is_allowed() -> None:
+    """The validator helpers return None for allowed values and a phrase otherwise."""
+    assert config.at_least(0)(0) is None
+    assert config.at_least(0)(-1) == "must be at least 0"
+    assert config.between(1, 3)(3) is None
+    assert config.between(1, 3)(4) == "must be between 1 and 3"
+    assert config.one_of("a", "b")("b") is None
+    assert config.one_of("a", "b")("c") == "must be one of 'a', 'b'"

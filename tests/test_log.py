@@ -1,0 +1,346 @@
+"""Specification of a partition's log: offsets, columns, the batch index, segments and memory.
+
+Segment rules come from Kafka's storage layer (``LogSegment.shouldRoll``: roll when the
+segment's size would exceed ``segment.bytes`` with the incoming batch; ``LogFileUtils``: files
+named by the base offset, zero-padded to 20 digits). The team's reference sheet, section 7.1.
+The leader epoch cache answers as Kafka's ``LeaderEpochFileCache.endOffsetFor`` (KIP-101,
+KIP-279).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim import log
+from sim.log import BATCH_COLUMNS, BLOCK_RECORDS, RECORD_COLUMNS, PartitionLog, Segment
+
+
+def columns(n: int, start: int = 0) -> dict[str, np.ndarray]:
+    """Record columns for positions ``start … start+n-1``; every value encodes its position and
+    column, so a record moved, dropped or mixed up between columns shows."""
+    i = np.arange(start, start + n, dtype=np.int64)
+    return {name: ((i + 1) * (2 * k + 3) - 1000 * k).astype(dtype)
+            for k, (name, dtype) in enumerate(RECORD_COLUMNS.items())}
+
+
+def append(plog: PartitionLog, n: int, size_bytes: int = 100, **kwargs: int) -> int:
+    """Append ``n`` records that continue the log's positions; return the base offset."""
+    return plog.append_batch(columns(n, plog.log_end_offset), size_bytes, **kwargs)
+
+
+# --- Offsets and columns -------------------------------------------------------------------------
+
+
+def test_offsets_are_consecutive_across_block_boundaries() -> None:
+    """Each batch's base offset is the previous log end offset, even across storage blocks."""
+    sizes = [BLOCK_RECORDS - 1, 1, 1, 2 * BLOCK_RECORDS + 5, 17, BLOCK_RECORDS]
+    plog = PartitionLog()
+    expected_base = 0
+    for n in sizes:
+        assert append(plog, n) == expected_base
+        expected_base += n
+        assert plog.log_end_offset == expected_base
+    assert len(plog) == sum(sizes)
+    assert plog.records()["offset"].tolist() == list(range(sum(sizes)))
+
+
+def test_columns_round_trip_exactly_across_blocks() -> None:
+    """Every stored column equals the appended values, in offset order, with its dtype."""
+    plog = PartitionLog()
+    for n in [BLOCK_RECORDS - 3, 10, 3 * BLOCK_RECORDS + 1, 2]:
+        append(plog, n)
+    expected = columns(len(plog))
+    for name, dtype in RECORD_COLUMNS.items():
+        column = plog.column(name)
+        assert column.dtype == dtype
+        np.testing.assert_array_equal(column, expected[name])
+
+
+@given(st.lists(st.integers(0, 40), max_size=30), st.data())
+def test_any_sequence_of_appends_round_trips(sizes: list[int], data: st.DataObject) -> None:
+    """With tiny blocks (so appends cross them often), offsets and columns survive any appends,
+    and any offset range reads back exactly."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        plog = PartitionLog()
+        for n in sizes:
+            append(plog, n)
+        total = sum(sizes)
+        assert len(plog) == plog.log_end_offset == total
+        assert plog.batch_count == len(sizes)
+        expected = pd.DataFrame({"offset": np.arange(total, dtype=np.int64), **columns(total)})
+        pd.testing.assert_frame_equal(plog.records(), expected)
+        start = data.draw(st.integers(0, total), label="start")
+        stop = data.draw(st.integers(start, total), label="stop")
+        pd.testing.assert_frame_equal(plog.records(start, stop),
+                                      expected.iloc[start:stop].reset_index(drop=True))
+
+
+def test_records_frame_has_offset_then_record_columns() -> None:
+    """records() gives one row per record: offset, then the record columns."""
+    plog = PartitionLog()
+    append(plog, 3)
+    append(plog, 2)
+    frame = plog.records()
+    assert list(frame.columns) == ["offset", *RECORD_COLUMNS]
+    assert frame["offset"].dtype == np.int64
+    assert len(frame) == 5
+
+
+def test_reading_a_column_returns_a_copy() -> None:
+    """Changing an array read from the log never changes the log."""
+    plog = PartitionLog()
+    append(plog, 5)
+    column = plog.column("value_size")
+    column[:] = -1
+    np.testing.assert_array_equal(plog.column("value_size"), columns(5)["value_size"])
+
+
+# --- The batch index -----------------------------------------------------------------------------
+
+
+def test_batches_index_one_row_per_append() -> None:
+    """batches() lists every appended batch: offset, records, bytes, producer, epoch, sequence."""
+    plog = PartitionLog()
+    append(plog, 3, 120, producer_id=7, leader_epoch=0, base_sequence=0)
+    append(plog, 5, 200, producer_id=8, leader_epoch=2, base_sequence=10)
+    append(plog, 1, 70)
+    frame = plog.batches()
+    assert list(frame.columns) == list(BATCH_COLUMNS)
+    assert frame.to_dict("records") == [
+        {"base_offset": 0, "records": 3, "size_bytes": 120, "producer_id": 7, "leader_epoch": 0,
+         "base_sequence": 0},
+        {"base_offset": 3, "records": 5, "size_bytes": 200, "producer_id": 8, "leader_epoch": 2,
+         "base_sequence": 10},
+        {"base_offset": 8, "records": 1, "size_bytes": 70, "producer_id": -1, "leader_epoch": 0,
+         "base_sequence": -1},
+    ]
+    assert plog.batch_count == 3
+    assert plog.size_bytes == 390
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 10_000)), max_size=40))
+def test_batch_index_tiles_the_offsets(appends: list[tuple[int, int]]) -> None:
+    """Batches are contiguous: each starts where the previous ended; bytes add up."""
+    plog = PartitionLog()
+    for n, size in appends:
+        append(plog, n, size)
+    frame = plog.batches()
+    ends = (frame["base_offset"] + frame["records"]).tolist()
+    assert frame["base_offset"].tolist() == [0, *ends][: len(appends)]
+    assert plog.log_end_offset == (ends[-1] if ends else 0)
+    assert plog.size_bytes == sum(size for _, size in appends)
+
+
+def test_batches_from_reads_whole_batches_up_to_max_bytes() -> None:
+    """A read from a batch boundary returns whole batches within max_bytes, at least one."""
+    plog = PartitionLog()
+    for size in (100, 200, 300, 400):
+        append(plog, 10, size)
+    assert [b.base_offset for b in plog.batches_from(10)] == [10, 20, 30]
+    assert [b.base_offset for b in plog.batches_from(10, max_bytes=500)] == [10, 20]
+    # Like a Kafka fetch (KIP-74), the first batch comes even when it alone exceeds the limit.
+    assert [b.base_offset for b in plog.batches_from(30, max_bytes=1)] == [30]
+    assert plog.batches_from(40) == []
+
+
+# --- Leader epochs, follower copies and truncation -----------------------------------------------
+
+
+def epoch_log() -> PartitionLog:
+    """Offsets 0-9 in epoch 0, 10-14 in epoch 2, 15-19 in epoch 5."""
+    plog = PartitionLog()
+    append(plog, 10, leader_epoch=0)
+    append(plog, 5, leader_epoch=2)
+    append(plog, 5, leader_epoch=5)
+    return plog
+
+
+def test_leader_epoch_cache_records_where_each_epoch_starts() -> None:
+    """The cache holds (epoch, start offset) for each new epoch, in order."""
+    plog = epoch_log()
+    assert plog.epochs == [(0, 0), (2, 10), (5, 15)]
+    assert plog.latest_epoch == 5
+    assert PartitionLog().latest_epoch == -1
+
+
+@pytest.mark.parametrize(("epoch", "end"), [(0, 10), (1, 10), (2, 15), (4, 15), (5, 20)])
+def test_end_offset_for_epoch(epoch: int, end: int) -> None:
+    """An epoch ends where the next higher epoch starts; the latest epoch ends at the LEO."""
+    # LeaderEpochFileCache.endOffsetFor: higherEntry(epoch).startOffset, or LEO for the latest.
+    assert epoch_log().end_offset_for_epoch(epoch) == end
+
+
+def test_follower_copy_keeps_offsets_columns_and_epochs() -> None:
+    """A follower copying the leader's batches ends up with an identical log."""
+    leader = epoch_log()
+    follower = PartitionLog()
+    follower.copy_batches_from(leader, leader.batches_from(0, max_bytes=250))
+    assert follower.log_end_offset == 15
+    follower.copy_batches_from(leader, leader.batches_from(15))
+    pd.testing.assert_frame_equal(follower.records(), leader.records())
+    pd.testing.assert_frame_equal(follower.batches(), leader.batches())
+    assert follower.epochs == leader.epochs
+
+
+def test_follower_copy_rejects_a_gap() -> None:
+    """Batches must continue the follower's log end offset exactly."""
+    leader = epoch_log()
+    with pytest.raises(ValueError, match="does not follow"):
+        PartitionLog().copy_batches_from(leader, leader.batches_from(10))
+
+
+def test_truncate_drops_records_at_and_after_the_offset() -> None:
+    """truncate_to(o) returns the dropped records and leaves offsets 0 … o-1 untouched."""
+    plog = epoch_log()
+    before = plog.records()
+    plog.high_watermark = 18
+    dropped = plog.truncate_to(12)
+    pd.testing.assert_frame_equal(dropped, before.iloc[12:].reset_index(drop=True))
+    pd.testing.assert_frame_equal(plog.records(), before.iloc[:12])
+    assert plog.log_end_offset == 12
+    assert plog.high_watermark == 12
+    assert plog.epochs == [(0, 0), (2, 10)]
+    assert plog.batches()[["base_offset", "records"]].values.tolist() == [[0, 10], [10, 2]]
+    assert append(plog, 3) == 12  # the log continues from the truncation point
+
+
+def test_truncate_past_the_end_changes_nothing() -> None:
+    """Truncating at or beyond the log end offset drops nothing."""
+    plog = epoch_log()
+    assert plog.truncate_to(20).empty
+    assert plog.log_end_offset == 20
+    assert plog.batch_count == 3
+
+
+# --- Segments ------------------------------------------------------------------------------------
+
+
+def test_segment_file_names_are_20_digit_base_offsets() -> None:
+    """A segment is named by its base offset zero-padded to 20 digits, as Kafka's files."""
+    assert Segment(0).file_name == "00000000000000000000.log"
+    assert Segment(170).file_name == "00000000000000000170.log"
+    assert Segment(2**63 - 1).file_name == "09223372036854775807.log"
+
+
+def test_segment_rolls_when_the_next_batch_would_not_fit() -> None:
+    """With 1000-byte segments and 300-byte batches of 10 records, segments hold 3 batches."""
+    # Sizes 300, 600, 900 fit; 900 + 300 > 1000 rolls, so segments start at 0, 30, 60, 90.
+    plog = PartitionLog(segment_bytes=1000)
+    for _ in range(10):
+        append(plog, 10, 300)
+    assert [s.base_offset for s in plog.segments] == [0, 30, 60, 90]
+    assert plog.segments[1].file_name == "00000000000000000030.log"
+
+
+def test_batch_that_exactly_fills_a_segment_stays_in_it() -> None:
+    """Reaching segment.bytes exactly does not roll; only exceeding it does (shouldRoll)."""
+    plog = PartitionLog(segment_bytes=900)
+    for _ in range(4):  # 300, 600, 900 fit exactly; the 4th batch rolls
+        append(plog, 10, 300)
+    assert [s.base_offset for s in plog.segments] == [0, 30]
+
+
+def test_segments_roll_at_the_offsets_where_batches_overflow() -> None:
+    """Uneven batches roll at the base offset of the first batch that would overflow."""
+    plog = PartitionLog(segment_bytes=1000)
+    # Segment sizes after each append: 400, 900 | 700 | 500, 950 | 100 (a roll at each "|").
+    for n, size in [(5, 400), (7, 500), (3, 700), (11, 500), (2, 450), (4, 100)]:
+        append(plog, n, size)
+    # base offsets: 0, 5, 12, 15, 26, 28
+    assert [s.base_offset for s in plog.segments] == [0, 12, 15, 28]
+
+
+def test_oversized_first_batch_does_not_leave_an_empty_segment() -> None:
+    """A batch larger than segment.bytes goes into the empty segment; the next one rolls."""
+    plog = PartitionLog(segment_bytes=100)
+    append(plog, 4, 500)
+    append(plog, 4, 500)
+    assert [s.base_offset for s in plog.segments] == [0, 4]
+
+
+def test_default_segment_size_is_one_gibibyte() -> None:
+    """Without a topic config a log uses Kafka's default segment.bytes, 1 GiB."""
+    assert PartitionLog().segment_bytes == 1073741824
+
+
+# --- Empty log -----------------------------------------------------------------------------------
+
+
+def test_empty_log() -> None:
+    """A new log: no records, offsets 0, one empty segment at 0, empty frames with columns."""
+    plog = PartitionLog()
+    assert len(plog) == 0
+    assert (plog.log_start_offset, plog.log_end_offset, plog.high_watermark) == (0, 0, 0)
+    assert plog.segments == [Segment(0)]
+    assert plog.batch_count == 0
+    assert plog.size_bytes == 0
+    assert plog.nbytes() == 0
+    assert plog.epochs == []
+    assert plog.batches_from(0) == []
+    for name, dtype in RECORD_COLUMNS.items():
+        column = plog.column(name)
+        assert len(column) == 0
+        assert column.dtype == dtype
+    records = plog.records()
+    assert records.empty
+    assert list(records.columns) == ["offset", *RECORD_COLUMNS]
+    batches = plog.batches()
+    assert batches.empty
+    assert list(batches.columns) == list(BATCH_COLUMNS)
+
+
+def test_empty_batch_keeps_offsets() -> None:
+    """Appending zero records records a batch but does not move the log end offset."""
+    plog = PartitionLog()
+    append(plog, 3)
+    assert append(plog, 0, 61) == 3
+    assert plog.log_end_offset == 3
+    assert plog.batch_count == 2
+
+
+def test_unknown_column_is_a_key_error() -> None:
+    """Asking for a column the log does not store fails."""
+    plog = PartitionLog()
+    append(plog, 1)
+    with pytest.raises(KeyError):
+        plog.column("headers")
+
+
+# --- Memory --------------------------------------------------------------------------------------
+
+MILLION = 1_000_000
+RECORDS_PER_BATCH = 149  # a full 16 KiB batch of 100-byte values, as the producer makes them
+
+
+def _million_record_log() -> PartitionLog:
+    plog = PartitionLog()
+    batch = columns(RECORDS_PER_BATCH)
+    for _ in range(-(-MILLION // RECORDS_PER_BATCH)):
+        plog.append_batch(batch, 16384)
+    return plog
+
+
+def test_a_million_records_report_at_most_40_bytes_each() -> None:
+    """nbytes() / records stays at or under 40 bytes with over a million records."""
+    plog = _million_record_log()
+    assert len(plog) >= MILLION
+    assert plog.nbytes() / len(plog) <= 40
+
+
+def test_a_million_records_really_take_at_most_40_bytes_each() -> None:
+    """Memory actually allocated (traced), batch index included, is ≤ 40 bytes per record."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        plog = _million_record_log()
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert used / len(plog) <= 40

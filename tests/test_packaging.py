@@ -1,0 +1,146 @@
+"""Specification of the packaging: the two dependency lists agree, notebooks carry no outputs, the
+public API is deliberate, and the documented test command is the one CI runs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+import sim
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def environment() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+
+
+def normalise(name: str) -> str:
+    """PEP 503 name normalisation, which conda-forge names also follow."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lower_bounds(requirements: list[str]) -> dict[str, str]:
+    """{normalised name: lower bound} for requirements written as ``name>=version``."""
+    bounds = {}
+    for text in requirements:
+        requirement = Requirement(text)
+        floors = [s.version for s in requirement.specifier if s.operator == ">="]
+        assert len(floors) == 1, f"{text!r} needs exactly one lower bound (>=)"
+        bounds[normalise(requirement.name)] = floors[0]
+    return bounds
+
+
+# --- Dependencies --------------------------------------------------------------------------------
+
+
+def test_conda_environment_lists_the_same_dependencies_as_pyproject() -> None:
+    """environment.yml and pyproject.toml (runtime + test extra) agree on packages and bounds."""
+    project = pyproject()["project"]
+    pip_side = lower_bounds([*project["dependencies"], *project["optional-dependencies"]["test"]])
+    conda = [d for d in environment()["dependencies"] if isinstance(d, str)]
+    conda_side = lower_bounds([d for d in conda if normalise(Requirement(d).name)
+                               not in ("python", "pip")])
+    assert conda_side == pip_side
+
+
+def test_conda_environment_installs_the_lab_with_pip() -> None:
+    """environment.yml pip-installs the checkout (-e .), so `import sim` works on Binder."""
+    dependencies = environment()["dependencies"]
+    assert "pip" in dependencies
+    pip_sections = [d["pip"] for d in dependencies if isinstance(d, dict) and "pip" in d]
+    assert pip_sections == [["-e ."]]
+    assert environment()["channels"] == ["conda-forge"]
+
+
+def test_python_requirement_is_3_11_or_later() -> None:
+    """pyproject and environment.yml both require Python ≥ 3.11 and nothing older."""
+    requires = SpecifierSet(pyproject()["project"]["requires-python"])
+    assert "3.11" in requires
+    assert "3.10" not in requires
+    conda_python = next(Requirement(d) for d in environment()["dependencies"]
+                        if isinstance(d, str) and Requirement(d).name == "python")
+    assert conda_python.specifier == requires
+
+
+def test_scenario_files_are_package_data() -> None:
+    """The built-in scenario YAML files ship with the package."""
+    data = pyproject()["tool"]["setuptools"]["package-data"]
+    assert "*.yaml" in data["sim.scenarios"]
+
+
+# --- Notebooks -----------------------------------------------------------------------------------
+
+NOTEBOOKS = sorted(
+    path for folder in ("notebooks", "solutions", "exercises")
+    for path in (ROOT / folder).glob("**/*.ipynb") if ".ipynb_checkpoints" not in path.parts
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    NOTEBOOKS or [pytest.param(None, marks=pytest.mark.skip(reason="no notebooks yet"))],
+    ids=lambda p: str(p.relative_to(ROOT)) if p else "none",
+)
+def test_notebook_is_committed_without_outputs(path: Path) -> None:
+    """Every code cell of a lesson, solution or exercise has no outputs and no execution count."""
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for number, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"cell {number} has outputs"
+            assert cell.get("execution_count") is None, f"cell {number} has an execution count"
+
+
+# --- Public API ----------------------------------------------------------------------------------
+
+
+def isort_style_key(name: str) -> tuple[int, str]:
+    """Ruff's RUF022 order for ``__all__``: CONSTANTS, then Classes, then functions."""
+    if name.isupper():
+        return 0, name
+    return (1 if name[:1].isupper() else 2), name
+
+
+def test_all_is_sorted_and_unique() -> None:
+    """sim.__all__ is explicit, free of duplicates and sorted (constants, classes, functions)."""
+    names = list(sim.__all__)
+    assert len(names) == len(set(names))
+    assert names == sorted(names, key=isort_style_key)
+
+
+def test_every_public_name_is_importable() -> None:
+    """Every name in sim.__all__ can be imported from sim and is not None."""
+    module = importlib.import_module("sim")
+    for name in sim.__all__:
+        assert getattr(module, name, None) is not None, name
+    namespace: dict[str, Any] = {}
+    exec("from sim import *", namespace)
+    assert set(sim.__all__) <= set(namespace)
+
+
+# --- The test command ----------------------------------------------------------------------------
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    """The README's test command is exactly the last line of .ci/run."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    commands = [line.strip() for block in blocks for line in block.splitlines()
+                if "pytest" in line]
+    assert len(commands) == 1, commands
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+                if line.strip()]
+    assert ci_lines[-1] == commands[0]
