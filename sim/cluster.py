@@ -247,12 +247,20 @@ class Cluster:
         partitions: int = 1,
         replication_factor: int = 1,
         configs: dict[str, Any] | None = None,
+        replica_assignment: list[list[int]] | None = None,
     ) -> Topic:
-        """Create a topic, placing replicas as Kafka does.
+        """Create a topic, placing replicas as Kafka does (or as ``replica_assignment`` says).
+
+        ``replica_assignment`` is ``kafka-topics.sh --replica-assignment``: one list of broker
+        ids per partition, the first being the preferred leader.
 
         Raises:
-            ConfigError: for an illegal or existing name, or an impossible replication factor.
+            ConfigError: for an illegal or existing name, an impossible replication factor or
+                an assignment naming unknown brokers.
         """
+        if replica_assignment is not None:
+            replica_assignment = self._check_assignment(name, replica_assignment)
+            partitions, replication_factor = len(replica_assignment), len(replica_assignment[0])
         validate_topic_name(name)
         if name in self.topics:
             raise ConfigError(f"Topic {name!r} already exists.")
@@ -267,7 +275,8 @@ class Cluster:
                 f"and the number of brokers ({len(self.brokers)})."
             )
         topic_config = config.TOPIC.parse(configs)
-        placement = assign_replicas(partitions, replication_factor, list(self.brokers), self._rng)
+        placement = replica_assignment or assign_replicas(partitions, replication_factor,
+                                                          list(self.brokers), self._rng)
         parts = [
             Partition(name, p, replicas,
                       {b: PartitionLog(topic_config["segment.bytes"]) for b in replicas},
@@ -280,6 +289,18 @@ class Cluster:
         self.topics[name] = topic
         self.metadata_changed()
         return topic
+
+    def _check_assignment(self, name: str, assignment: Any) -> list[list[int]]:
+        rows = [list(r) for r in assignment] if isinstance(assignment, list | tuple) else []
+        sizes = {len(r) for r in rows}
+        valid = rows and len(sizes) == 1 and all(
+            len(set(r)) == len(r) and all(b in self.brokers for b in r) for r in rows)
+        if not valid:
+            raise ConfigError(
+                f"Topic {name!r}: replica_assignment must list, for each partition, the same "
+                f"number of distinct broker ids from {sorted(self.brokers)}, e.g. [[0, 1, 2]]; "
+                f"got {assignment!r}.")
+        return rows
 
     def metadata_changed(self) -> None:
         """Tell clients to refresh what they cached (Kafka clients refetch metadata)."""
