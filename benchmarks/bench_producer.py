@@ -12,6 +12,7 @@ Targets: ≥ 2,000,000 simulated records/s; ≤ 40 bytes per stored record (valu
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 import tracemalloc
@@ -60,8 +61,18 @@ def per_record_events() -> float:
 
 
 def median_time(run: object, *args: object) -> float:
-    run(*args)  # warm up: first-touch memory is slow on these machines
-    return statistics.median(run(*args) for _ in range(REPEATS))
+    """Median of REPEATS timed runs after a warm-up, with the garbage collector paused as
+    ``timeit`` does (first-touch memory is slow on these machines, hence the warm-up)."""
+    run(*args)
+    times = []
+    for _ in range(REPEATS):
+        gc.collect()
+        gc.disable()
+        try:
+            times.append(run(*args))
+        finally:
+            gc.enable()
+    return statistics.median(times)
 
 
 def log_bytes_per_record(total: int = 10_000_000, partitions: int = 12) -> tuple[float, float]:

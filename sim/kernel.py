@@ -85,10 +85,11 @@ class Kernel:
                 f"Cannot run until {until_ms} ms: the simulation is already at {self.now_ms} ms. "
                 "Use reset() to start again."
             )
-        while self.env.peek() != simpy.core.Infinity and (
-            until_ms is None or self.env.peek() <= until_ms
-        ):
-            self.step()
+        env = self.env
+        limit = simpy.core.Infinity if until_ms is None else until_ms
+        while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= limit:
+            env.step()
+            self.steps += 1
         if until_ms is not None and self.env.now < until_ms:
             # move an idle clock forward with an event of its own (SimPy's run(until=...) would
             # leave its spent stop event queued); it is not counted as a step

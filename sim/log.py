@@ -21,6 +21,7 @@ audit can tell a lost record from a duplicate or from another record at the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,8 +48,7 @@ class Segment:
         return f"{self.base_offset:020d}.log"
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     """One stored record batch (a row of the batch index)."""
 
     base_offset: int
@@ -163,7 +163,7 @@ class PartitionLog:
 
     def batches(self) -> pd.DataFrame:
         """One row per stored record batch."""
-        return pd.DataFrame([tuple(b.__dict__.values()) for b in self._batches],
+        return pd.DataFrame(self._batches,
                             columns=list(BATCH_COLUMNS))
 
     def batches_from(self, offset: int, max_bytes: int | None = None) -> list[Batch]:

@@ -81,9 +81,16 @@ RandomSource = Callable[[], int]
 """Returns a non-negative int, like ``Utils.toPositive(ThreadLocalRandom.current().nextInt())``."""
 
 
-def random_source(rng: np.random.Generator) -> RandomSource:
-    """Draw non-negative 31-bit ints from a kernel random stream."""
-    return lambda: int(rng.integers(0, 2**31))
+def random_source(rng: np.random.Generator, block: int = 256) -> RandomSource:
+    """Draw non-negative 31-bit ints from a kernel random stream, ``block`` at a time."""
+    pending: list[int] = []
+
+    def draw() -> int:
+        if not pending:
+            pending.extend(reversed(rng.integers(0, 2**31, size=block).tolist()))
+        return pending.pop()
+
+    return draw
 
 
 class BuiltInPartitioner:
@@ -110,6 +117,7 @@ class BuiltInPartitioner:
         self.produced_bytes = 0
         self._cft: list[int] | None = None
         self._cft_ids: list[int] = []
+        self._pending_stats: tuple[Sequence[int] | None, Sequence[int], int] | None = None
 
     def peek(self, cluster: ClusterMetadata) -> int:
         """The current sticky partition, choosing the first one if there is none yet."""
@@ -120,6 +128,7 @@ class BuiltInPartitioner:
     def next_partition(self, cluster: ClusterMetadata) -> int:
         """Draw the next sticky partition: uniform over available ones, or weighted by load."""
         r = self._random()
+        self._build_load_stats()
         if self._cft is None:
             available = cluster.available_partitions_for_topic(self.topic)
             if available:
@@ -144,11 +153,20 @@ class BuiltInPartitioner:
     def update_partition_load_stats(
         self, queue_sizes: Sequence[int] | None, partition_ids: Sequence[int], length: int
     ) -> None:
-        """Rebuild the cumulative frequency table from queue sizes (``None`` = not adaptive).
+        """Take new queue sizes (``None`` = not adaptive) for the cumulative frequency table.
 
         ``length`` may be less than ``len(queue_sizes)`` when partitions were left out because
         their broker has not drained ready data within ``partitioner.availability.timeout.ms``.
+        The table is built when the next partition is drawn, which gives the same draws as
+        Kafka's rebuilding it on every sender pass.
         """
+        self._pending_stats = (queue_sizes, partition_ids, length)
+
+    def _build_load_stats(self) -> None:
+        if self._pending_stats is None:
+            return
+        queue_sizes, partition_ids, length = self._pending_stats
+        self._pending_stats = None
         if queue_sizes is None or length < 1 or len(queue_sizes) < 2:
             self._cft = None
             return
@@ -163,6 +181,7 @@ class BuiltInPartitioner:
     @property
     def load_stats_range_end(self) -> int | None:
         """The sum of all weights, or None when not adaptive (Kafka's ``loadStatsRangeEnd``)."""
+        self._build_load_stats()
         return self._cft[-1] if self._cft else None
 
 

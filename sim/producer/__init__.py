@@ -48,6 +48,7 @@ _COLUMNS = {
     "offset": np.int64, "ack_ms": np.float64, "error": np.int8,
 }
 
+EXPIRY_CHECK_MS = 100.0  # how often queued batches are checked against delivery.timeout.ms
 DELIVERY_TIMEOUT = "TimeoutException: delivery.timeout.ms expired"
 ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
           "NOT_LEADER_OR_FOLLOWER", "NETWORK_EXCEPTION", "REQUEST_TIMEOUT", "REQUEST_TIMED_OUT",
@@ -117,6 +118,7 @@ class TopicState:
         self.sticky: RecordStream | None = None
         self.per_record: RecordStream | None = None
         self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
+        self.last_queue_sizes: list[int] | None = None  # what the adaptive weights came from
         self.next_ready = [math.inf] * self.partitions
         self.seen = [False] * self.partitions
         self.partition_table = np.empty(0, np.int32)
@@ -192,7 +194,12 @@ class TopicState:
         return wake
 
     def _sticky_wakeup_ms(self) -> float:
-        """Earliest time the sticky route can fill a batch, open one, or switch partition."""
+        """Earliest time the sticky route can fill a batch, open one, or switch partition.
+
+        Kafka's producer wakes its sender whenever an append fills a batch or opens a new one,
+        and every sender pass refreshes the adaptive weights, so these wake-ups are kept even
+        when the broker has no room for another request.
+        """
         stream = self.sticky
         assert stream is not None
         p = self.builtin.current
@@ -205,7 +212,7 @@ class TopicState:
         wake = min(stream.time_when_overflowing(switch_bytes - 1),
                    stream.time_when_overflowing(max(room - 1, 0)))
         if self.accumulator.open_batch(p) is None:
-            wake = min(wake, stream.next_time() + self.producer.config["linger.ms"])
+            wake = min(wake, stream.next_time() + self.linger_ms)
         return wake
 
 
@@ -283,6 +290,7 @@ class Producer:
         self._in_pass = False
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
+        self._next_expiry_ms = 0.0
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
         kernel.register(self)
         if workload is not None:
@@ -479,8 +487,8 @@ class Producer:
                 continue
             state.advance_keyed(p, float(stream.t[stream.pos]))
             limit = 2 * batch_size - builtin.produced_bytes
-            # one batch holds at most batch.size / 8 records (no record is under 8 bytes)
-            idx, cs = stream.take(min(end, stream.pos + 2 * batch_size // 8 + 2))
+            # look no further than the records that 2 × batch.size bytes could possibly hold
+            idx, cs = stream.take(min(end, stream.pos + 2 * batch_size // stream.min_size + 2))
             consumed, appended = state.append(p, idx, max_bytes=limit, one_batch=True, cs=cs)
             stream.pos += consumed
             if builtin.update_partition_info(appended, meta, acc.all_batches_full(p)):
@@ -555,12 +563,16 @@ class Producer:
         now = self.kernel.now_ms
         while True:
             self._ingest(now)
-            self.expire_batches(now)
+            if now >= self._next_expiry_ms:  # Kafka checks every loop; every 100 ms is plenty
+                self.expire_batches(now)
+                self._next_expiry_ms = now + EXPIRY_CHECK_MS
             self._update_load_stats()
             sent = self.sender.send_ready(now, self.flushing)
-            blocked = {n for n in self.cluster.brokers if not self.sender.can_send(n)}
+            blocked = self.sender.blocked
             wake = min((s.next_wakeup_ms(blocked) for s in self.topics.values()),
                        default=math.inf)
+            if self._stuck_batches():
+                wake = min(wake, self._next_expiry_ms)
             if not (sent and wake <= now):
                 break
         self._in_pass = False
@@ -597,10 +609,15 @@ class Producer:
                 continue
             if not adaptive or not all(state.seen):
                 state.builtin.update_partition_load_stats(None, [], 0)
+                state.last_queue_sizes = None
                 continue
             sizes = [len(dq) for dq in state.accumulator.deques]
+            if not unavailable and sizes == state.last_queue_sizes:
+                continue  # same queues, same weights
+            state.last_queue_sizes = sizes
             ids = list(range(state.partitions))
             if unavailable:
+                state.last_queue_sizes = None
                 leaders = state.leaders()
                 ids = [p for p in ids if leaders[p] not in unavailable]
                 length = len(ids)
@@ -675,6 +692,15 @@ class Producer:
                 while dq and now_ms - dq[0].created_ms >= limit and dq[0].is_full:
                     self._fail(state, dq.popleft(), DELIVERY_TIMEOUT, now_ms)
                     state.refresh(p)
+
+    def _stuck_batches(self) -> bool:
+        """Whether batches wait for a partition without a leader (they may expire)."""
+        for state in self.topics.values():
+            leaders = state.leaders()
+            if -1 in leaders and any(dq for dq, leader in zip(state.accumulator.deques, leaders,
+                                                              strict=True) if leader < 0):
+                return True
+        return False
 
     def broker_crashed(self, node: int) -> None:
         self.sender.broker_crashed(node)

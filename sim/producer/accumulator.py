@@ -148,9 +148,17 @@ class RecordAccumulator:
         if cs is None:
             cs = np.cumsum(self.records.cols["size"][idx])
         n = len(idx)
+        dq = self.deques[partition]
+        if n and dq and not dq[-1].is_full:  # common case: everything fits in the open batch
+            batch = dq[-1]
+            total = int(cs[-1])
+            if total < self.batch_size - batch.size_bytes and total < max_bytes:
+                batch.chunks.append(idx)
+                batch.records += n
+                batch.size_bytes += total
+                return n, total
         pos = 0
         appended = 0
-        dq = self.deques[partition]
         while pos < n and appended < max_bytes:
             batch = self.open_batch(partition)
             header = 0

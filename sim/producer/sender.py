@@ -67,10 +67,11 @@ class Sender:
         self.node_ready_ms: dict[int, float] = {}
         self.node_drain_ms: dict[int, float] = {}
         self._requests: list[InFlightRequest] = []
+        self._max_in_flight = producer.config["max.in.flight.requests.per.connection"]
+        self.blocked: set[int] = set()  # brokers with max.in.flight requests outstanding
 
     def can_send(self, node: int) -> bool:
-        limit = self.producer.config["max.in.flight.requests.per.connection"]
-        return node >= 0 and self.in_flight.get(node, 0) < limit
+        return node >= 0 and node not in self.blocked
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
@@ -142,6 +143,8 @@ class Sender:
         acks = producer.config["acks"]
         if acks != "0":
             self.in_flight[node] = self.in_flight.get(node, 0) + 1
+            if self.in_flight[node] >= self._max_in_flight:
+                self.blocked.add(node)
             self._requests.append(request)
         if not broker.alive:  # the connection is refused: a quick, retriable failure
             _at(producer.kernel.env, now_ms + broker.latency_ms,
@@ -200,6 +203,7 @@ class Sender:
         producer = self.producer
         now = producer.kernel.now_ms
         self.in_flight[request.node] -= 1
+        self.blocked.discard(request.node)
         for i, (topic, batch) in enumerate(request.batches):
             result = request.results.get(i) if failure is None else None
             error = failure or (result.error if result else TIMEOUT)

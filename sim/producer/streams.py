@@ -23,12 +23,14 @@ import numpy as np
 class RecordStream:
     """Buffer indices of records in time order, with their times and cumulative sizes."""
 
-    __slots__ = ("cs", "idx", "pos", "t")
+    __slots__ = ("cs", "idx", "min_size", "pos", "t")
 
     def __init__(self, idx: np.ndarray, time_ms: np.ndarray, sizes: np.ndarray) -> None:
         self.idx = idx
         self.t = time_ms[idx]
-        self.cs = np.cumsum(sizes[idx])
+        record_sizes = sizes[idx]
+        self.cs = np.cumsum(record_sizes)
+        self.min_size = max(1, int(record_sizes.min())) if len(idx) else 1
         self.pos = 0
 
     def __len__(self) -> int:
