@@ -119,6 +119,7 @@ class TopicState:
         self.per_record: RecordStream | None = None
         self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
         self.last_queue_sizes: list[int] | None = None  # what the adaptive weights came from
+        self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
         self.next_ready = [math.inf] * self.partitions
         self.seen = [False] * self.partitions
         self.partition_table = np.empty(0, np.int32)
@@ -188,7 +189,8 @@ class TopicState:
         else:
             wake = min(self.next_ready)
         if self.sticky is not None and not self.sticky.exhausted:
-            wake = min(wake, self._sticky_wakeup_ms())
+            self.sticky_wake_ms = self._sticky_wakeup_ms()
+            wake = min(wake, self.sticky_wake_ms)
         if self.per_record is not None and not self.per_record.exhausted:
             wake = min(wake, self.per_record.next_time())  # any record may open or fill a batch
         return wake
@@ -459,7 +461,13 @@ class Producer:
         for state in self.topics.values():
             while state.custom_pending:
                 self._partition_custom(state, state.custom_pending.pop(0))
-            if state.sticky is not None and not state.sticky.exhausted:
+            if state.sticky is not None and not state.sticky.exhausted and (
+                now_ms >= state.sticky_wake_ms or self.flushing
+                or state.builtin.current is None
+                or state.next_ready[state.builtin.current] <= now_ms
+            ):
+                # Before the sticky wake-up nothing can fill, open or switch a batch, so the
+                # records can wait in the stream — unless the open batch is about to be sent.
                 self._ingest_sticky(state, now_ms)
             if state.per_record is not None and not state.per_record.exhausted:
                 self._ingest_per_record(state, now_ms)
