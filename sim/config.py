@@ -228,6 +228,13 @@ BROKER = ConfigDef(
                   "lab"),
         ConfigKey("lab.slowdown", (int, float), 1.0, "multiplies request handling time; >1 "
                   "makes this a slow broker", at_least(1.0), "lab"),
+        ConfigKey("auto.leader.rebalance.enable", bool, True, "move leadership back to "
+                  "preferred replicas when brokers are imbalanced", None, "replication"),
+        ConfigKey("leader.imbalance.check.interval.seconds", int, 300, "how often the "
+                  "controller checks leader imbalance", at_least(1), "replication"),
+        ConfigKey("leader.imbalance.per.broker.percentage", int, 10, "share of a broker's "
+                  "preferred partitions led elsewhere that triggers a preferred election",
+                  between(0, 100), "replication"),
         ConfigKey("replica.lag.time.max.ms", int, 30000, "a follower this far behind leaves "
                   "the ISR", at_least(0), "replication"),
     ),

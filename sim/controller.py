@@ -11,7 +11,10 @@ controller — is *fenced*: it leaves every ISR, and each partition it led gets 
 
 Every new leader bumps the partition's leader epoch. A broker that restarts re-registers,
 follows the current leaders (truncating where its log diverged) and rejoins ISRs once caught up.
-A *preferred leader election* moves leadership back to each partition's first replica.
+A *preferred leader election* moves leadership back to each partition's first replica — asked
+for, or automatically ``leader.imbalance.check.interval.seconds`` after a restart when more than
+``leader.imbalance.per.broker.percentage`` of a broker's preferred partitions are led elsewhere
+(``auto.leader.rebalance.enable``).
 
 A broker that is alive but cut off from the controller still believes it leads its partitions
 (a *zombie* leader) until it can hear the controller again; ``Broker.leads`` is that belief.
@@ -47,6 +50,7 @@ class Controller:
         self.cluster = kernel.cluster
         self.replicas = replicas
         self.fenced: set[int] = set()
+        self._imbalance_check_pending = False
 
     # -- faults that reach the controller -------------------------------------------------------
 
@@ -81,6 +85,7 @@ class Controller:
         broker.disk_lost = False
         self._emit_broker(broker_id, "restarted", "")
         self.unfence(broker_id)
+        self._schedule_imbalance_check()
 
     def connection_changed(self, broker_id: int) -> None:
         """A broker's link to the controller was cut or healed."""
@@ -177,6 +182,35 @@ class Controller:
         self.replicas.on_leadership_change(part)
         self.replicas.maybe_advance_high_watermark(part)
         self.cluster.metadata_changed()
+
+    def _schedule_imbalance_check(self) -> None:
+        """With ``auto.leader.rebalance.enable``, check leader imbalance one interval from now.
+
+        Kafka checks every ``leader.imbalance.check.interval.seconds``; the lab checks once per
+        restart, which is when leadership can have drifted away from preferred replicas.
+        """
+        config = self.cluster.brokers[0].config
+        if not config["auto.leader.rebalance.enable"] or self._imbalance_check_pending:
+            return
+        self._imbalance_check_pending = True
+
+        def check(_event: object) -> None:
+            self._imbalance_check_pending = False
+            limit = config["leader.imbalance.per.broker.percentage"] / 100
+            if any(ratio > limit for ratio in self.imbalance().values()):
+                self.preferred_leader_election()
+
+        timer = self.kernel.env.timeout(config["leader.imbalance.check.interval.seconds"] * 1000)
+        timer.callbacks.append(check)
+
+    def imbalance(self) -> dict[int, float]:
+        """Per broker: the share of partitions it prefers to lead that another broker leads."""
+        preferred: dict[int, list[Partition]] = {}
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                preferred.setdefault(part.replicas[0], []).append(part)
+        return {broker: sum(p.leader != broker for p in parts) / len(parts)
+                for broker, parts in preferred.items()}
 
     def preferred_leader_election(self) -> None:
         """Move leadership back to each partition's preferred (first) replica where possible."""

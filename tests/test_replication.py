@@ -250,3 +250,33 @@ def test_preferred_leader_election_moves_leadership_back():
 
 
 ISR_CHANGE = events.KINDS["isr.change"]
+
+
+def test_automatic_preferred_election_after_a_restart():
+    """auto.leader.rebalance.enable: 300 s after the restart the preferred replica leads again."""
+    kernel = cluster()
+    part = kernel.cluster.partition("t", 0)
+    preferred = part.replicas[0]
+    faults.CrashBroker(preferred).apply(kernel)
+    kernel.run(BROKER_SESSION_TIMEOUT_MS + 1)
+    restarted_at = kernel.now_ms
+    faults.RestartBroker(preferred).apply(kernel)
+    assert kernel.controller.imbalance()[preferred] == 1.0
+    kernel.run()
+    elections = kernel.trace.frame(ELECTION)
+    assert elections["election"].tolist() == ["clean", "preferred"]
+    assert elections["time_ms"].iloc[-1] == restarted_at + 300_000
+    assert part.leader == preferred
+
+
+def test_no_automatic_rebalance_when_disabled():
+    """auto.leader.rebalance.enable=false leaves leadership where the crash put it."""
+    kernel = Kernel(seed=0, brokers=3, broker_configs={"auto.leader.rebalance.enable": False})
+    kernel.cluster.create_topic("t", replication_factor=3)
+    part = kernel.cluster.partition("t", 0)
+    preferred = part.replicas[0]
+    faults.CrashBroker(preferred).apply(kernel)
+    kernel.run(BROKER_SESSION_TIMEOUT_MS + 1)
+    faults.RestartBroker(preferred).apply(kernel)
+    kernel.run()
+    assert part.leader != preferred
