@@ -12,6 +12,7 @@ Learner-facing names only; everything else lives in the modules named after Kafk
 
 from sim.cluster import Cluster
 from sim.config import KAFKA_VERSION
+from sim.consumer import Consumer, ConsumerRecord, ConsumerRecords
 from sim.errors import (
     ConfigError,
     KafkaLabError,
@@ -38,6 +39,9 @@ __all__ = [
     "Cluster",
     "ClusterMetadata",
     "ConfigError",
+    "Consumer",
+    "ConsumerRecord",
+    "ConsumerRecords",
     "KafkaLabError",
     "Kernel",
     "KeyList",

@@ -1,8 +1,9 @@
 """Command line: ``python -m sim list | run | exercises | grade`` — the lab without a browser.
 
 - ``list``: the built-in scenarios, one per line with its description.
-- ``run NAME|FILE.yaml [--seed N] [--trace FILE.csv|.parquet]``: run a scenario headless and print
-  its summary; the same name and seed always print the same bytes.
+- ``run NAME|FILE.yaml [--seed N] [--trace FILE.csv|.parquet] [--json]``: run a scenario headless
+  and print its summary (``--json``: one JSON object, with the delivery audit under ``audit``);
+  the same name and seed always print the same bytes.
 - ``exercises build|check``: generate ``exercises/`` from ``solutions/``, or fail if they drifted.
 - ``grade DIR --out grades.csv``: grade a folder of submitted exercise notebooks.
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.add_argument("--trace", type=Path, default=None,
                      help="write the event trace to FILE.csv or FILE.parquet")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object (summary, consumer groups, audit) instead")
     exercises = commands.add_parser("exercises", help="generate or check exercises/")
     exercises.add_argument("action", choices=["build", "check"])
     exercises.add_argument("--solutions", type=Path, default=Path("solutions"))
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             return _exercises(args.action, args.solutions, args.exercises)
         if args.command == "grade":
             return _grade(args)
-        return _run(args.scenario, args.seed, args.trace)
+        return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -62,10 +66,14 @@ def _list() -> int:
     return 0
 
 
-def _run(name: str, seed: int | None, trace_path: Path | None) -> int:
+def _run(name: str, seed: int | None, trace_path: Path | None, as_json: bool = False) -> int:
     scenario = scenarios.load(name)
     kernel = scenario.run(seed)
-    print(report.summary(kernel, scenario.name, scenario.description), end="")
+    if as_json:
+        summary = report.summary_json(kernel, scenario.name, scenario.description)
+        print(json.dumps(summary, allow_nan=False, default=str))
+    else:
+        print(report.summary(kernel, scenario.name, scenario.description), end="")
     if trace_path is not None:
         frame = kernel.trace.to_frame()
         if trace_path.suffix == ".parquet":

@@ -19,6 +19,12 @@ from typing import Any
 
 from sim import trace as events
 from sim.cluster import Network
+from sim.consumer.faults import ConsumerCrash as ConsumerCrash  # consumer faults, re-exported
+from sim.consumer.faults import ConsumerHang as ConsumerHang
+from sim.consumer.faults import ConsumerJoin as ConsumerJoin
+from sim.consumer.faults import ConsumerLeave as ConsumerLeave
+from sim.consumer.faults import ConsumerRestart as ConsumerRestart
+from sim.consumer.faults import SlowConsumer as SlowConsumer
 from sim.errors import ConfigError
 
 
@@ -142,6 +148,15 @@ def schedule(kernel: Any, at_ms: float, fault: Fault) -> None:
     timer.callbacks.append(lambda _event: fault.apply(kernel))
 
 
+class FaultSpecError(ValueError):
+    """A scenario fault entry is invalid: ``field`` (may be empty) and what is wrong with it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}" if field else problem)
+        self.field = field
+        self.problem = problem
+
+
 FAULT_KINDS = ("slow_broker", "crash_broker", "restart_broker", "network_partition",
                "heal_network", "link_loss", "preferred_leader_election")
 
@@ -150,45 +165,46 @@ def from_spec(spec: dict[str, Any], brokers: int) -> tuple[float, Fault]:
     """Read one scenario fault, e.g. ``{at_ms: 500, crash_broker: {broker: 1}}``.
 
     Raises:
-        ValueError: naming the field and what is allowed (the scenario loader adds the file).
+        FaultSpecError: naming the field and what is allowed (the loader adds the file).
     """
     if not isinstance(spec, dict):
-        raise ValueError("must be a mapping such as {at_ms: 500, crash_broker: {broker: 1}}")
+        raise FaultSpecError("", "must be a mapping such as "
+                             "{at_ms: 500, crash_broker: {broker: 1}}")
     at_ms = spec.get("at_ms", 0)
     if isinstance(at_ms, bool) or not isinstance(at_ms, int | float) or at_ms < 0:
-        raise ValueError(f"at_ms must be a time in ms ≥ 0 but is {at_ms!r}")
+        raise FaultSpecError("at_ms", f"must be a time in ms ≥ 0 but is {at_ms!r}")
     kinds = [k for k in spec if k != "at_ms"]
     if len(kinds) != 1 or kinds[0] not in FAULT_KINDS:
-        raise ValueError(f"needs exactly one fault kind besides at_ms; allowed: "
-                         f"{', '.join(FAULT_KINDS)}")
+        raise FaultSpecError("", f"needs exactly one fault kind besides at_ms; allowed: "
+                             f"{', '.join(FAULT_KINDS)}")
     kind = kinds[0]
     args = spec[kind] if spec[kind] is not None else {}
     if not isinstance(args, dict):
-        raise ValueError(f"{kind} must be a mapping of its fields")
+        raise FaultSpecError(kind, "must be a mapping of its fields")
 
     def broker(name: str = "broker") -> int:
         value = args.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < brokers:
-            raise ValueError(f"{kind}.{name} must be a broker id from 0 to {brokers - 1} but is "
-                             f"{value!r}")
+            raise FaultSpecError(f"{kind}.{name}", f"must be a broker id from 0 to "
+                                 f"{brokers - 1} but is {value!r}")
         return value
 
     def side(name: str) -> tuple[Any, ...]:
         nodes = args.get(name)
         if not isinstance(nodes, list) or not nodes:
-            raise ValueError(f"{kind}.{name} must be a list of broker ids, client ids or "
-                             f"'controller'")
+            raise FaultSpecError(f"{kind}.{name}", "must be a list of broker ids, client ids "
+                                 "or 'controller'")
         for node in nodes:
             if isinstance(node, int) and not 0 <= node < brokers:
-                raise ValueError(f"{kind}.{name} names broker {node}, but brokers are 0 to "
-                                 f"{brokers - 1}")
+                raise FaultSpecError(f"{kind}.{name}", f"names broker {node}, but brokers are "
+                                     f"0 to {brokers - 1}")
         return tuple(nodes)
 
     fault: Fault
     if kind == "slow_broker":
         factor = args.get("factor")
         if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 1:
-            raise ValueError(f"slow_broker.factor must be a number ≥ 1 but is {factor!r}")
+            raise FaultSpecError("slow_broker.factor", f"must be a number ≥ 1 but is {factor!r}")
         fault = SlowBroker(broker(), float(factor))
     elif kind == "crash_broker":
         fault = CrashBroker(broker(), bool(args.get("lose_disk", False)))
@@ -202,8 +218,8 @@ def from_spec(spec: dict[str, Any], brokers: int) -> tuple[float, Fault]:
         if isinstance(probability, bool) or not isinstance(probability, int | float) or not (
             0 <= probability <= 1
         ):
-            raise ValueError(f"link_loss.probability must be between 0 and 1 but is "
-                             f"{probability!r}")
+            raise FaultSpecError("link_loss.probability", f"must be between 0 and 1 but is "
+                                 f"{probability!r}")
         fault = LinkLoss(args.get("a"), args.get("b"), float(probability))
     else:
         fault = PreferredLeaderElection()

@@ -80,6 +80,11 @@ class Kernel:
 
     def run(self, until_ms: float | None = None) -> Kernel:
         """Run until simulated time ``until_ms`` (or until nothing is left to do)."""
+        if until_ms is None and any(hasattr(client, "poll") for client in self.clients):
+            raise SimulationError(
+                "Consumers poll forever, so this run would never end: give a time, e.g. "
+                "kernel.run(until_ms=kernel.now_ms + 10_000)."
+            )
         if until_ms is not None and until_ms < self.env.now:
             raise SimulationError(
                 f"Cannot run until {until_ms} ms: the simulation is already at {self.now_ms} ms. "

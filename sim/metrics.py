@@ -82,3 +82,18 @@ def broker_metrics(kernel: Any) -> pd.DataFrame:
 
 def _percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def consumer_metrics(kernel: Any) -> pd.DataFrame:
+    """One row per consumer: state, assignment, polls, records read and processed, commits."""
+    from sim.consumer.metrics import consumer_metrics as per_consumer
+
+    return per_consumer(kernel)
+
+
+def consumer_lag(kernel: Any, group_id: str, every_ms: float = 100.0) -> pd.DataFrame:
+    """Per partition over time: ``lag`` (high watermark − committed, as kafka-consumer-groups.sh
+    shows it) and ``consumer_lag`` (high watermark − position, the consumer's own metric)."""
+    from sim.consumer.metrics import lag
+
+    return lag(kernel, group_id, every_ms)

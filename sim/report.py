@@ -6,6 +6,7 @@ reader never has to guess whether acks=1 or acks=all was simulated.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import Any
 
@@ -28,7 +29,7 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.append(f"Kafka {config.KAFKA_VERSION} defaults · seed {kernel.seed} · simulated "
                  f"{kernel.now_ms:.1f} ms · {len(kernel.trace)} events")
     for producer in kernel.clients:
-        if not hasattr(producer, "config"):
+        if not hasattr(producer, "partitioner_name"):  # consumers are summarised below
             continue
         shown = " ".join(f"{k}={_fmt(producer.config[k])}" for k in KEY_PRODUCER_CONFIGS)
         lines.append(f"Producer {producer.client_id} (client behaviour of Kafka "
@@ -38,6 +39,7 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.append("")
     lines.append("Partitions")
     parts = metrics.partition_metrics(kernel)
+    parts = parts[~parts["topic"].astype(str).str.startswith("__")]  # internal topics
     lines.append(_table(parts[["topic", "partition", "leader", "records", "share", "batches",
                                "records_per_batch"]]))
     lines.append("")
@@ -46,7 +48,35 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.append("")
     lines.append("Brokers")
     lines.append(_table(metrics.broker_metrics(kernel)))
+    if any(hasattr(c, "subscriptions") for c in kernel.clients):
+        from sim.audit import audit_kernel
+        from sim.consumer.report import text_section
+
+        lines.extend(text_section(kernel, audit_kernel(kernel)))
     return "\n".join(lines) + "\n"
+
+
+def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[str, Any]:
+    """The run's summary as one JSON-ready object; ``audit`` holds the delivery audit."""
+    from sim.audit import audit_kernel
+    from sim.consumer.report import json_section
+
+    def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return json.loads(frame.to_json(orient="records"))
+
+    parts = metrics.partition_metrics(kernel)
+    consumers = json_section(kernel)
+    audit = audit_kernel(kernel).to_json()
+    audit["generations"] = [{"group": g["group"], **gen} for g in consumers["groups"]
+                            for gen in g["generations"]]
+    return {
+        "scenario": title, "description": description, "kafka_version": config.KAFKA_VERSION,
+        "seed": kernel.seed, "simulated_ms": kernel.now_ms, "events": len(kernel.trace),
+        "partitions": records(parts[~parts["topic"].astype(str).str.startswith("__")]),
+        "producers": records(metrics.producer_metrics(kernel)),
+        "brokers": records(metrics.broker_metrics(kernel)),
+        **consumers, "audit": audit,
+    }
 
 
 def _fmt(value: Any) -> str:

@@ -307,7 +307,7 @@ INVALID = [
      ["producers[0].config", "linger.msx", "Did you mean linger.ms"]),
     ("slow broker that does not exist",
      TINY + "faults: [{at_ms: 5, slow_broker: {broker: 7, factor: 3}}]\n",
-     ["faults[0].slow_broker.broker", "between 0 and 1"]),
+     ["faults[0].slow_broker.broker", "from 0 to 1"]),
     ("replication factor above brokers",
      TINY.replace("partitions: 4}", "partitions: 4, replication_factor: 3}"),
      ["topics[0].replication_factor", "number of brokers (2)", "is 3"]),

@@ -1,0 +1,346 @@
+"""The consumer: ``subscribe()`` or ``assign()``, ``poll()`` records, process them, commit offsets.
+
+Mirrors ``org.apache.kafka.clients.consumer.KafkaConsumer`` with the classic group protocol:
+``Consumer(kernel, config)`` takes Kafka's consumer config names and Kafka 4.0's defaults (see
+``sim.consumer.config.CONSUMER``). Two ways to drive it:
+
+- **From a notebook**, call ``poll()``, ``process(records)`` and ``commit_sync()`` yourself;
+  each call runs the simulation forward until it returns, as the real call would block.
+- **As an application**: ``consumer.run(on_records, processing_ms_per_record=2)``. The lab then
+  polls in a loop and calls ``on_records(consumer, records)`` for every poll that returns
+  records. Inside, call ``process(records)`` and ``consumer.commit_sync()`` in the order you
+  want. Your function runs instantly; the lab then replays those calls on the simulated clock
+  (processing takes ``processing_ms_per_record`` per record, a commit until the coordinator
+  has stored it), so a crash halfway through processing loses exactly what was not yet
+  processed or committed.
+  Ready-made applications are in ``sim.consumer.apps``.
+
+A running consumer polls forever, as a real one does: run the kernel with an end time,
+``kernel.run(until_ms)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Generator, Iterable
+from typing import Any
+
+from sim import trace as trace_events
+from sim.consumer import events
+from sim.consumer.client import LEARNER_CODE, ConsumerClient, Stopped
+from sim.consumer.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+    RebalanceInProgressError,
+)
+from sim.consumer.fetcher import ConsumerRecord, ConsumerRecords, Fetcher, chunks_of
+from sim.errors import ConfigError
+from sim.records import TopicPartition
+
+__all__ = [
+    "CommitFailedError",
+    "Consumer",
+    "ConsumerRecord",
+    "ConsumerRecords",
+    "IllegalStateError",
+    "NoOffsetForPartitionError",
+    "OffsetOutOfRangeError",
+    "RebalanceInProgressError",
+    "process",
+]
+
+OnRecords = Callable[["Consumer", ConsumerRecords], Any]
+
+
+class Consumer(ConsumerClient):
+    """A Kafka consumer in the simulation (``KafkaConsumer``, classic group protocol).
+
+    Life cycle: running → (hung for a while) → crashed or closed → running again after
+    ``restart()``. A member's group state is in ``consumer.coordinator``.
+
+    Args:
+        kernel: the ``Kernel`` to consume from.
+        config: Kafka consumer configs, e.g. ``{"group.id": "billing", "max.poll.records": 100}``.
+        on_records: the application, ``on_records(consumer, records)``, used by ``run()``.
+        processing_ms_per_record: how long ``process(records)`` takes per record.
+
+    Raises:
+        ConfigError: for an unknown config name or a bad value (or heartbeat.interval.ms not
+            below session.timeout.ms), naming both.
+    """
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    def subscribe(self, topics: str | Iterable[str] | re.Pattern[str],
+                  listener: Any = None) -> None:
+        """Join the group and let it assign partitions of ``topics`` (a list, or a regex).
+
+        A compiled ``re.Pattern`` (or a string starting with ``^``) subscribes to every topic
+        whose whole name matches, now and later. ``listener`` may define
+        ``on_partitions_revoked(partitions)``, ``on_partitions_assigned(partitions)`` and
+        ``on_partitions_lost(partitions)`` (Kafka's ``ConsumerRebalanceListener``).
+
+        Raises:
+            IllegalStateError: without a group.id, or after ``assign()``.
+            UnknownTopicError: for a topic the cluster does not have.
+        """
+        if self.group_id is None:
+            raise IllegalStateError(
+                "subscribe() needs a group.id: to use the group management or offset commit "
+                "APIs, set group.id in the consumer config (or use assign()).")
+        self.subscriptions.subscribe(topics, listener)
+        if self.coordinator is not None and self.coordinator.member_id:
+            self.coordinator.request_rejoin("the subscription changed")
+
+    def assign(self, partitions: Iterable[TopicPartition | tuple[str, int]]) -> None:
+        """Read exactly these partitions, without group management (``KafkaConsumer.assign``).
+
+        With a group.id, offsets can still be committed for the group.
+        """
+        self.subscriptions.assign(partitions)
+
+    def unsubscribe(self) -> None:
+        """Leave the group (dynamic members) and drop every partition."""
+        if self.group_managed():
+            self.coordinator.leave_group("unsubscribe")  # type: ignore[union-attr]
+        self.subscriptions.unsubscribe()
+
+    def subscription(self) -> set[str]:
+        """The topics subscribed to (a pattern's current matches)."""
+        return set(self.subscribed_topics())
+
+    # -- the poll loop ---------------------------------------------------------------------------
+
+    def poll(self, timeout_ms: float = 100) -> ConsumerRecords:
+        """Records from the assigned partitions, at most ``max.poll.records``.
+
+        Waits up to ``timeout_ms`` of simulated time for records; joining the group,
+        rebalancing and automatic commits happen inside, as in Kafka.
+
+        Raises:
+            NoOffsetForPartitionError: auto.offset.reset=none and no committed offset.
+        """
+        self.check_direct_call("poll()")
+        return self.drive(self.poll_gen(timeout_ms))
+
+    def run(self, on_records: OnRecords | None = None,
+            processing_ms_per_record: float | None = None) -> Consumer:
+        """Start the application loop: poll, call ``on_records`` with the records, repeat."""
+        if on_records is not None:
+            self.app = on_records
+        if processing_ms_per_record is not None:
+            self.processing_ms_per_record = float(processing_ms_per_record)
+        if self.app is None:
+            raise ConfigError("run() needs an application: on_records(consumer, records), "
+                              "e.g. sim.consumer.apps.at_least_once.")
+        if not self.subscriptions.has_any:
+            raise IllegalStateError("Call subscribe(topics) or assign(partitions) before run().")
+        self.ensure_usable()
+        if self.app_proc is None or not self.app_proc.is_alive:
+            self.app_proc = self.env.process(self._app_loop())
+        return self
+
+    def _app_loop(self) -> Generator[Any, Any, None]:
+        try:
+            while not self.closing:
+                records = yield from self.poll_gen(100)
+                if records:
+                    yield from self.call_learner(self.app, self, records)
+            yield from self.close_gen()
+        except Stopped:
+            return
+
+    # -- processing and commits ---------------------------------------------------------------
+
+    def process(self, records: ConsumerRecords | ConsumerRecord | Iterable[ConsumerRecord]
+                ) -> None:
+        """Process records: ``processing_ms_per_record`` of simulated time each."""
+        chunks = chunks_of(records)
+        if self._script is not None:
+            self._script.append(("process", chunks))
+        else:
+            self.check_direct_call("process()")
+            self.drive(self.process_gen(chunks))
+
+    def commit_sync(self, offsets: dict[Any, int] | None = None) -> None:
+        """Commit ``offsets`` (default: every position, i.e. last record returned + 1).
+
+        Inside ``on_records`` a failed commit is recorded (trace ``consumer.commit`` with an
+        error) rather than raised: the answer comes after your function has returned.
+
+        Raises (outside ``on_records``):
+            CommitFailedError: the member is no longer in the group's generation.
+            RebalanceInProgressError: a rebalance is under way; poll() and retry.
+        """
+        snapshot = self._offsets(offsets)
+        if self._script is not None:
+            self._script.append(("commit_sync", snapshot))
+        else:
+            self.check_direct_call("commit_sync()")
+            error = self.drive(self.commit_gen(snapshot, sync=True))
+            if error:
+                raise self.commit_error(error)
+
+    def commit_async(self, offsets: dict[Any, int] | None = None) -> None:
+        """Like ``commit_sync`` but does not wait for the answer; failures go to the trace."""
+        snapshot = self._offsets(offsets)
+        if self._script is not None:
+            self._script.append(("commit_async", snapshot))
+        else:
+            self.drive(self.commit_gen(snapshot, sync=False))
+
+    def _offsets(self, offsets: dict[Any, Any] | None) -> dict[TopicPartition, int]:
+        if offsets is None:
+            return self.consumed_offsets()
+        return {TopicPartition(*key) if isinstance(key, tuple) else key:
+                int(getattr(value, "offset", value)) for key, value in offsets.items()}
+
+    def committed(self, partitions: Iterable[TopicPartition] | None = None
+                  ) -> dict[TopicPartition, int | None]:
+        """The group's committed offsets (None where there is none)."""
+        if self.group_id is None:
+            raise IllegalStateError("committed() needs a group.id.")
+        wanted = list(partitions) if partitions is not None else self.assignment()
+        return self.group_coordinator.fetch_offsets(self.group_id, wanted)
+
+    def position(self, tp: TopicPartition) -> int:
+        """The offset of the next record to fetch from ``tp``."""
+        subs = self.subscriptions
+        subs.check_assigned(tp)
+        if tp not in subs.positions:
+            committed = self.committed([tp])[tp] if self.group_id else None
+            subs.seek(tp, subs.reset_offset(tp) if committed is None else committed, self.now_ms)
+        return subs.positions[tp]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Fetch ``tp`` from ``offset`` on the next poll."""
+        self.subscriptions.check_assigned(tp)
+        if offset < 0:
+            raise ConfigError(f"seek(): offset must be ≥ 0 but got {offset}.")
+        self.subscriptions.seek(tp, offset, self.now_ms)
+
+    def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        for tp in partitions if partitions is not None else self.assignment():
+            self.seek(tp, self.cluster.partition(tp.topic, tp.partition).log.log_start_offset)
+
+    def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        for tp in partitions if partitions is not None else self.assignment():
+            self.seek(tp, self.cluster.partition(tp.topic, tp.partition).log.high_watermark)
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stop fetching these partitions (the group does not notice)."""
+        for tp in partitions:
+            self.subscriptions.check_assigned(tp)
+            self.subscriptions.paused.add(tp)
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        self.subscriptions.paused.difference_update(partitions)
+
+    def paused(self) -> set[TopicPartition]:
+        return set(self.subscriptions.paused)
+
+    def close(self) -> None:
+        """Commit (with auto-commit), give partitions up and leave the group (dynamic members)."""
+        if self.lifecycle != "running":
+            return
+        if self.app_proc is not None and self.app_proc.is_alive:
+            self.closing = True
+            self.notify()
+        else:
+            self.drive(self.close_gen())
+
+    # -- faults (what sim.consumer.faults applies; also handy behind a notebook button) -------
+
+    def record_fault(self, name: str, detail: str) -> None:
+        """Write a ``fault`` event for this consumer (node -1: not a broker)."""
+        self.trace.emit(trace_events.FAULT, self.now_ms, self.client_id, -1, name, detail)
+
+    def crash(self) -> None:
+        """The process dies: no commit, no LeaveGroup; the group notices at session timeout."""
+        if self.lifecycle != "running":
+            raise IllegalStateError(f"consumer {self.client_id} is {self.lifecycle}; only a "
+                                    "running consumer can crash.")
+        self.record_fault("consumer_crash", f"member={self.member_id or '-'}")
+        if self.running_batch is not None:
+            self.running_batch.crash_ms = self.now_ms
+        if self.member_id:
+            self.emit(events.CONSUMER_LEFT, self.group_id, self.member_id,
+                      "crashed: stopped without LeaveGroup")
+        self.lifecycle = "crashed"
+        self.incarnation += 1
+        self.closing = False
+        self.hung_until = -math.inf
+
+    def hang(self, duration_ms: float) -> None:
+        """Freeze every thread for ``duration_ms`` (a long GC pause): no polls, no heartbeats."""
+        if self.lifecycle != "running":
+            raise IllegalStateError(f"consumer {self.client_id} is {self.lifecycle}; it cannot "
+                                    "hang.")
+        if duration_ms <= 0:
+            raise ConfigError(f"hang: duration_ms must be > 0 but got {duration_ms}.")
+        self.record_fault("consumer_hang", f"duration_ms={duration_ms:g}")
+        start = max(self.now_ms, self.hung_until)
+        end = self.now_ms + duration_ms
+        if end > start:
+            self.history.hangs.append((start, end - start))
+            self.hung_until = end
+
+    def slow_down(self, factor: float) -> None:
+        """Make processing ``factor`` times slower from the next ``process()`` on (1 = normal)."""
+        if factor <= 0:
+            raise ConfigError(f"slow: factor must be > 0 but got {factor}.")
+        self.record_fault("consumer_slow", f"factor={factor:g}")
+        self.slowdown = float(factor)
+
+    def restart(self) -> None:
+        """Start a crashed or closed consumer again as a fresh process (same configs and app).
+
+        A static member (``group.instance.id``) back within ``session.timeout.ms`` takes over
+        its old membership and assignment without a rebalance.
+        """
+        if self.lifecycle == "running":
+            raise IllegalStateError(f"consumer {self.client_id} is running; crash() or close() "
+                                    "it before restarting it.")
+        self.record_fault("consumer_restart", "")
+        self.incarnation += 1
+        self.lifecycle = "running"
+        self.closing = False
+        self.subscriptions.clear()
+        self.fetcher = Fetcher()
+        self.running_batch = None
+        if self.coordinator is not None:
+            self.coordinator.reset()
+        self.hb_proc = self.app_proc = None
+        if self.app is not None and self.subscriptions.has_any:
+            self.run()
+
+    # -- what happened, as DataFrames ---------------------------------------------------------
+
+    def reads(self) -> Any:
+        """One row per record a poll returned (consumer, poll, time, partition, offset…)."""
+        return self.history.read_frame()
+
+    def processed(self) -> Any:
+        """One row per record whose processing finished, with ``processed_ms`` and latency."""
+        return self.history.processed_frame(self.now_ms)
+
+    def commits(self) -> Any:
+        """One row per partition per commit attempt; ``error`` is empty when it was stored."""
+        return self.history.commit_frame()
+
+
+def process(records: ConsumerRecords | ConsumerRecord | Iterable[ConsumerRecord]) -> None:
+    """Process records inside ``on_records`` (or pass a ``ConsumerRecords`` from ``poll()``).
+
+    Raises:
+        IllegalStateError: outside ``on_records`` with records that do not know their consumer.
+    """
+    consumer = LEARNER_CODE[-1] if LEARNER_CODE else getattr(records, "consumer", None)
+    if consumer is None:
+        raise IllegalStateError("process(records) works inside on_records or with the "
+                                "records poll() returned; otherwise call consumer.process().")
+    consumer.process(records)
+

@@ -11,7 +11,7 @@ Example::
     description: Keyed records always land on the same partition.
     seed: 42
     cluster: {brokers: 3}
-    topics: [{name: orders, partitions: 12}]
+    topics: [{name: orders, partitions: 12}]   # or replica_assignment: [[0, 1, 2], ...]
     producers:
       - config: {linger.ms: 5}
         workload: {topic: orders, records: 100000, rate_per_s: 50000, keys: {uniform: 1000}}
@@ -29,13 +29,14 @@ import yaml
 
 from sim import config as configs
 from sim import faults
+from sim.consumer import scenario as consumer_scenario
 from sim.errors import ConfigError, ScenarioError
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.workloads import KeyList, NoKeys, UniformKeys, Workload, ZipfKeys, vip_customers
 
 TOP_LEVEL = {"name", "description", "seed", "duration_ms", "cluster", "topics", "producers",
-             "faults", "lesson"}
+             "faults", "lesson", "consumers", "group_coordinator"}
 KEY_KINDS = ("none", "uniform", "zipf", "list", "vip")
 
 
@@ -52,6 +53,8 @@ class Scenario:
     topics: list[dict[str, Any]] = field(default_factory=list)
     producers: list[dict[str, Any]] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    consumers: list[dict[str, Any]] = field(default_factory=list)
+    group_coordinator: dict[str, Any] | None = None
 
     def build(self, seed: int | None = None) -> Kernel:
         """A fresh kernel with this scenario set up (not yet run)."""
@@ -69,7 +72,7 @@ class Scenario:
         for topic in self.topics:
             kernel.cluster.create_topic(topic["name"], topic.get("partitions", 1),
                                         topic.get("replication_factor", 1),
-                                        topic.get("configs"))
+                                        topic.get("configs"), topic.get("replica_assignment"))
         for spec in self.producers:
             producer = Producer(kernel, spec.get("config"))
             load = spec.get("workload")
@@ -79,10 +82,13 @@ class Scenario:
                     keys=_key_spec(load.get("keys")), value_bytes=_value_bytes(load),
                     start_ms=load.get("start_ms", 0.0), arrivals=load.get("arrivals", "uniform"))
                 producer.add_workload(workload)
+        consumer_scenario.setup(kernel, self.consumers, self.group_coordinator)
         for fault in self.faults:
-            slow = fault["slow_broker"]
-            faults.schedule(kernel, fault.get("at_ms", 0.0),
-                            faults.SlowBroker(int(slow["broker"]), float(slow["factor"])))
+            if consumer_scenario.is_consumer_fault(fault):
+                faults.schedule(kernel, fault.get("at_ms", 0.0),
+                                consumer_scenario.make_fault(fault))
+                continue
+            faults.schedule(kernel, *faults.from_spec(fault, len(kernel.cluster.brokers)))
 
     def run(self, seed: int | None = None) -> Kernel:
         """Build and run to the end (or to ``duration_ms``)."""
@@ -145,7 +151,8 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         where = f"topics[{i}]"
         if not isinstance(topic, dict):
             check.fail(where, "must be a mapping with name and partitions")
-        check.known(topic, {"name", "partitions", "replication_factor", "configs"}, where)
+        check.known(topic, {"name", "partitions", "replication_factor", "configs",
+                            "replica_assignment"}, where)
         topic_names.add(check.typed(topic, "name", str, where, required=True))
         check.typed(topic, "partitions", int, where, default=1)
         rf = check.typed(topic, "replication_factor", int, where, default=1)
@@ -153,6 +160,15 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
             check.fail(f"{where}.replication_factor", f"must be between 1 and the number of "
                        f"brokers ({brokers}) but is {rf}")
         check.config(configs.TOPIC, topic.get("configs"), f"{where}.configs")
+        assignment = topic.get("replica_assignment")
+        if assignment is not None and not (
+            isinstance(assignment, list) and assignment
+            and all(isinstance(r, list) and r and len(r) == len(assignment[0])
+                    and len(set(r)) == len(r)
+                    and all(isinstance(b, int) and 0 <= b < brokers for b in r)
+                    for r in assignment)):
+            check.fail(f"{where}.replica_assignment", f"must list, per partition, the same "
+                       f"number of distinct broker ids from 0 to {brokers - 1}, e.g. [[0, 1, 2]]")
     producers = check.typed(data, "producers", list, "", default=[])
     for i, spec in enumerate(producers):
         where = f"producers[{i}]"
@@ -162,22 +178,19 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         check.config(configs.PRODUCER, spec.get("config"), f"{where}.config")
         if "workload" in spec:
             _check_workload(check, spec["workload"], f"{where}.workload", topic_names)
+    consumers = consumer_scenario.check(check, data, topic_names)
     fault_list = check.typed(data, "faults", list, "", default=[])
     for i, fault in enumerate(fault_list):
         where = f"faults[{i}]"
-        if not isinstance(fault, dict):
-            check.fail(where, "must be a mapping such as {at_ms: 100, slow_broker: {...}}")
-        check.known(fault, {"at_ms", "slow_broker"}, where)
-        check.typed(fault, "at_ms", (int, float), where, default=0)
-        slow = check.typed(fault, "slow_broker", dict, where, required=True)
-        broker = check.typed(slow, "broker", int, f"{where}.slow_broker", required=True)
-        if not 0 <= broker < brokers:
-            check.fail(f"{where}.slow_broker.broker", f"must be between 0 and {brokers - 1}")
-        factor = check.typed(slow, "factor", (int, float), f"{where}.slow_broker", required=True)
-        if factor < 1:
-            check.fail(f"{where}.slow_broker.factor", "must be at least 1")
+        if consumer_scenario.is_consumer_fault(fault):
+            consumer_scenario.check_fault(check, fault, where, consumers)
+            continue
+        try:
+            faults.from_spec(fault, brokers)
+        except faults.FaultSpecError as exc:
+            check.fail(f"{where}.{exc.field}" if exc.field else where, exc.problem)
     return Scenario(name, data.get("description", ""), seed, source, duration, cluster, topics,
-                    producers, fault_list)
+                    producers, fault_list, consumers, data.get("group_coordinator"))
 
 
 def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) -> None:

@@ -1,0 +1,31 @@
+"""Errors a consumer raises, named after Kafka's exceptions."""
+
+from __future__ import annotations
+
+from sim.errors import KafkaLabError
+
+
+class IllegalStateError(KafkaLabError):
+    """A call that does not fit the consumer's state (Kafka's ``IllegalStateException``)."""
+
+
+class NoOffsetForPartitionError(KafkaLabError):
+    """No committed offset and ``auto.offset.reset=none`` (``NoOffsetForPartitionException``)."""
+
+
+class OffsetOutOfRangeError(KafkaLabError):
+    """The position is outside the log and ``auto.offset.reset=none``."""
+
+
+class CommitFailedError(KafkaLabError):
+    """The member left the group's generation, so its commit was refused
+    (``CommitFailedException``)."""
+
+
+class RebalanceInProgressError(KafkaLabError):
+    """A commit during a rebalance; ``poll()`` to finish it and commit again
+    (``RebalanceInProgressException``)."""
+
+
+class GroupProtocolError(KafkaLabError):
+    """The group coordinator refused to let the member join (e.g. no common assignor)."""

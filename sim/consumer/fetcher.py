@@ -1,0 +1,228 @@
+"""What a poll returns, and how it is read from the partition leaders' logs.
+
+``ConsumerRecord`` and ``ConsumerRecords`` mirror Kafka's classes of the same names. A
+``ConsumerRecords`` keeps the records of one poll as column chunks (one per partition) and makes
+``ConsumerRecord`` objects only when you iterate or index it, so large polls stay cheap.
+
+The ``Fetcher`` reads, for each assigned partition, the records from the consumer's position up
+to the high watermark (consumers never see records above it), at most ``max.poll.records`` in
+all. Like Kafka's fetcher (``AbstractFetch`` / ``SubscriptionState.movePartitionToEnd``) it
+starts each poll after the partition that was served last, so that no partition starves.
+Kafka prefetches in the background; the lab reads at poll time, so a poll that finds records
+returns at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+import numpy as np
+import pandas as pd
+
+from sim.log import RECORD_COLUMNS
+from sim.records import TopicPartition
+
+FIELDS = ("timestamp_ms", "key_hash", "value_size", "record_id")
+"""Record columns a ConsumerRecord carries (read from the log when the log stores them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerRecord:
+    """One record as a poll returns it (``org.apache.kafka.clients.consumer.ConsumerRecord``).
+
+    The lab's logs keep no payloads: ``key_hash`` is the key's murmur2 hash, ``value_size`` the
+    value's length in bytes, and ``record_id`` says which producer record this is (the audit
+    uses it to tell records apart; -1 when unknown).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key_hash: int
+    value_size: int
+    record_id: int = -1
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive records of one partition: offsets ``first_offset … first_offset+count-1``."""
+
+    tp: TopicPartition
+    first_offset: int
+    columns: dict[str, np.ndarray]
+
+    @property
+    def count(self) -> int:
+        return len(self.columns["timestamp_ms"])
+
+    @property
+    def last_offset(self) -> int:
+        return self.first_offset + self.count - 1
+
+    def slice(self, start: int, stop: int) -> Chunk:
+        return Chunk(self.tp, self.first_offset + start,
+                     {name: col[start:stop] for name, col in self.columns.items()})
+
+    def record(self, i: int) -> ConsumerRecord:
+        cols = self.columns
+        return ConsumerRecord(self.tp.topic, self.tp.partition, self.first_offset + i,
+                              int(cols["timestamp_ms"][i]), int(cols["key_hash"][i]),
+                              int(cols["value_size"][i]), int(cols["record_id"][i]))
+
+
+class ConsumerRecords(Sequence[ConsumerRecord]):
+    """The records of one poll (``org.apache.kafka.clients.consumer.ConsumerRecords``).
+
+    A sequence of ``ConsumerRecord`` in partition order; slicing keeps it a ``ConsumerRecords``
+    (so ``process(records[:10])`` works). ``partitions()``, ``records(tp)`` and ``count()``
+    are Kafka's methods; ``to_frame()`` gives a DataFrame.
+    """
+
+    def __init__(self, chunks: list[Chunk] | None = None, consumer: Any = None) -> None:
+        self.chunks = [c for c in (chunks or []) if c.count]
+        self.consumer = consumer
+        self._starts = np.cumsum([0] + [c.count for c in self.chunks])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def count(self, value: Any = None) -> int:  # type: ignore[override]
+        """Number of records (Kafka's ``count()``); with an argument, Sequence's count."""
+        if value is None:
+            return len(self)
+        return super().count(value)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{c.tp}@{c.first_offset}..{c.last_offset}" for c in self.chunks)
+        return f"ConsumerRecords({len(self)} records: {parts or 'none'})"
+
+    def __iter__(self) -> Iterator[ConsumerRecord]:
+        for chunk in self.chunks:
+            for i in range(chunk.count):
+                yield chunk.record(i)
+
+    @overload
+    def __getitem__(self, index: int) -> ConsumerRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ConsumerRecords: ...
+
+    def __getitem__(self, index: int | slice) -> ConsumerRecord | ConsumerRecords:
+        n = len(self)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step != 1:
+                raise ValueError("ConsumerRecords slices must be contiguous (step 1).")
+            chunks = []
+            for chunk, first in zip(self.chunks, self._starts[:-1], strict=True):
+                lo, hi = max(start - first, 0), min(stop - first, chunk.count)
+                if lo < hi:
+                    chunks.append(chunk.slice(int(lo), int(hi)))
+            return ConsumerRecords(chunks, self.consumer)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"record index {index} out of range for {n} records")
+        k = int(np.searchsorted(self._starts, index, side="right")) - 1
+        return self.chunks[k].record(int(index - self._starts[k]))
+
+    def partitions(self) -> list[TopicPartition]:
+        """The partitions these records come from."""
+        return [c.tp for c in self.chunks]
+
+    def records(self, tp: TopicPartition) -> list[ConsumerRecord]:
+        """The records of one partition."""
+        return [c.record(i) for c in self.chunks if c.tp == tp for i in range(c.count)]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per record: topic, partition, offset and the stored columns."""
+        columns = ["topic", "partition", "offset", *FIELDS]
+        if not self.chunks:
+            return pd.DataFrame(columns=columns)
+        parts = [pd.DataFrame({"topic": c.tp.topic, "partition": c.tp.partition,
+                               "offset": np.arange(c.first_offset, c.last_offset + 1),
+                               **c.columns}) for c in self.chunks]
+        return pd.concat(parts, ignore_index=True)[columns]
+
+
+def read_chunk(log: Any, tp: TopicPartition, start: int, stop: int) -> Chunk:
+    """Records ``start … stop-1`` of a partition log as a chunk."""
+    columns = {}
+    for name in FIELDS:
+        if name in RECORD_COLUMNS:
+            columns[name] = log.column(name, start, stop)
+        else:
+            columns[name] = np.full(stop - start, -1, np.int64)
+    return Chunk(tp, start, columns)
+
+
+class Fetcher:
+    """Reads records for one consumer, rotating over its partitions (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._next_first: TopicPartition | None = None
+
+    def fetch(self, cluster: Any, partitions: list[TopicPartition],
+              positions: dict[TopicPartition, int], max_records: int) -> list[Chunk]:
+        """Chunks from ``positions`` up to each high watermark, ``max_records`` in all.
+
+        Callers check positions against the log bounds first (``out_of_range``).
+        """
+        if not partitions:
+            return []
+        order = list(partitions)
+        if self._next_first in order:
+            k = order.index(self._next_first)
+            order = order[k:] + order[:k]
+        chunks: list[Chunk] = []
+        left = max_records
+        for i, tp in enumerate(order):
+            if left <= 0:
+                break
+            log = cluster.partition(tp.topic, tp.partition).log
+            start = positions[tp]
+            stop = min(log.high_watermark, start + left)
+            if stop > start:
+                chunks.append(read_chunk(log, tp, start, stop))
+                left -= stop - start
+                # A partly drained partition stays first in line; a drained one goes last.
+                drained = stop == log.high_watermark
+                self._next_first = order[(i + 1) % len(order)] if drained else tp
+        return chunks
+
+
+def out_of_range(log: Any, position: int) -> bool:
+    """True when ``position`` is outside the log (Kafka's OFFSET_OUT_OF_RANGE)."""
+    return position < log.log_start_offset or position > log.log_end_offset
+
+
+def chunks_of(records: Any) -> list[Chunk]:
+    """Chunks for ``process()``: from a ``ConsumerRecords``, one record, or a list of them."""
+    if isinstance(records, ConsumerRecords):
+        return list(records.chunks)
+    if isinstance(records, ConsumerRecord):
+        records = [records]
+    chunks: list[Chunk] = []
+    run: list[ConsumerRecord] = []
+    for record in [*records, None]:
+        if run and (record is None or record.topic_partition != run[-1].topic_partition
+                    or record.offset != run[-1].offset + 1):
+            columns = {name: np.array([getattr(r, name) for r in run], np.int64)
+                       for name in FIELDS}
+            chunks.append(Chunk(run[0].topic_partition, run[0].offset, columns))
+            run = []
+        if record is not None:
+            if not isinstance(record, ConsumerRecord):
+                raise TypeError(f"process() takes records from poll(), not {record!r}.")
+            run.append(record)
+    return chunks

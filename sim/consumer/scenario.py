@@ -1,0 +1,174 @@
+"""The ``consumers:`` section of scenario files, consumer faults, and ``group_coordinator:``.
+
+Example::
+
+    duration_ms: 30000
+    group_coordinator: {group.initial.rebalance.delay.ms: 3000}
+    consumers:
+      - group: billing
+        topics: [payments]            # or pattern: "pay.*"
+        count: 2                      # consumer-billing-1, consumer-billing-2
+        app: at-least-once            # at-most-once, at-least-once, auto-commit
+        processing_ms_per_record: 2
+        config: {max.poll.records: 100}
+        start_ms: 0                   # null: started by a join fault
+    faults:
+      - {at_ms: 8000, crash: {consumer: consumer-billing-1}}
+      - {at_ms: 9000, hang: {consumer: consumer-billing-2, duration_ms: 20000}}
+
+Consumers are named as Kafka names them (``consumer-<group>-<n>``, counting every consumer of
+the scenario), or ``<name>-<i>`` with ``name:``, or ``<name>`` alone when ``count`` is 1.
+``static: true`` makes each one a static member whose ``group.instance.id`` is its name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.consumer import faults as consumer_faults
+from sim.consumer.apps import APPS, AUTO_COMMIT, app_for
+from sim.consumer.config import GROUP_COORDINATOR, parse_consumer
+from sim.errors import ConfigError
+
+FIELDS = {"group", "topics", "pattern", "count", "app", "processing_ms_per_record", "config",
+          "name", "start_ms", "static"}
+FAULTS: dict[str, tuple[str, ...]] = {
+    "crash": (), "hang": ("duration_ms",), "slow": ("factor",), "join": (), "leave": (),
+    "restart": (),
+}
+"""Consumer fault kinds and the fields each needs besides ``consumer``."""
+
+
+def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str, Any]]:
+    """Validate ``consumers`` and ``group_coordinator``; return the specs with their names.
+
+    ``checker`` is the scenario module's ``_Checker`` (it raises ``ScenarioError`` naming the
+    file and the field).
+    """
+    checker.config(GROUP_COORDINATOR, data.get("group_coordinator"), "group_coordinator")
+    specs = checker.typed(data, "consumers", list, "", default=[])
+    if specs and data.get("duration_ms") is None:
+        checker.fail("duration_ms", "is required with consumers: a consumer polls forever, so "
+                     "the run needs an end time")
+    out = []
+    serial = 0
+    for i, spec in enumerate(specs):
+        where = f"consumers[{i}]"
+        if not isinstance(spec, dict):
+            checker.fail(where, "must be a mapping with group, topics and app")
+        checker.known(spec, FIELDS, where)
+        group = checker.typed(spec, "group", str, where, required=True)
+        names = checker.typed(spec, "topics", list, where, default=None)
+        pattern = checker.typed(spec, "pattern", str, where, default=None)
+        if (names is None) == (pattern is None):
+            checker.fail(where, "needs exactly one of topics (a list) or pattern (a regex)")
+        for name in names or []:
+            if name not in topics:
+                checker.fail(f"{where}.topics", f"names topic {name!r}, which the scenario "
+                             f"does not create (topics: {', '.join(sorted(topics))})")
+        count = checker.typed(spec, "count", int, where, default=1)
+        if count < 1:
+            checker.fail(f"{where}.count", f"must be at least 1 but is {count}")
+        app = checker.typed(spec, "app", str, where, default="at-least-once")
+        if app not in APPS:
+            checker.fail(f"{where}.app", f"must be one of {', '.join(APPS)} but is {app!r}")
+        per = checker.typed(spec, "processing_ms_per_record", (int, float), where, default=0)
+        if per < 0:
+            checker.fail(f"{where}.processing_ms_per_record", "must be ≥ 0")
+        start = spec.get("start_ms", 0)
+        if start is not None and (isinstance(start, bool) or not isinstance(start, int | float)
+                                  or start < 0):
+            checker.fail(f"{where}.start_ms", "must be a time ≥ 0, or null (started by a join "
+                         "fault)")
+        static = checker.typed(spec, "static", bool, where, default=False)
+        config = checker.typed(spec, "config", dict, where, default={})
+        config = {"group.id": group, **config}
+        config.setdefault("enable.auto.commit", AUTO_COMMIT[app])
+        if app == "auto-commit" and str(config["enable.auto.commit"]).lower() != "true":
+            checker.fail(f"{where}.config", "sets enable.auto.commit=false, but app auto-commit "
+                         "relies on it; pick at-least-once or at-most-once instead")
+        base = spec.get("name") or config.get("client.id")
+        for k in range(1, count + 1):
+            serial += 1
+            name = (base if count == 1 else f"{base}-{k}") if base else f"consumer-{group}-{serial}"
+            member = {**config, "client.id": name}
+            if static:
+                member["group.instance.id"] = name
+            try:
+                parse_consumer(member)
+            except ConfigError as exc:
+                checker.fail(f"{where}.config", f"is invalid: {exc}")
+            out.append({"name": name, "config": member, "topics": names, "pattern": pattern,
+                        "app": app, "processing_ms_per_record": float(per), "start_ms": start})
+    return out
+
+
+def is_consumer_fault(fault: Any) -> bool:
+    """True for a fault entry of a consumer kind (crash, hang, slow, join, leave, restart)."""
+    return isinstance(fault, dict) and any(kind in fault for kind in FAULTS)
+
+
+def check_fault(checker: Any, fault: dict[str, Any], where: str,
+                consumers: list[dict[str, Any]]) -> None:
+    """Validate one consumer fault such as ``{at_ms: 500, crash: {consumer: NAME}}``."""
+    kinds = [k for k in FAULTS if k in fault]
+    if len(kinds) != 1:
+        checker.fail(where, f"needs exactly one fault kind besides at_ms, but has "
+                     f"{', '.join(kinds)}")
+    kind = kinds[0]
+    checker.known(fault, {"at_ms", kind}, where)
+    at_ms = checker.typed(fault, "at_ms", (int, float), where, default=0)
+    if at_ms < 0:
+        checker.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
+    names = [spec["name"] for spec in consumers]
+    body = checker.typed(fault, kind, dict, where, required=True)
+    checker.known(body, {"consumer", *FAULTS[kind]}, f"{where}.{kind}")
+    name = checker.typed(body, "consumer", str, f"{where}.{kind}", required=True)
+    if name not in names:
+        checker.fail(f"{where}.{kind}.consumer", f"names consumer {name!r}; the scenario's "
+                     f"consumers are: {', '.join(names) or 'none'}")
+    for field in FAULTS[kind]:
+        value = checker.typed(body, field, (int, float), f"{where}.{kind}", required=True)
+        if value <= 0:
+            checker.fail(f"{where}.{kind}.{field}", f"must be > 0 but is {value}")
+
+
+def make_fault(fault: dict[str, Any]) -> Any:
+    """The fault object for a validated consumer fault entry."""
+    kind = next(k for k in FAULTS if k in fault)
+    body = fault[kind]
+    name = body["consumer"]
+    if kind == "crash":
+        return consumer_faults.ConsumerCrash(name)
+    if kind == "hang":
+        return consumer_faults.ConsumerHang(name, float(body["duration_ms"]))
+    if kind == "slow":
+        return consumer_faults.SlowConsumer(name, float(body["factor"]))
+    if kind == "join":
+        return consumer_faults.ConsumerJoin(name)
+    if kind == "leave":
+        return consumer_faults.ConsumerLeave(name)
+    return consumer_faults.ConsumerRestart(name)
+
+
+def setup(kernel: Any, specs: list[dict[str, Any]],
+          coordinator_config: dict[str, Any] | None) -> None:
+    """Create the consumers (after the producers) and start them at their ``start_ms``."""
+    from sim.consumer import Consumer
+    from sim.consumer.group import group_coordinator
+
+    if specs or coordinator_config:
+        group_coordinator(kernel, coordinator_config)
+    for spec in specs:
+        consumer = Consumer(kernel, spec["config"], app_for(spec["app"]),
+                            spec["processing_ms_per_record"])
+        consumer.subscribe(spec["topics"] if spec["pattern"] is None
+                           else f"^(?:{spec['pattern']})$")
+        start = spec["start_ms"]
+        if start is None:
+            continue
+        if start <= kernel.now_ms:
+            consumer.run()
+        else:
+            kernel.env.timeout(start - kernel.now_ms).callbacks.append(
+                lambda _event, c=consumer: c.run())

@@ -1,0 +1,183 @@
+"""What a consumer subscribes to, which partitions it owns, and where it is in each.
+
+Mirrors Kafka's ``SubscriptionState``. A consumer either *subscribes* (to topics or a pattern;
+the group assigns partitions) or is *assigned* partitions by hand (``assign()``, no group), never
+both. For each owned partition it keeps a *position*: the offset of the next record to fetch.
+A partition without a position starts at the group's committed offset, or, without one, where
+``auto.offset.reset`` says: ``earliest`` (the log start), ``latest`` (the high watermark), or
+``none`` (an error). A position outside the log (after truncation, say) is reset the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sim.consumer.errors import (
+    IllegalStateError,
+    NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
+)
+from sim.consumer.history import ConsumerHistory
+from sim.errors import ConfigError
+from sim.records import TopicPartition
+
+
+class SubscriptionState:
+    """Subscription, assignment, positions and paused partitions of one consumer."""
+
+    def __init__(self, cluster: Any, client_id: str, group_id: str | None,
+                 auto_offset_reset: str, history: ConsumerHistory) -> None:
+        self.cluster = cluster
+        self.client_id = client_id
+        self.group_id = group_id
+        self.auto_offset_reset = auto_offset_reset
+        self.history = history
+        self.topics: list[str] = []
+        self.pattern: re.Pattern[str] | None = None
+        self.manual: list[TopicPartition] | None = None
+        self.listener: Any = None
+        self._metadata_version = -1
+        self._snapshot: list[tuple[str, int]] = []
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget assignment and positions (a restarted process keeps only its subscription)."""
+        self.owned: list[TopicPartition] = list(self.manual or [])
+        self.positions: dict[TopicPartition, int] = {}
+        self.paused: set[TopicPartition] = set()
+
+    # -- subscribing ------------------------------------------------------------------------------
+
+    def subscribe(self, topics: str | Iterable[str] | re.Pattern[str], listener: Any) -> None:
+        if self.manual is not None:
+            raise IllegalStateError("Subscription to topics, partitions and pattern are "
+                                    "mutually exclusive: call unsubscribe() after assign().")
+        if isinstance(topics, str) and topics.startswith("^"):
+            topics = re.compile(topics)
+        if isinstance(topics, re.Pattern):
+            self.pattern, self.topics = topics, []
+        else:
+            names = [topics] if isinstance(topics, str) else list(topics)
+            for name in names:
+                self.cluster.topic(name)  # a clear error for an unknown topic
+            self.pattern, self.topics = None, sorted(set(names))
+        self.listener = listener
+        self.metadata_changed()
+
+    def assign(self, partitions: Iterable[Any]) -> None:
+        if self.topics or self.pattern is not None:
+            raise IllegalStateError("Subscription to topics, partitions and pattern are "
+                                    "mutually exclusive: call unsubscribe() first.")
+        wanted = [TopicPartition(*tp) if isinstance(tp, tuple) else tp for tp in partitions]
+        for tp in wanted:
+            count = len(self.cluster.topic(tp.topic).partitions)
+            if not 0 <= tp.partition < count:
+                raise ConfigError(f"assign(): topic {tp.topic!r} has partitions 0..{count - 1}, "
+                                  f"not {tp.partition}.")
+        self.manual = wanted
+        self.owned = list(wanted)
+        for tp in list(self.positions):
+            if tp not in wanted:
+                del self.positions[tp]
+
+    def unsubscribe(self) -> None:
+        self.topics, self.pattern, self.manual = [], None, None
+        self.clear()
+
+    @property
+    def has_subscription(self) -> bool:
+        """True after subscribe() (the group assigns partitions)."""
+        return bool(self.topics) or self.pattern is not None
+
+    @property
+    def has_any(self) -> bool:
+        return self.has_subscription or self.manual is not None
+
+    def subscribed_topics(self) -> list[str]:
+        """The topics subscribed to; a pattern's matches, internal topics left out."""
+        if self.pattern is not None:
+            return sorted(t for t in self.cluster.topics
+                          if self.pattern.fullmatch(t) and not t.startswith("__"))
+        return list(self.topics)
+
+    def metadata_changed(self) -> bool:
+        """True when the subscribed topics or their partition counts changed since last time."""
+        if self.cluster.metadata_version == self._metadata_version:
+            return False
+        self._metadata_version = self.cluster.metadata_version
+        snapshot = [(t, len(self.cluster.topics[t].partitions)) for t in self.subscribed_topics()
+                    if t in self.cluster.topics]
+        changed = bool(self._snapshot) and snapshot != self._snapshot
+        self._snapshot = snapshot
+        return changed
+
+    # -- owning partitions -------------------------------------------------------------------------
+
+    def add(self, partitions: Iterable[TopicPartition]) -> None:
+        self.owned.extend(tp for tp in partitions if tp not in self.owned)
+
+    def remove(self, partitions: Iterable[TopicPartition]) -> None:
+        gone = set(partitions)
+        self.owned = [tp for tp in self.owned if tp not in gone]
+        for tp in gone:
+            self.positions.pop(tp, None)
+            self.paused.discard(tp)
+
+    def check_assigned(self, tp: TopicPartition) -> None:
+        if tp not in self.owned:
+            shown = ",".join(map(str, self.owned)) or "none"
+            raise IllegalStateError(f"No current assignment for partition {tp} (consumer "
+                                    f"{self.client_id} has: {shown}).")
+
+    # -- positions ---------------------------------------------------------------------------------
+
+    def missing_positions(self) -> list[TopicPartition]:
+        return [tp for tp in self.owned if tp not in self.positions]
+
+    def seek(self, tp: TopicPartition, offset: int, now_ms: float) -> None:
+        self.positions[tp] = int(offset)
+        self.history.positions.append((now_ms, tp.topic, tp.partition, int(offset)))
+
+    def consumed(self) -> dict[TopicPartition, int]:
+        """Positions of the owned partitions: what ``commit_sync()`` commits by default."""
+        return {tp: self.positions[tp] for tp in self.owned if tp in self.positions}
+
+    def reset_offset(self, tp: TopicPartition, out_of_range_at: int | None = None) -> int:
+        """Where ``auto.offset.reset`` starts ``tp`` (see the module docstring)."""
+        log = self.cluster.partition(tp.topic, tp.partition).log
+        if self.auto_offset_reset == "earliest":
+            return int(log.log_start_offset)
+        if self.auto_offset_reset == "latest":
+            return int(log.high_watermark)
+        if out_of_range_at is not None:
+            raise OffsetOutOfRangeError(
+                f"consumer {self.client_id}: position {out_of_range_at} of {tp} is outside the "
+                f"log ({log.log_start_offset}..{log.log_end_offset}) and auto.offset.reset="
+                "none; seek() to a valid offset or set auto.offset.reset.")
+        raise NoOffsetForPartitionError(
+            f"consumer {self.client_id}: no committed offset for {tp} in group "
+            f"{self.group_id!r} and auto.offset.reset=none; commit an offset first, seek(), or "
+            "set auto.offset.reset to earliest or latest.")
+
+    def fetchable(self, now_ms: float) -> list[TopicPartition]:
+        """Owned, positioned, not paused partitions whose leader this client can reach.
+
+        A position outside its log is reset first (Kafka's OFFSET_OUT_OF_RANGE).
+        """
+        out = []
+        network = self.cluster.network
+        for tp in self.owned:
+            if tp not in self.positions or tp in self.paused:
+                continue
+            part = self.cluster.partition(tp.topic, tp.partition)
+            leader = part.leader
+            if leader < 0 or not self.cluster.brokers[leader].alive or not network.connected(
+                    self.client_id, leader):
+                continue
+            position = self.positions[tp]
+            if position < part.log.log_start_offset or position > part.log.log_end_offset:
+                self.seek(tp, self.reset_offset(tp, position), now_ms)
+            out.append(tp)
+        return out

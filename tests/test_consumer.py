@@ -1,0 +1,284 @@
+"""The consumer: poll, positions, auto.offset.reset, commits, processing, delivery semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim import faults
+from sim.audit import audit_kernel
+from sim.consumer import (
+    Consumer,
+    ConsumerRecords,
+    IllegalStateError,
+    NoOffsetForPartitionError,
+    process,
+)
+from sim.consumer.apps import at_least_once, at_most_once, auto_commit
+from sim.consumer.config import CONSUMER, parse_consumer
+from sim.consumer.faults import ConsumerCrash, ConsumerRestart
+from sim.errors import ConfigError, UnknownTopicError
+from sim.kernel import Kernel
+from sim.producer import Producer
+from sim.records import TopicPartition
+from sim.workloads import Workload
+
+TP0 = TopicPartition("t", 0)
+NO_LATENCY = {"lab.network.latency.ms": 0}
+
+
+def preloaded(records: int = 1000, partitions: int = 1) -> Kernel:
+    """One broker without network latency and ``records`` records already in topic t."""
+    kernel = Kernel(seed=0, brokers=1, broker_configs=NO_LATENCY)
+    kernel.cluster.create_topic("t", partitions=partitions)
+    producer = Producer(kernel, {"partitioner.class": "RoundRobinPartitioner"}
+                        if partitions > 1 else None)
+    producer.add_workload(Workload.generate(kernel.spawn_rng(), "t", records, 1e6))
+    producer.flush()
+    return kernel
+
+
+def consumer(kernel: Kernel, **config: object) -> Consumer:
+    base = {"group.id": "g", "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "max.poll.records": 100}
+    return Consumer(kernel, {**base, **config})
+
+
+# -- poll, positions, auto.offset.reset -----------------------------------------------------------
+
+def test_poll_returns_at_most_max_poll_records_in_offset_order():
+    """Consecutive polls return offsets 0-99, then 100-199, and advance the position."""
+    kernel = preloaded()
+    c = consumer(kernel)
+    c.assign([TP0])
+    first, second = c.poll(), c.poll()
+    assert [r.offset for r in first] == list(range(100))
+    assert [r.offset for r in second] == list(range(100, 200))
+    assert c.position(TP0) == 200
+    assert isinstance(first, ConsumerRecords)
+    assert first.count() == 100
+
+
+def test_consumers_never_read_at_or_above_the_high_watermark():
+    """A poll stops at the high watermark even when the log end is further."""
+    kernel = preloaded(50)
+    kernel.cluster.partition("t", 0).log.high_watermark = 30
+    c = consumer(kernel)
+    c.assign([TP0])
+    assert [r.offset for r in c.poll()] == list(range(30))
+    assert len(c.poll(timeout_ms=20)) == 0
+
+
+def test_auto_offset_reset_latest_starts_at_the_high_watermark():
+    """Without a committed offset, latest skips what is already there."""
+    kernel = preloaded(40)
+    c = consumer(kernel, **{"auto.offset.reset": "latest"})
+    c.assign([TP0])
+    assert len(c.poll(timeout_ms=20)) == 0
+    assert c.position(TP0) == 40
+
+
+def test_auto_offset_reset_none_without_a_commit_is_a_clear_error():
+    """auto.offset.reset=none and no committed offset: NoOffsetForPartitionError names both."""
+    kernel = preloaded(10)
+    c = consumer(kernel, **{"auto.offset.reset": "none"})
+    c.assign([TP0])
+    with pytest.raises(NoOffsetForPartitionError, match=r"t-0.*group 'g'.*auto.offset.reset"):
+        c.poll()
+
+
+def test_a_new_consumer_starts_at_the_committed_offset():
+    """commit_sync() commits last returned + 1; the next consumer of the group starts there."""
+    kernel = preloaded()
+    first = consumer(kernel)
+    first.assign([TP0])
+    first.poll()
+    first.commit_sync()
+    assert first.committed([TP0]) == {TP0: 100}
+    first.close()
+    second = consumer(kernel, **{"auto.offset.reset": "none"})
+    second.assign([TP0])
+    assert second.poll()[0].offset == 100
+
+
+def test_seek_moves_the_next_fetch():
+    """seek() makes the next poll start at the given offset."""
+    kernel = preloaded()
+    c = consumer(kernel)
+    c.assign([TP0])
+    c.seek(TP0, 500)
+    assert c.poll()[0].offset == 500
+    c.seek_to_beginning()
+    assert c.position(TP0) == 0
+
+
+def test_polls_rotate_over_partitions_so_none_starves():
+    """With a small max.poll.records, successive polls serve partitions in turn."""
+    kernel = preloaded(400, partitions=4)
+    c = consumer(kernel, **{"max.poll.records": 50})
+    c.assign([TopicPartition("t", p) for p in range(4)])
+    served = [c.poll().partitions()[0].partition for _ in range(8)]
+    assert sorted(set(served)) == [0, 1, 2, 3]
+
+
+def test_processing_takes_processing_ms_per_record():
+    """process() advances simulated time by records × processing_ms_per_record."""
+    kernel = preloaded()
+    c = consumer(kernel)
+    c.processing_ms_per_record = 2.0
+    c.assign([TP0])
+    records = c.poll()
+    start = kernel.now_ms
+    process(records)
+    assert kernel.now_ms == pytest.approx(start + 200)
+    done = c.processed()
+    assert list(done["offset"]) == list(range(100))
+    assert np.allclose(done["processed_ms"], start + 2.0 * np.arange(1, 101))
+
+
+def test_paused_partitions_are_not_fetched():
+    """pause() stops fetching a partition until resume()."""
+    kernel = preloaded(100, partitions=2)
+    c = consumer(kernel)
+    c.assign([TopicPartition("t", 0), TopicPartition("t", 1)])
+    c.pause([TopicPartition("t", 0)])
+    assert c.poll().partitions() == [TopicPartition("t", 1)]
+
+
+# -- clear errors ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"max.poll.record": 5}, "Did you mean max.poll.records"),
+    ({"auto.offset.reset": "smallest"}, "must be one of 'earliest', 'latest', 'none'"),
+    ({"group.id": "g", "heartbeat.interval.ms": 45000}, "must be lower than session.timeout"),
+    ({"enable.auto.commit": True}, "needs a group.id"),
+    ({"group.id": "g", "partition.assignment.strategy": ["fair"]}, "unknown assignor 'fair'"),
+    ({"group.id": "g", "session.timeout.ms": 3000, "heartbeat.interval.ms": 1000},
+     "group.min.session.timeout.ms=6000"),
+    ({"group.protocol": "consumer"}, "must be one of 'classic'"),
+])
+def test_bad_configs_are_clear_errors(config, message):
+    """Bad consumer configs name the setting, the rule and the value."""
+    kernel = Kernel(seed=0, brokers=1)
+    with pytest.raises(ConfigError, match=message):
+        Consumer(kernel, config)
+
+
+def test_defaults_are_kafka_4_0s():
+    """The defaults are Kafka 4.0's (kafka-facts §4.5)."""
+    config = parse_consumer({"group.id": "g"})
+    assert config["session.timeout.ms"] == 45000
+    assert config["heartbeat.interval.ms"] == 3000
+    assert config["max.poll.interval.ms"] == 300000
+    assert config["max.poll.records"] == 500
+    assert config["enable.auto.commit"] is True
+    assert config["auto.commit.interval.ms"] == 5000
+    assert config["auto.offset.reset"] == "latest"
+    assert config["partition.assignment.strategy"] == ["range", "cooperative-sticky"]
+    assert CONSUMER["isolation.level"].default == "read_uncommitted"
+
+
+def test_unknown_topics_and_partitions_are_clear_errors():
+    """subscribe() to a missing topic and assign() of a missing partition say what exists."""
+    kernel = preloaded(1)
+    c = consumer(kernel)
+    with pytest.raises(UnknownTopicError, match="Unknown topic 'nope'; the cluster has: "):
+        c.subscribe(["nope"])
+    with pytest.raises(ConfigError, match=r"has partitions 0\.\.0, not 3"):
+        c.assign([TopicPartition("t", 3)])
+
+
+def test_subscribe_needs_a_group_and_excludes_assign():
+    """subscribe() without group.id, or after assign(), is an IllegalStateError."""
+    kernel = preloaded(1)
+    with pytest.raises(IllegalStateError, match=r"needs a group\.id"):
+        Consumer(kernel, {}).subscribe(["t"])
+    c = consumer(kernel)
+    c.assign([TP0])
+    with pytest.raises(IllegalStateError, match="mutually exclusive"):
+        c.subscribe(["t"])
+
+
+def test_poll_inside_on_records_is_refused():
+    """Learner code must not poll itself: the lab polls for it."""
+    kernel = preloaded(10)
+    c = consumer(kernel)
+    c.assign([TP0])
+    c.run(lambda consumer, records: consumer.poll())
+    with pytest.raises(IllegalStateError, match="inside on_records"):
+        kernel.run(kernel.now_ms + 100)
+
+
+# -- delivery semantics with a scripted crash -----------------------------------------------------
+
+def crashed_run(app, crash_after_ms: float) -> tuple[Kernel, Consumer]:
+    """1000 records; one consumer (100 a poll, 2 ms a record) crashes and restarts 50 ms later.
+
+    With no network latency, each commit takes no time, so the timeline is exact: at least
+    once commits at 200, 400, 600… ms after the start; at most once commits at 0, 200, 400…
+    """
+    kernel = preloaded()
+    c = consumer(kernel)
+    c.processing_ms_per_record = 2.0
+    c.assign([TP0])
+    start = kernel.now_ms
+    c.run(app)
+    faults.schedule(kernel, start + crash_after_ms, ConsumerCrash(c.client_id))
+    faults.schedule(kernel, start + crash_after_ms + 50, ConsumerRestart(c.client_id))
+    kernel.run(start + 5000)
+    return kernel, c
+
+
+def test_at_least_once_crash_processes_the_uncommitted_part_twice():
+    """Crash 450 ms in: batch 200-299 started at 400 ms, 25 records done, nothing committed.
+
+    After the restart the consumer resumes at the committed 200, so offsets 200-224 are
+    processed twice and nothing is skipped.
+    """
+    kernel, c = crashed_run(at_least_once, 450)
+    report = audit_kernel(kernel)
+    assert (report.processed_twice, report.skipped) == (25, 0)
+    counts = c.processed().groupby("offset").size()
+    assert list(counts[counts == 2].index) == list(range(200, 225))
+    assert report.frame("processed-twice")["cause"][0]["kind"] == "fault"
+
+
+def test_at_most_once_crash_skips_the_unprocessed_part():
+    """Crash 450 ms in: offset 300 was committed at 400 ms, 25 of 200-299 processed.
+
+    After the restart the consumer resumes at 300: offsets 225-299 are never processed.
+    """
+    kernel, _ = crashed_run(at_most_once, 450)
+    report = audit_kernel(kernel)
+    assert (report.skipped, report.processed_twice) == (75, 0)
+    skipped = report.anomalies["skipped"][0]
+    assert (skipped["first_offset"], skipped["last_offset"]) == (225, 299)
+    assert skipped["cause"]["detail"].startswith("consumer_crash")
+
+
+def test_auto_commit_commits_what_earlier_polls_returned():
+    """Auto-commit happens inside poll() every auto.commit.interval.ms, for earlier polls."""
+    kernel = preloaded()
+    c = consumer(kernel, **{"enable.auto.commit": True, "auto.commit.interval.ms": 500})
+    c.processing_ms_per_record = 2.0
+    c.assign([TP0])
+    start = kernel.now_ms
+    c.run(auto_commit)
+    kernel.run(start + 1300)
+    commits = c.commits()
+    # Polls every 200 ms; the first one at or after 500 ms (at 600) commits what the polls at
+    # 0, 200 and 400 returned (offsets up to 299); the next due one, at 1200, up to 599.
+    assert list(commits["offset"]) == [300, 600]
+    assert list(commits["time_ms"] - start) == pytest.approx([600, 1200])
+
+
+@settings(max_examples=15)
+@given(crash_after_ms=st.floats(1, 1500))
+def test_delivery_guarantees_hold_for_any_crash_time(crash_after_ms):
+    """At least once never skips a record; at most once never processes one twice."""
+    kernel, _ = crashed_run(at_least_once, crash_after_ms)
+    assert audit_kernel(kernel).skipped == 0
+    kernel, _ = crashed_run(at_most_once, crash_after_ms)
+    assert audit_kernel(kernel).processed_twice == 0
