@@ -1,0 +1,97 @@
+"""The built-in replication scenarios: what each one loses (or not), worked out by hand.
+
+Each scenario produces 200 records per second from t = 0 into one partition led by broker 0
+(replica assignment [0, 1, 2]), so the record sent at t ms has offset t / 5 until a fault moves
+things — which is how the expected offsets below are computed from the fault schedules.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sim import scenarios
+from sim import trace as events
+from sim.__main__ import main
+from sim.audit import audit_kernel
+
+RATE_PER_MS = 200 / 1000
+
+
+def run(name: str):
+    kernel = scenarios.load(name).run()
+    return kernel, audit_kernel(kernel)
+
+
+def lost_offsets(report) -> list[int]:
+    return sorted(r["offset"] for r in report.lost_records)
+
+
+def test_acks1_leader_crash_loses_what_only_the_leader_had():
+    """Cut at 5 s, crash at 8 s: records sent in [5 s, 8 s) — offsets 1000–1599 — are lost."""
+    kernel, report = run("acks1-leader-crash")
+    first, last = int(5000 * RATE_PER_MS), int(8000 * RATE_PER_MS) - 1
+    assert report.lost == last - first + 1 == 600
+    assert report.to_json()["lost"] == 600
+    truncate = kernel.trace.frame(events.KINDS["log.truncate"])
+    assert truncate[["node", "offset", "records"]].values.tolist() == [[0, first, 600]]
+    assert {r["cause"]["kind"] for r in report.lost_records} == {"log.truncate"}
+    election = kernel.trace.frame(events.KINDS["leader.election"])
+    assert election[["time_ms", "leader", "election"]].values.tolist() == [[17000.0, 1, "clean"]]
+
+
+def test_unclean_election_loses_everything_the_stale_replica_missed():
+    """Broker 2 cut off at 2 s becomes leader at 24 s: offsets 400–2999 are lost."""
+    kernel, report = run("unclean-election")
+    first, last = int(2000 * RATE_PER_MS), int(15000 * RATE_PER_MS) - 1
+    assert report.lost == last - first + 1
+    json_report = report.to_json()
+    assert json_report["lost_records"][0]["offset"] == first
+    elections = kernel.trace.frame(events.KINDS["leader.election"])
+    assert elections["election"].tolist() == ["unclean"]
+    part = kernel.cluster.partition("payments", 0)
+    assert part.leader == 2
+    # the survivors truncated to the stale leader: all three replicas agree again
+    ids = [part.logs[b].column("record_id").tolist() for b in (0, 1, 2)]
+    assert ids[0] == ids[1] == ids[2]
+
+
+def test_safe_replication_loses_nothing():
+    """RF 3, min.insync.replicas 2, acks=all: a leader crash costs latency, not data."""
+    _kernel, report = run("safe-replication")
+    assert report.acknowledged == 4000
+    assert report.lost == 0
+    assert report.duplicates == 0
+    assert report.valid
+
+
+def test_isr_shrink_makes_the_partition_unavailable_but_loses_nothing():
+    """Both followers fenced at 14 s: NOT_ENOUGH_REPLICAS until they return at 25 s."""
+    kernel, report = run("isr-shrink")
+    assert report.lost == 0
+    errors = kernel.trace.frame(events.PRODUCE_RETRY)
+    not_enough = errors[errors["error"] == "NOT_ENOUGH_REPLICAS"]["time_ms"]
+    assert not_enough.min() >= 14000
+    assert not_enough.max() < 25000
+    failed = kernel.clients[0].results()["error"].value_counts()
+    assert failed.index.tolist() == ["TimeoutException: delivery.timeout.ms expired"]
+    assert report.acknowledged + int(failed.sum()) == 4000
+
+
+def test_retries_without_idempotence_duplicate_records():
+    """Lost responses plus retries: every duplicate is one acknowledged record written twice."""
+    kernel, report = run("retries-duplicates")
+    ids = kernel.cluster.partition("payments", 0).log.column("record_id")
+    assert report.duplicates == len(ids) - len(set(ids.tolist())) > 0
+    assert report.lost == 0
+
+
+@pytest.mark.parametrize("name", ["acks1-leader-crash", "safe-replication"])
+def test_cli_json_carries_the_audit(capsys: pytest.CaptureFixture[str], name: str):
+    """python -m sim run NAME --json prints one JSON object with the audit's summary."""
+    assert main(["run", name, "--json"]) == 0
+    audit = json.loads(capsys.readouterr().out)["audit"]
+    for member in ("acknowledged", "lost", "duplicates", "lost_records"):
+        assert member in audit
+    assert audit["lost"] == (600 if name == "acks1-leader-crash" else 0)
