@@ -7,6 +7,8 @@ lessons and the audit speak the language of the published analyses:
   offset of its partition; it should have been seen, so it is gone.
 - ``unseen``: an acknowledged record never read, with nothing read past it yet.
 - ``duplicate``: one record at more than one offset (a retry written twice).
+- ``nonmonotonic-send``: a record sent after another to the same partition but written at a
+  lower offset (retries without idempotence reorder).
 - ``inconsistent-offsets``: two different records at one offset (a log that was truncated and
   written again).
 - ``poll-skip`` / ``nonmonotonic-poll``: one consumer's consecutive polls of a partition jump
@@ -35,8 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "poll-skip",
-         "nonmonotonic-poll", "skipped", "processed-twice")
+from sim.availability import nonmonotonic_sends, unavailability
+
+KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "nonmonotonic-send",
+         "poll-skip", "nonmonotonic-poll", "skipped", "processed-twice")
 ALLOWED_WITH_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
 DELIVERY_KINDS = ("skipped", "processed-twice")
 """Outcomes of the application's commit strategy, reported but never an invalid run."""
@@ -62,6 +66,8 @@ class AuditReport:
     counts: dict[str, int]
     subscribed: bool = True
     lost_records: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: list[dict[str, Any]] = field(default_factory=list)
+    """Windows when a partition took no writes (``sim.availability.unavailability``)."""
 
     @property
     def lost(self) -> int:
@@ -106,6 +112,8 @@ class AuditReport:
             "lost": self.lost, "unseen": self.unseen, "duplicates": self.duplicates,
             "skipped": self.skipped, "processed_twice": self.processed_twice,
             "lost_records": [_plain(r) for r in self.lost_records[:DETAIL_LIMIT]],
+            "unavailable_ms": sum(w["duration_ms"] for w in self.unavailable),
+            "unavailability": [_plain(w) for w in self.unavailable[:DETAIL_LIMIT]],
             "anomalies": dict(self.counts),
             "details": {k: [_plain(a) for a in v[:DETAIL_LIMIT]]
                         for k, v in self.anomalies.items() if v and k != "lost-write"},
@@ -149,6 +157,7 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
     anomalies: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     anomalies["inconsistent-offsets"], anomalies["duplicate"] = _offset_checks(acked, seen)
     anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(acked, seen, causes)
+    anomalies["nonmonotonic-send"] = nonmonotonic_sends(writes)
     anomalies["poll-skip"], anomalies["nonmonotonic-poll"] = _poll_order(reads, causes)
     anomalies["skipped"], anomalies["processed-twice"] = _delivery(reads, processed, commits,
                                                                   causes)
@@ -415,8 +424,10 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     commits = _concat([c.commits() for c in members], COMMIT_COLUMNS)
     subscribed = all(c.subscriptions.manual is None for c in members)
     final = final_reads_of(kernel) if final_read else None
-    return audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
-                 final)
+    report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
+                   final)
+    report.unavailable = unavailability(kernel.trace.to_frame())
+    return report
 
 
 def final_reads_of(kernel: Any) -> pd.DataFrame:

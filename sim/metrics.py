@@ -63,9 +63,13 @@ def producer_metrics(kernel: Any) -> pd.DataFrame:
 
 
 def broker_metrics(kernel: Any) -> pd.DataFrame:
-    """One row per broker: leaderships, produce requests, bytes appended and busy time."""
+    """One row per broker: leaderships, produce requests, bytes appended, busy time, and the
+    replication read-outs an operator watches: ISR shrinks and expansions (as leader), produce
+    requests it rejected, and the partitions it leads that are under-replicated now."""
     appends = kernel.trace.frame(events.LOG_APPEND)
     sent = kernel.trace.frame(events.REQUEST_SENT)
+    isr = kernel.trace.frame(events.KINDS["isr.change"])
+    errors = kernel.trace.frame(events.KINDS["produce.error"])
     now = max(kernel.now_ms, 1e-9)
     rows = []
     for broker_id, broker in kernel.cluster.brokers.items():
@@ -76,6 +80,14 @@ def broker_metrics(kernel: Any) -> pd.DataFrame:
             "produce_requests": int((sent["node"] == broker_id).sum()),
             "bytes_appended": int(appends.loc[appends["node"] == broker_id, "bytes"].sum()),
             "busy_ms": broker.busy_ms, "utilisation": min(1.0, broker.busy_ms / now),
+            "isr_shrinks": int(((isr["node"] == broker_id)
+                                & isr["reason"].str.startswith("shrink")).sum()),
+            "isr_expands": int(((isr["node"] == broker_id)
+                                & isr["reason"].str.startswith("expand")).sum()),
+            "failed_produce": int((errors["node"] == broker_id).sum()),
+            "under_replicated": sum(p.leader == broker_id and len(p.isr) < len(p.replicas)
+                                    for t in kernel.cluster.topics.values()
+                                    for p in t.partitions),
         })
     return pd.DataFrame(rows)
 

@@ -32,6 +32,9 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
         if not hasattr(producer, "partitioner_name"):  # consumers are summarised below
             continue
         shown = " ".join(f"{k}={_fmt(producer.config[k])}" for k in KEY_PRODUCER_CONFIGS)
+        if producer.config["enable.idempotence"] and not producer.idempotent:
+            shown = shown.replace("enable.idempotence=true",
+                                  "enable.idempotence=true (off: conflicts with acks)")
         lines.append(f"Producer {producer.client_id} (client behaviour of Kafka "
                      f"{producer.config['lab.kafka.version']}): partitioner="
                      f"{producer.partitioner_name}")
@@ -48,12 +51,43 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.append("")
     lines.append("Brokers")
     lines.append(_table(metrics.broker_metrics(kernel)))
-    if any(hasattr(c, "subscriptions") for c in kernel.clients):
-        from sim.audit import audit_kernel
-        from sim.consumer.report import text_section
+    from sim.audit import audit_kernel
+    from sim.consumer.report import text_section
 
-        lines.extend(text_section(kernel, audit_kernel(kernel)))
+    report = audit_kernel(kernel)
+    lines.extend(text_section(kernel, report))
+    lines.extend(audit_lines(report, with_counts=not text_section(kernel, report)))
     return "\n".join(lines) + "\n"
+
+
+def audit_lines(report: Any, with_counts: bool = True) -> list[str]:
+    """The audit in a few lines: counts, the first lost records, unavailability windows."""
+    lines = []
+    if with_counts:
+        lines += ["", "Delivery audit (Jepsen's anomaly names)"]
+        counts = ", ".join(f"{k} {n}" for k, n in report.counts.items())
+        lines += textwrap.wrap(
+            f"{'valid' if report.valid else 'INVALID'}: acknowledged {report.acknowledged}; "
+            f"{counts}", 96, initial_indent="  ", subsequent_indent="  ",
+            break_on_hyphens=False)
+    if report.lost_records:
+        first, last = report.lost_records[0], report.lost_records[-1]
+        cause = first.get("cause") or {}
+        lines += textwrap.wrap(
+            f"lost: {report.lost} acknowledged records, {first['topic']}-{first['partition']} "
+            f"offsets {first['offset']}–{last['offset']}; removed by {cause.get('kind', '?')} "
+            f"(event {cause.get('seq', '?')} at {cause.get('time_ms', float('nan')):.1f} ms)",
+            96, initial_indent="  ", subsequent_indent="    ")
+    for window in report.unavailable[:5]:
+        cause = window["cause"] or {}
+        lines += textwrap.wrap(
+            f"unavailable: {window['topic']}-{window['partition']} from "
+            f"{window['start_ms']:.1f} to {window['end_ms']:.1f} ms "
+            f"({', '.join(window['errors'])}; after {cause.get('kind', '?')} event "
+            f"{cause.get('seq', '?')})", 96, initial_indent="  ", subsequent_indent="    ")
+    if len(report.unavailable) > 5:
+        lines.append(f"  … and {len(report.unavailable) - 5} more unavailability windows")
+    return lines
 
 
 def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[str, Any]:

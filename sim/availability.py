@@ -1,0 +1,70 @@
+"""What producers experienced: windows when a partition took no writes, and reordered sends.
+
+Two findings the delivery audit reports next to lost and duplicated records:
+
+- an *unavailability window* of a partition runs from a failed produce attempt (a retry or a
+  final failure: the leader was down, fenced, or the ISR too small) to the next batch its leader
+  appended. It names the errors seen and the fault or broker event that came just before it.
+- a *nonmonotonic send* (Jepsen's name) is a record a producer sent after another to the same
+  partition that nevertheless got a lower offset: retries without idempotence can reorder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FAILURE_KINDS = ("produce.retry", "produce.failed")
+CAUSE_KINDS = ("fault", "broker.state", "leader.election", "isr.change")
+
+
+def unavailability(trace: pd.DataFrame) -> list[dict[str, Any]]:
+    """Windows per partition with failed produce attempts and no append (see module doc)."""
+    if trace.empty or not trace["kind"].isin(FAILURE_KINDS).any():
+        return []
+    failures = trace[trace["kind"].isin(FAILURE_KINDS)]
+    appends = trace[trace["kind"] == "log.append"]
+    causes = trace[trace["kind"].isin(CAUSE_KINDS)]
+    windows = []
+    for (topic, partition), failed in failures.groupby(["topic", "partition"], sort=True):
+        done = appends[(appends["topic"] == topic) & (appends["partition"] == partition)]
+        done_times = np.sort(done["time_ms"].to_numpy(dtype=float))
+        end = -np.inf
+        for row in failed.sort_values("seq").itertuples():
+            if row.time_ms <= end:
+                windows[-1]["errors"].add(row.error)
+                continue
+            i = np.searchsorted(done_times, row.time_ms, "right")
+            end = float(done_times[i]) if i < len(done_times) else float("inf")
+            before = causes[causes["seq"] < row.seq].tail(1)
+            cause = None
+            if len(before):
+                event = before.iloc[0]
+                cause = {"seq": int(event["seq"]), "time_ms": float(event["time_ms"]),
+                         "kind": str(event["kind"]), "component": str(event["component"])}
+            windows.append({"topic": str(topic), "partition": int(partition),
+                            "start_ms": float(row.time_ms), "end_ms": end,
+                            "errors": {row.error}, "cause": cause})
+    for window in windows:
+        window["duration_ms"] = window["end_ms"] - window["start_ms"]
+        window["errors"] = sorted(str(e) for e in window["errors"])
+    return windows
+
+
+def nonmonotonic_sends(writes: pd.DataFrame) -> list[dict[str, Any]]:
+    """Records sent later than another to the same partition but written at a lower offset."""
+    acked = writes[np.isfinite(writes["ack_ms"].to_numpy(dtype=float))
+                   & (writes["offset"].to_numpy() >= 0)]
+    found = []
+    for (writer, topic, partition), rows in acked.groupby(["writer", "topic", "partition"],
+                                                          sort=True):
+        ordered = rows.sort_values("record_id")
+        offsets = ordered["offset"].to_numpy()
+        earlier_max = np.maximum.accumulate(offsets)
+        back = np.flatnonzero(offsets[1:] < earlier_max[:-1]) + 1
+        found += [{"writer": str(writer), "topic": str(topic), "partition": int(partition),
+                   "record_id": int(ordered["record_id"].iloc[i]), "offset": int(offsets[i]),
+                   "after_offset": int(earlier_max[i - 1])} for i in back]
+    return found
