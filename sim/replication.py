@@ -89,6 +89,8 @@ class ReplicaManager:
         self._waiting_fetchers: dict[int, list[Any]] = {}
         self._fetchers: set[tuple[int, int]] = set()
         self._validated_epoch: dict[tuple[str, int, int], int] = {}
+        self._validated: dict[tuple[int, int], int] = {}  # metadata version last checked
+        self._followed_cache: dict[tuple[int, int], tuple[int, list[Partition]]] = {}
         self.truncated: list[tuple[str, int, int, Any]] = []  # (topic, partition, broker, frame)
         self._expiry_started = False
 
@@ -121,6 +123,10 @@ class ReplicaManager:
         if duplicate is not None:  # an idempotent producer retried a batch the log already has
             base, end = duplicate.base_offset, duplicate.base_offset + duplicate.records
         else:
+            if not zombie:  # followers parked at the old end were caught up until now
+                for state in part.followers.values():
+                    if state.log_end_offset >= log.log_end_offset:
+                        state.last_caught_up_ms = now
             base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence)
             end = base + records
             self.kernel.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
@@ -265,11 +271,22 @@ class ReplicaManager:
                 waiter.succeed()
 
     def _followed(self, follower: int, leader: int) -> list[Partition]:
-        return [p for t in self.cluster.topics.values() for p in t.partitions
-                if p.leader == leader and follower in p.replicas and follower != leader]
+        """Partitions ``follower`` replicates from ``leader`` (cached per metadata version)."""
+        version = self.cluster.metadata_version
+        cached = self._followed_cache.get((follower, leader))
+        if cached is None or cached[0] != version:
+            parts = [p for t in self.cluster.topics.values() for p in t.partitions
+                     if p.leader == leader and follower in p.replicas and follower != leader]
+            cached = (version, parts)
+            self._followed_cache[(follower, leader)] = cached
+        return cached[1]
 
     def _fetcher(self, follower: int, leader: int) -> Generator[Any, Any, None]:
-        """Kafka's ReplicaFetcherThread for one (follower, leader) pair."""
+        """Kafka's ReplicaFetcherThread for one (follower, leader) pair.
+
+        Like Kafka's incremental fetch sessions (KIP-227), a fetch only carries the partitions
+        whose position changed or that lag the leader; idle, caught-up ones cost nothing.
+        """
         env = self.kernel.env
         brokers = self.cluster.brokers
         network = self.cluster.network
@@ -281,20 +298,26 @@ class ReplicaManager:
             if not brokers[leader].alive or not network.connected(follower, leader):
                 yield self.cluster.next_change()  # nothing to do until the cluster changes
                 continue
-            for part in parts:
-                self._truncate_if_diverged(part, follower)
-            offsets = {(p.topic, p.partition): p.logs[follower].log_end_offset for p in parts}
-            epoch = {(p.topic, p.partition): p.leader_epoch for p in parts}
+            if self._validated.get((follower, leader)) != self.cluster.metadata_version:
+                for part in parts:
+                    self._truncate_if_diverged(part, follower)
+                self._validated[(follower, leader)] = self.cluster.metadata_version
+            request = [(p, p.logs[follower].log_end_offset, p.leader_epoch) for p in parts]
             latency = brokers[leader].latency_ms
             yield env.timeout(latency)  # the fetch request travels to the leader
             if not brokers[leader].alive or not network.deliver(follower, leader):
                 yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
                 continue
-            parts = [p for p in parts if p.leader == leader
-                     and p.leader_epoch == epoch[(p.topic, p.partition)]]
-            for part in parts:
-                self._on_fetch(part, follower, offsets[(part.topic, part.partition)])
-            if not any(p.log.log_end_offset > offsets[(p.topic, p.partition)] for p in parts):
+            active = []
+            for part, offset, epoch in request:
+                if part.leader != leader or part.leader_epoch != epoch:
+                    continue
+                state = part.followers.get(follower)
+                if state is None or offset != state.log_end_offset or (
+                        offset < part.log.log_end_offset):
+                    self._on_fetch(part, follower, offset)
+                    active.append((part, offset, epoch))
+            if not any(part.log.log_end_offset > offset for part, offset, _ in active):
                 # Parked until the leader appends or leadership moves. Kafka also answers after
                 # replica.fetch.wait.max.ms with nothing; that empty answer changes nothing here
                 # (an idle follower at the leader's end offset counts as caught up), so the lab
@@ -303,14 +326,11 @@ class ReplicaManager:
                 self._waiting_fetchers.setdefault(leader, []).append(waiter)
                 yield waiter
                 continue
-            data = []
-            for part in parts:
-                if part.leader != leader or part.leader_epoch != epoch[(part.topic,
-                                                                         part.partition)]:
-                    continue
-                start = offsets[(part.topic, part.partition)]
-                batches = part.log.batches_from(start, REPLICA_FETCH_MAX_BYTES)
-                data.append((part, part.leader_epoch, batches, part.log.high_watermark))
+            data = [(part, epoch, part.log.batches_from(offset, REPLICA_FETCH_MAX_BYTES),
+                     part.log.high_watermark)
+                    for part, offset, epoch in active
+                    if part.leader == leader and part.leader_epoch == epoch
+                    and part.log.log_end_offset > offset]
             yield env.timeout(latency)  # the response travels back
             if not brokers[follower].alive:
                 self._fetchers.discard((follower, leader))
