@@ -285,7 +285,8 @@ class ReplicaManager:
         """Kafka's ReplicaFetcherThread for one (follower, leader) pair.
 
         Like Kafka's incremental fetch sessions (KIP-227), a fetch only carries the partitions
-        whose position changed or that lag the leader; idle, caught-up ones cost nothing.
+        whose position changed, that lag the leader or whose follower is out of the ISR; idle,
+        caught-up ones cost nothing.
         """
         env = self.kernel.env
         brokers = self.cluster.brokers
@@ -314,7 +315,7 @@ class ReplicaManager:
                     continue
                 state = part.followers.get(follower)
                 if state is None or offset != state.log_end_offset or (
-                        offset < part.log.log_end_offset):
+                        offset < part.log.log_end_offset or follower not in part.isr):
                     self._on_fetch(part, follower, offset)
                     active.append((part, offset, epoch))
             if not any(part.log.log_end_offset > offset for part, offset, _ in active):
