@@ -120,6 +120,8 @@ class TopicState:
         self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
         self.last_queue_sizes: list[int] | None = None  # what the adaptive weights came from
         self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
+        self._sticky_key: tuple[int, int, int, int] | None = None
+        self._sticky_wake = math.inf
         self.next_ready = [math.inf] * self.partitions
         self.seen = [False] * self.partitions
         self.partition_table = np.empty(0, np.int32)
@@ -184,8 +186,8 @@ class TopicState:
         """Earliest time something in this topic may become sendable."""
         if blocked:
             leaders = self.leaders()
-            wake = min((t for p, t in enumerate(self.next_ready) if leaders[p] not in blocked),
-                       default=math.inf)
+            wake = min([t for t, leader in zip(self.next_ready, leaders, strict=True)
+                        if leader not in blocked], default=math.inf)
         else:
             wake = min(self.next_ready)
         if self.sticky is not None and not self.sticky.exhausted:
@@ -207,14 +209,18 @@ class TopicState:
         p = self.builtin.current
         if p is None:
             return stream.next_time()
-        batch_size = max(1, self.producer.config["batch.size"])
         produced = self.builtin.produced_bytes
-        switch_bytes = batch_size - produced if produced < batch_size else 2 * batch_size - produced
         room = self.accumulator.room(p)
+        key = (stream.pos, p, produced, room)
+        if key == self._sticky_key:  # nothing moved since the last pass
+            return self._sticky_wake
+        batch_size = max(1, self.producer.config["batch.size"])
+        switch_bytes = batch_size - produced if produced < batch_size else 2 * batch_size - produced
         wake = min(stream.time_when_overflowing(switch_bytes - 1),
                    stream.time_when_overflowing(max(room - 1, 0)))
         if self.accumulator.open_batch(p) is None:
             wake = min(wake, stream.next_time() + self.linger_ms)
+        self._sticky_key, self._sticky_wake = key, wake
         return wake
 
 
