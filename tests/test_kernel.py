@@ -264,3 +264,16 @@ def test_spawned_streams_are_independent_of_other_draws() -> None:
     quiet = Kernel(seed=9)
     quiet.spawn_rng()
     np.testing.assert_array_equal(b.random(10), quiet.spawn_rng().random(10))
+
+
+def test_run_without_a_time_refuses_when_consumers_poll_forever() -> None:
+    """Consumers never stop polling, so run() needs an end time — and says how to give one."""
+    from sim.consumer import Consumer
+
+    kernel = Kernel(seed=0)
+    kernel.cluster.create_topic("t", partitions=1)
+    Consumer(kernel, {"group.id": "g"}).subscribe(["t"])
+    with pytest.raises(SimulationError, match=r"kernel\.run\(until_ms="):
+        kernel.run()
+    kernel.run(1000)
+    assert kernel.now_ms == 1000
