@@ -127,7 +127,8 @@ class AuditReport:
 
 def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | None = None,
           commits: pd.DataFrame | None = None, causes: pd.DataFrame | None = None,
-          subscribed: bool = True, final: pd.DataFrame | None = None) -> AuditReport:
+          subscribed: bool = True, final: pd.DataFrame | None = None,
+          stored: set[int] | None = None) -> AuditReport:
     """Check a run's writes against its reads and processing.
 
     Args:
@@ -145,6 +146,8 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
         final: Jepsen's *final polls*: every partition read once more at the end
             (``topic``, ``partition``, ``offset``, ``record_id``); it counts for lost-write,
             unseen, duplicate and inconsistent-offsets, not for the consumers' own checks.
+        stored: record ids still in the leaders' logs at the end, committed or not; an
+            acknowledged record that is not among them is lost.
     """
     processed = processed if processed is not None else pd.DataFrame(
         columns=["consumer", "group", "topic", "partition", "offset", "processed_ms"])
@@ -156,7 +159,8 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
         [reads[["topic", "partition", "offset", "record_id"]], final], ignore_index=True)
     anomalies: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     anomalies["inconsistent-offsets"], anomalies["duplicate"] = _offset_checks(acked, seen)
-    anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(acked, seen, causes)
+    anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(acked, seen, causes,
+                                                                    stored)
     anomalies["nonmonotonic-send"] = nonmonotonic_sends(writes)
     anomalies["poll-skip"], anomalies["nonmonotonic-poll"] = _poll_order(reads, causes)
     anomalies["skipped"], anomalies["processed-twice"] = _delivery(reads, processed, commits,
@@ -200,9 +204,15 @@ def _offset_checks(acked: pd.DataFrame, reads: pd.DataFrame
     return inconsistent, duplicates
 
 
-def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame, causes: pd.DataFrame
+def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame, causes: pd.DataFrame,
+                     stored: set[int] | None = None
                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Jepsen's lost-write: acknowledged, unread, at or below the highest offset read."""
+    """Jepsen's lost-write: acknowledged, unread, at or below the highest offset read.
+
+    With ``stored`` (every record id still in a leader's log, committed or not), an unread
+    record that is stored nowhere is lost too, even past the highest offset read: no later
+    read can ever see it.
+    """
     read_ids = set(reads.loc[reads["record_id"] >= 0, "record_id"].tolist())
     no_id = reads[reads["record_id"] < 0]
     read_at = set(zip(no_id["topic"], no_id["partition"], no_id["offset"], strict=True))
@@ -217,8 +227,9 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame, causes: pd.DataFr
         entry = {"topic": row.topic, "partition": int(row.partition), "offset": int(row.offset),
                  "record_id": int(row.record_id), "writer": row.writer,
                  "ack_ms": float(row.ack_ms)}
-        if row.offset >= 0 and highest is not None and row.offset <= highest:
-            entry["max_read_offset"] = int(highest)
+        gone = stored is not None and int(row.record_id) not in stored
+        if gone or (row.offset >= 0 and highest is not None and row.offset <= highest):
+            entry["max_read_offset"] = int(highest) if highest is not None else -1
             entry["cause"] = _loss_cause(causes, row)
             lost.append(entry)
         else:
@@ -228,9 +239,14 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame, causes: pd.DataFr
 
 def _loss_cause(causes: pd.DataFrame, row: Any) -> dict[str, Any] | None:
     """The first event after the ack that removed this offset from its partition's log."""
-    mine = causes[causes["kind"].isin(LOSS_EVENT_KINDS) & (causes["topic"] == row.topic)
-                  & (causes["partition"] == row.partition) & (causes["offset"] <= row.offset)
-                  & (causes["time_ms"] >= row.ack_ms)]
+    removals = causes.attrs.setdefault("removals", {})
+    key = (row.topic, row.partition)
+    if key not in removals:  # filter once per partition: there may be many lost records
+        removals[key] = causes[causes["kind"].isin(LOSS_EVENT_KINDS)
+                               & (causes["topic"] == row.topic)
+                               & (causes["partition"] == row.partition)]
+    mine = removals[key]
+    mine = mine[(mine["offset"] <= row.offset) & (mine["time_ms"] >= row.ack_ms)]
     return _event(mine.iloc[0]) if len(mine) else None
 
 
@@ -424,8 +440,9 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     commits = _concat([c.commits() for c in members], COMMIT_COLUMNS)
     subscribed = all(c.subscriptions.manual is None for c in members)
     final = final_reads_of(kernel) if final_read else None
+    stored = stored_ids_of(kernel) if final_read else None
     report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
-                   final)
+                   final, stored)
     report.unavailable = unavailability(kernel.trace.to_frame())
     return report
 
@@ -445,6 +462,16 @@ def final_reads_of(kernel: Any) -> pd.DataFrame:
                     "offset": np.arange(start, stop, dtype=np.int64),
                     "record_id": log.column("record_id", start, stop)}))
     return _concat(parts, ["topic", "partition", "offset", "record_id"])
+
+
+def stored_ids_of(kernel: Any) -> set[int]:
+    """Record ids in every leader's whole log (committed or not), internal topics aside."""
+    ids: set[int] = set()
+    for topic in kernel.cluster.topics.values():
+        if not topic.name.startswith("__"):
+            for part in topic.partitions:
+                ids.update(part.log.column("record_id").tolist())
+    return ids
 
 
 def causes_of(kernel: Any) -> pd.DataFrame:

@@ -75,7 +75,7 @@ class Controller:
         if broker_id not in self.fenced:
             # It registers again before its session expired: the controller fences the old
             # incarnation at once, so leadership moves to in-sync replicas first (KRaft).
-            self.fence(broker_id)
+            self.fence(broker_id, "registered again: its old incarnation is fenced")
         broker.alive = True
         broker.link_free_ms = broker.next_free_ms = self.kernel.now_ms
         for topic in self.cluster.topics.values():
@@ -90,7 +90,7 @@ class Controller:
     def connection_changed(self, broker_id: int) -> None:
         """A broker's link to the controller was cut or healed."""
         if self.cluster.network.connected(broker_id, Network.CONTROLLER):
-            if self.cluster.brokers[broker_id].alive:
+            if self.cluster.brokers[broker_id].alive and broker_id in self.fenced:
                 self.unfence(broker_id)
         else:
             self._fence_after_session_timeout(broker_id)
@@ -107,10 +107,11 @@ class Controller:
 
     # -- fencing and elections ---------------------------------------------------------------
 
-    def fence(self, broker_id: int) -> None:
+    def fence(self, broker_id: int, why: str = "") -> None:
         """Take a silent broker out of every ISR and move its leaderships elsewhere."""
         self.fenced.add(broker_id)
-        self._emit_broker(broker_id, "fenced", f"no heartbeat for {BROKER_SESSION_TIMEOUT_MS} ms")
+        self._emit_broker(broker_id, "fenced",
+                          why or f"no heartbeat for {BROKER_SESSION_TIMEOUT_MS} ms")
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
                 if broker_id not in part.replicas:
@@ -163,7 +164,8 @@ class Controller:
             leader, isr, kind = -1, part.isr, "offline"
         if preferred and leader in (-1, old):
             return
-        if old >= 0:
+        if old >= 0 and self.cluster.network.connected(old, Network.CONTROLLER):
+            # a broker that cannot hear the controller keeps believing it leads (a zombie)
             self.cluster.brokers[old].leads.pop((part.topic, part.partition), None)
         part.leader = leader
         part.isr = isr

@@ -32,9 +32,8 @@ BLOCK_RECORDS = 1 << 16
 RECORD_COLUMNS = {
     "timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32, "record_id": np.int64,
 }
-PRODUCER_STATE_BATCHES = 5  # batches per producer kept for duplicate detection
 BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
-                 "base_sequence")
+                 "base_sequence", "producer_epoch")
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,7 @@ class Batch(NamedTuple):
     producer_id: int = -1
     leader_epoch: int = 0
     base_sequence: int = -1
+    producer_epoch: int = 0
 
     @property
     def last_offset(self) -> int:
@@ -82,7 +82,8 @@ class PartitionLog:
         self.high_watermark = 0
         self.size_bytes = 0
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
-        self._producers: dict[int, list[Batch]] = {}  # idempotent producers' recent batches
+        # idempotent producers' batches: (producer id, producer epoch) → base sequence → batch
+        self._producers: dict[tuple[int, int], dict[int, Batch]] = {}
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -102,6 +103,7 @@ class PartitionLog:
         producer_id: int = -1,
         leader_epoch: int = 0,
         base_sequence: int = -1,
+        producer_epoch: int = 0,
     ) -> int:
         """Append one record batch (one array per ``RECORD_COLUMNS`` name); return its offset."""
         n = len(columns["timestamp_ms"])
@@ -124,12 +126,11 @@ class PartitionLog:
             for name in RECORD_COLUMNS:
                 block[name][fill : fill + take] = columns[name][done : done + take]
             done += take
-        batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence)
+        batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence,
+                      producer_epoch)
         self._batches.append(batch)
         if base_sequence >= 0:
-            recent = self._producers.setdefault(producer_id, [])
-            recent.append(batch)
-            del recent[:-PRODUCER_STATE_BATCHES]
+            self._producers.setdefault((producer_id, producer_epoch), {})[base_sequence] = batch
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
@@ -187,20 +188,35 @@ class PartitionLog:
             stop = batch.base_offset + batch.records
             columns = {n: leader.column(n, batch.base_offset, stop) for n in RECORD_COLUMNS}
             self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
-                              batch.base_sequence)
+                              batch.base_sequence, batch.producer_epoch)
 
-    def duplicate_of(self, producer_id: int, base_sequence: int) -> Batch | None:
-        """The stored batch with this producer id and sequence, if it is among the last five.
+    def duplicate_of(self, producer_id: int, producer_epoch: int,
+                     base_sequence: int) -> Batch | None:
+        """The stored batch with this producer id and sequence, if the log has it.
 
-        This is how a broker spots an idempotent producer's retry of a batch it already has
-        (Kafka's ``ProducerStateManager`` keeps the last five batches per producer).
+        This is how a broker spots an idempotent producer's retry of a batch it already has.
+        Kafka's ``ProducerStateManager`` remembers only the last five batches, because Kafka's
+        producer never lets a retry fall further behind (it keeps at most five batches of a
+        partition unresolved); the lab's producer does not model that bookkeeping, so the log
+        remembers every batch of the producer it still holds, with the same outcome.
         """
         if base_sequence < 0:
             return None
-        for batch in self._producers.get(producer_id, ()):
-            if batch.base_sequence == base_sequence:
-                return batch
-        return None
+        return self._producers.get((producer_id, producer_epoch), {}).get(base_sequence)
+
+    def expected_sequence(self, producer_id: int, producer_epoch: int,
+                          leader_epoch: int) -> int | None:
+        """The sequence the producer's next batch must start at, if this log can tell.
+
+        Known when the producer's latest batch of this producer epoch was written in
+        ``leader_epoch``; after a leader change the lab accepts whatever comes. A producer whose
+        batch failed for good bumps its epoch and starts its sequences again (KIP-360).
+        """
+        batches = self._producers.get((producer_id, producer_epoch))
+        if not batches:
+            return None
+        last = batches[max(batches)]
+        return last.base_sequence + last.records if last.leader_epoch == leader_epoch else None
 
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
@@ -223,7 +239,8 @@ class PartitionLog:
             records = offset - cut.base_offset
             self._batches[keep - 1] = Batch(cut.base_offset, records,
                                             cut.size_bytes * records // cut.records,
-                                            cut.producer_id, cut.leader_epoch, cut.base_sequence)
+                                            cut.producer_id, cut.leader_epoch, cut.base_sequence,
+                                            cut.producer_epoch)
         self.size_bytes -= sum(b.size_bytes for b in self._batches[keep:])
         del self._batches[keep:]
         self.log_end_offset = offset
@@ -232,12 +249,9 @@ class PartitionLog:
         needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
         self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
-        self._producers = {}
-        for batch in self._batches[-50:]:  # rebuild producer state from what is left
-            if batch.base_sequence >= 0:
-                self._producers.setdefault(batch.producer_id, []).append(batch)
-        for recent in self._producers.values():
-            del recent[:-PRODUCER_STATE_BATCHES]
+        for batches in self._producers.values():  # forget what was truncated
+            for sequence in [q for q, b in batches.items() if b.base_offset >= offset]:
+                del batches[sequence]
         return dropped
 
     def _batch_index(self, offset: int) -> int:

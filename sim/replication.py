@@ -16,6 +16,9 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
 - ``acks=all`` produce requests wait (``DelayedProduce``) until the high watermark passes their
   last offset; they fail with NOT_ENOUGH_REPLICAS when the ISR is too small before the append,
   and NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank after it.
+- An idempotent producer's batches carry sequence numbers: the leader answers a retry of a
+  batch it already has with the original offsets, and rejects a batch that would skip a
+  missing earlier one (OUT_OF_ORDER_SEQUENCE_NUMBER, retried), so order is kept.
 - A follower that starts following a new leader first truncates its log to where its last
   leader epoch ends in the leader's log (``OffsetsForLeaderEpoch``, KIP-101/KIP-279): records
   past that point are gone, and the trace says which.
@@ -47,6 +50,7 @@ NOT_ENOUGH_REPLICAS = "NOT_ENOUGH_REPLICAS"
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
 NOT_LEADER_OR_FOLLOWER = "NOT_LEADER_OR_FOLLOWER"
 REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
+OUT_OF_ORDER_SEQUENCE_NUMBER = "OUT_OF_ORDER_SEQUENCE_NUMBER"
 
 HW_ADVANCE = events.register(events.EventKind(
     "hw.advance", ("topic", "partition", "node", "high_watermark"),
@@ -98,7 +102,8 @@ class ReplicaManager:
 
     def append(self, node: int, topic: str, partition: int, columns: dict[str, Any],
                size_bytes: int, producer_id: int, base_sequence: int, acks: str,
-               timeout_ms: float, respond: Callable[[AppendResult], None]) -> None:
+               timeout_ms: float, respond: Callable[[AppendResult], None],
+               producer_epoch: int = 0) -> None:
         """Broker ``node`` handles one batch of a produce request (``appendRecordsToLeader``).
 
         A broker appends only to partitions it believes it leads. Usually that is the real
@@ -119,15 +124,22 @@ class ReplicaManager:
             self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
             return
         log = part.logs[node]
-        duplicate = log.duplicate_of(producer_id, base_sequence)
+        duplicate = log.duplicate_of(producer_id, producer_epoch, base_sequence)
+        expected = (log.expected_sequence(producer_id, producer_epoch, epoch)
+                    if base_sequence >= 0 else None)
         if duplicate is not None:  # an idempotent producer retried a batch the log already has
             base, end = duplicate.base_offset, duplicate.base_offset + duplicate.records
+        elif expected is not None and base_sequence > expected:
+            # an earlier batch of this producer is missing: append nothing out of order
+            self._error(part, node, OUT_OF_ORDER_SEQUENCE_NUMBER, records, respond)
+            return
         else:
             if not zombie:  # followers parked at the old end were caught up until now
                 for state in part.followers.values():
                     if state.log_end_offset >= log.log_end_offset:
                         state.last_caught_up_ms = now
-            base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence)
+            base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
+                                    producer_epoch)
             end = base + records
             self.kernel.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                    partition, base, records, size_bytes, producer_id)
@@ -222,6 +234,9 @@ class ReplicaManager:
             for part in topic.partitions:
                 if part.leader < 0 or len(part.isr) <= 1:
                     continue
+                if not self.cluster.brokers[part.leader].alive or not (
+                        self.cluster.network.connected(part.leader, "controller")):
+                    continue  # a dead leader checks nothing; a cut-off one cannot tell anyone
                 lag_max = self.cluster.brokers[part.leader].config["replica.lag.time.max.ms"]
                 leo = part.log.log_end_offset
                 out = [b for b in part.isr if b != part.leader  # Replica.isCaughtUp

@@ -106,7 +106,7 @@ def test_reading_a_column_returns_a_copy() -> None:
 
 
 def test_batches_index_one_row_per_append() -> None:
-    """batches() lists every appended batch: offset, records, bytes, producer, epoch, sequence."""
+    """batches() lists every batch: offset, records, bytes, producer, epochs, sequence."""
     plog = PartitionLog()
     append(plog, 3, 120, producer_id=7, leader_epoch=0, base_sequence=0)
     append(plog, 5, 200, producer_id=8, leader_epoch=2, base_sequence=10)
@@ -115,11 +115,11 @@ def test_batches_index_one_row_per_append() -> None:
     assert list(frame.columns) == list(BATCH_COLUMNS)
     assert frame.to_dict("records") == [
         {"base_offset": 0, "records": 3, "size_bytes": 120, "producer_id": 7, "leader_epoch": 0,
-         "base_sequence": 0},
+         "base_sequence": 0, "producer_epoch": 0},
         {"base_offset": 3, "records": 5, "size_bytes": 200, "producer_id": 8, "leader_epoch": 2,
-         "base_sequence": 10},
+         "base_sequence": 10, "producer_epoch": 0},
         {"base_offset": 8, "records": 1, "size_bytes": 70, "producer_id": -1, "leader_epoch": 0,
-         "base_sequence": -1},
+         "base_sequence": -1, "producer_epoch": 0},
     ]
     assert plog.batch_count == 3
     assert plog.size_bytes == 390

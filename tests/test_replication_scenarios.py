@@ -95,3 +95,46 @@ def test_cli_json_carries_the_audit(capsys: pytest.CaptureFixture[str], name: st
     for member in ("acknowledged", "lost", "duplicates", "lost_records"):
         assert member in audit
     assert audit["lost"] == (600 if name == "acks1-leader-crash" else 0)
+
+
+def test_a_zombie_leader_acknowledges_writes_that_are_later_truncated():
+    """Cut off from the controller at 5 s, broker 0 acks on until 20 s: offsets 1000–3999 lost."""
+    kernel, report = run("zombie-leader")
+    first = int(5000 * RATE_PER_MS)
+    assert report.lost == 4000 - first == 3000
+    assert lost_offsets(report)[:1] == [first]
+    elections = kernel.trace.frame(events.KINDS["leader.election"])
+    assert elections[["time_ms", "leader"]].values.tolist() == [[14000.0, 1]]
+    truncate = kernel.trace.frame(events.KINDS["log.truncate"])
+    assert truncate[["time_ms", "node", "offset", "records"]].values.tolist() == [
+        [20000.0, 0, first, 3000]]
+
+
+def test_idempotence_removes_the_duplicates_and_keeps_the_order():
+    """The same lossy link with enable.idempotence=true: no duplicate, nothing reordered."""
+    scenario = scenarios.load("retries-duplicates")
+    scenario.producers[0]["config"]["enable.idempotence"] = True
+    kernel = scenario.run()
+    report = audit_kernel(kernel)
+    assert report.valid
+    assert report.counts["duplicate"] == report.counts["nonmonotonic-send"] == 0
+    ids = kernel.cluster.partition("payments", 0).log.column("record_id").tolist()
+    assert ids == sorted(ids)
+    errors = set(kernel.trace.frame(events.KINDS["produce.error"])["error"])
+    assert errors <= {"OUT_OF_ORDER_SEQUENCE_NUMBER"}
+
+
+def test_a_crashed_leader_does_not_shrink_the_isr():
+    """Only a live leader runs the ISR check: the in-sync follower is elected after fencing."""
+    from sim import Kernel, Producer, Workload, faults
+
+    kernel = Kernel(seed=1, brokers=3, broker_configs={"replica.lag.time.max.ms": 5000})
+    kernel.cluster.create_topic("t", replica_assignment=[[0, 1, 2]])
+    Producer(kernel, {"acks": "1"}, workload=Workload.generate(kernel.spawn_rng(), "t", 4000,
+                                                               200))
+    faults.schedule(kernel, 5000, faults.NetworkPartition((0,), (1, 2)))
+    faults.schedule(kernel, 6000, faults.CrashBroker(0))
+    kernel.run(20_000)
+    elections = kernel.trace.frame(events.KINDS["leader.election"])
+    assert elections["election"].tolist() == ["clean"]
+    assert kernel.cluster.partition("t", 0).leader == 1

@@ -52,7 +52,7 @@ EXPIRY_CHECK_MS = 100.0  # how often queued batches are checked against delivery
 DELIVERY_TIMEOUT = "TimeoutException: delivery.timeout.ms expired"
 ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
           "NOT_LEADER_OR_FOLLOWER", "NETWORK_EXCEPTION", "REQUEST_TIMEOUT", "REQUEST_TIMED_OUT",
-          "retries exhausted")
+          "OUT_OF_ORDER_SEQUENCE_NUMBER", "retries exhausted")
 """Error codes stored per record; 0 = acknowledged."""
 
 
@@ -134,12 +134,28 @@ class TopicState:
         return self.leaders()[p]
 
     def leaders(self) -> list[int]:
-        """Leader broker of each partition, cached until the cluster's metadata changes."""
+        """The broker this producer sends each partition to, cached until metadata changes.
+
+        Normally the real leader. A producer that cannot reach it learns its metadata from the
+        brokers it can reach — and a broker cut off from the controller still claims the
+        partitions it led (a zombie leader), so the producer writes there.
+        """
         cluster = self.producer.cluster
         if self._leaders_version != cluster.metadata_version:
-            self._leaders = [part.leader for part in cluster.topic(self.name).partitions]
+            self._leaders = [self._leader_seen(part)
+                             for part in cluster.topic(self.name).partitions]
             self._leaders_version = cluster.metadata_version
         return self._leaders
+
+    def _leader_seen(self, part: Any) -> int:
+        cluster = self.producer.cluster
+        client = self.producer.client_id
+        if part.leader >= 0 and cluster.network.connected(client, part.leader):
+            return part.leader
+        claims = [(epoch, broker_id) for broker_id, broker in cluster.brokers.items()
+                  if broker.alive and cluster.network.connected(client, broker_id)
+                  and (epoch := broker.leads.get((part.topic, part.partition))) is not None]
+        return max(claims)[1] if claims else part.leader
 
     def advance_keyed(self, p: int, now_ms: float) -> None:
         """Append this partition's keyed records sent up to ``now_ms`` (appended lazily)."""
@@ -184,10 +200,10 @@ class TopicState:
 
     def next_wakeup_ms(self, blocked: set[int]) -> float:
         """Earliest time something in this topic may become sendable."""
-        if blocked:
-            leaders = self.leaders()
+        leaders = self.leaders()
+        if blocked or -1 in leaders:  # busy brokers and leaderless partitions cannot send
             wake = min([t for t, leader in zip(self.next_ready, leaders, strict=True)
-                        if leader not in blocked], default=math.inf)
+                        if leader >= 0 and leader not in blocked], default=math.inf)
         else:
             wake = min(self.next_ready)
         if self.sticky is not None and not self.sticky.exhausted:
@@ -281,6 +297,7 @@ class Producer:
         if self.partitioner is not None and hasattr(self.partitioner, "configure"):
             self.partitioner.configure({**self.config, "lab.random": kernel.spawn_rng()})
         self.idempotent = _idempotence(self.config, config or {})
+        self.producer_epoch = 0
         self._next_sequence: dict[tuple[str, int], int] = {}
         self.failed = 0
         self.buffer = RecordBuffer()
@@ -689,6 +706,8 @@ class Producer:
                         batch.partition, error, batch.attempts)
 
     def _fail(self, state: TopicState, batch: ProducerBatch, error: str, now_ms: float) -> None:
+        if self.idempotent and batch.base_sequence >= 0:
+            self._bump_epoch()
         idx = batch.indices()
         self.buffer.error[idx] = ERRORS.index(error) if error in ERRORS else len(ERRORS) - 1
         self.buffer.ack_ms[idx] = now_ms
@@ -697,6 +716,16 @@ class Producer:
         self.completed += len(idx)
         self.trace.emit(events.PRODUCE_FAILED, now_ms, self.client_id, state.name,
                         batch.partition, error, len(idx))
+
+    def _bump_epoch(self) -> None:
+        """After a batch failed for good its sequence numbers are a hole: like Kafka's
+        idempotent producer (KIP-360), bump the producer epoch and number batches afresh."""
+        self.producer_epoch += 1
+        self._next_sequence.clear()
+        for state in self.topics.values():
+            for dq in state.accumulator.deques:
+                for queued in dq:
+                    queued.base_sequence = -1
 
     def expire_batches(self, now_ms: float) -> None:
         """Fail queued batches older than ``delivery.timeout.ms`` (``expiredBatches``)."""

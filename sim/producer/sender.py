@@ -147,8 +147,9 @@ class Sender:
                 self.blocked.add(node)
             self._requests.append(request)
         if not broker.alive:  # the connection is refused: a quick, retriable failure
-            _at(producer.kernel.env, now_ms + broker.latency_ms,
-                lambda: self._finish(request, NETWORK_EXCEPTION))
+            if acks != "0":  # with acks=0 nobody listens: the records are simply gone
+                _at(producer.kernel.env, now_ms + broker.latency_ms,
+                    lambda: self._finish(request, NETWORK_EXCEPTION))
         elif not network.deliver(producer.client_id, node):
             self._lost(request)  # nothing comes back; the producer waits request.timeout.ms
         else:
@@ -174,7 +175,7 @@ class Sender:
                 request.node, topic.name, batch.partition, producer.batch_columns(batch),
                 int(batch.size_bytes * producer.compression_ratio), producer.producer_id,
                 batch.base_sequence if producer.idempotent else -1, producer.config["acks"],
-                timeout, respond)
+                timeout, respond, producer.producer_epoch)
 
     def _respond(self, request: InFlightRequest) -> None:
         producer = self.producer
