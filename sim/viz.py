@@ -7,18 +7,22 @@ making it the cell's last expression, and nothing needs closing. The model never
 module.
 
 Colours: partitions are coloured by their leader broker (broker 0 = first colour of the cycle, …);
-a slow broker is hatched and its label says how much slower it is.
+a slow broker is hatched and its label says how much slower it is. In the replication figures a
+replica has its broker's colour, the leader a thick black frame, a replica outside the ISR is
+hatched and pale, a crashed broker's replica grey, and the high watermark is a red dashed line.
 """
 
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 
 __all__ = [
@@ -32,11 +36,16 @@ __all__ = [
     "latency_distribution",
     "partition_bars",
     "partition_bars_grid",
+    "replication_timeline",
+    "replication_view",
 ]
 
 _PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
             "#CCB974", "#64B5CD", "#C44E52")
 _SLOW_EDGE = "#C44E52"
+_HW_COLOUR = "#C44E52"
+_DOWN_COLOUR = "#BBBBBB"
+_STATE_COLOURS = {"up": "#1a7f37", "down": "#cf222e", "fenced": "#bc4c00", "isolated": "#8250df"}
 
 
 def broker_color(broker: int) -> str:
@@ -264,6 +273,115 @@ def key_moves_plot(table: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("keys that change partition when the partition count changes")
+    return fig
+
+
+def _titled(ax: Axes, title: str, header: str | None) -> None:
+    """A title, with the line of configs in force wrapped underneath in small print."""
+    if header:
+        title = title + "\n" + "\n".join(textwrap.wrap(header, 100))
+    ax.set_title(title, fontsize=8 if header else None)
+
+
+def replication_view(
+    snapshot: pd.DataFrame,
+    *,
+    time_ms: float | None = None,
+    header: str | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Each partition's replicas as bars of their log end offset, with the high watermark.
+
+    Under each bar: its broker, its role and the broker's state (up, down, fenced, isolated).
+    Above each partition: its leader, leader epoch and ISR.
+
+    Args:
+        snapshot: ``lessons.replication_snapshot`` (one row per replica).
+        header: the line of configs in force (``lessons.config_header(kernel, "replication")``).
+    """
+    fig, ax = _axes(ax, (8.5, 4.2))
+    top = max(int(snapshot["log_end_offset"].max()) if len(snapshot) else 0, 1)
+    ticks: list[float] = []
+    labels: list[str] = []
+    states: list[str] = []
+    x = 0.0
+    for (topic, partition), rows in snapshot.groupby(["topic", "partition"], sort=True):
+        xs = x + np.arange(len(rows))
+        for xi, row in zip(xs, rows.itertuples(index=False), strict=True):
+            leader = row.role == "leader"
+            ax.bar(xi, row.log_end_offset, width=0.75,
+                   color=broker_color(row.broker) if row.alive else _DOWN_COLOUR,
+                   alpha=1.0 if row.in_isr else 0.45, hatch=None if row.in_isr else "//",
+                   edgecolor="black" if leader else "white", linewidth=2.2 if leader else 0.8)
+            ax.text(xi, row.log_end_offset + top * 0.02, f"{row.log_end_offset:,}",
+                    ha="center", va="bottom", fontsize=8)
+            ticks.append(float(xi))
+            zombie = " (thinks it leads)" if row.believes_leader and not leader else ""
+            labels.append(f"broker {row.broker}\n{row.role}{zombie}\n{row.broker_state}")
+            states.append(row.broker_state)
+        hw = int(rows["high_watermark"].iloc[0])
+        ax.hlines(hw, xs[0] - 0.45, xs[-1] + 0.45, colors=_HW_COLOUR, linestyles="--",
+                  linewidth=1.6)
+        ax.annotate(f"HW {hw:,}", (xs[-1] + 0.45, hw), xytext=(2, 0),
+                    textcoords="offset points", fontsize=8, color=_HW_COLOUR, va="center")
+        first = rows.iloc[0]
+        isr = [int(b) for b in rows.loc[rows["in_isr"], "broker"]]
+        who = f"leader {first['leader']}" if first["leader"] >= 0 else "OFFLINE (no leader)"
+        ax.text(float(xs.mean()), top * 1.13, f"{topic}-{partition} · {who} · epoch "
+                f"{first['leader_epoch']} · ISR {isr}", ha="center", fontsize=9)
+        x = float(xs[-1]) + 2.0
+    ax.set_xticks(ticks, labels, fontsize=8)
+    for tick, state in zip(ax.get_xticklabels(), states, strict=True):
+        tick.set_color(_STATE_COLOURS.get(state, "black"))
+    ax.set_xlim(-0.7, max(x - 1.0, 1.0))
+    ax.set_ylim(0, top * 1.25)
+    ax.set_ylabel("log end offset")
+    handles = [Patch(facecolor="white", edgecolor="black", linewidth=2.2, label="leader"),
+               Patch(facecolor="#999999", alpha=0.45, hatch="//", edgecolor="white",
+                     label="not in ISR"),
+               Patch(facecolor=_DOWN_COLOUR, label="broker down"),
+               Line2D([], [], color=_HW_COLOUR, linestyle="--", label="high watermark")]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    when = f" at {time_ms:,.1f} ms" if time_ms is not None else ""
+    _titled(ax, title if title is not None else f"replicas{when}", header)
+    return fig
+
+
+def replication_timeline(series: pd.DataFrame, marks: pd.DataFrame | None = None, *,
+                         ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Leaders' log end offsets and the high watermark over time, with the story's events.
+
+    Args:
+        series: ``time_ms``, ``series`` ("LEO broker N" or "HW") and ``value``
+            (``lessons.replication_timeline``).
+        marks: ``time_ms`` and ``label``; drawn as dotted lines, labels of one instant joined.
+    """
+    fig, ax = _axes(ax, (9, 3.6))
+    end = float(series["time_ms"].max()) if len(series) else 0.0
+    for name, group in series.groupby("series", sort=True):
+        t = np.concatenate([group["time_ms"].to_numpy(), [end]])
+        v = np.concatenate([group["value"].to_numpy(), group["value"].to_numpy()[-1:]])
+        if name == "HW":  # zero until the first advance
+            t, v = np.concatenate([[0.0], t]), np.concatenate([[0], v])
+            ax.step(t, v, where="post", color=_HW_COLOUR, linestyle="--", linewidth=1.6,
+                    label="high watermark", zorder=3)
+        else:
+            broker = int(str(name).rsplit(" ", 1)[-1])
+            ax.step(t, v, where="post", color=broker_color(broker), linewidth=1.4,
+                    label=f"log end offset, broker {broker} (as leader)")
+    if marks is not None and len(marks):
+        for time_ms, group in marks.groupby("time_ms", sort=True):
+            ax.axvline(float(time_ms), color="#888888", linestyle=":", linewidth=0.8)
+            text = "; ".join(textwrap.shorten(str(label), 44) for label in group["label"])
+            ax.annotate(textwrap.shorten(text, 90), (float(time_ms), 1.0),
+                        xycoords=("data", "axes fraction"), xytext=(2, -4),
+                        textcoords="offset points", rotation=90, fontsize=6, va="top",
+                        color="#555555")
+    ax.set_xlabel("simulated time (ms)")
+    ax.set_ylabel("offset")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title if title is not None else "leader's log end offset and high watermark")
     return fig
 
 

@@ -7,13 +7,20 @@ from event ``n`` means building a fresh kernel and replaying ``n - 1`` events (d
 re-execution), and seeking to a time means replaying every event up to it.
 
 The plain functions — :func:`new_state`, :func:`step_forward`, :func:`step_back`,
-:func:`seek_time`, :func:`seek_step`, :func:`reset`, :func:`recent_events` — work on a
-:class:`StepperState` and are what :func:`stepper`'s buttons call.
+:func:`seek_time`, :func:`seek_step`, :func:`seek_event`, :func:`reset`, :func:`recent_events`
+— work on a :class:`StepperState` and are what :func:`stepper`'s buttons call.
+
+A stepper shows one of :data:`VIEWS`: ``"cluster"`` (log end offset per partition, inside the
+broker that leads it; lessons 00 and 01) or ``"replication"`` (every replica's log end offset,
+the high watermark, leaders, ISR and broker states; lesson 02), each with its line of configs in
+force and its table of recent events. ``until_ms`` ends a replay at a scenario's duration, and
+``bookmarks`` (label → trace ``seq``) add a "go to" list of the run's key events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,16 +29,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim import lessons, viz
+from sim.errors import ConfigError
 from sim.kernel import Kernel
 from sim.widgets.playground import GradingPlaceholder, grading_mode, header_html, table_html
 
 __all__ = [
+    "VIEWS",
     "StepperPanel",
     "StepperState",
+    "StepperView",
     "cluster_figure",
     "new_state",
     "recent_events",
+    "recent_replication_events",
+    "replication_figure",
     "reset",
+    "seek_event",
     "seek_step",
     "seek_time",
     "status_text",
@@ -47,8 +60,8 @@ KernelFactory = Callable[[], Kernel]
 class StepperState:
     """A kernel and the number of events processed since it was built.
 
-    ``total_steps`` and ``end_ms`` describe the whole run (from one probe run to the end), so
-    the time slider and the "event n of N" read-out know where the run ends.
+    ``total_steps`` and ``end_ms`` describe the whole run (from one probe run to the end, or to
+    ``until_ms``), so the time slider and the "event n of N" read-out know where the run ends.
     """
 
     factory: KernelFactory
@@ -56,6 +69,7 @@ class StepperState:
     steps: int = 0
     total_steps: int = 0
     end_ms: float = 0.0
+    until_ms: float = math.inf
 
     @property
     def now_ms(self) -> float:
@@ -66,19 +80,25 @@ class StepperState:
         return self.steps >= self.total_steps
 
 
-def _timeline(factory: KernelFactory) -> tuple[int, float]:
-    """Events in the whole run and the time of the last one (one probe run)."""
+def _timeline(factory: KernelFactory, until_ms: float = math.inf) -> tuple[int, float]:
+    """Events in the whole run (up to ``until_ms``) and the time of the last (one probe run)."""
     kernel = factory()
     steps = 0
-    while kernel.step():
+    while kernel.env.peek() <= until_ms and kernel.step():
         steps += 1
     return steps, kernel.now_ms
 
 
-def new_state(factory: KernelFactory) -> StepperState:
-    """A stepper state at time 0, with the run's length measured by one probe run."""
-    total, end_ms = _timeline(factory)
-    return StepperState(factory, factory(), 0, total, end_ms)
+def new_state(factory: KernelFactory, until_ms: float | None = None) -> StepperState:
+    """A stepper state at time 0, with the run's length measured by one probe run.
+
+    Args:
+        until_ms: end the replay at this simulated time (a scenario's ``duration_ms``) rather
+            than when no event is left.
+    """
+    until = math.inf if until_ms is None else float(until_ms)
+    total, end_ms = _timeline(factory, until)
+    return StepperState(factory, factory(), 0, total, end_ms, until)
 
 
 def _replay(state: StepperState, steps: int) -> StepperState:
@@ -90,8 +110,9 @@ def _replay(state: StepperState, steps: int) -> StepperState:
 
 def step_forward(state: StepperState, n: int = 1) -> StepperState:
     """Process up to ``n`` more events (fewer if the run ends)."""
+    kernel = state.kernel
     for _ in range(max(n, 0)):
-        if not state.kernel.step():
+        if kernel.env.peek() > state.until_ms or not kernel.step():
             break
         state.steps += 1
     return state
@@ -116,7 +137,22 @@ def seek_time(state: StepperState, time_ms: float) -> StepperState:
         state.kernel = state.factory()
         state.steps = 0
     kernel = state.kernel
-    while kernel.env.peek() <= time_ms and kernel.step():
+    while kernel.env.peek() <= min(time_ms, state.until_ms) and kernel.step():
+        state.steps += 1
+    return state
+
+
+def seek_event(state: StepperState, seq: int) -> StepperState:
+    """Go to the moment just after the step that wrote trace event ``seq`` (replaying if past).
+
+    Several trace events can come from one simulation step; the state stops after that step,
+    so event ``seq`` is the last, or among the last, rows of the trace.
+    """
+    if len(state.kernel.trace) > seq:
+        state.kernel = state.factory()
+        state.steps = 0
+    kernel = state.kernel
+    while len(kernel.trace) <= seq and kernel.env.peek() <= state.until_ms and kernel.step():
         state.steps += 1
     return state
 
@@ -126,10 +162,22 @@ def reset(state: StepperState) -> StepperState:
     return _replay(state, 0)
 
 
-def recent_events(state: StepperState, n: int = 8) -> pd.DataFrame:
-    """The last ``n`` events of the trace, without the columns none of them uses."""
-    frame = state.kernel.trace.tail(n)
+def recent_events(state: StepperState, n: int = 8,
+                  kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """The last ``n`` events of the trace (of ``kinds`` only, if given), without the columns
+    none of them uses."""
+    if kinds is None:
+        frame = state.kernel.trace.tail(n)
+    else:
+        frame = state.kernel.trace.to_frame()
+        frame = frame[frame["kind"].isin(kinds)].tail(n) if len(frame) else frame
     return frame.dropna(axis="columns", how="all").reset_index(drop=True)
+
+
+def recent_replication_events(state: StepperState, n: int = 8) -> pd.DataFrame:
+    """The last ``n`` events of the replication story (faults, brokers, elections, ISR,
+    truncations), one sentence each."""
+    return lessons.replication_events(state.kernel).tail(n).reset_index(drop=True)
 
 
 def status_text(state: StepperState) -> str:
@@ -144,12 +192,39 @@ def cluster_figure(state: StepperState) -> Figure:
     return viz.cluster_diagram(partitions, brokers, time_ms=state.now_ms)
 
 
+def replication_figure(state: StepperState) -> Figure:
+    """Every replica's log end offset, the high watermark, leaders, ISR and broker states now,
+    under the line of configs in force."""
+    kernel = state.kernel
+    return viz.replication_view(lessons.replication_snapshot(kernel), time_ms=state.now_ms,
+                                header=lessons.config_header(kernel, "replication"))
+
+
+@dataclass(frozen=True)
+class StepperView:
+    """What a stepper draws: a figure, the focus of its config line, and its event table."""
+
+    figure: Callable[[StepperState], Figure]
+    header_focus: str
+    events: Callable[[StepperState, int], pd.DataFrame]
+
+
+VIEWS: dict[str, StepperView] = {
+    "cluster": StepperView(cluster_figure, "partitioning", recent_events),
+    "replication": StepperView(replication_figure, "replication", recent_replication_events),
+}
+"""The stepper's views by name."""
+
+
 class StepperPanel(widgets.VBox):
     """Play/pause, step, step back, reset, speed, a time slider, the last events, the cluster."""
 
-    def __init__(self, factory: KernelFactory, title: str, events: int) -> None:
-        self.state = new_state(factory)
+    def __init__(self, factory: KernelFactory, title: str, events: int, view: StepperView,
+                 bookmarks: Mapping[str, int] | None = None,
+                 until_ms: float | None = None) -> None:
+        self.state = new_state(factory, until_ms)
         self.events_shown = events
+        self.view = view
         total = max(self.state.total_steps, 1)
         self.play = widgets.Play(value=0, min=0, max=total, interval=400, description="play")
         self.step_button = widgets.Button(description="step ▶", tooltip="process one event")
@@ -167,13 +242,21 @@ class StepperPanel(widgets.VBox):
         self.events = widgets.HTML()
         self.image = widgets.Image(format="png")
         self._syncing = False
-        header = header_html(lessons.config_header(self.state.kernel))
-        super().__init__([
+        header = header_html(lessons.config_header(self.state.kernel, view.header_focus))
+        rows: list[widgets.Widget] = [
             widgets.HTML(f"<b>{title}</b>"), widgets.HTML(header),
             widgets.HBox([self.play, self.back_button, self.step_button, self.reset_button,
                           self.speed]),
-            self.time, self.status, widgets.HBox([self.image, self.events]),
-        ])
+            self.time]
+        self.bookmarks = widgets.Dropdown(options=list((bookmarks or {}).items()),
+                                          description="go to", layout=widgets.Layout(
+                                              width="600px"))
+        self.go_button = widgets.Button(description="go", tooltip="replay to this event")
+        if bookmarks:
+            rows.append(widgets.HBox([self.bookmarks, self.go_button]))
+        rows += [self.status, widgets.HBox([self.image, self.events])]
+        super().__init__(rows)
+        self.go_button.on_click(self._go)
         self.play.observe(self._tick, names="value")
         self.step_button.on_click(lambda _b: self._apply(step_forward(self.state)))
         self.back_button.on_click(lambda _b: self._apply(step_back(self.state)))
@@ -193,6 +276,10 @@ class StepperPanel(widgets.VBox):
         if not self._syncing:
             self._apply(seek_time(self.state, float(change["new"])))
 
+    def _go(self, _button: Any) -> None:
+        if self.bookmarks.value is not None:
+            self._apply(seek_event(self.state, int(self.bookmarks.value)))
+
     def _reset(self, _button: Any) -> None:
         self.play.playing = False
         self._syncing = True
@@ -208,13 +295,35 @@ class StepperPanel(widgets.VBox):
         finally:
             self._syncing = False
         self.status.value = status_text(state)
-        self.events.value = table_html(recent_events(state, self.events_shown))
-        self.image.value = viz.figure_png(cluster_figure(state))
+        self.events.value = table_html(self.view.events(state, self.events_shown))
+        self.image.value = viz.figure_png(self.view.figure(state))
 
 
-def stepper(factory: KernelFactory, title: str = "Stepper",
-            events: int = 8) -> StepperPanel | GradingPlaceholder:
-    """A stepper panel for the simulation that ``factory()`` builds (a fresh kernel per call)."""
+def stepper(
+    factory: KernelFactory,
+    title: str = "Stepper",
+    events: int = 8,
+    *,
+    view: str | StepperView = "cluster",
+    bookmarks: Mapping[str, int] | None = None,
+    until_ms: float | None = None,
+) -> StepperPanel | GradingPlaceholder:
+    """A stepper panel for the simulation that ``factory()`` builds (a fresh kernel per call).
+
+    Args:
+        view: a name from :data:`VIEWS` (``"cluster"`` or ``"replication"``) or a
+            :class:`StepperView` of your own.
+        bookmarks: label → trace ``seq`` of events to jump to (``lessons.replication_bookmarks``
+            of a finished run of the same factory).
+        until_ms: end the replay at this simulated time (a scenario's ``duration_ms``).
+
+    Raises:
+        ConfigError: for an unknown view name.
+    """
+    if isinstance(view, str):
+        if view not in VIEWS:
+            raise ConfigError(f"Unknown stepper view {view!r}; use one of {', '.join(VIEWS)}.")
+        view = VIEWS[view]
     if grading_mode():
         return GradingPlaceholder(f"stepper: {title}")
-    return StepperPanel(factory, title, events)
+    return StepperPanel(factory, title, events, view, bookmarks, until_ms)
