@@ -75,6 +75,10 @@ def default_read_roots() -> list[Path]:
     if site.ENABLE_USER_SITE and site.getusersitepackages():
         roots.append(site.getusersitepackages())
     roots.append(str(Path(__file__).resolve().parents[1]))  # the sim package
+    # the interpreter's own files: the import system also probes entries such as
+    # lib/python311.zip that sit beside the standard library
+    roots += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    roots += [entry for entry in sys.path if entry and not Path(entry).is_dir()]
     roots += SYSTEM_READ_ROOTS
     return [Path(os.path.realpath(r)) for r in dict.fromkeys(roots)]
 
