@@ -84,6 +84,7 @@ class PartitionLog:
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
         # idempotent producers' batches: (producer id, producer epoch) → base sequence → batch
         self._producers: dict[tuple[int, int], dict[int, Batch]] = {}
+        self._last_batch: dict[tuple[int, int], Batch] = {}  # highest sequence per producer
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -130,7 +131,11 @@ class PartitionLog:
                       producer_epoch)
         self._batches.append(batch)
         if base_sequence >= 0:
-            self._producers.setdefault((producer_id, producer_epoch), {})[base_sequence] = batch
+            key = (producer_id, producer_epoch)
+            self._producers.setdefault(key, {})[base_sequence] = batch
+            last = self._last_batch.get(key)
+            if last is None or base_sequence > last.base_sequence:
+                self._last_batch[key] = batch
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
@@ -212,10 +217,9 @@ class PartitionLog:
         ``leader_epoch``; after a leader change the lab accepts whatever comes. A producer whose
         batch failed for good bumps its epoch and starts its sequences again (KIP-360).
         """
-        batches = self._producers.get((producer_id, producer_epoch))
-        if not batches:
+        last = self._last_batch.get((producer_id, producer_epoch))
+        if last is None:
             return None
-        last = batches[max(batches)]
         return last.base_sequence + last.records if last.leader_epoch == leader_epoch else None
 
     def end_offset_for_epoch(self, epoch: int) -> int:
@@ -249,9 +253,13 @@ class PartitionLog:
         needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
         self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
-        for batches in self._producers.values():  # forget what was truncated
+        for key, batches in self._producers.items():  # forget what was truncated
             for sequence in [q for q, b in batches.items() if b.base_offset >= offset]:
                 del batches[sequence]
+            if batches:
+                self._last_batch[key] = batches[max(batches)]
+            else:
+                self._last_batch.pop(key, None)
         return dropped
 
     def _batch_index(self, offset: int) -> int:
