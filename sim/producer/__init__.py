@@ -118,7 +118,7 @@ class TopicState:
         self.sticky: RecordStream | None = None
         self.per_record: RecordStream | None = None
         self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
-        self.last_queue_sizes: list[int] | None = None  # what the adaptive weights came from
+        self.stats_version = -1  # accumulator version the adaptive weights came from
         self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
         self._sticky_key: tuple[int, int, int, int] | None = None
         self._sticky_wake = math.inf
@@ -640,15 +640,15 @@ class Producer:
                 continue
             if not adaptive or not all(state.seen):
                 state.builtin.update_partition_load_stats(None, [], 0)
-                state.last_queue_sizes = None
+                state.stats_version = -1
                 continue
+            if not unavailable and state.accumulator.version == state.stats_version:
+                continue  # no queue gained or lost a batch: same weights
+            state.stats_version = state.accumulator.version
             sizes = [len(dq) for dq in state.accumulator.deques]
-            if not unavailable and sizes == state.last_queue_sizes:
-                continue  # same queues, same weights
-            state.last_queue_sizes = sizes
             ids = list(range(state.partitions))
             if unavailable:
-                state.last_queue_sizes = None
+                state.stats_version = -1
                 leaders = state.leaders()
                 ids = [p for p in ids if leaders[p] not in unavailable]
                 length = len(ids)
@@ -733,7 +733,8 @@ class Producer:
         for state in self.topics.values():
             for p, dq in enumerate(state.accumulator.deques):
                 while dq and now_ms - dq[0].created_ms >= limit and dq[0].is_full:
-                    self._fail(state, dq.popleft(), DELIVERY_TIMEOUT, now_ms)
+                    self._fail(state, state.accumulator.take_first(p), DELIVERY_TIMEOUT,
+                               now_ms)
                     state.refresh(p)
 
     def _stuck_batches(self) -> bool:

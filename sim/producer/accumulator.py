@@ -105,6 +105,7 @@ class RecordAccumulator:
         self.deques: list[deque[ProducerBatch]] = [deque() for _ in range(partitions)]
         self.records = records
         self.batches_created = 0
+        self.version = 0  # changes whenever a queue gains or loses a batch
 
     def open_batch(self, partition: int) -> ProducerBatch | None:
         """The last batch of a partition if it still accepts records."""
@@ -166,6 +167,7 @@ class RecordAccumulator:
                 batch = ProducerBatch(partition, float(time_ms[idx[pos]]))
                 dq.append(batch)
                 self.batches_created += 1
+                self.version += 1
                 header = RECORD_BATCH_OVERHEAD
             before = int(cs[pos - 1]) if pos else 0
             stop = int(cs.searchsorted(before + self.batch_size - batch.size_bytes, "right"))
@@ -202,6 +204,7 @@ class RecordAccumulator:
         idempotence.
         """
         dq = self.deques[batch.partition]
+        self.version += 1
         if not in_sequence_order:
             dq.appendleft(batch)
             return
@@ -209,6 +212,11 @@ class RecordAccumulator:
         while (position < len(dq) and 0 <= dq[position].base_sequence < batch.base_sequence):
             position += 1
         dq.insert(position, batch)
+
+    def take_first(self, partition: int) -> ProducerBatch:
+        """Remove and return the head batch of a partition's queue (to send or to expire)."""
+        self.version += 1
+        return self.deques[partition].popleft()
 
     def queue_sizes(self) -> list[int]:
         """Batches waiting per partition (what adaptive partitioning weighs)."""

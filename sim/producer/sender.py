@@ -119,7 +119,7 @@ class Sender:
                 continue
             if drained and size + batch.size_bytes > limit:
                 break
-            dq.popleft()
+            topic.accumulator.take_first(p)
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
             batch.drained_ms = now_ms
