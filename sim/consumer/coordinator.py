@@ -223,7 +223,9 @@ class ConsumerCoordinator:
     def handle_error(self, error: str) -> None:
         """React to an error in a Heartbeat or OffsetCommit answer."""
         if error == group.REBALANCE_IN_PROGRESS:
-            if self.state == STABLE:
+            # Kafka's member is STABLE as soon as its SyncGroup answer arrives; here the answer
+            # is applied at the next poll, so a pending answer counts as stable too
+            if self.state == STABLE or self.sync_result is not None:
                 self.request_rejoin("the group is rebalancing")
         elif error in (group.ILLEGAL_GENERATION, group.UNKNOWN_MEMBER_ID):
             self._reset_generation(reset_member_id=error == group.UNKNOWN_MEMBER_ID)
