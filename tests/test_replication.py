@@ -11,7 +11,7 @@ from sim.controller import BROKER_SESSION_TIMEOUT_MS, ELECTION
 from sim.errors import ConfigError, ProduceError
 from sim.kernel import Kernel
 from sim.producer import Producer
-from sim.replication import TRUNCATE
+from sim.replication import ISR_CHANGE, TRUNCATE
 
 
 def cluster(brokers: int = 3, rf: int = 3, seed: int = 0, **topic_configs) -> Kernel:
@@ -248,8 +248,6 @@ def test_preferred_leader_election_moves_leadership_back():
     assert part.leader == preferred
     assert kernel.trace.frame(ELECTION)["election"].tolist() == ["clean", "preferred"]
 
-
-ISR_CHANGE = events.KINDS["isr.change"]
 
 
 def test_automatic_preferred_election_after_a_restart():

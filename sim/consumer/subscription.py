@@ -19,6 +19,7 @@ from sim.consumer.errors import (
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
 )
+from sim.consumer.fetcher import out_of_range
 from sim.consumer.history import ConsumerHistory
 from sim.errors import ConfigError
 from sim.records import TopicPartition
@@ -177,7 +178,7 @@ class SubscriptionState:
                     self.client_id, leader):
                 continue
             position = self.positions[tp]
-            if position < part.log.log_start_offset or position > part.log.log_end_offset:
+            if out_of_range(part.log, position):
                 self.seek(tp, self.reset_offset(tp, position), now_ms)
             out.append(tp)
         return out

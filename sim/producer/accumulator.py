@@ -52,12 +52,12 @@ def record_sizes(key_bytes: np.ndarray, value_bytes: np.ndarray) -> np.ndarray:
 class ProducerBatch:
     """Records for one partition that will travel in one request (Kafka's ``ProducerBatch``).
 
-    Lifecycle: *open* (accepting appends) → *full* (closed for appends, ``full_ms`` set) and/or
-    *drained* (taken by the sender; ``drained_ms`` set) → acknowledged.
+    Lifecycle: *open* (accepting appends) → *full* (closed for appends, ``full_ms`` set) →
+    drained (taken from its queue by the sender) → acknowledged, or retried (``retry_at_ms``).
     """
 
-    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "drained_ms", "full_ms",
-                 "partition", "records", "retry_at_ms", "size_bytes")
+    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "full_ms", "partition",
+                 "records", "retry_at_ms", "size_bytes")
 
     def __init__(self, partition: int, created_ms: float) -> None:
         self.partition = partition
@@ -66,7 +66,6 @@ class ProducerBatch:
         self.records = 0
         self.size_bytes = RECORD_BATCH_OVERHEAD
         self.full_ms = math.inf
-        self.drained_ms = math.inf
         self.retry_at_ms = -math.inf
         self.attempts = 0
         self.base_sequence = -1
@@ -104,7 +103,6 @@ class RecordAccumulator:
         self.batch_size = batch_size
         self.deques: list[deque[ProducerBatch]] = [deque() for _ in range(partitions)]
         self.records = records
-        self.batches_created = 0
         self.version = 0  # changes whenever a queue gains or loses a batch
 
     def open_batch(self, partition: int) -> ProducerBatch | None:
@@ -166,7 +164,6 @@ class RecordAccumulator:
             if batch is None:
                 batch = ProducerBatch(partition, float(time_ms[idx[pos]]))
                 dq.append(batch)
-                self.batches_created += 1
                 self.version += 1
                 header = RECORD_BATCH_OVERHEAD
             before = int(cs[pos - 1]) if pos else 0

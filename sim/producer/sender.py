@@ -30,7 +30,8 @@ from sim.producer.accumulator import ProducerBatch
 from sim.replication import NONE, AppendResult
 
 if TYPE_CHECKING:
-    from sim.producer import Producer, TopicState
+    from sim.producer import Producer
+    from sim.producer.topic_state import TopicState
 
 REQUEST_OVERHEAD_BYTES = 100
 """Approximate bytes of a produce request's headers around its batches."""
@@ -122,7 +123,6 @@ class Sender:
             topic.accumulator.take_first(p)
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
-            batch.drained_ms = now_ms
             self.producer.assign_sequence(topic, batch)
             drained.append((topic, batch))
             size += batch.size_bytes

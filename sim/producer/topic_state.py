@@ -1,0 +1,159 @@
+"""What a producer keeps per topic (Kafka's ``RecordAccumulator.TopicInfo``).
+
+The topic's batch queues (``RecordAccumulator``), its built-in sticky partitioner, the record
+streams waiting to be appended, and when each partition next has a sendable batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.partitioners import BuiltInPartitioner
+from sim.producer.accumulator import RECORD_BATCH_OVERHEAD, RecordAccumulator
+from sim.producer.streams import RecordStream
+
+if TYPE_CHECKING:
+    from sim.producer import Producer
+
+
+class TopicState:
+    """What the producer keeps per topic: accumulator, built-in partitioner, record streams."""
+
+    def __init__(self, producer: Producer, topic_id: int, name: str) -> None:
+        topic = producer.cluster.topic(name)
+        self.producer = producer
+        self.topic_id = topic_id
+        self.name = name
+        self.partitions = len(topic.partitions)
+        self.replication_factor = topic.replication_factor
+        self.accumulator = RecordAccumulator(self.partitions, producer.config["batch.size"],
+                                             producer.buffer)
+        self.builtin = BuiltInPartitioner(name, max(1, producer.config["batch.size"]),
+                                          producer.random)
+        self.keyed: dict[int, RecordStream] = {}
+        self.sticky: RecordStream | None = None
+        self.per_record: RecordStream | None = None
+        self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
+        self.stats_version = -1  # accumulator version the adaptive weights came from
+        self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
+        self._sticky_key: tuple[int, int, int, int] | None = None
+        self._sticky_wake = math.inf
+        self.next_ready = [math.inf] * self.partitions
+        self.seen = [False] * self.partitions
+        self.partition_table = np.empty(0, np.int32)
+        self._leaders: list[int] = []
+        self._leaders_version = -1
+        self.linger_ms = producer.config["linger.ms"]
+        self.batch_room = producer.config["batch.size"] - RECORD_BATCH_OVERHEAD
+
+    def leader(self, p: int) -> int:
+        return self.leaders()[p]
+
+    def leaders(self) -> list[int]:
+        """The broker this producer sends each partition to, cached until metadata changes.
+
+        Normally the real leader. A producer that cannot reach it learns its metadata from the
+        brokers it can reach — and a broker cut off from the controller still claims the
+        partitions it led (a zombie leader), so the producer writes there.
+        """
+        cluster = self.producer.cluster
+        if self._leaders_version != cluster.metadata_version:
+            self._leaders = [self._leader_seen(part)
+                             for part in cluster.topic(self.name).partitions]
+            self._leaders_version = cluster.metadata_version
+        return self._leaders
+
+    def _leader_seen(self, part: Any) -> int:
+        cluster = self.producer.cluster
+        client = self.producer.client_id
+        if part.leader >= 0 and cluster.network.connected(client, part.leader):
+            return part.leader
+        claims = [(epoch, broker_id) for broker_id, broker in cluster.brokers.items()
+                  if broker.alive and cluster.network.connected(client, broker_id)
+                  and (epoch := broker.leads.get((part.topic, part.partition))) is not None]
+        return max(claims)[1] if claims else part.leader
+
+    def advance_keyed(self, p: int, now_ms: float) -> None:
+        """Append this partition's keyed records sent up to ``now_ms`` (appended lazily)."""
+        stream = self.keyed.get(p)
+        if stream is None or stream.exhausted:
+            return
+        end = stream.end_before(now_ms)
+        if end > stream.pos:
+            idx, cs = stream.take(end)
+            self.append(p, idx, cs=cs)
+            stream.pos = end
+
+    def append(self, p: int, idx: np.ndarray, **limits: Any) -> tuple[int, int]:
+        self.seen[p] = True
+        result = self.accumulator.append(p, idx, **limits)
+        self.refresh(p)
+        return result
+
+    def refresh(self, p: int) -> None:
+        """Recompute when partition ``p`` next has a sendable batch."""
+        dq = self.accumulator.deques[p]
+        ready = dq[0].ready_ms(self.linger_ms) if dq else math.inf
+        stream = self.keyed.get(p)
+        if len(dq) <= 1 and stream is not None and stream.pos < len(stream.idx):
+            # only the head batch is ever sent: future records matter while it is the open one
+            last = dq[-1] if dq else None
+            if last is None or last.is_full:  # the next record opens a batch
+                ready = min(ready, float(stream.t[stream.pos]) + self.linger_ms,
+                            stream.time_when_overflowing(self.batch_room))
+            else:
+                room = self.accumulator.batch_size - last.size_bytes
+                ready = min(ready, stream.time_when_overflowing(room))
+        self.next_ready[p] = ready
+
+    def ready_candidates(self, now_ms: float, flushing: bool) -> list[int]:
+        out = []
+        for p in range(self.partitions):
+            if self.next_ready[p] <= now_ms or (flushing and self.accumulator.deques[p]):
+                self.advance_keyed(p, now_ms)
+                out.append(p)
+        return out
+
+    def next_wakeup_ms(self, blocked: set[int]) -> float:
+        """Earliest time something in this topic may become sendable."""
+        leaders = self.leaders()
+        if blocked or -1 in leaders:  # busy brokers and leaderless partitions cannot send
+            wake = min([t for t, leader in zip(self.next_ready, leaders, strict=True)
+                        if leader >= 0 and leader not in blocked], default=math.inf)
+        else:
+            wake = min(self.next_ready)
+        if self.sticky is not None and not self.sticky.exhausted:
+            self.sticky_wake_ms = self._sticky_wakeup_ms()
+            wake = min(wake, self.sticky_wake_ms)
+        if self.per_record is not None and not self.per_record.exhausted:
+            wake = min(wake, self.per_record.next_time())  # any record may open or fill a batch
+        return wake
+
+    def _sticky_wakeup_ms(self) -> float:
+        """Earliest time the sticky route can fill a batch, open one, or switch partition.
+
+        Kafka's producer wakes its sender whenever an append fills a batch or opens a new one,
+        and every sender pass refreshes the adaptive weights, so these wake-ups are kept even
+        when the broker has no room for another request.
+        """
+        stream = self.sticky
+        assert stream is not None
+        p = self.builtin.current
+        if p is None:
+            return stream.next_time()
+        produced = self.builtin.produced_bytes
+        room = self.accumulator.room(p)
+        key = (stream.pos, p, produced, room)
+        if key == self._sticky_key:  # nothing moved since the last pass
+            return self._sticky_wake
+        batch_size = max(1, self.producer.config["batch.size"])
+        switch_bytes = batch_size - produced if produced < batch_size else 2 * batch_size - produced
+        wake = min(stream.time_when_overflowing(switch_bytes - 1),
+                   stream.time_when_overflowing(max(room - 1, 0)))
+        if self.accumulator.open_batch(p) is None:
+            wake = min(wake, stream.next_time() + self.linger_ms)
+        self._sticky_key, self._sticky_wake = key, wake
+        return wake
