@@ -26,14 +26,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 
 __all__ = [
-    "batch_histogram",
+    "SLOW_EDGE",
     "broker_color",
+    "broker_label",
     "cluster_diagram",
     "cumulative_records",
     "figure_png",
     "kafka_overview",
     "key_moves_plot",
-    "latency_distribution",
     "partition_bars",
     "partition_bars_grid",
     "replication_timeline",
@@ -42,7 +42,8 @@ __all__ = [
 
 _PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C",
             "#CCB974", "#64B5CD", "#C44E52")
-_SLOW_EDGE = "#C44E52"
+SLOW_EDGE = "#C44E52"
+"""Edge colour of a slow broker's partitions (they are hatched too)."""
 _HW_COLOUR = "#C44E52"
 _DOWN_COLOUR = "#BBBBBB"
 _STATE_COLOURS = {"up": "#1a7f37", "down": "#cf222e", "fenced": "#bc4c00", "isolated": "#8250df"}
@@ -60,7 +61,8 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def _broker_label(broker: int, slow: Mapping[int, float]) -> str:
+def broker_label(broker: int, slow: Mapping[int, float]) -> str:
+    """A legend label for a broker, saying how much slower it is if it is in ``slow``."""
     factor = slow.get(int(broker))
     return f"broker {broker} (slow ×{factor:g})" if factor else f"broker {broker}"
 
@@ -92,7 +94,7 @@ def partition_bars(
     for bar, leader in zip(bars, leaders, strict=True):
         if int(leader) in slow:
             bar.set_hatch("//")
-            bar.set_edgecolor(_SLOW_EDGE)
+            bar.set_edgecolor(SLOW_EDGE)
     if len(partitions):
         even = heights.sum() / len(partitions)
         ax.axhline(even, color="black", linestyle="--", linewidth=1)
@@ -101,9 +103,9 @@ def partition_bars(
     ax.set_xticks(xs)
     ax.set_xlabel("partition")
     ax.set_ylabel(value)
-    handles = [Patch(facecolor=broker_color(b), label=_broker_label(b, slow),
+    handles = [Patch(facecolor=broker_color(b), label=broker_label(b, slow),
                      hatch="//" if b in slow else None,
-                     edgecolor=_SLOW_EDGE if b in slow else "white")
+                     edgecolor=SLOW_EDGE if b in slow else "white")
                for b in sorted({int(b) for b in leaders})]
     if handles and legend_inside:
         ax.set_ylim(0, max(float(heights.max()) if len(heights) else 1.0, 1.0) * 1.3)
@@ -128,48 +130,6 @@ def partition_bars_grid(runs: Mapping[str, pd.DataFrame], *,
         legend = ax.get_legend()
         if legend is not None and ax is not axes[len(runs) - 1]:
             legend.remove()
-    return fig
-
-
-def batch_histogram(batches: pd.DataFrame, *, ax: Axes | None = None,
-                    title: str | None = None) -> Figure:
-    """How many records each stored batch holds (from the ``log.append`` trace)."""
-    fig, ax = _axes(ax, (5, 3.2))
-    counts = batches["records"].to_numpy() if len(batches) else np.empty(0)
-    if len(counts):
-        top = int(counts.max())
-        bins = np.arange(0.5, top + 1.5) if top <= 40 else np.linspace(0.5, top + 0.5, 41)
-        ax.hist(counts, bins=bins, color="#4C72B0")
-        mean = float(counts.mean())
-        ax.axvline(mean, color="black", linestyle="--", linewidth=1)
-        ax.annotate(f"mean {mean:.1f}", (mean, 1), xycoords=("data", "axes fraction"),
-                    xytext=(3, -12), textcoords="offset points", fontsize=8)
-    ax.set_xlabel("records per batch")
-    ax.set_ylabel("batches")
-    ax.set_title(title if title is not None else f"{len(counts)} batches")
-    return fig
-
-
-def latency_distribution(records: pd.DataFrame, *, ax: Axes | None = None,
-                         title: str | None = None) -> Figure:
-    """Per-record latency (send → acknowledgement) as a histogram with p50 and p99 marked."""
-    fig, ax = _axes(ax, (5, 3.2))
-    latency = records["latency_ms"].to_numpy(dtype=float) if len(records) else np.empty(0)
-    latency = latency[np.isfinite(latency)]
-    if len(latency):
-        counts, edges = np.histogram(latency, bins=50)
-        ax.stairs(counts, edges, fill=True, color="#55A868")
-        middle = (edges[0] + edges[-1]) / 2
-        for q, style in ((50, "--"), (99, ":")):
-            v = float(np.percentile(latency, q))
-            right = v > middle  # label on the side with room
-            ax.axvline(v, color="black", linestyle=style, linewidth=1)
-            ax.annotate(f"p{q} {v:.1f} ms", (v, 1), xycoords=("data", "axes fraction"),
-                        xytext=(-3 if right else 3, -12 if q == 50 else -24),
-                        textcoords="offset points", fontsize=8, ha="right" if right else "left")
-    ax.set_xlabel("latency (ms)")
-    ax.set_ylabel("records")
-    ax.set_title(title if title is not None else "latency per record")
     return fig
 
 
@@ -224,7 +184,7 @@ def cluster_diagram(
     width, gap = 1.0, 0.25
     for i, broker in enumerate(ids):
         x0 = i * (width + gap)
-        edge = _SLOW_EDGE if broker in slow else "#333333"
+        edge = SLOW_EDGE if broker in slow else "#333333"
         ax.add_patch(Rectangle((x0, 0), width, 1.25, fill=False, edgecolor=edge,
                                linewidth=2.5 if broker in slow else 1.2))
         label = f"broker {broker}" + (f"\nslow ×{slow[broker]:g}" if broker in slow else "")

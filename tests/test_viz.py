@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -76,21 +75,6 @@ def test_partition_bars_grid_has_one_panel_per_run(slow_run):
                                    "c": slow_run.partitions})
     assert len(fig.axes) == 3
     assert all(len(ax.patches) == 12 for ax in fig.axes)
-
-
-def test_batch_histogram_counts_every_batch(slow_run):
-    """The histogram's bar heights add up to the number of stored batches."""
-    fig = viz.batch_histogram(slow_run.batches)
-    heights = sum(p.get_height() for p in fig.axes[0].patches)
-    assert heights == len(slow_run.batches)
-
-
-def test_latency_distribution_marks_p50_and_p99(slow_run):
-    """Two vertical lines at the 50th and 99th percentile of per-record latency."""
-    fig = viz.latency_distribution(slow_run.records)
-    xs = sorted(line.get_xdata()[0] for line in fig.axes[0].get_lines())
-    latency = slow_run.records["latency_ms"].to_numpy()
-    assert xs == pytest.approx(sorted(np.percentile(latency, [50, 99])))
 
 
 def test_cumulative_records_draws_one_line_per_partition_ending_at_its_count(slow_run):

@@ -29,8 +29,9 @@ import ipywidgets as widgets
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim import lessons, viz
+from sim import lessons
 from sim.errors import ConfigError, KafkaLabError
+from sim.widgets.playground_figure import PlaygroundFigure
 
 __all__ = [
     "DEFAULTS",
@@ -177,22 +178,9 @@ def simulate_playground(values: Mapping[str, Any]) -> PlaygroundResult:
 
 
 def render(result: PlaygroundResult) -> Figure:
-    """Per-partition bars, records-per-batch histogram and latency distribution, side by side."""
-    fig = Figure(figsize=(13, 3.4))
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.25)
-    if result.summary is None:
-        ax = fig.add_subplot()
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, result.message or "no result", ha="center", va="center", wrap=True,
-                fontsize=10, color="#C44E52")
-        return fig
-    s = result.summary
-    bars, hist, latency = fig.subplots(1, 3, width_ratios=[1.5, 1, 1])
-    viz.partition_bars(s.partitions, slow_brokers=s.slow_brokers, ax=bars, legend_inside=True,
-                       title=f"{result.records:,} records per partition")
-    viz.batch_histogram(s.batches, ax=hist)
-    viz.latency_distribution(s.records, ax=latency)
-    return fig
+    """Per-partition bars, records-per-batch histogram and latency distribution, side by side
+    (or the result's message). A panel keeps one :class:`PlaygroundFigure` and redraws it."""
+    return PlaygroundFigure().draw(result)
 
 
 def stats_html(result: PlaygroundResult) -> str:
@@ -296,6 +284,7 @@ class PlaygroundPanel(widgets.VBox):
         self.controls = _controls(merged)
         self.header = widgets.HTML()
         self.image = widgets.Image(format="png")
+        self.figure = PlaygroundFigure()
         self.stats = widgets.HTML()
         self.result: PlaygroundResult | None = None
         names = list(self.controls)
@@ -318,7 +307,7 @@ class PlaygroundPanel(widgets.VBox):
         result = simulate_playground(self.values())
         self.result = result
         self.header.value = header_html(result.header)
-        self.image.value = viz.figure_png(render(result))
+        self.image.value = self.figure.png(result)
         self.stats.value = stats_html(result)
         self.controls["zipf_s"].disabled = result.values["keys"] != "zipf"
         self.controls["slowdown"].disabled = result.values["slow_broker"] is None

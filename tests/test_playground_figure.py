@@ -1,0 +1,100 @@
+"""The playground's figure: drawn in full only when its frame changes, otherwise blitted.
+
+The blitted image must be exactly the image a full redraw gives, the axes must follow the data
+when it no longer fits (or no longer fills them), and a new partition layout rebuilds the bars.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sim.widgets import simulate_playground
+from sim.widgets.playground_figure import PlaygroundFigure, nice_ceiling
+
+SMALL = {"records": 5_000}
+
+
+def run(**values):
+    result = simulate_playground({**SMALL, **values})
+    assert result.ok, result.message
+    return result
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0, 1.0), (1, 1.0), (1.2, 1.5), (7, 8.0), (13_000, 15_000.0), (0.067, 0.08),
+    (0.6, 0.6), (101, 150.0),
+])
+def test_nice_ceiling_rounds_up_to_a_round_number(value, expected):
+    assert nice_ceiling(value) == expected
+
+
+def test_a_blitted_update_is_pixel_identical_to_a_full_redraw():
+    """Drawing B over A's kept frame gives the same pixels as a fresh figure drawing B."""
+    a, b = run(**{"linger.ms": 5}), run(**{"linger.ms": 3})
+    reused = PlaygroundFigure()
+    reused.png(a)
+    blitted = reused.png(b)
+    assert reused.frames_drawn == 1, "B fits A's axes, so the frame should have been kept"
+    fresh = PlaygroundFigure()
+    full = fresh.png(b)
+    assert fresh.limits == reused.limits
+    assert np.array_equal(pixels(blitted), pixels(full))
+    assert not np.array_equal(pixels(reused.png(a)), pixels(full))  # the data did change
+
+
+def test_axes_follow_the_data_when_it_outgrows_or_underfills_them():
+    """A run five times smaller redraws the frame with new limits."""
+    figure = PlaygroundFigure()
+    figure.png(run())
+    first = figure.limits
+    figure.png(run(rate_per_s=500))  # 1,000 records instead of 5,000, in 1-record batches
+    assert figure.frames_drawn == 2
+    assert figure.limits.records < first.records
+    heights = [bar.get_height() for bar in figure.bars]
+    assert max(heights) <= figure.limits.records
+    assert figure.bars_ax.get_ylim()[1] == figure.limits.records
+
+
+def test_new_partition_count_rebuilds_the_bars_and_the_legend_names_slow_brokers():
+    figure = PlaygroundFigure()
+    figure.draw(run())
+    assert len(figure.bars) == 12
+    figure.draw(run(partitions=5, slow_broker=1, slowdown=20))
+    assert len(figure.bars) == 5
+    labels = [t.get_text() for t in figure.bars_ax.get_legend().get_texts()]
+    assert "broker 1 (slow ×20)" in labels
+    hatched = [bar.get_hatch() for bar in figure.bars]
+    leaders = run(partitions=5, slow_broker=1, slowdown=20).summary.partitions["leader"]
+    assert hatched == ["//" if leader == 1 else None for leader in leaders]
+
+
+def test_the_data_artists_show_the_run():
+    """Bar heights are the records per partition; the fill and latency bins are shares."""
+    result = run(keys="uniform")
+    figure = PlaygroundFigure()
+    figure.draw(result)
+    heights = [bar.get_height() for bar in figure.bars]
+    assert heights == result.summary.partitions["records"].tolist()
+    assert figure.fill_steps.get_data().values.sum() == pytest.approx(1.0)
+    assert figure.latency_steps.get_data().values.sum() == pytest.approx(1.0)
+    p50 = figure.percentiles[0][1].get_xdata()[0]
+    assert p50 == pytest.approx(result.stats["latency_p50_ms"])
+
+
+def test_a_message_replaces_the_panels_and_the_next_run_brings_them_back():
+    figure = PlaygroundFigure()
+    bad = simulate_playground({**SMALL, "partitioner": "vip", "partitions": 8})
+    figure.draw(bad)
+    assert not any(ax.get_visible() for ax in figure.figure.axes)
+    assert "needs at least 9" in figure.message.get_text()
+    figure.draw(run())
+    assert all(ax.get_visible() for ax in figure.figure.axes)
+    assert not figure.message.get_visible()
