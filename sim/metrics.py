@@ -7,6 +7,7 @@ producers' per-record results. Nothing here changes the simulation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -35,23 +36,31 @@ def partition_metrics(kernel: Any) -> pd.DataFrame:
     return frame
 
 
-def producer_metrics(kernel: Any) -> pd.DataFrame:
-    """One row per producer: records, acknowledged, requests, batches and latency percentiles."""
+def producer_metrics(kernel: Any,
+                     results: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per producer: records, acknowledged, requests, batches and latency percentiles.
+
+    ``results`` may hold producers' ``results()`` frames already built, by client id, so that a
+    caller that needs them too builds each only once.
+    """
+    built = dict(results or {})
     rows = []
     appends = kernel.trace.frame(events.LOG_APPEND)
     for producer in kernel.clients:
         if not hasattr(producer, "results"):
             continue
-        results = producer.results()
-        latency = results["latency_ms"].dropna().to_numpy()
+        records = built.get(producer.client_id)
+        if records is None:
+            records = producer.results()
+        latency = records["latency_ms"].dropna().to_numpy()
         mine = appends[appends["producer"] == producer.producer_id]
         rows.append({
             "producer": producer.client_id,
             "partitioner": producer.partitioner_name,
             "acks": producer.config["acks"],
-            "records": len(results),
-            "acknowledged": int(np.isfinite(results["ack_ms"]).sum()),
-            "failed": int(results["error"].notna().sum()),
+            "records": len(records),
+            "acknowledged": int(np.isfinite(records["ack_ms"]).sum()),
+            "failed": int(records["error"].notna().sum()),
             "requests": producer.sender.requests_sent,
             "batches": len(mine),
             "records_per_batch": float(mine["records"].mean()) if len(mine) else 0.0,
@@ -71,23 +80,26 @@ def broker_metrics(kernel: Any) -> pd.DataFrame:
     isr = kernel.trace.frame(events.KINDS["isr.change"])
     errors = kernel.trace.frame(events.KINDS["produce.error"])
     now = max(kernel.now_ms, 1e-9)
+    # Count per node once (one pass over each frame), then read the counts per broker.
+    requests = sent["node"].value_counts()
+    appended = appends.groupby("node")["bytes"].sum()
+    shrinks = isr.loc[isr["reason"].str.startswith("shrink"), "node"].value_counts()
+    expands = isr.loc[isr["reason"].str.startswith("expand"), "node"].value_counts()
+    rejected = errors["node"].value_counts()
+    partitions = [p for t in kernel.cluster.topics.values() for p in t.partitions]
     rows = []
     for broker_id, broker in kernel.cluster.brokers.items():
-        leads = sum(p.leader == broker_id for t in kernel.cluster.topics.values()
-                    for p in t.partitions)
         rows.append({
-            "broker": broker_id, "slowdown": broker.slowdown, "leader_partitions": leads,
-            "produce_requests": int((sent["node"] == broker_id).sum()),
-            "bytes_appended": int(appends.loc[appends["node"] == broker_id, "bytes"].sum()),
+            "broker": broker_id, "slowdown": broker.slowdown,
+            "leader_partitions": sum(p.leader == broker_id for p in partitions),
+            "produce_requests": int(requests.get(broker_id, 0)),
+            "bytes_appended": int(appended.get(broker_id, 0)),
             "busy_ms": broker.busy_ms, "utilisation": min(1.0, broker.busy_ms / now),
-            "isr_shrinks": int(((isr["node"] == broker_id)
-                                & isr["reason"].str.startswith("shrink")).sum()),
-            "isr_expands": int(((isr["node"] == broker_id)
-                                & isr["reason"].str.startswith("expand")).sum()),
-            "failed_produce": int((errors["node"] == broker_id).sum()),
+            "isr_shrinks": int(shrinks.get(broker_id, 0)),
+            "isr_expands": int(expands.get(broker_id, 0)),
+            "failed_produce": int(rejected.get(broker_id, 0)),
             "under_replicated": sum(p.leader == broker_id and len(p.isr) < len(p.replicas)
-                                    for t in kernel.cluster.topics.values()
-                                    for p in t.partitions),
+                                    for p in partitions),
         })
     return pd.DataFrame(rows)
 

@@ -365,12 +365,13 @@ def _stats(partitions: pd.DataFrame, producer: pd.DataFrame,
 
 def summarise(kernel: Kernel) -> RunSummary:
     """Collect the frames of a (finished or paused) run."""
-    partitions = metrics.partition_metrics(kernel)
-    producer = metrics.producer_metrics(kernel)
-    brokers = metrics.broker_metrics(kernel)
-    batches = kernel.trace.frame(events.LOG_APPEND)
     clients = [c for c in kernel.clients if hasattr(c, "results")]
     records = clients[0].results() if clients else pd.DataFrame(columns=["latency_ms"])
+    partitions = metrics.partition_metrics(kernel)
+    producer = metrics.producer_metrics(
+        kernel, {clients[0].client_id: records} if clients else None)
+    brokers = metrics.broker_metrics(kernel)
+    batches = kernel.trace.frame(events.LOG_APPEND)
     summary = RunSummary(config_header(kernel), partitions, producer, brokers, batches, records,
                          kernel.now_ms)
     summary.stats = _stats(partitions, producer, summary.slow_brokers)
