@@ -87,7 +87,10 @@ class ProducerBatch:
         return max(min(self.created_ms + linger_ms, self.full_ms), self.retry_at_ms)
 
     def indices(self) -> np.ndarray:
-        return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
+        """Buffer indices of the batch's records, in append order."""
+        if len(self.chunks) > 1:  # join the chunks once: a sent batch is read several times
+            self.chunks = [np.concatenate(self.chunks)]
+        return self.chunks[0]
 
 
 class RecordAccumulator:
@@ -148,8 +151,8 @@ class RecordAccumulator:
             cs = np.cumsum(self.records.cols["size"][idx])
         n = len(idx)
         dq = self.deques[partition]
-        if n and dq and not dq[-1].is_full:  # common case: everything fits in the open batch
-            batch = dq[-1]
+        batch = self.open_batch(partition)  # kept equal to open_batch(partition) below
+        if n and batch is not None:  # common case: everything fits in the open batch
             total = int(cs[-1])
             if total < self.batch_size - batch.size_bytes and total < max_bytes:
                 batch.chunks.append(idx)
@@ -159,7 +162,6 @@ class RecordAccumulator:
         pos = 0
         appended = 0
         while pos < n and appended < max_bytes:
-            batch = self.open_batch(partition)
             header = 0
             if batch is None:
                 batch = ProducerBatch(partition, float(time_ms[idx[pos]]))
@@ -173,6 +175,7 @@ class RecordAccumulator:
                     batch.full_ms = float(time_ms[idx[pos]])
                     if one_batch:
                         break
+                    batch = None
                     continue
                 stop = pos + 1  # a record bigger than batch.size travels alone
             if max_bytes < math.inf:
@@ -190,6 +193,7 @@ class RecordAccumulator:
                 batch.full_ms = float(time_ms[idx[stop - 1]])
                 if one_batch:
                     break
+                batch = None
         return pos, appended
 
     def reenqueue(self, batch: ProducerBatch, in_sequence_order: bool) -> None:
