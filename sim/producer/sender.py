@@ -41,7 +41,7 @@ TIMEOUT = "REQUEST_TIMEOUT"
 RETRY_BACKOFF_MAX_MS = 1000  # retry.backoff.max.ms
 
 
-@dataclass
+@dataclass(eq=False)  # each request is itself: compared by identity (fast list.remove)
 class InFlightRequest:
     """A produce request on its way: the batches it carries and what came back for each."""
 
@@ -49,12 +49,9 @@ class InFlightRequest:
     batches: list[tuple[TopicState, ProducerBatch]]
     sent_ms: float
     size_bytes: int
+    records: int
     results: dict[int, AppendResult] = field(default_factory=dict)
     finished: bool = False
-
-    @property
-    def records(self) -> int:
-        return sum(b.records for _, b in self.batches)
 
 
 class Sender:
@@ -136,10 +133,11 @@ class Sender:
         network = producer.cluster.network
         ratio = producer.compression_ratio
         size = REQUEST_OVERHEAD_BYTES + int(sum(b.size_bytes for _, b in batches) * ratio)
-        request = InFlightRequest(node, batches, now_ms, size)
+        records = sum(b.records for _, b in batches)
+        request = InFlightRequest(node, batches, now_ms, size, records)
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
-                            request.records, size)
+                            records, size)
         acks = producer.config["acks"]
         if acks != "0":
             self.in_flight[node] = self.in_flight.get(node, 0) + 1
@@ -165,17 +163,18 @@ class Sender:
             self._lost(request)
             return
         timeout = producer.config["request.timeout.ms"]
+        acks = producer.config["acks"]
+        append = producer.kernel.replicas.append
         for i, (topic, batch) in enumerate(request.batches):
             def respond(result: AppendResult, i: int = i) -> None:
                 request.results[i] = result
                 if len(request.results) == len(request.batches):
                     self._respond(request)
 
-            producer.kernel.replicas.append(
-                request.node, topic.name, batch.partition, producer.batch_columns(batch),
-                int(batch.size_bytes * producer.compression_ratio), producer.producer_id,
-                batch.base_sequence if producer.idempotent else -1, producer.config["acks"],
-                timeout, respond, producer.producer_epoch)
+            append(request.node, topic.name, batch.partition, producer.batch_columns(batch),
+                   int(batch.size_bytes * producer.compression_ratio), producer.producer_id,
+                   batch.base_sequence if producer.idempotent else -1, acks, timeout, respond,
+                   producer.producer_epoch)
 
     def _respond(self, request: InFlightRequest) -> None:
         producer = self.producer
