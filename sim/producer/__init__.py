@@ -317,7 +317,8 @@ class Producer:
             if acc.all_batches_full(p) and builtin.update_partition_info(0, meta, True):
                 self._switched(state, p, float(stream.t[stream.pos]))
                 continue
-            state.advance_keyed(p, float(stream.t[stream.pos]))
+            if state.keyed:  # this partition's keyed records sent earlier go first
+                state.advance_keyed(p, float(stream.t[stream.pos]))
             limit = 2 * batch_size - builtin.produced_bytes
             # look no further than the records that 2 × batch.size bytes could possibly hold
             idx, cs = stream.take(min(end, stream.pos + 2 * batch_size // stream.min_size + 2))
@@ -468,7 +469,7 @@ class Producer:
 
     def record_ids(self, idx: np.ndarray) -> np.ndarray:
         """Ids that name this producer's records in any log: producer id << 40 | index."""
-        return (np.int64(self.producer_id) << 40) | idx.astype(np.int64)
+        return (self.producer_id << 40) | idx.astype(np.int64, copy=False)
 
     def assign_sequence(self, state: TopicState, batch: ProducerBatch) -> None:
         """Give a batch its sequence numbers when it is first sent (idempotent producers)."""

@@ -110,6 +110,9 @@ class TopicState:
         self.next_ready[p] = ready
 
     def ready_candidates(self, now_ms: float, flushing: bool) -> list[int]:
+        """Partitions that may have a sendable head batch now (keyed records appended first)."""
+        if not flushing and min(self.next_ready) > now_ms:
+            return []  # the usual pass: nothing is due yet
         out = []
         for p in range(self.partitions):
             if self.next_ready[p] <= now_ms or (flushing and self.accumulator.deques[p]):
@@ -151,8 +154,8 @@ class TopicState:
             return self._sticky_wake
         batch_size = max(1, self.producer.config["batch.size"])
         switch_bytes = batch_size - produced if produced < batch_size else 2 * batch_size - produced
-        wake = min(stream.time_when_overflowing(switch_bytes - 1),
-                   stream.time_when_overflowing(max(room - 1, 0)))
+        # the earlier of "switch point reached" and "open batch overflows": the smaller room
+        wake = stream.time_when_overflowing(min(switch_bytes - 1, max(room - 1, 0)))
         if self.accumulator.open_batch(p) is None:
             wake = min(wake, stream.next_time() + self.linger_ms)
         self._sticky_key, self._sticky_wake = key, wake
