@@ -28,7 +28,6 @@ from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 __all__ = [
     "SLOW_EDGE",
     "broker_color",
-    "broker_label",
     "cluster_diagram",
     "cumulative_records",
     "figure_png",
@@ -61,7 +60,7 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def broker_label(broker: int, slow: Mapping[int, float]) -> str:
+def _broker_label(broker: int, slow: Mapping[int, float]) -> str:
     """A legend label for a broker, saying how much slower it is if it is in ``slow``."""
     factor = slow.get(int(broker))
     return f"broker {broker} (slow ×{factor:g})" if factor else f"broker {broker}"
@@ -103,7 +102,7 @@ def partition_bars(
     ax.set_xticks(xs)
     ax.set_xlabel("partition")
     ax.set_ylabel(value)
-    handles = [Patch(facecolor=broker_color(b), label=broker_label(b, slow),
+    handles = [Patch(facecolor=broker_color(b), label=_broker_label(b, slow),
                      hatch="//" if b in slow else None,
                      edgecolor=SLOW_EDGE if b in slow else "white")
                for b in sorted({int(b) for b in leaders})]

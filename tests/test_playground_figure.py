@@ -64,13 +64,15 @@ def test_axes_follow_the_data_when_it_outgrows_or_underfills_them():
 
 
 def test_new_partition_count_rebuilds_the_bars_and_the_legend_names_slow_brokers():
+    """Five partitions: five bars, hatched where the slow broker leads; the title says how slow."""
     figure = PlaygroundFigure()
     figure.draw(run())
     assert len(figure.bars) == 12
     figure.draw(run(partitions=5, slow_broker=1, slowdown=20))
     assert len(figure.bars) == 5
     labels = [t.get_text() for t in figure.bars_ax.get_legend().get_texts()]
-    assert "broker 1 (slow ×20)" in labels
+    assert "broker 1 (slow)" in labels
+    assert "broker 1 ×20 slower" in figure.bars_ax.get_title()
     hatched = [bar.get_hatch() for bar in figure.bars]
     leaders = run(partitions=5, slow_broker=1, slowdown=20).summary.partitions["leader"]
     assert hatched == ["//" if leader == 1 else None for leader in leaders]
@@ -90,6 +92,7 @@ def test_the_data_artists_show_the_run():
 
 
 def test_a_message_replaces_the_panels_and_the_next_run_brings_them_back():
+    """An invalid combination shows its message alone; a valid run restores the three axes."""
     figure = PlaygroundFigure()
     bad = simulate_playground({**SMALL, "partitioner": "vip", "partitions": 8})
     figure.draw(bad)
@@ -98,3 +101,13 @@ def test_a_message_replaces_the_panels_and_the_next_run_brings_them_back():
     figure.draw(run())
     assert all(ax.get_visible() for ax in figure.figure.axes)
     assert not figure.message.get_visible()
+
+
+def test_a_new_slowdown_keeps_the_frame():
+    """Moving the slowdown slider changes the title, not the legend: no full redraw."""
+    figure = PlaygroundFigure()
+    figure.draw(run(slow_broker=0, slowdown=100))
+    frames = figure.frames_drawn
+    figure.draw(run(slow_broker=0, slowdown=80))
+    assert "×80 slower" in figure.bars_ax.get_title()
+    assert figure.frames_drawn == frames

@@ -69,11 +69,11 @@ def _keep_or_round(current: float | None, needed: float, cap: float = math.inf) 
 
 @dataclass(frozen=True)
 class Layout:
-    """What the artists depend on: partitions and their leaders, slow brokers, latency decades.
-    A new layout rebuilds the axes."""
+    """What the artists depend on: partitions and their leaders, which brokers are slow (by how
+    much is in the title), the latency decades. A new layout rebuilds the axes."""
 
     leaders: tuple[int, ...]
-    slow: tuple[tuple[int, float], ...]
+    slow: tuple[int, ...]
     decades: tuple[int, int]
 
 
@@ -91,6 +91,7 @@ class _Run:
     """The numbers one run contributes to the figure."""
 
     records: int
+    slow: dict[int, float]
     heights: np.ndarray
     fill: np.ndarray  # per stored batch: bytes / batch.size
     mean_records: float
@@ -126,13 +127,13 @@ class PlaygroundFigure:
             return self.figure
         run = _run(result)
         layout = Layout(tuple(int(b) for b in result.summary.partitions["leader"]),
-                        tuple(sorted(result.summary.slow_brokers.items())),
-                        _decades(run.latency, self.layout))
-        if layout != self.layout:
+                        tuple(sorted(run.slow)), _decades(run.latency, self.layout))
+        rebuilt = layout != self.layout
+        if rebuilt:
             self._build(layout)
         limits = self._limits_for(run)
         self._update(run)
-        if limits != self.limits or self._background is None:
+        if rebuilt or limits != self.limits or self._background is None:
             self._draw_frame(limits)
         else:
             self.canvas.restore_region(self._background)
@@ -187,7 +188,6 @@ class PlaygroundFigure:
     def _build(self, layout: Layout) -> None:
         """Create the axes' artists for ``layout`` (data comes later, in ``_update``)."""
         self.layout = layout
-        self.limits = None
         self.message.set_visible(False)
         for ax in self.figure.axes:
             ax.clear()
@@ -205,7 +205,7 @@ class PlaygroundFigure:
 
     def _build_bars(self, layout: Layout) -> None:
         ax = self.bars_ax
-        slow = dict(layout.slow)
+        slow = set(layout.slow)
         xs = np.arange(len(layout.leaders))
         self.bars = ax.bar(xs, np.zeros(len(xs)), edgecolor="white",
                            color=[viz.broker_color(b) for b in layout.leaders])
@@ -221,7 +221,8 @@ class PlaygroundFigure:
         ax.set_xlim(-0.6, len(xs) - 0.4)
         ax.set_xlabel("partition")
         ax.set_ylabel("records")
-        handles = [Patch(facecolor=viz.broker_color(b), label=viz.broker_label(b, slow),
+        handles = [Patch(facecolor=viz.broker_color(b),
+                         label=f"broker {b} (slow)" if b in slow else f"broker {b}",
                          hatch="//" if b in slow else None,
                          edgecolor=viz.SLOW_EDGE if b in slow else "white")
                    for b in sorted(set(layout.leaders))]
@@ -271,7 +272,9 @@ class PlaygroundFigure:
         even = float(run.heights.sum()) / max(len(run.heights), 1)
         self.even.set_ydata([even, even])
         self.even_label.xy = (len(run.heights) - 0.6, even)
-        self.bars_ax.set_title(f"{run.records:,} records per partition")
+        slow = ", ".join(f"broker {b} ×{factor:g} slower" for b, factor in sorted(run.slow.items()))
+        self.bars_ax.set_title(f"{run.records:,} records by partition"
+                               + (f" ({slow})" if slow else ""))
 
         fill = run.fill
         self.fill_steps.set_data(_share(np.histogram(np.minimum(fill, 1.0),
@@ -305,6 +308,7 @@ def _run(result: Any) -> _Run:
     size = batches["bytes"].to_numpy(dtype=float) if len(batches) else np.empty(0)
     return _Run(
         records=int(result.records),
+        slow=summary.slow_brokers,
         heights=summary.partitions["records"].to_numpy(dtype=float),
         fill=size / max(int(result.values["batch.size"]), 1),
         mean_records=float(records.mean()) if len(records) else 0.0,
