@@ -26,12 +26,10 @@ from sim.widgets.fault_panel import (
     reset_faults,
     run_forward,
 )
+from sim.widgets.panel import GRADING_ENV_VAR, GradingPlaceholder, grading_mode
 from sim.widgets.playground import (
     DEFAULTS,
-    GRADING_ENV_VAR,
-    GradingPlaceholder,
     PlaygroundResult,
-    grading_mode,
     key_explorer,
     key_route_html,
     playground,

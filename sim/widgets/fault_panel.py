@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from sim import faults, lessons, viz
 from sim.errors import ConfigError, KafkaLabError
 from sim.kernel import Kernel
-from sim.widgets.playground import (
+from sim.widgets.panel import (
     GradingPlaceholder,
     grading_mode,
     header_html,

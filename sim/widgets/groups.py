@@ -1,6 +1,6 @@
 """Widget panels of the consumer-groups lesson: the assignor comparison and the lag panel.
 
-Structure, so that tests need no browser (as in ``sim.widgets.playground``):
+Structure, so that tests need no browser (as in ``sim.widgets.playground``; the lag panel is a ``RunPanel`` like the playground):
 
 - the **assignor panel** keeps an :class:`AssignorState` (the group's members and topics, and
   each assignor's current assignment). Its buttons and sliders call plain functions that
@@ -32,10 +32,10 @@ from sim.errors import KafkaLabError
 from sim.lessons import groups as lg
 from sim.records import TopicPartition
 from sim.viz import figure_png
-from sim.widgets.playground import (
+from sim.widgets.panel import (
     GradingPlaceholder,
+    RunPanel,
     grading_mode,
-    header_html,
     message_html,
     table_html,
 )
@@ -396,44 +396,27 @@ def _lag_controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
     }
 
 
-class LagPanel(widgets.VBox):
+class LagPanel(RunPanel):
     """Sliders for consumers, max.poll.records and processing time; the lag they produce."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         merged = {**LAG_DEFAULTS, **values}
-        self.fixed = {k: merged[k] for k in ("partitions", "partition.assignment.strategy",
-                                             "duration_ms")}
-        self.controls = _lag_controls(merged)
-        self.header = widgets.HTML()
-        self.image = widgets.Image(format="png")
-        self.stats = widgets.HTML()
-        self.result: LagResult | None = None
-        names = list(self.controls)
-        title = widgets.HTML(f"<b>Lag panel</b> — topic {lg.LAG_TOPIC} with "
-                             f"{self.fixed['partitions']} partitions; each change re-runs "
-                             f"{self.fixed['duration_ms'] / 1000:g} simulated seconds.")
-        columns = widgets.HBox([widgets.VBox([self.controls[n] for n in names[:3]]),
-                                widgets.VBox([self.controls[n] for n in names[3:]])])
-        super().__init__([title, columns, self.header, self.image, self.stats])
-        for control in self.controls.values():
-            control.observe(self._changed, names="value")
+        fixed = {k: merged[k] for k in ("partitions", "partition.assignment.strategy",
+                                        "duration_ms")}
+        title = (f"<b>Lag panel</b> — topic {lg.LAG_TOPIC} with {fixed['partitions']} "
+                 f"partitions; each change re-runs {fixed['duration_ms'] / 1000:g} simulated "
+                 "seconds.")
+        super().__init__(title, _lag_controls(merged), fixed, left=3)
         self.refresh()
 
-    def values(self) -> dict[str, Any]:
-        """The current values of the controls, plus the fixed ones."""
-        return {**self.fixed, **{n: c.value for n, c in self.controls.items()}}
+    def simulate(self, values: Mapping[str, Any]) -> LagResult:
+        return simulate_lag(values)
 
-    def refresh(self) -> LagResult:
-        """Re-run the simulation for the current values and redraw."""
-        result = simulate_lag(self.values())
-        self.result = result
-        self.header.value = header_html(result.header)
-        self.image.value = figure_png(render_lag(result))
-        self.stats.value = lag_stats_html(result)
-        return result
+    def png(self, result: LagResult) -> bytes:
+        return figure_png(render_lag(result))
 
-    def _changed(self, _change: Mapping[str, Any]) -> None:
-        self.refresh()
+    def stats_html(self, result: LagResult) -> str:
+        return lag_stats_html(result)
 
 
 def lag_panel(**defaults: Any) -> LagPanel | GradingPlaceholder:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,15 +30,19 @@ from matplotlib.figure import Figure
 
 from sim import lessons
 from sim.errors import ConfigError, KafkaLabError
+from sim.widgets.panel import (
+    GradingPlaceholder,
+    RunPanel,
+    grading_mode,
+    message_html,
+    table_html,
+)
 from sim.widgets.playground_figure import PlaygroundFigure
 
 __all__ = [
     "DEFAULTS",
-    "GRADING_ENV_VAR",
-    "GradingPlaceholder",
     "PlaygroundPanel",
     "PlaygroundResult",
-    "grading_mode",
     "key_explorer",
     "key_route_html",
     "playground",
@@ -47,9 +50,6 @@ __all__ = [
     "simulate_playground",
     "stats_html",
 ]
-
-GRADING_ENV_VAR = "KAFKA_LAB_GRADING"
-"""Set to ``"1"`` by the batch grader (the name ``sim.grading`` uses)."""
 
 MAX_SIMULATED_S = 2.0
 """Simulate at most this many seconds of traffic, so a low rate stays as fast as a high one."""
@@ -74,40 +74,6 @@ DEFAULTS: dict[str, Any] = {
 
 PRODUCER_KEYS = ("batch.size", "linger.ms", "partitioner.adaptive.partitioning.enable",
                  "partitioner.availability.timeout.ms")
-
-
-def grading_mode() -> bool:
-    """True while a notebook is being graded: factories must not build widgets then."""
-    return os.environ.get(GRADING_ENV_VAR) == "1"
-
-
-@dataclass(frozen=True)
-class GradingPlaceholder:
-    """What a widget factory returns while grading: a plain object that displays as one line."""
-
-    name: str
-
-    def __repr__(self) -> str:
-        return f"<{self.name}: not built while grading ({GRADING_ENV_VAR}=1)>"
-
-    def _repr_html_(self) -> str:
-        return f"<em>{html.escape(repr(self))}</em>"
-
-
-def message_html(text: str) -> str:
-    """A clear message box (never a traceback) for settings that cannot run together."""
-    return ("<div style='border-left:4px solid #C44E52;padding:4px 8px;background:#FBEAEA'>"
-            f"<b>Cannot run this combination.</b> {html.escape(text)}</div>")
-
-
-def header_html(text: str) -> str:
-    """The line naming the Kafka version's behaviour and the key configs in force."""
-    return f"<div style='font-size:90%;color:#333'>{html.escape(text)}</div>"
-
-
-def table_html(frame: pd.DataFrame) -> str:
-    """A compact HTML table without the index."""
-    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
 
 
 # --- The plain functions behind the playground ----------------------------------------------
@@ -272,49 +238,33 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
     }
 
 
-class PlaygroundPanel(widgets.VBox):
+class PlaygroundPanel(RunPanel):
     """The playground: controls on top, then the header, figure and statistics of the last run.
 
-    ``controls`` maps each value name to its widget; ``result`` is the last run.
+    ``controls`` maps each value name to its widget; ``result`` is the last run; ``figure`` is
+    the kept :class:`PlaygroundFigure` that each run redraws.
     """
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         merged = {**DEFAULTS, **values}
-        self.fixed = {k: merged[k] for k in ("records", "seed")}
-        self.controls = _controls(merged)
-        self.header = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        fixed = {k: merged[k] for k in ("records", "seed")}
         self.figure = PlaygroundFigure()
-        self.stats = widgets.HTML()
-        self.result: PlaygroundResult | None = None
-        names = list(self.controls)
-        left = widgets.VBox([self.controls[n] for n in names[:6]])
-        right = widgets.VBox([self.controls[n] for n in names[6:]])
-        title = widgets.HTML("<b>Partitioner playground</b> — change a control; the run is "
-                             f"re-simulated with seed {self.fixed['seed']}.")
-        super().__init__([title, widgets.HBox([left, right]), self.header, self.image,
-                          self.stats])
-        for control in self.controls.values():
-            control.observe(self._changed, names="value")
+        title = ("<b>Partitioner playground</b> — change a control; the run is re-simulated "
+                 f"with seed {fixed['seed']}.")
+        super().__init__(title, _controls(merged), fixed, left=6)
         self.refresh()
 
-    def values(self) -> dict[str, Any]:
-        """The current values of the controls, plus the fixed ones (records, seed)."""
-        return {**self.fixed, **{n: c.value for n, c in self.controls.items()}}
-
-    def refresh(self) -> PlaygroundResult:
-        """Re-run the simulation for the current values and redraw."""
-        result = simulate_playground(self.values())
-        self.result = result
-        self.header.value = header_html(result.header)
-        self.image.value = self.figure.png(result)
-        self.stats.value = stats_html(result)
+    def simulate(self, values: Mapping[str, Any]) -> PlaygroundResult:
+        result = simulate_playground(values)
         self.controls["zipf_s"].disabled = result.values["keys"] != "zipf"
         self.controls["slowdown"].disabled = result.values["slow_broker"] is None
         return result
 
-    def _changed(self, _change: Mapping[str, Any]) -> None:
-        self.refresh()
+    def png(self, result: PlaygroundResult) -> bytes:
+        return self.figure.png(result)
+
+    def stats_html(self, result: PlaygroundResult) -> str:
+        return stats_html(result)
 
 
 def playground(**defaults: Any) -> PlaygroundPanel | GradingPlaceholder:

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from sim import lessons, viz
 from sim.errors import ConfigError
 from sim.kernel import Kernel
-from sim.widgets.playground import GradingPlaceholder, grading_mode, header_html, table_html
+from sim.widgets.panel import GradingPlaceholder, grading_mode, header_html, table_html
 
 __all__ = [
     "VIEWS",

@@ -1,0 +1,122 @@
+"""What every lesson panel shares: grading mode, message boxes, tables, and the run panel.
+
+A *run panel* is the common shape of the playground and the lag panel: controls in two
+columns, then a header line naming the Kafka behaviour in force, a figure and a statistics
+table. Any change of a control re-runs the simulation with the controls' values (plus values
+the panel keeps fixed) and redraws. Subclasses say how to simulate, draw and tabulate; the
+plain functions they call are what tests exercise.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+__all__ = [
+    "GRADING_ENV_VAR",
+    "GradingPlaceholder",
+    "RunPanel",
+    "grading_mode",
+    "header_html",
+    "message_html",
+    "table_html",
+]
+
+GRADING_ENV_VAR = "KAFKA_LAB_GRADING"
+"""Set to ``"1"`` by the batch grader (the name ``sim.grading`` uses)."""
+
+
+def grading_mode() -> bool:
+    """True while a notebook is being graded: factories must not build widgets then."""
+    return os.environ.get(GRADING_ENV_VAR) == "1"
+
+
+@dataclass(frozen=True)
+class GradingPlaceholder:
+    """What a widget factory returns while grading: a plain object that displays as one line."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"<{self.name}: not built while grading ({GRADING_ENV_VAR}=1)>"
+
+    def _repr_html_(self) -> str:
+        return f"<em>{html.escape(repr(self))}</em>"
+
+
+def message_html(text: str) -> str:
+    """A clear message box (never a traceback) for settings that cannot run together."""
+    return ("<div style='border-left:4px solid #C44E52;padding:4px 8px;background:#FBEAEA'>"
+            f"<b>Cannot run this combination.</b> {html.escape(text)}</div>")
+
+
+def header_html(text: str) -> str:
+    """The line naming the Kafka version's behaviour and the key configs in force."""
+    return f"<div style='font-size:90%;color:#333'>{html.escape(text)}</div>"
+
+
+def table_html(frame: pd.DataFrame) -> str:
+    """A compact HTML table without the index."""
+    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+
+
+class RunPanel(widgets.VBox):
+    """Controls over a header, an image and a statistics table; a change re-runs and redraws.
+
+    Args:
+        title: the panel's first line (HTML).
+        controls: value name → its widget, in display order.
+        fixed: values the panel passes to every run but shows no control for.
+        left: how many controls go in the left column (the rest go right).
+
+    ``result`` is the last run's result; it needs a ``header`` attribute.
+    """
+
+    def __init__(self, title: str, controls: Mapping[str, widgets.ValueWidget],
+                 fixed: Mapping[str, Any], left: int) -> None:
+        self.fixed = dict(fixed)
+        self.controls = dict(controls)
+        self.header = widgets.HTML()
+        self.image = widgets.Image(format="png")
+        self.stats = widgets.HTML()
+        self.result: Any = None
+        names = list(self.controls)
+        columns = widgets.HBox([widgets.VBox([self.controls[n] for n in names[:left]]),
+                                widgets.VBox([self.controls[n] for n in names[left:]])])
+        super().__init__([widgets.HTML(title), columns, self.header, self.image, self.stats])
+        for control in self.controls.values():
+            control.observe(self._changed, names="value")
+
+    def values(self) -> dict[str, Any]:
+        """The current values of the controls, plus the fixed ones."""
+        return {**self.fixed, **{n: c.value for n, c in self.controls.items()}}
+
+    def refresh(self) -> Any:
+        """Re-run the simulation for the current values and redraw."""
+        result = self.simulate(self.values())
+        self.result = result
+        self.header.value = header_html(result.header)
+        self.image.value = self.png(result)
+        self.stats.value = self.stats_html(result)
+        return result
+
+    def simulate(self, values: Mapping[str, Any]) -> Any:
+        """One run for ``values``: a result, or one that carries a message (never raises)."""
+        raise NotImplementedError
+
+    def png(self, result: Any) -> bytes:
+        """The figure of a result, as PNG bytes for the image widget."""
+        raise NotImplementedError
+
+    def stats_html(self, result: Any) -> str:
+        """The statistics table of a result (or its message)."""
+        raise NotImplementedError
+
+    def _changed(self, _change: Mapping[str, Any]) -> None:
+        self.refresh()
