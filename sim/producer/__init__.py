@@ -448,17 +448,16 @@ class Producer:
                 continue  # no queue gained or lost a batch: same weights
             state.stats_version = state.accumulator.version
             sizes = state.accumulator.queue_sizes()
-            ids = list(range(state.partitions))
-            if unavailable:
-                state.stats_version = -1
-                leaders = state.leaders()
-                ids = [p for p in ids if leaders[p] not in unavailable]
-                length = len(ids)
-                ids += [p for p in range(state.partitions) if leaders[p] in unavailable]
-                sizes = [sizes[p] for p in ids]
-            else:
-                length = len(ids)
-            state.builtin.update_partition_load_stats(sizes, ids, length)
+            if not unavailable:
+                state.builtin.update_partition_load_stats(sizes, range(state.partitions),
+                                                          state.partitions)
+                continue
+            state.stats_version = -1
+            leaders = state.leaders()
+            ids = [p for p in range(state.partitions) if leaders[p] not in unavailable]
+            length = len(ids)
+            ids += [p for p in range(state.partitions) if leaders[p] in unavailable]
+            state.builtin.update_partition_load_stats([sizes[p] for p in ids], ids, length)
 
     def batch_columns(self, batch: ProducerBatch) -> dict[str, np.ndarray]:
         """The stored columns of a batch's records, as the leader will write them."""

@@ -169,7 +169,8 @@ class RecordAccumulator:
                 self.version += 1
                 header = RECORD_BATCH_OVERHEAD
             before = int(cs[pos - 1]) if pos else 0
-            stop = int(cs.searchsorted(before + self.batch_size - batch.size_bytes, "right"))
+            fits = int(cs.searchsorted(before + self.batch_size - batch.size_bytes, "right"))
+            stop = fits
             if stop <= pos:
                 if batch.records:  # the next record does not fit: this batch is full
                     batch.full_ms = float(time_ms[idx[pos]])
@@ -191,9 +192,14 @@ class RecordAccumulator:
             pos = stop
             if batch.size_bytes >= self.batch_size:
                 batch.full_ms = float(time_ms[idx[stop - 1]])
-                if one_batch:
-                    break
-                batch = None
+            elif stop == fits and pos < n and appended < max_bytes:
+                # the next record does not fit (the next search would say so): this batch is full
+                batch.full_ms = float(time_ms[idx[pos]])
+            else:
+                continue
+            if one_batch:
+                break
+            batch = None
         return pos, appended
 
     def reenqueue(self, batch: ProducerBatch, in_sequence_order: bool) -> None:

@@ -68,24 +68,25 @@ class Sender:
         self._max_in_flight = producer.config["max.in.flight.requests.per.connection"]
         self.blocked: set[int] = set()  # brokers with max.in.flight requests outstanding
 
-    def can_send(self, node: int) -> bool:
-        return node >= 0 and node not in self.blocked
-
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
         producer = self.producer
         linger = producer.config["linger.ms"]
         by_node: dict[int, list[tuple[TopicState, int]]] = {}
         for topic in producer.topics.values():
+            ready = topic.ready_candidates(now_ms, flushing)
+            if not ready:
+                continue
             leaders = topic.leaders()
-            for p in topic.ready_candidates(now_ms, flushing):
-                if leaders[p] >= 0:
-                    by_node.setdefault(leaders[p], []).append((topic, p))
+            for p in ready:
+                node = leaders[p]
+                if node >= 0:
+                    by_node.setdefault(node, []).append((topic, p))
         sent = False
         for node in sorted(by_node):
             self.node_ready_ms[node] = now_ms  # Kafka's NodeLatencyStats.readyTimeMs
             self.node_drain_ms.setdefault(node, now_ms)
-            if not self.can_send(node):
+            if node in self.blocked:  # max.in.flight requests already outstanding
                 continue
             batches = self._drain(node, by_node[node], now_ms, linger, flushing)
             if batches:

@@ -87,9 +87,11 @@ class TopicState:
             self.append(p, idx, cs=cs)
             stream.pos = end
 
-    def append(self, p: int, idx: np.ndarray, **limits: Any) -> tuple[int, int]:
+    def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
+               one_batch: bool = False, cs: np.ndarray | None = None) -> tuple[int, int]:
+        """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time."""
         self.seen[p] = True
-        result = self.accumulator.append(p, idx, **limits)
+        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs)
         self.refresh(p)
         return result
 
@@ -114,9 +116,10 @@ class TopicState:
         if not flushing and min(self.next_ready) > now_ms:
             return []  # the usual pass: nothing is due yet
         out = []
-        for p in range(self.partitions):
-            if self.next_ready[p] <= now_ms or (flushing and self.accumulator.deques[p]):
-                self.advance_keyed(p, now_ms)
+        for p, ready_ms in enumerate(self.next_ready):
+            if ready_ms <= now_ms or (flushing and self.accumulator.deques[p]):
+                if self.keyed:
+                    self.advance_keyed(p, now_ms)
                 out.append(p)
         return out
 
