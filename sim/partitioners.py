@@ -172,7 +172,7 @@ class BuiltInPartitioner:
             return
         sizes = list(queue_sizes[:length])
         top = max(sizes) + 1
-        if length == len(queue_sizes) and all(s == sizes[0] for s in sizes):
+        if length == len(queue_sizes) and sizes.count(sizes[0]) == length:  # all equal
             self._cft = None
             return
         self._cft = list(itertools.accumulate(top - s for s in sizes))

@@ -321,8 +321,10 @@ class Producer:
                 state.advance_keyed(p, float(stream.t[stream.pos]))
             limit = 2 * batch_size - builtin.produced_bytes
             # look no further than the records that 2 × batch.size bytes could possibly hold
-            idx, cs = stream.take(min(end, stream.pos + 2 * batch_size // stream.min_size + 2))
-            consumed, appended = state.append(p, idx, max_bytes=limit, one_batch=True, cs=cs)
+            idx, cs, cs_base = stream.take(
+                min(end, stream.pos + 2 * batch_size // stream.min_size + 2))
+            consumed, appended = state.append(p, idx, max_bytes=limit, one_batch=True, cs=cs,
+                                              cs_base=cs_base)
             stream.pos += consumed
             if builtin.update_partition_info(appended, meta, acc.all_batches_full(p)):
                 self._switched(state, p, float(stream.t[stream.pos - 1]))

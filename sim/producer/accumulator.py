@@ -22,13 +22,18 @@ RECORD_BATCH_OVERHEAD = 61
 """Bytes of a v2 record batch header (Kafka's ``DefaultRecordBatch.RECORD_BATCH_OVERHEAD``)."""
 
 
+VARINT_LIMITS = np.array([1 << 7, 1 << 14, 1 << 21, 1 << 28], dtype=np.int64)
+"""Smallest zig-zag values that need 2, 3, 4 and 5 varint bytes."""
+
+
 def varint_size(values: np.ndarray) -> np.ndarray:
     """Bytes of Kafka's zig-zag varint encoding of each value (``ByteUtils.sizeOfVarint``)."""
     values = values.astype(np.int64, copy=False)
-    zigzag = (values << 1) ^ (values >> 63)
-    size = np.ones(len(zigzag), dtype=np.int64)
-    for shift in (7, 14, 21, 28):
-        size += zigzag >= (1 << shift)
+    zigzag = values << 1
+    zigzag ^= values >> 63
+    # one byte, plus one for each limit reached (searchsorted counts them in one pass)
+    size = VARINT_LIMITS.searchsorted(zigzag, "right")
+    size += 1
     return size
 
 
@@ -134,6 +139,7 @@ class RecordAccumulator:
         max_bytes: float = math.inf,
         one_batch: bool = False,
         cs: np.ndarray | None = None,
+        cs_base: int = 0,
     ) -> tuple[int, int]:
         """Append records ``idx`` (in time order) to ``partition``'s queue.
 
@@ -141,7 +147,9 @@ class RecordAccumulator:
         ``max_bytes`` — the record that crosses it is included — or, with ``one_batch``, when the
         open batch is full. This is how a sticky partitioner appends up to its switch points.
 
-        ``cs``, if given, holds the running sum of the records' sizes (saves recomputing it).
+        ``cs``, if given, holds the running sum of the records' sizes (saves recomputing it),
+        counted from ``cs_base``: the records ``idx[:k + 1]`` take ``cs[k] - cs_base`` bytes.
+        A record stream passes a view of its own running sum that way, without copying it.
 
         Returns:
             (records consumed from ``idx``, bytes appended).
@@ -153,7 +161,7 @@ class RecordAccumulator:
         dq = self.deques[partition]
         batch = self.open_batch(partition)  # kept equal to open_batch(partition) below
         if n and batch is not None:  # common case: everything fits in the open batch
-            total = int(cs[-1])
+            total = int(cs[-1]) - cs_base
             if total < self.batch_size - batch.size_bytes and total < max_bytes:
                 batch.chunks.append(idx)
                 batch.records += n
@@ -168,7 +176,7 @@ class RecordAccumulator:
                 dq.append(batch)
                 self.version += 1
                 header = RECORD_BATCH_OVERHEAD
-            before = int(cs[pos - 1]) if pos else 0
+            before = int(cs[pos - 1]) if pos else cs_base
             fits = int(cs.searchsorted(before + self.batch_size - batch.size_bytes, "right"))
             stop = fits
             if stop <= pos:
@@ -227,4 +235,4 @@ class RecordAccumulator:
 
     def queue_sizes(self) -> list[int]:
         """Batches waiting per partition (what adaptive partitioning weighs)."""
-        return [len(dq) for dq in self.deques]
+        return list(map(len, self.deques))

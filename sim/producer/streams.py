@@ -50,12 +50,11 @@ class RecordStream:
         j = int(self.cs.searchsorted(before + room_bytes, "right"))
         return float(self.t[j]) if j < len(self.t) else math.inf
 
-    def take(self, end: int) -> tuple[np.ndarray, np.ndarray]:
-        """Indices of records ``pos … end-1`` and their running size sum from ``pos``."""
-        cs = self.cs[self.pos : end]
-        if self.pos:
-            cs = cs - self.cs[self.pos - 1]
-        return self.idx[self.pos : end], cs
+    def take(self, end: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Indices of records ``pos … end-1``, their running size sum, and that sum before ``pos``
+        (``RecordAccumulator.append``'s ``cs`` and ``cs_base``)."""
+        before = int(self.cs[self.pos - 1]) if self.pos else 0
+        return self.idx[self.pos : end], self.cs[self.pos : end], before
 
     def next_time(self) -> float:
         return float(self.t[self.pos]) if self.pos < len(self.t) else math.inf

@@ -83,15 +83,16 @@ class TopicState:
             return
         end = stream.end_before(now_ms)
         if end > stream.pos:
-            idx, cs = stream.take(end)
-            self.append(p, idx, cs=cs)
+            idx, cs, cs_base = stream.take(end)
+            self.append(p, idx, cs=cs, cs_base=cs_base)
             stream.pos = end
 
     def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
-               one_batch: bool = False, cs: np.ndarray | None = None) -> tuple[int, int]:
+               one_batch: bool = False, cs: np.ndarray | None = None,
+               cs_base: int = 0) -> tuple[int, int]:
         """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time."""
         self.seen[p] = True
-        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs)
+        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base)
         self.refresh(p)
         return result
 
