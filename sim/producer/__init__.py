@@ -404,8 +404,9 @@ class Producer:
             self._update_load_stats()
             sent = self.sender.send_ready(now, self.flushing)
             blocked = self.sender.blocked
-            wake = min((s.next_wakeup_ms(blocked) for s in self.topics.values()),
-                       default=math.inf)
+            wake = math.inf
+            for state in self.topics.values():
+                wake = min(wake, state.next_wakeup_ms(blocked))
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
             if not (sent and wake <= now):

@@ -46,15 +46,15 @@ class RecordStream:
 
     def time_when_overflowing(self, room_bytes: int) -> float:
         """Send time of the first upcoming record that would not fit in ``room_bytes``."""
-        before = int(self.cs[self.pos - 1]) if self.pos else 0
+        before = self.cs.item(self.pos - 1) if self.pos else 0
         j = int(self.cs.searchsorted(before + room_bytes, "right"))
-        return float(self.t[j]) if j < len(self.t) else math.inf
+        return self.t.item(j) if j < len(self.t) else math.inf
 
     def take(self, end: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Indices of records ``pos … end-1``, their running size sum, and that sum before ``pos``
         (``RecordAccumulator.append``'s ``cs`` and ``cs_base``)."""
-        before = int(self.cs[self.pos - 1]) if self.pos else 0
+        before = self.cs.item(self.pos - 1) if self.pos else 0
         return self.idx[self.pos : end], self.cs[self.pos : end], before
 
     def next_time(self) -> float:
-        return float(self.t[self.pos]) if self.pos < len(self.t) else math.inf
+        return self.t.item(self.pos) if self.pos < len(self.t) else math.inf
