@@ -10,7 +10,7 @@ import bisect
 import importlib
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -45,6 +45,8 @@ class ClusterMetadata:
 
     partitions: Mapping[str, int]
     unavailable: frozenset[tuple[str, int]] = frozenset()
+    _available: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False,
+                                                   repr=False)
 
     def partition_count_for_topic(self, topic: str) -> int:
         return self.partitions[topic]
@@ -53,7 +55,14 @@ class ClusterMetadata:
         return list(range(self.partitions[topic]))
 
     def available_partitions_for_topic(self, topic: str) -> list[int]:
-        return [p for p in range(self.partitions[topic]) if (topic, p) not in self.unavailable]
+        """Partitions whose leader is known and alive. A snapshot never changes, so the answer
+        is worked out once per topic (partitioners ask for every record)."""
+        available = self._available.get(topic)
+        if available is None:
+            available = tuple(p for p in range(self.partitions[topic])
+                              if (topic, p) not in self.unavailable)
+            self._available[topic] = available
+        return list(available)  # a copy: a partitioner may change its list
 
 
 @runtime_checkable
