@@ -104,6 +104,7 @@ class Producer:
         self.buffer = RecordBuffer()
         self.topics: dict[str, TopicState] = {}
         self.keys: list[Any] = []
+        self._key_bytes: list[bytes] = []  # each key serialized once, for custom partitioners
         self._key_ids: dict[Any, int] = {}
         self._key_hash = np.empty(0, np.int32)
         self._key_len = np.empty(0, np.int64)
@@ -360,19 +361,28 @@ class Producer:
             stream.pos += 1
 
     def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
+        """Ask the custom partitioner for record ``i``'s partition, and check the answer."""
         key_id = int(self.buffer.key_id[i])
         key = self.keys[key_id] if key_id >= 0 else None
-        key_bytes = serialize(key)
+        key_bytes = self._key_bytes[key_id] if key_id >= 0 else None  # serialized once per key
         value = self._values.get(i)
-        name = type(self.partitioner).__name__
         try:
-            p = self.partitioner.partition(state.name, key, key_bytes, value, serialize(value),
-                                           meta)
+            p = self.partitioner.partition(state.name, key, key_bytes, value,
+                                           None if value is None else serialize(value), meta)
         except Exception as exc:
             raise PartitionerError(
-                f"{name}.partition raised {type(exc).__name__}: {exc} — for record #{i} "
-                f"(topic {state.name!r}, key {key!r}). Fix the partitioner and run again."
+                f"{type(self.partitioner).__name__}.partition raised {type(exc).__name__}: "
+                f"{exc} — for record #{i} (topic {state.name!r}, key {key!r}). Fix the "
+                "partitioner and run again."
             ) from exc
+        if type(p) is not int or not 0 <= p < state.partitions:  # the quick test first
+            p = self._checked_partition(state, i, key, p)
+        return p
+
+    def _checked_partition(self, state: TopicState, i: int, key: Any, p: Any) -> int:
+        """A partitioner's answer that is not a plain int in range: accept a NumPy integer,
+        refuse anything else with an error naming the partitioner and the record."""
+        name = type(self.partitioner).__name__
         if isinstance(p, bool) or not isinstance(p, int | np.integer):
             raise PartitionerError(
                 f"{name}.partition returned {p!r} ({type(p).__name__}) for record #{i} (topic "
@@ -574,6 +584,7 @@ class Producer:
             key_id = len(self.keys)
             self._key_ids[key] = key_id
             self.keys.append(key)
+            self._key_bytes.append(key_bytes)
             if key_id >= len(self._key_hash):
                 self._key_hash = _grow(self._key_hash)
                 self._key_len = _grow(self._key_len)
