@@ -335,18 +335,31 @@ class Producer:
                         state.builtin.current, previous)
 
     def _ingest_per_record(self, state: TopicState, now_ms: float) -> None:
-        """Before Kafka 4.0: partition each record, and again after ``onNewBatch`` (KAFKA-9965)."""
+        """Before Kafka 4.0: partition each record, and again after ``onNewBatch`` (KAFKA-9965).
+
+        A record that goes where the previous one went and fits in the batch it is filling
+        waits in ``run`` and joins that batch with the others in one append: the same batches
+        as appending one by one, at a fraction of the work.
+        """
         stream = state.per_record
         assert stream is not None
         end = stream.end_before(now_ms)
         if end <= stream.pos:
             return
         meta = self.cluster.metadata()
-        idx = stream.idx[stream.pos : end]
         acc = state.accumulator
         sizes = self.buffer.size
-        for i in idx:
-            p = self._call_partitioner(state, int(i), meta)
+        run: list[int] = []  # records for partition run_p, after the run's first one
+        run_p, room = -1, 0
+        for i in stream.idx[stream.pos : end].tolist():
+            p = self._call_partitioner(state, i, meta)
+            if p == run_p and sizes[i] <= room:
+                run.append(i)
+                room -= int(sizes[i])
+                continue
+            if run:
+                state.append(run_p, np.array(run))
+                run.clear()
             open_batch = acc.open_batch(p)
             if open_batch is None or acc.room(p) < sizes[i]:
                 # KafkaProducer.doSend before 4.0: abort, onNewBatch, partition again (KAFKA-9965)
@@ -356,9 +369,13 @@ class Producer:
                 on_new_batch = getattr(self.partitioner, "on_new_batch", None)
                 if on_new_batch is not None:
                     on_new_batch(state.name, meta, p)
-                p = self._call_partitioner(state, int(i), meta)
+                p = self._call_partitioner(state, i, meta)
             state.append(p, np.array([i]))
-            stream.pos += 1
+            run_p = p
+            room = acc.room(p) if acc.open_batch(p) is not None else -1
+        if run:
+            state.append(run_p, np.array(run))
+        stream.pos = end
 
     def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
         """Ask the custom partitioner for record ``i``'s partition, and check the answer."""
