@@ -115,18 +115,13 @@ class PartitionLog:
         self._segment_size += size_bytes
         if leader_epoch > self.latest_epoch:
             self.epochs.append((leader_epoch, base))
-        done = 0
-        while done < n:
-            position = self.log_end_offset - self.log_start_offset + done
-            block_index, fill = divmod(position, BLOCK_RECORDS)
-            if block_index == len(self._blocks):
-                self._blocks.append({name: np.empty(BLOCK_RECORDS, dtype)
-                                     for name, dtype in RECORD_COLUMNS.items()})
-            take = min(n - done, BLOCK_RECORDS - fill)
-            block = self._blocks[block_index]
+        block_index, fill = divmod(base - self.log_start_offset, BLOCK_RECORDS)
+        if block_index < len(self._blocks) and fill + n <= BLOCK_RECORDS:
+            block = self._blocks[block_index]  # the usual case: the batch fits in the last block
             for name in RECORD_COLUMNS:
-                block[name][fill : fill + take] = columns[name][done : done + take]
-            done += take
+                block[name][fill : fill + n] = columns[name]
+        else:
+            self._write_blocks(columns, n)
         batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence,
                       producer_epoch)
         self._batches.append(batch)
@@ -139,6 +134,21 @@ class PartitionLog:
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
+
+    def _write_blocks(self, columns: dict[str, np.ndarray], n: int) -> None:
+        """Copy ``n`` new records into the storage blocks, adding blocks as they fill up."""
+        done = 0
+        while done < n:
+            position = self.log_end_offset - self.log_start_offset + done
+            block_index, fill = divmod(position, BLOCK_RECORDS)
+            if block_index == len(self._blocks):
+                self._blocks.append({name: np.empty(BLOCK_RECORDS, dtype)
+                                     for name, dtype in RECORD_COLUMNS.items()})
+            take = min(n - done, BLOCK_RECORDS - fill)
+            block = self._blocks[block_index]
+            for name in RECORD_COLUMNS:
+                block[name][fill : fill + take] = columns[name][done : done + take]
+            done += take
 
     @property
     def batch_count(self) -> int:
