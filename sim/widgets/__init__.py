@@ -5,7 +5,9 @@ Every panel is built by a factory (:func:`playground`, :func:`key_explorer`, :fu
 :func:`fault_panel`) whose callbacks are plain functions of (state, values) —
 :func:`simulate_playground`, :func:`render`, :func:`step_forward`, :func:`step_back`,
 :func:`seek_time`, :func:`seek_event`, :func:`fire`, :func:`run_forward` — so that tests
-exercise them without a browser.
+exercise them without a browser. Panels that re-run a simulation whenever a control changes
+(the playground, the lag panel) are ``sim.widgets.panel.RunPanel`` subclasses; the playground
+keeps one ``PlaygroundFigure`` and redraws only its data between runs.
 
 While a notebook is graded (environment variable ``KAFKA_LAB_GRADING=1``) the factories build
 nothing and return a :class:`GradingPlaceholder`, because widgets can hang a grader.
