@@ -1,6 +1,7 @@
 """Widget panels of the consumer-groups lesson: the assignor comparison and the lag panel.
 
-Structure, so that tests need no browser (as in ``sim.widgets.playground``; the lag panel is a ``RunPanel`` like the playground):
+Structure, so that tests need no browser (as in ``sim.widgets.playground``; the lag panel is a
+``RunPanel`` like the playground):
 
 - the **assignor panel** keeps an :class:`AssignorState` (the group's members and topics, and
   each assignor's current assignment). Its buttons and sliders call plain functions that
