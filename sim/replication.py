@@ -207,9 +207,10 @@ class ReplicaManager:
         if len(part.isr) < part.min_insync_replicas:
             self._check_delayed(part)
             return
-        ends = [log.log_end_offset] + [part.followers[b].log_end_offset for b in part.isr
-                                       if b != part.leader]
-        new_hw = min(ends)
+        new_hw = log.log_end_offset
+        for b in part.isr:
+            if b != part.leader:
+                new_hw = min(new_hw, part.followers[b].log_end_offset)
         if new_hw > log.high_watermark:
             log.high_watermark = new_hw
             if len(part.replicas) > 1:  # with one replica the HW simply follows the LEO
