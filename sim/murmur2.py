@@ -30,6 +30,7 @@ the key bytes themselves also works but sorts byte strings, which costs more tha
 
 from __future__ import annotations
 
+import functools
 import operator
 import struct
 from collections.abc import Callable, Iterable
@@ -111,10 +112,20 @@ def murmur2(data: bytes) -> int:
     ``data`` is the *serialized* key (``StringSerializer``: UTF-8 bytes), so text must be encoded
     first: ``murmur2("카프카".encode("utf-8"))``.
     """
+    if type(data) is bytes:
+        return _murmur2_remembered(data)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(_not_bytes_message(data, "murmur2(data)"))
+    return _murmur2_signed(data)
+
+
+def _murmur2_signed(data: bytes | bytearray | memoryview) -> int:
     h = _finish_unsigned(_SEED ^ len(data), data, 0)
     return h - (1 << 32) if h & _SIGN_BIT else h
+
+
+_murmur2_remembered = functools.lru_cache(maxsize=1 << 16)(_murmur2_signed)
+"""Per-record partitioners hash the same few keys over and over: remember recent answers."""
 
 
 def to_positive(x: int) -> int:

@@ -137,6 +137,16 @@ def test_vectors_agree_between_scalar_and_array() -> None:
     assert partitions_for_keys(string_keys, 6).tolist() == [p6 for *_, p6, _ in STRING_KEY_VECTORS]
 
 
+@given(key_bytes)
+def test_remembered_hashes_equal_fresh_ones(key: bytes) -> None:
+    """bytes answers come from a cache of recent keys: they equal hashing a bytearray or a
+    memoryview of the same bytes (never cached), asked twice."""
+    first = murmur2(key)
+    assert murmur2(key) == first
+    assert murmur2(bytearray(key)) == first
+    assert murmur2(memoryview(key)) == first
+
+
 # --- Sign handling -------------------------------------------------------------------------------
 
 
