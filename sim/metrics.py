@@ -43,7 +43,7 @@ def producer_metrics(kernel: Any,
     ``results`` may hold producers' ``results()`` frames already built, by client id, so that a
     caller that needs them too builds each only once.
     """
-    built = dict(results or {})
+    built = results or {}
     rows = []
     appends = kernel.trace.frame(events.LOG_APPEND)
     for producer in kernel.clients:

@@ -116,6 +116,17 @@ def test_playground_panel_reruns_when_a_control_changes():
     assert panel.values()["partitioner"] == "vip"
 
 
+def test_playground_greys_out_controls_that_do_not_apply():
+    """The skew slider works only for Zipf keys, the slowdown only with a slow broker."""
+    panel = widgets.playground(**SMALL)
+    assert panel.controls["zipf_s"].disabled
+    assert panel.controls["slowdown"].disabled
+    panel.controls["keys"].value = "zipf"
+    panel.controls["slow_broker"].value = 1
+    assert not panel.controls["zipf_s"].disabled
+    assert not panel.controls["slowdown"].disabled
+
+
 def test_playground_accepts_defaults_off_the_slider_steps():
     """A batch.size that is not one of the slider's steps is added to its options."""
     panel = widgets.playground(**{**SMALL, "batch.size": 10_000})

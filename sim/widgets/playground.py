@@ -254,11 +254,15 @@ class PlaygroundPanel(RunPanel):
         super().__init__(title, _controls(merged), fixed, left=6)
         self.refresh()
 
-    def simulate(self, values: Mapping[str, Any]) -> PlaygroundResult:
-        result = simulate_playground(values)
+    def refresh(self) -> PlaygroundResult:
+        """Re-run and redraw; grey out the controls that do not apply to these values."""
+        result = super().refresh()
         self.controls["zipf_s"].disabled = result.values["keys"] != "zipf"
         self.controls["slowdown"].disabled = result.values["slow_broker"] is None
         return result
+
+    def simulate(self, values: Mapping[str, Any]) -> PlaygroundResult:
+        return simulate_playground(values)
 
     def png(self, result: PlaygroundResult) -> bytes:
         return self.figure.png(result)

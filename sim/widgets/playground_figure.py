@@ -131,8 +131,11 @@ class PlaygroundFigure:
         rebuilt = layout != self.layout
         if rebuilt:
             self._build(layout)
-        limits = self._limits_for(run)
-        self._update(run)
+        # the two histograms, as shares of all batches and of all records (bins fixed by layout)
+        fill = _share(np.histogram(np.minimum(run.fill, 1.0), bins=self._fill_edges)[0])
+        latency = _share(np.histogram(run.latency, bins=self._latency_edges)[0])
+        limits = self._limits_for(run, fill, latency)
+        self._update(run, fill, latency)
         if rebuilt or limits != self.limits or self._background is None:
             self._draw_frame(limits)
         else:
@@ -160,17 +163,14 @@ class PlaygroundFigure:
         self.layout = self.limits = self._background = None
         self.canvas.draw()
 
-    def _limits_for(self, run: _Run) -> Limits:
+    def _limits_for(self, run: _Run, fill: np.ndarray, latency: np.ndarray) -> Limits:
         """The count axes this run needs: the current ones where the run still fills them."""
         old = self.limits
-        fill = np.histogram(np.minimum(run.fill, 1.0), bins=self._fill_edges)[0]
-        latency = np.histogram(run.latency, bins=self._latency_edges)[0]
         return Limits(
             records=_keep_or_round(old and old.records, run.heights.max(initial=0) * 1.3),
-            batches=_keep_or_round(old and old.batches,
-                                   _share(fill).max(initial=0) * 1.25, SHARE_TOP),
-            latency=_keep_or_round(old and old.latency,
-                                   _share(latency).max(initial=0) * 1.35, SHARE_TOP),
+            batches=_keep_or_round(old and old.batches, fill.max(initial=0) * 1.25, SHARE_TOP),
+            latency=_keep_or_round(old and old.latency, latency.max(initial=0) * 1.35,
+                                   SHARE_TOP),
         )
 
     def _draw_frame(self, limits: Limits) -> None:
@@ -265,8 +265,8 @@ class PlaygroundFigure:
 
     # -- the data ------------------------------------------------------------------------------
 
-    def _update(self, run: _Run) -> None:
-        """Move the data artists to this run's numbers."""
+    def _update(self, run: _Run, fill_shares: np.ndarray, latency_shares: np.ndarray) -> None:
+        """Move the data artists to this run's numbers (and its two histograms' shares)."""
         for bar, height in zip(self.bars, run.heights, strict=True):
             bar.set_height(float(height))
         even = float(run.heights.sum()) / max(len(run.heights), 1)
@@ -277,8 +277,7 @@ class PlaygroundFigure:
                                + (f" ({slow})" if slow else ""))
 
         fill = run.fill
-        self.fill_steps.set_data(_share(np.histogram(np.minimum(fill, 1.0),
-                                                     bins=self._fill_edges)[0]))
+        self.fill_steps.set_data(fill_shares)
         mean = float(fill.mean()) if len(fill) else 0.0
         self.fill_mean.set_visible(len(fill) > 0)
         self.fill_mean.set_xdata([mean, mean])
@@ -289,7 +288,7 @@ class PlaygroundFigure:
         self.fill_ax.set_title(f"{len(fill):,} batches, {run.mean_records:.1f} records each")
 
         latency = run.latency
-        self.latency_steps.set_data(_share(np.histogram(latency, bins=self._latency_edges)[0]))
+        self.latency_steps.set_data(latency_shares)
         middle = math.sqrt(self._latency_edges[0] * self._latency_edges[-1])
         for q, line, label in self.percentiles:
             v = float(np.percentile(latency, q)) if len(latency) else 1.0
