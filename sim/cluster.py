@@ -15,6 +15,7 @@ come with replication (``alive`` is the seam).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,6 +240,7 @@ class Cluster:
         self._metadata: ClusterMetadata | None = None
         self.network = Network(self._rng.spawn(1)[0])
         self._change_waiters: list[Any] = []
+        self.metadata_listeners: list[Callable[[], None]] = []  # told at once of each change
 
     def __repr__(self) -> str:
         return f"Cluster(brokers={list(self.brokers)}, topics={list(self.topics)})"
@@ -308,6 +310,8 @@ class Cluster:
         """Tell clients to refresh what they cached (Kafka clients refetch metadata)."""
         self.metadata_version += 1
         self._metadata = None
+        for listener in self.metadata_listeners:
+            listener()
         waiters, self._change_waiters = self._change_waiters, []
         for waiter in waiters:
             if not waiter.triggered:

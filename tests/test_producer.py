@@ -282,3 +282,42 @@ def test_a_slow_broker_attracts_kip480_sticky_records():
         shares[version] = float((results["partition"].map(leader_of) == slow).mean())
     assert shares["3.8"] > 0.6
     assert shares["4.0"] < shares["3.8"] - 0.2
+
+
+class AvailabilityRecorder:
+    """A partitioner that notes, per key, how many partitions were available when asked."""
+
+    def __init__(self) -> None:
+        self.available: dict[str, int] = {}
+
+    def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+        self.available.setdefault(key, len(cluster.available_partitions_for_topic(topic)))
+        return int(key) % cluster.partition_count_for_topic(topic)
+
+
+@pytest.mark.parametrize("linger_ms", [0, 50])
+def test_per_record_partitioner_sees_the_metadata_of_each_records_send_time(linger_ms):
+    """Before 4.0 partition() runs in KafkaProducer.send, so it sees the cluster as it was when
+    the record was sent — even when the sender takes records in later, between passes."""
+    from sim.faults import CrashBroker, RestartBroker, schedule
+
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("t", partitions=6)
+    recorder = AvailabilityRecorder()
+    producer = Producer(kernel, {"partitioner.class": recorder, "lab.kafka.version": "3.8",
+                                 "linger.ms": linger_ms})
+    changes = [(0.0, 6)]
+    kernel.cluster.metadata_listeners.append(lambda: changes.append(
+        (kernel.now_ms, len(kernel.cluster.metadata().available_partitions_for_topic("t")))))
+    records = 600
+    keys = [str(i) for i in range(records)]
+    producer.add_workload(Workload("t", np.arange(records, dtype=float) * 1.0 + 0.25,
+                                   np.arange(records), np.full(records, 100), keys))
+    schedule(kernel, 200.5, CrashBroker(1))
+    schedule(kernel, 400.5, RestartBroker(1))
+    kernel.run()
+    assert {n for _t, n in changes} >= {6, 4}  # the crash did take partitions away
+    for i, key in enumerate(keys):
+        sent_ms = i + 0.25
+        in_force = [n for t, n in changes if t <= sent_ms][-1]
+        assert recorder.available[key] == in_force, f"record {i} sent at {sent_ms} ms"

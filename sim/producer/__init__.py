@@ -119,6 +119,9 @@ class Producer:
         self._timer_ms = math.inf
         self._next_expiry_ms = 0.0
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
+        self._partitioner_metadata: ClusterMetadata | None = None  # in force since last change
+        if self.partitioner is not None and self.config["lab.kafka.version"] != "4.0":
+            self.cluster.metadata_listeners.append(self._metadata_changed)
         kernel.register(self)
         if workload is not None:
             self.add_workload(workload)
@@ -237,6 +240,8 @@ class Producer:
             return
         if self.partitioner is not None:
             state.per_record = self._extend_stream(state.per_record, idx)
+            if self._partitioner_metadata is None:
+                self._partitioner_metadata = self.cluster.metadata()
             if single:
                 self._ingest_per_record(state, self.kernel.now_ms)
             return
@@ -334,34 +339,39 @@ class Producer:
         self.trace.emit(events.STICKY_SWITCH, time_ms, self.client_id, state.name,
                         state.builtin.current, previous)
 
-    def _ingest_per_record(self, state: TopicState, now_ms: float) -> None:
+    def _ingest_per_record(self, state: TopicState, now_ms: float,
+                           strictly_before: bool = False) -> None:
         """Before Kafka 4.0: partition each record, and again after ``onNewBatch`` (KAFKA-9965).
 
-        A record that goes where the previous one went and fits in the batch it is filling
-        waits in ``run`` and joins that batch with the others in one append: the same batches
-        as appending one by one, at a fraction of the work.
+        Records are taken in at sender passes, in send order, with the metadata in force when
+        they were sent (``_metadata_changed`` takes in those sent before a change).
+
+        Records that go where the previous one went and fit in the batch it is filling form a
+        run (stream positions ``run … k-1``) appended in one call: the same batches as
+        appending one by one, at a fraction of the work.
         """
         stream = state.per_record
         assert stream is not None
-        end = stream.end_before(now_ms)
+        end = (int(stream.t.searchsorted(now_ms, "left")) if strictly_before
+               else stream.end_before(now_ms))
         if end <= stream.pos:
             return
-        meta = self.cluster.metadata()
+        meta = self._partitioner_metadata or self.cluster.metadata()
         acc = state.accumulator
+        idx = stream.idx
         sizes = self.buffer.size
-        run: list[int] = []  # records for partition run_p, after the run's first one
-        run_p, room = -1, 0
-        for i in stream.idx[stream.pos : end].tolist():
+        run, run_p, room = stream.pos, -1, -1  # records run… go to run_p, which has room left
+        for k in range(stream.pos, end):
+            i = idx.item(k)
+            size = sizes.item(i)
             p = self._call_partitioner(state, i, meta)
-            if p == run_p and sizes[i] <= room:
-                run.append(i)
-                room -= int(sizes[i])
+            if p == run_p and size <= room:
+                room -= size
                 continue
-            if run:
-                state.append(run_p, np.array(run))
-                run.clear()
+            self._append_run(state, run_p, run, k)
+            run = k
             open_batch = acc.open_batch(p)
-            if open_batch is None or acc.room(p) < sizes[i]:
+            if open_batch is None or acc.room(p) < size:
                 # KafkaProducer.doSend before 4.0: abort, onNewBatch, partition again (KAFKA-9965)
                 if open_batch is not None:  # tryAppend found no room: closeForRecordAppends
                     open_batch.full_ms = float(self.buffer.time_ms[i])
@@ -370,12 +380,33 @@ class Producer:
                 if on_new_batch is not None:
                     on_new_batch(state.name, meta, p)
                 p = self._call_partitioner(state, i, meta)
-            state.append(p, np.array([i]))
-            run_p = p
+            # the room left after this record in the batch it joins: p's open batch if it
+            # fits there, else a new one (full at once, -1, for a record bigger than a batch)
             room = acc.room(p) if acc.open_batch(p) is not None else -1
-        if run:
-            state.append(run_p, np.array(run))
+            room = room - size if size <= room else max(state.batch_room - size, -1)
+            run_p = p
+        self._append_run(state, run_p, run, end)
         stream.pos = end
+
+    def _append_run(self, state: TopicState, p: int, start: int, stop: int) -> None:
+        """Append per-record stream positions ``start … stop-1``, all bound for ``p``."""
+        if start < stop:
+            stream = state.per_record
+            assert stream is not None
+            state.append(p, stream.idx[start:stop], cs=stream.cs[start:stop],
+                         cs_base=stream.cs.item(start - 1) if start else 0)
+
+    def _metadata_changed(self) -> None:
+        """The cluster's metadata changed: partition the records sent before the change with
+        the metadata they were sent under, then show the partitioner the new metadata."""
+        now = self.kernel.now_ms
+        wake = math.inf
+        for state in self.topics.values():
+            if state.per_record is not None and not state.per_record.exhausted:
+                self._ingest_per_record(state, now, strictly_before=True)
+                wake = min(wake, state.per_record.next_time())
+        self._partitioner_metadata = self.cluster.metadata()
+        self._set_timer(wake)  # leaders may have moved: look again when the next record comes
 
     def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
         """Ask the custom partitioner for record ``i``'s partition, and check the answer."""

@@ -136,8 +136,33 @@ class TopicState:
             self.sticky_wake_ms = self._sticky_wakeup_ms()
             wake = min(wake, self.sticky_wake_ms)
         if self.per_record is not None and not self.per_record.exhausted:
-            wake = min(wake, self.per_record.next_time())  # any record may open or fill a batch
+            wake = min(wake, self._per_record_wakeup_ms(leaders, blocked))
         return wake
+
+    def _per_record_wakeup_ms(self, leaders: list[int], blocked: set[int]) -> float:
+        """Earliest time records waiting for a per-record partitioner may make a batch sendable.
+
+        They are partitioned when the sender next takes them in, each as it would have been on
+        arrival: no sender pass in between would have found anything to send. Any of them may
+        go to any partition whose leader can take a request, and there open a batch (sendable
+        ``linger.ms`` later) or fill the open batch with the least room. While no leader can
+        take a request, the next response wakes the sender anyway.
+        """
+        stream = self.per_record
+        assert stream is not None
+        sendable = [p for p, leader in enumerate(leaders) if leader >= 0 and leader not in blocked]
+        if not sendable:
+            return math.inf
+        if self.linger_ms <= 0 or self.producer.flushing:  # a new batch is sendable at once
+            return stream.next_time()
+        acc = self.accumulator
+        room = self.batch_room
+        for p in sendable:
+            batch = acc.open_batch(p)
+            if batch is not None:
+                room = min(room, acc.batch_size - batch.size_bytes)
+        return min(stream.next_time() + self.linger_ms,
+                   stream.time_when_overflowing(max(room - 1, 0)))
 
     def _sticky_wakeup_ms(self) -> float:
         """Earliest time the sticky route can fill a batch, open one, or switch partition.
