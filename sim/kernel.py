@@ -10,6 +10,7 @@ event) and ``reset()`` (rebuild from the setup function, which is how "step back
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,7 @@ class Kernel:
         self._broker_configs = broker_configs
         self._setup = setup
         self.clients: list[Any] = []
+        self.stop_ms = -math.inf  # while run() runs: when it stops (clients may look ahead)
         self._build()
 
     def _build(self) -> None:
@@ -92,15 +94,37 @@ class Kernel:
             )
         env = self.env
         limit = simpy.core.Infinity if until_ms is None else until_ms
-        while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= limit:
-            env.step()
-            self.steps += 1
+        self.stop_ms = limit
+        try:
+            while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= limit:
+                env.step()
+                self.steps += 1
+        finally:
+            self.stop_ms = -math.inf
         if until_ms is not None and self.env.now < until_ms:
             # move an idle clock forward with an event of its own (SimPy's run(until=...) would
             # leave its spent stop event queued); it is not counted as a step
             self.env.timeout(until_ms - self.env.now)
             self.env.step()
         return self
+
+    def next_event_ms(self, passed_over: Callable[[simpy.Event], bool]) -> float:
+        """When the next scheduled event happens, not counting those ``passed_over`` says to.
+
+        Reads SimPy's event queue, a heap of ``(time, priority, id, event)``: an event's
+        children are never earlier, so only passed-over events have their children visited.
+        """
+        queue = self.env._queue  # SimPy has no public view of its queue
+        best = math.inf
+        todo = [0]
+        while todo:
+            k = todo.pop()
+            if k < len(queue) and queue[k][0] < best:
+                if passed_over(queue[k][3]):
+                    todo += (2 * k + 1, 2 * k + 2)
+                else:
+                    best = queue[k][0]
+        return best
 
     def run_until(self, condition: Callable[[Kernel], bool], max_ms: float = float("inf")) -> bool:
         """Step until ``condition(kernel)`` holds; False if time ran out or nothing was left."""

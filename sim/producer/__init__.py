@@ -361,10 +361,11 @@ class Producer:
         idx = stream.idx
         sizes = self.buffer.size
         run, run_p, room = stream.pos, -1, -1  # records run… go to run_p, which has room left
+        first_calls = state.first_calls
         for k in range(stream.pos, end):
             i = idx.item(k)
             size = sizes.item(i)
-            p = self._call_partitioner(state, i, meta)
+            p = first_calls.popleft() if first_calls else self._call_partitioner(state, i, meta)
             if p == run_p and size <= room:
                 room -= size
                 continue
@@ -395,6 +396,45 @@ class Producer:
             assert stream is not None
             state.append(p, stream.idx[start:stop], cs=stream.cs[start:stop],
                          cs_base=stream.cs.item(start - 1) if start else 0)
+
+    def look_ahead(self, state: TopicState, sendable: set[int]) -> float:
+        """Send time of the first waiting record that may make a batch sendable (linger.ms=0).
+
+        Such a record goes to a partition whose leader can take a request, or opens a batch
+        (and ``onNewBatch`` may move the partitioner on). Any other record joins a batch that
+        waits for a busy leader, and changes nothing the sender could act on. To know where
+        records go, ``partition()`` is asked ahead of time — only for records sent before
+        anything else happens in the simulation, so its answers are those it would give when
+        they are sent; the answers wait in ``state.first_calls``.
+        """
+        stream = state.per_record
+        assert stream is not None
+        answers = state.first_calls
+        horizon = min(self.kernel.stop_ms, self.kernel.next_event_ms(self._is_own_timer))
+        acc = state.accumulator
+        meta = self._partitioner_metadata or self.cluster.metadata()
+        sizes = self.buffer.size
+        rooms: dict[int, int] = {}  # room left in each open batch after the records so far
+        for k in range(stream.pos, len(stream.idx)):
+            t = stream.t.item(k)
+            i = stream.idx.item(k)
+            if k - stream.pos == len(answers):
+                if t >= horizon:
+                    return t
+                answers.append(self._call_partitioner(state, i, meta))
+            p = answers[k - stream.pos]
+            if p in sendable:
+                return t
+            room = rooms.get(p)
+            if room is None:
+                room = acc.room(p) if acc.open_batch(p) is not None else -1
+            if sizes.item(i) > room:
+                return t
+            rooms[p] = room - sizes.item(i)
+        return math.inf
+
+    def _is_own_timer(self, event: simpy.Event) -> bool:
+        return bool(event.callbacks) and self._on_timer in event.callbacks
 
     def _metadata_changed(self) -> None:
         """The cluster's metadata changed: partition the records sent before the change with

@@ -7,6 +7,7 @@ streams waiting to be appended, and when each partition next has a sendable batc
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +37,7 @@ class TopicState:
         self.keyed: dict[int, RecordStream] = {}
         self.sticky: RecordStream | None = None
         self.per_record: RecordStream | None = None
+        self.first_calls: deque[int] = deque()  # partition() of per_record's next records
         self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
         self.stats_version = -1  # accumulator version the adaptive weights came from
         self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
@@ -153,8 +155,10 @@ class TopicState:
         sendable = [p for p, leader in enumerate(leaders) if leader >= 0 and leader not in blocked]
         if not sendable:
             return math.inf
-        if self.linger_ms <= 0 or self.producer.flushing:  # a new batch is sendable at once
+        if self.producer.flushing:  # every batch is sendable at once
             return stream.next_time()
+        if self.linger_ms <= 0:  # so is a new batch: it matters where each record goes
+            return self.producer.look_ahead(self, set(sendable))
         acc = self.accumulator
         room = self.batch_room
         for p in sendable:
