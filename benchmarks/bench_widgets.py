@@ -53,6 +53,9 @@ MOVES: dict[str, tuple[dict[str, Any], str, list[Any]]] = {
                               [50.0, 79.43282347242814, 100.0, 63.09573444801933]),
     "RoundRobinPartitioner (4.0)": ({"partitioner": "round-robin"}, "linger.ms", [4, 6, 5]),
     "KIP-480 sticky (3.8)": ({"partitioner": "kip-480"}, "linger.ms", [4, 6, 5]),
+    "KIP-480, slow broker, linger.ms=0 (lesson 01)": (
+        {"partitioner": "kip-480", "slow_broker": 0, "slowdown": 100.0, "linger.ms": 0},
+        "slowdown", [50.0, 79.43282347242814, 100.0]),
     "VipPartitioner, 10 partitions": ({"partitioner": "vip", "partitions": 10, "keys": "vip"},
                                       "linger.ms", [4, 6, 5]),
 }

@@ -295,16 +295,15 @@ class AvailabilityRecorder:
         return int(key) % cluster.partition_count_for_topic(topic)
 
 
-@pytest.mark.parametrize("linger_ms", [0, 50])
-def test_per_record_partitioner_sees_the_metadata_of_each_records_send_time(linger_ms):
-    """Before 4.0 partition() runs in KafkaProducer.send, so it sees the cluster as it was when
-    the record was sent — even when the sender takes records in later, between passes."""
+def availability_seen(version: str, linger_ms: int) -> tuple[AvailabilityRecorder, list]:
+    """A producer sending one record per ms while broker 1 (leading 2 of the 6 partitions) is
+    down from 200.5 to 400.5 ms: what its partitioner saw, and when the metadata changed."""
     from sim.faults import CrashBroker, RestartBroker, schedule
 
     kernel = Kernel(seed=3, brokers=3)
     kernel.cluster.create_topic("t", partitions=6)
     recorder = AvailabilityRecorder()
-    producer = Producer(kernel, {"partitioner.class": recorder, "lab.kafka.version": "3.8",
+    producer = Producer(kernel, {"partitioner.class": recorder, "lab.kafka.version": version,
                                  "linger.ms": linger_ms})
     changes = [(0.0, 6)]
     kernel.cluster.metadata_listeners.append(lambda: changes.append(
@@ -317,7 +316,32 @@ def test_per_record_partitioner_sees_the_metadata_of_each_records_send_time(ling
     schedule(kernel, 400.5, RestartBroker(1))
     kernel.run()
     assert {n for _t, n in changes} >= {6, 4}  # the crash did take partitions away
-    for i, key in enumerate(keys):
+    return recorder, changes
+
+
+def in_force(changes: list, time_ms: float) -> int:
+    return [n for t, n in changes if t <= time_ms][-1]
+
+
+@pytest.mark.parametrize("linger_ms", [0, 50])
+def test_per_record_partitioner_sees_the_metadata_of_each_records_send_time(linger_ms):
+    """Before 4.0 partition() runs in KafkaProducer.send, so it sees the cluster as it was when
+    the record was sent — even when the sender takes records in later, between passes."""
+    recorder, changes = availability_seen("3.8", linger_ms)
+    for i in range(600):
         sent_ms = i + 0.25
-        in_force = [n for t, n in changes if t <= sent_ms][-1]
-        assert recorder.available[key] == in_force, f"record {i} sent at {sent_ms} ms"
+        assert recorder.available[str(i)] == in_force(changes, sent_ms), f"record {i}"
+
+
+@pytest.mark.parametrize("linger_ms", [0, 50])
+def test_kafka_4_custom_partitioner_learns_of_a_dead_leader_within_retry_backoff(linger_ms):
+    """Kafka 4.0 custom partitioners are asked ahead, at most retry.backoff.ms (100 ms) before
+    a record is sent: what they see is never older than that."""
+    recorder, changes = availability_seen("4.0", linger_ms)
+    for i in range(600):
+        sent_ms = i + 0.25
+        seen = recorder.available[str(i)]
+        recent = {in_force(changes, t) for t in np.linspace(max(sent_ms - 100, 0), sent_ms, 401)}
+        assert seen in recent, f"record {i}"
+        if in_force(changes, max(sent_ms - 100, 0)) == in_force(changes, sent_ms):
+            assert seen == in_force(changes, sent_ms), f"record {i}"

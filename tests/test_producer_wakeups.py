@@ -1,8 +1,10 @@
-"""When the sender wakes for a per-record partitioner (Kafka before 4.0).
+"""When a custom partitioner is asked, and when the sender wakes for its records.
 
-Records for a custom partitioner wait, unpartitioned, until a sender pass could find something
-to send; with ``linger.ms=0`` ``partition()`` is asked ahead for records sent before anything
-else happens. Either way a run must be exactly the run of a sender woken at every record.
+Before Kafka 4.0, records wait unpartitioned until a sender pass could find something to send;
+with ``linger.ms=0`` ``partition()`` is asked ahead for records sent before anything else
+happens. Either way a run must be exactly the run of a sender woken at every record. Since 4.0,
+records are partitioned in chunks up to ``retry.backoff.ms`` ahead; without metadata changes
+that must give the run of partitioning the whole workload at once.
 """
 
 from __future__ import annotations
@@ -52,14 +54,15 @@ class Wanderer:
 
 
 def run(partitioner: str, linger_ms: int, batch_size: int, rate: int, keyed: bool,
-        crash_ms: float | None, slowdown: float) -> Kernel:
+        crash_ms: float | None, slowdown: float, version: str = "3.8") -> Kernel:
     kernel = Kernel(seed=5, brokers=3)
-    kernel.cluster.create_topic("t", partitions=6)
+    kernel.cluster.create_topic("t", partitions=10)
     spec = Wanderer() if partitioner == "Wanderer" else partitioner
-    producer = Producer(kernel, {"partitioner.class": spec, "lab.kafka.version": "3.8",
+    producer = Producer(kernel, {"partitioner.class": spec, "lab.kafka.version": version,
                                  "linger.ms": linger_ms, "batch.size": batch_size})
     keys = UniformKeys(20) if keyed else NoKeys()
-    producer.add_workload(Workload.generate(kernel.spawn_rng(), "t", 3000, rate, keys=keys))
+    records = 3000 if rate >= 1000 else 200
+    producer.add_workload(Workload.generate(kernel.spawn_rng(), "t", records, rate, keys=keys))
     if crash_ms is not None:
         schedule(kernel, crash_ms, CrashBroker(1))
         schedule(kernel, crash_ms + 30, RestartBroker(1))
@@ -91,6 +94,23 @@ def test_lazy_sender_passes_give_the_run_of_a_sender_woken_at_every_record(
                       lambda self, leaders, blocked: self.per_record.next_time())
         eager = outcome(run(*args))
     assert lazy == eager
+
+
+@settings(max_examples=15, deadline=None)
+@given(partitioner=st.sampled_from(["RoundRobinPartitioner", "VipPartitioner", "Wanderer"]),
+       linger_ms=st.sampled_from([0, 1, 5, 50]),
+       batch_size=st.sampled_from([1024, 16384]),
+       rate=st.sampled_from([5, 500, 20_000, 100_000]),
+       keyed=st.booleans(),
+       slowdown=st.sampled_from([1.0, 30.0]))
+def test_kafka_4_partitioning_in_chunks_gives_the_run_of_partitioning_all_at_once(
+        partitioner, linger_ms, batch_size, rate, keyed, slowdown):
+    args = (partitioner, linger_ms, batch_size, rate, keyed, None, slowdown, "4.0")
+    chunked = outcome(run(*args))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Producer, "partition_ahead_ms", math.inf)
+        at_once = outcome(run(*args))
+    assert chunked == at_once
 
 
 @pytest.mark.parametrize("linger_ms", [0, 5])

@@ -236,7 +236,7 @@ class Producer:
             if single:
                 self._partition_custom(state, idx)
             else:
-                state.custom_pending.append(idx)
+                state.custom_pending = self._extend_stream(state.custom_pending, idx)
             return
         if self.partitioner is not None:
             state.per_record = self._extend_stream(state.per_record, idx)
@@ -287,10 +287,34 @@ class Producer:
                             np.int32, len(idx))
         self._route(state, parts, idx)
 
+    @property
+    def partition_ahead_ms(self) -> float:
+        """How far ahead of their send time a Kafka 4.0 custom partitioner places records.
+
+        Knowing where upcoming records go tells the sender when their batches fill, so they are
+        partitioned in bulk, ahead of time — at most ``retry.backoff.ms`` (at least 1 ms) ahead,
+        so the partitioner's view of the cluster is that old at most: about as long as a real
+        producer takes to refresh its metadata after a request failed on a dead leader.
+        """
+        return max(float(self.config["retry.backoff.ms"]), 1.0)
+
+    def _partition_ahead(self, state: TopicState, stream: RecordStream, now_ms: float) -> None:
+        """Once the records partitioned so far run out within half of ``partition_ahead_ms``,
+        partition those sent up to ``partition_ahead_ms`` from now (in chunks: each chunk costs
+        a new running sum of the partitions' streams)."""
+        ahead = self.partition_ahead_ms
+        if stream.next_time() > now_ms + ahead / 2:
+            return
+        end = stream.end_before(now_ms + ahead)
+        if end > stream.pos:
+            idx = stream.idx[stream.pos : end]
+            stream.pos = end
+            self._partition_custom(state, idx)
+
     def _ingest(self, now_ms: float) -> None:
         for state in self.topics.values():
-            while state.custom_pending:
-                self._partition_custom(state, state.custom_pending.pop(0))
+            if state.custom_pending is not None and not state.custom_pending.exhausted:
+                self._partition_ahead(state, state.custom_pending, now_ms)
             if state.sticky is not None and not state.sticky.exhausted and (
                 now_ms >= state.sticky_wake_ms or self.flushing
                 or state.builtin.current is None
@@ -450,7 +474,7 @@ class Producer:
 
     def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
         """Ask the custom partitioner for record ``i``'s partition, and check the answer."""
-        key_id = int(self.buffer.key_id[i])
+        key_id = self.buffer.key_id.item(i)
         key = self.keys[key_id] if key_id >= 0 else None
         key_bytes = self._key_bytes[key_id] if key_id >= 0 else None  # serialized once per key
         value = self._values.get(i)

@@ -38,7 +38,7 @@ class TopicState:
         self.sticky: RecordStream | None = None
         self.per_record: RecordStream | None = None
         self.first_calls: deque[int] = deque()  # partition() of per_record's next records
-        self.custom_pending: list[np.ndarray] = []  # records for a Kafka 4.0 custom partitioner
+        self.custom_pending: RecordStream | None = None  # for a Kafka 4.0 custom partitioner
         self.stats_version = -1  # accumulator version the adaptive weights came from
         self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
         self._sticky_key: tuple[int, int, int, int] | None = None
@@ -139,6 +139,9 @@ class TopicState:
             wake = min(wake, self.sticky_wake_ms)
         if self.per_record is not None and not self.per_record.exhausted:
             wake = min(wake, self._per_record_wakeup_ms(leaders, blocked))
+        if self.custom_pending is not None and not self.custom_pending.exhausted:
+            # partition the next records before they are sent (Producer._partition_ahead)
+            wake = min(wake, self.custom_pending.next_time() - self.producer.partition_ahead_ms / 2)
         return wake
 
     def _per_record_wakeup_ms(self, leaders: list[int], blocked: set[int]) -> float:
