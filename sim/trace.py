@@ -78,6 +78,7 @@ class Trace:
     def __init__(self) -> None:
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self._seq = 0
+        self._frames: dict[str, tuple[int, pd.DataFrame]] = {}  # last frame of each kind
 
     def __len__(self) -> int:
         return self._seq
@@ -91,8 +92,17 @@ class Trace:
         return len(self._rows.get(kind.name, ()))
 
     def frame(self, kind: EventKind) -> pd.DataFrame:
-        """The events of one kind, one column per field, in emission order."""
-        return pd.DataFrame(self._rows.get(kind.name, []), columns=[*BASE_COLUMNS, *kind.fields])
+        """The events of one kind, one column per field, in emission order.
+
+        Summaries ask for the same kind several times: the frame is built once per number of
+        events and each caller gets its own copy.
+        """
+        rows = self._rows.get(kind.name, [])
+        cached = self._frames.get(kind.name)
+        if cached is None or cached[0] != len(rows):
+            cached = (len(rows), pd.DataFrame(rows, columns=[*BASE_COLUMNS, *kind.fields]))
+            self._frames[kind.name] = cached
+        return cached[1].copy()
 
     def to_frame(self) -> pd.DataFrame:
         """All events in emission order; fields a kind lacks are left empty."""

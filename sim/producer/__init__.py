@@ -475,9 +475,12 @@ class Producer:
     def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
         """Ask the custom partitioner for record ``i``'s partition, and check the answer."""
         key_id = self.buffer.key_id.item(i)
-        key = self.keys[key_id] if key_id >= 0 else None
-        key_bytes = self._key_bytes[key_id] if key_id >= 0 else None  # serialized once per key
-        value = self._values.get(i)
+        key = key_bytes = value = None
+        if key_id >= 0:
+            key = self.keys[key_id]
+            key_bytes = self._key_bytes[key_id]  # serialized once per key
+        if self._values:  # only send() gives values
+            value = self._values.get(i)
         try:
             p = self.partitioner.partition(state.name, key, key_bytes, value,
                                            None if value is None else serialize(value), meta)
