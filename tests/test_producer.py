@@ -220,11 +220,14 @@ class Raises:
         (Raises(), r"raised ZeroDivisionError: oops"),
     ],
 )
-def test_bad_custom_partitioner_stops_the_run_with_a_clear_error(partitioner, message):
-    """Out-of-range, non-int or raising partitioners name themselves, the record and the rule."""
+@pytest.mark.parametrize("version", ["4.0", "3.8"])
+def test_bad_custom_partitioner_stops_the_run_with_a_clear_error(partitioner, message, version):
+    """Out-of-range, non-int or raising partitioners name themselves, the record and the rule
+    (whether records are partitioned in chunks, at sender passes or ahead, with linger.ms=0)."""
     kernel = Kernel(seed=0)
     kernel.cluster.create_topic("t", partitions=10)
-    producer = Producer(kernel, {"partitioner.class": partitioner})
+    producer = Producer(kernel, {"partitioner.class": partitioner, "lab.kafka.version": version,
+                                 "linger.ms": 0 if version == "3.8" else 5})
     producer.add_workload(Workload.generate(kernel.spawn_rng(), "t", 10, 1000,
                                             keys=UniformKeys(3)))
     with pytest.raises(PartitionerError, match=message) as err:

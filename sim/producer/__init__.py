@@ -283,9 +283,22 @@ class Producer:
     def _partition_custom(self, state: TopicState, idx: np.ndarray) -> None:
         """Call the custom partitioner for each record, in send order, and route them."""
         meta = self.cluster.metadata()
-        parts = np.fromiter((self._call_partitioner(state, int(i), meta) for i in idx),
-                            np.int32, len(idx))
-        self._route(state, parts, idx)
+        if self._values:  # records from send() carry values: one call at a time
+            parts = [self._call_partitioner(state, i, meta) for i in idx.tolist()]
+        else:  # a workload's records: the same calls, in one loop
+            partition = self.partitioner.partition
+            keys, key_bytes = [*self.keys, None], [*self._key_bytes, None]  # key id -1: None
+            parts = []
+            name, count = state.name, state.partitions
+            for i, key_id in zip(idx.tolist(), self.buffer.key_id[idx].tolist(), strict=True):
+                try:
+                    p = partition(name, keys[key_id], key_bytes[key_id], None, None, meta)
+                except Exception as exc:
+                    raise self._partitioner_failed(state, i, keys[key_id], exc) from exc
+                if type(p) is not int or not 0 <= p < count:
+                    p = self._checked_partition(state, i, keys[key_id], p)
+                parts.append(p)
+        self._route(state, np.array(parts, np.int32), idx)
 
     @property
     def partition_ahead_ms(self) -> float:
@@ -485,14 +498,18 @@ class Producer:
             p = self.partitioner.partition(state.name, key, key_bytes, value,
                                            None if value is None else serialize(value), meta)
         except Exception as exc:
-            raise PartitionerError(
-                f"{type(self.partitioner).__name__}.partition raised {type(exc).__name__}: "
-                f"{exc} — for record #{i} (topic {state.name!r}, key {key!r}). Fix the "
-                "partitioner and run again."
-            ) from exc
+            raise self._partitioner_failed(state, i, key, exc) from exc
         if type(p) is not int or not 0 <= p < state.partitions:  # the quick test first
             p = self._checked_partition(state, i, key, p)
         return p
+
+    def _partitioner_failed(self, state: TopicState, i: int, key: Any,
+                            exc: Exception) -> PartitionerError:
+        return PartitionerError(
+            f"{type(self.partitioner).__name__}.partition raised {type(exc).__name__}: "
+            f"{exc} — for record #{i} (topic {state.name!r}, key {key!r}). Fix the "
+            "partitioner and run again."
+        )
 
     def _checked_partition(self, state: TopicState, i: int, key: Any, p: Any) -> int:
         """A partitioner's answer that is not a plain int in range: accept a NumPy integer,

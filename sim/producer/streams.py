@@ -3,7 +3,10 @@
 Kafka decides a record's partition in this order (``KafkaProducer.partition``):
 
 1. an explicit partition in the record;
-2. ``partitioner.class``, if set — here a *per-record* route, one call per record;
+2. ``partitioner.class``, if set — one call per record: before Kafka 4.0 the *per-record*
+   route, where records wait until a sender pass takes them in (``onNewBatch`` needs the
+   batches of the moment); since 4.0 the records are partitioned in chunks, ahead of their send
+   time, and routed like keyed ones;
 3. a key, unless ``partitioner.ignore.keys`` — ``toPositive(murmur2(key)) % partitions``;
    the lab hashes each distinct key once and routes per partition in bulk (*keyed* route);
 4. otherwise the built-in uniform sticky partitioner (KIP-794) — the *sticky* route, which
