@@ -348,3 +348,19 @@ def test_kafka_4_custom_partitioner_learns_of_a_dead_leader_within_retry_backoff
         assert seen in recent, f"record {i}"
         if in_force(changes, max(sent_ms - 100, 0)) == in_force(changes, sent_ms):
             assert seen == in_force(changes, sent_ms), f"record {i}"
+
+
+@pytest.mark.parametrize("keys", [["x", "y"], [1, 2], [b"a"], [None], ["x", None], [3, "mixed"]])
+def test_results_columns_are_typed_as_pandas_types_their_values(keys):
+    """results() gathers topic, key and error from their distinct values; the columns must
+    come out as pandas would type the plain per-record values."""
+    kernel, producer = make(partitions=2)
+    sent = [keys[i % len(keys)] for i in range(12)]
+    for key in sent:
+        producer.send("t", key=key, value="v")
+    producer.flush()
+    results = producer.results()
+    plain = pd.DataFrame({"topic": np.array(["t"] * 12, dtype=object),
+                          "key": np.array(sent, dtype=object)})
+    pd.testing.assert_frame_equal(results[["topic", "key"]], plain)
+    assert Producer(kernel).results().empty

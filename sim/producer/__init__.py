@@ -210,18 +210,16 @@ class Producer:
         """
         buf = self.buffer
         n = buf.n
-        names = np.array(list(self.topics), dtype=object)
-        keys = np.array([*self.keys, None], dtype=object)
         key_id = buf.key_id[:n]
         error = buf.error[:n]
         ack = np.where(error == 0, buf.ack_ms[:n], np.nan)
         return pd.DataFrame({
-            "topic": names[buf.topic_id[:n]],
-            "key": keys[np.where(key_id < 0, len(self.keys), key_id)],
+            "topic": _gather(list(self.topics), buf.topic_id[:n]),
+            "key": _gather([*self.keys, None], np.where(key_id < 0, len(self.keys), key_id)),
             "partition": buf.partition[:n], "offset": buf.offset[:n],
             "send_ms": buf.time_ms[:n], "ack_ms": ack, "latency_ms": ack - buf.time_ms[:n],
             "value_bytes": buf.value_bytes[:n],
-            "error": np.array([None, *ERRORS[1:]], dtype=object)[error],
+            "error": _gather([None, *ERRORS[1:]], error),
             "record_id": self.record_ids(np.arange(n)),
         })
 
@@ -742,6 +740,15 @@ class Producer:
         if self.compression_ratio != 1.0:
             sizes = np.ceil(sizes * self.compression_ratio)
         buf.size[rows] = sizes
+
+
+def _gather(values: list[Any], codes: np.ndarray) -> Any:
+    """``values[codes]`` as a column. pandas types it from the values that occur (str, say),
+    so those few are typed once and gathered, instead of typing every row."""
+    used = np.bincount(codes, minlength=len(values)) > 0
+    occurring = [v for v, u in zip(values, used, strict=False) if u]
+    column = pd.Series(np.fromiter(occurring, dtype=object, count=len(occurring)))
+    return column.array.take((np.cumsum(used) - 1)[codes])
 
 
 def _idempotence(config: dict[str, Any], given: dict[str, Any]) -> bool:
