@@ -532,6 +532,23 @@ class Producer:
         if not self._in_pass:
             self._sender_pass()
 
+    def pass_may_act(self, now_ms: float) -> bool:
+        """Whether a sender pass now could do anything, after a response that freed no broker
+        and failed no batch (Kafka's sender wakes for every response).
+
+        It could not for records whose partitions are known (keyed, or partitioned ahead):
+        nothing new is due, the timer already set stays right, and no expiry check is due.
+        The sticky and per-record routes take records in at passes, so they always get one.
+        """
+        if self.flushing or now_ms >= self._next_expiry_ms:
+            return True
+        for state in self.topics.values():
+            if ((state.sticky is not None and not state.sticky.exhausted)
+                    or (state.per_record is not None and not state.per_record.exhausted)
+                    or min(state.next_ready) <= now_ms):
+                return True
+        return False
+
     def _sender_pass(self) -> None:
         """Take in records sent so far, send what is ready, and set the next wake-up timer."""
         self._in_pass = True

@@ -204,7 +204,9 @@ class Sender:
         producer = self.producer
         now = producer.kernel.now_ms
         self.in_flight[request.node] -= 1
+        freed = request.node in self.blocked  # the broker can take another request again
         self.blocked.discard(request.node)
+        failed = False
         for i, (topic, batch) in enumerate(request.batches):
             result = request.results.get(i) if failure is None else None
             error = failure or (result.error if result else TIMEOUT)
@@ -213,9 +215,11 @@ class Sender:
                                           base_offset=result.base_offset)
             else:
                 producer.retry_or_fail(topic, batch, error, now)
+                failed = True
         producer.trace.emit(events.REQUEST_COMPLETED, now, producer.client_id, request.node,
                             len(request.batches), request.records, now - request.sent_ms)
-        producer.wakeup()
+        if freed or failed or producer.pass_may_act(now):
+            producer.wakeup()
 
     def broker_crashed(self, node: int) -> None:
         """Requests waiting on a crashed broker fail as soon as the connection drops."""
