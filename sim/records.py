@@ -1,12 +1,14 @@
 """Small value objects shared by clients and brokers, named as in Kafka's clients.
 
 ``TopicPartition`` mirrors ``org.apache.kafka.common.TopicPartition``; ``RecordMetadata`` is what
-``Producer.send`` resolves to, as ``org.apache.kafka.clients.producer.RecordMetadata``.
+``Producer.send`` resolves to, as ``org.apache.kafka.clients.producer.RecordMetadata``;
+``serialize`` turns keys and values into bytes as Kafka's default serializers do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -36,3 +38,16 @@ class RecordMetadata:
     @property
     def topic_partition(self) -> TopicPartition:
         return TopicPartition(self.topic, self.partition)
+
+
+def serialize(obj: Any) -> bytes | None:
+    """Bytes as Kafka's default serializers would make them (String → UTF-8, Integer → 4 bytes)."""
+    if obj is None or isinstance(obj, bytes):
+        return obj
+    if isinstance(obj, str):
+        return obj.encode("utf-8")
+    if isinstance(obj, bool):
+        raise TypeError("Use str, bytes or int keys and values, not bool.")
+    if isinstance(obj, int):
+        return obj.to_bytes(4, "big", signed=True)  # IntegerSerializer: 4 bytes big-endian
+    return str(obj).encode("utf-8")

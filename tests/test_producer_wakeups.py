@@ -19,6 +19,7 @@ from sim.faults import CrashBroker, RestartBroker, SlowBroker, schedule
 from sim.kernel import Kernel
 from sim.murmur2 import partition_for_key
 from sim.producer import Producer
+from sim.producer.custom import CustomPartitioning
 from sim.producer.topic_state import TopicState
 from sim.workloads import NoKeys, UniformKeys, Workload
 
@@ -108,7 +109,7 @@ def test_kafka_4_partitioning_in_chunks_gives_the_run_of_partitioning_all_at_onc
     args = (partitioner, linger_ms, batch_size, rate, keyed, None, slowdown, "4.0")
     chunked = outcome(run(*args))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Producer, "partition_ahead_ms", math.inf)
+        patch.setattr(CustomPartitioning, "ahead_ms", math.inf)
         at_once = outcome(run(*args))
     assert chunked == at_once
 

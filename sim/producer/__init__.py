@@ -8,6 +8,10 @@ record is acknowledged and gives its ``RecordMetadata`` (partition, offset, late
 For large runs, ``add_workload(workload)`` queues a whole generated stream of records at once;
 the producer then works at batch granularity (one simulated event per batch or request, never
 one per record).
+
+The parts: ``streams`` (the routes records take to a partition), ``custom`` (when a
+``partitioner.class`` is asked), ``topic_state`` and ``accumulator`` (batches per partition),
+``sender`` (requests to leaders) and ``buffer`` (every record's columns).
 """
 
 from __future__ import annotations
@@ -23,20 +27,17 @@ from sim import config as configs
 from sim import trace as events
 from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationError
 from sim.murmur2 import murmur2_array
-from sim.partitioners import (
-    ClusterMetadata,
-    random_source,
-    resolve_partitioner,
-)
+from sim.partitioners import random_source, resolve_partitioner
 from sim.producer.accumulator import (
     ProducerBatch,
     record_sizes,
 )
 from sim.producer.buffer import DELIVERY_TIMEOUT, ERRORS, EXPIRY_CHECK_MS, RecordBuffer, _grow
+from sim.producer.custom import CustomPartitioning
 from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender
 from sim.producer.streams import RecordStream
 from sim.producer.topic_state import TopicState
-from sim.records import RecordMetadata
+from sim.records import RecordMetadata, serialize
 from sim.workloads import Workload
 
 __all__ = ["FutureRecordMetadata", "Producer"]
@@ -104,11 +105,11 @@ class Producer:
         self.buffer = RecordBuffer()
         self.topics: dict[str, TopicState] = {}
         self.keys: list[Any] = []
-        self._key_bytes: list[bytes] = []  # each key serialized once, for custom partitioners
+        self.key_bytes: list[bytes] = []  # each key serialized once, for custom partitioners
         self._key_ids: dict[Any, int] = {}
         self._key_hash = np.empty(0, np.int32)
         self._key_len = np.empty(0, np.int64)
-        self._values: dict[int, Any] = {}
+        self.values: dict[int, Any] = {}  # values given to send(), by record
         self.sender = Sender(self)
         self.acked = 0  # records acknowledged
         self.completed = 0  # records answered: acknowledged or failed
@@ -119,9 +120,7 @@ class Producer:
         self._timer_ms = math.inf
         self._next_expiry_ms = 0.0
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
-        self._partitioner_metadata: ClusterMetadata | None = None  # in force since last change
-        if self.partitioner is not None and self.config["lab.kafka.version"] != "4.0":
-            self.cluster.metadata_listeners.append(self._metadata_changed)
+        self.custom = CustomPartitioning(self) if self.partitioner is not None else None
         kernel.register(self)
         if workload is not None:
             self.add_workload(workload)
@@ -153,13 +152,13 @@ class Producer:
         i = self.buffer.extend(1).start
         self._fill(i, i + 1, now, state.topic_id, key_id, value_len)
         if value is not None:
-            self._values[i] = value
+            self.values[i] = value
         if partition is not None:
             if not 0 <= partition < state.partitions:
                 last = state.partitions - 1
                 raise PartitionerError(f"Partition {partition} is out of range for topic "
                                        f"{topic!r}, which has partitions 0..{last}.")
-            self._route(state, np.array([partition], np.int32), np.array([i]))
+            self.route(state, np.array([partition], np.int32), np.array([i]))
         else:
             self._dispatch(state, np.array([i]), single=True)
         self.wakeup()
@@ -180,7 +179,7 @@ class Producer:
         self._fill(rows.start, rows.stop, workload.time_ms, state.topic_id,
                    key_map[workload.key_ids], workload.value_bytes)
         self._dispatch(state, np.arange(rows.start, rows.stop), single=False)
-        self._set_timer(self.kernel.now_ms)  # records are taken in as simulated time passes
+        self.set_timer(self.kernel.now_ms)  # records are taken in as simulated time passes
 
     def flush(self) -> None:
         """Send everything now, without waiting for ``linger.ms``, and wait for the acks."""
@@ -228,32 +227,31 @@ class Producer:
     def _dispatch(self, state: TopicState, idx: np.ndarray, single: bool) -> None:
         """Split new records by route: per-record partitioner, keyed, or sticky."""
         ignore_keys = self.config["partitioner.ignore.keys"]
-        if self.partitioner is not None and self.config["lab.kafka.version"] == "4.0":
-            # Since Kafka 4.0 partition() is called once per record and nothing about batches
-            # feeds back into it, so records are partitioned in time order, then routed in bulk.
+        custom = self.custom
+        if custom is not None and not custom.per_record:  # Kafka 4.0: partitioned ahead
             if single:
-                self._partition_custom(state, idx)
+                custom.partition_all(state, idx)
             else:
                 state.custom_pending = self._extend_stream(state.custom_pending, idx)
             return
-        if self.partitioner is not None:
+        if custom is not None:  # before 4.0: partitioned when a sender pass takes them in
             state.per_record = self._extend_stream(state.per_record, idx)
-            if self._partitioner_metadata is None:
-                self._partitioner_metadata = self.cluster.metadata()
+            if custom.metadata is None:
+                custom.metadata = self.cluster.metadata()
             if single:
-                self._ingest_per_record(state, self.kernel.now_ms)
+                custom.ingest(state, self.kernel.now_ms)
             return
         keyed = (self.buffer.key_id[idx] >= 0) if not ignore_keys else np.zeros(len(idx), bool)
         if keyed.any():
             kidx = idx[keyed]
             parts = self._partition_table(state)[self.buffer.key_id[kidx]]
-            self._route(state, parts, kidx)
+            self.route(state, parts, kidx)
         if not keyed.all():
             state.sticky = self._extend_stream(state.sticky, idx[~keyed])
             if single:
                 self._ingest_sticky(state, self.kernel.now_ms)
 
-    def _route(self, state: TopicState, parts: np.ndarray, idx: np.ndarray) -> None:
+    def route(self, state: TopicState, parts: np.ndarray, idx: np.ndarray) -> None:
         """Give records with known partitions to the per-partition keyed streams."""
         parts = parts.astype(np.int16)  # a stable sort of 16-bit ints is a fast radix sort
         order = np.argsort(parts, kind="stable")
@@ -278,54 +276,10 @@ class Producer:
             state.partition_table = ((hashes & 0x7FFFFFFF) % state.partitions).astype(np.int32)
         return state.partition_table
 
-    def _partition_custom(self, state: TopicState, idx: np.ndarray) -> None:
-        """Call the custom partitioner for each record, in send order, and route them."""
-        meta = self.cluster.metadata()
-        if self._values:  # records from send() carry values: one call at a time
-            parts = [self._call_partitioner(state, i, meta) for i in idx.tolist()]
-        else:  # a workload's records: the same calls, in one loop
-            partition = self.partitioner.partition
-            keys, key_bytes = [*self.keys, None], [*self._key_bytes, None]  # key id -1: None
-            parts = []
-            name, count = state.name, state.partitions
-            for i, key_id in zip(idx.tolist(), self.buffer.key_id[idx].tolist(), strict=True):
-                try:
-                    p = partition(name, keys[key_id], key_bytes[key_id], None, None, meta)
-                except Exception as exc:
-                    raise self._partitioner_failed(state, i, keys[key_id], exc) from exc
-                if type(p) is not int or not 0 <= p < count:
-                    p = self._checked_partition(state, i, keys[key_id], p)
-                parts.append(p)
-        self._route(state, np.array(parts, np.int32), idx)
-
-    @property
-    def partition_ahead_ms(self) -> float:
-        """How far ahead of their send time a Kafka 4.0 custom partitioner places records.
-
-        Knowing where upcoming records go tells the sender when their batches fill, so they are
-        partitioned in bulk, ahead of time — at most ``retry.backoff.ms`` (at least 1 ms) ahead,
-        so the partitioner's view of the cluster is that old at most: about as long as a real
-        producer takes to refresh its metadata after a request failed on a dead leader.
-        """
-        return max(float(self.config["retry.backoff.ms"]), 1.0)
-
-    def _partition_ahead(self, state: TopicState, stream: RecordStream, now_ms: float) -> None:
-        """Once the records partitioned so far run out within half of ``partition_ahead_ms``,
-        partition those sent up to ``partition_ahead_ms`` from now (in chunks: each chunk costs
-        a new running sum of the partitions' streams)."""
-        ahead = self.partition_ahead_ms
-        if stream.next_time() > now_ms + ahead / 2:
-            return
-        end = stream.end_before(now_ms + ahead)
-        if end > stream.pos:
-            idx = stream.idx[stream.pos : end]
-            stream.pos = end
-            self._partition_custom(state, idx)
-
     def _ingest(self, now_ms: float) -> None:
         for state in self.topics.values():
             if state.custom_pending is not None and not state.custom_pending.exhausted:
-                self._partition_ahead(state, state.custom_pending, now_ms)
+                self.custom.partition_ahead(state, state.custom_pending, now_ms)
             if state.sticky is not None and not state.sticky.exhausted and (
                 now_ms >= state.sticky_wake_ms or self.flushing
                 or state.builtin.current is None
@@ -335,7 +289,7 @@ class Producer:
                 # records can wait in the stream — unless the open batch is about to be sent.
                 self._ingest_sticky(state, now_ms)
             if state.per_record is not None and not state.per_record.exhausted:
-                self._ingest_per_record(state, now_ms)
+                self.custom.ingest(state, now_ms)
 
     def _ingest_sticky(self, state: TopicState, now_ms: float) -> None:
         """KIP-794: append runs to the sticky partition, switching as ``RecordAccumulator`` does.
@@ -373,157 +327,6 @@ class Producer:
     def _switched(self, state: TopicState, previous: int, time_ms: float) -> None:
         self.trace.emit(events.STICKY_SWITCH, time_ms, self.client_id, state.name,
                         state.builtin.current, previous)
-
-    def _ingest_per_record(self, state: TopicState, now_ms: float,
-                           strictly_before: bool = False) -> None:
-        """Before Kafka 4.0: partition each record, and again after ``onNewBatch`` (KAFKA-9965).
-
-        Records are taken in at sender passes, in send order, with the metadata in force when
-        they were sent (``_metadata_changed`` takes in those sent before a change).
-
-        Records that go where the previous one went and fit in the batch it is filling form a
-        run (stream positions ``run … k-1``) appended in one call: the same batches as
-        appending one by one, at a fraction of the work.
-        """
-        stream = state.per_record
-        assert stream is not None
-        end = (int(stream.t.searchsorted(now_ms, "left")) if strictly_before
-               else stream.end_before(now_ms))
-        if end <= stream.pos:
-            return
-        meta = self._partitioner_metadata or self.cluster.metadata()
-        acc = state.accumulator
-        idx = stream.idx
-        sizes = self.buffer.size
-        run, run_p, room = stream.pos, -1, -1  # records run… go to run_p, which has room left
-        first_calls = state.first_calls
-        for k in range(stream.pos, end):
-            i = idx.item(k)
-            size = sizes.item(i)
-            p = first_calls.popleft() if first_calls else self._call_partitioner(state, i, meta)
-            if p == run_p and size <= room:
-                room -= size
-                continue
-            self._append_run(state, run_p, run, k)
-            run = k
-            open_batch = acc.open_batch(p)
-            if open_batch is None or acc.room(p) < size:
-                # KafkaProducer.doSend before 4.0: abort, onNewBatch, partition again (KAFKA-9965)
-                if open_batch is not None:  # tryAppend found no room: closeForRecordAppends
-                    open_batch.full_ms = float(self.buffer.time_ms[i])
-                    state.refresh(p)
-                on_new_batch = getattr(self.partitioner, "on_new_batch", None)
-                if on_new_batch is not None:
-                    on_new_batch(state.name, meta, p)
-                p = self._call_partitioner(state, i, meta)
-            # the room left after this record in the batch it joins: p's open batch if it
-            # fits there, else a new one (full at once, -1, for a record bigger than a batch)
-            room = acc.room(p) if acc.open_batch(p) is not None else -1
-            room = room - size if size <= room else max(state.batch_room - size, -1)
-            run_p = p
-        self._append_run(state, run_p, run, end)
-        stream.pos = end
-
-    def _append_run(self, state: TopicState, p: int, start: int, stop: int) -> None:
-        """Append per-record stream positions ``start … stop-1``, all bound for ``p``."""
-        if start < stop:
-            stream = state.per_record
-            assert stream is not None
-            state.append(p, stream.idx[start:stop], cs=stream.cs[start:stop],
-                         cs_base=stream.cs.item(start - 1) if start else 0)
-
-    def look_ahead(self, state: TopicState, sendable: set[int]) -> float:
-        """Send time of the first waiting record that may make a batch sendable (linger.ms=0).
-
-        Such a record goes to a partition whose leader can take a request, or opens a batch
-        (and ``onNewBatch`` may move the partitioner on). Any other record joins a batch that
-        waits for a busy leader, and changes nothing the sender could act on. To know where
-        records go, ``partition()`` is asked ahead of time — only for records sent before
-        anything else happens in the simulation, so its answers are those it would give when
-        they are sent; the answers wait in ``state.first_calls``.
-        """
-        stream = state.per_record
-        assert stream is not None
-        answers = state.first_calls
-        horizon = min(self.kernel.stop_ms, self.kernel.next_event_ms(self._is_own_timer))
-        acc = state.accumulator
-        meta = self._partitioner_metadata or self.cluster.metadata()
-        sizes = self.buffer.size
-        rooms: dict[int, int] = {}  # room left in each open batch after the records so far
-        for k in range(stream.pos, len(stream.idx)):
-            t = stream.t.item(k)
-            i = stream.idx.item(k)
-            if k - stream.pos == len(answers):
-                if t >= horizon:
-                    return t
-                answers.append(self._call_partitioner(state, i, meta))
-            p = answers[k - stream.pos]
-            if p in sendable:
-                return t
-            room = rooms.get(p)
-            if room is None:
-                room = acc.room(p) if acc.open_batch(p) is not None else -1
-            if sizes.item(i) > room:
-                return t
-            rooms[p] = room - sizes.item(i)
-        return math.inf
-
-    def _is_own_timer(self, event: simpy.Event) -> bool:
-        return bool(event.callbacks) and self._on_timer in event.callbacks
-
-    def _metadata_changed(self) -> None:
-        """The cluster's metadata changed: partition the records sent before the change with
-        the metadata they were sent under, then show the partitioner the new metadata."""
-        now = self.kernel.now_ms
-        wake = math.inf
-        for state in self.topics.values():
-            if state.per_record is not None and not state.per_record.exhausted:
-                self._ingest_per_record(state, now, strictly_before=True)
-                wake = min(wake, state.per_record.next_time())
-        self._partitioner_metadata = self.cluster.metadata()
-        self._set_timer(wake)  # leaders may have moved: look again when the next record comes
-
-    def _call_partitioner(self, state: TopicState, i: int, meta: ClusterMetadata) -> int:
-        """Ask the custom partitioner for record ``i``'s partition, and check the answer."""
-        key_id = self.buffer.key_id.item(i)
-        key = key_bytes = value = None
-        if key_id >= 0:
-            key = self.keys[key_id]
-            key_bytes = self._key_bytes[key_id]  # serialized once per key
-        if self._values:  # only send() gives values
-            value = self._values.get(i)
-        try:
-            p = self.partitioner.partition(state.name, key, key_bytes, value,
-                                           None if value is None else serialize(value), meta)
-        except Exception as exc:
-            raise self._partitioner_failed(state, i, key, exc) from exc
-        if type(p) is not int or not 0 <= p < state.partitions:  # the quick test first
-            p = self._checked_partition(state, i, key, p)
-        return p
-
-    def _partitioner_failed(self, state: TopicState, i: int, key: Any,
-                            exc: Exception) -> PartitionerError:
-        return PartitionerError(
-            f"{type(self.partitioner).__name__}.partition raised {type(exc).__name__}: "
-            f"{exc} — for record #{i} (topic {state.name!r}, key {key!r}). Fix the "
-            "partitioner and run again."
-        )
-
-    def _checked_partition(self, state: TopicState, i: int, key: Any, p: Any) -> int:
-        """A partitioner's answer that is not a plain int in range: accept a NumPy integer,
-        refuse anything else with an error naming the partitioner and the record."""
-        name = type(self.partitioner).__name__
-        if isinstance(p, bool) or not isinstance(p, int | np.integer):
-            raise PartitionerError(
-                f"{name}.partition returned {p!r} ({type(p).__name__}) for record #{i} (topic "
-                f"{state.name!r}, key {key!r}); it must return an int partition number."
-            )
-        if not 0 <= p < state.partitions:
-            raise PartitionerError(
-                f"{name}.partition returned {p} for record #{i} (topic {state.name!r}, key "
-                f"{key!r}), but topic {state.name!r} has partitions 0..{state.partitions - 1}."
-            )
-        return int(p)
 
     # -- the sender's loop and its callbacks ----------------------------------------------------
 
@@ -569,18 +372,18 @@ class Producer:
             if not (sent and wake <= now):
                 break
         self._in_pass = False
-        self._set_timer(wake)
+        self.set_timer(wake)
 
-    def _set_timer(self, wake_ms: float) -> None:
+    def set_timer(self, wake_ms: float) -> None:
         """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do)."""
         now = self.kernel.now_ms
         if wake_ms < math.inf and not now <= self._timer_ms <= wake_ms:
             self._timer_ms = max(wake_ms, now)
             timer = self.kernel.env.timeout(self._timer_ms - now)
-            timer.callbacks.append(self._on_timer)
+            timer.callbacks.append(self.on_timer)
             self._timer = timer
 
-    def _on_timer(self, event: simpy.Event) -> None:
+    def on_timer(self, event: simpy.Event) -> None:
         if event is self._timer:  # later timers replace earlier-scheduled ones
             self._timer_ms = math.inf
             self._sender_pass()
@@ -731,7 +534,7 @@ class Producer:
             key_id = len(self.keys)
             self._key_ids[key] = key_id
             self.keys.append(key)
-            self._key_bytes.append(key_bytes)
+            self.key_bytes.append(key_bytes)
             if key_id >= len(self._key_hash):
                 self._key_hash = _grow(self._key_hash)
                 self._key_len = _grow(self._key_len)
@@ -789,19 +592,6 @@ def _idempotence(config: dict[str, Any], given: dict[str, Any]) -> bool:
                               + "; change those configs or set enable.idempotence=false.")
         return False
     return True
-
-
-def serialize(obj: Any) -> bytes | None:
-    """Bytes as Kafka's default serializers would make them (String → UTF-8, Integer → 4 bytes)."""
-    if obj is None or isinstance(obj, bytes):
-        return obj
-    if isinstance(obj, str):
-        return obj.encode("utf-8")
-    if isinstance(obj, bool):
-        raise TypeError("Use str, bytes or int keys and values, not bool.")
-    if isinstance(obj, int):
-        return obj.to_bytes(4, "big", signed=True)  # IntegerSerializer: 4 bytes big-endian
-    return str(obj).encode("utf-8")
 
 
 def _value_length(value: Any) -> int:

@@ -141,7 +141,7 @@ class TopicState:
             wake = min(wake, self._per_record_wakeup_ms(leaders, blocked))
         if self.custom_pending is not None and not self.custom_pending.exhausted:
             # partition the next records before they are sent (Producer._partition_ahead)
-            wake = min(wake, self.custom_pending.next_time() - self.producer.partition_ahead_ms / 2)
+            wake = min(wake, self.custom_pending.next_time() - self.producer.custom.ahead_ms / 2)
         return wake
 
     def _per_record_wakeup_ms(self, leaders: list[int], blocked: set[int]) -> float:
@@ -161,7 +161,7 @@ class TopicState:
         if self.producer.flushing:  # every batch is sendable at once
             return stream.next_time()
         if self.linger_ms <= 0:  # so is a new batch: it matters where each record goes
-            return self.producer.look_ahead(self, set(sendable))
+            return self.producer.custom.look_ahead(self, set(sendable))
         acc = self.accumulator
         room = self.batch_room
         for p in sendable:
