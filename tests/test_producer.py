@@ -63,6 +63,26 @@ def test_keyed_send_lands_on_the_murmur2_partition():
     assert (first.offset, second.offset) == (0, 1)
 
 
+def test_keys_from_send_and_workloads_share_one_hash_table():
+    """Keys met first in send(), then in a workload (old and new keys, past the table's first
+    growth), then in send() again: each record lands on murmur2's partition for its key."""
+    kernel, producer = make(partitions=7)
+    producer.send("t", key="key-150", value="early")
+    producer.send("t", key=b"raw-bytes", value="early")
+    workload = burst(kernel, 2_000, 100_000, keys=UniformKeys(300))
+    producer.add_workload(workload)
+    kernel.run()
+    producer.send("t", key="key-7", value="late")
+    producer.send("t", key="new-key", value="late")
+    producer.flush()
+    results = producer.results()
+    drawn = {workload.keys[i] for i in workload.key_ids}
+    assert set(results["key"]) == drawn | {b"raw-bytes", "new-key"} and len(drawn) > 64
+    expected = [partition_for_key(k if isinstance(k, bytes) else k.encode(), 7)
+                for k in results["key"]]
+    assert results["partition"].tolist() == expected
+
+
 def test_keyless_send_waits_for_linger_ms():
     """A lone record waits linger.ms in its batch before it is sent."""
     for linger in (0, 20):

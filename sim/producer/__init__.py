@@ -174,7 +174,7 @@ class Producer:
         if workload.time_ms[0] < max(last, self.kernel.now_ms):
             raise SimulationError("A workload must start after the records already queued and "
                                   "not in the past; use another Producer for a second workload.")
-        key_map = np.array([self._key_id(k) for k in workload.keys] + [-1], dtype=np.int32)
+        key_map = np.append(self._key_ids_of(list(workload.keys)), np.int32(-1))
         rows = self.buffer.extend(n)
         self._fill(rows.start, rows.stop, workload.time_ms, state.topic_id,
                    key_map[workload.key_ids], workload.value_bytes)
@@ -526,21 +526,26 @@ class Producer:
         return list(self.topics)[topic_id]
 
     def _key_id(self, key: Any) -> int:
-        if key is None:
-            return -1
-        key_id = self._key_ids.get(key)
-        if key_id is None:
-            key_bytes = serialize(key)
-            key_id = len(self.keys)
-            self._key_ids[key] = key_id
-            self.keys.append(key)
-            self.key_bytes.append(key_bytes)
-            if key_id >= len(self._key_hash):
+        return -1 if key is None else int(self._key_ids_of([key])[0])
+
+    def _key_ids_of(self, keys: list[Any]) -> np.ndarray:
+        """The producer's id of each key (-1 for None). A key seen for the first time is
+        serialized and hashed once; the new keys are hashed together, in one murmur2 call."""
+        new = [k for k in dict.fromkeys(keys) if k is not None and k not in self._key_ids]
+        if new:
+            first = len(self.keys)
+            count = first + len(new)
+            while count > len(self._key_hash):
                 self._key_hash = _grow(self._key_hash)
                 self._key_len = _grow(self._key_len)
-            self._key_hash[key_id] = murmur2_array([key_bytes])[0]
-            self._key_len[key_id] = len(key_bytes)
-        return key_id
+            new_bytes = [serialize(k) for k in new]
+            self._key_ids.update(zip(new, range(first, count), strict=True))
+            self.keys.extend(new)
+            self.key_bytes.extend(new_bytes)
+            self._key_hash[first:count] = murmur2_array(new_bytes)
+            self._key_len[first:count] = [len(b) for b in new_bytes]
+        ids = self._key_ids
+        return np.fromiter((-1 if k is None else ids[k] for k in keys), np.int32, len(keys))
 
     def _fill(self, start: int, stop: int, time_ms: Any, topic_id: int, key_ids: Any,
               value_bytes: Any) -> None:
