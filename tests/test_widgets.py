@@ -127,6 +127,24 @@ def test_playground_greys_out_controls_that_do_not_apply():
     assert not panel.controls["slowdown"].disabled
 
 
+def test_playground_slow_broker_menu_shows_none_and_every_broker():
+    """The menu shows "none" selected (a Dropdown whose value is None shows a blank), offers
+    each broker the brokers slider allows, and a broker that the run lacks gets a message."""
+    panel = widgets.playground(**SMALL)
+    menu = panel.controls["slow_broker"]
+    assert menu.label == "none"
+    assert panel.result.summary.slow_brokers == {}
+    assert [label for label, _ in menu.options][1:] == [
+        str(b) for b in range(panel.controls["brokers"].max)]
+    panel.controls["brokers"].value = 5
+    menu.value = 4
+    assert panel.result.ok
+    assert panel.result.summary.slow_brokers == {4: 10.0}
+    panel.controls["brokers"].value = 2
+    assert not panel.result.ok
+    assert "no broker 4" in panel.stats.value
+
+
 def test_playground_accepts_defaults_off_the_slider_steps():
     """A batch.size that is not one of the slider's steps is added to its options."""
     panel = widgets.playground(**{**SMALL, "batch.size": 10_000})

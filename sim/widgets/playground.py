@@ -54,6 +54,9 @@ __all__ = [
 MAX_SIMULATED_S = 2.0
 """Simulate at most this many seconds of traffic, so a low rate stays as fast as a high one."""
 
+MAX_BROKERS = 5
+"""The brokers slider's top; the slow-broker menu offers each of these brokers."""
+
 DEFAULTS: dict[str, Any] = {
     "partitioner": "built-in",
     "partitions": 12,
@@ -221,9 +224,11 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
             options=_with(v["rate_per_s"],
                           [1000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000]),
             value=v["rate_per_s"], **kw("records per second")),
-        "brokers": widgets.IntSlider(value=v["brokers"], min=1, max=5, **kw("brokers")),
-        "slow_broker": widgets.Dropdown(options=[("none", None), ("0", 0), ("1", 1), ("2", 2)],
-                                        value=None if slow in (None, "none") else int(slow),
+        "brokers": widgets.IntSlider(value=v["brokers"], min=1, max=MAX_BROKERS, **kw("brokers")),
+        # "none" rather than None: a Dropdown whose value is None shows no selection at all
+        "slow_broker": widgets.Dropdown(options=[("none", "none"),
+                                                 *[(str(b), b) for b in range(MAX_BROKERS)]],
+                                        value="none" if slow in (None, "none", "") else int(slow),
                                         description="slow broker", style=style,
                                         layout=layout),
         "slowdown": widgets.FloatLogSlider(value=v["slowdown"], base=10, min=0, max=3,
@@ -234,7 +239,8 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
             style=style, layout=widgets.Layout(width="560px")),
         "partitioner.availability.timeout.ms": widgets.IntSlider(
             value=v["partitioner.availability.timeout.ms"], min=0, max=100,
-            **kw("partitioner.availability.timeout.ms")),
+            **{**kw("partitioner.availability.timeout.ms"),  # room for the whole name
+               "style": {"description_width": "240px"}, "layout": widgets.Layout(width="470px")}),
     }
 
 
@@ -258,7 +264,7 @@ class PlaygroundPanel(RunPanel):
         """Re-run and redraw; grey out the controls that do not apply to these values."""
         result = super().refresh()
         self.controls["zipf_s"].disabled = result.values["keys"] != "zipf"
-        self.controls["slowdown"].disabled = result.values["slow_broker"] is None
+        self.controls["slowdown"].disabled = result.values["slow_broker"] in (None, "none")
         return result
 
     def simulate(self, values: Mapping[str, Any]) -> PlaygroundResult:
