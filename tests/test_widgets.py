@@ -127,6 +127,23 @@ def test_playground_greys_out_controls_that_do_not_apply():
     assert not panel.controls["slowdown"].disabled
 
 
+def test_playground_greys_out_the_built_in_partitioners_configs_for_a_custom_one():
+    """partitioner.adaptive.partitioning.enable and partitioner.availability.timeout.ms tune
+    only the built-in partitioner; the timeout only while adaptive partitioning is on."""
+    panel = widgets.playground(**SMALL)
+    adaptive = panel.controls["partitioner.adaptive.partitioning.enable"]
+    timeout = panel.controls["partitioner.availability.timeout.ms"]
+    assert not adaptive.disabled
+    assert not timeout.disabled
+    adaptive.value = False
+    assert not adaptive.disabled
+    assert timeout.disabled
+    adaptive.value = True
+    panel.controls["partitioner"].value = "kip-480"
+    assert adaptive.disabled
+    assert timeout.disabled
+
+
 def test_playground_slow_broker_menu_shows_none_and_every_broker():
     """The menu shows "none" selected (a Dropdown whose value is None shows a blank), offers
     each broker the brokers slider allows, and a broker that the run lacks gets a message."""

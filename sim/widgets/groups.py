@@ -38,6 +38,7 @@ from sim.widgets.panel import (
     RunPanel,
     grading_mode,
     message_html,
+    row_html,
     table_html,
 )
 
@@ -364,7 +365,7 @@ def lag_stats_html(result: LagResult) -> str:
         notes.append(f"{v['consumers']} consumers for {v['partitions']} partitions: a "
                      "partition has one consumer per group, so the extra ones sit idle.")
     extra = "".join(f"<div style='color:#8a4b00'>{n}</div>" for n in notes)
-    return table_html(pd.DataFrame([row])) + extra
+    return row_html(row) + extra
 
 
 def _lag_controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:

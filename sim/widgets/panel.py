@@ -25,6 +25,7 @@ __all__ = [
     "grading_mode",
     "header_html",
     "message_html",
+    "row_html",
     "table_html",
 ]
 
@@ -61,9 +62,21 @@ def header_html(text: str) -> str:
     return f"<div style='font-size:90%;color:#333'>{html.escape(text)}</div>"
 
 
+_CELL_STYLE = "padding: 2px 14px 2px 0; text-align: right"  # widgets get no table styling
+
+
 def table_html(frame: pd.DataFrame) -> str:
-    """A compact HTML table without the index."""
-    return frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+    """A compact HTML table without the index, its columns kept apart by padding."""
+    table = frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+    return (table.replace("<th>", f'<th style="{_CELL_STYLE}">')
+            .replace("<td>", f'<td style="{_CELL_STYLE}">'))
+
+
+def row_html(row: Mapping[str, Any]) -> str:
+    """One run's statistics as a one-row table: numbers as the caller rounded them, shown
+    without trailing zeros (148.8, not 148.800)."""
+    return table_html(pd.DataFrame([{name: f"{value:,g}" if isinstance(value, float) else value
+                                     for name, value in row.items()}]))
 
 
 class RunPanel(widgets.VBox):

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as widgets
-import pandas as pd
 from matplotlib.figure import Figure
 
 from sim import lessons
@@ -35,7 +34,7 @@ from sim.widgets.panel import (
     RunPanel,
     grading_mode,
     message_html,
-    table_html,
+    row_html,
 )
 from sim.widgets.playground_figure import PlaygroundFigure
 
@@ -166,7 +165,7 @@ def stats_html(result: PlaygroundResult) -> str:
     }
     if "slow_share" in st:
         row["slow broker's share"] = f"{st['slow_share']:.1%} (even {st['slow_even_share']:.1%})"
-    return table_html(pd.DataFrame([row]))
+    return row_html(row)
 
 
 def key_route_html(route: Mapping[str, Any]) -> str:
@@ -192,8 +191,9 @@ def _with(value: Any, options: list[Any]) -> list[Any]:
 
 
 def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
-    style = {"description_width": "170px"}
-    layout = widgets.Layout(width="400px")
+    style = {"description_width": "130px"}
+    layout = widgets.Layout(width="360px")
+    wide = {"style": {"description_width": "240px"}, "layout": widgets.Layout(width="470px")}
 
     def kw(label: str) -> dict[str, Any]:
         return {"description": label, "style": style, "layout": layout,
@@ -204,7 +204,7 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
         "partitioner": widgets.Dropdown(
             options=[(c.label, name) for name, c in lessons.PARTITIONERS.items()],
             value=v["partitioner"], description="partitioner.class", style=style,
-            layout=layout),
+            layout=widgets.Layout(width="490px")),  # room for the longest name
         "partitions": widgets.IntSlider(value=v["partitions"], min=1, max=24,
                                         **kw("partitions")),
         "keys": widgets.Dropdown(options=[("none (key-less)", "none"),
@@ -235,12 +235,11 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
                                            step=0.1, **kw("slowdown factor")),
         "partitioner.adaptive.partitioning.enable": widgets.Checkbox(
             value=v["partitioner.adaptive.partitioning.enable"],
-            description="adaptive partitioning (partitioner.adaptive.partitioning.enable)",
-            style=style, layout=widgets.Layout(width="560px")),
+            description="partitioner.adaptive.partitioning.enable", style=style,
+            layout=wide["layout"]),
         "partitioner.availability.timeout.ms": widgets.IntSlider(
             value=v["partitioner.availability.timeout.ms"], min=0, max=100,
-            **{**kw("partitioner.availability.timeout.ms"),  # room for the whole name
-               "style": {"description_width": "240px"}, "layout": widgets.Layout(width="470px")}),
+            **{**kw("partitioner.availability.timeout.ms"), **wide}),  # the whole name
     }
 
 
@@ -261,10 +260,20 @@ class PlaygroundPanel(RunPanel):
         self.refresh()
 
     def refresh(self) -> PlaygroundResult:
-        """Re-run and redraw; grey out the controls that do not apply to these values."""
+        """Re-run and redraw; grey out the controls that do not apply to these values.
+
+        The two ``partitioner.*`` configs tune only the built-in partitioner, and the
+        availability timeout only its adaptive mode (Kafka's ``ProducerConfig`` docs).
+        """
         result = super().refresh()
-        self.controls["zipf_s"].disabled = result.values["keys"] != "zipf"
-        self.controls["slowdown"].disabled = result.values["slow_broker"] in (None, "none")
+        v = result.values
+        choice = lessons.PARTITIONERS.get(v["partitioner"])
+        built_in = choice is not None and choice.partitioner_class is None
+        adaptive = built_in and v["partitioner.adaptive.partitioning.enable"]
+        self.controls["zipf_s"].disabled = v["keys"] != "zipf"
+        self.controls["slowdown"].disabled = v["slow_broker"] in (None, "none")
+        self.controls["partitioner.adaptive.partitioning.enable"].disabled = not built_in
+        self.controls["partitioner.availability.timeout.ms"].disabled = not adaptive
         return result
 
     def simulate(self, values: Mapping[str, Any]) -> PlaygroundResult:
