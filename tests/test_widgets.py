@@ -8,6 +8,7 @@ while grading (``KAFKA_LAB_GRADING=1``: no widgets at all).
 from __future__ import annotations
 
 import importlib
+import re
 
 import ipywidgets
 import pandas as pd
@@ -114,6 +115,17 @@ def test_playground_panel_reruns_when_a_control_changes():
     panel.controls["partitions"].value = 10
     assert panel.result.ok
     assert panel.values()["partitioner"] == "vip"
+
+
+def test_row_html_shows_numbers_as_rounded_and_nan_as_an_empty_cell():
+    """148.8 stays 148.8 (not 148.800), large numbers get separators, NaN shows nothing."""
+    from sim.widgets.panel import row_html
+
+    html = row_html({"records / batch": 148.8, "peak": 12345.5, "from (s)": float("nan"),
+                     "batches": 672})
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    assert cells == ["148.8", "12,345.5", "", "672"]
+    assert "padding" in html
 
 
 def test_playground_greys_out_controls_that_do_not_apply():

@@ -10,6 +10,7 @@ plain functions they call are what tests exercise.
 from __future__ import annotations
 
 import html
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,17 +67,24 @@ _CELL_STYLE = "padding: 2px 14px 2px 0; text-align: right"  # widgets get no tab
 
 
 def table_html(frame: pd.DataFrame) -> str:
-    """A compact HTML table without the index, its columns kept apart by padding."""
+    """A compact HTML table without the index, its columns kept apart by padding; a table
+    wider than the panel scrolls sideways instead of being cut off."""
     table = frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
-    return (table.replace("<th>", f'<th style="{_CELL_STYLE}">')
-            .replace("<td>", f'<td style="{_CELL_STYLE}">'))
+    table = (table.replace("<th>", f'<th style="{_CELL_STYLE}">')
+             .replace("<td>", f'<td style="{_CELL_STYLE}">'))
+    return f'<div style="overflow-x: auto">{table}</div>'  # a wide table scrolls
 
 
 def row_html(row: Mapping[str, Any]) -> str:
     """One run's statistics as a one-row table: numbers as the caller rounded them, shown
-    without trailing zeros (148.8, not 148.800)."""
-    return table_html(pd.DataFrame([{name: f"{value:,g}" if isinstance(value, float) else value
-                                     for name, value in row.items()}]))
+    without trailing zeros (148.8, not 148.800); a missing number (NaN) as an empty cell."""
+    return table_html(pd.DataFrame([{name: _number(value) for name, value in row.items()}]))
+
+
+def _number(value: Any) -> Any:
+    if not isinstance(value, float):
+        return value
+    return "" if math.isnan(value) else f"{value:,g}"
 
 
 class RunPanel(widgets.VBox):
