@@ -195,7 +195,9 @@ class AssignorPanel(widgets.VBox):
         style = {"description_width": "110px"}
         self.members = widgets.IntSlider(value=len(self.state.members), min=1,
                                          max=MAX_MEMBERS, description="members (new group)",
-                                         style=style, continuous_update=False)
+                                         style={"description_width": "160px"},
+                                         layout=widgets.Layout(width="390px"),
+                                         continuous_update=False)
         self.topics = widgets.IntSlider(value=len(self.state.topics), min=1, max=MAX_TOPICS,
                                         description="topics", style=style,
                                         continuous_update=False)
@@ -207,7 +209,8 @@ class AssignorPanel(widgets.VBox):
         self.leaving = widgets.Dropdown(options=list(self.state.members),
                                         description="member", style={"description_width":
                                                                      "60px"})
-        self.remove = widgets.Button(description="remove member", icon="user-times")
+        self.remove = widgets.Button(description="remove member", icon="user-times",
+                                     layout=widgets.Layout(width="auto"))
         self.image = widgets.Image(format="png")
         self.report = widgets.HTML()
         title = widgets.HTML("<b>Assignors side by side</b> — the same group, the lab's copies "
