@@ -111,13 +111,11 @@ class CustomPartitioning:
             return
         meta = self.metadata or self.cluster.metadata()
         acc = state.accumulator
-        idx = stream.idx
-        sizes = self.buffer.size
+        records = stream.idx[stream.pos : end]
         run, run_p, room = stream.pos, -1, -1  # records run… go to run_p, which has room left
         first_calls = state.first_calls
-        for k in range(stream.pos, end):
-            i = idx.item(k)
-            size = sizes.item(i)
+        for k, i, size in zip(range(stream.pos, end), records.tolist(),
+                              self.buffer.size[records].tolist(), strict=True):
             p = first_calls.popleft() if first_calls else self.call(state, i, meta)
             if p == run_p and size <= room:
                 room -= size
@@ -168,22 +166,31 @@ class CustomPartitioning:
         meta = self.metadata or self.cluster.metadata()
         sizes = self.buffer.size
         rooms: dict[int, int] = {}  # room left in each open batch after the records so far
-        for k in range(stream.pos, len(stream.idx)):
-            t = stream.t.item(k)
-            i = stream.idx.item(k)
-            if k - stream.pos == len(answers):
-                if t >= horizon:
-                    return t
-                answers.append(self.call(state, i, meta))
-            p = answers[k - stream.pos]
+
+        def matters(p: int, size: int) -> bool:  # may the record make a batch sendable?
             if p in sendable:
-                return t
+                return True
             room = rooms.get(p)
             if room is None:
                 room = acc.room(p) if acc.open_batch(p) is not None else -1
-            if sizes.item(i) > room:
+            rooms[p] = room - size
+            return size > room
+
+        pos = stream.pos
+        known = len(answers)  # records answered by an earlier look ahead: no calls needed
+        for j, (p, size) in enumerate(zip(answers, sizes[stream.idx[pos : pos + known]].tolist(),
+                                          strict=True)):
+            if matters(p, size):
+                return stream.t.item(pos + j)
+        for k in range(pos + known, len(stream.idx)):
+            t = stream.t.item(k)
+            if t >= horizon:
                 return t
-            rooms[p] = room - sizes.item(i)
+            i = stream.idx.item(k)
+            p = self.call(state, i, meta)
+            answers.append(p)
+            if matters(p, sizes.item(i)):
+                return t
         return math.inf
 
     def _is_own_timer(self, event: simpy.Event) -> bool:
