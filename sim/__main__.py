@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     exercises.add_argument("--solutions", type=Path, default=Path("solutions"))
     exercises.add_argument("--exercises", type=Path, default=Path("exercises"))
     grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
-    grade.add_argument("directory", type=Path)
+    grade.add_argument("directory", type=Path,
+                       help="the submitted exercise notebooks (any file names)")
     grade.add_argument("--out", type=Path, required=True, help="the grade table (CSV)")
     grade.add_argument("--timeout", type=float, default=60.0,
                        help="seconds allowed per submission (default 60)")
