@@ -118,13 +118,14 @@ def test_playground_panel_reruns_when_a_control_changes():
 
 
 def test_row_html_shows_numbers_as_rounded_and_nan_as_an_empty_cell():
-    """148.8 stays 148.8 (not 148.800), large numbers get separators, NaN shows nothing."""
+    """148.8 stays 148.8 (not 148.800), large numbers get separators and no exponent, NaN
+    shows nothing."""
     from sim.widgets.panel import row_html
 
     html = row_html({"records / batch": 148.8, "peak": 12345.5, "from (s)": float("nan"),
-                     "batches": 672})
+                     "batches": 672, "rate": 2_500_000.0})
     cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
-    assert cells == ["148.8", "12,345.5", "", "672"]
+    assert cells == ["148.8", "12,345.5", "", "672", "2,500,000"]
     assert "padding" in html
 
 

@@ -77,14 +77,17 @@ def table_html(frame: pd.DataFrame) -> str:
 
 def row_html(row: Mapping[str, Any]) -> str:
     """One run's statistics as a one-row table: numbers as the caller rounded them, shown
-    without trailing zeros (148.8, not 148.800); a missing number (NaN) as an empty cell."""
+    to at most three decimals without trailing zeros (148.8, not 148.800) and never in
+    exponent form; a missing number (NaN) as an empty cell."""
     return table_html(pd.DataFrame([{name: _number(value) for name, value in row.items()}]))
 
 
 def _number(value: Any) -> Any:
     if not isinstance(value, float):
         return value
-    return "" if math.isnan(value) else f"{value:,g}"
+    if math.isnan(value):
+        return ""
+    return f"{value:,.3f}".rstrip("0").rstrip(".")  # fixed point: 2.5e6 stays 2,500,000
 
 
 class RunPanel(widgets.VBox):

@@ -106,6 +106,11 @@ def _describe(values: Mapping[str, Any]) -> str:
     return f"Kafka {version} client · partitioner={name} · {shown}"
 
 
+def _slow_broker(value: Any) -> int | None:
+    """The slow broker's id, or None: the menu says "none", callers may pass None or ""."""
+    return None if value in (None, "none", "") else int(value)
+
+
 def _kernel_args(values: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(values) - set(DEFAULTS))
     if unknown:
@@ -116,8 +121,7 @@ def _kernel_args(values: Mapping[str, Any]) -> dict[str, Any]:
     if rate <= 0:
         raise ConfigError(f"rate_per_s must be positive but got {rate:g}.")
     records = int(min(int(v["records"]), math.ceil(rate * MAX_SIMULATED_S)))
-    slow = v["slow_broker"]
-    slow = None if slow in (None, "none", "") else int(slow)
+    slow = _slow_broker(v["slow_broker"])
     return {
         "seed": int(v["seed"]), "brokers": int(v["brokers"]), "partitions": int(v["partitions"]),
         "records": records, "rate_per_s": rate, "keys": v["keys"], "zipf_s": float(v["zipf_s"]),
@@ -193,13 +197,13 @@ def _with(value: Any, options: list[Any]) -> list[Any]:
 def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
     style = {"description_width": "130px"}
     layout = widgets.Layout(width="360px")
-    wide = {"style": {"description_width": "240px"}, "layout": widgets.Layout(width="470px")}
+    wide_layout = widgets.Layout(width="470px")  # for the two long partitioner.* names
 
     def kw(label: str) -> dict[str, Any]:
         return {"description": label, "style": style, "layout": layout,
                 "continuous_update": False}
 
-    slow = v["slow_broker"]
+    slow = _slow_broker(v["slow_broker"])
     return {
         "partitioner": widgets.Dropdown(
             options=[(c.label, name) for name, c in lessons.PARTITIONERS.items()],
@@ -228,7 +232,7 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
         # "none" rather than None: a Dropdown whose value is None shows no selection at all
         "slow_broker": widgets.Dropdown(options=[("none", "none"),
                                                  *[(str(b), b) for b in range(MAX_BROKERS)]],
-                                        value="none" if slow in (None, "none", "") else int(slow),
+                                        value="none" if slow is None else slow,
                                         description="slow broker", style=style,
                                         layout=layout),
         "slowdown": widgets.FloatLogSlider(value=v["slowdown"], base=10, min=0, max=3,
@@ -236,10 +240,11 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
         "partitioner.adaptive.partitioning.enable": widgets.Checkbox(
             value=v["partitioner.adaptive.partitioning.enable"],
             description="partitioner.adaptive.partitioning.enable", style=style,
-            layout=wide["layout"]),
+            layout=wide_layout),
         "partitioner.availability.timeout.ms": widgets.IntSlider(
             value=v["partitioner.availability.timeout.ms"], min=0, max=100,
-            **{**kw("partitioner.availability.timeout.ms"), **wide}),  # the whole name
+            **{**kw("partitioner.availability.timeout.ms"), "layout": wide_layout,
+               "style": {"description_width": "240px"}}),
     }
 
 
@@ -271,7 +276,7 @@ class PlaygroundPanel(RunPanel):
         built_in = choice is not None and choice.partitioner_class is None
         adaptive = built_in and v["partitioner.adaptive.partitioning.enable"]
         self.controls["zipf_s"].disabled = v["keys"] != "zipf"
-        self.controls["slowdown"].disabled = v["slow_broker"] in (None, "none")
+        self.controls["slowdown"].disabled = _slow_broker(v["slow_broker"]) is None
         self.controls["partitioner.adaptive.partitioning.enable"].disabled = not built_in
         self.controls["partitioner.availability.timeout.ms"].disabled = not adaptive
         return result
