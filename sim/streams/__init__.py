@@ -1,0 +1,57 @@
+"""Kafka Streams in the lab: the DSL, the Processor API, ``describe()`` and a test driver.
+
+Build a topology with :class:`StreamsBuilder` (or by hand with :class:`Topology`), print it with
+``topology.describe()`` and run it record by record with :class:`TopologyTestDriver`::
+
+    builder = StreamsBuilder()
+    builder.stream("payment").filter(lambda key, value: key == "unknown").to("unknown-payment")
+    print(builder.build().describe())
+
+Names follow Kafka Streams 4.0 in snake_case (``flat_map_values``, ``group_by_key``,
+``Materialized.as_``).
+"""
+
+from sim.streams.builder import StreamsBuilder
+from sim.streams.config import StreamsConfig
+from sim.streams.description import TopologyDescription
+from sim.streams.kgrouped import KGroupedStream, TimeWindowedKStream
+from sim.streams.kstream import BranchedKStream, KStream
+from sim.streams.ktable import GlobalKTable, KTable
+from sim.streams.materialized import Branched, Grouped, Materialized
+from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
+from sim.streams.stores import KeyValueStore, StoreBuilder, Stores, WindowStore
+from sim.streams.test_driver import TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver
+from sim.streams.topology import Topology
+from sim.streams.windows import TimeWindow, TimeWindows, Windowed
+
+__all__ = [
+    "Branched",
+    "BranchedKStream",
+    "Cancellable",
+    "GlobalKTable",
+    "Grouped",
+    "KGroupedStream",
+    "KStream",
+    "KTable",
+    "KeyValueStore",
+    "Materialized",
+    "Processor",
+    "ProcessorContext",
+    "PunctuationType",
+    "Record",
+    "StoreBuilder",
+    "Stores",
+    "StreamsBuilder",
+    "StreamsConfig",
+    "TestInputTopic",
+    "TestOutputTopic",
+    "TestRecord",
+    "TimeWindow",
+    "TimeWindowedKStream",
+    "TimeWindows",
+    "Topology",
+    "TopologyDescription",
+    "TopologyTestDriver",
+    "WindowStore",
+    "Windowed",
+]

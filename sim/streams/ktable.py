@@ -1,0 +1,92 @@
+"""``KTable`` and ``GlobalKTable``: a table as a stream of updates.
+
+Mirrors ``KTableImpl`` and ``GlobalKTableImpl``. Each record of a table upserts its key and a
+None value deletes it ("a table is a stream of updates"). ``to_stream()`` turns the updates back
+into a stream: a row that ``filter`` removes comes out as a delete ``(key, None)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sim.errors import TopologyError
+from sim.streams.materialized import Materialized
+from sim.streams.operations import KTableToStream, KTableTransform
+from sim.streams.stores import StoreBuilder
+
+if TYPE_CHECKING:
+    from sim.streams.builder import StreamsBuilder
+    from sim.streams.kstream import KStream
+
+FILTER_NAME = "KTABLE-FILTER-"
+MAPVALUES_NAME = "KTABLE-MAPVALUES-"
+TOSTREAM_NAME = "KTABLE-TOSTREAM-"
+
+
+class KTable:
+    """A changelog stream read as a table (``KTable``); ``store_name`` is its store, if any."""
+
+    def __init__(self, builder: StreamsBuilder, name: str, store_name: str | None) -> None:
+        self.builder = builder
+        self.name = name
+        self.store_name = store_name
+
+    def _transform(self, prefix: str, compute: Callable[[Any, Any], Any],
+                   materialized: Materialized | None, named: str | None) -> KTable:
+        if materialized is not None and not isinstance(materialized, Materialized):
+            raise TopologyError(f"materialized must be Materialized.as_(name), got "
+                                f"{materialized!r}.")
+        store = materialized.store_name if materialized is not None else None
+        if materialized is not None and store is None:
+            self.builder.new_store_name(prefix)  # an anonymous store uses up a number
+        name = self.builder.name_or_generate(named, prefix)
+        topology = self.builder.topology
+        topology.add_processor(name, lambda: KTableTransform(compute, store), self.name)
+        if store is not None:
+            topology.add_state_store(StoreBuilder(store, "key_value"), name)
+        return KTable(self.builder, name, store)
+
+    def filter(self, predicate: Callable[[Any, Any], bool],
+               materialized: Materialized | None = None, *, named: str | None = None) -> KTable:
+        """Rows for which ``predicate(key, value)`` holds; others become deletes."""
+        if not callable(predicate):
+            raise TopologyError(f"filter() needs a function, got {predicate!r}.")
+        return self._transform(FILTER_NAME, lambda k, v: v if predicate(k, v) else None,
+                               materialized, named)
+
+    def filter_not(self, predicate: Callable[[Any, Any], bool],
+                   materialized: Materialized | None = None, *, named: str | None = None
+                   ) -> KTable:
+        """Rows for which ``predicate(key, value)`` does not hold."""
+        if not callable(predicate):
+            raise TopologyError(f"filter_not() needs a function, got {predicate!r}.")
+        return self._transform(FILTER_NAME, lambda k, v: None if predicate(k, v) else v,
+                               materialized, named)
+
+    def map_values(self, mapper: Callable[[Any], Any],
+                   materialized: Materialized | None = None, *, named: str | None = None
+                   ) -> KTable:
+        """Each row's value replaced by ``mapper(value)``."""
+        if not callable(mapper):
+            raise TopologyError(f"map_values() needs a function, got {mapper!r}.")
+        return self._transform(MAPVALUES_NAME, lambda _k, v: mapper(v), materialized, named)
+
+    def to_stream(self, *, named: str | None = None) -> KStream:
+        """The table's updates as a KStream of (key, new value)."""
+        from sim.streams.kstream import KStream
+
+        name = self.builder.name_or_generate(named, TOSTREAM_NAME)
+        self.builder.topology.add_processor(name, KTableToStream, self.name)
+        return KStream(self.builder, name, repartition_required=False)
+
+    def __repr__(self) -> str:
+        return f"KTable({self.name}, store={self.store_name})"
+
+
+@dataclass(frozen=True)
+class GlobalKTable:
+    """A table of a whole topic, on every instance, kept in ``store_name`` (``GlobalKTable``)."""
+
+    store_name: str

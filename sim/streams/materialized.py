@@ -1,0 +1,74 @@
+"""``Materialized``, ``Grouped`` and ``Branched``: the naming and options objects of the DSL.
+
+Mirror the Kafka classes of the same names. A name you give replaces a generated one in
+``describe()`` and in internal topic names (a store ``counts`` gets the changelog
+``<application.id>-counts-changelog``; a ``Grouped`` name ``words`` the repartition topic
+``<application.id>-words-repartition``), but it still uses up a number of the builder's counter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.errors import TopologyError
+
+_LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
+
+
+def validate_name(name: Any, what: str) -> str:
+    """Kafka's rule for names that become topic names: 1–249 of ``[a-zA-Z0-9._-]``."""
+    if not isinstance(name, str) or not _LEGAL.fullmatch(name) or len(name) > 249:
+        raise TopologyError(
+            f"Name {name!r} of {what} is illegal: it must be 1 to 249 characters of "
+            "ASCII letters, digits, '.', '_' and '-'.")
+    return name
+
+
+@dataclass(frozen=True)
+class Materialized:
+    """How to keep a table: the store name (``Materialized.as_("store")``)."""
+
+    store_name: str | None = None
+
+    @classmethod
+    def as_(cls, store_name: str) -> Materialized:
+        return cls(validate_name(store_name, "Materialized"))
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """Options of a grouping; its name names the repartition topic (``Grouped.as_``)."""
+
+    name: str | None = None
+
+    @classmethod
+    def as_(cls, name: str) -> Grouped:
+        return cls(validate_name(name, "Grouped"))
+
+
+@dataclass(frozen=True)
+class Branched:
+    """One branch of ``split()``: its name suffix, and what to do with the branch stream.
+
+    ``Branched.as_("x")`` names it; ``with_function(f)`` stores ``f(branch)`` in the result map;
+    ``with_consumer(f)`` calls ``f(branch)`` and leaves the branch out of the map.
+    """
+
+    name: str | None = None
+    function: Callable[[Any], Any] | None = None
+    consumer: Callable[[Any], None] | None = None
+
+    @classmethod
+    def as_(cls, name: str) -> Branched:
+        return cls(name=name)
+
+    @classmethod
+    def with_function(cls, function: Callable[[Any], Any], name: str | None = None) -> Branched:
+        return cls(name=name, function=function)
+
+    @classmethod
+    def with_consumer(cls, consumer: Callable[[Any], None], name: str | None = None) -> Branched:
+        return cls(name=name, consumer=consumer)

@@ -1,0 +1,87 @@
+"""Time windows: ``TimeWindows`` (tumbling and hopping), ``TimeWindow`` and ``Windowed`` keys.
+
+Mirrors ``kstream.TimeWindows`` in Kafka 4.0. Windows are **epoch-aligned** half-open intervals
+``[start, start + size)`` whose starts are multiples of the advance; a tumbling window's advance
+is its size. A record belongs to every window that contains its timestamp. Worked example (size
+5,000, advance 3,000): a record at 7,000 falls in [3,000, 8,000) and [6,000, 11,000).
+
+The **grace period** says how long after a window ends it still accepts out-of-order records: a
+window closes once stream time ≥ end + grace, and later records for it are dropped and counted in
+``dropped-records``. Kafka 4.0 removed ``TimeWindows.of(size)`` and its 24 h default grace; the
+grace is now explicit (``of_size_with_no_grace`` = 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sim.errors import TopologyError
+
+
+@dataclass(frozen=True, order=True)
+class TimeWindow:
+    """The interval [start_ms, end_ms) (``TimeWindow``)."""
+
+    start_ms: int
+    end_ms: int
+
+    def __str__(self) -> str:
+        return f"[{self.start_ms}, {self.end_ms})"
+
+
+@dataclass(frozen=True)
+class Windowed:
+    """A key and the window it was aggregated in: the key of a windowed KTable (``Windowed``)."""
+
+    key: Any
+    window: TimeWindow
+
+    def __str__(self) -> str:  # Kafka's Windowed.toString: "[key@start/end]"
+        return f"[{self.key}@{self.window.start_ms}/{self.window.end_ms}]"
+
+
+@dataclass(frozen=True)
+class TimeWindows:
+    """Fixed-size windows, tumbling or hopping (``TimeWindows``); build with the factories."""
+
+    size_ms: int
+    advance_ms: int
+    grace_ms: int
+
+    @classmethod
+    def of_size_with_no_grace(cls, size_ms: int) -> TimeWindows:
+        """Tumbling windows of ``size_ms`` that close as soon as stream time passes their end."""
+        return cls.of_size_and_grace(size_ms, 0)
+
+    @classmethod
+    def of_size_and_grace(cls, size_ms: int, grace_ms: int) -> TimeWindows:
+        """Tumbling windows of ``size_ms`` accepting records up to ``grace_ms`` after they end."""
+        if not isinstance(size_ms, int) or size_ms <= 0:
+            raise TopologyError(f"Window size (sizeMs) must be larger than zero, got {size_ms!r}.")
+        if not isinstance(grace_ms, int) or grace_ms < 0:
+            raise TopologyError(f"Grace period must not be negative, got {grace_ms!r}.")
+        return cls(size_ms, size_ms, grace_ms)
+
+    def advance_by(self, advance_ms: int) -> TimeWindows:
+        """Hopping windows: a new window starts every ``advance_ms`` (0 < advance ≤ size)."""
+        if not isinstance(advance_ms, int) or not 0 < advance_ms <= self.size_ms:
+            raise TopologyError(
+                "Window advancement interval should be more than zero and less than window "
+                f"duration which is {self.size_ms} ms, but given advancement interval is: "
+                f"{advance_ms!r} ms")
+        return TimeWindows(self.size_ms, advance_ms, self.grace_ms)
+
+    def windows_for(self, timestamp: int) -> list[TimeWindow]:
+        """Every window containing ``timestamp``, earliest first (``TimeWindows.windowsFor``).
+
+        First start = ``max(0, timestamp - size + advance)`` rounded down to a multiple of the
+        advance; then one window per advance while start ≤ timestamp.
+        """
+        start = max(0, timestamp - self.size_ms + self.advance_ms)
+        start -= start % self.advance_ms
+        windows = []
+        while start <= timestamp:
+            windows.append(TimeWindow(start, start + self.size_ms))
+            start += self.advance_ms
+        return windows
