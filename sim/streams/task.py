@@ -128,7 +128,7 @@ class StreamTask(ProcessorContext):
     def source_for(self, topic: str) -> str | None:
         """The source node of this task reading ``topic``, or None."""
         for name, factory in self._factories.items():
-            if factory.kind != "source" or factory.is_global:
+            if factory.kind != "source":
                 continue
             if topic in factory.topics or (factory.pattern and re.fullmatch(factory.pattern,
                                                                               topic)):

@@ -78,8 +78,7 @@ class TopologyTestDriver:
                            auto_advance_ms: int = 0) -> TestInputTopic:
         """A handle to pipe records into ``name``; records without a timestamp get
         ``start_timestamp_ms`` (default: the wall-clock time), then ``+ auto_advance_ms`` each."""
-        if self.task.source_for(name) is None and self.global_task.source_for(name) is None \
-                and not self._is_global_topic(name):
+        if self.task.source_for(name) is None and self.global_task.source_for(name) is None:
             raise StreamsError(f"Unknown topic: {name}; the topology reads "
                                f"{self.topology.source_topics()}.")
         start = self.wall_clock_ms if start_timestamp_ms is None else start_timestamp_ms
@@ -93,12 +92,9 @@ class TopologyTestDriver:
         """Every topic the topology has written to, sorted."""
         return sorted(self._outputs)
 
-    def _is_global_topic(self, topic: str) -> bool:
-        return any(f.is_global and topic in f.topics for f in self.topology.nodes.values())
-
     def pipe(self, topic: str, record: Record) -> None:
         """Process one record from ``topic`` and everything it causes."""
-        if self._is_global_topic(topic):
+        if self.global_task.source_for(topic) is not None:
             self.global_task.process(topic, record)
             return
         self._pending.append((topic, record))
