@@ -14,15 +14,15 @@ Names follow Kafka Streams 4.0 in snake_case (``flat_map_values``, ``group_by_ke
 from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
 from sim.streams.description import TopologyDescription
-from sim.streams.kgrouped import KGroupedStream, TimeWindowedKStream
+from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
 from sim.streams.ktable import GlobalKTable, KTable
 from sim.streams.materialized import Branched, Grouped, Materialized
 from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
-from sim.streams.stores import KeyValueStore, StoreBuilder, Stores, WindowStore
+from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
 from sim.streams.test_driver import TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver
 from sim.streams.topology import Topology
-from sim.streams.windows import TimeWindow, TimeWindows, Windowed
+from sim.streams.windows import SessionWindow, SessionWindows, TimeWindow, TimeWindows, Windowed
 
 __all__ = [
     "Branched",
@@ -39,6 +39,10 @@ __all__ = [
     "ProcessorContext",
     "PunctuationType",
     "Record",
+    "SessionStore",
+    "SessionWindow",
+    "SessionWindowedKStream",
+    "SessionWindows",
     "StoreBuilder",
     "Stores",
     "StreamsBuilder",

@@ -17,9 +17,14 @@ from typing import TYPE_CHECKING, Any
 from sim.errors import TopologyError
 from sim.streams.ktable import KTable
 from sim.streams.materialized import Materialized
-from sim.streams.operations import KStreamAggregate, KStreamWindowAggregate, PassThrough
+from sim.streams.operations import (
+    KStreamAggregate,
+    KStreamSessionWindowAggregate,
+    KStreamWindowAggregate,
+    PassThrough,
+)
 from sim.streams.stores import StoreBuilder
-from sim.streams.windows import TimeWindows
+from sim.streams.windows import SessionWindows, TimeWindows
 
 if TYPE_CHECKING:
     from sim.streams.builder import StreamsBuilder
@@ -121,10 +126,15 @@ class KGroupedStream(_Aggregating):
         return self._build(name, StoreBuilder(store, "key_value"),
                            lambda: KStreamAggregate(store, initializer, aggregator))
 
-    def windowed_by(self, windows: TimeWindows) -> TimeWindowedKStream:
-        """Aggregate per key and per window."""
+    def windowed_by(self, windows: TimeWindows | SessionWindows
+                    ) -> TimeWindowedKStream | SessionWindowedKStream:
+        """Aggregate per key and per time window or session."""
+        if isinstance(windows, SessionWindows):
+            return SessionWindowedKStream(self.builder, self.parent, self.repartition_required,
+                                          self.grouped_name, windows)
         if not isinstance(windows, TimeWindows):
-            raise TopologyError(f"windowed_by() takes TimeWindows, got {windows!r}.")
+            raise TopologyError(f"windowed_by() takes TimeWindows or SessionWindows, got "
+                                f"{windows!r}.")
         return TimeWindowedKStream(self.builder, self.parent, self.repartition_required,
                                    self.grouped_name, windows)
 
@@ -177,3 +187,55 @@ class TimeWindowedKStream(_Aggregating):
         return self._build(name, self._window_store(store),
                            lambda: KStreamWindowAggregate(store, windows, initializer,
                                                           aggregator))
+
+
+class SessionWindowedKStream(_Aggregating):
+    """A grouped stream cut into sessions (``SessionWindowedKStream``); results are keyed by
+    ``Windowed(key, SessionWindow)``. The store keeps sessions for gap + grace."""
+
+    def __init__(self, builder: StreamsBuilder, parent: str, repartition_required: bool,
+                 grouped_name: str | None, windows: SessionWindows) -> None:
+        super().__init__(builder, parent, repartition_required, grouped_name)
+        self.windows = windows
+
+    def _session_store(self, store: str) -> StoreBuilder:
+        return StoreBuilder(store, "session", self.windows.gap_ms + self.windows.grace_ms)
+
+    def count(self, materialized: Materialized | None = None, *, named: str | None = None
+              ) -> KTable:
+        """Number of records per key and session; merged sessions add their counts."""
+        store = self._store_name(materialized, AGGREGATE_NAME, burn_if_anonymous=True)
+        name = self.builder.name_or_generate(named, AGGREGATE_NAME)
+        windows = self.windows
+        return self._build(name, self._session_store(store),
+                           lambda: KStreamSessionWindowAggregate(
+                               store, windows, lambda: 0, lambda _k, _v, agg: agg + 1,
+                               lambda _k, one, two: one + two))
+
+    def reduce(self, reducer: Callable[[Any, Any], Any],
+               materialized: Materialized | None = None, *, named: str | None = None) -> KTable:
+        """Combine values per key and session; merging sessions reduces their aggregates."""
+        if not callable(reducer):
+            raise TopologyError(f"reduce() needs a function, got {reducer!r}.")
+        store = self._store_name(materialized, REDUCE_NAME, burn_if_anonymous=False)
+        name = self.builder.name_or_generate(named, REDUCE_NAME)
+        windows = self.windows
+        return self._build(name, self._session_store(store),
+                           lambda: KStreamSessionWindowAggregate(
+                               store, windows, None, lambda _k, v, agg: reducer(agg, v),
+                               lambda _k, one, two: reducer(one, two)))
+
+    def aggregate(self, initializer: Callable[[], Any],
+                  aggregator: Callable[[Any, Any, Any], Any],
+                  merger: Callable[[Any, Any, Any], Any],
+                  materialized: Materialized | None = None, *, named: str | None = None
+                  ) -> KTable:
+        """Fold values per key and session; ``merger(key, agg1, agg2)`` joins two sessions."""
+        if not all(callable(f) for f in (initializer, aggregator, merger)):
+            raise TopologyError("aggregate() needs an initializer, an aggregator and a merger.")
+        store = self._store_name(materialized, AGGREGATE_NAME, burn_if_anonymous=False)
+        name = self.builder.name_or_generate(named, AGGREGATE_NAME)
+        windows = self.windows
+        return self._build(name, self._session_store(store),
+                           lambda: KStreamSessionWindowAggregate(
+                               store, windows, initializer, aggregator, merger))

@@ -14,8 +14,8 @@ from typing import Any
 
 from sim.errors import StreamsError
 from sim.streams.processor import Processor, Record
-from sim.streams.stores import KeyValueStore, ValueAndTimestamp, WindowStore
-from sim.streams.windows import TimeWindows, Windowed
+from sim.streams.stores import KeyValueStore, SessionStore, ValueAndTimestamp, WindowStore
+from sim.streams.windows import SessionWindow, SessionWindows, TimeWindows, Windowed
 
 
 @dataclass(frozen=True)
@@ -221,6 +221,60 @@ class KStreamWindowAggregate(Processor):
             self.store.put(record.key, ValueAndTimestamp(new, timestamp), window.start_ms)
             self.context.forward(Record(Windowed(record.key, window), Change(new), timestamp,
                                         record.headers))
+
+
+class KStreamSessionWindowAggregate(Processor):
+    """Session count / aggregate / reduce (``KStreamSessionWindowAggregate``).
+
+    A record at ``t`` merges every session of its key that ends at or after ``t - gap`` and
+    starts at or before ``t + gap``: the merged sessions are deleted (forwarded as
+    ``(Windowed, None)``) and the merged one is written and forwarded with its end as timestamp.
+    If the merged session ends before stream time − grace − gap, the record is dropped and
+    counted. ``initializer`` None means reduce: the first value is the aggregate.
+    """
+
+    def __init__(self, store_name: str, windows: SessionWindows,
+                 initializer: Callable[[], Any] | None,
+                 aggregator: Callable[[Any, Any, Any], Any],
+                 merger: Callable[[Any, Any, Any], Any]) -> None:
+        self.store_name = store_name
+        self.windows = windows
+        self.initializer = initializer
+        self.aggregator = aggregator
+        self.merger = merger
+        self.observed_stream_time = -(2**63)
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self.store: SessionStore = context.get_state_store(self.store_name)
+
+    def process(self, record: Record) -> None:
+        if record.key is None:
+            _drop(self)
+            return
+        t = record.timestamp
+        self.observed_stream_time = max(self.observed_stream_time, t)
+        close_time = self.observed_stream_time - self.windows.grace_ms - self.windows.gap_ms
+        merged = self.store.find_sessions(record.key, t - self.windows.gap_ms,
+                                          t + self.windows.gap_ms)
+        start, end = t, t
+        agg = None if self.initializer is None else self.initializer()
+        for session, value in merged:
+            agg = value if agg is None else self.merger(record.key, agg, value)
+            start = min(start, session.window.start_ms)
+            end = max(end, session.window.end_ms)
+        if end < close_time:
+            _drop(self)
+            return
+        if (start, end) != (t, t):
+            for session, _ in merged:
+                self.store.remove(session)
+                self.context.forward(Record(session, Change(None), session.window.end_ms,
+                                            record.headers))
+        agg = record.value if agg is None else self.aggregator(record.key, record.value, agg)
+        key = Windowed(record.key, SessionWindow(start, end))
+        self.store.put(key, agg)
+        self.context.forward(Record(key, Change(agg), end, record.headers))
 
 
 class KTableSource(Processor):

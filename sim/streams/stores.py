@@ -4,7 +4,8 @@ Mirrors ``org.apache.kafka.streams.state``: a :class:`KeyValueStore` (``get`` / 
 ``delete`` / ``all``) and a :class:`WindowStore` (one value per key and window start). The DSL's
 aggregations keep a value *and its timestamp* (``TimestampedKeyValueStore``,
 ``ValueAndTimestamp``); :class:`~sim.streams.TopologyTestDriver` shows them as plain values, as
-Kafka's driver does. Stores are built by a :class:`StoreBuilder` (``Stores`` makes them) so that
+Kafka's driver does. A :class:`SessionStore` keeps one value per key and session. Stores are
+built by a :class:`StoreBuilder` (``Stores`` makes them) so that
 each task gets its own instance; a persistent (RocksDB) kind can be added beside the in-memory one
 without changing the processors.
 """
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sim.streams.windows import TimeWindow, Windowed
+from sim.streams.windows import SessionWindow, TimeWindow, Windowed
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,62 @@ class InMemoryWindowStore(WindowStore):
                 for (key, start), value in items]
 
 
+class SessionStore(StateStore):
+    """Sessions per key (``SessionStore``): each a :class:`Windowed` key with a SessionWindow."""
+
+    retention_ms: int
+
+    def find_sessions(self, key: Any, earliest_end_ms: int, latest_start_ms: int
+                      ) -> list[tuple[Windowed, Any]]:
+        """Sessions of ``key`` ending at or after ``earliest_end_ms`` and starting at or before
+        ``latest_start_ms``, by end time."""
+        raise NotImplementedError
+
+    def put(self, session: Windowed, value: Any) -> None:
+        raise NotImplementedError
+
+    def remove(self, session: Windowed) -> None:
+        raise NotImplementedError
+
+    def fetch(self, key: Any) -> list[tuple[Windowed, Any]]:
+        """Every session of ``key``, by end time."""
+        return self.find_sessions(key, -(2**63), 2**63 - 1)
+
+
+class InMemorySessionStore(SessionStore):
+    """``Stores.inMemorySessionStore``; sessions ending more than ``retention_ms`` before the
+    latest session end seen are dropped."""
+
+    def __init__(self, name: str, retention_ms: int) -> None:
+        self.name = name
+        self.retention_ms = retention_ms
+        self._data: dict[tuple[Any, int, int], Any] = {}
+        self._observed_ms = -(2**63)
+
+    def find_sessions(self, key: Any, earliest_end_ms: int, latest_start_ms: int
+                      ) -> list[tuple[Windowed, Any]]:
+        found = [(end, start, value) for (k, start, end), value in self._data.items()
+                 if k == key and end >= earliest_end_ms and start <= latest_start_ms]
+        return [(Windowed(key, SessionWindow(start, end)), value)
+                for end, start, value in sorted(found, key=lambda item: item[:2])]
+
+    def put(self, session: Windowed, value: Any) -> None:
+        window = session.window
+        self._observed_ms = max(self._observed_ms, window.end_ms)
+        if window.end_ms <= self._observed_ms - self.retention_ms:
+            return
+        if value is None:
+            self.remove(session)
+        else:
+            self._data[(session.key, window.start_ms, window.end_ms)] = value
+        limit = self._observed_ms - self.retention_ms
+        for expired in [k for k in self._data if k[2] <= limit]:
+            del self._data[expired]
+
+    def remove(self, session: Windowed) -> None:
+        self._data.pop((session.key, session.window.start_ms, session.window.end_ms), None)
+
+
 def _order(key: Any) -> tuple[str, Any]:
     """Sort key that never compares values of different types (None, str and int keys mix)."""
     return (type(key).__name__, key if key is not None else 0)
@@ -151,7 +208,7 @@ class StoreBuilder:
     """How to make one store per task (``StoreBuilder``); ``Stores`` makes these."""
 
     name: str
-    kind: str  # "key_value" or "window"
+    kind: str  # "key_value", "window" or "session"
     retention_ms: int = 0
     window_size_ms: int = 0
     logging_enabled: bool = True
@@ -159,6 +216,8 @@ class StoreBuilder:
     def build(self) -> StateStore:
         if self.kind == "window":
             return InMemoryWindowStore(self.name, self.retention_ms, self.window_size_ms)
+        if self.kind == "session":
+            return InMemorySessionStore(self.name, self.retention_ms)
         return InMemoryKeyValueStore(self.name)
 
 
@@ -172,3 +231,7 @@ class Stores:
     @staticmethod
     def in_memory_window_store(name: str, retention_ms: int, window_size_ms: int) -> StoreBuilder:
         return StoreBuilder(name, "window", retention_ms, window_size_ms)
+
+    @staticmethod
+    def in_memory_session_store(name: str, retention_ms: int) -> StoreBuilder:
+        return StoreBuilder(name, "session", retention_ms)

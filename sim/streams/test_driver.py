@@ -19,7 +19,13 @@ from typing import Any
 from sim.errors import StreamsError
 from sim.streams.config import StreamsConfig
 from sim.streams.processor import Record
-from sim.streams.stores import KeyValueStore, StateStore, ValueAndTimestamp, WindowStore
+from sim.streams.stores import (
+    KeyValueStore,
+    SessionStore,
+    StateStore,
+    ValueAndTimestamp,
+    WindowStore,
+)
 from sim.streams.task import StreamTask
 from sim.streams.topology import Topology
 from sim.streams.windows import Windowed
@@ -141,6 +147,11 @@ class TopologyTestDriver:
         """A window store with plain values, or None if ``name`` is not a window store."""
         store = self.get_state_store(name)
         return _PlainWindowStore(store) if isinstance(store, WindowStore) else None
+
+    def get_session_store(self, name: str) -> SessionStore | None:
+        """A session store, or None if ``name`` is not one (``getSessionStore``)."""
+        store = self.get_state_store(name)
+        return store if isinstance(store, SessionStore) else None
 
     def metrics(self) -> dict[str, int]:
         """Task metrics: ``dropped-records-total``, ``process-total``, ``punctuate-total``."""

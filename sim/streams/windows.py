@@ -7,7 +7,8 @@ is its size. A record belongs to every window that contains its timestamp. Worke
 
 The **grace period** says how long after a window ends it still accepts out-of-order records: a
 window closes once stream time ≥ end + grace, and later records for it are dropped and counted in
-``dropped-records``. Kafka 4.0 removed ``TimeWindows.of(size)`` and its 24 h default grace; the
+``dropped-records``. :class:`SessionWindows` instead grow one window per burst of activity.
+Kafka 4.0 removed ``TimeWindows.of(size)`` and its 24 h default grace; the
 grace is now explicit (``of_size_with_no_grace`` = 0).
 """
 
@@ -30,12 +31,23 @@ class TimeWindow:
         return f"[{self.start_ms}, {self.end_ms})"
 
 
+@dataclass(frozen=True, order=True)
+class SessionWindow:
+    """A session [start_ms, end_ms], both ends inclusive: its first and last record's times."""
+
+    start_ms: int
+    end_ms: int
+
+    def __str__(self) -> str:
+        return f"[{self.start_ms}, {self.end_ms}]"
+
+
 @dataclass(frozen=True)
 class Windowed:
     """A key and the window it was aggregated in: the key of a windowed KTable (``Windowed``)."""
 
     key: Any
-    window: TimeWindow
+    window: TimeWindow | SessionWindow
 
     def __str__(self) -> str:  # Kafka's Windowed.toString: "[key@start/end]"
         return f"[{self.key}@{self.window.start_ms}/{self.window.end_ms}]"
@@ -85,3 +97,28 @@ class TimeWindows:
             windows.append(TimeWindow(start, start + self.size_ms))
             start += self.advance_ms
         return windows
+
+
+@dataclass(frozen=True)
+class SessionWindows:
+    """Sessions: a key's records no more than ``gap_ms`` apart form one window (``SessionWindows``).
+
+    A record within the gap of existing sessions merges them into one. Javadoc example (gap 5):
+    A@10, A@12, A@20 give sessions [10, 12] and [20, 20]; A@16 then merges them into [10, 20]. A
+    session closes once stream time > its end + gap + grace.
+    """
+
+    gap_ms: int
+    grace_ms: int
+
+    @classmethod
+    def of_inactivity_gap_with_no_grace(cls, gap_ms: int) -> SessionWindows:
+        return cls.of_inactivity_gap_and_grace(gap_ms, 0)
+
+    @classmethod
+    def of_inactivity_gap_and_grace(cls, gap_ms: int, grace_ms: int) -> SessionWindows:
+        if not isinstance(gap_ms, int) or gap_ms <= 0:
+            raise TopologyError(f"Gap time cannot be zero or negative, got {gap_ms!r}.")
+        if not isinstance(grace_ms, int) or grace_ms < 0:
+            raise TopologyError(f"Grace period must not be negative, got {grace_ms!r}.")
+        return cls(gap_ms, grace_ms)
