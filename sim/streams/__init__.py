@@ -17,7 +17,7 @@ from sim.streams.description import TopologyDescription
 from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
 from sim.streams.ktable import GlobalKTable, KTable
-from sim.streams.materialized import Branched, Grouped, Materialized
+from sim.streams.materialized import Branched, Grouped, Joined, Materialized
 from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
 from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
 from sim.streams.test_driver import TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver
@@ -30,6 +30,7 @@ __all__ = [
     "Cancellable",
     "GlobalKTable",
     "Grouped",
+    "Joined",
     "KGroupedStream",
     "KStream",
     "KTable",

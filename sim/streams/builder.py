@@ -69,12 +69,14 @@ class StreamsBuilder:
         source = self.new_processor_name(SOURCE_NAME)
         table_source = self.new_processor_name(TABLE_SOURCE_NAME)
         queryable = materialized is not None and materialized.store_name is not None
+        table = KTable(self, table_source, store_name if queryable else None,
+                       reserved_store=store_name)
         self.topology.add_source(source, topic)
-        self.topology.add_processor(
-            table_source, lambda: KTableSource(store_name if queryable else None), source)
+        # the store is read when tasks are made: a later join may have materialized the table
+        self.topology.add_processor(table_source, lambda: KTableSource(table.store_name), source)
         if queryable:
             self.topology.add_state_store(StoreBuilder(store_name, "key_value"), table_source)
-        return KTable(self, table_source, store_name if queryable else None)
+        return table
 
     def global_table(self, topic: str, materialized: Materialized | None = None) -> GlobalKTable:
         """A table of the whole of ``topic`` on every instance; always kept in a store."""

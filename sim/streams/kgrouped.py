@@ -21,8 +21,8 @@ from sim.streams.operations import (
     KStreamAggregate,
     KStreamSessionWindowAggregate,
     KStreamWindowAggregate,
-    PassThrough,
 )
+from sim.streams.repartition import add_repartition, repartition_names
 from sim.streams.stores import StoreBuilder
 from sim.streams.windows import SessionWindows, TimeWindows
 
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 AGGREGATE_NAME = "KSTREAM-AGGREGATE-"
 REDUCE_NAME = "KSTREAM-REDUCE-"
-REPARTITION_TOPIC_SUFFIX = "-repartition"
-_GENERATED = r"KSTREAM.*-[0-9]{10}"
 
 
 def _materialized(materialized: Materialized | None) -> Materialized | None:
@@ -66,29 +64,12 @@ class _Aggregating:
     def _build(self, name: str, store: StoreBuilder, supplier: ProcessorSupplier) -> KTable:
         parent = self.parent
         if self.repartition_required:
-            parent = self._repartition(self.grouped_name or store.name)
+            names = repartition_names(self.builder, self.grouped_name or store.name)
+            parent = add_repartition(self.builder, self.parent, names)
         topology = self.builder.topology
         topology.add_processor(name, supplier, parent)
         topology.add_state_store(store, name)
         return KTable(self.builder, name, store.name)
-
-    def _repartition(self, prefix: str) -> str:
-        """Sink → topic → source, named as ``KStreamImpl.createRepartitionedSource``."""
-        import re
-
-        topic = prefix if prefix.endswith(REPARTITION_TOPIC_SUFFIX) else (
-            prefix + REPARTITION_TOPIC_SUFFIX)
-        sink = self.builder.new_processor_name("KSTREAM-SINK-")
-        null_filter = self.builder.new_processor_name("KSTREAM-FILTER-")
-        source = self.builder.new_processor_name("KSTREAM-SOURCE-")
-        if not re.fullmatch(_GENERATED, prefix):
-            sink, null_filter, source = f"{topic}-sink", f"{topic}-filter", f"{topic}-source"
-        topology = self.builder.topology
-        topology.add_processor(null_filter, PassThrough, self.parent)
-        topology.add_sink(sink, topic, null_filter)
-        topology.add_source(source, topic)
-        topology.internal_topics.append(topic)
-        return source
 
 
 class KGroupedStream(_Aggregating):

@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import TopologyError
-from sim.streams.materialized import Branched, Grouped
+from sim.streams.ktable import GlobalKTable, KTable
+from sim.streams.materialized import Branched, Grouped, Joined
 from sim.streams.operations import (
     KStreamBranch,
     KStreamFilter,
     KStreamFlatMap,
     KStreamFlatMapValues,
+    KStreamKTableJoin,
     KStreamMap,
     KStreamMapValues,
     KStreamPeek,
@@ -47,6 +49,8 @@ MERGE_NAME = "KSTREAM-MERGE-"
 SINK_NAME = "KSTREAM-SINK-"
 BRANCH_NAME = "KSTREAM-BRANCH-"
 PROCESSOR_NAME = "KSTREAM-PROCESSOR-"
+JOIN_NAME = "KSTREAM-JOIN-"
+LEFTJOIN_NAME = "KSTREAM-LEFTJOIN-"
 
 
 def _check_function(function: Any, operation: str) -> None:
@@ -61,6 +65,7 @@ class KStream:
         self.builder = builder
         self.name = name
         self.repartition_required = repartition_required
+        self._join_repartition: str | None = None  # source of this stream's join repartition
 
     def _add(self, prefix: str, supplier: ProcessorSupplier, named: str | None,
              repartition_required: bool | None = None, parents: tuple[str, ...] = ()) -> KStream:
@@ -167,6 +172,68 @@ class KStream:
         selected = self._add(KEY_SELECT_NAME, lambda: KStreamSelectKey(selector), grouped.name,
                              repartition_required=True)
         return KGroupedStream(self.builder, selected.name, True, grouped.name)
+
+    def join(self, table: KTable | GlobalKTable, *args: Any, **kwargs: Any) -> KStream:
+        """Inner join with a table: ``join(table, joiner, joined=None)`` for a KTable,
+        ``join(global_table, key_selector, joiner, named=None)`` for a GlobalKTable.
+        ``joiner(stream_value, table_value)`` makes the output value; records whose key the
+        table does not have are dropped."""
+        return self._join(table, False, *args, **kwargs)
+
+    def left_join(self, table: KTable | GlobalKTable, *args: Any, **kwargs: Any) -> KStream:
+        """Like ``join``, but every stream record comes out; table_value is None when missing."""
+        return self._join(table, True, *args, **kwargs)
+
+    def _join(self, table: KTable | GlobalKTable, left: bool, *args: Any, **kwargs: Any
+              ) -> KStream:
+        if isinstance(table, GlobalKTable):
+            return self._global_join(table, left, *args, **kwargs)
+        if not isinstance(table, KTable) or table.builder is not self.builder:
+            raise TopologyError("join() needs a KTable or GlobalKTable of the same "
+                                f"StreamsBuilder, got {table!r}.")
+        return self._table_join(table, left, *args, **kwargs)
+
+    def _table_join(self, table: KTable, left: bool, joiner: Callable[[Any, Any], Any],
+                    joined: Joined | None = None) -> KStream:
+        """``KStreamImpl.join(KTable)``: repartition first if the key may have changed."""
+        _check_function(joiner, "join")
+        if joined is not None and not isinstance(joined, Joined):
+            raise TopologyError(f"joined must be Joined.as_(name), got {joined!r}.")
+        name = joined.name if joined is not None else None
+        parent = self.name
+        if self.repartition_required:
+            from sim.streams.repartition import add_repartition, repartition_names
+
+            prefix = name if name is not None else self.name
+            names = repartition_names(self.builder, prefix)  # numbers are drawn even on reuse
+            if self._join_repartition is None or prefix != self.name:
+                self._join_repartition = add_repartition(self.builder, self.name, names)
+            parent = self._join_repartition
+        node = self.builder.name_or_generate(name, LEFTJOIN_NAME if left else JOIN_NAME)
+        stores = table.value_getter_stores()
+        self.builder.topology.add_processor(
+            node, lambda: KStreamKTableJoin(table.lookup, joiner, left), parent)
+        for store in stores:
+            self.builder.topology.connect_processor_and_state_stores(node, store)
+        return KStream(self.builder, node, repartition_required=False)
+
+    def _global_join(self, table: GlobalKTable, left: bool,
+                     key_selector: Callable[[Any, Any], Any],
+                     joiner: Callable[[Any, Any], Any], named: str | None = None) -> KStream:
+        """``KStreamImpl.globalTableJoin``: no repartition, the key comes from
+        ``key_selector(key, value)``. Kafka names even the inner join ``KSTREAM-LEFTJOIN-``."""
+        _check_function(key_selector, "join")
+        _check_function(joiner, "join")
+        node = self.builder.name_or_generate(named, LEFTJOIN_NAME)
+        store = table.store_name
+
+        def lookup(context: Any, key: Any) -> Any:
+            stored = context.get_state_store(store).get(key)
+            return getattr(stored, "value", stored)
+
+        self.builder.topology.add_processor(
+            node, lambda: KStreamKTableJoin(lookup, joiner, left, key_selector), self.name)
+        return KStream(self.builder, node, self.repartition_required)
 
     def __repr__(self) -> str:
         return f"KStream({self.name})"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sim.errors import TopologyError
 from sim.streams.materialized import Materialized
 from sim.streams.operations import KTableToStream, KTableTransform
-from sim.streams.stores import StoreBuilder
+from sim.streams.stores import StoreBuilder, ValueAndTimestamp
 
 if TYPE_CHECKING:
     from sim.streams.builder import StreamsBuilder
@@ -26,12 +26,44 @@ TOSTREAM_NAME = "KTABLE-TOSTREAM-"
 
 
 class KTable:
-    """A changelog stream read as a table (``KTable``); ``store_name`` is its store, if any."""
+    """A changelog stream read as a table (``KTable``); ``store_name`` is its store, if any.
 
-    def __init__(self, builder: StreamsBuilder, name: str, store_name: str | None) -> None:
+    A table without a store can still be looked up (by a join): a source table is then given
+    the store name it reserved (``<topic>-STATE-STORE-<n>``), and a table derived by
+    ``filter`` / ``map_values`` computes its value from its parent's (Kafka's value getters).
+    """
+
+    def __init__(self, builder: StreamsBuilder, name: str, store_name: str | None, *,
+                 parent: KTable | None = None,
+                 compute: Callable[[Any, Any], Any] | None = None,
+                 reserved_store: str | None = None) -> None:
         self.builder = builder
         self.name = name
         self.store_name = store_name
+        self.parent = parent
+        self.compute = compute
+        self.reserved_store = reserved_store
+
+    def value_getter_stores(self) -> list[str]:
+        """The stores a lookup reads, materializing a source table if needed."""
+        if self.store_name is None and self.reserved_store is not None:
+            self.store_name = self.reserved_store  # KTableSource.materialize()
+            self.builder.topology.add_state_store(StoreBuilder(self.store_name, "key_value"),
+                                                  self.name)
+        if self.store_name is not None:
+            return [self.store_name]
+        assert self.parent is not None
+        return self.parent.value_getter_stores()
+
+    def lookup(self, context: Any, key: Any) -> Any:
+        """The table's current value for ``key`` as seen from a processor with the stores."""
+        if self.store_name is not None:
+            stored = context.get_state_store(self.store_name).get(key)
+            return stored.value if isinstance(stored, ValueAndTimestamp) else stored
+        assert self.parent is not None
+        assert self.compute is not None
+        value = self.parent.lookup(context, key)
+        return None if value is None else self.compute(key, value)
 
     def _transform(self, prefix: str, compute: Callable[[Any, Any], Any],
                    materialized: Materialized | None, named: str | None) -> KTable:
@@ -46,7 +78,7 @@ class KTable:
         topology.add_processor(name, lambda: KTableTransform(compute, store), self.name)
         if store is not None:
             topology.add_state_store(StoreBuilder(store, "key_value"), name)
-        return KTable(self.builder, name, store)
+        return KTable(self.builder, name, store, parent=self, compute=compute)
 
     def filter(self, predicate: Callable[[Any, Any], bool],
                materialized: Materialized | None = None, *, named: str | None = None) -> KTable:

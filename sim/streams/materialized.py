@@ -72,3 +72,15 @@ class Branched:
     @classmethod
     def with_consumer(cls, consumer: Callable[[Any], None], name: str | None = None) -> Branched:
         return cls(name=name, consumer=consumer)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Options of a stream–table join; its name names the join processor and, when the stream
+    must be repartitioned first, the repartition topic ``<name>-repartition`` (``Joined.as_``)."""
+
+    name: str | None = None
+
+    @classmethod
+    def as_(cls, name: str) -> Joined:
+        return cls(validate_name(name, "Joined"))

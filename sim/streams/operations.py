@@ -277,6 +277,32 @@ class KStreamSessionWindowAggregate(Processor):
         self.context.forward(Record(key, Change(agg), end, record.headers))
 
 
+class KStreamKTableJoin(Processor):
+    """A stream joined with a table (``KStreamKTableJoinProcessor``): each stream record looks up
+    the table's current value for its key (or ``key_mapper(key, value)`` for a GlobalKTable) and
+    forwards ``joiner(value, table_value)``. An inner join forwards only when the table has the
+    key; a left join always (table value None). Records with a None value, or a None lookup key
+    in an inner join, are dropped and counted."""
+
+    def __init__(self, lookup: Callable[[Any, Any], Any], joiner: Callable[[Any, Any], Any],
+                 left: bool, key_mapper: Callable[[Any, Any], Any] | None = None) -> None:
+        self.lookup = lookup
+        self.joiner = joiner
+        self.left = left
+        self.key_mapper = key_mapper
+
+    def process(self, record: Record) -> None:
+        mapped = record.key if self.key_mapper is None else self.key_mapper(record.key,
+                                                                            record.value)
+        keep_null_key = self.left and record.key is None and record.value is not None
+        if not keep_null_key and (mapped is None or record.value is None):
+            _drop(self)
+            return
+        other = None if mapped is None else self.lookup(self.context, mapped)
+        if self.left or other is not None:
+            self.context.forward(record.with_value(self.joiner(record.value, other)))
+
+
 class KTableSource(Processor):
     """A table read from a topic: each record upserts its key, a None value deletes it.
 

@@ -82,7 +82,8 @@ class StreamTask(ProcessorContext):
 
     def __init__(self, topology: Topology, application_id: str, record_collector: RecordCollector,
                  task_id: str = "0_0", node_names: Iterable[str] | None = None,
-                 wall_clock_ms: int = 0) -> None:
+                 wall_clock_ms: int = 0,
+                 global_stores: dict[str, StateStore] | None = None) -> None:
         self.topology = topology
         self.application_id = application_id
         self.task_id = task_id
@@ -94,6 +95,7 @@ class StreamTask(ProcessorContext):
         self._factories: dict[str, NodeFactory] = {n: topology.nodes[n] for n in names}
         self._children = {n: [c for c in topology.children(n) if c in self._factories]
                           for n in names}
+        self.global_stores = dict(global_stores or {})
         self.stores: dict[str, StateStore] = {}
         for factory in self._factories.values():
             for store in factory.stores:
@@ -171,6 +173,8 @@ class StreamTask(ProcessorContext):
 
     def get_state_store(self, name: str) -> StateStore:
         current = self._require_current("get_state_store")
+        if name in self.global_stores and name not in self._factories[current].stores:
+            return self.global_stores[name]  # every processor may read a global store
         if name not in self._factories[current].stores:
             raise StreamsError(f"Processor {current} has no access to StateStore {name} as the "
                                "store is not connected to the processor; connect it with "

@@ -73,10 +73,10 @@ class TopologyTestDriver:
             topology.nodes[p].is_global for p in f.predecessors)]
         local_nodes = [n for n in topology.nodes if n not in global_nodes]
         app_id = self.config["application.id"]
-        self.task = StreamTask(topology, app_id, self._collect, "0_0", local_nodes,
-                               initial_wall_clock_time_ms)
         self.global_task = StreamTask(topology, app_id, self._collect, "global", global_nodes,
                                       initial_wall_clock_time_ms)
+        self.task = StreamTask(topology, app_id, self._collect, "0_0", local_nodes,
+                               initial_wall_clock_time_ms, self.global_task.stores)
 
     # -- topics -----------------------------------------------------------------------------
 
