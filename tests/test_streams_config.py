@@ -78,3 +78,13 @@ def test_table_names_are_kafka_names() -> None:
     """Every key is a dotted Kafka name (no lab-only settings yet)."""
     assert all(not key.name.startswith("lab.") for key in STREAMS)
     assert "application.id" in STREAMS.defaults()
+
+
+def test_public_names_are_exported_and_sorted() -> None:
+    """sim.streams exports its learner-facing names with an explicit, sorted __all__."""
+    import sim.streams
+
+    assert sim.streams.__all__ == sorted(sim.streams.__all__)
+    assert all(hasattr(sim.streams, name) for name in sim.streams.__all__)
+    assert {"StreamsBuilder", "Topology", "TopologyTestDriver", "StreamsConfig", "Processor",
+            "TimeWindows", "SessionWindows", "Materialized"} <= set(sim.streams.__all__)

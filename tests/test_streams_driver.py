@@ -294,3 +294,33 @@ def test_read_key_values_to_map_keeps_last_and_deletes_tombstones() -> None:
     driver.create_input_topic("in").pipe_key_value_list([("a", 1), ("b", 2), ("a", 3),
                                                          ("b", None)])
     assert driver.create_output_topic("out").read_key_values_to_map() == {"a": 3}
+
+
+class Dedupe(Processor):
+    """Forwards a key only the first time it is seen, remembering keys in a store."""
+
+    def init(self, context) -> None:
+        super().init(context)
+        self.seen = context.get_state_store("seen")
+
+    def process(self, record: Record) -> None:
+        if self.seen.get(record.key) is None:
+            self.seen.put(record.key, record.timestamp)
+            self.context.forward(record)
+
+
+def test_process_runs_a_processor_with_a_store_inside_the_dsl() -> None:
+    """KStream.process(supplier, store) connects a store added with add_state_store; the result
+    may have a new key, so a later grouping repartitions (``KStreamImpl.process``)."""
+    builder = StreamsBuilder()
+    builder.add_state_store(Stores.in_memory_key_value_store("seen"))
+    deduped = builder.stream("in").process(Dedupe, "seen")
+    deduped.to("out")
+    deduped.group_by_key().count()
+    topology = builder.build()
+    assert "Processor: KSTREAM-PROCESSOR-0000000001 (stores: [seen])" in str(topology.describe())
+    assert len(topology.internal_topics) == 1
+    driver = TopologyTestDriver(topology)
+    driver.create_input_topic("in").pipe_key_value_list([("a", 1), ("b", 2), ("a", 3)])
+    assert driver.create_output_topic("out").read_key_values_to_list() == [("a", 1), ("b", 2)]
+    assert driver.get_key_value_store("seen").all() == [("a", 0), ("b", 0)]

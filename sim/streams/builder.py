@@ -97,6 +97,11 @@ class StreamsBuilder:
             return materialized.store_name
         return self.new_store_name(f"{topic}-")
 
+    def add_state_store(self, store_builder: StoreBuilder) -> StreamsBuilder:
+        """Add a store for ``KStream.process(supplier, store_name)`` to use."""
+        self.topology.add_state_store(store_builder)
+        return self
+
     def build(self) -> Topology:
         """The topology built so far."""
         return self.topology
