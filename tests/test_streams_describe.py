@@ -447,3 +447,24 @@ def test_java_hash_set_order_sorts_by_bucket() -> None:
     assert java_hash_set_order(["b", "a"]) == ["a", "b"]
     assert java_hash_set_order(["BB", "Aa"]) == ["BB", "Aa"]
     assert java_hash_set_order(["Aa", "BB"]) == ["Aa", "BB"]
+
+
+def test_explicit_repartition_names() -> None:
+    """``KStreamImpl.doRepartition``: an unnamed repartition draws ``KSTREAM-REPARTITION-<n>``
+    and, as a generated name, keeps generated node names; a named one uses ``<name>-repartition``
+    for the topic and nodes. A grouping after it needs no second repartition."""
+    from sim.streams import Repartitioned
+
+    builder = StreamsBuilder()
+    stream = builder.stream("in").select_key(lambda k, v: v)
+    stream.repartition().group_by_key().count()
+    stream.repartition(Repartitioned.as_("by-value")).to("out")
+    topology = builder.build()
+    assert topology.internal_topics == ["KSTREAM-REPARTITION-0000000002-repartition",
+                                        "by-value-repartition"]
+    text = str(topology.describe())
+    assert ("Sink: KSTREAM-SINK-0000000003 (topic: KSTREAM-REPARTITION-0000000002-repartition)"
+            in text)
+    assert "Processor: KSTREAM-AGGREGATE-0000000007 (stores: [KSTREAM-AGGREGATE-STATE-STORE-" \
+           "0000000006])" in text
+    assert "Source: by-value-repartition-source (topics: [by-value-repartition])" in text

@@ -324,3 +324,15 @@ def test_process_runs_a_processor_with_a_store_inside_the_dsl() -> None:
     driver.create_input_topic("in").pipe_key_value_list([("a", 1), ("b", 2), ("a", 3)])
     assert driver.create_output_topic("out").read_key_values_to_list() == [("a", 1), ("b", 2)]
     assert driver.get_key_value_store("seen").all() == [("a", 0), ("b", 0)]
+
+
+def test_repartition_round_trips_through_its_topic() -> None:
+    """repartition(): records are written to the internal topic, read back and processed on."""
+    builder = StreamsBuilder()
+    (builder.stream("in").select_key(lambda k, v: v).repartition()
+     .group_by_key().count().to_stream().to("out"))
+    driver = TopologyTestDriver(builder.build())
+    driver.create_input_topic("in").pipe_key_value_list([(1, "x"), (2, "y"), (3, "x")])
+    assert driver.create_output_topic("out").read_key_values_to_list() == [
+        ("x", 1), ("y", 1), ("x", 2)]
+    assert driver.produced_topic_names() == ["KSTREAM-REPARTITION-0000000002-repartition", "out"]

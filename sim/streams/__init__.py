@@ -17,7 +17,7 @@ from sim.streams.description import TopologyDescription
 from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
 from sim.streams.ktable import GlobalKTable, KTable
-from sim.streams.materialized import Branched, Grouped, Joined, Materialized
+from sim.streams.materialized import Branched, Grouped, Joined, Materialized, Repartitioned
 from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
 from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
 from sim.streams.test_driver import TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver
@@ -40,6 +40,7 @@ __all__ = [
     "ProcessorContext",
     "PunctuationType",
     "Record",
+    "Repartitioned",
     "SessionStore",
     "SessionWindow",
     "SessionWindowedKStream",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.errors import TopologyError
 from sim.streams.ktable import GlobalKTable, KTable
-from sim.streams.materialized import Branched, Grouped, Joined
+from sim.streams.materialized import Branched, Grouped, Joined, Repartitioned
 from sim.streams.operations import (
     KStreamBranch,
     KStreamFilter,
@@ -50,6 +50,7 @@ SINK_NAME = "KSTREAM-SINK-"
 BRANCH_NAME = "KSTREAM-BRANCH-"
 PROCESSOR_NAME = "KSTREAM-PROCESSOR-"
 JOIN_NAME = "KSTREAM-JOIN-"
+REPARTITION_NAME = "KSTREAM-REPARTITION-"
 LEFTJOIN_NAME = "KSTREAM-LEFTJOIN-"
 
 
@@ -149,6 +150,20 @@ class KStream:
     def split(self, *, named: str | None = None) -> BranchedKStream:
         """Route each record to the first branch whose predicate holds (``split()``)."""
         return BranchedKStream(self, named)
+
+    def repartition(self, repartitioned: Repartitioned | None = None) -> KStream:
+        """Send the stream through a repartition topic now (``KStreamImpl.repartition``): its
+        records are spread by key, and later groupings need no repartition of their own."""
+        from sim.streams.repartition import add_repartition, repartition_names
+
+        if repartitioned is not None and not isinstance(repartitioned, Repartitioned):
+            raise TopologyError(f"repartitioned must be Repartitioned.as_(name), got "
+                                f"{repartitioned!r}.")
+        name = repartitioned.name if repartitioned is not None else None
+        if name is None:
+            name = self.builder.new_processor_name(REPARTITION_NAME)
+        source = add_repartition(self.builder, self.name, repartition_names(self.builder, name))
+        return KStream(self.builder, source, repartition_required=False)
 
     def to(self, topic: str, *, named: str | None = None) -> None:
         """Write the stream to ``topic``."""

@@ -84,3 +84,21 @@ class Joined:
     @classmethod
     def as_(cls, name: str) -> Joined:
         return cls(validate_name(name, "Joined"))
+
+
+@dataclass(frozen=True)
+class Repartitioned:
+    """Options of ``KStream.repartition``: the topic's name (``<name>-repartition``) and, for the
+    simulated cluster, its partition count (None = as many as the input)."""
+
+    name: str | None = None
+    number_of_partitions: int | None = None
+
+    @classmethod
+    def as_(cls, name: str) -> Repartitioned:
+        return cls(validate_name(name, "Repartitioned"))
+
+    def with_number_of_partitions(self, partitions: int) -> Repartitioned:
+        if not isinstance(partitions, int) or partitions < 1:
+            raise TopologyError(f"number of partitions must be at least 1, got {partitions!r}.")
+        return Repartitioned(self.name, partitions)
