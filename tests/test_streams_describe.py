@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from sim.errors import TopologyError
 from sim.streams import (
     Branched,
     Grouped,
@@ -468,3 +469,23 @@ def test_explicit_repartition_names() -> None:
     assert "Processor: KSTREAM-AGGREGATE-0000000007 (stores: [KSTREAM-AGGREGATE-STATE-STORE-" \
            "0000000006])" in text
     assert "Source: by-value-repartition-source (topics: [by-value-repartition])" in text
+
+
+def test_streams_of_the_same_topic_share_one_source() -> None:
+    """``InternalStreamsBuilder.mergeDuplicateSourceNodes``: a second stream() of the same topics
+    reuses the first source (its own number is still used up); overlapping but different topic
+    lists are an error."""
+    builder = StreamsBuilder()
+    builder.stream("in").to("a")
+    builder.stream("in").to("b")
+    assert str(builder.build().describe()) == (
+        "Topologies:\n"
+        "   Sub-topology: 0\n"
+        "    Source: KSTREAM-SOURCE-0000000000 (topics: [in])\n"
+        "      --> KSTREAM-SINK-0000000001, KSTREAM-SINK-0000000003\n"
+        "    Sink: KSTREAM-SINK-0000000001 (topic: a)\n"
+        "      <-- KSTREAM-SOURCE-0000000000\n"
+        "    Sink: KSTREAM-SINK-0000000003 (topic: b)\n"
+        "      <-- KSTREAM-SOURCE-0000000000\n\n")
+    with pytest.raises(TopologyError, match="overlapping but not equal input topics"):
+        builder.stream(["in", "other"])

@@ -59,8 +59,30 @@ class StreamsBuilder:
         else:
             topic_list = list(topics)
         name = self.name_or_generate(named, SOURCE_NAME)
+        existing = self._same_source(topic_list)
+        if existing is not None:  # InternalStreamsBuilder.mergeDuplicateSourceNodes
+            return KStream(self, existing, repartition_required=False)
         self.topology.add_source(name, *topic_list)
         return KStream(self, name, repartition_required=False)
+
+    def _same_source(self, topics: list[str | re.Pattern[str]]) -> str | None:
+        """A source already reading exactly ``topics`` (Kafka merges the two), else None."""
+        for node in self.topology.nodes.values():
+            if node.kind != "source" or node.is_global:
+                continue
+            if node.pattern is not None:
+                if len(topics) == 1 and isinstance(topics[0], re.Pattern) and (
+                        (topics[0].pattern, topics[0].flags)
+                        == (node.pattern.pattern, node.pattern.flags)):
+                    return node.name
+                continue
+            if list(node.topics) == topics:
+                return node.name
+            if set(node.topics) & {t for t in topics if isinstance(t, str)}:
+                raise TopologyError("Invalid topology: Two source nodes are subscribed to "
+                                    f"overlapping but not equal input topics ({list(node.topics)} "
+                                    f"and {topics}).")
+        return None
 
     def table(self, topic: str, materialized: Materialized | None = None) -> KTable:
         """A KTable of ``topic``: each record upserts its key. With ``Materialized.as_(name)``
