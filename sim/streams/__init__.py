@@ -22,7 +22,14 @@ from sim.streams.processor import Cancellable, Processor, ProcessorContext, Punc
 from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
 from sim.streams.test_driver import TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver
 from sim.streams.topology import Topology
-from sim.streams.windows import SessionWindow, SessionWindows, TimeWindow, TimeWindows, Windowed
+from sim.streams.windows import (
+    SessionWindow,
+    SessionWindows,
+    SlidingWindows,
+    TimeWindow,
+    TimeWindows,
+    Windowed,
+)
 
 __all__ = [
     "Branched",
@@ -45,6 +52,7 @@ __all__ = [
     "SessionWindow",
     "SessionWindowedKStream",
     "SessionWindows",
+    "SlidingWindows",
     "StoreBuilder",
     "Stores",
     "StreamsBuilder",

@@ -23,8 +23,9 @@ from sim.streams.operations import (
     KStreamWindowAggregate,
 )
 from sim.streams.repartition import add_repartition, repartition_names
+from sim.streams.sliding import KStreamSlidingWindowAggregate
 from sim.streams.stores import StoreBuilder
-from sim.streams.windows import SessionWindows, TimeWindows
+from sim.streams.windows import SessionWindows, SlidingWindows, TimeWindows
 
 if TYPE_CHECKING:
     from sim.streams.builder import StreamsBuilder
@@ -107,41 +108,48 @@ class KGroupedStream(_Aggregating):
         return self._build(name, StoreBuilder(store, "key_value"),
                            lambda: KStreamAggregate(store, initializer, aggregator))
 
-    def windowed_by(self, windows: TimeWindows | SessionWindows
+    def windowed_by(self, windows: TimeWindows | SlidingWindows | SessionWindows
                     ) -> TimeWindowedKStream | SessionWindowedKStream:
-        """Aggregate per key and per time window or session."""
+        """Aggregate per key and per time window (tumbling, hopping, sliding) or session."""
         if isinstance(windows, SessionWindows):
             return SessionWindowedKStream(self.builder, self.parent, self.repartition_required,
                                           self.grouped_name, windows)
-        if not isinstance(windows, TimeWindows):
-            raise TopologyError(f"windowed_by() takes TimeWindows or SessionWindows, got "
-                                f"{windows!r}.")
+        if not isinstance(windows, TimeWindows | SlidingWindows):
+            raise TopologyError(f"windowed_by() takes TimeWindows, SlidingWindows or "
+                                f"SessionWindows, got {windows!r}.")
         return TimeWindowedKStream(self.builder, self.parent, self.repartition_required,
                                    self.grouped_name, windows)
 
 
 class TimeWindowedKStream(_Aggregating):
-    """A grouped stream cut into time windows (``TimeWindowedKStream``); results are keyed by
-    ``Windowed(key, window)``. The store keeps windows for size + grace."""
+    """A grouped stream cut into time windows (``TimeWindowedKStream``), fixed or sliding;
+    results are keyed by ``Windowed(key, window)``. The store keeps fixed windows for size +
+    grace, sliding ones for 2 × difference + grace."""
 
     def __init__(self, builder: StreamsBuilder, parent: str, repartition_required: bool,
-                 grouped_name: str | None, windows: TimeWindows) -> None:
+                 grouped_name: str | None, windows: TimeWindows | SlidingWindows) -> None:
         super().__init__(builder, parent, repartition_required, grouped_name)
         self.windows = windows
 
-    def _window_store(self, store: str) -> StoreBuilder:
-        return StoreBuilder(store, "window", self.windows.size_ms + self.windows.grace_ms,
-                            self.windows.size_ms)
+    def _window_build(self, name: str, store: str, initializer: Callable[[], Any] | None,
+                      aggregator: Callable[[Any, Any, Any], Any]) -> KTable:
+        windows = self.windows
+        if isinstance(windows, SlidingWindows):
+            diff = windows.time_difference_ms
+            builder = StoreBuilder(store, "window", 2 * diff + windows.grace_ms, diff)
+            return self._build(name, builder, lambda: KStreamSlidingWindowAggregate(
+                store, windows, initializer, aggregator))
+        builder = StoreBuilder(store, "window", windows.size_ms + windows.grace_ms,
+                               windows.size_ms)
+        return self._build(name, builder, lambda: KStreamWindowAggregate(
+            store, windows, initializer, aggregator))
 
     def count(self, materialized: Materialized | None = None, *, named: str | None = None
               ) -> KTable:
         """Number of records per key and window."""
         store = self._store_name(materialized, AGGREGATE_NAME, burn_if_anonymous=True)
         name = self.builder.name_or_generate(named, AGGREGATE_NAME)
-        windows = self.windows
-        return self._build(name, self._window_store(store),
-                           lambda: KStreamWindowAggregate(store, windows, lambda: 0,
-                                                          lambda _k, _v, agg: agg + 1))
+        return self._window_build(name, store, lambda: 0, lambda _k, _v, agg: agg + 1)
 
     def reduce(self, reducer: Callable[[Any, Any], Any],
                materialized: Materialized | None = None, *, named: str | None = None) -> KTable:
@@ -150,10 +158,7 @@ class TimeWindowedKStream(_Aggregating):
             raise TopologyError(f"reduce() needs a function, got {reducer!r}.")
         store = self._store_name(materialized, REDUCE_NAME, burn_if_anonymous=False)
         name = self.builder.name_or_generate(named, REDUCE_NAME)
-        windows = self.windows
-        return self._build(name, self._window_store(store),
-                           lambda: KStreamWindowAggregate(store, windows, None,
-                                                          lambda _k, v, agg: reducer(agg, v)))
+        return self._window_build(name, store, None, lambda _k, v, agg: reducer(agg, v))
 
     def aggregate(self, initializer: Callable[[], Any],
                   aggregator: Callable[[Any, Any, Any], Any],
@@ -164,10 +169,7 @@ class TimeWindowedKStream(_Aggregating):
             raise TopologyError("aggregate() needs an initializer and an aggregator function.")
         store = self._store_name(materialized, AGGREGATE_NAME, burn_if_anonymous=False)
         name = self.builder.name_or_generate(named, AGGREGATE_NAME)
-        windows = self.windows
-        return self._build(name, self._window_store(store),
-                           lambda: KStreamWindowAggregate(store, windows, initializer,
-                                                          aggregator))
+        return self._window_build(name, store, initializer, aggregator)
 
 
 class SessionWindowedKStream(_Aggregating):

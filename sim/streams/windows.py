@@ -122,3 +122,32 @@ class SessionWindows:
         if not isinstance(grace_ms, int) or grace_ms < 0:
             raise TopologyError(f"Grace period must not be negative, got {grace_ms!r}.")
         return cls(gap_ms, grace_ms)
+
+
+@dataclass(frozen=True)
+class SlidingWindows:
+    """Windows of fixed length that slide with the records (``SlidingWindows``).
+
+    Each window is ``[start, start + time_difference]``, both ends inclusive, and exists only
+    where it holds records: one ends at each record (its "left" window) and one starts just after
+    it (its "right" window) if later records fall within the difference. Javadoc example (diff
+    5,000; records at 8,000, 9,200, 12,400): [3000, 8000], [4200, 9200], [7400, 12400],
+    [8001, 13001] and [9201, 14201].
+    """
+
+    time_difference_ms: int
+    grace_ms: int
+
+    @classmethod
+    def of_time_difference_with_no_grace(cls, time_difference_ms: int) -> SlidingWindows:
+        return cls.of_time_difference_and_grace(time_difference_ms, 0)
+
+    @classmethod
+    def of_time_difference_and_grace(cls, time_difference_ms: int, grace_ms: int
+                                     ) -> SlidingWindows:
+        if not isinstance(time_difference_ms, int) or time_difference_ms < 0:
+            raise TopologyError(f"Window time difference must not be negative, got "
+                                f"{time_difference_ms!r}.")
+        if not isinstance(grace_ms, int) or grace_ms < 0:
+            raise TopologyError(f"Window grace period must not be negative, got {grace_ms!r}.")
+        return cls(time_difference_ms, grace_ms)
