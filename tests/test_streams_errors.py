@@ -158,3 +158,14 @@ def test_driver_rejects_bad_config() -> None:
     with pytest.raises(KafkaLabError) as error:
         TopologyTestDriver(builder.build(), {"comit.interval.ms": 0})
     assert "Did you mean commit.interval.ms" in one_line(error)
+
+
+def test_flat_map_values_returning_a_string_is_refused() -> None:
+    """A str is iterable in Python but is not a list of values: say so instead of splitting it
+    into characters."""
+    builder = StreamsBuilder()
+    builder.stream("in").flat_map_values(lambda line: line.lower()).to("out")
+    driver = TopologyTestDriver(builder.build())
+    with pytest.raises(StreamsError) as error:
+        driver.create_input_topic("in").pipe_input(None, "Hello")
+    assert "flat_map_values must return a list" in one_line(error)

@@ -33,6 +33,14 @@ def _pair(result: Any, what: str) -> tuple[Any, Any]:
     return result
 
 
+def _iterable(result: Any, what: str) -> Iterable[Any]:
+    """A flat-map result must be a collection; a str would be split into characters."""
+    if isinstance(result, str | bytes) or not isinstance(result, Iterable):
+        raise StreamsError(f"The mapper of {what} must return a list (or other iterable) of "
+                           f"results, got {result!r}; wrap a single result as [result].")
+    return result
+
+
 def _drop(processor: Processor) -> None:
     processor.context.record_dropped()  # type: ignore[attr-defined]
 
@@ -87,7 +95,7 @@ class KStreamFlatMap(Processor):
         self.mapper = mapper
 
     def process(self, record: Record) -> None:
-        for pair in self.mapper(record.key, record.value):
+        for pair in _iterable(self.mapper(record.key, record.value), "flat_map"):
             key, value = _pair(pair, "flat_map")
             self.context.forward(record.with_key(key).with_value(value))
 
@@ -99,7 +107,7 @@ class KStreamFlatMapValues(Processor):
         self.mapper = mapper
 
     def process(self, record: Record) -> None:
-        for value in self.mapper(record.value):
+        for value in _iterable(self.mapper(record.value), "flat_map_values"):
             self.context.forward(record.with_value(value))
 
 

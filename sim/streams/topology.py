@@ -56,7 +56,6 @@ class Topology:
     def __init__(self) -> None:
         self.nodes: dict[str, NodeFactory] = {}
         self.store_builders: dict[str, StoreBuilder] = {}
-        self.global_store_names: set[str] = set()
         self.internal_topics: list[str] = []  # repartition topics, named without application.id
         self._topic_to_source: dict[str, str] = {}
         self._parent: dict[str, str] = {}  # union-find over node names (``QuickUnion``)
@@ -152,7 +151,6 @@ class Topology:
         self.add_source(source_name, topic)
         self.nodes[source_name].is_global = True
         self.store_builders[store_builder.name] = store_builder
-        self.global_store_names.add(store_builder.name)
         self.add_processor(processor_name, supplier, source_name)
         self.nodes[processor_name].stores.append(store_builder.name)
         return self
