@@ -20,6 +20,7 @@ from sim.streams.ktable import GlobalKTable, KTable
 from sim.streams.materialized import Branched, Grouped, Joined, Materialized, Repartitioned
 from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
 from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
+from sim.streams.suppress import BufferConfig, Suppressed
 from sim.streams.test_driver import TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver
 from sim.streams.topology import Topology
 from sim.streams.windows import (
@@ -34,6 +35,7 @@ from sim.streams.windows import (
 __all__ = [
     "Branched",
     "BranchedKStream",
+    "BufferConfig",
     "Cancellable",
     "GlobalKTable",
     "Grouped",
@@ -57,6 +59,7 @@ __all__ = [
     "Stores",
     "StreamsBuilder",
     "StreamsConfig",
+    "Suppressed",
     "TestInputTopic",
     "TestOutputTopic",
     "TestRecord",

@@ -62,7 +62,8 @@ class _Aggregating:
             self.builder.new_store_name(prefix)
         return self.builder.new_store_name(prefix)
 
-    def _build(self, name: str, store: StoreBuilder, supplier: ProcessorSupplier) -> KTable:
+    def _build(self, name: str, store: StoreBuilder, supplier: ProcessorSupplier,
+               windows: Any = None) -> KTable:
         parent = self.parent
         if self.repartition_required:
             names = repartition_names(self.builder, self.grouped_name or store.name)
@@ -70,7 +71,7 @@ class _Aggregating:
         topology = self.builder.topology
         topology.add_processor(name, supplier, parent)
         topology.add_state_store(store, name)
-        return KTable(self.builder, name, store.name)
+        return KTable(self.builder, name, store.name, windows=windows)
 
 
 class KGroupedStream(_Aggregating):
@@ -138,11 +139,11 @@ class TimeWindowedKStream(_Aggregating):
             diff = windows.time_difference_ms
             builder = StoreBuilder(store, "window", 2 * diff + windows.grace_ms, diff)
             return self._build(name, builder, lambda: KStreamSlidingWindowAggregate(
-                store, windows, initializer, aggregator))
+                store, windows, initializer, aggregator), windows)
         builder = StoreBuilder(store, "window", windows.size_ms + windows.grace_ms,
                                windows.size_ms)
         return self._build(name, builder, lambda: KStreamWindowAggregate(
-            store, windows, initializer, aggregator))
+            store, windows, initializer, aggregator), windows)
 
     def count(self, materialized: Materialized | None = None, *, named: str | None = None
               ) -> KTable:
@@ -193,7 +194,7 @@ class SessionWindowedKStream(_Aggregating):
         return self._build(name, self._session_store(store),
                            lambda: KStreamSessionWindowAggregate(
                                store, windows, lambda: 0, lambda _k, _v, agg: agg + 1,
-                               lambda _k, one, two: one + two))
+                               lambda _k, one, two: one + two), windows)
 
     def reduce(self, reducer: Callable[[Any, Any], Any],
                materialized: Materialized | None = None, *, named: str | None = None) -> KTable:
@@ -206,7 +207,7 @@ class SessionWindowedKStream(_Aggregating):
         return self._build(name, self._session_store(store),
                            lambda: KStreamSessionWindowAggregate(
                                store, windows, None, lambda _k, v, agg: reducer(agg, v),
-                               lambda _k, one, two: reducer(one, two)))
+                               lambda _k, one, two: reducer(one, two)), windows)
 
     def aggregate(self, initializer: Callable[[], Any],
                   aggregator: Callable[[Any, Any, Any], Any],
@@ -221,4 +222,4 @@ class SessionWindowedKStream(_Aggregating):
         windows = self.windows
         return self._build(name, self._session_store(store),
                            lambda: KStreamSessionWindowAggregate(
-                               store, windows, initializer, aggregator, merger))
+                               store, windows, initializer, aggregator, merger), windows)

@@ -19,10 +19,12 @@ from sim.streams.stores import StoreBuilder, ValueAndTimestamp
 if TYPE_CHECKING:
     from sim.streams.builder import StreamsBuilder
     from sim.streams.kstream import KStream
+    from sim.streams.suppress import Suppressed
 
 FILTER_NAME = "KTABLE-FILTER-"
 MAPVALUES_NAME = "KTABLE-MAPVALUES-"
 TOSTREAM_NAME = "KTABLE-TOSTREAM-"
+SUPPRESS_NAME = "KTABLE-SUPPRESS-"
 
 
 class KTable:
@@ -36,8 +38,9 @@ class KTable:
     def __init__(self, builder: StreamsBuilder, name: str, store_name: str | None, *,
                  parent: KTable | None = None,
                  compute: Callable[[Any, Any], Any] | None = None,
-                 reserved_store: str | None = None) -> None:
+                 reserved_store: str | None = None, windows: Any = None) -> None:
         self.builder = builder
+        self.windows = windows  # the windows of a windowed aggregation's result
         self.name = name
         self.store_name = store_name
         self.parent = parent
@@ -104,6 +107,35 @@ class KTable:
         if not callable(mapper):
             raise TopologyError(f"map_values() needs a function, got {mapper!r}.")
         return self._transform(MAPVALUES_NAME, lambda _k, v: mapper(v), materialized, named)
+
+    def suppress(self, suppressed: Suppressed) -> KTable:
+        """Hold updates back: only final window results, or one update per key and time limit
+        (``KTableImpl.suppress``: ``KTABLE-SUPPRESS-<n>`` with store
+        ``KTABLE-SUPPRESS-STATE-STORE-<n+1>``, or ``<name>`` and ``<name>-store``)."""
+        from sim.streams.suppress import KTableSuppress, Suppressed
+        from sim.streams.windows import SessionWindows
+
+        if not isinstance(suppressed, Suppressed):
+            raise TopologyError(f"suppress() takes Suppressed.until_window_closes(...) or "
+                                f"Suppressed.until_time_limit(...), got {suppressed!r}.")
+        wait = suppressed.time_to_wait_ms
+        if suppressed.final_results:
+            if self.windows is None:
+                raise TopologyError("Window close time is only defined for windowed "
+                                    "computations: until_window_closes needs a windowed_by "
+                                    "aggregation upstream.")
+            wait = self.windows.grace_ms
+            if isinstance(self.windows, SessionWindows):
+                wait += self.windows.gap_ms
+        name = suppressed.name or self.builder.new_processor_name(SUPPRESS_NAME)
+        store = (f"{suppressed.name}-store" if suppressed.name
+                 else self.builder.new_store_name(SUPPRESS_NAME))
+        topology = self.builder.topology
+        final, config = suppressed.final_results, suppressed.buffer_config
+        topology.add_processor(name, lambda: KTableSuppress(wait, final, config, name),
+                               self.name)
+        topology.add_state_store(StoreBuilder(store, "key_value"), name)
+        return KTable(self.builder, name, None, windows=self.windows)
 
     def to_stream(self, *, named: str | None = None) -> KStream:
         """The table's updates as a KStream of (key, new value)."""
