@@ -17,13 +17,21 @@ from sim.streams.description import TopologyDescription
 from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
 from sim.streams.ktable import GlobalKTable, KTable
-from sim.streams.materialized import Branched, Grouped, Joined, Materialized, Repartitioned
+from sim.streams.materialized import (
+    Branched,
+    Grouped,
+    Joined,
+    Materialized,
+    Repartitioned,
+    StreamJoined,
+)
 from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
 from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
 from sim.streams.suppress import BufferConfig, Suppressed
 from sim.streams.test_driver import TestInputTopic, TestOutputTopic, TestRecord, TopologyTestDriver
 from sim.streams.topology import Topology
 from sim.streams.windows import (
+    JoinWindows,
     SessionWindow,
     SessionWindows,
     SlidingWindows,
@@ -39,6 +47,7 @@ __all__ = [
     "Cancellable",
     "GlobalKTable",
     "Grouped",
+    "JoinWindows",
     "Joined",
     "KGroupedStream",
     "KStream",
@@ -57,6 +66,7 @@ __all__ = [
     "SlidingWindows",
     "StoreBuilder",
     "Stores",
+    "StreamJoined",
     "StreamsBuilder",
     "StreamsConfig",
     "Suppressed",

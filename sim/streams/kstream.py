@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from sim.errors import TopologyError
 from sim.streams.ktable import GlobalKTable, KTable
-from sim.streams.materialized import Branched, Grouped, Joined, Repartitioned
+from sim.streams.materialized import Branched, Grouped, Joined, Repartitioned, StreamJoined
 from sim.streams.operations import (
     KStreamBranch,
     KStreamFilter,
     KStreamFlatMap,
     KStreamFlatMapValues,
+    KStreamJoinWindow,
+    KStreamKStreamJoin,
     KStreamKTableJoin,
     KStreamMap,
     KStreamMapValues,
@@ -51,6 +53,9 @@ BRANCH_NAME = "KSTREAM-BRANCH-"
 PROCESSOR_NAME = "KSTREAM-PROCESSOR-"
 JOIN_NAME = "KSTREAM-JOIN-"
 REPARTITION_NAME = "KSTREAM-REPARTITION-"
+WINDOWED_NAME = "KSTREAM-WINDOWED-"
+JOINTHIS_NAME = "KSTREAM-JOINTHIS-"
+JOINOTHER_NAME = "KSTREAM-JOINOTHER-"
 LEFTJOIN_NAME = "KSTREAM-LEFTJOIN-"
 
 
@@ -188,16 +193,88 @@ class KStream:
                              repartition_required=True)
         return KGroupedStream(self.builder, selected.name, True, grouped.name)
 
-    def join(self, table: KTable | GlobalKTable, *args: Any, **kwargs: Any) -> KStream:
-        """Inner join with a table: ``join(table, joiner, joined=None)`` for a KTable,
-        ``join(global_table, key_selector, joiner, named=None)`` for a GlobalKTable.
-        ``joiner(stream_value, table_value)`` makes the output value; records whose key the
-        table does not have are dropped."""
-        return self._join(table, False, *args, **kwargs)
+    def join(self, other: KStream | KTable | GlobalKTable, *args: Any, **kwargs: Any
+             ) -> KStream:
+        """Inner join: ``join(stream, joiner, join_windows, stream_joined=None)`` with another
+        stream, ``join(table, joiner, joined=None)`` with a KTable,
+        ``join(global_table, key_selector, joiner, named=None)`` with a GlobalKTable.
+        ``joiner(left_value, right_value)`` makes the output value; unmatched records are
+        dropped."""
+        if isinstance(other, KStream):
+            return self._stream_join(other, *args, **kwargs)
+        return self._join(other, False, *args, **kwargs)
 
     def left_join(self, table: KTable | GlobalKTable, *args: Any, **kwargs: Any) -> KStream:
         """Like ``join``, but every stream record comes out; table_value is None when missing."""
+        if isinstance(table, KStream):
+            raise TopologyError("left_join of two streams is not modelled yet (Kafka holds "
+                                "unmatched records until the join window closes); use join().")
         return self._join(table, True, *args, **kwargs)
+
+    def _repartition_for_join(self, prefix: str) -> str:
+        """``KStreamImpl.repartitionForJoin``: one repartition per stream, reused when the
+        topic is named after the stream; three numbers are drawn every time."""
+        from sim.streams.repartition import add_repartition, repartition_names
+
+        names = repartition_names(self.builder, prefix)
+        if self._join_repartition is None or prefix != self.name:
+            self._join_repartition = add_repartition(self.builder, self.name, names)
+        return self._join_repartition
+
+    def _stream_join(self, other: KStream, joiner: Callable[[Any, Any], Any],
+                     windows: Any, stream_joined: StreamJoined | None = None) -> KStream:
+        """``KStreamImplJoin.join`` (inner): each side stores its records in a window store and
+        looks the other side's up; the two join processors merge into one output stream."""
+        from sim.streams.stores import StoreBuilder
+        from sim.streams.windows import JoinWindows
+
+        if other.builder is not self.builder:
+            raise TopologyError("join() needs a KStream of the same StreamsBuilder.")
+        _check_function(joiner, "join")
+        if not isinstance(windows, JoinWindows):
+            raise TopologyError(f"a stream-stream join needs JoinWindows, got {windows!r}.")
+        joined = stream_joined or StreamJoined()
+        if not isinstance(joined, StreamJoined):
+            raise TopologyError(f"stream_joined must be a StreamJoined, got {joined!r}.")
+        this_parent, other_parent = self.name, other.name
+        if self.repartition_required:
+            this_parent = self._repartition_for_join(
+                f"{joined.name}-left" if joined.name else self.name)
+        if other.repartition_required:
+            other_parent = other._repartition_for_join(
+                f"{joined.name}-right" if joined.name else other.name)
+        b = self.builder
+
+        def suffixed(suffix: str, prefix: str) -> str:
+            generated = b.new_processor_name(prefix)
+            return f"{joined.name}{suffix}" if joined.name else generated
+
+        this_windowed = suffixed("-this-windowed", WINDOWED_NAME)
+        other_windowed = suffixed("-other-windowed", WINDOWED_NAME)
+        this_generated = b.new_processor_name(JOINTHIS_NAME)
+        other_generated = b.new_processor_name(JOINOTHER_NAME)
+        this_join = f"{joined.name}-this-join" if joined.name else this_generated
+        other_join = f"{joined.name}-other-join" if joined.name else other_generated
+        merge = suffixed("-merge", MERGE_NAME)
+        base = joined.store_name
+        this_store = (f"{base}-this-join" if base else this_generated) + "-store"
+        other_store = (f"{base}-other-join" if base else other_generated) + "-store"
+
+        topology = b.topology
+        retention = windows.size_ms + windows.grace_ms
+        topology.add_processor(this_windowed, lambda: KStreamJoinWindow(this_store), this_parent)
+        topology.add_processor(other_windowed, lambda: KStreamJoinWindow(other_store),
+                               other_parent)
+        topology.add_processor(this_join, lambda: KStreamKStreamJoin(
+            other_store, windows.before_ms, windows.after_ms, joiner, swap=False), this_windowed)
+        topology.add_processor(other_join, lambda: KStreamKStreamJoin(
+            this_store, windows.after_ms, windows.before_ms, joiner, swap=True), other_windowed)
+        topology.add_processor(merge, PassThrough, this_join, other_join)
+        for store, users in ((this_store, (this_windowed, other_join)),
+                             (other_store, (other_windowed, this_join))):
+            topology.add_state_store(StoreBuilder(store, "window", retention, windows.size_ms,
+                                                  retain_duplicates=True), *users)
+        return KStream(b, merge, repartition_required=False)
 
     def _join(self, table: KTable | GlobalKTable, left: bool, *args: Any, **kwargs: Any
               ) -> KStream:
@@ -217,13 +294,7 @@ class KStream:
         name = joined.name if joined is not None else None
         parent = self.name
         if self.repartition_required:
-            from sim.streams.repartition import add_repartition, repartition_names
-
-            prefix = name if name is not None else self.name
-            names = repartition_names(self.builder, prefix)  # numbers are drawn even on reuse
-            if self._join_repartition is None or prefix != self.name:
-                self._join_repartition = add_repartition(self.builder, self.name, names)
-            parent = self._join_repartition
+            parent = self._repartition_for_join(name if name is not None else self.name)
         node = self.builder.name_or_generate(name, LEFTJOIN_NAME if left else JOIN_NAME)
         stores = table.value_getter_stores()
         self.builder.topology.add_processor(

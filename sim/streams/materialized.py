@@ -102,3 +102,20 @@ class Repartitioned:
         if not isinstance(partitions, int) or partitions < 1:
             raise TopologyError(f"number of partitions must be at least 1, got {partitions!r}.")
         return Repartitioned(self.name, partitions)
+
+
+@dataclass(frozen=True)
+class StreamJoined:
+    """Options of a stream–stream join (``StreamJoined``): ``as_(store_name)`` names its two
+    stores ``<store>-this-join-store`` / ``-other-join-store``; ``with_name(name)`` names its
+    processors ``<name>-this-windowed``, ``-this-join``, ``-merge``, …"""
+
+    store_name: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def as_(cls, store_name: str) -> StreamJoined:
+        return cls(validate_name(store_name, "StreamJoined"))
+
+    def with_name(self, name: str) -> StreamJoined:
+        return StreamJoined(self.store_name, validate_name(name, "StreamJoined"))

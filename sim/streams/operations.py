@@ -311,6 +311,53 @@ class KStreamKTableJoin(Processor):
             self.context.forward(record.with_value(self.joiner(record.value, other)))
 
 
+class KStreamJoinWindow(Processor):
+    """One side of a stream–stream join (``KStreamJoinWindow``): pass the record on to the
+    join, then remember it in this side's window store."""
+
+    def __init__(self, store_name: str) -> None:
+        self.store_name = store_name
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self.store: WindowStore = context.get_state_store(self.store_name)
+
+    def process(self, record: Record) -> None:
+        self.context.forward(record)
+        if record.key is not None:
+            self.store.put(record.key, record.value, record.timestamp)
+
+
+class KStreamKStreamJoin(Processor):
+    """Inner stream–stream join, one side (``KStreamKStreamJoin``): for each record of the
+    other side with the same key stored within [t - before, t + after], forward
+    ``joiner(this_value, other_value)`` with the later of the two timestamps. ``swap`` turns the
+    arguments round for the other side, so the joiner always gets (left, right)."""
+
+    def __init__(self, other_store: str, before_ms: int, after_ms: int,
+                 joiner: Callable[[Any, Any], Any], swap: bool) -> None:
+        self.other_store = other_store
+        self.before_ms = before_ms
+        self.after_ms = after_ms
+        self.joiner = joiner
+        self.swap = swap
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self.store: WindowStore = context.get_state_store(self.other_store)
+
+    def process(self, record: Record) -> None:
+        if record.key is None or record.value is None:
+            _drop(self)
+            return
+        t = record.timestamp
+        time_from, time_to = max(0, t - self.before_ms), max(0, t + self.after_ms)
+        for other_t, other in self.store.fetch_range(record.key, time_from, time_to):
+            value = (self.joiner(other, record.value) if self.swap
+                     else self.joiner(record.value, other))
+            self.context.forward(record.with_value(value).with_timestamp(max(t, other_t)))
+
+
 class KTableSource(Processor):
     """A table read from a topic: each record upserts its key, a None value deletes it.
 

@@ -111,18 +111,25 @@ class InMemoryWindowStore(WindowStore):
     """``Stores.inMemoryWindowStore``. Windows older than the retention (the newest window
     start seen minus ``retention_ms``) are dropped, as Kafka's segments expire."""
 
-    def __init__(self, name: str, retention_ms: int, window_size_ms: int) -> None:
+    def __init__(self, name: str, retention_ms: int, window_size_ms: int,
+                 retain_duplicates: bool = False) -> None:
         self.name = name
         self.retention_ms = retention_ms
         self.window_size_ms = window_size_ms
+        self.retain_duplicates = retain_duplicates  # join stores keep every record
         self._data: dict[tuple[Any, int], Any] = {}
+        self._seq = 0
         self._observed_ms = -1
 
     def put(self, key: Any, value: Any, window_start: int) -> None:
         self._observed_ms = max(self._observed_ms, window_start)
         if window_start <= self._observed_ms - self.retention_ms:
             return  # expired: Kafka skips writes into expired segments
-        if value is None:
+        if self.retain_duplicates:
+            if value is not None:
+                self._seq += 1
+                self._data[(key, window_start, self._seq)] = value
+        elif value is None:
             self._data.pop((key, window_start), None)
         else:
             self._data[(key, window_start)] = value
@@ -133,13 +140,14 @@ class InMemoryWindowStore(WindowStore):
         return self._data.get((key, window_start))
 
     def fetch_range(self, key: Any, time_from: int, time_to: int) -> list[tuple[int, Any]]:
-        return sorted((start, value) for (k, start), value in self._data.items()
-                      if k == key and time_from <= start <= time_to)
+        found = [(k[1:], value) for k, value in self._data.items()
+                 if k[0] == key and time_from <= k[1] <= time_to]
+        return [(position[0], value) for position, value in sorted(found, key=lambda f: f[0])]
 
     def all(self) -> list[tuple[Windowed, Any]]:
-        items = sorted(self._data.items(), key=lambda item: (_order(item[0][0]), item[0][1]))
-        return [(Windowed(key, TimeWindow(start, start + self.window_size_ms)), value)
-                for (key, start), value in items]
+        items = sorted(self._data.items(), key=lambda item: (_order(item[0][0]), item[0][1:]))
+        return [(Windowed(k[0], TimeWindow(k[1], k[1] + self.window_size_ms)), value)
+                for k, value in items]
 
 
 class SessionStore(StateStore):
@@ -212,10 +220,12 @@ class StoreBuilder:
     retention_ms: int = 0
     window_size_ms: int = 0
     logging_enabled: bool = True
+    retain_duplicates: bool = False
 
     def build(self) -> StateStore:
         if self.kind == "window":
-            return InMemoryWindowStore(self.name, self.retention_ms, self.window_size_ms)
+            return InMemoryWindowStore(self.name, self.retention_ms, self.window_size_ms,
+                                       self.retain_duplicates)
         if self.kind == "session":
             return InMemorySessionStore(self.name, self.retention_ms)
         return InMemoryKeyValueStore(self.name)

@@ -151,3 +151,37 @@ class SlidingWindows:
         if not isinstance(grace_ms, int) or grace_ms < 0:
             raise TopologyError(f"Window grace period must not be negative, got {grace_ms!r}.")
         return cls(time_difference_ms, grace_ms)
+
+
+@dataclass(frozen=True)
+class JoinWindows:
+    """How close two records' timestamps must be to join (``JoinWindows``): the other record may
+    be up to ``before_ms`` earlier and ``after_ms`` later; late records wait ``grace_ms``."""
+
+    before_ms: int
+    after_ms: int
+    grace_ms: int
+
+    @classmethod
+    def of_time_difference_with_no_grace(cls, time_difference_ms: int) -> JoinWindows:
+        return cls.of_time_difference_and_grace(time_difference_ms, 0)
+
+    @classmethod
+    def of_time_difference_and_grace(cls, time_difference_ms: int, grace_ms: int
+                                     ) -> JoinWindows:
+        if not isinstance(time_difference_ms, int) or time_difference_ms < 0:
+            raise TopologyError(f"Window time difference must not be negative, got "
+                                f"{time_difference_ms!r}.")
+        if not isinstance(grace_ms, int) or grace_ms < 0:
+            raise TopologyError(f"Grace period must not be negative, got {grace_ms!r}.")
+        return cls(time_difference_ms, time_difference_ms, grace_ms)
+
+    def before(self, before_ms: int) -> JoinWindows:
+        return JoinWindows(before_ms, self.after_ms, self.grace_ms)
+
+    def after(self, after_ms: int) -> JoinWindows:
+        return JoinWindows(self.before_ms, after_ms, self.grace_ms)
+
+    @property
+    def size_ms(self) -> int:
+        return self.before_ms + self.after_ms
