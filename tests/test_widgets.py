@@ -117,6 +117,60 @@ def test_playground_panel_reruns_when_a_control_changes():
     assert panel.values()["partitioner"] == "vip"
 
 
+def test_an_invalid_combination_shows_its_message_once_and_no_figure():
+    """The VIP partitioner on 8 partitions: the message once (in the statistics box), no
+    empty figure, and a header in Kafka's spelling (``true``, not Python's ``True``) without
+    the built-in partitioner's configs."""
+    panel = widgets.playground(**SMALL, partitioner="vip", partitions=8)
+    assert not panel.result.ok
+    assert panel.image.layout.display == "none"
+    shown = panel.header.value + panel.stats.value
+    assert shown.count("needs at least 9") == 1
+    assert "True" not in panel.header.value
+    assert "partitioner." not in panel.header.value
+    panel.controls["partitions"].value = 10
+    assert panel.result.ok
+    assert panel.image.layout.display is None
+
+
+@pytest.mark.parametrize(("partitioner", "lists_them"),
+                         [("built-in", True), ("round-robin", False), ("vip", False)])
+def test_playground_header_lists_partitioner_configs_only_for_the_built_in_one(partitioner,
+                                                                              lists_them):
+    """Kafka ignores partitioner.adaptive.partitioning.enable, partitioner.ignore.keys and
+    partitioner.availability.timeout.ms when partitioner.class is set (ProducerConfig docs)."""
+    result = widgets.simulate_playground({**SMALL, "partitioner": partitioner,
+                                          "partitions": 10, "keys": "vip"})
+    assert result.ok
+    assert ("partitioner.adaptive.partitioning.enable=true" in result.header) is lists_them
+    assert ("partitioner.availability.timeout.ms" in result.header) is lists_them
+    assert "linger.ms=5" in result.header
+
+
+def test_threaded_panel_shows_busy_then_only_the_latest_values():
+    """In a live kernel a change re-simulates in the background: the panel is busy at once,
+    and when controls move faster than runs finish only the latest values' run is shown."""
+    panel = widgets.playground(**SMALL)
+    panel.threaded = True
+    runs = []
+    simulate = panel.simulate
+
+    def counted(values):
+        runs.append(values["partitions"])
+        return simulate(values)
+
+    panel.simulate = counted
+    for partitions in (5, 6, 7, 8):
+        panel.controls["partitions"].value = partitions
+    assert panel.is_busy
+    result = panel.wait()
+    assert not panel.is_busy
+    assert result.values["partitions"] == 8
+    assert len(result.summary.partitions) == 8
+    assert runs[-1] == 8
+    assert len(runs) < 4  # stale values were skipped, not each simulated and shown
+
+
 def test_row_html_shows_numbers_as_rounded_and_nan_as_an_empty_cell():
     """148.8 stays 148.8 (not 148.800), large numbers get separators and no exponent, NaN
     shows nothing."""
