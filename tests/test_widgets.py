@@ -320,7 +320,7 @@ def test_recent_events_and_cluster_figure():
     assert not frame.isna().all().any()
     fig = stepper_module.cluster_figure(state)
     assert isinstance(fig, Figure)
-    assert "event 5 of" in stepper_module.status_text(state)
+    assert f"event #{state.events - 1} of" in stepper_module.status_text(state)
 
 
 def test_stepper_on_a_scenario():
@@ -332,23 +332,78 @@ def test_stepper_on_a_scenario():
 
 
 def test_stepper_panel_buttons_and_slider():
-    """The panel's buttons and time slider drive the same state as the plain functions."""
+    """The panel's buttons and time slider drive the same state as the plain functions; step
+    ▶, ◀ step back and play move by "events / tick" trace events."""
     panel = widgets.stepper(small_factory, title="test")
     assert isinstance(panel, ipywidgets.Widget)
     panel.step_button.click()
     panel.step_button.click()
     panel.back_button.click()
-    assert panel.state.steps == 1
+    assert panel.state.events == 1
+    assert "event #0 of #" in panel.status.value
     panel.time.value = 40.0
     assert panel.state.now_ms <= 40.0
-    assert "event" in panel.status.value
     panel.speed.value = 5
-    steps = panel.state.steps
+    events = panel.state.events
+    panel.step_button.click()
+    assert panel.state.events == events + 5
     panel.play.value = 1
-    assert panel.state.steps == steps + 5
+    assert panel.state.events == events + 10
+    panel.back_button.click()
+    assert panel.state.events == events + 5
     panel.reset_button.click()
     assert panel.state.steps == 0
+    assert "event none yet of #" in panel.status.value
     assert panel.image.value[:4] == b"\x89PNG"
+
+
+def test_step_events_moves_by_trace_events_both_ways():
+    """step_events(n) adds exactly n trace events (fewer at the end) and step_events(-n)
+    comes back to the same trace as stepping forward that far."""
+    state = widgets.new_state(small_factory)
+    widgets.step_events(state, 7)
+    assert state.events == 7
+    first = state.kernel.trace.to_frame()
+    widgets.step_events(state, 5)
+    widgets.step_events(state, -5)
+    assert state.events == 7
+    pd.testing.assert_frame_equal(state.kernel.trace.to_frame(), first)
+    widgets.step_events(state, -100)
+    assert state.events == 0
+    widgets.step_events(state, 10**9)
+    assert state.events == state.total_events
+    assert state.finished
+
+
+def test_status_numbers_events_as_the_trace_and_bookmarks_do():
+    """One numbering: the read-out names the last trace seq and the run's last seq."""
+    state = widgets.new_state(small_factory)
+    widgets.step_events(state, 3)
+    text = stepper_module.status_text(state)
+    assert text.startswith(f"event #2 of #{state.total_events - 1:,}")
+
+
+def test_recent_events_show_time_to_the_microsecond():
+    """No six-decimal times in the tour's event table: the trace's clock is read in µs."""
+    state = widgets.step_forward(widgets.new_state(small_factory), 200)
+    raw = state.kernel.trace.tail(30)["time_ms"]
+    assert (raw != raw.round(3)).any()  # the clock itself has finer fractions
+    times = widgets.recent_events(state, 30)["time_ms"]
+    assert (times == times.round(3)).all()
+
+
+def test_restarting_a_running_broker_is_a_message_not_a_fault():
+    """Restart applies to a crashed broker; on a running one it is refused and not logged."""
+    state = widgets.new_fault_state(widgets.live_cluster({"acks": "all"}))
+    widgets.run_forward(state, 500)
+    widgets.fire(state, "restart", 1, run_ms=100)
+    assert "broker 1 is running" in state.message
+    assert state.history == []
+    assert "restart" not in " ".join(lessons.replication_events(state.kernel)["what"])
+    widgets.fire(state, "crash", 1, run_ms=100)
+    widgets.fire(state, "restart", 1, run_ms=100)
+    assert state.message is None
+    assert [what for _, what in state.history] == ["crash broker 1", "restart broker 1"]
 
 
 # --- Grading mode -----------------------------------------------------------------------------

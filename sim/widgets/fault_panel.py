@@ -27,6 +27,7 @@ from sim.errors import ConfigError, KafkaLabError
 from sim.kernel import Kernel
 from sim.widgets.panel import (
     GradingPlaceholder,
+    figure_image,
     grading_mode,
     header_html,
     message_html,
@@ -116,11 +117,14 @@ def fire(state: FaultPanelState, action: str, broker: int | None = None,
          run_ms: float = 0.0) -> FaultPanelState:
     """Apply a fault now, note it in the history, then run ``run_ms`` further.
 
-    A fault that cannot be applied (a broker that does not exist, …) leaves a message and
-    changes nothing.
+    A fault that cannot be applied (a broker that does not exist, a restart of a broker that
+    is running, …) leaves a message and changes nothing: nothing is logged as fired.
     """
     try:
         fault = fault_for(state.kernel, action, broker)
+        if isinstance(fault, faults.RestartBroker) and state.kernel.cluster.brokers[broker].alive:
+            raise ConfigError(f"restart: broker {broker} is running; only a crashed broker "
+                              "can be restarted (press crash first).")
         fault.apply(state.kernel)
     except KafkaLabError as exc:
         state.message = str(exc)
@@ -170,7 +174,7 @@ class FaultPanel(widgets.VBox):
         self.reset_button = widgets.Button(description="reset", tooltip="back to time 0")
         self.header = widgets.HTML()
         self.status = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.image = figure_image()
         self.metrics = widgets.HTML()
         self.story = widgets.HTML()
         super().__init__([
