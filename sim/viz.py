@@ -130,20 +130,24 @@ def partition_bars_grid(runs: Mapping[str, pd.DataFrame], *,
                         value: str = "records") -> Figure:
     """One :func:`partition_bars` panel per named run on a shared y axis: side by side for
     one or two runs, two to a row for more (so that four panels stay readable at the width of
-    a notebook). The broker legend is drawn once, in the first panel."""
+    a notebook). The broker legend is drawn once, above the panels."""
     n = max(len(runs), 1)
     cols = n if n <= 2 else 2
     rows = -(-n // cols)
-    fig = Figure(figsize=(4.8 * cols, 3.0 * rows), layout="constrained")
+    fig = Figure(figsize=(4.8 * cols, 3.0 * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
-    for i, (ax, (name, frame)) in enumerate(zip(axes, runs.items(), strict=False)):
-        partition_bars(frame, slow_brokers=slow_brokers, value=value, title=name, ax=ax,
-                       legend_inside=True)
+    handles: list = []
+    for ax, (name, frame) in zip(axes, runs.items(), strict=False):
+        partition_bars(frame, slow_brokers=slow_brokers, value=value, title=name, ax=ax)
         legend = ax.get_legend()
-        if legend is not None and i > 0:
+        if legend is not None:
+            handles = handles or list(legend.legend_handles)
             legend.remove()
     for ax in axes[len(runs):]:
         fig.delaxes(ax)  # an odd number of runs leaves one slot empty
+    if handles:
+        fig.legend(handles=handles, loc="outside upper center", ncols=len(handles),
+                   fontsize=8, frameon=False)
     return fig
 
 

@@ -90,7 +90,10 @@ def test_partition_bars_grid_puts_four_runs_two_to_a_row_with_one_legend(slow_ru
     assert len({x for x, _ in positions}) == 2
     assert len({y for _, y in positions}) == 2
     assert fig.get_figwidth() * 100 <= 1000
-    assert sum(ax.get_legend() is not None for ax in fig.axes) == 1
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert len(fig.legends) == 1
+    tallest = float(slow_run.partitions["records"].max())
+    assert all(ax.get_ylim()[1] >= tallest for ax in fig.axes)  # no bar cut off
     label = next(t for t in fig.axes[0].texts if t.get_text() == "even share")
     assert label.get_bbox_patch() is not None
 
