@@ -406,6 +406,19 @@ def test_restarting_a_running_broker_is_a_message_not_a_fault():
     assert [what for _, what in state.history] == ["crash broker 1", "restart broker 1"]
 
 
+def test_panels_state_the_config_line_once():
+    """The stepper's and the fault panel's figures leave the config line to the panel's
+    header; the standalone figures keep it."""
+    factory = widgets.live_cluster({"acks": "1"})
+    panel = widgets.stepper(factory, view="replication", until_ms=500)
+    line = lessons.config_header(panel.state.kernel, "replication")
+    assert line not in panel.view.figure(panel.state).axes[0].get_title()
+    assert line[:40] in widgets.replication_figure(panel.state).axes[0].get_title()
+    state = widgets.new_fault_state(factory)
+    assert "acks=1" not in widgets.fault_figure(state, header=False).axes[0].get_title()
+    assert "acks=1" in widgets.fault_figure(state).axes[0].get_title()
+
+
 # --- Grading mode -----------------------------------------------------------------------------
 
 

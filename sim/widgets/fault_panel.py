@@ -142,11 +142,13 @@ def reset_faults(state: FaultPanelState) -> FaultPanelState:
     return state
 
 
-def fault_figure(state: FaultPanelState) -> Figure:
-    """The replicas now (``viz.replication_view``), under the line of configs in force."""
+def fault_figure(state: FaultPanelState, *, header: bool = True) -> Figure:
+    """The replicas now (``viz.replication_view``), under the line of configs in force
+    (unless ``header`` is False: the panel shows that line above the figure already)."""
     kernel = state.kernel
+    line = lessons.config_header(kernel, "replication") if header else None
     return viz.replication_view(lessons.replication_snapshot(kernel), time_ms=kernel.now_ms,
-                                header=lessons.config_header(kernel, "replication"))
+                                header=line)
 
 
 def fault_status(state: FaultPanelState) -> str:
@@ -200,7 +202,7 @@ class FaultPanel(widgets.VBox):
         self.header.value = header_html(lessons.config_header(kernel, "replication"))
         status = html.escape(fault_status(state))
         self.status.value = status + (message_html(state.message) if state.message else "")
-        self.image.value = viz.figure_png(fault_figure(state))
+        self.image.value = viz.figure_png(fault_figure(state, header=False))
         self.metrics.value = table_html(lessons.broker_metric_changes(kernel))
         self.story.value = table_html(lessons.replication_events(kernel).tail(8))
 

@@ -229,12 +229,18 @@ def cluster_figure(state: StepperState) -> Figure:
     return viz.cluster_diagram(partitions, brokers, time_ms=state.now_ms)
 
 
-def replication_figure(state: StepperState) -> Figure:
+def replication_figure(state: StepperState, *, header: bool = True) -> Figure:
     """Every replica's log end offset, the high watermark, leaders, ISR and broker states now,
-    under the line of configs in force."""
+    under the line of configs in force (unless ``header`` is False: the stepper panel shows
+    that line above the figure already)."""
     kernel = state.kernel
+    line = lessons.config_header(kernel, "replication") if header else None
     return viz.replication_view(lessons.replication_snapshot(kernel), time_ms=state.now_ms,
-                                header=lessons.config_header(kernel, "replication"))
+                                header=line)
+
+
+def _replication_panel_figure(state: StepperState) -> Figure:
+    return replication_figure(state, header=False)
 
 
 @dataclass(frozen=True)
@@ -248,7 +254,8 @@ class StepperView:
 
 VIEWS: dict[str, StepperView] = {
     "cluster": StepperView(cluster_figure, "partitioning", recent_events),
-    "replication": StepperView(replication_figure, "replication", recent_replication_events),
+    "replication": StepperView(_replication_panel_figure, "replication",
+                               recent_replication_events),
 }
 """The stepper's views by name."""
 
