@@ -382,7 +382,7 @@ def _nearby_marks(marks: pd.DataFrame, span_ms: float) -> list[tuple[float, list
     return groups
 
 
-def _joined(labels: list[str], width: int = 60) -> str:
+def _joined(labels: list[str], width: int = 44) -> str:
     """One short line for the labels of one spot: the first in full (or shortened), then how
     many more happened there."""
     first = textwrap.shorten(labels[0], width, placeholder="…")

@@ -419,6 +419,20 @@ def test_panels_state_the_config_line_once():
     assert "acks=1" in widgets.fault_figure(state).axes[0].get_title()
 
 
+def test_story_tables_show_their_sentences_whole():
+    """pandas shortens text past 50 characters to "..."; the replication story keeps every
+    sentence whole in a notebook, and stays one such table when sliced."""
+    state = widgets.new_fault_state(widgets.live_cluster({"acks": "all"}))
+    widgets.run_forward(state, 500)
+    widgets.fire(state, "crash", 0, run_ms=12_000)
+    story = lessons.replication_events(state.kernel).tail(8)
+    long = [what for what in story["what"] if len(what) > 50]
+    assert long
+    html = story._repr_html_()
+    assert all(what in html for what in long)
+    assert "..." not in html
+
+
 # --- Grading mode -----------------------------------------------------------------------------
 
 

@@ -324,7 +324,7 @@ def _screenshots(run: NotebookRun) -> None:
             area.screenshot(path=folder / f"cell-{cell['index']:02d}.png")
 
 
-OUTPUT_FACTS = """() => {
+OUTPUT_FACTS = r"""() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const scrolls = el => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
   const cells = [];
@@ -354,7 +354,11 @@ OUTPUT_FACTS = """() => {
                      scrolls: narrow ? scrolls(narrow) : true,
                      head: table.innerText.slice(0, 60)});
         for (const td of table.querySelectorAll('td, th')) {
-          if (td.scrollWidth > td.clientWidth + 1) cut.push(td.innerText.slice(0, 60));
+          const text = td.innerText.trim();
+          // overflowing its cell, or shortened by pandas (display.max_colwidth) with "..."
+          if (td.scrollWidth > td.clientWidth + 1 || /\w(\.\.\.|…)$/.test(text)) {
+            cut.push(text.slice(0, 80));
+          }
         }
       }
     }
@@ -366,7 +370,7 @@ OUTPUT_FACTS = """() => {
       widgetOutputs: outputs.filter(o => o.data &&
                                     o.data['application/vnd.jupyter.widget-view+json']).length,
       widgetsShown: nodes.filter(n => n.querySelector(':scope > .jupyter-widgets')).length,
-      text: nodes.map(n => n.innerText).join('\\n'),
+      text: nodes.map(n => n.innerText).join('\n'),
       images, tables, cut,
     });
   });

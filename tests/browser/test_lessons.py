@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import NOTEBOOKS, NotebookRun, output_facts
+from tests.browser.conftest import NOTEBOOKS, ROOT, NotebookRun, output_facts
 
 RAW_WIDGET_REPR = re.compile(r"^(HBox|VBox|Box|GridBox|Tab|Accordion|[A-Z]\w*Panel)\(",
                              re.MULTILINE)
@@ -71,3 +71,13 @@ def test_tables_fit_or_scroll_in_their_own_box(run: NotebookRun, cells: list[dic
                                       f" px wide in a box {table['narrow']!r} that does not "
                                       "scroll")
         assert not cell["cut"], f"{where}: text cut off in {cell['cut']}"
+
+
+def test_readme_opens_with_a_picture_of_the_playground() -> None:
+    """The README's first picture is the playground, a PNG committed under docs/."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert first is not None
+    assert first.group(1) == "docs/playground.png"
+    assert readme.index(first.group(0)) < readme.index("## Set up")
+    assert (ROOT / first.group(1)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
