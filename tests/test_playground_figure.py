@@ -111,3 +111,14 @@ def test_a_new_slowdown_keeps_the_frame():
     figure.draw(run(slow_broker=0, slowdown=80))
     assert "×80 slower" in figure.bars_ax.get_title()
     assert figure.frames_drawn == frames
+
+
+def test_labels_on_the_data_sit_on_white_boxes():
+    """The p50 / p99 and even-share labels have an opaque box, drawn above the lines, so that
+    a neighbouring percentile line never crosses their text."""
+    figure = PlaygroundFigure()
+    figure.draw(simulate_playground({"records": 2_000}))
+    labels = [label for _, _, label in figure.percentiles] + [figure.even_label]
+    for label in labels:
+        assert label.get_bbox_patch() is not None
+        assert label.get_zorder() > max(line.get_zorder() for _, line, _ in figure.percentiles)

@@ -2,8 +2,9 @@
 
 pandas shortens any text longer than ``display.max_colwidth`` (50 characters) to "...", which
 cuts the replication story's and the consumer audit's sentences in the middle ("shrink: [2] not
-caught..."). A :class:`WholeTextFrame` is an ordinary DataFrame whose notebook display keeps
-every cell's text whole; everything else about it is pandas'.
+caught..."), and a narrow output wraps row names such as ``acks1-leader-crash`` onto several
+lines. A :class:`WholeTextFrame` is an ordinary DataFrame whose notebook display keeps every
+cell's text whole and every header on one line; everything else about it is pandas'.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class WholeTextFrame(pd.DataFrame):
 
     def _repr_html_(self) -> str | None:
         with pd.option_context("display.max_colwidth", None):
-            return super()._repr_html_()
+            html = super()._repr_html_()
+        return None if html is None else html.replace("<th>", '<th style="white-space: nowrap">')
 
     def __repr__(self) -> str:
         with pd.option_context("display.max_colwidth", None):

@@ -204,7 +204,7 @@ def _with(value: Any, options: list[Any]) -> list[Any]:
 def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
     style = {"description_width": "130px"}
     layout = widgets.Layout(width="360px")
-    wide_layout = widgets.Layout(width="470px")  # for the two long partitioner.* names
+    wide_layout = widgets.Layout(width="400px")  # for the two long partitioner.* names
 
     def kw(label: str) -> dict[str, Any]:
         return {"description": label, "style": style, "layout": layout,
@@ -215,7 +215,7 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
         "partitioner": widgets.Dropdown(
             options=[(c.label, name) for name, c in lessons.PARTITIONERS.items()],
             value=v["partitioner"], description="partitioner.class", style=style,
-            layout=widgets.Layout(width="490px")),  # room for the longest name
+            layout=widgets.Layout(width="430px")),  # room for the longest name
         "partitions": widgets.IntSlider(value=v["partitions"], min=1, max=24,
                                         **kw("partitions")),
         "keys": widgets.Dropdown(options=[("none (key-less)", "none"),
@@ -251,7 +251,7 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
         "partitioner.availability.timeout.ms": widgets.IntSlider(
             value=v["partitioner.availability.timeout.ms"], min=0, max=100,
             **{**kw("partitioner.availability.timeout.ms"), "layout": wide_layout,
-               "style": {"description_width": "240px"}}),
+               "style": {"description_width": "235px"}}),
     }
 
 
