@@ -433,6 +433,22 @@ def test_story_tables_show_their_sentences_whole():
     assert "..." not in html
 
 
+def test_stepper_and_fault_panel_show_a_busy_line_while_they_work():
+    """A replay or a fault run shows a busy line while it computes, and clears it after."""
+    stepper = widgets.stepper(small_factory)
+    fault = widgets.fault_panel(configs={"acks": "all"}, run_ms=100)
+    for panel, method in ((stepper, stepper._move), (fault, fault._work)):
+        seen = []
+
+        def work(panel=panel, seen=seen):
+            seen.append(panel.busy.value)
+            return panel.state
+
+        method(work)
+        assert "⏳" in seen[0]
+        assert panel.busy.value == ""
+
+
 # --- Grading mode -----------------------------------------------------------------------------
 
 

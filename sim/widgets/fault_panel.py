@@ -27,6 +27,7 @@ from sim.errors import ConfigError, KafkaLabError
 from sim.kernel import Kernel
 from sim.widgets.panel import (
     GradingPlaceholder,
+    busy,
     figure_image,
     grading_mode,
     header_html,
@@ -176,6 +177,7 @@ class FaultPanel(widgets.VBox):
         self.reset_button = widgets.Button(description="reset", tooltip="back to time 0")
         self.header = widgets.HTML()
         self.status = widgets.HTML()
+        self.busy = widgets.HTML()
         self.image = figure_image()
         self.metrics = widgets.HTML()
         self.story = widgets.HTML()
@@ -184,18 +186,23 @@ class FaultPanel(widgets.VBox):
             widgets.HBox([self.broker, *(self.buttons[a] for a in FAULT_ACTIONS[:4])]),
             widgets.HBox([self.buttons["preferred election"], self.run_ms, self.run_button,
                           self.reset_button]),
-            self.status, self.image, self.metrics, self.story,
+            self.status, self.busy, self.image, self.metrics, self.story,
         ])
         for action, button in self.buttons.items():
             button.on_click(lambda _b, action=action: self._fire(action))
-        self.run_button.on_click(lambda _b: self._show(run_forward(self.state,
-                                                                   self.run_ms.value)))
-        self.reset_button.on_click(lambda _b: self._show(reset_faults(self.state)))
+        self.run_button.on_click(lambda _b: self._work(lambda: run_forward(
+            self.state, self.run_ms.value)))
+        self.reset_button.on_click(lambda _b: self._work(lambda: reset_faults(self.state)))
         self._show(run_forward(self.state, run_ms))
 
     def _fire(self, action: str) -> None:
         broker = None if action == "preferred election" else self.broker.value
-        self._show(fire(self.state, action, broker, self.run_ms.value))
+        self._work(lambda: fire(self.state, action, broker, self.run_ms.value))
+
+    def _work(self, step: Callable[[], FaultPanelState]) -> None:
+        """Run ``step`` under a busy line, then show its state."""
+        with busy(self.busy, "running the cluster…"):
+            self._show(step())
 
     def _show(self, state: FaultPanelState) -> None:
         kernel = state.kernel

@@ -13,7 +13,8 @@ import html
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "GRADING_ENV_VAR",
     "GradingPlaceholder",
     "RunPanel",
+    "busy",
     "figure_image",
     "grading_mode",
     "header_html",
@@ -63,6 +65,17 @@ def message_html(text: str) -> str:
 BUSY_HTML = ("<div style='color:#57606a;font-style:italic'>⏳ re-simulating for the new "
              "values…</div>")
 """Shown while a panel re-simulates, so a slow run never looks like a dead panel."""
+
+
+@contextmanager
+def busy(line: widgets.HTML, text: str = "working…") -> Iterator[None]:
+    """Show a busy line while a panel computes (a replay, a fault run), cleared afterwards;
+    the browser gets it at once, before the work starts."""
+    line.value = f"<div style='color:#57606a;font-style:italic'>⏳ {html.escape(text)}</div>"
+    try:
+        yield
+    finally:
+        line.value = ""
 
 
 def figure_image() -> widgets.Image:

@@ -246,8 +246,8 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
                                            step=0.1, **kw("slowdown factor")),
         "partitioner.adaptive.partitioning.enable": widgets.Checkbox(
             value=v["partitioner.adaptive.partitioning.enable"],
-            description="partitioner.adaptive.partitioning.enable", style=style,
-            layout=wide_layout),
+            description="partitioner.adaptive.partitioning.enable", indent=False,
+            layout=wide_layout),  # no indent: the whole name fits
         "partitioner.availability.timeout.ms": widgets.IntSlider(
             value=v["partitioner.availability.timeout.ms"], min=0, max=100,
             **{**kw("partitioner.availability.timeout.ms"), "layout": wide_layout,

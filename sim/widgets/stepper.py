@@ -33,6 +33,7 @@ from sim.errors import ConfigError
 from sim.kernel import Kernel
 from sim.widgets.panel import (
     GradingPlaceholder,
+    busy,
     figure_image,
     grading_mode,
     header_html,
@@ -289,6 +290,7 @@ class StepperPanel(widgets.VBox):
                                         readout_format=",.1f",
                                         layout=widgets.Layout(width="600px", max_width="100%"))
         self.status = widgets.HTML()
+        self.busy = widgets.HTML()
         self.events = widgets.HTML(layout=widgets.Layout(max_width="100%"))
         self.image = figure_image()
         self._syncing = False
@@ -304,14 +306,14 @@ class StepperPanel(widgets.VBox):
         self.go_button = widgets.Button(description="go", tooltip="replay to this event")
         if bookmarks:
             rows.append(widgets.HBox([self.bookmarks, self.go_button]))
-        rows += [self.status, self.image, self.events]
+        rows += [self.status, self.busy, self.image, self.events]
         super().__init__(rows)
         self.go_button.on_click(self._go)
         self.play.observe(self._tick, names="value")
-        self.step_button.on_click(lambda _b: self._apply(step_events(self.state,
-                                                                     self.speed.value)))
-        self.back_button.on_click(lambda _b: self._apply(step_events(self.state,
-                                                                     -self.speed.value)))
+        self.step_button.on_click(lambda _b: self._move(lambda: step_events(
+            self.state, self.speed.value)))
+        self.back_button.on_click(lambda _b: self._move(lambda: step_events(
+            self.state, -self.speed.value)))
         self.reset_button.on_click(self._reset)
         self.time.observe(self._seek, names="value")
         self._apply(self.state)
@@ -326,11 +328,16 @@ class StepperPanel(widgets.VBox):
 
     def _seek(self, change: Mapping[str, Any]) -> None:
         if not self._syncing:
-            self._apply(seek_time(self.state, float(change["new"])))
+            self._move(lambda: seek_time(self.state, float(change["new"])))
 
     def _go(self, _button: Any) -> None:
         if self.bookmarks.value is not None:
-            self._apply(seek_event(self.state, int(self.bookmarks.value)))
+            self._move(lambda: seek_event(self.state, int(self.bookmarks.value)))
+
+    def _move(self, move: Callable[[], StepperState]) -> None:
+        """Move under a busy line (going back replays from time 0), then redraw."""
+        with busy(self.busy, "replaying…"):
+            self._apply(move())
 
     def _reset(self, _button: Any) -> None:
         self.play.playing = False

@@ -362,6 +362,13 @@ OUTPUT_FACTS = r"""() => {
         }
       }
     }
+    for (const out of nodes) {  // widget labels shortened with an ellipsis
+      for (const label of out.querySelectorAll('.widget-label, .widget-label-basic')) {
+        if (label.offsetParent && label.scrollWidth > label.clientWidth + 1) {
+          cut.push('label: ' + label.innerText.slice(0, 80));
+        }
+      }
+    }
     cells.push({
       index, count: cell.model.executionCount,
       source: cell.model.sharedModel.getSource(),
