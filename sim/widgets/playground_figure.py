@@ -112,7 +112,7 @@ class PlaygroundFigure:
     def __init__(self) -> None:
         self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
         self.canvas = FigureCanvasAgg(self.figure)
-        self.figure.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.25)
+        self.figure.subplots_adjust(left=0.06, right=0.975, bottom=0.15, top=0.9, wspace=0.25)
         self.bars_ax, self.fill_ax, self.latency_ax = self.figure.subplots(
             1, 3, width_ratios=[1.5, 1, 1])
         self.message = self.figure.text(0.5, 0.5, "", ha="center", va="center", wrap=True,
