@@ -6,6 +6,7 @@
   the same name and seed always print the same bytes.
 - ``exercises build|check``: generate ``exercises/`` from ``solutions/``, or fail if they drifted.
 - ``grade DIR --out grades.csv``: grade a folder of submitted exercise notebooks.
+- ``explain [TERM]``: what a word of the delivery audit means (all of them without TERM).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds allowed per notebook cell (default 10)")
     grade.add_argument("--feedback", type=Path, default=None,
                        help="folder for one feedback text file per student")
+    explain = commands.add_parser("explain", help="what a word of the delivery audit means")
+    explain.add_argument("term", nargs="*",
+                         help="e.g. lost-write, unseen, skipped (none: list every term)")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -53,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             return _exercises(args.action, args.solutions, args.exercises)
         if args.command == "grade":
             return _grade(args)
+        if args.command == "explain":
+            return _explain(" ".join(args.term))
         return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -83,6 +89,15 @@ def _run(name: str, seed: int | None, trace_path: Path | None, as_json: bool = F
             frame.to_csv(trace_path, index=False)
         else:
             raise KafkaLabError(f"--trace {trace_path}: use a .csv or .parquet file name.")
+    return 0
+
+
+def _explain(term: str) -> int:
+    from sim.audit import TERMS, explain
+
+    texts = [explain(term)] if term else [explain(name) for name in TERMS]
+    for text in texts:
+        print(textwrap.fill(text, 96, subsequent_indent="    ", break_on_hyphens=False))
     return 0
 
 
