@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import audit, faults, scenarios, trace
+from sim import audit, faults, lessons, scenarios, trace
 from sim.audit import audit_kernel
 from sim.kernel import Kernel
 from sim.producer import Producer
@@ -345,6 +345,14 @@ def test_zombie_writes_never_truncated_point_at_the_election_that_replaced_the_z
     [seq] = {r["cause"]["seq"] for r in report.lost_records}
     elections = kernel.trace.frame(trace.KINDS["leader.election"])
     assert elections.loc[elections["seq"] == seq, "election"].tolist() == ["clean"]
+
+
+def test_the_lessons_loss_report_names_the_election_of_an_unhealed_zombie():
+    """Lesson 02's loss table groups the zombie's lost writes under the clean election of
+    broker 1 (not an unknown cause)."""
+    losses = lessons.loss_report(variant("zombie-leader", drop="heal_network"))
+    assert losses[["kind", "broker", "records", "first_offset", "last_offset"]].values.tolist(
+    ) == [["leader.election", 1, 3000, 1000, 3999]]
 
 
 def test_unclean_election_without_return_points_at_the_unclean_election():
