@@ -432,3 +432,14 @@ def test_results_columns_are_typed_as_pandas_types_their_values(keys):
                           "key": np.array(sent, dtype=object)})
     pd.testing.assert_frame_equal(results[["topic", "key"]], plain)
     assert Producer(kernel).results().empty
+
+
+def test_record_metadata_shows_times_to_the_microsecond():
+    """A latency summed from simulated delays (6.200487799999999 in binary floats) is shown
+    rounded to 3 decimals; the field keeps the exact value."""
+    _, producer = make(partitions=3)
+    meta = producer.send("t", key="a", value="x").get()
+    shown = repr(meta).split("latency_ms=")[1].rstrip(")")
+    assert shown == repr(round(meta.latency_ms, 3))
+    assert len(shown.split(".")[1]) <= 3
+    assert meta.latency_ms != round(meta.latency_ms, 3)  # the noise is really there
