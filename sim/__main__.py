@@ -38,7 +38,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _program_name() -> str:
     """``kafka-lab`` when started by the console script, else ``python -m sim``."""
-    return "kafka-lab" if Path(sys.argv[0]).stem == "kafka-lab" else "python -m sim"
+    called = sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return "kafka-lab" if called in ("kafka-lab", "kafka-lab.exe") else "python -m sim"
 
 
 def main(argv: list[str] | None = None) -> int:
