@@ -243,3 +243,31 @@ def test_readme_binder_badge_opens_the_tour() -> None:
                        r"([^)\s]+)\)", readme)
     assert links == ["notebooks/00_tour.ipynb"]
     assert (ROOT / links[0]).is_file()
+
+
+# --- What the texts cite -------------------------------------------------------------------------
+
+
+def cited_texts() -> dict[str, str]:
+    """What a reader meets first: README, CONTRIBUTING, the benchmarks and `list`'s stories."""
+    from sim import scenarios
+
+    texts = {name: (ROOT / name).read_text(encoding="utf-8")
+             for name in ("README.md", "CONTRIBUTING.md")}
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        texts[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
+    for name in scenarios.builtin_names():
+        texts[f"python -m sim list ({name})"] = scenarios.load(name).description
+    return texts
+
+
+@pytest.mark.parametrize("where", sorted(cited_texts()))
+def test_texts_cite_only_documents_in_the_repository(where: str) -> None:
+    """Every Markdown document a text names is in the repository, and none cites notes that
+    are not (Kafka's sources and KIPs are cited instead)."""
+    text = cited_texts()[where]
+    present = {path.name for path in ROOT.rglob("*.md") if ".git" not in path.parts}
+    for document in re.findall(r"\b([\w.-]+\.md)\b", text):
+        assert document in present, f"{where} cites {document}, which is not in the repository"
+    assert "kafka-facts" not in text
+    assert "seed's" not in text  # "seed" is the random seed here
