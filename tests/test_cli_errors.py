@@ -193,10 +193,23 @@ def test_a_run_beyond_free_memory_says_how_much_it_needs(
 def test_a_run_within_free_memory_is_accepted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same guard lets a run through when the estimate fits (200 records, 1 MiB free)."""
-    monkeypatch.setattr(workloads, "available_memory_bytes", lambda: 2**20)
+    """The same guard lets a run through when the estimate fits (1 million records need about
+    763 MiB; 1 GiB is free)."""
+    monkeypatch.setattr(workloads, "available_memory_bytes", lambda: 2**30)
+    workloads.check_run_fits_in_memory(1_000_000)
     code, _, err = cli("run", scenario(tmp_path, GOOD))
     assert (code, err) == (0, "")
+
+
+def test_small_runs_never_probe_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to 512 MiB nothing is read (a graded notebook's sandbox forbids /proc/meminfo)."""
+    def probe() -> int:
+        raise AssertionError("probed")
+
+    monkeypatch.setattr(workloads, "available_memory_bytes", probe)
+    workloads.check_run_fits_in_memory(600_000)  # 458 MiB
+    with pytest.raises(AssertionError, match="probed"):
+        workloads.check_run_fits_in_memory(700_000)  # 534 MiB
 
 
 def test_generating_a_workload_beyond_free_memory_is_a_config_error(
