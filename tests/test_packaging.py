@@ -271,3 +271,34 @@ def test_texts_cite_only_documents_in_the_repository(where: str) -> None:
         assert document in present, f"{where} cites {document}, which is not in the repository"
     assert "kafka-facts" not in text
     assert "seed's" not in text  # "seed" is the random seed here
+
+
+# --- Which lessons exist -------------------------------------------------------------------------
+
+LESSONS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_tour_lists_exactly_the_lessons_that_exist_with_working_links() -> None:
+    """The tour's lesson table has one row per lesson in notebooks/, and every lesson and
+    exercise it links to exists (relative to notebooks/, as JupyterLab resolves them)."""
+    tour = json.loads((ROOT / "notebooks" / "00_tour.ipynb").read_text(encoding="utf-8"))
+    (table,) = ["".join(c["source"]) for c in tour["cells"]
+                if "".join(c["source"]).startswith("## The lessons")]
+    rows = re.findall(r"^\| (\d\d(?:–\d\d)?) \|", table, flags=re.M)
+    assert rows == [name[:2] for name in LESSONS]
+    links = re.findall(r"\]\(([^)]+\.ipynb)\)", table)
+    assert links
+    for link in links:
+        assert (ROOT / "notebooks" / link).resolve().is_file(), link
+    exercises = sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
+    assert sorted(Path(link).name for link in links if "exercises" in link) == exercises
+
+
+def test_readme_says_which_lessons_are_written() -> None:
+    """The README names the range of lessons that exist and marks the rest as not written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first, last = LESSONS[0][:2], LESSONS[-1][:2]
+    assert f"Lessons {first}–{last} are the ones written so far" in readme
+    assert "not written yet" in readme
+    for name in LESSONS:
+        assert f"`{name[:2]}`" in readme, name
