@@ -18,8 +18,6 @@ import pytest
 
 from sim import workloads
 from sim.__main__ import main
-from sim.errors import ConfigError
-from sim.workloads import Workload
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -199,33 +197,6 @@ def test_a_run_within_free_memory_is_accepted(
     workloads.check_run_fits_in_memory(1_000_000)
     code, _, err = cli("run", scenario(tmp_path, GOOD))
     assert (code, err) == (0, "")
-
-
-def test_small_runs_never_probe_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Up to 512 MiB nothing is read (a graded notebook's sandbox forbids /proc/meminfo)."""
-    def probe() -> int:
-        raise AssertionError("probed")
-
-    monkeypatch.setattr(workloads, "available_memory_bytes", probe)
-    workloads.check_run_fits_in_memory(600_000)  # 458 MiB
-    with pytest.raises(AssertionError, match="probed"):
-        workloads.check_run_fits_in_memory(700_000)  # 534 MiB
-
-
-def test_generating_a_workload_beyond_free_memory_is_a_config_error(
-    monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Workload.generate checks before numpy allocates (no _ArrayMemoryError)."""
-    monkeypatch.setattr(workloads, "available_memory_bytes", lambda: 2**30)
-    with pytest.raises(ConfigError, match=r"100,000,000 records: that needs about 4\.5 GiB"):
-        Workload.generate(None, "t", 100_000_000, 1000)  # type: ignore[arg-type]
-
-
-def test_available_memory_is_read_on_this_machine() -> None:
-    """The probe finds a positive amount of free memory where the tests run."""
-    available = workloads.available_memory_bytes()
-    assert available is not None
-    assert available > 0
 
 
 # --- exercises -----------------------------------------------------------------------------------
