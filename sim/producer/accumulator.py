@@ -156,7 +156,7 @@ class RecordAccumulator:
     def room(self, partition: int) -> int:
         """Record bytes the partition's open batch can still take (a new batch if none).
 
-        Never negative: a batch whose first record went past ``batch.size`` has no room left.
+        Never negative: a batch at or past its write limit has none left.
         """
         batch = self.open_batch(partition)
         if batch is None:
