@@ -178,6 +178,22 @@ def test_readme_opens_the_lab_at_the_root_with_the_tour() -> None:
         assert (ROOT / files[0]).is_file()
 
 
+def test_jupyter_server_reads_the_readme_command_as_the_tour_under_the_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The installed Jupyter server, given the README's arguments from the repository root,
+    serves the root and opens notebooks/00_tour.ipynb relative to it (its browser URL is
+    lab/tree/notebooks/00_tour.ipynb)."""
+    serverapp = pytest.importorskip("jupyter_server.serverapp")
+    (command,) = [c for c in readme_commands("jupyter lab") if c.startswith("python -m pip")]
+    arguments = command.split("jupyter lab", 1)[1].split()
+    monkeypatch.chdir(ROOT)
+    app = serverapp.ServerApp()
+    app.parse_command_line(arguments)
+    assert Path(app.root_dir).resolve() == ROOT
+    assert app._resolve_file_to_run_and_root_dir() == "notebooks/00_tour.ipynb"
+
+
 def test_lab_command_roots_jupyter_at_the_repository_and_allows_root_only_as_root() -> None:
     """`kafka-lab lab` starts JupyterLab at the repository with the tour; as root it adds
     --allow-root (JupyterLab refuses root otherwise); options given are passed on."""
