@@ -175,7 +175,7 @@ def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[st
                             for gen in g["generations"]]
     return {
         "scenario": title, "description": description, "kafka_version": config.KAFKA_VERSION,
-        "seed": kernel.seed, "simulated_ms": kernel.now_ms, "events": len(kernel.trace),
+        "seed": kernel.seed, "simulated_ms": round(kernel.now_ms, 6), "events": len(kernel.trace),
         "partitions": records(parts[~parts["topic"].astype(str).str.startswith("__")]),
         "producers": records(metrics.producer_metrics(kernel)),
         "brokers": records(metrics.broker_metrics(kernel)),

@@ -376,6 +376,15 @@ def test_bad_value_bytes_is_a_scenario_error(tmp_path: Path) -> None:
     assert "producers[0].workload.value_bytes" in run.err
 
 
+def test_json_summary_shows_simulated_time_without_float_noise() -> None:
+    """keyed ends at 1005.7621862000001 ms in binary floats; --json says 1005.762186."""
+    run = builtin_run("keyed")
+    assert run.kernel is not None
+    assert run.kernel.now_ms != round(run.kernel.now_ms, 6)  # the noise is really there
+    json_run = call_cli("run", "keyed", "--json")
+    assert f'"simulated_ms": {round(run.kernel.now_ms, 6)},' in json_run.out
+
+
 def test_unknown_scenario_name_lists_the_builtins() -> None:
     """An unknown name exits 2 with an error that lists every built-in scenario."""
     run = call_cli("run", "no-such-scenario")
