@@ -6,6 +6,8 @@
   the same name and seed always print the same bytes.
 - ``exercises build|check``: generate ``exercises/`` from ``solutions/``, or fail if they drifted.
 - ``grade DIR --out grades.csv``: grade a folder of submitted exercise notebooks.
+- ``fuzz --runs N --seed S --profile P --out DIR``: random fault schedules, each checked; one
+  line per failing schedule, each new failure minimised into DIR as replayable YAML.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds allowed per notebook cell (default 10)")
     grade.add_argument("--feedback", type=Path, default=None,
                        help="folder for one feedback text file per student")
+    fuzz = commands.add_parser("fuzz", help="run random fault schedules and check each run")
+    fuzz.add_argument("--runs", type=int, default=100, help="schedules to run (default 100)")
+    fuzz.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
+    fuzz.add_argument("--profile", default="safe",
+                      choices=["safe", "disk-loss", "unsafe", "consumers"])
+    fuzz.add_argument("--records", type=int, default=None,
+                      help="records per schedule (default: the profile's, 3000 at 50/s)")
+    fuzz.add_argument("--out", type=Path, default=Path("fuzz-findings"),
+                      help="folder for the minimised failing schedules (YAML)")
+    fuzz.add_argument("--minimise-runs", type=int, default=60,
+                      help="runs allowed to minimise each new failure (default 60; 0: none)")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -53,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return _exercises(args.action, args.solutions, args.exercises)
         if args.command == "grade":
             return _grade(args)
+        if args.command == "fuzz":
+            return _fuzz(args)
         return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -114,6 +129,25 @@ def _grade(args: argparse.Namespace) -> int:
     print(totals.to_string())
     print(f"wrote {args.out}")
     return 0
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from sim.fuzz import PROFILES, campaign
+
+    if args.runs < 1:
+        raise KafkaLabError(f"--runs must be at least 1 but is {args.runs}.")
+    profile = PROFILES[args.profile]
+    if args.records is not None:
+        if args.records < 1:
+            raise KafkaLabError(f"--records must be at least 1 but is {args.records}.")
+        profile = profile.scaled(args.records)
+    out = args.out if args.minimise_runs > 0 else None
+    result = campaign(profile, args.runs, args.seed, out, args.minimise_runs, report=print)
+    causes = ", ".join(f"{k} {n}" for k, n in sorted(result.causes.items())) or "none"
+    print(f"{result.runs} schedules of profile {profile.name} (seed {args.seed}) in "
+          f"{result.wall_s:.1f} s: {result.per_second:.2f} schedules/s; "
+          f"{len(result.findings)} failing ({causes}); {result.losses} lost records seen")
+    return 1 if result.findings else 0
 
 
 if __name__ == "__main__":
