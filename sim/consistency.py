@@ -9,7 +9,7 @@ what the producers were told and what the partition logs hold at the end.
 - ``duplicate``: an acknowledged record is stored more than once in its leader's log.
 - ``isr-divergence``: an in-sync replica holds another record than the leader below the high
   watermark, or its log ends below the high watermark (Kafka keeps HW ≤ every ISR member's LEO).
-- ``offline``: a partition has no leader.
+- ``offline``: a partition has no leader, or its leader's broker is not running.
 - ``in-flight``: a record was neither acknowledged nor failed (its future never completes).
 
 Example: leader log ``[a, b, c]`` with HW 3, acknowledged ``b@1`` and ``d@2`` → ``d`` is lost
@@ -46,17 +46,18 @@ def check(kernel: Any) -> list[Finding]:
         if topic.startswith("__"):
             continue
         for part in kernel.cluster.topics[topic].partitions:
-            findings += _partition_findings(part)
+            findings += _partition_findings(part, kernel.cluster.brokers)
     for producer in kernel.clients:
         if isinstance(producer, Producer):
             findings += _producer_findings(kernel, producer)
     return findings
 
 
-def _partition_findings(part: Any) -> list[Finding]:
+def _partition_findings(part: Any, brokers: dict[int, Any]) -> list[Finding]:
     where = (part.topic, part.partition)
-    if part.leader < 0:
-        return [Finding("offline", *where, 0, f"{part.topic}-{part.partition} has no leader "
+    if part.leader < 0 or not brokers[part.leader].alive:
+        who = "no leader" if part.leader < 0 else f"leader {part.leader}, which is not running"
+        return [Finding("offline", *where, 0, f"{part.topic}-{part.partition} has {who} "
                         f"(ISR {part.isr})")]
     leader = part.logs[part.leader]
     hw = leader.high_watermark

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
 from sim import consistency, scenarios
 from sim.fuzz import (
@@ -27,6 +28,7 @@ from sim.fuzz import (
     to_yaml,
 )
 from sim.fuzz.checker import RunawayError
+from tests.strategies import fuzz_schedules
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "fuzz"
@@ -96,6 +98,13 @@ def test_every_generated_schedule_loads_and_undoes_its_faults_before_the_horizon
         loaded = scenarios.parse(to_yaml(scenario), f"{index}.yaml")
         assert loaded.duration_ms == profile.horizon_ms + profile.settle_ms
         _undone_by_horizon(scenario, profile.horizon_ms)
+
+
+@given(scenario=fuzz_schedules("consumers"))
+def test_any_seed_and_index_give_a_loadable_schedule_undone_by_the_horizon(scenario):
+    """Beyond the fixed seeds: any (seed, index) loads and undoes every fault in time."""
+    scenarios.parse(to_yaml(scenario), "drawn.yaml")
+    _undone_by_horizon(scenario, PROFILES["consumers"].horizon_ms)
 
 
 def test_generator_draws_every_fault_kind_the_lab_has():
@@ -237,10 +246,13 @@ def test_consistency_sees_an_in_sync_follower_below_the_high_watermark():
 
 
 def test_consistency_sees_an_offline_partition():
-    """A partition without a leader at the end is reported."""
+    """A partition without a leader, or led by a stopped broker, at the end is reported."""
     kernel = _safe_run()
-    kernel.cluster.partition("payments", 0).leader = -1
-    assert "offline" in {f.kind for f in consistency.check(kernel)}
+    part = kernel.cluster.partition("payments", 0)
+    kernel.cluster.brokers[part.leader].alive = False
+    assert [f.kind for f in consistency.check(kernel)] == ["offline"]
+    part.leader = -1
+    assert [f.kind for f in consistency.check(kernel)] == ["offline"]
 
 
 def test_guard_turns_a_zero_time_livelock_into_an_error():
@@ -294,12 +306,12 @@ def test_disk_loss_of_the_only_in_sync_replica_is_a_loss_kafka_shares():
 
 @pytest.fixture(scope="module")
 def safe():
-    return campaign(_profile("safe"), 80, SEED)
+    return campaign(_profile("safe"), 60, SEED)
 
 
 @pytest.fixture(scope="module")
 def disk_loss():
-    return campaign(_profile("disk-loss"), 50, SEED)
+    return campaign(_profile("disk-loss"), 40, SEED)
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +321,7 @@ def unsafe():
 
 @pytest.fixture(scope="module")
 def consumers():
-    return campaign(_profile("consumers"), 30, SEED)
+    return campaign(_profile("consumers"), 16, SEED)
 
 
 def _with(result, *kinds):
@@ -317,6 +329,8 @@ def _with(result, *kinds):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 1: idempotent dedup on a sequence collision acknowledges unwritten offsets")
 def test_safe_config_loses_nothing_and_duplicates_nothing(safe):
     """Safe config, no disk loss: no lost write, no duplicate, no inconsistent offsets."""
     assert _with(safe, "lost-write", "lost", "duplicate", "duplicate-stored",
@@ -336,18 +350,24 @@ def test_safe_config_every_partition_online_and_every_record_settled(safe):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 11: --json crashes on an unavailability window that never closes")
 def test_safe_config_runs_end_and_raise_nothing(safe):
-    """No run hangs or raises."""
+    """No run hangs or raises (every tenth schedule also builds its --json summary)."""
     assert _with(safe, "hang", "error") == []
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 9: idempotent producer reorders after an epoch bump or leader change")
 def test_safe_config_keeps_send_order(safe):
     """Idempotence keeps each partition's acknowledged records in send order."""
     assert _with(safe, "nonmonotonic-send") == []
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defects 1 and 12: sequence-collision losses; a disk lost on restart has no cause")
 def test_disk_loss_loses_only_where_kafka_does_each_loss_with_its_cause(disk_loss):
     """Losses only when the only in-sync replica came back empty and was elected; each has a
     cause in the audit."""
@@ -361,9 +381,17 @@ def test_disk_loss_runs_end_online_with_every_record_settled(disk_loss):
 
 
 @pytest.mark.slow
-def test_unsafe_configs_lose_records_each_tied_to_its_cause(unsafe):
-    """acks=1, unclean election, min ISR 1: losses are found, and every one has a cause."""
+def test_unsafe_configs_lose_records(unsafe):
+    """The fuzzer finds what unsafe configs lose (else it would be blind) and tolerates it."""
     assert unsafe.losses > 0
+    assert unsafe.tolerated["lost-write"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defects 1 and 12: sequence-collision losses have no removing event to cite")
+def test_unsafe_configs_lose_records_each_tied_to_its_cause(unsafe):
+    """acks=1, unclean election, min ISR 1: every lost record has a cause in the audit."""
     assert unsafe.uncaused == 0
     assert _with(unsafe, "uncaused-loss") == []
 
@@ -375,6 +403,8 @@ def test_unsafe_configs_still_end_online_and_agree_below_the_high_watermark(unsa
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 8: an at-most-once member fenced after a hang processes records twice")
 def test_consumer_commit_strategies_hold_and_runs_end(consumers):
     """Commit after processing never skips; commit before never processes twice; runs end."""
     assert _with(consumers, "skipped", "processed-twice", "hang", "error") == []
@@ -428,6 +458,21 @@ DEFECTS = {
     "safe--lost-write-sequence-collision": (
         "issue 12 defect 1: after delivery timeouts bump the producer epoch, batches keep old "
         "sequences and the leader acknowledges a different batch as a duplicate"),
+    "safe--duplicate-with-idempotence": (
+        "issue 12 defects 1 and 5: NOT_ENOUGH_REPLICAS_AFTER_APPEND answered at once, the batch "
+        "is retried under a bumped epoch with a new sequence and written a second time"),
+    "safe--isr-divergence": (
+        "issue 12 defect 2: a zombie leader rejoins the ISR as a follower without truncating "
+        "to the new leader's epoch, so it differs from the leader below the HW"),
+    "consumers--at-most-once-processed-twice": (
+        "issue 12 defect 8: a member fenced after a hang still processes the records it "
+        "polled, so an at-most-once group processes them twice"),
+    "disk-loss--disk-lost-loss-without-cause": (
+        "issue 12 defect 12: a broker that restarts with an empty disk has no event of its "
+        "own, so the records it lost point at no cause"),
+    "safe--nonmonotonic-send-with-idempotence": (
+        "issue 12 defect 9: the new leader accepts any sequence from a producer it has not "
+        "seen, so an idempotent producer's records are reordered"),
 }
 """Minimised findings under tests/data/fuzz, each failing today because of a named defect."""
 
@@ -453,5 +498,5 @@ def test_recorded_finding_passes_once_its_defect_is_fixed(path):
 
     scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert scenarios.load(path).faults
-    verdict = check_scenario(scenario, _profile(path.stem.split("--")[0]))
+    verdict = check_scenario(scenario, _profile(path.stem.split("--")[0]), json_summary=True)
     assert not verdict.failed, verdict.line()

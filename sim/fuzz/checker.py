@@ -143,8 +143,7 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
         guard.run(kernel, loaded.duration_ms)
         found, losses = _judge(kernel, scenario)
         if json_summary:
-            json.dumps(report.summary_json(kernel, loaded.name, loaded.description),
-                       allow_nan=False, default=str)
+            found += _json_errors(kernel, loaded)
     except RunawayError as exc:
         found = [Violation("hang", 1, str(exc))]
     except Exception as exc:
@@ -157,6 +156,16 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     verdict.tolerated = tolerated
     verdict.losses = losses
     return verdict
+
+
+def _json_errors(kernel: Any, loaded: Any) -> list[Violation]:
+    """An ``error`` if the run's ``--json`` summary cannot be built."""
+    try:
+        json.dumps(report.summary_json(kernel, loaded.name, loaded.description),
+                   allow_nan=False, default=str)
+    except Exception as exc:  # the CLI would crash the same way
+        return [Violation("error", 1, f"--json: {type(exc).__name__}: {exc}")]
+    return []
 
 
 def _judge(kernel: Any, scenario: dict[str, Any]
