@@ -455,6 +455,9 @@ def test_fuzz_cli_prints_a_verdict_per_failure_and_the_rate(tmp_path):
 
 DEFECTS = {
     # file stem (profile--cause) → the issue 12 defect that makes it fail today
+    "safe--json-crash-open-unavailability": (
+        "issue 12 defect 11: --json crashes (Out of range float values) when an "
+        "unavailability window never closes"),
     "safe--lost-write-sequence-collision": (
         "issue 12 defect 1: after delivery timeouts bump the producer epoch, batches keep old "
         "sequences and the leader acknowledges a different batch as a duplicate"),
