@@ -1,4 +1,4 @@
-"""Command line: ``python -m sim list | run | exercises | grade | lab`` — the lab without a browser.
+"""Command line: ``python -m sim list | run | explain | fuzz | exercises | grade | lab``.
 
 Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 
@@ -10,6 +10,8 @@ Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 - ``grade DIR --out grades.csv``: grade a folder of submitted exercise notebooks.
 - ``explain [TERM]``: what a word of the delivery audit means (all of them without TERM).
 - ``lab``: open JupyterLab at the repository's root with the tour open.
+- ``fuzz --runs N --seed S --profile P --out DIR``: random fault schedules, each checked; one
+  line per failing schedule, each new failure minimised into DIR as replayable YAML.
 
 A user's mistake (a bad argument, an invalid scenario) is one line on stderr and exit code 2.
 """
@@ -78,6 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         description="Start JupyterLab rooted at the repository (so notebooks/, exercises/ and "
         "solutions/ are all reachable) with notebooks/00_tour.ipynb open. Run as root (as in "
         "many containers), it adds --allow-root. Other options go to jupyter lab.")
+    fuzz = commands.add_parser("fuzz", help="run random fault schedules and check each run")
+    fuzz.add_argument("--runs", type=int, default=100, help="schedules to run (default 100)")
+    fuzz.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
+    fuzz.add_argument("--profile", default="safe",
+                      choices=["safe", "disk-loss", "unsafe", "consumers"])
+    fuzz.add_argument("--records", type=int, default=None,
+                      help="records per schedule (default: the profile's, 3000 at 50/s)")
+    fuzz.add_argument("--out", type=Path, default=Path("fuzz-findings"),
+                      help="folder for the minimised failing schedules (YAML)")
+    fuzz.add_argument("--minimise-runs", type=int, default=60,
+                      help="runs allowed to minimise each new failure (default 60; 0: none)")
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "lab":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -92,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             return _explain(" ".join(args.term))
         if args.command == "lab":
             return subprocess.call(lab_command(_lab_root(), unknown))
+        if args.command == "fuzz":
+            return _fuzz(args)
         _check_run_arguments(args.seed, args.trace)
         return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
@@ -207,6 +222,27 @@ def lab_command(root: Path, extra: list[str], as_root: bool | None = None) -> li
     if as_root and "--allow-root" not in extra:
         command.append("--allow-root")
     return command + extra
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from sim.fuzz import PROFILES, campaign
+
+    if args.runs < 1:
+        raise KafkaLabError(f"--runs must be at least 1 but is {args.runs}.")
+    if args.seed < 0:
+        raise KafkaLabError(f"--seed must be an integer ≥ 0 but is {args.seed}.")
+    profile = PROFILES[args.profile]
+    if args.records is not None:
+        if args.records < 1:
+            raise KafkaLabError(f"--records must be at least 1 but is {args.records}.")
+        profile = profile.scaled(args.records)
+    out = args.out if args.minimise_runs > 0 else None
+    result = campaign(profile, args.runs, args.seed, out, args.minimise_runs, report=print)
+    causes = ", ".join(f"{k} {n}" for k, n in sorted(result.causes.items())) or "none"
+    print(f"{result.runs} schedules of profile {profile.name} (seed {args.seed}) in "
+          f"{result.wall_s:.1f} s: {result.per_second:.2f} schedules/s; "
+          f"{len(result.findings)} failing ({causes}); {result.losses} lost records seen")
+    return 1 if result.findings else 0
 
 
 if __name__ == "__main__":
