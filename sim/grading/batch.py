@@ -33,9 +33,10 @@ from typing import Any
 
 import pandas as pd
 
+from sim.grading.checker import check_budget
 from sim.grading.registry import exercise_questions
 from sim.grading.results import VERDICTS, CheckResult, ExerciseReport
-from sim.grading.sandbox import Limits
+from sim.grading.sandbox import Limits, die_with_parent
 
 __all__ = ["COLUMNS", "MAX_REASON", "Submission", "grade_directory", "grade_submission",
            "safe_cell"]
@@ -100,9 +101,9 @@ def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory
                 "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, start_new_session=True, env=env,
-                               cwd="/")
+                               cwd="/", preexec_fn=die_with_parent())
     # the checker's own deadline covers the notebook; the checks run after it, each budgeted
-    deadline = time.monotonic() + timeout_s + 8 * cell_timeout_s + 30
+    deadline = time.monotonic() + timeout_s + 8 * check_budget(cell_timeout_s) + 30
     jail: int | None = None
     document: dict[str, Any] | None = None
     assert process.stdout is not None

@@ -55,9 +55,10 @@ class _Gone(Exception):  # noqa: N818 - the jail stopped answering; not the lear
 class Link:
     """The checker's end of the pipe: requests to the jail, proxies for what lives there."""
 
-    def __init__(self, jail: Jail, deadline: float) -> None:
+    def __init__(self, jail: Jail, deadline: float, limit_s: float) -> None:
         self.jail = jail
         self.deadline = deadline
+        self.limit_s = limit_s
         self.counter = 0
         self.remote: list[Any] = []
         self.broken: str | None = None
@@ -66,16 +67,16 @@ class Link:
         line = read_line(self.jail, self.deadline, MAX_MESSAGE_BYTES)
         if line is None:
             if time.monotonic() >= self.deadline:
-                raise _Gone("did not finish within the whole-run time limit")
+                raise _Gone(f"the notebook did not finish within {self.limit_s:g} s (whole run)")
             if self.jail.received > MAX_MESSAGE_BYTES:
-                raise _Gone(f"wrote more than {MAX_MESSAGE_BYTES >> 20} MB to the grader")
-            raise _Gone("its process ended before grading was over")
+                raise _Gone(f"the notebook wrote more than {MAX_MESSAGE_BYTES >> 20} MB to the grader")
+            raise _Gone("the notebook's process ended before grading was over")
         try:
             message = loads(line)
         except WireError as exc:
-            raise _Gone(f"sent the grader something unreadable: {exc}") from None
+            raise _Gone(f"the notebook sent the grader something unreadable: {exc}") from None
         if not isinstance(message, dict):
-            raise _Gone("sent the grader something unreadable")
+            raise _Gone("the notebook sent the grader something unreadable")
         return message
 
     def request(self, op: str, number: int, args: list[Any], method: str | None = None) -> Any:
@@ -86,7 +87,7 @@ class Link:
         n = self.counter
         if not self.jail.send(dumps({"n": n, "op": op, "id": number, "method": method,
                                      "args": self.encode(args)})):
-            raise _Gone("its process ended before grading was over")
+            raise _Gone("the notebook's process ended before grading was over")
         try:
             while True:
                 message = self.receive()
@@ -275,9 +276,23 @@ def grade_question(q: Question, link: Link, answers: dict[str, Any], cells: list
     return run_check(q, answer, budget_s)
 
 
+def check_budget(cell_timeout_s: float) -> float:
+    """Seconds each question's check may take: its calls into learner code are messages, and
+    each call has ``cell_timeout_s`` on its own in the jail."""
+    return max(30.0, 3 * cell_timeout_s)
+
+
 def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
                    spec: Limits | None = None, mode: str | None = None) -> dict[str, Any]:
-    """Grade one submitted notebook; returns the JSON-ready result document."""
+    """Grade one submitted notebook; returns the JSON-ready result document.
+
+    Args:
+        path: the submitted notebook (read here, never opened by the submission).
+        timeout_s: wall-clock limit for the notebook's run in the jail.
+        cell_timeout_s: limit per code cell, and per call into learner code.
+        spec: the jail's resource limits.
+        mode: the jail's mode (default: the best available).
+    """
     document: dict[str, Any] = {"exercise": None, "problem": None, "results": [], "cells": []}
     deadline = time.monotonic() + timeout_s
     try:
@@ -311,26 +326,29 @@ def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
                  spec=spec or Limits(cpu_s=int(timeout_s) + 5), package_parent=_PACKAGE_PARENT,
                  hide=hidden_while_graded(exercise), mode=mode)
     print(json.dumps({"jail": jail.process.pid}), flush=True)
-    link = Link(jail, deadline)
+    link = Link(jail, deadline, timeout_s)
+    checks_end = deadline + len(qs) * check_budget(cell_timeout_s)
     try:
         try:
             first = link.receive()
         except _Gone as exc:
-            document["problem"] = f"the notebook {exc}"
+            document["problem"] = str(exc)
             return document
         ran = first.get("ran") if isinstance(first.get("ran"), dict) else {}
         if isinstance(ran.get("problem"), str):
             document["problem"] = ran["problem"][:300]
             return document
+        link.deadline = checks_end  # the jail answers calls while the checks run
         cells = _cells(ran.get("cells"))
         answers = ran.get("answers") if isinstance(ran.get("answers"), dict) else {}
         document["cells"] = [vars(c) | {"questions": list(c.questions)} for c in cells]
         results = []
         for q in qs:
             try:
-                results.append(grade_question(q, link, answers, cells, cell_timeout_s))
+                results.append(grade_question(q, link, answers, cells,
+                                              check_budget(cell_timeout_s)))
             except _Gone as exc:
-                results.append(_zero(q, f"grading stopped: the notebook {exc}"))
+                results.append(_zero(q, f"grading stopped: {exc}"))
         document["results"] = [r.to_dict() for r in results]
         return document
     finally:

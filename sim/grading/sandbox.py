@@ -41,12 +41,14 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
     "JAIL_UID",
+    "die_with_parent",
     "Jail",
     "Limits",
     "available_mode",
@@ -65,7 +67,7 @@ _DEVICES = ("null", "zero", "random", "urandom")
 # mount(2) flags
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
-_PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,24 @@ def limits(spec: Limits) -> None:
 
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A ``preexec_fn``: the child is killed when the process that started it dies (Linux).
+
+    Made in the parent, so the child can tell if its parent died before the request took hold.
+    """
+    parent = os.getpid()
+
+    def prepare() -> None:
+        try:
+            _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return prepare
 
 
 def become_subreaper() -> bool:
@@ -250,12 +270,14 @@ def read_line(jail: Jail, deadline: float, max_bytes: int) -> bytes | None:
     """
     assert jail.process.stdout is not None
     fd = jail.process.stdout.fileno()
+    scanned = 0
     while True:
-        end = jail.buffer.find(b"\n")
+        end = jail.buffer.find(b"\n", scanned)
         if end >= 0:
             line = bytes(jail.buffer[:end])
             del jail.buffer[: end + 1]
             return line
+        scanned = len(jail.buffer)
         left = deadline - time.monotonic()
         if left <= 0 or jail.received > max_bytes:
             return None
@@ -291,12 +313,19 @@ def start(
         mode: ``"namespaces"`` or ``"plain"`` (default: :func:`available_mode`).
         extra_env: more environment variables for the submission.
     """
-    import tempfile
-
     mode = mode or available_mode()
     scratch = tempfile.mkdtemp(prefix="kafka-lab-jail-")
+    try:
+        return _start(scratch, mode, notebook_bytes, argv, spec, package_parent, hide,
+                      dict(extra_env or {}))
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], spec: Limits,
+           package_parent: str, hide: Sequence[str], extra: dict[str, str]) -> Jail:
     os.chmod(scratch, 0o755)
-    extra = dict(extra_env or {})
     if mode == "namespaces":
         config = {
             "root": scratch,
@@ -315,7 +344,8 @@ def start(
         command = [*_unshare_command(unshare), sys.executable, "-I", os.path.abspath(__file__)]
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL, start_new_session=True,
-                                   cwd="/", env={"PATH": "/usr/bin:/bin"})
+                                   cwd="/", env={"PATH": "/usr/bin:/bin"},
+                                   preexec_fn=die_with_parent())
         jail = Jail(process, mode, scratch)
         payload = json.dumps(config).encode()
         jail.send(f"{len(payload)}")  # the jail reads exactly this many bytes, then the runner
@@ -337,7 +367,10 @@ def start(
         for path in (scratch, work, tmp, os.path.join(work, "submission.ipynb")):
             os.chown(path, uid, uid)
 
+    orphan_guard = die_with_parent()
+
     def prepare() -> None:
+        orphan_guard()
         limits(spec)
         if uid is not None:
             os.setgroups([])

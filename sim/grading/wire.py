@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sim.consumer.fetcher import ConsumerRecord, ConsumerRecords, chunks_of
+from sim.grading.checklist import LearnerError, LearnerNotImplemented
 from sim.partitioners import ClusterMetadata
 from sim.records import TopicPartition
 
@@ -58,14 +59,6 @@ _KINDS = {k.name: k for k in (inspect.Parameter.POSITIONAL_ONLY,
 
 class WireError(ValueError):
     """A message that is not in the restricted form."""
-
-
-class LearnerError(Exception):
-    """The learner's code raised; ``str()`` is the one-line description made where it ran."""
-
-
-class LearnerNotImplemented(NotImplementedError):
-    """The learner's code still raises ``NotImplementedError`` (the stub)."""
 
 
 def loads(line: bytes | str) -> Any:
@@ -196,9 +189,8 @@ def decode(data: Any, handle: Callable[[dict[str, Any]], Any], depth: int = 0) -
             return bytes.fromhex(_text(inner, "bytes"))
         except ValueError:
             raise WireError("bytes must be hexadecimal") from None
-    if tag in ("tuple", "set", "dict", "records", "cluster") and not isinstance(inner, list):
-        if tag != "cluster":
-            raise WireError(f"{tag} needs a list")
+    if tag in ("tuple", "set", "dict", "records") and not isinstance(inner, list):
+        raise WireError(f"{tag} needs a list")
     if tag == "tuple":
         return tuple(decode(inner, handle, depth + 1))
     if tag == "set":
