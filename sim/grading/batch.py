@@ -16,6 +16,7 @@ one line of at most :data:`MAX_REASON` characters.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -81,10 +82,8 @@ def _boot(module: str) -> str:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory_bytes: int,

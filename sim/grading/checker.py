@@ -32,7 +32,7 @@ from sim.grading.sandbox import Jail, Limits, become_subreaper, read_line, start
 from sim.grading.wire import (
     REMOTE_METHODS,
     LearnerError,
-    LearnerNotImplemented,
+    LearnerNotImplementedError,
     WireError,
     decode,
     dumps,
@@ -69,7 +69,8 @@ class Link:
             if time.monotonic() >= self.deadline:
                 raise _Gone(f"the notebook did not finish within {self.limit_s:g} s (whole run)")
             if self.jail.received > MAX_MESSAGE_BYTES:
-                raise _Gone(f"the notebook wrote more than {MAX_MESSAGE_BYTES >> 20} MB to the grader")
+                raise _Gone(f"the notebook wrote more than {MAX_MESSAGE_BYTES >> 20} MB to the "
+                            "grader")
             raise _Gone("the notebook's process ended before grading was over")
         try:
             message = loads(line)
@@ -89,30 +90,34 @@ class Link:
                                      "args": self.encode(args)})):
             raise _Gone("the notebook's process ended before grading was over")
         try:
-            while True:
-                message = self.receive()
-                if "back" in message:
-                    self._call_back(message["back"])
-                    continue
-                if message.get("n") != n:
-                    continue  # the late answer of a call that ran out of time
-                if "ok" in message:
-                    try:
-                        return self.decode(message["ok"])
-                    except WireError as exc:
-                        raise LearnerError(f"returned something the grader cannot read: "
-                                           f"{exc}") from None
-                kind, text = message.get("raise"), str(message.get("text", ""))[:500]
-                if kind == "stub":
-                    raise LearnerNotImplemented(text)
-                if kind == "budget":
-                    seconds = message.get("seconds")
-                    raise BudgetExceeded(seconds if isinstance(seconds, float | int) else 0.0)
-                raise LearnerError(text or "raised an error")
+            message = self._answer_to(n)
         except BudgetExceeded:
-            # the jail may still be inside the call: later calls would wait behind it
+            # this process's own budget ran out while the jail was still inside the call:
+            # later calls would wait behind it
             self.broken = "an earlier call into your code did not return in time"
             raise
+        if "ok" in message:
+            try:
+                return self.decode(message["ok"])
+            except WireError as exc:
+                raise LearnerError(f"returned something the grader cannot read: {exc}") from None
+        kind, text = message.get("raise"), str(message.get("text", ""))[:500]
+        if kind == "stub":
+            raise LearnerNotImplementedError(text)
+        if kind == "budget":  # the jail stopped the call itself and is ready for the next one
+            seconds = message.get("seconds")
+            raise BudgetExceeded(seconds if isinstance(seconds, float | int) else 0.0)
+        raise LearnerError(text or "raised an error")
+
+    def _answer_to(self, n: int) -> dict[str, Any]:
+        """Wait for the jail's answer to request ``n``, serving its calls back meanwhile."""
+        while True:
+            message = self.receive()
+            if "back" in message:
+                self._call_back(message["back"])
+            elif message.get("n") == n:
+                return message
+            # anything else is the late answer of a call that ran out of time
 
     def _call_back(self, data: Any) -> None:
         """Learner code calls a checker object (a consumer method): run it, answer as data."""
@@ -126,7 +131,7 @@ class Link:
             args = self.decode(data.get("args", []))
             result = getattr(target, str(method))(*args)
             reply: dict[str, Any] = {"ok": self.encode(result)}
-        except Exception as exc:  # noqa: BLE001 - told to the learner code as an error
+        except Exception as exc:  # told to the learner code as an error
             reply = {"raise": f"{type(exc).__name__}: {exc}"[:500]}
         self.jail.send(dumps(reply))
 
@@ -325,7 +330,9 @@ def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
                        "--call-timeout", str(cell_timeout_s)],
                  spec=spec or Limits(cpu_s=int(timeout_s) + 5), package_parent=_PACKAGE_PARENT,
                  hide=hidden_while_graded(exercise), mode=mode)
-    print(json.dumps({"jail": jail.process.pid}), flush=True)
+    # the batch kills the jail's session itself if this process dies
+    sys.stdout.write(json.dumps({"jail": jail.process.pid}) + "\n")
+    sys.stdout.flush()
     link = Link(jail, deadline, timeout_s)
     checks_end = deadline + len(qs) * check_budget(cell_timeout_s)
     try:
@@ -371,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         document = grade_notebook(args.notebook, timeout_s=args.timeout,
                                   cell_timeout_s=args.cell_timeout, spec=spec, mode=args.mode)
-    except Exception as exc:  # noqa: BLE001 - a failure here is this submission's zero
+    except Exception as exc:  # a failure here is this submission's zero
         document = {"exercise": None, "problem": f"grading failed: {type(exc).__name__}: "
                                                  f"{str(exc)[:200]}"}
     sys.stdout.write(json.dumps({"document": document}) + "\n")

@@ -31,7 +31,7 @@ __all__ = [
     "Checklist",
     "Item",
     "LearnerError",
-    "LearnerNotImplemented",
+    "LearnerNotImplementedError",
     "describe_exception",
     "is_stub",
 ]
@@ -52,7 +52,7 @@ class LearnerError(Exception):
     """Learner code raised in another process; ``str()`` is the description made there."""
 
 
-class LearnerNotImplemented(NotImplementedError):
+class LearnerNotImplementedError(NotImplementedError):
     """Learner code in another process still raises ``NotImplementedError`` (the stub)."""
 
 
@@ -78,7 +78,7 @@ def describe_exception(exc: BaseException) -> str:
     The location is the innermost frame that belongs to the learner's code (a notebook cell),
     not to the lab or to a library it called.
     """
-    if isinstance(exc, LearnerError | LearnerNotImplemented):
+    if isinstance(exc, LearnerError | LearnerNotImplementedError):
         return str(exc)  # already described where it was raised
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     where = None

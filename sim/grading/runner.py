@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import json
 import linecache
 import os
@@ -161,7 +162,7 @@ def _run_cell(number: int, source: str, namespace: dict[str, Any],
         return "timeout", f"{exc} (an endless loop?)"
     except SystemExit:
         return "error", "called exit(), which stops the notebook"
-    except BaseException as exc:  # noqa: BLE001 - anything the learner's code raises
+    except BaseException as exc:  # anything the learner's code raises
         return "error", f"raised {describe_exception(exc)}"
     return "ok", ""
 
@@ -286,15 +287,13 @@ class _Server:
             return {"raise": "stub", "text": describe_exception(exc)[:500]}
         except SystemExit:
             return {"raise": "error", "text": "called exit()"}
-        except BaseException as exc:  # noqa: BLE001 - the learner's code, whatever it raises
+        except BaseException as exc:
             return {"raise": "error", "text": describe_exception(exc)[:500]}
 
 
 def _methods(cls: type) -> list[str]:
-    names = []
-    for name in dir(cls):
-        if not name.startswith("_") and callable(getattr(cls, name, None)):
-            names.append(name[:80])
+    names = [name[:80] for name in dir(cls)
+             if not name.startswith("_") and callable(getattr(cls, name, None))]
     return names[:100]
 
 
@@ -369,12 +368,10 @@ def main(argv: list[str] | None = None) -> None:
                 answers[name] = {"$": "unsupported", "why": str(exc)[:200]}
         server.send({"ran": {"cells": [asdict(c) for c in cells], "answers": answers}})
         server.serve()
-    except BaseException as exc:  # noqa: BLE001 - report, then leave without the learner's atexit
-        try:
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
             server.send({"ran": {"problem": f"the notebook could not be run: "
                                             f"{describe_exception(exc)[:300]}"}})
-        except BaseException:  # noqa: BLE001
-            pass
     os._exit(0)  # skip the learner's atexit handlers and threads
 
 

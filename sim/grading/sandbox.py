@@ -30,6 +30,7 @@ imports only the standard library.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -48,10 +49,10 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "JAIL_UID",
-    "die_with_parent",
     "Jail",
     "Limits",
     "available_mode",
+    "die_with_parent",
     "kill_descendants",
     "read_line",
     "start",
@@ -149,10 +150,8 @@ def kill_descendants(rounds: int = 50) -> None:
             seen.append(pid)
             todo += _children(pid)
         for pid in seen:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         reaped = False
         while True:
             try:
@@ -250,14 +249,10 @@ class Jail:
                     stream.close()
             except OSError:
                 pass
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
         kill_descendants()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -470,10 +465,8 @@ def _jail_main() -> None:
     for device in _DEVICES:
         _mount(libc, "/dev/" + device, _place(root, "/dev/" + device, directory=False), None,
                _MS_BIND)
-    try:
+    with contextlib.suppress(OSError):  # without /proc Python still runs
         _mount(libc, "proc", _place(root, "/proc"), "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-    except OSError:
-        pass  # without /proc Python still runs
     for path in ("/tmp", JAIL_WORK):
         os.chmod(_place(root, path), 0o1777)
     notebook = root + JAIL_WORK + "/submission.ipynb"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sim.consumer.fetcher import ConsumerRecord, ConsumerRecords, chunks_of
-from sim.grading.checklist import LearnerError, LearnerNotImplemented
+from sim.grading.checklist import LearnerError, LearnerNotImplementedError
 from sim.partitioners import ClusterMetadata
 from sim.records import TopicPartition
 
@@ -32,7 +32,7 @@ __all__ = [
     "MAX_DIGITS",
     "REMOTE_METHODS",
     "LearnerError",
-    "LearnerNotImplemented",
+    "LearnerNotImplementedError",
     "WireError",
     "decode",
     "encode",
