@@ -232,7 +232,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     """The fixture submissions (a copy, with the hostile json.py beside them), graded once."""
     folder = tmp_path_factory.mktemp("submitted")
     for path in SUBMISSIONS.iterdir():
-        shutil.copy(path, folder / path.name)
+        if path.is_file():
+            shutil.copy(path, folder / path.name)
     out = tmp_path_factory.mktemp("grades")
     csv, feedback = out / "grades.csv", out / "feedback"
     shutil.rmtree(CANARY, ignore_errors=True)

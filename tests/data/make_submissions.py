@@ -250,7 +250,7 @@ except OSError:
 
 RECURSES = """import sys
 
-sys.setrecursionlimit(10**7)
+sys.setrecursionlimit(100_000)
 
 
 def down(n):
