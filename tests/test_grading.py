@@ -364,6 +364,16 @@ def test_safe_cell_and_plain_neutralise_what_a_spreadsheet_would_run() -> None:
     assert plain("a\nb\r\tc" + "x" * 1000) == ("a b c" + "x" * 1000)[: MAX_REASON - 1] + "…"
 
 
+def test_answers_that_lie_about_equality_cross_as_plain_data(graded: Graded) -> None:
+    """An int subclass equal to everything arrives as its plain value (0, not 3); a list that
+    contains itself cannot be handed over: both score 0."""
+    rows = _rows(graded.table, "lying_answers")
+    assert rows["01.b"]["points"] == 0
+    assert rows["01.b"]["reason"].startswith("0 is not the partition")
+    assert rows["01.c"]["points"] == 0
+    assert "cannot be handed to the grader" in rows["01.c"]["reason"]
+
+
 def test_the_labs_example_does_not_count_when_subclassed_or_called(graded: Graded) -> None:
     """Subclassing the lab's VipPartitioner or delegating to it scores 0 on 01.a: the guard
     compares behaviour; the honest 01.b answer beside it still counts."""

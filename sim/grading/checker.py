@@ -236,11 +236,17 @@ def _learner_function(link: Link, number: int, data: dict[str, Any]) -> Any:
 # --- grading -------------------------------------------------------------------------------------
 
 
-def _zero(q: Question, reason: str, verdict: str = "error") -> CheckResult:
-    return CheckResult(q.id, 0, q.points, verdict, failed=[reason] if verdict == "error" else [],  # type: ignore[arg-type]
-                       reason=reason, title=q.title,
+def _zero(q: Question, reason: str) -> CheckResult:
+    return CheckResult(q.id, 0, q.points, "error", failed=[reason], reason=reason, title=q.title,
                        hint="Fix the cell named above, restart the kernel and run the whole "
-                            "notebook." if verdict == "error" else "")
+                            "notebook.")
+
+
+def _unreadable(q: Question, why: str) -> CheckResult:
+    reason = f"{q.answer} cannot be handed to the grader: {why}"
+    return CheckResult(q.id, 0, q.points, "failed", failed=[reason], reason=reason,
+                       title=q.title, hint="Answer with numbers, strings, lists, dicts or the "
+                                           "class or function the question asks for.")
 
 
 def _cells(data: Any) -> list[CellRun]:
@@ -272,12 +278,11 @@ def grade_question(q: Question, link: Link, answers: dict[str, Any], cells: list
                                 "top to bottom.")
     raw = answers[q.answer]
     if isinstance(raw, dict) and raw.get("$") == "unsupported":
-        return _zero(q, f"{q.answer} cannot be handed to the grader: "
-                        f"{str(raw.get('why', ''))[:200]}", "failed")
+        return _unreadable(q, str(raw.get("why", ""))[:200])
     try:
         answer = link.decode(raw)
     except WireError as exc:
-        return _zero(q, f"{q.answer} cannot be handed to the grader: {exc}", "failed")
+        return _unreadable(q, str(exc))
     return run_check(q, answer, budget_s)
 
 

@@ -261,6 +261,18 @@ down(0)"""
 
 GIANT_CELL = "giant = " + "1+" * 100_000 + "1"  # 200 kB: too deep for the compiler
 
+ALICE_LIES = '''class Liar(int):
+    """Equal to anything."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+alice_partition = Liar(0)'''
+BATCHES_LOOP = "keyless_batches = []\nkeyless_batches.append(keyless_batches)"
+
 SOLVED = {"q01a-answer": VIP_SOLVED, "q01b-answer": ALICE_SOLVED, "q01c-answer": BATCHES_SOLVED}
 
 FIXTURES = {
@@ -288,6 +300,7 @@ FIXTURES = {
     "floods_pipe": {**SOLVED, "attack": FLOODS_PIPE},
     "escapes": {**SOLVED, "attack": ESCAPES},
     "recurses": {**SOLVED, "q01b-answer": RECURSES + "\n" + ALICE_SOLVED},
+    "lying_answers": {"q01b-answer": ALICE_LIES, "q01c-answer": BATCHES_LOOP},
     "giant_cell": {**SOLVED, "q01b-answer": GIANT_CELL + "\n" + ALICE_SOLVED},
 }
 """Each fixture: cell id → new source; ``attack`` is a new untagged cell after the imports."""
