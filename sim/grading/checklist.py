@@ -171,7 +171,7 @@ class Checklist:
         )
 
     def error(self, reason: str, hint: str = "") -> CheckResult:
-        """The result when the answer could not be checked at all (crash, time, sandbox)."""
+        """The result when the answer could not be checked at all (crash, time, unreadable)."""
         return CheckResult(
             self.question,
             0,

@@ -14,6 +14,17 @@ repository root, after ``python -m sim exercises build``::
 - ``reads_outside``: correct answers, but the answer cells try to read another student's notebook
   and ``/etc/hostname``.
 - ``not_json``: a notebook cut off in the middle (an interrupted upload).
+
+Hostile ones, one or more per attack a grader must withstand (see the README's instructor
+section): ``tampers_checks`` (replaces the runner's functions, makes ``Item.fail`` a no-op),
+``=forges_pipe`` (writes a forged result on every descriptor; its name starts like a formula),
+``subclasses_example`` / ``delegates_example`` (the lab's own VipPartitioner; the grader's own
+helper for 01.c), ``links_solution`` / ``gc_sandbox`` (reach the solution notebook),
+``kills_parent``, ``overwrites_classmate``, ``holds_pipe`` / ``spawns_detached`` (children
+that would outlive grading; they name themselves ``klab-hostile``), ``eats_memory``,
+``floods_pipe``, ``escapes`` (file system and network outside its folder), ``recurses``,
+``giant_cell``, ``lying_answers``, and the unreadable ``nbformat_string``, ``deep_json`` and
+``huge_int``. ``json.py`` beside them must never be imported.
 """
 
 from __future__ import annotations
