@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import glob
 import json
 import os
 import resource
@@ -303,8 +304,9 @@ def start(
         argv: the runner's arguments after the notebook path.
         spec: the resource limits.
         package_parent: the folder holding the ``sim`` package the jail should run.
-        hide: files inside ``sim`` the submission must not read (namespaces mode), relative to
-            the package folder, e.g. ``grading/exercises/ex01_partitioners.py``.
+        hide: modules inside ``sim`` the submission must not read (namespaces mode), relative
+            to the package folder, e.g. ``grading/exercises/ex01_partitioners.py``; their
+            compiled copies in ``__pycache__`` are hidden too.
         mode: ``"namespaces"`` or ``"plain"`` (default: :func:`available_mode`).
         extra_env: more environment variables for the submission.
     """
@@ -459,9 +461,14 @@ def _jail_main() -> None:
             _bind(libc, path, _place(root, path))
     _bind(libc, config["package"], _place(root, JAIL_SIM + "/sim"))
     for relative in config["hide"]:
-        target = root + JAIL_SIM + "/sim/" + relative
-        if os.path.isfile(target):
-            _mount(libc, "/dev/null", target, None, _MS_BIND)
+        source = root + JAIL_SIM + "/sim/" + relative
+        folder, name = os.path.split(source)
+        stem = os.path.splitext(name)[0]
+        compiled = glob.glob(os.path.join(glob.escape(folder), "__pycache__",
+                                          glob.escape(stem) + ".*"))
+        for target in [source, *compiled]:  # its compiled copies would do as well
+            if os.path.isfile(target):
+                _mount(libc, "/dev/null", target, None, _MS_BIND)
     for device in _DEVICES:
         _mount(libc, "/dev/" + device, _place(root, "/dev/" + device, directory=False), None,
                _MS_BIND)
