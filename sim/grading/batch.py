@@ -37,7 +37,7 @@ import pandas as pd
 from sim.grading.checker import check_budget
 from sim.grading.registry import exercise_questions
 from sim.grading.results import VERDICTS, CheckResult, ExerciseReport
-from sim.grading.sandbox import Limits, die_with_parent
+from sim.grading.sandbox import Limits, available_mode, die_with_parent
 
 __all__ = ["COLUMNS", "MAX_REASON", "Submission", "grade_directory", "grade_submission",
            "safe_cell"]
@@ -172,7 +172,8 @@ def grade_submission(
         mode: the jail's mode (``"namespaces"`` or ``"plain"``; default: the best available).
     """
     notebook = Path(notebook)
-    document = _run_checker(notebook, timeout_s, cell_timeout_s, memory_bytes, mode)
+    document = _run_checker(notebook, timeout_s, cell_timeout_s, memory_bytes,
+                            mode or available_mode())
     exercise = document.get("exercise")
     problem = document.get("problem")
     cells = document.get("cells") or []
@@ -270,6 +271,7 @@ def grade_directory(
     pattern = "**/*.ipynb" if recursive else "*.ipynb"
     notebooks = sorted(p for p in directory.glob(pattern) if ".ipynb_checkpoints" not in p.parts)
     jobs = max(1, jobs or os.cpu_count() or 1)
+    mode = mode or available_mode()  # probed once, not by every checker
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
     graded: list[Submission] = []

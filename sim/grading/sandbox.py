@@ -63,6 +63,7 @@ JAIL_UID = 65534  # "nobody": used when the grader runs as root
 JAIL_ROOT_SIZE = "64m"  # the in-memory root: everything a submission can write, in total
 JAIL_SIM = "/kafka-lab"  # where the sim package appears inside the jail
 JAIL_WORK = "/submission"
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../sim
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 _DEVICES = ("null", "zero", "random", "urandom")
 
@@ -188,9 +189,24 @@ def available_mode() -> str:
     if not _MODE:
         unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
         ok = bool(unshare and setpriv and sys.platform.startswith("linux"))
-        ok = ok and _works([*_unshare_command(str(unshare)), "true"])
+        ok = ok and _works([*_unshare_command(str(unshare)), "true"]) and _jail_works()
         _MODE.append("namespaces" if ok else "plain")
     return _MODE[0]
+
+
+def _jail_works() -> bool:
+    """Build a whole jail once (mounts, chroot, dropped privileges, the interpreter inside):
+    some systems allow the namespaces but refuse what is done in them."""
+    probe = "import sys; sys.stdout.write('ok\\n')"
+    try:
+        jail = start(b"{}", [], spec=Limits(), package_parent=os.path.dirname(_PACKAGE_DIR),
+                     mode="namespaces", boot=probe)
+    except OSError:
+        return False
+    try:
+        return read_line(jail, time.monotonic() + 20, 1024) == b"ok"
+    finally:
+        jail.finish()
 
 
 def _unshare_command(unshare: str) -> list[str]:
@@ -296,6 +312,7 @@ def start(
     hide: Sequence[str] = (),
     mode: str | None = None,
     extra_env: dict[str, str] | None = None,
+    boot: str | None = None,
 ) -> Jail:
     """Start ``python -m sim.grading.runner ARGV`` on a private copy of the notebook.
 
@@ -309,19 +326,21 @@ def start(
             compiled copies in ``__pycache__`` are hidden too.
         mode: ``"namespaces"`` or ``"plain"`` (default: :func:`available_mode`).
         extra_env: more environment variables for the submission.
+        boot: ``python -c`` code to run instead of the runner (namespaces mode; a probe).
     """
     mode = mode or available_mode()
     scratch = tempfile.mkdtemp(prefix="kafka-lab-jail-")
     try:
         return _start(scratch, mode, notebook_bytes, argv, spec, package_parent, hide,
-                      dict(extra_env or {}))
+                      dict(extra_env or {}), boot)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
 
 
 def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], spec: Limits,
-           package_parent: str, hide: Sequence[str], extra: dict[str, str]) -> Jail:
+           package_parent: str, hide: Sequence[str], extra: dict[str, str],
+           boot: str | None) -> Jail:
     os.chmod(scratch, 0o755)
     if mode == "namespaces":
         config = {
@@ -335,7 +354,7 @@ def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], 
             "drop_to": JAIL_UID if os.geteuid() == 0 else None,
             "argv": [*argv],
             "env": _environment("/tmp", "/tmp", extra),
-            "boot": _boot(JAIL_SIM, "sim.grading.runner"),
+            "boot": boot or _boot(JAIL_SIM, "sim.grading.runner"),
         }
         unshare = shutil.which("unshare") or "unshare"
         command = [*_unshare_command(unshare), sys.executable, "-I", os.path.abspath(__file__)]
