@@ -23,7 +23,7 @@ from sim.errors import GradingError
 from sim.grading import CheckResult, ExerciseReport, check, exercise_questions
 from sim.grading.batch import COLUMNS, MAX_REASON, grade_directory, plain, safe_cell
 from sim.grading.budget import BudgetExceeded, time_budget
-from sim.grading.sandbox import available_mode
+from sim.grading.sandbox import Limits, available_mode, read_line, start
 from sim.grading.wire import WireError, decode, encode, loads
 from sim.partitioners import partition_for_key
 
@@ -357,8 +357,8 @@ def test_the_csv_is_safe_to_open(graded: Graded) -> None:
 
 def test_safe_cell_and_plain_neutralise_what_a_spreadsheet_would_run() -> None:
     """Each formula start is prefixed; other text is kept; control characters become spaces."""
-    for start in ("=", "+", "-", "@", "\t", "\r"):
-        assert safe_cell(start + "1+1") == "'" + start + "1+1"
+    for opening in ("=", "+", "-", "@", "\t", "\r"):
+        assert safe_cell(opening + "1+1") == "'" + opening + "1+1"
     assert safe_cell("cell 7 raised") == "cell 7 raised"
     assert safe_cell(-3) == -3
     assert plain("a\nb\r\tc" + "x" * 1000) == ("a b c" + "x" * 1000)[: MAX_REASON - 1] + "…"
@@ -650,3 +650,40 @@ def test_batch_prediction_is_checked_against_the_simulator() -> None:
     off_by_one = check("01.c", expected + 1)
     assert off_by_one.points == 0
     assert "off by one" in str(off_by_one)
+
+
+# --- the jail's limits, directly -----------------------------------------------------------------
+
+FORK_UNTIL_REFUSED = """import os, sys, time
+born = 0
+for _ in range(40):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    born += 1
+sys.stdout.write(f"{born} {sorted(os.listdir('/'))}\\n")
+sys.stdout.flush()
+"""
+
+
+@needs_namespaces
+def test_the_jail_limits_processes_and_shows_only_its_own_root() -> None:
+    """Forking stops at the process limit (the jail's first process counts), and the root
+    holds only what the jail put there; everything dies with the jail."""
+    jail = start(b"{}", [], spec=Limits(processes=8), package_parent=str(Path.cwd()),
+                 boot=FORK_UNTIL_REFUSED)
+    try:
+        line = read_line(jail, time.monotonic() + 30, 10_000)
+    finally:
+        jail.finish()
+    assert line is not None
+    born, listing = line.decode().split(" ", 1)
+    assert 0 < int(born) < 8
+    visible = set(json.loads(listing.replace("'", '"')))
+    assert visible <= {"bin", "dev", "etc", "kafka-lab", "lib", "lib32", "lib64", "libx32",
+                       "proc", "root", "sbin", "submission", "tmp", "usr", "opt", "home"}
+    assert "work" not in visible
