@@ -113,6 +113,11 @@ def _grade(args: argparse.Namespace) -> int:
 
     if not args.directory.is_dir():
         raise KafkaLabError(f"{args.directory} is not a folder of submitted notebooks.")
+    folder = args.directory.resolve()
+    if any(Path(entry or ".").resolve() == folder for entry in sys.path):
+        raise KafkaLabError(f"{args.directory} is on Python's import path (the current folder?): "
+                            "a .py file there would run in the grader. Run grade from another "
+                            "folder, or as python -I -m sim grade ...")
     if args.jobs is not None and args.jobs < 1:
         raise KafkaLabError(f"--jobs {args.jobs}: grade at least one submission at a time.")
     table = grade_directory(args.directory, args.out, timeout_s=args.timeout,

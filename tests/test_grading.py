@@ -687,3 +687,20 @@ def test_the_jail_limits_processes_and_shows_only_its_own_root() -> None:
     assert visible <= {"bin", "dev", "etc", "kafka-lab", "lib", "lib32", "lib64", "libx32",
                        "proc", "root", "sbin", "submission", "tmp", "usr", "opt", "home"}
     assert "work" not in visible
+
+
+def test_grade_refuses_a_submissions_folder_on_the_import_path(tmp_path: Path) -> None:
+    """Run from inside the submissions folder, a json.py there would load into the grader:
+    grade stops with a one-line error before grading anything; --jobs 0 is refused too."""
+    shutil.copy(SUBMISSIONS / "unsolved.ipynb", tmp_path / "unsolved.ipynb")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    inside = subprocess.run([sys.executable, "-m", "sim", "grade", ".", "--out", "g.csv"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert inside.returncode == 2
+    assert "import path" in inside.stderr
+    assert not (tmp_path / "g.csv").exists()
+    zero = subprocess.run([sys.executable, "-m", "sim", "grade", str(tmp_path), "--out",
+                           str(tmp_path / "g.csv"), "--jobs", "0"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert zero.returncode == 2
+    assert "--jobs 0" in zero.stderr
