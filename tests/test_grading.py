@@ -435,6 +435,14 @@ def test_detached_children_neither_block_nor_outlive_grading(graded: Graded) -> 
     assert _points(graded, "spawns_detached") == FULL  # its answers are right; it gains nothing
 
 
+def test_a_fork_bomb_costs_only_itself(graded: Graded) -> None:
+    """Forking up to the process limit and holding on: that notebook gets zeros at the
+    whole-run limit; the submissions graded meanwhile are untouched (see the other tests)."""
+    rows = _rows(graded.table, "fork_bomb")
+    assert all(r["points"] == 0 for r in rows.values())
+    assert f"did not finish within {LOOP_TIMEOUT_S:g} s" in rows["01.a"]["reason"]
+
+
 def test_memory_is_limited(graded: Graded) -> None:
     """Asking for 8 GB fails under the address-space limit: 0 for that question only."""
     rows = _rows(graded.table, "eats_memory")

@@ -20,6 +20,7 @@ import contextlib
 import csv
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -87,11 +88,11 @@ def _kill_group(pid: int) -> None:
 
 
 def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory_bytes: int,
-                 mode: str | None) -> dict[str, Any]:
+                 mode: str | None, slot: int) -> dict[str, Any]:
     """Start a checker for ``notebook`` and return its document (or a problem)."""
     command = [sys.executable, "-I", "-c", _boot("sim.grading.checker"), str(notebook.resolve()),
                "--timeout", str(timeout_s), "--cell-timeout", str(cell_timeout_s),
-               "--memory", str(memory_bytes)]
+               "--memory", str(memory_bytes), "--slot", str(slot)]
     if mode:
         command += ["--mode", mode]
     env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "KAFKA_LAB_JAIL")
@@ -160,6 +161,7 @@ def grade_submission(
     cell_timeout_s: float = DEFAULT_CELL_TIMEOUT_S,
     memory_bytes: int = Limits.memory_bytes,
     mode: str | None = None,
+    slot: int = 0,
 ) -> Submission:
     """Grade one notebook in its own checker process and jail.
 
@@ -170,10 +172,11 @@ def grade_submission(
         cell_timeout_s: limit per code cell and per check; past it, that cell's questions get 0.
         memory_bytes: address-space limit of each of the submission's processes.
         mode: the jail's mode (``"namespaces"`` or ``"plain"``; default: the best available).
+        slot: which of the submissions graded at the same time this is (0 … jobs - 1).
     """
     notebook = Path(notebook)
     document = _run_checker(notebook, timeout_s, cell_timeout_s, memory_bytes,
-                            mode or available_mode())
+                            mode or available_mode(), slot)
     exercise = document.get("exercise")
     problem = document.get("problem")
     cells = document.get("cells") or []
@@ -279,9 +282,18 @@ def grade_directory(
         csv.writer(handle).writerow(COLUMNS)
         handle.flush()
 
+        slots = queue.SimpleQueue[int]()
+        for slot in range(jobs):
+            slots.put(slot)
+
         def grade(notebook: Path) -> None:
-            sub = grade_submission(notebook, timeout_s=timeout_s, cell_timeout_s=cell_timeout_s,
-                                   memory_bytes=memory_bytes, mode=mode)
+            slot = slots.get()
+            try:
+                sub = grade_submission(notebook, timeout_s=timeout_s,
+                                       cell_timeout_s=cell_timeout_s, memory_bytes=memory_bytes,
+                                       mode=mode, slot=slot)
+            finally:
+                slots.put(slot)
             with lock:
                 graded.append(sub)
                 _write_rows(handle, _rows(sub, _complete(sub, exercise or sub.exercise),

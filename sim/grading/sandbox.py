@@ -11,8 +11,8 @@ A submission's notebook runs in its own process tree, started by :func:`start` a
   system do not exist for it; there is no network but an unconnected loopback; it is PID 1 of
   its namespace, cannot see or signal any process outside it, and every process it starts dies
   with it. All capabilities are dropped (``no_new_privs``), so it cannot undo the mounts. As
-  root, the submission also runs as an unprivileged user (:data:`JAIL_UID`), so the process
-  limit applies.
+  root, the submission also runs as an unprivileged user of its own (:func:`jail_uid`), so
+  the process limit applies, and applies to it alone.
 - ``plain`` (anything else): a scratch folder outside the submissions tree as the working
   directory, ``python -I`` (no ``PYTHONPATH``, no user site, no script folder on ``sys.path``),
   an emptied environment, its own session. Its parent is a disposable checker process that
@@ -49,17 +49,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
-    "JAIL_UID",
+    "JAIL_UID_BASE",
     "Jail",
     "Limits",
     "available_mode",
     "die_with_parent",
+    "jail_uid",
     "kill_descendants",
     "read_line",
     "start",
 ]
 
-JAIL_UID = 65534  # "nobody": used when the grader runs as root
+JAIL_UID_BASE = 1_900_000_000  # jails of a root grader run as BASE + slot: no one else's uid
 JAIL_ROOT_SIZE = "64m"  # the in-memory root: everything a submission can write, in total
 JAIL_SIM = "/kafka-lab"  # where the sim package appears inside the jail
 JAIL_WORK = "/submission"
@@ -82,6 +83,15 @@ class Limits:
     processes: int = 32  # RLIMIT_NPROC (per user; root is exempt, see the module docstring)
     open_files: int = 256  # RLIMIT_NOFILE
     file_bytes: int = 16 << 20  # RLIMIT_FSIZE: the largest file it may write
+
+
+def jail_uid(slot: int) -> int:
+    """The user a root grader's jail number ``slot`` runs as.
+
+    Linux counts the process limit per user: jails graded at the same time must not share a
+    user, or a fork bomb in one would leave the other no process to start.
+    """
+    return JAIL_UID_BASE + slot
 
 
 def limits(spec: Limits) -> None:
@@ -313,6 +323,7 @@ def start(
     mode: str | None = None,
     extra_env: dict[str, str] | None = None,
     boot: str | None = None,
+    slot: int = 0,
 ) -> Jail:
     """Start ``python -m sim.grading.runner ARGV`` on a private copy of the notebook.
 
@@ -327,12 +338,13 @@ def start(
         mode: ``"namespaces"`` or ``"plain"`` (default: :func:`available_mode`).
         extra_env: more environment variables for the submission.
         boot: ``python -c`` code to run instead of the runner (namespaces mode; a probe).
+        slot: which of the jails running at the same time this is (see :func:`jail_uid`).
     """
     mode = mode or available_mode()
     scratch = tempfile.mkdtemp(prefix="kafka-lab-jail-")
     try:
         return _start(scratch, mode, notebook_bytes, argv, spec, package_parent, hide,
-                      dict(extra_env or {}), boot)
+                      dict(extra_env or {}), boot, slot)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -340,7 +352,7 @@ def start(
 
 def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], spec: Limits,
            package_parent: str, hide: Sequence[str], extra: dict[str, str],
-           boot: str | None) -> Jail:
+           boot: str | None, slot: int) -> Jail:
     os.chmod(scratch, 0o755)
     if mode == "namespaces":
         config = {
@@ -351,7 +363,7 @@ def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], 
             "python": [sys.prefix, sys.base_prefix, sys.exec_prefix, *_site_dirs()],
             "executable": sys.executable,
             "limits": vars(spec),
-            "drop_to": JAIL_UID if os.geteuid() == 0 else None,
+            "drop_to": jail_uid(slot) if os.geteuid() == 0 else None,
             "argv": [*argv],
             "env": _environment("/tmp", "/tmp", extra),
             "boot": boot or _boot(JAIL_SIM, "sim.grading.runner"),
@@ -378,7 +390,7 @@ def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], 
     os.mkdir(tmp)
     with open(os.path.join(work, "submission.ipynb"), "wb") as f:
         f.write(notebook_bytes)
-    uid = JAIL_UID if os.geteuid() == 0 and _usable_by_all(package_parent) else None
+    uid = jail_uid(slot) if os.geteuid() == 0 and _usable_by_all(package_parent) else None
     if uid is not None:
         for path in (scratch, work, tmp, os.path.join(work, "submission.ipynb")):
             os.chown(path, uid, uid)

@@ -20,8 +20,10 @@ section): ``tampers_checks`` (replaces the runner's functions, makes ``Item.fail
 ``=forges_pipe`` (writes a forged result on every descriptor; its name starts like a formula),
 ``subclasses_example`` / ``delegates_example`` (the lab's own VipPartitioner; the grader's own
 helper for 01.c), ``links_solution`` / ``gc_sandbox`` (reach the solution notebook),
-``kills_parent``, ``overwrites_classmate``, ``holds_pipe`` / ``spawns_detached`` (children
-that would outlive grading; they name themselves ``klab-hostile``), ``eats_memory``,
+``kills_parent``, ``overwrites_classmate``, ``fork_bomb`` (as many processes as the limit
+allows, held until the whole-run limit while others are graded), ``holds_pipe`` /
+``spawns_detached`` (children that would outlive grading; they name themselves
+``klab-hostile``), ``eats_memory``,
 ``floods_pipe``, ``escapes`` (file system and network outside its folder), ``recurses``,
 ``giant_cell``, ``lying_answers``, and the unreadable ``nbformat_string``, ``deep_json`` and
 ``huge_int``. ``json.py`` beside them must never be imported.
@@ -239,6 +241,20 @@ for _ in range(5):
                      stderr=subprocess.DEVNULL)
 ctypes.CDLL(None).system(f'setsid {sys.executable} -c "{code}" &'.encode())"""
 
+FORK_BOMB = """import os
+import signal
+import time
+
+for _ in range(500):
+    try:
+        if os.fork() == 0:
+            time.sleep(600)
+            os._exit(0)
+    except OSError:
+        break
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+time.sleep(600)  # holds every process it could make until the whole-run limit"""
+
 EATS_MEMORY = "hog = bytearray(8 << 30)\n\n" + VIP_SOLVED
 
 FLOODS_PIPE = """import os
@@ -319,6 +335,7 @@ FIXTURES = {
     "overwrites_classmate": {"attack": OVERWRITES_CLASSMATE},
     "holds_pipe": {**SOLVED, "attack": HOLDS_PIPE},
     "spawns_detached": {**SOLVED, "attack": SPAWNS_DETACHED},
+    "fork_bomb": {**SOLVED, "attack": FORK_BOMB},
     "eats_memory": {**SOLVED, "q01a-answer": EATS_MEMORY},
     "floods_pipe": {**SOLVED, "attack": FLOODS_PIPE},
     "escapes": {**SOLVED, "attack": ESCAPES},
