@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sim.grading import GRADING_ENV_VAR
 from sim.grading.budget import BudgetExceeded, time_budget
 from sim.grading.checklist import describe_exception
 
@@ -45,7 +46,6 @@ __all__ = [
 
 DEFAULT_CELL_TIMEOUT_S = 10.0
 MAX_REQUEST_BYTES = 64 << 20
-GRADING_ENV_VAR = "KAFKA_LAB_GRADING"
 
 
 @dataclass(frozen=True)
