@@ -128,7 +128,7 @@ class Link:
             method = data.get("method")
             if method not in REMOTE_METHODS:
                 raise WireError(f"no method {str(method)[:40]!r}")
-            args = self.decode(data.get("args", []))
+            args = decode(data.get("args", []), _no_handles)  # data only: no learner objects
             result = getattr(target, str(method))(*args)
             reply: dict[str, Any] = {"ok": self.encode(result)}
         except Exception as exc:  # told to the learner code as an error
@@ -166,6 +166,10 @@ class Link:
             cls = _learner_class(self, of, {**data, "name": data.get("type")})
             return cls._from_handle(number)
         raise WireError(f"unexpected {kind} handle")
+
+
+def _no_handles(data: dict[str, Any]) -> Any:
+    raise WireError(f"a {data.get('$')} cannot be handed to a checker object")
 
 
 class _Proxy:
