@@ -21,13 +21,21 @@ import pytest
 
 from sim.errors import GradingError
 from sim.grading import CheckResult, ExerciseReport, check, exercise_questions
-from sim.grading.batch import COLUMNS, MAX_REASON, grade_directory, plain, safe_cell
+from sim.grading.batch import (
+    COLUMNS,
+    MAX_REASON,
+    grade_directory,
+    grade_submission,
+    plain,
+    safe_cell,
+)
 from sim.grading.budget import BudgetExceeded, time_budget
 from sim.grading.sandbox import Limits, available_mode, read_line, start
 from sim.grading.wire import WireError, decode, encode, loads
 from sim.partitioners import partition_for_key
 
 SUBMISSIONS = Path(__file__).resolve().parent / "data" / "submissions"
+SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 QUESTIONS = {q.id for q in exercise_questions("01_partitioners")}
 LOOP_TIMEOUT_S = 20.0
 CELL_TIMEOUT_S = 2.0
@@ -712,3 +720,54 @@ def test_grade_refuses_a_submissions_folder_on_the_import_path(tmp_path: Path) -
                           env=env, capture_output=True, text=True, timeout=120)
     assert zero.returncode == 2
     assert "--jobs 0" in zero.stderr
+
+
+# --- exercise 03: a callback that runs inside the checker's simulation ---------------------------
+
+FORGED_AUDIT = '''import sim.audit
+import sim.lessons.groups as lg
+
+real_audit = sim.audit.audit_kernel
+
+
+def perfect(kernel):
+    report = real_audit(kernel)
+    report.skipped = 0
+    report.processed_twice = 0
+    return report
+
+
+sim.audit.audit_kernel = perfect
+lg.crash_kernel = lambda *args, **kwargs: None
+
+
+def on_records(consumer, records):
+    """Commit first, then process: a crash in between loses the batch."""
+    consumer.commit_sync()
+    try:
+        consumer.crash()
+    except AttributeError:
+        pass
+    process(records)
+'''
+
+
+def test_a_callback_is_graded_by_the_checkers_simulation(tmp_path: Path) -> None:
+    """03.c: patching the audit and the simulation in the notebook's process changes nothing:
+    the callback earns what commit-then-process earns when checked honestly, and it cannot
+    call a consumer method outside Kafka's on_records contract (crash())."""
+    from sim.consumer import process
+
+    def commit_then_process(consumer, records):
+        consumer.commit_sync()
+        process(records)
+
+    honest = check("03.c", commit_then_process)
+    assert honest.points < honest.max_points
+    nb = nbformat.read(SOLUTIONS / "03_consumer_groups.ipynb", as_version=4)
+    answer = next(c for c in nb.cells if c.source.startswith("def on_records"))
+    answer.source = FORGED_AUDIT
+    nbformat.write(nb, tmp_path / "forged_audit.ipynb")
+    graded = grade_submission(tmp_path / "forged_audit.ipynb", timeout_s=90, cell_timeout_s=20)
+    result = {r.question: r for r in graded.results}["03.c"]
+    assert (result.points, result.failed) == (honest.points, honest.failed)
