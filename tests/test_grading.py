@@ -219,7 +219,9 @@ def _hostile_processes() -> list[str]:
 
 
 def _jail_folders() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("kafka-lab-jail-*")}
+    """Scratch folders of grading (the checkers' and the jails') in the temp folder."""
+    return {p.name for p in Path(tempfile.gettempdir()).glob("kafka-lab-*")
+            if p.name.startswith(("kafka-lab-checker-", "kafka-lab-jail-"))}
 
 
 @dataclass
@@ -551,6 +553,7 @@ def test_an_interrupted_batch_keeps_what_it_graded(tmp_path: Path) -> None:
     nb.cells.insert(3, nbformat.v4.new_code_cell("import time\ntime.sleep(600)"))
     nbformat.write(nb, tmp_path / "b_sleeps.ipynb")
     out = tmp_path / "out" / "grades.csv"
+    before = _jail_folders()
     batch = subprocess.Popen(
         [sys.executable, "-m", "sim", "grade", str(tmp_path), "--out", str(out), "--jobs", "1",
          "--timeout", "600", "--cell-timeout", "600"],
@@ -571,6 +574,8 @@ def test_an_interrupted_batch_keeps_what_it_graded(tmp_path: Path) -> None:
     assert set(table.student) == {"a_solved"}
     time.sleep(0.5)
     assert not any("b_sleeps" in _cmdline(pid) for pid in os.listdir("/proc") if pid.isdigit())
+    for name in _jail_folders() - before:  # a killed batch cannot remove its last scratch
+        shutil.rmtree(Path(tempfile.gettempdir()) / name, ignore_errors=True)
 
 
 def _cmdline(pid: str) -> str:
@@ -584,6 +589,7 @@ def test_the_plain_jail_also_keeps_the_batch_safe(tmp_path: Path) -> None:
     """Without namespaces: the batch survives a killed parent, nothing outlives grading, a
     forged pipe earns nothing, and the honest submission keeps full marks."""
     hostile = ["kills_parent", "spawns_detached", "=forges_pipe"]
+    before = _jail_folders()
     for name in [*hostile, "solved"]:
         shutil.copy(SUBMISSIONS / f"{name}.ipynb", tmp_path / f"{name}.ipynb")
     table = grade_directory(tmp_path, tmp_path / "grades.csv", timeout_s=LOOP_TIMEOUT_S,
@@ -595,6 +601,7 @@ def test_the_plain_jail_also_keeps_the_batch_safe(tmp_path: Path) -> None:
     assert points["=forges_pipe"] == {"01.a": 0, "01.b": 0, "01.c": 0}
     time.sleep(0.5)
     assert _hostile_processes() == []
+    assert _jail_folders() - before == set()  # also the one whose checker was killed
 
 
 # --- the wire: what may cross from a submission --------------------------------------------------

@@ -24,6 +24,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -38,7 +39,7 @@ import pandas as pd
 from sim.grading.checker import check_budget
 from sim.grading.registry import exercise_questions
 from sim.grading.results import VERDICTS, CheckResult, ExerciseReport
-from sim.grading.sandbox import Limits, available_mode, die_with_parent
+from sim.grading.sandbox import Limits, available_mode, die_with_parent, remove_tree
 
 __all__ = ["COLUMNS", "MAX_REASON", "Submission", "grade_directory", "grade_submission",
            "safe_cell"]
@@ -90,9 +91,20 @@ def _kill_group(pid: int) -> None:
 def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory_bytes: int,
                  mode: str | None, slot: int) -> dict[str, Any]:
     """Start a checker for ``notebook`` and return its document (or a problem)."""
+    scratch = tempfile.mkdtemp(prefix="kafka-lab-checker-")
+    try:
+        return _checker_document(notebook, timeout_s, cell_timeout_s, memory_bytes, mode, slot,
+                                 scratch)
+    finally:
+        remove_tree(scratch)  # also when the checker died before cleaning up
+
+
+def _checker_document(notebook: Path, timeout_s: float, cell_timeout_s: float,
+                      memory_bytes: int, mode: str | None, slot: int,
+                      scratch: str) -> dict[str, Any]:
     command = [sys.executable, "-I", "-c", _boot("sim.grading.checker"), str(notebook.resolve()),
                "--timeout", str(timeout_s), "--cell-timeout", str(cell_timeout_s),
-               "--memory", str(memory_bytes), "--slot", str(slot)]
+               "--memory", str(memory_bytes), "--slot", str(slot), "--scratch", scratch]
     if mode:
         command += ["--mode", mode]
     env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "KAFKA_LAB_JAIL")

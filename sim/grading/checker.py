@@ -298,7 +298,7 @@ def check_budget(cell_timeout_s: float) -> float:
 
 def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
                    spec: Limits | None = None, mode: str | None = None,
-                   slot: int = 0) -> dict[str, Any]:
+                   slot: int = 0, within: str | None = None) -> dict[str, Any]:
     """Grade one submitted notebook; returns the JSON-ready result document.
 
     Args:
@@ -308,6 +308,7 @@ def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
         spec: the jail's resource limits.
         mode: the jail's mode (default: the best available).
         slot: which of the jails running at the same time this one is.
+        within: the folder for the jail's scratch folder (the batch removes it afterwards).
     """
     document: dict[str, Any] = {"exercise": None, "problem": None, "results": [], "cells": []}
     deadline = time.monotonic() + timeout_s
@@ -340,7 +341,7 @@ def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
                        "--cell-timeout", str(cell_timeout_s),
                        "--call-timeout", str(cell_timeout_s)],
                  spec=spec or Limits(cpu_s=int(timeout_s) + 5), package_parent=_PACKAGE_PARENT,
-                 hide=hidden_while_graded(exercise), mode=mode, slot=slot)
+                 hide=hidden_while_graded(exercise), mode=mode, slot=slot, within=within)
     # the batch kills the jail's session itself if this process dies
     sys.stdout.write(json.dumps({"jail": jail.process.pid}) + "\n")
     sys.stdout.flush()
@@ -383,6 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=Limits.processes)
     parser.add_argument("--mode", default=None)
     parser.add_argument("--slot", type=int, default=0)
+    parser.add_argument("--scratch", default=None)
     args = parser.parse_args(argv)
     become_subreaper()
     spec = Limits(cpu_s=int(args.timeout) + 5, memory_bytes=args.memory,
@@ -390,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         document = grade_notebook(args.notebook, timeout_s=args.timeout,
                                   cell_timeout_s=args.cell_timeout, spec=spec, mode=args.mode,
-                                  slot=args.slot)
+                                  slot=args.slot, within=args.scratch)
     except Exception as exc:  # a failure here is this submission's zero
         document = {"exercise": None, "problem": f"grading failed: {type(exc).__name__}: "
                                                  f"{str(exc)[:200]}"}

@@ -47,6 +47,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "JAIL_UID_BASE",
@@ -57,6 +58,7 @@ __all__ = [
     "jail_uid",
     "kill_descendants",
     "read_line",
+    "remove_tree",
     "start",
 ]
 
@@ -178,6 +180,19 @@ def kill_descendants(rounds: int = 50) -> None:
         time.sleep(0.01)
 
 
+def remove_tree(path: str) -> None:
+    """Remove a scratch folder, also where the submission took away permissions."""
+
+    def retry(function: Callable[..., Any], failed: str, _info: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(failed), 0o700)
+            os.chmod(failed, 0o700)
+            function(failed)
+
+    if os.path.lexists(path):
+        shutil.rmtree(path, onerror=retry)
+
+
 def _works(command: Sequence[str]) -> bool:
     try:
         return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -281,7 +296,7 @@ class Jail:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         kill_descendants()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        remove_tree(self.scratch)
 
 
 def read_line(jail: Jail, deadline: float, max_bytes: int) -> bytes | None:
@@ -324,6 +339,7 @@ def start(
     extra_env: dict[str, str] | None = None,
     boot: str | None = None,
     slot: int = 0,
+    within: str | None = None,
 ) -> Jail:
     """Start ``python -m sim.grading.runner ARGV`` on a private copy of the notebook.
 
@@ -339,9 +355,11 @@ def start(
         extra_env: more environment variables for the submission.
         boot: ``python -c`` code to run instead of the runner (namespaces mode; a probe).
         slot: which of the jails running at the same time this is (see :func:`jail_uid`).
+        within: the folder to make the jail's scratch folder in (default: the temp folder); a
+            caller that outlives this process removes it, whatever happens here.
     """
     mode = mode or available_mode()
-    scratch = tempfile.mkdtemp(prefix="kafka-lab-jail-")
+    scratch = tempfile.mkdtemp(prefix="kafka-lab-jail-", dir=within)
     try:
         return _start(scratch, mode, notebook_bytes, argv, spec, package_parent, hide,
                       dict(extra_env or {}), boot, slot)
