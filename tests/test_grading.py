@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,25 +205,44 @@ needs_namespaces = pytest.mark.skipif(
     not NAMESPACES, reason="file-system and network isolation need the namespaces jail"
 )
 MEMORY_LIMIT = 1536 << 20  # the memory attack asks for 8 GB
-CANARY = Path("/tmp/kafka-lab-canary")
-CANARY_PORT = 47831
 FIXTURE_STUDENTS = sorted(p.stem for p in SUBMISSIONS.glob("*.ipynb"))
+# What the fixtures name statically, made unique for this run when they are copied, so that
+# another checkout grading the same fixtures at the same time cannot interfere.
+RUN = uuid.uuid4().hex[:8]
+MARK = f"klab-{RUN}"  # the hostile children's process name (at most 15 characters)
+CANARY = Path(tempfile.gettempdir()) / f"kafka-lab-canary-{RUN}"
+JSON_PY_MARKER = Path(tempfile.gettempdir()) / f"kafka-lab-json-py-imported-{RUN}"
+
+
+def _copy_fixture(name: str, folder: Path, port: int = 0) -> None:
+    text = (SUBMISSIONS / name).read_text(encoding="utf-8")
+    text = (text.replace("klab-hostile", MARK)
+            .replace("/tmp/kafka-lab-canary", str(CANARY))
+            .replace("/tmp/kafka-lab-json-py-imported", str(JSON_PY_MARKER))
+            .replace("47831", str(port)))
+    (folder / name).write_text(text, encoding="utf-8")
 
 
 def _hostile_processes() -> list[str]:
-    """Processes the hostile fixtures started (they name themselves klab-hostile)."""
+    """Processes this run's hostile fixtures started (they name themselves MARK)."""
     found = []
     for comm in Path("/proc").glob("[0-9]*/comm"):
         with contextlib.suppress(OSError):
-            if comm.read_text().strip() == "klab-hostile":
+            if comm.read_text().strip() == MARK:
                 found.append(comm.parent.name)
     return found
 
 
-def _jail_folders() -> set[str]:
-    """Scratch folders of grading (the checkers' and the jails') in the temp folder."""
-    return {p.name for p in Path(tempfile.gettempdir()).glob("kafka-lab-*")
-            if p.name.startswith(("kafka-lab-checker-", "kafka-lab-jail-"))}
+@contextlib.contextmanager
+def _private_temp(folder: Path) -> Iterator[Path]:
+    """Grading's scratch folders go to ``folder`` while the block runs."""
+    folder.mkdir(exist_ok=True)
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved
 
 
 @dataclass
@@ -241,26 +262,24 @@ class Graded:
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     """The fixture submissions (a copy, with the hostile json.py beside them), graded once."""
     folder = tmp_path_factory.mktemp("submitted")
-    for path in SUBMISSIONS.iterdir():
-        if path.is_file():
-            shutil.copy(path, folder / path.name)
-    out = tmp_path_factory.mktemp("grades")
-    csv, feedback = out / "grades.csv", out / "feedback"
-    shutil.rmtree(CANARY, ignore_errors=True)
-    CANARY.mkdir()
-    (CANARY / "file").write_text("canary")
-    Path("/tmp/kafka-lab-json-py-imported").unlink(missing_ok=True)
     listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", CANARY_PORT))
+    listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
-    before = _jail_folders()
+    for path in SUBMISSIONS.iterdir():
+        if path.is_file():
+            _copy_fixture(path.name, folder, listener.getsockname()[1])
+    out = tmp_path_factory.mktemp("grades")
+    csv, feedback = out / "grades.csv", out / "feedback"
+    CANARY.mkdir()
+    (CANARY / "file").write_text("canary")
+    scratch = tmp_path_factory.mktemp("scratch")
     started = time.monotonic()
     try:
-        table = grade_directory(folder, csv, timeout_s=LOOP_TIMEOUT_S, feedback_dir=feedback,
-                                cell_timeout_s=CELL_TIMEOUT_S, jobs=2,
-                                memory_bytes=MEMORY_LIMIT)
+        with _private_temp(scratch):
+            table = grade_directory(folder, csv, timeout_s=LOOP_TIMEOUT_S,
+                                    feedback_dir=feedback, cell_timeout_s=CELL_TIMEOUT_S,
+                                    jobs=2, memory_bytes=MEMORY_LIMIT)
         seconds = time.monotonic() - started
         connections = 0
         with contextlib.suppress(BlockingIOError):
@@ -272,7 +291,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     canary = sorted(p.name for p in CANARY.iterdir())
     shutil.rmtree(CANARY, ignore_errors=True)
     return Graded(table, csv, feedback, folder, seconds, connections, _hostile_processes(),
-                  _jail_folders() - before, canary)
+                  {p.name for p in scratch.iterdir()}, canary)
 
 
 def _rows(table: pd.DataFrame, student: str) -> dict[str, dict[str, object]]:
@@ -423,7 +442,7 @@ def test_killing_its_parent_costs_no_one_anything(graded: Graded) -> None:
 def test_a_json_py_beside_the_submissions_is_never_imported(graded: Graded) -> None:
     """The json.py in the submissions folder is not imported by any grading process."""
     assert (graded.folder / "json.py").exists()
-    assert not Path("/tmp/kafka-lab-json-py-imported").exists()
+    assert not JSON_PY_MARKER.exists()
     assert _points(graded, "unsolved") == {"01.a": 0, "01.b": 0, "01.c": 0}
 
 
@@ -553,11 +572,13 @@ def test_an_interrupted_batch_keeps_what_it_graded(tmp_path: Path) -> None:
     nb.cells.insert(3, nbformat.v4.new_code_cell("import time\ntime.sleep(600)"))
     nbformat.write(nb, tmp_path / "b_sleeps.ipynb")
     out = tmp_path / "out" / "grades.csv"
-    before = _jail_folders()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     batch = subprocess.Popen(
         [sys.executable, "-m", "sim", "grade", str(tmp_path), "--out", str(out), "--jobs", "1",
          "--timeout", "600", "--cell-timeout", "600"],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+             "TMPDIR": str(scratch)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
@@ -574,8 +595,7 @@ def test_an_interrupted_batch_keeps_what_it_graded(tmp_path: Path) -> None:
     assert set(table.student) == {"a_solved"}
     time.sleep(0.5)
     assert not any("b_sleeps" in _cmdline(pid) for pid in os.listdir("/proc") if pid.isdigit())
-    for name in _jail_folders() - before:  # a killed batch cannot remove its last scratch
-        shutil.rmtree(Path(tempfile.gettempdir()) / name, ignore_errors=True)
+
 
 
 def _cmdline(pid: str) -> str:
@@ -589,11 +609,13 @@ def test_the_plain_jail_also_keeps_the_batch_safe(tmp_path: Path) -> None:
     """Without namespaces: the batch survives a killed parent, nothing outlives grading, a
     forged pipe earns nothing, and the honest submission keeps full marks."""
     hostile = ["kills_parent", "spawns_detached", "=forges_pipe"]
-    before = _jail_folders()
+    submitted = tmp_path / "submitted"
+    submitted.mkdir()
     for name in [*hostile, "solved"]:
-        shutil.copy(SUBMISSIONS / f"{name}.ipynb", tmp_path / f"{name}.ipynb")
-    table = grade_directory(tmp_path, tmp_path / "grades.csv", timeout_s=LOOP_TIMEOUT_S,
-                            cell_timeout_s=CELL_TIMEOUT_S, mode="plain", jobs=2)
+        _copy_fixture(f"{name}.ipynb", submitted)
+    with _private_temp(tmp_path / "scratch") as scratch:
+        table = grade_directory(submitted, tmp_path / "grades.csv", timeout_s=LOOP_TIMEOUT_S,
+                                cell_timeout_s=CELL_TIMEOUT_S, mode="plain", jobs=2)
     assert set(table.student) == {*hostile, "solved"}
     points = {s: {r["question"]: r["points"] for r in rows.to_dict("records")}
               for s, rows in table.groupby("student")}
@@ -601,7 +623,7 @@ def test_the_plain_jail_also_keeps_the_batch_safe(tmp_path: Path) -> None:
     assert points["=forges_pipe"] == {"01.a": 0, "01.b": 0, "01.c": 0}
     time.sleep(0.5)
     assert _hostile_processes() == []
-    assert _jail_folders() - before == set()  # also the one whose checker was killed
+    assert list(scratch.iterdir()) == []  # also the one whose checker was killed
 
 
 # --- the wire: what may cross from a submission --------------------------------------------------

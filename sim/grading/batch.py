@@ -92,6 +92,7 @@ def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory
                  mode: str | None, slot: int) -> dict[str, Any]:
     """Start a checker for ``notebook`` and return its document (or a problem)."""
     scratch = tempfile.mkdtemp(prefix="kafka-lab-checker-")
+    os.chmod(scratch, 0o755)  # the jail's own user must reach its folder inside
     try:
         return _checker_document(notebook, timeout_s, cell_timeout_s, memory_bytes, mode, slot,
                                  scratch)

@@ -408,7 +408,8 @@ def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], 
     os.mkdir(tmp)
     with open(os.path.join(work, "submission.ipynb"), "wb") as f:
         f.write(notebook_bytes)
-    uid = jail_uid(slot) if os.geteuid() == 0 and _usable_by_all(package_parent) else None
+    usable = _usable_by_all(package_parent, os.path.join(work, "submission.ipynb"))
+    uid = jail_uid(slot) if os.geteuid() == 0 and usable else None
     if uid is not None:
         for path in (scratch, work, tmp, os.path.join(work, "submission.ipynb")):
             os.chown(path, uid, uid)
@@ -431,10 +432,11 @@ def _start(scratch: str, mode: str, notebook_bytes: bytes, argv: Sequence[str], 
     return Jail(process, mode, scratch)
 
 
-def _usable_by_all(package_parent: str) -> bool:
-    """Whether an unprivileged user can run this interpreter and read the package."""
+def _usable_by_all(package_parent: str, notebook: str) -> bool:
+    """Whether an unprivileged user can run this interpreter, read the package and reach the
+    scratch folder."""
     for path in (sys.executable, os.path.join(package_parent, "sim", "__init__.py"),
-                 *_site_dirs()):
+                 *_site_dirs(), notebook):
         path = os.path.realpath(path)
         while path != os.path.dirname(path):
             path = os.path.dirname(path)
