@@ -8,7 +8,11 @@ Build a topology with :class:`StreamsBuilder` (or by hand with :class:`Topology`
     print(builder.build().describe())
 
 Names follow Kafka Streams 4.0 in snake_case (``flat_map_values``, ``group_by_key``,
-``Materialized.as_``).
+``Materialized.as_``). Modules: ``builder`` / ``kstream`` / ``ktable`` / ``kgrouped`` (the DSL),
+``operations`` / ``sliding`` / ``suppress`` (the processors behind it), ``processor`` (the
+Processor API), ``topology`` / ``description`` (the graph and ``describe()``), ``repartition``,
+``windows``, ``stores``, ``task`` (one task's processing, reused by the simulated runtime),
+``test_driver`` and ``config``.
 """
 
 from sim.streams.builder import StreamsBuilder

@@ -5,6 +5,10 @@ take Python arguments: predicates, ``map``, ``select_key``, ``flat_map``, ``peek
 get ``(key, value)``; ``map_values`` and ``flat_map_values`` get the value. ``map`` returns a
 ``(key, value)`` tuple; ``flat_map`` an iterable of them.
 
+**Joins.** ``join`` / ``left_join`` with a KTable (the table's current value per key), a
+GlobalKTable (any key derived from the record) or, inner only, another KStream within
+``JoinWindows``.
+
 **Repartitioning.** An operation that may change the key (``map``, ``flat_map``, ``select_key``,
 ``process``) marks the stream; a later ``group_by_key`` / ``group_by`` then sends records through
 a repartition topic ``<application.id>-<name>-repartition`` so that all records of a key meet in

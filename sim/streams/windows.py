@@ -1,4 +1,5 @@
-"""Time windows: ``TimeWindows`` (tumbling and hopping), ``TimeWindow`` and ``Windowed`` keys.
+"""Windows: ``TimeWindows`` (tumbling, hopping), ``SlidingWindows``, ``SessionWindows``,
+``JoinWindows``, and the ``Windowed`` keys of windowed results.
 
 Mirrors ``kstream.TimeWindows`` in Kafka 4.0. Windows are **epoch-aligned** half-open intervals
 ``[start, start + size)`` whose starts are multiples of the advance; a tumbling window's advance
