@@ -209,6 +209,8 @@ class ReplicaManager:
             heapq.heappop(deadlines)
         if not deadlines or deadlines[0][0] >= self._timer_ms:
             return
+        if self._timer is not None:  # replaced by an earlier deadline: it will find nothing
+            self.kernel.make_background(self._timer)
         self._timer_ms = deadlines[0][0]
         timer = self.kernel.env.timeout(self._timer_ms - self.kernel.now_ms)
         self._timer = timer
@@ -217,7 +219,7 @@ class ReplicaManager:
     def _expire(self, timer: Any) -> None:
         """Requests whose timeout ran out get REQUEST_TIMED_OUT (``DelayedProduce`` expiry)."""
         if timer is not self._timer:
-            return  # replaced by an earlier deadline, or nothing was waiting any more
+            return  # replaced by an earlier deadline, or nothing waited any more
         self._timer, self._timer_ms = None, math.inf
         now = self.kernel.now_ms
         deadlines = self._deadlines

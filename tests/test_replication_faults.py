@@ -251,3 +251,16 @@ def test_acks_all_waits_with_a_frozen_high_watermark_when_the_isr_drops_below_mi
     appended = kernel.trace.frame(events.LOG_APPEND)["time_ms"].iloc[0]
     assert produce_errors(kernel)[0] == (pytest.approx(appended + 30_000), REQUEST_TIMED_OUT)
     assert "NOT_ENOUGH_REPLICAS_AFTER_APPEND" not in {e for _, e in produce_errors(kernel)}
+
+
+def test_answered_requests_leave_no_timer_that_keeps_a_run_going():
+    """Two producers with different request timeouts: once every acks=all request is
+    answered, run() ends at the last real event, not at a stale purgatory deadline."""
+    kernel = kernel_with_topic()
+    slow = Producer(kernel, {"linger.ms": 0, "request.timeout.ms": 60_000, "client.id": "a"})
+    fast = Producer(kernel, {"linger.ms": 0, "request.timeout.ms": 5_000, "client.id": "b"})
+    slow.send("t", key="k1")
+    fast.send("t", key="k2")
+    kernel.run()
+    assert slow.acked == fast.acked == 1
+    assert kernel.now_ms < 100
