@@ -111,7 +111,8 @@ class ReplicaManager:
         self._validated_epoch: dict[tuple[str, int, int], int] = {}
         self._validated: dict[tuple[int, int], int] = {}  # metadata version last checked
         self._followed_cache: dict[tuple[int, int], tuple[int, list[Partition]]] = {}
-        self.truncated: list[tuple[str, int, int, Any]] = []  # (topic, partition, broker, frame)
+        # what truncations and lost disks removed: (topic, partition, broker, records, seq)
+        self.truncated: list[tuple[str, int, int, Any, int]] = []
         # the purgatory's deadlines: (deadline, arrival number, request); one timer at a time
         self._deadlines: list[tuple[float, int, _DelayedProduce]] = []
         self._arrivals = 0
@@ -480,10 +481,10 @@ class ReplicaManager:
         epoch = log.latest_epoch
         dropped = log.truncate_to(offset)
         if len(dropped):
-            self.truncated.append((part.topic, part.partition, broker, dropped))
+            self.truncated.append((part.topic, part.partition, broker, dropped,
+                                   len(self.kernel.trace)))
             self.kernel.trace.emit(TRUNCATE, self.kernel.now_ms, f"broker-{broker}", part.topic,
                                    part.partition, broker, offset, len(dropped), epoch)
-
 
 
 UNDEFINED = -1  # Kafka's UNDEFINED_EPOCH and UNDEFINED_EPOCH_OFFSET
