@@ -80,7 +80,7 @@ cluster: {brokers: 3}
 topics:
   - {name: payments, replica_assignment: [[0, 1, 2]], configs: {min.insync.replicas: 2}}
 producers:
-  - config: {client.id: app}
+  - config: {client.id: app, request.timeout.ms: 5000}
     workload: {topic: payments, records: 3000, rate_per_s: 200, value_bytes: 100}
 faults:
   - {at_ms: 2000, crash_broker: {broker: 1}}
