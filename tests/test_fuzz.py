@@ -350,8 +350,6 @@ def test_safe_config_every_partition_online_and_every_record_settled(safe):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 11: --json crashes on an unavailability window that never closes")
 def test_safe_config_runs_end_and_raise_nothing(safe):
     """No run hangs or raises (every tenth schedule also builds its --json summary)."""
     assert _with(safe, "hang", "error") == []
