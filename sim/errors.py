@@ -43,8 +43,8 @@ class ProduceError(KafkaLabError):
 
 
 class TopologyError(KafkaLabError):
-    """A topology is built wrongly (Kafka Streams' ``TopologyException``): unknown parent, duplicate
-    name, a store connected to no processor, a sink with children."""
+    """A topology is built wrongly (Kafka Streams' ``TopologyException``): an unknown parent, a
+    duplicate name, a store connected to a source or sink, a sink used as a parent, bad windows."""
 
 
 class StreamsError(KafkaLabError):

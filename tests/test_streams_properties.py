@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.streams import StreamsBuilder, TopologyTestDriver
+from sim.streams import Materialized, StreamsBuilder, TopologyTestDriver
 
 OPERATIONS = ["filter", "filter_not", "map", "map_values", "flat_map", "flat_map_values",
               "select_key", "peek"]
@@ -97,3 +97,56 @@ def test_count_matches_a_counter(records: list[tuple[str, int]]) -> None:
         seen[key] = seen.get(key, 0) + 1
         expected.append((key, seen[key]))
     assert driver.create_output_topic("out").read_key_values_to_list() == expected
+
+
+@given(times=st.lists(st.integers(0, 100), max_size=20),
+       size=st.integers(1, 20), advance=st.integers(1, 20))
+def test_hopping_counts_match_brute_force(times: list[int], size: int, advance: int) -> None:
+    """With grace enough for every record, each window [s, s + size) (s a multiple of the
+    advance) counts the records inside it, whatever the arrival order."""
+    from sim.streams import TimeWindows
+
+    advance = min(advance, size)
+    builder = StreamsBuilder()
+    (builder.stream("in").group_by_key()
+     .windowed_by(TimeWindows.of_size_and_grace(size, 1000).advance_by(advance))
+     .count(Materialized.as_("w")))
+    driver = TopologyTestDriver(builder.build())
+    topic = driver.create_input_topic("in")
+    for t in times:
+        topic.pipe_input("k", 1, t)
+    got = {(w.window.start_ms, w.window.end_ms): n for w, n in driver.get_window_store("w").all()}
+    expected: dict[tuple[int, int], int] = {}
+    for t in times:
+        for start in range(0, t + 1, advance):
+            if start <= t < start + size:
+                expected[(start, start + size)] = expected.get((start, start + size), 0) + 1
+    assert got == expected
+
+
+@given(times=st.lists(st.integers(0, 100), max_size=20), gap=st.integers(1, 10))
+def test_sessions_match_brute_force(times: list[int], gap: int) -> None:
+    """With enough grace, sessions are the runs of sorted timestamps no more than ``gap`` apart,
+    whatever the arrival order, each with its record count."""
+    from sim.streams import SessionWindows
+
+    builder = StreamsBuilder()
+    (builder.stream("in").group_by_key()
+     .windowed_by(SessionWindows.of_inactivity_gap_and_grace(gap, 1000))
+     .count(Materialized.as_("s")))
+    driver = TopologyTestDriver(builder.build())
+    topic = driver.create_input_topic("in")
+    for t in times:
+        topic.pipe_input("k", 1, t)
+    got = {(w.window.start_ms, w.window.end_ms): n
+           for w, n in driver.get_session_store("s").fetch("k")}
+    expected: dict[tuple[int, int], int] = {}
+    run: list[int] = []
+    for t in sorted(times):
+        if run and t - run[-1] > gap:
+            expected[(run[0], run[-1])] = len(run)
+            run = []
+        run.append(t)
+    if run:
+        expected[(run[0], run[-1])] = len(run)
+    assert got == expected
