@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 FILTER_NAME = "KTABLE-FILTER-"
 MAPVALUES_NAME = "KTABLE-MAPVALUES-"
 TOSTREAM_NAME = "KTABLE-TOSTREAM-"
+MERGE_NAME = "KTABLE-MERGE-"
+JOINTHIS_NAME = "KTABLE-JOINTHIS-"
+JOINOTHER_NAME = "KTABLE-JOINOTHER-"
 SUPPRESS_NAME = "KTABLE-SUPPRESS-"
 
 
@@ -37,36 +40,52 @@ class KTable:
 
     def __init__(self, builder: StreamsBuilder, name: str, store_name: str | None, *,
                  parent: KTable | None = None,
-                 compute: Callable[[Any, Any], Any] | None = None,
+                 compute: Callable[..., Any] | None = None,
                  reserved_store: str | None = None, windows: Any = None) -> None:
         self.builder = builder
         self.windows = windows  # the windows of a windowed aggregation's result
         self.name = name
         self.store_name = store_name
-        self.parent = parent
-        self.compute = compute
+        self.parents: list[KTable] = [] if parent is None else [parent]
+        self.compute = compute  # compute(key, *parent_values) for a table without a store
         self.reserved_store = reserved_store
 
     def value_getter_stores(self) -> list[str]:
-        """The stores a lookup reads, materializing a source table if needed."""
+        """The stores a lookup reads, materializing source tables if needed."""
         if self.store_name is None and self.reserved_store is not None:
             self.store_name = self.reserved_store  # KTableSource.materialize()
             self.builder.topology.add_state_store(StoreBuilder(self.store_name, "key_value"),
                                                   self.name)
         if self.store_name is not None:
             return [self.store_name]
-        assert self.parent is not None
-        return self.parent.value_getter_stores()
+        if not self.parents:
+            raise TopologyError(f"Table {self.name} cannot be looked up; keep it in a store "
+                                "with Materialized.as_(name) first.")
+        stores: list[str] = []
+        for parent in self.parents:
+            stores += [s for s in parent.value_getter_stores() if s not in stores]
+        return stores
 
     def lookup(self, context: Any, key: Any) -> Any:
         """The table's current value for ``key`` as seen from a processor with the stores."""
+        found = self.lookup_with_timestamp(context, key)
+        return None if found is None else found.value
+
+    def lookup_with_timestamp(self, context: Any, key: Any) -> ValueAndTimestamp | None:
+        """The current value and its timestamp (Kafka's ``KTableValueGetter.get``)."""
         if self.store_name is not None:
             stored = context.get_state_store(self.store_name).get(key)
-            return stored.value if isinstance(stored, ValueAndTimestamp) else stored
-        assert self.parent is not None
+            if stored is None or isinstance(stored, ValueAndTimestamp):
+                return stored
+            return ValueAndTimestamp(stored, 0)
         assert self.compute is not None
-        value = self.parent.lookup(context, key)
-        return None if value is None else self.compute(key, value)
+        found = [parent.lookup_with_timestamp(context, key) for parent in self.parents]
+        if any(f is None for f in found):
+            return None
+        value = self.compute(key, *(f.value for f in found))
+        if value is None:
+            return None
+        return ValueAndTimestamp(value, max(f.timestamp for f in found))
 
     def _transform(self, prefix: str, compute: Callable[[Any, Any], Any],
                    materialized: Materialized | None, named: str | None) -> KTable:
@@ -136,6 +155,47 @@ class KTable:
                                self.name)
         topology.add_state_store(StoreBuilder(store, "key_value"), name)
         return KTable(self.builder, name, None, windows=self.windows)
+
+    def join(self, other: KTable, joiner: Callable[[Any, Any], Any],
+             materialized: Materialized | None = None, *, named: str | None = None) -> KTable:
+        """Inner table–table join (``KTableImpl.doJoin``): a key has a row while both tables
+        have it, ``joiner(left_value, right_value)``; an update on either side re-joins with the
+        other side's current value. Names: ``KTABLE-MERGE-<n>`` first, then
+        ``KTABLE-JOINTHIS-<n+1>`` and ``KTABLE-JOINOTHER-<n+2>``."""
+        from sim.streams.operations import KTableKTableJoin, KTableKTableJoinMerger
+
+        if not isinstance(other, KTable) or other.builder is not self.builder:
+            raise TopologyError(f"join() needs a KTable of the same StreamsBuilder, got "
+                                f"{other!r}.")
+        if not callable(joiner):
+            raise TopologyError(f"join() needs a joiner function, got {joiner!r}.")
+        if materialized is not None and not isinstance(materialized, Materialized):
+            raise TopologyError(f"materialized must be Materialized.as_(name), got "
+                                f"{materialized!r}.")
+        b = self.builder
+        merge = b.name_or_generate(named, MERGE_NAME)
+        this_join = b.new_processor_name(JOINTHIS_NAME)
+        other_join = b.new_processor_name(JOINOTHER_NAME)
+        if named is not None:
+            this_join, other_join = f"{named}-join-this", f"{named}-join-other"
+        store = materialized.store_name if materialized is not None else None
+        this_stores = self.value_getter_stores()
+        other_stores = other.value_getter_stores()
+        topology = b.topology
+        topology.add_processor(this_join, lambda: KTableKTableJoin(
+            other.lookup_with_timestamp, joiner), self.name)
+        topology.add_processor(other_join, lambda: KTableKTableJoin(
+            self.lookup_with_timestamp, lambda right, left: joiner(left, right)), other.name)
+        topology.add_processor(merge, lambda: KTableKTableJoinMerger(store), this_join,
+                               other_join)
+        for name, stores in ((this_join, other_stores), (other_join, this_stores)):
+            for s in stores:
+                topology.connect_processor_and_state_stores(name, s)
+        if store is not None:
+            topology.add_state_store(StoreBuilder(store, "key_value"), merge)
+        result = KTable(b, merge, store, compute=lambda _k, left, right: joiner(left, right))
+        result.parents = [self, other]
+        return result
 
     def to_stream(self, *, named: str | None = None) -> KStream:
         """The table's updates as a KStream of (key, new value)."""

@@ -407,6 +407,49 @@ class KTableTransform(Processor):
         self.context.forward(record.with_value(Change(new)))
 
 
+class KTableKTableJoin(Processor):
+    """One side of an inner table–table join (``KTableKTableInnerJoin``): on an update, look up
+    the other table; if it has the key, forward the joined new value (None for a delete) with
+    the later of the two timestamps. Null keys are dropped and counted."""
+
+    def __init__(self, lookup_other: Callable[[Any, Any], ValueAndTimestamp | None],
+                 joiner: Callable[[Any, Any], Any]) -> None:
+        self.lookup_other = lookup_other
+        self.joiner = joiner
+
+    def process(self, record: Record) -> None:
+        if record.key is None:
+            _drop(self)
+            return
+        other = self.lookup_other(self.context, record.key)
+        if other is None:
+            return
+        change: Change = record.value
+        new = None if change.new_value is None else self.joiner(change.new_value, other.value)
+        self.context.forward(record.with_value(Change(new)).with_timestamp(
+            max(record.timestamp, other.timestamp)))
+
+
+class KTableKTableJoinMerger(Processor):
+    """Where the two sides of a table–table join meet (``KTableKTableJoinMerger``); keeps the
+    result in a store when it is materialized."""
+
+    def __init__(self, store_name: str | None) -> None:
+        self.store_name = store_name
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self.store: KeyValueStore | None = (
+            context.get_state_store(self.store_name) if self.store_name else None)
+
+    def process(self, record: Record) -> None:
+        if self.store is not None:
+            change: Change = record.value
+            self.store.put(record.key, None if change.new_value is None else
+                           ValueAndTimestamp(change.new_value, record.timestamp))
+        self.context.forward(record)
+
+
 class KTableToStream(Processor):
     """to_stream: a KTable's updates as a stream of (key, new value)."""
 
