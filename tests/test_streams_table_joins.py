@@ -76,3 +76,82 @@ def test_stream_joins_an_unmaterialized_table_join() -> None:
     s.pipe_input("k", "v1")
     s.pipe_input("missing", "v2")
     assert driver.create_output_topic("out").read_values_to_list() == [("v1", 12)]
+
+
+def test_to_table_then_table_join_matches_kafka() -> None:
+    """KStreamImplTest.shouldSupportTableTableJoinWithKStreamToKTable: describe() and results."""
+    builder = StreamsBuilder()
+    table1 = builder.stream("left").to_table()
+    table2 = builder.stream("right").to_table()
+    table1.join(table2, lambda a, b: f"{a}+{b}").to_stream().to("output")
+    topology = builder.build()
+    assert str(topology.describe()) == (
+        "Topologies:\n"
+        "   Sub-topology: 0\n"
+        "    Source: KSTREAM-SOURCE-0000000000 (topics: [left])\n"
+        "      --> KSTREAM-TOTABLE-0000000001\n"
+        "    Source: KSTREAM-SOURCE-0000000003 (topics: [right])\n"
+        "      --> KSTREAM-TOTABLE-0000000004\n"
+        "    Processor: KSTREAM-TOTABLE-0000000001"
+        " (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000002])\n"
+        "      --> KTABLE-JOINTHIS-0000000007\n"
+        "      <-- KSTREAM-SOURCE-0000000000\n"
+        "    Processor: KSTREAM-TOTABLE-0000000004"
+        " (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000005])\n"
+        "      --> KTABLE-JOINOTHER-0000000008\n"
+        "      <-- KSTREAM-SOURCE-0000000003\n"
+        "    Processor: KTABLE-JOINOTHER-0000000008"
+        " (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000002])\n"
+        "      --> KTABLE-MERGE-0000000006\n"
+        "      <-- KSTREAM-TOTABLE-0000000004\n"
+        "    Processor: KTABLE-JOINTHIS-0000000007"
+        " (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000005])\n"
+        "      --> KTABLE-MERGE-0000000006\n"
+        "      <-- KSTREAM-TOTABLE-0000000001\n"
+        "    Processor: KTABLE-MERGE-0000000006 (stores: [])\n"
+        "      --> KTABLE-TOSTREAM-0000000009\n"
+        "      <-- KTABLE-JOINTHIS-0000000007, KTABLE-JOINOTHER-0000000008\n"
+        "    Processor: KTABLE-TOSTREAM-0000000009 (stores: [])\n"
+        "      --> KSTREAM-SINK-0000000010\n"
+        "      <-- KTABLE-MERGE-0000000006\n"
+        "    Sink: KSTREAM-SINK-0000000010 (topic: output)\n"
+        "      <-- KTABLE-TOSTREAM-0000000009\n\n")
+    driver = TopologyTestDriver(topology)
+    left, right = driver.create_input_topic("left"), driver.create_input_topic("right")
+    output = driver.create_output_topic("output")
+    right.pipe_input("lhs1", "rhsValue1")
+    right.pipe_input("rhs2", "rhsValue2")
+    right.pipe_input("lhs3", "rhsValue3")
+    assert output.read_key_values_to_map() == {}
+    left.pipe_input("lhs1", "lhsValue1")
+    left.pipe_input("lhs2", "lhsValue2")
+    assert output.read_key_values_to_map() == {"lhs1": "lhsValue1+rhsValue1"}
+    left.pipe_input("lhs3", "lhsValue3")
+    assert output.read_key_values_to_map() == {"lhs3": "lhsValue3+rhsValue3"}
+    left.pipe_input("lhs1", "lhsValue4")
+    assert output.read_key_values_to_map() == {"lhs1": "lhsValue4+rhsValue1"}
+
+
+def test_stream_joins_a_stream_turned_table() -> None:
+    """KStreamImplTest.shouldSupportStreamTableJoinWithKStreamToKTable's describe()."""
+    builder = StreamsBuilder()
+    stream = builder.stream("streamTopic")
+    table = builder.stream("tableTopic").to_table()
+    stream.join(table, lambda a, b: f"{a}+{b}").to("output")
+    assert str(builder.build().describe()) == (
+        "Topologies:\n"
+        "   Sub-topology: 0\n"
+        "    Source: KSTREAM-SOURCE-0000000000 (topics: [streamTopic])\n"
+        "      --> KSTREAM-JOIN-0000000004\n"
+        "    Processor: KSTREAM-JOIN-0000000004"
+        " (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000003])\n"
+        "      --> KSTREAM-SINK-0000000005\n"
+        "      <-- KSTREAM-SOURCE-0000000000\n"
+        "    Source: KSTREAM-SOURCE-0000000001 (topics: [tableTopic])\n"
+        "      --> KSTREAM-TOTABLE-0000000002\n"
+        "    Sink: KSTREAM-SINK-0000000005 (topic: output)\n"
+        "      <-- KSTREAM-JOIN-0000000004\n"
+        "    Processor: KSTREAM-TOTABLE-0000000002"
+        " (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000003])\n"
+        "      --> none\n"
+        "      <-- KSTREAM-SOURCE-0000000001\n\n")

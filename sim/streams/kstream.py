@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from sim.errors import TopologyError
 from sim.streams.ktable import GlobalKTable, KTable
-from sim.streams.materialized import Branched, Grouped, Joined, Repartitioned, StreamJoined
+from sim.streams.materialized import (
+    Branched,
+    Grouped,
+    Joined,
+    Materialized,
+    Repartitioned,
+    StreamJoined,
+)
 from sim.streams.operations import (
     KStreamBranch,
     KStreamFilter,
@@ -58,6 +65,7 @@ PROCESSOR_NAME = "KSTREAM-PROCESSOR-"
 JOIN_NAME = "KSTREAM-JOIN-"
 REPARTITION_NAME = "KSTREAM-REPARTITION-"
 WINDOWED_NAME = "KSTREAM-WINDOWED-"
+TO_KTABLE_NAME = "KSTREAM-TOTABLE-"
 JOINTHIS_NAME = "KSTREAM-JOINTHIS-"
 JOINOTHER_NAME = "KSTREAM-JOINOTHER-"
 LEFTJOIN_NAME = "KSTREAM-LEFTJOIN-"
@@ -173,6 +181,32 @@ class KStream:
             name = self.builder.new_processor_name(REPARTITION_NAME)
         source = add_repartition(self.builder, self.name, repartition_names(self.builder, name))
         return KStream(self.builder, source, repartition_required=False)
+
+    def to_table(self, materialized: Materialized | None = None, *, named: str | None = None
+                 ) -> KTable:
+        """Read the stream as a table: each record upserts its key (``KStreamImpl.toTable``).
+        Named ``KSTREAM-TOTABLE-<n>``; its store ``KSTREAM-TOTABLE-STATE-STORE-<n+1>`` is kept
+        only when named or needed by a join. Repartitions first if the key may have changed."""
+        from sim.streams.operations import KTableSource
+        from sim.streams.repartition import add_repartition, repartition_names
+        from sim.streams.stores import StoreBuilder
+
+        if materialized is not None and not isinstance(materialized, Materialized):
+            raise TopologyError(f"materialized must be Materialized.as_(name), got "
+                                f"{materialized!r}.")
+        name = self.builder.name_or_generate(named, TO_KTABLE_NAME)
+        queryable = materialized is not None and materialized.store_name is not None
+        store = (materialized.store_name if queryable
+                 else self.builder.new_store_name(TO_KTABLE_NAME))
+        parent = self.name
+        if self.repartition_required:
+            parent = add_repartition(self.builder, self.name,
+                                     repartition_names(self.builder, name))
+        table = KTable(self.builder, name, store if queryable else None, reserved_store=store)
+        self.builder.topology.add_processor(name, lambda: KTableSource(table.store_name), parent)
+        if queryable:
+            self.builder.topology.add_state_store(StoreBuilder(store, "key_value"), name)
+        return table
 
     def to(self, topic: str, *, named: str | None = None) -> None:
         """Write the stream to ``topic``."""
