@@ -522,6 +522,51 @@ def test_recursion_and_giant_cells_cost_only_that_submission(graded: Graded) -> 
         assert row["reason"]
 
 
+def test_text_no_spreadsheet_or_file_can_hold_is_made_plain(graded: Graded) -> None:
+    """odd_text's 01.b error holds a byte that is not UTF-8, a bidi override, a newline and
+    100 kB: its reason is one short printable line, its feedback file is still written (it
+    used to stop the batch), and its other answers count."""
+    rows = _rows(graded.table, "odd_text")
+    reason = rows["01.b"]["reason"]
+    assert rows["01.b"]["points"] == 0
+    assert reason.startswith("cell ")
+    assert "ValueError" in reason
+    assert reason.isprintable()
+    assert len(reason) <= MAX_REASON
+    assert (rows["01.a"]["points"], rows["01.c"]["points"]) == (8, 2)
+    assert "\\udcff" in (graded.feedback / "odd_text.txt").read_text(encoding="utf-8")
+
+
+def test_an_exception_whose_str_raises_is_still_named(graded: Graded) -> None:
+    """A partitioner raising an exception that cannot be printed: 01.a is an error naming the
+    exception, with what the same class earns when checked directly; the notebook's process
+    goes on serving, and the data answers count."""
+    class UnprintableError(Exception):
+        def __str__(self):
+            raise RuntimeError("no description")
+
+    class RaisesUnprintableError:
+        def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+            raise UnprintableError()
+
+    honest = check("01.a", RaisesUnprintableError)
+    assert "UnprintableError" in honest.reason
+    rows = _rows(graded.table, "str_raises")
+    assert (rows["01.a"]["points"], rows["01.a"]["verdict"]) == (honest.points, "error")
+    assert "UnprintableError" in rows["01.a"]["reason"]
+    assert (rows["01.b"]["points"], rows["01.c"]["points"]) == (2, 2)
+
+
+def test_sleeping_in_every_call_costs_only_that_question(graded: Graded) -> None:
+    """A partitioner that blocks the jail's alarm and sleeps in each call: the checker's own
+    budget stops 01.a (0, "time budget"); the other answers count; the batch stays bounded
+    (see test_detached_children_neither_block_nor_outlive_grading)."""
+    rows = _rows(graded.table, "sleeps_in_calls")
+    assert rows["01.a"]["points"] == 0
+    assert "time budget" in rows["01.a"]["reason"]
+    assert (rows["01.b"]["points"], rows["01.c"]["points"]) == (2, 2)
+
+
 def test_reading_outside_the_folder_finds_nothing(graded: Graded) -> None:
     """Snooping for ../solved.ipynb fails (FileNotFoundError); answers are graded on their own."""
     rows = _rows(graded.table, "reads_outside")
