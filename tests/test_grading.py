@@ -567,6 +567,14 @@ def test_sleeping_in_every_call_costs_only_that_question(graded: Graded) -> None
     assert (rows["01.b"]["points"], rows["01.c"]["points"]) == (2, 2)
 
 
+def test_one_huge_message_is_refused_unread(graded: Graded) -> None:
+    """A forged 12 MB message of empty lists is not parsed by the checker (it would cost it
+    some 300 MB): zeros, with the bound as the reason."""
+    for row in _rows(graded.table, "one_huge_line").values():
+        assert row["points"] == 0
+        assert "a message of more than 1 MB" in row["reason"]
+
+
 def test_reading_outside_the_folder_finds_nothing(graded: Graded) -> None:
     """Snooping for ../solved.ipynb fails (FileNotFoundError); answers are graded on their own."""
     rows = _rows(graded.table, "reads_outside")

@@ -31,8 +31,9 @@ allows, held until the whole-run limit while others are graded), ``holds_pipe`` 
 Beyond that table: ``odd_text`` (an error message with a byte that is not UTF-8, a bidi
 override, a newline and 100 kB), ``str_raises`` (a partitioner raising an exception whose
 ``str()`` raises), ``sleeps_in_calls`` (a partitioner that blocks the jail's alarm and sleeps in
-every call the checker makes). The file names a student may choose (links, bytes that are not
-UTF-8) are made by the tests when they copy the fixtures.
+every call the checker makes), ``one_huge_line`` (a forged 12 MB message of empty lists,
+which would cost the checker some 300 MB to parse). The file names a student may choose
+(links, bytes that are not UTF-8) are made by the tests when they copy the fixtures.
 """
 
 from __future__ import annotations
@@ -348,6 +349,20 @@ class VipPartitioner:
         time.sleep(3)
         return 8'''
 
+ONE_HUGE_LINE = """import os
+import stat
+
+line = b'{"ran":{"cells":[],"answers":{"alice_partition":[' + b"[]," * 4_000_000 + b"[]]}}}\\n"
+for fd in range(3, 64):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+    except OSError:
+        pass
+os._exit(0)"""
+
 SOLVED = {"q01a-answer": VIP_SOLVED, "q01b-answer": ALICE_SOLVED, "q01c-answer": BATCHES_SOLVED}
 
 FIXTURES = {
@@ -381,6 +396,7 @@ FIXTURES = {
     "odd_text": {**SOLVED, "q01b-answer": ODD_TEXT},
     "str_raises": {**SOLVED, "q01a-answer": VIP_STR_RAISES},
     "sleeps_in_calls": {**SOLVED, "q01a-answer": VIP_SLEEPS},
+    "one_huge_line": {"attack": ONE_HUGE_LINE},
 }
 """Each fixture: cell id → new source; ``attack`` is a new untagged cell after the imports."""
 
