@@ -612,6 +612,17 @@ def test_a_symbolic_link_is_not_a_submission(graded: Graded) -> None:
     assert _points(graded, "solved") == FULL
 
 
+def test_a_linked_folder_is_not_graded(tmp_path: Path) -> None:
+    """Graded recursively, a folder that links to a classmate's folder is not entered: only
+    the classmate's own notebook has rows."""
+    (tmp_path / "alice").mkdir()
+    shutil.copy(SUBMISSIONS / "not_json.ipynb", tmp_path / "alice" / "work.ipynb")
+    (tmp_path / "bob").symlink_to("alice")
+    table = grade_directory(tmp_path, tmp_path / "grades.csv", recursive=True, jobs=1,
+                            exercise="01_partitioners")
+    assert set(table.student) == {"alice/work"}
+
+
 def test_file_names_cannot_break_the_table_or_replace_feedback(graded: Graded) -> None:
     """A name with a newline and a byte that is not UTF-8 is one escaped line in the CSV, and
     ".solved" gets a feedback file of its own instead of replacing solved's."""

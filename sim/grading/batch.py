@@ -101,13 +101,6 @@ def feedback_name(student: str) -> str:
     return name + ".txt"
 
 
-def _through_link(path: Path, directory: Path) -> bool:
-    """Whether ``path``, or a folder between ``directory`` and it, is a symbolic link: what
-    it points to (a classmate's notebook, the solution) is not what was submitted."""
-    parts = path.relative_to(directory).parts
-    return any(directory.joinpath(*parts[: n + 1]).is_symlink() for n in range(len(parts)))
-
-
 def _boot(module: str) -> str:
     return (f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
             f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
@@ -330,7 +323,8 @@ def grade_directory(
             slots.put(slot)
 
         def grade(notebook: Path) -> None:
-            if _through_link(notebook, directory):
+            if notebook.is_symlink():  # graded, it would be what it points to: a classmate's
+                # notebook, the solution (glob never enters a linked folder)
                 sub = Submission(notebook, None, problem=f"{printable(notebook.name)} is a "
                                  "symbolic link, not a submitted notebook")
             else:
