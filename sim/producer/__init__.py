@@ -34,9 +34,10 @@ from sim.producer.accumulator import (
 )
 from sim.producer.buffer import DELIVERY_TIMEOUT, ERRORS, EXPIRY_CHECK_MS, RecordBuffer, _grow
 from sim.producer.custom import CustomPartitioning
-from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender
+from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender, call_at, cancel_timer
 from sim.producer.streams import RecordStream
 from sim.producer.topic_state import TopicState
+from sim.producer.transaction_manager import RETRIABLE, TransactionManager
 from sim.records import RecordMetadata, serialize
 from sim.workloads import Workload
 
@@ -99,8 +100,7 @@ class Producer:
         if self.partitioner is not None and hasattr(self.partitioner, "configure"):
             self.partitioner.configure({**self.config, "lab.random": kernel.spawn_rng()})
         self.idempotent = _idempotence(self.config, config or {})
-        self.producer_epoch = 0
-        self._next_sequence: dict[tuple[str, int], int] = {}
+        self.transactions = TransactionManager() if self.idempotent else None
         self.failed = 0
         self.buffer = RecordBuffer()
         self.topics: dict[str, TopicState] = {}
@@ -119,6 +119,8 @@ class Producer:
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
         self._next_expiry_ms = 0.0
+        self._expiry_ms = math.inf  # when the expiry timer fires
+        self._expiry_timer: simpy.Event | None = None
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
         self.custom = CustomPartitioning(self) if self.partitioner is not None else None
         kernel.register(self)
@@ -356,7 +358,11 @@ class Producer:
         """Take in records sent so far, send what is ready, and set the next wake-up timer."""
         self._in_pass = True
         now = self.kernel.now_ms
+        transactions = self.transactions
         while True:
+            if transactions is not None:  # Sender.runOnce, before anything is drained
+                transactions.maybe_resolve_sequences()
+                transactions.bump_epoch_if_needed()
             self._ingest(now)
             if now >= self._next_expiry_ms:  # Kafka checks every loop; every 100 ms is plenty
                 self.expire_batches(now)
@@ -369,10 +375,31 @@ class Producer:
                 wake = min(wake, state.next_wakeup_ms(blocked))
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
+            if transactions is not None and transactions.needs_pass():
+                continue  # an expiry left sequences to resolve: the next runOnce does it
             if not (sent and wake <= now):
                 break
         self._in_pass = False
         self.set_timer(wake)
+        self.arm_expiry()
+
+    def arm_expiry(self) -> None:
+        """Keep one timer at the moment the oldest in-flight batch reaches
+        ``delivery.timeout.ms``, so it expires even if nothing else happens by then."""
+        deadline = self.next_expiry_ms()
+        if deadline == self._expiry_ms:
+            return
+        cancel_timer(self.kernel.env, self._expiry_timer)
+        self._expiry_ms = deadline
+        self._expiry_timer = None
+        if deadline < math.inf:
+            self._expiry_timer = call_at(self.kernel.env, deadline, self._on_expiry)
+
+    def _on_expiry(self) -> None:
+        self._expiry_ms = math.inf
+        self._expiry_timer = None
+        self._next_expiry_ms = self.kernel.now_ms  # check now, not at the next 100 ms
+        self.wakeup()
 
     def set_timer(self, wake_ms: float) -> None:
         """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do)."""
@@ -433,18 +460,16 @@ class Producer:
         """Ids that name this producer's records in any log: producer id << 40 | index."""
         return (self.producer_id << 40) | idx.astype(np.int64, copy=False)
 
-    def assign_sequence(self, state: TopicState, batch: ProducerBatch) -> None:
-        """Give a batch its sequence numbers when it is first sent (idempotent producers)."""
-        if self.idempotent and batch.base_sequence < 0:
-            key = (state.name, batch.partition)
-            batch.base_sequence = self._next_sequence.get(key, 0)
-            self._next_sequence[key] = batch.base_sequence + batch.records
-
     def complete_batches(self, batches: list[tuple[TopicState, ProducerBatch]], now_ms: float,
                          offsets: bool, base_offset: int | None = None) -> None:
         """Resolve the futures of every record in ``batches`` as acknowledged."""
         buf = self.buffer
-        for _state, batch in batches:
+        for state, batch in batches:
+            if self.transactions is not None and batch.base_sequence >= 0:
+                self.transactions.handle_completed_batch((state.name, batch.partition), batch)
+            if batch.done:  # it expired while in flight: only its sequence was news
+                continue
+            batch.done = True
             idx = batch.indices()
             buf.ack_ms[idx] = now_ms
             buf.partition[idx] = batch.partition
@@ -455,10 +480,19 @@ class Producer:
 
     def retry_or_fail(self, state: TopicState, batch: ProducerBatch, error: str,
                       now_ms: float) -> None:
-        """Put a failed batch back at the head of its queue after a backoff, or fail it."""
+        """Put a failed batch back in its queue after a backoff, or fail it (``canRetry``)."""
+        if batch.done:  # it expired while in flight
+            return
         expired = now_ms - batch.created_ms >= self.config["delivery.timeout.ms"]
-        if expired or batch.attempts >= self.config["retries"]:
-            self._fail(state, batch, error if not expired else DELIVERY_TIMEOUT, now_ms)
+        attempts_left = batch.attempts < self.config["retries"]
+        if self.transactions is not None:
+            retriable = self.transactions.can_retry((state.name, batch.partition), batch, error)
+        else:
+            retriable = error in RETRIABLE
+        if expired or not attempts_left or not retriable:
+            # a batch that could still have been retried leaves a hole in its sequences
+            self._fail(state, batch, error if not expired else DELIVERY_TIMEOUT, now_ms,
+                       adjust_sequences=attempts_left)
             return
         batch.attempts += 1
         backoff = min(self.config["retry.backoff.ms"] * 2 ** (batch.attempts - 1),
@@ -469,9 +503,12 @@ class Producer:
         self.trace.emit(events.PRODUCE_RETRY, now_ms, self.client_id, state.name,
                         batch.partition, error, batch.attempts)
 
-    def _fail(self, state: TopicState, batch: ProducerBatch, error: str, now_ms: float) -> None:
-        if self.idempotent and batch.base_sequence >= 0:
-            self._bump_epoch()
+    def _fail(self, state: TopicState, batch: ProducerBatch, error: str, now_ms: float,
+              adjust_sequences: bool = False) -> None:
+        batch.done = True
+        if self.transactions is not None and batch.base_sequence >= 0:
+            self.transactions.handle_failed_batch((state.name, batch.partition), batch, error,
+                                                  adjust_sequences)
         idx = batch.indices()
         self.buffer.error[idx] = ERRORS.index(error) if error in ERRORS else len(ERRORS) - 1
         self.buffer.ack_ms[idx] = now_ms
@@ -481,25 +518,31 @@ class Producer:
         self.trace.emit(events.PRODUCE_FAILED, now_ms, self.client_id, state.name,
                         batch.partition, error, len(idx))
 
-    def _bump_epoch(self) -> None:
-        """After a batch failed for good its sequence numbers are a hole: like Kafka's
-        idempotent producer (KIP-360), bump the producer epoch and number batches afresh."""
-        self.producer_epoch += 1
-        self._next_sequence.clear()
-        for state in self.topics.values():
-            for dq in state.accumulator.deques:
-                for queued in dq:
-                    queued.base_sequence = -1
+    def _expire(self, state: TopicState, batch: ProducerBatch, now_ms: float) -> None:
+        """Fail a batch whose ``delivery.timeout.ms`` ran out. If it was being retried,
+        nobody knows whether the leader wrote it: its partition's sequence is unresolved."""
+        self._fail(state, batch, DELIVERY_TIMEOUT, now_ms)
+        if self.transactions is not None and batch.attempts > 0 and batch.base_sequence >= 0:
+            self.transactions.mark_sequence_unresolved((state.name, batch.partition), batch)
 
     def expire_batches(self, now_ms: float) -> None:
-        """Fail queued batches older than ``delivery.timeout.ms`` (``expiredBatches``)."""
+        """Fail batches older than ``delivery.timeout.ms``: queued (``expiredBatches``) and in
+        flight (``Sender.getExpiredInflightBatches``)."""
         limit = self.config["delivery.timeout.ms"]
         for state in self.topics.values():
             for p, dq in enumerate(state.accumulator.deques):
                 while dq and now_ms - dq[0].created_ms >= limit and dq[0].is_full:
-                    self._fail(state, state.accumulator.take_first(p), DELIVERY_TIMEOUT,
-                               now_ms)
+                    self._expire(state, state.accumulator.take_first(p), now_ms)
                     state.refresh(p)
+        for state, batch in self.sender.in_flight_batches():
+            if not batch.done and now_ms - batch.created_ms >= limit:
+                self._expire(state, batch, now_ms)
+
+    def next_expiry_ms(self) -> float:
+        """When the oldest batch in flight reaches ``delivery.timeout.ms``."""
+        created = min((b.created_ms for _, b in self.sender.in_flight_batches() if not b.done),
+                      default=math.inf)
+        return created + self.config["delivery.timeout.ms"]
 
     def _stuck_batches(self) -> bool:
         """Whether batches wait for a partition without a leader (they may expire)."""

@@ -21,9 +21,10 @@ records fail. Without idempotence a retry after a lost *response* appends the ba
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
 from sim.producer.accumulator import ProducerBatch
@@ -50,8 +51,10 @@ class InFlightRequest:
     sent_ms: float
     size_bytes: int
     records: int
+    sequences: list[tuple[int, int]] = field(default_factory=list)  # (epoch, base) per batch
     results: dict[int, AppendResult] = field(default_factory=dict)
     finished: bool = False
+    timer: Any = None  # fires at request.timeout.ms unless the answer comes first
 
 
 class Sender:
@@ -104,6 +107,7 @@ class Sender:
         flushing: bool,
     ) -> list[tuple[TopicState, ProducerBatch]]:
         limit = self.producer.config["max.request.size"]
+        transactions = self.producer.transactions
         start = self._drain_index.get(node, 0) % len(candidates)
         self._drain_index[node] = start + 1
         drained: list[tuple[TopicState, ProducerBatch]] = []
@@ -118,10 +122,13 @@ class Sender:
                 continue
             if drained and size + batch.size_bytes > limit:
                 break
+            if transactions is not None and transactions.should_stop_drain((topic.name, p), batch):
+                continue  # idempotence keeps this partition's order: the batch waits
             topic.accumulator.take_first(p)
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
-            self.producer.assign_sequence(topic, batch)
+            if transactions is not None and batch.base_sequence < 0:
+                transactions.assign_sequence((topic.name, p), batch)
             drained.append((topic, batch))
             size += batch.size_bytes
             topic.refresh(p)
@@ -135,7 +142,8 @@ class Sender:
         ratio = producer.compression_ratio
         size = REQUEST_OVERHEAD_BYTES + int(sum(b.size_bytes for _, b in batches) * ratio)
         records = sum(b.records for _, b in batches)
-        request = InFlightRequest(node, batches, now_ms, size, records)
+        request = InFlightRequest(node, batches, now_ms, size, records,
+                                  [(b.producer_epoch, b.base_sequence) for _, b in batches])
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             records, size)
@@ -145,15 +153,19 @@ class Sender:
             if self.in_flight[node] >= self._max_in_flight:
                 self.blocked.add(node)
             self._requests.append(request)
+            # NetworkClient gives up on a request nobody answers within request.timeout.ms
+            request.timer = call_at(producer.kernel.env,
+                                now_ms + producer.config["request.timeout.ms"],
+                                lambda: self._finish(request, TIMEOUT))
         if not broker.alive:  # the connection is refused: a quick, retriable failure
             if acks != "0":  # with acks=0 nobody listens: the records are simply gone
-                _at(producer.kernel.env, now_ms + broker.latency_ms,
+                call_at(producer.kernel.env, now_ms + broker.latency_ms,
                     lambda: self._finish(request, NETWORK_EXCEPTION))
         elif not network.deliver(producer.client_id, node):
-            self._lost(request)  # nothing comes back; the producer waits request.timeout.ms
+            pass  # nothing comes back; the producer waits request.timeout.ms
         else:
             handled = broker.handle(broker.arrival_ms(now_ms, size), size)
-            _at(producer.kernel.env, handled, lambda: self._handle(request))
+            call_at(producer.kernel.env, handled, lambda: self._handle(request))
         if acks == "0":
             producer.complete_batches(batches, now_ms, offsets=False)
 
@@ -161,8 +173,7 @@ class Sender:
         """At the broker: hand each batch to the leader; answer when all are decided."""
         producer = self.producer
         if not producer.cluster.brokers[request.node].alive:
-            self._lost(request)
-            return
+            return  # lost: the request times out
         timeout = producer.config["request.timeout.ms"]
         acks = producer.config["acks"]
         append = producer.kernel.replicas.append
@@ -174,8 +185,7 @@ class Sender:
 
             append(request.node, topic.name, batch.partition, producer.batch_columns(batch),
                    int(batch.size_bytes * producer.compression_ratio), producer.producer_id,
-                   batch.base_sequence if producer.idempotent else -1, acks, timeout, respond,
-                   producer.producer_epoch)
+                   request.sequences[i][1], acks, timeout, respond, request.sequences[i][0])
 
     def _respond(self, request: InFlightRequest) -> None:
         producer = self.producer
@@ -183,23 +193,17 @@ class Sender:
             return
         broker = producer.cluster.brokers[request.node]
         if not producer.cluster.network.deliver(request.node, producer.client_id):
-            self._lost(request)
-            return
+            return  # the response is lost: the request times out
         now = producer.kernel.now_ms
-        _at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
-
-    def _lost(self, request: InFlightRequest) -> None:
-        """The request or its response vanished: give up at ``request.timeout.ms``."""
-        if self.producer.config["acks"] == "0":
-            return
-        deadline = request.sent_ms + self.producer.config["request.timeout.ms"]
-        _at(self.producer.kernel.env, deadline, lambda: self._finish(request, TIMEOUT))
+        call_at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
 
     def _finish(self, request: InFlightRequest, failure: str | None) -> None:
         """The response (or a failure for the whole request) reaches the producer."""
         if request.finished:
             return
         request.finished = True
+        if failure != TIMEOUT:
+            cancel_timer(self.producer.kernel.env, request.timer)
         self._requests.remove(request)
         producer = self.producer
         now = producer.kernel.now_ms
@@ -220,6 +224,8 @@ class Sender:
                             len(request.batches), request.records, now - request.sent_ms)
         if freed or failed or producer.pass_may_act(now):
             producer.wakeup()
+        else:
+            producer.arm_expiry()
 
     def broker_crashed(self, node: int) -> None:
         """Requests waiting on a crashed broker fail as soon as the connection drops."""
@@ -227,8 +233,12 @@ class Sender:
         latency = self.producer.cluster.brokers[node].latency_ms
         for request in list(self._requests):
             if request.node == node and not request.finished:
-                _at(env, env.now + latency,
+                call_at(env, env.now + latency,
                     lambda request=request: self._finish(request, NETWORK_EXCEPTION))
+
+    def in_flight_batches(self) -> list[tuple[TopicState, ProducerBatch]]:
+        """Every batch of a request still waiting for its answer."""
+        return [pair for request in self._requests for pair in request.batches]
 
     def unavailable_nodes(self, timeout_ms: int) -> set[int]:
         """Brokers that had ready data but were not drained for longer than ``timeout_ms``.
@@ -245,7 +255,25 @@ class Sender:
         }
 
 
-def _at(env: object, when_ms: float, action: Callable[[], None]) -> None:
+def call_at(env: Any, when_ms: float, action: Callable[[], None]) -> Any:
     """Run ``action`` at simulated time ``when_ms`` (now, if that is already past)."""
-    delay = max(0.0, when_ms - env.now)  # type: ignore[attr-defined]
-    env.timeout(delay).callbacks.append(lambda _event: action())  # type: ignore[attr-defined]
+    timer = env.timeout(max(0.0, when_ms - env.now))
+    timer.callbacks.append(lambda _event: action())
+    return timer
+
+
+def cancel_timer(env: Any, timer: Any) -> None:
+    """Take a timer that is no longer needed off SimPy's queue.
+
+    A forgotten timer would still move the clock when it fires, so a run to the end would
+    stop ``request.timeout.ms`` after the last answered request instead of at the answer.
+    """
+    if timer is None or timer.processed:
+        return
+    queue = env._queue  # SimPy's heap of (time, priority, id, event)
+    for i, entry in enumerate(queue):
+        if entry[3] is timer:
+            queue[i] = queue[-1]
+            queue.pop()
+            heapq.heapify(queue)
+            return
