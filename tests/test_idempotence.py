@@ -223,3 +223,35 @@ def test_an_answered_request_leaves_no_timer_behind():
     producer.send("t", key="k").get()
     kernel.run()
     assert kernel.now_ms < 100
+
+
+def test_a_lost_message_stops_its_connection_until_the_request_times_out():
+    """A connection is ordered (TCP): after a lost request nothing later on it gets through;
+    at request.timeout.ms the producer closes it and every request on it fails
+    (NetworkClient.handleTimedOutRequests), so later batches are never written first."""
+    kernel = Kernel(seed=1, brokers=1)
+    kernel.cluster.create_topic("t", 1, 1)
+    producer = Producer(kernel, {"linger.ms": 0, "request.timeout.ms": 1000,
+                                 "client.id": "app"})
+    kernel.cluster.network.set_loss(0, "app", 1.0)
+    first = producer.send("t", key="a")
+    kernel.cluster.network.set_loss(0, "app", 0.0)
+    kernel.run(10)
+    second = producer.send("t", key="b")
+    kernel.run(999)
+    assert not first.done()
+    assert not second.done()  # stuck behind the first
+    kernel.run(5000)
+    completed = kernel.trace.frame(events.KINDS["request.completed"])
+    assert completed["time_ms"].iloc[:2].tolist() == [1000, 1000]  # both cancelled at once
+    assert [first.get().offset, second.get().offset] == [0, 1]
+
+
+def test_leader_change_with_a_lossy_link_keeps_order_and_writes_once():
+    """A leader crash and a lossy client link (seed 1): no duplicate, no nonmonotonic-send."""
+    kernel = scenarios.load(SCENARIOS / "idempotent-leader-change-lossy-link.yaml").run()
+    report = audit_kernel(kernel)
+    assert report.acknowledged > 2000
+    assert report.valid
+    assert report.duplicates == report.counts["nonmonotonic-send"] == 0
+    assert report.lost == 0

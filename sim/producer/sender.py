@@ -12,7 +12,8 @@ to the leader (``ReplicaManager.append``: offsets are assigned then; with ``acks
 waits for the ISR). Unless ``acks=0``, the response travels back.
 
 When things go wrong — a dead broker (the connection drops: a quick NETWORK_EXCEPTION), a lost
-message (nothing comes back until ``request.timeout.ms``), or a broker error such as
+message (nothing more comes back on that connection until ``request.timeout.ms``, when the
+producer closes it and every request on it fails), or a broker error such as
 NOT_ENOUGH_REPLICAS — each failed batch is retried after ``retry.backoff.ms`` (doubling up to
 ``retry.backoff.max.ms``, KIP-580) until ``delivery.timeout.ms`` after it was created; then its
 records fail. Without idempotence a retry after a lost *response* appends the batch twice; with
@@ -70,6 +71,7 @@ class Sender:
         self._requests: list[InFlightRequest] = []
         self._max_in_flight = producer.config["max.in.flight.requests.per.connection"]
         self.blocked: set[int] = set()  # brokers with max.in.flight requests outstanding
+        self.broken: set[int] = set()  # brokers whose connection lost a message
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
@@ -156,13 +158,14 @@ class Sender:
             # NetworkClient gives up on a request nobody answers within request.timeout.ms
             request.timer = call_at(producer.kernel.env,
                                 now_ms + producer.config["request.timeout.ms"],
-                                lambda: self._finish(request, TIMEOUT))
+                                lambda: self._timed_out(request))
         if not broker.alive:  # the connection is refused: a quick, retriable failure
             if acks != "0":  # with acks=0 nobody listens: the records are simply gone
                 call_at(producer.kernel.env, now_ms + broker.latency_ms,
                     lambda: self._finish(request, NETWORK_EXCEPTION))
-        elif not network.deliver(producer.client_id, node):
-            pass  # nothing comes back; the producer waits request.timeout.ms
+        elif node in self.broken or not network.deliver(producer.client_id, node):
+            if acks != "0":  # nothing more gets through until the producer reconnects
+                self.broken.add(node)
         else:
             handled = broker.handle(broker.arrival_ms(now_ms, size), size)
             call_at(producer.kernel.env, handled, lambda: self._handle(request))
@@ -192,10 +195,26 @@ class Sender:
         if producer.config["acks"] == "0":
             return
         broker = producer.cluster.brokers[request.node]
-        if not producer.cluster.network.deliver(request.node, producer.client_id):
-            return  # the response is lost: the request times out
+        if request.node in self.broken or not producer.cluster.network.deliver(
+                request.node, producer.client_id):
+            self.broken.add(request.node)  # the response is lost: the request times out
+            return
         now = producer.kernel.now_ms
         call_at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
+
+    def _timed_out(self, request: InFlightRequest) -> None:
+        """No answer within ``request.timeout.ms``: like ``NetworkClient.handleTimedOutRequests``,
+        close the connection, which cancels every request still in flight on it.
+
+        A connection is one ordered stream (TCP): once a message on it is lost, nothing after it
+        gets through either, until the producer connects again.
+        """
+        if request.finished:
+            return
+        self.broken.discard(request.node)
+        self._finish(request, TIMEOUT)
+        for other in [r for r in self._requests if r.node == request.node]:
+            self._finish(other, TIMEOUT)
 
     def _finish(self, request: InFlightRequest, failure: str | None) -> None:
         """The response (or a failure for the whole request) reaches the producer."""
