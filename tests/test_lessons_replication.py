@@ -600,7 +600,7 @@ def test_lesson_section5_unclean_election_loses_2600_records(unclean_run):
 
 
 def test_lesson_section5_scenario_table():
-    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,245 with 49 refused requests;
+    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,245 with 50 refused requests;
     retries-duplicates stores 2 records twice; one unclean election."""
     names = ["acks1-leader-crash", "unclean-election", "safe-replication", "isr-shrink",
              "retries-duplicates"]
@@ -609,7 +609,7 @@ def test_lesson_section5_scenario_table():
     assert table.loc["safe-replication", "failed"] == 0
     assert table.loc["isr-shrink", "failed"] == 2245
     assert table.loc["isr-shrink", "sent"] == 4000
-    assert table.loc["isr-shrink", "failed_produce_requests"] == 49
+    assert table.loc["isr-shrink", "failed_produce_requests"] == 50
     assert table.loc["retries-duplicates", "duplicates"] == 2
     assert table["unclean_elections"].tolist() == [0, 1, 0, 0, 0]
     assert "acks=all" in table.loc["safe-replication", "configs"]

@@ -483,16 +483,18 @@ class Producer:
         """Put a failed batch back in its queue after a backoff, or fail it (``canRetry``)."""
         if batch.done:  # it expired while in flight
             return
-        expired = now_ms - batch.created_ms >= self.config["delivery.timeout.ms"]
+        if now_ms - batch.created_ms >= self.config["delivery.timeout.ms"]:
+            # Kafka's sender expires it before it reads a later answer (getExpiredInflightBatches)
+            self._expire(state, batch, now_ms)
+            return
         attempts_left = batch.attempts < self.config["retries"]
         if self.transactions is not None:
             retriable = self.transactions.can_retry((state.name, batch.partition), batch, error)
         else:
             retriable = error in RETRIABLE
-        if expired or not attempts_left or not retriable:
+        if not attempts_left or not retriable:
             # a batch that could still have been retried leaves a hole in its sequences
-            self._fail(state, batch, error if not expired else DELIVERY_TIMEOUT, now_ms,
-                       adjust_sequences=attempts_left)
+            self._fail(state, batch, error, now_ms, adjust_sequences=attempts_left)
             return
         batch.attempts += 1
         backoff = min(self.config["retry.backoff.ms"] * 2 ** (batch.attempts - 1),
