@@ -119,8 +119,7 @@ class Producer:
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
         self._next_expiry_ms = 0.0
-        self._expiry_ms = math.inf  # when the expiry timer fires
-        self._expiry_timer: simpy.Event | None = None
+        self._deadline_timers: dict[simpy.Event, float] = {}  # timer → when it fires
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
         self.custom = CustomPartitioning(self) if self.partitioner is not None else None
         kernel.register(self)
@@ -381,24 +380,32 @@ class Producer:
                 break
         self._in_pass = False
         self.set_timer(wake)
-        self.arm_expiry()
+        self.arm_deadline()
 
-    def arm_expiry(self) -> None:
-        """Keep one timer at the moment the oldest in-flight batch reaches
-        ``delivery.timeout.ms``, so it expires even if nothing else happens by then."""
-        deadline = self.next_expiry_ms()
-        if deadline == self._expiry_ms:
-            return
-        cancel_timer(self.kernel.env, self._expiry_timer)
-        self._expiry_ms = deadline
-        self._expiry_timer = None
-        if deadline < math.inf:
-            self._expiry_timer = call_at(self.kernel.env, deadline, self._on_expiry)
+    def arm_deadline(self) -> None:
+        """Make sure the producer wakes when the oldest request in flight reaches
+        ``request.timeout.ms`` or the oldest batch in flight ``delivery.timeout.ms``, even if
+        nothing else happens by then.
 
-    def _on_expiry(self) -> None:
-        self._expiry_ms = math.inf
-        self._expiry_timer = None
-        self._next_expiry_ms = self.kernel.now_ms  # check now, not at the next 100 ms
+        One timer at or before that moment is enough: one that fires early finds nothing due
+        and arms the next. When nothing is in flight the timers are taken off the queue, so a
+        run to the end stops at its last real event.
+        """
+        deadline = min(self.sender.next_timeout_ms(), self.next_expiry_ms())
+        env = self.kernel.env
+        if deadline == math.inf:
+            for timer in self._deadline_timers:
+                cancel_timer(env, timer)
+            self._deadline_timers.clear()
+        elif not any(when <= deadline for when in self._deadline_timers.values()):
+            timer = call_at(env, deadline, lambda: self._on_deadline(timer))
+            self._deadline_timers[timer] = deadline
+
+    def _on_deadline(self, timer: simpy.Event) -> None:
+        self._deadline_timers.pop(timer, None)
+        now = self.kernel.now_ms
+        self.sender.time_out_requests(now)
+        self._next_expiry_ms = now  # check the batches now, not at the next 100 ms
         self.wakeup()
 
     def set_timer(self, wake_ms: float) -> None:
@@ -542,9 +549,7 @@ class Producer:
 
     def next_expiry_ms(self) -> float:
         """When the oldest batch in flight reaches ``delivery.timeout.ms``."""
-        created = min((b.created_ms for _, b in self.sender.in_flight_batches() if not b.done),
-                      default=math.inf)
-        return created + self.config["delivery.timeout.ms"]
+        return self.sender.oldest_in_flight_ms() + self.config["delivery.timeout.ms"]
 
     def _stuck_batches(self) -> bool:
         """Whether batches wait for a partition without a leader (they may expire)."""

@@ -23,6 +23,7 @@ records fail. Without idempotence a retry after a lost *response* appends the ba
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,6 @@ class InFlightRequest:
     sequences: list[tuple[int, int]] = field(default_factory=list)  # (epoch, base) per batch
     results: dict[int, AppendResult] = field(default_factory=dict)
     finished: bool = False
-    timer: Any = None  # fires at request.timeout.ms unless the answer comes first
 
 
 class Sender:
@@ -154,11 +154,7 @@ class Sender:
             self.in_flight[node] = self.in_flight.get(node, 0) + 1
             if self.in_flight[node] >= self._max_in_flight:
                 self.blocked.add(node)
-            self._requests.append(request)
-            # NetworkClient gives up on a request nobody answers within request.timeout.ms
-            request.timer = call_at(producer.kernel.env,
-                                now_ms + producer.config["request.timeout.ms"],
-                                lambda: self._timed_out(request))
+            self._requests.append(request)  # the producer's deadline timer watches it
         if not broker.alive:  # the connection is refused: a quick, retriable failure
             if acks != "0":  # with acks=0 nobody listens: the records are simply gone
                 call_at(producer.kernel.env, now_ms + broker.latency_ms,
@@ -202,6 +198,18 @@ class Sender:
         now = producer.kernel.now_ms
         call_at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
 
+    def next_timeout_ms(self) -> float:
+        """When the oldest request in flight reaches ``request.timeout.ms``."""
+        if not self._requests:  # kept in send order: the first is the oldest
+            return math.inf
+        return self._requests[0].sent_ms + self.producer.config["request.timeout.ms"]
+
+    def time_out_requests(self, now_ms: float) -> None:
+        """Give up on every request unanswered for ``request.timeout.ms``."""
+        limit = self.producer.config["request.timeout.ms"]
+        while self._requests and now_ms - self._requests[0].sent_ms >= limit:
+            self._timed_out(self._requests[0])
+
     def _timed_out(self, request: InFlightRequest) -> None:
         """No answer within ``request.timeout.ms``: like ``NetworkClient.handleTimedOutRequests``,
         close the connection, which cancels every request still in flight on it.
@@ -221,8 +229,6 @@ class Sender:
         if request.finished:
             return
         request.finished = True
-        if failure != TIMEOUT:
-            cancel_timer(self.producer.kernel.env, request.timer)
         self._requests.remove(request)
         producer = self.producer
         now = producer.kernel.now_ms
@@ -243,8 +249,8 @@ class Sender:
                             len(request.batches), request.records, now - request.sent_ms)
         if freed or failed or producer.pass_may_act(now):
             producer.wakeup()
-        else:
-            producer.arm_expiry()
+        elif not self._requests:  # an answer never moves a deadline earlier
+            producer.arm_deadline()
 
     def broker_crashed(self, node: int) -> None:
         """Requests waiting on a crashed broker fail as soon as the connection drops."""
@@ -258,6 +264,15 @@ class Sender:
     def in_flight_batches(self) -> list[tuple[TopicState, ProducerBatch]]:
         """Every batch of a request still waiting for its answer."""
         return [pair for request in self._requests for pair in request.batches]
+
+    def oldest_in_flight_ms(self) -> float:
+        """Creation time of the oldest unresolved batch of a request in flight."""
+        oldest = math.inf
+        for request in self._requests:
+            for _, batch in request.batches:
+                if batch.created_ms < oldest and not batch.done:
+                    oldest = batch.created_ms
+        return oldest
 
     def unavailable_nodes(self, timeout_ms: int) -> set[int]:
         """Brokers that had ready data but were not drained for longer than ``timeout_ms``.
