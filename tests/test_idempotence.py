@@ -131,7 +131,7 @@ def test_truncation_rebuilds_the_producer_state_from_the_log():
 # --- The client: TransactionManager --------------------------------------------------------------
 
 def batch(records: int) -> ProducerBatch:
-    b = ProducerBatch(0, 0.0)
+    b = ProducerBatch(0, 0.0, 16384)
     b.records = records
     return b
 

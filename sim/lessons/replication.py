@@ -41,6 +41,7 @@ from sim.audit import audit_kernel, final_reads_of
 from sim.cluster import Network
 from sim.errors import ConfigError, SimulationError
 from sim.kernel import Kernel
+from sim.lessons.whole_text import WholeTextFrame
 from sim.producer import Producer
 from sim.workloads import Workload
 
@@ -372,17 +373,19 @@ def metric_totals(kernel: Kernel) -> dict[str, int]:
 
 def replication_events(kernel: Kernel, kinds: Sequence[str] = REPLICATION_KINDS
                        ) -> pd.DataFrame:
-    """The replication story so far: one row per event of ``kinds``, with a sentence each.
+    """The replication story so far: one row per event of ``kinds``, with a sentence each
+    (shown whole in a notebook).
 
     Columns: ``seq`` (the trace's event number), ``time_ms``, ``kind`` and ``what``.
     """
     frame = kernel.trace.to_frame()
     if frame.empty:
-        return pd.DataFrame(columns=["seq", "time_ms", "kind", "what"])
+        return WholeTextFrame(columns=["seq", "time_ms", "kind", "what"])
     frame = frame[frame["kind"].isin(kinds)]
     what = [_describe(row) for row in frame.to_dict("records")]
-    return pd.DataFrame({"seq": frame["seq"].to_numpy(), "time_ms": frame["time_ms"].to_numpy(),
-                         "kind": frame["kind"].to_numpy(), "what": what})
+    return WholeTextFrame({"seq": frame["seq"].to_numpy(),
+                           "time_ms": frame["time_ms"].to_numpy(),
+                           "kind": frame["kind"].to_numpy(), "what": what})
 
 
 def _describe(row: Mapping[str, Any]) -> str:
@@ -414,26 +417,26 @@ def loss_report(kernel: Kernel) -> pd.DataFrame:
 
     Returns:
         One row per cause: ``cause_seq``, ``time_ms``, ``kind``, ``broker`` (whose log lost
-        them), ``topic``, ``partition``, ``records``, ``first_offset``, ``last_offset``. Empty
-        when nothing was lost.
+        them, or whom the election that left them behind made leader), ``topic``,
+        ``partition``, ``records``, ``first_offset``, ``last_offset``. Empty when nothing was
+        lost.
     """
     columns = ["cause_seq", "time_ms", "kind", "broker", "topic", "partition", "records",
                "first_offset", "last_offset"]
     lost = audit_kernel(kernel).lost_records
     if not lost:
         return pd.DataFrame(columns=columns)
+    causes = {r["cause"]["seq"]: r["cause"] for r in lost if r.get("cause")}
     frame = pd.DataFrame([{**{k: r[k] for k in ("topic", "partition", "offset")},
                            "cause_seq": (r.get("cause") or {}).get("seq", -1)} for r in lost])
-    trace = kernel.trace.to_frame().set_index("seq")
     rows = []
     for (seq, topic, partition), group in frame.groupby(["cause_seq", "topic", "partition"],
                                                         sort=True):
-        known = seq in trace.index
-        event = trace.loc[seq] if known else None
+        cause = causes.get(seq)
         rows.append({
-            "cause_seq": int(seq), "time_ms": float(event["time_ms"]) if known else math.nan,
-            "kind": event["kind"] if known else "unknown",
-            "broker": int(event["node"]) if known and pd.notna(event.get("node")) else -1,
+            "cause_seq": int(seq), "time_ms": cause["time_ms"] if cause else math.nan,
+            "kind": cause["kind"] if cause else "unknown",
+            "broker": cause["node"] if cause else -1,
             "topic": topic, "partition": int(partition), "records": len(group),
             "first_offset": int(group["offset"].min()), "last_offset": int(group["offset"].max()),
         })
