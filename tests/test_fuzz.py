@@ -455,32 +455,23 @@ def test_fuzz_cli_prints_a_verdict_per_failure_and_the_rate(tmp_path):
 
 DEFECTS = {
     # file stem (profile--cause) → the issue 12 defect that makes it fail today
-    "safe--json-crash-open-unavailability": (
-        "issue 12 defect 11: --json crashes (Out of range float values) when an "
-        "unavailability window never closes"),
-    "safe--lost-write-sequence-collision": (
-        "issue 12 defect 1: after delivery timeouts bump the producer epoch, batches keep old "
-        "sequences and the leader acknowledges a different batch as a duplicate"),
-    "safe--duplicate-with-idempotence": (
-        "issue 12 defects 1 and 5: NOT_ENOUGH_REPLICAS_AFTER_APPEND answered at once, the batch "
-        "is retried under a bumped epoch with a new sequence and written a second time"),
+    "safe--json-crash-open-unavailability": None,  # defect 11; no open window any more
+    "safe--lost-write-sequence-collision": None,  # defect 1, fixed
+    "safe--duplicate-with-idempotence": None,  # defects 1 and 5: clean since defect 1's fix
     "safe--hash-seed-dependent-output": (
         "issue 12 defect 10: NetworkPartition iterates a set mixing broker ids with "
         "'controller' and 'app', so the output depends on PYTHONHASHSEED"),
-    "safe--isr-divergence": (
-        "issue 12 defect 2: a zombie leader rejoins the ISR as a follower without truncating "
-        "to the new leader's epoch, so it differs from the leader below the HW"),
+    "safe--isr-divergence": None,  # defect 2; replays clean since the producer's timeouts
     "consumers--at-most-once-processed-twice": (
         "issue 12 defect 8: a member fenced after a hang still processes the records it "
         "polled, so an at-most-once group processes them twice"),
     "disk-loss--disk-lost-loss-without-cause": (
         "issue 12 defect 12: a broker that restarts with an empty disk has no event of its "
         "own, so the records it lost point at no cause"),
-    "safe--nonmonotonic-send-with-idempotence": (
-        "issue 12 defect 9: the new leader accepts any sequence from a producer it has not "
-        "seen, so an idempotent producer's records are reordered"),
+    "safe--nonmonotonic-send-with-idempotence": None,  # defect 9, fixed
 }
-"""Minimised findings under tests/data/fuzz, each failing today because of a named defect."""
+"""Minimised findings under tests/data/fuzz, each with the defect that makes it fail today
+(None once that defect is fixed: the finding must then replay clean)."""
 
 
 def _recorded():

@@ -490,7 +490,7 @@ class Producer:
         """Put a failed batch back in its queue after a backoff, or fail it (``canRetry``)."""
         if batch.done:  # it expired while in flight
             return
-        if now_ms - batch.created_ms >= self.config["delivery.timeout.ms"]:
+        if now_ms >= batch.created_ms + self.config["delivery.timeout.ms"]:
             # Kafka's sender expires it before it reads a later answer (getExpiredInflightBatches)
             self._expire(state, batch, now_ms)
             return
@@ -540,11 +540,12 @@ class Producer:
         limit = self.config["delivery.timeout.ms"]
         for state in self.topics.values():
             for p, dq in enumerate(state.accumulator.deques):
-                while dq and now_ms - dq[0].created_ms >= limit and dq[0].is_full:
+                while dq and now_ms >= dq[0].created_ms + limit and dq[0].is_full:
                     self._expire(state, state.accumulator.take_first(p), now_ms)
                     state.refresh(p)
         for state, batch in self.sender.in_flight_batches():
-            if not batch.done and now_ms - batch.created_ms >= limit:
+            # compared as the deadline is computed, so a timer at it always finds it due
+            if not batch.done and now_ms >= batch.created_ms + limit:
                 self._expire(state, batch, now_ms)
 
     def next_expiry_ms(self) -> float:

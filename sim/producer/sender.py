@@ -207,7 +207,7 @@ class Sender:
     def time_out_requests(self, now_ms: float) -> None:
         """Give up on every request unanswered for ``request.timeout.ms``."""
         limit = self.producer.config["request.timeout.ms"]
-        while self._requests and now_ms - self._requests[0].sent_ms >= limit:
+        while self._requests and now_ms >= self._requests[0].sent_ms + limit:
             self._timed_out(self._requests[0])
 
     def _timed_out(self, request: InFlightRequest) -> None:
