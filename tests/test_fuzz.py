@@ -329,8 +329,6 @@ def _with(result, *kinds):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 1: idempotent dedup on a sequence collision acknowledges unwritten offsets")
 def test_safe_config_loses_nothing_and_duplicates_nothing(safe):
     """Safe config, no disk loss: no lost write, no duplicate, no inconsistent offsets."""
     assert _with(safe, "lost-write", "lost", "duplicate", "duplicate-stored",
@@ -350,16 +348,12 @@ def test_safe_config_every_partition_online_and_every_record_settled(safe):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 11: --json crashes on an unavailability window that never closes")
 def test_safe_config_runs_end_and_raise_nothing(safe):
     """No run hangs or raises (every tenth schedule also builds its --json summary)."""
     assert _with(safe, "hang", "error") == []
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 9: idempotent producer reorders after an epoch bump or leader change")
 def test_safe_config_keeps_send_order(safe):
     """Idempotence keeps each partition's acknowledged records in send order."""
     assert _with(safe, "nonmonotonic-send") == []
@@ -388,8 +382,6 @@ def test_unsafe_configs_lose_records(unsafe):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defects 1 and 12: sequence-collision losses have no removing event to cite")
 def test_unsafe_configs_lose_records_each_tied_to_its_cause(unsafe):
     """acks=1, unclean election, min ISR 1: every lost record has a cause in the audit."""
     assert unsafe.uncaused == 0
@@ -465,9 +457,7 @@ DEFECTS = {
     "consumers--at-most-once-processed-twice": (
         "issue 12 defect 8: a member fenced after a hang still processes the records it "
         "polled, so an at-most-once group processes them twice"),
-    "disk-loss--disk-lost-loss-without-cause": (
-        "issue 12 defect 12: a broker that restarts with an empty disk has no event of its "
-        "own, so the records it lost point at no cause"),
+    "disk-loss--disk-lost-loss-without-cause": None,  # defect 12: replays clean (log.lost)
     "safe--nonmonotonic-send-with-idempotence": None,  # defect 9, fixed
 }
 """Minimised findings under tests/data/fuzz, each with the defect that makes it fail today
