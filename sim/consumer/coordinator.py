@@ -305,16 +305,21 @@ class ConsumerCoordinator:
             if not self.active:
                 yield from consumer.wait(float("inf"), wake=consumer.state_event())
                 continue
+            # Deadlines are computed once and compared one way only: with floats,
+            # ``now - last < interval`` can hold while ``last + interval <= now``, and a loop
+            # mixing the two forms would wait 0 ms at the same instant for ever.
             now = consumer.now_ms
-            if now - self.last_poll_ms >= cfg["max.poll.interval.ms"]:
+            poll_deadline_ms = self.last_poll_ms + cfg["max.poll.interval.ms"]
+            if now >= poll_deadline_ms:
                 self.leave_group(f"poll timeout: no poll() for max.poll.interval.ms="
                                  f"{cfg['max.poll.interval.ms']}", poll_timeout=True)
                 continue
-            if now - self.last_heartbeat_ms >= cfg["heartbeat.interval.ms"]:
+            heartbeat_due_ms = self.last_heartbeat_ms + cfg["heartbeat.interval.ms"]
+            if now >= heartbeat_due_ms:
                 self.last_heartbeat_ms = now
                 self._send_heartbeat()
-            next_ms = min(self.last_heartbeat_ms + cfg["heartbeat.interval.ms"],
-                          self.last_poll_ms + cfg["max.poll.interval.ms"])
+                heartbeat_due_ms = now + cfg["heartbeat.interval.ms"]
+            next_ms = min(heartbeat_due_ms, poll_deadline_ms)  # > now: both checked above
             yield from consumer.wait(next_ms - now, wake=consumer.state_event())
 
     def _send_heartbeat(self) -> None:
