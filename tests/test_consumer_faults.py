@@ -12,9 +12,21 @@
 
 from __future__ import annotations
 
-from sim.consumer import Consumer
-from sim.consumer.apps import at_least_once
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim import faults, scenarios
+from sim.audit import audit_kernel
+from sim.consumer import CommitFailedError, Consumer, metrics
+from sim.consumer import events as ev
+from sim.consumer.apps import at_least_once, at_most_once
+from sim.consumer.faults import ConsumerHang
 from sim.kernel import Kernel
+from sim.producer import Producer
+from sim.records import TopicPartition
+from sim.workloads import Workload
 
 # -- the heartbeat thread never waits 0 ms in a loop -------------------------------------------
 
@@ -45,3 +57,132 @@ def test_heartbeat_due_exactly_at_a_rounding_boundary_is_sent_not_spun_on():
     assert at == [NOW_MS]
     assert consumer.coordinator.last_heartbeat_ms == NOW_MS
     assert consumer.coordinator.state == "STABLE"
+
+
+# -- a member removed from its group: CommitFailedError, onPartitionsLost, rejoin --------------
+
+def trickle(records: int = 3000, rate: float = 50.0) -> Kernel:
+    """One broker, topic t with 2 partitions fed slowly, so that consumers wait in poll()."""
+    kernel = Kernel(seed=1, brokers=1)
+    kernel.cluster.create_topic("t", partitions=2)
+    producer = Producer(kernel, {"partitioner.class": "RoundRobinPartitioner"})
+    producer.add_workload(Workload.generate(kernel.spawn_rng(), "t", records, rate))
+    return kernel
+
+
+def pair(kernel: Kernel, app) -> list[Consumer]:
+    """Two members of group g (session.timeout.ms 10 s, 1 ms a record), started at once."""
+    members = []
+    for name in ("c0", "c1"):
+        consumer = Consumer(kernel, {"group.id": "g", "client.id": name,
+                                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                     "session.timeout.ms": 10000}, app, 1.0)
+        consumer.subscribe(["t"])
+        members.append(consumer.run())
+    return members
+
+
+def hung_pair(app) -> tuple[Kernel, Consumer]:
+    """c0 freezes from 20 s to 35 s, waiting in poll(); the group drops it at about 27 s."""
+    kernel = trickle()
+    zombie, _ = pair(kernel, app)
+    faults.schedule(kernel, 20000, ConsumerHang("c0", 15000))
+    kernel.run(70000)
+    return kernel, zombie
+
+
+def test_at_most_once_member_removed_during_a_hang_never_processes_twice():
+    """c0 wakes in poll() and gets records of partitions the group gave c1 meanwhile; its
+    commit fails (UNKNOWN_MEMBER_ID), so it processes none of them (once 375 twice)."""
+    kernel, zombie = hung_pair(at_most_once)
+    report = audit_kernel(kernel)
+    assert report.processed_twice == 0
+    refused = zombie.commits()
+    refused = refused[refused["error"] == "UNKNOWN_MEMBER_ID"]
+    assert len(refused) > 0
+    sent_ms = float(refused["sent_ms"].min())
+    polled = zombie.reads()
+    late = polled[polled["time_ms"] >= 35000]
+    first_poll = late[late["poll"] == late["poll"].min()]
+    done = zombie.processed()
+    assert first_poll["time_ms"].iloc[0] <= sent_ms
+    assert not done["record_id"].isin(first_poll["record_id"]).any()
+
+
+def test_a_fenced_member_loses_its_partitions_and_rejoins():
+    """KIP-429: after the refused commit, c0's next poll gives its partitions up as *lost*
+    (not revoked), then it joins again and gets a share in a new generation."""
+    kernel, zombie = hung_pair(at_most_once)
+    lost = kernel.trace.frame(ev.CONSUMER_LOST)
+    lost = lost[lost["component"] == "c0"]
+    assert len(lost) == 1
+    assert lost["time_ms"].iloc[0] >= 35000
+    joins = kernel.trace.frame(ev.GROUP_JOIN)
+    assert (joins[joins["component"] == "c0"]["time_ms"] >= lost["time_ms"].iloc[0]).any()
+    assert zombie.generation > 1
+    assert len(zombie.assignment()) == 1
+
+
+def test_at_least_once_member_removed_during_a_hang_never_skips():
+    """The same hang under process-then-commit: the refused commit means c1 reprocesses what
+    c0 processed after waking, and nothing is skipped."""
+    kernel, _ = hung_pair(at_least_once)
+    report = audit_kernel(kernel)
+    assert report.skipped == 0
+    assert report.processed_twice > 0
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[TopicPartition]]] = []
+
+    def on_partitions_assigned(self, partitions):
+        self.calls.append(("assigned", sorted(partitions)))
+
+    def on_partitions_revoked(self, partitions):
+        self.calls.append(("revoked", sorted(partitions)))
+
+    def on_partitions_lost(self, partitions):
+        self.calls.append(("lost", sorted(partitions)))
+
+
+def test_commit_sync_from_a_notebook_raises_commit_failed_after_a_poll_timeout():
+    """A consumer driven by hand that stops polling for max.poll.interval.ms leaves the
+    group; commit_sync() raises CommitFailedError, and the next poll() calls
+    on_partitions_lost, not on_partitions_revoked, then rejoins."""
+    kernel = trickle()
+    listener = Listener()
+    consumer = Consumer(kernel, {"group.id": "g", "enable.auto.commit": False,
+                                 "auto.offset.reset": "earliest",
+                                 "max.poll.interval.ms": 10000})
+    consumer.subscribe(["t"], listener)
+    while not consumer.assignment():
+        consumer.poll(100)
+    both = [TopicPartition("t", 0), TopicPartition("t", 1)]
+    assert listener.calls == [("assigned", both)]
+    consumer.poll(100)
+    kernel.run(kernel.now_ms + 15000)  # no poll: the heartbeat thread leaves the group
+    with pytest.raises(CommitFailedError, match=r"max\.poll\.interval\.ms"):
+        consumer.commit_sync()
+    consumer.poll(100)
+    assert listener.calls[1] == ("lost", both)
+    assert consumer.assignment() == []
+    while not consumer.assignment():
+        consumer.poll(100)
+    assert listener.calls[2:] == [("assigned", both)]
+
+
+def test_at_most_once_in_a_cooperative_rebalance_reads_refused_batches_again():
+    """Commit-before-processing while cooperative rebalances run: a commit refused with
+    REBALANCE_IN_PROGRESS raises, the batch is not processed, the partitions kept are read
+    again from that batch once the group is stable: nothing skipped, nothing twice (the
+    commit error used to be ignored and 888 records were processed twice)."""
+    text = (Path(scenarios.__file__).parent / "rebalance-cooperative.yaml").read_text()
+    assert text.count("app: auto-commit") == 3
+    scenario = scenarios.parse(text.replace("app: auto-commit", "app: at-most-once"), "x.yaml")
+    kernel = scenario.run()
+    refused = pd.concat([c.commits() for c in metrics.consumers(kernel)])
+    assert (refused["error"] == "REBALANCE_IN_PROGRESS").any()
+    report = audit_kernel(kernel)
+    assert (report.skipped, report.processed_twice) == (0, 0)
+    assert report.processed > 6000

@@ -28,9 +28,12 @@ from typing import Any
 
 from sim import trace as trace_events
 from sim.consumer import events
+from sim.consumer.apps import COMMIT_ERRORS
 from sim.consumer.client import LEARNER_CODE, ConsumerClient, Stopped
+from sim.consumer.coordinator import RETRY_BACKOFF_MS
 from sim.consumer.errors import (
     CommitFailedError,
+    CommitTimeoutError,
     IllegalStateError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
@@ -42,6 +45,7 @@ from sim.records import TopicPartition
 
 __all__ = [
     "CommitFailedError",
+    "CommitTimeoutError",
     "Consumer",
     "ConsumerRecord",
     "ConsumerRecords",
@@ -144,14 +148,30 @@ class Consumer(ConsumerClient):
         return self
 
     def _app_loop(self) -> Generator[Any, Any, None]:
+        """Poll, hand the records to the application, repeat (see ``sim.consumer.apps``)."""
         try:
             while not self.closing:
                 records = yield from self.poll_gen(100)
                 if records:
-                    yield from self.call_learner(self.app, self, records)
+                    done_before = len(self.history.batches)
+                    try:
+                        yield from self.call_learner(self.app, self, records)
+                    except COMMIT_ERRORS:
+                        self._read_again(records, self.history.batches[done_before:])
+                        # Back off before polling again: the group needs time to settle, and
+                        # polling at once would retry the same commit at the same instant.
+                        yield from self.wait(RETRY_BACKOFF_MS)
             yield from self.close_gen()
         except Stopped:
             return
+
+    def _read_again(self, records: ConsumerRecords, processed: list[Any]) -> None:
+        """After a failed commit: seek each partition still owned whose records were not
+        processed back to the first of them, so that they are read again."""
+        touched = {chunk.tp for batch in processed for chunk in batch.chunks}
+        for chunk in records.chunks:
+            if chunk.tp in self.subscriptions.owned and chunk.tp not in touched:
+                self.subscriptions.seek(chunk.tp, chunk.first_offset, self.now_ms)
 
     # -- processing and commits ---------------------------------------------------------------
 
@@ -168,12 +188,16 @@ class Consumer(ConsumerClient):
     def commit_sync(self, offsets: dict[Any, int] | None = None) -> None:
         """Commit ``offsets`` (default: every position, i.e. last record returned + 1).
 
-        Inside ``on_records`` a failed commit is recorded (trace ``consumer.commit`` with an
-        error) rather than raised: the answer comes after your function has returned.
+        Inside ``on_records`` the commit happens when the lab replays your calls: if it fails,
+        the error is raised there, so the calls you made after ``commit_sync`` are not carried
+        out, and the lab's poll loop handles it (see ``sim.consumer.apps``). Every attempt is
+        in the trace (``consumer.commit``, with its error).
 
-        Raises (outside ``on_records``):
-            CommitFailedError: the member is no longer in the group's generation.
+        Raises:
+            CommitFailedError: the member is no longer in the group's generation (it was
+                removed after a hang or a late poll); poll() rejoins the group.
             RebalanceInProgressError: a rebalance is under way; poll() and retry.
+            CommitTimeoutError: no working coordinator within default.api.timeout.ms.
         """
         snapshot = self._offsets(offsets)
         if self._script is not None:
