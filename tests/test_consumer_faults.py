@@ -23,6 +23,7 @@ from sim.consumer import CommitFailedError, Consumer, metrics
 from sim.consumer import events as ev
 from sim.consumer.apps import at_least_once, at_most_once
 from sim.consumer.faults import ConsumerHang
+from sim.errors import ScenarioError
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.records import TopicPartition
@@ -186,3 +187,57 @@ def test_at_most_once_in_a_cooperative_rebalance_reads_refused_batches_again():
     report = audit_kernel(kernel)
     assert (report.skipped, report.processed_twice) == (0, 0)
     assert report.processed > 6000
+
+
+# -- faults that do not fit the consumer's state are refused at load time ----------------------
+
+FAULT_BASE = """\
+name: bad
+duration_ms: 30000
+topics: [{name: t, partitions: 2}]
+consumers: [{group: g, topics: [t], count: 2}, {group: g, topics: [t], name: late, start_ms: null}]
+faults:
+"""
+
+
+@pytest.mark.parametrize(("faults_yaml", "message"), [
+    ("  - {at_ms: 5000, crash: {consumer: consumer-g-1}}\n"
+     "  - {at_ms: 8000, crash: {consumer: consumer-g-1}}",
+     r"faults\[1\]\.crash\.consumer aims a crash at consumer-g-1 at 8000 ms, but it has crashed "
+     r"at 5000 ms \(faults\[0\]\); restart it first"),
+    # listed out of order: the run applies them by time
+    ("  - {at_ms: 9000, hang: {consumer: consumer-g-2, duration_ms: 100}}\n"
+     "  - {at_ms: 4000, leave: {consumer: consumer-g-2}}",
+     r"faults\[0\]\.hang\.consumer aims a hang at consumer-g-2 at 9000 ms, but it has left at "
+     r"4000 ms \(faults\[1\]\)"),
+    ("  - {at_ms: 5000, restart: {consumer: consumer-g-1}}",
+     r"faults\[0\]\.restart\.consumer restarts consumer-g-1 at 5000 ms, but it is running then"),
+    ("  - {at_ms: 5000, crash: {consumer: consumer-g-1}}\n"
+     "  - {at_ms: 6000, join: {consumer: consumer-g-1}}",
+     r"faults\[1\]\.join\.consumer aims a join at consumer-g-1 .* but it has crashed"),
+    ("  - {at_ms: 5000, leave: {consumer: late}}",
+     r"faults\[0\]\.leave\.consumer makes late leave at 5000 ms, but it has not started"),
+])
+def test_a_fault_aimed_at_a_consumer_in_the_wrong_state_is_refused_at_load(faults_yaml,
+                                                                          message):
+    """A crash of a crashed consumer (and the like) used to pass validation and abort the run
+    with IllegalStateError; now loading the scenario names the fault, its time and why."""
+    with pytest.raises(ScenarioError, match=message):
+        scenarios.parse(FAULT_BASE + faults_yaml, "bad.yaml")
+
+
+def test_faults_that_fit_the_consumer_state_load_and_run():
+    """Crash, restart, crash again; join a late consumer, then make it leave and restart it
+    at the same instant: accepted, and the run ends without an error."""
+    text = FAULT_BASE + (
+        "  - {at_ms: 5000, crash: {consumer: consumer-g-1}}\n"
+        "  - {at_ms: 7000, restart: {consumer: consumer-g-1}}\n"
+        "  - {at_ms: 9000, crash: {consumer: consumer-g-1}}\n"
+        "  - {at_ms: 6000, join: {consumer: late}}\n"
+        "  - {at_ms: 12000, leave: {consumer: late}}\n"
+        "  - {at_ms: 12000, restart: {consumer: late}}\n"
+        "  - {at_ms: 13000, slow: {consumer: consumer-g-1, factor: 2}}")
+    kernel = scenarios.parse(text, "ok.yaml").run()
+    late = next(c for c in kernel.clients if getattr(c, "client_id", "") == "late")
+    assert late.state == "running"
+    assert late.incarnation == 1

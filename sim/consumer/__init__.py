@@ -323,9 +323,10 @@ class Consumer(ConsumerClient):
         """Start a crashed or closed consumer again as a fresh process (same configs and app).
 
         A static member (``group.instance.id``) back within ``session.timeout.ms`` takes over
-        its old membership and assignment without a rebalance.
+        its old membership and assignment without a rebalance. A consumer still closing
+        (``close()`` waits for its commit) is started again at once, its close cut short.
         """
-        if self.lifecycle == "running":
+        if self.lifecycle == "running" and not self.closing:
             raise IllegalStateError(f"consumer {self.client_id} is running; crash() or close() "
                                     "it before restarting it.")
         self.record_fault("consumer_restart", "")

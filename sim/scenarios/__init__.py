@@ -189,6 +189,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
             faults.from_spec(fault, brokers)
         except faults.FaultSpecError as exc:
             check.fail(f"{where}.{exc.field}" if exc.field else where, exc.problem)
+    consumer_scenario.check_fault_order(check, fault_list, consumers)
     return Scenario(name, data.get("description", ""), seed, source, duration, cluster, topics,
                     producers, fault_list, consumers, data.get("group_coordinator"))
 
