@@ -236,7 +236,8 @@ class Consumer(ConsumerClient):
         subs.check_assigned(tp)
         if tp not in subs.positions:
             committed = self.committed([tp])[tp] if self.group_id else None
-            subs.seek(tp, subs.reset_offset(tp) if committed is None else committed, self.now_ms)
+            start = subs.reset_offset(tp, self.now_ms) if committed is None else committed
+            subs.seek(tp, start, self.now_ms)
         return subs.positions[tp]
 
     def seek(self, tp: TopicPartition, offset: int) -> None:

@@ -387,7 +387,8 @@ class ConsumerClient:
         for tp in missing:
             if tp in subs.owned and tp not in subs.positions:
                 offset = committed.get(tp)
-                subs.seek(tp, subs.reset_offset(tp) if offset is None else offset, self.now_ms)
+                subs.seek(tp, subs.reset_offset(tp, self.now_ms) if offset is None else offset,
+                          self.now_ms)
 
     def _fetch(self) -> list[Chunk]:
         subs = self.subscriptions
