@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -241,3 +243,93 @@ def test_faults_that_fit_the_consumer_state_load_and_run():
     late = next(c for c in kernel.clients if getattr(c, "client_id", "") == "late")
     assert late.state == "running"
     assert late.incarnation == 1
+
+
+# -- a small stress test: random consumer-fault schedules --------------------------------------
+
+STRESS_RUNS = 12  # schedules per commit strategy
+STRESS_WALL_S = 60  # a run that takes longer than this has hung: the harness stops it
+
+STRESS_BASE = """\
+name: stress-{seed}
+seed: {seed}
+duration_ms: 40000
+cluster: {{brokers: 1}}
+topics: [{{name: t, partitions: 4}}]
+producers:
+  - config: {{client.id: p}}
+    workload: {{topic: t, records: 1200, rate_per_s: 100, keys: {{uniform: 200}}}}
+group_coordinator: {{group.initial.rebalance.delay.ms: 500}}
+consumers:
+  - group: g
+    topics: [t]
+    count: 3
+    app: {app}
+    processing_ms_per_record: {per_ms}
+    config: {{max.poll.records: 50, session.timeout.ms: 6000, heartbeat.interval.ms: 2000,
+              max.poll.interval.ms: 20000, auto.offset.reset: earliest,
+              auto.commit.interval.ms: 1000, partition.assignment.strategy: [{assignor}]}}
+faults:
+"""
+
+
+def stress_schedule(app: str, seed: int) -> str:
+    """A random, valid consumer-fault schedule as scenario YAML (replay it with
+    ``python -m sim run FILE.yaml``): crashes, hangs, leaves and restarts in the first 16 s,
+    then every consumer that is down restarts, so that the group finishes the topic."""
+    rng = np.random.default_rng(seed)
+    names = [f"consumer-g-{k}" for k in (1, 2, 3)]
+    text = STRESS_BASE.format(seed=seed, app=app, per_ms=float(rng.choice([1, 3, 8])),
+                              assignor=rng.choice(["range", "cooperative-sticky"]))
+    up = dict.fromkeys(names, True)
+    times = np.sort(rng.uniform(1000, 16000, int(rng.integers(2, 7)))).round()
+    for at_ms in times:
+        name = names[int(rng.integers(len(names)))]
+        if up[name]:
+            kind = str(rng.choice(["crash", "hang", "hang", "leave"]))
+        else:
+            kind = "restart"
+        body = f"consumer: {name}"
+        if kind == "hang":
+            body += f", duration_ms: {int(rng.choice([500, 4000, 9000, 15000]))}"
+        text += f"  - {{at_ms: {int(at_ms)}, {kind}: {{{body}}}}}\n"
+        up[name] = kind in ("hang", "restart")
+    for name in names:
+        if not up[name]:
+            text += f"  - {{at_ms: 18000, restart: {{consumer: {name}}}}}\n"
+    return text
+
+
+class Hung(Exception):  # noqa: N818 - what the harness reports
+    """The wall-clock bound of one stress run passed."""
+
+
+def run_bounded(text: str, seed: int) -> Kernel:
+    """Run a scenario text; raise ``Hung`` if it takes more than STRESS_WALL_S seconds."""
+    def alarm(_signum, _frame):
+        raise Hung(f"stress run {seed} did not end within {STRESS_WALL_S} s:\n{text}")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(STRESS_WALL_S)
+    try:
+        return scenarios.parse(text, f"stress-{seed}.yaml").run()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("app", ["at-most-once", "at-least-once", "auto-commit"])
+def test_random_consumer_fault_schedules_end_and_keep_the_commit_promise(app):
+    """Random crash / hang / leave / restart schedules, eager and cooperative: every run ends,
+    and processes every record; commit-before-processing never processes a record twice;
+    commit-after-processing (by hand or automatic) never skips one."""
+    for seed in range(STRESS_RUNS):
+        text = stress_schedule(app, seed)
+        report = audit_kernel(run_bounded(text, seed))
+        where = f"seed {seed}, {app}:\n{text}"
+        assert report.read == report.acknowledged == 1200, where
+        if app == "at-most-once":
+            assert report.processed_twice == 0, where
+        else:
+            assert report.skipped == 0, where
+            assert report.processed == 1200, where
