@@ -21,7 +21,7 @@ import pytest
 
 from sim import faults, scenarios
 from sim.audit import audit_kernel
-from sim.consumer import CommitFailedError, Consumer, metrics
+from sim.consumer import CommitFailedError, CommitTimeoutError, Consumer, metrics
 from sim.consumer import events as ev
 from sim.consumer.apps import at_least_once, at_most_once
 from sim.consumer.faults import ConsumerHang
@@ -333,3 +333,57 @@ def test_random_consumer_fault_schedules_end_and_keep_the_commit_promise(app):
         else:
             assert report.skipped == 0, where
             assert report.processed == 1200, where
+
+
+# -- commit_sync and a coordinator that cannot store offsets -------------------------------------
+
+def stable_member() -> tuple[Kernel, Consumer]:
+    kernel = trickle()
+    consumer = Consumer(kernel, {"group.id": "g", "enable.auto.commit": False,
+                                 "auto.offset.reset": "earliest"})
+    consumer.subscribe(["t"])
+    while not consumer.assignment():
+        consumer.poll(100)
+    consumer.poll(100)
+    return kernel, consumer
+
+
+def unavailable_for(consumer: Consumer, attempts: float) -> None:
+    """The coordinator answers COORDINATOR_NOT_AVAILABLE to the next ``attempts`` commits."""
+    gc = consumer.group_coordinator
+    real = gc.commit_offsets
+    left = [attempts]
+
+    def commit_offsets(*args):
+        if left[0] > 0:
+            left[0] -= 1
+            return gc.kernel.env.event().succeed("COORDINATOR_NOT_AVAILABLE")
+        return real(*args)
+
+    gc.commit_offsets = commit_offsets
+
+
+def test_commit_sync_retries_while_the_coordinator_is_unavailable():
+    """commitOffsetsSync: a retriable error is retried every retry.backoff.ms (100 ms) until
+    the commit is stored; the application sees no error."""
+    _, consumer = stable_member()
+    unavailable_for(consumer, 3)
+    consumer.commit_sync()
+    commits = consumer.commits()
+    assert commits.groupby("seq")["error"].first().tolist()[-4:] == [
+        "COORDINATOR_NOT_AVAILABLE"] * 3 + [""]
+    sent = commits.groupby("seq")["sent_ms"].first().to_numpy()[-4:]
+    assert (np.diff(sent) >= 100).all()
+    assert consumer.committed()[TopicPartition("t", 0)] == consumer.position(TopicPartition("t", 0))
+
+
+def test_commit_sync_gives_up_after_default_api_timeout_ms():
+    """No working coordinator for ever: after default.api.timeout.ms (60 s) commit_sync raises
+    CommitTimeoutError (Kafka's TimeoutException) and nothing was stored."""
+    kernel, consumer = stable_member()
+    unavailable_for(consumer, float("inf"))
+    start_ms = kernel.now_ms
+    with pytest.raises(CommitTimeoutError, match=r"default\.api\.timeout\.ms"):
+        consumer.commit_sync()
+    assert 59_900 <= kernel.now_ms - start_ms <= 60_000
+    assert consumer.committed()[TopicPartition("t", 0)] is None
