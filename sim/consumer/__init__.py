@@ -12,8 +12,10 @@ Mirrors ``org.apache.kafka.clients.consumer.KafkaConsumer`` with the classic gro
   want. Your function runs instantly; the lab then replays those calls on the simulated clock
   (processing takes ``processing_ms_per_record`` per record, a commit until the coordinator
   has stored it), so a crash halfway through processing loses exactly what was not yet
-  processed or committed.
-  Ready-made applications are in ``sim.consumer.apps``.
+  processed or committed. A ``commit_sync()`` that fails raises at its place in the replay,
+  so what your function did after it is not carried out, as with Kafka's ``commitSync()``.
+  Ready-made applications, and how the lab's loop handles a failed commit, are in
+  ``sim.consumer.apps``.
 
 A running consumer polls forever, as a real one does: run the kernel with an end time,
 ``kernel.run(until_ms)``.
