@@ -7,8 +7,8 @@ run (≈100,000 records), summarise it, redraw the figure and encode it as PNG, 
 statistics table. The script builds a real ``PlaygroundPanel`` (no browser is needed), moves
 one control through neighbouring positions as a learner would, and times each callback.
 
-The target is 150 ms per move on the machines ``DESIGN.md``'s performance notes were measured
-on, where SimPy processes about 2,000,000 bare events per second. Machines differ several-fold,
+The target is 150 ms per move on the reference machine the target was set on, where SimPy
+processes about 2,000,000 bare events per second. Machines differ several-fold,
 so the script measures that rate here too, beside each case, and also prints the target scaled
 by it (the stricter of the two measurements), along with a ratio against a baseline measured in
 the same run: a bare ``Kernel`` plus ``Producer`` sending the default panel's workload, without
@@ -40,7 +40,7 @@ from sim.widgets.playground import PlaygroundPanel
 from sim.widgets.playground_figure import PlaygroundFigure
 
 TARGET_MS = 150.0
-REFERENCE_EVENTS_PER_S = 2_000_000  # SimPy's rate on DESIGN.md's reference machines
+REFERENCE_EVENTS_PER_S = 2_000_000  # SimPy's bare-event rate on the reference machine
 RECORDS = 100_000
 REPEATS = 5
 

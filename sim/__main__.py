@@ -1,4 +1,6 @@
-"""Command line: ``python -m sim list | run | exercises | grade`` — the lab without a browser.
+"""Command line: ``python -m sim list | run | explain | fuzz | exercises | grade | lab``.
+
+Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 
 - ``list``: the built-in scenarios, one per line with its description.
 - ``run NAME|FILE.yaml [--seed N] [--trace FILE.csv|.parquet] [--json]``: run a scenario headless
@@ -6,12 +8,20 @@
   the same name and seed always print the same bytes.
 - ``exercises build|check``: generate ``exercises/`` from ``solutions/``, or fail if they drifted.
 - ``grade DIR --out grades.csv``: grade a folder of submitted exercise notebooks.
+- ``explain [TERM]``: what a word of the delivery audit means (all of them without TERM).
+- ``lab``: open JupyterLab at the repository's root with the tour open.
+- ``fuzz --runs N --seed S --profile P --out DIR``: random fault schedules, each checked; one
+  line per failing schedule, each new failure minimised into DIR as replayable YAML.
+
+A user's mistake (a bad argument, an invalid scenario) is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -19,14 +29,30 @@ from pathlib import Path
 from sim import report, scenarios
 from sim.errors import KafkaLabError
 
+TOUR = Path("notebooks", "00_tour.ipynb")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported in one line (as every other error is)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _program_name() -> str:
+    """``kafka-lab`` when started by the console script, else ``python -m sim``."""
+    called = sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return "kafka-lab" if called in ("kafka-lab", "kafka-lab.exe") else "python -m sim"
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim", description="Kafka Lab simulator.")
+    parser = _Parser(prog=_program_name(), description="Kafka Lab simulator.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the built-in scenarios")
     run = commands.add_parser("run", help="run a scenario and print its summary")
     run.add_argument("scenario", help="a built-in name (see list) or a .yaml file")
-    run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run.add_argument("--seed", type=int, default=None,
+                     help="override the scenario's seed (an integer ≥ 0)")
     run.add_argument("--trace", type=Path, default=None,
                      help="write the event trace to FILE.csv or FILE.parquet")
     run.add_argument("--json", action="store_true",
@@ -45,7 +71,29 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds allowed per notebook cell (default 10)")
     grade.add_argument("--feedback", type=Path, default=None,
                        help="folder for one feedback text file per student")
-    args = parser.parse_args(argv)
+    explain = commands.add_parser("explain", help="what a word of the delivery audit means")
+    explain.add_argument("term", nargs="*",
+                         help="e.g. lost-write, unseen, skipped (none: list every term)")
+    commands.add_parser(
+        "lab", help="open JupyterLab at the repository's root with the tour open",
+        usage="%(prog)s [jupyter lab options, e.g. --port 8899 --no-browser]",
+        description="Start JupyterLab rooted at the repository (so notebooks/, exercises/ and "
+        "solutions/ are all reachable) with notebooks/00_tour.ipynb open. Run as root (as in "
+        "many containers), it adds --allow-root. Other options go to jupyter lab.")
+    fuzz = commands.add_parser("fuzz", help="run random fault schedules and check each run")
+    fuzz.add_argument("--runs", type=int, default=100, help="schedules to run (default 100)")
+    fuzz.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
+    fuzz.add_argument("--profile", default="safe",
+                      choices=["safe", "disk-loss", "unsafe", "consumers"])
+    fuzz.add_argument("--records", type=int, default=None,
+                      help="records per schedule (default: the profile's, 3000 at 50/s)")
+    fuzz.add_argument("--out", type=Path, default=Path("fuzz-findings"),
+                      help="folder for the minimised failing schedules (YAML)")
+    fuzz.add_argument("--minimise-runs", type=int, default=60,
+                      help="runs allowed to minimise each new failure (default 60; 0: none)")
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "list":
             return _list()
@@ -53,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
             return _exercises(args.action, args.solutions, args.exercises)
         if args.command == "grade":
             return _grade(args)
+        if args.command == "explain":
+            return _explain(" ".join(args.term))
+        if args.command == "lab":
+            return subprocess.call(lab_command(_lab_root(), unknown))
+        if args.command == "fuzz":
+            return _fuzz(args)
+        _check_run_arguments(args.seed, args.trace)
         return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -67,6 +122,23 @@ def _list() -> int:
     return 0
 
 
+def _check_run_arguments(seed: int | None, trace_path: Path | None) -> None:
+    """Reject bad ``--seed`` and ``--trace`` values before anything runs."""
+    if seed is not None:
+        scenarios.check_seed(seed, "--seed")
+    if trace_path is None:
+        return
+    if trace_path.suffix not in (".csv", ".parquet"):
+        raise KafkaLabError(f"--trace {trace_path}: use a .csv or .parquet file name.")
+    folder = trace_path.parent
+    if not folder.is_dir():
+        raise KafkaLabError(f"--trace {trace_path}: the folder {folder} does not exist; "
+                            "create it or pick another path.")
+    if trace_path.is_dir():
+        raise KafkaLabError(f"--trace {trace_path} is a folder; give a file name ending in "
+                            ".csv or .parquet.")
+
+
 def _run(name: str, seed: int | None, trace_path: Path | None, as_json: bool = False) -> int:
     scenario = scenarios.load(name)
     kernel = scenario.run(seed)
@@ -79,16 +151,29 @@ def _run(name: str, seed: int | None, trace_path: Path | None, as_json: bool = F
         frame = kernel.trace.to_frame()
         if trace_path.suffix == ".parquet":
             frame.to_parquet(trace_path, index=False)
-        elif trace_path.suffix == ".csv":
-            frame.to_csv(trace_path, index=False)
         else:
-            raise KafkaLabError(f"--trace {trace_path}: use a .csv or .parquet file name.")
+            frame.to_csv(trace_path, index=False)
+    return 0
+
+
+def _explain(term: str) -> int:
+    from sim.audit import TERMS, explain
+
+    texts = [explain(term)] if term else [explain(name) for name in TERMS]
+    for text in texts:
+        print(textwrap.fill(text, 96, subsequent_indent="    ", break_on_hyphens=False))
     return 0
 
 
 def _exercises(action: str, solutions: Path, exercises: Path) -> int:
     from sim.grading.notebooks import build_exercises, check_exercises
 
+    if not solutions.is_dir():
+        raise KafkaLabError(f"{solutions}/ is not a folder: run this from the repository's root "
+                            "(where solutions/ is) or name it with --solutions DIR.")
+    if action == "check" and not exercises.is_dir():
+        raise KafkaLabError(f"{exercises}/ is not a folder: build it with python -m sim "
+                            "exercises build, or name it with --exercises DIR.")
     if action == "build":
         for path in build_exercises(solutions, exercises):
             print(f"wrote {path}")
@@ -114,6 +199,50 @@ def _grade(args: argparse.Namespace) -> int:
     print(totals.to_string())
     print(f"wrote {args.out}")
     return 0
+
+
+def _lab_root() -> Path:
+    """The repository holding the lessons: the current folder, or the one ``sim`` came from."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (root / TOUR).is_file() and (root / "exercises").is_dir():
+            return root
+    raise KafkaLabError(f"lab needs a copy of the repository: run it in the folder that holds "
+                        f"{TOUR} and exercises/ (the lab was installed without them).")
+
+
+def lab_command(root: Path, extra: list[str], as_root: bool | None = None) -> list[str]:
+    """The ``jupyter lab`` command rooted at ``root`` with the tour open.
+
+    JupyterLab refuses to start as root unless told ``--allow-root`` (common in containers).
+    """
+    if as_root is None:
+        as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}",
+               str(root / TOUR)]
+    if as_root and "--allow-root" not in extra:
+        command.append("--allow-root")
+    return command + extra
+
+
+def _fuzz(args: argparse.Namespace) -> int:
+    from sim.fuzz import PROFILES, campaign
+
+    if args.runs < 1:
+        raise KafkaLabError(f"--runs must be at least 1 but is {args.runs}.")
+    if args.seed < 0:
+        raise KafkaLabError(f"--seed must be an integer ≥ 0 but is {args.seed}.")
+    profile = PROFILES[args.profile]
+    if args.records is not None:
+        if args.records < 1:
+            raise KafkaLabError(f"--records must be at least 1 but is {args.records}.")
+        profile = profile.scaled(args.records)
+    out = args.out if args.minimise_runs > 0 else None
+    result = campaign(profile, args.runs, args.seed, out, args.minimise_runs, report=print)
+    causes = ", ".join(f"{k} {n}" for k, n in sorted(result.causes.items())) or "none"
+    print(f"{result.runs} schedules of profile {profile.name} (seed {args.seed}) in "
+          f"{result.wall_s:.1f} s: {result.per_second:.2f} schedules/s; "
+          f"{len(result.findings)} failing ({causes}); {result.losses} lost records seen")
+    return 1 if result.findings else 0
 
 
 if __name__ == "__main__":

@@ -24,9 +24,17 @@ And, for what the application did with the records (delivery semantics, per grou
 Records are told apart by their record id (producer id << 40 | index, stored in the log), so a
 record read at another offset than it was acknowledged at is noticed. Every anomaly names the
 events that explain it (trace ``seq`` and time): the polls, the crash or rebalance that stopped
-its consumer, the commit that moved past it. Replication adds its own causes of loss: put the
-names of event kinds with ``topic``, ``partition`` and ``offset`` fields (the first offset
-removed, e.g. a truncation) in ``LOSS_EVENT_KINDS`` and lost writes point at them.
+its consumer, the commit that moved past it.
+
+A lost write points at the event that removed *that* record (``loss_history_of``): a
+``log.truncate`` or ``log.lost`` (a restart with an empty disk) that dropped its record id
+from a replica — the final leader's, the source of truth, when it once held it; otherwise the
+first removal of it from any replica. A record no removal ever touched was left behind by a
+leader election: a zombie leader's write by the election that had already replaced it, the
+real leader's write by the first later election of another broker. ``left_behind_by`` names
+that election beside a removal too, when the final leader never had the record.
+
+``TERMS`` defines every word the audit prints; ``python -m sim explain TERM`` shows them.
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.availability import nonmonotonic_sends, unavailability
+from sim import trace
+from sim.availability import CAUSE_KINDS as AVAILABILITY_CAUSE_KINDS
+from sim.availability import FAILURE_KINDS, nonmonotonic_sends, unavailability
+from sim.errors import KafkaLabError
 
 KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "nonmonotonic-send",
          "poll-skip", "nonmonotonic-poll", "skipped", "processed-twice")
@@ -45,14 +56,87 @@ ALLOWED_WITH_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
 DELIVERY_KINDS = ("skipped", "processed-twice")
 """Outcomes of the application's commit strategy, reported but never an invalid run."""
 
-LOSS_EVENT_KINDS: set[str] = {"log.truncate"}
-"""Event kinds that remove records from a log (see the module docstring)."""
+REMOVAL_KINDS = ("log.truncate", "log.lost")
+"""Event kinds that remove records from a replica's log (see ``LossHistory.removed``)."""
+
+TERMS: dict[str, str] = {
+    "valid": "no anomaly that breaks a Kafka guarantee was found; unseen, skipped and "
+             "processed-twice records (and, with subscribe(), poll-skip and nonmonotonic-poll) "
+             "never make a run INVALID.",
+    "INVALID": "at least one anomaly that Kafka promises cannot happen under the run's "
+               "configuration was found (the kinds listed as bad_kinds in --json).",
+    "lost-write": "an acknowledged record that is gone: no consumer read it although one read "
+                  "a later offset of its partition, or no leader's log holds it any more. The "
+                  "audit names the truncation, lost disk or leader election that removed it.",
+    "unseen": "an acknowledged record nobody has read yet, with nothing read past it; it is "
+              "still in the log, so it is not lost.",
+    "duplicate": "one record stored at more than one offset: a retry written twice (retries "
+                 "without idempotence).",
+    "inconsistent-offsets": "two different records seen at the same partition offset: a "
+                            "replica's log was truncated and the offset written again.",
+    "nonmonotonic-send": "a record sent after another to the same partition but written at a "
+                         "lower offset: retries reordered the producer's writes.",
+    "poll-skip": "a consumer's next poll of a partition jumped forward over offsets it never "
+                 "read. Expected with subscribe(), where rebalances move partitions; an error "
+                 "with assign().",
+    "nonmonotonic-poll": "a consumer's next poll of a partition went back to or repeated "
+                         "offsets. Expected with subscribe() after a rebalance; an error with "
+                         "assign().",
+    "skipped": "a record the consumer group moved past (committed past or processed later "
+               "records) but never processed: at-most-once delivery, an application outcome "
+               "that does not make the run invalid.",
+    "processed-twice": "a record the consumer group processed more than once: at-least-once "
+                       "delivery, an application outcome that does not make the run invalid.",
+    "unavailable": "a window when a partition took no writes: from a failed produce attempt to "
+                   "the next batch its leader appended; an open window lasted to the end of "
+                   "the run.",
+    "in_flight": "records a producer was given that were neither acknowledged nor failed when "
+                 "the run ended (still batched or waiting for a response).",
+}
+"""Every word the audit and the producer table print, defined once (``explain``)."""
+
+LEGEND = ("unseen, skipped, processed-twice are consumer outcomes, never INVALID · "
+          "python -m sim explain TERM")
+"""One line under every text audit, saying what its verdict words mean."""
+
+
+def explain(term: str) -> str:
+    """The definition of ``term`` (``processed twice`` and ``processed_twice`` work too)."""
+    wanted = term.strip().replace("_", "-").replace(" ", "-").lower()
+    for name, text in TERMS.items():
+        if name.replace("_", "-").lower() == wanted:
+            return f"{name}: {text}"
+    raise KafkaLabError(f"Unknown audit term {term!r}; known terms: {', '.join(TERMS)}.")
+
 
 CONSUMER_STOP_KINDS = ("fault", "consumer.left", "consumer.lost", "consumer.revoked",
                        "group.member.removed")
 CAUSE_COLUMNS = ["seq", "time_ms", "kind", "component", "detail", "topic", "partition",
                  "offset"]
-DETAIL_LIMIT = 32  # like Jepsen's condensed report, JSON lists show at most this many
+DETAIL_LIMIT = 32  # like Jepsen's condensed report, JSON detail lists show at most this many
+
+
+@dataclass
+class LossHistory:
+    """What replication did that can lose acknowledged records (see the module docstring).
+
+    Attributes:
+        removed: one row per record a truncation or a lost disk removed from a replica:
+            ``seq`` (of the removal event), ``time_ms``, ``node``, ``topic``, ``partition``,
+            ``offset``, ``record_id``.
+        events: the removal and ``leader.election`` events, one row each, indexed by ``seq``:
+            ``time_ms``, ``kind``, ``component``, ``topic``, ``partition``, ``node``,
+            ``offset``, ``records``, ``leader``, ``election``, ``leader_epoch``.
+        appends: the ``log.append`` events: ``time_ms``, ``node``, ``topic``, ``partition``,
+            ``producer`` (which broker acknowledged a record).
+        leaders: each partition's leader at the end (the last one while it is offline): the
+            replica whose log is the source of truth.
+    """
+
+    removed: pd.DataFrame
+    events: pd.DataFrame
+    appends: pd.DataFrame
+    leaders: dict[tuple[str, int], int]
 
 
 @dataclass
@@ -111,12 +195,11 @@ class AuditReport:
             "acknowledged": self.acknowledged, "read": self.read, "processed": self.processed,
             "lost": self.lost, "unseen": self.unseen, "duplicates": self.duplicates,
             "skipped": self.skipped, "processed_twice": self.processed_twice,
-            "lost_records": [_plain(r) for r in self.lost_records[:DETAIL_LIMIT]],
+            "lost_records": [_plain(r) for r in lost_ranges(self.lost_records)],
             "unavailable_ms": sum(w["duration_ms"] for w in self.unavailable),
-            "unavailability": [_plain(w) for w in self.unavailable[:DETAIL_LIMIT]],
+            "unavailability": [_plain(w) for w in self.unavailable],
             "anomalies": dict(self.counts),
-            "details": {k: [_plain(a) for a in v[:DETAIL_LIMIT]]
-                        for k, v in self.anomalies.items() if v and k != "lost-write"},
+            "details": {k: _detail(v) for k, v in self.anomalies.items() if v},
         }
 
     def __repr__(self) -> str:
@@ -125,10 +208,46 @@ class AuditReport:
                 f"{self.acknowledged}, read={self.read}, processed={self.processed}; {found})")
 
 
+def _detail(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON detail list, saying when it shows only the first ``DETAIL_LIMIT`` entries."""
+    return {"total": len(entries), "truncated": len(entries) > DETAIL_LIMIT,
+            "items": [_plain(e) for e in entries[:DETAIL_LIMIT]]}
+
+
+def lost_ranges(lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lost records as runs of consecutive offsets, per partition and per cause, in full.
+
+    Each run: ``topic``, ``partition``, ``first_offset``, ``last_offset``, ``count``,
+    ``cause`` and ``left_behind_by``. Records without a known offset (acks=0) form one run of
+    their partition with both offsets -1.
+    """
+    runs: list[dict[str, Any]] = []
+    ordered = sorted(lost, key=lambda e: (e["topic"], e["partition"], e["offset"]))
+    for entry in ordered:
+        cause, behind = entry.get("cause"), entry.get("left_behind_by")
+        last = runs[-1] if runs else None
+        if (last is not None and (last["topic"], last["partition"]) == (
+                entry["topic"], entry["partition"]) and _seq(last["cause"]) == _seq(cause)
+                and _seq(last["left_behind_by"]) == _seq(behind)
+                and (entry["offset"] < 0 or last["last_offset"] + 1 == entry["offset"])):
+            last["last_offset"] = entry["offset"]
+            last["count"] += 1
+            continue
+        runs.append({"topic": entry["topic"], "partition": entry["partition"],
+                     "first_offset": entry["offset"], "last_offset": entry["offset"],
+                     "count": 1, "cause": cause, "left_behind_by": behind})
+    return runs
+
+
+def _seq(event: dict[str, Any] | None) -> int | None:
+    return None if event is None else event.get("seq")
+
+
 def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | None = None,
           commits: pd.DataFrame | None = None, causes: pd.DataFrame | None = None,
           subscribed: bool = True, final: pd.DataFrame | None = None,
-          stored: set[int] | None = None) -> AuditReport:
+          stored: set[int] | np.ndarray | None = None,
+          history: LossHistory | None = None) -> AuditReport:
     """Check a run's writes against its reads and processing.
 
     Args:
@@ -148,6 +267,8 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
             unseen, duplicate and inconsistent-offsets, not for the consumers' own checks.
         stored: record ids still in the leaders' logs at the end, committed or not; an
             acknowledged record that is not among them is lost.
+        history: what replication removed and elected (``loss_history_of``); lost writes
+            point at their causes only with it.
     """
     processed = processed if processed is not None else pd.DataFrame(
         columns=["consumer", "group", "topic", "partition", "offset", "processed_ms"])
@@ -159,7 +280,7 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
         [reads[["topic", "partition", "offset", "record_id"]], final], ignore_index=True)
     anomalies: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     anomalies["inconsistent-offsets"], anomalies["duplicate"] = _offset_checks(acked, seen)
-    anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(acked, seen, causes,
+    anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(acked, seen, history,
                                                                     stored)
     anomalies["nonmonotonic-send"] = nonmonotonic_sends(writes)
     anomalies["poll-skip"], anomalies["nonmonotonic-poll"] = _poll_order(reads, causes)
@@ -188,24 +309,44 @@ def _offset_checks(acked: pd.DataFrame, reads: pd.DataFrame
     seen = pd.concat([acked.loc[acked["offset"] >= 0, keys],
                       reads.loc[reads["record_id"] >= 0, keys]], ignore_index=True)
     seen = seen.drop_duplicates()
-    inconsistent = []
     keys3 = ["topic", "partition", "offset"]
-    ids_per_offset = seen.groupby(keys3, sort=True)["record_id"].transform("size")
-    for (topic, partition, offset), ids in seen[ids_per_offset > 1].groupby(keys3, sort=True)[
-            "record_id"]:
-        inconsistent.append({"topic": topic, "partition": int(partition), "offset": int(offset),
-                             "record_ids": sorted(map(int, ids))})
+    shared = seen[seen.groupby(keys3, sort=False)["record_id"].transform("size") > 1]
+    shared = shared.sort_values(keys, kind="stable")
+    inconsistent = [{"topic": t, "partition": int(p), "offset": int(o),
+                     "record_ids": [int(i) for i in ids]}
+                    for (t, p, o), ids in _groups(shared, keys3, "record_id")]
+    twice = seen[seen.groupby("record_id", sort=False)["offset"].transform("size") > 1]
+    twice = twice.sort_values(["record_id"], kind="stable")
     duplicates = []
-    offsets_per_id = seen.groupby("record_id")["offset"].transform("size")
-    for record_id, rows in seen[offsets_per_id > 1].groupby("record_id", sort=True):
-        duplicates.append({"record_id": int(record_id), "count": len(rows),
-                           "offsets": [f"{t}-{p}@{o}" for t, p, o in zip(
-                               rows["topic"], rows["partition"], rows["offset"], strict=True)]})
+    for (record_id,), where in _groups(twice, ["record_id"], ["topic", "partition", "offset"]):
+        duplicates.append({"record_id": int(record_id), "count": len(where),
+                           "offsets": [f"{t}-{p}@{o}" for t, p, o in where]})
     return inconsistent, duplicates
 
 
-def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame, causes: pd.DataFrame,
-                     stored: set[int] | None = None
+def _groups(frame: pd.DataFrame, by: list[str], values: str | list[str]
+            ) -> list[tuple[tuple[Any, ...], list[Any]]]:
+    """Runs of equal ``by`` in a frame sorted by them, with their ``values`` (no pandas
+    groupby loop: one pass over plain arrays)."""
+    if frame.empty:
+        return []
+    columns = [frame[c].to_numpy() for c in by]
+    picked = ([frame[values].to_numpy()] if isinstance(values, str)
+              else [frame[c].to_numpy() for c in values])
+    change = np.zeros(len(frame), dtype=bool)
+    change[0] = True
+    for column in columns:
+        change[1:] |= column[1:] != column[:-1]
+    starts = np.flatnonzero(change)
+    stops = [*starts[1:], len(frame)]
+    rows = list(zip(*picked, strict=True)) if len(picked) > 1 else list(picked[0])
+    return [(tuple(c[a] for c in columns), rows[a:b]) for a, b in zip(starts, stops,
+                                                                        strict=True)]
+
+
+def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
+                     history: LossHistory | None = None,
+                     stored: set[int] | np.ndarray | None = None
                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Jepsen's lost-write: acknowledged, unread, at or below the highest offset read.
 
@@ -213,41 +354,173 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame, causes: pd.DataFr
     record that is stored nowhere is lost too, even past the highest offset read: no later
     read can ever see it.
     """
-    read_ids = set(reads.loc[reads["record_id"] >= 0, "record_id"].tolist())
+    position = ["topic", "partition", "offset"]
+    seen = acked["record_id"].isin(reads.loc[reads["record_id"] >= 0, "record_id"]).to_numpy()
     no_id = reads[reads["record_id"] < 0]
-    read_at = set(zip(no_id["topic"], no_id["partition"], no_id["offset"], strict=True))
-    seen = acked["record_id"].isin(read_ids).to_numpy() | np.array(
-        [(t, p, o) in read_at for t, p, o in zip(acked["topic"], acked["partition"],
-                                                 acked["offset"], strict=True)], dtype=bool)
-    missing = acked[~seen]
-    bound = reads.groupby(["topic", "partition"])["offset"].max()
-    lost, unseen = [], []
-    for row in missing.itertuples(index=False):
-        highest = bound.get((row.topic, row.partition))
-        entry = {"topic": row.topic, "partition": int(row.partition), "offset": int(row.offset),
-                 "record_id": int(row.record_id), "writer": row.writer,
-                 "ack_ms": float(row.ack_ms)}
-        gone = stored is not None and int(row.record_id) not in stored
-        if gone or (row.offset >= 0 and highest is not None and row.offset <= highest):
-            entry["max_read_offset"] = int(highest) if highest is not None else -1
-            entry["cause"] = _loss_cause(causes, row)
-            lost.append(entry)
-        else:
-            unseen.append(entry)
+    if len(no_id):
+        seen |= pd.MultiIndex.from_frame(acked[position]).isin(
+            pd.MultiIndex.from_frame(no_id[position]))
+    missing = acked[~seen].reset_index(drop=True)
+    bound = reads.groupby(["topic", "partition"])["offset"].max().rename("max_read_offset")
+    highest = missing[["topic", "partition"]].merge(
+        bound.reset_index(), on=["topic", "partition"], how="left")["max_read_offset"]
+    offsets = missing["offset"].to_numpy(dtype=np.int64)
+    below = (offsets >= 0) & highest.notna().to_numpy() & (
+        offsets <= highest.fillna(-1).to_numpy())
+    if stored is not None:
+        stored_ids = stored if isinstance(stored, np.ndarray) else np.fromiter(
+            stored, dtype=np.int64, count=len(stored))
+        below |= ~np.isin(missing["record_id"].to_numpy(dtype=np.int64), stored_ids)
+    entries = [{"topic": t, "partition": int(p), "offset": int(o), "record_id": int(r),
+                "writer": w, "ack_ms": float(a)}
+               for t, p, o, r, w, a in zip(missing["topic"], missing["partition"], offsets,
+                                           missing["record_id"], missing["writer"],
+                                           missing["ack_ms"], strict=True)]
+    lost_rows = np.flatnonzero(below)
+    causes, behind = _loss_causes(missing.iloc[lost_rows], history)
+    max_read = highest.fillna(-1).to_numpy(dtype=np.int64)
+    lost = []
+    for k, i in enumerate(lost_rows):
+        entry = entries[i]
+        entry["max_read_offset"] = int(max_read[i])
+        entry["cause"] = causes[k]
+        entry["left_behind_by"] = behind[k]
+        lost.append(entry)
+    unseen = [entries[i] for i in np.flatnonzero(~below)]
     return lost, _ranges(unseen, "unseen")
 
 
-def _loss_cause(causes: pd.DataFrame, row: Any) -> dict[str, Any] | None:
-    """The first event after the ack that removed this offset from its partition's log."""
-    removals = causes.attrs.setdefault("removals", {})
-    key = (row.topic, row.partition)
-    if key not in removals:  # filter once per partition: there may be many lost records
-        removals[key] = causes[causes["kind"].isin(LOSS_EVENT_KINDS)
-                               & (causes["topic"] == row.topic)
-                               & (causes["partition"] == row.partition)]
-    mine = removals[key]
-    mine = mine[(mine["offset"] <= row.offset) & (mine["time_ms"] >= row.ack_ms)]
-    return _event(mine.iloc[0]) if len(mine) else None
+def _loss_causes(lost: pd.DataFrame, history: LossHistory | None
+                 ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
+    """For each lost record: the event that removed it, and the election that left it behind.
+
+    One merge with the removed records and two as-of merges with the elections, so the cost
+    grows with the number of lost records plus the trace, never with their product.
+    """
+    n = len(lost)
+    causes: list[dict[str, Any] | None] = [None] * n
+    behind: list[dict[str, Any] | None] = [None] * n
+    if n == 0 or history is None:
+        return causes, behind
+    frame = pd.DataFrame({
+        "row": np.arange(n), "record_id": lost["record_id"].to_numpy(dtype=np.int64),
+        "topic": lost["topic"].to_numpy(dtype=object),
+        "partition": lost["partition"].to_numpy(dtype=np.int64),
+        "offset": lost["offset"].to_numpy(dtype=np.int64),
+        "ack_ms": lost["ack_ms"].to_numpy(dtype=float)})
+    final = np.array([history.leaders.get((t, p), -1) for t, p in zip(
+        frame["topic"], frame["partition"], strict=True)], dtype=np.int64)
+    events = _EventCache(history.events)
+    on_final = np.zeros(n, dtype=bool)
+    removed = history.removed
+    if len(removed):
+        hits = frame.merge(removed, on=["record_id", "topic", "partition"],
+                           suffixes=("", "_removed"))
+        hits = hits[(hits["time_ms"].to_numpy() >= hits["ack_ms"].to_numpy())
+                    & ((hits["offset"] < 0) | (hits["offset_removed"] == hits["offset"]))]
+        mine = hits["node"].to_numpy() == final[hits["row"].to_numpy()]
+        # the last removal from the final leader's replica if there is one, else the first
+        hits = hits.assign(on_final=mine, order=np.where(mine, hits["seq"], -hits["seq"]))
+        hits = hits.sort_values(["row", "on_final", "order"], kind="stable")
+        hits = hits.drop_duplicates("row", keep="last")
+        for row, seq, mine in zip(hits["row"], hits["seq"], hits["on_final"], strict=True):
+            causes[row] = events.get(int(seq))
+            on_final[row] = mine
+    need = frame[~on_final]
+    for row, seq in _left_behind(need, history):
+        if causes[row] is None:
+            causes[row] = events.get(seq)
+        else:
+            behind[row] = events.get(seq)
+    return causes, behind
+
+
+def _left_behind(lost: pd.DataFrame, history: LossHistory) -> list[tuple[int, int]]:
+    """(row, election seq) for lost records: the election after which the leader lacked them.
+
+    A record acknowledged by a broker that was no longer the leader (a zombie) was left behind
+    by the last election before its acknowledgement; one acknowledged by the leader, by the
+    first later election of another broker.
+    """
+    elections = history.events[(history.events["kind"] == "leader.election")
+                               & (history.events["leader"] >= 0)]
+    if lost.empty or elections.empty:
+        return []
+    elections = pd.DataFrame({
+        "election_ms": elections["time_ms"].to_numpy(dtype=float),
+        "election_seq": elections.index.to_numpy(dtype=np.int64),
+        "topic": elections["topic"].to_numpy(dtype=object),
+        "partition": elections["partition"].to_numpy(dtype=np.int64),
+        "leader": elections["leader"].to_numpy(dtype=np.int64)}).sort_values(
+            ["election_ms", "election_seq"], kind="stable")
+    lost = lost.assign(producer=lost["record_id"].to_numpy() >> 40).sort_values(
+        "ack_ms", kind="stable")
+    appends = history.appends
+    if len(appends):
+        appends = pd.DataFrame({
+            "append_ms": appends["time_ms"].to_numpy(dtype=float),
+            "acked_by": appends["node"].to_numpy(dtype=np.int64),
+            "topic": appends["topic"].to_numpy(dtype=object),
+            "partition": appends["partition"].to_numpy(dtype=np.int64),
+            "producer": appends["producer"].to_numpy(dtype=np.int64)}).sort_values(
+                "append_ms", kind="stable")
+        lost = pd.merge_asof(lost, appends, left_on="ack_ms", right_on="append_ms",
+                             by=["topic", "partition", "producer"], direction="backward")
+        acked_by = lost["acked_by"].fillna(-1).to_numpy(dtype=np.int64)
+    else:
+        acked_by = np.full(len(lost), -1, dtype=np.int64)
+    lost = lost.assign(acked_by=acked_by)
+    before = pd.merge_asof(lost, elections, left_on="ack_ms", right_on="election_ms",
+                           by=["topic", "partition"], direction="backward")
+    zombie = before["leader"].notna().to_numpy() & (acked_by >= 0) & (
+        before["leader"].fillna(-1).to_numpy(dtype=np.int64) != acked_by)
+    found = [(int(r), int(q)) for r, q in zip(before.loc[zombie, "row"],
+                                               before.loc[zombie, "election_seq"], strict=True)]
+    rest = lost[~zombie]
+    for broker in np.unique(rest["acked_by"].to_numpy()):
+        mine = rest[rest["acked_by"] == broker]
+        others = elections[elections["leader"] != broker]
+        after = pd.merge_asof(mine, others, left_on="ack_ms", right_on="election_ms",
+                              by=["topic", "partition"], direction="forward",
+                              allow_exact_matches=False)
+        after = after[after["election_seq"].notna()]
+        found += [(int(r), int(q)) for r, q in zip(after["row"], after["election_seq"],
+                                                    strict=True)]
+    return found
+
+
+class _EventCache:
+    """One cause dict per trace event, shared by the many records it explains."""
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        self.events = events
+        self.made: dict[int, dict[str, Any]] = {}
+
+    def get(self, seq: int) -> dict[str, Any]:
+        if seq not in self.made:
+            row = self.events.loc[seq]
+            self.made[seq] = {"seq": seq, "time_ms": float(row["time_ms"]),
+                              "kind": str(row["kind"]), "component": str(row["component"]),
+                              "detail": _removal_text(row), "node": _node_of(row)}
+        return self.made[seq]
+
+
+def _node_of(row: pd.Series) -> int:
+    """The broker an event is about: whose replica lost records, or who was elected."""
+    value = row["leader"] if row["kind"] == "leader.election" else row["node"]
+    return int(value) if pd.notna(value) else -1
+
+
+def _removal_text(row: pd.Series) -> str:
+    where = f"{row['topic']}-{int(row['partition'])}"
+    if row["kind"] == "log.truncate":
+        return (f"broker {int(row['node'])} truncated {where} to offset {int(row['offset'])}, "
+                f"dropping {int(row['records'])} records")
+    if row["kind"] == "log.lost":
+        return (f"broker {int(row['node'])} restarted with an empty disk: {int(row['records'])} "
+                f"records of {where} from offset {int(row['offset'])} gone")
+    return (f"{row['election']} election of broker {int(row['leader'])} for {where}, leader "
+            f"epoch {int(row['leader_epoch'])}")
 
 
 # -- the consumer-side checks -----------------------------------------------------------------
@@ -442,9 +715,26 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     final = final_reads_of(kernel) if final_read else None
     stored = stored_ids_of(kernel) if final_read else None
     report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
-                   final, stored)
-    report.unavailable = unavailability(kernel.trace.to_frame())
+                   final, stored, loss_history_of(kernel))
+    report.unavailable = unavailability(events_of(kernel, AVAILABILITY_KINDS), kernel.now_ms)
     return report
+
+
+AVAILABILITY_KINDS = (*FAILURE_KINDS, *AVAILABILITY_CAUSE_KINDS, "log.append")
+
+
+def events_of(kernel: Any, kinds: tuple[str, ...]) -> pd.DataFrame:
+    """The trace's events of ``kinds`` only, in emission order (cheaper than the whole trace).
+
+    Every field of every named kind is a column, even when no event of that kind happened.
+    """
+    known = [trace.KINDS[k] for k in kinds if k in trace.KINDS]
+    columns = list(dict.fromkeys([*trace.BASE_COLUMNS, *(f for k in known for f in k.fields)]))
+    parts = [frame for frame in (kernel.trace.frame(kind) for kind in known) if len(frame)]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    frame = pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable")
+    return frame.reset_index(drop=True).reindex(columns=columns)
 
 
 def final_reads_of(kernel: Any) -> pd.DataFrame:
@@ -464,23 +754,39 @@ def final_reads_of(kernel: Any) -> pd.DataFrame:
     return _concat(parts, ["topic", "partition", "offset", "record_id"])
 
 
-def stored_ids_of(kernel: Any) -> set[int]:
+def stored_ids_of(kernel: Any) -> np.ndarray:
     """Record ids in every leader's whole log (committed or not), internal topics aside."""
-    ids: set[int] = set()
-    for topic in kernel.cluster.topics.values():
-        if not topic.name.startswith("__"):
-            for part in topic.partitions:
-                ids.update(part.log.column("record_id").tolist())
-    return ids
+    parts = [part.log.column("record_id") for topic in kernel.cluster.topics.values()
+             if not topic.name.startswith("__") for part in topic.partitions]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def loss_history_of(kernel: Any) -> LossHistory:
+    """What the run's truncations, lost disks and elections did (``LossHistory``)."""
+    removed = [pd.DataFrame({"seq": seq, "node": broker, "topic": topic, "partition": partition,
+                             "offset": records["offset"].to_numpy(dtype=np.int64),
+                             "record_id": records["record_id"].to_numpy(dtype=np.int64)})
+               for topic, partition, broker, records, seq in kernel.replicas.truncated]
+    columns = ["time_ms", "kind", "component", "topic", "partition", "node", "offset",
+               "records", "leader", "election", "leader_epoch"]
+    events = [kernel.trace.frame(trace.KINDS[name])
+              for name in (*REMOVAL_KINDS, "leader.election") if name in trace.KINDS]
+    events = pd.concat([e for e in events if len(e)] or [pd.DataFrame(columns=["seq"])],
+                       ignore_index=True).set_index("seq").reindex(columns=columns)
+    removals = _concat(removed, ["seq", "node", "topic", "partition", "offset", "record_id"])
+    removals["time_ms"] = events["time_ms"].reindex(removals["seq"]).to_numpy(dtype=float)
+    appends = kernel.trace.frame(trace.LOG_APPEND)
+    leaders = {(topic.name, part.partition): part.leader if part.leader >= 0 else part.last_leader
+               for topic in kernel.cluster.topics.values() for part in topic.partitions}
+    return LossHistory(removals, events,
+                       appends[["time_ms", "node", "topic", "partition", "producer"]], leaders)
 
 
 def causes_of(kernel: Any) -> pd.DataFrame:
-    """Trace events that can explain anomalies, in ``CAUSE_COLUMNS``."""
-    kinds = set(CONSUMER_STOP_KINDS) | LOSS_EVENT_KINDS
-    frame = kernel.trace.to_frame()
+    """Trace events that can explain a consumer's anomalies, in ``CAUSE_COLUMNS``."""
+    frame = events_of(kernel, CONSUMER_STOP_KINDS)
     if frame.empty:
         return pd.DataFrame(columns=CAUSE_COLUMNS)
-    frame = frame[frame["kind"].isin(kinds)].copy()
     detail = pd.Series("", index=frame.index, dtype=object)
     for name in ("fault", "detail", "reason", "partitions"):
         if name in frame:

@@ -5,6 +5,8 @@ Two findings the delivery audit reports next to lost and duplicated records:
 - an *unavailability window* of a partition runs from a failed produce attempt (a retry or a
   final failure: the leader was down, fenced, or the ISR too small) to the next batch its leader
   appended. It names the errors seen and the fault or broker event that came just before it.
+  A window with no later append is *open*: ``end_ms`` is ``None`` (``null`` in JSON) and its
+  duration runs to the end of the run.
 - a *nonmonotonic send* (Jepsen's name) is a record a producer sent after another to the same
   partition that nevertheless got a lower offset: retries without idempotence can reorder.
 """
@@ -20,8 +22,11 @@ FAILURE_KINDS = ("produce.retry", "produce.failed")
 CAUSE_KINDS = ("fault", "broker.state", "leader.election", "isr.change")
 
 
-def unavailability(trace: pd.DataFrame) -> list[dict[str, Any]]:
-    """Windows per partition with failed produce attempts and no append (see module doc)."""
+def unavailability(trace: pd.DataFrame, end_ms: float | None = None) -> list[dict[str, Any]]:
+    """Windows per partition with failed produce attempts and no append (see module doc).
+
+    ``end_ms`` is when the run ended (default: the last event), where open windows stop.
+    """
     if trace.empty or not trace["kind"].isin(FAILURE_KINDS).any():
         return []
     failures = trace[trace["kind"].isin(FAILURE_KINDS)]
@@ -47,8 +52,13 @@ def unavailability(trace: pd.DataFrame) -> list[dict[str, Any]]:
             windows.append({"topic": str(topic), "partition": int(partition),
                             "start_ms": float(row.time_ms), "end_ms": end,
                             "errors": {row.error}, "cause": cause})
+    run_end = float(trace["time_ms"].max()) if end_ms is None else float(end_ms)
     for window in windows:
-        window["duration_ms"] = window["end_ms"] - window["start_ms"]
+        window["open"] = not np.isfinite(window["end_ms"])
+        if window["open"]:
+            window["end_ms"] = None
+        stop = run_end if window["open"] else window["end_ms"]
+        window["duration_ms"] = max(0.0, stop - window["start_ms"])
         window["errors"] = sorted(str(e) for e in window["errors"])
     return windows
 
@@ -62,9 +72,10 @@ def nonmonotonic_sends(writes: pd.DataFrame) -> list[dict[str, Any]]:
                                                           sort=True):
         ordered = rows.sort_values("record_id")
         offsets = ordered["offset"].to_numpy()
+        ids = ordered["record_id"].to_numpy()
         earlier_max = np.maximum.accumulate(offsets)
         back = np.flatnonzero(offsets[1:] < earlier_max[:-1]) + 1
         found += [{"writer": str(writer), "topic": str(topic), "partition": int(partition),
-                   "record_id": int(ordered["record_id"].iloc[i]), "offset": int(offsets[i]),
+                   "record_id": int(ids[i]), "offset": int(offsets[i]),
                    "after_offset": int(earlier_max[i - 1])} for i in back]
     return found

@@ -155,8 +155,8 @@ COMPRESSION_RATIOS = {"none": 1.0, "gzip": 0.35, "snappy": 0.55, "lz4": 0.5, "zs
 PRODUCER = ConfigDef(
     "producer",
     (
-        ConfigKey("batch.size", int, 16384, "bytes per partition batch; 0 disables batching",
-                  at_least(0), "batching"),
+        ConfigKey("batch.size", int, 16384, "bytes per partition batch; a bigger record "
+                  "travels alone (0: every record does)", at_least(0), "batching"),
         ConfigKey("linger.ms", (int, float), 5, "how long a batch waits for more records "
                   "(default 5 since Kafka 4.0, KIP-1030; 0 before)", at_least(0), "batching"),
         ConfigKey("acks", str, "all", "acknowledgements the leader waits for: all (= -1), 1, 0",

@@ -40,6 +40,9 @@ ELECTION = events.register(events.EventKind(
 BROKER = events.register(events.EventKind(
     "broker.state", ("node", "state", "detail"),
     "a broker crashed, restarted, was fenced or unfenced"))
+LOG_LOST = events.register(events.EventKind(
+    "log.lost", ("topic", "partition", "node", "offset", "records"),
+    "a broker restarted with an empty disk: its replica's records from offset on are gone"))
 
 
 class Controller:
@@ -81,6 +84,7 @@ class Controller:
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
                 if broker_id in part.replicas and broker.disk_lost:
+                    self._lose_log(part, broker_id)
                     part.logs[broker_id] = PartitionLog(topic.config["segment.bytes"])
         broker.disk_lost = False
         self._emit_broker(broker_id, "restarted", "")
@@ -225,6 +229,15 @@ class Controller:
         if part.leader >= 0:
             self.cluster.brokers[part.leader].leads[(part.topic, part.partition)] = (
                 part.leader_epoch)
+
+    def _lose_log(self, part: Partition, broker_id: int) -> None:
+        """Record the replica a lost disk took away (the audit ties lost records to it)."""
+        log = part.logs[broker_id]
+        if len(log):
+            self.replicas.truncated.append((part.topic, part.partition, broker_id,
+                                            log.records(), len(self.kernel.trace)))
+            self.kernel.trace.emit(LOG_LOST, self.kernel.now_ms, "controller", part.topic,
+                                   part.partition, broker_id, log.log_start_offset, len(log))
 
     def _emit_broker(self, broker_id: int, state: str, detail: str) -> None:
         self.kernel.trace.emit(BROKER, self.kernel.now_ms, "controller", broker_id, state,

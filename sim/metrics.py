@@ -38,7 +38,8 @@ def partition_metrics(kernel: Any) -> pd.DataFrame:
 
 def producer_metrics(kernel: Any,
                      results: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """One row per producer: records, acknowledged, requests, batches and latency percentiles.
+    """One row per producer: records, acknowledged, failed, in flight (neither: still batched or
+    awaiting a response when the run ended), requests, batches and latency percentiles.
 
     ``results`` may hold producers' ``results()`` frames already built, by client id, so that a
     caller that needs them too builds each only once.
@@ -61,6 +62,7 @@ def producer_metrics(kernel: Any,
             "records": len(records),
             "acknowledged": int(np.isfinite(records["ack_ms"]).sum()),
             "failed": int(records["error"].notna().sum()),
+            "in_flight": int((~np.isfinite(records["ack_ms"]) & records["error"].isna()).sum()),
             "requests": producer.sender.requests_sent,
             "batches": len(mine),
             "records_per_batch": float(mine["records"].mean()) if len(mine) else 0.0,

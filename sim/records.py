@@ -39,6 +39,12 @@ class RecordMetadata:
     def topic_partition(self) -> TopicPartition:
         return TopicPartition(self.topic, self.partition)
 
+    def __repr__(self) -> str:
+        # times to the microsecond: a sum of simulated delays is not exact in binary floats
+        return (f"RecordMetadata(topic={self.topic!r}, partition={self.partition}, "
+                f"offset={self.offset}, timestamp_ms={round(self.timestamp_ms, 3)!r}, "
+                f"latency_ms={round(self.latency_ms, 3)!r})")
+
 
 def serialize(obj: Any) -> bytes | None:
     """Bytes as Kafka's default serializers would make them (String → UTF-8, Integer → 4 bytes)."""

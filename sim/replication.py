@@ -95,7 +95,8 @@ class ReplicaManager:
         self._validated_epoch: dict[tuple[str, int, int], int] = {}
         self._validated: dict[tuple[int, int], int] = {}  # metadata version last checked
         self._followed_cache: dict[tuple[int, int], tuple[int, list[Partition]]] = {}
-        self.truncated: list[tuple[str, int, int, Any]] = []  # (topic, partition, broker, frame)
+        # what truncations and lost disks removed: (topic, partition, broker, records, seq)
+        self.truncated: list[tuple[str, int, int, Any, int]] = []
         self._expiry_started = False
 
     # -- the produce path -------------------------------------------------------------------
@@ -402,6 +403,7 @@ class ReplicaManager:
         epoch = log.latest_epoch
         dropped = log.truncate_to(offset)
         if len(dropped):
-            self.truncated.append((part.topic, part.partition, broker, dropped))
+            self.truncated.append((part.topic, part.partition, broker, dropped,
+                                   len(self.kernel.trace)))
             self.kernel.trace.emit(TRUNCATE, self.kernel.now_ms, f"broker-{broker}", part.topic,
                                    part.partition, broker, offset, len(dropped), epoch)

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from sim import config, metrics
+from sim.audit import LEGEND
 
 KEY_PRODUCER_CONFIGS = ("acks", "enable.idempotence", "linger.ms", "batch.size",
                         "compression.type", "partitioner.adaptive.partitioning.enable",
@@ -60,34 +61,103 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+PARTITION_LINES = 12  # lost-record lines per summary; the JSON lists every partition
+
+
 def audit_lines(report: Any, with_counts: bool = True) -> list[str]:
-    """The audit in a few lines: counts, the first lost records, unavailability windows."""
+    """The audit in a few lines: counts, a legend, lost records per partition, unavailability."""
     lines = []
     if with_counts:
         lines += ["", "Delivery audit (Jepsen's anomaly names)"]
         counts = ", ".join(f"{k} {n}" for k, n in report.counts.items())
-        lines += textwrap.wrap(
-            f"{'valid' if report.valid else 'INVALID'}: acknowledged {report.acknowledged}; "
-            f"{counts}", 96, initial_indent="  ", subsequent_indent="  ",
-            break_on_hyphens=False)
-    if report.lost_records:
-        first, last = report.lost_records[0], report.lost_records[-1]
-        cause = first.get("cause") or {}
-        lines += textwrap.wrap(
-            f"lost: {report.lost} acknowledged records, {first['topic']}-{first['partition']} "
-            f"offsets {first['offset']}–{last['offset']}; removed by {cause.get('kind', '?')} "
-            f"(event {cause.get('seq', '?')} at {cause.get('time_ms', float('nan')):.1f} ms)",
-            96, initial_indent="  ", subsequent_indent="    ")
+        lines += _wrap(f"{'valid' if report.valid else 'INVALID'}: acknowledged "
+                       f"{report.acknowledged}; {counts}", "  ", "  ")
+    lines.append(f"  legend: {LEGEND}")
+    partitions = lost_by_partition(report.lost_records)
+    if partitions:
+        lines.append(f"  lost: {report.lost} acknowledged records")
+    for part in partitions[:PARTITION_LINES]:
+        offsets = (f"offsets {part['first_offset']}–{part['last_offset']}"
+                   if part["first_offset"] >= 0 else "offsets unknown (acks=0)")
+        causes = "; ".join(f"{_cause_text(cause, behind)}"
+                           + (f" ({count})" if len(part["causes"]) > 1 else "")
+                           for cause, behind, count in part["causes"])
+        lines += _wrap(f"{part['topic']}-{part['partition']}: {part['count']} records, "
+                       f"{offsets}; {causes}", "    ", "      ")
+    if len(partitions) > PARTITION_LINES:
+        lines.append(f"    … and {len(partitions) - PARTITION_LINES} more partitions "
+                     "(--json lists them all)")
     for window in report.unavailable[:5]:
         cause = window["cause"] or {}
-        lines += textwrap.wrap(
-            f"unavailable: {window['topic']}-{window['partition']} from "
-            f"{window['start_ms']:.1f} to {window['end_ms']:.1f} ms "
-            f"({', '.join(window['errors'])}; after {cause.get('kind', '?')} event "
-            f"{cause.get('seq', '?')})", 96, initial_indent="  ", subsequent_indent="    ")
+        until = (f"to {window['end_ms']:.1f} ms" if not window["open"]
+                 else "on, still open at the end of the run")
+        lines += _wrap(f"unavailable: {window['topic']}-{window['partition']} from "
+                       f"{window['start_ms']:.1f} ms {until} ({', '.join(window['errors'])}; "
+                       f"after {cause.get('kind', '?')} event {cause.get('seq', '?')})",
+                       "  ", "    ")
     if len(report.unavailable) > 5:
         lines.append(f"  … and {len(report.unavailable) - 5} more unavailability windows")
     return lines
+
+
+def lost_by_partition(lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lost records per partition: count, lowest and highest offset, and each cause's count.
+
+    ``causes`` holds ``(cause, left_behind_by, count)`` in order of the cause's trace event.
+    """
+    parts: dict[tuple[str, int], dict[str, Any]] = {}
+    for entry in lost:
+        key = (entry["topic"], entry["partition"])
+        part = parts.setdefault(key, {"topic": key[0], "partition": key[1], "count": 0,
+                                      "first_offset": entry["offset"],
+                                      "last_offset": entry["offset"], "by_cause": {}})
+        part["count"] += 1
+        part["first_offset"] = min(part["first_offset"], entry["offset"])
+        part["last_offset"] = max(part["last_offset"], entry["offset"])
+        cause, behind = entry.get("cause"), entry.get("left_behind_by")
+        seqs = (_seq(cause), _seq(behind))
+        found = part["by_cause"].setdefault(seqs, [cause, behind, 0])
+        found[2] += 1
+    out = []
+    for key in sorted(parts):
+        part = parts.pop(key)
+        by_cause = part.pop("by_cause")
+        part["causes"] = [tuple(by_cause[k]) for k in sorted(
+            by_cause, key=lambda k: tuple(-1 if s is None else s for s in k))]
+        out.append(part)
+    return out
+
+
+def _seq(event: dict[str, Any] | None) -> int | None:
+    return None if event is None else event.get("seq")
+
+
+def _cause_text(cause: dict[str, Any] | None, behind: dict[str, Any] | None) -> str:
+    if cause is None:
+        return "cause unknown"
+    verb = "left behind by" if cause["kind"] == "leader.election" else "removed by"
+    text = f"{verb} {_event_text(cause)}"
+    if behind is not None:
+        text += f", after {_event_text(behind)}"
+    return text
+
+
+def _event_text(event: dict[str, Any]) -> str:
+    node = event.get("node", -1)
+    if event["kind"] == "leader.election":
+        what = f"the {event['detail'].split(' ', 1)[0]} election of broker {node}"
+    elif event["kind"] == "log.truncate":
+        what = f"log.truncate on broker {node}"
+    elif event["kind"] == "log.lost":
+        what = f"log.lost on broker {node}, restarted with an empty disk"
+    else:
+        what = str(event["kind"])
+    return f"{what} (event {event['seq']} at {event['time_ms']:.1f} ms)"
+
+
+def _wrap(text: str, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(text, 96, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False)
 
 
 def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[str, Any]:
@@ -105,7 +175,7 @@ def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[st
                             for gen in g["generations"]]
     return {
         "scenario": title, "description": description, "kafka_version": config.KAFKA_VERSION,
-        "seed": kernel.seed, "simulated_ms": kernel.now_ms, "events": len(kernel.trace),
+        "seed": kernel.seed, "simulated_ms": round(kernel.now_ms, 6), "events": len(kernel.trace),
         "partitions": records(parts[~parts["topic"].astype(str).str.startswith("__")]),
         "producers": records(metrics.producer_metrics(kernel)),
         "brokers": records(metrics.broker_metrics(kernel)),

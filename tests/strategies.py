@@ -123,3 +123,15 @@ def fault_schedules(draw, brokers: int = 3, horizon_ms: int = 60_000, max_faults
             events += [(start, faults.LinkLoss(broker, "app", probability)),
                        (end, faults.LinkLoss(broker, "app", 0.0))]
     return sorted(events, key=lambda e: e[0])
+
+
+# --- Fuzzer schedules (sim.fuzz) --------------------------------------------------------------
+
+@st.composite
+def fuzz_schedules(draw, profile: str = "safe", records: int = 600):
+    """A scenario dict from the fault-schedule fuzzer, picked by campaign seed and index."""
+    from sim.fuzz import PROFILES, generate
+
+    seed = draw(st.integers(0, 2**32 - 1))
+    index = draw(st.integers(0, 100_000))
+    return generate(PROFILES[profile].scaled(records), seed, index)

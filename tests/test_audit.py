@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sim import audit
+from sim import audit, faults, lessons, scenarios, trace
 from sim.audit import audit_kernel
 from sim.kernel import Kernel
 from sim.producer import Producer
+from sim.report import audit_lines
 from sim.workloads import Workload
 
 
@@ -66,13 +68,40 @@ def test_lost_write_is_unread_below_the_highest_offset_read():
     assert "lost-write" in report.bad_kinds
 
 
+def history(removed: list[tuple[int, int, int, int]], leader: int = 0) -> audit.LossHistory:
+    """Truncations of t-0 as (seq, broker, first offset, record ids = offsets up to 3)."""
+    rows = [{"seq": seq, "time_ms": 5.0 + seq, "node": node, "topic": "t", "partition": 0,
+             "offset": o, "record_id": o} for seq, node, first, _ in removed
+            for o in range(first, 4)]
+    events = pd.DataFrame([{"seq": seq, "time_ms": 5.0 + seq, "kind": "log.truncate",
+                            "component": f"broker-{node}", "topic": "t", "partition": 0,
+                            "node": node, "offset": first, "records": n, "leader": np.nan,
+                            "election": None, "leader_epoch": np.nan}
+                           for seq, node, first, n in removed]).set_index("seq")
+    appends = pd.DataFrame(columns=["time_ms", "node", "topic", "partition", "producer"])
+    return audit.LossHistory(pd.DataFrame(rows), events, appends, {("t", 0): leader})
+
+
 def test_lost_writes_point_at_the_truncation_that_removed_them():
-    """A log.truncate event covering the offset after the ack is named as the cause."""
-    causes = pd.DataFrame([{"seq": 42, "time_ms": 5.0, "kind": "log.truncate",
-                            "component": "broker-1", "detail": "", "topic": "t",
-                            "partition": 0, "offset": 2}], columns=audit.CAUSE_COLUMNS)
-    report = audit.audit(writes([0, 1, 2, 3]), reads([[0, 1], [3]]), causes=causes)
-    assert report.lost_records[0]["cause"]["seq"] == 42
+    """Broker 2 truncated from offset 1 first, but record 2 was lost from leader 0's log at
+    event 42: that truncation is the cause, not the partition's first one."""
+    report = audit.audit(writes([0, 1, 2, 3]), reads([[0, 1], [3]]),
+                         history=history([(40, 2, 1, 3), (42, 0, 2, 2)]))
+    [lost] = report.lost_records
+    assert (lost["cause"]["seq"], lost["cause"]["node"]) == (42, 0)
+    assert lost["left_behind_by"] is None
+
+
+def test_a_removal_from_the_final_leader_wins_over_an_earlier_one_elsewhere():
+    """Follower 1 dropped record 2 (event 42), then leader 0 dropped its copy (event 43): the
+    final leader's replica is the source of truth, so event 43 is the cause."""
+    removals = [(42, 1, 2, 2), (43, 0, 2, 2)]
+    report = audit.audit(writes([0, 1, 2, 3]), reads([[0, 1], [3]]),
+                         history=history(removals, leader=0))
+    assert report.lost_records[0]["cause"]["seq"] == 43
+    report = audit.audit(writes([0, 1, 2, 3]), reads([[0, 1], [3]]),
+                         history=history(removals, leader=2))
+    assert report.lost_records[0]["cause"]["seq"] == 42  # neither was: the first removal
 
 
 def test_unseen_is_unread_with_nothing_read_past_it():
@@ -160,7 +189,30 @@ def test_json_has_the_summary_counts_and_one_count_per_kind():
                 "processed_twice", "anomalies", "valid"):
         assert key in data
     assert set(data["anomalies"]) == set(audit.KINDS)
-    assert data["lost_records"][0]["offset"] == 2
+    assert data["lost_records"][0]["first_offset"] == 2
+
+
+def test_json_lost_records_are_every_range_per_partition_and_details_say_when_cut():
+    """100 lost records in two partitions, in runs: lost_records lists every run in full, each
+    within one partition; the per-record detail list says it shows 32 of 100."""
+    lost_0 = [*range(0, 30), *range(40, 60)]  # two runs on partition 0
+    lost_1 = list(range(10, 60))  # one run on partition 1
+    acked = pd.concat([writes(list(range(70)), partition=0),
+                       writes(list(range(70)), ids=list(range(1000, 1070)), partition=1)],
+                      ignore_index=True)
+    seen = pd.concat([reads([[o for o in range(70) if o not in lost_0]]),
+                      reads([[o for o in range(70) if o not in lost_1]],
+                            ids=[[1000 + o for o in range(70) if o not in lost_1]])
+                      .assign(partition=1)], ignore_index=True)
+    data = audit.audit(acked, seen).to_json()
+    runs = [(r["partition"], r["first_offset"], r["last_offset"], r["count"])
+            for r in data["lost_records"]]
+    assert runs == [(0, 0, 29, 30), (0, 40, 59, 20), (1, 10, 59, 50)]
+    detail = data["details"]["lost-write"]
+    assert (detail["total"], detail["truncated"], len(detail["items"])) == (
+        100, True, audit.DETAIL_LIMIT)
+    small = audit.audit(writes([0, 1, 2, 3]), reads([[0, 1], [3]])).to_json()
+    assert small["details"]["lost-write"]["truncated"] is False
 
 
 # -- on real runs ---------------------------------------------------------------------------------
@@ -213,3 +265,215 @@ def test_acks_0_records_have_no_offset_and_are_found_by_record_id():
 def test_every_kind_is_counted(kind):
     """The report has a count for each of Jepsen's kinds and the two delivery outcomes."""
     assert kind in audit.audit(writes([0]), reads([[0]])).counts
+
+
+# -- each way an acknowledged record can disappear, tied to its true cause -----------------------
+
+DISK_LOSS = """\
+name: disk-loss
+description: The only in-sync replica loses its disk, comes back first and is elected.
+seed: 1
+duration_ms: 40000
+cluster: {brokers: 3, broker_configs: {replica.lag.time.max.ms: 5000}}
+topics:
+  - {name: payments, replica_assignment: [[0, 1, 2]], configs: {min.insync.replicas: 1}}
+producers:
+  - config: {client.id: app}
+    workload: {topic: payments, records: 4000, rate_per_s: 200, value_bytes: 100}
+faults:
+  - {at_ms: 5000, network_partition: {a: [0], b: [1, 2]}}
+  - {at_ms: 15000, crash_broker: {broker: 0, lose_disk: true}}
+  - {at_ms: 16000, heal_network: {a: [0], b: [1, 2]}}
+  - {at_ms: 18000, restart_broker: {broker: 0}}
+"""
+
+
+def variant(name: str, drop: str = "", add: tuple[dict, ...] = ()) -> Kernel:
+    """A built-in scenario without its ``drop`` faults and with ``add`` ones."""
+    scenario = copy.deepcopy(scenarios.load(name))
+    scenario.faults = [f for f in scenario.faults if not drop or drop not in f] + list(add)
+    return scenario.run()
+
+
+def causes_of_lost(kernel: Kernel) -> tuple[audit.AuditReport, set, set]:
+    """The report, and the distinct (kind, node) of its causes and of its left_behind_by."""
+    report = audit_kernel(kernel)
+    causes = {(r["cause"]["kind"], r["cause"]["node"]) for r in report.lost_records}
+    behind = {None if r["left_behind_by"] is None else
+              (r["left_behind_by"]["kind"], r["left_behind_by"]["node"])
+              for r in report.lost_records}
+    return report, causes, behind
+
+
+def ids_in(kernel: Kernel, broker: int) -> set[int]:
+    return set(kernel.cluster.partition("payments", 0).logs[broker].column("record_id").tolist())
+
+
+def test_truncation_on_the_final_leader_is_the_cause():
+    """acks=1, leader 0 crashes, returns, truncates, and a preferred election makes it leader
+    again: its own truncation removed the records from the log that is now the truth."""
+    kernel = variant("acks1-leader-crash",
+                     add=({"at_ms": 25000, "preferred_leader_election": {}},))
+    report, causes, behind = causes_of_lost(kernel)
+    assert kernel.cluster.partition("payments", 0).leader == 0
+    assert report.lost == 600
+    assert causes == {("log.truncate", 0)}
+    assert behind == {None}
+
+
+def test_truncation_of_the_old_leader_after_the_election_that_left_the_records_behind():
+    """acks=1 leader crash: broker 1 (never had them) leads; broker 0's truncation removed the
+    last copies, after the clean election of broker 1."""
+    kernel = scenarios.load("acks1-leader-crash").run()
+    report, causes, behind = causes_of_lost(kernel)
+    assert causes == {("log.truncate", 0)}
+    assert behind == {("leader.election", 1)}
+    assert not {r["record_id"] for r in report.lost_records} & ids_in(kernel, 1)
+
+
+def test_zombie_writes_never_truncated_point_at_the_election_that_replaced_the_zombie():
+    """The zombie is never healed: its acks=1 writes are still in its own log only, no removal
+    touched them, and the clean election of broker 1 left them behind."""
+    kernel = variant("zombie-leader", drop="heal_network")
+    report, causes, behind = causes_of_lost(kernel)
+    assert report.lost == 3000
+    lost_ids = {r["record_id"] for r in report.lost_records}
+    assert lost_ids <= ids_in(kernel, 0)  # still on the zombie: never truncated
+    assert kernel.trace.count(trace.KINDS["log.truncate"]) == 0
+    assert causes == {("leader.election", 1)}
+    assert behind == {None}
+    [seq] = {r["cause"]["seq"] for r in report.lost_records}
+    elections = kernel.trace.frame(trace.KINDS["leader.election"])
+    assert elections.loc[elections["seq"] == seq, "election"].tolist() == ["clean"]
+
+
+def test_the_lessons_loss_report_names_the_election_of_an_unhealed_zombie():
+    """Lesson 02's loss table groups the zombie's lost writes under the clean election of
+    broker 1 (not an unknown cause)."""
+    losses = lessons.loss_report(variant("zombie-leader", drop="heal_network"))
+    assert losses[["kind", "broker", "records", "first_offset", "last_offset"]].values.tolist(
+    ) == [["leader.election", 1, 3000, 1000, 3999]]
+
+
+def test_unclean_election_without_return_points_at_the_unclean_election():
+    """Brokers 0 and 1 never return: nothing truncates; the unclean election of stale broker 2
+    lost offsets 400–2999."""
+    kernel = variant("unclean-election", drop="restart_broker")
+    report, causes, behind = causes_of_lost(kernel)
+    assert report.lost == 2600
+    assert causes == {("leader.election", 2)}
+    assert behind == {None}
+    assert "unclean" in report.lost_records[0]["cause"]["detail"]
+    assert {r["record_id"] for r in report.lost_records} <= ids_in(kernel, 0)
+
+
+def test_unclean_election_then_truncations_name_both():
+    """Brokers 0 and 1 return and truncate to stale leader 2: the first truncation (broker
+    0's) removed the records, after the unclean election that left them behind."""
+    kernel = scenarios.load("unclean-election").run()
+    report, causes, behind = causes_of_lost(kernel)
+    assert report.lost == 2600
+    assert causes == {("log.truncate", 0)}
+    assert behind == {("leader.election", 2)}
+
+
+def test_a_lost_disk_on_the_elected_replica_is_the_cause(tmp_path):
+    """The only in-sync replica restarts empty and is elected (ELR off in 4.0): log.lost on
+    that broker removed everything it had acknowledged; followers' truncations do not count."""
+    path = tmp_path / "disk.yaml"
+    path.write_text(DISK_LOSS, encoding="utf-8")
+    kernel = scenarios.load(path).run()
+    report, causes, behind = causes_of_lost(kernel)
+    assert kernel.cluster.partition("payments", 0).leader == 0
+    assert report.lost > 0
+    assert causes == {("log.lost", 0)}
+    assert behind == {None}
+    lost_events = kernel.trace.frame(trace.KINDS["log.lost"])
+    assert lost_events[["node", "topic", "partition", "offset"]].values.tolist() == [
+        [0, "payments", 0, 0]]
+    assert int(lost_events["records"].iloc[0]) >= report.lost
+
+
+def test_a_restart_with_an_empty_disk_emits_log_lost_only_for_replicas_with_records():
+    """log.lost names each replica the lost disk held records of, with their count."""
+    kernel = Kernel(seed=1, brokers=3)
+    kernel.cluster.create_topic("t", partitions=2, replication_factor=3)
+    producer = Producer(kernel)
+    for _ in range(7):
+        producer.send("t", partition=1)
+    producer.flush()
+    kernel.run(kernel.now_ms + 100)
+    faults.CrashBroker(2, lose_disk=True).apply(kernel)
+    kernel.run(kernel.now_ms + 100)
+    faults.RestartBroker(2).apply(kernel)
+    lost = kernel.trace.frame(trace.KINDS["log.lost"])
+    assert lost[["node", "topic", "partition", "offset", "records"]].values.tolist() == [
+        [2, "t", 1, 0, 7]]
+
+
+def replicated(records: int) -> Kernel:
+    """``records`` acks=all records in t-0 (RF 3), replicated to every broker."""
+    kernel = Kernel(seed=1, brokers=3)
+    kernel.cluster.create_topic("t", partitions=1, replication_factor=3)
+    producer = Producer(kernel)
+    for _ in range(records):
+        producer.send("t", partition=0)
+    producer.flush()
+    kernel.run(kernel.now_ms + 100)
+    return kernel
+
+
+def test_a_truncation_that_did_not_drop_the_record_is_not_its_cause():
+    """A follower truncates from offset 50 (the leader still has 50–99), then the leader
+    truncates from 80: records 80–99 are lost, by the leader's truncation only."""
+    kernel = replicated(100)
+    part = kernel.cluster.partition("t", 0)
+    follower = next(b for b in part.replicas if b != part.leader)
+    kernel.replicas.truncate(part, follower, 50)
+    kernel.replicas.truncate(part, part.leader, 80)
+    report = audit_kernel(kernel)
+    assert sorted(r["offset"] for r in report.lost_records) == list(range(80, 100))
+    assert {r["cause"]["component"] for r in report.lost_records} == {f"broker-{part.leader}"}
+
+
+def _frame_lookups(kernel: Kernel, monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many DataFrame column/row selections one audit of ``kernel`` makes."""
+    calls = 0
+    original = pd.DataFrame.__getitem__
+
+    def counting(self, key):
+        nonlocal calls
+        calls += 1
+        return original(self, key)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pd.DataFrame, "__getitem__", counting)
+        audit_kernel(kernel)
+    return calls
+
+
+def test_finding_loss_causes_does_not_cost_a_search_per_lost_record(monkeypatch):
+    """A hundred times more lost records cost no more DataFrame selections: the causes are
+    found by merges over all lost records at once, not by filtering the trace per record."""
+    few, many = replicated(2000), replicated(2000)
+    for kernel, n in ((few, 10), (many, 1000)):
+        part = kernel.cluster.partition("t", 0)
+        kernel.replicas.truncate(part, part.leader, 2000 - n)
+    assert (audit_kernel(few).lost, audit_kernel(many).lost) == (10, 1000)
+    assert _frame_lookups(many, monkeypatch) <= _frame_lookups(few, monkeypatch) + 5
+
+
+def test_the_text_audit_prints_one_range_per_partition():
+    """Losses on two partitions: one line each, with that partition's own lowest and highest
+    lost offsets and count (never one partition's name with another's offsets)."""
+    scenario = copy.deepcopy(scenarios.load("acks1-leader-crash"))
+    scenario.topics = [{"name": "payments", "replica_assignment": [[0, 1, 2], [0, 2, 1]]}]
+    kernel = scenario.run()
+    report = audit_kernel(kernel)
+    lines = "\n".join(audit_lines(report)).replace("\n      ", " ")
+    for partition in (0, 1):
+        offsets = [r["offset"] for r in report.lost_records if r["partition"] == partition]
+        assert offsets, partition
+        assert (f"payments-{partition}: {len(offsets)} records, offsets "
+                f"{min(offsets)}–{max(offsets)}; removed by log.truncate on broker 0") in lines
+    assert f"lost: {report.lost} acknowledged records" in lines

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from sim import metrics, scenarios
+from sim.__main__ import main
 from sim.audit import audit_kernel
 from sim.availability import nonmonotonic_sends, unavailability
 
@@ -65,3 +68,53 @@ def test_every_built_in_scenario_replays_identically(name):
     first = scenario.run().trace.to_frame()
     second = scenario.run().trace.to_frame()
     pd.testing.assert_frame_equal(first, second)
+
+
+OPEN_WINDOW = """\
+name: open-window
+description: Both followers crash for good; min.insync.replicas=2 refuses every later write.
+seed: 5
+duration_ms: 20000
+cluster: {brokers: 3}
+topics:
+  - {name: payments, replica_assignment: [[0, 1, 2]], configs: {min.insync.replicas: 2}}
+producers:
+  - config: {client.id: app}
+    workload: {topic: payments, records: 3000, rate_per_s: 200, value_bytes: 100}
+faults:
+  - {at_ms: 2000, crash_broker: {broker: 1}}
+  - {at_ms: 2000, crash_broker: {broker: 2}}
+"""
+
+
+def test_a_window_that_never_closes_is_open_with_a_null_end_in_json(tmp_path, capsys):
+    """No append ever follows the failures: --json prints the window with end_ms null, open
+    true and its duration up to the end of the run, instead of crashing on infinity."""
+    path = tmp_path / "open.yaml"
+    path.write_text(OPEN_WINDOW, encoding="utf-8")
+    assert main(["run", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    [window] = data["audit"]["unavailability"]
+    assert window["end_ms"] is None
+    assert window["open"] is True
+    assert window["duration_ms"] == pytest.approx(data["simulated_ms"] - window["start_ms"])
+    assert data["audit"]["unavailable_ms"] == pytest.approx(window["duration_ms"])
+
+
+def test_the_text_audit_says_an_open_window_is_still_open(tmp_path, capsys):
+    """The summary line of an open window says it never closed, with no 'inf' in it."""
+    path = tmp_path / "open.yaml"
+    path.write_text(OPEN_WINDOW, encoding="utf-8")
+    assert main(["run", str(path)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "unavailable:" in line]
+    assert len(lines) == 1
+    assert "still open at the end of the run" in lines[0]
+    assert "inf" not in lines[0]
+
+
+def test_closed_windows_are_not_open():
+    """A window that an append closed has a number for end_ms and open false."""
+    kernel = scenarios.load("isr-shrink").run()
+    (window,) = unavailability(kernel.trace.to_frame(), kernel.now_ms)
+    assert window["open"] is False
+    assert window["duration_ms"] == window["end_ms"] - window["start_ms"]

@@ -83,7 +83,7 @@ def test_at_least_once_crash_repeats_what_was_not_committed():
     assert (audit["processed_twice"], audit["skipped"]) == (80, 0)
     assert audit["processed_twice"] == after_commit
     assert batch == 100
-    [entry] = audit["details"]["processed-twice"]
+    [entry] = audit["details"]["processed-twice"]["items"]
     assert (entry["first_by"], entry["second_by"]) == ("consumer-billing-1", "consumer-billing-2")
     assert entry["cause"]["detail"].startswith("consumer_crash")
 
@@ -96,7 +96,7 @@ def test_at_most_once_crash_skips_what_was_committed_but_not_processed():
     assert (audit["skipped"], audit["processed_twice"]) == (21, 0)
     assert audit["skipped"] == skipped
     assert batch == 100
-    [entry] = audit["details"]["skipped"]
+    [entry] = audit["details"]["skipped"]["items"]
     assert entry["read_by"] == "consumer-billing-1"
     assert entry["cause"]["kind"] == "fault"
 

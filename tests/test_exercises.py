@@ -13,10 +13,11 @@ from sim.errors import GradingError
 from sim.grading import exercise_names, exercise_questions
 from sim.grading.batch import grade_submission
 from sim.grading.notebooks import (
-    HEADER_ID,
+    ANSWER_NOTE_ID,
+    GENERATED_NOTE_ID,
     STUB,
     Source,
-    add_header,
+    add_notes,
     build_exercises,
     check_exercises,
     check_tags,
@@ -167,13 +168,28 @@ def test_answer_cell_without_question_id_is_rejected() -> None:
 # --- the generated notebook ---------------------------------------------------------------------
 
 
-def test_header_is_added_once() -> None:
-    """Adding the header to an already generated notebook replaces it instead of stacking."""
-    once = add_header(_solution(), SOURCE)
-    twice = add_header(once, SOURCE)
-    assert [c.id for c in twice.cells].count(HEADER_ID) == 1
-    assert "solutions/99_demo.ipynb" in twice.cells[0].source
-    assert "edit that file instead" in twice.cells[0].source
+def test_notes_are_added_once_and_the_exercise_opens_with_its_title() -> None:
+    """The solution's first cell stays first, the how-to-answer note follows it, the
+    maintainers' note comes last; adding the notes again replaces them instead of stacking."""
+    solution = _solution()
+    once = add_notes(solution, SOURCE)
+    twice = add_notes(once, SOURCE)
+    ids = [c.id for c in twice.cells]
+    assert ids.count(ANSWER_NOTE_ID) == ids.count(GENERATED_NOTE_ID) == 1
+    assert twice.cells[0].source == solution.cells[0].source
+    assert ids[1] == ANSWER_NOTE_ID
+    assert ids[-1] == GENERATED_NOTE_ID
+    assert "exercises build" in twice.cells[-1].source
+
+
+@pytest.mark.parametrize("path", sorted(EXERCISES.glob("*.ipynb")), ids=lambda p: p.name)
+def test_generated_exercise_names_its_source_only_in_metadata(path: Path) -> None:
+    """A learner's first line is the exercise's title, and no visible cell points at the
+    solution file; the metadata names it for maintainers."""
+    exercise = nbformat.read(path, as_version=4)
+    assert exercise.cells[0].source.startswith("# Exercise")
+    assert exercise.metadata.kafka_lab.generated_from == f"solutions/{path.name}"
+    assert not any("solutions/" in c.source for c in exercise.cells if c.cell_type == "markdown")
 
 
 def test_outputs_are_cleared_and_the_source_hash_is_stamped() -> None:

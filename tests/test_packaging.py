@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -144,3 +147,174 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
                 if line.strip()]
     assert ci_lines[-1] == commands[0]
+
+
+# --- Opening the lab -----------------------------------------------------------------------------
+
+
+def readme_commands(word: str) -> list[str]:
+    """Lines of the README's bash blocks that contain ``word``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines() if word in line]
+
+
+def test_readme_opens_the_lab_at_the_root_with_the_tour() -> None:
+    """Every README command that starts JupyterLab roots it where exercises/ is (a lesson's
+    pointer to its exercise must open from the browser) and opens the tour, which exists there.
+    The commands run from the repository's root."""
+    commands = readme_commands("jupyter lab")
+    assert len(commands) >= 2  # pip and conda
+    for command in commands:
+        words = command.split("jupyter lab", 1)[1].split()
+        roots = [w.split("=", 1)[1] for w in words if w.startswith("--ServerApp.root_dir=")]
+        assert len(roots) == 1, command
+        root = (ROOT / roots[0]).resolve()
+        assert (root / "exercises").is_dir()
+        assert (root / "notebooks").is_dir()
+        files = [w for w in words if not w.startswith("-")]
+        assert files == ["notebooks/00_tour.ipynb"], command
+        assert (ROOT / files[0]).resolve().is_relative_to(root)
+        assert (ROOT / files[0]).is_file()
+
+
+def test_jupyter_server_reads_the_readme_command_as_the_tour_under_the_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The installed Jupyter server, given the README's arguments from the repository root,
+    serves the root and opens notebooks/00_tour.ipynb relative to it (its browser URL is
+    lab/tree/notebooks/00_tour.ipynb)."""
+    serverapp = pytest.importorskip("jupyter_server.serverapp")
+    (command,) = [c for c in readme_commands("jupyter lab") if c.startswith("python -m pip")]
+    arguments = command.split("jupyter lab", 1)[1].split()
+    monkeypatch.chdir(ROOT)
+    app = serverapp.ServerApp()
+    app.parse_command_line(arguments)
+    assert Path(app.root_dir).resolve() == ROOT
+    assert app._resolve_file_to_run_and_root_dir() == "notebooks/00_tour.ipynb"
+
+
+def test_lab_command_roots_jupyter_at_the_repository_and_allows_root_only_as_root() -> None:
+    """`kafka-lab lab` starts JupyterLab at the repository with the tour; as root it adds
+    --allow-root (JupyterLab refuses root otherwise); options given are passed on."""
+    from sim.__main__ import _lab_root, lab_command
+
+    root = _lab_root()
+    assert (root / "exercises").is_dir()
+    command = lab_command(root, ["--port", "8899"], as_root=False)
+    assert command[1:4] == ["-m", "jupyter", "lab"]
+    assert f"--ServerApp.root_dir={root}" in command
+    assert str(root / "notebooks" / "00_tour.ipynb") in command
+    assert "--allow-root" not in command
+    assert command[-2:] == ["--port", "8899"]
+    assert "--allow-root" in lab_command(root, [], as_root=True)
+
+
+@pytest.mark.parametrize(("argv0", "program"), [
+    ("/usr/local/bin/kafka-lab", "kafka-lab"),
+    ("C:\\Python\\Scripts\\kafka-lab.exe", "kafka-lab"),
+    (str(ROOT / "sim" / "__main__.py"), "python -m sim"),
+])
+def test_help_names_the_program_as_it_was_called(argv0: str, program: str) -> None:
+    """`kafka-lab --help` says kafka-lab, `python -m sim --help` says python -m sim."""
+    code = ("import sys; sys.argv[0] = sys.argv.pop(1); from sim.__main__ import main; "
+            "main(['--help'])")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code, argv0], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: {program} [-h]")
+
+
+def test_console_script_is_kafka_lab() -> None:
+    """pyproject installs the command line as kafka-lab."""
+    assert pyproject()["project"]["scripts"] == {"kafka-lab": "sim.__main__:main"}
+
+
+# --- Binder --------------------------------------------------------------------------------------
+
+
+def test_binder_environment_repeats_the_conda_dependencies() -> None:
+    """Binder reads only binder/ when it exists: its environment lists the same conda packages
+    as environment.yml, from the same channel."""
+    binder = yaml.safe_load((ROOT / "binder" / "environment.yml").read_text(encoding="utf-8"))
+    conda = [d for d in environment()["dependencies"] if isinstance(d, str)]
+    assert binder["dependencies"] == conda
+    assert binder["channels"] == environment()["channels"]
+
+
+def test_binder_post_build_installs_the_lab() -> None:
+    """binder/postBuild is executable and pip-installs the checkout from the repository root."""
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    lines = [line for line in post_build.read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert "python -m pip install --no-deps -e ." in lines
+
+
+def test_readme_binder_badge_opens_the_tour() -> None:
+    """The README's Binder link opens JupyterLab on the tour, a file that exists."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\(https://mybinder\.org/v2/gh/[^/]+/[^/]+/HEAD\?urlpath=lab/tree/"
+                       r"([^)\s]+)\)", readme)
+    assert links == ["notebooks/00_tour.ipynb"]
+    assert (ROOT / links[0]).is_file()
+
+
+# --- What the texts cite -------------------------------------------------------------------------
+
+
+def cited_texts() -> dict[str, str]:
+    """What a reader meets first: README, CONTRIBUTING, the benchmarks and `list`'s stories."""
+    from sim import scenarios
+
+    texts = {name: (ROOT / name).read_text(encoding="utf-8")
+             for name in ("README.md", "CONTRIBUTING.md")}
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        texts[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
+    for name in scenarios.builtin_names():
+        texts[f"python -m sim list ({name})"] = scenarios.load(name).description
+    return texts
+
+
+@pytest.mark.parametrize("where", sorted(cited_texts()))
+def test_texts_cite_only_documents_in_the_repository(where: str) -> None:
+    """Every Markdown document a text names is in the repository, and none cites notes that
+    are not (Kafka's sources and KIPs are cited instead)."""
+    text = cited_texts()[where]
+    present = {path.name for path in ROOT.rglob("*.md") if ".git" not in path.parts}
+    for document in re.findall(r"\b([\w.-]+\.md)\b", text):
+        assert document in present, f"{where} cites {document}, which is not in the repository"
+    assert "kafka-facts" not in text
+    assert "seed's" not in text  # "seed" is the random seed here
+
+
+# --- Which lessons exist -------------------------------------------------------------------------
+
+LESSONS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_tour_lists_exactly_the_lessons_that_exist_with_working_links() -> None:
+    """The tour's lesson table has one row per lesson in notebooks/, and every lesson and
+    exercise it links to exists (relative to notebooks/, as JupyterLab resolves them)."""
+    tour = json.loads((ROOT / "notebooks" / "00_tour.ipynb").read_text(encoding="utf-8"))
+    (table,) = ["".join(c["source"]) for c in tour["cells"]
+                if "".join(c["source"]).startswith("## The lessons")]
+    rows = re.findall(r"^\| (\d\d(?:–\d\d)?) \|", table, flags=re.M)
+    assert rows == [name[:2] for name in LESSONS]
+    links = re.findall(r"\]\(([^)]+\.ipynb)\)", table)
+    assert links
+    for link in links:
+        assert (ROOT / "notebooks" / link).resolve().is_file(), link
+    exercises = sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
+    assert sorted(Path(link).name for link in links if "exercises" in link) == exercises
+
+
+def test_readme_says_which_lessons_are_written() -> None:
+    """The README names the range of lessons that exist and marks the rest as not written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first, last = LESSONS[0][:2], LESSONS[-1][:2]
+    assert f"Lessons {first}–{last} are the ones written so far" in readme
+    assert "not written yet" in readme
+    for name in LESSONS:
+        assert f"`{name[:2]}`" in readme, name

@@ -120,6 +120,53 @@ def test_batch_size_zero_sends_one_record_per_batch():
     assert set(kernel.cluster.partition("t", 0).log.batches()["records"]) == {1}
 
 
+def run_bounded(kernel: Kernel, max_steps: int) -> bool:
+    """Run to the end, or give up after ``max_steps`` events: False means the run would hang."""
+    env = kernel.env
+    for _ in range(max_steps):
+        if env.peek() == float("inf"):
+            return True
+        env.step()
+    return False
+
+
+@pytest.mark.parametrize("batch_size", [0, 1, 60, 61])
+def test_batch_size_below_a_record_still_delivers_every_record_alone(batch_size):
+    """batch.size 0, 1, 60, 61: smaller than the 61-byte batch header plus a record, so each
+    record takes a batch of its own — and the run ends (KafkaProducer raises batch.size=0 to 1;
+    RecordAccumulator.append allocates max(batch.size, the record's upper bound))."""
+    kernel, producer = make(partitions=3, brokers=3, **{"batch.size": batch_size})
+    producer.add_workload(burst(kernel, 300, 10_000, keys=UniformKeys(10)))
+    assert run_bounded(kernel, 20_000)
+    results = producer.results()
+    assert results["offset"].ge(0).all()
+    assert len(results) == 300
+    for p in range(3):
+        batches = kernel.cluster.partition("t", p).log.batches()
+        assert batches["records"].eq(1).all()
+
+
+@pytest.mark.parametrize("batch_size", [0, 1, 60, 61])
+def test_tiny_records_share_a_batch_within_the_first_records_upper_bound(batch_size):
+    """With batch.size below a record, the write limit is the first record's upper bound
+    (61 + DefaultRecord.MAX_RECORD_OVERHEAD 21 + 3 = 85 bytes for a key-less empty record of 7
+    bytes), and MemoryRecordsBuilder.hasRoomFor lets two more 7-byte records in: 3 per batch."""
+    kernel, producer = make(**{"batch.size": batch_size, "linger.ms": 1000})
+    producer.add_workload(burst(kernel, 30, 1_000_000, value_bytes=0))
+    assert run_bounded(kernel, 20_000)
+    assert kernel.cluster.partition("t", 0).log.batches()["records"].tolist() == [3] * 10
+
+
+def test_a_record_bigger_than_batch_size_travels_alone_between_full_batches():
+    """A 20,000-byte record in a stream of 100-byte ones closes the open batch, takes a batch
+    of its own, and the next records open a new batch (RecordAccumulator.tryAppend)."""
+    kernel, producer = make(**{"linger.ms": 1000})
+    for value in ["x" * 100] * 5 + ["y" * 20_000] + ["z" * 100] * 5:
+        producer.send("t", value=value)
+    producer.flush()
+    assert kernel.cluster.partition("t", 0).log.batches()["records"].tolist() == [5, 1, 5]
+
+
 def test_linger_collects_records_of_a_slow_stream_into_one_batch():
     """At 1000 records/s, linger.ms=50 puts about 50 records in each batch."""
     kernel, producer = make(**{"linger.ms": 50})
@@ -385,3 +432,14 @@ def test_results_columns_are_typed_as_pandas_types_their_values(keys):
                           "key": np.array(sent, dtype=object)})
     pd.testing.assert_frame_equal(results[["topic", "key"]], plain)
     assert Producer(kernel).results().empty
+
+
+def test_record_metadata_shows_times_to_the_microsecond():
+    """A latency summed from simulated delays (6.200487799999999 in binary floats) is shown
+    rounded to 3 decimals; the field keeps the exact value."""
+    _, producer = make(partitions=3)
+    meta = producer.send("t", key="a", value="x").get()
+    shown = repr(meta).split("latency_ms=")[1].rstrip(")")
+    assert shown == repr(round(meta.latency_ms, 3))
+    assert len(shown.split(".")[1]) <= 3
+    assert meta.latency_ms != round(meta.latency_ms, 3)  # the noise is really there

@@ -47,7 +47,7 @@ def test_unclean_election_loses_everything_the_stale_replica_missed():
     first, last = int(2000 * RATE_PER_MS), int(15000 * RATE_PER_MS) - 1
     assert report.lost == last - first + 1
     json_report = report.to_json()
-    assert json_report["lost_records"][0]["offset"] == first
+    assert json_report["lost_records"][0]["first_offset"] == first
     elections = kernel.trace.frame(events.KINDS["leader.election"])
     assert elections["election"].tolist() == ["unclean"]
     part = kernel.cluster.partition("payments", 0)

@@ -15,6 +15,7 @@ import contextlib
 import copy
 import functools
 import io
+import json
 import os
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import metrics, scenarios
+from sim import audit, metrics, scenarios
 from sim import trace as events
 from sim.__main__ import main
 from sim.kernel import Kernel
@@ -375,6 +376,15 @@ def test_bad_value_bytes_is_a_scenario_error(tmp_path: Path) -> None:
     assert "producers[0].workload.value_bytes" in run.err
 
 
+def test_json_summary_shows_simulated_time_without_float_noise() -> None:
+    """keyed ends at 1005.7621862000001 ms in binary floats; --json says 1005.762186."""
+    run = builtin_run("keyed")
+    assert run.kernel is not None
+    assert run.kernel.now_ms != round(run.kernel.now_ms, 6)  # the noise is really there
+    json_run = call_cli("run", "keyed", "--json")
+    assert f'"simulated_ms": {round(run.kernel.now_ms, 6)},' in json_run.out
+
+
 def test_unknown_scenario_name_lists_the_builtins() -> None:
     """An unknown name exits 2 with an error that lists every built-in scenario."""
     run = call_cli("run", "no-such-scenario")
@@ -432,3 +442,68 @@ def test_python_m_sim_run_writes_a_readable_trace(tmp_path: Path, suffix: str) -
     assert list(frame.columns[:4]) == ["seq", "time_ms", "component", "kind"]
     assert frame["seq"].tolist() == list(range(len(frame)))
     assert set(frame["kind"]) <= set(events.KINDS)
+
+
+# --- The audit's words ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("term", [*audit.KINDS, "unavailable", "valid", "INVALID"])
+def test_explain_defines_each_term_the_audit_prints(term: str) -> None:
+    """`explain TERM` prints the audit module's definition of TERM, and exits 0."""
+    run = call_cli("explain", term)
+    assert (run.code, run.err) == (0, "")
+    assert run.out.startswith(f"{term}: ")
+    assert " ".join(run.out.split()) == " ".join(audit.explain(term).split())
+
+
+def test_explain_accepts_processed_twice_as_two_words() -> None:
+    """`explain processed twice` is `explain processed-twice`."""
+    assert call_cli("explain", "processed", "twice").out == call_cli(
+        "explain", "processed-twice").out
+
+
+def test_explain_without_a_term_lists_every_term() -> None:
+    """`explain` alone defines every term, each on a line of its own."""
+    run = call_cli("explain")
+    assert run.code == 0
+    starts = [line.split(":")[0] for line in run.out.splitlines() if not line.startswith(" ")]
+    assert starts == list(audit.TERMS)
+
+
+def test_explain_an_unknown_term_lists_the_known_ones() -> None:
+    """An unknown term exits 2 with one line naming it and every known term."""
+    run = call_cli("explain", "lost-writes")
+    assert run.code == 2
+    assert run.err.startswith("error: Unknown audit term 'lost-writes'; known terms: ")
+    assert all(term in run.err for term in audit.TERMS)
+    assert len(run.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["keyed", "consumer-crash-at-most-once", "acks1-leader-crash"])
+def test_every_audit_has_the_legend_and_every_word_it_counts_is_explained(name: str) -> None:
+    """The audit prints the one-line legend under its verdict, and each count's name is a term
+    that `explain` knows."""
+    lines = builtin_run(name).out.splitlines()
+    start = lines.index("Delivery audit (Jepsen's anomaly names)")
+    assert f"  legend: {audit.LEGEND}" in lines[start:]
+    verdict = " ".join(lines[start + 1:lines.index(f"  legend: {audit.LEGEND}")])
+    counted = [part.strip().rsplit(" ", 1)[0] for part in verdict.split(";")[-1].split(",")]
+    assert counted == list(audit.KINDS)
+    assert all(audit.explain(word) for word in counted)
+
+
+def test_the_producer_table_counts_records_still_in_flight(tmp_path: Path) -> None:
+    """A run that stops while records are batched or awaiting a response: acknowledged +
+    failed + in_flight = records, in the table and in --json."""
+    path = write(tmp_path, TINY.replace("seed: 3\n", "seed: 3\nduration_ms: 8\n"))
+    kernel = scenarios.load(path).run()
+    row = metrics.producer_metrics(kernel).iloc[0]
+    assert row["in_flight"] > 0
+    assert row["acknowledged"] + row["failed"] + row["in_flight"] == row["records"] == 400
+    results = kernel.clients[0].results()
+    assert row["in_flight"] == int((results["ack_ms"].isna() & results["error"].isna()).sum())
+    run = call_cli("run", str(path))
+    header = run.out.split("Producers\n", 1)[1].splitlines()[0].split()
+    assert header[header.index("failed") + 1] == "in_flight"
+    data = json.loads(call_cli("run", str(path), "--json").out)
+    assert data["producers"][0]["in_flight"] == row["in_flight"]

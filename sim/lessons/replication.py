@@ -414,26 +414,26 @@ def loss_report(kernel: Kernel) -> pd.DataFrame:
 
     Returns:
         One row per cause: ``cause_seq``, ``time_ms``, ``kind``, ``broker`` (whose log lost
-        them), ``topic``, ``partition``, ``records``, ``first_offset``, ``last_offset``. Empty
-        when nothing was lost.
+        them, or whom the election that left them behind made leader), ``topic``,
+        ``partition``, ``records``, ``first_offset``, ``last_offset``. Empty when nothing was
+        lost.
     """
     columns = ["cause_seq", "time_ms", "kind", "broker", "topic", "partition", "records",
                "first_offset", "last_offset"]
     lost = audit_kernel(kernel).lost_records
     if not lost:
         return pd.DataFrame(columns=columns)
+    causes = {r["cause"]["seq"]: r["cause"] for r in lost if r.get("cause")}
     frame = pd.DataFrame([{**{k: r[k] for k in ("topic", "partition", "offset")},
                            "cause_seq": (r.get("cause") or {}).get("seq", -1)} for r in lost])
-    trace = kernel.trace.to_frame().set_index("seq")
     rows = []
     for (seq, topic, partition), group in frame.groupby(["cause_seq", "topic", "partition"],
                                                         sort=True):
-        known = seq in trace.index
-        event = trace.loc[seq] if known else None
+        cause = causes.get(seq)
         rows.append({
-            "cause_seq": int(seq), "time_ms": float(event["time_ms"]) if known else math.nan,
-            "kind": event["kind"] if known else "unknown",
-            "broker": int(event["node"]) if known and pd.notna(event.get("node")) else -1,
+            "cause_seq": int(seq), "time_ms": cause["time_ms"] if cause else math.nan,
+            "kind": cause["kind"] if cause else "unknown",
+            "broker": cause["node"] if cause else -1,
             "topic": topic, "partition": int(partition), "records": len(group),
             "first_offset": int(group["offset"].min()), "last_offset": int(group["offset"].max()),
         })

@@ -1,9 +1,17 @@
 """The record accumulator: per-partition queues of record batches waiting to be sent.
 
 Mirrors ``org.apache.kafka.clients.producer.internals.RecordAccumulator`` and ``ProducerBatch``.
-A record is appended to the last batch of its partition's queue if it fits in ``batch.size``
-bytes; otherwise that batch is closed (it is *full*) and a new batch is opened. A batch becomes
+A record is appended to the last batch of its partition's queue if it fits in the batch's write
+limit; otherwise that batch is closed (it is *full*) and a new batch is opened. A batch becomes
 sendable when it is full or has waited ``linger.ms`` since it was opened (``batchReady``).
+
+The write limit is ``batch.size``, unless the batch's first record needs more: Kafka allocates
+``max(batch.size, upper bound of a batch holding that record)`` (``RecordAccumulator.append``)
+and a batch always takes its first record (``MemoryRecordsBuilder.hasRoomFor``). So a record
+bigger than ``batch.size`` travels in a batch of its own — with ``batch.size=0`` (which
+``KafkaProducer`` raises to 1) every record does, except records small enough to fit in the
+few bytes the upper bound over-estimates (up to about 17: a key-less record with an empty
+value takes 7).
 
 The lab appends many records in one call: sizes are summed with ``numpy.cumsum`` and the point
 where a batch overflows is found with ``searchsorted``, so the work is per batch, not per record.
@@ -21,6 +29,10 @@ import numpy as np
 RECORD_BATCH_OVERHEAD = 61
 """Bytes of a v2 record batch header (Kafka's ``DefaultRecordBatch.RECORD_BATCH_OVERHEAD``)."""
 
+
+MAX_RECORD_OVERHEAD = 21
+"""Bytes Kafka reserves for a record's length, timestamp, offset and attributes when it bounds a
+record's size from above (``DefaultRecord.MAX_RECORD_OVERHEAD``)."""
 
 VARINT_LIMITS = np.array([1 << 7, 1 << 14, 1 << 21, 1 << 28], dtype=np.int64)
 """Smallest zig-zag values that need 2, 3, 4 and 5 varint bytes."""
@@ -54,19 +66,37 @@ def record_sizes(key_bytes: np.ndarray, value_bytes: np.ndarray) -> np.ndarray:
     return body + varint_size(body)
 
 
+def batch_size_upper_bound(record_size: int) -> int:
+    """Kafka's upper bound of a batch holding one record of ``record_size`` bytes.
+
+    ``DefaultRecordBatch.estimateBatchSizeUpperBound``: the batch header, plus
+    ``MAX_RECORD_OVERHEAD`` in place of the record's length varint, attributes and 1-byte
+    timestamp and offset deltas (``record_sizes``). For example a key-less record with an empty
+    value takes 7 bytes (body 6 and its 1-byte length) and is bounded by 61 + 21 + 3 = 85.
+    """
+    for length_bytes in range(1, 6):  # the body's length varint takes 1 to 5 bytes
+        body = record_size - length_bytes
+        if int(varint_size(np.array([body]))[0]) == length_bytes:
+            return RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD + body - 3
+    return RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD + record_size  # not a lab record size
+
+
 class ProducerBatch:
     """Records for one partition that will travel in one request (Kafka's ``ProducerBatch``).
 
     Lifecycle: *open* (accepting appends) → *full* (closed for appends, ``full_ms`` set) →
     drained (taken from its queue by the sender) → acknowledged, or retried (``retry_at_ms``).
+    ``limit_bytes`` is its write limit (``MemoryRecordsBuilder.writeLimit``): the size of the
+    buffer Kafka allocated for it.
     """
 
-    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "full_ms", "partition",
-                 "records", "retry_at_ms", "size_bytes")
+    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "full_ms", "limit_bytes",
+                 "partition", "records", "retry_at_ms", "size_bytes")
 
-    def __init__(self, partition: int, created_ms: float) -> None:
+    def __init__(self, partition: int, created_ms: float, limit_bytes: int) -> None:
         self.partition = partition
         self.created_ms = created_ms
+        self.limit_bytes = limit_bytes
         self.chunks: list[np.ndarray] = []
         self.records = 0
         self.size_bytes = RECORD_BATCH_OVERHEAD
@@ -104,11 +134,14 @@ class RecordAccumulator:
     Args:
         partitions: number of partitions of the topic.
         batch_size: Kafka's ``batch.size``; a record bigger than that gets a batch of its own.
+            ``KafkaProducer`` raises 0 to 1, and so does the accumulator.
         records: the producer's record buffer (columns ``time_ms`` and ``size``).
     """
 
     def __init__(self, partitions: int, batch_size: int, records: Any) -> None:
-        self.batch_size = batch_size
+        self.batch_size = max(1, batch_size)
+        self.new_batch_room = max(self.batch_size - RECORD_BATCH_OVERHEAD, 0)
+        """Record bytes a new batch surely takes (more if its first record is big)."""
         self.deques: list[deque[ProducerBatch]] = [deque() for _ in range(partitions)]
         self.records = records
         self.version = 0  # changes whenever a queue gains or loses a batch
@@ -121,11 +154,14 @@ class RecordAccumulator:
         return None
 
     def room(self, partition: int) -> int:
-        """Record bytes the partition's open batch can still take (a new batch if none)."""
+        """Record bytes the partition's open batch can still take (a new batch if none).
+
+        Never negative: a batch at or past its write limit has none left.
+        """
         batch = self.open_batch(partition)
         if batch is None:
-            return self.batch_size - RECORD_BATCH_OVERHEAD
-        return self.batch_size - batch.size_bytes
+            return self.new_batch_room
+        return max(batch.limit_bytes - batch.size_bytes, 0)
 
     def all_batches_full(self, partition: int) -> bool:
         """Kafka's ``allBatchesFull``: the queue is empty or its last batch is full."""
@@ -163,7 +199,7 @@ class RecordAccumulator:
         batch = self.open_batch(partition)  # kept equal to open_batch(partition) below
         if n and batch is not None:  # common case: everything fits in the open batch
             total = cs.item(-1) - cs_base
-            if total < self.batch_size - batch.size_bytes and total < max_bytes:
+            if total < batch.limit_bytes - batch.size_bytes and total < max_bytes:
                 batch.chunks.append(idx)
                 batch.records += n
                 batch.size_bytes += total
@@ -172,13 +208,15 @@ class RecordAccumulator:
         appended = 0
         while pos < n and appended < max_bytes:
             header = 0
+            before = cs.item(pos - 1) if pos else cs_base
             if batch is None:
-                batch = ProducerBatch(partition, time_ms.item(idx.item(pos)))
+                first_size = cs.item(pos) - before
+                batch = ProducerBatch(partition, time_ms.item(idx.item(pos)),
+                                      max(self.batch_size, batch_size_upper_bound(first_size)))
                 dq.append(batch)
                 self.version += 1
                 header = RECORD_BATCH_OVERHEAD
-            before = cs.item(pos - 1) if pos else cs_base
-            fits = int(cs.searchsorted(before + self.batch_size - batch.size_bytes, "right"))
+            fits = int(cs.searchsorted(before + batch.limit_bytes - batch.size_bytes, "right"))
             stop = fits
             if stop <= pos:
                 if batch.records:  # the next record does not fit: this batch is full
@@ -199,7 +237,7 @@ class RecordAccumulator:
             batch.size_bytes += grown
             appended += grown + header
             pos = stop
-            if batch.size_bytes >= self.batch_size:
+            if batch.size_bytes >= batch.limit_bytes:  # MemoryRecordsBuilder.isFull
                 batch.full_ms = time_ms.item(idx.item(stop - 1))
             elif stop == fits and pos < n and appended < max_bytes:
                 # the next record does not fit (the next search would say so): this batch is full

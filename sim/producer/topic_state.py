@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.partitioners import BuiltInPartitioner
-from sim.producer.accumulator import RECORD_BATCH_OVERHEAD, RecordAccumulator
+from sim.producer.accumulator import RecordAccumulator
 from sim.producer.streams import RecordStream
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class TopicState:
         self._leaders: list[int] = []
         self._leaders_version = -1
         self.linger_ms = producer.config["linger.ms"]
-        self.batch_room = producer.config["batch.size"] - RECORD_BATCH_OVERHEAD
+        self.batch_room = self.accumulator.new_batch_room
 
     def leader(self, p: int) -> int:
         return self.leaders()[p]
@@ -86,8 +86,8 @@ class TopicState:
         end = stream.end_before(now_ms)
         if end > stream.pos:
             idx, cs, cs_base = stream.take(end)
+            stream.pos = end  # before append refreshes the ready time from the stream's position
             self.append(p, idx, cs=cs, cs_base=cs_base)
-            stream.pos = end
 
     def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
                one_batch: bool = False, cs: np.ndarray | None = None,
@@ -110,7 +110,7 @@ class TopicState:
                 ready = min(ready, float(stream.t[stream.pos]) + self.linger_ms,
                             stream.time_when_overflowing(self.batch_room))
             else:
-                room = self.accumulator.batch_size - last.size_bytes
+                room = self.accumulator.room(p)
                 ready = min(ready, stream.time_when_overflowing(room))
         self.next_ready[p] = ready
 
@@ -167,7 +167,7 @@ class TopicState:
         for p in sendable:
             batch = acc.open_batch(p)
             if batch is not None:
-                room = min(room, acc.batch_size - batch.size_bytes)
+                room = min(room, acc.room(p))
         return min(stream.next_time() + self.linger_ms,
                    stream.time_when_overflowing(max(room - 1, 0)))
 

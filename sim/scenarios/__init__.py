@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -33,7 +34,15 @@ from sim.consumer import scenario as consumer_scenario
 from sim.errors import ConfigError, ScenarioError
 from sim.kernel import Kernel
 from sim.producer import Producer
-from sim.workloads import KeyList, NoKeys, UniformKeys, Workload, ZipfKeys, vip_customers
+from sim.workloads import (
+    KeyList,
+    NoKeys,
+    UniformKeys,
+    Workload,
+    ZipfKeys,
+    check_run_fits_in_memory,
+    vip_customers,
+)
 
 TOP_LEVEL = {"name", "description", "seed", "duration_ms", "cluster", "topics", "producers",
              "faults", "lesson", "consumers", "group_coordinator"}
@@ -111,15 +120,39 @@ def load(name_or_path: str | Path) -> Scenario:
     """
     text_path = str(name_or_path)
     if text_path.endswith((".yaml", ".yml")) or Path(text_path).exists():
-        path = Path(text_path)
-        if not path.exists():
-            raise ScenarioError(f"Scenario file {path} does not exist.")
-        return parse(path.read_text(encoding="utf-8"), str(path))
+        return parse(_read(Path(text_path)), text_path)
     if text_path not in builtin_names():
         raise ScenarioError(f"Unknown scenario {text_path!r}. Built-in scenarios: "
                             f"{', '.join(builtin_names())}; or give a path to a .yaml file.")
     text = resources.files(__package__).joinpath(f"{text_path}.yaml").read_text("utf-8")
     return parse(text, f"{text_path}.yaml")
+
+
+def _read(path: Path) -> str:
+    """The text of a scenario file, or a ScenarioError saying why it cannot be one."""
+    if not path.exists():
+        raise ScenarioError(f"Scenario file {path} does not exist.")
+    if path.is_dir():
+        raise ScenarioError(f"{path} is a folder; give a scenario file (.yaml) or a built-in "
+                            "name (python -m sim list).")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not a text file (byte {exc.object[exc.start]:#04x} at "
+                            f"position {exc.start} is not UTF-8); a scenario is a YAML text "
+                            "file.") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot be read ({exc.strerror}).") from None
+
+
+def check_seed(seed: Any, where: str) -> None:
+    """A seed is an integer ≥ 0 (numpy's ``SeedSequence`` takes no negative entropy).
+
+    Raises:
+        ScenarioError: naming ``where`` the seed came from and its value.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ScenarioError(f"{where} must be an integer ≥ 0 but is {seed!r}.")
 
 
 def parse(text: str, source: str = "<scenario>") -> Scenario:
@@ -135,10 +168,17 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
     check.known(data, TOP_LEVEL, "")
     name = check.typed(data, "name", str, "", required=True)
     seed = check.typed(data, "seed", int, "", default=0)
+    if seed < 0:
+        check.fail("seed", f"must be an integer ≥ 0 but is {seed}")
     duration = check.typed(data, "duration_ms", (int, float), "", default=None)
+    if duration is not None and not 0 <= duration < math.inf:
+        check.fail("duration_ms", f"must be a time in ms ≥ 0 (or left out: run until nothing "
+                   f"is left to do) but is {duration}")
     cluster = check.typed(data, "cluster", dict, "", default={})
     check.known(cluster, {"brokers", "broker_configs", "brokers_overrides"}, "cluster")
     brokers = check.typed(cluster, "brokers", int, "cluster", default=3)
+    if brokers < 1:
+        check.fail("cluster.brokers", f"must be at least 1 but is {brokers}")
     check.config(configs.BROKER, cluster.get("broker_configs"), "cluster.broker_configs")
     for broker_id, overrides in (cluster.get("brokers_overrides") or {}).items():
         if not isinstance(broker_id, int) or not 0 <= broker_id < brokers:
@@ -153,8 +193,14 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
             check.fail(where, "must be a mapping with name and partitions")
         check.known(topic, {"name", "partitions", "replication_factor", "configs",
                             "replica_assignment"}, where)
-        topic_names.add(check.typed(topic, "name", str, where, required=True))
-        check.typed(topic, "partitions", int, where, default=1)
+        topic_name = check.typed(topic, "name", str, where, required=True)
+        if topic_name in topic_names:
+            check.fail(f"{where}.name", f"is {topic_name!r}, which an earlier topic already "
+                       "uses; every topic needs its own name")
+        topic_names.add(topic_name)
+        partitions = check.typed(topic, "partitions", int, where, default=1)
+        if partitions < 1:
+            check.fail(f"{where}.partitions", f"must be at least 1 but is {partitions}")
         rf = check.typed(topic, "replication_factor", int, where, default=1)
         if not 1 <= rf <= brokers:
             check.fail(f"{where}.replication_factor", f"must be between 1 and the number of "
@@ -178,8 +224,17 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         check.config(configs.PRODUCER, spec.get("config"), f"{where}.config")
         if "workload" in spec:
             _check_workload(check, spec["workload"], f"{where}.workload", topic_names)
+    counts = {f"producers[{i}].workload.records": spec["workload"]["records"]
+              for i, spec in enumerate(producers) if "workload" in spec}
+    try:
+        check_run_fits_in_memory(sum(counts.values()))
+    except ConfigError as exc:
+        fields = " + ".join(counts)
+        check.fail(fields, f"{'add up to' if len(counts) > 1 else 'is'} "
+                   f"{sum(counts.values()):,} records: {exc}")
     consumers = consumer_scenario.check(check, data, topic_names)
     fault_list = check.typed(data, "faults", list, "", default=[])
+    clients = _client_ids(producers) + [spec["name"] for spec in consumers]
     for i, fault in enumerate(fault_list):
         where = f"faults[{i}]"
         if consumer_scenario.is_consumer_fault(fault):
@@ -189,9 +244,42 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
             faults.from_spec(fault, brokers)
         except faults.FaultSpecError as exc:
             check.fail(f"{where}.{exc.field}" if exc.field else where, exc.problem)
+        _check_nodes(check, fault, where, brokers, clients)
     consumer_scenario.check_fault_order(check, fault_list, consumers)
+    if not producers:
+        check.fail("producers", "needs at least one producer, e.g. [{workload: {topic: "
+                   f"{sorted(topic_names)[0] if topic_names else 'orders'}, records: 1000, "
+                   "rate_per_s: 1000}}]")
     return Scenario(name, data.get("description", ""), seed, source, duration, cluster, topics,
                     producers, fault_list, consumers, data.get("group_coordinator"))
+
+
+def _client_ids(producers: list[dict[str, Any]]) -> list[str]:
+    """The ``client.id`` each producer will have (``Producer`` numbers a repeated one)."""
+    ids: list[str] = []
+    for i, spec in enumerate(producers):
+        name = str((spec.get("config") or {}).get("client.id", "producer"))
+        ids.append(f"{name}-{i}" if name in ids else name)
+    return ids
+
+
+def _check_nodes(check: _Checker, fault: dict[str, Any], where: str, brokers: int,
+                 clients: list[str]) -> None:
+    """Network faults name nodes that exist: broker ids, ``controller`` or a client's id."""
+    kind = next(k for k in fault if k != "at_ms")
+    if kind not in ("network_partition", "heal_network", "link_loss"):
+        return
+    args = fault[kind]
+    for side in ("a", "b"):
+        nodes = args.get(side)
+        for node in nodes if isinstance(nodes, list) else [nodes]:
+            if isinstance(node, int) and not isinstance(node, bool) and 0 <= node < brokers:
+                continue
+            if node == "controller" or (isinstance(node, str) and node in clients):
+                continue
+            check.fail(f"{where}.{kind}.{side}", f"names {node!r}, which is no node of this "
+                       f"scenario; nodes are broker ids 0 to {brokers - 1}, controller, and "
+                       f"the clients {', '.join(clients)}")
 
 
 def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) -> None:

@@ -1,0 +1,69 @@
+"""Delivery-audit benchmark: what auditing a run costs, as a ratio to what running it cost.
+
+Run with ``python benchmarks/bench_audit.py``. For runs that lose thousands of acknowledged
+records (the ``zombie-leader`` and ``unclean-election`` scenarios, and the zombie one scaled to
+more records), it prints the median wall-clock time to simulate the run and to audit it
+(``sim.audit.audit_kernel``: final reads, lost-write causes, unavailability windows), and their
+ratio. Target: an audit costs less than the run it checks (ratio < 1), however many records it
+lost — finding a loss's cause is one merge over all lost records, not a trace search each.
+
+Machines differ several-fold, so only the ratio, measured here in one process, is the verdict.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import statistics
+import time
+
+from sim import scenarios
+from sim.audit import audit_kernel
+
+REPEATS = 3
+
+
+def scaled_zombie(records: int) -> scenarios.Scenario:
+    """``zombie-leader`` with ``records`` records at 200 records per simulated second × k."""
+    scenario = copy.deepcopy(scenarios.load("zombie-leader"))
+    workload = scenario.producers[0]["workload"]
+    factor = records / workload["records"]
+    workload["records"] = records
+    workload["rate_per_s"] = workload["rate_per_s"] * factor
+    return scenario
+
+
+def measure(scenario: scenarios.Scenario) -> tuple[float, float, int]:
+    """Median seconds to run and to audit ``scenario``, and the records it lost."""
+    runs, audits, lost = [], [], 0
+    for _ in range(REPEATS + 1):  # the first round warms up and is dropped
+        gc.collect()
+        start = time.perf_counter()
+        kernel = scenario.run()
+        ran = time.perf_counter() - start
+        start = time.perf_counter()
+        report = audit_kernel(kernel)
+        audited = time.perf_counter() - start
+        runs.append(ran)
+        audits.append(audited)
+        lost = report.lost
+    return statistics.median(runs[1:]), statistics.median(audits[1:]), lost
+
+
+def main() -> None:
+    cases = [("zombie-leader", scenarios.load("zombie-leader")),
+             ("unclean-election", scenarios.load("unclean-election")),
+             ("zombie-leader × 5", scaled_zombie(20_000))]
+    print(f"{'run':<20} {'lost':>7} {'run s':>8} {'audit s':>8} {'audit/run':>10}")
+    worst = 0.0
+    for name, scenario in cases:
+        ran, audited, lost = measure(scenario)
+        ratio = audited / ran
+        worst = max(worst, ratio)
+        print(f"{name:<20} {lost:>7} {ran:>8.3f} {audited:>8.3f} {ratio:>10.2f}")
+    verdict = "met" if worst < 1 else "NOT met"
+    print(f"target audit/run < 1: {verdict} (worst {worst:.2f})")
+
+
+if __name__ == "__main__":
+    main()

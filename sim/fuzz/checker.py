@@ -1,0 +1,263 @@
+"""Run one schedule under guards and say what it violated.
+
+A run is guarded three ways, so that no schedule can hang a campaign: at most ``max_steps``
+simulated events, at most ``max_same_instant`` events in a row without the clock moving (a
+zero-time livelock), and at most ``max_wall_s`` seconds of real time. The guarded loop is
+``Kernel.run``'s own loop with counters, so a schedule replays exactly with
+``python -m sim run FILE.yaml``.
+
+Violation kinds (``Violation.kind``), from two sources that do not share code:
+
+- from the delivery audit (``sim.audit``): ``lost-write``, ``duplicate``,
+  ``inconsistent-offsets``, ``nonmonotonic-send``, ``skipped`` (at-least-once app only),
+  ``processed-twice`` (at-most-once app only), ``uncaused-loss`` (a lost record with no cause);
+- from the logs (``sim.consistency``): ``lost``, ``duplicate-stored``, ``isr-divergence``,
+  ``offline``, ``in-flight``;
+- from the harness: ``hang`` and ``error`` (an exception escaped the run).
+
+A ``Profile`` says which kinds it tolerates: unsafe configs may lose, duplicate and reorder
+(but every loss needs a cause); with disk loss, losses are tolerated only on a partition where
+Kafka 4.0 loses too (``kafka_also_loses``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from sim import consistency, report, scenarios
+from sim.fuzz.generator import Profile, to_yaml
+
+ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
+          "skipped", "processed-twice")
+"""Kinds no profile tolerates."""
+LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets")
+UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
+ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
+"""Kinds from the most to the least telling: a verdict names its first one."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One violated property: its kind, how many records or cases, and a readable detail."""
+
+    kind: str
+    count: int
+    detail: str
+
+
+@dataclass
+class Verdict:
+    """The outcome of one schedule: violations (tolerated ones apart), losses and their causes."""
+
+    name: str
+    violations: list[Violation]
+    tolerated: list[Violation] = field(default_factory=list)
+    losses: list[dict[str, Any]] = field(default_factory=list)
+    steps: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.violations)
+
+    @property
+    def kinds(self) -> list[str]:
+        kinds = {v.kind for v in self.violations}
+        return [k for k in ORDER if k in kinds]
+
+    @property
+    def cause(self) -> str:
+        """The verdict's most telling violation kind ('' when it passed)."""
+        return self.kinds[0] if self.violations else ""
+
+    def line(self) -> str:
+        """One line: FAIL/ok, the schedule, every violation with its count and first detail."""
+        if not self.violations:
+            return f"ok   {self.name}"
+        found = "; ".join(f"{v.kind} ×{v.count}: {v.detail}" for v in self.violations)
+        return f"FAIL {self.name}: {found}"
+
+
+class Guard:
+    """Limits on one run; ``run`` raises ``RunawayError`` when one is passed."""
+
+    def __init__(self, max_steps: int = 2_000_000, max_same_instant: int = 100_000,
+                 max_wall_s: float = 60.0) -> None:
+        self.max_steps = max_steps
+        self.max_same_instant = max_same_instant
+        self.max_wall_s = max_wall_s
+
+    def run(self, kernel: Any, until_ms: float) -> None:
+        """``kernel.run(until_ms)``, counting steps."""
+        env = kernel.env
+        started = time.monotonic()
+        steps = same = 0
+        last = -math.inf
+        kernel.stop_ms = until_ms
+        try:
+            while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= until_ms:
+                env.step()
+                kernel.steps += 1
+                steps += 1
+                same = same + 1 if next_ms == last else 0
+                last = next_ms
+                if same >= self.max_same_instant:
+                    raise RunawayError(f"{same} events at {next_ms} ms without the clock "
+                                       f"moving (a zero-time livelock)")
+                if steps >= self.max_steps:
+                    raise RunawayError(f"more than {self.max_steps} events by {next_ms:.1f} ms")
+                if steps % 4096 == 0 and time.monotonic() - started > self.max_wall_s:
+                    raise RunawayError(f"more than {self.max_wall_s:g} s of real time, at "
+                                       f"{next_ms:.1f} ms simulated")
+        finally:
+            kernel.stop_ms = -math.inf
+        kernel.run(until_ms)  # nothing left before until_ms: moves the idle clock
+
+
+class RunawayError(Exception):
+    """A run passed one of its guard's limits."""
+
+
+def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
+                   guard: Guard | None = None, json_summary: bool = False) -> Verdict:
+    """Load ``scenario`` (a dict, as YAML would give), run it guarded, and judge it.
+
+    With ``json_summary`` the run's ``python -m sim run --json`` object is built too, and an
+    exception there is an ``error`` like any other.
+    """
+    profile = profile or Profile("safe")
+    guard = guard or Guard()
+    started = time.monotonic()
+    loaded = scenarios.parse(to_yaml(scenario), f"{scenario.get('name', 'fuzz')}.yaml")
+    verdict = Verdict(loaded.name, [])
+    kernel = None
+    losses: list[dict[str, Any]] = []
+    try:
+        kernel = loaded.build()
+        guard.run(kernel, loaded.duration_ms)
+        found, losses = _judge(kernel, scenario)
+        if json_summary:
+            found += _json_errors(kernel, loaded)
+    except RunawayError as exc:
+        found = [Violation("hang", 1, str(exc))]
+    except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        found = [Violation("error", 1, f"{type(exc).__name__}: {message}")]
+    verdict.steps = kernel.steps if kernel is not None else 0
+    verdict.wall_s = time.monotonic() - started
+    tolerated = _tolerated(kernel, profile, found, losses)
+    verdict.violations = [v for v in found if v not in tolerated]
+    verdict.tolerated = tolerated
+    verdict.losses = losses
+    return verdict
+
+
+def _json_errors(kernel: Any, loaded: Any) -> list[Violation]:
+    """An ``error`` if the run's ``--json`` summary cannot be built."""
+    try:
+        json.dumps(report.summary_json(kernel, loaded.name, loaded.description),
+                   allow_nan=False, default=str)
+    except Exception as exc:  # the CLI would crash the same way
+        return [Violation("error", 1, f"--json: {type(exc).__name__}: {exc}")]
+    return []
+
+
+def _judge(kernel: Any, scenario: dict[str, Any]
+           ) -> tuple[list[Violation], list[dict[str, Any]]]:
+    from sim.audit import audit_kernel
+
+    delivery = audit_kernel(kernel)
+    found = []
+    for kind in ("lost-write", "duplicate", "inconsistent-offsets", "nonmonotonic-send"):
+        rows = delivery.anomalies[kind]
+        if rows:
+            found.append(Violation(kind, delivery.counts[kind], _first(kind, rows[0])))
+    app = next((c.get("app") for c in scenario.get("consumers", [])), None)
+    promised = {"at-least-once": "skipped", "at-most-once": "processed-twice"}.get(app or "")
+    if promised and delivery.anomalies[promised]:
+        found.append(Violation(promised, delivery.counts[promised],
+                               _first(promised, delivery.anomalies[promised][0])))
+    uncaused = [r for r in delivery.lost_records if r.get("cause") is None]
+    if uncaused:
+        found.append(Violation("uncaused-loss", len(uncaused),
+                               f"{_first('lost-write', uncaused[0])} has no cause"))
+    for finding in consistency.check(kernel):
+        kind = "duplicate-stored" if finding.kind == "duplicate" else finding.kind
+        found.append(Violation(kind, finding.count, finding.detail))
+    return _merge(found), delivery.lost_records
+
+
+def _merge(found: list[Violation]) -> list[Violation]:
+    """One violation per kind: counts added, the first detail kept."""
+    merged: dict[str, Violation] = {}
+    for v in found:
+        if v.kind in merged:
+            first = merged[v.kind]
+            merged[v.kind] = Violation(v.kind, first.count + v.count, first.detail)
+        else:
+            merged[v.kind] = v
+    return [merged[k] for k in ORDER if k in merged]
+
+
+def _first(kind: str, row: dict[str, Any]) -> str:
+    where = f"{row.get('topic', '?')}-{row.get('partition', '?')}"
+    if kind in ("lost-write", "unseen"):
+        cause = row.get("cause")
+        why = f" (cause: {cause.get('kind')} {cause.get('detail', '')} at {cause.get('time_ms')}"\
+              " ms)" if cause else ""
+        return f"{where}@{row.get('offset')}{why}"
+    if kind == "duplicate":
+        return f"record {row.get('record_id')} at {', '.join(row.get('offsets', []))}"
+    if kind == "inconsistent-offsets":
+        return f"{where}@{row.get('offset')} holds records {row.get('record_ids')}"
+    if kind in ("skipped", "processed-twice"):
+        return f"{where} offsets {row.get('first_offset')}–{row.get('last_offset')}"
+    return where
+
+
+def _tolerated(kernel: Any, profile: Profile, found: list[Violation],
+               losses: list[dict[str, Any]]) -> list[Violation]:
+    if profile.unsafe:
+        return [v for v in found if v.kind in UNSAFE_TOLERATED]
+    if profile.disk_loss and kernel is not None:
+        partitions = _loss_partitions(kernel, losses)
+        if partitions and all(kafka_also_loses(kernel, *p) for p in partitions):
+            return [v for v in found if v.kind in LOSS_KINDS]
+    return []
+
+
+def _loss_partitions(kernel: Any, losses: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    keys = {(r["topic"], int(r["partition"])) for r in losses}
+    keys |= {(f.topic, f.partition) for f in consistency.check(kernel) if f.kind == "lost"}
+    return sorted(keys)
+
+
+def kafka_also_loses(kernel: Any, topic: str, partition: int) -> bool:
+    """Kafka 4.0 loses records of this partition too: its only in-sync replica came back empty.
+
+    True when some broker crashed losing its disk and, after restarting, was elected leader of
+    the partition while the ISR was that broker alone (ELR, KIP-966, is off by default in 4.0,
+    so the controller elects it). Read from the trace's ``broker.state`` and
+    ``leader.election`` events.
+    """
+    frame = kernel.trace.to_frame()
+    emptied: set[int] = set()
+    lost_disk: set[int] = set()
+    for row in frame[frame["kind"].isin(["broker.state", "leader.election"])].itertuples():
+        if row.kind == "broker.state":
+            node = int(row.node)
+            if row.state == "crashed" and "disk lost" in str(row.detail):
+                lost_disk.add(node)
+            elif row.state == "restarted" and node in lost_disk:
+                emptied.add(node)
+                lost_disk.discard(node)
+        elif (row.topic == topic and int(row.partition) == partition
+              and int(row.leader) in emptied and str(row.isr) == f"[{int(row.leader)}]"):
+            return True
+    return False

@@ -1,0 +1,514 @@
+"""The fault-schedule fuzzer (issue 12): its generator, minimiser and checks, and its campaigns.
+
+Campaigns use 600 records per schedule (10/s over the same 60 s) to keep CI to minutes;
+``benchmarks/fuzz_campaign.py`` runs the reference size. A campaign that fails today because of
+a known simulator defect is marked ``xfail(strict=True)`` naming the defect: the marker must go
+when the fix lands, because then the test passes and strict turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+
+from sim import consistency, scenarios
+from sim.fuzz import (
+    PROFILES,
+    Guard,
+    campaign,
+    check_scenario,
+    fault_units,
+    generate,
+    minimise,
+    to_yaml,
+)
+from sim.fuzz.checker import RunawayError
+from tests.strategies import fuzz_schedules
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data" / "fuzz"
+RECORDS = 600
+SEED = 2026
+
+
+def _profile(name: str):
+    return PROFILES[name].scaled(RECORDS)
+
+
+# -- the generator -------------------------------------------------------------------------------
+
+def test_same_seed_and_index_give_the_same_schedule_bytes():
+    """A schedule depends on (seed, index) only: drawing others first changes nothing."""
+    profile = _profile("consumers")
+    first = to_yaml(generate(profile, 7, 12))
+    for index in range(5):
+        generate(profile, 7, index)
+    assert to_yaml(generate(profile, 7, 12)) == first
+    assert to_yaml(generate(profile, 7, 13)) != first
+    assert to_yaml(generate(profile, 8, 12)) != first
+
+
+def _undone_by_horizon(scenario: dict, horizon: int) -> None:
+    """Replay the fault list as data: every fault is undone, and all before ``horizon``."""
+    crashed, cut, slow, lossy, down = set(), set(), set(), set(), set()
+    for entry in scenario["faults"]:
+        at = entry["at_ms"]
+        assert 0 <= at <= horizon, entry
+        kind = next(k for k in entry if k != "at_ms")
+        body = entry[kind]
+        if kind == "crash_broker":
+            assert body["broker"] not in crashed, "a crashed broker crashed again"
+            crashed.add(body["broker"])
+        elif kind == "restart_broker":
+            crashed.remove(body["broker"])
+        elif kind in ("network_partition", "heal_network"):
+            links = {frozenset((str(a), str(b))) for a in body["a"] for b in body["b"]}
+            cut = cut | links if kind == "network_partition" else cut - links
+        elif kind == "slow_broker":
+            (slow.add if body["factor"] > 1 else slow.discard)(body["broker"])
+        elif kind == "link_loss":
+            link = frozenset((str(body["a"]), str(body["b"])))
+            (lossy.add if body["probability"] > 0 else lossy.discard)(link)
+        elif kind in ("crash", "leave"):
+            assert body["consumer"] not in down
+            down.add(body["consumer"])
+        elif kind == "restart":
+            down.remove(body["consumer"])
+        elif kind == "hang":
+            assert body["consumer"] not in down, "a stopped consumer cannot hang"
+            assert at + body["duration_ms"] <= horizon
+    assert not crashed
+    assert not cut
+    assert not slow
+    assert not lossy
+    assert not down
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_generated_schedule_loads_and_undoes_its_faults_before_the_horizon(name):
+    """100 schedules per profile: valid scenario YAML, every fault undone within 60 s."""
+    profile = _profile(name)
+    for index in range(100):
+        scenario = generate(profile, SEED, index)
+        loaded = scenarios.parse(to_yaml(scenario), f"{index}.yaml")
+        assert loaded.duration_ms == profile.horizon_ms + profile.settle_ms
+        _undone_by_horizon(scenario, profile.horizon_ms)
+
+
+@given(scenario=fuzz_schedules("consumers"))
+def test_any_seed_and_index_give_a_loadable_schedule_undone_by_the_horizon(scenario):
+    """Beyond the fixed seeds: any (seed, index) loads and undoes every fault in time."""
+    scenarios.parse(to_yaml(scenario), "drawn.yaml")
+    _undone_by_horizon(scenario, PROFILES["consumers"].horizon_ms)
+
+
+def test_generator_draws_every_fault_kind_the_lab_has():
+    """Crashes with and without disk loss, every kind of cut, lossy links, slow brokers,
+    preferred elections and every consumer fault all occur in a few hundred schedules."""
+    seen = set()
+    for name in ("disk-loss", "consumers"):
+        for index in range(300):
+            for entry in generate(_profile(name), SEED, index)["faults"]:
+                kind = next(k for k in entry if k != "at_ms")
+                body = entry[kind]
+                if kind == "crash_broker":
+                    kind += "+disk" if body["lose_disk"] else ""
+                if kind == "network_partition":
+                    sides = [body["a"], body["b"]]
+                    if ["controller"] in sides and any(len(s) == 1 and isinstance(s[0], int)
+                                                       for s in sides):
+                        kind = "broker-controller cut"
+                    elif ["app"] in sides and len(body["a"]) == 1:
+                        kind = "broker-producer cut"
+                    elif all(len(s) == 1 and isinstance(s[0], int) for s in sides):
+                        kind = "broker-broker cut"
+                    elif len(body["a"]) + len(body["b"]) == 5:
+                        kind = "split"
+                seen.add(kind)
+    assert seen >= {"crash_broker", "crash_broker+disk", "restart_broker", "split",
+                    "broker-controller cut", "broker-producer cut", "broker-broker cut",
+                    "heal_network", "link_loss", "slow_broker", "preferred_leader_election",
+                    "crash", "hang", "leave", "restart"}
+
+
+def test_unsafe_profile_draws_each_unsafe_config():
+    """acks=1, unclean election and min.insync.replicas=1 each appear."""
+    drawn = set()
+    for index in range(60):
+        scenario = generate(_profile("unsafe"), SEED, index)
+        config = scenario["producers"][0]["config"]
+        topic = scenario["topics"][0]["configs"]
+        drawn.add((config["acks"], topic["unclean.leader.election.enable"],
+                   topic["min.insync.replicas"]))
+    assert drawn == {("1", False, 2), ("all", True, 2), ("all", False, 1)}
+
+
+# -- the minimiser (on synthetic failures: no simulator runs) ----------------------------------
+
+def _synthetic() -> dict:
+    faults = [
+        {"at_ms": 1000, "crash_broker": {"broker": 0, "lose_disk": False}},
+        {"at_ms": 2000, "slow_broker": {"broker": 2, "factor": 20}},
+        {"at_ms": 5000, "crash_broker": {"broker": 1, "lose_disk": False}},
+        {"at_ms": 7000, "preferred_leader_election": {}},
+        {"at_ms": 9000, "restart_broker": {"broker": 0}},
+        {"at_ms": 12000, "network_partition": {"a": [2], "b": ["controller"]}},
+        {"at_ms": 20000, "slow_broker": {"broker": 2, "factor": 1}},
+        {"at_ms": 30000, "heal_network": {"a": [2], "b": ["controller"]}},
+        {"at_ms": 50000, "restart_broker": {"broker": 1}},
+    ]
+    return {"name": "synthetic", "faults": faults}
+
+
+def _broker_1_down_at(scenario: dict, t: int) -> bool:
+    down = False
+    for entry in scenario["faults"]:
+        if entry["at_ms"] > t:
+            break
+        if entry.get("crash_broker", {}).get("broker") == 1:
+            down = True
+        if entry.get("restart_broker", {}).get("broker") == 1:
+            down = False
+    return down
+
+
+def test_fault_units_pair_each_fault_with_its_undo():
+    """Crash↔restart of the same broker, cut↔heal of the same sides, slow↔factor 1."""
+    assert fault_units(_synthetic()["faults"]) == [[0, 4], [1, 6], [2, 8], [3], [5, 7]]
+
+
+def test_minimiser_keeps_only_the_fault_that_matters_and_shortens_it():
+    """Failure = broker 1 is down at 30 s: one crash/restart pair is left, around 30 s."""
+    calls = []
+
+    def failing(s):
+        calls.append(s)
+        return _broker_1_down_at(s, 30_000)
+
+    small = minimise(_synthetic(), failing, max_runs=80)
+    assert [next(k for k in f if k != "at_ms") for f in small["faults"]] == [
+        "crash_broker", "restart_broker"]
+    start, end = (f["at_ms"] for f in small["faults"])
+    assert start <= 30_000 < end
+    assert end - start < 45_000 / 2
+    assert failing(small)
+    assert len(calls) <= 81
+
+
+def test_minimiser_returns_the_schedule_when_nothing_can_go():
+    """A failure that needs every fault keeps every fault (and never over-spends its budget)."""
+    original = _synthetic()
+    calls = []
+
+    def failing(s):
+        calls.append(1)
+        return len(s["faults"]) == 9 and [f["at_ms"] for f in s["faults"]] == [
+            f["at_ms"] for f in original["faults"]]
+
+    small = minimise(original, failing, max_runs=25)
+    assert small["faults"] == original["faults"]
+    assert len(calls) <= 25
+
+
+# -- the independent check and the guard -------------------------------------------------------
+
+def _safe_run():
+    return scenarios.load("safe-replication").run()
+
+
+def test_consistency_finds_nothing_in_a_clean_run():
+    """The built-in safe-replication scenario: every ack in place, ISR agree, all online."""
+    assert consistency.check(_safe_run()) == []
+
+
+def test_consistency_sees_a_truncated_leader_log_as_lost():
+    """Acknowledged records past a truncation point are lost, counted exactly."""
+    kernel = _safe_run()
+    part = kernel.cluster.partition("payments", 0)
+    end = part.log.log_end_offset
+    part.log.truncate_to(end - 10)
+    assert [(f.kind, f.count) for f in consistency.check(kernel)] == [("lost", 10)]
+
+
+def test_consistency_sees_an_in_sync_follower_below_the_high_watermark():
+    """An ISR member whose log ends below the HW breaks HW ≤ LEO of every ISR member."""
+    kernel = _safe_run()
+    part = kernel.cluster.partition("payments", 0)
+    follower = next(b for b in part.isr if b != part.leader)
+    part.logs[follower].truncate_to(part.log.high_watermark - 3)
+    found = consistency.check(kernel)
+    assert [(f.kind, f.count) for f in found] == [("isr-divergence", 3)]
+
+
+def test_consistency_sees_an_offline_partition():
+    """A partition without a leader, or led by a stopped broker, at the end is reported."""
+    kernel = _safe_run()
+    part = kernel.cluster.partition("payments", 0)
+    kernel.cluster.brokers[part.leader].alive = False
+    assert [f.kind for f in consistency.check(kernel)] == ["offline"]
+    part.leader = -1
+    assert [f.kind for f in consistency.check(kernel)] == ["offline"]
+
+
+def test_guard_turns_a_zero_time_livelock_into_an_error():
+    """A process waiting 0 ms for ever is stopped after max_same_instant events."""
+    kernel = scenarios.load("safe-replication").build()
+
+    def spin():
+        while True:
+            yield kernel.env.timeout(0)
+
+    kernel.env.process(spin())
+    with pytest.raises(RunawayError, match="zero-time livelock"):
+        Guard(max_same_instant=5000).run(kernel, 30_000)
+
+
+def _only_in_sync_replica_loses_its_disk(lose_disk: bool) -> dict:
+    """Brokers 1 and 2 are cut from leader 0 (ISR shrinks to [0]); 0 crashes, comes back and
+    is the only replica the controller may elect; then the network heals."""
+    scenario = generate(_profile("safe").scaled(300), 1, 0)
+    scenario["topics"] = [{"name": "payments", "replica_assignment": [[0, 1, 2]],
+                           "configs": {"min.insync.replicas": 2}}]
+    scenario["faults"] = [
+        {"at_ms": 2000, "network_partition": {"a": [1, 2], "b": [0]}},
+        {"at_ms": 12000, "crash_broker": {"broker": 0, "lose_disk": lose_disk}},
+        {"at_ms": 20000, "restart_broker": {"broker": 0}},
+        {"at_ms": 30000, "heal_network": {"a": [1, 2], "b": [0]}},
+    ]
+    return scenario
+
+
+LOSSES = {"lost-write", "lost", "inconsistent-offsets", "uncaused-loss"}
+
+
+@pytest.mark.slow
+def test_disk_loss_of_the_only_in_sync_replica_is_a_loss_kafka_shares():
+    """Kafka 4.0 (ELR off) elects the empty sole ISR member too: the loss is tolerated with
+    disk loss, reported under the safe profile, and absent when the disk survives."""
+    scenario = _only_in_sync_replica_loses_its_disk(lose_disk=True)
+    tolerant = check_scenario(scenario, _profile("disk-loss"))
+    assert {v.kind for v in tolerant.tolerated} == {"lost-write", "lost", "inconsistent-offsets"}
+    assert not LOSSES & set(tolerant.kinds)
+    assert tolerant.losses
+    assert all(r["cause"] is not None for r in tolerant.losses)
+    assert LOSSES & set(check_scenario(scenario, _profile("safe")).kinds)
+    kept = check_scenario(_only_in_sync_replica_loses_its_disk(lose_disk=False), _profile("safe"))
+    assert not LOSSES & set(kept.kinds)
+    assert not kept.tolerated
+
+
+# -- campaigns -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def safe():
+    return campaign(_profile("safe"), 60, SEED)
+
+
+@pytest.fixture(scope="module")
+def disk_loss():
+    return campaign(_profile("disk-loss"), 40, SEED)
+
+
+@pytest.fixture(scope="module")
+def unsafe():
+    return campaign(_profile("unsafe"), 50, SEED)
+
+
+@pytest.fixture(scope="module")
+def consumers():
+    return campaign(_profile("consumers"), 16, SEED)
+
+
+def _with(result, *kinds):
+    return [f.verdict.line() for f in result.findings if set(f.verdict.kinds) & set(kinds)]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 1: idempotent dedup on a sequence collision acknowledges unwritten offsets")
+def test_safe_config_loses_nothing_and_duplicates_nothing(safe):
+    """Safe config, no disk loss: no lost write, no duplicate, no inconsistent offsets."""
+    assert _with(safe, "lost-write", "lost", "duplicate", "duplicate-stored",
+                 "inconsistent-offsets", "uncaused-loss") == []
+
+
+@pytest.mark.slow
+def test_safe_config_in_sync_replicas_agree_below_the_high_watermark(safe):
+    """Every ISR member holds the leader's records below the HW at the end."""
+    assert _with(safe, "isr-divergence") == []
+
+
+@pytest.mark.slow
+def test_safe_config_every_partition_online_and_every_record_settled(safe):
+    """After 60 s to settle: every partition has a leader; every record acked or failed."""
+    assert _with(safe, "offline", "in-flight") == []
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 11: --json crashes on an unavailability window that never closes")
+def test_safe_config_runs_end_and_raise_nothing(safe):
+    """No run hangs or raises (every tenth schedule also builds its --json summary)."""
+    assert _with(safe, "hang", "error") == []
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 9: idempotent producer reorders after an epoch bump or leader change")
+def test_safe_config_keeps_send_order(safe):
+    """Idempotence keeps each partition's acknowledged records in send order."""
+    assert _with(safe, "nonmonotonic-send") == []
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defects 1 and 12: sequence-collision losses; a disk lost on restart has no cause")
+def test_disk_loss_loses_only_where_kafka_does_each_loss_with_its_cause(disk_loss):
+    """Losses only when the only in-sync replica came back empty and was elected; each has a
+    cause in the audit."""
+    assert _with(disk_loss, "lost-write", "lost", "inconsistent-offsets", "uncaused-loss") == []
+
+
+@pytest.mark.slow
+def test_disk_loss_runs_end_online_with_every_record_settled(disk_loss):
+    """Disk loss never hangs a run, leaves a partition offline, or a record in flight."""
+    assert _with(disk_loss, "hang", "error", "offline", "in-flight", "isr-divergence") == []
+
+
+@pytest.mark.slow
+def test_unsafe_configs_lose_records(unsafe):
+    """The fuzzer finds what unsafe configs lose (else it would be blind) and tolerates it."""
+    assert unsafe.losses > 0
+    assert unsafe.tolerated["lost-write"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defects 1 and 12: sequence-collision losses have no removing event to cite")
+def test_unsafe_configs_lose_records_each_tied_to_its_cause(unsafe):
+    """acks=1, unclean election, min ISR 1: every lost record has a cause in the audit."""
+    assert unsafe.uncaused == 0
+    assert _with(unsafe, "uncaused-loss") == []
+
+
+@pytest.mark.slow
+def test_unsafe_configs_still_end_online_and_agree_below_the_high_watermark(unsafe):
+    """Even unsafe configs never hang, raise, diverge below the HW or stay offline."""
+    assert _with(unsafe, "hang", "error", "offline", "in-flight", "isr-divergence") == []
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
+    "issue 12 defect 8: an at-most-once member fenced after a hang processes records twice")
+def test_consumer_commit_strategies_hold_and_runs_end(consumers):
+    """Commit after processing never skips; commit before never processes twice; runs end."""
+    assert _with(consumers, "skipped", "processed-twice", "hang", "error") == []
+
+
+# -- determinism and the recorded findings -----------------------------------------------------
+
+def _cli(args: list[str], hash_seed: str) -> bytes:
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "sim", *args], env=env, cwd=ROOT,
+                          capture_output=True, check=False, timeout=300).stdout
+
+
+def _controller_split(seed: int) -> dict:
+    """The first schedule of ``seed`` that cuts several brokers and the producer from the
+    controller at once (where a set mixing broker ids and names is iterated)."""
+    for index in range(200):
+        scenario = generate(_profile("safe"), seed, index)
+        for entry in scenario["faults"]:
+            sides = entry.get("network_partition", {})
+            if "controller" in sides.get("b", []) and len(sides.get("a", [])) >= 3:
+                return scenario
+    raise AssertionError("no such schedule")
+
+
+@pytest.mark.slow
+def test_generated_yaml_prints_the_same_bytes_under_two_hash_seeds(tmp_path):
+    """`python -m sim run FILE.yaml` of a generated schedule: identical under hash seeds 0, 1."""
+    path = tmp_path / "split.yaml"
+    path.write_text(to_yaml(_controller_split(SEED)), encoding="utf-8")
+    first = _cli(["run", str(path)], "0")
+    assert first.startswith(b"Scenario: fuzz-safe-")
+    assert _cli(["run", str(path)], "1") == first
+
+
+def test_fuzz_cli_prints_a_verdict_per_failure_and_the_rate(tmp_path):
+    """`python -m sim fuzz`: FAIL lines, minimised files that exist, and schedules/s."""
+    out = _cli(["fuzz", "--runs", "2", "--seed", "1", "--records", "300", "--out",
+                str(tmp_path), "--minimise-runs", "4"], "0").decode()
+    last = out.splitlines()[-1]
+    assert "2 schedules of profile safe (seed 1)" in last
+    assert "schedules/s" in last
+    for line in out.splitlines():
+        if line.strip().startswith("minimised: "):
+            path = Path(line.split("minimised: ", 1)[1])
+            assert scenarios.load(path).faults
+
+
+DEFECTS = {
+    # file stem (profile--cause) → the issue 12 defect that makes it fail today
+    "safe--json-crash-open-unavailability": (
+        "issue 12 defect 11: --json crashes (Out of range float values) when an "
+        "unavailability window never closes"),
+    "safe--lost-write-sequence-collision": (
+        "issue 12 defect 1: after delivery timeouts bump the producer epoch, batches keep old "
+        "sequences and the leader acknowledges a different batch as a duplicate"),
+    "safe--duplicate-with-idempotence": (
+        "issue 12 defects 1 and 5: NOT_ENOUGH_REPLICAS_AFTER_APPEND answered at once, the batch "
+        "is retried under a bumped epoch with a new sequence and written a second time"),
+    "safe--hash-seed-dependent-output": (
+        "issue 12 defect 10: NetworkPartition iterates a set mixing broker ids with "
+        "'controller' and 'app', so the output depends on PYTHONHASHSEED"),
+    "safe--isr-divergence": (
+        "issue 12 defect 2: a zombie leader rejoins the ISR as a follower without truncating "
+        "to the new leader's epoch, so it differs from the leader below the HW"),
+    "consumers--at-most-once-processed-twice": (
+        "issue 12 defect 8: a member fenced after a hang still processes the records it "
+        "polled, so an at-most-once group processes them twice"),
+    "disk-loss--disk-lost-loss-without-cause": (
+        "issue 12 defect 12: a broker that restarts with an empty disk has no event of its "
+        "own, so the records it lost point at no cause"),
+    "safe--nonmonotonic-send-with-idempotence": (
+        "issue 12 defect 9: the new leader accepts any sequence from a producer it has not "
+        "seen, so an idempotent producer's records are reordered"),
+}
+"""Minimised findings under tests/data/fuzz, each failing today because of a named defect."""
+
+
+def _recorded():
+    for path in sorted(DATA.glob("*.yaml")):
+        reason = DEFECTS.get(path.stem)
+        marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)] \
+            if reason else []
+        yield pytest.param(path, marks=marks, id=path.stem)
+
+
+def test_every_recorded_finding_names_its_defect():
+    """Each file under tests/data/fuzz is listed in DEFECTS (and each entry has its file)."""
+    assert sorted(p.stem for p in DATA.glob("*.yaml")) == sorted(DEFECTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", list(_recorded()))
+def test_recorded_finding_passes_once_its_defect_is_fixed(path):
+    """Each minimised finding replays as an ordinary scenario and must end up clean (a
+    hash-seed finding: print the same bytes under PYTHONHASHSEED 0 and 1)."""
+    import yaml
+
+    scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert scenarios.load(path).faults
+    if "hash-seed" in path.stem:
+        first = _cli(["run", str(path)], "0")
+        assert first.startswith(b"Scenario: ")
+        assert _cli(["run", str(path)], "1") == first
+        return
+    verdict = check_scenario(scenario, _profile(path.stem.split("--")[0]), json_summary=True)
+    assert not verdict.failed, verdict.line()
