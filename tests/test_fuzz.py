@@ -403,8 +403,6 @@ def test_unsafe_configs_still_end_online_and_agree_below_the_high_watermark(unsa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 8: an at-most-once member fenced after a hang processes records twice")
 def test_consumer_commit_strategies_hold_and_runs_end(consumers):
     """Commit after processing never skips; commit before never processes twice; runs end."""
     assert _with(consumers, "skipped", "processed-twice", "hang", "error") == []
@@ -453,7 +451,7 @@ def test_fuzz_cli_prints_a_verdict_per_failure_and_the_rate(tmp_path):
             assert scenarios.load(path).faults
 
 
-DEFECTS = {
+DEFECTS: dict[str, str | None] = {
     # file stem (profile--cause) → the issue 12 defect that makes it fail today
     "safe--json-crash-open-unavailability": (
         "issue 12 defect 11: --json crashes (Out of range float values) when an "
@@ -470,9 +468,7 @@ DEFECTS = {
     "safe--isr-divergence": (
         "issue 12 defect 2: a zombie leader rejoins the ISR as a follower without truncating "
         "to the new leader's epoch, so it differs from the leader below the HW"),
-    "consumers--at-most-once-processed-twice": (
-        "issue 12 defect 8: a member fenced after a hang still processes the records it "
-        "polled, so an at-most-once group processes them twice"),
+    "consumers--at-most-once-processed-twice": None,  # defect 8, fixed: now a regression test
     "disk-loss--disk-lost-loss-without-cause": (
         "issue 12 defect 12: a broker that restarts with an empty disk has no event of its "
         "own, so the records it lost point at no cause"),
@@ -480,7 +476,8 @@ DEFECTS = {
         "issue 12 defect 9: the new leader accepts any sequence from a producer it has not "
         "seen, so an idempotent producer's records are reordered"),
 }
-"""Minimised findings under tests/data/fuzz, each failing today because of a named defect."""
+"""Minimised findings under tests/data/fuzz, each naming the defect that makes it fail today
+(None: the defect is fixed and the finding stays as a regression test)."""
 
 
 def _recorded():
