@@ -197,6 +197,7 @@ FAULT_BASE = """\
 name: bad
 duration_ms: 30000
 topics: [{name: t, partitions: 2}]
+producers: [{workload: {topic: t, records: 1000, rate_per_s: 100}}]
 consumers: [{group: g, topics: [t], count: 2}, {group: g, topics: [t], name: late, start_ms: null}]
 faults:
 """
