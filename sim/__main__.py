@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds allowed per notebook cell (default 10)")
     grade.add_argument("--feedback", type=Path, default=None,
                        help="folder for one feedback text file per student")
+    grade.add_argument("--jobs", type=int, default=None,
+                       help="submissions graded at the same time (default: the CPU cores)")
+    grade.add_argument("--memory-mb", type=int, default=2048,
+                       help="address space allowed to each process of a submission "
+                            "(default 2048)")
     explain = commands.add_parser("explain", help="what a word of the delivery audit means")
     explain.add_argument("term", nargs="*",
                          help="e.g. lost-write, unseen, skipped (none: list every term)")
@@ -193,8 +198,16 @@ def _grade(args: argparse.Namespace) -> int:
 
     if not args.directory.is_dir():
         raise KafkaLabError(f"{args.directory} is not a folder of submitted notebooks.")
+    folder = args.directory.resolve()
+    if any(Path(entry or ".").resolve() == folder for entry in sys.path):
+        raise KafkaLabError(f"{args.directory} is on Python's import path (the current folder?): "
+                            "a .py file there would run in the grader. Run grade from another "
+                            "folder, or as python -I -m sim grade ...")
+    if args.jobs is not None and args.jobs < 1:
+        raise KafkaLabError(f"--jobs {args.jobs}: grade at least one submission at a time.")
     table = grade_directory(args.directory, args.out, timeout_s=args.timeout,
-                            feedback_dir=args.feedback, cell_timeout_s=args.cell_timeout)
+                            feedback_dir=args.feedback, cell_timeout_s=args.cell_timeout,
+                            jobs=args.jobs, memory_bytes=args.memory_mb << 20)
     totals = table.groupby("student")[["points", "max_points"]].sum()
     print(totals.to_string())
     print(f"wrote {args.out}")

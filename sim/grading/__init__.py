@@ -2,7 +2,9 @@
 
 ``check("01.a", VipPartitioner)`` runs the registered check for question ``01.a`` on the answer,
 within a time budget, and returns a :class:`CheckResult` that Jupyter renders as a small box.
-The same check functions grade a folder of submissions (:mod:`sim.grading.batch`).
+The same check functions grade a folder of submissions (:mod:`sim.grading.batch`), but outside
+the submission's process: there ``check()`` answers "checked by the batch grader" and checks
+nothing.
 
 Stub convention: an answer is *not yet solved* (0 points, never an exception) when it is ``None``
 or ``...``, or when the learner's code raises ``NotImplementedError`` on first use — which is
@@ -97,4 +99,7 @@ def check(
     Raises:
         GradingError: ``question_id`` is not a registered question.
     """
+    if grading_mode():  # the batch grader checks the answers itself, outside this process
+        return CheckResult(str(question_id), 0, 0, "not yet solved",
+                           reason="checked by the batch grader, not in the notebook")
     return run_check(get_question(question_id), answer, budget_s)

@@ -1,44 +1,56 @@
 """Batch grading: a folder of submitted notebooks → one grade table (and feedback files).
 
-Each submission is graded alone: its folder is copied to a fresh scratch directory (without the
-other submissions' notebooks), and ``python -m sim.grading.runner`` runs it there in its own
-process, under a wall-clock timeout, with ``KAFKA_LAB_GRADING=1`` and temp/home folders inside the
-scratch copy. Whatever a submission does — loop, crash, print garbage, snoop — it only costs that
-submission's points, each zero comes with a reason, and the batch goes on.
+Each submission is graded by its own checker process (:mod:`sim.grading.checker`), which runs the
+notebook in the grading jail (:mod:`sim.grading.sandbox`) with only its own copy of the notebook,
+and grades the answers the notebook hands over as data. This process only starts checkers, up
+to ``jobs`` at a time, and writes what they report: a checker that crashes, hangs or is killed
+costs that submission its points (each zero with a reason), never the batch. Rows are appended
+to the CSV as each submission finishes, so an interrupted batch keeps what it graded; at the end
+the file is rewritten sorted.
 
 The table has one row per student per question: ``file, student, exercise, question, points,
-max_points, verdict, reason``.
+max_points, verdict, reason``. Text cells are safe to open in a spreadsheet: one that starts
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with ``'``; reasons are
+one line of at most :data:`MAX_REASON` characters.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import os
-import shutil
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sim.grading import GRADING_ENV_VAR
+from sim.grading.checker import check_budget
 from sim.grading.registry import exercise_questions
-from sim.grading.results import CheckResult, ExerciseReport
-from sim.grading.runner import load_notebook, recognise_exercise
+from sim.grading.results import VERDICTS, CheckResult, ExerciseReport
+from sim.grading.sandbox import Limits, available_mode, die_with_parent, remove_tree
 
-__all__ = ["COLUMNS", "Submission", "grade_directory", "grade_submission"]
+__all__ = ["COLUMNS", "MAX_REASON", "Submission", "grade_directory", "grade_submission",
+           "safe_cell"]
 
 COLUMNS = ["file", "student", "exercise", "question", "points", "max_points", "verdict", "reason"]
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CELL_TIMEOUT_S = 10.0
-_SIM_PARENT = Path(__file__).resolve().parents[2]  # the folder that makes `import sim` work
-_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
+MAX_REASON = 300
+MAX_REPORT_BYTES = 4 << 20
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -52,83 +64,97 @@ class Submission:
     cells: list[dict[str, Any]] = field(default_factory=list)  # how each code cell ran
 
 
-def _ignore_for(notebook: Path, excluded: Sequence[Path]) -> Callable[[str, list[str]], set[str]]:
-    """copytree filter: leave out other notebooks, checkpoints and the grader's own outputs."""
-    keep = notebook.resolve()
-    skip = [p.resolve() for p in excluded]
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        dropped = set()
-        for name in names:
-            path = (Path(folder) / name).resolve()
-            excluded_path = any(path == s or s in path.parents for s in skip)
-            other_notebook = name.endswith(".ipynb") and path != keep
-            if name == ".ipynb_checkpoints" or excluded_path or other_notebook:
-                dropped.add(name)
-        return dropped
-
-    return ignore
+def plain(text: object, limit: int = MAX_REASON) -> str:
+    """One line of printable text, at most ``limit`` characters."""
+    cleaned = "".join(c if c.isprintable() else " " for c in str(text))
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
-def _environment(scratch: Path) -> dict[str, str]:
-    env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
-    private = scratch / ".kafka-lab"
-    for sub in ("tmp", "home", "matplotlib"):
-        (private / sub).mkdir(parents=True, exist_ok=True)
-    env.update(
-        {
-            GRADING_ENV_VAR: "1",
-            "PYTHONPATH": str(_SIM_PARENT),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONHASHSEED": "0",
-            "TMPDIR": str(private / "tmp"),
-            "HOME": str(private / "home"),
-            "MPLCONFIGDIR": str(private / "matplotlib"),
-            "MPLBACKEND": "Agg",
-        }
-    )
-    return env
+def safe_cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
-def _run_runner(
-    notebook: Path, env: dict[str, str], timeout_s: float, cell_timeout_s: float
-) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        "-m",
-        "sim.grading.runner",
-        str(notebook),
-        "--cell-timeout",
-        str(cell_timeout_s),
-        "--root",
-        str(notebook.parent),
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=notebook.parent,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+def _boot(module: str) -> str:
+    return (f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
+            f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory_bytes: int,
+                 mode: str | None, slot: int) -> dict[str, Any]:
+    """Start a checker for ``notebook`` and return its document (or a problem)."""
+    scratch = tempfile.mkdtemp(prefix="kafka-lab-checker-")
+    os.chmod(scratch, 0o755)  # the jail's own user must reach its folder inside
     try:
-        out, err = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        return _checker_document(notebook, timeout_s, cell_timeout_s, memory_bytes, mode, slot,
+                                 scratch)
+    finally:
+        remove_tree(scratch)  # also when the checker died before cleaning up
+
+
+def _checker_document(notebook: Path, timeout_s: float, cell_timeout_s: float,
+                      memory_bytes: int, mode: str | None, slot: int,
+                      scratch: str) -> dict[str, Any]:
+    command = [sys.executable, "-I", "-c", _boot("sim.grading.checker"), str(notebook.resolve()),
+               "--timeout", str(timeout_s), "--cell-timeout", str(cell_timeout_s),
+               "--memory", str(memory_bytes), "--slot", str(slot), "--scratch", scratch]
+    if mode:
+        command += ["--mode", mode]
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "KAFKA_LAB_JAIL")
+           if k in os.environ}
+    env.update({"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, start_new_session=True, env=env,
+                               cwd="/", preexec_fn=die_with_parent())
+    # the checker's own deadline covers the notebook; the checks run after it, each budgeted
+    deadline = time.monotonic() + timeout_s + 8 * check_budget(cell_timeout_s) + 30
+    jail: int | None = None
+    document: dict[str, Any] | None = None
+    assert process.stdout is not None
+    fd, buffer, total = process.stdout.fileno(), bytearray(), 0
+    import select
+
+    while document is None and time.monotonic() < deadline and total <= MAX_REPORT_BYTES:
+        ready, _, _ = select.select([fd], [], [], min(1.0, max(deadline - time.monotonic(), 0)))
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        total += len(chunk)
+        buffer += chunk
+        while b"\n" in buffer:
+            line, _, rest = bytes(buffer).partition(b"\n")
+            buffer = bytearray(rest)
+            try:
+                message = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(message, dict) and isinstance(message.get("jail"), int):
+                jail = message["jail"]
+            elif isinstance(message, dict) and isinstance(message.get("document"), dict):
+                document = message["document"]
+    timed_out = document is None and time.monotonic() >= deadline
+    _kill_group(process.pid)
+    if jail is not None:
+        _kill_group(jail)  # if the checker died, its jail's session must not outlive it
+    process.stdout.close()
+    process.wait()
+    if document is not None:
+        return document
+    if timed_out:
         return {"problem": f"the notebook did not finish within {timeout_s:g} s (whole run)"}
-    text = out.decode("utf-8", errors="replace").strip()
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        tail = err.decode("utf-8", errors="replace").strip().splitlines()[-1:] or ["no output"]
-        if process.returncode:
-            return {"problem": f"the grader crashed (exit code {process.returncode}): {tail[0]}"}
-        return {"problem": "the grader's output was not a result document (garbage output)"}
-    if not isinstance(document, dict):
-        return {"problem": "the grader's output was not a result document (garbage output)"}
-    return document
+    return {"problem": "grading of this submission was interrupted (its checker process "
+                       f"ended with code {process.returncode})"}
 
 
 def _parse_results(document: dict[str, Any]) -> list[CheckResult]:
@@ -141,44 +167,38 @@ def _parse_results(document: dict[str, Any]) -> list[CheckResult]:
     return results
 
 
-def _recognise(notebook: Path) -> str | None:
-    """The exercise named in the notebook's metadata, read without running anything."""
-    nb, _ = load_notebook(notebook)
-    return None if nb is None else recognise_exercise(nb, notebook)[0]
-
-
 def grade_submission(
     notebook: Path,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     cell_timeout_s: float = DEFAULT_CELL_TIMEOUT_S,
-    exclude: Sequence[Path] = (),
+    memory_bytes: int = Limits.memory_bytes,
+    mode: str | None = None,
+    slot: int = 0,
 ) -> Submission:
-    """Grade one notebook in a scratch copy of its folder, in its own process.
+    """Grade one notebook in its own checker process and jail.
 
     Args:
         notebook: the submitted ``.ipynb``.
-        timeout_s: wall-clock limit for the whole notebook; past it every question gets 0.
+        timeout_s: wall-clock limit for running the whole notebook; past it every question
+            gets 0.
         cell_timeout_s: limit per code cell and per check; past it, that cell's questions get 0.
-        exclude: paths inside the folder not to copy (e.g. the grade table being written).
+        memory_bytes: address-space limit of each of the submission's processes.
+        mode: the jail's mode (``"namespaces"`` or ``"plain"``; default: the best available).
+        slot: which of the submissions graded at the same time this is (0 … jobs - 1).
     """
     notebook = Path(notebook)
-    scratch = Path(tempfile.mkdtemp(prefix="kafka-lab-grade-"))
-    try:
-        work = scratch / "submission"
-        shutil.copytree(notebook.parent, work, ignore=_ignore_for(notebook, exclude), symlinks=True)
-        document = _run_runner(work / notebook.name, _environment(work), timeout_s, cell_timeout_s)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    document = _run_checker(notebook, timeout_s, cell_timeout_s, memory_bytes,
+                            mode or available_mode(), slot)
     exercise = document.get("exercise")
-    if not isinstance(exercise, str):
-        exercise = _recognise(notebook)
+    problem = document.get("problem")
+    cells = document.get("cells") or []
     return Submission(
         notebook,
-        exercise,
+        exercise if isinstance(exercise, str) else None,
         _parse_results(document),
-        document.get("problem") if isinstance(document.get("problem"), str) else None,
-        [c for c in document.get("cells") or [] if isinstance(c, dict)],
+        problem if isinstance(problem, str) else None,
+        [c for c in cells if isinstance(c, dict)] if isinstance(cells, list) else [],
     )
 
 
@@ -193,7 +213,7 @@ def _complete(sub: Submission, exercise: str | None) -> ExerciseReport:
     results = []
     for q in exercise_questions(exercise):
         result = got.get(q.id)
-        if result is None:
+        if result is None or result.max_points != q.points or result.verdict not in VERDICTS:
             reason = sub.problem or "the grader returned no result for this question"
             result = CheckResult(
                 q.id, 0, q.points, "error", failed=[reason], reason=reason, title=q.title
@@ -208,6 +228,30 @@ def _student(path: Path, directory: Path) -> str:
     return relative.as_posix() if len(relative.parts) > 1 else relative.name
 
 
+def _rows(sub: Submission, report: ExerciseReport, directory: Path) -> list[dict[str, object]]:
+    file = sub.path.relative_to(directory).as_posix()
+    return [
+        {
+            "file": file,
+            "student": _student(sub.path, directory),
+            "exercise": report.exercise,
+            "question": r.question,
+            "points": int(r.points),
+            "max_points": int(r.max_points),
+            "verdict": r.verdict,
+            "reason": plain(r.reason),
+        }
+        for r in report.results
+    ]
+
+
+def _write_rows(handle: Any, rows: Iterable[dict[str, object]]) -> None:
+    writer = csv.writer(handle)
+    for row in rows:
+        writer.writerow([safe_cell(row[c]) for c in COLUMNS])
+    handle.flush()
+
+
 def grade_directory(
     directory: Path,
     out_csv: Path,
@@ -217,6 +261,9 @@ def grade_directory(
     cell_timeout_s: float = DEFAULT_CELL_TIMEOUT_S,
     recursive: bool = False,
     exercise: str | None = None,
+    jobs: int | None = None,
+    memory_bytes: int = Limits.memory_bytes,
+    mode: str | None = None,
 ) -> pd.DataFrame:
     """Grade every ``*.ipynb`` in ``directory`` and write the grade table to ``out_csv``.
 
@@ -229,6 +276,9 @@ def grade_directory(
         recursive: also grade notebooks in subfolders (student = relative path without suffix).
         exercise: the exercise for notebooks that cannot be recognised (default: the one
             exercise the recognised submissions share, if there is exactly one).
+        jobs: submissions graded at the same time (default: the number of CPU cores).
+        memory_bytes: address-space limit of each of a submission's processes.
+        mode: the jail's mode (default: the best available, see :mod:`sim.grading.sandbox`).
 
     Returns:
         The table as a DataFrame with :data:`COLUMNS`, sorted by file and question.
@@ -236,40 +286,55 @@ def grade_directory(
     directory, out_csv = Path(directory), Path(out_csv)
     pattern = "**/*.ipynb" if recursive else "*.ipynb"
     notebooks = sorted(p for p in directory.glob(pattern) if ".ipynb_checkpoints" not in p.parts)
-    excluded = [out_csv] + ([Path(feedback_dir)] if feedback_dir else [])
-    graded = [
-        grade_submission(nb, timeout_s=timeout_s, cell_timeout_s=cell_timeout_s, exclude=excluded)
-        for nb in notebooks
-    ]
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    mode = mode or available_mode()  # probed once, not by every checker
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+    graded: list[Submission] = []
+    with open(out_csv, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(COLUMNS)
+        handle.flush()
+
+        slots = queue.SimpleQueue[int]()
+        for slot in range(jobs):
+            slots.put(slot)
+
+        def grade(notebook: Path) -> None:
+            slot = slots.get()
+            try:
+                sub = grade_submission(notebook, timeout_s=timeout_s,
+                                       cell_timeout_s=cell_timeout_s, memory_bytes=memory_bytes,
+                                       mode=mode, slot=slot)
+            finally:
+                slots.put(slot)
+            with lock:
+                graded.append(sub)
+                _write_rows(handle, _rows(sub, _complete(sub, exercise or sub.exercise),
+                                          directory))
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for future in [pool.submit(grade, nb) for nb in notebooks]:
+                future.result()
     if exercise is None:
         seen = Counter(s.exercise for s in graded if s.exercise)
         exercise = next(iter(seen)) if len(seen) == 1 else None
     rows: list[dict[str, object]] = []
     reports = {}
     for sub in graded:
-        student = _student(sub.path, directory)
-        report = reports[student] = _complete(sub, exercise)
-        file = sub.path.relative_to(directory).as_posix()
-        rows += [
-            {
-                "file": file,
-                "student": student,
-                "exercise": report.exercise,
-                "question": r.question,
-                "points": r.points,
-                "max_points": r.max_points,
-                "verdict": r.verdict,
-                "reason": r.reason,
-            }
-            for r in report.results
-        ]
+        report = reports[_student(sub.path, directory)] = _complete(sub, exercise)
+        rows += _rows(sub, report, directory)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table = table.sort_values(["file", "question"], kind="stable").reset_index(drop=True)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_csv, index=False)
+    partial = out_csv.with_name(out_csv.name + ".partial")
+    with open(partial, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerow(COLUMNS)
+        _write_rows(handle, table.to_dict("records"))
+    os.replace(partial, out_csv)
     if feedback_dir is not None:
         folder = Path(feedback_dir)
         folder.mkdir(parents=True, exist_ok=True)
         for student, report in reports.items():
-            (folder / f"{student.replace('/', '__')}.txt").write_text(str(report), encoding="utf-8")
+            name = "".join(c if c.isalnum() or c in "-_." else "_" for c in
+                           student.replace("/", "__")).lstrip(".") or "_"
+            (folder / f"{name}.txt").write_text(str(report), encoding="utf-8")
     return table

@@ -27,7 +27,14 @@ from types import TracebackType
 from sim.errors import GradingError
 from sim.grading.results import ALL_PASSED, CheckResult, Verdict
 
-__all__ = ["Checklist", "Item", "describe_exception", "is_stub"]
+__all__ = [
+    "Checklist",
+    "Item",
+    "LearnerError",
+    "LearnerNotImplementedError",
+    "describe_exception",
+    "is_stub",
+]
 
 _SIM_DIR = Path(__file__).resolve().parents[1]
 _LIBRARY_DIRS = tuple(
@@ -39,6 +46,14 @@ STUB_HINT = (
     "Replace the `raise NotImplementedError(...)` line or the `...` with your answer, "
     "run that cell, then run this check again."
 )
+
+
+class LearnerError(Exception):
+    """Learner code raised in another process; ``str()`` is the description made there."""
+
+
+class LearnerNotImplementedError(NotImplementedError):
+    """Learner code in another process still raises ``NotImplementedError`` (the stub)."""
 
 
 def is_stub(answer: object) -> bool:
@@ -63,6 +78,8 @@ def describe_exception(exc: BaseException) -> str:
     The location is the innermost frame that belongs to the learner's code (a notebook cell),
     not to the lab or to a library it called.
     """
+    if isinstance(exc, LearnerError | LearnerNotImplementedError):
+        return str(exc)  # already described where it was raised
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     where = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
@@ -154,7 +171,7 @@ class Checklist:
         )
 
     def error(self, reason: str, hint: str = "") -> CheckResult:
-        """The result when the answer could not be checked at all (crash, time, sandbox)."""
+        """The result when the answer could not be checked at all (crash, time, unreadable)."""
         return CheckResult(
             self.question,
             0,

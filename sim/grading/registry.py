@@ -30,6 +30,7 @@ __all__ = [
     "exercise_names",
     "exercise_questions",
     "get_question",
+    "hidden_while_graded",
     "question",
     "questions",
 ]
@@ -143,3 +144,18 @@ def exercise_names() -> list[str]:
 def exercise_questions(exercise: str) -> list[Question]:
     """The questions of one exercise, in id order (empty if the exercise is unknown)."""
     return [q for q in _discover().values() if q.exercise == exercise]
+
+
+def hidden_while_graded(exercise: str) -> list[str]:
+    """Files of the ``sim`` package a submission of ``exercise`` must not read while graded.
+
+    An exercise module that declares ``HIDDEN_WHILE_GRADED = True`` (its notebook does not
+    import it) holds the checks' own helpers, which compute the expected answers: the grading
+    jail replaces it with an empty file. Relative to the ``sim`` package folder.
+    """
+    for q in exercise_questions(exercise):
+        module = importlib.import_module(q.check.__module__)
+        if getattr(module, "HIDDEN_WHILE_GRADED", False):
+            return [module.__name__.removeprefix("sim.").replace(".", "/") + ".py"]
+        return []
+    return []

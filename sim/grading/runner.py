@@ -1,44 +1,51 @@
-"""Grade one submitted notebook in this process and print one JSON document.
+"""The submission's side of batch grading: run the notebook, hand over its answers as data.
 
-Run by the batch grader as ``python -m sim.grading.runner NOTEBOOK`` inside a scratch copy of the
-submission's folder, one process per submission. Steps:
+Started by the checker (:mod:`sim.grading.checker`) inside the grading jail
+(:mod:`sim.grading.sandbox`) as ``runner NOTEBOOK --answers NAME,NAME,...``. It never grades:
 
-1. Load the notebook as plain JSON (no Jupyter kernel is started); invalid JSON is a clear reason.
-2. Recognise the exercise from the notebook metadata (``kafka_lab.exercise``), whatever the file
-   is called.
-3. Install the :mod:`sim.grading.sandbox`, then run the code cells in order in one namespace, each
-   with a time budget. IPython magics (``%``/``!`` lines, ``%%`` cells) are skipped. Widgets are
-   never built: ``KAFKA_LAB_GRADING=1`` tells the lab's widget factories to stand down.
-4. For each question of the exercise, call the same check as ``check()`` in the notebook on the
-   answer found in the namespace. A question scores 0, with a reason, when a cell tagged with it
-   failed or timed out, or when its code broke a sandbox rule (an untagged cell that breaks one
-   costs every question).
+1. Parse the notebook as plain JSON (no Jupyter kernel is started).
+2. Run its code cells in order in one namespace, each within a time budget. IPython magics
+   (``%``/``!`` lines, ``%%`` cells) are skipped; ``check()`` answers "graded by the batch" and
+   checks nothing; widgets are never built (``KAFKA_LAB_GRADING=1``).
+3. Write one message: how each cell ran, and each named answer in the restricted form of
+   :mod:`sim.grading.wire` (data as data; classes and functions as handles).
+4. Serve the checker's calls on those handles (make an instance, call a method or function),
+   each within a time budget, until the checker closes the pipe.
 
-The learner's prints go to ``/dev/null``; only the result document reaches the real stdout.
+Everything this process says is untrusted: the checker decides every point from what it sees.
+The notebook's own prints go to ``/dev/null``.
+
+The notebook-reading helpers (:func:`parse_notebook`, :func:`recognise_exercise`) are shared
+with the checker.
 """
 
 from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import json
 import linecache
 import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
-from sim.grading import GRADING_ENV_VAR, run_check
+from sim.grading import GRADING_ENV_VAR
 from sim.grading.budget import BudgetExceeded, time_budget
 from sim.grading.checklist import describe_exception
-from sim.grading.registry import Question, exercise_names, exercise_questions, questions
-from sim.grading.results import CheckResult
-from sim.grading.sandbox import Sandbox
 
-__all__ = ["CellRun", "grade_notebook", "load_notebook", "main"]
+__all__ = [
+    "CellRun",
+    "main",
+    "parse_notebook",
+    "recognise_exercise",
+    "run_cells",
+]
 
 DEFAULT_CELL_TIMEOUT_S = 10.0
+MAX_REQUEST_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -55,25 +62,31 @@ class CellRun:
         return f"cell {self.number}"
 
 
-def load_notebook(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """Read a notebook as JSON; returns ``(notebook, None)`` or ``(None, reason)``."""
-    name = path.name
+# --- reading a notebook (also used by the checker) -----------------------------------------------
+
+
+def parse_notebook(raw: bytes, name: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A notebook from its bytes; returns ``(notebook, None)`` or ``(None, reason)``.
+
+    Never raises for any input: deep nesting, huge numbers and wrong types are reasons.
+    """
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        return None, f"could not read {name}: {exc.strerror}"
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None, f"not a valid notebook: {name} is not UTF-8 text"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return None, (
-            f"not a valid notebook: {name} is not valid JSON "
-            f"({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        )
+        return None, (f"not a valid notebook: {name} is not valid JSON "
+                      f"({exc.msg} at line {exc.lineno}, column {exc.colno})")
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, f"not a valid notebook: {name} cannot be read ({type(exc).__name__})"
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         return None, f"not a Jupyter notebook: {name} has no list of cells"
-    if data.get("nbformat", 4) < 4:
+    version = data.get("nbformat", 4)
+    if not isinstance(version, int) or isinstance(version, bool):
+        return None, f"not a Jupyter notebook: {name} has an nbformat that is not a number"
+    if version < 4:
         return None, f"{name} uses an old notebook format; open and save it in Jupyter first"
     return data, None
 
@@ -84,7 +97,8 @@ def _meta(node: Any) -> dict[str, Any]:
     return lab if isinstance(lab, dict) else {}
 
 
-def _cell_questions(cell: dict[str, Any]) -> tuple[str, ...]:
+def cell_questions(cell: Any) -> tuple[str, ...]:
+    """The question ids a cell is tagged with (``metadata.kafka_lab.question``)."""
     tag = _meta(cell).get("question")
     if isinstance(tag, str):
         return (tag,)
@@ -95,31 +109,30 @@ def _cell_questions(cell: dict[str, Any]) -> tuple[str, ...]:
 
 def recognise_exercise(nb: dict[str, Any], path: Path) -> tuple[str | None, str | None]:
     """The exercise a notebook answers: metadata first, then its question tags, then its name."""
+    from sim.grading.registry import exercise_names, questions
+
     known = exercise_names()
     named = _meta(nb).get("exercise")
     if isinstance(named, str) and named in known:
         return named, None
     registered = questions()
-    tagged = {
-        registered[q].exercise
-        for cell in nb["cells"]
-        for q in _cell_questions(cell)
-        if q in registered
-    }
+    tagged = {registered[q].exercise for cell in nb["cells"] for q in cell_questions(cell)
+              if q in registered}
     if len(tagged) == 1:
         return tagged.pop(), None
     if path.stem in known:
         return path.stem, None
-    return None, (
-        "cannot tell which exercise this notebook answers: its metadata has no known "
-        "kafka_lab.exercise (start from the notebook in exercises/)"
-    )
+    return None, ("cannot tell which exercise this notebook answers: its metadata has no known "
+                  "kafka_lab.exercise (start from the notebook in exercises/)")
 
 
-def _source(cell: dict[str, Any]) -> str | None:
+def cell_source(cell: dict[str, Any]) -> str | None:
     """The cell's Python source with magic lines blanked; ``None`` for a ``%%`` cell magic."""
     raw = cell.get("source", "")
-    text = "".join(raw) if isinstance(raw, list) else str(raw)
+    if isinstance(raw, list):
+        text = "".join(part for part in raw if isinstance(part, str))
+    else:
+        text = raw if isinstance(raw, str) else ""
     lines = text.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
         return None
@@ -132,184 +145,233 @@ def _source(cell: dict[str, Any]) -> str | None:
     return "\n".join(out) + "\n"
 
 
-def _run_cell(
-    number: int, source: str, namespace: dict[str, Any], budget_s: float | None
-) -> tuple[str, str]:
+# --- running it ----------------------------------------------------------------------------------
+
+
+def _run_cell(number: int, source: str, namespace: dict[str, Any],
+              budget_s: float | None) -> tuple[str, str]:
     filename = f"<cell {number}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
-        code = compile(source, filename, "exec")
+        with time_budget(budget_s):
+            code = compile(source, filename, "exec")
+            exec(code, namespace)
     except SyntaxError as exc:
         return "error", f"has a syntax error: {exc.msg} (line {exc.lineno})"
-    try:
-        with time_budget(budget_s):
-            exec(code, namespace)
     except BudgetExceeded as exc:
         return "timeout", f"{exc} (an endless loop?)"
     except SystemExit:
         return "error", "called exit(), which stops the notebook"
-    except BaseException as exc:
+    except BaseException as exc:  # anything the learner's code raises
         return "error", f"raised {describe_exception(exc)}"
     return "ok", ""
 
 
-def run_cells(
-    nb: dict[str, Any], namespace: dict[str, Any], sandbox: Sandbox, budget_s: float | None
-) -> list[CellRun]:
+def run_cells(nb: dict[str, Any], namespace: dict[str, Any],
+              budget_s: float | None) -> list[CellRun]:
     """Run every code cell in order in ``namespace``; one failure never stops the rest."""
     runs = []
     for number, cell in enumerate(nb["cells"], start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        tags = _cell_questions(cell)
-        source = _source(cell)
+        tags = cell_questions(cell)
+        source = cell_source(cell)
         if source is None:
             runs.append(CellRun(number, tags, "skipped", "cell magic"))
             continue
-        sandbox.where = f"cell {number}"
         status, message = _run_cell(number, source, namespace, budget_s)
-        runs.append(CellRun(number, tags, status, message))
-    sandbox.where = "grader"
+        runs.append(CellRun(number, tags, status, message[:500]))
     return runs
-
-
-def _zero(q: Question, reason: str) -> CheckResult:
-    return CheckResult(
-        q.id,
-        0,
-        q.points,
-        "error",
-        failed=[reason],
-        reason=reason,
-        title=q.title,
-        hint="Fix the cell named above, restart the kernel and run the whole notebook.",
-    )
-
-
-def grade_question(
-    q: Question,
-    namespace: dict[str, Any],
-    cells: list[CellRun],
-    sandbox: Sandbox,
-    budget_s: float | None,
-) -> CheckResult:
-    """Grade one question from the state the notebook left behind."""
-    mine = [c for c in cells if q.id in c.questions]
-    exposed = {c.label for c in mine} | {c.label for c in cells if not c.questions}
-
-    def blocked() -> str | None:
-        violation = next((v for v in sandbox.violations if v.where in exposed), None)
-        if violation is not None:
-            return f"sandbox: {violation.where} {violation.message}"
-        failed = next((c for c in mine if c.status in ("error", "timeout")), None)
-        if failed is not None:
-            return f"{failed.label} (question {q.id}) {failed.message}"
-        return None
-
-    if (reason := blocked()) is not None:
-        return _zero(q, reason)
-    if q.answer not in namespace:
-        broken = next((c for c in cells if c.status in ("error", "timeout")), None)
-        why = f"; {broken.label} {broken.message}" if broken else ""
-        return CheckResult(
-            q.id,
-            0,
-            q.points,
-            "not yet solved",
-            reason=f"{q.answer} is not defined after running the notebook{why}",
-            title=q.title,
-            hint=f"Keep the cell that defines {q.answer} and run the notebook top to bottom.",
-        )
-    sandbox.where = f"check {q.id}"
-    exposed.add(sandbox.where)
-    result = run_check(q, namespace[q.answer], budget_s)
-    sandbox.where = "grader"
-    if (reason := blocked()) is not None:
-        return _zero(q, reason)
-    return result
 
 
 def _display(*objects: object, **kwargs: object) -> None:
     """Stands in for IPython's ``display`` while grading: shows nothing."""
 
 
-def grade_notebook(
-    path: Path,
-    *,
-    cell_timeout_s: float | None = DEFAULT_CELL_TIMEOUT_S,
-    check_timeout_s: float | None = None,
-    root: Path | None = None,
-) -> dict[str, Any]:
-    """Run and grade one notebook; returns the JSON-ready result document.
-
-    Args:
-        path: the notebook (a scratch copy: the sandbox confines it to ``root``).
-        cell_timeout_s: wall-clock budget of each code cell.
-        check_timeout_s: budget of each question's check (default: ``cell_timeout_s``).
-        root: the folder the submission may use (default: the notebook's folder).
-    """
-    document: dict[str, Any] = {"exercise": None, "problem": None, "results": [], "cells": []}
-    nb, problem = load_notebook(path)
-    if nb is None:
-        document["problem"] = problem
-        return document
-    exercise, problem = recognise_exercise(nb, path)
-    document["exercise"] = exercise
-    if exercise is None:
-        document["problem"] = problem
-        return document
-    qs = exercise_questions(exercise)
-    os.chdir(path.parent)
-    sandbox = Sandbox(root or path.parent)
-    namespace: dict[str, Any] = {
-        "__name__": "__main__",
-        "__builtins__": builtins,
-        "display": _display,
-    }
-    sandbox.install()
-    cells = run_cells(nb, namespace, sandbox, cell_timeout_s)
-    budget = cell_timeout_s if check_timeout_s is None else check_timeout_s
-    results = [grade_question(q, namespace, cells, sandbox, budget) for q in qs]
-    sandbox.disable()
-    document["results"] = [r.to_dict() for r in results]
-    document["cells"] = [asdict(c) for c in cells]
-    return document
+# --- serving the checker -------------------------------------------------------------------------
 
 
-def _claim_stdout() -> TextIO:
-    """Keep the real stdout for the result; send fds 1 and 2 (the learner's output) to null."""
+class _Server:
+    """The learner objects the checker may call, by handle id, and the pipe to the checker."""
+
+    def __init__(self, requests: BinaryIO, replies: BinaryIO, budget_s: float | None) -> None:
+        self.requests = requests
+        self.replies = replies
+        self.budget_s = budget_s
+        self.objects: list[Any] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        from sim.grading.wire import dumps
+
+        self.replies.write(dumps(message).encode() + b"\n")
+        self.replies.flush()
+
+    def receive(self) -> dict[str, Any] | None:
+        from sim.grading.wire import WireError, loads
+
+        line = self.requests.readline(MAX_REQUEST_BYTES)
+        if not line:
+            return None
+        try:
+            message = loads(line)
+        except WireError:
+            return None
+        return message if isinstance(message, dict) else None
+
+    def handle(self, value: Any) -> dict[str, Any]:
+        """A handle for learner code (class, function, other object) the checker may call."""
+        from sim.grading.wire import signature_of
+
+        self.objects.append(value)
+        number = len(self.objects) - 1
+        if isinstance(value, type):
+            return {"$": "class", "id": number, "name": str(value.__name__)[:80],
+                    "methods": _methods(value)}
+        if callable(value):
+            return {"$": "function", "id": number,
+                    "name": str(getattr(value, "__name__", "function"))[:80],
+                    "module": str(getattr(value, "__module__", ""))[:200],
+                    "params": signature_of(value)}
+        kind = self.handle(type(value))
+        return {"$": "object", "id": number, "class": kind["id"], "type": kind["name"],
+                "methods": kind["methods"]}
+
+    def rebuild(self, data: dict[str, Any]) -> Any:
+        """A checker object handed to learner code: calls go back through the pipe."""
+        from sim.grading.wire import WireError
+
+        if data.get("$") != "remote" or not isinstance(data.get("id"), int):
+            raise WireError("only remote objects come from the checker")
+        return _Remote(self, data["id"], data.get("name", "consumer"))
+
+    def encode(self, value: Any) -> Any:
+        from sim.grading.wire import encode
+
+        return encode(value, self.handle)
+
+    def decode(self, data: Any) -> Any:
+        from sim.grading.wire import decode
+
+        return decode(data, self.rebuild)
+
+    def serve(self) -> None:
+        """Answer calls until the checker hangs up."""
+        while (request := self.receive()) is not None:
+            self.send({"n": request.get("n"), **self.answer(request)})
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        from sim.consumer.client import LEARNER_CODE
+
+        try:
+            target = self.objects[int(request["id"])]
+            args = self.decode(request.get("args", []))
+            method = request.get("method")
+            remotes = [a for a in args if isinstance(a, _Remote)]
+            if remotes:
+                LEARNER_CODE.append(remotes[0])  # process(records) goes to the checker's consumer
+            try:
+                with time_budget(self.budget_s):
+                    if request.get("op") == "method":
+                        if not isinstance(method, str) or method not in _methods(type(target)):
+                            raise AttributeError(f"no method {str(method)[:40]!r}")
+                        result = getattr(target, method)(*args)
+                    else:
+                        result = target(*args)
+            finally:
+                if remotes:
+                    LEARNER_CODE.pop()
+            return {"ok": self.encode(result)}
+        except BudgetExceeded as exc:
+            return {"raise": "budget", "seconds": exc.seconds}
+        except NotImplementedError as exc:
+            return {"raise": "stub", "text": describe_exception(exc)[:500]}
+        except SystemExit:
+            return {"raise": "error", "text": "called exit()"}
+        except BaseException as exc:
+            return {"raise": "error", "text": describe_exception(exc)[:500]}
+
+
+def _methods(cls: type) -> list[str]:
+    names = [name[:80] for name in dir(cls)
+             if not name.startswith("_") and callable(getattr(cls, name, None))]
+    return names[:100]
+
+
+class _Remote:
+    """A checker object (a consumer) seen from learner code: every call is a message."""
+
+    def __init__(self, server: _Server, number: int, name: object) -> None:
+        self._server = server
+        self._number = number
+        self.client_id = str(name)[:80]
+
+    def __getattr__(self, method: str) -> Any:
+        from sim.grading.wire import REMOTE_METHODS
+
+        if method not in REMOTE_METHODS:
+            raise AttributeError(f"the consumer has no method {method!r} here")
+
+        def call(*args: Any) -> Any:
+            server = self._server
+            server.send({"back": {"id": self._number, "method": method,
+                                  "args": server.encode(list(args))}})
+            reply = server.receive()
+            if reply is None:
+                raise RuntimeError("the grader stopped answering")
+            if "raise" in reply:
+                raise RuntimeError(str(reply["raise"])[:500])
+            return server.decode(reply.get("ok"))
+
+        return call
+
+
+def _claim_pipes() -> tuple[BinaryIO, BinaryIO]:
+    """Keep stdin/stdout for the checker; the learner's code gets /dev/null for fds 0, 1, 2."""
     sys.stdout.flush()
     sys.stderr.flush()
-    result = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.dup2(null, 2)
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
     os.close(null)
-    return result
+    return requests, replies
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m sim.grading.runner NOTEBOOK [--cell-timeout S]``."""
-    parser = argparse.ArgumentParser(prog="python -m sim.grading.runner", description=__doc__)
+    """``runner NOTEBOOK --answers A,B [--cell-timeout S] [--call-timeout S]``."""
+    parser = argparse.ArgumentParser(prog="python -m sim.grading.runner")
     parser.add_argument("notebook", type=Path)
+    parser.add_argument("--answers", default="")
     parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S)
-    parser.add_argument("--check-timeout", type=float, default=None)
-    parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--call-timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S)
     args = parser.parse_args(argv)
     os.environ[GRADING_ENV_VAR] = "1"
     sys.dont_write_bytecode = True
-    out = _claim_stdout()
+    requests, replies = _claim_pipes()
+    server = _Server(requests, replies, args.call_timeout)
     try:
-        document = grade_notebook(
-            args.notebook.resolve(),
-            cell_timeout_s=args.cell_timeout,
-            check_timeout_s=args.check_timeout,
-            root=args.root,
-        )
-    except BaseException as exc:  # a failure of the grader itself, or an escaped budget
-        document = {"exercise": None, "problem": f"grading failed: {describe_exception(exc)}"}
-    out.write(json.dumps(document) + "\n")
-    out.flush()
+        nb, problem = parse_notebook(args.notebook.read_bytes(), args.notebook.name)
+        if nb is None:
+            server.send({"ran": {"problem": problem}})
+            os._exit(0)
+        namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
+                                     "display": _display}
+        cells = run_cells(nb, namespace, args.cell_timeout)
+        answers = {}
+        for name in filter(None, args.answers.split(",")):
+            if name not in namespace:
+                continue
+            try:
+                answers[name] = server.encode(namespace[name])
+            except (ValueError, RecursionError) as exc:
+                answers[name] = {"$": "unsupported", "why": str(exc)[:200]}
+        server.send({"ran": {"cells": [asdict(c) for c in cells], "answers": answers}})
+        server.serve()
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
+            server.send({"ran": {"problem": f"the notebook could not be run: "
+                                            f"{describe_exception(exc)[:300]}"}})
     os._exit(0)  # skip the learner's atexit handlers and threads
 
 

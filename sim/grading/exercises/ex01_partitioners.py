@@ -24,6 +24,7 @@ from sim.grading.registry import question
 from sim.partitioners import ClusterMetadata, partition_for_key
 
 EXERCISE = "01_partitioners"
+HIDDEN_WHILE_GRADED = True  # the notebook never imports this module; its helpers know answers
 
 SEED = 1  # the only source of the test keys and their order
 TOPIC = "orders"
@@ -130,6 +131,56 @@ def _route(partitioner: object, key: str | None, cluster: ClusterMetadata, n: in
     )
 
 
+LAB_EXAMPLE_CONFIGS = {"vip.partitions": 4, "vip.prefix": "gold-"}
+PROBE_KEYS = 12
+
+
+def _lab_example_probes() -> dict[str, list[tuple[str | bytes | None, bytes | None]]]:
+    """Calls on which the lab's example differs from any partitioner written to the spec.
+
+    ``configured``: after ``configure(LAB_EXAMPLE_CONFIGS)`` the example gives "gold-" keys
+    partitions 0–3; the spec has no such configs, so they are ordinary keys (8–9).
+    ``mismatched``: the example tests the prefix on ``key`` (a ``str`` only) but hashes
+    ``key_bytes``; the spec's records have ``key_bytes == key.encode()``, so a partitioner
+    written to it never needs to look at both.
+    """
+    configured = [(f"gold-{n}", f"gold-{n}".encode()) for n in range(PROBE_KEYS)]
+    configured += [(f"vip-{n}", f"vip-{n}".encode()) for n in range(PROBE_KEYS)]
+    mismatched: list[tuple[str | bytes | None, bytes | None]] = [
+        (f"vip-{n}", f"customer-{n}".encode()) for n in range(PROBE_KEYS)
+    ]
+    mismatched += [(f"vip-{n}".encode(), f"vip-{n}".encode()) for n in range(PROBE_KEYS)]
+    return {"configured": configured, "mismatched": mismatched}
+
+
+def _acts_like_the_labs_example(cls: type, cluster: ClusterMetadata) -> str | None:
+    """Which probe the learner's class answers exactly as the lab's example, if any.
+
+    Compares behaviour, not names: a subclass of the example, a class that delegates to it or
+    a copy of it all answer like it; a partitioner that raises on a probe differs from it.
+    """
+    from sim.partitioners import VipPartitioner
+
+    for probe, calls in _lab_example_probes().items():
+        theirs, mine = VipPartitioner(), cls()
+        configs = LAB_EXAMPLE_CONFIGS if probe == "configured" else {}
+        theirs.configure(configs)
+        configure = getattr(mine, "configure", None)
+        try:
+            if callable(configure):
+                configure(dict(configs))
+            same = all(
+                mine.partition(TOPIC, key, key_bytes, "v", b"v", cluster)  # type: ignore[attr-defined]
+                == theirs.partition(TOPIC, key, key_bytes, "v", b"v", cluster)
+                for key, key_bytes in calls
+            )
+        except Exception:  # an error on a probe is a difference
+            same = False
+        if same:
+            return f"{probe} probe, {len(calls)} calls"
+    return None
+
+
 @question(
     "01.a",
     points=8,
@@ -146,18 +197,20 @@ def vip_partitioner(answer: object, sheet: Checklist) -> None:
     last = NUM_PARTITIONS - 1
 
     with sheet.item(f"{name}() can be created and configured", points=1) as item:
-        if cls.__module__ == "sim.partitioners":
-            item.fail(
-                f"{cls.__module__}.{name} is the lab's own example; write your own class",
-                "Define class VipPartitioner in your notebook with its own partition() method.",
-            )
-        elif not callable(getattr(cls, "partition", None)):
+        if not callable(getattr(cls, "partition", None)):
             item.fail(
                 "expected a partitioner class with a partition(topic, key, key_bytes, value, "
                 f"value_bytes, cluster) method, got {_describe(answer)}"
             )
         else:
             first = _new(cls)
+            if (probe := _acts_like_the_labs_example(cls, cluster)) is not None:
+                item.fail(
+                    f"{name} behaves exactly like the lab's own example, "
+                    f"sim.partitioners.VipPartitioner ({probe}); write your own class",
+                    "Define class VipPartitioner in your notebook with its own partition() "
+                    "method, without calling or extending the lab's example.",
+                )
     if not item.passed:
         return sheet.stop("there is no partitioner to try")
 

@@ -37,6 +37,7 @@ from sim.lessons import groups as lg
 from sim.records import TopicPartition
 
 EXERCISE = "03_consumer_groups"
+HIDDEN_WHILE_GRADED = True  # the notebook never imports this module; its helpers know answers
 
 # 03.a -------------------------------------------------------------------------------------------
 PREDICT_MEMBERS = ("C1", "C2", "C0")  # in the order they joined
