@@ -10,6 +10,11 @@ event) and ``reset()`` (rebuild from the setup function, which is how "step back
 A run never hangs: if simulated time stops advancing (more than ``max_steps_per_instant``
 events in a row at one instant, a *zero-time livelock* such as a loop that waits 0 ms again
 and again), the kernel raises ``SimulationError`` naming the process that keeps resuming.
+
+Brokers keep clocks even when idle (the ISR check every ``replica.lag.time.max.ms / 2``): such
+periodic *background* timers come from ``background_timeout`` and fire like any other event, but
+they alone never keep ``run()`` without a time (or ``run_until``) going, so that an idle
+cluster still ends a run.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class Kernel:
         self.clients = []
         self.steps = 0
         self._step_ms, self._step_same = math.nan, 0  # step()'s livelock guard
+        self._background = 0  # background timers waiting in the event queue
         self.cluster = Cluster(self._brokers, self.spawn_rng(), self._broker_configs)
         self.cluster.kernel = self
         self.replicas = ReplicaManager(self)
@@ -85,6 +91,24 @@ class Kernel:
     def spawn_rng(self) -> np.random.Generator:
         """A child random stream for one component, independent of the others."""
         return self.rng.spawn(1)[0]
+
+    def background_timeout(self, delay_ms: float) -> simpy.Timeout:
+        """A timer for periodic housekeeping that alone does not keep a run going."""
+        self._background += 1
+        timer = self.env.timeout(delay_ms)
+        timer.callbacks.append(self._background_fired)
+        return timer
+
+    def make_background(self, timer: simpy.Timeout) -> None:
+        """Let a pending ``timer`` that turned out to be moot stop keeping a run going."""
+        self._background += 1
+        timer.callbacks.append(self._background_fired)
+
+    def _background_fired(self, _event: simpy.Event) -> None:
+        self._background -= 1
+
+    def _only_background_left(self) -> bool:
+        return len(self.env._queue) <= self._background  # SimPy has no public view of its queue
 
     def register(self, client: Any) -> None:
         """Called by clients so that the kernel can find and summarise them."""
@@ -108,6 +132,8 @@ class Kernel:
         last_ms, same, max_same = math.nan, 0, self.max_steps_per_instant  # livelock guard
         try:
             while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= limit:
+                if until_ms is None and self._only_background_left():
+                    break  # nothing but housekeeping left: the run is over
                 if next_ms != last_ms:
                     last_ms, same = next_ms, 1
                 elif (same := same + 1) > max_same:
@@ -145,15 +171,17 @@ class Kernel:
         """Step until ``condition(kernel)`` holds; False if time ran out or nothing was left."""
         while not condition(self):
             nxt = self.env.peek()
-            if nxt == simpy.core.Infinity or nxt > max_ms:
+            if nxt == simpy.core.Infinity or nxt > max_ms or (
+                    max_ms == float("inf") and self._only_background_left()):
                 return False
-            self.step()
+            self.env.step()
+            self.steps += 1
         return True
 
     def step(self) -> bool:
-        """Process exactly one event; False when there is none left."""
+        """Process exactly one event; False when there is none left (but background timers)."""
         next_ms = self.env.peek()
-        if next_ms == simpy.core.Infinity:
+        if next_ms == simpy.core.Infinity or self._only_background_left():
             return False
         if next_ms != self._step_ms:  # livelock guard, as in run()
             self._step_ms, self._step_same = next_ms, 1

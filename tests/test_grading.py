@@ -161,6 +161,16 @@ def test_renderings_escape_html_and_total_points() -> None:
     assert "8 / 10 points" in report._repr_html_()
 
 
+def test_html_hints_show_backticked_code_as_code() -> None:
+    """A hint's `code` spans render as <code>, never as raw Markdown backticks; still escaped."""
+    result = CheckResult("01.a", 0, 8, "not yet solved", reason="x",
+                         hint="Replace the `raise NotImplementedError(...)` line or `<x>`.")
+    rendered = result._repr_html_()
+    assert "<code>raise NotImplementedError(...)</code>" in rendered
+    assert "<code>&lt;x&gt;</code>" in rendered
+    assert "`" not in rendered
+
+
 # --- time budgets -------------------------------------------------------------------------------
 
 
