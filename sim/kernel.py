@@ -174,6 +174,7 @@ class Kernel:
             if nxt == simpy.core.Infinity or nxt > max_ms or (
                     max_ms == float("inf") and self._only_background_left()):
                 return False
+            self._count_step(nxt)
             self.env.step()
             self.steps += 1
         return True
@@ -183,15 +184,19 @@ class Kernel:
         next_ms = self.env.peek()
         if next_ms == simpy.core.Infinity or self._only_background_left():
             return False
-        if next_ms != self._step_ms:  # livelock guard, as in run()
+        self._count_step(next_ms)
+        self.env.step()
+        self.steps += 1
+        return True
+
+    def _count_step(self, next_ms: float) -> None:
+        """The livelock guard of step() and run_until(), as in run()."""
+        if next_ms != self._step_ms:
             self._step_ms, self._step_same = next_ms, 1
         else:
             self._step_same += 1
             if self._step_same > self.max_steps_per_instant:
                 self._livelock(next_ms)
-        self.env.step()
-        self.steps += 1
-        return True
 
     def reset(self) -> Kernel:
         """Start again from time 0 with the same seed and setup."""
