@@ -7,6 +7,10 @@ in creation order, so the same setup and seed always give the same trace.
 Controls for notebooks: ``run(until_ms)``, ``run_until(condition)``, ``step()`` (one SimPy
 event) and ``reset()`` (rebuild from the setup function, which is how "step back" works).
 
+A run never hangs: if simulated time stops advancing (more than ``max_steps_per_instant``
+events in a row at one instant, a *zero-time livelock* such as a loop that waits 0 ms again
+and again), the kernel raises ``SimulationError`` naming the process that keeps resuming.
+
 Brokers keep clocks even when idle (the ISR check every ``replica.lag.time.max.ms / 2``): such
 periodic *background* timers come from ``background_timeout`` and fire like any other event, but
 they alone never keep ``run()`` without a time (or ``run_until``) going, so that an idle
@@ -16,6 +20,7 @@ cluster still ends a run.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +45,10 @@ class Kernel:
             topics and clients; ``reset()`` calls it again.
     """
 
+    max_steps_per_instant = 100_000
+    """Events in a row at one simulated instant before the run counts as a livelock. The
+    built-in scenarios need at most a few dozen; raise it on a kernel for a giant group."""
+
     def __init__(
         self,
         seed: int = 0,
@@ -61,6 +70,7 @@ class Kernel:
         self.trace = Trace()
         self.clients = []
         self.steps = 0
+        self._step_ms, self._step_same = math.nan, 0  # step()'s livelock guard
         self._background = 0  # background timers waiting in the event queue
         self.cluster = Cluster(self._brokers, self.spawn_rng(), self._broker_configs)
         self.cluster.kernel = self
@@ -119,10 +129,15 @@ class Kernel:
         env = self.env
         limit = simpy.core.Infinity if until_ms is None else until_ms
         self.stop_ms = limit
+        last_ms, same, max_same = math.nan, 0, self.max_steps_per_instant  # livelock guard
         try:
             while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= limit:
                 if until_ms is None and self._only_background_left():
                     break  # nothing but housekeeping left: the run is over
+                if next_ms != last_ms:
+                    last_ms, same = next_ms, 1
+                elif (same := same + 1) > max_same:
+                    self._livelock(next_ms)
                 env.step()
                 self.steps += 1
         finally:
@@ -159,19 +174,95 @@ class Kernel:
             if nxt == simpy.core.Infinity or nxt > max_ms or (
                     max_ms == float("inf") and self._only_background_left()):
                 return False
+            self._count_step(nxt)
             self.env.step()
             self.steps += 1
         return True
 
     def step(self) -> bool:
         """Process exactly one event; False when there is none left (but background timers)."""
-        if self.env.peek() == simpy.core.Infinity or self._only_background_left():
+        next_ms = self.env.peek()
+        if next_ms == simpy.core.Infinity or self._only_background_left():
             return False
+        self._count_step(next_ms)
         self.env.step()
         self.steps += 1
         return True
+
+    def _count_step(self, next_ms: float) -> None:
+        """The livelock guard of step() and run_until(), as in run()."""
+        if next_ms != self._step_ms:
+            self._step_ms, self._step_same = next_ms, 1
+        else:
+            self._step_same += 1
+            if self._step_same > self.max_steps_per_instant:
+                self._livelock(next_ms)
 
     def reset(self) -> Kernel:
         """Start again from time 0 with the same seed and setup."""
         self._build()
         return self
+
+    # -- the livelock guard ------------------------------------------------------------------
+
+    def _livelock(self, at_ms: float, sample: int = 1000) -> None:
+        """Raise ``SimulationError`` for time stuck at ``at_ms``, naming who keeps resuming.
+
+        Steps up to ``sample`` more events and names the process resumed most often (by its
+        chain of generators and the client that owns it), else the most frequent callback.
+        """
+        processes: Counter[str] = Counter()
+        callbacks: Counter[str] = Counter()
+        env = self.env
+        for _ in range(sample):
+            if env.peek() != at_ms:
+                break
+            for callback in env._queue[0][3].callbacks or ():  # the event step() processes next
+                is_process = isinstance(getattr(callback, "__self__", None), simpy.Process)
+                (processes if is_process else callbacks)[_describe(callback)] += 1
+            env.step()
+        seen = processes or callbacks
+        culprit = seen.most_common(1)[0][0] if seen else "no process (the queue drained)"
+        raise SimulationError(
+            f"Simulated time stopped at {at_ms:g} ms: more than {self.max_steps_per_instant:,} "
+            f"events in a row happened at that instant (a zero-time livelock). The one that "
+            f"keeps resuming is {culprit}: a loop there waits 0 ms again and again. Fix its "
+            "time comparison (compare one way only), or raise kernel.max_steps_per_instant if "
+            "this many events at one instant are real.")
+
+
+def _describe(callback: Callable[..., Any]) -> str:
+    """A SimPy callback in words: ``process Owner.method → Owner.method (of client-id)``."""
+    target = getattr(callback, "__self__", None)
+    generator = getattr(target, "_generator", None)
+    if isinstance(target, simpy.Process) and generator is not None:
+        names, owner = [], ""
+        while generator is not None:
+            names.append(generator.gi_code.co_qualname)
+            frame_self = (generator.gi_frame.f_locals.get("self")
+                          if generator.gi_frame is not None else None)
+            owner = _owner(frame_self) or owner
+            generator = generator.gi_yieldfrom
+        return f"process {' → '.join(names)}" + (f" (of {owner})" if owner else "")
+    name = getattr(callback, "__qualname__", repr(callback))
+    cells = getattr(callback, "__closure__", None) or ()
+    owners = [_owner(cell.cell_contents) for cell in cells if _has_contents(cell)]
+    owner = next((o for o in owners if o), "")
+    return f"callback {name}" + (f" (of {owner})" if owner else "")
+
+
+def _owner(obj: Any) -> str:
+    """The client id of a client, or of the consumer a coordinator belongs to."""
+    for candidate in (obj, getattr(obj, "consumer", None)):
+        client_id = getattr(candidate, "client_id", None)
+        if isinstance(client_id, str) and client_id:
+            return client_id
+    return ""
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises ValueError
+    except ValueError:
+        return False
+    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from sim.consumer import (
     ConsumerRecords,
     IllegalStateError,
     NoOffsetForPartitionError,
+    offset_reset,
     process,
 )
 from sim.consumer.apps import at_least_once, at_most_once, auto_commit
@@ -78,6 +81,74 @@ def test_auto_offset_reset_latest_starts_at_the_high_watermark():
     c.assign([TP0])
     assert len(c.poll(timeout_ms=20)) == 0
     assert c.position(TP0) == 40
+
+
+def timed_log(records: int = 1000, rate_per_s: float = 100.0) -> Kernel:
+    """One broker, topic t with ``records`` records written at ``rate_per_s``, then idle."""
+    kernel = Kernel(seed=0, brokers=1, broker_configs=NO_LATENCY)
+    kernel.cluster.create_topic("t", partitions=1)
+    Producer(kernel, workload=Workload.generate(kernel.spawn_rng(), "t", records, rate_per_s))
+    kernel.run(records / rate_per_s * 1000 + 2000)
+    return kernel
+
+
+@pytest.mark.parametrize("duration", ["PT3S", "PT5.5S", "PT2.255S", "P0DT0H0M4,5S"])
+def test_auto_offset_reset_by_duration_starts_at_the_first_record_that_recent(duration):
+    """KIP-1106: by_duration:D starts at the first offset whose timestamp is ≥ now − D, as
+    offsetsForTimes would: that record is recent enough, the one before it is not."""
+    kernel = timed_log()
+    c = consumer(kernel, **{"auto.offset.reset": f"by_duration:{duration}"})
+    c.assign([TP0])
+    start_ms = kernel.now_ms
+    first = c.poll()[0]
+    target = start_ms - offset_reset.parse_duration_ms(duration)
+    stamps = kernel.cluster.partition("t", 0).log.column("timestamp_ms")
+    assert 0 < first.offset < len(stamps)
+    assert first.timestamp_ms >= target > stamps[first.offset - 1]
+
+
+def test_auto_offset_reset_by_duration_longer_than_the_log_starts_at_the_beginning():
+    """by_duration:P1D on a log 12 s old: every record is recent enough, start at offset 0."""
+    kernel = timed_log()
+    c = consumer(kernel, **{"auto.offset.reset": "by_duration:P1D"})
+    c.assign([TP0])
+    assert c.poll()[0].offset == 0
+
+
+def test_auto_offset_reset_by_duration_with_no_recent_record_starts_at_the_end():
+    """No record at or after now − duration (the log went quiet 2 s ago): latest, as Kafka
+    does when offsetsForTimes finds nothing."""
+    kernel = timed_log()
+    c = consumer(kernel, **{"auto.offset.reset": "by_duration:PT1S"})
+    c.assign([TP0])
+    assert len(c.poll(timeout_ms=20)) == 0
+    assert c.position(TP0) == 1000
+
+
+@pytest.mark.parametrize(("text", "ms"), [
+    ("PT1H", 3_600_000), ("P1D", 86_400_000), ("P1DT2H30M", 95_400_000), ("PT0.5S", 500),
+    ("pt1m", 60_000), ("PT1H-30M", 1_800_000), ("PT1,25S", 1250), ("PT0S", 0),
+])
+def test_iso8601_durations_parse_as_javas_duration_parse(text, ms):
+    """Java's Duration.parse grammar (days, then T with hours, minutes, decimal seconds; the
+    letters in any case; signed parts)."""
+    assert offset_reset.parse_duration_ms(text) == ms
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("by_duration", "the :duration part is missing"),
+    ("by_duration:-PT1H", "a negative duration is not allowed"),
+    ("by_duration:PT-90M", "a negative duration is not allowed"),
+    ("by_duration:1h", "'1h' is not an ISO-8601 duration"),
+    ("by_duration:P1W", "'P1W' is not an ISO-8601 duration"),  # weeks are a Period, not a Duration
+    ("by_duration:PT", "has a T with no hours, minutes or seconds"),
+    ("by_duration:P", "has neither days"),
+    ("by-duration:PT1H", "must be earliest, latest, none or by_duration:PnDTnHnMn.nS"),
+])
+def test_bad_auto_offset_reset_values_are_clear_errors(value, message):
+    """AutoOffsetResetStrategy's rules: a ConfigError naming the value and the allowed forms."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_consumer({"auto.offset.reset": value})
 
 
 def test_auto_offset_reset_none_without_a_commit_is_a_clear_error():
@@ -151,7 +222,8 @@ def test_paused_partitions_are_not_fetched():
 
 @pytest.mark.parametrize(("config", "message"), [
     ({"max.poll.record": 5}, "Did you mean max.poll.records"),
-    ({"auto.offset.reset": "smallest"}, "must be one of 'earliest', 'latest', 'none'"),
+    ({"auto.offset.reset": "smallest"},
+     "'smallest'.*must be earliest, latest, none or by_duration:PnDTnHnMn.nS"),
     ({"group.id": "g", "heartbeat.interval.ms": 45000}, "must be lower than session.timeout"),
     ({"enable.auto.commit": True}, "needs a group.id"),
     ({"group.id": "g", "partition.assignment.strategy": ["fair"]}, "unknown assignor 'fair'"),

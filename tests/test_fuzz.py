@@ -360,8 +360,6 @@ def test_safe_config_keeps_send_order(safe):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defects 1 and 12: sequence-collision losses; a disk lost on restart has no cause")
 def test_disk_loss_loses_only_where_kafka_does_each_loss_with_its_cause(disk_loss):
     """Losses only when the only in-sync replica came back empty and was elected; each has a
     cause in the audit."""
@@ -395,8 +393,6 @@ def test_unsafe_configs_still_end_online_and_agree_below_the_high_watermark(unsa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 8: an at-most-once member fenced after a hang processes records twice")
 def test_consumer_commit_strategies_hold_and_runs_end(consumers):
     """Commit after processing never skips; commit before never processes twice; runs end."""
     assert _with(consumers, "skipped", "processed-twice", "hang", "error") == []
@@ -445,21 +441,19 @@ def test_fuzz_cli_prints_a_verdict_per_failure_and_the_rate(tmp_path):
             assert scenarios.load(path).faults
 
 
-DEFECTS = {
+DEFECTS: dict[str, str | None] = {
     # file stem (profile--cause) → the issue 12 defect that makes it fail today (None: fixed)
     "safe--json-crash-open-unavailability": None,  # defect 11, fixed
     "safe--lost-write-sequence-collision": None,  # defect 1, fixed
     "safe--duplicate-with-idempotence": None,  # defects 1 and 5, fixed
     "safe--hash-seed-dependent-output": None,  # defect 10, fixed
     "safe--isr-divergence": None,  # defects 2 and 9, fixed
-    "consumers--at-most-once-processed-twice": (
-        "issue 12 defect 8: a member fenced after a hang still processes the records it "
-        "polled, so an at-most-once group processes them twice"),
+    "consumers--at-most-once-processed-twice": None,  # defect 8, fixed
     "disk-loss--disk-lost-loss-without-cause": None,  # defect 12: replays clean (log.lost)
     "safe--nonmonotonic-send-with-idempotence": None,  # defect 9, fixed
 }
-"""Minimised findings under tests/data/fuzz, each with the defect that makes it fail today
-(None once that defect is fixed: the finding must then replay clean)."""
+"""Minimised findings under tests/data/fuzz, each naming the defect that made it fail
+(None: the defect is fixed and the finding stays as a regression test)."""
 
 
 def _recorded():

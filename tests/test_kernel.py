@@ -277,3 +277,63 @@ def test_run_without_a_time_refuses_when_consumers_poll_forever() -> None:
         kernel.run()
     kernel.run(1000)
     assert kernel.now_ms == 1000
+
+
+# --- The livelock guard --------------------------------------------------------------------------
+
+
+class Spinner:
+    """A component whose loop waits 0 ms for ever: simulated time can never advance."""
+
+    client_id = "spinner-1"
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.env = kernel.env
+
+    def spin(self):
+        while True:
+            yield from self.pause()
+
+    def pause(self):
+        yield self.env.timeout(0)
+
+
+def spinning_kernel(at_ms: float = 250.0) -> Kernel:
+    kernel = Kernel(seed=0, brokers=1)
+    spinner = Spinner(kernel)
+    kernel.env.timeout(at_ms).callbacks.append(lambda _e: kernel.env.process(spinner.spin()))
+    return kernel
+
+
+def test_a_zero_time_livelock_is_an_error_naming_the_process() -> None:
+    """A loop that waits 0 ms again and again ends the run with SimulationError (at the default
+    limit, never a hang), naming the instant, the generators and the client that owns them."""
+    kernel = spinning_kernel()
+    with pytest.raises(SimulationError) as info:
+        kernel.run(10_000)
+    message = str(info.value)
+    assert "stopped at 250 ms" in message
+    assert "zero-time livelock" in message
+    assert "Spinner.spin → Spinner.pause (of spinner-1)" in message
+    assert kernel.now_ms == 250
+
+
+def test_the_livelock_guard_also_watches_step_by_step_runs() -> None:
+    """run_until() and step() (what a notebook's blocking calls use) raise as run() does."""
+    kernel = spinning_kernel(at_ms=5.0)
+    kernel.max_steps_per_instant = 500
+    with pytest.raises(SimulationError, match=r"Spinner\.spin"):
+        kernel.run_until(lambda _k: False)
+
+
+def test_many_events_at_one_instant_below_the_limit_are_fine() -> None:
+    """The guard counts events in a row at one instant: a burst up to the limit runs, and
+    time moving on starts the count again."""
+    kernel = Kernel(seed=0, brokers=1)
+    kernel.max_steps_per_instant = 100
+    processed = timers(kernel, [7.0] * 100 + [8.0] * 100)
+    kernel.run(10)
+    assert processed == [7.0] * 100 + [8.0] * 100
+    timers(kernel, [1.0] * 101)  # delays: all at 11 ms
+    with pytest.raises(SimulationError, match="events in a row"):
+        kernel.run(20)

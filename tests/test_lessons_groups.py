@@ -69,6 +69,11 @@ def crash(strategy: str) -> Kernel:
 
 
 @functools.cache
+def hang(strategy: str) -> Kernel:
+    return lg.crash_run(strategy, hang_ms=15_000)
+
+
+@functools.cache
 def crash_audit(strategy: str) -> AuditReport:
     return audit_kernel(crash(strategy))
 
@@ -329,6 +334,43 @@ def test_lesson_the_crashed_partition_has_no_owner_until_the_session_times_out()
         row = stops[stops["partition"] == 0].iloc[0]
         assert row["stopped_ms"] == 9000
         assert 18_000 <= row["resumed_ms"] < 18_100
+
+
+def test_lesson_a_hang_is_not_a_crash():
+    """§4 (hang): consumer-billing-1 frozen from 9 s to 24 s is removed at 16,002.5 ms. At most
+    once: nothing skipped or twice, payments-0 lost at 24,041.5 ms. At least once: its commit
+    of 1500 is refused (NOT_IN_GROUP at 24,039 ms) and offsets 1400–1499 are processed twice,
+    caused by the hang."""
+    hangs = {s: hang(s) for s in ("at-most-once", "at-least-once")}
+    summary = lg.zombie_summary(hangs)
+    assert (summary["removed at (ms)"] == 16_002.5).all()
+    assert summary.loc["at-most-once", ["skipped", "processed twice"]].tolist() == [0, 0]
+    assert summary.loc["at-most-once", "refused commits"] == ""
+    assert summary.loc["at-most-once", "partitions lost at (ms)"] == 24_041.5
+    assert summary.loc["at-least-once", ["skipped", "processed twice"]].tolist() == [0, 100]
+    assert summary.loc["at-least-once", "refused commits"] == (
+        "payments-0@1500 NOT_IN_GROUP at 24039 ms")
+    assert summary.loc["at-least-once", "partitions lost at (ms)"] > 24_039
+    [row] = lg.all_anomalies(hangs).itertuples(index=False)
+    assert (row.run, row.kind, row.partition, row.first_offset, row.last_offset) == (
+        "at-least-once", "processed-twice", 0, 1400, 1499)
+    assert row.consumers == "consumer-billing-1 → consumer-billing-2"
+    assert row.cause.startswith("consumer_hang of consumer-billing-1 at 9000 ms")
+
+
+def test_lesson_the_woken_at_most_once_consumer_finishes_what_the_crash_skipped():
+    """§4 (hang): at most once, offsets 1479–1499 (skipped after the crash) are processed by
+    consumer-billing-1 after it wakes at 24 s; the last commit before was offset 1400."""
+    frozen = metrics.consumers(hang("at-most-once"))[0]
+    done = frozen.processed()
+    mine = done[(done["partition"] == 0) & (done["offset"] < 1500)]
+    late = mine[mine["processed_ms"] >= 24_000]
+    assert late["offset"].tolist() == list(range(1479, 1500))
+    assert mine["offset"].is_unique
+    first = metrics.consumers(hang("at-least-once"))[0].commits()
+    stored = first[(first["error"] == "") & (first["partition"] == 0)
+                   & (first["time_ms"] < 9000)]
+    assert stored["offset"].iloc[-1] == 1400
 
 
 def test_crash_kernel_runs_any_callback_and_refuses_unknown_strategies():

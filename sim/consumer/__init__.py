@@ -12,8 +12,10 @@ Mirrors ``org.apache.kafka.clients.consumer.KafkaConsumer`` with the classic gro
   want. Your function runs instantly; the lab then replays those calls on the simulated clock
   (processing takes ``processing_ms_per_record`` per record, a commit until the coordinator
   has stored it), so a crash halfway through processing loses exactly what was not yet
-  processed or committed.
-  Ready-made applications are in ``sim.consumer.apps``.
+  processed or committed. A ``commit_sync()`` that fails raises at its place in the replay,
+  so what your function did after it is not carried out, as with Kafka's ``commitSync()``.
+  Ready-made applications, and how the lab's loop handles a failed commit, are in
+  ``sim.consumer.apps``.
 
 A running consumer polls forever, as a real one does: run the kernel with an end time,
 ``kernel.run(until_ms)``.
@@ -28,9 +30,12 @@ from typing import Any
 
 from sim import trace as trace_events
 from sim.consumer import events
+from sim.consumer.apps import COMMIT_ERRORS
 from sim.consumer.client import LEARNER_CODE, ConsumerClient, Stopped
+from sim.consumer.coordinator import RETRY_BACKOFF_MS
 from sim.consumer.errors import (
     CommitFailedError,
+    CommitTimeoutError,
     IllegalStateError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
@@ -42,6 +47,7 @@ from sim.records import TopicPartition
 
 __all__ = [
     "CommitFailedError",
+    "CommitTimeoutError",
     "Consumer",
     "ConsumerRecord",
     "ConsumerRecords",
@@ -144,14 +150,30 @@ class Consumer(ConsumerClient):
         return self
 
     def _app_loop(self) -> Generator[Any, Any, None]:
+        """Poll, hand the records to the application, repeat (see ``sim.consumer.apps``)."""
         try:
             while not self.closing:
                 records = yield from self.poll_gen(100)
                 if records:
-                    yield from self.call_learner(self.app, self, records)
+                    done_before = len(self.history.batches)
+                    try:
+                        yield from self.call_learner(self.app, self, records)
+                    except COMMIT_ERRORS:
+                        self._read_again(records, self.history.batches[done_before:])
+                        # Back off before polling again: the group needs time to settle, and
+                        # polling at once would retry the same commit at the same instant.
+                        yield from self.wait(RETRY_BACKOFF_MS)
             yield from self.close_gen()
         except Stopped:
             return
+
+    def _read_again(self, records: ConsumerRecords, processed: list[Any]) -> None:
+        """After a failed commit: seek each partition still owned whose records were not
+        processed back to the first of them, so that they are read again."""
+        touched = {chunk.tp for batch in processed for chunk in batch.chunks}
+        for chunk in records.chunks:
+            if chunk.tp in self.subscriptions.owned and chunk.tp not in touched:
+                self.subscriptions.seek(chunk.tp, chunk.first_offset, self.now_ms)
 
     # -- processing and commits ---------------------------------------------------------------
 
@@ -168,12 +190,16 @@ class Consumer(ConsumerClient):
     def commit_sync(self, offsets: dict[Any, int] | None = None) -> None:
         """Commit ``offsets`` (default: every position, i.e. last record returned + 1).
 
-        Inside ``on_records`` a failed commit is recorded (trace ``consumer.commit`` with an
-        error) rather than raised: the answer comes after your function has returned.
+        Inside ``on_records`` the commit happens when the lab replays your calls: if it fails,
+        the error is raised there, so the calls you made after ``commit_sync`` are not carried
+        out, and the lab's poll loop handles it (see ``sim.consumer.apps``). Every attempt is
+        in the trace (``consumer.commit``, with its error).
 
-        Raises (outside ``on_records``):
-            CommitFailedError: the member is no longer in the group's generation.
+        Raises:
+            CommitFailedError: the member is no longer in the group's generation (it was
+                removed after a hang or a late poll); poll() rejoins the group.
             RebalanceInProgressError: a rebalance is under way; poll() and retry.
+            CommitTimeoutError: no working coordinator within default.api.timeout.ms.
         """
         snapshot = self._offsets(offsets)
         if self._script is not None:
@@ -212,7 +238,8 @@ class Consumer(ConsumerClient):
         subs.check_assigned(tp)
         if tp not in subs.positions:
             committed = self.committed([tp])[tp] if self.group_id else None
-            subs.seek(tp, subs.reset_offset(tp) if committed is None else committed, self.now_ms)
+            start = subs.reset_offset(tp, self.now_ms) if committed is None else committed
+            subs.seek(tp, start, self.now_ms)
         return subs.positions[tp]
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
@@ -299,9 +326,10 @@ class Consumer(ConsumerClient):
         """Start a crashed or closed consumer again as a fresh process (same configs and app).
 
         A static member (``group.instance.id``) back within ``session.timeout.ms`` takes over
-        its old membership and assignment without a rebalance.
+        its old membership and assignment without a rebalance. A consumer still closing
+        (``close()`` waits for its commit) is started again at once, its close cut short.
         """
-        if self.lifecycle == "running":
+        if self.lifecycle == "running" and not self.closing:
             raise IllegalStateError(f"consumer {self.client_id} is running; crash() or close() "
                                     "it before restarting it.")
         self.record_fault("consumer_restart", "")

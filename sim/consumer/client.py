@@ -11,6 +11,7 @@ progress (processing) takes the hang's length longer. The faults themselves (``c
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Generator
 from typing import Any
@@ -20,10 +21,12 @@ import simpy
 from sim import trace as trace_events
 from sim.consumer import classic_group as group
 from sim.consumer import events
+from sim.consumer.apps import COMMIT_ERRORS
 from sim.consumer.config import parse_consumer
-from sim.consumer.coordinator import STABLE, ConsumerCoordinator
+from sim.consumer.coordinator import RETRY_BACKOFF_MS, STABLE, ConsumerCoordinator
 from sim.consumer.errors import (
     CommitFailedError,
+    CommitTimeoutError,
     IllegalStateError,
     RebalanceInProgressError,
 )
@@ -35,7 +38,6 @@ from sim.errors import ConfigError, KafkaLabError, SimulationError
 from sim.records import TopicPartition
 
 NO_GROUP_ID = "NO_GROUP_ID"
-RETRY_BACKOFF_MS = 100  # retry.backoff.ms: wait before retrying a request to the coordinator
 
 
 class Stopped(Exception):  # noqa: N818 - a signal between threads, not an error
@@ -272,7 +274,11 @@ class ConsumerClient:
 
     def call_learner(self, fn: Callable[..., Any] | None, *args: Any
                      ) -> Generator[Any, Any, None]:
-        """Run learner code now, then replay its process and commit calls on the clock."""
+        """Run learner code now, then replay its process and commit calls on the clock.
+
+        A ``commit_sync`` that fails raises its exception at that point of the replay, so the
+        calls made after it are not carried out, as if it had raised in the learner's code.
+        """
         if fn is None:
             return
         script: list[tuple[str, Any]] = []
@@ -291,7 +297,9 @@ class ConsumerClient:
             if action == "process":
                 yield from self.process_gen(value)
             else:
-                yield from self.commit_gen(value, sync=action == "commit_sync")
+                error = yield from self.commit_gen(value, sync=action == "commit_sync")
+                if error and action == "commit_sync":
+                    raise self.commit_error(error)
 
     def call_listener(self, method: str, partitions: list[TopicPartition]
                       ) -> Generator[Any, Any, None]:
@@ -300,7 +308,8 @@ class ConsumerClient:
         fn = getattr(listener, method, None)
         if fn is None and method == "on_partitions_lost":
             fn = getattr(listener, "on_partitions_revoked", None)
-        yield from self.call_learner(fn, partitions)
+        with contextlib.suppress(*COMMIT_ERRORS):  # Kafka logs a listener's failed commit;
+            yield from self.call_learner(fn, partitions)  # the rebalance goes on
 
     def drive(self, gen: Generator[Any, Any, Any]) -> Any:
         """Run a blocking call from a notebook: step the kernel until it returns."""
@@ -378,7 +387,8 @@ class ConsumerClient:
         for tp in missing:
             if tp in subs.owned and tp not in subs.positions:
                 offset = committed.get(tp)
-                subs.seek(tp, subs.reset_offset(tp) if offset is None else offset, self.now_ms)
+                subs.seek(tp, subs.reset_offset(tp, self.now_ms) if offset is None else offset,
+                          self.now_ms)
 
     def _fetch(self) -> list[Chunk]:
         subs = self.subscriptions
@@ -442,6 +452,11 @@ class ConsumerClient:
                 "consumer is undergoing a rebalance; poll() to complete it, then commit again.")
         if error == NO_GROUP_ID:
             return IllegalStateError(f"consumer {self.client_id}: commits need a group.id.")
+        if error in group.RETRIABLE_COORDINATOR_ERRORS:
+            return CommitTimeoutError(
+                f"consumer {self.client_id}: commit_sync found no working group coordinator "
+                f"within default.api.timeout.ms ({error}); the offsets may not be stored. "
+                "Commit again once the coordinator's broker is back.")
         return CommitFailedError(
             f"consumer {self.client_id}: commit cannot be completed since the group has already "
             f"rebalanced and assigned the partitions to another member ({error}). The time "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sim.config import ConfigDef, ConfigKey, Validator, at_least, between, one_of
+from sim.consumer import offset_reset
 from sim.consumer.assignors import ASSIGNORS, assignor_for
 from sim.errors import ConfigError
 
@@ -68,8 +69,9 @@ CONSUMER = ConfigDef(
         ConfigKey("auto.commit.interval.ms", int, 5000, "time between automatic commits",
                   at_least(0), "offsets"),
         ConfigKey("auto.offset.reset", str, "latest", "where to start without a committed "
-                  "offset: earliest, latest or none (= an error)",
-                  one_of("earliest", "latest", "none"), "offsets"),
+                  "offset: earliest, latest, none (= an error) or by_duration:PnDTnHnMn.nS "
+                  "(the first record at most that old, KIP-1106)",
+                  offset_reset.validate, "offsets"),
         ConfigKey("partition.assignment.strategy", (list, tuple, str), list(DEFAULT_ASSIGNORS),
                   "assignors in order of preference: range, roundrobin, sticky, "
                   "cooperative-sticky", _assignor_list(), "group"),

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 UNJOINED, PREPARING_REBALANCE, COMPLETING_REBALANCE, STABLE = (
     "UNJOINED", "PREPARING_REBALANCE", "COMPLETING_REBALANCE", "STABLE")
 NOT_IN_GROUP = "NOT_IN_GROUP"  # the client knows it is out of the group: CommitFailedError
+DEFAULT_API_TIMEOUT_MS = 60000  # default.api.timeout.ms: how long commit_sync keeps retrying
+RETRY_BACKOFF_MS = 100  # retry.backoff.ms: wait before retrying a request to the coordinator
 
 
 class ConsumerCoordinator:
@@ -245,8 +247,22 @@ class ConsumerCoordinator:
         """Send an OffsetCommit; with ``sync`` wait for the answer. Returns the error ("" = ok).
 
         The coordinator stores the offsets once its write to ``__consumer_offsets`` is
-        replicated (acks=all), as Kafka's does.
+        replicated (acks=all), as Kafka's does. A sync commit retries after a retriable error
+        (no working coordinator) every ``retry.backoff.ms``, for up to
+        ``default.api.timeout.ms`` (``commitOffsetsSync``).
         """
+        if not sync:
+            return (yield from self._commit_once(offsets, sync))
+        deadline_ms = self.consumer.now_ms + DEFAULT_API_TIMEOUT_MS
+        while True:
+            error = yield from self._commit_once(offsets, sync)
+            if (error not in group.RETRIABLE_COORDINATOR_ERRORS
+                    or self.consumer.now_ms + RETRY_BACKOFF_MS > deadline_ms):
+                return error
+            yield from self.consumer.wait(RETRY_BACKOFF_MS)
+
+    def _commit_once(self, offsets: dict[TopicPartition, int], sync: bool
+                     ) -> Generator[Any, Any, str]:
         consumer = self.consumer
         kind = "sync" if sync else "async"
         sent = consumer.now_ms
@@ -305,16 +321,21 @@ class ConsumerCoordinator:
             if not self.active:
                 yield from consumer.wait(float("inf"), wake=consumer.state_event())
                 continue
+            # Deadlines are computed once and compared one way only: with floats,
+            # ``now - last < interval`` can hold while ``last + interval <= now``, and a loop
+            # mixing the two forms would wait 0 ms at the same instant for ever.
             now = consumer.now_ms
-            if now - self.last_poll_ms >= cfg["max.poll.interval.ms"]:
+            poll_deadline_ms = self.last_poll_ms + cfg["max.poll.interval.ms"]
+            if now >= poll_deadline_ms:
                 self.leave_group(f"poll timeout: no poll() for max.poll.interval.ms="
                                  f"{cfg['max.poll.interval.ms']}", poll_timeout=True)
                 continue
-            if now - self.last_heartbeat_ms >= cfg["heartbeat.interval.ms"]:
+            heartbeat_due_ms = self.last_heartbeat_ms + cfg["heartbeat.interval.ms"]
+            if now >= heartbeat_due_ms:
                 self.last_heartbeat_ms = now
                 self._send_heartbeat()
-            next_ms = min(self.last_heartbeat_ms + cfg["heartbeat.interval.ms"],
-                          self.last_poll_ms + cfg["max.poll.interval.ms"])
+                heartbeat_due_ms = now + cfg["heartbeat.interval.ms"]
+            next_ms = min(heartbeat_due_ms, poll_deadline_ms)  # > now: both checked above
             yield from consumer.wait(next_ms - now, wake=consumer.state_event())
 
     def _send_heartbeat(self) -> None:

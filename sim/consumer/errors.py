@@ -22,6 +22,11 @@ class CommitFailedError(KafkaLabError):
     (``CommitFailedException``)."""
 
 
+class CommitTimeoutError(KafkaLabError):
+    """``commit_sync`` could not reach a working coordinator within ``default.api.timeout.ms``
+    (Kafka's ``TimeoutException``): whether the offsets were stored is unknown."""
+
+
 class RebalanceInProgressError(KafkaLabError):
     """A commit during a rebalance; ``poll()`` to finish it and commit again
     (``RebalanceInProgressException``)."""

@@ -133,6 +133,50 @@ def check_fault(checker: Any, fault: dict[str, Any], where: str,
             checker.fail(f"{where}.{kind}.{field}", f"must be > 0 but is {value}")
 
 
+def check_fault_order(checker: Any, fault_list: list[Any],
+                      consumers: list[dict[str, Any]]) -> None:
+    """Refuse consumer faults that do not fit the consumer's state at their time.
+
+    Replays the (already validated) consumer faults in the order the run applies them, by
+    ``at_ms`` then by position in the list: crash, hang and join need a running consumer,
+    leave one that has started, restart one that crashed or left. Otherwise the run would
+    stop halfway with ``IllegalStateError``; this names the fault at load time instead.
+    """
+    starts = {spec["name"]: spec["start_ms"] for spec in consumers}
+    state = {name: "running" for name in starts}
+    started = dict.fromkeys(starts, False)
+    why = {name: "" for name in starts}
+    timeline = sorted((float(fault.get("at_ms", 0)), i) for i, fault in enumerate(fault_list)
+                      if is_consumer_fault(fault))
+    for at_ms, i in timeline:
+        fault = fault_list[i]
+        kind = next(k for k in FAULTS if k in fault)
+        name = fault[kind]["consumer"]
+        where = f"faults[{i}].{kind}.consumer"
+        start = starts[name]
+        if start is not None and start <= at_ms:
+            started[name] = True
+        if kind == "restart":
+            if state[name] == "running":
+                checker.fail(where, f"restarts {name} at {at_ms:g} ms, but it is running then; "
+                             "crash it or make it leave (an earlier fault) before restarting it")
+            state[name], started[name] = "running", True
+        elif kind != "slow":
+            if state[name] != "running":
+                checker.fail(where, f"aims a {kind} at {name} at {at_ms:g} ms, but {why[name]}; "
+                             "restart it first (a restart fault) or drop this fault")
+            if kind == "leave" and not started[name]:
+                checker.fail(where, f"makes {name} leave at {at_ms:g} ms, but it has not "
+                             "started by then (its start_ms is later or null, and no join "
+                             "fault came before)")
+            if kind == "join":
+                started[name] = True
+            elif kind in ("crash", "leave"):
+                state[name] = "crashed" if kind == "crash" else "left"
+                why[name] = f"it has {'crashed' if kind == 'crash' else 'left'} at " \
+                            f"{at_ms:g} ms (faults[{i}])"
+
+
 def make_fault(fault: dict[str, Any]) -> Any:
     """The fault object for a validated consumer fault entry."""
     kind = next(k for k in FAULTS if k in fault)

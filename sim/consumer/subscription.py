@@ -4,8 +4,10 @@ Mirrors Kafka's ``SubscriptionState``. A consumer either *subscribes* (to topics
 the group assigns partitions) or is *assigned* partitions by hand (``assign()``, no group), never
 both. For each owned partition it keeps a *position*: the offset of the next record to fetch.
 A partition without a position starts at the group's committed offset, or, without one, where
-``auto.offset.reset`` says: ``earliest`` (the log start), ``latest`` (the high watermark), or
-``none`` (an error). A position outside the log (after truncation, say) is reset the same way.
+``auto.offset.reset`` says: ``earliest`` (the log start), ``latest`` (the high watermark),
+``none`` (an error) or ``by_duration:…`` (the first record at most that old; see
+``sim.consumer.offset_reset``). A position outside the log (after truncation, say) is reset
+the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from sim.consumer import offset_reset
 from sim.consumer.errors import (
     IllegalStateError,
     NoOffsetForPartitionError,
@@ -145,13 +148,18 @@ class SubscriptionState:
         """Positions of the owned partitions: what ``commit_sync()`` commits by default."""
         return {tp: self.positions[tp] for tp in self.owned if tp in self.positions}
 
-    def reset_offset(self, tp: TopicPartition, out_of_range_at: int | None = None) -> int:
+    def reset_offset(self, tp: TopicPartition, now_ms: float,
+                     out_of_range_at: int | None = None) -> int:
         """Where ``auto.offset.reset`` starts ``tp`` (see the module docstring)."""
         log = self.cluster.partition(tp.topic, tp.partition).log
         if self.auto_offset_reset == "earliest":
             return int(log.log_start_offset)
         if self.auto_offset_reset == "latest":
             return int(log.high_watermark)
+        duration_ms = offset_reset.duration_ms(self.auto_offset_reset)
+        if duration_ms is not None:
+            offset = offset_reset.offset_for_time(log, now_ms - duration_ms)
+            return int(log.high_watermark) if offset is None else offset
         if out_of_range_at is not None:
             raise OffsetOutOfRangeError(
                 f"consumer {self.client_id}: position {out_of_range_at} of {tp} is outside the "
@@ -179,6 +187,6 @@ class SubscriptionState:
                 continue
             position = self.positions[tp]
             if out_of_range(part.log, position):
-                self.seek(tp, self.reset_offset(tp, position), now_ms)
+                self.seek(tp, self.reset_offset(tp, now_ms, position), now_ms)
             out.append(tp)
         return out

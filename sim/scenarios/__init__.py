@@ -245,6 +245,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         except faults.FaultSpecError as exc:
             check.fail(f"{where}.{exc.field}" if exc.field else where, exc.problem)
         _check_nodes(check, fault, where, brokers, clients)
+    consumer_scenario.check_fault_order(check, fault_list, consumers)
     if not producers:
         check.fail("producers", "needs at least one producer, e.g. [{workload: {topic: "
                    f"{sorted(topic_names)[0] if topic_names else 'orders'}, records: 1000, "

@@ -51,6 +51,7 @@ from sim.lessons.groups.delivery import (
     crash_run,
     delivery_summary,
     processed_records,
+    zombie_summary,
 )
 from sim.lessons.groups.headers import (
     ASSIGNOR_NAMES,
@@ -114,4 +115,5 @@ __all__ = [
     "runs_header",
     "steps_frame",
     "topics_of",
+    "zombie_summary",
 ]

@@ -37,12 +37,13 @@ OnRecords = Callable[[Any, Any], Any]
 
 
 def crash_kernel(on_records: OnRecords, *, enable_auto_commit: bool = False,
-                 scenario: str = CRASH_SCENARIO) -> Kernel:
+                 scenario: str = CRASH_SCENARIO, hang_ms: float | None = None) -> Kernel:
     """Run the crash scenario's world with ``on_records`` as every consumer's application.
 
     The cluster, producer, group configs, the crash (consumer-billing-1 at 9 s) and the run's
     length all come from the scenario file, so the run is the scenario's own whenever
-    ``on_records`` is the app the file names.
+    ``on_records`` is the app the file names. With ``hang_ms`` the consumer freezes for that
+    long at the crash's time instead of crashing.
     """
     base = copy.deepcopy(scenarios.load(scenario))
     specs, base.consumers = base.consumers, []
@@ -55,17 +56,41 @@ def crash_kernel(on_records: OnRecords, *, enable_auto_commit: bool = False,
         consumer.subscribe(spec["topics"])
         consumer.run()
     for fault in fault_specs:
+        if hang_ms is not None and "crash" in fault:
+            fault = {"at_ms": fault["at_ms"], "hang": {**fault["crash"], "duration_ms": hang_ms}}
         faults.schedule(kernel, fault.get("at_ms", 0.0), make_fault(fault))
     kernel.run(base.duration_ms)
     return kernel
 
 
-def crash_run(strategy: str) -> Kernel:
+def crash_run(strategy: str, hang_ms: float | None = None) -> Kernel:
     """:func:`crash_kernel` with one of the ready-made applications (:data:`STRATEGIES`)."""
     if strategy not in APPS:
         raise ConfigError(f"Unknown commit strategy {strategy!r}; choose one of "
                           f"{', '.join(APPS)}.")
-    return crash_kernel(APPS[strategy], enable_auto_commit=AUTO_COMMIT[strategy])
+    return crash_kernel(APPS[strategy], enable_auto_commit=AUTO_COMMIT[strategy],
+                        hang_ms=hang_ms)
+
+
+def zombie_summary(kernels: Mapping[str, Kernel]) -> pd.DataFrame:
+    """One row per run of a hang: when the group removed the frozen member, its refused
+    commits, when it gave its partitions up as lost, and the audit's counts."""
+    rows = []
+    for name, kernel in kernels.items():
+        report = audit_kernel(kernel)
+        frozen = group_metrics.consumers(kernel)[0]
+        removed = kernel.trace.frame(consumer_events.GROUP_MEMBER_REMOVED)
+        lost = kernel.trace.frame(consumer_events.CONSUMER_LOST)
+        lost = lost[lost["component"] == frozen.client_id]
+        commits = frozen.commits()
+        refused = commits[commits["error"] != ""]
+        rows.append({
+            "strategy": name, "removed at (ms)": float(removed["time_ms"].iloc[0]),
+            "refused commits": ", ".join(f"{r.topic}-{r.partition}@{r.offset} {r.error} at "
+                                         f"{r.time_ms:g} ms" for r in refused.itertuples()),
+            "partitions lost at (ms)": float(lost["time_ms"].iloc[0]) if len(lost) else None,
+            "skipped": report.skipped, "processed twice": report.processed_twice})
+    return pd.DataFrame(rows).set_index("strategy")
 
 
 def _cause(entry: Mapping[str, Any]) -> str:
