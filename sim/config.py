@@ -11,6 +11,7 @@ not have start with ``lab.`` so they cannot be mistaken for real configs.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,9 @@ Validator = Callable[[Any], str | None]
 
 def at_least(low: float) -> Validator:
     def check(value: Any) -> str | None:
-        return None if value >= low else f"must be at least {low}"
+        if low <= value < math.inf:
+            return None
+        return "must be a finite number" if value == math.inf else f"must be at least {low}"
 
     return check
 
