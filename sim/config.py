@@ -135,6 +135,10 @@ class ConfigDef:
         Raises:
             ConfigError: for an unknown name (suggesting the closest known ones) or a bad value.
         """
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(f"{self.kind.capitalize()} configs are a mapping of config names "
+                              f"to values, e.g. {{{next(iter(self._by_name))!r}: ...}}, but got "
+                              f"{values!r}.")
         result = self.defaults()
         for name, value in (values or {}).items():
             key = self._by_name.get(name)

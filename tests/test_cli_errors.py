@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,10 @@ import yaml
 
 from sim import scenarios, workloads
 from sim.__main__ import main
+from sim.consumer import Consumer
+from sim.errors import ConfigError, ScenarioError, SimulationError
+from sim.kernel import Kernel
+from sim.producer import Producer
 from tests import strategies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,6 +247,8 @@ def test_a_number_that_is_not_finite_is_refused(
     pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("topics: [orders]",
                                                                   "pattern: '('"),
                  ["field consumers[0].pattern", "regular expression"], id="bad regex"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("[orders]", "[{}]"),
+                 ["field consumers[0].topics", "{}"], id="topic a mapping"),
     pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("[orders]", "[]"),
                  ["field consumers[0].topics", "at least one topic"], id="no topics"),
     pytest.param(GOOD.replace("name: orders", "name: '..'").replace("topic: orders",
@@ -321,6 +329,10 @@ def test_a_mistake_that_used_to_be_silently_ignored_is_an_error(
                  ["field producers[0].workload.keys.uniform", "1,000,000"], id="uniform keys"),
     pytest.param(_with("keys: {zipf: {count: 1000000000000}}"),
                  ["field producers[0].workload.keys.zipf.count", "1,000,000"], id="zipf keys"),
+    pytest.param(_with("value_bytes: 1000000000000"),
+                 ["field producers[0].workload.value_bytes", "2,147,483,647"], id="record size"),
+    pytest.param(_with("keys: {zipf: {count: 10, s: 1000}}"),
+                 ["field producers[0].workload.keys.zipf.s", "50"], id="zipf exponent"),
     pytest.param(GOOD + "description: " + "[" * 5000 + "]" * 5000 + "\n",
                  ["nested too deeply"], id="deep nesting"),
 ])
@@ -405,6 +417,46 @@ def test_hostile_mutants_of_every_builtin_get_a_run_or_one_line(tmp_path: Path) 
                 assert strategies.UNKNOWN_FIELD in err, (i, err, text)
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+# --- The Python API in notebooks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "error", "fragments"), [
+    pytest.param(lambda: Kernel(seed=-1), ConfigError, ["seed=-1", "integer ≥ 0"], id="seed -1"),
+    pytest.param(lambda: Kernel(seed=1.5), ConfigError, ["seed=1.5"], id="seed float"),
+    pytest.param(lambda: Kernel(seed="1"), ConfigError, ["seed='1'"], id="seed text"),
+    pytest.param(lambda: Kernel(broker_configs=["lab.slowdown"]), ConfigError,
+                 ["Broker configs are a mapping", "['lab.slowdown']"], id="broker configs list"),
+    pytest.param(lambda: Producer(Kernel(), "acks=all"), ConfigError,
+                 ["Producer configs are a mapping", "'acks=all'"], id="producer config text"),
+    pytest.param(lambda: Kernel().run(math.nan), SimulationError, ["until_ms=nan"],
+                 id="run until nan"),
+    pytest.param(lambda: Kernel().run("10"), SimulationError, ["until_ms='10'"],
+                 id="run until text"),
+    pytest.param(lambda: scenarios.load(""), ScenarioError, ["No scenario named", "keyed"],
+                 id="load empty name"),
+])
+def test_the_python_api_raises_the_labs_errors(
+    call: Callable[[], object], error: type[Exception], fragments: list[str]
+) -> None:
+    """In a notebook, a wrong argument raises the lab's own error naming it, not numpy's
+    ``ValueError`` or an ``AttributeError`` from deep inside."""
+    with pytest.raises(error) as info:
+        call()
+    assert "\n" not in str(info.value)
+    for fragment in fragments:
+        assert fragment in str(info.value), (fragment, str(info.value))
+
+
+def test_run_until_infinity_is_run_to_the_end() -> None:
+    """``run(math.inf)`` means ``run()``: with a consumer polling for ever it is refused the same
+    way instead of spinning for ever."""
+    kernel = Kernel()
+    kernel.cluster.create_topic("orders", 1, 1)
+    Consumer(kernel, {"group.id": "g"}).subscribe(["orders"])
+    with pytest.raises(SimulationError, match="poll forever"):
+        kernel.run(math.inf)
 
 
 # --- Memory --------------------------------------------------------------------------------------

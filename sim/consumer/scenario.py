@@ -78,7 +78,7 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
             except re.error as exc:
                 checker.fail(f"{where}.pattern", f"is not a regular expression: {exc}")
         for name in names or []:
-            if name not in topics:
+            if not isinstance(name, str) or name not in topics:
                 checker.fail(f"{where}.topics", f"names topic {name!r}, which the scenario "
                              f"does not create (topics: {', '.join(sorted(topics))})")
         count = checker.typed(spec, "count", int, where, default=1)

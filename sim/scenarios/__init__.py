@@ -51,7 +51,11 @@ KEY_KINDS = ("none", "uniform", "zipf", "list", "vip")
 MAX_BROKERS = 1_000
 MAX_PARTITIONS = 10_000
 MAX_KEYS = 1_000_000
-"""The lab's limits: a scenario beyond them would take minutes (or all the memory) to set up."""
+MAX_ZIPF_S = 50
+"""The lab's limits: a scenario beyond them would take minutes (or all the memory) to set up,
+and a Zipf exponent beyond 50 overflows (every record would take the first key anyway)."""
+MAX_INT = 2**31 - 1
+"""Java's ``Integer.MAX_VALUE``: Kafka's largest record size."""
 
 
 @dataclass
@@ -136,6 +140,9 @@ def load(name_or_path: str | Path) -> Scenario:
         ScenarioError: naming the file, the field and what is allowed.
     """
     text_path = str(name_or_path)
+    if not text_path.strip():
+        raise ScenarioError("No scenario named: give a built-in name "
+                            f"({', '.join(builtin_names())}) or a path to a .yaml file.")
     if text_path.endswith((".yaml", ".yml")) or Path(text_path).exists():
         return parse(_read(Path(text_path)), text_path)
     if text_path not in builtin_names():
@@ -435,12 +442,14 @@ def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) ->
             check.fail(f"{where}.keys", f"is not a valid key distribution: {exc}")
     value = load.get("value_bytes", 100)
     valid_pair = (isinstance(value, list) and len(value) == 2
-                  and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-                  and value[0] <= value[1])
-    valid_int = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    if not (valid_pair or valid_int):
-        check.fail(f"{where}.value_bytes", f"must be a size in bytes ≥ 0 or [low, high] but is "
-                   f"{value!r}")
+                  and all(_is_size(v) for v in value) and value[0] <= value[1])
+    if not (valid_pair or _is_size(value)):
+        check.fail(f"{where}.value_bytes", f"must be a size in bytes from 0 to {MAX_INT:,} (Kafka "
+                   f"sizes records with 32-bit ints) or [low, high] but is {value!r}")
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT
 
 
 KEY_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -475,6 +484,8 @@ def _check_keys(check: _Checker, keys: dict[str, Any], where: str) -> None:
             for i in range(len(weights)):
                 check.typed(dict(enumerate(weights)), i, (int, float), f"{where}.weights")
             counts = {f"{where}.keys": len(params["keys"])}
+    if kind == "zipf" and not 0 <= params.get("s", 1.1) <= MAX_ZIPF_S:
+        check.fail(f"{where}.s", f"must be between 0 and {MAX_ZIPF_S} but is {params['s']}")
     for name, count in counts.items():
         if count > MAX_KEYS:
             check.fail(name, f"is {count:,} keys; the lab makes every key up front and allows "
