@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_run_arguments(args.seed, args.trace)
         return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2
 
 

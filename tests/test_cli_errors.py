@@ -109,6 +109,18 @@ def test_an_unknown_option_is_one_line_naming_it(tmp_path: Path) -> None:
     assert_one_line_error(2, "", err.getvalue(), "--colour", "--help")
 
 
+def test_an_error_from_deep_inside_is_still_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a lab error's text holds (a library's multi-line message), the command line
+    prints it on one line."""
+    def load(name: str) -> None:
+        raise ScenarioError(f"{name}: first line\n  second line\n")
+
+    monkeypatch.setattr(scenarios, "load", load)
+    assert_one_line_error(*cli("run", "x.yaml"), "x.yaml: first line second line")
+
+
 # --- Files that are not scenarios ----------------------------------------------------------------
 
 
