@@ -41,6 +41,7 @@ class Broker:
         self.broker_id = broker_id
         self.config = config.BROKER.parse(configs)
         self.alive = True
+        self.incarnation = 0  # bumped at every restart: a new process, with its own timers
         self.disk_lost = False
         self.leads: dict[tuple[str, int], int] = {}  # partitions it believes it leads → epoch
         self.link_free_ms = 0.0

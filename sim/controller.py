@@ -1,23 +1,32 @@
 """The controller (KRaft's active controller): broker liveness, leader elections, leader epochs.
 
-Brokers heartbeat to the controller every ``broker.heartbeat.interval.ms``; one that stays silent
-for ``broker.session.timeout.ms`` (9000 ms) — because it crashed or was cut off from the
-controller — is *fenced*: it leaves every ISR, and each partition it led gets a new leader:
+Brokers heartbeat to the controller every ``broker.heartbeat.interval.ms`` (2000 ms); one that
+stays silent for ``broker.session.timeout.ms`` (9000 ms) — because it crashed or was cut off from
+the controller — is *fenced*: it leaves every ISR, and each partition it led gets a new leader:
 
 - *clean election*: the first replica, in replica-list order, that is in the ISR and alive;
 - *unclean election* (``unclean.leader.election.enable=true``): if no ISR member is alive, the
   first live replica at all — whatever it lacks is lost, and the others truncate to it;
 - otherwise the partition is *offline* (leader -1) until an ISR member returns.
 
-Every new leader bumps the partition's leader epoch. A broker that restarts re-registers,
-follows the current leaders (truncating where its log diverged) and rejoins ISRs once caught up.
+The lab counts a session from the moment of the crash or cut (the last heartbeat is taken to
+have arrived just before it), so a fault at 5 s fences its broker at 14 s.
+
+Every new leader bumps the partition's leader epoch. A broker that restarts *registers* with the
+controller, and is unfenced, only when the controller hears from it: at once if it can reach
+the controller, otherwise at its first heartbeat after the link heals. Registering fences its old
+incarnation if that was not fenced yet (KRaft bumps the broker epoch). An unfenced broker follows
+the current leaders (truncating where its log diverged), rejoins ISRs once caught up, and
+partitions left without a leader get one as soon as a broker of their ISR is back in touch.
 A *preferred leader election* moves leadership back to each partition's first replica — asked
 for, or automatically ``leader.imbalance.check.interval.seconds`` after a restart when more than
 ``leader.imbalance.per.broker.percentage`` of a broker's preferred partitions are led elsewhere
 (``auto.leader.rebalance.enable``).
 
 A broker that is alive but cut off from the controller still believes it leads its partitions
-(a *zombie* leader) until it can hear the controller again; ``Broker.leads`` is that belief.
+(a *zombie* leader) until it can hear the controller again; ``Broker.leads`` is that belief. It
+does not replicate from anyone meanwhile: only when it learns the new leader and epoch does it
+become a follower, truncate to where its epochs end in the new leader's log, and fetch.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ if TYPE_CHECKING:
     from sim.kernel import Kernel
     from sim.replication import ReplicaManager
 
-BROKER_SESSION_TIMEOUT_MS = 9000  # broker.session.timeout.ms (KRaft)
+BROKER_SESSION_TIMEOUT_MS = 9000  # broker.session.timeout.ms (KRaftConfigs)
+BROKER_HEARTBEAT_INTERVAL_MS = 2000  # broker.heartbeat.interval.ms (KRaftConfigs)
 
 ELECTION = events.register(events.EventKind(
     "leader.election", ("topic", "partition", "leader", "leader_epoch", "election", "isr"),
@@ -53,6 +63,9 @@ class Controller:
         self.cluster = kernel.cluster
         self.replicas = replicas
         self.fenced: set[int] = set()
+        # brokers whose current process registered (KRaft: a registration with its incarnation)
+        self.registered: set[int] = set(self.cluster.brokers)
+        self._last_contact_ms: dict[int, float] = dict.fromkeys(self.cluster.brokers, 0.0)
         self._imbalance_check_pending = False
 
     # -- faults that reach the controller -------------------------------------------------------
@@ -63,6 +76,8 @@ class Controller:
         broker.alive = False
         broker.leads.clear()
         broker.disk_lost = broker.disk_lost or lose_disk
+        self.registered.discard(broker_id)
+        self._last_contact_ms[broker_id] = self.kernel.now_ms  # its last heartbeat
         self._emit_broker(broker_id, "crashed", "disk lost" if lose_disk else "disk kept")
         for client in self.kernel.clients:
             if hasattr(client, "broker_crashed"):
@@ -71,15 +86,12 @@ class Controller:
         self._fence_after_session_timeout(broker_id)
 
     def restart_broker(self, broker_id: int) -> None:
-        """Start a crashed broker again; it re-registers and follows the current leaders."""
+        """Start a crashed broker again; it registers once the controller hears from it."""
         broker = self.cluster.brokers[broker_id]
         if broker.alive:
             return
-        if broker_id not in self.fenced:
-            # It registers again before its session expired: the controller fences the old
-            # incarnation at once, so leadership moves to in-sync replicas first (KRaft).
-            self.fence(broker_id, "registered again: its old incarnation is fenced")
         broker.alive = True
+        broker.incarnation += 1
         broker.link_free_ms = broker.next_free_ms = self.kernel.now_ms
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
@@ -88,22 +100,66 @@ class Controller:
                     part.logs[broker_id] = PartitionLog(topic.config["segment.bytes"])
         broker.disk_lost = False
         self._emit_broker(broker_id, "restarted", "")
-        self.unfence(broker_id)
-        self._schedule_imbalance_check()
+        self.replicas.start_isr_expiration(broker_id)
+        self._heartbeat(broker_id, broker.incarnation)
 
     def connection_changed(self, broker_id: int) -> None:
         """A broker's link to the controller was cut or healed."""
-        if self.cluster.network.connected(broker_id, Network.CONTROLLER):
-            if self.cluster.brokers[broker_id].alive and broker_id in self.fenced:
-                self.unfence(broker_id)
-        else:
+        broker = self.cluster.brokers[broker_id]
+        if broker.alive:  # its last heartbeat before the cut, or its first one after the heal
+            self._last_contact_ms[broker_id] = self.kernel.now_ms
+        if not self.cluster.network.connected(broker_id, Network.CONTROLLER):
             self._fence_after_session_timeout(broker_id)
+            return
+        if not broker.alive:
+            return
+        if broker_id in self.fenced or broker_id not in self.registered:
+            self._heartbeat(broker_id, broker.incarnation)  # unfencing brings it up to date
+        else:  # never fenced: partitions it could not lead while cut off may have waited for it
+            self._learn_metadata(broker_id)
+            self._elect_offline(broker_id)
+            self.cluster.metadata_changed()
+
+    def _heartbeat(self, broker_id: int, incarnation: int) -> None:
+        """A broker that the controller does not count as live heartbeats until it is heard.
+
+        The first attempt goes out at once (a restart's registration, or a heartbeat as soon as
+        the link heals); a lost one is repeated every ``broker.heartbeat.interval.ms``; while
+        the link is cut, ``connection_changed`` starts again once it heals. Heartbeats of a
+        registered, unfenced broker change nothing here, so they are not simulated.
+        """
+        broker = self.cluster.brokers[broker_id]
+        network = self.cluster.network
+        if not broker.alive or broker.incarnation != incarnation or (
+                broker_id not in self.fenced and broker_id in self.registered):
+            return
+        if network.deliver(broker_id, Network.CONTROLLER):
+            self._heard_from(broker_id)
+        elif network.connected(broker_id, Network.CONTROLLER):  # lost: try at the next beat
+            timer = self.kernel.background_timeout(BROKER_HEARTBEAT_INTERVAL_MS)
+            timer.callbacks.append(lambda _event: self._heartbeat(broker_id, incarnation))
+
+    def _heard_from(self, broker_id: int) -> None:
+        """A heartbeat or registration reached the controller: register and unfence."""
+        self._last_contact_ms[broker_id] = self.kernel.now_ms
+        if broker_id not in self.registered:
+            if broker_id not in self.fenced:
+                # It registers again before its session expired: the controller fences the old
+                # incarnation at once, so leadership moves to in-sync replicas first (KRaft).
+                self.fence(broker_id, "registered again: its old incarnation is fenced")
+            self.registered.add(broker_id)
+            self._schedule_imbalance_check()
+        if broker_id in self.fenced:
+            self.unfence(broker_id)
 
     def _fence_after_session_timeout(self, broker_id: int) -> None:
         def fence(_event: object) -> None:
             broker = self.cluster.brokers[broker_id]
-            reachable = self.cluster.network.connected(broker_id, Network.CONTROLLER)
-            if broker_id not in self.fenced and not (broker.alive and reachable):
+            reachable = broker.alive and self.cluster.network.connected(
+                broker_id, Network.CONTROLLER)
+            silent_ms = self.kernel.now_ms - self._last_contact_ms[broker_id]
+            if (broker_id not in self.fenced and not reachable
+                    and silent_ms >= BROKER_SESSION_TIMEOUT_MS):
                 self.fence(broker_id)
 
         timer = self.kernel.env.timeout(BROKER_SESSION_TIMEOUT_MS)
@@ -130,21 +186,46 @@ class Controller:
     def unfence(self, broker_id: int) -> None:
         """A broker is back in touch: it follows current leaders; offline partitions may return."""
         self.fenced.discard(broker_id)
-        broker = self.cluster.brokers[broker_id]
-        broker.leads = {k: v for k, v in broker.leads.items()
-                        if self.cluster.partition(*k).leader == broker_id}
         self._emit_broker(broker_id, "unfenced", "registered with the controller")
+        self._learn_metadata(broker_id)
+        self._elect_offline(broker_id)
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                if broker_id in part.replicas and part.leader >= 0:
+                    self.replicas.on_leadership_change(part)
+        self.cluster.metadata_changed()
+
+    def _learn_metadata(self, broker_id: int) -> None:
+        """The broker reads the metadata it missed: a deposed leader stops acting as leader."""
+        broker = self.cluster.brokers[broker_id]
+        stale = [k for k, epoch in broker.leads.items()
+                 if (part := self.cluster.partition(*k)).leader != broker_id
+                 or part.leader_epoch != epoch]
+        for key in stale:
+            del broker.leads[key]
+        for key in stale:
+            self.replicas.on_leadership_change(self.cluster.partition(*key))
+        if stale:
+            self.cluster.metadata_changed()
+
+    def _elect_offline(self, broker_id: int) -> None:
+        """Partitions of ``broker_id`` without a leader get one now that it is back."""
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
                 if broker_id in part.replicas and part.leader < 0:
                     self.elect(part)
-                elif broker_id in part.replicas:
-                    self.replicas.on_leadership_change(part)
-        self.cluster.metadata_changed()
+
+    def may_join_isr(self, broker_id: int) -> bool:
+        """Whether the controller lets ``broker_id`` into an ISR (KIP-841, KIP-903).
+
+        Only a live broker whose current process is registered and unfenced.
+        """
+        return (self.cluster.brokers[broker_id].alive and broker_id in self.registered
+                and broker_id not in self.fenced)
 
     def eligible(self, broker_id: int) -> bool:
-        broker = self.cluster.brokers[broker_id]
-        return broker.alive and broker_id not in self.fenced and self.cluster.network.connected(
+        """Whether ``broker_id`` can be elected leader: registered, unfenced and in touch."""
+        return self.may_join_isr(broker_id) and self.cluster.network.connected(
             broker_id, Network.CONTROLLER)
 
     def elect(self, part: Partition, preferred: bool = False) -> None:

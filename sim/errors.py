@@ -40,3 +40,13 @@ class GradingError(KafkaLabError):
 
 class ProduceError(KafkaLabError):
     """A record could not be delivered (retries ran out or delivery.timeout.ms expired)."""
+
+
+class TopologyError(KafkaLabError):
+    """A topology is built wrongly (Kafka Streams' ``TopologyException``): an unknown parent, a
+    duplicate name, a store connected to a source or sink, a sink used as a parent, bad windows."""
+
+
+class StreamsError(KafkaLabError):
+    """A running topology failed (Kafka Streams' ``StreamsException``): a processor forwarded to a
+    node that is not its child, or asked for a store it is not connected to."""

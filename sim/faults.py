@@ -98,9 +98,12 @@ class NetworkPartition:
         detail = f"{list(self.side_a)} | {list(self.side_b)}"
         _emit(kernel, -1, "network_partition" if cut else "heal_network", detail)
         kernel.cluster.metadata_changed()
-        for node in {*self.side_a, *self.side_b}:
-            if isinstance(node, int) and (Network.CONTROLLER in self.side_a + self.side_b):
-                kernel.controller.connection_changed(node)
+        nodes = self.side_a + self.side_b
+        if Network.CONTROLLER in nodes:
+            # in the order the sides list them (a set's order would depend on PYTHONHASHSEED)
+            for node in dict.fromkeys(nodes):
+                if isinstance(node, int):
+                    kernel.controller.connection_changed(node)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ in creation order, so the same setup and seed always give the same trace.
 
 Controls for notebooks: ``run(until_ms)``, ``run_until(condition)``, ``step()`` (one SimPy
 event) and ``reset()`` (rebuild from the setup function, which is how "step back" works).
+
+Brokers keep clocks even when idle (the ISR check every ``replica.lag.time.max.ms / 2``): such
+periodic *background* timers come from ``background_timeout`` and fire like any other event, but
+they alone never keep ``run()`` without a time (or ``run_until``) going, so that an idle
+cluster still ends a run.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class Kernel:
         self.trace = Trace()
         self.clients = []
         self.steps = 0
+        self._background = 0  # background timers waiting in the event queue
         self.cluster = Cluster(self._brokers, self.spawn_rng(), self._broker_configs)
         self.cluster.kernel = self
         self.replicas = ReplicaManager(self)
@@ -77,6 +83,24 @@ class Kernel:
     def spawn_rng(self) -> np.random.Generator:
         """A child random stream for one component, independent of the others."""
         return self.rng.spawn(1)[0]
+
+    def background_timeout(self, delay_ms: float) -> simpy.Timeout:
+        """A timer for periodic housekeeping that alone does not keep a run going."""
+        self._background += 1
+        timer = self.env.timeout(delay_ms)
+        timer.callbacks.append(self._background_fired)
+        return timer
+
+    def make_background(self, timer: simpy.Timeout) -> None:
+        """Let a pending ``timer`` that turned out to be moot stop keeping a run going."""
+        self._background += 1
+        timer.callbacks.append(self._background_fired)
+
+    def _background_fired(self, _event: simpy.Event) -> None:
+        self._background -= 1
+
+    def _only_background_left(self) -> bool:
+        return len(self.env._queue) <= self._background  # SimPy has no public view of its queue
 
     def register(self, client: Any) -> None:
         """Called by clients so that the kernel can find and summarise them."""
@@ -106,6 +130,8 @@ class Kernel:
         self.stop_ms = limit
         try:
             while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= limit:
+                if until_ms is None and self._only_background_left():
+                    break  # nothing but housekeeping left: the run is over
                 env.step()
                 self.steps += 1
         finally:
@@ -139,14 +165,16 @@ class Kernel:
         """Step until ``condition(kernel)`` holds; False if time ran out or nothing was left."""
         while not condition(self):
             nxt = self.env.peek()
-            if nxt == simpy.core.Infinity or nxt > max_ms:
+            if nxt == simpy.core.Infinity or nxt > max_ms or (
+                    max_ms == float("inf") and self._only_background_left()):
                 return False
-            self.step()
+            self.env.step()
+            self.steps += 1
         return True
 
     def step(self) -> bool:
-        """Process exactly one event; False when there is none left."""
-        if self.env.peek() == simpy.core.Infinity:
+        """Process exactly one event; False when there is none left (but background timers)."""
+        if self.env.peek() == simpy.core.Infinity or self._only_background_left():
             return False
         self.env.step()
         self.steps += 1

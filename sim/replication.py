@@ -8,20 +8,30 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
   watermark; the follower appends them, keeping offsets and leader epochs.
 - The fetch offset tells the leader how far the follower got. A follower is *caught up* when it
   fetched at the leader's log end offset, or reached the end offset of its previous fetch
-  (``Replica.updateFetchState``). Every ``replica.lag.time.max.ms / 2`` the leader removes
-  followers not caught up within ``replica.lag.time.max.ms`` from the ISR; a follower rejoins
-  once its log end offset reaches the high watermark.
+  (``Replica.updateFetchState``). Every broker checks the partitions it leads every
+  ``replica.lag.time.max.ms / 2`` from its start, idle or not, and removes followers not caught
+  up within ``replica.lag.time.max.ms`` from the ISR; a follower rejoins once its log end offset
+  reaches the high watermark and the start of the leader's epoch, if the controller lets it
+  (a registered, unfenced broker: KIP-841, KIP-903). ISR changes go through the controller, so a
+  leader cut off from it changes nothing.
+- Only a broker that leads a partition in the current epoch serves fetches for it, and only a
+  broker that does not believe it leads fetches: a zombie leader replicates from nobody.
 - The high watermark is the smallest log end offset among the ISR, and never advances while the
   ISR is smaller than ``min.insync.replicas`` (KAFKA-15583, Kafka 3.7).
 - ``acks=all`` produce requests wait (``DelayedProduce``) until the high watermark passes their
-  last offset; they fail with NOT_ENOUGH_REPLICAS when the ISR is too small before the append,
-  and NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank after it.
+  last offset, or until the request's timeout (the producer's ``request.timeout.ms``) runs out:
+  then the answer is REQUEST_TIMED_OUT. They fail with NOT_ENOUGH_REPLICAS when the ISR is too
+  small before the append; if it shrank after it, the answer NOT_ENOUGH_REPLICAS_AFTER_APPEND
+  comes only once the high watermark reaches the request's offset
+  (``Partition.checkEnoughReplicasReachOffset``) — and as the high watermark is frozen below
+  ``min.insync.replicas``, such a request usually times out instead.
 - An idempotent producer's batches carry sequence numbers: the leader answers a retry of a
   batch it already has with the original offsets, and rejects a batch that would skip a
   missing earlier one (OUT_OF_ORDER_SEQUENCE_NUMBER, retried), so order is kept.
 - A follower that starts following a new leader first truncates its log to where its last
-  leader epoch ends in the leader's log (``OffsetsForLeaderEpoch``, KIP-101/KIP-279): records
-  past that point are gone, and the trace says which.
+  leader epoch ends in the leader's log (``OffsetsForLeaderEpoch``, KIP-101/KIP-279), repeating
+  with an earlier epoch when the leader never had that one: records past that point are gone,
+  and the trace says which.
 
 Worked example (kafka-facts §3.1): RF 3, ISR {1, 2, 3}; leader 1 has LEO 5, follower 2 LEO 5,
 follower 3 LEO 3 → HW 3, so consumers read offsets 0–2, and an acks=all write at offset 4
@@ -30,14 +40,15 @@ completes once follower 3 has fetched up to 5.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
-from sim.cluster import FollowerState, Partition
-from sim.log import Batch
+from sim.cluster import FollowerState, Network, Partition
+from sim.log import Batch, PartitionLog
 
 if TYPE_CHECKING:
     from sim.kernel import Kernel
@@ -76,10 +87,15 @@ class AppendResult:
 
 @dataclass
 class _DelayedProduce:
+    """An acks=all batch waiting in the produce purgatory (Kafka's ``DelayedProduce``)."""
+
     partition: Partition
     required_offset: int
     base_offset: int
     respond: Callable[[AppendResult], None]
+    deadline_ms: float
+    node: int
+    records: int
     done: bool = False
 
 
@@ -97,7 +113,14 @@ class ReplicaManager:
         self._followed_cache: dict[tuple[int, int], tuple[int, list[Partition]]] = {}
         # what truncations and lost disks removed: (topic, partition, broker, records, seq)
         self.truncated: list[tuple[str, int, int, Any, int]] = []
-        self._expiry_started = False
+        # the purgatory's deadlines: (deadline, arrival number, request); one timer at a time
+        self._deadlines: list[tuple[float, int, _DelayedProduce]] = []
+        self._arrivals = 0
+        self._waiting = 0  # delayed produces not answered yet
+        self._timer: Any = None
+        self._timer_ms = math.inf
+        for broker_id in self.cluster.brokers:
+            self.start_isr_expiration(broker_id)
 
     # -- the produce path -------------------------------------------------------------------
 
@@ -152,19 +175,64 @@ class ReplicaManager:
                 respond(AppendResult(NONE, base))
             return
         self.maybe_advance_high_watermark(part)
-        self._complete_or_delay(part, acks, base, end, respond)
+        self._complete_or_delay(part, node, acks, base, end, records, timeout_ms, respond)
         if len(part.replicas) > 1:
             self._wake_fetchers(node)
             self._ensure_fetchers(part)
-            self.start_isr_expiration()
 
-    def _complete_or_delay(self, part: Partition, acks: str, base: int, required: int,
+    def _complete_or_delay(self, part: Partition, node: int, acks: str, base: int,
+                           required: int, records: int, timeout_ms: float,
                            respond: Callable[[AppendResult], None]) -> None:
         if acks not in ("all", "-1") or part.log.high_watermark >= required:
             respond(AppendResult(NONE, base))
             return
-        delayed = _DelayedProduce(part, required, base, respond)
+        delayed = _DelayedProduce(part, required, base, respond,
+                                  self.kernel.now_ms + timeout_ms, node, records)
         self._delayed.setdefault((part.topic, part.partition), []).append(delayed)
+        self._waiting += 1
+        self._arrivals += 1
+        heapq.heappush(self._deadlines, (delayed.deadline_ms, self._arrivals, delayed))
+        self._arm_timer()
+
+    def _answer(self, delayed: _DelayedProduce, result: AppendResult) -> None:
+        delayed.done = True
+        self._waiting -= 1
+        if not self._waiting and self._timer is not None:
+            # nothing waits: the armed timer must not keep a run going (it will find nothing)
+            self.kernel.make_background(self._timer)
+            self._timer, self._timer_ms = None, math.inf
+        delayed.respond(result)
+
+    def _arm_timer(self) -> None:
+        """Keep one timer at the earliest deadline of a waiting request."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][2].done:
+            heapq.heappop(deadlines)
+        if not deadlines or deadlines[0][0] >= self._timer_ms:
+            return
+        if self._timer is not None:  # replaced by an earlier deadline: it will find nothing
+            self.kernel.make_background(self._timer)
+        self._timer_ms = deadlines[0][0]
+        timer = self.kernel.env.timeout(self._timer_ms - self.kernel.now_ms)
+        self._timer = timer
+        timer.callbacks.append(lambda _event: self._expire(timer))
+
+    def _expire(self, timer: Any) -> None:
+        """Requests whose timeout ran out get REQUEST_TIMED_OUT (``DelayedProduce`` expiry)."""
+        if timer is not self._timer:
+            return  # replaced by an earlier deadline, or nothing waited any more
+        self._timer, self._timer_ms = None, math.inf
+        now = self.kernel.now_ms
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            delayed = heapq.heappop(deadlines)[2]
+            if not delayed.done:
+                part = delayed.partition
+                self.kernel.trace.emit(PRODUCE_ERROR, now, f"broker-{delayed.node}", delayed.node,
+                                       part.topic, part.partition, REQUEST_TIMED_OUT,
+                                       delayed.records)
+                self._answer(delayed, AppendResult(REQUEST_TIMED_OUT))
+        self._arm_timer()
 
     def _error(self, part: Partition, node: int, error: str, records: int,
                respond: Callable[[AppendResult], None]) -> None:
@@ -176,24 +244,27 @@ class ReplicaManager:
         """Answer every waiting acks=all request of ``part`` with ``error``."""
         for delayed in self._delayed.pop((part.topic, part.partition), []):
             if not delayed.done:
-                delayed.done = True
-                delayed.respond(AppendResult(error))
+                self._answer(delayed, AppendResult(error))
 
     def _check_delayed(self, part: Partition) -> None:
+        """Answer waiting requests the high watermark reached (``checkEnoughReplicasReachOffset``).
+
+        Reached with the ISR at least ``min.insync.replicas``: success. Reached after the ISR
+        shrank below it: NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records are in the log, the
+        producer is told they failed). Not reached: keep waiting, until the request times out.
+        """
         waiting = self._delayed.get((part.topic, part.partition))
         if not waiting:
             return
         hw = part.log.high_watermark
+        enough = len(part.isr) >= part.min_insync_replicas
         still = []
         for delayed in waiting:
             if delayed.done:
                 continue
             if hw >= delayed.required_offset:
-                delayed.done = True
-                delayed.respond(AppendResult(NONE, delayed.base_offset))
-            elif len(part.isr) < part.min_insync_replicas:
-                delayed.done = True
-                delayed.respond(AppendResult(NOT_ENOUGH_REPLICAS_AFTER_APPEND))
+                self._answer(delayed, AppendResult(NONE, delayed.base_offset) if enough
+                             else AppendResult(NOT_ENOUGH_REPLICAS_AFTER_APPEND))
             else:
                 still.append(delayed)
         self._delayed[(part.topic, part.partition)] = still
@@ -230,14 +301,17 @@ class ReplicaManager:
         self.cluster.metadata_changed()
         self.maybe_advance_high_watermark(part)
 
-    def shrink_isr(self, now_ms: float) -> None:
-        """Drop followers that have not caught up within ``replica.lag.time.max.ms``."""
+    def shrink_isr(self, now_ms: float, leader: int | None = None) -> None:
+        """Drop followers that have not caught up within ``replica.lag.time.max.ms``.
+
+        Checks the partitions ``leader`` leads (every leader's, if None).
+        """
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
-                if part.leader < 0 or len(part.isr) <= 1:
+                if part.leader < 0 or len(part.isr) <= 1 or leader not in (None, part.leader):
                     continue
                 if not self.cluster.brokers[part.leader].alive or not (
-                        self.cluster.network.connected(part.leader, "controller")):
+                        self.cluster.network.connected(part.leader, Network.CONTROLLER)):
                     continue  # a dead leader checks nothing; a cut-off one cannot tell anyone
                 lag_max = self.cluster.brokers[part.leader].config["replica.lag.time.max.ms"]
                 leo = part.log.log_end_offset
@@ -248,24 +322,24 @@ class ReplicaManager:
                     self.set_isr(part, [b for b in part.isr if b not in out],
                                  f"shrink: {out} not caught up within {lag_max} ms")
 
-    def start_isr_expiration(self) -> None:
-        """Run the leader's ISR check every replica.lag.time.max.ms / 2, as Kafka does."""
-        if self._expiry_started:
-            return
-        self._expiry_started = True
-        env = self.kernel.env
-        interval = min(b.config["replica.lag.time.max.ms"]
-                       for b in self.cluster.brokers.values()) / 2
+    def start_isr_expiration(self, broker_id: int) -> None:
+        """Broker ``broker_id`` checks its ISRs every replica.lag.time.max.ms / 2 from now.
 
-        def loop() -> Generator[Any, Any, None]:
-            while True:
-                yield env.timeout(interval)
-                self.shrink_isr(self.kernel.now_ms)
-                if env.peek() == math.inf:  # nothing else will ever happen: let the run end
-                    self._expiry_started = False
-                    return
+        Kafka's ReplicaManager schedules this "isr-expiration" task when the broker starts; it
+        runs on an idle cluster too. Its timers are background ones: they keep no run going.
+        """
+        broker = self.cluster.brokers[broker_id]
+        incarnation = broker.incarnation
 
-        env.process(loop())
+        def tick(_event: object = None) -> None:
+            if broker.incarnation != incarnation:
+                return  # this process crashed; the restarted one has its own task
+            if broker.alive and _event is not None:
+                self.shrink_isr(self.kernel.now_ms, broker_id)
+            timer = self.kernel.background_timeout(broker.config["replica.lag.time.max.ms"] / 2)
+            timer.callbacks.append(tick)
+
+        tick()
 
     def on_leadership_change(self, part: Partition) -> None:
         """Followers start fetching from the new leader; the old leader's fetchers re-check."""
@@ -292,8 +366,12 @@ class ReplicaManager:
         version = self.cluster.metadata_version
         cached = self._followed_cache.get((follower, leader))
         if cached is None or cached[0] != version:
+            claims = self.cluster.brokers[follower].leads
+            leads = self.cluster.brokers[leader].leads
             parts = [p for t in self.cluster.topics.values() for p in t.partitions
-                     if p.leader == leader and follower in p.replicas and follower != leader]
+                     if p.leader == leader and follower in p.replicas and follower != leader
+                     and (p.topic, p.partition) not in claims  # a zombie leader fetches nothing
+                     and leads.get((p.topic, p.partition)) == p.leader_epoch]
             cached = (version, parts)
             self._followed_cache[(follower, leader)] = cached
         return cached[1]
@@ -370,7 +448,8 @@ class ReplicaManager:
         state.last_fetch_leader_leo = leader_leo
         state.last_fetch_ms = now
         state.log_end_offset = fetch_offset
-        if (follower not in part.isr and self.cluster.brokers[follower].alive
+        if (follower not in part.isr and self.kernel.controller.may_join_isr(follower)
+                and self.cluster.network.connected(part.leader, Network.CONTROLLER)
                 and fetch_offset >= part.log.high_watermark
                 and fetch_offset >= part.log.end_offset_for_epoch(part.leader_epoch - 1)):
             self.set_isr(part, [*part.isr, follower], f"expand: {follower} caught up")
@@ -388,13 +467,12 @@ class ReplicaManager:
 
     def _truncate_if_diverged(self, part: Partition, follower: int) -> None:
         """Before fetching from a new leader, drop what the leader does not have (KIP-279)."""
-        log = part.logs[follower]
         key = (part.topic, part.partition, follower)
         if self._validated_epoch.get(key) == part.leader_epoch:
             return
         self._validated_epoch[key] = part.leader_epoch
-        end = part.log.end_offset_for_epoch(log.latest_epoch)
-        if end < log.log_end_offset:
+        end = truncation_offset(part.log, part.leader_epoch, part.logs[follower])
+        if end < part.logs[follower].log_end_offset:
             self.truncate(part, follower, end)
 
     def truncate(self, part: Partition, broker: int, offset: int) -> None:
@@ -407,3 +485,61 @@ class ReplicaManager:
                                    len(self.kernel.trace)))
             self.kernel.trace.emit(TRUNCATE, self.kernel.now_ms, f"broker-{broker}", part.topic,
                                    part.partition, broker, offset, len(dropped), epoch)
+
+
+UNDEFINED = -1  # Kafka's UNDEFINED_EPOCH and UNDEFINED_EPOCH_OFFSET
+
+
+def end_offset_for(epochs: list[tuple[int, int]], log_end_offset: int,
+                   requested: int) -> tuple[int, int]:
+    """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``requested`` ends in a log.
+
+    ``epochs`` is the log's leader epoch cache of ``(epoch, start offset)``. Returns the largest
+    epoch not above ``requested`` (``requested`` itself if the cache has none that old) with the
+    start offset of the first later epoch, or the log end offset if ``requested`` is the latest;
+    ``(UNDEFINED, UNDEFINED)`` if the cache knows no later epoch.
+    """
+    if requested < 0 or not epochs:
+        return UNDEFINED, UNDEFINED
+    if epochs[-1][0] == requested:
+        return requested, log_end_offset
+    higher = next((start for epoch, start in epochs if epoch > requested), None)
+    if higher is None:
+        return UNDEFINED, UNDEFINED
+    floor = [epoch for epoch, _ in epochs if epoch <= requested]
+    return (floor[-1] if floor else requested), higher
+
+
+def truncation_offset(leader: PartitionLog, leader_epoch: int, follower: PartitionLog) -> int:
+    """Where a follower truncates before fetching from ``leader`` (KIP-101, KIP-279).
+
+    Kafka's ``AbstractFetcherThread.getOffsetTruncationState``: the follower asks where its
+    latest epoch ends in the leader's log. If the leader answers with that epoch, the follower
+    keeps up to the smaller of the two end offsets. If it answers with an earlier epoch (it
+    never had the follower's latest), the follower truncates to where it ends that earlier
+    epoch itself and asks again. A leader's cache holds its current ``leader_epoch`` from the
+    moment it was elected, at its log end offset then.
+
+    Worked example: follower epochs [(0, 0), (2, 100)], LEO 150; leader epochs [(0, 0),
+    (1, 80), (3, 120)]. Asked for epoch 2 the leader answers (1, 120); the follower ends epoch 1
+    at 100 (its epoch 0 runs to 100), truncates to 100 and asks for epoch 0; the leader answers
+    (0, 80): the follower keeps offsets 0–79, as its 80–99 are not the leader's epoch-1 records.
+    """
+    leader_epochs = leader.epochs
+    if leader.latest_epoch < leader_epoch:
+        leader_epochs = [*leader_epochs, (leader_epoch, leader.log_end_offset)]
+    epochs = follower.epochs
+    end = follower.log_end_offset
+    while epochs:
+        answer_epoch, answer_end = end_offset_for(leader_epochs, leader.log_end_offset,
+                                                  epochs[-1][0])
+        if answer_end == UNDEFINED:
+            return end
+        own_epoch, own_end = end_offset_for(epochs, end, answer_epoch)
+        if own_end == UNDEFINED:
+            return min(answer_end, end)
+        if own_epoch == answer_epoch:
+            return min(own_end, answer_end, end)
+        end = min(own_end, end)
+        epochs = [(epoch, start) for epoch, start in epochs if start < end]
+    return end

@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "SLOW_EDGE",
@@ -46,6 +47,12 @@ SLOW_EDGE = "#C44E52"
 _HW_COLOUR = "#C44E52"
 _DOWN_COLOUR = "#BBBBBB"
 _STATE_COLOURS = {"up": "#1a7f37", "down": "#cf222e", "fenced": "#bc4c00", "isolated": "#8250df"}
+_LABEL_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",
+              "alpha": 0.85}
+"""Behind a label that sits on bars or lines, so that they never cross its text."""
+PANEL_WIDTH_PX = 840
+"""Every panel's figure is drawn this wide, so panels line up and are never upscaled in a
+JupyterLab output (narrower outputs shrink the image, keeping its shape)."""
 
 
 def broker_color(broker: int) -> str:
@@ -98,7 +105,8 @@ def partition_bars(
         even = heights.sum() / len(partitions)
         ax.axhline(even, color="black", linestyle="--", linewidth=1)
         ax.annotate("even share", (xs.max() + 0.4, even), xytext=(2, 2),
-                    textcoords="offset points", fontsize=8, ha="right", va="bottom")
+                    textcoords="offset points", fontsize=8, ha="right", va="bottom",
+                    bbox=_LABEL_BOX, zorder=5)
     ax.set_xticks(xs)
     ax.set_xlabel("partition")
     ax.set_ylabel(value)
@@ -120,15 +128,26 @@ def partition_bars(
 def partition_bars_grid(runs: Mapping[str, pd.DataFrame], *,
                         slow_brokers: Mapping[int, float] | None = None,
                         value: str = "records") -> Figure:
-    """One :func:`partition_bars` panel per named run, side by side, on a shared y axis."""
+    """One :func:`partition_bars` panel per named run on a shared y axis: side by side for
+    one or two runs, two to a row for more (so that four panels stay readable at the width of
+    a notebook). The broker legend is drawn once, above the panels."""
     n = max(len(runs), 1)
-    fig = Figure(figsize=(4.2 * n, 3.2), layout="constrained")
-    axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+    cols = n if n <= 2 else 2
+    rows = -(-n // cols)
+    fig = Figure(figsize=(4.8 * cols, 3.0 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
+    handles: list = []
     for ax, (name, frame) in zip(axes, runs.items(), strict=False):
         partition_bars(frame, slow_brokers=slow_brokers, value=value, title=name, ax=ax)
         legend = ax.get_legend()
-        if legend is not None and ax is not axes[len(runs) - 1]:
+        if legend is not None:
+            handles = handles or list(legend.legend_handles)
             legend.remove()
+    for ax in axes[len(runs):]:
+        fig.delaxes(ax)  # an odd number of runs leaves one slot empty
+    if handles:
+        fig.legend(handles=handles, loc="outside upper center", ncols=len(handles),
+                   fontsize=8, frameon=False)
     return fig
 
 
@@ -187,7 +206,7 @@ def cluster_diagram(
         ax.add_patch(Rectangle((x0, 0), width, 1.25, fill=False, edgecolor=edge,
                                linewidth=2.5 if broker in slow else 1.2))
         label = f"broker {broker}" + (f"\nslow ×{slow[broker]:g}" if broker in slow else "")
-        ax.text(x0 + width / 2, 1.3, label, ha="center", va="bottom", fontsize=9,
+        ax.text(x0 + width / 2, 1.3, label, ha="center", va="bottom", fontsize=10,
                 color=edge)
         led = partitions[partitions["leader"] == broker].sort_values(["topic", "partition"])
         n = len(led)
@@ -202,11 +221,12 @@ def cluster_diagram(
                                    color=broker_color(broker),
                                    hatch="//" if broker in slow else None))
             ax.text(bx + slot / 2, 0.02, f"p{row.partition}", ha="center", va="bottom",
-                    fontsize=7 if n <= 8 else 5)
+                    fontsize=10 if n <= 4 else 8 if n <= 8 else 6)
             ax.text(bx + slot / 2, 0.12 + height, f"{row.log_end_offset}", ha="center",
-                    va="bottom", fontsize=6 if n <= 8 else 4, rotation=90 if n > 6 else 0)
+                    va="bottom", fontsize=9 if n <= 4 else 7 if n <= 8 else 5,
+                    rotation=90 if n > 6 else 0)
     ax.set_xlim(-0.1, len(ids) * (width + gap))
-    ax.set_ylim(0, 1.55)
+    ax.set_ylim(-0.05, 1.55)  # room for the boxes' bottom edges
     ax.set_axis_off()
     when = f" at {time_ms:.1f} ms" if time_ms is not None else ""
     ax.set_title(title if title is not None else f"log end offset per partition{when}")
@@ -283,7 +303,8 @@ def replication_view(
         ax.hlines(hw, xs[0] - 0.45, xs[-1] + 0.45, colors=_HW_COLOUR, linestyles="--",
                   linewidth=1.6)
         ax.annotate(f"HW {hw:,}", (xs[-1] + 0.45, hw), xytext=(2, 0),
-                    textcoords="offset points", fontsize=8, color=_HW_COLOUR, va="center")
+                    textcoords="offset points", fontsize=8, color=_HW_COLOUR, va="center",
+                    bbox=_LABEL_BOX)
         first = rows.iloc[0]
         isr = [int(b) for b in rows.loc[rows["in_isr"], "broker"]]
         who = f"leader {first['leader']}" if first["leader"] >= 0 else "OFFLINE (no leader)"
@@ -295,6 +316,7 @@ def replication_view(
         tick.set_color(_STATE_COLOURS.get(state, "black"))
     ax.set_xlim(-0.7, max(x - 1.0, 1.0))
     ax.set_ylim(0, top * 1.25)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # offsets are whole numbers
     ax.set_ylabel("log end offset")
     handles = [Patch(facecolor="white", edgecolor="black", linewidth=2.2, label="leader"),
                Patch(facecolor="#999999", alpha=0.45, hatch="//", edgecolor="white",
@@ -330,18 +352,42 @@ def replication_timeline(series: pd.DataFrame, marks: pd.DataFrame | None = None
             ax.step(t, v, where="post", color=broker_color(broker), linewidth=1.4,
                     label=f"log end offset, broker {broker} (as leader)")
     if marks is not None and len(marks):
-        for time_ms, group in marks.groupby("time_ms", sort=True):
-            ax.axvline(float(time_ms), color="#888888", linestyle=":", linewidth=0.8)
-            text = "; ".join(textwrap.shorten(str(label), 44) for label in group["label"])
-            ax.annotate(textwrap.shorten(text, 90), (float(time_ms), 1.0),
-                        xycoords=("data", "axes fraction"), xytext=(2, -4),
-                        textcoords="offset points", rotation=90, fontsize=6, va="top",
-                        color="#555555")
+        for time_ms, labels in _nearby_marks(marks, span_ms=max(end, 1.0)):
+            ax.axvline(time_ms, color="#888888", linestyle=":", linewidth=0.8)
+            ax.annotate(_joined(labels), (time_ms, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(2, -4), textcoords="offset points", rotation=90, fontsize=7,
+                        va="top", color="#555555", bbox=_LABEL_BOX)
     ax.set_xlabel("simulated time (ms)")
     ax.set_ylabel("offset")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # clear of the marks
     ax.set_title(title if title is not None else "leader's log end offset and high watermark")
     return fig
+
+
+MARK_GAP = 0.02
+"""Marks closer than this share of the run's length share one line and one label."""
+
+
+def _nearby_marks(marks: pd.DataFrame, span_ms: float) -> list[tuple[float, list[str]]]:
+    """The marks grouped by time, with marks closer than :data:`MARK_GAP` of the run merged
+    into the group of the first (their labels would otherwise pile up on one spot)."""
+    groups: list[tuple[float, list[str]]] = []
+    for time_ms, group in marks.sort_values("time_ms", kind="stable").groupby("time_ms",
+                                                                             sort=True):
+        labels = [str(label) for label in group["label"]]
+        if groups and float(time_ms) - groups[-1][0] < MARK_GAP * span_ms:
+            groups[-1][1].extend(labels)
+        else:
+            groups.append((float(time_ms), labels))
+    return groups
+
+
+def _joined(labels: list[str], width: int = 44) -> str:
+    """One short line for the labels of one spot: the first in full (or shortened), then how
+    many more happened there."""
+    first = textwrap.shorten(labels[0], width, placeholder="…")
+    more = len(labels) - 1
+    return first + (f" (+{more} more)" if more else "")
 
 
 def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, color: str) -> None:
@@ -386,8 +432,11 @@ def kafka_overview(*, brokers: int = 3, partitions: int = 6, ax: Axes | None = N
     return fig
 
 
-def figure_png(fig: Figure, dpi: int = 80) -> bytes:
-    """The figure as PNG bytes (for an ``ipywidgets.Image``)."""
+def figure_png(fig: Figure, dpi: float | None = None) -> bytes:
+    """The figure as PNG bytes (for an ``ipywidgets.Image``): :data:`PANEL_WIDTH_PX` wide
+    unless ``dpi`` is given (within 72–120 dpi, so that text stays readable)."""
+    if dpi is None:
+        dpi = min(max(PANEL_WIDTH_PX / fig.get_figwidth(), 72.0), 120.0)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

@@ -45,6 +45,11 @@ _TWICE = "#DD8452"
 _HEADER_SIZE = 8
 
 
+_LABEL_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",
+              "alpha": 0.85}
+"""Behind a label that sits on data, so that points and lines never cross its text."""
+
+
 def consumer_color(index: int) -> str:
     """The colour of the ``index``-th consumer (in order of appearance)."""
     return _PALETTE[int(index) % len(_PALETTE)]
@@ -180,7 +185,8 @@ def lag_plot(lag: pd.DataFrame, *, marks: Mapping[str, float] | None = None,
     for label, at_ms in (marks or {}).items():
         ax.axvline(at_ms / 1000, color="grey", linestyle=":", linewidth=1.2)
         ax.annotate(label, (at_ms / 1000, 1), xycoords=("data", "axes fraction"),
-                    xytext=(3, -10), textcoords="offset points", fontsize=8, color="#333333")
+                    xytext=(3, -10), textcoords="offset points", fontsize=8, color="#333333",
+                    bbox=_LABEL_BOX)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel("lag (records)")
     ax.set_ylim(0, ymax if ymax is not None else max(float(total["lag"].max()) * 1.1, 10.0))
@@ -319,7 +325,7 @@ def delivery_plot(processed: pd.DataFrame, anomalies: pd.DataFrame, *, topic: st
         ax.annotate(f"{entry.count} {entry.kind.replace('-', ' ')}",
                     (0.99, (entry.first_offset + entry.last_offset) / 2),
                     xycoords=("axes fraction", "data"), ha="right", va="center", fontsize=8,
-                    color=color, fontweight="bold")
+                    color=color, fontweight="bold", zorder=5, bbox=_LABEL_BOX)
     if crash_ms is not None:
         ax.axvline(crash_ms / 1000, color="black", linestyle="--", linewidth=1)
         ax.annotate("crash", (crash_ms / 1000, 0.02), xycoords=("data", "axes fraction"),

@@ -14,15 +14,16 @@ from sim.audit import audit_kernel
 from sim.availability import nonmonotonic_sends, unavailability
 
 
-def test_isr_shrink_window_spans_fencing_to_the_followers_return():
-    """Writes fail from the fencing of both followers (14 s) until they rejoin (25 s)."""
+def test_isr_shrink_window_spans_the_first_timeout_to_the_followers_return():
+    """Writes fail from the first request timeout (10 s: 5 s after both followers crashed)
+    until they rejoin (25 s); the cause is the crash before it."""
     kernel = scenarios.load("isr-shrink").run()
     (window,) = unavailability(kernel.trace.to_frame())
     assert window["topic"] == "payments"
-    assert 14000 <= window["start_ms"] < 14100
+    assert 10000 <= window["start_ms"] < 10100
     assert 25000 <= window["end_ms"] < 26000
-    assert "NOT_ENOUGH_REPLICAS" in window["errors"]
-    assert window["cause"]["kind"] == "isr.change"
+    assert {"NOT_ENOUGH_REPLICAS", "REQUEST_TIMED_OUT"} <= set(window["errors"])
+    assert window["cause"]["kind"] == "broker.state"
     assert audit_kernel(kernel).to_json()["unavailable_ms"] == pytest.approx(
         window["duration_ms"])
 
@@ -79,7 +80,7 @@ cluster: {brokers: 3}
 topics:
   - {name: payments, replica_assignment: [[0, 1, 2]], configs: {min.insync.replicas: 2}}
 producers:
-  - config: {client.id: app}
+  - config: {client.id: app, request.timeout.ms: 5000}
     workload: {topic: payments, records: 3000, rate_per_s: 200, value_bytes: 100}
 faults:
   - {at_ms: 2000, crash_broker: {broker: 1}}

@@ -350,8 +350,6 @@ def test_safe_config_every_partition_online_and_every_record_settled(safe):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 11: --json crashes on an unavailability window that never closes")
 def test_safe_config_runs_end_and_raise_nothing(safe):
     """No run hangs or raises (every tenth schedule also builds its --json summary)."""
     assert _with(safe, "hang", "error") == []
@@ -454,22 +452,18 @@ def test_fuzz_cli_prints_a_verdict_per_failure_and_the_rate(tmp_path):
 
 
 DEFECTS = {
-    # file stem (profile--cause) → the issue 12 defect that makes it fail today
-    "safe--json-crash-open-unavailability": (
-        "issue 12 defect 11: --json crashes (Out of range float values) when an "
-        "unavailability window never closes"),
+    # file stem (profile--cause) → the issue 12 defect that makes it fail today (None: fixed)
+    "safe--json-crash-open-unavailability": None,  # defect 11, fixed
     "safe--lost-write-sequence-collision": (
         "issue 12 defect 1: after delivery timeouts bump the producer epoch, batches keep old "
         "sequences and the leader acknowledges a different batch as a duplicate"),
     "safe--duplicate-with-idempotence": (
         "issue 12 defects 1 and 5: NOT_ENOUGH_REPLICAS_AFTER_APPEND answered at once, the batch "
         "is retried under a bumped epoch with a new sequence and written a second time"),
-    "safe--hash-seed-dependent-output": (
-        "issue 12 defect 10: NetworkPartition iterates a set mixing broker ids with "
-        "'controller' and 'app', so the output depends on PYTHONHASHSEED"),
+    "safe--hash-seed-dependent-output": None,  # defect 10, fixed
     "safe--isr-divergence": (
-        "issue 12 defect 2: a zombie leader rejoins the ISR as a follower without truncating "
-        "to the new leader's epoch, so it differs from the leader below the HW"),
+        "issue 12 defect 9 (defect 2, the divergence, is fixed): the new leader accepts any "
+        "sequence from a producer it has not seen, so the records are reordered"),
     "consumers--at-most-once-processed-twice": (
         "issue 12 defect 8: a member fenced after a hang still processes the records it "
         "polled, so an at-most-once group processes them twice"),

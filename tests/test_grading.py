@@ -25,7 +25,9 @@ from sim.errors import GradingError
 from sim.grading import CheckResult, ExerciseReport, check, exercise_questions
 from sim.grading.batch import (
     COLUMNS,
+    MAX_FEEDBACK_NAME,
     MAX_REASON,
+    feedback_name,
     grade_directory,
     grade_submission,
     plain,
@@ -161,6 +163,16 @@ def test_renderings_escape_html_and_total_points() -> None:
     assert "8 / 10 points" in report._repr_html_()
 
 
+def test_html_hints_show_backticked_code_as_code() -> None:
+    """A hint's `code` spans render as <code>, never as raw Markdown backticks; still escaped."""
+    result = CheckResult("01.a", 0, 8, "not yet solved", reason="x",
+                         hint="Replace the `raise NotImplementedError(...)` line or `<x>`.")
+    rendered = result._repr_html_()
+    assert "<code>raise NotImplementedError(...)</code>" in rendered
+    assert "<code>&lt;x&gt;</code>" in rendered
+    assert "`" not in rendered
+
+
 # --- time budgets -------------------------------------------------------------------------------
 
 
@@ -205,7 +217,16 @@ needs_namespaces = pytest.mark.skipif(
     not NAMESPACES, reason="file-system and network isolation need the namespaces jail"
 )
 MEMORY_LIMIT = 1536 << 20  # the memory attack asks for 8 GB
-FIXTURE_STUDENTS = sorted(p.stem for p in SUBMISSIONS.glob("*.ipynb"))
+# File names a student may choose, made when the fixtures are copied (git should not hold them):
+# a hidden name whose feedback file used to replace the classmate's, a newline and a byte that
+# is not UTF-8 (the CSV could not be written), and symbolic links to a classmate's notebook and
+# to the solution (graded as what they point to).
+NAMED_COPIES = {".solved.ipynb": "not_json.ipynb",
+                os.fsdecode(b"new\nline\xff.ipynb"): "not_json.ipynb"}
+LINKS = {"copycat.ipynb": Path("solved.ipynb"),
+         "linked.ipynb": SOLUTIONS / "01_partitioners.ipynb"}
+FIXTURE_STUDENTS = sorted([*(p.stem for p in SUBMISSIONS.glob("*.ipynb")), ".solved",
+                           "new\\nline\\udcff", "copycat", "linked"])
 # What the fixtures name statically, made unique for this run when they are copied, so that
 # another checkout grading the same fixtures at the same time cannot interfere.
 RUN = uuid.uuid4().hex[:8]
@@ -269,6 +290,10 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     for path in SUBMISSIONS.iterdir():
         if path.is_file():
             _copy_fixture(path.name, folder, listener.getsockname()[1])
+    for name, source in NAMED_COPIES.items():
+        shutil.copy(SUBMISSIONS / source, folder / name)
+    for name, target in LINKS.items():
+        (folder / name).symlink_to(target)
     out = tmp_path_factory.mktemp("grades")
     csv, feedback = out / "grades.csv", out / "feedback"
     CANARY.mkdir()
@@ -507,6 +532,59 @@ def test_recursion_and_giant_cells_cost_only_that_submission(graded: Graded) -> 
         assert row["reason"]
 
 
+def test_text_no_spreadsheet_or_file_can_hold_is_made_plain(graded: Graded) -> None:
+    """odd_text's 01.b error holds a byte that is not UTF-8, a bidi override, a newline and
+    100 kB: its reason is one short printable line, its feedback file is still written (it
+    used to stop the batch), and its other answers count."""
+    rows = _rows(graded.table, "odd_text")
+    reason = rows["01.b"]["reason"]
+    assert rows["01.b"]["points"] == 0
+    assert reason.startswith("cell ")
+    assert "ValueError" in reason
+    assert reason.isprintable()
+    assert len(reason) <= MAX_REASON
+    assert (rows["01.a"]["points"], rows["01.c"]["points"]) == (8, 2)
+    assert "\\udcff" in (graded.feedback / "odd_text.txt").read_text(encoding="utf-8")
+
+
+def test_an_exception_whose_str_raises_is_still_named(graded: Graded) -> None:
+    """A partitioner raising an exception that cannot be printed: 01.a is an error naming the
+    exception, with what the same class earns when checked directly; the notebook's process
+    goes on serving, and the data answers count."""
+    class UnprintableError(Exception):
+        def __str__(self):
+            raise RuntimeError("no description")
+
+    class RaisesUnprintableError:
+        def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+            raise UnprintableError()
+
+    honest = check("01.a", RaisesUnprintableError)
+    assert "UnprintableError" in honest.reason
+    rows = _rows(graded.table, "str_raises")
+    assert (rows["01.a"]["points"], rows["01.a"]["verdict"]) == (honest.points, "error")
+    assert "UnprintableError" in rows["01.a"]["reason"]
+    assert (rows["01.b"]["points"], rows["01.c"]["points"]) == (2, 2)
+
+
+def test_sleeping_in_every_call_costs_only_that_question(graded: Graded) -> None:
+    """A partitioner that blocks the jail's alarm and sleeps in each call: the checker's own
+    budget stops 01.a (0, "time budget"); the other answers count; the batch stays bounded
+    (see test_detached_children_neither_block_nor_outlive_grading)."""
+    rows = _rows(graded.table, "sleeps_in_calls")
+    assert rows["01.a"]["points"] == 0
+    assert "time budget" in rows["01.a"]["reason"]
+    assert (rows["01.b"]["points"], rows["01.c"]["points"]) == (2, 2)
+
+
+def test_one_huge_message_is_refused_unread(graded: Graded) -> None:
+    """A forged 12 MB message of empty lists is not parsed by the checker (it would cost it
+    some 300 MB): zeros, with the bound as the reason."""
+    for row in _rows(graded.table, "one_huge_line").values():
+        assert row["points"] == 0
+        assert "a message of more than 1 MB" in row["reason"]
+
+
 def test_reading_outside_the_folder_finds_nothing(graded: Graded) -> None:
     """Snooping for ../solved.ipynb fails (FileNotFoundError); answers are graded on their own."""
     rows = _rows(graded.table, "reads_outside")
@@ -526,9 +604,57 @@ def test_batch_goes_on_and_writes_the_csv(graded: Graded) -> None:
 def test_feedback_files_are_written(graded: Graded) -> None:
     """Each student gets a plain-text feedback file with their total."""
     for student, rows in graded.table.groupby("student"):
-        name = student.replace("=", "_")
-        text = (graded.feedback / f"{name}.txt").read_text(encoding="utf-8")
+        name = feedback_name(student.replace("\\nline\\udcff", os.fsdecode(b"\nline\xff")))
+        text = (graded.feedback / name).read_text(encoding="utf-8")
         assert f"{rows.points.sum()}/{rows.max_points.sum()} points" in text
+    assert len(list(graded.feedback.iterdir())) == len(FIXTURE_STUDENTS)
+
+
+def test_a_symbolic_link_is_not_a_submission(graded: Graded) -> None:
+    """A link to a classmate's notebook or to the solution scores 0 with the reason, without
+    being run; the classmate keeps full marks."""
+    for student in ("copycat", "linked"):
+        rows = _rows(graded.table, student)
+        assert set(rows) == QUESTIONS
+        for row in rows.values():
+            assert row["points"] == 0
+            assert row["reason"] == f"{student}.ipynb is a symbolic link, not a submitted notebook"
+    assert _points(graded, "solved") == FULL
+
+
+def test_a_linked_folder_is_not_graded(tmp_path: Path) -> None:
+    """Graded recursively, a folder that links to a classmate's folder is not entered: only
+    the classmate's own notebook has rows."""
+    (tmp_path / "alice").mkdir()
+    shutil.copy(SUBMISSIONS / "not_json.ipynb", tmp_path / "alice" / "work.ipynb")
+    (tmp_path / "bob").symlink_to("alice")
+    table = grade_directory(tmp_path, tmp_path / "grades.csv", recursive=True, jobs=1,
+                            exercise="01_partitioners")
+    assert set(table.student) == {"alice/work"}
+
+
+def test_file_names_cannot_break_the_table_or_replace_feedback(graded: Graded) -> None:
+    """A name with a newline and a byte that is not UTF-8 is one escaped line in the CSV, and
+    ".solved" gets a feedback file of its own instead of replacing solved's."""
+    with open(graded.csv, newline="", encoding="utf-8") as f:
+        files = [row[0] for row in csv.reader(f)]
+    assert files.count("new\\nline\\udcff.ipynb") == len(QUESTIONS)
+    solved = (graded.feedback / "solved.txt").read_text(encoding="utf-8")
+    assert "12/12 points" in solved
+    assert "0/12 points" in (graded.feedback / "%2Esolved.txt").read_text(encoding="utf-8")
+
+
+def test_feedback_names_are_distinct_plain_and_bounded() -> None:
+    """Names that the old scheme folded together stay apart; none is hidden, has a folder in
+    it or is too long for a file system."""
+    students = ["a b", "a_b", "a/b", "a__b", ".x", "x", "%2Ex", "é" * 200, "é" * 199 + "e",
+                os.fsdecode(b"\xff"), "\\udcff"]
+    names = [feedback_name(s) for s in students]
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert "/" not in name
+        assert not name.startswith(".")
+        assert len(name) <= MAX_FEEDBACK_NAME + len(".txt")
 
 
 def test_grades_do_not_depend_on_order(graded: Graded, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from sim import faults, lessons, scenarios, viz, widgets
+from sim import trace as events
 from sim.audit import audit_kernel
 from sim.errors import ConfigError, SimulationError
 from sim.kernel import Kernel
@@ -467,6 +468,18 @@ def test_lesson_section2_hw_waits_at_600_until_the_isr_shrinks_at_10s(lagging):
     assert hw[hw["time_ms"] < 3_000]["value"].iloc[-1] == 600
 
 
+def test_lesson_section2_leo_stays_flat_at_610_while_five_requests_wait(lagging):
+    """§2: the leader's LEO climbs to 610 just after 3 s and stays there until the shrink at
+    10 s: five requests (max.in.flight) wait for the high watermark, so nothing more is sent."""
+    series, _marks = lessons.replication_timeline(lagging.kernel)
+    leo = series[series["series"] == "LEO broker 0"]
+    assert lagging.kernel.clients[0].config["max.in.flight.requests.per.connection"] == 5
+    stuck = leo[(leo["time_ms"] >= 3_000) & (leo["time_ms"] < 10_000)]
+    assert stuck["value"].max() == 610
+    assert leo[(leo["time_ms"] >= 3_100) & (leo["time_ms"] < 10_000)].empty  # flat: no change
+    assert leo[leo["time_ms"] >= 10_000]["value"].iloc[0] > 610
+
+
 def test_lesson_section2_slowest_write_waits_about_7s(lagging):
     """§2: latency p99 is about 6.9 s and no write waited more than 7.5 s."""
     assert 6_800 < lagging.outcome["latency_p99_ms"] < 7_000
@@ -515,13 +528,23 @@ def test_lesson_section3_acks_all_waits_for_the_fence(durability):
         assert table.loc[run, "failed"] == 0
 
 
-def test_lesson_section3_min_isr_3_refuses_writes(durability):
-    """§3: min ISR 3 acknowledges 600, fails 3,288, leaves 112 waiting; 105 refused requests."""
+def test_lesson_section3_min_isr_3_acknowledges_only_what_came_before_the_crash(durability):
+    """§3: min ISR 3 acknowledges the 600 records sent before the crash; every later one fails
+    (delivery.timeout.ms, in the producer) or still waits; the broker refuses no request."""
     row = durability.table.loc["acks=all, min.insync.replicas=3"]
     assert row["acknowledged"] == 600
-    assert row["failed"] == 3_288
-    assert row["waiting"] == 112
-    assert row["failed_produce_requests"] == 105
+    assert row["failed"] > 0
+    assert row["failed"] + row["waiting"] == row["sent"] - 600
+    assert row["failed_produce_requests"] == 0
+    runs = durability.runs["acks=all, min.insync.replicas=3"]
+    (producer,) = runs.kernel.clients
+    failed = producer.results()["error"].dropna()
+    assert set(failed) == {"TimeoutException: delivery.timeout.ms expired"}
+    part = runs.kernel.cluster.partition("payments", 0)
+    fenced = runs.story[runs.story["what"].str.contains("fenced")]["time_ms"]
+    assert set(fenced) == {12_000}
+    assert part.isr == [0, 1]
+    assert part.log.high_watermark == 600  # frozen below min.insync.replicas
 
 
 def test_lesson_section4_the_leader_is_replaced_after_the_session_timeout():
@@ -600,16 +623,23 @@ def test_lesson_section5_unclean_election_loses_2600_records(unclean_run):
 
 
 def test_lesson_section5_scenario_table():
-    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,096 with 75 refused requests;
+    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,096 and counts 79 failed produce
+    requests (10 REQUEST_TIMED_OUT, then 69 NOT_ENOUGH_REPLICAS after the fencing);
     retries-duplicates stores 128 records twice; one unclean election."""
     names = ["acks1-leader-crash", "unclean-election", "safe-replication", "isr-shrink",
              "retries-duplicates"]
-    table = lessons.scenario_table(names).table
+    result = lessons.scenario_table(names)
+    table = result.table
     assert table["lost"].tolist() == [600, 2600, 0, 0, 0]
     assert table.loc["safe-replication", "failed"] == 0
     assert table.loc["isr-shrink", "failed"] == 2096
     assert table.loc["isr-shrink", "sent"] == 4000
-    assert table.loc["isr-shrink", "failed_produce_requests"] == 75
+    assert table.loc["isr-shrink", "failed_produce_requests"] == 79
+    errors = result.runs["isr-shrink"].kernel.trace.frame(events.KINDS["produce.error"])
+    assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 69,
+                                                        "REQUEST_TIMED_OUT": 10}
+    refused = errors.loc[errors["error"] == "NOT_ENOUGH_REPLICAS", "time_ms"]
+    assert refused.min() > 14_000  # the followers were fenced at 14 s
     assert table.loc["retries-duplicates", "duplicates"] == 128
     assert table["unclean_elections"].tolist() == [0, 1, 0, 0, 0]
     assert "acks=all" in table.loc["safe-replication", "configs"]

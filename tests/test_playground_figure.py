@@ -111,3 +111,28 @@ def test_a_new_slowdown_keeps_the_frame():
     figure.draw(run(slow_broker=0, slowdown=80))
     assert "×80 slower" in figure.bars_ax.get_title()
     assert figure.frames_drawn == frames
+
+
+def test_labels_on_the_data_sit_on_white_boxes():
+    """The p50 / p99 and even-share labels have an opaque box, drawn above the lines, so that
+    a neighbouring percentile line never crosses their text."""
+    figure = PlaygroundFigure()
+    figure.draw(simulate_playground({"records": 2_000}))
+    labels = [label for _, _, label in figure.percentiles] + [figure.even_label]
+    for label in labels:
+        assert label.get_bbox_patch() is not None
+        assert label.get_zorder() > max(line.get_zorder() for _, line, _ in figure.percentiles)
+
+
+def test_tick_labels_stay_inside_the_figure():
+    """The latency axis's last tick label (10³ ms) is drawn whole, a few pixels clear of the
+    edge (an image scaled down in the browser blurs the last pixels)."""
+    figure = PlaygroundFigure()
+    figure.draw(simulate_playground({"records": 2_000}))
+    renderer = figure.canvas.get_renderer()
+    width = figure.figure.bbox.width
+    for ax in figure.figure.axes:
+        low, high = sorted(ax.get_xlim())
+        for tick, label in zip(ax.get_xticks(), ax.get_xticklabels(), strict=True):
+            if low <= tick <= high and label.get_text():  # drawn ticks only
+                assert label.get_window_extent(renderer).x1 <= width - 4, label.get_text()

@@ -7,12 +7,14 @@ functions with the same arguments as the notebook cells.
 
 from __future__ import annotations
 
+import io
 from functools import partial
 
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from PIL import Image
 
 from sim import (
     Kernel,
@@ -75,6 +77,73 @@ def test_partition_bars_grid_has_one_panel_per_run(slow_run):
                                    "c": slow_run.partitions})
     assert len(fig.axes) == 3
     assert all(len(ax.patches) == 12 for ax in fig.axes)
+
+
+def test_partition_bars_grid_puts_four_runs_two_to_a_row_with_one_legend(slow_run):
+    """Lesson 01's four slow-broker runs: a 2 × 2 grid no wider than a notebook shows at full
+    size, with the broker legend once and the even-share label on a white box."""
+    fig = viz.partition_bars_grid({name: slow_run.partitions for name in "abcd"},
+                                  slow_brokers={0: 100})
+    positions = sorted({(round(ax.get_position().x0, 2), round(ax.get_position().y0, 2))
+                        for ax in fig.axes})
+    assert len(positions) == 4
+    assert len({x for x, _ in positions}) == 2
+    assert len({y for _, y in positions}) == 2
+    assert fig.get_figwidth() * 100 <= 1000
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert len(fig.legends) == 1
+    tallest = float(slow_run.partitions["records"].max())
+    assert all(ax.get_ylim()[1] >= tallest for ax in fig.axes)  # no bar cut off
+    label = next(t for t in fig.axes[0].texts if t.get_text() == "even share")
+    assert label.get_bbox_patch() is not None
+
+
+def test_figure_png_draws_every_panel_figure_at_one_width():
+    """Panel figures are drawn at one width whatever their size in inches."""
+    widths = set()
+    for size in ((7, 3.2), (8.5, 4.2)):
+        fig = Figure(figsize=size)
+        fig.add_subplot()
+        with Image.open(io.BytesIO(viz.figure_png(fig))) as image:
+            widths.add(image.width)
+    assert widths == {viz.PANEL_WIDTH_PX}
+
+
+def test_replication_view_at_time_zero_has_whole_offsets_only():
+    """At t = 0 every log is empty: the y axis shows 0 and 1, never 0.2, 0.4, …"""
+    kernel = lessons.replication_kernel({}, traffic_ms=((0.0, 1000.0),))
+    fig = viz.replication_view(lessons.replication_snapshot(kernel), time_ms=0.0)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks
+    assert all(float(t).is_integer() for t in ticks)
+
+
+def test_replication_timeline_merges_marks_that_would_pile_up():
+    """Five marks within 1 % of the run share one line and one label saying how many more."""
+    series = pd.DataFrame({"time_ms": [0.0, 10_000.0, 40_000.0], "series": ["HW"] * 3,
+                           "value": [0, 50, 100]})
+    marks = pd.DataFrame({"time_ms": [20_000.0, 20_010.0, 20_020.0, 20_030.0, 20_100.0,
+                                      35_000.0],
+                          "label": ["crash broker 0", "election", "shrink", "shrink", "fence",
+                                    "restart"]})
+    fig = viz.replication_timeline(series, marks)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels == ["crash broker 0 (+4 more)", "restart"]
+    assert len([line for line in fig.axes[0].lines if line.get_linestyle() == ":"]) == 2
+
+
+def test_cluster_diagram_shows_the_boxes_whole_and_readable_labels():
+    """The broker boxes' bottom edges are inside the axes; partition labels are ≥ 8 pt."""
+    partitions = pd.DataFrame({"topic": "t", "partition": range(6), "leader": [0, 1, 2] * 2,
+                               "log_end_offset": [0] * 6})
+    fig = viz.cluster_diagram(partitions)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] < 0
+    sizes = [t.get_fontsize() for t in ax.texts if t.get_text().startswith("p")]
+    assert len(sizes) == 6
+    assert min(sizes) >= 8
 
 
 def test_cumulative_records_draws_one_line_per_partition_ending_at_its_count(slow_run):

@@ -117,6 +117,60 @@ def test_playground_panel_reruns_when_a_control_changes():
     assert panel.values()["partitioner"] == "vip"
 
 
+def test_an_invalid_combination_shows_its_message_once_and_no_figure():
+    """The VIP partitioner on 8 partitions: the message once (in the statistics box), no
+    empty figure, and a header in Kafka's spelling (``true``, not Python's ``True``) without
+    the built-in partitioner's configs."""
+    panel = widgets.playground(**SMALL, partitioner="vip", partitions=8)
+    assert not panel.result.ok
+    assert panel.image.layout.display == "none"
+    shown = panel.header.value + panel.stats.value
+    assert shown.count("needs at least 9") == 1
+    assert "True" not in panel.header.value
+    assert "partitioner." not in panel.header.value
+    panel.controls["partitions"].value = 10
+    assert panel.result.ok
+    assert panel.image.layout.display is None
+
+
+@pytest.mark.parametrize(("partitioner", "lists_them"),
+                         [("built-in", True), ("round-robin", False), ("vip", False)])
+def test_playground_header_lists_partitioner_configs_only_for_the_built_in_one(partitioner,
+                                                                              lists_them):
+    """Kafka ignores partitioner.adaptive.partitioning.enable, partitioner.ignore.keys and
+    partitioner.availability.timeout.ms when partitioner.class is set (ProducerConfig docs)."""
+    result = widgets.simulate_playground({**SMALL, "partitioner": partitioner,
+                                          "partitions": 10, "keys": "vip"})
+    assert result.ok
+    assert ("partitioner.adaptive.partitioning.enable=true" in result.header) is lists_them
+    assert ("partitioner.availability.timeout.ms" in result.header) is lists_them
+    assert "linger.ms=5" in result.header
+
+
+def test_threaded_panel_shows_busy_then_only_the_latest_values():
+    """In a live kernel a change re-simulates in the background: the panel is busy at once,
+    and when controls move faster than runs finish only the latest values' run is shown."""
+    panel = widgets.playground(**SMALL)
+    panel.threaded = True
+    runs = []
+    simulate = panel.simulate
+
+    def counted(values):
+        runs.append(values["partitions"])
+        return simulate(values)
+
+    panel.simulate = counted
+    for partitions in (5, 6, 7, 8):
+        panel.controls["partitions"].value = partitions
+    assert panel.is_busy
+    result = panel.wait()
+    assert not panel.is_busy
+    assert result.values["partitions"] == 8
+    assert len(result.summary.partitions) == 8
+    assert runs[-1] == 8
+    assert len(runs) < 4  # stale values were skipped, not each simulated and shown
+
+
 def test_row_html_shows_numbers_as_rounded_and_nan_as_an_empty_cell():
     """148.8 stays 148.8 (not 148.800), large numbers get separators and no exponent, NaN
     shows nothing."""
@@ -266,7 +320,7 @@ def test_recent_events_and_cluster_figure():
     assert not frame.isna().all().any()
     fig = stepper_module.cluster_figure(state)
     assert isinstance(fig, Figure)
-    assert "event 5 of" in stepper_module.status_text(state)
+    assert f"event #{state.events - 1} of" in stepper_module.status_text(state)
 
 
 def test_stepper_on_a_scenario():
@@ -278,23 +332,121 @@ def test_stepper_on_a_scenario():
 
 
 def test_stepper_panel_buttons_and_slider():
-    """The panel's buttons and time slider drive the same state as the plain functions."""
+    """The panel's buttons and time slider drive the same state as the plain functions; step
+    ▶, ◀ step back and play move by "events / tick" trace events."""
     panel = widgets.stepper(small_factory, title="test")
     assert isinstance(panel, ipywidgets.Widget)
     panel.step_button.click()
     panel.step_button.click()
     panel.back_button.click()
-    assert panel.state.steps == 1
+    assert panel.state.events == 1
+    assert "event #0 of #" in panel.status.value
     panel.time.value = 40.0
     assert panel.state.now_ms <= 40.0
-    assert "event" in panel.status.value
     panel.speed.value = 5
-    steps = panel.state.steps
+    events = panel.state.events
+    panel.step_button.click()
+    assert panel.state.events == events + 5
     panel.play.value = 1
-    assert panel.state.steps == steps + 5
+    assert panel.state.events == events + 10
+    panel.back_button.click()
+    assert panel.state.events == events + 5
     panel.reset_button.click()
     assert panel.state.steps == 0
+    assert "event none yet of #" in panel.status.value
     assert panel.image.value[:4] == b"\x89PNG"
+
+
+def test_step_events_moves_by_trace_events_both_ways():
+    """step_events(n) adds exactly n trace events (fewer at the end) and step_events(-n)
+    comes back to the same trace as stepping forward that far."""
+    state = widgets.new_state(small_factory)
+    widgets.step_events(state, 7)
+    assert state.events == 7
+    first = state.kernel.trace.to_frame()
+    widgets.step_events(state, 5)
+    widgets.step_events(state, -5)
+    assert state.events == 7
+    pd.testing.assert_frame_equal(state.kernel.trace.to_frame(), first)
+    widgets.step_events(state, -100)
+    assert state.events == 0
+    widgets.step_events(state, 10**9)
+    assert state.events == state.total_events
+    assert state.finished
+
+
+def test_status_numbers_events_as_the_trace_and_bookmarks_do():
+    """One numbering: the read-out names the last trace seq and the run's last seq."""
+    state = widgets.new_state(small_factory)
+    widgets.step_events(state, 3)
+    text = stepper_module.status_text(state)
+    assert text.startswith(f"event #2 of #{state.total_events - 1:,}")
+
+
+def test_recent_events_show_time_to_the_microsecond():
+    """No six-decimal times in the tour's event table: the trace's clock is read in µs."""
+    state = widgets.step_forward(widgets.new_state(small_factory), 200)
+    raw = state.kernel.trace.tail(30)["time_ms"]
+    assert (raw != raw.round(3)).any()  # the clock itself has finer fractions
+    times = widgets.recent_events(state, 30)["time_ms"]
+    assert (times == times.round(3)).all()
+
+
+def test_restarting_a_running_broker_is_a_message_not_a_fault():
+    """Restart applies to a crashed broker; on a running one it is refused and not logged."""
+    state = widgets.new_fault_state(widgets.live_cluster({"acks": "all"}))
+    widgets.run_forward(state, 500)
+    widgets.fire(state, "restart", 1, run_ms=100)
+    assert "broker 1 is running" in state.message
+    assert state.history == []
+    assert "restart" not in " ".join(lessons.replication_events(state.kernel)["what"])
+    widgets.fire(state, "crash", 1, run_ms=100)
+    widgets.fire(state, "restart", 1, run_ms=100)
+    assert state.message is None
+    assert [what for _, what in state.history] == ["crash broker 1", "restart broker 1"]
+
+
+def test_panels_state_the_config_line_once():
+    """The stepper's and the fault panel's figures leave the config line to the panel's
+    header; the standalone figures keep it."""
+    factory = widgets.live_cluster({"acks": "1"})
+    panel = widgets.stepper(factory, view="replication", until_ms=500)
+    line = lessons.config_header(panel.state.kernel, "replication")
+    assert line not in panel.view.figure(panel.state).axes[0].get_title()
+    assert line[:40] in widgets.replication_figure(panel.state).axes[0].get_title()
+    state = widgets.new_fault_state(factory)
+    assert "acks=1" not in widgets.fault_figure(state, header=False).axes[0].get_title()
+    assert "acks=1" in widgets.fault_figure(state).axes[0].get_title()
+
+
+def test_story_tables_show_their_sentences_whole():
+    """pandas shortens text past 50 characters to "..."; the replication story keeps every
+    sentence whole in a notebook, and stays one such table when sliced."""
+    state = widgets.new_fault_state(widgets.live_cluster({"acks": "all"}))
+    widgets.run_forward(state, 500)
+    widgets.fire(state, "crash", 0, run_ms=12_000)
+    story = lessons.replication_events(state.kernel).tail(8)
+    long = [what for what in story["what"] if len(what) > 50]
+    assert long
+    html = story._repr_html_()
+    assert all(what in html for what in long)
+    assert "..." not in html
+
+
+def test_stepper_and_fault_panel_show_a_busy_line_while_they_work():
+    """A replay or a fault run shows a busy line while it computes, and clears it after."""
+    stepper = widgets.stepper(small_factory)
+    fault = widgets.fault_panel(configs={"acks": "all"}, run_ms=100)
+    for panel, method in ((stepper, stepper._move), (fault, fault._work)):
+        seen = []
+
+        def work(panel=panel, seen=seen):
+            seen.append(panel.busy.value)
+            return panel.state
+
+        method(work)
+        assert "⏳" in seen[0]
+        assert panel.busy.value == ""
 
 
 # --- Grading mode -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import queue
@@ -33,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -41,14 +43,15 @@ from sim.grading.registry import exercise_questions
 from sim.grading.results import VERDICTS, CheckResult, ExerciseReport
 from sim.grading.sandbox import Limits, available_mode, die_with_parent, remove_tree
 
-__all__ = ["COLUMNS", "MAX_REASON", "Submission", "grade_directory", "grade_submission",
-           "safe_cell"]
+__all__ = ["COLUMNS", "MAX_REASON", "Submission", "feedback_name", "grade_directory",
+           "grade_submission", "safe_cell"]
 
 COLUMNS = ["file", "student", "exercise", "question", "points", "max_points", "verdict", "reason"]
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CELL_TIMEOUT_S = 10.0
 MAX_REASON = 300
 MAX_REPORT_BYTES = 4 << 20
+MAX_FEEDBACK_NAME = 200  # characters of a feedback file's name before ".txt"
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -78,6 +81,26 @@ def safe_cell(value: object) -> object:
     return value
 
 
+def printable(text: str) -> str:
+    """``text`` with each unprintable character (a newline, a file name's byte that is not
+    UTF-8) written as its escape: one line that a UTF-8 file can hold, different names kept
+    different."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
+def feedback_name(student: str) -> str:
+    """The feedback file's name for ``student``: one file in the folder, never hidden, and no
+    two students share one (a student cannot name a file so that it replaces a classmate's)."""
+    name = quote(student, safe="", errors="surrogateescape")  # "/" too; "%" only as %XX
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if len(name) > MAX_FEEDBACK_NAME:  # "%~" never appears in a quoted name
+        digest = hashlib.sha256(student.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = name[: MAX_FEEDBACK_NAME - 18] + "%~" + digest
+    return name + ".txt"
+
+
 def _boot(module: str) -> str:
     return (f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
             f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
@@ -103,7 +126,7 @@ def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory
 def _checker_document(notebook: Path, timeout_s: float, cell_timeout_s: float,
                       memory_bytes: int, mode: str | None, slot: int,
                       scratch: str) -> dict[str, Any]:
-    command = [sys.executable, "-I", "-c", _boot("sim.grading.checker"), str(notebook.resolve()),
+    command = [sys.executable, "-I", "-c", _boot("sim.grading.checker"), str(notebook.absolute()),
                "--timeout", str(timeout_s), "--cell-timeout", str(cell_timeout_s),
                "--memory", str(memory_bytes), "--slot", str(slot), "--scratch", scratch]
     if mode:
@@ -229,11 +252,11 @@ def _student(path: Path, directory: Path) -> str:
 
 
 def _rows(sub: Submission, report: ExerciseReport, directory: Path) -> list[dict[str, object]]:
-    file = sub.path.relative_to(directory).as_posix()
+    file = printable(sub.path.relative_to(directory).as_posix())
     return [
         {
             "file": file,
-            "student": _student(sub.path, directory),
+            "student": printable(_student(sub.path, directory)),
             "exercise": report.exercise,
             "question": r.question,
             "points": int(r.points),
@@ -300,13 +323,18 @@ def grade_directory(
             slots.put(slot)
 
         def grade(notebook: Path) -> None:
-            slot = slots.get()
-            try:
-                sub = grade_submission(notebook, timeout_s=timeout_s,
-                                       cell_timeout_s=cell_timeout_s, memory_bytes=memory_bytes,
-                                       mode=mode, slot=slot)
-            finally:
-                slots.put(slot)
+            if notebook.is_symlink():  # graded, it would be what it points to: a classmate's
+                # notebook, the solution (glob never enters a linked folder)
+                sub = Submission(notebook, None, problem=f"{printable(notebook.name)} is a "
+                                 "symbolic link, not a submitted notebook")
+            else:
+                slot = slots.get()
+                try:
+                    sub = grade_submission(notebook, timeout_s=timeout_s,
+                                           cell_timeout_s=cell_timeout_s,
+                                           memory_bytes=memory_bytes, mode=mode, slot=slot)
+                finally:
+                    slots.put(slot)
             with lock:
                 graded.append(sub)
                 _write_rows(handle, _rows(sub, _complete(sub, exercise or sub.exercise),
@@ -334,7 +362,6 @@ def grade_directory(
         folder = Path(feedback_dir)
         folder.mkdir(parents=True, exist_ok=True)
         for student, report in reports.items():
-            name = "".join(c if c.isalnum() or c in "-_." else "_" for c in
-                           student.replace("/", "__")).lstrip(".") or "_"
-            (folder / f"{name}.txt").write_text(str(report), encoding="utf-8")
+            (folder / feedback_name(student)).write_text(str(report), encoding="utf-8",
+                                                          errors="backslashreplace")
     return table

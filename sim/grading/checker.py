@@ -45,6 +45,8 @@ __all__ = ["MAX_NOTEBOOK_BYTES", "grade_notebook", "main"]
 
 MAX_NOTEBOOK_BYTES = 16 << 20
 MAX_MESSAGE_BYTES = 32 << 20  # everything the jail may write, in total
+MAX_LINE_BYTES = 1 << 20  # one message; an honest one is a few kB, and parsing one costs
+# some twenty times its size in memory here
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
@@ -72,6 +74,9 @@ class Link:
                 raise _Gone(f"the notebook wrote more than {MAX_MESSAGE_BYTES >> 20} MB to the "
                             "grader")
             raise _Gone("the notebook's process ended before grading was over")
+        if len(line) > MAX_LINE_BYTES:
+            raise _Gone(f"the notebook sent the grader a message of more than "
+                        f"{MAX_LINE_BYTES >> 20} MB")
         try:
             message = loads(line)
         except WireError as exc:

@@ -80,7 +80,11 @@ def describe_exception(exc: BaseException) -> str:
     """
     if isinstance(exc, LearnerError | LearnerNotImplementedError):
         return str(exc)  # already described where it was raised
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    try:
+        said = str(exc)
+    except Exception:  # a learner's exception whose __str__ raises is still named
+        said = ""
+    text = f"{type(exc).__name__}: {said}" if said else type(exc).__name__
     where = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         if _is_learner_file(frame.f_code.co_filename):

@@ -15,6 +15,7 @@ Feedback never claims more than it knows: a full score says "all visible checks 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
@@ -106,7 +107,7 @@ class CheckResult:
         for kind, text in self._lines():
             mark, fg = styles[kind]
             prefix = f"<b>{mark}</b> " if mark else ""
-            rows.append(f'<div style="color:{fg}">{prefix}{html.escape(text)}</div>')
+            rows.append(f'<div style="color:{fg}">{prefix}{_inline_code(text)}</div>')
         head = (
             f"<div><b>{html.escape(self.heading)}</b> — "
             f"<b>{self.points} / {self.max_points} points</b> "
@@ -149,3 +150,8 @@ class ExerciseReport:
         )
         notes = "".join(f"<div><i>{html.escape(note)}</i></div>" for note in self.notes)
         return head + notes + "".join(r._repr_html_() for r in self.results)
+
+
+def _inline_code(text: str) -> str:
+    """Escape ``text`` for HTML and show its `backticked` spans as code, not raw backticks."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))

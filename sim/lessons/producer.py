@@ -258,7 +258,9 @@ def config_header(kernel: Kernel, focus: str = "partitioning") -> str:
     """One line naming the Kafka version's behaviour and the key configs in force.
 
     Args:
-        focus: ``"partitioning"`` names the partitioner and the batching configs;
+        focus: ``"partitioning"`` names the partitioner and the batching configs (the
+            ``partitioner.*`` ones only for the built-in partitioner: Kafka ignores them when
+            ``partitioner.class`` is set);
             ``"replication"`` names acks and idempotence (as in force: Kafka turns its default
             idempotence off when acks is not all), each replicated topic's replication factor,
             ``min.insync.replicas`` and unclean election, and ``replica.lag.time.max.ms``.
@@ -271,11 +273,12 @@ def config_header(kernel: Kernel, focus: str = "partitioning") -> str:
     parts = []
     for producer in _producers(kernel):
         cfg = producer.config
-        shown = " ".join(f"{k}={_fmt(cfg[k])}" for k in report.KEY_PRODUCER_CONFIGS)
-        timeout = cfg["partitioner.availability.timeout.ms"]
+        keys = [*report.KEY_PRODUCER_CONFIGS, "partitioner.availability.timeout.ms"]
+        if cfg["partitioner.class"] is not None:  # partitioner.* tune only the built-in one
+            keys = [k for k in keys if not k.startswith("partitioner.")]
+        shown = " ".join(f"{k}={_fmt(cfg[k])}" for k in keys)
         parts.append(f"Kafka {cfg['lab.kafka.version']} client · partitioner="
-                     f"{producer.partitioner_name} · {shown} "
-                     f"partitioner.availability.timeout.ms={timeout}")
+                     f"{producer.partitioner_name} · {shown}")
     slow = [f"broker {b} ×{broker.slowdown:g} slower"
             for b, broker in kernel.cluster.brokers.items() if broker.slowdown > 1]
     if slow:

@@ -41,6 +41,7 @@ from sim.audit import audit_kernel, final_reads_of
 from sim.cluster import Network
 from sim.errors import ConfigError, SimulationError
 from sim.kernel import Kernel
+from sim.lessons.whole_text import WholeTextFrame
 from sim.producer import Producer
 from sim.workloads import Workload
 
@@ -372,17 +373,19 @@ def metric_totals(kernel: Kernel) -> dict[str, int]:
 
 def replication_events(kernel: Kernel, kinds: Sequence[str] = REPLICATION_KINDS
                        ) -> pd.DataFrame:
-    """The replication story so far: one row per event of ``kinds``, with a sentence each.
+    """The replication story so far: one row per event of ``kinds``, with a sentence each
+    (shown whole in a notebook).
 
     Columns: ``seq`` (the trace's event number), ``time_ms``, ``kind`` and ``what``.
     """
     frame = kernel.trace.to_frame()
     if frame.empty:
-        return pd.DataFrame(columns=["seq", "time_ms", "kind", "what"])
+        return WholeTextFrame(columns=["seq", "time_ms", "kind", "what"])
     frame = frame[frame["kind"].isin(kinds)]
     what = [_describe(row) for row in frame.to_dict("records")]
-    return pd.DataFrame({"seq": frame["seq"].to_numpy(), "time_ms": frame["time_ms"].to_numpy(),
-                         "kind": frame["kind"].to_numpy(), "what": what})
+    return WholeTextFrame({"seq": frame["seq"].to_numpy(),
+                           "time_ms": frame["time_ms"].to_numpy(),
+                           "kind": frame["kind"].to_numpy(), "what": what})
 
 
 def _describe(row: Mapping[str, Any]) -> str:

@@ -27,6 +27,7 @@ from sim.lessons.replication import (
     replication_kernel,
     replication_snapshot,
 )
+from sim.lessons.whole_text import WholeTextFrame
 
 __all__ = [
     "ReplicationRun",
@@ -108,8 +109,8 @@ def compare_replication(runs: Mapping[str, Mapping[str, Any]], **common: Any) ->
     """
     summaries = {name: replication_run(**_merge(common, variant))
                  for name, variant in runs.items()}
-    table = pd.DataFrame([{"run": name, "configs": _short_configs(run.kernel), **run.row()}
-                          for name, run in summaries.items()])
+    table = WholeTextFrame([{"run": name, "configs": _short_configs(run.kernel), **run.row()}
+                            for name, run in summaries.items()])
     faults_shown = "; ".join(f"{type(f).__name__} at {at:,.0f} ms"
                              for at, f in common.get("faults", ())) or "no faults"
     caption = (f"Kafka {config.KAFKA_VERSION} behaviour · {faults_shown} · "
@@ -141,7 +142,7 @@ def scenario_table(names: Sequence[str]) -> Comparison:
         summary = replication_summary(kernel)
         summaries[name] = summary
         rows.append({"scenario": name, "configs": _short_configs(kernel), **summary.row()})
-    table = pd.DataFrame(rows).set_index("scenario")
+    table = WholeTextFrame(rows).set_index("scenario")
     return Comparison(table.round(1), summaries,
                       f"Kafka {config.KAFKA_VERSION} behaviour · built-in scenarios, each with its "
                       "own seed, faults and configs (column configs)")

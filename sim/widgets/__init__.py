@@ -52,6 +52,7 @@ from sim.widgets.stepper import (
     seek_step,
     seek_time,
     step_back,
+    step_events,
     step_forward,
     stepper,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "simulate_playground",
     "stats_html",
     "step_back",
+    "step_events",
     "step_forward",
     "stepper",
 ]

@@ -27,6 +27,8 @@ from sim.errors import ConfigError, KafkaLabError
 from sim.kernel import Kernel
 from sim.widgets.panel import (
     GradingPlaceholder,
+    busy,
+    figure_image,
     grading_mode,
     header_html,
     message_html,
@@ -116,11 +118,14 @@ def fire(state: FaultPanelState, action: str, broker: int | None = None,
          run_ms: float = 0.0) -> FaultPanelState:
     """Apply a fault now, note it in the history, then run ``run_ms`` further.
 
-    A fault that cannot be applied (a broker that does not exist, …) leaves a message and
-    changes nothing.
+    A fault that cannot be applied (a broker that does not exist, a restart of a broker that
+    is running, …) leaves a message and changes nothing: nothing is logged as fired.
     """
     try:
         fault = fault_for(state.kernel, action, broker)
+        if isinstance(fault, faults.RestartBroker) and state.kernel.cluster.brokers[broker].alive:
+            raise ConfigError(f"restart: broker {broker} is running; only a crashed broker "
+                              "can be restarted (press crash first).")
         fault.apply(state.kernel)
     except KafkaLabError as exc:
         state.message = str(exc)
@@ -138,11 +143,13 @@ def reset_faults(state: FaultPanelState) -> FaultPanelState:
     return state
 
 
-def fault_figure(state: FaultPanelState) -> Figure:
-    """The replicas now (``viz.replication_view``), under the line of configs in force."""
+def fault_figure(state: FaultPanelState, *, header: bool = True) -> Figure:
+    """The replicas now (``viz.replication_view``), under the line of configs in force
+    (unless ``header`` is False: the panel shows that line above the figure already)."""
     kernel = state.kernel
+    line = lessons.config_header(kernel, "replication") if header else None
     return viz.replication_view(lessons.replication_snapshot(kernel), time_ms=kernel.now_ms,
-                                header=lessons.config_header(kernel, "replication"))
+                                header=line)
 
 
 def fault_status(state: FaultPanelState) -> str:
@@ -170,7 +177,8 @@ class FaultPanel(widgets.VBox):
         self.reset_button = widgets.Button(description="reset", tooltip="back to time 0")
         self.header = widgets.HTML()
         self.status = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.busy = widgets.HTML()
+        self.image = figure_image()
         self.metrics = widgets.HTML()
         self.story = widgets.HTML()
         super().__init__([
@@ -178,25 +186,30 @@ class FaultPanel(widgets.VBox):
             widgets.HBox([self.broker, *(self.buttons[a] for a in FAULT_ACTIONS[:4])]),
             widgets.HBox([self.buttons["preferred election"], self.run_ms, self.run_button,
                           self.reset_button]),
-            self.status, self.image, self.metrics, self.story,
+            self.status, self.busy, self.image, self.metrics, self.story,
         ])
         for action, button in self.buttons.items():
             button.on_click(lambda _b, action=action: self._fire(action))
-        self.run_button.on_click(lambda _b: self._show(run_forward(self.state,
-                                                                   self.run_ms.value)))
-        self.reset_button.on_click(lambda _b: self._show(reset_faults(self.state)))
+        self.run_button.on_click(lambda _b: self._work(lambda: run_forward(
+            self.state, self.run_ms.value)))
+        self.reset_button.on_click(lambda _b: self._work(lambda: reset_faults(self.state)))
         self._show(run_forward(self.state, run_ms))
 
     def _fire(self, action: str) -> None:
         broker = None if action == "preferred election" else self.broker.value
-        self._show(fire(self.state, action, broker, self.run_ms.value))
+        self._work(lambda: fire(self.state, action, broker, self.run_ms.value))
+
+    def _work(self, step: Callable[[], FaultPanelState]) -> None:
+        """Run ``step`` under a busy line, then show its state."""
+        with busy(self.busy, "running the cluster…"):
+            self._show(step())
 
     def _show(self, state: FaultPanelState) -> None:
         kernel = state.kernel
         self.header.value = header_html(lessons.config_header(kernel, "replication"))
         status = html.escape(fault_status(state))
         self.status.value = status + (message_html(state.message) if state.message else "")
-        self.image.value = viz.figure_png(fault_figure(state))
+        self.image.value = viz.figure_png(fault_figure(state, header=False))
         self.metrics.value = table_html(lessons.broker_metric_changes(kernel))
         self.story.value = table_html(lessons.replication_events(kernel).tail(8))
 

@@ -36,6 +36,7 @@ from sim.viz import figure_png
 from sim.widgets.panel import (
     GradingPlaceholder,
     RunPanel,
+    figure_image,
     grading_mode,
     message_html,
     row_html,
@@ -211,7 +212,7 @@ class AssignorPanel(widgets.VBox):
                                                                      "60px"})
         self.remove = widgets.Button(description="remove member", icon="user-times",
                                      layout=widgets.Layout(width="auto"))
-        self.image = widgets.Image(format="png")
+        self.image = figure_image()
         self.report = widgets.HTML()
         title = widgets.HTML("<b>Assignors side by side</b> — the same group, the lab's copies "
                              "of Kafka's four assignors.")
@@ -330,8 +331,13 @@ def simulate_lag(values: Mapping[str, Any]) -> LagResult:
     return LagResult(merged, run.header, run=run)
 
 
-def render_lag(result: LagResult) -> Figure:
-    """Lag per partition and for the group over the run (or the message, in red)."""
+def render_lag(result: LagResult, *, header: bool = True) -> Figure:
+    """Lag per partition and for the group over the run (or the message, in red).
+
+    Args:
+        header: draw the line of configs in force on top (the panel shows it above the
+            figure already, so it passes False).
+    """
     if result.run is None:
         fig = Figure(figsize=(8, 3))
         ax = fig.add_subplot()
@@ -342,7 +348,8 @@ def render_lag(result: LagResult) -> Figure:
     v = result.values
     title = (f"{v['consumers']} consumers · {v['rate_per_s']:g} records/s on "
              f"{v['partitions']} partitions · {v['processing_ms']:g} ms per record")
-    return viz_groups.lag_plot(result.run.lag, title=title, header=result.header)
+    return viz_groups.lag_plot(result.run.lag, title=title,
+                               header=result.header if header else None)
 
 
 def lag_stats_html(result: LagResult) -> str:
@@ -418,7 +425,7 @@ class LagPanel(RunPanel):
         return simulate_lag(values)
 
     def png(self, result: LagResult) -> bytes:
-        return figure_png(render_lag(result))
+        return figure_png(render_lag(result, header=False))
 
     def stats_html(self, result: LagResult) -> str:
         return lag_stats_html(result)

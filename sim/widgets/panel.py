@@ -12,7 +12,9 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,8 @@ __all__ = [
     "GRADING_ENV_VAR",
     "GradingPlaceholder",
     "RunPanel",
+    "busy",
+    "figure_image",
     "grading_mode",
     "header_html",
     "message_html",
@@ -58,6 +62,30 @@ def message_html(text: str) -> str:
             f"<b>Cannot run this combination.</b> {html.escape(text)}</div>")
 
 
+BUSY_HTML = ("<div style='color:#57606a;font-style:italic'>⏳ re-simulating for the new "
+             "values…</div>")
+"""Shown while a panel re-simulates, so a slow run never looks like a dead panel."""
+
+
+@contextmanager
+def busy(line: widgets.HTML, text: str = "working…") -> Iterator[None]:
+    """Show a busy line while a panel computes (a replay, a fault run), cleared afterwards;
+    the browser gets it at once, before the work starts."""
+    line.value = f"<div style='color:#57606a;font-style:italic'>⏳ {html.escape(text)}</div>"
+    try:
+        yield
+    finally:
+        line.value = ""
+
+
+def figure_image() -> widgets.Image:
+    """An image widget for a panel's figure: shown at its own size and shape, never stretched
+    or upscaled by the box around it (only shrunk, keeping its aspect ratio, when the output
+    is narrower than the figure)."""
+    return widgets.Image(format="png", layout=widgets.Layout(
+        align_self="flex-start", max_width="100%", height="auto", object_fit="contain"))
+
+
 def header_html(text: str) -> str:
     """The line naming the Kafka version's behaviour and the key configs in force."""
     return f"<div style='font-size:90%;color:#333'>{html.escape(text)}</div>"
@@ -72,7 +100,7 @@ def table_html(frame: pd.DataFrame) -> str:
     table = frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
     table = (table.replace("<th>", f'<th style="{_CELL_STYLE}">')
              .replace("<td>", f'<td style="{_CELL_STYLE}">'))
-    return f'<div style="overflow-x: auto">{table}</div>'  # a wide table scrolls
+    return f'<div style="overflow-x: auto; max-width: 100%">{table}</div>'  # a wide one scrolls
 
 
 def row_html(row: Mapping[str, Any]) -> str:
@@ -99,7 +127,13 @@ class RunPanel(widgets.VBox):
         fixed: values the panel passes to every run but shows no control for.
         left: how many controls go in the left column (the rest go right).
 
-    ``result`` is the last run's result; it needs a ``header`` attribute.
+    ``result`` is the last run's result; it needs ``header`` and ``ok`` attributes. A run that
+    could not be built shows its message once, without a figure.
+
+    In a live kernel (``threaded``) a change re-simulates in a background thread: the panel
+    shows a busy line at once, and when controls move faster than runs finish, only the run
+    for the latest values is shown (results of stale values are dropped). Elsewhere — tests,
+    scripts — a change re-simulates before returning.
     """
 
     def __init__(self, title: str, controls: Mapping[str, widgets.ValueWidget],
@@ -107,13 +141,20 @@ class RunPanel(widgets.VBox):
         self.fixed = dict(fixed)
         self.controls = dict(controls)
         self.header = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.busy = widgets.HTML()
+        self.image = figure_image()
         self.stats = widgets.HTML()
         self.result: Any = None
+        self.threaded = _in_kernel()
+        self._lock = threading.Lock()
+        self._requested = 0
+        self._worker: threading.Thread | None = None
         names = list(self.controls)
         columns = widgets.HBox([widgets.VBox([self.controls[n] for n in names[:left]]),
-                                widgets.VBox([self.controls[n] for n in names[left:]])])
-        super().__init__([widgets.HTML(title), columns, self.header, self.image, self.stats])
+                                widgets.VBox([self.controls[n] for n in names[left:]])],
+                               layout=widgets.Layout(flex_flow="row wrap"))
+        super().__init__([widgets.HTML(title), columns, self.header, self.busy, self.image,
+                          self.stats])
         for control in self.controls.values():
             control.observe(self._changed, names="value")
 
@@ -122,13 +163,21 @@ class RunPanel(widgets.VBox):
         return {**self.fixed, **{n: c.value for n, c in self.controls.items()}}
 
     def refresh(self) -> Any:
-        """Re-run the simulation for the current values and redraw."""
+        """Re-run the simulation for the current values and redraw (in this thread)."""
         result = self.simulate(self.values())
-        self.result = result
-        self.header.value = header_html(result.header)
-        self.image.value = self.png(result)
-        self.stats.value = self.stats_html(result)
+        self._show(result, self.png(result) if result.ok else b"")
         return result
+
+    def wait(self, timeout_s: float = 60.0) -> Any:
+        """Wait for a background run to finish; returns the result shown."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout_s)
+        return self.result
+
+    @property
+    def is_busy(self) -> bool:
+        return bool(self.busy.value)
 
     def simulate(self, values: Mapping[str, Any]) -> Any:
         """One run for ``values``: a result, or one that carries a message (never raises)."""
@@ -142,5 +191,55 @@ class RunPanel(widgets.VBox):
         """The statistics table of a result (or its message)."""
         raise NotImplementedError
 
+    def _show(self, result: Any, png: bytes) -> None:
+        self.result = result
+        self.header.value = header_html(result.header)
+        if result.ok:
+            self.image.value = png
+            self.image.layout.display = None
+        else:  # the message says it once, in the statistics box; no empty figure
+            self.image.layout.display = "none"
+        self.stats.value = self.stats_html(result)
+        self.busy.value = ""
+
     def _changed(self, _change: Mapping[str, Any]) -> None:
-        self.refresh()
+        if not self.threaded:
+            self.refresh()
+            return
+        with self._lock:
+            self._requested += 1
+            self.busy.value = BUSY_HTML
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, daemon=True)
+                self._worker.start()
+
+    def _work(self) -> None:
+        """Run for the latest values until no newer values arrived during the run."""
+        while True:
+            with self._lock:
+                generation = self._requested
+            values = self.values()
+            try:
+                result = self.simulate(values)
+                png = self.png(result) if result.ok else b""
+            except Exception as exc:  # never leave the panel busy for ever
+                with self._lock:
+                    self._worker = None
+                    self.busy.value = message_html(f"{type(exc).__name__}: {exc}")
+                raise
+            with self._lock:
+                if generation != self._requested:
+                    continue  # stale: the controls moved on while this ran
+                self._show(result, png)
+                self._worker = None
+                return
+
+
+def _in_kernel() -> bool:
+    """True inside a live Jupyter kernel, where widgets talk to a browser."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None

@@ -101,9 +101,16 @@ def _describe(values: Mapping[str, Any]) -> str:
     """A header from the values alone (used when the run could not be built)."""
     choice = lessons.PARTITIONERS.get(values.get("partitioner"))
     version = choice.kafka_version if choice else "?"
-    shown = " ".join(f"{k}={values.get(k)}" for k in PRODUCER_KEYS)
+    custom = choice is not None and choice.partitioner_class is not None
+    keys = [k for k in PRODUCER_KEYS if not (custom and k.startswith("partitioner."))]
+    shown = " ".join(f"{k}={_shown(values.get(k))}" for k in keys)
     name = choice.label if choice else values.get("partitioner")
     return f"Kafka {version} client · partitioner={name} · {shown}"
+
+
+def _shown(value: Any) -> str:
+    """A config value as Kafka writes it: ``true``, not Python's ``True``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _slow_broker(value: Any) -> int | None:
@@ -197,7 +204,7 @@ def _with(value: Any, options: list[Any]) -> list[Any]:
 def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
     style = {"description_width": "130px"}
     layout = widgets.Layout(width="360px")
-    wide_layout = widgets.Layout(width="470px")  # for the two long partitioner.* names
+    wide_layout = widgets.Layout(width="400px")  # for the two long partitioner.* names
 
     def kw(label: str) -> dict[str, Any]:
         return {"description": label, "style": style, "layout": layout,
@@ -208,7 +215,7 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
         "partitioner": widgets.Dropdown(
             options=[(c.label, name) for name, c in lessons.PARTITIONERS.items()],
             value=v["partitioner"], description="partitioner.class", style=style,
-            layout=widgets.Layout(width="490px")),  # room for the longest name
+            layout=widgets.Layout(width="430px")),  # room for the longest name
         "partitions": widgets.IntSlider(value=v["partitions"], min=1, max=24,
                                         **kw("partitions")),
         "keys": widgets.Dropdown(options=[("none (key-less)", "none"),
@@ -239,12 +246,12 @@ def _controls(v: Mapping[str, Any]) -> dict[str, widgets.ValueWidget]:
                                            step=0.1, **kw("slowdown factor")),
         "partitioner.adaptive.partitioning.enable": widgets.Checkbox(
             value=v["partitioner.adaptive.partitioning.enable"],
-            description="partitioner.adaptive.partitioning.enable", style=style,
-            layout=wide_layout),
+            description="partitioner.adaptive.partitioning.enable", indent=False,
+            layout=wide_layout),  # no indent: the whole name fits
         "partitioner.availability.timeout.ms": widgets.IntSlider(
             value=v["partitioner.availability.timeout.ms"], min=0, max=100,
             **{**kw("partitioner.availability.timeout.ms"), "layout": wide_layout,
-               "style": {"description_width": "240px"}}),
+               "style": {"description_width": "235px"}}),
     }
 
 
@@ -264,13 +271,13 @@ class PlaygroundPanel(RunPanel):
         super().__init__(title, _controls(merged), fixed, left=6)
         self.refresh()
 
-    def refresh(self) -> PlaygroundResult:
-        """Re-run and redraw; grey out the controls that do not apply to these values.
+    def _show(self, result: PlaygroundResult, png: bytes) -> None:
+        """Show a run; grey out the controls that do not apply to its values.
 
         The two ``partitioner.*`` configs tune only the built-in partitioner, and the
         availability timeout only its adaptive mode (Kafka's ``ProducerConfig`` docs).
         """
-        result = super().refresh()
+        super()._show(result, png)
         v = result.values
         choice = lessons.PARTITIONERS.get(v["partitioner"])
         built_in = choice is not None and choice.partitioner_class is None
@@ -279,7 +286,6 @@ class PlaygroundPanel(RunPanel):
         self.controls["slowdown"].disabled = _slow_broker(v["slow_broker"]) is None
         self.controls["partitioner.adaptive.partitioning.enable"].disabled = not built_in
         self.controls["partitioner.availability.timeout.ms"].disabled = not adaptive
-        return result
 
     def simulate(self, values: Mapping[str, Any]) -> PlaygroundResult:
         return simulate_playground(values)

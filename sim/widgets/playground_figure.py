@@ -47,6 +47,9 @@ STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 SHARE_TOP = 1.35
 """Share axes (0–100 %) end here at most, leaving room for the labels above a full bin."""
 REFILL = 0.3
+LABEL_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",
+             "alpha": 0.85}
+"""Behind the labels on the data, so that bars and lines never cross their text."""
 """A count axis is kept while the tallest bar reaches at least this share of it."""
 
 
@@ -109,7 +112,7 @@ class PlaygroundFigure:
     def __init__(self) -> None:
         self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
         self.canvas = FigureCanvasAgg(self.figure)
-        self.figure.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.9, wspace=0.25)
+        self.figure.subplots_adjust(left=0.06, right=0.975, bottom=0.15, top=0.9, wspace=0.25)
         self.bars_ax, self.fill_ax, self.latency_ax = self.figure.subplots(
             1, 3, width_ratios=[1.5, 1, 1])
         self.message = self.figure.text(0.5, 0.5, "", ha="center", va="center", wrap=True,
@@ -216,7 +219,7 @@ class PlaygroundFigure:
         self.even = ax.axhline(0, color="black", linestyle="--", linewidth=1)
         self.even_label = ax.annotate("even share", (len(xs) - 0.6, 0), xytext=(2, 2),
                                       textcoords="offset points", fontsize=8, ha="right",
-                                      va="bottom")
+                                      va="bottom", bbox=LABEL_BOX, zorder=5)
         ax.set_xticks(xs)
         ax.set_xlim(-0.6, len(xs) - 0.4)
         ax.set_xlabel("partition")
@@ -254,7 +257,8 @@ class PlaygroundFigure:
         for q, style, dy in ((50, "--", -12), (99, ":", -24)):
             line = ax.axvline(1, color="black", linestyle=style, linewidth=1)
             label = ax.annotate(f"p{q}", (1, 1), xycoords=("data", "axes fraction"),
-                                xytext=(3, dy), textcoords="offset points", fontsize=8)
+                                xytext=(3, dy), textcoords="offset points", fontsize=8,
+                                bbox=LABEL_BOX, zorder=5)  # lines never cross the text
             self.percentiles.append((q, line, label))
         ax.set_xscale("log")
         ax.set_xlim(10.0 ** low, 10.0 ** high)

@@ -31,7 +31,14 @@ from matplotlib.figure import Figure
 from sim import lessons, viz
 from sim.errors import ConfigError
 from sim.kernel import Kernel
-from sim.widgets.panel import GradingPlaceholder, grading_mode, header_html, table_html
+from sim.widgets.panel import (
+    GradingPlaceholder,
+    busy,
+    figure_image,
+    grading_mode,
+    header_html,
+    table_html,
+)
 
 __all__ = [
     "VIEWS",
@@ -49,6 +56,7 @@ __all__ = [
     "seek_time",
     "status_text",
     "step_back",
+    "step_events",
     "step_forward",
     "stepper",
 ]
@@ -60,8 +68,11 @@ KernelFactory = Callable[[], Kernel]
 class StepperState:
     """A kernel and the number of events processed since it was built.
 
-    ``total_steps`` and ``end_ms`` describe the whole run (from one probe run to the end, or to
-    ``until_ms``), so the time slider and the "event n of N" read-out know where the run ends.
+    ``total_steps``, ``total_events`` and ``end_ms`` describe the whole run (from one probe run
+    to the end, or to ``until_ms``), so the time slider and the "event #n of #N" read-out know
+    where the run ends. The read-out, the bookmarks and the event tables all number events by
+    the trace's ``seq``; ``steps`` (simulation steps, several per trace event or none) is the
+    replay's bookkeeping.
     """
 
     factory: KernelFactory
@@ -70,6 +81,12 @@ class StepperState:
     total_steps: int = 0
     end_ms: float = 0.0
     until_ms: float = math.inf
+    total_events: int = 0
+
+    @property
+    def events(self) -> int:
+        """Trace events written so far (the last one is ``seq`` = events − 1)."""
+        return len(self.kernel.trace)
 
     @property
     def now_ms(self) -> float:
@@ -80,13 +97,14 @@ class StepperState:
         return self.steps >= self.total_steps
 
 
-def _timeline(factory: KernelFactory, until_ms: float = math.inf) -> tuple[int, float]:
-    """Events in the whole run (up to ``until_ms``) and the time of the last (one probe run)."""
+def _timeline(factory: KernelFactory, until_ms: float = math.inf) -> tuple[int, float, int]:
+    """Steps in the whole run (up to ``until_ms``), the time of the last, and the trace events
+    written (one probe run)."""
     kernel = factory()
     steps = 0
     while kernel.env.peek() <= until_ms and kernel.step():
         steps += 1
-    return steps, kernel.now_ms
+    return steps, kernel.now_ms, len(kernel.trace)
 
 
 def new_state(factory: KernelFactory, until_ms: float | None = None) -> StepperState:
@@ -97,8 +115,8 @@ def new_state(factory: KernelFactory, until_ms: float | None = None) -> StepperS
             than when no event is left.
     """
     until = math.inf if until_ms is None else float(until_ms)
-    total, end_ms = _timeline(factory, until)
-    return StepperState(factory, factory(), 0, total, end_ms, until)
+    total, end_ms, events = _timeline(factory, until)
+    return StepperState(factory, factory(), 0, total, end_ms, until, events)
 
 
 def _replay(state: StepperState, steps: int) -> StepperState:
@@ -157,6 +175,21 @@ def seek_event(state: StepperState, seq: int) -> StepperState:
     return state
 
 
+def step_events(state: StepperState, n: int) -> StepperState:
+    """Move ``n`` trace events forward (or back, for a negative ``n``): forward runs simulation
+    steps until ``n`` more events are in the trace; back replays to just after the step that
+    wrote event ``seq`` = events − 1 − |n|, or to time 0."""
+    if n >= 0:
+        target = state.events + n
+        kernel = state.kernel
+        while (state.events < target and kernel.env.peek() <= state.until_ms
+               and kernel.step()):
+            state.steps += 1
+        return state
+    seq = state.events - 1 + n
+    return seek_event(state, seq) if seq >= 0 else reset(state)
+
+
 def reset(state: StepperState) -> StepperState:
     """Back to time 0 with a freshly built kernel."""
     return _replay(state, 0)
@@ -171,7 +204,10 @@ def recent_events(state: StepperState, n: int = 8,
     else:
         frame = state.kernel.trace.to_frame()
         frame = frame[frame["kind"].isin(kinds)].tail(n) if len(frame) else frame
-    return frame.dropna(axis="columns", how="all").reset_index(drop=True)
+    frame = frame.dropna(axis="columns", how="all").reset_index(drop=True)
+    if "time_ms" in frame:
+        frame["time_ms"] = frame["time_ms"].round(3)  # the trace's clock is in µs at most
+    return frame
 
 
 def recent_replication_events(state: StepperState, n: int = 8) -> pd.DataFrame:
@@ -181,9 +217,11 @@ def recent_replication_events(state: StepperState, n: int = 8) -> pd.DataFrame:
 
 
 def status_text(state: StepperState) -> str:
-    """"event n of N · t = … ms"."""
-    return (f"event {state.steps} of {state.total_steps} · t = {state.now_ms:.3f} ms "
-            f"(run ends at {state.end_ms:.1f} ms)")
+    """"event #n of #N · t = … ms", numbered by the trace's ``seq`` as the event tables and
+    bookmarks are."""
+    last = f"#{state.events - 1:,}" if state.events else "none yet"
+    return (f"event {last} of #{max(state.total_events - 1, 0):,} · t = {state.now_ms:,.3f} ms"
+            f" (run ends at {state.end_ms:,.1f} ms)")
 
 
 def cluster_figure(state: StepperState) -> Figure:
@@ -192,12 +230,18 @@ def cluster_figure(state: StepperState) -> Figure:
     return viz.cluster_diagram(partitions, brokers, time_ms=state.now_ms)
 
 
-def replication_figure(state: StepperState) -> Figure:
+def replication_figure(state: StepperState, *, header: bool = True) -> Figure:
     """Every replica's log end offset, the high watermark, leaders, ISR and broker states now,
-    under the line of configs in force."""
+    under the line of configs in force (unless ``header`` is False: the stepper panel shows
+    that line above the figure already)."""
     kernel = state.kernel
+    line = lessons.config_header(kernel, "replication") if header else None
     return viz.replication_view(lessons.replication_snapshot(kernel), time_ms=state.now_ms,
-                                header=lessons.config_header(kernel, "replication"))
+                                header=line)
+
+
+def _replication_panel_figure(state: StepperState) -> Figure:
+    return replication_figure(state, header=False)
 
 
 @dataclass(frozen=True)
@@ -211,13 +255,19 @@ class StepperView:
 
 VIEWS: dict[str, StepperView] = {
     "cluster": StepperView(cluster_figure, "partitioning", recent_events),
-    "replication": StepperView(replication_figure, "replication", recent_replication_events),
+    "replication": StepperView(_replication_panel_figure, "replication",
+                               recent_replication_events),
 }
 """The stepper's views by name."""
 
 
 class StepperPanel(widgets.VBox):
-    """Play/pause, step, step back, reset, speed, a time slider, the last events, the cluster."""
+    """Play/pause, step, step back, reset, speed, a time slider, the cluster, the last events.
+
+    Step ▶, ◀ step back and each tick of play move by "events / tick" trace events. The figure
+    is shown at its own size and shape; the event table sits under it in a box of its own that
+    scrolls sideways when it is wider than the output.
+    """
 
     def __init__(self, factory: KernelFactory, title: str, events: int, view: StepperView,
                  bookmarks: Mapping[str, int] | None = None,
@@ -225,41 +275,45 @@ class StepperPanel(widgets.VBox):
         self.state = new_state(factory, until_ms)
         self.events_shown = events
         self.view = view
-        total = max(self.state.total_steps, 1)
+        total = max(self.state.total_events, 1)
         self.play = widgets.Play(value=0, min=0, max=total, interval=400, description="play")
-        self.step_button = widgets.Button(description="step ▶", tooltip="process one event")
+        self.step_button = widgets.Button(description="step ▶",
+                                          tooltip="process the next events (events / tick)")
         self.back_button = widgets.Button(description="◀ step back",
-                                          tooltip="replay all events but the last")
+                                          tooltip="replay all but the last events (events / tick)")
         self.reset_button = widgets.Button(description="reset", tooltip="back to time 0")
         self.speed = widgets.IntSlider(value=1, min=1, max=200, description="events / tick",
                                        continuous_update=False)
         self.time = widgets.FloatSlider(value=0.0, min=0.0, max=max(self.state.end_ms, 1e-3),
                                         step=max(self.state.end_ms / 500, 1e-3),
                                         description="time (ms)", continuous_update=False,
-                                        readout_format=".2f",
-                                        layout=widgets.Layout(width="600px"))
+                                        readout_format=",.1f",
+                                        layout=widgets.Layout(width="600px", max_width="100%"))
         self.status = widgets.HTML()
-        self.events = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.busy = widgets.HTML()
+        self.events = widgets.HTML(layout=widgets.Layout(max_width="100%"))
+        self.image = figure_image()
         self._syncing = False
         header = header_html(lessons.config_header(self.state.kernel, view.header_focus))
         rows: list[widgets.Widget] = [
             widgets.HTML(f"<b>{title}</b>"), widgets.HTML(header),
             widgets.HBox([self.play, self.back_button, self.step_button, self.reset_button,
-                          self.speed]),
+                          self.speed], layout=widgets.Layout(flex_flow="row wrap")),
             self.time]
         self.bookmarks = widgets.Dropdown(options=list((bookmarks or {}).items()),
                                           description="go to", layout=widgets.Layout(
-                                              width="600px"))
+                                              width="600px", max_width="100%"))
         self.go_button = widgets.Button(description="go", tooltip="replay to this event")
         if bookmarks:
             rows.append(widgets.HBox([self.bookmarks, self.go_button]))
-        rows += [self.status, widgets.HBox([self.image, self.events])]
+        rows += [self.status, self.busy, self.image, self.events]
         super().__init__(rows)
         self.go_button.on_click(self._go)
         self.play.observe(self._tick, names="value")
-        self.step_button.on_click(lambda _b: self._apply(step_forward(self.state)))
-        self.back_button.on_click(lambda _b: self._apply(step_back(self.state)))
+        self.step_button.on_click(lambda _b: self._move(lambda: step_events(
+            self.state, self.speed.value)))
+        self.back_button.on_click(lambda _b: self._move(lambda: step_events(
+            self.state, -self.speed.value)))
         self.reset_button.on_click(self._reset)
         self.time.observe(self._seek, names="value")
         self._apply(self.state)
@@ -267,18 +321,23 @@ class StepperPanel(widgets.VBox):
     def _tick(self, change: Mapping[str, Any]) -> None:
         if self._syncing or change["new"] == 0:
             return
-        step_forward(self.state, self.speed.value)
+        step_events(self.state, self.speed.value)
         if self.state.finished:
             self.play.playing = False
         self._apply(self.state)
 
     def _seek(self, change: Mapping[str, Any]) -> None:
         if not self._syncing:
-            self._apply(seek_time(self.state, float(change["new"])))
+            self._move(lambda: seek_time(self.state, float(change["new"])))
 
     def _go(self, _button: Any) -> None:
         if self.bookmarks.value is not None:
-            self._apply(seek_event(self.state, int(self.bookmarks.value)))
+            self._move(lambda: seek_event(self.state, int(self.bookmarks.value)))
+
+    def _move(self, move: Callable[[], StepperState]) -> None:
+        """Move under a busy line (going back replays from time 0), then redraw."""
+        with busy(self.busy, "replaying…"):
+            self._apply(move())
 
     def _reset(self, _button: Any) -> None:
         self.play.playing = False

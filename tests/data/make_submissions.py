@@ -27,6 +27,13 @@ allows, held until the whole-run limit while others are graded), ``holds_pipe`` 
 ``floods_pipe``, ``escapes`` (file system and network outside its folder), ``recurses``,
 ``giant_cell``, ``lying_answers``, and the unreadable ``nbformat_string``, ``deep_json`` and
 ``huge_int``. ``json.py`` beside them must never be imported.
+
+Beyond that table: ``odd_text`` (an error message with a byte that is not UTF-8, a bidi
+override, a newline and 100 kB), ``str_raises`` (a partitioner raising an exception whose
+``str()`` raises), ``sleeps_in_calls`` (a partitioner that blocks the jail's alarm and sleeps in
+every call the checker makes), ``one_huge_line`` (a forged 12 MB message of empty lists,
+which would cost the checker some 300 MB to parse). The file names a student may choose
+(links, bytes that are not UTF-8) are made by the tests when they copy the fixtures.
 """
 
 from __future__ import annotations
@@ -312,6 +319,50 @@ ALICE_LIES = '''class Liar(int):
 alice_partition = Liar(0)'''
 BATCHES_LOOP = "keyless_batches = []\nkeyless_batches.append(keyless_batches)"
 
+# --- attacks beyond the issue's table -------------------------------------------------------------
+
+ODD_TEXT = r"""raise ValueError("\udcff\u202e=HYPERLINK(1)\n" + "y" * 100_000)
+""" + ALICE_SOLVED  # a lone surrogate (not UTF-8), a bidi override, a newline, 100 kB
+
+VIP_STR_RAISES = '''class UnprintableError(Exception):
+    """An exception that cannot be described."""
+
+    def __str__(self):
+        raise RuntimeError("no description")
+
+
+class VipPartitioner:
+    """Raises an exception whose str() raises."""
+
+    def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+        raise UnprintableError()'''
+
+VIP_SLEEPS = '''import signal
+import time
+
+
+class VipPartitioner:
+    """Blocks the jail's alarm, then sleeps in every call the checker makes."""
+
+    def partition(self, topic, key, key_bytes, value, value_bytes, cluster):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(3)
+        return 8'''
+
+ONE_HUGE_LINE = """import os
+import stat
+
+line = b'{"ran":{"cells":[],"answers":{"alice_partition":[' + b"[]," * 4_000_000 + b"[]]}}}\\n"
+for fd in range(3, 64):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+    except OSError:
+        pass
+os._exit(0)"""
+
 SOLVED = {"q01a-answer": VIP_SOLVED, "q01b-answer": ALICE_SOLVED, "q01c-answer": BATCHES_SOLVED}
 
 FIXTURES = {
@@ -342,6 +393,10 @@ FIXTURES = {
     "recurses": {**SOLVED, "q01b-answer": RECURSES + "\n" + ALICE_SOLVED},
     "lying_answers": {"q01b-answer": ALICE_LIES, "q01c-answer": BATCHES_LOOP},
     "giant_cell": {**SOLVED, "q01b-answer": GIANT_CELL + "\n" + ALICE_SOLVED},
+    "odd_text": {**SOLVED, "q01b-answer": ODD_TEXT},
+    "str_raises": {**SOLVED, "q01a-answer": VIP_STR_RAISES},
+    "sleeps_in_calls": {**SOLVED, "q01a-answer": VIP_SLEEPS},
+    "one_huge_line": {"attack": ONE_HUGE_LINE},
 }
 """Each fixture: cell id → new source; ``attack`` is a new untagged cell after the imports."""
 

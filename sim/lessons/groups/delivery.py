@@ -21,6 +21,7 @@ from sim.consumer.group import group_coordinator
 from sim.consumer.scenario import make_fault
 from sim.errors import ConfigError
 from sim.kernel import Kernel
+from sim.lessons.whole_text import WholeTextFrame
 
 CRASH_SCENARIO = "consumer-crash-at-least-once"
 """The scenario whose cluster, workload, group and crash the crash runs reuse."""
@@ -93,7 +94,8 @@ def delivery_summary(kernels: Mapping[str, Kernel]) -> pd.DataFrame:
 
 
 def anomalies(report: AuditReport | Kernel) -> pd.DataFrame:
-    """The audit's skipped and processed-twice ranges, each with the event that caused it."""
+    """The audit's skipped and processed-twice ranges, each with the event that caused it
+    (its sentence shown whole in a notebook)."""
     if isinstance(report, Kernel):
         report = audit_kernel(report)
     rows = []
@@ -104,15 +106,15 @@ def anomalies(report: AuditReport | Kernel) -> pd.DataFrame:
                          "first_offset": entry["first_offset"],
                          "last_offset": entry["last_offset"], "count": entry["count"],
                          "consumers": who, "cause": _cause(entry)})
-    return pd.DataFrame(rows, columns=["kind", "topic", "partition", "first_offset",
-                                       "last_offset", "count", "consumers", "cause"])
+    return WholeTextFrame(rows, columns=["kind", "topic", "partition", "first_offset",
+                                         "last_offset", "count", "consumers", "cause"])
 
 
 def all_anomalies(kernels: Mapping[str, Kernel]) -> pd.DataFrame:
     """:func:`anomalies` of several named runs in one frame, with a ``run`` column first."""
     parts = [anomalies(kernel).assign(run=name) for name, kernel in kernels.items()]
     frame = pd.concat(parts, ignore_index=True) if parts else anomalies_frame()
-    return frame[["run", *[c for c in frame.columns if c != "run"]]]
+    return WholeTextFrame(frame[["run", *[c for c in frame.columns if c != "run"]]])
 
 
 def anomalies_frame() -> pd.DataFrame:

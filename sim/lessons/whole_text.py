@@ -1,0 +1,33 @@
+"""Tables whose sentences a lesson refers to, shown whole in a notebook.
+
+pandas shortens any text longer than ``display.max_colwidth`` (50 characters) to "...", which
+cuts the replication story's and the consumer audit's sentences in the middle ("shrink: [2] not
+caught..."), and a narrow output wraps row names such as ``acks1-leader-crash`` onto several
+lines. A :class:`WholeTextFrame` is an ordinary DataFrame whose notebook display keeps every
+cell's text whole and every header on one line; everything else about it is pandas'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["WholeTextFrame"]
+
+
+class WholeTextFrame(pd.DataFrame):
+    """A DataFrame displayed without shortening its text (results of its methods stay one)."""
+
+    @property
+    def _constructor(self) -> Any:
+        return WholeTextFrame
+
+    def _repr_html_(self) -> str | None:
+        with pd.option_context("display.max_colwidth", None):
+            html = super()._repr_html_()
+        return None if html is None else html.replace("<th>", '<th style="white-space: nowrap">')
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_colwidth", None):
+            return super().__repr__()

@@ -1,0 +1,247 @@
+"""State stores: the small interface processors use, and in-memory implementations.
+
+Mirrors ``org.apache.kafka.streams.state``: a :class:`KeyValueStore` (``get`` / ``put`` /
+``delete`` / ``all``) and a :class:`WindowStore` (one value per key and window start). The DSL's
+aggregations keep a value *and its timestamp* (``TimestampedKeyValueStore``,
+``ValueAndTimestamp``); :class:`~sim.streams.TopologyTestDriver` shows them as plain values, as
+Kafka's driver does. A :class:`SessionStore` keeps one value per key and session. Stores are
+built by a :class:`StoreBuilder` (``Stores`` makes them) so that
+each task gets its own instance; a persistent (RocksDB) kind can be added beside the in-memory one
+without changing the processors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sim.streams.windows import SessionWindow, TimeWindow, Windowed
+
+
+@dataclass(frozen=True)
+class ValueAndTimestamp:
+    """A stored value and the timestamp of the record that last changed it."""
+
+    value: Any
+    timestamp: int
+
+
+class StateStore:
+    """Anything a processor can get with ``context.get_state_store(name)``."""
+
+    name: str
+    persistent: bool = False
+
+    def close(self) -> None:
+        """Release resources; nothing to do for in-memory stores."""
+
+
+class KeyValueStore(StateStore):
+    """A key → value map (``KeyValueStore``); ``put(key, None)`` deletes, as in Kafka."""
+
+    def get(self, key: Any) -> Any:
+        raise NotImplementedError
+
+    def put(self, key: Any, value: Any) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: Any) -> Any:
+        raise NotImplementedError
+
+    def all(self) -> list[tuple[Any, Any]]:
+        """Every (key, value), ordered by key as Kafka's stores order their bytes."""
+        raise NotImplementedError
+
+    def approximate_num_entries(self) -> int:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        return iter(self.all())
+
+
+class InMemoryKeyValueStore(KeyValueStore):
+    """``Stores.inMemoryKeyValueStore``: a dict, iterated in key order."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._data: dict[Any, Any] = {}
+
+    def get(self, key: Any) -> Any:
+        return self._data.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        if value is None:
+            self._data.pop(key, None)
+        else:
+            self._data[key] = value
+
+    def delete(self, key: Any) -> Any:
+        return self._data.pop(key, None)
+
+    def all(self) -> list[tuple[Any, Any]]:
+        return sorted(self._data.items(), key=lambda item: _order(item[0]))
+
+    def approximate_num_entries(self) -> int:
+        return len(self._data)
+
+
+class WindowStore(StateStore):
+    """Values per key and window start (``WindowStore``); windows have a fixed size."""
+
+    window_size_ms: int
+    retention_ms: int
+
+    def put(self, key: Any, value: Any, window_start: int) -> None:
+        raise NotImplementedError
+
+    def fetch(self, key: Any, window_start: int) -> Any:
+        """The value of one window, or None."""
+        raise NotImplementedError
+
+    def fetch_range(self, key: Any, time_from: int, time_to: int) -> list[tuple[int, Any]]:
+        """(window start, value) of ``key``'s windows starting in [time_from, time_to]."""
+        raise NotImplementedError
+
+    def all(self) -> list[tuple[Windowed, Any]]:
+        raise NotImplementedError
+
+
+class InMemoryWindowStore(WindowStore):
+    """``Stores.inMemoryWindowStore``. Windows older than the retention (the newest window
+    start seen minus ``retention_ms``) are dropped, as Kafka's segments expire."""
+
+    def __init__(self, name: str, retention_ms: int, window_size_ms: int,
+                 retain_duplicates: bool = False) -> None:
+        self.name = name
+        self.retention_ms = retention_ms
+        self.window_size_ms = window_size_ms
+        self.retain_duplicates = retain_duplicates  # join stores keep every record
+        self._data: dict[tuple[Any, int], Any] = {}
+        self._seq = 0
+        self._observed_ms = -1
+
+    def put(self, key: Any, value: Any, window_start: int) -> None:
+        self._observed_ms = max(self._observed_ms, window_start)
+        if window_start <= self._observed_ms - self.retention_ms:
+            return  # expired: Kafka skips writes into expired segments
+        if self.retain_duplicates:
+            if value is not None:
+                self._seq += 1
+                self._data[(key, window_start, self._seq)] = value
+        elif value is None:
+            self._data.pop((key, window_start), None)
+        else:
+            self._data[(key, window_start)] = value
+        for expired in [k for k in self._data if k[1] <= self._observed_ms - self.retention_ms]:
+            del self._data[expired]
+
+    def fetch(self, key: Any, window_start: int) -> Any:
+        return self._data.get((key, window_start))
+
+    def fetch_range(self, key: Any, time_from: int, time_to: int) -> list[tuple[int, Any]]:
+        found = [(k[1:], value) for k, value in self._data.items()
+                 if k[0] == key and time_from <= k[1] <= time_to]
+        return [(position[0], value) for position, value in sorted(found, key=lambda f: f[0])]
+
+    def all(self) -> list[tuple[Windowed, Any]]:
+        items = sorted(self._data.items(), key=lambda item: (_order(item[0][0]), item[0][1:]))
+        return [(Windowed(k[0], TimeWindow(k[1], k[1] + self.window_size_ms)), value)
+                for k, value in items]
+
+
+class SessionStore(StateStore):
+    """Sessions per key (``SessionStore``): each a :class:`Windowed` key with a SessionWindow."""
+
+    retention_ms: int
+
+    def find_sessions(self, key: Any, earliest_end_ms: int, latest_start_ms: int
+                      ) -> list[tuple[Windowed, Any]]:
+        """Sessions of ``key`` ending at or after ``earliest_end_ms`` and starting at or before
+        ``latest_start_ms``, by end time."""
+        raise NotImplementedError
+
+    def put(self, session: Windowed, value: Any) -> None:
+        raise NotImplementedError
+
+    def remove(self, session: Windowed) -> None:
+        raise NotImplementedError
+
+    def fetch(self, key: Any) -> list[tuple[Windowed, Any]]:
+        """Every session of ``key``, by end time."""
+        return self.find_sessions(key, -(2**63), 2**63 - 1)
+
+
+class InMemorySessionStore(SessionStore):
+    """``Stores.inMemorySessionStore``; sessions ending more than ``retention_ms`` before the
+    latest session end seen are dropped."""
+
+    def __init__(self, name: str, retention_ms: int) -> None:
+        self.name = name
+        self.retention_ms = retention_ms
+        self._data: dict[tuple[Any, int, int], Any] = {}
+        self._observed_ms = -(2**63)
+
+    def find_sessions(self, key: Any, earliest_end_ms: int, latest_start_ms: int
+                      ) -> list[tuple[Windowed, Any]]:
+        found = [(end, start, value) for (k, start, end), value in self._data.items()
+                 if k == key and end >= earliest_end_ms and start <= latest_start_ms]
+        return [(Windowed(key, SessionWindow(start, end)), value)
+                for end, start, value in sorted(found, key=lambda item: item[:2])]
+
+    def put(self, session: Windowed, value: Any) -> None:
+        window = session.window
+        self._observed_ms = max(self._observed_ms, window.end_ms)
+        if window.end_ms <= self._observed_ms - self.retention_ms:
+            return
+        if value is None:
+            self.remove(session)
+        else:
+            self._data[(session.key, window.start_ms, window.end_ms)] = value
+        limit = self._observed_ms - self.retention_ms
+        for expired in [k for k in self._data if k[2] <= limit]:
+            del self._data[expired]
+
+    def remove(self, session: Windowed) -> None:
+        self._data.pop((session.key, session.window.start_ms, session.window.end_ms), None)
+
+
+def _order(key: Any) -> tuple[str, Any]:
+    """Sort key that never compares values of different types (None, str and int keys mix)."""
+    return (type(key).__name__, key if key is not None else 0)
+
+
+@dataclass(frozen=True)
+class StoreBuilder:
+    """How to make one store per task (``StoreBuilder``); ``Stores`` makes these."""
+
+    name: str
+    kind: str  # "key_value", "window" or "session"
+    retention_ms: int = 0
+    window_size_ms: int = 0
+    logging_enabled: bool = True
+    retain_duplicates: bool = False
+
+    def build(self) -> StateStore:
+        if self.kind == "window":
+            return InMemoryWindowStore(self.name, self.retention_ms, self.window_size_ms,
+                                       self.retain_duplicates)
+        if self.kind == "session":
+            return InMemorySessionStore(self.name, self.retention_ms)
+        return InMemoryKeyValueStore(self.name)
+
+
+class Stores:
+    """Factory of store builders (Kafka's ``Stores``)."""
+
+    @staticmethod
+    def in_memory_key_value_store(name: str) -> StoreBuilder:
+        return StoreBuilder(name, "key_value")
+
+    @staticmethod
+    def in_memory_window_store(name: str, retention_ms: int, window_size_ms: int) -> StoreBuilder:
+        return StoreBuilder(name, "window", retention_ms, window_size_ms)
+
+    @staticmethod
+    def in_memory_session_store(name: str, retention_ms: int) -> StoreBuilder:
+        return StoreBuilder(name, "session", retention_ms)
