@@ -243,6 +243,7 @@ BROKER = ConfigDef(
                   "preferred partitions led elsewhere that triggers a preferred election",
                   between(0, 100), "replication"),
         ConfigKey("replica.lag.time.max.ms", int, 30000, "a follower this far behind leaves "
-                  "the ISR", at_least(0), "replication"),
+                  "the ISR; checked every half of it, so at least 2 (Kafka's scheduler refuses a "
+                  "period of 0)", at_least(2), "replication"),
     ),
 )

@@ -52,6 +52,7 @@ MAX_BROKERS = 1_000
 MAX_PARTITIONS = 10_000
 MAX_KEYS = 1_000_000
 MAX_ZIPF_S = 50
+MAX_DURATION_MS = 86_400_000
 """The lab's limits: a scenario beyond them would take minutes (or all the memory) to set up,
 and a Zipf exponent beyond 50 overflows (every record would take the first key anyway)."""
 MAX_INT = 2**31 - 1
@@ -232,9 +233,10 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
     if seed < 0:
         check.fail("seed", f"must be an integer ≥ 0 but is {seed}")
     duration = check.typed(data, "duration_ms", (int, float), "", default=None)
-    if duration is not None and duration < 0:
-        check.fail("duration_ms", f"must be a time in ms ≥ 0 (or left out: run until nothing "
-                   f"is left to do) but is {duration}")
+    if duration is not None and not 0 <= duration <= MAX_DURATION_MS:
+        check.fail("duration_ms", f"must be a time in ms ≥ 0 and at most {MAX_DURATION_MS:,} (a "
+                   f"simulated day; brokers keep clocks ticking while idle) or left out (run "
+                   f"until nothing is left to do) but is {duration}")
     cluster = check.typed(data, "cluster", dict, "", default={})
     check.known(cluster, {"brokers", "broker_configs", "brokers_overrides"}, "cluster")
     brokers = check.typed(cluster, "brokers", int, "cluster", default=3)
