@@ -433,6 +433,8 @@ def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) ->
         check.fail(f"{where}.arrivals", f"must be uniform or poisson but is {arrivals!r}")
     keys = load.get("keys")
     if keys is not None and keys != "none":
+        if isinstance(keys, dict):
+            check.known(keys, {"uniform", "zipf", "list", "vip"}, f"{where}.keys")
         if not isinstance(keys, dict) or len(keys) != 1 or next(iter(keys)) not in KEY_KINDS:
             check.fail(f"{where}.keys", "must be none or one of {uniform: K}, {zipf: "
                        "{count: K, s: S}}, {list: {keys: [...], weights: [...]}}, "
