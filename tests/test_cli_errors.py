@@ -121,6 +121,25 @@ def test_an_error_from_deep_inside_is_still_one_line(
     assert_one_line_error(*cli("run", "x.yaml"), "x.yaml: first line second line")
 
 
+@pytest.mark.parametrize(("argv", "fragments"), [
+    pytest.param(["grade", "subs", "--out", "g.csv", "--memory-mb", "-1"],
+                 ["--memory-mb -1", "at least 1"], id="grade memory"),
+    pytest.param(["grade", "subs", "--out", "g.csv", "--timeout", "nan"], ["--timeout nan"],
+                 id="grade timeout nan"),
+    pytest.param(["grade", "subs", "--out", "g.csv", "--cell-timeout", "0"],
+                 ["--cell-timeout 0", "> 0"], id="grade cell timeout 0"),
+    pytest.param(["fuzz", "--runs", "1", "--minimise-runs", "-5"], ["--minimise-runs", "-5"],
+                 id="fuzz minimise runs"),
+])
+def test_a_bad_number_option_is_refused_before_any_work(
+    tmp_path: Path, argv: list[str], fragments: list[str]
+) -> None:
+    """Negative or NaN limits used to be accepted (grade ran with no memory at all, fuzz took
+    -5 minimising runs as none)."""
+    (tmp_path / "subs").mkdir()
+    assert_one_line_error(*cli(*argv, cwd=tmp_path), *fragments)
+
+
 # --- Files that are not scenarios ----------------------------------------------------------------
 
 
