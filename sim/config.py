@@ -59,11 +59,15 @@ class ConfigKey:
     validator: Validator | None = None
     group: str = ""
     nullable: bool = False
+    normalize: Callable[[Any], Any] | None = None
+    """Turns another accepted spelling into the config's type before it is checked."""
 
     def parse(self, value: Any, where: str) -> Any:
         """Convert ``value`` to this key's type and validate it, or raise ``ConfigError``."""
         if value is None and self.nullable:
             return None
+        if self.normalize is not None:
+            value = self.normalize(value)
         value = _coerce(self, value, where)
         if self.validator is not None:
             problem = self.validator(value)
@@ -115,6 +119,8 @@ class ConfigDef:
 
     kind: str
     keys: tuple[ConfigKey, ...]
+    check: Callable[[dict[str, Any], Mapping[str, Any]], None] | None = None
+    """Rules across keys: gets the parsed values and the given ones; may adjust or raise."""
     _by_name: dict[str, ConfigKey] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +151,8 @@ class ConfigDef:
             if key is None:
                 raise ConfigError(self._unknown_message(name))
             result[name] = key.parse(value, self.kind)
+        if self.check is not None:
+            self.check(result, values or {})
         return result
 
     def _unknown_message(self, name: str) -> str:
@@ -154,6 +162,31 @@ class ConfigDef:
             f"Unknown {self.kind} config {name!r}.{hint} Known {self.kind} configs: "
             f"{', '.join(sorted(self._by_name))}."
         )
+
+
+def _acks(value: Any) -> Any:
+    """YAML and Python give ``acks: 1`` as a number; Kafka's values are the strings."""
+    if isinstance(value, int) and not isinstance(value, bool) and value in (-1, 0, 1):
+        return str(value)
+    return value
+
+
+def _delivery_timeout(values: dict[str, Any], given: Mapping[str, Any]) -> None:
+    """``delivery.timeout.ms`` ≥ ``linger.ms`` + ``request.timeout.ms``.
+
+    As ``KafkaProducer.configureDeliveryTimeout``: a value the user set that is smaller is a
+    ConfigException; when only the other two were set, the default is raised to their sum.
+    """
+    floor = values["linger.ms"] + values["request.timeout.ms"]
+    delivery = values["delivery.timeout.ms"]
+    if delivery >= floor:
+        return
+    if "delivery.timeout.ms" in given:
+        raise ConfigError(
+            f"Invalid value {delivery!r} for configuration delivery.timeout.ms: must be at "
+            f"least linger.ms + request.timeout.ms = {floor:g} (producer config; raise "
+            "delivery.timeout.ms or lower request.timeout.ms)")
+    values["delivery.timeout.ms"] = floor
 
 
 COMPRESSION_RATIOS = {"none": 1.0, "gzip": 0.35, "snappy": 0.55, "lz4": 0.5, "zstd": 0.3}
@@ -167,7 +200,7 @@ PRODUCER = ConfigDef(
         ConfigKey("linger.ms", (int, float), 5, "how long a batch waits for more records "
                   "(default 5 since Kafka 4.0, KIP-1030; 0 before)", at_least(0), "batching"),
         ConfigKey("acks", str, "all", "acknowledgements the leader waits for: all (= -1), 1, 0",
-                  one_of("all", "-1", "0", "1"), "delivery"),
+                  one_of("all", "-1", "0", "1"), "delivery", normalize=_acks),
         ConfigKey("enable.idempotence", bool, True, "de-duplicate retries by producer id and "
                   "sequence (default true since Kafka 3.0)", None, "delivery"),
         ConfigKey("max.in.flight.requests.per.connection", int, 5, "unacknowledged requests "
@@ -175,7 +208,7 @@ PRODUCER = ConfigDef(
         ConfigKey("retries", int, 2147483647, "times a failed batch is retried", at_least(0),
                   "delivery"),
         ConfigKey("delivery.timeout.ms", int, 120000, "upper bound from send() to success or "
-                  "failure", at_least(0), "delivery"),
+                  "failure; at least linger.ms + request.timeout.ms", at_least(0), "delivery"),
         ConfigKey("request.timeout.ms", int, 30000, "how long to wait for a response",
                   at_least(0), "delivery"),
         ConfigKey("retry.backoff.ms", int, 100, "wait before retrying a failed batch",
@@ -201,6 +234,7 @@ PRODUCER = ConfigDef(
                   "3.8 for onNewBatch and the partitioners that 4.0 removed",
                   one_of("4.0", "3.8"), "lab"),
     ),
+    check=_delivery_timeout,
 )
 
 TOPIC = ConfigDef(
@@ -210,8 +244,8 @@ TOPIC = ConfigDef(
                   at_least(1), "replication"),
         ConfigKey("unclean.leader.election.enable", bool, False, "allow an out-of-sync replica "
                   "to become leader", None, "replication"),
-        ConfigKey("segment.bytes", int, 1073741824, "bytes per log segment", at_least(14),
-                  "storage"),
+        ConfigKey("segment.bytes", int, 1073741824, "bytes per log segment (at least 1 MiB "
+                  "since Kafka 4.0)", at_least(1048576), "storage"),
         ConfigKey("retention.ms", int, 604800000, "how long records are kept; -1 = forever",
                   at_least(-1), "storage"),
         ConfigKey("retention.bytes", int, -1, "bytes kept per partition; -1 = no limit",

@@ -13,6 +13,8 @@ Vocabulary:
 - *high watermark* (HW): records below it are committed and visible to consumers.
 - *leader epoch cache*: ``(epoch, start offset)`` for every leader epoch in this log, which a
   replica uses to find where its log diverges from a new leader's (KIP-101, KIP-279).
+- *producer state*: each idempotent producer's epoch and last batches' sequences, kept as
+  batches are appended and rebuilt after a truncation (``sim.producer_state``).
 
 A record's *record id* says which producer record it is (``producer id << 40 | index``), so an
 audit can tell a lost record from a duplicate or from another record at the same offset.
@@ -25,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from sim.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
 
 BLOCK_RECORDS = 1 << 16
 """Records per storage block: big enough to amortise, small enough not to waste memory."""
@@ -82,9 +86,7 @@ class PartitionLog:
         self.high_watermark = 0
         self.size_bytes = 0
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
-        # idempotent producers' batches: (producer id, producer epoch) → base sequence → batch
-        self._producers: dict[tuple[int, int], dict[int, Batch]] = {}
-        self._last_batch: dict[tuple[int, int], Batch] = {}  # highest sequence per producer
+        self.producer_state = ProducerStateManager()  # idempotent producers, from the log
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -126,11 +128,7 @@ class PartitionLog:
                       producer_epoch)
         self._batches.append(batch)
         if base_sequence >= 0:
-            key = (producer_id, producer_epoch)
-            self._producers.setdefault(key, {})[base_sequence] = batch
-            last = self._last_batch.get(key)
-            if last is None or base_sequence > last.base_sequence:
-                self._last_batch[key] = batch
+            self.producer_state.update(producer_id, producer_epoch, base_sequence, n, base)
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
@@ -205,33 +203,6 @@ class PartitionLog:
             self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
                               batch.base_sequence, batch.producer_epoch)
 
-    def duplicate_of(self, producer_id: int, producer_epoch: int,
-                     base_sequence: int) -> Batch | None:
-        """The stored batch with this producer id and sequence, if the log has it.
-
-        This is how a broker spots an idempotent producer's retry of a batch it already has.
-        Kafka's ``ProducerStateManager`` remembers only the last five batches, because Kafka's
-        producer never lets a retry fall further behind (it keeps at most five batches of a
-        partition unresolved); the lab's producer does not model that bookkeeping, so the log
-        remembers every batch of the producer it still holds, with the same outcome.
-        """
-        if base_sequence < 0:
-            return None
-        return self._producers.get((producer_id, producer_epoch), {}).get(base_sequence)
-
-    def expected_sequence(self, producer_id: int, producer_epoch: int,
-                          leader_epoch: int) -> int | None:
-        """The sequence the producer's next batch must start at, if this log can tell.
-
-        Known when the producer's latest batch of this producer epoch was written in
-        ``leader_epoch``; after a leader change the lab accepts whatever comes. A producer whose
-        batch failed for good bumps its epoch and starts its sequences again (KIP-360).
-        """
-        last = self._last_batch.get((producer_id, producer_epoch))
-        if last is None:
-            return None
-        return last.base_sequence + last.records if last.leader_epoch == leader_epoch else None
-
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
 
@@ -263,14 +234,35 @@ class PartitionLog:
         needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
         self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
-        for key, batches in self._producers.items():  # forget what was truncated
-            for sequence in [q for q, b in batches.items() if b.base_offset >= offset]:
-                del batches[sequence]
-            if batches:
-                self._last_batch[key] = batches[max(batches)]
-            else:
-                self._last_batch.pop(key, None)
+        self._reload_producer_state()
         return dropped
+
+    def _reload_producer_state(self) -> None:
+        """Rebuild the producer state from what the log still holds (``truncateAndReload``).
+
+        Each producer's entry needs only its last ``NUM_BATCHES_TO_RETAIN`` batches of its
+        latest epoch, so the log is read backwards until every producer known before is
+        complete (or the log's start is reached).
+        """
+        pending = set(self.producer_state.producers)
+        kept: dict[int, list[Batch]] = {}
+        for batch in reversed(self._batches):
+            if not pending:
+                break
+            pid = batch.producer_id
+            if batch.base_sequence < 0 or pid not in pending:
+                continue
+            mine = kept.setdefault(pid, [])
+            if mine and batch.producer_epoch != mine[0].producer_epoch:
+                pending.discard(pid)  # an older epoch: the entry holds only the latest one
+                continue
+            mine.append(batch)
+            if len(mine) == NUM_BATCHES_TO_RETAIN:
+                pending.discard(pid)
+        ordered = sorted((b for batches in kept.values() for b in batches),
+                         key=lambda b: b.base_offset)
+        self.producer_state.reload((b.producer_id, b.producer_epoch, b.base_sequence, b.records,
+                                    b.base_offset) for b in ordered)
 
     def _batch_index(self, offset: int) -> int:
         """Index of the first batch whose base offset is ≥ ``offset``."""

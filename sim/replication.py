@@ -27,7 +27,8 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
   ``min.insync.replicas``, such a request usually times out instead.
 - An idempotent producer's batches carry sequence numbers: the leader answers a retry of a
   batch it already has with the original offsets, and rejects a batch that would skip a
-  missing earlier one (OUT_OF_ORDER_SEQUENCE_NUMBER, retried), so order is kept.
+  missing earlier one (OUT_OF_ORDER_SEQUENCE_NUMBER), so order is kept. Every replica keeps
+  this producer state with its log (``sim.producer_state``), so a new leader knows it too.
 - A follower that starts following a new leader first truncates its log to where its last
   leader epoch ends in the leader's log (``OffsetsForLeaderEpoch``, KIP-101/KIP-279), repeating
   with an earlier epoch when the leader never had that one: records past that point are gone,
@@ -49,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from sim import trace as events
 from sim.cluster import FollowerState, Network, Partition
 from sim.log import Batch, PartitionLog
+from sim.producer_state import last_sequence
 
 if TYPE_CHECKING:
     from sim.kernel import Kernel
@@ -61,7 +63,6 @@ NOT_ENOUGH_REPLICAS = "NOT_ENOUGH_REPLICAS"
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
 NOT_LEADER_OR_FOLLOWER = "NOT_LEADER_OR_FOLLOWER"
 REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
-OUT_OF_ORDER_SEQUENCE_NUMBER = "OUT_OF_ORDER_SEQUENCE_NUMBER"
 
 HW_ADVANCE = events.register(events.EventKind(
     "hw.advance", ("topic", "partition", "node", "high_watermark"),
@@ -148,15 +149,18 @@ class ReplicaManager:
             self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
             return
         log = part.logs[node]
-        duplicate = log.duplicate_of(producer_id, producer_epoch, base_sequence)
-        expected = (log.expected_sequence(producer_id, producer_epoch, epoch)
-                    if base_sequence >= 0 else None)
-        if duplicate is not None:  # an idempotent producer retried a batch the log already has
-            base, end = duplicate.base_offset, duplicate.base_offset + duplicate.records
-        elif expected is not None and base_sequence > expected:
-            # an earlier batch of this producer is missing: append nothing out of order
-            self._error(part, node, OUT_OF_ORDER_SEQUENCE_NUMBER, records, respond)
-            return
+        duplicate = None
+        if base_sequence >= 0:  # an idempotent producer: ProducerStateManager decides
+            producers = log.producer_state
+            duplicate = producers.find_duplicate_batch(producer_id, producer_epoch, base_sequence,
+                                                   last_sequence(base_sequence, records))
+            error = None if duplicate is not None else producers.check_append(
+                producer_id, producer_epoch, base_sequence)
+            if error is not None:  # out of order, or an old epoch: append nothing
+                self._error(part, node, error, records, respond)
+                return
+        if duplicate is not None:  # a retry of a batch the log already has: its offsets
+            base, end = duplicate.first_offset, duplicate.last_offset + 1
         else:
             if not zombie:  # followers parked at the old end were caught up until now
                 for state in part.followers.values():

@@ -197,10 +197,10 @@ def test_created_partitions_follow_the_placement() -> None:
 def test_topic_configs_are_parsed_with_topic_defaults() -> None:
     """A topic's configs are the topic defaults overlaid with the given ones, validated."""
     cluster = Cluster(3)
-    topic = cluster.create_topic("logs", 2, 1, {"segment.bytes": "2048"})
-    assert topic.config["segment.bytes"] == 2048
+    topic = cluster.create_topic("logs", 2, 1, {"segment.bytes": "2097152"})
+    assert topic.config["segment.bytes"] == 2097152
     assert topic.config["min.insync.replicas"] == 1
-    assert all(p.log.segment_bytes == 2048 for p in topic.partitions)
+    assert all(p.log.segment_bytes == 2097152 for p in topic.partitions)
     with pytest.raises(ConfigError, match=r"min\.insync\.replicas"):
         cluster.create_topic("bad", 1, 1, {"min.insync.replicas": 0})
     assert "bad" not in cluster.topics

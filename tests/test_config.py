@@ -256,3 +256,38 @@ def test_validators_describe_what_is_allowed() -> None:
     assert config.between(1, 3)(4) == "must be between 1 and 3"
     assert config.one_of("a", "b")("b") is None
     assert config.one_of("a", "b")("c") == "must be one of 'a', 'b'"
+
+
+# --- Rules Kafka checks (issue 12, defect 6) -----------------------------------------------------
+
+@pytest.mark.parametrize(("given", "expected"), [(1, "1"), (0, "0"), (-1, "-1")])
+def test_integer_acks_is_kafkas_value(given: int, expected: str) -> None:
+    """`acks: 1` in YAML or Producer(...) means Kafka's "1" (ProducerConfig acks)."""
+    assert PRODUCER.parse({"acks": given})["acks"] == expected
+
+
+def test_integer_acks_outside_kafkas_values_is_rejected() -> None:
+    """acks=2 is no Kafka value, as a number or as text."""
+    with pytest.raises(ConfigError, match=r"configuration acks"):
+        PRODUCER.parse({"acks": 2})
+
+
+def test_delivery_timeout_below_linger_plus_request_timeout_is_an_error() -> None:
+    """KafkaProducer.configureDeliveryTimeout: an explicit smaller value is a ConfigException."""
+    with pytest.raises(ConfigError, match=r"delivery\.timeout\.ms.*linger\.ms \+ request\.timeout"):
+        PRODUCER.parse({"delivery.timeout.ms": 10000})
+    assert PRODUCER.parse({"delivery.timeout.ms": 10000, "request.timeout.ms": 9995,
+                           "linger.ms": 5})["delivery.timeout.ms"] == 10000
+
+
+def test_default_delivery_timeout_is_raised_to_linger_plus_request_timeout() -> None:
+    """When only request.timeout.ms was set, Kafka raises delivery.timeout.ms to the sum."""
+    parsed = PRODUCER.parse({"request.timeout.ms": 200000, "linger.ms": 10})
+    assert parsed["delivery.timeout.ms"] == 200010
+
+
+def test_segment_bytes_is_at_least_one_mebibyte() -> None:
+    """Kafka 4.0 raised segment.bytes' minimum to 1 MiB (KIP-1030)."""
+    assert TOPIC.parse({"segment.bytes": 1048576})["segment.bytes"] == 1048576
+    with pytest.raises(ConfigError, match=r"segment\.bytes.*at least 1048576"):
+        TOPIC.parse({"segment.bytes": 1048575})

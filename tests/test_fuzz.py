@@ -329,8 +329,6 @@ def _with(result, *kinds):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 1: idempotent dedup on a sequence collision acknowledges unwritten offsets")
 def test_safe_config_loses_nothing_and_duplicates_nothing(safe):
     """Safe config, no disk loss: no lost write, no duplicate, no inconsistent offsets."""
     assert _with(safe, "lost-write", "lost", "duplicate", "duplicate-stored",
@@ -356,8 +354,6 @@ def test_safe_config_runs_end_and_raise_nothing(safe):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defect 9: idempotent producer reorders after an epoch bump or leader change")
 def test_safe_config_keeps_send_order(safe):
     """Idempotence keeps each partition's acknowledged records in send order."""
     assert _with(safe, "nonmonotonic-send") == []
@@ -386,8 +382,6 @@ def test_unsafe_configs_lose_records(unsafe):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=
-    "issue 12 defects 1 and 12: sequence-collision losses have no removing event to cite")
 def test_unsafe_configs_lose_records_each_tied_to_its_cause(unsafe):
     """acks=1, unclean election, min ISR 1: every lost record has a cause in the audit."""
     assert unsafe.uncaused == 0
@@ -454,27 +448,18 @@ def test_fuzz_cli_prints_a_verdict_per_failure_and_the_rate(tmp_path):
 DEFECTS = {
     # file stem (profile--cause) → the issue 12 defect that makes it fail today (None: fixed)
     "safe--json-crash-open-unavailability": None,  # defect 11, fixed
-    "safe--lost-write-sequence-collision": (
-        "issue 12 defect 1: after delivery timeouts bump the producer epoch, batches keep old "
-        "sequences and the leader acknowledges a different batch as a duplicate"),
-    "safe--duplicate-with-idempotence": (
-        "issue 12 defects 1 and 5: NOT_ENOUGH_REPLICAS_AFTER_APPEND answered at once, the batch "
-        "is retried under a bumped epoch with a new sequence and written a second time"),
+    "safe--lost-write-sequence-collision": None,  # defect 1, fixed
+    "safe--duplicate-with-idempotence": None,  # defects 1 and 5, fixed
     "safe--hash-seed-dependent-output": None,  # defect 10, fixed
-    "safe--isr-divergence": (
-        "issue 12 defect 9 (defect 2, the divergence, is fixed): the new leader accepts any "
-        "sequence from a producer it has not seen, so the records are reordered"),
+    "safe--isr-divergence": None,  # defects 2 and 9, fixed
     "consumers--at-most-once-processed-twice": (
         "issue 12 defect 8: a member fenced after a hang still processes the records it "
         "polled, so an at-most-once group processes them twice"),
-    "disk-loss--disk-lost-loss-without-cause": (
-        "issue 12 defect 12: a broker that restarts with an empty disk has no event of its "
-        "own, so the records it lost point at no cause"),
-    "safe--nonmonotonic-send-with-idempotence": (
-        "issue 12 defect 9: the new leader accepts any sequence from a producer it has not "
-        "seen, so an idempotent producer's records are reordered"),
+    "disk-loss--disk-lost-loss-without-cause": None,  # defect 12: replays clean (log.lost)
+    "safe--nonmonotonic-send-with-idempotence": None,  # defect 9, fixed
 }
-"""Minimised findings under tests/data/fuzz, each failing today because of a named defect."""
+"""Minimised findings under tests/data/fuzz, each with the defect that makes it fail today
+(None once that defect is fixed: the finding must then replay clean)."""
 
 
 def _recorded():

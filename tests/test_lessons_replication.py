@@ -509,7 +509,7 @@ def durability() -> lessons.Comparison:
         "acks=all, min.insync.replicas=2": {"configs": {"min.insync.replicas": 2}},
         "acks=all, min.insync.replicas=3": {"configs": {"min.insync.replicas": 3}},
     }, faults=[(3_000, faults.CrashBroker(2))], traffic_ms=[(0, 20_000)],
-        configs={"delivery.timeout.ms": 10_000})
+        configs={"delivery.timeout.ms": 10_000, "request.timeout.ms": 5_000})
 
 
 def test_lesson_section3_a_follower_crash_loses_nothing(durability):
@@ -529,20 +529,28 @@ def test_lesson_section3_acks_all_waits_for_the_fence(durability):
 
 
 def test_lesson_section3_min_isr_3_acknowledges_only_what_came_before_the_crash(durability):
-    """§3: min ISR 3 acknowledges the 600 records sent before the crash; every later one fails
-    (delivery.timeout.ms, in the producer) or still waits; the broker refuses no request."""
+    """§3: min ISR 3 acknowledges the 600 records sent before the crash and fails the other
+    3,400; 78 failed produce requests: 6 REQUEST_TIMED_OUT from 8 s (the frozen high watermark),
+    then 72 NOT_ENOUGH_REPLICAS after broker 2 is fenced at 12 s."""
     row = durability.table.loc["acks=all, min.insync.replicas=3"]
     assert row["acknowledged"] == 600
-    assert row["failed"] > 0
-    assert row["failed"] + row["waiting"] == row["sent"] - 600
-    assert row["failed_produce_requests"] == 0
+    assert row["failed"] == 3_400
+    assert row["waiting"] == 0
+    assert row["failed_produce_requests"] == 78
     runs = durability.runs["acks=all, min.insync.replicas=3"]
     (producer,) = runs.kernel.clients
     failed = producer.results()["error"].dropna()
     assert set(failed) == {"TimeoutException: delivery.timeout.ms expired"}
-    part = runs.kernel.cluster.partition("payments", 0)
+    errors = runs.kernel.trace.frame(events.KINDS["produce.error"])
+    assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 72,
+                                                        "REQUEST_TIMED_OUT": 6}
+    timed_out = errors.loc[errors["error"] == "REQUEST_TIMED_OUT", "time_ms"]
+    assert 8_000 <= timed_out.min() < 8_100  # 3 s crash + request.timeout.ms 5 s
     fenced = runs.story[runs.story["what"].str.contains("fenced")]["time_ms"]
     assert set(fenced) == {12_000}
+    refused = errors.loc[errors["error"] == "NOT_ENOUGH_REPLICAS", "time_ms"]
+    assert refused.min() > 12_000
+    part = runs.kernel.cluster.partition("payments", 0)
     assert part.isr == [0, 1]
     assert part.log.high_watermark == 600  # frozen below min.insync.replicas
 
@@ -623,9 +631,9 @@ def test_lesson_section5_unclean_election_loses_2600_records(unclean_run):
 
 
 def test_lesson_section5_scenario_table():
-    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,096 and counts 79 failed produce
-    requests (10 REQUEST_TIMED_OUT, then 69 NOT_ENOUGH_REPLICAS after the fencing);
-    retries-duplicates stores 128 records twice; one unclean election."""
+    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,096 and counts 57 failed produce
+    requests (6 REQUEST_TIMED_OUT, then 51 NOT_ENOUGH_REPLICAS after the fencing);
+    retries-duplicates stores 2 records twice; one unclean election."""
     names = ["acks1-leader-crash", "unclean-election", "safe-replication", "isr-shrink",
              "retries-duplicates"]
     result = lessons.scenario_table(names)
@@ -634,12 +642,12 @@ def test_lesson_section5_scenario_table():
     assert table.loc["safe-replication", "failed"] == 0
     assert table.loc["isr-shrink", "failed"] == 2096
     assert table.loc["isr-shrink", "sent"] == 4000
-    assert table.loc["isr-shrink", "failed_produce_requests"] == 79
+    assert table.loc["isr-shrink", "failed_produce_requests"] == 57
     errors = result.runs["isr-shrink"].kernel.trace.frame(events.KINDS["produce.error"])
-    assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 69,
-                                                        "REQUEST_TIMED_OUT": 10}
+    assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 51,
+                                                        "REQUEST_TIMED_OUT": 6}
     refused = errors.loc[errors["error"] == "NOT_ENOUGH_REPLICAS", "time_ms"]
     assert refused.min() > 14_000  # the followers were fenced at 14 s
-    assert table.loc["retries-duplicates", "duplicates"] == 128
+    assert table.loc["retries-duplicates", "duplicates"] == 2
     assert table["unclean_elections"].tolist() == [0, 1, 0, 0, 0]
     assert "acks=all" in table.loc["safe-replication", "configs"]

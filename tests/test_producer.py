@@ -122,10 +122,8 @@ def test_batch_size_zero_sends_one_record_per_batch():
 
 def run_bounded(kernel: Kernel, max_steps: int) -> bool:
     """Run to the end, or give up after ``max_steps`` events: False means the run would hang."""
-    for _ in range(max_steps):
-        if not kernel.step():  # nothing left but the brokers' periodic background timers
-            return True
-    return False
+    # Kernel.step() is False once nothing is left but the brokers' periodic background timers.
+    return any(not kernel.step() for _ in range(max_steps))
 
 
 @pytest.mark.parametrize("batch_size", [0, 1, 60, 61])

@@ -113,7 +113,7 @@ def test_min_insync_replicas_rejects_writes_when_the_isr_is_too_small():
     for broker in followers:
         faults.CrashBroker(broker).apply(kernel)
     kernel.run(BROKER_SESSION_TIMEOUT_MS + 1)  # both fenced: the ISR is the leader alone
-    producer = Producer(kernel, {"delivery.timeout.ms": 3000})
+    producer = Producer(kernel, {"delivery.timeout.ms": 3000, "request.timeout.ms": 2000})
     future = producer.send("t", key="k")
     with pytest.raises(ProduceError, match=r"delivery\.timeout\.ms"):
         future.get()

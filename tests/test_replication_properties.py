@@ -21,7 +21,8 @@ def run_with_faults(schedule, seed: int, acks: str = "all", unclean: bool = Fals
         "min.insync.replicas": 2, "unclean.leader.election.enable": unclean})
     workload = Workload.generate(kernel.spawn_rng(), "t", 3000, 50, keys=UniformKeys(20))
     producer = Producer(kernel, {"acks": acks, "client.id": "app",
-                                 "delivery.timeout.ms": 30_000}, workload=workload)
+                                 "delivery.timeout.ms": 30_000, "request.timeout.ms": 5_000},
+                        workload=workload)
     for at_ms, fault in schedule:
         faults.schedule(kernel, at_ms, fault)
     kernel.run(HORIZON_MS + 60_000)  # everything restarted and healed, plenty of time to settle

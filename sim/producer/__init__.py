@@ -34,9 +34,10 @@ from sim.producer.accumulator import (
 )
 from sim.producer.buffer import DELIVERY_TIMEOUT, ERRORS, EXPIRY_CHECK_MS, RecordBuffer, _grow
 from sim.producer.custom import CustomPartitioning
-from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender
+from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender, call_at, cancel_timer
 from sim.producer.streams import RecordStream
 from sim.producer.topic_state import TopicState
+from sim.producer.transaction_manager import RETRIABLE, TransactionManager
 from sim.records import RecordMetadata, serialize
 from sim.workloads import Workload
 
@@ -99,8 +100,7 @@ class Producer:
         if self.partitioner is not None and hasattr(self.partitioner, "configure"):
             self.partitioner.configure({**self.config, "lab.random": kernel.spawn_rng()})
         self.idempotent = _idempotence(self.config, config or {})
-        self.producer_epoch = 0
-        self._next_sequence: dict[tuple[str, int], int] = {}
+        self.transactions = TransactionManager() if self.idempotent else None
         self.failed = 0
         self.buffer = RecordBuffer()
         self.topics: dict[str, TopicState] = {}
@@ -119,6 +119,7 @@ class Producer:
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
         self._next_expiry_ms = 0.0
+        self._deadline_timers: dict[simpy.Event, float] = {}  # timer → when it fires
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
         self.custom = CustomPartitioning(self) if self.partitioner is not None else None
         kernel.register(self)
@@ -356,7 +357,11 @@ class Producer:
         """Take in records sent so far, send what is ready, and set the next wake-up timer."""
         self._in_pass = True
         now = self.kernel.now_ms
+        transactions = self.transactions
         while True:
+            if transactions is not None:  # Sender.runOnce, before anything is drained
+                transactions.maybe_resolve_sequences()
+                transactions.bump_epoch_if_needed()
             self._ingest(now)
             if now >= self._next_expiry_ms:  # Kafka checks every loop; every 100 ms is plenty
                 self.expire_batches(now)
@@ -369,10 +374,39 @@ class Producer:
                 wake = min(wake, state.next_wakeup_ms(blocked))
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
+            if transactions is not None and transactions.needs_pass():
+                continue  # an expiry left sequences to resolve: the next runOnce does it
             if not (sent and wake <= now):
                 break
         self._in_pass = False
         self.set_timer(wake)
+        self.arm_deadline()
+
+    def arm_deadline(self) -> None:
+        """Make sure the producer wakes when the oldest request in flight reaches
+        ``request.timeout.ms`` or the oldest batch in flight ``delivery.timeout.ms``, even if
+        nothing else happens by then.
+
+        One timer at or before that moment is enough: one that fires early finds nothing due
+        and arms the next. When nothing is in flight the timers are taken off the queue, so a
+        run to the end stops at its last real event.
+        """
+        deadline = min(self.sender.next_timeout_ms(), self.next_expiry_ms())
+        env = self.kernel.env
+        if deadline == math.inf:
+            for timer in self._deadline_timers:
+                cancel_timer(env, timer)
+            self._deadline_timers.clear()
+        elif not any(when <= deadline for when in self._deadline_timers.values()):
+            timer = call_at(env, deadline, lambda: self._on_deadline(timer))
+            self._deadline_timers[timer] = deadline
+
+    def _on_deadline(self, timer: simpy.Event) -> None:
+        self._deadline_timers.pop(timer, None)
+        now = self.kernel.now_ms
+        self.sender.time_out_requests(now)
+        self._next_expiry_ms = now  # check the batches now, not at the next 100 ms
+        self.wakeup()
 
     def set_timer(self, wake_ms: float) -> None:
         """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do)."""
@@ -433,18 +467,16 @@ class Producer:
         """Ids that name this producer's records in any log: producer id << 40 | index."""
         return (self.producer_id << 40) | idx.astype(np.int64, copy=False)
 
-    def assign_sequence(self, state: TopicState, batch: ProducerBatch) -> None:
-        """Give a batch its sequence numbers when it is first sent (idempotent producers)."""
-        if self.idempotent and batch.base_sequence < 0:
-            key = (state.name, batch.partition)
-            batch.base_sequence = self._next_sequence.get(key, 0)
-            self._next_sequence[key] = batch.base_sequence + batch.records
-
     def complete_batches(self, batches: list[tuple[TopicState, ProducerBatch]], now_ms: float,
                          offsets: bool, base_offset: int | None = None) -> None:
         """Resolve the futures of every record in ``batches`` as acknowledged."""
         buf = self.buffer
-        for _state, batch in batches:
+        for state, batch in batches:
+            if self.transactions is not None and batch.base_sequence >= 0:
+                self.transactions.handle_completed_batch((state.name, batch.partition), batch)
+            if batch.done:  # it expired while in flight: only its sequence was news
+                continue
+            batch.done = True
             idx = batch.indices()
             buf.ack_ms[idx] = now_ms
             buf.partition[idx] = batch.partition
@@ -455,10 +487,21 @@ class Producer:
 
     def retry_or_fail(self, state: TopicState, batch: ProducerBatch, error: str,
                       now_ms: float) -> None:
-        """Put a failed batch back at the head of its queue after a backoff, or fail it."""
-        expired = now_ms - batch.created_ms >= self.config["delivery.timeout.ms"]
-        if expired or batch.attempts >= self.config["retries"]:
-            self._fail(state, batch, error if not expired else DELIVERY_TIMEOUT, now_ms)
+        """Put a failed batch back in its queue after a backoff, or fail it (``canRetry``)."""
+        if batch.done:  # it expired while in flight
+            return
+        if now_ms >= batch.created_ms + self.config["delivery.timeout.ms"]:
+            # Kafka's sender expires it before it reads a later answer (getExpiredInflightBatches)
+            self._expire(state, batch, now_ms)
+            return
+        attempts_left = batch.attempts < self.config["retries"]
+        if self.transactions is not None:
+            retriable = self.transactions.can_retry((state.name, batch.partition), batch, error)
+        else:
+            retriable = error in RETRIABLE
+        if not attempts_left or not retriable:
+            # a batch that could still have been retried leaves a hole in its sequences
+            self._fail(state, batch, error, now_ms, adjust_sequences=attempts_left)
             return
         batch.attempts += 1
         backoff = min(self.config["retry.backoff.ms"] * 2 ** (batch.attempts - 1),
@@ -469,9 +512,12 @@ class Producer:
         self.trace.emit(events.PRODUCE_RETRY, now_ms, self.client_id, state.name,
                         batch.partition, error, batch.attempts)
 
-    def _fail(self, state: TopicState, batch: ProducerBatch, error: str, now_ms: float) -> None:
-        if self.idempotent and batch.base_sequence >= 0:
-            self._bump_epoch()
+    def _fail(self, state: TopicState, batch: ProducerBatch, error: str, now_ms: float,
+              adjust_sequences: bool = False) -> None:
+        batch.done = True
+        if self.transactions is not None and batch.base_sequence >= 0:
+            self.transactions.handle_failed_batch((state.name, batch.partition), batch, error,
+                                                  adjust_sequences)
         idx = batch.indices()
         self.buffer.error[idx] = ERRORS.index(error) if error in ERRORS else len(ERRORS) - 1
         self.buffer.ack_ms[idx] = now_ms
@@ -481,25 +527,30 @@ class Producer:
         self.trace.emit(events.PRODUCE_FAILED, now_ms, self.client_id, state.name,
                         batch.partition, error, len(idx))
 
-    def _bump_epoch(self) -> None:
-        """After a batch failed for good its sequence numbers are a hole: like Kafka's
-        idempotent producer (KIP-360), bump the producer epoch and number batches afresh."""
-        self.producer_epoch += 1
-        self._next_sequence.clear()
-        for state in self.topics.values():
-            for dq in state.accumulator.deques:
-                for queued in dq:
-                    queued.base_sequence = -1
+    def _expire(self, state: TopicState, batch: ProducerBatch, now_ms: float) -> None:
+        """Fail a batch whose ``delivery.timeout.ms`` ran out. If it was being retried,
+        nobody knows whether the leader wrote it: its partition's sequence is unresolved."""
+        self._fail(state, batch, DELIVERY_TIMEOUT, now_ms)
+        if self.transactions is not None and batch.attempts > 0 and batch.base_sequence >= 0:
+            self.transactions.mark_sequence_unresolved((state.name, batch.partition), batch)
 
     def expire_batches(self, now_ms: float) -> None:
-        """Fail queued batches older than ``delivery.timeout.ms`` (``expiredBatches``)."""
+        """Fail batches older than ``delivery.timeout.ms``: queued (``expiredBatches``) and in
+        flight (``Sender.getExpiredInflightBatches``)."""
         limit = self.config["delivery.timeout.ms"]
         for state in self.topics.values():
             for p, dq in enumerate(state.accumulator.deques):
-                while dq and now_ms - dq[0].created_ms >= limit and dq[0].is_full:
-                    self._fail(state, state.accumulator.take_first(p), DELIVERY_TIMEOUT,
-                               now_ms)
+                while dq and now_ms >= dq[0].created_ms + limit and dq[0].is_full:
+                    self._expire(state, state.accumulator.take_first(p), now_ms)
                     state.refresh(p)
+        for state, batch in self.sender.in_flight_batches():
+            # compared as the deadline is computed, so a timer at it always finds it due
+            if not batch.done and now_ms >= batch.created_ms + limit:
+                self._expire(state, batch, now_ms)
+
+    def next_expiry_ms(self) -> float:
+        """When the oldest batch in flight reaches ``delivery.timeout.ms``."""
+        return self.sender.oldest_in_flight_ms() + self.config["delivery.timeout.ms"]
 
     def _stuck_batches(self) -> bool:
         """Whether batches wait for a partition without a leader (they may expire)."""

@@ -90,8 +90,9 @@ class ProducerBatch:
     buffer Kafka allocated for it.
     """
 
-    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "full_ms", "limit_bytes",
-                 "partition", "records", "retry_at_ms", "size_bytes")
+    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "done", "full_ms",
+                 "limit_bytes", "partition", "producer_epoch", "records", "retry_at_ms",
+                 "sequence_reset", "size_bytes")
 
     def __init__(self, partition: int, created_ms: float, limit_bytes: int) -> None:
         self.partition = partition
@@ -103,7 +104,10 @@ class ProducerBatch:
         self.full_ms = math.inf
         self.retry_at_ms = -math.inf
         self.attempts = 0
-        self.base_sequence = -1
+        self.base_sequence = -1  # an idempotent producer's sequence and epoch, once sent
+        self.producer_epoch = -1
+        self.sequence_reset = False  # renumbered after an epoch bump (sequenceHasBeenReset)
+        self.done = False  # acknowledged or failed: its futures are resolved
 
     def __repr__(self) -> str:
         state = "full" if self.is_full else "open"

@@ -12,7 +12,8 @@ to the leader (``ReplicaManager.append``: offsets are assigned then; with ``acks
 waits for the ISR). Unless ``acks=0``, the response travels back.
 
 When things go wrong — a dead broker (the connection drops: a quick NETWORK_EXCEPTION), a lost
-message (nothing comes back until ``request.timeout.ms``), or a broker error such as
+message (nothing more comes back on that connection until ``request.timeout.ms``, when the
+producer closes it and every request on it fails), or a broker error such as
 NOT_ENOUGH_REPLICAS — each failed batch is retried after ``retry.backoff.ms`` (doubling up to
 ``retry.backoff.max.ms``, KIP-580) until ``delivery.timeout.ms`` after it was created; then its
 records fail. Without idempotence a retry after a lost *response* appends the batch twice; with
@@ -21,9 +22,11 @@ records fail. Without idempotence a retry after a lost *response* appends the ba
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
 from sim.producer.accumulator import ProducerBatch
@@ -50,6 +53,7 @@ class InFlightRequest:
     sent_ms: float
     size_bytes: int
     records: int
+    sequences: list[tuple[int, int]] = field(default_factory=list)  # (epoch, base) per batch
     results: dict[int, AppendResult] = field(default_factory=dict)
     finished: bool = False
 
@@ -67,6 +71,7 @@ class Sender:
         self._requests: list[InFlightRequest] = []
         self._max_in_flight = producer.config["max.in.flight.requests.per.connection"]
         self.blocked: set[int] = set()  # brokers with max.in.flight requests outstanding
+        self.broken: set[int] = set()  # brokers whose connection lost a message
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
@@ -104,6 +109,7 @@ class Sender:
         flushing: bool,
     ) -> list[tuple[TopicState, ProducerBatch]]:
         limit = self.producer.config["max.request.size"]
+        transactions = self.producer.transactions
         start = self._drain_index.get(node, 0) % len(candidates)
         self._drain_index[node] = start + 1
         drained: list[tuple[TopicState, ProducerBatch]] = []
@@ -118,10 +124,13 @@ class Sender:
                 continue
             if drained and size + batch.size_bytes > limit:
                 break
+            if transactions is not None and transactions.should_stop_drain((topic.name, p), batch):
+                continue  # idempotence keeps this partition's order: the batch waits
             topic.accumulator.take_first(p)
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
-            self.producer.assign_sequence(topic, batch)
+            if transactions is not None and batch.base_sequence < 0:
+                transactions.assign_sequence((topic.name, p), batch)
             drained.append((topic, batch))
             size += batch.size_bytes
             topic.refresh(p)
@@ -135,7 +144,8 @@ class Sender:
         ratio = producer.compression_ratio
         size = REQUEST_OVERHEAD_BYTES + int(sum(b.size_bytes for _, b in batches) * ratio)
         records = sum(b.records for _, b in batches)
-        request = InFlightRequest(node, batches, now_ms, size, records)
+        request = InFlightRequest(node, batches, now_ms, size, records,
+                                  [(b.producer_epoch, b.base_sequence) for _, b in batches])
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             records, size)
@@ -144,16 +154,17 @@ class Sender:
             self.in_flight[node] = self.in_flight.get(node, 0) + 1
             if self.in_flight[node] >= self._max_in_flight:
                 self.blocked.add(node)
-            self._requests.append(request)
+            self._requests.append(request)  # the producer's deadline timer watches it
         if not broker.alive:  # the connection is refused: a quick, retriable failure
             if acks != "0":  # with acks=0 nobody listens: the records are simply gone
-                _at(producer.kernel.env, now_ms + broker.latency_ms,
+                call_at(producer.kernel.env, now_ms + broker.latency_ms,
                     lambda: self._finish(request, NETWORK_EXCEPTION))
-        elif not network.deliver(producer.client_id, node):
-            self._lost(request)  # nothing comes back; the producer waits request.timeout.ms
+        elif node in self.broken or not network.deliver(producer.client_id, node):
+            if acks != "0":  # nothing more gets through until the producer reconnects
+                self.broken.add(node)
         else:
             handled = broker.handle(broker.arrival_ms(now_ms, size), size)
-            _at(producer.kernel.env, handled, lambda: self._handle(request))
+            call_at(producer.kernel.env, handled, lambda: self._handle(request))
         if acks == "0":
             producer.complete_batches(batches, now_ms, offsets=False)
 
@@ -161,8 +172,7 @@ class Sender:
         """At the broker: hand each batch to the leader; answer when all are decided."""
         producer = self.producer
         if not producer.cluster.brokers[request.node].alive:
-            self._lost(request)
-            return
+            return  # lost: the request times out
         timeout = producer.config["request.timeout.ms"]
         acks = producer.config["acks"]
         append = producer.kernel.replicas.append
@@ -174,26 +184,45 @@ class Sender:
 
             append(request.node, topic.name, batch.partition, producer.batch_columns(batch),
                    int(batch.size_bytes * producer.compression_ratio), producer.producer_id,
-                   batch.base_sequence if producer.idempotent else -1, acks, timeout, respond,
-                   producer.producer_epoch)
+                   request.sequences[i][1], acks, timeout, respond, request.sequences[i][0])
 
     def _respond(self, request: InFlightRequest) -> None:
         producer = self.producer
         if producer.config["acks"] == "0":
             return
         broker = producer.cluster.brokers[request.node]
-        if not producer.cluster.network.deliver(request.node, producer.client_id):
-            self._lost(request)
+        if request.node in self.broken or not producer.cluster.network.deliver(
+                request.node, producer.client_id):
+            self.broken.add(request.node)  # the response is lost: the request times out
             return
         now = producer.kernel.now_ms
-        _at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
+        call_at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
 
-    def _lost(self, request: InFlightRequest) -> None:
-        """The request or its response vanished: give up at ``request.timeout.ms``."""
-        if self.producer.config["acks"] == "0":
+    def next_timeout_ms(self) -> float:
+        """When the oldest request in flight reaches ``request.timeout.ms``."""
+        if not self._requests:  # kept in send order: the first is the oldest
+            return math.inf
+        return self._requests[0].sent_ms + self.producer.config["request.timeout.ms"]
+
+    def time_out_requests(self, now_ms: float) -> None:
+        """Give up on every request unanswered for ``request.timeout.ms``."""
+        limit = self.producer.config["request.timeout.ms"]
+        while self._requests and now_ms >= self._requests[0].sent_ms + limit:
+            self._timed_out(self._requests[0])
+
+    def _timed_out(self, request: InFlightRequest) -> None:
+        """No answer within ``request.timeout.ms``: like ``NetworkClient.handleTimedOutRequests``,
+        close the connection, which cancels every request still in flight on it.
+
+        A connection is one ordered stream (TCP): once a message on it is lost, nothing after it
+        gets through either, until the producer connects again.
+        """
+        if request.finished:
             return
-        deadline = request.sent_ms + self.producer.config["request.timeout.ms"]
-        _at(self.producer.kernel.env, deadline, lambda: self._finish(request, TIMEOUT))
+        self.broken.discard(request.node)
+        self._finish(request, TIMEOUT)
+        for other in [r for r in self._requests if r.node == request.node]:
+            self._finish(other, TIMEOUT)
 
     def _finish(self, request: InFlightRequest, failure: str | None) -> None:
         """The response (or a failure for the whole request) reaches the producer."""
@@ -220,6 +249,8 @@ class Sender:
                             len(request.batches), request.records, now - request.sent_ms)
         if freed or failed or producer.pass_may_act(now):
             producer.wakeup()
+        elif not self._requests:  # an answer never moves a deadline earlier
+            producer.arm_deadline()
 
     def broker_crashed(self, node: int) -> None:
         """Requests waiting on a crashed broker fail as soon as the connection drops."""
@@ -227,8 +258,21 @@ class Sender:
         latency = self.producer.cluster.brokers[node].latency_ms
         for request in list(self._requests):
             if request.node == node and not request.finished:
-                _at(env, env.now + latency,
+                call_at(env, env.now + latency,
                     lambda request=request: self._finish(request, NETWORK_EXCEPTION))
+
+    def in_flight_batches(self) -> list[tuple[TopicState, ProducerBatch]]:
+        """Every batch of a request still waiting for its answer."""
+        return [pair for request in self._requests for pair in request.batches]
+
+    def oldest_in_flight_ms(self) -> float:
+        """Creation time of the oldest unresolved batch of a request in flight."""
+        oldest = math.inf
+        for request in self._requests:
+            for _, batch in request.batches:
+                if batch.created_ms < oldest and not batch.done:
+                    oldest = batch.created_ms
+        return oldest
 
     def unavailable_nodes(self, timeout_ms: int) -> set[int]:
         """Brokers that had ready data but were not drained for longer than ``timeout_ms``.
@@ -245,7 +289,25 @@ class Sender:
         }
 
 
-def _at(env: object, when_ms: float, action: Callable[[], None]) -> None:
+def call_at(env: Any, when_ms: float, action: Callable[[], None]) -> Any:
     """Run ``action`` at simulated time ``when_ms`` (now, if that is already past)."""
-    delay = max(0.0, when_ms - env.now)  # type: ignore[attr-defined]
-    env.timeout(delay).callbacks.append(lambda _event: action())  # type: ignore[attr-defined]
+    timer = env.timeout(max(0.0, when_ms - env.now))
+    timer.callbacks.append(lambda _event: action())
+    return timer
+
+
+def cancel_timer(env: Any, timer: Any) -> None:
+    """Take a timer that is no longer needed off SimPy's queue.
+
+    A forgotten timer would still move the clock when it fires, so a run to the end would
+    stop ``request.timeout.ms`` after the last answered request instead of at the answer.
+    """
+    if timer is None or timer.processed:
+        return
+    queue = env._queue  # SimPy's heap of (time, priority, id, event)
+    for i, entry in enumerate(queue):
+        if entry[3] is timer:
+            queue[i] = queue[-1]
+            queue.pop()
+            heapq.heapify(queue)
+            return

@@ -134,6 +134,16 @@ class TopicState:
                         if leader >= 0 and leader not in blocked], default=math.inf)
         else:
             wake = min(self.next_ready)
+        transactions = self.producer.transactions
+        if transactions is not None and wake <= self.producer.kernel.now_ms:
+            # a head batch idempotence holds back waits for an answer, not for the clock
+            deques = self.accumulator.deques
+            wake = min([t for p, (t, leader) in enumerate(zip(self.next_ready, leaders,
+                                                                strict=True))
+                        if leader >= 0 and leader not in blocked and not (
+                            deques[p] and transactions.should_stop_drain((self.name, p),
+                                                                         deques[p][0]))],
+                       default=math.inf)
         if self.sticky is not None and not self.sticky.exhausted:
             self.sticky_wake_ms = self._sticky_wakeup_ms()
             wake = min(wake, self.sticky_wake_ms)

@@ -1,0 +1,257 @@
+"""The idempotent producer end to end: broker producer state, client sequences, timeouts.
+
+Kafka's rules pinned here: ``ProducerStateEntry.findDuplicateBatch`` (producer id, epoch, exact
+first and last sequence, last ``NUM_BATCHES_TO_RETAIN`` = 5 batches), ``ProducerAppendInfo``
+(``checkProducerEpoch``, ``checkSequence``), the state rebuilt with the log
+(``ProducerStateManager.truncateAndReload``) and the client's ``TransactionManager`` (KIP-360).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import faults, scenarios
+from sim import trace as events
+from sim.audit import audit_kernel
+from sim.kernel import Kernel
+from sim.log import PartitionLog
+from sim.producer import Producer
+from sim.producer.accumulator import ProducerBatch
+from sim.producer.transaction_manager import TransactionManager
+from sim.producer_state import (
+    INVALID_PRODUCER_EPOCH,
+    NUM_BATCHES_TO_RETAIN,
+    OUT_OF_ORDER_SEQUENCE_NUMBER,
+    ProducerStateManager,
+)
+
+SCENARIOS = Path(__file__).parent / "data" / "scenarios"
+PID = 7
+
+
+def columns(n: int) -> dict[str, np.ndarray]:
+    return {"timestamp_ms": np.zeros(n, np.int64), "key_hash": np.zeros(n, np.int32),
+            "value_size": np.zeros(n, np.int32), "record_id": np.arange(n, dtype=np.int64)}
+
+
+def write(log: PartitionLog, first_seq: int, records: int, epoch: int = 0) -> int:
+    return log.append_batch(columns(records), 100, PID, 0, first_seq, epoch)
+
+
+# --- Defect 1: a sequence collision is not a duplicate -------------------------------------------
+
+def test_sequence_collision_scenario_loses_nothing():
+    """Issue 12's minimal case (seed 67): no acknowledged record lost, none written twice."""
+    kernel = scenarios.load(SCENARIOS / "idempotent-sequence-collision.yaml").run()
+    report = audit_kernel(kernel)
+    assert report.acknowledged > 0
+    assert report.lost == 0
+    assert report.duplicates == 0
+    assert report.counts["inconsistent-offsets"] == 0
+    assert report.counts["nonmonotonic-send"] == 0
+
+
+def test_duplicate_needs_the_exact_first_and_last_sequence():
+    """A retry matches a kept batch only on epoch, first and last sequence (findDuplicateBatch)."""
+    state = ProducerStateManager()
+    state.update(PID, 0, 0, 3, 10)  # sequences 0-2 at offsets 10-12
+    state.update(PID, 0, 3, 2, 13)  # sequences 3-4 at offsets 13-14
+    hit = state.find_duplicate_batch(PID, 0, 3, 4)
+    assert (hit.first_offset, hit.last_offset) == (13, 14)
+    assert state.find_duplicate_batch(PID, 0, 3, 5) is None  # same base, other batch
+    assert state.find_duplicate_batch(PID, 1, 3, 4) is None  # same sequences, new epoch
+    assert state.find_duplicate_batch(PID + 1, 0, 3, 4) is None
+
+
+def test_only_the_last_five_batches_are_kept():
+    """ProducerStateEntry.NUM_BATCHES_TO_RETAIN: the sixth batch pushes the first out."""
+    state = ProducerStateManager()
+    for i in range(NUM_BATCHES_TO_RETAIN + 1):
+        state.update(PID, 0, i, 1, i)
+    assert NUM_BATCHES_TO_RETAIN == 5
+    assert state.find_duplicate_batch(PID, 0, 0, 0) is None
+    assert state.find_duplicate_batch(PID, 0, 1, 1) is not None
+    assert len(state.last_entry(PID).batches) == 5
+
+
+def test_sequence_rules_of_producer_append_info():
+    """In order within an epoch; a new epoch starts at 0; an older epoch is refused."""
+    state = ProducerStateManager()
+    assert state.check_append(PID, 0, 42) is None  # unknown producer: any sequence
+    state.update(PID, 1, 0, 5, 0)  # sequences 0-4 of epoch 1
+    assert state.check_append(PID, 1, 5) is None
+    assert state.check_append(PID, 1, 6) == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert state.check_append(PID, 1, 4) == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert state.check_append(PID, 2, 0) is None
+    assert state.check_append(PID, 2, 5) == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert state.check_append(PID, 0, 5) == INVALID_PRODUCER_EPOCH
+
+
+def test_a_new_epoch_forgets_the_old_epochs_batches():
+    """ProducerStateEntry.maybeUpdateProducerEpoch clears the kept batches."""
+    state = ProducerStateManager()
+    state.update(PID, 0, 0, 3, 0)
+    state.update(PID, 1, 0, 3, 3)
+    assert state.find_duplicate_batch(PID, 0, 0, 2) is None
+    assert state.find_duplicate_batch(PID, 1, 0, 2).first_offset == 3
+
+
+# --- Defect 9: the producer state travels with the log -------------------------------------------
+
+def test_a_follower_knows_the_producer_state_it_replicated():
+    """A follower that becomes leader rejects a gap and spots a retry, like the old leader."""
+    leader, follower = PartitionLog(), PartitionLog()
+    write(leader, 0, 3)
+    write(leader, 3, 2)
+    follower.copy_batches_from(leader, leader.batches_from(0))
+    state = follower.producer_state
+    assert state.check_append(PID, 0, 9) == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert state.check_append(PID, 0, 5) is None
+    assert state.find_duplicate_batch(PID, 0, 3, 4).first_offset == 3
+
+
+def test_truncation_rebuilds_the_producer_state_from_the_log():
+    """After truncating a batch away, its sequences are expected again and no longer a duplicate."""
+    log = PartitionLog()
+    for i in range(7):
+        write(log, 2 * i, 2)  # sequences 0-13 at offsets 0-13
+    log.truncate_to(10)
+    state = log.producer_state
+    assert state.find_duplicate_batch(PID, 0, 10, 11) is None
+    assert state.check_append(PID, 0, 10) is None
+    assert state.check_append(PID, 0, 12) == OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert [b.first_seq for b in state.last_entry(PID).batches] == [0, 2, 4, 6, 8]
+    log.truncate_to(0)
+    assert state.last_entry(PID) is None or log.producer_state.last_entry(PID) is None
+
+
+# --- The client: TransactionManager --------------------------------------------------------------
+
+def batch(records: int) -> ProducerBatch:
+    b = ProducerBatch(0, 0.0, 16384)
+    b.records = records
+    return b
+
+
+def test_epoch_bump_renumbers_in_flight_batches_of_that_partition_only():
+    """KIP-360: the bumped partition's in-flight batches restart at 0 under the new epoch;
+    another partition keeps its epoch until its in-flight batches are done."""
+    tm = TransactionManager()
+    a1, a2, b1 = batch(3), batch(2), batch(4)
+    tm.assign_sequence(("t", 0), a1)
+    tm.assign_sequence(("t", 0), a2)
+    tm.assign_sequence(("t", 1), b1)
+    tm.handle_failed_batch(("t", 0), a1, "REQUEST_TIMEOUT", adjust_sequences=True)
+    assert tm.bump_epoch_if_needed()
+    assert (a2.producer_epoch, a2.base_sequence, a2.sequence_reset) == (1, 0, True)
+    assert (b1.producer_epoch, b1.base_sequence) == (0, 0)
+    b2 = batch(1)
+    assert tm.should_stop_drain(("t", 1), b2)  # old-epoch batch in flight: wait
+    tm.handle_completed_batch(("t", 1), b1)
+    assert not tm.should_stop_drain(("t", 1), b2)
+    tm.assign_sequence(("t", 1), b2)
+    assert (b2.producer_epoch, b2.base_sequence) == (1, 0)
+
+
+def test_a_retry_waits_until_it_is_the_first_in_flight():
+    """shouldStopDrainBatchesForPartition: retried batches go back in sequence order."""
+    tm = TransactionManager()
+    first, second = batch(2), batch(2)
+    tm.assign_sequence(("t", 0), first)
+    tm.assign_sequence(("t", 0), second)
+    assert tm.should_stop_drain(("t", 0), second)
+    assert not tm.should_stop_drain(("t", 0), first)
+
+
+def test_out_of_order_after_the_last_acknowledged_batch_bumps_the_epoch():
+    """canRetry: OUT_OF_ORDER_SEQUENCE_NUMBER for the next batch is a gap; for a later one, not."""
+    tm = TransactionManager()
+    first, second = batch(2), batch(2)
+    tm.assign_sequence(("t", 0), first)
+    tm.assign_sequence(("t", 0), second)
+    assert tm.can_retry(("t", 0), second, OUT_OF_ORDER_SEQUENCE_NUMBER)
+    assert not tm.epoch_bump_required
+    assert tm.can_retry(("t", 0), first, OUT_OF_ORDER_SEQUENCE_NUMBER)
+    assert tm.epoch_bump_required
+
+
+def test_an_expired_retry_leaves_the_sequence_unresolved_until_nothing_is_in_flight():
+    """maybeResolveSequences: later batches acknowledged resolve it; otherwise bump the epoch."""
+    tm = TransactionManager()
+    first, second = batch(2), batch(2)
+    tm.assign_sequence(("t", 0), first)
+    tm.assign_sequence(("t", 0), second)
+    tm.handle_failed_batch(("t", 0), first, "expired", adjust_sequences=False)
+    tm.mark_sequence_unresolved(("t", 0), first)
+    assert tm.should_stop_drain(("t", 0), batch(1))
+    tm.handle_completed_batch(("t", 0), second)  # the leader had the expired batch after all
+    tm.maybe_resolve_sequences()
+    assert not tm.has_unresolved(("t", 0))
+    assert not tm.epoch_bump_required
+
+
+# --- Defect 4, producer side: timeouts need no other event ---------------------------------------
+
+def test_requests_and_batches_time_out_in_an_idle_cluster():
+    """Both followers crash; the acks=all request times out at request.timeout.ms and the record
+    fails at delivery.timeout.ms, although nothing else happens meanwhile."""
+    kernel = Kernel(seed=1, brokers=3)
+    kernel.cluster.create_topic("t", 1, 3)
+    part = kernel.cluster.partition("t", 0)
+    for broker in part.replicas[1:]:
+        faults.CrashBroker(broker).apply(kernel)
+    producer = Producer(kernel, {"linger.ms": 0, "request.timeout.ms": 1000,
+                                 "delivery.timeout.ms": 2500, "retry.backoff.ms": 100})
+    producer.send("t", key="k")
+    kernel.run(3000)  # the followers are not fenced before 9 s
+    retries = kernel.trace.frame(events.PRODUCE_RETRY)
+    assert retries["error"].iloc[0] == "REQUEST_TIMEOUT"
+    assert retries["time_ms"].iloc[0] == pytest.approx(1000, abs=2)
+    failed = kernel.trace.frame(events.PRODUCE_FAILED)
+    assert failed["error"].tolist() == ["TimeoutException: delivery.timeout.ms expired"]
+    assert failed["time_ms"].iloc[0] == pytest.approx(2500, abs=1)
+
+
+def test_an_answered_request_leaves_no_timer_behind():
+    """A run to the end stops when the last answer arrives, not request.timeout.ms later."""
+    kernel = Kernel(seed=1, brokers=1)
+    kernel.cluster.create_topic("t", 1, 1)
+    producer = Producer(kernel, {"linger.ms": 0})
+    producer.send("t", key="k").get()
+    kernel.run()
+    assert kernel.now_ms < 100
+
+
+def test_a_lost_message_stops_its_connection_until_the_request_times_out():
+    """A connection is ordered (TCP): after a lost request nothing later on it gets through;
+    at request.timeout.ms the producer closes it and every request on it fails
+    (NetworkClient.handleTimedOutRequests), so later batches are never written first."""
+    kernel = Kernel(seed=1, brokers=1)
+    kernel.cluster.create_topic("t", 1, 1)
+    producer = Producer(kernel, {"linger.ms": 0, "request.timeout.ms": 1000,
+                                 "client.id": "app"})
+    kernel.cluster.network.set_loss(0, "app", 1.0)
+    first = producer.send("t", key="a")
+    kernel.cluster.network.set_loss(0, "app", 0.0)
+    kernel.run(10)
+    second = producer.send("t", key="b")
+    kernel.run(999)
+    assert not first.done()
+    assert not second.done()  # stuck behind the first
+    kernel.run(5000)
+    completed = kernel.trace.frame(events.KINDS["request.completed"])
+    assert completed["time_ms"].iloc[:2].tolist() == [1000, 1000]  # both cancelled at once
+    assert [first.get().offset, second.get().offset] == [0, 1]
+
+
+def test_leader_change_with_a_lossy_link_keeps_order_and_writes_once():
+    """A leader crash and a lossy client link (seed 1): no duplicate, no nonmonotonic-send."""
+    kernel = scenarios.load(SCENARIOS / "idempotent-leader-change-lossy-link.yaml").run()
+    report = audit_kernel(kernel)
+    assert report.acknowledged > 2000
+    assert report.valid
+    assert report.duplicates == report.counts["nonmonotonic-send"] == 0
+    assert report.lost == 0
