@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_run_arguments(args.seed, args.trace)
         return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2
 
 
@@ -196,6 +197,12 @@ def _exercises(action: str, solutions: Path, exercises: Path) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from sim.grading.batch import grade_directory
 
+    for option, value in (("--timeout", args.timeout), ("--cell-timeout", args.cell_timeout)):
+        if not 0 < value < math.inf:
+            raise KafkaLabError(f"{option} {value}: give a number of seconds > 0.")
+    if args.memory_mb < 1:
+        raise KafkaLabError(f"--memory-mb {args.memory_mb}: give the megabytes each process "
+                            "may use (at least 1; default 2048).")
     if not args.directory.is_dir():
         raise KafkaLabError(f"{args.directory} is not a folder of submitted notebooks.")
     folder = args.directory.resolve()
@@ -244,6 +251,9 @@ def _fuzz(args: argparse.Namespace) -> int:
         raise KafkaLabError(f"--runs must be at least 1 but is {args.runs}.")
     if args.seed < 0:
         raise KafkaLabError(f"--seed must be an integer ≥ 0 but is {args.seed}.")
+    if args.minimise_runs < 0:
+        raise KafkaLabError(f"--minimise-runs must be ≥ 0 (0: do not minimise) but is "
+                            f"{args.minimise_runs}.")
     profile = PROFILES[args.profile]
     if args.records is not None:
         if args.records < 1:

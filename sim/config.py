@@ -11,6 +11,7 @@ not have start with ``lab.`` so they cannot be mistaken for real configs.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,9 @@ Validator = Callable[[Any], str | None]
 
 def at_least(low: float) -> Validator:
     def check(value: Any) -> str | None:
-        return None if value >= low else f"must be at least {low}"
+        if low <= value < math.inf:
+            return None
+        return "must be a finite number" if value == math.inf else f"must be at least {low}"
 
     return check
 
@@ -138,6 +141,10 @@ class ConfigDef:
         Raises:
             ConfigError: for an unknown name (suggesting the closest known ones) or a bad value.
         """
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(f"{self.kind.capitalize()} configs are a mapping of config names "
+                              f"to values, e.g. {{{next(iter(self._by_name))!r}: ...}}, but got "
+                              f"{values!r}.")
         result = self.defaults()
         for name, value in (values or {}).items():
             key = self._by_name.get(name)
@@ -270,6 +277,7 @@ BROKER = ConfigDef(
                   "preferred partitions led elsewhere that triggers a preferred election",
                   between(0, 100), "replication"),
         ConfigKey("replica.lag.time.max.ms", int, 30000, "a follower this far behind leaves "
-                  "the ISR", at_least(0), "replication"),
+                  "the ISR; checked every half of it, so at least 2 (Kafka's scheduler refuses a "
+                  "period of 0)", at_least(2), "replication"),
     ),
 )

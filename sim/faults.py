@@ -14,6 +14,7 @@ applies it at a simulated time, and a notebook button simply calls ``fault.apply
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,11 @@ class FaultSpecError(ValueError):
 
 FAULT_KINDS = ("slow_broker", "crash_broker", "restart_broker", "network_partition",
                "heal_network", "link_loss", "preferred_leader_election")
+FAULT_FIELDS = {"slow_broker": ("broker", "factor"), "crash_broker": ("broker", "lose_disk"),
+                "restart_broker": ("broker",), "network_partition": ("a", "b"),
+                "heal_network": ("a", "b"), "link_loss": ("a", "b", "probability"),
+                "preferred_leader_election": ()}
+"""The fields each fault kind takes in a scenario file."""
 
 
 def from_spec(spec: dict[str, Any], brokers: int) -> tuple[float, Fault]:
@@ -174,16 +180,24 @@ def from_spec(spec: dict[str, Any], brokers: int) -> tuple[float, Fault]:
         raise FaultSpecError("", "must be a mapping such as "
                              "{at_ms: 500, crash_broker: {broker: 1}}")
     at_ms = spec.get("at_ms", 0)
-    if isinstance(at_ms, bool) or not isinstance(at_ms, int | float) or at_ms < 0:
+    if isinstance(at_ms, bool) or not isinstance(at_ms, int | float) or not 0 <= at_ms < math.inf:
         raise FaultSpecError("at_ms", f"must be a time in ms ≥ 0 but is {at_ms!r}")
     kinds = [k for k in spec if k != "at_ms"]
-    if len(kinds) != 1 or kinds[0] not in FAULT_KINDS:
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown:
+        raise FaultSpecError(str(unknown[0]), f"is not a fault kind; allowed: "
+                             f"{', '.join(FAULT_KINDS)}")
+    if len(kinds) != 1:
         raise FaultSpecError("", f"needs exactly one fault kind besides at_ms; allowed: "
                              f"{', '.join(FAULT_KINDS)}")
     kind = kinds[0]
     args = spec[kind] if spec[kind] is not None else {}
     if not isinstance(args, dict):
         raise FaultSpecError(kind, "must be a mapping of its fields")
+    for name in args:
+        if name not in FAULT_FIELDS[kind]:
+            raise FaultSpecError(f"{kind}.{name}", f"is not a field of {kind}; allowed: "
+                                 f"{', '.join(FAULT_FIELDS[kind]) or 'none'}")
 
     def broker(name: str = "broker") -> int:
         value = args.get(name)
@@ -206,11 +220,17 @@ def from_spec(spec: dict[str, Any], brokers: int) -> tuple[float, Fault]:
     fault: Fault
     if kind == "slow_broker":
         factor = args.get("factor")
-        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 1:
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not (
+            1 <= factor < math.inf
+        ):
             raise FaultSpecError("slow_broker.factor", f"must be a number ≥ 1 but is {factor!r}")
         fault = SlowBroker(broker(), float(factor))
     elif kind == "crash_broker":
-        fault = CrashBroker(broker(), bool(args.get("lose_disk", False)))
+        lose_disk = args.get("lose_disk", False)
+        if not isinstance(lose_disk, bool):
+            raise FaultSpecError("crash_broker.lose_disk", f"must be true or false but is "
+                                 f"{lose_disk!r}")
+        fault = CrashBroker(broker(), lose_disk)
     elif kind == "restart_broker":
         fault = RestartBroker(broker())
     elif kind in ("network_partition", "heal_network"):

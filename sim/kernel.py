@@ -29,7 +29,7 @@ import simpy
 
 from sim.cluster import Cluster
 from sim.controller import Controller
-from sim.errors import SimulationError
+from sim.errors import ConfigError, SimulationError
 from sim.replication import ReplicaManager
 from sim.trace import Trace
 
@@ -56,6 +56,8 @@ class Kernel:
         broker_configs: dict[str, Any] | None = None,
         setup: Callable[[Kernel], Any] | None = None,
     ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+            raise ConfigError(f"Kernel(seed={seed!r}): a seed is an integer ≥ 0.")
         self.seed = seed
         self._brokers = brokers
         self._broker_configs = broker_configs
@@ -116,6 +118,13 @@ class Kernel:
 
     def run(self, until_ms: float | None = None) -> Kernel:
         """Run until simulated time ``until_ms`` (or until nothing is left to do)."""
+        if until_ms is not None and (isinstance(until_ms, bool)
+                                     or not isinstance(until_ms, int | float | np.number)
+                                     or math.isnan(until_ms)):
+            raise SimulationError(f"run(until_ms={until_ms!r}): give a time in ms, or None to "
+                                  "run until nothing is left to do.")
+        if until_ms == math.inf:
+            until_ms = None
         if until_ms is None and any(hasattr(client, "poll") for client in self.clients):
             raise SimulationError(
                 "Consumers poll forever, so this run would never end: give a time, e.g. "

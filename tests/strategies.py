@@ -135,3 +135,53 @@ def fuzz_schedules(draw, profile: str = "safe", records: int = 600):
     seed = draw(st.integers(0, 2**32 - 1))
     index = draw(st.integers(0, 100_000))
     return generate(PROFILES[profile].scaled(records), seed, index)
+
+
+# --- Hostile scenario files (the command line's error contract) --------------------------------
+
+#: Values a careless or hostile scenario file may hold where anything else was expected.
+HOSTILE_VALUES = (None, "", "abc", "10", "1e3", True, False, 1.5, -1, 0, -0.0, float("nan"),
+                  float("inf"), float("-inf"), 10**30, 2**63, -10**12, [], [1, 2], {},
+                  {"x": 1}, "é✓\u202e", "a" * 300, [[[[[]]]]], 1e-9, "..", "broker-9", 999)
+
+#: The name every added unknown field gets, so that an error can be checked to name it.
+UNKNOWN_FIELD = "bogus_field"
+
+
+def _paths(node, path=()):
+    """Every place in a YAML document: the root, each mapping value and each list item."""
+    yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _paths(value, (*path, i))
+
+
+def hostile_mutant(rng, scenario: dict) -> tuple[dict, bool]:
+    """A copy of ``scenario`` with one hostile change, and whether it added an unknown field.
+
+    The change replaces a value anywhere with one of ``HOSTILE_VALUES``, deletes a field, or
+    adds ``UNKNOWN_FIELD`` to a mapping anywhere. ``rng`` is a ``random.Random``.
+    """
+    import copy
+
+    data = copy.deepcopy(scenario)
+    path = rng.choice(list(_paths(data)))
+    parent = data
+    for step in path[:-1]:
+        parent = parent[step]
+    node = parent[path[-1]] if path else data
+    roll = rng.random()
+    if isinstance(node, dict) and roll < 0.25:
+        node[UNKNOWN_FIELD] = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+        return data, True
+    if isinstance(node, dict) and node and roll < 0.4:
+        del node[rng.choice(sorted(node, key=str))]
+        return data, False
+    value = copy.deepcopy(rng.choice(HOSTILE_VALUES))
+    if not path:
+        return {"value": value}, False
+    parent[path[-1]] = value
+    return data, False

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
-from sim import workloads
+from sim import scenarios, workloads
 from sim.__main__ import main
+from sim.consumer import Consumer
+from sim.errors import ConfigError, ScenarioError, SimulationError
+from sim.kernel import Kernel
+from sim.producer import Producer
+from tests import strategies
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,6 +109,37 @@ def test_an_unknown_option_is_one_line_naming_it(tmp_path: Path) -> None:
     assert_one_line_error(2, "", err.getvalue(), "--colour", "--help")
 
 
+def test_an_error_from_deep_inside_is_still_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a lab error's text holds (a library's multi-line message), the command line
+    prints it on one line."""
+    def load(name: str) -> None:
+        raise ScenarioError(f"{name}: first line\n  second line\n")
+
+    monkeypatch.setattr(scenarios, "load", load)
+    assert_one_line_error(*cli("run", "x.yaml"), "x.yaml: first line second line")
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    pytest.param(["grade", "subs", "--out", "g.csv", "--memory-mb", "-1"],
+                 ["--memory-mb -1", "at least 1"], id="grade memory"),
+    pytest.param(["grade", "subs", "--out", "g.csv", "--timeout", "nan"], ["--timeout nan"],
+                 id="grade timeout nan"),
+    pytest.param(["grade", "subs", "--out", "g.csv", "--cell-timeout", "0"],
+                 ["--cell-timeout 0", "> 0"], id="grade cell timeout 0"),
+    pytest.param(["fuzz", "--runs", "1", "--minimise-runs", "-5"], ["--minimise-runs", "-5"],
+                 id="fuzz minimise runs"),
+])
+def test_a_bad_number_option_is_refused_before_any_work(
+    tmp_path: Path, argv: list[str], fragments: list[str]
+) -> None:
+    """Negative or NaN limits used to be accepted (grade ran with no memory at all, fuzz took
+    -5 minimising runs as none)."""
+    (tmp_path / "subs").mkdir()
+    assert_one_line_error(*cli(*argv, cwd=tmp_path), *fragments)
+
+
 # --- Files that are not scenarios ----------------------------------------------------------------
 
 
@@ -172,6 +214,288 @@ def test_a_repeated_client_id_is_known_by_its_numbered_name(tmp_path: Path) -> N
     bad = two + "faults: [{at_ms: 5, link_loss: {a: 0, b: app-2, probability: 0.5}}]\n"
     assert_one_line_error(*cli("run", scenario(tmp_path, bad, "bad.yaml")), "'app-2'",
                           "app, app-1")
+
+
+# --- Hostile values -----------------------------------------------------------------------------
+
+CONSUMER = "consumers:\n  - {group: g, topics: [orders]}\n"
+"""A consumer for GOOD (GOOD plus ``duration_ms``), named consumer-g-1."""
+
+
+def _with(field: str) -> str:
+    """GOOD with ``field`` (``key: value``) added to the workload."""
+    return GOOD.replace("rate_per_s: 10000", f"rate_per_s: 10000, {field}")
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    pytest.param(GOOD.replace("rate_per_s: 10000", "rate_per_s: .nan"),
+                 ["field producers[0].workload.rate_per_s", "finite", "nan"], id="rate nan"),
+    pytest.param(GOOD.replace("rate_per_s: 10000", "rate_per_s: .inf"),
+                 ["field producers[0].workload.rate_per_s", "finite", "inf"], id="rate inf"),
+    pytest.param(_with("start_ms: .nan"), ["field producers[0].workload.start_ms", "nan"],
+                 id="workload start nan"),
+    pytest.param(GOOD + "faults: [{at_ms: .nan, crash_broker: {broker: 1}}]\n",
+                 ["field faults[0].at_ms", "nan"], id="fault at nan"),
+    pytest.param(GOOD + "faults: [{at_ms: .inf, crash_broker: {broker: 1}}]\n",
+                 ["field faults[0].at_ms", "inf"], id="fault at inf"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, slow_broker: {broker: 1, factor: .inf}}]\n",
+                 ["field faults[0].slow_broker.factor", "inf"], id="slow factor inf"),
+    pytest.param(GOOD.replace("client.id: app", "client.id: app, linger.ms: .inf"),
+                 ["field producers[0].config", "linger.ms", "finite"], id="linger inf"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("orders]", "orders], "
+                 "processing_ms_per_record: .nan"),
+                 ["field consumers[0].processing_ms_per_record", "finite"], id="processing nan"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("orders]", "orders], "
+                 "start_ms: .nan"), ["field consumers[0].start_ms"], id="consumer start nan"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER + "faults: [{at_ms: 5, hang: "
+                 "{consumer: consumer-g-1, duration_ms: .inf}}]\n",
+                 ["field faults[0].hang.duration_ms", "finite"], id="hang inf"),
+    pytest.param(_with("keys: {list: {keys: [a, b], weights: [.nan, 1]}}"),
+                 ["field producers[0].workload.keys.list.weights", "finite"], id="weight nan"),
+])
+def test_a_number_that_is_not_finite_is_refused(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    """NaN and infinity (.nan, .inf in YAML) pass every "≥ 0" check by accident; they must be
+    refused by name instead of running with NaN times (or forever)."""
+    assert_one_line_error(*cli("run", scenario(tmp_path, text)), *fragments)
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    pytest.param(GOOD + "description: 1.5\n", ["field description", "1.5"], id="description"),
+    pytest.param(_with("start_ms: soon"), ["field producers[0].workload.start_ms", "'soon'"],
+                 id="start text"),
+    pytest.param(_with("start_ms: -5"), ["field producers[0].workload.start_ms", "-5"],
+                 id="start negative"),
+    pytest.param(GOOD + "cluster: {brokers: 3, brokers_overrides: null}\n",
+                 ["field cluster.brokers_overrides", "None"], id="overrides null"),
+    pytest.param(GOOD + "cluster: {brokers: 3, brokers_overrides: [1]}\n",
+                 ["field cluster.brokers_overrides", "[1]"], id="overrides list"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, link_loss: {a: [0], b: app, probability: 1}}]\n",
+                 ["field faults[0].link_loss.a", "one node", "[0]"], id="link loss list"),
+    pytest.param(_with("keys: {list: {keys: [1, [2]]}}"),
+                 ["field producers[0].workload.keys.list.keys[0]", "string"], id="key types"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("topics: [orders]",
+                                                                  "pattern: '('"),
+                 ["field consumers[0].pattern", "regular expression"], id="bad regex"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("[orders]", "[{}]"),
+                 ["field consumers[0].topics", "{}"], id="topic a mapping"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("[orders]", "[]"),
+                 ["field consumers[0].topics", "at least one topic"], id="no topics"),
+    pytest.param(GOOD.replace("name: orders", "name: '..'").replace("topic: orders",
+                                                                    "topic: '..'"),
+                 ["field topics[0].name", "'..'"], id="topic .."),
+    pytest.param(GOOD.replace("orders", "a" * 250), ["field topics[0].name", "249"],
+                 id="topic 250 chars"),
+    pytest.param(GOOD.replace("orders", "'my orders'"), ["field topics[0].name", "illegal"],
+                 id="topic with a space"),
+    pytest.param(GOOD.replace("name: good", "name: \"a\\nb\""), ["field name", "one line"],
+                 id="name on two lines"),
+])
+def test_a_value_of_the_wrong_shape_is_named_not_a_traceback(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    """Values that used to reach the simulation and crash it there (or fail without naming the
+    file and field) are refused while loading."""
+    code, out, err = cli("run", scenario(tmp_path, text))
+    assert_one_line_error(code, out, err, "scenario.yaml: field", *fragments)
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    pytest.param(GOOD + "seed: 2\n", ["'seed'", "twice", "line 7"], id="duplicate top key"),
+    pytest.param(GOOD.replace("partitions: 3", "partitions: 3, partitions: 4"),
+                 ["'partitions'", "twice"], id="duplicate nested key"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, crash_broker: {broker: 1, lose_disk: 'false'}}]\n",
+                 ["field faults[0].crash_broker.lose_disk", "true or false", "'false'"],
+                 id="lose_disk as text"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, crash_broker: {broker: 1, los_disk: true}}]\n",
+                 ["field faults[0].crash_broker.los_disk", "broker, lose_disk"],
+                 id="misspelt fault field"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, preferred_leader_election: {broker: 1}}]\n",
+                 ["field faults[0].preferred_leader_election.broker"], id="field of no fault"),
+    pytest.param(_with("keys: {zipf: {count: 10, sigma: 2}}"),
+                 ["field producers[0].workload.keys.zipf.sigma", "count, s"], id="zipf field"),
+    pytest.param(_with("keys: {list: {keys: [a], wieghts: [1]}}"),
+                 ["field producers[0].workload.keys.list.wieghts"], id="list field"),
+    pytest.param(_with("keys: {uniform: 10, zipff: {count: 10}}"),
+                 ["field producers[0].workload.keys.zipff", "list, uniform, vip, zipf"],
+                 id="misspelt key distribution"),
+    pytest.param(_with("keys: {uniform: 1.7}"),
+                 ["field producers[0].workload.keys.uniform", "int", "1.7"], id="uniform float"),
+    pytest.param(GOOD.replace("partitions: 3", "partitions: 3, replica_assignment: [[0]]"),
+                 ["field topics[0].partitions", "replica_assignment"],
+                 id="partitions and replica assignment"),
+    pytest.param("duration_ms: 1000\n" + GOOD + "faults: [{at_ms: 5000, crash_broker: "
+                 "{broker: 1}}]\n", ["field faults[0].at_ms", "5000", "never"],
+                 id="fault after the end"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, restart_broker: {broker: 1}}]\n",
+                 ["field faults[0].restart_broker", "broker 1", "running"],
+                 id="restart a running broker"),
+    pytest.param(GOOD + "faults: [{at_ms: 9, crash_broker: {broker: 1}}, "
+                 "{at_ms: 5, crash_broker: {broker: 1}}]\n",
+                 ["field faults[0].crash_broker", "broker 1", "already crashed"],
+                 id="crash a crashed broker"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, network_partition: {a: [0, 1], b: [1, 2]}}]\n",
+                 ["field faults[0].network_partition.b", "1", "side a"], id="node on both sides"),
+    pytest.param(GOOD + "faults: [{at_ms: 5, link_loss: {a: 0, b: 0, probability: 1}}]\n",
+                 ["field faults[0].link_loss.b", "two different nodes"], id="link to itself"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("orders]", "orders], "
+                 "name: app"), ["field consumers", "'app'"], id="consumer named as producer"),
+])
+def test_a_mistake_that_used_to_be_silently_ignored_is_an_error(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    """Each of these ran and did something else than written (YAML kept the last of two keys,
+    bool('false') is True, 1.7 keys became 1, a fault after the end never happened, ...)."""
+    assert_one_line_error(*cli("run", scenario(tmp_path, text)), "scenario.yaml: ", *fragments)
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    pytest.param(GOOD.replace("partitions: 3", "partitions: 1000000000"),
+                 ["field topics[0].partitions", "1,000,000,000", "10,000"], id="partitions"),
+    pytest.param(GOOD + "cluster: {brokers: 100000000}\n", ["field cluster.brokers", "1,000"],
+                 id="brokers"),
+    pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("orders]", "orders], "
+                 "count: 10000000"), ["field consumers[0].count", "1,000"], id="consumers"),
+    pytest.param("duration_ms: 7200000\n" + GOOD + CONSUMER,
+                 ["field duration_ms", "3,600,000"], id="consumers polling for ever"),
+    pytest.param(_with("keys: {uniform: 1000000000000}"),
+                 ["field producers[0].workload.keys.uniform", "1,000,000"], id="uniform keys"),
+    pytest.param(_with("keys: {zipf: {count: 1000000000000}}"),
+                 ["field producers[0].workload.keys.zipf.count", "1,000,000"], id="zipf keys"),
+    pytest.param("duration_ms: 1.0e+30\n" + GOOD, ["field duration_ms", "86,400,000"],
+                 id="a run of 10^30 ms"),
+    pytest.param(GOOD + "cluster: {brokers: 3, broker_configs: {replica.lag.time.max.ms: 0}}\n",
+                 ["field cluster.broker_configs", "replica.lag.time.max.ms", "at least 2"],
+                 id="ISR check every 0 ms"),
+    pytest.param(_with("value_bytes: 1000000000000"),
+                 ["field producers[0].workload.value_bytes", "2,147,483,647"], id="record size"),
+    pytest.param(_with("keys: {zipf: {count: 10, s: 1000}}"),
+                 ["field producers[0].workload.keys.zipf.s", "50"], id="zipf exponent"),
+    pytest.param(GOOD + "description: " + "[" * 5000 + "]" * 5000 + "\n",
+                 ["nested too deeply"], id="deep nesting"),
+])
+def test_a_scenario_too_big_to_simulate_is_refused_at_once(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    """Sizes that used to run for minutes (or exhaust memory) before any output: refused in
+    well under a second, naming the field and the lab's limit."""
+    started = time.perf_counter()
+    result = cli("run", scenario(tmp_path, text))
+    assert time.perf_counter() - started < 5
+    assert_one_line_error(*result, *fragments)
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    pytest.param("name:\tx\n", ["not valid YAML", "line 1"], id="tab"),
+    pytest.param(GOOD.replace("rate_per_s: 10000", "rate_per_s: 1e4"),
+                 ["rate_per_s", "'1e4'", "1.0e+3"], id="YAML 1.1 exponent"),
+])
+def test_yaml_mistakes_are_one_line(tmp_path: Path, text: str, fragments: list[str]) -> None:
+    """PyYAML's multi-line messages are folded into one line; 1e4 (text in YAML 1.1) says so."""
+    assert_one_line_error(*cli("run", scenario(tmp_path, text)), *fragments)
+
+
+def test_the_guards_leave_valid_neighbours_alone(tmp_path: Path) -> None:
+    """What the checks above must still accept: a crash then a restart, a fault at the very end,
+    finite floats, and a partition between disjoint sides."""
+    text = "duration_ms: 1000\n" + GOOD + (
+        "faults: [{at_ms: 5, crash_broker: {broker: 1, lose_disk: true}}, "
+        "{at_ms: 500.5, restart_broker: {broker: 1}}, "
+        "{at_ms: 1000, network_partition: {a: [0], b: [1, controller]}}]\n")
+    code, out, err = cli("run", scenario(tmp_path, text.replace("rate_per_s: 10000",
+                                                                "rate_per_s: 1.0e+4")))
+    assert (code, err) == (0, "")
+    assert "Scenario: good" in out
+
+
+# --- Mutants of the built-in scenarios -----------------------------------------------------------
+
+
+def _builtin_bases() -> list[dict]:
+    """The built-in scenarios, cut to at most 100 records a producer so each run is quick."""
+    bases = []
+    for name in scenarios.builtin_names():
+        data = yaml.safe_load((ROOT / "sim" / "scenarios" / f"{name}.yaml").read_text("utf-8"))
+        for spec in data.get("producers", []):
+            spec["workload"]["records"] = min(spec["workload"]["records"], 100)
+        bases.append(data)
+    return bases
+
+
+def test_hostile_mutants_of_every_builtin_get_a_run_or_one_line(tmp_path: Path) -> None:
+    """300 seeded mutants (a hostile value anywhere, a field dropped, an unknown field added):
+    each either runs (exit 0, nothing on stderr) or exits 2 with one ``error:`` line naming the
+    file, never a traceback and never more than a few seconds; an added unknown field is always
+    an error that names it."""
+    rng = random.Random(14)
+    bases = _builtin_bases()
+    path = tmp_path / "mutant.yaml"
+
+    def too_slow(*_: object) -> None:
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    try:
+        for i in range(300):
+            data, added_unknown = strategies.hostile_mutant(rng, rng.choice(bases))
+            text = yaml.safe_dump(data, allow_unicode=True)
+            path.write_text(text, encoding="utf-8")
+            signal.alarm(10)
+            try:
+                code, out, err = cli("run", str(path))
+            except TimeoutError:
+                pytest.fail(f"mutant {i} ran for more than 10 s:\n{text}")
+            finally:
+                signal.alarm(0)
+            if code == 0 and not added_unknown:
+                assert err == "", (i, err, text)
+                continue
+            assert_one_line_error(code, out, err, f"{path}: ")
+            if added_unknown:
+                assert strategies.UNKNOWN_FIELD in err, (i, err, text)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --- The Python API in notebooks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "error", "fragments"), [
+    pytest.param(lambda: Kernel(seed=-1), ConfigError, ["seed=-1", "integer ≥ 0"], id="seed -1"),
+    pytest.param(lambda: Kernel(seed=1.5), ConfigError, ["seed=1.5"], id="seed float"),
+    pytest.param(lambda: Kernel(seed="1"), ConfigError, ["seed='1'"], id="seed text"),
+    pytest.param(lambda: Kernel(broker_configs=["lab.slowdown"]), ConfigError,
+                 ["Broker configs are a mapping", "['lab.slowdown']"], id="broker configs list"),
+    pytest.param(lambda: Producer(Kernel(), "acks=all"), ConfigError,
+                 ["Producer configs are a mapping", "'acks=all'"], id="producer config text"),
+    pytest.param(lambda: Kernel().run(math.nan), SimulationError, ["until_ms=nan"],
+                 id="run until nan"),
+    pytest.param(lambda: Kernel().run("10"), SimulationError, ["until_ms='10'"],
+                 id="run until text"),
+    pytest.param(lambda: scenarios.load(""), ScenarioError, ["No scenario named", "keyed"],
+                 id="load empty name"),
+])
+def test_the_python_api_raises_the_labs_errors(
+    call: Callable[[], object], error: type[Exception], fragments: list[str]
+) -> None:
+    """In a notebook, a wrong argument raises the lab's own error naming it, not numpy's
+    ``ValueError`` or an ``AttributeError`` from deep inside."""
+    with pytest.raises(error) as info:
+        call()
+    assert "\n" not in str(info.value)
+    for fragment in fragments:
+        assert fragment in str(info.value), (fragment, str(info.value))
+
+
+def test_run_until_infinity_is_run_to_the_end() -> None:
+    """``run(math.inf)`` means ``run()``: with a consumer polling for ever it is refused the same
+    way instead of spinning for ever."""
+    kernel = Kernel()
+    kernel.cluster.create_topic("orders", 1, 1)
+    Consumer(kernel, {"group.id": "g"}).subscribe(["orders"])
+    with pytest.raises(SimulationError, match="poll forever"):
+        kernel.run(math.inf)
 
 
 # --- Memory --------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ the scenario), or ``<name>-<i>`` with ``name:``, or ``<name>`` alone when ``coun
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from sim.consumer import faults as consumer_faults
@@ -37,6 +39,9 @@ FAULTS: dict[str, tuple[str, ...]] = {
     "restart": (),
 }
 """Consumer fault kinds and the fields each needs besides ``consumer``."""
+MAX_CONSUMERS = 1_000
+MAX_DURATION_MS = 3_600_000
+"""The lab's limits on consumers in one scenario and on how long a run with consumers lasts."""
 
 
 def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str, Any]]:
@@ -50,6 +55,9 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
     if specs and data.get("duration_ms") is None:
         checker.fail("duration_ms", "is required with consumers: a consumer polls forever, so "
                      "the run needs an end time")
+    if specs and data["duration_ms"] > MAX_DURATION_MS:
+        checker.fail("duration_ms", f"is {data['duration_ms']} ms; with consumers (which poll "
+                     f"all the time) the lab simulates at most {MAX_DURATION_MS:,} ms (an hour)")
     out = []
     serial = 0
     for i, spec in enumerate(specs):
@@ -62,13 +70,21 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
         pattern = checker.typed(spec, "pattern", str, where, default=None)
         if (names is None) == (pattern is None):
             checker.fail(where, "needs exactly one of topics (a list) or pattern (a regex)")
+        if names == []:
+            checker.fail(f"{where}.topics", "must name at least one topic")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                checker.fail(f"{where}.pattern", f"is not a regular expression: {exc}")
         for name in names or []:
-            if name not in topics:
+            if not isinstance(name, str) or name not in topics:
                 checker.fail(f"{where}.topics", f"names topic {name!r}, which the scenario "
                              f"does not create (topics: {', '.join(sorted(topics))})")
         count = checker.typed(spec, "count", int, where, default=1)
-        if count < 1:
-            checker.fail(f"{where}.count", f"must be at least 1 but is {count}")
+        if not 1 <= count <= MAX_CONSUMERS - serial:
+            checker.fail(f"{where}.count", f"must be at least 1 (and the scenario's consumers "
+                         f"at most {MAX_CONSUMERS:,}, the lab's limit) but is {count}")
         app = checker.typed(spec, "app", str, where, default="at-least-once")
         if app not in APPS:
             checker.fail(f"{where}.app", f"must be one of {', '.join(APPS)} but is {app!r}")
@@ -77,7 +93,7 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
             checker.fail(f"{where}.processing_ms_per_record", "must be ≥ 0")
         start = spec.get("start_ms", 0)
         if start is not None and (isinstance(start, bool) or not isinstance(start, int | float)
-                                  or start < 0):
+                                  or not 0 <= start < math.inf):
             checker.fail(f"{where}.start_ms", "must be a time ≥ 0, or null (started by a join "
                          "fault)")
         static = checker.typed(spec, "static", bool, where, default=False)

@@ -30,8 +30,9 @@ import yaml
 
 from sim import config as configs
 from sim import faults
+from sim.cluster import validate_topic_name
 from sim.consumer import scenario as consumer_scenario
-from sim.errors import ConfigError, ScenarioError
+from sim.errors import ConfigError, KafkaLabError, ScenarioError
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.workloads import (
@@ -47,6 +48,15 @@ from sim.workloads import (
 TOP_LEVEL = {"name", "description", "seed", "duration_ms", "cluster", "topics", "producers",
              "faults", "lesson", "consumers", "group_coordinator"}
 KEY_KINDS = ("none", "uniform", "zipf", "list", "vip")
+MAX_BROKERS = 1_000
+MAX_PARTITIONS = 10_000
+MAX_KEYS = 1_000_000
+MAX_ZIPF_S = 50
+MAX_DURATION_MS = 86_400_000
+"""The lab's limits: a scenario beyond them would take minutes (or all the memory) to set up,
+and a Zipf exponent beyond 50 overflows (every record would take the first key anyway)."""
+MAX_INT = 2**31 - 1
+"""Java's ``Integer.MAX_VALUE``: Kafka's largest record size."""
 
 
 @dataclass
@@ -66,7 +76,19 @@ class Scenario:
     group_coordinator: dict[str, Any] | None = None
 
     def build(self, seed: int | None = None) -> Kernel:
-        """A fresh kernel with this scenario set up (not yet run)."""
+        """A fresh kernel with this scenario set up (not yet run).
+
+        Raises:
+            ScenarioError: naming the file, should setting it up still fail.
+        """
+        try:
+            return self._kernel(seed)
+        except ScenarioError:
+            raise
+        except KafkaLabError as exc:
+            raise ScenarioError(f"{self.source}: {exc}") from None
+
+    def _kernel(self, seed: int | None) -> Kernel:
         return Kernel(seed=self.seed if seed is None else seed,
                       brokers=self.cluster.get("brokers", 3),
                       broker_configs=self.cluster.get("broker_configs"),
@@ -74,7 +96,7 @@ class Scenario:
 
     def setup(self, kernel: Kernel) -> None:
         """Create topics, producers and faults on ``kernel`` (called again on reset)."""
-        for broker_id, overrides in self.cluster.get("brokers_overrides", {}).items():
+        for broker_id, overrides in (self.cluster.get("brokers_overrides") or {}).items():
             kernel.cluster.brokers[int(broker_id)].config.update(
                 configs.BROKER.parse({**kernel.cluster.brokers[int(broker_id)].config,
                                       **overrides}))
@@ -119,6 +141,9 @@ def load(name_or_path: str | Path) -> Scenario:
         ScenarioError: naming the file, the field and what is allowed.
     """
     text_path = str(name_or_path)
+    if not text_path.strip():
+        raise ScenarioError("No scenario named: give a built-in name "
+                            f"({', '.join(builtin_names())}) or a path to a .yaml file.")
     if text_path.endswith((".yaml", ".yml")) or Path(text_path).exists():
         return parse(_read(Path(text_path)), text_path)
     if text_path not in builtin_names():
@@ -155,38 +180,83 @@ def check_seed(seed: Any, where: str) -> None:
         raise ScenarioError(f"{where} must be an integer ≥ 0 but is {seed!r}.")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping (YAML forbids it;
+    PyYAML would silently keep the last value)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key; PyYAML reports it below
+                continue
+            if repeated:
+                raise _DuplicateKeyError(f"key {key!r} is written twice in one mapping (the second "
+                                    f"time on line {key_node.start_mark.line + 1}); keep one")
+        return super().construct_mapping(node, deep)  # type: ignore[no-untyped-call]
+
+
+class _DuplicateKeyError(Exception):
+    """A mapping names the same key twice."""
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """Parse YAML ``text``; any failure is one ``ScenarioError`` line naming ``source``."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}: not valid YAML ({' '.join(str(exc).split())}).") from None
+    except _DuplicateKeyError as exc:
+        raise ScenarioError(f"{source}: {exc}.") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: not valid YAML (nested too deeply for a scenario)."
+                            ) from None
+
+
 def parse(text: str, source: str = "<scenario>") -> Scenario:
     """Validate scenario YAML ``text``; ``source`` names it in errors."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{source}: not valid YAML ({exc}).") from None
+    data = _load_yaml(text, source)
     check = _Checker(source)
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a mapping of fields such as name, "
                             "topics and producers.")
     check.known(data, TOP_LEVEL, "")
     name = check.typed(data, "name", str, "", required=True)
+    if not name.strip() or "\n" in name:
+        check.fail("name", f"must be a non-empty name on one line but is {name!r}")
+    description = check.typed(data, "description", str, "", default="")
+    check.typed(data, "lesson", str, "", default=None)
     seed = check.typed(data, "seed", int, "", default=0)
     if seed < 0:
         check.fail("seed", f"must be an integer ≥ 0 but is {seed}")
     duration = check.typed(data, "duration_ms", (int, float), "", default=None)
-    if duration is not None and not 0 <= duration < math.inf:
-        check.fail("duration_ms", f"must be a time in ms ≥ 0 (or left out: run until nothing "
-                   f"is left to do) but is {duration}")
+    if duration is not None and not 0 <= duration <= MAX_DURATION_MS:
+        check.fail("duration_ms", f"must be a time in ms ≥ 0 and at most {MAX_DURATION_MS:,} (a "
+                   f"simulated day; brokers keep clocks ticking while idle) or left out (run "
+                   f"until nothing is left to do) but is {duration}")
     cluster = check.typed(data, "cluster", dict, "", default={})
     check.known(cluster, {"brokers", "broker_configs", "brokers_overrides"}, "cluster")
     brokers = check.typed(cluster, "brokers", int, "cluster", default=3)
-    if brokers < 1:
-        check.fail("cluster.brokers", f"must be at least 1 but is {brokers}")
+    if not 1 <= brokers <= MAX_BROKERS:
+        check.fail("cluster.brokers", f"must be at least 1 (and at most {MAX_BROKERS:,}, the "
+                   f"lab's limit) but is {brokers}")
     check.config(configs.BROKER, cluster.get("broker_configs"), "cluster.broker_configs")
-    for broker_id, overrides in (cluster.get("brokers_overrides") or {}).items():
-        if not isinstance(broker_id, int) or not 0 <= broker_id < brokers:
+    overrides_by_id = check.typed(cluster, "brokers_overrides", dict, "cluster", default={})
+    for broker_id, overrides in overrides_by_id.items():
+        if isinstance(broker_id, bool) or not isinstance(broker_id, int) \
+                or not 0 <= broker_id < brokers:
             check.fail(f"cluster.brokers_overrides.{broker_id}",
                        f"must be a broker id between 0 and {brokers - 1}")
+        if overrides is None:
+            check.fail(f"cluster.brokers_overrides.{broker_id}",
+                       "must be a mapping of config names to values")
         check.config(configs.BROKER, overrides, f"cluster.brokers_overrides.{broker_id}")
     topics = check.typed(data, "topics", list, "", required=True)
     topic_names = set()
+    total_partitions = 0
     for i, topic in enumerate(topics):
         where = f"topics[{i}]"
         if not isinstance(topic, dict):
@@ -194,27 +264,44 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         check.known(topic, {"name", "partitions", "replication_factor", "configs",
                             "replica_assignment"}, where)
         topic_name = check.typed(topic, "name", str, where, required=True)
+        try:
+            validate_topic_name(topic_name)
+        except ConfigError as exc:
+            check.fail(f"{where}.name", f"is invalid: {exc}")
         if topic_name in topic_names:
             check.fail(f"{where}.name", f"is {topic_name!r}, which an earlier topic already "
                        "uses; every topic needs its own name")
         topic_names.add(topic_name)
-        partitions = check.typed(topic, "partitions", int, where, default=1)
-        if partitions < 1:
-            check.fail(f"{where}.partitions", f"must be at least 1 but is {partitions}")
-        rf = check.typed(topic, "replication_factor", int, where, default=1)
-        if not 1 <= rf <= brokers:
-            check.fail(f"{where}.replication_factor", f"must be between 1 and the number of "
-                       f"brokers ({brokers}) but is {rf}")
-        check.config(configs.TOPIC, topic.get("configs"), f"{where}.configs")
         assignment = topic.get("replica_assignment")
-        if assignment is not None and not (
-            isinstance(assignment, list) and assignment
-            and all(isinstance(r, list) and r and len(r) == len(assignment[0])
-                    and len(set(r)) == len(r)
-                    and all(isinstance(b, int) and 0 <= b < brokers for b in r)
-                    for r in assignment)):
-            check.fail(f"{where}.replica_assignment", f"must list, per partition, the same "
-                       f"number of distinct broker ids from 0 to {brokers - 1}, e.g. [[0, 1, 2]]")
+        if assignment is not None:
+            both = [f for f in ("partitions", "replication_factor") if f in topic]
+            if both:  # Kafka's CreateTopics refuses the same (INVALID_REQUEST)
+                check.fail(f"{where}.{both[0]}", "cannot be given with replica_assignment, "
+                           "which already says how many partitions and replicas there are")
+            if not (
+                isinstance(assignment, list) and assignment
+                and all(isinstance(r, list) and r and len(r) == len(assignment[0])
+                        and all(isinstance(b, int) and not isinstance(b, bool)
+                                and 0 <= b < brokers for b in r)
+                        and len(set(r)) == len(r)
+                        for r in assignment)):
+                check.fail(f"{where}.replica_assignment", f"must list, per partition, the same "
+                           f"number of distinct broker ids from 0 to {brokers - 1}, e.g. "
+                           "[[0, 1, 2]]")
+            partitions = len(assignment)
+        else:
+            partitions = check.typed(topic, "partitions", int, where, default=1)
+            if partitions < 1:
+                check.fail(f"{where}.partitions", f"must be at least 1 but is {partitions}")
+            rf = check.typed(topic, "replication_factor", int, where, default=1)
+            if not 1 <= rf <= brokers:
+                check.fail(f"{where}.replication_factor", f"must be between 1 and the number "
+                           f"of brokers ({brokers}) but is {rf}")
+        total_partitions += partitions
+        if total_partitions > MAX_PARTITIONS:
+            check.fail(f"{where}.partitions", f"brings the scenario to {total_partitions:,} "
+                       f"partitions; the lab simulates at most {MAX_PARTITIONS:,}")
+        check.config(configs.TOPIC, topic.get("configs"), f"{where}.configs")
     producers = check.typed(data, "producers", list, "", default=[])
     for i, spec in enumerate(producers):
         where = f"producers[{i}]"
@@ -234,24 +321,56 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
                    f"{sum(counts.values()):,} records: {exc}")
     consumers = consumer_scenario.check(check, data, topic_names)
     fault_list = check.typed(data, "faults", list, "", default=[])
-    clients = _client_ids(producers) + [spec["name"] for spec in consumers]
+    clients = _client_ids(producers)
+    for spec in consumers:
+        if spec["name"] in clients:
+            check.fail("consumers", f"name two clients {spec['name']!r}; faults name clients "
+                       "by client.id, so each needs its own (set name: on the consumer)")
+        clients.append(spec["name"])
     for i, fault in enumerate(fault_list):
         where = f"faults[{i}]"
         if consumer_scenario.is_consumer_fault(fault):
             consumer_scenario.check_fault(check, fault, where, consumers)
-            continue
-        try:
-            faults.from_spec(fault, brokers)
-        except faults.FaultSpecError as exc:
-            check.fail(f"{where}.{exc.field}" if exc.field else where, exc.problem)
-        _check_nodes(check, fault, where, brokers, clients)
+        else:
+            try:
+                faults.from_spec(fault, brokers)
+            except faults.FaultSpecError as exc:
+                check.fail(f"{where}.{exc.field}" if exc.field else where, exc.problem)
+            _check_nodes(check, fault, where, brokers, clients)
+        at_ms = fault.get("at_ms", 0)
+        if duration is not None and at_ms > duration:
+            check.fail(f"{where}.at_ms", f"is {at_ms}, after the run ends (duration_ms "
+                       f"{duration}): the fault would never happen")
+    _check_broker_lifecycle(check, fault_list)
     consumer_scenario.check_fault_order(check, fault_list, consumers)
     if not producers:
         check.fail("producers", "needs at least one producer, e.g. [{workload: {topic: "
                    f"{sorted(topic_names)[0] if topic_names else 'orders'}, records: 1000, "
                    "rate_per_s: 1000}}]")
-    return Scenario(name, data.get("description", ""), seed, source, duration, cluster, topics,
+    return Scenario(name, description, seed, source, duration, cluster, topics,
                     producers, fault_list, consumers, data.get("group_coordinator"))
+
+
+def _check_broker_lifecycle(check: _Checker, fault_list: list[dict[str, Any]]) -> None:
+    """Crashes and restarts alternate per broker: restarting a running broker or crashing a
+    crashed one would do nothing, which is a mistake in the schedule rather than a fault."""
+    crashed: set[int] = set()
+    order = sorted(range(len(fault_list)), key=lambda i: fault_list[i].get("at_ms", 0))
+    for i in order:
+        fault = fault_list[i]
+        for kind, wanted, verb in (("crash_broker", False, "crashes"),
+                                   ("restart_broker", True, "restarts")):
+            if kind not in fault:
+                continue
+            broker = fault[kind]["broker"]
+            if (broker in crashed) != wanted:
+                state = "already crashed" if broker in crashed else "running"
+                check.fail(f"faults[{i}].{kind}", f"{verb} broker {broker} at "
+                           f"{fault.get('at_ms', 0)} ms, but it is {state} then")
+            if wanted:
+                crashed.discard(broker)
+            else:
+                crashed.add(broker)
 
 
 def _client_ids(producers: list[dict[str, Any]]) -> list[str]:
@@ -265,13 +384,17 @@ def _client_ids(producers: list[dict[str, Any]]) -> list[str]:
 
 def _check_nodes(check: _Checker, fault: dict[str, Any], where: str, brokers: int,
                  clients: list[str]) -> None:
-    """Network faults name nodes that exist: broker ids, ``controller`` or a client's id."""
+    """Network faults name nodes that exist: broker ids, ``controller`` or a client's id; a
+    link joins two different nodes, and a partition's sides do not share one."""
     kind = next(k for k in fault if k != "at_ms")
     if kind not in ("network_partition", "heal_network", "link_loss"):
         return
     args = fault[kind]
     for side in ("a", "b"):
         nodes = args.get(side)
+        if kind == "link_loss" and isinstance(nodes, list):
+            check.fail(f"{where}.{kind}.{side}", f"must be one node (a broker id, controller or "
+                       f"a client's id) but is the list {nodes!r}")
         for node in nodes if isinstance(nodes, list) else [nodes]:
             if isinstance(node, int) and not isinstance(node, bool) and 0 <= node < brokers:
                 continue
@@ -280,6 +403,12 @@ def _check_nodes(check: _Checker, fault: dict[str, Any], where: str, brokers: in
             check.fail(f"{where}.{kind}.{side}", f"names {node!r}, which is no node of this "
                        f"scenario; nodes are broker ids 0 to {brokers - 1}, controller, and "
                        f"the clients {', '.join(clients)}")
+    a, b = args["a"], args["b"]
+    shared = [n for n in (a if isinstance(a, list) else [a])
+              if n in (b if isinstance(b, list) else [b])]
+    if shared:
+        check.fail(f"{where}.{kind}.b", f"names {shared[0]!r}, which side a names too; a link "
+                   "joins two different nodes")
 
 
 def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) -> None:
@@ -292,31 +421,80 @@ def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) ->
         check.fail(f"{where}.topic", f"names topic {topic!r}, which the scenario does not "
                    f"create (topics: {', '.join(sorted(topics))})")
     records = check.typed(load, "records", int, where, required=True)
+    if records < 0:
+        check.fail(f"{where}.records", f"must be ≥ 0 but is {records}")
     rate = check.typed(load, "rate_per_s", (int, float), where, required=True)
-    if records < 0 or rate <= 0:
-        check.fail(where, "needs records ≥ 0 and rate_per_s > 0")
+    if rate <= 0:
+        check.fail(f"{where}.rate_per_s", f"must be > 0 records a second but is {rate}")
+    start = check.typed(load, "start_ms", (int, float), where, default=0)
+    if start < 0:
+        check.fail(f"{where}.start_ms", f"must be a time in ms ≥ 0 but is {start}")
     arrivals = load.get("arrivals", "uniform")
     if arrivals not in ("uniform", "poisson"):
-        check.fail(f"{where}.arrivals", "must be uniform or poisson")
+        check.fail(f"{where}.arrivals", f"must be uniform or poisson but is {arrivals!r}")
     keys = load.get("keys")
     if keys is not None and keys != "none":
+        if isinstance(keys, dict):
+            check.known(keys, {"uniform", "zipf", "list", "vip"}, f"{where}.keys")
         if not isinstance(keys, dict) or len(keys) != 1 or next(iter(keys)) not in KEY_KINDS:
             check.fail(f"{where}.keys", "must be none or one of {uniform: K}, {zipf: "
                        "{count: K, s: S}}, {list: {keys: [...], weights: [...]}}, "
                        "{vip: {vip: V, ordinary: O, vip_share: F}}")
+        _check_keys(check, keys, f"{where}.keys")
         try:
             _key_spec(keys)
-        except (ConfigError, TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
-            check.fail(f"{where}.keys", f"is not a valid key distribution ({exc!r}); for "
-                       "example {zipf: {count: 1000, s: 1.2}}")
+        except ConfigError as exc:
+            check.fail(f"{where}.keys", f"is not a valid key distribution: {exc}")
     value = load.get("value_bytes", 100)
     valid_pair = (isinstance(value, list) and len(value) == 2
-                  and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-                  and value[0] <= value[1])
-    valid_int = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    if not (valid_pair or valid_int):
-        check.fail(f"{where}.value_bytes", f"must be a size in bytes ≥ 0 or [low, high] but is "
-                   f"{value!r}")
+                  and all(_is_size(v) for v in value) and value[0] <= value[1])
+    if not (valid_pair or _is_size(value)):
+        check.fail(f"{where}.value_bytes", f"must be a size in bytes from 0 to {MAX_INT:,} (Kafka "
+                   f"sizes records with 32-bit ints) or [low, high] but is {value!r}")
+
+
+def _is_size(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT
+
+
+KEY_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "zipf": {"count": (int,), "s": (int, float)},
+    "list": {"keys": (list,), "weights": (list,)},
+    "vip": {"vip": (int,), "ordinary": (int,), "vip_share": (int, float)},
+}
+"""The fields of each parametrised key distribution and their types."""
+
+
+def _check_keys(check: _Checker, keys: dict[str, Any], where: str) -> None:
+    """Every field of a key distribution is known and of its type, and counts stay within
+    ``MAX_KEYS`` (each key is made up front)."""
+    kind, params = next(iter(keys.items()))
+    where = f"{where}.{kind}"
+    if kind == "uniform":
+        count = check.typed(keys, "uniform", int, where.rsplit(".", 1)[0], required=True)
+        counts = {where: count}
+    else:
+        params = {} if params is None and kind == "vip" else params
+        if not isinstance(params, dict):
+            check.fail(where, f"must be a mapping with {', '.join(KEY_FIELDS[kind])}")
+        check.known(params, set(KEY_FIELDS[kind]), where)
+        for name, kinds in KEY_FIELDS[kind].items():
+            check.typed(params, name, kinds, where, required=name in ("count", "keys"))
+        counts = {f"{where}.{n}": params[n] for n in ("count", "vip", "ordinary") if n in params}
+        if kind == "list":
+            for i, key in enumerate(params["keys"]):
+                if not isinstance(key, str):
+                    check.fail(f"{where}.keys[{i}]", f"must be a string key but is {key!r}")
+            weights = params.get("weights") or []
+            for i in range(len(weights)):
+                check.typed(dict(enumerate(weights)), i, (int, float), f"{where}.weights")
+            counts = {f"{where}.keys": len(params["keys"])}
+    if kind == "zipf" and not 0 <= params.get("s", 1.1) <= MAX_ZIPF_S:
+        check.fail(f"{where}.s", f"must be between 0 and {MAX_ZIPF_S} but is {params['s']}")
+    for name, count in counts.items():
+        if count > MAX_KEYS:
+            check.fail(name, f"is {count:,} keys; the lab makes every key up front and allows "
+                       f"at most {MAX_KEYS:,}")
 
 
 def _key_spec(keys: Any) -> Any:
@@ -324,9 +502,9 @@ def _key_spec(keys: Any) -> Any:
         return NoKeys()
     kind, params = next(iter(keys.items()))
     if kind == "uniform":
-        return UniformKeys(int(params))
+        return UniformKeys(params)
     if kind == "zipf":
-        return ZipfKeys(int(params["count"]), float(params.get("s", 1.1)))
+        return ZipfKeys(params["count"], float(params.get("s", 1.1)))
     if kind == "list":
         return KeyList(list(params["keys"]), params.get("weights"))
     if kind == "vip":
@@ -339,6 +517,14 @@ def _value_bytes(load: dict[str, Any]) -> int | tuple[int, int]:
     return tuple(value) if isinstance(value, list) else int(value)
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class _Checker:
     """Small helpers that raise ``ScenarioError`` naming the file and the field."""
 
@@ -346,6 +532,7 @@ class _Checker:
         self.source = source
 
     def fail(self, where: str, problem: str) -> None:
+        problem = " ".join(problem.split()).rstrip(".")
         raise ScenarioError(f"{self.source}: field {where or '(top level)'} {problem}.")
 
     def known(self, data: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -365,7 +552,12 @@ class _Checker:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
             expected = " or ".join(k.__name__ for k in kinds)
-            self.fail(path, f"must be {expected} but is {value!r}")
+            hint = ""
+            if float in kinds and isinstance(value, str) and _is_number(value):
+                hint = " (YAML reads 1e3 as text; write 1.0e+3 or 1000)"
+            self.fail(path, f"must be {expected} but is {value!r}{hint}")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(path, f"must be a finite number but is {value}")
         return value
 
     def config(self, table: configs.ConfigDef, values: Any, where: str) -> None:
