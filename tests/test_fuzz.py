@@ -8,6 +8,7 @@ when the fix lands, because then the test passes and strict turns that into a fa
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -266,6 +267,41 @@ def test_guard_turns_a_zero_time_livelock_into_an_error():
     kernel.env.process(spin())
     with pytest.raises(RunawayError, match="zero-time livelock"):
         Guard(max_same_instant=5000).run(kernel, 30_000)
+
+
+ZERO_TIMEOUTS = """\
+name: zero-timeouts-every-response-lost
+seed: 1
+duration_ms: 8000
+cluster: {brokers: 3}
+topics:
+  - {name: t, partitions: 3, replication_factor: 3, configs: {min.insync.replicas: 2}}
+producers:
+  - config: {client.id: app, acks: all, request.timeout.ms: 0, retry.backoff.ms: 0,
+             delivery.timeout.ms: 2000}
+    workload: {topic: t, records: 20, rate_per_s: 50}
+faults:
+  - {at_ms: 0, link_loss: {a: 0, b: app, probability: 1.0}}
+  - {at_ms: 0, link_loss: {a: 1, b: app, probability: 1.0}}
+  - {at_ms: 0, link_loss: {a: 2, b: app, probability: 1.0}}
+"""
+
+
+def test_zero_request_timeout_and_backoff_with_every_response_lost_still_ends(tmp_path):
+    """request.timeout.ms 0 and retry.backoff.ms 0 are legal. NetworkClient expires a request
+    only once more than its timeout has passed since it was sent
+    (InFlightRequests.hasExpiredRequest, on a millisecond clock), so each attempt lives 1 ms:
+    the run ends, every record failing at delivery.timeout.ms (it once froze time for ever)."""
+    path = tmp_path / "zero.yaml"
+    path.write_text(ZERO_TIMEOUTS, encoding="utf-8")
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "sim", "run", str(path), "--json"], env=env,
+                          cwd=ROOT, capture_output=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-300:]
+    summary = json.loads(done.stdout)
+    app = summary["producers"][0]
+    assert (app["acknowledged"], app["failed"], app["in_flight"]) == (0, 20, 0)
+    assert 1_000 < app["requests"] < 20 * 2_000  # one attempt per ms at most, for 2 s per batch
 
 
 def _only_in_sync_replica_loses_its_disk(lose_disk: bool) -> dict:

@@ -42,6 +42,7 @@ REQUEST_OVERHEAD_BYTES = 100
 NETWORK_EXCEPTION = "NETWORK_EXCEPTION"
 TIMEOUT = "REQUEST_TIMEOUT"
 RETRY_BACKOFF_MAX_MS = 1000  # retry.backoff.max.ms
+MIN_REQUEST_TIMEOUT_MS = 1.0  # a request lives at least one tick of Kafka's ms clock
 
 
 @dataclass(eq=False)  # each request is itself: compared by identity (fast list.remove)
@@ -202,11 +203,21 @@ class Sender:
         """When the oldest request in flight reaches ``request.timeout.ms``."""
         if not self._requests:  # kept in send order: the first is the oldest
             return math.inf
-        return self._requests[0].sent_ms + self.producer.config["request.timeout.ms"]
+        return self._requests[0].sent_ms + self.request_timeout_ms()
+
+    def request_timeout_ms(self) -> float:
+        """``request.timeout.ms``, but at least ``MIN_REQUEST_TIMEOUT_MS``.
+
+        ``NetworkClient`` expires a request only once more than its timeout has passed since it
+        was sent (``InFlightRequests.hasExpiredRequest``) on a millisecond clock, so even a
+        timeout of 0 lets a request live 1 ms. Expiring it at the instant it was sent would
+        retry it (``retry.backoff.ms: 0``) at that same instant for ever.
+        """
+        return max(float(self.producer.config["request.timeout.ms"]), MIN_REQUEST_TIMEOUT_MS)
 
     def time_out_requests(self, now_ms: float) -> None:
         """Give up on every request unanswered for ``request.timeout.ms``."""
-        limit = self.producer.config["request.timeout.ms"]
+        limit = self.request_timeout_ms()
         while self._requests and now_ms >= self._requests[0].sent_ms + limit:
             self._timed_out(self._requests[0])
 
