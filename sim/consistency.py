@@ -12,6 +12,11 @@ what the producers were told and what the partition logs hold at the end.
 - ``offline``: a partition has no leader, or its leader's broker is not running.
 - ``in-flight``: a record was neither acknowledged nor failed (its future never completes).
 
+``sim.invariants`` checks the same two replica properties (ISR agreement below the HW, every
+partition online) for the replication tests, as sentences; it also counts a fenced leader as
+offline and reports a HW past the leader's LEO. Both read only the logs, never the audit; they
+are meant to become one module (the fuzzer's findings built from the invariants' checks).
+
 Example: leader log ``[a, b, c]`` with HW 3, acknowledged ``b@1`` and ``d@2`` → ``d`` is lost
 (``c`` is at offset 2); a follower in the ISR with ``[a, x]`` diverges at offset 1.
 """
