@@ -9,7 +9,9 @@ zero-time livelock), and at most ``max_wall_s`` seconds of real time. The guarde
 Violation kinds (``Violation.kind``), from two sources that do not share code:
 
 - from the delivery audit (``sim.audit``): ``lost-write``, ``duplicate``,
-  ``inconsistent-offsets``, ``nonmonotonic-send``, ``skipped`` (at-least-once app only),
+  ``inconsistent-offsets``, ``nonmonotonic-send`` (``nonmonotonic-send-after-loss`` when the
+  earlier-sent record was lost and its offset reused: judged like the loss), ``skipped``
+  (at-least-once app only),
   ``processed-twice`` (at-most-once app only), ``uncaused-loss`` (a lost record with no cause);
 - from the logs (``sim.consistency``): ``lost``, ``duplicate-stored``, ``isr-divergence``,
   ``offline``, ``in-flight``;
@@ -36,7 +38,7 @@ from sim.fuzz.generator import Profile, to_yaml
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
           "skipped", "processed-twice")
 """Kinds no profile tolerates."""
-LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets")
+LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
 ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
 """Kinds from the most to the least telling: a verdict names its first one."""
@@ -174,10 +176,17 @@ def _judge(kernel: Any, scenario: dict[str, Any]
 
     delivery = audit_kernel(kernel)
     found = []
-    for kind in ("lost-write", "duplicate", "inconsistent-offsets", "nonmonotonic-send"):
+    for kind in ("lost-write", "duplicate", "inconsistent-offsets"):
         rows = delivery.anomalies[kind]
         if rows:
             found.append(Violation(kind, delivery.counts[kind], _first(kind, rows[0])))
+    lost_at = {(r["topic"], int(r["partition"]), int(r["offset"])) for r in delivery.lost_records}
+    for row in delivery.anomalies["nonmonotonic-send"]:
+        # the earlier-sent record's offset was reused after that record was lost (a log that
+        # restarted empty starts again at offset 0): a consequence of the loss, judged with it
+        reused = (row["topic"], int(row["partition"]), int(row["after_offset"])) in lost_at
+        kind = "nonmonotonic-send-after-loss" if reused else "nonmonotonic-send"
+        found.append(Violation(kind, 1, _first(kind, row)))
     app = next((c.get("app") for c in scenario.get("consumers", [])), None)
     promised = {"at-least-once": "skipped", "at-most-once": "processed-twice"}.get(app or "")
     if promised and delivery.anomalies[promised]:
@@ -216,6 +225,9 @@ def _first(kind: str, row: dict[str, Any]) -> str:
         return f"record {row.get('record_id')} at {', '.join(row.get('offsets', []))}"
     if kind == "inconsistent-offsets":
         return f"{where}@{row.get('offset')} holds records {row.get('record_ids')}"
+    if kind.startswith("nonmonotonic-send"):
+        return (f"{where}@{row.get('offset')}: record {row.get('record_id')}, sent after the "
+                f"record acknowledged at offset {row.get('after_offset')}")
     if kind in ("skipped", "processed-twice"):
         return f"{where} offsets {row.get('first_offset')}–{row.get('last_offset')}"
     return where
