@@ -136,7 +136,7 @@ class Lab:
             return response.read()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed as soon as the browser tests are done
 def lab(chromium: str) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1 (a free port, a random token) rooted at the repository."""
     before = {p: p.read_bytes() for p in map(ROOT.joinpath, NOTEBOOKS)}
@@ -200,7 +200,7 @@ def _stop(server: Lab) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed as soon as the browser tests are done
 def browser(chromium: str) -> Iterator[object]:
     """Chromium driven by Playwright, with a fresh profile; closed at the end."""
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -279,7 +279,7 @@ def _settle(run: NotebookRun) -> None:
     page.wait_for_timeout(300)  # last images decode
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # closed as soon as the browser tests are done
 def notebook_runs(browser: object, lab: Lab) -> dict[str, NotebookRun]:
     """Every lesson and solution, run in its own page, :data:`PARALLEL` at a time."""
     waiting = list(NOTEBOOKS)
