@@ -344,7 +344,9 @@ def test_disk_loss_of_the_only_in_sync_replica_is_a_loss_kafka_shares():
     disk loss, reported under the safe profile, and absent when the disk survives."""
     scenario = _only_in_sync_replica_loses_its_disk(lose_disk=True)
     tolerant = check_scenario(scenario, _profile("disk-loss"))
-    assert {v.kind for v in tolerant.tolerated} == {"lost-write", "lost", "inconsistent-offsets"}
+    assert {v.kind for v in tolerant.tolerated} == {"lost-write", "lost", "inconsistent-offsets",
+                                                    "nonmonotonic-send-after-loss"}
+    assert not tolerant.failed, tolerant.line()
     assert not LOSSES & set(tolerant.kinds)
     assert tolerant.losses
     assert all(r["cause"] is not None for r in tolerant.losses)
