@@ -1,0 +1,286 @@
+"""Lesson 06 (Kafka Streams, part 1): the topologies and runs the notebook shows.
+
+Each function builds a small topology with the Streams DSL of :mod:`sim.streams`, or runs one
+through Kafka's ``TopologyTestDriver`` and returns what came out as a pandas DataFrame, so that
+every notebook cell stays a line or two and ``tests/test_lessons_streams.py`` can back each
+number the lesson states by calling the same function.
+
+Vocabulary (Kafka Streams'): a **topology** is the graph of processors a
+``StreamsBuilder`` builds; **stream time** is the largest record timestamp a task has seen; a
+record is **out of order** when its timestamp is below the stream time, and **late** (dropped,
+counted in ``dropped-records``) when the window it belongs to closed before it arrived
+(window end + grace ≤ stream time).
+
+- the seed's example: :func:`unknown_payment_topology` and the payments of :data:`PAYMENTS`;
+- running any topology: :func:`run_topology` (one row per output record, with the input that
+  caused it);
+- tables: :func:`table_updates` (a table is a stream of updates);
+- counting: :func:`wordcount_topology`, :func:`split_words`, :data:`WORDCOUNT_LINES`;
+- windows: :func:`window_run` (which windows each record joined, which were dropped, the
+  final counts), with the records of :data:`SENSOR_READINGS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from sim.errors import StreamsError
+from sim.streams import (
+    Materialized,
+    SessionWindows,
+    StreamsBuilder,
+    TimeWindows,
+    Topology,
+    TopologyTestDriver,
+    Windowed,
+)
+
+__all__ = [
+    "CUSTOMER_UPDATES",
+    "OUTPUT_COLUMNS",
+    "PAYMENTS",
+    "SENSOR_READINGS",
+    "SESSION_CLICKS",
+    "WORDCOUNT_LINES",
+    "WindowRun",
+    "run_topology",
+    "split_words",
+    "table_updates",
+    "unknown_payment_topology",
+    "window_run",
+    "wordcount_topology",
+]
+
+OUTPUT_COLUMNS = ["input", "topic", "key", "value", "timestamp"]
+
+PAYMENTS: list[tuple[str, int, int]] = [
+    ("alice", 30, 1_000),
+    ("unknown", 120, 2_000),
+    ("bob", 250, 3_000),
+    ("unknown", 5, 4_000),
+    ("carol", 100, 5_000),
+    ("alice", 80, 6_000),
+]
+"""(key, amount, timestamp ms): the payments the lesson sends to topic ``payment``."""
+
+CUSTOMER_UPDATES: list[tuple[str, str | None, int]] = [
+    ("alice", "Seoul", 1_000),
+    ("bob", "Busan", 2_000),
+    ("alice", "Paris", 3_000),
+    ("bob", None, 4_000),
+]
+"""(customer, city, timestamp ms): a topic of customer addresses; ``None`` deletes (tombstone)."""
+
+WORDCOUNT_LINES = ["all streams lead to kafka", "hello kafka streams", "join kafka summit"]
+"""The three lines typed in Kafka's Streams quickstart (``docs/streams/quickstart.html``)."""
+
+SENSOR_READINGS: list[tuple[str, int]] = [
+    ("s1", 1_000),
+    ("s1", 4_000),
+    ("s1", 5_500),
+    ("s1", 4_200),   # out of order: stream time is 5,500
+    ("s1", 8_000),
+    ("s1", 11_500),
+    ("s1", 9_000),   # out of order: stream time is 11,500
+    ("s1", 13_000),
+    ("s1", 2_000),   # out of order: stream time is 13,000
+    ("s1", 18_000),
+    ("s1", 14_000),  # out of order: stream time is 18,000
+]
+"""(key, timestamp ms) in the order they arrive: the windowing runs of the lesson. With tumbling
+windows of 5 s the four out-of-order records are counted once the grace exceeds 500 ms, 1,500 ms,
+8,000 ms and 3,000 ms respectively."""
+
+SESSION_CLICKS: list[tuple[str, int]] = [("A", 10_000), ("A", 12_000), ("A", 20_000),
+                                         ("A", 16_000)]
+"""The ``SessionWindows`` javadoc's example, in seconds: with a 5 s gap, A@10 s and A@12 s form
+one session, A@20 s another, and A@16 s merges the two."""
+
+
+# --- running a topology --------------------------------------------------------------------------
+
+
+def _record(item: Sequence[Any]) -> tuple[Any, Any, int | None]:
+    if len(item) == 3:
+        return item[0], item[1], item[2]
+    if len(item) == 2:
+        return item[0], item[1], None
+    raise StreamsError(f"an input record is (key, value) or (key, value, timestamp), got "
+                       f"{item!r}")
+
+
+def run_topology(topology: Topology, records: Iterable[Sequence[Any]], topic: str,
+                 config: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Pipe ``records`` into ``topic`` of ``topology`` one at a time (``TopologyTestDriver``).
+
+    Args:
+        topology: what ``builder.build()`` returned.
+        records: ``(key, value)`` or ``(key, value, timestamp_ms)`` tuples, in arrival order.
+        topic: the input topic they are written to.
+        config: Streams configs for the driver (``application.id`` may be left out).
+
+    Returns:
+        One row per output record, in the order they were written: ``input`` (the position,
+        from 0, of the input record that caused it), ``topic``, ``key``, ``value`` and
+        ``timestamp``. Windowed keys are shown as Kafka prints them, ``[key@start/end]``.
+    """
+    rows: list[dict[str, Any]] = []
+    with TopologyTestDriver(topology, config) as driver:
+        source = driver.create_input_topic(topic)
+        for n, item in enumerate(records):
+            key, value, timestamp = _record(item)
+            source.pipe_input(key, value, timestamp)
+            for name in driver.produced_topic_names():
+                for out in driver.create_output_topic(name).read_records_to_list():
+                    shown = str(out.key) if isinstance(out.key, Windowed) else out.key
+                    rows.append({"input": n, "topic": name, "key": shown, "value": out.value,
+                                 "timestamp": out.timestamp})
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+
+
+def unknown_payment_topology() -> Topology:
+    """The seed's example: keep the payments whose key is "unknown", write them to
+    ``unknown-payment``."""
+    builder = StreamsBuilder()
+    builder.stream("payment").filter(lambda key, value: key == "unknown").to("unknown-payment")
+    return builder.build()
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def table_updates(updates: Iterable[tuple[Any, Any, int]] = CUSTOMER_UPDATES) -> pd.DataFrame:
+    """Read ``updates`` as a KTable: after each record, the table's rows.
+
+    Returns one row per update: the record (``key``, ``value``), what the table forwards
+    downstream (its change: ``key`` → new value, ``None`` for a delete) and the whole table
+    afterwards (``table``, ``rows``). A KStream of the same records would keep every one of
+    them; the table keeps the latest value per key.
+    """
+    builder = StreamsBuilder()
+    builder.table("customers", Materialized.as_("customers-store")).to_stream().to("changes")
+    rows = []
+    with TopologyTestDriver(builder.build()) as driver:
+        source = driver.create_input_topic("customers")
+        changes = driver.create_output_topic("changes")
+        store = driver.get_key_value_store("customers-store")
+        assert store is not None  # the builder above names it
+        for key, value, timestamp in updates:
+            source.pipe_input(key, value, timestamp)
+            forwarded = changes.read_key_values_to_list()
+            table = dict(sorted(store.all()))
+            rows.append({"key": key, "value": "null (delete)" if value is None else value,
+                         "forwarded": ", ".join(f"{k} → {'null' if v is None else v}"
+                                                for k, v in forwarded),
+                         "table": ", ".join(f"{k}: {v}" for k, v in table.items()) or "(empty)",
+                         "rows": len(table)})
+    return pd.DataFrame(rows)
+
+
+# --- counting -------------------------------------------------------------------------------------
+
+
+def split_words(line: str) -> list[str]:
+    """WordCountDemo's ``Arrays.asList(value.toLowerCase(Locale.getDefault()).split("\\\\W+"))``.
+
+    Java's ``String.split`` keeps a leading empty string but drops trailing ones; Python's
+    ``re.split`` keeps both, so the trailing ones are trimmed here.
+    """
+    words = re.split(r"\W+", line.lower())
+    while len(words) > 1 and words[-1] == "":
+        words.pop()
+    return words
+
+
+def wordcount_topology() -> Topology:
+    """Kafka's WordCountDemo: lines → words → group by word → count → ``streams-wordcount-output``.
+    The store is named ``counts-store`` as in the Streams tutorial."""
+    builder = StreamsBuilder()
+    (builder.stream("streams-plaintext-input")
+     .flat_map_values(split_words)
+     .group_by(lambda key, word: word)
+     .count(Materialized.as_("counts-store"))
+     .to_stream()
+     .to("streams-wordcount-output"))
+    return builder.build()
+
+
+# --- windows --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowRun:
+    """A windowed count over records that arrive out of order.
+
+    ``records``: one row per input record in arrival order — ``n``, ``key``, ``timestamp``,
+    ``stream_time`` (after the record), ``out_of_order`` (below the stream time it found),
+    ``windows`` (the windows it was counted in), ``late_for`` (the windows it belongs to that
+    had already closed: for those it was dropped) and ``dropped`` (it missed a window).
+    ``counts``: the final count of each window (``key``, ``start``, ``end``, ``count``).
+    ``updates``: every update the count forwarded, in order (``input``, ``key``, ``value``).
+    ``dropped``: the task's ``dropped-records`` total.
+    """
+
+    kind: str
+    records: pd.DataFrame
+    counts: pd.DataFrame
+    updates: pd.DataFrame
+    dropped: int
+    windows: TimeWindows | SessionWindows
+
+
+def window_run(windows: TimeWindows | SessionWindows,
+               records: Iterable[tuple[str, int]] = SENSOR_READINGS) -> WindowRun:
+    """Count ``records`` (key, timestamp) per key and window, through the test driver.
+
+    ``windows`` is a :class:`TimeWindows` (tumbling or hopping) or :class:`SessionWindows`.
+    """
+    if not isinstance(windows, TimeWindows | SessionWindows):
+        raise StreamsError(f"window_run takes TimeWindows or SessionWindows, got {windows!r}")
+    builder = StreamsBuilder()
+    (builder.stream("readings").group_by_key().windowed_by(windows)
+     .count(Materialized.as_("counts")).to_stream().to("counts-per-window"))
+    rows, updates = [], []
+    final: dict[tuple[Any, int, int], int] = {}
+    stream_time = -1
+    with TopologyTestDriver(builder.build()) as driver:
+        source = driver.create_input_topic("readings")
+        out = driver.create_output_topic("counts-per-window")
+        for n, (key, timestamp) in enumerate(records):
+            before = driver.metrics()["dropped-records-total"]
+            source.pipe_input(key, "reading", timestamp)
+            dropped = driver.metrics()["dropped-records-total"] > before
+            joined = []
+            for record in out.read_records_to_list():
+                window = record.key.window
+                spot = (record.key.key, window.start_ms, window.end_ms)
+                updates.append({"input": n, "key": str(record.key), "value": record.value})
+                if record.value is None:
+                    final.pop(spot, None)
+                else:
+                    final[spot] = record.value
+                    joined.append(str(window))
+            if isinstance(windows, TimeWindows):
+                late = [str(w) for w in windows.windows_for(timestamp) if str(w) not in joined]
+            else:
+                late = ["its session"] if dropped else []
+            rows.append({"n": n, "key": key, "timestamp": timestamp,
+                         "stream_time": max(stream_time, timestamp),
+                         "out_of_order": timestamp < stream_time,
+                         "windows": ", ".join(joined), "late_for": ", ".join(late),
+                         "dropped": dropped})
+            stream_time = max(stream_time, timestamp)
+        total = driver.metrics()["dropped-records-total"]
+    counts = pd.DataFrame([{"key": k, "start": s, "end": e, "count": c}
+                           for (k, s, e), c in sorted(final.items())],
+                          columns=["key", "start", "end", "count"])
+    kind = "session" if isinstance(windows, SessionWindows) else (
+        "tumbling" if windows.advance_ms == windows.size_ms else "hopping")
+    changes = pd.DataFrame(updates, columns=["input", "key", "value"], dtype=object)
+    return WindowRun(kind, pd.DataFrame(rows), counts, changes, total, windows)
+
