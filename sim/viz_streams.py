@@ -43,9 +43,10 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
     """Records (top row) and the windows that counted them (rows below), on event time.
 
     Each record is a dot at its timestamp, labelled with its arrival number: blue in order,
-    orange out of order but counted, a red cross when it was late for a window (dropped and
-    counted in ``dropped-records``). Each window is a bar ``[start, end)`` labelled with its
-    final count; the grey stretch after a time window is its grace period.
+    orange out of order but counted, a red cross when it was late for its windows (dropped and
+    counted in ``dropped-records``), red-edged when late for one window but counted in another.
+    Each window is a bar ``[start, end)`` labelled with its final count; the grey stretch after
+    a time window is its grace period.
     """
     counts = run.counts
     rows = _rows_of(counts, run.windows)
@@ -70,10 +71,14 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
                 fontweight="bold")
     records = run.records
     labelled: list[float] = []  # timestamps of the labels placed above the dots
+    partly = False  # a record late for one window and counted in another (hopping)
     for row in records.itertuples(index=False):
-        color = _LATE if row.dropped else (_OUT_OF_ORDER if row.out_of_order else _IN_ORDER)
-        marker = "X" if row.dropped else "o"
-        ax.plot([row.timestamp], [record_y], marker=marker, color=color, markersize=8,
+        lost = row.dropped and not row.windows
+        partly = partly or (row.dropped and not lost)
+        color = _LATE if lost else (_OUT_OF_ORDER if row.out_of_order else _IN_ORDER)
+        edge = _LATE if row.dropped else color
+        ax.plot([row.timestamp], [record_y], marker="X" if lost else "o", color=color,
+                markeredgecolor=edge, markeredgewidth=2 if row.dropped else 1, markersize=8,
                 linestyle="none")
         crowded = any(abs(row.timestamp - t) < 700 for t in labelled)  # a label already there
         if not crowded:
@@ -98,6 +103,9 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
                      label="out of order, counted"),
               Line2D([], [], marker="X", color=_LATE, linestyle="none",
                      label="late: dropped"),
+              *([Line2D([], [], marker="o", color=_OUT_OF_ORDER, markeredgecolor=_LATE,
+                        markeredgewidth=2, linestyle="none",
+                        label="late for one window, counted in another")] if partly else []),
               Patch(facecolor=_WINDOW, edgecolor="#4C72B0", label="window (final count)")]
     if grace:
         legend.append(Patch(facecolor=_GRACE, label=f"grace ({grace:,} ms)"))

@@ -42,6 +42,7 @@ from sim.streams import (
 
 __all__ = [
     "CUSTOMER_UPDATES",
+    "JOIN_INPUTS",
     "OUTPUT_COLUMNS",
     "PAYMENTS",
     "SENSOR_READINGS",
@@ -76,6 +77,13 @@ CUSTOMER_UPDATES: list[tuple[str, str | None, int]] = [
 ]
 """(customer, city, timestamp ms): a topic of customer addresses; ``None`` deletes (tombstone)."""
 
+JOIN_INPUTS: list[tuple[str, str, Any, int]] = [
+    ("customers", "alice", "Seoul", 0),
+    ("customers", "bob", "Busan", 0),
+    *[("payment", key, amount, timestamp) for key, amount, timestamp in PAYMENTS],
+]
+"""(topic, key, value, timestamp ms): two customers' cities, then the lesson's payments."""
+
 WORDCOUNT_LINES = ["all streams lead to kafka", "hello kafka streams", "join kafka summit"]
 """The three lines typed in Kafka's Streams quickstart (``docs/streams/quickstart.html``)."""
 
@@ -105,41 +113,48 @@ one session, A@20 s another, and A@16 s merges the two."""
 # --- running a topology --------------------------------------------------------------------------
 
 
-def _record(item: Sequence[Any]) -> tuple[Any, Any, int | None]:
-    if len(item) == 3:
-        return item[0], item[1], item[2]
-    if len(item) == 2:
-        return item[0], item[1], None
-    raise StreamsError(f"an input record is (key, value) or (key, value, timestamp), got "
-                       f"{item!r}")
+def _record(item: Sequence[Any], topic: str | None) -> tuple[str, Any, Any, int | None]:
+    """(topic, key, value, timestamp) from an input record."""
+    fields = tuple(item)
+    if topic is None:
+        if len(fields) not in (3, 4) or not isinstance(fields[0], str):
+            raise StreamsError(f"without a topic argument an input record is (topic, key, value)"
+                               f" or (topic, key, value, timestamp), got {item!r}")
+        topic, fields = fields[0], fields[1:]
+    if len(fields) == 2:
+        return topic, fields[0], fields[1], None
+    if len(fields) == 3:
+        return topic, fields[0], fields[1], fields[2]
+    raise StreamsError(f"an input record is (key, value) or (key, value, timestamp), got {item!r}")
 
 
-def run_topology(topology: Topology, records: Iterable[Sequence[Any]], topic: str,
+def run_topology(topology: Topology, records: Iterable[Sequence[Any]], topic: str | None = None,
                  config: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Pipe ``records`` into ``topic`` of ``topology`` one at a time (``TopologyTestDriver``).
+    """Pipe ``records`` into ``topology`` one at a time (``TopologyTestDriver``).
 
     Args:
         topology: what ``builder.build()`` returned.
-        records: ``(key, value)`` or ``(key, value, timestamp_ms)`` tuples, in arrival order.
-        topic: the input topic they are written to.
+        records: ``(key, value)`` or ``(key, value, timestamp_ms)`` tuples in arrival order,
+            written to ``topic``; without ``topic`` each tuple starts with its topic.
+        topic: the input topic.
         config: Streams configs for the driver (``application.id`` may be left out).
 
     Returns:
-        One row per output record, in the order they were written: ``input`` (the position,
-        from 0, of the input record that caused it), ``topic``, ``key``, ``value`` and
-        ``timestamp``. Windowed keys are shown as Kafka prints them, ``[key@start/end]``.
+        One row per output record: ``input`` (the position, from 0, of the input record that
+        caused it), ``topic``, ``key``, ``value`` and ``timestamp``; rows follow the inputs, and
+        for one input, topics in name order and each topic's records in the order written.
+        Windowed keys are shown as Kafka prints them, ``[key@start/end]``.
     """
     rows: list[dict[str, Any]] = []
     with TopologyTestDriver(topology, config) as driver:
-        source = driver.create_input_topic(topic)
         for n, item in enumerate(records):
-            key, value, timestamp = _record(item)
-            source.pipe_input(key, value, timestamp)
-            for name in driver.produced_topic_names():
-                for out in driver.create_output_topic(name).read_records_to_list():
+            name, key, value, timestamp = _record(item, topic)
+            driver.create_input_topic(name).pipe_input(key, value, timestamp)
+            for produced in driver.produced_topic_names():
+                for out in driver.create_output_topic(produced).read_records_to_list():
                     shown = str(out.key) if isinstance(out.key, Windowed) else out.key
-                    rows.append({"input": n, "topic": name, "key": shown, "value": out.value,
-                                 "timestamp": out.timestamp})
+                    rows.append({"input": n, "topic": produced, "key": shown,
+                                 "value": out.value, "timestamp": out.timestamp})
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
 
