@@ -48,6 +48,7 @@ __all__ = [
     "SENSOR_READINGS",
     "SESSION_CLICKS",
     "WORDCOUNT_LINES",
+    "StreamsApp",
     "WindowRun",
     "run_topology",
     "split_words",
@@ -156,6 +157,44 @@ def run_topology(topology: Topology, records: Iterable[Sequence[Any]], topic: st
                     rows.append({"input": n, "topic": produced, "key": shown,
                                  "value": out.value, "timestamp": out.timestamp})
     return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+
+
+class StreamsApp:
+    """A function that adds processing to a ``StreamsBuilder``, as an application to test.
+
+    ``StreamsApp(build)`` keeps ``build(builder)``; :meth:`topology` calls it on a new builder
+    and returns the topology, :meth:`run` pipes records through it with the test driver and
+    returns plain data (so that a grader can check the application without sharing its
+    objects), :meth:`describe_text` returns ``describe()`` as text.
+    """
+
+    def __init__(self, build: Any) -> None:
+        if not callable(build):
+            raise StreamsError(f"StreamsApp takes a function build(builder), got {build!r}")
+        self.build = build
+
+    def topology(self) -> Topology:
+        """A new ``StreamsBuilder``, ``build(builder)`` on it, then ``builder.build()``."""
+        builder = StreamsBuilder()
+        self.build(builder)
+        return builder.build()
+
+    def describe_text(self) -> str:
+        """``topology().describe()`` as text."""
+        return str(self.topology().describe())
+
+    def run(self, records: Iterable[Sequence[Any]], topic: str | None = None
+            ) -> list[tuple[int, str, Any, Any, int]]:
+        """What :func:`run_topology` gives for a new topology, as ``(input, topic, key, value,
+        timestamp)`` tuples, without the internal repartition topics."""
+        topology = self.topology()
+        frame = run_topology(topology, records, topic)
+        frame = frame[~frame["topic"].isin(topology.internal_topics)]
+        return [(int(n), str(name), key, value, int(timestamp))
+                for n, name, key, value, timestamp in frame.itertuples(index=False, name=None)]
+
+    def __repr__(self) -> str:
+        return f"StreamsApp({getattr(self.build, '__name__', self.build)!r})"
 
 
 def unknown_payment_topology() -> Topology:
