@@ -25,6 +25,7 @@ from sim.streams import (
     Branched,
     SessionWindows,
     StreamsBuilder,
+    StreamsConfig,
     TimeWindow,
     TimeWindows,
 )
@@ -124,6 +125,11 @@ def test_lesson_map_gives_six_and_flat_map_nine():
     assert list(parts[parts["key"] == "bob"]["value"]) == [100, 100, 50]
     assert list(parts[parts["input"] == 1]["value"]) == [100, 20]
     assert parts.groupby("input").size().eq(1).sum() == 4
+
+
+def test_lesson_the_default_guarantee_is_at_least_once():
+    """§2: Kafka Streams' default is processing.guarantee=at_least_once (StreamsConfig)."""
+    assert StreamsConfig({"application.id": "lesson"})["processing.guarantee"] == "at_least_once"
 
 
 def test_lesson_split_sends_each_record_down_the_first_matching_branch():
@@ -237,6 +243,13 @@ def test_lesson_without_grace_all_four_out_of_order_records_are_late():
     assert tumbling.dropped == 4
     assert list(tumbling.counts["count"]) == [2, 2, 2, 1]
     assert len(ls.SENSOR_READINGS) == 11
+
+
+def test_lesson_time_windows_have_no_default_grace_any_more():
+    """§5: TimeWindows.of(size) is gone in 4.0; the factories make the grace explicit."""
+    assert not hasattr(TimeWindows, "of")
+    assert TimeWindows.of_size_with_no_grace(5_000).grace_ms == 0
+    assert TimeWindows.of_size_and_grace(5_000, 1_000).grace_ms == 1_000
 
 
 @pytest.mark.parametrize(("grace_ms", "late"), [
