@@ -95,7 +95,8 @@ def test_stream_stream_join_of_unequal_topics_is_refused():
     """``CopartitionedTopicsEnforcer.getSamePartitions`` for a windowed stream–stream join."""
     builder = StreamsBuilder()
     (builder.stream("clicks")
-     .join(builder.stream("views"), lambda a, b: a, JoinWindows.of_time_difference_with_no_grace(10))
+     .join(builder.stream("views"), lambda a, b: a,
+           JoinWindows.of_time_difference_with_no_grace(10))
      .to("out"))
     with pytest.raises(TopologyError, match=r"^Invalid topology: Topics not co-partitioned: "
                                             r"\[\{clicks=2, views=3\}\]$"):
