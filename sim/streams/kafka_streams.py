@@ -37,11 +37,11 @@ import pandas as pd
 
 from sim.consumer import Consumer
 from sim.consumer.client import Stopped
-from sim.errors import KafkaLabError, StreamsError, TopologyError
+from sim.errors import ConfigError, KafkaLabError, StreamsError, TopologyError
 from sim.records import TopicPartition
 from sim.streams import events
 from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo
-from sim.streams.config import StreamsConfig
+from sim.streams.config import EXACTLY_ONCE_V2, StreamsConfig
 from sim.streams.internal_topics import TopologyMetadata, prepare
 from sim.streams.processor import Record
 from sim.streams.stores import StateStore
@@ -91,7 +91,8 @@ class KafkaStreams:
             required.
 
     Raises:
-        ConfigError: an unknown config name, a bad value or a missing ``application.id``.
+        ConfigError: an unknown config name, a bad value, a missing ``application.id``, or
+            ``exactly_once_v2`` (transactions are not in the runtime yet).
     """
 
     State = State
@@ -103,6 +104,10 @@ class KafkaStreams:
                                f"{topology!r}.")
         self.kernel = getattr(kernel, "kernel", kernel)
         self.config = config if isinstance(config, StreamsConfig) else StreamsConfig(config)
+        if self.config["processing.guarantee"] == EXACTLY_ONCE_V2:
+            raise ConfigError("processing.guarantee=exactly_once_v2 is not simulated by "
+                              "KafkaStreams yet (no transactions in the runtime); use the "
+                              "default at_least_once.")
         self.topology = topology
         self.application_id: str = self.config["application.id"]
         rng = self.kernel.spawn_rng()
