@@ -254,6 +254,22 @@ def test_states_follow_kafkas_state_machine():
         ("RUNNING", "PENDING_SHUTDOWN"), ("PENDING_SHUTDOWN", "NOT_RUNNING")]
 
 
+def test_a_failing_processor_puts_the_instance_in_error_and_raises_from_the_run():
+    """An exception in a processor kills its thread; the default uncaught-exception handler
+    (``SHUTDOWN_CLIENT``) takes the instance to ERROR, and the error reaches the caller."""
+    kernel = cluster({"in": 1, "out": 1})
+    builder = StreamsBuilder()
+    builder.stream("in").map_values(lambda v: 1 // v).to("out")
+    streams = KafkaStreams(kernel, builder.build(), {"application.id": "boom"})
+    streams.start()
+    produce(kernel, "in", [("k", 1, None), ("k", 0, None)])
+    with pytest.raises(ZeroDivisionError) as error:
+        kernel.run(until_ms=10_000)
+    original = error.value.__cause__ or error.value  # SimPy re-raises a copy
+    assert any("StreamThread-1" in note for note in original.__notes__)
+    assert streams.state is KafkaStreams.State.ERROR
+
+
 # -- errors at start --------------------------------------------------------------------------
 
 def test_a_join_of_topics_with_different_partition_counts_fails_with_kafkas_error():

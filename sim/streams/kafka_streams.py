@@ -173,6 +173,14 @@ class KafkaStreams:
             self._global_consumer.closing = True
         self.update_state()
 
+    def fail(self) -> None:
+        """A thread died of an exception: stop the others, the instance is in ERROR (the
+        default uncaught-exception handler, ``SHUTDOWN_CLIENT``)."""
+        self._set_state(State.ERROR)
+        for thread in self.threads:
+            thread.closing = True
+            thread.consumer.notify()
+
     def _set_state(self, new: State) -> None:
         old, self.state = self.state, new
         if old is not new:

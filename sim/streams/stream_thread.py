@@ -149,6 +149,10 @@ class StreamThread:
             yield from consumer.close_gen()
         except Stopped:
             pass
+        except Exception as exc:  # a processor failed: the instance goes to ERROR
+            exc.add_note(f"(in stream thread {self.name} at {self.kernel.now_ms:g} ms)")
+            self.streams.fail()
+            raise
         finally:
             self.alive = False
             self.streams.update_state()
