@@ -545,3 +545,23 @@ def test_same_seed_same_bytes_under_any_hash_seed():
         outputs.append(proc.stdout)
     assert outputs[0] == outputs[1]
     assert b"streams.process" in outputs[0]
+
+
+# -- the producer hook the runtime uses ---------------------------------------------------------
+
+def test_producer_send_keeps_the_given_timestamp_and_refuses_negative_ones():
+    """``ProducerRecord.timestamp``: a record sent with a timestamp keeps it in the log (sinks
+    write the processed record's time); a negative one is refused as Kafka's
+    ``ProducerRecord`` constructor does."""
+    from sim.errors import ProduceError
+    from sim.producer import Producer
+
+    kernel = cluster({"t": 1})
+    producer = Producer(kernel, {})
+    producer.send("t", "k", "v", timestamp=123)
+    producer.send("t", "k", "w")
+    producer.flush()
+    assert [t for _, _, _, t in read_topic(kernel, "t")] == [123, 0]  # 0: the send time
+    with pytest.raises(ProduceError, match=r"Invalid timestamp: -1\. Timestamp should always "
+                                           r"be non-negative or null\."):
+        producer.send("t", "k", "v", timestamp=-1)

@@ -148,6 +148,10 @@ class Producer:
         """
         if self.closed:
             raise SimulationError("Cannot send after the producer is closed.")
+        if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(
+                timestamp, int | np.integer) or timestamp < 0):
+            raise ProduceError(f"Invalid timestamp: {timestamp!r}. Timestamp should always be "
+                              "non-negative or null.")
         state = self._topic(topic)
         now = self.kernel.now_ms
         if self.buffer.n and self.buffer.time_ms[self.buffer.n - 1] > now:
