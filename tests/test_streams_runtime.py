@@ -104,6 +104,31 @@ def test_the_test_driver_behaves_as_cache_zero_whatever_the_config():
     assert len(out) == 11
 
 
+def test_interactive_query_reads_the_counts_across_local_tasks():
+    """``KafkaStreams.store``: the count store over the instance's tasks (the repartition topic
+    has 3 partitions, so 3 tasks hold a share of the words each)."""
+    from sim.streams import Materialized
+
+    kernel = cluster({"streams-plaintext-input": 3, "streams-wordcount-output": 1})
+    builder = StreamsBuilder()
+    (builder.stream("streams-plaintext-input").flat_map_values(java_split_words)
+     .group_by(lambda key, word: word).count(Materialized.as_("counts-store")))
+    streams = KafkaStreams(kernel, builder.build(), {"application.id": "iq"})
+    with pytest.raises(StreamsError, match=r"KafkaStreams is not running\. State is CREATED\."):
+        streams.store("counts-store")
+    streams.start()
+    produce(kernel, "streams-plaintext-input", [(None, line, None) for line in QUICKSTART_LINES])
+    kernel.run(until_ms=40_000)
+    store = streams.store("counts-store")
+    assert store.get("kafka") == 3
+    assert store.get("absent") is None
+    assert sorted(store.all()) == sorted(Counter(
+        w for line in QUICKSTART_LINES for w in java_split_words(line)).items())
+    assert len(store.stores) == 3
+    with pytest.raises(StreamsError, match="no such store is registered"):
+        streams.store("nope")
+
+
 # -- the test driver and the runtime agree --------------------------------------------------
 
 def mixed_topology() -> StreamsBuilder:

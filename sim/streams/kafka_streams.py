@@ -44,7 +44,7 @@ from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo
 from sim.streams.config import EXACTLY_ONCE_V2, StreamsConfig
 from sim.streams.internal_topics import TopologyMetadata, prepare
 from sim.streams.processor import Record
-from sim.streams.stores import StateStore
+from sim.streams.stores import StateStore, ValueAndTimestamp
 from sim.streams.stream_thread import StreamsConsumer, StreamThread, payload
 from sim.streams.task import StreamTask
 from sim.streams.topology import Topology
@@ -281,6 +281,23 @@ class KafkaStreams:
 
     # -- what a notebook looks at -----------------------------------------------------------
 
+    def store(self, name: str) -> ReadOnlyStore:
+        """The store ``name`` over this instance's active tasks, read-only, values without
+        timestamps (interactive queries, ``KafkaStreams.store``): ``get(key)``, ``all()``.
+
+        Raises:
+            StreamsError: the instance is not running, or the topology has no such store.
+        """
+        if self.state not in (State.RUNNING, State.REBALANCING):
+            raise StreamsError(f"KafkaStreams is not running. State is {self.state.value}.")
+        if name not in self.topology.store_builders:
+            raise StreamsError(f"Cannot get state store {name} because no such store is "
+                               "registered in the topology.")
+        stores = [thread.tasks[t].task.stores[name] for thread in self.threads
+                  for t in sorted(thread.tasks) if name in thread.tasks[t].task.stores]
+        return ReadOnlyStore(name, stores + [s for n, s in self.global_stores().items()
+                                             if n == name])
+
     def metadata_for_local_threads(self) -> list[ThreadMetadata]:
         """Each thread of this instance with its active tasks (``metadataForLocalThreads``)."""
         result = []
@@ -337,3 +354,35 @@ def _settled(consumer: Consumer) -> bool:
     coordinator = consumer.coordinator
     return (coordinator is not None and coordinator.state == "STABLE"
             and not coordinator.rejoin_needed and coordinator.sync_result is None)
+
+
+class ReadOnlyStore:
+    """One store as seen across an instance's tasks (``CompositeReadOnlyKeyValueStore``):
+    each key lives in the task of its partition."""
+
+    def __init__(self, name: str, stores: list[StateStore]) -> None:
+        self.name = name
+        self.stores = stores
+
+    def get(self, key: Any) -> Any:
+        """The value of ``key`` (a key-value store), or None."""
+        for store in self.stores:
+            value = _plain(store.get(key))  # type: ignore[attr-defined]
+            if value is not None:
+                return value
+        return None
+
+    def all(self) -> list[tuple[Any, Any]]:
+        """Every (key, value) — (Windowed key, value) for a window store — task by task."""
+        return [(key, _plain(value)) for store in self.stores
+                for key, value in store.all()]  # type: ignore[attr-defined]
+
+    def approximate_num_entries(self) -> int:
+        return len(self.all())
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyStore({self.name!r}, tasks={len(self.stores)})"
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, ValueAndTimestamp) else value
