@@ -590,3 +590,33 @@ def test_producer_send_keeps_the_given_timestamp_and_refuses_negative_ones():
     with pytest.raises(ProduceError, match=r"Invalid timestamp: -1\. Timestamp should always "
                                            r"be non-negative or null\."):
         producer.send("t", "k", "v", timestamp=-1)
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("broker", [0, 1, 2])
+def test_a_broker_crash_loses_no_record_at_least_once(broker):
+    """At-least-once through a broker crash (leaders move, the group coordinator may move): the
+    stream threads' consumers and producers ride it out, and every input record's result is in
+    the output (with the idempotent producer, exactly once here)."""
+    from sim.faults import CrashBroker, RestartBroker, schedule
+    from sim.kernel import Kernel
+
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("in", 3, 3)
+    kernel.cluster.create_topic("out", 3, 3)
+    builder = StreamsBuilder()
+    builder.stream("in").map_values(lambda v: v + 1000).to("out")
+    apps = [KafkaStreams(kernel, builder.build(), {"application.id": "ft",
+                                                   "commit.interval.ms": 1000})
+            for _ in range(2)]
+    for app in apps:
+        app.start()
+    schedule(kernel, 12_000, CrashBroker(broker))
+    schedule(kernel, 40_000, RestartBroker(broker))
+    for i in range(30):
+        produce(kernel, "in", [(f"k{j}", i * 10 + j, None) for j in range(10)])
+        kernel.run(until_ms=kernel.now_ms + 1000)
+    kernel.run(until_ms=120_000)
+    assert sorted(v for _, v in key_values(kernel, "out")) == list(range(1000, 1300))
+    assert [app.state for app in apps] == [KafkaStreams.State.RUNNING] * 2
