@@ -523,6 +523,27 @@ def test_trace_frames_and_metrics_describe_the_run():
     assert frame["processed"].sum() == 40
 
 
+def test_follow_one_record_through_the_topology():
+    """The stepper's view: one record's process event, then each forward in depth-first order
+    (source → filter → map_values → sink); a filtered-out record stops at the filter."""
+    kernel = cluster({"in": 1, "out": 1})
+    builder = StreamsBuilder()
+    builder.stream("in").filter(lambda k, v: v > 0).map_values(lambda v: -v).to("out")
+    streams = KafkaStreams(kernel, builder.build(), {"application.id": "follow"})
+    streams.start()
+    produce(kernel, "in", [("a", 5, None), ("b", -5, None)])
+    kernel.run(until_ms=10_000)
+    path = streams.follow("in", 0, 0)
+    assert path["kind"].tolist() == ["streams.process"] + ["streams.forward"] * 3
+    assert list(zip(path["node"][1:], path["detail"][1:], strict=True)) == [
+        ("KSTREAM-SOURCE-0000000000", "KSTREAM-FILTER-0000000001"),
+        ("KSTREAM-FILTER-0000000001", "KSTREAM-MAPVALUES-0000000002"),
+        ("KSTREAM-MAPVALUES-0000000002", "KSTREAM-SINK-0000000003")]
+    dropped = streams.follow("in", 0, 1)
+    assert dropped["node"].tolist() == ["", "KSTREAM-SOURCE-0000000000"]
+    assert streams.follow("in", 0, 7).empty
+
+
 def test_lag_shows_records_not_yet_processed():
     """Per-task lag = the input partitions' high watermark minus the task's position: records
     appended but not yet polled count, and the lag is 0 again once they are processed."""

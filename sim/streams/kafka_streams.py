@@ -28,6 +28,7 @@ threads to commit, close their tasks and leave the group; they do so as the kern
 from __future__ import annotations
 
 import enum
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -309,6 +310,32 @@ class KafkaStreams:
             result.append(ThreadMetadata(thread.name, state, tasks, (),
                                          thread.consumer.client_id, (thread.producer.client_id,)))
         return result
+
+    def follow(self, topic: str, partition: int, offset: int) -> pd.DataFrame:
+        """The path of one input record through the topology: its ``streams.process`` event and
+        the ``streams.forward`` / ``streams.punctuate`` events it caused at once, in order (an
+        update held by the record cache reaches its children later, at the flush)."""
+        trace = self.kernel.trace
+        names = {thread.name for thread in self.threads}
+        processed = trace.frame(events.STREAMS_PROCESS)
+        processed = processed[processed.component.isin(names)]
+        hit = processed[(processed.topic == topic) & (processed.partition == partition)
+                        & (processed.offset == offset)]
+        columns = ["seq", "time_ms", "component", "kind", "task", "node", "detail"]
+        if hit.empty:
+            return pd.DataFrame(columns=columns)
+        first = hit.iloc[0]
+        later = processed[(processed.component == first.component) & (processed.seq > first.seq)]
+        end = later.seq.min() if not later.empty else math.inf
+        parts = [pd.DataFrame([{"seq": first.seq, "time_ms": first.time_ms,
+                                "component": first.component, "kind": first.kind,
+                                "task": first.task, "node": "",
+                                "detail": f"{topic}-{partition}@{offset}"}])]
+        for kind in (events.STREAMS_FORWARD, events.STREAMS_PUNCTUATE):
+            frame = trace.frame(kind)
+            parts.append(frame[(frame.component == first.component) & (frame.seq > first.seq)
+                               & (frame.seq < end)][columns])
+        return pd.concat(parts, ignore_index=True).sort_values("seq").reset_index(drop=True)
 
     def tasks_frame(self) -> pd.DataFrame:
         """One row per active task: thread, partitions, stream time, records processed and
