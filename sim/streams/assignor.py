@@ -112,7 +112,7 @@ class StreamsPartitionAssignor(ConsumerPartitionAssignor):
                  directory: Callable[[str], ThreadInfo | None]) -> None:
         self.metadata = metadata
         self.directory = directory
-        self.last: dict[str, ThreadAssignment] = {}
+        self.last: dict[str, ThreadAssignment] = {}  # tasks per member, when this member led
 
     def assign(self, partitions_per_topic: Mapping[str, int],
                subscriptions: Mapping[str, Subscription]) -> Assignment:

@@ -38,6 +38,7 @@ import pandas as pd
 
 from sim.consumer import Consumer
 from sim.consumer.client import Stopped
+from sim.consumer.events import format_partitions
 from sim.errors import ConfigError, KafkaLabError, StreamsError, TopologyError
 from sim.records import TopicPartition
 from sim.streams import events
@@ -348,7 +349,7 @@ class KafkaStreams:
                 metrics = active.task.metrics
                 rows.append({
                     "instance": self.client_id, "thread": thread.name, "task": str(task_id),
-                    "partitions": thread.describe_partitions(active),
+                    "partitions": format_partitions(active.partitions),
                     "stream_time": active.task.stream_time,
                     "processed": metrics["process-total"],
                     "dropped": metrics["dropped-records-total"],

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from sim.consumer import Consumer
 from sim.consumer.assignors import COOPERATIVE
 from sim.consumer.client import Stopped
-from sim.consumer.events import format_partitions
 from sim.producer import Producer
 from sim.records import TopicPartition
 from sim.streams import events
@@ -292,6 +291,3 @@ class StreamThread:
             end = self.kernel.cluster.partition(tp.topic, tp.partition).log.high_watermark
             lag += max(0, end - active.consumed.get(tp, active.committed.get(tp, 0)))
         return lag
-
-    def describe_partitions(self, active: ActiveTask) -> str:
-        return format_partitions(active.partitions)
