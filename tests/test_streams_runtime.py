@@ -259,20 +259,29 @@ def test_adding_an_instance_moves_tasks_to_it_and_closing_it_moves_them_back():
 
 def test_states_follow_kafkas_state_machine():
     """``KafkaStreams.State``: CREATED → REBALANCING → RUNNING → PENDING_SHUTDOWN →
-    NOT_RUNNING, each change in the trace; start() twice is refused."""
+    NOT_RUNNING, each change in the trace; the thread goes STARTING → RUNNING →
+    PENDING_SHUTDOWN → DEAD (``StreamThread.State``); start() twice is refused."""
     kernel = cluster({"in": 2, "out": 2})
     streams = KafkaStreams(kernel, passthrough().build(), {"application.id": "states"})
     assert streams.state is KafkaStreams.State.CREATED
     streams.start()
     assert streams.state is KafkaStreams.State.REBALANCING
+
+    def thread_states() -> list[str]:
+        return [m.thread_state for m in streams.metadata_for_local_threads()]
+
+    assert thread_states() == ["STARTING"]
     with pytest.raises(StreamsError, match="only be called once"):
         streams.start()
     kernel.run(until_ms=10_000)
     assert streams.state is KafkaStreams.State.RUNNING
+    assert thread_states() == ["RUNNING"]
     streams.close()
     assert streams.state is KafkaStreams.State.PENDING_SHUTDOWN
+    assert thread_states() == ["PENDING_SHUTDOWN"]
     kernel.run(until_ms=20_000)
     assert streams.state is KafkaStreams.State.NOT_RUNNING
+    assert thread_states() == ["DEAD"]
     changes = kernel.trace.frame(streams_events.STREAMS_STATE)
     assert list(zip(changes.old, changes.new, strict=True)) == [
         ("CREATED", "REBALANCING"), ("REBALANCING", "RUNNING"),

@@ -198,7 +198,7 @@ class KafkaStreams:
             return
         if self.state not in (State.REBALANCING, State.RUNNING) or not self.threads:
             return
-        settled = all(t.alive and _settled(t.consumer) for t in self.threads)
+        settled = all(t.state == "RUNNING" for t in self.threads)
         self._set_state(State.RUNNING if settled else State.REBALANCING)
 
     # -- internal topics and global stores --------------------------------------------------
@@ -306,9 +306,7 @@ class KafkaStreams:
         for thread in self.threads:
             tasks = tuple(TaskMetadata(str(t), tuple(thread.tasks[t].partitions))
                           for t in sorted(thread.tasks))
-            state = ("RUNNING" if thread.alive and _settled(thread.consumer)
-                     else "PARTITIONS_ASSIGNED" if thread.alive else "DEAD")
-            result.append(ThreadMetadata(thread.name, state, tasks, (),
+            result.append(ThreadMetadata(thread.name, thread.state, tasks, (),
                                          thread.consumer.client_id, (thread.producer.client_id,)))
         return result
 
@@ -377,11 +375,6 @@ class KafkaStreams:
         return pd.DataFrame(rows, columns=["thread", "task", "status", "node", "records_in",
                                            "records_out"])
 
-
-def _settled(consumer: Consumer) -> bool:
-    coordinator = consumer.coordinator
-    return (coordinator is not None and coordinator.state == "STABLE"
-            and not coordinator.rejoin_needed and coordinator.sync_result is None)
 
 
 class ReadOnlyStore:

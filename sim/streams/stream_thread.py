@@ -120,12 +120,14 @@ class StreamThread:
         self.tasks: dict[TaskId, ActiveTask] = {}
         self.closed_tasks: list[ActiveTask] = []
         self.closing = False
+        self.started = False
         self.alive = False
+        self.assigned_once = False
         self.last_commit_ms = self.kernel.now_ms
 
     def start(self) -> None:
         self.consumer.subscribe(self.metadata.subscribed_topics(), listener=self)
-        self.alive = True
+        self.started = self.alive = True
         self.kernel.env.process(self._run())
 
     # -- the loop ---------------------------------------------------------------------------
@@ -223,7 +225,24 @@ class StreamThread:
 
     # -- the rebalance listener (``StreamsRebalanceListener``) ------------------------------
 
+    @property
+    def state(self) -> str:
+        """The thread's state in Kafka's words (``StreamThread.State``)."""
+        if not self.started:
+            return "CREATED"
+        if not self.alive:
+            return "DEAD"
+        if self.closing:
+            return "PENDING_SHUTDOWN"
+        coordinator = self.consumer.coordinator
+        settled = (coordinator is not None and coordinator.state == "STABLE"
+                   and not coordinator.rejoin_needed and coordinator.sync_result is None)
+        if settled:
+            return "RUNNING"
+        return "PARTITIONS_ASSIGNED" if self.assigned_once else "STARTING"
+
     def on_partitions_assigned(self, partitions: list[TopicPartition]) -> None:
+        self.assigned_once = True
         for tp in partitions:
             task_id = self.metadata.task_for(tp)
             active = self.tasks.get(task_id)
