@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from sim.kernel import Kernel
+from sim.payloads import payload
 from sim.producer import Producer
-from sim.streams.stream_thread import payload
 
 QUICKSTART_LINES = ["all streams lead to kafka", "hello kafka streams", "join kafka summit"]
 """The three lines typed in Kafka Streams' quickstart (``docs/streams/quickstart.html``)."""

@@ -40,6 +40,7 @@ from sim.consumer import Consumer
 from sim.consumer.client import Stopped
 from sim.consumer.events import format_partitions
 from sim.errors import ConfigError, KafkaLabError, StreamsError, TopologyError
+from sim.payloads import payload
 from sim.records import TopicPartition
 from sim.streams import events
 from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo
@@ -47,7 +48,7 @@ from sim.streams.config import EXACTLY_ONCE_V2, StreamsConfig
 from sim.streams.internal_topics import TopologyMetadata, prepare
 from sim.streams.processor import Record
 from sim.streams.stores import StateStore, ValueAndTimestamp
-from sim.streams.stream_thread import StreamsConsumer, StreamThread, payload
+from sim.streams.stream_thread import StreamsConsumer, StreamThread
 from sim.streams.task import StreamTask
 from sim.streams.topology import Topology
 

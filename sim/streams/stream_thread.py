@@ -14,7 +14,7 @@ own producer, as Kafka Streams has. Its loop, as in ``StreamThread.runOnce``:
 The consumer's rebalance listener creates a task when its partitions are assigned and closes it
 when they are revoked (after committing it; output still in the producer is sent but not awaited)
 or lost (without committing). Records read from the cluster carry no payloads; the key and value
-come from the producer that wrote them (the lab's record id names it), the timestamp from the log.
+come from the producer that wrote them (``sim.payloads``), the timestamp from the log.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sim.consumer import Consumer
 from sim.consumer.assignors import COOPERATIVE
 from sim.consumer.client import Stopped
+from sim.payloads import payload
 from sim.producer import Producer
 from sim.records import TopicPartition
 from sim.streams import events
@@ -60,15 +61,6 @@ class StreamsConsumer(Consumer):
         assert self.coordinator is not None
         self.coordinator.assignors = [assignor]
         self.coordinator.rebalance_protocol = COOPERATIVE
-
-
-def payload(kernel: Any, record_id: int) -> tuple[Any, Any]:
-    """The key and value of a record, from the producer that wrote it."""
-    producer = kernel.clients[record_id >> 40]
-    index = record_id & ((1 << 40) - 1)
-    key_id = int(producer.buffer.key_id[index])
-    key = producer.keys[key_id] if key_id >= 0 else None
-    return key, producer.values.get(index)
 
 
 @dataclass
