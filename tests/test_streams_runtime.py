@@ -271,7 +271,7 @@ def test_states_follow_kafkas_state_machine():
         return [m.thread_state for m in streams.metadata_for_local_threads()]
 
     assert thread_states() == ["STARTING"]
-    with pytest.raises(StreamsError, match="only be called once"):
+    with pytest.raises(StreamsError, match="already started or already stopped"):
         streams.start()
     kernel.run(until_ms=10_000)
     assert streams.state is KafkaStreams.State.RUNNING

@@ -159,6 +159,10 @@ def test_global_table_is_loaded_before_the_stream_is_processed():
     produce(kernel, "orders", [("o1", "c2", None), ("o2", "c1", None)])
     kernel.run(until_ms=40_000)
     assert sorted(key_values(kernel, "out")) == [("o1", "c2 by Bob"), ("o2", "c1 by Ann")]
+    streams.close()
+    kernel.run(until_ms=45_000)
+    assert streams.state is KafkaStreams.State.NOT_RUNNING
+    assert streams._global_consumer.lifecycle == "closed"
 
 
 # -- the record cache -------------------------------------------------------------------------

@@ -137,8 +137,9 @@ class KafkaStreams:
             TopologyError: topics that must be co-partitioned are not.
         """
         if self.state is not State.CREATED:
-            raise StreamsError(f"KafkaStreams is {self.state.value}: start() may only be "
-                               "called once, on a CREATED instance.")
+            raise StreamsError(f"The client is either already started or already stopped, "
+                               f"cannot re-start (state {self.state.value}); create a new "
+                               "KafkaStreams instead.")
         try:
             cluster = self.kernel.cluster
             counts = {name: len(topic.partitions) for name, topic in cluster.topics.items()}
@@ -169,20 +170,22 @@ class KafkaStreams:
             self._set_state(State.NOT_RUNNING)
             return
         self._set_state(State.PENDING_SHUTDOWN)
-        for thread in self.threads:
-            thread.closing = True
-            thread.consumer.notify()
-        if self._global_consumer is not None:
-            self._global_consumer.closing = True
+        self._stop_threads()
         self.update_state()
 
     def fail(self) -> None:
         """A thread died of an exception: stop the others, the instance is in ERROR (the
         default uncaught-exception handler, ``SHUTDOWN_CLIENT``)."""
         self._set_state(State.ERROR)
+        self._stop_threads()
+
+    def _stop_threads(self) -> None:
         for thread in self.threads:
             thread.closing = True
             thread.consumer.notify()
+        if self._global_consumer is not None:
+            self._global_consumer.closing = True
+            self._global_consumer.notify()
 
     def _set_state(self, new: State) -> None:
         old, self.state = self.state, new
@@ -279,6 +282,7 @@ class KafkaStreams:
                     started = True
                     for thread in self.threads:
                         thread.start()
+            yield from consumer.close_gen()
         except Stopped:
             pass
 
