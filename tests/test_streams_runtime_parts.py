@@ -220,3 +220,16 @@ def test_stateless_topology_on_the_cluster_matches_plain_python(steps, records, 
     assert Counter(got) == Counter(expected)
     for key in {k for k, _, _ in expected}:
         assert [r for r in got if r[0] == key] == [r for r in expected if r[0] == key]
+
+
+def test_a_pattern_source_reads_the_matching_topics_but_not_internal_ones():
+    """A ``Pattern`` source subscribes to every matching topic at start, never to internal
+    topics such as ``__consumer_offsets`` (``exclude.internal.topics``)."""
+    import re
+
+    builder = StreamsBuilder()
+    builder.stream(re.compile(r".*s")).to("out")
+    metadata = prepare(builder.build(), "app", {"orders": 2, "payments": 3, "out": 1,
+                                                "__consumer_offsets": 50})
+    assert metadata.subscribed_topics() == ["orders", "payments"]
+    assert [str(t) for t in metadata.tasks] == ["0_0", "0_1", "0_2"]

@@ -4,7 +4,8 @@ Mirrors ``RepartitionTopics``, ``CopartitionedTopicsEnforcer`` and the task book
 ``StreamsPartitionAssignor`` (``PartitionGrouper``):
 
 - **Source topics must exist** (``MissingSourceTopicException``); a pattern source reads every
-  topic whose whole name matches.
+  topic whose whole name matches when the application starts (Kafka also picks up topics
+  created later; the lab does not).
 - **Repartition topics** are ``<application.id>-<name>-repartition``. Unless
   ``Repartitioned.with_number_of_partitions`` fixes it, a repartition topic gets as many
   partitions as the largest source topic of the sub-topology that writes to it.
@@ -158,7 +159,8 @@ def prepare(topology: Topology, application_id: str, cluster_partitions: dict[st
                 continue
             if factory.pattern is not None:
                 pattern = factory.pattern
-                topics = sorted(t for t in cluster_partitions if re.fullmatch(pattern, t))
+                topics = sorted(t for t in cluster_partitions if re.fullmatch(pattern, t)
+                                and not t.startswith("__"))  # exclude.internal.topics
             else:
                 topics = list(factory.topics)
             topics_of_source[name] = topics
