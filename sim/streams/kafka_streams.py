@@ -342,16 +342,18 @@ class KafkaStreams:
         return pd.concat(parts, ignore_index=True).sort_values("seq").reset_index(drop=True)
 
     def tasks_frame(self) -> pd.DataFrame:
-        """One row per active task: thread, partitions, stream time, records processed and
-        dropped, punctuations, lag (records in its partitions not yet processed) and the
-        offsets it committed last."""
+        """One row per active task: instance (client id), thread, partitions, stream time,
+        records processed and dropped, punctuations, lag (records in its partitions not yet
+        processed) and the offsets it committed last. ``pd.concat`` the frames of several
+        instances to see the whole application."""
         rows = []
         for thread in self.threads:
             for task_id in sorted(thread.tasks):
                 active = thread.tasks[task_id]
                 metrics = active.task.metrics
                 rows.append({
-                    "instance": self.client_id, "thread": thread.name, "task": str(task_id),
+                    "instance": self.client_id, "thread": f"StreamThread-{thread.index}",
+                    "task": str(task_id),
                     "partitions": format_partitions(active.partitions),
                     "stream_time": active.task.stream_time,
                     "processed": metrics["process-total"],
@@ -374,11 +376,12 @@ class KafkaStreams:
                 (thread.tasks[t], "active") for t in sorted(thread.tasks)]
             for active, status in tasks:
                 for node, (received, sent) in active.task.node_metrics.items():
-                    rows.append({"thread": thread.name, "task": str(active.task_id),
-                                 "status": status, "node": node, "records_in": received,
-                                 "records_out": sent})
-        return pd.DataFrame(rows, columns=["thread", "task", "status", "node", "records_in",
-                                           "records_out"])
+                    rows.append({"instance": self.client_id,
+                                 "thread": f"StreamThread-{thread.index}",
+                                 "task": str(active.task_id), "status": status, "node": node,
+                                 "records_in": received, "records_out": sent})
+        return pd.DataFrame(rows, columns=["instance", "thread", "task", "status", "node",
+                                           "records_in", "records_out"])
 
 
 
