@@ -18,6 +18,7 @@ Processor API), ``topology`` / ``description`` (the graph and ``describe()``), `
 from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
 from sim.streams.description import TopologyDescription
+from sim.streams.drawing import draw_topology
 from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
 from sim.streams.ktable import GlobalKTable, KTable
@@ -85,4 +86,5 @@ __all__ = [
     "TopologyTestDriver",
     "WindowStore",
     "Windowed",
+    "draw_topology",
 ]
