@@ -123,6 +123,9 @@ class KStreamKStreamJoin(Processor):
             context.get_state_store(self.outer_store_name) if self.outer_store_name else None)
         self.tracker = self.trackers.get(context.task_id)
 
+    def close(self) -> None:
+        self.trackers.remove(self.context.task_id)
+
     def _join(self, this_value: Any, other_value: Any) -> Any:
         if self.is_left:
             return self.joiner(this_value, other_value)
