@@ -27,8 +27,8 @@ from collections.abc import Generator
 import numpy as np
 import simpy
 
+from sim.broker.log import PartitionLog
 from sim.kernel import Kernel
-from sim.log import PartitionLog
 from sim.producer import Producer
 from sim.workloads import NoKeys, UniformKeys, Workload
 

@@ -1,7 +1,7 @@
 """Kafka Lab's simulator: a deterministic, SimPy-based model of an Apache Kafka cluster.
 
 Learner-facing names only; everything else lives in the modules named after Kafka's concepts
-(``sim.partitioners``, ``sim.producer``, ``sim.log``, ``sim.cluster``, …).
+(``sim.partitioners``, ``sim.producer``, ``sim.consumer``; the broker side in ``sim.broker``, …).
 
     >>> from sim import Kernel, Producer
     >>> kernel = Kernel(seed=7)
@@ -10,7 +10,7 @@ Learner-facing names only; everything else lives in the modules named after Kafk
     3
 """
 
-from sim.cluster import Cluster
+from sim.broker.cluster import Cluster
 from sim.config import KAFKA_VERSION
 from sim.consumer import Consumer, ConsumerRecord, ConsumerRecords
 from sim.errors import (

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim import trace as events
-from sim.cluster import Network
+from sim.broker.cluster import Network
 from sim.consumer.faults import ConsumerCrash as ConsumerCrash  # consumer faults, re-exported
 from sim.consumer.faults import ConsumerHang as ConsumerHang
 from sim.consumer.faults import ConsumerJoin as ConsumerJoin

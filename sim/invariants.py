@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from sim.cluster import Partition
+    from sim.broker.cluster import Partition
     from sim.kernel import Kernel
 
 

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.cluster import Cluster
-from sim.controller import Controller
+from sim.broker.cluster import Cluster
+from sim.broker.controller import Controller
+from sim.broker.replication import ReplicaManager
 from sim.errors import ConfigError, SimulationError
-from sim.replication import ReplicaManager
 from sim.trace import Trace
 
 
@@ -75,7 +75,7 @@ class Kernel:
         self._step_ms, self._step_same = math.nan, 0  # step()'s livelock guard
         self._background = 0  # background timers waiting in the event queue
         self.cluster = Cluster(self._brokers, self.spawn_rng(), self._broker_configs)
-        self.cluster.kernel = self
+        self.cluster.runtime = self
         self.replicas = ReplicaManager(self)
         self.controller = Controller(self, self.replicas)
         if self._setup is not None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from sim.cluster import Cluster
+from sim.broker.cluster import Cluster
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.workloads import Workload

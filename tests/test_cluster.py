@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.cluster import MAX_TOPIC_LENGTH, Cluster, assign_replicas, validate_topic_name
+from sim.broker.cluster import MAX_TOPIC_LENGTH, Cluster, assign_replicas, validate_topic_name
 from sim.errors import ConfigError, UnknownTopicError
 from sim.kernel import Kernel
 

@@ -16,17 +16,17 @@ import pytest
 from sim import faults, scenarios
 from sim import trace as events
 from sim.audit import audit_kernel
-from sim.kernel import Kernel
-from sim.log import PartitionLog
-from sim.producer import Producer
-from sim.producer.accumulator import ProducerBatch
-from sim.producer.transaction_manager import TransactionManager
-from sim.producer_state import (
+from sim.broker.log import PartitionLog
+from sim.broker.producer_state import (
     INVALID_PRODUCER_EPOCH,
     NUM_BATCHES_TO_RETAIN,
     OUT_OF_ORDER_SEQUENCE_NUMBER,
     ProducerStateManager,
 )
+from sim.kernel import Kernel
+from sim.producer import Producer
+from sim.producer.accumulator import ProducerBatch
+from sim.producer.transaction_manager import TransactionManager
 
 SCENARIOS = Path(__file__).parent / "data" / "scenarios"
 PID = 7

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from sim import faults
+from sim.broker.log import RECORD_COLUMNS
 from sim.invariants import partitions_online, replicas_agree_below_hw
 from sim.kernel import Kernel
-from sim.log import RECORD_COLUMNS
 from sim.producer import Producer
 
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import log
-from sim.log import BATCH_COLUMNS, BLOCK_RECORDS, RECORD_COLUMNS, PartitionLog, Segment
+from sim.broker import log
+from sim.broker.log import BATCH_COLUMNS, BLOCK_RECORDS, RECORD_COLUMNS, PartitionLog, Segment
 
 
 def columns(n: int, start: int = 0) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ import pytest
 
 from sim import metrics
 from sim import trace as events
-from sim.cluster import Cluster
+from sim.broker.cluster import Cluster
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.workloads import UniformKeys

@@ -318,3 +318,23 @@ def test_readme_says_which_lessons_are_written() -> None:
     assert "not written yet" in readme
     for name in LESSONS:
         assert f"`{name[:2]}`" in readme, name
+
+
+def test_the_broker_side_does_not_import_the_kernel() -> None:
+    """``sim.broker`` (cluster, log, replication, controller) is built by the kernel and reaches
+    it only through the ``BrokerRuntime`` protocol: no broker module imports ``sim.kernel``, not
+    even for type checking, so the two do not import each other in a circle."""
+    import ast
+
+    imported: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "sim" / "broker").glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        imported[path.stem] = names
+    assert {"cluster", "controller", "log", "replication", "runtime"} <= set(imported)
+    assert [m for m, names in imported.items() if "sim.kernel" in names] == []
+    assert "sim.broker.runtime" in imported["controller"] & imported["replication"]

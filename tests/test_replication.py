@@ -7,11 +7,11 @@ import pytest
 
 from sim import faults
 from sim import trace as events
-from sim.controller import BROKER_SESSION_TIMEOUT_MS, ELECTION
+from sim.broker.controller import BROKER_SESSION_TIMEOUT_MS, ELECTION
+from sim.broker.replication import ISR_CHANGE, TRUNCATE
 from sim.errors import ConfigError, ProduceError
 from sim.kernel import Kernel
 from sim.producer import Producer
-from sim.replication import ISR_CHANGE, TRUNCATE
 
 
 def cluster(brokers: int = 3, rf: int = 3, seed: int = 0, **topic_configs) -> Kernel:

@@ -12,18 +12,18 @@ import pytest
 
 from sim import faults
 from sim import trace as events
-from sim.controller import BROKER_SESSION_TIMEOUT_MS, ELECTION
-from sim.invariants import partitions_online, replicas_agree_below_hw
-from sim.kernel import Kernel
-from sim.log import PartitionLog
-from sim.producer import Producer
-from sim.replication import (
+from sim.broker.controller import BROKER_SESSION_TIMEOUT_MS, ELECTION
+from sim.broker.log import PartitionLog
+from sim.broker.replication import (
     ISR_CHANGE,
     PRODUCE_ERROR,
     REQUEST_TIMED_OUT,
     end_offset_for,
     truncation_offset,
 )
+from sim.invariants import partitions_online, replicas_agree_below_hw
+from sim.kernel import Kernel
+from sim.producer import Producer
 from sim.workloads import Workload
 
 

@@ -21,7 +21,7 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
-from sim.log import RECORD_COLUMNS
+from sim.broker.log import RECORD_COLUMNS
 from sim.records import TopicPartition
 
 FIELDS = ("timestamp_ms", "key_hash", "value_size", "record_id")

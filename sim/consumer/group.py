@@ -34,6 +34,7 @@ from typing import Any
 
 import simpy
 
+from sim.broker.replication import NONE as APPEND_OK
 from sim.consumer import events
 from sim.consumer.classic_group import (
     COMPLETING,
@@ -64,7 +65,6 @@ from sim.consumer.offsets import (
     partition_for,
 )
 from sim.records import TopicPartition
-from sim.replication import NONE as APPEND_OK
 
 
 class GroupCoordinator:

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from sim.broker.log import RECORD_COLUMNS
 from sim.consumer.assignors import java_string_hash
 from sim.consumer.config import OFFSETS_TOPIC
-from sim.log import RECORD_COLUMNS
 from sim.records import TopicPartition
 
 RECORD_BATCH_OVERHEAD = 61  # bytes of a v2 record batch header, as in the producer

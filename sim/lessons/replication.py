@@ -38,7 +38,7 @@ from sim import config
 from sim import faults as fault_kinds
 from sim import trace as events
 from sim.audit import audit_kernel, final_reads_of
-from sim.cluster import Network
+from sim.broker.cluster import Network
 from sim.errors import ConfigError, SimulationError
 from sim.kernel import Kernel
 from sim.lessons.whole_text import WholeTextFrame

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
+from sim.broker.replication import NONE, AppendResult
 from sim.producer.accumulator import ProducerBatch
-from sim.replication import NONE, AppendResult
 
 if TYPE_CHECKING:
     from sim.producer import Producer

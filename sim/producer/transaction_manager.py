@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.producer_state import OUT_OF_ORDER_SEQUENCE_NUMBER, last_sequence
+from sim.broker.producer_state import OUT_OF_ORDER_SEQUENCE_NUMBER, last_sequence
 
 if TYPE_CHECKING:
     from sim.producer.accumulator import ProducerBatch

@@ -30,7 +30,7 @@ import yaml
 
 from sim import config as configs
 from sim import faults
-from sim.cluster import validate_topic_name
+from sim.broker.cluster import validate_topic_name
 from sim.consumer import scenario as consumer_scenario
 from sim.errors import ConfigError, KafkaLabError, ScenarioError
 from sim.kernel import Kernel

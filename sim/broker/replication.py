@@ -28,7 +28,7 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
 - An idempotent producer's batches carry sequence numbers: the leader answers a retry of a
   batch it already has with the original offsets, and rejects a batch that would skip a
   missing earlier one (OUT_OF_ORDER_SEQUENCE_NUMBER), so order is kept. Every replica keeps
-  this producer state with its log (``sim.producer_state``), so a new leader knows it too.
+  this producer state with its log (``sim.broker.producer_state``), so a new leader knows it too.
 - A follower that starts following a new leader first truncates its log to where its last
   leader epoch ends in the leader's log (``OffsetsForLeaderEpoch``, KIP-101/KIP-279), repeating
   with an earlier epoch when the leader never had that one: records past that point are gone,
@@ -48,12 +48,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
-from sim.cluster import FollowerState, Network, Partition
-from sim.log import Batch, PartitionLog
-from sim.producer_state import last_sequence
+from sim.broker.cluster import FollowerState, Network, Partition
+from sim.broker.log import Batch, PartitionLog
+from sim.broker.producer_state import last_sequence
 
 if TYPE_CHECKING:
-    from sim.kernel import Kernel
+    from sim.broker.runtime import BrokerRuntime
 
 REPLICA_FETCH_MAX_BYTES = 1048576  # replica.fetch.max.bytes (per partition)
 REPLICA_FETCH_BACKOFF_MS = 1000  # replica.fetch.backoff.ms
@@ -103,9 +103,9 @@ class _DelayedProduce:
 class ReplicaManager:
     """The broker side of produce and replication for the whole cluster."""
 
-    def __init__(self, kernel: Kernel) -> None:
-        self.kernel = kernel
-        self.cluster = kernel.cluster
+    def __init__(self, runtime: BrokerRuntime) -> None:
+        self.runtime = runtime
+        self.cluster = runtime.cluster
         self._delayed: dict[tuple[str, int], list[_DelayedProduce]] = {}
         self._waiting_fetchers: dict[int, list[Any]] = {}
         self._fetchers: set[tuple[int, int]] = set()
@@ -137,7 +137,7 @@ class ReplicaManager:
         """
         part = self.cluster.partition(topic, partition)
         broker = self.cluster.brokers[node]
-        now = self.kernel.now_ms
+        now = self.runtime.now_ms
         records = len(columns["record_id"])
         epoch = broker.leads.get((topic, partition))
         if not broker.alive or epoch is None:
@@ -169,11 +169,11 @@ class ReplicaManager:
             base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
                                     producer_epoch)
             end = base + records
-            self.kernel.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
+            self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                    partition, base, records, size_bytes, producer_id)
         if zombie:  # nobody fetches from it: acks=all can only time out
             if all_acks:
-                timer = self.kernel.env.timeout(timeout_ms)
+                timer = self.runtime.env.timeout(timeout_ms)
                 timer.callbacks.append(lambda _e: respond(AppendResult(REQUEST_TIMED_OUT)))
             else:
                 respond(AppendResult(NONE, base))
@@ -191,7 +191,7 @@ class ReplicaManager:
             respond(AppendResult(NONE, base))
             return
         delayed = _DelayedProduce(part, required, base, respond,
-                                  self.kernel.now_ms + timeout_ms, node, records)
+                                  self.runtime.now_ms + timeout_ms, node, records)
         self._delayed.setdefault((part.topic, part.partition), []).append(delayed)
         self._waiting += 1
         self._arrivals += 1
@@ -203,7 +203,7 @@ class ReplicaManager:
         self._waiting -= 1
         if not self._waiting and self._timer is not None:
             # nothing waits: the armed timer must not keep a run going (it will find nothing)
-            self.kernel.make_background(self._timer)
+            self.runtime.make_background(self._timer)
             self._timer, self._timer_ms = None, math.inf
         delayed.respond(result)
 
@@ -215,9 +215,9 @@ class ReplicaManager:
         if not deadlines or deadlines[0][0] >= self._timer_ms:
             return
         if self._timer is not None:  # replaced by an earlier deadline: it will find nothing
-            self.kernel.make_background(self._timer)
+            self.runtime.make_background(self._timer)
         self._timer_ms = deadlines[0][0]
-        timer = self.kernel.env.timeout(self._timer_ms - self.kernel.now_ms)
+        timer = self.runtime.env.timeout(self._timer_ms - self.runtime.now_ms)
         self._timer = timer
         timer.callbacks.append(lambda _event: self._expire(timer))
 
@@ -226,13 +226,13 @@ class ReplicaManager:
         if timer is not self._timer:
             return  # replaced by an earlier deadline, or nothing waited any more
         self._timer, self._timer_ms = None, math.inf
-        now = self.kernel.now_ms
+        now = self.runtime.now_ms
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             delayed = heapq.heappop(deadlines)[2]
             if not delayed.done:
                 part = delayed.partition
-                self.kernel.trace.emit(PRODUCE_ERROR, now, f"broker-{delayed.node}", delayed.node,
+                self.runtime.trace.emit(PRODUCE_ERROR, now, f"broker-{delayed.node}", delayed.node,
                                        part.topic, part.partition, REQUEST_TIMED_OUT,
                                        delayed.records)
                 self._answer(delayed, AppendResult(REQUEST_TIMED_OUT))
@@ -240,7 +240,7 @@ class ReplicaManager:
 
     def _error(self, part: Partition, node: int, error: str, records: int,
                respond: Callable[[AppendResult], None]) -> None:
-        self.kernel.trace.emit(PRODUCE_ERROR, self.kernel.now_ms, f"broker-{node}", node,
+        self.runtime.trace.emit(PRODUCE_ERROR, self.runtime.now_ms, f"broker-{node}", node,
                                part.topic, part.partition, error, records)
         respond(AppendResult(error))
 
@@ -290,7 +290,7 @@ class ReplicaManager:
         if new_hw > log.high_watermark:
             log.high_watermark = new_hw
             if len(part.replicas) > 1:  # with one replica the HW simply follows the LEO
-                self.kernel.trace.emit(HW_ADVANCE, self.kernel.now_ms,
+                self.runtime.trace.emit(HW_ADVANCE, self.runtime.now_ms,
                                        f"broker-{part.leader}", part.topic, part.partition,
                                        part.leader, new_hw)
         self._check_delayed(part)
@@ -300,7 +300,7 @@ class ReplicaManager:
         if isr == part.isr:
             return
         part.isr = isr
-        self.kernel.trace.emit(ISR_CHANGE, self.kernel.now_ms, f"broker-{part.leader}",
+        self.runtime.trace.emit(ISR_CHANGE, self.runtime.now_ms, f"broker-{part.leader}",
                                part.topic, part.partition, part.leader, str(isr), reason)
         self.cluster.metadata_changed()
         self.maybe_advance_high_watermark(part)
@@ -339,8 +339,8 @@ class ReplicaManager:
             if broker.incarnation != incarnation:
                 return  # this process crashed; the restarted one has its own task
             if broker.alive and _event is not None:
-                self.shrink_isr(self.kernel.now_ms, broker_id)
-            timer = self.kernel.background_timeout(broker.config["replica.lag.time.max.ms"] / 2)
+                self.shrink_isr(self.runtime.now_ms, broker_id)
+            timer = self.runtime.background_timeout(broker.config["replica.lag.time.max.ms"] / 2)
             timer.callbacks.append(tick)
 
         tick()
@@ -358,7 +358,7 @@ class ReplicaManager:
         for follower in part.replicas:
             if follower != part.leader and (follower, part.leader) not in self._fetchers:
                 self._fetchers.add((follower, part.leader))
-                self.kernel.env.process(self._fetcher(follower, part.leader))
+                self.runtime.env.process(self._fetcher(follower, part.leader))
 
     def _wake_fetchers(self, leader: int) -> None:
         for waiter in self._waiting_fetchers.pop(leader, []):
@@ -387,7 +387,7 @@ class ReplicaManager:
         whose position changed, that lag the leader or whose follower is out of the ISR; idle,
         caught-up ones cost nothing.
         """
-        env = self.kernel.env
+        env = self.runtime.env
         brokers = self.cluster.brokers
         network = self.cluster.network
         while True:
@@ -442,7 +442,7 @@ class ReplicaManager:
 
     def _on_fetch(self, part: Partition, follower: int, fetch_offset: int) -> None:
         """The leader learns the follower's position (``Replica.updateFetchState``)."""
-        now = self.kernel.now_ms
+        now = self.runtime.now_ms
         state = part.followers.setdefault(follower, FollowerState())
         leader_leo = part.log.log_end_offset
         if fetch_offset >= leader_leo:
@@ -452,7 +452,7 @@ class ReplicaManager:
         state.last_fetch_leader_leo = leader_leo
         state.last_fetch_ms = now
         state.log_end_offset = fetch_offset
-        if (follower not in part.isr and self.kernel.controller.may_join_isr(follower)
+        if (follower not in part.isr and self.runtime.controller.may_join_isr(follower)
                 and self.cluster.network.connected(part.leader, Network.CONTROLLER)
                 and fetch_offset >= part.log.high_watermark
                 and fetch_offset >= part.log.end_offset_for_epoch(part.leader_epoch - 1)):
@@ -486,8 +486,8 @@ class ReplicaManager:
         dropped = log.truncate_to(offset)
         if len(dropped):
             self.truncated.append((part.topic, part.partition, broker, dropped,
-                                   len(self.kernel.trace)))
-            self.kernel.trace.emit(TRUNCATE, self.kernel.now_ms, f"broker-{broker}", part.topic,
+                                   len(self.runtime.trace)))
+            self.runtime.trace.emit(TRUNCATE, self.runtime.now_ms, f"broker-{broker}", part.topic,
                                    part.partition, broker, offset, len(dropped), epoch)
 
 

@@ -17,14 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim import config
+from sim.broker.log import PartitionLog
 from sim.errors import ConfigError, UnknownTopicError
-from sim.log import PartitionLog
 from sim.partitioners import ClusterMetadata
+
+if TYPE_CHECKING:
+    from sim.broker.runtime import BrokerRuntime
 
 LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_LENGTH = 249  # Kafka's Topic.MAX_NAME_LENGTH
@@ -236,7 +239,7 @@ class Cluster:
         self.brokers = {b: Broker(b, broker_configs) for b in range(n_brokers)}
         self.topics: dict[str, Topic] = {}
         self._rng = rng if rng is not None else np.random.default_rng(0)
-        self.kernel: Any = None  # set by the Kernel that owns this cluster
+        self.runtime: BrokerRuntime | None = None  # set by the kernel that runs this cluster
         self.metadata_version = 0  # bumped whenever leaders, topics or liveness change
         self._metadata: ClusterMetadata | None = None
         self.network = Network(self._rng.spawn(1)[0])
@@ -320,7 +323,8 @@ class Cluster:
 
     def next_change(self) -> Any:
         """A SimPy event that fires at the next metadata, liveness or network change."""
-        waiter = self.kernel.env.event()
+        assert self.runtime is not None, "a cluster needs a kernel to wait for changes"
+        waiter = self.runtime.env.event()
         self._change_waiters.append(waiter)
         return waiter
 

@@ -14,7 +14,7 @@ Vocabulary:
 - *leader epoch cache*: ``(epoch, start offset)`` for every leader epoch in this log, which a
   replica uses to find where its log diverges from a new leader's (KIP-101, KIP-279).
 - *producer state*: each idempotent producer's epoch and last batches' sequences, kept as
-  batches are appended and rebuilt after a truncation (``sim.producer_state``).
+  batches are appended and rebuilt after a truncation (``sim.broker.producer_state``).
 
 A record's *record id* says which producer record it is (``producer id << 40 | index``), so an
 audit can tell a lost record from a duplicate or from another record at the same offset.
@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from sim.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
+from sim.broker.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
 
 BLOCK_RECORDS = 1 << 16
 """Records per storage block: big enough to amortise, small enough not to waste memory."""

@@ -34,12 +34,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim import trace as events
-from sim.cluster import FollowerState, Network, Partition
-from sim.log import PartitionLog
+from sim.broker.cluster import FollowerState, Network, Partition
+from sim.broker.log import PartitionLog
+from sim.broker.replication import NOT_LEADER_OR_FOLLOWER, ReplicaManager
 
 if TYPE_CHECKING:
-    from sim.kernel import Kernel
-    from sim.replication import ReplicaManager
+    from sim.broker.runtime import BrokerRuntime
 
 BROKER_SESSION_TIMEOUT_MS = 9000  # broker.session.timeout.ms (KRaftConfigs)
 BROKER_HEARTBEAT_INTERVAL_MS = 2000  # broker.heartbeat.interval.ms (KRaftConfigs)
@@ -58,9 +58,9 @@ LOG_LOST = events.register(events.EventKind(
 class Controller:
     """Decides leaders and ISRs for the whole cluster, as KRaft's QuorumController does."""
 
-    def __init__(self, kernel: Kernel, replicas: ReplicaManager) -> None:
-        self.kernel = kernel
-        self.cluster = kernel.cluster
+    def __init__(self, runtime: BrokerRuntime, replicas: ReplicaManager) -> None:
+        self.runtime = runtime
+        self.cluster = runtime.cluster
         self.replicas = replicas
         self.fenced: set[int] = set()
         # brokers whose current process registered (KRaft: a registration with its incarnation)
@@ -77,9 +77,9 @@ class Controller:
         broker.leads.clear()
         broker.disk_lost = broker.disk_lost or lose_disk
         self.registered.discard(broker_id)
-        self._last_contact_ms[broker_id] = self.kernel.now_ms  # its last heartbeat
+        self._last_contact_ms[broker_id] = self.runtime.now_ms  # its last heartbeat
         self._emit_broker(broker_id, "crashed", "disk lost" if lose_disk else "disk kept")
-        for client in self.kernel.clients:
+        for client in self.runtime.clients:
             if hasattr(client, "broker_crashed"):
                 client.broker_crashed(broker_id)
         self.cluster.metadata_changed()
@@ -92,7 +92,7 @@ class Controller:
             return
         broker.alive = True
         broker.incarnation += 1
-        broker.link_free_ms = broker.next_free_ms = self.kernel.now_ms
+        broker.link_free_ms = broker.next_free_ms = self.runtime.now_ms
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
                 if broker_id in part.replicas and broker.disk_lost:
@@ -107,7 +107,7 @@ class Controller:
         """A broker's link to the controller was cut or healed."""
         broker = self.cluster.brokers[broker_id]
         if broker.alive:  # its last heartbeat before the cut, or its first one after the heal
-            self._last_contact_ms[broker_id] = self.kernel.now_ms
+            self._last_contact_ms[broker_id] = self.runtime.now_ms
         if not self.cluster.network.connected(broker_id, Network.CONTROLLER):
             self._fence_after_session_timeout(broker_id)
             return
@@ -136,12 +136,12 @@ class Controller:
         if network.deliver(broker_id, Network.CONTROLLER):
             self._heard_from(broker_id)
         elif network.connected(broker_id, Network.CONTROLLER):  # lost: try at the next beat
-            timer = self.kernel.background_timeout(BROKER_HEARTBEAT_INTERVAL_MS)
+            timer = self.runtime.background_timeout(BROKER_HEARTBEAT_INTERVAL_MS)
             timer.callbacks.append(lambda _event: self._heartbeat(broker_id, incarnation))
 
     def _heard_from(self, broker_id: int) -> None:
         """A heartbeat or registration reached the controller: register and unfence."""
-        self._last_contact_ms[broker_id] = self.kernel.now_ms
+        self._last_contact_ms[broker_id] = self.runtime.now_ms
         if broker_id not in self.registered:
             if broker_id not in self.fenced:
                 # It registers again before its session expired: the controller fences the old
@@ -157,12 +157,12 @@ class Controller:
             broker = self.cluster.brokers[broker_id]
             reachable = broker.alive and self.cluster.network.connected(
                 broker_id, Network.CONTROLLER)
-            silent_ms = self.kernel.now_ms - self._last_contact_ms[broker_id]
+            silent_ms = self.runtime.now_ms - self._last_contact_ms[broker_id]
             if (broker_id not in self.fenced and not reachable
                     and silent_ms >= BROKER_SESSION_TIMEOUT_MS):
                 self.fence(broker_id)
 
-        timer = self.kernel.env.timeout(BROKER_SESSION_TIMEOUT_MS)
+        timer = self.runtime.env.timeout(BROKER_SESSION_TIMEOUT_MS)
         timer.callbacks.append(fence)
 
     # -- fencing and elections ---------------------------------------------------------------
@@ -257,14 +257,12 @@ class Controller:
         if leader >= 0:
             part.last_leader = leader
             part.leader_epoch += 1
-            now = self.kernel.now_ms
+            now = self.runtime.now_ms
             part.followers = {b: FollowerState(last_caught_up_ms=now) for b in part.replicas
                               if b != leader}
             self._believe(part)
-        self.kernel.trace.emit(ELECTION, self.kernel.now_ms, "controller", part.topic,
+        self.runtime.trace.emit(ELECTION, self.runtime.now_ms, "controller", part.topic,
                                part.partition, leader, part.leader_epoch, kind, str(isr))
-        from sim.replication import NOT_LEADER_OR_FOLLOWER
-
         self.replicas.fail_delayed(part, NOT_LEADER_OR_FOLLOWER)
         self.replicas.on_leadership_change(part)
         self.replicas.maybe_advance_high_watermark(part)
@@ -287,7 +285,7 @@ class Controller:
             if any(ratio > limit for ratio in self.imbalance().values()):
                 self.preferred_leader_election()
 
-        timer = self.kernel.env.timeout(config["leader.imbalance.check.interval.seconds"] * 1000)
+        timer = self.runtime.env.timeout(config["leader.imbalance.check.interval.seconds"] * 1000)
         timer.callbacks.append(check)
 
     def imbalance(self) -> dict[int, float]:
@@ -316,10 +314,10 @@ class Controller:
         log = part.logs[broker_id]
         if len(log):
             self.replicas.truncated.append((part.topic, part.partition, broker_id,
-                                            log.records(), len(self.kernel.trace)))
-            self.kernel.trace.emit(LOG_LOST, self.kernel.now_ms, "controller", part.topic,
+                                            log.records(), len(self.runtime.trace)))
+            self.runtime.trace.emit(LOG_LOST, self.runtime.now_ms, "controller", part.topic,
                                    part.partition, broker_id, log.log_start_offset, len(log))
 
     def _emit_broker(self, broker_id: int, state: str, detail: str) -> None:
-        self.kernel.trace.emit(BROKER, self.kernel.now_ms, "controller", broker_id, state,
+        self.runtime.trace.emit(BROKER, self.runtime.now_ms, "controller", broker_id, state,
                                detail)
