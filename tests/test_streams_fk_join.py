@@ -281,3 +281,14 @@ def test_fk_join_rejects_bad_arguments() -> None:
         left.join(StreamsBuilder().table("r"), second_field, paren)
     with pytest.raises(TopologyError, match="materialized must be"):
         left.join(builder.table("r"), second_field, paren, "store")
+
+
+def test_value_hash_is_of_serialized_bytes() -> None:
+    """ResponseJoinProcessorSupplier compares hashes of the serialized left value: equal bytes,
+    equal hash; a string and an integer that print alike differ; a deleted row has none."""
+    from sim.streams.fk_join import value_hash
+
+    assert value_hash("A|r1") == value_hash("A|r1")
+    assert value_hash("1") != value_hash(1)
+    assert value_hash(None) is None
+    assert value_hash(2**40) == value_hash(2**40)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import TopologyError
+from sim.records import serialize
 from sim.streams.materialized import Materialized
 from sim.streams.operations import Change, KTableSource
 from sim.streams.processor import Processor, Record
@@ -94,10 +95,16 @@ class CombinedKey:
 
 
 def value_hash(value: Any) -> str | None:
-    """A 128-bit hash of a left value (Kafka: Murmur3 of the serialized value); None for None."""
+    """A 128-bit hash of a left value's serialized bytes (Kafka: Murmur3-128); None for None.
+    Values the lab's serializer does not take (bool, ints over 32 bits) hash their repr."""
     if value is None:
         return None
-    return hashlib.blake2b(repr(value).encode("utf-8"), digest_size=16).hexdigest()
+    try:
+        data = serialize(value)
+    except (TypeError, OverflowError):
+        data = repr(value).encode("utf-8")
+    assert data is not None
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _drop(processor: Processor) -> None:
