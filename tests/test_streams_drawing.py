@@ -14,7 +14,16 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.text import Text
 
 from sim.errors import TopologyError
-from sim.streams import JoinWindows, Materialized, StreamsBuilder, Topology
+from sim.streams import (
+    Branched,
+    BufferConfig,
+    JoinWindows,
+    Materialized,
+    StreamsBuilder,
+    Suppressed,
+    TimeWindows,
+    Topology,
+)
 from sim.streams.drawing import draw_topology, short_name
 
 
@@ -48,7 +57,21 @@ def fk_join() -> Topology:
     return builder.build()
 
 
-TOPOLOGIES = {"seed": seed, "wordcount": wordcount, "join": join, "fk": fk_join}
+def branches_and_global_table() -> Topology:
+    """split/branch, merge, a GlobalKTable join, a windowed count and suppress."""
+    builder = StreamsBuilder()
+    customers = builder.global_table("customers")
+    split = builder.stream(re.compile("pay.*")).split()
+    branches = split.branch(lambda k, v: v > 10, Branched.as_("big")).default_branch()
+    big, rest = branches.values()
+    (big.merge(rest).join(customers, lambda k, v: k, lambda v, c: (v, c)).group_by_key()
+     .windowed_by(TimeWindows.of_size_with_no_grace(1000)).count()
+     .suppress(Suppressed.until_window_closes(BufferConfig.unbounded())).to_stream().to("out"))
+    return builder.build()
+
+
+TOPOLOGIES = {"seed": seed, "wordcount": wordcount, "join": join, "fk": fk_join,
+              "misc": branches_and_global_table}
 
 
 def patches(fig: Figure) -> dict[str, FancyBboxPatch]:
@@ -71,10 +94,11 @@ def test_one_patch_per_node_store_and_subtopology(name: str) -> None:
 
 def test_group_counts() -> None:
     """The seed example is one sub-topology; WordCount two (split by the repartition topic);
-    a foreign-key join two (split by its subscription and response topics)."""
+    a foreign-key join two (split by its subscription and response topics); a global store is
+    a sub-topology of its own."""
     counts = {name: sum(gid.startswith("subtopology:") for gid in patches(draw_topology(f())))
               for name, f in TOPOLOGIES.items()}
-    assert counts == {"seed": 1, "wordcount": 2, "join": 2, "fk": 2}
+    assert counts == {"seed": 1, "wordcount": 2, "join": 2, "fk": 2, "misc": 2}
 
 
 def test_internal_topics_are_labelled_between_subtopologies() -> None:
@@ -135,6 +159,8 @@ def test_short_names() -> None:
         "FK-JOIN-SUBSCRIPTION-STATE-STORE-10"
     assert short_name("KSTREAM-OUTERSHARED-0000000004-store") == "OUTERSHARED-4-store"
     assert short_name("first-join-merge") == "first-join-merge"
+    assert short_name("KSTREAM-BRANCH-00000000040") == "BRANCH-4-0"  # default branch
+    assert short_name("KSTREAM-BRANCH-0000000004big") == "BRANCH-4-big"
 
 
 def test_rejects_what_is_not_a_topology() -> None:

@@ -42,16 +42,19 @@ WRAP = 20
 COLOURS = {"source": "#d8f0d2", "processor": "#dbe7f7", "sink": "#fde2c8", "store": "#fff3b0"}
 EDGES = {"source": "#3f8f3a", "processor": "#3b6db3", "sink": "#c46a1c", "store": "#a08400"}
 TOPIC_COLOUR = "#7a3fa0"
-_COUNTER = re.compile(r"-0*(\d{1,10})(?=$|-)")
+_COUNTER = re.compile(r"-(\d{10})(?=(.?))")
 
 
 def short_name(name: str) -> str:
-    """``KSTREAM-FILTER-0000000001`` → ``FILTER-1``; ``KTABLE-`` prefixes go too."""
+    """``KSTREAM-FILTER-0000000001`` → ``FILTER-1``; ``KTABLE-`` prefixes go too; a suffix
+    glued to the counter is set off by a hyphen (branch ``KSTREAM-BRANCH-00000000040`` →
+    ``BRANCH-4-0``)."""
     for prefix in ("KSTREAM-", "KTABLE-"):
         if name.startswith(prefix):
             name = name[len(prefix):]
             break
-    return _COUNTER.sub(lambda m: "-" + m.group(1), name)
+    return _COUNTER.sub(lambda m: f"-{int(m.group(1))}" + ("-" if m.group(2) not in ("", "-")
+                                                         else ""), name)
 
 
 def _wrap(text: str, width: int = WRAP) -> list[str]:
