@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from sim.errors import TopologyError
-from sim.streams import JoinWindows, Materialized, StreamJoined, StreamsBuilder, TopologyTestDriver
+from sim.streams import (
+    JoinWindows,
+    Materialized,
+    StreamJoined,
+    StreamsBuilder,
+    TableJoined,
+    TopologyTestDriver,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "streams"
 
@@ -112,12 +119,12 @@ def test_left_and_outer_stream_joins_after_a_repartition() -> None:
 
 
 def test_named_fk_join_uses_table_joined_suffixes() -> None:
-    """``TableJoined.as(name)``: ``<name>-subscription-registration-topic``, ``-result``, …;
+    """``TableJoined.as_(name)``: ``<name>-subscription-registration-topic``, ``-result``, …;
     every name still draws its number (the result table's store is then number 19)."""
     builder = StreamsBuilder()
     left = builder.table("l")
     right = builder.table("r")
-    result = left.join(right, second_field, paren, named="fk")
+    result = left.join(right, second_field, paren, TableJoined.as_("fk"))
     topology = builder.build()
     assert {"fk-subscription-registration-processor", "fk-subscription-registration-sink",
             "fk-subscription-registration-source", "fk-subscription-receive",
@@ -279,7 +286,7 @@ def test_fk_join_rejects_bad_arguments() -> None:
     left = builder.table("l")
     with pytest.raises(TopologyError, match="KTable of the same StreamsBuilder"):
         left.join(StreamsBuilder().table("r"), second_field, paren)
-    with pytest.raises(TopologyError, match="materialized must be"):
+    with pytest.raises(TopologyError, match="takes TableJoined"):
         left.join(builder.table("r"), second_field, paren, "store")
 
 

@@ -29,6 +29,7 @@ from sim.streams.materialized import (
     Materialized,
     Repartitioned,
     StreamJoined,
+    TableJoined,
 )
 from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
 from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
@@ -75,6 +76,7 @@ __all__ = [
     "StreamsBuilder",
     "StreamsConfig",
     "Suppressed",
+    "TableJoined",
     "TestInputTopic",
     "TestOutputTopic",
     "TestRecord",

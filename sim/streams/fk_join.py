@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sim.errors import TopologyError
 from sim.records import serialize
-from sim.streams.materialized import Materialized
+from sim.streams.materialized import Materialized, TableJoined
 from sim.streams.operations import Change, KTableSource
 from sim.streams.processor import Processor, Record
 from sim.streams.stores import KeyValueStore, StoreBuilder, ValueAndTimestamp, key_order
@@ -276,12 +276,25 @@ class ResponseJoin(Processor):
 
 def foreign_key_join(left: KTable, right: KTable, foreign_key_extractor: Callable[[Any], Any],
                      joiner: Callable[[Any, Any], Any],
-                     materialized: Materialized | None = None, *, named: str | None = None,
-                     left_join: bool) -> KTable:
+                     *options: TableJoined | Materialized | None,
+                     named: str | None = None, left_join: bool) -> KTable:
     """``KTableImpl.doJoinOnForeignKey``: add the processors, topics and store, naming them as
-    Kafka does (``named`` is ``TableJoined.as(name)``: ``<name>-subscription-registration-topic``
-    and so on); every name draws a number of the builder's counter, given or not."""
+    Kafka does. ``options``: a ``TableJoined.as_(name)`` (or ``named=``) names everything
+    ``<name>-subscription-registration-topic`` and so on, a ``Materialized.as_(store)`` keeps
+    the result queryable; every name draws a number of the builder's counter, given or not."""
     from sim.streams.ktable import KTable
+
+    materialized: Materialized | None = None
+    for option in options:
+        if option is None:
+            continue
+        if isinstance(option, TableJoined):
+            named = option.name if option.name is not None else named
+        elif isinstance(option, Materialized) and materialized is None:
+            materialized = option
+        else:
+            raise TopologyError(f"A foreign-key join takes TableJoined.as_(name) and "
+                                f"Materialized.as_(store) options, got {option!r}.")
 
     if not isinstance(right, KTable) or right.builder is not left.builder:
         raise TopologyError(f"A foreign-key join needs a KTable of the same StreamsBuilder, "
@@ -291,9 +304,6 @@ def foreign_key_join(left: KTable, right: KTable, foreign_key_extractor: Callabl
         if not callable(function):
             raise TopologyError(f"A foreign-key join needs a {what} function, got "
                                 f"{function!r}.")
-    if materialized is not None and not isinstance(materialized, Materialized):
-        raise TopologyError(f"materialized must be Materialized.as_(name), got "
-                            f"{materialized!r}.")
     b = left.builder
     topology = b.topology
 
