@@ -26,6 +26,7 @@ import simpy
 from sim import config as configs
 from sim import trace as events
 from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationError
+from sim.kernel import kernel_of
 from sim.murmur2 import murmur2_array
 from sim.partitioners import random_source, resolve_partitioner
 from sim.producer.accumulator import (
@@ -84,7 +85,7 @@ class Producer:
 
     def __init__(self, kernel: Any, config: dict[str, Any] | None = None,
                  workload: Workload | None = None) -> None:
-        kernel = getattr(kernel, "kernel", kernel)
+        kernel = kernel_of(kernel, "Producer")
         self.kernel = kernel
         self.cluster = kernel.cluster
         self.trace = kernel.trace
