@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.errors import TopologyError
-from sim.streams import JoinWindows, KafkaStreams, StreamsBuilder
+from sim.streams import JoinWindows, KafkaStreams, StreamsBuilder, TopologyTestDriver
 from sim.streams.assignor import ThreadInfo, assign_tasks, balanced_sticky
 from sim.streams.internal_topics import TaskId, prepare
 from sim.streams.processor import Record
@@ -233,3 +233,47 @@ def test_a_pattern_source_reads_the_matching_topics_but_not_internal_ones():
                                                 "__consumer_offsets": 50})
     assert metadata.subscribed_topics() == ["orders", "payments"]
     assert [str(t) for t in metadata.tasks] == ["0_0", "0_1", "0_2"]
+
+
+def fk_join_topology() -> StreamsBuilder:
+    builder = StreamsBuilder()
+    orders = builder.table("orders")
+    customers = builder.table("customers")
+    (orders.join(customers, lambda order: order.split(":")[0], lambda o, c: f"{o} by {c}")
+     .to_stream().to("out"))
+    return builder
+
+
+def test_foreign_key_join_topics_are_co_partitioned_with_their_tables():
+    """KIP-213 (``KTableImpl.doJoinOnForeignKey`` copartitions the subscription topic with the
+    right table and the response topic with the left one; ``RepartitionTopics`` resolves the
+    two sub-topologies that feed each other): with orders on 3 partitions and customers on 2,
+    the registration topic gets 2 and the response topic 3."""
+    metadata = prepare(fk_join_topology().build(), "fk", {"orders": 3, "customers": 2, "out": 1})
+    counts = {t.split("-")[-3]: metadata.partitions[t] for t in metadata.repartition_topics}
+    assert counts == {"REGISTRATION": 2, "RESPONSE": 3}
+    assert [str(t) for t in metadata.tasks] == ["0_0", "0_1", "0_2", "1_0", "1_1"]
+
+
+def test_foreign_key_join_on_the_cluster_matches_the_test_driver():
+    """The same foreign-key join through the test driver and on a cluster whose tables are
+    partitioned differently: the same final result per order."""
+    kernel = cluster({"orders": 3, "customers": 2, "out": 1})
+    streams = KafkaStreams(kernel, fk_join_topology().build(),
+                           {"application.id": "fk", "statestore.cache.max.bytes": 0})
+    streams.start()
+    kernel.run(until_ms=5_000)
+    customers = [("c1", "Ann", 1), ("c2", "Bob", 2)]
+    orders = [("o1", "c1:10", 3), ("o2", "c2:20", 4), ("o3", "c1:5", 5), ("o1", "c2:11", 6)]
+    produce(kernel, "customers", customers)
+    kernel.run(until_ms=6_000)
+    produce(kernel, "orders", orders)
+    kernel.run(until_ms=40_000)
+    got = dict(key_values(kernel, "out"))
+    with TopologyTestDriver(fk_join_topology().build()) as driver:
+        for topic, rows in (("customers", customers), ("orders", orders)):
+            source = driver.create_input_topic(topic)
+            for key, value, timestamp in rows:
+                source.pipe_input(key, value, timestamp)
+        expected = driver.create_output_topic("out").read_key_values_to_map()
+    assert got == expected == {"o1": "c2:11 by Bob", "o2": "c2:20 by Bob", "o3": "c1:5 by Ann"}

@@ -178,18 +178,7 @@ def prepare(topology: Topology, application_id: str, cluster_partitions: dict[st
     writers = {t: [s for s, names in subtopologies.items()
                    if any(topology.nodes[n].kind == "sink" and topology.nodes[n].topic == t
                           for n in names)] for t in internal}
-    while any(t not in partitions for t in internal):  # RepartitionTopics: upstream first
-        progress = False
-        for topic in internal:
-            if topic in partitions:
-                continue
-            inputs = [t for s in writers[topic] for t in source_topics[s]]
-            if all(t in partitions for t in inputs):
-                partitions[topic] = max((partitions[t] for t in inputs), default=1)
-                progress = True
-        if not progress:
-            raise TopologyError(f"Invalid topology: cannot work out the partition count of "
-                                f"{[t for t in internal if t not in partitions]}")
+    _repartition_counts(internal, writers, source_topics, partitions)
     for group in copartition_groups(topology, subtopologies, topics_of_source):
         _enforce(group, internal, enforced, partitions, application_id)
     metadata = TopologyMetadata(application_id, subtopologies, source_topics, partitions,
@@ -198,6 +187,25 @@ def prepare(topology: Topology, application_id: str, cluster_partitions: dict[st
         count = max((partitions[t] for t in topics), default=0)
         metadata.tasks += [TaskId(subtopology, p) for p in range(count)]
     return metadata
+
+
+def _repartition_counts(internal: list[str], writers: dict[str, list[int]],
+                        source_topics: dict[int, list[str]], partitions: dict[str, int]) -> None:
+    """``RepartitionTopics.setRepartitionSourceTopicPartitionCount``: each internal topic gets
+    the max partition count of the source topics of the sub-topologies writing to it, upstream
+    topics first. Sub-topologies that feed each other (a foreign-key join's subscription and
+    response topics) use the inputs already known, as Kafka's loop does."""
+    while unknown := [t for t in internal if t not in partitions]:
+        inputs = {t: [i for s in writers[t] for i in source_topics[s]] for t in unknown}
+        ready = [t for t in unknown if all(i in partitions for i in inputs[t])]
+        if not ready:
+            ready = [t for t in unknown if any(i in partitions for i in inputs[t])][:1]
+        if not ready:
+            raise TopologyError(f"Invalid topology: cannot work out the partition count of "
+                                f"{unknown}")
+        for topic in ready:
+            partitions[topic] = max((partitions[i] for i in inputs[topic] if i in partitions),
+                                    default=1)
 
 
 def _enforce(group: list[str], internal: list[str], enforced: dict[str, int],
