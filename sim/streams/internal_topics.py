@@ -6,7 +6,8 @@ Mirrors ``RepartitionTopics``, ``CopartitionedTopicsEnforcer`` and the task book
 - **Source topics must exist** (``MissingSourceTopicException``); a pattern source reads every
   topic whose whole name matches when the application starts (Kafka also picks up topics
   created later; the lab does not).
-- **Repartition topics** are ``<application.id>-<name>-repartition``. Unless
+- **Repartition topics** are ``<application.id>-<name>-repartition`` (a foreign-key join's
+  subscription topics, ``<application.id>-KTABLE-FK-JOIN-…-topic``, are handled alike). Unless
   ``Repartitioned.with_number_of_partitions`` fixes it, a repartition topic gets as many
   partitions as the largest source topic of the sub-topology that writes to it.
 - **Co-partitioning**: topics whose records meet in one store (the two sides of a join) must have
