@@ -5,7 +5,9 @@ touches pyplot's global state, and returns the figure.
 
 - :func:`window_timeline`: records on an event-time axis (numbered in the order they arrived,
   out-of-order ones marked, late ones crossed out) above the windows they were counted in, each
-  window with its final count and its grace period.
+  window with its final count and its grace period;
+- :func:`task_timeline`: which Streams instance ran each task over time, with the stretches a
+  task had no owner (a rebalance) hatched.
 
 The model never imports this module.
 """
@@ -18,16 +20,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from sim.lessons.streams import WindowRun
+from sim.lessons.streams import WindowRun, no_owner
 from sim.streams import SessionWindows, TimeWindows
 
-__all__ = ["window_timeline"]
+__all__ = ["task_timeline", "window_timeline"]
 
 _IN_ORDER = "#4C72B0"
 _OUT_OF_ORDER = "#DD8452"
 _LATE = "#C44E52"
 _WINDOW = "#A1C9F4"
 _GRACE = "#D9D9D9"
+_INSTANCE_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3")
 
 
 def _rows_of(counts: pd.DataFrame, windows: TimeWindows | SessionWindows) -> list[int]:
@@ -113,4 +116,55 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
                frameon=False)
     heading = title or f"{run.kind} windows: dropped-records = {run.dropped}"
     ax.set_title(heading, fontsize=10, loc="left")
+    return fig
+
+
+def task_timeline(owners: pd.DataFrame, *, marks: dict[str, int] | None = None,
+                  end_ms: float | None = None, title: str | None = None,
+                  ax: Axes | None = None) -> Figure:
+    """Each task's owner over time: one row per task, coloured by instance.
+
+    ``owners`` has one row per stretch a task ran on an instance (``task``, ``instance``,
+    ``from_ms``, ``to_ms``), as ``sim.lessons.streams.ownership`` gives it. From time 0, every
+    stretch without an owner is hatched (the group forming, a rebalance moving the task);
+    ``marks`` (label → ms) are drawn as vertical lines.
+    """
+    tasks = sorted(owners["task"].unique(), key=lambda t: tuple(int(x) for x in t.split("_")))
+    instances = sorted(owners["instance"].unique())
+    colors = {name: _INSTANCE_COLORS[i % len(_INSTANCE_COLORS)] for i, name in
+              enumerate(instances)}
+    if ax is None:
+        fig = Figure(figsize=(9.0, 1.3 + 0.32 * len(tasks)), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure  # type: ignore[assignment]
+    right = end_ms if end_ms is not None else owners["to_ms"].max()
+    gaps = no_owner(owners, 0.0)
+    for row, task in enumerate(tasks):
+        y = len(tasks) - 1 - row
+        mine = owners[owners["task"] == task]
+        for name, begin, finish in mine[["instance", "from_ms", "to_ms"]].itertuples(
+                index=False, name=None):
+            ax.add_patch(Rectangle((begin / 1000, y - 0.35), (finish - begin) / 1000, 0.7,
+                                   facecolor=colors[name], edgecolor="none"))
+        for begin, finish in gaps[gaps["task"] == task][["from_ms", "to_ms"]].itertuples(
+                index=False, name=None):
+            ax.add_patch(Rectangle((begin / 1000, y - 0.35), (finish - begin) / 1000, 0.7,
+                                   facecolor="white", edgecolor=_LATE, hatch="////",
+                                   linewidth=0))
+    for label, at in (marks or {}).items():
+        ax.axvline(at / 1000, color="#333333", linestyle="--", linewidth=1)
+        ax.text(at / 1000, len(tasks) - 0.45, f" {label}", fontsize=8, va="bottom")
+    ax.set_xlim(0, right / 1000)
+    ax.set_ylim(-0.6, len(tasks) + 0.1)
+    ax.set_yticks(range(len(tasks)))
+    ax.set_yticklabels(list(reversed(tasks)), fontsize=8)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlabel("simulated time (s)", fontsize=9)
+    ax.set_ylabel("task", fontsize=9)
+    legend = [Patch(facecolor=colors[n], label=n) for n in instances]
+    legend.append(Patch(facecolor="white", edgecolor=_LATE, hatch="////", label="no owner"))
+    fig.legend(handles=legend, loc="outside lower center", ncol=len(legend), fontsize=8,
+               frameon=False)
+    ax.set_title(title or "Which instance runs each task", fontsize=10, loc="left")
     return fig

@@ -10,6 +10,7 @@ quickstart, ``TimeWindows`` / ``SessionWindows`` javadocs, ``KStreamWindowAggreg
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from pathlib import Path
 
@@ -21,13 +22,18 @@ from matplotlib.figure import Figure
 from sim import viz_streams
 from sim.errors import KafkaLabError, StreamsError
 from sim.lessons import streams as ls
+from sim.partitioners import partition_for_key
+from sim.producer import Producer
+from sim.records import serialize
 from sim.streams import (
     Branched,
+    KafkaStreams,
     SessionWindows,
     StreamsBuilder,
     StreamsConfig,
     TimeWindow,
     TimeWindows,
+    draw_topology,
 )
 from sim.widgets import GradingPlaceholder
 from sim.widgets import streams as panels
@@ -330,6 +336,111 @@ def test_run_topology_names_a_malformed_record():
         ls.run_topology(ls.unknown_payment_topology(), [("a", 1)])
 
 
+# --- 6. on the cluster ---------------------------------------------------------------------------
+
+
+@functools.cache
+def scaling() -> ls.ClusterRun:
+    return ls.scaling_run()
+
+
+def test_lesson_draws_the_topologies_it_describes():
+    """§1 and §4: the drawing sits next to describe(): the filter's three nodes; WordCount's
+    repartition topic between its two sub-topologies and its store."""
+    assert "draw_topology(topology)" in lesson_cells("code")
+    assert "draw_topology(wordcount)" in lesson_cells("code")
+    seed = draw_topology(ls.unknown_payment_topology())
+    gids = {p.get_gid() for p in seed.axes[0].patches}
+    assert {"KSTREAM-SOURCE-0000000000", "KSTREAM-FILTER-0000000001",
+            "KSTREAM-SINK-0000000002"} <= gids
+    wordcount = draw_topology(ls.wordcount_topology())
+    gids = {p.get_gid() for p in wordcount.axes[0].patches}
+    assert {"store:counts-store", "subtopology:0", "subtopology:1"} <= gids
+    labels = " ".join(t.get_text() for t in wordcount.axes[0].texts)
+    assert "counts-store-repartition" in labels
+
+
+def test_lesson_the_filter_runs_six_tasks_on_one_thread_of_the_cluster():
+    """§6: 6 tasks 0_0 … 0_5 (sub-topology 0 × 6 partitions) on the instance's one thread
+    (num.stream.threads defaults to 1); the 2 "unknown" payments share one partition of
+    unknown-payment (same key, murmur2)."""
+    names = {"topology": ls.unknown_payment_topology(), "KafkaStreams": KafkaStreams,
+             "Producer": Producer}
+    namespace = run_cell("streams = KafkaStreams(", names)
+    namespace = run_cell("producer = Producer(", namespace)
+    tasks = namespace["_"]
+    assert list(tasks["task"]) == [f"0_{p}" for p in range(6)]
+    assert tasks["thread"].nunique() == 1
+    assert namespace["streams"].state is KafkaStreams.State.RUNNING
+    assert StreamsConfig({"application.id": "x"})["num.stream.threads"] == 1
+    out = run_cell('ls.topic_records(kernel, "unknown-payment")', namespace)["_"]
+    assert list(out["key"]) == ["unknown", "unknown"]
+    assert out["partition"].nunique() == 1
+    assert out["partition"].iloc[0] == partition_for_key(serialize("unknown"), 6)
+
+
+def test_lesson_scaling_moves_two_tasks_to_c_and_back():
+    """§6: tasks start at 6 s; A runs 0_1, 0_3, 0_5 and B 0_0, 0_2, 0_4; C gets 0_5 from A and
+    0_4 from B, 2 each; the four others never stop; the two moving tasks pause for 3 s (21 s to
+    24 s); after C closes at 40 s they go back (0_4 to B, 0_5 to A) after 2 s."""
+    run = scaling()
+    assert run.owners["from_ms"].min() == pytest.approx(6_000, abs=100)
+    before = {"instance-A": "0_1, 0_3, 0_5", "instance-B": "0_0, 0_2, 0_4", "instance-C": ""}
+    assert run.tasks_at(19_999) == before
+    assert run.tasks_at(30_000) == {"instance-A": "0_1, 0_3", "instance-B": "0_0, 0_2",
+                                    "instance-C": "0_4, 0_5"}
+    assert run.tasks_at(59_000) == before
+    pauses = run.pauses()
+    assert sorted(set(pauses["task"])) == ["0_4", "0_5"]
+    joining = pauses[pauses["from_ms"] < 30_000]
+    leaving = pauses[pauses["from_ms"] >= 30_000]
+    assert list(joining["from_ms"].round(-2)) == [21_000, 21_000]
+    assert list(joining["to_ms"].round(-2)) == [24_000, 24_000]
+    assert list(joining["ms"].round(-2)) == [3_000, 3_000]
+    assert list(leaving["from_ms"].round(-2)) == [40_000, 40_000]
+    assert list(leaving["ms"].round(-2)) == [2_000, 2_000]
+    assert run.marks == {"C starts": 20_000, "C closes": 40_000}
+    assert run.instances["instance-C"].state is KafkaStreams.State.NOT_RUNNING
+
+
+def test_lesson_scaling_writes_every_unknown_payment_once():
+    """§6: all 200 "unknown" payments of the 1,200 are written, none twice; the shop writes 20
+    a second."""
+    delivery = scaling().delivery().iloc[0]
+    assert delivery["payments sent"] == 1_200
+    assert delivery['"unknown" payments'] == 200
+    assert delivery["written to unknown-payment"] == 200
+    assert delivery["written twice"] == 0
+    assert scaling().sent[1][2] - scaling().sent[0][2] == 50  # 20 a second
+
+
+def test_lesson_the_default_cache_forwards_eight_wordcount_records():
+    """§6: 11 records without the cache, 8 with the default one, in last-update order (Kafka's
+    NamedCache flush at the commit); defaults: statestore.cache.max.bytes 10 MiB,
+    commit.interval.ms 30,000 (StreamsConfig)."""
+    table = ls.cache_comparison()
+    uncached = [c for c in table["statestore.cache.max.bytes=0"] if c]
+    cached = [c for c in table["default cache (10 MiB)"] if c]
+    assert uncached == [f"{k} {v}" for k, v in WORDCOUNT]
+    assert cached == ["all 1", "lead 1", "to 1", "hello 1", "streams 2", "join 1", "kafka 3",
+                      "summit 1"]
+    config = StreamsConfig({"application.id": "x"})
+    assert config["statestore.cache.max.bytes"] == 10 * 1024 * 1024
+    assert config["commit.interval.ms"] == 30_000
+
+
+def test_task_timeline_draws_each_stretch_and_hatches_the_gaps():
+    """One rectangle per ownership stretch plus one per gap (the 6 s start of every task and
+    the two moves of 0_4 and 0_5), a legend entry per instance and for "no owner"."""
+    run = scaling()
+    fig = viz_streams.task_timeline(run.owners, marks=run.marks)
+    (ax,) = fig.axes
+    assert len(ax.patches) == len(run.owners) + len(ls.no_owner(run.owners))
+    assert len(ls.no_owner(run.owners)) == 6 + 4
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["instance-A", "instance-B", "instance-C", "no owner"]
+
+
 # --- the figure and the panel --------------------------------------------------------------------
 
 
@@ -395,11 +506,14 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_lesson_module_imports_no_display_code_and_the_model_no_lesson():
-    """sim.lessons.streams draws nothing; sim.streams never imports the lesson, figures or
-    widgets."""
+    """sim.lessons.streams draws nothing; sim.streams never imports the lesson, the lesson's
+    figures or widgets (only its drawing module uses matplotlib)."""
     display = ("sim.viz", "sim.widgets", "sim.viz_streams", "matplotlib", "ipywidgets")
     assert not {n for n in _imports(ROOT / "sim" / "lessons" / "streams.py")
                 if n.startswith(display)}
     for path in sorted((ROOT / "sim" / "streams").glob("*.py")):
-        found = {n for n in _imports(path) if n.startswith((*display, "sim.lessons"))}
+        # drawing.py is draw_topology: a figure of a topology, the one place matplotlib is used
+        allowed = ("matplotlib",) if path.name == "drawing.py" else ()
+        found = {n for n in _imports(path) if n.startswith((*display, "sim.lessons"))
+                 and not n.startswith(allowed or ("-",))}
         assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"

@@ -30,7 +30,11 @@ from typing import Any
 import pandas as pd
 
 from sim.errors import StreamsError
+from sim.kernel import Kernel
+from sim.payloads import payload
+from sim.producer import Producer
 from sim.streams import (
+    KafkaStreams,
     Materialized,
     SessionWindows,
     StreamsBuilder,
@@ -39,8 +43,11 @@ from sim.streams import (
     TopologyTestDriver,
     Windowed,
 )
+from sim.streams import events as streams_events
 
 __all__ = [
+    "CLUSTER_SEED",
+    "CUSTOMERS",
     "CUSTOMER_UPDATES",
     "JOIN_INPUTS",
     "OUTPUT_COLUMNS",
@@ -48,13 +55,23 @@ __all__ = [
     "SENSOR_READINGS",
     "SESSION_CLICKS",
     "WORDCOUNT_LINES",
+    "ClusterRun",
     "StreamsApp",
     "WindowRun",
+    "cache_comparison",
+    "no_owner",
+    "owned_tasks",
+    "ownership",
+    "payment_kernel",
+    "payment_stream",
     "run_topology",
+    "scaling_run",
     "split_words",
     "table_updates",
+    "topic_records",
     "unknown_payment_topology",
     "window_run",
+    "wordcount_on_cluster",
     "wordcount_topology",
 ]
 
@@ -338,3 +355,190 @@ def window_run(windows: TimeWindows | SessionWindows,
     changes = pd.DataFrame(updates, columns=["input", "key", "value"], dtype=object)
     return WindowRun(kind, pd.DataFrame(rows), counts, changes, total, windows)
 
+
+
+# --- on the simulated cluster ---------------------------------------------------------------------
+
+CLUSTER_SEED = 6
+"""The seed of every cluster run of the lesson."""
+CUSTOMERS = ["alice", "bob", "carol", "dana", "erik", "unknown"]
+
+
+def payment_stream(count: int, start_ms: int = 0,
+                   every_ms: int = 100) -> list[tuple[str, int, int]]:
+    """``count`` payments (key, amount, timestamp ms), one every ``every_ms``: customers in
+    turn (every sixth payment is ``"unknown"``), amounts from 10 to 297."""
+    return [(CUSTOMERS[n % len(CUSTOMERS)], 10 + (n * 37) % 288, start_ms + n * every_ms)
+            for n in range(count)]
+
+
+def payment_kernel(partitions: int = 6, seed: int = CLUSTER_SEED) -> Kernel:
+    """A cluster with topics ``payment`` and ``unknown-payment`` of ``partitions`` each."""
+    kernel = Kernel(seed=seed)
+    for topic in ("payment", "unknown-payment"):
+        kernel.cluster.create_topic(topic, partitions)
+    return kernel
+
+
+def topic_records(kernel: Kernel, topic: str) -> pd.DataFrame:
+    """Every record below the high watermark of ``topic``: ``partition``, ``offset``, ``key``,
+    ``value``, ``timestamp``, partition by partition in offset order."""
+    rows = []
+    for p, partition in enumerate(kernel.cluster.topics[topic].partitions):
+        log = partition.log
+        ids = log.column("record_id", 0, log.high_watermark)
+        stamps = log.column("timestamp_ms", 0, log.high_watermark)
+        for offset, (record_id, timestamp) in enumerate(zip(ids, stamps, strict=True)):
+            key, value = payload(kernel, int(record_id))
+            rows.append({"partition": p, "offset": offset, "key": key, "value": value,
+                         "timestamp": int(timestamp)})
+    return pd.DataFrame(rows, columns=["partition", "offset", "key", "value", "timestamp"])
+
+
+def owned_tasks(instance: KafkaStreams) -> list[str]:
+    """The active tasks of an instance's threads now, sorted."""
+    return sorted(task.task_id for thread in instance.metadata_for_local_threads()
+                  for task in thread.active_tasks)
+
+
+def ownership(kernel: Kernel, end_ms: float | None = None) -> pd.DataFrame:
+    """Which instance ran each task when, from the trace's ``streams.task`` events: one row per
+    stretch (``task``, ``instance``, ``from_ms``, ``to_ms``); a task still open ends at
+    ``end_ms`` (default: now). The instance is the thread's client id prefix."""
+    events = kernel.trace.frame(streams_events.STREAMS_TASK)
+    until = kernel.now_ms if end_ms is None else end_ms
+    opened: dict[tuple[str, str], float] = {}
+    rows = []
+    for time_ms, thread, task, action in events[["time_ms", "component", "task", "action"]] \
+            .itertuples(index=False, name=None):
+        instance = re.sub(r"-StreamThread-\d+$", "", str(thread))
+        if action == "created":
+            opened[(task, instance)] = float(time_ms)
+        elif (task, instance) in opened:
+            rows.append({"task": task, "instance": instance,
+                         "from_ms": opened.pop((task, instance)), "to_ms": float(time_ms)})
+    rows.extend({"task": task, "instance": instance, "from_ms": start, "to_ms": float(until)}
+                for (task, instance), start in opened.items())
+    frame = pd.DataFrame(rows, columns=["task", "instance", "from_ms", "to_ms"])
+    return frame.sort_values(["task", "from_ms"], kind="stable").reset_index(drop=True)
+
+
+def no_owner(owners: pd.DataFrame, start_ms: float = 0.0) -> pd.DataFrame:
+    """The stretches each task ran nowhere (``task``, ``from_ms``, ``to_ms``, ``ms``), from
+    ``start_ms`` to the end of ``owners`` (as :func:`ownership` gives it)."""
+    end = owners["to_ms"].max() if len(owners) else start_ms
+    rows = []
+    for task, stretches in owners.groupby("task", sort=True):
+        at = start_ms
+        for begin, finish in stretches[["from_ms", "to_ms"]].itertuples(index=False, name=None):
+            if begin > at:
+                rows.append({"task": task, "from_ms": at, "to_ms": begin, "ms": begin - at})
+            at = max(at, finish)
+        if at < end:
+            rows.append({"task": task, "from_ms": at, "to_ms": end, "ms": end - at})
+    return pd.DataFrame(rows, columns=["task", "from_ms", "to_ms", "ms"])
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """Streams instances that ran on a simulated cluster.
+
+    ``instances`` by name; ``sent``: the payments written to ``payment``; ``owners``: which
+    instance ran each task when (:func:`ownership`); ``marks``: what happened when
+    (label → ms).
+    """
+
+    kernel: Kernel
+    instances: dict[str, KafkaStreams]
+    sent: list[tuple[str, int, int]]
+    owners: pd.DataFrame
+    marks: dict[str, int]
+
+    def output(self, topic: str = "unknown-payment") -> pd.DataFrame:
+        """The records the application wrote to ``topic``."""
+        return topic_records(self.kernel, topic)
+
+    def tasks_at(self, time_ms: float) -> dict[str, str]:
+        """Instance → the tasks it ran at ``time_ms`` (comma-separated)."""
+        now = self.owners[(self.owners["from_ms"] <= time_ms) & (self.owners["to_ms"] > time_ms)]
+        return {name: ", ".join(sorted(now[now["instance"] == name]["task"]))
+                for name in self.instances}
+
+    def delivery(self) -> pd.DataFrame:
+        """Payments sent, how many were keyed "unknown", and what ``unknown-payment`` holds."""
+        out = self.output()
+        return pd.DataFrame([{
+            "payments sent": len(self.sent),
+            '"unknown" payments': sum(key == "unknown" for key, _a, _t in self.sent),
+            "written to unknown-payment": len(out),
+            "written twice": int(out.duplicated(["key", "value", "timestamp"]).sum()),
+        }])
+
+    def pauses(self) -> pd.DataFrame:
+        """The stretches a task had no owner after the group first formed."""
+        first = self.owners["from_ms"].min()
+        return no_owner(self.owners, first)
+
+
+def scaling_run(join_ms: int = 20_000, leave_ms: int = 40_000, end_ms: int = 60_000,
+                per_s: int = 20, seed: int = CLUSTER_SEED) -> ClusterRun:
+    """The unknown-payment filter run by instances A and B; C starts at ``join_ms`` and closes
+    at ``leave_ms``. A producer writes ``per_s`` payments a second to the 6 partitions of
+    ``payment`` throughout. Every instance has one stream thread and the same
+    ``application.id``, so together they are one consumer group."""
+    kernel = payment_kernel(seed=seed)
+    topology = unknown_payment_topology()
+
+    def instance(name: str) -> KafkaStreams:
+        return KafkaStreams(kernel, topology, {"application.id": "payments",
+                                               "client.id": f"instance-{name}"})
+
+    instances = {"instance-A": instance("A"), "instance-B": instance("B")}
+    for streams in instances.values():
+        streams.start()
+    producer = Producer(kernel, {"client.id": "shop"})
+    sent = payment_stream(end_ms * per_s // 1000, every_ms=1000 // per_s)
+    pending = list(sent)
+    for now in range(500, end_ms + 1, 500):
+        while pending and pending[0][2] < now:
+            key, amount, timestamp = pending.pop(0)
+            producer.send("payment", key, amount, timestamp=timestamp)
+        kernel.run(until_ms=now)
+        if now == join_ms:
+            instances["instance-C"] = instance("C")
+            instances["instance-C"].start()
+        if now == leave_ms:
+            instances["instance-C"].close()
+    return ClusterRun(kernel, instances, sent, ownership(kernel),
+                      {"C starts": join_ms, "C closes": leave_ms})
+
+
+def wordcount_on_cluster(cache_max_bytes: int | None = None, seed: int = CLUSTER_SEED
+                         ) -> pd.DataFrame:
+    """The quickstart's three lines through WordCount on a one-partition cluster, run for 40 s
+    (past one commit interval, 30 s): what ``streams-wordcount-output`` holds. ``None`` keeps
+    the default ``statestore.cache.max.bytes`` (10 MiB)."""
+    kernel = Kernel(seed=seed)
+    for topic in ("streams-plaintext-input", "streams-wordcount-output"):
+        kernel.cluster.create_topic(topic, 1)
+    config: dict[str, Any] = {"application.id": "streams-wordcount"}
+    if cache_max_bytes is not None:
+        config["statestore.cache.max.bytes"] = cache_max_bytes
+    streams = KafkaStreams(kernel, wordcount_topology(), config)
+    streams.start()
+    producer = Producer(kernel, {"client.id": "console-producer"})
+    for line in WORDCOUNT_LINES:
+        producer.send("streams-plaintext-input", None, line)
+    kernel.run(until_ms=40_000)
+    return topic_records(kernel, "streams-wordcount-output")[["key", "value", "timestamp"]]
+
+
+def cache_comparison() -> pd.DataFrame:
+    """WordCount on the cluster without a cache and with the default one, side by side: the
+    records of ``streams-wordcount-output`` in order, as ``word count``."""
+    runs = {"statestore.cache.max.bytes=0": wordcount_on_cluster(0),
+            "default cache (10 MiB)": wordcount_on_cluster()}
+    columns = {name: [f"{k} {v}" for k, v in zip(run["key"], run["value"], strict=True)]
+               for name, run in runs.items()}
+    rows = max(len(c) for c in columns.values())
+    return pd.DataFrame({name: c + [""] * (rows - len(c)) for name, c in columns.items()})
