@@ -414,6 +414,13 @@ def test_lesson_scaling_writes_every_unknown_payment_once():
     assert scaling().sent[1][2] - scaling().sent[0][2] == 50  # 20 a second
 
 
+def test_scaling_run_is_the_same_every_time():
+    """Seeded: a second run gives the same ownership stretches and the same output."""
+    again = ls.scaling_run()
+    pd.testing.assert_frame_equal(again.owners, scaling().owners)
+    pd.testing.assert_frame_equal(again.output(), scaling().output())
+
+
 def test_lesson_the_default_cache_forwards_eight_wordcount_records():
     """§6: 11 records without the cache, 8 with the default one, in last-update order (Kafka's
     NamedCache flush at the commit); defaults: statestore.cache.max.bytes 10 MiB,
