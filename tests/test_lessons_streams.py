@@ -379,6 +379,29 @@ def test_lesson_the_filter_runs_six_tasks_on_one_thread_of_the_cluster():
     assert out["partition"].iloc[0] == partition_for_key(serialize("unknown"), 6)
 
 
+def test_lesson_follows_one_record_through_the_filter():
+    """§6: the "unknown" 120 is at payment-1 offset 0 and alice's 30 at payment-3 offset 0;
+    tasks 0_1 and 0_3 process them; the first goes source → filter → sink, the second stops at
+    the filter."""
+    names = {"topology": ls.unknown_payment_topology(), "KafkaStreams": KafkaStreams,
+             "Producer": Producer}
+    namespace = run_cell("streams = KafkaStreams(", names)
+    namespace = run_cell("producer = Producer(", namespace)
+    landed = run_cell('ls.topic_records(kernel, "payment")', namespace)["_"]
+    where = {(k, v): (p, o) for p, o, k, v in landed[["partition", "offset", "key", "value"]]
+             .itertuples(index=False, name=None)}
+    assert where[("unknown", 120)] == (1, 0)
+    assert where[("alice", 30)] == (3, 0)
+    unknown = run_cell('streams.follow("payment", 1, 0)', namespace)["_"]
+    alice = run_cell('streams.follow("payment", 3, 0)', namespace)["_"]
+    assert list(unknown["task"]) == ["0_1"] * 3
+    assert list(unknown["kind"]) == ["streams.process", "streams.forward", "streams.forward"]
+    assert list(unknown["detail"])[1:] == ["KSTREAM-FILTER-0000000001",
+                                           "KSTREAM-SINK-0000000002"]
+    assert list(alice["task"]) == ["0_3"] * 2
+    assert list(alice["detail"])[1:] == ["KSTREAM-FILTER-0000000001"]
+
+
 def test_lesson_scaling_moves_two_tasks_to_c_and_back():
     """§6: tasks start at 6 s; A runs 0_1, 0_3, 0_5 and B 0_0, 0_2, 0_4; C gets 0_5 from A and
     0_4 from B, 2 each; the four others never stop; the two moving tasks pause for 3 s (21 s to
