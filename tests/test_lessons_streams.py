@@ -459,6 +459,38 @@ def test_lesson_the_default_cache_forwards_eight_wordcount_records():
     assert config["commit.interval.ms"] == 30_000
 
 
+@pytest.mark.parametrize(("cache", "commit_ms", "every_ms", "records"), [
+    (None, None, 10_000, 8), (None, 5_000, 10_000, 11), (200, None, 0, 10), (0, None, 0, 11),
+])
+def test_lesson_cache_panel_counts(cache, commit_ms, every_ms, records):
+    """§6: lines 10 s apart, default commit: 8; commit every 5 s: 11; a 200-byte cache evicts
+    before the commit: 10 (ThreadCache.maybeEvict); no cache: 11."""
+    out = ls.wordcount_on_cluster(cache, commit_ms, every_ms)
+    assert len(out) == records
+    assert dict(zip(out["key"], out["value"], strict=True)) == dict(WORDCOUNT)
+
+
+def test_lesson_records_keep_the_timestamp_of_their_line():
+    """§6: 10 s apart, each output record carries the timestamp of the line that caused it."""
+    out = ls.wordcount_on_cluster(None, None, 10_000)
+    stamps = dict(zip(out["key"], out["timestamp"], strict=True))
+    assert (stamps["all"], stamps["hello"], stamps["summit"]) == (0, 10_000, 20_000)
+
+
+def test_cache_panel_reruns_on_each_choice(monkeypatch):
+    """The panel's drop-downs re-run WordCount; nothing is built while grading."""
+    panel = panels.cache_panel()
+    assert isinstance(panel, ipywidgets.VBox)
+    assert len(panel.result.output) == 8
+    panel.controls["line.every.ms"].value = 10_000
+    panel.controls["commit.interval.ms"].value = 5_000
+    assert len(panel.result.output) == 11
+    assert "<b>11 records</b>" in panel.output.value
+    assert "from the line typed at" in panels.cache_html(panel.result)
+    monkeypatch.setenv("KAFKA_LAB_GRADING", "1")
+    assert isinstance(panels.cache_panel(), GradingPlaceholder)
+
+
 def test_task_timeline_draws_each_stretch_and_hatches_the_gaps():
     """One rectangle per ownership stretch plus one per gap (the 6 s start of every task and
     the two moves of 0_4 and 0_5), a legend entry per instance and for "no owner"."""

@@ -513,23 +513,35 @@ def scaling_run(join_ms: int = 20_000, leave_ms: int = 40_000, end_ms: int = 60_
                       {"C starts": join_ms, "C closes": leave_ms})
 
 
-def wordcount_on_cluster(cache_max_bytes: int | None = None, seed: int = CLUSTER_SEED
-                         ) -> pd.DataFrame:
-    """The quickstart's three lines through WordCount on a one-partition cluster, run for 40 s
-    (past one commit interval, 30 s): what ``streams-wordcount-output`` holds. ``None`` keeps
-    the default ``statestore.cache.max.bytes`` (10 MiB)."""
+def wordcount_on_cluster(cache_max_bytes: int | None = None,
+                         commit_interval_ms: int | None = None, line_every_ms: int = 0,
+                         seed: int = CLUSTER_SEED) -> pd.DataFrame:
+    """The quickstart's three lines through WordCount on a one-partition cluster: what
+    ``streams-wordcount-output`` holds 40 s after the last line (past one default commit
+    interval, 30 s).
+
+    Args:
+        cache_max_bytes: ``statestore.cache.max.bytes``; ``None`` keeps Kafka's default, 10 MiB.
+        commit_interval_ms: ``commit.interval.ms``; ``None`` keeps the default, 30,000.
+        line_every_ms: the lines are typed at 0, this, and twice this (ms); each output record
+            carries the timestamp of the line that caused it.
+        seed: the kernel's seed.
+    """
     kernel = Kernel(seed=seed)
     for topic in ("streams-plaintext-input", "streams-wordcount-output"):
         kernel.cluster.create_topic(topic, 1)
     config: dict[str, Any] = {"application.id": "streams-wordcount"}
     if cache_max_bytes is not None:
         config["statestore.cache.max.bytes"] = cache_max_bytes
+    if commit_interval_ms is not None:
+        config["commit.interval.ms"] = commit_interval_ms
     streams = KafkaStreams(kernel, wordcount_topology(), config)
     streams.start()
     producer = Producer(kernel, {"client.id": "console-producer"})
-    for line in WORDCOUNT_LINES:
+    for n, line in enumerate(WORDCOUNT_LINES):
+        kernel.run(until_ms=n * line_every_ms)
         producer.send("streams-plaintext-input", None, line)
-    kernel.run(until_ms=40_000)
+    kernel.run(until_ms=(len(WORDCOUNT_LINES) - 1) * line_every_ms + 40_000)
     return topic_records(kernel, "streams-wordcount-output")[["key", "value", "timestamp"]]
 
 

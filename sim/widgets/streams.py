@@ -1,4 +1,4 @@
-"""Widget panel of the Kafka Streams lesson: the grace-period slider.
+"""Widget panels of the Kafka Streams lesson: the grace-period slider and the record cache.
 
 The panel counts the lesson's sensor readings (``sim.lessons.streams.SENSOR_READINGS``) in
 time windows and redraws :func:`sim.viz_streams.window_timeline` whenever the window size, the
@@ -6,8 +6,12 @@ advance or the grace moves. Its callback is the plain function :func:`simulate_w
 ``(values) -> WindowResult`` (a ``message`` instead of an exception for a combination Kafka
 refuses), tested without a browser.
 
-The factory :func:`grace_panel` builds nothing while a notebook is graded
-(``KAFKA_LAB_GRADING=1``): it returns a ``GradingPlaceholder``.
+The cache panel runs WordCount on the simulated cluster
+(``sim.lessons.streams.wordcount_on_cluster``) for a cache size, a commit interval and a spacing
+of the quickstart's lines; its callback is :func:`simulate_cache`, shown by :func:`cache_html`.
+
+The factories :func:`grace_panel` and :func:`cache_panel` build nothing while a notebook is
+graded (``KAFKA_LAB_GRADING=1``): they return a ``GradingPlaceholder``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,18 @@ from sim.streams import TimeWindows
 from sim.viz import figure_png
 from sim.widgets.panel import GradingPlaceholder, RunPanel, grading_mode, message_html, table_html
 
-__all__ = ["GracePanel", "WindowResult", "grace_panel", "simulate_windows", "windows_html"]
+__all__ = [
+    "CachePanel",
+    "CacheResult",
+    "GracePanel",
+    "WindowResult",
+    "cache_html",
+    "cache_panel",
+    "grace_panel",
+    "simulate_cache",
+    "simulate_windows",
+    "windows_html",
+]
 
 GRACE_DEFAULTS = {"size.ms": 5_000, "advance.ms": 5_000, "grace.ms": 0}
 
@@ -112,3 +127,78 @@ def grace_panel(**values: Any) -> GracePanel | GradingPlaceholder:
         raise KafkaLabError(f"grace_panel has no setting {unknown[0]!r}; it takes "
                             f"{', '.join(GRACE_DEFAULTS)}")
     return GracePanel({**GRACE_DEFAULTS, **values})
+
+
+# --- The record cache -------------------------------------------------------------------------
+
+CACHE_SIZES = [("0 (no cache)", 0), ("100 bytes", 100), ("200 bytes", 200),
+               ("500 bytes", 500), ("10 MiB (default)", 10 * 1024 * 1024)]
+COMMIT_INTERVALS = [("1,000 ms", 1_000), ("5,000 ms", 5_000), ("30,000 ms (default)", 30_000)]
+LINE_SPACINGS = [("all at once", 0), ("10 s apart", 10_000)]
+
+
+@dataclass(frozen=True)
+class CacheResult:
+    """What ``streams-wordcount-output`` got for one cache size, commit interval and spacing."""
+
+    values: dict[str, int]
+    output: Any  # the DataFrame of sim.lessons.streams.wordcount_on_cluster
+
+
+def simulate_cache(values: Mapping[str, Any]) -> CacheResult:
+    """Run WordCount on the cluster with ``statestore.cache.max.bytes``,
+    ``commit.interval.ms`` and the lines ``line.every.ms`` apart."""
+    chosen = {k: int(values[k]) for k in
+              ("statestore.cache.max.bytes", "commit.interval.ms", "line.every.ms")}
+    output = ls.wordcount_on_cluster(chosen["statestore.cache.max.bytes"],
+                                     chosen["commit.interval.ms"], chosen["line.every.ms"])
+    return CacheResult(chosen, output)
+
+
+def cache_html(result: CacheResult) -> str:
+    """How many records came out, then the records (word, count, line typed at)."""
+    out = result.output
+    shown = out.assign(line=(out["timestamp"] // 1000).map(lambda s: f"{s} s"))[
+        ["key", "value", "line"]].rename(columns={"key": "word", "value": "count",
+                                                  "line": "from the line typed at"})
+    return (f"<b>{len(out)} records</b> reach streams-wordcount-output "
+            f"(cache {result.values['statestore.cache.max.bytes']:,} bytes, commit every "
+            f"{result.values['commit.interval.ms']:,} ms)" + table_html(shown))
+
+
+class CachePanel(widgets.VBox):
+    """Drop-downs for the cache size, the commit interval and the lines' spacing; the output."""
+
+    def __init__(self) -> None:
+        style = {"description_width": "210px"}
+        self.controls = {
+            "statestore.cache.max.bytes": widgets.Dropdown(
+                options=CACHE_SIZES, value=10 * 1024 * 1024,
+                description="statestore.cache.max.bytes", style=style),
+            "commit.interval.ms": widgets.Dropdown(
+                options=COMMIT_INTERVALS, value=30_000, description="commit.interval.ms",
+                style=style),
+            "line.every.ms": widgets.Dropdown(options=LINE_SPACINGS, value=0,
+                                              description="the three lines are typed",
+                                              style=style),
+        }
+        self.output = widgets.HTML()
+        self.result: CacheResult | None = None
+        super().__init__([widgets.HTML("<b>WordCount and the record cache</b>"),
+                          *self.controls.values(), self.output])
+        for control in self.controls.values():
+            control.observe(lambda _change: self.refresh(), names="value")
+        self.refresh()
+
+    def refresh(self) -> CacheResult:
+        """Re-run for the current choices and show the output."""
+        self.result = simulate_cache({n: c.value for n, c in self.controls.items()})
+        self.output.value = cache_html(self.result)
+        return self.result
+
+
+def cache_panel() -> CachePanel | GradingPlaceholder:
+    """The record-cache panel (nothing is built while grading)."""
+    if grading_mode():
+        return GradingPlaceholder("cache_panel")
+    return CachePanel()
