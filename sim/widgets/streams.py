@@ -171,16 +171,17 @@ class CachePanel(widgets.VBox):
 
     def __init__(self) -> None:
         style = {"description_width": "210px"}
+        wide = widgets.Layout(width="400px")  # room for the longest option after the label
         self.controls = {
             "statestore.cache.max.bytes": widgets.Dropdown(
                 options=CACHE_SIZES, value=10 * 1024 * 1024,
-                description="statestore.cache.max.bytes", style=style),
+                description="statestore.cache.max.bytes", style=style, layout=wide),
             "commit.interval.ms": widgets.Dropdown(
                 options=COMMIT_INTERVALS, value=30_000, description="commit.interval.ms",
-                style=style),
+                style=style, layout=wide),
             "line.every.ms": widgets.Dropdown(options=LINE_SPACINGS, value=0,
                                               description="the three lines are typed",
-                                              style=style),
+                                              style=style, layout=wide),
         }
         self.output = widgets.HTML()
         self.result: CacheResult | None = None
