@@ -235,6 +235,19 @@ def test_06a_an_unwrapped_answer_is_explained(answer, why):
     assert why in result.reason
 
 
+def test_06a_a_run_that_returns_something_else_is_explained():
+    """A run() whose records are not (input, topic, key, value, timestamp) earns 0, with the
+    shape it should have."""
+
+    class ThreeFields:
+        def run(self, records, topic=None):
+            return [("unknown-payment", "unknown", 120)]
+
+    result = check("06.a", ThreeFields())
+    assert (result.verdict, result.points) == ("failed", 0)
+    assert "expected 5 fields" in result.reason
+
+
 def test_06a_stub_and_crash():
     """The generated stub is not yet solved; a crashing topology is an error with its line."""
 

@@ -240,7 +240,8 @@ def table_updates(updates: Iterable[tuple[Any, Any, int]] = CUSTOMER_UPDATES) ->
         source = driver.create_input_topic("customers")
         changes = driver.create_output_topic("changes")
         store = driver.get_key_value_store("customers-store")
-        assert store is not None  # the builder above names it
+        if store is None:  # the builder above names it; a lab bug if it is missing
+            raise StreamsError("the table's store customers-store was not created")
         for key, value, timestamp in updates:
             source.pipe_input(key, value, timestamp)
             forwarded = changes.read_key_values_to_list()
