@@ -256,6 +256,8 @@ class StandaloneHerder(Herder):
     def restart_connector_and_tasks(self, name: str, only_failed: bool,
                                     include_tasks: bool) -> dict[str, Any]:
         """KIP-745: the returned status shows what is restarted as RESTARTING."""
+        if name not in self.configs:
+            raise NotFoundError(f"Unknown connector: {name}")
         status = self.connector_status(name)
         restart_connector = (not only_failed or status["connector"]["state"] == FAILED) and (
             self.targets[name] != STOPPED)
@@ -332,7 +334,8 @@ class StandaloneHerder(Herder):
     def alter_connector_offsets(self, name: str, offsets: list[dict[str, Any]]) -> str:
         self._check_stopped(name)
         if not offsets:
-            raise BadRequestError("Partitions to modify cannot be empty")
+            raise BadRequestError("Partitions / offsets need to be provided for an alter offsets "
+                                  "request")
         for entry in offsets:
             if not isinstance(entry, dict) or not isinstance(entry.get("partition"), dict) \
                     or not (entry.get("offset") is None or isinstance(entry["offset"], dict)):

@@ -92,6 +92,19 @@ class JdbcSinkConnector(SinkConnector):
         self.props = dict(props)
         _sink_config(props)
 
+    def validate(self, props: dict[str, str]) -> dict[str, Any]:
+        """The config def's checks plus the key rules of ``JdbcSinkConfig``."""
+        values = super().validate(props)
+        mode, delete = values["pk.mode"].value, values["delete.enabled"].value
+        if delete and mode != "record_key":
+            values["delete.enabled"].errors.append(
+                "Primary key mode must be 'record_key' when delete support is enabled")
+        if values["insert.mode"].value in ("upsert", "update") and mode == "none":
+            values["pk.mode"].errors.append(
+                f"Primary key mode must be set for insert.mode={values['insert.mode'].value}: "
+                "pk.mode=none gives no key columns")
+        return values
+
     def task_class(self) -> type[Task]:
         return JdbcSinkTask
 

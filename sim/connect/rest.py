@@ -115,7 +115,7 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
     def list_connectors(r: Request, _b: Any) -> Response:
         expand = r.query_params.getlist("expand")
         names = herder.connectors()
-        if not ({"status", "info"} & set(expand)):
+        if "expand" not in r.query_params:
             return JSONResponse(names)
         out: dict[str, Any] = {}
         for name in names:
@@ -129,9 +129,9 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
 
     def create_connector(_r: Request, body: dict[str, Any]) -> Response:
         name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise BadRequestError("Connector name must be a non-empty string")
-        name = name.strip()
+        if name is not None and not isinstance(name, str):
+            raise BadRequestError("Connector name must be a JSON string")
+        name = (name or "").strip()  # a missing name fails validation, as in Kafka
         if "/" in name:
             raise BadRequestError("connector name should not contain '/'")
         config = body.get("config")

@@ -83,8 +83,7 @@ def error_headers(context: dict[str, Any], connector: str, task_id: int
                ("__connect.errors.stage", context["stage"]),
                ("__connect.errors.class.name", context["class_name"]),
                ("__connect.errors.exception.class.name", java_name(type(exc)))]
-    if str(exc):
-        headers.append(("__connect.errors.exception.message", str(exc)))
+    headers.append(("__connect.errors.exception.message", str(exc)))
     headers.append(("__connect.errors.exception.stacktrace",
                     "".join(traceback.format_exception(exc)).rstrip()))
     return headers

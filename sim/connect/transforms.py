@@ -1,4 +1,4 @@
-"""Single message transforms: ``InsertField``, ``ReplaceField`` and ``TimestampRouter``.
+"""Single message transforms: InsertField, ReplaceField, HoistField and TimestampRouter.
 
 Each is configured from ``transforms.<alias>.*`` with Kafka's config names and applied in the
 order ``transforms`` lists them. ``$Key`` / ``$Value`` variants work on the key or the value,
@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from sim.connect.config_def import ConfigDef
+from sim.connect.config_def import NO_DEFAULT, ConfigDef
 from sim.connect.data import (
     INT32_SCHEMA,
     INT64_SCHEMA,
@@ -208,6 +208,23 @@ def _check_renames(name: str, value: Any) -> None:
                               f"mapping: {item}")
 
 
+class HoistField(_KeyOrValue):
+    """Wrap the key or value in a struct (or a map, without a schema) with one ``field``."""
+
+    def config_def(self) -> ConfigDef:
+        return ConfigDef().define("field", "STRING", NO_DEFAULT, "MEDIUM", "Field name for the "
+                                  "single field that will be created in the resulting Struct or "
+                                  "Map.")
+
+    def apply(self, record: ConnectRecord) -> ConnectRecord:
+        schema, value = self.operating(record)
+        name = self.config["field"]
+        if schema is None:
+            return self.updated(record, None, {name: value})
+        return self.updated(record, Schema("struct", fields=(Field(name, schema),)),
+                            {name: value})
+
+
 _JAVA_DATE = {"yyyy": "%Y", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M",
               "ss": "%S", "SSS": "%f"}
 
@@ -259,5 +276,6 @@ def _variant(base: type[_KeyOrValue], is_key: bool) -> type[_KeyOrValue]:
 TRANSFORMS: dict[str, type[Transformation]] = {
     cls.class_name: cls for cls in (
         _variant(InsertField, True), _variant(InsertField, False),
-        _variant(ReplaceField, True), _variant(ReplaceField, False), TimestampRouter)}
+        _variant(ReplaceField, True), _variant(ReplaceField, False),
+        _variant(HoistField, True), _variant(HoistField, False), TimestampRouter)}
 """The built-in transformations by full class name."""

@@ -50,13 +50,11 @@ from sim.payloads import payload
 from sim.producer import Producer
 from sim.records import TopicPartition
 
-JSON = "org.apache.kafka.connect.json.JsonConverter"
-
 WORKER_CONFIG = (
     ConfigDef()
     .define("bootstrap.servers", "LIST", "localhost:9092", "HIGH", "The brokers to connect to.")
-    .define("key.converter", "CLASS", JSON, "HIGH", "Converter class for record keys.")
-    .define("value.converter", "CLASS", JSON, "HIGH", "Converter class for record values.")
+    .define("key.converter", "CLASS", NO_DEFAULT, "HIGH", "Converter class for record keys.")
+    .define("value.converter", "CLASS", NO_DEFAULT, "HIGH", "Converter class for record values.")
     .define("offset.storage.file.filename", "STRING", "", "HIGH",
             "File to store source connector offsets (standalone mode).")
     .define("offset.flush.interval.ms", "LONG", 60000, "LOW",
@@ -68,8 +66,6 @@ WORKER_CONFIG = (
     .define("task.shutdown.graceful.timeout.ms", "LONG", 5000, "LOW",
             "Time to wait for tasks to shut down gracefully."))
 """``WorkerConfig`` / ``StandaloneConfig`` keys the lab reads; other keys are accepted and kept."""
-
-del NO_DEFAULT
 
 
 def worker_id_of(config: dict[str, Any]) -> str:
