@@ -139,7 +139,8 @@ class FileStreamSinkTask(SinkTask):
         file = props.get("file")
         if not file:
             raise ConnectError("The lab's FileStreamSink needs a file (no standard output).")
-        self.out: Any = Path(file).open("a", encoding="utf-8")  # noqa: SIM115 - open until stop()
+        # line-buffered: Kafka's PrintStream writes each line through to the file at once
+        self.out: Any = Path(file).open("a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def put(self, records: list[SinkRecord]) -> None:
         for record in records:
