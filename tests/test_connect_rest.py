@@ -49,7 +49,7 @@ def test_health_is_kip_1017s_healthy_status():
 
 def test_create_is_201_with_location_and_connector_info(api):
     """ConnectorsResource.createConnector: Response.created(/connectors/<name>) + ConnectorInfo."""
-    h, c, tmp = api
+    _h, c, tmp = api
     response = create(c, file_source("local-file-source", tmp / "test.txt", **{"tasks.max": 3}))
     assert response.headers["location"].endswith("/connectors/local-file-source")
     body = response.json()
@@ -135,7 +135,7 @@ def test_unknown_connector_is_404_with_error_code_everywhere(api):
 
 def test_put_config_creates_201_then_updates_200(api):
     """putConnectorConfig: 201 + Location when created, 200 when replaced."""
-    h, c, tmp = api
+    _h, c, tmp = api
     config = file_source("p", tmp / "test.txt")["config"]
     first = c.put("/connectors/p/config", json=config)
     assert first.status_code == 201
@@ -172,7 +172,7 @@ def test_patch_merges_and_null_removes_a_key(api):
 def test_status_shape_and_field_order(api):
     """ConnectorStateInfo: name, connector {state, worker_id}, tasks [{id, state, worker_id}],
     type; no trace while nothing failed."""
-    h, c, tmp = api
+    _h, c, tmp = api
     create(c, file_source("s", tmp / "test.txt"))
     raw = c.get("/connectors/s/status").text
     assert raw == json.dumps({"name": "s", "connector": {"state": "RUNNING",
@@ -411,7 +411,7 @@ def test_trailing_slashes_are_tolerated(api):
 
 
 def test_unknown_paths_and_methods_get_error_bodies(api):
-    """Jersey's WebApplicationException through ConnectExceptionMapper: {"error_code", "message"}."""
+    """Jersey's WebApplicationException through ConnectExceptionMapper: an ErrorMessage body."""
     _, c, _ = api
     assert c.get("/nothing").json() == {"error_code": 404, "message": "HTTP 404 Not Found"}
     assert c.delete("/connectors").json() == {"error_code": 405,
@@ -459,5 +459,6 @@ def test_hostile_input_is_a_4xx_with_a_message_and_changes_nothing(api, method, 
     assert 400 <= response.status_code < 500, response.text
     error = response.json()
     assert error["error_code"] == response.status_code
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     assert snapshot(h) == before
