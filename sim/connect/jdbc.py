@@ -129,7 +129,9 @@ class JdbcSinkTask(SinkTask):
     def start(self, props: dict[str, str]) -> None:
         self.config = _sink_config(props)
         self.connection_name = props.get("name", "")
-        self.db = sqlite3.connect(sqlite_path(self.config["connection.url"]))
+        # the REST thread starts tasks and the simulation runs them, never at once (the lock)
+        self.db = sqlite3.connect(sqlite_path(self.config["connection.url"]),
+                                  check_same_thread=False)
         self.remaining_retries = self.config["max.retries"]
 
     def stop(self) -> None:
@@ -348,7 +350,8 @@ class JdbcSourceTask(SourceTask):
     def start(self, props: dict[str, str]) -> None:
         self.config = _source_config(props)
         self.tables = [t for t in props.get("tables", "").split(",") if t]
-        self.db = sqlite3.connect(sqlite_path(self.config["connection.url"]))
+        self.db = sqlite3.connect(sqlite_path(self.config["connection.url"]),
+                                  check_same_thread=False)
         self.next_poll = dict.fromkeys(self.tables, 0.0)
         self.offsets: dict[str, dict[str, Any]] = {}
         self.bulk_rows: dict[str, list[Any]] = {}

@@ -156,6 +156,7 @@ class WorkerTask:
         self.status = Status(UNASSIGNED, worker.worker_id)
         self.target = target
         self.stopping = False
+        self.crashed = False
         self.wake: simpy.Event = self.env.event()
         self.config = connector_config_def(self.is_sink).parse(connector_props)
         self.topics: list[str] = []
@@ -235,6 +236,12 @@ class WorkerTask:
         if self.process is None or not self.process.is_alive:
             self._stop_task()
 
+    def crash(self) -> None:
+        """The worker process died: stop at once, without committing anything."""
+        self.crashed = self.stopping = True
+        self.status = Status(UNASSIGNED, self.worker.worker_id)
+        self.notify()
+
     def _stop_task(self) -> None:
         if hasattr(self, "task"):
             with contextlib.suppress(Exception):  # stopping a failed task may fail again
@@ -284,8 +291,9 @@ class WorkerSourceTask(WorkerTask):
                 continue
             for record in records:
                 yield from self.send(record)
-        self.commit_offsets(final=True)
-        self._stop_task()
+        if not self.crashed:
+            self.commit_offsets(final=True)
+            self._stop_task()
 
     def time_to_flush(self) -> float:
         return max(self.next_flush - self.kernel.now_ms, 1.0)
@@ -461,6 +469,11 @@ class WorkerSinkTask(WorkerTask):
         if hasattr(self, "consumer"):
             self.consumer.notify()
 
+    def crash(self) -> None:
+        super().crash()
+        if hasattr(self, "consumer") and self.consumer.lifecycle == "running":
+            self.consumer.crash()  # no commit, no LeaveGroup: the group waits for the session
+
     def close(self) -> None:
         if self.consumer.lifecycle == "running":
             self.consumer.crash()  # a failed task's consumer stops without committing
@@ -524,6 +537,17 @@ class Worker:
         task = self.tasks.pop((name, task_id), None)
         if task is not None:
             task.stop()
+
+    def crash(self) -> None:
+        """The worker process dies: tasks stop without committing offsets or leaving groups.
+
+        Start a new ``Worker`` (and herder) on the same kernel to model the restart; it reads
+        the same offset file, and sink tasks resume from their groups' committed offsets.
+        """
+        for task in self.tasks.values():
+            task.crash()
+        self.tasks.clear()
+        self.connectors.clear()
 
     def task_ids(self, name: str) -> list[int]:
         return sorted(t for (c, t) in self.tasks if c == name)
