@@ -292,3 +292,24 @@ def test_source_mode_must_be_given(source_db):
         "topic.prefix": "x-", "mode": "sometimes"}})
     assert response.status_code == 400
     assert "Invalid value sometimes for configuration mode" in response.json()["message"]
+
+
+@pytest.mark.parametrize(("max_retries", "state"), [("10", "RUNNING"), ("1", "FAILED")])
+def test_a_locked_database_is_retried_after_retry_backoff_ms(tmp_path, max_retries, state):
+    """A SQLException in put is retried max.retries times, retry.backoff.ms apart (the task asks
+    for the back-off with SinkTaskContext.timeout and throws RetriableException); then it fails."""
+    db = tmp_path / "sink.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER, name TEXT)")
+    h = herder()
+    produce(h, [(None, {"id": 1, "name": "a"})])
+    client(h).post("/connectors", json=sink("s", db, **{"max.retries": max_retries,
+                                                        "retry.backoff.ms": "1000"}))
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    run(h, 6_000)
+    assert h.connector_status("s")["tasks"][0]["state"] == state
+    blocker.execute("COMMIT")
+    blocker.close()
+    run(h, 2_000)
+    assert rows(db) == ([(1, "a")] if state == "RUNNING" else [])

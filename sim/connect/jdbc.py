@@ -129,9 +129,11 @@ class JdbcSinkTask(SinkTask):
     def start(self, props: dict[str, str]) -> None:
         self.config = _sink_config(props)
         self.connection_name = props.get("name", "")
-        # the REST thread starts tasks and the simulation runs them, never at once (the lock)
+        # the REST thread starts tasks and the simulation runs them, never at once (the lock);
+        # timeout=0: a locked database is an error at once (retried on the simulated clock),
+        # not a wall-clock wait
         self.db = sqlite3.connect(sqlite_path(self.config["connection.url"]),
-                                  check_same_thread=False)
+                                  check_same_thread=False, timeout=0)
         self.remaining_retries = self.config["max.retries"]
 
     def stop(self) -> None:

@@ -198,13 +198,18 @@ class WorkerTask:
             return
         except Exception:
             self.fail()
-            self.close()
+            try:
+                yield from self.close_after_failure()
+            except (Stopped, Exception):
+                return
 
     def execute(self) -> Generator[Any, Any, None]:
         raise NotImplementedError
 
-    def close(self) -> None:
-        """Release clients after a failure."""
+    def close_after_failure(self) -> Generator[Any, Any, None]:
+        """Commit what was done before the failure, then release the task and its clients."""
+        self._stop_task()
+        yield from ()
 
     def fail(self) -> None:
         self.status = Status(FAILED, self.worker.worker_id, traceback.format_exc())
@@ -294,6 +299,12 @@ class WorkerSourceTask(WorkerTask):
         if not self.crashed:
             self.commit_offsets(final=True)
             self._stop_task()
+
+    def close_after_failure(self) -> Generator[Any, Any, None]:
+        """``finalOffsetCommit``: offsets of records already acknowledged are still flushed."""
+        self.commit_offsets(final=True)
+        self._stop_task()
+        yield from ()
 
     def time_to_flush(self) -> float:
         return max(self.next_flush - self.kernel.now_ms, 1.0)
@@ -391,17 +402,24 @@ class WorkerSinkTask(WorkerTask):
                 record = yield from self.convert(rec)
                 if record is not None:
                     batch.append(record)
-                self.current[rec.topic_partition] = rec.offset + 1
                 if rec.topic not in self.worker.active_topics.setdefault(self.connector, []):
                     self.worker.active_topics[self.connector].append(rec.topic)
-            if records:
-                yield from self.put(batch)
+            if records and (yield from self.put(batch)):
+                for rec in records:  # only what put took counts for the next commit
+                    self.current[rec.topic_partition] = rec.offset + 1
             if self.kernel.now_ms >= self.next_commit:
                 yield from self.commit()
+        yield from self.close_gracefully()
+
+    def close_gracefully(self) -> Generator[Any, Any, None]:
+        """Commit, leave the group, stop the task (``WorkerSinkTask.closeAllPartitions``)."""
         yield from self.commit()
-        consumer.closing = True
-        yield from consumer.close_gen()
+        self.consumer.closing = True
+        yield from self.consumer.close_gen()
         self._stop_task()
+
+    def close_after_failure(self) -> Generator[Any, Any, None]:
+        yield from self.close_gracefully()
 
     def convert(self, rec: Any) -> Generator[Any, Any, SinkRecord | None]:
         key_bytes, value_bytes = payload(self.kernel, rec.record_id)
@@ -429,16 +447,17 @@ class WorkerSinkTask(WorkerTask):
         return {"topic": record.topic, "partition": record.kafka_partition,
                 "offset": record.kafka_offset, "key": key, "value": value}
 
-    def put(self, batch: list[SinkRecord]) -> Generator[Any, Any, None]:
-        """``put``; a ``RetriableError`` redelivers the same batch after ``context.timeout``."""
+    def put(self, batch: list[SinkRecord]) -> Generator[Any, Any, bool]:
+        """``put``; a ``RetriableError`` redelivers the same batch after ``context.timeout``.
+        False if the task was stopped before the batch was taken."""
         while True:
             try:
                 self.task.put(list(batch))
-                return
+                return True
             except RetriableError:
                 yield from self.sleep(self.task.context.timeout_ms or 0)
                 if self.stopping:
-                    return
+                    return False
 
     def put_error(self, record: SinkRecord, error: BaseException) -> None:
         """The errant record reporter (KIP-610): a record ``put`` could not write."""
@@ -473,10 +492,6 @@ class WorkerSinkTask(WorkerTask):
         super().crash()
         if hasattr(self, "consumer") and self.consumer.lifecycle == "running":
             self.consumer.crash()  # no commit, no LeaveGroup: the group waits for the session
-
-    def close(self) -> None:
-        if self.consumer.lifecycle == "running":
-            self.consumer.crash()  # a failed task's consumer stops without committing
 
 
 def _bytes(data: Any) -> bytes | None:
