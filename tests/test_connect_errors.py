@@ -8,6 +8,7 @@ names and order), AbstractStatus.State, KIP-298 and KIP-745.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import textwrap
 
@@ -138,7 +139,7 @@ def test_errors_retry_timeout_retries_with_backoff(tmp_path, timeout_ms, state, 
     assert h.connector_status("sink")["tasks"][0]["state"] == state
     times = module.ATTEMPTS
     assert len(times) == attempts
-    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [300, 600][:attempts - 1]
+    assert [b - a for a, b in itertools.pairwise(times)] == [300, 600][:attempts - 1]
 
 
 def test_a_connector_failing_to_start_is_failed_with_a_trace(tmp_path):
