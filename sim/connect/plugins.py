@@ -114,9 +114,14 @@ class Plugins:
         cls = self.connectors[name]
         return "sink" if issubclass(cls, SinkConnector) else "source"
 
+    def version(self, name: str) -> str:
+        """A built-in reports the worker's version; a plugin its own ``version()``."""
+        cls = self.connectors[name]
+        return VERSION if cls in BUILT_IN_CONNECTORS else str(cls().version())
+
     def plugin_infos(self, connectors_only: bool = True) -> list[dict[str, str]]:
         """``PluginInfo`` rows for ``GET /connector-plugins``."""
-        rows = [{"class": n, "type": self.connector_type(n), "version": VERSION}
+        rows = [{"class": n, "type": self.connector_type(n), "version": self.version(n)}
                 for n in self.connectors]
         if not connectors_only:
             rows += [{"class": n, "type": "converter", "version": VERSION}
