@@ -166,6 +166,11 @@ class StandaloneHerder(Herder):
 
     def put_connector_config(self, name: str, config: dict[str, Any], allow_replace: bool,
                              initial_state: str | None = None) -> tuple[bool, dict[str, Any]]:
+        if "name" not in config:
+            config = {**config, "name": name}  # as checkAndPutConnectorConfigName does
+        elif config["name"] != name:
+            raise BadRequestError(f"Connector name configuration ({config['name']}) doesn't "
+                                  f"match connector name in the URL ({name})")
         infos = self.validate_connector_config(config)
         if infos["error_count"]:
             raise invalid_config_error(infos)
