@@ -274,9 +274,10 @@ class WorkerSourceTask(WorkerTask):
 
     def setup(self) -> None:
         worker = self.worker
-        self.producer = Producer(self.kernel, {
+        self.producer = Producer(self.kernel, {  # Worker.baseProducerConfigs
             "client.id": f"connector-producer-{self.connector}-{self.task_id}",
-            "acks": "all", "linger.ms": 0})
+            "enable.idempotence": False, "acks": "all",
+            "max.in.flight.requests.per.connection": 1, "delivery.timeout.ms": 2**31 - 1})
         self.writer = OffsetStorageWriter(worker.offset_store, self.connector)
         self.task.context = SourceTaskContext(
             lambda partition: worker.offset_store.get(self.connector, partition),
