@@ -3,7 +3,8 @@
 Simulated time follows wall-clock time times ``speed``: a clock thread runs the kernel forward
 every ``tick_s`` seconds. The clock and the HTTP handlers share one lock, so the kernel is never
 touched by both at once. ``serve(...)`` returns a ``ConnectServer`` with its ``port`` and
-``url``; ``stop()`` shuts both threads down.
+``url``; ``stop()`` shuts both threads down. While it serves, run the kernel from a notebook
+only inside ``with server.lock:``.
 """
 
 from __future__ import annotations
