@@ -154,3 +154,23 @@ def test_a_connector_failing_to_start_is_failed_with_a_trace(tmp_path):
     assert status["connector"]["state"] == "FAILED"
     assert "jdbc:sqlite" in status["connector"]["trace"]
     assert status["tasks"] == []
+
+
+def test_a_source_tolerates_transform_errors_and_skips_the_record(tmp_path):
+    """errors.tolerance=all on a source: a record a transformation rejects is skipped (sources
+    have no DLQ); the next one goes on."""
+    (tmp_path / "in.txt").write_text("a\nb\n")
+    h = herder()
+    config = {"connector.class": "FileStreamSource", "file": str(tmp_path / "in.txt"),
+              "topic": "t", "transforms": "ins",
+              "transforms.ins.type": "org.apache.kafka.connect.transforms.InsertField$Value",
+              "transforms.ins.static.field": "f", "transforms.ins.static.value": "v"}
+    client(h).post("/connectors", json={"name": "strict", "config": config})
+    client(h).post("/connectors", json={"name": "lenient", "config": {
+        **config, "topic": "t2", "errors.tolerance": "all"}})
+    run(h, 2_000)
+    assert h.connector_status("strict")["tasks"][0]["state"] == "FAILED"
+    assert "Only Struct objects supported for [field insertion]" in (
+        h.connector_status("strict")["tasks"][0]["trace"])
+    assert h.connector_status("lenient")["tasks"][0]["state"] == "RUNNING"
+    assert "t2" not in h.kernel.cluster.topics  # both lines skipped, nothing produced

@@ -313,3 +313,50 @@ def test_a_locked_database_is_retried_after_retry_backoff_ms(tmp_path, max_retri
     blocker.close()
     run(h, 2_000)
     assert rows(db) == ([(1, "a")] if state == "RUNNING" else [])
+
+
+def test_update_mode_changes_existing_rows_only(tmp_path):
+    """insert.mode=update: UPDATE ... WHERE key; a key with no row changes nothing."""
+    db = tmp_path / "sink.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO people VALUES (1, 'old')")
+    h = herder()
+    produce(h, [(b"k", {"id": 1, "name": "new"}), (b"k", {"id": 2, "name": "nobody"})])
+    client(h).post("/connectors", json=sink("s", db, **{
+        "insert.mode": "update", "pk.mode": "record_value", "pk.fields": "id",
+        "key.converter": STRING}))
+    run(h, 5_000)
+    assert rows(db) == [(1, "new")]
+
+
+def test_record_key_struct_uses_the_key_fields(tmp_path):
+    """pk.mode=record_key with a struct key: its fields are the key columns."""
+    db = tmp_path / "sink.db"
+    h = herder()
+    h.kernel.cluster.create_topic("people", 1, 3)
+    key_schema = {"type": "struct", "fields": [{"type": "string", "optional": False,
+                                                "field": "k"}], "optional": False}
+    producer = Producer(h.kernel, {"acks": "all", "linger.ms": 0})
+    for k, name in [("a", "x"), ("a", "y"), ("b", "z")]:
+        key = json.dumps({"schema": key_schema, "payload": {"k": k}}).encode()
+        producer.send("people", key=key, value=envelope({"id": 0, "name": name}))
+    client(h).post("/connectors", json=sink("s", db, **{
+        "auto.create": "true", "insert.mode": "upsert", "pk.mode": "record_key"}))
+    run(h, 5_000)
+    assert rows(db, "SELECT k, name FROM people ORDER BY k") == [("a", "y"), ("b", "z")]
+
+
+def test_a_new_worker_resumes_the_source_after_its_flushed_offset(source_db):
+    """Source offsets {"incrementing": N} are flushed to the offset file; a new worker on the
+    same file queries only newer rows."""
+    offsets = source_db.parent / "connect.offsets"
+    h = herder(offset_storage_file_filename=offsets)
+    jdbc_source(h, source_db, mode="incrementing", **{"incrementing.column.name": "id"})
+    run(h, 11_000)
+    h.worker.crash()
+    execute(source_db, "INSERT INTO users VALUES (4, 'dee', 300)")
+    again = StandaloneHerder(Worker(h.kernel, h.worker.props))
+    again.put_connector_config("jdbc", h.configs["jdbc"], allow_replace=False)
+    again.kernel.run(until_ms=h.kernel.now_ms + 2_000)
+    assert [p["id"] for p in payloads(h)] == [1, 2, 3, 4]

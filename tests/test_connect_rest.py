@@ -462,3 +462,25 @@ def test_hostile_input_is_a_4xx_with_a_message_and_changes_nothing(api, method, 
     assert isinstance(error["message"], str)
     assert error["message"]
     assert snapshot(h) == before
+
+
+def test_a_sink_may_subscribe_by_regex_and_the_dlq_may_not_be_an_input(api):
+    """SinkConnectorConfig: topics.regex instead of topics; the DLQ topic may not be consumed."""
+    h, c, tmp = api
+    create(c, file_source("src", tmp / "test.txt", topic="logs-a"))
+    create(c, {"name": "re", "config": {"connector.class": "FileStreamSink",
+                                        "file": str(tmp / "out.txt"), "topics.regex": "logs-.*"}})
+    run(h, 12_000)
+    assert (tmp / "out.txt").read_text() == "foo\nbar\n"
+    loop = c.post("/connectors", json=file_sink("loop", tmp / "x.txt", topics="a,dlq", **{
+        "errors.deadletterqueue.topic.name": "dlq"}))
+    assert loop.status_code == 400
+    assert "The DLQ topic 'dlq' may not be included in the list of topics" in (
+        loop.json()["message"])
+
+
+def test_validate_an_unknown_plugin_is_400():
+    response = client(herder()).put("/connector-plugins/Nope/config/validate", json={})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Failed to find any class that implements "
+                                                  "Connector and which name matches Nope")
