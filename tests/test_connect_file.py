@@ -9,6 +9,9 @@ FileStreamSourceTask (complete lines only, offsets {"filename"} → {"position"}
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +167,35 @@ def test_the_same_seed_gives_the_same_files_and_topic(tmp_path, monkeypatch):
                         kernel.trace.to_frame().to_csv()))
     assert results[0] == results[1]
     assert results[0][0].count(b"\n") == 500
+
+
+DETERMINISM = """
+import hashlib, json, pathlib, sys
+from sim.kernel import Kernel
+from sim.connect import standalone, topic_records
+d = pathlib.Path(sys.argv[1])
+J = "org.apache.kafka.connect.json.JsonConverter"
+k = Kernel(seed=2)
+standalone(k, {"key.converter": J, "value.converter": J},
+    {"name": "g", "connector.class": "DatagenConnector", "kafka.topic": "u",
+     "iterations": "100", "max.interval": "50"},
+    {"name": "s", "connector.class": "FileStreamSource", "file": str(d / "in.txt"),
+     "topic": "t"},
+    {"name": "k", "connector.class": "JdbcSinkConnector", "topics.regex": "u",
+     "connection.url": f"jdbc:sqlite:{d / sys.argv[2]}", "auto.create": "true",
+     "tasks.max": "2"})
+k.run(until_ms=30000)
+out = json.dumps([topic_records(k, "u"), topic_records(k, "t")], default=repr)
+print(hashlib.sha256((out + k.trace.to_frame().to_csv()).encode()).hexdigest())
+"""
+
+
+def test_the_same_bytes_under_any_hash_seed(tmp_path):
+    """Determinism across processes: PYTHONHASHSEED must not reach the output."""
+    (tmp_path / "in.txt").write_text("".join(f"l{i}\n" for i in range(300)))
+    root = Path(__file__).resolve().parents[1]
+    digests = {subprocess.run([sys.executable, "-c", DETERMINISM, str(tmp_path), f"{seed}.db"],
+                              capture_output=True, text=True, check=True, timeout=120,
+                              env={"PYTHONPATH": str(root), "PYTHONHASHSEED": seed}
+                              ).stdout for seed in ("0", "1", "4242")}
+    assert len(digests) == 1

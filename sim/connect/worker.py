@@ -282,7 +282,7 @@ class WorkerSourceTask(WorkerTask):
         self.task.context = SourceTaskContext(
             lambda partition: worker.offset_store.get(self.connector, partition),
             lambda: self.kernel.now_ms, self.kernel.spawn_rng())
-        self.in_flight: list[tuple[Any, SourceRecord | None]] = []
+        self.in_flight: list[tuple[int, SourceRecord]] = []  # (producer record index, record)
         self.next_flush = self.kernel.now_ms + worker.config["offset.flush.interval.ms"]
 
     def execute(self) -> Generator[Any, Any, None]:
@@ -313,7 +313,7 @@ class WorkerSourceTask(WorkerTask):
     def send(self, record: SourceRecord) -> Generator[Any, Any, None]:
         transformed = yield from self.convert_transform(record)
         if transformed is SKIPPED or transformed is None:
-            self.in_flight.append((None, record))  # a dropped record's offset still counts
+            self.in_flight.append((-1, record))  # a dropped record's offset still counts
             return
         topic = transformed.topic
         key = yield from self.operator.execute(
@@ -325,7 +325,7 @@ class WorkerSourceTask(WorkerTask):
                                                            transformed.value),
             VALUE_CONVERTER, type(self.value_converter), {})
         if key is SKIPPED or value is SKIPPED:
-            self.in_flight.append((None, record))
+            self.in_flight.append((-1, record))
             return
         ensure_topic(self.kernel, topic)
         if topic not in self.topics:
@@ -333,7 +333,8 @@ class WorkerSourceTask(WorkerTask):
             self.worker.active_topics.setdefault(self.connector, [])
             if topic not in self.worker.active_topics[self.connector]:
                 self.worker.active_topics[self.connector].append(topic)
-        self.in_flight.append((self.producer.send(topic, key=key, value=value), record))
+        self.producer.send(topic, key=key, value=value)
+        self.in_flight.append((self.producer.buffer.n - 1, record))
 
     def maybe_flush(self) -> None:
         if self.kernel.now_ms >= self.next_flush:
@@ -342,14 +343,14 @@ class WorkerSourceTask(WorkerTask):
     def commit_offsets(self, final: bool = False) -> None:
         """Flush the offsets of the acknowledged prefix of sent records (``SubmittedRecords``)."""
         done = 0
-        for future, record in self.in_flight:
-            if future is not None and not future.done():
-                break
-            if future is not None and self.producer.buffer.error[future._index]:
-                raise ConnectError(f"Unrecoverable exception from producer send callback for "
-                                   f"record to {record.topic if record else '?'}")
-            if record is not None:
-                self.writer.offset(record.source_partition, record.source_offset)
+        buffer = self.producer.buffer
+        for index, record in self.in_flight:
+            if index >= 0 and math.isnan(buffer.ack_ms[index]):
+                break  # not acknowledged yet: later offsets wait for it
+            if index >= 0 and buffer.error[index]:
+                raise ConnectError("Unrecoverable exception from producer send callback for a "
+                                   f"record to {record.topic}")
+            self.writer.offset(record.source_partition, record.source_offset)
             done += 1
         del self.in_flight[:done]
         if self.writer.flush():
