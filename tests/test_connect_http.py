@@ -85,6 +85,21 @@ def test_raw_requests_over_http(server):
         assert (stop.status_code, stop.content) == (204, b"")
 
 
+def test_serve_without_a_herder_starts_a_standalone_worker():
+    """connect.serve(port=0) in a notebook: a fresh cluster, the port reported, stop() frees it."""
+    running = serve(port=0)
+    try:
+        assert running.port > 0
+        assert running.url == f"http://127.0.0.1:{running.port}"
+        assert httpx.get(running.url + "/connectors").json() == []
+        assert len(running.kernel.cluster.brokers) == 3
+    finally:
+        running.stop()
+    assert "stopped" in repr(running)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(running.url + "/connectors")
+
+
 def test_serve_rejects_bad_arguments_and_busy_ports():
     with pytest.raises(ConfigError, match="speed"):
         serve(herder(), port=0, speed=0)

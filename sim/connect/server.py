@@ -102,6 +102,16 @@ class ConnectServer:
         self.stop()
 
 
-def serve(herder: Herder, port: int = 8083, speed: float = 1.0) -> ConnectServer:
-    """Serve ``herder``'s REST API at ``http://127.0.0.1:<port>`` in the background."""
+def serve(herder: Herder | None = None, port: int = 8083, speed: float = 1.0) -> ConnectServer:
+    """Serve ``herder``'s REST API at ``http://127.0.0.1:<port>`` in the background.
+
+    Without a herder: a standalone worker with ``connect-standalone.properties``' settings on
+    a fresh three-broker cluster (``server.herder.kernel``). ``port=0`` picks a free port.
+    """
+    if herder is None:
+        from sim.connect.cli import SAMPLE_WORKER
+        from sim.connect.herder import StandaloneHerder
+        from sim.connect.worker import Worker
+        from sim.kernel import Kernel
+        herder = StandaloneHerder(Worker(Kernel(seed=0, brokers=3), dict(SAMPLE_WORKER)))
     return ConnectServer(herder, port, speed).start()
