@@ -140,10 +140,19 @@ class Producer:
     # -- the public client API ----------------------------------------------------------------
 
     def send(self, topic: str, key: Any = None, value: Any = None,
-             partition: int | None = None) -> FutureRecordMetadata:
-        """Send one record now; returns a future of its ``RecordMetadata``."""
+             partition: int | None = None,
+             timestamp: int | None = None) -> FutureRecordMetadata:
+        """Send one record now; returns a future of its ``RecordMetadata``.
+
+        ``timestamp`` is the record's CreateTime (``ProducerRecord.timestamp``); by default the
+        send time, as Kafka's producer stamps a record without one.
+        """
         if self.closed:
             raise SimulationError("Cannot send after the producer is closed.")
+        if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(
+                timestamp, int | np.integer) or timestamp < 0):
+            raise ProduceError(f"Invalid timestamp: {timestamp!r}. Timestamp should always be "
+                              "non-negative or null.")
         state = self._topic(topic)
         now = self.kernel.now_ms
         if self.buffer.n and self.buffer.time_ms[self.buffer.n - 1] > now:
@@ -153,6 +162,8 @@ class Producer:
         value_len = _value_length(value)
         i = self.buffer.extend(1).start
         self._fill(i, i + 1, now, state.topic_id, key_id, value_len)
+        if timestamp is not None:
+            self.buffer.timestamp_ms[i] = timestamp
         if value is not None:
             self.values[i] = value
         if partition is not None:

@@ -181,7 +181,8 @@ class KStream:
         name = repartitioned.name if repartitioned is not None else None
         if name is None:
             name = self.builder.new_processor_name(REPARTITION_NAME)
-        source = add_repartition(self.builder, self.name, repartition_names(self.builder, name))
+        source = add_repartition(self.builder, self.name, repartition_names(self.builder, name),
+                                 repartitioned.number_of_partitions if repartitioned else None)
         return KStream(self.builder, source, repartition_required=False)
 
     def to_table(self, materialized: Materialized | None = None, *, named: str | None = None
