@@ -1,4 +1,4 @@
-"""Command line: ``python -m sim list | run | explain | fuzz | exercises | grade | lab``.
+"""Command line: ``python -m sim list | run | explain | fuzz | exercises | grade | lab | connect``.
 
 Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 
@@ -12,6 +12,9 @@ Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 - ``lab``: open JupyterLab at the repository's root with the tour open.
 - ``fuzz --runs N --seed S --profile P --out DIR``: random fault schedules, each checked; one
   line per failing schedule, each new failure minimised into DIR as replayable YAML.
+- ``connect serve [--port 8083] [--scenario NAME] [--speed X]``: Kafka Connect's REST API over
+  HTTP on 127.0.0.1, simulated time following the wall clock; ``connect standalone WORKER
+  CONNECTOR…``: run connector ``.properties`` files and print their status (``sim.connect``).
 
 A user's mistake (a bad argument, an invalid scenario) is one line on stderr and exit code 2.
 """
