@@ -8,12 +8,14 @@ shapes, or raises a ``ConnectRestError`` (404 / 409 / 400) with Kafka's message.
 
 from __future__ import annotations
 
+import traceback
 from abc import ABC, abstractmethod
 from typing import Any
 
 from sim.connect.config_def import key_info
 from sim.connect.connector_config import invalid_config_error, validate_connector
 from sim.connect.errors import AlreadyExistsError, BadRequestError, ConnectError, NotFoundError
+from sim.connect.offsets import offset_key
 from sim.connect.status import FAILED, PAUSED, RESTARTING, RUNNING, STOPPED, Status
 from sim.connect.worker import Worker
 from sim.consumer.group import group_coordinator
@@ -225,7 +227,6 @@ class StandaloneHerder(Herder):
                                    "tasks it is configured to create. This behaviour should be "
                                    "considered a bug and is disallowed.")
         except Exception:
-            import traceback
             connector.status = Status(FAILED, self.worker.worker_id, traceback.format_exc())
             self.tasks[name] = []
             return
@@ -349,7 +350,6 @@ class StandaloneHerder(Herder):
         if self._is_sink(name):
             self._alter_sink_offsets(name, offsets)
         else:
-            from sim.connect.offsets import offset_key
             self.worker.offset_store.set({offset_key(name, e["partition"]): e.get("offset")
                                           for e in offsets})
         return ALTERED
@@ -399,7 +399,6 @@ class StandaloneHerder(Herder):
             if group is not None:
                 group.offsets.clear()
         else:
-            from sim.connect.offsets import offset_key
             self.worker.offset_store.set({
                 offset_key(name, e["partition"]): None
                 for e in self.worker.offset_store.connector_offsets(name)})

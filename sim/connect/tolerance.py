@@ -16,9 +16,8 @@ from typing import Any
 
 from sim.connect.errors import RetriableError, ToleranceExceededError
 
-KEY_CONVERTER, VALUE_CONVERTER, TRANSFORMATION, TASK_PUT, TASK_POLL, KAFKA_PRODUCE = (
-    "KEY_CONVERTER", "VALUE_CONVERTER", "TRANSFORMATION", "TASK_PUT", "TASK_POLL",
-    "KAFKA_PRODUCE")
+KEY_CONVERTER, VALUE_CONVERTER, TRANSFORMATION, TASK_PUT = (
+    "KEY_CONVERTER", "VALUE_CONVERTER", "TRANSFORMATION", "TASK_PUT")
 FAILED = object()
 """What ``execute`` returns for a tolerated failure."""
 RETRY_BACKOFF_START_MS = 300
