@@ -3,8 +3,9 @@
 One Kafka concept per module: ``api`` (the connector API), ``config_def``, ``data``,
 ``records``, ``converters``, ``transforms``, ``plugins`` (``plugin.path``), ``file``, ``jdbc``
 and ``datagen`` (built-in connectors), ``offsets``, ``status``, ``tolerance`` (errors and the
-DLQ), ``worker``, ``herder`` (standalone), ``rest`` (the ASGI app), ``server`` (uvicorn), and
-``standalone`` (worker and connector ``.properties`` files).
+DLQ), ``worker``, ``herder`` (standalone), ``distributed`` (a group of workers), ``rest`` (the
+ASGI app), ``server`` (uvicorn), and ``standalone`` (worker and connector ``.properties``
+files).
 
 Quick start::
 
@@ -27,6 +28,7 @@ from sim.connect.api import (
 from sim.connect.config_def import ConfigDef
 from sim.connect.converters import JsonConverter, StringConverter
 from sim.connect.data import Schema, struct_schema
+from sim.connect.distributed import DistributedHerder
 from sim.connect.herder import Herder, StandaloneHerder
 from sim.connect.records import SinkRecord, SourceRecord
 from sim.connect.rest import create_app
@@ -39,6 +41,7 @@ __all__ = [
     "ConfigDef",
     "ConnectServer",
     "Connector",
+    "DistributedHerder",
     "Herder",
     "JsonConverter",
     "Schema",
