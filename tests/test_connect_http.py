@@ -109,6 +109,8 @@ def test_serve_rejects_bad_arguments_and_busy_ports():
     try:
         with pytest.raises(ConfigError, match=f"Cannot listen on 127.0.0.1:{first.port}"):
             serve(herder(), port=first.port)
+        with pytest.raises(ConfigError, match="already runs this kernel's clock"):
+            serve(first.herder, port=0)
     finally:
         first.stop()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import weakref
 from typing import Any
 
 import uvicorn
@@ -19,6 +20,9 @@ import uvicorn
 from sim.connect.herder import Herder
 from sim.connect.rest import create_app
 from sim.errors import ConfigError
+
+_RUNNING: weakref.WeakKeyDictionary[Any, ConnectServer] = weakref.WeakKeyDictionary()
+"""The server whose clock runs each kernel: one per kernel."""
 
 
 class ConnectServer:
@@ -32,6 +36,11 @@ class ConnectServer:
             raise ConfigError(f"port={port!r}: a TCP port 0..65535 (0: any free port).")
         self.herder = herder
         self.kernel = herder.kernel  # type: ignore[attr-defined]
+        running = _RUNNING.get(self.kernel)
+        if running is not None and running._http.is_alive():
+            raise ConfigError(f"{running.url} already runs this kernel's clock; serve another "
+                              "worker of the same kernel in process with create_app(herder, "
+                              "server.lock), or stop() the first server.")
         self.speed = float(speed)
         self.tick_s = tick_s
         self.lock = threading.RLock()
@@ -58,6 +67,7 @@ class ConnectServer:
         self.error: BaseException | None = None
 
     def start(self) -> ConnectServer:
+        _RUNNING[self.kernel] = self
         self._http.start()
         self._clock.start()
         deadline = time.monotonic() + 10
