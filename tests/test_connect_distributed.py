@@ -145,3 +145,4 @@ def test_the_pipeline_keeps_flowing_after_failover(tmp_path):
         survivor.worker.worker_id
     assert (tmp_path / "out.txt").read_text().splitlines()[-1] == "three"
     assert set((tmp_path / "out.txt").read_text().splitlines()) == {"one", "two", "three"}
+    assert source_owner.connector_active_topics("src") == {"src": {"topics": ["t"]}}

@@ -436,6 +436,17 @@ class DistributedHerder(StandaloneHerder):
                 self.restart_task(name, i)
         return status
 
+    def connector_active_topics(self, name: str) -> dict[str, Any]:
+        """The topics the connector's tasks used, on any worker (KIP-558)."""
+        self._check(name)
+        topics = {t for h in self.cluster.herders for t in h.worker.active_topics.get(name, [])}
+        return {name: {"topics": sorted(topics)}}
+
+    def reset_connector_active_topics(self, name: str) -> None:
+        self._check(name)
+        for herder in self.cluster.herders:
+            herder.worker.active_topics[name] = []
+
     def timeline(self) -> pd.DataFrame:
         """Who started, stopped or lost which connector or task when."""
         return pd.DataFrame(self.cluster.history, columns=["time_ms", "worker", "unit", "event"])
