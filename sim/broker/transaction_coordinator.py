@@ -9,7 +9,7 @@ topic ``__transaction_state`` (``transaction.state.log.num.partitions`` = 50):
 ``TransactionStateManager.partitionFor`` computes it. The broker leading that partition is the
 transactional id's coordinator. Every state change is a record appended to that partition
 (acks=all) before it counts, so a broker that becomes leader after a failover reads the
-partition up to its high watermark and continues where the old coordinator stopped
+partition to its end and continues where the old coordinator stopped
 (``loadTransactionsForTxnTopicPartition``), resending the markers of transactions it finds in a
 Prepare state.
 
@@ -368,7 +368,7 @@ class TransactionCoordinator:
         for txn_id in [t for t in self.txns if self.partition_for(t) == partition]:
             del self.txns[txn_id]
         log = part.log
-        ids = log.column("record_id", log.log_start_offset, log.high_watermark)
+        ids = log.column("record_id", log.log_start_offset, log.log_end_offset)
         for record_id in ids.tolist():
             meta = self._records.get(record_id)
             if meta is not None:

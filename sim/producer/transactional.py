@@ -280,7 +280,11 @@ class TransactionalState:
         """``abortTransaction``: drop unsent batches, wait for those in flight, EndTxn(abort)."""
         if self.state == FATAL_ERROR:
             raise self.error  # type: ignore[misc]
-        self._transition(ABORTING, (IN_TRANSACTION, ABORTABLE_ERROR), "abort_transaction()")
+        if self.state not in (IN_TRANSACTION, ABORTABLE_ERROR):
+            raise TransactionStateError(
+                f"TransactionalId {self.transactional_id}: Invalid transition attempted from "
+                f"state {self.state} to state {ABORTING} (abort_transaction())")
+        self.state = ABORTING
         self.producer.abort_incomplete_batches()
         yield from self.producer.flush_gen()
         yield from self._end(commit=False)
