@@ -54,7 +54,7 @@ def states(kernel: Kernel, tid: str = "app-1") -> list[str]:
     return list(rows["state"])
 
 
-# --- where a transactional id lives ---------------------------------------------------------------
+# --- where a transactional id lives -----------------------------------------------------------
 
 
 def test_coordinator_partition_is_java_hashcode_abs_mod_50():
@@ -68,7 +68,7 @@ def test_coordinator_partition_is_java_hashcode_abs_mod_50():
         tc.TRANSACTION_STATE_TOPIC, 9).leader
 
 
-# --- the state machine ------------------------------------------------------------------------------
+# --- the state machine ------------------------------------------------------------------------
 
 
 def test_valid_previous_states_are_kafkas():
@@ -115,7 +115,7 @@ def test_marker_takes_an_offset_and_next_transaction_continues_after_it():
     assert list(log.column("key_hash", 3, 4)) == [COMMIT]
 
 
-# --- LSO and read_committed ------------------------------------------------------------------------
+# --- LSO and read_committed -------------------------------------------------------------------
 
 
 def test_read_committed_skips_aborted_records_and_markers_read_uncommitted_only_markers():
@@ -170,7 +170,8 @@ def test_open_transaction_holds_the_lso_back_until_the_timeout_aborts_it():
     for i in range(3):
         plain.send("out", value=i, partition=0).get()
     log = kernel.cluster.partition("out", 0).log
-    assert log.high_watermark == 5 and log.last_stable_offset == 0
+    assert log.high_watermark == 5
+    assert log.last_stable_offset == 0
     assert read(kernel, "read_committed") == []
     kernel.run(opened + 14_000)
     assert log.last_stable_offset == 0
@@ -182,7 +183,7 @@ def test_open_transaction_holds_the_lso_back_until_the_timeout_aborts_it():
         p.commit_transaction()
 
 
-# --- fencing -------------------------------------------------------------------------------------
+# --- fencing ----------------------------------------------------------------------------------
 
 
 def test_new_instance_fences_the_old_one_and_aborts_its_transaction():
@@ -208,7 +209,7 @@ def test_new_instance_fences_the_old_one_and_aborts_its_transaction():
         old.abort_transaction()
 
 
-# --- the API's rules ------------------------------------------------------------------------------
+# --- the API's rules --------------------------------------------------------------------------
 
 
 def test_transactional_id_needs_idempotence():
@@ -238,7 +239,7 @@ def test_transaction_timeout_above_the_broker_maximum_is_refused():
         p.init_transactions()
 
 
-# --- offsets in a transaction ----------------------------------------------------------------------
+# --- offsets in a transaction -----------------------------------------------------------------
 
 
 def test_offsets_sent_in_a_transaction_count_only_after_commit():
@@ -267,7 +268,7 @@ def test_offsets_sent_in_a_transaction_count_only_after_commit():
     assert offsets_log.batches()["is_control"].sum() == 2  # a marker per transaction
 
 
-# --- coordinator failover ---------------------------------------------------------------------------
+# --- coordinator failover ---------------------------------------------------------------------
 
 
 def test_new_coordinator_reloads_the_state_from_transaction_state_and_commits():
