@@ -61,6 +61,11 @@ class FutureRecordMetadata:
     def done(self) -> bool:
         return not math.isnan(self._producer.buffer.ack_ms[self._index])
 
+    @property
+    def record_id(self) -> int:
+        """How the record is named in every log (producer id << 40 | index)."""
+        return int(self._producer.record_ids(np.array([self._index]))[0])
+
     def get(self, max_ms: float = math.inf) -> RecordMetadata:
         kernel = self._producer.kernel
         if not kernel.run_until(lambda _k: self.done(), max_ms=max_ms):

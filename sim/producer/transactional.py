@@ -74,6 +74,7 @@ class TransactionalState:
         self._adding = False
         self.error: TransactionError | None = None
         self.transactions = 0  # committed
+        self.committed_upto = 0  # records sent before the end of the last committed transaction
         self.aborts = 0
 
     def __repr__(self) -> str:
@@ -275,6 +276,7 @@ class TransactionalState:
             self._raise_error_state("commit_transaction()")
         yield from self._end(commit=True)
         self.transactions += 1
+        self.committed_upto = self.producer.buffer.n
 
     def abort_gen(self) -> Generator[Any, Any, None]:
         """``abortTransaction``: drop unsent batches, wait for those in flight, EndTxn(abort)."""
