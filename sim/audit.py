@@ -991,7 +991,7 @@ def _output_duplicates(kernel: Any, apps: list[Any]) -> list[dict[str, Any]]:
     causes = causes_of(kernel)
     out = []
     for app in apps:
-        writers = {producer.producer_id: name for name, producer in app.producers.items()}
+        writers = app.writers
         seen: dict[int, list[tuple[int, int, int]]] = {}  # input → (partition, offset, output)
         for part in kernel.cluster.topic(app.output_topic).partitions:
             log = part.log

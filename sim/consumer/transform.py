@@ -2,6 +2,8 @@
 
 ``ConsumeTransformProduce(output_topic, transactional=True)`` is an ``on_records`` for
 ``Consumer.run``. Each consumer that runs it gets its own producer (``<client.id>-producer``).
+A restarted consumer gets a new producer (a new process), whose
+``init_transactions()`` fences the crashed instance and aborts its open transaction at once.
 For every poll it sends one output record per input record, processes the records (the
 output is in flight meanwhile), then:
 
@@ -42,7 +44,9 @@ class ConsumeTransformProduce:
         self.output_topic = output_topic
         self.transactional = transactional
         self.producer_config = dict(producer_config or {})
-        self.producers: dict[str, Any] = {}  # consumer client id → its producer
+        self.producers: dict[str, Any] = {}  # consumer client id → its current producer
+        self.writers: dict[int, str] = {}  # producer id → consumer client id, every instance
+        self._incarnations: dict[str, int] = {}
         self.sources: dict[int, int] = {}  # output record id → input record id
         self.outcomes: list[dict[str, Any]] = []  # one row per transaction / batch
 
@@ -55,13 +59,17 @@ class ConsumeTransformProduce:
         from sim.producer import Producer
 
         producer = self.producers.get(consumer.client_id)
-        if producer is None:
+        if producer is None or self._incarnations[consumer.client_id] != consumer.incarnation:
+            # a restarted consumer is a new process with a new producer: its
+            # init_transactions() fences the old instance and aborts its open transaction
             config = {"client.id": f"{consumer.client_id}-producer", "linger.ms": 0,
                       **self.producer_config}
             if self.transactional:
                 config.setdefault("transactional.id", consumer.client_id)
             producer = Producer(consumer.kernel, config)
             self.producers[consumer.client_id] = producer
+            self._incarnations[consumer.client_id] = consumer.incarnation
+            self.writers[producer.producer_id] = consumer.client_id
         return producer
 
     def __call__(self, consumer: Any, records: ConsumerRecords) -> None:
