@@ -292,3 +292,21 @@ def test_new_coordinator_reloads_the_state_from_transaction_state_and_commits():
     assert new_node not in (old_node, -1)
     assert coordinator.state_of("app-1").state == tc.COMPLETE_COMMIT
     assert read(kernel, "read_committed") == [0, 1, 2]
+
+
+def test_first_add_of_the_next_transaction_is_retried_after_20_ms():
+    """The next transaction's first AddPartitionsToTxn finds the previous one completing
+    (CONCURRENT_TRANSACTIONS) and is retried after ``ADD_PARTITIONS_RETRY_BACKOFF_MS`` = 20 ms,
+    not retry.backoff.ms (``TransactionManager.AddPartitionsToTxnHandler``)."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    for _ in range(2):
+        p.begin_transaction()
+        send(p, 1)
+        p.commit_transaction()
+    trace = kernel.trace.to_frame()
+    rows = trace[trace["kind"] == "txn.state"]
+    prepare = rows[rows["state"] == tc.PREPARE_COMMIT]["time_ms"].iloc[0]
+    ongoing = rows[rows["state"] == tc.ONGOING]["time_ms"].iloc[1]
+    assert 20 <= ongoing - prepare < 30

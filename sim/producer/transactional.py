@@ -56,6 +56,8 @@ ABORTING = "ABORTING_TRANSACTION"
 ABORTABLE_ERROR = "ABORTABLE_ERROR"
 FATAL_ERROR = "FATAL_ERROR"
 
+ADD_PARTITIONS_RETRY_BACKOFF_MS = 20
+"""``TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS``."""
 GROUP_RETRIABLE = frozenset({"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE"})
 
 
@@ -146,7 +148,8 @@ class TransactionalState:
             batch = list(self._to_add)
             wanted = [TopicPartition(t, p) for t, p in batch]
             error = yield from self._call(lambda wanted=wanted: self.coordinator.add_partitions(
-                self.transactional_id, self.producer_id, self.producer_epoch, wanted))
+                self.transactional_id, self.producer_id, self.producer_epoch, wanted),
+                first_add=not self.partitions)
             if error:
                 self._coordinator_error(error, "AddPartitionsToTxn")
                 break
@@ -168,10 +171,12 @@ class TransactionalState:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def _call(self, handler: Callable[[], Any], group_id: str | None = None
-              ) -> Generator[Any, Any, Any]:
+    def _call(self, handler: Callable[[], Any], group_id: str | None = None,
+              first_add: bool = False) -> Generator[Any, Any, Any]:
         """Send a request to the transaction (or ``group_id``'s group) coordinator; ask again
-        while the answer is a retriable error. Returns the answer."""
+        while the answer is a retriable error, after ``retry.backoff.ms`` — or 20 ms for the
+        first AddPartitionsToTxn of a transaction that finds the previous one still completing
+        (``ADD_PARTITIONS_RETRY_BACKOFF_MS``, KAFKA-5482). Returns the answer."""
         producer = self.producer
         env = producer.kernel.env
         cluster = producer.cluster
@@ -197,9 +202,8 @@ class TransactionalState:
             yield env.timeout(latency)
             error = answer[0] if isinstance(answer, tuple) else answer
             if error in retriable:
-                # Kafka retries a busy coordinator's CONCURRENT_TRANSACTIONS after 20 ms
-                yield env.timeout(min(backoff, 20) if error == CONCURRENT_TRANSACTIONS
-                                  else backoff)
+                yield env.timeout(ADD_PARTITIONS_RETRY_BACKOFF_MS
+                                  if first_add and error == CONCURRENT_TRANSACTIONS else backoff)
                 continue
             return answer
 
