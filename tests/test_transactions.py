@@ -310,3 +310,48 @@ def test_first_add_of_the_next_transaction_is_retried_after_20_ms():
     prepare = rows[rows["state"] == tc.PREPARE_COMMIT]["time_ms"].iloc[0]
     ongoing = rows[rows["state"] == tc.ONGOING]["time_ms"].iloc[1]
     assert 20 <= ongoing - prepare < 30
+
+
+def test_latest_for_read_committed_is_the_lso():
+    """ListOffsets "latest" with READ_COMMITTED answers the LSO, not the high watermark: a
+    read_committed consumer starting at the end does not skip an open transaction's records."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 2)
+    p.flush()
+    late = {"isolation.level": "read_committed", "auto.offset.reset": "latest"}
+    committed_reader = Consumer(kernel, late)
+    committed_reader.assign([TP0])
+    plain_reader = Consumer(kernel, {"auto.offset.reset": "latest"})
+    plain_reader.assign([TP0])
+    assert committed_reader.position(TP0) == 0
+    assert plain_reader.position(TP0) == 2
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    assert [r.offset for r in committed_reader.poll(5)] == [0, 1]
+
+
+def test_markers_resume_on_the_new_coordinator_after_a_crash_in_prepare_commit():
+    """The coordinator's broker dies right after writing PrepareCommit: the new leader of the
+    __transaction_state partition loads the Prepare state and writes the markers itself
+    (``TransactionStateManager`` loading, then ``TransactionMarkerChannelManager``)."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 3)
+    p.flush()
+    coordinator = tc.transaction_coordinator(kernel)
+    old_node = coordinator.node_for("app-1")
+    if kernel.cluster.partition("out", 0).leader == old_node:
+        pytest.skip("seed puts the data leader on the coordinator")
+    committing = kernel.env.process(p.txn.commit_gen())
+    assert kernel.run_until(lambda k: states(k)[-1] == tc.PREPARE_COMMIT)
+    kernel.controller.crash_broker(old_node)
+    kernel.run(kernel.now_ms + 30_000)
+    assert not committing.is_alive
+    assert coordinator.node_for("app-1") != old_node
+    assert coordinator.state_of("app-1").state == tc.COMPLETE_COMMIT
+    assert read(kernel, "read_committed") == [0, 1, 2]

@@ -271,7 +271,7 @@ class Consumer(ConsumerClient):
 
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         for tp in partitions if partitions is not None else self.assignment():
-            self.seek(tp, self.cluster.partition(tp.topic, tp.partition).log.high_watermark)
+            self.seek(tp, self.subscriptions.end_offset(tp))
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop fetching these partitions (the group does not notice)."""

@@ -74,7 +74,8 @@ class ConsumerClient:
             self._check_session_timeout()
         self.history = ConsumerHistory(self.client_id, self.group_id)
         self.subscriptions = SubscriptionState(self.cluster, self.client_id, self.group_id,
-                                               self.config["auto.offset.reset"], self.history)
+                                               self.config["auto.offset.reset"], self.history,
+                                               self.read_committed)
         self.lifecycle = "running"
         self.incarnation = 0
         self.coordinator: ConsumerCoordinator | None = None
