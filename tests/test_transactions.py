@@ -355,3 +355,30 @@ def test_markers_resume_on_the_new_coordinator_after_a_crash_in_prepare_commit()
     assert coordinator.node_for("app-1") != old_node
     assert coordinator.state_of("app-1").state == tc.COMPLETE_COMMIT
     assert read(kernel, "read_committed") == [0, 1, 2]
+
+
+def test_commit_of_a_fenced_producer_with_unadded_partitions_raises_instead_of_hanging():
+    """A zombie whose AddPartitionsToTxn is refused: its batches can never leave, so commit
+    must raise ProducerFencedError rather than wait for them for ever."""
+    kernel = cluster(partitions=2)
+    old = txn_producer(kernel)
+    old.init_transactions()
+    old.begin_transaction()
+    send(old, 1, partition=0)
+    old.flush()
+    txn_producer(kernel, **{"client.id": "new"}).init_transactions()
+    send(old, 1, partition=1)  # a partition not yet in the transaction
+    with pytest.raises(ProducerFencedError):
+        old.commit_transaction()
+
+
+def test_blocking_producer_call_inside_on_records_is_refused():
+    kernel = cluster()
+    plain = Producer(kernel, {"linger.ms": 0, "client.id": "plain"})
+    plain.send("out", value=1, partition=0).get()
+    p = txn_producer(kernel)
+    consumer = Consumer(kernel, {"group.id": "g", "auto.offset.reset": "earliest"})
+    consumer.subscribe(["out"])
+    consumer.run(lambda _c, _records: p.init_transactions())
+    with pytest.raises(TransactionStateError, match="inside the simulation"):
+        kernel.run(kernel.now_ms + 10_000)

@@ -255,6 +255,13 @@ class Producer:
 
     def _drive(self, gen: Any) -> Any:
         """Run a blocking call: step the kernel until the generator returns (or raises)."""
+        if self.kernel.env.active_process is not None:
+            from sim.errors import TransactionStateError
+
+            raise TransactionStateError(
+                "A blocking producer call cannot run inside the simulation (e.g. in "
+                "on_records): there, use consumer.run_step() with the producer's generators, "
+                "as sim.consumer.transform does.")
         box: list[Any] = []
 
         def wrapper() -> Any:
@@ -271,10 +278,13 @@ class Producer:
         return box[0] if box else None
 
     def flush_gen(self) -> Any:
-        """``flush()`` inside the simulation: send now, wait until every record completed."""
+        """``flush()`` inside the simulation: send now, wait until every record completed (or,
+        for a transactional producer, until the transaction hits an error: batches of
+        partitions it could not add would wait for ever)."""
         self.flushing = True
         self.wakeup()
-        while self.completed < self.buffer.n:
+        while self.completed < self.buffer.n and not (self.txn is not None
+                                                      and self.txn.in_error):
             self._progress = self.kernel.env.event()
             yield self._progress
         self.flushing = False

@@ -85,6 +85,10 @@ class TransactionalState:
 
     # -- state checks ---------------------------------------------------------------------------
 
+    @property
+    def in_error(self) -> bool:
+        return self.state in (ABORTABLE_ERROR, FATAL_ERROR)
+
     def _raise_error_state(self, method: str) -> None:
         if self.state == FATAL_ERROR and self.error is not None:
             raise self.error
