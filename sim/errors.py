@@ -52,6 +52,11 @@ class StreamsError(KafkaLabError):
     node that is not its child, or asked for a store it is not connected to."""
 
 
+class MissingSourceTopicError(StreamsError):
+    """A Streams application reads a topic the cluster does not have (Kafka Streams'
+    ``MissingSourceTopicException``): source topics must exist before the application starts."""
+
+
 class TransactionError(KafkaLabError):
     """A transactional producer call failed. ``abortable`` says what the application does next:
     True — abort the transaction and go on (Kafka's abortable errors); False — the producer is
