@@ -33,6 +33,9 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
         if not hasattr(producer, "partitioner_name"):  # consumers are summarised below
             continue
         shown = " ".join(f"{k}={_fmt(producer.config[k])}" for k in KEY_PRODUCER_CONFIGS)
+        if producer.config.get("transactional.id") is not None:
+            shown += (f" transactional.id={producer.config['transactional.id']} "
+                      f"transaction.timeout.ms={producer.config['transaction.timeout.ms']}")
         if producer.config["enable.idempotence"] and not producer.idempotent:
             shown = shown.replace("enable.idempotence=true",
                                   "enable.idempotence=true (off: conflicts with acks)")
