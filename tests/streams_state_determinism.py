@@ -8,6 +8,8 @@ from sim.streams.materialized import Materialized
 from sim.streams.rocksdb import read_rocksdb
 from tests.streams_runtime_helpers import cluster, produce
 
+show = print  # the parent test compares this script's output
+
 
 def main() -> None:
     kernel = cluster({"in": 2, "out": 2}, seed=3)
@@ -22,15 +24,15 @@ def main() -> None:
         kernel.run(until_ms=kernel.now_ms + 500)
     apps[0].crash()
     kernel.run(until_ms=kernel.now_ms + 60_000)
-    print(apps[1].restore_frame().drop(columns=["instance", "thread"]).to_string())
+    show(apps[1].restore_frame().drop(columns=["instance", "thread"]).to_string())
     apps[1].close()
     kernel.run(until_ms=kernel.now_ms + 10_000)
     for app in apps:
         root = app.state_dir
         for path in sorted(p for p in root.rglob("*") if p.name == ".checkpoint"):
-            print(path.relative_to(root), path.read_text(encoding="utf-8").split("\n"))
+            show(path.relative_to(root), path.read_text(encoding="utf-8").split("\n"))
         for path in sorted(p for p in root.rglob("counts") if p.parent.name == "rocksdb"):
-            print(path.relative_to(root), read_rocksdb(path))
+            show(path.relative_to(root), read_rocksdb(path))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sim.errors import StreamsError
 from sim.records import TopicPartition
-from sim.streams import KafkaStreams, StreamsBuilder, Stores
+from sim.streams import KafkaStreams, Stores, StreamsBuilder
 from sim.streams.changelog import changelog_topic
 from sim.streams.materialized import Materialized
 from sim.streams.rocksdb import decode_key, encode_key, read_rocksdb
@@ -89,15 +89,18 @@ def test_persistent_key_value_store_is_a_real_rocksdb_a_learner_can_open(tmp_pat
     store.delete("missing")
     store.put("c", ValueAndTimestamp(9, 1))
     store.put("c", None)  # a tombstone deletes
-    assert store.persistent and store.approximate_num_entries() == 3
+    assert store.persistent
+    assert store.approximate_num_entries() == 3
     store.close()
     files = {p.name for p in (tmp_path / "counts").iterdir()}
-    assert "CURRENT" in files and any(name.endswith(".log") or name.endswith(".sst")
+    assert "CURRENT" in files
+    assert any(name.endswith(".log") or name.endswith(".sst")
                                       for name in files)
     assert read_rocksdb(tmp_path / "counts") == [
         (3, "three"), ("a", ValueAndTimestamp(1, 10)), ("b", ValueAndTimestamp(2, 20))]
     reopened = Stores.persistent_key_value_store("counts").build(tmp_path)
-    assert reopened.get("b") == ValueAndTimestamp(2, 20) and reopened.get("c") is None
+    assert reopened.get("b") == ValueAndTimestamp(2, 20)
+    assert reopened.get("c") is None
     reopened.close()
 
 
@@ -120,7 +123,8 @@ def test_rocksdb_stores_hold_what_in_memory_stores_hold(tmp_path_factory, ops):
          Stores.persistent_session_store("s", 3000).build(directory)),
     ]
     for memory, rocks in pairs:
-        assert not memory.persistent and rocks.persistent
+        assert not memory.persistent
+        assert rocks.persistent
         for op, key, value, time in ops:
             for store in (memory, rocks):
                 if store.name == "kv":
