@@ -92,6 +92,8 @@ class StoreChangelogReader:
         self.changelogs[(task_id, store.name)] = changelog
         if active:
             self._emit(changelog, "start")
+        if not log.log_start_offset <= start <= log.log_end_offset:
+            self._corrupted(changelog, log.log_start_offset)
         self.wake()
         return changelog
 
