@@ -236,3 +236,51 @@ def test_state_directory_paths_do_not_depend_on_the_hash_seed():
                for seed in ("0", "1", "12345")}
     assert len(outputs) == 1
     assert "0_0" in next(iter(outputs))
+
+
+# --- the KIP-441 assignor ------------------------------------------------------------------------
+
+
+def _tasks(n):
+    from sim.streams.internal_topics import TaskId
+
+    return [TaskId(0, p) for p in range(n)]
+
+
+def test_high_availability_keeps_tasks_on_caught_up_clients_and_caps_warmups():
+    """``HighAvailabilityTaskAssignor``: a newcomer lagging more than
+    ``acceptable.recovery.lag`` on every task gets no active task from the caught-up owner but
+    warm-up replicas, at most ``max.warmup.replicas`` of them."""
+    from sim.streams.assignor import AssignmentConfigs, ThreadInfo, assign_tasks
+
+    tasks = _tasks(6)
+    members = {"a": ThreadInfo("A", 1), "b": ThreadInfo("B", 1)}
+    lags = {"A": dict.fromkeys(tasks, 0), "B": dict.fromkeys(tasks, 50_000)}
+    warmups: list[int] = []
+    result = assign_tasks(tasks, members, {"a": set(tasks)}, set(tasks), lags,
+                          AssignmentConfigs(max_warmup_replicas=2), warmups)
+    assert (sorted(result["a"].active), result["b"].active) == (tasks, [])
+    assert len(result["b"].standby) == 2
+    assert warmups == [2]
+    caught_up = {"A": dict.fromkeys(tasks, 0), "B": dict.fromkeys(tasks, 10_000)}
+    result = assign_tasks(tasks, members, {"a": set(tasks)}, set(tasks), caught_up,
+                          AssignmentConfigs(), warmups)
+    assert (len(result["a"].active), len(result["b"].active)) == (3, 3)  # lag ≤ 10000: moves
+    assert warmups[-1] == 0
+
+
+def test_standbys_go_to_other_instances_never_beside_their_active():
+    """``num.standby.replicas``: each stateful task gets that many standbys, each on an instance
+    other than the one running it (``StandbyTaskAssignor``); stateless tasks get none."""
+    from sim.streams.assignor import AssignmentConfigs, ThreadInfo, assign_tasks
+
+    tasks = _tasks(4)
+    members = {m: ThreadInfo(m.upper(), 1) for m in "abc"}
+    result = assign_tasks(tasks, members, {}, set(tasks[:3]), {},
+                          AssignmentConfigs(num_standby_replicas=2))
+    for task in tasks:
+        holders = [m for m, a in result.items() if task in a.standby]
+        owner = [m for m, a in result.items() if task in a.active]
+        assert len(owner) == 1
+        assert owner[0] not in holders
+        assert len(holders) == (2 if task in tasks[:3] else 0)

@@ -301,11 +301,12 @@ class KafkaStreams:
         return {}
 
     def task_lags(self) -> dict[TaskId, int]:
-        """Records this instance's copy of each stateful task would have to restore: 0 for a
-        running active task; what a standby, a restoring task or a checkpoint on disk has not
-        read; the whole changelog when it has nothing."""
+        """Each stateful task's lag on this instance as Kafka's ``ClientState.computeTaskLags``
+        works it out: the sum over the task's changelogs of end offset minus the offset the
+        local copy holds (a standby's, a restoring task's, or a checkpoint's on disk), the end
+        offset sum when the instance has nothing, and 0 for a running active task."""
         cluster = self.kernel.cluster
-        held_by_task: dict[TaskId, dict[Any, int] | None] = {}
+        held_by_task: dict[TaskId, dict[TopicPartition, int] | None] = {}
         for thread in self.threads:
             for task_id, active in thread.tasks.items():
                 held_by_task[task_id] = None if not active.restoring else {}
@@ -324,11 +325,8 @@ class KafkaStreams:
             for store in self._logged_stores_of(task_id.subtopology):
                 topic = changelog_topic(self.application_id, store)
                 log = cluster.partition(topic, task_id.partition).log
-                offset = held.get(next((tp for tp in held if tp.topic == topic
-                                        and tp.partition == task_id.partition), None),
-                                  OFFSET_UNKNOWN)
-                start = offset + 1 if offset >= 0 else log.log_start_offset
-                lag += max(0, log.high_watermark - start)
+                offset = held.get(TopicPartition(topic, task_id.partition), OFFSET_UNKNOWN)
+                lag += max(0, log.high_watermark - max(offset, 0))
             lags[task_id] = lag
         return lags
 

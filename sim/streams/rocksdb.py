@@ -159,7 +159,6 @@ class RocksDBMap:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = open_rocksdb(path)
-        self._count = sum(1 for _ in self.db.keys())  # noqa: SIM118 - Rdict.__iter__ is not keys
 
     def get(self, key: Any, default: Any = None) -> Any:
         data = self.db.get(encode_key(key))
@@ -172,17 +171,13 @@ class RocksDBMap:
         return decode_value(data)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        encoded = encode_key(key)
-        if self.db.get(encoded) is None:
-            self._count += 1
-        self.db[encoded] = encode_value(value)
+        self.db[encode_key(key)] = encode_value(value)
 
     def __delitem__(self, key: Any) -> None:
         encoded = encode_key(key)
         if self.db.get(encoded) is None:
             raise KeyError(key)
         del self.db[encoded]
-        self._count -= 1
 
     def __contains__(self, key: Any) -> bool:
         return self.db.get(encode_key(key)) is not None
@@ -193,11 +188,11 @@ class RocksDBMap:
         if data is None:
             return default
         del self.db[encoded]
-        self._count -= 1
         return decode_value(data)
 
     def __len__(self) -> int:
-        return self._count
+        """Counted by iterating: RocksDB keeps no exact count."""
+        return sum(1 for _ in self.db.keys())  # noqa: SIM118 - Rdict.__iter__ is not keys()
 
     def __iter__(self) -> Iterator[Any]:
         return (decode_key(k) for k in self.db.keys())  # noqa: SIM118
@@ -214,7 +209,6 @@ class RocksDBMap:
     def clear(self) -> None:
         for key in list(self.db.keys()):
             del self.db[key]
-        self._count = 0
 
     def close(self) -> None:
         self.db.close()
