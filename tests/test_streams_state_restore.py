@@ -285,3 +285,28 @@ def test_a_caught_up_newcomer_takes_its_share_at_once():
     assert [len(m.active_tasks) for a in (first, second)
             for m in a.metadata_for_local_threads()] == [1, 1]
     assert all(m.standby_tasks == () for m in second.metadata_for_local_threads())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_threads_per_instance_hand_tasks_and_standbys_over_without_lock_errors(seed):
+    """With two stream threads per instance, an instance joining and another leaving move
+    standbys and active tasks between threads of one instance; a task's RocksDB has one owner at
+    a time (``StateDirectory`` task locks), so a thread takes a standby over from its sibling
+    instead of opening the database twice (RocksDB would refuse: its ``LOCK`` is held)."""
+    kernel = cluster({"in": 4, "out": 4}, seed=seed)
+    config = {"num.stream.threads": 2, "num.standby.replicas": 1}
+    first = counting_app(kernel, config)
+    kernel.run(until_ms=6_000)
+    truth = feed(kernel, 10)
+    [joined] = counting_app(kernel, config, instances=1)
+    truth += feed(kernel, 10, start=10)
+    first[0].close()
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    survivors = (first[1], joined)
+    assert [a.state for a in survivors] == [KafkaStreams.State.RUNNING] * 2
+    counts = {**plain(survivors[0].store("counts").all()),
+              **plain(survivors[1].store("counts").all())}
+    assert all(counts[k] >= truth[k] for k in truth)
+    standbys = sorted(t.task_id for a in survivors for m in a.metadata_for_local_threads()
+                      for t in m.standby_tasks)
+    assert standbys == ["0_0", "0_1", "0_2", "0_3"]

@@ -35,7 +35,6 @@ partitions (``assignment_info``).
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,7 @@ from typing import Any
 from sim.consumer.assignors import COOPERATIVE, Assignment, ConsumerPartitionAssignor, Subscription
 from sim.records import TopicPartition
 from sim.streams.internal_topics import TaskId, TopologyMetadata
+from sim.streams.state_directory import kernel_state
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,11 @@ class AssignmentConfigs:
     probing_rebalance_interval_ms: int = 600000
 
 
-_ASSIGNMENT_INFO: weakref.WeakKeyDictionary[Any, dict[str, dict[str, ThreadAssignment]]] = \
-    weakref.WeakKeyDictionary()
-
-
 def assignment_info(kernel: Any, application_id: str) -> dict[str, ThreadAssignment]:
     """The last assignment of an application's group, by member id (what each member reads from
     its ``AssignmentInfo``)."""
-    return _ASSIGNMENT_INFO.setdefault(kernel, {}).setdefault(application_id, {})
+    groups: dict[str, dict[str, ThreadAssignment]] = kernel_state(kernel, "assignments", dict)
+    return groups.setdefault(application_id, {})
 
 
 def balanced_sticky(tasks: list[TaskId], owners: list[str], weights: Mapping[str, int],

@@ -37,7 +37,6 @@ from __future__ import annotations
 import enum
 import math
 import uuid
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +65,7 @@ from sim.streams.state_directory import (
     OFFSET_UNKNOWN,
     StateDirectory,
     default_state_dir,
+    kernel_state,
     read_checkpoint,
 )
 from sim.streams.stores import StateStore, ValueAndTimestamp
@@ -73,12 +73,10 @@ from sim.streams.stream_thread import StreamsConsumer, StreamThread
 from sim.streams.task import StreamTask
 from sim.streams.topology import Topology
 
-_INSTANCES: weakref.WeakKeyDictionary[Any, list[KafkaStreams]] = weakref.WeakKeyDictionary()
-
 
 def instances(kernel: Any) -> list[KafkaStreams]:
     """Every ``KafkaStreams`` made on ``kernel``, in order of creation."""
-    return _INSTANCES.setdefault(getattr(kernel, "kernel", kernel), [])
+    return kernel_state(getattr(kernel, "kernel", kernel), "instances", list)
 
 
 class State(enum.Enum):

@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sim.errors import StreamsError
 from sim.records import TopicPartition
@@ -39,19 +39,30 @@ OFFSET_UNKNOWN = -4
 PROCESS_FILE_NAME = "kafka-streams-process-metadata"
 """``StateDirectory.PROCESS_FILE_NAME``."""
 
-_KERNEL_DIRS: weakref.WeakKeyDictionary[Any, tempfile.TemporaryDirectory[str]] = \
-    weakref.WeakKeyDictionary()
-_LOCKS: weakref.WeakKeyDictionary[Any, dict[Path, object]] = weakref.WeakKeyDictionary()
-_INSTANCES: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+T = TypeVar("T")
+
+
+def kernel_state(kernel: Any, name: str, factory: Callable[[], T]) -> T:
+    """Streams bookkeeping that lives as long as ``kernel`` (what the simulated machines and the
+    group share): kept on the kernel object, so that it goes away with it."""
+    key = f"_streams_{name}"
+    if key not in vars(kernel):
+        setattr(kernel, key, factory())
+    return getattr(kernel, key)
 
 
 def default_state_dir(kernel: Any) -> Path:
     """A fresh sub-folder ``instance-<n>`` of the kernel's temporary folder (removed with the
     kernel): the ``state.dir`` of the kernel's n-th instance that does not set one."""
-    if kernel not in _KERNEL_DIRS:
-        _KERNEL_DIRS[kernel] = tempfile.TemporaryDirectory(prefix="kafka-streams-")
-    _INSTANCES[kernel] = _INSTANCES.get(kernel, 0) + 1
-    return Path(_KERNEL_DIRS[kernel].name) / f"instance-{_INSTANCES[kernel]}"
+    root = kernel_state(kernel, "tmp", lambda: tempfile.TemporaryDirectory(
+        prefix="kafka-streams-"))
+    count = kernel_state(kernel, "instances_without_state_dir", lambda: [0])
+    count[0] += 1
+    return Path(root.name) / f"instance-{count[0]}"
+
+
+def _locks(kernel: Any) -> set[Path]:
+    return kernel_state(kernel, "locked_dirs", set)
 
 
 def write_checkpoint(path: Path, offsets: dict[TopicPartition, int]) -> None:
@@ -100,14 +111,14 @@ class StateDirectory:
     def __init__(self, kernel: Any, state_dir: Path, application_id: str) -> None:
         self.kernel = kernel
         self.app_dir = state_dir / application_id
-        locks = _LOCKS.setdefault(kernel, {})
+        locks = _locks(kernel)
         if self.app_dir in locks:
             raise StreamsError(
                 "Unable to initialize state, this can happen if multiple instances of Kafka "
                 "Streams are running in the same state directory (current state directory is "
                 f"[{self.app_dir}])")
         self.app_dir.mkdir(parents=True, exist_ok=True)
-        locks[self.app_dir] = self
+        locks.add(self.app_dir)
         self.locked = True
 
     def process_id(self, new_id: str) -> str:
@@ -136,7 +147,7 @@ class StateDirectory:
     def unlock(self) -> None:
         """Release the directory (the instance stopped or its process died)."""
         if self.locked:
-            _LOCKS.get(self.kernel, {}).pop(self.app_dir, None)
+            _locks(self.kernel).discard(self.app_dir)
             self.locked = False
 
     def wipe(self) -> None:

@@ -410,17 +410,31 @@ class StreamThread:
         """Create and close standby tasks as the last assignment says."""
         info = assignment_info(self.kernel, self.streams.application_id).get(
             self.consumer.member_id or "")
+        running = {t for thread in self.streams.threads for t in thread.tasks}
         wanted = sorted(t for t in (info.standby if info is not None else [])
-                        if self._logged_stores(t) and t not in self.tasks)
+                        if self._logged_stores(t) and t not in running)  # until it is closed
         for task_id in sorted(set(self.standbys) - set(wanted)):
             self._close_standby(task_id)
         for task_id in wanted:
             if task_id not in self.standbys:
-                stores = self._build_stores(task_id)
+                taken = self._take_standby(task_id)  # from another thread of this instance
+                stores, held = taken if taken is not None else (self._build_stores(task_id),
+                                                                None)
                 self.standbys[task_id] = StandbyTask(task_id, stores)
-                self._register_restore(task_id, stores, None, active=False)
+                self._register_restore(task_id, stores, held, active=False)
                 self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name,
                                        str(task_id), "standby created")
+
+    def _take_standby(self, task_id: TaskId
+                      ) -> tuple[dict[str, StateStore], dict[TopicPartition, int]] | None:
+        """Take over the standby of ``task_id`` held by any thread of this instance: its open
+        stores and the changelog offsets they hold (a task's directory has one owner)."""
+        holder = next((t for t in self.streams.threads if task_id in t.standbys), None)
+        if holder is None:
+            return None
+        held = holder._standby_held(task_id)
+        holder.reader.unregister(task_id)
+        return holder.standbys.pop(task_id).stores, held
 
     def _close_standby(self, task_id: TaskId) -> None:
         self._checkpoint_standby(task_id, force=True)
@@ -485,12 +499,10 @@ class StreamThread:
     def _create_task(self, task_id: TaskId) -> ActiveTask:
         streams = self.streams
         nodes = self.metadata.subtopologies[task_id.subtopology]
-        standby = self.standbys.pop(task_id, None)
+        taken = self._take_standby(task_id)
         held = None
-        if standby is not None:  # promote the warm copy: only the tail is left to restore
-            held = self._standby_held(task_id)
-            self.reader.unregister(task_id)
-            stores = standby.stores
+        if taken is not None:  # promote the warm copy: only the tail is left to restore
+            stores, held = taken
         else:
             stores = self._build_stores(task_id)
         task = StreamTask(streams.topology, streams.application_id, self._collect, str(task_id),
