@@ -310,3 +310,32 @@ def test_two_threads_per_instance_hand_tasks_and_standbys_over_without_lock_erro
     standbys = sorted(t.task_id for a in survivors for m in a.metadata_for_local_threads()
                       for t in m.standby_tasks)
     assert standbys == ["0_0", "0_1", "0_2", "0_3"]
+
+
+@pytest.mark.parametrize("mbps", [1, 4])
+def test_restore_time_follows_changelog_bytes_over_the_network(mbps):
+    """The restore consumer fetches at most 1,000 records at a time (``max.poll.records``), each
+    fetch a round trip to the leader plus its bytes at the link bandwidth: a slower link or a
+    longer changelog takes proportionally longer."""
+    from sim.kernel import Kernel
+    from sim.streams.changelog_reader import MAX_POLL_RECORDS, RECORD_OVERHEAD_BYTES
+
+    kernel = Kernel(seed=1, brokers=1, broker_configs={"lab.network.bandwidth.mbps": mbps})
+    for topic in ("in", "out"):
+        kernel.cluster.create_topic(topic, 1)
+    [app] = counting_app(kernel, {"statestore.cache.max.bytes": 0}, instances=1)
+    kernel.run(until_ms=3_000)
+    feed(kernel, 30, keys=100, step_ms=300)
+    kernel.run(until_ms=kernel.now_ms + 3_000)
+    log = kernel.cluster.partition("app-counts-changelog", 0).log
+    end = log.high_watermark
+    size = int(log.column("value_size", 0, end).sum()) + RECORD_OVERHEAD_BYTES * end
+    app.crash(lose_state=True)
+    restarted = app.restart()
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    [row] = restored_rows(restarted).to_dict("records")
+    assert row["restored"] == end == 3_000
+    fetches = -(-end // MAX_POLL_RECORDS)
+    latency = kernel.cluster.brokers[0].latency_ms
+    expected = fetches * 2 * latency + size / (mbps * 1e6 / 8 / 1000)
+    assert row["end_ms"] - row["start_ms"] == pytest.approx(expected, abs=1e-6)
