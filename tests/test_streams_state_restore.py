@@ -339,3 +339,38 @@ def test_restore_time_follows_changelog_bytes_over_the_network(mbps):
     latency = kernel.cluster.brokers[0].latency_ms
     expected = fetches * 2 * latency + size / (mbps * 1e6 / 8 / 1000)
     assert row["end_ms"] - row["start_ms"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_in_memory_stores_have_no_checkpoint_and_always_restore_from_the_start():
+    """``ProcessorStateManager.checkpoint`` writes only persistent stores' offsets: an
+    in-memory store comes back empty after any restart and restores its whole changelog."""
+    kernel = cluster({"in": 1, "out": 1})
+    [app] = counting_app(kernel, {"default.dsl.store": "in_memory"}, instances=1)
+    kernel.run(until_ms=3_000)
+    feed(kernel, 10)
+    app.close()
+    kernel.run(until_ms=kernel.now_ms + 5_000)
+    assert not (app.state_dir / "app" / "0_0" / ".checkpoint").exists()
+    assert not (app.state_dir / "app" / "0_0" / "rocksdb").exists()
+    restarted = app.restart()
+    kernel.run(until_ms=kernel.now_ms + 30_000)
+    end = kernel.cluster.partition("app-counts-changelog", 0).log.high_watermark
+    [row] = restored_rows(restarted).to_dict("records")
+    assert (row["start_offset"], row["restored"]) == (0, end)
+    assert plain(restarted.store("counts").all()) == {f"k{j}": 10 for j in range(10)}
+
+
+def test_crash_and_restart_refuse_the_wrong_state_with_one_clear_line():
+    """A crash needs a running instance, a restart a stopped one; a fault naming no instance
+    lists the instances there are."""
+    from sim.errors import ConfigError, StreamsError
+
+    kernel = cluster({"in": 1, "out": 1})
+    [app] = counting_app(kernel, instances=1)
+    with pytest.raises(StreamsError, match="crash\\(\\) or close\\(\\) it before restarting"):
+        app.restart()
+    with pytest.raises(ConfigError, match=f"instances are: {app.client_id}"):
+        StreamsCrash("nobody").apply(kernel)
+    app.crash()
+    with pytest.raises(StreamsError, match="Only a running instance can crash"):
+        app.crash()
