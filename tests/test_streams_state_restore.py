@@ -374,3 +374,37 @@ def test_crash_and_restart_refuse_the_wrong_state_with_one_clear_line():
     app.crash()
     with pytest.raises(StreamsError, match="Only a running instance can crash"):
         app.crash()
+
+
+def test_scenario_files_crash_and_restart_streams_instances():
+    """``streams_crash`` / ``streams_restart`` faults in a scenario file: the crashed
+    instance's tasks move, the restarted one (same client id, a new process) rejoins, and every
+    input record still has its result (at-least-once)."""
+    import yaml
+
+    from sim import scenarios
+    from sim.errors import ScenarioError
+    from tests.streams_runtime_helpers import read_topic
+
+    data = {
+        "name": "s", "seed": 1, "duration_ms": 90_000,
+        "topics": [{"name": "in", "partitions": 2}, {"name": "out", "partitions": 2}],
+        "producers": [{"workload": {"topic": "in", "records": 300, "rate_per_s": 10,
+                                    "keys": {"uniform": 10}}}],
+        "streams": [{"application.id": "app", "app": "tag", "input": "in", "output": "out",
+                     "instances": 2, "config": {"commit.interval.ms": 5000}}],
+        "faults": [{"at_ms": 10_000, "streams_crash": {"instance": "app-1",
+                                                       "lose_state": True}},
+                   {"at_ms": 15_000, "streams_restart": {"instance": "app-1"}}],
+    }
+    kernel = scenarios.parse(yaml.safe_dump(data), "s.yaml").run()
+    inputs = {(key, time) for _, key, _, time in read_topic(kernel, "in")}
+    outputs = [(key, time) for _, key, _, time in read_topic(kernel, "out")]
+    assert len(inputs) == 300
+    assert set(outputs) == inputs
+    live = [i for i in instances(kernel) if i.state is KafkaStreams.State.RUNNING]
+    assert sorted(i.client_id for i in live) == ["app-1", "app-2"]
+    data["faults"] = [{"at_ms": 10_000, "streams_crash": {"instance": "app-1",
+                                                          "lose_state": "yes"}}]
+    with pytest.raises(ScenarioError, match=r"faults\[0\]\.streams_crash\.lose_state"):
+        scenarios.parse(yaml.safe_dump(data), "s.yaml")
