@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sim.faults import schedule
 from sim.records import TopicPartition
 from sim.streams import KafkaStreams, StreamsBuilder
-from sim.streams.events import STREAMS_RESTORE
+from sim.streams.events import STREAMS_CHECKPOINT, STREAMS_RESTORE
 from sim.streams.faults import StreamsCrash, StreamsRestart
 from sim.streams.kafka_streams import instances
 from sim.streams.materialized import Materialized
@@ -155,8 +155,10 @@ def checkpoint_restore(lose_state):
 
 def test_restore_from_the_checkpoint_reads_fewer_records_than_from_scratch():
     """``AbstractTask.maybeCheckpoint``: past 10,000 changelog records a commit rewrites the
-    checkpoint; a crash writes none. A restart with the state directory kept restores from the
-    checkpointed offset + 1; one that lost it restores the whole changelog — and takes longer."""
+    checkpoint (counted from the offsets last checkpointed or restored,
+    ``offsetSnapshotSinceLastFlush``); a crash writes none. A restart with the state directory
+    kept restores from the checkpointed offset + 1; one that lost it restores the whole
+    changelog — and takes longer."""
     lines, end, kept, restarted = checkpoint_restore(lose_state=False)
     assert lines[:2] == ["0", "1"]
     topic, partition, offset = lines[2].split()
@@ -169,6 +171,8 @@ def test_restore_from_the_checkpoint_reads_fewer_records_than_from_scratch():
     assert kept["restored"] < lost["restored"]
     assert kept["end_ms"] - kept["start_ms"] < lost["end_ms"] - lost["start_ms"]
     assert restarted.process_id == restarted.client_id.removeprefix("app-")
+    written = restarted.kernel.trace.frame(STREAMS_CHECKPOINT)
+    assert len(written) == 1  # the restored offsets count as checkpointed: no rewrite at once
 
 
 def test_a_clean_close_writes_the_checkpoint_and_a_restart_restores_nothing():

@@ -343,6 +343,8 @@ class StreamThread:
         for (t, _), changelog in self.reader.changelogs.items():
             if t == task_id and changelog.position > 0:
                 active.changelog_offsets[changelog.tp] = changelog.position - 1
+        active.checkpointed = self._checkpoint_offsets(  # the delta counts from here
+            task_id, active.task.stores, active.changelog_offsets)
         changelogs = TaskChangelogs(task_id.partition, topics, self._send_changelog,
                                     lambda: active.task.record_timestamp, self.cache.enabled)
         changelogs.attach(active.task.stores)
@@ -376,7 +378,7 @@ class StreamThread:
                           previous: dict[TopicPartition, int], force: bool) -> bool:
         if not offsets:
             return False
-        delta = sum(max(0, o - previous.get(tp, 0)) for tp, o in offsets.items())
+        delta = sum(max(0, o - max(0, previous.get(tp, 0))) for tp, o in offsets.items())
         if not force and delta <= OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT:
             return False
         write_checkpoint(self.streams.state_directory.checkpoint_path(task_id), offsets)
@@ -422,6 +424,8 @@ class StreamThread:
                                                                 None)
                 self.standbys[task_id] = StandbyTask(task_id, stores)
                 self._register_restore(task_id, stores, held, active=False)
+                self.standbys[task_id].checkpointed = self._checkpoint_offsets(
+                    task_id, stores, self._standby_held(task_id))
                 self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name,
                                        str(task_id), "standby created")
 
