@@ -17,7 +17,7 @@ without a directory (the ``TopologyTestDriver``) is in-memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -338,10 +338,6 @@ class StoreBuilder:
         if self.persistent is None:
             return default_dsl_store == "rocksDB"
         return self.persistent
-
-    def with_logging_disabled(self) -> StoreBuilder:
-        """No changelog topic (``StoreBuilder.withLoggingDisabled``)."""
-        return replace(self, logging_enabled=False)
 
     def build(self, directory: Path | None = None,
               default_dsl_store: str = "rocksDB") -> StateStore:
