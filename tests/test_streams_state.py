@@ -135,6 +135,12 @@ def test_rocksdb_stores_hold_what_in_memory_stores_hold(tmp_path_factory, ops):
                     store.put(Windowed(key, SessionWindow(time, time + value)),
                               value if op == "put" else None)
         assert rocks.all() == memory.all()
+        for key in ("", "a", "ab", "abc", "b"):  # range queries: a RocksDB range scan
+            if rocks.name == "w":
+                assert rocks.fetch_range(key, 1000, 3000) == memory.fetch_range(key, 1000, 3000)
+            elif rocks.name == "s":
+                assert rocks.find_sessions(key, 1000, 3000) == memory.find_sessions(key, 1000,
+                                                                                   3000)
         rocks.close()
 
 

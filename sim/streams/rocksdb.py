@@ -203,6 +203,15 @@ class RocksDBMap:
     def items(self) -> list[tuple[Any, Any]]:
         return [(decode_key(k), decode_value(v)) for k, v in self.db.items()]
 
+    def items_with_prefix(self, prefix: tuple[Any, ...]) -> Iterator[tuple[Any, Any]]:
+        """The entries whose tuple key starts with the items of ``prefix``, in key order: a
+        RocksDB range scan from the prefix's bytes (``prefixScan``), not a full iteration."""
+        encoded = encode_key(prefix)[:-1]  # the tuple without its terminator
+        for key, value in self.db.items(from_key=encoded):
+            if not key.startswith(encoded):
+                return
+            yield decode_key(key), decode_value(value)
+
     def values(self) -> list[Any]:
         return [decode_value(v) for v in self.db.values()]
 

@@ -227,6 +227,15 @@ class RocksDBWindowStore(InMemoryWindowStore):
         self._observed_ms = max((k[1] for k in keys), default=-1)
         self._seq = max((k[2] for k in keys if len(k) == 3), default=0)
 
+    def fetch_range(self, key: Any, time_from: int, time_to: int) -> list[tuple[int, Any]]:
+        found = []
+        for stored, value in self._data.items_with_prefix((key,)):
+            if stored[1] > time_to:
+                break
+            if stored[1] >= time_from:
+                found.append((stored[1], value))
+        return found
+
 
 class SessionStore(StateStore):
     """Sessions per key (``SessionStore``): each a :class:`Windowed` key with a SessionWindow."""
@@ -310,6 +319,14 @@ class RocksDBSessionStore(InMemorySessionStore):
         self.path = path
         self._data = RocksDBMap(path)
         self._observed_ms = max((k[2] for k in self._data), default=-(2**63))
+
+    def find_sessions(self, key: Any, earliest_end_ms: int, latest_start_ms: int
+                      ) -> list[tuple[Windowed, Any]]:
+        found = [(end, start, value) for (_, start, end), value
+                 in self._data.items_with_prefix((key,))
+                 if end >= earliest_end_ms and start <= latest_start_ms]
+        return [(Windowed(key, SessionWindow(start, end)), value)
+                for end, start, value in sorted(found, key=lambda item: item[:2])]
 
 
 def key_order(key: Any) -> tuple[str, Any]:
