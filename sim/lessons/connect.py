@@ -251,7 +251,7 @@ class FailoverRun:
 
 def failover_run(delay_ms: int = DEFAULT_DELAY_MS, *, tasks: int = 4, crash_port: int = 8084,
                  crash_ms: float = FAILOVER_CRASH_MS, end_ms: float = FAILOVER_END_MS,
-                 snapshot_s: tuple[float, ...] = (29, 35, 45, 339, 345),
+                 snapshot_s: tuple[float, ...] = (29, 45, 339, 345),
                  seed: int = SEED) -> FailoverRun:
     """Workers on ports 8083–8085 share ``group.id``; a FileStreamSink with ``tasks`` tasks is
     created at 10 s; the worker on ``crash_port`` crashes at ``crash_ms``."""
@@ -356,7 +356,7 @@ class ErrorsRun:
         """The DLQ's records with their ``__connect.errors.*`` headers, one column each."""
         if "payments-dlq" not in self.lab.kernel.cluster.topics:
             return pd.DataFrame()
-        rows = [{"offset": r["offset"], "value": _text(r["value"]),
+        rows = [{"dlq offset": r["offset"], "value": _text(r["value"]),
                  **{name.removeprefix("__connect.errors."): _text(value)
                     for name, value in r["headers"] if not name.endswith("stacktrace")}}
                 for r in topic_records(self.lab.kernel, "payments-dlq")]
