@@ -230,6 +230,11 @@ PRODUCER = ConfigDef(
                   "has not drained ready data for this long; 0 = off", at_least(0),
                   "partitioning"),
         ConfigKey("client.id", str, "producer", "name shown in the trace", None, "general"),
+        ConfigKey("transactional.id", str, None, "makes the producer transactional (implies "
+                  "idempotence); instances with the same id fence each other", None,
+                  "transactions", nullable=True),
+        ConfigKey("transaction.timeout.ms", int, 60000, "the coordinator aborts a transaction "
+                  "open longer than this", at_least(1), "transactions"),
         ConfigKey("lab.kafka.version", str, KAFKA_VERSION, "client behaviour to model: 4.0, or "
                   "3.8 for onNewBatch and the partitioners that 4.0 removed",
                   one_of("4.0", "3.8"), "lab"),

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from sim.broker.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
+from sim.broker.transaction_index import TransactionIndex
 
 BLOCK_RECORDS = 1 << 16
 """Records per storage block: big enough to amortise, small enough not to waste memory."""
@@ -37,7 +38,7 @@ RECORD_COLUMNS = {
     "timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32, "record_id": np.int64,
 }
 BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
-                 "base_sequence", "producer_epoch")
+                 "base_sequence", "producer_epoch", "is_transactional", "is_control")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Batch(NamedTuple):
     leader_epoch: int = 0
     base_sequence: int = -1
     producer_epoch: int = 0
+    is_transactional: bool = False  # attribute bit 4: written inside a transaction (KIP-98)
+    is_control: bool = False  # attribute bit 5: a commit or abort marker, never shown to apps
 
     @property
     def last_offset(self) -> int:
@@ -87,6 +90,7 @@ class PartitionLog:
         self.size_bytes = 0
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
         self.producer_state = ProducerStateManager()  # idempotent producers, from the log
+        self.transactions = TransactionIndex()  # open transactions and aborted ones, from the log
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -107,8 +111,14 @@ class PartitionLog:
         leader_epoch: int = 0,
         base_sequence: int = -1,
         producer_epoch: int = 0,
+        is_transactional: bool = False,
+        is_control: bool = False,
     ) -> int:
-        """Append one record batch (one array per ``RECORD_COLUMNS`` name); return its offset."""
+        """Append one record batch (one array per ``RECORD_COLUMNS`` name); return its offset.
+
+        Transactional and control batches also update the transaction state
+        (``sim.broker.transaction_index``): where open transactions start, which were aborted.
+        """
         n = len(columns["timestamp_ms"])
         base = self.log_end_offset
         if self._segment_size and self._segment_size + size_bytes > self.segment_bytes:
@@ -125,10 +135,14 @@ class PartitionLog:
         else:
             self._write_blocks(columns, n)
         batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence,
-                      producer_epoch)
+                      producer_epoch, is_transactional, is_control)
         self._batches.append(batch)
         if base_sequence >= 0:
             self.producer_state.update(producer_id, producer_epoch, base_sequence, n, base)
+        if is_control:  # a marker of a newer epoch fences the older one on every replica
+            self.producer_state.update_marker(producer_id, producer_epoch)
+        if is_transactional:
+            self.transactions.append(batch, int(columns["key_hash"][0]) if is_control else -1)
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
@@ -192,6 +206,11 @@ class PartitionLog:
             size += batch.size_bytes
         return out
 
+    def batches_overlapping(self, start: int, stop: int) -> list[Batch]:
+        """The batches holding any of offsets ``start … stop-1``."""
+        first = max(self._batch_index(start) - 1, 0)
+        return [b for b in self._batches[first:self._batch_index(stop)] if b.last_offset >= start]
+
     def copy_batches_from(self, leader: PartitionLog, batches: list[Batch]) -> None:
         """A follower appends batches fetched from ``leader``, keeping offsets and epochs."""
         for batch in batches:
@@ -201,7 +220,8 @@ class PartitionLog:
             stop = batch.base_offset + batch.records
             columns = {n: leader.column(n, batch.base_offset, stop) for n in RECORD_COLUMNS}
             self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
-                              batch.base_sequence, batch.producer_epoch)
+                              batch.base_sequence, batch.producer_epoch, batch.is_transactional,
+                              batch.is_control)
 
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
@@ -225,7 +245,8 @@ class PartitionLog:
             self._batches[keep - 1] = Batch(cut.base_offset, records,
                                             cut.size_bytes * records // cut.records,
                                             cut.producer_id, cut.leader_epoch, cut.base_sequence,
-                                            cut.producer_epoch)
+                                            cut.producer_epoch, cut.is_transactional,
+                                            cut.is_control)
         self.size_bytes -= sum(b.size_bytes for b in self._batches[keep:])
         del self._batches[keep:]
         self.log_end_offset = offset
@@ -235,7 +256,21 @@ class PartitionLog:
         del self._blocks[needed:]
         self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
         self._reload_producer_state()
+        if self.transactions.any:
+            self.transactions.reload((b, int(self.column("key_hash", b.base_offset,
+                                                         b.base_offset + 1)[0]))
+                                     for b in self._batches if b.is_transactional)
         return dropped
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The LSO: below it every transaction is decided (``UnifiedLog.lastStableOffset``).
+
+        The first offset of the oldest open transaction, or the high watermark if that is lower.
+        A transaction that never ends holds it back (a *hanging* transaction).
+        """
+        return min(self.high_watermark, self.transactions.first_unstable_offset(
+            self.log_end_offset))
 
     def _reload_producer_state(self) -> None:
         """Rebuild the producer state from what the log still holds (``truncateAndReload``).

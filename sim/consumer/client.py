@@ -75,13 +75,14 @@ class ConsumerClient:
             self._check_session_timeout()
         self.history = ConsumerHistory(self.client_id, self.group_id)
         self.subscriptions = SubscriptionState(self.cluster, self.client_id, self.group_id,
-                                               self.config["auto.offset.reset"], self.history)
+                                               self.config["auto.offset.reset"], self.history,
+                                               self.read_committed)
         self.lifecycle = "running"
         self.incarnation = 0
         self.coordinator: ConsumerCoordinator | None = None
         if self.group_id is not None:
             self.coordinator = ConsumerCoordinator(self)
-        self.fetcher = Fetcher()
+        self.fetcher = Fetcher(self.read_committed)
         self.running_batch: ProcessedBatch | None = None
         self.last_poll_seq = -1
         self._script: list[tuple[str, Any]] | None = None
@@ -120,6 +121,10 @@ class ConsumerClient:
     @property
     def now_ms(self) -> float:
         return float(self.env.now)
+
+    @property
+    def read_committed(self) -> bool:
+        return self.config["isolation.level"] == "read_committed"
 
     @property
     def state(self) -> str:
@@ -297,6 +302,8 @@ class ConsumerClient:
         for action, value in script:
             if action == "process":
                 yield from self.process_gen(value)
+            elif action == "call":  # a step of an application (e.g. a transaction)
+                yield from value()
             else:
                 error = yield from self.commit_gen(value, sync=action == "commit_sync")
                 if error and action == "commit_sync":
@@ -383,6 +390,10 @@ class ConsumerClient:
         committed: dict[TopicPartition, int | None] = {}
         if self.group_id is not None:
             gc, group_id = self.group_coordinator, self.group_id
+            while self.read_committed and gc.has_pending_txn_offsets(group_id, missing):
+                # OffsetFetch with require_stable: UNSTABLE_OFFSET_COMMIT until the open
+                # transaction holding offsets for these partitions ends (KIP-447)
+                yield from self.wait(RETRY_BACKOFF_MS)
             reply = self.request(lambda: gc.fetch_offsets(group_id, missing))
             committed = yield from self.await_event(reply)
         for tp in missing:
@@ -395,10 +406,10 @@ class ConsumerClient:
         subs = self.subscriptions
         chunks = self.fetcher.fetch(self.cluster, subs.fetchable(self.now_ms), subs.positions,
                                     self.config["max.poll.records"])
+        for tp, position in self.fetcher.positions.items():  # past skipped markers too
+            subs.seek(tp, position, self.now_ms)
         if not chunks:
             return []
-        for chunk in chunks:
-            subs.seek(chunk.tp, chunk.last_offset + 1, self.now_ms)
         shown = ",".join(f"{c.tp}:{c.first_offset}-{c.last_offset}" for c in chunks)
         seq = self.emit(events.CONSUMER_POLL, self.group_id, self.member_id,
                         sum(c.count for c in chunks), shown)

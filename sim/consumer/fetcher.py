@@ -169,15 +169,22 @@ def read_chunk(log: Any, tp: TopicPartition, start: int, stop: int) -> Chunk:
 class Fetcher:
     """Reads records for one consumer, rotating over its partitions (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_committed: bool = False) -> None:
         self._next_first: TopicPartition | None = None
+        self.read_committed = read_committed
+        self.positions: dict[TopicPartition, int] = {}  # where the last fetch ended
 
     def fetch(self, cluster: Any, partitions: list[TopicPartition],
               positions: dict[TopicPartition, int], max_records: int) -> list[Chunk]:
-        """Chunks from ``positions`` up to each high watermark, ``max_records`` in all.
+        """Chunks from ``positions`` up to each high watermark (the last stable offset with
+        ``isolation.level=read_committed``), ``max_records`` in all.
 
-        Callers check positions against the log bounds first (``out_of_range``).
+        Control records are never returned, and read_committed drops the records of aborted
+        transactions, but both take offsets: ``self.positions`` says where each partition's
+        next fetch starts. Callers check positions against the log bounds first
+        (``out_of_range``).
         """
+        self.positions = {}
         if not partitions:
             return []
         order = list(partitions)
@@ -191,14 +198,38 @@ class Fetcher:
                 break
             log = cluster.partition(tp.topic, tp.partition).log
             start = positions[tp]
-            stop = min(log.high_watermark, start + left)
+            bound = log.last_stable_offset if self.read_committed else log.high_watermark
+            stop = min(bound, start + left)
             if stop > start:
-                chunks.append(read_chunk(log, tp, start, stop))
-                left -= stop - start
+                if log.transactions.any:
+                    kept = _visible(log, tp, start, stop, self.read_committed)
+                else:
+                    kept = [read_chunk(log, tp, start, stop)]
+                chunks.extend(kept)
+                self.positions[tp] = stop
+                left -= sum(c.count for c in kept)
                 # A partly drained partition stays first in line; a drained one goes last.
-                drained = stop == log.high_watermark
+                drained = stop == bound
                 self._next_first = order[(i + 1) % len(order)] if drained else tp
         return chunks
+
+
+def _visible(log: Any, tp: TopicPartition, start: int, stop: int,
+             read_committed: bool) -> list[Chunk]:
+    """Offsets ``start … stop-1`` without control records and, for read_committed, without
+    the records of aborted transactions (Kafka's ``CompletedFetch`` with the fetch response's
+    aborted transactions), as chunks of consecutive offsets."""
+    keep = np.ones(stop - start, bool)
+    aborted = log.transactions.aborted_between(start, stop) if read_committed else []
+    for batch in log.batches_overlapping(start, stop):
+        drop = batch.is_control or (batch.is_transactional and any(
+            t.producer_id == batch.producer_id and t.first_offset <= batch.base_offset
+            <= t.last_offset for t in aborted))
+        if drop:
+            keep[max(batch.base_offset - start, 0):batch.last_offset + 1 - start] = False
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.view(np.int8), [0]))))
+    return [read_chunk(log, tp, start + int(a), start + int(b))
+            for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def out_of_range(log: Any, position: int) -> bool:
