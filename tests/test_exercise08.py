@@ -12,6 +12,7 @@ import functools
 import json
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from sim.connect import SinkTask
@@ -250,3 +251,28 @@ def test_sink_records_cross_the_wire_as_data_and_malformed_ones_are_refused():
                 {"$": "sinkrecord", "v": "t"}):
         with pytest.raises(WireError):
             decode(bad, lambda d: 1 / 0)
+
+
+def test_a_submission_cannot_write_the_expected_table_itself(tmp_path):
+    """08.a hands the learner's function the database's path: a submission that fills the table
+    itself (and returns configs whose sink writes elsewhere) must not earn the rows' points.
+    In the batch grader the function runs jailed in its own folder, so the write fails."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code"
+              and c.source.startswith("def pipeline_configs")]
+    cell.source = '''def pipeline_configs(input_file, database):
+    import sqlite3
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE signups (email TEXT, source TEXT)")
+        db.executemany("INSERT INTO signups VALUES (?, ?)",
+                       [(line.strip(), "signup-form") for line in open(input_file)])
+    return [{"name": "src", "config": {"connector.class": "FileStreamSource",
+                                       "file": input_file, "topic": "signups"}},
+            {"name": "db", "config": {"connector.class": "FileStreamSink",
+                                      "file": input_file + ".out", "topics": "signups"}}]
+'''
+    path = tmp_path / "cheat.ipynb"
+    nbformat.write(nb, path)
+    result = by_question(grade_submission(path, timeout_s=180, cell_timeout_s=60))["08.a"]
+    assert result[:2] == ("error", 0), result
+    assert "OperationalError: unable to open database file" in result[3]

@@ -9,6 +9,7 @@ fresh temporary folder from :func:`workspace`, never into the repository.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import tempfile
 import urllib.request
@@ -60,6 +61,7 @@ FAILOVER_WORKERS = (8083, 8084, 8085)
 FAILOVER_CRASH_MS = 30_000.0
 FAILOVER_END_MS = 400_000.0
 DEFAULT_DELAY_MS = 300_000
+CONNECTOR = "orders-gen"
 
 
 def workspace() -> Path:
@@ -232,7 +234,7 @@ def distributed_props(port: int, delay_ms: int) -> dict[str, str]:
 
 @dataclass
 class FailoverRun:
-    """Three workers, a sink with four tasks, one worker crashed; what happened when."""
+    """Three workers, a data generator with four tasks, one worker crashed; what happened when."""
 
     delay_ms: int
     crashed: str
@@ -253,17 +255,17 @@ def failover_run(delay_ms: int = DEFAULT_DELAY_MS, *, tasks: int = 4, crash_port
                  crash_ms: float = FAILOVER_CRASH_MS, end_ms: float = FAILOVER_END_MS,
                  snapshot_s: tuple[float, ...] = (29, 45, 339, 345),
                  seed: int = SEED) -> FailoverRun:
-    """Workers on ports 8083–8085 share ``group.id``; a FileStreamSink with ``tasks`` tasks is
-    created at 10 s; the worker on ``crash_port`` crashes at ``crash_ms``."""
-    folder = workspace()
+    """Workers on ports 8083–8085 share ``group.id``; a data generator (one record per task, so
+    that the run stays quick) with ``tasks`` tasks is created at 10 s; the worker on
+    ``crash_port`` crashes at ``crash_ms``."""
     kernel = Kernel(seed=seed, brokers=3)
     workers = {port: DistributedHerder(kernel, distributed_props(port, delay_ms))
                for port in FAILOVER_WORKERS}
     first = workers[FAILOVER_WORKERS[0]]
     kernel.run(until_ms=10_000)
-    first.put_connector_config("sink", {
-        "connector.class": "FileStreamSink", "topics": "orders", "tasks.max": str(tasks),
-        "file": str(folder / "orders.sink.txt")}, allow_replace=False)
+    first.put_connector_config(CONNECTOR, {
+        "connector.class": "DatagenConnector", "kafka.topic": "orders", "quickstart": "orders",
+        "tasks.max": str(tasks), "iterations": "1"}, allow_replace=False)
     rows = []
     moments = sorted({*(s * 1000 for s in snapshot_s), crash_ms, end_ms})
     for moment in moments:
@@ -273,9 +275,9 @@ def failover_run(delay_ms: int = DEFAULT_DELAY_MS, *, tasks: int = 4, crash_port
             continue
         kernel.run(until_ms=moment)
         if moment in {s * 1000 for s in snapshot_s}:
-            status = first.connector_status("sink")
-            rows += [{"time (s)": moment / 1000, "task": f"sink-{t['id']}", "state": t["state"],
-                      "worker_id": t["worker_id"]} for t in status["tasks"]]
+            status = first.connector_status(CONNECTOR)
+            rows += [{"time (s)": moment / 1000, "task": f"{CONNECTOR}-{t['id']}",
+                      "state": t["state"], "worker_id": t["worker_id"]} for t in status["tasks"]]
     snapshots = pd.DataFrame(rows).pivot(index="task", columns="time (s)", values="state")
     workers_at = pd.DataFrame(rows).pivot(index="task", columns="time (s)", values="worker_id")
     table = snapshots + " on " + workers_at.map(lambda w: w.rsplit(":", 1)[-1])
@@ -298,18 +300,23 @@ def ownership(timeline: pd.DataFrame, end_ms: float) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["unit", "worker", "start_ms", "end_ms"])
 
 
+def _is_task(unit: str) -> bool:
+    """Timeline units are a connector's name or ``<connector>-<task number>``."""
+    return re.fullmatch(r".+-\d+", unit) is not None
+
+
 WORKER_COLOURS = {"127.0.0.1:8083": "#4c72b0", "127.0.0.1:8084": "#dd8452",
                   "127.0.0.1:8085": "#55a868"}
 
 
 def failover_figure(runs: dict[str, FailoverRun], end_ms: float = FAILOVER_END_MS) -> Figure:
     """One panel per run: a row per connector / task, coloured by the worker running it; the
-    hatched gap is the time a task had no worker (UNASSIGNED)."""
+    hatched gap is the time no worker ran the task (its worker dead, then UNASSIGNED)."""
     fig = Figure(figsize=(9.5, 1.4 + 1.9 * len(runs)), layout="constrained")
     axes = fig.subplots(len(runs), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (title, run) in zip(axes, runs.items(), strict=True):
         spans = ownership(run.timeline, end_ms)
-        units = sorted(spans.unit.unique(), key=lambda u: (u.count("-"), u))
+        units = sorted(spans.unit.unique(), key=lambda u: (_is_task(u), u))
         for row, unit in enumerate(units):
             mine = spans[spans.unit == unit].sort_values("start_ms")
             for span in mine.itertuples(index=False):
@@ -319,14 +326,15 @@ def failover_figure(runs: dict[str, FailoverRun], end_ms: float = FAILOVER_END_M
                 if after > before:
                     ax.barh(row, (after - before) / 1000, left=before / 1000, height=0.6,
                             color="white", edgecolor="grey", hatch="///")
-        ax.set_yticks(range(len(units)), units)
+        ax.set_yticks(range(len(units)),
+                      [u if _is_task(u) else f"{u} (connector)" for u in units])
         ax.invert_yaxis()
         ax.axvline(FAILOVER_CRASH_MS / 1000, color="black", linestyle="--", linewidth=1)
-        ax.set_title(title, loc="left", fontsize=10)
+        ax.set_title(f"scheduled.rebalance.max.delay.ms: {title}", loc="left", fontsize=10)
         ax.set_xlim(0, end_ms / 1000)
     axes[-1].set_xlabel("simulated time (s); dashed line: worker 8084 crashes")
     handles = [Patch(color=c, label=w.rsplit(":", 1)[-1]) for w, c in WORKER_COLOURS.items()]
-    handles.append(Patch(facecolor="white", edgecolor="grey", hatch="///", label="unassigned"))
+    handles.append(Patch(facecolor="white", edgecolor="grey", hatch="///", label="not running"))
     fig.legend(handles=handles, loc="outside upper right", ncols=4, title="worker",
                fontsize=9, title_fontsize=9)
     return fig

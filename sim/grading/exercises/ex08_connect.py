@@ -12,10 +12,10 @@ lines must give.
 upsert into a keyed table does): a tombstone (null value) deletes the key, and a record without
 a key is refused with ``DataError``. The check feeds it hidden batches of records.
 
-08.c — a prediction of failover in distributed mode: three workers, a sink with six tasks, the
-worker on port 8085 crashes at 50 s. For ``scheduled.rebalance.max.delay.ms`` 300000 and 0: when
-its tasks start again, and how many tasks each survivor runs then. Compared with a run of
-:func:`sim.lessons.connect.failover_run` made at check time.
+08.c — a prediction of failover in distributed mode: three workers, a data generator with six
+tasks, the worker on port 8085 crashes at 50 s. For ``scheduled.rebalance.max.delay.ms`` 300000
+and 0: when its tasks start again, and how many tasks each survivor runs then. Compared with a
+run of :func:`sim.lessons.connect.failover_run` made at check time.
 """
 
 from __future__ import annotations
