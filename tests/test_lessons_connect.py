@@ -133,8 +133,7 @@ def test_lost_tasks_move_after_the_delay(delay_ms, moved_s):
 
 def test_lost_tasks_are_unassigned_with_the_dead_workers_id_until_340_s():
     """§5: nobody runs them from 40 s to 340 s; the lab shows UNASSIGNED naming the dead worker;
-    the other tasks
-    run on without a pause."""
+    the other tasks run on without a pause."""
     table = failover(300_000).snapshots
     assert list(table.loc[["orders-gen-0", "orders-gen-3"], 45.0]) == ["UNASSIGNED on 8084"] * 2
     assert list(table.loc[["orders-gen-0", "orders-gen-3"], 339.0]) == ["UNASSIGNED on 8084"] * 2
