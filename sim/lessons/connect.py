@@ -427,5 +427,5 @@ def http_requests(lab: Lab, paths: tuple[str, ...] = ("/", "/connectors",
         for path in paths:
             with urllib.request.urlopen(server.url + path, timeout=10) as response:
                 rows.append({"request": f"GET {path}", "status": response.status,
-                             "body": response.read().decode()[:90]})
+                             "body": response.read().decode()})
     return pd.DataFrame(rows)
