@@ -195,3 +195,18 @@ def test_figures_are_figures_of_a_readable_size():
         width, height = fig.get_size_inches()
         assert width <= 12
         assert height <= 4
+
+
+def test_lesson_configs_it_names_have_kafkas_defaults():
+    """The lesson quotes ``transaction.timeout.ms`` (default 60 s, ``ProducerConfig``) and
+    ``transaction.abort.timed.out.transaction.cleanup.interval.ms`` (10 s,
+    ``TransactionStateManagerConfig``); the 20 ms retry is ``TransactionManager``'s
+    ``ADD_PARTITIONS_RETRY_BACKOFF_MS``."""
+    from sim import config
+    from sim.broker.transaction_coordinator import TRANSACTION_COORDINATOR
+    from sim.producer.transactional import ADD_PARTITIONS_RETRY_BACKOFF_MS
+
+    assert config.PRODUCER.defaults()["transaction.timeout.ms"] == 60_000
+    assert TRANSACTION_COORDINATOR.defaults()[
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms"] == 10_000
+    assert ADD_PARTITIONS_RETRY_BACKOFF_MS == 20
