@@ -246,14 +246,46 @@ TOPIC = ConfigDef(
                   "to become leader", None, "replication"),
         ConfigKey("segment.bytes", int, 1073741824, "bytes per log segment (at least 1 MiB "
                   "since Kafka 4.0)", at_least(1048576), "storage"),
+        ConfigKey("segment.ms", int, 604800000, "roll a new segment when the active one's first "
+                  "record is this much older than the next batch (7 days)", at_least(1),
+                  "storage"),
+        ConfigKey("lab.segment.bytes", int, None, "lab-only teaching flag: bytes per segment "
+                  "below Kafka's 1 MiB minimum, so that small runs show several segments; "
+                  "overrides segment.bytes and is named in the run summary", at_least(1),
+                  "lab", nullable=True),
         ConfigKey("retention.ms", int, 604800000, "how long records are kept; -1 = forever",
                   at_least(-1), "storage"),
         ConfigKey("retention.bytes", int, -1, "bytes kept per partition; -1 = no limit",
                   at_least(-1), "storage"),
         ConfigKey("cleanup.policy", str, "delete", "delete, compact or delete,compact",
                   one_of("delete", "compact", "delete,compact", "compact,delete"), "storage"),
+        ConfigKey("min.cleanable.dirty.ratio", (int, float), 0.5, "the log cleaner cleans a "
+                  "log only when dirty bytes / cleanable bytes reach this", between(0, 1),
+                  "storage"),
+        ConfigKey("min.compaction.lag.ms", int, 0, "a record stays uncompacted at least this "
+                  "long", at_least(0), "storage"),
+        ConfigKey("max.compaction.lag.ms", int, 9223372036854775807, "a record is compacted "
+                  "at the latest this long after it was written, whatever the dirty ratio",
+                  at_least(1), "storage"),
+        ConfigKey("delete.retention.ms", int, 86400000, "how long a tombstone (null value) "
+                  "is kept after its segment was cleaned (24 h)", at_least(0), "storage"),
+        ConfigKey("message.timestamp.type", str, "CreateTime", "CreateTime (the producer's "
+                  "timestamp) or LogAppendTime (the leader's clock at append)",
+                  one_of("CreateTime", "LogAppendTime"), "storage"),
     ),
 )
+
+
+def segment_bytes(topic_config: Mapping[str, Any]) -> int:
+    """The segment size a topic's logs use: ``lab.segment.bytes`` when set, else
+    ``segment.bytes`` (which Kafka 4.0 keeps at 1 MiB or more, KIP-1030)."""
+    lab = topic_config.get("lab.segment.bytes")
+    return int(lab if lab is not None else topic_config.get("segment.bytes", 1073741824))
+
+
+def cleanup_policies(topic_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The topic's ``cleanup.policy`` as a tuple: ("delete",), ("compact",) or both."""
+    return tuple(sorted(str(topic_config.get("cleanup.policy", "delete")).split(",")))
 
 BROKER = ConfigDef(
     "broker",
@@ -279,5 +311,15 @@ BROKER = ConfigDef(
         ConfigKey("replica.lag.time.max.ms", int, 30000, "a follower this far behind leaves "
                   "the ISR; checked every half of it, so at least 2 (Kafka's scheduler refuses a "
                   "period of 0)", at_least(2), "replication"),
+        ConfigKey("log.retention.check.interval.ms", int, 300000, "how often the broker "
+                  "deletes segments past retention.ms or retention.bytes", at_least(1),
+                  "storage"),
+        ConfigKey("log.cleaner.enable", bool, True, "run the log cleaner for compacted topics",
+                  None, "storage"),
+        ConfigKey("log.cleaner.backoff.ms", int, 15000, "how long the cleaner sleeps when no "
+                  "log needs cleaning", at_least(0), "storage"),
+        ConfigKey("log.cleaner.io.max.bytes.per.second", (int, float), 1.7976931348623157e308,
+                  "the cleaner's read and write rate; makes compaction take time",
+                  at_least(1e-9), "storage"),
     ),
 )

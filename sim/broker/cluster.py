@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim import config
-from sim.broker.log import PartitionLog
+from sim.broker.log import PartitionLog, log_for
 from sim.errors import ConfigError, UnknownTopicError
 from sim.partitioners import ClusterMetadata
 
@@ -287,7 +287,7 @@ class Cluster:
                                                           list(self.brokers), self._rng)
         parts = [
             Partition(name, p, replicas,
-                      {b: PartitionLog(topic_config["segment.bytes"]) for b in replicas},
+                      {b: log_for(topic_config) for b in replicas},
                       topic_config)
             for p, replicas in enumerate(placement)
         ]

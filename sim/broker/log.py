@@ -8,7 +8,14 @@ grows.
 
 Vocabulary:
 
-- *log start offset*: the first offset still in the log (retention moves it forward later).
+- *segment*: a run of whole batches, as Kafka's ``00000000000000000170.log`` files; the last one
+  is the *active* segment, the only one appended to; the others are *closed*. A new segment is
+  rolled when the next batch would make the active one exceed ``segment.bytes``, or when the
+  batch's timestamp is more than ``segment.ms`` after the active segment's first batch
+  (``LogSegment.shouldRoll``).
+- *log start offset*: the first offset still in the log; deleting the oldest whole segments
+  (retention, ``sim.broker.retention``) moves it forward on the leader, and followers learn it
+  through their fetches.
 - *log end offset* (LEO): the offset the next appended record will get.
 - *high watermark* (HW): records below it are committed and visible to consumers.
 - *leader epoch cache*: ``(epoch, start offset)`` for every leader epoch in this log, which a
@@ -22,12 +29,14 @@ audit can tell a lost record from a duplicate or from another record at the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from sim import config
 from sim.broker.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
 
 BLOCK_RECORDS = 1 << 16
@@ -40,15 +49,34 @@ BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_
                  "base_sequence", "producer_epoch")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Segment:
-    """A log segment: named by its base offset, as Kafka's 00000000000000000170.log files are."""
+    """A log segment: named by its base offset, as Kafka's 00000000000000000170.log files are.
+
+    ``end_offset`` is one past its last record (the next segment's base offset once it is
+    closed), ``size_bytes`` the bytes of its batches, ``max_timestamp_ms`` the largest record
+    timestamp in it (-1 while empty): retention by time reads that (Kafka's
+    ``LogSegment.maxTimestampSoFar``). ``rolling_timestamp_ms`` is the largest timestamp of its
+    first batch, from which ``segment.ms`` is measured (``rollingBasedTimestamp``).
+    """
 
     base_offset: int
+    end_offset: int = -1
+    size_bytes: int = 0
+    max_timestamp_ms: int = -1
+    rolling_timestamp_ms: int = -1
+
+    def __post_init__(self) -> None:
+        if self.end_offset < 0:
+            self.end_offset = self.base_offset
 
     @property
     def file_name(self) -> str:
         return f"{self.base_offset:020d}.log"
+
+    @property
+    def empty(self) -> bool:
+        return self.size_bytes == 0 and self.end_offset == self.base_offset
 
 
 class Batch(NamedTuple):
@@ -67,20 +95,34 @@ class Batch(NamedTuple):
         return self.base_offset + self.records - 1
 
 
+DEFAULT_SEGMENT_BYTES = 1 << 30  # segment.bytes, 1 GiB
+DEFAULT_SEGMENT_MS = 604_800_000  # segment.ms, 7 days
+
+
+def log_for(topic_config: Mapping[str, Any]) -> PartitionLog:
+    """A new empty log with a topic's segment settings (``lab.segment.bytes`` or
+    ``segment.bytes``, and ``segment.ms``)."""
+    return PartitionLog(config.segment_bytes(topic_config),
+                        int(topic_config.get("segment.ms", DEFAULT_SEGMENT_MS)))
+
+
 class PartitionLog:
     """The records of one replica of one partition.
 
     Records are appended a batch at a time; offsets are consecutive from ``log_start_offset``.
-    ``segment_bytes`` decides when a new segment starts (Kafka rolls a segment when the next
-    batch would not fit).
+    ``segment_bytes`` and ``segment_ms`` decide when a new segment starts (see the module
+    docstring). The segment API for retention and tiering: ``segments`` (oldest first, the last
+    is active), ``active_segment``, ``closed_segments()`` and ``delete_oldest_segments(n)``.
     """
 
-    def __init__(self, segment_bytes: int = 1 << 30) -> None:
+    def __init__(self, segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+                 segment_ms: int = DEFAULT_SEGMENT_MS) -> None:
         self._blocks: list[dict[str, np.ndarray]] = []
+        self._block_base = 0  # the offset stored first in block 0
         self._batches: list[Batch] = []
         self.segment_bytes = segment_bytes
+        self.segment_ms = segment_ms
         self.segments: list[Segment] = [Segment(0)]
-        self._segment_size = 0
         self.log_start_offset = 0
         self.log_end_offset = 0
         self.high_watermark = 0
@@ -111,13 +153,13 @@ class PartitionLog:
         """Append one record batch (one array per ``RECORD_COLUMNS`` name); return its offset."""
         n = len(columns["timestamp_ms"])
         base = self.log_end_offset
-        if self._segment_size and self._segment_size + size_bytes > self.segment_bytes:
-            self.segments.append(Segment(base))
-            self._segment_size = 0
-        self._segment_size += size_bytes
+        max_timestamp = int(columns["timestamp_ms"].max()) if n else -1
+        if self._should_roll(size_bytes, max_timestamp):
+            self.roll()
+        self._segment_append(base + n, size_bytes, max_timestamp)
         if leader_epoch > self.latest_epoch:
             self.epochs.append((leader_epoch, base))
-        block_index, fill = divmod(base - self.log_start_offset, BLOCK_RECORDS)
+        block_index, fill = divmod(base - self._block_base, BLOCK_RECORDS)
         if block_index < len(self._blocks) and fill + n <= BLOCK_RECORDS:
             block = self._blocks[block_index]  # the usual case: the batch fits in the last block
             for name in RECORD_COLUMNS:
@@ -137,7 +179,7 @@ class PartitionLog:
         """Copy ``n`` new records into the storage blocks, adding blocks as they fill up."""
         done = 0
         while done < n:
-            position = self.log_end_offset - self.log_start_offset + done
+            position = self.log_end_offset - self._block_base + done
             block_index, fill = divmod(position, BLOCK_RECORDS)
             if block_index == len(self._blocks):
                 self._blocks.append({name: np.empty(BLOCK_RECORDS, dtype)
@@ -147,6 +189,124 @@ class PartitionLog:
             for name in RECORD_COLUMNS:
                 block[name][fill : fill + take] = columns[name][done : done + take]
             done += take
+
+    # -- segments ------------------------------------------------------------------------------
+
+    @property
+    def active_segment(self) -> Segment:
+        """The segment appends go to (always the last; never deleted or cleaned while active)."""
+        return self.segments[-1]
+
+    def closed_segments(self) -> list[Segment]:
+        """Every segment but the active one, oldest first."""
+        return self.segments[:-1]
+
+    def _should_roll(self, size_bytes: int, max_timestamp: int) -> bool:
+        """``LogSegment.shouldRoll``: a non-empty active segment that the batch would overflow,
+        or whose first batch is more than ``segment.ms`` older than this one."""
+        active = self.segments[-1]
+        if active.size_bytes == 0:
+            return False
+        if active.size_bytes > self.segment_bytes - size_bytes:
+            return True
+        return (active.rolling_timestamp_ms >= 0
+                and max_timestamp - active.rolling_timestamp_ms > self.segment_ms)
+
+    def roll(self) -> Segment:
+        """Close the active segment and start a new empty one at the log end offset.
+
+        An empty active segment is kept as it is (Kafka never leaves two empty segments).
+        """
+        if not self.segments[-1].empty:
+            self.segments.append(Segment(self.log_end_offset))
+        return self.segments[-1]
+
+    def _segment_append(self, end_offset: int, size_bytes: int, max_timestamp: int) -> None:
+        active = self.segments[-1]
+        if active.rolling_timestamp_ms < 0:
+            active.rolling_timestamp_ms = max_timestamp
+        active.end_offset = end_offset
+        active.size_bytes += size_bytes
+        active.max_timestamp_ms = max(active.max_timestamp_ms, max_timestamp)
+
+    def delete_oldest_segments(self, count: int) -> list[Segment]:
+        """Delete the ``count`` oldest segments, whole, and move the log start offset past them.
+
+        Retention's primitive (``UnifiedLog.deleteSegments``). When every segment goes, the
+        active one is rolled first, so that a log always keeps one (empty) active segment.
+        The records' storage is freed block by block; the leader epoch cache keeps the epoch in
+        force at the new start (``LeaderEpochFileCache.truncateFromStart``); the producer state
+        is kept, as Kafka keeps it when the log start offset moves
+        (``ProducerStateManager.onLogStartOffsetIncremented`` only drops unreplicated
+        transactions). Returns the deleted segments.
+        """
+        if count <= 0:
+            return []
+        if count >= len(self.segments):
+            count = len(self.segments)
+            self.roll()
+        deleted = self.segments[:count]
+        del self.segments[:count]
+        self._move_log_start(self.segments[0].base_offset, deleted)
+        return deleted
+
+    def maybe_increment_log_start_offset(self, offset: int) -> list[Segment]:
+        """Move the log start offset up to ``offset`` (a follower learning the leader's).
+
+        Kafka's ``UnifiedLog.maybeIncrementLogStartOffset`` plus the next retention pass's
+        ``deleteLogStartOffsetBreachedSegments``: the start never moves back nor past the log
+        end offset, and every segment wholly below it is deleted. Returns the deleted segments.
+        """
+        offset = min(offset, self.log_end_offset)
+        if offset <= self.log_start_offset:
+            return []
+        below = 0
+        while below + 1 < len(self.segments) and self.segments[below + 1].base_offset <= offset:
+            below += 1
+        deleted = self.segments[:below]
+        del self.segments[:below]
+        self._move_log_start(offset, deleted)
+        return deleted
+
+    def truncate_fully_and_start_at(self, offset: int) -> pd.DataFrame:
+        """Drop every record and restart the log, empty, at ``offset``.
+
+        Kafka's ``UnifiedLog.truncateFullyAndStartAt``.
+
+        What a follower does when the offset it needs is below the leader's log start offset:
+        it can never fetch it, so it starts again at the leader's start. Returns the dropped
+        records.
+        """
+        dropped = self.records()
+        self._blocks.clear()
+        self._batches.clear()
+        self._block_base = self.log_start_offset = self.log_end_offset = offset
+        self.high_watermark = offset
+        self.size_bytes = 0
+        self.segments = [Segment(offset)]
+        self.epochs = [(self.epochs[-1][0], offset)] if self.epochs else []
+        return dropped
+
+    def _move_log_start(self, offset: int, deleted: list[Segment]) -> None:
+        self.log_start_offset = offset
+        self.high_watermark = max(self.high_watermark, offset)
+        self.size_bytes -= sum(s.size_bytes for s in deleted)
+        del self._batches[:self._batch_index(offset)]
+        drop = (offset - self._block_base) // BLOCK_RECORDS
+        del self._blocks[:drop]
+        self._block_base += drop * BLOCK_RECORDS
+        older = [e for e in self.epochs if e[1] <= offset]
+        self.epochs = ([(older[-1][0], offset)] if older else []) + [
+            e for e in self.epochs if e[1] > offset]
+
+    def segments_frame(self) -> pd.DataFrame:
+        """One row per segment: file name, offsets, bytes, max timestamp, active or closed."""
+        rows = [(s.file_name, s.base_offset, s.end_offset, s.size_bytes, s.max_timestamp_ms,
+                 s is self.segments[-1]) for s in self.segments]
+        return pd.DataFrame(rows, columns=["file", "base_offset", "end_offset", "size_bytes",
+                                           "max_timestamp_ms", "active"])
+
+    # -- reading ---------------------------------------------------------------------------------
 
     @property
     def batch_count(self) -> int:
@@ -158,8 +318,11 @@ class PartitionLog:
         last = self.log_end_offset if stop is None else stop
         if last <= first:
             return np.empty(0, RECORD_COLUMNS[name])
-        lo = first - self.log_start_offset
-        hi = last - self.log_start_offset
+        if first < self.log_start_offset or last > self.log_end_offset:
+            raise IndexError(f"offsets {first}..{last - 1} are outside the log "
+                             f"({self.log_start_offset}..{self.log_end_offset - 1})")
+        lo = first - self._block_base
+        hi = last - self._block_base
         parts = []
         for b in range(lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS + 1):
             block = self._blocks[b][name]
@@ -231,11 +394,30 @@ class PartitionLog:
         self.log_end_offset = offset
         self.high_watermark = min(self.high_watermark, offset)
         self.epochs = [(e, start) for e, start in self.epochs if start < offset]
-        needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS
+        needed = (offset - self._block_base + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
-        self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
+        self._truncate_segments(offset)
         self._reload_producer_state()
         return dropped
+
+    def _truncate_segments(self, offset: int) -> None:
+        """Drop segments at or after ``offset``; recount the cut one (``LogSegment.truncateTo``)."""
+        self.segments = ([s for s in self.segments if s.base_offset < offset]
+                         or [Segment(offset)])
+        active = self.segments[-1]
+        active.end_offset = min(active.end_offset, offset)
+        first = self._batch_index(active.base_offset)
+        kept = self._batches[first:]
+        active.size_bytes = sum(b.size_bytes for b in kept)
+        stamps = self.column("timestamp_ms", max(active.base_offset, self.log_start_offset),
+                             active.end_offset)
+        active.max_timestamp_ms = int(stamps.max()) if len(stamps) else -1
+        if kept:
+            active.rolling_timestamp_ms = int(self.column(
+                "timestamp_ms", kept[0].base_offset, kept[0].base_offset + kept[0].records).max()
+                if kept[0].records else -1)
+        else:
+            active.rolling_timestamp_ms = -1
 
     def _reload_producer_state(self) -> None:
         """Rebuild the producer state from what the log still holds (``truncateAndReload``).
