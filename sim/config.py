@@ -237,6 +237,31 @@ PRODUCER = ConfigDef(
     check=_delivery_timeout,
 )
 
+TIERED_BROKER_KEYS = (
+    ConfigKey("remote.log.storage.system.enable", bool, False, "let topics use tiered storage "
+              "(KIP-405)", None, "tiered"),
+    ConfigKey("remote.log.manager.task.interval.ms", int, 30000, "how often the remote log "
+              "manager copies and expires segments", at_least(1), "tiered"),
+    ConfigKey("lab.remote.storage.dir", str, "", "folder standing in for object storage; "
+              "empty = a temporary folder per kernel", None, "lab"),
+    ConfigKey("lab.remote.copy.mb.per.s", (int, float), 100.0, "upload throughput to the "
+              "remote tier in megabytes per second", at_least(1e-3), "lab"),
+    ConfigKey("lab.remote.fetch.latency.ms", (int, float), 50.0, "time to first byte of a "
+              "read from the remote tier", at_least(0), "lab"),
+    ConfigKey("lab.remote.fetch.mb.per.s", (int, float), 50.0, "read throughput from the "
+              "remote tier in megabytes per second", at_least(1e-3), "lab"),
+)
+"""Tiered storage's broker configs (``RemoteLogManagerConfig``) and the lab's timing model."""
+
+
+def _check_tiered_topic(values: dict[str, Any], _given: Mapping[str, Any]) -> None:
+    """Kafka's ``LogConfig.validateTopicLogConfigValues`` for a topic with remote storage."""
+    if values["remote.storage.enable"]:
+        from sim.broker.remote_log_manager import check_topic_config
+
+        check_topic_config(values)
+
+
 TOPIC = ConfigDef(
     "topic",
     (
@@ -272,7 +297,15 @@ TOPIC = ConfigDef(
         ConfigKey("message.timestamp.type", str, "CreateTime", "CreateTime (the producer's "
                   "timestamp) or LogAppendTime (the leader's clock at append)",
                   one_of("CreateTime", "LogAppendTime"), "storage"),
+        # tiered storage (KIP-405): see sim.broker.remote_log_manager
+        ConfigKey("remote.storage.enable", bool, False, "copy closed segments to the remote "
+                  "tier (needs the broker's remote.log.storage.system.enable)", None, "tiered"),
+        ConfigKey("local.retention.ms", int, -2, "how long segments stay on the broker's disk "
+                  "once tiered; -2 = retention.ms", at_least(-2), "tiered"),
+        ConfigKey("local.retention.bytes", int, -2, "bytes kept on the broker's disk per "
+                  "partition once tiered; -2 = retention.bytes", at_least(-2), "tiered"),
     ),
+    check=_check_tiered_topic,
 )
 
 
@@ -321,5 +354,6 @@ BROKER = ConfigDef(
         ConfigKey("log.cleaner.io.max.bytes.per.second", (int, float), 1.7976931348623157e308,
                   "the cleaner's read and write rate; makes compaction take time",
                   at_least(1e-9), "storage"),
+        *TIERED_BROKER_KEYS,
     ),
 )

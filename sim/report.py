@@ -52,6 +52,7 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.append("")
     lines.append("Brokers")
     lines.append(_table(metrics.broker_metrics(kernel)))
+    lines.extend(tiered_lines(kernel))
     from sim.audit import audit_kernel
     from sim.consumer.report import text_section
 
@@ -59,6 +60,37 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.extend(text_section(kernel, report))
     lines.extend(audit_lines(report, with_counts=not text_section(kernel, report)))
     return "\n".join(lines) + "\n"
+
+
+def tiered_lines(kernel: Any) -> list[str]:
+    """Tiered storage (KIP-405): each tiered partition's two start offsets, sizes per tier,
+    the remote reads with their latency, and a month's cost at these sizes."""
+    from sim.broker import remote_log_manager as rlm
+    from sim.broker.storage_cost import cluster_cost
+
+    manager = kernel.cluster.remote_log_manager
+    if manager is None:
+        return []
+    lines = ["", "Tiered storage (KIP-405): the remote tier is a folder of Parquet files, one "
+             "per segment"]
+    frame = manager.metrics()
+    frame["latest_tiered"] = frame["highest_copied_offset"]
+    lines.append(_table(frame[["topic", "partition", "log_start_offset",
+                               "local_log_start_offset", "latest_tiered", "high_watermark",
+                               "RemoteLogMetadataCount", "RemoteLogSizeBytes",
+                               "LocalLogSizeBytes", "RemoteCopyLagBytes"]]))
+    reads = kernel.trace.frame(rlm.REMOTE_READ)
+    if len(reads):
+        lines.append(f"  remote reads: {len(reads)} fetches, {int(reads['records'].sum())} "
+                     f"records, {int(reads['bytes'].sum())} bytes; latency "
+                     f"{reads['latency_ms'].min():.1f}–{reads['latency_ms'].max():.1f} ms each")
+    else:
+        lines.append("  remote reads: none (every fetch was at or above the local log start)")
+    lines.extend(f"  cost of a month at these sizes (lab prices): {row.topic}: disk "
+                 f"${row.disk_usd:.6f}, object storage ${row.object_storage_usd:.6f}, "
+                 f"requests ${row.requests_usd:.6f}"
+                 for row in cluster_cost(kernel.cluster).itertuples())
+    return lines
 
 
 PARTITION_LINES = 12  # lost-record lines per summary; the JSON lists every partition

@@ -41,7 +41,13 @@ from sim.consumer.errors import (
     OffsetOutOfRangeError,
     RebalanceInProgressError,
 )
-from sim.consumer.fetcher import ConsumerRecord, ConsumerRecords, Fetcher, chunks_of
+from sim.consumer.fetcher import (
+    ConsumerRecord,
+    ConsumerRecords,
+    Fetcher,
+    chunks_of,
+    log_start_offset,
+)
 from sim.errors import ConfigError
 from sim.records import TopicPartition
 
@@ -251,7 +257,8 @@ class Consumer(ConsumerClient):
 
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         for tp in partitions if partitions is not None else self.assignment():
-            self.seek(tp, self.cluster.partition(tp.topic, tp.partition).log.log_start_offset)
+            self.seek(tp, log_start_offset(self.cluster,
+                                           self.cluster.partition(tp.topic, tp.partition)))
 
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         for tp in partitions if partitions is not None else self.assignment():

@@ -22,7 +22,7 @@ from sim.consumer.errors import (
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
 )
-from sim.consumer.fetcher import out_of_range
+from sim.consumer.fetcher import log_start_offset, out_of_range
 from sim.consumer.history import ConsumerHistory
 from sim.errors import ConfigError
 from sim.records import TopicPartition
@@ -151,9 +151,10 @@ class SubscriptionState:
     def reset_offset(self, tp: TopicPartition, now_ms: float,
                      out_of_range_at: int | None = None) -> int:
         """Where ``auto.offset.reset`` starts ``tp`` (see the module docstring)."""
-        log = self.cluster.partition(tp.topic, tp.partition).log
+        part = self.cluster.partition(tp.topic, tp.partition)
+        log = part.log
         if self.auto_offset_reset == "earliest":
-            return int(log.log_start_offset)
+            return int(log_start_offset(self.cluster, part))
         if self.auto_offset_reset == "latest":
             return int(log.high_watermark)
         duration_ms = offset_reset.duration_ms(self.auto_offset_reset)
@@ -186,7 +187,7 @@ class SubscriptionState:
                     self.client_id, leader):
                 continue
             position = self.positions[tp]
-            if out_of_range(part.log, position):
+            if out_of_range(part.log, position, log_start_offset(self.cluster, part)):
                 self.seek(tp, self.reset_offset(tp, now_ms, position), now_ms)
             out.append(tp)
         return out

@@ -1,0 +1,483 @@
+"""Tiered storage (KIP-405): the ``RemoteLogManager`` copies, expires and serves old segments.
+
+A topic with ``remote.storage.enable=true`` (on brokers with
+``remote.log.storage.system.enable=true``) keeps its recent segments on the brokers' disks and
+its older ones in the remote tier (``sim.broker.remote_storage``). Every
+``remote.log.manager.task.interval.ms`` the leader of each tiered partition:
+
+1. **copies** closed segments whose records are all below the last stable offset (the high
+   watermark until transactions exist: ``last_stable_offset``) to the remote tier, oldest
+   first, starting after the highest offset already copied (``RLMCopyTask``,
+   ``candidateLogSegments``). An upload takes simulated time (``lab.remote.copy.mb.per.s``);
+   if the broker lost leadership meanwhile, the upload is abandoned and the new leader copies
+   the segment again — to the same object, as objects are named by base offset;
+2. **expires** remote segments past ``retention.ms`` (by their largest timestamp) or beyond
+   ``retention.bytes`` (``RLMExpirationTask``), which moves the log start offset;
+3. deletes **local** segments, on every replica, that were uploaded *and* are past
+   ``local.retention.ms`` / ``local.retention.bytes`` (-2: the same as ``retention.*``). A
+   segment not yet uploaded is never deleted locally.
+
+Two start offsets follow: the *log start offset* (oldest offset anywhere, remote included) and
+the *local log start offset* (oldest on the broker's disk, ``PartitionLog.log_start_offset``).
+A consumer fetching in between is served from the remote tier (``RemoteLogReader``), with
+``lab.remote.fetch.latency.ms`` plus the bytes at ``lab.remote.fetch.mb.per.s``.
+``ListOffsets`` knows two extra timestamps for this: ``EARLIEST_LOCAL_TIMESTAMP`` (-4) and
+``LATEST_TIERED_TIMESTAMP`` (-5) (``ListOffsetsRequest``, KIP-1005).
+
+Lab simplifications: one manager serves the whole cluster, acting as each partition's leader
+broker; local deletion runs on the same interval as copying; followers only delete local
+segments (they do not yet rebuild from the remote tier when they fall below the leader's local
+log start offset, Kafka's ``OFFSET_MOVED_TO_TIERED_STORAGE``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import weakref
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim import trace as events
+from sim.broker.remote_storage import (
+    COPY_SEGMENT_FINISHED,
+    DELETE_SEGMENT_FINISHED,
+    DELETE_SEGMENT_STARTED,
+    RemoteLogSegmentMetadata,
+    RemoteStorageManager,
+)
+from sim.config import cleanup_policies
+from sim.errors import ConfigError
+from sim.payloads import RECORD_INDEX_BITS, payload
+from sim.records import serialize
+
+if TYPE_CHECKING:
+    from sim.broker.cluster import Cluster, Partition
+    from sim.broker.log import PartitionLog, Segment
+
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
+EARLIEST_LOCAL_TIMESTAMP = -4
+LATEST_TIERED_TIMESTAMP = -5
+"""``ListOffsetsRequest``'s special timestamps (-4 and -5: KIP-1005)."""
+
+TIER_UPLOAD = events.register(events.EventKind(
+    "tier.upload", ("topic", "partition", "node", "base_offset", "end_offset", "bytes",
+                    "outcome"),
+    "a leader copied a closed segment to the remote tier (or abandoned the copy)"))
+TIER_DELETE = events.register(events.EventKind(
+    "tier.delete", ("topic", "partition", "node", "base_offset", "end_offset", "where"),
+    "a segment was deleted from the remote tier or, once uploaded, from a broker's disk"))
+REMOTE_READ = events.register(events.EventKind(
+    "remote.read", ("topic", "partition", "node", "offset", "records", "bytes", "latency_ms"),
+    "a consumer fetch below the local log start offset was served from the remote tier"))
+
+
+def check_topic_config(values: dict[str, Any]) -> None:
+    """Kafka's rules for a topic with ``remote.storage.enable=true`` (``LogConfig``).
+
+    Raises:
+        ConfigError: for a compacted topic, or a local retention above the total retention.
+    """
+    if "compact" in cleanup_policies(values):
+        raise ConfigError(f"Remote log storage is unsupported for the compacted topics "
+                          f"(cleanup.policy={values['cleanup.policy']}): tier a delete topic, "
+                          "or set remote.storage.enable=false.")
+    for unit in ("ms", "bytes"):
+        total, local = values[f"retention.{unit}"], values[f"local.retention.{unit}"]
+        if total > -1 and local != -2 and (local == -1 or local > total):
+            allowed = f"at most retention.{unit} ({total}) or -2"
+            raise ConfigError(f"Invalid value {local} for configuration local.retention.{unit}: "
+                              f"must be {allowed} (topic config; the local tier keeps a part "
+                              "of what the whole log keeps).")
+
+
+def effective_local_retention(config: dict[str, Any], unit: str) -> int:
+    """``local.retention.ms`` or ``.bytes``, with -2 read as ``retention.*`` (-1: no limit)."""
+    local = int(config.get(f"local.retention.{unit}", -2))
+    return int(config.get(f"retention.{unit}", -1)) if local == -2 else local
+
+
+def last_stable_offset(part: Partition) -> int:
+    """Where copying must stop: the last stable offset. Without transactions in the lab yet,
+    that is the high watermark; once they exist, return the first offset of the oldest open
+    transaction when it is lower (remote storage holds only committed data)."""
+    return part.log.high_watermark
+
+
+@dataclass
+class RemoteLogState:
+    """What the remote tier holds of one partition, shared by all its replicas' logs."""
+
+    topic: str
+    partition: int
+    rsm: RemoteStorageManager
+    highest_copied_offset: int = -1  # Kafka's highestOffsetInRemoteStorage
+    remote_log_start_offset: int = 0
+    copying: bool = False
+    copy_bytes: int = 0
+    copy_requests: int = 0
+    fetch_bytes: int = 0
+    fetch_requests: int = 0
+    delete_requests: int = 0
+
+    def segments(self) -> list[RemoteLogSegmentMetadata]:
+        """The copied segments, by base offset."""
+        return self.rsm.segments(self.topic, self.partition)
+
+    def log_start_offset(self, log: PartitionLog) -> int:
+        """The oldest offset anywhere: the remote tier's first, else the local log's."""
+        segments = self.segments()
+        if not segments:
+            return log.log_start_offset
+        return min(max(segments[0].base_offset, self.remote_log_start_offset),
+                   log.log_start_offset)
+
+    def segment_for(self, offset: int) -> RemoteLogSegmentMetadata | None:
+        """The copied segment holding ``offset`` (``RemoteLogMetadataManager`` lookup)."""
+        for segment in self.segments():
+            if segment.base_offset <= offset <= segment.end_offset:
+                return segment
+        return None
+
+
+def remote_state(cluster: Cluster, part: Partition) -> RemoteLogState | None:
+    """The remote tier's state of ``part``, or None when its topic is not tiered."""
+    manager = cluster.remote_log_manager
+    return manager.states.get((part.topic, part.partition)) if manager is not None else None
+
+
+def log_start_offset(cluster: Cluster, part: Partition) -> int:
+    """The partition's log start offset as consumers see it: for a tiered topic, the remote
+    tier's first offset when it holds older records than the leader's disk."""
+    state = remote_state(cluster, part)
+    return state.log_start_offset(part.log) if state is not None else part.log.log_start_offset
+
+
+def list_offsets(cluster: Cluster, part: Partition, timestamp: int) -> int:
+    """``ListOffsets`` for the special timestamps -1, -2, -4 and -5 (``ListOffsetsRequest``).
+
+    -1 latest (the high watermark), -2 earliest (the log start offset, remote included),
+    -4 earliest local (the local log start offset), -5 latest tiered (the highest offset copied
+    to the remote tier; -1 when nothing is, as Kafka answers an unknown offset).
+    """
+    log = part.log
+    if timestamp == LATEST_TIMESTAMP:
+        return log.high_watermark
+    if timestamp == EARLIEST_TIMESTAMP:
+        return log_start_offset(cluster, part)
+    if timestamp == EARLIEST_LOCAL_TIMESTAMP:
+        return log.log_start_offset
+    if timestamp == LATEST_TIERED_TIMESTAMP:
+        state = remote_state(cluster, part)
+        return state.highest_copied_offset if state is not None else -1
+    raise ConfigError(f"ListOffsets special timestamp {timestamp!r} is none of -1 (latest), "
+                      "-2 (earliest), -4 (earliest local) or -5 (latest tiered).")
+
+
+class RemoteLogManager:
+    """Copies, expires and serves a cluster's tiered partitions (see the module docstring)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        configured = cluster.brokers[0].config["lab.remote.storage.dir"]
+        if configured:
+            root = Path(configured)
+        else:  # one folder per kernel build, removed when the cluster is garbage-collected
+            self._tmp = tempfile.TemporaryDirectory(prefix="kafka-lab-remote-")
+            weakref.finalize(self, self._tmp.cleanup)
+            root = Path(self._tmp.name)
+        self.rsm = RemoteStorageManager(root)
+        self.states: dict[tuple[str, int], RemoteLogState] = {}
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"RemoteLogManager({self.rsm.root}, partitions={len(self.states)})"
+
+    @property
+    def root(self) -> Path:
+        """The folder standing in for object storage (open it with pandas.read_parquet)."""
+        return self.rsm.root
+
+    def add_topic(self, topic: Any) -> None:
+        """Start tiering ``topic``'s partitions."""
+        for part in topic.partitions:
+            self.states[(part.topic, part.partition)] = RemoteLogState(part.topic,
+                                                                       part.partition, self.rsm)
+        self._start()
+
+    # -- the periodic task ------------------------------------------------------------------
+
+    def _interval_ms(self) -> float:
+        return float(min(b.config["remote.log.manager.task.interval.ms"]
+                         for b in self.cluster.brokers.values()))
+
+    def _start(self) -> None:
+        runtime = self.cluster.runtime
+        if self._started or runtime is None:
+            return
+        self._started = True
+
+        def tick(_event: object = None) -> None:
+            if _event is not None:
+                self.run_once()
+            timer = runtime.background_timeout(self._interval_ms())
+            timer.callbacks.append(tick)
+
+        tick()
+
+    def run_once(self) -> None:
+        """One pass of every partition's tasks: copy, expire remote, delete local."""
+        for key in sorted(self.states):
+            part = self.cluster.partition(*key)
+            state = self.states[key]
+            if self._leads(part, part.leader, part.leader_epoch) and not state.copying:
+                candidates = self.candidate_segments(part, state)
+                if candidates:
+                    state.copying = True
+                    runtime = self.cluster.runtime
+                    if runtime is None:
+                        for segment in candidates:
+                            self._finish_copy(part, state, self._start_copy(part, state,
+                                                                            segment),
+                                              part.leader, part.leader_epoch)
+                        state.copying = False
+                    else:
+                        runtime.env.process(self._copy(part, state, candidates))
+            self._expire_remote(part, state)
+            self._delete_local(part, state)
+
+    def _leads(self, part: Partition, broker_id: int, epoch: int) -> bool:
+        broker = self.cluster.brokers.get(broker_id)
+        return (broker is not None and broker.alive and part.leader == broker_id
+                and part.leader_epoch == epoch
+                and broker.leads.get((part.topic, part.partition)) == epoch)
+
+    # -- copying --------------------------------------------------------------------------------
+
+    def candidate_segments(self, part: Partition, state: RemoteLogState) -> list[Segment]:
+        """Closed segments past the highest copied offset whose records are all below the
+        last stable offset (``candidateLogSegments``), oldest first."""
+        log = part.log
+        start = max(state.highest_copied_offset + 1, log.log_start_offset)
+        lso = last_stable_offset(part)
+        return [s for s in log.closed_segments()
+                if s.end_offset > start and s.end_offset <= lso and s.size_bytes > 0]
+
+    def _copy(self, part: Partition, state: RemoteLogState,
+              candidates: list[Segment]) -> Generator[Any, Any, None]:
+        runtime = self.cluster.runtime
+        assert runtime is not None
+        leader, epoch = part.leader, part.leader_epoch
+        rate = self.cluster.brokers[leader].config["lab.remote.copy.mb.per.s"] * 1e6 / 1000
+        try:
+            for segment in candidates:
+                if not self._leads(part, leader, epoch):
+                    return
+                started = self._start_copy(part, state, segment)
+                yield runtime.env.timeout(segment.size_bytes / rate)
+                if not self._finish_copy(part, state, started, leader, epoch):
+                    return
+        finally:
+            state.copying = False
+
+    def _start_copy(self, part: Partition, state: RemoteLogState,
+                    segment: Segment) -> tuple[RemoteLogSegmentMetadata, pd.DataFrame]:
+        """``COPY_SEGMENT_STARTED``: the segment's records and metadata as the leader has them."""
+        log = part.log
+        first, stop = segment.base_offset, segment.end_offset
+        in_force = [e for e, start in log.epochs if start <= first]
+        epochs = ({in_force[-1]: first} if in_force else {}) | {
+            e: start for e, start in log.epochs if first < start < stop}
+        metadata = RemoteLogSegmentMetadata(
+            part.topic, part.partition, first, stop - 1, int(segment.max_timestamp_ms),
+            int(segment.size_bytes), part.leader, self._now(), epochs)
+        self.rsm.add(metadata)
+        return metadata, self._segment_records(log, first, stop)
+
+    def _finish_copy(self, part: Partition, state: RemoteLogState,
+                     started: tuple[RemoteLogSegmentMetadata, pd.DataFrame],
+                     leader: int, epoch: int) -> bool:
+        """``COPY_SEGMENT_FINISHED`` if ``leader`` still leads in ``epoch``; else abandon."""
+        metadata, records = started
+        now = self._now()
+        if not self._leads(part, leader, epoch):
+            self.rsm.update(metadata, DELETE_SEGMENT_STARTED, now)
+            self.rsm.delete_log_segment_data(metadata)
+            self.rsm.update(metadata, DELETE_SEGMENT_FINISHED, now)
+            self._emit(TIER_UPLOAD, part, leader, metadata.base_offset, metadata.end_offset,
+                       metadata.size_bytes, "abandoned: leadership moved")
+            return False
+        self.rsm.copy_log_segment_data(metadata, records)
+        self.rsm.update(metadata, COPY_SEGMENT_FINISHED, now)
+        state.highest_copied_offset = metadata.end_offset
+        state.copy_bytes += metadata.size_bytes
+        state.copy_requests += 1
+        self._emit(TIER_UPLOAD, part, leader, metadata.base_offset, metadata.end_offset,
+                   metadata.size_bytes, "copied")
+        return True
+
+    def _segment_records(self, log: PartitionLog, first: int, stop: int) -> pd.DataFrame:
+        """A segment's records with keys and values as bytes (null where not kept)."""
+        frame = log.records(first, stop)
+        runtime = self.cluster.runtime
+        clients = runtime.clients if runtime is not None else []
+        keys: list[bytes | None] = []
+        values: list[bytes | None] = []
+        for record_id in frame["record_id"].to_numpy():
+            key = value = None
+            owner = int(record_id) >> RECORD_INDEX_BITS
+            if record_id >= 0 and owner < len(clients) and hasattr(clients[owner], "keys"):
+                key, value = payload(runtime, int(record_id))
+            keys.append(serialize(key))
+            values.append(serialize(value))
+        frame["key"] = keys
+        frame["value"] = values
+        return frame
+
+    # -- expiring the remote tier and deleting local segments ----------------------------------
+
+    def _expire_remote(self, part: Partition, state: RemoteLogState) -> None:
+        """``RLMExpirationTask``: delete remote segments past ``retention.ms`` or beyond
+        ``retention.bytes``, oldest first; the log start offset moves past them."""
+        if not self._leads(part, part.leader, part.leader_epoch):
+            return
+        retention_ms = int(part.config.get("retention.ms", -1))
+        retention_bytes = int(part.config.get("retention.bytes", -1))
+        segments = state.segments()
+        log = part.log
+        only_local = sum(s.size_bytes for s in log.segments
+                         if s.base_offset > state.highest_copied_offset)
+        breached = (sum(s.size_bytes for s in segments) + only_local - retention_bytes
+                    if retention_bytes >= 0 else 0)
+        now = self._now()
+        for segment in segments:
+            by_time = retention_ms >= 0 and segment.max_timestamp_ms <= now - retention_ms
+            by_size = breached >= segment.size_bytes > 0
+            if not (by_time or by_size):
+                break
+            breached -= segment.size_bytes
+            self.rsm.update(segment, DELETE_SEGMENT_STARTED, now)
+            self.rsm.delete_log_segment_data(segment)
+            self.rsm.update(segment, DELETE_SEGMENT_FINISHED, now)
+            state.remote_log_start_offset = segment.end_offset + 1
+            state.delete_requests += 1
+            self._emit(TIER_DELETE, part, part.leader, segment.base_offset, segment.end_offset,
+                       "remote")
+
+    def _delete_local(self, part: Partition, state: RemoteLogState) -> None:
+        """On every live replica, delete the oldest local segments that were uploaded and are
+        past local retention, or below the log start offset (never the active segment)."""
+        local_ms = effective_local_retention(part.config, "ms")
+        local_bytes = effective_local_retention(part.config, "bytes")
+        now = self._now()
+        for broker_id in sorted(part.logs):
+            if not self.cluster.brokers[broker_id].alive:
+                continue
+            log = part.logs[broker_id]
+            size = sum(s.size_bytes for s in log.segments)
+            count = 0
+            for segment in log.closed_segments():
+                below_start = segment.end_offset <= state.remote_log_start_offset
+                uploaded = segment.end_offset - 1 <= state.highest_copied_offset
+                by_time = local_ms >= 0 and segment.max_timestamp_ms <= now - local_ms
+                by_size = local_bytes >= 0 and size - segment.size_bytes >= local_bytes
+                if not (below_start or (uploaded and (by_time or by_size))):
+                    break
+                size -= segment.size_bytes
+                count += 1
+            for segment in log.delete_oldest_segments(count):
+                self._emit(TIER_DELETE, part, broker_id, segment.base_offset,
+                           segment.end_offset - 1, "local")
+
+    # -- reads from the remote tier ---------------------------------------------------------
+
+    def read(self, part: Partition, offset: int, max_records: int
+             ) -> tuple[dict[str, np.ndarray], float] | None:
+        """Records from ``offset`` in one remote segment (``RemoteLogReader``), and how long
+        the read takes; None if no copied segment holds ``offset``."""
+        state = self.states.get((part.topic, part.partition))
+        segment = state.segment_for(offset) if state is not None else None
+        if state is None or segment is None:
+            return None
+        stop = min(segment.end_offset + 1, offset + max_records)
+        columns = self.rsm.fetch_log_segment(segment, offset, stop)
+        size = segment.size_bytes * (stop - offset) // max(segment.records, 1)
+        config = self.cluster.brokers[part.leader if part.leader >= 0 else 0].config
+        latency = (config["lab.remote.fetch.latency.ms"]
+                   + size / (config["lab.remote.fetch.mb.per.s"] * 1e6 / 1000))
+        state.fetch_bytes += size
+        state.fetch_requests += 1
+        self._emit(REMOTE_READ, part, part.leader, offset, stop - offset, size, latency)
+        return columns, latency
+
+    # -- read-outs ----------------------------------------------------------------------------
+
+    def metrics(self) -> pd.DataFrame:
+        """One row per tiered partition: Kafka's remote storage metrics (``RemoteStorageMetrics``)
+        as totals, plus per-second rates over the run so far."""
+        seconds = max(self._now() / 1000, 1e-9)
+        rows = []
+        for key in sorted(self.states):
+            state = self.states[key]
+            part = self.cluster.partition(*key)
+            log = part.log
+            copy_lag = [s for s in log.closed_segments()
+                        if s.end_offset - 1 > state.highest_copied_offset]
+            segments = state.segments()
+            rows.append({
+                "topic": key[0], "partition": key[1],
+                "log_start_offset": state.log_start_offset(log),
+                "local_log_start_offset": log.log_start_offset,
+                "highest_copied_offset": state.highest_copied_offset,
+                "high_watermark": log.high_watermark,
+                "RemoteLogSizeBytes": sum(s.size_bytes for s in segments),
+                "RemoteLogMetadataCount": len(segments),
+                "LocalLogSizeBytes": log.size_bytes,
+                "RemoteCopyLagBytes": sum(s.size_bytes for s in copy_lag),
+                "RemoteCopyLagSegments": len(copy_lag),
+                "RemoteCopyBytes": state.copy_bytes,
+                "RemoteCopyRequests": state.copy_requests,
+                "RemoteFetchBytes": state.fetch_bytes,
+                "RemoteFetchRequests": state.fetch_requests,
+                "RemoteDeleteRequests": state.delete_requests,
+                "RemoteCopyBytesPerSec": state.copy_bytes / seconds,
+                "RemoteFetchBytesPerSec": state.fetch_bytes / seconds,
+            })
+        return pd.DataFrame(rows)
+
+    def _now(self) -> float:
+        runtime = self.cluster.runtime
+        return runtime.now_ms if runtime is not None else 0.0
+
+    def _emit(self, kind: events.EventKind, part: Partition, node: int, *values: Any) -> None:
+        runtime = self.cluster.runtime
+        if runtime is not None:
+            runtime.trace.emit(kind, runtime.now_ms, f"broker-{node}", part.topic,
+                               part.partition, node, *values)
+
+
+def check_system_enabled(cluster: Cluster, name: str) -> None:
+    """A tiered topic needs brokers with ``remote.log.storage.system.enable=true``.
+
+    Raises:
+        ConfigError: naming the brokers that have it off (Kafka's ``LogConfig`` message).
+    """
+    disabled = [b for b, broker in sorted(cluster.brokers.items())
+                if not broker.config["remote.log.storage.system.enable"]]
+    if disabled:
+        raise ConfigError(f"Topic {name!r}: Tiered Storage functionality is disabled in "
+                          f"the broker (remote.log.storage.system.enable=false on brokers "
+                          f"{disabled}); topic cannot be configured with remote log storage.")
+
+
+def attach(cluster: Cluster, topic: Any) -> RemoteLogManager:
+    """Tier ``topic`` on ``cluster``, creating the cluster's manager on first use."""
+    if cluster.remote_log_manager is None:
+        cluster.remote_log_manager = RemoteLogManager(cluster)
+    cluster.remote_log_manager.add_topic(topic)
+    return cluster.remote_log_manager
