@@ -330,3 +330,65 @@ def test_tiered_read_scenario_serves_old_offsets_from_the_remote_tier() -> None:
     assert report.valid
     assert report.read == report.acknowledged == 60000
     assert report.counts["duplicate"] == 0
+
+
+def test_remote_segments_expire_under_retention_ms_and_move_the_log_start() -> None:
+    """RLMExpirationTask: a remote segment whose largest timestamp is older than retention.ms
+    is deleted (object and metadata); the log start offset moves past it, and local segments
+    below it go too."""
+    kernel = tiered_kernel(records=4000, topic_configs={"retention.ms": 3000,
+                                                        "local.retention.ms": 1000})
+    kernel.run(2800)
+    cluster = kernel.cluster
+    part = cluster.partition("events", 0)
+    manager = cluster.remote_log_manager
+    state = manager.states[("events", 0)]
+    first = state.segments()[0]
+    assert rlm.log_start_offset(cluster, part) == 0
+    kernel.run(first.max_timestamp_ms + 3000 + 1001)
+    assert first.base_offset not in {s.base_offset for s in state.segments()}
+    assert not (manager.root / first.object_name).exists()
+    start = rlm.log_start_offset(cluster, part)
+    assert start == state.remote_log_start_offset == first.end_offset + 1
+    assert part.log.log_start_offset >= start
+    deletes = kernel.trace.frame(rlm.TIER_DELETE)
+    assert first.base_offset in set(deletes[deletes["where"] == "remote"]["base_offset"])
+    index = pd.read_parquet(manager.root / "events-0" / "index.parquet")
+    assert first.base_offset not in set(index["base_offset"])
+
+
+def test_a_reused_remote_folder_starts_empty(tmp_path: Path) -> None:
+    """Objects of an earlier run in a lab.remote.storage.dir folder do not mix with this run's."""
+    stale = tmp_path / "events-0" / f"{99999:020d}.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    tiered_kernel(records=2000, broker_configs={"lab.remote.storage.dir": str(tmp_path)})
+    assert not stale.exists()
+
+
+def test_remote_files_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    """tiered-read in fresh interpreters under two PYTHONHASHSEEDs writes identical files."""
+    import os
+    import subprocess
+    import sys
+
+    from sim import scenarios
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "sim" / "scenarios" / "tiered-read.yaml").read_text(encoding="utf-8")
+    assert scenarios.load("tiered-read").name == "tiered-read"
+    folders = []
+    for seed in ("0", "1"):
+        folder = tmp_path / f"remote-{seed}"
+        scenario = tmp_path / f"tiered-{seed}.yaml"
+        scenario.write_text(text.replace(
+            "remote.log.manager.task.interval.ms: 5000",
+            f"remote.log.manager.task.interval.ms: 5000\n    lab.remote.storage.dir: {folder}"),
+            encoding="utf-8")
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+        proc = subprocess.run([sys.executable, "-m", "sim", "run", str(scenario)], env=env,
+                              capture_output=True, timeout=300, check=False)
+        assert (proc.returncode, proc.stderr) == (0, b"")
+        folders.append({p.name: p.read_bytes() for p in sorted((folder / "clicks-0").iterdir())})
+    assert len(folders[0]) > 2
+    assert folders[0] == folders[1]

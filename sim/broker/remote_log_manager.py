@@ -206,6 +206,7 @@ class RemoteLogManager:
     def add_topic(self, topic: Any) -> None:
         """Start tiering ``topic``'s partitions."""
         for part in topic.partitions:
+            self.rsm.clear_partition(part.topic, part.partition)
             self.states[(part.topic, part.partition)] = RemoteLogState(part.topic,
                                                                        part.partition, self.rsm)
         self._start()

@@ -92,6 +92,15 @@ class RemoteStorageManager:
         count = sum(len(s) for s in self._segments.values())
         return f"RemoteStorageManager({self.root}, segments={count})"
 
+    def clear_partition(self, topic: str, partition: int) -> None:
+        """Start a partition's folder empty: objects of an earlier run (a reset, or a folder
+        given by ``lab.remote.storage.dir`` and used before) must not mix with this run's."""
+        folder = self.root / f"{topic}-{partition}"
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.parquet")):
+                path.unlink()
+        self._segments.pop((topic, partition), None)
+
     # -- the metadata (RemoteLogMetadataManager) ---------------------------------------------
 
     def segments(self, topic: str, partition: int,
