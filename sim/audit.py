@@ -48,6 +48,7 @@ import pandas as pd
 from sim import trace
 from sim.availability import CAUSE_KINDS as AVAILABILITY_CAUSE_KINDS
 from sim.availability import FAILURE_KINDS, nonmonotonic_sends, unavailability
+from sim.broker.remote_log_manager import remote_record_ids
 from sim.errors import KafkaLabError
 
 KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "nonmonotonic-send",
@@ -738,12 +739,17 @@ def events_of(kernel: Any, kinds: tuple[str, ...]) -> pd.DataFrame:
 
 
 def final_reads_of(kernel: Any) -> pd.DataFrame:
-    """Every record below the high watermark of every partition but the internal topics."""
+    """Every record below the high watermark of every partition but the internal topics
+    (for a tiered topic, what only the remote tier holds too)."""
     parts = []
     for topic in kernel.cluster.topics.values():
         if topic.name.startswith("__"):
             continue
         for part in topic.partitions:
+            offsets, ids = remote_record_ids(kernel.cluster, part)
+            if len(offsets):
+                parts.append(pd.DataFrame({"topic": topic.name, "partition": part.partition,
+                                           "offset": offsets, "record_id": ids}))
             log = part.log
             start, stop = log.log_start_offset, log.high_watermark
             if stop > start:
@@ -755,9 +761,12 @@ def final_reads_of(kernel: Any) -> pd.DataFrame:
 
 
 def stored_ids_of(kernel: Any) -> np.ndarray:
-    """Record ids in every leader's whole log (committed or not), internal topics aside."""
-    parts = [part.log.column("record_id") for topic in kernel.cluster.topics.values()
-             if not topic.name.startswith("__") for part in topic.partitions]
+    """Record ids in every leader's whole log (committed or not, the remote tier's part
+    included), internal topics aside."""
+    parts = [ids for topic in kernel.cluster.topics.values()
+             if not topic.name.startswith("__") for part in topic.partitions
+             for ids in (remote_record_ids(kernel.cluster, part)[1],
+                         part.log.column("record_id"))]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 

@@ -36,6 +36,7 @@ import tempfile
 import weakref
 from collections.abc import Generator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +178,24 @@ def list_offsets(cluster: Cluster, part: Partition, timestamp: int) -> int:
         return state.highest_copied_offset if state is not None else -1
     raise ConfigError(f"ListOffsets special timestamp {timestamp!r} is none of -1 (latest), "
                       "-2 (earliest), -4 (earliest local) or -5 (latest tiered).")
+
+
+def remote_record_ids(cluster: Cluster, part: Partition) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and record ids that only the remote tier still holds: from the log start
+    offset up to the leader's local log start offset, read from the Parquet objects."""
+    state = remote_state(cluster, part)
+    empty = np.zeros(0, np.int64)
+    if state is None:
+        return empty, empty
+    local_start = part.log.log_start_offset
+    frames = [pd.read_parquet(state.rsm.root / s.object_name, columns=["offset", "record_id"])
+              for s in state.segments() if s.base_offset < local_start]
+    if not frames:
+        return empty, empty
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame[(frame["offset"] >= state.log_start_offset(part.log))
+                  & (frame["offset"] < local_start)].drop_duplicates("offset")
+    return (frame["offset"].to_numpy(np.int64), frame["record_id"].to_numpy(np.int64))
 
 
 class RemoteLogManager:
@@ -450,6 +469,56 @@ class RemoteLogManager:
                 "RemoteFetchBytesPerSec": state.fetch_bytes / seconds,
             })
         return pd.DataFrame(rows)
+
+    def consistency_problems(self) -> list[str]:
+        """What is wrong with the remote tier, one sentence each (empty when all is well).
+
+        The copied segments of each partition follow each other without gap or overlap up to
+        the highest copied offset; the folder holds exactly their objects (an abandoned copy
+        leaves none behind); each object holds its segment's offsets, and every record there
+        is the one each replica still keeps at that offset below its high watermark.
+        """
+        problems = []
+        for key in sorted(self.states):
+            state = self.states[key]
+            name = f"{key[0]}-{key[1]}"
+            segments = state.segments()
+            for before, after in pairwise(segments):
+                if after.base_offset != before.end_offset + 1:
+                    problems.append(f"{name}: remote segments {before.base_offset}–"
+                                    f"{before.end_offset} and {after.base_offset}–"
+                                    f"{after.end_offset} leave a gap or overlap")
+            if segments and segments[-1].end_offset != state.highest_copied_offset:
+                problems.append(f"{name}: highest copied offset {state.highest_copied_offset} "
+                                f"is not the last remote segment's end {segments[-1].end_offset}")
+            folder = self.root / name
+            stored = sorted(p.name for p in folder.glob("*.parquet") if p.name != "index.parquet")
+            expected = sorted(Path(s.object_name).name for s in segments)
+            if stored != expected:
+                problems.append(f"{name}: the folder holds objects {stored} but the metadata "
+                                f"lists {expected}")
+                continue
+            part = self.cluster.partition(*key)
+            for segment in segments:
+                frame = pd.read_parquet(self.root / segment.object_name,
+                                        columns=["offset", "record_id"])
+                offsets = frame["offset"].to_numpy()
+                if not np.array_equal(offsets, np.arange(segment.base_offset,
+                                                         segment.end_offset + 1)):
+                    problems.append(f"{name}: object {segment.object_name} does not hold "
+                                    f"offsets {segment.base_offset}–{segment.end_offset}")
+                    continue
+                for broker_id in sorted(part.logs):
+                    log = part.logs[broker_id]
+                    lo = max(segment.base_offset, log.log_start_offset)
+                    hi = min(segment.end_offset + 1, log.high_watermark)
+                    if lo < hi and not np.array_equal(
+                            log.column("record_id", lo, hi),
+                            frame["record_id"].to_numpy()[lo - segment.base_offset:
+                                                          hi - segment.base_offset]):
+                        problems.append(f"{name}: object {segment.object_name} differs from "
+                                        f"broker {broker_id}'s log at offsets {lo}–{hi - 1}")
+        return problems
 
     def _now(self) -> float:
         runtime = self.cluster.runtime

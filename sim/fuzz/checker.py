@@ -15,6 +15,8 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   ``processed-twice`` (at-most-once app only), ``uncaused-loss`` (a lost record with no cause);
 - from the logs (``sim.consistency``): ``lost``, ``duplicate-stored``, ``isr-divergence``,
   ``offline``, ``in-flight``;
+- from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
+  overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
 
 A ``Profile`` says which kinds it tolerates: unsafe configs may lose, duplicate and reorder
@@ -36,7 +38,7 @@ from sim import consistency, report, scenarios
 from sim.fuzz.generator import Profile, to_yaml
 
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
-          "skipped", "processed-twice")
+          "skipped", "processed-twice", "remote-tier")
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
@@ -199,6 +201,10 @@ def _judge(kernel: Any, scenario: dict[str, Any]
     for finding in consistency.check(kernel):
         kind = "duplicate-stored" if finding.kind == "duplicate" else finding.kind
         found.append(Violation(kind, finding.count, finding.detail))
+    manager = kernel.cluster.remote_log_manager
+    problems = manager.consistency_problems() if manager is not None else []
+    if problems:
+        found.append(Violation("remote-tier", len(problems), problems[0]))
     return _merge(found), delivery.lost_records
 
 

@@ -11,11 +11,14 @@ later), ``split`` (two sides over brokers, ``controller`` and the producer ``app
 the producer, from another broker), ``lossy-link``, ``slow-broker``, ``preferred-election``,
 and, with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each restarted
 or woken before the horizon).
+
+The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
+slow uploads and little local retention, so that leaders change while segments are copied.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -39,6 +42,11 @@ UNSAFE_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "min-isr-1": ({}, {"min.insync.replicas": 1}),
 }
 """Unsafe profile variants: (producer overrides, topic overrides) on top of the safe config."""
+TIERED_TOPIC = {"remote.storage.enable": True, "lab.segment.bytes": 20000,
+                "local.retention.bytes": 40000}
+TIERED_BROKERS = {"remote.log.storage.system.enable": True,
+                  "remote.log.manager.task.interval.ms": 2000, "lab.remote.copy.mb.per.s": 0.005}
+"""The tiered profile: ~150-record segments, two kept locally, each upload taking ~4 s."""
 CONSUMER_APPS = ("at-least-once", "at-most-once")
 
 
@@ -47,7 +55,8 @@ class Profile:
     """What a campaign varies: configs, which faults, how much load.
 
     ``unsafe`` draws one of ``UNSAFE_VARIANTS`` per schedule; ``disk_loss`` lets crashes lose the
-    disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults.
+    disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults;
+    ``tiered`` puts the topic on tiered storage (``TIERED_TOPIC``, ``TIERED_BROKERS``).
     """
 
     name: str
@@ -61,13 +70,13 @@ class Profile:
     max_faults: int = 4
     broker_configs: dict[str, Any] = field(
         default_factory=lambda: {"replica.lag.time.max.ms": 5000})
+    tiered: bool = False
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
         seconds = self.records / self.rate_per_s
-        return Profile(self.name, self.disk_loss, self.unsafe, self.consumers, records,
-                       records / seconds, self.horizon_ms, self.settle_ms, self.max_faults,
-                       dict(self.broker_configs))
+        return replace(self, records=records, rate_per_s=records / seconds,
+                       broker_configs=dict(self.broker_configs))
 
 
 PROFILES = {
@@ -75,6 +84,7 @@ PROFILES = {
     "disk-loss": Profile("disk-loss", disk_loss=True),
     "unsafe": Profile("unsafe", unsafe=True),
     "consumers": Profile("consumers", consumers=True, records=1500, rate_per_s=25.0),
+    "tiered": Profile("tiered", tiered=True, consumers=True),
 }
 
 
@@ -86,7 +96,8 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     salt = int.from_bytes(profile.name.encode()[:8], "little")
     rng = np.random.default_rng([seed, index, salt])
     producer = dict(SAFE_PRODUCER, **{"client.id": PRODUCER})
-    topic = dict(SAFE_TOPIC)
+    topic = dict(SAFE_TOPIC, **(TIERED_TOPIC if profile.tiered else {}))
+    brokers = dict(profile.broker_configs, **(TIERED_BROKERS if profile.tiered else {}))
     variant = ""
     if profile.unsafe:
         variant = list(UNSAFE_VARIANTS)[int(rng.integers(len(UNSAFE_VARIANTS)))]
@@ -114,7 +125,7 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
                         f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle."),
         "seed": int(rng.integers(2**31)),
         "duration_ms": profile.horizon_ms + profile.settle_ms,
-        "cluster": {"brokers": 3, "broker_configs": dict(profile.broker_configs)},
+        "cluster": {"brokers": 3, "broker_configs": brokers},
         "topics": [{"name": TOPIC, "partitions": 3, "replication_factor": 3, "configs": topic}],
         "producers": [{"config": producer,
                        "workload": {"topic": TOPIC, "records": profile.records,
