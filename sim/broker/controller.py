@@ -102,6 +102,7 @@ class Controller:
         self._emit_broker(broker_id, "restarted", "")
         self.replicas.start_isr_expiration(broker_id)
         self.replicas.retention.start(broker_id)
+        self.replicas.cleaner.start(broker_id)
         self._heartbeat(broker_id, broker.incarnation)
 
     def connection_changed(self, broker_id: int) -> None:

@@ -138,6 +138,8 @@ class PartitionLog:
         self.producer_state = ProducerStateManager()  # idempotent producers, from the log
         self.cleaned_records = 0  # records the log cleaner removed, ever (their offsets are gaps)
         self.clean_offset = 0  # the cleaner checkpoint: offsets below it have been cleaned
+        # each cleaning's (end offset, tombstone delete horizon ms), oldest first (KIP-534)
+        self.clean_passes: list[tuple[int, float]] = []
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -294,6 +296,8 @@ class PartitionLog:
         self.size_bytes = 0
         self.segments = [Segment(offset)]
         self.epochs = [(self.epochs[-1][0], offset)] if self.epochs else []
+        self.clean_offset = offset
+        self.clean_passes = []
         return dropped
 
     def _move_log_start(self, offset: int, deleted: list[Segment]) -> None:
@@ -471,6 +475,10 @@ class PartitionLog:
         self.epochs = [(e, start) for e, start in self.epochs if start < offset]
         needed = (offset - self._block_base + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
+        block_index, fill = divmod(offset - self._block_base, BLOCK_RECORDS)
+        if block_index < len(self._blocks) and REMOVED_MASK in self._blocks[block_index]:
+            self._blocks[block_index][REMOVED_MASK][fill:] = False  # offsets written again
+        self.clean_offset = min(self.clean_offset, offset)
         self._truncate_segments(offset)
         self._reload_producer_state()
         return dropped

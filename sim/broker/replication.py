@@ -52,6 +52,7 @@ import numpy as np
 from sim import trace as events
 from sim.broker.cluster import FollowerState, Network, Partition
 from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
+from sim.broker.log_cleaner import LogCleaner
 from sim.broker.producer_state import last_sequence
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
 
@@ -124,9 +125,11 @@ class ReplicaManager:
         self._timer: Any = None
         self._timer_ms = math.inf
         self.retention = LogRetention(runtime)
+        self.cleaner = LogCleaner(runtime)
         for broker_id in self.cluster.brokers:
             self.start_isr_expiration(broker_id)
             self.retention.start(broker_id)
+            self.cleaner.start(broker_id)
 
     # -- the produce path -------------------------------------------------------------------
 
