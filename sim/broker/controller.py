@@ -101,6 +101,8 @@ class Controller:
         broker.disk_lost = False
         self._emit_broker(broker_id, "restarted", "")
         self.replicas.start_isr_expiration(broker_id)
+        self.replicas.retention.start(broker_id)
+        self.replicas.cleaner.start(broker_id)
         self._heartbeat(broker_id, broker.incarnation)
 
     def connection_changed(self, broker_id: int) -> None:

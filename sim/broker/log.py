@@ -37,7 +37,12 @@ import numpy as np
 import pandas as pd
 
 from sim import config
+from sim import trace as events
 from sim.broker.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
+
+SEGMENT_ROLL = events.register(events.EventKind(
+    "log.segment.roll", ("topic", "partition", "node", "base_offset", "reason"),
+    "a replica closed its active segment and started a new one at base_offset"))
 
 BLOCK_RECORDS = 1 << 16
 """Records per storage block: big enough to amortise, small enough not to waste memory."""
@@ -45,6 +50,8 @@ BLOCK_RECORDS = 1 << 16
 RECORD_COLUMNS = {
     "timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32, "record_id": np.int64,
 }
+REMOVED_MASK = "removed"
+"""A block's mask of records the log cleaner removed; only blocks with a removal have one."""
 BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
                  "base_sequence", "producer_epoch")
 
@@ -129,6 +136,10 @@ class PartitionLog:
         self.size_bytes = 0
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
         self.producer_state = ProducerStateManager()  # idempotent producers, from the log
+        self.cleaned_records = 0  # records the log cleaner removed, ever (their offsets are gaps)
+        self.clean_offset = 0  # the cleaner checkpoint: offsets below it have been cleaned
+        # each cleaning's (end offset, tombstone delete horizon ms), oldest first (KIP-534)
+        self.clean_passes: list[tuple[int, float]] = []
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -285,6 +296,8 @@ class PartitionLog:
         self.size_bytes = 0
         self.segments = [Segment(offset)]
         self.epochs = [(self.epochs[-1][0], offset)] if self.epochs else []
+        self.clean_offset = offset
+        self.clean_passes = []
         return dropped
 
     def _move_log_start(self, offset: int, deleted: list[Segment]) -> None:
@@ -330,13 +343,74 @@ class PartitionLog:
                                                                     BLOCK_RECORDS)])
         return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
+    def retained(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """For offsets ``start … stop-1``: True where a record is still there, False where the
+        log cleaner removed it (``sim.broker.log_cleaner``); offsets are never renumbered."""
+        first = self.log_start_offset if start is None else start
+        last = self.log_end_offset if stop is None else stop
+        out = np.ones(max(last - first, 0), dtype=bool)
+        if last <= first or not self.cleaned_records:
+            return out
+        lo, hi = first - self._block_base, last - self._block_base
+        for b in range(lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS + 1):
+            mask = self._blocks[b].get(REMOVED_MASK)
+            if mask is None:
+                continue
+            a, z = max(lo - b * BLOCK_RECORDS, 0), min(hi - b * BLOCK_RECORDS, BLOCK_RECORDS)
+            at = b * BLOCK_RECORDS + a - lo
+            out[at : at + z - a] = ~mask[a:z]
+        return out
+
+    def remove_records(self, offsets: np.ndarray, size_bytes: np.ndarray) -> None:
+        """The log cleaner removes the records at ``offsets`` (sorted, in closed segments).
+
+        Their offsets become gaps; ``size_bytes`` (one per record) comes off their segments'
+        and the log's sizes. The batch index keeps every batch (Kafka keeps a cleaned batch's
+        offsets, and the last batch of each producer, for the producer state).
+        """
+        if not len(offsets):
+            return
+        positions = np.asarray(offsets, np.int64) - self._block_base
+        for b in np.unique(positions // BLOCK_RECORDS):
+            block = self._blocks[int(b)]
+            mask = block.get(REMOVED_MASK)
+            if mask is None:
+                mask = block[REMOVED_MASK] = np.zeros(BLOCK_RECORDS, dtype=bool)
+            inside = positions[(positions // BLOCK_RECORDS) == b] - int(b) * BLOCK_RECORDS
+            mask[inside] = True
+        bases = np.array([s.base_offset for s in self.segments], np.int64)
+        where = np.searchsorted(bases, offsets, side="right") - 1
+        freed = np.bincount(where, weights=size_bytes, minlength=len(bases))
+        for segment, gone in zip(self.segments, freed, strict=True):
+            segment.size_bytes -= int(np.rint(gone))
+        self.size_bytes = sum(s.size_bytes for s in self.segments)
+        self.cleaned_records += len(offsets)
+
+    def record_sizes(self, start: int, stop: int) -> np.ndarray:
+        """Bytes of each record ``start … stop-1``: its batch's bytes shared evenly."""
+        first, last = self._batch_index(start), self._batch_index(stop)
+        if first and self._batches[first - 1].last_offset >= start:
+            first -= 1
+        batches = self._batches[first:last]
+        if not batches:
+            return np.zeros(max(stop - start, 0))
+        per = np.array([b.size_bytes / max(b.records, 1) for b in batches])
+        counts = np.array([b.records for b in batches], np.int64)
+        sizes = np.repeat(per, counts)
+        skip = start - batches[0].base_offset
+        return sizes[skip : skip + stop - start]
+
     def records(self, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
-        """The records as a DataFrame with an ``offset`` column."""
+        """The records still in the log as a DataFrame with an ``offset`` column (offsets the
+        log cleaner removed are gaps)."""
         first = self.log_start_offset if start is None else start
         last = self.log_end_offset if stop is None else stop
         offsets = np.arange(first, max(first, last), dtype=np.int64)
-        return pd.DataFrame({"offset": offsets,
-                             **{n: self.column(n, first, last) for n in RECORD_COLUMNS}})
+        frame = pd.DataFrame({"offset": offsets,
+                              **{n: self.column(n, first, last) for n in RECORD_COLUMNS}})
+        if not self.cleaned_records:
+            return frame
+        return frame[self.retained(first, last)].reset_index(drop=True)
 
     def batches(self) -> pd.DataFrame:
         """One row per stored record batch."""
@@ -365,6 +439,11 @@ class PartitionLog:
             columns = {n: leader.column(n, batch.base_offset, stop) for n in RECORD_COLUMNS}
             self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
                               batch.base_sequence, batch.producer_epoch)
+            if leader.cleaned_records:  # a cleaned batch arrives with its gaps
+                gaps = batch.base_offset + np.flatnonzero(~leader.retained(batch.base_offset,
+                                                                           stop))
+                self.remove_records(gaps, self.record_sizes(batch.base_offset, stop)[
+                    gaps - batch.base_offset])
 
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
@@ -396,6 +475,10 @@ class PartitionLog:
         self.epochs = [(e, start) for e, start in self.epochs if start < offset]
         needed = (offset - self._block_base + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
+        block_index, fill = divmod(offset - self._block_base, BLOCK_RECORDS)
+        if block_index < len(self._blocks) and REMOVED_MASK in self._blocks[block_index]:
+            self._blocks[block_index][REMOVED_MASK][fill:] = False  # offsets written again
+        self.clean_offset = min(self.clean_offset, offset)
         self._truncate_segments(offset)
         self._reload_producer_state()
         return dropped

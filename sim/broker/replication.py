@@ -47,10 +47,14 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from sim import trace as events
 from sim.broker.cluster import FollowerState, Network, Partition
-from sim.broker.log import Batch, PartitionLog
+from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
+from sim.broker.log_cleaner import LogCleaner
 from sim.broker.producer_state import last_sequence
+from sim.broker.retention import LOG_START_OFFSET, LogRetention
 
 if TYPE_CHECKING:
     from sim.broker.runtime import BrokerRuntime
@@ -120,8 +124,12 @@ class ReplicaManager:
         self._waiting = 0  # delayed produces not answered yet
         self._timer: Any = None
         self._timer_ms = math.inf
+        self.retention = LogRetention(runtime)
+        self.cleaner = LogCleaner(runtime)
         for broker_id in self.cluster.brokers:
             self.start_isr_expiration(broker_id)
+            self.retention.start(broker_id)
+            self.cleaner.start(broker_id)
 
     # -- the produce path -------------------------------------------------------------------
 
@@ -166,8 +174,12 @@ class ReplicaManager:
                 for state in part.followers.values():
                     if state.log_end_offset >= log.log_end_offset:
                         state.last_caught_up_ms = now
+            if part.config.get("message.timestamp.type") == "LogAppendTime":
+                columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
+            segments = len(log.segments)
             base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
                                     producer_epoch)
+            self._emit_rolls(part, node, log, segments)
             end = base + records
             self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                    partition, base, records, size_bytes, producer_id)
@@ -427,7 +439,7 @@ class ReplicaManager:
                 yield waiter
                 continue
             data = [(part, epoch, part.log.batches_from(offset, REPLICA_FETCH_MAX_BYTES),
-                     part.log.high_watermark)
+                     part.log.high_watermark, part.log.log_start_offset)
                     for part, offset, epoch in active
                     if part.leader == leader and part.leader_epoch == epoch
                     and part.log.log_end_offset > offset]
@@ -437,8 +449,8 @@ class ReplicaManager:
                 return
             if not network.deliver(leader, follower):
                 continue
-            for part, leader_epoch, batches, hw in data:
-                self._on_fetch_response(part, follower, leader, leader_epoch, batches, hw)
+            for part, leader_epoch, batches, hw, start in data:
+                self._on_fetch_response(part, follower, leader, leader_epoch, batches, hw, start)
 
     def _on_fetch(self, part: Partition, follower: int, fetch_offset: int) -> None:
         """The leader learns the follower's position (``Replica.updateFetchState``)."""
@@ -460,14 +472,36 @@ class ReplicaManager:
         self.maybe_advance_high_watermark(part)
 
     def _on_fetch_response(self, part: Partition, follower: int, leader: int, leader_epoch: int,
-                           batches: list[Batch], leader_hw: int) -> None:
+                           batches: list[Batch], leader_hw: int, leader_start: int) -> None:
+        """The follower appends what it fetched and learns the leader's HW and log start.
+
+        A fetch offset below the leader's log start offset is OFFSET_OUT_OF_RANGE: the follower
+        can never get those records, so it empties its log and starts at the leader's start
+        (``ReplicaFetcherThread`` → ``truncateFullyAndStartAt``).
+        """
         if part.leader != leader or part.leader_epoch != leader_epoch:
             return  # leadership moved while the response travelled
         log = part.logs[follower]
+        if leader_start > log.log_end_offset:
+            gone = log.segments[:-1] + ([log.active_segment] if len(log) else [])
+            log.truncate_fully_and_start_at(leader_start)
+            self.retention.record(part, follower, [(s, "fetch offset out of range")
+                                                   for s in gone])
         usable = [b for b in batches if b.base_offset >= log.log_end_offset]
         if usable and usable[0].base_offset == log.log_end_offset:
+            segments = len(log.segments)
             log.copy_batches_from(part.log, usable)
+            self._emit_rolls(part, follower, log, segments)
         log.high_watermark = min(leader_hw, log.log_end_offset)
+        deleted = log.maybe_increment_log_start_offset(leader_start)
+        self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
+
+    def _emit_rolls(self, part: Partition, node: int, log: PartitionLog, before: int) -> None:
+        """A ``log.segment.roll`` event for each segment an append started."""
+        for segment in log.segments[before:]:
+            self.runtime.trace.emit(SEGMENT_ROLL, self.runtime.now_ms, f"broker-{node}",
+                                    part.topic, part.partition, node, segment.base_offset,
+                                    "append")
 
     def _truncate_if_diverged(self, part: Partition, follower: int) -> None:
         """Before fetching from a new leader, drop what the leader does not have (KIP-279)."""

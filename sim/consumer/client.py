@@ -394,10 +394,11 @@ class ConsumerClient:
         subs = self.subscriptions
         chunks = self.fetcher.fetch(self.cluster, subs.fetchable(self.now_ms), subs.positions,
                                     self.config["max.poll.records"])
+        for chunk in chunks:
+            subs.seek(chunk.tp, chunk.position_after, self.now_ms)
+        chunks = [c for c in chunks if c.count]
         if not chunks:
             return []
-        for chunk in chunks:
-            subs.seek(chunk.tp, chunk.last_offset + 1, self.now_ms)
         shown = ",".join(f"{c.tp}:{c.first_offset}-{c.last_offset}" for c in chunks)
         seq = self.emit(events.CONSUMER_POLL, self.group_id, self.member_id,
                         sum(c.count for c in chunks), shown)

@@ -57,11 +57,21 @@ class ConsumerRecord:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive records of one partition: offsets ``first_offset … first_offset+count-1``."""
+    """Consecutive records of one partition: offsets ``first_offset … first_offset+count-1``.
+
+    ``next_offset`` is where the consumer's position goes after it (default: just past the
+    last record); it is further when the log cleaner removed the offsets that follow, and a
+    chunk of no records can still move a position over such a gap.
+    """
 
     tp: TopicPartition
     first_offset: int
     columns: dict[str, np.ndarray]
+    next_offset: int = -1
+
+    @property
+    def position_after(self) -> int:
+        return self.next_offset if self.next_offset >= 0 else self.first_offset + self.count
 
     @property
     def count(self) -> int:
@@ -171,6 +181,25 @@ def read_chunk(log: Any, tp: TopicPartition, start: int, stop: int) -> Chunk:
     return Chunk(tp, start, columns)
 
 
+def read_chunks(log: Any, tp: TopicPartition, start: int, stop: int) -> list[Chunk]:
+    """Records ``start … stop-1`` as chunks of consecutive offsets, skipping the gaps the log
+    cleaner left; the last chunk moves the position to ``stop`` (compacted offsets are never
+    returned, as Kafka's fetch skips them)."""
+    whole = read_chunk(log, tp, start, stop)
+    if not getattr(log, "cleaned_records", 0):
+        return [whole]
+    kept = np.flatnonzero(log.retained(start, stop))
+    if len(kept) == stop - start:
+        return [whole]
+    runs = np.split(kept, np.flatnonzero(np.diff(kept) != 1) + 1) if len(kept) else []
+    chunks = [Chunk(tp, start + int(run[0]),
+                    {n: c[run[0] : run[-1] + 1] for n, c in whole.columns.items()})
+              for run in runs]
+    last = chunks[-1] if chunks else Chunk(tp, stop, {n: c[:0] for n, c in
+                                                      whole.columns.items()})
+    return [*chunks[:-1], Chunk(last.tp, last.first_offset, last.columns, stop)]
+
+
 class Fetcher:
     """Reads records for one consumer, rotating over its partitions (see the module docstring)."""
 
@@ -206,8 +235,9 @@ class Fetcher:
                 continue
             stop = min(log.high_watermark, start + left)
             if stop > start:
-                chunks.append(read_chunk(log, tp, start, stop))
-                left -= stop - start
+                read = read_chunks(log, tp, start, stop)
+                chunks.extend(read)
+                left -= max(sum(c.count for c in read), 1)
                 # A partly drained partition stays first in line; a drained one goes last.
                 drained = stop == log.high_watermark
                 self._next_first = order[(i + 1) % len(order)] if drained else tp

@@ -139,8 +139,12 @@ class Producer:
     # -- the public client API ----------------------------------------------------------------
 
     def send(self, topic: str, key: Any = None, value: Any = None,
-             partition: int | None = None) -> FutureRecordMetadata:
-        """Send one record now; returns a future of its ``RecordMetadata``."""
+             partition: int | None = None, timestamp_ms: int | None = None
+             ) -> FutureRecordMetadata:
+        """Send one record now; returns a future of its ``RecordMetadata``.
+
+        ``timestamp_ms`` is ``ProducerRecord``'s timestamp (CreateTime); default: now.
+        """
         if self.closed:
             raise SimulationError("Cannot send after the producer is closed.")
         state = self._topic(topic)
@@ -152,6 +156,11 @@ class Producer:
         value_len = _value_length(value)
         i = self.buffer.extend(1).start
         self._fill(i, i + 1, now, state.topic_id, key_id, value_len)
+        if timestamp_ms is not None:
+            if not isinstance(timestamp_ms, int | np.integer) or timestamp_ms < 0:
+                raise ConfigError(f"send(): timestamp_ms must be an integer ≥ 0 but got "
+                                  f"{timestamp_ms!r}.")
+            self.buffer.timestamp_ms[i] = timestamp_ms
         if value is not None:
             self.values[i] = value
         if partition is not None:
@@ -606,7 +615,7 @@ class Producer:
         buf.topic_id[rows] = topic_id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
-        buf.timestamp_ms[rows] = np.floor(buf.time_ms[rows])
+        buf.timestamp_ms[rows] = np.floor(buf.time_ms[rows] + self.config["lab.clock.skew.ms"])
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
         count = len(self.keys)
         key_id = buf.key_id[rows]
