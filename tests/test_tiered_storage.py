@@ -122,12 +122,17 @@ def test_only_closed_segments_wholly_below_the_high_watermark_are_copied() -> No
     assert [s.base_offset for s in tiered] == [part2.log.segments[0].base_offset]
 
 
-def test_a_local_segment_is_deleted_only_after_its_upload() -> None:
+@pytest.mark.parametrize("topic_configs", [
+    {"local.retention.bytes": 0},
+    {"retention.ms": 100, "local.retention.ms": 100},  # the brokers' retention task runs too
+])
+def test_a_local_segment_is_deleted_only_after_its_upload(topic_configs: dict) -> None:
     """'a local log segment is eligible for deletion only after it gets uploaded' (ops.html):
-    with a slow upload and local.retention.bytes 0, the first segment stays on disk until its
-    copy finished, then goes."""
-    kernel = tiered_kernel(records=3000, topic_configs={"local.retention.bytes": 0},
-                           broker_configs={"lab.remote.copy.mb.per.s": 0.5})
+    with a slow upload and a local retention already breached, the first segment stays on
+    disk until its copy finished, then goes."""
+    kernel = tiered_kernel(records=3000, topic_configs=topic_configs,
+                           broker_configs={"lab.remote.copy.mb.per.s": 0.5,
+                                           "log.retention.check.interval.ms": 200})
     kernel.run(2000)  # first copy started at the 1 s tick and takes about 2 s
     log = kernel.cluster.partition("events", 0).log
     assert uploads(kernel).empty
@@ -429,3 +434,26 @@ def test_the_remote_tier_check_finds_a_stray_object() -> None:
     problems = manager.consistency_problems()
     assert len(problems) == 1
     assert stray.name in problems[0]
+
+
+def test_lookup_by_time_and_beginning_offsets_reach_into_the_remote_tier() -> None:
+    """offsetsForTimes searches the remote tier first (RemoteLogManager.findOffsetByTimestamp):
+    a time whose records left the brokers' disks still finds its offset, the one the whole log
+    holds; beginningOffsets is the log start offset, remote included."""
+    kernel = tiered_kernel(records=4000, topic_configs={"local.retention.bytes": 2 * MIB})
+    kernel.run(6000)
+    part = kernel.cluster.partition("events", 0)
+    local_start = part.log.log_start_offset
+    assert local_start > 0
+    stored = kernel.cluster.remote_log_manager.rsm.read_partition("events", 0)
+    stamps = np.concatenate([stored["timestamp_ms"].to_numpy(),
+                             part.log.column("timestamp_ms", int(stored["offset"].max()) + 1,
+                                             part.log.high_watermark)])
+    consumer = Consumer(kernel, {"client.id": "finder"})
+    tp = TopicPartition("events", 0)
+    for target in (0, int(stamps[local_start // 2]) + 1, int(stamps[local_start + 10])):
+        expected = int(np.flatnonzero(stamps >= target)[0])
+        found = consumer.offsets_for_times({tp: target})[tp]
+        assert found is not None
+        assert (found.offset, found.timestamp) == (expected, int(stamps[expected]))
+    assert consumer.beginning_offsets([tp]) == {tp: 0}

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from sim import trace as events
+from sim.broker.list_offsets import OffsetAndTimestamp
 from sim.broker.remote_storage import (
     COPY_SEGMENT_FINISHED,
     DELETE_SEGMENT_FINISHED,
@@ -178,6 +179,28 @@ def list_offsets(cluster: Cluster, part: Partition, timestamp: int) -> int:
         return state.highest_copied_offset if state is not None else -1
     raise ConfigError(f"ListOffsets special timestamp {timestamp!r} is none of -1 (latest), "
                       "-2 (earliest), -4 (earliest local) or -5 (latest tiered).")
+
+
+def offset_for_timestamp(cluster: Cluster, part: Partition,
+                         timestamp: int) -> OffsetAndTimestamp | None:
+    """ListOffsets by time in the remote tier (``RemoteLogManager.findOffsetByTimestamp``): the
+    earliest copied offset whose timestamp is ≥ ``timestamp``, read from the first segment whose
+    largest timestamp reaches it; None when no copied record does (then search the local log).
+    """
+    state = remote_state(cluster, part)
+    if state is None or timestamp < 0:
+        return None
+    start = state.log_start_offset(part.log)
+    for segment in state.segments():
+        if segment.end_offset < start or segment.max_timestamp_ms < timestamp:
+            continue
+        frame = pd.read_parquet(state.rsm.root / segment.object_name,
+                                columns=["offset", "timestamp_ms"])
+        hits = frame[(frame["offset"] >= start) & (frame["timestamp_ms"] >= timestamp)]
+        if len(hits):
+            return OffsetAndTimestamp(int(hits["offset"].iloc[0]),
+                                      int(hits["timestamp_ms"].iloc[0]))
+    return None
 
 
 def remote_record_ids(cluster: Cluster, part: Partition) -> tuple[np.ndarray, np.ndarray]:

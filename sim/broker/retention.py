@@ -81,6 +81,8 @@ def delete_old_segments(log: PartitionLog, topic_config: Mapping[str, Any], now_
     run(LOG_START_OFFSET, below_start)
     if "delete" not in config.cleanup_policies(topic_config):
         return deleted
+    if topic_config.get("remote.storage.enable"):
+        return deleted  # tiered: sim.broker.remote_log_manager deletes only uploaded segments
     retention_bytes = int(topic_config.get("retention.bytes", -1))
     if retention_bytes >= 0:
         excess = [log.size_bytes - retention_bytes]

@@ -29,7 +29,7 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from sim import trace as trace_events
-from sim.broker import list_offsets
+from sim.broker import list_offsets, remote_log_manager
 from sim.broker.list_offsets import OffsetAndTimestamp
 from sim.consumer import events
 from sim.consumer.apps import COMMIT_ERRORS
@@ -275,12 +275,17 @@ class Consumer(ConsumerClient):
             if not isinstance(timestamp, int | float) or timestamp < 0:
                 raise ConfigError(f"offsets_for_times(): the target time for partition {tp} "
                                   f"is {timestamp!r}; it must be a time in ms ≥ 0.")
-            out[tp] = list_offsets.offset_for_timestamp(self._log_of(tp), int(timestamp))
+            log = self._log_of(tp)
+            part = self.cluster.partition(tp.topic, tp.partition)  # tiered: remote tier first
+            out[tp] = (remote_log_manager.offset_for_timestamp(self.cluster, part, int(timestamp))
+                       or list_offsets.offset_for_timestamp(log, int(timestamp)))
         return out
 
     def beginning_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
-        """Kafka's ``beginningOffsets``: each partition's log start offset."""
-        return {tp: self._log_of(tp).log_start_offset for tp in map(_topic_partition, partitions)}
+        """Kafka's ``beginningOffsets``: each partition's log start offset (the remote tier's
+        first offset for a tiered topic)."""
+        return {tp: log_start_offset(self.cluster, self.cluster.partition(tp.topic, tp.partition))
+                for tp in map(_topic_partition, partitions) if self._log_of(tp) is not None}
 
     def end_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
         """Kafka's ``endOffsets``: each partition's high watermark (the next offset a
