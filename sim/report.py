@@ -211,6 +211,8 @@ def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[st
         "partitions": records(parts[~parts["topic"].astype(str).str.startswith("__")]),
         "producers": records(metrics.producer_metrics(kernel)),
         "brokers": records(metrics.broker_metrics(kernel)),
+        **({"tiered": records(kernel.cluster.remote_log_manager.metrics())}
+           if kernel.cluster.remote_log_manager is not None else {}),
         **consumers, "audit": audit,
     }
 

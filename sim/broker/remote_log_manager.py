@@ -60,6 +60,7 @@ from sim.records import serialize
 if TYPE_CHECKING:
     from sim.broker.cluster import Cluster, Partition
     from sim.broker.log import PartitionLog, Segment
+    from sim.broker.runtime import BrokerRuntime
 
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
@@ -224,8 +225,9 @@ def remote_record_ids(cluster: Cluster, part: Partition) -> tuple[np.ndarray, np
 class RemoteLogManager:
     """Copies, expires and serves a cluster's tiered partitions (see the module docstring)."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, runtime: BrokerRuntime) -> None:
         self.cluster = cluster
+        self.runtime = runtime
         configured = cluster.brokers[0].config["lab.remote.storage.dir"]
         if configured:
             root = Path(configured)
@@ -260,8 +262,8 @@ class RemoteLogManager:
                          for b in self.cluster.brokers.values()))
 
     def _start(self) -> None:
-        runtime = self.cluster.runtime
-        if self._started or runtime is None:
+        runtime = self.runtime
+        if self._started:
             return
         self._started = True
 
@@ -282,15 +284,7 @@ class RemoteLogManager:
                 candidates = self.candidate_segments(part, state)
                 if candidates:
                     state.copying = True
-                    runtime = self.cluster.runtime
-                    if runtime is None:
-                        for segment in candidates:
-                            self._finish_copy(part, state, self._start_copy(part, state,
-                                                                            segment),
-                                              part.leader, part.leader_epoch)
-                        state.copying = False
-                    else:
-                        runtime.env.process(self._copy(part, state, candidates))
+                    self.runtime.env.process(self._copy(part, state, candidates))
             self._expire_remote(part, state)
             self._delete_local(part, state)
 
@@ -313,8 +307,7 @@ class RemoteLogManager:
 
     def _copy(self, part: Partition, state: RemoteLogState,
               candidates: list[Segment]) -> Generator[Any, Any, None]:
-        runtime = self.cluster.runtime
-        assert runtime is not None
+        runtime = self.runtime
         leader, epoch = part.leader, part.leader_epoch
         rate = self.cluster.brokers[leader].config["lab.remote.copy.mb.per.s"] * 1e6 / 1000
         try:
@@ -367,8 +360,8 @@ class RemoteLogManager:
     def _segment_records(self, log: PartitionLog, first: int, stop: int) -> pd.DataFrame:
         """A segment's records with keys and values as bytes (null where not kept)."""
         frame = log.records(first, stop)
-        runtime = self.cluster.runtime
-        clients = runtime.clients if runtime is not None else []
+        runtime = self.runtime
+        clients = runtime.clients
         keys: list[bytes | None] = []
         values: list[bytes | None] = []
         for record_id in frame["record_id"].to_numpy():
@@ -544,14 +537,11 @@ class RemoteLogManager:
         return problems
 
     def _now(self) -> float:
-        runtime = self.cluster.runtime
-        return runtime.now_ms if runtime is not None else 0.0
+        return self.runtime.now_ms
 
     def _emit(self, kind: events.EventKind, part: Partition, node: int, *values: Any) -> None:
-        runtime = self.cluster.runtime
-        if runtime is not None:
-            runtime.trace.emit(kind, runtime.now_ms, f"broker-{node}", part.topic,
-                               part.partition, node, *values)
+        self.runtime.trace.emit(kind, self.runtime.now_ms, f"broker-{node}", part.topic,
+                                part.partition, node, *values)
 
 
 def check_system_enabled(cluster: Cluster, name: str) -> None:
@@ -566,11 +556,15 @@ def check_system_enabled(cluster: Cluster, name: str) -> None:
         raise ConfigError(f"Topic {name!r}: Tiered Storage functionality is disabled in "
                           f"the broker (remote.log.storage.system.enable=false on brokers "
                           f"{disabled}); topic cannot be configured with remote log storage.")
+    if cluster.runtime is None:
+        raise ConfigError(f"Topic {name!r}: tiered storage needs simulated time; create the "
+                          "topic on a Kernel's cluster.")
 
 
 def attach(cluster: Cluster, topic: Any) -> RemoteLogManager:
     """Tier ``topic`` on ``cluster``, creating the cluster's manager on first use."""
     if cluster.remote_log_manager is None:
-        cluster.remote_log_manager = RemoteLogManager(cluster)
+        assert cluster.runtime is not None, "check_system_enabled comes first"
+        cluster.remote_log_manager = RemoteLogManager(cluster, cluster.runtime)
     cluster.remote_log_manager.add_topic(topic)
     return cluster.remote_log_manager
