@@ -457,3 +457,13 @@ def test_lookup_by_time_and_beginning_offsets_reach_into_the_remote_tier() -> No
         assert found is not None
         assert (found.offset, found.timestamp) == (expected, int(stamps[expected]))
     assert consumer.beginning_offsets([tp]) == {tp: 0}
+
+
+def test_a_tiered_topic_needs_a_kernel() -> None:
+    """Copying takes simulated time: a bare Cluster refuses a tiered topic in one line."""
+    from sim.broker.cluster import Cluster
+
+    cluster = Cluster(1, broker_configs={"remote.log.storage.system.enable": True})
+    with pytest.raises(ConfigError, match="needs simulated time"):
+        cluster.create_topic("t", configs={"remote.storage.enable": True})
+    assert "t" not in cluster.topics
