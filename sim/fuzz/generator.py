@@ -40,6 +40,12 @@ UNSAFE_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 """Unsafe profile variants: (producer overrides, topic overrides) on top of the safe config."""
 CONSUMER_APPS = ("at-least-once", "at-most-once")
+STORAGE_TOPIC = {"cleanup.policy": "compact,delete", "lab.segment.bytes": 16384,
+                 "retention.ms": 30000, "delete.retention.ms": 5000}
+STORAGE_BROKER = {"log.retention.check.interval.ms": 5000, "log.cleaner.backoff.ms": 2000,
+                  "log.cleaner.io.max.bytes.per.second": 500000}
+"""The storage profile's topic and broker configs: small segments that retention deletes and
+the log cleaner compacts while faults happen."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ class Profile:
     """What a campaign varies: configs, which faults, how much load.
 
     ``unsafe`` draws one of ``UNSAFE_VARIANTS`` per schedule; ``disk_loss`` lets crashes lose the
-    disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults.
+    disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults;
+    ``storage`` makes the topic compacted and deleted (``STORAGE_TOPIC``), so retention and
+    the log cleaner remove records that the checks must tie to them, never call lost.
     """
 
     name: str
@@ -61,13 +69,14 @@ class Profile:
     max_faults: int = 4
     broker_configs: dict[str, Any] = field(
         default_factory=lambda: {"replica.lag.time.max.ms": 5000})
+    storage: bool = False
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
         seconds = self.records / self.rate_per_s
         return Profile(self.name, self.disk_loss, self.unsafe, self.consumers, records,
                        records / seconds, self.horizon_ms, self.settle_ms, self.max_faults,
-                       dict(self.broker_configs))
+                       dict(self.broker_configs), self.storage)
 
 
 PROFILES = {
@@ -75,6 +84,9 @@ PROFILES = {
     "disk-loss": Profile("disk-loss", disk_loss=True),
     "unsafe": Profile("unsafe", unsafe=True),
     "consumers": Profile("consumers", consumers=True, records=1500, rate_per_s=25.0),
+    "storage": Profile("storage", consumers=True, records=1500, rate_per_s=25.0,
+                       broker_configs={"replica.lag.time.max.ms": 5000, **STORAGE_BROKER},
+                       storage=True),
 }
 
 
@@ -86,7 +98,7 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     salt = int.from_bytes(profile.name.encode()[:8], "little")
     rng = np.random.default_rng([seed, index, salt])
     producer = dict(SAFE_PRODUCER, **{"client.id": PRODUCER})
-    topic = dict(SAFE_TOPIC)
+    topic = dict(SAFE_TOPIC, **(STORAGE_TOPIC if profile.storage else {}))
     variant = ""
     if profile.unsafe:
         variant = list(UNSAFE_VARIANTS)[int(rng.integers(len(UNSAFE_VARIANTS)))]
