@@ -231,8 +231,8 @@ PRODUCER = ConfigDef(
                   "partitioning"),
         ConfigKey("client.id", str, "producer", "name shown in the trace", None, "general"),
         ConfigKey("lab.clock.skew.ms", int, 0, "how far this producer's clock is off: its "
-                  "records' CreateTime is the send time plus this (negative: behind)", None,
-                  "lab"),
+                  "records' CreateTime is the send time plus this (negative: behind; never "
+                  "below 0)", None, "lab"),
         ConfigKey("lab.kafka.version", str, KAFKA_VERSION, "client behaviour to model: 4.0, or "
                   "3.8 for onNewBatch and the partitioners that 4.0 removed",
                   one_of("4.0", "3.8"), "lab"),

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from sim.broker.log import PartitionLog
 from sim.errors import ConfigError
@@ -69,3 +70,25 @@ def offset_for_timestamp(log: PartitionLog, timestamp: int) -> OffsetAndTimestam
     if not len(hits):
         return None
     return OffsetAndTimestamp(start + int(hits[0]), int(stamps[hits[0]]))
+
+
+def time_lookup_frame(log: PartitionLog, times: list[int]) -> pd.DataFrame:
+    """``offsets_for_times`` for several times, and what an offset range would get wrong.
+
+    One row per time: the ``offset`` found (-1 for none) and its ``timestamp_ms``, and
+    ``older_after``: records at higher offsets whose timestamp is still before the time —
+    records that "start reading at offset" would wrongly count as later.
+    """
+    start, stop = log.log_start_offset, log.high_watermark
+    stamps = log.column("timestamp_ms", start, stop)
+    live = log.retained(start, stop)
+    rows = []
+    for time_ms in times:
+        found = offset_for_timestamp(log, time_ms)
+        if found is None:
+            rows.append((time_ms, -1, -1, 0))
+            continue
+        after = slice(found.offset - start + 1, None)
+        rows.append((time_ms, found.offset, found.timestamp,
+                     int(((stamps[after] < time_ms) & live[after]).sum())))
+    return pd.DataFrame(rows, columns=["time_ms", "offset", "timestamp_ms", "older_after"])

@@ -48,6 +48,12 @@ TIERED_BROKERS = {"remote.log.storage.system.enable": True,
                   "remote.log.manager.task.interval.ms": 2000, "lab.remote.copy.mb.per.s": 0.005}
 """The tiered profile: ~150-record segments, two kept locally, each upload taking ~4 s."""
 CONSUMER_APPS = ("at-least-once", "at-most-once")
+STORAGE_TOPIC = {"cleanup.policy": "compact,delete", "lab.segment.bytes": 16384,
+                 "retention.ms": 30000, "delete.retention.ms": 5000}
+STORAGE_BROKER = {"log.retention.check.interval.ms": 5000, "log.cleaner.backoff.ms": 2000,
+                  "log.cleaner.io.max.bytes.per.second": 500000}
+"""The storage profile's topic and broker configs: small segments that retention deletes and
+the log cleaner compacts while faults happen."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class Profile:
     ``unsafe`` draws one of ``UNSAFE_VARIANTS`` per schedule; ``disk_loss`` lets crashes lose the
     disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults;
     ``tiered`` puts the topic on tiered storage (``TIERED_TOPIC``, ``TIERED_BROKERS``).
+    ``storage`` makes the topic compacted and deleted (``STORAGE_TOPIC``), so retention and
+    the log cleaner remove records that the checks must tie to them, never call lost.
     """
 
     name: str
@@ -71,6 +79,7 @@ class Profile:
     broker_configs: dict[str, Any] = field(
         default_factory=lambda: {"replica.lag.time.max.ms": 5000})
     tiered: bool = False
+    storage: bool = False
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -84,7 +93,12 @@ PROFILES = {
     "disk-loss": Profile("disk-loss", disk_loss=True),
     "unsafe": Profile("unsafe", unsafe=True),
     "consumers": Profile("consumers", consumers=True, records=1500, rate_per_s=25.0),
-    "tiered": Profile("tiered", tiered=True, consumers=True),
+    "storage": Profile("storage", consumers=True, records=1500, rate_per_s=25.0,
+                       broker_configs={"replica.lag.time.max.ms": 5000, **STORAGE_BROKER},
+                       storage=True),
+    "tiered": Profile("tiered", consumers=True,
+                      broker_configs={"replica.lag.time.max.ms": 5000, **TIERED_BROKERS},
+                      tiered=True),
 }
 
 
@@ -96,8 +110,8 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     salt = int.from_bytes(profile.name.encode()[:8], "little")
     rng = np.random.default_rng([seed, index, salt])
     producer = dict(SAFE_PRODUCER, **{"client.id": PRODUCER})
-    topic = dict(SAFE_TOPIC, **(TIERED_TOPIC if profile.tiered else {}))
-    brokers = dict(profile.broker_configs, **(TIERED_BROKERS if profile.tiered else {}))
+    topic = {**SAFE_TOPIC, **(STORAGE_TOPIC if profile.storage else {}),
+             **(TIERED_TOPIC if profile.tiered else {})}
     variant = ""
     if profile.unsafe:
         variant = list(UNSAFE_VARIANTS)[int(rng.integers(len(UNSAFE_VARIANTS)))]
@@ -125,7 +139,7 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
                         f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle."),
         "seed": int(rng.integers(2**31)),
         "duration_ms": profile.horizon_ms + profile.settle_ms,
-        "cluster": {"brokers": 3, "broker_configs": brokers},
+        "cluster": {"brokers": 3, "broker_configs": dict(profile.broker_configs)},
         "topics": [{"name": TOPIC, "partitions": 3, "replication_factor": 3, "configs": topic}],
         "producers": [{"config": producer,
                        "workload": {"topic": TOPIC, "records": profile.records,
