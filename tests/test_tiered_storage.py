@@ -467,3 +467,30 @@ def test_a_tiered_topic_needs_a_kernel() -> None:
     with pytest.raises(ConfigError, match="needs simulated time"):
         cluster.create_topic("t", configs={"remote.storage.enable": True})
     assert "t" not in cluster.topics
+
+
+def test_remote_reads_of_one_broker_share_its_throughput() -> None:
+    """Two remote reads started together on one leader: the second waits for the first's bytes
+    (lab.remote.fetch.mb.per.s is the broker's, not each read's)."""
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic("events", configs={
+            "remote.storage.enable": True, "segment.bytes": MIB,
+            "local.retention.bytes": MIB}, replica_assignment=[[0], [0]])
+        producer = Producer(kernel, {"client.id": "writer"})
+        producer.add_workload(Workload.generate(kernel.spawn_rng(), "events", 8000, 4000,
+                                                keys=UniformKeys(20), value_bytes=1000))
+
+    kernel = Kernel(seed=2, brokers=1, broker_configs=TIERED_BROKERS, setup=setup).run(6000)
+    consumer = Consumer(kernel, {"client.id": "reader", "max.poll.records": 100})
+    tps = [TopicPartition("events", 0), TopicPartition("events", 1)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning()
+    consumer.poll(timeout_ms=2000)
+    reads = kernel.trace.frame(rlm.REMOTE_READ)
+    first, second = reads.iloc[0], reads.iloc[1]
+    assert first["time_ms"] == second["time_ms"]
+    config = kernel.cluster.brokers[0].config
+    rate = config["lab.remote.fetch.mb.per.s"] * 1e6 / 1000
+    assert first["latency_ms"] == pytest.approx(config["lab.remote.fetch.latency.ms"]
+                                                + first["bytes"] / rate)
+    assert second["latency_ms"] == pytest.approx(first["latency_ms"] + second["bytes"] / rate)

@@ -8,7 +8,8 @@ its older ones in the remote tier (``sim.broker.remote_storage``). Every
 1. **copies** closed segments whose records are all below the last stable offset (the high
    watermark until transactions exist: ``last_stable_offset``) to the remote tier, oldest
    first, starting after the highest offset already copied (``RLMCopyTask``,
-   ``candidateLogSegments``). An upload takes simulated time (``lab.remote.copy.mb.per.s``);
+   ``candidateLogSegments``). An upload takes simulated time (``lab.remote.copy.mb.per.s``,
+   shared by the uploads of one broker);
    if the broker lost leadership meanwhile, the upload is abandoned and the new leader copies
    the segment again — to the same object, as objects are named by base offset;
 2. **expires** remote segments past ``retention.ms`` (by their largest timestamp) or beyond
@@ -20,14 +21,16 @@ its older ones in the remote tier (``sim.broker.remote_storage``). Every
 Two start offsets follow: the *log start offset* (oldest offset anywhere, remote included) and
 the *local log start offset* (oldest on the broker's disk, ``PartitionLog.log_start_offset``).
 A consumer fetching in between is served from the remote tier (``RemoteLogReader``), with
-``lab.remote.fetch.latency.ms`` plus the bytes at ``lab.remote.fetch.mb.per.s``.
+``lab.remote.fetch.latency.ms`` plus the bytes at ``lab.remote.fetch.mb.per.s`` (one broker's
+reads share that throughput: a read waits for the bytes of earlier ones).
 ``ListOffsets`` knows two extra timestamps for this: ``EARLIEST_LOCAL_TIMESTAMP`` (-4) and
 ``LATEST_TIERED_TIMESTAMP`` (-5) (``ListOffsetsRequest``, KIP-1005).
 
 Lab simplifications: one manager serves the whole cluster, acting as each partition's leader
-broker; local deletion runs on the same interval as copying; followers only delete local
-segments (they do not yet rebuild from the remote tier when they fall below the leader's local
-log start offset, Kafka's ``OFFSET_MOVED_TO_TIERED_STORAGE``).
+broker; local deletion runs on the same interval as copying (the brokers' retention task,
+``sim.broker.retention``, leaves tiered topics to it); a follower whose log ends below the
+leader's local log start offset restarts its log there (``sim.broker.replication``), as
+Kafka's ``OFFSET_MOVED_TO_TIERED_STORAGE`` does, without rebuilding state from remote metadata.
 """
 
 from __future__ import annotations
@@ -238,6 +241,9 @@ class RemoteLogManager:
         self.rsm = RemoteStorageManager(root)
         self.states: dict[tuple[str, int], RemoteLogState] = {}
         self._started = False
+        # when each broker's link to the object store is free again (uploads, reads)
+        self._upload_free_ms: dict[int, float] = {}
+        self._read_free_ms: dict[int, float] = {}
 
     def __repr__(self) -> str:
         return f"RemoteLogManager({self.rsm.root}, partitions={len(self.states)})"
@@ -315,7 +321,9 @@ class RemoteLogManager:
                 if not self._leads(part, leader, epoch):
                     return
                 started = self._start_copy(part, state, segment)
-                yield runtime.env.timeout(segment.size_bytes / rate)
+                start = max(self._now(), self._upload_free_ms.get(leader, 0.0))
+                self._upload_free_ms[leader] = start + segment.size_bytes / rate
+                yield runtime.env.timeout(self._upload_free_ms[leader] - self._now())
                 if not self._finish_copy(part, state, started, leader, epoch):
                     return
         finally:
@@ -443,9 +451,12 @@ class RemoteLogManager:
         stop = min(segment.end_offset + 1, offset + max_records)
         columns = self.rsm.fetch_log_segment(segment, offset, stop)
         size = segment.size_bytes * (stop - offset) // max(segment.records, 1)
-        config = self.cluster.brokers[part.leader if part.leader >= 0 else 0].config
-        latency = (config["lab.remote.fetch.latency.ms"]
-                   + size / (config["lab.remote.fetch.mb.per.s"] * 1e6 / 1000))
+        node = part.leader if part.leader >= 0 else part.last_leader
+        config = self.cluster.brokers[node].config
+        now = self._now()  # the first byte after the latency; bytes share the broker's link
+        start = max(now + config["lab.remote.fetch.latency.ms"], self._read_free_ms.get(node, 0.0))
+        self._read_free_ms[node] = start + size / (config["lab.remote.fetch.mb.per.s"] * 1e6 / 1000)
+        latency = self._read_free_ms[node] - now
         state.fetch_bytes += size
         state.fetch_requests += 1
         self._emit(REMOTE_READ, part, part.leader, offset, stop - offset, size, latency)
