@@ -130,3 +130,40 @@ def test_consumer_below_the_log_start_resets_by_auto_offset_reset() -> None:
     assert start > 10
     records = consumer.poll(0)
     assert records[0].offset == start
+
+
+def test_follower_behind_the_leaders_log_start_starts_over_there() -> None:
+    """A follower down while retention deletes what it lacks gets OFFSET_OUT_OF_RANGE: it
+    empties its log and starts at the leader's log start offset (``truncateFullyAndStartAt``),
+    then catches up and agrees with the leader."""
+    kernel, _ = retention_kernel()
+    part = kernel.cluster.partition("t", 0)
+    follower = next(b for b in part.replicas if b != part.leader)
+    kernel.run(until_ms=500)
+    kernel.controller.crash_broker(follower)
+    kernel.run(until_ms=12_000)
+    behind = part.logs[follower].log_end_offset
+    assert part.log.log_start_offset > behind  # retention ran past what the follower has
+    kernel.controller.restart_broker(follower)
+    kernel.run(until_ms=20_000)
+    log = part.logs[follower]
+    assert log.log_end_offset == part.log.log_end_offset
+    assert log.log_start_offset == part.log.log_start_offset
+    start = max(log.log_start_offset, part.log.log_start_offset)
+    assert np.array_equal(log.column("record_id", start), part.log.column("record_id", start))
+    events = kernel.trace.to_frame()
+    reasons = events.loc[(events["kind"] == "log.segment.delete")
+                         & (events["node"] == follower), "reason"]
+    assert "fetch offset out of range" in set(reasons)
+    assert follower in part.isr
+
+
+def test_segment_rolls_are_traced_on_leader_and_followers() -> None:
+    kernel, _ = retention_kernel()
+    kernel.run(until_ms=3000)
+    events = kernel.trace.to_frame()
+    rolls = events[events["kind"] == "log.segment.roll"]
+    part = kernel.cluster.partition("t", 0)
+    for broker, log in part.logs.items():
+        mine = rolls.loc[rolls["node"] == broker, "base_offset"].astype(int).tolist()
+        assert mine == [s.base_offset for s in log.segments[1:]]
