@@ -12,11 +12,12 @@ OFFSET_OUT_OF_RANGE and follows ``auto.offset.reset``. Reference sheet §7.1.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sim import config
 from sim.broker.log import RECORD_COLUMNS, PartitionLog
 from sim.broker.retention import delete_old_segments
-from sim.consumer import Consumer
+from sim.consumer import Consumer, OffsetOutOfRangeError
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.records import TopicPartition
@@ -130,3 +131,64 @@ def test_consumer_below_the_log_start_resets_by_auto_offset_reset() -> None:
     assert start > 10
     records = consumer.poll(0)
     assert records[0].offset == start
+
+
+def test_follower_behind_the_leaders_log_start_starts_over_there() -> None:
+    """A follower down while retention deletes what it lacks gets OFFSET_OUT_OF_RANGE: it
+    empties its log and starts at the leader's log start offset (``truncateFullyAndStartAt``),
+    then catches up and agrees with the leader."""
+    kernel, _ = retention_kernel()
+    part = kernel.cluster.partition("t", 0)
+    follower = next(b for b in part.replicas if b != part.leader)
+    kernel.run(until_ms=500)
+    kernel.controller.crash_broker(follower)
+    kernel.run(until_ms=12_000)
+    behind = part.logs[follower].log_end_offset
+    assert part.log.log_start_offset > behind  # retention ran past what the follower has
+    kernel.controller.restart_broker(follower)
+    kernel.run(until_ms=20_000)
+    log = part.logs[follower]
+    assert log.log_end_offset == part.log.log_end_offset
+    assert log.log_start_offset == part.log.log_start_offset
+    start = max(log.log_start_offset, part.log.log_start_offset)
+    assert np.array_equal(log.column("record_id", start), part.log.column("record_id", start))
+    events = kernel.trace.to_frame()
+    reasons = events.loc[(events["kind"] == "log.segment.delete")
+                         & (events["node"] == follower), "reason"]
+    assert "fetch offset out of range" in set(reasons)
+    assert follower in part.isr
+
+
+def test_segment_rolls_are_traced_on_leader_and_followers() -> None:
+    kernel, _ = retention_kernel()
+    kernel.run(until_ms=3000)
+    events = kernel.trace.to_frame()
+    rolls = events[events["kind"] == "log.segment.roll"]
+    part = kernel.cluster.partition("t", 0)
+    for broker, log in part.logs.items():
+        mine = rolls.loc[rolls["node"] == broker, "base_offset"].astype(int).tolist()
+        assert mine == [s.base_offset for s in log.segments[1:]]
+
+
+def test_out_of_range_reset_is_traced_and_none_raises() -> None:
+    """The reset names where the consumer was and where it went; with auto.offset.reset=none
+    the position below the log start is OffsetOutOfRangeError (Kafka's
+    ``OffsetOutOfRangeException``)."""
+    for policy in ("earliest", "none"):
+        kernel, _ = retention_kernel(brokers=1)
+        consumer = Consumer(kernel, {"group.id": "g", "auto.offset.reset": policy,
+                                     "max.poll.records": 10, "enable.auto.commit": False})
+        tp = TopicPartition("t", 0)
+        consumer.assign([tp])
+        kernel.run(until_ms=1500)
+        consumer.seek(tp, 0)
+        assert consumer.poll(0)[0].offset == 0
+        kernel.run(until_ms=12_000)
+        start = kernel.cluster.partition("t", 0).log.log_start_offset
+        if policy == "none":
+            with pytest.raises(OffsetOutOfRangeError, match="outside the log"):
+                consumer.poll(0)
+            continue
+        consumer.poll(0)
+        resets = kernel.trace.to_frame().query("kind == 'consumer.offset.reset'")
+        assert resets[["from_offset", "offset"]].values.tolist() == [[10, start]]

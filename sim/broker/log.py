@@ -371,13 +371,15 @@ class PartitionLog:
         if not len(offsets):
             return
         positions = np.asarray(offsets, np.int64) - self._block_base
-        for b in np.unique(positions // BLOCK_RECORDS):
-            block = self._blocks[int(b)]
+        blocks = positions // BLOCK_RECORDS
+        cuts = np.flatnonzero(np.diff(blocks)) + 1  # positions are sorted: one run per block
+        for run in np.split(positions, cuts):
+            b = int(run[0]) // BLOCK_RECORDS
+            block = self._blocks[b]
             mask = block.get(REMOVED_MASK)
             if mask is None:
                 mask = block[REMOVED_MASK] = np.zeros(BLOCK_RECORDS, dtype=bool)
-            inside = positions[(positions // BLOCK_RECORDS) == b] - int(b) * BLOCK_RECORDS
-            mask[inside] = True
+            mask[run - b * BLOCK_RECORDS] = True
         bases = np.array([s.base_offset for s in self.segments], np.int64)
         where = np.searchsorted(bases, offsets, side="right") - 1
         freed = np.bincount(where, weights=size_bytes, minlength=len(bases))

@@ -132,13 +132,11 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     keys = key_identities(runtime, ids)
     keyed = live & (keys >= 0)
     dirty = keyed & (offsets >= first_dirty)
-    # OffsetMap: each dirty key's last offset (unique over the reversed dirty keys).
-    dirty_keys, dirty_offsets = keys[dirty][::-1], offsets[dirty][::-1]
-    map_keys, first = np.unique(dirty_keys, return_index=True)
-    map_offsets = dirty_offsets[first]
-    slot = np.clip(np.searchsorted(map_keys, keys), 0, max(len(map_keys) - 1, 0))
-    in_map = (map_keys[slot] == keys) if len(map_keys) else np.zeros(len(keys), bool)
-    latest = ~in_map | (offsets >= (map_offsets[slot] if len(map_keys) else 0))
+    # OffsetMap: each dirty key's last offset, in a table indexed by key identity (identities
+    # are small dense integers); -1 for a key with no dirty record.
+    last = np.full(int(keys.max()) + 2 if len(keys) else 1, -1, dtype=np.int64)
+    np.maximum.at(last, keys[dirty], offsets[dirty])
+    latest = offsets >= last[keys]  # keyless records (identity -1) read the unused last slot
     tombstone = log.column("value_size", start, end_offset) == -1
     horizon = _delete_horizons(log, offsets, now_ms + delete_retention_ms)
     keep = keyed & latest & (~tombstone | (now_ms < horizon))

@@ -38,6 +38,7 @@ class SubscriptionState:
         self.group_id = group_id
         self.auto_offset_reset = auto_offset_reset
         self.history = history
+        self.on_reset: Any = None  # told (tp, from, to) after an out-of-range reset
         self.topics: list[str] = []
         self.pattern: re.Pattern[str] | None = None
         self.manual: list[TopicPartition] | None = None
@@ -188,6 +189,9 @@ class SubscriptionState:
                 continue
             position = self.positions[tp]
             if out_of_range(part.log, position, log_start_offset(self.cluster, part)):
-                self.seek(tp, self.reset_offset(tp, now_ms, position), now_ms)
+                offset = self.reset_offset(tp, now_ms, position)
+                self.seek(tp, offset, now_ms)
+                if self.on_reset is not None:
+                    self.on_reset(tp, position, offset)
             out.append(tp)
         return out
