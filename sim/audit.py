@@ -58,7 +58,7 @@ import pandas as pd
 from sim import trace
 from sim.availability import CAUSE_KINDS as AVAILABILITY_CAUSE_KINDS
 from sim.availability import FAILURE_KINDS, nonmonotonic_sends, unavailability
-from sim.broker.remote_log_manager import remote_record_ids
+from sim.broker.remote_log_manager import remote_deletions, remote_record_ids
 from sim.errors import KafkaLabError
 
 KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "nonmonotonic-send",
@@ -936,6 +936,11 @@ def storage_history_of(kernel: Any) -> StorageHistory:
     columns = ["seq", "time_ms", "node", "topic", "partition", "base_offset", "end_offset",
                "reason"]
     deletions = deletions[columns] if len(deletions) else pd.DataFrame(columns=columns)
+    leaders = {(topic.name, part.partition): part.leader if part.leader >= 0 else part.last_leader
+               for topic in kernel.cluster.topics.values() for part in topic.partitions}
+    remote = remote_deletions(kernel.trace, leaders)
+    if len(remote):
+        deletions = pd.concat([deletions, remote[columns]], ignore_index=True)
     cleaner = getattr(kernel.replicas, "cleaner", None)
     cleaned = [pd.DataFrame({"seq": seq, "node": node, "topic": topic, "partition": partition,
                              "offset": offsets, "record_id": ids})
@@ -948,8 +953,6 @@ def storage_history_of(kernel: Any) -> StorageHistory:
         cleaned_frame["time_ms"] = times.reindex(cleaned_frame["seq"]).to_numpy(dtype=float)
     else:
         cleaned_frame["time_ms"] = pd.Series(dtype=float)
-    leaders = {(topic.name, part.partition): part.leader if part.leader >= 0 else part.last_leader
-               for topic in kernel.cluster.topics.values() for part in topic.partitions}
     return StorageHistory(deletions, cleaned_frame, leaders)
 
 

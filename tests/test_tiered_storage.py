@@ -494,3 +494,23 @@ def test_remote_reads_of_one_broker_share_its_throughput() -> None:
     assert first["latency_ms"] == pytest.approx(config["lab.remote.fetch.latency.ms"]
                                                 + first["bytes"] / rate)
     assert second["latency_ms"] == pytest.approx(first["latency_ms"] + second["bytes"] / rate)
+
+
+def test_the_audit_ties_records_expired_from_the_remote_tier_to_retention() -> None:
+    """Records nobody read before retention.ms expired them from the remote tier are
+    deleted-by-retention (Kafka allows it), with the remote deletion as the cause, not lost."""
+    from sim.audit import audit_kernel
+
+    kernel = tiered_kernel(records=4000, topic_configs={"retention.ms": 3000,
+                                                        "local.retention.ms": 1000})
+    kernel.run(12000)
+    state = kernel.cluster.remote_log_manager.states[("events", 0)]
+    assert state.delete_requests > 0
+    report = audit_kernel(kernel)
+    assert report.valid
+    assert report.counts["lost-write"] == 0
+    assert report.counts["deleted-by-retention"] == state.remote_log_start_offset
+    deletes = kernel.trace.frame(rlm.TIER_DELETE)
+    remote_seqs = set(deletes[deletes["where"] == "remote"]["seq"])
+    causes = {r["cause"]["seq"] for r in report.anomalies["deleted-by-retention"]}
+    assert causes <= remote_seqs

@@ -207,6 +207,21 @@ def offset_for_timestamp(cluster: Cluster, part: Partition,
     return None
 
 
+def remote_deletions(trace: Any, leaders: dict[tuple[str, int], int]) -> pd.DataFrame:
+    """Segments retention deleted from the remote tier, as rows of ``log.segment.delete``
+    (``end_offset`` one past the last record): the tier is shared by a partition's replicas,
+    so each deletion counts for the partition's final leader (``leaders``)."""
+    frame = trace.frame(TIER_DELETE)
+    frame = frame[frame["where"] == "remote"]
+    nodes = [leaders.get((t, int(p)), -1) for t, p in zip(frame["topic"], frame["partition"],
+                                                           strict=True)]
+    return pd.DataFrame({"seq": frame["seq"], "time_ms": frame["time_ms"], "node": nodes,
+                         "topic": frame["topic"], "partition": frame["partition"],
+                         "base_offset": frame["base_offset"],
+                         "end_offset": frame["end_offset"] + 1,
+                         "reason": "retention, in the remote tier"})
+
+
 def remote_record_ids(cluster: Cluster, part: Partition) -> tuple[np.ndarray, np.ndarray]:
     """Offsets and record ids that only the remote tier still holds: from the log start
     offset up to the leader's local log start offset, read from the Parquet objects."""
