@@ -514,3 +514,19 @@ def test_the_audit_ties_records_expired_from_the_remote_tier_to_retention() -> N
     remote_seqs = set(deletes[deletes["where"] == "remote"]["seq"])
     causes = {r["cause"]["seq"] for r in report.anomalies["deleted-by-retention"]}
     assert causes <= remote_seqs
+
+
+def test_reset_by_duration_finds_its_offset_in_the_remote_tier() -> None:
+    """auto.offset.reset=by_duration (KIP-1106) looks the time up like offsetsForTimes, so a
+    time whose records are only in the remote tier starts the consumer there."""
+    kernel = tiered_kernel(records=4000, topic_configs={"local.retention.bytes": 2 * MIB})
+    kernel.run(6000)
+    part = kernel.cluster.partition("events", 0)
+    assert part.log.log_start_offset > 0
+    consumer = Consumer(kernel, {"client.id": "late", "auto.offset.reset": "by_duration:PT5.9S"})
+    tp = TopicPartition("events", 0)
+    consumer.assign([tp])
+    stored = kernel.cluster.remote_log_manager.rsm.read_partition("events", 0)
+    target = kernel.now_ms - 5900
+    expected = int(stored[stored["timestamp_ms"] >= target]["offset"].iloc[0])
+    assert consumer.position(tp) == expected < part.log.log_start_offset

@@ -12,10 +12,12 @@ the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
+from sim.broker import remote_log_manager
 from sim.consumer import offset_reset
 from sim.consumer.errors import (
     IllegalStateError,
@@ -160,7 +162,10 @@ class SubscriptionState:
             return int(log.high_watermark)
         duration_ms = offset_reset.duration_ms(self.auto_offset_reset)
         if duration_ms is not None:
-            offset = offset_reset.offset_for_time(log, now_ms - duration_ms)
+            target = max(0, math.ceil(now_ms - duration_ms))  # tiered: the remote tier first
+            remote = remote_log_manager.offset_for_timestamp(self.cluster, part, target)
+            offset = (remote.offset if remote is not None
+                      else offset_reset.offset_for_time(log, now_ms - duration_ms))
             return int(log.high_watermark) if offset is None else offset
         if out_of_range_at is not None:
             raise OffsetOutOfRangeError(
