@@ -223,8 +223,7 @@ def test_the_parquet_objects_hold_the_logs_records() -> None:
     folder = manager.root / "events-0"
     names = sorted(p.name for p in folder.iterdir())
     segments = state.segments()
-    assert names == sorted([f"{s.base_offset:020d}.parquet" for s in segments]
-                           + ["index.parquet"])
+    assert names == sorted(f"{s.base_offset:020d}.parquet" for s in segments)
     for segment in segments:
         frame = pd.read_parquet(folder / f"{segment.base_offset:020d}.parquet")
         local = log.records(segment.base_offset, segment.end_offset + 1)
@@ -233,9 +232,11 @@ def test_the_parquet_objects_hold_the_logs_records() -> None:
         keys = [serialize(payload(kernel, int(i))[0]) for i in local["record_id"]]
         assert list(frame["key"]) == keys
         assert segment.max_timestamp_ms == int(local["timestamp_ms"].max())
-    index = pd.read_parquet(folder / "index.parquet")
+    index = pd.read_parquet(manager.root / "_index" / "events-0.parquet")
     assert list(index["base_offset"]) == [s.base_offset for s in segments]
     assert set(index["state"]) == {COPY_SEGMENT_FINISHED}
+    whole = pd.read_parquet(folder)  # the folder as one dataset: every copied record
+    assert whole["offset"].tolist() == list(range(segments[-1].end_offset + 1))
 
 
 def test_same_seed_same_remote_files(tmp_path: Path) -> None:
@@ -245,9 +246,10 @@ def test_same_seed_same_remote_files(tmp_path: Path) -> None:
         kernel = tiered_kernel(seed=5, records=3000,
                                broker_configs={"lab.remote.storage.dir": str(tmp_path / run)})
         kernel.run(4000)
-        folder = tmp_path / run / "events-0"
-        contents.append({p.name: p.read_bytes() for p in sorted(folder.iterdir())})
-    assert len(contents[0]) > 2
+        root = tmp_path / run
+        contents.append({str(p.relative_to(root)): p.read_bytes()
+                         for p in sorted(root.rglob("*.parquet"))})
+    assert len(contents[0]) == 3  # two segments and the index
     assert contents[0] == contents[1]
 
 
@@ -358,7 +360,7 @@ def test_remote_segments_expire_under_retention_ms_and_move_the_log_start() -> N
     assert part.log.log_start_offset >= start
     deletes = kernel.trace.frame(rlm.TIER_DELETE)
     assert first.base_offset in set(deletes[deletes["where"] == "remote"]["base_offset"])
-    index = pd.read_parquet(manager.root / "events-0" / "index.parquet")
+    index = pd.read_parquet(manager.root / "_index" / "events-0.parquet")
     assert first.base_offset not in set(index["base_offset"])
 
 
@@ -394,7 +396,8 @@ def test_remote_files_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "sim", "run", str(scenario)], env=env,
                               capture_output=True, timeout=300, check=False)
         assert (proc.returncode, proc.stderr) == (0, b"")
-        folders.append({p.name: p.read_bytes() for p in sorted((folder / "clicks-0").iterdir())})
+        folders.append({str(p.relative_to(folder)): p.read_bytes()
+                        for p in sorted(folder.rglob("*.parquet"))})
     assert len(folders[0]) > 2
     assert folders[0] == folders[1]
 

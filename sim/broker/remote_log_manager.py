@@ -534,7 +534,7 @@ class RemoteLogManager:
                 problems.append(f"{name}: highest copied offset {state.highest_copied_offset} "
                                 f"is not the last remote segment's end {segments[-1].end_offset}")
             folder = self.root / name
-            stored = sorted(p.name for p in folder.glob("*.parquet") if p.name != "index.parquet")
+            stored = sorted(p.name for p in folder.glob("*.parquet"))
             expected = sorted(Path(s.object_name).name for s in segments)
             if stored != expected:
                 problems.append(f"{name}: the folder holds objects {stored} but the metadata "

@@ -9,13 +9,15 @@ leader epochs inside it, and its state, ``COPY_SEGMENT_STARTED`` → ``COPY_SEGM
 Here the object store is a real folder that a learner can open::
 
     <root>/<topic>-<partition>/00000000000000000170.parquet   one object per segment
-    <root>/<topic>-<partition>/index.parquet                  the segment metadata
+    <root>/_index/<topic>-<partition>.parquet                 the segment metadata
 
 Each segment file holds one row per record (``offset``, ``timestamp_ms``, ``key``, ``value``,
 ``key_hash``, ``value_size``, ``record_id``; keys and values as the bytes Kafka's default
 serializers make, null where the producer kept only a size), so ``pandas.read_parquet`` shows
-the data outside Kafka. Names come from offsets only — never the wall clock or randomness — so
-the same run writes the same files.
+the data outside Kafka — one segment, or the whole partition with
+``pandas.read_parquet("<root>/<topic>-<partition>")`` (the index lives apart, in ``_index``,
+a folder Parquet readers skip). Names come from offsets only — never the wall clock or
+randomness — so the same run writes the same files.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ DELETE_SEGMENT_STARTED = "DELETE_SEGMENT_STARTED"
 DELETE_SEGMENT_FINISHED = "DELETE_SEGMENT_FINISHED"
 """Kafka's ``RemoteLogSegmentState`` values, in the order a segment goes through them."""
 
-INDEX_FILE = "index.parquet"
+INDEX_FOLDER = "_index"
 
 SCHEMA = pa.schema([
     ("offset", pa.int64()), ("timestamp_ms", pa.int64()), ("key", pa.binary()),
@@ -80,7 +82,7 @@ class RemoteStorageManager:
     ``copy_log_segment_data`` writes a segment's records as one Parquet object;
     ``fetch_log_segment`` reads records back from it; ``delete_log_segment_data`` removes it.
     The metadata of every segment (in any state) is kept in order of base offset and written
-    to each partition's ``index.parquet`` after every change.
+    to ``_index/<topic>-<partition>.parquet`` after every change.
     """
 
     def __init__(self, root: Path) -> None:
@@ -129,7 +131,7 @@ class RemoteStorageManager:
         return updated
 
     def index(self, topic: str, partition: int) -> pd.DataFrame:
-        """The partition's segment metadata as a DataFrame (what ``index.parquet`` holds)."""
+        """The partition's segment metadata as a DataFrame (what its ``_index`` file holds)."""
         columns = ["base_offset", "end_offset", "max_timestamp_ms", "size_bytes", "records",
                    "state", "broker_id", "event_timestamp_ms", "segment_leader_epochs",
                    "object_name"]
@@ -140,9 +142,10 @@ class RemoteStorageManager:
         return pd.DataFrame(rows, columns=columns)
 
     def _write_index(self, topic: str, partition: int) -> None:
-        folder = self.root / f"{topic}-{partition}"
+        folder = self.root / INDEX_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
-        self.index(topic, partition).to_parquet(folder / INDEX_FILE, index=False)
+        self.index(topic, partition).to_parquet(folder / f"{topic}-{partition}.parquet",
+                                                index=False)
 
     # -- the objects --------------------------------------------------------------------------
 
