@@ -369,8 +369,12 @@ def test_a_reused_remote_folder_starts_empty(tmp_path: Path) -> None:
     stale = tmp_path / "events-0" / f"{99999:020d}.parquet"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
+    stale_index = tmp_path / "_index" / "events-0.parquet"
+    stale_index.parent.mkdir()
+    stale_index.write_bytes(b"old")
     tiered_kernel(records=2000, broker_configs={"lab.remote.storage.dir": str(tmp_path)})
     assert not stale.exists()
+    assert not stale_index.exists()
 
 
 def test_remote_files_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:

@@ -101,6 +101,7 @@ class RemoteStorageManager:
         if folder.is_dir():
             for path in sorted(folder.glob("*.parquet")):
                 path.unlink()
+        (self.root / INDEX_FOLDER / f"{topic}-{partition}.parquet").unlink(missing_ok=True)
         self._segments.pop((topic, partition), None)
 
     # -- the metadata (RemoteLogMetadataManager) ---------------------------------------------
