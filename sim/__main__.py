@@ -29,6 +29,7 @@ from pathlib import Path
 
 from sim import report, scenarios
 from sim.errors import KafkaLabError
+from sim.fuzz.generator import PROFILES
 
 TOUR = Path("notebooks", "00_tour.ipynb")
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     fuzz.add_argument("--runs", type=int, default=100, help="schedules to run (default 100)")
     fuzz.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
     fuzz.add_argument("--profile", default="safe",
-                      choices=["safe", "disk-loss", "unsafe", "consumers"])
+                      choices=list(PROFILES))
     fuzz.add_argument("--records", type=int, default=None,
                       help="records per schedule (default: the profile's, 3000 at 50/s)")
     fuzz.add_argument("--out", type=Path, default=Path("fuzz-findings"),
@@ -245,7 +246,7 @@ def lab_command(root: Path, extra: list[str], as_root: bool | None = None) -> li
 
 
 def _fuzz(args: argparse.Namespace) -> int:
-    from sim.fuzz import PROFILES, campaign
+    from sim.fuzz import campaign
 
     if args.runs < 1:
         raise KafkaLabError(f"--runs must be at least 1 but is {args.runs}.")

@@ -50,3 +50,8 @@ class TopologyError(KafkaLabError):
 class StreamsError(KafkaLabError):
     """A running topology failed (Kafka Streams' ``StreamsException``): a processor forwarded to a
     node that is not its child, or asked for a store it is not connected to."""
+
+
+class MissingSourceTopicError(StreamsError):
+    """A Streams application reads a topic the cluster does not have (Kafka Streams'
+    ``MissingSourceTopicException``): source topics must exist before the application starts."""

@@ -275,3 +275,13 @@ def _has_contents(cell: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def kernel_of(owner: Any, client: str) -> Kernel:
+    """The kernel a client runs on: a ``Kernel``, or anything holding one as ``.kernel`` (a
+    scenario, a lesson's experiment). Anything else is a one-line ``ConfigError``."""
+    kernel = getattr(owner, "kernel", owner)
+    if not isinstance(kernel, Kernel):
+        raise ConfigError(f"{client}(kernel, config): the first argument is the lab's Kernel, "
+                          f"e.g. {client}(Kernel(seed=1), {{...}}), but got {owner!r}.")
+    return kernel

@@ -354,3 +354,27 @@ def test_delivery_guarantees_hold_for_any_crash_time(crash_after_ms):
     assert audit_kernel(kernel).skipped == 0
     kernel, _ = crashed_run(at_most_once, crash_after_ms)
     assert audit_kernel(kernel).processed_twice == 0
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.subscribe(5), lambda c: c.subscribe(["orders", 5]), lambda c: c.subscribe(None),
+    lambda c: c.assign(["orders"]), lambda c: c.assign(5), lambda c: c.assign([("orders", "0")]),
+])
+def test_subscribe_and_assign_reject_what_is_not_topics_or_partitions(call) -> None:
+    """A wrong argument is one ConfigError line naming what was expected, not a TypeError or
+    an AttributeError from deep inside the client; nothing is subscribed."""
+    kernel = Kernel(seed=1)
+    kernel.cluster.create_topic("orders", partitions=2)
+    consumer = Consumer(kernel, {"group.id": "g"})
+    with pytest.raises(ConfigError, match=r"^(subscribe|assign)\(\) takes .*but got") as info:
+        call(consumer)
+    assert "\n" not in str(info.value)
+    assert consumer.subscription() == set()
+    assert not consumer.assignment()
+
+
+@pytest.mark.parametrize("client", [Producer, Consumer])
+@pytest.mark.parametrize("kernel", [None, "kernel", {}])
+def test_clients_need_a_kernel_first(client, kernel) -> None:
+    with pytest.raises(ConfigError, match=r"the first argument is the lab's Kernel"):
+        client(kernel, {})

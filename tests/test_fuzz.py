@@ -1,6 +1,7 @@
 """The fault-schedule fuzzer (issue 12): its generator, minimiser and checks, and its campaigns.
 
-Campaigns run 300 schedules in all (150 safe, 60 disk-loss, 60 unsafe, 30 consumer groups) at
+Campaigns run 312 schedules in all (150 safe, 60 disk-loss, 60 unsafe, 30 consumer groups, 12
+Kafka Streams applications) at
 600 records per schedule (10/s over the same 60 s) to keep CI to minutes;
 ``benchmarks/fuzz_campaign.py`` runs 1,000 and more at the reference size. Every minimised
 finding under ``tests/data/fuzz`` replays clean once its defect is fixed; one that cannot be
@@ -112,9 +113,10 @@ def test_any_seed_and_index_give_a_loadable_schedule_undone_by_the_horizon(scena
 
 def test_generator_draws_every_fault_kind_the_lab_has():
     """Crashes with and without disk loss, every kind of cut, lossy links, slow brokers,
-    preferred elections and every consumer fault all occur in a few hundred schedules."""
+    preferred elections, every consumer fault and the Streams hang all occur in a few hundred
+    schedules."""
     seen = set()
-    for name in ("disk-loss", "consumers"):
+    for name in ("disk-loss", "consumers", "streams"):
         for index in range(300):
             for entry in generate(_profile(name), SEED, index)["faults"]:
                 kind = next(k for k in entry if k != "at_ms")
@@ -136,7 +138,7 @@ def test_generator_draws_every_fault_kind_the_lab_has():
     assert seen >= {"crash_broker", "crash_broker+disk", "restart_broker", "split",
                     "broker-controller cut", "broker-producer cut", "broker-broker cut",
                     "heal_network", "link_loss", "slow_broker", "preferred_leader_election",
-                    "crash", "hang", "leave", "restart"}
+                    "crash", "hang", "leave", "restart", "streams_hang"}
 
 
 def test_unsafe_profile_draws_each_unsafe_config():
@@ -381,6 +383,11 @@ def consumers():
 
 
 @pytest.fixture(scope="module")
+def streams():
+    return campaign(_profile("streams"), 12, SEED)
+
+
+@pytest.fixture(scope="module")
 def storage():
     return campaign(_profile("storage"), 20, SEED)
 
@@ -483,6 +490,52 @@ def test_unsafe_configs_still_end_online_and_agree_below_the_high_watermark(unsa
 def test_consumer_commit_strategies_hold_and_runs_end(consumers):
     """Commit after processing never skips; commit before never processes twice; runs end."""
     assert _with(consumers, "skipped", "processed-twice", "hang", "error") == []
+
+
+@pytest.mark.slow
+def test_streams_at_least_once_loses_no_result_and_runs_end(streams):
+    """A Kafka Streams application (tag or rekey through a repartition topic, two instances)
+    under broker, network and Streams faults: every input record's result reaches the output
+    and nothing else does; duplicates are what at-least-once allows, nothing more."""
+    assert _with(streams, "streams-lost", "streams-extra", "hang", "error", "lost-write",
+                 "lost", "duplicate-stored", "offline", "in-flight", "uncaused-loss") == []
+    assert set(streams.tolerated) <= {"streams-duplicate"}
+
+
+def _streams_schedule(app: str) -> dict:
+    scenario = generate(_profile("streams"), SEED, 0)
+    scenario["streams"][0]["app"] = app
+    scenario["faults"] = []
+    return scenario
+
+
+@pytest.mark.parametrize("app", ["tag", "rekey"])
+def test_streams_check_sees_a_result_that_never_reached_the_output(app, monkeypatch):
+    """The oracle is not blind: a stream thread's producer that silently drops its 7th
+    output record is one ``streams-lost``; one that writes its 7th twice is a tolerated
+    ``streams-duplicate``; the same schedule untouched is clean."""
+    from sim.producer import Producer
+
+    assert not check_scenario(_streams_schedule(app), _profile("streams")).violations
+    send = Producer.send
+    for mode, kind in (("drop", "streams-lost"), ("twice", "streams-duplicate")):
+        seen = {"n": 0}
+
+        def faulty(self, topic, *args, mode=mode, seen=seen, **kwargs):
+            if topic == "payments-enriched":
+                seen["n"] += 1
+                if seen["n"] == 7:
+                    if mode == "drop":
+                        return send(self, "payments", *args, **kwargs)  # lands elsewhere
+                    send(self, topic, *args, **kwargs)
+            return send(self, topic, *args, **kwargs)
+
+        monkeypatch.setattr(Producer, "send", faulty)
+        verdict = check_scenario(_streams_schedule(app), _profile("streams"))
+        found = {v.kind: v.count for v in verdict.violations + verdict.tolerated}
+        assert found.get(kind) == 1, (mode, found)
+        assert found.get("streams-extra") is None or mode == "drop", found
+    monkeypatch.setattr(Producer, "send", send)
 
 
 # -- determinism and the recorded findings -----------------------------------------------------

@@ -46,7 +46,7 @@ def compacted(keys_values: list[tuple[str | None, object]], per_segment: int = 2
     producer = Producer(kernel, {"linger.ms": 0, "max.in.flight.requests.per.connection": 1})
     log = kernel.cluster.partition("t", 0).log
     for k, (key, value) in enumerate(keys_values):
-        producer.send("t", key=key, value=value, partition=0, timestamp_ms=1000 + k)
+        producer.send("t", key=key, value=value, partition=0, timestamp=1000 + k)
         producer.flush()
         if k == 0:
             log.segment_bytes = log.size_bytes * per_segment

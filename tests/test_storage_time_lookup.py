@@ -95,7 +95,7 @@ def skewed_kernel(timestamp_type: str) -> tuple[Kernel, Consumer]:
     producer = Producer(kernel, {"linger.ms": 0})
     for k, ts in enumerate([1000, 5000, 2000, 3000]):
         kernel.run(until_ms=10 * k)
-        producer.send("t", key=f"k{k}", value="v", timestamp_ms=ts)
+        producer.send("t", key=f"k{k}", value="v", timestamp=ts)
     producer.flush()
     return kernel, Consumer(kernel, {"group.id": "g", "auto.offset.reset": "earliest"})
 

@@ -88,10 +88,12 @@ def test_asymmetric_windows() -> None:
     assert driver.create_output_topic("out").read_values_to_list() == ["ok"]
 
 
-def test_left_join_of_streams_is_refused_clearly() -> None:
+def test_stream_join_needs_join_windows() -> None:
     builder = StreamsBuilder()
-    with pytest.raises(TopologyError, match="not modelled yet"):
-        builder.stream("a").left_join(builder.stream("b"), lambda a, b: a,
-                                      JoinWindows.of_time_difference_with_no_grace(1))
     with pytest.raises(TopologyError, match="needs JoinWindows"):
         builder.stream("c").join(builder.stream("d"), lambda a, b: a, 5)
+    with pytest.raises(TopologyError, match="needs JoinWindows"):
+        builder.stream("e").left_join(builder.stream("f"), lambda a, b: a, 5)
+    with pytest.raises(TopologyError, match="needs another KStream"):
+        builder.stream("g").outer_join(builder.table("h"), lambda a, b: a,
+                                       JoinWindows.of_time_difference_with_no_grace(1))

@@ -35,6 +35,7 @@ from sim.consumer.group import GroupCoordinator, group_coordinator
 from sim.consumer.history import ConsumerHistory, ProcessedBatch
 from sim.consumer.subscription import SubscriptionState
 from sim.errors import ConfigError, KafkaLabError, SimulationError
+from sim.kernel import kernel_of
 from sim.records import TopicPartition
 
 NO_GROUP_ID = "NO_GROUP_ID"
@@ -54,7 +55,7 @@ class ConsumerClient:
     def __init__(self, kernel: Any, config: dict[str, Any] | None = None,
                  on_records: Callable[..., Any] | None = None,
                  processing_ms_per_record: float = 0.0) -> None:
-        kernel = getattr(kernel, "kernel", kernel)
+        kernel = kernel_of(kernel, "Consumer")
         self.kernel = kernel
         self.env: simpy.Environment = kernel.env
         self.cluster = kernel.cluster

@@ -66,7 +66,7 @@ class SubscriptionState:
         if isinstance(topics, re.Pattern):
             self.pattern, self.topics = topics, []
         else:
-            names = [topics] if isinstance(topics, str) else list(topics)
+            names = [topics] if isinstance(topics, str) else _topic_names(topics)
             for name in names:
                 self.cluster.topic(name)  # a clear error for an unknown topic
             self.pattern, self.topics = None, sorted(set(names))
@@ -77,7 +77,7 @@ class SubscriptionState:
         if self.topics or self.pattern is not None:
             raise IllegalStateError("Subscription to topics, partitions and pattern are "
                                     "mutually exclusive: call unsubscribe() first.")
-        wanted = [TopicPartition(*tp) if isinstance(tp, tuple) else tp for tp in partitions]
+        wanted = _topic_partitions(partitions)
         for tp in wanted:
             count = len(self.cluster.topic(tp.topic).partitions)
             if not 0 <= tp.partition < count:
@@ -200,3 +200,31 @@ class SubscriptionState:
                     self.on_reset(tp, position, offset)
             out.append(tp)
         return out
+
+
+def _topic_names(topics: Any) -> list[str]:
+    """``subscribe()``'s topics as a list of names, or a one-line error saying what is wanted."""
+    names = list(topics) if isinstance(topics, Iterable) and not isinstance(topics, bytes | dict) \
+        else None
+    if names is None or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"subscribe() takes a topic name, a list of topic names or a regex "
+                          f"pattern, e.g. ['orders'], but got {topics!r}.")
+    return names
+
+
+def _topic_partitions(partitions: Any) -> list[TopicPartition]:
+    """``assign()``'s partitions as ``TopicPartition``s, or a one-line error."""
+    items = list(partitions) if isinstance(partitions, Iterable) \
+        and not isinstance(partitions, str | bytes | dict) else None
+    wanted: list[TopicPartition] = []
+    for tp in items if items is not None else [partitions]:
+        if isinstance(tp, TopicPartition):
+            wanted.append(tp)
+        elif isinstance(tp, tuple) and len(tp) == 2 and isinstance(tp[0], str) \
+                and isinstance(tp[1], int) and not isinstance(tp[1], bool):
+            wanted.append(TopicPartition(*tp))
+        else:
+            raise ConfigError(f"assign() takes a list of partitions, each a TopicPartition or "
+                              f"a (topic, partition) pair such as ('orders', 0), but got "
+                              f"{partitions!r}.")
+    return wanted

@@ -15,6 +15,9 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   ``processed-twice`` (at-most-once app only), ``uncaused-loss`` (a lost record with no cause);
 - from the logs (``sim.consistency``): ``lost``, ``duplicate-stored``, ``isr-divergence``,
   ``offline``, ``in-flight``;
+- from the logs, for a Kafka Streams application (``sim.fuzz.streams_check``):
+  ``streams-lost``, ``streams-extra``, and ``streams-duplicate`` (at-least-once allows it, so
+  every profile tolerates it);
 - from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
   overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
@@ -35,14 +38,16 @@ from typing import Any
 import simpy
 
 from sim import consistency, report, scenarios
+from sim.fuzz import streams_check
 from sim.fuzz.generator import Profile, to_yaml
 
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
-          "skipped", "processed-twice", "remote-tier")
+          "skipped", "processed-twice", "streams-lost", "streams-extra", "remote-tier")
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
-ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
+ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
+         "streams-duplicate")
 """Kinds from the most to the least telling: a verdict names its first one."""
 
 
@@ -205,6 +210,9 @@ def _judge(kernel: Any, scenario: dict[str, Any]
     problems = manager.consistency_problems() if manager is not None else []
     if problems:
         found.append(Violation("remote-tier", len(problems), problems[0]))
+    for spec in scenario.get("streams", []):
+        for kind, (count, detail) in streams_check.check(kernel, spec).items():
+            found.append(Violation(kind, count, detail))
     return _merge(found), delivery.lost_records
 
 
@@ -241,6 +249,13 @@ def _first(kind: str, row: dict[str, Any]) -> str:
 
 def _tolerated(kernel: Any, profile: Profile, found: list[Violation],
                losses: list[dict[str, Any]]) -> list[Violation]:
+    at_least_once = [v for v in found if v.kind == "streams-duplicate"]
+    return at_least_once + [v for v in _tolerated_losses(kernel, profile, found, losses)
+                            if v not in at_least_once]
+
+
+def _tolerated_losses(kernel: Any, profile: Profile, found: list[Violation],
+                      losses: list[dict[str, Any]]) -> list[Violation]:
     if profile.unsafe:
         return [v for v in found if v.kind in UNSAFE_TOLERATED]
     if profile.disk_loss and kernel is not None:

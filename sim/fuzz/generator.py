@@ -9,8 +9,10 @@ Fault kinds drawn (``FAULT_KINDS``): ``crash`` (a broker, with or without its di
 later), ``split`` (two sides over brokers, ``controller`` and the producer ``app``),
 ``controller-cut`` / ``producer-cut`` / ``broker-cut`` (one broker from the controller, from
 the producer, from another broker), ``lossy-link``, ``slow-broker``, ``preferred-election``,
-and, with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each restarted
-or woken before the horizon).
+with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each restarted
+or woken before the horizon), and with a Kafka Streams application, ``streams-hang`` (an
+instance frozen, maybe past its session timeout) and ``streams-producer-cut`` (a broker cut
+from a stream thread's producer).
 
 The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
 slow uploads and little local retention, so that leaders change while segments are copied.
@@ -31,7 +33,10 @@ TOPIC = "payments"
 BROKER_FAULTS = ("crash", "split", "controller-cut", "producer-cut", "broker-cut", "lossy-link",
                  "slow-broker", "preferred-election")
 CONSUMER_FAULTS = ("consumer-crash", "consumer-hang", "consumer-leave")
-FAULT_KINDS = BROKER_FAULTS + CONSUMER_FAULTS
+STREAMS_FAULTS = ("streams-hang", "streams-producer-cut")
+FAULT_KINDS = BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS
+STREAMS_APP = "enricher"
+STREAMS_OUTPUT = "payments-enriched"
 
 SAFE_PRODUCER = {"acks": "all", "enable.idempotence": True, "request.timeout.ms": 5000,
                  "delivery.timeout.ms": 30000}
@@ -48,6 +53,7 @@ TIERED_BROKERS = {"remote.log.storage.system.enable": True,
                   "remote.log.manager.task.interval.ms": 2000, "lab.remote.copy.mb.per.s": 0.005}
 """The tiered profile: ~150-record segments, two kept locally, each upload taking ~4 s."""
 CONSUMER_APPS = ("at-least-once", "at-most-once")
+STREAMS_APPS = ("tag", "rekey")
 STORAGE_TOPIC = {"cleanup.policy": "compact,delete", "lab.segment.bytes": 16384,
                  "retention.ms": 30000, "delete.retention.ms": 5000}
 STORAGE_BROKER = {"log.retention.check.interval.ms": 5000, "log.cleaner.backoff.ms": 2000,
@@ -62,6 +68,8 @@ class Profile:
 
     ``unsafe`` draws one of ``UNSAFE_VARIANTS`` per schedule; ``disk_loss`` lets crashes lose the
     disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults;
+    ``streams`` adds a Kafka Streams application (one of ``STREAMS_APPS``, two instances) that
+    reads the topic, and Streams faults.
     ``tiered`` puts the topic on tiered storage (``TIERED_TOPIC``, ``TIERED_BROKERS``).
     ``storage`` makes the topic compacted and deleted (``STORAGE_TOPIC``), so retention and
     the log cleaner remove records that the checks must tie to them, never call lost.
@@ -71,6 +79,7 @@ class Profile:
     disk_loss: bool = False
     unsafe: bool = False
     consumers: bool = False
+    streams: bool = False
     records: int = 3000
     rate_per_s: float = 50.0
     horizon_ms: int = 60_000
@@ -93,6 +102,7 @@ PROFILES = {
     "disk-loss": Profile("disk-loss", disk_loss=True),
     "unsafe": Profile("unsafe", unsafe=True),
     "consumers": Profile("consumers", consumers=True, records=1500, rate_per_s=25.0),
+    "streams": Profile("streams", streams=True, records=1500, rate_per_s=25.0),
     "storage": Profile("storage", consumers=True, records=1500, rate_per_s=25.0,
                        broker_configs={"replica.lag.time.max.ms": 5000, **STORAGE_BROKER},
                        storage=True),
@@ -105,7 +115,8 @@ PROFILES = {
 def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     """Schedule ``index`` of campaign ``seed``: a scenario dict for ``sim.scenarios``.
 
-    With ``disk_loss`` the first fault is always a crash that loses the broker's disk.
+    With ``disk_loss`` the first fault is always a crash that loses the broker's disk; with
+    ``streams`` one fault is always a Streams fault.
     """
     salt = int.from_bytes(profile.name.encode()[:8], "little")
     rng = np.random.default_rng([seed, index, salt])
@@ -125,10 +136,20 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
                       "config": {"max.poll.records": 100, "session.timeout.ms": 10000,
                                  "auto.offset.reset": "earliest"}}]
         variant = app
-    kinds = BROKER_FAULTS + (CONSUMER_FAULTS if consumers else ())
+    streams: list[dict[str, Any]] = []
+    if profile.streams:
+        app = STREAMS_APPS[int(rng.integers(len(STREAMS_APPS)))]
+        streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
+                    "output": STREAMS_OUTPUT, "instances": 2,
+                    "config": {"commit.interval.ms": 1000}}]
+        variant = app
+    kinds = (BROKER_FAULTS + (CONSUMER_FAULTS if consumers else ())
+             + (STREAMS_FAULTS if streams else ()))
     faults = _Faults(rng, profile)
     if profile.disk_loss:
         faults.add("crash", lose_disk=True)
+    if streams:
+        faults.add(STREAMS_FAULTS[int(rng.integers(len(STREAMS_FAULTS)))])
     for _ in range(int(rng.integers(1, profile.max_faults + 1))):
         faults.add(kinds[int(rng.integers(len(kinds)))])
     label = f"{profile.name}{'-' + variant if variant else ''}"
@@ -140,12 +161,14 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
         "seed": int(rng.integers(2**31)),
         "duration_ms": profile.horizon_ms + profile.settle_ms,
         "cluster": {"brokers": 3, "broker_configs": dict(profile.broker_configs)},
-        "topics": [{"name": TOPIC, "partitions": 3, "replication_factor": 3, "configs": topic}],
+        "topics": [{"name": name, "partitions": 3, "replication_factor": 3, "configs": topic}
+                   for name in [TOPIC] + ([STREAMS_OUTPUT] if streams else [])],
         "producers": [{"config": producer,
                        "workload": {"topic": TOPIC, "records": profile.records,
                                     "rate_per_s": profile.rate_per_s,
                                     "keys": {"uniform": 1000}}}],
         **({"consumers": consumers} if consumers else {}),
+        **({"streams": streams} if streams else {}),
         "faults": faults.entries(),
     }
 
@@ -226,6 +249,18 @@ class _Faults:
             self._at(end, {"slow_broker": {"broker": broker, "factor": 1}})
         elif kind == "preferred-election":
             self._at(start, {"preferred_leader_election": {}})
+        elif kind == "streams-hang":
+            instance = f"{STREAMS_APP}-{int(rng.integers(1, 3))}"
+            window = self._free_window(instance)
+            if window is None:
+                return
+            start, end = window
+            self._at(start, {"streams_hang": {"instance": instance, "duration_ms": end - start}})
+        elif kind == "streams-producer-cut":
+            side_a = [self._broker()]
+            side_b = [f"{STREAMS_APP}-{int(rng.integers(1, 3))}-StreamThread-1-producer"]
+            self._at(start, {"network_partition": {"a": side_a, "b": side_b}})
+            self._at(end, {"heal_network": {"a": side_a, "b": side_b}})
         else:
             consumer = f"consumer-billing-{int(rng.integers(1, 3))}"
             window = self._free_window(consumer)

@@ -26,6 +26,7 @@ import simpy
 from sim import config as configs
 from sim import trace as events
 from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationError
+from sim.kernel import kernel_of
 from sim.murmur2 import murmur2_array
 from sim.partitioners import random_source, resolve_partitioner
 from sim.producer.accumulator import (
@@ -84,7 +85,7 @@ class Producer:
 
     def __init__(self, kernel: Any, config: dict[str, Any] | None = None,
                  workload: Workload | None = None) -> None:
-        kernel = getattr(kernel, "kernel", kernel)
+        kernel = kernel_of(kernel, "Producer")
         self.kernel = kernel
         self.cluster = kernel.cluster
         self.trace = kernel.trace
@@ -139,14 +140,19 @@ class Producer:
     # -- the public client API ----------------------------------------------------------------
 
     def send(self, topic: str, key: Any = None, value: Any = None,
-             partition: int | None = None, timestamp_ms: int | None = None
-             ) -> FutureRecordMetadata:
+             partition: int | None = None,
+             timestamp: int | None = None) -> FutureRecordMetadata:
         """Send one record now; returns a future of its ``RecordMetadata``.
 
-        ``timestamp_ms`` is ``ProducerRecord``'s timestamp (CreateTime); default: now.
+        ``timestamp`` is the record's CreateTime (``ProducerRecord.timestamp``); by default the
+        send time, as Kafka's producer stamps a record without one.
         """
         if self.closed:
             raise SimulationError("Cannot send after the producer is closed.")
+        if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(
+                timestamp, int | np.integer) or timestamp < 0):
+            raise ProduceError(f"Invalid timestamp: {timestamp!r}. Timestamp should always be "
+                              "non-negative or null.")
         state = self._topic(topic)
         now = self.kernel.now_ms
         if self.buffer.n and self.buffer.time_ms[self.buffer.n - 1] > now:
@@ -156,11 +162,8 @@ class Producer:
         value_len = _value_length(value)
         i = self.buffer.extend(1).start
         self._fill(i, i + 1, now, state.topic_id, key_id, value_len)
-        if timestamp_ms is not None:
-            if not isinstance(timestamp_ms, int | np.integer) or timestamp_ms < 0:
-                raise ConfigError(f"send(): timestamp_ms must be an integer ≥ 0 but got "
-                                  f"{timestamp_ms!r}.")
-            self.buffer.timestamp_ms[i] = timestamp_ms
+        if timestamp is not None:
+            self.buffer.timestamp_ms[i] = timestamp
         if value is not None:
             self.values[i] = value
         if partition is not None:

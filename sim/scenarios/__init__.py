@@ -35,6 +35,7 @@ from sim.consumer import scenario as consumer_scenario
 from sim.errors import ConfigError, KafkaLabError, ScenarioError
 from sim.kernel import Kernel
 from sim.producer import Producer
+from sim.streams import scenario as streams_scenario
 from sim.workloads import (
     KeyList,
     NoKeys,
@@ -46,7 +47,7 @@ from sim.workloads import (
 )
 
 TOP_LEVEL = {"name", "description", "seed", "duration_ms", "cluster", "topics", "producers",
-             "faults", "lesson", "consumers", "group_coordinator"}
+             "faults", "lesson", "consumers", "group_coordinator", "streams"}
 KEY_KINDS = ("none", "uniform", "zipf", "list", "vip")
 MAX_BROKERS = 1_000
 MAX_PARTITIONS = 10_000
@@ -74,6 +75,7 @@ class Scenario:
     faults: list[dict[str, Any]] = field(default_factory=list)
     consumers: list[dict[str, Any]] = field(default_factory=list)
     group_coordinator: dict[str, Any] | None = None
+    streams: list[dict[str, Any]] = field(default_factory=list)
 
     def build(self, seed: int | None = None) -> Kernel:
         """A fresh kernel with this scenario set up (not yet run).
@@ -115,10 +117,15 @@ class Scenario:
                     tombstone_share=float(load.get("tombstones", 0)))
                 producer.add_workload(workload)
         consumer_scenario.setup(kernel, self.consumers, self.group_coordinator)
+        streams_scenario.setup(kernel, self.streams)
         for fault in self.faults:
             if consumer_scenario.is_consumer_fault(fault):
                 faults.schedule(kernel, fault.get("at_ms", 0.0),
                                 consumer_scenario.make_fault(fault))
+                continue
+            if streams_scenario.is_streams_fault(fault):
+                faults.schedule(kernel, fault.get("at_ms", 0.0),
+                                streams_scenario.make_fault(fault))
                 continue
             faults.schedule(kernel, *faults.from_spec(fault, len(kernel.cluster.brokers)))
 
@@ -321,6 +328,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         check.fail(fields, f"{'add up to' if len(counts) > 1 else 'is'} "
                    f"{sum(counts.values()):,} records: {exc}")
     consumers = consumer_scenario.check(check, data, topic_names)
+    streams = streams_scenario.check(check, data, topic_names)
     fault_list = check.typed(data, "faults", list, "", default=[])
     clients = _client_ids(producers)
     for spec in consumers:
@@ -328,10 +336,13 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
             check.fail("consumers", f"name two clients {spec['name']!r}; faults name clients "
                        "by client.id, so each needs its own (set name: on the consumer)")
         clients.append(spec["name"])
+    clients += streams_scenario.client_ids(streams)
     for i, fault in enumerate(fault_list):
         where = f"faults[{i}]"
         if consumer_scenario.is_consumer_fault(fault):
             consumer_scenario.check_fault(check, fault, where, consumers)
+        elif streams_scenario.is_streams_fault(fault):
+            streams_scenario.check_fault(check, fault, where, streams)
         else:
             try:
                 faults.from_spec(fault, brokers)
@@ -349,7 +360,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
                    f"{sorted(topic_names)[0] if topic_names else 'orders'}, records: 1000, "
                    "rate_per_s: 1000}}]")
     return Scenario(name, description, seed, source, duration, cluster, topics,
-                    producers, fault_list, consumers, data.get("group_coordinator"))
+                    producers, fault_list, consumers, data.get("group_coordinator"), streams)
 
 
 def _check_broker_lifecycle(check: _Checker, fault_list: list[dict[str, Any]]) -> None:

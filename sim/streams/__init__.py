@@ -18,6 +18,8 @@ Processor API), ``topology`` / ``description`` (the graph and ``describe()``), `
 from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
 from sim.streams.description import TopologyDescription
+from sim.streams.drawing import draw_topology
+from sim.streams.kafka_streams import KafkaStreams
 from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
 from sim.streams.ktable import GlobalKTable, KTable
@@ -28,6 +30,7 @@ from sim.streams.materialized import (
     Materialized,
     Repartitioned,
     StreamJoined,
+    TableJoined,
 )
 from sim.streams.processor import Cancellable, Processor, ProcessorContext, PunctuationType, Record
 from sim.streams.stores import KeyValueStore, SessionStore, StoreBuilder, Stores, WindowStore
@@ -56,6 +59,7 @@ __all__ = [
     "KGroupedStream",
     "KStream",
     "KTable",
+    "KafkaStreams",
     "KeyValueStore",
     "Materialized",
     "Processor",
@@ -74,6 +78,7 @@ __all__ = [
     "StreamsBuilder",
     "StreamsConfig",
     "Suppressed",
+    "TableJoined",
     "TestInputTopic",
     "TestOutputTopic",
     "TestRecord",
@@ -85,4 +90,5 @@ __all__ = [
     "TopologyTestDriver",
     "WindowStore",
     "Windowed",
+    "draw_topology",
 ]

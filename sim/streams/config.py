@@ -45,8 +45,8 @@ STREAMS = ConfigDef(
                   "the kernel's cluster)", None, "general"),
         ConfigKey("client.id", str, "", "prefix of the client ids of the internal clients",
                   None, "general"),
-        ConfigKey("num.stream.threads", int, 1, "stream threads per instance", None,
-                  "processing"),
+        ConfigKey("num.stream.threads", int, 1, "stream threads per instance (the lab cannot "
+                  "add threads later, so at least 1)", at_least(1), "processing"),
         ConfigKey("processing.guarantee", str, AT_LEAST_ONCE, "at_least_once or "
                   "exactly_once_v2 (the older exactly_once values are gone in 4.0)",
                   one_of(AT_LEAST_ONCE, EXACTLY_ONCE_V2), "processing"),
@@ -55,8 +55,8 @@ STREAMS = ConfigDef(
                   "processing"),
         ConfigKey("statestore.cache.max.bytes", int, 10 * 1024 * 1024, "record cache size over "
                   "all threads; 0 forwards every update", at_least(0), "state"),
-        ConfigKey("num.standby.replicas", int, 0, "standby copies of each stateful task", None,
-                  "state"),
+        ConfigKey("num.standby.replicas", int, 0, "standby copies of each stateful task",
+                  at_least(0), "state"),
         ConfigKey("acceptable.recovery.lag", int, 10000, "changelog lag under which an instance "
                   "counts as caught up (KIP-441)", at_least(0), "state"),
         ConfigKey("max.warmup.replicas", int, 2, "warm-up replicas at a time (KIP-441)",
@@ -83,7 +83,8 @@ STREAMS = ConfigDef(
                   "fails", at_least(0), "processing"),
         ConfigKey("repartition.purge.interval.ms", int, DEFAULT_COMMIT_INTERVAL_MS, "how often "
                   "consumed repartition records are deleted", at_least(0), "processing"),
-        ConfigKey("poll.ms", int, 100, "how long a thread blocks waiting for input", None,
+        ConfigKey("poll.ms", int, 100, "how long a thread blocks waiting for input (at least 1 "
+                  "in the lab: a 0 ms poll loop would not let simulated time pass)", at_least(1),
                   "processing"),
     ),
 )

@@ -5,9 +5,9 @@ take Python arguments: predicates, ``map``, ``select_key``, ``flat_map``, ``peek
 get ``(key, value)``; ``map_values`` and ``flat_map_values`` get the value. ``map`` returns a
 ``(key, value)`` tuple; ``flat_map`` an iterable of them.
 
-**Joins.** ``join`` / ``left_join`` with a KTable (the table's current value per key), a
-GlobalKTable (any key derived from the record) or, inner only, another KStream within
-``JoinWindows``.
+**Joins.** ``join`` / ``left_join`` with a KTable (the table's current value per key) or a
+GlobalKTable (any key derived from the record); ``join`` / ``left_join`` / ``outer_join`` with
+another KStream within ``JoinWindows`` (unmatched records wait until their window closes).
 
 **Repartitioning.** An operation that may change the key (``map``, ``flat_map``, ``select_key``,
 ``process``) marks the stream; a later ``group_by_key`` / ``group_by`` then sends records through
@@ -36,7 +36,6 @@ from sim.streams.operations import (
     KStreamFlatMap,
     KStreamFlatMapValues,
     KStreamJoinWindow,
-    KStreamKStreamJoin,
     KStreamKTableJoin,
     KStreamMap,
     KStreamMapValues,
@@ -69,6 +68,9 @@ TO_KTABLE_NAME = "KSTREAM-TOTABLE-"
 JOINTHIS_NAME = "KSTREAM-JOINTHIS-"
 JOINOTHER_NAME = "KSTREAM-JOINOTHER-"
 LEFTJOIN_NAME = "KSTREAM-LEFTJOIN-"
+OUTERTHIS_NAME = "KSTREAM-OUTERTHIS-"
+OUTEROTHER_NAME = "KSTREAM-OUTEROTHER-"
+OUTERSHARED_NAME = "KSTREAM-OUTERSHARED-"
 
 
 def _check_function(function: Any, operation: str) -> None:
@@ -179,7 +181,8 @@ class KStream:
         name = repartitioned.name if repartitioned is not None else None
         if name is None:
             name = self.builder.new_processor_name(REPARTITION_NAME)
-        source = add_repartition(self.builder, self.name, repartition_names(self.builder, name))
+        source = add_repartition(self.builder, self.name, repartition_names(self.builder, name),
+                                 repartitioned.number_of_partitions if repartitioned else None)
         return KStream(self.builder, source, repartition_required=False)
 
     def to_table(self, materialized: Materialized | None = None, *, named: str | None = None
@@ -242,12 +245,24 @@ class KStream:
             return self._stream_join(other, *args, **kwargs)
         return self._join(other, False, *args, **kwargs)
 
-    def left_join(self, table: KTable | GlobalKTable, *args: Any, **kwargs: Any) -> KStream:
-        """Like ``join``, but every stream record comes out; table_value is None when missing."""
-        if isinstance(table, KStream):
-            raise TopologyError("left_join of two streams is not modelled yet (Kafka holds "
-                                "unmatched records until the join window closes); use join().")
-        return self._join(table, True, *args, **kwargs)
+    def left_join(self, other: KStream | KTable | GlobalKTable, *args: Any, **kwargs: Any
+                  ) -> KStream:
+        """Like ``join``, but every record of this stream comes out; the other value is None
+        when missing. With another stream, an unmatched record comes out only once its join
+        window has closed (stream time past its timestamp + after + grace), never early."""
+        if isinstance(other, KStream):
+            return self._stream_join(other, *args, left_outer=True, **kwargs)
+        return self._join(other, True, *args, **kwargs)
+
+    def outer_join(self, other: KStream, joiner: Callable[[Any, Any], Any], windows: Any,
+                   stream_joined: StreamJoined | None = None) -> KStream:
+        """Stream–stream outer join: matches as in ``join``; an unmatched record of either side
+        comes out with None for the other side once its join window has closed."""
+        if not isinstance(other, KStream):
+            raise TopologyError(f"outer_join() needs another KStream, got {other!r}; a KTable "
+                                "can be outer-joined only with a KTable.")
+        return self._stream_join(other, joiner, windows, stream_joined, left_outer=True,
+                                 right_outer=True)
 
     def _repartition_for_join(self, prefix: str) -> str:
         """``KStreamImpl.repartitionForJoin``: one repartition per stream, reused when the
@@ -260,10 +275,15 @@ class KStream:
         return self._join_repartition
 
     def _stream_join(self, other: KStream, joiner: Callable[[Any, Any], Any],
-                     windows: Any, stream_joined: StreamJoined | None = None) -> KStream:
-        """``KStreamImplJoin.join`` (inner): each side stores its records in a window store and
-        looks the other side's up; the two join processors merge into one output stream."""
+                     windows: Any, stream_joined: StreamJoined | None = None, *,
+                     left_outer: bool = False, right_outer: bool = False) -> KStream:
+        """``KStreamImplJoin.join``: each side stores its records in a window store and looks
+        the other side's up; the two join processors merge into one output stream. A left or
+        outer join names its outer side(s) ``KSTREAM-OUTERTHIS-`` / ``KSTREAM-OUTEROTHER-`` and
+        adds the shared outer-join store ``KSTREAM-OUTERSHARED-<n>-store`` (``<n>`` of the
+        this-side processor) to both join processors."""
         from sim.streams.stores import StoreBuilder
+        from sim.streams.stream_join import KStreamKStreamJoin, TimeTrackerSupplier
         from sim.streams.windows import JoinWindows
 
         if other.builder is not self.builder:
@@ -287,31 +307,46 @@ class KStream:
             generated = b.new_processor_name(prefix)
             return f"{joined.name}{suffix}" if joined.name else generated
 
+        this_suffix = "-outer-this-join" if right_outer else "-this-join"
+        other_suffix = "-outer-other-join" if left_outer else "-other-join"
         this_windowed = suffixed("-this-windowed", WINDOWED_NAME)
         other_windowed = suffixed("-other-windowed", WINDOWED_NAME)
-        this_generated = b.new_processor_name(JOINTHIS_NAME)
-        other_generated = b.new_processor_name(JOINOTHER_NAME)
-        this_join = f"{joined.name}-this-join" if joined.name else this_generated
-        other_join = f"{joined.name}-other-join" if joined.name else other_generated
+        this_prefix = OUTERTHIS_NAME if right_outer else JOINTHIS_NAME
+        this_generated = b.new_processor_name(this_prefix)
+        other_generated = b.new_processor_name(OUTEROTHER_NAME if left_outer
+                                               else JOINOTHER_NAME)
+        this_join = f"{joined.name}{this_suffix}" if joined.name else this_generated
+        other_join = f"{joined.name}{other_suffix}" if joined.name else other_generated
         merge = suffixed("-merge", MERGE_NAME)
         base = joined.store_name
-        this_store = (f"{base}-this-join" if base else this_generated) + "-store"
-        other_store = (f"{base}-other-join" if base else other_generated) + "-store"
+        this_store = (f"{base}{this_suffix}" if base else this_generated) + "-store"
+        other_store = (f"{base}{other_suffix}" if base else other_generated) + "-store"
+        outer_store = None
+        if left_outer:  # OuterStreamJoinStoreFactory
+            shared = "-outer-shared-join" if right_outer else "-left-shared-join"
+            outer_store = (f"{base}{shared}" if base else
+                           OUTERSHARED_NAME + this_generated[len(this_prefix):]) + "-store"
 
         topology = b.topology
         retention = windows.size_ms + windows.grace_ms
+        trackers = TimeTrackerSupplier()
         topology.add_processor(this_windowed, lambda: KStreamJoinWindow(this_store), this_parent)
         topology.add_processor(other_windowed, lambda: KStreamJoinWindow(other_store),
                                other_parent)
         topology.add_processor(this_join, lambda: KStreamKStreamJoin(
-            other_store, windows.before_ms, windows.after_ms, joiner, swap=False), this_windowed)
+            other_store, windows.before_ms, windows.after_ms, windows, joiner, is_left=True,
+            outer=left_outer, outer_store=outer_store, trackers=trackers), this_windowed)
         topology.add_processor(other_join, lambda: KStreamKStreamJoin(
-            this_store, windows.after_ms, windows.before_ms, joiner, swap=True), other_windowed)
+            this_store, windows.after_ms, windows.before_ms, windows, joiner, is_left=False,
+            outer=right_outer, outer_store=outer_store, trackers=trackers), other_windowed)
         topology.add_processor(merge, PassThrough, this_join, other_join)
         for store, users in ((this_store, (this_windowed, other_join)),
                              (other_store, (other_windowed, this_join))):
             topology.add_state_store(StoreBuilder(store, "window", retention, windows.size_ms,
                                                   retain_duplicates=True), *users)
+        if outer_store is not None:
+            topology.add_state_store(StoreBuilder(outer_store, "key_value"),
+                                     this_join, other_join)
         return KStream(b, merge, repartition_required=False)
 
     def _join(self, table: KTable | GlobalKTable, left: bool, *args: Any, **kwargs: Any

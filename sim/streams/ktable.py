@@ -49,6 +49,7 @@ class KTable:
         self.parents: list[KTable] = [] if parent is None else [parent]
         self.compute = compute  # compute(key, *parent_values) for a table without a store
         self.reserved_store = reserved_store
+        self.missing_parents_ok = False  # a left/outer join result exists without both rows
 
     def value_getter_stores(self) -> list[str]:
         """The stores a lookup reads, materializing source tables if needed."""
@@ -80,12 +81,13 @@ class KTable:
             return ValueAndTimestamp(stored, 0)
         assert self.compute is not None
         found = [parent.lookup_with_timestamp(context, key) for parent in self.parents]
-        if any(f is None for f in found):
+        present = [f for f in found if f is not None]
+        if not present or (len(present) < len(found) and not self.missing_parents_ok):
             return None
-        value = self.compute(key, *(f.value for f in found))
+        value = self.compute(key, *(None if f is None else f.value for f in found))
         if value is None:
             return None
-        return ValueAndTimestamp(value, max(f.timestamp for f in found))
+        return ValueAndTimestamp(value, max(f.timestamp for f in present))
 
     def _transform(self, prefix: str, compute: Callable[[Any, Any], Any],
                    materialized: Materialized | None, named: str | None) -> KTable:
@@ -156,12 +158,42 @@ class KTable:
         topology.add_state_store(StoreBuilder(store, "key_value"), name)
         return KTable(self.builder, name, None, windows=self.windows)
 
-    def join(self, other: KTable, joiner: Callable[[Any, Any], Any],
-             materialized: Materialized | None = None, *, named: str | None = None) -> KTable:
-        """Inner table–table join (``KTableImpl.doJoin``): a key has a row while both tables
-        have it, ``joiner(left_value, right_value)``; an update on either side re-joins with the
-        other side's current value. Names: ``KTABLE-MERGE-<n>`` first, then
-        ``KTABLE-JOINTHIS-<n+1>`` and ``KTABLE-JOINOTHER-<n+2>``."""
+    def join(self, other: KTable, *args: Any, **kwargs: Any) -> KTable:
+        """Inner table–table join ``join(other, joiner, materialized=None, named=None)``
+        (``KTableImpl.doJoin``): a key has a row while both tables have it,
+        ``joiner(left_value, right_value)``; an update on either side re-joins with the other
+        side's current value. Names: ``KTABLE-MERGE-<n>`` first, then ``KTABLE-JOINTHIS-<n+1>``
+        and ``KTABLE-JOINOTHER-<n+2>``.
+
+        ``join(other, foreign_key_extractor, joiner, materialized=None, named=None)`` is the
+        foreign-key join (see :mod:`sim.streams.fk_join`)."""
+        if len(args) >= 2 and callable(args[0]) and callable(args[1]):
+            from sim.streams.fk_join import foreign_key_join
+
+            return foreign_key_join(self, other, *args, left_join=False, **kwargs)
+        return self._do_join(other, *args, mode="inner", **kwargs)
+
+    def left_join(self, other: KTable, *args: Any, **kwargs: Any) -> KTable:
+        """Every row of this table, joined with the other table's row or None
+        (``KTableKTableLeftJoin`` / ``KTableKTableRightJoin``); deleting the right row re-joins
+        the left row with None. With a foreign-key extractor, the foreign-key left join."""
+        if len(args) >= 2 and callable(args[0]) and callable(args[1]):
+            from sim.streams.fk_join import foreign_key_join
+
+            return foreign_key_join(self, other, *args, left_join=True, **kwargs)
+        return self._do_join(other, *args, mode="left", **kwargs)
+
+    def outer_join(self, other: KTable, joiner: Callable[[Any, Any], Any],
+                   materialized: Materialized | None = None, *, named: str | None = None
+                   ) -> KTable:
+        """A row for every key either table has (``KTableKTableOuterJoin``); the missing side
+        joins as None; the row is deleted once both sides are."""
+        return self._do_join(other, joiner, materialized, named=named, mode="outer")
+
+    def _do_join(self, other: KTable, joiner: Callable[[Any, Any], Any],
+                 materialized: Materialized | None = None, *, named: str | None = None,
+                 mode: str) -> KTable:
+        """``KTableImpl.doJoin``; ``mode`` is inner, left or outer."""
         from sim.streams.operations import KTableKTableJoin, KTableKTableJoinMerger
 
         if not isinstance(other, KTable) or other.builder is not self.builder:
@@ -173,6 +205,8 @@ class KTable:
             raise TopologyError(f"materialized must be Materialized.as_(name), got "
                                 f"{materialized!r}.")
         b = self.builder
+        if materialized is not None and materialized.store_name is None:
+            b.new_store_name(MERGE_NAME)  # MaterializedInternal names the store it may need
         merge = b.name_or_generate(named, MERGE_NAME)
         this_join = b.new_processor_name(JOINTHIS_NAME)
         other_join = b.new_processor_name(JOINOTHER_NAME)
@@ -181,11 +215,14 @@ class KTable:
         store = materialized.store_name if materialized is not None else None
         this_stores = self.value_getter_stores()
         other_stores = other.value_getter_stores()
+        this_mode, other_mode = {"inner": ("inner", "inner"), "left": ("left", "right"),
+                                 "outer": ("outer", "outer")}[mode]
         topology = b.topology
         topology.add_processor(this_join, lambda: KTableKTableJoin(
-            other.lookup_with_timestamp, joiner), self.name)
+            other.lookup_with_timestamp, joiner, this_mode), self.name)
         topology.add_processor(other_join, lambda: KTableKTableJoin(
-            self.lookup_with_timestamp, lambda right, left: joiner(left, right)), other.name)
+            self.lookup_with_timestamp, lambda right, left: joiner(left, right), other_mode),
+            other.name)
         topology.add_processor(merge, lambda: KTableKTableJoinMerger(store), this_join,
                                other_join)
         for name, stores in ((this_join, other_stores), (other_join, this_stores)):
@@ -193,8 +230,9 @@ class KTable:
                 topology.connect_processor_and_state_stores(name, s)
         if store is not None:
             topology.add_state_store(StoreBuilder(store, "key_value"), merge)
-        result = KTable(b, merge, store, compute=lambda _k, left, right: joiner(left, right))
+        result = KTable(b, merge, store, compute=_join_compute(joiner, mode))
         result.parents = [self, other]
+        result.missing_parents_ok = mode != "inner"
         return result
 
     def to_stream(self, *, named: str | None = None) -> KStream:
@@ -207,6 +245,21 @@ class KTable:
 
     def __repr__(self) -> str:
         return f"KTable({self.name}, store={self.store_name})"
+
+
+def _join_compute(joiner: Callable[[Any, Any], Any], mode: str) -> Callable[..., Any]:
+    """How an unmaterialized join result is looked up from its two tables' rows."""
+
+    def compute(_key: Any, left: Any, right: Any) -> Any:
+        if mode == "inner" and (left is None or right is None):
+            return None
+        if mode == "left" and left is None:
+            return None
+        if left is None and right is None:
+            return None
+        return joiner(left, right)
+
+    return compute
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,15 @@ class StreamJoined:
 
     def with_name(self, name: str) -> StreamJoined:
         return StreamJoined(self.store_name, validate_name(name, "StreamJoined"))
+
+
+@dataclass(frozen=True)
+class TableJoined:
+    """Options of a foreign-key join (``TableJoined``): ``as_(name)`` names its processors,
+    topics and store ``<name>-subscription-registration-topic``, ``<name>-result``, …"""
+
+    name: str | None = None
+
+    @classmethod
+    def as_(cls, name: str) -> TableJoined:
+        return cls(validate_name(name, "TableJoined"))

@@ -182,7 +182,8 @@ class KStreamAggregate(Processor):
             timestamp = max(record.timestamp, old.timestamp)
             new = self.aggregator(record.key, record.value, old.value)
         self.store.put(record.key, ValueAndTimestamp(new, timestamp))
-        self.context.forward(record.with_value(Change(new)).with_timestamp(timestamp))
+        self.context.forward(record.with_value(Change(new, None if old is None else old.value))
+                             .with_timestamp(timestamp))
 
 
 class KStreamWindowAggregate(Processor):
@@ -328,36 +329,6 @@ class KStreamJoinWindow(Processor):
             self.store.put(record.key, record.value, record.timestamp)
 
 
-class KStreamKStreamJoin(Processor):
-    """Inner stream–stream join, one side (``KStreamKStreamJoin``): for each record of the
-    other side with the same key stored within [t - before, t + after], forward
-    ``joiner(this_value, other_value)`` with the later of the two timestamps. ``swap`` turns the
-    arguments round for the other side, so the joiner always gets (left, right)."""
-
-    def __init__(self, other_store: str, before_ms: int, after_ms: int,
-                 joiner: Callable[[Any, Any], Any], swap: bool) -> None:
-        self.other_store = other_store
-        self.before_ms = before_ms
-        self.after_ms = after_ms
-        self.joiner = joiner
-        self.swap = swap
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self.store: WindowStore = context.get_state_store(self.other_store)
-
-    def process(self, record: Record) -> None:
-        if record.key is None or record.value is None:
-            _drop(self)
-            return
-        t = record.timestamp
-        time_from, time_to = max(0, t - self.before_ms), max(0, t + self.after_ms)
-        for other_t, other in self.store.fetch_range(record.key, time_from, time_to):
-            value = (self.joiner(other, record.value) if self.swap
-                     else self.joiner(record.value, other))
-            self.context.forward(record.with_value(value).with_timestamp(max(t, other_t)))
-
-
 class KTableSource(Processor):
     """A table read from a topic: each record upserts its key, a None value deletes it.
 
@@ -401,33 +372,63 @@ class KTableTransform(Processor):
     def process(self, record: Record) -> None:
         change: Change = record.value
         new = None if change.new_value is None else self.compute(record.key, change.new_value)
+        old = None if change.old_value is None else self.compute(record.key, change.old_value)
         if self.store is not None:
             self.store.put(record.key, None if new is None else
                            ValueAndTimestamp(new, record.timestamp))
-        self.context.forward(record.with_value(Change(new)))
+        self.context.forward(record.with_value(Change(new, old)))
 
 
 class KTableKTableJoin(Processor):
-    """One side of an inner table–table join (``KTableKTableInnerJoin``): on an update, look up
-    the other table; if it has the key, forward the joined new value (None for a delete) with
-    the later of the two timestamps. Null keys are dropped and counted."""
+    """One side of a table–table join: on an update, look up the other table and forward the
+    joined (new, old) values. ``mode`` is Kafka's processor for this side:
+
+    - ``"inner"`` (``KTableKTableInnerJoin``): nothing unless the other table has the key.
+    - ``"left"`` (``KTableKTableLeftJoin``, this side of a left join, and both sides of an
+      ``"outer"`` join, ``KTableKTableOuterJoin``): a missing other row joins as None; a delete
+      of a row that did not exist (no old value) is dropped.
+    - ``"right"`` (``KTableKTableRightJoin``, the other side of a left join): nothing unless the
+      left table has the key; a delete here re-joins the left row with None.
+
+    ``joiner(this_value, other_value)`` (the other side is given the reversed joiner). The
+    result has the later of the two timestamps. Null keys are dropped and counted.
+    """
 
     def __init__(self, lookup_other: Callable[[Any, Any], ValueAndTimestamp | None],
-                 joiner: Callable[[Any, Any], Any]) -> None:
+                 joiner: Callable[[Any, Any], Any], mode: str = "inner") -> None:
         self.lookup_other = lookup_other
         self.joiner = joiner
+        self.mode = mode
 
     def process(self, record: Record) -> None:
         if record.key is None:
             _drop(self)
             return
-        other = self.lookup_other(self.context, record.key)
-        if other is None:
-            return
         change: Change = record.value
-        new = None if change.new_value is None else self.joiner(change.new_value, other.value)
-        self.context.forward(record.with_value(Change(new)).with_timestamp(
-            max(record.timestamp, other.timestamp)))
+        other = self.lookup_other(self.context, record.key)
+        other_value = None if other is None else other.value
+        if other is None:
+            if self.mode in ("inner", "right"):
+                return
+            if change.new_value is None and change.old_value is None:
+                return
+        timestamp = record.timestamp if other is None else max(record.timestamp,
+                                                                 other.timestamp)
+        new = old = None
+        if self.mode == "right":
+            new = self.joiner(change.new_value, other_value)
+            old = self.joiner(change.old_value, other_value)
+        elif self.mode == "outer":
+            if other is not None or change.new_value is not None:
+                new = self.joiner(change.new_value, other_value)
+            if other is not None or change.old_value is not None:
+                old = self.joiner(change.old_value, other_value)
+        else:
+            if change.new_value is not None:
+                new = self.joiner(change.new_value, other_value)
+            if change.old_value is not None:
+                old = self.joiner(change.old_value, other_value)
+        self.context.forward(record.with_value(Change(new, old)).with_timestamp(timestamp))
 
 
 class KTableKTableJoinMerger(Processor):

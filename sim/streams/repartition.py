@@ -45,9 +45,14 @@ def repartition_names(builder: StreamsBuilder, prefix: str) -> RepartitionNames:
     return RepartitionNames(topic, f"{topic}-sink", f"{topic}-filter", f"{topic}-source")
 
 
-def add_repartition(builder: StreamsBuilder, parent: str, names: RepartitionNames) -> str:
-    """Write filter → sink → topic → source below ``parent``; return the new source's name."""
+def add_repartition(builder: StreamsBuilder, parent: str, names: RepartitionNames,
+                    partitions: int | None = None) -> str:
+    """Write filter → sink → topic → source below ``parent``; return the new source's name.
+    ``partitions`` fixes the topic's partition count (``Repartitioned``); None lets the
+    runtime choose it from the upstream source topics, as Kafka does."""
     topology = builder.topology
+    if partitions is not None:
+        topology.repartition_partitions[names.topic] = partitions
     topology.add_processor(names.filter, PassThrough, parent)
     topology.add_sink(names.sink, names.topic, names.filter)
     topology.add_source(names.source, names.topic)

@@ -80,7 +80,7 @@ class InMemoryKeyValueStore(KeyValueStore):
         return self._data.pop(key, None)
 
     def all(self) -> list[tuple[Any, Any]]:
-        return sorted(self._data.items(), key=lambda item: _order(item[0]))
+        return sorted(self._data.items(), key=lambda item: key_order(item[0]))
 
     def approximate_num_entries(self) -> int:
         return len(self._data)
@@ -145,7 +145,7 @@ class InMemoryWindowStore(WindowStore):
         return [(position[0], value) for position, value in sorted(found, key=lambda f: f[0])]
 
     def all(self) -> list[tuple[Windowed, Any]]:
-        items = sorted(self._data.items(), key=lambda item: (_order(item[0][0]), item[0][1:]))
+        items = sorted(self._data.items(), key=lambda item: (key_order(item[0][0]), item[0][1:]))
         return [(Windowed(k[0], TimeWindow(k[1], k[1] + self.window_size_ms)), value)
                 for k, value in items]
 
@@ -206,7 +206,7 @@ class InMemorySessionStore(SessionStore):
         self._data.pop((session.key, session.window.start_ms, session.window.end_ms), None)
 
 
-def _order(key: Any) -> tuple[str, Any]:
+def key_order(key: Any) -> tuple[str, Any]:
     """Sort key that never compares values of different types (None, str and int keys mix)."""
     return (type(key).__name__, key if key is not None else 0)
 

@@ -10,7 +10,12 @@ time and pushes each depth-first through its processors; a sink hands records to
 - **Wall-clock punctuators** fire when the task is told the wall-clock time has moved on; they
   are aligned to the time they were scheduled.
 - ``metrics["dropped-records-total"]`` counts records a processor dropped (late or null-keyed):
-  Kafka's ``dropped-records`` task sensor.
+  Kafka's ``dropped-records`` task sensor. ``node_metrics[name]`` counts the records each node
+  processed and forwarded.
+- **Record cache** (``enable_caching``, used by the runtime, never by the test driver): what an
+  aggregation (or a materialized table source) forwards goes into the thread's cache and reaches
+  the children when the cache is flushed (see ``record_cache``).
+- ``listener(kind, node, detail)``, if given, hears every ``forward`` and ``punctuate``.
 """
 
 from __future__ import annotations
@@ -29,11 +34,20 @@ from sim.streams.processor import (
     Punctuator,
     Record,
 )
+from sim.streams.record_cache import NamedCache, ThreadCache
 from sim.streams.stores import StateStore
 from sim.streams.topology import NodeFactory, Topology
 
 RecordCollector = Callable[[str, Record], None]
 """Receives (topic, record) from every sink."""
+
+TaskListener = Callable[[str, str, str], None]
+"""Hears (kind, node, detail) for each "forward" (detail: the child) and "punctuate"."""
+
+CACHED_PROCESSORS = ("KStreamAggregate", "KStreamWindowAggregate",
+                     "KStreamSessionWindowAggregate", "KStreamSlidingWindowAggregate",
+                     "KTableSource")
+"""Processors whose store is cached in Kafka's DSL (aggregations, materialized table sources)."""
 
 UNKNOWN = -1
 """Stream time before the first record (``RecordQueue.UNKNOWN``)."""
@@ -91,7 +105,11 @@ class StreamTask(ProcessorContext):
         self.wall_clock_ms = wall_clock_ms
         self.metrics: dict[str, int] = {"dropped-records-total": 0, "process-total": 0,
                                         "punctuate-total": 0}
+        self.listener: TaskListener | None = None
+        self._caches: dict[str, NamedCache] = {}
+        self._thread_cache: ThreadCache | None = None
         names = list(topology.nodes) if node_names is None else list(node_names)
+        self.node_metrics: dict[str, list[int]] = {n: [0, 0] for n in names}  # in, out
         self._factories: dict[str, NodeFactory] = {n: topology.nodes[n] for n in names}
         self._children = {n: [c for c in topology.children(n) if c in self._factories]
                           for n in names}
@@ -148,6 +166,7 @@ class StreamTask(ProcessorContext):
         self.maybe_punctuate_stream_time()
 
     def _run(self, name: str, record: Record) -> None:
+        self.node_metrics[name][0] += 1
         previous = self._current
         self._current = name
         try:
@@ -168,8 +187,45 @@ class StreamTask(ProcessorContext):
                                    f"exist or is not connected to this processor ({current}); "
                                    f"its children are {children}.")
             children = [child_name]
+        cache = self._caches.get(current)
+        if cache is not None and self._thread_cache is not None:
+            self._thread_cache.put(cache, record)
+            return
+        self._forward_to(current, children, record)
+
+    def _forward_to(self, node: str, children: list[str], record: Record) -> None:
+        self.node_metrics[node][1] += 1
         for child in children:
+            if self.listener is not None:
+                self.listener("forward", node, child)
             self._run(child, record)
+
+    # -- the record cache -------------------------------------------------------------------
+
+    def enable_caching(self, thread_cache: ThreadCache) -> None:
+        """Put ``thread_cache`` in front of this task's aggregations and materialized tables."""
+        if not thread_cache.enabled:
+            return
+        self._thread_cache = thread_cache
+        for name, processor in self._processors.items():
+            kind = type(processor).__name__
+            if kind in CACHED_PROCESSORS and (kind != "KTableSource"
+                                              or getattr(processor, "store", None) is not None):
+                self._caches[name] = thread_cache.named(
+                    f"{self.task_id}-{name}", lambda records, node=name: self._flushed(node,
+                                                                                       records))
+
+    def _flushed(self, node: str, records: list[Record]) -> None:
+        previous, self._current = self._current, node
+        try:
+            for record in records:
+                self._forward_to(node, self._children[node], record)
+        finally:
+            self._current = previous
+
+    def flush_cache(self) -> int:
+        """Forward what the cache holds for this task (at commit); returns how many records."""
+        return sum(cache.flush() for cache in self._caches.values())
 
     def get_state_store(self, name: str) -> StateStore:
         current = self._require_current("get_state_store")
@@ -237,6 +293,8 @@ class StreamTask(ProcessorContext):
             if schedule.cancellable.cancelled:
                 continue
             previous, self._current = self._current, schedule.node
+            if self.listener is not None:
+                self.listener("punctuate", schedule.node, f"{type_.value}@{now}")
             try:
                 schedule.punctuator(now)
             finally:
@@ -249,6 +307,10 @@ class StreamTask(ProcessorContext):
         return punctuated
 
     def close(self) -> None:
+        self.flush_cache()
+        if self._thread_cache is not None:
+            for cache in self._caches.values():
+                self._thread_cache.remove(cache.name)
         for processor in self._processors.values():
             processor.close()
         for store in self.stores.values():

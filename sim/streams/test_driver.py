@@ -26,6 +26,7 @@ from sim.streams.stores import (
     ValueAndTimestamp,
     WindowStore,
 )
+from sim.streams.stream_join import EMIT_INTERVAL_CONFIG
 from sim.streams.task import StreamTask
 from sim.streams.topology import Topology
 from sim.streams.windows import Windowed
@@ -77,6 +78,8 @@ class TopologyTestDriver:
                                       initial_wall_clock_time_ms)
         self.task = StreamTask(topology, app_id, self._collect, "0_0", local_nodes,
                                initial_wall_clock_time_ms, self.global_task.stores)
+        # like Kafka's driver (PR 15660): no wall-clock throttling of outer-join results
+        self.task.app_configs = {EMIT_INTERVAL_CONFIG: 0}  # type: ignore[attr-defined]
 
     # -- topics -----------------------------------------------------------------------------
 

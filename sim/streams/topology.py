@@ -57,6 +57,7 @@ class Topology:
         self.nodes: dict[str, NodeFactory] = {}
         self.store_builders: dict[str, StoreBuilder] = {}
         self.internal_topics: list[str] = []  # repartition topics, named without application.id
+        self.repartition_partitions: dict[str, int] = {}  # Repartitioned.with_number_of_partitions
         self._topic_to_source: dict[str, str] = {}
         self._parent: dict[str, str] = {}  # union-find over node names (``QuickUnion``)
 

@@ -1,0 +1,417 @@
+"""``KafkaStreams``: a Streams application instance running on the simulated cluster.
+
+Mirrors ``org.apache.kafka.streams.KafkaStreams``. An instance is a library inside your
+application, not a job on a scheduler: start several instances with the same ``application.id``
+and they form one consumer group; the Streams assignor spreads the tasks (sub-topology ×
+partition, ``0_3``) over their stream threads. Start another instance and tasks move to it;
+close one and its tasks move back::
+
+    kernel = Kernel(seed=1)
+    kernel.cluster.create_topic("payment", partitions=6)
+    kernel.cluster.create_topic("unknown-payment", partitions=6)
+    builder = StreamsBuilder()
+    builder.stream("payment").filter(lambda key, value: key == "unknown").to("unknown-payment")
+    streams = KafkaStreams(kernel, builder.build(), {"application.id": "payments"})
+    streams.start()
+    kernel.run(until_ms=10_000)
+    streams.state              # State.RUNNING
+    streams.tasks_frame()      # which thread runs which task, stream time, lag, …
+    streams.close()
+
+States follow ``KafkaStreams.State``: ``CREATED`` → (``start()``) ``REBALANCING`` ⇄ ``RUNNING``
+→ (``close()``) ``PENDING_SHUTDOWN`` → ``NOT_RUNNING``; a failed start is ``ERROR``. ``start()``
+checks the topology against the cluster first (missing source topics, co-partitioning) and
+creates the repartition topics ``<application.id>-<name>-repartition``. ``close()`` asks the
+threads to commit, close their tasks and leave the group; they do so as the kernel runs on.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from sim.consumer import Consumer
+from sim.consumer.client import Stopped
+from sim.consumer.events import format_partitions
+from sim.errors import ConfigError, KafkaLabError, StreamsError, TopologyError
+from sim.payloads import payload
+from sim.records import TopicPartition
+from sim.streams import events
+from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo
+from sim.streams.config import EXACTLY_ONCE_V2, StreamsConfig
+from sim.streams.internal_topics import TopologyMetadata, prepare
+from sim.streams.processor import Record
+from sim.streams.stores import StateStore, ValueAndTimestamp
+from sim.streams.stream_thread import StreamsConsumer, StreamThread
+from sim.streams.task import StreamTask
+from sim.streams.topology import Topology
+
+
+class State(enum.Enum):
+    """The states of an instance (``KafkaStreams.State``)."""
+
+    CREATED = "CREATED"
+    REBALANCING = "REBALANCING"
+    RUNNING = "RUNNING"
+    PENDING_SHUTDOWN = "PENDING_SHUTDOWN"
+    NOT_RUNNING = "NOT_RUNNING"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class TaskMetadata:
+    """One active task of a thread (``TaskMetadata``)."""
+
+    task_id: str
+    topic_partitions: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True)
+class ThreadMetadata:
+    """One stream thread and its tasks (``ThreadMetadata``)."""
+
+    thread_name: str
+    thread_state: str
+    active_tasks: tuple[TaskMetadata, ...]
+    standby_tasks: tuple[TaskMetadata, ...]
+    consumer_client_id: str
+    producer_client_ids: tuple[str, ...]
+
+
+class KafkaStreams:
+    """A Streams instance (``KafkaStreams``): ``start()``, ``close()``, ``state``.
+
+    Args:
+        kernel: the ``Kernel`` whose cluster the application reads and writes.
+        topology: the :class:`Topology` to run (``builder.build()``).
+        config: Streams configs (a dict or a :class:`StreamsConfig`); ``application.id`` is
+            required.
+
+    Raises:
+        ConfigError: an unknown config name, a bad value, a missing ``application.id``, or
+            ``exactly_once_v2`` (transactions are not in the runtime yet).
+    """
+
+    State = State
+
+    def __init__(self, kernel: Any, topology: Topology,
+                 config: Mapping[str, Any] | StreamsConfig) -> None:
+        if not isinstance(topology, Topology):
+            raise StreamsError(f"KafkaStreams needs a Topology (builder.build()), got "
+                               f"{topology!r}.")
+        self.kernel = getattr(kernel, "kernel", kernel)
+        self.config = config if isinstance(config, StreamsConfig) else StreamsConfig(config)
+        if self.config["processing.guarantee"] == EXACTLY_ONCE_V2:
+            raise ConfigError("processing.guarantee=exactly_once_v2 is not simulated by "
+                              "KafkaStreams yet (no transactions in the runtime); use the "
+                              "default at_least_once.")
+        self.topology = topology
+        self.application_id: str = self.config["application.id"]
+        rng = self.kernel.spawn_rng()
+        self.process_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+        self.client_id = self.config["client.id"] or f"{self.application_id}-{self.process_id}"
+        self.state = State.CREATED
+        self.threads: list[StreamThread] = []
+        self.metadata: TopologyMetadata | None = None
+        self._global_task: StreamTask | None = None
+        self._global_consumer: Consumer | None = None
+
+    def __repr__(self) -> str:
+        return (f"KafkaStreams({self.application_id!r}, {self.client_id!r}, "
+                f"state={self.state.value}, threads={len(self.threads)})")
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check the topology against the cluster, create internal topics, start the threads.
+
+        Raises:
+            StreamsError: the instance was already started.
+            MissingSourceTopicError: a source topic does not exist.
+            TopologyError: topics that must be co-partitioned are not.
+        """
+        if self.state is not State.CREATED:
+            raise StreamsError(f"The client is either already started or already stopped, "
+                               f"cannot re-start (state {self.state.value}); create a new "
+                               "KafkaStreams instead.")
+        try:
+            cluster = self.kernel.cluster
+            counts = {name: len(topic.partitions) for name, topic in cluster.topics.items()}
+            self.metadata = prepare(self.topology, self.application_id, counts)
+            self._create_internal_topics(self.metadata)
+        except KafkaLabError:
+            self._set_state(State.ERROR)
+            raise
+        assignor_metadata = self.metadata
+        self.threads = [
+            StreamThread(self, i, assignor_metadata,
+                         StreamsPartitionAssignor(assignor_metadata, self._thread_info))
+            for i in range(1, self.config["num.stream.threads"] + 1)]
+        self._set_state(State.REBALANCING)
+        if self._start_global():
+            return  # the stream threads start once the global stores are loaded
+        for thread in self.threads:
+            thread.start()
+
+    def close(self) -> None:
+        """Ask every thread to commit, close its tasks and leave the group (``close()``).
+
+        The threads finish as the kernel runs on; ``state`` is ``NOT_RUNNING`` once they have.
+        """
+        if self.state in (State.NOT_RUNNING, State.PENDING_SHUTDOWN):
+            return
+        if self.state in (State.CREATED, State.ERROR):
+            self._set_state(State.NOT_RUNNING)
+            return
+        self._set_state(State.PENDING_SHUTDOWN)
+        self._stop_threads()
+        self.update_state()
+
+    def fail(self) -> None:
+        """A thread died of an exception: stop the others, the instance is in ERROR (the
+        default uncaught-exception handler, ``SHUTDOWN_CLIENT``)."""
+        self._set_state(State.ERROR)
+        self._stop_threads()
+
+    def _stop_threads(self) -> None:
+        for thread in self.threads:
+            thread.closing = True
+            thread.consumer.notify()
+        if self._global_consumer is not None:
+            self._global_consumer.closing = True
+            self._global_consumer.notify()
+
+    def _set_state(self, new: State) -> None:
+        old, self.state = self.state, new
+        if old is not new:
+            self.kernel.trace.emit(events.STREAMS_STATE, self.kernel.now_ms, self.client_id,
+                                   old.value, new.value)
+
+    def update_state(self) -> None:
+        """REBALANCING while a thread's group membership is settling, RUNNING once all have
+        their assignment; NOT_RUNNING once every thread has stopped after close()."""
+        if self.state is State.PENDING_SHUTDOWN:
+            if not any(t.alive for t in self.threads):
+                self._set_state(State.NOT_RUNNING)
+            return
+        if self.state not in (State.REBALANCING, State.RUNNING) or not self.threads:
+            return
+        settled = all(t.state == "RUNNING" for t in self.threads)
+        self._set_state(State.RUNNING if settled else State.REBALANCING)
+
+    # -- internal topics and global stores --------------------------------------------------
+
+    def _create_internal_topics(self, metadata: TopologyMetadata) -> None:
+        """Create the repartition topics (``InternalTopicManager.makeReady``)."""
+        cluster = self.kernel.cluster
+        replication = self.config["replication.factor"]
+        if replication == -1:
+            replication = min(3, len(cluster.brokers))
+        for topic in metadata.repartition_topics:
+            name = metadata.broker_topic(topic)
+            wanted = metadata.partitions[topic]
+            existing = cluster.topics.get(name)
+            if existing is None:
+                cluster.create_topic(name, wanted, replication,
+                                     {"cleanup.policy": "delete", "retention.ms": -1})
+            elif len(existing.partitions) != wanted:
+                raise TopologyError(
+                    f"Invalid topology: Existing internal topic {name} has invalid partitions: "
+                    f"expected: {wanted}; actual: {len(existing.partitions)}. Use 'kafka.tools."
+                    "StreamsResetter' tool to clean up invalid topics before processing.")
+
+    def _thread_info(self, member_id: str) -> ThreadInfo | None:
+        """Which instance and thread a group member is (Kafka's ``SubscriptionInfo``)."""
+        for client in self.kernel.clients:
+            if (isinstance(client, StreamsConsumer) and client.group_id == self.application_id
+                    and client.member_id == member_id):
+                return client.thread_info
+        return None
+
+    def _global_nodes(self) -> list[str]:
+        nodes = self.topology.nodes
+        return [n for n, f in nodes.items()
+                if f.is_global or any(nodes[p].is_global for p in f.predecessors)]
+
+    def global_stores(self) -> dict[str, StateStore]:
+        """The instance's global stores (GlobalKTables), shared by all its tasks."""
+        return self._global_task.stores if self._global_task is not None else {}
+
+    def _start_global(self) -> bool:
+        """Start the global thread if the topology has global stores (``GlobalStreamThread``):
+        it reads every partition of the global topics, without a group, and starts the stream
+        threads once it has caught up with the end of the logs."""
+        nodes = self._global_nodes()
+        if not nodes:
+            return False
+        topics = sorted(t for n in nodes for t in self.topology.nodes[n].topics
+                        if self.topology.nodes[n].kind == "source")
+        cluster = self.kernel.cluster
+        self._global_task = StreamTask(self.topology, self.application_id, lambda *_: None,
+                                       "global", nodes, int(self.kernel.now_ms))
+        consumer = Consumer(self.kernel, {"client.id": f"{self.client_id}-GlobalStreamThread",
+                                          "auto.offset.reset": "earliest"})
+        partitions = [TopicPartition(t, p) for t in topics
+                      for p in range(len(cluster.topics[t].partitions))]
+        consumer.assign(partitions)
+        self._global_consumer = consumer
+        self.kernel.env.process(self._run_global(consumer, partitions))
+        return True
+
+    def _run_global(self, consumer: Consumer, partitions: list[TopicPartition]) -> Any:
+        cluster = self.kernel.cluster
+        ends = {tp: cluster.partition(tp.topic, tp.partition).log.high_watermark
+                for tp in partitions}
+        started = False
+        try:
+            while not consumer.closing:
+                records = yield from consumer.poll_gen(self.config["poll.ms"])
+                for record in records:
+                    key, value = payload(self.kernel, record.record_id)
+                    assert self._global_task is not None
+                    self._global_task.process(record.topic, Record(key, value,
+                                                                   record.timestamp_ms))
+                if not started and all(consumer.subscriptions.positions.get(tp, 0) >= end
+                                       for tp, end in ends.items()):
+                    started = True
+                    for thread in self.threads:
+                        thread.start()
+            yield from consumer.close_gen()
+        except Stopped:
+            pass
+
+    # -- what a notebook looks at -----------------------------------------------------------
+
+    def store(self, name: str) -> ReadOnlyStore:
+        """The store ``name`` over this instance's active tasks, read-only, values without
+        timestamps (interactive queries, ``KafkaStreams.store``): ``get(key)``, ``all()``.
+
+        Raises:
+            StreamsError: the instance is not running, or the topology has no such store.
+        """
+        if self.state not in (State.RUNNING, State.REBALANCING):
+            raise StreamsError(f"KafkaStreams is not running. State is {self.state.value}.")
+        if name not in self.topology.store_builders:
+            raise StreamsError(f"Cannot get state store {name} because no such store is "
+                               "registered in the topology.")
+        stores = [thread.tasks[t].task.stores[name] for thread in self.threads
+                  for t in sorted(thread.tasks) if name in thread.tasks[t].task.stores]
+        return ReadOnlyStore(name, stores + [s for n, s in self.global_stores().items()
+                                             if n == name])
+
+    def metadata_for_local_threads(self) -> list[ThreadMetadata]:
+        """Each thread of this instance with its active tasks (``metadataForLocalThreads``)."""
+        result = []
+        for thread in self.threads:
+            tasks = tuple(TaskMetadata(str(t), tuple(thread.tasks[t].partitions))
+                          for t in sorted(thread.tasks))
+            result.append(ThreadMetadata(thread.name, thread.state, tasks, (),
+                                         thread.consumer.client_id, (thread.producer.client_id,)))
+        return result
+
+    def follow(self, topic: str, partition: int, offset: int) -> pd.DataFrame:
+        """The path of one input record through the topology: its ``streams.process`` event and
+        the ``streams.forward`` / ``streams.punctuate`` events it caused at once, in order (an
+        update held by the record cache reaches its children later, at the flush)."""
+        trace = self.kernel.trace
+        names = {thread.name for thread in self.threads}
+        processed = trace.frame(events.STREAMS_PROCESS)
+        processed = processed[processed.component.isin(names)]
+        hit = processed[(processed.topic == topic) & (processed.partition == partition)
+                        & (processed.offset == offset)]
+        columns = ["seq", "time_ms", "component", "kind", "task", "node", "detail"]
+        if hit.empty:
+            return pd.DataFrame(columns=columns)
+        first = hit.iloc[0]
+        later = processed[(processed.component == first.component) & (processed.seq > first.seq)]
+        end = later.seq.min() if not later.empty else math.inf
+        parts = [pd.DataFrame([{"seq": first.seq, "time_ms": first.time_ms,
+                                "component": first.component, "kind": first.kind,
+                                "task": first.task, "node": "",
+                                "detail": f"{topic}-{partition}@{offset}"}])]
+        for kind in (events.STREAMS_FORWARD, events.STREAMS_PUNCTUATE):
+            frame = trace.frame(kind)
+            parts.append(frame[(frame.component == first.component) & (frame.seq > first.seq)
+                               & (frame.seq < end)][columns])
+        return pd.concat(parts, ignore_index=True).sort_values("seq").reset_index(drop=True)
+
+    def tasks_frame(self) -> pd.DataFrame:
+        """One row per active task: instance (client id), thread, partitions, stream time,
+        records processed and dropped, punctuations, lag (records in its partitions not yet
+        processed) and the offsets it committed last. ``pd.concat`` the frames of several
+        instances to see the whole application."""
+        rows = []
+        for thread in self.threads:
+            for task_id in sorted(thread.tasks):
+                active = thread.tasks[task_id]
+                metrics = active.task.metrics
+                rows.append({
+                    "instance": self.client_id, "thread": f"StreamThread-{thread.index}",
+                    "task": str(task_id),
+                    "partitions": format_partitions(active.partitions),
+                    "stream_time": active.task.stream_time,
+                    "processed": metrics["process-total"],
+                    "dropped": metrics["dropped-records-total"],
+                    "punctuations": metrics["punctuate-total"],
+                    "lag": thread.task_lag(active),
+                    "committed": ",".join(f"{tp}:{o}" for tp, o in sorted(
+                        active.committed.items(), key=lambda i: (i[0].topic, i[0].partition))),
+                })
+        columns = ["instance", "thread", "task", "partitions", "stream_time", "processed",
+                   "dropped", "punctuations", "lag", "committed"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def processor_metrics(self) -> pd.DataFrame:
+        """One row per task and node: records the node processed (``records_in``) and
+        forwarded (``records_out``); tasks closed on this instance are included."""
+        rows = []
+        for thread in self.threads:
+            tasks = [(a, "closed") for a in thread.closed_tasks] + [
+                (thread.tasks[t], "active") for t in sorted(thread.tasks)]
+            for active, status in tasks:
+                for node, (received, sent) in active.task.node_metrics.items():
+                    rows.append({"instance": self.client_id,
+                                 "thread": f"StreamThread-{thread.index}",
+                                 "task": str(active.task_id), "status": status, "node": node,
+                                 "records_in": received, "records_out": sent})
+        return pd.DataFrame(rows, columns=["instance", "thread", "task", "status", "node",
+                                           "records_in", "records_out"])
+
+
+
+class ReadOnlyStore:
+    """One store as seen across an instance's tasks (``CompositeReadOnlyKeyValueStore``):
+    each key lives in the task of its partition."""
+
+    def __init__(self, name: str, stores: list[StateStore]) -> None:
+        self.name = name
+        self.stores = stores
+
+    def get(self, key: Any) -> Any:
+        """The value of ``key`` (a key-value store), or None."""
+        for store in self.stores:
+            value = _plain(store.get(key))  # type: ignore[attr-defined]
+            if value is not None:
+                return value
+        return None
+
+    def all(self) -> list[tuple[Any, Any]]:
+        """Every (key, value) — (Windowed key, value) for a window store — task by task."""
+        return [(key, _plain(value)) for store in self.stores
+                for key, value in store.all()]  # type: ignore[attr-defined]
+
+    def approximate_num_entries(self) -> int:
+        return len(self.all())
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyStore({self.name!r}, tasks={len(self.stores)})"
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, ValueAndTimestamp) else value

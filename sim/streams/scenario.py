@@ -1,0 +1,215 @@
+"""The ``streams:`` section of scenario files: Kafka Streams applications on the simulated cluster.
+
+Example::
+
+    duration_ms: 120000
+    streams:
+      - application.id: tagger
+        app: tag                      # or rekey (through a repartition topic)
+        input: payments
+        output: payments-tagged
+        instances: 2                  # client ids tagger-1, tagger-2
+        config: {commit.interval.ms: 1000}
+    faults:
+      - {at_ms: 8000, streams_hang: {instance: tagger-1, duration_ms: 20000}}
+
+A scenario names its application by one of a few topologies (``APPS``) rather than by code, so
+that a file stays data: ``tag`` replaces every value (one sub-topology), ``rekey`` gives every
+record a new key and so goes through a repartition topic (two sub-topologies). Both keep each
+record's timestamp, which lets a check match every input record with its result.
+
+Instances are named ``<application.id>-<n>`` (their ``client.id``); a thread's producer is
+``<instance>-StreamThread-1-producer``, which network faults may name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from sim.errors import ConfigError
+from sim.streams.builder import StreamsBuilder
+from sim.streams.config import StreamsConfig
+from sim.streams.topology import Topology
+
+FIELDS = {"application.id", "app", "input", "output", "instances", "config", "start_ms"}
+FAULTS = {"streams_hang": ("duration_ms",)}
+"""Streams fault kinds and the fields each needs besides ``instance``."""
+MAX_INSTANCES = 100
+MAX_DURATION_MS = 3_600_000
+"""Stream threads poll all the time: the lab simulates at most an hour of a run with them."""
+
+
+def tag_value(value: Any) -> str:
+    """``tag``'s value mapper: the result says it went through the application."""
+    return "processed"
+
+
+def rekey(key: Any, value: Any) -> str:
+    """``rekey``'s key selector: a new key, so the records go through a repartition topic."""
+    return f"re-{key}"
+
+
+def key_after(app: str, key: Any) -> Any:
+    """The key a record of ``app``'s input has in its output."""
+    return rekey(key, None) if app == "rekey" else key
+
+
+def _tag(builder: StreamsBuilder, source: str, sink: str) -> None:
+    builder.stream(source).map_values(tag_value).to(sink)
+
+
+def _rekey(builder: StreamsBuilder, source: str, sink: str) -> None:
+    builder.stream(source).select_key(rekey).repartition().map_values(tag_value).to(sink)
+
+
+APPS: dict[str, Callable[[StreamsBuilder, str, str], None]] = {"tag": _tag, "rekey": _rekey}
+
+
+def topology(app: str, source: str, sink: str) -> Topology:
+    """The topology of a scenario application."""
+    builder = StreamsBuilder()
+    APPS[app](builder, source, sink)
+    return builder.build()
+
+
+def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str, Any]]:
+    """Validate ``streams``; return the specs with each instance's name.
+
+    ``checker`` is the scenario module's ``_Checker`` (it raises ``ScenarioError`` naming the
+    file and the field).
+    """
+    specs = checker.typed(data, "streams", list, "", default=[])
+    if specs and data.get("duration_ms") is None:
+        checker.fail("duration_ms", "is required with streams: stream threads poll forever, "
+                     "so the run needs an end time")
+    if specs and data["duration_ms"] > MAX_DURATION_MS:
+        checker.fail("duration_ms", f"is {data['duration_ms']} ms; with streams (which poll all "
+                     f"the time) the lab simulates at most {MAX_DURATION_MS:,} ms (an hour)")
+    out = []
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        where = f"streams[{i}]"
+        if not isinstance(spec, dict):
+            checker.fail(where, "must be a mapping with application.id, app, input and output")
+        checker.known(spec, FIELDS, where)
+        app_id = checker.typed(spec, "application.id", str, where, required=True)
+        if app_id in seen:
+            checker.fail(f"{where}.application.id", f"is {app_id!r}, which an earlier "
+                         "application uses; give each its own")
+        seen.add(app_id)
+        app = checker.typed(spec, "app", str, where, default="tag")
+        if app not in APPS:
+            checker.fail(f"{where}.app", f"must be one of {', '.join(APPS)} but is {app!r}")
+        for field in ("input", "output"):
+            name = checker.typed(spec, field, str, where, required=True)
+            if name not in topics:
+                checker.fail(f"{where}.{field}", f"names topic {name!r}, which the scenario "
+                             f"does not create (topics: {', '.join(sorted(topics))})")
+        if spec["input"] == spec["output"]:
+            checker.fail(f"{where}.output", "must differ from input: the application would "
+                         "read its own output forever")
+        instances = checker.typed(spec, "instances", int, where, default=1)
+        if not 1 <= instances <= MAX_INSTANCES:
+            checker.fail(f"{where}.instances", f"must be between 1 and {MAX_INSTANCES} (the "
+                         f"lab's limit) but is {instances}")
+        start = checker.typed(spec, "start_ms", (int, float), where, default=0)
+        if not 0 <= start < math.inf:
+            checker.fail(f"{where}.start_ms", f"must be a time in ms ≥ 0 but is {start}")
+        config = checker.typed(spec, "config", dict, where, default={})
+        if "application.id" in config or "client.id" in config:
+            checker.fail(f"{where}.config", "sets application.id or client.id, which the "
+                         "scenario gives (application.id above; instances are named for it)")
+        try:
+            StreamsConfig({"application.id": app_id, **config})
+        except ConfigError as exc:
+            checker.fail(f"{where}.config", f"is invalid: {exc}")
+        out.append({"application.id": app_id, "app": app, "input": spec["input"],
+                    "output": spec["output"], "start_ms": float(start), "config": config,
+                    "instances": [f"{app_id}-{n}" for n in range(1, instances + 1)]})
+    return out
+
+
+def client_ids(specs: list[dict[str, Any]]) -> list[str]:
+    """The clients the applications create (each thread's producer), for network faults."""
+    ids = []
+    for spec in specs:
+        threads = int(spec["config"].get("num.stream.threads", 1))
+        ids += [f"{name}-StreamThread-{t}-producer" for name in spec["instances"]
+                for t in range(1, threads + 1)]
+    return ids
+
+
+def is_streams_fault(fault: Any) -> bool:
+    """True for a fault entry of a Streams kind (``streams_hang``)."""
+    return isinstance(fault, dict) and any(kind in fault for kind in FAULTS)
+
+
+def check_fault(checker: Any, fault: dict[str, Any], where: str,
+                specs: list[dict[str, Any]]) -> None:
+    """Validate one Streams fault such as ``{at_ms: 500, streams_hang: {instance: NAME, …}}``."""
+    kind = next(k for k in FAULTS if k in fault)
+    checker.known(fault, {"at_ms", kind}, where)
+    at_ms = checker.typed(fault, "at_ms", (int, float), where, default=0)
+    if at_ms < 0:
+        checker.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
+    body = checker.typed(fault, kind, dict, where, required=True)
+    checker.known(body, {"instance", *FAULTS[kind]}, f"{where}.{kind}")
+    names = [name for spec in specs for name in spec["instances"]]
+    name = checker.typed(body, "instance", str, f"{where}.{kind}", required=True)
+    if name not in names:
+        checker.fail(f"{where}.{kind}.instance", f"names instance {name!r}; the scenario's "
+                     f"Streams instances are: {', '.join(names) or 'none'}")
+    for field in FAULTS[kind]:
+        value = checker.typed(body, field, (int, float), f"{where}.{kind}", required=True)
+        if not 0 < value < math.inf:
+            checker.fail(f"{where}.{kind}.{field}", f"must be > 0 but is {value}")
+    start = next(s["start_ms"] for s in specs if name in s["instances"])
+    if at_ms < start:
+        checker.fail(f"{where}.at_ms", f"is {at_ms}, before {name} starts ({start:g} ms)")
+
+
+def setup(kernel: Any, specs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Create every instance and start it at its ``start_ms``; return them by name."""
+    from sim.streams.kafka_streams import KafkaStreams
+
+    instances = {}
+    for spec in specs:
+        for name in spec["instances"]:
+            config = {**spec["config"], "application.id": spec["application.id"],
+                      "client.id": name}
+            app = KafkaStreams(kernel, topology(spec["app"], spec["input"], spec["output"]),
+                               config)
+            instances[name] = app
+            if spec["start_ms"] <= kernel.now_ms:
+                app.start()
+            else:
+                kernel.env.timeout(spec["start_ms"] - kernel.now_ms).callbacks.append(
+                    lambda _event, a=app: a.start())
+    return instances
+
+
+class StreamsHang:
+    """Freeze every stream thread of an instance for ``duration_ms`` (a long GC pause): no
+    polls, no heartbeats, no processing; past ``session.timeout.ms`` its tasks move."""
+
+    def __init__(self, instance: str, duration_ms: float) -> None:
+        self.instance = instance
+        self.duration_ms = duration_ms
+
+    def __repr__(self) -> str:
+        return f"StreamsHang({self.instance!r}, {self.duration_ms:g})"
+
+    def apply(self, kernel: Any) -> None:
+        prefix = f"{self.instance}-StreamThread-"
+        for client in kernel.clients:
+            if getattr(client, "client_id", "").startswith(prefix) and hasattr(client, "hang") \
+                    and client.lifecycle == "running":
+                client.hang(self.duration_ms)
+
+
+def make_fault(fault: dict[str, Any]) -> StreamsHang:
+    """The fault object for a validated Streams fault entry."""
+    body = fault["streams_hang"]
+    return StreamsHang(body["instance"], float(body["duration_ms"]))
