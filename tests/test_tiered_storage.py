@@ -537,3 +537,41 @@ def test_reset_by_duration_finds_its_offset_in_the_remote_tier() -> None:
     target = kernel.now_ms - 5900
     expected = int(stored[stored["timestamp_ms"] >= target]["offset"].iloc[0])
     assert consumer.position(tp) == expected < part.log.log_start_offset
+
+
+def test_after_an_unclean_election_the_remote_tier_follows_the_new_leaders_history() -> None:
+    """isRemoteSegmentWithinLeaderEpochs: segments the old leader copied past where the new
+    (unclean) leader's epoch 0 ends are not its history; they are deleted and copying resumes
+    from the new leader's log, so the remote tier holds its records, not the lost ones."""
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic("events", configs={
+            "remote.storage.enable": True, "segment.bytes": MIB, "min.insync.replicas": 1,
+            "unclean.leader.election.enable": True}, replica_assignment=[[0, 1]])
+        producer = Producer(kernel, {"client.id": "writer", "acks": "1",
+                                     "enable.idempotence": False})
+        producer.add_workload(Workload.generate(kernel.spawn_rng(), "events", 12000, 1000,
+                                                keys=UniformKeys(20), value_bytes=1000))
+
+    kernel = Kernel(seed=1, brokers=2, broker_configs={**TIERED_BROKERS,
+                                                       "replica.lag.time.max.ms": 2000},
+                    setup=setup)
+    kernel.run(1000)
+    kernel.cluster.network.cut(0, 1)  # broker 1 falls behind and leaves the ISR
+    kernel.run(5000)
+    part = kernel.cluster.partition("events", 0)
+    behind = part.logs[1].log_end_offset
+    copied_by_old = uploads(kernel)
+    assert (copied_by_old["end_offset"] > behind).any()
+    kernel.controller.crash_broker(0)
+    kernel.cluster.network.heal(0, 1)
+    kernel.run(30000)
+    assert part.leader == 1
+    manager = kernel.cluster.remote_log_manager
+    deletes = kernel.trace.frame(rlm.TIER_DELETE)
+    dropped = deletes[deletes["where"].str.contains("lineage")]
+    assert len(dropped) > 0
+    assert manager.consistency_problems() == []
+    stored = manager.rsm.read_partition("events", 0)
+    ids = part.log.column("record_id", int(stored["offset"].min()),
+                          int(stored["offset"].max()) + 1)
+    assert (stored["record_id"].to_numpy() == ids).all()

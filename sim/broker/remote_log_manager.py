@@ -11,7 +11,9 @@ its older ones in the remote tier (``sim.broker.remote_storage``). Every
    ``candidateLogSegments``). An upload takes simulated time (``lab.remote.copy.mb.per.s``,
    shared by the uploads of one broker);
    if the broker lost leadership meanwhile, the upload is abandoned and the new leader copies
-   the segment again — to the same object, as objects are named by base offset;
+   the segment again — to the same object, as objects are named by base offset. A new leader
+   first drops copied segments that are not its own history (an unclean election:
+   ``within_leader_epochs``) and copies again from where its history and the remote tier agree;
 2. **expires** remote segments past ``retention.ms`` (by their largest timestamp) or beyond
    ``retention.bytes`` (``RLMExpirationTask``), which moves the log start offset;
 3. deletes **local** segments, on every replica, that were uploaded *and* are past
@@ -123,6 +125,7 @@ class RemoteLogState:
     partition: int
     rsm: RemoteStorageManager
     highest_copied_offset: int = -1  # Kafka's highestOffsetInRemoteStorage
+    leader_epoch: int = -1  # the leader epoch whose lineage the copied segments were checked in
     remote_log_start_offset: int = 0
     copying: bool = False
     copy_bytes: int = 0
@@ -205,6 +208,25 @@ def offset_for_timestamp(cluster: Cluster, part: Partition,
             return OffsetAndTimestamp(int(hits["offset"].iloc[0]),
                                       int(hits["timestamp_ms"].iloc[0]))
     return None
+
+
+def within_leader_epochs(segment: RemoteLogSegmentMetadata, epochs: list[tuple[int, int]],
+                         log_end_offset: int) -> bool:
+    """Whether a leader whose epoch cache is ``epochs`` has the segment's records: each leader
+    epoch in the segment is in the cache and lasts there at least as long as in the segment.
+
+    A cache truncated at the leader's local log start answers for older epochs with that
+    start, so segments wholly below it stay referenced.
+    """
+    from sim.broker.replication import end_offset_for  # replication imports the cluster
+
+    marks = sorted(segment.segment_leader_epochs.items())
+    for i, (epoch, _start) in enumerate(marks):
+        last = marks[i + 1][1] - 1 if i + 1 < len(marks) else segment.end_offset
+        found, end = end_offset_for(epochs, log_end_offset, epoch)
+        if found != epoch or last >= end:
+            return False
+    return True
 
 
 def remote_deletions(trace: Any, leaders: dict[tuple[str, int], int]) -> pd.DataFrame:
@@ -301,7 +323,10 @@ class RemoteLogManager:
         for key in sorted(self.states):
             part = self.cluster.partition(*key)
             state = self.states[key]
-            if self._leads(part, part.leader, part.leader_epoch) and not state.copying:
+            leads = self._leads(part, part.leader, part.leader_epoch)
+            if leads and state.leader_epoch != part.leader_epoch and not state.copying:
+                self._drop_unreferenced(part, state)
+            if leads and not state.copying:
                 candidates = self.candidate_segments(part, state)
                 if candidates:
                     state.copying = True
@@ -348,15 +373,50 @@ class RemoteLogManager:
                     segment: Segment) -> tuple[RemoteLogSegmentMetadata, pd.DataFrame]:
         """``COPY_SEGMENT_STARTED``: the segment's records and metadata as the leader has them."""
         log = part.log
-        first, stop = segment.base_offset, segment.end_offset
+        # a new leader may roll differently: its segment then starts inside the copied range,
+        # and only the part after it is copied, so that remote segments never overlap
+        first = max(segment.base_offset, state.highest_copied_offset + 1)
+        stop = segment.end_offset
+        size, max_timestamp = segment.size_bytes, segment.max_timestamp_ms
+        if first > segment.base_offset:
+            size = size * (stop - first) // (stop - segment.base_offset)
+            max_timestamp = int(log.column("timestamp_ms", first, stop).max())
         in_force = [e for e, start in log.epochs if start <= first]
         epochs = ({in_force[-1]: first} if in_force else {}) | {
             e: start for e, start in log.epochs if first < start < stop}
         metadata = RemoteLogSegmentMetadata(
-            part.topic, part.partition, first, stop - 1, int(segment.max_timestamp_ms),
-            int(segment.size_bytes), part.leader, self._now(), epochs)
+            part.topic, part.partition, first, stop - 1, int(max_timestamp), int(size),
+            part.leader, self._now(), epochs)
         self.rsm.add(metadata)
         return metadata, self._segment_records(log, first, stop)
+
+    def _drop_unreferenced(self, part: Partition, state: RemoteLogState) -> None:
+        """A new leader keeps only the copied segments of its own history (Kafka's
+        ``findHighestRemoteOffset`` and ``isRemoteSegmentWithinLeaderEpochs``).
+
+        A segment whose leader epochs the new leader's epoch cache does not have, or has ending
+        before the segment's records do (an unclean election left them behind), is deleted
+        with every later one, and copying resumes after the last segment that is kept.
+        """
+        state.leader_epoch = part.leader_epoch
+        log = part.log
+        segments = state.segments()
+        keep = 0
+        for segment in segments:
+            if not within_leader_epochs(segment, log.epochs, log.log_end_offset):
+                break
+            keep += 1
+        if keep == len(segments):
+            return
+        now = self._now()
+        for segment in segments[keep:]:
+            self.rsm.update(segment, DELETE_SEGMENT_STARTED, now)
+            self.rsm.delete_log_segment_data(segment)
+            self.rsm.update(segment, DELETE_SEGMENT_FINISHED, now)
+            state.delete_requests += 1
+            self._emit(TIER_DELETE, part, part.leader, segment.base_offset, segment.end_offset,
+                       "remote: not in the leader's epoch lineage")
+        state.highest_copied_offset = segments[keep - 1].end_offset if keep else -1
 
     def _finish_copy(self, part: Partition, state: RemoteLogState,
                      started: tuple[RemoteLogSegmentMetadata, pd.DataFrame],
@@ -518,7 +578,7 @@ class RemoteLogManager:
         The copied segments of each partition follow each other without gap or overlap up to
         the highest copied offset; the folder holds exactly their objects (an abandoned copy
         leaves none behind); each object holds its segment's offsets, and every record there
-        is the one each replica still keeps at that offset below its high watermark.
+        is the one each live in-sync replica keeps at that offset below its high watermark.
         """
         problems = []
         for key in sorted(self.states):
@@ -541,6 +601,7 @@ class RemoteLogManager:
                                 f"lists {expected}")
                 continue
             part = self.cluster.partition(*key)
+            in_sync = [b for b in part.isr if self.cluster.brokers[b].alive]
             for segment in segments:
                 frame = pd.read_parquet(self.root / segment.object_name,
                                         columns=["offset", "record_id"])
@@ -550,7 +611,7 @@ class RemoteLogManager:
                     problems.append(f"{name}: object {segment.object_name} does not hold "
                                     f"offsets {segment.base_offset}–{segment.end_offset}")
                     continue
-                for broker_id in sorted(part.logs):
+                for broker_id in sorted(in_sync):
                     log = part.logs[broker_id]
                     lo = max(segment.base_offset, log.log_start_offset)
                     hi = min(segment.end_offset + 1, log.high_watermark)
