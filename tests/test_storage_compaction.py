@@ -205,3 +205,18 @@ def test_compacted_log_reads_the_same_latest_value_per_key(ops, per_segment, cut
     assert table() == before
     offsets = log.records()["offset"].to_numpy()
     assert np.all(np.diff(offsets) > 0)  # never renumbered, never reordered
+
+
+def test_compacted_topic_refuses_records_without_a_key() -> None:
+    """``LogValidator.validateKey``: INVALID_RECORD, not retried; keyed records are written."""
+    kernel, log = compacted([("A", 1)])
+    producer = kernel.clients[0]
+    producer.send("t", key=None, value="v", partition=0)
+    producer.send("t", key="B", value="v", partition=0)
+    producer.flush()
+    results = producer.results()
+    assert results["error"].iloc[-2] == "INVALID_RECORD"
+    assert results["error"].isna().iloc[-1]
+    assert len(log.records()) == 2
+    events = kernel.trace.to_frame()
+    assert (events["kind"] == "produce.error").sum() == 1
