@@ -220,3 +220,19 @@ def test_compacted_topic_refuses_records_without_a_key() -> None:
     assert len(log.records()) == 2
     events = kernel.trace.to_frame()
     assert (events["kind"] == "produce.error").sum() == 1
+
+
+def test_cleaned_segments_that_fit_together_are_merged() -> None:
+    """``Cleaner.groupSegmentsBySize``: grouped by their sizes before a cleaning, so a first
+    cleaning of full segments keeps them apart and the next one merges the small results."""
+    kernel, log = compacted([("A", k) for k in range(9)], per_segment=2)
+    one = log.segments[0].size_bytes // 2  # bytes of one record
+    assert [(s.base_offset, s.end_offset) for s in log.closed_segments()] == [
+        (0, 2), (2, 4), (4, 6), (6, 8)]
+    clean(log, kernel, 8, kernel.now_ms, 86_400_000)
+    assert [s.size_bytes for s in log.closed_segments()] == [0, 0, 0, one]
+    clean(log, kernel, 8, kernel.now_ms, 86_400_000)
+    merged = log.closed_segments()
+    assert [(s.file_name, s.base_offset, s.end_offset, s.size_bytes) for s in merged] == [
+        ("00000000000000000000.log", 0, 8, one)]
+    assert log.records()["offset"].tolist() == [7, 8]

@@ -20,6 +20,8 @@ latest values. Kafka's cleaner, modelled here with one cleaner thread per broker
   a delete horizon of *now* + ``delete.retention.ms`` (KIP-534); a later cleaning after the
   horizon removes it. A consumer lagging by more than that can miss the delete.
 - Offsets never change: removed records leave gaps (``PartitionLog.remove_records``).
+  Consecutive segments whose bytes fit in one ``segment.bytes`` are cleaned into one
+  (``groupSegmentsBySize``), so a compacted log does not keep many tiny segments.
 - Cleaning reads and writes bytes at ``log.cleaner.io.max.bytes.per.second`` (Kafka's
   ``Throttler``), so it takes visible time; an idle cleaner sleeps ``log.cleaner.backoff.ms``.
 
@@ -143,11 +145,31 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     removed = live & ~keep
     sizes = log.record_sizes(start, end_offset)
     before = round(float(sizes[live].sum()))
+    groups = group_segments_by_size(log, end_offset)
     log.remove_records(offsets[removed], sizes[removed])
+    log.merge_segments(groups)
     log.clean_passes.append((end_offset, now_ms + delete_retention_ms))
     log.clean_offset = max(log.clean_offset, end_offset)
     return CleanResult(offsets[removed], ids[removed], before,
                        round(float(sizes[keep].sum())))
+
+
+def group_segments_by_size(log: PartitionLog, end_offset: int) -> list[int]:
+    """``Cleaner.groupSegmentsBySize``: consecutive segments below ``end_offset`` whose bytes
+    together stay within ``segment.bytes`` are cleaned into one; returns each group's size in
+    segments, oldest first (sizes before this cleaning, as Kafka groups before it copies)."""
+    groups: list[int] = []
+    total = 0
+    for segment in log.segments:
+        if segment.end_offset > end_offset or segment is log.active_segment:
+            break
+        if groups and total + segment.size_bytes <= log.segment_bytes:
+            groups[-1] += 1
+            total += segment.size_bytes
+        else:
+            groups.append(1)
+            total = segment.size_bytes
+    return groups
 
 
 def _delete_horizons(log: PartitionLog, offsets: np.ndarray, new_horizon: float) -> np.ndarray:
