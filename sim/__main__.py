@@ -1,4 +1,4 @@
-"""Command line: ``python -m sim list | run | explain | fuzz | exercises | grade | lab``.
+"""Command line: ``python -m sim list | run | explain | fuzz | exercises | grade | lab | connect``.
 
 Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 
@@ -12,6 +12,9 @@ Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 - ``lab``: open JupyterLab at the repository's root with the tour open.
 - ``fuzz --runs N --seed S --profile P --out DIR``: random fault schedules, each checked; one
   line per failing schedule, each new failure minimised into DIR as replayable YAML.
+- ``connect serve [--port 8083] [--scenario NAME] [--speed X]``: Kafka Connect's REST API over
+  HTTP on 127.0.0.1, simulated time following the wall clock; ``connect standalone WORKER
+  CONNECTOR…``: run connector ``.properties`` files and print their status (``sim.connect``).
 
 A user's mistake (a bad argument, an invalid scenario) is one line on stderr and exit code 2.
 """
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from sim import report, scenarios
 from sim.errors import KafkaLabError
@@ -98,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="folder for the minimised failing schedules (YAML)")
     fuzz.add_argument("--minimise-runs", type=int, default=60,
                       help="runs allowed to minimise each new failure (default 60; 0: none)")
+    _add_connect_parser(commands)
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "lab":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -114,11 +119,41 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(lab_command(_lab_root(), unknown))
         if args.command == "fuzz":
             return _fuzz(args)
+        if args.command == "connect":
+            from sim.connect.cli import run_command  # Starlette and uvicorn only when asked
+            return run_command(args)
         _check_run_arguments(args.seed, args.trace)
         return _run(args.scenario, args.seed, args.trace, args.json)
     except KafkaLabError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2
+
+
+def _add_connect_parser(commands: Any) -> None:
+    """``connect serve`` (the REST API over HTTP) and ``connect standalone`` (run, print status)."""
+    connect = commands.add_parser("connect", help="Kafka Connect: serve the REST API, or run "
+                                  "a standalone worker")
+    actions = connect.add_subparsers(dest="action", required=True)
+    serve = actions.add_parser("serve", help="serve the Connect REST API on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8083, help="TCP port (default 8083; 0: any)")
+    serve.add_argument("--scenario", default=None,
+                       help="a scenario name or .yaml file for the cluster (default: 3 brokers)")
+    serve.add_argument("--speed", type=float, default=1.0,
+                       help="simulated ms per wall-clock ms (default 1)")
+    serve.add_argument("--worker", type=Path, default=None,
+                       help="worker .properties (default: connect-standalone.properties' "
+                            "settings, offsets in memory)")
+    serve.add_argument("connectors", nargs="*", type=Path,
+                       help="connector .properties files to start with")
+    standalone = actions.add_parser("standalone", help="run connectors for a simulated time "
+                                    "and print their status, like connect-standalone.sh")
+    standalone.add_argument("worker", type=Path, help="worker .properties")
+    standalone.add_argument("connectors", nargs="+", type=Path,
+                            help="connector .properties files")
+    standalone.add_argument("--until-ms", type=float, default=30_000,
+                            help="simulated time to run (default 30000)")
+    standalone.add_argument("--scenario", default=None,
+                            help="a scenario name or .yaml file for the cluster")
 
 
 def _list() -> int:

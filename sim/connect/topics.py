@@ -1,0 +1,23 @@
+"""Reading a topic's records back with their payloads: what a console consumer would print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.payloads import payload, producer_of
+
+
+def topic_records(kernel: Any, topic: str) -> list[dict[str, Any]]:
+    """Every record below the high watermark: partition, offset, key, value, headers."""
+    out = []
+    for part in kernel.cluster.topics[topic].partitions:
+        log = part.log
+        ids = log.column("record_id", log.log_start_offset, log.high_watermark)
+        for i, record_id in enumerate(ids):
+            key, value = payload(kernel, int(record_id))
+            producer = producer_of(kernel, int(record_id))
+            index = int(record_id) & ((1 << 40) - 1)
+            headers = getattr(producer, "headers", {}).get(index, [])
+            out.append({"partition": part.partition, "offset": log.log_start_offset + i,
+                        "key": key, "value": value, "headers": list(headers)})
+    return out
