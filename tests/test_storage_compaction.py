@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.broker.log import PartitionLog
+from sim.broker.log import RECORD_COLUMNS, PartitionLog
 from sim.broker.log_cleaner import clean, is_cleanable, log_to_clean
 from sim.consumer import Consumer
 from sim.kernel import Kernel
@@ -236,3 +236,14 @@ def test_cleaned_segments_that_fit_together_are_merged() -> None:
     assert [(s.file_name, s.base_offset, s.end_offset, s.size_bytes) for s in merged] == [
         ("00000000000000000000.log", 0, 8, one)]
     assert log.records()["offset"].tolist() == [7, 8]
+
+
+def test_records_without_a_record_id_are_never_removed() -> None:
+    """The lab's internal records (offset commits) carry no record id, so no key: kept."""
+    kernel, log = compacted([("A", 1), ("A", 2)], per_segment=1)
+    cols = {name: np.full(2, -1, dtype) for name, dtype in RECORD_COLUMNS.items()}
+    log.append_batch(cols, log.segments[0].size_bytes)
+    log.roll()
+    log.high_watermark = log.log_end_offset
+    clean(log, kernel, log.active_segment.base_offset, kernel.now_ms, 0)
+    assert log.records()["offset"].tolist() == [1, 2, 3]

@@ -15,7 +15,9 @@ latest values. Kafka's cleaner, modelled here with one cleaner thread per broker
   every record from the log start to the end of the dirty part is kept only if it is its
   key's latest (``shouldRetainRecord``). Keys are compared by their serialized bytes
   (``sim.payloads.key_identities``), never by a hash: a collision would delete another key's
-  record. A record without a key is dropped (Kafka refuses them in compacted topics).
+  record. A record without a key is dropped (Kafka refuses them in compacted topics); a record
+  without a record id (the lab's own internal records, such as offset commits, whose keys it
+  does not keep) is never removed.
 - Tombstones (a null value, ``value_size == -1``): the first cleaning that keeps one gives it
   a delete horizon of *now* + ``delete.retention.ms`` (KIP-534); a later cleaning after the
   horizon removes it. A consumer lagging by more than that can miss the delete.
@@ -131,7 +133,9 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     offsets = np.arange(start, end_offset, dtype=np.int64)
     live = log.retained(start, end_offset)
     ids = log.column("record_id", start, end_offset)
-    keys = key_identities(runtime, ids)
+    known = ids >= 0  # internal records (e.g. offset commits) carry no record id
+    keys = np.full(len(ids), -1, dtype=np.int64)
+    keys[known] = key_identities(runtime, ids[known])
     keyed = live & (keys >= 0)
     dirty = keyed & (offsets >= first_dirty)
     # OffsetMap: each dirty key's last offset, in a table indexed by key identity (identities
@@ -141,7 +145,7 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     latest = offsets >= last[keys]  # keyless records (identity -1) read the unused last slot
     tombstone = log.column("value_size", start, end_offset) == -1
     horizon = _delete_horizons(log, offsets, now_ms + delete_retention_ms)
-    keep = keyed & latest & (~tombstone | (now_ms < horizon))
+    keep = (keyed & latest & (~tombstone | (now_ms < horizon))) | ~known
     removed = live & ~keep
     sizes = log.record_sizes(start, end_offset)
     before = round(float(sizes[live].sum()))

@@ -262,6 +262,7 @@ class ReplicaManager:
         if "compact" not in config.cleanup_policies(part.config):
             return False
         ids = np.asarray(record_ids, np.int64)
+        ids = ids[ids >= 0]  # internal records (offset commits) have no producer record
         producers = ids >> RECORD_INDEX_BITS
         for pid in np.unique(producers):
             buffer = getattr(self.runtime.clients[int(pid)], "buffer", None)
