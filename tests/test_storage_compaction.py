@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.broker.log import PartitionLog
+from sim.broker.log import RECORD_COLUMNS, PartitionLog
 from sim.broker.log_cleaner import clean, is_cleanable, log_to_clean
 from sim.consumer import Consumer
 from sim.kernel import Kernel
@@ -205,3 +205,45 @@ def test_compacted_log_reads_the_same_latest_value_per_key(ops, per_segment, cut
     assert table() == before
     offsets = log.records()["offset"].to_numpy()
     assert np.all(np.diff(offsets) > 0)  # never renumbered, never reordered
+
+
+def test_compacted_topic_refuses_records_without_a_key() -> None:
+    """``LogValidator.validateKey``: INVALID_RECORD, not retried; keyed records are written."""
+    kernel, log = compacted([("A", 1)])
+    producer = kernel.clients[0]
+    producer.send("t", key=None, value="v", partition=0)
+    producer.send("t", key="B", value="v", partition=0)
+    producer.flush()
+    results = producer.results()
+    assert results["error"].iloc[-2] == "INVALID_RECORD"
+    assert results["error"].isna().iloc[-1]
+    assert len(log.records()) == 2
+    events = kernel.trace.to_frame()
+    assert (events["kind"] == "produce.error").sum() == 1
+
+
+def test_cleaned_segments_that_fit_together_are_merged() -> None:
+    """``Cleaner.groupSegmentsBySize``: grouped by their sizes before a cleaning, so a first
+    cleaning of full segments keeps them apart and the next one merges the small results."""
+    kernel, log = compacted([("A", k) for k in range(9)], per_segment=2)
+    one = log.segments[0].size_bytes // 2  # bytes of one record
+    assert [(s.base_offset, s.end_offset) for s in log.closed_segments()] == [
+        (0, 2), (2, 4), (4, 6), (6, 8)]
+    clean(log, kernel, 8, kernel.now_ms, 86_400_000)
+    assert [s.size_bytes for s in log.closed_segments()] == [0, 0, 0, one]
+    clean(log, kernel, 8, kernel.now_ms, 86_400_000)
+    merged = log.closed_segments()
+    assert [(s.file_name, s.base_offset, s.end_offset, s.size_bytes) for s in merged] == [
+        ("00000000000000000000.log", 0, 8, one)]
+    assert log.records()["offset"].tolist() == [7, 8]
+
+
+def test_records_without_a_record_id_are_never_removed() -> None:
+    """The lab's internal records (offset commits) carry no record id, so no key: kept."""
+    kernel, log = compacted([("A", 1), ("A", 2)], per_segment=1)
+    cols = {name: np.full(2, -1, dtype) for name, dtype in RECORD_COLUMNS.items()}
+    log.append_batch(cols, log.segments[0].size_bytes)
+    log.roll()
+    log.high_watermark = log.log_end_offset
+    clean(log, kernel, log.active_segment.base_offset, kernel.now_ms, 0)
+    assert log.records()["offset"].tolist() == [1, 2, 3]

@@ -312,6 +312,26 @@ class PartitionLog:
         self.epochs = ([(older[-1][0], offset)] if older else []) + [
             e for e in self.epochs if e[1] > offset]
 
+    def merge_segments(self, groups: list[int]) -> None:
+        """Replace runs of the oldest segments by one segment each (the log cleaner writes a
+        group of cleaned segments as one file, named by the first one's base offset).
+
+        ``groups`` gives each run's length in segments, oldest first; the active segment is
+        never merged.
+        """
+        merged: list[Segment] = []
+        at = 0
+        for count in groups:
+            run = self.segments[at : at + count]
+            at += count
+            if any(s is self.segments[-1] for s in run):
+                raise ValueError("the active segment cannot be merged")
+            merged.append(Segment(run[0].base_offset, run[-1].end_offset,
+                                  sum(s.size_bytes for s in run),
+                                  max(s.max_timestamp_ms for s in run),
+                                  run[0].rolling_timestamp_ms))
+        self.segments = merged + self.segments[at:]
+
     def segments_frame(self) -> pd.DataFrame:
         """One row per segment: file name, offsets, bytes, max timestamp, active or closed."""
         rows = [(s.file_name, s.base_offset, s.end_offset, s.size_bytes, s.max_timestamp_ms,

@@ -15,11 +15,15 @@ latest values. Kafka's cleaner, modelled here with one cleaner thread per broker
   every record from the log start to the end of the dirty part is kept only if it is its
   key's latest (``shouldRetainRecord``). Keys are compared by their serialized bytes
   (``sim.payloads.key_identities``), never by a hash: a collision would delete another key's
-  record. A record without a key is dropped (Kafka refuses them in compacted topics).
+  record. A record without a key is dropped (Kafka refuses them in compacted topics); a record
+  without a record id (the lab's own internal records, such as offset commits, whose keys it
+  does not keep) is never removed.
 - Tombstones (a null value, ``value_size == -1``): the first cleaning that keeps one gives it
   a delete horizon of *now* + ``delete.retention.ms`` (KIP-534); a later cleaning after the
   horizon removes it. A consumer lagging by more than that can miss the delete.
 - Offsets never change: removed records leave gaps (``PartitionLog.remove_records``).
+  Consecutive segments whose bytes fit in one ``segment.bytes`` are cleaned into one
+  (``groupSegmentsBySize``), so a compacted log does not keep many tiny segments.
 - Cleaning reads and writes bytes at ``log.cleaner.io.max.bytes.per.second`` (Kafka's
   ``Throttler``), so it takes visible time; an idle cleaner sleeps ``log.cleaner.backoff.ms``.
 
@@ -129,7 +133,9 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     offsets = np.arange(start, end_offset, dtype=np.int64)
     live = log.retained(start, end_offset)
     ids = log.column("record_id", start, end_offset)
-    keys = key_identities(runtime, ids)
+    known = ids >= 0  # internal records (e.g. offset commits) carry no record id
+    keys = np.full(len(ids), -1, dtype=np.int64)
+    keys[known] = key_identities(runtime, ids[known])
     keyed = live & (keys >= 0)
     dirty = keyed & (offsets >= first_dirty)
     # OffsetMap: each dirty key's last offset, in a table indexed by key identity (identities
@@ -139,15 +145,35 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     latest = offsets >= last[keys]  # keyless records (identity -1) read the unused last slot
     tombstone = log.column("value_size", start, end_offset) == -1
     horizon = _delete_horizons(log, offsets, now_ms + delete_retention_ms)
-    keep = keyed & latest & (~tombstone | (now_ms < horizon))
+    keep = (keyed & latest & (~tombstone | (now_ms < horizon))) | ~known
     removed = live & ~keep
     sizes = log.record_sizes(start, end_offset)
     before = round(float(sizes[live].sum()))
+    groups = group_segments_by_size(log, end_offset)
     log.remove_records(offsets[removed], sizes[removed])
+    log.merge_segments(groups)
     log.clean_passes.append((end_offset, now_ms + delete_retention_ms))
     log.clean_offset = max(log.clean_offset, end_offset)
     return CleanResult(offsets[removed], ids[removed], before,
                        round(float(sizes[keep].sum())))
+
+
+def group_segments_by_size(log: PartitionLog, end_offset: int) -> list[int]:
+    """``Cleaner.groupSegmentsBySize``: consecutive segments below ``end_offset`` whose bytes
+    together stay within ``segment.bytes`` are cleaned into one; returns each group's size in
+    segments, oldest first (sizes before this cleaning, as Kafka groups before it copies)."""
+    groups: list[int] = []
+    total = 0
+    for segment in log.segments:
+        if segment.end_offset > end_offset or segment is log.active_segment:
+            break
+        if groups and total + segment.size_bytes <= log.segment_bytes:
+            groups[-1] += 1
+            total += segment.size_bytes
+        else:
+            groups.append(1)
+            total = segment.size_bytes
+    return groups
 
 
 def _delete_horizons(log: PartitionLog, offsets: np.ndarray, new_horizon: float) -> np.ndarray:

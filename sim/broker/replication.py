@@ -49,12 +49,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim import config
 from sim import trace as events
 from sim.broker.cluster import FollowerState, Network, Partition
 from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
 from sim.broker.log_cleaner import LogCleaner
 from sim.broker.producer_state import last_sequence
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
+from sim.payloads import RECORD_INDEX_BITS
 
 if TYPE_CHECKING:
     from sim.broker.runtime import BrokerRuntime
@@ -66,6 +68,7 @@ NONE = "NONE"
 NOT_ENOUGH_REPLICAS = "NOT_ENOUGH_REPLICAS"
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
 NOT_LEADER_OR_FOLLOWER = "NOT_LEADER_OR_FOLLOWER"
+INVALID_RECORD = "INVALID_RECORD"
 REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
 
 HW_ADVANCE = events.register(events.EventKind(
@@ -155,6 +158,9 @@ class ReplicaManager:
         all_acks = acks in ("all", "-1")
         if all_acks and not zombie and len(part.isr) < part.min_insync_replicas:
             self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
+            return
+        if self._keyless_in_compacted(part, columns["record_id"]):
+            self._error(part, node, INVALID_RECORD, records, respond)
             return
         log = part.logs[node]
         duplicate = None
@@ -249,6 +255,23 @@ class ReplicaManager:
                                        delayed.records)
                 self._answer(delayed, AppendResult(REQUEST_TIMED_OUT))
         self._arm_timer()
+
+    def _keyless_in_compacted(self, part: Partition, record_ids: Any) -> bool:
+        """``LogValidator.validateKey``: a compacted topic refuses a batch with a record
+        without a key ("Compacted topic cannot accept message without key")."""
+        if "compact" not in config.cleanup_policies(part.config):
+            return False
+        ids = np.asarray(record_ids, np.int64)
+        ids = ids[ids >= 0]  # internal records (offset commits) have no producer record
+        producers = ids >> RECORD_INDEX_BITS
+        for pid in np.unique(producers):
+            buffer = getattr(self.runtime.clients[int(pid)], "buffer", None)
+            if buffer is None:  # not a producer's record: nothing known about its key
+                continue
+            index = ids[producers == pid] & ((1 << RECORD_INDEX_BITS) - 1)
+            if (buffer.key_id[index] < 0).any():
+                return True
+        return False
 
     def _error(self, part: Partition, node: int, error: str, records: int,
                respond: Callable[[AppendResult], None]) -> None:

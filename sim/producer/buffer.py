@@ -19,7 +19,8 @@ EXPIRY_CHECK_MS = 100.0  # how often queued batches are checked against delivery
 DELIVERY_TIMEOUT = "TimeoutException: delivery.timeout.ms expired"
 ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
           "NOT_LEADER_OR_FOLLOWER", "NETWORK_EXCEPTION", "REQUEST_TIMEOUT", "REQUEST_TIMED_OUT",
-          "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH", "retries exhausted")
+          "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH", "INVALID_RECORD",
+          "retries exhausted")
 """Error codes stored per record; 0 = acknowledged."""
 
 
