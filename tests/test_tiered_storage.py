@@ -575,3 +575,26 @@ def test_after_an_unclean_election_the_remote_tier_follows_the_new_leaders_histo
     ids = part.log.column("record_id", int(stored["offset"].min()),
                           int(stored["offset"].max()) + 1)
     assert (stored["record_id"].to_numpy() == ids).all()
+
+
+def test_values_given_to_send_reach_the_parquet_objects() -> None:
+    """Keys and values a producer sent are in the objects as the bytes Kafka's serializers
+    make (String → UTF-8, Integer → 4 bytes); a null key stays null."""
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic("events", configs={
+            "remote.storage.enable": True, "lab.segment.bytes": 2000})
+
+    kernel = Kernel(seed=0, brokers=1, broker_configs=TIERED_BROKERS, setup=setup)
+    producer = Producer(kernel, {"client.id": "writer", "linger.ms": 0})
+    sent = [(None if i % 7 == 0 else f"user-{i % 5}", i * 1000) for i in range(200)]
+    for i, (key, value) in enumerate(sent):
+        producer.send("events", key=key, value=value)
+        if i % 10 == 9:
+            kernel.run(kernel.now_ms + 10)  # a batch of ten, then the next
+    kernel.run(3000)
+    stored = kernel.cluster.remote_log_manager.rsm.read_partition("events", 0)
+    assert len(stored) > 50
+    for row in stored.itertuples():
+        key, value = sent[row.offset]
+        assert row.key == serialize(key)
+        assert row.value == serialize(value)

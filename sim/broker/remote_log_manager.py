@@ -59,7 +59,7 @@ from sim.broker.remote_storage import (
 )
 from sim.config import cleanup_policies
 from sim.errors import ConfigError
-from sim.payloads import RECORD_INDEX_BITS, payload
+from sim.payloads import RECORD_INDEX_BITS
 from sim.records import serialize
 
 if TYPE_CHECKING:
@@ -281,6 +281,7 @@ class RemoteLogManager:
         # when each broker's link to the object store is free again (uploads, reads)
         self._upload_free_ms: dict[int, float] = {}
         self._read_free_ms: dict[int, float] = {}
+        self._key_tables: dict[int, np.ndarray] = {}  # producer → its keys, serialized
 
     def __repr__(self) -> str:
         return f"RemoteLogManager({self.rsm.root}, partitions={len(self.states)})"
@@ -441,22 +442,39 @@ class RemoteLogManager:
         return True
 
     def _segment_records(self, log: PartitionLog, first: int, stop: int) -> pd.DataFrame:
-        """A segment's records with keys and values as bytes (null where not kept)."""
+        """A segment's records with keys and values as bytes (null where not kept).
+
+        Vectorised per producer: each producer's key table is serialized once (and again only
+        when it grew), then indexed by the records' key ids, as ``sim.payloads`` reads them.
+        """
         frame = log.records(first, stop)
-        runtime = self.runtime
-        clients = runtime.clients
-        keys: list[bytes | None] = []
-        values: list[bytes | None] = []
-        for record_id in frame["record_id"].to_numpy():
-            key = value = None
-            owner = int(record_id) >> RECORD_INDEX_BITS
-            if record_id >= 0 and owner < len(clients) and hasattr(clients[owner], "keys"):
-                key, value = payload(runtime, int(record_id))
-            keys.append(serialize(key))
-            values.append(serialize(value))
+        ids = frame["record_id"].to_numpy()
+        keys = np.full(len(ids), None, dtype=object)
+        values = np.full(len(ids), None, dtype=object)
+        owners = np.where(ids >= 0, ids >> RECORD_INDEX_BITS, -1)
+        clients = self.runtime.clients
+        for owner in np.unique(owners[owners >= 0]):
+            producer = clients[int(owner)] if owner < len(clients) else None
+            if not hasattr(producer, "keys"):
+                continue  # a record not sent by a lab producer: no payload to show
+            mine = np.flatnonzero(owners == owner)
+            index = ids[mine] & ((1 << RECORD_INDEX_BITS) - 1)
+            table = self._key_table(int(owner), producer)
+            key_ids = producer.buffer.key_id[index]
+            keys[mine] = table[np.where(key_ids < 0, len(table) - 1, key_ids)]
+            if producer.values:
+                values[mine] = [serialize(producer.values.get(int(i))) for i in index]
         frame["key"] = keys
         frame["value"] = values
         return frame
+
+    def _key_table(self, owner: int, producer: Any) -> np.ndarray:
+        """The producer's keys serialized, with None last for a null key (cached)."""
+        cached = self._key_tables.get(owner)
+        if cached is None or len(cached) != len(producer.keys) + 1:
+            cached = np.array([*map(serialize, producer.keys), None], dtype=object)
+            self._key_tables[owner] = cached
+        return cached
 
     # -- expiring the remote tier and deleting local segments ----------------------------------
 
