@@ -112,6 +112,16 @@ TERMS: dict[str, str] = {
     "unavailable": "a window when a partition took no writes: from a failed produce attempt to "
                    "the next batch its leader appended; an open window lasted to the end of "
                    "the run.",
+    "aborted-read": "a read_uncommitted consumer read a record of a transaction that was then "
+                    "aborted (it acted on data that officially never existed); read_committed "
+                    "consumers never do. The audit names the abort marker.",
+    "output-duplicate": "a consume-transform-produce application wrote the output of one "
+                        "input record more than once, as read_committed readers of the output "
+                        "see it: at least once, after the crash or rebalance the audit names. "
+                        "With transactions this would break exactly once (INVALID).",
+    "zombie-write": "a write by a producer whose epoch was bumped (fenced: a newer instance "
+                    "with the same transactional.id, or a transaction timeout). Refused ones "
+                    "are Kafka's fencing at work; the audit names the fencing event.",
     "in_flight": "records a producer was given that were neither acknowledged nor failed when "
                  "the run ended (still batched or waiting for a response).",
 }
@@ -174,6 +184,9 @@ class AuditReport:
     lost_records: list[dict[str, Any]] = field(default_factory=list)
     unavailable: list[dict[str, Any]] = field(default_factory=list)
     """Windows when a partition took no writes (``sim.availability.unavailability``)."""
+    transactions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Transaction anomalies (``TRANSACTION_KINDS``), present when the run used transactions
+    or a consume-transform-produce application (``transaction_anomalies``)."""
 
     @property
     def lost(self) -> int:
@@ -202,11 +215,18 @@ class AuditReport:
 
     @property
     def bad_kinds(self) -> list[str]:
-        """Anomaly kinds that make the run invalid (Jepsen's ``bad-error-types``)."""
+        """Anomaly kinds that make the run invalid (Jepsen's ``bad-error-types``).
+
+        Of the transaction kinds only an output duplicate under transactions is: the others
+        are what read_uncommitted or at-least-once promise, or fencing doing its job.
+        """
         allowed = set(DELIVERY_KINDS) | set(STORAGE_KINDS) | {"unseen"}
         if self.subscribed:
             allowed |= set(ALLOWED_WITH_SUBSCRIBE)
-        return [k for k in KINDS if self.counts[k] and k not in allowed]
+        bad = [k for k in KINDS if self.counts[k] and k not in allowed]
+        if any(e["transactional"] for e in self.transactions.get("output-duplicate", [])):
+            bad.append("output-duplicate")
+        return bad
 
     @property
     def valid(self) -> bool:
@@ -227,6 +247,8 @@ class AuditReport:
             "unavailability": [_plain(w) for w in self.unavailable],
             "anomalies": dict(self.counts),
             "details": {k: _detail(v) for k, v in self.anomalies.items() if v},
+            **({"transactions": {k: _detail(v) for k, v in self.transactions.items()}}
+               if self.transactions else {}),
         }
 
     def __repr__(self) -> str:
@@ -275,6 +297,7 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
           subscribed: bool = True, final: pd.DataFrame | None = None,
           stored: set[int] | np.ndarray | None = None,
           history: LossHistory | None = None,
+          hidden: Hidden | None = None,
           storage: StorageHistory | None = None) -> AuditReport:
     """Check a run's writes against its reads and processing.
 
@@ -297,6 +320,8 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
             acknowledged record that is not among them is lost.
         history: what replication removed and elected (``loss_history_of``); lost writes
             point at their causes only with it.
+        hidden: offsets consumers never get (transaction markers; for read_committed
+            consumers also aborted records, ``hidden_of``): not skipped, not a poll-skip.
         storage: what retention and the log cleaner removed (``storage_history_of``);
             unread records they removed are reported as such, not as lost.
     """
@@ -315,9 +340,11 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
     anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(unread, seen, history,
                                                                     stored)
     anomalies["nonmonotonic-send"] = nonmonotonic_sends(writes)
-    anomalies["poll-skip"], anomalies["nonmonotonic-poll"] = _poll_order(reads, causes, storage)
+    hidden = hidden or Hidden()
+    anomalies["poll-skip"], anomalies["nonmonotonic-poll"] = _poll_order(reads, causes, hidden,
+                                                                         storage)
     anomalies["skipped"], anomalies["processed-twice"] = _delivery(reads, processed, commits,
-                                                                  causes, storage)
+                                                                  causes, hidden, storage)
     counts = {k: _count(k, v) for k, v in anomalies.items()}
     read_keys = reads.drop_duplicates(["topic", "partition", "offset"])
     processed_keys = processed.drop_duplicates(["topic", "partition", "offset"])
@@ -387,7 +414,8 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
     read can ever see it.
     """
     position = ["topic", "partition", "offset"]
-    seen = acked["record_id"].isin(reads.loc[reads["record_id"] >= 0, "record_id"]).to_numpy()
+    seen = acked["record_id"].isin(reads.loc[reads["record_id"] >= 0, "record_id"]).to_numpy(
+        copy=True)
     no_id = reads[reads["record_id"] < 0]
     if len(no_id):
         seen |= pd.MultiIndex.from_frame(acked[position]).isin(
@@ -667,7 +695,7 @@ def _removal_text(row: pd.Series) -> str:
 
 # -- the consumer-side checks -----------------------------------------------------------------
 
-def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame,
+def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame, hidden: Hidden,
                 storage: StorageHistory | None = None
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """poll-skip and nonmonotonic-poll, per consumer process (incarnation) and partition.
@@ -688,12 +716,18 @@ def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame,
     delta = polls["first"] - polls["prev_last"]
     skips, backs = [], []
     for row, d in zip(polls.itertuples(index=False), delta, strict=True):
+        if d > 1 and hidden.any:  # markers (and aborted records) between polls are no gap
+            gap = hidden.offsets(row.topic, row.partition, row.consumer in hidden.committed)
+            d -= int(np.count_nonzero((gap > row.prev_last) & (gap < row.first)))
         if d == 1:
             continue
-        if d > 1 and storage is not None and _storage_gone(
-                storage, str(row.topic), int(row.partition),
-                np.arange(int(row.prev_last) + 1, int(row.first), dtype=np.int64)).all():
-            continue
+        if d > 1 and storage is not None:
+            between = np.arange(int(row.prev_last) + 1, int(row.first), dtype=np.int64)
+            if hidden.any:
+                between = np.setdiff1d(between, hidden.offsets(
+                    row.topic, row.partition, row.consumer in hidden.committed))
+            if _storage_gone(storage, str(row.topic), int(row.partition), between).all():
+                continue
         entry = {"consumer": row.consumer, "topic": row.topic, "partition": int(row.partition),
                  "from_offset": int(row.prev_last), "to_offset": int(row.first),
                  "delta": int(d), "polls": [int(row.prev_seq), int(row.poll_seq)],
@@ -703,7 +737,7 @@ def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame,
 
 
 def _delivery(reads: pd.DataFrame, processed: pd.DataFrame, commits: pd.DataFrame,
-              causes: pd.DataFrame, storage: StorageHistory | None = None
+              causes: pd.DataFrame, hidden: Hidden, storage: StorageHistory | None = None
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """skipped and processed-twice, per group (or per consumer without a group) and partition.
 
@@ -730,6 +764,9 @@ def _delivery(reads: pd.DataFrame, processed: pd.DataFrame, commits: pd.DataFram
         frontier = max(committed, int(counts.index.max()) + 1 if len(counts) else 0)
         start = int(mine["offset"].min())
         never = np.setdiff1d(np.arange(start, frontier), counts.index.to_numpy())
+        if hidden.any:
+            committed_reader = bool(mine["consumer"].isin(hidden.committed).any())
+            never = np.setdiff1d(never, hidden.offsets(topic, partition, committed_reader))
         if storage is not None and len(never):
             gone = _storage_gone(storage, str(topic), int(partition), never)
             never = never[~gone | np.isin(never, mine["offset"].to_numpy())]
@@ -762,6 +799,45 @@ def _delivery(reads: pd.DataFrame, processed: pd.DataFrame, commits: pd.DataFram
                           "cause": _stop_between(causes, one["consumer"], one["processed_ms"],
                                                  two["processed_ms"])})
     return skipped, twice
+
+
+@dataclass
+class Hidden:
+    """Offsets no consumer returns: markers, and for ``read_committed`` consumers (named in
+    ``committed``) the records of aborted transactions."""
+
+    markers: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    aborted: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    committed: set[str] = field(default_factory=set)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.markers)
+
+    def offsets(self, topic: str, partition: int, read_committed: bool) -> np.ndarray:
+        key = (topic, int(partition))
+        empty = np.empty(0, np.int64)
+        markers = self.markers.get(key, empty)
+        return np.union1d(markers, self.aborted.get(key, empty)) if read_committed else markers
+
+
+def hidden_of(kernel: Any, consumers: list[Any]) -> Hidden:
+    """Every partition's markers and aborted records (leaders' logs), and which consumers
+    read with ``isolation.level=read_committed``."""
+    hidden = Hidden(committed={c.client_id for c in consumers
+                               if c.config.get("isolation.level") == "read_committed"})
+    for topic in kernel.cluster.topics.values():
+        for part in topic.partitions:
+            log = part.log
+            if topic.name.startswith("__") or not log.transactions.any:
+                continue
+            start, stop = log.log_start_offset, log.log_end_offset
+            offsets = np.arange(start, stop, dtype=np.int64)
+            data = _data_mask(log, start, stop, drop_aborted=False)
+            visible = _data_mask(log, start, stop, drop_aborted=True)
+            hidden.markers[(topic.name, part.partition)] = offsets[~data]
+            hidden.aborted[(topic.name, part.partition)] = offsets[data & ~visible]
+    return hidden
 
 
 def _owner(frame: pd.DataFrame) -> pd.Series:
@@ -874,8 +950,10 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     final = final_reads_of(kernel) if final_read else None
     stored = stored_ids_of(kernel) if final_read else None
     report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
-                   final, stored, loss_history_of(kernel), storage_history_of(kernel))
+                   final, stored, loss_history_of(kernel), hidden_of(kernel, members),
+                   storage_history_of(kernel))
     report.unavailable = unavailability(events_of(kernel, AVAILABILITY_KINDS), kernel.now_ms)
+    report.transactions = transaction_anomalies(kernel, reads, processed, members)
     return report
 
 
@@ -911,11 +989,14 @@ def final_reads_of(kernel: Any) -> pd.DataFrame:
             log = part.log
             start, stop = log.log_start_offset, log.high_watermark
             if stop > start:
-                parts.append(pd.DataFrame({
-                    "topic": topic.name, "partition": part.partition,
-                    "offset": np.arange(start, stop, dtype=np.int64),
-                    "record_id": log.column("record_id", start, stop)})[
-                        log.retained(start, stop)])
+                offsets = np.arange(start, stop, dtype=np.int64)
+                ids = log.column("record_id", start, stop)
+                keep = log.retained(start, stop)  # the log cleaner's gaps hold no record
+                if log.transactions.any:  # markers are no records a consumer reads
+                    keep &= _data_mask(log, start, stop, drop_aborted=False)
+                offsets, ids = offsets[keep], ids[keep]
+                parts.append(pd.DataFrame({"topic": topic.name, "partition": part.partition,
+                                           "offset": offsets, "record_id": ids}))
     return _concat(parts, ["topic", "partition", "offset", "record_id"])
 
 
@@ -999,3 +1080,164 @@ def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=columns)
     return pd.concat(parts, ignore_index=True)
+
+
+# -- transactions -------------------------------------------------------------------------------
+
+TRANSACTION_KINDS = ("aborted-read", "output-duplicate", "zombie-write")
+"""Anomalies of transactional runs (see ``TERMS``)."""
+
+
+def _data_mask(log: Any, start: int, stop: int, drop_aborted: bool) -> np.ndarray:
+    """Offsets ``start … stop-1`` that hold data: not markers, and with ``drop_aborted`` not
+    records of aborted transactions (what read_committed returns)."""
+    keep = np.ones(stop - start, bool)
+    aborted = log.transactions.aborted_between(start, stop) if drop_aborted else []
+    for batch in log.batches_overlapping(start, stop):
+        if batch.is_control or (batch.is_transactional and any(
+                t.producer_id == batch.producer_id
+                and t.first_offset <= batch.base_offset <= t.last_offset for t in aborted)):
+            keep[max(batch.base_offset - start, 0):batch.last_offset + 1 - start] = False
+    return keep
+
+
+def transaction_anomalies(kernel: Any, reads: pd.DataFrame, processed: pd.DataFrame | None = None,
+                          consumers: list[Any] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Aborted reads, output duplicates and zombie writes, each with the event behind it, and
+    (``read-committed-wait``) how long read_committed consumers waited for records at most: an
+    open transaction holds the LSO back.
+
+    Empty when the run used neither a transactional producer nor a consume-transform-produce
+    application, so that other runs' reports do not change.
+    """
+    apps = _transform_apps(kernel)
+    coordinator = getattr(kernel.cluster, "transaction_coordinator", None)
+    if coordinator is None and not apps:
+        return {}
+    markers = events_of(kernel, ("txn.marker",))
+    return {"aborted-read": _aborted_reads(kernel, reads, markers),
+            "output-duplicate": _output_duplicates(kernel, apps),
+            "zombie-write": _zombie_writes(kernel),
+            "read-committed-wait": _committed_waits(kernel, processed, consumers or [])}
+
+
+def _committed_waits(kernel: Any, processed: pd.DataFrame | None, consumers: list[Any]
+                     ) -> list[dict[str, Any]]:
+    """Per read_committed consumer of transactional data: the record it got latest after it
+    was produced."""
+    committed = [c.client_id for c in consumers
+                 if c.config.get("isolation.level") == "read_committed"]
+    if processed is None or processed.empty or not committed:
+        return []
+    out = []
+    for consumer in committed:
+        mine = processed[processed["consumer"] == consumer]
+        transactional = [kernel.cluster.partition(t, int(p)).log.transactions.any
+                         for t, p in zip(mine["topic"], mine["partition"], strict=True)]
+        mine = mine[np.array(transactional, bool)]
+        if mine.empty:
+            continue
+        worst = mine.loc[mine["latency_ms"].idxmax()]
+        out.append({"consumer": consumer, "topic": worst["topic"],
+                    "partition": int(worst["partition"]), "offset": int(worst["offset"]),
+                    "max_latency_ms": float(worst["latency_ms"]),
+                    "median_latency_ms": float(mine["latency_ms"].median())})
+    return out
+
+
+def _transform_apps(kernel: Any) -> list[Any]:
+    apps: dict[int, Any] = {}
+    for client in kernel.clients:
+        app = getattr(client, "app", None)
+        if app is not None and hasattr(app, "sources"):
+            apps[id(app)] = app
+    return list(apps.values())
+
+
+def _aborted_reads(kernel: Any, reads: pd.DataFrame,
+                   markers: pd.DataFrame) -> list[dict[str, Any]]:
+    """Reads of records whose transaction was aborted, one entry per consumer and abort."""
+    out = []
+    if reads.empty:
+        return out
+    for (topic, partition), rows in reads.groupby(["topic", "partition"], sort=True):
+        if str(topic).startswith("__"):
+            continue
+        log = kernel.cluster.partition(topic, int(partition)).log
+        if not log.transactions.aborted:
+            continue
+        offsets = rows["offset"].to_numpy(dtype=np.int64)
+        for txn in log.transactions.aborted:
+            batches = [b for b in log.batches_overlapping(txn.first_offset, txn.last_offset)
+                       if b.producer_id == txn.producer_id and not b.is_control]
+            hit = np.zeros(len(offsets), bool)
+            for b in batches:
+                hit |= (offsets >= b.base_offset) & (offsets <= b.last_offset)
+            for consumer, mine in rows[hit].groupby("consumer", sort=True):
+                marker = markers[(markers["topic"] == topic)
+                                 & (markers["partition"] == partition)
+                                 & (markers["offset"] == txn.last_offset)]
+                out.append({"consumer": consumer, "topic": topic, "partition": int(partition),
+                            "first_offset": int(mine["offset"].min()),
+                            "last_offset": int(mine["offset"].max()), "count": len(mine),
+                            "producer_id": txn.producer_id,
+                            "cause": _event(marker.iloc[0]) if len(marker) else None})
+    return out
+
+
+def _output_duplicates(kernel: Any, apps: list[Any]) -> list[dict[str, Any]]:
+    """Input records whose output the final read_committed view holds more than once."""
+    causes = causes_of(kernel)
+    out = []
+    for app in apps:
+        writers = app.writers
+        seen: dict[int, list[tuple[int, int, int]]] = {}  # input → (partition, offset, output)
+        for part in kernel.cluster.topic(app.output_topic).partitions:
+            log = part.log
+            start, stop = log.log_start_offset, log.last_stable_offset
+            ids = log.column("record_id", start, stop)
+            offsets = np.arange(start, stop, dtype=np.int64)
+            if log.transactions.any:
+                keep = _data_mask(log, start, stop, drop_aborted=True)
+                ids, offsets = ids[keep], offsets[keep]
+            for output, offset in zip(ids.tolist(), offsets.tolist(), strict=True):
+                source = app.sources.get(output)
+                if source is not None:
+                    seen.setdefault(source, []).append((part.partition, offset, output))
+        for source, copies in sorted(seen.items()):
+            if len(copies) < 2:
+                continue
+            first = writers.get(copies[0][2] >> 40, "?")
+            stops = causes[(causes["component"] == first)]
+            out.append({"input_record_id": int(source), "topic": app.output_topic,
+                        "copies": [(int(p), int(o)) for p, o, _ in copies],
+                        "transactional": app.transactional, "first_writer": first,
+                        "cause": _event(stops.iloc[-1]) if len(stops) else None})
+    return out
+
+
+def _zombie_writes(kernel: Any) -> list[dict[str, Any]]:
+    """Writes of fenced producers after their last commit: refused by a leader
+    (INVALID_PRODUCER_EPOCH) or written in a transaction that was then aborted; each names the
+    state change that bumped the epoch (a new instance's InitProducerId, or a timeout)."""
+    from sim.errors import ProducerFencedError
+
+    states = events_of(kernel, ("txn.state",))
+    out = []
+    for producer in kernel.clients:
+        txn = getattr(producer, "txn", None)
+        if txn is None or not isinstance(txn.error, ProducerFencedError):
+            continue  # only an instance that lived on to be fenced is a zombie
+        results = producer.results().iloc[txn.committed_upto:]
+        if results.empty:
+            continue
+        fencing = states[(states["transactional_id"] == txn.transactional_id)
+                         & (states["producer_epoch"] > txn.producer_epoch)]
+        refused = results["error"] == "INVALID_PRODUCER_EPOCH"
+        for (topic, partition), rows in results.groupby(["topic", "partition"], sort=True):
+            out.append({"producer": producer.client_id, "topic": topic,
+                        "partition": int(partition), "count": len(rows),
+                        "refused": int(refused[rows.index].sum()),
+                        "cause": _event(fencing.iloc[0]) if len(fencing) else None})
+    return out
+

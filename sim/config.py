@@ -230,6 +230,11 @@ PRODUCER = ConfigDef(
                   "has not drained ready data for this long; 0 = off", at_least(0),
                   "partitioning"),
         ConfigKey("client.id", str, "producer", "name shown in the trace", None, "general"),
+        ConfigKey("transactional.id", str, None, "makes the producer transactional (implies "
+                  "idempotence); instances with the same id fence each other", None,
+                  "transactions", nullable=True),
+        ConfigKey("transaction.timeout.ms", int, 60000, "the coordinator aborts a transaction "
+                  "open longer than this", at_least(1), "transactions"),
         ConfigKey("lab.clock.skew.ms", int, 0, "how far this producer's clock is off: its "
                   "records' CreateTime is the send time plus this (negative: behind; never "
                   "below 0)", None, "lab"),

@@ -55,3 +55,32 @@ class StreamsError(KafkaLabError):
 class MissingSourceTopicError(StreamsError):
     """A Streams application reads a topic the cluster does not have (Kafka Streams'
     ``MissingSourceTopicException``): source topics must exist before the application starts."""
+
+
+class TransactionError(KafkaLabError):
+    """A transactional producer call failed. ``abortable`` says what the application does next:
+    True — abort the transaction and go on (Kafka's abortable errors); False — the producer is
+    unusable and must be closed (fatal errors such as ``ProducerFencedException``)."""
+
+    abortable = True
+
+
+class ProducerFencedError(TransactionError):
+    """A newer instance with the same ``transactional.id`` (or the coordinator, after
+    ``transaction.timeout.ms``) bumped the producer epoch: this instance is a zombie
+    (Kafka's ``ProducerFencedException``, fatal)."""
+
+    abortable = False
+
+
+class InvalidProducerEpochError(TransactionError):
+    """A partition leader refused a batch from an older producer epoch (Kafka's
+    ``InvalidProducerEpochException``, abortable: the abort then finds out whether the
+    producer was fenced)."""
+
+
+class TransactionStateError(TransactionError):
+    """A transactional method called in the wrong state, e.g. ``send()`` before
+    ``begin_transaction()`` (Kafka's ``IllegalStateException``)."""
+
+    abortable = False

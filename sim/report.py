@@ -34,6 +34,9 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
         if not hasattr(producer, "partitioner_name"):  # consumers are summarised below
             continue
         shown = " ".join(f"{k}={_fmt(producer.config[k])}" for k in KEY_PRODUCER_CONFIGS)
+        if producer.config.get("transactional.id") is not None:
+            shown += (f" transactional.id={producer.config['transactional.id']} "
+                      f"transaction.timeout.ms={producer.config['transaction.timeout.ms']}")
         if producer.config["enable.idempotence"] and not producer.idempotent:
             shown = shown.replace("enable.idempotence=true",
                                   "enable.idempotence=true (off: conflicts with acks)")
@@ -155,6 +158,7 @@ def audit_lines(report: Any, with_counts: bool = True) -> list[str]:
         lines += _wrap(f"{'valid' if report.valid else 'INVALID'}: acknowledged "
                        f"{report.acknowledged}; {counts}", "  ", "  ")
     lines.append(f"  legend: {LEGEND}")
+    lines += transaction_lines(report.transactions)
     partitions = lost_by_partition(report.lost_records)
     if partitions:
         lines.append(f"  lost: {report.lost} acknowledged records")
@@ -180,6 +184,33 @@ def audit_lines(report: Any, with_counts: bool = True) -> list[str]:
                        "  ", "    ")
     if len(report.unavailable) > 5:
         lines.append(f"  … and {len(report.unavailable) - 5} more unavailability windows")
+    return lines
+
+
+def transaction_lines(found: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The transaction anomalies: a count per kind, and the event behind the first of each."""
+    if not found:
+        return []
+    from sim.audit import TRANSACTION_KINDS
+
+    counts = ", ".join(f"{kind} {sum(e.get('count', 1) for e in found[kind])}"
+                       for kind in TRANSACTION_KINDS)
+    lines = _wrap(f"transactions: {counts}", "  ", "  ")
+    for wait in found.get("read-committed-wait", []):
+        lines += _wrap(f"read_committed {wait['consumer']}: records waited up to "
+                       f"{wait['max_latency_ms']:.1f} ms (median {wait['median_latency_ms']:.1f}"
+                       f" ms), longest at {wait['topic']}-{wait['partition']} offset "
+                       f"{wait['offset']}: an open transaction holds the LSO back",
+                       "    ", "      ")
+    for kind in TRANSACTION_KINDS:
+        entries = found[kind]
+        if entries:
+            cause = entries[0].get("cause") or {}
+            where = (f"{entries[0]['topic']}-{entries[0]['partition']}"
+                     if "partition" in entries[0] else entries[0]["topic"])
+            lines += _wrap(f"{kind}: first in {where}, after {cause.get('kind', '?')} event "
+                           f"{cause.get('seq', '?')} ({cause.get('component', '?')})",
+                           "    ", "      ")
     return lines
 
 

@@ -113,7 +113,10 @@ def test_batches_index_one_row_per_append() -> None:
     append(plog, 1, 70)
     frame = plog.batches()
     assert list(frame.columns) == list(BATCH_COLUMNS)
-    assert frame.to_dict("records") == [
+    plain = {"is_transactional": False, "is_control": False}
+    assert [r | plain for r in frame.to_dict("records")] == frame.to_dict("records")
+    assert [{k: v for k, v in r.items() if k not in plain}
+            for r in frame.to_dict("records")] == [
         {"base_offset": 0, "records": 3, "size_bytes": 120, "producer_id": 7, "leader_epoch": 0,
          "base_sequence": 0, "producer_epoch": 0},
         {"base_offset": 3, "records": 5, "size_bytes": 200, "producer_id": 8, "leader_epoch": 2,

@@ -39,6 +39,7 @@ import pandas as pd
 from sim import config
 from sim import trace as events
 from sim.broker.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
+from sim.broker.transaction_index import TransactionIndex
 
 SEGMENT_ROLL = events.register(events.EventKind(
     "log.segment.roll", ("topic", "partition", "node", "base_offset", "reason"),
@@ -53,7 +54,7 @@ RECORD_COLUMNS = {
 REMOVED_MASK = "removed"
 """A block's mask of records the log cleaner removed; only blocks with a removal have one."""
 BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
-                 "base_sequence", "producer_epoch")
+                 "base_sequence", "producer_epoch", "is_transactional", "is_control")
 
 
 @dataclass
@@ -96,6 +97,8 @@ class Batch(NamedTuple):
     leader_epoch: int = 0
     base_sequence: int = -1
     producer_epoch: int = 0
+    is_transactional: bool = False  # attribute bit 4: written inside a transaction (KIP-98)
+    is_control: bool = False  # attribute bit 5: a commit or abort marker, never shown to apps
 
     @property
     def last_offset(self) -> int:
@@ -140,6 +143,7 @@ class PartitionLog:
         self.clean_offset = 0  # the cleaner checkpoint: offsets below it have been cleaned
         # each cleaning's (end offset, tombstone delete horizon ms), oldest first (KIP-534)
         self.clean_passes: list[tuple[int, float]] = []
+        self.transactions = TransactionIndex()  # open transactions and aborted ones, from the log
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
@@ -160,8 +164,14 @@ class PartitionLog:
         leader_epoch: int = 0,
         base_sequence: int = -1,
         producer_epoch: int = 0,
+        is_transactional: bool = False,
+        is_control: bool = False,
     ) -> int:
-        """Append one record batch (one array per ``RECORD_COLUMNS`` name); return its offset."""
+        """Append one record batch (one array per ``RECORD_COLUMNS`` name); return its offset.
+
+        Transactional and control batches also update the transaction state
+        (``sim.broker.transaction_index``): where open transactions start, which were aborted.
+        """
         n = len(columns["timestamp_ms"])
         base = self.log_end_offset
         max_timestamp = int(columns["timestamp_ms"].max()) if n else -1
@@ -178,10 +188,14 @@ class PartitionLog:
         else:
             self._write_blocks(columns, n)
         batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence,
-                      producer_epoch)
+                      producer_epoch, is_transactional, is_control)
         self._batches.append(batch)
         if base_sequence >= 0:
             self.producer_state.update(producer_id, producer_epoch, base_sequence, n, base)
+        if is_control:  # a marker of a newer epoch fences the older one on every replica
+            self.producer_state.update_marker(producer_id, producer_epoch)
+        if is_transactional:
+            self.transactions.append(batch, int(columns["key_hash"][0]) if is_control else -1)
         self.log_end_offset += n
         self.size_bytes += size_bytes
         return base
@@ -298,6 +312,7 @@ class PartitionLog:
         self.epochs = [(self.epochs[-1][0], offset)] if self.epochs else []
         self.clean_offset = offset
         self.clean_passes = []
+        self.transactions = TransactionIndex()
         return dropped
 
     def _move_log_start(self, offset: int, deleted: list[Segment]) -> None:
@@ -451,6 +466,11 @@ class PartitionLog:
             size += batch.size_bytes
         return out
 
+    def batches_overlapping(self, start: int, stop: int) -> list[Batch]:
+        """The batches holding any of offsets ``start … stop-1``."""
+        first = max(self._batch_index(start) - 1, 0)
+        return [b for b in self._batches[first:self._batch_index(stop)] if b.last_offset >= start]
+
     def copy_batches_from(self, leader: PartitionLog, batches: list[Batch]) -> None:
         """A follower appends batches fetched from ``leader``, keeping offsets and epochs."""
         for batch in batches:
@@ -460,7 +480,8 @@ class PartitionLog:
             stop = batch.base_offset + batch.records
             columns = {n: leader.column(n, batch.base_offset, stop) for n in RECORD_COLUMNS}
             self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
-                              batch.base_sequence, batch.producer_epoch)
+                              batch.base_sequence, batch.producer_epoch, batch.is_transactional,
+                              batch.is_control)
             if leader.cleaned_records:  # a cleaned batch arrives with its gaps
                 gaps = batch.base_offset + np.flatnonzero(~leader.retained(batch.base_offset,
                                                                            stop))
@@ -489,7 +510,8 @@ class PartitionLog:
             self._batches[keep - 1] = Batch(cut.base_offset, records,
                                             cut.size_bytes * records // cut.records,
                                             cut.producer_id, cut.leader_epoch, cut.base_sequence,
-                                            cut.producer_epoch)
+                                            cut.producer_epoch, cut.is_transactional,
+                                            cut.is_control)
         self.size_bytes -= sum(b.size_bytes for b in self._batches[keep:])
         del self._batches[keep:]
         self.log_end_offset = offset
@@ -503,7 +525,21 @@ class PartitionLog:
         self.clean_offset = min(self.clean_offset, offset)
         self._truncate_segments(offset)
         self._reload_producer_state()
+        if self.transactions.any:
+            self.transactions.reload((b, int(self.column("key_hash", b.base_offset,
+                                                         b.base_offset + 1)[0]))
+                                     for b in self._batches if b.is_transactional)
         return dropped
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The LSO: below it every transaction is decided (``UnifiedLog.lastStableOffset``).
+
+        The first offset of the oldest open transaction, or the high watermark if that is lower.
+        A transaction that never ends holds it back (a *hanging* transaction).
+        """
+        return min(self.high_watermark, self.transactions.first_unstable_offset(
+            self.log_end_offset))
 
     def _truncate_segments(self, offset: int) -> None:
         """Drop segments at or after ``offset``; recount the cut one (``LogSegment.truncateTo``)."""

@@ -136,6 +136,24 @@ class ProducerStateManager:
             first_seq, last_sequence(first_seq, records), first_offset,
             first_offset + records - 1))
 
+    def check_marker(self, producer_id: int, producer_epoch: int) -> str | None:
+        """A transaction marker from an older epoch than the partition's is refused
+        (``ProducerAppendInfo.checkProducerEpoch`` for ``appendEndTxnMarker``)."""
+        entry = self.producers.get(producer_id)
+        if entry is not None and producer_epoch < entry.producer_epoch:
+            return INVALID_PRODUCER_EPOCH
+        return None
+
+    def update_marker(self, producer_id: int, producer_epoch: int) -> None:
+        """A marker written with ``producer_epoch``: a newer epoch fences the older one here
+        (``ProducerStateEntry.maybeUpdateProducerEpoch``), so its late batches are refused."""
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            entry = self.producers[producer_id] = ProducerStateEntry()
+        if producer_epoch != entry.producer_epoch:
+            entry.batches.clear()
+            entry.producer_epoch = producer_epoch
+
     def reload(self, batches: Iterable[tuple[int, int, int, int, int]]) -> None:
         """Rebuild from the log's batches, oldest first, as ``truncateAndReload`` replays the
         log after a truncation: ``(producer id, producer epoch, base sequence, records,

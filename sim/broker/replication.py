@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 
 REPLICA_FETCH_MAX_BYTES = 1048576  # replica.fetch.max.bytes (per partition)
 REPLICA_FETCH_BACKOFF_MS = 1000  # replica.fetch.backoff.ms
+CONTROL_BATCH_BYTES = 78  # a v2 batch header (61) and one control record (key 4, value 6)
+CONTROL_VALUE_BYTES = 6  # EndTransactionMarker: version (2) and coordinator epoch (4)
 
 NONE = "NONE"
 NOT_ENOUGH_REPLICAS = "NOT_ENOUGH_REPLICAS"
@@ -139,7 +141,7 @@ class ReplicaManager:
     def append(self, node: int, topic: str, partition: int, columns: dict[str, Any],
                size_bytes: int, producer_id: int, base_sequence: int, acks: str,
                timeout_ms: float, respond: Callable[[AppendResult], None],
-               producer_epoch: int = 0) -> None:
+               producer_epoch: int = 0, transactional: bool = False) -> None:
         """Broker ``node`` handles one batch of a produce request (``appendRecordsToLeader``).
 
         A broker appends only to partitions it believes it leads. Usually that is the real
@@ -184,7 +186,7 @@ class ReplicaManager:
                 columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
             segments = len(log.segments)
             base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
-                                    producer_epoch)
+                                    producer_epoch, is_transactional=transactional)
             self._emit_rolls(part, node, log, segments)
             end = base + records
             self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
@@ -198,6 +200,46 @@ class ReplicaManager:
             return
         self.maybe_advance_high_watermark(part)
         self._complete_or_delay(part, node, acks, base, end, records, timeout_ms, respond)
+        if len(part.replicas) > 1:
+            self._wake_fetchers(node)
+            self._ensure_fetchers(part)
+
+    def append_marker(self, node: int, topic: str, partition: int, producer_id: int,
+                      producer_epoch: int, control_type: int, timeout_ms: float,
+                      respond: Callable[[AppendResult], None]) -> None:
+        """Broker ``node`` writes one transaction marker (``WriteTxnMarkers``, acks=all).
+
+        A control batch of one record: it takes an offset, ends the producer's transaction
+        in this partition (``sim.broker.transaction_index``) and is never shown to a consumer.
+        A marker from an older producer epoch than the partition knows is refused.
+        """
+        part = self.cluster.partition(topic, partition)
+        broker = self.cluster.brokers[node]
+        epoch = broker.leads.get((topic, partition))
+        if (not broker.alive or epoch is None or part.leader != node
+                or epoch != part.leader_epoch):
+            self._error(part, node, NOT_LEADER_OR_FOLLOWER, 1, respond)
+            return
+        log = part.logs[node]
+        error = log.producer_state.check_marker(producer_id, producer_epoch)
+        if error is not None:
+            self._error(part, node, error, 1, respond)
+            return
+        now = self.runtime.now_ms
+        columns = {"timestamp_ms": np.array([int(now)], np.int64),
+                   "key_hash": np.array([control_type], np.int32),
+                   "value_size": np.array([CONTROL_VALUE_BYTES], np.int32),
+                   "record_id": np.array([-1], np.int64)}
+        for state in part.followers.values():
+            if state.log_end_offset >= log.log_end_offset:
+                state.last_caught_up_ms = now
+        base = log.append_batch(columns, CONTROL_BATCH_BYTES, producer_id, epoch,
+                                producer_epoch=producer_epoch, is_transactional=True,
+                                is_control=True)
+        self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
+                                partition, base, 1, CONTROL_BATCH_BYTES, producer_id)
+        self.maybe_advance_high_watermark(part)
+        self._complete_or_delay(part, node, "all", base, base + 1, 1, timeout_ms, respond)
         if len(part.replicas) > 1:
             self._wake_fetchers(node)
             self._ensure_fetchers(part)

@@ -227,6 +227,22 @@ class Consumer(ConsumerClient):
         else:
             self.drive(self.commit_gen(snapshot, sync=False))
 
+    def group_metadata(self) -> dict[str, Any]:
+        """``ConsumerGroupMetadata`` for ``send_offsets_to_transaction``: group id, member id,
+        generation, so that the group coordinator can refuse a zombie's offsets (KIP-447)."""
+        if self.group_id is None:
+            raise IllegalStateError("group_metadata() needs a group.id.")
+        return {"group.id": self.group_id, "member.id": self.member_id,
+                "generation.id": self.generation, "group.instance.id": self.instance_id}
+
+    def run_step(self, step: Callable[[], Generator[Any, Any, Any]]) -> None:
+        """Inside ``on_records``: replay ``step()`` (a generator of simulated work, such as a
+        transaction) at this point, after the calls made before it."""
+        if self._script is None:
+            raise IllegalStateError("run_step() is for on_records; outside it, call the "
+                                    "blocking methods directly.")
+        self._script.append(("call", step))
+
     def _offsets(self, offsets: dict[Any, Any] | None) -> dict[TopicPartition, int]:
         if offsets is None:
             return self.consumed_offsets()
@@ -306,7 +322,7 @@ class Consumer(ConsumerClient):
 
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         for tp in partitions if partitions is not None else self.assignment():
-            self.seek(tp, self.cluster.partition(tp.topic, tp.partition).log.high_watermark)
+            self.seek(tp, self.subscriptions.end_offset(tp))
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop fetching these partitions (the group does not notice)."""
@@ -388,7 +404,7 @@ class Consumer(ConsumerClient):
         self.lifecycle = "running"
         self.closing = False
         self.subscriptions.clear()
-        self.fetcher = Fetcher()
+        self.fetcher = Fetcher(self.read_committed)
         self.running_batch = None
         if self.coordinator is not None:
             self.coordinator.reset()

@@ -75,7 +75,8 @@ class ConsumerClient:
             self._check_session_timeout()
         self.history = ConsumerHistory(self.client_id, self.group_id)
         self.subscriptions = SubscriptionState(self.cluster, self.client_id, self.group_id,
-                                               self.config["auto.offset.reset"], self.history)
+                                               self.config["auto.offset.reset"], self.history,
+                                               self.read_committed)
         self.subscriptions.on_reset = lambda tp, old, new: self.emit(
             events.CONSUMER_OFFSET_RESET, self.group_id, tp.topic, tp.partition, old, new,
             f"OFFSET_OUT_OF_RANGE: auto.offset.reset={self.config['auto.offset.reset']}")
@@ -84,7 +85,7 @@ class ConsumerClient:
         self.coordinator: ConsumerCoordinator | None = None
         if self.group_id is not None:
             self.coordinator = ConsumerCoordinator(self)
-        self.fetcher = Fetcher()
+        self.fetcher = Fetcher(self.read_committed)
         self.running_batch: ProcessedBatch | None = None
         self.last_poll_seq = -1
         self._script: list[tuple[str, Any]] | None = None
@@ -123,6 +124,10 @@ class ConsumerClient:
     @property
     def now_ms(self) -> float:
         return float(self.env.now)
+
+    @property
+    def read_committed(self) -> bool:
+        return self.config["isolation.level"] == "read_committed"
 
     @property
     def state(self) -> str:
@@ -300,6 +305,8 @@ class ConsumerClient:
         for action, value in script:
             if action == "process":
                 yield from self.process_gen(value)
+            elif action == "call":  # a step of an application (e.g. a transaction)
+                yield from value()
             else:
                 error = yield from self.commit_gen(value, sync=action == "commit_sync")
                 if error and action == "commit_sync":
@@ -386,6 +393,10 @@ class ConsumerClient:
         committed: dict[TopicPartition, int | None] = {}
         if self.group_id is not None:
             gc, group_id = self.group_coordinator, self.group_id
+            while self.read_committed and gc.has_pending_txn_offsets(group_id, missing):
+                # OffsetFetch with require_stable: UNSTABLE_OFFSET_COMMIT until the open
+                # transaction holding offsets for these partitions ends (KIP-447)
+                yield from self.wait(RETRY_BACKOFF_MS)
             reply = self.request(lambda: gc.fetch_offsets(group_id, missing))
             committed = yield from self.await_event(reply)
         for tp in missing:
@@ -398,9 +409,8 @@ class ConsumerClient:
         subs = self.subscriptions
         chunks = self.fetcher.fetch(self.cluster, subs.fetchable(self.now_ms), subs.positions,
                                     self.config["max.poll.records"])
-        for chunk in chunks:
-            subs.seek(chunk.tp, chunk.position_after, self.now_ms)
-        chunks = [c for c in chunks if c.count]
+        for tp, position in self.fetcher.positions.items():  # past skipped markers too
+            subs.seek(tp, position, self.now_ms)
         if not chunks:
             return []
         shown = ",".join(f"{c.tp}:{c.first_offset}-{c.last_offset}" for c in chunks)

@@ -57,21 +57,11 @@ class ConsumerRecord:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive records of one partition: offsets ``first_offset … first_offset+count-1``.
-
-    ``next_offset`` is where the consumer's position goes after it (default: just past the
-    last record); it is further when the log cleaner removed the offsets that follow, and a
-    chunk of no records can still move a position over such a gap.
-    """
+    """Consecutive records of one partition: offsets ``first_offset … first_offset+count-1``."""
 
     tp: TopicPartition
     first_offset: int
     columns: dict[str, np.ndarray]
-    next_offset: int = -1
-
-    @property
-    def position_after(self) -> int:
-        return self.next_offset if self.next_offset >= 0 else self.first_offset + self.count
 
     @property
     def count(self) -> int:
@@ -181,38 +171,26 @@ def read_chunk(log: Any, tp: TopicPartition, start: int, stop: int) -> Chunk:
     return Chunk(tp, start, columns)
 
 
-def read_chunks(log: Any, tp: TopicPartition, start: int, stop: int) -> list[Chunk]:
-    """Records ``start … stop-1`` as chunks of consecutive offsets, skipping the gaps the log
-    cleaner left; the last chunk moves the position to ``stop`` (compacted offsets are never
-    returned, as Kafka's fetch skips them)."""
-    whole = read_chunk(log, tp, start, stop)
-    if not getattr(log, "cleaned_records", 0):
-        return [whole]
-    kept = np.flatnonzero(log.retained(start, stop))
-    if len(kept) == stop - start:
-        return [whole]
-    runs = np.split(kept, np.flatnonzero(np.diff(kept) != 1) + 1) if len(kept) else []
-    chunks = [Chunk(tp, start + int(run[0]),
-                    {n: c[run[0] : run[-1] + 1] for n, c in whole.columns.items()})
-              for run in runs]
-    last = chunks[-1] if chunks else Chunk(tp, stop, {n: c[:0] for n, c in
-                                                      whole.columns.items()})
-    return [*chunks[:-1], Chunk(last.tp, last.first_offset, last.columns, stop)]
-
-
 class Fetcher:
     """Reads records for one consumer, rotating over its partitions (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_committed: bool = False) -> None:
         self._next_first: TopicPartition | None = None
+        self.read_committed = read_committed
+        self.positions: dict[TopicPartition, int] = {}  # where the last fetch ended
         self._remote_reads: dict[TopicPartition, tuple[int, float, Chunk]] = {}
 
     def fetch(self, cluster: Any, partitions: list[TopicPartition],
               positions: dict[TopicPartition, int], max_records: int) -> list[Chunk]:
-        """Chunks from ``positions`` up to each high watermark, ``max_records`` in all.
+        """Chunks from ``positions`` up to each high watermark (the last stable offset with
+        ``isolation.level=read_committed``), ``max_records`` in all.
 
-        Callers check positions against the log bounds first (``out_of_range``).
+        Control records are never returned, and read_committed drops the records of aborted
+        transactions, but both take offsets: ``self.positions`` says where each partition's
+        next fetch starts. Callers check positions against the log bounds first
+        (``out_of_range``).
         """
+        self.positions = {}
         if not partitions:
             return []
         order = list(partitions)
@@ -231,15 +209,21 @@ class Fetcher:
                 remote = self._remote_chunk(cluster, part, tp, start, left)
                 if remote is not None:
                     chunks.append(remote)
+                    self.positions[tp] = remote.last_offset + 1
                     left -= remote.count
                 continue
-            stop = min(log.high_watermark, start + left)
+            bound = log.last_stable_offset if self.read_committed else log.high_watermark
+            stop = min(bound, start + left)
             if stop > start:
-                read = read_chunks(log, tp, start, stop)
-                chunks.extend(read)
-                left -= max(sum(c.count for c in read), 1)
+                if log.transactions.any or log.cleaned_records:
+                    kept = _visible(log, tp, start, stop, self.read_committed)
+                else:
+                    kept = [read_chunk(log, tp, start, stop)]
+                chunks.extend(kept)
+                self.positions[tp] = stop
+                left -= sum(c.count for c in kept)
                 # A partly drained partition stays first in line; a drained one goes last.
-                drained = stop == log.high_watermark
+                drained = stop == bound
                 self._next_first = order[(i + 1) % len(order)] if drained else tp
         return chunks
 
@@ -265,6 +249,30 @@ class Fetcher:
             return None
         del self._remote_reads[tp]
         return pending[2].slice(0, left)
+
+
+def _visible(log: Any, tp: TopicPartition, start: int, stop: int,
+             read_committed: bool) -> list[Chunk]:
+    """Offsets ``start … stop-1`` without control records, without the offsets the log
+    cleaner removed (compaction leaves gaps) and, for read_committed, without the records of
+    aborted transactions (Kafka's ``CompletedFetch`` with the fetch response's aborted
+    transactions), as chunks of consecutive offsets."""
+    keep = log.retained(start, stop)
+    if not log.transactions.any:
+        batches: list[Any] = []
+        aborted: list[Any] = []
+    else:
+        batches = log.batches_overlapping(start, stop)
+        aborted = log.transactions.aborted_between(start, stop) if read_committed else []
+    for batch in batches:
+        drop = batch.is_control or (batch.is_transactional and any(
+            t.producer_id == batch.producer_id and t.first_offset <= batch.base_offset
+            <= t.last_offset for t in aborted))
+        if drop:
+            keep[max(batch.base_offset - start, 0):batch.last_offset + 1 - start] = False
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.view(np.int8), [0]))))
+    return [read_chunk(log, tp, start + int(a), start + int(b))
+            for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def out_of_range(log: Any, position: int, log_start_offset: int | None = None) -> bool:

@@ -80,6 +80,9 @@ class GroupCoordinator:
         self.groups: dict[str, ClassicGroup] = {}
         self.rng = kernel.spawn_rng()
         self._timers: dict[str, object] = {}
+        # transactional offsets not yet committed: producer id → (group, partition) → offset
+        self.pending_txn_offsets: dict[int, dict[tuple[str, TopicPartition],
+                                                 OffsetAndMetadata]] = {}
         ensure_offsets_topic(kernel.cluster, self.config["offsets.topic.num.partitions"],
                              self.config["offsets.topic.replication.factor"])
 
@@ -443,6 +446,59 @@ class GroupCoordinator:
         append_commit(self.kernel, node, self.partition_for(group_id), group_id, offsets,
                       stored)
         return future
+
+    def txn_offset_commit(self, group_id: str, producer_id: int, producer_epoch: int,
+                          member_id: str, generation: int,
+                          offsets: dict[TopicPartition, int]) -> simpy.Event:
+        """Handle TxnOffsetCommit: offsets held back until the transaction ends (KIP-98).
+
+        The member and generation are checked as for a commit (KIP-447), so a zombie whose
+        partitions moved cannot commit. The offsets are written to ``__consumer_offsets`` as
+        part of the transaction and become visible only when its COMMIT marker lands there
+        (``complete_transaction``); an ABORT marker drops them.
+        """
+        future = self.kernel.env.event()
+        group = self.group(group_id)
+        error = group.validate_offset_commit(member_id, None, generation) if member_id else NONE
+        if error:
+            return future.succeed(error)
+        node = self.node_for(group_id)
+        if node < 0:
+            return future.succeed(COORDINATOR_NOT_AVAILABLE)
+
+        def stored(result: Any) -> None:
+            if result.error != APPEND_OK:
+                future.succeed(NOT_COORDINATOR if result.error == "NOT_LEADER_OR_FOLLOWER"
+                               else COORDINATOR_NOT_AVAILABLE)
+                return
+            pending = self.pending_txn_offsets.setdefault(producer_id, {})
+            now = self.kernel.now_ms
+            for tp, offset in offsets.items():
+                pending[(group_id, tp)] = OffsetAndMetadata(int(offset), now, member_id,
+                                                            generation)
+            future.succeed(NONE)
+
+        append_commit(self.kernel, node, self.partition_for(group_id), group_id, offsets,
+                      stored, producer_id=producer_id, producer_epoch=producer_epoch)
+        return future
+
+    def complete_transaction(self, producer_id: int, commit: bool) -> None:
+        """A transaction marker reached ``__consumer_offsets``: its offsets count, or not."""
+        pending = self.pending_txn_offsets.pop(producer_id, {})
+        if not commit:
+            return
+        for (group_id, tp), offset in pending.items():
+            group = self.group(group_id)
+            group.offsets[tp] = offset
+            group.commit_log.append((offset.commit_ms, tp.topic, tp.partition, offset.offset))
+
+    def has_pending_txn_offsets(self, group_id: str, partitions: list[TopicPartition]) -> bool:
+        """Whether an open transaction holds offsets for these partitions: a read_committed
+        consumer's OffsetFetch (``require_stable``, KIP-447) answers UNSTABLE_OFFSET_COMMIT
+        and the consumer asks again."""
+        wanted = {(group_id, tp) for tp in partitions}
+        return any(key in wanted for pending in self.pending_txn_offsets.values()
+                   for key in pending)
 
     def fetch_offsets(self, group_id: str,
                       partitions: list[TopicPartition]) -> dict[TopicPartition, int | None]:

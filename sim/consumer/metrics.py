@@ -131,7 +131,10 @@ def rebalance_pauses(kernel: Any, group_id: str) -> pd.DataFrame:
         part = part.sort_values("start_ms", kind="stable")
         previous = None
         for interval in part.itertuples(index=False):
-            if previous is not None and not np.isnan(previous.end_ms):
+            # a zombie that still believed it owned the partition overlaps the next owner:
+            # there was no pause then
+            if previous is not None and not np.isnan(previous.end_ms) and (
+                    interval.start_ms >= previous.end_ms):
                 rows.append({"topic": topic, "partition": int(partition),
                              "from_consumer": previous.consumer, "to_consumer": interval.consumer,
                              "generation": interval.generation, "stopped_ms": previous.end_ms,

@@ -57,10 +57,12 @@ def ensure_offsets_topic(cluster: Any, num_partitions: int, replication_factor: 
 
 
 def append_commit(kernel: Any, node: int, partition: int, group_id: str,
-                  offsets: dict[TopicPartition, int], respond: Callable[[Any], None]) -> None:
+                  offsets: dict[TopicPartition, int], respond: Callable[[Any], None],
+                  producer_id: int = -1, producer_epoch: int = 0) -> None:
     """Write one offset-commit batch (a record per partition) to the offsets topic, acks=all.
 
     The coordinator on broker ``node`` appends as a leader does, so followers replicate it;
+    a transactional producer's offsets (``producer_id`` ≥ 0) go in a transactional batch;
     ``respond`` gets the append's result once the high watermark passes it (or an error). The
     lab keeps no payloads: each record's key hash stands for its key (group, topic, partition).
     """
@@ -71,5 +73,6 @@ def append_commit(kernel: Any, node: int, partition: int, group_id: str,
               "key_hash": np.array(keys, np.int32), "value_size": np.full(n, 24, np.int32)}
     columns = {name: values.get(name, np.full(n, -1, dtype))
                for name, dtype in RECORD_COLUMNS.items()}
-    kernel.replicas.append(node, OFFSETS_TOPIC, partition, columns, size, -1, -1, "all",
-                           OFFSET_COMMIT_TIMEOUT_MS, respond)
+    kernel.replicas.append(node, OFFSETS_TOPIC, partition, columns, size, producer_id, -1,
+                           "all", OFFSET_COMMIT_TIMEOUT_MS, respond, producer_epoch,
+                           transactional=producer_id >= 0)

@@ -27,13 +27,18 @@ import math
 import re
 from typing import Any
 
+from sim.config import PRODUCER
 from sim.consumer import faults as consumer_faults
 from sim.consumer.apps import APPS, AUTO_COMMIT, app_for
 from sim.consumer.config import GROUP_COORDINATOR, parse_consumer
 from sim.errors import ConfigError
 
 FIELDS = {"group", "topics", "pattern", "count", "app", "processing_ms_per_record", "config",
-          "name", "start_ms", "static"}
+          "name", "start_ms", "static", "output_topic", "transactional", "producer_config"}
+CTP = "consume-transform-produce"
+"""The app that writes one output record per input record (``sim.consumer.transform``); it
+needs ``output_topic`` and takes ``transactional`` (default true: exactly once) and
+``producer_config`` (e.g. ``transaction.timeout.ms``) for the producer each member gets."""
 FAULTS: dict[str, tuple[str, ...]] = {
     "crash": (), "hang": ("duration_ms",), "slow": ("factor",), "join": (), "leave": (),
     "restart": (),
@@ -86,8 +91,19 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
             checker.fail(f"{where}.count", f"must be at least 1 (and the scenario's consumers "
                          f"at most {MAX_CONSUMERS:,}, the lab's limit) but is {count}")
         app = checker.typed(spec, "app", str, where, default="at-least-once")
-        if app not in APPS:
-            checker.fail(f"{where}.app", f"must be one of {', '.join(APPS)} but is {app!r}")
+        if app not in APPS and app != CTP:
+            checker.fail(f"{where}.app", f"must be one of {', '.join([*APPS, CTP])} but is "
+                         f"{app!r}")
+        output = checker.typed(spec, "output_topic", str, where, default=None)
+        transactional = checker.typed(spec, "transactional", bool, where, default=app == CTP)
+        if app == CTP and output not in topics:
+            checker.fail(f"{where}.output_topic", f"must name a topic the scenario creates for "
+                         f"app {CTP} (topics: {', '.join(sorted(topics))}) but is {output!r}")
+        extra = [f for f in ("output_topic", "transactional", "producer_config") if f in spec]
+        if app != CTP and extra:
+            checker.fail(f"{where}.app", f"is {app!r}; {extra[0]} belongs to app {CTP}")
+        producer_config = checker.typed(spec, "producer_config", dict, where, default={})
+        checker.config(PRODUCER, producer_config, f"{where}.producer_config")
         per = checker.typed(spec, "processing_ms_per_record", (int, float), where, default=0)
         if per < 0:
             checker.fail(f"{where}.processing_ms_per_record", "must be ≥ 0")
@@ -99,7 +115,9 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
         static = checker.typed(spec, "static", bool, where, default=False)
         config = checker.typed(spec, "config", dict, where, default={})
         config = {"group.id": group, **config}
-        config.setdefault("enable.auto.commit", AUTO_COMMIT[app])
+        config.setdefault("enable.auto.commit", AUTO_COMMIT.get(app, False))
+        if app == CTP and transactional:
+            config.setdefault("isolation.level", "read_committed")
         if app == "auto-commit" and str(config["enable.auto.commit"]).lower() != "true":
             checker.fail(f"{where}.config", "sets enable.auto.commit=false, but app auto-commit "
                          "relies on it; pick at-least-once or at-most-once instead")
@@ -115,7 +133,9 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
             except ConfigError as exc:
                 checker.fail(f"{where}.config", f"is invalid: {exc}")
             out.append({"name": name, "config": member, "topics": names, "pattern": pattern,
-                        "app": app, "processing_ms_per_record": float(per), "start_ms": start})
+                        "app": app, "processing_ms_per_record": float(per), "start_ms": start,
+                        "output_topic": output, "transactional": transactional,
+                        "producer_config": producer_config})
     return out
 
 
@@ -216,12 +236,20 @@ def setup(kernel: Any, specs: list[dict[str, Any]],
     """Create the consumers (after the producers) and start them at their ``start_ms``."""
     from sim.consumer import Consumer
     from sim.consumer.group import group_coordinator
+    from sim.consumer.transform import ConsumeTransformProduce
 
     if specs or coordinator_config:
         group_coordinator(kernel, coordinator_config)
+    shared: dict[tuple[str, bool], ConsumeTransformProduce] = {}
     for spec in specs:
-        consumer = Consumer(kernel, spec["config"], app_for(spec["app"]),
-                            spec["processing_ms_per_record"])
+        if spec["app"] == CTP:  # one app object per output and mode, shared by its members
+            key = (spec["output_topic"], spec["transactional"])
+            if key not in shared:
+                shared[key] = ConsumeTransformProduce(*key, spec["producer_config"])
+            app = shared[key]
+        else:
+            app = app_for(spec["app"])
+        consumer = Consumer(kernel, spec["config"], app, spec["processing_ms_per_record"])
         consumer.subscribe(spec["topics"] if spec["pattern"] is None
                            else f"^(?:{spec['pattern']})$")
         start = spec["start_ms"]

@@ -34,8 +34,10 @@ class SubscriptionState:
     """Subscription, assignment, positions and paused partitions of one consumer."""
 
     def __init__(self, cluster: Any, client_id: str, group_id: str | None,
-                 auto_offset_reset: str, history: ConsumerHistory) -> None:
+                 auto_offset_reset: str, history: ConsumerHistory,
+                 read_committed: bool = False) -> None:
         self.cluster = cluster
+        self.read_committed = read_committed
         self.client_id = client_id
         self.group_id = group_id
         self.auto_offset_reset = auto_offset_reset
@@ -151,6 +153,12 @@ class SubscriptionState:
         """Positions of the owned partitions: what ``commit_sync()`` commits by default."""
         return {tp: self.positions[tp] for tp in self.owned if tp in self.positions}
 
+    def end_offset(self, tp: TopicPartition) -> int:
+        """ListOffsets "latest": the high watermark, or with read_committed the last stable
+        offset (``IsolationLevel.READ_COMMITTED``)."""
+        log = self.cluster.partition(tp.topic, tp.partition).log
+        return int(log.last_stable_offset if self.read_committed else log.high_watermark)
+
     def reset_offset(self, tp: TopicPartition, now_ms: float,
                      out_of_range_at: int | None = None) -> int:
         """Where ``auto.offset.reset`` starts ``tp`` (see the module docstring)."""
@@ -159,7 +167,7 @@ class SubscriptionState:
         if self.auto_offset_reset == "earliest":
             return int(log_start_offset(self.cluster, part))
         if self.auto_offset_reset == "latest":
-            return int(log.high_watermark)
+            return self.end_offset(tp)
         duration_ms = offset_reset.duration_ms(self.auto_offset_reset)
         if duration_ms is not None:
             target = max(0, math.ceil(now_ms - duration_ms))  # tiered: the remote tier first

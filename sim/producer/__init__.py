@@ -33,12 +33,20 @@ from sim.producer.accumulator import (
     ProducerBatch,
     record_sizes,
 )
-from sim.producer.buffer import DELIVERY_TIMEOUT, ERRORS, EXPIRY_CHECK_MS, RecordBuffer, _grow
+from sim.producer.buffer import (
+    DELIVERY_TIMEOUT,
+    ERRORS,
+    EXPIRY_CHECK_MS,
+    TRANSACTION_ABORTED,
+    RecordBuffer,
+    _grow,
+)
 from sim.producer.custom import CustomPartitioning
 from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender, call_at, cancel_timer
 from sim.producer.streams import RecordStream
 from sim.producer.topic_state import TopicState
 from sim.producer.transaction_manager import RETRIABLE, TransactionManager
+from sim.producer.transactional import TransactionalState
 from sim.records import RecordMetadata, serialize
 from sim.workloads import Workload
 
@@ -53,6 +61,11 @@ class FutureRecordMetadata:
 
     def done(self) -> bool:
         return not math.isnan(self._producer.buffer.ack_ms[self._index])
+
+    @property
+    def record_id(self) -> int:
+        """How the record is named in every log (producer id << 40 | index)."""
+        return int(self._producer.record_ids(np.array([self._index]))[0])
 
     def get(self, max_ms: float = math.inf) -> RecordMetadata:
         kernel = self._producer.kernel
@@ -102,6 +115,8 @@ class Producer:
             self.partitioner.configure({**self.config, "lab.random": kernel.spawn_rng()})
         self.idempotent = _idempotence(self.config, config or {})
         self.transactions = TransactionManager() if self.idempotent else None
+        self.txn = TransactionalState(self) if self.config["transactional.id"] else None
+        self._progress: simpy.Event | None = None  # woken as records complete
         self.failed = 0
         self.buffer = RecordBuffer()
         self.topics: dict[str, TopicState] = {}
@@ -149,6 +164,8 @@ class Producer:
         """
         if self.closed:
             raise SimulationError("Cannot send after the producer is closed.")
+        if self.txn is not None:
+            self.txn.check_send()
         if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(
                 timestamp, int | np.integer) or timestamp < 0):
             raise ProduceError(f"Invalid timestamp: {timestamp!r}. Timestamp should always be "
@@ -179,6 +196,9 @@ class Producer:
 
     def add_workload(self, workload: Workload) -> None:
         """Queue every record of ``workload`` to be sent at its send time."""
+        if self.txn is not None:
+            raise SimulationError("A transactional producer sends with send() inside "
+                                  "begin_transaction() … commit_transaction(), not a workload.")
         state = self._topic(workload.topic)
         n = len(workload)
         if n == 0:
@@ -200,6 +220,103 @@ class Producer:
         self.wakeup()
         self.kernel.run_until(lambda _k: self.completed >= self.buffer.n)
         self.flushing = False
+
+    # -- transactions (transactional.id set) ------------------------------------------------------
+
+    @property
+    def wire_producer_id(self) -> int:
+        """The producer id brokers see: the coordinator's for a transactional producer."""
+        return self.txn.producer_id if self.txn is not None else self.producer_id
+
+    def _transactional(self) -> TransactionalState:
+        if self.txn is None:
+            from sim.errors import TransactionStateError
+
+            raise TransactionStateError("Transactional method called on a producer without a "
+                                        "transactional.id; set transactional.id in its config.")
+        return self.txn
+
+    def init_transactions(self) -> None:
+        """Find the coordinator, get the producer id and a new epoch (fencing older instances
+        with the same ``transactional.id`` and aborting their open transaction)."""
+        self._drive(self._transactional().init_gen())
+
+    def begin_transaction(self) -> None:
+        """Start a transaction: the records sent until commit or abort belong to it."""
+        self._transactional().begin()
+
+    def send_offsets_to_transaction(self, offsets: dict[Any, int],
+                                    group_metadata: dict[str, Any]) -> None:
+        """Commit a consumer's ``offsets`` with the transaction (consume-transform-produce).
+
+        ``group_metadata`` is ``consumer.group_metadata()``: group id, member id, generation.
+        """
+        from sim.records import TopicPartition
+
+        wanted = {TopicPartition(*k) if isinstance(k, tuple) else k: int(getattr(v, "offset", v))
+                  for k, v in offsets.items()}
+        self._drive(self._transactional().send_offsets_gen(wanted, group_metadata))
+
+    def commit_transaction(self) -> None:
+        """Flush, then commit: the records and offsets become visible to read_committed."""
+        self._drive(self._transactional().commit_gen())
+
+    def abort_transaction(self) -> None:
+        """Abort: read_committed consumers never see the transaction's records."""
+        self._drive(self._transactional().abort_gen())
+
+    def _drive(self, gen: Any) -> Any:
+        """Run a blocking call: step the kernel until the generator returns (or raises)."""
+        if self.kernel.env.active_process is not None:
+            from sim.errors import TransactionStateError
+
+            raise TransactionStateError(
+                "A blocking producer call cannot run inside the simulation (e.g. in "
+                "on_records): there, use consumer.run_step() with the producer's generators, "
+                "as sim.consumer.transform does.")
+        box: list[Any] = []
+
+        def wrapper() -> Any:
+            box.append((yield from gen))
+
+        proc = self.kernel.env.process(wrapper())
+        self.kernel.run_until(lambda _k: not proc.is_alive)
+        if proc.is_alive:
+            raise SimulationError(f"producer {self.client_id}: the call did not finish; nothing "
+                                  "was left to simulate (is the coordinator's broker down?).")
+        if not proc.ok:
+            proc.defused = True
+            raise proc.value
+        return box[0] if box else None
+
+    def flush_gen(self) -> Any:
+        """``flush()`` inside the simulation: send now, wait until every record completed (or,
+        for a transactional producer, until the transaction hits an error: batches of
+        partitions it could not add would wait for ever)."""
+        self.flushing = True
+        self.wakeup()
+        while self.completed < self.buffer.n and not (self.txn is not None
+                                                      and self.txn.in_error):
+            self._progress = self.kernel.env.event()
+            yield self._progress
+        self.flushing = False
+
+    def notify_progress(self) -> None:
+        if self._progress is not None and not self._progress.triggered:
+            self._progress.succeed()
+
+    def abort_incomplete_batches(self) -> None:
+        """Fail the batches not sent yet (``abortUndrainedBatches``): they are not written.
+        A dropped batch that already had sequences leaves a gap: the epoch is bumped."""
+        now = self.kernel.now_ms
+        for state in self.topics.values():
+            for p, dq in enumerate(state.accumulator.deques):
+                while dq:
+                    batch = state.accumulator.take_first(p)
+                    if batch.base_sequence >= 0 and self.transactions is not None:
+                        self.transactions.request_epoch_bump((state.name, p))
+                    self._fail(state, batch, TRANSACTION_ABORTED, now)
+                state.refresh(p)
 
     def close(self) -> None:
         """Flush, then release the partitioner (``Partitioner.close``)."""
@@ -373,7 +490,8 @@ class Producer:
         while True:
             if transactions is not None:  # Sender.runOnce, before anything is drained
                 transactions.maybe_resolve_sequences()
-                transactions.bump_epoch_if_needed()
+                if self.txn is None:  # a transactional producer bumps at its next abort
+                    transactions.bump_epoch_if_needed()
             self._ingest(now)
             if now >= self._next_expiry_ms:  # Kafka checks every loop; every 100 ms is plenty
                 self.expire_batches(now)
@@ -386,7 +504,7 @@ class Producer:
                 wake = min(wake, state.next_wakeup_ms(blocked))
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
-            if transactions is not None and transactions.needs_pass():
+            if transactions is not None and self.txn is None and transactions.needs_pass():
                 continue  # an expiry left sequences to resolve: the next runOnce does it
             if not (sent and wake <= now):
                 break
@@ -496,6 +614,7 @@ class Producer:
                 buf.offset[idx] = np.arange(base_offset, base_offset + len(idx), dtype=np.int64)
             self.acked += len(idx)
             self.completed += len(idx)
+        self.notify_progress()
 
     def retry_or_fail(self, state: TopicState, batch: ProducerBatch, error: str,
                       now_ms: float) -> None:
@@ -536,6 +655,9 @@ class Producer:
         self.buffer.partition[idx] = batch.partition
         self.failed += len(idx)
         self.completed += len(idx)
+        if self.txn is not None and error != TRANSACTION_ABORTED:
+            self.txn.batch_failed(error)
+        self.notify_progress()
         self.trace.emit(events.PRODUCE_FAILED, now_ms, self.client_id, state.name,
                         batch.partition, error, len(idx))
 
@@ -644,8 +766,14 @@ def _idempotence(config: dict[str, Any], given: dict[str, Any]) -> bool:
     """Kafka 3.0+: idempotence is on by default, but quietly off when other configs conflict.
 
     Conflicts are ``acks`` other than all, ``retries=0`` and more than five requests in flight.
-    If the user *asked* for ``enable.idempotence=true`` a conflict is a ConfigException instead.
+    If the user *asked* for ``enable.idempotence=true``, or set a ``transactional.id`` (which
+    needs idempotence), a conflict is a ConfigException instead
+    (``ProducerConfig.postProcessAndValidateIdempotenceConfigs``).
     """
+    transactional = config["transactional.id"] is not None
+    if transactional and "enable.idempotence" in given and not config["enable.idempotence"]:
+        raise ConfigError("Cannot set a transactional.id without also enabling idempotence "
+                          "(enable.idempotence=false was set; remove it or the transactional.id).")
     conflicts = []
     if config["acks"] not in ("all", "-1"):
         conflicts.append(f"acks={config['acks']} (must be all)")
@@ -656,7 +784,7 @@ def _idempotence(config: dict[str, Any], given: dict[str, Any]) -> bool:
     if not config["enable.idempotence"]:
         return False
     if conflicts:
-        if "enable.idempotence" in given:
+        if "enable.idempotence" in given or transactional:
             raise ConfigError("enable.idempotence=true conflicts with " + ", ".join(conflicts)
                               + "; change those configs or set enable.idempotence=false.")
         return False

@@ -17,10 +17,11 @@ _COLUMNS = {
 
 EXPIRY_CHECK_MS = 100.0  # how often queued batches are checked against delivery.timeout.ms
 DELIVERY_TIMEOUT = "TimeoutException: delivery.timeout.ms expired"
+TRANSACTION_ABORTED = "TransactionAbortedException: the transaction was aborted before it was sent"
 ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
           "NOT_LEADER_OR_FOLLOWER", "NETWORK_EXCEPTION", "REQUEST_TIMEOUT", "REQUEST_TIMED_OUT",
-          "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH", "INVALID_RECORD",
-          "retries exhausted")
+          "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH", TRANSACTION_ABORTED,
+          "INVALID_RECORD", "retries exhausted")
 """Error codes stored per record; 0 = acknowledged."""
 
 

@@ -127,6 +127,9 @@ class Sender:
                 break
             if transactions is not None and transactions.should_stop_drain((topic.name, p), batch):
                 continue  # idempotence keeps this partition's order: the batch waits
+            txn = self.producer.txn
+            if txn is not None and not txn.may_drain((topic.name, p)):
+                continue  # AddPartitionsToTxn first
             topic.accumulator.take_first(p)
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
@@ -184,8 +187,9 @@ class Sender:
                     self._respond(request)
 
             append(request.node, topic.name, batch.partition, producer.batch_columns(batch),
-                   int(batch.size_bytes * producer.compression_ratio), producer.producer_id,
-                   request.sequences[i][1], acks, timeout, respond, request.sequences[i][0])
+                   int(batch.size_bytes * producer.compression_ratio), producer.wire_producer_id,
+                   request.sequences[i][1], acks, timeout, respond, request.sequences[i][0],
+                   transactional=producer.txn is not None)
 
     def _respond(self, request: InFlightRequest) -> None:
         producer = self.producer

@@ -141,8 +141,7 @@ class TopicState:
             wake = min([t for p, (t, leader) in enumerate(zip(self.next_ready, leaders,
                                                                 strict=True))
                         if leader >= 0 and leader not in blocked and not (
-                            deques[p] and transactions.should_stop_drain((self.name, p),
-                                                                         deques[p][0]))],
+                            deques[p] and self._held_back(p))],
                        default=math.inf)
         if self.sticky is not None and not self.sticky.exhausted:
             self.sticky_wake_ms = self._sticky_wakeup_ms()
@@ -153,6 +152,16 @@ class TopicState:
             # partition the next records before they are sent (Producer._partition_ahead)
             wake = min(wake, self.custom_pending.next_time() - self.producer.custom.ahead_ms / 2)
         return wake
+
+    def _held_back(self, p: int) -> bool:
+        """Whether the head batch of ``p`` waits for an answer: idempotence's sequences, or
+        AddPartitionsToTxn for a transactional producer."""
+        tp = (self.name, p)
+        transactions = self.producer.transactions
+        txn = self.producer.txn
+        return (transactions is not None
+                and transactions.should_stop_drain(tp, self.accumulator.deques[p][0])) or (
+            txn is not None and tp not in txn.partitions)
 
     def _per_record_wakeup_ms(self, leaders: list[int], blocked: set[int]) -> float:
         """Earliest time records waiting for a per-record partitioner may make a batch sendable.

@@ -183,6 +183,15 @@ class TransactionManager:
         return self.epoch_bump_required or any(
             not self.entry(tp).in_flight for tp in self._unresolved)
 
+    def reset_producer_id_and_epoch(self, producer_epoch: int) -> None:
+        """A transactional producer got a new epoch from its coordinator (InitProducerId):
+        every partition's sequences start again at 0 (``resetSequenceNumbers``)."""
+        self.producer_epoch = producer_epoch
+        self.partitions.clear()
+        self.epoch_bump_required = False
+        self._to_rewrite.clear()
+        self._unresolved.clear()
+
     def bump_epoch_if_needed(self) -> bool:
         """``bumpIdempotentEpochAndResetIdIfNeeded``: True if the epoch was bumped."""
         if not self.epoch_bump_required:

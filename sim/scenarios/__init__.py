@@ -327,6 +327,14 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         fields = " + ".join(counts)
         check.fail(fields, f"{'add up to' if len(counts) > 1 else 'is'} "
                    f"{sum(counts.values()):,} records: {exc}")
+    for i, spec in enumerate(producers):
+        load = spec.get("workload")
+        if load and load.get("start_ms", 0) + load["records"] / load["rate_per_s"] * 1000 \
+                > MAX_DURATION_MS:
+            check.fail(f"producers[{i}].workload.rate_per_s", f"is {load['rate_per_s']}: "
+                       f"{load['records']:,} records would take longer than the "
+                       f"{MAX_DURATION_MS:,} ms (a simulated day) the lab runs at most; raise "
+                       "the rate or send fewer records")
     consumers = consumer_scenario.check(check, data, topic_names)
     streams = streams_scenario.check(check, data, topic_names)
     fault_list = check.typed(data, "faults", list, "", default=[])
@@ -445,6 +453,7 @@ def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) ->
     start = check.typed(load, "start_ms", (int, float), where, default=0)
     if start < 0:
         check.fail(f"{where}.start_ms", f"must be a time in ms ≥ 0 but is {start}")
+
     arrivals = load.get("arrivals", "uniform")
     if arrivals not in ("uniform", "poisson"):
         check.fail(f"{where}.arrivals", f"must be uniform or poisson but is {arrivals!r}")

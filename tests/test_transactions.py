@@ -1,0 +1,384 @@
+"""Transactions (KIP-98): the coordinator's state machine, markers, the LSO, read_committed,
+fencing, timeouts and coordinator failover. Facts cite Kafka 4.0's classes."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.broker import transaction_coordinator as tc
+from sim.broker.transaction_index import ABORT, COMMIT
+from sim.consumer import Consumer
+from sim.consumer.config import OFFSETS_TOPIC
+from sim.consumer.group import group_coordinator
+from sim.errors import (
+    ConfigError,
+    InvalidProducerEpochError,
+    ProducerFencedError,
+    SimulationError,
+    TransactionStateError,
+)
+from sim.kernel import Kernel
+from sim.producer import Producer
+from sim.records import TopicPartition
+
+TP0 = TopicPartition("out", 0)
+
+
+def cluster(brokers: int = 3, partitions: int = 1, rf: int = 3) -> Kernel:
+    kernel = Kernel(seed=3, brokers=brokers)
+    kernel.cluster.create_topic("out", partitions, rf)
+    return kernel
+
+
+def txn_producer(kernel: Kernel, tid: str = "app-1", **config) -> Producer:
+    return Producer(kernel, {"transactional.id": tid, "linger.ms": 0, **config})
+
+
+def send(producer: Producer, n: int, partition: int = 0) -> None:
+    for i in range(n):
+        producer.send("out", key=f"k{i}", value=i, partition=partition)
+
+
+def read(kernel: Kernel, level: str, tp: TopicPartition = TP0) -> list[int]:
+    consumer = Consumer(kernel, {"isolation.level": level, "auto.offset.reset": "earliest"})
+    consumer.assign([tp])
+    offsets = []
+    while records := consumer.poll(timeout_ms=5):
+        offsets += [r.offset for r in records]
+    return offsets
+
+
+def states(kernel: Kernel, tid: str = "app-1") -> list[str]:
+    trace = kernel.trace.to_frame()
+    rows = trace[(trace["kind"] == "txn.state") & (trace["transactional_id"] == tid)]
+    return list(rows["state"])
+
+
+# --- where a transactional id lives -----------------------------------------------------------
+
+
+def test_coordinator_partition_is_java_hashcode_abs_mod_50():
+    """``TransactionStateManager.partitionFor``: Utils.abs(id.hashCode()) % 50, the same rule
+    as __consumer_offsets: "billing".hashCode() = -109829509 → 109829509 % 50 = 9."""
+    kernel = cluster()
+    coordinator = tc.transaction_coordinator(kernel)
+    assert coordinator.partition_for("billing") == 9
+    assert len(kernel.cluster.topic(tc.TRANSACTION_STATE_TOPIC).partitions) == 50
+    assert coordinator.node_for("billing") == kernel.cluster.partition(
+        tc.TRANSACTION_STATE_TOPIC, 9).leader
+
+
+# --- the state machine ------------------------------------------------------------------------
+
+
+def test_valid_previous_states_are_kafkas():
+    """``TransactionState.validPreviousStates`` (Kafka 4.0)."""
+    assert tc.VALID_PREVIOUS_STATES[tc.PREPARE_COMMIT] == {tc.ONGOING}
+    assert tc.VALID_PREVIOUS_STATES[tc.COMPLETE_COMMIT] == {tc.PREPARE_COMMIT}
+    assert tc.VALID_PREVIOUS_STATES[tc.COMPLETE_ABORT] == {tc.PREPARE_ABORT}
+    assert tc.VALID_PREVIOUS_STATES[tc.PREPARE_EPOCH_FENCE] == {tc.ONGOING}
+    assert tc.ONGOING in tc.VALID_PREVIOUS_STATES[tc.ONGOING]
+    assert tc.PREPARE_EPOCH_FENCE in tc.VALID_PREVIOUS_STATES[tc.PREPARE_ABORT]
+    meta = tc.TransactionMetadata("t", 1, state=tc.EMPTY)
+    with pytest.raises(SimulationError, match="Empty → PrepareCommit"):
+        meta.transit(tc.PREPARE_COMMIT)
+
+
+def test_commit_walks_ongoing_prepare_complete_and_writes_markers():
+    """Init writes Empty (epoch 0); the first add makes it Ongoing; EndTxn(commit) writes
+    PrepareCommit, the markers, then CompleteCommit."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 3)
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    assert states(kernel) == [tc.EMPTY, tc.ONGOING, tc.PREPARE_COMMIT, tc.COMPLETE_COMMIT]
+    batches = kernel.cluster.partition("out", 0).log.batches()
+    assert list(batches["is_control"]) == [False, True]
+    assert list(batches["is_transactional"]) == [True, True]
+
+
+def test_marker_takes_an_offset_and_next_transaction_continues_after_it():
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    for _ in range(2):
+        p.begin_transaction()
+        send(p, 3)
+        p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    log = kernel.cluster.partition("out", 0).log
+    assert list(log.batches()["base_offset"]) == [0, 3, 4, 7]  # markers at 3 and 7
+    assert log.log_end_offset == 8
+    assert list(log.column("key_hash", 3, 4)) == [COMMIT]
+
+
+# --- LSO and read_committed -------------------------------------------------------------------
+
+
+def test_read_committed_skips_aborted_records_and_markers_read_uncommitted_only_markers():
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 3)  # offsets 0-2, committed; marker 3
+    p.commit_transaction()
+    p.begin_transaction()
+    send(p, 2)  # offsets 4-5, aborted; marker 6
+    p.flush()
+    p.abort_transaction()
+    p.begin_transaction()
+    send(p, 1)  # offset 7, committed; marker 8
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    log = kernel.cluster.partition("out", 0).log
+    assert [(t.first_offset, t.last_offset) for t in log.transactions.aborted] == [(4, 6)]
+    assert list(log.column("key_hash", 6, 7)) == [ABORT]
+    assert read(kernel, "read_committed") == [0, 1, 2, 7]
+    assert read(kernel, "read_uncommitted") == [0, 1, 2, 4, 5, 7]
+
+
+def test_positions_move_past_markers_so_a_commit_after_them_is_not_read_again():
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 2)
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    consumer = Consumer(kernel, {"isolation.level": "read_committed",
+                                 "auto.offset.reset": "earliest"})
+    consumer.assign([TP0])
+    assert [r.offset for r in consumer.poll(5)] == [0, 1]
+    assert consumer.position(TP0) == 3  # past the marker at offset 2
+
+
+def test_open_transaction_holds_the_lso_back_until_the_timeout_aborts_it():
+    """A hanging transaction: the LSO stays at its first offset; read_committed reads nothing
+    past it; the coordinator aborts it once transaction.timeout.ms has passed (checked every
+    transaction.abort.timed.out.transaction.cleanup.interval.ms = 10 s) with a bumped epoch."""
+    kernel = cluster()
+    plain = Producer(kernel, {"linger.ms": 0, "client.id": "plain"})
+    p = txn_producer(kernel, **{"transaction.timeout.ms": 15000})
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 2)
+    p.flush()
+    opened = kernel.now_ms
+    for i in range(3):
+        plain.send("out", value=i, partition=0).get()
+    log = kernel.cluster.partition("out", 0).log
+    assert log.high_watermark == 5
+    assert log.last_stable_offset == 0
+    assert read(kernel, "read_committed") == []
+    kernel.run(opened + 14_000)
+    assert log.last_stable_offset == 0
+    kernel.run(opened + 30_000)
+    assert log.last_stable_offset == log.high_watermark == 6  # the abort marker at 5
+    assert read(kernel, "read_committed") == [2, 3, 4]
+    assert states(kernel)[-2:] == [tc.PREPARE_ABORT, tc.COMPLETE_ABORT]
+    with pytest.raises(ProducerFencedError, match="newer producer"):
+        p.commit_transaction()
+
+
+# --- fencing ----------------------------------------------------------------------------------
+
+
+def test_new_instance_fences_the_old_one_and_aborts_its_transaction():
+    kernel = cluster()
+    old = txn_producer(kernel)
+    old.init_transactions()
+    old.begin_transaction()
+    send(old, 2)
+    old.flush()
+    new = txn_producer(kernel, **{"client.id": "new"})
+    new.init_transactions()
+    assert new.txn.producer_id == old.txn.producer_id
+    assert new.txn.producer_epoch == old.txn.producer_epoch + 2  # fence, then init
+    kernel.run(kernel.now_ms + 50)
+    assert read(kernel, "read_committed") == []
+    assert read(kernel, "read_uncommitted") == [0, 1]
+    send(old, 1)  # a zombie write: the leader refuses its old epoch
+    kernel.run(kernel.now_ms + 50)
+    assert old.results()["error"].iloc[-1] == "INVALID_PRODUCER_EPOCH"
+    with pytest.raises(InvalidProducerEpochError):
+        old.commit_transaction()
+    with pytest.raises(ProducerFencedError):
+        old.abort_transaction()
+
+
+# --- the API's rules --------------------------------------------------------------------------
+
+
+def test_transactional_id_needs_idempotence():
+    kernel = cluster()
+    with pytest.raises(ConfigError, match="without also enabling idempotence"):
+        txn_producer(kernel, **{"enable.idempotence": False})
+    with pytest.raises(ConfigError, match="acks=1"):
+        txn_producer(kernel, acks="1")
+
+
+def test_send_outside_a_transaction_is_refused():
+    kernel = cluster()
+    p = txn_producer(kernel)
+    with pytest.raises(TransactionStateError, match="init_transactions"):
+        p.send("out", value=1)
+    p.init_transactions()
+    with pytest.raises(TransactionStateError, match="READY"):
+        p.send("out", value=1)
+    with pytest.raises(TransactionStateError, match="READY to state COMMITTING"):
+        p.commit_transaction()
+
+
+def test_transaction_timeout_above_the_broker_maximum_is_refused():
+    kernel = cluster()
+    p = txn_producer(kernel, **{"transaction.timeout.ms": 900_001})
+    with pytest.raises(Exception, match="INVALID_TRANSACTION_TIMEOUT"):
+        p.init_transactions()
+
+
+# --- offsets in a transaction -----------------------------------------------------------------
+
+
+def test_offsets_sent_in_a_transaction_count_only_after_commit():
+    kernel = cluster()
+    kernel.cluster.create_topic("in", 1, 3)
+    gc = group_coordinator(kernel)
+    tin = TopicPartition("in", 0)
+    p = txn_producer(kernel)
+    p.init_transactions()
+    meta = {"group.id": "g", "member.id": "", "generation.id": -1}
+    p.begin_transaction()
+    send(p, 1)
+    p.send_offsets_to_transaction({tin: 42}, meta)
+    assert gc.fetch_offsets("g", [tin]) == {tin: None}
+    assert gc.has_pending_txn_offsets("g", [tin])
+    p.abort_transaction()
+    kernel.run(kernel.now_ms + 50)
+    assert gc.fetch_offsets("g", [tin]) == {tin: None}  # aborted: dropped
+    p.begin_transaction()
+    send(p, 1)
+    p.send_offsets_to_transaction({tin: 43}, meta)
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    assert gc.fetch_offsets("g", [tin]) == {tin: 43}
+    offsets_log = kernel.cluster.partition(OFFSETS_TOPIC, gc.partition_for("g")).log
+    assert offsets_log.batches()["is_control"].sum() == 2  # a marker per transaction
+
+
+# --- coordinator failover ---------------------------------------------------------------------
+
+
+def test_new_coordinator_reloads_the_state_from_transaction_state_and_commits():
+    """State lives in the replicated __transaction_state partition: after the coordinator's
+    broker crashes, the new leader loads it and the producer's commit goes through there."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 3)
+    p.flush()
+    coordinator = tc.transaction_coordinator(kernel)
+    old_node = coordinator.node_for("app-1")
+    out_leader = kernel.cluster.partition("out", 0).leader
+    if out_leader == old_node:
+        pytest.skip("seed puts the data leader on the coordinator")
+    kernel.controller.crash_broker(old_node)
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 100)
+    new_node = coordinator.node_for("app-1")
+    assert new_node not in (old_node, -1)
+    assert coordinator.state_of("app-1").state == tc.COMPLETE_COMMIT
+    assert read(kernel, "read_committed") == [0, 1, 2]
+
+
+def test_first_add_of_the_next_transaction_is_retried_after_20_ms():
+    """The next transaction's first AddPartitionsToTxn finds the previous one completing
+    (CONCURRENT_TRANSACTIONS) and is retried after ``ADD_PARTITIONS_RETRY_BACKOFF_MS`` = 20 ms,
+    not retry.backoff.ms (``TransactionManager.AddPartitionsToTxnHandler``)."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    for _ in range(2):
+        p.begin_transaction()
+        send(p, 1)
+        p.commit_transaction()
+    trace = kernel.trace.to_frame()
+    rows = trace[trace["kind"] == "txn.state"]
+    prepare = rows[rows["state"] == tc.PREPARE_COMMIT]["time_ms"].iloc[0]
+    ongoing = rows[rows["state"] == tc.ONGOING]["time_ms"].iloc[1]
+    assert 20 <= ongoing - prepare < 30
+
+
+def test_latest_for_read_committed_is_the_lso():
+    """ListOffsets "latest" with READ_COMMITTED answers the LSO, not the high watermark: a
+    read_committed consumer starting at the end does not skip an open transaction's records."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 2)
+    p.flush()
+    late = {"isolation.level": "read_committed", "auto.offset.reset": "latest"}
+    committed_reader = Consumer(kernel, late)
+    committed_reader.assign([TP0])
+    plain_reader = Consumer(kernel, {"auto.offset.reset": "latest"})
+    plain_reader.assign([TP0])
+    assert committed_reader.position(TP0) == 0
+    assert plain_reader.position(TP0) == 2
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    assert [r.offset for r in committed_reader.poll(5)] == [0, 1]
+
+
+def test_markers_resume_on_the_new_coordinator_after_a_crash_in_prepare_commit():
+    """The coordinator's broker dies right after writing PrepareCommit: the new leader of the
+    __transaction_state partition loads the Prepare state and writes the markers itself
+    (``TransactionStateManager`` loading, then ``TransactionMarkerChannelManager``)."""
+    kernel = cluster()
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 3)
+    p.flush()
+    coordinator = tc.transaction_coordinator(kernel)
+    old_node = coordinator.node_for("app-1")
+    if kernel.cluster.partition("out", 0).leader == old_node:
+        pytest.skip("seed puts the data leader on the coordinator")
+    committing = kernel.env.process(p.txn.commit_gen())
+    assert kernel.run_until(lambda k: states(k)[-1] == tc.PREPARE_COMMIT)
+    kernel.controller.crash_broker(old_node)
+    kernel.run(kernel.now_ms + 30_000)
+    assert not committing.is_alive
+    assert coordinator.node_for("app-1") != old_node
+    assert coordinator.state_of("app-1").state == tc.COMPLETE_COMMIT
+    assert read(kernel, "read_committed") == [0, 1, 2]
+
+
+def test_commit_of_a_fenced_producer_with_unadded_partitions_raises_instead_of_hanging():
+    """A zombie whose AddPartitionsToTxn is refused: its batches can never leave, so commit
+    must raise ProducerFencedError rather than wait for them for ever."""
+    kernel = cluster(partitions=2)
+    old = txn_producer(kernel)
+    old.init_transactions()
+    old.begin_transaction()
+    send(old, 1, partition=0)
+    old.flush()
+    txn_producer(kernel, **{"client.id": "new"}).init_transactions()
+    send(old, 1, partition=1)  # a partition not yet in the transaction
+    with pytest.raises(ProducerFencedError):
+        old.commit_transaction()
+
+
+def test_blocking_producer_call_inside_on_records_is_refused():
+    kernel = cluster()
+    plain = Producer(kernel, {"linger.ms": 0, "client.id": "plain"})
+    plain.send("out", value=1, partition=0).get()
+    p = txn_producer(kernel)
+    consumer = Consumer(kernel, {"group.id": "g", "auto.offset.reset": "earliest"})
+    consumer.subscribe(["out"])
+    consumer.run(lambda _c, _records: p.init_transactions())
+    with pytest.raises(TransactionStateError, match="inside the simulation"):
+        kernel.run(kernel.now_ms + 10_000)
