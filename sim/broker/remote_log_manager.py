@@ -574,6 +574,8 @@ class RemoteLogManager:
         state.fetch_bytes += size
         state.fetch_requests += 1
         self._emit(REMOTE_READ, part, part.leader, offset, stop - offset, size, latency)
+        done = self.runtime.env.timeout(latency)  # then the records are there to be polled:
+        done.callbacks.append(_records_arrived)  # a change consumers' idle polls look for
         return columns, latency
 
     # -- read-outs ----------------------------------------------------------------------------
@@ -685,6 +687,15 @@ def check_system_enabled(cluster: Cluster, name: str) -> None:
     if cluster.runtime is None:
         raise ConfigError(f"Topic {name!r}: tiered storage needs simulated time; create the "
                           "topic on a Kernel's cluster.")
+
+
+def _records_arrived(_event: object) -> None:
+    """Count a finished remote read as a log change (``PartitionLog.changes``, where the log
+    keeps that counter), so that a consumer skipping idle polls looks again."""
+    from sim.broker.log import PartitionLog
+
+    if hasattr(PartitionLog, "changes"):
+        PartitionLog.changes += 1  # type: ignore[attr-defined]
 
 
 def attach(cluster: Cluster, topic: Any) -> RemoteLogManager:
