@@ -63,8 +63,9 @@ STREAMS = ConfigDef(
                   at_least(1), "state"),
         ConfigKey("probing.rebalance.interval.ms", int, 600000, "time between probing "
                   "rebalances while warm-ups catch up (KIP-441)", at_least(60000), "state"),
-        ConfigKey("state.dir", str, "/tmp/kafka-streams", "directory of the state stores",
-                  None, "state"),
+        ConfigKey("state.dir", str, "", "directory of the state stores (Kafka's default is "
+                  "${java.io.tmpdir}/kafka-streams; the lab's, when empty, is a temporary folder "
+                  "per kernel with one sub-folder per instance)", None, "state"),
         ConfigKey("default.dsl.store", str, "rocksDB", "store type of DSL operations",
                   one_of("rocksDB", "in_memory"), "state"),
         ConfigKey("replication.factor", int, -1, "replication of internal topics; -1 = the "

@@ -6,6 +6,11 @@
 - ``streams.commit``: a task's progress was committed (``offsets``: ``topic-p:offset`` list).
 - ``streams.task``: a task was created or closed on a thread.
 - ``streams.state``: an instance changed state (``CREATED`` → ``REBALANCING`` → ``RUNNING`` …).
+- ``streams.restore``: a changelog partition's restoration started, restored a batch, ended, or
+  was found corrupted (its start offset gone from the log) and restarts from scratch; standby
+  tasks' updates are ``standby`` batches.
+- ``streams.checkpoint``: a task wrote its ``.checkpoint`` file (``offsets``).
+- ``streams.crash``: an instance's process died (``detail``: state directory kept or lost).
 """
 
 from __future__ import annotations
@@ -25,3 +30,11 @@ STREAMS_TASK = register(EventKind(
     "streams.task", ("task", "action"), "a task was created or closed on a thread"))
 STREAMS_STATE = register(EventKind(
     "streams.state", ("old", "new"), "a KafkaStreams instance changed state"))
+STREAMS_RESTORE = register(EventKind(
+    "streams.restore", ("task", "store", "partition", "action", "start_offset", "end_offset",
+                        "restored"),
+    "a changelog partition was restored (start, batch, end, corrupted, standby)"))
+STREAMS_CHECKPOINT = register(EventKind(
+    "streams.checkpoint", ("task", "offsets"), "a task wrote its .checkpoint file"))
+STREAMS_CRASH = register(EventKind(
+    "streams.crash", ("detail",), "a Streams instance's process died"))

@@ -21,8 +21,15 @@ close one and its tasks move back::
 States follow ``KafkaStreams.State``: ``CREATED`` → (``start()``) ``REBALANCING`` ⇄ ``RUNNING``
 → (``close()``) ``PENDING_SHUTDOWN`` → ``NOT_RUNNING``; a failed start is ``ERROR``. ``start()``
 checks the topology against the cluster first (missing source topics, co-partitioning) and
-creates the repartition topics ``<application.id>-<name>-repartition``. ``close()`` asks the
+creates the repartition topics ``<application.id>-<name>-repartition`` and the changelog topics
+``<application.id>-<store>-changelog`` (``sim.streams.changelog``). ``close()`` asks the
 threads to commit, close their tasks and leave the group; they do so as the kernel runs on.
+
+State lives in the instance's state directory (``state_dir``, see ``state_directory``), which the
+instance locks from construction until it stops. ``crash(lose_state=...)`` kills the process
+(its state directory kept or lost); ``restart()`` starts a new process on the same machine, which
+finds the directory (and the process id kept in it) again. ``restore_frame()`` shows what the
+threads restored from changelogs.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -43,14 +51,32 @@ from sim.errors import ConfigError, KafkaLabError, StreamsError, TopologyError
 from sim.payloads import payload
 from sim.records import TopicPartition
 from sim.streams import events
-from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo
+from sim.streams.assignor import (
+    AssignmentConfigs,
+    StreamsPartitionAssignor,
+    ThreadInfo,
+    assignment_info,
+)
+from sim.streams.changelog import changelog_topic, changelog_topic_config
 from sim.streams.config import EXACTLY_ONCE_V2, StreamsConfig
-from sim.streams.internal_topics import TopologyMetadata, prepare
+from sim.streams.internal_topics import TaskId, TopologyMetadata, prepare
 from sim.streams.processor import Record
+from sim.streams.state_directory import (
+    OFFSET_UNKNOWN,
+    StateDirectory,
+    default_state_dir,
+    kernel_state,
+    read_checkpoint,
+)
 from sim.streams.stores import StateStore, ValueAndTimestamp
 from sim.streams.stream_thread import StreamsConsumer, StreamThread
 from sim.streams.task import StreamTask
 from sim.streams.topology import Topology
+
+
+def instances(kernel: Any) -> list[KafkaStreams]:
+    """Every ``KafkaStreams`` made on ``kernel``, in order of creation."""
+    return kernel_state(getattr(kernel, "kernel", kernel), "instances", list)
 
 
 class State(enum.Enum):
@@ -114,8 +140,17 @@ class KafkaStreams:
         self.topology = topology
         self.application_id: str = self.config["application.id"]
         rng = self.kernel.spawn_rng()
-        self.process_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+        new_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+        configured = self.config["state.dir"]
+        self.state_dir = Path(configured) if configured else default_state_dir(self.kernel)
+        self.state_directory = StateDirectory(self.kernel, self.state_dir, self.application_id)
+        persistent = any(b.is_persistent(self.config["default.dsl.store"])
+                         for b in topology.store_builders.values())
+        self.process_id = self.state_directory.process_id(new_id) if persistent else new_id
         self.client_id = self.config["client.id"] or f"{self.application_id}-{self.process_id}"
+        self.crashed = False
+        self._probe_at = -math.inf
+        instances(self.kernel).append(self)
         self.state = State.CREATED
         self.threads: list[StreamThread] = []
         self.metadata: TopologyMetadata | None = None
@@ -149,9 +184,18 @@ class KafkaStreams:
             self._set_state(State.ERROR)
             raise
         assignor_metadata = self.metadata
+        config = self.config
+        configs = AssignmentConfigs(config["num.standby.replicas"],
+                                    config["acceptable.recovery.lag"],
+                                    config["max.warmup.replicas"],
+                                    config["probing.rebalance.interval.ms"])
+        stateful = set(self._stateful_tasks())
         self.threads = [
             StreamThread(self, i, assignor_metadata,
-                         StreamsPartitionAssignor(assignor_metadata, self._thread_info))
+                         StreamsPartitionAssignor(
+                             assignor_metadata, self._thread_info, stateful, self._lags_of,
+                             configs, assignment_info(self.kernel, self.application_id),
+                             self._schedule_probing))
             for i in range(1, self.config["num.stream.threads"] + 1)]
         self._set_state(State.REBALANCING)
         if self._start_global():
@@ -168,6 +212,7 @@ class KafkaStreams:
             return
         if self.state in (State.CREATED, State.ERROR):
             self._set_state(State.NOT_RUNNING)
+            self.state_directory.unlock()
             return
         self._set_state(State.PENDING_SHUTDOWN)
         self._stop_threads()
@@ -192,6 +237,112 @@ class KafkaStreams:
         if old is not new:
             self.kernel.trace.emit(events.STREAMS_STATE, self.kernel.now_ms, self.client_id,
                                    old.value, new.value)
+        if new is State.NOT_RUNNING:
+            self.state_directory.unlock()
+
+    # -- crash and restart --------------------------------------------------------------------
+
+    def crash(self, lose_state: bool = False) -> None:
+        """The instance's process dies: no commit, no checkpoint, no LeaveGroup (the group
+        notices at ``session.timeout.ms``). With ``lose_state`` its disk is gone too: the state
+        directory is deleted.
+
+        Raises:
+            StreamsError: the instance is not running.
+        """
+        if self.state not in (State.RUNNING, State.REBALANCING) or self.crashed:
+            raise StreamsError(f"Only a running instance can crash; {self.client_id} is "
+                               f"{self.state.value}.")
+        self.kernel.trace.emit(events.STREAMS_CRASH, self.kernel.now_ms, self.client_id,
+                               "state directory lost" if lose_state else "state directory kept")
+        self.crashed = True
+        for thread in self.threads:
+            thread.crash()
+        if self._global_consumer is not None and self._global_consumer.lifecycle == "running":
+            self._global_consumer.crash()
+        self._set_state(State.NOT_RUNNING)
+        if lose_state:
+            self.state_directory.wipe()
+
+    def restart(self) -> KafkaStreams:
+        """A new process on the same machine: a started ``KafkaStreams`` with the same topology
+        and configs and the same state directory (so the same process id, if it was kept)."""
+        if self.state is not State.NOT_RUNNING:
+            raise StreamsError(f"Instance {self.client_id} is {self.state.value}; crash() or "
+                               "close() it before restarting it.")
+        values = dict(self.config.values)
+        values["state.dir"] = str(self.state_dir)
+        restarted = KafkaStreams(self.kernel, self.topology, values)
+        restarted.start()
+        return restarted
+
+    # -- KIP-441 inputs -----------------------------------------------------------------------
+
+    def _logged_stores_of(self, subtopology: int) -> list[str]:
+        assert self.metadata is not None
+        names = {s for n in self.metadata.subtopologies[subtopology]
+                 for s in self.topology.nodes[n].stores}
+        return sorted(n for n in names if n in self.topology.store_builders
+                      and self.topology.store_builders[n].logging_enabled)
+
+    def _stateful_tasks(self) -> list[TaskId]:
+        assert self.metadata is not None
+        return [t for t in self.metadata.tasks if self._logged_stores_of(t.subtopology)]
+
+    def _lags_of(self, process_id: str) -> dict[TaskId, int]:
+        """Each stateful task's changelog lag on the live instance ``process_id`` (Kafka's
+        subscription carries the task offset sums; the leader compares them to the ends)."""
+        for instance in reversed(instances(self.kernel)):
+            if instance.process_id == process_id and not instance.crashed \
+                    and instance.application_id == self.application_id:
+                return instance.task_lags()
+        return {}
+
+    def task_lags(self) -> dict[TaskId, int]:
+        """Each stateful task's lag on this instance as Kafka's ``ClientState.computeTaskLags``
+        works it out: the sum over the task's changelogs of end offset minus the offset the
+        local copy holds (a standby's, a restoring task's, or a checkpoint's on disk), the end
+        offset sum when the instance has nothing, and 0 for a running active task."""
+        cluster = self.kernel.cluster
+        held_by_task: dict[TaskId, dict[TopicPartition, int] | None] = {}
+        for thread in self.threads:
+            for task_id, active in thread.tasks.items():
+                held_by_task[task_id] = None if not active.restoring else {}
+            for (task_id, _), changelog in thread.reader.changelogs.items():
+                held = held_by_task.setdefault(task_id, {})
+                if held is not None:
+                    held[changelog.tp] = changelog.position - 1
+        lags = {}
+        for task_id in self._stateful_tasks():
+            if task_id in held_by_task and held_by_task[task_id] is None:
+                lags[task_id] = 0
+                continue
+            held = held_by_task.get(task_id) or read_checkpoint(
+                self.state_directory.checkpoint_path(task_id))
+            lag = 0
+            for store in self._logged_stores_of(task_id.subtopology):
+                topic = changelog_topic(self.application_id, store)
+                log = cluster.partition(topic, task_id.partition).log
+                offset = held.get(TopicPartition(topic, task_id.partition), OFFSET_UNKNOWN)
+                lag += max(0, log.high_watermark - max(offset, 0))
+            lags[task_id] = lag
+        return lags
+
+    def _schedule_probing(self, delay_ms: int) -> None:
+        """A probing rebalance ``delay_ms`` from now (``nextScheduledRebalanceMs``)."""
+        at = self.kernel.now_ms + delay_ms
+        if self._probe_at >= self.kernel.now_ms:
+            return
+        self._probe_at = at
+
+        def probe(_event: Any) -> None:
+            self._probe_at = -math.inf
+            if self.state in (State.RUNNING, State.REBALANCING) and self.threads:
+                coordinator = self.threads[0].consumer.coordinator
+                if coordinator is not None:
+                    coordinator.request_rejoin("probing rebalance (KIP-441)")
+
+        self.kernel.env.timeout(delay_ms).callbacks.append(probe)
 
     def update_state(self) -> None:
         """REBALANCING while a thread's group membership is settling, RUNNING once all have
@@ -213,13 +364,20 @@ class KafkaStreams:
         replication = self.config["replication.factor"]
         if replication == -1:
             replication = min(3, len(cluster.brokers))
-        for topic in metadata.repartition_topics:
-            name = metadata.broker_topic(topic)
-            wanted = metadata.partitions[topic]
+        topics: list[tuple[str, int, dict[str, Any]]] = [
+            (metadata.broker_topic(t), metadata.partitions[t],
+             {"cleanup.policy": "delete", "retention.ms": -1})
+            for t in metadata.repartition_topics]
+        extra_ms = self.config["windowstore.changelog.additional.retention.ms"]
+        for subtopology in sorted(metadata.subtopologies):
+            count = sum(1 for t in metadata.tasks if t.subtopology == subtopology)
+            topics += [(changelog_topic(self.application_id, store), count,
+                        changelog_topic_config(self.topology.store_builders[store], extra_ms))
+                       for store in self._logged_stores_of(subtopology)]
+        for name, wanted, topic_config in topics:
             existing = cluster.topics.get(name)
             if existing is None:
-                cluster.create_topic(name, wanted, replication,
-                                     {"cleanup.policy": "delete", "retention.ms": -1})
+                cluster.create_topic(name, wanted, replication, topic_config)
             elif len(existing.partitions) != wanted:
                 raise TopologyError(
                     f"Invalid topology: Existing internal topic {name} has invalid partitions: "
@@ -311,9 +469,21 @@ class KafkaStreams:
         for thread in self.threads:
             tasks = tuple(TaskMetadata(str(t), tuple(thread.tasks[t].partitions))
                           for t in sorted(thread.tasks))
-            result.append(ThreadMetadata(thread.name, thread.state, tasks, (),
+            standbys = tuple(TaskMetadata(str(t), tuple(self.metadata.partitions_of(t)))
+                             for t in sorted(thread.standbys) if self.metadata is not None)
+            result.append(ThreadMetadata(thread.name, thread.state, tasks, standbys,
                                          thread.consumer.client_id, (thread.producer.client_id,)))
         return result
+
+    def restore_frame(self) -> pd.DataFrame:
+        """One row per changelog partition the threads restored or follow: task, store,
+        partition, active or standby, start / end offset, records restored and remaining, state
+        (REGISTERED, RESTORING, COMPLETED) and when it started and ended."""
+        rows = [{"instance": self.client_id, **row} for thread in self.threads
+                for row in thread.reader.progress()]
+        columns = ["instance", "thread", "task", "store", "topic", "partition", "kind", "state",
+                   "start_offset", "end_offset", "restored", "remaining", "start_ms", "end_ms"]
+        return pd.DataFrame(rows, columns=columns)
 
     def follow(self, topic: str, partition: int, offset: int) -> pd.DataFrame:
         """The path of one input record through the topology: its ``streams.process`` event and

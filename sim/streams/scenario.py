@@ -12,6 +12,8 @@ Example::
         config: {commit.interval.ms: 1000}
     faults:
       - {at_ms: 8000, streams_hang: {instance: tagger-1, duration_ms: 20000}}
+      - {at_ms: 30000, streams_crash: {instance: tagger-2, lose_state: true}}
+      - {at_ms: 40000, streams_restart: {instance: tagger-2}}
 
 A scenario names its application by one of a few topologies (``APPS``) rather than by code, so
 that a file stays data: ``tag`` replaces every value (one sub-topology), ``rekey`` gives every
@@ -31,11 +33,15 @@ from typing import Any
 from sim.errors import ConfigError
 from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
+from sim.streams.faults import StreamsCrash, StreamsRestart
 from sim.streams.topology import Topology
 
 FIELDS = {"application.id", "app", "input", "output", "instances", "config", "start_ms"}
-FAULTS = {"streams_hang": ("duration_ms",)}
+FAULTS: dict[str, tuple[str, ...]] = {"streams_hang": ("duration_ms",), "streams_crash": (),
+                                      "streams_restart": ()}
 """Streams fault kinds and the fields each needs besides ``instance``."""
+FLAGS: dict[str, tuple[str, ...]] = {"streams_crash": ("lose_state",)}
+"""Optional true/false fields of a fault kind (``sim.streams.faults``)."""
 MAX_INSTANCES = 100
 MAX_DURATION_MS = 3_600_000
 """Stream threads poll all the time: the lab simulates at most an hour of a run with them."""
@@ -142,7 +148,8 @@ def client_ids(specs: list[dict[str, Any]]) -> list[str]:
 
 
 def is_streams_fault(fault: Any) -> bool:
-    """True for a fault entry of a Streams kind (``streams_hang``)."""
+    """True for a fault entry of a Streams kind (``streams_hang``, ``streams_crash``,
+    ``streams_restart``)."""
     return isinstance(fault, dict) and any(kind in fault for kind in FAULTS)
 
 
@@ -155,7 +162,9 @@ def check_fault(checker: Any, fault: dict[str, Any], where: str,
     if at_ms < 0:
         checker.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
     body = checker.typed(fault, kind, dict, where, required=True)
-    checker.known(body, {"instance", *FAULTS[kind]}, f"{where}.{kind}")
+    checker.known(body, {"instance", *FAULTS[kind], *FLAGS.get(kind, ())}, f"{where}.{kind}")
+    for flag in FLAGS.get(kind, ()):
+        checker.typed(body, flag, bool, f"{where}.{kind}", default=False)
     names = [name for spec in specs for name in spec["instances"]]
     name = checker.typed(body, "instance", str, f"{where}.{kind}", required=True)
     if name not in names:
@@ -209,7 +218,12 @@ class StreamsHang:
                 client.hang(self.duration_ms)
 
 
-def make_fault(fault: dict[str, Any]) -> StreamsHang:
+def make_fault(fault: dict[str, Any]) -> StreamsHang | StreamsCrash | StreamsRestart:
     """The fault object for a validated Streams fault entry."""
+    if "streams_crash" in fault:
+        body = fault["streams_crash"]
+        return StreamsCrash(body["instance"], bool(body.get("lose_state", False)))
+    if "streams_restart" in fault:
+        return StreamsRestart(fault["streams_restart"]["instance"])
     body = fault["streams_hang"]
     return StreamsHang(body["instance"], float(body["duration_ms"]))

@@ -5,17 +5,23 @@ Mirrors ``org.apache.kafka.streams.state``: a :class:`KeyValueStore` (``get`` / 
 aggregations keep a value *and its timestamp* (``TimestampedKeyValueStore``,
 ``ValueAndTimestamp``); :class:`~sim.streams.TopologyTestDriver` shows them as plain values, as
 Kafka's driver does. A :class:`SessionStore` keeps one value per key and session. Stores are
-built by a :class:`StoreBuilder` (``Stores`` makes them) so that
-each task gets its own instance; a persistent (RocksDB) kind can be added beside the in-memory one
-without changing the processors.
+built by a :class:`StoreBuilder` (``Stores`` makes them) so that each task gets its own instance.
+
+Each kind comes **in-memory** (a dict) or **persistent**: the same logic over a real RocksDB
+database in the task's state directory (``sim.streams.rocksdb``), as Kafka's
+``Stores.persistentKeyValueStore`` / ``persistentWindowStore`` / ``persistentSessionStore``. DSL
+stores follow ``default.dsl.store`` (``rocksDB`` unless set to ``in_memory``); a store built
+without a directory (the ``TopologyTestDriver``) is in-memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from sim.errors import StreamsError
 from sim.streams.windows import SessionWindow, TimeWindow, Windowed
 
 
@@ -32,9 +38,23 @@ class StateStore:
 
     name: str
     persistent: bool = False
+    _data: Any
+    logger: Callable[[Any, Any], None] | None = None
+    """Hears (changelog key, value) for every change while the store is logged."""
 
     def close(self) -> None:
-        """Release resources; nothing to do for in-memory stores."""
+        """Release resources: a persistent store closes its RocksDB database."""
+        close = getattr(self._data, "close", None)
+        if close is not None:
+            close()
+
+    def wipe(self) -> None:
+        """Forget every entry (a corrupted or stale copy about to be restored from scratch)."""
+        self._data.clear()
+
+    def restore(self, key: Any, value: Any) -> None:
+        """Apply one changelog record (``StateRestoreCallback.restore``)."""
+        raise NotImplementedError
 
 
 class KeyValueStore(StateStore):
@@ -75,15 +95,40 @@ class InMemoryKeyValueStore(KeyValueStore):
             self._data.pop(key, None)
         else:
             self._data[key] = value
+        if self.logger is not None:
+            self.logger(key, value)
 
     def delete(self, key: Any) -> Any:
-        return self._data.pop(key, None)
+        old = self._data.pop(key, None)
+        if self.logger is not None:
+            self.logger(key, None)
+        return old
 
     def all(self) -> list[tuple[Any, Any]]:
         return sorted(self._data.items(), key=lambda item: key_order(item[0]))
 
     def approximate_num_entries(self) -> int:
         return len(self._data)
+
+    def restore(self, key: Any, value: Any) -> None:
+        self.put(key, value)
+
+
+class RocksDBKeyValueStore(InMemoryKeyValueStore):
+    """``Stores.persistentKeyValueStore``: the entries live in a RocksDB database at ``path``;
+    ``all()`` iterates RocksDB in byte order, which is the in-memory store's key order."""
+
+    persistent = True
+
+    def __init__(self, name: str, path: Path) -> None:
+        from sim.streams.rocksdb import RocksDBMap
+
+        self.name = name
+        self.path = path
+        self._data = RocksDBMap(path)
+
+    def all(self) -> list[tuple[Any, Any]]:
+        return self._data.items()
 
 
 class WindowStore(StateStore):
@@ -122,6 +167,7 @@ class InMemoryWindowStore(WindowStore):
         self._observed_ms = -1
 
     def put(self, key: Any, value: Any, window_start: int) -> None:
+        advanced = window_start > self._observed_ms
         self._observed_ms = max(self._observed_ms, window_start)
         if window_start <= self._observed_ms - self.retention_ms:
             return  # expired: Kafka skips writes into expired segments
@@ -133,8 +179,23 @@ class InMemoryWindowStore(WindowStore):
             self._data.pop((key, window_start), None)
         else:
             self._data[(key, window_start)] = value
-        for expired in [k for k in self._data if k[1] <= self._observed_ms - self.retention_ms]:
-            del self._data[expired]
+        if self.logger is not None and (value is not None or not self.retain_duplicates):
+            self.logger(self.changelog_key(key, window_start), value)
+        if advanced:  # only a newer window can make older ones expire
+            for expired in [k for k in self._data
+                            if k[1] <= self._observed_ms - self.retention_ms]:
+                del self._data[expired]
+
+    def restore(self, key: Any, value: Any) -> None:
+        """A changelog record's key is (key, window start[, sequence number])."""
+        if self.retain_duplicates and len(key) == 3:
+            self._seq = max(self._seq, key[2] - 1)
+        self.put(key[0], value, key[1])
+
+    def changelog_key(self, key: Any, window_start: int) -> tuple[Any, ...]:
+        """The changelog record key of the latest put (``WindowKeySchema.toStoreKeyBinary``:
+        key, window start, and the sequence number of a store keeping duplicates)."""
+        return (key, window_start, self._seq) if self.retain_duplicates else (key, window_start)
 
     def fetch(self, key: Any, window_start: int) -> Any:
         return self._data.get((key, window_start))
@@ -148,6 +209,32 @@ class InMemoryWindowStore(WindowStore):
         items = sorted(self._data.items(), key=lambda item: (key_order(item[0][0]), item[0][1:]))
         return [(Windowed(k[0], TimeWindow(k[1], k[1] + self.window_size_ms)), value)
                 for k, value in items]
+
+
+class RocksDBWindowStore(InMemoryWindowStore):
+    """``Stores.persistentWindowStore``: (key, window start) entries in a RocksDB database."""
+
+    persistent = True
+
+    def __init__(self, name: str, path: Path, retention_ms: int, window_size_ms: int,
+                 retain_duplicates: bool = False) -> None:
+        from sim.streams.rocksdb import RocksDBMap
+
+        super().__init__(name, retention_ms, window_size_ms, retain_duplicates)
+        self.path = path
+        self._data = RocksDBMap(path)
+        keys = self._data.keys()
+        self._observed_ms = max((k[1] for k in keys), default=-1)
+        self._seq = max((k[2] for k in keys if len(k) == 3), default=0)
+
+    def fetch_range(self, key: Any, time_from: int, time_to: int) -> list[tuple[int, Any]]:
+        found = []
+        for stored, value in self._data.items_with_prefix((key,)):
+            if stored[1] > time_to:
+                break
+            if stored[1] >= time_from:
+                found.append((stored[1], value))
+        return found
 
 
 class SessionStore(StateStore):
@@ -198,12 +285,48 @@ class InMemorySessionStore(SessionStore):
             self.remove(session)
         else:
             self._data[(session.key, window.start_ms, window.end_ms)] = value
+            if self.logger is not None:
+                self.logger((session.key, window.start_ms, window.end_ms), value)
         limit = self._observed_ms - self.retention_ms
         for expired in [k for k in self._data if k[2] <= limit]:
             del self._data[expired]
 
     def remove(self, session: Windowed) -> None:
-        self._data.pop((session.key, session.window.start_ms, session.window.end_ms), None)
+        key = (session.key, session.window.start_ms, session.window.end_ms)
+        self._data.pop(key, None)
+        if self.logger is not None:
+            self.logger(key, None)
+
+    def restore(self, key: Any, value: Any) -> None:
+        """A changelog record's key is (key, session start, session end)."""
+        self.put(Windowed(key[0], SessionWindow(key[1], key[2])), value)
+
+    def all(self) -> list[tuple[Windowed, Any]]:
+        """Every session, by key then start and end."""
+        items = sorted(self._data.items(), key=lambda item: (key_order(item[0][0]), item[0][1:]))
+        return [(Windowed(k[0], SessionWindow(k[1], k[2])), value) for k, value in items]
+
+
+class RocksDBSessionStore(InMemorySessionStore):
+    """``Stores.persistentSessionStore``: (key, start, end) entries in a RocksDB database."""
+
+    persistent = True
+
+    def __init__(self, name: str, path: Path, retention_ms: int) -> None:
+        from sim.streams.rocksdb import RocksDBMap
+
+        super().__init__(name, retention_ms)
+        self.path = path
+        self._data = RocksDBMap(path)
+        self._observed_ms = max((k[2] for k in self._data), default=-(2**63))
+
+    def find_sessions(self, key: Any, earliest_end_ms: int, latest_start_ms: int
+                      ) -> list[tuple[Windowed, Any]]:
+        found = [(end, start, value) for (_, start, end), value
+                 in self._data.items_with_prefix((key,))
+                 if end >= earliest_end_ms and start <= latest_start_ms]
+        return [(Windowed(key, SessionWindow(start, end)), value)
+                for end, start, value in sorted(found, key=lambda item: item[:2])]
 
 
 def key_order(key: Any) -> tuple[str, Any]:
@@ -213,7 +336,11 @@ def key_order(key: Any) -> tuple[str, Any]:
 
 @dataclass(frozen=True)
 class StoreBuilder:
-    """How to make one store per task (``StoreBuilder``); ``Stores`` makes these."""
+    """How to make one store per task (``StoreBuilder``); ``Stores`` makes these.
+
+    ``persistent``: True (RocksDB), False (in-memory) or None for a DSL store, which follows
+    ``default.dsl.store``. ``logging_enabled``: whether changes go to the changelog topic.
+    """
 
     name: str
     kind: str  # "key_value", "window" or "session"
@@ -221,8 +348,26 @@ class StoreBuilder:
     window_size_ms: int = 0
     logging_enabled: bool = True
     retain_duplicates: bool = False
+    persistent: bool | None = None
 
-    def build(self) -> StateStore:
+    def is_persistent(self, default_dsl_store: str = "rocksDB") -> bool:
+        """Whether the store is kept in RocksDB, given ``default.dsl.store``."""
+        if self.persistent is None:
+            return default_dsl_store == "rocksDB"
+        return self.persistent
+
+    def build(self, directory: Path | None = None,
+              default_dsl_store: str = "rocksDB") -> StateStore:
+        """A new store; persistent ones need ``directory``, the task's ``rocksdb`` folder
+        (without it, as in the ``TopologyTestDriver``, the store is in-memory)."""
+        if directory is not None and self.is_persistent(default_dsl_store):
+            path = directory / self.name
+            if self.kind == "window":
+                return RocksDBWindowStore(self.name, path, self.retention_ms,
+                                          self.window_size_ms, self.retain_duplicates)
+            if self.kind == "session":
+                return RocksDBSessionStore(self.name, path, self.retention_ms)
+            return RocksDBKeyValueStore(self.name, path)
         if self.kind == "window":
             return InMemoryWindowStore(self.name, self.retention_ms, self.window_size_ms,
                                        self.retain_duplicates)
@@ -231,17 +376,38 @@ class StoreBuilder:
         return InMemoryKeyValueStore(self.name)
 
 
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise StreamsError(f"A store needs a non-empty name, got {name!r}.")
+    return name
+
+
 class Stores:
     """Factory of store builders (Kafka's ``Stores``)."""
 
     @staticmethod
     def in_memory_key_value_store(name: str) -> StoreBuilder:
-        return StoreBuilder(name, "key_value")
+        return StoreBuilder(_check_name(name), "key_value", persistent=False)
 
     @staticmethod
     def in_memory_window_store(name: str, retention_ms: int, window_size_ms: int) -> StoreBuilder:
-        return StoreBuilder(name, "window", retention_ms, window_size_ms)
+        return StoreBuilder(_check_name(name), "window", retention_ms, window_size_ms,
+                            persistent=False)
 
     @staticmethod
     def in_memory_session_store(name: str, retention_ms: int) -> StoreBuilder:
-        return StoreBuilder(name, "session", retention_ms)
+        return StoreBuilder(_check_name(name), "session", retention_ms, persistent=False)
+
+    @staticmethod
+    def persistent_key_value_store(name: str) -> StoreBuilder:
+        return StoreBuilder(_check_name(name), "key_value", persistent=True)
+
+    @staticmethod
+    def persistent_window_store(name: str, retention_ms: int,
+                                window_size_ms: int) -> StoreBuilder:
+        return StoreBuilder(_check_name(name), "window", retention_ms, window_size_ms,
+                            persistent=True)
+
+    @staticmethod
+    def persistent_session_store(name: str, retention_ms: int) -> StoreBuilder:
+        return StoreBuilder(_check_name(name), "session", retention_ms, persistent=True)

@@ -15,10 +15,26 @@ The consumer's rebalance listener creates a task when its partitions are assigne
 when they are revoked (after committing it; output still in the producer is sent but not awaited)
 or lost (without committing). Records read from the cluster carry no payloads; the key and value
 come from the producer that wrote them (``sim.payloads``), the timestamp from the log.
+
+**State** (``ProcessorStateManager`` / ``TaskManager``): a new task opens its stores in the
+instance's state directory (``<state.dir>/<application.id>/<task id>/rocksdb/<store>``) and
+restores its logged stores from their changelogs with the thread's ``StoreChangelogReader``
+(``changelog_reader``) before it processes anything; its input waits meanwhile. Once restored,
+every change of a logged store goes to its changelog through the thread's producer
+(``changelog``). After each commit a task rewrites its ``.checkpoint`` when its changelog offsets
+moved by more than 10,000 since the last one; a clean close always writes it
+(``AbstractTask.maybeCheckpoint``); a crash or lost task writes none. **Standby tasks** (from the
+assignor's ``standby`` lists) keep warm copies by following the changelogs; when a standby's task
+becomes active on the same thread its stores are handed over and only the tail is restored.
+
+Under ``exactly_once_v2`` (not simulated yet: it needs transactions) the checkpoint would be
+removed once read at start-up, a store with data but no checkpoint wiped, and commits would write
+no checkpoint; ``commit()`` and ``_maybe_checkpoint`` are where that goes.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -31,10 +47,14 @@ from sim.payloads import payload
 from sim.producer import Producer
 from sim.records import TopicPartition
 from sim.streams import events
-from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo
+from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo, assignment_info
+from sim.streams.changelog import TaskChangelogs, changelog_topic
+from sim.streams.changelog_reader import StoreChangelogReader
 from sim.streams.internal_topics import TaskId, TopologyMetadata
 from sim.streams.processor import Record
 from sim.streams.record_cache import ThreadCache
+from sim.streams.state_directory import OFFSET_UNKNOWN, read_checkpoint, write_checkpoint
+from sim.streams.stores import StateStore
 from sim.streams.task import StreamTask
 
 if TYPE_CHECKING:
@@ -48,6 +68,9 @@ CONSUMER_OVERRIDES = {"auto.offset.reset": "earliest", "enable.auto.commit": Fal
 """Kafka Streams' consumer defaults (``StreamsConfig.CONSUMER_DEFAULT_OVERRIDES``)."""
 PRODUCER_OVERRIDES = {"linger.ms": 100}
 """Kafka Streams' producer default (``StreamsConfig.PRODUCER_DEFAULT_OVERRIDES``)."""
+OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT = 10_000
+"""A running task rewrites its checkpoint after a commit only past this many changelog records
+(``StateManagerUtil.OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT``)."""
 
 
 class StreamsConsumer(Consumer):
@@ -73,6 +96,10 @@ class ActiveTask:
     queues: dict[TopicPartition, deque[tuple[int, Record]]] = field(default_factory=dict)
     consumed: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
     committed: dict[TopicPartition, int] = field(default_factory=dict)
+    restoring: bool = False
+    changelogs: TaskChangelogs | None = None
+    changelog_offsets: dict[TopicPartition, int] = field(default_factory=dict)  # last held
+    checkpointed: dict[TopicPartition, int] = field(default_factory=dict)
 
     def next_partition(self) -> TopicPartition | None:
         """The partition whose next record has the lowest timestamp (``PartitionGroup``)."""
@@ -86,6 +113,15 @@ class ActiveTask:
 
     def commit_needed(self) -> bool:
         return any(self.committed.get(tp) != offset for tp, offset in self.consumed.items())
+
+
+@dataclass
+class StandbyTask:
+    """A warm copy of a task's logged stores on another instance (``StandbyTask``)."""
+
+    task_id: TaskId
+    stores: dict[str, StateStore]
+    checkpointed: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 class StreamThread:
@@ -111,6 +147,9 @@ class StreamThread:
                                  // config["num.stream.threads"])
         self.tasks: dict[TaskId, ActiveTask] = {}
         self.closed_tasks: list[ActiveTask] = []
+        self.standbys: dict[TaskId, StandbyTask] = {}
+        self.reader = StoreChangelogReader(self.kernel, self.name, self._restored)
+        self.crashed = False
         self.closing = False
         self.started = False
         self.alive = False
@@ -121,6 +160,7 @@ class StreamThread:
         self.consumer.subscribe(self.metadata.subscribed_topics(), listener=self)
         self.started = self.alive = True
         self.kernel.env.process(self._run())
+        self.kernel.env.process(self.reader.run())
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -129,8 +169,10 @@ class StreamThread:
         try:
             while not self.closing:
                 records = yield from consumer.poll_gen(self.poll_ms)
+                self._check_alive()
                 for record in records:
                     self._buffer(record)
+                self._update_standbys()
                 self._process()
                 self._punctuate_wall_clock()
                 self.streams.update_state()
@@ -139,6 +181,8 @@ class StreamThread:
             yield from self.commit()
             for task_id in sorted(self.tasks):
                 self._close_task(task_id)
+            for task_id in sorted(self.standbys):
+                self._close_standby(task_id)
             yield from consumer.close_gen()
         except Stopped:
             pass
@@ -148,7 +192,30 @@ class StreamThread:
             raise
         finally:
             self.alive = False
+            self.reader.stopped = True
+            self.reader.wake()
             self.streams.update_state()
+
+    def _check_alive(self) -> None:
+        if self.crashed:
+            raise Stopped()
+
+    def crash(self) -> None:
+        """The process died: no commit, no checkpoint; the stores are let go as they are."""
+        self.crashed = True
+        self.reader.stopped = True
+        self.reader.wake()
+        if self.consumer.lifecycle == "running":
+            self.consumer.crash()
+        for active in self.tasks.values():
+            TaskChangelogs.detach(active.task.stores)
+            for store in active.task.stores.values():
+                store.close()
+        for standby in self.standbys.values():
+            for store in standby.stores.values():
+                store.close()
+        self.tasks.clear()
+        self.standbys.clear()
 
     def _buffer(self, record: Any) -> None:
         tp = record.topic_partition
@@ -163,6 +230,8 @@ class StreamThread:
         trace, now = self.kernel.trace, self.kernel.now_ms
         for task_id in sorted(self.tasks):
             active = self.tasks[task_id]
+            if active.restoring:
+                continue  # its input waits until the stores are restored
             while (tp := active.next_partition()) is not None:
                 offset, record = active.queues[tp].popleft()
                 trace.emit(events.STREAMS_PROCESS, now, self.name, str(task_id), tp.topic,
@@ -181,23 +250,31 @@ class StreamThread:
         """Flush caches and producer, then commit the offsets of every task that moved."""
         self.last_commit_ms = self.kernel.now_ms
         for task_id in sorted(self.tasks):
-            self.tasks[task_id].task.flush_cache()
+            active = self.tasks[task_id]
+            active.task.flush_cache()
+            if active.changelogs is not None:
+                active.changelogs.flush()
         yield from self._flush_producer()
+        self._check_alive()
         offsets: dict[TopicPartition, int] = {}
         moved = [t for t in sorted(self.tasks) if self.tasks[t].commit_needed()]
         for task_id in moved:
             offsets.update(self.tasks[task_id].consumed)
-        if not offsets:
-            return
-        error = yield from self.consumer.commit_gen(offsets, sync=True)
-        if error:
-            return  # the consumer rejoins at its next poll; the offsets are committed later
+        if offsets:
+            error = yield from self.consumer.commit_gen(offsets, sync=True)
+            self._check_alive()
+            if error:
+                return  # the consumer rejoins at its next poll; the offsets are committed later
         for task_id in moved:
             active = self.tasks.get(task_id)
             if active is None:
                 continue
             active.committed.update({tp: offsets[tp] for tp in active.consumed if tp in offsets})
             self._trace_commit(active)
+        for task_id in sorted(self.tasks):  # postCommit
+            self._maybe_checkpoint(self.tasks[task_id], force=False)
+        for task_id in sorted(self.standbys):
+            self._checkpoint_standby(task_id, force=False)
 
     def _trace_commit(self, active: ActiveTask) -> None:
         shown = ",".join(f"{tp}:{offset}" for tp, offset in sorted(
@@ -213,7 +290,164 @@ class StreamThread:
         producer.wakeup()
         while producer.completed < producer.buffer.n:
             yield self.kernel.env.timeout(FLUSH_CHECK_MS)
+            self._check_alive()
         producer.flushing = False
+
+    # -- state: restore, changelogs, checkpoints, standbys ------------------------------------
+
+    def _logged_stores(self, task_id: TaskId) -> list[str]:
+        """The logged stores of ``task_id``'s sub-topology, sorted."""
+        topology = self.streams.topology
+        names = {s for n in self.metadata.subtopologies[task_id.subtopology]
+                 for s in topology.nodes[n].stores}
+        return sorted(n for n in names if n in topology.store_builders
+                      and topology.store_builders[n].logging_enabled)
+
+    def _build_stores(self, task_id: TaskId) -> dict[str, StateStore]:
+        """The task's stores: persistent ones in its state directory, the others in memory."""
+        streams = self.streams
+        topology = streams.topology
+        directory = streams.state_directory.rocksdb_dir(task_id)
+        names = sorted({s for n in self.metadata.subtopologies[task_id.subtopology]
+                        for s in topology.nodes[n].stores if s in topology.store_builders})
+        return {name: topology.store_builders[name].build(
+            directory, streams.config["default.dsl.store"]) for name in names}
+
+    def _changelog_tp(self, task_id: TaskId, store: str) -> TopicPartition:
+        return TopicPartition(changelog_topic(self.streams.application_id, store),
+                              task_id.partition)
+
+    def _register_restore(self, task_id: TaskId, stores: dict[str, StateStore],
+                          held: dict[TopicPartition, int] | None, active: bool) -> None:
+        """Register every logged store with the reader: from what the stores hold (``held``,
+        a standby's positions) or the checkpoint (persistent stores), else from the start."""
+        checkpoint = read_checkpoint(self.streams.state_directory.checkpoint_path(task_id))
+        for name in self._logged_stores(task_id):
+            tp = self._changelog_tp(task_id, name)
+            if held is not None:
+                offset = held.get(tp)
+            else:
+                offset = checkpoint.get(tp) if stores[name].persistent else None
+            if offset == OFFSET_UNKNOWN:
+                offset = None
+            self.reader.register(task_id, stores[name], tp, offset, active)
+
+    def _restored(self, task_id: TaskId) -> None:
+        """Every changelog of the task is restored: log its stores' changes from now on."""
+        active = self.tasks.get(task_id)
+        if active is None or not active.restoring:
+            return
+        active.restoring = False
+        topics = {name: self._changelog_tp(task_id, name).topic
+                  for name in self._logged_stores(task_id)}
+        for (t, _), changelog in self.reader.changelogs.items():
+            if t == task_id and changelog.position > 0:
+                active.changelog_offsets[changelog.tp] = changelog.position - 1
+        active.checkpointed = self._checkpoint_offsets(  # the delta counts from here
+            task_id, active.task.stores, active.changelog_offsets)
+        changelogs = TaskChangelogs(task_id.partition, topics, self._send_changelog,
+                                    lambda: active.task.record_timestamp, self.cache.enabled)
+        changelogs.attach(active.task.stores)
+        active.changelogs = changelogs
+        active.task.on_cache_flush = changelogs.flush
+        self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, str(task_id),
+                               "restored")
+        self.consumer.notify()
+
+    def _send_changelog(self, topic: str, partition: int, key: Any, value: Any,
+                        timestamp: int) -> int:
+        self.producer.send(topic, key, value, partition=partition, timestamp=timestamp)
+        return self.producer.buffer.n - 1
+
+    def _acked_changelog_offsets(self, active: ActiveTask) -> None:
+        """Move the task's changelog offsets to the last acknowledged write of each partition."""
+        if active.changelogs is None:
+            return
+        buffer = self.producer.buffer
+        for tp, index in active.changelogs.last_sent.items():
+            if not math.isnan(buffer.ack_ms[index]) and not buffer.error[index]:
+                active.changelog_offsets[tp] = int(buffer.offset[index])
+
+    def _checkpoint_offsets(self, task_id: TaskId, stores: dict[str, StateStore],
+                            held: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """What the checkpoint says: the persistent logged stores' offsets (unknown: -4)."""
+        return {tp: held.get(tp, OFFSET_UNKNOWN) for name in self._logged_stores(task_id)
+                if stores[name].persistent and (tp := self._changelog_tp(task_id, name))}
+
+    def _write_checkpoint(self, task_id: TaskId, offsets: dict[TopicPartition, int],
+                          previous: dict[TopicPartition, int], force: bool) -> bool:
+        if not offsets:
+            return False
+        delta = sum(max(0, o - max(0, previous.get(tp, 0))) for tp, o in offsets.items())
+        if not force and delta <= OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT:
+            return False
+        write_checkpoint(self.streams.state_directory.checkpoint_path(task_id), offsets)
+        shown = ",".join(f"{tp}:{o}" for tp, o in sorted(offsets.items(), key=lambda i: (
+            i[0].topic, i[0].partition)))
+        self.kernel.trace.emit(events.STREAMS_CHECKPOINT, self.kernel.now_ms, self.name,
+                               str(task_id), shown)
+        return True
+
+    def _maybe_checkpoint(self, active: ActiveTask, force: bool) -> None:
+        """``AbstractTask.maybeCheckpoint``: past the threshold, or always when forced."""
+        if active.restoring:
+            return
+        self._acked_changelog_offsets(active)
+        offsets = self._checkpoint_offsets(active.task_id, active.task.stores,
+                                           active.changelog_offsets)
+        if self._write_checkpoint(active.task_id, offsets, active.checkpointed, force):
+            active.checkpointed = offsets
+
+    def _standby_held(self, task_id: TaskId) -> dict[TopicPartition, int]:
+        return {c.tp: c.position - 1 for (t, _), c in self.reader.changelogs.items()
+                if t == task_id and c.position > 0}
+
+    def _checkpoint_standby(self, task_id: TaskId, force: bool) -> None:
+        standby = self.standbys[task_id]
+        offsets = self._checkpoint_offsets(task_id, standby.stores, self._standby_held(task_id))
+        if self._write_checkpoint(task_id, offsets, standby.checkpointed, force):
+            standby.checkpointed = offsets
+
+    def _update_standbys(self) -> None:
+        """Create and close standby tasks as the last assignment says."""
+        info = assignment_info(self.kernel, self.streams.application_id).get(
+            self.consumer.member_id or "")
+        running = {t for thread in self.streams.threads for t in thread.tasks}
+        wanted = sorted(t for t in (info.standby if info is not None else [])
+                        if self._logged_stores(t) and t not in running)  # until it is closed
+        for task_id in sorted(set(self.standbys) - set(wanted)):
+            self._close_standby(task_id)
+        for task_id in wanted:
+            if task_id not in self.standbys:
+                taken = self._take_standby(task_id)  # from another thread of this instance
+                stores, held = taken if taken is not None else (self._build_stores(task_id),
+                                                                None)
+                self.standbys[task_id] = StandbyTask(task_id, stores)
+                self._register_restore(task_id, stores, held, active=False)
+                self.standbys[task_id].checkpointed = self._checkpoint_offsets(
+                    task_id, stores, self._standby_held(task_id))
+                self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name,
+                                       str(task_id), "standby created")
+
+    def _take_standby(self, task_id: TaskId
+                      ) -> tuple[dict[str, StateStore], dict[TopicPartition, int]] | None:
+        """Take over the standby of ``task_id`` held by any thread of this instance: its open
+        stores and the changelog offsets they hold (a task's directory has one owner)."""
+        holder = next((t for t in self.streams.threads if task_id in t.standbys), None)
+        if holder is None:
+            return None
+        held = holder._standby_held(task_id)
+        holder.reader.unregister(task_id)
+        return holder.standbys.pop(task_id).stores, held
+
+    def _close_standby(self, task_id: TaskId) -> None:
+        self._checkpoint_standby(task_id, force=True)
+        standby = self.standbys.pop(task_id)
+        self.reader.unregister(task_id)
+        for store in standby.stores.values():
+            store.close()
+        self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, str(task_id),
+                               "standby closed")
 
     # -- the rebalance listener (``StreamsRebalanceListener``) ------------------------------
 
@@ -251,6 +485,8 @@ class StreamThread:
         for task_id in revoked:
             active = self.tasks[task_id]
             active.task.flush_cache()
+            if active.changelogs is not None:
+                active.changelogs.flush()
             if active.commit_needed():
                 offsets.update(active.consumed)
                 active.committed.update(active.consumed)
@@ -262,22 +498,42 @@ class StreamThread:
 
     def on_partitions_lost(self, partitions: list[TopicPartition]) -> None:
         for task_id in sorted({self.metadata.task_for(tp) for tp in partitions} & set(self.tasks)):
-            self._close_task(task_id)
+            self._close_task(task_id, clean=False)
 
     def _create_task(self, task_id: TaskId) -> ActiveTask:
         streams = self.streams
         nodes = self.metadata.subtopologies[task_id.subtopology]
+        taken = self._take_standby(task_id)
+        held = None
+        if taken is not None:  # promote the warm copy: only the tail is left to restore
+            stores, held = taken
+        else:
+            stores = self._build_stores(task_id)
         task = StreamTask(streams.topology, streams.application_id, self._collect, str(task_id),
-                          nodes, int(self.kernel.now_ms), streams.global_stores())
+                          nodes, int(self.kernel.now_ms), streams.global_stores(), stores)
         task.listener = lambda kind, node, detail, t=str(task_id): self._task_event(
             t, kind, node, detail)
         task.enable_caching(self.cache)
         self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, str(task_id),
                                "created")
-        return ActiveTask(task_id, task)
+        active = ActiveTask(task_id, task, restoring=bool(self._logged_stores(task_id)))
+        self.tasks[task_id] = active
+        if active.restoring:
+            self._register_restore(task_id, task.stores, held, active=True)
+        return active
 
-    def _close_task(self, task_id: TaskId) -> None:
-        active = self.tasks.pop(task_id)
+    def _close_task(self, task_id: TaskId, clean: bool = True) -> None:
+        """Close a task; a clean close flushes and writes the checkpoint (``closeClean``)."""
+        active = self.tasks[task_id]
+        if clean:
+            active.task.flush_cache()
+            if active.changelogs is not None:
+                active.changelogs.flush()
+            self._maybe_checkpoint(active, force=True)
+        self.tasks.pop(task_id)
+        self.reader.unregister(task_id)
+        TaskChangelogs.detach(active.task.stores)
+        active.task.on_cache_flush = None
         active.task.close()
         self.closed_tasks.append(active)
         self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, str(task_id),

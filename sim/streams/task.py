@@ -15,7 +15,12 @@ time and pushes each depth-first through its processors; a sink hands records to
 - **Record cache** (``enable_caching``, used by the runtime, never by the test driver): what an
   aggregation (or a materialized table source) forwards goes into the thread's cache and reaches
   the children when the cache is flushed (see ``record_cache``).
-- ``listener(kind, node, detail)``, if given, hears every ``forward`` and ``punctuate``.
+- ``listener(kind, node, detail)``, if given, hears every ``forward`` and ``punctuate``;
+  ``on_cache_flush()``, if given, runs after the record cache forwarded records (the runtime
+  writes the changelog then).
+- ``stores``: stores made by the caller (the runtime builds persistent ones in the task's state
+  directory, or hands over a standby's warm copies); the others are built in-memory.
+- ``record_timestamp`` is the timestamp of the record being processed (``context.timestamp()``).
 """
 
 from __future__ import annotations
@@ -97,7 +102,8 @@ class StreamTask(ProcessorContext):
     def __init__(self, topology: Topology, application_id: str, record_collector: RecordCollector,
                  task_id: str = "0_0", node_names: Iterable[str] | None = None,
                  wall_clock_ms: int = 0,
-                 global_stores: dict[str, StateStore] | None = None) -> None:
+                 global_stores: dict[str, StateStore] | None = None,
+                 stores: dict[str, StateStore] | None = None) -> None:
         self.topology = topology
         self.application_id = application_id
         self.task_id = task_id
@@ -106,6 +112,8 @@ class StreamTask(ProcessorContext):
         self.metrics: dict[str, int] = {"dropped-records-total": 0, "process-total": 0,
                                         "punctuate-total": 0}
         self.listener: TaskListener | None = None
+        self.on_cache_flush: Callable[[], None] | None = None
+        self.record_timestamp = 0
         self._caches: dict[str, NamedCache] = {}
         self._thread_cache: ThreadCache | None = None
         names = list(topology.nodes) if node_names is None else list(node_names)
@@ -114,7 +122,7 @@ class StreamTask(ProcessorContext):
         self._children = {n: [c for c in topology.children(n) if c in self._factories]
                           for n in names}
         self.global_stores = dict(global_stores or {})
-        self.stores: dict[str, StateStore] = {}
+        self.stores: dict[str, StateStore] = dict(stores or {})
         for factory in self._factories.values():
             for store in factory.stores:
                 if store not in self.stores:
@@ -161,6 +169,7 @@ class StreamTask(ProcessorContext):
         if source is None:
             raise StreamsError(f"Task {self.task_id} has no source for topic {topic}.")
         self.stream_time = max(self.stream_time, record.timestamp)
+        self.record_timestamp = record.timestamp
         self.metrics["process-total"] += 1
         self._run(source, record)
         self.maybe_punctuate_stream_time()
@@ -222,6 +231,8 @@ class StreamTask(ProcessorContext):
                 self._forward_to(node, self._children[node], record)
         finally:
             self._current = previous
+        if self.on_cache_flush is not None:
+            self.on_cache_flush()
 
     def flush_cache(self) -> int:
         """Forward what the cache holds for this task (at commit); returns how many records."""

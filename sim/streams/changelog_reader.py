@@ -1,0 +1,245 @@
+"""Restoring stores from their changelogs, and keeping standby copies warm.
+
+Mirrors ``StoreChangelogReader`` (one per stream thread, with its **restore consumer**):
+
+- A changelog partition is registered when a task is created: an **active** task's from the
+  offset after its ``.checkpoint`` entry when the local store survived (persistent stores only;
+  in-memory stores always restore from the beginning), else from the log start; it is restored up
+  to the log end offset seen at registration, then ``COMPLETED`` and the task starts processing.
+  A **standby** task's changelog is never completed: it follows the log for as long as it lives.
+- States ``REGISTERED`` → ``RESTORING`` → ``COMPLETED``. While an active task restores, standbys
+  wait (``ACTIVE_RESTORING`` before ``STANDBY_UPDATING``).
+- Every fetch reads at most ``max.poll.records`` (1000) records and takes the simulated network
+  time: a round trip to the leader plus the records' bytes at the link bandwidth, so restore time
+  follows the changelog's size.
+- A start offset no longer in the log (deleted by retention or compaction, or a checkpoint
+  beyond the log end) is Kafka's ``OffsetOutOfRange`` → ``TaskCorruptedException``: the store is
+  wiped and restored from the log start.
+- ``progress()`` is the table of every changelog partition the reader handled (start / end
+  offset, restored, remaining), and each step is a ``streams.restore`` trace event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.payloads import payload
+from sim.records import TopicPartition
+from sim.streams import events
+from sim.streams.internal_topics import TaskId
+from sim.streams.stores import StateStore
+
+MAX_POLL_RECORDS = 1000
+"""The restore consumer's ``max.poll.records`` (Streams' consumer default)."""
+RECORD_OVERHEAD_BYTES = 70
+"""Bytes a record costs in a fetch response besides its value (key, headers, batch framing)."""
+RETRY_MS = 100
+"""How long the reader waits before it looks again at standbys' changelogs (or at a changelog
+whose leader is not available)."""
+
+REGISTERED, RESTORING, COMPLETED = "REGISTERED", "RESTORING", "COMPLETED"
+
+
+@dataclass
+class ChangelogPartition:
+    """One store's changelog partition on this thread (``ChangelogMetadata``)."""
+
+    task_id: TaskId
+    store: StateStore
+    tp: TopicPartition
+    active: bool
+    start_offset: int
+    end_offset: int  # -1 for a standby: it follows the log end
+    position: int
+    state: str = REGISTERED
+    restored: int = 0
+    start_ms: float = 0.0
+    end_ms: float = float("nan")
+
+    def remaining(self, log_end: int) -> int:
+        end = self.end_offset if self.active else log_end
+        return max(0, end - self.position)
+
+
+class StoreChangelogReader:
+    """The changelog reader of one stream thread (``StoreChangelogReader``)."""
+
+    def __init__(self, kernel: Any, thread_name: str,
+                 on_restored: Callable[[TaskId], None]) -> None:
+        self.kernel = kernel
+        self.thread_name = thread_name
+        self.on_restored = on_restored
+        self.changelogs: dict[tuple[TaskId, str], ChangelogPartition] = {}
+        self.finished: list[ChangelogPartition] = []
+        self.stopped = False
+        self._wakeup: simpy.Event | None = None
+
+    # -- registration -------------------------------------------------------------------------
+
+    def register(self, task_id: TaskId, store: StateStore, tp: TopicPartition,
+                 checkpoint: int | None, active: bool) -> ChangelogPartition:
+        """Restore ``store`` from ``tp``, after offset ``checkpoint`` (None: from the start)."""
+        log = self.kernel.cluster.partition(tp.topic, tp.partition).log
+        start = log.log_start_offset if checkpoint is None else checkpoint + 1
+        end = log.high_watermark if active else -1
+        changelog = ChangelogPartition(task_id, store, tp, active, start, end, start,
+                                       start_ms=self.kernel.now_ms)
+        self.changelogs[(task_id, store.name)] = changelog
+        if active:
+            self._emit(changelog, "start")
+        if not log.log_start_offset <= start <= log.log_end_offset:
+            self._corrupted(changelog, log.log_start_offset)
+        self.wake()
+        return changelog
+
+    def unregister(self, task_id: TaskId) -> dict[str, ChangelogPartition]:
+        """Stop restoring or updating ``task_id``'s stores; returns their changelogs."""
+        removed = {}
+        for key in [k for k in self.changelogs if k[0] == task_id]:
+            changelog = self.changelogs.pop(key)
+            if changelog.active and changelog.state != COMPLETED:
+                self._emit(changelog, "suspended")
+                self.finished.append(changelog)
+            removed[key[1]] = changelog
+        return removed
+
+    def restoring(self, task_id: TaskId) -> bool:
+        return any(c.active and c.state != COMPLETED for (t, _), c in self.changelogs.items()
+                   if t == task_id)
+
+    def wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.triggered:
+            self._wakeup.succeed()
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> Generator[Any, Any, None]:
+        """Restore active tasks first, then update standbys, until the thread stops."""
+        env = self.kernel.env
+        while not self.stopped:
+            self._complete_caught_up()
+            batch = self._next_batch()
+            if batch is None:  # wait for a new changelog, or poll the standbys again
+                idle = not self.changelogs or all(c.state == COMPLETED
+                                                  for c in self.changelogs.values())
+                self._wakeup = env.event()
+                yield self._wakeup if idle else env.any_of([self._wakeup,
+                                                           env.timeout(RETRY_MS)])
+                continue
+            fetch_ms, reads = batch
+            yield env.timeout(fetch_ms)
+            if self.stopped:
+                return
+            for changelog, first, record_ids in reads:
+                self._apply(changelog, first, record_ids)
+
+    def _complete_caught_up(self) -> None:
+        done_tasks = []
+        for changelog in list(self.changelogs.values()):
+            if changelog.active and changelog.state != COMPLETED and \
+                    changelog.position >= changelog.end_offset:
+                changelog.state = COMPLETED
+                changelog.end_ms = self.kernel.now_ms
+                self._emit(changelog, "end")
+                self.finished.append(changelog)
+                done_tasks.append(changelog.task_id)
+        for task_id in sorted(set(done_tasks)):
+            if not self.restoring(task_id):
+                self.on_restored(task_id)
+
+    def _next_batch(self) -> tuple[float, list[tuple[ChangelogPartition, int, np.ndarray]]] | None:
+        """One fetch: which records of which changelogs, and how long it takes."""
+        cluster = self.kernel.cluster
+        candidates = sorted(self.changelogs.values(),
+                            key=lambda c: (not c.active, c.task_id, c.tp.topic))
+        if any(c.active and c.state != COMPLETED for c in candidates):
+            candidates = [c for c in candidates if c.active and c.state != COMPLETED]
+        else:
+            candidates = [c for c in candidates if not c.active]
+        left = MAX_POLL_RECORDS
+        reads = []
+        total_bytes = 0
+        latency = 0.0
+        for changelog in candidates:
+            partition = cluster.partition(changelog.tp.topic, changelog.tp.partition)
+            leader = partition.leader
+            if leader < 0 or not cluster.brokers[leader].alive:
+                continue
+            log = partition.log
+            if changelog.position < log.log_start_offset or \
+                    changelog.position > log.log_end_offset:
+                self._corrupted(changelog, log.log_start_offset)
+            end = log.high_watermark if not changelog.active else min(changelog.end_offset,
+                                                                      log.high_watermark)
+            stop = min(end, changelog.position + left)
+            if stop <= changelog.position:
+                continue
+            if changelog.state == REGISTERED:
+                changelog.state = RESTORING
+            record_ids = log.column("record_id", changelog.position, stop)
+            sizes = log.column("value_size", changelog.position, stop)
+            total_bytes += int(np.sum(np.maximum(sizes, 0))) + RECORD_OVERHEAD_BYTES * len(sizes)
+            latency = max(latency, cluster.brokers[leader].latency_ms)
+            reads.append((changelog, changelog.position, record_ids))
+            changelog.position = stop
+            left -= len(record_ids)
+            if left <= 0:
+                break
+        if not reads:
+            return None
+        bandwidth = min(cluster.brokers[cluster.partition(c.tp.topic, c.tp.partition).leader]
+                        .config["lab.network.bandwidth.mbps"] for c, _, _ in reads)
+        bytes_per_ms = bandwidth * 1e6 / 8 / 1000
+        return 2 * latency + total_bytes / bytes_per_ms, reads
+
+    def _apply(self, changelog: ChangelogPartition, first: int, record_ids: np.ndarray) -> None:
+        if self.changelogs.get((changelog.task_id, changelog.store.name)) is not changelog:
+            return  # unregistered while the fetch was under way
+        for record_id in record_ids:
+            key, value = payload(self.kernel, int(record_id))
+            changelog.store.restore(key, value)
+        changelog.restored += len(record_ids)
+        self._emit(changelog, "batch" if changelog.active else "standby",
+                   start=first, end=first + len(record_ids))
+
+    def _corrupted(self, changelog: ChangelogPartition, log_start: int) -> None:
+        """The start offset is gone: wipe the store and restore from the log start."""
+        self._emit(changelog, "corrupted")
+        changelog.store.wipe()
+        changelog.start_offset = changelog.position = log_start
+        changelog.restored = 0
+
+    # -- what a notebook looks at -------------------------------------------------------------
+
+    def _emit(self, changelog: ChangelogPartition, action: str, start: int | None = None,
+              end: int | None = None) -> None:
+        self.kernel.trace.emit(
+            events.STREAMS_RESTORE, self.kernel.now_ms, self.thread_name,
+            str(changelog.task_id), changelog.store.name, changelog.tp.partition, action,
+            changelog.start_offset if start is None else start,
+            changelog.end_offset if end is None else end, changelog.restored)
+
+    def progress(self) -> list[dict[str, Any]]:
+        """One row per changelog partition handled: finished ones, then the current ones."""
+        cluster = self.kernel.cluster
+        rows = []
+        finished = {id(c) for c in self.finished}
+        for changelog in [*self.finished, *[c for c in self.changelogs.values()
+                                              if id(c) not in finished]]:
+            log = cluster.partition(changelog.tp.topic, changelog.tp.partition).log
+            rows.append({
+                "thread": self.thread_name, "task": str(changelog.task_id),
+                "store": changelog.store.name, "topic": changelog.tp.topic,
+                "partition": changelog.tp.partition,
+                "kind": "active" if changelog.active else "standby",
+                "state": changelog.state, "start_offset": changelog.start_offset,
+                "end_offset": changelog.end_offset if changelog.active else log.high_watermark,
+                "restored": changelog.restored,
+                "remaining": changelog.remaining(log.high_watermark),
+                "start_ms": changelog.start_ms, "end_ms": changelog.end_ms})
+        return rows
