@@ -81,6 +81,9 @@ class ConsumerClient:
         self.subscriptions = SubscriptionState(self.cluster, self.client_id, self.group_id,
                                                self.config["auto.offset.reset"], self.history,
                                                self.read_committed)
+        self.subscriptions.on_reset = lambda tp, old, new: self.emit(
+            events.CONSUMER_OFFSET_RESET, self.group_id, tp.topic, tp.partition, old, new,
+            f"OFFSET_OUT_OF_RANGE: auto.offset.reset={self.config['auto.offset.reset']}")
         self.lifecycle = "running"
         self.incarnation = 0
         self.coordinator: ConsumerCoordinator | None = None
