@@ -320,7 +320,7 @@ def _screenshots(run: NotebookRun) -> None:
     for cell in output_facts(run):
         if cell["text"].strip() or cell["images"]:
             area = page.locator(".jp-Notebook .jp-Cell").nth(cell["index"]).locator(
-                ".jp-OutputArea")  # type: ignore[attr-defined]
+                ".jp-Cell-outputArea").first  # not an Output widget's area nested inside
             area.screenshot(path=folder / f"cell-{cell['index']:02d}.png")
 
 
