@@ -21,6 +21,16 @@ And, for what the application did with the records (delivery semantics, per grou
   processed later records): at most once.
 - ``processed-twice``: processed more than once: at least once.
 
+And for what the brokers' storage rules removed before anyone read it (allowed by Kafka,
+never an invalid run, each tied to the event that removed the record):
+
+- ``deleted-by-retention``: never read, and gone because retention deleted its segment (a
+  ``log.segment.delete`` event of the final leader's replica): a consumer too slow for
+  ``retention.ms`` / ``retention.bytes``.
+- ``compacted-away``: never read, and removed by the log cleaner (a ``log.clean`` event)
+  because a later record with the same key (or a tombstone past ``delete.retention.ms``)
+  superseded it.
+
 Records are told apart by their record id (producer id << 40 | index, stored in the log), so a
 record read at another offset than it was acknowledged at is noticed. Every anomaly names the
 events that explain it (trace ``seq`` and time): the polls, the crash or rebalance that stopped
@@ -48,10 +58,14 @@ import pandas as pd
 from sim import trace
 from sim.availability import CAUSE_KINDS as AVAILABILITY_CAUSE_KINDS
 from sim.availability import FAILURE_KINDS, nonmonotonic_sends, unavailability
+from sim.broker.remote_log_manager import remote_deletions, remote_record_ids
 from sim.errors import KafkaLabError
 
 KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "nonmonotonic-send",
-         "poll-skip", "nonmonotonic-poll", "skipped", "processed-twice")
+         "poll-skip", "nonmonotonic-poll", "skipped", "processed-twice", "deleted-by-retention",
+         "compacted-away")
+STORAGE_KINDS = ("deleted-by-retention", "compacted-away")
+"""Records the storage rules removed before anyone read them: reported, never invalid."""
 ALLOWED_WITH_SUBSCRIBE = ("poll-skip", "nonmonotonic-poll")
 DELIVERY_KINDS = ("skipped", "processed-twice")
 """Outcomes of the application's commit strategy, reported but never an invalid run."""
@@ -87,6 +101,14 @@ TERMS: dict[str, str] = {
                "that does not make the run invalid.",
     "processed-twice": "a record the consumer group processed more than once: at-least-once "
                        "delivery, an application outcome that does not make the run invalid.",
+    "deleted-by-retention": "an acknowledged record no consumer read before retention "
+                            "(retention.ms or retention.bytes) deleted its segment; the audit "
+                            "names the log.segment.delete event. Kafka allows it: the consumer "
+                            "was slower than the topic's retention.",
+    "compacted-away": "an acknowledged record no consumer read before the log cleaner removed "
+                      "it, because a later record with the same key (or a tombstone past "
+                      "delete.retention.ms) superseded it; the audit names the log.clean "
+                      "event. Kafka allows it: compaction keeps the latest value per key.",
     "unavailable": "a window when a partition took no writes: from a failed produce attempt to "
                    "the next batch its leader appended; an open window lasted to the end of "
                    "the run.",
@@ -187,13 +209,18 @@ class AuditReport:
         return self.counts["processed-twice"]
 
     @property
+    def shown_counts(self) -> dict[str, int]:
+        """The counts a text report prints: storage kinds only when some record has one."""
+        return {k: n for k, n in self.counts.items() if n or k not in STORAGE_KINDS}
+
+    @property
     def bad_kinds(self) -> list[str]:
         """Anomaly kinds that make the run invalid (Jepsen's ``bad-error-types``).
 
         Of the transaction kinds only an output duplicate under transactions is: the others
         are what read_uncommitted or at-least-once promise, or fencing doing its job.
         """
-        allowed = set(DELIVERY_KINDS) | {"unseen"}
+        allowed = set(DELIVERY_KINDS) | set(STORAGE_KINDS) | {"unseen"}
         if self.subscribed:
             allowed |= set(ALLOWED_WITH_SUBSCRIBE)
         bad = [k for k in KINDS if self.counts[k] and k not in allowed]
@@ -270,7 +297,8 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
           subscribed: bool = True, final: pd.DataFrame | None = None,
           stored: set[int] | np.ndarray | None = None,
           history: LossHistory | None = None,
-          hidden: Hidden | None = None) -> AuditReport:
+          hidden: Hidden | None = None,
+          storage: StorageHistory | None = None) -> AuditReport:
     """Check a run's writes against its reads and processing.
 
     Args:
@@ -294,6 +322,8 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
             point at their causes only with it.
         hidden: offsets consumers never get (transaction markers; for read_committed
             consumers also aborted records, ``hidden_of``): not skipped, not a poll-skip.
+        storage: what retention and the log cleaner removed (``storage_history_of``);
+            unread records they removed are reported as such, not as lost.
     """
     processed = processed if processed is not None else pd.DataFrame(
         columns=["consumer", "group", "topic", "partition", "offset", "processed_ms"])
@@ -305,13 +335,16 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
         [reads[["topic", "partition", "offset", "record_id"]], final], ignore_index=True)
     anomalies: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     anomalies["inconsistent-offsets"], anomalies["duplicate"] = _offset_checks(acked, seen)
-    anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(acked, seen, history,
+    unread, storage_kinds = _storage_removed(acked, seen, history, storage)
+    anomalies.update(storage_kinds)
+    anomalies["lost-write"], anomalies["unseen"] = _lost_and_unseen(unread, seen, history,
                                                                     stored)
     anomalies["nonmonotonic-send"] = nonmonotonic_sends(writes)
     hidden = hidden or Hidden()
-    anomalies["poll-skip"], anomalies["nonmonotonic-poll"] = _poll_order(reads, causes, hidden)
+    anomalies["poll-skip"], anomalies["nonmonotonic-poll"] = _poll_order(reads, causes, hidden,
+                                                                         storage)
     anomalies["skipped"], anomalies["processed-twice"] = _delivery(reads, processed, commits,
-                                                                  causes, hidden)
+                                                                  causes, hidden, storage)
     counts = {k: _count(k, v) for k, v in anomalies.items()}
     read_keys = reads.drop_duplicates(["topic", "partition", "offset"])
     processed_keys = processed.drop_duplicates(["topic", "partition", "offset"])
@@ -321,7 +354,7 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
 
 def _count(kind: str, rows: list[dict[str, Any]]) -> int:
     """Records involved for per-record kinds, cases for the others."""
-    if kind in ("skipped", "processed-twice", "lost-write", "unseen"):
+    if kind in ("skipped", "processed-twice", "lost-write", "unseen", *STORAGE_KINDS):
         return int(sum(r.get("count", 1) for r in rows))
     return len(rows)
 
@@ -415,6 +448,116 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
         lost.append(entry)
     unseen = [entries[i] for i in np.flatnonzero(~below)]
     return lost, _ranges(unseen, "unseen")
+
+
+@dataclass
+class StorageHistory:
+    """What the brokers' storage rules removed (see the module docstring).
+
+    Attributes:
+        deletions: one row per deleted segment (``log.segment.delete``): ``seq``, ``time_ms``,
+            ``node``, ``topic``, ``partition``, ``base_offset``, ``end_offset``, ``reason``.
+        cleaned: one row per record a cleaning removed: ``seq`` (of its ``log.clean``
+            event), ``time_ms``, ``node``, ``topic``, ``partition``, ``offset``, ``record_id``.
+        leaders: each partition's final leader (whose replica is the source of truth).
+    """
+
+    deletions: pd.DataFrame
+    cleaned: pd.DataFrame
+    leaders: dict[tuple[str, int], int]
+
+
+def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame, history: LossHistory | None,
+                     storage: StorageHistory | None
+                     ) -> tuple[pd.DataFrame, dict[str, list[dict[str, Any]]]]:
+    """Split off the unread acknowledged records that retention or the cleaner removed from
+    the final leader's replica; the rest go on to the lost / unseen checks.
+
+    A record a truncation or lost disk removed first stays with those checks (its loss came
+    before any storage rule touched it).
+    """
+    found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in STORAGE_KINDS}
+    if storage is None or acked.empty or (storage.deletions.empty and storage.cleaned.empty):
+        return acked, found
+    read_ids = seen.loc[seen["record_id"] >= 0, "record_id"]
+    unread = acked[~acked["record_id"].isin(read_ids)]
+    if history is not None and len(history.removed):
+        unread = unread[~unread["record_id"].isin(history.removed["record_id"])]
+    frame = unread.reset_index()
+    final = np.array([storage.leaders.get((t, p), -1) for t, p in zip(
+        frame["topic"], frame["partition"], strict=True)], dtype=np.int64)
+    frame = frame.assign(final=final)
+    taken: dict[int, tuple[str, dict[str, Any]]] = {}
+    cleaned = storage.cleaned
+    if len(cleaned):
+        hits = frame.merge(cleaned, on=["topic", "partition", "record_id"],
+                           suffixes=("", "_clean"))
+        hits = hits[hits["node"] == hits["final"]].drop_duplicates("index")
+        for row in hits.itertuples(index=False):
+            taken[int(row.index)] = ("compacted-away", {
+                "seq": int(row.seq), "time_ms": float(row.time_ms), "kind": "log.clean",
+                "node": int(row.node),
+                "text": f"broker {int(row.node)} compacted {row.topic}-{int(row.partition)}"})
+    deletions = storage.deletions
+    if len(deletions):
+        hits = frame.merge(deletions, on=["topic", "partition"], suffixes=("", "_del"))
+        hits = hits[(hits["node"] == hits["final"]) & (hits["base_offset"] <= hits["offset"])
+                    & (hits["offset"] < hits["end_offset"])]
+        hits = hits.sort_values("seq", kind="stable").drop_duplicates("index")
+        for row in hits.itertuples(index=False):
+            taken.setdefault(int(row.index), ("deleted-by-retention", {
+                "seq": int(row.seq), "time_ms": float(row.time_ms),
+                "kind": "log.segment.delete", "node": int(row.node),
+                "text": (f"broker {int(row.node)} deleted segment "
+                         f"{int(row.base_offset):020d}.log of {row.topic}-{int(row.partition)} "
+                         f"(offsets {int(row.base_offset)}–{int(row.end_offset) - 1}, "
+                         f"{row.reason})")}))
+    rows = acked.loc[sorted(taken)]
+    for index, t, p, o, r, w, a in zip(rows.index, rows["topic"], rows["partition"],
+                                       rows["offset"], rows["record_id"], rows["writer"],
+                                       rows["ack_ms"], strict=True):
+        kind, cause = taken[int(index)]
+        found[kind].append({"topic": t, "partition": int(p), "offset": int(o),
+                            "record_id": int(r), "writer": w, "ack_ms": float(a),
+                            "cause": cause})
+    return acked.drop(index=list(taken)), {k: _storage_ranges(v) for k, v in found.items()}
+
+
+def _storage_gone(storage: StorageHistory, topic: str, partition: int,
+                  offsets: np.ndarray) -> np.ndarray:
+    """True for the offsets retention or the cleaner removed from the final leader's log."""
+    final = storage.leaders.get((topic, partition), -1)
+    gone = np.zeros(len(offsets), dtype=bool)
+    dels = storage.deletions
+    if len(dels):
+        mine = dels[(dels["topic"] == topic) & (dels["partition"] == partition)
+                    & (dels["node"] == final)]
+        for base, end in zip(mine["base_offset"], mine["end_offset"], strict=True):
+            gone |= (offsets >= base) & (offsets < end)
+    cleaned = storage.cleaned
+    if len(cleaned):
+        mine = cleaned[(cleaned["topic"] == topic) & (cleaned["partition"] == partition)
+                       & (cleaned["node"] == final)]
+        gone |= np.isin(offsets, mine["offset"].to_numpy(dtype=np.int64))
+    return gone
+
+
+def _storage_ranges(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records removed by one event as runs of consecutive offsets (one entry per run)."""
+    runs: list[dict[str, Any]] = []
+    for entry in sorted(entries, key=lambda e: (e["topic"], e["partition"], e["offset"])):
+        last = runs[-1] if runs else None
+        if (last is not None and (last["topic"], last["partition"]) == (entry["topic"],
+                                                                       entry["partition"])
+                and last["cause"]["seq"] == entry["cause"]["seq"]
+                and last["last_offset"] + 1 == entry["offset"]):
+            last["last_offset"] = entry["offset"]
+            last["count"] += 1
+            continue
+        runs.append({"topic": entry["topic"], "partition": entry["partition"],
+                     "first_offset": entry["offset"], "last_offset": entry["offset"],
+                     "count": 1, "cause": entry["cause"]})
+    return runs
 
 
 def _loss_causes(lost: pd.DataFrame, history: LossHistory | None
@@ -552,9 +695,14 @@ def _removal_text(row: pd.Series) -> str:
 
 # -- the consumer-side checks -----------------------------------------------------------------
 
-def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame, hidden: Hidden
+def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame, hidden: Hidden,
+                storage: StorageHistory | None = None
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """poll-skip and nonmonotonic-poll, per consumer process (incarnation) and partition."""
+    """poll-skip and nonmonotonic-poll, per consumer process (incarnation) and partition.
+
+    A jump over offsets that retention or the log cleaner had removed is no skip: there was
+    nothing there to read.
+    """
     if reads.empty:
         return [], []
     keys = ["consumer", "incarnation", "topic", "partition"]
@@ -573,6 +721,13 @@ def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame, hidden: Hidden
             d -= int(np.count_nonzero((gap > row.prev_last) & (gap < row.first)))
         if d == 1:
             continue
+        if d > 1 and storage is not None:
+            between = np.arange(int(row.prev_last) + 1, int(row.first), dtype=np.int64)
+            if hidden.any:
+                between = np.setdiff1d(between, hidden.offsets(
+                    row.topic, row.partition, row.consumer in hidden.committed))
+            if _storage_gone(storage, str(row.topic), int(row.partition), between).all():
+                continue
         entry = {"consumer": row.consumer, "topic": row.topic, "partition": int(row.partition),
                  "from_offset": int(row.prev_last), "to_offset": int(row.first),
                  "delta": int(d), "polls": [int(row.prev_seq), int(row.poll_seq)],
@@ -582,9 +737,13 @@ def _poll_order(reads: pd.DataFrame, causes: pd.DataFrame, hidden: Hidden
 
 
 def _delivery(reads: pd.DataFrame, processed: pd.DataFrame, commits: pd.DataFrame,
-              causes: pd.DataFrame, hidden: Hidden
+              causes: pd.DataFrame, hidden: Hidden, storage: StorageHistory | None = None
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """skipped and processed-twice, per group (or per consumer without a group) and partition."""
+    """skipped and processed-twice, per group (or per consumer without a group) and partition.
+
+    Offsets retention or the log cleaner removed before the group read them are not skipped
+    (there was nothing left to process; the storage kinds report them).
+    """
     skipped: list[dict[str, Any]] = []
     twice: list[dict[str, Any]] = []
     if reads.empty:
@@ -608,6 +767,9 @@ def _delivery(reads: pd.DataFrame, processed: pd.DataFrame, commits: pd.DataFram
         if hidden.any:
             committed_reader = bool(mine["consumer"].isin(hidden.committed).any())
             never = np.setdiff1d(never, hidden.offsets(topic, partition, committed_reader))
+        if storage is not None and len(never):
+            gone = _storage_gone(storage, str(topic), int(partition), never)
+            never = never[~gone | np.isin(never, mine["offset"].to_numpy())]
         base = {"group": owner, "topic": topic, "partition": int(partition)}
         highest_done = int(counts.index.max()) if len(counts) else -1
         for first, last in _runs(never):
@@ -788,7 +950,8 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     final = final_reads_of(kernel) if final_read else None
     stored = stored_ids_of(kernel) if final_read else None
     report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
-                   final, stored, loss_history_of(kernel), hidden_of(kernel, members))
+                   final, stored, loss_history_of(kernel), hidden_of(kernel, members),
+                   storage_history_of(kernel))
     report.unavailable = unavailability(events_of(kernel, AVAILABILITY_KINDS), kernel.now_ms)
     report.transactions = transaction_anomalies(kernel, reads, processed, members)
     return report
@@ -812,30 +975,66 @@ def events_of(kernel: Any, kinds: tuple[str, ...]) -> pd.DataFrame:
 
 
 def final_reads_of(kernel: Any) -> pd.DataFrame:
-    """Every record below the high watermark of every partition but the internal topics."""
+    """Every record below the high watermark of every partition but the internal topics
+    (for a tiered topic, what only the remote tier holds too)."""
     parts = []
     for topic in kernel.cluster.topics.values():
         if topic.name.startswith("__"):
             continue
         for part in topic.partitions:
+            offsets, ids = remote_record_ids(kernel.cluster, part)
+            if len(offsets):
+                parts.append(pd.DataFrame({"topic": topic.name, "partition": part.partition,
+                                           "offset": offsets, "record_id": ids}))
             log = part.log
             start, stop = log.log_start_offset, log.high_watermark
             if stop > start:
                 offsets = np.arange(start, stop, dtype=np.int64)
                 ids = log.column("record_id", start, stop)
+                keep = log.retained(start, stop)  # the log cleaner's gaps hold no record
                 if log.transactions.any:  # markers are no records a consumer reads
-                    keep = _data_mask(log, start, stop, drop_aborted=False)
-                    offsets, ids = offsets[keep], ids[keep]
+                    keep &= _data_mask(log, start, stop, drop_aborted=False)
+                offsets, ids = offsets[keep], ids[keep]
                 parts.append(pd.DataFrame({"topic": topic.name, "partition": part.partition,
                                            "offset": offsets, "record_id": ids}))
     return _concat(parts, ["topic", "partition", "offset", "record_id"])
 
 
 def stored_ids_of(kernel: Any) -> np.ndarray:
-    """Record ids in every leader's whole log (committed or not), internal topics aside."""
-    parts = [part.log.column("record_id") for topic in kernel.cluster.topics.values()
-             if not topic.name.startswith("__") for part in topic.partitions]
+    """Record ids in every leader's whole log (committed or not, the remote tier's part
+    included), internal topics aside; records the log cleaner removed are not stored."""
+    parts = [ids for topic in kernel.cluster.topics.values()
+             if not topic.name.startswith("__") for part in topic.partitions
+             for ids in (remote_record_ids(kernel.cluster, part)[1],
+                         part.log.column("record_id")[part.log.retained()])]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def storage_history_of(kernel: Any) -> StorageHistory:
+    """What the run's retention and log cleaning removed (``StorageHistory``)."""
+    deletions = kernel.trace.frame(trace.KINDS["log.segment.delete"]) if (
+        "log.segment.delete" in trace.KINDS) else pd.DataFrame()
+    columns = ["seq", "time_ms", "node", "topic", "partition", "base_offset", "end_offset",
+               "reason"]
+    deletions = deletions[columns] if len(deletions) else pd.DataFrame(columns=columns)
+    leaders = {(topic.name, part.partition): part.leader if part.leader >= 0 else part.last_leader
+               for topic in kernel.cluster.topics.values() for part in topic.partitions}
+    remote = remote_deletions(kernel.trace, leaders)
+    if len(remote):
+        deletions = pd.concat([deletions, remote[columns]], ignore_index=True)
+    cleaner = getattr(kernel.replicas, "cleaner", None)
+    cleaned = [pd.DataFrame({"seq": seq, "node": node, "topic": topic, "partition": partition,
+                             "offset": offsets, "record_id": ids})
+               for topic, partition, node, offsets, ids, seq in (cleaner.cleaned if cleaner
+                                                                 else [])]
+    cleaned_frame = _concat(cleaned, ["seq", "node", "topic", "partition", "offset",
+                                      "record_id"])
+    if len(cleaned_frame):
+        times = kernel.trace.frame(trace.KINDS["log.clean"]).set_index("seq")["time_ms"]
+        cleaned_frame["time_ms"] = times.reindex(cleaned_frame["seq"]).to_numpy(dtype=float)
+    else:
+        cleaned_frame["time_ms"] = pd.Series(dtype=float)
+    return StorageHistory(deletions, cleaned_frame, leaders)
 
 
 def loss_history_of(kernel: Any) -> LossHistory:

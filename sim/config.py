@@ -235,12 +235,40 @@ PRODUCER = ConfigDef(
                   "transactions", nullable=True),
         ConfigKey("transaction.timeout.ms", int, 60000, "the coordinator aborts a transaction "
                   "open longer than this", at_least(1), "transactions"),
+        ConfigKey("lab.clock.skew.ms", int, 0, "how far this producer's clock is off: its "
+                  "records' CreateTime is the send time plus this (negative: behind; never "
+                  "below 0)", None, "lab"),
         ConfigKey("lab.kafka.version", str, KAFKA_VERSION, "client behaviour to model: 4.0, or "
                   "3.8 for onNewBatch and the partitioners that 4.0 removed",
                   one_of("4.0", "3.8"), "lab"),
     ),
     check=_delivery_timeout,
 )
+
+TIERED_BROKER_KEYS = (
+    ConfigKey("remote.log.storage.system.enable", bool, False, "let topics use tiered storage "
+              "(KIP-405)", None, "tiered"),
+    ConfigKey("remote.log.manager.task.interval.ms", int, 30000, "how often the remote log "
+              "manager copies and expires segments", at_least(1), "tiered"),
+    ConfigKey("lab.remote.storage.dir", str, "", "folder standing in for object storage; "
+              "empty = a temporary folder per kernel", None, "lab"),
+    ConfigKey("lab.remote.copy.mb.per.s", (int, float), 100.0, "upload throughput to the "
+              "remote tier in megabytes per second", at_least(1e-3), "lab"),
+    ConfigKey("lab.remote.fetch.latency.ms", (int, float), 50.0, "time to first byte of a "
+              "read from the remote tier", at_least(0), "lab"),
+    ConfigKey("lab.remote.fetch.mb.per.s", (int, float), 50.0, "read throughput from the "
+              "remote tier in megabytes per second", at_least(1e-3), "lab"),
+)
+"""Tiered storage's broker configs (``RemoteLogManagerConfig``) and the lab's timing model."""
+
+
+def _check_tiered_topic(values: dict[str, Any], _given: Mapping[str, Any]) -> None:
+    """Kafka's ``LogConfig.validateTopicLogConfigValues`` for a topic with remote storage."""
+    if values["remote.storage.enable"]:
+        from sim.broker.remote_log_manager import check_topic_config
+
+        check_topic_config(values)
+
 
 TOPIC = ConfigDef(
     "topic",
@@ -251,14 +279,54 @@ TOPIC = ConfigDef(
                   "to become leader", None, "replication"),
         ConfigKey("segment.bytes", int, 1073741824, "bytes per log segment (at least 1 MiB "
                   "since Kafka 4.0)", at_least(1048576), "storage"),
+        ConfigKey("segment.ms", int, 604800000, "roll a new segment when the active one's first "
+                  "record is this much older than the next batch (7 days)", at_least(1),
+                  "storage"),
+        ConfigKey("lab.segment.bytes", int, None, "lab-only teaching flag: bytes per segment "
+                  "below Kafka's 1 MiB minimum, so that small runs show several segments; "
+                  "overrides segment.bytes and is named in the run summary", at_least(1),
+                  "lab", nullable=True),
         ConfigKey("retention.ms", int, 604800000, "how long records are kept; -1 = forever",
                   at_least(-1), "storage"),
         ConfigKey("retention.bytes", int, -1, "bytes kept per partition; -1 = no limit",
                   at_least(-1), "storage"),
         ConfigKey("cleanup.policy", str, "delete", "delete, compact or delete,compact",
                   one_of("delete", "compact", "delete,compact", "compact,delete"), "storage"),
+        ConfigKey("min.cleanable.dirty.ratio", (int, float), 0.5, "the log cleaner cleans a "
+                  "log only when dirty bytes / cleanable bytes reach this", between(0, 1),
+                  "storage"),
+        ConfigKey("min.compaction.lag.ms", int, 0, "a record stays uncompacted at least this "
+                  "long", at_least(0), "storage"),
+        ConfigKey("max.compaction.lag.ms", int, 9223372036854775807, "a record is compacted "
+                  "at the latest this long after it was written, whatever the dirty ratio",
+                  at_least(1), "storage"),
+        ConfigKey("delete.retention.ms", int, 86400000, "how long a tombstone (null value) "
+                  "is kept after its segment was cleaned (24 h)", at_least(0), "storage"),
+        ConfigKey("message.timestamp.type", str, "CreateTime", "CreateTime (the producer's "
+                  "timestamp) or LogAppendTime (the leader's clock at append)",
+                  one_of("CreateTime", "LogAppendTime"), "storage"),
+        # tiered storage (KIP-405): see sim.broker.remote_log_manager
+        ConfigKey("remote.storage.enable", bool, False, "copy closed segments to the remote "
+                  "tier (needs the broker's remote.log.storage.system.enable)", None, "tiered"),
+        ConfigKey("local.retention.ms", int, -2, "how long segments stay on the broker's disk "
+                  "once tiered; -2 = retention.ms", at_least(-2), "tiered"),
+        ConfigKey("local.retention.bytes", int, -2, "bytes kept on the broker's disk per "
+                  "partition once tiered; -2 = retention.bytes", at_least(-2), "tiered"),
     ),
+    check=_check_tiered_topic,
 )
+
+
+def segment_bytes(topic_config: Mapping[str, Any]) -> int:
+    """The segment size a topic's logs use: ``lab.segment.bytes`` when set, else
+    ``segment.bytes`` (which Kafka 4.0 keeps at 1 MiB or more, KIP-1030)."""
+    lab = topic_config.get("lab.segment.bytes")
+    return int(lab if lab is not None else topic_config.get("segment.bytes", 1073741824))
+
+
+def cleanup_policies(topic_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The topic's ``cleanup.policy`` as a tuple: ("delete",), ("compact",) or both."""
+    return tuple(sorted(str(topic_config.get("cleanup.policy", "delete")).split(",")))
 
 BROKER = ConfigDef(
     "broker",
@@ -284,5 +352,16 @@ BROKER = ConfigDef(
         ConfigKey("replica.lag.time.max.ms", int, 30000, "a follower this far behind leaves "
                   "the ISR; checked every half of it, so at least 2 (Kafka's scheduler refuses a "
                   "period of 0)", at_least(2), "replication"),
+        ConfigKey("log.retention.check.interval.ms", int, 300000, "how often the broker "
+                  "deletes segments past retention.ms or retention.bytes", at_least(1),
+                  "storage"),
+        ConfigKey("log.cleaner.enable", bool, True, "run the log cleaner for compacted topics",
+                  None, "storage"),
+        ConfigKey("log.cleaner.backoff.ms", int, 15000, "how long the cleaner sleeps when no "
+                  "log needs cleaning", at_least(0), "storage"),
+        ConfigKey("log.cleaner.io.max.bytes.per.second", (int, float), 1.7976931348623157e308,
+                  "the cleaner's read and write rate; makes compaction take time",
+                  at_least(1e-9), "storage"),
+        *TIERED_BROKER_KEYS,
     ),
 )

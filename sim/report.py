@@ -10,10 +10,11 @@ import json
 import textwrap
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim import config, metrics
-from sim.audit import LEGEND
+from sim.audit import LEGEND, STORAGE_KINDS
 
 KEY_PRODUCER_CONFIGS = ("acks", "enable.idempotence", "linger.ms", "batch.size",
                         "compression.type", "partitioner.adaptive.partitioning.enable",
@@ -55,6 +56,8 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.append("")
     lines.append("Brokers")
     lines.append(_table(metrics.broker_metrics(kernel)))
+    lines.extend(storage_section(kernel))
+    lines.extend(tiered_lines(kernel))
     from sim.audit import audit_kernel
     from sim.consumer.report import text_section
 
@@ -62,6 +65,85 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.extend(text_section(kernel, report))
     lines.extend(audit_lines(report, with_counts=not text_section(kernel, report)))
     return "\n".join(lines) + "\n"
+
+
+def storage_section(kernel: Any) -> list[str]:
+    """Segments, log start offsets and dirty ratios, for runs whose topics set storage configs
+    (with a note when a lab-only flag stands in for a Kafka limit)."""
+    from sim.broker.log_metrics import log_metrics, storage_settings
+
+    topics = {t.name: storage_settings(t.config) for t in kernel.cluster.topics.values()
+              if not t.name.startswith("__")}
+    skewed = any(getattr(c, "config", {}).get("lab.clock.skew.ms", 0) for c in kernel.clients
+                 if hasattr(c, "partitioner_name"))
+    if not any(topics.values()) and not skewed:
+        return []
+    lines = ["", "Storage (per partition, leader's log)"]
+    for name, settings in topics.items():
+        if settings:
+            shown = " ".join(f"{k}={_fmt(v)}" for k, v in settings.items())
+            lines += _wrap(f"topic {name}: {shown}", "  ", "    ")
+        if "lab.segment.bytes" in settings:
+            lines += _wrap(f"note: {name} uses lab.segment.bytes, a lab-only teaching flag: "
+                           "Kafka 4.0 refuses segment.bytes below 1 MiB (KIP-1030)", "  ",
+                           "    ")
+    frame = log_metrics(kernel.cluster, kernel.now_ms)
+    frame = frame[frame["topic"].isin([t for t, s in topics.items() if s or skewed])]
+    lines.append(_table(frame.drop(columns=["cleanup_policy"]).round({"dirty_ratio": 3})))
+    if skewed:
+        lines.extend(time_lookup_lines(kernel, list(topics)))
+    return lines
+
+
+def time_lookup_lines(kernel: Any, topics: list[str]) -> list[str]:
+    """offsets_for_times at five whole seconds across each partition's timestamps (the first
+    four partitions), for runs with producers whose clocks are skewed."""
+    from sim.broker.list_offsets import time_lookup_frame
+
+    lines = []
+    parts = [p for name in topics for p in kernel.cluster.topic(name).partitions][:4]
+    for part in parts:
+        stamps = part.log.column("timestamp_ms", part.log.log_start_offset,
+                                 part.log.high_watermark)
+        if not len(stamps):
+            continue
+        low, high = int(stamps.min()) // 1000, int(stamps.max()) // 1000 + 1
+        times = sorted({1000 * int(t) for t in np.linspace(low, high, 5)})
+        lines.append(f"  time lookup, {part.topic}-{part.partition} (offsets_for_times; "
+                     "older_after: later offsets stamped before the time)")
+        lines.append(_table(time_lookup_frame(part.log, times)))
+    return lines
+
+
+def tiered_lines(kernel: Any) -> list[str]:
+    """Tiered storage (KIP-405): each tiered partition's two start offsets, sizes per tier,
+    the remote reads with their latency, and a month's cost at these sizes."""
+    from sim.broker import remote_log_manager as rlm
+    from sim.broker.storage_cost import cluster_cost
+
+    manager = kernel.cluster.remote_log_manager
+    if manager is None:
+        return []
+    lines = ["", "Tiered storage (KIP-405): the remote tier is a folder of Parquet files, one "
+             "per segment"]
+    frame = manager.metrics()
+    frame["latest_tiered"] = frame["highest_copied_offset"]
+    lines.append(_table(frame[["topic", "partition", "log_start_offset",
+                               "local_log_start_offset", "latest_tiered", "high_watermark",
+                               "RemoteLogMetadataCount", "RemoteLogSizeBytes",
+                               "LocalLogSizeBytes", "RemoteCopyLagBytes"]]))
+    reads = kernel.trace.frame(rlm.REMOTE_READ)
+    if len(reads):
+        lines.append(f"  remote reads: {len(reads)} fetches, {int(reads['records'].sum())} "
+                     f"records, {int(reads['bytes'].sum())} bytes; latency "
+                     f"{reads['latency_ms'].min():.1f}–{reads['latency_ms'].max():.1f} ms each")
+    else:
+        lines.append("  remote reads: none (every fetch was at or above the local log start)")
+    lines.extend(f"  cost of a month at these sizes (lab prices): {row.topic}: disk "
+                 f"${row.disk_usd:.6f}, object storage ${row.object_storage_usd:.6f}, "
+                 f"requests ${row.requests_usd:.6f}"
+                 for row in cluster_cost(kernel.cluster).itertuples())
+    return lines
 
 
 PARTITION_LINES = 12  # lost-record lines per summary; the JSON lists every partition
@@ -72,7 +154,7 @@ def audit_lines(report: Any, with_counts: bool = True) -> list[str]:
     lines = []
     if with_counts:
         lines += ["", "Delivery audit (Jepsen's anomaly names)"]
-        counts = ", ".join(f"{k} {n}" for k, n in report.counts.items())
+        counts = ", ".join(f"{k} {n}" for k, n in report.shown_counts.items())
         lines += _wrap(f"{'valid' if report.valid else 'INVALID'}: acknowledged "
                        f"{report.acknowledged}; {counts}", "  ", "  ")
     lines.append(f"  legend: {LEGEND}")
@@ -91,6 +173,7 @@ def audit_lines(report: Any, with_counts: bool = True) -> list[str]:
     if len(partitions) > PARTITION_LINES:
         lines.append(f"    … and {len(partitions) - PARTITION_LINES} more partitions "
                      "(--json lists them all)")
+    lines.extend(storage_lines(report))
     for window in report.unavailable[:5]:
         cause = window["cause"] or {}
         until = (f"to {window['end_ms']:.1f} ms" if not window["open"]
@@ -128,6 +211,30 @@ def transaction_lines(found: dict[str, list[dict[str, Any]]]) -> list[str]:
             lines += _wrap(f"{kind}: first in {where}, after {cause.get('kind', '?')} event "
                            f"{cause.get('seq', '?')} ({cause.get('component', '?')})",
                            "    ", "      ")
+    return lines
+
+
+def storage_lines(report: Any) -> list[str]:
+    """Unread records retention or the log cleaner removed, per partition and cause."""
+    lines = []
+    for kind in STORAGE_KINDS:
+        runs = report.anomalies.get(kind, [])
+        if not runs:
+            continue
+        lines.append(f"  {kind}: {report.counts[kind]} acknowledged records never read")
+        by_cause: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+        for run in runs:
+            by_cause.setdefault((run["topic"], run["partition"], run["cause"]["seq"]),
+                                []).append(run)
+        for (topic, partition, seq), mine in list(by_cause.items())[:PARTITION_LINES]:
+            cause = mine[0]["cause"]
+            lines += _wrap(f"{topic}-{partition}: {sum(r['count'] for r in mine)} records, "
+                           f"offsets {mine[0]['first_offset']}–{mine[-1]['last_offset']}; "
+                           f"{cause['text']} (event {seq} at {cause['time_ms']:.1f} ms)",
+                           "    ", "      ")
+        if len(by_cause) > PARTITION_LINES:
+            lines.append(f"    … and {len(by_cause) - PARTITION_LINES} more (--json lists "
+                         "them all)")
     return lines
 
 
@@ -210,6 +317,8 @@ def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[st
         "partitions": records(parts[~parts["topic"].astype(str).str.startswith("__")]),
         "producers": records(metrics.producer_metrics(kernel)),
         "brokers": records(metrics.broker_metrics(kernel)),
+        **({"tiered": records(kernel.cluster.remote_log_manager.metrics())}
+           if kernel.cluster.remote_log_manager is not None else {}),
         **consumers, "audit": audit,
     }
 

@@ -236,6 +236,7 @@ class Workload:
         value_bytes: int | tuple[int, int] = 100,
         start_ms: float = 0.0,
         arrivals: str = "uniform",
+        tombstone_share: float = 0.0,
     ) -> Workload:
         """Generate ``records`` records at ``rate_per_s``.
 
@@ -244,6 +245,8 @@ class Workload:
             keys: a key distribution; ``None`` or ``NoKeys()`` for key-less records.
             value_bytes: a fixed size, or ``(low, high)`` for sizes uniform in that range.
             arrivals: ``"uniform"`` (evenly spaced) or ``"poisson"`` (random gaps).
+            tombstone_share: the share of records sent with a null value (a tombstone, which
+                deletes its key from a compacted topic); their value size is -1.
         """
         if records < 0 or rate_per_s <= 0:
             raise ConfigError(f"A workload needs records ≥ 0 and rate_per_s > 0 but got "
@@ -276,5 +279,10 @@ class Workload:
             sizes = np.full(records, value_bytes)
         if np.any(sizes < 0):
             raise ConfigError("value_bytes must not be negative.")
+        if not 0.0 <= tombstone_share <= 1.0:
+            raise ConfigError(f"tombstone_share must be between 0 and 1 but got "
+                              f"{tombstone_share}.")
+        if tombstone_share > 0:
+            sizes = np.where(rng.random(records) < tombstone_share, -1, sizes)
         return cls(topic, time_ms.astype(np.float64), key_ids.astype(np.int32),
                    sizes.astype(np.int32), key_table)

@@ -52,6 +52,7 @@ def run_cli(hash_seed: str, *argv: str, cwd: Path) -> bytes:
     ("run", "unclean-election"),
     ("run", "acks1-leader-crash", "--json"),
     ("run", "controller-heal.yaml"),
+    ("run", "compaction-last-value", "--json"),
 ])
 def test_output_does_not_depend_on_the_hash_seed(tmp_path: Path, argv: tuple[str, ...]):
     """Built-in scenarios (network partitions with and without the controller), a --json run

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim import config
-from sim.broker.log import PartitionLog
+from sim.broker import remote_log_manager
+from sim.broker.log import PartitionLog, log_for
 from sim.errors import ConfigError, UnknownTopicError
 from sim.partitioners import ClusterMetadata
 
@@ -249,6 +250,7 @@ class Cluster:
         self.network = Network(self._rng.spawn(1)[0])
         self._change_waiters: list[Any] = []
         self.metadata_listeners: list[Callable[[], None]] = []  # told at once of each change
+        self.remote_log_manager: remote_log_manager.RemoteLogManager | None = None  # KIP-405
 
     def __repr__(self) -> str:
         return f"Cluster(brokers={list(self.brokers)}, topics={list(self.topics)})"
@@ -287,11 +289,13 @@ class Cluster:
                 f"and the number of brokers ({len(self.brokers)})."
             )
         topic_config = config.TOPIC.parse(configs)
+        if topic_config["remote.storage.enable"]:
+            remote_log_manager.check_system_enabled(self, name)
         placement = replica_assignment or assign_replicas(partitions, replication_factor,
                                                           list(self.brokers), self._rng)
         parts = [
             Partition(name, p, replicas,
-                      {b: PartitionLog(topic_config["segment.bytes"]) for b in replicas},
+                      {b: log_for(topic_config) for b in replicas},
                       topic_config)
             for p, replicas in enumerate(placement)
         ]
@@ -299,6 +303,8 @@ class Cluster:
             self.brokers[part.leader].leads[(name, part.partition)] = part.leader_epoch
         topic = Topic(name, parts, topic_config)
         self.topics[name] = topic
+        if topic_config["remote.storage.enable"]:
+            remote_log_manager.attach(self, topic)
         self.metadata_changed()
         return topic
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from sim import trace as events
 from sim.broker.cluster import FollowerState, Network, Partition
-from sim.broker.log import PartitionLog
+from sim.broker.log import log_for
 from sim.broker.replication import NOT_LEADER_OR_FOLLOWER, ReplicaManager
 
 if TYPE_CHECKING:
@@ -97,10 +97,12 @@ class Controller:
             for part in topic.partitions:
                 if broker_id in part.replicas and broker.disk_lost:
                     self._lose_log(part, broker_id)
-                    part.logs[broker_id] = PartitionLog(topic.config["segment.bytes"])
+                    part.logs[broker_id] = log_for(topic.config)
         broker.disk_lost = False
         self._emit_broker(broker_id, "restarted", "")
         self.replicas.start_isr_expiration(broker_id)
+        self.replicas.retention.start(broker_id)
+        self.replicas.cleaner.start(broker_id)
         self._heartbeat(broker_id, broker.incarnation)
 
     def connection_changed(self, broker_id: int) -> None:

@@ -8,7 +8,14 @@ grows.
 
 Vocabulary:
 
-- *log start offset*: the first offset still in the log (retention moves it forward later).
+- *segment*: a run of whole batches, as Kafka's ``00000000000000000170.log`` files; the last one
+  is the *active* segment, the only one appended to; the others are *closed*. A new segment is
+  rolled when the next batch would make the active one exceed ``segment.bytes``, or when the
+  batch's timestamp is more than ``segment.ms`` after the active segment's first batch
+  (``LogSegment.shouldRoll``).
+- *log start offset*: the first offset still in the log; deleting the oldest whole segments
+  (retention, ``sim.broker.retention``) moves it forward on the leader, and followers learn it
+  through their fetches.
 - *log end offset* (LEO): the offset the next appended record will get.
 - *high watermark* (HW): records below it are committed and visible to consumers.
 - *leader epoch cache*: ``(epoch, start offset)`` for every leader epoch in this log, which a
@@ -22,14 +29,21 @@ audit can tell a lost record from a duplicate or from another record at the same
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from sim import config
+from sim import trace as events
 from sim.broker.producer_state import NUM_BATCHES_TO_RETAIN, ProducerStateManager
 from sim.broker.transaction_index import TransactionIndex
+
+SEGMENT_ROLL = events.register(events.EventKind(
+    "log.segment.roll", ("topic", "partition", "node", "base_offset", "reason"),
+    "a replica closed its active segment and started a new one at base_offset"))
 
 BLOCK_RECORDS = 1 << 16
 """Records per storage block: big enough to amortise, small enough not to waste memory."""
@@ -37,19 +51,40 @@ BLOCK_RECORDS = 1 << 16
 RECORD_COLUMNS = {
     "timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32, "record_id": np.int64,
 }
+REMOVED_MASK = "removed"
+"""A block's mask of records the log cleaner removed; only blocks with a removal have one."""
 BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
                  "base_sequence", "producer_epoch", "is_transactional", "is_control")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Segment:
-    """A log segment: named by its base offset, as Kafka's 00000000000000000170.log files are."""
+    """A log segment: named by its base offset, as Kafka's 00000000000000000170.log files are.
+
+    ``end_offset`` is one past its last record (the next segment's base offset once it is
+    closed), ``size_bytes`` the bytes of its batches, ``max_timestamp_ms`` the largest record
+    timestamp in it (-1 while empty): retention by time reads that (Kafka's
+    ``LogSegment.maxTimestampSoFar``). ``rolling_timestamp_ms`` is the largest timestamp of its
+    first batch, from which ``segment.ms`` is measured (``rollingBasedTimestamp``).
+    """
 
     base_offset: int
+    end_offset: int = -1
+    size_bytes: int = 0
+    max_timestamp_ms: int = -1
+    rolling_timestamp_ms: int = -1
+
+    def __post_init__(self) -> None:
+        if self.end_offset < 0:
+            self.end_offset = self.base_offset
 
     @property
     def file_name(self) -> str:
         return f"{self.base_offset:020d}.log"
+
+    @property
+    def empty(self) -> bool:
+        return self.size_bytes == 0 and self.end_offset == self.base_offset
 
 
 class Batch(NamedTuple):
@@ -70,30 +105,48 @@ class Batch(NamedTuple):
         return self.base_offset + self.records - 1
 
 
+DEFAULT_SEGMENT_BYTES = 1 << 30  # segment.bytes, 1 GiB
+DEFAULT_SEGMENT_MS = 604_800_000  # segment.ms, 7 days
+
+
+def log_for(topic_config: Mapping[str, Any]) -> PartitionLog:
+    """A new empty log with a topic's segment settings (``lab.segment.bytes`` or
+    ``segment.bytes``, and ``segment.ms``)."""
+    return PartitionLog(config.segment_bytes(topic_config),
+                        int(topic_config.get("segment.ms", DEFAULT_SEGMENT_MS)))
+
+
 class PartitionLog:
     """The records of one replica of one partition.
 
     Records are appended a batch at a time; offsets are consecutive from ``log_start_offset``.
-    ``segment_bytes`` decides when a new segment starts (Kafka rolls a segment when the next
-    batch would not fit).
+    ``segment_bytes`` and ``segment_ms`` decide when a new segment starts (see the module
+    docstring). The segment API for retention and tiering: ``segments`` (oldest first, the last
+    is active), ``active_segment``, ``closed_segments()`` and ``delete_oldest_segments(n)``.
     """
 
     changes = 0
     """Bumped (for every log) whenever a log's end, high watermark or start moves: readers that
     found nothing to read need not look again until it, or the metadata, has changed."""
 
-    def __init__(self, segment_bytes: int = 1 << 30) -> None:
+    def __init__(self, segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+                 segment_ms: int = DEFAULT_SEGMENT_MS) -> None:
         self._blocks: list[dict[str, np.ndarray]] = []
+        self._block_base = 0  # the offset stored first in block 0
         self._batches: list[Batch] = []
         self.segment_bytes = segment_bytes
+        self.segment_ms = segment_ms
         self.segments: list[Segment] = [Segment(0)]
-        self._segment_size = 0
         self._log_start_offset = 0
         self.log_end_offset = 0
         self._high_watermark = 0
         self.size_bytes = 0
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
         self.producer_state = ProducerStateManager()  # idempotent producers, from the log
+        self.cleaned_records = 0  # records the log cleaner removed, ever (their offsets are gaps)
+        self.clean_offset = 0  # the cleaner checkpoint: offsets below it have been cleaned
+        # each cleaning's (end offset, tombstone delete horizon ms), oldest first (KIP-534)
+        self.clean_passes: list[tuple[int, float]] = []
         self.transactions = TransactionIndex()  # open transactions and aborted ones, from the log
 
     def __len__(self) -> int:
@@ -145,13 +198,13 @@ class PartitionLog:
         """
         n = len(columns["timestamp_ms"])
         base = self.log_end_offset
-        if self._segment_size and self._segment_size + size_bytes > self.segment_bytes:
-            self.segments.append(Segment(base))
-            self._segment_size = 0
-        self._segment_size += size_bytes
+        max_timestamp = int(columns["timestamp_ms"].max()) if n else -1
+        if self._should_roll(size_bytes, max_timestamp):
+            self.roll()
+        self._segment_append(base + n, size_bytes, max_timestamp)
         if leader_epoch > self.latest_epoch:
             self.epochs.append((leader_epoch, base))
-        block_index, fill = divmod(base - self.log_start_offset, BLOCK_RECORDS)
+        block_index, fill = divmod(base - self._block_base, BLOCK_RECORDS)
         if block_index < len(self._blocks) and fill + n <= BLOCK_RECORDS:
             block = self._blocks[block_index]  # the usual case: the batch fits in the last block
             for name in RECORD_COLUMNS:
@@ -176,7 +229,7 @@ class PartitionLog:
         """Copy ``n`` new records into the storage blocks, adding blocks as they fill up."""
         done = 0
         while done < n:
-            position = self.log_end_offset - self.log_start_offset + done
+            position = self.log_end_offset - self._block_base + done
             block_index, fill = divmod(position, BLOCK_RECORDS)
             if block_index == len(self._blocks):
                 self._blocks.append({name: np.empty(BLOCK_RECORDS, dtype)
@@ -186,6 +239,148 @@ class PartitionLog:
             for name in RECORD_COLUMNS:
                 block[name][fill : fill + take] = columns[name][done : done + take]
             done += take
+
+    # -- segments ------------------------------------------------------------------------------
+
+    @property
+    def active_segment(self) -> Segment:
+        """The segment appends go to (always the last; never deleted or cleaned while active)."""
+        return self.segments[-1]
+
+    def closed_segments(self) -> list[Segment]:
+        """Every segment but the active one, oldest first."""
+        return self.segments[:-1]
+
+    def _should_roll(self, size_bytes: int, max_timestamp: int) -> bool:
+        """``LogSegment.shouldRoll``: a non-empty active segment that the batch would overflow,
+        or whose first batch is more than ``segment.ms`` older than this one."""
+        active = self.segments[-1]
+        if active.size_bytes == 0:
+            return False
+        if active.size_bytes > self.segment_bytes - size_bytes:
+            return True
+        return (active.rolling_timestamp_ms >= 0
+                and max_timestamp - active.rolling_timestamp_ms > self.segment_ms)
+
+    def roll(self) -> Segment:
+        """Close the active segment and start a new empty one at the log end offset.
+
+        An empty active segment is kept as it is (Kafka never leaves two empty segments).
+        """
+        if not self.segments[-1].empty:
+            self.segments.append(Segment(self.log_end_offset))
+        return self.segments[-1]
+
+    def _segment_append(self, end_offset: int, size_bytes: int, max_timestamp: int) -> None:
+        active = self.segments[-1]
+        if active.rolling_timestamp_ms < 0:
+            active.rolling_timestamp_ms = max_timestamp
+        active.end_offset = end_offset
+        active.size_bytes += size_bytes
+        active.max_timestamp_ms = max(active.max_timestamp_ms, max_timestamp)
+
+    def delete_oldest_segments(self, count: int) -> list[Segment]:
+        """Delete the ``count`` oldest segments, whole, and move the log start offset past them.
+
+        Retention's primitive (``UnifiedLog.deleteSegments``). When every segment goes, the
+        active one is rolled first, so that a log always keeps one (empty) active segment.
+        The records' storage is freed block by block; the leader epoch cache keeps the epoch in
+        force at the new start (``LeaderEpochFileCache.truncateFromStart``); the producer state
+        is kept, as Kafka keeps it when the log start offset moves
+        (``ProducerStateManager.onLogStartOffsetIncremented`` only drops unreplicated
+        transactions). Returns the deleted segments.
+        """
+        if count <= 0:
+            return []
+        if count >= len(self.segments):
+            count = len(self.segments)
+            self.roll()
+        deleted = self.segments[:count]
+        del self.segments[:count]
+        self._move_log_start(self.segments[0].base_offset, deleted)
+        return deleted
+
+    def maybe_increment_log_start_offset(self, offset: int) -> list[Segment]:
+        """Move the log start offset up to ``offset`` (a follower learning the leader's).
+
+        Kafka's ``UnifiedLog.maybeIncrementLogStartOffset`` plus the next retention pass's
+        ``deleteLogStartOffsetBreachedSegments``: the start never moves back nor past the log
+        end offset, and every segment wholly below it is deleted. Returns the deleted segments.
+        """
+        offset = min(offset, self.log_end_offset)
+        if offset <= self.log_start_offset:
+            return []
+        below = 0
+        while below + 1 < len(self.segments) and self.segments[below + 1].base_offset <= offset:
+            below += 1
+        deleted = self.segments[:below]
+        del self.segments[:below]
+        self._move_log_start(offset, deleted)
+        return deleted
+
+    def truncate_fully_and_start_at(self, offset: int) -> pd.DataFrame:
+        """Drop every record and restart the log, empty, at ``offset``.
+
+        Kafka's ``UnifiedLog.truncateFullyAndStartAt``.
+
+        What a follower does when the offset it needs is below the leader's log start offset:
+        it can never fetch it, so it starts again at the leader's start. Returns the dropped
+        records.
+        """
+        dropped = self.records()
+        self._blocks.clear()
+        self._batches.clear()
+        self._block_base = self.log_start_offset = self.log_end_offset = offset
+        PartitionLog.changes += 1
+        self.high_watermark = offset
+        self.size_bytes = 0
+        self.segments = [Segment(offset)]
+        self.epochs = [(self.epochs[-1][0], offset)] if self.epochs else []
+        self.clean_offset = offset
+        self.clean_passes = []
+        self.transactions = TransactionIndex()
+        return dropped
+
+    def _move_log_start(self, offset: int, deleted: list[Segment]) -> None:
+        self.log_start_offset = offset
+        self.high_watermark = max(self.high_watermark, offset)
+        self.size_bytes -= sum(s.size_bytes for s in deleted)
+        del self._batches[:self._batch_index(offset)]
+        drop = (offset - self._block_base) // BLOCK_RECORDS
+        del self._blocks[:drop]
+        self._block_base += drop * BLOCK_RECORDS
+        older = [e for e in self.epochs if e[1] <= offset]
+        self.epochs = ([(older[-1][0], offset)] if older else []) + [
+            e for e in self.epochs if e[1] > offset]
+
+    def merge_segments(self, groups: list[int]) -> None:
+        """Replace runs of the oldest segments by one segment each (the log cleaner writes a
+        group of cleaned segments as one file, named by the first one's base offset).
+
+        ``groups`` gives each run's length in segments, oldest first; the active segment is
+        never merged.
+        """
+        merged: list[Segment] = []
+        at = 0
+        for count in groups:
+            run = self.segments[at : at + count]
+            at += count
+            if any(s is self.segments[-1] for s in run):
+                raise ValueError("the active segment cannot be merged")
+            merged.append(Segment(run[0].base_offset, run[-1].end_offset,
+                                  sum(s.size_bytes for s in run),
+                                  max(s.max_timestamp_ms for s in run),
+                                  run[0].rolling_timestamp_ms))
+        self.segments = merged + self.segments[at:]
+
+    def segments_frame(self) -> pd.DataFrame:
+        """One row per segment: file name, offsets, bytes, max timestamp, active or closed."""
+        rows = [(s.file_name, s.base_offset, s.end_offset, s.size_bytes, s.max_timestamp_ms,
+                 s is self.segments[-1]) for s in self.segments]
+        return pd.DataFrame(rows, columns=["file", "base_offset", "end_offset", "size_bytes",
+                                           "max_timestamp_ms", "active"])
+
+    # -- reading ---------------------------------------------------------------------------------
 
     @property
     def batch_count(self) -> int:
@@ -197,8 +392,11 @@ class PartitionLog:
         last = self.log_end_offset if stop is None else stop
         if last <= first:
             return np.empty(0, RECORD_COLUMNS[name])
-        lo = first - self.log_start_offset
-        hi = last - self.log_start_offset
+        if first < self.log_start_offset or last > self.log_end_offset:
+            raise IndexError(f"offsets {first}..{last - 1} are outside the log "
+                             f"({self.log_start_offset}..{self.log_end_offset - 1})")
+        lo = first - self._block_base
+        hi = last - self._block_base
         parts = []
         for b in range(lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS + 1):
             block = self._blocks[b][name]
@@ -206,13 +404,76 @@ class PartitionLog:
                                                                     BLOCK_RECORDS)])
         return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
+    def retained(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        """For offsets ``start … stop-1``: True where a record is still there, False where the
+        log cleaner removed it (``sim.broker.log_cleaner``); offsets are never renumbered."""
+        first = self.log_start_offset if start is None else start
+        last = self.log_end_offset if stop is None else stop
+        out = np.ones(max(last - first, 0), dtype=bool)
+        if last <= first or not self.cleaned_records:
+            return out
+        lo, hi = first - self._block_base, last - self._block_base
+        for b in range(lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS + 1):
+            mask = self._blocks[b].get(REMOVED_MASK)
+            if mask is None:
+                continue
+            a, z = max(lo - b * BLOCK_RECORDS, 0), min(hi - b * BLOCK_RECORDS, BLOCK_RECORDS)
+            at = b * BLOCK_RECORDS + a - lo
+            out[at : at + z - a] = ~mask[a:z]
+        return out
+
+    def remove_records(self, offsets: np.ndarray, size_bytes: np.ndarray) -> None:
+        """The log cleaner removes the records at ``offsets`` (sorted, in closed segments).
+
+        Their offsets become gaps; ``size_bytes`` (one per record) comes off their segments'
+        and the log's sizes. The batch index keeps every batch (Kafka keeps a cleaned batch's
+        offsets, and the last batch of each producer, for the producer state).
+        """
+        if not len(offsets):
+            return
+        positions = np.asarray(offsets, np.int64) - self._block_base
+        blocks = positions // BLOCK_RECORDS
+        cuts = np.flatnonzero(np.diff(blocks)) + 1  # positions are sorted: one run per block
+        for run in np.split(positions, cuts):
+            b = int(run[0]) // BLOCK_RECORDS
+            block = self._blocks[b]
+            mask = block.get(REMOVED_MASK)
+            if mask is None:
+                mask = block[REMOVED_MASK] = np.zeros(BLOCK_RECORDS, dtype=bool)
+            mask[run - b * BLOCK_RECORDS] = True
+        bases = np.array([s.base_offset for s in self.segments], np.int64)
+        where = np.searchsorted(bases, offsets, side="right") - 1
+        freed = np.bincount(where, weights=size_bytes, minlength=len(bases))
+        for segment, gone in zip(self.segments, freed, strict=True):
+            segment.size_bytes -= int(np.rint(gone))
+        self.size_bytes = sum(s.size_bytes for s in self.segments)
+        self.cleaned_records += len(offsets)
+
+    def record_sizes(self, start: int, stop: int) -> np.ndarray:
+        """Bytes of each record ``start … stop-1``: its batch's bytes shared evenly."""
+        first, last = self._batch_index(start), self._batch_index(stop)
+        if first and self._batches[first - 1].last_offset >= start:
+            first -= 1
+        batches = self._batches[first:last]
+        if not batches:
+            return np.zeros(max(stop - start, 0))
+        per = np.array([b.size_bytes / max(b.records, 1) for b in batches])
+        counts = np.array([b.records for b in batches], np.int64)
+        sizes = np.repeat(per, counts)
+        skip = start - batches[0].base_offset
+        return sizes[skip : skip + stop - start]
+
     def records(self, start: int | None = None, stop: int | None = None) -> pd.DataFrame:
-        """The records as a DataFrame with an ``offset`` column."""
+        """The records still in the log as a DataFrame with an ``offset`` column (offsets the
+        log cleaner removed are gaps)."""
         first = self.log_start_offset if start is None else start
         last = self.log_end_offset if stop is None else stop
         offsets = np.arange(first, max(first, last), dtype=np.int64)
-        return pd.DataFrame({"offset": offsets,
-                             **{n: self.column(n, first, last) for n in RECORD_COLUMNS}})
+        frame = pd.DataFrame({"offset": offsets,
+                              **{n: self.column(n, first, last) for n in RECORD_COLUMNS}})
+        if not self.cleaned_records:
+            return frame
+        return frame[self.retained(first, last)].reset_index(drop=True)
 
     def batches(self) -> pd.DataFrame:
         """One row per stored record batch."""
@@ -247,6 +508,11 @@ class PartitionLog:
             self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
                               batch.base_sequence, batch.producer_epoch, batch.is_transactional,
                               batch.is_control)
+            if leader.cleaned_records:  # a cleaned batch arrives with its gaps
+                gaps = batch.base_offset + np.flatnonzero(~leader.retained(batch.base_offset,
+                                                                           stop))
+                self.remove_records(gaps, self.record_sizes(batch.base_offset, stop)[
+                    gaps - batch.base_offset])
 
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
@@ -278,9 +544,13 @@ class PartitionLog:
         PartitionLog.changes += 1
         self.high_watermark = min(self.high_watermark, offset)
         self.epochs = [(e, start) for e, start in self.epochs if start < offset]
-        needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS
+        needed = (offset - self._block_base + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
-        self.segments = [s for s in self.segments if s.base_offset < offset] or [Segment(offset)]
+        block_index, fill = divmod(offset - self._block_base, BLOCK_RECORDS)
+        if block_index < len(self._blocks) and REMOVED_MASK in self._blocks[block_index]:
+            self._blocks[block_index][REMOVED_MASK][fill:] = False  # offsets written again
+        self.clean_offset = min(self.clean_offset, offset)
+        self._truncate_segments(offset)
         self._reload_producer_state()
         if self.transactions.any:
             self.transactions.reload((b, int(self.column("key_hash", b.base_offset,
@@ -297,6 +567,25 @@ class PartitionLog:
         """
         return min(self.high_watermark, self.transactions.first_unstable_offset(
             self.log_end_offset))
+
+    def _truncate_segments(self, offset: int) -> None:
+        """Drop segments at or after ``offset``; recount the cut one (``LogSegment.truncateTo``)."""
+        self.segments = ([s for s in self.segments if s.base_offset < offset]
+                         or [Segment(offset)])
+        active = self.segments[-1]
+        active.end_offset = min(active.end_offset, offset)
+        first = self._batch_index(active.base_offset)
+        kept = self._batches[first:]
+        active.size_bytes = sum(b.size_bytes for b in kept)
+        stamps = self.column("timestamp_ms", max(active.base_offset, self.log_start_offset),
+                             active.end_offset)
+        active.max_timestamp_ms = int(stamps.max()) if len(stamps) else -1
+        if kept:
+            active.rolling_timestamp_ms = int(self.column(
+                "timestamp_ms", kept[0].base_offset, kept[0].base_offset + kept[0].records).max()
+                if kept[0].records else -1)
+        else:
+            active.rolling_timestamp_ms = -1
 
     def _reload_producer_state(self) -> None:
         """Rebuild the producer state from what the log still holds (``truncateAndReload``).

@@ -49,10 +49,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim import config
 from sim import trace as events
 from sim.broker.cluster import FollowerState, Network, Partition
-from sim.broker.log import Batch, PartitionLog
+from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
+from sim.broker.log_cleaner import LogCleaner
 from sim.broker.producer_state import last_sequence
+from sim.broker.retention import LOG_START_OFFSET, LogRetention
+from sim.payloads import RECORD_INDEX_BITS
 
 if TYPE_CHECKING:
     from sim.broker.runtime import BrokerRuntime
@@ -66,6 +70,7 @@ NONE = "NONE"
 NOT_ENOUGH_REPLICAS = "NOT_ENOUGH_REPLICAS"
 NOT_ENOUGH_REPLICAS_AFTER_APPEND = "NOT_ENOUGH_REPLICAS_AFTER_APPEND"
 NOT_LEADER_OR_FOLLOWER = "NOT_LEADER_OR_FOLLOWER"
+INVALID_RECORD = "INVALID_RECORD"
 REQUEST_TIMED_OUT = "REQUEST_TIMED_OUT"
 
 HW_ADVANCE = events.register(events.EventKind(
@@ -124,8 +129,12 @@ class ReplicaManager:
         self._waiting = 0  # delayed produces not answered yet
         self._timer: Any = None
         self._timer_ms = math.inf
+        self.retention = LogRetention(runtime)
+        self.cleaner = LogCleaner(runtime)
         for broker_id in self.cluster.brokers:
             self.start_isr_expiration(broker_id)
+            self.retention.start(broker_id)
+            self.cleaner.start(broker_id)
 
     # -- the produce path -------------------------------------------------------------------
 
@@ -152,6 +161,9 @@ class ReplicaManager:
         if all_acks and not zombie and len(part.isr) < part.min_insync_replicas:
             self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
             return
+        if self._keyless_in_compacted(part, columns["record_id"]):
+            self._error(part, node, INVALID_RECORD, records, respond)
+            return
         log = part.logs[node]
         duplicate = None
         if base_sequence >= 0:  # an idempotent producer: ProducerStateManager decides
@@ -170,8 +182,12 @@ class ReplicaManager:
                 for state in part.followers.values():
                     if state.log_end_offset >= log.log_end_offset:
                         state.last_caught_up_ms = now
+            if part.config.get("message.timestamp.type") == "LogAppendTime":
+                columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
+            segments = len(log.segments)
             base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
                                     producer_epoch, is_transactional=transactional)
+            self._emit_rolls(part, node, log, segments)
             end = base + records
             self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                    partition, base, records, size_bytes, producer_id)
@@ -281,6 +297,23 @@ class ReplicaManager:
                                        delayed.records)
                 self._answer(delayed, AppendResult(REQUEST_TIMED_OUT))
         self._arm_timer()
+
+    def _keyless_in_compacted(self, part: Partition, record_ids: Any) -> bool:
+        """``LogValidator.validateKey``: a compacted topic refuses a batch with a record
+        without a key ("Compacted topic cannot accept message without key")."""
+        if "compact" not in config.cleanup_policies(part.config):
+            return False
+        ids = np.asarray(record_ids, np.int64)
+        ids = ids[ids >= 0]  # internal records (offset commits) have no producer record
+        producers = ids >> RECORD_INDEX_BITS
+        for pid in np.unique(producers):
+            buffer = getattr(self.runtime.clients[int(pid)], "buffer", None)
+            if buffer is None:  # not a producer's record: nothing known about its key
+                continue
+            index = ids[producers == pid] & ((1 << RECORD_INDEX_BITS) - 1)
+            if (buffer.key_id[index] < 0).any():
+                return True
+        return False
 
     def _error(self, part: Partition, node: int, error: str, records: int,
                respond: Callable[[AppendResult], None]) -> None:
@@ -471,7 +504,7 @@ class ReplicaManager:
                 yield waiter
                 continue
             data = [(part, epoch, part.log.batches_from(offset, REPLICA_FETCH_MAX_BYTES),
-                     part.log.high_watermark)
+                     part.log.high_watermark, part.log.log_start_offset)
                     for part, offset, epoch in active
                     if part.leader == leader and part.leader_epoch == epoch
                     and part.log.log_end_offset > offset]
@@ -481,8 +514,8 @@ class ReplicaManager:
                 return
             if not network.deliver(leader, follower):
                 continue
-            for part, leader_epoch, batches, hw in data:
-                self._on_fetch_response(part, follower, leader, leader_epoch, batches, hw)
+            for part, leader_epoch, batches, hw, start in data:
+                self._on_fetch_response(part, follower, leader, leader_epoch, batches, hw, start)
 
     def _on_fetch(self, part: Partition, follower: int, fetch_offset: int) -> None:
         """The leader learns the follower's position (``Replica.updateFetchState``)."""
@@ -504,14 +537,36 @@ class ReplicaManager:
         self.maybe_advance_high_watermark(part)
 
     def _on_fetch_response(self, part: Partition, follower: int, leader: int, leader_epoch: int,
-                           batches: list[Batch], leader_hw: int) -> None:
+                           batches: list[Batch], leader_hw: int, leader_start: int) -> None:
+        """The follower appends what it fetched and learns the leader's HW and log start.
+
+        A fetch offset below the leader's log start offset is OFFSET_OUT_OF_RANGE: the follower
+        can never get those records, so it empties its log and starts at the leader's start
+        (``ReplicaFetcherThread`` → ``truncateFullyAndStartAt``).
+        """
         if part.leader != leader or part.leader_epoch != leader_epoch:
             return  # leadership moved while the response travelled
         log = part.logs[follower]
+        if leader_start > log.log_end_offset:
+            gone = log.segments[:-1] + ([log.active_segment] if len(log) else [])
+            log.truncate_fully_and_start_at(leader_start)
+            self.retention.record(part, follower, [(s, "fetch offset out of range")
+                                                   for s in gone])
         usable = [b for b in batches if b.base_offset >= log.log_end_offset]
         if usable and usable[0].base_offset == log.log_end_offset:
+            segments = len(log.segments)
             log.copy_batches_from(part.log, usable)
+            self._emit_rolls(part, follower, log, segments)
         log.high_watermark = min(leader_hw, log.log_end_offset)
+        deleted = log.maybe_increment_log_start_offset(leader_start)
+        self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
+
+    def _emit_rolls(self, part: Partition, node: int, log: PartitionLog, before: int) -> None:
+        """A ``log.segment.roll`` event for each segment an append started."""
+        for segment in log.segments[before:]:
+            self.runtime.trace.emit(SEGMENT_ROLL, self.runtime.now_ms, f"broker-{node}",
+                                    part.topic, part.partition, node, segment.base_offset,
+                                    "append")
 
     def _truncate_if_diverged(self, part: Partition, follower: int) -> None:
         """Before fetching from a new leader, drop what the leader does not have (KIP-279)."""

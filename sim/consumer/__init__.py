@@ -29,6 +29,8 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from sim import trace as trace_events
+from sim.broker import list_offsets, remote_log_manager
+from sim.broker.list_offsets import OffsetAndTimestamp
 from sim.consumer import events
 from sim.consumer.apps import COMMIT_ERRORS
 from sim.consumer.client import LEARNER_CODE, ConsumerClient, Stopped
@@ -41,7 +43,13 @@ from sim.consumer.errors import (
     OffsetOutOfRangeError,
     RebalanceInProgressError,
 )
-from sim.consumer.fetcher import ConsumerRecord, ConsumerRecords, Fetcher, chunks_of
+from sim.consumer.fetcher import (
+    ConsumerRecord,
+    ConsumerRecords,
+    Fetcher,
+    chunks_of,
+    log_start_offset,
+)
 from sim.errors import ConfigError
 from sim.records import TopicPartition
 
@@ -53,6 +61,7 @@ __all__ = [
     "ConsumerRecords",
     "IllegalStateError",
     "NoOffsetForPartitionError",
+    "OffsetAndTimestamp",
     "OffsetOutOfRangeError",
     "RebalanceInProgressError",
     "process",
@@ -265,9 +274,51 @@ class Consumer(ConsumerClient):
             raise ConfigError(f"seek(): offset must be ≥ 0 but got {offset}.")
         self.subscriptions.seek(tp, offset, self.now_ms)
 
+    def offsets_for_times(self, timestamps: dict[Any, int]
+                          ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """Kafka's ``offsetsForTimes``: per partition, the earliest offset whose timestamp is
+        ≥ the given one, with that timestamp, or None when no record has one (yet).
+
+        Timestamps need not grow with offsets (``sim.broker.list_offsets``). Any partition of
+        the cluster may be asked, assigned or not; seek() to the answer to read from there.
+
+        Raises:
+            ConfigError: for a negative timestamp (Kafka's IllegalArgumentException).
+        """
+        out: dict[TopicPartition, OffsetAndTimestamp | None] = {}
+        for key, timestamp in timestamps.items():
+            tp = _topic_partition(key)
+            if not isinstance(timestamp, int | float) or timestamp < 0:
+                raise ConfigError(f"offsets_for_times(): the target time for partition {tp} "
+                                  f"is {timestamp!r}; it must be a time in ms ≥ 0.")
+            log = self._log_of(tp)
+            part = self.cluster.partition(tp.topic, tp.partition)  # tiered: remote tier first
+            out[tp] = (remote_log_manager.offset_for_timestamp(self.cluster, part, int(timestamp))
+                       or list_offsets.offset_for_timestamp(log, int(timestamp)))
+        return out
+
+    def beginning_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
+        """Kafka's ``beginningOffsets``: each partition's log start offset (the remote tier's
+        first offset for a tiered topic)."""
+        return {tp: log_start_offset(self.cluster, self.cluster.partition(tp.topic, tp.partition))
+                for tp in map(_topic_partition, partitions) if self._log_of(tp) is not None}
+
+    def end_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
+        """Kafka's ``endOffsets``: each partition's high watermark (the next offset a
+        read_uncommitted consumer could read)."""
+        return {tp: self._log_of(tp).high_watermark for tp in map(_topic_partition, partitions)}
+
+    def _log_of(self, tp: TopicPartition) -> Any:
+        count = len(self.cluster.topic(tp.topic).partitions)
+        if not 0 <= tp.partition < count:
+            raise ConfigError(f"Partition {tp} does not exist: topic {tp.topic!r} has "
+                              f"partitions 0..{count - 1}.")
+        return self.cluster.partition(tp.topic, tp.partition).log
+
     def seek_to_beginning(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         for tp in partitions if partitions is not None else self.assignment():
-            self.seek(tp, self.cluster.partition(tp.topic, tp.partition).log.log_start_offset)
+            self.seek(tp, log_start_offset(self.cluster,
+                                           self.cluster.partition(tp.topic, tp.partition)))
 
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
         for tp in partitions if partitions is not None else self.assignment():
@@ -376,6 +427,18 @@ class Consumer(ConsumerClient):
     def commits(self) -> Any:
         """One row per partition per commit attempt; ``error`` is empty when it was stored."""
         return self.history.commit_frame()
+
+
+def _topic_partition(value: Any) -> TopicPartition:
+    """A ``TopicPartition`` from one, or from a ``(topic, partition)`` pair."""
+    if isinstance(value, TopicPartition):
+        return value
+    try:
+        topic, partition = value
+    except (TypeError, ValueError):
+        raise ConfigError(f"Expected a TopicPartition or a (topic, partition) pair but got "
+                          f"{value!r}.") from None
+    return TopicPartition(topic, int(partition))
 
 
 def process(records: ConsumerRecords | ConsumerRecord | Iterable[ConsumerRecord]) -> None:

@@ -81,6 +81,9 @@ class ConsumerClient:
         self.subscriptions = SubscriptionState(self.cluster, self.client_id, self.group_id,
                                                self.config["auto.offset.reset"], self.history,
                                                self.read_committed)
+        self.subscriptions.on_reset = lambda tp, old, new: self.emit(
+            events.CONSUMER_OFFSET_RESET, self.group_id, tp.topic, tp.partition, old, new,
+            f"OFFSET_OUT_OF_RANGE: auto.offset.reset={self.config['auto.offset.reset']}")
         self.lifecycle = "running"
         self.incarnation = 0
         self.coordinator: ConsumerCoordinator | None = None
@@ -382,7 +385,7 @@ class ConsumerClient:
             if self._worth_looking():
                 yield from self._update_positions()
                 chunks = self._fetch()
-                if not chunks:
+                if not chunks and not self.fetcher.positions:  # not even past a gap or marker
                     self._nothing_found = (self._data_stamp(), self.now_ms)
             if chunks or self.now_ms >= deadline:
                 return ConsumerRecords(chunks, self)
@@ -401,6 +404,8 @@ class ConsumerClient:
         """False when an empty poll would look at the leaders again and nothing they could
         answer has changed since the last empty look (which keeps idle polls over many
         partitions cheap); a full look at least every ``fetch.max.wait.ms`` regardless."""
+        if self.fetcher.reading_remote():  # a tiered read finishes with time, not a change
+            return True
         stamp, at_ms = self._nothing_found
         return stamp != self._data_stamp() or self.now_ms - at_ms >= FETCH_MAX_WAIT_MS
 

@@ -52,6 +52,10 @@ GROUP_GENERATION = register(EventKind(
     "the join phase completed"))
 GROUP_STABLE = register(EventKind(
     "group.stable", ("group", "generation", "assignment"), "the group got its assignment"))
+CONSUMER_OFFSET_RESET = register(EventKind(
+    "consumer.offset.reset", ("group", "topic", "partition", "from_offset", "offset", "reason"),
+    "a fetch position outside the log (OFFSET_OUT_OF_RANGE, e.g. after retention) was reset "
+    "by auto.offset.reset"))
 GROUP_MEMBER_REMOVED = register(EventKind(
     "group.member.removed", ("group", "member", "reason"), "the coordinator removed a member"))
 

@@ -10,6 +10,10 @@ all. Like Kafka's fetcher (``AbstractFetch`` / ``SubscriptionState.movePartition
 starts each poll after the partition that was served last, so that no partition starves.
 Kafka prefetches in the background; the lab reads at poll time, so a poll that finds records
 returns at once.
+
+Tiered storage (``sim.broker.remote_log_manager``): a position below the leader's local log
+start offset is read from the remote tier's Parquet object. That read takes its own time, so
+the records come with a later poll, once the read is done (Kafka's ``DelayedRemoteFetch``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
+from sim.broker import remote_log_manager
 from sim.broker.log import RECORD_COLUMNS
 from sim.records import TopicPartition
 
@@ -173,6 +178,7 @@ class Fetcher:
         self._next_first: TopicPartition | None = None
         self.read_committed = read_committed
         self.positions: dict[TopicPartition, int] = {}  # where the last fetch ended
+        self._remote_reads: dict[TopicPartition, tuple[int, float, Chunk]] = {}
 
     def fetch(self, cluster: Any, partitions: list[TopicPartition],
               positions: dict[TopicPartition, int], max_records: int) -> list[Chunk]:
@@ -196,12 +202,20 @@ class Fetcher:
         for i, tp in enumerate(order):
             if left <= 0:
                 break
-            log = cluster.partition(tp.topic, tp.partition).log
+            part = cluster.partition(tp.topic, tp.partition)
+            log = part.log
             start = positions[tp]
+            if start < log.log_start_offset:  # tiered storage: below the local log
+                remote = self._remote_chunk(cluster, part, tp, start, left)
+                if remote is not None:
+                    chunks.append(remote)
+                    self.positions[tp] = remote.last_offset + 1
+                    left -= remote.count
+                continue
             bound = log.last_stable_offset if self.read_committed else log.high_watermark
             stop = min(bound, start + left)
             if stop > start:
-                if log.transactions.any:
+                if log.transactions.any or log.cleaned_records:
                     kept = _visible(log, tp, start, stop, self.read_committed)
                 else:
                     kept = [read_chunk(log, tp, start, stop)]
@@ -213,15 +227,48 @@ class Fetcher:
                 self._next_first = order[(i + 1) % len(order)] if drained else tp
         return chunks
 
+    def reading_remote(self) -> bool:
+        """True while a read from the remote tier is under way."""
+        return bool(self._remote_reads)
+
+    def _remote_chunk(self, cluster: Any, part: Any, tp: TopicPartition, start: int,
+                      left: int) -> Chunk | None:
+        """Records from the remote tier once their read is done; None while it runs.
+
+        The first poll at ``start`` starts the read; a later poll at the same position after
+        the read's latency gets its records (the position moved: a new read).
+        """
+        now = cluster.runtime.now_ms
+        pending = self._remote_reads.get(tp)
+        if pending is None or pending[0] != start:
+            manager = cluster.remote_log_manager
+            got = manager.read(part, start, left) if manager is not None else None
+            if got is None:
+                return None
+            columns, latency_ms = got
+            pending = (start, now + latency_ms,
+                       Chunk(tp, start, {name: columns[name] for name in FIELDS}))
+            self._remote_reads[tp] = pending
+        if now < pending[1]:
+            return None
+        del self._remote_reads[tp]
+        return pending[2].slice(0, left)
+
 
 def _visible(log: Any, tp: TopicPartition, start: int, stop: int,
              read_committed: bool) -> list[Chunk]:
-    """Offsets ``start … stop-1`` without control records and, for read_committed, without
-    the records of aborted transactions (Kafka's ``CompletedFetch`` with the fetch response's
-    aborted transactions), as chunks of consecutive offsets."""
-    keep = np.ones(stop - start, bool)
-    aborted = log.transactions.aborted_between(start, stop) if read_committed else []
-    for batch in log.batches_overlapping(start, stop):
+    """Offsets ``start … stop-1`` without control records, without the offsets the log
+    cleaner removed (compaction leaves gaps) and, for read_committed, without the records of
+    aborted transactions (Kafka's ``CompletedFetch`` with the fetch response's aborted
+    transactions), as chunks of consecutive offsets."""
+    keep = log.retained(start, stop)
+    if not log.transactions.any:
+        batches: list[Any] = []
+        aborted: list[Any] = []
+    else:
+        batches = log.batches_overlapping(start, stop)
+        aborted = log.transactions.aborted_between(start, stop) if read_committed else []
+    for batch in batches:
         drop = batch.is_control or (batch.is_transactional and any(
             t.producer_id == batch.producer_id and t.first_offset <= batch.base_offset
             <= t.last_offset for t in aborted))
@@ -232,9 +279,18 @@ def _visible(log: Any, tp: TopicPartition, start: int, stop: int,
             for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def out_of_range(log: Any, position: int) -> bool:
-    """True when ``position`` is outside the log (Kafka's OFFSET_OUT_OF_RANGE)."""
-    return position < log.log_start_offset or position > log.log_end_offset
+def out_of_range(log: Any, position: int, log_start_offset: int | None = None) -> bool:
+    """True when ``position`` is outside the log (Kafka's OFFSET_OUT_OF_RANGE).
+
+    ``log_start_offset`` is the partition's start with its remote tier, when it has one.
+    """
+    start = log.log_start_offset if log_start_offset is None else log_start_offset
+    return position < start or position > log.log_end_offset
+
+
+def log_start_offset(cluster: Any, part: Any) -> int:
+    """Where a consumer can start reading ``part``: the remote tier counts for a tiered topic."""
+    return remote_log_manager.log_start_offset(cluster, part)
 
 
 def chunks_of(records: Any) -> list[Chunk]:

@@ -15,9 +15,10 @@ Example: ``P1DT2H30M`` is 1 day + 2 h + 30 min = 95,400,000 ms; ``PT0.5S`` is 50
 
 from __future__ import annotations
 
+import math
 import re
 
-import numpy as np
+from sim.broker.list_offsets import offset_for_timestamp
 
 BY_DURATION = "by_duration"
 NAMED = ("earliest", "latest", "none")
@@ -82,10 +83,6 @@ def duration_ms(value: str) -> float | None:
 
 def offset_for_time(log: object, timestamp_ms: float) -> int | None:
     """``offsetsForTimes`` on one log: the first offset below the high watermark whose
-    timestamp is ≥ ``timestamp_ms``, or None if there is none."""
-    start, stop = int(log.log_start_offset), int(log.high_watermark)  # type: ignore[attr-defined]
-    if stop <= start:
-        return None
-    stamps = log.column("timestamp_ms", start, stop)  # type: ignore[attr-defined]
-    hits = np.flatnonzero(stamps >= timestamp_ms)
-    return start + int(hits[0]) if len(hits) else None
+    timestamp is ≥ ``timestamp_ms``, or None if there is none (``sim.broker.list_offsets``)."""
+    found = offset_for_timestamp(log, max(0, math.ceil(timestamp_ms)))  # type: ignore[arg-type]
+    return None if found is None else found.offset

@@ -78,7 +78,7 @@ def text_section(kernel: Any, audit: Any) -> list[str]:
     lines.append(frame.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     lines.append("")
     lines.append("Delivery audit (Jepsen's anomaly names)")
-    counts = ", ".join(f"{k} {n}" for k, n in audit.counts.items())
+    counts = ", ".join(f"{k} {n}" for k, n in audit.shown_counts.items())
     lines.extend(_wrap(
         f"{'valid' if audit.valid else 'INVALID'}: acknowledged {audit.acknowledged}, read "
         f"{audit.read}, processed {audit.processed}; {counts}", 96, initial_indent="  ",

@@ -12,17 +12,19 @@ the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
+from sim.broker import remote_log_manager
 from sim.consumer import offset_reset
 from sim.consumer.errors import (
     IllegalStateError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
 )
-from sim.consumer.fetcher import out_of_range
+from sim.consumer.fetcher import log_start_offset, out_of_range
 from sim.consumer.history import ConsumerHistory
 from sim.errors import ConfigError
 from sim.records import TopicPartition
@@ -40,6 +42,7 @@ class SubscriptionState:
         self.group_id = group_id
         self.auto_offset_reset = auto_offset_reset
         self.history = history
+        self.on_reset: Any = None  # told (tp, from, to) after an out-of-range reset
         self.topics: list[str] = []
         self.pattern: re.Pattern[str] | None = None
         self.manual: list[TopicPartition] | None = None
@@ -166,14 +169,18 @@ class SubscriptionState:
     def reset_offset(self, tp: TopicPartition, now_ms: float,
                      out_of_range_at: int | None = None) -> int:
         """Where ``auto.offset.reset`` starts ``tp`` (see the module docstring)."""
-        log = self.cluster.partition(tp.topic, tp.partition).log
+        part = self.cluster.partition(tp.topic, tp.partition)
+        log = part.log
         if self.auto_offset_reset == "earliest":
-            return int(log.log_start_offset)
+            return int(log_start_offset(self.cluster, part))
         if self.auto_offset_reset == "latest":
             return self.end_offset(tp)
         duration_ms = offset_reset.duration_ms(self.auto_offset_reset)
         if duration_ms is not None:
-            offset = offset_reset.offset_for_time(log, now_ms - duration_ms)
+            target = max(0, math.ceil(now_ms - duration_ms))  # tiered: the remote tier first
+            remote = remote_log_manager.offset_for_timestamp(self.cluster, part, target)
+            offset = (remote.offset if remote is not None
+                      else offset_reset.offset_for_time(log, now_ms - duration_ms))
             return int(log.high_watermark) if offset is None else offset
         if out_of_range_at is not None:
             raise OffsetOutOfRangeError(
@@ -201,8 +208,11 @@ class SubscriptionState:
                     self.client_id, leader):
                 continue
             position = self.positions[tp]
-            if out_of_range(part.log, position):
-                self.seek(tp, self.reset_offset(tp, now_ms, position), now_ms)
+            if out_of_range(part.log, position, log_start_offset(self.cluster, part)):
+                offset = self.reset_offset(tp, now_ms, position)
+                self.seek(tp, offset, now_ms)
+                if self.on_reset is not None:
+                    self.on_reset(tp, position, offset)
             out.append(tp)
         return out
 

@@ -18,6 +18,8 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
 - from the logs, for a Kafka Streams application (``sim.fuzz.streams_check``):
   ``streams-lost``, ``streams-extra``, and ``streams-duplicate`` (at-least-once allows it, so
   every profile tolerates it);
+- from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
+  overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
 
 A ``Profile`` says which kinds it tolerates: unsafe configs may lose, duplicate and reorder
@@ -40,7 +42,7 @@ from sim.fuzz import streams_check
 from sim.fuzz.generator import Profile, to_yaml
 
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
-          "skipped", "processed-twice", "streams-lost", "streams-extra")
+          "skipped", "processed-twice", "streams-lost", "streams-extra", "remote-tier")
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
@@ -204,6 +206,10 @@ def _judge(kernel: Any, scenario: dict[str, Any]
     for finding in consistency.check(kernel):
         kind = "duplicate-stored" if finding.kind == "duplicate" else finding.kind
         found.append(Violation(kind, finding.count, finding.detail))
+    manager = kernel.cluster.remote_log_manager
+    problems = manager.consistency_problems() if manager is not None else []
+    if problems:
+        found.append(Violation("remote-tier", len(problems), problems[0]))
     for spec in scenario.get("streams", []):
         for kind, (count, detail) in streams_check.check(kernel, spec).items():
             found.append(Violation(kind, count, detail))

@@ -13,6 +13,9 @@ with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each 
 or woken before the horizon), and with a Kafka Streams application, ``streams-hang`` (an
 instance frozen, maybe past its session timeout) and ``streams-producer-cut`` (a broker cut
 from a stream thread's producer).
+
+The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
+slow uploads and little local retention, so that leaders change while segments are copied.
 """
 
 from __future__ import annotations
@@ -44,8 +47,19 @@ UNSAFE_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "min-isr-1": ({}, {"min.insync.replicas": 1}),
 }
 """Unsafe profile variants: (producer overrides, topic overrides) on top of the safe config."""
+TIERED_TOPIC = {"remote.storage.enable": True, "lab.segment.bytes": 20000,
+                "local.retention.bytes": 40000}
+TIERED_BROKERS = {"remote.log.storage.system.enable": True,
+                  "remote.log.manager.task.interval.ms": 2000, "lab.remote.copy.mb.per.s": 0.005}
+"""The tiered profile: ~150-record segments, two kept locally, each upload taking ~4 s."""
 CONSUMER_APPS = ("at-least-once", "at-most-once")
 STREAMS_APPS = ("tag", "rekey")
+STORAGE_TOPIC = {"cleanup.policy": "compact,delete", "lab.segment.bytes": 16384,
+                 "retention.ms": 30000, "delete.retention.ms": 5000}
+STORAGE_BROKER = {"log.retention.check.interval.ms": 5000, "log.cleaner.backoff.ms": 2000,
+                  "log.cleaner.io.max.bytes.per.second": 500000}
+"""The storage profile's topic and broker configs: small segments that retention deletes and
+the log cleaner compacts while faults happen."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,9 @@ class Profile:
     disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults;
     ``streams`` adds a Kafka Streams application (one of ``STREAMS_APPS``, two instances) that
     reads the topic, and Streams faults.
+    ``tiered`` puts the topic on tiered storage (``TIERED_TOPIC``, ``TIERED_BROKERS``).
+    ``storage`` makes the topic compacted and deleted (``STORAGE_TOPIC``), so retention and
+    the log cleaner remove records that the checks must tie to them, never call lost.
     """
 
     name: str
@@ -70,6 +87,8 @@ class Profile:
     max_faults: int = 4
     broker_configs: dict[str, Any] = field(
         default_factory=lambda: {"replica.lag.time.max.ms": 5000})
+    tiered: bool = False
+    storage: bool = False
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -84,6 +103,12 @@ PROFILES = {
     "unsafe": Profile("unsafe", unsafe=True),
     "consumers": Profile("consumers", consumers=True, records=1500, rate_per_s=25.0),
     "streams": Profile("streams", streams=True, records=1500, rate_per_s=25.0),
+    "storage": Profile("storage", consumers=True, records=1500, rate_per_s=25.0,
+                       broker_configs={"replica.lag.time.max.ms": 5000, **STORAGE_BROKER},
+                       storage=True),
+    "tiered": Profile("tiered", consumers=True,
+                      broker_configs={"replica.lag.time.max.ms": 5000, **TIERED_BROKERS},
+                      tiered=True),
 }
 
 
@@ -96,7 +121,8 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     salt = int.from_bytes(profile.name.encode()[:8], "little")
     rng = np.random.default_rng([seed, index, salt])
     producer = dict(SAFE_PRODUCER, **{"client.id": PRODUCER})
-    topic = dict(SAFE_TOPIC)
+    topic = {**SAFE_TOPIC, **(STORAGE_TOPIC if profile.storage else {}),
+             **(TIERED_TOPIC if profile.tiered else {})}
     variant = ""
     if profile.unsafe:
         variant = list(UNSAFE_VARIANTS)[int(rng.integers(len(UNSAFE_VARIANTS)))]

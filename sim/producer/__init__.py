@@ -740,7 +740,8 @@ class Producer:
         buf.topic_id[rows] = topic_id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
-        buf.timestamp_ms[rows] = np.floor(buf.time_ms[rows])
+        skew = self.config["lab.clock.skew.ms"]
+        buf.timestamp_ms[rows] = np.maximum(np.floor(buf.time_ms[rows] + skew), 0)
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
         count = len(self.keys)
         key_id = buf.key_id[rows]

@@ -113,7 +113,8 @@ class Scenario:
                 workload = Workload.generate(
                     kernel.spawn_rng(), load["topic"], load["records"], load["rate_per_s"],
                     keys=_key_spec(load.get("keys")), value_bytes=_value_bytes(load),
-                    start_ms=load.get("start_ms", 0.0), arrivals=load.get("arrivals", "uniform"))
+                    start_ms=load.get("start_ms", 0.0), arrivals=load.get("arrivals", "uniform"),
+                    tombstone_share=float(load.get("tombstones", 0)))
                 producer.add_workload(workload)
         consumer_scenario.setup(kernel, self.consumers, self.group_coordinator)
         streams_scenario.setup(kernel, self.streams)
@@ -434,7 +435,11 @@ def _check_workload(check: _Checker, load: Any, where: str, topics: set[str]) ->
     if not isinstance(load, dict):
         check.fail(where, "must be a mapping with topic, records and rate_per_s")
     check.known(load, {"topic", "records", "rate_per_s", "keys", "value_bytes", "start_ms",
-                       "arrivals"}, where)
+                       "arrivals", "tombstones"}, where)
+    share = check.typed(load, "tombstones", (int, float), where, default=0)
+    if not 0 <= share <= 1:
+        check.fail(f"{where}.tombstones", f"must be a share of records from 0 to 1 but is "
+                   f"{share}")
     topic = check.typed(load, "topic", str, where, required=True)
     if topic not in topics:
         check.fail(f"{where}.topic", f"names topic {topic!r}, which the scenario does not "
