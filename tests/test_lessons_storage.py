@@ -1,0 +1,112 @@
+"""Every number lesson 04 (storage) states, checked against the simulator.
+
+Segments and offsets follow ``LogSegment.shouldRoll`` and ``UnifiedLog``; retention deletes whole
+segments (``UnifiedLog.deleteRetentionMsBreachedSegments``); the cleaner keeps each key's latest
+record and drops a tombstone after ``delete.retention.ms`` (``Cleaner``, KIP-534);
+``offsets_for_times`` answers the earliest offset whose timestamp reaches the target
+(``UnifiedLog.fetchOffsetByTimestamp``). Reference sheet §7.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sim.broker.list_offsets import OffsetAndTimestamp
+from sim.errors import ConfigError
+from sim.lessons import storage as ls
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_storage.ipynb"
+KEYS = list("ABACABD")
+STAMPS = [100, 300, 200, 400, 250]
+
+
+def markdown() -> str:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_notebook_is_committed_without_outputs() -> None:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in cells if c["cell_type"] == "code")
+
+
+def test_section_1_segments_offsets_hw_and_leo() -> None:
+    """Four segments based at 0, 2, 4, 6; offset 6 alone in the active one; HW = LEO = 7."""
+    _, log = ls.build_log(KEYS, per_segment=2)
+    table = ls.segments_table(log)
+    assert table["base_offset"].tolist() == [0, 2, 4, 6]
+    assert table["active"].tolist() == [False, False, False, True]
+    assert table["file"].tolist()[1] == "00000000000000000002.log"
+    assert (log.log_start_offset, log.high_watermark, log.log_end_offset) == (0, 7, 7)
+    assert "based at offsets 0, 2, 4 and 6" in markdown()
+
+
+def test_section_1_defaults_stated_are_kafkas() -> None:
+    """segment.bytes 1 GiB, segment.ms and retention.ms 7 days, delete.retention.ms 1 day."""
+    from sim import config
+    text = markdown()
+    defaults = config.TOPIC.defaults()
+    assert defaults["segment.bytes"] == 1 << 30
+    assert "(default 1 GiB)" in text
+    assert defaults["segment.ms"] == 7 * 24 * 3_600_000
+    assert "(default 7 days)" in text
+    assert defaults["retention.ms"] == 7 * 24 * 3_600_000
+    assert defaults["delete.retention.ms"] == 86_400_000
+    assert "(default 1 day)" in text
+
+
+@pytest.fixture(scope="module")
+def retention():
+    return ls.retention_run()
+
+
+def test_section_2_first_deletion_at_25_s_takes_two_whole_segments(retention) -> None:
+    kernel, _ = retention
+    deletes = ls.retention_deletions(kernel)
+    first = deletes[deletes["time_ms"] == deletes["time_ms"].min()]
+    assert first["time_ms"].iloc[0] == 25_000
+    assert list(zip(first["base_offset"], first["end_offset"], strict=True)) == [(0, 468),
+                                                                                (468, 936)]
+    assert "at 25,000 ms" in markdown()
+    assert "offsets 0–467 and 468–935" in markdown()
+
+
+def test_section_2_audit_counts_deleted_by_retention_not_skipped_or_lost(retention) -> None:
+    _, report = retention
+    assert report.counts["deleted-by-retention"] > 2000
+    assert report.counts["skipped"] == 0
+    assert report.lost == 0
+    assert "more than 2,000" in markdown()
+
+
+def test_section_3_compaction_keeps_3_4_5_6() -> None:
+    table = ls.compaction(KEYS)
+    assert table.loc[table["kept"], "offset"].tolist() == [3, 4, 5, 6]
+    assert "offsets 3, 4, 5 and 6 stay" in markdown()
+
+
+def test_section_3_tombstone_with_zero_delete_retention_removes_the_key() -> None:
+    table = ls.compaction(KEYS, tombstones=[5], delete_retention_ms=0)
+    assert table.loc[table["kept"], "offset"].tolist() == [3, 4, 6]
+    assert "B" not in table.loc[table["kept"], "key"].tolist()
+    # with the default delete.retention.ms the tombstone stays after one cleaning
+    kept = ls.compaction(KEYS, tombstones=[5])
+    assert kept.loc[kept["kept"], "offset"].tolist() == [3, 4, 5, 6]
+
+
+def test_section_4_lookup_and_time_range() -> None:
+    assert ls.lookup(STAMPS, 150) == OffsetAndTimestamp(1, 300)
+    assert ls.offsets_between(STAMPS, 150, 260) == [2, 4]
+    assert "returns offset 1 (timestamp 300)" in markdown()
+    assert "offsets 2\nand 4" in markdown()
+
+
+def test_hostile_input_gets_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="per_segment"):
+        ls.build_log(KEYS, per_segment=0)
+    with pytest.raises(ConfigError, match="one timestamp per key"):
+        ls.build_log(KEYS, timestamps=[1, 2])
