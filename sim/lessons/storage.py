@@ -109,6 +109,9 @@ def compaction(keys: Sequence[str | None], per_segment: int = 2,
     segment, as the log cleaner does; ``delete_retention_ms=0`` lets it drop the tombstones
     it has already passed once (a second pass runs for that).
     """
+    if any(key is None for key in keys):
+        raise ConfigError("a compacted topic takes only records with a key "
+                          "(Kafka rejects keyless records with InvalidRecordException)")
     values = [None if k in set(tombstones) else k for k in range(len(keys))]
     kernel, log = build_log(list(keys), per_segment, values=values,
                             configs={"cleanup.policy": "compact"})
