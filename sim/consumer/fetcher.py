@@ -214,6 +214,9 @@ class Fetcher:
                 continue
             bound = log.last_stable_offset if self.read_committed else log.high_watermark
             stop = min(bound, start + left)
+            if log.cleaned_records and stop < bound:  # compacted gaps cost no fetch budget
+                kept = np.flatnonzero(log.retained(start, bound))
+                stop = bound if len(kept) <= left else start + int(kept[left - 1]) + 1
             if stop > start:
                 if log.transactions.any or log.cleaned_records:
                     kept = _visible(log, tp, start, stop, self.read_committed)
