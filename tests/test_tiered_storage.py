@@ -200,6 +200,8 @@ def test_a_read_below_the_local_log_start_comes_from_the_remote_tier_with_its_la
     assert reads.iloc[0]["offset"] == 0
     assert reads.iloc[0]["latency_ms"] >= latency
     assert waited >= reads.iloc[0]["latency_ms"]
+    poll_check = consumer.config["lab.poll.check.ms"]
+    assert waited <= reads.iloc[0]["latency_ms"] + poll_check  # no idle wait on top
     ids = np.array([r.record_id for r in records])
     first = kernel.clients[0]
     assert [payload(kernel, i)[0] for i in ids[:5]] == [
@@ -598,3 +600,80 @@ def test_values_given_to_send_reach_the_parquet_objects() -> None:
         key, value = sent[row.offset]
         assert row.key == serialize(key)
         assert row.value == serialize(value)
+
+
+def test_an_open_transaction_holds_copying_back() -> None:
+    """candidateLogSegments copies only below the last stable offset: closed segments of a
+    transaction still open stay local until its commit marker is written."""
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic("events", configs={
+            "remote.storage.enable": True, "lab.segment.bytes": 2000})
+
+    kernel = Kernel(seed=0, brokers=1, broker_configs=TIERED_BROKERS, setup=setup)
+    producer = Producer(kernel, {"client.id": "writer", "linger.ms": 0,
+                                 "transactional.id": "loader"})
+    producer.init_transactions()
+    producer.begin_transaction()
+    for i in range(100):
+        producer.send("events", key=f"k{i % 5}", value=i)
+        if i % 10 == 9:
+            kernel.run(kernel.now_ms + 10)
+    kernel.run(kernel.now_ms + 3000)
+    log = kernel.cluster.partition("events", 0).log
+    state = kernel.cluster.remote_log_manager.states[("events", 0)]
+    assert len(log.closed_segments()) >= 2
+    assert log.last_stable_offset == 0 < log.high_watermark
+    assert state.segments() == []
+    producer.commit_transaction()
+    kernel.run(kernel.now_ms + 3000)
+    assert state.highest_copied_offset >= log.closed_segments()[-1].end_offset - 1
+
+
+@pytest.mark.parametrize("isolation", ["read_committed", "read_uncommitted"])
+def test_remote_reads_hide_markers_and_for_read_committed_aborted_records(isolation: str) -> None:
+    """Read from the remote tier, a transactional log looks as it does locally: no consumer
+    sees a marker; read_committed skips aborted transactions (the copied flags stand in for
+    the segment's uploaded transaction index)."""
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic("events", configs={
+            "remote.storage.enable": True, "lab.segment.bytes": 2000,
+            "local.retention.bytes": 2000})
+
+    kernel = Kernel(seed=0, brokers=1, broker_configs=TIERED_BROKERS, setup=setup)
+    producer = Producer(kernel, {"client.id": "writer", "linger.ms": 0,
+                                 "transactional.id": "loader"})
+    producer.init_transactions()
+    for round_ in range(6):
+        producer.begin_transaction()
+        for i in range(20):
+            producer.send("events", key=f"k{i % 5}", value=round_ * 100 + i)
+            if i % 10 == 9:
+                kernel.run(kernel.now_ms + 10)
+        if round_ % 2:
+            producer.abort_transaction()
+        else:
+            producer.commit_transaction()
+        kernel.run(kernel.now_ms + 50)
+    kernel.run(kernel.now_ms + 3000)
+    log = kernel.cluster.partition("events", 0).log
+    assert log.log_start_offset > 40
+    consumer = Consumer(kernel, {"client.id": "reader", "isolation.level": isolation})
+    tp = TopicPartition("events", 0)
+    consumer.assign([tp])
+    consumer.seek(tp, 0)
+    seen = []
+    while consumer.position(tp) < log.log_start_offset:
+        seen += [r.offset for r in consumer.poll(timeout_ms=500)]
+    assert len(kernel.trace.frame(rlm.REMOTE_READ)) > 0
+    flags = kernel.cluster.remote_log_manager.rsm.read_partition("events", 0)
+    flags = flags[flags["offset"] < log.log_start_offset]
+    markers = set(flags[flags["control"]]["offset"])
+    aborted = set(flags[flags["aborted"]]["offset"])
+    assert markers
+    assert aborted
+    assert not markers & set(seen)
+    if isolation == "read_committed":
+        assert not aborted & set(seen)
+        assert set(seen) == set(flags["offset"]) - markers - aborted
+    else:
+        assert set(seen) == set(flags["offset"]) - markers

@@ -6,7 +6,7 @@ its older ones in the remote tier (``sim.broker.remote_storage``). Every
 ``remote.log.manager.task.interval.ms`` the leader of each tiered partition:
 
 1. **copies** closed segments whose records are all below the last stable offset (the high
-   watermark until transactions exist: ``last_stable_offset``) to the remote tier, oldest
+   watermark, held back by open transactions: ``last_stable_offset``) to the remote tier, oldest
    first, starting after the highest offset already copied (``RLMCopyTask``,
    ``candidateLogSegments``). An upload takes simulated time (``lab.remote.copy.mb.per.s``,
    shared by the uploads of one broker);
@@ -111,10 +111,10 @@ def effective_local_retention(config: dict[str, Any], unit: str) -> int:
 
 
 def last_stable_offset(part: Partition) -> int:
-    """Where copying must stop: the last stable offset. Without transactions in the lab yet,
-    that is the high watermark; once they exist, return the first offset of the oldest open
-    transaction when it is lower (remote storage holds only committed data)."""
-    return part.log.high_watermark
+    """Where copying must stop: the leader's last stable offset (the high watermark, or the
+    first offset of the oldest open transaction when lower): remote storage holds only
+    decided data."""
+    return part.log.last_stable_offset
 
 
 @dataclass
@@ -466,7 +466,28 @@ class RemoteLogManager:
                 values[mine] = [serialize(producer.values.get(int(i))) for i in index]
         frame["key"] = keys
         frame["value"] = values
+        frame["control"], frame["aborted"] = self._transaction_flags(log, first, stop)
         return frame
+
+    @staticmethod
+    def _transaction_flags(log: PartitionLog, first: int, stop: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Per record: a transaction marker? in an aborted transaction? (All decided: copies
+        stay below the last stable offset.)"""
+        control = np.zeros(stop - first, bool)
+        aborted = np.zeros(stop - first, bool)
+        if not log.transactions.any:
+            return control, aborted
+        gone = log.transactions.aborted_between(first, stop)
+        for batch in log.batches_overlapping(first, stop):
+            lo, hi = max(batch.base_offset, first) - first, min(batch.last_offset + 1, stop) - first
+            if batch.is_control:
+                control[lo:hi] = True
+            elif batch.is_transactional and any(
+                    t.producer_id == batch.producer_id
+                    and t.first_offset <= batch.base_offset <= t.last_offset for t in gone):
+                aborted[lo:hi] = True
+        return control, aborted
 
     def _key_table(self, owner: int, producer: Any) -> np.ndarray:
         """The producer's keys serialized, with None last for a null key (cached)."""
@@ -553,6 +574,8 @@ class RemoteLogManager:
         state.fetch_bytes += size
         state.fetch_requests += 1
         self._emit(REMOTE_READ, part, part.leader, offset, stop - offset, size, latency)
+        done = self.runtime.env.timeout(latency)  # then the records are there to be polled:
+        done.callbacks.append(_records_arrived)  # a change consumers' idle polls look for
         return columns, latency
 
     # -- read-outs ----------------------------------------------------------------------------
@@ -664,6 +687,14 @@ def check_system_enabled(cluster: Cluster, name: str) -> None:
     if cluster.runtime is None:
         raise ConfigError(f"Topic {name!r}: tiered storage needs simulated time; create the "
                           "topic on a Kernel's cluster.")
+
+
+def _records_arrived(_event: object) -> None:
+    """Count a finished remote read as a log change (``PartitionLog.changes``), so that a
+    consumer that skips idle polls until something changed looks again."""
+    from sim.broker.log import PartitionLog
+
+    PartitionLog.changes += 1
 
 
 def attach(cluster: Cluster, topic: Any) -> RemoteLogManager:

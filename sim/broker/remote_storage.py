@@ -41,9 +41,11 @@ INDEX_FOLDER = "_index"
 SCHEMA = pa.schema([
     ("offset", pa.int64()), ("timestamp_ms", pa.int64()), ("key", pa.binary()),
     ("value", pa.binary()), ("key_hash", pa.int32()), ("value_size", pa.int32()),
-    ("record_id", pa.int64()),
+    ("record_id", pa.int64()), ("control", pa.bool_()), ("aborted", pa.bool_()),
 ])
-"""The columns of a segment object (one row per record)."""
+"""The columns of a segment object (one row per record). ``control`` marks transaction
+markers and ``aborted`` the records of aborted transactions (Kafka uploads the segment's
+transaction index with it), so that a read from the remote tier hides them as a local one does."""
 
 
 @dataclass(frozen=True)

@@ -206,11 +206,10 @@ class Fetcher:
             log = part.log
             start = positions[tp]
             if start < log.log_start_offset:  # tiered storage: below the local log
-                remote = self._remote_chunk(cluster, part, tp, start, left)
+                remote = self._remote_chunks(cluster, part, tp, start, left)
                 if remote is not None:
-                    chunks.append(remote)
-                    self.positions[tp] = remote.last_offset + 1
-                    left -= remote.count
+                    chunks.extend(remote)
+                    left -= sum(c.count for c in remote)
                 continue
             bound = log.last_stable_offset if self.read_committed else log.high_watermark
             stop = min(bound, start + left)
@@ -234,12 +233,14 @@ class Fetcher:
         """True while a read from the remote tier is under way."""
         return bool(self._remote_reads)
 
-    def _remote_chunk(self, cluster: Any, part: Any, tp: TopicPartition, start: int,
-                      left: int) -> Chunk | None:
+    def _remote_chunks(self, cluster: Any, part: Any, tp: TopicPartition, start: int,
+                       left: int) -> list[Chunk] | None:
         """Records from the remote tier once their read is done; None while it runs.
 
         The first poll at ``start`` starts the read; a later poll at the same position after
-        the read's latency gets its records (the position moved: a new read).
+        the read's latency gets its records (the position moved: a new read). Markers, and for
+        read_committed the records of aborted transactions, are dropped as ``_visible`` drops
+        them; ``self.positions`` moves past them.
         """
         now = cluster.runtime.now_ms
         pending = self._remote_reads.get(tp)
@@ -249,13 +250,22 @@ class Fetcher:
             if got is None:
                 return None
             columns, latency_ms = got
-            pending = (start, now + latency_ms,
-                       Chunk(tp, start, {name: columns[name] for name in FIELDS}))
+            pending = (start, now + latency_ms, columns)
             self._remote_reads[tp] = pending
         if now < pending[1]:
             return None
         del self._remote_reads[tp]
-        return pending[2].slice(0, left)
+        columns = pending[2]
+        keep = ~columns["control"]
+        if self.read_committed:
+            keep &= ~columns["aborted"]
+        kept = np.flatnonzero(keep)
+        end = int(kept[left - 1]) + 1 if len(kept) > left else len(keep)
+        keep[end:] = False
+        self.positions[tp] = start + end
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.view(np.int8), [0]))))
+        return [Chunk(tp, start + int(a), {name: columns[name][a:b] for name in FIELDS})
+                for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _visible(log: Any, tp: TopicPartition, start: int, stop: int,
