@@ -10,6 +10,7 @@ record and drops a tombstone after ``delete.retention.ms`` (``Cleaner``, KIP-534
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,53 @@ def test_hostile_input_gets_a_clear_error() -> None:
         ls.build_log(KEYS, per_segment=0)
     with pytest.raises(ConfigError, match="one timestamp per key"):
         ls.build_log(KEYS, timestamps=[1, 2])
+
+
+@pytest.fixture(scope="module")
+def tiered():
+    return ls.tiered_run()
+
+
+def test_section_4_where_the_segments_live(tiered) -> None:
+    """RLMCopyTask copies closed segments only; local deletion keeps local.retention.bytes."""
+    table = ls.tiers_table(tiered)
+    assert len(table) == 7
+    only_remote = table[table["remote"] & ~table["local"]]
+    assert only_remote["base_offset"].tolist() == [0, 8841, 17682, 26523]
+    assert only_remote["end_offset"].max() == 35_364
+    assert table[table["remote"] & table["local"]]["base_offset"].tolist() == [35_364, 44_205]
+    assert table[~table["remote"]]["base_offset"].tolist() == [53_046]
+    assert tiered.cluster.partition("clicks", 0).log.log_start_offset == 35_364
+    text = markdown()
+    assert "seven segments. The first four (offsets 0–35,363)" in text
+    assert "local log start offset is 35,364" in text
+    assert "(from\noffset 53,046)" in text
+
+
+def test_section_4_parquet_folder_and_remote_reads(tiered) -> None:
+    import pandas as pd
+
+    folder = ls.remote_folder(tiered)
+    assert str(folder).startswith(tempfile.gettempdir())
+    assert not str(folder.resolve()).startswith(str(NOTEBOOK.parents[1]))
+    assert len(list(folder.glob("*.parquet"))) == 6
+    remote = pd.read_parquet(folder)
+    assert remote["offset"].tolist() == list(range(53_046))
+    reads = ls.remote_reads(tiered)
+    latency = tiered.cluster.brokers[0].config["lab.remote.fetch.latency.ms"]
+    assert latency == 50
+    assert (reads["latency_ms"] >= latency).all()
+    assert (reads["offset"] + reads["records"]).max() == 35_364
+    text = markdown()
+    assert "six Parquet objects" in text
+    assert "holding 53,046 records" in text
+    assert "the lab's 50 ms remote latency" in text
+    assert "from offset 35,364 on" in text
+
+
+def test_section_4_cost_table() -> None:
+    table = ls.cost_table(50, retention_days=7, replication_factor=3, local_days=[None, 7, 2, 1])
+    assert table["total_usd"].tolist() == [84.0, 92.06, 32.06, 20.06]
+    text = markdown()
+    for amount in ("\\$84.00", "\\$92.06", "\\$20.06"):
+        assert amount in text

@@ -147,3 +147,48 @@ def offsets_between(timestamps: Sequence[int], t1: int, t2: int) -> list[int]:
     """The offsets whose timestamp lies in [t1, t2): not always a range of offsets."""
     stamps = np.asarray(timestamps)
     return np.flatnonzero((stamps >= t1) & (stamps < t2)).tolist()
+
+
+def tiered_run() -> Kernel:
+    """The ``tiered-read`` scenario, run; its remote tier lives in a temporary folder."""
+    return load("tiered-read").run()
+
+
+def tiers_table(kernel: Kernel, topic: str = "clicks", partition: int = 0) -> pd.DataFrame:
+    """Each segment of the partition with where it lives now: local, remote, or both."""
+    log = kernel.cluster.partition(topic, partition).log
+    state = kernel.cluster.remote_log_manager.states[(topic, partition)]
+    rows: dict[int, dict[str, object]] = {}
+    for seg in state.segments():
+        rows[seg.base_offset] = {"base_offset": seg.base_offset, "end_offset": seg.end_offset + 1,
+                                 "remote": True, "local": False}
+    for seg in log.segments:
+        row = rows.setdefault(seg.base_offset, {"base_offset": seg.base_offset,
+                                                "end_offset": seg.end_offset, "remote": False})
+        row["local"] = True
+    return pd.DataFrame([rows[k] for k in sorted(rows)])
+
+
+def remote_folder(kernel: Kernel, topic: str = "clicks", partition: int = 0):
+    """The folder of Parquet objects standing in for the partition's remote tier."""
+    return kernel.cluster.remote_log_manager.root / f"{topic}-{partition}"
+
+
+def cost_table(ingest_gb_per_day: float, retention_days: float, replication_factor: int,
+               local_days: Sequence[float | None]) -> pd.DataFrame:
+    """Monthly cost (lab prices) of keeping ``retention_days``, for each local retention
+    (None: no tiered storage, everything on the brokers' disks)."""
+    from sim.broker.storage_cost import retention_plan
+
+    rows = [retention_plan(ingest_gb_per_day * 1e9, retention_days, replication_factor, local)
+            for local in local_days]
+    return pd.DataFrame(rows)[["retention_days", "local_retention_days", "disk_usd",
+                               "object_storage_usd", "requests_usd", "total_usd"]].round(2)
+
+
+def remote_reads(kernel: Kernel) -> pd.DataFrame:
+    """The consumer's reads from the remote tier: offset, records and latency of each."""
+    from sim.broker.remote_log_manager import REMOTE_READ
+
+    frame = kernel.trace.frame(REMOTE_READ)
+    return frame[["time_ms", "offset", "records", "latency_ms"]].reset_index(drop=True)
