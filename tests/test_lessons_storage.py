@@ -161,3 +161,23 @@ def test_section_4_cost_table() -> None:
     text = markdown()
     for amount in ("\\$84.00", "\\$92.06", "\\$20.06"):
         assert amount in text
+
+
+def test_section_2_retention_preview_deletes_whole_segments() -> None:
+    """UnifiedLog.deleteRetentionMsBreachedSegments: a segment goes when now minus its largest
+    timestamp exceeds retention.ms; deleting every segment rolls an empty one first."""
+    log = ls.retention_preview(7000)
+    assert log.log_start_offset == 4
+    assert [s.base_offset for s in log.segments] == [4, 6, 8]
+    assert ls.retention_preview(7001).log_start_offset == 4
+    assert ls.retention_preview(6999).log_start_offset == 6
+    emptied = ls.retention_preview(2500)
+    assert [s.base_offset for s in emptied.segments] == [10]
+    assert emptied.log_end_offset == 10
+    text = markdown()
+    assert "with `retention.ms=7000` the log starts at offset 4" in text
+    assert "newest record (5,000 ms)" in text
+    assert "Slide down to 2,500: even the active segment goes" in text
+    assert "new empty one at offset\n10" in text
+    with pytest.raises(ConfigError, match="at least 0"):
+        ls.retention_preview(-1)

@@ -192,3 +192,33 @@ def remote_reads(kernel: Kernel) -> pd.DataFrame:
 
     frame = kernel.trace.frame(REMOTE_READ)
     return frame[["time_ms", "offset", "records", "latency_ms"]].reset_index(drop=True)
+
+
+RETENTION_NOW_MS = 12_000
+"""The clock of the retention preview: ten records stamped 0, 1,000, … 9,000 ms, two a segment."""
+
+
+def retention_preview(retention_ms: int, now_ms: int = RETENTION_NOW_MS) -> PartitionLog:
+    """The preview log after one retention check at ``now_ms`` with this ``retention.ms``."""
+    from sim.broker.retention import delete_old_segments
+
+    if retention_ms < 0:
+        raise ConfigError(f"retention.ms for the preview must be at least 0, got {retention_ms}")
+    _, log = build_log(["k"] * 10, per_segment=2, timestamps=[1000 * k for k in range(10)])
+    delete_old_segments(log, {"cleanup.policy": "delete", "retention.ms": retention_ms}, now_ms)
+    return log
+
+
+def retention_slider():
+    """A retention.ms slider redrawing the preview log's segments after a retention check."""
+    import ipywidgets as widgets
+
+    def show(retention_ms: int) -> None:
+        log = retention_preview(retention_ms)
+        segments_figure(log, f"retention.ms={retention_ms} checked at {RETENTION_NOW_MS} ms: "
+                             f"log start offset {log.log_start_offset}")
+        plt.show()
+
+    slider = widgets.IntSlider(value=7000, min=0, max=RETENTION_NOW_MS, step=500,
+                               description="retention.ms", continuous_update=False)
+    return widgets.interactive(show, retention_ms=slider)
