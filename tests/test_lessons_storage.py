@@ -90,13 +90,23 @@ def test_section_3_compaction_keeps_3_4_5_6() -> None:
     assert "offsets 3, 4, 5 and 6 stay" in markdown()
 
 
-def test_section_3_tombstone_with_zero_delete_retention_removes_the_key() -> None:
-    table = ls.compaction(KEYS, tombstones=[5], delete_retention_ms=0)
-    assert table.loc[table["kept"], "offset"].tolist() == [3, 4, 6]
-    assert "B" not in table.loc[table["kept"], "key"].tolist()
-    # with the default delete.retention.ms the tombstone stays after one cleaning
-    kept = ls.compaction(KEYS, tombstones=[5])
-    assert kept.loc[kept["kept"], "offset"].tolist() == [3, 4, 5, 6]
+def test_section_3_tombstone_stays_until_delete_retention_ms_has_passed() -> None:
+    """KIP-534: the first cleaning sets the horizon; one at or after it drops the tombstone."""
+    table = ls.compaction(KEYS, tombstones=[5], delete_retention_ms=1000, again_after_ms=1000)
+    assert table.loc[table["kept"], "offset"].tolist() == [3, 4, 5, 6]
+    assert table.loc[table["kept_later"], "offset"].tolist() == [3, 4, 6]
+    assert "B" not in table.loc[table["kept_later"], "key"].tolist()
+    early = ls.compaction(KEYS, tombstones=[5], delete_retention_ms=1000, again_after_ms=999)
+    assert early.loc[early["kept_later"], "offset"].tolist() == [3, 4, 5, 6]
+    text = markdown()
+    assert "`delete.retention.ms=1000`, and the cleaner runs twice" in text
+    assert "removes B's older record (offset 1) and keeps the\ntombstone" in text
+    assert "offsets 3, 4 and 6 stay, and B is gone" in text
+
+
+def test_compaction_refuses_keyless_records() -> None:
+    with pytest.raises(ConfigError, match="only records with a key"):
+        ls.compaction(["A", None])
 
 
 def test_section_4_lookup_and_time_range() -> None:

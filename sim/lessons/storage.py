@@ -101,29 +101,33 @@ def retention_deletions(kernel: Kernel) -> pd.DataFrame:
 
 
 def compaction(keys: Sequence[str | None], per_segment: int = 2,
-               tombstones: Sequence[int] = (), delete_retention_ms: int = 86_400_000
-               ) -> pd.DataFrame:
-    """What one cleaning pass keeps of ``keys`` (one record each): offset, key, kept.
+               tombstones: Sequence[int] = (), delete_retention_ms: int = 86_400_000,
+               again_after_ms: float | None = None) -> pd.DataFrame:
+    """What a cleaning pass keeps of ``keys`` (one record each): offset, key, tombstone, kept.
 
     Offsets listed in ``tombstones`` carry a null value. The pass cleans up to the active
-    segment, as the log cleaner does; ``delete_retention_ms=0`` lets it drop the tombstones
-    it has already passed once (a second pass runs for that).
+    segment, as the log cleaner does. With ``again_after_ms`` a second pass runs that much
+    later, and ``kept_later`` says what it keeps.
     """
     if any(key is None for key in keys):
         raise ConfigError("a compacted topic takes only records with a key "
                           "(Kafka rejects keyless records with InvalidRecordException)")
-    values = [None if k in set(tombstones) else k for k in range(len(keys))]
+    dead = set(tombstones)
+    values = [None if k in dead else k for k in range(len(keys))]
     kernel, log = build_log(list(keys), per_segment, values=values,
                             configs={"cleanup.policy": "compact"})
     before = log.records()["offset"].to_numpy()
     end = log.active_segment.base_offset
     clean(log, kernel, end, kernel.now_ms, delete_retention_ms)
-    if delete_retention_ms == 0:
-        clean(log, kernel, end, kernel.now_ms + 1, delete_retention_ms)
     kept = set(log.records()["offset"].tolist())
-    return pd.DataFrame({"offset": before, "key": list(keys),
-                         "tombstone": [k in set(tombstones) for k in range(len(keys))],
-                         "kept": [int(o) in kept for o in before]})
+    table = pd.DataFrame({"offset": before, "key": list(keys),
+                          "tombstone": [k in dead for k in range(len(keys))],
+                          "kept": [int(o) in kept for o in before]})
+    if again_after_ms is not None:
+        clean(log, kernel, end, kernel.now_ms + again_after_ms, delete_retention_ms)
+        later = set(log.records()["offset"].tolist())
+        table["kept_later"] = [int(o) in later for o in before]
+    return table
 
 
 def surviving_offsets(keys: Sequence[str | None], per_segment: int = 2) -> list[int]:
