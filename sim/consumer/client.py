@@ -404,6 +404,8 @@ class ConsumerClient:
         """False when an empty poll would look at the leaders again and nothing they could
         answer has changed since the last empty look (which keeps idle polls over many
         partitions cheap); a full look at least every ``fetch.max.wait.ms`` regardless."""
+        if self.fetcher.reading_remote():  # a tiered read finishes with time, not a change
+            return True
         stamp, at_ms = self._nothing_found
         return stamp != self._data_stamp() or self.now_ms - at_ms >= FETCH_MAX_WAIT_MS
 

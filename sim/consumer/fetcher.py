@@ -229,6 +229,10 @@ class Fetcher:
                 self._next_first = order[(i + 1) % len(order)] if drained else tp
         return chunks
 
+    def reading_remote(self) -> bool:
+        """True while a read from the remote tier is under way."""
+        return bool(self._remote_reads)
+
     def _remote_chunks(self, cluster: Any, part: Any, tp: TopicPartition, start: int,
                        left: int) -> list[Chunk] | None:
         """Records from the remote tier once their read is done; None while it runs.

@@ -1,0 +1,193 @@
+"""Every number lesson 04 (storage) states, checked against the simulator.
+
+Segments and offsets follow ``LogSegment.shouldRoll`` and ``UnifiedLog``; retention deletes whole
+segments (``UnifiedLog.deleteRetentionMsBreachedSegments``); the cleaner keeps each key's latest
+record and drops a tombstone after ``delete.retention.ms`` (``Cleaner``, KIP-534);
+``offsets_for_times`` answers the earliest offset whose timestamp reaches the target
+(``UnifiedLog.fetchOffsetByTimestamp``). Reference sheet §7.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from sim.broker.list_offsets import OffsetAndTimestamp
+from sim.errors import ConfigError
+from sim.lessons import storage as ls
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_storage.ipynb"
+KEYS = list("ABACABD")
+STAMPS = [100, 300, 200, 400, 250]
+
+
+def markdown() -> str:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+def test_notebook_is_committed_without_outputs() -> None:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in cells if c["cell_type"] == "code")
+
+
+def test_section_1_segments_offsets_hw_and_leo() -> None:
+    """Four segments based at 0, 2, 4, 6; offset 6 alone in the active one; HW = LEO = 7."""
+    _, log = ls.build_log(KEYS, per_segment=2)
+    table = ls.segments_table(log)
+    assert table["base_offset"].tolist() == [0, 2, 4, 6]
+    assert table["active"].tolist() == [False, False, False, True]
+    assert table["file"].tolist()[1] == "00000000000000000002.log"
+    assert (log.log_start_offset, log.high_watermark, log.log_end_offset) == (0, 7, 7)
+    assert "based at offsets 0, 2, 4 and 6" in markdown()
+
+
+def test_section_1_defaults_stated_are_kafkas() -> None:
+    """segment.bytes 1 GiB, segment.ms and retention.ms 7 days, delete.retention.ms 1 day."""
+    from sim import config
+    text = markdown()
+    defaults = config.TOPIC.defaults()
+    assert defaults["segment.bytes"] == 1 << 30
+    assert "(default 1 GiB)" in text
+    assert defaults["segment.ms"] == 7 * 24 * 3_600_000
+    assert "(default 7 days)" in text
+    assert defaults["retention.ms"] == 7 * 24 * 3_600_000
+    assert defaults["delete.retention.ms"] == 86_400_000
+    assert "(default 1 day)" in text
+
+
+@pytest.fixture(scope="module")
+def retention():
+    return ls.retention_run()
+
+
+def test_section_2_first_deletion_at_25_s_takes_two_whole_segments(retention) -> None:
+    kernel, _ = retention
+    deletes = ls.retention_deletions(kernel)
+    first = deletes[deletes["time_ms"] == deletes["time_ms"].min()]
+    assert first["time_ms"].iloc[0] == 25_000
+    assert list(zip(first["base_offset"], first["end_offset"], strict=True)) == [(0, 468),
+                                                                                (468, 936)]
+    assert "at 25,000 ms" in markdown()
+    assert "offsets 0–467 and 468–935" in markdown()
+
+
+def test_section_2_audit_counts_deleted_by_retention_not_skipped_or_lost(retention) -> None:
+    _, report = retention
+    assert report.counts["deleted-by-retention"] > 2000
+    assert report.counts["skipped"] == 0
+    assert report.lost == 0
+    assert "more than 2,000" in markdown()
+
+
+def test_section_3_compaction_keeps_3_4_5_6() -> None:
+    table = ls.compaction(KEYS)
+    assert table.loc[table["kept"], "offset"].tolist() == [3, 4, 5, 6]
+    assert "offsets 3, 4, 5 and 6 stay" in markdown()
+
+
+def test_section_3_tombstone_stays_until_delete_retention_ms_has_passed() -> None:
+    """KIP-534: the first cleaning sets the horizon; one at or after it drops the tombstone."""
+    table = ls.compaction(KEYS, tombstones=[5], delete_retention_ms=1000, again_after_ms=1000)
+    assert table.loc[table["kept"], "offset"].tolist() == [3, 4, 5, 6]
+    assert table.loc[table["kept_later"], "offset"].tolist() == [3, 4, 6]
+    assert "B" not in table.loc[table["kept_later"], "key"].tolist()
+    early = ls.compaction(KEYS, tombstones=[5], delete_retention_ms=1000, again_after_ms=999)
+    assert early.loc[early["kept_later"], "offset"].tolist() == [3, 4, 5, 6]
+    text = markdown()
+    assert "`delete.retention.ms=1000`, and the cleaner runs twice" in text
+    assert "removes B's older record (offset 1) and keeps the\ntombstone" in text
+    assert "offsets 3, 4 and 6 stay, and B is gone" in text
+
+
+def test_compaction_refuses_keyless_records() -> None:
+    with pytest.raises(ConfigError, match="only records with a key"):
+        ls.compaction(["A", None])
+
+
+def test_section_4_lookup_and_time_range() -> None:
+    assert ls.lookup(STAMPS, 150) == OffsetAndTimestamp(1, 300)
+    assert ls.offsets_between(STAMPS, 150, 260) == [2, 4]
+    assert "returns offset 1 (timestamp 300)" in markdown()
+    assert "offsets 2\nand 4" in markdown()
+
+
+def test_hostile_input_gets_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="per_segment"):
+        ls.build_log(KEYS, per_segment=0)
+    with pytest.raises(ConfigError, match="one timestamp per key"):
+        ls.build_log(KEYS, timestamps=[1, 2])
+
+
+@pytest.fixture(scope="module")
+def tiered():
+    return ls.tiered_run()
+
+
+def test_section_4_where_the_segments_live(tiered) -> None:
+    """RLMCopyTask copies closed segments only; local deletion keeps local.retention.bytes."""
+    table = ls.tiers_table(tiered)
+    assert len(table) == 7
+    only_remote = table[table["remote"] & ~table["local"]]
+    assert only_remote["base_offset"].tolist() == [0, 8841, 17682, 26523]
+    assert only_remote["end_offset"].max() == 35_364
+    assert table[table["remote"] & table["local"]]["base_offset"].tolist() == [35_364, 44_205]
+    assert table[~table["remote"]]["base_offset"].tolist() == [53_046]
+    assert tiered.cluster.partition("clicks", 0).log.log_start_offset == 35_364
+    text = markdown()
+    assert "seven segments. The first four (offsets 0–35,363)" in text
+    assert "local log start offset is 35,364" in text
+    assert "(from\noffset 53,046)" in text
+
+
+def test_section_4_parquet_folder_and_remote_reads(tiered) -> None:
+    import pandas as pd
+
+    folder = ls.remote_folder(tiered)
+    assert str(folder).startswith(tempfile.gettempdir())
+    assert not str(folder.resolve()).startswith(str(NOTEBOOK.parents[1]))
+    assert len(list(folder.glob("*.parquet"))) == 6
+    remote = pd.read_parquet(folder)
+    assert remote["offset"].tolist() == list(range(53_046))
+    reads = ls.remote_reads(tiered)
+    latency = tiered.cluster.brokers[0].config["lab.remote.fetch.latency.ms"]
+    assert latency == 50
+    assert (reads["latency_ms"] >= latency).all()
+    assert (reads["offset"] + reads["records"]).max() == 35_364
+    text = markdown()
+    assert "six Parquet objects" in text
+    assert "holding 53,046 records" in text
+    assert "the lab's 50 ms remote latency" in text
+    assert "from offset 35,364 on" in text
+
+
+def test_section_4_cost_table() -> None:
+    table = ls.cost_table(50, retention_days=7, replication_factor=3, local_days=[None, 7, 2, 1])
+    assert table["total_usd"].tolist() == [84.0, 92.06, 32.06, 20.06]
+    text = markdown()
+    for amount in ("\\$84.00", "\\$92.06", "\\$20.06"):
+        assert amount in text
+
+
+def test_section_2_retention_preview_deletes_whole_segments() -> None:
+    """UnifiedLog.deleteRetentionMsBreachedSegments: a segment goes when now minus its largest
+    timestamp exceeds retention.ms; deleting every segment rolls an empty one first."""
+    log = ls.retention_preview(7000)
+    assert log.log_start_offset == 4
+    assert [s.base_offset for s in log.segments] == [4, 6, 8]
+    assert ls.retention_preview(7001).log_start_offset == 4
+    assert ls.retention_preview(6999).log_start_offset == 6
+    emptied = ls.retention_preview(2500)
+    assert [s.base_offset for s in emptied.segments] == [10]
+    assert emptied.log_end_offset == 10
+    text = markdown()
+    assert "with `retention.ms=7000` the log starts at offset 4" in text
+    assert "newest record (5,000 ms)" in text
+    assert "Slide down to 2,500: even the active segment goes" in text
+    assert "new empty one at offset\n10" in text
+    with pytest.raises(ConfigError, match="at least 0"):
+        ls.retention_preview(-1)
