@@ -47,7 +47,7 @@ import pandas as pd
 from sim.consumer import Consumer
 from sim.consumer.client import Stopped
 from sim.consumer.events import format_partitions
-from sim.errors import ConfigError, KafkaLabError, StreamsError, TopologyError
+from sim.errors import KafkaLabError, StreamsError, TopologyError
 from sim.payloads import payload
 from sim.records import TopicPartition
 from sim.streams import events
@@ -58,7 +58,7 @@ from sim.streams.assignor import (
     assignment_info,
 )
 from sim.streams.changelog import changelog_topic, changelog_topic_config
-from sim.streams.config import EXACTLY_ONCE_V2, StreamsConfig
+from sim.streams.config import StreamsConfig
 from sim.streams.internal_topics import TaskId, TopologyMetadata, prepare
 from sim.streams.processor import Record
 from sim.streams.state_directory import (
@@ -120,8 +120,7 @@ class KafkaStreams:
             required.
 
     Raises:
-        ConfigError: an unknown config name, a bad value, a missing ``application.id``, or
-            ``exactly_once_v2`` (transactions are not in the runtime yet).
+        ConfigError: an unknown config name, a bad value or a missing ``application.id``.
     """
 
     State = State
@@ -133,10 +132,6 @@ class KafkaStreams:
                                f"{topology!r}.")
         self.kernel = getattr(kernel, "kernel", kernel)
         self.config = config if isinstance(config, StreamsConfig) else StreamsConfig(config)
-        if self.config["processing.guarantee"] == EXACTLY_ONCE_V2:
-            raise ConfigError("processing.guarantee=exactly_once_v2 is not simulated by "
-                              "KafkaStreams yet (no transactions in the runtime); use the "
-                              "default at_least_once.")
         self.topology = topology
         self.application_id: str = self.config["application.id"]
         rng = self.kernel.spawn_rng()
@@ -537,6 +532,30 @@ class KafkaStreams:
                    "dropped", "punctuations", "lag", "committed"]
         return pd.DataFrame(rows, columns=columns)
 
+    def latency_frame(self) -> pd.DataFrame:
+        """One row per output record the threads sent to a sink topic: its timestamp (the input
+        record's), when a ``read_committed`` reader can see it (``visible_ms``: its ack under
+        at_least_once, the commit of its transaction under exactly_once_v2) and the end-to-end
+        ``latency_ms`` between them. Records never acknowledged or never committed (lost in a
+        crash, aborted) are left out. ``latency_ms.mean()`` shows what exactly-once costs."""
+        rows = []
+        for thread in self.threads:
+            for generation, index, timestamp in thread.outputs:
+                buffer = thread.producers[generation].buffer
+                if thread.eos:
+                    visible = thread.visible_ms.get((generation, index), math.nan)
+                else:
+                    visible = math.nan if buffer.error[index] else float(buffer.ack_ms[index])
+                if math.isnan(visible):
+                    continue
+                rows.append({"instance": self.client_id,
+                             "thread": f"StreamThread-{thread.index}",
+                             "topic": buffer_topic(thread.producers[generation], index),
+                             "timestamp": timestamp, "visible_ms": visible,
+                             "latency_ms": visible - timestamp})
+        return pd.DataFrame(rows, columns=["instance", "thread", "topic", "timestamp",
+                                           "visible_ms", "latency_ms"])
+
     def processor_metrics(self) -> pd.DataFrame:
         """One row per task and node: records the node processed (``records_in``) and
         forwarded (``records_out``); tasks closed on this instance are included."""
@@ -581,6 +600,11 @@ class ReadOnlyStore:
 
     def __repr__(self) -> str:
         return f"ReadOnlyStore({self.name!r}, tasks={len(self.stores)})"
+
+
+def buffer_topic(producer: Any, index: int) -> str:
+    """The topic of record ``index`` of a producer's buffer."""
+    return producer.metadata(index).topic
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,142 @@
+"""Exactly once in Kafka Streams (``processing.guarantee=exactly_once_v2``, KIP-447).
+
+Kafka classes pinned here: ``ActiveTaskCreator`` / ``StreamsProducer`` (one transactional producer
+per stream thread, ``transactional.id`` ``<application.id>-<processId>-<threadIdx>``;
+``commitTransaction`` sends the offsets with the consumer's group metadata, then commits),
+``StreamsConfig`` EOS overrides (``isolation.level=read_committed``, ``transaction.timeout.ms``
+10,000, ``commit.interval.ms`` 100), ``ProcessorStateManager`` (the checkpoint is deleted once read
+under EOS; a store with data and no checkpoint is corrupted and wiped), ``StreamTask.postCommit``
+(no checkpoint at a commit under EOS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.consumer import Consumer
+from sim.faults import schedule
+from sim.payloads import payload
+from sim.streams import KafkaStreams
+from sim.streams.faults import StreamsCrash, StreamsRestart
+from sim.streams.kafka_streams import instances
+from sim.streams.scenario import StreamsHang
+from tests.streams_runtime_helpers import cluster
+from tests.test_streams_state_restore import counting_app, feed, plain
+
+EOS = {"processing.guarantee": "exactly_once_v2"}
+
+
+def live_counts(kernel):
+    counts = {}
+    for app in instances(kernel):
+        if app.state is KafkaStreams.State.RUNNING:
+            counts.update(plain(app.store("counts").all()))
+    return counts
+
+
+def read_committed(kernel, topic):
+    """What a read_committed reader of ``topic`` sees: (key, value) per record, in order."""
+    consumer = Consumer(kernel, {"isolation.level": "read_committed",
+                                 "auto.offset.reset": "earliest", "group.id": "reader"})
+    consumer.subscribe([topic])
+    seen = []
+    for _ in range(40):
+        records = consumer.poll(200)
+        seen += [payload(kernel, r.record_id) for r in records]
+    return seen
+
+
+def test_each_thread_gets_a_transactional_producer_named_as_kafka_names_it():
+    """``<application.id>-<processId>-<threadIdx>`` (EOS v2), read_committed consumers."""
+    kernel = cluster({"in": 2, "out": 2})
+    [app] = counting_app(kernel, {**EOS, "num.stream.threads": 2}, instances=1)
+    ids = [t.producer.config["transactional.id"] for t in app.threads]
+    assert ids == [f"app-{app.process_id}-1", f"app-{app.process_id}-2"]
+    assert all(t.consumer.config["isolation.level"] == "read_committed" for t in app.threads)
+    assert all(t.producer.config["transaction.timeout.ms"] == 10_000 for t in app.threads)
+    assert app.config["commit.interval.ms"] == 1000  # set explicitly by counting_app
+
+
+def test_a_crash_before_the_commit_counts_once_under_eos_and_twice_at_least_once():
+    """The at-least-once double count of ``test_a_crash_after_processing_before_the_commit``
+    does not happen under EOS: the changelog writes of the open transaction are aborted and
+    restore reads committed records only; the read_committed output has no duplicates."""
+    results = {}
+    for guarantee in ("at_least_once", "exactly_once_v2"):
+        kernel = cluster({"in": 1, "out": 1})
+        apps = counting_app(kernel, {"processing.guarantee": guarantee,
+                                     "commit.interval.ms": 60_000,
+                                     "statestore.cache.max.bytes": 0})
+        kernel.run(until_ms=8_000)
+        owner = next(a for a in apps if any(th.tasks for th in a.threads))
+        other = next(a for a in apps if a is not owner)
+        truth = feed(kernel, 20)
+        owner.crash()
+        kernel.run(until_ms=kernel.now_ms + 80_000)
+        results[guarantee] = (truth, plain(other.store("counts").all()),
+                              read_committed(kernel, "out"))
+    truth, counts, _ = results["at_least_once"]
+    assert all(counts[k] == 2 * truth[k] for k in truth)
+    truth, counts, output = results["exactly_once_v2"]
+    assert counts == dict(truth)
+    assert len(output) == len(set(output))  # (key, count) pairs: no update written twice
+    assert {k: max(v for kk, v in output if kk == k) for k, _ in output} == dict(truth)
+
+
+def test_random_crash_schedules_count_exactly_under_eos_and_double_at_least_once():
+    """Crashes (state kept or lost), restarts and hangs past the session timeout, at random
+    times: under exactly_once_v2 the counts equal the true counts and the read_committed
+    output never repeats an update; the same schedules under at_least_once count too much."""
+    over = [run_schedule(seed) for seed in range(4)]
+    assert all(o["exactly_once_v2"] == 0 for o in over)
+    assert all(o["at_least_once"] >= 0 for o in over)
+    assert sum(o["at_least_once"] for o in over) > 0  # the check can fail
+
+
+def run_schedule(seed):
+    rng = np.random.default_rng(seed)
+    faults = []
+    for instance in (0, 1):
+        at = int(rng.integers(6_000, 30_000))
+        kind = ["crash", "crash-lose", "hang"][int(rng.integers(0, 3))]
+        faults.append((instance, at, kind))
+    over = {}
+    for guarantee in ("at_least_once", "exactly_once_v2"):
+        kernel = cluster({"in": 2, "out": 2}, seed=seed)
+        apps = counting_app(kernel, {"processing.guarantee": guarantee,
+                                     "commit.interval.ms": 5_000 if guarantee ==
+                                     "at_least_once" else 100})
+        names = [a.client_id for a in apps]
+        for instance, at, kind in faults:
+            if kind == "hang":
+                schedule(kernel, at, StreamsHang(names[instance], 15_000))
+            else:
+                schedule(kernel, at, StreamsCrash(names[instance], kind == "crash-lose"))
+                schedule(kernel, at + 2_000, StreamsRestart(names[instance]))
+        truth = feed(kernel, 150, step_ms=200)
+        kernel.run(until_ms=kernel.now_ms + 120_000)
+        counts = live_counts(kernel)
+        output = read_committed(kernel, "out")
+        if guarantee == "exactly_once_v2":
+            assert counts == dict(truth), faults
+            assert len(output) == len(set(output)), faults
+        over[guarantee] = sum(counts[k] - truth[k] for k in truth)
+    return over
+
+
+def test_latency_frame_shows_the_cost_of_exactly_once():
+    """A record becomes visible to read_committed readers at its transaction's commit, not at
+    its ack: end-to-end latency grows with ``commit.interval.ms``."""
+    means = {}
+    for guarantee, interval in (("at_least_once", 1000), ("exactly_once_v2", 1000)):
+        kernel = cluster({"in": 1, "out": 1})
+        [app] = counting_app(kernel, {"processing.guarantee": guarantee,
+                                      "commit.interval.ms": interval,
+                                      "statestore.cache.max.bytes": 0}, instances=1)
+        kernel.run(until_ms=5_000)
+        feed(kernel, 20, start=5_000, step_ms=200)
+        kernel.run(until_ms=kernel.now_ms + 5_000)
+        frame = app.latency_frame()
+        assert len(frame) == 200
+        means[guarantee] = frame.latency_ms.mean()
+    assert means["exactly_once_v2"] > means["at_least_once"] + 200
