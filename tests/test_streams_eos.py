@@ -14,14 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from sim.consumer import Consumer
+from sim.consumer.fetcher import _visible
 from sim.faults import schedule
 from sim.payloads import payload
+from sim.records import TopicPartition
 from sim.streams import KafkaStreams
+from sim.streams.events import STREAMS_TASK
 from sim.streams.faults import StreamsCrash, StreamsRestart
 from sim.streams.kafka_streams import instances
 from sim.streams.scenario import StreamsHang
 from tests.streams_runtime_helpers import cluster
-from tests.test_streams_state_restore import counting_app, feed, plain
+from tests.test_streams_state_restore import counting_app, feed, plain, restored_rows
 
 EOS = {"processing.guarantee": "exactly_once_v2"}
 
@@ -140,3 +143,40 @@ def test_latency_frame_shows_the_cost_of_exactly_once():
         assert len(frame) == 200
         means[guarantee] = frame.latency_ms.mean()
     assert means["exactly_once_v2"] > means["at_least_once"] + 200
+
+
+def task_events(kernel, detail_prefix):
+    frame = kernel.trace.frame(STREAMS_TASK)
+    return frame[frame.iloc[:, -1].astype(str).str.startswith(detail_prefix)]
+
+
+def test_eos_checkpoint_is_read_once_and_a_store_without_one_is_wiped_and_restored():
+    """Under EOS a clean close writes the checkpoint; the next start reads it (restoring
+    nothing) and deletes it; after a crash the store has data but no checkpoint, so it is
+    wiped and restored from the changelog's start — and counts stay exact."""
+    kernel = cluster({"in": 1, "out": 1})
+    [app] = counting_app(kernel, {**EOS, "statestore.cache.max.bytes": 0}, instances=1)
+    kernel.run(until_ms=3_000)
+    truth = feed(kernel, 10)
+    app.close()
+    kernel.run(until_ms=kernel.now_ms + 2_000)
+    checkpoint = app.state_dir / "app" / "0_0" / ".checkpoint"
+    assert checkpoint.exists()
+    restarted = app.restart()
+    kernel.run(until_ms=kernel.now_ms + 5_000)
+    assert not checkpoint.exists()  # deleted once read
+    [row] = restored_rows(restarted).to_dict("records")
+    assert row["restored"] == 0
+    assert task_events(kernel, "corrupted").empty
+    truth += feed(kernel, 10, start=10)
+    restarted.crash()
+    again = restarted.restart()
+    kernel.run(until_ms=kernel.now_ms + 60_000)  # the old member leaves at session timeout
+    assert not task_events(kernel, "corrupted: counts wiped").empty
+    [row] = restored_rows(again).to_dict("records")
+    assert row["start_offset"] == 0
+    log = kernel.cluster.partition("app-counts-changelog", 0).log
+    committed = _visible(log, TopicPartition("app-counts-changelog", 0), 0, row["end_offset"],
+                         read_committed=True)
+    assert row["restored"] == sum(c.count for c in committed)  # from scratch, committed only
+    assert plain(again.store("counts").all()) == dict(truth)
