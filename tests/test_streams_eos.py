@@ -12,9 +12,11 @@ under EOS; a store with data and no checkpoint is corrupted and wiped), ``Stream
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from sim.consumer import Consumer
 from sim.consumer.fetcher import _visible
+from sim.errors import InvalidStateStoreError
 from sim.faults import schedule
 from sim.payloads import payload
 from sim.records import TopicPartition
@@ -23,7 +25,7 @@ from sim.streams.events import STREAMS_TASK
 from sim.streams.faults import StreamsCrash, StreamsRestart
 from sim.streams.kafka_streams import instances
 from sim.streams.scenario import StreamsHang
-from tests.streams_runtime_helpers import cluster
+from tests.streams_runtime_helpers import cluster, read_topic
 from tests.test_streams_state_restore import counting_app, feed, plain, restored_rows
 
 EOS = {"processing.guarantee": "exactly_once_v2"}
@@ -180,3 +182,50 @@ def test_eos_checkpoint_is_read_once_and_a_store_without_one_is_wiped_and_restor
                          read_committed=True)
     assert row["restored"] == sum(c.count for c in committed)  # from scratch, committed only
     assert plain(again.store("counts").all()) == dict(truth)
+
+
+# --- interactive queries ---------------------------------------------------------------------
+
+
+def test_query_metadata_for_key_names_the_active_and_standby_threads_of_the_keys_partition():
+    """``queryMetadataForKey``: the partition is the producer's for the key; the active is
+    the thread running that task, the standbys those holding its standby."""
+    kernel = cluster({"in": 4, "out": 4})
+    apps = counting_app(kernel, {"num.standby.replicas": 1})
+    kernel.run(until_ms=8_000)
+    feed(kernel, 3)
+    for key in ("k0", "k1", "k7"):
+        meta = apps[0].query_metadata_for_key("counts", key)
+        [record] = [r for r in read_topic(kernel, "in") if r[1] == key][:1]
+        assert meta.partition == record[0]
+        owner = next(a for a in apps if any(th.name == meta.active for th in a.threads))
+        assert owner.store("counts").get(key) == 3
+        other = next(a for a in apps if a is not owner)
+        assert meta.standbys == (other.threads[0].name,)
+        assert other.store("counts").get(key) is None  # the standby is not queried
+
+
+def test_store_raises_invalid_state_store_while_a_task_restores():
+    """A thread with a restoring task serves none of its stores (``InvalidStateStoreException``)
+    until the restore completes."""
+    kernel = cluster({"in": 1, "out": 1})
+    [app] = counting_app(kernel, {"statestore.cache.max.bytes": 0}, instances=1)
+    kernel.run(until_ms=3_000)
+    feed(kernel, 40, keys=200, step_ms=100)
+    app.crash(lose_state=True)
+    restarted = app.restart()
+    errors = []
+    [thread] = restarted.threads
+    original = thread.reader.on_restored
+
+    def query_then_finish(task_id):  # the last batch is in, the task is still restoring
+        with pytest.raises(InvalidStateStoreError, match="is restoring") as error:
+            restarted.store("counts")
+        errors.append(str(error.value))
+        original(task_id)
+
+    thread.reader.on_restored = query_then_finish
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    assert len(errors) == 1
+    assert "\n" not in errors[0]
+    assert restarted.store("counts").get("k5") >= 40  # at least once: maybe more

@@ -47,9 +47,10 @@ import pandas as pd
 from sim.consumer import Consumer
 from sim.consumer.client import Stopped
 from sim.consumer.events import format_partitions
-from sim.errors import KafkaLabError, StreamsError, TopologyError
+from sim.errors import InvalidStateStoreError, KafkaLabError, StreamsError, TopologyError
+from sim.murmur2 import partition_for_key
 from sim.payloads import payload
-from sim.records import TopicPartition
+from sim.records import TopicPartition, serialize
 from sim.streams import events
 from sim.streams.assignor import (
     AssignmentConfigs,
@@ -108,6 +109,18 @@ class ThreadMetadata:
     standby_tasks: tuple[TaskMetadata, ...]
     consumer_client_id: str
     producer_client_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeyQueryMetadata:
+    """Where a key lives (``KeyQueryMetadata``): the stream thread (``<client id>-StreamThread-
+    <n>``) of the active task and of its standbys; ``active`` is None while no live instance
+    runs it (Kafka's ``NOT_AVAILABLE``)."""
+
+    active: str | None
+    standbys: tuple[str, ...]
+    partition: int
+    task: str
 
 
 class KafkaStreams:
@@ -453,10 +466,49 @@ class KafkaStreams:
         if name not in self.topology.store_builders:
             raise StreamsError(f"Cannot get state store {name} because no such store is "
                                "registered in the topology.")
+        for thread in self.threads:
+            restoring = [str(t) for t in sorted(thread.tasks) if thread.tasks[t].restoring
+                         and name in thread.tasks[t].task.stores]
+            if restoring:  # StreamThreadStateStoreProvider: only a RUNNING thread's stores
+                raise InvalidStateStoreError(
+                    f"Cannot get state store {name} because the stream thread is "
+                    f"PARTITIONS_ASSIGNED, not RUNNING (task {', '.join(restoring)} is "
+                    "restoring); try again once the restore has completed.")
         stores = [thread.tasks[t].task.stores[name] for thread in self.threads
                   for t in sorted(thread.tasks) if name in thread.tasks[t].task.stores]
         return ReadOnlyStore(name, stores + [s for n, s in self.global_stores().items()
                                              if n == name])
+
+    def query_metadata_for_key(self, store: str, key: Any) -> KeyQueryMetadata:
+        """Which instance and thread of the application hold ``key`` of ``store`` as the active
+        task, and which hold standbys (``KafkaStreams.queryMetadataForKey``): the key's partition
+        is the producer's, ``toPositive(murmur2(key)) % partitions`` of the store's input.
+
+        Raises:
+            StreamsError: the instance is not running, or the topology has no such store.
+        """
+        if self.state not in (State.RUNNING, State.REBALANCING) or self.metadata is None:
+            raise StreamsError(f"KafkaStreams is not running. State is {self.state.value}.")
+        metadata = self.metadata
+        subtopology = next((s for s, nodes in sorted(metadata.subtopologies.items())
+                            if any(store in self.topology.nodes[n].stores for n in nodes)), None)
+        if subtopology is None:
+            raise StreamsError(f"Cannot get metadata for state store {store} because no such "
+                               "store is registered in the topology.")
+        counts = [metadata.partitions[t] for t in metadata.source_topics[subtopology]]
+        partition = partition_for_key(serialize(key), max(counts))
+        task = TaskId(subtopology, partition)
+        active, standbys = None, []
+        for instance in instances(self.kernel):
+            if instance.application_id != self.application_id or instance.crashed \
+                    or instance.state not in (State.RUNNING, State.REBALANCING):
+                continue
+            for thread in instance.threads:
+                if task in thread.tasks:
+                    active = thread.name
+                if task in thread.standbys:
+                    standbys.append(thread.name)
+        return KeyQueryMetadata(active, tuple(standbys), partition, str(task))
 
     def metadata_for_local_threads(self) -> list[ThreadMetadata]:
         """Each thread of this instance with its active tasks (``metadataForLocalThreads``)."""
