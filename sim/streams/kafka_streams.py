@@ -421,8 +421,8 @@ class KafkaStreams:
         cluster = self.kernel.cluster
         self._global_task = StreamTask(self.topology, self.application_id, lambda *_: None,
                                        "global", nodes, int(self.kernel.now_ms))
-        consumer = Consumer(self.kernel, {"client.id": f"{self.client_id}-GlobalStreamThread",
-                                          "auto.offset.reset": "earliest"})
+        consumer = Consumer(self.kernel, self.config.global_consumer_configs(
+            f"{self.client_id}-GlobalStreamThread"))
         partitions = [TopicPartition(t, p) for t in topics
                       for p in range(len(cluster.topics[t].partitions))]
         consumer.assign(partitions)

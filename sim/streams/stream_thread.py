@@ -76,16 +76,6 @@ if TYPE_CHECKING:
 FLUSH_CHECK_MS = 1
 """How often a commit looks whether the producer has its acks (a flush waits for them)."""
 
-CONSUMER_OVERRIDES = {"auto.offset.reset": "earliest", "enable.auto.commit": False,
-                      "max.poll.records": 1000}
-"""Kafka Streams' consumer defaults (``StreamsConfig.CONSUMER_DEFAULT_OVERRIDES``)."""
-PRODUCER_OVERRIDES = {"linger.ms": 100}
-"""Kafka Streams' producer default (``StreamsConfig.PRODUCER_DEFAULT_OVERRIDES``)."""
-EOS_CONSUMER_OVERRIDES = {"isolation.level": "read_committed"}
-"""Under exactly_once_v2 (``StreamsConfig.CONSUMER_EOS_OVERRIDES``)."""
-EOS_TRANSACTION_TIMEOUT_MS = 10000
-"""``transaction.timeout.ms`` of a Streams producer under EOS (``StreamsConfig``'s
-``PRODUCER_EOS_OVERRIDES``, ``DEFAULT_TRANSACTION_TIMEOUT``)."""
 OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT = 10_000
 """A running task rewrites its checkpoint after a commit only past this many changelog records
 (``StateManagerUtil.OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT``)."""
@@ -156,15 +146,11 @@ class StreamThread:
         self.commit_interval_ms = config["commit.interval.ms"]
         self.poll_ms = config["poll.ms"]
         self.eos = config["processing.guarantee"] == EXACTLY_ONCE_V2
-        consumer_config = {"group.id": config["application.id"],
-                           "client.id": f"{self.name}-consumer", **CONSUMER_OVERRIDES}
-        producer_config: dict[str, Any] = {"client.id": f"{self.name}-producer",
-                                           **PRODUCER_OVERRIDES}
+        consumer_config = config.main_consumer_configs(f"{self.name}-consumer")
+        producer_config = config.producer_configs(f"{self.name}-producer")
         if self.eos:
-            consumer_config.update(EOS_CONSUMER_OVERRIDES)
-            producer_config.update({
-                "transactional.id": f"{streams.application_id}-{streams.process_id}-{index}",
-                "transaction.timeout.ms": EOS_TRANSACTION_TIMEOUT_MS})
+            producer_config["transactional.id"] = (f"{streams.application_id}-"
+                                                   f"{streams.process_id}-{index}")
         self.consumer = StreamsConsumer(self.kernel, consumer_config,
                                         ThreadInfo(streams.process_id, index), assignor)
         self.producer = Producer(self.kernel, producer_config)
