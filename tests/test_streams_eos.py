@@ -229,3 +229,37 @@ def test_store_raises_invalid_state_store_while_a_task_restores():
     assert len(errors) == 1
     assert "\n" not in errors[0]
     assert restarted.store("counts").get("k5") >= 40  # at least once: maybe more
+
+
+# --- restore timeline ----------------------------------------------------------------------------
+
+
+def test_restore_timeline_shows_running_until_the_crash_then_restoring_then_running():
+    """The crashed owner's running bar ends at the crash; the new owner restores (its restore
+    ends when the changelog reader says so) and then runs; the figure has one row per
+    (thread, task)."""
+    from sim.streams.events import STREAMS_RESTORE
+    from sim.streams.restore_timeline import plot_restore_timeline, timeline_frame
+
+    kernel = cluster({"in": 1, "out": 1})
+    apps = counting_app(kernel, {"statestore.cache.max.bytes": 0})
+    kernel.run(until_ms=8_000)
+    owner = next(a for a in apps if any(th.tasks for th in a.threads))
+    other = next(a for a in apps if a is not owner)
+    feed(kernel, 20, keys=100)
+    crash_ms = kernel.now_ms
+    owner.crash()
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    frame = timeline_frame(kernel)
+    mine = frame[frame.thread == owner.threads[0].name]
+    assert mine.iloc[-1].state == "running"
+    assert mine.iloc[-1].end_ms == crash_ms
+    theirs = frame[(frame.thread == other.threads[0].name) & (frame.start_ms > crash_ms)]
+    assert list(theirs.state) == ["restoring", "running"]
+    restores = kernel.trace.frame(STREAMS_RESTORE)
+    end = restores[(restores.component == other.threads[0].name)
+                   & (restores.action == "end")].time_ms.max()
+    assert theirs.iloc[0].end_ms == end
+    assert theirs.iloc[1].end_ms == kernel.now_ms
+    figure = plot_restore_timeline(kernel)
+    assert len(figure.axes[0].get_yticklabels()) == len(frame.groupby(["thread", "task"]))
