@@ -263,3 +263,27 @@ def test_restore_timeline_shows_running_until_the_crash_then_restoring_then_runn
     assert theirs.iloc[1].end_ms == kernel.now_ms
     figure = plot_restore_timeline(kernel)
     assert len(figure.axes[0].get_yticklabels()) == len(frame.groupby(["thread", "task"]))
+
+
+def test_a_commit_marker_as_the_changelogs_last_record_still_completes_the_restore():
+    """Under EOS the changelog ends with a transaction marker, which takes an offset but is
+    no record: the restore consumer's position passes it (read_committed, end offset = last
+    stable offset), so the restore completes instead of waiting for a record at that offset
+    (the "never caught up" trap of clients that compare the last record's offset)."""
+    kernel = cluster({"in": 1, "out": 1})
+    apps = counting_app(kernel, {**EOS, "statestore.cache.max.bytes": 0})
+    kernel.run(until_ms=8_000)
+    owner = next(a for a in apps if any(th.tasks for th in a.threads))
+    other = next(a for a in apps if a is not owner)
+    truth = feed(kernel, 5)
+    kernel.run(until_ms=kernel.now_ms + 2_000)  # everything committed
+    log = kernel.cluster.partition("app-counts-changelog", 0).log
+    [last] = [b for b in log.batches_overlapping(log.log_end_offset - 1, log.log_end_offset)]
+    assert last.is_control
+    end = log.log_end_offset
+    owner.crash()
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    [row] = restored_rows(other).to_dict("records")
+    assert row["end_offset"] == end
+    assert row["restored"] == 50  # data records only
+    assert plain(other.store("counts").all()) == dict(truth)
