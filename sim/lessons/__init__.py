@@ -10,7 +10,10 @@ the very same functions to back each number the lessons state.
   high watermark), runs under a fault schedule, broker metric changes, and what was lost by
   which event; :mod:`sim.lessons.replication_tables` summarises and compares such runs.
 
-Everything is re-exported here, so ``from sim import lessons`` is all a notebook needs.
+Everything above is re-exported here, so ``from sim import lessons`` is all those notebooks
+need. Later lessons import their own module: :mod:`sim.lessons.groups` (lesson 03, consumer
+groups) and :mod:`sim.lessons.streams` (lesson 06, Kafka Streams: topologies through the test
+driver, tables, WordCount, windows, and instances on the simulated cluster).
 """
 
 from __future__ import annotations
