@@ -238,8 +238,9 @@ def test_restore_timeline_shows_running_until_the_crash_then_restoring_then_runn
     """The crashed owner's running bar ends at the crash; the new owner restores (its restore
     ends when the changelog reader says so) and then runs; the figure has one row per
     (thread, task)."""
+    from sim.streams.drawing import plot_restore_timeline
     from sim.streams.events import STREAMS_RESTORE
-    from sim.streams.restore_timeline import plot_restore_timeline, timeline_frame
+    from sim.streams.restore_timeline import timeline_frame
 
     kernel = cluster({"in": 1, "out": 1})
     apps = counting_app(kernel, {"statestore.cache.max.bytes": 0})

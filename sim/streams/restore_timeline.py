@@ -1,10 +1,10 @@
 """The restore timeline: per stream thread and task, when it was restoring, running or a
 standby, drawn from the trace (``streams.task`` and ``streams.crash`` events).
 
-``timeline_frame(kernel)`` gives the intervals as a table; ``plot_restore_timeline(kernel)``
-draws them, one row per (thread, task), time on the x axis: a crash and restore shows as a
-running bar that stops on the crashed instance and a restoring bar, then a running one, on the
-new owner. A standby that is promoted shows a short restoring bar (only the tail is left).
+``timeline_frame(kernel)`` gives the intervals as a table; ``sim.streams.drawing.
+plot_restore_timeline(kernel)`` draws them, one row per (thread, task), time on the x axis: a
+crash and restore shows as a running bar that stops on the crashed instance and a restoring bar,
+then a running one, on the new owner. A promoted standby restores only the tail.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from sim.streams.events import STREAMS_CRASH, STREAMS_TASK
 
-COLOURS = {"restoring": "#e69f00", "running": "#009e73", "standby": "#56b4e9"}
-"""Colour-blind safe (Okabe–Ito)."""
 _STARTS = {"created": "restoring", "restored": "running", "standby created": "standby"}
 _ENDS = {"closed", "standby closed"}
 
@@ -59,36 +55,3 @@ def timeline_frame(kernel: Any, until_ms: float | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["thread", "task", "state", "start_ms", "end_ms"])
     return frame.sort_values(["thread", "task", "start_ms"], kind="stable").reset_index(
         drop=True)
-
-
-def plot_restore_timeline(kernel: Any, until_ms: float | None = None,
-                          title: str = "Restore timeline") -> Figure:
-    """A horizontal bar per interval of ``timeline_frame``: restoring, running, standby."""
-    frame = timeline_frame(kernel, until_ms)
-    rows = list(dict.fromkeys(zip(frame.thread, frame.task, strict=True)))
-    height = max(2.0, 0.45 * len(rows) + 1.2)
-    figure = Figure(figsize=(9, height))
-    ax = figure.add_subplot()
-    for y, (thread, task) in enumerate(rows):
-        part = frame[(frame.thread == thread) & (frame.task == task)]
-        for state, start, end in zip(part.state, part.start_ms, part.end_ms, strict=True):
-            ax.barh(y, max(end - start, 1e-9) / 1000, left=start / 1000, height=0.6,
-                    color=COLOURS[state], edgecolor="white", linewidth=0.5)
-    labels = [f"{_short(thread)}  {task}" for thread, task in rows]
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("time (s)")
-    ax.set_title(title)
-    handles = [Patch(color=c, label=s) for s, c in COLOURS.items()]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15 - 0.3 / height),
-              ncol=3, frameon=False)
-    ax.grid(axis="x", alpha=0.3)
-    figure.tight_layout()
-    return figure
-
-
-def _short(thread: str) -> str:
-    """``app-<uuid>-StreamThread-1`` → ``app-1a2b…-T1`` (readable row labels)."""
-    head, _, index = thread.rpartition("-StreamThread-")
-    app, _, rest = head.partition("-")
-    return f"{app}-{rest[:4]}…-T{index}" if len(rest) > 8 else f"{head}-T{index}"
