@@ -52,6 +52,11 @@ class StreamsError(KafkaLabError):
     node that is not its child, or asked for a store it is not connected to."""
 
 
+class InvalidStateStoreError(StreamsError):
+    """A store cannot be queried now (Kafka Streams' ``InvalidStateStoreException``): its task
+    is restoring, or has migrated; try again later or on another instance."""
+
+
 class MissingSourceTopicError(StreamsError):
     """A Streams application reads a topic the cluster does not have (Kafka Streams'
     ``MissingSourceTopicException``): source topics must exist before the application starts."""

@@ -362,16 +362,6 @@ def test_bad_configs_are_rejected_with_one_line(config, message):
     assert "\n" not in str(error.value)
 
 
-def test_exactly_once_is_refused_rather_than_run_as_at_least_once():
-    """The runtime has no transactions yet: ``exactly_once_v2`` (a valid Kafka value, which the
-    test driver accepts) is refused by ``KafkaStreams`` instead of silently weakened."""
-    kernel = cluster({"in": 1, "out": 1})
-    config = {"application.id": "x", "processing.guarantee": "exactly_once_v2"}
-    TopologyTestDriver(passthrough().build(), config).close()
-    with pytest.raises(ConfigError, match="exactly_once_v2 is not simulated"):
-        KafkaStreams(kernel, passthrough().build(), config)
-
-
 def test_defaults_are_kafka_4_defaults():
     """``StreamsConfig`` 4.0 defaults used by the runtime."""
     kernel = cluster({"in": 1, "out": 1})

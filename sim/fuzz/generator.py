@@ -141,7 +141,7 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
         app = STREAMS_APPS[int(rng.integers(len(STREAMS_APPS)))]
         streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
                     "output": STREAMS_OUTPUT, "instances": 2,
-                    "config": {"commit.interval.ms": 1000}}]
+                    "config": {"commit.interval.ms": 1000, "session.timeout.ms": 10000}}]
         variant = app
     kinds = (BROKER_FAULTS + (CONSUMER_FAULTS if consumers else ())
              + (STREAMS_FAULTS if streams else ()))

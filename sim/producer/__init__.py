@@ -131,6 +131,7 @@ class Producer:
         self.completed = 0  # records answered: acknowledged or failed
         self.flushing = False
         self.closed = False
+        self.crashed = False
         self._in_pass = False
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
@@ -317,6 +318,13 @@ class Producer:
                         self.transactions.request_epoch_bump((state.name, p))
                     self._fail(state, batch, TRANSACTION_ABORTED, now)
                 state.refresh(p)
+
+    def crash(self) -> None:
+        """The process died: records not sent yet are lost (they were only in its memory),
+        batches already on the wire still arrive, and nothing more is sent or asked."""
+        self.crashed = True
+        self.closed = True
+        self.abort_incomplete_batches()
 
     def close(self) -> None:
         """Flush, then release the partitioner (``Partitioner.close``)."""

@@ -187,6 +187,7 @@ class TransactionalState:
         backoff = producer.config["retry.backoff.ms"] or 1
         retriable = GROUP_RETRIABLE if group_id is not None else RETRIABLE
         while True:
+            self._check_crashed()
             if group_id is not None:
                 node = cluster.group_coordinator.node_for(group_id)
             else:
@@ -199,6 +200,7 @@ class TransactionalState:
             if not self._reachable(node):
                 yield env.timeout(backoff)
                 continue
+            self._check_crashed()
             answer = handler()
             if not answer.processed:
                 yield answer
@@ -210,6 +212,14 @@ class TransactionalState:
                                   if first_add and error == CONCURRENT_TRANSACTIONS else backoff)
                 continue
             return answer
+
+    def _check_crashed(self) -> None:
+        """A crashed process sends no more requests: its transaction stays open until the
+        next ``init_transactions`` with its id or ``transaction.timeout.ms`` aborts it."""
+        if self.producer.crashed:
+            from sim.consumer.client import Stopped
+
+            raise Stopped()
 
     def _reachable(self, node: int) -> bool:
         cluster = self.producer.cluster

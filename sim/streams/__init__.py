@@ -19,7 +19,7 @@ from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
 from sim.streams.description import TopologyDescription
 from sim.streams.drawing import draw_topology
-from sim.streams.kafka_streams import KafkaStreams
+from sim.streams.kafka_streams import KafkaStreams, KeyQueryMetadata
 from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
 from sim.streams.ktable import GlobalKTable, KTable
@@ -60,6 +60,7 @@ __all__ = [
     "KStream",
     "KTable",
     "KafkaStreams",
+    "KeyQueryMetadata",
     "KeyValueStore",
     "Materialized",
     "Processor",

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.consumer.fetcher import _visible
 from sim.payloads import payload
 from sim.records import TopicPartition
 from sim.streams import events
@@ -70,8 +71,9 @@ class StoreChangelogReader:
     """The changelog reader of one stream thread (``StoreChangelogReader``)."""
 
     def __init__(self, kernel: Any, thread_name: str,
-                 on_restored: Callable[[TaskId], None]) -> None:
+                 on_restored: Callable[[TaskId], None], read_committed: bool = False) -> None:
         self.kernel = kernel
+        self.read_committed = read_committed  # under exactly_once_v2, as the main consumer
         self.thread_name = thread_name
         self.on_restored = on_restored
         self.changelogs: dict[tuple[TaskId, str], ChangelogPartition] = {}
@@ -86,7 +88,7 @@ class StoreChangelogReader:
         """Restore ``store`` from ``tp``, after offset ``checkpoint`` (None: from the start)."""
         log = self.kernel.cluster.partition(tp.topic, tp.partition).log
         start = log.log_start_offset if checkpoint is None else checkpoint + 1
-        end = log.high_watermark if active else -1
+        end = self._end(log) if active else -1
         changelog = ChangelogPartition(task_id, store, tp, active, start, end, start,
                                        start_ms=self.kernel.now_ms)
         self.changelogs[(task_id, store.name)] = changelog
@@ -96,6 +98,11 @@ class StoreChangelogReader:
             self._corrupted(changelog, log.log_start_offset)
         self.wake()
         return changelog
+
+    def _end(self, log: Any) -> int:
+        """The restore consumer's end offset: the last stable offset under read_committed (a
+        transaction marker at the end counts: the position passes it, so restore completes)."""
+        return log.last_stable_offset if self.read_committed else log.high_watermark
 
     def unregister(self, task_id: TaskId) -> dict[str, ChangelogPartition]:
         """Stop restoring or updating ``task_id``'s stores; returns their changelogs."""
@@ -135,8 +142,8 @@ class StoreChangelogReader:
             yield env.timeout(fetch_ms)
             if self.stopped:
                 return
-            for changelog, first, record_ids in reads:
-                self._apply(changelog, first, record_ids)
+            for changelog, first, stop, record_ids in reads:
+                self._apply(changelog, first, stop, record_ids)
 
     def _complete_caught_up(self) -> None:
         done_tasks = []
@@ -174,18 +181,26 @@ class StoreChangelogReader:
             if changelog.position < log.log_start_offset or \
                     changelog.position > log.log_end_offset:
                 self._corrupted(changelog, log.log_start_offset)
-            end = log.high_watermark if not changelog.active else min(changelog.end_offset,
-                                                                      log.high_watermark)
+            end = self._end(log) if not changelog.active else min(changelog.end_offset,
+                                                                  self._end(log))
             stop = min(end, changelog.position + left)
             if stop <= changelog.position:
                 continue
             if changelog.state == REGISTERED:
                 changelog.state = RESTORING
-            record_ids = log.column("record_id", changelog.position, stop)
-            sizes = log.column("value_size", changelog.position, stop)
+            if log.transactions.any:  # no markers, no aborted records (read_committed)
+                kept = _visible(log, changelog.tp, changelog.position, stop,
+                                self.read_committed)
+                record_ids = np.concatenate([np.zeros(0, np.int64)]
+                                            + [c.columns["record_id"] for c in kept])
+                sizes = np.concatenate([np.zeros(0, np.int64)]
+                                       + [c.columns["value_size"] for c in kept])
+            else:
+                record_ids = log.column("record_id", changelog.position, stop)
+                sizes = log.column("value_size", changelog.position, stop)
             total_bytes += int(np.sum(np.maximum(sizes, 0))) + RECORD_OVERHEAD_BYTES * len(sizes)
             latency = max(latency, cluster.brokers[leader].latency_ms)
-            reads.append((changelog, changelog.position, record_ids))
+            reads.append((changelog, changelog.position, stop, record_ids))
             changelog.position = stop
             left -= len(record_ids)
             if left <= 0:
@@ -193,11 +208,12 @@ class StoreChangelogReader:
         if not reads:
             return None
         bandwidth = min(cluster.brokers[cluster.partition(c.tp.topic, c.tp.partition).leader]
-                        .config["lab.network.bandwidth.mbps"] for c, _, _ in reads)
+                        .config["lab.network.bandwidth.mbps"] for c, _, _, _ in reads)
         bytes_per_ms = bandwidth * 1e6 / 8 / 1000
         return 2 * latency + total_bytes / bytes_per_ms, reads
 
-    def _apply(self, changelog: ChangelogPartition, first: int, record_ids: np.ndarray) -> None:
+    def _apply(self, changelog: ChangelogPartition, first: int, stop: int,
+               record_ids: np.ndarray) -> None:
         if self.changelogs.get((changelog.task_id, changelog.store.name)) is not changelog:
             return  # unregistered while the fetch was under way
         for record_id in record_ids:
@@ -205,7 +221,7 @@ class StoreChangelogReader:
             changelog.store.restore(key, value)
         changelog.restored += len(record_ids)
         self._emit(changelog, "batch" if changelog.active else "standby",
-                   start=first, end=first + len(record_ids))
+                   start=first, end=stop)
 
     def _corrupted(self, changelog: ChangelogPartition, log_start: int) -> None:
         """The start offset is gone: wipe the store and restore from the log start."""

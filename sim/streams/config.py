@@ -5,14 +5,27 @@ are rejected the same way (closest-name hints, Kafka-style messages). Sources:
 ``StreamsConfig.java`` (Kafka 4.0). ``application.id`` is required and names the consumer group,
 the internal topics (``<application.id>-<name>-repartition`` / ``-changelog``) and the state
 directory. Under ``exactly_once_v2`` the commit interval defaults to 100 ms instead of 30,000.
+
+**Client configs** go in the same dict, as Kafka Streams takes them: an unprefixed consumer or
+producer config (``session.timeout.ms``, ``max.poll.records``, ``acks``, ``linger.ms``) goes to
+every client of that kind; a prefixed one only to those clients — ``consumer.`` (all consumers),
+``main.consumer.``, ``restore.consumer.``, ``global.consumer.``, ``producer.``, ``admin.``
+(``StreamsConfig.getMainConsumerConfigs`` and friends; more specific prefixes win). Each client's
+configs are checked by the lab's consumer / producer parsers, so an unknown name fails in one
+line. What Streams must control is overridden whatever the user says, as Kafka does with a
+warning (``NON_CONFIGURABLE_CONSUMER_DEFAULT_CONFIGS``: ``enable.auto.commit=false``; under EOS
+``isolation.level=read_committed`` and ``enable.idempotence=true``; ``group.id`` is the
+application id); ``ignored`` lists what was overridden.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from sim.config import ConfigDef, ConfigKey, at_least, one_of
+from sim.config import PRODUCER, ConfigDef, ConfigKey, at_least, one_of
+from sim.consumer.config import CONSUMER, parse_consumer
 from sim.errors import ConfigError
 
 AT_LEAST_ONCE = "at_least_once"
@@ -91,6 +104,25 @@ STREAMS = ConfigDef(
 )
 
 
+CONSUMER_PREFIX = "consumer."
+MAIN_CONSUMER_PREFIX = "main.consumer."
+RESTORE_CONSUMER_PREFIX = "restore.consumer."
+GLOBAL_CONSUMER_PREFIX = "global.consumer."
+PRODUCER_PREFIX = "producer."
+ADMIN_CLIENT_PREFIX = "admin."
+_PREFIXES = (MAIN_CONSUMER_PREFIX, RESTORE_CONSUMER_PREFIX, GLOBAL_CONSUMER_PREFIX,
+             CONSUMER_PREFIX, PRODUCER_PREFIX, ADMIN_CLIENT_PREFIX)
+CONSUMER_DEFAULT_OVERRIDES = {"auto.offset.reset": "earliest", "max.poll.records": 1000}
+"""Streams' consumer defaults a user may change (``CONSUMER_DEFAULT_OVERRIDES``)."""
+PRODUCER_DEFAULT_OVERRIDES = {"linger.ms": 100}
+"""Streams' producer default a user may change (``PRODUCER_DEFAULT_OVERRIDES``)."""
+EOS_TRANSACTION_TIMEOUT_MS = 10000
+"""Streams' ``transaction.timeout.ms`` under EOS, which a user may change
+(``PRODUCER_EOS_OVERRIDES``, ``DEFAULT_TRANSACTION_TIMEOUT``)."""
+_CONSUMER_NAMES = {k.name for k in CONSUMER}
+_PRODUCER_NAMES = {k.name for k in PRODUCER} - {"lab.kafka.version"}
+
+
 class StreamsConfig:
     """A validated Streams configuration (``StreamsConfig``); read values with ``config[name]``.
 
@@ -102,7 +134,11 @@ class StreamsConfig:
         if values is not None and not isinstance(values, Mapping):
             raise ConfigError(f"A streams config is a dict of config names to values, got "
                               f"{values!r}.")
-        self.values = STREAMS.parse(values)
+        given = dict(values or {})
+        self.clients: dict[str, dict[str, Any]] = {prefix: {} for prefix in ("", *_PREFIXES)}
+        for name in [n for n in given if not (isinstance(n, str) and n in STREAMS._by_name)]:
+            self._take_client_config(str(name), given.pop(name))
+        self.values = STREAMS.parse(given)
         if self.values["application.id"] is None:
             raise ConfigError('Missing required configuration "application.id" which has no '
                               'default value (streams config; name your application, e.g. '
@@ -110,6 +146,91 @@ class StreamsConfig:
         exactly_once = self.values["processing.guarantee"] == EXACTLY_ONCE_V2
         if exactly_once and "commit.interval.ms" not in (values or {}):
             self.values["commit.interval.ms"] = EOS_DEFAULT_COMMIT_INTERVAL_MS
+        self.ignored: list[str] = []
+        self.main_consumer_configs("check")  # every client's configs fail now, not at start()
+        self.restore_consumer_configs("check")
+        self.global_consumer_configs("check")
+        self.producer_configs("check")
+
+    def _take_client_config(self, name: str, value: Any) -> None:
+        prefix = next((p for p in _PREFIXES if name.startswith(p)), "")
+        bare = name[len(prefix):]
+        if prefix == ADMIN_CLIENT_PREFIX:
+            self.clients[prefix][bare] = value  # kept; the lab's Streams has no admin client
+            return
+        known = (_PRODUCER_NAMES if prefix == PRODUCER_PREFIX else _CONSUMER_NAMES if prefix
+                 else _CONSUMER_NAMES | _PRODUCER_NAMES)
+        if bare not in known:
+            what = {PRODUCER_PREFIX: "producer", "": "streams, consumer or producer"}.get(
+                prefix, "consumer")
+            close = difflib.get_close_matches(bare, sorted(known | (
+                set(STREAMS._by_name) if not prefix else set())), n=3, cutoff=0.6)
+            hint = f" Did you mean {prefix}{' or '.join(close)}?" if close else ""
+            if not prefix:
+                raise ConfigError(f"Unknown streams config {name!r}.{hint} It is not a "
+                                  f"{what} config.")
+            raise ConfigError(f"Unknown streams config {name!r}: {bare!r} is not a {what} "
+                              f"config.{hint}")
+        self.clients[prefix][bare] = value
+
+    def _client(self, names: set[str], prefixes: tuple[str, ...]) -> dict[str, Any]:
+        """Unprefixed client configs of that kind, then each prefix's, later ones winning."""
+        result = {n: v for n, v in self.clients[""].items() if n in names}
+        for prefix in prefixes:
+            result.update(self.clients[prefix])
+        return result
+
+    def _force(self, config: dict[str, Any], name: str, value: Any, client: str) -> None:
+        """A config Streams controls: a user's other value is ignored, as Kafka warns."""
+        if name in config and config[name] != value:
+            note = (f"{client}: {name}={config[name]!r} ignored, Kafka Streams uses "
+                    f"{value!r}")
+            if note not in self.ignored:
+                self.ignored.append(note)
+        config[name] = value
+
+    def _consumer(self, prefix: str, client_id: str, group: bool) -> dict[str, Any]:
+        config = {**CONSUMER_DEFAULT_OVERRIDES,
+                  **self._client(_CONSUMER_NAMES, (CONSUMER_PREFIX, prefix))}
+        client = prefix.rstrip(".")
+        self._force(config, "enable.auto.commit", False, client)
+        if self.values["processing.guarantee"] == EXACTLY_ONCE_V2:
+            self._force(config, "isolation.level", "read_committed", client)
+        config.pop("group.id", None)
+        if group:
+            config["group.id"] = self.values["application.id"]
+        config["client.id"] = client_id
+        parse_consumer(config)
+        return config
+
+    def main_consumer_configs(self, client_id: str) -> dict[str, Any]:
+        """A stream thread's consumer (``getMainConsumerConfigs``): group ``application.id``."""
+        return self._consumer(MAIN_CONSUMER_PREFIX, client_id, group=True)
+
+    def restore_consumer_configs(self, client_id: str) -> dict[str, Any]:
+        """A thread's restore consumer (``getRestoreConsumerConfigs``): no group."""
+        return self._consumer(RESTORE_CONSUMER_PREFIX, client_id, group=False)
+
+    def global_consumer_configs(self, client_id: str) -> dict[str, Any]:
+        """The global thread's consumer (``getGlobalConsumerConfigs``): no group."""
+        return self._consumer(GLOBAL_CONSUMER_PREFIX, client_id, group=False)
+
+    def producer_configs(self, client_id: str) -> dict[str, Any]:
+        """A stream thread's producer (``getProducerConfigs``); under EOS idempotent, with
+        ``transaction.timeout.ms`` 10,000 unless set (the thread adds ``transactional.id``)."""
+        config = {**PRODUCER_DEFAULT_OVERRIDES, **self._client(_PRODUCER_NAMES,
+                                                               (PRODUCER_PREFIX,))}
+        if self.values["processing.guarantee"] == EXACTLY_ONCE_V2:
+            config.setdefault("transaction.timeout.ms", EOS_TRANSACTION_TIMEOUT_MS)
+            self._force(config, "enable.idempotence", True, "producer")
+        if config.pop("transactional.id", None) is not None:
+            note = ("producer: transactional.id ignored, Kafka Streams sets it under "
+                    "exactly_once_v2 and leaves it unset otherwise")
+            if note not in self.ignored:
+                self.ignored.append(note)
+        config["client.id"] = client_id
+        PRODUCER.parse(config)
+        return config
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 
 from sim.errors import TopologyError
 from sim.streams.topology import Topology
@@ -324,3 +325,43 @@ def draw_topology(topology: Topology, ax: Axes | None = None) -> Figure:
                 va="center", color=TOPIC_COLOUR, zorder=4,
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"})
     return fig
+
+
+TIMELINE_COLOURS = {"restoring": "#e69f00", "running": "#009e73", "standby": "#56b4e9"}
+"""Colour-blind safe (Okabe–Ito)."""
+
+
+def plot_restore_timeline(kernel: Any, until_ms: float | None = None,
+                          title: str = "Restore timeline") -> Figure:
+    """The restore timeline (``sim.streams.restore_timeline.timeline_frame``): a horizontal
+    bar per interval of each thread and task, restoring, running or standby."""
+    from sim.streams.restore_timeline import timeline_frame
+
+    frame = timeline_frame(kernel, until_ms)
+    rows = list(dict.fromkeys(zip(frame.thread, frame.task, strict=True)))
+    height = max(2.0, 0.45 * len(rows) + 1.2)
+    figure = Figure(figsize=(9, height))
+    ax = figure.add_subplot()
+    for y, (thread, task) in enumerate(rows):
+        part = frame[(frame.thread == thread) & (frame.task == task)]
+        for state, start, end in zip(part.state, part.start_ms, part.end_ms, strict=True):
+            ax.barh(y, max(end - start, 1e-9) / 1000, left=start / 1000, height=0.6,
+                    color=TIMELINE_COLOURS[state], edgecolor="white", linewidth=0.5)
+    labels = [f"{_short_thread(thread)}  {task}" for thread, task in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    handles = [Patch(color=c, label=s) for s, c in TIMELINE_COLOURS.items()]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15 - 0.3 / height),
+              ncol=3, frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def _short_thread(thread: str) -> str:
+    """``app-<uuid>-StreamThread-1`` → ``app-1a2b…-T1`` (readable row labels)."""
+    head, _, index = thread.rpartition("-StreamThread-")
+    app, _, rest = head.partition("-")
+    return f"{app}-{rest[:4]}…-T{index}" if len(rest) > 8 else f"{head}-T{index}"

@@ -47,9 +47,10 @@ import pandas as pd
 from sim.consumer import Consumer
 from sim.consumer.client import Stopped
 from sim.consumer.events import format_partitions
-from sim.errors import ConfigError, KafkaLabError, StreamsError, TopologyError
+from sim.errors import InvalidStateStoreError, KafkaLabError, StreamsError, TopologyError
+from sim.murmur2 import partition_for_key
 from sim.payloads import payload
-from sim.records import TopicPartition
+from sim.records import TopicPartition, serialize
 from sim.streams import events
 from sim.streams.assignor import (
     AssignmentConfigs,
@@ -58,7 +59,7 @@ from sim.streams.assignor import (
     assignment_info,
 )
 from sim.streams.changelog import changelog_topic, changelog_topic_config
-from sim.streams.config import EXACTLY_ONCE_V2, StreamsConfig
+from sim.streams.config import StreamsConfig
 from sim.streams.internal_topics import TaskId, TopologyMetadata, prepare
 from sim.streams.processor import Record
 from sim.streams.state_directory import (
@@ -110,6 +111,18 @@ class ThreadMetadata:
     producer_client_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class KeyQueryMetadata:
+    """Where a key lives (``KeyQueryMetadata``): the stream thread (``<client id>-StreamThread-
+    <n>``) of the active task and of its standbys; ``active`` is None while no live instance
+    runs it (Kafka's ``NOT_AVAILABLE``)."""
+
+    active: str | None
+    standbys: tuple[str, ...]
+    partition: int
+    task: str
+
+
 class KafkaStreams:
     """A Streams instance (``KafkaStreams``): ``start()``, ``close()``, ``state``.
 
@@ -120,8 +133,7 @@ class KafkaStreams:
             required.
 
     Raises:
-        ConfigError: an unknown config name, a bad value, a missing ``application.id``, or
-            ``exactly_once_v2`` (transactions are not in the runtime yet).
+        ConfigError: an unknown config name, a bad value or a missing ``application.id``.
     """
 
     State = State
@@ -133,10 +145,6 @@ class KafkaStreams:
                                f"{topology!r}.")
         self.kernel = getattr(kernel, "kernel", kernel)
         self.config = config if isinstance(config, StreamsConfig) else StreamsConfig(config)
-        if self.config["processing.guarantee"] == EXACTLY_ONCE_V2:
-            raise ConfigError("processing.guarantee=exactly_once_v2 is not simulated by "
-                              "KafkaStreams yet (no transactions in the runtime); use the "
-                              "default at_least_once.")
         self.topology = topology
         self.application_id: str = self.config["application.id"]
         rng = self.kernel.spawn_rng()
@@ -413,8 +421,8 @@ class KafkaStreams:
         cluster = self.kernel.cluster
         self._global_task = StreamTask(self.topology, self.application_id, lambda *_: None,
                                        "global", nodes, int(self.kernel.now_ms))
-        consumer = Consumer(self.kernel, {"client.id": f"{self.client_id}-GlobalStreamThread",
-                                          "auto.offset.reset": "earliest"})
+        consumer = Consumer(self.kernel, self.config.global_consumer_configs(
+            f"{self.client_id}-GlobalStreamThread"))
         partitions = [TopicPartition(t, p) for t in topics
                       for p in range(len(cluster.topics[t].partitions))]
         consumer.assign(partitions)
@@ -458,10 +466,49 @@ class KafkaStreams:
         if name not in self.topology.store_builders:
             raise StreamsError(f"Cannot get state store {name} because no such store is "
                                "registered in the topology.")
+        for thread in self.threads:
+            restoring = [str(t) for t in sorted(thread.tasks) if thread.tasks[t].restoring
+                         and name in thread.tasks[t].task.stores]
+            if restoring:  # StreamThreadStateStoreProvider: only a RUNNING thread's stores
+                raise InvalidStateStoreError(
+                    f"Cannot get state store {name} because the stream thread is "
+                    f"PARTITIONS_ASSIGNED, not RUNNING (task {', '.join(restoring)} is "
+                    "restoring); try again once the restore has completed.")
         stores = [thread.tasks[t].task.stores[name] for thread in self.threads
                   for t in sorted(thread.tasks) if name in thread.tasks[t].task.stores]
         return ReadOnlyStore(name, stores + [s for n, s in self.global_stores().items()
                                              if n == name])
+
+    def query_metadata_for_key(self, store: str, key: Any) -> KeyQueryMetadata:
+        """Which instance and thread of the application hold ``key`` of ``store`` as the active
+        task, and which hold standbys (``KafkaStreams.queryMetadataForKey``): the key's partition
+        is the producer's, ``toPositive(murmur2(key)) % partitions`` of the store's input.
+
+        Raises:
+            StreamsError: the instance is not running, or the topology has no such store.
+        """
+        if self.state not in (State.RUNNING, State.REBALANCING) or self.metadata is None:
+            raise StreamsError(f"KafkaStreams is not running. State is {self.state.value}.")
+        metadata = self.metadata
+        subtopology = next((s for s, nodes in sorted(metadata.subtopologies.items())
+                            if any(store in self.topology.nodes[n].stores for n in nodes)), None)
+        if subtopology is None:
+            raise StreamsError(f"Cannot get metadata for state store {store} because no such "
+                               "store is registered in the topology.")
+        counts = [metadata.partitions[t] for t in metadata.source_topics[subtopology]]
+        partition = partition_for_key(serialize(key), max(counts))
+        task = TaskId(subtopology, partition)
+        active, standbys = None, []
+        for instance in instances(self.kernel):
+            if instance.application_id != self.application_id or instance.crashed \
+                    or instance.state not in (State.RUNNING, State.REBALANCING):
+                continue
+            for thread in instance.threads:
+                if task in thread.tasks:
+                    active = thread.name
+                if task in thread.standbys:
+                    standbys.append(thread.name)
+        return KeyQueryMetadata(active, tuple(standbys), partition, str(task))
 
     def metadata_for_local_threads(self) -> list[ThreadMetadata]:
         """Each thread of this instance with its active tasks (``metadataForLocalThreads``)."""
@@ -537,6 +584,30 @@ class KafkaStreams:
                    "dropped", "punctuations", "lag", "committed"]
         return pd.DataFrame(rows, columns=columns)
 
+    def latency_frame(self) -> pd.DataFrame:
+        """One row per output record the threads sent to a sink topic: its timestamp (the input
+        record's), when a ``read_committed`` reader can see it (``visible_ms``: its ack under
+        at_least_once, the commit of its transaction under exactly_once_v2) and the end-to-end
+        ``latency_ms`` between them. Records never acknowledged or never committed (lost in a
+        crash, aborted) are left out. ``latency_ms.mean()`` shows what exactly-once costs."""
+        rows = []
+        for thread in self.threads:
+            for generation, index, timestamp in thread.outputs:
+                buffer = thread.producers[generation].buffer
+                if thread.eos:
+                    visible = thread.visible_ms.get((generation, index), math.nan)
+                else:
+                    visible = math.nan if buffer.error[index] else float(buffer.ack_ms[index])
+                if math.isnan(visible):
+                    continue
+                rows.append({"instance": self.client_id,
+                             "thread": f"StreamThread-{thread.index}",
+                             "topic": buffer_topic(thread.producers[generation], index),
+                             "timestamp": timestamp, "visible_ms": visible,
+                             "latency_ms": visible - timestamp})
+        return pd.DataFrame(rows, columns=["instance", "thread", "topic", "timestamp",
+                                           "visible_ms", "latency_ms"])
+
     def processor_metrics(self) -> pd.DataFrame:
         """One row per task and node: records the node processed (``records_in``) and
         forwarded (``records_out``); tasks closed on this instance are included."""
@@ -581,6 +652,11 @@ class ReadOnlyStore:
 
     def __repr__(self) -> str:
         return f"ReadOnlyStore({self.name!r}, tasks={len(self.stores)})"
+
+
+def buffer_topic(producer: Any, index: int) -> str:
+    """The topic of record ``index`` of a producer's buffer."""
+    return producer.metadata(index).topic
 
 
 def _plain(value: Any) -> Any:

@@ -27,9 +27,20 @@ moved by more than 10,000 since the last one; a clean close always writes it
 assignor's ``standby`` lists) keep warm copies by following the changelogs; when a standby's task
 becomes active on the same thread its stores are handed over and only the tail is restored.
 
-Under ``exactly_once_v2`` (not simulated yet: it needs transactions) the checkpoint would be
-removed once read at start-up, a store with data but no checkpoint wiped, and commits would write
-no checkpoint; ``commit()`` and ``_maybe_checkpoint`` are where that goes.
+**Exactly once** (``processing.guarantee=exactly_once_v2``, KIP-447): the thread's producer is
+transactional, with ``transactional.id`` ``<application.id>-<process id>-<thread index>``
+(``ActiveTaskCreator`` / ``StreamsProducer``), and its consumer reads with
+``isolation.level=read_committed``. The first record sent after a commit begins a transaction;
+a commit sends the consumed offsets into it (``send_offsets_to_transaction`` with the consumer's
+group metadata) and commits it, so outputs, changelog writes and offsets become visible together.
+A crashed thread's open transaction is aborted when the same id calls ``init_transactions``
+again (a restart with the state directory kept) or after ``transaction.timeout.ms`` (10,000
+under EOS). A failed commit (a zombie fenced by the group generation, or a transaction the
+coordinator timed out) aborts the transaction and closes every task dirty: its stores are wiped
+and it is revived from the last committed offsets, restoring from the changelog (Kafka's
+``TaskMigratedException`` / ``handleCorruption``). The checkpoint is removed once read at
+start-up and written only on a clean close; a persistent store that holds data but has no
+checkpoint is wiped and restored from scratch (``TaskCorruptedException``).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from sim.consumer import Consumer
 from sim.consumer.assignors import COOPERATIVE
 from sim.consumer.client import Stopped
+from sim.errors import TransactionError
 from sim.payloads import payload
 from sim.producer import Producer
 from sim.records import TopicPartition
@@ -50,6 +62,7 @@ from sim.streams import events
 from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo, assignment_info
 from sim.streams.changelog import TaskChangelogs, changelog_topic
 from sim.streams.changelog_reader import StoreChangelogReader
+from sim.streams.config import EXACTLY_ONCE_V2
 from sim.streams.internal_topics import TaskId, TopologyMetadata
 from sim.streams.processor import Record
 from sim.streams.record_cache import ThreadCache
@@ -63,11 +76,6 @@ if TYPE_CHECKING:
 FLUSH_CHECK_MS = 1
 """How often a commit looks whether the producer has its acks (a flush waits for them)."""
 
-CONSUMER_OVERRIDES = {"auto.offset.reset": "earliest", "enable.auto.commit": False,
-                      "max.poll.records": 1000}
-"""Kafka Streams' consumer defaults (``StreamsConfig.CONSUMER_DEFAULT_OVERRIDES``)."""
-PRODUCER_OVERRIDES = {"linger.ms": 100}
-"""Kafka Streams' producer default (``StreamsConfig.PRODUCER_DEFAULT_OVERRIDES``)."""
 OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT = 10_000
 """A running task rewrites its checkpoint after a commit only past this many changelog records
 (``StateManagerUtil.OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT``)."""
@@ -137,18 +145,26 @@ class StreamThread:
         config = streams.config
         self.commit_interval_ms = config["commit.interval.ms"]
         self.poll_ms = config["poll.ms"]
-        consumer_config = {"group.id": config["application.id"],
-                           "client.id": f"{self.name}-consumer", **CONSUMER_OVERRIDES}
+        self.eos = config["processing.guarantee"] == EXACTLY_ONCE_V2
+        consumer_config = config.main_consumer_configs(f"{self.name}-consumer")
+        producer_config = config.producer_configs(f"{self.name}-producer")
+        if self.eos:
+            producer_config["transactional.id"] = (f"{streams.application_id}-"
+                                                   f"{streams.process_id}-{index}")
         self.consumer = StreamsConsumer(self.kernel, consumer_config,
                                         ThreadInfo(streams.process_id, index), assignor)
-        self.producer = Producer(self.kernel, {"client.id": f"{self.name}-producer",
-                                               **PRODUCER_OVERRIDES})
+        self.producer = Producer(self.kernel, producer_config)
+        self.producers = [self.producer]  # a fenced producer is replaced by a new one
+        self.outputs: list[tuple[int, int, int]] = []  # (producer, buffer index, input time)
+        self.visible_ms: dict[tuple[int, int], float] = {}  # (producer, index) → commit time
+        self._in_transaction: list[tuple[int, int]] = []  # sent in the open transaction
         self.cache = ThreadCache(config["statestore.cache.max.bytes"]
                                  // config["num.stream.threads"])
         self.tasks: dict[TaskId, ActiveTask] = {}
         self.closed_tasks: list[ActiveTask] = []
         self.standbys: dict[TaskId, StandbyTask] = {}
-        self.reader = StoreChangelogReader(self.kernel, self.name, self._restored)
+        self.reader = StoreChangelogReader(self.kernel, self.name, self._restored,
+                                           read_committed=self.eos)
         self.crashed = False
         self.closing = False
         self.started = False
@@ -167,6 +183,9 @@ class StreamThread:
     def _run(self) -> Generator[Any, Any, None]:
         consumer = self.consumer
         try:
+            if self.producer.txn is not None:
+                yield from self.producer.txn.init_gen()  # fences a crashed predecessor
+                self._check_alive()
             while not self.closing:
                 records = yield from consumer.poll_gen(self.poll_ms)
                 self._check_alive()
@@ -207,6 +226,7 @@ class StreamThread:
         self.reader.wake()
         if self.consumer.lifecycle == "running":
             self.consumer.crash()
+        self.producer.crash()
         for active in self.tasks.values():
             TaskChangelogs.detach(active.task.stores)
             for store in active.task.stores.values():
@@ -247,13 +267,17 @@ class StreamThread:
     # -- commits ----------------------------------------------------------------------------
 
     def commit(self) -> Generator[Any, Any, None]:
-        """Flush caches and producer, then commit the offsets of every task that moved."""
+        """Flush caches and producer, then commit the offsets of every task that moved (under
+        exactly_once_v2: send them into the transaction and commit it)."""
         self.last_commit_ms = self.kernel.now_ms
         for task_id in sorted(self.tasks):
             active = self.tasks[task_id]
             active.task.flush_cache()
             if active.changelogs is not None:
                 active.changelogs.flush()
+        if self.eos:
+            yield from self._commit_transaction()
+            return
         yield from self._flush_producer()
         self._check_alive()
         offsets: dict[TopicPartition, int] = {}
@@ -275,6 +299,79 @@ class StreamThread:
             self._maybe_checkpoint(self.tasks[task_id], force=False)
         for task_id in sorted(self.standbys):
             self._checkpoint_standby(task_id, force=False)
+
+    def _commit_transaction(self) -> Generator[Any, Any, None]:
+        """``StreamsProducer.commitTransaction``: offsets into the transaction, then commit."""
+        txn = self.producer.txn
+        assert txn is not None
+        moved = [t for t in sorted(self.tasks) if self.tasks[t].commit_needed()]
+        offsets = {tp: o for t in moved for tp, o in self.tasks[t].consumed.items()}
+        if not offsets and not self._in_transaction and not txn.in_error \
+                and txn.state != "IN_TRANSACTION":
+            return
+        try:
+            if txn.in_error:
+                raise txn.error  # type: ignore[misc]
+            self._maybe_begin()
+            if offsets:
+                yield from txn.send_offsets_gen(offsets, self.consumer.group_metadata())
+                self._check_alive()
+            yield from txn.commit_gen()
+            self._check_alive()
+        except TransactionError as error:
+            self._check_alive()
+            yield from self._abort_and_revive(error)
+            return
+        now = self.kernel.now_ms
+        for sent in self._in_transaction:
+            self.visible_ms[sent] = now
+        self._in_transaction = []
+        for task_id in moved:
+            active = self.tasks.get(task_id)
+            if active is None:
+                continue
+            active.committed.update({tp: offsets[tp] for tp in active.consumed if tp in offsets})
+            self._trace_commit(active)
+
+    def _maybe_begin(self) -> None:
+        """Begin a transaction before the first record after a commit (``maybeBeginTxn``)."""
+        txn = self.producer.txn
+        if txn is not None and txn.state == "READY":
+            txn.begin()
+
+    def _abort_and_revive(self, error: TransactionError) -> Generator[Any, Any, None]:
+        """A commit failed: abort the transaction (a fenced producer gets a new epoch from
+        ``init_transactions``), close every task dirty — under EOS its stores are wiped — and
+        revive it from the last committed offsets (``TaskMigratedException``: the group
+        decides at the next rebalance who owns it)."""
+        txn = self.producer.txn
+        assert txn is not None
+        self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, "-",
+                               f"transaction aborted: {type(error).__name__}")
+        self._in_transaction = []
+        fenced = txn.state == "FATAL_ERROR"
+        if not fenced:
+            try:
+                yield from txn.abort_gen()
+            except TransactionError:
+                fenced = True
+            self._check_alive()
+        if fenced:  # a fenced producer is done: a new one with a new epoch (resetProducer)
+            self.producer = Producer(self.kernel, dict(self.producer.config))
+            self.producers.append(self.producer)
+            yield from self.producer.txn.init_gen()  # type: ignore[union-attr]
+        self._check_alive()
+        subscriptions = self.consumer.subscriptions
+        for task_id in sorted(self.tasks):
+            partitions = list(self.tasks[task_id].partitions)
+            self._close_task(task_id, clean=False)
+            for tp in partitions:
+                subscriptions.positions.pop(tp, None)  # back to the committed offset
+            revived = self._create_task(task_id)
+            revived.partitions.extend(partitions)
+        coordinator = self.consumer.coordinator
+        if coordinator is not None:
+            coordinator.request_rejoin("task migrated: the transaction was aborted")
 
     def _trace_commit(self, active: ActiveTask) -> None:
         shown = ",".join(f"{tp}:{offset}" for tp, offset in sorted(
@@ -321,7 +418,10 @@ class StreamThread:
                           held: dict[TopicPartition, int] | None, active: bool) -> None:
         """Register every logged store with the reader: from what the stores hold (``held``,
         a standby's positions) or the checkpoint (persistent stores), else from the start."""
-        checkpoint = read_checkpoint(self.streams.state_directory.checkpoint_path(task_id))
+        path = self.streams.state_directory.checkpoint_path(task_id)
+        checkpoint = read_checkpoint(path)
+        if self.eos and held is None:  # read once, then gone until a clean close
+            path.unlink(missing_ok=True)
         for name in self._logged_stores(task_id):
             tp = self._changelog_tp(task_id, name)
             if held is not None:
@@ -330,6 +430,12 @@ class StreamThread:
                 offset = checkpoint.get(tp) if stores[name].persistent else None
             if offset == OFFSET_UNKNOWN:
                 offset = None
+            if self.eos and offset is None and held is None and stores[name].persistent \
+                    and stores[name].all():  # type: ignore[attr-defined]
+                # data but no checkpoint: it may hold uncommitted writes (TaskCorrupted)
+                self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name,
+                                       str(task_id), f"corrupted: {name} wiped")
+                stores[name].wipe()
             self.reader.register(task_id, stores[name], tp, offset, active)
 
     def _restored(self, task_id: TaskId) -> None:
@@ -356,8 +462,22 @@ class StreamThread:
 
     def _send_changelog(self, topic: str, partition: int, key: Any, value: Any,
                         timestamp: int) -> int:
-        self.producer.send(topic, key, value, partition=partition, timestamp=timestamp)
+        self._send(topic, key, value, timestamp, partition)
         return self.producer.buffer.n - 1
+
+    def _send(self, topic: str, key: Any, value: Any, timestamp: int,
+              partition: int | None = None) -> bool:
+        """Send through the thread's producer, inside the open transaction under EOS; a
+        transaction that already failed takes no more records (it will be aborted)."""
+        txn = self.producer.txn
+        if txn is not None:
+            if txn.in_error or txn.state not in ("READY", "IN_TRANSACTION"):
+                return False
+            self._maybe_begin()
+        self.producer.send(topic, key, value, partition=partition, timestamp=timestamp)
+        if txn is not None:
+            self._in_transaction.append((len(self.producers) - 1, self.producer.buffer.n - 1))
+        return True
 
     def _acked_changelog_offsets(self, active: ActiveTask) -> None:
         """Move the task's changelog offsets to the last acknowledged write of each partition."""
@@ -389,8 +509,9 @@ class StreamThread:
         return True
 
     def _maybe_checkpoint(self, active: ActiveTask, force: bool) -> None:
-        """``AbstractTask.maybeCheckpoint``: past the threshold, or always when forced."""
-        if active.restoring:
+        """``AbstractTask.maybeCheckpoint``: past the threshold, or always when forced; under
+        EOS only when forced (a clean close), as ``StreamTask.postCommit`` does."""
+        if active.restoring or (self.eos and not force):
             return
         self._acked_changelog_offsets(active)
         offsets = self._checkpoint_offsets(active.task_id, active.task.stores,
@@ -533,6 +654,9 @@ class StreamThread:
         self.tasks.pop(task_id)
         self.reader.unregister(task_id)
         TaskChangelogs.detach(active.task.stores)
+        if not clean and self.eos:  # its stores may hold uncommitted writes: wipe them
+            for store in active.task.stores.values():
+                store.wipe()
         active.task.on_cache_flush = None
         active.task.close()
         self.closed_tasks.append(active)
@@ -546,8 +670,10 @@ class StreamThread:
     def _collect(self, topic: str, record: Record) -> None:
         """A sink's record goes to the producer (``RecordCollector``): keyed records to
         murmur2(key) % partitions, with the record's timestamp."""
-        self.producer.send(self.metadata.broker_topic(topic), record.key, record.value,
-                           timestamp=record.timestamp)
+        if self._send(self.metadata.broker_topic(topic), record.key, record.value,
+                      record.timestamp):
+            self.outputs.append((len(self.producers) - 1, self.producer.buffer.n - 1,
+                                 record.timestamp))
 
     # -- what a notebook looks at -----------------------------------------------------------
 

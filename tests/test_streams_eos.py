@@ -1,0 +1,290 @@
+"""Exactly once in Kafka Streams (``processing.guarantee=exactly_once_v2``, KIP-447).
+
+Kafka classes pinned here: ``ActiveTaskCreator`` / ``StreamsProducer`` (one transactional producer
+per stream thread, ``transactional.id`` ``<application.id>-<processId>-<threadIdx>``;
+``commitTransaction`` sends the offsets with the consumer's group metadata, then commits),
+``StreamsConfig`` EOS overrides (``isolation.level=read_committed``, ``transaction.timeout.ms``
+10,000, ``commit.interval.ms`` 100), ``ProcessorStateManager`` (the checkpoint is deleted once read
+under EOS; a store with data and no checkpoint is corrupted and wiped), ``StreamTask.postCommit``
+(no checkpoint at a commit under EOS).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.consumer import Consumer
+from sim.consumer.fetcher import _visible
+from sim.errors import InvalidStateStoreError
+from sim.faults import schedule
+from sim.payloads import payload
+from sim.records import TopicPartition
+from sim.streams import KafkaStreams
+from sim.streams.events import STREAMS_TASK
+from sim.streams.faults import StreamsCrash, StreamsRestart
+from sim.streams.kafka_streams import instances
+from sim.streams.scenario import StreamsHang
+from tests.streams_runtime_helpers import cluster, read_topic
+from tests.test_streams_state_restore import counting_app, feed, plain, restored_rows
+
+EOS = {"processing.guarantee": "exactly_once_v2"}
+
+
+def live_counts(kernel):
+    counts = {}
+    for app in instances(kernel):
+        if app.state is KafkaStreams.State.RUNNING:
+            counts.update(plain(app.store("counts").all()))
+    return counts
+
+
+def read_committed(kernel, topic):
+    """What a read_committed reader of ``topic`` sees: (key, value) per record, in order."""
+    consumer = Consumer(kernel, {"isolation.level": "read_committed",
+                                 "auto.offset.reset": "earliest", "group.id": "reader"})
+    consumer.subscribe([topic])
+    seen = []
+    for _ in range(40):
+        records = consumer.poll(200)
+        seen += [payload(kernel, r.record_id) for r in records]
+    return seen
+
+
+def test_each_thread_gets_a_transactional_producer_named_as_kafka_names_it():
+    """``<application.id>-<processId>-<threadIdx>`` (EOS v2), read_committed consumers."""
+    kernel = cluster({"in": 2, "out": 2})
+    [app] = counting_app(kernel, {**EOS, "num.stream.threads": 2}, instances=1)
+    ids = [t.producer.config["transactional.id"] for t in app.threads]
+    assert ids == [f"app-{app.process_id}-1", f"app-{app.process_id}-2"]
+    assert all(t.consumer.config["isolation.level"] == "read_committed" for t in app.threads)
+    assert all(t.producer.config["transaction.timeout.ms"] == 10_000 for t in app.threads)
+    assert app.config["commit.interval.ms"] == 1000  # set explicitly by counting_app
+
+
+def test_a_crash_before_the_commit_counts_once_under_eos_and_twice_at_least_once():
+    """The at-least-once double count of ``test_a_crash_after_processing_before_the_commit``
+    does not happen under EOS: the changelog writes of the open transaction are aborted and
+    restore reads committed records only; the read_committed output has no duplicates."""
+    results = {}
+    for guarantee in ("at_least_once", "exactly_once_v2"):
+        kernel = cluster({"in": 1, "out": 1})
+        apps = counting_app(kernel, {"processing.guarantee": guarantee,
+                                     "commit.interval.ms": 60_000,
+                                     "statestore.cache.max.bytes": 0})
+        kernel.run(until_ms=8_000)
+        owner = next(a for a in apps if any(th.tasks for th in a.threads))
+        other = next(a for a in apps if a is not owner)
+        truth = feed(kernel, 20)
+        owner.crash()
+        kernel.run(until_ms=kernel.now_ms + 80_000)
+        results[guarantee] = (truth, plain(other.store("counts").all()),
+                              read_committed(kernel, "out"))
+    truth, counts, _ = results["at_least_once"]
+    assert all(counts[k] == 2 * truth[k] for k in truth)
+    truth, counts, output = results["exactly_once_v2"]
+    assert counts == dict(truth)
+    assert len(output) == len(set(output))  # (key, count) pairs: no update written twice
+    assert {k: max(v for kk, v in output if kk == k) for k, _ in output} == dict(truth)
+
+
+def test_random_crash_schedules_count_exactly_under_eos_and_double_at_least_once():
+    """Crashes (state kept or lost), restarts and hangs past the session timeout, at random
+    times: under exactly_once_v2 the counts equal the true counts and the read_committed
+    output never repeats an update; the same schedules under at_least_once count too much."""
+    over = [run_schedule(seed) for seed in range(4)]
+    assert all(o["exactly_once_v2"] == 0 for o in over)
+    assert all(o["at_least_once"] >= 0 for o in over)
+    assert sum(o["at_least_once"] for o in over) > 0  # the check can fail
+
+
+def run_schedule(seed):
+    rng = np.random.default_rng(seed)
+    faults = []
+    for instance in (0, 1):
+        at = int(rng.integers(6_000, 30_000))
+        kind = ["crash", "crash-lose", "hang"][int(rng.integers(0, 3))]
+        faults.append((instance, at, kind))
+    over = {}
+    for guarantee in ("at_least_once", "exactly_once_v2"):
+        kernel = cluster({"in": 2, "out": 2}, seed=seed)
+        apps = counting_app(kernel, {"processing.guarantee": guarantee,
+                                     "commit.interval.ms": 5_000 if guarantee ==
+                                     "at_least_once" else 100})
+        names = [a.client_id for a in apps]
+        for instance, at, kind in faults:
+            if kind == "hang":
+                schedule(kernel, at, StreamsHang(names[instance], 15_000))
+            else:
+                schedule(kernel, at, StreamsCrash(names[instance], kind == "crash-lose"))
+                schedule(kernel, at + 2_000, StreamsRestart(names[instance]))
+        truth = feed(kernel, 150, step_ms=200)
+        kernel.run(until_ms=kernel.now_ms + 120_000)
+        counts = live_counts(kernel)
+        output = read_committed(kernel, "out")
+        if guarantee == "exactly_once_v2":
+            assert counts == dict(truth), faults
+            assert len(output) == len(set(output)), faults
+        over[guarantee] = sum(counts[k] - truth[k] for k in truth)
+    return over
+
+
+def test_latency_frame_shows_the_cost_of_exactly_once():
+    """A record becomes visible to read_committed readers at its transaction's commit, not at
+    its ack: end-to-end latency grows with ``commit.interval.ms``."""
+    means = {}
+    for guarantee, interval in (("at_least_once", 1000), ("exactly_once_v2", 1000)):
+        kernel = cluster({"in": 1, "out": 1})
+        [app] = counting_app(kernel, {"processing.guarantee": guarantee,
+                                      "commit.interval.ms": interval,
+                                      "statestore.cache.max.bytes": 0}, instances=1)
+        kernel.run(until_ms=5_000)
+        feed(kernel, 20, start=5_000, step_ms=200)
+        kernel.run(until_ms=kernel.now_ms + 5_000)
+        frame = app.latency_frame()
+        assert len(frame) == 200
+        means[guarantee] = frame.latency_ms.mean()
+    assert means["exactly_once_v2"] > means["at_least_once"] + 200
+
+
+def task_events(kernel, detail_prefix):
+    frame = kernel.trace.frame(STREAMS_TASK)
+    return frame[frame.iloc[:, -1].astype(str).str.startswith(detail_prefix)]
+
+
+def test_eos_checkpoint_is_read_once_and_a_store_without_one_is_wiped_and_restored():
+    """Under EOS a clean close writes the checkpoint; the next start reads it (restoring
+    nothing) and deletes it; after a crash the store has data but no checkpoint, so it is
+    wiped and restored from the changelog's start — and counts stay exact."""
+    kernel = cluster({"in": 1, "out": 1})
+    [app] = counting_app(kernel, {**EOS, "statestore.cache.max.bytes": 0}, instances=1)
+    kernel.run(until_ms=3_000)
+    truth = feed(kernel, 10)
+    app.close()
+    kernel.run(until_ms=kernel.now_ms + 2_000)
+    checkpoint = app.state_dir / "app" / "0_0" / ".checkpoint"
+    assert checkpoint.exists()
+    restarted = app.restart()
+    kernel.run(until_ms=kernel.now_ms + 5_000)
+    assert not checkpoint.exists()  # deleted once read
+    [row] = restored_rows(restarted).to_dict("records")
+    assert row["restored"] == 0
+    assert task_events(kernel, "corrupted").empty
+    truth += feed(kernel, 10, start=10)
+    restarted.crash()
+    again = restarted.restart()
+    kernel.run(until_ms=kernel.now_ms + 60_000)  # the old member leaves at session timeout
+    assert not task_events(kernel, "corrupted: counts wiped").empty
+    [row] = restored_rows(again).to_dict("records")
+    assert row["start_offset"] == 0
+    log = kernel.cluster.partition("app-counts-changelog", 0).log
+    committed = _visible(log, TopicPartition("app-counts-changelog", 0), 0, row["end_offset"],
+                         read_committed=True)
+    assert row["restored"] == sum(c.count for c in committed)  # from scratch, committed only
+    assert plain(again.store("counts").all()) == dict(truth)
+
+
+# --- interactive queries ---------------------------------------------------------------------
+
+
+def test_query_metadata_for_key_names_the_active_and_standby_threads_of_the_keys_partition():
+    """``queryMetadataForKey``: the partition is the producer's for the key; the active is
+    the thread running that task, the standbys those holding its standby."""
+    kernel = cluster({"in": 4, "out": 4})
+    apps = counting_app(kernel, {"num.standby.replicas": 1})
+    kernel.run(until_ms=8_000)
+    feed(kernel, 3)
+    for key in ("k0", "k1", "k7"):
+        meta = apps[0].query_metadata_for_key("counts", key)
+        [record] = [r for r in read_topic(kernel, "in") if r[1] == key][:1]
+        assert meta.partition == record[0]
+        owner = next(a for a in apps if any(th.name == meta.active for th in a.threads))
+        assert owner.store("counts").get(key) == 3
+        other = next(a for a in apps if a is not owner)
+        assert meta.standbys == (other.threads[0].name,)
+        assert other.store("counts").get(key) is None  # the standby is not queried
+
+
+def test_store_raises_invalid_state_store_while_a_task_restores():
+    """A thread with a restoring task serves none of its stores (``InvalidStateStoreException``)
+    until the restore completes."""
+    kernel = cluster({"in": 1, "out": 1})
+    [app] = counting_app(kernel, {"statestore.cache.max.bytes": 0}, instances=1)
+    kernel.run(until_ms=3_000)
+    feed(kernel, 40, keys=200, step_ms=100)
+    app.crash(lose_state=True)
+    restarted = app.restart()
+    errors = []
+    [thread] = restarted.threads
+    original = thread.reader.on_restored
+
+    def query_then_finish(task_id):  # the last batch is in, the task is still restoring
+        with pytest.raises(InvalidStateStoreError, match="is restoring") as error:
+            restarted.store("counts")
+        errors.append(str(error.value))
+        original(task_id)
+
+    thread.reader.on_restored = query_then_finish
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    assert len(errors) == 1
+    assert "\n" not in errors[0]
+    assert restarted.store("counts").get("k5") >= 40  # at least once: maybe more
+
+
+# --- restore timeline ----------------------------------------------------------------------------
+
+
+def test_restore_timeline_shows_running_until_the_crash_then_restoring_then_running():
+    """The crashed owner's running bar ends at the crash; the new owner restores (its restore
+    ends when the changelog reader says so) and then runs; the figure has one row per
+    (thread, task)."""
+    from sim.streams.drawing import plot_restore_timeline
+    from sim.streams.events import STREAMS_RESTORE
+    from sim.streams.restore_timeline import timeline_frame
+
+    kernel = cluster({"in": 1, "out": 1})
+    apps = counting_app(kernel, {"statestore.cache.max.bytes": 0})
+    kernel.run(until_ms=8_000)
+    owner = next(a for a in apps if any(th.tasks for th in a.threads))
+    other = next(a for a in apps if a is not owner)
+    feed(kernel, 20, keys=100)
+    crash_ms = kernel.now_ms
+    owner.crash()
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    frame = timeline_frame(kernel)
+    mine = frame[frame.thread == owner.threads[0].name]
+    assert mine.iloc[-1].state == "running"
+    assert mine.iloc[-1].end_ms == crash_ms
+    theirs = frame[(frame.thread == other.threads[0].name) & (frame.start_ms > crash_ms)]
+    assert list(theirs.state) == ["restoring", "running"]
+    restores = kernel.trace.frame(STREAMS_RESTORE)
+    end = restores[(restores.component == other.threads[0].name)
+                   & (restores.action == "end")].time_ms.max()
+    assert theirs.iloc[0].end_ms == end
+    assert theirs.iloc[1].end_ms == kernel.now_ms
+    figure = plot_restore_timeline(kernel)
+    assert len(figure.axes[0].get_yticklabels()) == len(frame.groupby(["thread", "task"]))
+
+
+def test_a_commit_marker_as_the_changelogs_last_record_still_completes_the_restore():
+    """Under EOS the changelog ends with a transaction marker, which takes an offset but is
+    no record: the restore consumer's position passes it (read_committed, end offset = last
+    stable offset), so the restore completes instead of waiting for a record at that offset
+    (the "never caught up" trap of clients that compare the last record's offset)."""
+    kernel = cluster({"in": 1, "out": 1})
+    apps = counting_app(kernel, {**EOS, "statestore.cache.max.bytes": 0})
+    kernel.run(until_ms=8_000)
+    owner = next(a for a in apps if any(th.tasks for th in a.threads))
+    other = next(a for a in apps if a is not owner)
+    truth = feed(kernel, 5)
+    kernel.run(until_ms=kernel.now_ms + 2_000)  # everything committed
+    log = kernel.cluster.partition("app-counts-changelog", 0).log
+    [last] = [b for b in log.batches_overlapping(log.log_end_offset - 1, log.log_end_offset)]
+    assert last.is_control
+    end = log.log_end_offset
+    owner.crash()
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    [row] = restored_rows(other).to_dict("records")
+    assert row["end_offset"] == end
+    assert row["restored"] == 50  # data records only
+    assert plain(other.store("counts").all()) == dict(truth)
