@@ -378,3 +378,33 @@ def test_subscribe_and_assign_reject_what_is_not_topics_or_partitions(call) -> N
 def test_clients_need_a_kernel_first(client, kernel) -> None:
     with pytest.raises(ConfigError, match=r"the first argument is the lab's Kernel"):
         client(kernel, {})
+
+
+def test_an_idle_poll_looks_again_only_when_something_could_have_changed(monkeypatch) -> None:
+    """An empty poll re-checks every ``lab.poll.check.ms`` (10 ms), but scans its partitions
+    again only when a log, the metadata, the network or its own positions changed, or
+    ``fetch.max.wait.ms`` (500 ms) passed: 10 idle seconds over 500 partitions are about 20
+    scans, not 1,000, and a record sent later is still read within one check."""
+    from sim.consumer.client import ConsumerClient
+
+    kernel = Kernel(seed=2, brokers=1)
+    kernel.cluster.create_topic("wide", partitions=500)
+    consumer = Consumer(kernel, {"group.id": "g", "auto.offset.reset": "earliest"})
+    consumer.assign([("wide", p) for p in range(500)])
+    scans = {"n": 0}
+    fetch = ConsumerClient._fetch
+
+    def counting(self):
+        scans["n"] += 1
+        return fetch(self)
+
+    monkeypatch.setattr(ConsumerClient, "_fetch", counting)
+    assert len(consumer.poll(10_000)) == 0
+    assert 15 <= scans["n"] <= 25
+    producer = Producer(kernel)
+    kernel.env.timeout(2_000).callbacks.append(
+        lambda _e: producer.send("wide", key="k", value="v"))
+    start = kernel.now_ms
+    records = consumer.poll(10_000)
+    assert len(records) == 1
+    assert kernel.now_ms - start <= 2_000 + 20

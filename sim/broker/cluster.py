@@ -97,6 +97,7 @@ class Network:
         self._rng = rng
         self._cut: set[frozenset[Any]] = set()
         self._loss: dict[frozenset[Any], float] = {}
+        self.version = 0  # bumped on every cut, heal or loss change
 
     def __repr__(self) -> str:
         cut = sorted(tuple(sorted(map(str, link))) for link in self._cut)
@@ -116,16 +117,19 @@ class Network:
 
     def cut(self, a: Any, b: Any) -> None:
         self._cut.add(frozenset((a, b)))
+        self.version += 1
 
     def heal(self, a: Any, b: Any) -> None:
         self._cut.discard(frozenset((a, b)))
         self._loss.pop(frozenset((a, b)), None)
+        self.version += 1
 
     def set_loss(self, a: Any, b: Any, probability: float) -> None:
         if not 0.0 <= probability <= 1.0:
             raise ConfigError(f"Link loss must be a probability between 0 and 1 but got "
                               f"{probability}.")
         self._loss[frozenset((a, b))] = probability
+        self.version += 1
 
 
 @dataclass

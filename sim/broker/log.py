@@ -78,15 +78,19 @@ class PartitionLog:
     batch would not fit).
     """
 
+    changes = 0
+    """Bumped (for every log) whenever a log's end, high watermark or start moves: readers that
+    found nothing to read need not look again until it, or the metadata, has changed."""
+
     def __init__(self, segment_bytes: int = 1 << 30) -> None:
         self._blocks: list[dict[str, np.ndarray]] = []
         self._batches: list[Batch] = []
         self.segment_bytes = segment_bytes
         self.segments: list[Segment] = [Segment(0)]
         self._segment_size = 0
-        self.log_start_offset = 0
+        self._log_start_offset = 0
         self.log_end_offset = 0
-        self.high_watermark = 0
+        self._high_watermark = 0
         self.size_bytes = 0
         self.epochs: list[tuple[int, int]] = []  # leader epoch cache: (epoch, start offset)
         self.producer_state = ProducerStateManager()  # idempotent producers, from the log
@@ -94,6 +98,26 @@ class PartitionLog:
 
     def __len__(self) -> int:
         return self.log_end_offset - self.log_start_offset
+
+    @property
+    def high_watermark(self) -> int:
+        return self._high_watermark
+
+    @high_watermark.setter
+    def high_watermark(self, offset: int) -> None:
+        if offset != self._high_watermark:
+            self._high_watermark = offset
+            PartitionLog.changes += 1
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start_offset
+
+    @log_start_offset.setter
+    def log_start_offset(self, offset: int) -> None:
+        if offset != self._log_start_offset:
+            self._log_start_offset = offset
+            PartitionLog.changes += 1
 
     def __repr__(self) -> str:
         return (f"PartitionLog(records={len(self)}, batches={len(self._batches)}, "
@@ -144,6 +168,7 @@ class PartitionLog:
         if is_transactional:
             self.transactions.append(batch, int(columns["key_hash"][0]) if is_control else -1)
         self.log_end_offset += n
+        PartitionLog.changes += 1
         self.size_bytes += size_bytes
         return base
 
@@ -250,6 +275,7 @@ class PartitionLog:
         self.size_bytes -= sum(b.size_bytes for b in self._batches[keep:])
         del self._batches[keep:]
         self.log_end_offset = offset
+        PartitionLog.changes += 1
         self.high_watermark = min(self.high_watermark, offset)
         self.epochs = [(e, start) for e, start in self.epochs if start < offset]
         needed = (offset - self.log_start_offset + BLOCK_RECORDS - 1) // BLOCK_RECORDS

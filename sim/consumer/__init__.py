@@ -278,9 +278,11 @@ class Consumer(ConsumerClient):
         for tp in partitions:
             self.subscriptions.check_assigned(tp)
             self.subscriptions.paused.add(tp)
+        self.subscriptions.version += 1
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
         self.subscriptions.paused.difference_update(partitions)
+        self.subscriptions.version += 1
 
     def paused(self) -> set[TopicPartition]:
         return set(self.subscriptions.paused)

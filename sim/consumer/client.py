@@ -19,6 +19,7 @@ from typing import Any
 import simpy
 
 from sim import trace as trace_events
+from sim.broker.log import PartitionLog
 from sim.consumer import classic_group as group
 from sim.consumer import events
 from sim.consumer.apps import COMMIT_ERRORS
@@ -39,6 +40,9 @@ from sim.kernel import kernel_of
 from sim.records import TopicPartition
 
 NO_GROUP_ID = "NO_GROUP_ID"
+FETCH_MAX_WAIT_MS = 500
+"""``fetch.max.wait.ms``: the longest a broker holds an empty fetch; an idle poll looks at
+every partition again at least this often."""
 
 
 class Stopped(Exception):  # noqa: N818 - a signal between threads, not an error
@@ -83,6 +87,7 @@ class ConsumerClient:
         if self.group_id is not None:
             self.coordinator = ConsumerCoordinator(self)
         self.fetcher = Fetcher(self.read_committed)
+        self._nothing_found: tuple[Any, float] = (None, -math.inf)  # the last empty look
         self.running_batch: ProcessedBatch | None = None
         self.last_poll_seq = -1
         self._script: list[tuple[str, Any]] | None = None
@@ -373,13 +378,31 @@ class ConsumerClient:
             elif self.coordinator is not None:
                 self.coordinator.last_poll_ms = self.now_ms
                 yield from self.coordinator.maybe_auto_commit()
-            yield from self._update_positions()
-            chunks = self._fetch()
+            chunks = []
+            if self._worth_looking():
+                yield from self._update_positions()
+                chunks = self._fetch()
+                if not chunks:
+                    self._nothing_found = (self._data_stamp(), self.now_ms)
             if chunks or self.now_ms >= deadline:
                 return ConsumerRecords(chunks, self)
             self._wakeup = self.env.event()
             yield from self.wait(min(self.config["lab.poll.check.ms"], deadline - self.now_ms),
                                  wake=self._wakeup)
+
+    def _data_stamp(self) -> tuple[int, int, int, int]:
+        """What a fetch depends on: every log's end, HW and start, metadata (leaders, liveness),
+        the network, and this consumer's partitions, positions and pauses."""
+        cluster = self.cluster
+        return (PartitionLog.changes, cluster.metadata_version, cluster.network.version,
+                self.subscriptions.version)
+
+    def _worth_looking(self) -> bool:
+        """False when an empty poll would look at the leaders again and nothing they could
+        answer has changed since the last empty look (which keeps idle polls over many
+        partitions cheap); a full look at least every ``fetch.max.wait.ms`` regardless."""
+        stamp, at_ms = self._nothing_found
+        return stamp != self._data_stamp() or self.now_ms - at_ms >= FETCH_MAX_WAIT_MS
 
     def _update_positions(self) -> Generator[Any, Any, None]:
         """Partitions without a position start at the committed offset, else auto.offset.reset."""
@@ -487,6 +510,7 @@ class ConsumerClient:
         method = ("on_partitions_lost" if kind is events.CONSUMER_LOST
                   else "on_partitions_revoked")
         subs.paused.update(partitions)  # nothing more is fetched from them
+        subs.version += 1
         yield from self.call_listener(method, partitions)
         subs.remove(partitions)
 

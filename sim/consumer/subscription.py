@@ -46,6 +46,7 @@ class SubscriptionState:
         self.listener: Any = None
         self._metadata_version = -1
         self._snapshot: list[tuple[str, int]] = []
+        self.version = 0  # bumped whenever owned partitions, positions or pauses change
         self.clear()
 
     def clear(self) -> None:
@@ -53,6 +54,7 @@ class SubscriptionState:
         self.owned: list[TopicPartition] = list(self.manual or [])
         self.positions: dict[TopicPartition, int] = {}
         self.paused: set[TopicPartition] = set()
+        self.version += 1
 
     # -- subscribing ------------------------------------------------------------------------------
 
@@ -84,6 +86,7 @@ class SubscriptionState:
                                   f"not {tp.partition}.")
         self.manual = wanted
         self.owned = list(wanted)
+        self.version += 1
         for tp in list(self.positions):
             if tp not in wanted:
                 del self.positions[tp]
@@ -122,11 +125,14 @@ class SubscriptionState:
     # -- owning partitions -------------------------------------------------------------------------
 
     def add(self, partitions: Iterable[TopicPartition]) -> None:
-        self.owned.extend(tp for tp in partitions if tp not in self.owned)
+        owned = set(self.owned)
+        self.owned.extend(tp for tp in dict.fromkeys(partitions) if tp not in owned)
+        self.version += 1
 
     def remove(self, partitions: Iterable[TopicPartition]) -> None:
         gone = set(partitions)
         self.owned = [tp for tp in self.owned if tp not in gone]
+        self.version += 1
         for tp in gone:
             self.positions.pop(tp, None)
             self.paused.discard(tp)
@@ -144,6 +150,7 @@ class SubscriptionState:
 
     def seek(self, tp: TopicPartition, offset: int, now_ms: float) -> None:
         self.positions[tp] = int(offset)
+        self.version += 1
         self.history.positions.append((now_ms, tp.topic, tp.partition, int(offset)))
 
     def consumed(self) -> dict[TopicPartition, int]:
