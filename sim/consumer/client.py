@@ -382,7 +382,7 @@ class ConsumerClient:
             if self._worth_looking():
                 yield from self._update_positions()
                 chunks = self._fetch()
-                if not chunks:
+                if not chunks and not self.fetcher.positions:  # not even past a gap or marker
                     self._nothing_found = (self._data_stamp(), self.now_ms)
             if chunks or self.now_ms >= deadline:
                 return ConsumerRecords(chunks, self)

@@ -3,10 +3,12 @@
 Every message is one line of JSON. Values are ``None``, booleans, numbers, strings and lists as
 themselves; anything else is an object tagged with ``"$"``: ``bytes``, ``tuple``, ``set``,
 ``dict`` (as key/value pairs), ``ellipsis``, ``tp`` (a TopicPartition), ``cluster`` (a
-partitioner's ClusterMetadata), ``records`` (consumer records, field by field), and three kinds
-of *handles*: ``class`` / ``function`` / ``object`` (learner code living in the submission's
-process, called back through :class:`Link`) and ``remote`` (a checker object, such as a consumer,
-that learner code may call back, only through the methods in :data:`REMOTE_METHODS`).
+partitioner's ClusterMetadata), ``records`` (consumer records, field by field), ``sinkrecord``
+(a Connect ``SinkRecord``: topic, partition, key, value, offset, timestamp; no schemas), and
+three kinds of *handles*: ``class`` / ``function`` / ``object`` (learner code living in the
+submission's process, called back through :class:`Link`) and ``remote`` (a checker object, such
+as a consumer, that learner code may call back, only through the methods in
+:data:`REMOTE_METHODS`).
 
 :func:`decode` is strict: unknown tags, more than :data:`MAX_DEPTH` levels, integers of more than
 :data:`MAX_DIGITS` digits, oversized strings and non-string field names are refused with
@@ -22,6 +24,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sim.connect.records import SinkRecord
 from sim.consumer.fetcher import ConsumerRecord, ConsumerRecords, chunks_of
 from sim.grading.checklist import LearnerError, LearnerNotImplementedError
 from sim.partitioners import ClusterMetadata
@@ -98,6 +101,10 @@ def encode(value: Any, handle: Callable[[Any], dict[str, Any]], depth: int = 0) 
         isinstance(value, list) and value and all(isinstance(r, ConsumerRecord) for r in value)
     ):
         return {"$": "records", "v": [[getattr(r, f) for f in _RECORD_FIELDS] for r in value]}
+    if isinstance(value, SinkRecord):
+        return {"$": "sinkrecord", "v": [encode(v, handle, depth + 1) for v in (
+            value.topic, value.kafka_partition, value.key, value.value, value.kafka_offset,
+            value.timestamp)]}
     if isinstance(value, ClusterMetadata):
         return {"$": "cluster", "v": encode(dict(value.partitions), handle, depth + 1),
                 "unavailable": encode(sorted(value.unavailable), handle, depth + 1)}
@@ -189,7 +196,7 @@ def decode(data: Any, handle: Callable[[dict[str, Any]], Any], depth: int = 0) -
             return bytes.fromhex(_text(inner, "bytes"))
         except ValueError:
             raise WireError("bytes must be hexadecimal") from None
-    if tag in ("tuple", "set", "dict", "records") and not isinstance(inner, list):
+    if tag in ("tuple", "set", "dict", "records", "sinkrecord") and not isinstance(inner, list):
         raise WireError(f"{tag} needs a list")
     if tag == "tuple":
         return tuple(decode(inner, handle, depth + 1))
@@ -224,6 +231,14 @@ def decode(data: Any, handle: Callable[[dict[str, Any]], Any], depth: int = 0) -
             numbers_ = [_whole(v, f) for v, f in zip(row[1:], _RECORD_FIELDS[1:], strict=True)]
             records.append(ConsumerRecord(topic, *numbers_))
         return ConsumerRecords(chunks_of(records))
+    if tag == "sinkrecord":
+        if len(inner) != 6:
+            raise WireError("a sink record has the wrong fields")
+        topic, partition, key, value, offset, timestamp = (decode(v, handle, depth + 1)
+                                                           for v in inner)
+        return SinkRecord(_text(topic, "a topic"), kafka_partition=_whole(partition, "a partition"),
+                          key=key, value=value, kafka_offset=_whole(offset, "an offset"),
+                          timestamp=None if timestamp is None else _whole(timestamp, "a timestamp"))
     if tag == "cluster":
         partitions = decode(inner, handle, depth + 1)
         unavailable = decode(data.get("unavailable", []), handle, depth + 1)

@@ -1,0 +1,205 @@
+"""Lesson 08 (Kafka Connect): every number ``notebooks/08_connect.ipynb`` states, computed by the
+same ``sim.lessons.connect`` functions the notebook calls. Each docstring quotes the claim.
+
+Sources: Kafka's quickstart (``config/connect-file-*.properties``, FileStreamSourceTask offsets),
+ConnectorsResource (201 + Location), JsonConverter (the schema envelope), DistributedConfig
+(``scheduled.rebalance.max.delay.ms`` = 300000, ``session.timeout.ms`` = 10000) and KIP-415.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.lessons import connect as lc
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = "300000 ms (the default)"
+
+
+@functools.cache
+def pipeline() -> dict:
+    """Section 2 as the notebook runs it."""
+    lab = lc.standalone_lab(seed=8)
+    folder = lc.workspace()
+    (folder / "orders.txt").write_text("apple\nbanana\ncherry\n")
+    created = lc.answer(lab.rest.post("/connectors", json=lc.file_source(
+        "orders-file", folder / "orders.txt", topic="orders")))
+    lab.run_until(5)
+    topic = lc.topic_frame(lab.kernel, "orders")
+    database = folder / "lab.db"
+    sink = lc.answer(lab.rest.post("/connectors", json=lc.sqlite_sink("orders-db", "orders",
+                                                                      database)))
+    lab.run_until(15)
+    states = lc.statuses(lab)
+    three = lc.read_table(database, "orders")
+    lc.append_line(folder / "orders.txt", "damson")
+    lab.run_until(30)
+    return {"lab": lab, "folder": folder, "created": created, "topic": topic, "sink": sink,
+            "states": states, "three": three, "four": lc.read_table(database, "orders"),
+            "offsets": lab.rest.get("/connectors/orders-file/offsets").json()}
+
+
+@functools.cache
+def failover(delay_ms: int) -> lc.FailoverRun:
+    return lc.failover_run(delay_ms)
+
+
+def test_five_connector_plugins_each_a_source_or_a_sink():
+    """§1: five connectors, each a source or a sink."""
+    plugins = pd.DataFrame(lc.standalone_lab().rest.get("/connector-plugins").json())
+    assert len(plugins) == 5
+    assert sorted(plugins.type) == ["sink", "sink", "source", "source", "source"]
+
+
+def test_post_answers_201_with_location_and_one_task():
+    """§2: 201 Created, Location /connectors/orders-file, one task orders-file-0."""
+    created = pipeline()["created"]
+    assert created["status"] == 201
+    assert created["location"] == "/connectors/orders-file"
+    assert created["body"]["tasks"] == [{"connector": "orders-file", "task": 0}]
+    assert pipeline()["sink"]["status"] == 201
+
+
+def test_the_topic_holds_three_keyless_records_with_schema_envelopes():
+    """§2: 3 records at offsets 0, 1, 2, no key, each value {"schema", "payload"}."""
+    topic = pipeline()["topic"]
+    assert list(topic.offset) == [0, 1, 2]
+    assert topic.key.isna().all()
+    values = [json.loads(v) for v in topic.value]
+    assert [set(v) for v in values] == [{"schema", "payload"}] * 3
+    assert [v["payload"]["line"] for v in values] == ["apple", "banana", "cherry"]
+
+
+def test_both_connectors_run_on_the_one_worker_and_the_table_has_three_rows():
+    """§2: everything RUNNING on 127.0.0.1:8083; one column `line`, 3 rows."""
+    states = pipeline()["states"]
+    assert set(states.state) == {"RUNNING"}
+    assert set(states.worker_id) == {"127.0.0.1:8083"}
+    three = pipeline()["three"]
+    assert list(three.columns) == ["line"]
+    assert list(three.line) == ["apple", "banana", "cherry"]
+
+
+def test_an_appended_line_flows_through_and_the_offset_is_its_position():
+    """§2: 4 rows; {"position": 27}; the four lines end at 6, 13, 20 and 27."""
+    assert list(pipeline()["four"].line) == ["apple", "banana", "cherry", "damson"]
+    [entry] = pipeline()["offsets"]["offsets"]
+    assert entry["offset"] == {"position": 27}
+    text = (pipeline()["folder"] / "orders.txt").read_text()
+    ends = [m.end() for m in re.finditer("\n", text)]
+    assert ends == [6, 13, 20, 27]
+
+
+def test_the_schema_envelope_takes_61_bytes_for_foo():
+    """§3: 61 bytes carry the three bytes `foo`; without schemas the value is bare JSON."""
+    table = lc.converted_bytes("foo")
+    assert len(table.loc["JsonConverter, schemas.enable=true", "string value"]) == 61
+    assert table.loc["JsonConverter, schemas.enable=false", "string value"] == '"foo"'
+    assert table.loc["JsonConverter, schemas.enable=false", "struct value"] == '{"line":"foo"}'
+    assert table.loc["StringConverter", "string value"] == "foo"
+
+
+def test_quickstart_copies_foo_and_bar_and_the_offset_is_8():
+    """§4: test.sink.txt holds foo and bar, offset position 8 (after foo it was 4)."""
+    qs = lc.quickstart()
+    assert qs.sink_file() == "foo\nbar\n"
+    [entry] = qs.offsets()["offsets"]
+    assert entry["offset"] == {"position": 8}
+    assert (qs.folder / "connect.offsets").exists()  # the standalone offset file
+
+
+def test_the_crashed_worker_ran_two_tasks():
+    """§5: worker 8084 runs two of the four tasks and crashes at 30 s."""
+    run = failover(300_000)
+    assert run.snapshots[29.0].str.endswith("on 8084").sum() == 2
+    assert run.crashed == "127.0.0.1:8084"
+
+
+@pytest.mark.parametrize(("delay_ms", "moved_s"), [(300_000, 340.0), (0, 40.0)])
+def test_lost_tasks_move_after_the_delay(delay_ms, moved_s):
+    """§5: with the default delay orders-gen-0 and orders-gen-3 start again at 340 s (40 s +
+    300 s), orders-gen-0 on 8085 and orders-gen-3 on 8083; with 0 at the rebalance at 40 s."""
+    moved = failover(delay_ms).moved()
+    assert sorted(zip(moved.task, moved["on worker"], strict=True)) == [
+        ("orders-gen-0", "127.0.0.1:8085"), ("orders-gen-3", "127.0.0.1:8083")]
+    assert set(moved["restarted at (s)"]) == {moved_s}
+
+
+def test_lost_tasks_are_unassigned_with_the_dead_workers_id_until_340_s():
+    """§5: nobody runs them from 40 s to 340 s; the lab shows UNASSIGNED naming the dead worker;
+    the other tasks run on without a pause."""
+    table = failover(300_000).snapshots
+    assert list(table.loc[["orders-gen-0", "orders-gen-3"], 45.0]) == ["UNASSIGNED on 8084"] * 2
+    assert list(table.loc[["orders-gen-0", "orders-gen-3"], 339.0]) == ["UNASSIGNED on 8084"] * 2
+    timeline = failover(300_000).timeline
+    others = timeline[timeline.unit.isin(["orders-gen", "orders-gen-1", "orders-gen-2"])]
+    assert set(others.event) == {"started"}  # never stopped, never lost
+
+
+def test_the_figure_draws_one_row_per_unit_and_the_gap():
+    """§5's figure: a panel per run, five rows each, hatched gaps of 310 s and 10 s."""
+    runs = {DEFAULT: failover(300_000), "0": failover(0)}
+    fig = lc.failover_figure(runs)
+    assert len(fig.axes) == 2
+    for ax, gap in zip(fig.axes, (310, 10), strict=True):
+        assert [t.get_text() for t in ax.get_yticklabels()] == [
+            "orders-gen (connector)", *(f"orders-gen-{i}" for i in range(4))]
+        hatched = [p for p in ax.patches if p.get_hatch()]
+        assert [round(p.get_width()) for p in hatched] == [gap, gap]
+    width, height = fig.get_size_inches()
+    assert width / height < 2.5  # not stretched
+
+
+def test_tolerance_none_fails_the_task_and_writes_nothing():
+    """§6: with none the task is FAILED with a trace and the file is empty."""
+    strict = lc.errors_run("none")
+    task = strict.task()
+    assert task["state"] == "FAILED"
+    assert "Tolerance exceeded" in lc.first_line(task["trace"])
+    assert strict.written() == []
+    restart = strict.lab.rest.post("/connectors/payments-file/tasks/0/restart")
+    assert restart.status_code == 204
+    strict.lab.run_until(30)
+    assert strict.task()["state"] == "FAILED"  # fails again on the same record
+
+
+def test_tolerance_all_writes_the_good_ones_and_dead_letters_the_bad_one():
+    """§6: RUNNING, pay-1 and pay-2 written, the bad record in payments-dlq with headers topic
+    payments, partition 0, offset 1, stage VALUE_CONVERTER."""
+    tolerant = lc.errors_run("all")
+    assert tolerant.task()["state"] == "RUNNING"
+    assert tolerant.written() == ["pay-1", "pay-2"]
+    [dead] = tolerant.dead_letters().to_dict("records")
+    assert dead["value"] == "not json"
+    assert (dead["topic"], dead["partition"], dead["offset"], dead["stage"]) == (
+        "payments", "0", "1", "VALUE_CONVERTER")
+    assert dead["dlq offset"] == 0
+
+
+def test_http_lists_the_same_connectors_and_stops_the_server():
+    """§7: status 200; GET /connectors lists orders-db and orders-file; the server stops."""
+    lab = pipeline()["lab"]
+    table = lc.http_requests(lab)
+    assert set(table.status) == {200}
+    assert json.loads(table.body[1]) == ["orders-db", "orders-file"]
+    with lc.serve(lab.herder, port=0) as server:  # a second server is refused while one runs
+        assert server.port > 0
+
+
+def test_curl_commands_name_real_paths_of_the_api():
+    """§7: the commands go to the worker's port and each path answers in process."""
+    text = lc.curl_commands(port=8083)
+    assert "python -m sim connect serve --port 8083" in text
+    assert "-X POST" in text
+    assert "/connectors/orders-file/offsets" in text
+
+
+def test_the_lesson_writes_nothing_into_the_repository():
+    """Files go to temporary folders: the workspace is outside the repository."""
+    assert ROOT not in lc.workspace().parents
