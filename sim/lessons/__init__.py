@@ -9,8 +9,15 @@ the very same functions to back each number the lessons state.
 - :mod:`sim.lessons.replication`: lesson 02 — replica snapshots (leader, ISR, log end offsets,
   high watermark), runs under a fault schedule, broker metric changes, and what was lost by
   which event; :mod:`sim.lessons.replication_tables` summarises and compares such runs.
+- :mod:`sim.lessons.transactions`: lesson and exercise 05 — scripted transactional logs and
+  what each isolation level reads from them, the transaction scenarios' outcomes, the cost of
+  a transaction by its size, a consume-transform-produce loop written as steps.
+  (Imported as ``from sim.lessons import transactions as lt``.)
 
-Everything is re-exported here, so ``from sim import lessons`` is all a notebook needs.
+Everything above is re-exported here, so ``from sim import lessons`` is all those notebooks
+need. Later lessons import their own module: :mod:`sim.lessons.groups` (lesson 03, consumer
+groups) and :mod:`sim.lessons.streams` (lesson 06, Kafka Streams: topologies through the test
+driver, tables, WordCount, windows, and instances on the simulated cluster).
 """
 
 from __future__ import annotations
