@@ -19,6 +19,7 @@ from functools import cache
 
 import numpy as np
 
+from sim.grading.answers import describe as _describe
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.partitioners import ClusterMetadata, partition_for_key
@@ -90,17 +91,7 @@ def _show(value: object) -> str:
     """``12``, ``3.0 (a float)``, ``'3' (a str)`` — the value as the learner should see it."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return str(int(value))
-    return _describe(value)
-
-
-def _describe(value: object) -> str:
-    """``42 (an int)`` — a wrong-typed answer, with its type."""
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    kind = type(value).__name__
-    article = "an" if kind[0] in "aeiou" else "a"
-    return f"{text} ({article} {kind})"
+    return _describe(value, 40)
 
 
 def _is_partition(value: object, count: int) -> bool:
@@ -200,7 +191,7 @@ def vip_partitioner(answer: object, sheet: Checklist) -> None:
         if not callable(getattr(cls, "partition", None)):
             item.fail(
                 "expected a partitioner class with a partition(topic, key, key_bytes, value, "
-                f"value_bytes, cluster) method, got {_describe(answer)}"
+                f"value_bytes, cluster) method, got {_describe(answer, 40)}"
             )
         else:
             first = _new(cls)
@@ -387,7 +378,7 @@ def keyless_batches(answer: object, sheet: Checklist) -> None:
         points=2,
     ) as item:
         if not isinstance(answer, numbers.Integral) or isinstance(answer, bool):
-            item.fail(f"expected a whole number of batches, got {_describe(answer)}")
+            item.fail(f"expected a whole number of batches, got {_describe(answer, 40)}")
         elif abs(int(answer) - expected) > 1:
             item.fail(f"{int(answer)} batches is not what the simulator's producer sends; "
                       "count how many records fit in one linger.ms window")

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from sim.audit import audit_kernel
 from sim.consumer import metrics as group_metrics
+from sim.grading.answers import describe as _describe
+from sim.grading.answers import is_whole
 from sim.grading.budget import BudgetExceeded
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
@@ -82,20 +83,6 @@ _HINTS = {
 }
 
 
-def _describe(value: object) -> str:
-    """``42 (an int)`` — a wrong-typed answer, with its type."""
-    text = repr(value)
-    if len(text) > 50:
-        text = text[:47] + "..."
-    kind = type(value).__name__
-    article = "an" if kind[0] in "aeiou" else "a"
-    return f"{text} ({article} {kind})"
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 # --- 03.a ----------------------------------------------------------------------------------------
 
 
@@ -109,7 +96,7 @@ def _partition(value: object) -> TopicPartition | None:
             return TopicPartition(topic, int(number))
         return None
     if isinstance(value, tuple | list) and len(value) == 2 and isinstance(value[0], str) \
-            and _is_whole(value[1]):
+            and is_whole(value[1]):
         return TopicPartition(value[0], int(value[1]))
     return None
 
@@ -212,10 +199,10 @@ def _read_plan(answer: object) -> tuple[int, int] | str:
     if "consumers" not in answer:
         return 'lag_plan has no "consumers"'
     consumers, records = answer["consumers"], answer["max.poll.records"]
-    if not _is_whole(consumers) or not 1 <= int(consumers) <= MAX_CONSUMERS:
+    if not is_whole(consumers) or not 1 <= int(consumers) <= MAX_CONSUMERS:
         return f"consumers must be a whole number from 1 to {MAX_CONSUMERS}, got " \
                f"{_describe(consumers)}"
-    if not _is_whole(records) or not 1 <= int(records) <= MAX_POLL_RECORDS:
+    if not is_whole(records) or not 1 <= int(records) <= MAX_POLL_RECORDS:
         return f"max.poll.records must be a whole number from 1 to {MAX_POLL_RECORDS}, got " \
                f"{_describe(records)}"
     return int(consumers), int(records)

@@ -18,12 +18,13 @@ Both are computed at check time with ``sim.broker.list_offsets.offset_for_timest
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 
 from sim import config
 from sim.broker.storage_cost import retention_plan
 from sim.errors import ConfigError
+from sim.grading.answers import describe as _describe
+from sim.grading.answers import is_whole
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.lessons import storage as ls
@@ -70,24 +71,12 @@ _HINTS = {
 }
 
 
-def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 50:
-        text = text[:47] + "..."
-    kind = type(value).__name__
-    return f"{text} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})"
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _offsets(value: object) -> list[int] | None:
     """A list of whole numbers as a sorted list of ints, or None."""
     if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
         return None
     items = list(value)  # type: ignore[call-overload]
-    if not all(_is_whole(v) for v in items):
+    if not all(is_whole(v) for v in items):
         return None
     return sorted(int(v) for v in items)
 
@@ -156,7 +145,7 @@ def _read_plan(answer: object) -> tuple[int, int] | str:
     for name in ("retention.ms", "local.retention.ms"):
         if name not in answer:
             return f"retention_plan has no {name!r}"
-        if not _is_whole(answer[name]):
+        if not is_whole(answer[name]):
             return f"{name} must be a whole number of milliseconds, got {_describe(answer[name])}"
     try:
         parsed = config.TOPIC.parse({"remote.storage.enable": True,
@@ -215,7 +204,7 @@ def time_range(answer: object, sheet: Checklist) -> None:
     """Grade the seek offset for t1 and the offsets of records in [t1, t2)."""
     with sheet.item('time_range is a dict with "seek" (a whole number) and "offsets" (a list '
                     "of whole numbers)", points=1) as item:
-        ok = (isinstance(answer, Mapping) and _is_whole(answer.get("seek"))
+        ok = (isinstance(answer, Mapping) and is_whole(answer.get("seek"))
               and _offsets(answer.get("offsets")) is not None)
         if not ok:
             item.fail(f'expected {{"seek": 3, "offsets": [3, 5]}}, got {_describe(answer)}')

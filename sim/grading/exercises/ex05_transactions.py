@@ -22,9 +22,10 @@ keeps it: the fewest transactions).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
+from sim.grading.answers import describe as _describe
+from sim.grading.answers import is_whole
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.lessons import transactions as lt
@@ -73,19 +74,6 @@ _HINTS = {
 }
 
 
-def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 50:
-        text = text[:47] + "..."
-    kind = type(value).__name__
-    article = "an" if kind[0] in "aeiou" else "a"
-    return f"{text} ({article} {kind})"
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def read_committed_truth(script: tuple[tuple[object, ...], ...]) -> list[int]:
     """What a read_committed consumer really reads from ``script``'s log (the simulator)."""
     return lt.offsets_read(lt.scripted_log(script), "read_committed")
@@ -100,7 +88,7 @@ def _prediction(fn: Callable[..., object], script: tuple) -> tuple[list[int] | N
         return None, f"read_committed_offsets must return a list of offsets, got " \
                      f"{_describe(result)}"
     out = list(result)
-    if not all(_is_whole(o) for o in out):
+    if not all(is_whole(o) for o in out):
         return None, f"every offset must be a whole number, got {out[:8]!r}"
     return [int(o) for o in out], ""
 
@@ -238,7 +226,7 @@ def choose_size(answer: object, sheet: Checklist) -> None:
     """Run the learner's transaction size against the latency bound."""
     with sheet.item("transaction_size is a whole number of records, at least 1",
                     points=1) as item:
-        if not _is_whole(answer) or int(answer) < 1:  # type: ignore[call-overload]
+        if not is_whole(answer) or int(answer) < 1:  # type: ignore[call-overload]
             item.fail(f"expected a whole number ≥ 1, got {_describe(answer)}")
     if not item.passed:
         return sheet.stop("there is no size to try")

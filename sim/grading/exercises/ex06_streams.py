@@ -21,11 +21,12 @@ arrive out of order, in tumbling windows of 10 s with 2 s of grace; compared wit
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from sim.grading.answers import describe as _describe
+from sim.grading.answers import is_whole
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.lessons import streams as ls
@@ -106,20 +107,6 @@ _HINTS = {
     "window_format": ('Write {"counts": {window start in ms: count, ...}, "dropped": n}, e.g. '
                       '{"counts": {0: 2, 10000: 1}, "dropped": 0}.'),
 }
-
-
-def _describe(value: object) -> str:
-    """``42 (an int)`` — a wrong-typed answer, with its type."""
-    text = repr(value)
-    if len(text) > 50:
-        text = text[:47] + "..."
-    kind = type(value).__name__
-    article = "an" if kind[0] in "aeiou" else "a"
-    return f"{text} ({article} {kind})"
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 # --- 06.a ----------------------------------------------------------------------------------------
@@ -304,9 +291,9 @@ def _read_windows(answer: object) -> tuple[dict[int, int], int] | str:
         return f"the dict needs the keys 'counts' and 'dropped' (it has {sorted(map(str, answer))})"
     counts, dropped = answer["counts"], answer["dropped"]
     if not isinstance(counts, Mapping) or not all(
-            _is_whole(k) and _is_whole(v) for k, v in counts.items()):
+            is_whole(k) and is_whole(v) for k, v in counts.items()):
         return f"'counts' must map window starts (ms) to counts, got {_describe(counts)}"
-    if not _is_whole(dropped):
+    if not is_whole(dropped):
         return f"'dropped' must be a whole number, got {_describe(dropped)}"
     return {int(k): int(v) for k, v in counts.items()}, int(dropped)
 

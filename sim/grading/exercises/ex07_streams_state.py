@@ -29,6 +29,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sim.grading.answers import is_whole
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.lessons import streams_state as ss
@@ -70,10 +71,6 @@ def _describe(value: object) -> str:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 # --- 07.a ----------------------------------------------------------------------------------------
@@ -134,7 +131,7 @@ def standby_replicas(answer: object, sheet: Checklist) -> None:
     """Grade a num.standby.replicas choice by running the failover with it."""
     with sheet.item(f"standby_replicas is a whole number from 0 to {MAX_STANDBYS}",
                     points=1) as item:
-        if not _is_whole(answer) or not 0 <= int(answer) <= MAX_STANDBYS:  # type: ignore
+        if not is_whole(answer) or not 0 <= int(answer) <= MAX_STANDBYS:  # type: ignore
             item.fail(f"got {_describe(answer)}")
     if not item.passed:
         return sheet.stop("there is no setting to run")
@@ -160,7 +157,7 @@ def _read_counts(answer: object) -> tuple[int, int] | str:
     if not isinstance(answer, Mapping) or not {"paid", "counted"} <= set(answer):
         return f'expected a dict like {{"paid": 10, "counted": 10}}, got {_describe(answer)}'
     paid, counted = answer["paid"], answer["counted"]
-    if not (_is_whole(paid) and _is_whole(counted)):
+    if not (is_whole(paid) and is_whole(counted)):
         return f"paid and counted must be whole numbers, got {paid!r} and {counted!r}"
     return int(paid), int(counted)
 

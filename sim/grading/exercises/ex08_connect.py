@@ -26,6 +26,7 @@ from typing import Any
 
 from sim.connect.errors import DataError
 from sim.connect.records import SinkRecord
+from sim.grading.answers import describe as _describe
 from sim.grading.checklist import Checklist, LearnerError
 from sim.grading.registry import question
 from sim.lessons import connect as lc
@@ -65,14 +66,6 @@ _HINTS = {
               "next heartbeat round); the lost tasks then wait scheduled.rebalance.max.delay.ms."),
     "spread": "The lost tasks go to the survivors with the fewest, one at a time.",
 }
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 50:
-        text = text[:47] + "..."
-    kind = type(value).__name__
-    return f"{text} ({'an' if kind[0] in 'aeiou' else 'a'} {kind})"
 
 
 # --- 08.a ----------------------------------------------------------------------------------------
