@@ -224,5 +224,6 @@ def retention_slider():
         plt.show()
 
     slider = widgets.IntSlider(value=7000, min=0, max=RETENTION_NOW_MS, step=500,
-                               description="retention.ms", continuous_update=False)
+                               description="retention.ms", continuous_update=False,
+                               style={"description_width": "initial"})
     return widgets.interactive(show, retention_ms=slider)

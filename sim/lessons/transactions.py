@@ -22,6 +22,7 @@ from sim.audit import audit_kernel
 from sim.broker.transaction_index import COMMIT
 from sim.consumer import Consumer
 from sim.kernel import Kernel
+from sim.lessons.whole_text import WholeTextFrame
 from sim.producer import Producer
 from sim.records import TopicPartition
 
@@ -226,7 +227,7 @@ def crash_table(kernel: Kernel | None = None) -> pd.DataFrame:
 def outcome_table(kernel: Kernel, consumer: str) -> pd.DataFrame:
     """The transactions of one member of a consume-transform-produce group, last ones first."""
     app = next(c.app for c in kernel.clients if getattr(c, "client_id", "") == consumer)
-    frame = pd.DataFrame(app.outcomes)
+    frame = WholeTextFrame(app.outcomes)  # Kafka's error messages shown whole
     return frame[frame["consumer"] == consumer].tail(3)[["time_ms", "records", "result",
                                                          "error"]]
 
