@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import report, scenarios
-from sim.errors import KafkaLabError
+from sim.errors import KafkaLabError, SimulationError
 from sim.fuzz.generator import PROFILES
 
 TOUR = Path("notebooks", "00_tour.ipynb")
@@ -183,7 +183,10 @@ def _check_run_arguments(seed: int | None, trace_path: Path | None) -> None:
 
 def _run(name: str, seed: int | None, trace_path: Path | None, as_json: bool = False) -> int:
     scenario = scenarios.load(name)
-    kernel = scenario.run(seed)
+    try:
+        kernel = scenario.run(seed)
+    except SimulationError as exc:
+        raise SimulationError(f"{scenario.source}: {exc}") from exc
     if as_json:
         summary = report.summary_json(kernel, scenario.name, scenario.description)
         print(json.dumps(summary, allow_nan=False, default=str))

@@ -179,6 +179,19 @@ def test_the_cleaner_thread_runs_in_the_background_at_its_io_rate() -> None:
     assert (first["time_ms"] - 2 * total / 100 * 1000) % 1000 == 0
 
 
+def test_a_zero_cleaner_backoff_is_accepted_and_the_idle_cleaner_still_lets_time_pass() -> None:
+    """Kafka accepts ``log.cleaner.backoff.ms=0`` (``atLeast(0)`` in ``CleanerConfig``); its idle
+    thread spins. The simulated one pauses 1 ms per empty pass instead of stalling the clock."""
+    kernel, _log = compacted([("A", k) for k in range(9)], per_segment=2,
+                            broker_configs={"log.cleaner.enable": True,
+                                            "log.cleaner.backoff.ms": 0})
+    kernel.run(until_ms=5_000)
+    assert kernel.now_ms == 5_000
+    cleanings = kernel.trace.to_frame().query("kind == 'log.clean'")
+    # an eager cleaner cleans as segments close, in several passes: still A's last record only
+    assert cleanings["removed"].sum() == 7
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from("ABCDE"), st.one_of(st.none(), st.integers(0, 9))),
                 min_size=1, max_size=30),

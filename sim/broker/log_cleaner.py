@@ -76,6 +76,17 @@ class LogToClean:
         return self.cleanable_bytes / self.total_bytes if self.total_bytes else 0.0
 
 
+MIN_IDLE_PAUSE_MS = 1.0
+"""The shortest pause of an idle cleaner. Kafka accepts ``log.cleaner.backoff.ms=0`` and its
+thread then spins, each empty pass costing real CPU time; a simulated pass costs none, so the
+lab lets at least one millisecond pass instead of looping forever at one instant."""
+
+
+def idle_pause_ms(backoff_ms: float) -> float:
+    """How long an idle cleaner sleeps: ``log.cleaner.backoff.ms``, at least 1 ms."""
+    return max(float(backoff_ms), MIN_IDLE_PAUSE_MS)
+
+
 def log_to_clean(log: PartitionLog, topic_config: Mapping[str, Any], now_ms: float,
                  where: tuple[str, int, int] = ("", 0, 0)) -> LogToClean:
     """Where a log's dirty part starts and ends, and its bytes (module docstring)."""
@@ -211,7 +222,7 @@ class LogCleaner:
                 return
             found = self.grab_filthiest(broker_id)
             if found is None:
-                later(broker.config["log.cleaner.backoff.ms"], look)
+                later(idle_pause_ms(broker.config["log.cleaner.backoff.ms"]), look)
                 return
             rate = broker.config["log.cleaner.io.max.bytes.per.second"]
             # the throttle counts bytes read and (at most as many) written: model both
@@ -224,7 +235,7 @@ class LogCleaner:
             self.clean_now(ltc)
             look()
 
-        later(broker.config["log.cleaner.backoff.ms"], look)
+        later(idle_pause_ms(broker.config["log.cleaner.backoff.ms"]), look)
 
     def grab_filthiest(self, broker_id: int) -> LogToClean | None:
         """The broker's compacted log with the highest cleanable ratio, if any qualifies."""
