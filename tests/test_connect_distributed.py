@@ -9,9 +9,12 @@ HerderRequestHandler (409 without a known leader).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sim.connect.distributed import DistributedHerder
+from sim.connect.errors import ConnectRestError
 from sim.errors import ConfigError
 from sim.kernel import Kernel
 from tests.connect_support import WORKER, client
@@ -47,14 +50,17 @@ def test_tasks_spread_over_the_workers(tmp_path):
 
 
 def test_a_dead_workers_tasks_wait_for_the_scheduled_delay(tmp_path):
-    """Default scheduled.rebalance.max.delay.ms=300000: the lost task stays UNASSIGNED from the
-    rebalance after the session timeout (10 s) for 5 minutes, then moves."""
+    """Default scheduled.rebalance.max.delay.ms=300000: the lost task stays unassigned from the
+    rebalance after the session timeout (10 s) for 5 minutes, then moves. Its status is the
+    last one written to the status topic: RUNNING on the dead worker, which could not write
+    another, until the new owner writes its own."""
     kernel, a, b = cluster(tmp_path)
     b.crash()  # at 20 s
     kernel.run(until_ms=45_000)
-    assert tasks(a) == [("UNASSIGNED", "127.0.0.1:8084"), ("RUNNING", "127.0.0.1:8083")]
+    assert tasks(a) == [("RUNNING", "127.0.0.1:8084"), ("RUNNING", "127.0.0.1:8083")]
+    assert "task:sink:0" not in a.assignment + b.assignment
     kernel.run(until_ms=325_000)
-    assert tasks(a)[0][0] == "UNASSIGNED"
+    assert a.assignment == ["connector:sink", "task:sink:1"]
     kernel.run(until_ms=340_000)
     assert tasks(a) == [("RUNNING", "127.0.0.1:8083"), ("RUNNING", "127.0.0.1:8083")]
     timeline = a.timeline()
@@ -67,7 +73,7 @@ def test_with_no_delay_the_tasks_move_at_the_next_rebalance(tmp_path):
     kernel, a, b = cluster(tmp_path, scheduled_rebalance_max_delay_ms=0)
     b.crash()
     kernel.run(until_ms=29_000)
-    assert tasks(a)[0][0] == "UNASSIGNED"  # the session has not expired yet
+    assert tasks(a)[0] == ("RUNNING", "127.0.0.1:8084")  # the session has not expired yet
     kernel.run(until_ms=40_000)
     assert tasks(a) == [("RUNNING", "127.0.0.1:8083"), ("RUNNING", "127.0.0.1:8083")]
 
@@ -146,3 +152,98 @@ def test_the_pipeline_keeps_flowing_after_failover(tmp_path):
     assert (tmp_path / "out.txt").read_text().splitlines()[-1] == "three"
     assert set((tmp_path / "out.txt").read_text().splitlines()) == {"one", "two", "three"}
     assert source_owner.connector_active_topics("src") == {"src": {"topics": ["t"]}}
+
+
+def _keys(kernel, topic):
+    from sim.connect import topic_records
+    return [r["key"] for r in topic_records(kernel, topic)]
+
+
+def test_configs_and_task_configs_are_records_of_the_config_topic(tmp_path):
+    """KafkaConfigBackingStore: connector-, target-state-, task- and commit- records."""
+    kernel, _a, _ = cluster(tmp_path)
+    keys = _keys(kernel, "connect-configs")
+    assert keys[:2] == ["target-state-sink", "connector-sink"]
+    assert keys[2:] == ["task-sink-0", "task-sink-1", "commit-sink"]
+
+
+def test_a_new_worker_reads_the_cluster_state_back_from_the_topics(tmp_path):
+    """Every worker dies; a fresh one (another host) learns the connector, its task configs
+    and statuses from the internal topics alone, and runs them."""
+    kernel, a, b = cluster(tmp_path, scheduled_rebalance_max_delay_ms=0)
+    a.crash()
+    b.crash()
+    kernel.run(until_ms=40_000)
+    c = DistributedHerder(kernel, props(8085, scheduled_rebalance_max_delay_ms=0))
+    assert c.configs["sink"]["file"] == str(tmp_path / "out.txt")  # read at start
+    assert len(c.tasks["sink"]) == 2
+    assert {t["worker_id"] for t in c.connector_status("sink")["tasks"]} == {
+        "127.0.0.1:8083", "127.0.0.1:8084"}  # the dead workers' last words
+    kernel.run(until_ms=60_000)
+    assert tasks(c) == [("RUNNING", "127.0.0.1:8085")] * 2
+
+
+def test_statuses_are_written_by_the_worker_running_each_task(tmp_path):
+    """KafkaStatusBackingStore: status-connector- / status-task- records, each from its worker."""
+    from sim.connect import topic_records
+    kernel, _a, _ = cluster(tmp_path)
+    written = {(r["key"], json.loads(r["value"])["worker_id"], json.loads(r["value"])["state"])
+               for r in topic_records(kernel, "connect-status")}
+    assert ("status-task-sink-0", "127.0.0.1:8084", "RUNNING") in written
+    assert ("status-task-sink-1", "127.0.0.1:8083", "RUNNING") in written
+
+
+def test_a_followers_writes_are_forwarded_to_the_leader(tmp_path):
+    """HerderRequestHandler: the follower forwards create / pause / delete to the leader's URL
+    it learnt from its assignment; during a rebalance it knows no leader: 409."""
+    kernel, a, b = cluster(tmp_path)
+    leader, follower = (a, b) if a.is_leader() else (b, a)
+    assert follower.leader_url == leader.url
+    created, info = follower.put_connector_config(
+        "sink2", {**SINK, "file": str(tmp_path / "o2.txt")}, False)
+    assert created
+    assert info["name"] == "sink2"
+    assert "sink2" in leader.configs  # written by the leader and read back
+    kernel.run(until_ms=30_000)
+    assert "sink2" in follower.configs
+    follower.rejoin()
+    kernel.run(until_ms=kernel.now_ms + 1)  # JoinGroup sent, rebalance under way
+    with pytest.raises(ConnectRestError, match="no known leader URL"):
+        follower.delete_connector_config("sink2")
+    kernel.run(until_ms=40_000)
+    follower.delete_connector_config("sink2")
+    kernel.run(until_ms=42_000)
+    assert "sink2" not in leader.configs
+    assert "sink2" not in follower.configs
+
+
+def test_a_new_leader_hands_out_the_dead_leaders_work_at_once(tmp_path):
+    """IncrementalCooperativeAssignor clears its view of the previous assignment when it did
+    not make it: the new leader sees no lost work, so nothing waits for the delay."""
+    kernel, a, b = cluster(tmp_path)
+    leader, follower = (a, b) if a.is_leader() else (b, a)
+    leader.crash()
+    kernel.run(until_ms=45_000)
+    assert follower.is_leader()
+    assert sorted(follower.assignment) == ["connector:sink", "task:sink:0", "task:sink:1"]
+
+
+def test_source_offsets_survive_in_the_offset_topic(tmp_path):
+    """A worker that takes a source task over resumes from the offsets in the offset topic."""
+    kernel = Kernel(seed=3)
+    a = DistributedHerder(kernel, props(8083, scheduled_rebalance_max_delay_ms=0))
+    kernel.run(until_ms=8_000)
+    (tmp_path / "in.txt").write_text("one\ntwo\n")
+    a.put_connector_config("src", {"connector.class": "FileStreamSource", "topic": "t",
+                                   "file": str(tmp_path / "in.txt")}, False)
+    kernel.run(until_ms=30_000)
+    a.crash()
+    b = DistributedHerder(kernel, props(8084, scheduled_rebalance_max_delay_ms=0))
+    assert b.offset_store.connector_offsets("src") == [
+        {"partition": {"filename": str(tmp_path / "in.txt")}, "offset": {"position": 8}}]
+    with (tmp_path / "in.txt").open("a") as f:
+        f.write("three\n")
+    kernel.run(until_ms=60_000)
+    from sim.connect import topic_records
+    lines = [json.loads(r["value"])["payload"] for r in topic_records(kernel, "t")]
+    assert lines == ["one", "two", "three"]

@@ -166,8 +166,9 @@ class StandaloneHerder(Herder):
     def validate_connector_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return validate_connector(config, self.worker.plugins)
 
-    def put_connector_config(self, name: str, config: dict[str, Any], allow_replace: bool,
-                             initial_state: str | None = None) -> tuple[bool, dict[str, Any]]:
+    def _validated(self, name: str, config: dict[str, Any], allow_replace: bool
+                   ) -> dict[str, str]:
+        """The config as stored, once it is valid and may be written (400 / 409 otherwise)."""
         if "name" not in config:
             config = {**config, "name": name}  # as checkAndPutConnectorConfigName does
         elif config["name"] != name:
@@ -176,10 +177,14 @@ class StandaloneHerder(Herder):
         infos = self.validate_connector_config(config)
         if infos["error_count"]:
             raise invalid_config_error(infos)
-        exists = name in self.configs
-        if exists and not allow_replace:
+        if name in self.configs and not allow_replace:
             raise AlreadyExistsError(f"Connector {name} already exists")
-        props = {k: _text(v) for k, v in config.items() if v is not None}
+        return {k: _text(v) for k, v in config.items() if v is not None}
+
+    def put_connector_config(self, name: str, config: dict[str, Any], allow_replace: bool,
+                             initial_state: str | None = None) -> tuple[bool, dict[str, Any]]:
+        props = self._validated(name, config, allow_replace)
+        exists = name in self.configs
         if exists:
             self._stop_all(name)
         else:

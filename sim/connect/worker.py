@@ -17,7 +17,7 @@ import contextlib
 import math
 import re
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
@@ -119,13 +119,34 @@ def ensure_topic(kernel: Any, topic: str, replication_factor: int = 1) -> None:
         kernel.cluster.create_topic(topic, 1, replication_factor)
 
 
-class WorkerConnector:
+class Reported:
+    """Something with a status; each change is reported to the worker (``TaskStatus.Listener``),
+    which a distributed herder writes to the status topic."""
+
+    name: str
+    task_id: int | None = None
+    worker: Worker | None = None
+    _status: Status
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @status.setter
+    def status(self, value: Status) -> None:
+        self._status = value
+        if self.worker is not None and self.worker.status_listener is not None:
+            self.worker.status_listener(self.name, self.task_id, value)
+
+
+class WorkerConnector(Reported):
     """One running ``Connector`` instance and its status."""
 
-    def __init__(self, name: str, connector: Connector, worker_id: str) -> None:
+    def __init__(self, name: str, connector: Connector, worker: Worker) -> None:
         self.name = name
         self.connector = connector
-        self.status = Status(UNASSIGNED, worker_id)
+        self.worker = worker
+        self._status = Status(UNASSIGNED, worker.worker_id)
 
     def start(self, props: dict[str, str], target: str) -> bool:
         try:
@@ -141,7 +162,7 @@ class WorkerConnector:
             self.connector.stop()
 
 
-class WorkerTask:
+class WorkerTask(Reported):
     """One task: its status, its SimPy process, and how it is paused and stopped."""
 
     def __init__(self, worker: Worker, connector: str, task_id: int, props: dict[str, str],
@@ -149,11 +170,11 @@ class WorkerTask:
         self.worker = worker
         self.kernel = worker.kernel
         self.env = worker.kernel.env
-        self.connector = connector
+        self.connector = self.name = connector
         self.task_id = task_id
         self.props = props
         self.connector_props = connector_props
-        self.status = Status(UNASSIGNED, worker.worker_id)
+        self._status = Status(UNASSIGNED, worker.worker_id)
         self.target = target
         self.stopping = False
         self.crashed = False
@@ -242,9 +263,10 @@ class WorkerTask:
             self._stop_task()
 
     def crash(self) -> None:
-        """The worker process died: stop at once, without committing anything."""
+        """The worker process died: stop at once, without committing anything (and without
+        writing a status: a dead process writes nothing)."""
         self.crashed = self.stopping = True
-        self.status = Status(UNASSIGNED, self.worker.worker_id)
+        self._status = Status(UNASSIGNED, self.worker.worker_id)
         self.notify()
 
     def _stop_task(self) -> None:
@@ -330,9 +352,7 @@ class WorkerSourceTask(WorkerTask):
         ensure_topic(self.kernel, topic)
         if topic not in self.topics:
             self.topics.append(topic)
-            self.worker.active_topics.setdefault(self.connector, [])
-            if topic not in self.worker.active_topics[self.connector]:
-                self.worker.active_topics[self.connector].append(topic)
+            self.worker.add_active_topic(self.connector, topic)
         self.producer.send(topic, key=key, value=value)
         self.in_flight.append((self.producer.buffer.n - 1, record))
 
@@ -404,8 +424,7 @@ class WorkerSinkTask(WorkerTask):
                 record = yield from self.convert(rec)
                 if record is not None:
                     batch.append(record)
-                if rec.topic not in self.worker.active_topics.setdefault(self.connector, []):
-                    self.worker.active_topics[self.connector].append(rec.topic)
+                self.worker.add_active_topic(self.connector, rec.topic)
             if records and (yield from self.put(batch)):
                 for rec in records:  # only what put took counts for the next commit
                     self.current[rec.topic_partition] = rec.offset + 1
@@ -521,6 +540,8 @@ class Worker:
         self.connectors: dict[str, WorkerConnector] = {}
         self.tasks: dict[tuple[str, int], WorkerTask] = {}
         self.active_topics: dict[str, list[str]] = {}
+        self.status_listener: Callable[[str, int | None, Status], None] | None = None
+        self.topic_listener: Callable[[str, str], None] | None = None
         self._dlq_producer: HeaderProducer | None = None
 
     def dlq_producer(self) -> HeaderProducer:
@@ -529,9 +550,17 @@ class Worker:
                                                               "acks": "all", "linger.ms": 0})
         return self._dlq_producer
 
+    def add_active_topic(self, connector: str, topic: str) -> None:
+        """A task used ``topic`` (KIP-558); the topic listener hears of every use."""
+        topics = self.active_topics.setdefault(connector, [])
+        if topic not in topics:
+            topics.append(topic)
+        if self.topic_listener is not None:
+            self.topic_listener(connector, topic)
+
     def start_connector(self, name: str, props: dict[str, str], target: str) -> bool:
         connector = self.plugins.new_connector(props["connector.class"])
-        worker_connector = WorkerConnector(name, connector, self.worker_id)
+        worker_connector = WorkerConnector(name, connector, self)
         self.connectors[name] = worker_connector
         return worker_connector.start(props, target)
 
