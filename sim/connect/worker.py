@@ -42,6 +42,7 @@ from sim.connect.tolerance import (
     RetryWithToleranceOperator,
     error_headers,
 )
+from sim.connect.topics import record_headers
 from sim.connect.transforms import Transformation
 from sim.consumer import Consumer
 from sim.consumer.client import Stopped
@@ -75,20 +76,6 @@ def worker_id_of(config: dict[str, Any]) -> str:
     host, port = (match.group(1), match.group(2)) if match else ("", "8083")
     host = config["rest.advertised.host.name"] or host or "127.0.0.1"
     return f"{host}:{config['rest.advertised.port'] or port}"
-
-
-class HeaderProducer(Producer):
-    """A producer that also keeps each record's headers (the lab's producer has none)."""
-
-    def __init__(self, kernel: Any, config: dict[str, Any] | None = None) -> None:
-        super().__init__(kernel, config)
-        self.headers: dict[int, list[tuple[str, str]]] = {}
-
-    def send_with_headers(self, topic: str, key: Any, value: Any,
-                          headers: list[tuple[str, str]]) -> Any:
-        future = self.send(topic, key=key, value=value)
-        self.headers[self.buffer.n - 1] = headers
-        return future
 
 
 def converter(plugins: Plugins, class_name: str, props: dict[str, Any], prefix: str,
@@ -458,7 +445,8 @@ class WorkerSinkTask(WorkerTask):
         if value is SKIPPED:
             return None
         record = SinkRecord(rec.topic, rec.partition, key[0], key[1], value[0], value[1],
-                            rec.timestamp_ms, (), rec.offset)
+                            rec.timestamp_ms, tuple(record_headers(self.kernel, rec.record_id)),
+                            rec.offset)
         transformed = yield from self.convert_transform(record)
         return None if transformed is SKIPPED else transformed
 
@@ -491,8 +479,8 @@ class WorkerSinkTask(WorkerTask):
             return
         headers = (error_headers(context, self.connector, self.task_id)
                    if self.config["errors.deadletterqueue.context.headers.enable"] else [])
-        self.dlq_producer.send_with_headers(self.dlq_topic, context["key"], context["value"],
-                                            headers)
+        self.dlq_producer.send(self.dlq_topic, key=context["key"], value=context["value"],
+                               headers=headers)
 
     def commit(self) -> Generator[Any, Any, None]:
         """``pre_commit`` (flush), then commit the consumer offsets."""
@@ -542,12 +530,12 @@ class Worker:
         self.active_topics: dict[str, list[str]] = {}
         self.status_listener: Callable[[str, int | None, Status], None] | None = None
         self.topic_listener: Callable[[str, str], None] | None = None
-        self._dlq_producer: HeaderProducer | None = None
+        self._dlq_producer: Producer | None = None
 
-    def dlq_producer(self) -> HeaderProducer:
+    def dlq_producer(self) -> Producer:
         if self._dlq_producer is None:
-            self._dlq_producer = HeaderProducer(self.kernel, {"client.id": "connect-dlq",
-                                                              "acks": "all", "linger.ms": 0})
+            self._dlq_producer = Producer(self.kernel, {"client.id": "connect-dlq",
+                                                        "acks": "all", "linger.ms": 0})
         return self._dlq_producer
 
     def add_active_topic(self, connector: str, topic: str) -> None:
