@@ -43,9 +43,13 @@ def tasks(h):
     return [(t["state"], t["worker_id"]) for t in h.connector_status("sink")["tasks"]]
 
 
-def test_tasks_spread_over_the_workers(tmp_path):
+def test_connectors_and_tasks_are_balanced_separately(tmp_path):
+    """assignConnectors / assignTasks: the connector goes to 8083 (ties by worker id), and the
+    tasks are spread by task count alone: task 0 to 8083 too, task 1 to 8084."""
     _, a, b = cluster(tmp_path)
-    assert tasks(a) == [("RUNNING", "127.0.0.1:8084"), ("RUNNING", "127.0.0.1:8083")]
+    assert a.assignment == ["connector:sink", "task:sink:0"]
+    assert b.assignment == ["task:sink:1"]
+    assert tasks(a) == [("RUNNING", "127.0.0.1:8083"), ("RUNNING", "127.0.0.1:8084")]
     assert b.connector_status("sink") == a.connector_status("sink")  # any worker answers
 
 
@@ -57,14 +61,14 @@ def test_a_dead_workers_tasks_wait_for_the_scheduled_delay(tmp_path):
     kernel, a, b = cluster(tmp_path)
     b.crash()  # at 20 s
     kernel.run(until_ms=45_000)
-    assert tasks(a) == [("RUNNING", "127.0.0.1:8084"), ("RUNNING", "127.0.0.1:8083")]
-    assert "task:sink:0" not in a.assignment + b.assignment
+    assert tasks(a) == [("RUNNING", "127.0.0.1:8083"), ("RUNNING", "127.0.0.1:8084")]
+    assert a.assignment == ["connector:sink", "task:sink:0"]
     kernel.run(until_ms=325_000)
-    assert a.assignment == ["connector:sink", "task:sink:1"]
+    assert a.assignment == ["connector:sink", "task:sink:0"]
     kernel.run(until_ms=340_000)
     assert tasks(a) == [("RUNNING", "127.0.0.1:8083"), ("RUNNING", "127.0.0.1:8083")]
     timeline = a.timeline()
-    moved = timeline[(timeline.unit == "sink-0") & (timeline.event == "started")]
+    moved = timeline[(timeline.unit == "sink-1") & (timeline.event == "started")]
     assert list(moved.worker) == ["127.0.0.1:8084", "127.0.0.1:8083"]
     assert 320_000 <= moved.time_ms.iloc[1] <= 335_000
 
@@ -73,18 +77,44 @@ def test_with_no_delay_the_tasks_move_at_the_next_rebalance(tmp_path):
     kernel, a, b = cluster(tmp_path, scheduled_rebalance_max_delay_ms=0)
     b.crash()
     kernel.run(until_ms=29_000)
-    assert tasks(a)[0] == ("RUNNING", "127.0.0.1:8084")  # the session has not expired yet
+    assert tasks(a)[1] == ("RUNNING", "127.0.0.1:8084")  # the session has not expired yet
     kernel.run(until_ms=40_000)
     assert tasks(a) == [("RUNNING", "127.0.0.1:8083"), ("RUNNING", "127.0.0.1:8083")]
 
 
-def test_a_worker_back_within_the_delay_gets_its_tasks_back(tmp_path):
+def test_a_worker_back_within_the_delay_gets_its_tasks_back_when_it_ends(tmp_path):
+    """handleLostAssignments: the restarted worker joins empty, so it is a candidate; the lost
+    task still waits for the delay, then goes to the candidate rather than to the busiest."""
     kernel, a, b = cluster(tmp_path)
-    b.crash()
+    b.crash()  # at 20 s; the group notices at about 30 s
     kernel.run(until_ms=60_000)
-    DistributedHerder(kernel, props(8084))  # the same worker, restarted
+    back = DistributedHerder(kernel, props(8084))  # the same worker, restarted
     kernel.run(until_ms=80_000)
-    assert tasks(a) == [("RUNNING", "127.0.0.1:8084"), ("RUNNING", "127.0.0.1:8083")]
+    assert back.assignment == []
+    assert "task:sink:1" not in a.assignment
+    kernel.run(until_ms=340_000)
+    assert back.assignment == ["task:sink:1"]
+    assert tasks(a) == [("RUNNING", "127.0.0.1:8083"), ("RUNNING", "127.0.0.1:8084")]
+
+
+def test_a_new_worker_gets_its_share_through_revocation(tmp_path):
+    """performTaskRevocation: one worker runs a connector with 4 tasks; a second joins empty.
+    Tasks above the new ceiling (2) are revoked in one rebalance and handed to the newcomer in
+    the follow-up one; the connector stays (ceiling 1); nothing else stops."""
+    kernel = Kernel(seed=1)
+    a = DistributedHerder(kernel, props(8083))
+    kernel.run(until_ms=8_000)
+    a.put_connector_config("sink", {**SINK, "tasks.max": "4",
+                                    "file": str(tmp_path / "out.txt")}, False)
+    kernel.run(until_ms=20_000)
+    assert a.assignment == ["connector:sink"] + [f"task:sink:{i}" for i in range(4)]
+    b = DistributedHerder(kernel, props(8084))
+    kernel.run(until_ms=40_000)
+    assert a.assignment == ["connector:sink", "task:sink:2", "task:sink:3"]
+    assert b.assignment == ["task:sink:0", "task:sink:1"]
+    timeline = a.timeline()
+    stopped = timeline[timeline.event == "stopped"]
+    assert list(stopped.unit) == ["sink-0", "sink-1"]  # only what moved
 
 
 def test_internal_topics_must_be_compacted_and_the_config_topic_single(tmp_path):
@@ -189,8 +219,9 @@ def test_statuses_are_written_by_the_worker_running_each_task(tmp_path):
     kernel, _a, _ = cluster(tmp_path)
     written = {(r["key"], json.loads(r["value"])["worker_id"], json.loads(r["value"])["state"])
                for r in topic_records(kernel, "connect-status")}
-    assert ("status-task-sink-0", "127.0.0.1:8084", "RUNNING") in written
-    assert ("status-task-sink-1", "127.0.0.1:8083", "RUNNING") in written
+    assert written == {("status-connector-sink", "127.0.0.1:8083", "RUNNING"),
+                       ("status-task-sink-0", "127.0.0.1:8083", "RUNNING"),
+                       ("status-task-sink-1", "127.0.0.1:8084", "RUNNING")}
 
 
 def test_a_followers_writes_are_forwarded_to_the_leader(tmp_path):
