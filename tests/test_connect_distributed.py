@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from sim.connect import topic_records
 from sim.connect.distributed import DistributedHerder
 from sim.connect.errors import ConnectRestError
 from sim.errors import ConfigError
@@ -185,7 +186,6 @@ def test_the_pipeline_keeps_flowing_after_failover(tmp_path):
 
 
 def _keys(kernel, topic):
-    from sim.connect import topic_records
     return [r["key"] for r in topic_records(kernel, topic)]
 
 
@@ -215,7 +215,6 @@ def test_a_new_worker_reads_the_cluster_state_back_from_the_topics(tmp_path):
 
 def test_statuses_are_written_by_the_worker_running_each_task(tmp_path):
     """KafkaStatusBackingStore: status-connector- / status-task- records, each from its worker."""
-    from sim.connect import topic_records
     kernel, _a, _ = cluster(tmp_path)
     written = {(r["key"], json.loads(r["value"])["worker_id"], json.loads(r["value"])["state"])
                for r in topic_records(kernel, "connect-status")}
@@ -275,6 +274,89 @@ def test_source_offsets_survive_in_the_offset_topic(tmp_path):
     with (tmp_path / "in.txt").open("a") as f:
         f.write("three\n")
     kernel.run(until_ms=60_000)
-    from sim.connect import topic_records
     lines = [json.loads(r["value"])["payload"] for r in topic_records(kernel, "t")]
     assert lines == ["one", "two", "three"]
+
+
+def test_pause_and_resume_from_any_worker_reach_every_worker(tmp_path):
+    """AbstractHerder.pauseConnector writes the target state from whichever worker is asked;
+    each worker pauses what it runs when it reads it, and writes the PAUSED statuses."""
+    kernel, a, b = cluster(tmp_path)
+    follower = b if a.is_leader() else a
+    follower.pause_connector("sink")
+    kernel.run(until_ms=21_000)
+    assert a.connector_status("sink")["connector"]["state"] == "PAUSED"
+    assert [s for s, _ in tasks(a)] == ["PAUSED", "PAUSED"]
+    follower.resume_connector("sink")
+    kernel.run(until_ms=22_000)
+    assert [s for s, _ in tasks(b)] == ["RUNNING", "RUNNING"]
+
+
+def test_restart_with_tasks_goes_through_the_config_topic(tmp_path):
+    """KIP-745 in distributed mode: the leader answers with the plan (RESTARTING) and writes a
+    restart request; each worker restarts what it runs and writes RESTARTING, then RUNNING."""
+    kernel, a, b = cluster(tmp_path)
+    follower = b if a.is_leader() else a
+    plan = follower.restart_connector_and_tasks("sink", only_failed=False, include_tasks=True)
+    assert [t["state"] for t in plan["tasks"]] == ["RESTARTING", "RESTARTING"]
+    assert plan["connector"]["state"] == "RESTARTING"
+    kernel.run(until_ms=21_000)
+    assert "restart-connector-sink" in _keys(kernel, "connect-configs")
+    states = [json.loads(r["value"])["state"] for r in topic_records(kernel, "connect-status")
+              if r["key"] == "status-task-sink-1"]
+    assert states[-2:] == ["RESTARTING", "RUNNING"]
+    assert [s for s, _ in tasks(a)] == ["RUNNING", "RUNNING"]
+
+
+def test_source_offsets_altered_through_a_follower_are_read_by_every_worker(tmp_path):
+    """KIP-875 in distributed mode: the offsets request is forwarded to the leader, which
+    writes the new offset to the offset topic; another worker reads it back."""
+    kernel = Kernel(seed=3)
+    a = DistributedHerder(kernel, props(8083))
+    b = DistributedHerder(kernel, props(8084))
+    kernel.run(until_ms=8_000)
+    (tmp_path / "in.txt").write_text("one\ntwo\n")
+    a.put_connector_config("src", {"connector.class": "FileStreamSource", "topic": "t",
+                                   "file": str(tmp_path / "in.txt")}, False)
+    kernel.run(until_ms=30_000)
+    follower = b if a.is_leader() else a
+    follower.stop_connector("src")
+    kernel.run(until_ms=32_000)
+    status = follower.connector_status("src")
+    assert (status["connector"]["state"], status["tasks"]) == ("STOPPED", [])
+    partition = {"filename": str(tmp_path / "in.txt")}
+    message = follower.alter_connector_offsets("src", [{"partition": partition,
+                                                        "offset": {"position": 4}}])
+    assert message == "The offsets for this connector have been altered successfully"
+    kernel.run(until_ms=33_000)
+    for herder in (a, b):
+        assert herder.connector_offsets("src") == {"offsets": [
+            {"partition": partition, "offset": {"position": 4}}]}
+
+
+def test_a_deleted_connectors_statuses_get_tombstones(tmp_path):
+    """Deleting a connector: the config and target state get tombstones, so do the statuses;
+    every worker forgets it and stops what it ran of it."""
+    kernel, a, b = cluster(tmp_path)
+    b.delete_connector_config("sink")
+    kernel.run(until_ms=22_000)
+    assert a.connectors() == b.connectors() == []
+    assert a.worker.tasks == {}
+    assert b.worker.tasks == {}
+    assert a.status_store.connectors == {}
+    assert a.status_store.tasks == {}
+    last = {r["key"]: r["value"] for r in topic_records(kernel, "connect-status")}
+    assert last["status-connector-sink"] is None
+
+
+def test_a_connector_without_a_status_yet_is_404_and_left_out_of_the_expanded_list(tmp_path):
+    """AbstractHerder.connectorStatus: "No status found for connector x" until its worker
+    writes one; listConnectors?expand=status leaves such a connector out."""
+    kernel, a, _ = cluster(tmp_path)
+    c = client(a)
+    a.put_connector_config("x", {**SINK, "file": str(tmp_path / "x.txt")}, False)
+    assert c.get("/connectors/x/status").json() == {
+        "error_code": 404, "message": "No status found for connector x"}
+    assert list(c.get("/connectors?expand=status").json()) == ["sink"]
+    kernel.run(until_ms=25_000)
+    assert list(c.get("/connectors?expand=status").json()) == ["sink", "x"]
