@@ -360,3 +360,25 @@ def test_a_connector_without_a_status_yet_is_404_and_left_out_of_the_expanded_li
     assert list(c.get("/connectors?expand=status").json()) == ["sink"]
     kernel.run(until_ms=25_000)
     assert list(c.get("/connectors?expand=status").json()) == ["sink", "x"]
+
+
+def test_a_worker_reads_the_compacted_config_topic(tmp_path):
+    """The config topic is compacted: after the cleaner keeps only each key's last record (and
+    drops the tombstones), a new worker still builds the same view, with the latest config."""
+    from sim.broker.log_cleaner import clean
+    kernel, a, b = cluster(tmp_path, scheduled_rebalance_max_delay_ms=0)
+    a.put_connector_config("sink", {**SINK, "file": str(tmp_path / "v2.txt")}, True)
+    a.put_connector_config("gone", {**SINK, "file": str(tmp_path / "g.txt")}, False)
+    kernel.run(until_ms=25_000)
+    a.delete_connector_config("gone")
+    kernel.run(until_ms=30_000)
+    log = kernel.cluster.partition("connect-configs", 0).log
+    result = clean(log, kernel, log.high_watermark, kernel.now_ms, 0)
+    assert len(result.removed_offsets) > 0
+    a.crash()
+    b.crash()
+    c = DistributedHerder(kernel, props(8085, scheduled_rebalance_max_delay_ms=0))
+    assert c.connectors() == ["sink"]
+    assert c.configs["sink"]["file"] == str(tmp_path / "v2.txt")
+    assert len(c.tasks["sink"]) == 2
+    assert c.config_store.log.positions[0] == log.high_watermark  # read to the end

@@ -78,6 +78,7 @@ class KafkaBasedLog:
         self.topic = topic
         self.consume = consume
         self.positions: dict[int, int] = {}
+        self.record_offset = -1  # the offset of the record being consumed
         self.producer = _LogProducer(kernel, {
             "client.id": client_id, "acks": "all", "linger.ms": 0, "enable.idempotence": False,
             "max.in.flight.requests.per.connection": 1, "delivery.timeout.ms": 2**31 - 1}, topic)
@@ -105,13 +106,14 @@ class KafkaBasedLog:
                 continue
             ids = log.column("record_id", start, end)
             kept = log.retained(start, end)
-            for record_id, present in zip(ids, kept, strict=True):
+            for i, (record_id, present) in enumerate(zip(ids, kept, strict=True)):
+                self.positions[part.partition] = start + i + 1
                 if not present or record_id < 0:
                     continue
                 key, value = payload(self.kernel, int(record_id))
+                self.record_offset = start + i
                 self.consume(key, None if value is None else json.loads(value))
                 read += 1
-            self.positions[part.partition] = end
         return read
 
     def end_offset(self) -> int:
@@ -131,9 +133,10 @@ class KafkaConfigBackingStore:
     """Connector configs, target states and task configs, read back from the config topic.
 
     ``configs``, ``targets`` and ``tasks`` are this worker's snapshot (``ClusterConfigState``);
-    ``offset`` is how far it has read. ``versions`` holds, per connector, the offsets of the
-    records its running instances depend on (the connector config and the last task commit),
-    so that an owner can tell that its instance is out of date. ``on_update(kind, name)`` is
+    ``offset`` is how far it has read (the config topic's offset after the last record read).
+    ``versions`` holds, per connector, the offsets of the records its running instances depend
+    on (the connector config and the last task commit), so that an owner can tell that its
+    instance is out of date. ``on_update(kind, name)`` is
     called for each change read: ``connector``, ``removed``, ``target``, ``tasks`` or
     ``restart`` (with the request in ``restarts``).
     """
@@ -151,8 +154,8 @@ class KafkaConfigBackingStore:
         self.log = KafkaBasedLog(kernel, topic, client_id, self._consume)
 
     def _consume(self, key: str, value: Any) -> None:
-        self.offset += 1
-        offset = self.offset
+        offset = self.log.record_offset
+        self.offset = offset + 1
         if key.startswith("connector-"):
             name = key.removeprefix("connector-")
             if value is None:
