@@ -382,3 +382,42 @@ def test_a_worker_reads_the_compacted_config_topic(tmp_path):
     assert c.configs["sink"]["file"] == str(tmp_path / "v2.txt")
     assert len(c.tasks["sink"]) == 2
     assert c.config_store.log.positions[0] == log.high_watermark  # read to the end
+
+
+def _member(worker, units):
+    return json.dumps({"worker_id": worker, "assignment": units})
+
+
+def test_the_assignor_revokes_above_the_new_ceiling_for_an_empty_newcomer():
+    """performTaskRevocation's example: a connector and 6 tasks on A, B joins empty: tasks
+    floor = ceil = 3, so A gives up 3 tasks; connectors ceil 1, so A keeps its connector.
+    The follow-up round hands the 3 revoked tasks to B (assignTasks)."""
+    from sim.connect.assignor import IncrementalCooperativeAssignor
+    units = ["connector:c"] + [f"task:c:{i}" for i in range(6)]
+    assignor = IncrementalCooperativeAssignor(300_000)
+    first = assignor.perform_task_assignment({"m1": _member("A", [])}, units, 1, -1, 0.0)
+    assert first["m1"]["units"] == units
+    second = assignor.perform_task_assignment(
+        {"m1": _member("A", units), "m2": _member("B", [])}, units, 2, 1, 1000.0)
+    assert second["m1"]["revoked"] == ["task:c:0", "task:c:1", "task:c:2"]
+    assert second["m2"] == {"units": [], "revoked": [], "delay_ms": 0}
+    kept = second["m1"]["units"]
+    third = assignor.perform_task_assignment(
+        {"m1": _member("A", kept), "m2": _member("B", [])}, units, 3, 2, 1100.0)
+    assert third["m2"]["units"] == ["task:c:0", "task:c:1", "task:c:2"]
+    assert third["m1"] == {"units": kept, "revoked": [], "delay_ms": 0}
+
+
+def test_the_assignor_fills_the_least_loaded_level_by_level():
+    """assignTasks: members ranked once by task count (then worker id); the least loaded level
+    is filled first, then the next, keeping that rank: B (0 tasks) gets 2 of 3 new tasks."""
+    from sim.connect.assignor import IncrementalCooperativeAssignor
+    units = ["connector:c", "task:c:0", "task:d:0", "task:d:1", "task:d:2"]
+    assignor = IncrementalCooperativeAssignor(300_000)
+    assignor.previous_assignment = {"connector:c", "task:c:0"}
+    assignor.previous_generation = 1
+    plan = assignor.perform_task_assignment(
+        {"m1": _member("A", ["connector:c", "task:c:0"]), "m2": _member("B", [])},
+        units, 2, 1, 0.0)
+    assert plan["m2"]["units"] == ["task:d:0", "task:d:1"]  # level 0, then level 1 from B
+    assert plan["m1"]["units"] == ["connector:c", "task:c:0", "task:d:2"]
