@@ -264,6 +264,8 @@ VIEWS: dict[str, StepperView] = {
 class StepperPanel(widgets.VBox):
     """Play/pause, step, step back, reset, speed, a time slider, the cluster, the last events.
 
+    ``header`` replaces the line of configs in force that ``view.header_focus`` names.
+
     Step ▶, ◀ step back and each tick of play move by "events / tick" trace events. The figure
     is shown at its own size and shape; the event table sits under it in a box of its own that
     scrolls sideways when it is wider than the output.
@@ -271,7 +273,7 @@ class StepperPanel(widgets.VBox):
 
     def __init__(self, factory: KernelFactory, title: str, events: int, view: StepperView,
                  bookmarks: Mapping[str, int] | None = None,
-                 until_ms: float | None = None) -> None:
+                 until_ms: float | None = None, header: str | None = None) -> None:
         self.state = new_state(factory, until_ms)
         self.events_shown = events
         self.view = view
@@ -294,9 +296,10 @@ class StepperPanel(widgets.VBox):
         self.events = widgets.HTML(layout=widgets.Layout(max_width="100%"))
         self.image = figure_image()
         self._syncing = False
-        header = header_html(lessons.config_header(self.state.kernel, view.header_focus))
+        if header is None:
+            header = lessons.config_header(self.state.kernel, view.header_focus)
         rows: list[widgets.Widget] = [
-            widgets.HTML(f"<b>{title}</b>"), widgets.HTML(header),
+            widgets.HTML(f"<b>{title}</b>"), widgets.HTML(header_html(header)),
             widgets.HBox([self.play, self.back_button, self.step_button, self.reset_button,
                           self.speed], layout=widgets.Layout(flex_flow="row wrap")),
             self.time]
