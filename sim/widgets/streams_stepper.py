@@ -303,11 +303,15 @@ def _short_client(client_id: str) -> str:
 # --- the restore ---------------------------------------------------------------------------
 
 
-def restore_steps(kernel: Kernel, since_ms: float = 0.0) -> pd.DataFrame:
-    """The restore story from the trace, from ``since_ms`` on: crashes, tasks created on their
-    new owner, each active changelog restore (start, batches, end), tasks running again and
-    instances back in RUNNING. Standby updates are left out. Columns: :data:`RESTORE_COLUMNS`."""
+def restore_steps(kernel: Kernel, since_ms: float | None = None) -> pd.DataFrame:
+    """The restore story from the trace, from ``since_ms`` on (default: the first crash, or the
+    start): crashes, tasks created on their new owner, each active changelog restore (start,
+    batches, end), tasks running again and instances back in RUNNING. Standby updates are left
+    out. Columns: :data:`RESTORE_COLUMNS`."""
     trace = kernel.trace
+    if since_ms is None:
+        crashed = trace.frame(events.STREAMS_CRASH)
+        since_ms = float(crashed.time_ms.min()) if len(crashed) else 0.0
     restores = trace.frame(events.STREAMS_RESTORE)
     restores = restores[(restores.action != "standby") & (restores.time_ms >= since_ms)]
     restoring = set(zip(restores.component, restores.task, strict=True))
@@ -373,9 +377,9 @@ def restore_figure(steps: pd.DataFrame, index: int) -> Figure:
     seen = steps.iloc[: index + 1] if index >= 0 else steps.iloc[:0]
     starts = steps[steps.step == "restore start"]
     bars = list(dict.fromkeys(zip(starts.task, starts.store, starts.partition, strict=True)))
-    height = 1.0 + 0.55 * max(len(bars), 1) + 1.0
+    height = 1.0 + 0.55 * max(len(bars), 1) + 0.7
     figure = Figure(figsize=(8.5, height))
-    ax = figure.add_axes((0.2, 1.0 / height, 0.75, 0.55 * max(len(bars), 1) / height))
+    ax = figure.add_axes((0.25, 0.7 / height, 0.7, 0.55 * max(len(bars), 1) / height))
     right = max([int(starts.end_offset.max()) if len(starts) else 1, 1])
     for y, (task, store, partition) in enumerate(bars):
         mine = seen[(seen.task == task) & (seen.store == store) & (seen.partition == partition)]
@@ -393,7 +397,7 @@ def restore_figure(steps: pd.DataFrame, index: int) -> Figure:
         ax.axvline(start, ymin=0, ymax=1, color="#999999", linewidth=0.6, linestyle=":")
     ax.set_xlim(0, right * 1.02)
     ax.set_ylim(len(bars) - 0.5 if bars else 0.5, -0.5)
-    ax.set_yticks(range(len(bars)), [f"task {t} · {s} · p{p}" for t, s, p in bars],
+    ax.set_yticks(range(len(bars)), [f"{_clip(s, 24)}-{p}\n(task {t})" for t, s, p in bars],
                   fontsize=8)
     ax.set_xlabel("changelog offset (grey: held locally per the checkpoint; green: restored)",
                   fontsize=8)
@@ -513,10 +517,10 @@ def journey_stepper(factory: KernelFactory, topic: str, partition: int, offset: 
                         journey_bookmarks(steps))
 
 
-def restore_stepper(factory: KernelFactory, until_ms: float, since_ms: float = 0.0,
+def restore_stepper(factory: KernelFactory, until_ms: float, since_ms: float | None = None,
                     title: str = "A restore, step by step") -> JourneyPanel | GradingPlaceholder:
     """A stepper through the restores that the run ``factory()`` builds goes through (a crash
-    scheduled in it), from ``since_ms`` to ``until_ms``.
+    scheduled in it), from ``since_ms`` (default: the first crash) to ``until_ms``.
 
     Raises:
         ConfigError: nothing was restored in that time.
@@ -526,7 +530,7 @@ def restore_stepper(factory: KernelFactory, until_ms: float, since_ms: float = 0
     kernel = _probe(factory, until_ms)
     steps = restore_steps(kernel, since_ms)
     if not (steps.step == "restore start").any():
-        raise ConfigError(f"No store was restored between {since_ms:,} and {until_ms:,} ms; "
+        raise ConfigError(f"No store was restored by {until_ms:,} ms after the crash; "
                           "schedule a crash in the factory, or run longer.")
     bookmarks = {f"{n + 1}. {row.what}": int(row.seq)
                  for n, row in enumerate(steps.itertuples(index=False))}
