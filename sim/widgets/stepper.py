@@ -15,6 +15,8 @@ broker that leads it; lessons 00 and 01) or ``"replication"`` (every replica's l
 the high watermark, leaders, ISR and broker states; lesson 02), each with its line of configs in
 force and its table of recent events. ``until_ms`` ends a replay at a scenario's duration, and
 ``bookmarks`` (label → trace ``seq``) add a "go to" list of the run's key events.
+:mod:`sim.widgets.streams_stepper` builds on it: one record's way through a Streams topology, and
+a store's restore, step by step.
 """
 
 from __future__ import annotations
