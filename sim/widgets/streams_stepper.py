@@ -244,6 +244,9 @@ def current_step(steps: pd.DataFrame, state: StepperState, chosen: int | None = 
 # --- figures -------------------------------------------------------------------------------
 
 _HERE, _PAST = "#d62728", "#e8a0a0"
+MAX_WIDTH_IN = 11.0
+"""The widest journey figure: at the panel's 840 px it stays above 72 dpi, so it is never
+wider than the panel."""
 
 
 def journey_figure(topology: Topology, steps: pd.DataFrame, index: int,
@@ -252,6 +255,8 @@ def journey_figure(topology: Topology, steps: pd.DataFrame, index: int,
     and under it the step: which instance, thread and task, and the key and value there."""
     probe = draw_topology(topology)
     width, height = probe.get_size_inches()
+    if width > MAX_WIDTH_IN:  # drawn at equal aspect: a narrower figure scales it down
+        width, height = MAX_WIDTH_IN, height * MAX_WIDTH_IN / width
     caption_in = 1.15
     figure = Figure(figsize=(max(width, 7.5), height + caption_in))
     top = figure.add_axes((0.0, caption_in / (height + caption_in), 1.0,
@@ -534,7 +539,7 @@ def restore_stepper(factory: KernelFactory, until_ms: float, since_ms: float | N
                           "schedule a crash in the factory, or run longer.")
     bookmarks = {f"{n + 1}. {row.what}": int(row.seq)
                  for n, row in enumerate(steps.itertuples(index=False))}
-    header = "restore consumer: max.poll.records=1000 · " + ", ".join(
-        f"{name}: {_short_client(name)}" for name in dict.fromkeys(steps.instance))
+    header = ("restore consumer: max.poll.records=1000 · instances: "
+              + ", ".join(_short_client(name) for name in dict.fromkeys(steps.instance)))
     return JourneyPanel(factory, title, steps, lambda s, i, _state: restore_figure(s, i),
                         header, until_ms, ["time_ms", "task", "step", "what"], bookmarks)
