@@ -174,7 +174,7 @@ def _block(kernel: Kernel, first: Any, processed: pd.DataFrame, forwards: pd.Dat
     key, value = payload(kernel, int(log.column("record_id", where[2], where[2] + 1)[0]))
     rows = [{**base, "seq": int(first.seq), "step": "read", "node": source, "topic": where[0],
              "partition": where[1], "offset": where[2], "key": key, "value": value,
-             "what": f"task {first.task} reads {where[0]}-{where[1]}@{where[2]}"
+             "what": f"reads {where[0]}-{where[1]}@{where[2]}"
                      + (f" into {short_name(source)}" if source else "")}]
     mine_f = forwards[(forwards.component == component) & (forwards.seq > first.seq)
                       & (forwards.seq < end)]
@@ -226,8 +226,8 @@ def _passes_on(after: list[tuple[str, Any]], node: str) -> bool:
 
 
 def journey_bookmarks(steps: pd.DataFrame) -> dict[str, int]:
-    """Label → trace ``seq`` for each step (``"3. task 0_0 · FILTER-1 → SINK-2 · key …"``)."""
-    return {f"{n + 1}. task {row.task} · {row.what} · key {_show(row.key)}, value "
+    """Label → trace ``seq`` for each step (``"3. task 0_0: FILTER-1 → SINK-2 · key …"``)."""
+    return {f"{n + 1}. task {row.task}: {row.what} · key {_show(row.key)}, value "
             f"{_show(row.value)}": int(row.seq)
             for n, row in enumerate(steps.itertuples(index=False))}
 
@@ -458,9 +458,17 @@ class JourneyPanel(StepperPanel):
         if not len(self.steps):
             return
         index = min(max(index, 0), len(self.steps) - 1)
-        self.chosen = index
         seq = int(self.steps["seq"].iloc[index])
-        self._move(lambda: seek_event(self.state, seq))
+        self._move(lambda: seek_event(self.state, seq), chosen=index)
+
+    def _move(self, move: Callable[[], StepperState], chosen: int | None = None) -> None:
+        """Move (a step of the table when ``chosen`` is given, else events or time), redraw."""
+        self.chosen = chosen
+        super()._move(move)
+
+    def _tick(self, change: Mapping[str, Any]) -> None:
+        self.chosen = None
+        super()._tick(change)
 
     def _go(self, _button: Any) -> None:
         if self.bookmarks.value is not None:
