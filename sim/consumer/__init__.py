@@ -229,11 +229,20 @@ class Consumer(ConsumerClient):
 
     def group_metadata(self) -> dict[str, Any]:
         """``ConsumerGroupMetadata`` for ``send_offsets_to_transaction``: group id, member id,
-        generation, so that the group coordinator can refuse a zombie's offsets (KIP-447)."""
+        generation, so that the group coordinator can refuse a zombie's offsets (KIP-447).
+
+        Those of the last join that completed, as Kafka's ``ConsumerCoordinator.groupMetadata``
+        (set in ``onJoinComplete`` only): a member that learns it was removed forgets its
+        generation, but the offsets of records it already polled still carry the old one and
+        are refused (UNKNOWN_MEMBER_ID). With ``-1`` and no member id they would pass as an
+        old-protocol transactional commit, and a zombie's transaction would commit.
+        """
         if self.group_id is None:
             raise IllegalStateError("group_metadata() needs a group.id.")
-        return {"group.id": self.group_id, "member.id": self.member_id,
-                "generation.id": self.generation, "group.instance.id": self.instance_id}
+        member_id, generation = (self.coordinator.joined if self.coordinator is not None
+                                 else (self.member_id, self.generation))
+        return {"group.id": self.group_id, "member.id": member_id,
+                "generation.id": generation, "group.instance.id": self.instance_id}
 
     def run_step(self, step: Callable[[], Generator[Any, Any, Any]]) -> None:
         """Inside ``on_records``: replay ``step()`` (a generator of simulated work, such as a

@@ -64,6 +64,9 @@ class ConsumerCoordinator:
         """Forget the membership, as a freshly started client (used on restart)."""
         self.member_id = ""
         self.generation = -1
+        # (member id, generation) of the last join that completed: ConsumerCoordinator's
+        # ``groupMetadata``, which errors and leaving do not reset (see ``group_metadata``)
+        self.joined: tuple[str, int] = ("", -1)
         self.protocol: str | None = None
         self.state = UNJOINED
         self.rejoin_needed = True
@@ -210,6 +213,7 @@ class ConsumerCoordinator:
             self._reset_generation(reset_member_id=response.error == group.UNKNOWN_MEMBER_ID)
         else:
             self.sync_result = response
+            self.joined = (self.member_id, self.generation)
             self.consumer.notify()
 
     def _reset_generation(self, reset_member_id: bool) -> None:

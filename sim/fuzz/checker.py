@@ -38,11 +38,16 @@ from typing import Any
 import simpy
 
 from sim import consistency, report, scenarios
-from sim.fuzz import streams_check
+from sim.fuzz import streams_check, transactions_check
 from sim.fuzz.generator import Profile, to_yaml
 
+TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-aborted",
+                     "read-above-lso", "lso-above-hw", "hanging-transaction",
+                     "uncaused-aborted-read")
+"""Kinds from ``sim.fuzz.transactions_check``: what a safe transactional run never shows."""
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
-          "skipped", "processed-twice", "streams-lost", "streams-extra", "remote-tier")
+          "skipped", "processed-twice", "streams-lost", "streams-extra", "remote-tier",
+          *TRANSACTION_KINDS)
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
@@ -149,8 +154,9 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     losses: list[dict[str, Any]] = []
     try:
         kernel = loaded.build()
+        lso_problems = transactions_check.watch(kernel, _outputs(scenario))
         guard.run(kernel, loaded.duration_ms)
-        found, losses = _judge(kernel, scenario)
+        found, losses = _judge(kernel, scenario, lso_problems)
         if json_summary:
             found += _json_errors(kernel, loaded)
     except RunawayError as exc:
@@ -167,6 +173,12 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     return verdict
 
 
+def _outputs(scenario: dict[str, Any]) -> list[str]:
+    """Output topics of the scenario's transactional consume-transform-produce loops."""
+    return sorted({c["output_topic"] for c in scenario.get("consumers", [])
+                   if "output_topic" in c and c.get("transactional", True)})
+
+
 def _json_errors(kernel: Any, loaded: Any) -> list[Violation]:
     """An ``error`` if the run's ``--json`` summary cannot be built."""
     try:
@@ -177,7 +189,7 @@ def _json_errors(kernel: Any, loaded: Any) -> list[Violation]:
     return []
 
 
-def _judge(kernel: Any, scenario: dict[str, Any]
+def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None = None
            ) -> tuple[list[Violation], list[dict[str, Any]]]:
     from sim.audit import audit_kernel
 
@@ -212,6 +224,16 @@ def _judge(kernel: Any, scenario: dict[str, Any]
         found.append(Violation("remote-tier", len(problems), problems[0]))
     for spec in scenario.get("streams", []):
         for kind, (count, detail) in streams_check.check(kernel, spec).items():
+            found.append(Violation(kind, count, detail))
+    if _outputs(scenario):
+        from sim.audit import _concat
+        from sim.consumer.history import READ_COLUMNS
+        from sim.consumer.metrics import consumers
+
+        reads = _concat([c.reads() for c in consumers(kernel)], READ_COLUMNS)
+        aborted = delivery.transactions.get("aborted-read", [])
+        for kind, (count, detail) in transactions_check.check(
+                kernel, scenario, reads, aborted, lso_problems or []).items():
             found.append(Violation(kind, count, detail))
     return _merge(found), delivery.lost_records
 

@@ -73,6 +73,9 @@ class Profile:
     ``tiered`` puts the topic on tiered storage (``TIERED_TOPIC``, ``TIERED_BROKERS``).
     ``storage`` makes the topic compacted and deleted (``STORAGE_TOPIC``), so retention and
     the log cleaner remove records that the checks must tie to them, never call lost.
+    ``transactions`` runs a transactional consume-transform-produce loop and read_committed /
+    read_uncommitted readers of its output (``transactions_consumers``); consumer faults hit
+    the loop's members, mid-transaction.
     """
 
     name: str
@@ -89,6 +92,7 @@ class Profile:
         default_factory=lambda: {"replica.lag.time.max.ms": 5000})
     tiered: bool = False
     storage: bool = False
+    transactions: bool = False
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -109,7 +113,36 @@ PROFILES = {
     "tiered": Profile("tiered", consumers=True,
                       broker_configs={"replica.lag.time.max.ms": 5000, **TIERED_BROKERS},
                       tiered=True),
+    "transactions": Profile("transactions", transactions=True, records=1500, rate_per_s=25.0),
 }
+
+
+EOS_OUTPUT = "payments-out"
+EOS_MEMBERS = ("eos-1", "eos-2")
+BILLING_MEMBERS = ("consumer-billing-1", "consumer-billing-2")
+EOS_TIMEOUTS_MS = (10_000, 20_000, 60_000)
+"""The transactions profile: ``transaction.timeout.ms`` values drawn for the loop's producers;
+the shorter ones are below the longest pauses, so the coordinator aborts and fences."""
+
+
+def transactions_consumers(rng: np.random.Generator) -> tuple[list[dict[str, Any]], str]:
+    """The transactions profile's consumers: a transactional consume-transform-produce loop
+    (group ``eos``, members ``EOS_MEMBERS``) from ``TOPIC`` to ``EOS_OUTPUT``, and two readers
+    of the output, one ``read_committed`` and one ``read_uncommitted``; and the variant label."""
+    timeout_ms = int(EOS_TIMEOUTS_MS[int(rng.integers(len(EOS_TIMEOUTS_MS)))])
+    reader = {"max.poll.records": 200, "session.timeout.ms": 10000,
+              "auto.offset.reset": "earliest"}
+    return [{"group": "eos", "name": "eos", "topics": [TOPIC], "count": 2,
+             "app": "consume-transform-produce", "output_topic": EOS_OUTPUT,
+             "producer_config": {"transaction.timeout.ms": timeout_ms},
+             "processing_ms_per_record": 2,
+             "config": {"max.poll.records": 50, "session.timeout.ms": 10000,
+                        "auto.offset.reset": "earliest"}},
+            {"group": "committed", "name": "committed", "topics": [EOS_OUTPUT], "count": 1,
+             "app": "at-least-once", "config": {**reader, "isolation.level": "read_committed"}},
+            {"group": "uncommitted", "name": "uncommitted", "topics": [EOS_OUTPUT], "count": 1,
+             "app": "at-least-once",
+             "config": {**reader, "isolation.level": "read_uncommitted"}}], f"txn{timeout_ms}"
 
 
 def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
@@ -143,9 +176,11 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
                     "output": STREAMS_OUTPUT, "instances": 2,
                     "config": {"commit.interval.ms": 1000, "session.timeout.ms": 10000}}]
         variant = app
+    if profile.transactions:
+        consumers, variant = transactions_consumers(rng)
     kinds = (BROKER_FAULTS + (CONSUMER_FAULTS if consumers else ())
              + (STREAMS_FAULTS if streams else ()))
-    faults = _Faults(rng, profile)
+    faults = _Faults(rng, profile, EOS_MEMBERS if profile.transactions else BILLING_MEMBERS)
     if profile.disk_loss:
         faults.add("crash", lose_disk=True)
     if streams:
@@ -162,7 +197,8 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
         "duration_ms": profile.horizon_ms + profile.settle_ms,
         "cluster": {"brokers": 3, "broker_configs": dict(profile.broker_configs)},
         "topics": [{"name": name, "partitions": 3, "replication_factor": 3, "configs": topic}
-                   for name in [TOPIC] + ([STREAMS_OUTPUT] if streams else [])],
+                   for name in [TOPIC] + ([STREAMS_OUTPUT] if streams else [])
+                   + ([EOS_OUTPUT] if profile.transactions else [])],
         "producers": [{"config": producer,
                        "workload": {"topic": TOPIC, "records": profile.records,
                                     "rate_per_s": profile.rate_per_s,
@@ -188,9 +224,11 @@ def to_yaml(scenario: dict[str, Any]) -> str:
 class _Faults:
     """Collects drawn faults as (at_ms, order, entry) so that equal times keep draw order."""
 
-    def __init__(self, rng: np.random.Generator, profile: Profile) -> None:
+    def __init__(self, rng: np.random.Generator, profile: Profile,
+                 members: tuple[str, ...] = ("consumer-billing-1", "consumer-billing-2")) -> None:
         self.rng = rng
         self.profile = profile
+        self.members = members
         self.drawn: list[str] = []
         self._entries: list[tuple[int, int, dict[str, Any]]] = []
         self._busy: dict[Any, list[tuple[int, int]]] = {}  # crash / consumer windows per node
@@ -262,7 +300,7 @@ class _Faults:
             self._at(start, {"network_partition": {"a": side_a, "b": side_b}})
             self._at(end, {"heal_network": {"a": side_a, "b": side_b}})
         else:
-            consumer = f"consumer-billing-{int(rng.integers(1, 3))}"
+            consumer = self.members[int(rng.integers(len(self.members)))]
             window = self._free_window(consumer)
             if window is None:
                 return
