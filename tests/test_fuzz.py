@@ -2,7 +2,7 @@
 
 Campaigns run 312 schedules in all (150 safe, 60 disk-loss, 60 unsafe, 30 consumer groups, 12
 Kafka Streams applications) at
-600 records per schedule (10/s over the same 60 s) to keep CI to minutes;
+600 records per schedule, and 6 transactions schedules at 300 records (10/s over the same 60 s) to keep CI to minutes;
 ``benchmarks/fuzz_campaign.py`` runs 1,000 and more at the reference size. Every minimised
 finding under ``tests/data/fuzz`` replays clean once its defect is fixed; one that cannot be
 fixed at once is marked ``xfail(strict=True)`` naming its cause, so the marker must go when the
@@ -595,6 +595,13 @@ DEFECTS: dict[str, str | None] = {
     # loss sit below the lost ones' acknowledged offsets; a checker false alarm, now judged
     # with the loss (nonmonotonic-send-after-loss)
     "disk-loss--nonmonotonic-send-after-empty-leader": None,
+    # transactions campaign (seed 2026): a loop member paused past its session timeout wakes,
+    # learns it was removed and forgets its generation; the offsets of the records it had
+    # already polled went out with member "" and generation -1, which the group coordinator
+    # accepts from a transactional producer, so the zombie's transaction committed outputs
+    # its successor had committed too (eos-duplicate). Fixed: group_metadata() is the last
+    # completed join's, as Kafka's ConsumerCoordinator.groupMetadata, and is refused.
+    "transactions--eos-duplicate-zombie-offsets": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
@@ -634,7 +641,7 @@ def test_recorded_finding_passes_once_its_defect_is_fixed(path):
 # -- transactions --------------------------------------------------------------------------------
 
 TXN_RECORDS = 300
-TXN_RUNS = 8
+TXN_RUNS = 6
 
 
 def _txn_profile():

@@ -18,6 +18,10 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
 - from the logs, for a Kafka Streams application (``sim.fuzz.streams_check``):
   ``streams-lost``, ``streams-extra``, and ``streams-duplicate`` (at-least-once allows it, so
   every profile tolerates it);
+- from the logs and the readers' history, for a transactional consume-transform-produce loop
+  (``sim.fuzz.transactions_check``): ``eos-lost``, ``eos-duplicate``, ``eos-extra``,
+  ``committed-read-aborted``, ``read-above-lso``, ``lso-above-hw``, ``hanging-transaction``
+  and ``uncaused-aborted-read`` (no profile tolerates any of them);
 - from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
   overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
