@@ -2,7 +2,8 @@
 
 Campaigns run 312 schedules in all (150 safe, 60 disk-loss, 60 unsafe, 30 consumer groups, 12
 Kafka Streams applications) at
-600 records per schedule, and 6 transactions schedules at 300 records (10/s over the same 60 s) to keep CI to minutes;
+600 records per schedule (10/s over the same 60 s), and 6 transactions schedules at 300, to
+keep CI to minutes;
 ``benchmarks/fuzz_campaign.py`` runs 1,000 and more at the reference size. Every minimised
 finding under ``tests/data/fuzz`` replays clean once its defect is fixed; one that cannot be
 fixed at once is marked ``xfail(strict=True)`` naming its cause, so the marker must go when the
