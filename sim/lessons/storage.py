@@ -227,3 +227,84 @@ def retention_slider():
                                description="retention.ms", continuous_update=False,
                                style={"description_width": "initial"})
     return widgets.interactive(show, retention_ms=slider)
+
+
+# -- the log view and the cleaner's dirty ratio ---------------------------------------------------
+
+DIRTY_TOPIC = "prices"
+DIRTY_RUN_MS = 30_000
+"""The dirty-ratio runs: a compacted topic of 500 keys written at 200 records/s for 30 s."""
+
+
+def compaction_figure(keys: Sequence[str], **kwargs: object):
+    """The ``compaction`` table of ``keys`` drawn before and after cleaning (one box per
+    offset, gaps dashed)."""
+    from sim.widgets.log_view import compaction_figure as draw
+
+    return draw(compaction(keys, **kwargs))  # type: ignore[arg-type]
+
+
+def tiered_view(kernel: Kernel, topic: str = "clicks", partition: int = 0):
+    """The log view of a tiered partition: each broker's segments and the remote tier's."""
+    from sim.widgets.log_view import log_view, log_view_figure
+
+    return log_view_figure(log_view(kernel.cluster, topic, partition, kernel.now_ms))
+
+
+def dirty_ratio_kernel(min_ratio: float) -> Kernel:
+    """A compacted topic (2 replicas, ~10 KB segments) with ``min.cleanable.dirty.ratio`` =
+    ``min_ratio``; 500 keys written at 200 records/s; each broker's cleaner looks every
+    second (``log.cleaner.backoff.ms``=1000). Not run yet."""
+    from sim.workloads import UniformKeys, Workload
+
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic(DIRTY_TOPIC, 1, 2, {
+            "cleanup.policy": "compact", "lab.segment.bytes": 10_000,
+            "min.cleanable.dirty.ratio": min_ratio})
+        producer = Producer(kernel, {"client.id": "prices"})
+        producer.add_workload(Workload.generate(kernel.spawn_rng(), DIRTY_TOPIC, 6_000, 200,
+                                                keys=UniformKeys(500), value_bytes=60))
+
+    return Kernel(seed=4, brokers=2, setup=setup,
+                  broker_configs={"log.cleaner.backoff.ms": 1000})
+
+
+def dirty_ratio_run(min_ratio: float, until_ms: float = DIRTY_RUN_MS) -> Kernel:
+    """:func:`dirty_ratio_kernel`, run to ``until_ms``."""
+    return dirty_ratio_kernel(min_ratio).run(until_ms=until_ms)
+
+
+def cleanings(kernel: Kernel) -> pd.DataFrame:
+    """The leader's cleanings: when, from which first dirty offset to where, how many records
+    each removed, and the dirty ratio that let it run."""
+    from sim.broker.log_cleaner import LOG_CLEAN
+
+    frame = kernel.trace.frame(LOG_CLEAN)
+    leader = kernel.cluster.partition(DIRTY_TOPIC, 0).leader
+    frame = frame[frame["node"] == leader]
+    return frame[["time_ms", "first_dirty_offset", "end_offset", "removed",
+                  "dirty_ratio"]].reset_index(drop=True)
+
+
+def dirty_ratio_table(ratios: Sequence[float] = (0.5, 0.9)) -> pd.DataFrame:
+    """Per ``min.cleanable.dirty.ratio``: how many cleanings the leader ran in the run, the
+    first one's time, the lowest dirty ratio a cleaning started at, and the log's bytes at the
+    end."""
+    rows = []
+    for ratio in ratios:
+        kernel = dirty_ratio_run(ratio)
+        done = cleanings(kernel)
+        rows.append({"min.cleanable.dirty.ratio": ratio, "cleanings": len(done),
+                     "first_at_ms": float(done["time_ms"].iloc[0]) if len(done) else None,
+                     "lowest_ratio_cleaned": float(done["dirty_ratio"].min()) if len(done)
+                     else None,
+                     "log_bytes_at_end": kernel.cluster.partition(DIRTY_TOPIC, 0).log.size_bytes})
+    return pd.DataFrame(rows)
+
+
+def dirty_ratio_views(min_ratio: float, times_ms: Sequence[float] = tuple(
+        range(4_000, DIRTY_RUN_MS + 1, 4_000))) -> list:
+    """Log views of a dirty-ratio run every 4 s, for ``sim.widgets.log_view.log_view_panel``."""
+    from sim.widgets.log_view import snapshots
+
+    return snapshots(dirty_ratio_kernel(min_ratio), DIRTY_TOPIC, 0, times_ms)
