@@ -355,11 +355,6 @@ class RemoteTier:
         """A consumer's read below the local log start, served by the leader's manager."""
         return self.manager_for(part).read(part, offset, max_records)
 
-    def run_once(self) -> None:
-        """One pass of every broker's manager (as if all their timers fired now)."""
-        for broker_id in sorted(self.managers):
-            self.managers[broker_id].run_once()
-
     # -- what a segment's records are, as bytes -------------------------------------------------
 
     def segment_records(self, log: PartitionLog, first: int, stop: int) -> pd.DataFrame:
