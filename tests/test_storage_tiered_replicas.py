@@ -121,6 +121,9 @@ def test_a_follower_below_the_leaders_local_log_start_gets_offset_moved_to_tiere
     state = kernel.cluster.remote_tier.states[("events", 0)]
     below = state.segment_for(leader_start - 1)
     assert row["next_offset"] == below.end_offset + 1 == leader_start
+    metrics = kernel.cluster.remote_tier.metrics().iloc[0]
+    assert (metrics["BuildRemoteLogAuxStateRequests"], metrics["BuildRemoteLogAuxStateErrors"]) \
+        == (1, 0)
 
 
 def test_a_rebuilt_follower_takes_its_epoch_cache_from_the_remote_tier() -> None:
@@ -172,6 +175,7 @@ def test_without_a_remote_segment_below_the_leaders_local_start_the_follower_ret
     beyond = state.highest_copied_offset + 2
     assert rlm.build_remote_log_aux_state(kernel.cluster, part, 2, beyond) is None
     assert (follower_log.log_start_offset, follower_log.log_end_offset) == before
+    assert kernel.cluster.remote_tier.metrics().iloc[0]["BuildRemoteLogAuxStateErrors"] == 1
 
 
 def test_only_a_tiered_topics_follower_gets_offset_moved_to_tiered_storage() -> None:

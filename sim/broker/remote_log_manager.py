@@ -151,6 +151,8 @@ class RemoteLogState:
     fetch_bytes: int = 0
     fetch_requests: int = 0
     delete_requests: int = 0
+    aux_state_requests: int = 0  # followers that rebuilt their log's start from here
+    aux_state_errors: int = 0  # ... or could not, and retried
     indexes: dict[int, SegmentIndexes] = field(default_factory=dict)  # by base offset
 
     def segments(self) -> list[RemoteLogSegmentMetadata]:
@@ -443,6 +445,8 @@ class RemoteTier:
                 "RemoteFetchBytes": state.fetch_bytes,
                 "RemoteFetchRequests": state.fetch_requests,
                 "RemoteDeleteRequests": state.delete_requests,
+                "BuildRemoteLogAuxStateRequests": state.aux_state_requests,
+                "BuildRemoteLogAuxStateErrors": state.aux_state_errors,
                 "RemoteCopyBytesPerSec": state.copy_bytes / seconds,
                 "RemoteFetchBytesPerSec": state.fetch_bytes / seconds,
             })
@@ -776,9 +780,11 @@ def build_remote_log_aux_state(cluster: Cluster, part: Partition, follower: int,
     state = remote_state(cluster, part)
     if state is None:
         return None
+    state.aux_state_requests += 1
     segment = state.segment_for(leader_local_start - 1)
     indexes = state.indexes.get(segment.base_offset) if segment is not None else None
     if segment is None or indexes is None:
+        state.aux_state_errors += 1
         return None
     log = part.logs[follower]
     gone = log.segments[:-1] + ([log.active_segment] if len(log) else [])
