@@ -41,9 +41,9 @@ def query_revenue(kernel: Kernel, topic: str, workload: Workload, rule: str,
 
     Returns:
         The revenue per cell (hours before ``from_ms`` are 0) and what the read did:
-        ``remote`` and ``local`` records read, and ``missed_by_offset_range`` — records of the
-        range that sit after the offset where the range's last hour ends, which a read
-        stopping there would have missed.
+        ``remote`` and ``local`` records read, and ``missed_by_offset_range`` — records that
+        sit after the offset where the next hour starts (``offsets_for_times`` of the hour's
+        end), which reading each hour as an offset range would have missed.
     """
     records = read_topic(kernel, topic, from_ms)
     decoded = [decode_value(v) for v in records["value"]]
@@ -51,15 +51,14 @@ def query_revenue(kernel: Kernel, topic: str, workload: Workload, rule: str,
                            amount_cents=[a for _, a in decoded],
                            event_ms=records["timestamp_ms"])
     inside = frame[frame["event_ms"] >= from_ms]
-    end_ms = workload.duration_ms
     missed = 0
-    last_hour = (end_ms // HOUR_MS - 1) * HOUR_MS
     for _p, part in inside.groupby("partition"):
         stamps, offsets = part["event_ms"].to_numpy(), part["offset"].to_numpy()
-        after = np.flatnonzero(stamps >= last_hour + HOUR_MS)
-        if len(after):
-            cut = offsets[after[0]]
-            missed += int(((offsets > cut) & (stamps < last_hour + HOUR_MS)).sum())
+        hours = stamps // HOUR_MS
+        for hour in np.unique(hours):
+            later = np.flatnonzero(stamps >= (hour + 1) * HOUR_MS)
+            if len(later):  # an offset range for the hour would stop at the next hour's start
+                missed += int(((hours == hour) & (offsets > offsets[later[0]])).sum())
     return revenue(inside, rule, workload), {
         "remote": int((records["tier"] == "remote").sum()),
         "local": int((records["tier"] == "local").sum()),

@@ -95,7 +95,8 @@ class ArchitectureRun:
 
 def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence[str] = VARIANTS,
              sample_every_ms: int = 10_000, tail_ms: int = 3 * 60_000, partitions: int = 2,
-             replication_factor: int = 3) -> ArchitectureRun:
+             replication_factor: int = 3,
+             topic_configs: dict[str, Any] | None = None) -> ArchitectureRun:
     """Run the workload with the named architectures attached (module docstring).
 
     Args:
@@ -106,12 +107,14 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
         tail_ms: how long the run goes on after the last payment (jobs finish, tables catch up).
         partitions: partitions of ``payments`` and of every output topic.
         replication_factor: of every topic.
+        topic_configs: configs of ``payments`` to change from :data:`TOPIC_CONFIGS`.
     """
     workload = workload or Workload()
     if sample_every_ms < 1000:
         raise ConfigError(f"sample_every_ms must be at least 1000, got {sample_every_ms}")
     kernel = Kernel(seed=seed, brokers=max(replication_factor, 1), broker_configs=BROKER_CONFIGS)
-    kernel.cluster.create_topic(TOPIC, partitions, replication_factor, TOPIC_CONFIGS)
+    kernel.cluster.create_topic(TOPIC, partitions, replication_factor,
+                                {**TOPIC_CONFIGS, **(topic_configs or {})})
     pay = payments(workload, kernel.spawn_rng())
     grid = list(cells(workload))
     chosen = {name: make_variant(name) for name in variants}
