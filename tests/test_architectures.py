@@ -13,6 +13,7 @@ from sim.architectures import (
     query_revenue,
     revenue,
     revenue_topology,
+    run_payments,
     simulate,
     truth,
 )
@@ -211,3 +212,8 @@ def test_kappa_refuses_to_reprocess_without_the_history():
     with pytest.raises(ConfigError, match="retention"):
         simulate(SMALL, variants=("kappa",), topic_configs={"retention.ms": 30 * MINUTE_MS,
                                                              "local.retention.ms": -2})
+
+
+def test_run_payments_are_the_payments_the_run_sends(run):
+    """run_payments gives, without running, exactly the payments simulate sent."""
+    pd.testing.assert_frame_equal(run_payments(), run.payments)

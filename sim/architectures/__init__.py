@@ -19,7 +19,7 @@ from sim.architectures.figure import comparison_figure
 from sim.architectures.kappa import KappaArchitecture
 from sim.architectures.lambda_ import LambdaArchitecture
 from sim.architectures.revenue_app import revenue_topology
-from sim.architectures.run import VARIANTS, ArchitectureRun, simulate
+from sim.architectures.run import VARIANTS, ArchitectureRun, run_payments, simulate
 from sim.architectures.tiers import TopicFollower, read_topic
 from sim.architectures.workload import Workload, counts_as_revenue, payments, revenue, truth
 
@@ -42,6 +42,7 @@ __all__ = [
     "read_topic",
     "revenue",
     "revenue_topology",
+    "run_payments",
     "simulate",
     "truth",
 ]

@@ -93,6 +93,20 @@ class ArchitectureRun:
         return float(self.sample_ms[-1])
 
 
+def _cluster(workload: Workload, seed: int, partitions: int, replication_factor: int,
+             topic_configs: dict[str, Any] | None) -> tuple[Kernel, pd.DataFrame]:
+    kernel = Kernel(seed=seed, brokers=max(replication_factor, 1), broker_configs=BROKER_CONFIGS)
+    kernel.cluster.create_topic(TOPIC, partitions, replication_factor,
+                                {**TOPIC_CONFIGS, **(topic_configs or {})})
+    return kernel, payments(workload, kernel.spawn_rng())
+
+
+def run_payments(workload: Workload | None = None, seed: int = 9, partitions: int = 2,
+                 replication_factor: int = 3) -> pd.DataFrame:
+    """The payments :func:`simulate` sends with these arguments, without running anything."""
+    return _cluster(workload or Workload(), seed, partitions, replication_factor, None)[1]
+
+
 def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence[str] = VARIANTS,
              sample_every_ms: int = 10_000, tail_ms: int = 3 * 60_000, partitions: int = 2,
              replication_factor: int = 3,
@@ -112,10 +126,7 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
     workload = workload or Workload()
     if sample_every_ms < 1000:
         raise ConfigError(f"sample_every_ms must be at least 1000, got {sample_every_ms}")
-    kernel = Kernel(seed=seed, brokers=max(replication_factor, 1), broker_configs=BROKER_CONFIGS)
-    kernel.cluster.create_topic(TOPIC, partitions, replication_factor,
-                                {**TOPIC_CONFIGS, **(topic_configs or {})})
-    pay = payments(workload, kernel.spawn_rng())
+    kernel, pay = _cluster(workload, seed, partitions, replication_factor, topic_configs)
     grid = list(cells(workload))
     chosen = {name: make_variant(name) for name in variants}
     run = ArchitectureRun(kernel, workload, pay, chosen, partitions, replication_factor,
