@@ -217,3 +217,22 @@ def test_kappa_refuses_to_reprocess_without_the_history():
 def test_run_payments_are_the_payments_the_run_sends(run):
     """run_payments gives, without running, exactly the payments simulate sent."""
     pd.testing.assert_frame_equal(run_payments(), run.payments)
+
+
+def test_an_outage_stops_the_processing_but_not_the_lake():
+    """With every processing component down for ten minutes, the Streams-based answers show
+    the outage's payments only after the restart, the failed batch job leaves no report, and
+    the lake's freshness does not change."""
+    outage = (60 * MINUTE_MS, 70 * MINUTE_MS)
+    run = simulate(SMALL, seed=3, outage=outage, partitions=1, replication_factor=1)
+    arrival = run.payments["arrival_ms"].to_numpy()
+    during = (arrival >= outage[0]) & (arrival < outage[1])
+    for name in ("lambda", "kappa"):
+        fresh = freshness(run, name)[during]
+        shown_at = arrival[during] / 1000 + fresh
+        assert (shown_at >= outage[1] / 1000).all()
+        assert np.isfinite(fresh).all()
+    assert (freshness(run, "lake")[during] <= 10).all()
+    assert run.variants["batch"].failed_runs == [65 * MINUTE_MS]
+    assert run.variants["batch"].runs == []
+    assert "freshness during the outage (s)" in comparison(run).columns

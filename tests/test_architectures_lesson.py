@@ -101,3 +101,15 @@ def test_figure_has_both_panels(run) -> None:
     left, right = fig.axes
     assert len(right.patches) == 4
     assert "hour 2" in left.get_title()
+
+
+def test_outage_numbers() -> None:
+    """During the outage the lake stays at about 5 s; lambda and kappa show the payments about
+    300 s after they arrived, all of them by the end; batch collection shows nothing."""
+    table = la.outage_table(la.outage_run(la.LESSON_SEED))
+    during = table["freshness during the outage (s)"]
+    assert during["streaming data lake"] <= 10
+    for name in ("lambda", "kappa"):
+        assert 270 <= during[name] <= 330
+        assert table.loc[name, "shown by the end (%)"] == 100
+    assert table.loc["batch collection", "shown by the end (%)"] == 0

@@ -46,7 +46,10 @@ class BatchCollection:
         self.root = Path(root) if root is not None else Path(
             tempfile.mkdtemp(prefix="kafka-lab-batch-"))
         self.runs: list[dict[str, Any]] = []
+        self.failed_runs: list[float] = []
         self.report: pd.Series | None = None
+        self.down = False
+        self._handled_due = -1
 
     def attach(self, run: Any) -> None:
         """Remember the run (its payments are what the services take)."""
@@ -59,14 +62,26 @@ class BatchCollection:
     def change_logic(self, now_ms: float) -> None:
         """Nothing to deploy ahead: the next job reads the rule in force when it runs."""
 
+    def fail(self, now_ms: float) -> None:
+        """The job scheduler is down: jobs due meanwhile fail (the services still dump)."""
+        self.down = True
+
+    def recover(self, now_ms: float) -> None:
+        """The scheduler is back; the next job runs at its next scheduled time."""
+        self.down = False
+
     def tick(self, now_ms: float) -> None:
         """Dump the files that are due, then run the jobs that are due."""
         while now_ms >= self.next_dump_ms:
             self._dump(self.next_dump_ms)
             self.next_dump_ms += self.dump_every_ms
         due = [d + self.job_delay_ms for d in self._dump_times()]
-        if due and now_ms >= due[-1] and (not self.runs or self.runs[-1]["due_ms"] < due[-1]):
-            self._job(now_ms, due[-1])
+        if due and now_ms >= due[-1] and self._handled_due < due[-1]:
+            self._handled_due = due[-1]
+            if self.down:
+                self.failed_runs.append(due[-1])
+            else:
+                self._job(now_ms, due[-1])
 
     def _dump_times(self) -> list[int]:
         return list(range(self.dump_every_ms, self.last_dump_ms + 1, self.dump_every_ms))

@@ -20,6 +20,8 @@ Columns (all measured on the run, except the last two, which describe the design
   per replica, object storage once.
 - ``code paths``: how many implementations of the revenue logic must be kept in step.
 - ``when a component crashes``: what stops or goes stale.
+- ``freshness during the outage (s)`` (only for a run with an ``outage``): the median
+  freshness of the payments that arrived while the processing components were down.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ COLUMNS = ["freshness median (s)", "freshness p95 (s)", "shown by the end (%)",
            "wrong cells at the end", "history restated after (s)", "reprocessing (s)",
            "storage (USD per GB of payments per month)", "code paths",
            "when a component crashes"]
+OUTAGE_COLUMN = "freshness during the outage (s)"
 
 
 def freshness(run: ArchitectureRun, variant: str) -> np.ndarray:
@@ -155,7 +158,13 @@ def comparison(run: ArchitectureRun) -> pd.DataFrame:
             "code paths": arch.code_paths,
             "when a component crashes": arch.when_a_component_crashes,
         }
-    frame = pd.DataFrame.from_dict(rows, orient="index")[COLUMNS]
+        if run.outage is not None:
+            arrival = run.payments["arrival_ms"].to_numpy()
+            during = (arrival >= run.outage[0]) & (arrival < run.outage[1])
+            rows[NAMES[variant]][OUTAGE_COLUMN] = float(
+                np.quantile(fresh[during], 0.5, method="higher")) if during.any() else math.nan
+    columns = COLUMNS + ([OUTAGE_COLUMN] if run.outage is not None else [])
+    frame = pd.DataFrame.from_dict(rows, orient="index")[columns]
     frame.index.name = "architecture"
     return frame
 

@@ -85,6 +85,12 @@ class StreamingDataLake:
         """The next query uses the new rule: nothing to deploy, nothing to reprocess."""
         self.rule = self.run.workload.rule_at(now_ms)
 
+    def fail(self, now_ms: float) -> None:
+        """No long-running processing to fail: queries run when asked (the brokers stay up)."""
+
+    def recover(self, now_ms: float) -> None:
+        """Nothing to restart."""
+
     def tick(self, now_ms: float) -> None:
         """Take in what the log gained; note how much of it the remote tier holds."""
         for _p, _o, merchant, value, stamp in self.follower.poll():

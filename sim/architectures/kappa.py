@@ -84,6 +84,16 @@ class KappaArchitecture:
         self._start_job(rule)
         self.reprocessing = {"rule": rule, "start_ms": now_ms}
 
+    def fail(self, now_ms: float) -> None:
+        """Every job's process dies."""
+        for job in self.jobs.values():
+            job.crash()
+
+    def recover(self, now_ms: float) -> None:
+        """Every job restarts, restoring its state from its changelog, and resumes from its
+        last committed offsets."""
+        self.jobs = {rule: job.restart() for rule, job in self.jobs.items()}
+
     def committed(self, rule: str) -> list[int]:
         """The job's committed offsets on the input partitions (-1 where none)."""
         tps = [TopicPartition(self.run.topic, p) for p in range(self.run.partitions)]

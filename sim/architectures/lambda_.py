@@ -75,6 +75,8 @@ class LambdaArchitecture:
         self.db.executescript(SCHEMA_SQL)
         self.batch_rule = "v1"
         self.speed_rule = "v1"
+        self.down = False
+        self.failed_runs: list[float] = []
 
     def attach(self, run: Any) -> None:
         """Create the speed layer's output topic and start it."""
@@ -94,10 +96,24 @@ class LambdaArchitecture:
             self.speed = revenue_app(self.run.kernel, f"speed-layer-{self.speed_rule}",
                                      self.speed_rule, self.run.topic, SPEED_TOPIC)
 
+    def fail(self, now_ms: float) -> None:
+        """The speed layer's process dies and the batch scheduler is down."""
+        self.speed.crash()
+        self.down = True
+
+    def recover(self, now_ms: float) -> None:
+        """The speed layer restarts (restoring its windows from the changelog); batch jobs
+        resume at their next scheduled time."""
+        self.speed = self.speed.restart()
+        self.down = False
+
     def tick(self, now_ms: float) -> None:
         """Run the batch job when due, then load the speed layer's new output."""
         if now_ms >= self.next_batch_ms:
-            self.batch_job(now_ms)
+            if self.down:
+                self.failed_runs.append(self.next_batch_ms)
+            else:
+                self.batch_job(now_ms)
             self.next_batch_ms += self.batch_every_ms
         rows = [(*window_cell(key), value) for _p, _o, key, value, _t in self.follower.poll()
                 if value is not None]

@@ -67,6 +67,7 @@ class ArchitectureRun:
     cell_index: dict[tuple[str, int], int] = field(default_factory=dict)
     sample_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
     answers: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    outage: tuple[int, int] | None = None
 
     def answer_at(self, variant: str, time_ms: float) -> pd.Series:
         """A variant's answer at the last sample at or before ``time_ms``, per cell."""
@@ -110,7 +111,8 @@ def run_payments(workload: Workload | None = None, seed: int = 9, partitions: in
 def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence[str] = VARIANTS,
              sample_every_ms: int = 10_000, tail_ms: int = 3 * 60_000, partitions: int = 2,
              replication_factor: int = 3,
-             topic_configs: dict[str, Any] | None = None) -> ArchitectureRun:
+             topic_configs: dict[str, Any] | None = None,
+             outage: tuple[int, int] | None = None) -> ArchitectureRun:
     """Run the workload with the named architectures attached (module docstring).
 
     Args:
@@ -122,15 +124,22 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
         partitions: partitions of ``payments`` and of every output topic.
         replication_factor: of every topic.
         topic_configs: configs of ``payments`` to change from :data:`TOPIC_CONFIGS`.
+        outage: ``(start_ms, end_ms)``: every processing component — Streams applications,
+            batch jobs — is down from the first sample at or after ``start_ms`` to the first at
+            or after ``end_ms`` (Streams instances crash and restart, restoring their state
+            from the changelogs; jobs due meanwhile fail). The brokers stay up.
     """
     workload = workload or Workload()
+    if outage is not None and not 0 <= outage[0] < outage[1]:
+        raise ConfigError(f"outage must be (start_ms, end_ms) with 0 ≤ start < end, got {outage}")
     if sample_every_ms < 1000:
         raise ConfigError(f"sample_every_ms must be at least 1000, got {sample_every_ms}")
     kernel, pay = _cluster(workload, seed, partitions, replication_factor, topic_configs)
     grid = list(cells(workload))
     chosen = {name: make_variant(name) for name in variants}
     run = ArchitectureRun(kernel, workload, pay, chosen, partitions, replication_factor,
-                          cells=grid, cell_index={c: i for i, c in enumerate(grid)})
+                          cells=grid, cell_index={c: i for i, c in enumerate(grid)},
+                          outage=outage)
     for variant in chosen.values():
         variant.attach(run)
     producer = Producer(kernel, {"client.id": "payment-services"})
@@ -144,6 +153,7 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
                 strict=True)
     n = 0
     changed = False
+    down = up = outage is None
     for s, sample in enumerate(samples):
         while n < len(arrivals) and arrivals[n] <= sample:
             kernel.run(until_ms=float(arrivals[n]))
@@ -156,6 +166,14 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
             changed = True
             for variant in chosen.values():
                 variant.change_logic(sample)
+        if not down and outage is not None and sample >= outage[0]:
+            down = True
+            for variant in chosen.values():
+                variant.fail(sample)
+        if down and not up and outage is not None and sample >= outage[1]:
+            up = True
+            for variant in chosen.values():
+                variant.recover(sample)
         for v, variant in enumerate(chosen.values()):
             variant.tick(sample)
             answers[s, v] = variant.answer()

@@ -49,6 +49,28 @@ def exercise_run(seed: int = EXERCISE_SEED) -> ArchitectureRun:
     return simulate(EXERCISE_WORKLOAD, seed=seed, **EXERCISE_TOPOLOGY)
 
 
+OUTAGE_WORKLOAD = Workload(hours=2, every_ms=10_000, change_ms=100 * MINUTE_MS)
+OUTAGE_MIN = (60, 70)
+"""The outage section's run: two hours of payments; every processing component is down from
+minute 60 to minute 70 (the brokers stay up)."""
+
+
+@functools.cache
+def outage_run(seed: int = LESSON_SEED) -> ArchitectureRun:
+    """Two hours of payments with every processing component down for ten minutes."""
+    start, end = OUTAGE_MIN
+    return simulate(OUTAGE_WORKLOAD, seed=seed, outage=(start * MINUTE_MS, end * MINUTE_MS),
+                    **EXERCISE_TOPOLOGY)
+
+
+def outage_table(run: ArchitectureRun) -> pd.DataFrame:
+    """For a run with an outage: each architecture's freshness overall and for the payments
+    that arrived during the outage, how much it showed by the end, and what broke."""
+    columns = ["freshness median (s)", "freshness during the outage (s)",
+               "shown by the end (%)", "when a component crashes"]
+    return _comparison(run)[columns].copy()
+
+
 def exercise_payments(seed: int = EXERCISE_SEED) -> pd.DataFrame:
     """The payments of exercise 09's run, without running it (times in ms)."""
     return run_payments(EXERCISE_WORKLOAD, seed, **EXERCISE_TOPOLOGY)
