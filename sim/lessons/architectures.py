@@ -26,6 +26,7 @@ from sim.architectures.data_lake import query_revenue
 from sim.architectures.figure import comparison_figure
 from sim.architectures.workload import HOUR_MS, MINUTE_MS
 from sim.broker.remote_log_manager import REMOTE_READ
+from sim.lessons.whole_text import WholeTextFrame
 
 LESSON_SEED = 9
 """The seed of the lesson's run."""
@@ -68,7 +69,7 @@ def outage_table(run: ArchitectureRun) -> pd.DataFrame:
     that arrived during the outage, how much it showed by the end, and what broke."""
     columns = ["freshness median (s)", "freshness during the outage (s)",
                "shown by the end (%)", "when a component crashes"]
-    return _comparison(run)[columns].copy()
+    return WholeTextFrame(_comparison(run)[columns].copy())
 
 
 def exercise_payments(seed: int = EXERCISE_SEED) -> pd.DataFrame:
@@ -86,13 +87,14 @@ def _comparison(run: ArchitectureRun) -> pd.DataFrame:
 
 
 def table_so_far(run: ArchitectureRun, architectures: int) -> pd.DataFrame:
-    """The comparison's first ``architectures`` rows, in the lesson's order."""
-    return _comparison(run).iloc[:architectures].copy()
+    """The comparison's first ``architectures`` rows, in the lesson's order (its sentences
+    shown whole)."""
+    return WholeTextFrame(_comparison(run).iloc[:architectures].copy())
 
 
 def full_table(run: ArchitectureRun) -> pd.DataFrame:
-    """The whole comparison."""
-    return _comparison(run).copy()
+    """The whole comparison (its sentences shown whole)."""
+    return WholeTextFrame(_comparison(run).copy())
 
 
 def workload_summary(run: ArchitectureRun) -> pd.DataFrame:
