@@ -603,6 +603,11 @@ DEFECTS: dict[str, str | None] = {
     # its successor had committed too (eos-duplicate). Fixed: group_metadata() is the last
     # completed join's, as Kafka's ConsumerCoordinator.groupMetadata, and is refused.
     "transactions--eos-duplicate-zombie-offsets": None,
+    # transactions campaign (seed 11, schedule 32, not minimised): after splits the new leader
+    # of payments-0 ends with its HW one below the old leader's, which the loop had read up
+    # to; the input was committed, so the checker counts inputs below any replica's HW (a
+    # checker false alarm, eos-extra)
+    "transactions--eos-extra-new-leader-hw-behind": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
@@ -693,14 +698,33 @@ def test_transactions_profile_draws_member_faults_on_the_loop_and_timeouts_it_ca
     assert longer > 0
 
 
+def _mid_transaction_crash() -> dict:
+    """Schedule 0 of the transactions profile, its faults replaced by eos-1 crashing between
+    its transaction's AddOffsetsToTxn and its EndTxn (found in a clean run), restarted 10 s
+    later: the restarted instance's InitProducerId aborts the open transaction."""
+    from sim.audit import events_of
+
+    loaded = scenarios.parse(to_yaml(_txn_schedule([])), "clean.yaml")
+    kernel = loaded.build()
+    kernel.run(loaded.duration_ms)
+    states = events_of(kernel, ("txn.state",))
+    mine = states[(states["transactional_id"] == "eos-1") & (states["time_ms"] > 5000)]
+    offsets = mine[(mine["state"] == "Ongoing")
+                   & mine["partitions"].astype(str).str.contains("__consumer_offsets")]
+    at_ms = int(offsets["time_ms"].iloc[0]) + 1
+    prepare = mine[(mine["state"] == "PrepareCommit") & (mine["time_ms"] > at_ms - 1)]
+    assert at_ms < prepare["time_ms"].iloc[0]
+    return _txn_schedule([{"at_ms": at_ms, "crash": {"consumer": "eos-1"}},
+                          {"at_ms": at_ms + 10_000, "restart": {"consumer": "eos-1"}}])
+
+
 def test_transactions_check_ties_aborted_reads_of_read_uncommitted_to_their_marker():
     """A loop member crashes mid-transaction and comes back: its open transaction is aborted.
-    The read_uncommitted reader read some of those records (allowed, each tied to its ABORT
+    The read_uncommitted reader read those records (allowed, each read tied to its ABORT
     marker); the read_committed reader read none, and every input is in the output once."""
     from sim.audit import audit_kernel
 
-    scenario = _txn_schedule([{"at_ms": 5000, "crash": {"consumer": "eos-1"}},
-                              {"at_ms": 15000, "restart": {"consumer": "eos-1"}}])
+    scenario = _mid_transaction_crash()
     verdict = check_scenario(scenario, _txn_profile())
     assert not verdict.failed, verdict.line()
     loaded = scenarios.parse(to_yaml(scenario), "crash.yaml")
@@ -708,33 +732,37 @@ def test_transactions_check_ties_aborted_reads_of_read_uncommitted_to_their_mark
     kernel.run(loaded.duration_ms)
     aborted = audit_kernel(kernel).transactions["aborted-read"]
     assert aborted
-    assert {r["consumer"] for r in aborted} == {"uncommitted-1"}
+    assert {r["consumer"] for r in aborted} == {"uncommitted"}
     assert all(r["cause"] and r["cause"]["kind"] == "txn.marker" for r in aborted), aborted
 
 
 def test_transactions_check_is_not_blind(monkeypatch):
-    """The oracle finds what it checks: a loop whose 7th output is sent twice is one
-    ``eos-duplicate``; a log whose LSO is its HW (read_committed not waiting for markers) lets
-    the read_committed reader read above the LSO; the schedule untouched is clean."""
+    """The oracle finds what it checks: output sends no input explains are ``eos-extra``; a
+    read_committed view that keeps aborted records holds the crashed member's
+    aborted copy beside its successor's committed one (``eos-duplicate``); a log whose LSO is
+    its HW lets the read_committed reader read above the LSO (``read-above-lso``)."""
+    import sim.audit
     from sim.broker.log import PartitionLog
     from sim.producer import Producer
 
-    scenario = _txn_schedule([{"at_ms": 5000, "crash": {"consumer": "eos-1"}},
-                              {"at_ms": 15000, "restart": {"consumer": "eos-1"}}])
+    scenario = _mid_transaction_crash()
     send = Producer.send
-    seen = {"n": 0}
 
     def twice(self, topic, *args, **kwargs):
         if topic == "payments-out":
-            seen["n"] += 1
-            if seen["n"] == 7:
-                send(self, topic, *args, **kwargs)
+            send(self, topic, *args, **kwargs)
         return send(self, topic, *args, **kwargs)
 
     monkeypatch.setattr(Producer, "send", twice)
-    found = {v.kind: v.count for v in check_scenario(scenario, _txn_profile()).violations}
-    assert found.get("eos-duplicate") == 1, found
+    found = {v.kind for v in check_scenario(scenario, _txn_profile()).violations}
+    assert found == {"eos-extra"}, found
     monkeypatch.setattr(Producer, "send", send)
+    mask = sim.audit._data_mask
+    monkeypatch.setattr(sim.audit, "_data_mask",
+                        lambda log, start, stop, drop_aborted: mask(log, start, stop, False))
+    found = {v.kind for v in check_scenario(scenario, _txn_profile()).violations}
+    assert "eos-duplicate" in found, found
+    monkeypatch.setattr(sim.audit, "_data_mask", mask)
     monkeypatch.setattr(PartitionLog, "last_stable_offset",
                         property(lambda log: log.high_watermark))
     found = {v.kind for v in check_scenario(scenario, _txn_profile()).violations}

@@ -4,7 +4,7 @@ A scenario's transactional consume-transform-produce loop (``sim.consumer.transf
 one output record per input record, inside transactions that also commit the input offsets.
 With a safe configuration Kafka promises (KIP-98, KIP-447):
 
-- ``eos-lost``: an input record (below the input's high watermark) with no output record in
+- ``eos-lost``: an input record (below some replica's high watermark) with no output record in
   the read_committed view of the output (below the LSO, aborted transactions dropped);
 - ``eos-duplicate``: an input record whose output the read_committed view holds twice or more;
 - ``eos-extra``: a committed output record that no input record explains;
@@ -135,7 +135,10 @@ def _exactly_once(kernel: Any, app: Any, topics: list[str]) -> dict[str, tuple[i
     for topic in topics:
         for part in kernel.cluster.topic(topic).partitions:
             log = part.log
-            ids, offsets = _ids(log, log.log_start_offset, log.high_watermark, True)
+            # committed: below the highest HW of any replica (a new leader's HW can lag the
+            # old leader's, which the loop may have read up to)
+            stop = min(max(r.high_watermark for r in part.logs.values()), log.log_end_offset)
+            ids, offsets = _ids(log, log.log_start_offset, stop, True)
             for record_id, offset in zip(ids.tolist(), offsets.tolist(), strict=True):
                 inputs[record_id] = f"{topic}-{part.partition}@{offset}"
     copies: Counter[int] = Counter()
