@@ -31,6 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.kernel import Kernel
+from sim.payloads import payload
 from sim.producer import Producer
 from sim.streams import KafkaStreams, StreamsBuilder
 from sim.streams.changelog import changelog_topic
@@ -47,7 +48,8 @@ STARTUP_MS = 4_000.0  # long enough for the group to form and tasks to start
 
 __all__ = [
     "APPLICATION_ID", "CHANGELOG", "INPUT", "MAX_POLL_RECORDS", "OUTPUT",
-    "RECORD_OVERHEAD_BYTES", "STORE", "changelog_config", "changelog_stats", "checkpoint_text",
+    "RECORD_OVERHEAD_BYTES", "STORE", "changelog_config", "changelog_stats", "changelog_tail",
+    "checkpoint_text",
     "crash_counts", "failover", "feed", "payments_app", "payments_world", "restore_figure",
     "restore_sweep", "state_tree", "store_contents",
 ]
@@ -133,6 +135,23 @@ def changelog_stats(kernel: Kernel, partition: int = 0) -> dict[str, int]:
     start = log.log_start_offset
     size = int(log.column("value_size", start, end).clip(min=0).sum())
     return {"records": end - start, "bytes": size + RECORD_OVERHEAD_BYTES * (end - start)}
+
+
+def changelog_tail(kernel: Kernel, partition: int = 0, records: int = 3) -> pd.DataFrame:
+    """The last ``records`` records of one changelog partition: offset, key, value and the
+    record's timestamp. The value is the plain count; the timestamp that the store keeps beside
+    it travels as the record's own timestamp (``ChangeLoggingTimestampedKeyValueBytesStore``)."""
+    log = kernel.cluster.partition(CHANGELOG, partition).log
+    end = log.high_watermark
+    start = max(log.log_start_offset, end - records)
+    rows = []
+    for offset, record_id, stamp in zip(range(start, end),
+                                        log.column("record_id", start, end).tolist(),
+                                        log.column("timestamp_ms", start, end).tolist(),
+                                        strict=True):
+        key, value = payload(kernel, record_id)
+        rows.append({"offset": offset, "key": key, "value": value, "timestamp": int(stamp)})
+    return pd.DataFrame(rows)
 
 
 def _restored(app: KafkaStreams, after_ms: float) -> dict[str, Any]:

@@ -142,8 +142,8 @@ class StoreChangelogReader:
             yield env.timeout(fetch_ms)
             if self.stopped:
                 return
-            for changelog, first, stop, record_ids in reads:
-                self._apply(changelog, first, stop, record_ids)
+            for changelog, first, stop, record_ids, stamps in reads:
+                self._apply(changelog, first, stop, record_ids, stamps)
 
     def _complete_caught_up(self) -> None:
         done_tasks = []
@@ -159,7 +159,7 @@ class StoreChangelogReader:
             if not self.restoring(task_id):
                 self.on_restored(task_id)
 
-    def _next_batch(self) -> tuple[float, list[tuple[ChangelogPartition, int, np.ndarray]]] | None:
+    def _next_batch(self) -> tuple[float, list[tuple[Any, ...]]] | None:
         """One fetch: which records of which changelogs, and how long it takes."""
         cluster = self.kernel.cluster
         candidates = sorted(self.changelogs.values(),
@@ -188,19 +188,20 @@ class StoreChangelogReader:
                 continue
             if changelog.state == REGISTERED:
                 changelog.state = RESTORING
-            if log.transactions.any:  # no markers, no aborted records (read_committed)
+            if log.transactions.any or log.cleaned_records:
+                # no markers, no aborted records (read_committed), no records the cleaner removed
                 kept = _visible(log, changelog.tp, changelog.position, stop,
                                 self.read_committed)
-                record_ids = np.concatenate([np.zeros(0, np.int64)]
-                                            + [c.columns["record_id"] for c in kept])
-                sizes = np.concatenate([np.zeros(0, np.int64)]
-                                       + [c.columns["value_size"] for c in kept])
+                record_ids, sizes, stamps = (
+                    np.concatenate([np.zeros(0, np.int64)] + [c.columns[name] for c in kept])
+                    for name in ("record_id", "value_size", "timestamp_ms"))
             else:
                 record_ids = log.column("record_id", changelog.position, stop)
                 sizes = log.column("value_size", changelog.position, stop)
+                stamps = log.column("timestamp_ms", changelog.position, stop)
             total_bytes += int(np.sum(np.maximum(sizes, 0))) + RECORD_OVERHEAD_BYTES * len(sizes)
             latency = max(latency, cluster.brokers[leader].latency_ms)
-            reads.append((changelog, changelog.position, stop, record_ids))
+            reads.append((changelog, changelog.position, stop, record_ids, stamps))
             changelog.position = stop
             left -= len(record_ids)
             if left <= 0:
@@ -208,17 +209,17 @@ class StoreChangelogReader:
         if not reads:
             return None
         bandwidth = min(cluster.brokers[cluster.partition(c.tp.topic, c.tp.partition).leader]
-                        .config["lab.network.bandwidth.mbps"] for c, _, _, _ in reads)
+                        .config["lab.network.bandwidth.mbps"] for c, *_ in reads)
         bytes_per_ms = bandwidth * 1e6 / 8 / 1000
         return 2 * latency + total_bytes / bytes_per_ms, reads
 
     def _apply(self, changelog: ChangelogPartition, first: int, stop: int,
-               record_ids: np.ndarray) -> None:
+               record_ids: np.ndarray, stamps: np.ndarray) -> None:
         if self.changelogs.get((changelog.task_id, changelog.store.name)) is not changelog:
             return  # unregistered while the fetch was under way
-        for record_id in record_ids:
-            key, value = payload(self.kernel, int(record_id))
-            changelog.store.restore(key, value)
+        for record_id, stamp in zip(record_ids.tolist(), stamps.tolist(), strict=True):
+            key, value = payload(self.kernel, record_id)
+            changelog.store.restore_record(key, value, stamp)
         changelog.restored += len(record_ids)
         self._emit(changelog, "batch" if changelog.active else "standby",
                    start=first, end=stop)

@@ -13,7 +13,7 @@ bits for bytes (−87 % on the second link), or mebibits for megabits (−4.6 % 
 
 07.b — ``standby_replicas``: the smallest ``num.standby.replicas`` whose failover meets a
 recovery-time objective of 200 ms after the owner of ``payments-0`` crashes and loses its disk
-(1,000 changelog records on a 1 Mbit/s link: a full restore takes about 0.9 s). The check runs
+(1,000 changelog records on a 1 Mbit/s link: a full restore takes about 0.6 s). The check runs
 the failover with the answer, and with one standby fewer to see that it is the smallest.
 
 07.c — ``predicted_counts = {"paid": …, "counted": …}`` for one customer after an
