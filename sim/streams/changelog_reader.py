@@ -225,8 +225,9 @@ class StoreChangelogReader:
                    start=first, end=stop)
 
     def _corrupted(self, changelog: ChangelogPartition, log_start: int) -> None:
-        """The start offset is gone: wipe the store and restore from the log start."""
-        self._emit(changelog, "corrupted")
+        """The start offset is gone: wipe the store and restore from the log start. The trace
+        event's start and end offsets are the missing position and the new log start."""
+        self._emit(changelog, "corrupted", start=changelog.position, end=log_start)
         changelog.store.wipe()
         changelog.start_offset = changelog.position = log_start
         changelog.restored = 0
