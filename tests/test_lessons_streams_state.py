@@ -9,6 +9,7 @@ Kafka classes behind the claims: ``ProcessorStateManager`` / ``OffsetCheckpoint`
 from __future__ import annotations
 
 import functools
+import json
 import math
 from pathlib import Path
 
@@ -56,12 +57,16 @@ def sweep():
 
 def test_the_lesson_calls_the_functions_this_file_checks():
     """The notebook's cells use the arguments this file uses."""
-    text = LESSON.read_text(encoding="utf-8")
+    cells = json.loads(LESSON.read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     for call in ('payments_world(partitions=2, seed=7)', 'feed(kernel, rounds=12, customers=6)',
                  'ss.failover(lose_state=True)', 'ss.failover(lose_state=False)',
                  'ss.failover(standbys=1)', 'restore_sweep([5, 10, 20, 40])',
                  'crash_counts(before=10, after=5)',
-                 'changelog_tail(kernel, partition=0, records=3)'):
+                 'changelog_tail(kernel, partition=0, records=3)',
+                 'crash_counts(before=10, after=5, processing_guarantee="exactly_once_v2")',
+                 'ss.checkpoint_after_restart(guarantee)',
+                 'for guarantee in ("at_least_once", "exactly_once_v2")'):
         assert call in text, call
 
 
@@ -201,3 +206,64 @@ def test_at_least_once_counts_15_payments_as_20():
     assert len(frame) == 5
     assert set(frame.paid) == {15}
     assert set(frame.counted) == {20}
+
+
+# --- 6. exactly once: the same crash -------------------------------------------------------------
+
+
+def test_exactly_once_counts_the_same_15_payments_as_15():
+    """The same crash under exactly_once_v2: 15 paid, 15 counted for each of the 5 customers;
+    at-least-once said 20 (``StreamsProducer`` aborts the open transaction; the store without a
+    checkpoint is wiped and restored from committed records, ``ProcessorStateManager``)."""
+    frame = ss.crash_counts(before=10, after=5, processing_guarantee="exactly_once_v2")
+    assert len(frame) == 5
+    assert set(frame.paid) == {15}
+    assert set(frame.counted) == {15}
+
+
+def test_the_exactly_once_restart_wipes_the_store_and_restores_10_per_customer():
+    """What the lesson says happens inside that restart: the task is reported corrupted (data,
+    no checkpoint), and the restore brings back the committed counts only: 10 per customer."""
+    from sim.streams.events import STREAMS_TASK
+    from sim.streams.kafka_streams import instances
+    from sim.streams.restore_timeline import restore_events
+
+    kernel = ss.payments_world(seed=7)
+    config = {"statestore.cache.max.bytes": 0, "commit.interval.ms": 5_000.0,
+              "processing.guarantee": "exactly_once_v2"}
+    [app] = ss.payments_app(kernel, config)
+    ss.feed(kernel, 10, customers=5)
+    kernel.run(until_ms=kernel.now_ms + 6_000)
+    ss.feed(kernel, 5, customers=5)
+    app.crash(lose_state=False)
+    restarted = app.restart()
+    seen = {}
+    thread = restarted.threads[0]
+    original = thread.reader.on_restored
+
+    def snapshot(task_id):
+        seen.update({k: v.value for k, v in thread.tasks[task_id].task.stores[ss.STORE].all()})
+        original(task_id)
+
+    thread.reader.on_restored = snapshot
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    assert seen == {f"customer-{c}": 10 for c in range(5)}
+    events = restore_events(kernel)
+    assert list(events[events.thread.str.startswith(restarted.client_id)].action)[-2:] == [
+        "start", "end"]
+    tasks = kernel.trace.frame(STREAMS_TASK)
+    assert "corrupted: payments-per-customer wiped" in set(tasks.action)
+    assert instances(kernel)[-1] is restarted
+
+
+def test_the_checkpoint_survives_a_restart_only_under_at_least_once():
+    """Both clean closes write ``0``, ``1``, ``payments-app-payments-per-customer-changelog 0 8``
+    (9 count updates; under EOS offset 9 is the commit marker); after the restart it is still
+    there under at_least_once and gone under exactly_once_v2."""
+    lines = ["0", "1", "payments-app-payments-per-customer-changelog 0 8"]
+    alos = ss.checkpoint_after_restart("at_least_once")
+    eos = ss.checkpoint_after_restart("exactly_once_v2")
+    assert alos["after clean close"].splitlines() == lines
+    assert eos["after clean close"].splitlines() == lines
+    assert alos["after restart"].splitlines() == lines
+    assert eos["after restart"] == ""
