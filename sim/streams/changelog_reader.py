@@ -11,7 +11,11 @@ Mirrors ``StoreChangelogReader`` (one per stream thread, with its **restore cons
   wait (``ACTIVE_RESTORING`` before ``STANDBY_UPDATING``).
 - Every fetch reads at most ``max.poll.records`` (1000) records and takes the simulated network
   time: a round trip to the leader plus the records' bytes at the link bandwidth, so restore time
-  follows the changelog's size.
+  follows the changelog's size. Records the log cleaner removed are not there to read (a
+  well-compacted changelog restores faster); markers and, under read_committed, aborted
+  records are skipped.
+- Each record is applied with its timestamp (``StateStore.restore_record``): a timestamped
+  store gets the plain changelog value back as a ``ValueAndTimestamp`` (``RecordConverters``).
 - A start offset no longer in the log (deleted by retention or compaction, or a checkpoint
   beyond the log end) is Kafka's ``OffsetOutOfRange`` → ``TaskCorruptedException``: the store is
   wiped and restored from the log start.
