@@ -340,9 +340,10 @@ def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
         document["problem"] = problem
         return document
     qs = exercise_questions(exercise)
-    from sim.grading.registry import hidden_while_graded
+    from sim.grading.registry import guarded_while_graded, hidden_while_graded
 
     jail = start(raw, ["--answers", ",".join(sorted({q.answer for q in qs})),
+                       "--guard", ",".join(guarded_while_graded(exercise)),
                        "--cell-timeout", str(cell_timeout_s),
                        "--call-timeout", str(cell_timeout_s)],
                  spec=spec or Limits(cpu_s=int(timeout_s) + 5), package_parent=_PACKAGE_PARENT,
