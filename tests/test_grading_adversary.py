@@ -92,34 +92,57 @@ def test_06a_the_description_is_of_the_learners_topology():
 # --- 05.a: asking the simulator instead of predicting --------------------------------------------
 
 
-def _submit_05(tmp_path: Path, name: str, prediction: str) -> dict[str, tuple[str, int, str]]:
-    notebook = nbformat.read(SOLUTION_05, as_version=4)
-    (cell,) = [c for c in notebook.cells if "def read_committed_offsets" in c.source]
-    cell.source = prediction
-    path = tmp_path / name
+def _submit(tmp_path: Path, exercise: str, fragment: str, source: str
+            ) -> dict[str, tuple[str, int, str]]:
+    """Grade the solution of ``exercise`` with the cell holding ``fragment`` replaced."""
+    notebook = nbformat.read(ROOT / "solutions" / f"{exercise}.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells if fragment in c.source]
+    cell.source = source
+    path = tmp_path / f"{exercise}.ipynb"
     path.write_text(json.dumps(notebook), encoding="utf-8")
     submission = grade_submission(path, timeout_s=400, cell_timeout_s=120)
     assert submission.problem is None
+    assert all(c["status"] == "ok" for c in submission.cells), submission.cells
     return {r.question: (r.verdict, r.points, r.reason) for r in submission.results}
 
 
 ASKS_THE_SIMULATOR = {
-    "through_the_module": (
+    "05.a, through the module": (
+        "05_transactions", "def read_committed_offsets",
         "def read_committed_offsets(script):\n"
         "    return lt.offsets_read(lt.scripted_log(script), 'read_committed')\n"),
-    "imported_then_rebound": (
+    "05.a, imported, then the module's name rebound": (
+        "05_transactions", "def read_committed_offsets",
         "from sim.lessons.transactions import offsets_read, scripted_log\n"
         "lt.scripted_log = lambda script, seed=3: None\n"
         "def read_committed_offsets(script):\n"
         "    return offsets_read(scripted_log(script), 'read_committed')\n"),
+    "04.a, the lesson's helper": (
+        "04_storage", "def kept_offsets",
+        "def kept_offsets(keys, active_from):\n"
+        "    return ls.surviving_offsets(keys, 2)\n"),
+    "04.a, the lab's log cleaner on a log of its own": (
+        "04_storage", "def kept_offsets",
+        "from sim.broker.log_cleaner import clean\n"
+        "def kept_offsets(keys, active_from):\n"
+        "    kernel, log = ls.build_log(list(keys), 2, configs={'cleanup.policy': 'compact'})\n"
+        "    clean(log, kernel, log.active_segment.base_offset, kernel.now_ms, 86_400_000)\n"
+        "    return log.records()['offset'].tolist()\n"),
+    "07.a, the lesson's failover": (
+        "07_streams_state", "def restore_time_ms",
+        "def restore_time_ms(records, changelog_bytes, bandwidth_mbps, latency_ms):\n"
+        "    return ss.failover(1, records, lose_state=True, bandwidth_mbps=bandwidth_mbps,\n"
+        "                       latency_ms=latency_ms)['restore_ms']\n"),
 }
 
 
 @pytest.mark.parametrize("how", sorted(ASKS_THE_SIMULATOR))
-def test_05a_a_prediction_that_runs_the_lessons_simulator_scores_nothing(tmp_path, how):
-    """read_committed_offsets that calls scripted_log / offsets_read is not a prediction: while
-    the grader calls it those helpers are switched off, so it earns 0 of 5."""
-    _, points, reason = _submit_05(tmp_path, f"{how}.ipynb", ASKS_THE_SIMULATOR[how])["05.a"]
+def test_a_prediction_that_runs_the_labs_simulator_scores_nothing(tmp_path, how):
+    """A function asked to predict that calls the lab's helper computing the answer is not a
+    prediction: while the grader calls it those helpers are switched off (wherever the notebook
+    found them), so the question earns 0."""
+    exercise, fragment, source = ASKS_THE_SIMULATOR[how]
+    _, points, reason = _submit(tmp_path, exercise, fragment, source)[how[:4]]
     assert points == 0, reason
     assert "switched off" in reason
 
@@ -129,13 +152,10 @@ def test_05a_the_helpers_still_work_in_the_notebooks_own_cells(tmp_path):
     a real prediction beside it scores full marks."""
     notebook = nbformat.read(SOLUTION_05, as_version=4)
     (cell,) = [c for c in notebook.cells if "def read_committed_offsets" in c.source]
-    path = tmp_path / "uses_the_helper_in_a_cell.ipynb"
-    cell.source += "\nseen = lt.offsets_read(lt.scripted_log(script), 'read_committed')\n" \
-                   "assert read_committed_offsets(script) == seen\n"
-    path.write_text(json.dumps(notebook), encoding="utf-8")
-    submission = grade_submission(path, timeout_s=400, cell_timeout_s=120)
-    assert all(c["status"] == "ok" for c in submission.cells), submission.cells
-    assert {r.question: r.points for r in submission.results}["05.a"] == 5
+    source = cell.source + ("\nseen = lt.offsets_read(lt.scripted_log(script), 'read_committed')"
+                            "\nassert read_committed_offsets(script) == seen\n")
+    results = _submit(tmp_path, "05_transactions", "def read_committed_offsets", source)
+    assert results["05.a"][1] == 5, results["05.a"]
 
 
 # --- budgets: the check's own simulation is not the learner's time -------------------------------
@@ -221,3 +241,79 @@ def test_05b_the_solution_steps_as_str_subclasses_still_pass():
     result = check("05.b", [Step(s) for s in FIXED_LOOP], budget_s=None)
     assert (result.verdict, result.points) == ("passed", 6), str(result)
 
+
+
+# --- 08.a: configs run in the grader's process ------------------------------------------------
+
+
+def _hoisted_source(path: str) -> dict:
+    return {"name": "signups-file", "config": {
+        "connector.class": "FileStreamSource", "file": path, "topic": "signups",
+        "transforms": "hoist,origin",
+        "transforms.hoist.type": "org.apache.kafka.connect.transforms.HoistField$Value",
+        "transforms.hoist.field": "email",
+        "transforms.origin.type": "org.apache.kafka.connect.transforms.InsertField$Value",
+        "transforms.origin.static.field": "source",
+        "transforms.origin.static.value": "signup-form"}}
+
+
+def _sqlite_sink(database: str) -> dict:
+    return {"name": "signups-db", "config": {
+        "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector", "topics": "signups",
+        "connection.url": f"jdbc:sqlite:{database}", "auto.create": "true"}}
+
+
+def test_08a_a_sink_writing_a_file_of_its_choice_writes_nothing_and_scores_nothing(tmp_path):
+    """The check runs the connectors in the grader's process: a FileStreamSink aimed at a file
+    of the grader's (a grade table, say) must not append to it, nor earn the config points."""
+    target = tmp_path / "grades.csv"
+    target.write_text("student,points\n", encoding="utf-8")
+
+    def pipeline_configs(input_file, database):
+        return [_hoisted_source(input_file), {"name": "forged-rows", "config": {
+            "connector.class": "FileStreamSink", "topics": "signups", "file": str(target)}}]
+
+    result = check("08.a", pipeline_configs)
+    assert target.read_text(encoding="utf-8") == "student,points\n"
+    assert result.points <= 1, str(result)
+    assert "FileStreamSource and a JdbcSinkConnector" in result.reason
+
+
+def test_08a_a_source_reading_another_file_never_shows_it_in_the_feedback(tmp_path):
+    """A FileStreamSource aimed at another file (a classmate's, a solution) is refused before it
+    runs: its lines never reach the table the feedback quotes."""
+    secret = tmp_path / "solution.txt"
+    secret.write_text("the-answer-is-42\n", encoding="utf-8")
+
+    def pipeline_configs(input_file, database):
+        return [_hoisted_source(str(secret)), _sqlite_sink(database)]
+
+    result = check("08.a", pipeline_configs)
+    assert "the-answer-is-42" not in str(result.to_dict())
+    assert result.points <= 1, str(result)
+    assert "file is input_file" in result.reason
+
+
+def test_08a_a_database_elsewhere_is_refused(tmp_path):
+    """The JDBC sink may write only the database the check names."""
+    elsewhere = tmp_path / "elsewhere.db"
+
+    def pipeline_configs(input_file, database):
+        return [_hoisted_source(input_file), _sqlite_sink(str(elsewhere))]
+
+    result = check("08.a", pipeline_configs)
+    assert not elsewhere.exists()
+    assert result.points <= 1, str(result)
+
+
+def test_08a_the_right_pipeline_with_full_class_names_still_scores_full_marks():
+    """Full class names and the paths as given pass, as the simple names do."""
+
+    def pipeline_configs(input_file, database):
+        source = _hoisted_source(input_file)
+        source["config"]["connector.class"] = (
+            "org.apache.kafka.connect.file.FileStreamSourceConnector")
+        return [source, _sqlite_sink(database)]
+
+    result = check("08.a", pipeline_configs)
+    assert (result.verdict, result.points) == ("passed", 7), str(result)

@@ -37,6 +37,9 @@ from sim.lessons import streams_state as ss
 
 EXERCISE = "07_streams_state"
 HIDDEN_WHILE_GRADED = True  # the hidden links below are the answers' inputs
+GUARDED_WHILE_GRADED = tuple(f"sim.lessons.streams_state:{name}" for name in (
+    "failover", "failover_kernel", "payments_world", "restore_sweep"))
+"""07.a asks for what a restore costs: while the grader calls restore_time_ms these raise."""
 
 # 07.a -------------------------------------------------------------------------------------------
 HIDDEN_LINKS = (  # (rounds, customers, bandwidth Mbit/s, one-way latency ms)
