@@ -72,14 +72,21 @@ def test_the_plain_python_stand_in_really_gives_the_right_outputs():
         assert _plain_python(payments) == ex06.expected_outputs(payments)
 
 
-@pytest.mark.parametrize("answer", [PlainPython(), PlainPythonDescribingNothing(),
-                                    PlainPythonDescribingAnotherTopology()])
+@pytest.mark.parametrize("answer", [PlainPython(), PlainPythonDescribingNothing()])
 def test_06a_outputs_without_a_topology_score_nothing(answer):
-    """06.a asks for a topology: right outputs from plain Python, with no description or one of
-    another topology, earn 0 of 6."""
+    """06.a asks for a topology: right outputs from plain Python, with no description or one
+    naming no source, earn 0 of 6."""
     result = check("06.a", answer)
     assert (result.verdict, result.points) == ("failed", 0), str(result)
     assert "no topology to run" in str(result.failed)
+
+
+def test_06a_a_topic_without_a_sink_in_the_description_earns_nothing():
+    """Right outputs for both topics beside the description of a topology that writes only
+    unknown-payment: the count topic's 3 points are lost."""
+    result = check("06.a", PlainPythonDescribingAnotherTopology())
+    assert result.points <= 3, str(result)
+    assert "no sink writing large-payment-count" in result.reason
 
 
 def test_06a_the_description_is_of_the_learners_topology():

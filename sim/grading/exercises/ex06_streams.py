@@ -145,15 +145,16 @@ def _per_topic(rows: object, topic: str) -> list[tuple[Any, Any]] | str:
 _TOPICS = re.compile(r"\(topics?: \[?([^)\]]*)\]?\)")
 
 
-def _shape_problem(text: object) -> str:
-    """A problem with the topology ``describe_text()`` describes, or ``""``.
+def _shape(text: object) -> tuple[str, set[str]]:
+    """A problem with the topology ``describe_text()`` describes (or ``""``), and the topics its
+    sinks write.
 
     The outputs alone could come from plain Python; the description must show a topology: a
-    source reading ``payment``, sinks writing both output topics, every other node linked to a
-    parent.
+    source reading ``payment``, every other node linked to a parent. A topic's points also need
+    a sink writing it.
     """
     if not isinstance(text, str) or not text.strip().startswith("Topologies:"):
-        return f"describe_text() returned {_describe(text)}, not a topology description"
+        return f"describe_text() returned {_describe(text)}, not a topology description", set()
     _subs, nodes = _parse(text)
     read: set[str] = set()
     written: set[str] = set()
@@ -164,15 +165,14 @@ def _shape_problem(text: object) -> str:
         if kind == "Source":
             read |= topics
         elif not any(line.startswith("<--") for line in lines[1:]):
-            return f"the node {lines[0]!r} has no parent (<--): it is not part of a topology"
+            return (f"the node {lines[0]!r} has no parent (<--): it is not part of a topology",
+                    written)
         if kind == "Sink":
             written |= topics
     if INPUT_TOPIC not in read:
-        return f"the topology describe_text() describes has no source reading {INPUT_TOPIC}"
-    missing = sorted({UNKNOWN_TOPIC, COUNT_TOPIC} - written)
-    if missing:
-        return f"the topology describe_text() describes has no sink writing {missing[0]}"
-    return ""
+        return (f"the topology describe_text() describes has no source reading {INPUT_TOPIC}",
+                written)
+    return "", written
 
 
 def _first_difference(mine: list[tuple[Any, Any]], theirs: list[tuple[Any, Any]]) -> str:
@@ -197,12 +197,15 @@ def build_a_topology(answer: object, sheet: Checklist) -> None:
                     "payments", points=1) as item:
         runner = getattr(answer, "run", None)
         describer = getattr(answer, "describe_text", None)
+        shape, written = "", set()
         if not (callable(runner) and callable(describer)):
             item.fail(f"expected ls.StreamsApp(build_topology), got {_describe(answer)}",
                       _HINTS["wrap"])
-        elif shape := _shape_problem(describer()):  # type: ignore[misc]
-            item.fail(shape, _HINTS["wrap"])
         else:
+            shape, written = _shape(describer())  # type: ignore[misc]
+        if item.passed and shape:
+            item.fail(shape, _HINTS["wrap"])
+        elif item.passed:
             visible = runner(VISIBLE_PAYMENTS, INPUT_TOPIC)  # type: ignore[misc]
             if isinstance(_per_topic(visible, UNKNOWN_TOPIC), str):
                 item.fail(str(_per_topic(visible, UNKNOWN_TOPIC)), _HINTS["wrap"])
@@ -219,7 +222,10 @@ def build_a_topology(answer: object, sheet: Checklist) -> None:
     for topic, points, hint, what in checks:
         with sheet.item(f"{topic} gets {what}, for the example and for payments you have not "
                         "seen", points=points) as item:
-            for label, (mine, theirs) in results.items():
+            if topic not in written:
+                item.fail(f"the topology describe_text() describes has no sink writing {topic}",
+                          hint)
+            for label, (mine, theirs) in results.items() if topic in written else ():
                 got = _per_topic(mine, topic)
                 want = [(key, value) for _n, name, key, value, _ts in theirs if name == topic]
                 if isinstance(got, str):

@@ -103,10 +103,12 @@ def _outside_problem(body: dict[str, Any], input_file: Path, database: Path) -> 
                 f"not {str(config['connector.class'])[:80]}")
     if plugin == "FileStreamSource":
         where, given, what = str(config.get("file", "")), input_file, "file is input_file"
-    else:
+    else:  # a URL that is not jdbc:sqlite:<path> opens nothing: the connector fails to start
         url = str(config.get("connection.url", ""))
-        where = url.removeprefix("jdbc:sqlite:") if url.startswith("jdbc:sqlite:") else ""
-        given, what = database, "connection.url is jdbc:sqlite:<database>"
+        if not url.startswith("jdbc:sqlite:"):
+            return ""
+        where, given = url.removeprefix("jdbc:sqlite:"), database
+        what = "connection.url is jdbc:sqlite:<database>"
     if not where or Path(where).resolve() != given.resolve():
         return f"{body['name']}: its {what}, the path pipeline_configs was given"
     return ""
