@@ -324,3 +324,20 @@ def test_08a_the_right_pipeline_with_full_class_names_still_scores_full_marks():
 
     result = check("08.a", pipeline_configs)
     assert (result.verdict, result.points) == ("passed", 7), str(result)
+
+
+# --- 08.b: an exception that only has the right name -----------------------------------------
+
+
+def test_08b_a_learners_own_data_error_is_not_connects(tmp_path):
+    """Through the batch grader, a SinkTask that refuses a keyless record with its own class
+    named DataError loses that item's point, as it does in the notebook: Connect's framework
+    would not recognise it."""
+    notebook = nbformat.read(ROOT / "solutions" / "08_connect.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells
+               if c.cell_type == "code" and "class LatestValueSinkTask" in c.source]
+    mine = "class DataError(Exception):\n    pass\n\n\n" + cell.source
+    results = _submit(tmp_path, "08_connect", "class LatestValueSinkTask", mine)
+    verdict, points, reason = results["08.b"]
+    assert (verdict, points) == ("failed", 5), reason
+    assert "not DataError" in reason

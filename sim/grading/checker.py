@@ -112,7 +112,9 @@ class Link:
         if kind == "budget":  # the jail stopped the call itself and is ready for the next one
             seconds = message.get("seconds")
             raise BudgetExceeded(seconds if isinstance(seconds, float | int) else 0.0)
-        raise LearnerError(text or "raised an error")
+        kinds = message.get("kinds")
+        raise LearnerError(text or "raised an error", tuple(
+            str(k)[:200] for k in kinds[:20]) if isinstance(kinds, list) else ())
 
     def _answer_to(self, n: int) -> dict[str, Any]:
         """Wait for the jail's answer to request ``n``, serving its calls back meanwhile."""

@@ -324,7 +324,9 @@ class _Server:
         except SystemExit:
             return {"raise": "error", "text": "called exit()"}
         except BaseException as exc:
-            return {"raise": "error", "text": describe_exception(exc)[:500]}
+            return {"raise": "error", "text": describe_exception(exc)[:500],
+                    "kinds": [f"{k.__module__}.{k.__qualname__}"[:200]
+                              for k in type(exc).__mro__[:20]]}
 
 
 def _methods(cls: type) -> list[str]:

@@ -236,9 +236,13 @@ def reference_table(batches: list[list[SinkRecord]]) -> dict[Any, Any]:
 
 
 def _is_data_error(exc: BaseException) -> bool:
-    """The learner's ``DataError``, raised here or (in the batch grader) in their process."""
+    """The lab's ``DataError`` (or a subclass), raised here or (in the batch grader) in the
+    learner's process; a learner's own class that is only named DataError is not one."""
     return isinstance(exc, DataError) or (
-        isinstance(exc, LearnerError) and str(exc).startswith("DataError"))
+        isinstance(exc, LearnerError) and _DATA_ERROR in exc.kinds)
+
+
+_DATA_ERROR = f"{DataError.__module__}.{DataError.__qualname__}"
 
 
 @question("08.b", points=6, answer="LatestValueSinkTask",
