@@ -15,11 +15,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sim.grading import check
+from sim.grading import check, exercise_names
 from sim.grading.batch import grade_submission
 from sim.grading.budget import BudgetExceeded, time_budget, untimed
 from sim.grading.exercises import ex06_streams as ex06
 from sim.grading.exercises import ex07_streams_state as ex07
+from sim.grading.registry import guarded_while_graded
+from sim.grading.runner import helpers_to_guard
 from sim.lessons import streams as ls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -341,3 +343,11 @@ def test_08b_a_learners_own_data_error_is_not_connects(tmp_path):
     verdict, points, reason = results["08.b"]
     assert (verdict, points) == ("failed", 5), reason
     assert "not DataError" in reason
+
+
+@pytest.mark.parametrize("exercise", exercise_names())
+def test_every_guarded_helper_is_a_plain_function_of_the_lab(exercise):
+    """The helpers an exercise switches off exist and can be switched off (a renamed helper
+    would stop every submission of that exercise from running)."""
+    names = guarded_while_graded(exercise)
+    assert len(helpers_to_guard(names)) == len(names)
