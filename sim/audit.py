@@ -833,8 +833,8 @@ def hidden_of(kernel: Any, consumers: list[Any]) -> Hidden:
                 continue
             start, stop = log.log_start_offset, log.log_end_offset
             offsets = np.arange(start, stop, dtype=np.int64)
-            data = _data_mask(log, start, stop, drop_aborted=False)
-            visible = _data_mask(log, start, stop, drop_aborted=True)
+            data = data_mask(log, start, stop, drop_aborted=False)
+            visible = data_mask(log, start, stop, drop_aborted=True)
             hidden.markers[(topic.name, part.partition)] = offsets[~data]
             hidden.aborted[(topic.name, part.partition)] = offsets[data & ~visible]
     return hidden
@@ -993,7 +993,7 @@ def final_reads_of(kernel: Any) -> pd.DataFrame:
                 ids = log.column("record_id", start, stop)
                 keep = log.retained(start, stop)  # the log cleaner's gaps hold no record
                 if log.transactions.any:  # markers are no records a consumer reads
-                    keep &= _data_mask(log, start, stop, drop_aborted=False)
+                    keep &= data_mask(log, start, stop, drop_aborted=False)
                 offsets, ids = offsets[keep], ids[keep]
                 parts.append(pd.DataFrame({"topic": topic.name, "partition": part.partition,
                                            "offset": offsets, "record_id": ids}))
@@ -1088,7 +1088,7 @@ TRANSACTION_KINDS = ("aborted-read", "output-duplicate", "zombie-write")
 """Anomalies of transactional runs (see ``TERMS``)."""
 
 
-def _data_mask(log: Any, start: int, stop: int, drop_aborted: bool) -> np.ndarray:
+def data_mask(log: Any, start: int, stop: int, drop_aborted: bool) -> np.ndarray:
     """Offsets ``start … stop-1`` that hold data: not markers, and with ``drop_aborted`` not
     records of aborted transactions (what read_committed returns)."""
     keep = np.ones(stop - start, bool)
@@ -1198,7 +1198,7 @@ def _output_duplicates(kernel: Any, apps: list[Any]) -> list[dict[str, Any]]:
             ids = log.column("record_id", start, stop)
             offsets = np.arange(start, stop, dtype=np.int64)
             if log.transactions.any:
-                keep = _data_mask(log, start, stop, drop_aborted=True)
+                keep = data_mask(log, start, stop, drop_aborted=True)
                 ids, offsets = ids[keep], offsets[keep]
             for output, offset in zip(ids.tolist(), offsets.tolist(), strict=True):
                 source = app.sources.get(output)
