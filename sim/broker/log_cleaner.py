@@ -8,9 +8,10 @@ latest values. Kafka's cleaner, modelled here with one cleaner thread per broker
   ``min.cleanable.dirty.ratio`` (0.5), or that must be cleaned now because a dirty record is
   older than ``max.compaction.lag.ms``, the one with the highest ratio is cleaned. *Clean*
   is the part below the cleaner checkpoint (cleaned before), *dirty* what follows it up to
-  the first *uncleanable* offset: the active segment's base, the high watermark, or the first
-  segment with a record newer than ``min.compaction.lag.ms`` (whole segments only). The
-  active segment is never cleaned.
+  the first *uncleanable* offset: the active segment's base, the last stable offset (the high
+  watermark, or the first offset of an open transaction: its records may still be aborted),
+  or the first segment with a record newer than ``min.compaction.lag.ms`` (whole segments
+  only). The active segment is never cleaned.
 - ``Cleaner.clean``: a map of each key's last offset in the dirty part (``OffsetMap``), then
   every record from the log start to the end of the dirty part is kept only if it is its
   key's latest (``shouldRetainRecord``). Keys are compared by their serialized bytes
@@ -18,6 +19,10 @@ latest values. Kafka's cleaner, modelled here with one cleaner thread per broker
   record. A record without a key is dropped (Kafka refuses them in compacted topics); a record
   without a record id (the lab's own internal records, such as offset commits, whose keys it
   does not keep) is never removed.
+- Transactions (``CleanedTransactionMetadata``, KIP-98): records of aborted transactions
+  never enter the map and are removed, so they never hide a committed value; a commit or
+  abort marker stays while its transaction has records, then goes ``delete.retention.ms``
+  after the first cleaning that finds the transaction empty (``_transaction_cleaning``).
 - Tombstones (a null value, ``value_size == -1``): the first cleaning that keeps one gives it
   a delete horizon of *now* + ``delete.retention.ms`` (KIP-534); a later cleaning after the
   horizon removes it. A consumer lagging by more than that can miss the delete.
