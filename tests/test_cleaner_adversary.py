@@ -245,6 +245,19 @@ def test_a_tombstone_written_again_after_truncation_gets_its_own_delete_horizon(
     assert log.retained(2, 3).tolist() == [False]
 
 
+def test_with_zero_delete_retention_a_tombstone_outlives_the_cleaning_that_first_sees_it() -> None:
+    """``shouldRetainDeletes``: a batch without a delete horizon keeps its tombstones; the
+    cleaning sets the horizon (now + 0) and only a later cleaning removes them."""
+    kernel, log = kernel_with_topic({"delete.retention.ms": 0})
+    producer = plain_producer(kernel)
+    for key, value in [("A", 1), ("A", None), ("B", 1)]:
+        producer.send("t", key=key, value=value, partition=0).get()
+    clean(log, kernel, 2, now_ms=1_000, delete_retention_ms=0)
+    assert log.records()["offset"].tolist() == [1, 2]
+    clean(log, kernel, 2, now_ms=1_000, delete_retention_ms=0)
+    assert log.records()["offset"].tolist() == [2]
+
+
 def test_offsets_for_times_skips_records_the_cleaner_removed() -> None:
     """Kafka rebuilds the time index of cleaned segments: a lookup lands on a kept record."""
     kernel, log = kernel_with_topic()

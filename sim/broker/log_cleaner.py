@@ -166,7 +166,12 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     latest = offsets >= last[keys]  # keyless records (identity -1) read the unused last slot
     tombstone = log.column("value_size", start, end_offset) == -1
     horizon = _delete_horizons(log, offsets, now_ms + delete_retention_ms)
-    keep = (keyed & latest & (~tombstone | (now_ms < horizon))) | (~known & ~markers_gone)
+    # a tombstone this cleaning sees first is kept whatever the horizon: Kafka's first
+    # cleaning only sets it (``shouldRetainDeletes``), so even delete.retention.ms=0 keeps a
+    # tombstone until the next cleaning
+    seen_first = offsets >= (log.clean_passes[-1][0] if log.clean_passes else start)
+    keep = ((keyed & latest & (~tombstone | seen_first | (now_ms < horizon)))
+            | (~known & ~markers_gone))
     keep &= ~known_aborted
     removed = live & ~keep
     sizes = log.record_sizes(start, end_offset)
@@ -256,9 +261,10 @@ def _transaction_cleaning(log: PartitionLog, start: int, end: int, live: np.ndar
             continue
         if holding.pop(pid, False) or hi <= lo or not live[lo:hi].any():
             continue
-        horizon = log.marker_horizons.setdefault(batch.base_offset,
-                                                 now_ms + delete_retention_ms)
-        if now_ms >= horizon:
+        horizon = log.marker_horizons.get(batch.base_offset)
+        if horizon is None:  # found empty now: the horizon is set, the marker kept this time
+            log.marker_horizons[batch.base_offset] = now_ms + delete_retention_ms
+        elif now_ms >= horizon:
             markers_gone[lo:hi] = True
             del log.marker_horizons[batch.base_offset]
     return aborted, markers_gone
