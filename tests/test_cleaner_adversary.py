@@ -25,6 +25,7 @@ from sim.broker.list_offsets import offset_for_timestamp
 from sim.broker.log import PartitionLog
 from sim.broker.log_cleaner import LogCleaner, clean, log_to_clean
 from sim.consumer import Consumer
+from sim.consumer.fetcher import _visible
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.records import TopicPartition
@@ -289,3 +290,61 @@ def test_compact_delete_retention_and_cleaning_together_keep_offsets_in_order() 
     assert log.records()["offset"].tolist() == [5, 6, 7]
     assert table(kernel, "read_uncommitted") == {"A": 6, "B": 7}
     assert np.all(log.column("record_id", 3, 8) >= 0)
+
+
+# --- replicas, the cleaner thread, a leader change ------------------------------------------------
+
+
+def replica_table(kernel: Kernel, log: PartitionLog) -> dict[Any, Any]:
+    """What a read_committed reader from offset 0 would build on this replica's log."""
+    latest: dict[Any, Any] = {}
+    for chunk in _visible(log, TP, log.log_start_offset, log.last_stable_offset, True):
+        for rid in chunk.columns["record_id"]:
+            key, value = decode(kernel, int(rid))
+            latest[key] = value
+    return {k: v for k, v in latest.items() if v is not None}
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.tuples(st.sampled_from("ABCDEF"),
+                                             st.one_of(st.none(), st.integers(0, 99))),
+                                   min_size=1, max_size=4),
+                          st.booleans()),
+                min_size=4, max_size=16),
+       st.integers(0, 15))
+def test_replicas_clean_independently_through_a_leader_change(txns, crash_at):
+    """Three replicas, each broker's cleaner thread cleaning its own copy as it likes, the
+    leader crashing mid-workload: every replica, and a read_committed reader from offset 0,
+    ends with the committed latest-value table; offsets keep their records on every replica."""
+
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic("t", 1, 3, {
+            "cleanup.policy": "compact", "lab.segment.bytes": 300,
+            "min.cleanable.dirty.ratio": 0.01, "delete.retention.ms": 200})
+
+    kernel = Kernel(seed=1, brokers=3, broker_configs={"log.cleaner.backoff.ms": 50},
+                    setup=setup)
+    producer = txn_producer(kernel)
+    expected: dict[Any, Any] = {}
+    crashed = None
+    for i, (writes, commit) in enumerate(txns):
+        if i == crash_at:
+            crashed = kernel.cluster.partition("t", 0).leader
+            kernel.controller.crash_broker(crashed)
+            kernel.run(kernel.now_ms + 8_000)  # a new leader is elected
+        transaction(kernel, producer, writes, commit)
+        if commit:
+            expected.update(dict(writes))
+        kernel.run(kernel.now_ms + 100)
+    if crashed is not None:
+        kernel.controller.restart_broker(crashed)
+    kernel.run(kernel.now_ms + 20_000)
+    expected = {k: v for k, v in expected.items() if v is not None}
+    part = kernel.cluster.partition("t", 0)
+    assert table(kernel) == expected
+    ids = [log.column("record_id") for log in part.logs.values()]
+    for log in part.logs.values():
+        assert log.log_end_offset == part.log.log_end_offset
+        assert replica_table(kernel, log) == expected
+    for a in ids[1:]:  # the same record at each offset everywhere (gaps aside)
+        assert np.array_equal(a, ids[0])
