@@ -209,7 +209,8 @@ def _forget_truncated(log: PartitionLog) -> None:
 
     A truncation lowers ``clean_offset`` below the offsets it cut; what cleanings covered
     there (their tombstone delete horizons, markers found empty) belongs to records that no
-    longer exist, so each pass's end is capped at ``clean_offset`` and later markers forgotten.
+    longer exist, so each pass's end is capped at ``clean_offset`` and later markers forgotten
+    (and markers below the log start, which retention deleted).
     Without it a tombstone at a re-written offset inherits the old pass's horizon and goes at
     its first cleaning, before ``delete.retention.ms``.
     """
@@ -219,7 +220,8 @@ def _forget_truncated(log: PartitionLog) -> None:
         if end > (passes[-1][0] if passes else log.log_start_offset - 1):
             passes.append((end, horizon))
     log.clean_passes = passes
-    log.marker_horizons = {m: h for m, h in log.marker_horizons.items() if m < log.clean_offset}
+    log.marker_horizons = {m: h for m, h in log.marker_horizons.items()
+                           if log.log_start_offset <= m < log.clean_offset}
 
 
 def _transaction_cleaning(log: PartitionLog, start: int, end: int, live: np.ndarray,
