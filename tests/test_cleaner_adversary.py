@@ -348,3 +348,38 @@ def test_replicas_clean_independently_through_a_leader_change(txns, crash_at):
         assert replica_table(kernel, log) == expected
     for a in ids[1:]:  # the same record at each offset everywhere (gaps aside)
         assert np.array_equal(a, ids[0])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("ABC"), st.one_of(st.none(), st.integers(0, 9))),
+                min_size=2, max_size=20),
+       st.lists(st.booleans(), min_size=1, max_size=25), st.integers(0, 20))
+def test_a_reader_finishing_within_delete_retention_sees_every_delete(ops, clean_between,
+                                                                      read_from):
+    """Kafka's promise for compacted topics: a consumer that starts at offset 0 and reaches the
+    head within ``delete.retention.ms`` of the cleanings ends with the log's latest-value
+    table, deletes included, however the cleaner ran while it read (docs, design §4.8)."""
+    kernel, log = kernel_with_topic({"delete.retention.ms": 1000})
+    producer = plain_producer(kernel)
+    for key, value in ops:
+        producer.send("t", key=key, value=value, partition=0).get()
+    expected = table(kernel, "read_uncommitted")
+    consumer = Consumer(kernel, {"auto.offset.reset": "earliest", "max.poll.records": 1})
+    consumer.assign([TP])
+    seen: dict[Any, Any] = {}
+    now = 10_000.0
+    for step, cleaning in enumerate(clean_between):
+        if step == read_from % len(clean_between):
+            clean_cleanable(kernel, log, now, delete_retention_ms=1000)
+        for record in consumer.poll(timeout_ms=1):
+            key, value = decode(kernel, record.record_id)
+            seen[key] = value
+        if cleaning:
+            now += 400  # three cleanings span more than the horizon, but the read is faster
+            clean_cleanable(kernel, log, now, delete_retention_ms=1000)
+    while records := consumer.poll(timeout_ms=1):
+        for record in records:
+            key, value = decode(kernel, record.record_id)
+            seen[key] = value
+    if now - 10_000 < 1000:  # the read ended within delete.retention.ms of the first cleaning
+        assert {k: v for k, v in seen.items() if v is not None} == expected
