@@ -76,10 +76,11 @@ def segments_figure(log: PartitionLog, title: str = "one partition's log"):
     for label, offset, y in marks:
         ax.axvline(offset, color="black", lw=1, ls="--")
         ax.text(offset, y, f"{label} = {offset}", ha="center", fontsize=8,
-                va="bottom" if y > 0 else "top")
+                va="bottom" if y > 0 else "top",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})  # over the line
     ax.set_ylim(-1, 1)
     ax.set_yticks([])
-    ax.set_xlim(log.log_start_offset - 0.5, log.log_end_offset + 1.5)
+    ax.set_xlim(log.log_start_offset - 1, log.log_end_offset + 1.5)
     ax.set_xlabel("offset (blue: closed segments, orange: the active segment)")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
