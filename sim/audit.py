@@ -473,8 +473,10 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame, history: LossHisto
     """Split off the unread acknowledged records that retention or the cleaner removed from
     the final leader's replica; the rest go on to the lost / unseen checks.
 
-    A record a truncation or lost disk removed first stays with those checks (its loss came
-    before any storage rule touched it).
+    A record a truncation or lost disk removed from the final leader's replica stays with
+    those checks (its loss came before any storage rule touched it); one removed only from
+    another replica, which the final leader kept until its cleaner or retention removed it,
+    does not.
     """
     found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in STORAGE_KINDS}
     if storage is None or acked.empty or (storage.deletions.empty and storage.cleaned.empty):
@@ -482,7 +484,11 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame, history: LossHisto
     read_ids = seen.loc[seen["record_id"] >= 0, "record_id"]
     unread = acked[~acked["record_id"].isin(read_ids)]
     if history is not None and len(history.removed):
-        unread = unread[~unread["record_id"].isin(history.removed["record_id"])]
+        removed = history.removed
+        on_final = removed["node"].to_numpy() == np.array(
+            [storage.leaders.get((t, p), -1) for t, p in zip(
+                removed["topic"], removed["partition"], strict=True)], dtype=np.int64)
+        unread = unread[~unread["record_id"].isin(removed.loc[on_final, "record_id"])]
     frame = unread.reset_index()
     final = np.array([storage.leaders.get((t, p), -1) for t, p in zip(
         frame["topic"], frame["partition"], strict=True)], dtype=np.int64)
