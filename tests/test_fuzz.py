@@ -760,12 +760,12 @@ def test_transactions_check_is_not_blind(monkeypatch):
     found = {v.kind for v in check_scenario(scenario, _txn_profile()).violations}
     assert found == {"eos-extra"}, found
     monkeypatch.setattr(Producer, "send", send)
-    mask = sim.audit._data_mask
-    monkeypatch.setattr(sim.audit, "_data_mask",
+    mask = sim.audit.data_mask
+    monkeypatch.setattr(sim.audit, "data_mask",
                         lambda log, start, stop, drop_aborted: mask(log, start, stop, False))
     found = {v.kind for v in check_scenario(scenario, _txn_profile()).violations}
     assert "eos-duplicate" in found, found
-    monkeypatch.setattr(sim.audit, "_data_mask", mask)
+    monkeypatch.setattr(sim.audit, "data_mask", mask)
     monkeypatch.setattr(PartitionLog, "last_stable_offset",
                         property(lambda log: log.high_watermark))
     found = {v.kind for v in check_scenario(scenario, _txn_profile()).violations}

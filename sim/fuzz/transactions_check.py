@@ -121,11 +121,11 @@ def _consumers(kernel: Any) -> list[Any]:
 
 def _ids(log: Any, start: int, stop: int, read_committed: bool) -> tuple[np.ndarray, np.ndarray]:
     """Record ids and offsets of ``start … stop-1`` that hold data (read_committed: no aborted)."""
-    from sim.audit import _data_mask
+    from sim.audit import data_mask
 
     ids = log.column("record_id", start, stop)
     offsets = np.arange(start, stop, dtype=np.int64)
-    keep = _data_mask(log, start, stop, drop_aborted=read_committed)
+    keep = data_mask(log, start, stop, drop_aborted=read_committed)
     return ids[keep], offsets[keep]
 
 
