@@ -305,42 +305,47 @@ class Trace:
         plan = self._last_plan[1]
         if plan is None:  # a value pandas must infer: stack the kinds' frames as pandas does
             return self._stacked().iloc[lo:hi]
+        # each kind's events in [lo, hi) are a slice of its columns; ``order`` maps each row of
+        # the frame to its place in the kinds' slices laid end to end
         size = hi - lo
-        kind_codes = np.full(size, -2, np.int32)
+        order = np.empty(size, np.int64)
+        kind_of_row = np.empty(size, np.int8 if len(self._kinds) < 128 else np.int32)
         parts = []
-        for columns in self._kinds.values():
+        offset = 0
+        for k, columns in enumerate(self._kinds.values()):
             seq = columns.columns[0].array()
-            start, stop = np.searchsorted(seq, [lo, hi])
-            at = seq[start:stop] - lo
-            kind_codes[at] = self._strings.code(columns.kind.name)
-            parts.append((columns, start, stop, at))
+            start, stop = (int(i) for i in np.searchsorted(seq, [lo, hi]))
+            rows = seq[start:stop] - lo
+            order[rows] = np.arange(offset, offset + stop - start)
+            kind_of_row[rows] = k
+            offset += stop - start
+            parts.append((columns, start, stop))
+        kind_codes = np.array([self._strings.code(name) for name in self._kinds], np.int32)
         data: dict[str, Any] = {}
         for name, (mode, owners) in plan.items():
-            if name == "kind":
-                data[name] = self._strings.decode(kind_codes, np.nan)
+            if name == "seq":  # every event is a row: seq is the row number
+                data[name] = np.arange(lo, hi)
                 continue
-            if mode == "str":
-                out = np.full(size, -2, np.int32)
-            elif mode == "int":
-                out = np.zeros(size, np.int64)
-            else:
-                out = np.full(size, np.nan)
-            present = np.zeros(size, bool) if mode == "Int64" else None
-            if mode == "Int64":
-                out = np.zeros(size, np.int64)
-            for columns, start, stop, at in parts:
+            if name == "kind":
+                data[name] = self._strings.decode(kind_codes.take(kind_of_row), np.nan)
+                continue
+            pieces = []
+            for columns, start, stop in parts:
                 index = owners.get(columns.kind.name)
-                if index is None:
-                    continue
-                out[at] = columns.columns[index].array()[start:stop]
-                if present is not None:
-                    present[at] = True
+                if index is not None:
+                    pieces.append(columns.columns[index].array()[start:stop])
+                else:  # the kind lacks this field: missing
+                    n = stop - start
+                    pieces.append(np.full(n, -2, np.int32) if mode == "str" else
+                                  np.zeros(n, np.int64) if mode == "Int64" else np.full(n, np.nan))
+            values = np.concatenate(pieces).take(order)
             if mode == "str":
-                data[name] = self._strings.decode(out, np.nan)
-            elif present is not None:
-                data[name] = pd.arrays.IntegerArray(out, ~present)
+                data[name] = self._strings.decode(values, np.nan)
+            elif mode == "Int64":
+                lacks = np.array([kind not in owners for kind in self._kinds], bool)
+                data[name] = pd.arrays.IntegerArray(values, lacks.take(kind_of_row))
             else:
-                data[name] = out
+                data[name] = values
         return pd.DataFrame(data, index=pd.RangeIndex(lo, hi), copy=False)
 
     def _plan(self) -> dict[str, tuple[str, dict[str, int]]] | None:
