@@ -237,7 +237,7 @@ PRODUCER = ConfigDef(
                   "open longer than this", at_least(1), "transactions"),
         ConfigKey("lab.clock.skew.ms", int, 0, "how far this producer's clock is off: its "
                   "records' CreateTime is the send time plus this (negative: behind; never "
-                  "below 0)", None, "lab"),
+                  "below 0); at most about 31 years either way", between(-10**12, 10**12), "lab"),
         ConfigKey("lab.kafka.version", str, KAFKA_VERSION, "client behaviour to model: 4.0, or "
                   "3.8 for onNewBatch and the partitioners that 4.0 removed",
                   one_of("4.0", "3.8"), "lab"),

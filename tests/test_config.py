@@ -171,6 +171,7 @@ BAD_VALUES = [
     (PRODUCER, "compression.type", "brotli", "'gzip'"),
     (PRODUCER, "partitioner.availability.timeout.ms", -1, "at least 0"),
     (PRODUCER, "linger.ms", None, "expected int or float"),
+    (PRODUCER, "lab.clock.skew.ms", 10**30, "between -1000000000000 and 1000000000000"),
     (TOPIC, "min.insync.replicas", 0, "at least 1"),
     (TOPIC, "retention.ms", -2, "at least -1"),
     (TOPIC, "cleanup.policy", "archive", "'delete', 'compact'"),

@@ -171,3 +171,37 @@ def test_cli_mistakes_are_one_error_line_and_exit_2(tmp_path, args):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("error: ")
+
+
+def test_a_distributed_follower_over_http_forwards_to_the_leader(tmp_path):
+    """Two workers of one group on one kernel; the follower is served over HTTP. A POST to it is
+    forwarded to the leader, which writes the config topic; the pipeline then runs on the
+    group, and the follower's status answer comes from the status topic."""
+    from sim.connect import DistributedHerder
+    from sim.kernel import Kernel
+    from tests.connect_support import WORKER
+
+    def props(port):
+        return {**WORKER, "group.id": "connect-cluster", "config.storage.topic": "cfg",
+                "offset.storage.topic": "off", "status.storage.topic": "st",
+                "listeners": f"http://:{port}"}
+
+    kernel = Kernel(seed=1)
+    workers = [DistributedHerder(kernel, props(port)) for port in (8083, 8084)]
+    kernel.run(until_ms=8_000)
+    follower = next(w for w in workers if not w.is_leader())
+    (tmp_path / "in.txt").write_text("foo\nbar\n")
+    with serve(follower, port=0, speed=20) as running:
+        kc = KafkaConnect(url=running.url)
+        info = kc.create_connector({"name": "src", "config": {
+            "connector.class": "FileStreamSource", "file": str(tmp_path / "in.txt"),
+            "topic": "t"}})
+        assert info["name"] == "src"
+
+        def running_task() -> bool:  # 404 until the worker that runs it writes a status
+            status = httpx.get(f"{running.url}/connectors/src/status")
+            return status.status_code == 200 and [t["state"] for t in status.json()["tasks"]] \
+                == ["RUNNING"]
+
+        assert wait_for(running_task)
+        assert kc.list_connectors() == ["src"]

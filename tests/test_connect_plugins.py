@@ -26,6 +26,7 @@ from sim.connect.config_def import ConfigDef
 
 RECEIVED = []
 FLUSHED = []
+HEADERS = []
 
 
 class MemorySinkConnector(SinkConnector):
@@ -51,6 +52,7 @@ class MemorySinkTask(SinkTask):
 
     def put(self, records):
         RECEIVED.extend(self.prefix + str(r.value) for r in records)
+        HEADERS.extend(r.headers for r in records)
 
     def flush(self, offsets):
         FLUSHED.append(dict(offsets))
@@ -75,13 +77,15 @@ def test_a_plugin_folder_adds_connectors_under_their_names_and_aliases(plugin_fo
     for word in ("alpha", "beta"):
         producer.send("words", value=json.dumps({"schema": {"type": "string",
                                                             "optional": False},
-                                                 "payload": word}).encode())
+                                                 "payload": word}).encode(),
+                      headers=[("lang", b"en")] if word == "alpha" else None)
     response = c.post("/connectors", json={"name": "mem", "config": {
         "connector.class": "MemorySink", "topics": "words", "prefix": "> "}})
     assert response.status_code == 201, response.text
     run(h, 12_000)
     module = sys.modules[h.worker.plugins.connectors["memory.MemorySinkConnector"].__module__]
     assert module.RECEIVED == ["> alpha", "> beta"]
+    assert module.HEADERS == [(("lang", b"en"),), ()]  # the producer's headers reach put()
     assert module.FLUSHED[-1] == {("words", 0): 2}  # flush(offsets) before the commit
     keys = c.get("/connector-plugins/memory.MemorySinkConnector/config").json()
     assert [k["name"] for k in keys] == ["prefix"]

@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from sim.consumer.group import group_coordinator
 from tests.connect_support import client, file_sink, file_source, herder, run
 
 
@@ -340,6 +341,55 @@ def test_sink_offsets_are_the_consumer_groups(api):
     c.put("/connectors/sink/resume")
     run(h, 12_000)
     assert (tmp / "out.txt").read_text() == "foo\nbar\nbar\n"
+
+
+def test_sink_offsets_reset_through_the_admin_requests(api):
+    """Worker.modifySinkConnectorOffsets: a null offset is Admin.deleteConsumerGroupOffsets
+    (OffsetDelete), DELETE is Admin.deleteConsumerGroups: tombstones go to __consumer_offsets,
+    the group forgets them, and a resumed sink starts again from the beginning."""
+    h, c, tmp = api
+    create(c, file_source("src", tmp / "test.txt"))
+    create(c, file_sink("sink", tmp / "out.txt"))
+    run(h, 12_000)
+    c.put("/connectors/sink/stop")
+    run(h, 1_000)
+    coordinator = group_coordinator(h.kernel)
+    log = h.kernel.cluster.partition("__consumer_offsets",
+                                     coordinator.partition_for("connect-sink")).log
+    before = log.log_end_offset
+    null = c.patch("/connectors/sink/offsets", json={"offsets": [{
+        "partition": {"kafka_topic": "connect-test", "kafka_partition": 0}, "offset": None}]})
+    assert null.json() == {"message": "The offsets for this connector have been altered "
+                                      "successfully"}
+    assert c.get("/connectors/sink/offsets").json() == {"offsets": []}
+    assert list(log.column("value_size", before, log.log_end_offset)) == [-1]  # a tombstone
+    assert c.delete("/connectors/sink/offsets").status_code == 200
+    assert "connect-sink" not in coordinator.groups  # DeleteGroups removed it
+    assert c.delete("/connectors/sink/offsets").status_code == 200  # idempotent
+    c.put("/connectors/sink/resume")
+    run(h, 12_000)
+    assert (tmp / "out.txt").read_text() == "foo\nbar\nfoo\nbar\n"
+
+
+def test_deleting_a_groups_offsets_is_refused_while_it_has_members(api):
+    """OffsetDelete answers GROUP_SUBSCRIBED_TO_TOPIC and DeleteGroups NON_EMPTY_GROUP while a
+    (zombie) sink task is still in the group: Worker's message, 500, nothing changed."""
+    h, c, tmp = api
+    create(c, file_source("src", tmp / "test.txt"))
+    create(c, file_sink("sink", tmp / "out.txt"))
+    run(h, 12_000)
+    h.targets["sink"] = "STOPPED"  # as if the stop were recorded while a task still runs
+    reset = c.delete("/connectors/sink/offsets")
+    assert reset.status_code == 500
+    assert reset.json()["message"].startswith(
+        "Failed to reset consumer group offsets for connector sink either because its tasks "
+        "haven't stopped completely yet")
+    null = c.patch("/connectors/sink/offsets", json={"offsets": [{
+        "partition": {"kafka_topic": "connect-test", "kafka_partition": 0}, "offset": None}]})
+    assert null.status_code == 500
+    assert "zombie sink tasks" in null.json()["message"]
+    assert c.get("/connectors/sink/offsets").json()["offsets"][0]["offset"] == {
+        "kafka_offset": 2}
 
 
 def test_active_topics_and_reset(api):

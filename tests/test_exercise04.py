@@ -3,8 +3,10 @@ yet solved", and plausible wrong answers lose marks.
 
 04.a is compared with the lab's log cleaner (``Cleaner``: only the cleanable part — closed
 segments — is compacted, the active segment is never touched); 04.b with the topic config
-(``LogConfig.validateTopicLogConfigValues``: local.retention.ms ≤ retention.ms) and the storage
-cost model; 04.c with ``offsets_for_times`` (``UnifiedLog.fetchOffsetByTimestamp``).
+(``LogConfig.validateTopicLogConfigValues``: local.retention.ms ≤ retention.ms), a run of the plan
+on the simulator (retention and tiered local deletion by whole segments:
+``deleteRetentionMsBreachedSegments``, ``RLMExpirationTask``) and the storage cost model; 04.c
+with ``offsets_for_times`` (``UnifiedLog.fetchOffsetByTimestamp``).
 """
 
 from __future__ import annotations
@@ -100,6 +102,37 @@ def test_04b_plans_missing_a_need_lose_marks() -> None:
     assert nothing_local.points == 2
     forever = check("04.b", {"retention.ms": -1, "local.retention.ms": DAY_MS})
     assert forever.points == 3
+
+
+def test_04b_one_hour_short_is_caught_by_the_simulator() -> None:
+    """Retention deletes whole segments: 14 days minus an hour loses, at some hour of the run,
+    the segment holding the oldest record a 14-day replay needs; a local retention an hour
+    short of a day leaves part of the last day only in the remote tier."""
+    hour = 3_600_000
+    short_replay = check("04.b", {"retention.ms": 14 * DAY_MS - hour, "local.retention.ms": DAY_MS})
+    assert short_replay.points == 2
+    assert "simulated hours the log starts at offset" in short_replay.reason
+    short_local = check("04.b", {"retention.ms": 14 * DAY_MS, "local.retention.ms": DAY_MS - hour})
+    assert short_local.points == 2
+    assert "the local log starts at offset" in short_local.reason
+
+
+def test_04b_the_simulated_plan_keeps_what_it_must_and_no_more() -> None:
+    """The solution's plan on the simulator: at its worst hour the log starts exactly at the
+    first record younger than 14 days (the segment before it just expired from the remote tier)
+    and locally at or before the first record younger than a day; 13 days falls a day short."""
+    from sim.lessons.storage import plan_run
+
+    run = plan_run(14 * DAY_MS, DAY_MS)
+    assert run.replay_ok
+    assert run.local_ok
+    assert run.log_start_offset == run.first_of_replay
+    assert 0 < run.local_log_start_offset <= run.first_of_last_day
+    shorter = plan_run(13 * DAY_MS, DAY_MS)
+    assert not shorter.replay_ok
+    assert shorter.log_start_offset - shorter.first_of_replay >= 40  # a day is 48 records
+    everything_local = plan_run(14 * DAY_MS, -2)
+    assert everything_local.local_log_start_offset == everything_local.log_start_offset
 
 
 def test_04b_local_longer_than_retention_is_rejected_as_kafka_does() -> None:

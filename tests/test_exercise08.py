@@ -213,9 +213,11 @@ def prediction(default_s=361, zero_s=61, counts=None):
 
 def test_the_facts_come_from_a_run_made_at_check_time():
     """Crash at 50 s: the group notices at 61 s; the default delay adds 300 s."""
-    assert ex08.failover_facts(300_000) == {"moved_at_s": 361.0,
-                                            "tasks_after": {"8083": 3, "8084": 3}}
-    assert ex08.failover_facts(0)["moved_at_s"] == 61.0
+    facts = ex08.failover_facts(300_000)
+    assert facts["tasks_after"] == {"8083": 3, "8084": 3}
+    # the task configs travel through the config topic: a few ms after the rebalance
+    assert facts["moved_at_s"] == pytest.approx(361.0, abs=0.05)
+    assert ex08.failover_facts(0)["moved_at_s"] == pytest.approx(61.0, abs=0.05)
 
 
 @pytest.mark.parametrize(("answer", "points", "why"), [

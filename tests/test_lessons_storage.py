@@ -191,3 +191,70 @@ def test_section_2_retention_preview_deletes_whole_segments() -> None:
     assert "new empty one at offset\n10" in text
     with pytest.raises(ConfigError, match="at least 0"):
         ls.retention_preview(-1)
+
+
+def flat() -> str:
+    """The lesson's markdown with every run of white space as one space."""
+    return " ".join(markdown().split())
+
+
+def test_section_3_dirty_ratio_runs() -> None:
+    """LogCleanerManager.grabFilthiestCompactedLog: a log is cleaned only when its dirty ratio
+    is above min.cleanable.dirty.ratio (0.5 by default; log.cleaner.backoff.ms 15 s)."""
+    from sim import config
+
+    broker, topic = config.BROKER.defaults(), config.TOPIC.defaults()
+    assert broker["log.cleaner.backoff.ms"] == 15_000
+    assert topic["min.cleanable.dirty.ratio"] == 0.5
+    table = ls.dirty_ratio_table().set_index("min.cleanable.dirty.ratio")
+    assert table.loc[0.5, "cleanings"] == 12
+    assert table.loc[0.9, "cleanings"] == 2
+    assert table.loc[0.5, "lowest_ratio_cleaned"] > 0.5
+    assert table.loc[0.9, "lowest_ratio_cleaned"] > 0.9
+    assert table.loc[0.5, "log_bytes_at_end"] == 60_860
+    assert table.loc[0.9, "log_bytes_at_end"] == 514_449
+    done = ls.cleanings(ls.dirty_ratio_run(0.9))
+    assert done["time_ms"].tolist() == [1000, 8000]
+    assert done["dirty_ratio"].tolist()[0] == 1.0
+    text = flat()
+    for claim in ("`log.cleaner.backoff.ms` (default 15 s; 1 s here)",
+                  "`min.cleanable.dirty.ratio` (default 0.5)",
+                  "500 keys are updated at 200 records/s for 30 s",
+                  "with 0.5 the leader's cleaner runs 12 times; with 0.9 only twice — at 1,000 ms",
+                  "its dirty ratio is 1.0) and at 8,000 ms",
+                  "the log holds 60,860 bytes with 0.5 but 514,449 with 0.9"):
+        assert claim in text
+
+
+def test_section_3_log_view_of_the_0_9_run() -> None:
+    """The slider's views: the cleaner point stays at 1,598 from 8 s and the dirty ratio climbs
+    0.61, 0.77 … 0.89 without passing 0.9."""
+    views = {v.time_ms: v.replicas.iloc[0] for v in ls.dirty_ratio_views(0.9)}
+    assert all(row["cleaner_point"] == 1598 for t, row in views.items() if t >= 8000)
+    assert [round(views[t]["dirty_ratio"], 2) for t in (12000, 16000, 28000)] == [0.61, 0.77, 0.89]
+    assert max(row["dirty_ratio"] for t, row in views.items() if t > 8000) < 0.9
+    text = flat()
+    assert "from 8 s on the cleaner point stays at offset 1,598" in text
+    assert "0.61 at 12 s, 0.77 at 16 s, 0.89 at 28 s — and never passes 0.9" in text
+
+
+def test_section_4_log_view_of_the_tiered_run(tiered) -> None:
+    """Three brokers with the same three local segments from 35,364; six remote from 0."""
+    from sim.widgets.log_view import REMOTE_LANE, log_view
+
+    view = log_view(tiered.cluster, "clicks", 0, tiered.now_ms)
+    segments = view.segments
+    local = segments[segments["lane"] != REMOTE_LANE]
+    remote = segments[segments["lane"] == REMOTE_LANE]
+    per_broker = local.groupby("lane")["base_offset"].apply(list)
+    assert len(per_broker) == 3
+    assert {tuple(v) for v in per_broker} == {(35_364, 44_205, 53_046)}
+    assert len(remote) == 6
+    assert remote["base_offset"].min() == 0
+    assert view.log_start_offset == 0
+    assert set(view.replicas["log_start_offset"]) == {35_364}
+    text = flat()
+    assert "the three brokers hold the same three local segments from offset 35,364" in text
+    assert "the remote tier six segments from offset 0" in text
+    assert "log start offset is 0 (in the remote tier); each broker's own log starts at 35,364" \
+        in text

@@ -439,3 +439,37 @@ def test_record_metadata_shows_times_to_the_microsecond():
     assert shown == repr(round(meta.latency_ms, 3))
     assert len(shown.split(".")[1]) <= 3
     assert meta.latency_ms != round(meta.latency_ms, 3)  # the noise is really there
+
+
+def test_send_keeps_each_records_headers_for_its_consumers():
+    """ProducerRecord.headers: (key, value) pairs in order, repeats kept; a consumer reading
+    the record gets them back; a record without headers has none."""
+    from sim.connect.topics import record_headers
+    from sim.consumer import Consumer
+
+    kernel = Kernel(seed=1)
+    kernel.cluster.create_topic("h", 1, 1)
+    producer = Producer(kernel, {"linger.ms": 0})
+    producer.send("h", key="k", value="v", headers=[("trace", b"1"), ("trace", b"2")]).get()
+    producer.send("h", key="k", value="w").get()
+    consumer = Consumer(kernel, {"group.id": "g", "auto.offset.reset": "earliest"})
+    consumer.subscribe(["h"])
+    records = []
+    while len(records) < 2:
+        records += list(consumer.poll(1000))
+    assert [record_headers(kernel, r.record_id) for r in records] == [
+        [("trace", b"1"), ("trace", b"2")], []]
+
+
+def test_a_header_needs_a_string_key():
+    """RecordHeader refuses a null key; a header that is not a pair is refused too."""
+    from sim.errors import ProduceError
+
+    kernel = Kernel(seed=1)
+    kernel.cluster.create_topic("h", 1, 1)
+    producer = Producer(kernel)
+    with pytest.raises(ProduceError, match="string key"):
+        producer.send("h", value="v", headers=[(None, b"x")])
+    with pytest.raises(ProduceError, match="pairs"):
+        producer.send("h", value="v", headers=5)
+    assert producer.buffer.n == 0  # nothing was sent

@@ -181,7 +181,7 @@ def test_the_cleaner_thread_runs_in_the_background_at_its_io_rate() -> None:
 
 def test_a_zero_cleaner_backoff_is_accepted_and_the_idle_cleaner_still_lets_time_pass() -> None:
     """Kafka accepts ``log.cleaner.backoff.ms=0`` (``atLeast(0)`` in ``CleanerConfig``); its idle
-    thread spins. The simulated one pauses 1 ms per empty pass instead of stalling the clock."""
+    thread spins. The simulated one pauses 10 ms per empty pass instead of stalling the clock."""
     kernel, _log = compacted([("A", k) for k in range(9)], per_segment=2,
                             broker_configs={"log.cleaner.enable": True,
                                             "log.cleaner.backoff.ms": 0})

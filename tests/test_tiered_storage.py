@@ -28,7 +28,8 @@ from sim.workloads import UniformKeys, Workload
 
 MIB = 1 << 20
 TIERED_BROKERS = {"remote.log.storage.system.enable": True,
-                  "remote.log.manager.task.interval.ms": 1000}
+                  "remote.log.manager.task.interval.ms": 1000,
+                  "log.retention.check.interval.ms": 1000}
 
 
 def tiered_kernel(seed: int = 1, records: int = 5000, topic_configs: dict | None = None,

@@ -250,7 +250,13 @@ class Cluster:
         self.network = Network(self._rng.spawn(1)[0])
         self._change_waiters: list[Any] = []
         self.metadata_listeners: list[Callable[[], None]] = []  # told at once of each change
-        self.remote_log_manager: remote_log_manager.RemoteLogManager | None = None  # KIP-405
+        self.remote_tier: remote_log_manager.RemoteTier | None = None  # KIP-405
+
+    @property
+    def remote_log_manager(self) -> remote_log_manager.RemoteTier | None:
+        """The remote tier shared by the brokers' ``RemoteLogManager`` s (``remote_tier``;
+        this name is kept for callers that read metrics or the folder through it)."""
+        return self.remote_tier
 
     def __repr__(self) -> str:
         return f"Cluster(brokers={list(self.brokers)}, topics={list(self.topics)})"

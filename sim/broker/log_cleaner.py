@@ -76,14 +76,15 @@ class LogToClean:
         return self.cleanable_bytes / self.total_bytes if self.total_bytes else 0.0
 
 
-MIN_IDLE_PAUSE_MS = 1.0
+MIN_IDLE_PAUSE_MS = 10.0
 """The shortest pause of an idle cleaner. Kafka accepts ``log.cleaner.backoff.ms=0`` and its
-thread then spins, each empty pass costing real CPU time; a simulated pass costs none, so the
-lab lets at least one millisecond pass instead of looping forever at one instant."""
+thread then spins, each empty pass (locking, measuring every log's dirty ratio) costing real
+time; a simulated pass costs none, so the lab lets 10 ms pass instead of looping at one instant
+(and a 60 s run does not pay for 60,000 empty scans)."""
 
 
 def idle_pause_ms(backoff_ms: float) -> float:
-    """How long an idle cleaner sleeps: ``log.cleaner.backoff.ms``, at least 1 ms."""
+    """How long an idle cleaner sleeps: ``log.cleaner.backoff.ms``, at least 10 ms."""
     return max(float(backoff_ms), MIN_IDLE_PAUSE_MS)
 
 

@@ -1,38 +1,51 @@
-"""Tiered storage (KIP-405): the ``RemoteLogManager`` copies, expires and serves old segments.
+"""Tiered storage (KIP-405): each broker's ``RemoteLogManager`` copies, expires and serves old
+segments; followers rebuild their log's start from the remote tier.
 
 A topic with ``remote.storage.enable=true`` (on brokers with
 ``remote.log.storage.system.enable=true``) keeps its recent segments on the brokers' disks and
-its older ones in the remote tier (``sim.broker.remote_storage``). Every
-``remote.log.manager.task.interval.ms`` the leader of each tiered partition:
+its older ones in the remote tier (``sim.broker.remote_storage``), which all brokers share: the
+objects and their metadata (Kafka's ``RemoteStorageManager`` and topic-based
+``RemoteLogMetadataManager``) live in one ``RemoteTier`` per cluster. Every broker runs its own
+``RemoteLogManager``; every ``remote.log.manager.task.interval.ms`` of that broker, for each
+tiered partition it leads, it:
 
 1. **copies** closed segments whose records are all below the last stable offset (the high
    watermark, held back by open transactions: ``last_stable_offset``) to the remote tier, oldest
    first, starting after the highest offset already copied (``RLMCopyTask``,
-   ``candidateLogSegments``). An upload takes simulated time (``lab.remote.copy.mb.per.s``,
+   ``candidateLogSegments``), with each segment's leader epoch checkpoint and producer snapshot
+   (Kafka's ``LogSegmentData``). An upload takes simulated time (``lab.remote.copy.mb.per.s``,
    shared by the uploads of one broker);
    if the broker lost leadership meanwhile, the upload is abandoned and the new leader copies
    the segment again — to the same object, as objects are named by base offset. A new leader
    first drops copied segments that are not its own history (an unclean election:
    ``within_leader_epochs``) and copies again from where its history and the remote tier agree;
 2. **expires** remote segments past ``retention.ms`` (by their largest timestamp) or beyond
-   ``retention.bytes`` (``RLMExpirationTask``), which moves the log start offset;
-3. deletes **local** segments, on every replica, that were uploaded *and* are past
-   ``local.retention.ms`` / ``local.retention.bytes`` (-2: the same as ``retention.*``). A
-   segment not yet uploaded is never deleted locally.
+   ``retention.bytes`` (``RLMExpirationTask``), which moves the log start offset.
+
+**Local** segments are deleted by each broker's retention task, every
+``log.retention.check.interval.ms``, on every replica (``sim.broker.retention``, Kafka's
+``UnifiedLog.deleteOldSegments``): for a tiered topic by ``local.retention.ms`` /
+``local.retention.bytes`` (-2: the same as ``retention.*``), and only segments already uploaded
+(``isSegmentEligibleForDeletion``) or wholly below the log start offset.
 
 Two start offsets follow: the *log start offset* (oldest offset anywhere, remote included) and
 the *local log start offset* (oldest on the broker's disk, ``PartitionLog.log_start_offset``).
-A consumer fetching in between is served from the remote tier (``RemoteLogReader``), with
-``lab.remote.fetch.latency.ms`` plus the bytes at ``lab.remote.fetch.mb.per.s`` (one broker's
-reads share that throughput: a read waits for the bytes of earlier ones).
+A consumer fetching in between is served from the remote tier (``RemoteLogReader``) by the
+leader's manager, with ``lab.remote.fetch.latency.ms`` plus the bytes at
+``lab.remote.fetch.mb.per.s`` (one broker's reads share that throughput: a read waits for the
+bytes of earlier ones). A *follower* fetching there gets ``OFFSET_MOVED_TO_TIERED_STORAGE``
+(``ReplicaManager.handleOffsetOutOfRangeError``) and builds its log's start from the remote tier
+instead (``build_remote_log_aux_state``, Kafka's ``TierStateMachine``): it finds the remote
+segment holding the offset just below the leader's local log start, empties its log and starts
+it after that segment, takes the segment's leader epoch checkpoint as its epoch cache and its
+producer snapshot as its producer state, then fetches only the local part.
 ``ListOffsets`` knows two extra timestamps for this: ``EARLIEST_LOCAL_TIMESTAMP`` (-4) and
 ``LATEST_TIERED_TIMESTAMP`` (-5) (``ListOffsetsRequest``, KIP-1005).
 
-Lab simplifications: one manager serves the whole cluster, acting as each partition's leader
-broker; local deletion runs on the same interval as copying (the brokers' retention task,
-``sim.broker.retention``, leaves tiered topics to it); a follower whose log ends below the
-leader's local log start offset restarts its log there (``sim.broker.replication``), as
-Kafka's ``OFFSET_MOVED_TO_TIERED_STORAGE`` does, without rebuilding state from remote metadata.
+Lab simplifications: a broker's copy and expiration tasks keep the phase they started with
+across a crash and restart (they do nothing while the broker is down); a follower's view of the
+highest copied offset is the shared metadata's at once (Kafka's ``RLMFollowerTask`` reads it
+every task interval); the remote segment for a follower's rebuild is found by offset alone.
 """
 
 from __future__ import annotations
@@ -40,7 +53,7 @@ from __future__ import annotations
 import tempfile
 import weakref
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +63,7 @@ import pandas as pd
 
 from sim import trace as events
 from sim.broker.list_offsets import OffsetAndTimestamp
+from sim.broker.producer_state import ProducerStateEntry, ProducerStateManager
 from sim.broker.remote_storage import (
     COPY_SEGMENT_FINISHED,
     DELETE_SEGMENT_FINISHED,
@@ -80,6 +94,10 @@ TIER_UPLOAD = events.register(events.EventKind(
 TIER_DELETE = events.register(events.EventKind(
     "tier.delete", ("topic", "partition", "node", "base_offset", "end_offset", "where"),
     "a segment was deleted from the remote tier or, once uploaded, from a broker's disk"))
+REMOTE_AUX_STATE = events.register(events.EventKind(
+    "replica.remote.aux", ("topic", "partition", "node", "fetch_offset", "error", "next_offset"),
+    "a follower below the leader's local log start built its log's start from the remote tier "
+    "(next_offset -1: the remote tier could not, it retries)"))
 REMOTE_READ = events.register(events.EventKind(
     "remote.read", ("topic", "partition", "node", "offset", "records", "bytes", "latency_ms"),
     "a consumer fetch below the local log start offset was served from the remote tier"))
@@ -133,6 +151,9 @@ class RemoteLogState:
     fetch_bytes: int = 0
     fetch_requests: int = 0
     delete_requests: int = 0
+    aux_state_requests: int = 0  # followers that rebuilt their log's start from here
+    aux_state_errors: int = 0  # ... or could not, and retried
+    indexes: dict[int, SegmentIndexes] = field(default_factory=dict)  # by base offset
 
     def segments(self) -> list[RemoteLogSegmentMetadata]:
         """The copied segments, by base offset."""
@@ -156,8 +177,8 @@ class RemoteLogState:
 
 def remote_state(cluster: Cluster, part: Partition) -> RemoteLogState | None:
     """The remote tier's state of ``part``, or None when its topic is not tiered."""
-    manager = cluster.remote_log_manager
-    return manager.states.get((part.topic, part.partition)) if manager is not None else None
+    tier = cluster.remote_tier
+    return tier.states.get((part.topic, part.partition)) if tier is not None else None
 
 
 def log_start_offset(cluster: Cluster, part: Partition) -> int:
@@ -262,8 +283,38 @@ def remote_record_ids(cluster: Cluster, part: Partition) -> tuple[np.ndarray, np
     return (frame["offset"].to_numpy(np.int64), frame["record_id"].to_numpy(np.int64))
 
 
-class RemoteLogManager:
-    """Copies, expires and serves a cluster's tiered partitions (see the module docstring)."""
+@dataclass(frozen=True)
+class SegmentIndexes:
+    """What Kafka uploads with a segment besides its records (``LogSegmentData``): the leader
+    epoch checkpoint up to the segment's end and the producer snapshot at its next offset."""
+
+    leader_epochs: tuple[tuple[int, int], ...]
+    producer_snapshot: dict[int, ProducerStateEntry]
+
+
+def producer_snapshot(log: PartitionLog, first: int, stop: int,
+                      previous: dict[int, ProducerStateEntry] | None
+                      ) -> dict[int, ProducerStateEntry]:
+    """The producer state as of offset ``stop`` (Kafka's snapshot file at a segment's roll):
+    the snapshot of the segment before (``previous``; None: start from the log start offset)
+    replayed with the batches of ``[first, stop)``, as appending them did."""
+    state = ProducerStateManager()
+    state.producers = {pid: _copy_entry(e) for pid, e in (previous or {}).items()}
+    start = first if previous is not None else log.log_start_offset
+    for batch in log.batches_overlapping(start, stop):
+        if batch.base_offset < start or batch.base_offset >= stop:
+            continue
+        if batch.base_sequence >= 0:
+            state.update(batch.producer_id, batch.producer_epoch, batch.base_sequence,
+                         batch.records, batch.base_offset)
+        if batch.is_control:
+            state.update_marker(batch.producer_id, batch.producer_epoch)
+    return state.producers
+
+
+class RemoteTier:
+    """What every broker shares of tiered storage: the folder of objects, each tiered
+    partition's remote metadata, and the brokers' ``RemoteLogManager`` s (one each)."""
 
     def __init__(self, cluster: Cluster, runtime: BrokerRuntime) -> None:
         self.cluster = cluster
@@ -277,14 +328,11 @@ class RemoteLogManager:
             root = Path(self._tmp.name)
         self.rsm = RemoteStorageManager(root)
         self.states: dict[tuple[str, int], RemoteLogState] = {}
-        self._started = False
-        # when each broker's link to the object store is free again (uploads, reads)
-        self._upload_free_ms: dict[int, float] = {}
-        self._read_free_ms: dict[int, float] = {}
+        self.managers = {b: RemoteLogManager(self, b) for b in sorted(cluster.brokers)}
         self._key_tables: dict[int, np.ndarray] = {}  # producer → its keys, serialized
 
     def __repr__(self) -> str:
-        return f"RemoteLogManager({self.rsm.root}, partitions={len(self.states)})"
+        return f"RemoteTier({self.rsm.root}, partitions={len(self.states)})"
 
     @property
     def root(self) -> Path:
@@ -292,156 +340,26 @@ class RemoteLogManager:
         return self.rsm.root
 
     def add_topic(self, topic: Any) -> None:
-        """Start tiering ``topic``'s partitions."""
+        """Start tiering ``topic``'s partitions: every broker's manager starts its task."""
         for part in topic.partitions:
             self.rsm.clear_partition(part.topic, part.partition)
             self.states[(part.topic, part.partition)] = RemoteLogState(part.topic,
                                                                        part.partition, self.rsm)
-        self._start()
+        for broker_id in sorted(self.managers):
+            self.managers[broker_id].start()
 
-    # -- the periodic task ------------------------------------------------------------------
+    def manager_for(self, part: Partition) -> RemoteLogManager:
+        """The manager of the broker that leads ``part`` (its last leader while offline)."""
+        return self.managers[part.leader if part.leader >= 0 else part.last_leader]
 
-    def _interval_ms(self) -> float:
-        return float(min(b.config["remote.log.manager.task.interval.ms"]
-                         for b in self.cluster.brokers.values()))
+    def read(self, part: Partition, offset: int, max_records: int
+             ) -> tuple[dict[str, np.ndarray], float] | None:
+        """A consumer's read below the local log start, served by the leader's manager."""
+        return self.manager_for(part).read(part, offset, max_records)
 
-    def _start(self) -> None:
-        runtime = self.runtime
-        if self._started:
-            return
-        self._started = True
+    # -- what a segment's records are, as bytes -------------------------------------------------
 
-        def tick(_event: object = None) -> None:
-            if _event is not None:
-                self.run_once()
-            timer = runtime.background_timeout(self._interval_ms())
-            timer.callbacks.append(tick)
-
-        tick()
-
-    def run_once(self) -> None:
-        """One pass of every partition's tasks: copy, expire remote, delete local."""
-        for key in sorted(self.states):
-            part = self.cluster.partition(*key)
-            state = self.states[key]
-            leads = self._leads(part, part.leader, part.leader_epoch)
-            if leads and state.leader_epoch != part.leader_epoch and not state.copying:
-                self._drop_unreferenced(part, state)
-            if leads and not state.copying:
-                candidates = self.candidate_segments(part, state)
-                if candidates:
-                    state.copying = True
-                    self.runtime.env.process(self._copy(part, state, candidates))
-            self._expire_remote(part, state)
-            self._delete_local(part, state)
-
-    def _leads(self, part: Partition, broker_id: int, epoch: int) -> bool:
-        broker = self.cluster.brokers.get(broker_id)
-        return (broker is not None and broker.alive and part.leader == broker_id
-                and part.leader_epoch == epoch
-                and broker.leads.get((part.topic, part.partition)) == epoch)
-
-    # -- copying --------------------------------------------------------------------------------
-
-    def candidate_segments(self, part: Partition, state: RemoteLogState) -> list[Segment]:
-        """Closed segments past the highest copied offset whose records are all below the
-        last stable offset (``candidateLogSegments``), oldest first."""
-        log = part.log
-        start = max(state.highest_copied_offset + 1, log.log_start_offset)
-        lso = last_stable_offset(part)
-        return [s for s in log.closed_segments()
-                if s.end_offset > start and s.end_offset <= lso and s.size_bytes > 0]
-
-    def _copy(self, part: Partition, state: RemoteLogState,
-              candidates: list[Segment]) -> Generator[Any, Any, None]:
-        runtime = self.runtime
-        leader, epoch = part.leader, part.leader_epoch
-        rate = self.cluster.brokers[leader].config["lab.remote.copy.mb.per.s"] * 1e6 / 1000
-        try:
-            for segment in candidates:
-                if not self._leads(part, leader, epoch):
-                    return
-                started = self._start_copy(part, state, segment)
-                start = max(self._now(), self._upload_free_ms.get(leader, 0.0))
-                self._upload_free_ms[leader] = start + segment.size_bytes / rate
-                yield runtime.env.timeout(self._upload_free_ms[leader] - self._now())
-                if not self._finish_copy(part, state, started, leader, epoch):
-                    return
-        finally:
-            state.copying = False
-
-    def _start_copy(self, part: Partition, state: RemoteLogState,
-                    segment: Segment) -> tuple[RemoteLogSegmentMetadata, pd.DataFrame]:
-        """``COPY_SEGMENT_STARTED``: the segment's records and metadata as the leader has them."""
-        log = part.log
-        # a new leader may roll differently: its segment then starts inside the copied range,
-        # and only the part after it is copied, so that remote segments never overlap
-        first = max(segment.base_offset, state.highest_copied_offset + 1)
-        stop = segment.end_offset
-        size, max_timestamp = segment.size_bytes, segment.max_timestamp_ms
-        if first > segment.base_offset:
-            size = size * (stop - first) // (stop - segment.base_offset)
-            max_timestamp = int(log.column("timestamp_ms", first, stop).max())
-        in_force = [e for e, start in log.epochs if start <= first]
-        epochs = ({in_force[-1]: first} if in_force else {}) | {
-            e: start for e, start in log.epochs if first < start < stop}
-        metadata = RemoteLogSegmentMetadata(
-            part.topic, part.partition, first, stop - 1, int(max_timestamp), int(size),
-            part.leader, self._now(), epochs)
-        self.rsm.add(metadata)
-        return metadata, self._segment_records(log, first, stop)
-
-    def _drop_unreferenced(self, part: Partition, state: RemoteLogState) -> None:
-        """A new leader keeps only the copied segments of its own history (Kafka's
-        ``findHighestRemoteOffset`` and ``isRemoteSegmentWithinLeaderEpochs``).
-
-        A segment whose leader epochs the new leader's epoch cache does not have, or has ending
-        before the segment's records do (an unclean election left them behind), is deleted
-        with every later one, and copying resumes after the last segment that is kept.
-        """
-        state.leader_epoch = part.leader_epoch
-        log = part.log
-        segments = state.segments()
-        keep = 0
-        for segment in segments:
-            if not within_leader_epochs(segment, log.epochs, log.log_end_offset):
-                break
-            keep += 1
-        if keep == len(segments):
-            return
-        now = self._now()
-        for segment in segments[keep:]:
-            self.rsm.update(segment, DELETE_SEGMENT_STARTED, now)
-            self.rsm.delete_log_segment_data(segment)
-            self.rsm.update(segment, DELETE_SEGMENT_FINISHED, now)
-            state.delete_requests += 1
-            self._emit(TIER_DELETE, part, part.leader, segment.base_offset, segment.end_offset,
-                       "remote: not in the leader's epoch lineage")
-        state.highest_copied_offset = segments[keep - 1].end_offset if keep else -1
-
-    def _finish_copy(self, part: Partition, state: RemoteLogState,
-                     started: tuple[RemoteLogSegmentMetadata, pd.DataFrame],
-                     leader: int, epoch: int) -> bool:
-        """``COPY_SEGMENT_FINISHED`` if ``leader`` still leads in ``epoch``; else abandon."""
-        metadata, records = started
-        now = self._now()
-        if not self._leads(part, leader, epoch):
-            self.rsm.update(metadata, DELETE_SEGMENT_STARTED, now)
-            self.rsm.delete_log_segment_data(metadata)
-            self.rsm.update(metadata, DELETE_SEGMENT_FINISHED, now)
-            self._emit(TIER_UPLOAD, part, leader, metadata.base_offset, metadata.end_offset,
-                       metadata.size_bytes, "abandoned: leadership moved")
-            return False
-        self.rsm.copy_log_segment_data(metadata, records)
-        self.rsm.update(metadata, COPY_SEGMENT_FINISHED, now)
-        state.highest_copied_offset = metadata.end_offset
-        state.copy_bytes += metadata.size_bytes
-        state.copy_requests += 1
-        self._emit(TIER_UPLOAD, part, leader, metadata.base_offset, metadata.end_offset,
-                   metadata.size_bytes, "copied")
-        return True
-
-    def _segment_records(self, log: PartitionLog, first: int, stop: int) -> pd.DataFrame:
+    def segment_records(self, log: PartitionLog, first: int, stop: int) -> pd.DataFrame:
         """A segment's records with keys and values as bytes (null where not kept).
 
         Vectorised per producer: each producer's key table is serialized once (and again only
@@ -497,87 +415,6 @@ class RemoteLogManager:
             self._key_tables[owner] = cached
         return cached
 
-    # -- expiring the remote tier and deleting local segments ----------------------------------
-
-    def _expire_remote(self, part: Partition, state: RemoteLogState) -> None:
-        """``RLMExpirationTask``: delete remote segments past ``retention.ms`` or beyond
-        ``retention.bytes``, oldest first; the log start offset moves past them."""
-        if not self._leads(part, part.leader, part.leader_epoch):
-            return
-        retention_ms = int(part.config.get("retention.ms", -1))
-        retention_bytes = int(part.config.get("retention.bytes", -1))
-        segments = state.segments()
-        log = part.log
-        only_local = sum(s.size_bytes for s in log.segments
-                         if s.base_offset > state.highest_copied_offset)
-        breached = (sum(s.size_bytes for s in segments) + only_local - retention_bytes
-                    if retention_bytes >= 0 else 0)
-        now = self._now()
-        for segment in segments:
-            by_time = retention_ms >= 0 and segment.max_timestamp_ms <= now - retention_ms
-            by_size = breached >= segment.size_bytes > 0
-            if not (by_time or by_size):
-                break
-            breached -= segment.size_bytes
-            self.rsm.update(segment, DELETE_SEGMENT_STARTED, now)
-            self.rsm.delete_log_segment_data(segment)
-            self.rsm.update(segment, DELETE_SEGMENT_FINISHED, now)
-            state.remote_log_start_offset = segment.end_offset + 1
-            state.delete_requests += 1
-            self._emit(TIER_DELETE, part, part.leader, segment.base_offset, segment.end_offset,
-                       "remote")
-
-    def _delete_local(self, part: Partition, state: RemoteLogState) -> None:
-        """On every live replica, delete the oldest local segments that were uploaded and are
-        past local retention, or below the log start offset (never the active segment)."""
-        local_ms = effective_local_retention(part.config, "ms")
-        local_bytes = effective_local_retention(part.config, "bytes")
-        now = self._now()
-        for broker_id in sorted(part.logs):
-            if not self.cluster.brokers[broker_id].alive:
-                continue
-            log = part.logs[broker_id]
-            size = sum(s.size_bytes for s in log.segments)
-            count = 0
-            for segment in log.closed_segments():
-                below_start = segment.end_offset <= state.remote_log_start_offset
-                uploaded = segment.end_offset - 1 <= state.highest_copied_offset
-                by_time = local_ms >= 0 and segment.max_timestamp_ms <= now - local_ms
-                by_size = local_bytes >= 0 and size - segment.size_bytes >= local_bytes
-                if not (below_start or (uploaded and (by_time or by_size))):
-                    break
-                size -= segment.size_bytes
-                count += 1
-            for segment in log.delete_oldest_segments(count):
-                self._emit(TIER_DELETE, part, broker_id, segment.base_offset,
-                           segment.end_offset - 1, "local")
-
-    # -- reads from the remote tier ---------------------------------------------------------
-
-    def read(self, part: Partition, offset: int, max_records: int
-             ) -> tuple[dict[str, np.ndarray], float] | None:
-        """Records from ``offset`` in one remote segment (``RemoteLogReader``), and how long
-        the read takes; None if no copied segment holds ``offset``."""
-        state = self.states.get((part.topic, part.partition))
-        segment = state.segment_for(offset) if state is not None else None
-        if state is None or segment is None:
-            return None
-        stop = min(segment.end_offset + 1, offset + max_records)
-        columns = self.rsm.fetch_log_segment(segment, offset, stop)
-        size = segment.size_bytes * (stop - offset) // max(segment.records, 1)
-        node = part.leader if part.leader >= 0 else part.last_leader
-        config = self.cluster.brokers[node].config
-        now = self._now()  # the first byte after the latency; bytes share the broker's link
-        start = max(now + config["lab.remote.fetch.latency.ms"], self._read_free_ms.get(node, 0.0))
-        self._read_free_ms[node] = start + size / (config["lab.remote.fetch.mb.per.s"] * 1e6 / 1000)
-        latency = self._read_free_ms[node] - now
-        state.fetch_bytes += size
-        state.fetch_requests += 1
-        self._emit(REMOTE_READ, part, part.leader, offset, stop - offset, size, latency)
-        done = self.runtime.env.timeout(latency)  # then the records are there to be polled:
-        done.callbacks.append(_records_arrived)  # a change consumers' idle polls look for
-        return columns, latency
-
     # -- read-outs ----------------------------------------------------------------------------
 
     def metrics(self) -> pd.DataFrame:
@@ -608,6 +445,8 @@ class RemoteLogManager:
                 "RemoteFetchBytes": state.fetch_bytes,
                 "RemoteFetchRequests": state.fetch_requests,
                 "RemoteDeleteRequests": state.delete_requests,
+                "BuildRemoteLogAuxStateRequests": state.aux_state_requests,
+                "BuildRemoteLogAuxStateErrors": state.aux_state_errors,
                 "RemoteCopyBytesPerSec": state.copy_bytes / seconds,
                 "RemoteFetchBytesPerSec": state.fetch_bytes / seconds,
             })
@@ -667,9 +506,302 @@ class RemoteLogManager:
     def _now(self) -> float:
         return self.runtime.now_ms
 
+
+
+class RemoteLogManager:
+    """One broker's ``RemoteLogManager``: the copy and expiration tasks of the tiered
+    partitions it leads, and the remote reads it serves (see the module docstring)."""
+
+    def __init__(self, tier: RemoteTier, broker_id: int) -> None:
+        self.tier = tier
+        self.broker_id = broker_id
+        self.cluster = tier.cluster
+        self.runtime = tier.runtime
+        self.rsm = tier.rsm
+        self._started = False
+        self._upload_free_ms = 0.0  # when this broker's link to the object store is free again
+        self._read_free_ms = 0.0
+
+    def __repr__(self) -> str:
+        return f"RemoteLogManager(broker {self.broker_id})"
+
+    @property
+    def broker(self) -> Any:
+        return self.cluster.brokers[self.broker_id]
+
+    # -- the periodic task ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the tasks every ``remote.log.manager.task.interval.ms`` of this broker.
+
+        A background timer: it never keeps an idle run going; while the broker is down its
+        ticks do nothing.
+        """
+        if self._started:
+            return
+        self._started = True
+
+        def tick(_event: object = None) -> None:
+            if _event is not None and self.broker.alive:
+                self.run_once()
+            timer = self.runtime.background_timeout(
+                self.broker.config["remote.log.manager.task.interval.ms"])
+            timer.callbacks.append(tick)
+
+        tick()
+
+    def led_partitions(self) -> list[tuple[Partition, RemoteLogState]]:
+        """The tiered partitions this broker leads in their current epoch."""
+        out = []
+        for key in sorted(self.tier.states):
+            part = self.cluster.partition(*key)
+            if self._leads(part, self.broker_id, part.leader_epoch):
+                out.append((part, self.tier.states[key]))
+        return out
+
+    def run_once(self) -> None:
+        """One pass over the partitions this broker leads: copy, then expire remote."""
+        for part, state in self.led_partitions():
+            if state.leader_epoch != part.leader_epoch and not state.copying:
+                self._drop_unreferenced(part, state)
+            if not state.copying:
+                candidates = self.candidate_segments(part, state)
+                if candidates:
+                    state.copying = True
+                    self.runtime.env.process(self._copy(part, state, candidates))
+            self._expire_remote(part, state)
+
+    def _leads(self, part: Partition, broker_id: int, epoch: int) -> bool:
+        broker = self.cluster.brokers.get(broker_id)
+        return (broker is not None and broker.alive and part.leader == broker_id
+                and part.leader_epoch == epoch
+                and broker.leads.get((part.topic, part.partition)) == epoch)
+
+    # -- copying --------------------------------------------------------------------------------
+
+    def candidate_segments(self, part: Partition, state: RemoteLogState) -> list[Segment]:
+        """Closed segments past the highest copied offset whose records are all below the
+        last stable offset (``candidateLogSegments``), oldest first."""
+        log = part.log
+        start = max(state.highest_copied_offset + 1, log.log_start_offset)
+        lso = last_stable_offset(part)
+        return [s for s in log.closed_segments()
+                if s.end_offset > start and s.end_offset <= lso and s.size_bytes > 0]
+
+    def _copy(self, part: Partition, state: RemoteLogState,
+              candidates: list[Segment]) -> Generator[Any, Any, None]:
+        runtime = self.runtime
+        leader, epoch = part.leader, part.leader_epoch
+        rate = self.broker.config["lab.remote.copy.mb.per.s"] * 1e6 / 1000
+        try:
+            for segment in candidates:
+                if not self._leads(part, leader, epoch):
+                    return
+                started = self._start_copy(part, state, segment)
+                start = max(self._now(), self._upload_free_ms)
+                self._upload_free_ms = start + segment.size_bytes / rate
+                yield runtime.env.timeout(self._upload_free_ms - self._now())
+                if not self._finish_copy(part, state, started, leader, epoch):
+                    return
+        finally:
+            state.copying = False
+
+    def _start_copy(self, part: Partition, state: RemoteLogState, segment: Segment
+                    ) -> tuple[RemoteLogSegmentMetadata, pd.DataFrame, SegmentIndexes]:
+        """``COPY_SEGMENT_STARTED``: the segment's records, metadata and indexes as the leader
+        has them."""
+        log = part.log
+        # a new leader may roll differently: its segment then starts inside the copied range,
+        # and only the part after it is copied, so that remote segments never overlap
+        first = max(segment.base_offset, state.highest_copied_offset + 1)
+        stop = segment.end_offset
+        size, max_timestamp = segment.size_bytes, segment.max_timestamp_ms
+        if first > segment.base_offset:
+            size = size * (stop - first) // (stop - segment.base_offset)
+            max_timestamp = int(log.column("timestamp_ms", first, stop).max())
+        in_force = [e for e, start in log.epochs if start <= first]
+        epochs = ({in_force[-1]: first} if in_force else {}) | {
+            e: start for e, start in log.epochs if first < start < stop}
+        metadata = RemoteLogSegmentMetadata(
+            part.topic, part.partition, first, stop - 1, int(max_timestamp), int(size),
+            part.leader, self._now(), epochs)
+        self.rsm.add(metadata)
+        before = state.segment_for(first - 1)
+        previous = state.indexes.get(before.base_offset) if before is not None else None
+        snapshot = producer_snapshot(log, first, stop,
+                                     previous.producer_snapshot if previous else None)
+        indexes = SegmentIndexes(tuple((e, s) for e, s in log.epochs if s < stop), snapshot)
+        return metadata, self.tier.segment_records(log, first, stop), indexes
+
+    def _drop_unreferenced(self, part: Partition, state: RemoteLogState) -> None:
+        """A new leader keeps only the copied segments of its own history (Kafka's
+        ``findHighestRemoteOffset`` and ``isRemoteSegmentWithinLeaderEpochs``).
+
+        A segment whose leader epochs the new leader's epoch cache does not have, or has ending
+        before the segment's records do (an unclean election left them behind), is deleted
+        with every later one, and copying resumes after the last segment that is kept.
+        """
+        state.leader_epoch = part.leader_epoch
+        log = part.log
+        segments = state.segments()
+        keep = 0
+        for segment in segments:
+            if not within_leader_epochs(segment, log.epochs, log.log_end_offset):
+                break
+            keep += 1
+        if keep == len(segments):
+            return
+        now = self._now()
+        for segment in segments[keep:]:
+            self.rsm.update(segment, DELETE_SEGMENT_STARTED, now)
+            self.rsm.delete_log_segment_data(segment)
+            self.rsm.update(segment, DELETE_SEGMENT_FINISHED, now)
+            state.indexes.pop(segment.base_offset, None)
+            state.delete_requests += 1
+            self._emit(TIER_DELETE, part, part.leader, segment.base_offset, segment.end_offset,
+                       "remote: not in the leader's epoch lineage")
+        state.highest_copied_offset = segments[keep - 1].end_offset if keep else -1
+
+    def _finish_copy(self, part: Partition, state: RemoteLogState,
+                     started: tuple[RemoteLogSegmentMetadata, pd.DataFrame, SegmentIndexes],
+                     leader: int, epoch: int) -> bool:
+        """``COPY_SEGMENT_FINISHED`` if ``leader`` still leads in ``epoch``; else abandon."""
+        metadata, records, indexes = started
+        now = self._now()
+        if not self._leads(part, leader, epoch):
+            self.rsm.update(metadata, DELETE_SEGMENT_STARTED, now)
+            self.rsm.delete_log_segment_data(metadata)
+            self.rsm.update(metadata, DELETE_SEGMENT_FINISHED, now)
+            self._emit(TIER_UPLOAD, part, leader, metadata.base_offset, metadata.end_offset,
+                       metadata.size_bytes, "abandoned: leadership moved")
+            return False
+        self.rsm.copy_log_segment_data(metadata, records)
+        self.rsm.update(metadata, COPY_SEGMENT_FINISHED, now)
+        state.indexes[metadata.base_offset] = indexes
+        state.highest_copied_offset = metadata.end_offset
+        state.copy_bytes += metadata.size_bytes
+        state.copy_requests += 1
+        self._emit(TIER_UPLOAD, part, leader, metadata.base_offset, metadata.end_offset,
+                   metadata.size_bytes, "copied")
+        return True
+
+    # -- expiring the remote tier -------------------------------------------------------------
+
+    def _expire_remote(self, part: Partition, state: RemoteLogState) -> None:
+        """``RLMExpirationTask``: delete remote segments past ``retention.ms`` or beyond
+        ``retention.bytes``, oldest first; the log start offset moves past them."""
+        retention_ms = int(part.config.get("retention.ms", -1))
+        retention_bytes = int(part.config.get("retention.bytes", -1))
+        segments = state.segments()
+        log = part.log
+        only_local = sum(s.size_bytes for s in log.segments
+                         if s.base_offset > state.highest_copied_offset)
+        breached = (sum(s.size_bytes for s in segments) + only_local - retention_bytes
+                    if retention_bytes >= 0 else 0)
+        now = self._now()
+        for segment in segments:
+            by_time = retention_ms >= 0 and segment.max_timestamp_ms <= now - retention_ms
+            by_size = breached >= segment.size_bytes > 0
+            if not (by_time or by_size):
+                break
+            breached -= segment.size_bytes
+            self.rsm.update(segment, DELETE_SEGMENT_STARTED, now)
+            self.rsm.delete_log_segment_data(segment)
+            self.rsm.update(segment, DELETE_SEGMENT_FINISHED, now)
+            state.indexes.pop(segment.base_offset, None)
+            state.remote_log_start_offset = segment.end_offset + 1
+            state.delete_requests += 1
+            self._emit(TIER_DELETE, part, part.leader, segment.base_offset, segment.end_offset,
+                       "remote")
+
+    # -- reads from the remote tier ---------------------------------------------------------
+
+    def read(self, part: Partition, offset: int, max_records: int
+             ) -> tuple[dict[str, np.ndarray], float] | None:
+        """Records from ``offset`` in one remote segment (``RemoteLogReader``), and how long
+        the read takes; None if no copied segment holds ``offset``."""
+        state = self.tier.states.get((part.topic, part.partition))
+        segment = state.segment_for(offset) if state is not None else None
+        if state is None or segment is None:
+            return None
+        stop = min(segment.end_offset + 1, offset + max_records)
+        columns = self.rsm.fetch_log_segment(segment, offset, stop)
+        size = segment.size_bytes * (stop - offset) // max(segment.records, 1)
+        config = self.broker.config
+        now = self._now()  # the first byte after the latency; bytes share the broker's link
+        start = max(now + config["lab.remote.fetch.latency.ms"], self._read_free_ms)
+        self._read_free_ms = start + size / (config["lab.remote.fetch.mb.per.s"] * 1e6 / 1000)
+        latency = self._read_free_ms - now
+        state.fetch_bytes += size
+        state.fetch_requests += 1
+        self._emit(REMOTE_READ, part, part.leader, offset, stop - offset, size, latency)
+        done = self.runtime.env.timeout(latency)  # then the records are there to be polled:
+        done.callbacks.append(_records_arrived)  # a change consumers' idle polls look for
+        return columns, latency
+
+    def _now(self) -> float:
+        return self.runtime.now_ms
+
     def _emit(self, kind: events.EventKind, part: Partition, node: int, *values: Any) -> None:
         self.runtime.trace.emit(kind, self.runtime.now_ms, f"broker-{node}", part.topic,
                                 part.partition, node, *values)
+
+
+OFFSET_MOVED_TO_TIERED_STORAGE = "OFFSET_MOVED_TO_TIERED_STORAGE"
+OFFSET_OUT_OF_RANGE = "OFFSET_OUT_OF_RANGE"
+
+
+def follower_fetch_error(cluster: Cluster, part: Partition, fetch_offset: int) -> str | None:
+    """The leader's answer to a follower fetching ``fetch_offset`` below its local log start
+    (``ReplicaManager.handleOffsetOutOfRangeError``): OFFSET_MOVED_TO_TIERED_STORAGE when the
+    offset is still in the remote tier, OFFSET_OUT_OF_RANGE below the log start offset; None
+    when the offset is on the leader's disk (or the topic is not tiered)."""
+    state = remote_state(cluster, part)
+    if state is None or fetch_offset >= part.log.log_start_offset:
+        return None
+    if fetch_offset < state.log_start_offset(part.log):
+        return OFFSET_OUT_OF_RANGE
+    return OFFSET_MOVED_TO_TIERED_STORAGE
+
+
+def build_remote_log_aux_state(cluster: Cluster, part: Partition, follower: int,
+                               leader_local_start: int) -> tuple[int, list[Segment]] | None:
+    """A follower answered OFFSET_MOVED_TO_TIERED_STORAGE builds its log's start from the
+    remote tier (``TierStateMachine.buildRemoteLogAuxState``).
+
+    It looks up the remote segment holding ``leader_local_start - 1`` in the remote metadata;
+    none (not copied yet, or expired) is Kafka's RemoteStorageException and the follower tries
+    again later (None). Else the follower empties its log and starts it at the segment's end
+    offset + 1, takes the segment's leader epoch checkpoint as its epoch cache (from the new
+    start on, as the lab's caches start at the local log start) and the segment's producer
+    snapshot as its producer state. Returns the next offset to fetch and the local segments
+    dropped.
+    """
+    state = remote_state(cluster, part)
+    if state is None:
+        return None
+    state.aux_state_requests += 1
+    segment = state.segment_for(leader_local_start - 1)
+    indexes = state.indexes.get(segment.base_offset) if segment is not None else None
+    if segment is None or indexes is None:
+        state.aux_state_errors += 1
+        return None
+    log = part.logs[follower]
+    gone = log.segments[:-1] + ([log.active_segment] if len(log) else [])
+    next_offset = segment.end_offset + 1
+    log.truncate_fully_and_start_at(next_offset)
+    older = [e for e, start in indexes.leader_epochs if start <= next_offset]
+    log.epochs = [(older[-1], next_offset)] if older else []
+    log.producer_state.producers = {
+        pid: _copy_entry(entry) for pid, entry in indexes.producer_snapshot.items()}
+    return next_offset, gone
+
+
+def _copy_entry(entry: ProducerStateEntry) -> ProducerStateEntry:
+    copied = ProducerStateEntry()
+    copied.producer_epoch = entry.producer_epoch
+    copied.batches.extend(entry.batches)
+    return copied
 
 
 def check_system_enabled(cluster: Cluster, name: str) -> None:
@@ -697,10 +829,11 @@ def _records_arrived(_event: object) -> None:
     PartitionLog.changes += 1
 
 
-def attach(cluster: Cluster, topic: Any) -> RemoteLogManager:
-    """Tier ``topic`` on ``cluster``, creating the cluster's manager on first use."""
-    if cluster.remote_log_manager is None:
+def attach(cluster: Cluster, topic: Any) -> RemoteTier:
+    """Tier ``topic`` on ``cluster``, creating the remote tier and the brokers' managers on
+    first use."""
+    if cluster.remote_tier is None:
         assert cluster.runtime is not None, "check_system_enabled comes first"
-        cluster.remote_log_manager = RemoteLogManager(cluster, cluster.runtime)
-    cluster.remote_log_manager.add_topic(topic)
-    return cluster.remote_log_manager
+        cluster.remote_tier = RemoteTier(cluster, cluster.runtime)
+    cluster.remote_tier.add_topic(topic)
+    return cluster.remote_tier

@@ -51,6 +51,7 @@ import numpy as np
 
 from sim import config
 from sim import trace as events
+from sim.broker import remote_log_manager
 from sim.broker.cluster import FollowerState, Network, Partition
 from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
 from sim.broker.log_cleaner import LogCleaner
@@ -503,9 +504,7 @@ class ReplicaManager:
                 self._waiting_fetchers.setdefault(leader, []).append(waiter)
                 yield waiter
                 continue
-            data = [(part, epoch, part.log.batches_from(offset, REPLICA_FETCH_MAX_BYTES),
-                     part.log.high_watermark, part.log.log_start_offset)
-                    for part, offset, epoch in active
+            data = [self._read_for_follower(part, epoch, offset) for part, offset, epoch in active
                     if part.leader == leader and part.leader_epoch == epoch
                     and part.log.log_end_offset > offset]
             yield env.timeout(latency)  # the response travels back
@@ -514,8 +513,10 @@ class ReplicaManager:
                 return
             if not network.deliver(leader, follower):
                 continue
-            for part, leader_epoch, batches, hw, start in data:
-                self._on_fetch_response(part, follower, leader, leader_epoch, batches, hw, start)
+            built = [self._on_fetch_response(part, follower, leader, *answer)
+                     for part, *answer in data]
+            if not all(built):  # the remote tier could not rebuild a log's start: retry later
+                yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
 
     def _on_fetch(self, part: Partition, follower: int, fetch_offset: int) -> None:
         """The leader learns the follower's position (``Replica.updateFetchState``)."""
@@ -536,17 +537,36 @@ class ReplicaManager:
             self.set_isr(part, [*part.isr, follower], f"expand: {follower} caught up")
         self.maybe_advance_high_watermark(part)
 
+    def _read_for_follower(self, part: Partition, epoch: int, offset: int
+                           ) -> tuple[Partition, int, list[Batch], int, int, str | None, int]:
+        """The leader's answer for one partition of a follower's fetch: batches from
+        ``offset``, its high watermark and log start offset (of the whole log, remote tier
+        included), an error for an offset a tiered leader no longer has on disk, and its local
+        log start offset."""
+        log = part.log
+        error = remote_log_manager.follower_fetch_error(self.cluster, part, offset)
+        batches = [] if error else log.batches_from(offset, REPLICA_FETCH_MAX_BYTES)
+        return (part, epoch, batches, log.high_watermark,
+                remote_log_manager.log_start_offset(self.cluster, part), error,
+                log.log_start_offset)
+
     def _on_fetch_response(self, part: Partition, follower: int, leader: int, leader_epoch: int,
-                           batches: list[Batch], leader_hw: int, leader_start: int) -> None:
+                           batches: list[Batch], leader_hw: int, leader_start: int,
+                           error: str | None = None, leader_local_start: int = 0) -> bool:
         """The follower appends what it fetched and learns the leader's HW and log start.
 
         A fetch offset below the leader's log start offset is OFFSET_OUT_OF_RANGE: the follower
         can never get those records, so it empties its log and starts at the leader's start
-        (``ReplicaFetcherThread`` → ``truncateFullyAndStartAt``).
+        (``ReplicaFetcherThread`` → ``truncateFullyAndStartAt``). For a tiered topic an offset
+        below the leader's *local* log start is answered with an error instead, and the
+        follower builds its log's start from the remote tier (``_rebuild_from_remote_tier``).
+        False when that failed and the fetcher should back off.
         """
         if part.leader != leader or part.leader_epoch != leader_epoch:
-            return  # leadership moved while the response travelled
+            return True  # leadership moved while the response travelled
         log = part.logs[follower]
+        if error is not None:
+            return self._rebuild_from_remote_tier(part, follower, error, leader_local_start)
         if leader_start > log.log_end_offset:
             gone = log.segments[:-1] + ([log.active_segment] if len(log) else [])
             log.truncate_fully_and_start_at(leader_start)
@@ -560,6 +580,25 @@ class ReplicaManager:
         log.high_watermark = min(leader_hw, log.log_end_offset)
         deleted = log.maybe_increment_log_start_offset(leader_start)
         self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
+        return True
+
+    def _rebuild_from_remote_tier(self, part: Partition, follower: int, error: str,
+                                  leader_local_start: int) -> bool:
+        """OFFSET_MOVED_TO_TIERED_STORAGE (or OFFSET_OUT_OF_RANGE below the log start offset)
+        for a tiered topic: Kafka's ``TierStateMachine`` (``sim.broker.remote_log_manager``)."""
+        log = part.logs[follower]
+        fetch_offset = log.log_end_offset
+        built = remote_log_manager.build_remote_log_aux_state(self.cluster, part, follower,
+                                                              leader_local_start)
+        next_offset = built[0] if built is not None else -1
+        self.runtime.trace.emit(remote_log_manager.REMOTE_AUX_STATE, self.runtime.now_ms,
+                                f"broker-{follower}", part.topic, part.partition, follower,
+                                fetch_offset, error, next_offset)
+        if built is None:
+            return False
+        self.retention.record(part, follower, [(s, "offset moved to tiered storage")
+                                               for s in built[1]])
+        return True
 
     def _emit_rolls(self, part: Partition, node: int, log: PartitionLog, before: int) -> None:
         """A ``log.segment.roll`` event for each segment an append started."""

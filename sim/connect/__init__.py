@@ -3,9 +3,9 @@
 One Kafka concept per module: ``api`` (the connector API), ``config_def``, ``data``,
 ``records``, ``converters``, ``transforms``, ``plugins`` (``plugin.path``), ``file``, ``jdbc``
 and ``datagen`` (built-in connectors), ``offsets``, ``status``, ``tolerance`` (errors and the
-DLQ), ``worker``, ``herder`` (standalone), ``distributed`` (a group of workers), ``rest`` (the
-ASGI app), ``server`` (uvicorn), and ``standalone`` (worker and connector ``.properties``
-files).
+DLQ), ``worker``, ``herder`` (standalone), ``distributed`` (a group of workers), ``assignor``
+(who runs what), ``storage`` (the internal topics), ``rest`` (the ASGI app), ``server``
+(uvicorn), and ``standalone`` (worker and connector ``.properties`` files).
 
 Quick start::
 

@@ -8,10 +8,11 @@ that disappears leaves its work *unassigned* for up to ``scheduled.rebalance.max
 others; with 0 it moves at the next rebalance. New work goes to the least loaded worker.
 
 The internal topics must exist as Kafka requires (``config.storage.topic`` with exactly one
-partition, all three with ``cleanup.policy=compact``; created so if missing). Connector configs,
-target states and task configs are written to the config topic (keys ``connector-<name>``,
-``target-state-<name>``, ``task-<name>-<n>``); the workers read them from a shared view of that
-topic, and source offsets from a shared view of the offset topic.
+partition, all three with ``cleanup.policy=compact``; created so if missing). The workers share
+no memory: configs, offsets and statuses are records in those topics (``sim.connect.storage``),
+and each worker reads them back into its own view. Statuses are written by the worker that runs
+a connector or task, so a crashed worker's tasks keep their last status (RUNNING, naming the
+dead worker) until another worker takes them over.
 
 ``timeline()`` lists who ran which connector or task when: the failover story.
 """
@@ -27,16 +28,28 @@ from typing import Any
 import pandas as pd
 import simpy
 
+from sim.connect.assignor import IncrementalCooperativeAssignor
 from sim.connect.config_def import NO_DEFAULT, ConfigDef, at_least
-from sim.connect.errors import ConnectRestError
+from sim.connect.errors import ConnectError, ConnectRestError, NotFoundError
 from sim.connect.herder import StandaloneHerder
-from sim.connect.offsets import OffsetBackingStore
-from sim.connect.status import FAILED, RESTARTING, STOPPED, UNASSIGNED, Status
+from sim.connect.status import (
+    FAILED,
+    PAUSED,
+    RESTARTING,
+    RUNNING,
+    STOPPED,
+    UNASSIGNED,
+    Status,
+)
+from sim.connect.storage import (
+    KafkaConfigBackingStore,
+    KafkaOffsetBackingStore,
+    KafkaStatusBackingStore,
+)
 from sim.connect.worker import Worker
 from sim.consumer import group as gc
 from sim.consumer.group import group_coordinator
 from sim.errors import ConfigError
-from sim.producer import Producer
 
 DISTRIBUTED_CONFIG = (
     ConfigDef()
@@ -61,55 +74,6 @@ NO_LEADER = ("Cannot complete request momentarily due to no known leader URL, li
 PROTOCOL = "sessioned"
 
 
-class ConnectCluster:
-    """What the workers of one group share: the internal topics' contents and the history."""
-
-    def __init__(self, kernel: Any, group_id: str, config: dict[str, Any]) -> None:
-        self.kernel = kernel
-        self.group_id = group_id
-        self.config_topic = config["config.storage.topic"]
-        self.configs: dict[str, dict[str, str]] = {}
-        self.targets: dict[str, str] = {}
-        self.tasks: dict[str, list[dict[str, str]]] = {}
-        self.versions: dict[str, int] = {}
-        self.offsets = OffsetBackingStore()
-        self.herders: list[DistributedHerder] = []
-        self.previous: dict[str, list[str]] = {}  # worker id → units, as last assigned
-        self.lost_deadline: float | None = None
-        self.history: list[dict[str, Any]] = []
-        self.producer = Producer(kernel, {"client.id": f"connect-config-{group_id}",
-                                          "acks": "all"})
-
-    def write(self, key: str, value: Any) -> None:
-        """Append to the config topic (the compacted log the workers read back)."""
-        self.producer.send(self.config_topic, key=key,
-                           value=None if value is None else json.dumps(value, sort_keys=True))
-
-    def units(self) -> list[str]:
-        """Every connector and task the group must run, in a fixed order."""
-        out = []
-        for name in sorted(self.configs):
-            out.append(f"connector:{name}")
-            out += [f"task:{name}:{i}" for i in range(len(self.tasks.get(name, [])))]
-        return out
-
-    def leader(self) -> DistributedHerder | None:
-        group = group_coordinator(self.kernel).groups.get(self.group_id)
-        if group is None or group.state != "Stable":
-            return None
-        return next((h for h in self.herders if h.member_id == group.leader_id and h.alive),
-                    None)
-
-    def request_rebalance(self) -> None:
-        for herder in self.herders:
-            if herder.alive:
-                herder.rejoin()
-
-
-_CLUSTERS: weakref.WeakKeyDictionary[Any, dict[str, ConnectCluster]] = (
-    weakref.WeakKeyDictionary())
-
-
 def _internal_topic(kernel: Any, prop: str, name: str, partitions: int, rf: int) -> None:
     """Create a compacted internal topic, or check an existing one as Kafka's TopicAdmin does."""
     topics = kernel.cluster.topics
@@ -132,8 +96,35 @@ def _internal_topic(kernel: Any, prop: str, name: str, partitions: int, rf: int)
             f"configurations, but found {len(topics[name].partitions)} partitions.")
 
 
+CONFLICT = "Cannot complete request because of a conflicting operation (e.g. worker rebalance)"
+LOG_POLL_MS = 500
+"""How often a worker reads its internal topics when nothing wakes it (``fetch.max.wait.ms``);
+a record acknowledged in one of them wakes every reader at once, as a long poll returns."""
+RECONFIGURE_BACKOFF_MS = 250
+"""``RECONFIGURE_CONNECTOR_TASKS_BACKOFF_INITIAL_MS``: retry writing task configs after this."""
+
+_WORKERS: weakref.WeakKeyDictionary[Any, dict[str, DistributedHerder]] = (
+    weakref.WeakKeyDictionary())
+"""The REST endpoints of each kernel's workers, by URL: where forwarded requests go."""
+_HISTORY: weakref.WeakKeyDictionary[Any, dict[str, list[dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary())
+"""What each group's workers started, stopped and lost, when: for ``timeline()`` only."""
+
+
+def _url(worker_id: str) -> str:
+    return f"http://{worker_id}/"
+
+
 class DistributedHerder(StandaloneHerder):
-    """One worker of a Connect cluster; its REST API answers for the whole cluster."""
+    """One worker of a Connect cluster (``DistributedHerder``).
+
+    Its view of the cluster (connector configs, target states, task configs, statuses, source
+    offsets) is what it read from the internal topics; the assignment comes from the group.
+    REST reads answer from that view; writes that Kafka reserves for the leader (create, update,
+    delete, stop, restarts, offset changes) are forwarded to the leader's URL, which each worker
+    learns from its last assignment; with no known leader (a rebalance under way) they get a
+    409. Pause and resume write the target state from any worker, as ``AbstractHerder`` does.
+    """
 
     def __init__(self, kernel: Any, props: dict[str, Any]) -> None:
         worker = Worker(kernel, props)
@@ -147,21 +138,108 @@ class DistributedHerder(StandaloneHerder):
                         c["offset.storage.partitions"], c["offset.storage.replication.factor"])
         _internal_topic(kernel, "status.storage.topic", c["status.storage.topic"],
                         c["status.storage.partitions"], c["status.storage.replication.factor"])
-        clusters = _CLUSTERS.setdefault(kernel, {})
-        self.cluster = clusters.setdefault(c["group.id"],
-                                           ConnectCluster(kernel, c["group.id"], c))
-        self.cluster.herders.append(self)
-        self.configs, self.targets, self.tasks = (self.cluster.configs, self.cluster.targets,
-                                                  self.cluster.tasks)
-        worker.offset_store = self.cluster.offsets
+        self.group_id = c["group.id"]
+        self.url = _url(worker.worker_id)
+        self.config_store = KafkaConfigBackingStore(kernel, c["config.storage.topic"],
+                                                    f"{self.group_id}-configs",
+                                                    self._config_updated)
+        self.status_store = KafkaStatusBackingStore(kernel, c["status.storage.topic"],
+                                                    f"{self.group_id}-statuses")
+        self.offset_store = KafkaOffsetBackingStore(kernel, c["offset.storage.topic"],
+                                                    f"{self.group_id}-offsets")
+        worker.offset_store = self.offset_store
+        worker.status_listener = self._status_changed
+        worker.topic_listener = self._topic_used
+        self.configs, self.targets, self.tasks = (self.config_store.configs,
+                                                  self.config_store.targets,
+                                                  self.config_store.tasks)
         self.running_versions: dict[str, int] = {}
+        self.stopped_reported: set[str] = set()
         self.assignment: list[str] = []
+        self.leader_url = ""
         self.member_id = ""
         self.generation = -1
+        self.last_completed_generation = -1
+        self.assignor = IncrementalCooperativeAssignor(c["scheduled.rebalance.max.delay.ms"])
+        self._rejoin_at = 0.0
         self.alive = True
         self.wake: simpy.Event = kernel.env.event()
         self.rejoin_needed = True
+        self._units_seen: list[str] = []
+        _WORKERS.setdefault(kernel, {})[self.url] = self
+        self.history = _HISTORY.setdefault(kernel, {}).setdefault(self.group_id, [])
+        self.read_wake: simpy.Event = kernel.env.event()
+        for store in (self.config_store, self.status_store, self.offset_store):
+            store.log.on_data(self._data_arrived)
+        self.read_all()  # a worker that starts learns the cluster's state from the topics
         self.process = kernel.env.process(self._member())
+        self.reader = kernel.env.process(self._read_loop())
+
+    # -- reading the internal topics ------------------------------------------------------------
+
+    def read_all(self) -> None:
+        """Read the config, status and offset topics to their ends, then act on what changed."""
+        self.config_store.read_to_end()
+        self.status_store.read_to_end()
+        self.offset_store.log.read_to_end()
+        if not self.alive:
+            return
+        units = self.units()
+        if units != self._units_seen:
+            self._units_seen = units
+            if self.member_id:
+                self.rejoin()  # connectors or tasks came or went: a rebalance hands them out
+        self._apply()
+
+    def _data_arrived(self) -> None:
+        if self.alive and not self.read_wake.triggered:
+            self.read_wake.succeed()
+
+    def _read_loop(self) -> Generator[Any, Any, None]:
+        env = self.kernel.env
+        while self.alive:
+            if self.read_wake.triggered:
+                self.read_wake = env.event()
+            yield env.any_of([env.timeout(LOG_POLL_MS), self.read_wake])
+            if self.alive:
+                self.read_all()
+
+    def _config_updated(self, kind: str, name: str) -> None:
+        """A change read from the config topic; pause / resume and restarts act at once."""
+        if not self.alive:
+            return
+        if kind == "target":
+            target = self.targets[name]
+            if target in (RUNNING, PAUSED):
+                self.worker_transition(name, target)
+        elif kind == "restart":
+            self._process_restart(name, self.config_store.restarts.pop(name))
+
+    def worker_transition(self, name: str, target: str) -> None:
+        """Pause or resume what this worker runs of the connector (``Worker.setTargetState``)."""
+        connector = self.worker.connectors.get(name)
+        if connector is not None and connector.status.state in (RUNNING, PAUSED):
+            connector.status = Status(target, self.worker.worker_id)
+        for task_id in self.worker.task_ids(name):
+            self.worker.tasks[(name, task_id)].transition(target)
+
+    def units(self) -> list[str]:
+        """Every connector and task the group must run, in a fixed order."""
+        out = []
+        for name in sorted(self.configs):
+            out.append(f"connector:{name}")
+            out += [f"task:{name}:{i}" for i in range(len(self.tasks.get(name, [])))]
+        return out
+
+    def _status_changed(self, name: str, task: int | None, status: Status) -> None:
+        if self.alive:
+            self.status_store.put(name, task, status, self.generation)
+
+    def _topic_used(self, connector: str, topic: str) -> None:
+        """``WorkerTask.recordActiveTopic``: written once, unless the status topic lost it."""
+        if self.alive and topic not in self.status_store.topics.get(connector, set()) and \
+                (connector, topic) not in self.status_store.topics_written:
+            self.status_store.put_topic(connector, topic)
 
     # -- group membership -------------------------------------------------------------------
 
@@ -170,17 +248,24 @@ class DistributedHerder(StandaloneHerder):
         if not self.wake.triggered:
             self.wake.succeed()
 
+    def _metadata(self) -> str:
+        """This member's JoinGroup metadata (``ExtendedWorkerState``): URL, config offset and
+        what it runs now."""
+        return json.dumps({"url": self.url, "worker_id": self.worker.worker_id,
+                           "config_offset": self.config_store.offset,
+                           "assignment": self.assignment})
+
     def _member(self) -> Generator[Any, Any, None]:
         env, c = self.kernel.env, self.dconfig
         coordinator = group_coordinator(self.kernel)
-        group_id = c["group.id"]
         while self.alive:
             if self.rejoin_needed:
                 self.rejoin_needed = False
-                join = coordinator.join_group(group_id, self.member_id, None,
+                self.leader_url = ""  # no known leader until the rebalance completes
+                join = coordinator.join_group(self.group_id, self.member_id, None,
                                               self.worker.worker_id, c["session.timeout.ms"],
                                               c["rebalance.timeout.ms"],
-                                              ((PROTOCOL, self.worker.worker_id),))
+                                              ((PROTOCOL, self._metadata()),))
                 response = yield join
                 if not self.alive:
                     return
@@ -197,261 +282,375 @@ class DistributedHerder(StandaloneHerder):
                 self.member_id, self.generation = response.member_id, response.generation
                 assignments = None
                 if response.leader_id == self.member_id:
-                    assignments = self._assign(dict(response.members))
-                sync = yield coordinator.sync_group(group_id, self.member_id, self.generation,
-                                                    assignments)
+                    assignments = self._assign(dict(response.members), response.generation)
+                sync = yield coordinator.sync_group(self.group_id, self.member_id,
+                                                    self.generation, assignments)
                 if not self.alive:
                     return
                 if sync.error:
                     self.rejoin_needed = True
                     continue
-                self._apply([str(u) for u in sync.assignment])
+                self._assigned(json.loads(str(sync.assignment[0])))
             if self.wake.triggered:
                 self.wake = env.event()
             yield env.any_of([env.timeout(c["heartbeat.interval.ms"]), self.wake])
             if not self.alive:
                 return
             if not self.rejoin_needed:
-                error = coordinator.heartbeat(group_id, self.member_id, self.generation)
+                error = coordinator.heartbeat(self.group_id, self.member_id, self.generation)
                 if error == gc.UNKNOWN_MEMBER_ID:
                     self.member_id = ""
                 if error:
                     self.rejoin_needed = True
 
-    def _assign(self, members: dict[str, Any]) -> dict[str, list[str]]:
-        """The leader's incremental cooperative assignment (KIP-415), by worker id."""
-        cluster, now = self.cluster, self.kernel.now_ms
-        delay = self.dconfig["scheduled.rebalance.max.delay.ms"]
-        workers = sorted(set(members.values()))
-        units = cluster.units()
-        previous = {w: [u for u in us if u in units] for w, us in cluster.previous.items()}
-        kept = {w: list(previous.get(w, [])) for w in workers}
-        owned = {u for us in kept.values() for u in us}
-        lost = [u for w, us in previous.items() if w not in workers for u in us
-                if u not in owned]
-        new = [u for u in units if u not in owned and u not in lost]
-        if lost and delay > 0:
-            if cluster.lost_deadline is None:
-                cluster.lost_deadline = now + delay
-                timer = self.kernel.env.timeout(delay)
-                timer.callbacks.append(lambda _e: cluster.request_rebalance())
-            if now < cluster.lost_deadline:  # keep them for their worker, unassigned
-                lost_kept = {w: us for w, us in previous.items() if w not in workers}
-                self._spread(kept, new, workers)
-                cluster.previous = {**lost_kept, **kept}
-                return self._by_member(members, kept)
-        cluster.lost_deadline = None
-        self._spread(kept, lost + new, workers)
-        cluster.previous = kept
-        return self._by_member(members, kept)
+    def _assigned(self, assignment: dict[str, Any]) -> None:
+        """The assignment from SyncGroup: read the config up to the leader's offset, then run
+        what is ours."""
+        self.last_completed_generation = self.generation
+        self.leader_url = assignment["leader_url"]
+        self.assignment = list(assignment["units"])
+        if self.config_store.offset < assignment["config_offset"]:
+            self.config_store.read_to_end()
+        self._units_seen = self.units()
+        self._apply()
+        if assignment["revoked"]:
+            self.rejoin()  # the revoked work is handed out in a follow-up rebalance
+        elif assignment["delay_ms"] > 0:
+            at = self.kernel.now_ms + assignment["delay_ms"]
+            self._rejoin_at = at
+            self.kernel.env.timeout(assignment["delay_ms"]).callbacks.append(
+                lambda _e: self.rejoin() if self.alive and self._rejoin_at == at else None)
 
-    @staticmethod
-    def _spread(kept: dict[str, list[str]], units: list[str], workers: list[str]) -> None:
-        for unit in units:
-            target = min(workers, key=lambda w: (len(kept[w]), w))
-            kept[target].append(unit)
+    def _assign(self, members: dict[str, Any], generation: int) -> dict[str, list[str]]:
+        """The leader reads the config to its end, then assigns (``IncrementalCooperativeAssignor``)
+        and adds its URL and config offset to each member's assignment."""
+        self.read_all()
+        plans = self.assignor.perform_task_assignment(
+            members, self.units(), generation, self.last_completed_generation,
+            self.kernel.now_ms)
+        return {member: [json.dumps({"leader_url": self.url,
+                                     "config_offset": self.config_store.offset, **plan})]
+                for member, plan in plans.items()}
 
-    @staticmethod
-    def _by_member(members: dict[str, Any], kept: dict[str, list[str]]) -> dict[str, list[str]]:
-        return {member: list(kept.get(worker, [])) for member, worker in members.items()}
+    # -- running what is assigned --------------------------------------------------------------
 
-    def _apply(self, assignment: list[str]) -> None:
-        """Run what is assigned, stop what is not (revoked)."""
-        self.assignment = assignment
+    def _version(self, unit: str) -> int:
+        kind, name, *_ = unit.split(":")
+        versions = self.config_store.versions.get(name, (-1, -1))
+        return versions[0] if kind == "connector" else versions[1]
+
+    def _apply(self) -> None:
+        """Run exactly what is assigned, with the configs read: stop what was revoked, removed,
+        stopped or reconfigured; start what is assigned and not running."""
+        if not self.alive:
+            return
         worker = self.worker
         for (name, task_id) in list(worker.tasks):
             unit = f"task:{name}:{task_id}"
-            if unit not in assignment or self.running_versions.get(unit) != \
-                    self.cluster.versions.get(name):
-                worker.stop_task(name, task_id)
-                self._record(unit, "stopped")
+            if unit not in self.assignment or self.targets.get(name) == STOPPED or \
+                    self.running_versions.get(unit) != self._version(unit):
+                self._stop_unit(unit)
         for name in list(worker.connectors):
             unit = f"connector:{name}"
-            if unit not in assignment or self.running_versions.get(unit) != \
-                    self.cluster.versions.get(name):
-                worker.stop_connector(name)
-                self._record(unit, "stopped")
-        for unit in assignment:
+            if unit not in self.assignment or self.targets.get(name) == STOPPED or \
+                    self.running_versions.get(unit) != self._version(unit):
+                self._stop_unit(unit)
+        for unit in self.assignment:
             kind, name, *rest = unit.split(":")
-            if name not in self.cluster.configs:
+            if name not in self.configs:
                 continue
-            target, props = self.cluster.targets[name], self.cluster.configs[name]
-            self.running_versions[unit] = self.cluster.versions[name]
-            if kind == "connector" and name not in worker.connectors:
+            target, props = self.targets[name], self.configs[name]
+            if kind == "connector" and target == STOPPED:
+                if name not in self.stopped_reported:
+                    self.stopped_reported.add(name)
+                    self._status_changed(name, None, Status(STOPPED, worker.worker_id))
+            elif kind == "connector" and name not in worker.connectors:
+                self.stopped_reported.discard(name)
+                self.running_versions[unit] = self._version(unit)
                 self._record(unit, "started")
-                if worker.start_connector(name, props, target) and target != STOPPED:
-                    self._update_task_configs(name)
-            elif kind == "task" and (name, int(rest[0])) not in worker.tasks:
-                task_id = int(rest[0])
-                if task_id < len(self.cluster.tasks[name]):
-                    self._record(unit, "started")
-                    worker.start_task(name, task_id, self.cluster.tasks[name][task_id], props,
-                                      target)
+                if worker.start_connector(name, props, target):
+                    self._reconfigure(name)
+            elif kind == "task" and target != STOPPED and \
+                    (name, int(rest[0])) not in worker.tasks and \
+                    int(rest[0]) < len(self.tasks[name]):
+                self.running_versions[unit] = self._version(unit)
+                self._record(unit, "started")
+                worker.start_task(name, int(rest[0]), self.tasks[name][int(rest[0])], props,
+                                  target)
 
-    def _update_task_configs(self, name: str) -> None:
-        """The connector's worker writes new task configs; a rebalance hands them out."""
-        connector = self.worker.connectors[name]
-        props = self.cluster.configs[name]
+    def _stop_unit(self, unit: str) -> None:
+        """Stop a connector or task and say so in the status topic (``onShutdown``)."""
+        kind, name, *rest = unit.split(":")
+        if kind == "task":
+            self.worker.stop_task(name, int(rest[0]))
+            task: int | None = int(rest[0])
+        else:
+            self.worker.stop_connector(name)
+            task = None
+        self._record(unit, "stopped")
+        if name in self.configs and not (task is None and self.targets.get(name) == STOPPED):
+            self._status_changed(name, task, Status(UNASSIGNED, self.worker.worker_id))
+
+    def _reconfigure(self, name: str) -> None:
+        """The connector's worker computes its task configs; if they changed, the leader writes
+        them (the request is forwarded to it), and the next rebalance hands them out."""
+        connector = self.worker.connectors.get(name)
+        if connector is None or not self.alive:
+            return
+        props = self.configs[name]
+        max_tasks = int(props.get("tasks.max", "1"))
         try:
-            configs = connector.connector.task_configs(int(props.get("tasks.max", "1")))
+            configs = connector.connector.task_configs(max_tasks)
+            enforce = props.get("tasks.max.enforce", "true").lower() != "false"
+            if enforce and len(configs) > max_tasks:
+                raise ConnectError(f"The connector {name} has generated {len(configs)} tasks, "
+                                   f"which is greater than {max_tasks}, the maximum number of "
+                                   "tasks it is configured to create. This behaviour should be "
+                                   "considered a bug and is disallowed.")
         except Exception:
             connector.status = Status(FAILED, self.worker.worker_id, traceback.format_exc())
             return
         configs = [{k: str(v) for k, v in c.items()} for c in configs]
-        if configs != self.cluster.tasks.get(name):
-            self.cluster.tasks[name] = configs
-            for i, config in enumerate(configs):
-                self.cluster.write(f"task-{name}-{i}", config)
-            self.cluster.request_rebalance()
+        if configs == self.tasks.get(name):
+            return
+        leader = _WORKERS.get(self.kernel, {}).get(self.leader_url)
+        if leader is None or not leader.alive or not leader.is_leader():
+            timer = self.kernel.env.timeout(RECONFIGURE_BACKOFF_MS)
+            timer.callbacks.append(lambda _e: self._reconfigure(name))
+            return
+        leader.config_store.put_task_configs(name, configs)
 
     def _record(self, unit: str, event: str) -> None:
-        self.cluster.history.append({"time_ms": self.kernel.now_ms, "worker": self.worker.worker_id,
-                                     "unit": unit.split(":", 1)[1].replace(":", "-"),
-                                     "event": event})
+        self.history.append({"time_ms": self.kernel.now_ms, "worker": self.worker.worker_id,
+                             "unit": unit.split(":", 1)[1].replace(":", "-"), "event": event})
 
     def crash(self) -> None:
-        """The worker process dies: no LeaveGroup; the group notices after the session."""
+        """The worker process dies: no LeaveGroup, no last status; the group notices after the
+        session timeout, and the statuses it wrote stay as they were."""
         self.alive = False
         for unit in self.assignment:
             self._record(unit, "lost")
         self.worker.crash()
         self.assignment = []
+        for store in (self.config_store, self.status_store, self.offset_store):
+            store.log.producer.crash()
         if not self.wake.triggered:
             self.wake.succeed()
 
-    # -- the herder API, for the whole cluster --------------------------------------------------
+    # -- where requests go ----------------------------------------------------------------------
 
-    def _require_leader(self) -> None:
-        if self.cluster.leader() is None:
+    def is_leader(self) -> bool:
+        return self.alive and bool(self.leader_url) and self.leader_url == self.url
+
+    def _leader(self) -> DistributedHerder:
+        """The worker that must handle a leader-only request: this one if it leads, else the
+        one at the leader URL of the last assignment (``HerderRequestHandler`` forwards there).
+        """
+        if not self.leader_url:
             raise ConnectRestError(NO_LEADER, 409)
+        if self.leader_url == self.url:
+            return self
+        leader = _WORKERS.get(self.kernel, {}).get(self.leader_url)
+        if leader is None or not leader.alive:
+            raise ConnectRestError("IO Error trying to forward REST request: Connection "
+                                   f"refused ({self.leader_url})", 500)
+        if not leader.is_leader():
+            raise ConnectRestError(CONFLICT, 409)
+        return leader
 
     def _owner(self, unit: str) -> DistributedHerder | None:
-        return next((h for h in self.cluster.herders if h.alive and unit in h.assignment), None)
+        """The worker the leader's last assignment gave ``unit`` to (leader only)."""
+        for worker_id, units in self.assignor.leader_state.items():
+            if unit in units:
+                owner = _WORKERS.get(self.kernel, {}).get(_url(worker_id))
+                return owner if owner is not None and owner.alive else None
+        return None
 
-    def _unassigned(self, unit: str) -> Status:
-        """UNASSIGNED, with the worker that last had it (as its last status record says)."""
-        last = next((w for w, units in self.cluster.previous.items() if unit in units), "")
-        return Status(UNASSIGNED, last)
+    def _written(self, future: Any) -> None:
+        """Wait until the write is acknowledged and read back (500 if it times out)."""
+        if not self.config_store.log.write_and_read(future):
+            raise ConnectRestError("Request timed out", 500)
+        self.read_all()
 
-    def connector_status(self, name: str) -> dict[str, Any]:
-        self._check(name)
-        owner = self._owner(f"connector:{name}")
-        connector = owner.worker.connectors.get(name) if owner else None
-        status = connector.status if connector else self._unassigned(f"connector:{name}")
-        if self.targets[name] == STOPPED and connector and status.state != FAILED:
-            status = Status(STOPPED, status.worker_id)
-        tasks = []
-        for i in range(len(self.tasks[name])):
-            task_owner = self._owner(f"task:{name}:{i}")
-            task = task_owner.worker.tasks.get((name, i)) if task_owner else None
-            tasks.append((task.status if task else self._unassigned(f"task:{name}:{i}")
-                          ).as_json(i))
-        return {"name": name, "connector": status.as_json(), "tasks": tasks,
-                "type": self.connector_type(name)}
-
-    def task_status(self, name: str, task: int) -> dict[str, Any]:
-        self._check(name)
-        if not 0 <= task < len(self.tasks[name]):
-            return super().task_status(name, task)
-        return self.connector_status(name)["tasks"][task]
+    # -- the herder API ---------------------------------------------------------------------
 
     def put_connector_config(self, name: str, config: dict[str, Any], allow_replace: bool,
                              initial_state: str | None = None) -> tuple[bool, dict[str, Any]]:
-        self._require_leader()
-        return super().put_connector_config(name, config, allow_replace, initial_state)
+        leader = self._leader()
+        if leader is not self:
+            return leader.put_connector_config(name, config, allow_replace, initial_state)
+        props = self._validated(name, config, allow_replace)
+        exists = name in self.configs
+        self._written(self.config_store.put_connector_config(
+            name, props, None if exists else (initial_state or RUNNING)))
+        return not exists, self.connector_info(name)
+
+    def patch_connector_config(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        leader = self._leader()
+        if leader is not self:
+            return leader.patch_connector_config(name, patch)
+        return super().patch_connector_config(name, patch)
 
     def delete_connector_config(self, name: str) -> None:
-        self._require_leader()
-        super().delete_connector_config(name)
-        self.cluster.write(f"connector-{name}", None)
-        self.cluster.versions.pop(name, None)
-        self.cluster.request_rebalance()
-
-    def _start(self, name: str) -> None:
-        self.cluster.versions[name] = self.cluster.versions.get(name, 0) + 1
-        self.cluster.write(f"connector-{name}", self.configs[name])
-        self.cluster.write(f"target-state-{name}", {"state": self.targets[name]})
-        self.cluster.request_rebalance()
-
-    def _stop_all(self, name: str) -> None:
-        """Owners restart with the new version at the next rebalance."""
-
-    def _stop_tasks(self, name: str) -> None:
-        for herder in self.cluster.herders:
-            for task_id in herder.worker.task_ids(name):
-                herder.worker.stop_task(name, task_id)
-
-    def _transition(self, name: str, target: str) -> None:
-        self._require_leader()
-        previous = self.targets[name]
-        self.targets[name] = target
-        self.cluster.write(f"target-state-{name}", {"state": target})
-        if previous == STOPPED:
-            self._start(name)
+        leader = self._leader()
+        if leader is not self:
+            leader.delete_connector_config(name)
             return
-        for herder in self.cluster.herders:
-            connector = herder.worker.connectors.get(name)
-            if connector is not None and connector.status.state not in (FAILED, STOPPED):
-                connector.status = Status(target, herder.worker.worker_id)
-            for task_id in herder.worker.task_ids(name):
-                herder.worker.tasks[(name, task_id)].transition(target)
+        self._check(name)
+        tasks = len(self.tasks[name])
+        future = self.config_store.remove_connector_config(name)
+        self.status_store.remove(name, tasks)
+        self._written(future)
+
+    def pause_connector(self, name: str) -> None:
+        self._check(name)
+        self._written(self.config_store.put_target_state(name, PAUSED))
+
+    def resume_connector(self, name: str) -> None:
+        self._check(name)
+        self._written(self.config_store.put_target_state(name, RUNNING))
 
     def stop_connector(self, name: str) -> None:
-        self._require_leader()
-        super().stop_connector(name)
-        self.cluster.write(f"target-state-{name}", {"state": STOPPED})
-        self.cluster.request_rebalance()
+        """KIP-875 (leader only): empty task configs, then the STOPPED target state."""
+        leader = self._leader()
+        if leader is not self:
+            leader.stop_connector(name)
+            return
+        self._check(name)
+        self.config_store.put_task_configs(name, [])
+        self._written(self.config_store.put_target_state(name, STOPPED))
+
+    def connector_status(self, name: str) -> dict[str, Any]:
+        """The latest statuses read from the status topic (``AbstractHerder.connectorStatus``)."""
+        self._check(name)
+        connector = self.status_store.connectors.get(name)
+        if connector is None:
+            raise NotFoundError(f"No status found for connector {name}")
+        tasks = sorted((task, status) for (conn, task), (status, _) in
+                       self.status_store.tasks.items()
+                       if conn == name and task < len(self.tasks[name]))
+        return {"name": name, "connector": connector[0].as_json(),
+                "tasks": [status.as_json(task) for task, status in tasks],
+                "type": self.connector_type(name)}
+
+    def task_status(self, name: str, task: int) -> dict[str, Any]:
+        found = self.status_store.tasks.get((name, task))
+        if found is None:
+            raise NotFoundError(f"No status found for task {name}-{task}")
+        return found[0].as_json(task)
 
     def restart_connector(self, name: str) -> None:
+        """Restarted by its worker: here if this worker runs it, else forwarded to the leader,
+        which forwards to the worker it assigned the connector to."""
         self._check(name)
-        owner = self._owner(f"connector:{name}")
-        if owner is not None and self.targets[name] != STOPPED:
-            owner.worker.stop_connector(name)
-            owner.worker.start_connector(name, self.configs[name], self.targets[name])
+        if self.targets[name] == STOPPED:
+            return
+        unit = f"connector:{name}"
+        if unit in self.assignment and name in self.worker.connectors:
+            self.worker.stop_connector(name)
+            if self.worker.start_connector(name, self.configs[name], self.targets[name]):
+                self._reconfigure(name)
+            return
+        target = self._forward_target(unit)
+        target.restart_connector(name)
 
     def restart_task(self, name: str, task: int) -> None:
         self._check(name)
-        owner = self._owner(f"task:{name}:{task}")
-        if owner is None:
-            return super().restart_task(name, task)  # 404 for a task that does not exist
-        owner.worker.stop_task(name, task)
-        owner.worker.start_task(name, task, self.tasks[name][task], self.configs[name],
-                                self.targets[name])
-        return None
+        if not 0 <= task < len(self.tasks[name]):
+            raise NotFoundError(f"Task {name}-{task} not found")
+        unit = f"task:{name}:{task}"
+        if unit in self.assignment and (name, task) in self.worker.tasks:
+            self.worker.stop_task(name, task)
+            self.worker.start_task(name, task, self.tasks[name][task], self.configs[name],
+                                   self.targets[name])
+            return
+        self._forward_target(unit).restart_task(name, task)
+
+    def _forward_target(self, unit: str) -> DistributedHerder:
+        """Where a restart goes: the leader, or from the leader the unit's worker."""
+        leader = self._leader()
+        if leader is not self:
+            return leader
+        owner = self._owner(unit)
+        if owner is None or owner is self:
+            raise ConnectRestError(CONFLICT, 409)
+        return owner
 
     def restart_connector_and_tasks(self, name: str, only_failed: bool,
                                     include_tasks: bool) -> dict[str, Any]:
+        """KIP-745 (leader only): the plan from the latest statuses, and a restart request in
+        the config topic that each worker carries out for what it runs."""
+        leader = self._leader()
+        if leader is not self:
+            return leader.restart_connector_and_tasks(name, only_failed, include_tasks)
         if name not in self.configs:
-            return super().restart_connector_and_tasks(name, only_failed, include_tasks)
+            raise NotFoundError(f"Unknown connector: {name}")
         status = self.connector_status(name)
         if (not only_failed or status["connector"]["state"] == FAILED) and (
                 self.targets[name] != STOPPED):
             status["connector"] = {"state": RESTARTING,
                                    "worker_id": status["connector"]["worker_id"]}
-            self.restart_connector(name)
         for i, task in enumerate(status["tasks"]):
             if include_tasks and (not only_failed or task["state"] == FAILED):
-                status["tasks"][i] = {"id": i, "state": RESTARTING,
+                status["tasks"][i] = {"id": task["id"], "state": RESTARTING,
                                       "worker_id": task["worker_id"]}
-                self.restart_task(name, i)
+        self._written(self.config_store.put_restart_request(name, only_failed, include_tasks))
         return status
 
+    def _process_restart(self, name: str, request: dict[str, bool]) -> None:
+        """Carry out a restart request for what this worker runs (``RestartPlan``)."""
+        only_failed = request["only_failed"]
+        worker = self.worker
+        connector = worker.connectors.get(name)
+        if connector is not None and self.targets.get(name) != STOPPED and (
+                not only_failed or connector.status.state == FAILED):
+            connector.status = Status(RESTARTING, worker.worker_id)
+            worker.stop_connector(name)
+            if worker.start_connector(name, self.configs[name], self.targets[name]):
+                self._reconfigure(name)
+        if not request["include_tasks"]:
+            return
+        for task_id in worker.task_ids(name):
+            task = worker.tasks[(name, task_id)]
+            if not only_failed or task.status.state == FAILED:
+                task.status = Status(RESTARTING, worker.worker_id)
+                worker.stop_task(name, task_id)
+                worker.start_task(name, task_id, self.tasks[name][task_id], self.configs[name],
+                                  self.targets[name])
+
+    def alter_connector_offsets(self, name: str, offsets: list[dict[str, Any]]) -> str:
+        leader = self._leader()
+        if leader is not self:
+            return leader.alter_connector_offsets(name, offsets)
+        message = super().alter_connector_offsets(name, offsets)
+        self.offset_store.sync()
+        return message
+
+    def reset_connector_offsets(self, name: str) -> str:
+        leader = self._leader()
+        if leader is not self:
+            return leader.reset_connector_offsets(name)
+        message = super().reset_connector_offsets(name)
+        self.offset_store.sync()
+        return message
+
     def connector_active_topics(self, name: str) -> dict[str, Any]:
-        """The topics the connector's tasks used, on any worker (KIP-558)."""
+        """The topics the connector's tasks used, as the status topic records them (KIP-558)."""
         self._check(name)
-        topics = {t for h in self.cluster.herders for t in h.worker.active_topics.get(name, [])}
-        return {name: {"topics": sorted(topics)}}
+        return {name: {"topics": sorted(self.status_store.topics.get(name, set()))}}
 
     def reset_connector_active_topics(self, name: str) -> None:
         self._check(name)
-        for herder in self.cluster.herders:
-            herder.worker.active_topics[name] = []
+        future = None
+        for topic in sorted(self.status_store.topics.get(name, set())):
+            future = self.status_store.remove_topic(name, topic)
+        if future is not None and not self.status_store.log.write_and_read(future):
+            raise ConnectRestError("Request timed out", 500)
 
     def timeline(self) -> pd.DataFrame:
         """Who started, stopped or lost which connector or task when."""
-        return pd.DataFrame(self.cluster.history, columns=["time_ms", "worker", "unit", "event"])
+        return pd.DataFrame(self.history, columns=["time_ms", "worker", "unit", "event"])
 
     def __repr__(self) -> str:
-        return (f"DistributedHerder({self.worker.worker_id}, group={self.cluster.group_id!r}, "
+        return (f"DistributedHerder({self.worker.worker_id}, group={self.group_id!r}, "
                 f"{'alive' if self.alive else 'dead'}, assignment={self.assignment})")
-

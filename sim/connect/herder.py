@@ -24,6 +24,14 @@ from sim.records import TopicPartition
 TARGET_STATES = (RUNNING, PAUSED, STOPPED)
 ALTERED = "The offsets for this connector have been altered successfully"
 RESET = "The offsets for this connector have been reset successfully"
+ZOMBIES = ("either because its tasks haven't stopped completely yet or the connector was resumed "
+           "before the request to {action} its offsets could be successfully completed. If the "
+           "connector is in a stopped state, this operation can be safely retried. If it doesn't "
+           "eventually succeed, the Connect cluster may need to be restarted to get rid of the "
+           "zombie sink tasks.")
+"""The end of ``Worker``'s message when the group still has members (zombie sink tasks)."""
+REST_REQUEST_TIMEOUT_MS = 90_000
+"""``RestServer.DEFAULT_REST_REQUEST_TIMEOUT_MS``."""
 
 
 class Herder(ABC):
@@ -166,8 +174,9 @@ class StandaloneHerder(Herder):
     def validate_connector_config(self, config: dict[str, Any]) -> dict[str, Any]:
         return validate_connector(config, self.worker.plugins)
 
-    def put_connector_config(self, name: str, config: dict[str, Any], allow_replace: bool,
-                             initial_state: str | None = None) -> tuple[bool, dict[str, Any]]:
+    def _validated(self, name: str, config: dict[str, Any], allow_replace: bool
+                   ) -> dict[str, str]:
+        """The config as stored, once it is valid and may be written (400 / 409 otherwise)."""
         if "name" not in config:
             config = {**config, "name": name}  # as checkAndPutConnectorConfigName does
         elif config["name"] != name:
@@ -176,10 +185,14 @@ class StandaloneHerder(Herder):
         infos = self.validate_connector_config(config)
         if infos["error_count"]:
             raise invalid_config_error(infos)
-        exists = name in self.configs
-        if exists and not allow_replace:
+        if name in self.configs and not allow_replace:
             raise AlreadyExistsError(f"Connector {name} already exists")
-        props = {k: _text(v) for k, v in config.items() if v is not None}
+        return {k: _text(v) for k, v in config.items() if v is not None}
+
+    def put_connector_config(self, name: str, config: dict[str, Any], allow_replace: bool,
+                             initial_state: str | None = None) -> tuple[bool, dict[str, Any]]:
+        props = self._validated(name, config, allow_replace)
+        exists = name in self.configs
         if exists:
             self._stop_all(name)
         else:
@@ -375,34 +388,57 @@ class StandaloneHerder(Herder):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise BadRequestError("Kafka offsets must be valid numbers and may not be null")
             commits[tp] = value
-        self._admin_commit(name, commits)
-        group = self._group(name)
-        for tp in resets:
-            if group is not None:
-                group.offsets.pop(tp, None)
+        self._admin_commit(name, commits, resets)
 
-    def _admin_commit(self, name: str, offsets: dict[TopicPartition, int]) -> None:
-        if not offsets:
-            return
+    def _admin(self, request: Any) -> Any:
+        """Wait for an admin request's answer (``DEFAULT_REST_REQUEST_TIMEOUT_MS``, 90 s)."""
+        self.kernel.run_until(lambda _k: request.triggered,
+                              max_ms=self.kernel.now_ms + REST_REQUEST_TIMEOUT_MS)
+        return request.value if request.triggered else "REQUEST_TIMED_OUT"
+
+    def _admin_commit(self, name: str, offsets: dict[TopicPartition, int],
+                      resets: list[TopicPartition]) -> None:
+        """``Worker.alterSinkConnectorOffsets``: ``Admin.alterConsumerGroupOffsets`` for the new
+        offsets, ``Admin.deleteConsumerGroupOffsets`` (OffsetDelete) for the null ones."""
         coordinator = group_coordinator(self.kernel)
-        coordinator.group(f"connect-{name}")
-        done = coordinator.commit_offsets(f"connect-{name}", "", None, -1, offsets)
-        self.kernel.run_until(lambda _k: done.triggered, max_ms=self.kernel.now_ms + 30_000)
-        if not done.triggered or done.value:
+        group_id = f"connect-{name}"
+        errors = []
+        if offsets:
+            coordinator.group(group_id)
+            errors.append(self._admin(coordinator.commit_offsets(group_id, "", None, -1,
+                                                                 offsets)))
+        if resets:
+            error, partitions = self._admin(coordinator.delete_offsets(group_id, resets)) \
+                if group_id in coordinator.groups else ("", {})
+            errors += [error, *partitions.values()]
+        errors = [e for e in errors if e and e != "GROUP_ID_NOT_FOUND"]
+        if any(e in ("UNKNOWN_MEMBER_ID", "GROUP_SUBSCRIBED_TO_TOPIC") for e in errors):
+            raise ConnectError(f"Failed to alter consumer group offsets for connector {name} "
+                               + ZOMBIES.format(action="alter"))
+        if errors:
             raise ConnectError(f"Failed to alter consumer group offsets for connector {name}: "
-                               f"{done.value if done.triggered else 'timed out'}")
+                               f"{errors[0]}")
 
     def reset_connector_offsets(self, name: str) -> str:
         self._check_stopped(name)
         if self._is_sink(name):
-            group = self._group(name)
-            if group is not None:
-                group.offsets.clear()
+            self._admin_delete_group(name)
         else:
             self.worker.offset_store.set({
                 offset_key(name, e["partition"]): None
                 for e in self.worker.offset_store.connector_offsets(name)})
         return RESET
+
+    def _admin_delete_group(self, name: str) -> None:
+        """``Worker.resetSinkConnectorOffsets``: ``Admin.deleteConsumerGroups`` on the
+        connector's group; a group that is already gone is fine (the reset is idempotent)."""
+        error = self._admin(group_coordinator(self.kernel).delete_group(f"connect-{name}"))
+        if error == "NON_EMPTY_GROUP":
+            raise ConnectError(f"Failed to reset consumer group offsets for connector {name} "
+                               + ZOMBIES.format(action="reset"))
+        if error and error != "GROUP_ID_NOT_FOUND":
+            raise ConnectError("Failed to reset consumer group offsets for sink connector "
+                               f"{name}: {error}")
 
     # -- topics and plugins -----------------------------------------------------------------
 

@@ -120,10 +120,13 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
         out: dict[str, Any] = {}
         for name in names:
             entry: dict[str, Any] = {}
-            if "status" in expand:
-                entry["status"] = herder.connector_status(name)
-            if "info" in expand:
-                entry["info"] = herder.connector_info(name)
+            try:
+                if "status" in expand:
+                    entry["status"] = herder.connector_status(name)
+                if "info" in expand:
+                    entry["info"] = herder.connector_info(name)
+            except NotFoundError:
+                continue  # removed meanwhile, or no status written yet: left out, as in Kafka
             out[name] = entry
         return JSONResponse(out)
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.payloads import payload, producer_of
+from sim.payloads import RECORD_INDEX_BITS, payload, producer_of
+
+
+def record_headers(kernel: Any, record_id: int) -> list[tuple[str, Any]]:
+    """The headers a record was sent with (``Producer.send(headers=...)``)."""
+    if record_id < 0:
+        return []
+    producer = producer_of(kernel, record_id)
+    return producer.headers_of(int(record_id) & ((1 << RECORD_INDEX_BITS) - 1))
 
 
 def topic_records(kernel: Any, topic: str) -> list[dict[str, Any]]:
@@ -18,9 +26,7 @@ def topic_records(kernel: Any, topic: str) -> list[dict[str, Any]]:
             if not kept[i]:
                 continue
             key, value = payload(kernel, int(record_id))
-            producer = producer_of(kernel, int(record_id))
-            index = int(record_id) & ((1 << 40) - 1)
-            headers = getattr(producer, "headers", {}).get(index, [])
             out.append({"partition": part.partition, "offset": log.log_start_offset + i,
-                        "key": key, "value": value, "headers": list(headers)})
+                        "key": key, "value": value,
+                        "headers": record_headers(kernel, int(record_id))})
     return out

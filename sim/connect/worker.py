@@ -17,7 +17,7 @@ import contextlib
 import math
 import re
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
@@ -42,6 +42,7 @@ from sim.connect.tolerance import (
     RetryWithToleranceOperator,
     error_headers,
 )
+from sim.connect.topics import record_headers
 from sim.connect.transforms import Transformation
 from sim.consumer import Consumer
 from sim.consumer.client import Stopped
@@ -77,20 +78,6 @@ def worker_id_of(config: dict[str, Any]) -> str:
     return f"{host}:{config['rest.advertised.port'] or port}"
 
 
-class HeaderProducer(Producer):
-    """A producer that also keeps each record's headers (the lab's producer has none)."""
-
-    def __init__(self, kernel: Any, config: dict[str, Any] | None = None) -> None:
-        super().__init__(kernel, config)
-        self.headers: dict[int, list[tuple[str, str]]] = {}
-
-    def send_with_headers(self, topic: str, key: Any, value: Any,
-                          headers: list[tuple[str, str]]) -> Any:
-        future = self.send(topic, key=key, value=value)
-        self.headers[self.buffer.n - 1] = headers
-        return future
-
-
 def converter(plugins: Plugins, class_name: str, props: dict[str, Any], prefix: str,
               is_key: bool) -> Converter:
     """A configured converter; ``<prefix>.*`` settings are its config."""
@@ -119,13 +106,34 @@ def ensure_topic(kernel: Any, topic: str, replication_factor: int = 1) -> None:
         kernel.cluster.create_topic(topic, 1, replication_factor)
 
 
-class WorkerConnector:
+class Reported:
+    """Something with a status; each change is reported to the worker (``TaskStatus.Listener``),
+    which a distributed herder writes to the status topic."""
+
+    name: str
+    task_id: int | None = None
+    worker: Worker | None = None
+    _status: Status
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @status.setter
+    def status(self, value: Status) -> None:
+        self._status = value
+        if self.worker is not None and self.worker.status_listener is not None:
+            self.worker.status_listener(self.name, self.task_id, value)
+
+
+class WorkerConnector(Reported):
     """One running ``Connector`` instance and its status."""
 
-    def __init__(self, name: str, connector: Connector, worker_id: str) -> None:
+    def __init__(self, name: str, connector: Connector, worker: Worker) -> None:
         self.name = name
         self.connector = connector
-        self.status = Status(UNASSIGNED, worker_id)
+        self.worker = worker
+        self._status = Status(UNASSIGNED, worker.worker_id)
 
     def start(self, props: dict[str, str], target: str) -> bool:
         try:
@@ -141,7 +149,7 @@ class WorkerConnector:
             self.connector.stop()
 
 
-class WorkerTask:
+class WorkerTask(Reported):
     """One task: its status, its SimPy process, and how it is paused and stopped."""
 
     def __init__(self, worker: Worker, connector: str, task_id: int, props: dict[str, str],
@@ -149,11 +157,11 @@ class WorkerTask:
         self.worker = worker
         self.kernel = worker.kernel
         self.env = worker.kernel.env
-        self.connector = connector
+        self.connector = self.name = connector
         self.task_id = task_id
         self.props = props
         self.connector_props = connector_props
-        self.status = Status(UNASSIGNED, worker.worker_id)
+        self._status = Status(UNASSIGNED, worker.worker_id)
         self.target = target
         self.stopping = False
         self.crashed = False
@@ -242,9 +250,10 @@ class WorkerTask:
             self._stop_task()
 
     def crash(self) -> None:
-        """The worker process died: stop at once, without committing anything."""
+        """The worker process died: stop at once, without committing anything (and without
+        writing a status: a dead process writes nothing)."""
         self.crashed = self.stopping = True
-        self.status = Status(UNASSIGNED, self.worker.worker_id)
+        self._status = Status(UNASSIGNED, self.worker.worker_id)
         self.notify()
 
     def _stop_task(self) -> None:
@@ -330,9 +339,7 @@ class WorkerSourceTask(WorkerTask):
         ensure_topic(self.kernel, topic)
         if topic not in self.topics:
             self.topics.append(topic)
-            self.worker.active_topics.setdefault(self.connector, [])
-            if topic not in self.worker.active_topics[self.connector]:
-                self.worker.active_topics[self.connector].append(topic)
+            self.worker.add_active_topic(self.connector, topic)
         self.producer.send(topic, key=key, value=value)
         self.in_flight.append((self.producer.buffer.n - 1, record))
 
@@ -404,8 +411,7 @@ class WorkerSinkTask(WorkerTask):
                 record = yield from self.convert(rec)
                 if record is not None:
                     batch.append(record)
-                if rec.topic not in self.worker.active_topics.setdefault(self.connector, []):
-                    self.worker.active_topics[self.connector].append(rec.topic)
+                self.worker.add_active_topic(self.connector, rec.topic)
             if records and (yield from self.put(batch)):
                 for rec in records:  # only what put took counts for the next commit
                     self.current[rec.topic_partition] = rec.offset + 1
@@ -439,7 +445,8 @@ class WorkerSinkTask(WorkerTask):
         if value is SKIPPED:
             return None
         record = SinkRecord(rec.topic, rec.partition, key[0], key[1], value[0], value[1],
-                            rec.timestamp_ms, (), rec.offset)
+                            rec.timestamp_ms, tuple(record_headers(self.kernel, rec.record_id)),
+                            rec.offset)
         transformed = yield from self.convert_transform(record)
         return None if transformed is SKIPPED else transformed
 
@@ -472,8 +479,8 @@ class WorkerSinkTask(WorkerTask):
             return
         headers = (error_headers(context, self.connector, self.task_id)
                    if self.config["errors.deadletterqueue.context.headers.enable"] else [])
-        self.dlq_producer.send_with_headers(self.dlq_topic, context["key"], context["value"],
-                                            headers)
+        self.dlq_producer.send(self.dlq_topic, key=context["key"], value=context["value"],
+                               headers=headers)
 
     def commit(self) -> Generator[Any, Any, None]:
         """``pre_commit`` (flush), then commit the consumer offsets."""
@@ -521,17 +528,27 @@ class Worker:
         self.connectors: dict[str, WorkerConnector] = {}
         self.tasks: dict[tuple[str, int], WorkerTask] = {}
         self.active_topics: dict[str, list[str]] = {}
-        self._dlq_producer: HeaderProducer | None = None
+        self.status_listener: Callable[[str, int | None, Status], None] | None = None
+        self.topic_listener: Callable[[str, str], None] | None = None
+        self._dlq_producer: Producer | None = None
 
-    def dlq_producer(self) -> HeaderProducer:
+    def dlq_producer(self) -> Producer:
         if self._dlq_producer is None:
-            self._dlq_producer = HeaderProducer(self.kernel, {"client.id": "connect-dlq",
-                                                              "acks": "all", "linger.ms": 0})
+            self._dlq_producer = Producer(self.kernel, {"client.id": "connect-dlq",
+                                                        "acks": "all", "linger.ms": 0})
         return self._dlq_producer
+
+    def add_active_topic(self, connector: str, topic: str) -> None:
+        """A task used ``topic`` (KIP-558); the topic listener hears of every use."""
+        topics = self.active_topics.setdefault(connector, [])
+        if topic not in topics:
+            topics.append(topic)
+        if self.topic_listener is not None:
+            self.topic_listener(connector, topic)
 
     def start_connector(self, name: str, props: dict[str, str], target: str) -> bool:
         connector = self.plugins.new_connector(props["connector.class"])
-        worker_connector = WorkerConnector(name, connector, self.worker_id)
+        worker_connector = WorkerConnector(name, connector, self)
         self.connectors[name] = worker_connector
         return worker_connector.start(props, target)
 

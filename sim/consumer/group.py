@@ -66,6 +66,11 @@ from sim.consumer.offsets import (
 )
 from sim.records import TopicPartition
 
+GROUP_ID_NOT_FOUND = "GROUP_ID_NOT_FOUND"
+NON_EMPTY_GROUP = "NON_EMPTY_GROUP"
+GROUP_SUBSCRIBED_TO_TOPIC = "GROUP_SUBSCRIBED_TO_TOPIC"
+"""Errors of the admin requests OffsetDelete and DeleteGroups (``Errors``)."""
+
 
 class GroupCoordinator:
     """Serves the JoinGroup, SyncGroup, Heartbeat, LeaveGroup and offset requests of all groups.
@@ -506,6 +511,69 @@ class GroupCoordinator:
         group = self.groups.get(group_id)
         stored = group.offsets if group else {}
         return {tp: stored[tp].offset if tp in stored else None for tp in partitions}
+
+    # -- admin: OffsetDelete (KIP-496) and DeleteGroups ---------------------------------------
+
+    def delete_offsets(self, group_id: str,
+                       partitions: list[TopicPartition]) -> simpy.Event:
+        """Handle OffsetDelete (``handleDeleteOffsets``, KIP-496): tombstones in
+        ``__consumer_offsets`` for the partitions of topics no member is subscribed to; the
+        event triggers with (error, {partition: error})."""
+        future = self.kernel.env.event()
+        group = self.groups.get(group_id)
+        if group is None or group.state == DEAD:
+            return future.succeed((GROUP_ID_NOT_FOUND, {}))
+        subscribed = {topic for m in group.members.values() if group.protocol
+                      for topic in getattr(m.subscription(group.protocol), "topics", ())}
+        errors = {tp: GROUP_SUBSCRIBED_TO_TOPIC if tp.topic in subscribed else NONE
+                  for tp in partitions}
+        removable = {tp: -1 for tp, error in errors.items() if not error}
+        node = self.node_for(group_id)
+        if node < 0:
+            return future.succeed((COORDINATOR_NOT_AVAILABLE, {}))
+        if not removable:
+            return future.succeed((NONE, errors))
+
+        def stored(result: Any) -> None:
+            if result.error != APPEND_OK:
+                future.succeed((NOT_COORDINATOR if result.error == "NOT_LEADER_OR_FOLLOWER"
+                                else COORDINATOR_NOT_AVAILABLE, {}))
+                return
+            for tp in removable:
+                group.offsets.pop(tp, None)
+            future.succeed((NONE, errors))
+
+        append_commit(self.kernel, node, self.partition_for(group_id), group_id, removable,
+                      stored, tombstone=True)
+        return future
+
+    def delete_group(self, group_id: str) -> simpy.Event:
+        """Handle DeleteGroups for one group: only an Empty group can go (NON_EMPTY_GROUP
+        otherwise); its offsets get tombstones and the group is gone (Dead). The event
+        triggers with the error ("" when deleted)."""
+        future = self.kernel.env.event()
+        group = self.groups.get(group_id)
+        if group is None or group.state == DEAD:
+            return future.succeed(GROUP_ID_NOT_FOUND)
+        if group.state != EMPTY:
+            return future.succeed(NON_EMPTY_GROUP)
+        node = self.node_for(group_id)
+        if node < 0:
+            return future.succeed(COORDINATOR_NOT_AVAILABLE)
+
+        def stored(result: Any) -> None:
+            if result.error != APPEND_OK:
+                future.succeed(NOT_COORDINATOR if result.error == "NOT_LEADER_OR_FOLLOWER"
+                               else COORDINATOR_NOT_AVAILABLE)
+                return
+            group.offsets.clear()
+            group.transition(DEAD)
+            self.groups.pop(group_id, None)
+            future.succeed(NONE)
+
+        append_commit(self.kernel, node, self.partition_for(group_id), group_id,
+                      dict.fromkeys(group.offsets, -1), stored, tombstone=True)
+        return future
 
     # -- timers and trace ----------------------------------------------------------------------
 

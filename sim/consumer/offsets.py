@@ -58,19 +58,22 @@ def ensure_offsets_topic(cluster: Any, num_partitions: int, replication_factor: 
 
 def append_commit(kernel: Any, node: int, partition: int, group_id: str,
                   offsets: dict[TopicPartition, int], respond: Callable[[Any], None],
-                  producer_id: int = -1, producer_epoch: int = 0) -> None:
+                  producer_id: int = -1, producer_epoch: int = 0,
+                  tombstone: bool = False) -> None:
     """Write one offset-commit batch (a record per partition) to the offsets topic, acks=all.
 
     The coordinator on broker ``node`` appends as a leader does, so followers replicate it;
     a transactional producer's offsets (``producer_id`` ≥ 0) go in a transactional batch;
     ``respond`` gets the append's result once the high watermark passes it (or an error). The
     lab keeps no payloads: each record's key hash stands for its key (group, topic, partition).
+    With ``tombstone`` the records delete those offsets (null values, value size -1).
     """
     n = len(offsets)
     keys = [java_string_hash(f"{group_id}/{tp.topic}/{tp.partition}") for tp in offsets]
     size = RECORD_BATCH_OVERHEAD + sum(24 + len(group_id) + len(tp.topic) for tp in offsets)
     values = {"timestamp_ms": np.full(n, int(kernel.now_ms), np.int64),
-              "key_hash": np.array(keys, np.int32), "value_size": np.full(n, 24, np.int32)}
+              "key_hash": np.array(keys, np.int32),
+              "value_size": np.full(n, -1 if tombstone else 24, np.int32)}
     columns = {name: values.get(name, np.full(n, -1, dtype))
                for name, dtype in RECORD_COLUMNS.items()}
     kernel.replicas.append(node, OFFSETS_TOPIC, partition, columns, size, producer_id, -1,

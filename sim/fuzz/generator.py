@@ -50,7 +50,8 @@ UNSAFE_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 TIERED_TOPIC = {"remote.storage.enable": True, "lab.segment.bytes": 20000,
                 "local.retention.bytes": 40000}
 TIERED_BROKERS = {"remote.log.storage.system.enable": True,
-                  "remote.log.manager.task.interval.ms": 2000, "lab.remote.copy.mb.per.s": 0.005}
+                  "remote.log.manager.task.interval.ms": 2000, "lab.remote.copy.mb.per.s": 0.005,
+                  "log.retention.check.interval.ms": 2000}
 """The tiered profile: ~150-record segments, two kept locally, each upload taking ~4 s."""
 CONSUMER_APPS = ("at-least-once", "at-most-once")
 STREAMS_APPS = ("tag", "rekey")

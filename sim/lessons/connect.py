@@ -234,7 +234,7 @@ def distributed_props(port: int, delay_ms: int) -> dict[str, str]:
 
 @dataclass
 class FailoverRun:
-    """Three workers, a data generator with four tasks, one worker crashed; what happened when."""
+    """Three workers, a data generator with five tasks, one worker crashed; what happened when."""
 
     delay_ms: int
     crashed: str
@@ -251,7 +251,7 @@ class FailoverRun:
                              "on worker": started.worker}).reset_index(drop=True)
 
 
-def failover_run(delay_ms: int = DEFAULT_DELAY_MS, *, tasks: int = 4, crash_port: int = 8084,
+def failover_run(delay_ms: int = DEFAULT_DELAY_MS, *, tasks: int = 5, crash_port: int = 8084,
                  crash_ms: float = FAILOVER_CRASH_MS, end_ms: float = FAILOVER_END_MS,
                  snapshot_s: tuple[float, ...] = (29, 45, 339, 345),
                  seed: int = SEED) -> FailoverRun:

@@ -8,6 +8,8 @@ by time (``offsets_for_times``). Nothing here writes into the repository.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -74,10 +76,11 @@ def segments_figure(log: PartitionLog, title: str = "one partition's log"):
     for label, offset, y in marks:
         ax.axvline(offset, color="black", lw=1, ls="--")
         ax.text(offset, y, f"{label} = {offset}", ha="center", fontsize=8,
-                va="bottom" if y > 0 else "top")
+                va="bottom" if y > 0 else "top",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})  # over the line
     ax.set_ylim(-1, 1)
     ax.set_yticks([])
-    ax.set_xlim(log.log_start_offset - 0.5, log.log_end_offset + 1.5)
+    ax.set_xlim(log.log_start_offset - 1, log.log_end_offset + 1.5)
     ax.set_xlabel("offset (blue: closed segments, orange: the active segment)")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -227,3 +230,160 @@ def retention_slider():
                                description="retention.ms", continuous_update=False,
                                style={"description_width": "initial"})
     return widgets.interactive(show, retention_ms=slider)
+
+
+# -- the log view and the cleaner's dirty ratio ---------------------------------------------------
+
+DIRTY_TOPIC = "prices"
+DIRTY_RUN_MS = 30_000
+"""The dirty-ratio runs: a compacted topic of 500 keys written at 200 records/s for 30 s."""
+
+
+def compaction_figure(keys: Sequence[str], **kwargs: object):
+    """The ``compaction`` table of ``keys`` drawn before and after cleaning (one box per
+    offset, gaps dashed)."""
+    from sim.widgets.log_view import compaction_figure as draw
+
+    return draw(compaction(keys, **kwargs))  # type: ignore[arg-type]
+
+
+def tiered_view(kernel: Kernel, topic: str = "clicks", partition: int = 0):
+    """The log view of a tiered partition: each broker's segments and the remote tier's."""
+    from sim.widgets.log_view import log_view, log_view_figure
+
+    return log_view_figure(log_view(kernel.cluster, topic, partition, kernel.now_ms))
+
+
+def dirty_ratio_kernel(min_ratio: float) -> Kernel:
+    """A compacted topic (2 replicas, ~10 KB segments) with ``min.cleanable.dirty.ratio`` =
+    ``min_ratio``; 500 keys written at 200 records/s; each broker's cleaner looks every
+    second (``log.cleaner.backoff.ms``=1000). Not run yet."""
+    from sim.workloads import UniformKeys, Workload
+
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic(DIRTY_TOPIC, 1, 2, {
+            "cleanup.policy": "compact", "lab.segment.bytes": 10_000,
+            "min.cleanable.dirty.ratio": min_ratio})
+        producer = Producer(kernel, {"client.id": "prices"})
+        producer.add_workload(Workload.generate(kernel.spawn_rng(), DIRTY_TOPIC, 6_000, 200,
+                                                keys=UniformKeys(500), value_bytes=60))
+
+    return Kernel(seed=4, brokers=2, setup=setup,
+                  broker_configs={"log.cleaner.backoff.ms": 1000})
+
+
+def dirty_ratio_run(min_ratio: float, until_ms: float = DIRTY_RUN_MS) -> Kernel:
+    """:func:`dirty_ratio_kernel`, run to ``until_ms``."""
+    return dirty_ratio_kernel(min_ratio).run(until_ms=until_ms)
+
+
+def cleanings(kernel: Kernel) -> pd.DataFrame:
+    """The leader's cleanings: when, from which first dirty offset to where, how many records
+    each removed, and the dirty ratio that let it run."""
+    from sim.broker.log_cleaner import LOG_CLEAN
+
+    frame = kernel.trace.frame(LOG_CLEAN)
+    leader = kernel.cluster.partition(DIRTY_TOPIC, 0).leader
+    frame = frame[frame["node"] == leader]
+    return frame[["time_ms", "first_dirty_offset", "end_offset", "removed",
+                  "dirty_ratio"]].reset_index(drop=True)
+
+
+def dirty_ratio_table(ratios: Sequence[float] = (0.5, 0.9)) -> pd.DataFrame:
+    """Per ``min.cleanable.dirty.ratio``: how many cleanings the leader ran in the run, the
+    first one's time, the lowest dirty ratio a cleaning started at, and the log's bytes at the
+    end."""
+    rows = []
+    for ratio in ratios:
+        kernel = dirty_ratio_run(ratio)
+        done = cleanings(kernel)
+        rows.append({"min.cleanable.dirty.ratio": ratio, "cleanings": len(done),
+                     "first_at_ms": float(done["time_ms"].iloc[0]) if len(done) else None,
+                     "lowest_ratio_cleaned": float(done["dirty_ratio"].min()) if len(done)
+                     else None,
+                     "log_bytes_at_end": kernel.cluster.partition(DIRTY_TOPIC, 0).log.size_bytes})
+    return pd.DataFrame(rows)
+
+
+def dirty_ratio_views(min_ratio: float, times_ms: Sequence[float] = tuple(
+        range(4_000, DIRTY_RUN_MS + 1, 4_000))) -> list:
+    """Log views of a dirty-ratio run every 4 s, for ``sim.widgets.log_view.log_view_panel``."""
+    from sim.widgets.log_view import snapshots
+
+    return snapshots(dirty_ratio_kernel(min_ratio), DIRTY_TOPIC, 0, times_ms)
+
+
+# -- a retention plan, run ---------------------------------------------------------------------
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+SIM_RECORD_EVERY_MS = 1_800_000  # the plan's topic: a record every 30 minutes
+SIM_DAYS = 16
+SIM_SEGMENT_MS = 6 * HOUR_MS  # segments of 6 hours (12 records)
+SIM_TASK_MS = 600_000  # retention and remote log manager tasks every 10 minutes
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """Where a plan left the simulated topic's records, at the hour it did worst."""
+
+    now_ms: float
+    log_start_offset: int  # the oldest offset anywhere, remote tier included
+    first_of_replay: int  # the first offset younger than the replay days
+    replay_at_ms: float  # when the replay need was worst met
+    local_log_start_offset: int  # the oldest on the leader's disk
+    first_of_last_day: int  # the first offset younger than the local days
+    local_at_ms: float
+
+    @property
+    def replay_ok(self) -> bool:
+        return self.log_start_offset <= self.first_of_replay
+
+    @property
+    def local_ok(self) -> bool:
+        return self.local_log_start_offset <= self.first_of_last_day
+
+
+@lru_cache(maxsize=32)
+def plan_run(retention_ms: int, local_retention_ms: int, replay_days: float = 14,
+             local_days: float = 1) -> PlanRun:
+    """A retention plan run on the simulator: a tiered topic (one replica, 6-hour segments)
+    takes a 1 KB record every 30 simulated minutes for 16 days, its broker checking retention
+    and tiering every 10 minutes; every hour of the last day, where the log (remote tier
+    included) and the local log start, against the first records younger than
+    ``replay_days`` and ``local_days``. Retention deletes whole segments, so a need can hold at
+    one hour and not at the next: the worst hour of each is kept."""
+    from sim.broker import remote_log_manager as rlm
+    from sim.workloads import Workload
+
+    records = SIM_DAYS * DAY_MS // SIM_RECORD_EVERY_MS
+    topic_config = {"remote.storage.enable": True, "segment.ms": SIM_SEGMENT_MS,
+                    "retention.ms": retention_ms, "local.retention.ms": local_retention_ms}
+
+    def setup(kernel: Kernel) -> None:
+        kernel.cluster.create_topic("events", 1, 1, topic_config)
+        producer = Producer(kernel, {"client.id": "events", "linger.ms": 0})
+        producer.add_workload(Workload.generate(kernel.spawn_rng(), "events", records,
+                                                1000 / SIM_RECORD_EVERY_MS, value_bytes=1000))
+
+    kernel = Kernel(seed=0, brokers=1, setup=setup, broker_configs={
+        "remote.log.storage.system.enable": True, "log.retention.check.interval.ms": SIM_TASK_MS,
+        "remote.log.manager.task.interval.ms": SIM_TASK_MS})
+    sent = np.arange(records) * SIM_RECORD_EVERY_MS  # record k is offset k (one producer)
+    end = (records - 1) * SIM_RECORD_EVERY_MS
+    replay: tuple[int, int, float] | None = None
+    local: tuple[int, int, float] | None = None
+    for now in range(end - DAY_MS + HOUR_MS, end + 1, HOUR_MS):
+        kernel.run(until_ms=now)
+        part = kernel.cluster.partition("events", 0)
+        start = rlm.log_start_offset(kernel.cluster, part)
+        needed = int(np.searchsorted(sent, now - replay_days * DAY_MS, side="right"))
+        if replay is None or start - needed > replay[0] - replay[1]:
+            replay = (start, needed, float(now))
+        local_start = part.log.log_start_offset
+        needed = int(np.searchsorted(sent, now - local_days * DAY_MS, side="right"))
+        if local is None or local_start - needed > local[0] - local[1]:
+            local = (local_start, needed, float(now))
+    assert replay is not None
+    assert local is not None
+    return PlanRun(float(end), *replay, *local)

@@ -59,6 +59,7 @@ __all__ = [
     "StreamsApp",
     "WindowRun",
     "cache_comparison",
+    "filter_kernel",
     "no_owner",
     "owned_tasks",
     "ownership",
@@ -71,6 +72,7 @@ __all__ = [
     "topic_records",
     "unknown_payment_topology",
     "window_run",
+    "wordcount_kernel",
     "wordcount_on_cluster",
     "wordcount_topology",
 ]
@@ -555,3 +557,31 @@ def cache_comparison() -> pd.DataFrame:
                for name, run in runs.items()}
     rows = max(len(c) for c in columns.values())
     return pd.DataFrame({name: c + [""] * (rows - len(c)) for name, c in columns.items()})
+
+
+def filter_kernel(seed: int = CLUSTER_SEED) -> Kernel:
+    """Section 6's run, ready to step: the unknown-payment filter started on
+    :func:`payment_kernel` (``application.id`` ``payments``) and the six :data:`PAYMENTS` sent,
+    the kernel not yet run (a stepper factory)."""
+    kernel = payment_kernel(seed=seed)
+    KafkaStreams(kernel, unknown_payment_topology(), {"application.id": "payments"}).start()
+    producer = Producer(kernel, {"client.id": "shop"})
+    for key, amount, timestamp in PAYMENTS:
+        producer.send("payment", key, amount, timestamp=timestamp)
+    return kernel
+
+
+def wordcount_kernel(cache_max_bytes: int | None = 0, seed: int = CLUSTER_SEED) -> Kernel:
+    """WordCount on a one-partition cluster with the quickstart's three lines sent at 0 ms, the
+    kernel not yet run (a stepper factory); the run :func:`wordcount_on_cluster` makes."""
+    kernel = Kernel(seed=seed)
+    for topic in ("streams-plaintext-input", "streams-wordcount-output"):
+        kernel.cluster.create_topic(topic, 1)
+    config: dict[str, Any] = {"application.id": "streams-wordcount"}
+    if cache_max_bytes is not None:
+        config["statestore.cache.max.bytes"] = cache_max_bytes
+    KafkaStreams(kernel, wordcount_topology(), config).start()
+    producer = Producer(kernel, {"client.id": "console-producer"})
+    for line in WORDCOUNT_LINES:
+        producer.send("streams-plaintext-input", None, line)
+    return kernel

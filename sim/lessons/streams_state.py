@@ -48,8 +48,8 @@ STARTUP_MS = 4_000.0  # long enough for the group to form and tasks to start
 __all__ = [
     "APPLICATION_ID", "CHANGELOG", "INPUT", "MAX_POLL_RECORDS", "OUTPUT",
     "RECORD_OVERHEAD_BYTES", "STORE", "changelog_config", "changelog_stats", "checkpoint_text",
-    "crash_counts", "failover", "feed", "payments_app", "payments_world", "restore_figure",
-    "restore_sweep", "state_tree", "store_contents",
+    "crash_counts", "failover", "failover_kernel", "feed", "payments_app", "payments_world",
+    "restore_figure", "restore_sweep", "state_tree", "store_contents",
 ]
 
 
@@ -228,3 +228,26 @@ def crash_counts(before: int = 10, after: int = 5, customers: int = 5,
     counted = store_contents(restarted)
     return pd.DataFrame([{"customer": k, "paid": truth[k], "counted": counted.get(k, 0)}
                          for k in sorted(truth)])
+
+
+def failover_kernel(rounds: int = 65, customers: int = 200, lose_state: bool = False,
+                    bandwidth_mbps: float = 10.0, latency_ms: float = 0.5,
+                    seed: int = 7) -> Kernel:
+    """:func:`failover`'s single-instance run, ready to step: the payments are counted, then
+    the instance's crash (its state directory kept unless ``lose_state``) and its restart are
+    scheduled 1 s later; the kernel is not run past that (a stepper factory)."""
+    from sim.faults import schedule
+    from sim.streams.faults import StreamsCrash, StreamsRestart
+
+    kernel = payments_world(seed=seed, bandwidth_mbps=bandwidth_mbps, latency_ms=latency_ms)
+    [app] = payments_app(kernel, {"statestore.cache.max.bytes": 0})
+    feed(kernel, rounds, customers=customers, step_ms=100.0)
+    changelog = kernel.cluster.partition(CHANGELOG, 0).log
+    for _ in range(120):  # on a slow link the count updates reach the changelog late
+        kernel.run(until_ms=kernel.now_ms + 1_000)
+        if changelog.high_watermark >= rounds * customers:
+            break
+    crash_ms = kernel.now_ms + 1_000
+    schedule(kernel, crash_ms, StreamsCrash(app.client_id, lose_state=lose_state))
+    schedule(kernel, crash_ms, StreamsRestart(app.client_id))
+    return kernel

@@ -126,6 +126,7 @@ class Producer:
         self._key_hash = np.empty(0, np.int32)
         self._key_len = np.empty(0, np.int64)
         self.values: dict[int, Any] = {}  # values given to send(), by record
+        self.headers: dict[int, list[tuple[str, Any]]] = {}  # headers given to send(), by record
         self.sender = Sender(self)
         self.acked = 0  # records acknowledged
         self.completed = 0  # records answered: acknowledged or failed
@@ -156,12 +157,14 @@ class Producer:
     # -- the public client API ----------------------------------------------------------------
 
     def send(self, topic: str, key: Any = None, value: Any = None,
-             partition: int | None = None,
-             timestamp: int | None = None) -> FutureRecordMetadata:
+             partition: int | None = None, timestamp: int | None = None,
+             headers: list[tuple[str, Any]] | None = None) -> FutureRecordMetadata:
         """Send one record now; returns a future of its ``RecordMetadata``.
 
         ``timestamp`` is the record's CreateTime (``ProducerRecord.timestamp``); by default the
-        send time, as Kafka's producer stamps a record without one.
+        send time, as Kafka's producer stamps a record without one. ``headers`` are
+        ``(key, value)`` pairs (``ProducerRecord.headers``), kept in order, repeats allowed;
+        ``headers_of(index)`` gives them back, and consumers read them with the record.
         """
         if self.closed:
             raise SimulationError("Cannot send after the producer is closed.")
@@ -171,6 +174,8 @@ class Producer:
                 timestamp, int | np.integer) or timestamp < 0):
             raise ProduceError(f"Invalid timestamp: {timestamp!r}. Timestamp should always be "
                               "non-negative or null.")
+        if headers is not None:
+            headers = _checked_headers(headers)
         state = self._topic(topic)
         now = self.kernel.now_ms
         if self.buffer.n and self.buffer.time_ms[self.buffer.n - 1] > now:
@@ -184,6 +189,8 @@ class Producer:
             self.buffer.timestamp_ms[i] = timestamp
         if value is not None:
             self.values[i] = value
+        if headers:
+            self.headers[i] = headers
         if partition is not None:
             if not 0 <= partition < state.partitions:
                 last = state.partitions - 1
@@ -194,6 +201,10 @@ class Producer:
             self._dispatch(state, np.array([i]), single=True)
         self.wakeup()
         return FutureRecordMetadata(self, i)
+
+    def headers_of(self, index: int) -> list[tuple[str, Any]]:
+        """The headers record ``index`` was sent with (empty when none)."""
+        return list(self.headers.get(index, []))
 
     def add_workload(self, workload: Workload) -> None:
         """Queue every record of ``workload`` to be sent at its send time."""
@@ -768,6 +779,20 @@ def _gather(values: list[Any], codes: np.ndarray) -> Any:
     occurring = [v for v, u in zip(values, used, strict=False) if u]
     column = pd.Series(np.fromiter(occurring, dtype=object, count=len(occurring)))
     return column.array.take((np.cumsum(used) - 1)[codes])
+
+
+def _checked_headers(headers: Any) -> list[tuple[str, Any]]:
+    """Headers as ``(str key, value)`` pairs; Kafka's ``RecordHeader`` refuses a null key."""
+    try:
+        pairs = [tuple(h) for h in headers]
+    except TypeError:
+        raise ProduceError(f"headers={headers!r}: a list of (key, value) pairs, e.g. "
+                           "[('trace-id', b'42')].") from None
+    for pair in pairs:
+        if len(pair) != 2 or not isinstance(pair[0], str):
+            raise ProduceError(f"Header {pair!r}: a (key, value) pair with a string key "
+                               "(Kafka's RecordHeader: 'Null header keys are not permitted').")
+    return pairs  # type: ignore[return-value]
 
 
 def _idempotence(config: dict[str, Any], given: dict[str, Any]) -> bool:

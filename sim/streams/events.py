@@ -1,7 +1,12 @@
 """Trace event kinds of a running Streams application (component = the stream thread's name).
 
 - ``streams.process``: a task took one record from an input partition.
-- ``streams.forward``: a node passed a record to a child (``detail`` names the child).
+- ``streams.forward``: a node passed a record to a child (``detail`` names the child; ``key`` and
+  ``value`` are the record's; ``flushed`` when it came out of the record cache, at a commit or an
+  eviction, rather than from the record being processed).
+- ``streams.send``: a task handed a record to its producer: a sink's output (``detail``: the sink
+  node) or a store's changelog write (``detail``: ``changelog``), with its ``record_id`` (how
+  the partition's log names it, once written: ``sim.payloads``).
 - ``streams.punctuate``: a punctuator ran (``detail``: ``STREAM_TIME@t`` or ``WALL_CLOCK_TIME@t``).
 - ``streams.commit``: a task's progress was committed (``offsets``: ``topic-p:offset`` list).
 - ``streams.task``: a task was created or closed on a thread.
@@ -21,7 +26,11 @@ STREAMS_PROCESS = register(EventKind(
     "streams.process", ("task", "topic", "partition", "offset", "timestamp"),
     "a task processed one input record"))
 STREAMS_FORWARD = register(EventKind(
-    "streams.forward", ("task", "node", "detail"), "a node forwarded a record to a child"))
+    "streams.forward", ("task", "node", "detail", "key", "value", "flushed"),
+    "a node forwarded a record to a child"))
+STREAMS_SEND = register(EventKind(
+    "streams.send", ("task", "detail", "topic", "key", "value", "record_id", "flushed"),
+    "a task sent a record to a sink topic or a changelog"))
 STREAMS_PUNCTUATE = register(EventKind(
     "streams.punctuate", ("task", "node", "detail"), "a punctuator ran"))
 STREAMS_COMMIT = register(EventKind(

@@ -535,7 +535,8 @@ class KafkaStreams:
     def follow(self, topic: str, partition: int, offset: int) -> pd.DataFrame:
         """The path of one input record through the topology: its ``streams.process`` event and
         the ``streams.forward`` / ``streams.punctuate`` events it caused at once, in order (an
-        update held by the record cache reaches its children later, at the flush)."""
+        update held by the record cache reaches its children later, at the flush: forwards
+        marked ``flushed`` are left out)."""
         trace = self.kernel.trace
         names = {thread.name for thread in self.threads}
         processed = trace.frame(events.STREAMS_PROCESS)
@@ -554,6 +555,8 @@ class KafkaStreams:
                                 "detail": f"{topic}-{partition}@{offset}"}])]
         for kind in (events.STREAMS_FORWARD, events.STREAMS_PUNCTUATE):
             frame = trace.frame(kind)
+            if "flushed" in frame:  # a cache flush forwards other records' updates
+                frame = frame[~frame.flushed.astype(bool)]
             parts.append(frame[(frame.component == first.component) & (frame.seq > first.seq)
                                & (frame.seq < end)][columns])
         return pd.concat(parts, ignore_index=True).sort_values("seq").reset_index(drop=True)

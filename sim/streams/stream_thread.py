@@ -51,6 +51,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from sim.consumer import Consumer
 from sim.consumer.assignors import COOPERATIVE
 from sim.consumer.client import Stopped
@@ -451,7 +453,10 @@ class StreamThread:
                 active.changelog_offsets[changelog.tp] = changelog.position - 1
         active.checkpointed = self._checkpoint_offsets(  # the delta counts from here
             task_id, active.task.stores, active.changelog_offsets)
-        changelogs = TaskChangelogs(task_id.partition, topics, self._send_changelog,
+        def send(topic: str, partition: int, key: Any, value: Any, timestamp: int) -> int:
+            return self._send_changelog(topic, partition, key, value, timestamp, str(task_id))
+
+        changelogs = TaskChangelogs(task_id.partition, topics, send,
                                     lambda: active.task.record_timestamp, self.cache.enabled)
         changelogs.attach(active.task.stores)
         active.changelogs = changelogs
@@ -461,9 +466,19 @@ class StreamThread:
         self.consumer.notify()
 
     def _send_changelog(self, topic: str, partition: int, key: Any, value: Any,
-                        timestamp: int) -> int:
-        self._send(topic, key, value, timestamp, partition)
+                        timestamp: int, task_id: str = "") -> int:
+        if self._send(topic, key, value, timestamp, partition):
+            self._trace_send(task_id, "changelog", topic, key, value,
+                             flushed=self.cache.enabled)
         return self.producer.buffer.n - 1
+
+    def _trace_send(self, task_id: str, detail: str, topic: str, key: Any, value: Any,
+                    flushed: bool) -> None:
+        """A ``streams.send`` event for the record the producer just took."""
+        index = self.producer.buffer.n - 1
+        record_id = int(self.producer.record_ids(np.array([index]))[0])
+        self.kernel.trace.emit(events.STREAMS_SEND, self.kernel.now_ms, self.name, task_id,
+                               detail, topic, key, value, record_id, flushed)
 
     def _send(self, topic: str, key: Any, value: Any, timestamp: int,
               partition: int | None = None) -> bool:
@@ -630,10 +645,14 @@ class StreamThread:
             stores, held = taken
         else:
             stores = self._build_stores(task_id)
-        task = StreamTask(streams.topology, streams.application_id, self._collect, str(task_id),
-                          nodes, int(self.kernel.now_ms), streams.global_stores(), stores)
-        task.listener = lambda kind, node, detail, t=str(task_id): self._task_event(
-            t, kind, node, detail)
+        made: list[StreamTask] = []
+        task = StreamTask(streams.topology, streams.application_id,
+                          lambda topic, record: self._collect(topic, record, made[0]),
+                          str(task_id), nodes, int(self.kernel.now_ms), streams.global_stores(),
+                          stores)
+        made.append(task)
+        task.listener = lambda kind, node, detail, record, t=str(task_id): self._task_event(
+            t, kind, node, detail, record)
         task.enable_caching(self.cache)
         self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, str(task_id),
                                "created")
@@ -663,17 +682,24 @@ class StreamThread:
         self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, str(task_id),
                                "closed")
 
-    def _task_event(self, task_id: str, kind: str, node: str, detail: str) -> None:
-        kind_event = events.STREAMS_FORWARD if kind == "forward" else events.STREAMS_PUNCTUATE
-        self.kernel.trace.emit(kind_event, self.kernel.now_ms, self.name, task_id, node, detail)
+    def _task_event(self, task_id: str, kind: str, node: str, detail: str,
+                    record: Record | None) -> None:
+        trace, now = self.kernel.trace, self.kernel.now_ms
+        if kind == "punctuate" or record is None:
+            trace.emit(events.STREAMS_PUNCTUATE, now, self.name, task_id, node, detail)
+            return
+        trace.emit(events.STREAMS_FORWARD, now, self.name, task_id, node, detail, record.key,
+                   record.value, kind == "flush")
 
-    def _collect(self, topic: str, record: Record) -> None:
+    def _collect(self, topic: str, record: Record, task: StreamTask) -> None:
         """A sink's record goes to the producer (``RecordCollector``): keyed records to
         murmur2(key) % partitions, with the record's timestamp."""
-        if self._send(self.metadata.broker_topic(topic), record.key, record.value,
-                      record.timestamp):
+        name = self.metadata.broker_topic(topic)
+        if self._send(name, record.key, record.value, record.timestamp):
             self.outputs.append((len(self.producers) - 1, self.producer.buffer.n - 1,
                                  record.timestamp))
+            self._trace_send(task.task_id, task.current_node or "", name, record.key,
+                             record.value, task.flushing)
 
     # -- what a notebook looks at -----------------------------------------------------------
 

@@ -15,7 +15,8 @@ time and pushes each depth-first through its processors; a sink hands records to
 - **Record cache** (``enable_caching``, used by the runtime, never by the test driver): what an
   aggregation (or a materialized table source) forwards goes into the thread's cache and reaches
   the children when the cache is flushed (see ``record_cache``).
-- ``listener(kind, node, detail)``, if given, hears every ``forward`` and ``punctuate``;
+- ``listener(kind, node, detail, record)``, if given, hears every ``forward`` (with the record
+  forwarded; kind ``flush`` when it comes out of the record cache) and ``punctuate`` (no record);
   ``on_cache_flush()``, if given, runs after the record cache forwarded records (the runtime
   writes the changelog then).
 - ``stores``: stores made by the caller (the runtime builds persistent ones in the task's state
@@ -46,8 +47,9 @@ from sim.streams.topology import NodeFactory, Topology
 RecordCollector = Callable[[str, Record], None]
 """Receives (topic, record) from every sink."""
 
-TaskListener = Callable[[str, str, str], None]
-"""Hears (kind, node, detail) for each "forward" (detail: the child) and "punctuate"."""
+TaskListener = Callable[[str, str, str, "Record | None"], None]
+"""Hears (kind, node, detail, record) for each "forward" (detail: the child; "flush" while the
+record cache forwards) and "punctuate" (record None)."""
 
 CACHED_PROCESSORS = ("KStreamAggregate", "KStreamWindowAggregate",
                      "KStreamSessionWindowAggregate", "KStreamSlidingWindowAggregate",
@@ -133,6 +135,7 @@ class StreamTask(ProcessorContext):
         self._queues: dict[PunctuationType, list[_Schedule]] = {t: [] for t in PunctuationType}
         self._seq = 0
         self._current: str | None = None
+        self.flushing = False  # the record cache is forwarding (a commit or an eviction)
         for name, processor in self._processors.items():
             self._current = name
             processor.init(self)
@@ -206,7 +209,7 @@ class StreamTask(ProcessorContext):
         self.node_metrics[node][1] += 1
         for child in children:
             if self.listener is not None:
-                self.listener("forward", node, child)
+                self.listener("flush" if self.flushing else "forward", node, child, record)
             self._run(child, record)
 
     # -- the record cache -------------------------------------------------------------------
@@ -226,11 +229,13 @@ class StreamTask(ProcessorContext):
 
     def _flushed(self, node: str, records: list[Record]) -> None:
         previous, self._current = self._current, node
+        flushing, self.flushing = self.flushing, True
         try:
             for record in records:
                 self._forward_to(node, self._children[node], record)
         finally:
             self._current = previous
+            self.flushing = flushing
         if self.on_cache_flush is not None:
             self.on_cache_flush()
 
@@ -253,6 +258,11 @@ class StreamTask(ProcessorContext):
         if self._current is None:
             raise StreamsError(f"{what}() can only be called from a processor's init, process "
                                "or punctuator.")
+        return self._current
+
+    @property
+    def current_node(self) -> str | None:
+        """The node whose ``process`` (or punctuator) is running now, if any."""
         return self._current
 
     def current_stream_time_ms(self) -> int:
@@ -305,7 +315,7 @@ class StreamTask(ProcessorContext):
                 continue
             previous, self._current = self._current, schedule.node
             if self.listener is not None:
-                self.listener("punctuate", schedule.node, f"{type_.value}@{now}")
+                self.listener("punctuate", schedule.node, f"{type_.value}@{now}", None)
             try:
                 schedule.punctuator(now)
             finally:

@@ -15,6 +15,8 @@ broker that leads it; lessons 00 and 01) or ``"replication"`` (every replica's l
 the high watermark, leaders, ISR and broker states; lesson 02), each with its line of configs in
 force and its table of recent events. ``until_ms`` ends a replay at a scenario's duration, and
 ``bookmarks`` (label → trace ``seq``) add a "go to" list of the run's key events.
+:mod:`sim.widgets.streams_stepper` builds on it: one record's way through a Streams topology, and
+a store's restore, step by step.
 """
 
 from __future__ import annotations
@@ -264,6 +266,8 @@ VIEWS: dict[str, StepperView] = {
 class StepperPanel(widgets.VBox):
     """Play/pause, step, step back, reset, speed, a time slider, the cluster, the last events.
 
+    ``header`` replaces the line of configs in force that ``view.header_focus`` names.
+
     Step ▶, ◀ step back and each tick of play move by "events / tick" trace events. The figure
     is shown at its own size and shape; the event table sits under it in a box of its own that
     scrolls sideways when it is wider than the output.
@@ -271,7 +275,7 @@ class StepperPanel(widgets.VBox):
 
     def __init__(self, factory: KernelFactory, title: str, events: int, view: StepperView,
                  bookmarks: Mapping[str, int] | None = None,
-                 until_ms: float | None = None) -> None:
+                 until_ms: float | None = None, header: str | None = None) -> None:
         self.state = new_state(factory, until_ms)
         self.events_shown = events
         self.view = view
@@ -294,9 +298,10 @@ class StepperPanel(widgets.VBox):
         self.events = widgets.HTML(layout=widgets.Layout(max_width="100%"))
         self.image = figure_image()
         self._syncing = False
-        header = header_html(lessons.config_header(self.state.kernel, view.header_focus))
+        if header is None:
+            header = lessons.config_header(self.state.kernel, view.header_focus)
         rows: list[widgets.Widget] = [
-            widgets.HTML(f"<b>{title}</b>"), widgets.HTML(header),
+            widgets.HTML(f"<b>{title}</b>"), widgets.HTML(header_html(header)),
             widgets.HBox([self.play, self.back_button, self.step_button, self.reset_button,
                           self.speed], layout=widgets.Layout(flex_flow="row wrap")),
             self.time]

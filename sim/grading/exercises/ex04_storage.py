@@ -7,8 +7,14 @@ does not show, with the lab's log cleaner (``sim.broker.log_cleaner.clean``) run
 
 04.b — ``{"retention.ms": R, "local.retention.ms": L}`` for a tiered topic that must let a new
 consumer replay 14 days, while consumers reading the last day read from local disk. The plan
-is parsed by the lab's topic config (Kafka's rule local.retention.ms ≤ retention.ms) and priced
-with ``sim.broker.storage_cost.retention_plan``; the cheapest plan meeting both needs passes.
+is parsed by the lab's topic config (Kafka's rule local.retention.ms ≤ retention.ms), then run
+on the simulator (``sim.lessons.storage.plan_run``): a tiered topic takes a record every 30
+simulated minutes for 16 days under the plan, with the brokers' retention and remote log
+manager tasks deleting and tiering segments as Kafka does; the replay need holds when, at every
+hour of the last day, the log start offset (remote tier included) still reaches the first record
+younger than 14 days, the local need when the local log start offset reaches the first record
+younger than a day. It is priced with
+``sim.broker.storage_cost.retention_plan``; the cheapest plan meeting both needs passes.
 
 04.c — ``{"seek": offset, "offsets": [...]}`` for a partition with out-of-order timestamps: the
 offset ``offsets_for_times`` returns for t1, and every offset whose timestamp lies in [t1, t2).
@@ -172,16 +178,22 @@ def storage_plan(answer: object, sheet: Checklist) -> None:
             item.fail(plan)
     if not item.passed or isinstance(plan, str):
         return sheet.stop("there is no plan to price")
-    retention, _ = plan
-    with sheet.item(f"a new consumer can replay the last {REPLAY_DAYS} days",
-                    points=1) as replay:
-        if retention != -1 and retention < REPLAY_DAYS * DAY_MS:
-            replay.fail(f"retention.ms={retention} keeps {retention / DAY_MS:g} days",
+    retention, local_retention = plan
+    run = ls.plan_run(retention, local_retention, REPLAY_DAYS, LOCAL_DAYS)
+    with sheet.item(f"on the simulator, a new consumer can always replay the last "
+                    f"{REPLAY_DAYS} days", points=1) as replay:
+        if not run.replay_ok:
+            replay.fail(f"at {run.replay_at_ms / 3_600_000:g} simulated hours the log starts "
+                        f"at offset {run.log_start_offset}, but the last {REPLAY_DAYS} days "
+                        f"start at {run.first_of_replay} (retention.ms={retention})",
                         _HINTS["replay"])
-    with sheet.item(f"the last {LOCAL_DAYS} day stays on the brokers' disks", points=1) as local:
+    with sheet.item(f"on the simulator, the last {LOCAL_DAYS} day stays on the brokers' disks",
+                    points=1) as local:
         local_ms = _local_ms(plan)
-        if local_ms != -1 and local_ms < LOCAL_DAYS * DAY_MS:
-            local.fail(f"local.retention.ms={local_ms} keeps {local_ms / DAY_MS:g} days locally",
+        if not run.local_ok:
+            local.fail(f"at {run.local_at_ms / 3_600_000:g} simulated hours the local log starts "
+                       f"at offset {run.local_log_start_offset}, but the last day starts at "
+                       f"{run.first_of_last_day} (local.retention.ms={local_ms})",
                        _HINTS["local"])
     with sheet.item("it meets both needs, and no plan meeting both costs less",
                     points=2) as item:
