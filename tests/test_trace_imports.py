@@ -14,7 +14,8 @@ def modules_after(code: str) -> set[str]:
     """The top-level modules a fresh interpreter has imported after running ``code``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    script = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    script = (f"{code}\nimport sys\n"
+              "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=120, check=True)
     return set(proc.stdout.split())
