@@ -58,6 +58,9 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     lines.append(_table(metrics.broker_metrics(kernel)))
     lines.extend(storage_section(kernel))
     lines.extend(tiered_lines(kernel))
+    from sim.streams.restore_timeline import restore_lines
+
+    lines.extend(restore_lines(kernel))
     from sim.audit import audit_kernel
     from sim.consumer.report import text_section
 

@@ -494,12 +494,15 @@ def test_consumer_commit_strategies_hold_and_runs_end(consumers):
 
 @pytest.mark.slow
 def test_streams_at_least_once_loses_no_result_and_runs_end(streams):
-    """A Kafka Streams application (tag or rekey through a repartition topic, two instances)
-    under broker, network and Streams faults: every input record's result reaches the output
-    and nothing else does; duplicates are what at-least-once allows, nothing more."""
-    assert _with(streams, "streams-lost", "streams-extra", "hang", "error", "lost-write",
-                 "lost", "duplicate-stored", "offline", "in-flight", "uncaused-loss") == []
-    assert set(streams.tolerated) <= {"streams-duplicate"}
+    """A Kafka Streams application (tag, rekey through a repartition topic, or count, two
+    instances) under broker, network and Streams faults: every input record's result reaches
+    the output and nothing else does; counts are exact under exactly_once_v2; duplicates and
+    over-counts after a task moved are what at-least-once allows, nothing more."""
+    assert _with(streams, "streams-lost", "streams-extra", "streams-undercount",
+                 "streams-count-wrong", "streams-overcount-uncaused", "hang", "error",
+                 "lost-write", "lost", "duplicate-stored", "offline", "in-flight",
+                 "uncaused-loss") == []
+    assert set(streams.tolerated) <= {"streams-duplicate", "streams-overcount"}
 
 
 def _streams_schedule(app: str) -> dict:
@@ -629,3 +632,118 @@ def test_recorded_finding_passes_once_its_defect_is_fixed(path):
         return
     verdict = check_scenario(scenario, _profile(path.stem.split("--")[0]), json_summary=True)
     assert not verdict.failed, verdict.line()
+
+
+# -- the stateful count application ---------------------------------------------------------------
+
+COUNT_CRASHES = [  # (crash at, restart at, state directory lost)
+    (9_000, 25_000, False), (9_000, 25_000, True), (4_500, 6_000, False),
+    (20_000, 21_000, True), (12_000, 50_000, False)]
+
+
+def _count_schedule(guarantee: str, crash: tuple[int, int, bool] | None = None,
+                    index: int = 0) -> dict:
+    scenario = generate(_profile("streams"), SEED, index)
+    spec = scenario["streams"][0]
+    spec["app"] = "count"
+    spec["config"].update({"processing.guarantee": guarantee, "statestore.cache.max.bytes": 0})
+    scenario["faults"] = []
+    if crash is not None:
+        at, back, lose = crash
+        scenario["faults"] = [
+            {"at_ms": at, "streams_crash": {"instance": "enricher-1", "lose_state": lose}},
+            {"at_ms": back, "streams_restart": {"instance": "enricher-1"}}]
+    return scenario
+
+
+def test_the_streams_profile_draws_count_under_both_guarantees_and_streams_crashes():
+    """Schedules of the streams profile include the count application under at_least_once and
+    exactly_once_v2 (record cache off) and crashes of a Streams instance, each restarted."""
+    seen_guarantees, crashes = set(), 0
+    for index in range(40):
+        scenario = generate(_profile("streams"), SEED, index)
+        spec = scenario["streams"][0]
+        if spec["app"] == "count":
+            seen_guarantees.add(spec["config"]["processing.guarantee"])
+            assert spec["config"]["statestore.cache.max.bytes"] == 0
+        starts = [f for f in scenario["faults"] if "streams_crash" in f]
+        restarts = [f for f in scenario["faults"] if "streams_restart" in f]
+        assert len(starts) == len(restarts)
+        crashes += len(starts)
+    assert seen_guarantees == {"at_least_once", "exactly_once_v2"}
+    assert crashes > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash", COUNT_CRASHES)
+def test_exactly_once_counts_equal_the_true_counts_after_a_streams_crash(crash):
+    """Under exactly_once_v2 a key's committed counts are exactly 1, 2, …, n for its n records
+    whatever the crash (state directory kept or lost, restarted soon or late): the changelog
+    writes, outputs and input offsets commit together (KIP-447; a revoked task's transaction
+    commits before it closes, ``TaskManager.handleRevocation``)."""
+    verdict = check_scenario(_count_schedule("exactly_once_v2", crash), _profile("streams"))
+    assert verdict.violations == [], verdict.line()
+    assert verdict.tolerated == []
+
+
+@pytest.mark.slow
+def test_exactly_once_counts_stay_exact_under_random_fault_schedules():
+    """Random schedules of the streams profile (broker crashes, network cuts, Streams hangs
+    and crashes) with the count application under exactly_once_v2: no key counted wrong."""
+    for index in range(4):
+        scenario = generate(_profile("streams"), SEED, index)
+        spec = scenario["streams"][0]
+        spec["app"] = "count"
+        spec["config"].update({"processing.guarantee": "exactly_once_v2",
+                               "statestore.cache.max.bytes": 0})
+        verdict = check_scenario(scenario, _profile("streams"))
+        assert verdict.violations == [], verdict.line()
+
+
+def test_at_least_once_over_counts_after_a_crash_and_names_the_task_that_moved():
+    """The same crash under at_least_once: some keys are counted more times than they have
+    records (the new owner reprocesses from the last commit while the changelog already holds
+    the counts), never fewer; each over-count is tied to its task being created again, so it
+    is tolerated, not a violation."""
+    verdict = check_scenario(_count_schedule("at_least_once", COUNT_CRASHES[0]),
+                             _profile("streams"))
+    assert verdict.violations == [], verdict.line()
+    [over] = verdict.tolerated
+    assert over.kind == "streams-overcount"
+    assert over.count > 0
+    assert "was created 2 times" in over.detail
+
+
+@pytest.mark.parametrize(("guarantee", "mode", "kind"), [
+    ("exactly_once_v2", "twice", "streams-count-wrong"),
+    ("exactly_once_v2", "drop", "streams-undercount"),
+    ("at_least_once", "drop", "streams-undercount"),
+    ("at_least_once", "plus-one", "streams-overcount-uncaused"),
+])
+def test_the_count_check_is_not_blind(guarantee, mode, kind, monkeypatch):
+    """Without faults the count check is clean; a stream thread's producer that writes one
+    count twice (a duplicate a read_committed reader would see), drops one key's only count,
+    or writes a count one too high with no task ever moving, is flagged as ``kind``."""
+    from sim.producer import Producer
+
+    schedule = _count_schedule(guarantee)
+    assert not check_scenario(schedule, _profile("streams")).violations
+    send = Producer.send
+    seen = {"n": 0}
+
+    def faulty(self, topic, key, value=None, *args, **kwargs):
+        if topic == "payments-enriched":
+            seen["n"] += 1
+            if seen["n"] == 7:
+                if mode == "drop":
+                    return None
+                if mode == "plus-one":
+                    value += 1
+                else:
+                    send(self, topic, key, value, *args, **kwargs)
+        return send(self, topic, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(Producer, "send", faulty)
+    verdict = check_scenario(_count_schedule(guarantee), _profile("streams"))
+    assert verdict.kinds == [kind], verdict.line()
+    assert {v.kind: v.count for v in verdict.violations} == {kind: 1}

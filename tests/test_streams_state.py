@@ -290,3 +290,86 @@ def test_standbys_go_to_other_instances_never_beside_their_active():
         assert len(owner) == 1
         assert owner[0] not in holders
         assert len(holders) == (2 if task in tasks[:3] else 0)
+
+
+# --- changelog values of timestamped stores ------------------------------------------------------
+
+
+def _changelog(kernel, topic):
+    from tests.streams_runtime_helpers import read_topic
+
+    return [(key, value, stamp) for _, key, value, stamp in read_topic(kernel, topic)]
+
+
+def test_a_timestamped_stores_changelog_holds_the_plain_value_and_the_timestamp_as_the_records():
+    """``ChangeLoggingTimestampedKeyValueBytesStore.log``: the changelog record's value is the
+    raw value (``rawValue``), its timestamp the stored timestamp (``timestamp``): a count of 2
+    whose last record came at 700 ms is the record (key, 2) at 700, not a pair."""
+    kernel = cluster({"in": 1})
+    builder = StreamsBuilder()
+    builder.stream("in").group_by_key().count(Materialized.as_("c"))
+    app = KafkaStreams(kernel, builder.build(), {"application.id": "app",
+                                                 "statestore.cache.max.bytes": 0})
+    app.start()
+    kernel.run(until_ms=3_000)
+    produce(kernel, "in", [("a", 1, 500), ("b", 1, 600), ("a", 1, 700), ("a", 1, 650)])
+    kernel.run(until_ms=6_000)
+    assert _changelog(kernel, "app-c-changelog") == [
+        ("a", 1, 500), ("b", 1, 600), ("a", 2, 700), ("a", 3, 700)]  # max(700, 650)
+    [task] = [a.task for th in app.threads for a in th.tasks.values()]
+    assert task.stores["c"].get("a") == ValueAndTimestamp(3, 700)
+    assert app.store("c").get("a") == 3  # interactive queries show the plain value
+    app.close()
+
+
+def test_a_restore_puts_value_and_record_timestamp_together_again(tmp_path):
+    """``RecordConverters.rawValueToTimestampedValue``: a timestamped store restores (value,
+    record timestamp) as a value-and-timestamp; a tombstone stays a delete; a plain store (the
+    Processor API's ``Stores.persistentKeyValueStore``) and a session store take the value as
+    it is (``StateManagerUtil.converterForStore``)."""
+    from sim.streams.stores import StoreBuilder
+
+    stamped = StoreBuilder("t", "key_value", timestamped=True).build(tmp_path / "t")
+    stamped.restore_record("a", 3, 1_200)
+    stamped.restore_record("b", 1, 50)
+    stamped.restore_record("b", None, 60)
+    assert stamped.all() == [("a", ValueAndTimestamp(3, 1_200))]
+    plain = Stores.persistent_key_value_store("p").build(tmp_path / "p")
+    plain.restore_record("a", 3, 1_200)
+    assert plain.all() == [("a", 3)]
+    session = StoreBuilder("s", "session", 10_000, timestamped=True).build()
+    assert not session.timestamped
+    session.restore_record(("a", 0, 10), 4, 10)
+    assert session.fetch("a") == [(Windowed("a", SessionWindow(0, 10)), 4)]
+    for store in (stamped, plain):
+        store.close()
+
+
+def test_a_windowed_count_restored_after_a_lost_disk_equals_the_store_before_the_crash():
+    """A windowed count's changelog holds (key, window start) → plain count at the record's
+    timestamp; a new owner without local state restores the same value-and-timestamp pairs
+    (``TimestampedWindowStore``, ``ChangeLoggingTimestampedWindowBytesStore``)."""
+    from sim.streams.windows import TimeWindows
+
+    kernel = cluster({"in": 1})
+    builder = StreamsBuilder()
+    builder.stream("in").group_by_key().windowed_by(
+        TimeWindows.of_size_and_grace(1_000, 10_000)).count(Materialized.as_("w"))
+    config = {"application.id": "app", "statestore.cache.max.bytes": 0,
+              "commit.interval.ms": 1_000}  # the input is committed before the crash
+    first = KafkaStreams(kernel, builder.build(), config)
+    first.start()
+    kernel.run(until_ms=3_000)
+    produce(kernel, "in", [("a", 1, 3_100), ("a", 1, 3_300), ("b", 1, 3_500), ("a", 1, 4_200)])
+    kernel.run(until_ms=6_000)
+    [task] = [a.task for th in first.threads for a in th.tasks.values()]
+    before = task.stores["w"].all()
+    assert [v for _, v in before] == [ValueAndTimestamp(2, 3_300), ValueAndTimestamp(1, 4_200),
+                                      ValueAndTimestamp(1, 3_500)]
+    assert [v for _, v, _ in _changelog(kernel, "app-w-changelog")] == [1, 2, 1, 1]
+    first.crash(lose_state=True)
+    second = first.restart()
+    kernel.run(until_ms=80_000)  # the crashed member leaves after session.timeout.ms
+    [task] = [a.task for th in second.threads for a in th.tasks.values()]
+    assert task.stores["w"].all() == before
+    second.close()

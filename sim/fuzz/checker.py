@@ -17,7 +17,9 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   ``offline``, ``in-flight``;
 - from the logs, for a Kafka Streams application (``sim.fuzz.streams_check``):
   ``streams-lost``, ``streams-extra``, and ``streams-duplicate`` (at-least-once allows it, so
-  every profile tolerates it);
+  every profile tolerates it); for the stateful ``count`` application ``streams-undercount``,
+  ``streams-count-wrong`` (under exactly_once_v2) and ``streams-overcount`` (at-least-once
+  reprocessing after a task moved: tolerated) or ``streams-overcount-uncaused``;
 - from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
   overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
@@ -42,12 +44,13 @@ from sim.fuzz import streams_check
 from sim.fuzz.generator import Profile, to_yaml
 
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
-          "skipped", "processed-twice", "streams-lost", "streams-extra", "remote-tier")
+          "skipped", "processed-twice", "streams-lost", "streams-extra", "streams-undercount",
+          "streams-count-wrong", "streams-overcount-uncaused", "remote-tier")
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
 ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
-         "streams-duplicate")
+         *streams_check.TOLERATED)
 """Kinds from the most to the least telling: a verdict names its first one."""
 
 
@@ -249,7 +252,7 @@ def _first(kind: str, row: dict[str, Any]) -> str:
 
 def _tolerated(kernel: Any, profile: Profile, found: list[Violation],
                losses: list[dict[str, Any]]) -> list[Violation]:
-    at_least_once = [v for v in found if v.kind == "streams-duplicate"]
+    at_least_once = [v for v in found if v.kind in streams_check.TOLERATED]
     return at_least_once + [v for v in _tolerated_losses(kernel, profile, found, losses)
                             if v not in at_least_once]
 

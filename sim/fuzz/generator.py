@@ -11,8 +11,9 @@ later), ``split`` (two sides over brokers, ``controller`` and the producer ``app
 the producer, from another broker), ``lossy-link``, ``slow-broker``, ``preferred-election``,
 with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each restarted
 or woken before the horizon), and with a Kafka Streams application, ``streams-hang`` (an
-instance frozen, maybe past its session timeout) and ``streams-producer-cut`` (a broker cut
-from a stream thread's producer).
+instance frozen, maybe past its session timeout), ``streams-producer-cut`` (a broker cut
+from a stream thread's producer) and ``streams-crash`` (an instance's process killed, its state
+directory kept or lost, restarted before the horizon).
 
 The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
 slow uploads and little local retention, so that leaders change while segments are copied.
@@ -33,7 +34,7 @@ TOPIC = "payments"
 BROKER_FAULTS = ("crash", "split", "controller-cut", "producer-cut", "broker-cut", "lossy-link",
                  "slow-broker", "preferred-election")
 CONSUMER_FAULTS = ("consumer-crash", "consumer-hang", "consumer-leave")
-STREAMS_FAULTS = ("streams-hang", "streams-producer-cut")
+STREAMS_FAULTS = ("streams-hang", "streams-producer-cut", "streams-crash")
 FAULT_KINDS = BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS
 STREAMS_APP = "enricher"
 STREAMS_OUTPUT = "payments-enriched"
@@ -54,7 +55,10 @@ TIERED_BROKERS = {"remote.log.storage.system.enable": True,
                   "log.retention.check.interval.ms": 2000}
 """The tiered profile: ~150-record segments, two kept locally, each upload taking ~4 s."""
 CONSUMER_APPS = ("at-least-once", "at-most-once")
-STREAMS_APPS = ("tag", "rekey")
+STREAMS_APPS = ("tag", "rekey", "count")
+STREAMS_GUARANTEES = ("at_least_once", "exactly_once_v2")
+"""The ``count`` application runs under either guarantee (record cache off, so every count
+reaches the output); the stateless ones under at-least-once."""
 STORAGE_TOPIC = {"cleanup.policy": "compact,delete", "lab.segment.bytes": 16384,
                  "retention.ms": 30000, "delete.retention.ms": 5000}
 STORAGE_BROKER = {"log.retention.check.interval.ms": 5000, "log.cleaner.backoff.ms": 2000,
@@ -70,7 +74,7 @@ class Profile:
     ``unsafe`` draws one of ``UNSAFE_VARIANTS`` per schedule; ``disk_loss`` lets crashes lose the
     disk; ``consumers`` adds a consumer group (one of ``CONSUMER_APPS``) and consumer faults;
     ``streams`` adds a Kafka Streams application (one of ``STREAMS_APPS``, two instances) that
-    reads the topic, and Streams faults.
+    reads the topic, and Streams faults; ``count`` runs under one of ``STREAMS_GUARANTEES``.
     ``tiered`` puts the topic on tiered storage (``TIERED_TOPIC``, ``TIERED_BROKERS``).
     ``storage`` makes the topic compacted and deleted (``STORAGE_TOPIC``), so retention and
     the log cleaner remove records that the checks must tie to them, never call lost.
@@ -140,10 +144,14 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     streams: list[dict[str, Any]] = []
     if profile.streams:
         app = STREAMS_APPS[int(rng.integers(len(STREAMS_APPS)))]
-        streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
-                    "output": STREAMS_OUTPUT, "instances": 2,
-                    "config": {"commit.interval.ms": 1000, "session.timeout.ms": 10000}}]
+        config: dict[str, Any] = {"commit.interval.ms": 1000, "session.timeout.ms": 10000}
         variant = app
+        if app == "count":
+            guarantee = STREAMS_GUARANTEES[int(rng.integers(len(STREAMS_GUARANTEES)))]
+            config.update({"processing.guarantee": guarantee, "statestore.cache.max.bytes": 0})
+            variant = f"{app}-{guarantee}"
+        streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
+                    "output": STREAMS_OUTPUT, "instances": 2, "config": config}]
     kinds = (BROKER_FAULTS + (CONSUMER_FAULTS if consumers else ())
              + (STREAMS_FAULTS if streams else ()))
     faults = _Faults(rng, profile)
@@ -257,6 +265,16 @@ class _Faults:
                 return
             start, end = window
             self._at(start, {"streams_hang": {"instance": instance, "duration_ms": end - start}})
+        elif kind == "streams-crash":
+            instance = f"{STREAMS_APP}-{int(rng.integers(1, 3))}"
+            window = self._free_window(instance)
+            if window is None:
+                return
+            start, end = window
+            lose = bool(rng.random() < 0.5)
+            self._at(start, {"streams_crash": {"instance": instance, "lose_state": lose}})
+            self._at(end, {"streams_restart": {"instance": instance}})
+            kind = "streams-crash (state lost)" if lose else "streams-crash"
         elif kind == "streams-producer-cut":
             side_a = [self._broker()]
             side_b = [f"{STREAMS_APP}-{int(rng.integers(1, 3))}-StreamThread-1-producer"]

@@ -179,7 +179,8 @@ def kappa_reprocessing(run: ArchitectureRun) -> pd.DataFrame:
     start, switch = kappa.reprocessing["start_ms"], kappa.reprocessing["switch_ms"]
     reads = run.kernel.trace.frame(REMOTE_READ)
     during = reads[(reads["time_ms"] >= start) & (reads["time_ms"] <= switch)]
-    return pd.DataFrame([{"started (min)": start / MINUTE_MS, "switched (min)": switch / MINUTE_MS,
+    return pd.DataFrame([{"started (min)": round(start / MINUTE_MS, 2),
+                          "switched (min)": round(switch / MINUTE_MS, 2),
                           "reprocessing (s)": (switch - start) / 1000,
                           "reads from the remote tier": len(during),
                           "records read remotely": int(during["records"].sum())}])

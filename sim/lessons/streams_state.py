@@ -31,6 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.kernel import Kernel
+from sim.payloads import payload
 from sim.producer import Producer
 from sim.streams import KafkaStreams, StreamsBuilder
 from sim.streams.changelog import changelog_topic
@@ -47,9 +48,10 @@ STARTUP_MS = 4_000.0  # long enough for the group to form and tasks to start
 
 __all__ = [
     "APPLICATION_ID", "CHANGELOG", "INPUT", "MAX_POLL_RECORDS", "OUTPUT",
-    "RECORD_OVERHEAD_BYTES", "STORE", "changelog_config", "changelog_stats", "checkpoint_text",
-    "crash_counts", "failover", "failover_kernel", "feed", "payments_app", "payments_world",
-    "restore_figure", "restore_sweep", "state_tree", "store_contents",
+    "RECORD_OVERHEAD_BYTES", "STORE", "changelog_config", "changelog_stats", "changelog_tail",
+    "checkpoint_after_restart", "checkpoint_text", "crash_counts", "failover",
+    "failover_kernel", "feed", "payments_app", "payments_world", "restore_figure",
+    "restore_sweep", "state_tree", "store_contents",
 ]
 
 
@@ -135,6 +137,23 @@ def changelog_stats(kernel: Kernel, partition: int = 0) -> dict[str, int]:
     return {"records": end - start, "bytes": size + RECORD_OVERHEAD_BYTES * (end - start)}
 
 
+def changelog_tail(kernel: Kernel, partition: int = 0, records: int = 3) -> pd.DataFrame:
+    """The last ``records`` records of one changelog partition: offset, key, value and the
+    record's timestamp. The value is the plain count; the timestamp that the store keeps beside
+    it travels as the record's own timestamp (``ChangeLoggingTimestampedKeyValueBytesStore``)."""
+    log = kernel.cluster.partition(CHANGELOG, partition).log
+    end = log.high_watermark
+    start = max(log.log_start_offset, end - records)
+    rows = []
+    for offset, record_id, stamp in zip(range(start, end),
+                                        log.column("record_id", start, end).tolist(),
+                                        log.column("timestamp_ms", start, end).tolist(),
+                                        strict=True):
+        key, value = payload(kernel, record_id)
+        rows.append({"offset": offset, "key": key, "value": value, "timestamp": int(stamp)})
+    return pd.DataFrame(rows)
+
+
 def _restored(app: KafkaStreams, after_ms: float) -> dict[str, Any]:
     frame = app.restore_frame()
     done = frame[(frame.kind == "active") & (frame.state == "COMPLETED")
@@ -209,15 +228,21 @@ def restore_figure(sweep: pd.DataFrame, title: str = "") -> Figure:
 
 def crash_counts(before: int = 10, after: int = 5, customers: int = 5,
                  commit_interval_ms: float = 5_000.0, lose_state: bool = False,
-                 seed: int = 7) -> pd.DataFrame:
-    """At-least-once after a crash. One instance counts ``before`` payments per customer and
-    commits (``commit.interval.ms`` passes), counts ``after`` more, then crashes before its next
-    commit and restarts. Its store comes back from the changelog with every count it had; the
+                 seed: int = 7, processing_guarantee: str = "at_least_once") -> pd.DataFrame:
+    """One crash under ``processing_guarantee``. One instance counts ``before`` payments per
+    customer and commits (``commit.interval.ms`` passes), counts ``after`` more, then crashes
+    before its next commit and restarts. One row per customer: payments made and payments
+    counted once the restarted instance has caught up.
+
+    ``at_least_once``: the store comes back from the changelog with every count it had; the
     input offsets committed last are the ones from before the ``after`` payments, so those are
-    read and counted again. One row per customer: payments made and payments counted."""
+    read and counted again. ``exactly_once_v2``: the ``after`` payments' changelog writes,
+    outputs and offsets were in a transaction the crash left open; it is aborted, the store
+    (data but no checkpoint) is wiped and restored from the committed changelog records only,
+    and the ``after`` payments are counted once."""
     kernel = payments_world(seed=seed)
     config = {"statestore.cache.max.bytes": 0, "commit.interval.ms": commit_interval_ms,
-              "processing.guarantee": "at_least_once"}
+              "processing.guarantee": processing_guarantee}
     [app] = payments_app(kernel, config)
     truth = feed(kernel, before, customers=customers)
     kernel.run(until_ms=kernel.now_ms + commit_interval_ms + 1_000)  # one commit passes
@@ -228,6 +253,26 @@ def crash_counts(before: int = 10, after: int = 5, customers: int = 5,
     counted = store_contents(restarted)
     return pd.DataFrame([{"customer": k, "paid": truth[k], "counted": counted.get(k, 0)}
                          for k in sorted(truth)])
+
+
+def checkpoint_after_restart(processing_guarantee: str, rounds: int = 3,
+                             customers: int = 3, seed: int = 7) -> dict[str, str]:
+    """The ``.checkpoint`` of task ``0_0`` after a clean close, and again once the instance has
+    restarted and restored: under ``at_least_once`` it is still there; under
+    ``exactly_once_v2`` it is deleted right after it is read at start-up
+    (``ProcessorStateManager``), so a crash from then on leaves a store with data and no
+    checkpoint, which Kafka wipes and restores from scratch."""
+    kernel = payments_world(seed=seed)
+    [app] = payments_app(kernel, {"statestore.cache.max.bytes": 0,
+                                  "processing.guarantee": processing_guarantee})
+    feed(kernel, rounds, customers=customers)
+    kernel.run(until_ms=kernel.now_ms + 2_000)
+    app.close()
+    kernel.run(until_ms=kernel.now_ms + 3_000)
+    closed = checkpoint_text(app, "0_0")
+    restarted = app.restart()
+    kernel.run(until_ms=kernel.now_ms + STARTUP_MS)
+    return {"after clean close": closed, "after restart": checkpoint_text(restarted, "0_0")}
 
 
 def failover_kernel(rounds: int = 65, customers: int = 200, lose_state: bool = False,

@@ -97,7 +97,8 @@ class StreamsBuilder:
         # the store is read when tasks are made: a later join may have materialized the table
         self.topology.add_processor(table_source, lambda: KTableSource(table.store_name), source)
         if queryable:
-            self.topology.add_state_store(StoreBuilder(store_name, "key_value"), table_source)
+            self.topology.add_state_store(StoreBuilder(store_name, "key_value", timestamped=True),
+                                          table_source)
         return table
 
     def global_table(self, topic: str, materialized: Materialized | None = None) -> GlobalKTable:
@@ -106,7 +107,7 @@ class StreamsBuilder:
         source = self.new_processor_name(SOURCE_NAME)
         processor = self.new_processor_name(TABLE_SOURCE_NAME)
         self.topology.add_global_store(StoreBuilder(store_name, "key_value",
-                                                    logging_enabled=False),
+                                                    logging_enabled=False, timestamped=True),
                                        source, topic, processor,
                                        lambda: KTableSource(store_name))
         return GlobalKTable(store_name)

@@ -10,10 +10,14 @@ changelog topic configs (``UnwindowedUnversionedChangelogTopicConfig``,
   key matters); a window or session store's is ``compact,delete`` with ``retention.ms`` = the
   store's retention + ``windowstore.changelog.additional.retention.ms`` (1 day).
 - Record: the store key (a window store's: (key, window start[, sequence number]); a session
-  store's: (key, start, end)) and the stored value — a delete is a tombstone (value None). The
-  lab's changelog value is the stored object itself (a ``ValueAndTimestamp`` for the DSL's
-  timestamped stores, whose timestamp is also the record's); Kafka writes the plain value's bytes
-  and carries the timestamp as the record's.
+  store's: (key, start, end)) and the stored value — a delete is a tombstone (value None). A
+  timestamped store (the DSL's aggregations and tables) keeps a ``ValueAndTimestamp``; its
+  changelog record holds only the **plain value**, and the timestamp travels as the record's own
+  timestamp (``ChangeLoggingTimestampedKeyValueBytesStore.log``: ``rawValue`` and ``timestamp``
+  of the stored bytes). A restore puts the two together again
+  (``StateStore.restore_record``, Kafka's ``RecordConverters.rawValueToTimestampedValue``).
+  Example: ``count()`` stores ``ValueAndTimestamp(3, 1200)`` for key ``a`` → changelog record
+  key ``a``, value ``3``, timestamp 1200.
 - With the record cache on (``statestore.cache.max.bytes`` > 0), changes wait in the cache and
   reach the changelog together with the downstream records when it is flushed (commit or
   eviction), only the latest per key: fewer changelog records.
@@ -74,8 +78,12 @@ class TaskChangelogs:
             store.logger = None
 
     def log(self, store: str, key: Any, value: Any) -> None:
-        timestamp = (value.timestamp if isinstance(value, ValueAndTimestamp)
-                     else self.timestamp())
+        """Write (or cache) one change: a ``ValueAndTimestamp`` goes as its plain value with its
+        timestamp as the record's; anything else with the current record's timestamp."""
+        if isinstance(value, ValueAndTimestamp):
+            value, timestamp = value.value, value.timestamp
+        else:
+            timestamp = self.timestamp()
         if self.cached:
             self.pending.pop((store, key), None)  # latest update last
             self.pending[(store, key)] = (value, timestamp)

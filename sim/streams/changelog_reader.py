@@ -11,7 +11,11 @@ Mirrors ``StoreChangelogReader`` (one per stream thread, with its **restore cons
   wait (``ACTIVE_RESTORING`` before ``STANDBY_UPDATING``).
 - Every fetch reads at most ``max.poll.records`` (1000) records and takes the simulated network
   time: a round trip to the leader plus the records' bytes at the link bandwidth, so restore time
-  follows the changelog's size.
+  follows the changelog's size. Records the log cleaner removed are not there to read (a
+  well-compacted changelog restores faster); markers and, under read_committed, aborted
+  records are skipped.
+- Each record is applied with its timestamp (``StateStore.restore_record``): a timestamped
+  store gets the plain changelog value back as a ``ValueAndTimestamp`` (``RecordConverters``).
 - A start offset no longer in the log (deleted by retention or compaction, or a checkpoint
   beyond the log end) is Kafka's ``OffsetOutOfRange`` → ``TaskCorruptedException``: the store is
   wiped and restored from the log start.
@@ -142,8 +146,8 @@ class StoreChangelogReader:
             yield env.timeout(fetch_ms)
             if self.stopped:
                 return
-            for changelog, first, stop, record_ids in reads:
-                self._apply(changelog, first, stop, record_ids)
+            for changelog, first, stop, record_ids, stamps in reads:
+                self._apply(changelog, first, stop, record_ids, stamps)
 
     def _complete_caught_up(self) -> None:
         done_tasks = []
@@ -159,7 +163,7 @@ class StoreChangelogReader:
             if not self.restoring(task_id):
                 self.on_restored(task_id)
 
-    def _next_batch(self) -> tuple[float, list[tuple[ChangelogPartition, int, np.ndarray]]] | None:
+    def _next_batch(self) -> tuple[float, list[tuple[Any, ...]]] | None:
         """One fetch: which records of which changelogs, and how long it takes."""
         cluster = self.kernel.cluster
         candidates = sorted(self.changelogs.values(),
@@ -188,19 +192,20 @@ class StoreChangelogReader:
                 continue
             if changelog.state == REGISTERED:
                 changelog.state = RESTORING
-            if log.transactions.any:  # no markers, no aborted records (read_committed)
+            if log.transactions.any or log.cleaned_records:
+                # no markers, no aborted records (read_committed), no records the cleaner removed
                 kept = _visible(log, changelog.tp, changelog.position, stop,
                                 self.read_committed)
-                record_ids = np.concatenate([np.zeros(0, np.int64)]
-                                            + [c.columns["record_id"] for c in kept])
-                sizes = np.concatenate([np.zeros(0, np.int64)]
-                                       + [c.columns["value_size"] for c in kept])
+                record_ids, sizes, stamps = (
+                    np.concatenate([np.zeros(0, np.int64)] + [c.columns[name] for c in kept])
+                    for name in ("record_id", "value_size", "timestamp_ms"))
             else:
                 record_ids = log.column("record_id", changelog.position, stop)
                 sizes = log.column("value_size", changelog.position, stop)
+                stamps = log.column("timestamp_ms", changelog.position, stop)
             total_bytes += int(np.sum(np.maximum(sizes, 0))) + RECORD_OVERHEAD_BYTES * len(sizes)
             latency = max(latency, cluster.brokers[leader].latency_ms)
-            reads.append((changelog, changelog.position, stop, record_ids))
+            reads.append((changelog, changelog.position, stop, record_ids, stamps))
             changelog.position = stop
             left -= len(record_ids)
             if left <= 0:
@@ -208,24 +213,25 @@ class StoreChangelogReader:
         if not reads:
             return None
         bandwidth = min(cluster.brokers[cluster.partition(c.tp.topic, c.tp.partition).leader]
-                        .config["lab.network.bandwidth.mbps"] for c, _, _, _ in reads)
+                        .config["lab.network.bandwidth.mbps"] for c, *_ in reads)
         bytes_per_ms = bandwidth * 1e6 / 8 / 1000
         return 2 * latency + total_bytes / bytes_per_ms, reads
 
     def _apply(self, changelog: ChangelogPartition, first: int, stop: int,
-               record_ids: np.ndarray) -> None:
+               record_ids: np.ndarray, stamps: np.ndarray) -> None:
         if self.changelogs.get((changelog.task_id, changelog.store.name)) is not changelog:
             return  # unregistered while the fetch was under way
-        for record_id in record_ids:
-            key, value = payload(self.kernel, int(record_id))
-            changelog.store.restore(key, value)
+        for record_id, stamp in zip(record_ids.tolist(), stamps.tolist(), strict=True):
+            key, value = payload(self.kernel, record_id)
+            changelog.store.restore_record(key, value, stamp)
         changelog.restored += len(record_ids)
         self._emit(changelog, "batch" if changelog.active else "standby",
                    start=first, end=stop)
 
     def _corrupted(self, changelog: ChangelogPartition, log_start: int) -> None:
-        """The start offset is gone: wipe the store and restore from the log start."""
-        self._emit(changelog, "corrupted")
+        """The start offset is gone: wipe the store and restore from the log start. The trace
+        event's start and end offsets are the missing position and the new log start."""
+        self._emit(changelog, "corrupted", start=changelog.position, end=log_start)
         changelog.store.wipe()
         changelog.start_offset = changelog.position = log_start
         changelog.restored = 0

@@ -326,7 +326,7 @@ def foreign_key_join(left: KTable, right: KTable, foreign_key_extractor: Callabl
     store = name("-subscription-store", FK_JOIN_STATE_STORE_NAME)
     receive = name("-subscription-receive", SUBSCRIPTION_PROCESSOR)
     topology.add_processor(receive, lambda: SubscriptionReceive(store), source)
-    topology.add_state_store(StoreBuilder(store, "key_value"), receive)
+    topology.add_state_store(StoreBuilder(store, "key_value", timestamped=True), receive)
     join_foreign = name("-subscription-join-foreign", SUBSCRIPTION_PROCESSOR)
     topology.add_processor(join_foreign, lambda: SubscriptionJoin(right.lookup_with_timestamp),
                            receive)
@@ -354,5 +354,5 @@ def foreign_key_join(left: KTable, right: KTable, foreign_key_extractor: Callabl
                     reserved_store=result_store)
     topology.add_processor(output, lambda: KTableSource(result.store_name), resolver)
     if queryable:
-        topology.add_state_store(StoreBuilder(result_store, "key_value"), output)
+        topology.add_state_store(StoreBuilder(result_store, "key_value", timestamped=True), output)
     return result

@@ -82,7 +82,7 @@ class KGroupedStream(_Aggregating):
         """Number of records per key (records with a None key or value are dropped)."""
         store = self._store_name(materialized, AGGREGATE_NAME, burn_if_anonymous=True)
         name = self.builder.name_or_generate(named, AGGREGATE_NAME)
-        return self._build(name, StoreBuilder(store, "key_value"),
+        return self._build(name, StoreBuilder(store, "key_value", timestamped=True),
                            lambda: KStreamAggregate(store, lambda: 0,
                                                     lambda _k, _v, agg: agg + 1))
 
@@ -93,7 +93,7 @@ class KGroupedStream(_Aggregating):
             raise TopologyError(f"reduce() needs a function, got {reducer!r}.")
         store = self._store_name(materialized, REDUCE_NAME, burn_if_anonymous=False)
         name = self.builder.name_or_generate(named, REDUCE_NAME)
-        return self._build(name, StoreBuilder(store, "key_value"),
+        return self._build(name, StoreBuilder(store, "key_value", timestamped=True),
                            lambda: KStreamAggregate(store, None,
                                                     lambda _k, v, agg: reducer(agg, v)))
 
@@ -106,7 +106,7 @@ class KGroupedStream(_Aggregating):
             raise TopologyError("aggregate() needs an initializer and an aggregator function.")
         store = self._store_name(materialized, AGGREGATE_NAME, burn_if_anonymous=False)
         name = self.builder.name_or_generate(named, AGGREGATE_NAME)
-        return self._build(name, StoreBuilder(store, "key_value"),
+        return self._build(name, StoreBuilder(store, "key_value", timestamped=True),
                            lambda: KStreamAggregate(store, initializer, aggregator))
 
     def windowed_by(self, windows: TimeWindows | SlidingWindows | SessionWindows
@@ -137,11 +137,12 @@ class TimeWindowedKStream(_Aggregating):
         windows = self.windows
         if isinstance(windows, SlidingWindows):
             diff = windows.time_difference_ms
-            builder = StoreBuilder(store, "window", 2 * diff + windows.grace_ms, diff)
+            builder = StoreBuilder(store, "window", 2 * diff + windows.grace_ms, diff,
+                                   timestamped=True)
             return self._build(name, builder, lambda: KStreamSlidingWindowAggregate(
                 store, windows, initializer, aggregator), windows)
         builder = StoreBuilder(store, "window", windows.size_ms + windows.grace_ms,
-                               windows.size_ms)
+                               windows.size_ms, timestamped=True)
         return self._build(name, builder, lambda: KStreamWindowAggregate(
             store, windows, initializer, aggregator), windows)
 

@@ -208,7 +208,8 @@ class KStream:
         table = KTable(self.builder, name, store if queryable else None, reserved_store=store)
         self.builder.topology.add_processor(name, lambda: KTableSource(table.store_name), parent)
         if queryable:
-            self.builder.topology.add_state_store(StoreBuilder(store, "key_value"), name)
+            self.builder.topology.add_state_store(
+                StoreBuilder(store, "key_value", timestamped=True), name)
         return table
 
     def to(self, topic: str, *, named: str | None = None) -> None:

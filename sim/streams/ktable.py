@@ -55,8 +55,8 @@ class KTable:
         """The stores a lookup reads, materializing source tables if needed."""
         if self.store_name is None and self.reserved_store is not None:
             self.store_name = self.reserved_store  # KTableSource.materialize()
-            self.builder.topology.add_state_store(StoreBuilder(self.store_name, "key_value"),
-                                                  self.name)
+            self.builder.topology.add_state_store(
+                StoreBuilder(self.store_name, "key_value", timestamped=True), self.name)
         if self.store_name is not None:
             return [self.store_name]
         if not self.parents:
@@ -101,7 +101,7 @@ class KTable:
         topology = self.builder.topology
         topology.add_processor(name, lambda: KTableTransform(compute, store), self.name)
         if store is not None:
-            topology.add_state_store(StoreBuilder(store, "key_value"), name)
+            topology.add_state_store(StoreBuilder(store, "key_value", timestamped=True), name)
         return KTable(self.builder, name, store, parent=self, compute=compute)
 
     def filter(self, predicate: Callable[[Any, Any], bool],
@@ -229,7 +229,7 @@ class KTable:
             for s in stores:
                 topology.connect_processor_and_state_stores(name, s)
         if store is not None:
-            topology.add_state_store(StoreBuilder(store, "key_value"), merge)
+            topology.add_state_store(StoreBuilder(store, "key_value", timestamped=True), merge)
         result = KTable(b, merge, store, compute=_join_compute(joiner, mode))
         result.parents = [self, other]
         result.missing_parents_ok = mode != "inner"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.streams.events import STREAMS_CRASH, STREAMS_TASK
+from sim.streams.events import STREAMS_CRASH, STREAMS_RESTORE, STREAMS_TASK
 
 _STARTS = {"created": "restoring", "restored": "running", "standby created": "standby"}
 _ENDS = {"closed", "standby closed"}
@@ -55,3 +55,49 @@ def timeline_frame(kernel: Any, until_ms: float | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["thread", "task", "state", "start_ms", "end_ms"])
     return frame.sort_values(["thread", "task", "start_ms"], kind="stable").reset_index(
         drop=True)
+
+
+def restore_events(kernel: Any) -> pd.DataFrame:
+    """The active restores' milestones from the trace (``streams.restore`` events): start, end,
+    corrupted (the offset the restore needed was gone: store wiped, restore from the new log
+    start; ``start_offset`` is the missing offset, ``end_offset`` the new log start) and
+    suspended (the task left the thread before its restore completed). Batches and standby
+    updates are left out. Columns: seq, time_ms, thread, task, store, partition, action,
+    start_offset, end_offset, restored."""
+    frame = kernel.trace.frame(STREAMS_RESTORE)
+    frame = frame[frame.action.isin(["start", "end", "corrupted", "suspended"])]
+    frame = frame.rename(columns={"component": "thread"})
+    return frame[["seq", "time_ms", "thread", "task", "store", "partition", "action",
+                  "start_offset", "end_offset", "restored"]].reset_index(drop=True)
+
+
+def restore_lines(kernel: Any) -> list[str]:
+    """The command line's ``Streams`` section: crashes, restore milestones and stores wiped as
+    corrupted, one line each, in trace order; nothing when the run had no Streams restores."""
+    restores = restore_events(kernel)
+    crashes = kernel.trace.frame(STREAMS_CRASH)
+    if restores.empty and crashes.empty:
+        return []
+    rows = [(int(q), f"{t:>10.1f} ms  {c}: crashed, {d}") for q, t, c, d in zip(
+        crashes.seq, crashes.time_ms, crashes.component, crashes.detail, strict=True)]
+    for row in restores.itertuples():
+        where = f"{row.thread} task {row.task} {row.store}-{row.partition}"
+        if row.action == "start":
+            text = f"restore from offset {row.start_offset} to {row.end_offset}"
+        elif row.action == "end":
+            text = f"restore completed: {row.restored} records restored"
+        elif row.action == "corrupted":
+            text = (f"offset {row.start_offset} is gone (log start offset now "
+                    f"{row.end_offset}): store wiped, restore again from there "
+                    "(TaskCorruptedException)")
+        else:
+            text = f"restore suspended after {row.restored} records: the task moved"
+        rows.append((int(row.seq), f"{row.time_ms:>10.1f} ms  {where}: {text}"))
+    tasks = kernel.trace.frame(STREAMS_TASK)
+    wiped = tasks[tasks.action.astype(str).str.startswith("corrupted")]
+    rows += [(int(row.seq), f"{row.time_ms:>10.1f} ms  {row.component} task {row.task}: "
+              f"{row.action} (data but no checkpoint under exactly_once_v2)")
+             for row in wiped.itertuples()]
+    rows.sort(key=lambda r: r[0])
+    return ["", "Streams (crashes and restores, StoreChangelogReader)",
+            *(line for _, line in rows)]

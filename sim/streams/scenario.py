@@ -18,7 +18,11 @@ Example::
 A scenario names its application by one of a few topologies (``APPS``) rather than by code, so
 that a file stays data: ``tag`` replaces every value (one sub-topology), ``rekey`` gives every
 record a new key and so goes through a repartition topic (two sub-topologies). Both keep each
-record's timestamp, which lets a check match every input record with its result.
+record's timestamp, which lets a check match every input record with its result. ``count`` is
+stateful: it counts the records per key (their values replaced first, since an aggregation skips
+null values) in the persistent store ``counts`` (changelog
+``<application.id>-counts-changelog``) and writes every new count to the output, so a check
+compares the last count per key with the true count.
 
 Instances are named ``<application.id>-<n>`` (their ``client.id``); a thread's producer is
 ``<instance>-StreamThread-1-producer``, which network faults may name.
@@ -34,6 +38,7 @@ from sim.errors import ConfigError
 from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
 from sim.streams.faults import StreamsCrash, StreamsRestart
+from sim.streams.materialized import Materialized
 from sim.streams.topology import Topology
 
 FIELDS = {"application.id", "app", "input", "output", "instances", "config", "start_ms"}
@@ -70,7 +75,19 @@ def _rekey(builder: StreamsBuilder, source: str, sink: str) -> None:
     builder.stream(source).select_key(rekey).repartition().map_values(tag_value).to(sink)
 
 
-APPS: dict[str, Callable[[StreamsBuilder, str, str], None]] = {"tag": _tag, "rekey": _rekey}
+COUNT_STORE = "counts"
+"""The store of the ``count`` application."""
+
+
+def _count(builder: StreamsBuilder, source: str, sink: str) -> None:
+    # the values first become non-null: an aggregation skips records with a null value
+    # (``KStreamAggregate``), and a scenario's workload sends values as sizes only
+    builder.stream(source).map_values(tag_value).group_by_key() \
+        .count(Materialized.as_(COUNT_STORE)).to_stream().to(sink)
+
+
+APPS: dict[str, Callable[[StreamsBuilder, str, str], None]] = {
+    "tag": _tag, "rekey": _rekey, "count": _count}
 
 
 def topology(app: str, source: str, sink: str) -> Topology:

@@ -38,6 +38,10 @@ class StateStore:
 
     name: str
     persistent: bool = False
+    timestamped: bool = False
+    """Whether the store keeps ``ValueAndTimestamp`` values (the DSL's timestamped key-value and
+    window stores): its changelog then holds the plain value with the timestamp as the record's,
+    and a restore puts the two together again (``RecordConverters``)."""
     _data: Any
     logger: Callable[[Any, Any], None] | None = None
     """Hears (changelog key, value) for every change while the store is logged."""
@@ -55,6 +59,14 @@ class StateStore:
     def restore(self, key: Any, value: Any) -> None:
         """Apply one changelog record (``StateRestoreCallback.restore``)."""
         raise NotImplementedError
+
+    def restore_record(self, key: Any, value: Any, timestamp: int) -> None:
+        """Apply one changelog record as read from the log: a timestamped store gets the value
+        back with the record's timestamp (``RecordConverters.rawValueToTimestampedValue``; a
+        tombstone stays a delete), any other store the value as it is."""
+        if self.timestamped and value is not None:
+            value = ValueAndTimestamp(value, int(timestamp))
+        self.restore(key, value)
 
 
 class KeyValueStore(StateStore):
@@ -340,6 +352,8 @@ class StoreBuilder:
 
     ``persistent``: True (RocksDB), False (in-memory) or None for a DSL store, which follows
     ``default.dsl.store``. ``logging_enabled``: whether changes go to the changelog topic.
+    ``timestamped``: the store keeps ``ValueAndTimestamp`` values, as the DSL's aggregations
+    and materialized tables do (``TimestampedKeyValueStore``, ``TimestampedWindowStore``).
     """
 
     name: str
@@ -349,6 +363,7 @@ class StoreBuilder:
     logging_enabled: bool = True
     retain_duplicates: bool = False
     persistent: bool | None = None
+    timestamped: bool = False
 
     def is_persistent(self, default_dsl_store: str = "rocksDB") -> bool:
         """Whether the store is kept in RocksDB, given ``default.dsl.store``."""
@@ -360,6 +375,11 @@ class StoreBuilder:
               default_dsl_store: str = "rocksDB") -> StateStore:
         """A new store; persistent ones need ``directory``, the task's ``rocksdb`` folder
         (without it, as in the ``TopologyTestDriver``, the store is in-memory)."""
+        store = self._build(directory, default_dsl_store)
+        store.timestamped = self.timestamped and self.kind != "session"
+        return store
+
+    def _build(self, directory: Path | None, default_dsl_store: str) -> StateStore:
         if directory is not None and self.is_persistent(default_dsl_store):
             path = directory / self.name
             if self.kind == "window":

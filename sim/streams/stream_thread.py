@@ -617,6 +617,10 @@ class StreamThread:
 
     def on_partitions_revoked(self, partitions: list[TopicPartition]) -> None:
         revoked = sorted({self.metadata.task_for(tp) for tp in partitions} & set(self.tasks))
+        if self.eos:
+            if revoked:
+                self.consumer.run_step(lambda: self._revoke_in_transaction(revoked))
+            return
         offsets: dict[TopicPartition, int] = {}
         for task_id in revoked:
             active = self.tasks[task_id]
@@ -631,6 +635,17 @@ class StreamThread:
             self.consumer.commit_sync(offsets)
         for task_id in revoked:
             self._close_task(task_id)
+
+    def _revoke_in_transaction(self, revoked: list[TaskId]) -> Generator[Any, Any, None]:
+        """Under exactly_once_v2 a revocation commits the thread's transaction — the revoked
+        tasks' outputs and changelog writes with every task's input offsets — before the
+        revoked tasks close (``TaskManager.handleRevocation`` → ``commitOffsetsOrTransaction``).
+        A plain offset commit here would leave the revoked task's writes in a transaction that
+        commits later without its offsets: the next owner would count those records again."""
+        yield from self.commit()
+        for task_id in revoked:
+            if task_id in self.tasks:
+                self._close_task(task_id)
 
     def on_partitions_lost(self, partitions: list[TopicPartition]) -> None:
         for task_id in sorted({self.metadata.task_for(tp) for tp in partitions} & set(self.tasks)):

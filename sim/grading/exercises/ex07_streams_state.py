@@ -13,12 +13,15 @@ bits for bytes (−87 % on the second link), or mebibits for megabits (−4.6 % 
 
 07.b — ``standby_replicas``: the smallest ``num.standby.replicas`` whose failover meets a
 recovery-time objective of 200 ms after the owner of ``payments-0`` crashes and loses its disk
-(1,000 changelog records on a 1 Mbit/s link: a full restore takes about 0.9 s). The check runs
+(1,000 changelog records on a 1 Mbit/s link: a full restore takes about 0.6 s). The check runs
 the failover with the answer, and with one standby fewer to see that it is the smallest.
 
-07.c — ``predicted_counts = {"paid": …, "counted": …}`` for one customer after an
-at-least-once crash: 12 payments counted and committed, 4 more counted, then a crash before the
-next commit. The check runs that crash now.
+07.c — ``predicted_counts = {"paid": …, "at_least_once": …, "exactly_once_v2": …}`` for one
+customer after the same crash under each guarantee: 12 payments counted and committed, 4 more
+counted, then a crash before the next commit and a restart with the disk kept. The check runs
+both crashes now. Plausible mistakes each lose marks: the same count under both guarantees
+(exactly-once in mind, or at-least-once in mind), everything counted twice, or only the
+committed payments.
 """
 
 from __future__ import annotations
@@ -59,8 +62,10 @@ _HINTS = {
                 "megabits (10^6 bits) per second."),
     "rto": ("Without a standby the new owner restores the whole changelog; with one, the "
             "promoted standby has (almost) everything already."),
-    "counts": ("The store comes back with every count it had (the changelog has them all); the "
-               "input offsets come back only as far as the last commit."),
+    "counts": ("At-least-once: the store comes back with every count it had (the changelog has "
+               "them all), the input offsets only as far as the last commit. Exactly-once: the "
+               "crashed transaction is aborted, and the store, without a checkpoint, is wiped and "
+               "restored from the committed changelog records."),
 }
 
 
@@ -153,32 +158,42 @@ def standby_replicas(answer: object, sheet: Checklist) -> None:
 # --- 07.c ----------------------------------------------------------------------------------------
 
 
-def _read_counts(answer: object) -> tuple[int, int] | str:
-    if not isinstance(answer, Mapping) or not {"paid", "counted"} <= set(answer):
-        return f'expected a dict like {{"paid": 10, "counted": 10}}, got {_describe(answer)}'
-    paid, counted = answer["paid"], answer["counted"]
-    if not (is_whole(paid) and is_whole(counted)):
-        return f"paid and counted must be whole numbers, got {paid!r} and {counted!r}"
-    return int(paid), int(counted)
+GUARANTEES = ("at_least_once", "exactly_once_v2")
+
+
+def _read_counts(answer: object) -> tuple[int, int, int] | str:
+    keys = {"paid", *GUARANTEES}
+    if not isinstance(answer, Mapping) or not keys <= set(answer):
+        return ('expected a dict like {"paid": 10, "at_least_once": 10, "exactly_once_v2": '
+                f"10}}, got {_describe(answer)}")
+    values = [answer[k] for k in ("paid", *GUARANTEES)]
+    if not all(is_whole(v) for v in values):
+        return f"paid and the two counts must be whole numbers, got {values!r}"
+    paid, alos, eos = (int(v) for v in values)
+    return paid, alos, eos
 
 
 @question("07.c", points=4, answer="predicted_counts",
-          title="Predict the counts after an at-least-once crash", hint=_HINTS["counts"])
+          title="Predict the counts after a crash under each guarantee", hint=_HINTS["counts"])
 def predicted_counts(answer: object, sheet: Checklist) -> None:
-    """Grade a predicted (paid, counted) pair against an at-least-once crash run now."""
-    with sheet.item('predicted_counts is {"paid": <whole number>, "counted": <whole number>}',
-                    points=1) as item:
+    """Grade predicted counts against the same crash run now under each guarantee."""
+    with sheet.item('predicted_counts is {"paid": <whole number>, "at_least_once": <whole '
+                    'number>, "exactly_once_v2": <whole number>}', points=1) as item:
         read = _read_counts(answer)
         if isinstance(read, str):
             item.fail(read)
     if not item.passed or isinstance(read, str):
         return sheet.stop("the prediction could not be read")
-    paid, counted = read
-    run = ss.crash_counts(COUNTED_BEFORE, COUNTED_AFTER).iloc[0]
+    paid, alos, eos = read
+    runs = {g: ss.crash_counts(COUNTED_BEFORE, COUNTED_AFTER, processing_guarantee=g).iloc[0]
+            for g in GUARANTEES}
     with sheet.item("paid: the payments customer-0 made", points=1) as item:
-        if paid != run.paid:
+        if paid != runs["at_least_once"].paid:
             item.fail(f"customer-0 made a different number of payments than {paid}")
-    with sheet.item("counted: the count in the store after the restart", points=2) as item:
-        if counted != run.counted:
-            item.fail(f"the store does not hold {counted} for customer-0", _HINTS["counts"])
+    for guarantee, guess in zip(GUARANTEES, (alos, eos), strict=True):
+        with sheet.item(f"{guarantee}: the count in the store after the restart",
+                        points=1) as item:
+            if guess != runs[guarantee].counted:
+                item.fail(f"under {guarantee} the store does not hold {guess} for customer-0",
+                          _HINTS["counts"])
     return None
