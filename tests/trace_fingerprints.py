@@ -18,6 +18,16 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 FINGERPRINTS = ROOT / "tests" / "data" / "trace" / "fingerprints.json"
+UNSTABLE = ("streams-restore-", "kappa-reprocessing")
+"""Scenarios whose ``streams.state`` events depend on what ran before in the same interpreter
+(stream thread names and the number of state changes), so their frames cannot be pinned."""
+
+
+def pinned_names() -> list[str]:
+    """The built-in scenarios whose trace frames are pinned."""
+    from sim import scenarios
+
+    return [n for n in scenarios.builtin_names() if not n.startswith(UNSTABLE)]
 
 
 def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
@@ -53,9 +63,7 @@ def scenario_fingerprints(name: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    from sim import scenarios
-
-    data = {name: scenario_fingerprints(name) for name in scenarios.builtin_names()}
+    data = {name: scenario_fingerprints(name) for name in pinned_names()}
     FINGERPRINTS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     sys.stderr.write(f"wrote {FINGERPRINTS.relative_to(ROOT)} ({len(data)} scenarios)\n")
 
