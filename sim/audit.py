@@ -473,8 +473,10 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame, history: LossHisto
     """Split off the unread acknowledged records that retention or the cleaner removed from
     the final leader's replica; the rest go on to the lost / unseen checks.
 
-    A record a truncation or lost disk removed first stays with those checks (its loss came
-    before any storage rule touched it).
+    A record a truncation or lost disk removed from the final leader's replica stays with
+    those checks (its loss came before any storage rule touched it); one removed only from
+    another replica, which the final leader kept until its cleaner or retention removed it,
+    does not.
     """
     found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in STORAGE_KINDS}
     if storage is None or acked.empty or (storage.deletions.empty and storage.cleaned.empty):
@@ -482,7 +484,11 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame, history: LossHisto
     read_ids = seen.loc[seen["record_id"] >= 0, "record_id"]
     unread = acked[~acked["record_id"].isin(read_ids)]
     if history is not None and len(history.removed):
-        unread = unread[~unread["record_id"].isin(history.removed["record_id"])]
+        removed = history.removed
+        on_final = removed["node"].to_numpy() == np.array(
+            [storage.leaders.get((t, p), -1) for t, p in zip(
+                removed["topic"], removed["partition"], strict=True)], dtype=np.int64)
+        unread = unread[~unread["record_id"].isin(removed.loc[on_final, "record_id"])]
     frame = unread.reset_index()
     final = np.array([storage.leaders.get((t, p), -1) for t, p in zip(
         frame["topic"], frame["partition"], strict=True)], dtype=np.int64)
@@ -833,8 +839,8 @@ def hidden_of(kernel: Any, consumers: list[Any]) -> Hidden:
                 continue
             start, stop = log.log_start_offset, log.log_end_offset
             offsets = np.arange(start, stop, dtype=np.int64)
-            data = _data_mask(log, start, stop, drop_aborted=False)
-            visible = _data_mask(log, start, stop, drop_aborted=True)
+            data = data_mask(log, start, stop, drop_aborted=False)
+            visible = data_mask(log, start, stop, drop_aborted=True)
             hidden.markers[(topic.name, part.partition)] = offsets[~data]
             hidden.aborted[(topic.name, part.partition)] = offsets[data & ~visible]
     return hidden
@@ -993,7 +999,7 @@ def final_reads_of(kernel: Any) -> pd.DataFrame:
                 ids = log.column("record_id", start, stop)
                 keep = log.retained(start, stop)  # the log cleaner's gaps hold no record
                 if log.transactions.any:  # markers are no records a consumer reads
-                    keep &= _data_mask(log, start, stop, drop_aborted=False)
+                    keep &= data_mask(log, start, stop, drop_aborted=False)
                 offsets, ids = offsets[keep], ids[keep]
                 parts.append(pd.DataFrame({"topic": topic.name, "partition": part.partition,
                                            "offset": offsets, "record_id": ids}))
@@ -1088,7 +1094,7 @@ TRANSACTION_KINDS = ("aborted-read", "output-duplicate", "zombie-write")
 """Anomalies of transactional runs (see ``TERMS``)."""
 
 
-def _data_mask(log: Any, start: int, stop: int, drop_aborted: bool) -> np.ndarray:
+def data_mask(log: Any, start: int, stop: int, drop_aborted: bool) -> np.ndarray:
     """Offsets ``start … stop-1`` that hold data: not markers, and with ``drop_aborted`` not
     records of aborted transactions (what read_committed returns)."""
     keep = np.ones(stop - start, bool)
@@ -1198,7 +1204,7 @@ def _output_duplicates(kernel: Any, apps: list[Any]) -> list[dict[str, Any]]:
             ids = log.column("record_id", start, stop)
             offsets = np.arange(start, stop, dtype=np.int64)
             if log.transactions.any:
-                keep = _data_mask(log, start, stop, drop_aborted=True)
+                keep = data_mask(log, start, stop, drop_aborted=True)
                 ids, offsets = ids[keep], offsets[keep]
             for output, offset in zip(ids.tolist(), offsets.tolist(), strict=True):
                 source = app.sources.get(output)

@@ -102,7 +102,11 @@ def ignores_case(builder):
 
 
 class FitsTheExampleOnly:
-    """Hard-coded: the visible example's outputs, whatever the input."""
+    """Hard-coded: the visible example's outputs, whatever the input (and a real topology's
+    description beside them)."""
+
+    def describe_text(self):
+        return ls.StreamsApp(by_split).describe_text()
 
     def run(self, records, topic=None):
         return [(1, "unknown-payment", "unknown", 120, 2000),
@@ -163,6 +167,12 @@ def test_a_hard_coded_answer_fails_the_hidden_payments_in_the_jail(tmp_path):
     """A class whose run() returns the visible example's outputs passes only the first item:
     1 of 6, graded through the jail like any submission."""
     forged = ("class FitsTheExampleOnly:\n"
+              "    def describe_text(self):\n"
+              "        def build(builder):\n"
+              "            payments = builder.stream('payment')\n"
+              "            payments.to('unknown-payment')\n"
+              "            payments.to('large-payment-count')\n"
+              "        return ls.StreamsApp(build).describe_text()\n\n"
               "    def run(self, records, topic=None):\n"
               "        return [(1, 'unknown-payment', 'unknown', 120, 2000),\n"
               "                (2, 'large-payment-count', 'bob', 1, 3000),\n"
@@ -184,7 +194,7 @@ def test_06a_right_topologies_score_full_marks(build):
 
 
 @pytest.mark.parametrize(("answer", "points", "why"), [
-    (ls.StreamsApp(only_the_lessons_filter), 3, "large-payment-count, the example: 0 records"),
+    (ls.StreamsApp(only_the_lessons_filter), 3, "has no sink writing large-payment-count"),
     (ls.StreamsApp(strictly_more_than_100), 3,
      "large-payment-count, the example: 1 records, expected 2: ('carol', 1) is missing"),
     (ls.StreamsApp(large_branch_first), 1,
@@ -239,7 +249,7 @@ def test_06a_a_run_that_returns_something_else_is_explained():
     """A run() whose records are not (input, topic, key, value, timestamp) earns 0, with the
     shape it should have."""
 
-    class ThreeFields:
+    class ThreeFields(FitsTheExampleOnly):
         def run(self, records, topic=None):
             return [("unknown-payment", "unknown", 120)]
 

@@ -18,7 +18,7 @@ from sim.fuzz.generator import PROFILES, generate
 
 def output_view(kernel: Any, topic: str, read_committed: bool) -> list[int]:
     """Input record ids behind the output records a fresh consumer would read."""
-    from sim.audit import _data_mask
+    from sim.audit import data_mask
 
     app = next(c.app for c in kernel.clients
                if getattr(getattr(c, "app", None), "output_topic", None) == topic)
@@ -27,7 +27,7 @@ def output_view(kernel: Any, topic: str, read_committed: bool) -> list[int]:
         log = part.log
         stop = log.last_stable_offset if read_committed else log.high_watermark
         column = log.column("record_id", 0, stop)
-        keep = _data_mask(log, 0, stop, drop_aborted=read_committed)
+        keep = data_mask(log, 0, stop, drop_aborted=read_committed)
         ids += [app.sources[int(i)] for i in column[keep]]
     return ids
 

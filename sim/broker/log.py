@@ -147,6 +147,8 @@ class PartitionLog:
         self.clean_offset = 0  # the cleaner checkpoint: offsets below it have been cleaned
         # each cleaning's (end offset, tombstone delete horizon ms), oldest first (KIP-534)
         self.clean_passes: list[tuple[int, float]] = []
+        # transaction markers found with no data left: offset → delete horizon ms (KIP-534)
+        self.marker_horizons: dict[int, float] = {}
         self.transactions = TransactionIndex()  # open transactions and aborted ones, from the log
 
     def __len__(self) -> int:

@@ -8,9 +8,10 @@ latest values. Kafka's cleaner, modelled here with one cleaner thread per broker
   ``min.cleanable.dirty.ratio`` (0.5), or that must be cleaned now because a dirty record is
   older than ``max.compaction.lag.ms``, the one with the highest ratio is cleaned. *Clean*
   is the part below the cleaner checkpoint (cleaned before), *dirty* what follows it up to
-  the first *uncleanable* offset: the active segment's base, the high watermark, or the first
-  segment with a record newer than ``min.compaction.lag.ms`` (whole segments only). The
-  active segment is never cleaned.
+  the first *uncleanable* offset: the active segment's base, the last stable offset (the high
+  watermark, or the first offset of an open transaction: its records may still be aborted),
+  or the first segment with a record newer than ``min.compaction.lag.ms`` (whole segments
+  only). The active segment is never cleaned.
 - ``Cleaner.clean``: a map of each key's last offset in the dirty part (``OffsetMap``), then
   every record from the log start to the end of the dirty part is kept only if it is its
   key's latest (``shouldRetainRecord``). Keys are compared by their serialized bytes
@@ -18,6 +19,10 @@ latest values. Kafka's cleaner, modelled here with one cleaner thread per broker
   record. A record without a key is dropped (Kafka refuses them in compacted topics); a record
   without a record id (the lab's own internal records, such as offset commits, whose keys it
   does not keep) is never removed.
+- Transactions (``CleanedTransactionMetadata``, KIP-98): records of aborted transactions
+  never enter the map and are removed, so they never hide a committed value; a commit or
+  abort marker stays while its transaction has records, then goes ``delete.retention.ms``
+  after the first cleaning that finds the transaction empty (``_transaction_cleaning``).
 - Tombstones (a null value, ``value_size == -1``): the first cleaning that keeps one gives it
   a delete horizon of *now* + ``delete.retention.ms`` (KIP-534); a later cleaning after the
   horizon removes it. A consumer lagging by more than that can miss the delete.
@@ -96,11 +101,12 @@ def log_to_clean(log: PartitionLog, topic_config: Mapping[str, Any], now_ms: flo
     uncleanable = log.active_segment.base_offset
     clean_bytes = cleanable_bytes = 0
     earliest_dirty_ms = None
+    stable = log.last_stable_offset  # ≤ the high watermark: no open transaction is cleaned
     for segment in log.closed_segments():
         if segment.end_offset <= first_dirty:
             clean_bytes += segment.size_bytes
             continue
-        if (segment.end_offset > log.high_watermark
+        if (segment.end_offset > stable
                 or (min_lag > 0 and segment.max_timestamp_ms > now_ms - min_lag)):
             uncleanable = segment.base_offset
             break
@@ -141,14 +147,18 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     empty = np.zeros(0, np.int64)
     if end_offset <= start:
         return CleanResult(empty, empty, 0, 0)
+    _forget_truncated(log)
     first_dirty = max(log.clean_offset, start)
     offsets = np.arange(start, end_offset, dtype=np.int64)
     live = log.retained(start, end_offset)
     ids = log.column("record_id", start, end_offset)
     known = ids >= 0  # internal records (e.g. offset commits) carry no record id
+    aborted, markers_gone = _transaction_cleaning(log, start, end_offset, live, now_ms,
+                                                  delete_retention_ms)
+    known_aborted = known & aborted  # internal records stay, as everywhere here
     keys = np.full(len(ids), -1, dtype=np.int64)
     keys[known] = key_identities(runtime, ids[known])
-    keyed = live & (keys >= 0)
+    keyed = live & (keys >= 0) & ~aborted  # aborted records never enter the OffsetMap
     dirty = keyed & (offsets >= first_dirty)
     # OffsetMap: each dirty key's last offset, in a table indexed by key identity (identities
     # are small dense integers); -1 for a key with no dirty record.
@@ -157,14 +167,21 @@ def clean(log: PartitionLog, runtime: Any, end_offset: int, now_ms: float,
     latest = offsets >= last[keys]  # keyless records (identity -1) read the unused last slot
     tombstone = log.column("value_size", start, end_offset) == -1
     horizon = _delete_horizons(log, offsets, now_ms + delete_retention_ms)
-    keep = (keyed & latest & (~tombstone | (now_ms < horizon))) | ~known
+    # a tombstone this cleaning sees first is kept whatever the horizon: Kafka's first
+    # cleaning only sets it (``shouldRetainDeletes``), so even delete.retention.ms=0 keeps a
+    # tombstone until the next cleaning
+    seen_first = offsets >= (log.clean_passes[-1][0] if log.clean_passes else start)
+    keep = ((keyed & latest & (~tombstone | seen_first | (now_ms < horizon)))
+            | (~known & ~markers_gone))
+    keep &= ~known_aborted
     removed = live & ~keep
     sizes = log.record_sizes(start, end_offset)
     before = round(float(sizes[live].sum()))
     groups = group_segments_by_size(log, end_offset)
     log.remove_records(offsets[removed], sizes[removed])
     log.merge_segments(groups)
-    log.clean_passes.append((end_offset, now_ms + delete_retention_ms))
+    if not log.clean_passes or end_offset > log.clean_passes[-1][0]:
+        log.clean_passes.append((end_offset, now_ms + delete_retention_ms))
     log.clean_offset = max(log.clean_offset, end_offset)
     return CleanResult(offsets[removed], ids[removed], before,
                        round(float(sizes[keep].sum())))
@@ -186,6 +203,74 @@ def group_segments_by_size(log: PartitionLog, end_offset: int) -> list[int]:
             groups.append(1)
             total = segment.size_bytes
     return groups
+
+
+def _forget_truncated(log: PartitionLog) -> None:
+    """Drop what earlier cleanings said about offsets a truncation has since written again.
+
+    A truncation lowers ``clean_offset`` below the offsets it cut; what cleanings covered
+    there (their tombstone delete horizons, markers found empty) belongs to records that no
+    longer exist, so each pass's end is capped at ``clean_offset`` and later markers forgotten
+    (and markers below the log start, which retention deleted).
+    Without it a tombstone at a re-written offset inherits the old pass's horizon and goes at
+    its first cleaning, before ``delete.retention.ms``.
+    """
+    passes: list[tuple[int, float]] = []
+    for end, horizon in log.clean_passes:
+        end = min(end, log.clean_offset)
+        if end > (passes[-1][0] if passes else log.log_start_offset - 1):
+            passes.append((end, horizon))
+    log.clean_passes = passes
+    log.marker_horizons = {m: h for m, h in log.marker_horizons.items()
+                           if log.log_start_offset <= m < log.clean_offset}
+
+
+def _transaction_cleaning(log: PartitionLog, start: int, end: int, live: np.ndarray,
+                          now_ms: float, delete_retention_ms: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """For offsets ``start … end-1``: the records of aborted transactions, and the markers
+    this cleaning removes (Kafka's ``CleanedTransactionMetadata``, KIP-98).
+
+    Aborted transactions' data is discarded and never supersedes a committed value. A commit
+    or abort marker stays while any record of its transaction remains (``live``: before this
+    cleaning, so the marker outlives the cleaning that removes its last record); the first
+    cleaning that finds the transaction empty gives the marker a delete horizon of *now* +
+    ``delete.retention.ms``, and a cleaning after that horizon removes it (KIP-534).
+
+    Worked example: T1 commits A=1 (0, marker 1), T2 aborts A=2 (2, marker 3), T3 commits A=3
+    (4, marker 5). Cleaning 1 removes 0 (superseded) and 2 (aborted), keeps markers 1 and 3;
+    cleaning 2 finds T1 and T2 empty and sets their horizons; a cleaning after them drops both
+    markers; marker 5 stays while A=3 does.
+    """
+    aborted = np.zeros(end - start, dtype=bool)
+    markers_gone = np.zeros(end - start, dtype=bool)
+    if not log.transactions.any or end <= start:
+        return aborted, markers_gone
+    for txn in log.transactions.aborted_between(start, end):
+        for batch in log.batches_overlapping(max(txn.first_offset, start),
+                                             min(txn.last_offset, end)):
+            if (batch.producer_id == txn.producer_id and batch.is_transactional
+                    and not batch.is_control):
+                lo, hi = max(batch.base_offset, start), min(batch.last_offset + 1, end)
+                aborted[lo - start:hi - start] = True
+    holding: dict[int, bool] = {}  # producer id → its open transaction still has records here
+    for batch in log.batches_overlapping(start, end):
+        if not batch.is_transactional:
+            continue
+        pid = batch.producer_id
+        lo, hi = max(batch.base_offset, start) - start, min(batch.last_offset + 1, end) - start
+        if not batch.is_control:
+            holding[pid] = holding.get(pid, False) or bool(live[lo:hi].any())
+            continue
+        if holding.pop(pid, False) or hi <= lo or not live[lo:hi].any():
+            continue
+        horizon = log.marker_horizons.get(batch.base_offset)
+        if horizon is None:  # found empty now: the horizon is set, the marker kept this time
+            log.marker_horizons[batch.base_offset] = now_ms + delete_retention_ms
+        elif now_ms >= horizon:
+            markers_gone[lo:hi] = True
+            del log.marker_horizons[batch.base_offset]
+    return aborted, markers_gone
 
 
 def _delete_horizons(log: PartitionLog, offsets: np.ndarray, new_horizon: float) -> np.ndarray:
@@ -263,7 +348,7 @@ class LogCleaner:
         if part.logs.get(ltc.node) is not log:
             return None  # the replica's log was replaced (a lost disk) meanwhile
         end = min(ltc.first_uncleanable_offset, log.active_segment.base_offset,
-                  log.high_watermark)
+                  log.last_stable_offset)
         result = clean(log, self.runtime, end, self.runtime.now_ms,
                        int(topic.config["delete.retention.ms"]))
         seq = len(self.runtime.trace)

@@ -8,6 +8,10 @@ Budgets nest: an inner budget never outlives the outer one. When the inner block
 alarm is re-armed with whatever time it has left (at least a millisecond, so an outer deadline
 that passed during the inner block fires right away).
 
+A check's own simulation (the reference run an answer is compared with) runs no learner code:
+:func:`untimed` stops the clock around it, so the budget bounds the learner's code only and a
+right answer never runs out of time on a slower machine.
+
 Alarms only exist on POSIX and only in the main thread; elsewhere a budget is a no-op and the
 batch grader's whole-process timeout is the only limit.
 """
@@ -20,9 +24,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["BudgetExceeded", "alarms_available", "time_budget"]
+__all__ = ["BudgetExceeded", "alarms_available", "time_budget", "untimed"]
 
 _MIN_REARM_S = 1e-3
+_untimed_s = [0.0]  # seconds spent in untimed() blocks so far; budgets do not count them
 
 
 class BudgetExceeded(BaseException):
@@ -58,6 +63,7 @@ def time_budget(seconds: float | None) -> Iterator[None]:
     previous_handler = signal.getsignal(signal.SIGALRM)
     previous_left_s, _ = signal.getitimer(signal.ITIMER_REAL)
     started = time.monotonic()
+    untimed_before = _untimed_s[0]
     effective_s = min(seconds, previous_left_s) if previous_left_s > 0 else seconds
 
     def on_alarm(signum: int, frame: object) -> None:
@@ -74,5 +80,28 @@ def time_budget(seconds: float | None) -> Iterator[None]:
             restored = previous_handler if previous_handler is not None else signal.SIG_DFL
             signal.signal(signal.SIGALRM, restored)
             if previous_left_s > 0:
-                left_s = previous_left_s - (time.monotonic() - started)
+                spent = time.monotonic() - started - (_untimed_s[0] - untimed_before)
+                left_s = previous_left_s - spent
                 signal.setitimer(signal.ITIMER_REAL, max(left_s, _MIN_REARM_S))
+
+
+@contextmanager
+def untimed() -> Iterator[None]:
+    """Run the ``with`` block with the budget's clock stopped: for the checker's own work only.
+
+    The running budget (if any) is disarmed and re-armed afterwards with the time it had left.
+    Never wrap learner code in it: that code would run without a limit.
+    """
+    if not alarms_available():
+        yield
+        return
+    left_s, _ = signal.getitimer(signal.ITIMER_REAL)
+    started = time.monotonic()
+    if left_s > 0:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        _untimed_s[0] += time.monotonic() - started
+        if left_s > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(left_s, _MIN_REARM_S))

@@ -112,7 +112,9 @@ class Link:
         if kind == "budget":  # the jail stopped the call itself and is ready for the next one
             seconds = message.get("seconds")
             raise BudgetExceeded(seconds if isinstance(seconds, float | int) else 0.0)
-        raise LearnerError(text or "raised an error")
+        kinds = message.get("kinds")
+        raise LearnerError(text or "raised an error", tuple(
+            str(k)[:200] for k in kinds[:20]) if isinstance(kinds, list) else ())
 
     def _answer_to(self, n: int) -> dict[str, Any]:
         """Wait for the jail's answer to request ``n``, serving its calls back meanwhile."""
@@ -340,9 +342,10 @@ def grade_notebook(path: Path, *, timeout_s: float, cell_timeout_s: float,
         document["problem"] = problem
         return document
     qs = exercise_questions(exercise)
-    from sim.grading.registry import hidden_while_graded
+    from sim.grading.registry import guarded_while_graded, hidden_while_graded
 
     jail = start(raw, ["--answers", ",".join(sorted({q.answer for q in qs})),
+                       "--guard", ",".join(guarded_while_graded(exercise)),
                        "--cell-timeout", str(cell_timeout_s),
                        "--call-timeout", str(cell_timeout_s)],
                  spec=spec or Limits(cpu_s=int(timeout_s) + 5), package_parent=_PACKAGE_PARENT,

@@ -49,7 +49,15 @@ STUB_HINT = (
 
 
 class LearnerError(Exception):
-    """Learner code raised in another process; ``str()`` is the description made there."""
+    """Learner code raised in another process; ``str()`` is the description made there.
+
+    ``kinds`` names the exception's classes (``module.qualname``, most derived first), so a
+    check can tell the lab's ``DataError`` from a learner's class of the same name.
+    """
+
+    def __init__(self, text: str, kinds: tuple[str, ...] = ()) -> None:
+        super().__init__(text)
+        self.kinds = kinds
 
 
 class LearnerNotImplementedError(NotImplementedError):

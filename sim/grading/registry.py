@@ -30,6 +30,7 @@ __all__ = [
     "exercise_names",
     "exercise_questions",
     "get_question",
+    "guarded_while_graded",
     "hidden_while_graded",
     "question",
     "questions",
@@ -159,3 +160,18 @@ def hidden_while_graded(exercise: str) -> list[str]:
             return [module.__name__.removeprefix("sim.").replace(".", "/") + ".py"]
         return []
     return []
+
+
+def guarded_while_graded(exercise: str) -> list[str]:
+    """Lab helpers (``module:function``) switched off while the checks call a submission's code.
+
+    An exercise module may declare ``GUARDED_WHILE_GRADED``: helpers that run the simulator for
+    exactly what a question asks the learner to predict (05.a's ``scripted_log``). The learner
+    may call them in the notebook; while the grader calls the learner's function they raise, so
+    a prediction cannot ask the simulator for the hidden cases' answers.
+    """
+    names: list[str] = []
+    for module_name in sorted({q.check.__module__ for q in exercise_questions(exercise)}):
+        module = importlib.import_module(module_name)
+        names.extend(getattr(module, "GUARDED_WHILE_GRADED", ()))
+    return names

@@ -7,9 +7,11 @@ Started by the checker (:mod:`sim.grading.checker`) inside the grading jail
 2. Run its code cells in order in one namespace, each within a time budget. IPython magics
    (``%``/``!`` lines, ``%%`` cells) are skipped; ``check()`` answers "graded by the batch" and
    checks nothing; widgets are never built (``KAFKA_LAB_GRADING=1``).
-3. Write one message: how each cell ran, and each named answer in the restricted form of
+3. Switch off the lab helpers the exercise names (``--guard module:function,...``): from now
+   on they raise, so learner code the checker calls cannot ask the simulator for an answer.
+4. Write one message: how each cell ran, and each named answer in the restricted form of
    :mod:`sim.grading.wire` (data as data; classes and functions as handles).
-4. Serve the checker's calls on those handles (make an instance, call a method or function),
+5. Serve the checker's calls on those handles (make an instance, call a method or function),
    each within a time budget, until the checker closes the pipe.
 
 Everything this process says is untrusted: the checker decides every point from what it sees.
@@ -188,6 +190,40 @@ def _display(*objects: object, **kwargs: object) -> None:
     """Stands in for IPython's ``display`` while grading: shows nothing."""
 
 
+# --- guarding the lab's answer helpers -----------------------------------------------------------
+
+
+def _switched_off(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("this lab helper runs the simulator for what the question asks you to "
+                       "predict, so it is switched off while the grader calls your code: "
+                       "compute the answer yourself")
+
+
+def helpers_to_guard(names: list[str]) -> list[Any]:
+    """The functions ``module:function`` names, found before the notebook runs (so that a
+    notebook rebinding the name leaves the lab's own function to be switched off)."""
+    import importlib
+
+    found = []
+    for name in names:
+        module_name, _, attribute = name.partition(":")
+        fn = getattr(importlib.import_module(module_name), attribute)
+        fn = getattr(fn, "__wrapped__", fn)
+        if getattr(fn, "__closure__", None) or not hasattr(fn, "__code__"):
+            raise ValueError(f"{name} is not a plain function; it cannot be switched off")
+        found.append(fn)
+    return found
+
+
+def switch_off(functions: list[Any]) -> None:
+    """Make each function raise when called, wherever it is referenced from: its code is
+    replaced in place, so a name the notebook imported earlier
+    (``from sim.lessons.transactions import scripted_log``) is switched off too."""
+    for fn in functions:
+        fn.__code__ = _switched_off.__code__.replace(co_name=fn.__name__,
+                                                     co_qualname=fn.__qualname__)
+
+
 # --- serving the checker -------------------------------------------------------------------------
 
 
@@ -288,7 +324,9 @@ class _Server:
         except SystemExit:
             return {"raise": "error", "text": "called exit()"}
         except BaseException as exc:
-            return {"raise": "error", "text": describe_exception(exc)[:500]}
+            return {"raise": "error", "text": describe_exception(exc)[:500],
+                    "kinds": [f"{k.__module__}.{k.__qualname__}"[:200]
+                              for k in type(exc).__mro__[:20]]}
 
 
 def _methods(cls: type) -> list[str]:
@@ -339,12 +377,13 @@ def _claim_pipes() -> tuple[BinaryIO, BinaryIO]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``runner NOTEBOOK --answers A,B [--cell-timeout S] [--call-timeout S]``."""
+    """``runner NOTEBOOK --answers A,B [--cell-timeout S] [--call-timeout S] [--guard M:F,...]``."""
     parser = argparse.ArgumentParser(prog="python -m sim.grading.runner")
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--answers", default="")
     parser.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S)
     parser.add_argument("--call-timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S)
+    parser.add_argument("--guard", default="")
     args = parser.parse_args(argv)
     os.environ[GRADING_ENV_VAR] = "1"
     sys.dont_write_bytecode = True
@@ -357,7 +396,9 @@ def main(argv: list[str] | None = None) -> None:
             os._exit(0)
         namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
                                      "display": _display}
+        guarded = helpers_to_guard(list(filter(None, args.guard.split(","))))
         cells = run_cells(nb, namespace, args.cell_timeout)
+        switch_off(guarded)
         answers = {}
         for name in filter(None, args.answers.split(",")):
             if name not in namespace:

@@ -192,7 +192,7 @@ def scenario_run(name: str) -> Kernel:
 def output_copies(kernel: Kernel, topic: str, read_committed: bool) -> collections.Counter:
     """How many output records each input record has in ``topic``, as a fresh consumer with
     that isolation level reads it (below the LSO or the HW; aborted records dropped)."""
-    from sim.audit import _data_mask
+    from sim.audit import data_mask
 
     app = next(c.app for c in kernel.clients
                if getattr(getattr(c, "app", None), "output_topic", None) == topic)
@@ -200,8 +200,8 @@ def output_copies(kernel: Kernel, topic: str, read_committed: bool) -> collectio
     for part in kernel.cluster.topic(topic).partitions:
         log = part.log
         stop = log.last_stable_offset if read_committed else log.high_watermark
-        ids = log.column("record_id", 0, stop)[_data_mask(log, 0, stop,
-                                                          drop_aborted=read_committed)]
+        keep = data_mask(log, 0, stop, drop_aborted=read_committed)
+        ids = log.column("record_id", 0, stop)[keep]
         copies.update(app.sources[int(i)] for i in ids)
     return copies
 

@@ -37,6 +37,8 @@ from sim.lessons import storage as ls
 
 EXERCISE = "04_storage"
 HIDDEN_WHILE_GRADED = True  # the notebook never imports this module; its variants are answers
+GUARDED_WHILE_GRADED = ("sim.lessons.storage:compaction", "sim.broker.log_cleaner:clean")
+"""04.a asks for what the cleaner keeps: while the grader calls kept_offsets these raise."""
 
 # 04.a -------------------------------------------------------------------------------------------
 SEGMENT_RECORDS = 2  # records per segment in every 04.a log

@@ -26,12 +26,16 @@ from collections.abc import Callable
 
 from sim.grading.answers import describe as _describe
 from sim.grading.answers import is_whole
+from sim.grading.budget import untimed
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.lessons import transactions as lt
 
 EXERCISE = "05_transactions"
 HIDDEN_WHILE_GRADED = True  # the notebook never imports this module; it holds hidden scripts
+GUARDED_WHILE_GRADED = ("sim.lessons.transactions:scripted_log",
+                        "sim.lessons.transactions:offsets_read")
+"""05.a asks for what these compute: while the grader calls read_committed_offsets they raise."""
 
 # 05.a -------------------------------------------------------------------------------------------
 VISIBLE_SCRIPT = (("A", "send", 2), ("B", "send", 3), ("B", "commit"), ("A", "send", 1),
@@ -76,7 +80,8 @@ _HINTS = {
 
 def read_committed_truth(script: tuple[tuple[object, ...], ...]) -> list[int]:
     """What a read_committed consumer really reads from ``script``'s log (the simulator)."""
-    return lt.offsets_read(lt.scripted_log(script), "read_committed")
+    with untimed():  # the check's own run: the budget is for the learner's code
+        return lt.offsets_read(lt.scripted_log(script), "read_committed")
 
 
 # --- 05.a ----------------------------------------------------------------------------------------
@@ -168,6 +173,10 @@ def fix_the_loop(answer: object, sheet: Checklist) -> None:
     with sheet.item("loop_steps is a list of the loop's steps", points=1) as item:
         try:
             steps = lt.check_steps(answer)  # type: ignore[arg-type]
+            if not all(isinstance(step, str) for step in steps):
+                raise ValueError(f"every step must be a string, got {_describe(steps)}")
+            # plain strings from here on: a str subclass cannot redefine == for the checks below
+            steps = lt.check_steps([str.__str__(step) for step in steps])
         except ValueError as error:
             item.fail(str(error))
         else:
@@ -191,9 +200,10 @@ def fix_the_loop(answer: object, sheet: Checklist) -> None:
 
 
 def _crash_item(item: object, steps: list[str], at_ms: float) -> bool:
-    kernel = lt.loop_crash_run(steps, at_ms)
-    counts = lt.loop_duplicates(kernel)
-    total = lt.output_copies(kernel, "out-loop", read_committed=False)
+    with untimed():  # steps are data: the run calls no learner code, however long it takes
+        kernel = lt.loop_crash_run(steps, at_ms)
+        counts = lt.loop_duplicates(kernel)
+        total = lt.output_copies(kernel, "out-loop", read_committed=False)
     inputs = lt.LOOP_RECORDS
     if counts["duplicates"]:
         item.fail(f"crash at {at_ms / 1000:g} s: {counts['duplicates']} inputs are in the "
@@ -212,7 +222,8 @@ def _crash_item(item: object, steps: list[str], at_ms: float) -> bool:
 
 def latency_trial(size: int) -> dict[str, float]:
     """Exercise 05.c's run with a transaction size: the same simulation the check runs."""
-    return lt.latency_run(size, RATE_PER_S, LATENCY_RECORDS)
+    with untimed():  # the size is data: the run calls no learner code
+        return lt.latency_run(size, RATE_PER_S, LATENCY_RECORDS)
 
 
 @question(

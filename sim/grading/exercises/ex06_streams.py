@@ -27,6 +27,7 @@ from typing import Any
 
 from sim.grading.answers import describe as _describe
 from sim.grading.answers import is_whole
+from sim.grading.budget import untimed
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.lessons import streams as ls
@@ -124,7 +125,8 @@ def reference_build(builder: StreamsBuilder) -> None:
 
 def expected_outputs(payments: list[tuple[str, int, int]]) -> list[tuple[Any, ...]]:
     """What the reference topology writes for ``payments``, computed now."""
-    return ls.StreamsApp(reference_build).run(payments, INPUT_TOPIC)
+    with untimed():  # the check's own run: the budget is for the learner's code
+        return ls.StreamsApp(reference_build).run(payments, INPUT_TOPIC)
 
 
 def _per_topic(rows: object, topic: str) -> list[tuple[Any, Any]] | str:
@@ -138,6 +140,39 @@ def _per_topic(rows: object, topic: str) -> list[tuple[Any, Any]] | str:
         if row[1] == topic:
             out.append((row[2], row[3]))
     return out
+
+
+_TOPICS = re.compile(r"\(topics?: \[?([^)\]]*)\]?\)")
+
+
+def _shape(text: object) -> tuple[str, set[str]]:
+    """A problem with the topology ``describe_text()`` describes (or ``""``), and the topics its
+    sinks write.
+
+    The outputs alone could come from plain Python; the description must show a topology: a
+    source reading ``payment``, every other node linked to a parent. A topic's points also need
+    a sink writing it.
+    """
+    if not isinstance(text, str) or not text.strip().startswith("Topologies:"):
+        return f"describe_text() returned {_describe(text)}, not a topology description", set()
+    _subs, nodes = _parse(text)
+    read: set[str] = set()
+    written: set[str] = set()
+    for lines in nodes.values():
+        kind = lines[0].split(":", 1)[0]
+        found = _TOPICS.search(lines[0])
+        topics = {t.strip() for t in found.group(1).split(",")} if found else set()
+        if kind == "Source":
+            read |= topics
+        elif not any(line.startswith("<--") for line in lines[1:]):
+            return (f"the node {lines[0]!r} has no parent (<--): it is not part of a topology",
+                    written)
+        if kind == "Sink":
+            written |= topics
+    if INPUT_TOPIC not in read:
+        return (f"the topology describe_text() describes has no source reading {INPUT_TOPIC}",
+                written)
+    return "", written
 
 
 def _first_difference(mine: list[tuple[Any, Any]], theirs: list[tuple[Any, Any]]) -> str:
@@ -161,11 +196,17 @@ def build_a_topology(answer: object, sheet: Checklist) -> None:
     with sheet.item("payments_app is a StreamsApp whose topology runs on the example "
                     "payments", points=1) as item:
         runner = getattr(answer, "run", None)
-        if runner is None or not callable(runner):
+        describer = getattr(answer, "describe_text", None)
+        shape, written = "", set()
+        if not (callable(runner) and callable(describer)):
             item.fail(f"expected ls.StreamsApp(build_topology), got {_describe(answer)}",
                       _HINTS["wrap"])
         else:
-            visible = runner(VISIBLE_PAYMENTS, INPUT_TOPIC)
+            shape, written = _shape(describer())  # type: ignore[misc]
+        if item.passed and shape:
+            item.fail(shape, _HINTS["wrap"])
+        elif item.passed:
+            visible = runner(VISIBLE_PAYMENTS, INPUT_TOPIC)  # type: ignore[misc]
             if isinstance(_per_topic(visible, UNKNOWN_TOPIC), str):
                 item.fail(str(_per_topic(visible, UNKNOWN_TOPIC)), _HINTS["wrap"])
     if not item.passed:
@@ -181,7 +222,10 @@ def build_a_topology(answer: object, sheet: Checklist) -> None:
     for topic, points, hint, what in checks:
         with sheet.item(f"{topic} gets {what}, for the example and for payments you have not "
                         "seen", points=points) as item:
-            for label, (mine, theirs) in results.items():
+            if topic not in written:
+                item.fail(f"the topology describe_text() describes has no sink writing {topic}",
+                          hint)
+            for label, (mine, theirs) in results.items() if topic in written else ():
                 got = _per_topic(mine, topic)
                 want = [(key, value) for _n, name, key, value, _ts in theirs if name == topic]
                 if isinstance(got, str):

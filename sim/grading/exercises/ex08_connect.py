@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sim.connect.errors import DataError
@@ -84,6 +85,35 @@ def _bodies(answer: Any) -> list[dict[str, Any]] | str:
             for body in answer]
 
 
+PIPELINE_PLUGINS = ("FileStreamSource", "JdbcSink")
+"""The only connectors 08.a's pipeline needs (by simple name, without ``Connector``)."""
+
+
+def _outside_problem(body: dict[str, Any], input_file: Path, database: Path) -> str:
+    """A problem if ``body`` would touch anything but the check's own two files, or ``""``.
+
+    The check runs the configs in the grader's own process, where a FileStreamSource reads and
+    a FileStreamSink or JDBC connector writes any path it is given: the pipeline may only read
+    ``input_file`` and write ``database``.
+    """
+    config = body["config"]
+    plugin = str(config["connector.class"]).rsplit(".", 1)[-1].removesuffix("Connector")
+    if plugin not in PIPELINE_PLUGINS:
+        return (f"{body['name']}: this pipeline is a FileStreamSource and a JdbcSinkConnector, "
+                f"not {str(config['connector.class'])[:80]}")
+    if plugin == "FileStreamSource":
+        where, given, what = str(config.get("file", "")), input_file, "file is input_file"
+    else:  # a URL that is not jdbc:sqlite:<path> opens nothing: the connector fails to start
+        url = str(config.get("connection.url", ""))
+        if not url.startswith("jdbc:sqlite:"):
+            return ""
+        where, given = url.removeprefix("jdbc:sqlite:"), database
+        what = "connection.url is jdbc:sqlite:<database>"
+    if not where or Path(where).resolve() != given.resolve():
+        return f"{body['name']}: its {what}, the path pipeline_configs was given"
+    return ""
+
+
 def expected_rows() -> list[tuple[str, str]]:
     """The rows the spec asks for, from the hidden lines."""
     return [(line, ORIGIN) for line in [*SIGNUPS, LATE_SIGNUP]]
@@ -112,7 +142,11 @@ def pipeline(answer: Any, sheet: Checklist) -> None:
     with sheet.item("both configs are valid (PUT /connector-plugins/{class}/config/validate "
                     "reports 0 errors) and POST /connectors creates them (201)",
                     points=2) as item:
-        for body in bodies:
+        outside = next(filter(None, (_outside_problem(b, input_file, database)
+                                     for b in bodies)), "")
+        if outside:
+            item.fail(outside, _HINTS["sink"])
+        for body in [] if outside else bodies:
             config = {k: None if v is None else str(v) for k, v in body["config"].items()}
             plugin = str(config["connector.class"])
             checked = lab.rest.put(f"/connector-plugins/{plugin}/config/validate",
@@ -202,9 +236,13 @@ def reference_table(batches: list[list[SinkRecord]]) -> dict[Any, Any]:
 
 
 def _is_data_error(exc: BaseException) -> bool:
-    """The learner's ``DataError``, raised here or (in the batch grader) in their process."""
+    """The lab's ``DataError`` (or a subclass), raised here or (in the batch grader) in the
+    learner's process; a learner's own class that is only named DataError is not one."""
     return isinstance(exc, DataError) or (
-        isinstance(exc, LearnerError) and str(exc).startswith("DataError"))
+        isinstance(exc, LearnerError) and _DATA_ERROR in exc.kinds)
+
+
+_DATA_ERROR = f"{DataError.__module__}.{DataError.__qualname__}"
 
 
 @question("08.b", points=6, answer="LatestValueSinkTask",
