@@ -15,12 +15,21 @@ the text) and asserts the behaviour of Kafka's classes on it:
 from __future__ import annotations
 
 import functools
+from pathlib import Path
+
+import pytest
 
 from sim import scenarios
 from sim.audit import audit_kernel
+from sim.errors import ScenarioError
 from sim.fuzz.streams_check import check_count, read_committed
 from sim.streams import KafkaStreams
-from sim.streams.events import STREAMS_COMMIT, STREAMS_PROCESS, STREAMS_TASK
+from sim.streams.events import (
+    STREAMS_COMMIT,
+    STREAMS_PROCESS,
+    STREAMS_START_FAILED,
+    STREAMS_TASK,
+)
 from sim.streams.kafka_streams import instances
 from sim.streams.restore_timeline import restore_events
 
@@ -158,3 +167,31 @@ def test_a_committed_input_offset_below_the_log_start_resets_to_earliest_and_goe
     assert gap - deleted <= crashed_read  # processed before the crash, after the last commit
     assert len(gap & deleted) > 100
     assert running(kernel) == ["counter-1"]
+
+
+def test_two_instances_on_one_state_directory_the_second_fails_to_start():
+    """Kafka's lock on ``<state.dir>/<application.id>`` (``StateDirectory``): the first instance
+    holds it; the second, on the same machine and folder, fails in its constructor with Kafka's
+    message and never joins, so the first owns every task and the counts are exact."""
+    scenario, kernel = run("streams-restore-shared-state-dir")
+    failed = kernel.trace.frame(STREAMS_START_FAILED)
+    assert list(failed.component) == ["counter-2"]
+    assert failed.detail.iloc[0].startswith(
+        "Unable to initialize state, this can happen if multiple instances of Kafka Streams are "
+        "running in the same state directory (current state directory is [<state.dir>/counter])")
+    assert running(kernel) == ["counter-1"]
+    created = kernel.trace.frame(STREAMS_TASK)
+    created = created[created.action == "created"]
+    assert sorted(created.task) == ["0_0", "0_1", "0_2", "0_3"]
+    assert set(created.component) == {"counter-1-StreamThread-1"}
+    assert check_count(kernel, scenario.streams[0]) == {}
+
+
+def test_a_fault_may_not_name_an_instance_that_never_starts():
+    """With ``shared_state_dir`` only the first instance runs: a fault naming another is an
+    error at load that names the field."""
+    text = (Path(scenarios.__file__).parent / "streams-restore-shared-state-dir.yaml").read_text(
+        "utf-8")
+    scenarios.parse(text + "faults:\n  - {at_ms: 5000, streams_crash: {instance: counter-1}}\n")
+    with pytest.raises(ScenarioError, match=r"faults\[0\]\.streams_crash\.instance.*never runs"):
+        scenarios.parse(text + "faults:\n  - {at_ms: 5000, streams_crash: {instance: counter-2}}\n")

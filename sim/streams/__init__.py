@@ -15,10 +15,11 @@ Processor API), ``topology`` / ``description`` (the graph and ``describe()``), `
 ``test_driver`` and ``config``.
 """
 
+from typing import Any
+
 from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
 from sim.streams.description import TopologyDescription
-from sim.streams.drawing import draw_topology
 from sim.streams.kafka_streams import KafkaStreams, KeyQueryMetadata
 from sim.streams.kgrouped import KGroupedStream, SessionWindowedKStream, TimeWindowedKStream
 from sim.streams.kstream import BranchedKStream, KStream
@@ -93,3 +94,12 @@ __all__ = [
     "Windowed",
     "draw_topology",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``draw_topology`` needs matplotlib: import it on first use, not with ``sim``."""
+    if name == "draw_topology":
+        from sim.streams.drawing import draw_topology
+
+        return draw_topology
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,6 +16,8 @@
   tasks' updates are ``standby`` batches.
 - ``streams.checkpoint``: a task wrote its ``.checkpoint`` file (``offsets``).
 - ``streams.crash``: an instance's process died (``detail``: state directory kept or lost).
+- ``streams.start_failed``: an instance could not be created (``detail``: Kafka's message, e.g.
+  another instance holds the state directory's lock).
 """
 
 from __future__ import annotations
@@ -47,3 +49,5 @@ STREAMS_CHECKPOINT = register(EventKind(
     "streams.checkpoint", ("task", "offsets"), "a task wrote its .checkpoint file"))
 STREAMS_CRASH = register(EventKind(
     "streams.crash", ("detail",), "a Streams instance's process died"))
+STREAMS_START_FAILED = register(EventKind(
+    "streams.start_failed", ("detail",), "a Streams instance could not be created"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.streams.events import STREAMS_CRASH, STREAMS_RESTORE, STREAMS_TASK
+from sim.streams.events import STREAMS_CRASH, STREAMS_RESTORE, STREAMS_START_FAILED, STREAMS_TASK
 
 _STARTS = {"created": "restoring", "restored": "running", "standby created": "standby"}
 _ENDS = {"closed", "standby closed"}
@@ -76,10 +76,13 @@ def restore_lines(kernel: Any) -> list[str]:
     corrupted, one line each, in trace order; nothing when the run had no Streams restores."""
     restores = restore_events(kernel)
     crashes = kernel.trace.frame(STREAMS_CRASH)
-    if restores.empty and crashes.empty:
+    failed = kernel.trace.frame(STREAMS_START_FAILED)
+    if restores.empty and crashes.empty and failed.empty:
         return []
     rows = [(int(q), f"{t:>10.1f} ms  {c}: crashed, {d}") for q, t, c, d in zip(
         crashes.seq, crashes.time_ms, crashes.component, crashes.detail, strict=True)]
+    rows += [(int(q), f"{t:>10.1f} ms  {c}: could not start: {d}") for q, t, c, d in zip(
+        failed.seq, failed.time_ms, failed.component, failed.detail, strict=True)]
     for row in restores.itertuples():
         where = f"{row.thread} task {row.task} {row.store}-{row.partition}"
         if row.action == "start":

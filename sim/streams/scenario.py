@@ -15,6 +15,11 @@ Example::
       - {at_ms: 30000, streams_crash: {instance: tagger-2, lose_state: true}}
       - {at_ms: 40000, streams_restart: {instance: tagger-2}}
 
+``shared_state_dir: true`` runs every instance of an application on one machine with one
+``state.dir`` (a folder of the run's own): as in Kafka, the first holds the directory's lock and
+each later one fails in its constructor with Kafka's message (``streams.start_failed``); it never
+runs, so faults may not name it.
+
 A scenario names its application by one of a few topologies (``APPS``) rather than by code, so
 that a file stays data: ``tag`` replaces every value (one sub-topology), ``rekey`` gives every
 record a new key and so goes through a repartition topic (two sub-topologies). Both keep each
@@ -34,14 +39,16 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from sim.errors import ConfigError
+from sim.errors import ConfigError, StreamsError
 from sim.streams.builder import StreamsBuilder
 from sim.streams.config import StreamsConfig
+from sim.streams.events import STREAMS_START_FAILED
 from sim.streams.faults import StreamsCrash, StreamsRestart
 from sim.streams.materialized import Materialized
 from sim.streams.topology import Topology
 
-FIELDS = {"application.id", "app", "input", "output", "instances", "config", "start_ms"}
+FIELDS = {"application.id", "app", "input", "output", "instances", "config", "start_ms",
+          "shared_state_dir"}
 FAULTS: dict[str, tuple[str, ...]] = {"streams_hang": ("duration_ms",), "streams_crash": (),
                                       "streams_restart": ()}
 """Streams fault kinds and the fields each needs besides ``instance``."""
@@ -148,9 +155,14 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
             StreamsConfig({"application.id": app_id, **config})
         except ConfigError as exc:
             checker.fail(f"{where}.config", f"is invalid: {exc}")
+        shared = checker.typed(spec, "shared_state_dir", bool, where, default=False)
+        if shared and "state.dir" in config:
+            checker.fail(f"{where}.shared_state_dir", "and config state.dir both choose the "
+                         "state directory; give one")
         out.append({"application.id": app_id, "app": app, "input": spec["input"],
                     "output": spec["output"], "start_ms": float(start), "config": config,
-                    "instances": [f"{app_id}-{n}" for n in range(1, instances + 1)]})
+                    "instances": [f"{app_id}-{n}" for n in range(1, instances + 1)],
+                    "shared_state_dir": shared})
     return out
 
 
@@ -187,6 +199,10 @@ def check_fault(checker: Any, fault: dict[str, Any], where: str,
     if name not in names:
         checker.fail(f"{where}.{kind}.instance", f"names instance {name!r}; the scenario's "
                      f"Streams instances are: {', '.join(names) or 'none'}")
+    spec = next(s for s in specs if name in s["instances"])
+    if spec["shared_state_dir"] and name != spec["instances"][0]:
+        checker.fail(f"{where}.{kind}.instance", f"names {name!r}, which never runs: it shares "
+                     f"{spec['instances'][0]}'s state directory (shared_state_dir)")
     for field in FAULTS[kind]:
         value = checker.typed(body, field, (int, float), f"{where}.{kind}", required=True)
         if not 0 < value < math.inf:
@@ -199,14 +215,24 @@ def check_fault(checker: Any, fault: dict[str, Any], where: str,
 def setup(kernel: Any, specs: list[dict[str, Any]]) -> dict[str, Any]:
     """Create every instance and start it at its ``start_ms``; return them by name."""
     from sim.streams.kafka_streams import KafkaStreams
+    from sim.streams.state_directory import default_state_dir
 
     instances = {}
     for spec in specs:
+        shared = str(default_state_dir(kernel)) if spec.get("shared_state_dir") else None
         for name in spec["instances"]:
             config = {**spec["config"], "application.id": spec["application.id"],
                       "client.id": name}
-            app = KafkaStreams(kernel, topology(spec["app"], spec["input"], spec["output"]),
-                               config)
+            if shared is not None:
+                config["state.dir"] = shared
+            try:
+                app = KafkaStreams(kernel, topology(spec["app"], spec["input"], spec["output"]),
+                                   config)
+            except StreamsError as exc:  # Kafka's lock on the state directory: never runs
+                # the run's temporary folder differs from run to run; the trace must not
+                detail = str(exc).replace(shared, "<state.dir>") if shared else str(exc)
+                kernel.trace.emit(STREAMS_START_FAILED, kernel.now_ms, name, detail)
+                continue
             instances[name] = app
             if spec["start_ms"] <= kernel.now_ms:
                 app.start()
