@@ -264,3 +264,24 @@ def test_answered_requests_leave_no_timer_that_keeps_a_run_going():
     kernel.run()
     assert slow.acked == fast.acked == 1
     assert kernel.now_ms < 100
+
+
+def test_a_follower_that_caught_up_while_its_leader_was_cut_off_rejoins_after_the_heal() -> None:
+    """Kafka's follower fetches again every ``replica.fetch.wait.max.ms`` even with nothing new,
+    and each fetch lets the leader retry the ISR expansion (``Partition.maybeExpandIsr``). Here
+    the followers caught up while leader 0 could not reach the controller; after every fault is
+    healed they must rejoin, so the high watermark reaches the log end and the run goes on.
+    (Parked until the next append, they stayed out forever: the HW froze below min ISR, acks=all
+    producers and read_committed readers stopped.)"""
+    from pathlib import Path
+
+    from sim import scenarios
+
+    path = Path(__file__).parent / "data" / "fuzz" / (
+        "transactions--eos-extra-new-leader-hw-behind.yaml")
+    kernel = scenarios.load(str(path)).run()
+    for topic in ("payments", "payments-out"):
+        for p in range(3):
+            part = kernel.cluster.partition(topic, p)
+            assert sorted(part.isr) == [0, 1, 2], (topic, p, part.isr)
+            assert part.log.high_watermark == part.log.log_end_offset, (topic, p)

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 REPLICA_FETCH_MAX_BYTES = 1048576  # replica.fetch.max.bytes (per partition)
 REPLICA_FETCH_BACKOFF_MS = 1000  # replica.fetch.backoff.ms
+REPLICA_FETCH_WAIT_MAX_MS = 500  # replica.fetch.wait.max.ms
 CONTROL_BATCH_BYTES = 78  # a v2 batch header (61) and one control record (key 4, value 6)
 CONTROL_VALUE_BYTES = 6  # EndTransactionMarker: version (2) and coordinator epoch (4)
 
@@ -497,12 +498,17 @@ class ReplicaManager:
                     active.append((part, offset, epoch))
             if not any(part.log.log_end_offset > offset for part, offset, _ in active):
                 # Parked until the leader appends or leadership moves. Kafka also answers after
-                # replica.fetch.wait.max.ms with nothing; that empty answer changes nothing here
-                # (an idle follower at the leader's end offset counts as caught up), so the lab
-                # skips it and an idle cluster simply has no events.
+                # replica.fetch.wait.max.ms with nothing; for a follower in the ISR that empty
+                # answer changes nothing (at the leader's end offset it counts as caught up), so
+                # the lab skips it and an idle cluster simply has no events. A follower left out
+                # of an ISR (its leader could not reach the controller when it caught up) does
+                # fetch again after that wait: each fetch is the leader's chance to add it back.
                 waiter = env.event()
                 self._waiting_fetchers.setdefault(leader, []).append(waiter)
-                yield waiter
+                if any(follower not in part.isr for part, _, _ in active):
+                    yield waiter | self.runtime.background_timeout(REPLICA_FETCH_WAIT_MAX_MS)
+                else:
+                    yield waiter
                 continue
             data = [self._read_for_follower(part, epoch, offset) for part, offset, epoch in active
                     if part.leader == leader and part.leader_epoch == epoch
