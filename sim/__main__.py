@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import report, scenarios
-from sim.errors import KafkaLabError, SimulationError
+from sim.errors import KafkaLabError
 from sim.fuzz.generator import PROFILES
 
 TOUR = Path("notebooks", "00_tour.ipynb")
@@ -185,8 +185,10 @@ def _run(name: str, seed: int | None, trace_path: Path | None, as_json: bool = F
     scenario = scenarios.load(name)
     try:
         kernel = scenario.run(seed)
-    except SimulationError as exc:
-        raise SimulationError(f"{scenario.source}: {exc}") from exc
+    except KafkaLabError as exc:  # found while running (a partitioner, the clock): name the file
+        if str(exc).startswith(f"{scenario.source}: "):
+            raise
+        raise KafkaLabError(f"{scenario.source}: {exc}") from exc
     if as_json:
         summary = report.summary_json(kernel, scenario.name, scenario.description)
         print(json.dumps(summary, allow_nan=False, default=str))
