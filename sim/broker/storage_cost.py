@@ -12,10 +12,13 @@ headroom on the disks are left out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
+
+DAY_MS = 86_400_000
 
 GB = 1e9
 """Cloud storage is billed per decimal gigabyte."""
@@ -74,6 +77,19 @@ def retention_plan(ingest_bytes_per_day: float, retention_days: float, replicati
                             ingest_bytes_per_day * retention_days, puts, reads_per_month, prices)
     return {"retention_days": retention_days, "local_retention_days": local_retention_days,
             **cost}
+
+
+def topic_plan_cost(ingest_bytes_per_day: float, retention_ms: int, local_retention_ms: int,
+                    replication_factor: int) -> float:
+    """A tiered topic's monthly cost in dollars for its ``retention.ms`` and
+    ``local.retention.ms`` (-2: the same as ``retention.ms``; -1 keeps forever: infinite)."""
+    if retention_ms == -1:
+        return math.inf
+    local = retention_ms if local_retention_ms == -2 else local_retention_ms
+    if local == -1:
+        return math.inf
+    return retention_plan(ingest_bytes_per_day, retention_ms / DAY_MS, replication_factor,
+                          local / DAY_MS)["total_usd"]
 
 
 def cluster_cost(cluster: Any, prices: StoragePrices = LAB_PRICES) -> pd.DataFrame:

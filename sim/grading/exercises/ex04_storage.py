@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping
 
 from sim import config
-from sim.broker.storage_cost import retention_plan
+from sim.broker.storage_cost import topic_plan_cost
 from sim.errors import ConfigError
 from sim.grading.answers import describe as _describe
 from sim.grading.answers import is_whole
@@ -136,14 +136,9 @@ def predict_compaction(answer: object, sheet: Checklist) -> None:
 
 
 def plan_cost(retention_ms: int, local_retention_ms: int) -> float:
-    """The plan's monthly cost in dollars (storage cost model; -1 keeps forever: infinite)."""
-    if retention_ms == -1:
-        return math.inf
-    local = retention_ms if local_retention_ms == -2 else local_retention_ms
-    if local == -1:
-        return math.inf
-    return retention_plan(INGEST_BYTES_PER_DAY, retention_ms / DAY_MS, REPLICATION_FACTOR,
-                          local / DAY_MS)["total_usd"]
+    """The plan's monthly cost in dollars (-1 keeps forever: infinite)."""
+    return topic_plan_cost(INGEST_BYTES_PER_DAY, retention_ms, local_retention_ms,
+                           REPLICATION_FACTOR)
 
 
 def _read_plan(answer: object) -> tuple[int, int] | str:
