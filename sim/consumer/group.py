@@ -72,6 +72,14 @@ GROUP_SUBSCRIBED_TO_TOPIC = "GROUP_SUBSCRIBED_TO_TOPIC"
 """Errors of the admin requests OffsetDelete and DeleteGroups (``Errors``)."""
 
 
+def offsets_write_error(append_error: str) -> str:
+    """What a coordinator answers when its write to ``__consumer_offsets`` failed: it no longer
+    leads that partition (NOT_COORDINATOR: find the coordinator again), or cannot write now."""
+    if append_error == "NOT_LEADER_OR_FOLLOWER":
+        return NOT_COORDINATOR
+    return COORDINATOR_NOT_AVAILABLE
+
+
 class GroupCoordinator:
     """Serves the JoinGroup, SyncGroup, Heartbeat, LeaveGroup and offset requests of all groups.
 
@@ -473,8 +481,7 @@ class GroupCoordinator:
 
         def stored(result: Any) -> None:
             if result.error != APPEND_OK:
-                future.succeed(NOT_COORDINATOR if result.error == "NOT_LEADER_OR_FOLLOWER"
-                               else COORDINATOR_NOT_AVAILABLE)
+                future.succeed(offsets_write_error(result.error))
                 return
             pending = self.pending_txn_offsets.setdefault(producer_id, {})
             now = self.kernel.now_ms
@@ -536,8 +543,7 @@ class GroupCoordinator:
 
         def stored(result: Any) -> None:
             if result.error != APPEND_OK:
-                future.succeed((NOT_COORDINATOR if result.error == "NOT_LEADER_OR_FOLLOWER"
-                                else COORDINATOR_NOT_AVAILABLE, {}))
+                future.succeed((offsets_write_error(result.error), {}))
                 return
             for tp in removable:
                 group.offsets.pop(tp, None)
@@ -563,8 +569,7 @@ class GroupCoordinator:
 
         def stored(result: Any) -> None:
             if result.error != APPEND_OK:
-                future.succeed(NOT_COORDINATOR if result.error == "NOT_LEADER_OR_FOLLOWER"
-                               else COORDINATOR_NOT_AVAILABLE)
+                future.succeed(offsets_write_error(result.error))
                 return
             group.offsets.clear()
             group.transition(DEAD)
