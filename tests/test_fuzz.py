@@ -772,6 +772,64 @@ def test_transactions_check_is_not_blind(monkeypatch):
     assert "read-above-lso" in found, found
 
 
+def test_transactions_profiles_aim_one_fault_at_a_members_transaction_coordinator():
+    """Every transactions schedule (safe or unsafe) crashes, isolates or cuts from the member's
+    producer the broker leading the member's __transaction_state partition, after the loop's
+    first transactions began; all three kinds occur, and the other draws do not move (the
+    coordinator fault has a random stream of its own)."""
+    from sim.fuzz.generator import COORDINATOR_EARLIEST_MS, COORDINATOR_FAULTS
+
+    drawn = set()
+    for name in ("transactions", "transactions-unsafe"):
+        profile = PROFILES[name].scaled(TXN_RECORDS)
+        for index in range(12):
+            scenario = generate(profile, SEED, index)
+            aimed = [k for k in COORDINATOR_FAULTS if k in scenario["description"]]
+            assert len(aimed) == 1, scenario["description"]
+            drawn.add(aimed[0])
+    assert drawn == set(COORDINATOR_FAULTS)
+    scenario = generate(_txn_profile(), SEED, 1)
+    assert "coordinator-producer-cut" in scenario["description"], scenario["description"]
+    cut = next(f for f in scenario["faults"] if "network_partition" in f
+               and any(str(n).endswith("-producer") for n in f["network_partition"]["b"]))
+    member = cut["network_partition"]["b"][0].removesuffix("-producer")
+    assert cut["at_ms"] >= COORDINATOR_EARLIEST_MS
+    loaded = scenarios.parse(to_yaml(scenario), "aimed.yaml")
+    kernel = loaded.build()
+    kernel.run(cut["at_ms"] - 1)
+    coordinator = kernel.cluster.transaction_coordinator
+    assert coordinator.txns[member].state != "Empty"
+    assert cut["network_partition"]["a"] == [coordinator.node_for(member)]
+
+
+def test_unsafe_transactions_tolerate_only_what_a_truncation_explains(monkeypatch):
+    """Under transactions-unsafe, an exactly-once break no truncation explains is
+    ``eos-uncaused`` (never tolerated); one a truncation explains is tolerated, naming it."""
+    from sim.fuzz import transactions_check
+    from sim.producer import Producer
+
+    scenario = _mid_transaction_crash()
+    unsafe = PROFILES["transactions-unsafe"].scaled(TXN_RECORDS)
+    send = Producer.send
+
+    def twice(self, topic, *args, **kwargs):
+        if topic == "payments-out":
+            send(self, topic, *args, **kwargs)
+        return send(self, topic, *args, **kwargs)
+
+    monkeypatch.setattr(Producer, "send", twice)
+    verdict = check_scenario(scenario, unsafe)
+    assert verdict.cause == "eos-uncaused", verdict.line()
+    assert "eos-extra: payments-out-" in verdict.violations[0].detail
+    monkeypatch.setattr(transactions_check.Truncations, "cause",
+                        lambda self, ids, where=None, read=(): "log.truncate of payments-out-0")
+    verdict = check_scenario(scenario, unsafe)
+    assert not verdict.failed, verdict.line()
+    extra = next(v for v in verdict.tolerated if v.kind == "eos-extra")
+    assert "(cause: log.truncate of payments-out-0)" in extra.detail
+    assert check_scenario(scenario, _txn_profile()).cause == "eos-extra"
+
+
 @pytest.mark.slow
 def test_transactions_schedule_prints_the_same_bytes_under_two_hash_seeds(tmp_path):
     """`python -m sim run FILE.yaml` of a transactions schedule with a crashed loop member and
