@@ -2,8 +2,8 @@
 
 Campaigns run 312 schedules in all (150 safe, 60 disk-loss, 60 unsafe, 30 consumer groups, 12
 Kafka Streams applications) at
-600 records per schedule (10/s over the same 60 s), and 6 transactions schedules at 300, to
-keep CI to minutes;
+600 records per schedule (10/s over the same 60 s), and 6 transactions schedules and 4
+transactions-unsafe ones at 300, to keep CI to minutes;
 ``benchmarks/fuzz_campaign.py`` runs 1,000 and more at the reference size. Every minimised
 finding under ``tests/data/fuzz`` replays clean once its defect is fixed; one that cannot be
 fixed at once is marked ``xfail(strict=True)`` naming its cause, so the marker must go when the
@@ -678,6 +678,17 @@ def test_transactions_profile_is_exactly_once_for_read_committed_readers(transac
     assert transactions.runs == TXN_RUNS
     assert transactions.findings == [], [f.verdict.line() for f in transactions.findings]
     assert transactions.uncaused == 0
+
+
+@pytest.mark.slow
+def test_transactions_unsafe_profile_ties_every_break_and_loss_to_its_cause():
+    """Unclean election or min.insync.replicas=1 on the loop's topics, with a fault on its
+    coordinator: whatever exactly-once breaks is explained by a truncation, every lost record
+    has its cause, and every run ends online."""
+    unsafe = campaign(PROFILES["transactions-unsafe"].scaled(TXN_RECORDS), 4, SEED)
+    assert unsafe.runs == 4
+    assert unsafe.findings == [], [f.verdict.line() for f in unsafe.findings]
+    assert unsafe.uncaused == 0
 
 
 def test_transactions_profile_draws_member_faults_on_the_loop_and_timeouts_it_can_pass():
