@@ -611,6 +611,16 @@ DEFECTS: dict[str, str | None] = {
     # to; the input was committed, so the checker counts inputs below any replica's HW (a
     # checker false alarm, eos-extra)
     "transactions--eos-extra-new-leader-hw-behind": None,
+    # transactions-unsafe profile (built from seed 2026, schedule 1, min ISR 1 and unclean
+    # election): after the unclean election eos-2's position on payments-2 (19) is past the new
+    # leader's log end (14); the lab's consumer gets OFFSET_OUT_OF_RANGE and resets to earliest
+    # (offset 0), so inputs 0-13, which no truncation touched, get a second committed output.
+    # Kafka's consumer validates its position after a leader change (KIP-320,
+    # OffsetsForLeaderEpoch; SubscriptionState.maybeCompleteValidation) and, with a reset
+    # policy, seeks to the first offset known to diverge (14) instead
+    "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation":
+        "the consumer has no KIP-320 position validation: after a truncation it resets by "
+        "auto.offset.reset instead of seeking to the first offset known to diverge",
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
