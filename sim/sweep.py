@@ -561,7 +561,57 @@ def _frame(rows: list[dict[str, Any]], keys: list[str], name: str) -> pd.DataFra
         frame[column] = frame[column].astype("int64")
     for column in ("loses_data", "hung", "raised"):
         frame[column] = frame[column].astype(bool)
+    for key in keys:  # a key missing from a point of a union grid: None (parquet keeps it)
+        frame[key] = frame[key].astype(object).where(frame[key].notna(), None)
     return frame
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """A sweep's table written with ``to_parquet`` / ``to_csv`` (``python -m sim sweep --out``)
+    read back as ``sweep`` returned it: the grid's values as their configs read them (CSV
+    cannot tell "1" from 1), empty texts as "", missing grid values as None.
+
+    Raises:
+        ScenarioError: the file is missing or is not a sweep's table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: no such file of sweep results.")
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    columns = list(frame.columns)
+    tail = [c for c in COLUMNS if c not in ("run_id", "point")]
+    if columns[:2] != ["run_id", "point"] or "seed" not in columns \
+            or columns[columns.index("seed"):] != tail:
+        raise ScenarioError(f"{path}: not a table of sweep results (its columns are "
+                            f"{', '.join(map(str, columns))}).")
+    keys = columns[2:columns.index("seed")]
+    rows = frame.to_dict("records")
+    for row in rows:
+        for key in keys:
+            row[key] = _read_value(row[key])
+    routes = _routes([tuple((key, None) for key in keys)], None)
+    for row in rows:
+        for key in keys:
+            if row[key] is not None:
+                row[key] = _canonical(key, row[key], routes)
+    table = pd.DataFrame(rows, columns=columns)
+    for column in ("cause", "error", "verdict", "violations", "scenario"):
+        table[column] = table[column].astype(object).where(table[column].notna(), "")
+    for column in ("loses_data", "hung", "raised"):
+        table[column] = table[column].map(lambda v: v if isinstance(v, bool)
+                                          else str(v) == "True")
+    return _frame(table.to_dict("records"), keys, str(table["scenario"].iloc[0])
+                  if len(table) else "")
+
+
+def _read_value(value: Any) -> Any:
+    """A grid value as a file gave it; None for a missing one ("" in CSV, null / NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 # -- backends ---------------------------------------------------------------------------------
