@@ -10,9 +10,9 @@ the same table comes back whichever process ran it, in whatever order, under any
 
 Grid keys are Kafka's config names. A producer config (``acks``) is set on every producer, a
 topic config (``min.insync.replicas``, ``unclean.leader.election.enable``) on every topic, a
-broker-only config on the cluster, a consumer config on every consumer group. A name that is
-both (``compression.type``: producer and topic) needs a prefix, as Kafka Streams spells them:
-``producer.compression.type``, ``topic.compression.type``, ``broker.…``, ``consumer.…``. A grid
+broker-only config on the cluster, a consumer config on every consumer group. A name of two
+tables (``client.id``: producer and consumer) needs a prefix, as Kafka Streams spells them:
+``producer.client.id``, ``consumer.client.id`` (and ``topic.…``, ``broker.…``). A grid
 is a mapping of names to lists of values (every combination runs), or a list of such mappings
 (their union, as scikit-learn's ``ParameterGrid``): ``[{"acks": ["all"]}, {"acks": ["1"],
 "enable.idempotence": [False]}]``.
@@ -555,10 +555,10 @@ def _frame(rows: list[dict[str, Any]], keys: list[str], name: str) -> pd.DataFra
     order = ["run_id", "point", *keys, *[c for c in COLUMNS if c not in ("run_id", "point")]]
     frame = pd.DataFrame(rows, columns=[c for c in order if c != "scenario"])
     frame.insert(frame.columns.get_loc("schedule") + 1, "scenario", name)
-    frame = frame.sort_values("run_id", kind="stable").reset_index(drop=True)
     for column in ("run_id", "point", "seed", "schedule", "sent", "acknowledged", "lost",
                    "unseen", "duplicates", "steps", *CAUSE_COLUMNS):
         frame[column] = frame[column].astype("int64")
+    frame = frame.sort_values("run_id", kind="stable").reset_index(drop=True)
     for column in ("loses_data", "hung", "raised"):
         frame[column] = frame[column].astype(bool)
     for key in keys:  # a key missing from a point of a union grid: None (parquet keeps it)
