@@ -71,6 +71,9 @@ SCHEDULE_PROFILES = ("safe", "disk-loss", "unsafe")
 """Profiles whose schedules fit any scenario: their faults name only brokers 0–2, the
 controller and the producer. The others fault their own consumers and Streams applications,
 so they run only as the fuzzer's own scenarios (``scenario=None``)."""
+BATCHES_PER_WORKER = 10
+"""Tasks per worker by default: a worker process starts (and imports ``sim``) once, so tasks
+cost little; ten each keep the progress bar moving and the last tasks short."""
 COLUMNS = ("run_id", "point", "seed", "schedule", "scenario", "sent", "acknowledged", "lost",
            "unseen", "duplicates", "loses_data", "cause", *CAUSE_COLUMNS,
            "hung", "raised", "error", "verdict", "violations", "steps")
@@ -140,7 +143,7 @@ def sweep(scenario: str | Path | Mapping[str, Any] | None, *,
         jobs: worker processes (joblib's loky backend); 1 runs everything in this process.
         client: a ``dask.distributed.Client`` or a scheduler address (``"tcp://host:8786"``):
             the batches run as Dask tasks instead, and ``jobs`` is ignored.
-        batch_size: runs per task (default: enough for about four tasks per worker).
+        batch_size: runs per task (default: about ``BATCHES_PER_WORKER`` tasks per worker).
         progress: a ``tqdm.auto`` bar when there is more than one batch.
         max_steps: simulated events a run may take before it counts as hung (a step count,
             not a wall-clock limit, so that the verdict is the same on every machine).
@@ -177,7 +180,7 @@ def sweep(scenario: str | Path | Mapping[str, Any] | None, *,
         client = _connect(client)
     try:
         workers = _dask_workers(client) if client is not None else jobs
-        size = batch_size or max(1, math.ceil(len(runs) / (4 * workers)))
+        size = batch_size or max(1, math.ceil(len(runs) / (BATCHES_PER_WORKER * workers)))
         batches = [runs[i:i + size] for i in range(0, len(runs), size)]
         bar = progress and len(batches) > 1
         if client is not None:
