@@ -201,6 +201,7 @@ HOSTILE = [
     ({"seeds": []}, "seeds is an empty list", ""),
     ({"seeds": [-3]}, "seed", "-3"),
     ({"profile": "chaos"}, "Unknown fuzzer profile 'chaos'", "safe"),
+    ({"client": 42}, "client must be a dask.distributed.Client", "42"),
     ({"profile": "streams", "schedules": 1}, "profile 'streams'", "safe"),
     ({"grid": {"delivery.timeout.ms": [10]}}, "grid point 0 (delivery.timeout.ms=10)",
      "delivery.timeout.ms"),
