@@ -618,6 +618,17 @@ DEFECTS: dict[str, str | None] = {
     # Kafka's consumer validates its position after a leader change (KIP-320,
     # OffsetsForLeaderEpoch; SubscriptionState.maybeCompleteValidation) and, with a reset
     # policy, seeks to the first offset known to diverge (14) instead
+    # streams campaign (seed 5300, 1,500 records, schedules 11, 74 and 89 of 100), not yet
+    # diagnosed: a rekey stream thread's idempotent producer stores records twice in the output
+    # after a streams crash and a broker cut from it; exactly_once_v2 counts a key's two
+    # inputs as [1, 2, 2] after hangs, a lossy link and a split; at_least_once counts 2 for 3
+    # inputs after a streams crash, a broker crash and a cut
+    "streams--duplicate-stored-by-stream-thread-producer":
+        "not yet diagnosed: duplicate-stored by an idempotent stream-thread producer",
+    "streams--count-wrong-exactly-once-v2":
+        "not yet diagnosed: exactly_once_v2 commits a count twice",
+    "streams--undercount-at-least-once":
+        "not yet diagnosed: at_least_once loses a count",
     "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation":
         "the consumer has no KIP-320 position validation: after a truncation it resets by "
         "auto.offset.reset instead of seeking to the first offset known to diverge",
