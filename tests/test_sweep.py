@@ -201,6 +201,7 @@ HOSTILE = [
     ({"seeds": []}, "seeds is an empty list", ""),
     ({"seeds": [-3]}, "seed", "-3"),
     ({"profile": "chaos"}, "Unknown fuzzer profile 'chaos'", "safe"),
+    ({"client": 42}, "client must be a dask.distributed.Client", "42"),
     ({"profile": "streams", "schedules": 1}, "profile 'streams'", "safe"),
     ({"grid": {"delivery.timeout.ms": [10]}}, "grid point 0 (delivery.timeout.ms=10)",
      "delivery.timeout.ms"),
@@ -210,7 +211,7 @@ HOSTILE = [
 @pytest.mark.parametrize(("kwargs", "first", "second"), HOSTILE)
 def test_hostile_input_is_one_lab_error_before_any_run(monkeypatch, kwargs, first, second):
     """A bad argument or grid point is a lab error naming it, raised before any run starts."""
-    monkeypatch.setattr("sim.sweep.run_one", _no_run)
+    monkeypatch.setattr("sim.sweep.results.run_one", _no_run)
     with pytest.raises(KafkaLabError) as raised:
         sweep("safe-replication", progress=False, **kwargs)
     message = str(raised.value)
@@ -222,7 +223,7 @@ def test_hostile_input_is_one_lab_error_before_any_run(monkeypatch, kwargs, firs
 def test_unknown_scenario_and_bad_grid_point_of_the_fuzzer_are_lab_errors(monkeypatch):
     """An unknown scenario, or a grid point its producer refuses (acks=1 with the fuzzer's
     explicit enable.idempotence=true), is a lab error before any run."""
-    monkeypatch.setattr("sim.sweep.run_one", _no_run)
+    monkeypatch.setattr("sim.sweep.results.run_one", _no_run)
     with pytest.raises(KafkaLabError, match="Unknown scenario 'nope'"):
         sweep("nope", progress=False)
     with pytest.raises(KafkaLabError, match=r"grid point 0 \(acks=1\).*idempotence"):
@@ -248,5 +249,5 @@ def _no_run(*_args: object) -> None:
 ])
 def test_cli_mistakes_are_one_line(monkeypatch, tmp_path, argv, fragments):
     """``python -m sim sweep`` with a bad argument: exit 2, one error line, nothing run."""
-    monkeypatch.setattr("sim.sweep.run_one", _no_run)
+    monkeypatch.setattr("sim.sweep.results.run_one", _no_run)
     assert_one_line_error(*cli("sweep", *argv, "--no-progress", cwd=tmp_path), *fragments)
