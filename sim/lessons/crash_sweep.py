@@ -28,6 +28,7 @@ from matplotlib.ticker import MultipleLocator, PercentFormatter
 from sim import scenarios
 from sim.fuzz.generator import to_yaml
 from sim.kernel import Kernel
+from sim.lessons.whole_text import WholeTextFrame
 from sim.sweep import CAUSE_COLUMNS, CAUSES, Plan, Run, prepare, run_one, scenario_of, sweep
 
 __all__ = [
@@ -76,8 +77,8 @@ SEED = 0
 """The fuzzer's campaign seed: schedule ``i`` of seed 0 is the same in every sweep."""
 
 CAUSE_TEXT: dict[str, str] = {
-    "truncated": "only the old leader had them; a clean election made a replica without them "
-                 "leader, and the old leader truncated its log to match",
+    "truncated": "a clean election (from the ISR) made a replica that missed them leader, and "
+                 "the replicas that had them truncated their logs to match",
     "unclean-election": "a replica outside the ISR, without them, was elected leader (unclean "
                         "election) and the others truncated to it",
     "left-behind": "no replica dropped them, but an election left them behind (a zombie "
@@ -168,7 +169,8 @@ def loss_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def cause_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Why records were lost: one row per (configuration, cause) that lost any, most losing
-    runs first — runs with records lost to that cause, the records, and what the cause means."""
+    runs first — runs with records lost to that cause, the records, and what the cause means
+    (shown whole in a notebook)."""
     rows = []
     for label, mine in runs.groupby("config", observed=True, sort=True):
         for cause, column in zip(CAUSES, CAUSE_COLUMNS, strict=True):
@@ -178,8 +180,8 @@ def cause_table(runs: pd.DataFrame) -> pd.DataFrame:
                              "records_lost": int(hit[column].sum()),
                              "meaning": CAUSE_TEXT[cause]})
     table = pd.DataFrame(rows, columns=["config", "cause", "runs", "records_lost", "meaning"])
-    return table.sort_values(["runs", "records_lost"], ascending=False,
-                             kind="stable").reset_index(drop=True)
+    table = table.sort_values(["runs", "records_lost"], ascending=False, kind="stable")
+    return WholeTextFrame(table.reset_index(drop=True))  # the meaning shown whole
 
 
 def loss_figure(runs: pd.DataFrame) -> Figure:
