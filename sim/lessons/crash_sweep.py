@@ -91,7 +91,7 @@ CAUSE_TEXT: dict[str, str] = {
 
 def crash_sweep(schedules: int = SCHEDULES, *, records: int = RECORDS, jobs: int = 2,
                 configs: Mapping[str, Mapping[str, Any]] | None = None, seed: int = SEED,
-                progress: bool = False) -> pd.DataFrame:
+                progress: bool = True) -> pd.DataFrame:
     """Run every configuration under the fuzzer's first ``schedules`` schedules of ``seed``.
 
     Args:
@@ -101,7 +101,7 @@ def crash_sweep(schedules: int = SCHEDULES, *, records: int = RECORDS, jobs: int
         configs: label → Kafka configs; default :data:`CONFIGS`. Every entry should name the
             same keys, so that the table has no gaps.
         seed: the fuzzer's campaign seed.
-        progress: show a progress bar.
+        progress: show a progress bar (``tqdm.auto``: a widget in Jupyter).
 
     Returns:
         ``sim.sweep.sweep``'s table (one row per run) with a first column ``config``: the
