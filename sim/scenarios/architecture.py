@@ -19,7 +19,8 @@ change, what it stored and what broke. Example::
       topic_configs: {local.retention.ms: 3600000}  # of the tiered topic payments
 
 ``query_from_ms`` (lake only) adds a query over the log from that event time. Limits keep a
-run interactive (seconds): at most :data:`MAX_HOURS` hours and :data:`MAX_PAYMENTS` payments.
+run interactive (seconds): at most :data:`MAX_HOURS` hours and :data:`MAX_PAYMENTS` payments;
+the workload defaults to :data:`WORKLOAD_DEFAULTS`.
 """
 
 from __future__ import annotations
@@ -52,15 +53,18 @@ OTHER_TOP_LEVEL = ("duration_ms", "cluster", "topics", "producers", "consumers",
 """Scenario fields an architecture scenario cannot have: the run makes its own cluster, topic,
 payments, applications and faults."""
 
-MAX_HOURS = 4
-MAX_PAYMENTS = 3_000
+MAX_HOURS = 3
+MAX_PAYMENTS = 2_000
 MAX_PARTITIONS = 4
 MIN_BATCH_EVERY_MS = 600_000
 MIN_SEGMENT_MS = 600_000
 MAX_TIME_MS = 86_400_000
-"""The lab's limits for an architecture run (the lesson's run is 4 hours, 2,879 payments):
-beyond them a run takes minutes. A batch job or a segment more often than every 10 minutes
-would be re-run at almost every sample."""
+"""The lab's limits for an architecture run: beyond them a run takes more than seconds. A
+batch job or a segment more often than every 10 minutes would be re-run at almost every
+sample."""
+WORKLOAD_DEFAULTS = {"hours": 3, "every_ms": 10_000}
+"""An architecture scenario's workload unless it says otherwise: 3 hours, about 1,080
+payments (the rule changes 11/16 into the run, as at 2 h 45 min of the lesson's 4 hours)."""
 
 _RESULTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 """The summary of each kernel an architecture scenario ran, for :mod:`sim.report`."""
@@ -158,8 +162,6 @@ def _time(check: Any, spec: dict[str, Any], name: str, default: Any, low: int,
 
 def _check_workload(check: Any, spec: dict[str, Any]) -> Any:
     """The section's ``workload`` as a :class:`sim.architectures.Workload`."""
-    from sim.architectures.workload import Workload
-
     fields = check.typed(spec, "workload", dict, "architecture", default={})
     where = "architecture.workload"
     check.known(fields, set(WORKLOAD_FIELDS), where)
@@ -171,32 +173,32 @@ def _check_workload(check: Any, spec: dict[str, Any]) -> Any:
             check.fail(f"{where}.{name}", f"must be from 0 to {MAX_TIME_MS:,} but is {value}")
         if kind is not int and not 0 <= value <= 1:
             check.fail(f"{where}.{name}", f"must be a share from 0 to 1 but is {value}")
-    hours = fields.get("hours", Workload.hours)
+    hours = fields.get("hours", WORKLOAD_DEFAULTS["hours"])
     if not 1 <= hours <= MAX_HOURS:
         check.fail(f"{where}.hours", f"must be between 1 and {MAX_HOURS} (the lab's limit for "
                    f"an architecture run) but is {hours}")
-    every = fields.get("every_ms", Workload.every_ms)
+    every = fields.get("every_ms", WORKLOAD_DEFAULTS["every_ms"])
     if every < 1 or hours * 3_600_000 / every > MAX_PAYMENTS:
         check.fail(f"{where}.every_ms", f"is {every}: {hours} h of payments would be "
                    f"{hours * 3_600_000 / max(every, 1):,.0f} on average, and an architecture "
                    f"run takes at most {MAX_PAYMENTS:,}; raise every_ms")
-    if "change_ms" not in fields:
-        fields = {**fields, "change_ms": hours * 3_600_000 * 11 // 16}
     try:
-        return Workload(**fields)
+        return workload_of({"workload": fields})
     except ConfigError as exc:
         check.fail(where, f"is invalid: {exc}")
     raise AssertionError  # check.fail raises
 
 
 def workload_of(spec: dict[str, Any]) -> Any:
-    """The validated section's workload (the rule changes 11/16 into the run by default, as in
-    the lesson's 2 h 45 min of 4 h)."""
+    """The section's workload: its fields over :data:`WORKLOAD_DEFAULTS`.
+
+    Raises:
+        ConfigError: fields that make no workload (e.g. the change after the last payment).
+    """
     from sim.architectures.workload import Workload
 
-    fields = dict(spec.get("workload") or {})
-    hours = fields.get("hours", Workload.hours)
-    fields.setdefault("change_ms", hours * 3_600_000 * 11 // 16)
+    fields = {**WORKLOAD_DEFAULTS, **(spec.get("workload") or {})}
+    fields.setdefault("change_ms", fields["hours"] * 3_600_000 * 11 // 16)
     return Workload(**fields)
 
 
@@ -296,8 +298,9 @@ def summarise(run: Any, spec: dict[str, Any]) -> dict[str, Any]:
                  f"{len(run.cells)} (merchant, hour) answers differ from the right one")
     lines.append("  answered vs right answer (revenue of all merchants, cents):")
     timeline = _timeline(run, variant)
-    lines.extend("    " + line for line in timeline.to_string(index=False, na_rep="none"
-                                                             ).splitlines())
+    shown = timeline.assign(answered=["none" if pd.isna(v) else str(v)
+                                      for v in timeline["answered"]])
+    lines.extend("    " + line for line in shown.to_string(index=False).splitlines())
     detail = _detail_lines(run, variant, arch, spec)
     lines.extend(detail)
     storage = arch.storage()
@@ -318,7 +321,8 @@ def summarise(run: Any, spec: dict[str, Any]) -> dict[str, Any]:
             "comparison": {k: (None if isinstance(v, float) and not math.isfinite(v)
                                else (v.item() if isinstance(v, np.generic) else v))
                            for k, v in row.items()},
-            "timeline": timeline.to_dict(orient="records")}
+            "timeline": [{k: (None if v is pd.NA else v) for k, v in r.items()}
+                         for r in timeline.astype(object).to_dict(orient="records")]}
     return {"lines": [_wrapped for line in lines for _wrapped in _wrap(line)], "json": data}
 
 
