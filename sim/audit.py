@@ -263,31 +263,6 @@ def _detail(entries: list[dict[str, Any]]) -> dict[str, Any]:
             "items": [_plain(e) for e in entries[:DETAIL_LIMIT]]}
 
 
-def lost_ranges(lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Lost records as runs of consecutive offsets, per partition and per cause, in full.
-
-    Each run: ``topic``, ``partition``, ``first_offset``, ``last_offset``, ``count``,
-    ``cause`` and ``left_behind_by``. Records without a known offset (acks=0) form one run of
-    their partition with both offsets -1.
-    """
-    runs: list[dict[str, Any]] = []
-    ordered = sorted(lost, key=lambda e: (e["topic"], e["partition"], e["offset"]))
-    for entry in ordered:
-        cause, behind = entry.get("cause"), entry.get("left_behind_by")
-        last = runs[-1] if runs else None
-        if (last is not None and (last["topic"], last["partition"]) == (
-                entry["topic"], entry["partition"]) and _seq(last["cause"]) == _seq(cause)
-                and _seq(last["left_behind_by"]) == _seq(behind)
-                and (entry["offset"] < 0 or last["last_offset"] + 1 == entry["offset"])):
-            last["last_offset"] = entry["offset"]
-            last["count"] += 1
-            continue
-        runs.append({"topic": entry["topic"], "partition": entry["partition"],
-                     "first_offset": entry["offset"], "last_offset": entry["offset"],
-                     "count": 1, "cause": cause, "left_behind_by": behind})
-    return runs
-
-
 def _seq(event: dict[str, Any] | None) -> int | None:
     return None if event is None else event.get("seq")
 
@@ -411,7 +386,8 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
 
     With ``stored`` (every record id still in a leader's log, committed or not), an unread
     record that is stored nowhere is lost too, even past the highest offset read: no later
-    read can ever see it.
+    read can ever see it. Whole columns at a time: the only per-record Python is building
+    the lost records' entries.
     """
     position = ["topic", "partition", "offset"]
     seen = acked["record_id"].isin(reads.loc[reads["record_id"] >= 0, "record_id"]).to_numpy(
@@ -420,34 +396,73 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
     if len(no_id):
         seen |= pd.MultiIndex.from_frame(acked[position]).isin(
             pd.MultiIndex.from_frame(no_id[position]))
-    missing = acked[~seen].reset_index(drop=True)
-    bound = reads.groupby(["topic", "partition"])["offset"].max().rename("max_read_offset")
-    highest = missing[["topic", "partition"]].merge(
-        bound.reset_index(), on=["topic", "partition"], how="left")["max_read_offset"]
+    missing = acked[~seen]
+    topics = missing["topic"].to_numpy(dtype=object)
+    partitions = missing["partition"].to_numpy(dtype=np.int64)
     offsets = missing["offset"].to_numpy(dtype=np.int64)
-    below = (offsets >= 0) & highest.notna().to_numpy() & (
-        offsets <= highest.fillna(-1).to_numpy())
+    ids = missing["record_id"].to_numpy(dtype=np.int64)
+    writers = missing["writer"].to_numpy(dtype=object)
+    max_read = _max_read_offsets(reads, topics, partitions)
+    below = (offsets >= 0) & (offsets <= max_read)  # -1: no offset of the partition was read
     if stored is not None:
         stored_ids = stored if isinstance(stored, np.ndarray) else np.fromiter(
             stored, dtype=np.int64, count=len(stored))
-        below |= ~np.isin(missing["record_id"].to_numpy(dtype=np.int64), stored_ids)
-    entries = [{"topic": t, "partition": int(p), "offset": int(o), "record_id": int(r),
-                "writer": w, "ack_ms": float(a)}
-               for t, p, o, r, w, a in zip(missing["topic"], missing["partition"], offsets,
-                                           missing["record_id"], missing["writer"],
-                                           missing["ack_ms"], strict=True)]
-    lost_rows = np.flatnonzero(below)
-    causes, behind = _loss_causes(missing.iloc[lost_rows], history)
-    max_read = highest.fillna(-1).to_numpy(dtype=np.int64)
-    lost = []
-    for k, i in enumerate(lost_rows):
-        entry = entries[i]
-        entry["max_read_offset"] = int(max_read[i])
-        entry["cause"] = causes[k]
-        entry["left_behind_by"] = behind[k]
-        lost.append(entry)
-    unseen = [entries[i] for i in np.flatnonzero(~below)]
-    return lost, _ranges(unseen, "unseen")
+        below |= ~np.isin(ids, stored_ids)
+    rows = np.flatnonzero(below)
+    ack_ms = missing["ack_ms"].to_numpy(dtype=float)[rows]
+    causes, behind = _loss_causes(topics[rows], partitions[rows], offsets[rows], ids[rows],
+                                  ack_ms, history)
+    lost = [{"topic": t, "partition": p, "offset": o, "record_id": r, "writer": w,
+             "ack_ms": a, "max_read_offset": m, "cause": c, "left_behind_by": b}
+            for t, p, o, r, w, a, m, c, b in zip(
+                topics[rows].tolist(), partitions[rows].tolist(), offsets[rows].tolist(),
+                ids[rows].tolist(), writers[rows].tolist(), ack_ms.tolist(),
+                max_read[rows].tolist(), causes, behind, strict=True)]
+    rest = np.flatnonzero(~below)
+    return lost, _ranges(topics[rest], partitions[rest], offsets[rest], writers[rest])
+
+
+def _max_read_offsets(reads: pd.DataFrame, topics: np.ndarray, partitions: np.ndarray
+                      ) -> np.ndarray:
+    """The highest offset read of each record's partition (-1 where none was read)."""
+    if reads.empty or not len(topics):
+        return np.full(len(topics), -1, dtype=np.int64)
+    read_topics = reads["topic"].to_numpy(dtype=object)
+    read_partitions = reads["partition"].to_numpy(dtype=np.int64)
+    codes = _partition_codes((read_topics, read_partitions), (topics, partitions))
+    read_codes, wanted = codes
+    read_offsets = reads["offset"].to_numpy(dtype=np.int64)
+    size = int(max(read_codes.max(initial=-1), wanted.max(initial=-1))) + 1
+    highest = np.full(size, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(highest, read_codes, read_offsets)
+    found = highest[wanted]
+    return np.where(found == np.iinfo(np.int64).min, -1, found)
+
+
+def _partition_codes(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    """One small integer per distinct (topic, partition), the same across all ``pairs``."""
+    sizes = [len(topics) for topics, _ in pairs]
+    if not sum(sizes):
+        return [np.zeros(0, dtype=np.int64) for _ in pairs]
+    topic_codes, _ = pd.factorize(np.concatenate([np.asarray(t, dtype=object)
+                                                  for t, _ in pairs]))
+    partitions = np.concatenate([np.asarray(p, dtype=np.int64) for _, p in pairs])
+    keys = topic_codes.astype(np.int64) * (int(partitions.max()) + 1) + partitions
+    codes = pd.factorize(keys)[0].astype(np.int64)
+    return np.split(codes, np.cumsum(sizes)[:-1])
+
+
+def _leaders_of(leaders: dict[tuple[str, int], int], topics: np.ndarray,
+                partitions: np.ndarray) -> np.ndarray:
+    """``leaders[(topic, partition)]`` for each record (-1 when unknown), one lookup per
+    partition."""
+    if not len(topics):
+        return np.zeros(0, dtype=np.int64)
+    (codes,) = _partition_codes((topics, partitions))
+    first = np.unique(codes, return_index=True)[1]
+    per_code = np.array([leaders.get((topics[i], int(partitions[i])), -1) for i in first],
+                        dtype=np.int64)
+    return per_code[codes]
 
 
 @dataclass
@@ -566,128 +581,176 @@ def _storage_ranges(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs
 
 
-def _loss_causes(lost: pd.DataFrame, history: LossHistory | None
+def _loss_causes(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray,
+                 ids: np.ndarray, ack_ms: np.ndarray, history: LossHistory | None
                  ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
     """For each lost record: the event that removed it, and the election that left it behind.
 
-    One merge with the removed records and two as-of merges with the elections, so the cost
-    grows with the number of lost records plus the trace, never with their product.
+    Sorted searches over the removed records and the elections, for all lost records at once,
+    so the cost grows with the number of lost records plus the trace, never with their product.
     """
-    n = len(lost)
-    causes: list[dict[str, Any] | None] = [None] * n
-    behind: list[dict[str, Any] | None] = [None] * n
+    n = len(ids)
     if n == 0 or history is None:
-        return causes, behind
-    frame = pd.DataFrame({
-        "row": np.arange(n), "record_id": lost["record_id"].to_numpy(dtype=np.int64),
-        "topic": lost["topic"].to_numpy(dtype=object),
-        "partition": lost["partition"].to_numpy(dtype=np.int64),
-        "offset": lost["offset"].to_numpy(dtype=np.int64),
-        "ack_ms": lost["ack_ms"].to_numpy(dtype=float)})
-    final = np.array([history.leaders.get((t, p), -1) for t, p in zip(
-        frame["topic"], frame["partition"], strict=True)], dtype=np.int64)
-    events = _EventCache(history.events)
-    on_final = np.zeros(n, dtype=bool)
+        return [None] * n, [None] * n
     removed = history.removed
-    if len(removed):
-        hits = frame.merge(removed, on=["record_id", "topic", "partition"],
-                           suffixes=("", "_removed"))
-        hits = hits[(hits["time_ms"].to_numpy() >= hits["ack_ms"].to_numpy())
-                    & ((hits["offset"] < 0) | (hits["offset_removed"] == hits["offset"]))]
-        mine = hits["node"].to_numpy() == final[hits["row"].to_numpy()]
+    final = _leaders_of(history.leaders, topics, partitions)
+    cause_seq = np.full(n, -1, dtype=np.int64)
+    on_final = np.zeros(n, dtype=bool)
+    row, hit = (_removals_of(topics, partitions, offsets, ids, ack_ms, removed)
+                if len(removed) else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+    if len(row):
+        seqs = removed["seq"].to_numpy(dtype=np.int64)[hit]
+        mine = removed["node"].to_numpy(dtype=np.int64)[hit] == final[row]
         # the last removal from the final leader's replica if there is one, else the first
-        hits = hits.assign(on_final=mine, order=np.where(mine, hits["seq"], -hits["seq"]))
-        hits = hits.sort_values(["row", "on_final", "order"], kind="stable")
-        hits = hits.drop_duplicates("row", keep="last")
-        for row, seq, mine in zip(hits["row"], hits["seq"], hits["on_final"], strict=True):
-            causes[row] = events.get(int(seq))
-            on_final[row] = mine
-    need = frame[~on_final]
-    for row, seq in _left_behind(need, history):
-        if causes[row] is None:
-            causes[row] = events.get(seq)
-        else:
-            behind[row] = events.get(seq)
-    return causes, behind
+        order = np.lexsort((np.where(mine, seqs, -seqs), mine, row))
+        last = order[np.append(row[order][1:] != row[order][:-1], True)]
+        cause_seq[row[last]] = seqs[last]
+        on_final[row[last]] = mine[last]
+    behind_seq = np.full(n, -1, dtype=np.int64)
+    need = np.flatnonzero(~on_final)
+    rows, elected = _left_behind(topics[need], partitions[need], ids[need], ack_ms[need],
+                                 history)
+    rows = need[rows]
+    uncaused = cause_seq[rows] < 0
+    cause_seq[rows[uncaused]] = elected[uncaused]
+    behind_seq[rows[~uncaused]] = elected[~uncaused]
+    made = _event_dicts(history.events, np.union1d(cause_seq, behind_seq))
+    return ([made.get(s) for s in cause_seq.tolist()],
+            [made.get(s) for s in behind_seq.tolist()])
 
 
-def _left_behind(lost: pd.DataFrame, history: LossHistory) -> list[tuple[int, int]]:
-    """(row, election seq) for lost records: the election after which the leader lacked them.
+def _removals_of(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray,
+                 ids: np.ndarray, ack_ms: np.ndarray, removed: pd.DataFrame
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(lost record, row of ``removed``) pairs: the removals of that record from any replica,
+    after it was acknowledged and at its offset (any offset when it has none, as acks=0)."""
+    removed_ids = removed["record_id"].to_numpy(dtype=np.int64)
+    by_id = np.argsort(removed_ids, kind="stable")
+    sorted_ids = removed_ids[by_id]
+    lo = np.searchsorted(sorted_ids, ids, "left")
+    counts = np.searchsorted(sorted_ids, ids, "right") - lo
+    row = np.repeat(np.arange(len(ids)), counts)
+    starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    hit = by_id[starts + np.arange(len(row))]
+    codes, removed_codes = _partition_codes(
+        (topics, partitions), (removed["topic"].to_numpy(dtype=object),
+                               removed["partition"].to_numpy(dtype=np.int64)))
+    keep = ((codes[row] == removed_codes[hit])
+            & (removed["time_ms"].to_numpy(dtype=float)[hit] >= ack_ms[row])
+            & ((offsets[row] < 0)
+               | (removed["offset"].to_numpy(dtype=np.int64)[hit] == offsets[row])))
+    return row[keep], hit[keep]
+
+
+def _left_behind(topics: np.ndarray, partitions: np.ndarray, ids: np.ndarray,
+                 ack_ms: np.ndarray, history: LossHistory) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, election seqs) for lost records: the election after which the leader lacked them.
 
     A record acknowledged by a broker that was no longer the leader (a zombie) was left behind
     by the last election before its acknowledgement; one acknowledged by the leader, by the
     first later election of another broker.
     """
-    elections = history.events[(history.events["kind"] == "leader.election")
-                               & (history.events["leader"] >= 0)]
-    if lost.empty or elections.empty:
-        return []
-    elections = pd.DataFrame({
-        "election_ms": elections["time_ms"].to_numpy(dtype=float),
-        "election_seq": elections.index.to_numpy(dtype=np.int64),
-        "topic": elections["topic"].to_numpy(dtype=object),
-        "partition": elections["partition"].to_numpy(dtype=np.int64),
-        "leader": elections["leader"].to_numpy(dtype=np.int64)}).sort_values(
-            ["election_ms", "election_seq"], kind="stable")
-    lost = lost.assign(producer=lost["record_id"].to_numpy() >> 40).sort_values(
-        "ack_ms", kind="stable")
+    events = history.events
+    leaders = events["leader"].to_numpy(dtype=float)
+    chosen = (events["kind"].to_numpy(dtype=object) == "leader.election") & (leaders >= 0)
+    none = np.zeros(0, dtype=np.int64)
+    if not len(ids) or not chosen.any():
+        return none, none
+    elections = events[chosen]
+    leader = leaders[chosen].astype(np.int64)
+    seq = elections.index.to_numpy(dtype=np.int64)
+    elected_ms = elections["time_ms"].to_numpy(dtype=float)
+    codes, election_codes = _partition_codes(
+        (topics, partitions), (elections["topic"].to_numpy(dtype=object),
+                               elections["partition"].to_numpy(dtype=np.int64)))
+    order = np.lexsort((seq, elected_ms))  # elections in time order, ties in trace order
+    leader, seq, elected_ms, election_codes = (
+        leader[order], seq[order], elected_ms[order], election_codes[order])
+    acked_by = np.full(len(ids), -1, dtype=np.int64)
     appends = history.appends
     if len(appends):
-        appends = pd.DataFrame({
-            "append_ms": appends["time_ms"].to_numpy(dtype=float),
-            "acked_by": appends["node"].to_numpy(dtype=np.int64),
-            "topic": appends["topic"].to_numpy(dtype=object),
-            "partition": appends["partition"].to_numpy(dtype=np.int64),
-            "producer": appends["producer"].to_numpy(dtype=np.int64)}).sort_values(
-                "append_ms", kind="stable")
-        lost = pd.merge_asof(lost, appends, left_on="ack_ms", right_on="append_ms",
-                             by=["topic", "partition", "producer"], direction="backward")
-        acked_by = lost["acked_by"].fillna(-1).to_numpy(dtype=np.int64)
-    else:
-        acked_by = np.full(len(lost), -1, dtype=np.int64)
-    lost = lost.assign(acked_by=acked_by)
-    before = pd.merge_asof(lost, elections, left_on="ack_ms", right_on="election_ms",
-                           by=["topic", "partition"], direction="backward")
-    zombie = before["leader"].notna().to_numpy() & (acked_by >= 0) & (
-        before["leader"].fillna(-1).to_numpy(dtype=np.int64) != acked_by)
-    found = [(int(r), int(q)) for r, q in zip(before.loc[zombie, "row"],
-                                               before.loc[zombie, "election_seq"], strict=True)]
-    rest = lost[~zombie]
-    for broker in np.unique(rest["acked_by"].to_numpy()):
-        mine = rest[rest["acked_by"] == broker]
-        others = elections[elections["leader"] != broker]
-        after = pd.merge_asof(mine, others, left_on="ack_ms", right_on="election_ms",
-                              by=["topic", "partition"], direction="forward",
-                              allow_exact_matches=False)
-        after = after[after["election_seq"].notna()]
-        found += [(int(r), int(q)) for r, q in zip(after["row"], after["election_seq"],
-                                                    strict=True)]
-    return found
+        append_codes = _partition_codes(
+            (topics, partitions), (appends["topic"].to_numpy(dtype=object),
+                                   appends["partition"].to_numpy(dtype=np.int64)))
+        groups = _group_codes((append_codes[0], ids >> 40),
+                              (append_codes[1], appends["producer"].to_numpy(dtype=np.int64)))
+        # which broker appended the producer's batch to that partition last, by then
+        last = _as_of(groups[0], ack_ms, groups[1], appends["time_ms"].to_numpy(dtype=float),
+                      forward=False)
+        found = last >= 0
+        acked_by[found] = appends["node"].to_numpy(dtype=np.int64)[last[found]]
+    before = _as_of(codes, ack_ms, election_codes, elected_ms, forward=False)
+    zombie = (before >= 0) & (acked_by >= 0) & (leader[np.maximum(before, 0)] != acked_by)
+    rows = [np.flatnonzero(zombie)]
+    seqs = [seq[before[zombie]]]
+    for broker in np.unique(acked_by[~zombie]):
+        mine = np.flatnonzero(~zombie & (acked_by == broker))
+        others = leader != broker
+        after = _as_of(codes[mine], ack_ms[mine], election_codes[others], elected_ms[others],
+                       forward=True)
+        rows.append(mine[after >= 0])
+        seqs.append(seq[others][after[after >= 0]])
+    return np.concatenate(rows), np.concatenate(seqs)
 
 
-class _EventCache:
-    """One cause dict per trace event, shared by the many records it explains."""
-
-    def __init__(self, events: pd.DataFrame) -> None:
-        self.events = events
-        self.made: dict[int, dict[str, Any]] = {}
-
-    def get(self, seq: int) -> dict[str, Any]:
-        if seq not in self.made:
-            row = self.events.loc[seq]
-            self.made[seq] = {"seq": seq, "time_ms": float(row["time_ms"]),
-                              "kind": str(row["kind"]), "component": str(row["component"]),
-                              "detail": _removal_text(row), "node": _node_of(row)}
-        return self.made[seq]
+def _group_codes(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    """One integer per distinct pair of integers, the same across all ``pairs``."""
+    sizes = [len(a) for a, _ in pairs]
+    first = np.concatenate([np.asarray(a, dtype=np.int64) for a, _ in pairs])
+    second = np.concatenate([np.asarray(b, dtype=np.int64) for _, b in pairs])
+    both = np.stack([first, second], axis=1)
+    codes = np.unique(both, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return np.split(codes, np.cumsum(sizes)[:-1])
 
 
-def _node_of(row: pd.Series) -> int:
+def _as_of(groups: np.ndarray, times: np.ndarray, event_groups: np.ndarray,
+           event_times: np.ndarray, forward: bool) -> np.ndarray:
+    """For each (group, time): the index of the event of its group as of that time, -1 if none.
+
+    Backward: the last event at or before the time; forward: the first one strictly after it
+    (``pandas.merge_asof`` with ``allow_exact_matches=False``). Among events at one time the
+    later one in ``event_*`` order is last, the earlier one first.
+    """
+    if not len(groups) or not len(event_groups):
+        return np.full(len(groups), -1, dtype=np.int64)
+    stamps = np.unique(np.concatenate([times, event_times]))
+    width = len(stamps) + 1
+    keys = event_groups * width + np.searchsorted(stamps, event_times)
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    wanted = groups * width + np.searchsorted(stamps, times)
+    at = np.searchsorted(keys, wanted, "right")
+    if not forward:
+        at -= 1
+    inside = (at >= 0) & (at < len(keys))
+    clipped = np.clip(at, 0, len(keys) - 1)
+    same = inside & (keys[clipped] // width == groups)
+    return np.where(same, order[clipped], -1)
+
+
+def _event_dicts(events: pd.DataFrame, seqs: np.ndarray) -> dict[int, dict[str, Any]]:
+    """One cause dict per trace event (``seq``), shared by the many records it explains."""
+    seqs = seqs[seqs >= 0]
+    if not len(seqs):
+        return {}
+    rows = events.loc[seqs]
+    columns = {name: rows[name].tolist() for name in rows.columns}
+    made = {}
+    for k, seq in enumerate(seqs.tolist()):
+        row = {name: values[k] for name, values in columns.items()}
+        made[seq] = {"seq": seq, "time_ms": float(row["time_ms"]), "kind": str(row["kind"]),
+                     "component": str(row["component"]), "detail": _removal_text(row),
+                     "node": _node_of(row)}
+    return made
+
+
+def _node_of(row: dict[str, Any]) -> int:
     """The broker an event is about: whose replica lost records, or who was elected."""
     value = row["leader"] if row["kind"] == "leader.election" else row["node"]
     return int(value) if pd.notna(value) else -1
 
 
-def _removal_text(row: pd.Series) -> str:
+def _removal_text(row: dict[str, Any]) -> str:
     where = f"{row['topic']}-{int(row['partition'])}"
     if row["kind"] == "log.truncate":
         return (f"broker {int(row['node'])} truncated {where} to offset {int(row['offset'])}, "
@@ -877,21 +940,89 @@ def _runs(offsets: np.ndarray) -> list[tuple[int, int]]:
     return [(int(offsets[s]), int(offsets[e])) for s, e in zip(starts, ends, strict=True)]
 
 
-def _ranges(entries: list[dict[str, Any]], _kind: str) -> list[dict[str, Any]]:
-    """Merge per-record entries of one partition into runs of consecutive offsets."""
-    out: list[dict[str, Any]] = []
-    for entry in sorted(entries, key=lambda e: (e["topic"], e["partition"], e["offset"])):
-        last = out[-1] if out else None
-        if (last is not None and last["topic"] == entry["topic"] and last["partition"]
-                == entry["partition"] and entry["offset"] >= 0
-                and last["last_offset"] + 1 == entry["offset"]):
-            last["last_offset"] = entry["offset"]
-            last["count"] += 1
-            continue
-        out.append({"topic": entry["topic"], "partition": entry["partition"],
-                    "first_offset": entry["offset"], "last_offset": entry["offset"],
-                    "count": 1, "writer": entry["writer"]})
-    return out
+def _ranges(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray,
+            writers: np.ndarray) -> list[dict[str, Any]]:
+    """Records of one partition as runs of consecutive offsets, each with its first record's
+    writer; a record without an offset (-1) starts a run of its own."""
+    if not len(topics):
+        return []
+    order = _position_order(topics, partitions, offsets)
+    offsets = offsets[order]
+    starts = _run_starts([_topic_rank(topics)[order], partitions[order]], offsets,
+                         join_unknown=False)
+    return [{"topic": t, "partition": p, "first_offset": first, "last_offset": last,
+             "count": count, "writer": w}
+            for t, p, first, last, count, w in _run_fields(
+                starts, topics[order], partitions[order], offsets, writers[order])]
+
+
+def _topic_rank(topics: np.ndarray) -> np.ndarray:
+    """Each topic's rank among the distinct topics in sorted order."""
+    return pd.factorize(np.asarray(topics, dtype=object), sort=True,
+                        use_na_sentinel=False)[0]
+
+
+def _position_order(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray
+                    ) -> np.ndarray:
+    """The stable order by (topic, partition, offset)."""
+    return np.lexsort((offsets, partitions, _topic_rank(topics)))
+
+
+def _run_starts(keys: list[np.ndarray], offsets: np.ndarray, join_unknown: bool
+                ) -> np.ndarray:
+    """Where runs of consecutive offsets with equal ``keys`` start, in records sorted by them.
+
+    A record joins the run before it when its offset follows the previous record's; with
+    ``join_unknown`` a record without an offset (negative) always joins, else never does.
+    """
+    follows = np.zeros(len(offsets), dtype=bool)
+    follows[1:] = offsets[1:] == offsets[:-1] + 1
+    if join_unknown:
+        follows |= offsets < 0
+    else:
+        follows &= offsets >= 0
+    for key in keys:
+        follows[1:] &= key[1:] == key[:-1]
+    follows[0] = False
+    return np.flatnonzero(~follows)
+
+
+def _run_fields(starts: np.ndarray, topics: np.ndarray, partitions: np.ndarray,
+                offsets: np.ndarray, *firsts: np.ndarray) -> Any:
+    """Per run: topic, partition, first and last offset, count, and each of ``firsts`` taken
+    from the run's first record."""
+    stops = np.append(starts[1:], len(offsets))
+    return zip(topics[starts].tolist(), partitions[starts].tolist(),
+               offsets[starts].tolist(), offsets[stops - 1].tolist(),
+               (stops - starts).tolist(), *(f[starts].tolist() for f in firsts), strict=True)
+
+
+def lost_ranges(lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lost records as runs of consecutive offsets, per partition and per cause, in full.
+
+    Each run: ``topic``, ``partition``, ``first_offset``, ``last_offset``, ``count``,
+    ``cause`` and ``left_behind_by``. Records without a known offset (acks=0) form one run of
+    their partition with both offsets -1.
+    """
+    if not lost:
+        return []
+    topics = np.array([e["topic"] for e in lost], dtype=object)
+    partitions = np.array([e["partition"] for e in lost], dtype=np.int64)
+    offsets = np.array([e["offset"] for e in lost], dtype=np.int64)
+    causes = np.empty(len(lost), dtype=object)
+    causes[:] = [e.get("cause") for e in lost]
+    behind = np.empty(len(lost), dtype=object)
+    behind[:] = [e.get("left_behind_by") for e in lost]
+    order = _position_order(topics, partitions, offsets)
+    cause_seqs = np.array([_seq(c) for c in causes[order].tolist()], dtype=object)
+    behind_seqs = np.array([_seq(b) for b in behind[order].tolist()], dtype=object)
+    keys = [_topic_rank(topics)[order], partitions[order], cause_seqs, behind_seqs]
+    starts = _run_starts(keys, offsets[order], join_unknown=True)
+    return [{"topic": t, "partition": p, "first_offset": first, "last_offset": last,
+             "count": count, "cause": cause, "left_behind_by": left}
+            for t, p, first, last, count, cause, left in _run_fields(
+                starts, topics[order], partitions[order], offsets[order], causes[order],
+                behind[order])]
 
 
 def _text(value: Any) -> str:
