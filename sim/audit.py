@@ -338,44 +338,97 @@ def _count(kind: str, rows: list[dict[str, Any]]) -> int:
 
 def _offset_checks(acked: pd.DataFrame, reads: pd.DataFrame
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """inconsistent-offsets (one offset, two records) and duplicate (one record, two offsets)."""
-    keys = ["topic", "partition", "offset", "record_id"]
-    seen = pd.concat([acked.loc[acked["offset"] >= 0, keys],
-                      reads.loc[reads["record_id"] >= 0, keys]], ignore_index=True)
-    seen = seen.drop_duplicates()
-    keys3 = ["topic", "partition", "offset"]
-    shared = seen[seen.groupby(keys3, sort=False)["record_id"].transform("size") > 1]
-    shared = shared.sort_values(keys, kind="stable")
-    inconsistent = [{"topic": t, "partition": int(p), "offset": int(o),
-                     "record_ids": [int(i) for i in ids]}
-                    for (t, p, o), ids in _groups(shared, keys3, "record_id")]
-    twice = seen[seen.groupby("record_id", sort=False)["offset"].transform("size") > 1]
-    twice = twice.sort_values(["record_id"], kind="stable")
+    """inconsistent-offsets (one offset, two records) and duplicate (one record, two offsets).
+
+    Over the distinct (topic, partition, offset, record id) of the acknowledged writes and the
+    reads, sorted once by those columns: whole columns, no per-record Python.
+    """
+    written = acked["offset"].to_numpy(dtype=np.int64) >= 0
+    read = reads["record_id"].to_numpy(dtype=np.int64) >= 0
+    topics = _Topics()
+    names = np.concatenate([topics.codes(acked["topic"])[written],
+                            topics.codes(reads["topic"])[read]])
+    rank = topics.ranks()[names]
+    partitions, offsets, ids = (np.concatenate([
+        acked[c].to_numpy(dtype=np.int64)[written], reads[c].to_numpy(dtype=np.int64)[read]])
+        for c in ("partition", "offset", "record_id"))
+    order = np.lexsort((ids, offsets, partitions, rank))  # by topic name, … record id
+    new = _changes([rank[order], partitions[order], offsets[order], ids[order]])
+    distinct = np.sort(order[new])  # the first of each distinct row, in the rows' order
+    by_position = order[new]  # the same rows, sorted by topic name, …, record id
+    starts = np.flatnonzero(_changes([rank[by_position], partitions[by_position],
+                                      offsets[by_position]]))
+    sizes = np.diff(np.append(starts, len(by_position)))
+    names_of = topics.names_array()
+    inconsistent = [{"topic": t, "partition": p, "offset": o, "record_ids": ids[
+                        by_position[s:s + n]].tolist()}
+                    for t, p, o, s, n in zip(
+                        names_of[names[by_position[starts]]].tolist(),
+                        partitions[by_position[starts]].tolist(),
+                        offsets[by_position[starts]].tolist(), starts.tolist(), sizes.tolist(),
+                        strict=True) if n > 1]
+    by_id = distinct[np.argsort(ids[distinct], kind="stable")]
+    starts = np.flatnonzero(_changes([ids[by_id]]))
+    sizes = np.diff(np.append(starts, len(by_id)))
     duplicates = []
-    for (record_id,), where in _groups(twice, ["record_id"], ["topic", "partition", "offset"]):
-        duplicates.append({"record_id": int(record_id), "count": len(where),
-                           "offsets": [f"{t}-{p}@{o}" for t, p, o in where]})
+    for s, n in zip(starts.tolist(), sizes.tolist(), strict=True):
+        if n > 1:
+            rows = by_id[s:s + n]
+            duplicates.append({"record_id": int(ids[rows[0]]), "count": n, "offsets": [
+                f"{t}-{p}@{o}" for t, p, o in zip(names_of[names[rows]].tolist(),
+                                                   partitions[rows].tolist(),
+                                                   offsets[rows].tolist(), strict=True)]})
     return inconsistent, duplicates
 
 
-def _groups(frame: pd.DataFrame, by: list[str], values: str | list[str]
-            ) -> list[tuple[tuple[Any, ...], list[Any]]]:
-    """Runs of equal ``by`` in a frame sorted by them, with their ``values`` (no pandas
-    groupby loop: one pass over plain arrays)."""
-    if frame.empty:
-        return []
-    columns = [frame[c].to_numpy() for c in by]
-    picked = ([frame[values].to_numpy()] if isinstance(values, str)
-              else [frame[c].to_numpy() for c in values])
-    change = np.zeros(len(frame), dtype=bool)
-    change[0] = True
-    for column in columns:
-        change[1:] |= column[1:] != column[:-1]
-    starts = np.flatnonzero(change)
-    stops = [*starts[1:], len(frame)]
-    rows = list(zip(*picked, strict=True)) if len(picked) > 1 else list(picked[0])
-    return [(tuple(c[a] for c in columns), rows[a:b]) for a, b in zip(starts, stops,
-                                                                        strict=True)]
+def _changes(columns: list[np.ndarray]) -> np.ndarray:
+    """True where a row differs from the row before in any of ``columns`` (and at row 0)."""
+    size = len(columns[0]) if columns else 0
+    change = np.zeros(size, dtype=bool)
+    if size:
+        change[0] = True
+        for column in columns:
+            change[1:] |= column[1:] != column[:-1]
+    return change
+
+
+class _Topics:
+    """Small integer codes for topic names, shared by every column coded with one instance
+    (the audit compares and sorts codes, never strings)."""
+
+    def __init__(self) -> None:
+        self.code_of: dict[Any, int] = {}
+
+    def codes(self, values: Any) -> np.ndarray:
+        """The codes of a column (Series or array) of topic names."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        table = np.array([self.code_of.setdefault(u, len(self.code_of)) for u in uniques],
+                         dtype=np.int64)
+        return table[codes] if len(table) else np.zeros(len(codes), dtype=np.int64)
+
+    def names_array(self) -> np.ndarray:
+        """The names, indexed by code."""
+        names = np.empty(len(self.code_of), dtype=object)
+        names[:] = list(self.code_of)
+        return names
+
+    def ranks(self) -> np.ndarray:
+        """Each code's rank when the names are sorted."""
+        ranks = np.empty(len(self.code_of), dtype=np.int64)
+        ranks[sorted(range(len(ranks)), key=list(self.code_of).__getitem__)] = np.arange(
+            len(ranks))
+        return ranks
+
+
+def _partition_keys(topic_codes: np.ndarray, partitions: np.ndarray) -> np.ndarray:
+    """One integer per (topic code, partition)."""
+    return topic_codes.astype(np.int64) << 32 | (partitions.astype(np.int64) & 0xFFFFFFFF)
+
+
+def _compact(*columns: np.ndarray) -> list[np.ndarray]:
+    """The integers of ``columns`` renumbered 0, 1, … (equal values, equal numbers)."""
+    codes = pd.factorize(np.concatenate(columns))[0].astype(np.int64)
+    return np.split(codes, np.cumsum([len(c) for c in columns])[:-1])
 
 
 def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
@@ -397,12 +450,14 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
         seen |= pd.MultiIndex.from_frame(acked[position]).isin(
             pd.MultiIndex.from_frame(no_id[position]))
     missing = acked[~seen]
-    topics = missing["topic"].to_numpy(dtype=object)
+    topics = _Topics()
+    names = topics.codes(missing["topic"])
     partitions = missing["partition"].to_numpy(dtype=np.int64)
+    keys = _partition_keys(names, partitions)
     offsets = missing["offset"].to_numpy(dtype=np.int64)
     ids = missing["record_id"].to_numpy(dtype=np.int64)
     writers = missing["writer"].to_numpy(dtype=object)
-    max_read = _max_read_offsets(reads, topics, partitions)
+    max_read = _max_read_offsets(reads, topics, keys)
     below = (offsets >= 0) & (offsets <= max_read)  # -1: no offset of the partition was read
     if stored is not None:
         stored_ids = stored if isinstance(stored, np.ndarray) else np.fromiter(
@@ -410,59 +465,40 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
         below |= ~np.isin(ids, stored_ids)
     rows = np.flatnonzero(below)
     ack_ms = missing["ack_ms"].to_numpy(dtype=float)[rows]
-    causes, behind = _loss_causes(topics[rows], partitions[rows], offsets[rows], ids[rows],
-                                  ack_ms, history)
+    causes, behind = _loss_causes(topics, keys[rows], offsets[rows], ids[rows], ack_ms,
+                                  history)
+    names_of = topics.names_array()
     lost = [{"topic": t, "partition": p, "offset": o, "record_id": r, "writer": w,
              "ack_ms": a, "max_read_offset": m, "cause": c, "left_behind_by": b}
             for t, p, o, r, w, a, m, c, b in zip(
-                topics[rows].tolist(), partitions[rows].tolist(), offsets[rows].tolist(),
-                ids[rows].tolist(), writers[rows].tolist(), ack_ms.tolist(),
-                max_read[rows].tolist(), causes, behind, strict=True)]
+                names_of[names[rows]].tolist(), partitions[rows].tolist(),
+                offsets[rows].tolist(), ids[rows].tolist(), writers[rows].tolist(),
+                ack_ms.tolist(), max_read[rows].tolist(), causes, behind, strict=True)]
     rest = np.flatnonzero(~below)
-    return lost, _ranges(topics[rest], partitions[rest], offsets[rest], writers[rest])
+    return lost, _ranges(names_of[names[rest]], partitions[rest], offsets[rest], writers[rest])
 
 
-def _max_read_offsets(reads: pd.DataFrame, topics: np.ndarray, partitions: np.ndarray
-                      ) -> np.ndarray:
-    """The highest offset read of each record's partition (-1 where none was read)."""
-    if reads.empty or not len(topics):
-        return np.full(len(topics), -1, dtype=np.int64)
-    read_topics = reads["topic"].to_numpy(dtype=object)
-    read_partitions = reads["partition"].to_numpy(dtype=np.int64)
-    codes = _partition_codes((read_topics, read_partitions), (topics, partitions))
-    read_codes, wanted = codes
-    read_offsets = reads["offset"].to_numpy(dtype=np.int64)
-    size = int(max(read_codes.max(initial=-1), wanted.max(initial=-1))) + 1
-    highest = np.full(size, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(highest, read_codes, read_offsets)
-    found = highest[wanted]
-    return np.where(found == np.iinfo(np.int64).min, -1, found)
+def _max_read_offsets(reads: pd.DataFrame, topics: _Topics, keys: np.ndarray) -> np.ndarray:
+    """The highest offset read of each record's partition (``keys``), -1 where none was."""
+    if reads.empty or not len(keys):
+        return np.full(len(keys), -1, dtype=np.int64)
+    read_keys = _partition_keys(topics.codes(reads["topic"]),
+                                reads["partition"].to_numpy(dtype=np.int64))
+    read_codes, wanted = _compact(read_keys, keys)
+    highest = np.full(int(max(read_codes.max(), wanted.max())) + 1, -1, dtype=np.int64)
+    np.maximum.at(highest, read_codes, reads["offset"].to_numpy(dtype=np.int64))
+    return highest[wanted]
 
 
-def _partition_codes(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
-    """One small integer per distinct (topic, partition), the same across all ``pairs``."""
-    sizes = [len(topics) for topics, _ in pairs]
-    if not sum(sizes):
-        return [np.zeros(0, dtype=np.int64) for _ in pairs]
-    topic_codes, _ = pd.factorize(np.concatenate([np.asarray(t, dtype=object)
-                                                  for t, _ in pairs]))
-    partitions = np.concatenate([np.asarray(p, dtype=np.int64) for _, p in pairs])
-    keys = topic_codes.astype(np.int64) * (int(partitions.max()) + 1) + partitions
-    codes = pd.factorize(keys)[0].astype(np.int64)
-    return np.split(codes, np.cumsum(sizes)[:-1])
-
-
-def _leaders_of(leaders: dict[tuple[str, int], int], topics: np.ndarray,
-                partitions: np.ndarray) -> np.ndarray:
-    """``leaders[(topic, partition)]`` for each record (-1 when unknown), one lookup per
-    partition."""
-    if not len(topics):
-        return np.zeros(0, dtype=np.int64)
-    (codes,) = _partition_codes((topics, partitions))
-    first = np.unique(codes, return_index=True)[1]
-    per_code = np.array([leaders.get((topics[i], int(partitions[i])), -1) for i in first],
-                        dtype=np.int64)
-    return per_code[codes]
+def _leaders_of(leaders: dict[tuple[str, int], int], topics: _Topics,
+                keys: np.ndarray) -> np.ndarray:
+    """``leaders[(topic, partition)]`` of each partition key (-1 when unknown), one lookup
+    per partition."""
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    names = topics.names_array()
+    per_key = np.array([leaders.get((names[k >> 32], k & 0xFFFFFFFF), -1)
+                        for k in distinct.tolist()], dtype=np.int64)
+    return per_key[inverse.reshape(-1)] if len(keys) else np.zeros(0, dtype=np.int64)
 
 
 @dataclass
@@ -581,10 +617,11 @@ def _storage_ranges(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs
 
 
-def _loss_causes(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray,
-                 ids: np.ndarray, ack_ms: np.ndarray, history: LossHistory | None
+def _loss_causes(topics: _Topics, keys: np.ndarray, offsets: np.ndarray, ids: np.ndarray,
+                 ack_ms: np.ndarray, history: LossHistory | None
                  ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
-    """For each lost record: the event that removed it, and the election that left it behind.
+    """For each lost record (its partition key, offset, id and acknowledgement time): the
+    event that removed it, and the election that left it behind.
 
     Sorted searches over the removed records and the elections, for all lost records at once,
     so the cost grows with the number of lost records plus the trace, never with their product.
@@ -593,12 +630,12 @@ def _loss_causes(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray
     if n == 0 or history is None:
         return [None] * n, [None] * n
     removed = history.removed
-    final = _leaders_of(history.leaders, topics, partitions)
     cause_seq = np.full(n, -1, dtype=np.int64)
     on_final = np.zeros(n, dtype=bool)
-    row, hit = (_removals_of(topics, partitions, offsets, ids, ack_ms, removed)
-                if len(removed) else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+    row, hit = (_removals_of(topics, keys, offsets, ids, ack_ms, removed) if len(removed)
+                else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
     if len(row):
+        final = _leaders_of(history.leaders, topics, keys)
         seqs = removed["seq"].to_numpy(dtype=np.int64)[hit]
         mine = removed["node"].to_numpy(dtype=np.int64)[hit] == final[row]
         # the last removal from the final leader's replica if there is one, else the first
@@ -608,8 +645,7 @@ def _loss_causes(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray
         on_final[row[last]] = mine[last]
     behind_seq = np.full(n, -1, dtype=np.int64)
     need = np.flatnonzero(~on_final)
-    rows, elected = _left_behind(topics[need], partitions[need], ids[need], ack_ms[need],
-                                 history)
+    rows, elected = _left_behind(topics, keys[need], ids[need], ack_ms[need], history)
     rows = need[rows]
     uncaused = cause_seq[rows] < 0
     cause_seq[rows[uncaused]] = elected[uncaused]
@@ -619,9 +655,14 @@ def _loss_causes(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray
             [made.get(s) for s in behind_seq.tolist()])
 
 
-def _removals_of(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray,
-                 ids: np.ndarray, ack_ms: np.ndarray, removed: pd.DataFrame
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _keys_of(frame: pd.DataFrame, topics: _Topics) -> np.ndarray:
+    """The partition key of each row of a frame with ``topic`` and ``partition``."""
+    return _partition_keys(topics.codes(frame["topic"]),
+                           frame["partition"].to_numpy(dtype=np.int64))
+
+
+def _removals_of(topics: _Topics, keys: np.ndarray, offsets: np.ndarray, ids: np.ndarray,
+                 ack_ms: np.ndarray, removed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(lost record, row of ``removed``) pairs: the removals of that record from any replica,
     after it was acknowledged and at its offset (any offset when it has none, as acks=0)."""
     removed_ids = removed["record_id"].to_numpy(dtype=np.int64)
@@ -630,20 +671,16 @@ def _removals_of(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray
     lo = np.searchsorted(sorted_ids, ids, "left")
     counts = np.searchsorted(sorted_ids, ids, "right") - lo
     row = np.repeat(np.arange(len(ids)), counts)
-    starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-    hit = by_id[starts + np.arange(len(row))]
-    codes, removed_codes = _partition_codes(
-        (topics, partitions), (removed["topic"].to_numpy(dtype=object),
-                               removed["partition"].to_numpy(dtype=np.int64)))
-    keep = ((codes[row] == removed_codes[hit])
+    hit = by_id[np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(len(row))]
+    keep = ((keys[row] == _keys_of(removed, topics)[hit])
             & (removed["time_ms"].to_numpy(dtype=float)[hit] >= ack_ms[row])
             & ((offsets[row] < 0)
                | (removed["offset"].to_numpy(dtype=np.int64)[hit] == offsets[row])))
     return row[keep], hit[keep]
 
 
-def _left_behind(topics: np.ndarray, partitions: np.ndarray, ids: np.ndarray,
-                 ack_ms: np.ndarray, history: LossHistory) -> tuple[np.ndarray, np.ndarray]:
+def _left_behind(topics: _Topics, keys: np.ndarray, ids: np.ndarray, ack_ms: np.ndarray,
+                 history: LossHistory) -> tuple[np.ndarray, np.ndarray]:
     """(rows, election seqs) for lost records: the election after which the leader lacked them.
 
     A record acknowledged by a broker that was no longer the leader (a zombie) was left behind
@@ -660,23 +697,18 @@ def _left_behind(topics: np.ndarray, partitions: np.ndarray, ids: np.ndarray,
     leader = leaders[chosen].astype(np.int64)
     seq = elections.index.to_numpy(dtype=np.int64)
     elected_ms = elections["time_ms"].to_numpy(dtype=float)
-    codes, election_codes = _partition_codes(
-        (topics, partitions), (elections["topic"].to_numpy(dtype=object),
-                               elections["partition"].to_numpy(dtype=np.int64)))
     order = np.lexsort((seq, elected_ms))  # elections in time order, ties in trace order
-    leader, seq, elected_ms, election_codes = (
-        leader[order], seq[order], elected_ms[order], election_codes[order])
+    codes, election_codes = _compact(keys, _keys_of(elections, topics)[order])
+    leader, seq, elected_ms = leader[order], seq[order], elected_ms[order]
     acked_by = np.full(len(ids), -1, dtype=np.int64)
     appends = history.appends
     if len(appends):
-        append_codes = _partition_codes(
-            (topics, partitions), (appends["topic"].to_numpy(dtype=object),
-                                   appends["partition"].to_numpy(dtype=np.int64)))
-        groups = _group_codes((append_codes[0], ids >> 40),
-                              (append_codes[1], appends["producer"].to_numpy(dtype=np.int64)))
         # which broker appended the producer's batch to that partition last, by then
-        last = _as_of(groups[0], ack_ms, groups[1], appends["time_ms"].to_numpy(dtype=float),
-                      forward=False)
+        mine, theirs = _compact(keys, _keys_of(appends, topics))
+        producers, appenders = _compact(ids >> 40, appends["producer"].to_numpy(dtype=np.int64))
+        width = int(max(producers.max(), appenders.max())) + 1
+        last = _as_of(mine * width + producers, ack_ms, theirs * width + appenders,
+                      appends["time_ms"].to_numpy(dtype=float), forward=False)
         found = last >= 0
         acked_by[found] = appends["node"].to_numpy(dtype=np.int64)[last[found]]
     before = _as_of(codes, ack_ms, election_codes, elected_ms, forward=False)
@@ -691,16 +723,6 @@ def _left_behind(topics: np.ndarray, partitions: np.ndarray, ids: np.ndarray,
         rows.append(mine[after >= 0])
         seqs.append(seq[others][after[after >= 0]])
     return np.concatenate(rows), np.concatenate(seqs)
-
-
-def _group_codes(*pairs: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
-    """One integer per distinct pair of integers, the same across all ``pairs``."""
-    sizes = [len(a) for a, _ in pairs]
-    first = np.concatenate([np.asarray(a, dtype=np.int64) for a, _ in pairs])
-    second = np.concatenate([np.asarray(b, dtype=np.int64) for _, b in pairs])
-    both = np.stack([first, second], axis=1)
-    codes = np.unique(both, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
-    return np.split(codes, np.cumsum(sizes)[:-1])
 
 
 def _as_of(groups: np.ndarray, times: np.ndarray, event_groups: np.ndarray,
