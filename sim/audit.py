@@ -57,7 +57,7 @@ import pandas as pd
 
 from sim import trace
 from sim.availability import CAUSE_KINDS as AVAILABILITY_CAUSE_KINDS
-from sim.availability import FAILURE_KINDS, nonmonotonic_sends, unavailability
+from sim.availability import FAILURE_KINDS, nonmonotonic_sends, windows
 from sim.broker.remote_log_manager import remote_deletions, remote_record_ids
 from sim.errors import KafkaLabError
 
@@ -1111,12 +1111,12 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
                    final, stored, loss_history_of(kernel), hidden_of(kernel, members),
                    storage_history_of(kernel))
-    report.unavailable = unavailability(events_of(kernel, AVAILABILITY_KINDS), kernel.now_ms)
+    failures = events_of(kernel, FAILURE_KINDS)  # no failed attempt: no window to find
+    report.unavailable = windows(failures, kernel.trace.frame(trace.LOG_APPEND),
+                                 events_of(kernel, AVAILABILITY_CAUSE_KINDS), kernel.now_ms
+                                 ) if len(failures) else []
     report.transactions = transaction_anomalies(kernel, reads, processed, members)
     return report
-
-
-AVAILABILITY_KINDS = (*FAILURE_KINDS, *AVAILABILITY_CAUSE_KINDS, "log.append")
 
 
 def events_of(kernel: Any, kinds: tuple[str, ...]) -> pd.DataFrame:
