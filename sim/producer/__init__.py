@@ -497,7 +497,7 @@ class Producer:
         for state in self.topics.values():
             if ((state.sticky is not None and not state.sticky.exhausted)
                     or (state.per_record is not None and not state.per_record.exhausted)
-                    or min(state.next_ready) <= now_ms):
+                    or state.ready.earliest() <= now_ms):
                 return True
         return False
 
@@ -586,7 +586,7 @@ class Producer:
         for state in self.topics.values():
             if state.sticky is None:
                 continue
-            if not adaptive or not all(state.seen):
+            if not adaptive or state.unseen:
                 state.builtin.update_partition_load_stats(None, [], 0)
                 state.stats_version = -1
                 continue
@@ -708,9 +708,8 @@ class Producer:
     def _stuck_batches(self) -> bool:
         """Whether batches wait for a partition without a leader (they may expire)."""
         for state in self.topics.values():
-            leaders = state.leaders()
-            if -1 in leaders and any(dq for dq, leader in zip(state.accumulator.deques, leaders,
-                                                              strict=True) if leader < 0):
+            deques = state.accumulator.deques
+            if any(deques[p] for p in state.leaderless()):
                 return True
         return False
 
