@@ -276,6 +276,6 @@ class RecordAccumulator:
         self.version += 1
         return self.deques[partition].popleft()
 
-    def queue_sizes(self) -> list[int]:
+    def queue_sizes(self) -> np.ndarray:
         """Batches waiting per partition (what adaptive partitioning weighs)."""
-        return list(map(len, self.deques))
+        return np.fromiter(map(len, self.deques), np.int64, len(self.deques))
