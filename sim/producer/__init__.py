@@ -29,10 +29,7 @@ from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationEr
 from sim.kernel import kernel_of
 from sim.murmur2 import murmur2_array
 from sim.partitioners import random_source, resolve_partitioner
-from sim.producer.accumulator import (
-    ProducerBatch,
-    record_sizes,
-)
+from sim.producer.accumulator import ProducerBatch, lookup_record_sizes
 from sim.producer.buffer import (
     DELIVERY_TIMEOUT,
     ERRORS,
@@ -758,17 +755,15 @@ class Producer:
         buf.topic_id[rows] = topic_id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
-        skew = self.config["lab.clock.skew.ms"]
-        buf.timestamp_ms[rows] = np.maximum(np.floor(buf.time_ms[rows] + skew), 0)
+        stamps = buf.time_ms[rows] + self.config["lab.clock.skew.ms"]
+        np.floor(stamps, out=stamps)
+        buf.timestamp_ms[rows] = np.maximum(stamps, 0, out=stamps)
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
         count = len(self.keys)
         key_id = buf.key_id[rows]
         buf.key_hash[rows] = np.append(self._key_hash[:count], 0)[key_id]
-        key_len = np.append(self._key_len[:count], -1)[key_id]
-        sizes = record_sizes(key_len, buf.value_bytes[rows])
-        if self.compression_ratio != 1.0:
-            sizes = np.ceil(sizes * self.compression_ratio)
-        buf.size[rows] = sizes
+        buf.size[rows] = lookup_record_sizes(np.append(self._key_len[:count], -1), key_id,
+                                             buf.value_bytes[rows], self.compression_ratio)
 
 
 def _gather(values: list[Any], codes: np.ndarray) -> Any:
