@@ -20,6 +20,7 @@ Records themselves live in the producer's column buffer; a batch keeps index arr
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from typing import Any
@@ -95,6 +96,7 @@ def lookup_record_sizes(key_lengths: np.ndarray, key_ids: np.ndarray, value_byte
     return sizes.ravel()[key_code.ravel()[key_ids] * span + (value_bytes - low)]
 
 
+@functools.lru_cache(maxsize=4096)  # asked once per new batch, for a handful of sizes
 def batch_size_upper_bound(record_size: int) -> int:
     """Kafka's upper bound of a batch holding one record of ``record_size`` bytes.
 
@@ -178,6 +180,7 @@ class RecordAccumulator:
         self.deques: list[deque[ProducerBatch]] = [deque() for _ in range(partitions)]
         self.records = records
         self.version = 0  # changes whenever a queue gains or loses a batch
+        self.sizes = np.zeros(partitions, np.int64)  # batches per queue, kept in step
 
     def open_batch(self, partition: int) -> ProducerBatch | None:
         """The last batch of a partition if it still accepts records."""
@@ -248,6 +251,7 @@ class RecordAccumulator:
                                       max(self.batch_size, batch_size_upper_bound(first_size)))
                 dq.append(batch)
                 self.version += 1
+                self.sizes[partition] += 1
                 header = RECORD_BATCH_OVERHEAD
             fits = int(cs.searchsorted(before + batch.limit_bytes - batch.size_bytes, "right"))
             stop = fits
@@ -292,6 +296,7 @@ class RecordAccumulator:
         """
         dq = self.deques[batch.partition]
         self.version += 1
+        self.sizes[batch.partition] += 1
         if not in_sequence_order:
             dq.appendleft(batch)
             return
@@ -303,8 +308,10 @@ class RecordAccumulator:
     def take_first(self, partition: int) -> ProducerBatch:
         """Remove and return the head batch of a partition's queue (to send or to expire)."""
         self.version += 1
+        self.sizes[partition] -= 1
         return self.deques[partition].popleft()
 
     def queue_sizes(self) -> np.ndarray:
-        """Batches waiting per partition (what adaptive partitioning weighs)."""
-        return np.fromiter(map(len, self.deques), np.int64, len(self.deques))
+        """Batches waiting per partition (what adaptive partitioning weighs): a copy of the
+        counts kept as batches come and go, not a pass over every queue."""
+        return self.sizes.copy()
