@@ -387,12 +387,14 @@ class Producer:
             if single:
                 custom.ingest(state, self.kernel.now_ms)
             return
-        keyed = (self.buffer.key_id[idx] >= 0) if not ignore_keys else np.zeros(len(idx), bool)
-        if keyed.any():
-            kidx = idx[keyed]
-            parts = self._partition_table(state)[self.buffer.key_id[kidx]]
-            self.route(state, parts, kidx)
-        if not keyed.all():
+        key_id = self.buffer.key_id[idx]
+        keyed = (key_id >= 0) if not ignore_keys else np.zeros(len(idx), bool)
+        every = bool(keyed.all())
+        if every:  # the usual keyed workload: no copies of the record indices
+            self.route(state, self._partition_table(state)[key_id], idx)
+        elif keyed.any():
+            self.route(state, self._partition_table(state)[key_id[keyed]], idx[keyed])
+        if not every:
             state.sticky = self._extend_stream(state.sticky, idx[~keyed])
             if single:
                 self._ingest_sticky(state, self.kernel.now_ms)
@@ -401,9 +403,10 @@ class Producer:
         """Give records with known partitions to the per-partition keyed streams."""
         parts = parts.astype(np.int16)  # a stable sort of 16-bit ints is a fast radix sort
         order = np.argsort(parts, kind="stable")
-        bounds = np.flatnonzero(np.diff(parts[order])) + 1
-        for group in np.split(order, bounds):
-            p = int(parts[group[0]])
+        counts = np.bincount(parts)
+        ends = np.cumsum(counts).tolist()
+        for p in np.flatnonzero(counts).tolist():  # partitions with records, in order
+            group = order[ends[p] - int(counts[p]):ends[p]]
             state.keyed[p] = self._extend_stream(state.keyed.get(p), idx[group])
             state.advance_keyed(p, self.kernel.now_ms)
             state.refresh(p)
