@@ -13,15 +13,7 @@ from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.producer.topic_state import ReadyTimes
 from sim.workloads import NoKeys, UniformKeys, Workload
-
-PARTITIONS = 12
-
-#: Ready-time changes: (partition, new time), with ``inf`` (nothing due) and repeated times.
-changes = st.lists(
-    st.tuples(st.integers(0, PARTITIONS - 1),
-              st.one_of(st.just(math.inf), st.integers(0, 20).map(float))),
-    max_size=80,
-)
+from tests.strategies import READY_PARTITIONS, ready_time_changes
 
 
 def _heap_is_consistent(ready: ReadyTimes) -> bool:
@@ -34,10 +26,10 @@ def _heap_is_consistent(ready: ReadyTimes) -> bool:
     return sorted(ready.heap) == [p for p, t in enumerate(times) if t < math.inf]
 
 
-@given(changes, st.integers(0, 21).map(float))
+@given(ready_time_changes, st.integers(0, 21).map(float))
 def test_queries_agree_with_a_scan_of_every_partition(updates: list[tuple[int, float]],
                                                       now_ms: float) -> None:
-    ready = ReadyTimes(PARTITIONS)
+    ready = ReadyTimes(READY_PARTITIONS)
     for p, t in updates:
         ready.set(p, t)
         assert _heap_is_consistent(ready)
