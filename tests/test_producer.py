@@ -13,7 +13,11 @@ from sim.errors import ConfigError, PartitionerError, UnknownTopicError
 from sim.kernel import Kernel
 from sim.murmur2 import partition_for_key
 from sim.producer import Producer
-from sim.producer.accumulator import RECORD_BATCH_OVERHEAD, record_sizes
+from sim.producer.accumulator import (
+    RECORD_BATCH_OVERHEAD,
+    lookup_record_sizes,
+    record_sizes,
+)
 from sim.workloads import NoKeys, UniformKeys, Workload
 
 
@@ -52,6 +56,24 @@ def test_record_sizes_follow_kafkas_record_format(key_len, value_len):
     """record_sizes matches DefaultRecord.sizeInBytes written out by hand."""
     size = record_sizes(np.array([-1 if key_len is None else key_len]), np.array([value_len]))
     assert int(size[0]) == kafka_record_size(key_len, value_len)
+
+
+@given(st.lists(st.integers(-1, 300), min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(-1, 20), st.integers(-1, 70_000)), max_size=60),
+       st.sampled_from([1.0, 0.5, 0.31]), st.sampled_from([1, 2, 300, 70_000]))
+def test_looked_up_record_sizes_equal_sizes_computed_per_record(key_lengths, records, ratio,
+                                                                 value_span):
+    """Sizes looked up per distinct key length and value size (with -1 = no key picking the
+    last key length, and compression) equal record_sizes computed record by record."""
+    lengths = np.array(key_lengths, np.int64)
+    key_ids = np.array([min(k, len(key_lengths) - 2) if k >= 0 else -1 for k, _ in records],
+                       np.int32)
+    values = np.array([v % value_span - 1 for _, v in records], np.int32)  # a table or not
+    expected = record_sizes(lengths[key_ids], values)
+    if ratio != 1.0:
+        expected = np.ceil(expected * ratio)
+    got = lookup_record_sizes(lengths, key_ids, values, ratio)
+    assert got.tolist() == expected.astype(np.int64).tolist()
 
 
 def test_keyed_send_lands_on_the_murmur2_partition():

@@ -29,10 +29,7 @@ from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationEr
 from sim.kernel import kernel_of
 from sim.murmur2 import murmur2_array
 from sim.partitioners import random_source, resolve_partitioner
-from sim.producer.accumulator import (
-    ProducerBatch,
-    record_sizes,
-)
+from sim.producer.accumulator import ProducerBatch, lookup_record_sizes
 from sim.producer.buffer import (
     DELIVERY_TIMEOUT,
     ERRORS,
@@ -390,12 +387,14 @@ class Producer:
             if single:
                 custom.ingest(state, self.kernel.now_ms)
             return
-        keyed = (self.buffer.key_id[idx] >= 0) if not ignore_keys else np.zeros(len(idx), bool)
-        if keyed.any():
-            kidx = idx[keyed]
-            parts = self._partition_table(state)[self.buffer.key_id[kidx]]
-            self.route(state, parts, kidx)
-        if not keyed.all():
+        key_id = self.buffer.key_id[idx]
+        keyed = (key_id >= 0) if not ignore_keys else np.zeros(len(idx), bool)
+        every = bool(keyed.all())
+        if every:  # the usual keyed workload: no copies of the record indices
+            self.route(state, self._partition_table(state)[key_id], idx)
+        elif keyed.any():
+            self.route(state, self._partition_table(state)[key_id[keyed]], idx[keyed])
+        if not every:
             state.sticky = self._extend_stream(state.sticky, idx[~keyed])
             if single:
                 self._ingest_sticky(state, self.kernel.now_ms)
@@ -404,9 +403,10 @@ class Producer:
         """Give records with known partitions to the per-partition keyed streams."""
         parts = parts.astype(np.int16)  # a stable sort of 16-bit ints is a fast radix sort
         order = np.argsort(parts, kind="stable")
-        bounds = np.flatnonzero(np.diff(parts[order])) + 1
-        for group in np.split(order, bounds):
-            p = int(parts[group[0]])
+        counts = np.bincount(parts)
+        ends = np.cumsum(counts).tolist()
+        for p in np.flatnonzero(counts).tolist():  # partitions with records, in order
+            group = order[ends[p] - int(counts[p]):ends[p]]
             state.keyed[p] = self._extend_stream(state.keyed.get(p), idx[group])
             state.advance_keyed(p, self.kernel.now_ms)
             state.refresh(p)
@@ -497,7 +497,7 @@ class Producer:
         for state in self.topics.values():
             if ((state.sticky is not None and not state.sticky.exhausted)
                     or (state.per_record is not None and not state.per_record.exhausted)
-                    or min(state.next_ready) <= now_ms):
+                    or state.ready.earliest() <= now_ms):
                 return True
         return False
 
@@ -586,7 +586,7 @@ class Producer:
         for state in self.topics.values():
             if state.sticky is None:
                 continue
-            if not adaptive or not all(state.seen):
+            if not adaptive or state.unseen:
                 state.builtin.update_partition_load_stats(None, [], 0)
                 state.stats_version = -1
                 continue
@@ -708,9 +708,8 @@ class Producer:
     def _stuck_batches(self) -> bool:
         """Whether batches wait for a partition without a leader (they may expire)."""
         for state in self.topics.values():
-            leaders = state.leaders()
-            if -1 in leaders and any(dq for dq, leader in zip(state.accumulator.deques, leaders,
-                                                              strict=True) if leader < 0):
+            deques = state.accumulator.deques
+            if any(deques[p] for p in state.leaderless()):
                 return True
         return False
 
@@ -759,17 +758,15 @@ class Producer:
         buf.topic_id[rows] = topic_id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
-        skew = self.config["lab.clock.skew.ms"]
-        buf.timestamp_ms[rows] = np.maximum(np.floor(buf.time_ms[rows] + skew), 0)
+        stamps = buf.time_ms[rows] + self.config["lab.clock.skew.ms"]
+        np.floor(stamps, out=stamps)
+        buf.timestamp_ms[rows] = np.maximum(stamps, 0, out=stamps)
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
         count = len(self.keys)
         key_id = buf.key_id[rows]
         buf.key_hash[rows] = np.append(self._key_hash[:count], 0)[key_id]
-        key_len = np.append(self._key_len[:count], -1)[key_id]
-        sizes = record_sizes(key_len, buf.value_bytes[rows])
-        if self.compression_ratio != 1.0:
-            sizes = np.ceil(sizes * self.compression_ratio)
-        buf.size[rows] = sizes
+        buf.size[rows] = lookup_record_sizes(np.append(self._key_len[:count], -1), key_id,
+                                             buf.value_bytes[rows], self.compression_ratio)
 
 
 def _gather(values: list[Any], codes: np.ndarray) -> Any:
