@@ -125,6 +125,7 @@ class Producer:
         self._key_ids: dict[Any, int] = {}
         self._key_hash = np.empty(0, np.int32)
         self._key_len = np.empty(0, np.int64)
+        self._key_hash_by_id = np.zeros(1, np.int32)  # _key_hash_table(), rebuilt for new keys
         self.values: dict[int, Any] = {}  # values given to send(), by record
         self.headers: dict[int, list[tuple[str, Any]]] = {}  # headers given to send(), by record
         self.sender = Sender(self)
@@ -609,8 +610,16 @@ class Producer:
         """The stored columns of a batch's records, as the leader will write them."""
         buf = self.buffer
         idx = batch.indices()
-        return {"timestamp_ms": buf.timestamp_ms[idx], "key_hash": buf.key_hash[idx],
+        return {"timestamp_ms": buf.timestamp_ms[idx],
+                "key_hash": self._key_hash_table()[buf.key_id[idx]],
                 "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
+
+    def _key_hash_table(self) -> np.ndarray:
+        """murmur2 of every key by key id, then 0 for no key (key id -1 picks the last)."""
+        count = len(self.keys)
+        if len(self._key_hash_by_id) != count + 1:
+            self._key_hash_by_id = np.append(self._key_hash[:count], np.int32(0))
+        return self._key_hash_by_id
 
     def record_ids(self, idx: np.ndarray) -> np.ndarray:
         """Ids that name this producer's records in any log: producer id << 40 | index."""
@@ -627,10 +636,8 @@ class Producer:
                 continue
             batch.done = True
             idx = batch.indices()
-            buf.ack_ms[idx] = now_ms
-            buf.partition[idx] = batch.partition
-            if offsets and base_offset is not None:
-                buf.offset[idx] = np.arange(base_offset, base_offset + len(idx), dtype=np.int64)
+            buf.ack(idx, batch.partition, now_ms,
+                    base_offset if offsets and base_offset is not None else -1)
             self.acked += len(idx)
             self.completed += len(idx)
         self.notify_progress()
@@ -763,9 +770,7 @@ class Producer:
         buf.timestamp_ms[rows] = np.maximum(np.floor(buf.time_ms[rows] + skew), 0)
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
         count = len(self.keys)
-        key_id = buf.key_id[rows]
-        buf.key_hash[rows] = np.append(self._key_hash[:count], 0)[key_id]
-        key_len = np.append(self._key_len[:count], -1)[key_id]
+        key_len = np.append(self._key_len[:count], -1)[buf.key_id[rows]]
         sizes = record_sizes(key_len, buf.value_bytes[rows])
         if self.compression_ratio != 1.0:
             sizes = np.ceil(sizes * self.compression_ratio)
