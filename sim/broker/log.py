@@ -264,14 +264,7 @@ class PartitionLog:
         (``sim.broker.transaction_index``): where open transactions start, which were aborted.
         """
         n = len(columns["timestamp_ms"])
-        block_index, fill = divmod(self.log_end_offset - self._block_base, BLOCK_RECORDS)
-        if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
-            # the usual case: the batch fits in the open last block
-            cols = self._blocks[block_index].cols
-            for name in RECORD_COLUMNS:
-                cols[name][fill : fill + n] = columns[name]
-        else:
-            self._write_blocks(columns, n)
+        self._write_blocks(columns, n)
         return self._add_batch(
             n, size_bytes, int(columns["timestamp_ms"].max()) if n else -1, producer_id,
             leader_epoch, base_sequence, producer_epoch, is_transactional, is_control,
@@ -284,11 +277,18 @@ class PartitionLog:
         epochs, the batch index, producer and transaction state, the log end. Returns its
         base offset."""
         base = self.log_end_offset
+        active = self.segments[-1]
         if self._should_roll(size_bytes, max_timestamp):
-            self.roll()
-        self._segment_append(base + n, size_bytes, max_timestamp)
-        if leader_epoch > self.latest_epoch:
-            self.epochs.append((leader_epoch, base))
+            active = self.roll()
+        if active.rolling_timestamp_ms < 0:
+            active.rolling_timestamp_ms = max_timestamp
+        active.end_offset = base + n
+        active.size_bytes += size_bytes
+        if max_timestamp > active.max_timestamp_ms:
+            active.max_timestamp_ms = max_timestamp
+        epochs = self.epochs
+        if leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
+            epochs.append((leader_epoch, base))
         batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence,
                       producer_epoch, is_transactional, is_control)
         self._batches.append(batch)
@@ -306,6 +306,12 @@ class PartitionLog:
     def _write_blocks(self, columns: Mapping[str, np.ndarray], n: int) -> None:
         """Copy ``n`` new records into the storage blocks at the log end, adding blocks as they
         fill up and sealing each one that is full."""
+        block_index, fill = divmod(self.log_end_offset - self._block_base, BLOCK_RECORDS)
+        if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
+            cols = self._blocks[block_index].cols  # the usual case: all in the open last block
+            for name in RECORD_COLUMNS:
+                cols[name][fill : fill + n] = columns[name]
+            return
         done = 0
         while done < n:
             position = self.log_end_offset - self._block_base + done
@@ -350,14 +356,6 @@ class PartitionLog:
         if not self.segments[-1].empty:
             self.segments.append(Segment(self.log_end_offset))
         return self.segments[-1]
-
-    def _segment_append(self, end_offset: int, size_bytes: int, max_timestamp: int) -> None:
-        active = self.segments[-1]
-        if active.rolling_timestamp_ms < 0:
-            active.rolling_timestamp_ms = max_timestamp
-        active.end_offset = end_offset
-        active.size_bytes += size_bytes
-        active.max_timestamp_ms = max(active.max_timestamp_ms, max_timestamp)
 
     def delete_oldest_segments(self, count: int) -> list[Segment]:
         """Delete the ``count`` oldest segments, whole, and move the log start offset past them.
@@ -488,6 +486,18 @@ class PartitionLog:
                  for b in range(first_block, last_block + 1)]
         return np.concatenate(parts)
 
+    def _read_columns(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Every record column for offsets ``start … stop-1`` (inside the log), to be copied at
+        once: views of an open block where possible, so not to be kept or changed."""
+        lo, hi = start - self._block_base, stop - self._block_base
+        b = lo // BLOCK_RECORDS
+        if hi > lo and (hi - 1) // BLOCK_RECORDS == b and start >= self.log_start_offset \
+                and stop <= self.log_end_offset:
+            block = self._blocks[b]
+            at = b * BLOCK_RECORDS
+            return {name: block.read(name, lo - at, hi - at) for name in RECORD_COLUMNS}
+        return {name: self.column(name, start, stop) for name in RECORD_COLUMNS}
+
     def retained(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """For offsets ``start … stop-1``: True where a record is still there, False where the
         log cleaner removed it (``sim.broker.log_cleaner``); offsets are never renumbered."""
@@ -567,13 +577,19 @@ class PartitionLog:
     def batches_from(self, offset: int, max_bytes: int | None = None) -> list[Batch]:
         """Whole batches starting at ``offset`` (a batch boundary), up to about ``max_bytes``."""
         i = self._batch_index(offset)
+        if max_bytes is None:
+            return self._batches[i:]
+        batches = self._batches
+        end = len(batches)
         out: list[Batch] = []
         size = 0
-        for batch in self._batches[i:]:
-            if out and max_bytes is not None and size + batch.size_bytes > max_bytes:
+        while i < end:
+            batch = batches[i]
+            if out and size + batch.size_bytes > max_bytes:
                 break
             out.append(batch)
             size += batch.size_bytes
+            i += 1
         return out
 
     def batches_overlapping(self, start: int, stop: int) -> list[Batch]:
@@ -600,13 +616,16 @@ class PartitionLog:
                 raise ValueError(f"fetched batch at {batch.base_offset} does not follow this "
                                  f"log's end {at}")
             at += batch.records
-        columns = {n: leader.column(n, start, at) for n in RECORD_COLUMNS}
+        columns = leader._read_columns(start, at)
         self._write_blocks(columns, at - start)
-        starts = np.array([b.base_offset - start for b in batches], np.int64)
-        max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
+        if len(batches) == 1:
+            starts = [0]
+            max_timestamps = [int(columns["timestamp_ms"].max())]
+        else:
+            starts = [b.base_offset - start for b in batches]
+            max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
         key_hash = columns["key_hash"]
-        for batch, max_timestamp, first in zip(batches, max_timestamps, starts.tolist(),
-                                               strict=True):
+        for batch, max_timestamp, first in zip(batches, max_timestamps, starts, strict=True):
             self._add_batch(batch.records, batch.size_bytes, max_timestamp, batch.producer_id,
                             batch.leader_epoch, batch.base_sequence, batch.producer_epoch,
                             batch.is_transactional, batch.is_control,
