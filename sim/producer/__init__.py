@@ -393,7 +393,7 @@ class Producer:
             return
         keyed = (self.buffer.key_id[idx] >= 0) if not ignore_keys else np.zeros(len(idx), bool)
         if keyed.any():
-            kidx = idx[keyed]
+            kidx = idx if keyed.all() else idx[keyed]  # no copy of a keyed workload's rows
             parts = self._partition_table(state)[self.buffer.key_id[kidx]]
             self.route(state, parts, kidx)
         if not keyed.all():
