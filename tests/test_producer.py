@@ -502,3 +502,18 @@ def test_acknowledgements_recorded_per_batch_read_back_per_record(batches, seed)
             assert buf.ack_ms[idx[0]] == 20.0
     for name, values in expected.items():
         np.testing.assert_array_equal(getattr(buf, name)[: total + 3], values)
+
+
+def test_create_time_is_the_given_timestamp_else_the_send_time_on_the_producers_clock():
+    """Records sent with a timestamp keep it; the others get the send time plus the producer's
+    clock skew, floored to whole milliseconds, in the log."""
+    kernel = Kernel(seed=3, brokers=1)
+    kernel.cluster.create_topic("t", partitions=1)
+    producer = Producer(kernel, {"lab.clock.skew.ms": 2, "linger.ms": 5})
+    kernel.run(until_ms=10.25)
+    producer.send("t", key="a", value="x", timestamp=7)
+    producer.send("t", key="a", value="y")
+    producer.send("t", key="a", value="z", timestamp=0)
+    producer.flush()
+    stored = kernel.cluster.partition("t", 0).log.column("timestamp_ms")
+    assert stored.tolist() == [7, 12, 0]  # floor(10.25 + 2)

@@ -1,6 +1,6 @@
 """The producer's record buffer: every record it was asked to send, as numpy columns.
 
-One row per record (send time, CreateTime, topic, key id and hash, value size, size in a batch)
+One row per record (send time, topic, key id, value size, size in a batch)
 plus what came back for it (partition, offset, acknowledgement time, error code). Batches hold
 index arrays into these columns, so records are never copied one by one.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 _COLUMNS = {
-    "time_ms": np.float64, "timestamp_ms": np.int64, "topic_id": np.int16, "key_id": np.int32,
+    "time_ms": np.float64, "topic_id": np.int16, "key_id": np.int32,
     "value_bytes": np.int32, "size": np.int32, "partition": np.int32, "offset": np.int64,
     "ack_ms": np.float64, "error": np.int8,
 }
@@ -32,9 +32,9 @@ ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTE
 class RecordBuffer:
     """Every record the producer was asked to send, as growable numpy columns.
 
-    ``time_ms`` is the simulated send time; ``timestamp_ms`` the record's CreateTime as Kafka
-    stores it (whole milliseconds); ``size`` its bytes in a batch (after compression). A record's
-    key hash is looked up from its ``key_id`` (the producer hashes each distinct key once).
+    ``time_ms`` is the simulated send time; ``size`` a record's bytes in a batch (after
+    compression). Its CreateTime and key hash are derived when a batch is sent, from the send time
+    (``Producer.timestamps_of``) and from its ``key_id`` (each distinct key is hashed once).
 
     Acknowledgements are recorded once per batch (``ack``) and written into the ``partition``,
     ``offset`` and ``ack_ms`` columns only when one of them is read, or when many are waiting:
@@ -42,7 +42,6 @@ class RecordBuffer:
     """
 
     time_ms: np.ndarray
-    timestamp_ms: np.ndarray
     topic_id: np.ndarray
     key_id: np.ndarray
     value_bytes: np.ndarray
