@@ -12,6 +12,10 @@ Installed, the same commands answer to ``kafka-lab`` (``kafka-lab run keyed``).
 - ``lab``: open JupyterLab at the repository's root with the tour open.
 - ``fuzz --runs N --seed S --profile P --out DIR``: random fault schedules, each checked; one
   line per failing schedule, each new failure minimised into DIR as replayable YAML.
+- ``sweep [NAME|FILE.yaml] [--schedules N] [--profile P] [--seeds N] [--grid KEY=V1,V2 …]
+  [--records N] [--jobs N] [--dask ADDRESS] [--out FILE.parquet|.csv]``: run a scenario over a
+  grid of Kafka configs, seeds and random fault schedules (``sim.sweep``); print, per grid
+  point, the runs, how many lost data, the lost records and their most common cause.
 - ``connect serve [--port 8083] [--scenario NAME] [--speed X]``: Kafka Connect's REST API over
   HTTP on 127.0.0.1, simulated time following the wall clock; ``connect standalone WORKER
   CONNECTOR…``: run connector ``.properties`` files and print their status (``sim.connect``).
@@ -102,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="folder for the minimised failing schedules (YAML)")
     fuzz.add_argument("--minimise-runs", type=int, default=60,
                       help="runs allowed to minimise each new failure (default 60; 0: none)")
+    _add_sweep_parser(commands)
     _add_connect_parser(commands)
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "lab":
@@ -119,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(lab_command(_lab_root(), unknown))
         if args.command == "fuzz":
             return _fuzz(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "connect":
             from sim.connect.cli import run_command  # Starlette and uvicorn only when asked
             return run_command(args)
@@ -127,6 +134,37 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaLabError as exc:
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return 2
+
+
+def _add_sweep_parser(commands: Any) -> None:
+    """``sweep``: one scenario over a grid of configs, seeds and fault schedules."""
+    sweep = commands.add_parser("sweep", help="run a scenario over a grid of configs, seeds "
+                                "and random fault schedules; one row per run")
+    sweep.add_argument("scenario", nargs="?", default=None,
+                       help="a built-in name or a .yaml file (default: the fuzzer's own "
+                            "scenarios of --profile; needs --schedules)")
+    sweep.add_argument("--schedules", type=int, default=0,
+                       help="random fault schedules per grid point and seed, replacing the "
+                            "scenario's faults (default 0: its own faults)")
+    sweep.add_argument("--profile", default="safe",
+                       help=f"fuzzer profile of the schedules: {', '.join(PROFILES)} "
+                            "(default safe)")
+    sweep.add_argument("--seeds", type=int, default=None,
+                       help="seeds per grid point (default 1: the scenario's own; with "
+                            "--schedules, campaign seeds from 0)")
+    sweep.add_argument("--grid", nargs="+", default=None, metavar="KEY=V1,V2",
+                       help="Kafka configs to vary, e.g. acks=1,all min.insync.replicas=1,2 "
+                            "(every combination runs)")
+    sweep.add_argument("--records", type=int, default=None,
+                       help="records per producer workload (default: the scenario's)")
+    sweep.add_argument("--jobs", type=int, default=None,
+                       help="worker processes on this machine (default: the CPU cores)")
+    sweep.add_argument("--dask", default=None, metavar="ADDRESS",
+                       help="run on the Dask cluster whose scheduler is at ADDRESS "
+                            "(tcp://host:8786) instead")
+    sweep.add_argument("--out", type=Path, default=None,
+                       help="write one row per run to FILE.parquet or FILE.csv")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_connect_parser(commands: Any) -> None:
@@ -307,6 +345,61 @@ def _fuzz(args: argparse.Namespace) -> int:
           f"{result.wall_s:.1f} s: {result.per_second:.2f} schedules/s; "
           f"{len(result.findings)} failing ({causes}); {result.losses} lost records seen")
     return 1 if result.findings else 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from sim.sweep import summary, sweep
+
+    grid = _grid_arguments(args.grid) if args.grid else None
+    if args.out is not None:
+        _check_out(args.out)
+    if args.seeds is not None and args.seeds < 1:
+        raise KafkaLabError(f"--seeds must be at least 1 but is {args.seeds}.")
+    jobs = args.jobs if args.jobs is not None else max(1, os.cpu_count() or 1)
+    frame = sweep(args.scenario, grid=grid, schedules=args.schedules, profile=args.profile,
+                  seeds=args.seeds, records=args.records, jobs=jobs, client=args.dask,
+                  progress=not args.no_progress)
+    timing = frame.attrs["timing"]
+    print(summary(frame).to_string(index=False))
+    if args.out is not None:
+        table = frame.copy()
+        table.attrs = {}  # parquet would keep attrs: no wall-clock figures in the file
+        if args.out.suffix == ".parquet":
+            table.to_parquet(args.out, index=False)
+        else:
+            table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+    print(f"{timing['runs']} runs in {timing['wall_s']:.1f} s ({timing['backend']}, "
+          f"{timing['workers']} worker(s), {timing['batches']} batches)", file=sys.stderr)
+    return 0
+
+
+def _grid_arguments(items: list[str]) -> dict[str, list[str]]:
+    """``["acks=1,all", "min.insync.replicas=1,2"]`` as ``{"acks": ["1", "all"], …}``."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, equals, values = item.partition("=")
+        listed = [v.strip() for v in values.split(",")]
+        if not equals or not key.strip() or not all(listed):
+            raise KafkaLabError(f"--grid {item!r}: write KEY=VALUE1,VALUE2 with a Kafka config "
+                                "name and its values, e.g. acks=1,all.")
+        if key.strip() in grid:
+            raise KafkaLabError(f"--grid names {key.strip()} twice; list all its values once, "
+                                f"e.g. {key.strip()}=1,2.")
+        grid[key.strip()] = listed
+    return grid
+
+
+def _check_out(path: Path) -> None:
+    """``--out`` is a .parquet or .csv file in a folder that exists."""
+    if path.suffix not in (".csv", ".parquet"):
+        raise KafkaLabError(f"--out {path}: use a .parquet or .csv file name.")
+    if not path.parent.is_dir():
+        raise KafkaLabError(f"--out {path}: the folder {path.parent} does not exist; create it "
+                            "or pick another path.")
+    if path.is_dir():
+        raise KafkaLabError(f"--out {path} is a folder; give a file name ending in .parquet "
+                            "or .csv.")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 A fingerprint records a frame's columns, dtypes and a SHA-256 of each column's values (their
 ``repr`` as Python objects, so ``1``, ``1.0``, ``True``, ``'1'`` and missing values all differ).
-``python tests/trace_fingerprints.py`` rewrites ``tests/data/trace/fingerprints.json``: only do it
-after a change to a scenario or to what the model emits, never to make the trace tests pass.
+``python tests/trace_fingerprints.py [NAME ...]`` rewrites ``tests/data/trace/fingerprints.json``
+(only the named scenarios' entries when names are given): only do it after a change to a scenario
+or to what the model emits, never to make the trace tests pass.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 FINGERPRINTS = ROOT / "tests" / "data" / "trace" / "fingerprints.json"
-UNSTABLE = ("streams-restore-", "kappa-reprocessing")
-"""Scenarios whose ``streams.state`` events depend on what ran before in the same interpreter
-(stream thread names and the number of state changes), so their frames cannot be pinned."""
 
 
 def pinned_names() -> list[str]:
-    """The built-in scenarios whose trace frames are pinned."""
+    """The built-in scenarios whose trace frames are pinned: all of them."""
     from sim import scenarios
 
-    return [n for n in scenarios.builtin_names() if not n.startswith(UNSTABLE)]
+    return scenarios.builtin_names()
 
 
 def fingerprint(frame: pd.DataFrame) -> dict[str, Any]:
@@ -49,9 +47,14 @@ def _digest(values: list[Any]) -> str:
 def scenario_fingerprints(name: str) -> dict[str, Any]:
     """The whole-trace frame, each kind's frame, head and tail of one built-in scenario's run."""
     from sim import scenarios
+
+    return trace_fingerprints(scenarios.load(name).run().trace)
+
+
+def trace_fingerprints(trace: Any) -> dict[str, Any]:
+    """The whole-trace frame, each kind's frame, head and tail of a finished run's trace."""
     from sim.trace import KINDS
 
-    trace = scenarios.load(name).run().trace
     out = {"to_frame": fingerprint(trace.to_frame()), "tail": fingerprint(trace.tail(7)),
            "kinds": {}}
     if hasattr(trace, "head"):
@@ -62,12 +65,15 @@ def scenario_fingerprints(name: str) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    data = {name: scenario_fingerprints(name) for name in pinned_names()}
+def main(names: list[str]) -> None:
+    """Rewrite the fingerprints of the scenarios ``names`` (all of them when none is given)."""
+    data = json.loads(FINGERPRINTS.read_text()) if names else {}
+    data.update({name: scenario_fingerprints(name) for name in names or pinned_names()})
     FINGERPRINTS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    sys.stderr.write(f"wrote {FINGERPRINTS.relative_to(ROOT)} ({len(data)} scenarios)\n")
+    sys.stderr.write(f"wrote {FINGERPRINTS.relative_to(ROOT)} "
+                     f"({len(names or data)} of {len(data)} scenarios)\n")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    main()
+    main(sys.argv[1:])

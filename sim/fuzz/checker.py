@@ -82,6 +82,8 @@ class Verdict:
     losses: list[dict[str, Any]] = field(default_factory=list)
     steps: int = 0
     wall_s: float = 0.0
+    audit: Any = None
+    """The run's delivery audit (``sim.audit.AuditReport``); None when it hung or raised."""
 
     @property
     def failed(self) -> bool:
@@ -159,11 +161,12 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     verdict = Verdict(loaded.name, [])
     kernel = None
     losses: list[dict[str, Any]] = []
+    delivery = None
     try:
         kernel = loaded.build()
         lso_problems = transactions_check.watch(kernel, _outputs(scenario))
         guard.run(kernel, loaded.duration_ms)
-        found, losses = _judge(kernel, scenario, lso_problems)
+        found, losses, delivery = _judge(kernel, scenario, lso_problems)
         if json_summary:
             found += _json_errors(kernel, loaded)
     except RunawayError as exc:
@@ -177,6 +180,7 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     verdict.violations = [v for v in found if v not in tolerated]
     verdict.tolerated = tolerated
     verdict.losses = losses
+    verdict.audit = delivery
     return verdict
 
 
@@ -197,7 +201,7 @@ def _json_errors(kernel: Any, loaded: Any) -> list[Violation]:
 
 
 def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None = None
-           ) -> tuple[list[Violation], list[dict[str, Any]]]:
+           ) -> tuple[list[Violation], list[dict[str, Any]], Any]:
     from sim.audit import audit_kernel
 
     delivery = audit_kernel(kernel)
@@ -242,7 +246,7 @@ def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None
         for kind, (count, detail) in transactions_check.check(
                 kernel, scenario, reads, aborted, lso_problems or []).items():
             found.append(Violation(kind, count, detail))
-    return _merge(found), delivery.lost_records
+    return _merge(found), delivery.lost_records, delivery
 
 
 def _merge(found: list[Violation]) -> list[Violation]:

@@ -184,6 +184,7 @@ class StreamThread:
 
     def _run(self) -> Generator[Any, Any, None]:
         consumer = self.consumer
+        collected = False
         try:
             if self.producer.txn is not None:
                 yield from self.producer.txn.init_gen()  # fences a crashed predecessor
@@ -207,15 +208,22 @@ class StreamThread:
             yield from consumer.close_gen()
         except Stopped:
             pass
+        except GeneratorExit:
+            # Not a stop on the simulated clock: the run is over and Python closes the paused
+            # loop whenever its garbage collector reaches it, which depends on what else ran in
+            # the interpreter. A state change now would add events to the finished run's trace.
+            collected = True
+            raise
         except Exception as exc:  # a processor failed: the instance goes to ERROR
             exc.add_note(f"(in stream thread {self.name} at {self.kernel.now_ms:g} ms)")
             self.streams.fail()
             raise
         finally:
-            self.alive = False
-            self.reader.stopped = True
-            self.reader.wake()
-            self.streams.update_state()
+            if not collected:
+                self.alive = False
+                self.reader.stopped = True
+                self.reader.wake()
+                self.streams.update_state()
 
     def _check_alive(self) -> None:
         if self.crashed:
