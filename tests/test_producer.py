@@ -495,3 +495,47 @@ def test_a_header_needs_a_string_key():
     with pytest.raises(ProduceError, match="pairs"):
         producer.send("h", value="v", headers=5)
     assert producer.buffer.n == 0  # nothing was sent
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 30), st.integers(-1, 500)), min_size=1, max_size=12),
+       st.integers(0, 2**32 - 1))
+def test_acknowledgements_recorded_per_batch_read_back_per_record(batches, seed):
+    """Batches acknowledged one by one (records in any order, offsets known or not) read back,
+    record by record, as partition, consecutive offsets in batch order, and ack time."""
+    from sim.producer import buffer as buffer_module
+
+    total = sum(n for n, _ in batches)
+    buf = buffer_module.RecordBuffer()
+    buf.extend(total + 3)
+    order = np.random.default_rng(seed).permutation(total)
+    expected = {"partition": np.full(total + 3, -1), "offset": np.full(total + 3, -1),
+                "ack_ms": np.full(total + 3, np.nan)}
+    at = 0
+    for b, (n, base) in enumerate(batches):
+        idx = order[at : at + n]
+        at += n
+        buf.ack(idx, b % 7, 10.0 * b, base)
+        expected["partition"][idx] = b % 7
+        expected["ack_ms"][idx] = 10.0 * b
+        if base >= 0:
+            expected["offset"][idx] = np.arange(base, base + n)
+        if b == 2:  # a read in between writes what was recorded so far
+            assert buf.ack_ms[idx[0]] == 20.0
+    for name, values in expected.items():
+        np.testing.assert_array_equal(getattr(buf, name)[: total + 3], values)
+
+
+def test_create_time_is_the_given_timestamp_else_the_send_time_on_the_producers_clock():
+    """Records sent with a timestamp keep it; the others get the send time plus the producer's
+    clock skew, floored to whole milliseconds, in the log."""
+    kernel = Kernel(seed=3, brokers=1)
+    kernel.cluster.create_topic("t", partitions=1)
+    producer = Producer(kernel, {"lab.clock.skew.ms": 2, "linger.ms": 5})
+    kernel.run(until_ms=10.25)
+    producer.send("t", key="a", value="x", timestamp=7)
+    producer.send("t", key="a", value="y")
+    producer.send("t", key="a", value="z", timestamp=0)
+    producer.flush()
+    stored = kernel.cluster.partition("t", 0).log.column("timestamp_ms")
+    assert stored.tolist() == [7, 12, 0]  # floor(10.25 + 2)

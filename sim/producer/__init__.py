@@ -122,7 +122,10 @@ class Producer:
         self._key_ids: dict[Any, int] = {}
         self._key_hash = np.empty(0, np.int32)
         self._key_len = np.empty(0, np.int64)
+        self._key_hash_by_id = np.zeros(1, np.int32)  # _key_hash_table(), rebuilt for new keys
         self.values: dict[int, Any] = {}  # values given to send(), by record
+        # timestamps given to send(), by record (-1: none); only allocated once one is given
+        self._given_timestamps = np.empty(0, np.int64)
         self.headers: dict[int, list[tuple[str, Any]]] = {}  # headers given to send(), by record
         self.sender = Sender(self)
         self.acked = 0  # records acknowledged
@@ -183,7 +186,11 @@ class Producer:
         i = self.buffer.extend(1).start
         self._fill(i, i + 1, now, state.topic_id, key_id, value_len)
         if timestamp is not None:
-            self.buffer.timestamp_ms[i] = timestamp
+            if len(self._given_timestamps) <= i:
+                grown = np.full(max(64, 2 * (i + 1)), -1, np.int64)
+                grown[: len(self._given_timestamps)] = self._given_timestamps
+                self._given_timestamps = grown
+            self._given_timestamps[i] = timestamp
         if value is not None:
             self.values[i] = value
         if headers:
@@ -609,8 +616,29 @@ class Producer:
         """The stored columns of a batch's records, as the leader will write them."""
         buf = self.buffer
         idx = batch.indices()
-        return {"timestamp_ms": buf.timestamp_ms[idx], "key_hash": buf.key_hash[idx],
+        return {"timestamp_ms": self.timestamps_of(idx),
+                "key_hash": self._key_hash_table()[buf.key_id[idx]],
                 "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
+
+    def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
+        """Records' CreateTime: the one given to ``send()``, else the send time on this
+        producer's clock (``lab.clock.skew.ms``) in whole milliseconds, never below 0."""
+        skew = self.config["lab.clock.skew.ms"]
+        stamps = np.maximum(np.floor(self.buffer.time_ms[idx] + skew), 0).astype(np.int64)
+        given = self._given_timestamps
+        if len(given):
+            inside = idx < len(given)
+            chosen = np.full(len(idx), -1, np.int64)
+            chosen[inside] = given[idx[inside]]
+            stamps = np.where(chosen >= 0, chosen, stamps)
+        return stamps
+
+    def _key_hash_table(self) -> np.ndarray:
+        """murmur2 of every key by key id, then 0 for no key (key id -1 picks the last)."""
+        count = len(self.keys)
+        if len(self._key_hash_by_id) != count + 1:
+            self._key_hash_by_id = np.append(self._key_hash[:count], np.int32(0))
+        return self._key_hash_by_id
 
     def record_ids(self, idx: np.ndarray) -> np.ndarray:
         """Ids that name this producer's records in any log: producer id << 40 | index."""
@@ -627,10 +655,8 @@ class Producer:
                 continue
             batch.done = True
             idx = batch.indices()
-            buf.ack_ms[idx] = now_ms
-            buf.partition[idx] = batch.partition
-            if offsets and base_offset is not None:
-                buf.offset[idx] = np.arange(base_offset, base_offset + len(idx), dtype=np.int64)
+            buf.ack(idx, batch.partition, now_ms,
+                    base_offset if offsets and base_offset is not None else -1)
             self.acked += len(idx)
             self.completed += len(idx)
         self.notify_progress()
@@ -758,14 +784,9 @@ class Producer:
         buf.topic_id[rows] = topic_id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
-        stamps = buf.time_ms[rows] + self.config["lab.clock.skew.ms"]
-        np.floor(stamps, out=stamps)
-        buf.timestamp_ms[rows] = np.maximum(stamps, 0, out=stamps)
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
         count = len(self.keys)
-        key_id = buf.key_id[rows]
-        buf.key_hash[rows] = np.append(self._key_hash[:count], 0)[key_id]
-        buf.size[rows] = lookup_record_sizes(np.append(self._key_len[:count], -1), key_id,
+        buf.size[rows] = lookup_record_sizes(np.append(self._key_len[:count], -1), buf.key_id[rows],
                                              buf.value_bytes[rows], self.compression_ratio)
 
 
