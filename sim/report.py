@@ -67,6 +67,9 @@ def summary(kernel: Any, title: str = "", description: str = "") -> str:
     report = audit_kernel(kernel)
     lines.extend(text_section(kernel, report))
     lines.extend(audit_lines(report, with_counts=not text_section(kernel, report)))
+    from sim.scenarios.architecture import summary_lines
+
+    lines.extend(summary_lines(kernel))
     return "\n".join(lines) + "\n"
 
 
@@ -305,6 +308,7 @@ def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[st
     """The run's summary as one JSON-ready object; ``audit`` holds the delivery audit."""
     from sim.audit import audit_kernel
     from sim.consumer.report import json_section
+    from sim.scenarios.architecture import summary_json as architecture_json
 
     def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         return json.loads(frame.to_json(orient="records"))
@@ -322,7 +326,7 @@ def summary_json(kernel: Any, title: str = "", description: str = "") -> dict[st
         "brokers": records(metrics.broker_metrics(kernel)),
         **({"tiered": records(kernel.cluster.remote_log_manager.metrics())}
            if kernel.cluster.remote_log_manager is not None else {}),
-        **consumers, "audit": audit,
+        **consumers, "audit": audit, **architecture_json(kernel),
     }
 
 

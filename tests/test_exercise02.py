@@ -19,6 +19,7 @@ from sim.audit import audit_kernel
 from sim.grading import check, exercise_questions
 from sim.grading.batch import grade_submission
 from sim.grading.exercises import ex02_replication as ex02
+from sim.lessons import crash_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "02_replication.ipynb"
@@ -163,6 +164,70 @@ def test_02c_expected_value_follows_the_simulation_not_a_constant(monkeypatch):
         ex02.late_crash_lost.cache_clear()
 
 
+# --- 02.d -------------------------------------------------------------------------------------
+
+ACKS1_ONLY = {"lose": ["acks=1"], "cause": "truncated"}
+
+
+def test_02d_schedule_32_loses_under_acks1_only_by_truncation():
+    """Schedule 32, run by the sweep's own code: only acks=1 loses, every record 'truncated'."""
+    rows = crash_sweep.one_schedule(ex02.SWEEP_SCHEDULE)
+    assert ex02.SWEEP_SCHEDULE == 32
+    losing = rows[rows["lost"] > 0]
+    assert list(losing["config"]) == ["acks=1"]
+    assert losing["lost_truncated"].sum() == losing["lost"].sum() > 0
+    assert ex02._losing(ex02.schedule_outcomes(32)) == ["acks=1"]
+    assert ex02._main_cause(ex02.schedule_outcomes(32)) == "truncated"
+
+
+def test_02d_schedule_table_lists_the_split_that_cuts_off_broker_0():
+    """The table shows the schedule's faults, among them broker 0 and the producer cut off."""
+    table = ex02.sweep_schedule_table()
+    assert list(table.columns) == ["at_ms", "fault", "details"]
+    assert table["at_ms"].is_monotonic_increasing
+    assert "a=[0, 'app'], b=[1, 2, 'controller']" in set(table["details"])
+
+
+def test_02d_right_answer_scores_full_marks():
+    """acks=1 alone, truncated: 2 points; a tuple of labels is accepted too."""
+    result = check("02.d", ACKS1_ONLY)
+    assert (result.verdict, result.points) == ("passed", 2), str(result)
+    assert check("02.d", {"lose": ("acks=1",), "cause": "truncated"}).points == 2
+
+
+@pytest.mark.parametrize(("answer", "points", "text"), [
+    ({"lose": ["acks=1", "acks=all, min.insync.replicas=1"], "cause": "truncated"}, 1,
+     "not the configurations that lose data"),
+    ({"lose": [], "cause": "truncated"}, 1, "not the configurations that lose data"),
+    ({"lose": ["acks=1"], "cause": "unclean-election"}, 1, "not the cause of most"),
+    ({"lose": ["acks=1"], "cause": "lost"}, 1, "must be one of"),
+    ({"lose": ["acks 1"], "cause": "truncated"}, 1, "not one of the lesson's configurations"),
+    ({"lose": "acks=1", "cause": "truncated"}, 1, "should be a list"),
+    (["acks=1"], 0, "expected a dict"),
+])
+def test_02d_wrong_answers_lose_the_right_point(answer, points, text):
+    """Each part is worth a point, and a wrong part says what is wrong."""
+    result = check("02.d", answer)
+    assert result.points == points, str(result)
+    assert result.verdict == "failed"
+    assert text in str(result)
+
+
+def test_02d_expected_answer_follows_the_simulation_not_a_constant(monkeypatch):
+    """Pointed at schedule 117, the check expects what that schedule loses: acks=1 (49 records,
+    truncated) and the unclean election (36), so acks=1 alone is no longer the answer."""
+    monkeypatch.setattr(ex02, "SWEEP_SCHEDULE", 117)
+    unclean = "acks=all, min.insync.replicas=2, unclean election"
+    rows = crash_sweep.one_schedule(117).set_index("config")
+    assert rows.loc["acks=1", "lost_truncated"] == 49
+    assert rows.loc[unclean, "lost_unclean_election"] == 36
+    result = check("02.d", ACKS1_ONLY)
+    assert result.points == 1
+    assert "not the configurations that lose data" in str(result)
+    assert check("02.d", {"lose": ["acks=1", unclean], "cause": "truncated"}).points == 2
+    assert check("02.d", {"lose": ["acks=1", unclean], "cause": "unclean-election"}).points == 1
+
+
 # --- The notebooks, as the grader runs them ---------------------------------------------------
 
 
@@ -174,25 +239,28 @@ def _graded(path: Path) -> dict[str, tuple[str, int]]:
 
 
 def test_solution_notebook_scores_full_marks():
-    """Graded like a submission, the solution earns 6 + 3 + 2 points."""
+    """Graded like a submission, the solution earns 6 + 3 + 2 + 2 points."""
     assert _graded(SOLUTION) == {"02.a": ("passed", 6), "02.b": ("passed", 3),
-                                 "02.c": ("passed", 2)}
+                                 "02.c": ("passed", 2), "02.d": ("passed", 2)}
 
 
 def test_generated_exercise_runs_and_reports_not_yet_solved():
     """The unsolved exercise runs top to bottom and every question is 'not yet solved'."""
-    assert _graded(EXERCISE) == {q: ("not yet solved", 0) for q in ("02.a", "02.b", "02.c")}
+    assert _graded(EXERCISE) == {q: ("not yet solved", 0)
+                                 for q in ("02.a", "02.b", "02.c", "02.d")}
 
 
 def test_half_right_submission_gets_partial_marks(tmp_path):
-    """min ISR 3, the wrong reason and a near miss: 4 + 2 + 1 points, whatever the file name."""
+    """min ISR 3, the wrong reason, a near miss and the wrong cause: 4 + 2 + 1 + 1 points,
+    whatever the file name."""
     nb = nbformat.read(SOLUTION, as_version=4)
     for cell in nb.cells:
         cell.source = (cell.source
                        .replace('"min.insync.replicas": 2,', '"min.insync.replicas": 3,')
                        .replace('"reason": "truncated"', '"reason": "network"')
-                       .replace("200 * (9 - 5)", "200 * (9 - 5) - 10"))
+                       .replace("200 * (9 - 5)", "200 * (9 - 5) - 10")
+                       .replace('"cause": "truncated"}', '"cause": "left-behind"}'))
     path = tmp_path / "student.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
     assert _graded(path) == {"02.a": ("failed", 4), "02.b": ("failed", 2),
-                             "02.c": ("failed", 1)}
+                             "02.c": ("failed", 1), "02.d": ("failed", 1)}

@@ -226,6 +226,8 @@ def test_unknown_scenario_and_bad_grid_point_of_the_fuzzer_are_lab_errors(monkey
     monkeypatch.setattr("sim.sweep.results.run_one", _no_run)
     with pytest.raises(KafkaLabError, match="Unknown scenario 'nope'"):
         sweep("nope", progress=False)
+    with pytest.raises(KafkaLabError, match=r"lambda-drift\.yaml: an architecture scenario runs"):
+        sweep("lambda-drift", progress=False)
     with pytest.raises(KafkaLabError, match=r"grid point 0 \(acks=1\).*idempotence"):
         sweep(None, grid={"acks": ["1"]}, schedules=1, progress=False)
     with pytest.raises(KafkaLabError, match="schedules ≥ 1"):

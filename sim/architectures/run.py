@@ -13,7 +13,7 @@ tier, and leaves the brokers' disks after ``local.retention.ms`` (an hour).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +39,14 @@ TOPIC_CONFIGS: dict[str, Any] = {"remote.storage.enable": True, "segment.ms": HO
                                  "local.retention.ms": HOUR_MS}
 
 
-def make_variant(name: str) -> Any:
-    """A new architecture by short name (:data:`VARIANTS`)."""
+def make_variant(name: str, options: Mapping[str, Any] | None = None) -> Any:
+    """A new architecture by short name (:data:`VARIANTS`), built with ``options`` (its
+    constructor's keyword arguments, e.g. ``batch_every_ms`` for lambda)."""
     makers = {"batch": BatchCollection, "lambda": LambdaArchitecture,
               "kappa": KappaArchitecture, "lake": StreamingDataLake}
     if name not in makers:
         raise ConfigError(f"architecture {name!r} is unknown; choose from {', '.join(VARIANTS)}")
-    return makers[name]()
+    return makers[name](**(options or {}))
 
 
 @dataclass
@@ -112,7 +113,8 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
              sample_every_ms: int = 10_000, tail_ms: int = 3 * 60_000, partitions: int = 2,
              replication_factor: int = 3,
              topic_configs: dict[str, Any] | None = None,
-             outage: tuple[int, int] | None = None) -> ArchitectureRun:
+             outage: tuple[int, int] | None = None,
+             options: Mapping[str, Mapping[str, Any]] | None = None) -> ArchitectureRun:
     """Run the workload with the named architectures attached (module docstring).
 
     Args:
@@ -128,6 +130,8 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
             batch jobs — is down from the first sample at or after ``start_ms`` to the first at
             or after ``end_ms`` (Streams instances crash and restart, restoring their state
             from the changelogs; jobs due meanwhile fail). The brokers stay up.
+        options: per short name, the architecture's constructor arguments
+            (:func:`make_variant`).
     """
     workload = workload or Workload()
     if outage is not None and not 0 <= outage[0] < outage[1]:
@@ -136,7 +140,7 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
         raise ConfigError(f"sample_every_ms must be at least 1000, got {sample_every_ms}")
     kernel, pay = _cluster(workload, seed, partitions, replication_factor, topic_configs)
     grid = list(cells(workload))
-    chosen = {name: make_variant(name) for name in variants}
+    chosen = {name: make_variant(name, (options or {}).get(name)) for name in variants}
     run = ArchitectureRun(kernel, workload, pay, chosen, partitions, replication_factor,
                           cells=grid, cell_index={c: i for i, c in enumerate(grid)},
                           outage=outage)

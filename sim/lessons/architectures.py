@@ -10,6 +10,9 @@ each number the lesson states by calling the same function. Times are shown in m
 from __future__ import annotations
 
 import functools
+import html
+import math
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -36,6 +39,66 @@ EXERCISE_WORKLOAD = Workload(hours=3, every_ms=20_000, change_ms=100 * MINUTE_MS
 """Exercise 09's run: three hours of payments, one every 20 s on average, the rule changing at
 1 h 40 min; one broker and one partition per topic, to keep it quick."""
 EXERCISE_TOPOLOGY = {"partitions": 1, "replication_factor": 1}
+
+
+SENTENCE_COLUMNS = ("when a component crashes",)
+"""Columns of whole sentences (not numbers) in the comparison."""
+
+
+def _number(value: Any, column: str) -> str:
+    """A number as the comparison shows it: prices to 4 decimals, other fractions to 1."""
+    if isinstance(value, float):
+        if math.isinf(value) or math.isnan(value):
+            return str(value)
+        return f"{value:,.4f}" if column.startswith("storage") else f"{value:,.1f}"
+    return str(value)
+
+
+class ComparisonFrame(WholeTextFrame):
+    """The comparison as a DataFrame whose notebook display fits a JupyterLab page (about
+    850 pixels of output): column labels wrap, numbers are rounded, and the sentences go below
+    the table (``sentences_below``) or wrap within a column of their own."""
+
+    _metadata: ClassVar[list[str]] = ["sentences_below"]
+    sentences_below = True
+
+    @property
+    def _constructor(self) -> Any:
+        return ComparisonFrame
+
+    def _repr_html_(self) -> str | None:
+        texts = [c for c in self.columns if c in SENTENCE_COLUMNS]
+        shown = self.drop(columns=texts) if self.sentences_below else self
+        styler = shown.style.format(
+            {c: functools.partial(_number, column=c) for c in shown.columns if c not in texts})
+        styler.set_table_styles([
+            {"selector": "th.col_heading", "props": "white-space: normal; max-width: 7.5em; "
+             "vertical-align: bottom; text-align: right"},
+            {"selector": "th.row_heading", "props": "white-space: nowrap"},
+            {"selector": "td", "props": "text-align: right"}])
+        if not self.sentences_below and texts:
+            styler.set_properties(subset=texts, **{  # JupyterLab right-aligns table cells
+                "white-space": "normal", "min-width": "16em", "max-width": "24em",
+                "text-align": "left !important"})
+            styler.set_table_styles({column: [{"selector": "th", "props":
+                                               "text-align: left !important"}]
+                                     for column in texts}, overwrite=False)
+        table = styler.to_html()
+        if not self.sentences_below or not texts:
+            return table
+        notes = "".join(
+            f"<p style='margin: 0.3em 0'><b>{html.escape(str(column))}</b></p><ul "
+            "style='margin-top: 0'>" + "".join(
+                f"<li><b>{html.escape(str(name))}</b>: {html.escape(str(text))}</li>"
+                for name, text in self[column].items()) + "</ul>"
+            for column in texts)
+        return table + notes
+
+
+def _shown(frame: pd.DataFrame, sentences_below: bool = True) -> ComparisonFrame:
+    out = ComparisonFrame(frame)
+    out.sentences_below = sentences_below
+    return out
 
 
 @functools.cache
@@ -69,7 +132,7 @@ def outage_table(run: ArchitectureRun) -> pd.DataFrame:
     that arrived during the outage, how much it showed by the end, and what broke."""
     columns = ["freshness median (s)", "freshness during the outage (s)",
                "shown by the end (%)", "when a component crashes"]
-    return WholeTextFrame(_comparison(run)[columns].copy())
+    return _shown(_comparison(run)[columns].copy(), sentences_below=False)
 
 
 def exercise_payments(seed: int = EXERCISE_SEED) -> pd.DataFrame:
@@ -88,13 +151,13 @@ def _comparison(run: ArchitectureRun) -> pd.DataFrame:
 
 def table_so_far(run: ArchitectureRun, architectures: int) -> pd.DataFrame:
     """The comparison's first ``architectures`` rows, in the lesson's order (its sentences
-    shown whole)."""
-    return WholeTextFrame(_comparison(run).iloc[:architectures].copy())
+    shown whole, below the numbers)."""
+    return _shown(_comparison(run).iloc[:architectures].copy())
 
 
 def full_table(run: ArchitectureRun) -> pd.DataFrame:
-    """The whole comparison (its sentences shown whole)."""
-    return WholeTextFrame(_comparison(run).copy())
+    """The whole comparison (its sentences shown whole, below the numbers)."""
+    return _shown(_comparison(run).copy())
 
 
 def workload_summary(run: ArchitectureRun) -> pd.DataFrame:

@@ -47,7 +47,7 @@ from sim.workloads import (
 )
 
 TOP_LEVEL = {"name", "description", "seed", "duration_ms", "cluster", "topics", "producers",
-             "faults", "lesson", "consumers", "group_coordinator", "streams"}
+             "faults", "lesson", "consumers", "group_coordinator", "streams", "architecture"}
 KEY_KINDS = ("none", "uniform", "zipf", "list", "vip")
 MAX_BROKERS = 1_000
 MAX_PARTITIONS = 10_000
@@ -76,6 +76,8 @@ class Scenario:
     consumers: list[dict[str, Any]] = field(default_factory=list)
     group_coordinator: dict[str, Any] | None = None
     streams: list[dict[str, Any]] = field(default_factory=list)
+    architecture: dict[str, Any] | None = None
+    """An architecture scenario's section (:mod:`sim.scenarios.architecture`), else None."""
 
     def build(self, seed: int | None = None) -> Kernel:
         """A fresh kernel with this scenario set up (not yet run).
@@ -83,6 +85,9 @@ class Scenario:
         Raises:
             ScenarioError: naming the file, should setting it up still fail.
         """
+        if self.architecture is not None:
+            raise ScenarioError(f"{self.source}: an architecture scenario runs whole (python -m "
+                                "sim run); it cannot be set up as a bare cluster.")
         try:
             return self._kernel(seed)
         except ScenarioError:
@@ -131,6 +136,10 @@ class Scenario:
 
     def run(self, seed: int | None = None) -> Kernel:
         """Build and run to the end (or to ``duration_ms``)."""
+        if self.architecture is not None:
+            from sim.scenarios import architecture
+
+            return architecture.run(self.architecture, self.seed if seed is None else seed)
         kernel = self.build(seed)
         kernel.run(self.duration_ms)
         return kernel
@@ -240,6 +249,11 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
     seed = check.typed(data, "seed", int, "", default=0)
     if seed < 0:
         check.fail("seed", f"must be an integer ≥ 0 but is {seed}")
+    if "architecture" in data:
+        from sim.scenarios import architecture
+
+        return Scenario(name, description, seed, source,
+                        architecture=architecture.check(check, data))
     duration = check.typed(data, "duration_ms", (int, float), "", default=None)
     if duration is not None and not 0 <= duration <= MAX_DURATION_MS:
         check.fail("duration_ms", f"must be a time in ms ≥ 0 and at most {MAX_DURATION_MS:,} (a "

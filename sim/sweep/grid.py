@@ -105,6 +105,9 @@ def scenario_dict(scenario: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     else:
         raise ScenarioError(f"scenario must be a built-in name, a .yaml path or a scenario "
                             f"dict but is {type(scenario).__name__} {scenario!r}.")
+    if loaded.architecture is not None:
+        raise ScenarioError(f"{loaded.source}: an architecture scenario runs whole (python -m sim "
+                            "run); a sweep varies the configs of a cluster's topics and clients.")
     data: dict[str, Any] = {"name": loaded.name, "description": loaded.description,
                             "seed": loaded.seed}
     if loaded.duration_ms is not None:

@@ -17,6 +17,12 @@ acknowledged records; ``reason`` one of :data:`REASONS`, judged from the electio
 
 02.c — ``lost_prediction``: how many acknowledged records ``acks1-leader-crash`` loses when its
 leader crashes at :data:`LATE_CRASH_MS` instead of 8 s, compared with the audit of that run.
+
+02.d — ``schedule_losses``: ``{"lose": [...], "cause": ...}`` for random fault schedule
+:data:`SWEEP_SCHEDULE` of the lesson's sweep (``sim.lessons.crash_sweep``): which of the
+lesson's four configurations lose acknowledged records under it, and the cause (one of
+``sim.sweep.CAUSES``) of most records lost — both from the sweep's own rows for that schedule,
+run at check time (:func:`schedule_outcomes`).
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ import pandas as pd
 from sim import faults, lessons, scenarios
 from sim.audit import audit_kernel
 from sim.errors import ConfigError
+from sim.grading.budget import untimed
 from sim.grading.checklist import Checklist
 from sim.grading.registry import question
 from sim.kernel import Kernel
+from sim.lessons import crash_sweep
+from sim.sweep import CAUSE_COLUMNS, CAUSES
 
 EXERCISE = "02_replication"
 
@@ -212,9 +221,10 @@ def safe_configs(answer: object, sheet: Checklist) -> None:
     if not item.passed:
         return sheet.stop("there are no configs to simulate")
 
-    kernel = schedule_kernel(configs)
-    lessons.advance(kernel, RUN_UNTIL_MS)
-    outcome = lessons.delivery_outcome(kernel)
+    with untimed():  # configs are data: the run calls no learner code
+        kernel = schedule_kernel(configs)
+        lessons.advance(kernel, RUN_UNTIL_MS)
+        outcome = lessons.delivery_outcome(kernel)
     with sheet.item("under the fault schedule no acknowledged record is lost", points=3) as item:
         if outcome["lost"]:
             item.fail(f"{outcome['lost']} of {outcome['acknowledged']} acknowledged records "
@@ -226,7 +236,8 @@ def safe_configs(answer: object, sheet: Checklist) -> None:
         if outcome["lost"]:
             item.fail("not compared: first make sure nothing acknowledged is lost")
         else:
-            best = best_failed_writes()
+            with untimed():  # the check's own 18 runs: the budget is for the learner's code
+                best = best_failed_writes()
             if mine > best * (1 + TOLERANCE):
                 item.fail(f"{mine} writes failed; the best choice that loses and duplicates "
                           f"nothing fails only {best}",
@@ -351,3 +362,84 @@ def lost_prediction(answer: object, sheet: Checklist) -> None:
         if not number or int(answer) != expected:  # type: ignore[call-overload]
             item.fail("not exact: count the seconds broker 0 acknowledges alone, times the "
                       "rate", "The lesson's run lost 600 records: 3 s at 200 records/s.")
+
+
+# --- 02.d ----------------------------------------------------------------------------------
+
+SWEEP_SCHEDULE = 32
+"""02.d's schedule: number 32 of the lesson's sweep (seed ``crash_sweep.SEED``)."""
+
+
+def sweep_schedule_table(schedule: int = SWEEP_SCHEDULE) -> pd.DataFrame:
+    """The faults of the lesson's schedule ``schedule`` as a table (time, fault, details)."""
+    from sim.fuzz import PROFILES, generate
+
+    drawn = generate(PROFILES[crash_sweep.PROFILE].scaled(crash_sweep.RECORDS),
+                     crash_sweep.SEED, schedule)
+    rows = []
+    for fault in drawn["faults"]:
+        (kind, details), = ((k, v) for k, v in fault.items() if k != "at_ms")
+        rows.append({"at_ms": fault["at_ms"], "fault": kind,
+                     "details": ", ".join(f"{k}={v}" for k, v in details.items())})
+    return pd.DataFrame(rows)
+
+
+@cache
+def schedule_outcomes(schedule: int = SWEEP_SCHEDULE) -> pd.DataFrame:
+    """The sweep's rows for ``schedule`` under each of the lesson's configurations (simulated):
+    ``config``, ``lost`` and the lost records per cause."""
+    with untimed():  # the check's own runs: the budget is for the learner's code
+        rows = crash_sweep.one_schedule(schedule)
+    return rows[["config", "lost", *CAUSE_COLUMNS]]
+
+
+def _losing(outcomes: pd.DataFrame) -> list[str]:
+    return [str(c) for c in outcomes.loc[outcomes["lost"] > 0, "config"]]
+
+
+def _main_cause(outcomes: pd.DataFrame) -> str:
+    totals = {cause: int(outcomes[column].sum())
+              for cause, column in zip(CAUSES, CAUSE_COLUMNS, strict=True)}
+    top = max(CAUSES, key=lambda cause: totals[cause])
+    return top if totals[top] else ""
+
+
+@question(
+    "02.d",
+    points=2,
+    answer="schedule_losses",
+    title="One random schedule: who loses, and why?",
+    hint="Who can still reach whom during the split at 26 s? Which broker leads, and who can "
+         "the producer still write to?",
+)
+def schedule_losses(answer: object, sheet: Checklist) -> None:
+    """Grade the losing configurations and the cause against the sweep's rows (simulated)."""
+    outcomes = schedule_outcomes(SWEEP_SCHEDULE)
+    losing, cause = _losing(outcomes), _main_cause(outcomes)
+    labels = list(crash_sweep.CONFIGS)
+    given = answer if isinstance(answer, Mapping) else {}
+    with sheet.item("schedule_losses['lose'] names exactly the configurations that lose "
+                    "acknowledged records", points=1) as item:
+        named = given.get("lose")
+        if not isinstance(answer, Mapping):
+            item.fail(f"expected a dict like {{'lose': ['acks=1'], 'cause': 'truncated'}}, got "
+                      f"{type(answer).__name__}")
+        elif isinstance(named, str) or not isinstance(named, list | tuple | set | frozenset):
+            item.fail(f"schedule_losses['lose'] should be a list of configuration labels, got "
+                      f"{named!r}")
+        elif unknown := [n for n in named if n not in labels]:
+            item.fail(f"{unknown[0]!r} is not one of the lesson's configurations: "
+                      f"{', '.join(labels)}")
+        elif set(named) != set(losing):
+            item.fail("not the configurations that lose data under this schedule",
+                      "A configuration loses data only if an election makes a replica leader "
+                      "that misses acknowledged records.")
+    with sheet.item("schedule_losses['cause'] is the audit's cause of most lost records",
+                    points=1) as item:
+        chosen = given.get("cause")
+        if chosen not in CAUSES:
+            item.fail(f"schedule_losses['cause'] must be one of {', '.join(CAUSES)}, got "
+                      f"{chosen!r}")
+        elif chosen != cause:
+            item.fail(f"{chosen!r} is not the cause of most lost records",
+                      "Was any election unclean? Did a broker lose its disk?")
