@@ -617,7 +617,9 @@ DEFECTS: dict[str, str | None] = {
     # (offset 0), so inputs 0-13, which no truncation touched, get a second committed output.
     # Kafka's consumer validates its position after a leader change (KIP-320,
     # OffsetsForLeaderEpoch; SubscriptionState.maybeCompleteValidation) and, with a reset
-    # policy, seeks to the first offset known to diverge (14) instead
+    # policy, seeks to the first offset known to diverge (14) instead. Fixed: the consumer
+    # validates its position so (sim.consumer.subscription)
+    "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation": None,
     # streams campaign (seed 5300, 1,500 records, schedules 11, 74 and 89 of 100), not yet
     # diagnosed: a rekey stream thread's idempotent producer stores records twice in the output
     # after a streams crash and a broker cut from it; exactly_once_v2 counts a key's two
@@ -629,9 +631,6 @@ DEFECTS: dict[str, str | None] = {
         "not yet diagnosed: exactly_once_v2 commits a count twice",
     "streams--undercount-at-least-once":
         "not yet diagnosed: at_least_once loses a count",
-    "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation":
-        "the consumer has no KIP-320 position validation: after a truncation it resets by "
-        "auto.offset.reset instead of seeking to the first offset known to diverge",
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
