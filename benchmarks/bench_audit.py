@@ -2,10 +2,12 @@
 
 Run with ``python benchmarks/bench_audit.py``. For runs that lose thousands of acknowledged
 records (the ``zombie-leader`` and ``unclean-election`` scenarios, and the zombie one scaled to
-more records), it prints the median wall-clock time to simulate the run and to audit it
-(``sim.audit.audit_kernel``: final reads, lost-write causes, unavailability windows), and their
-ratio. Target: an audit costs less than the run it checks (ratio < 1), however many records it
-lost — finding a loss's cause is one merge over all lost records, not a trace search each.
+ten times more records), it prints the median wall-clock time to simulate the run and to
+audit it (``sim.audit.audit_kernel``: final reads, lost-write causes, unavailability windows),
+their ratio, and the audit's cost per lost record. Target: an audit costs at most 0.3× the run
+it checks, at 3,000 lost records and at 30,000 (ten times as many): the audit is linear in the
+records, so its share of the run does not grow with them — a loss's cause is found by sorted
+searches over all lost records at once, never by a trace search per record.
 
 Machines differ several-fold, so only the ratio, measured here in one process, is the verdict.
 """
@@ -21,6 +23,8 @@ from sim import scenarios
 from sim.audit import audit_kernel
 
 REPEATS = 3
+TARGET = 0.3
+"""The most an audit may cost, as a fraction of the run it checks."""
 
 
 def scaled_zombie(records: int) -> scenarios.Scenario:
@@ -53,16 +57,18 @@ def measure(scenario: scenarios.Scenario) -> tuple[float, float, int]:
 def main() -> None:
     cases = [("zombie-leader", scenarios.load("zombie-leader")),
              ("unclean-election", scenarios.load("unclean-election")),
-             ("zombie-leader × 5", scaled_zombie(20_000))]
-    print(f"{'run':<20} {'lost':>7} {'run s':>8} {'audit s':>8} {'audit/run':>10}")
+             ("zombie-leader × 10", scaled_zombie(40_000))]
+    print(f"{'run':<20} {'lost':>7} {'run s':>8} {'audit s':>8} {'audit/run':>10} "
+          f"{'µs/lost':>8}")
     worst = 0.0
     for name, scenario in cases:
         ran, audited, lost = measure(scenario)
         ratio = audited / ran
         worst = max(worst, ratio)
-        print(f"{name:<20} {lost:>7} {ran:>8.3f} {audited:>8.3f} {ratio:>10.2f}")
-    verdict = "met" if worst < 1 else "NOT met"
-    print(f"target audit/run < 1: {verdict} (worst {worst:.2f})")
+        print(f"{name:<20} {lost:>7} {ran:>8.3f} {audited:>8.3f} {ratio:>10.2f} "
+              f"{audited / max(lost, 1) * 1e6:>8.1f}")
+    verdict = "met" if worst <= TARGET else "NOT met"
+    print(f"target audit/run ≤ {TARGET}: {verdict} (worst {worst:.2f})")
 
 
 if __name__ == "__main__":

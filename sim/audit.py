@@ -57,7 +57,7 @@ import pandas as pd
 
 from sim import trace
 from sim.availability import CAUSE_KINDS as AVAILABILITY_CAUSE_KINDS
-from sim.availability import FAILURE_KINDS, nonmonotonic_sends, unavailability
+from sim.availability import FAILURE_KINDS, nonmonotonic_sends, windows
 from sim.broker.remote_log_manager import remote_deletions, remote_record_ids
 from sim.errors import KafkaLabError
 
@@ -263,31 +263,6 @@ def _detail(entries: list[dict[str, Any]]) -> dict[str, Any]:
             "items": [_plain(e) for e in entries[:DETAIL_LIMIT]]}
 
 
-def lost_ranges(lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Lost records as runs of consecutive offsets, per partition and per cause, in full.
-
-    Each run: ``topic``, ``partition``, ``first_offset``, ``last_offset``, ``count``,
-    ``cause`` and ``left_behind_by``. Records without a known offset (acks=0) form one run of
-    their partition with both offsets -1.
-    """
-    runs: list[dict[str, Any]] = []
-    ordered = sorted(lost, key=lambda e: (e["topic"], e["partition"], e["offset"]))
-    for entry in ordered:
-        cause, behind = entry.get("cause"), entry.get("left_behind_by")
-        last = runs[-1] if runs else None
-        if (last is not None and (last["topic"], last["partition"]) == (
-                entry["topic"], entry["partition"]) and _seq(last["cause"]) == _seq(cause)
-                and _seq(last["left_behind_by"]) == _seq(behind)
-                and (entry["offset"] < 0 or last["last_offset"] + 1 == entry["offset"])):
-            last["last_offset"] = entry["offset"]
-            last["count"] += 1
-            continue
-        runs.append({"topic": entry["topic"], "partition": entry["partition"],
-                     "first_offset": entry["offset"], "last_offset": entry["offset"],
-                     "count": 1, "cause": cause, "left_behind_by": behind})
-    return runs
-
-
 def _seq(event: dict[str, Any] | None) -> int | None:
     return None if event is None else event.get("seq")
 
@@ -363,44 +338,97 @@ def _count(kind: str, rows: list[dict[str, Any]]) -> int:
 
 def _offset_checks(acked: pd.DataFrame, reads: pd.DataFrame
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """inconsistent-offsets (one offset, two records) and duplicate (one record, two offsets)."""
-    keys = ["topic", "partition", "offset", "record_id"]
-    seen = pd.concat([acked.loc[acked["offset"] >= 0, keys],
-                      reads.loc[reads["record_id"] >= 0, keys]], ignore_index=True)
-    seen = seen.drop_duplicates()
-    keys3 = ["topic", "partition", "offset"]
-    shared = seen[seen.groupby(keys3, sort=False)["record_id"].transform("size") > 1]
-    shared = shared.sort_values(keys, kind="stable")
-    inconsistent = [{"topic": t, "partition": int(p), "offset": int(o),
-                     "record_ids": [int(i) for i in ids]}
-                    for (t, p, o), ids in _groups(shared, keys3, "record_id")]
-    twice = seen[seen.groupby("record_id", sort=False)["offset"].transform("size") > 1]
-    twice = twice.sort_values(["record_id"], kind="stable")
+    """inconsistent-offsets (one offset, two records) and duplicate (one record, two offsets).
+
+    Over the distinct (topic, partition, offset, record id) of the acknowledged writes and the
+    reads, sorted once by those columns: whole columns, no per-record Python.
+    """
+    written = acked["offset"].to_numpy(dtype=np.int64) >= 0
+    read = reads["record_id"].to_numpy(dtype=np.int64) >= 0
+    topics = _Topics()
+    names = np.concatenate([topics.codes(acked["topic"])[written],
+                            topics.codes(reads["topic"])[read]])
+    rank = topics.ranks()[names]
+    partitions, offsets, ids = (np.concatenate([
+        acked[c].to_numpy(dtype=np.int64)[written], reads[c].to_numpy(dtype=np.int64)[read]])
+        for c in ("partition", "offset", "record_id"))
+    order = np.lexsort((ids, offsets, partitions, rank))  # by topic name, … record id
+    new = _changes([rank[order], partitions[order], offsets[order], ids[order]])
+    distinct = np.sort(order[new])  # the first of each distinct row, in the rows' order
+    by_position = order[new]  # the same rows, sorted by topic name, …, record id
+    starts = np.flatnonzero(_changes([rank[by_position], partitions[by_position],
+                                      offsets[by_position]]))
+    sizes = np.diff(np.append(starts, len(by_position)))
+    names_of = topics.names_array()
+    inconsistent = [{"topic": t, "partition": p, "offset": o, "record_ids": ids[
+                        by_position[s:s + n]].tolist()}
+                    for t, p, o, s, n in zip(
+                        names_of[names[by_position[starts]]].tolist(),
+                        partitions[by_position[starts]].tolist(),
+                        offsets[by_position[starts]].tolist(), starts.tolist(), sizes.tolist(),
+                        strict=True) if n > 1]
+    by_id = distinct[np.argsort(ids[distinct], kind="stable")]
+    starts = np.flatnonzero(_changes([ids[by_id]]))
+    sizes = np.diff(np.append(starts, len(by_id)))
     duplicates = []
-    for (record_id,), where in _groups(twice, ["record_id"], ["topic", "partition", "offset"]):
-        duplicates.append({"record_id": int(record_id), "count": len(where),
-                           "offsets": [f"{t}-{p}@{o}" for t, p, o in where]})
+    for s, n in zip(starts.tolist(), sizes.tolist(), strict=True):
+        if n > 1:
+            rows = by_id[s:s + n]
+            duplicates.append({"record_id": int(ids[rows[0]]), "count": n, "offsets": [
+                f"{t}-{p}@{o}" for t, p, o in zip(names_of[names[rows]].tolist(),
+                                                   partitions[rows].tolist(),
+                                                   offsets[rows].tolist(), strict=True)]})
     return inconsistent, duplicates
 
 
-def _groups(frame: pd.DataFrame, by: list[str], values: str | list[str]
-            ) -> list[tuple[tuple[Any, ...], list[Any]]]:
-    """Runs of equal ``by`` in a frame sorted by them, with their ``values`` (no pandas
-    groupby loop: one pass over plain arrays)."""
-    if frame.empty:
-        return []
-    columns = [frame[c].to_numpy() for c in by]
-    picked = ([frame[values].to_numpy()] if isinstance(values, str)
-              else [frame[c].to_numpy() for c in values])
-    change = np.zeros(len(frame), dtype=bool)
-    change[0] = True
-    for column in columns:
-        change[1:] |= column[1:] != column[:-1]
-    starts = np.flatnonzero(change)
-    stops = [*starts[1:], len(frame)]
-    rows = list(zip(*picked, strict=True)) if len(picked) > 1 else list(picked[0])
-    return [(tuple(c[a] for c in columns), rows[a:b]) for a, b in zip(starts, stops,
-                                                                        strict=True)]
+def _changes(columns: list[np.ndarray]) -> np.ndarray:
+    """True where a row differs from the row before in any of ``columns`` (and at row 0)."""
+    size = len(columns[0]) if columns else 0
+    change = np.zeros(size, dtype=bool)
+    if size:
+        change[0] = True
+        for column in columns:
+            change[1:] |= column[1:] != column[:-1]
+    return change
+
+
+class _Topics:
+    """Small integer codes for topic names, shared by every column coded with one instance
+    (the audit compares and sorts codes, never strings)."""
+
+    def __init__(self) -> None:
+        self.code_of: dict[Any, int] = {}
+
+    def codes(self, values: Any) -> np.ndarray:
+        """The codes of a column (Series or array) of topic names."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        table = np.array([self.code_of.setdefault(u, len(self.code_of)) for u in uniques],
+                         dtype=np.int64)
+        return table[codes] if len(table) else np.zeros(len(codes), dtype=np.int64)
+
+    def names_array(self) -> np.ndarray:
+        """The names, indexed by code."""
+        names = np.empty(len(self.code_of), dtype=object)
+        names[:] = list(self.code_of)
+        return names
+
+    def ranks(self) -> np.ndarray:
+        """Each code's rank when the names are sorted."""
+        ranks = np.empty(len(self.code_of), dtype=np.int64)
+        ranks[sorted(range(len(ranks)), key=list(self.code_of).__getitem__)] = np.arange(
+            len(ranks))
+        return ranks
+
+
+def _partition_keys(topic_codes: np.ndarray, partitions: np.ndarray) -> np.ndarray:
+    """One integer per (topic code, partition)."""
+    return topic_codes.astype(np.int64) << 32 | (partitions.astype(np.int64) & 0xFFFFFFFF)
+
+
+def _compact(*columns: np.ndarray) -> list[np.ndarray]:
+    """The integers of ``columns`` renumbered 0, 1, … (equal values, equal numbers)."""
+    codes = pd.factorize(np.concatenate(columns))[0].astype(np.int64)
+    return np.split(codes, np.cumsum([len(c) for c in columns])[:-1])
 
 
 def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
@@ -411,7 +439,8 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
 
     With ``stored`` (every record id still in a leader's log, committed or not), an unread
     record that is stored nowhere is lost too, even past the highest offset read: no later
-    read can ever see it.
+    read can ever see it. Whole columns at a time: the only per-record Python is building
+    the lost records' entries.
     """
     position = ["topic", "partition", "offset"]
     seen = acked["record_id"].isin(reads.loc[reads["record_id"] >= 0, "record_id"]).to_numpy(
@@ -420,34 +449,56 @@ def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
     if len(no_id):
         seen |= pd.MultiIndex.from_frame(acked[position]).isin(
             pd.MultiIndex.from_frame(no_id[position]))
-    missing = acked[~seen].reset_index(drop=True)
-    bound = reads.groupby(["topic", "partition"])["offset"].max().rename("max_read_offset")
-    highest = missing[["topic", "partition"]].merge(
-        bound.reset_index(), on=["topic", "partition"], how="left")["max_read_offset"]
+    missing = acked[~seen]
+    topics = _Topics()
+    names = topics.codes(missing["topic"])
+    partitions = missing["partition"].to_numpy(dtype=np.int64)
+    keys = _partition_keys(names, partitions)
     offsets = missing["offset"].to_numpy(dtype=np.int64)
-    below = (offsets >= 0) & highest.notna().to_numpy() & (
-        offsets <= highest.fillna(-1).to_numpy())
+    ids = missing["record_id"].to_numpy(dtype=np.int64)
+    writers = missing["writer"].to_numpy(dtype=object)
+    max_read = _max_read_offsets(reads, topics, keys)
+    below = (offsets >= 0) & (offsets <= max_read)  # -1: no offset of the partition was read
     if stored is not None:
         stored_ids = stored if isinstance(stored, np.ndarray) else np.fromiter(
             stored, dtype=np.int64, count=len(stored))
-        below |= ~np.isin(missing["record_id"].to_numpy(dtype=np.int64), stored_ids)
-    entries = [{"topic": t, "partition": int(p), "offset": int(o), "record_id": int(r),
-                "writer": w, "ack_ms": float(a)}
-               for t, p, o, r, w, a in zip(missing["topic"], missing["partition"], offsets,
-                                           missing["record_id"], missing["writer"],
-                                           missing["ack_ms"], strict=True)]
-    lost_rows = np.flatnonzero(below)
-    causes, behind = _loss_causes(missing.iloc[lost_rows], history)
-    max_read = highest.fillna(-1).to_numpy(dtype=np.int64)
-    lost = []
-    for k, i in enumerate(lost_rows):
-        entry = entries[i]
-        entry["max_read_offset"] = int(max_read[i])
-        entry["cause"] = causes[k]
-        entry["left_behind_by"] = behind[k]
-        lost.append(entry)
-    unseen = [entries[i] for i in np.flatnonzero(~below)]
-    return lost, _ranges(unseen, "unseen")
+        below |= ~np.isin(ids, stored_ids)
+    rows = np.flatnonzero(below)
+    ack_ms = missing["ack_ms"].to_numpy(dtype=float)[rows]
+    causes, behind = _loss_causes(topics, keys[rows], offsets[rows], ids[rows], ack_ms,
+                                  history)
+    names_of = topics.names_array()
+    lost = [{"topic": t, "partition": p, "offset": o, "record_id": r, "writer": w,
+             "ack_ms": a, "max_read_offset": m, "cause": c, "left_behind_by": b}
+            for t, p, o, r, w, a, m, c, b in zip(
+                names_of[names[rows]].tolist(), partitions[rows].tolist(),
+                offsets[rows].tolist(), ids[rows].tolist(), writers[rows].tolist(),
+                ack_ms.tolist(), max_read[rows].tolist(), causes, behind, strict=True)]
+    rest = np.flatnonzero(~below)
+    return lost, _ranges(names_of[names[rest]], partitions[rest], offsets[rest], writers[rest])
+
+
+def _max_read_offsets(reads: pd.DataFrame, topics: _Topics, keys: np.ndarray) -> np.ndarray:
+    """The highest offset read of each record's partition (``keys``), -1 where none was."""
+    if reads.empty or not len(keys):
+        return np.full(len(keys), -1, dtype=np.int64)
+    read_keys = _partition_keys(topics.codes(reads["topic"]),
+                                reads["partition"].to_numpy(dtype=np.int64))
+    read_codes, wanted = _compact(read_keys, keys)
+    highest = np.full(int(max(read_codes.max(), wanted.max())) + 1, -1, dtype=np.int64)
+    np.maximum.at(highest, read_codes, reads["offset"].to_numpy(dtype=np.int64))
+    return highest[wanted]
+
+
+def _leaders_of(leaders: dict[tuple[str, int], int], topics: _Topics,
+                keys: np.ndarray) -> np.ndarray:
+    """``leaders[(topic, partition)]`` of each partition key (-1 when unknown), one lookup
+    per partition."""
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    names = topics.names_array()
+    per_key = np.array([leaders.get((names[k >> 32], k & 0xFFFFFFFF), -1)
+                        for k in distinct.tolist()], dtype=np.int64)
+    return per_key[inverse.reshape(-1)] if len(keys) else np.zeros(0, dtype=np.int64)
 
 
 @dataclass
@@ -566,128 +617,162 @@ def _storage_ranges(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs
 
 
-def _loss_causes(lost: pd.DataFrame, history: LossHistory | None
+def _loss_causes(topics: _Topics, keys: np.ndarray, offsets: np.ndarray, ids: np.ndarray,
+                 ack_ms: np.ndarray, history: LossHistory | None
                  ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
-    """For each lost record: the event that removed it, and the election that left it behind.
+    """For each lost record (its partition key, offset, id and acknowledgement time): the
+    event that removed it, and the election that left it behind.
 
-    One merge with the removed records and two as-of merges with the elections, so the cost
-    grows with the number of lost records plus the trace, never with their product.
+    Sorted searches over the removed records and the elections, for all lost records at once,
+    so the cost grows with the number of lost records plus the trace, never with their product.
     """
-    n = len(lost)
-    causes: list[dict[str, Any] | None] = [None] * n
-    behind: list[dict[str, Any] | None] = [None] * n
+    n = len(ids)
     if n == 0 or history is None:
-        return causes, behind
-    frame = pd.DataFrame({
-        "row": np.arange(n), "record_id": lost["record_id"].to_numpy(dtype=np.int64),
-        "topic": lost["topic"].to_numpy(dtype=object),
-        "partition": lost["partition"].to_numpy(dtype=np.int64),
-        "offset": lost["offset"].to_numpy(dtype=np.int64),
-        "ack_ms": lost["ack_ms"].to_numpy(dtype=float)})
-    final = np.array([history.leaders.get((t, p), -1) for t, p in zip(
-        frame["topic"], frame["partition"], strict=True)], dtype=np.int64)
-    events = _EventCache(history.events)
-    on_final = np.zeros(n, dtype=bool)
+        return [None] * n, [None] * n
     removed = history.removed
-    if len(removed):
-        hits = frame.merge(removed, on=["record_id", "topic", "partition"],
-                           suffixes=("", "_removed"))
-        hits = hits[(hits["time_ms"].to_numpy() >= hits["ack_ms"].to_numpy())
-                    & ((hits["offset"] < 0) | (hits["offset_removed"] == hits["offset"]))]
-        mine = hits["node"].to_numpy() == final[hits["row"].to_numpy()]
+    cause_seq = np.full(n, -1, dtype=np.int64)
+    on_final = np.zeros(n, dtype=bool)
+    row, hit = (_removals_of(topics, keys, offsets, ids, ack_ms, removed) if len(removed)
+                else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+    if len(row):
+        final = _leaders_of(history.leaders, topics, keys)
+        seqs = removed["seq"].to_numpy(dtype=np.int64)[hit]
+        mine = removed["node"].to_numpy(dtype=np.int64)[hit] == final[row]
         # the last removal from the final leader's replica if there is one, else the first
-        hits = hits.assign(on_final=mine, order=np.where(mine, hits["seq"], -hits["seq"]))
-        hits = hits.sort_values(["row", "on_final", "order"], kind="stable")
-        hits = hits.drop_duplicates("row", keep="last")
-        for row, seq, mine in zip(hits["row"], hits["seq"], hits["on_final"], strict=True):
-            causes[row] = events.get(int(seq))
-            on_final[row] = mine
-    need = frame[~on_final]
-    for row, seq in _left_behind(need, history):
-        if causes[row] is None:
-            causes[row] = events.get(seq)
-        else:
-            behind[row] = events.get(seq)
-    return causes, behind
+        order = np.lexsort((np.where(mine, seqs, -seqs), mine, row))
+        last = order[np.append(row[order][1:] != row[order][:-1], True)]
+        cause_seq[row[last]] = seqs[last]
+        on_final[row[last]] = mine[last]
+    behind_seq = np.full(n, -1, dtype=np.int64)
+    need = np.flatnonzero(~on_final)
+    rows, elected = _left_behind(topics, keys[need], ids[need], ack_ms[need], history)
+    rows = need[rows]
+    uncaused = cause_seq[rows] < 0
+    cause_seq[rows[uncaused]] = elected[uncaused]
+    behind_seq[rows[~uncaused]] = elected[~uncaused]
+    made = _event_dicts(history.events, np.union1d(cause_seq, behind_seq))
+    return ([made.get(s) for s in cause_seq.tolist()],
+            [made.get(s) for s in behind_seq.tolist()])
 
 
-def _left_behind(lost: pd.DataFrame, history: LossHistory) -> list[tuple[int, int]]:
-    """(row, election seq) for lost records: the election after which the leader lacked them.
+def _keys_of(frame: pd.DataFrame, topics: _Topics) -> np.ndarray:
+    """The partition key of each row of a frame with ``topic`` and ``partition``."""
+    return _partition_keys(topics.codes(frame["topic"]),
+                           frame["partition"].to_numpy(dtype=np.int64))
+
+
+def _removals_of(topics: _Topics, keys: np.ndarray, offsets: np.ndarray, ids: np.ndarray,
+                 ack_ms: np.ndarray, removed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(lost record, row of ``removed``) pairs: the removals of that record from any replica,
+    after it was acknowledged and at its offset (any offset when it has none, as acks=0)."""
+    removed_ids = removed["record_id"].to_numpy(dtype=np.int64)
+    by_id = np.argsort(removed_ids, kind="stable")
+    sorted_ids = removed_ids[by_id]
+    lo = np.searchsorted(sorted_ids, ids, "left")
+    counts = np.searchsorted(sorted_ids, ids, "right") - lo
+    row = np.repeat(np.arange(len(ids)), counts)
+    hit = by_id[np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(len(row))]
+    keep = ((keys[row] == _keys_of(removed, topics)[hit])
+            & (removed["time_ms"].to_numpy(dtype=float)[hit] >= ack_ms[row])
+            & ((offsets[row] < 0)
+               | (removed["offset"].to_numpy(dtype=np.int64)[hit] == offsets[row])))
+    return row[keep], hit[keep]
+
+
+def _left_behind(topics: _Topics, keys: np.ndarray, ids: np.ndarray, ack_ms: np.ndarray,
+                 history: LossHistory) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, election seqs) for lost records: the election after which the leader lacked them.
 
     A record acknowledged by a broker that was no longer the leader (a zombie) was left behind
     by the last election before its acknowledgement; one acknowledged by the leader, by the
     first later election of another broker.
     """
-    elections = history.events[(history.events["kind"] == "leader.election")
-                               & (history.events["leader"] >= 0)]
-    if lost.empty or elections.empty:
-        return []
-    elections = pd.DataFrame({
-        "election_ms": elections["time_ms"].to_numpy(dtype=float),
-        "election_seq": elections.index.to_numpy(dtype=np.int64),
-        "topic": elections["topic"].to_numpy(dtype=object),
-        "partition": elections["partition"].to_numpy(dtype=np.int64),
-        "leader": elections["leader"].to_numpy(dtype=np.int64)}).sort_values(
-            ["election_ms", "election_seq"], kind="stable")
-    lost = lost.assign(producer=lost["record_id"].to_numpy() >> 40).sort_values(
-        "ack_ms", kind="stable")
+    events = history.events
+    leaders = events["leader"].to_numpy(dtype=float)
+    chosen = (events["kind"].to_numpy(dtype=object) == "leader.election") & (leaders >= 0)
+    none = np.zeros(0, dtype=np.int64)
+    if not len(ids) or not chosen.any():
+        return none, none
+    elections = events[chosen]
+    leader = leaders[chosen].astype(np.int64)
+    seq = elections.index.to_numpy(dtype=np.int64)
+    elected_ms = elections["time_ms"].to_numpy(dtype=float)
+    order = np.lexsort((seq, elected_ms))  # elections in time order, ties in trace order
+    codes, election_codes = _compact(keys, _keys_of(elections, topics)[order])
+    leader, seq, elected_ms = leader[order], seq[order], elected_ms[order]
+    acked_by = np.full(len(ids), -1, dtype=np.int64)
     appends = history.appends
     if len(appends):
-        appends = pd.DataFrame({
-            "append_ms": appends["time_ms"].to_numpy(dtype=float),
-            "acked_by": appends["node"].to_numpy(dtype=np.int64),
-            "topic": appends["topic"].to_numpy(dtype=object),
-            "partition": appends["partition"].to_numpy(dtype=np.int64),
-            "producer": appends["producer"].to_numpy(dtype=np.int64)}).sort_values(
-                "append_ms", kind="stable")
-        lost = pd.merge_asof(lost, appends, left_on="ack_ms", right_on="append_ms",
-                             by=["topic", "partition", "producer"], direction="backward")
-        acked_by = lost["acked_by"].fillna(-1).to_numpy(dtype=np.int64)
-    else:
-        acked_by = np.full(len(lost), -1, dtype=np.int64)
-    lost = lost.assign(acked_by=acked_by)
-    before = pd.merge_asof(lost, elections, left_on="ack_ms", right_on="election_ms",
-                           by=["topic", "partition"], direction="backward")
-    zombie = before["leader"].notna().to_numpy() & (acked_by >= 0) & (
-        before["leader"].fillna(-1).to_numpy(dtype=np.int64) != acked_by)
-    found = [(int(r), int(q)) for r, q in zip(before.loc[zombie, "row"],
-                                               before.loc[zombie, "election_seq"], strict=True)]
-    rest = lost[~zombie]
-    for broker in np.unique(rest["acked_by"].to_numpy()):
-        mine = rest[rest["acked_by"] == broker]
-        others = elections[elections["leader"] != broker]
-        after = pd.merge_asof(mine, others, left_on="ack_ms", right_on="election_ms",
-                              by=["topic", "partition"], direction="forward",
-                              allow_exact_matches=False)
-        after = after[after["election_seq"].notna()]
-        found += [(int(r), int(q)) for r, q in zip(after["row"], after["election_seq"],
-                                                    strict=True)]
-    return found
+        # which broker appended the producer's batch to that partition last, by then
+        mine, theirs = _compact(keys, _keys_of(appends, topics))
+        producers, appenders = _compact(ids >> 40, appends["producer"].to_numpy(dtype=np.int64))
+        width = int(max(producers.max(), appenders.max())) + 1
+        last = _as_of(mine * width + producers, ack_ms, theirs * width + appenders,
+                      appends["time_ms"].to_numpy(dtype=float), forward=False)
+        found = last >= 0
+        acked_by[found] = appends["node"].to_numpy(dtype=np.int64)[last[found]]
+    before = _as_of(codes, ack_ms, election_codes, elected_ms, forward=False)
+    zombie = (before >= 0) & (acked_by >= 0) & (leader[np.maximum(before, 0)] != acked_by)
+    rows = [np.flatnonzero(zombie)]
+    seqs = [seq[before[zombie]]]
+    for broker in np.unique(acked_by[~zombie]):
+        mine = np.flatnonzero(~zombie & (acked_by == broker))
+        others = leader != broker
+        after = _as_of(codes[mine], ack_ms[mine], election_codes[others], elected_ms[others],
+                       forward=True)
+        rows.append(mine[after >= 0])
+        seqs.append(seq[others][after[after >= 0]])
+    return np.concatenate(rows), np.concatenate(seqs)
 
 
-class _EventCache:
-    """One cause dict per trace event, shared by the many records it explains."""
+def _as_of(groups: np.ndarray, times: np.ndarray, event_groups: np.ndarray,
+           event_times: np.ndarray, forward: bool) -> np.ndarray:
+    """For each (group, time): the index of the event of its group as of that time, -1 if none.
 
-    def __init__(self, events: pd.DataFrame) -> None:
-        self.events = events
-        self.made: dict[int, dict[str, Any]] = {}
+    Backward: the last event at or before the time; forward: the first one strictly after it
+    (``pandas.merge_asof`` with ``allow_exact_matches=False``). Among events at one time the
+    later one in ``event_*`` order is last, the earlier one first.
+    """
+    if not len(groups) or not len(event_groups):
+        return np.full(len(groups), -1, dtype=np.int64)
+    stamps = np.unique(np.concatenate([times, event_times]))
+    width = len(stamps) + 1
+    keys = event_groups * width + np.searchsorted(stamps, event_times)
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    wanted = groups * width + np.searchsorted(stamps, times)
+    at = np.searchsorted(keys, wanted, "right")
+    if not forward:
+        at -= 1
+    inside = (at >= 0) & (at < len(keys))
+    clipped = np.clip(at, 0, len(keys) - 1)
+    same = inside & (keys[clipped] // width == groups)
+    return np.where(same, order[clipped], -1)
 
-    def get(self, seq: int) -> dict[str, Any]:
-        if seq not in self.made:
-            row = self.events.loc[seq]
-            self.made[seq] = {"seq": seq, "time_ms": float(row["time_ms"]),
-                              "kind": str(row["kind"]), "component": str(row["component"]),
-                              "detail": _removal_text(row), "node": _node_of(row)}
-        return self.made[seq]
+
+def _event_dicts(events: pd.DataFrame, seqs: np.ndarray) -> dict[int, dict[str, Any]]:
+    """One cause dict per trace event (``seq``), shared by the many records it explains."""
+    seqs = seqs[seqs >= 0]
+    if not len(seqs):
+        return {}
+    rows = events.loc[seqs]
+    columns = {name: rows[name].tolist() for name in rows.columns}
+    made = {}
+    for k, seq in enumerate(seqs.tolist()):
+        row = {name: values[k] for name, values in columns.items()}
+        made[seq] = {"seq": seq, "time_ms": float(row["time_ms"]), "kind": str(row["kind"]),
+                     "component": str(row["component"]), "detail": _removal_text(row),
+                     "node": _node_of(row)}
+    return made
 
 
-def _node_of(row: pd.Series) -> int:
+def _node_of(row: dict[str, Any]) -> int:
     """The broker an event is about: whose replica lost records, or who was elected."""
     value = row["leader"] if row["kind"] == "leader.election" else row["node"]
     return int(value) if pd.notna(value) else -1
 
 
-def _removal_text(row: pd.Series) -> str:
+def _removal_text(row: dict[str, Any]) -> str:
     where = f"{row['topic']}-{int(row['partition'])}"
     if row["kind"] == "log.truncate":
         return (f"broker {int(row['node'])} truncated {where} to offset {int(row['offset'])}, "
@@ -877,21 +962,89 @@ def _runs(offsets: np.ndarray) -> list[tuple[int, int]]:
     return [(int(offsets[s]), int(offsets[e])) for s, e in zip(starts, ends, strict=True)]
 
 
-def _ranges(entries: list[dict[str, Any]], _kind: str) -> list[dict[str, Any]]:
-    """Merge per-record entries of one partition into runs of consecutive offsets."""
-    out: list[dict[str, Any]] = []
-    for entry in sorted(entries, key=lambda e: (e["topic"], e["partition"], e["offset"])):
-        last = out[-1] if out else None
-        if (last is not None and last["topic"] == entry["topic"] and last["partition"]
-                == entry["partition"] and entry["offset"] >= 0
-                and last["last_offset"] + 1 == entry["offset"]):
-            last["last_offset"] = entry["offset"]
-            last["count"] += 1
-            continue
-        out.append({"topic": entry["topic"], "partition": entry["partition"],
-                    "first_offset": entry["offset"], "last_offset": entry["offset"],
-                    "count": 1, "writer": entry["writer"]})
-    return out
+def _ranges(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray,
+            writers: np.ndarray) -> list[dict[str, Any]]:
+    """Records of one partition as runs of consecutive offsets, each with its first record's
+    writer; a record without an offset (-1) starts a run of its own."""
+    if not len(topics):
+        return []
+    order = _position_order(topics, partitions, offsets)
+    offsets = offsets[order]
+    starts = _run_starts([_topic_rank(topics)[order], partitions[order]], offsets,
+                         join_unknown=False)
+    return [{"topic": t, "partition": p, "first_offset": first, "last_offset": last,
+             "count": count, "writer": w}
+            for t, p, first, last, count, w in _run_fields(
+                starts, topics[order], partitions[order], offsets, writers[order])]
+
+
+def _topic_rank(topics: np.ndarray) -> np.ndarray:
+    """Each topic's rank among the distinct topics in sorted order."""
+    return pd.factorize(np.asarray(topics, dtype=object), sort=True,
+                        use_na_sentinel=False)[0]
+
+
+def _position_order(topics: np.ndarray, partitions: np.ndarray, offsets: np.ndarray
+                    ) -> np.ndarray:
+    """The stable order by (topic, partition, offset)."""
+    return np.lexsort((offsets, partitions, _topic_rank(topics)))
+
+
+def _run_starts(keys: list[np.ndarray], offsets: np.ndarray, join_unknown: bool
+                ) -> np.ndarray:
+    """Where runs of consecutive offsets with equal ``keys`` start, in records sorted by them.
+
+    A record joins the run before it when its offset follows the previous record's; with
+    ``join_unknown`` a record without an offset (negative) always joins, else never does.
+    """
+    follows = np.zeros(len(offsets), dtype=bool)
+    follows[1:] = offsets[1:] == offsets[:-1] + 1
+    if join_unknown:
+        follows |= offsets < 0
+    else:
+        follows &= offsets >= 0
+    for key in keys:
+        follows[1:] &= key[1:] == key[:-1]
+    follows[0] = False
+    return np.flatnonzero(~follows)
+
+
+def _run_fields(starts: np.ndarray, topics: np.ndarray, partitions: np.ndarray,
+                offsets: np.ndarray, *firsts: np.ndarray) -> Any:
+    """Per run: topic, partition, first and last offset, count, and each of ``firsts`` taken
+    from the run's first record."""
+    stops = np.append(starts[1:], len(offsets))
+    return zip(topics[starts].tolist(), partitions[starts].tolist(),
+               offsets[starts].tolist(), offsets[stops - 1].tolist(),
+               (stops - starts).tolist(), *(f[starts].tolist() for f in firsts), strict=True)
+
+
+def lost_ranges(lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lost records as runs of consecutive offsets, per partition and per cause, in full.
+
+    Each run: ``topic``, ``partition``, ``first_offset``, ``last_offset``, ``count``,
+    ``cause`` and ``left_behind_by``. Records without a known offset (acks=0) form one run of
+    their partition with both offsets -1.
+    """
+    if not lost:
+        return []
+    topics = np.array([e["topic"] for e in lost], dtype=object)
+    partitions = np.array([e["partition"] for e in lost], dtype=np.int64)
+    offsets = np.array([e["offset"] for e in lost], dtype=np.int64)
+    causes = np.empty(len(lost), dtype=object)
+    causes[:] = [e.get("cause") for e in lost]
+    behind = np.empty(len(lost), dtype=object)
+    behind[:] = [e.get("left_behind_by") for e in lost]
+    order = _position_order(topics, partitions, offsets)
+    cause_seqs = np.array([_seq(c) for c in causes[order].tolist()], dtype=object)
+    behind_seqs = np.array([_seq(b) for b in behind[order].tolist()], dtype=object)
+    keys = [_topic_rank(topics)[order], partitions[order], cause_seqs, behind_seqs]
+    starts = _run_starts(keys, offsets[order], join_unknown=True)
+    return [{"topic": t, "partition": p, "first_offset": first, "last_offset": last,
+             "count": count, "cause": cause, "left_behind_by": left}
+            for t, p, first, last, count, cause, left in _run_fields(
+                starts, topics[order], partitions[order], offsets[order], causes[order],
+                behind[order])]
 
 
 def _text(value: Any) -> str:
@@ -958,12 +1111,12 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
                    final, stored, loss_history_of(kernel), hidden_of(kernel, members),
                    storage_history_of(kernel))
-    report.unavailable = unavailability(events_of(kernel, AVAILABILITY_KINDS), kernel.now_ms)
+    failures = events_of(kernel, FAILURE_KINDS)  # no failed attempt: no window to find
+    report.unavailable = windows(failures, kernel.trace.frame(trace.LOG_APPEND),
+                                 events_of(kernel, AVAILABILITY_CAUSE_KINDS), kernel.now_ms
+                                 ) if len(failures) else []
     report.transactions = transaction_anomalies(kernel, reads, processed, members)
     return report
-
-
-AVAILABILITY_KINDS = (*FAILURE_KINDS, *AVAILABILITY_CAUSE_KINDS, "log.append")
 
 
 def events_of(kernel: Any, kinds: tuple[str, ...]) -> pd.DataFrame:

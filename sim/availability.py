@@ -29,38 +29,49 @@ def unavailability(trace: pd.DataFrame, end_ms: float | None = None) -> list[dic
     """
     if trace.empty or not trace["kind"].isin(FAILURE_KINDS).any():
         return []
-    failures = trace[trace["kind"].isin(FAILURE_KINDS)]
-    appends = trace[trace["kind"] == "log.append"]
-    causes = trace[trace["kind"].isin(CAUSE_KINDS)]
-    windows = []
+    kinds = trace["kind"]
+    run_end = float(trace["time_ms"].max()) if end_ms is None else float(end_ms)
+    return windows(trace[kinds.isin(FAILURE_KINDS)], trace[kinds == "log.append"],
+                   trace[kinds.isin(CAUSE_KINDS)], run_end)
+
+
+def windows(failures: pd.DataFrame, appends: pd.DataFrame, causes: pd.DataFrame,
+            run_end: float) -> list[dict[str, Any]]:
+    """``unavailability`` from the trace's failed attempts (``FAILURE_KINDS``), ``log.append``
+    events and possible causes (``CAUSE_KINDS``), each a frame of those events only; open
+    windows stop at ``run_end``."""
+    if failures.empty:
+        return []
+    causes = causes.sort_values("seq", kind="stable")
+    cause_seqs = causes["seq"].to_numpy(dtype=np.int64)
+    found = []
     for (topic, partition), failed in failures.groupby(["topic", "partition"], sort=True):
         done = appends[(appends["topic"] == topic) & (appends["partition"] == partition)]
         done_times = np.sort(done["time_ms"].to_numpy(dtype=float))
         end = -np.inf
         for row in failed.sort_values("seq").itertuples():
             if row.time_ms <= end:
-                windows[-1]["errors"].add(row.error)
+                found[-1]["errors"].add(row.error)
                 continue
             i = np.searchsorted(done_times, row.time_ms, "right")
             end = float(done_times[i]) if i < len(done_times) else float("inf")
-            before = causes[causes["seq"] < row.seq].tail(1)
+            before = int(np.searchsorted(cause_seqs, row.seq, "left")) - 1  # the last cause
             cause = None
-            if len(before):
-                event = before.iloc[0]
+            if before >= 0:
+                event = causes.iloc[before]
                 cause = {"seq": int(event["seq"]), "time_ms": float(event["time_ms"]),
                          "kind": str(event["kind"]), "component": str(event["component"])}
-            windows.append({"topic": str(topic), "partition": int(partition),
-                            "start_ms": float(row.time_ms), "end_ms": end,
-                            "errors": {row.error}, "cause": cause})
-    run_end = float(trace["time_ms"].max()) if end_ms is None else float(end_ms)
-    for window in windows:
+            found.append({"topic": str(topic), "partition": int(partition),
+                          "start_ms": float(row.time_ms), "end_ms": end,
+                          "errors": {row.error}, "cause": cause})
+    for window in found:
         window["open"] = not np.isfinite(window["end_ms"])
         if window["open"]:
             window["end_ms"] = None
         stop = run_end if window["open"] else window["end_ms"]
         window["duration_ms"] = max(0.0, stop - window["start_ms"])
         window["errors"] = sorted(str(e) for e in window["errors"])
-    return windows
+    return found
 
 
 def nonmonotonic_sends(writes: pd.DataFrame) -> list[dict[str, Any]]:
