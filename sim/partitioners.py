@@ -6,9 +6,7 @@ the built-in behaviour of ``KafkaProducer.partition`` / ``BuiltInPartitioner`` (
 
 from __future__ import annotations
 
-import bisect
 import importlib
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -124,8 +122,8 @@ class BuiltInPartitioner:
         self._random = random
         self.current: int | None = None
         self.produced_bytes = 0
-        self._cft: list[int] | None = None
-        self._cft_ids: list[int] = []
+        self._cft: np.ndarray | None = None  # cumulative frequency table
+        self._cft_ids: Sequence[int] = []
         self._pending_stats: tuple[Sequence[int] | None, Sequence[int], int] | None = None
 
     def peek(self, cluster: ClusterMetadata) -> int:
@@ -143,8 +141,8 @@ class BuiltInPartitioner:
             if available:
                 return available[r % len(available)]
             return r % cluster.partition_count_for_topic(self.topic)
-        draw = r % self._cft[-1]
-        return self._cft_ids[bisect.bisect_right(self._cft, draw)]
+        draw = r % int(self._cft[-1])
+        return self._cft_ids[int(self._cft.searchsorted(draw, "right"))]
 
     def update_partition_info(
         self, appended_bytes: int, cluster: ClusterMetadata, enable_switch: bool = True
@@ -179,19 +177,20 @@ class BuiltInPartitioner:
         if queue_sizes is None or length < 1 or len(queue_sizes) < 2:
             self._cft = None
             return
-        sizes = list(queue_sizes[:length])
-        top = max(sizes) + 1
-        if length == len(queue_sizes) and sizes.count(sizes[0]) == length:  # all equal
+        # one NumPy pass per step: with a thousand partitions this runs once per batch
+        sizes = np.asarray(queue_sizes[:length], dtype=np.int64)
+        top = int(sizes.max()) + 1
+        if length == len(queue_sizes) and top - 1 == int(sizes.min()):  # all equal
             self._cft = None
             return
-        self._cft = list(itertools.accumulate(top - s for s in sizes))
-        self._cft_ids = list(partition_ids[:length])
+        self._cft = np.cumsum(top - sizes)
+        self._cft_ids = partition_ids[:length]
 
     @property
     def load_stats_range_end(self) -> int | None:
         """The sum of all weights, or None when not adaptive (Kafka's ``loadStatsRangeEnd``)."""
         self._build_load_stats()
-        return self._cft[-1] if self._cft else None
+        return int(self._cft[-1]) if self._cft is not None else None
 
 
 class StickyPartitionCache:

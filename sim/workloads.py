@@ -256,8 +256,10 @@ class Workload:
         except ConfigError as exc:
             raise ConfigError(f"A workload of {records:,} records: {exc}.") from None
         gap_ms = 1000.0 / rate_per_s
-        if arrivals == "uniform":
-            time_ms = start_ms + np.arange(records) * gap_ms
+        if arrivals == "uniform":  # in place: the same values as start + arange × gap
+            time_ms = np.arange(records, dtype=np.float64)
+            time_ms *= gap_ms
+            time_ms += start_ms
         elif arrivals == "poisson":
             time_ms = start_ms + np.cumsum(rng.exponential(gap_ms, records))
         else:
@@ -271,12 +273,12 @@ class Workload:
             key_ids = np.minimum(cdf.searchsorted(rng.random(records) * cdf[-1], "right"),
                                  len(key_table) - 1)
         else:
-            key_ids = np.full(records, -1)
+            key_ids = np.full(records, -1, np.int32)
         if isinstance(value_bytes, tuple):
             low, high = value_bytes
             sizes = rng.integers(low, high + 1, size=records)
         else:
-            sizes = np.full(records, value_bytes)
+            sizes = np.full(records, value_bytes, np.int32)
         if np.any(sizes < 0):
             raise ConfigError("value_bytes must not be negative.")
         if not 0.0 <= tombstone_share <= 1.0:
@@ -284,5 +286,6 @@ class Workload:
                               f"{tombstone_share}.")
         if tombstone_share > 0:
             sizes = np.where(rng.random(records) < tombstone_share, -1, sizes)
-        return cls(topic, time_ms.astype(np.float64), key_ids.astype(np.int32),
-                   sizes.astype(np.int32), key_table)
+        return cls(topic, time_ms.astype(np.float64, copy=False),
+                   key_ids.astype(np.int32, copy=False), sizes.astype(np.int32, copy=False),
+                   key_table)

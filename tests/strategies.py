@@ -29,6 +29,19 @@ num_partitions = st.integers(min_value=1, max_value=10_000)
 #: Any Java ``int`` (signed 32-bit).
 java_ints = st.integers(min_value=-(2**31), max_value=2**31 - 1)
 
+# --- Producer internals ---------------------------------------------------------------------------
+
+#: Partitions of the small topic the ready-time heap is tested on.
+READY_PARTITIONS = 12
+
+#: Changes of partitions' ready times: (partition, new time), with ``inf`` (nothing due) and
+#: repeated times, as sender passes and appends make them.
+ready_time_changes = st.lists(
+    st.tuples(st.integers(0, READY_PARTITIONS - 1),
+              st.one_of(st.just(float("inf")), st.integers(0, 20).map(float))),
+    max_size=80,
+)
+
 # --- Consumer groups (partition assignors) -----------------------------------------------------
 
 #: Member ids: short ASCII text, so Python's and Java's string orders agree.

@@ -347,3 +347,76 @@ def test_a_million_records_really_take_at_most_40_bytes_each() -> None:
     finally:
         tracemalloc.stop()
     assert used / len(plog) <= 40
+
+
+# --- Sealed (narrowed) blocks --------------------------------------------------------------------
+
+
+def _wide_columns(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Columns whose values span each type's whole range, so no block can be narrowed."""
+    return {name: rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, n, dtype=dtype,
+                               endpoint=True)
+            for name, dtype in RECORD_COLUMNS.items()}
+
+
+def test_full_blocks_are_stored_narrower_and_read_back_exactly() -> None:
+    """A full block of timestamps, value sizes and record ids in a small range takes fewer
+    bytes than the open width, and every value, read in any range, is the one appended."""
+    plog = PartitionLog()
+    for _ in range(3):
+        append(plog, BLOCK_RECORDS)
+    assert plog.nbytes() < 24 * len(plog) + 100 * plog.batch_count
+    expected = columns(3 * BLOCK_RECORDS)
+    for name, dtype in RECORD_COLUMNS.items():
+        got = plog.column(name)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, expected[name])
+        np.testing.assert_array_equal(plog.column(name, 5, BLOCK_RECORDS + 7),
+                                      expected[name][5 : BLOCK_RECORDS + 7])
+
+
+def test_values_spanning_whole_types_survive_sealing() -> None:
+    """Values that fit no narrower type (extremes of int32 and int64) are kept exactly."""
+    rng = np.random.default_rng(5)
+    data = _wide_columns(2 * BLOCK_RECORDS + 3, rng)
+    plog = PartitionLog()
+    plog.append_batch(data, 100)
+    for name in RECORD_COLUMNS:
+        np.testing.assert_array_equal(plog.column(name), data[name])
+
+
+@given(st.integers(1, 7), st.integers(0, 3), st.data())
+def test_truncating_into_a_sealed_block_then_appending_wider_values(
+        cut: int, blocks: int, data: st.DataObject) -> None:
+    """A block sealed narrow, cut by a truncation and written again with values far outside its
+    former range, reads back exactly: a cut block is widened before it is written."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        plog = PartitionLog()
+        append(plog, 8 * (blocks + 1))  # every block full, hence sealed
+        offset = 8 * blocks + cut
+        plog.truncate_to(offset)
+        rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+        wide = _wide_columns(20, rng)
+        plog.append_batch(wide, 100)
+        kept = columns(offset)
+        for name in RECORD_COLUMNS:
+            np.testing.assert_array_equal(plog.column(name),
+                                          np.concatenate([kept[name], wide[name]]))
+
+
+def test_a_follower_copies_a_run_of_batches_exactly() -> None:
+    """A run of fetched batches, across blocks and segment rolls, gives the follower the same
+    records, batches and segments as the leader."""
+    leader = PartitionLog(segment_bytes=1000)
+    for n in [3, BLOCK_RECORDS, 1, 50, BLOCK_RECORDS - 10, 7]:
+        append(leader, n, size_bytes=300, leader_epoch=2)
+    follower = PartitionLog(segment_bytes=1000)
+    batches = leader.batches_from(0)
+    follower.copy_batches_from(leader, batches[:2])
+    follower.copy_batches_from(leader, batches[2:])
+    pd.testing.assert_frame_equal(follower.records(), leader.records())
+    pd.testing.assert_frame_equal(follower.batches(), leader.batches())
+    pd.testing.assert_frame_equal(follower.segments_frame(), leader.segments_frame())
+    assert follower.epochs == leader.epochs
+    with pytest.raises(ValueError, match="does not follow"):
+        follower.copy_batches_from(leader, batches[-1:])

@@ -13,7 +13,11 @@ from sim.errors import ConfigError, PartitionerError, UnknownTopicError
 from sim.kernel import Kernel
 from sim.murmur2 import partition_for_key
 from sim.producer import Producer
-from sim.producer.accumulator import RECORD_BATCH_OVERHEAD, record_sizes
+from sim.producer.accumulator import (
+    RECORD_BATCH_OVERHEAD,
+    lookup_record_sizes,
+    record_sizes,
+)
 from sim.workloads import NoKeys, UniformKeys, Workload
 
 
@@ -52,6 +56,24 @@ def test_record_sizes_follow_kafkas_record_format(key_len, value_len):
     """record_sizes matches DefaultRecord.sizeInBytes written out by hand."""
     size = record_sizes(np.array([-1 if key_len is None else key_len]), np.array([value_len]))
     assert int(size[0]) == kafka_record_size(key_len, value_len)
+
+
+@given(st.lists(st.integers(-1, 300), min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(-1, 20), st.integers(-1, 70_000)), max_size=60),
+       st.sampled_from([1.0, 0.5, 0.31]), st.sampled_from([1, 2, 300, 70_000]))
+def test_looked_up_record_sizes_equal_sizes_computed_per_record(key_lengths, records, ratio,
+                                                                 value_span):
+    """Sizes looked up per distinct key length and value size (with -1 = no key picking the
+    last key length, and compression) equal record_sizes computed record by record."""
+    lengths = np.array(key_lengths, np.int64)
+    key_ids = np.array([min(k, len(key_lengths) - 2) if k >= 0 else -1 for k, _ in records],
+                       np.int32)
+    values = np.array([v % value_span - 1 for _, v in records], np.int32)  # a table or not
+    expected = record_sizes(lengths[key_ids], values)
+    if ratio != 1.0:
+        expected = np.ceil(expected * ratio)
+    got = lookup_record_sizes(lengths, key_ids, values, ratio)
+    assert got.tolist() == expected.astype(np.int64).tolist()
 
 
 def test_keyed_send_lands_on_the_murmur2_partition():
@@ -473,3 +495,47 @@ def test_a_header_needs_a_string_key():
     with pytest.raises(ProduceError, match="pairs"):
         producer.send("h", value="v", headers=5)
     assert producer.buffer.n == 0  # nothing was sent
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 30), st.integers(-1, 500)), min_size=1, max_size=12),
+       st.integers(0, 2**32 - 1))
+def test_acknowledgements_recorded_per_batch_read_back_per_record(batches, seed):
+    """Batches acknowledged one by one (records in any order, offsets known or not) read back,
+    record by record, as partition, consecutive offsets in batch order, and ack time."""
+    from sim.producer import buffer as buffer_module
+
+    total = sum(n for n, _ in batches)
+    buf = buffer_module.RecordBuffer()
+    buf.extend(total + 3)
+    order = np.random.default_rng(seed).permutation(total)
+    expected = {"partition": np.full(total + 3, -1), "offset": np.full(total + 3, -1),
+                "ack_ms": np.full(total + 3, np.nan)}
+    at = 0
+    for b, (n, base) in enumerate(batches):
+        idx = order[at : at + n]
+        at += n
+        buf.ack(idx, b % 7, 10.0 * b, base)
+        expected["partition"][idx] = b % 7
+        expected["ack_ms"][idx] = 10.0 * b
+        if base >= 0:
+            expected["offset"][idx] = np.arange(base, base + n)
+        if b == 2:  # a read in between writes what was recorded so far
+            assert buf.ack_ms[idx[0]] == 20.0
+    for name, values in expected.items():
+        np.testing.assert_array_equal(getattr(buf, name)[: total + 3], values)
+
+
+def test_create_time_is_the_given_timestamp_else_the_send_time_on_the_producers_clock():
+    """Records sent with a timestamp keep it; the others get the send time plus the producer's
+    clock skew, floored to whole milliseconds, in the log."""
+    kernel = Kernel(seed=3, brokers=1)
+    kernel.cluster.create_topic("t", partitions=1)
+    producer = Producer(kernel, {"lab.clock.skew.ms": 2, "linger.ms": 5})
+    kernel.run(until_ms=10.25)
+    producer.send("t", key="a", value="x", timestamp=7)
+    producer.send("t", key="a", value="y")
+    producer.send("t", key="a", value="z", timestamp=0)
+    producer.flush()
+    stored = kernel.cluster.partition("t", 0).log.column("timestamp_ms")
+    assert stored.tolist() == [7, 12, 0]  # floor(10.25 + 2)

@@ -3,8 +3,10 @@
 Kafka stores a partition as a sequence of record batches in segment files. Here a log keeps one
 entry per batch (base offset, producer, leader epoch, size) and per-record columns (timestamp,
 key hash, value size and the id of the produced record) in fixed-size numpy blocks, so that
-millions of records fit in memory (about 24 bytes per record) and nothing is copied as the log
-grows.
+millions of records fit in memory and nothing is copied as the log grows. A full block is
+*sealed*: each column is stored as differences from its smallest value in the narrowest integer
+type that holds them (timestamps and record ids span a small range within a block), about 11 to
+14 bytes per record instead of 24; reading widens them back.
 
 Vocabulary:
 
@@ -45,14 +47,77 @@ SEGMENT_ROLL = events.register(events.EventKind(
     "log.segment.roll", ("topic", "partition", "node", "base_offset", "reason"),
     "a replica closed its active segment and started a new one at base_offset"))
 
-BLOCK_RECORDS = 1 << 16
-"""Records per storage block: big enough to amortise, small enough not to waste memory."""
+BLOCK_RECORDS = 1 << 14
+"""Records per storage block: big enough to amortise, small enough that the one open (not yet
+sealed, full-width) block of each log wastes little memory."""
 
 RECORD_COLUMNS = {
     "timestamp_ms": np.int64, "key_hash": np.int32, "value_size": np.int32, "record_id": np.int64,
 }
-REMOVED_MASK = "removed"
-"""A block's mask of records the log cleaner removed; only blocks with a removal have one."""
+_NARROW = (np.uint8, np.uint16, np.uint32)
+"""The types a sealed block's column may be stored in (as ``value - smallest``), narrowest
+first."""
+_NARROWED = ("timestamp_ms", "value_size", "record_id")
+"""Columns stored as differences from a base when sealed (key hashes span all of int32)."""
+
+
+class _Block:
+    """``BLOCK_RECORDS`` records' columns, and the mask of those the log cleaner removed (only
+    a block with a removal has one).
+
+    *Open* while records are appended: every column has its ``RECORD_COLUMNS`` type. *Sealed*
+    once full: a column is stored as ``value - base`` in the narrowest of ``_NARROW`` that fits,
+    the base being its smallest value (``bases`` keeps each base). A sealed block is read-only;
+    one a truncation cuts into is opened again before anything is written to it.
+    """
+
+    __slots__ = ("bases", "cols", "removed", "sealed")
+
+    def __init__(self) -> None:
+        self.cols = {name: np.empty(BLOCK_RECORDS, dtype) for name, dtype in RECORD_COLUMNS.items()}
+        self.bases = dict.fromkeys(RECORD_COLUMNS, 0)
+        self.removed: np.ndarray | None = None
+        self.sealed = False
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The stored array of a column (writable only while the block is open)."""
+        return self.cols[name]
+
+    def read(self, name: str, a: int, z: int) -> np.ndarray:
+        """Records ``a … z-1`` of column ``name`` with its ``RECORD_COLUMNS`` type: a view of an
+        open block, a new array from a sealed one."""
+        part = self.cols[name][a:z]
+        if not self.sealed:
+            return part
+        out = part.astype(RECORD_COLUMNS[name])
+        base = self.bases[name]
+        if base:
+            out += base
+        return out
+
+    def seal(self) -> None:
+        """Store each column in the narrowest type its values fit (the block is full)."""
+        for name in _NARROWED:
+            col = self.cols[name]
+            lo, hi = int(col.min()), int(col.max())
+            for narrow in _NARROW:
+                if hi - lo <= np.iinfo(narrow).max and narrow().itemsize < col.itemsize:
+                    self.cols[name] = (col - col.dtype.type(lo)).astype(narrow)
+                    self.bases[name] = lo
+                    break
+        self.sealed = True
+
+    def unseal(self) -> None:
+        """Widen every column back to its ``RECORD_COLUMNS`` type, so that it can be written."""
+        if self.sealed:
+            self.cols = {name: self.read(name, 0, BLOCK_RECORDS) for name in RECORD_COLUMNS}
+            self.bases = dict.fromkeys(RECORD_COLUMNS, 0)
+            self.sealed = False
+
+    def nbytes(self) -> int:
+        removed = 0 if self.removed is None else self.removed.nbytes
+        return sum(a.nbytes for a in self.cols.values()) + removed
+
 BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_epoch",
                  "base_sequence", "producer_epoch", "is_transactional", "is_control")
 
@@ -131,7 +196,7 @@ class PartitionLog:
 
     def __init__(self, segment_bytes: int = DEFAULT_SEGMENT_BYTES,
                  segment_ms: int = DEFAULT_SEGMENT_MS) -> None:
-        self._blocks: list[dict[str, np.ndarray]] = []
+        self._blocks: list[_Block] = []
         self._block_base = 0  # the offset stored first in block 0
         self._batches: list[Batch] = []
         self.segment_bytes = segment_bytes
@@ -199,20 +264,31 @@ class PartitionLog:
         (``sim.broker.transaction_index``): where open transactions start, which were aborted.
         """
         n = len(columns["timestamp_ms"])
+        self._write_blocks(columns, n)
+        return self._add_batch(
+            n, size_bytes, int(columns["timestamp_ms"].max()) if n else -1, producer_id,
+            leader_epoch, base_sequence, producer_epoch, is_transactional, is_control,
+            int(columns["key_hash"][0]) if is_control else -1)
+
+    def _add_batch(self, n: int, size_bytes: int, max_timestamp: int, producer_id: int,
+                   leader_epoch: int, base_sequence: int, producer_epoch: int,
+                   is_transactional: bool, is_control: bool, control_type: int) -> int:
+        """Enter a batch whose ``n`` records were just written past the log end: segments,
+        epochs, the batch index, producer and transaction state, the log end. Returns its
+        base offset."""
         base = self.log_end_offset
-        max_timestamp = int(columns["timestamp_ms"].max()) if n else -1
+        active = self.segments[-1]
         if self._should_roll(size_bytes, max_timestamp):
-            self.roll()
-        self._segment_append(base + n, size_bytes, max_timestamp)
-        if leader_epoch > self.latest_epoch:
-            self.epochs.append((leader_epoch, base))
-        block_index, fill = divmod(base - self._block_base, BLOCK_RECORDS)
-        if block_index < len(self._blocks) and fill + n <= BLOCK_RECORDS:
-            block = self._blocks[block_index]  # the usual case: the batch fits in the last block
-            for name in RECORD_COLUMNS:
-                block[name][fill : fill + n] = columns[name]
-        else:
-            self._write_blocks(columns, n)
+            active = self.roll()
+        if active.rolling_timestamp_ms < 0:
+            active.rolling_timestamp_ms = max_timestamp
+        active.end_offset = base + n
+        active.size_bytes += size_bytes
+        if max_timestamp > active.max_timestamp_ms:
+            active.max_timestamp_ms = max_timestamp
+        epochs = self.epochs
+        if leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
+            epochs.append((leader_epoch, base))
         batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence,
                       producer_epoch, is_transactional, is_control)
         self._batches.append(batch)
@@ -221,26 +297,34 @@ class PartitionLog:
         if is_control:  # a marker of a newer epoch fences the older one on every replica
             self.producer_state.update_marker(producer_id, producer_epoch)
         if is_transactional:
-            self.transactions.append(batch, int(columns["key_hash"][0]) if is_control else -1)
+            self.transactions.append(batch, control_type)
         self.log_end_offset += n
         PartitionLog.changes += 1
         self.size_bytes += size_bytes
         return base
 
-    def _write_blocks(self, columns: dict[str, np.ndarray], n: int) -> None:
-        """Copy ``n`` new records into the storage blocks, adding blocks as they fill up."""
+    def _write_blocks(self, columns: Mapping[str, np.ndarray], n: int) -> None:
+        """Copy ``n`` new records into the storage blocks at the log end, adding blocks as they
+        fill up and sealing each one that is full."""
+        block_index, fill = divmod(self.log_end_offset - self._block_base, BLOCK_RECORDS)
+        if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
+            cols = self._blocks[block_index].cols  # the usual case: all in the open last block
+            for name in RECORD_COLUMNS:
+                cols[name][fill : fill + n] = columns[name]
+            return
         done = 0
         while done < n:
             position = self.log_end_offset - self._block_base + done
             block_index, fill = divmod(position, BLOCK_RECORDS)
             if block_index == len(self._blocks):
-                self._blocks.append({name: np.empty(BLOCK_RECORDS, dtype)
-                                     for name, dtype in RECORD_COLUMNS.items()})
+                self._blocks.append(_Block())
             take = min(n - done, BLOCK_RECORDS - fill)
             block = self._blocks[block_index]
             for name in RECORD_COLUMNS:
-                block[name][fill : fill + take] = columns[name][done : done + take]
+                block.cols[name][fill : fill + take] = columns[name][done : done + take]
             done += take
+            if fill + take == BLOCK_RECORDS:
+                block.seal()
 
     # -- segments ------------------------------------------------------------------------------
 
@@ -272,14 +356,6 @@ class PartitionLog:
         if not self.segments[-1].empty:
             self.segments.append(Segment(self.log_end_offset))
         return self.segments[-1]
-
-    def _segment_append(self, end_offset: int, size_bytes: int, max_timestamp: int) -> None:
-        active = self.segments[-1]
-        if active.rolling_timestamp_ms < 0:
-            active.rolling_timestamp_ms = max_timestamp
-        active.end_offset = end_offset
-        active.size_bytes += size_bytes
-        active.max_timestamp_ms = max(active.max_timestamp_ms, max_timestamp)
 
     def delete_oldest_segments(self, count: int) -> list[Segment]:
         """Delete the ``count`` oldest segments, whole, and move the log start offset past them.
@@ -399,12 +475,28 @@ class PartitionLog:
                              f"({self.log_start_offset}..{self.log_end_offset - 1})")
         lo = first - self._block_base
         hi = last - self._block_base
-        parts = []
-        for b in range(lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS + 1):
-            block = self._blocks[b][name]
-            parts.append(block[max(lo - b * BLOCK_RECORDS, 0) : min(hi - b * BLOCK_RECORDS,
-                                                                    BLOCK_RECORDS)])
-        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+        first_block, last_block = lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS
+        if first_block == last_block:
+            block = self._blocks[first_block]
+            at = first_block * BLOCK_RECORDS
+            part = block.read(name, lo - at, hi - at)
+            return part if block.sealed else part.copy()
+        parts = [self._blocks[b].read(name, max(lo - b * BLOCK_RECORDS, 0),
+                                      min(hi - b * BLOCK_RECORDS, BLOCK_RECORDS))
+                 for b in range(first_block, last_block + 1)]
+        return np.concatenate(parts)
+
+    def _read_columns(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Every record column for offsets ``start … stop-1`` (inside the log), to be copied at
+        once: views of an open block where possible, so not to be kept or changed."""
+        lo, hi = start - self._block_base, stop - self._block_base
+        b = lo // BLOCK_RECORDS
+        if hi > lo and (hi - 1) // BLOCK_RECORDS == b and start >= self.log_start_offset \
+                and stop <= self.log_end_offset:
+            block = self._blocks[b]
+            at = b * BLOCK_RECORDS
+            return {name: block.read(name, lo - at, hi - at) for name in RECORD_COLUMNS}
+        return {name: self.column(name, start, stop) for name in RECORD_COLUMNS}
 
     def retained(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
         """For offsets ``start … stop-1``: True where a record is still there, False where the
@@ -416,7 +508,7 @@ class PartitionLog:
             return out
         lo, hi = first - self._block_base, last - self._block_base
         for b in range(lo // BLOCK_RECORDS, (hi - 1) // BLOCK_RECORDS + 1):
-            mask = self._blocks[b].get(REMOVED_MASK)
+            mask = self._blocks[b].removed
             if mask is None:
                 continue
             a, z = max(lo - b * BLOCK_RECORDS, 0), min(hi - b * BLOCK_RECORDS, BLOCK_RECORDS)
@@ -439,9 +531,9 @@ class PartitionLog:
         for run in np.split(positions, cuts):
             b = int(run[0]) // BLOCK_RECORDS
             block = self._blocks[b]
-            mask = block.get(REMOVED_MASK)
+            mask = block.removed
             if mask is None:
-                mask = block[REMOVED_MASK] = np.zeros(BLOCK_RECORDS, dtype=bool)
+                mask = block.removed = np.zeros(BLOCK_RECORDS, dtype=bool)
             mask[run - b * BLOCK_RECORDS] = True
         bases = np.array([s.base_offset for s in self.segments], np.int64)
         where = np.searchsorted(bases, offsets, side="right") - 1
@@ -485,13 +577,19 @@ class PartitionLog:
     def batches_from(self, offset: int, max_bytes: int | None = None) -> list[Batch]:
         """Whole batches starting at ``offset`` (a batch boundary), up to about ``max_bytes``."""
         i = self._batch_index(offset)
+        if max_bytes is None:
+            return self._batches[i:]
+        batches = self._batches
+        end = len(batches)
         out: list[Batch] = []
         size = 0
-        for batch in self._batches[i:]:
-            if out and max_bytes is not None and size + batch.size_bytes > max_bytes:
+        while i < end:
+            batch = batches[i]
+            if out and size + batch.size_bytes > max_bytes:
                 break
             out.append(batch)
             size += batch.size_bytes
+            i += 1
         return out
 
     def batches_overlapping(self, start: int, stop: int) -> list[Batch]:
@@ -500,21 +598,53 @@ class PartitionLog:
         return [b for b in self._batches[first:self._batch_index(stop)] if b.last_offset >= start]
 
     def copy_batches_from(self, leader: PartitionLog, batches: list[Batch]) -> None:
-        """A follower appends batches fetched from ``leader``, keeping offsets and epochs."""
+        """A follower appends batches fetched from ``leader``, keeping offsets and epochs.
+
+        The fetched run of batches is read and written one slice per column; each batch is then
+        entered as ``append_batch`` would (segments roll between batches as on the leader).
+        """
+        if not batches:
+            return
+        if leader.cleaned_records or any(b.records == 0 for b in batches):
+            for batch in batches:
+                self._copy_batch_from(leader, batch)
+            return
+        start = self.log_end_offset
+        at = start
         for batch in batches:
-            if batch.base_offset != self.log_end_offset:
+            if batch.base_offset != at:
                 raise ValueError(f"fetched batch at {batch.base_offset} does not follow this "
-                                 f"log's end {self.log_end_offset}")
-            stop = batch.base_offset + batch.records
-            columns = {n: leader.column(n, batch.base_offset, stop) for n in RECORD_COLUMNS}
-            self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
-                              batch.base_sequence, batch.producer_epoch, batch.is_transactional,
-                              batch.is_control)
-            if leader.cleaned_records:  # a cleaned batch arrives with its gaps
-                gaps = batch.base_offset + np.flatnonzero(~leader.retained(batch.base_offset,
-                                                                           stop))
-                self.remove_records(gaps, self.record_sizes(batch.base_offset, stop)[
-                    gaps - batch.base_offset])
+                                 f"log's end {at}")
+            at += batch.records
+        columns = leader._read_columns(start, at)
+        self._write_blocks(columns, at - start)
+        if len(batches) == 1:
+            starts = [0]
+            max_timestamps = [int(columns["timestamp_ms"].max())]
+        else:
+            starts = [b.base_offset - start for b in batches]
+            max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
+        key_hash = columns["key_hash"]
+        for batch, max_timestamp, first in zip(batches, max_timestamps, starts, strict=True):
+            self._add_batch(batch.records, batch.size_bytes, max_timestamp, batch.producer_id,
+                            batch.leader_epoch, batch.base_sequence, batch.producer_epoch,
+                            batch.is_transactional, batch.is_control,
+                            int(key_hash[first]) if batch.is_control else -1)
+
+    def _copy_batch_from(self, leader: PartitionLog, batch: Batch) -> None:
+        """Copy one fetched batch, with the gaps the leader's cleaner left in it."""
+        if batch.base_offset != self.log_end_offset:
+            raise ValueError(f"fetched batch at {batch.base_offset} does not follow this "
+                             f"log's end {self.log_end_offset}")
+        stop = batch.base_offset + batch.records
+        columns = {n: leader.column(n, batch.base_offset, stop) for n in RECORD_COLUMNS}
+        self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
+                          batch.base_sequence, batch.producer_epoch, batch.is_transactional,
+                          batch.is_control)
+        if leader.cleaned_records:  # a cleaned batch arrives with its gaps
+            gaps = batch.base_offset + np.flatnonzero(~leader.retained(batch.base_offset, stop))
+            self.remove_records(gaps, self.record_sizes(batch.base_offset, stop)[
+                gaps - batch.base_offset])
 
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
@@ -549,8 +679,11 @@ class PartitionLog:
         needed = (offset - self._block_base + BLOCK_RECORDS - 1) // BLOCK_RECORDS
         del self._blocks[needed:]
         block_index, fill = divmod(offset - self._block_base, BLOCK_RECORDS)
-        if block_index < len(self._blocks) and REMOVED_MASK in self._blocks[block_index]:
-            self._blocks[block_index][REMOVED_MASK][fill:] = False  # offsets written again
+        if block_index < len(self._blocks):  # the cut block is written again
+            cut_block = self._blocks[block_index]
+            cut_block.unseal()
+            if cut_block.removed is not None:
+                cut_block.removed[fill:] = False
         self.clean_offset = min(self.clean_offset, offset)
         self._truncate_segments(offset)
         self._reload_producer_state()
@@ -629,5 +762,4 @@ class PartitionLog:
 
     def nbytes(self) -> int:
         """Memory held by the stored columns and the batch index (about 100 bytes a batch)."""
-        blocks = sum(a.nbytes for block in self._blocks for a in block.values())
-        return blocks + 100 * len(self._batches)
+        return sum(block.nbytes() for block in self._blocks) + 100 * len(self._batches)

@@ -29,10 +29,7 @@ from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationEr
 from sim.kernel import kernel_of
 from sim.murmur2 import murmur2_array
 from sim.partitioners import random_source, resolve_partitioner
-from sim.producer.accumulator import (
-    ProducerBatch,
-    record_sizes,
-)
+from sim.producer.accumulator import ProducerBatch, lookup_record_sizes
 from sim.producer.buffer import (
     DELIVERY_TIMEOUT,
     ERRORS,
@@ -125,7 +122,10 @@ class Producer:
         self._key_ids: dict[Any, int] = {}
         self._key_hash = np.empty(0, np.int32)
         self._key_len = np.empty(0, np.int64)
+        self._key_hash_by_id = np.zeros(1, np.int32)  # _key_hash_table(), rebuilt for new keys
         self.values: dict[int, Any] = {}  # values given to send(), by record
+        # timestamps given to send(), by record (-1: none); only allocated once one is given
+        self._given_timestamps = np.empty(0, np.int64)
         self.headers: dict[int, list[tuple[str, Any]]] = {}  # headers given to send(), by record
         self.sender = Sender(self)
         self.acked = 0  # records acknowledged
@@ -186,7 +186,11 @@ class Producer:
         i = self.buffer.extend(1).start
         self._fill(i, i + 1, now, state.topic_id, key_id, value_len)
         if timestamp is not None:
-            self.buffer.timestamp_ms[i] = timestamp
+            if len(self._given_timestamps) <= i:
+                grown = np.full(max(64, 2 * (i + 1)), -1, np.int64)
+                grown[: len(self._given_timestamps)] = self._given_timestamps
+                self._given_timestamps = grown
+            self._given_timestamps[i] = timestamp
         if value is not None:
             self.values[i] = value
         if headers:
@@ -390,12 +394,14 @@ class Producer:
             if single:
                 custom.ingest(state, self.kernel.now_ms)
             return
-        keyed = (self.buffer.key_id[idx] >= 0) if not ignore_keys else np.zeros(len(idx), bool)
-        if keyed.any():
-            kidx = idx[keyed]
-            parts = self._partition_table(state)[self.buffer.key_id[kidx]]
-            self.route(state, parts, kidx)
-        if not keyed.all():
+        key_id = self.buffer.key_id[idx]
+        keyed = (key_id >= 0) if not ignore_keys else np.zeros(len(idx), bool)
+        every = bool(keyed.all())
+        if every:  # the usual keyed workload: no copies of the record indices
+            self.route(state, self._partition_table(state)[key_id], idx)
+        elif keyed.any():
+            self.route(state, self._partition_table(state)[key_id[keyed]], idx[keyed])
+        if not every:
             state.sticky = self._extend_stream(state.sticky, idx[~keyed])
             if single:
                 self._ingest_sticky(state, self.kernel.now_ms)
@@ -404,9 +410,10 @@ class Producer:
         """Give records with known partitions to the per-partition keyed streams."""
         parts = parts.astype(np.int16)  # a stable sort of 16-bit ints is a fast radix sort
         order = np.argsort(parts, kind="stable")
-        bounds = np.flatnonzero(np.diff(parts[order])) + 1
-        for group in np.split(order, bounds):
-            p = int(parts[group[0]])
+        counts = np.bincount(parts)
+        ends = np.cumsum(counts).tolist()
+        for p in np.flatnonzero(counts).tolist():  # partitions with records, in order
+            group = order[ends[p] - int(counts[p]):ends[p]]
             state.keyed[p] = self._extend_stream(state.keyed.get(p), idx[group])
             state.advance_keyed(p, self.kernel.now_ms)
             state.refresh(p)
@@ -497,7 +504,7 @@ class Producer:
         for state in self.topics.values():
             if ((state.sticky is not None and not state.sticky.exhausted)
                     or (state.per_record is not None and not state.per_record.exhausted)
-                    or min(state.next_ready) <= now_ms):
+                    or state.ready.earliest() <= now_ms):
                 return True
         return False
 
@@ -586,7 +593,7 @@ class Producer:
         for state in self.topics.values():
             if state.sticky is None:
                 continue
-            if not adaptive or not all(state.seen):
+            if not adaptive or state.unseen:
                 state.builtin.update_partition_load_stats(None, [], 0)
                 state.stats_version = -1
                 continue
@@ -609,8 +616,29 @@ class Producer:
         """The stored columns of a batch's records, as the leader will write them."""
         buf = self.buffer
         idx = batch.indices()
-        return {"timestamp_ms": buf.timestamp_ms[idx], "key_hash": buf.key_hash[idx],
+        return {"timestamp_ms": self.timestamps_of(idx),
+                "key_hash": self._key_hash_table()[buf.key_id[idx]],
                 "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
+
+    def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
+        """Records' CreateTime: the one given to ``send()``, else the send time on this
+        producer's clock (``lab.clock.skew.ms``) in whole milliseconds, never below 0."""
+        skew = self.config["lab.clock.skew.ms"]
+        stamps = np.maximum(np.floor(self.buffer.time_ms[idx] + skew), 0).astype(np.int64)
+        given = self._given_timestamps
+        if len(given):
+            inside = idx < len(given)
+            chosen = np.full(len(idx), -1, np.int64)
+            chosen[inside] = given[idx[inside]]
+            stamps = np.where(chosen >= 0, chosen, stamps)
+        return stamps
+
+    def _key_hash_table(self) -> np.ndarray:
+        """murmur2 of every key by key id, then 0 for no key (key id -1 picks the last)."""
+        count = len(self.keys)
+        if len(self._key_hash_by_id) != count + 1:
+            self._key_hash_by_id = np.append(self._key_hash[:count], np.int32(0))
+        return self._key_hash_by_id
 
     def record_ids(self, idx: np.ndarray) -> np.ndarray:
         """Ids that name this producer's records in any log: producer id << 40 | index."""
@@ -627,10 +655,8 @@ class Producer:
                 continue
             batch.done = True
             idx = batch.indices()
-            buf.ack_ms[idx] = now_ms
-            buf.partition[idx] = batch.partition
-            if offsets and base_offset is not None:
-                buf.offset[idx] = np.arange(base_offset, base_offset + len(idx), dtype=np.int64)
+            buf.ack(idx, batch.partition, now_ms,
+                    base_offset if offsets and base_offset is not None else -1)
             self.acked += len(idx)
             self.completed += len(idx)
         self.notify_progress()
@@ -708,9 +734,8 @@ class Producer:
     def _stuck_batches(self) -> bool:
         """Whether batches wait for a partition without a leader (they may expire)."""
         for state in self.topics.values():
-            leaders = state.leaders()
-            if -1 in leaders and any(dq for dq, leader in zip(state.accumulator.deques, leaders,
-                                                              strict=True) if leader < 0):
+            deques = state.accumulator.deques
+            if any(deques[p] for p in state.leaderless()):
                 return True
         return False
 
@@ -759,17 +784,10 @@ class Producer:
         buf.topic_id[rows] = topic_id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
-        skew = self.config["lab.clock.skew.ms"]
-        buf.timestamp_ms[rows] = np.maximum(np.floor(buf.time_ms[rows] + skew), 0)
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
         count = len(self.keys)
-        key_id = buf.key_id[rows]
-        buf.key_hash[rows] = np.append(self._key_hash[:count], 0)[key_id]
-        key_len = np.append(self._key_len[:count], -1)[key_id]
-        sizes = record_sizes(key_len, buf.value_bytes[rows])
-        if self.compression_ratio != 1.0:
-            sizes = np.ceil(sizes * self.compression_ratio)
-        buf.size[rows] = sizes
+        buf.size[rows] = lookup_record_sizes(np.append(self._key_len[:count], -1), buf.key_id[rows],
+                                             buf.value_bytes[rows], self.compression_ratio)
 
 
 def _gather(values: list[Any], codes: np.ndarray) -> Any:

@@ -20,6 +20,7 @@ Records themselves live in the producer's column buffer; a batch keeps index arr
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from typing import Any
@@ -66,6 +67,36 @@ def record_sizes(key_bytes: np.ndarray, value_bytes: np.ndarray) -> np.ndarray:
     return body + varint_size(body)
 
 
+def lookup_record_sizes(key_lengths: np.ndarray, key_ids: np.ndarray, value_bytes: np.ndarray,
+                        compression_ratio: float = 1.0) -> np.ndarray:
+    """``record_sizes(key_lengths[key_ids], value_bytes)``, after compression, for many records.
+
+    A record's size depends only on its key's length and its value's size, and a workload has
+    few of either: the size of each distinct (key length, value size) pair is computed once
+    and every record looks its own up, instead of three varint passes over every record.
+    ``key_ids`` index ``key_lengths`` (-1 picks its last entry, as NumPy indexing does).
+    Compressed sizes are rounded up (``ceil(size × ratio)``).
+    """
+    n = len(key_ids)
+    lengths, key_code = np.unique(key_lengths, return_inverse=True)
+    low = int(value_bytes.min()) if n else 0
+    span = int(value_bytes.max()) - low + 1 if n else 1
+    if len(lengths) * span > max(n, 1024):  # too many distinct pairs: compute per record
+        table = None
+        sizes = record_sizes(key_lengths[key_ids], value_bytes)
+    else:
+        table = record_sizes(lengths[:, None], np.arange(low, low + span)[None, :])
+        sizes = table
+    if compression_ratio != 1.0:
+        sizes = np.ceil(sizes * compression_ratio).astype(np.int64)
+    if table is None:
+        return sizes
+    if span == 1:  # one value size: one size per key
+        return sizes[key_code.ravel(), 0][key_ids]
+    return sizes.ravel()[key_code.ravel()[key_ids] * span + (value_bytes - low)]
+
+
+@functools.lru_cache(maxsize=4096)  # asked once per new batch, for a handful of sizes
 def batch_size_upper_bound(record_size: int) -> int:
     """Kafka's upper bound of a batch holding one record of ``record_size`` bytes.
 
@@ -149,6 +180,7 @@ class RecordAccumulator:
         self.deques: list[deque[ProducerBatch]] = [deque() for _ in range(partitions)]
         self.records = records
         self.version = 0  # changes whenever a queue gains or loses a batch
+        self.sizes = np.zeros(partitions, np.int64)  # batches per queue, kept in step
 
     def open_batch(self, partition: int) -> ProducerBatch | None:
         """The last batch of a partition if it still accepts records."""
@@ -219,6 +251,7 @@ class RecordAccumulator:
                                       max(self.batch_size, batch_size_upper_bound(first_size)))
                 dq.append(batch)
                 self.version += 1
+                self.sizes[partition] += 1
                 header = RECORD_BATCH_OVERHEAD
             fits = int(cs.searchsorted(before + batch.limit_bytes - batch.size_bytes, "right"))
             stop = fits
@@ -263,6 +296,7 @@ class RecordAccumulator:
         """
         dq = self.deques[batch.partition]
         self.version += 1
+        self.sizes[batch.partition] += 1
         if not in_sequence_order:
             dq.appendleft(batch)
             return
@@ -274,8 +308,10 @@ class RecordAccumulator:
     def take_first(self, partition: int) -> ProducerBatch:
         """Remove and return the head batch of a partition's queue (to send or to expire)."""
         self.version += 1
+        self.sizes[partition] -= 1
         return self.deques[partition].popleft()
 
-    def queue_sizes(self) -> list[int]:
-        """Batches waiting per partition (what adaptive partitioning weighs)."""
-        return list(map(len, self.deques))
+    def queue_sizes(self) -> np.ndarray:
+        """Batches waiting per partition (what adaptive partitioning weighs): a copy of the
+        counts kept as batches come and go, not a pass over every queue."""
+        return self.sizes.copy()

@@ -1,6 +1,6 @@
 """The producer's record buffer: every record it was asked to send, as numpy columns.
 
-One row per record (send time, CreateTime, topic, key id and hash, value size, size in a batch)
+One row per record (send time, topic, key id, value size, size in a batch)
 plus what came back for it (partition, offset, acknowledgement time, error code). Batches hold
 index arrays into these columns, so records are never copied one by one.
 """
@@ -10,10 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 _COLUMNS = {
-    "time_ms": np.float64, "timestamp_ms": np.int64, "topic_id": np.int16, "key_id": np.int32,
-    "key_hash": np.int32, "value_bytes": np.int32, "size": np.int64, "partition": np.int32,
-    "offset": np.int64, "ack_ms": np.float64, "error": np.int8,
+    "time_ms": np.float64, "topic_id": np.int16, "key_id": np.int32,
+    "value_bytes": np.int32, "size": np.int32, "partition": np.int32, "offset": np.int64,
+    "ack_ms": np.float64, "error": np.int8,
 }
+_ACK_COLUMNS = ("partition", "offset", "ack_ms")
+"""Written from the acknowledgements recorded per batch, when first read (``RecordBuffer.acks``)."""
+PENDING_ACK_RECORDS = 1 << 16
+"""Records whose acknowledgements may wait, recorded per batch, before they are written out."""
 
 EXPIRY_CHECK_MS = 100.0  # how often queued batches are checked against delivery.timeout.ms
 DELIVERY_TIMEOUT = "TimeoutException: delivery.timeout.ms expired"
@@ -28,29 +32,85 @@ ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTE
 class RecordBuffer:
     """Every record the producer was asked to send, as growable numpy columns.
 
-    ``time_ms`` is the simulated send time; ``timestamp_ms`` the record's CreateTime as Kafka
-    stores it (whole milliseconds); ``size`` its bytes in a batch (after compression).
+    ``time_ms`` is the simulated send time; ``size`` a record's bytes in a batch (after
+    compression). Its CreateTime and key hash are derived when a batch is sent, from the send time
+    (``Producer.timestamps_of``) and from its ``key_id`` (each distinct key is hashed once).
+
+    Acknowledgements are recorded once per batch (``ack``) and written into the ``partition``,
+    ``offset`` and ``ack_ms`` columns only when one of them is read, or when many are waiting:
+    the columns always read as if every acknowledgement had been written at once.
     """
 
     time_ms: np.ndarray
-    timestamp_ms: np.ndarray
     topic_id: np.ndarray
     key_id: np.ndarray
-    key_hash: np.ndarray
     value_bytes: np.ndarray
     size: np.ndarray
-    partition: np.ndarray
-    offset: np.ndarray
-    ack_ms: np.ndarray
     error: np.ndarray
 
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
         self.cols = {name: np.empty(capacity, dtype) for name, dtype in _COLUMNS.items()}
-        self.__dict__.update(self.cols)
+        self._pending: list[tuple[np.ndarray, int, float, int]] = []
+        self._pending_records = 0
+        self._expose()
+
+    def _expose(self) -> None:
+        self.__dict__.update({k: v for k, v in self.cols.items() if k not in _ACK_COLUMNS})
+
+    @property
+    def partition(self) -> np.ndarray:
+        self.write_acks()
+        return self.cols["partition"]
+
+    @property
+    def offset(self) -> np.ndarray:
+        self.write_acks()
+        return self.cols["offset"]
+
+    @property
+    def ack_ms(self) -> np.ndarray:
+        self.write_acks()
+        return self.cols["ack_ms"]
+
+    def ack(self, idx: np.ndarray, partition: int, ack_ms: float, base_offset: int) -> None:
+        """Records ``idx`` (in batch order) were acknowledged at ``ack_ms`` in ``partition``,
+        at offsets from ``base_offset`` on (-1: offsets not known, as with acks=0)."""
+        self._pending.append((idx, partition, ack_ms, base_offset))
+        self._pending_records += len(idx)
+        if self._pending_records >= PENDING_ACK_RECORDS:
+            self.write_acks()
+
+    def write_acks(self) -> None:
+        """Write the acknowledgements recorded per batch into the per-record columns."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        self._pending_records = 0
+        cols = self.cols
+        if len(pending) == 1:
+            idx, partition, ack_ms, base = pending[0]
+            cols["ack_ms"][idx] = ack_ms
+            cols["partition"][idx] = partition
+            if base >= 0:
+                cols["offset"][idx] = np.arange(base, base + len(idx), dtype=np.int64)
+            return
+        idx = np.concatenate([p[0] for p in pending])
+        lengths = np.fromiter((len(p[0]) for p in pending), np.int64, len(pending))
+        cols["ack_ms"][idx] = np.repeat(np.fromiter((p[2] for p in pending), np.float64,
+                                                    len(pending)), lengths)
+        cols["partition"][idx] = np.repeat(np.fromiter((p[1] for p in pending), np.int64,
+                                                       len(pending)), lengths)
+        bases = np.fromiter((p[3] for p in pending), np.int64, len(pending))
+        known = np.repeat(bases >= 0, lengths)
+        starts = np.cumsum(lengths) - lengths
+        offsets = np.repeat(bases - starts, lengths) + np.arange(len(idx), dtype=np.int64)
+        cols["offset"][idx[known]] = offsets[known]
 
     def extend(self, count: int) -> slice:
         """Make room for ``count`` more records and return their slice."""
+        self.write_acks()
         need = self.n + count
         capacity = len(self.time_ms)
         if need > capacity:
@@ -59,12 +119,13 @@ class RecordBuffer:
                 grown = np.empty(new_capacity, col.dtype)
                 grown[: self.n] = col[: self.n]
                 self.cols[name] = grown
-            self.__dict__.update(self.cols)
+            self._expose()
         rows = slice(self.n, need)
-        self.partition[rows] = -1
-        self.offset[rows] = -1
-        self.ack_ms[rows] = np.nan
-        self.error[rows] = 0
+        cols = self.cols
+        cols["partition"][rows] = -1
+        cols["offset"][rows] = -1
+        cols["ack_ms"][rows] = np.nan
+        cols["error"][rows] = 0
         self.n = need
         return rows
 

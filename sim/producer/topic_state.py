@@ -2,12 +2,18 @@
 
 The topic's batch queues (``RecordAccumulator``), its built-in sticky partitioner, the record
 streams waiting to be appended, and when each partition next has a sendable batch.
+
+Kafka's ``RecordAccumulator.ready`` looks at every partition on every sender pass. The lab keeps
+the partitions in a heap by the time their head batch becomes sendable (``ReadyTimes``), so a
+pass touches only the partitions that are due: its cost does not grow with the partition count.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +24,123 @@ from sim.producer.streams import RecordStream
 
 if TYPE_CHECKING:
     from sim.producer import Producer
+
+
+class ReadyTimes:
+    """When each partition next has a sendable batch, kept in a binary heap of partitions.
+
+    ``times[p]`` is partition ``p``'s ready time (``inf`` when nothing is due); the heap holds
+    the partitions with a finite time and ``slot[p]`` where ``p`` sits in it, so a changed time
+    moves its partition up or down in place (no stale entries). The earliest time is the root;
+    the partitions due by some time are the heap's subtree of times at or before it.
+    """
+
+    __slots__ = ("heap", "slot", "times")
+
+    def __init__(self, partitions: int) -> None:
+        self.times = [math.inf] * partitions
+        self.heap: list[int] = []
+        self.slot = [-1] * partitions
+
+    def set(self, p: int, t: float) -> None:
+        """Set partition ``p``'s ready time to ``t``."""
+        old = self.times[p]
+        if t == old:
+            return
+        self.times[p] = t
+        i = self.slot[p]
+        if i < 0:  # it had no time: it joins the heap
+            self.heap.append(p)
+            self._up(len(self.heap) - 1)
+        elif t == math.inf:  # it leaves the heap: the last partition takes its place
+            last = self.heap.pop()
+            self.slot[p] = -1
+            if last != p:
+                self.heap[i] = last
+                self.slot[last] = i
+                self._down(i)
+                self._up(self.slot[last])
+        elif t < old:
+            self._up(i)
+        else:
+            self._down(i)
+
+    def earliest(self) -> float:
+        """The earliest ready time of any partition (``inf`` if none)."""
+        return self.times[self.heap[0]] if self.heap else math.inf
+
+    def due(self, now_ms: float) -> list[int]:
+        """Partitions whose ready time is at or before ``now_ms``, in partition order."""
+        heap, times = self.heap, self.times
+        if not heap or times[heap[0]] > now_ms:
+            return []
+        out = []
+        stack = [0]
+        n = len(heap)
+        while stack:
+            i = stack.pop()
+            p = heap[i]
+            if times[p] <= now_ms:
+                out.append(p)
+                child = 2 * i + 1
+                if child < n:
+                    stack.append(child)
+                    if child + 1 < n:
+                        stack.append(child + 1)
+        out.sort()
+        return out
+
+    def earliest_where(self, wanted: Callable[[int], bool]) -> float:
+        """The earliest ready time among partitions ``wanted`` accepts (``inf`` if none).
+
+        Visits the heap in time order, so only partitions due before the answer are looked at.
+        """
+        heap, times = self.heap, self.times
+        frontier = [(times[heap[0]], 0)] if heap else []
+        n = len(heap)
+        while frontier:
+            t, i = heapq.heappop(frontier)
+            if wanted(heap[i]):
+                return t
+            for child in (2 * i + 1, 2 * i + 2):
+                if child < n:
+                    heapq.heappush(frontier, (times[heap[child]], child))
+        return math.inf
+
+    def _up(self, i: int) -> None:
+        heap, times, slot = self.heap, self.times, self.slot
+        p = heap[i]
+        t = times[p]
+        while i:
+            parent = (i - 1) >> 1
+            q = heap[parent]
+            if times[q] <= t:
+                break
+            heap[i] = q
+            slot[q] = i
+            i = parent
+        heap[i] = p
+        slot[p] = i
+
+    def _down(self, i: int) -> None:
+        heap, times, slot = self.heap, self.times, self.slot
+        n = len(heap)
+        p = heap[i]
+        t = times[p]
+        while True:
+            child = 2 * i + 1
+            if child >= n:
+                break
+            if child + 1 < n and times[heap[child + 1]] < times[heap[child]]:
+                child += 1
+            q = heap[child]
+            if times[q] >= t:
+                break
+            heap[i] = q
+            slot[q] = i
+            i = child
+        heap[i] = p
+        slot[p] = i
 
 
 class TopicState:
@@ -43,10 +166,13 @@ class TopicState:
         self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
         self._sticky_key: tuple[int, int, int, int] | None = None
         self._sticky_wake = math.inf
-        self.next_ready = [math.inf] * self.partitions
+        self.ready = ReadyTimes(self.partitions)
+        self.next_ready = self.ready.times  # read-only here: ready.set keeps the heap in step
         self.seen = [False] * self.partitions
+        self.unseen = self.partitions  # partitions that never had a batch
         self.partition_table = np.empty(0, np.int32)
         self._leaders: list[int] = []
+        self._leaderless: list[int] = []
         self._leaders_version = -1
         self.linger_ms = producer.config["linger.ms"]
         self.batch_room = self.accumulator.new_batch_room
@@ -65,8 +191,14 @@ class TopicState:
         if self._leaders_version != cluster.metadata_version:
             self._leaders = [self._leader_seen(part)
                              for part in cluster.topic(self.name).partitions]
+            self._leaderless = [p for p, leader in enumerate(self._leaders) if leader < 0]
             self._leaders_version = cluster.metadata_version
         return self._leaders
+
+    def leaderless(self) -> list[int]:
+        """Partitions without a leader this producer can send to."""
+        self.leaders()
+        return self._leaderless
 
     def _leader_seen(self, part: Any) -> int:
         cluster = self.producer.cluster
@@ -93,7 +225,9 @@ class TopicState:
                one_batch: bool = False, cs: np.ndarray | None = None,
                cs_base: int = 0) -> tuple[int, int]:
         """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time."""
-        self.seen[p] = True
+        if not self.seen[p]:
+            self.seen[p] = True
+            self.unseen -= 1
         result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base)
         self.refresh(p)
         return result
@@ -112,37 +246,39 @@ class TopicState:
             else:
                 room = self.accumulator.room(p)
                 ready = min(ready, stream.time_when_overflowing(room))
-        self.next_ready[p] = ready
+        self.ready.set(p, ready)
 
     def ready_candidates(self, now_ms: float, flushing: bool) -> list[int]:
-        """Partitions that may have a sendable head batch now (keyed records appended first)."""
-        if not flushing and min(self.next_ready) > now_ms:
-            return []  # the usual pass: nothing is due yet
-        out = []
-        for p, ready_ms in enumerate(self.next_ready):
-            if ready_ms <= now_ms or (flushing and self.accumulator.deques[p]):
-                if self.keyed:
-                    self.advance_keyed(p, now_ms)
-                out.append(p)
+        """Partitions that may have a sendable head batch now (keyed records appended first).
+
+        Only the due partitions are looked at, unless flushing (then every non-empty queue is).
+        """
+        if flushing:
+            deques = self.accumulator.deques
+            next_ready = self.next_ready
+            out = [p for p in range(self.partitions) if next_ready[p] <= now_ms or deques[p]]
+        else:
+            out = self.ready.due(now_ms)
+        if self.keyed:
+            for p in out:
+                self.advance_keyed(p, now_ms)
         return out
 
     def next_wakeup_ms(self, blocked: set[int]) -> float:
         """Earliest time something in this topic may become sendable."""
         leaders = self.leaders()
-        if blocked or -1 in leaders:  # busy brokers and leaderless partitions cannot send
-            wake = min([t for t, leader in zip(self.next_ready, leaders, strict=True)
-                        if leader >= 0 and leader not in blocked], default=math.inf)
+        if blocked or self.leaderless():  # busy brokers and leaderless partitions cannot send
+            wake = self.ready.earliest_where(
+                lambda p: leaders[p] >= 0 and leaders[p] not in blocked)
         else:
-            wake = min(self.next_ready)
+            wake = self.ready.earliest()
         transactions = self.producer.transactions
         if transactions is not None and wake <= self.producer.kernel.now_ms:
             # a head batch idempotence holds back waits for an answer, not for the clock
             deques = self.accumulator.deques
-            wake = min([t for p, (t, leader) in enumerate(zip(self.next_ready, leaders,
-                                                                strict=True))
-                        if leader >= 0 and leader not in blocked and not (
-                            deques[p] and self._held_back(p))],
-                       default=math.inf)
+            wake = self.ready.earliest_where(
+                lambda p: leaders[p] >= 0 and leaders[p] not in blocked
+                and not (deques[p] and self._held_back(p)))
         if self.sticky is not None and not self.sticky.exhausted:
             self.sticky_wake_ms = self._sticky_wakeup_ms()
             wake = min(wake, self.sticky_wake_ms)
