@@ -23,14 +23,16 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
 - from the logs and the readers' history, for a transactional consume-transform-produce loop
   (``sim.fuzz.transactions_check``): ``eos-lost``, ``eos-duplicate``, ``eos-extra``,
   ``committed-read-aborted``, ``read-above-lso``, ``lso-above-hw``, ``hanging-transaction``
-  and ``uncaused-aborted-read`` (no profile tolerates any of them);
+  and ``uncaused-aborted-read`` (no safe profile tolerates any of them; under unsafe configs
+  the cases a truncation explains are tolerated, the others are ``eos-uncaused``);
 - from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
   overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
 
 A ``Profile`` says which kinds it tolerates: unsafe configs may lose, duplicate and reorder
-(but every loss needs a cause); with disk loss, losses are tolerated only on a partition where
-Kafka 4.0 loses too (``kafka_also_loses``).
+(but every loss needs a cause) and break exactly once where a truncation explains it; with
+disk loss, losses are tolerated only on a partition where Kafka 4.0 loses too
+(``kafka_also_loses``).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from sim.fuzz.generator import Profile, to_yaml
 
 TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-aborted",
                      "read-above-lso", "lso-above-hw", "hanging-transaction",
-                     "uncaused-aborted-read")
+                     "uncaused-aborted-read", "eos-uncaused")
 """Kinds from ``sim.fuzz.transactions_check``: what a safe transactional run never shows."""
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
           "skipped", "processed-twice", "streams-lost", "streams-extra", "streams-undercount",
@@ -57,7 +59,9 @@ ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-l
           *TRANSACTION_KINDS)
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
-UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send")
+UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
+                    *transactions_check.TIED_KINDS)
+"""What unsafe configs may show; transactional kinds only as cases tied to a truncation."""
 ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
          *streams_check.TOLERATED)
 """Kinds from the most to the least telling: a verdict names its first one."""
@@ -166,7 +170,7 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
         kernel = loaded.build()
         lso_problems = transactions_check.watch(kernel, _outputs(scenario))
         guard.run(kernel, loaded.duration_ms)
-        found, losses, delivery = _judge(kernel, scenario, lso_problems)
+        found, losses, delivery = _judge(kernel, scenario, lso_problems, profile.unsafe)
         if json_summary:
             found += _json_errors(kernel, loaded)
     except RunawayError as exc:
@@ -200,8 +204,8 @@ def _json_errors(kernel: Any, loaded: Any) -> list[Violation]:
     return []
 
 
-def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None = None
-           ) -> tuple[list[Violation], list[dict[str, Any]], Any]:
+def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None = None,
+           tie: bool = False) -> tuple[list[Violation], list[dict[str, Any]], Any]:
     from sim.audit import audit_kernel
 
     delivery = audit_kernel(kernel)
@@ -244,7 +248,7 @@ def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None
         reads = _concat([c.reads() for c in consumers(kernel)], READ_COLUMNS)
         aborted = delivery.transactions.get("aborted-read", [])
         for kind, (count, detail) in transactions_check.check(
-                kernel, scenario, reads, aborted, lso_problems or []).items():
+                kernel, scenario, reads, aborted, lso_problems or [], tie).items():
             found.append(Violation(kind, count, detail))
     return _merge(found), delivery.lost_records, delivery
 

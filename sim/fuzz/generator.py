@@ -13,7 +13,10 @@ with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each 
 or woken before the horizon), and with a Kafka Streams application, ``streams-hang`` (an
 instance frozen, maybe past its session timeout), ``streams-producer-cut`` (a broker cut
 from a stream thread's producer) and ``streams-crash`` (an instance's process killed, its state
-directory kept or lost, restarted before the horizon).
+directory kept or lost, restarted before the horizon). The transactions profiles add one fault
+aimed at a loop member's transaction coordinator (``COORDINATOR_FAULTS``): the broker leading
+the ``__transaction_state`` partition of its ``transactional.id`` crashed, cut from the rest of
+the cluster, or cut from the member's producer, while transactions are open.
 
 The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
 slow uploads and little local retention, so that leaders change while segments are copied.
@@ -35,7 +38,8 @@ BROKER_FAULTS = ("crash", "split", "controller-cut", "producer-cut", "broker-cut
                  "slow-broker", "preferred-election")
 CONSUMER_FAULTS = ("consumer-crash", "consumer-hang", "consumer-leave")
 STREAMS_FAULTS = ("streams-hang", "streams-producer-cut", "streams-crash")
-FAULT_KINDS = BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS
+COORDINATOR_FAULTS = ("coordinator-crash", "coordinator-isolated", "coordinator-producer-cut")
+FAULT_KINDS = BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS + COORDINATOR_FAULTS
 STREAMS_APP = "enricher"
 STREAMS_OUTPUT = "payments-enriched"
 
@@ -48,6 +52,9 @@ UNSAFE_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "min-isr-1": ({}, {"min.insync.replicas": 1}),
 }
 """Unsafe profile variants: (producer overrides, topic overrides) on top of the safe config."""
+UNSAFE_TXN_VARIANTS = ("unclean-election", "min-isr-1")
+"""The variants a transactional loop can run under: its producers are idempotent with acks=all
+(Kafka refuses a transactional producer with acks=1), so only the topics are made unsafe."""
 TIERED_TOPIC = {"remote.storage.enable": True, "lab.segment.bytes": 20000,
                 "local.retention.bytes": 40000}
 TIERED_BROKERS = {"remote.log.storage.system.enable": True,
@@ -80,7 +87,9 @@ class Profile:
     the log cleaner remove records that the checks must tie to them, never call lost.
     ``transactions`` runs a transactional consume-transform-produce loop and read_committed /
     read_uncommitted readers of its output (``transactions_consumers``); consumer faults hit
-    the loop's members, mid-transaction.
+    the loop's members, mid-transaction, and one fault hits a member's transaction coordinator
+    (``COORDINATOR_FAULTS``). With ``unsafe`` as well, the input and output topics run one of
+    ``UNSAFE_TXN_VARIANTS``.
     """
 
     name: str
@@ -119,12 +128,17 @@ PROFILES = {
                       broker_configs={"replica.lag.time.max.ms": 5000, **TIERED_BROKERS},
                       tiered=True),
     "transactions": Profile("transactions", transactions=True, records=1500, rate_per_s=25.0),
+    "transactions-unsafe": Profile("transactions-unsafe", transactions=True, unsafe=True,
+                                   records=1500, rate_per_s=25.0),
 }
 
 
 EOS_OUTPUT = "payments-out"
 EOS_MEMBERS = ("eos-1", "eos-2")
 BILLING_MEMBERS = ("consumer-billing-1", "consumer-billing-2")
+COORDINATOR_EARLIEST_MS = 8_000
+"""Coordinator faults start after this: the loop's producers exist and transactions are open
+(the group's first join takes some seconds)."""
 EOS_TIMEOUTS_MS = (10_000, 20_000, 60_000)
 """The transactions profile: ``transaction.timeout.ms`` values drawn for the loop's producers;
 the shorter ones are below the longest pauses, so the coordinator aborts and fences."""
@@ -157,12 +171,14 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     ``streams`` one fault is always a Streams fault.
     """
     salt = int.from_bytes(profile.name.encode()[:8], "little")
-    rng = np.random.default_rng([seed, index, salt])
+    # transactions-unsafe shares its first 8 bytes with transactions: its own stream
+    key = [seed, index, salt, *([2] if profile.unsafe and profile.transactions else [])]
+    rng = np.random.default_rng(key)
     producer = dict(SAFE_PRODUCER, **{"client.id": PRODUCER})
     topic = {**SAFE_TOPIC, **(STORAGE_TOPIC if profile.storage else {}),
              **(TIERED_TOPIC if profile.tiered else {})}
     variant = ""
-    if profile.unsafe:
+    if profile.unsafe and not profile.transactions:
         variant = list(UNSAFE_VARIANTS)[int(rng.integers(len(UNSAFE_VARIANTS)))]
         producer.update(UNSAFE_VARIANTS[variant][0])
         topic.update(UNSAFE_VARIANTS[variant][1])
@@ -187,6 +203,10 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
                     "output": STREAMS_OUTPUT, "instances": 2, "config": config}]
     if profile.transactions:
         consumers, variant = transactions_consumers(rng)
+        if profile.unsafe:
+            unsafe = UNSAFE_TXN_VARIANTS[int(rng.integers(len(UNSAFE_TXN_VARIANTS)))]
+            topic.update(UNSAFE_VARIANTS[unsafe][1])
+            variant = f"{variant}-{unsafe}"
     kinds = (BROKER_FAULTS + (CONSUMER_FAULTS if consumers else ())
              + (STREAMS_FAULTS if streams else ()))
     faults = _Faults(rng, profile, EOS_MEMBERS if profile.transactions else BILLING_MEMBERS)
@@ -196,13 +216,12 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
         faults.add(STREAMS_FAULTS[int(rng.integers(len(STREAMS_FAULTS)))])
     for _ in range(int(rng.integers(1, profile.max_faults + 1))):
         faults.add(kinds[int(rng.integers(len(kinds)))])
+    run_seed = int(rng.integers(2**31))
     label = f"{profile.name}{'-' + variant if variant else ''}"
-    return {
+    scenario = {
         "name": f"fuzz-{profile.name}-{seed}-{index}",
-        "description": (f"Fuzzer schedule {index} of seed {seed}, profile {label}: "
-                        f"{', '.join(faults.drawn)}; every fault undone by "
-                        f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle."),
-        "seed": int(rng.integers(2**31)),
+        "description": "",
+        "seed": run_seed,
         "duration_ms": profile.horizon_ms + profile.settle_ms,
         "cluster": {"brokers": 3, "broker_configs": dict(profile.broker_configs)},
         "topics": [{"name": name, "partitions": 3, "replication_factor": 3, "configs": topic}
@@ -214,8 +233,37 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
                                     "keys": {"uniform": 1000}}}],
         **({"consumers": consumers} if consumers else {}),
         **({"streams": streams} if streams else {}),
-        "faults": faults.entries(),
+        "faults": [],
     }
+    if profile.transactions:
+        # a stream of its own, so that the draws above are those of a profile without it
+        faults.rng = np.random.default_rng([*key, 1])
+        member = EOS_MEMBERS[int(faults.rng.integers(len(EOS_MEMBERS)))]
+        kind = COORDINATOR_FAULTS[int(faults.rng.integers(len(COORDINATOR_FAULTS)))]
+        # a loop member's transactional.id is its client id; its producer is "<id>-producer"
+        faults.add(kind, coordinator=(coordinator_of(scenario, member), f"{member}-producer"))
+    scenario["description"] = (f"Fuzzer schedule {index} of seed {seed}, profile {label}: "
+                               f"{', '.join(faults.drawn)}; every fault undone by "
+                               f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle.")
+    scenario["faults"] = faults.entries()
+    return scenario
+
+
+def coordinator_of(scenario: dict[str, Any], transactional_id: str) -> int:
+    """The broker leading ``transactional_id``'s ``__transaction_state`` partition in a run of
+    ``scenario`` without its faults, once the topic exists (the first transactional producer
+    creates it, placing its replicas with the run's random generator, as Kafka auto-creates
+    it). The placement does not depend on the faults, so the coordinator is still that broker
+    when a fault starts (after ``COORDINATOR_EARLIEST_MS``) unless an earlier fault moved the
+    partition's leader."""
+    from sim import scenarios
+
+    kernel = scenarios.parse(to_yaml({**scenario, "faults": []}), "probe.yaml").build()
+    while getattr(kernel.cluster, "transaction_coordinator", None) is None:
+        if kernel.now_ms >= scenario["duration_ms"]:
+            raise ValueError(f"no transactional producer by {kernel.now_ms:.0f} ms")
+        kernel.run(kernel.now_ms + 100)
+    return kernel.cluster.transaction_coordinator.node_for(transactional_id)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -248,16 +296,16 @@ class _Faults:
     def _at(self, at_ms: int, entry: dict[str, Any]) -> None:
         self._entries.append((at_ms, len(self._entries), {"at_ms": at_ms, **entry}))
 
-    def _window(self, min_ms: int = 500) -> tuple[int, int]:
+    def _window(self, min_ms: int = 500, earliest: int = 0) -> tuple[int, int]:
         horizon = self.profile.horizon_ms
-        start = int(self.rng.integers(0, horizon - min_ms))
+        start = int(self.rng.integers(earliest, horizon - min_ms))
         end = int(self.rng.integers(start + min_ms, horizon + 1))
         return start, end
 
-    def _free_window(self, node: Any) -> tuple[int, int] | None:
+    def _free_window(self, node: Any, earliest: int = 0) -> tuple[int, int] | None:
         """A window on ``node`` overlapping none of its earlier ones (with 1 s between)."""
         for _ in range(8):
-            start, end = self._window(1000)
+            start, end = self._window(1000, earliest)
             taken = self._busy.setdefault(node, [])
             if all(end + 1000 <= s or start >= e + 1000 for s, e in taken):
                 taken.append((start, end))
@@ -267,8 +315,14 @@ class _Faults:
     def _broker(self) -> int:
         return int(self.rng.integers(3))
 
-    def add(self, kind: str, lose_disk: bool = False) -> None:
+    def add(self, kind: str, lose_disk: bool = False,
+            coordinator: tuple[int, str] | None = None) -> None:
+        """Draw one fault of ``kind``; ``coordinator``: (its broker, the member's producer)."""
         rng = self.rng
+        if kind in COORDINATOR_FAULTS:
+            assert coordinator is not None
+            self._coordinator(kind, *coordinator)
+            return
         start, end = self._window()
         if kind == "crash":
             broker = self._broker()
@@ -331,6 +385,26 @@ class _Faults:
                 self._at(start, {undo: {"consumer": consumer}})
                 self._at(end, {"restart": {"consumer": consumer}})
         self.drawn.append(kind)
+
+    def _coordinator(self, kind: str, broker: int, producer: str) -> None:
+        """A fault on a transaction coordinator's broker while transactions are open."""
+        window = None
+        if kind == "coordinator-crash":
+            window = self._free_window(broker, COORDINATOR_EARLIEST_MS)
+            if window is None:  # the broker is down then already: cut it off instead
+                kind = "coordinator-isolated"
+        if window is not None:
+            start, end = window
+            self._at(start, {"crash_broker": {"broker": broker, "lose_disk": False}})
+            self._at(end, {"restart_broker": {"broker": broker}})
+        else:
+            start, end = self._window(1000, COORDINATOR_EARLIEST_MS)
+            rest: list[Any] = [producer]
+            if kind == "coordinator-isolated":
+                rest = [b for b in range(3) if b != broker] + [CONTROLLER]
+            self._at(start, {"network_partition": {"a": [broker], "b": rest}})
+            self._at(end, {"heal_network": {"a": [broker], "b": rest}})
+        self.drawn.append(f"{kind} (broker {broker})")
 
     def _sides(self, kind: str) -> tuple[list[Any], list[Any]]:
         rng = self.rng

@@ -20,6 +20,16 @@ With a safe configuration Kafka promises (KIP-98, KIP-447):
 - ``uncaused-aborted-read``: a read_uncommitted reader read an aborted record (allowed) but
   the audit names no abort marker for it (every allowed anomaly must have its cause).
 
+With an unsafe configuration (``unclean.leader.election.enable`` or ``min.insync.replicas=1``
+on the input and output topics) acknowledged records can be truncated away, and Kafka's
+exactly-once promise goes with them. ``check(..., tie=True)`` then keeps an ``eos-lost``,
+``eos-duplicate``, ``eos-extra``, ``committed-read-aborted``, ``read-above-lso`` or
+``hanging-transaction`` case only if a truncation touched it (``Truncations.cause``): the input
+record or one of its outputs was removed from some replica, or a record the loop processed was
+removed from the input's offset (another took its place); for the reader-side kinds, the
+output partition lost records. A case no truncation explains is
+``eos-uncaused`` instead, which no profile tolerates.
+
 Example: inputs 1, 2, 3; the loop commits outputs of 1 and 2, crashes with 3's output in an
 open transaction, and its successor commits 3's output again after the coordinator aborts the
 first: the read_committed view holds 1, 2, 3 once each — nothing to report — while a
@@ -68,31 +78,70 @@ def watch(kernel: Any, topics: list[str]) -> list[str]:
     return problems
 
 
+TIED_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-aborted",
+              "read-above-lso", "hanging-transaction")
+"""Kinds an unsafe configuration may show, each case tied to a truncation (``tie=True``)."""
+
+
+class Truncations:
+    """What truncations removed from replicas (``ReplicaManager.truncated``): by partition,
+    the record ids and offsets removed and the first ``log.truncate`` event doing so."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.ids: dict[int, str] = {}
+        self.offsets: dict[tuple[str, int, int], dict[int, str]] = {}
+        self.partitions: dict[tuple[str, int], str] = {}
+        for topic, partition, broker, records, _seq in kernel.replicas.truncated:
+            where = f"{topic}-{partition}"
+            text = f"log.truncate of {where} on broker {broker}"
+            self.partitions.setdefault((topic, partition), text)
+            for offset, record_id in zip(records["offset"].tolist(),
+                                         records["record_id"].tolist(), strict=True):
+                self.offsets.setdefault((topic, partition, int(offset)), {}).setdefault(
+                    int(record_id), text)
+                if record_id >= 0:
+                    self.ids.setdefault(int(record_id), text)
+
+    def cause(self, record_ids: list[int], where: tuple[str, int, int] | None = None,
+              read: Any = ()) -> str:
+        """The truncation that removed one of ``record_ids``, or removed from offset ``where``
+        a record in ``read`` (a record the loop processed, whose place another took)."""
+        for record_id in record_ids:
+            if record_id in self.ids:
+                return self.ids[record_id]
+        removed = self.offsets.get(where, {}) if where is not None else {}
+        return next((text for record_id, text in removed.items() if record_id in read), "")
+
+
 def check(kernel: Any, scenario: dict[str, Any], reads: Any,
-          aborted_reads: list[dict[str, Any]], lso_problems: list[str]
+          aborted_reads: list[dict[str, Any]], lso_problems: list[str], tie: bool = False
           ) -> dict[str, tuple[int, str]]:
     """{kind: (count, first example)} for the run's transactional apps and output readers.
 
     ``scenario`` names each loop's input topics, ``reads`` is the consumers' read history
     (``sim.consumer.history.READ_COLUMNS``), ``aborted_reads`` the audit's ``aborted-read``
-    entries, ``lso_problems`` what ``watch`` found.
+    entries, ``lso_problems`` what ``watch`` found. With ``tie`` (unsafe configs) a case of
+    ``TIED_KINDS`` stays only if a truncation explains it, the rest are ``eos-uncaused``.
     """
-    found: dict[str, tuple[int, str]] = {}
+    cases: dict[str, list[tuple[str, str]]] = {}  # kind → [(detail, cause)]
     apps = transactional_apps(kernel)
     if not apps:
-        return found
+        return {}
+    cut = Truncations(kernel)
     committed = {c.client_id for c in _consumers(kernel)
                  if c.config.get("isolation.level") == "read_committed"}
     for app in apps:
         inputs = sorted({t for spec in scenario.get("consumers", [])
                          if spec.get("output_topic") == app.output_topic for t in spec["topics"]})
-        found.update(_exactly_once(kernel, app, inputs))
-    bad = [r for r in aborted_reads if r["consumer"] in committed]
-    if bad:
-        r = bad[0]
-        found["committed-read-aborted"] = (
-            sum(r["count"] for r in bad), f"{r['consumer']} read {r['topic']}-{r['partition']} "
-            f"offsets {r['first_offset']}–{r['last_offset']} of an aborted transaction")
+        for kind, found in _exactly_once(kernel, app, inputs, cut).items():
+            cases.setdefault(kind, []).extend(found)
+    for r in aborted_reads:
+        if r["consumer"] in committed:
+            cases.setdefault("committed-read-aborted", []).extend(
+                [(f"{r['consumer']} read {r['topic']}-{r['partition']} offsets "
+                  f"{r['first_offset']}–{r['last_offset']} of an aborted transaction",
+                  cut.partitions.get((r["topic"], int(r["partition"])), ""))] * r["count"])
+    found = _counted(cases, tie)
     uncaused = [r for r in aborted_reads if r["consumer"] not in committed and not r["cause"]]
     if uncaused:
         r = uncaused[0]
@@ -100,16 +149,40 @@ def check(kernel: Any, scenario: dict[str, Any], reads: Any,
             len(uncaused), f"{r['consumer']} read {r['topic']}-{r['partition']} offsets "
             f"{r['first_offset']}–{r['last_offset']}: no abort marker named")
     outputs = sorted({app.output_topic for app in apps})
-    early = _early_reads(kernel, reads, committed, outputs)
-    if early:
-        found["read-above-lso"] = (len(early), early[0])
+    late = {"read-above-lso": [(text, cut.partitions.get(key, ""))
+                               for text, key in _early_reads(kernel, reads, committed, outputs)],
+            "hanging-transaction": [
+                (f"at the end, {t}-{p.partition}: LSO {p.log.last_stable_offset} < HW "
+                 f"{p.log.high_watermark}", cut.partitions.get((t, p.partition), ""))
+                for t in outputs for p in kernel.cluster.topic(t).partitions
+                if p.log.last_stable_offset < p.log.high_watermark]}
+    for kind, counted in _counted({k: v for k, v in late.items() if v}, tie).items():
+        if kind in found:  # eos-uncaused from both
+            counted = (found[kind][0] + counted[0], found[kind][1])
+        found[kind] = counted
     if lso_problems:
         found["lso-above-hw"] = (len(lso_problems), lso_problems[0])
-    hanging = [f"{t}-{p.partition}: LSO {p.log.last_stable_offset} < HW {p.log.high_watermark}"
-               for t in outputs for p in kernel.cluster.topic(t).partitions
-               if p.log.last_stable_offset < p.log.high_watermark]
-    if hanging:
-        found["hanging-transaction"] = (len(hanging), f"at the end, {hanging[0]}")
+    return found
+
+
+def _counted(cases: dict[str, list[tuple[str, str]]], tie: bool
+             ) -> dict[str, tuple[int, str]]:
+    """{kind: (count, first detail)}; with ``tie`` the cases without a cause are moved to
+    ``eos-uncaused`` and the tied ones name their cause."""
+    found: dict[str, tuple[int, str]] = {}
+    uncaused: list[str] = []
+    for kind, items in cases.items():
+        if not items:
+            continue
+        if not tie:
+            found[kind] = (len(items), items[0][0])
+            continue
+        tied = [(text, why) for text, why in items if why]
+        uncaused += [f"{kind}: {text}" for text, why in items if not why]
+        if tied:
+            found[kind] = (len(tied), f"{tied[0][0]} (cause: {tied[0][1]})")
+    if uncaused:
+        found["eos-uncaused"] = (len(uncaused), f"{uncaused[0]}, no truncation explains it")
     return found
 
 
@@ -129,9 +202,11 @@ def _ids(log: Any, start: int, stop: int, read_committed: bool) -> tuple[np.ndar
     return ids[keep], offsets[keep]
 
 
-def _exactly_once(kernel: Any, app: Any, topics: list[str]) -> dict[str, tuple[int, str]]:
-    """Every input record's output in the read_committed view of the output exactly once."""
-    inputs: dict[int, str] = {}
+def _exactly_once(kernel: Any, app: Any, topics: list[str], cut: Truncations
+                  ) -> dict[str, list[tuple[str, str]]]:
+    """Every input record's output in the read_committed view of the output exactly once:
+    {kind: [(detail, cause)]}, the cause a truncation that touched the case (or "")."""
+    inputs: dict[int, tuple[str, int, int]] = {}
     for topic in topics:
         for part in kernel.cluster.topic(topic).partitions:
             log = part.log
@@ -140,43 +215,50 @@ def _exactly_once(kernel: Any, app: Any, topics: list[str]) -> dict[str, tuple[i
             stop = min(max(r.high_watermark for r in part.logs.values()), log.log_end_offset)
             ids, offsets = _ids(log, log.log_start_offset, stop, True)
             for record_id, offset in zip(ids.tolist(), offsets.tolist(), strict=True):
-                inputs[record_id] = f"{topic}-{part.partition}@{offset}"
+                inputs[record_id] = (topic, part.partition, offset)
+    read = set(app.sources.values())
+    outputs_of: dict[int, list[int]] = {}
+    for output, source in app.sources.items():
+        outputs_of.setdefault(source, []).append(output)
     copies: Counter[int] = Counter()
-    first_extra = ""
-    extra = 0
+    extras: list[tuple[str, str]] = []
     for part in kernel.cluster.topic(app.output_topic).partitions:
         log = part.log
         ids, offsets = _ids(log, log.log_start_offset, log.last_stable_offset, True)
         for output, offset in zip(ids.tolist(), offsets.tolist(), strict=True):
             source = app.sources.get(output)
             if source is None or source not in inputs:
-                extra += 1
-                first_extra = first_extra or f"{app.output_topic}-{part.partition}@{offset}"
+                extras.append((f"{app.output_topic}-{part.partition}@{offset} explains no "
+                               f"input record",
+                               cut.cause([output] + ([source] if source is not None else []),
+                                         (app.output_topic, part.partition, offset))))
             else:
                 copies[source] += 1
-    found = {}
-    lost = [r for r in inputs if copies[r] == 0]
-    if lost:
-        found["eos-lost"] = (len(lost), f"input {inputs[lost[0]]} has no committed output "
-                                        f"in {app.output_topic}")
-    doubled = sorted(r for r, n in copies.items() if n > 1)
-    if doubled:
-        found["eos-duplicate"] = (sum(copies[r] - 1 for r in doubled),
-                                  f"input {inputs[doubled[0]]} has {copies[doubled[0]]} "
-                                  f"committed outputs in {app.output_topic}")
-    if extra:
-        found["eos-extra"] = (extra, f"{first_extra} explains no input record")
-    return found
+
+    def at(record_id: int) -> str:
+        return "{}-{}@{}".format(*inputs[record_id])
+
+    def why(record_id: int) -> str:
+        return cut.cause([record_id, *outputs_of.get(record_id, [])], inputs[record_id], read)
+
+    return {"eos-lost": [(f"input {at(r)} has no committed output in {app.output_topic}",
+                          why(r)) for r in inputs if copies[r] == 0],
+            "eos-duplicate": [(f"input {at(r)} has {copies[r]} committed outputs in "
+                               f"{app.output_topic}", why(r))
+                              for r in sorted(r for r, n in copies.items() if n > 1)
+                              for _ in range(copies[r] - 1)],
+            "eos-extra": extras}
 
 
-def _early_reads(kernel: Any, reads: Any, committed: set[str], topics: list[str]) -> list[str]:
+def _early_reads(kernel: Any, reads: Any, committed: set[str], topics: list[str]
+                 ) -> list[tuple[str, tuple[str, int]]]:
     """read_committed reads of transactional records before their transaction's marker.
 
     A control batch's ``timestamp_ms`` is the (floored) time it was appended, so a read at
     ``t`` of a record whose deciding marker has a larger timestamp happened while the
     transaction was still open: above the LSO.
     """
-    out: list[str] = []
+    out: list[tuple[str, tuple[str, int]]] = []
     if reads.empty or not committed:
         return out
     mine = reads[reads["consumer"].isin(sorted(committed)) & reads["topic"].isin(topics)]
@@ -187,9 +269,10 @@ def _early_reads(kernel: Any, reads: Any, committed: set[str], topics: list[str]
                                              rows["consumer"].tolist(), strict=True):
             at = decided.get(int(offset))
             if at is not None and at > time_ms:
-                out.append(f"{consumer} read {topic}-{partition}@{offset} at {time_ms:.0f} ms, "
-                           f"its transaction decided at "
-                           f"{'no time' if at == np.inf else f'{at:.0f} ms'}")
+                out.append((f"{consumer} read {topic}-{partition}@{offset} at {time_ms:.0f} "
+                            f"ms, its transaction decided at "
+                            f"{'no time' if at == np.inf else f'{at:.0f} ms'}",
+                            (str(topic), int(partition))))
     return out
 
 

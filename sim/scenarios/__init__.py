@@ -358,6 +358,8 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
             check.fail("consumers", f"name two clients {spec['name']!r}; faults name clients "
                        "by client.id, so each needs its own (set name: on the consumer)")
         clients.append(spec["name"])
+        if spec["output_topic"]:  # a consume-transform-produce member's own producer
+            clients.append(f"{spec['name']}-producer")
     clients += streams_scenario.client_ids(streams)
     for i, fault in enumerate(fault_list):
         where = f"faults[{i}]"
