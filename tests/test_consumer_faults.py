@@ -21,7 +21,13 @@ import pytest
 
 from sim import faults, scenarios
 from sim.audit import audit_kernel
-from sim.consumer import CommitFailedError, CommitTimeoutError, Consumer, metrics
+from sim.consumer import (
+    CommitFailedError,
+    CommitTimeoutError,
+    Consumer,
+    LogTruncationError,
+    metrics,
+)
 from sim.consumer import events as ev
 from sim.consumer.apps import at_least_once, at_most_once
 from sim.consumer.faults import ConsumerHang
@@ -388,3 +394,65 @@ def test_commit_sync_gives_up_after_default_api_timeout_ms():
         consumer.commit_sync()
     assert 59_900 <= kernel.now_ms - start_ms <= 60_000
     assert consumer.committed()[TopicPartition("t", 0)] is None
+
+
+# -- KIP-320: a position past a truncation -----------------------------------------------------
+
+def _ahead_of_a_truncated_leader(reset: str) -> tuple[Kernel, Consumer, TopicPartition]:
+    """A consumer that read 60 records of ``t-0``, 50 of them only the old leader had; an
+    unclean election makes the stale replica (10 records) leader, which then takes 5 more."""
+    kernel = Kernel(seed=0, brokers=2)
+    kernel.cluster.create_topic("t", partitions=1, replication_factor=2,
+                                configs={"unclean.leader.election.enable": True})
+    part = kernel.cluster.partition("t", 0)
+    leader, stale = part.leader, next(b for b in part.replicas if b != part.leader)
+    producer = Producer(kernel, {"linger.ms": 0})
+    tp = TopicPartition("t", 0)
+    consumer = Consumer(kernel, {"auto.offset.reset": reset})
+    consumer.assign([tp])
+    consumer.seek(tp, 0)
+    for i in range(10):
+        producer.send("t", key=f"k{i}")
+    producer.flush()
+    kernel.run(kernel.now_ms + 50)
+    faults.NetworkPartition((stale,), (leader,)).apply(kernel)
+    for i in range(50):  # the stale replica drops out of the ISR; the leader goes on alone
+        producer.send("t", key=f"late{i}")
+        producer.flush()
+        kernel.run(kernel.now_ms + 1000)
+    while consumer.position(tp) < 60:
+        consumer.poll(100)
+    old_epoch = part.leader_epoch
+    faults.CrashBroker(leader).apply(kernel)
+    kernel.run(kernel.now_ms + 20000)
+    assert (part.leader, part.log.log_end_offset) == (stale, 10)
+    assert part.leader_epoch > old_epoch
+    for i in range(5):
+        producer.send("t", key=f"new{i}")
+    producer.flush()
+    kernel.run(kernel.now_ms + 100)
+    assert part.log.high_watermark == 15
+    return kernel, consumer, tp
+
+
+@pytest.mark.parametrize("reset", ["earliest", "latest"])
+def test_a_consumer_ahead_of_a_truncated_leader_resumes_at_the_divergence_point(reset):
+    """KIP-320: after the leader change the consumer validates its position (60) against the
+    new leader's epoch cache; its last record's epoch ends at 10 there, so it resumes at 10,
+    reading the 5 new records once, not from 0 (earliest) nor from 15 (latest)."""
+    kernel, consumer, _ = _ahead_of_a_truncated_leader(reset)
+    read = [r.offset for _ in range(20) for r in consumer.poll(100)]
+    assert read == [10, 11, 12, 13, 14]
+    resets = kernel.trace.frame(ev.CONSUMER_OFFSET_RESET)
+    assert resets[["from_offset", "offset"]].values.tolist() == [[60, 10]]
+    assert resets["reason"].str.contains("truncation detected").all()
+
+
+def test_a_consumer_ahead_of_a_truncated_leader_without_a_reset_policy_raises():
+    """With auto.offset.reset=none the truncation is an error naming the divergence point
+    (``LogTruncationException``); the position stays where it was."""
+    _, consumer, tp = _ahead_of_a_truncated_leader("none")
+    with pytest.raises(LogTruncationError, match="truncation detected") as raised:
+        consumer.poll(100)
+    assert raised.value.divergent_offset == 10
+    assert consumer.position(tp) == 60

@@ -635,10 +635,9 @@ DEFECTS: dict[str, str | None] = {
     # (offset 0), so inputs 0-13, which no truncation touched, get a second committed output.
     # Kafka's consumer validates its position after a leader change (KIP-320,
     # OffsetsForLeaderEpoch; SubscriptionState.maybeCompleteValidation) and, with a reset
-    # policy, seeks to the first offset known to diverge (14) instead
-    "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation":
-        "the consumer has no KIP-320 position validation: after a truncation it resets by "
-        "auto.offset.reset instead of seeking to the first offset known to diverge",
+    # policy, seeks to the first offset known to diverge (14) instead. Fixed: the consumer
+    # validates its position so (sim.consumer.subscription)
+    "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -658,6 +658,20 @@ def end_offset_for(epochs: list[tuple[int, int]], log_end_offset: int,
     return (floor[-1] if floor else requested), higher
 
 
+def offsets_for_leader_epoch(part: Partition, requested: int) -> tuple[int, int]:
+    """The leader's answer to OffsetsForLeaderEpoch for ``requested``: ``(epoch, end offset)``.
+
+    ``end_offset_for`` on the leader's epoch cache, which holds the current leader epoch from
+    the election on, at the log end offset then (as ``truncation_offset`` reads it). A
+    consumer validating its position after a leader change asks this (KIP-320).
+    """
+    log = part.log
+    epochs = log.epochs
+    if log.latest_epoch < part.leader_epoch:
+        epochs = [*epochs, (part.leader_epoch, log.log_end_offset)]
+    return end_offset_for(epochs, log.log_end_offset, requested)
+
+
 def truncation_offset(leader: PartitionLog, leader_epoch: int, follower: PartitionLog) -> int:
     """Where a follower truncates before fetching from ``leader`` (KIP-101, KIP-279).
 

@@ -81,9 +81,9 @@ class ConsumerClient:
         self.subscriptions = SubscriptionState(self.cluster, self.client_id, self.group_id,
                                                self.config["auto.offset.reset"], self.history,
                                                self.read_committed)
-        self.subscriptions.on_reset = lambda tp, old, new: self.emit(
+        self.subscriptions.on_reset = lambda tp, old, new, reason: self.emit(
             events.CONSUMER_OFFSET_RESET, self.group_id, tp.topic, tp.partition, old, new,
-            f"OFFSET_OUT_OF_RANGE: auto.offset.reset={self.config['auto.offset.reset']}")
+            reason)
         self.lifecycle = "running"
         self.incarnation = 0
         self.coordinator: ConsumerCoordinator | None = None
@@ -435,7 +435,7 @@ class ConsumerClient:
         chunks = self.fetcher.fetch(self.cluster, subs.fetchable(self.now_ms), subs.positions,
                                     self.config["max.poll.records"])
         for tp, position in self.fetcher.positions.items():  # past skipped markers too
-            subs.seek(tp, position, self.now_ms)
+            subs.seek(tp, position, self.now_ms, self.fetcher.epochs.get(tp))
         if not chunks:
             return []
         shown = ",".join(f"{c.tp}:{c.first_offset}-{c.last_offset}" for c in chunks)

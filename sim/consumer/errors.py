@@ -17,6 +17,17 @@ class OffsetOutOfRangeError(KafkaLabError):
     """The position is outside the log and ``auto.offset.reset=none``."""
 
 
+class LogTruncationError(OffsetOutOfRangeError):
+    """After a leader change the position's leader epoch ends below the position in the new
+    leader's log (records were truncated) and ``auto.offset.reset=none``
+    (``LogTruncationException``, KIP-320). ``divergent_offset`` is the first offset known to
+    diverge, None when the leader knows no such epoch."""
+
+    def __init__(self, message: str, divergent_offset: int | None = None) -> None:
+        super().__init__(message)
+        self.divergent_offset = divergent_offset
+
+
 class CommitFailedError(KafkaLabError):
     """The member left the group's generation, so its commit was refused
     (``CommitFailedException``)."""

@@ -55,7 +55,8 @@ GROUP_STABLE = register(EventKind(
 CONSUMER_OFFSET_RESET = register(EventKind(
     "consumer.offset.reset", ("group", "topic", "partition", "from_offset", "offset", "reason"),
     "a fetch position outside the log (OFFSET_OUT_OF_RANGE, e.g. after retention) was reset "
-    "by auto.offset.reset"))
+    "by auto.offset.reset, or one past a truncation moved to the first diverging offset "
+    "(KIP-320)"))
 GROUP_MEMBER_REMOVED = register(EventKind(
     "group.member.removed", ("group", "member", "reason"), "the coordinator removed a member"))
 

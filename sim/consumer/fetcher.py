@@ -178,6 +178,8 @@ class Fetcher:
         self._next_first: TopicPartition | None = None
         self.read_committed = read_committed
         self.positions: dict[TopicPartition, int] = {}  # where the last fetch ended
+        # the leader epoch of the last offset each fetch read (FetchPosition.offsetEpoch)
+        self.epochs: dict[TopicPartition, int | None] = {}
         self._remote_reads: dict[TopicPartition, tuple[int, float, Chunk]] = {}
 
     def fetch(self, cluster: Any, partitions: list[TopicPartition],
@@ -191,6 +193,7 @@ class Fetcher:
         (``out_of_range``).
         """
         self.positions = {}
+        self.epochs = {}
         if not partitions:
             return []
         order = list(partitions)
@@ -223,6 +226,7 @@ class Fetcher:
                     kept = [read_chunk(log, tp, start, stop)]
                 chunks.extend(kept)
                 self.positions[tp] = stop
+                self.epochs[tp] = epoch_for_offset(log, stop - 1)
                 left -= sum(c.count for c in kept)
                 # A partly drained partition stays first in line; a drained one goes last.
                 drained = stop == bound
@@ -290,6 +294,17 @@ def _visible(log: Any, tp: TopicPartition, start: int, stop: int,
     edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.view(np.int8), [0]))))
     return [read_chunk(log, tp, start + int(a), start + int(b))
             for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def epoch_for_offset(log: Any, offset: int) -> int | None:
+    """The leader epoch of the batch holding ``offset``, from the log's epoch cache (None
+    below the cache's first entry, e.g. an offset read from the remote tier)."""
+    epoch = None
+    for e, start in log.epochs:
+        if start > offset:
+            break
+        epoch = e
+    return epoch
 
 
 def out_of_range(log: Any, position: int, log_start_offset: int | None = None) -> bool:

@@ -6,8 +6,18 @@ both. For each owned partition it keeps a *position*: the offset of the next rec
 A partition without a position starts at the group's committed offset, or, without one, where
 ``auto.offset.reset`` says: ``earliest`` (the log start), ``latest`` (the high watermark),
 ``none`` (an error) or ``by_duration:…`` (the first record at most that old; see
-``sim.consumer.offset_reset``). A position outside the log (after truncation, say) is reset
-the same way.
+``sim.consumer.offset_reset``). A position outside the log (after retention, say) is reset
+the same way (OFFSET_OUT_OF_RANGE).
+
+A position read from records also keeps the leader epoch of the last record read (Kafka's
+``FetchPosition.offsetEpoch``) and the partition leader's epoch it was taken under. When the
+leader changes, the position is validated before the next fetch (KIP-320,
+``maybeValidatePositionForCurrentLeader`` / ``maybeCompleteValidation``): the new leader says
+where that epoch ends in its log (OffsetsForLeaderEpoch). If it ends below the position, the
+records past it were truncated (an unclean election, say): the consumer seeks to that first
+diverging offset, or with ``auto.offset.reset=none`` raises ``LogTruncationError``. A leader
+that knows no such epoch gets the position reset by ``auto.offset.reset``. Positions without
+an epoch (``seek()``, a committed offset, a reset) are not validated.
 """
 
 from __future__ import annotations
@@ -18,9 +28,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from sim.broker import remote_log_manager
+from sim.broker.replication import UNDEFINED, offsets_for_leader_epoch
 from sim.consumer import offset_reset
 from sim.consumer.errors import (
     IllegalStateError,
+    LogTruncationError,
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
 )
@@ -42,7 +54,7 @@ class SubscriptionState:
         self.group_id = group_id
         self.auto_offset_reset = auto_offset_reset
         self.history = history
-        self.on_reset: Any = None  # told (tp, from, to) after an out-of-range reset
+        self.on_reset: Any = None  # told (tp, from, to, reason) after a reset
         self.topics: list[str] = []
         self.pattern: re.Pattern[str] | None = None
         self.manual: list[TopicPartition] | None = None
@@ -56,6 +68,8 @@ class SubscriptionState:
         """Forget assignment and positions (a restarted process keeps only its subscription)."""
         self.owned: list[TopicPartition] = list(self.manual or [])
         self.positions: dict[TopicPartition, int] = {}
+        self.offset_epochs: dict[TopicPartition, int] = {}  # epoch of the last record read
+        self.leader_epochs: dict[TopicPartition, int] = {}  # leader epoch positions are under
         self.paused: set[TopicPartition] = set()
         self.version += 1
 
@@ -93,6 +107,7 @@ class SubscriptionState:
         for tp in list(self.positions):
             if tp not in wanted:
                 del self.positions[tp]
+                self.offset_epochs.pop(tp, None)
 
     def unsubscribe(self) -> None:
         self.topics, self.pattern, self.manual = [], None, None
@@ -138,6 +153,7 @@ class SubscriptionState:
         self.version += 1
         for tp in gone:
             self.positions.pop(tp, None)
+            self.offset_epochs.pop(tp, None)
             self.paused.discard(tp)
 
     def check_assigned(self, tp: TopicPartition) -> None:
@@ -151,8 +167,16 @@ class SubscriptionState:
     def missing_positions(self) -> list[TopicPartition]:
         return [tp for tp in self.owned if tp not in self.positions]
 
-    def seek(self, tp: TopicPartition, offset: int, now_ms: float) -> None:
+    def seek(self, tp: TopicPartition, offset: int, now_ms: float,
+             offset_epoch: int | None = None) -> None:
+        """Set the position of ``tp``; ``offset_epoch`` is the leader epoch of the record
+        before it, when known (then the position is validated after a leader change)."""
         self.positions[tp] = int(offset)
+        if offset_epoch is None:
+            self.offset_epochs.pop(tp, None)
+        else:
+            self.offset_epochs[tp] = offset_epoch
+        self.leader_epochs[tp] = self.cluster.partition(tp.topic, tp.partition).leader_epoch
         self.version += 1
         self.history.positions.append((now_ms, tp.topic, tp.partition, int(offset)))
 
@@ -207,14 +231,46 @@ class SubscriptionState:
             if leader < 0 or not self.cluster.brokers[leader].alive or not network.connected(
                     self.client_id, leader):
                 continue
+            if self.leader_epochs.get(tp) != part.leader_epoch:
+                self.leader_epochs[tp] = part.leader_epoch
+                if tp in self.offset_epochs:
+                    self._validate_position(tp, part, now_ms)
             position = self.positions[tp]
             if out_of_range(part.log, position, log_start_offset(self.cluster, part)):
                 offset = self.reset_offset(tp, now_ms, position)
                 self.seek(tp, offset, now_ms)
                 if self.on_reset is not None:
-                    self.on_reset(tp, position, offset)
+                    self.on_reset(tp, position, offset, "OFFSET_OUT_OF_RANGE: auto.offset.reset="
+                                  + self.auto_offset_reset)
             out.append(tp)
         return out
+
+    def _validate_position(self, tp: TopicPartition, part: Any, now_ms: float) -> None:
+        """KIP-320 after a leader change: ask the new leader where the position's epoch ends
+        (OffsetsForLeaderEpoch) and handle a truncation as ``maybeCompleteValidation`` does."""
+        position = self.positions[tp]
+        epoch, end = offsets_for_leader_epoch(part, self.offset_epochs[tp])
+        if epoch != UNDEFINED and end >= position:
+            return  # validated: nothing the consumer read was truncated
+        divergent = None if epoch == UNDEFINED else end
+        if self.auto_offset_reset == "none":
+            where = ("the leader knows no such epoch" if divergent is None
+                     else f"the first offset known to diverge is {divergent}")
+            raise LogTruncationError(
+                f"consumer {self.client_id}: truncation detected for {tp} at position "
+                f"{position} (leader epoch {self.offset_epochs[tp]}): {where}, and "
+                "auto.offset.reset=none; seek() to a valid offset or set auto.offset.reset.",
+                divergent)
+        if divergent is None:
+            offset = self.reset_offset(tp, now_ms, position)
+            self.seek(tp, offset, now_ms)
+            reason = "truncation detected: auto.offset.reset=" + self.auto_offset_reset
+        else:
+            offset = divergent
+            self.seek(tp, offset, now_ms, epoch)
+            reason = "truncation detected: the first offset known to diverge"
+        if self.on_reset is not None:
+            self.on_reset(tp, position, offset, reason)
 
 
 def _topic_names(topics: Any) -> list[str]:

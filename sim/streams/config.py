@@ -135,6 +135,7 @@ class StreamsConfig:
             raise ConfigError(f"A streams config is a dict of config names to values, got "
                               f"{values!r}.")
         given = dict(values or {})
+        self._originals = dict(given)
         self.clients: dict[str, dict[str, Any]] = {prefix: {} for prefix in ("", *_PREFIXES)}
         for name in [n for n in given if not (isinstance(n, str) and n in STREAMS._by_name)]:
             self._take_client_config(str(name), given.pop(name))
@@ -151,6 +152,11 @@ class StreamsConfig:
         self.restore_consumer_configs("check")
         self.global_consumer_configs("check")
         self.producer_configs("check")
+
+    def originals(self) -> dict[str, Any]:
+        """The configs as given, client configs included (``AbstractConfig.originals()``): what
+        a new instance with the same configuration is built from."""
+        return dict(self._originals)
 
     def _take_client_config(self, name: str, value: Any) -> None:
         prefix = next((p for p in _PREFIXES if name.startswith(p)), "")

@@ -278,7 +278,7 @@ class KafkaStreams:
         if self.state is not State.NOT_RUNNING:
             raise StreamsError(f"Instance {self.client_id} is {self.state.value}; crash() or "
                                "close() it before restarting it.")
-        values = dict(self.config.values)
+        values = self.config.originals()  # client configs too, not just the Streams ones
         values["state.dir"] = str(self.state_dir)
         restarted = KafkaStreams(self.kernel, self.topology, values)
         restarted.start()
