@@ -19,32 +19,16 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Generator
 from pathlib import Path
 
-import simpy
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from simpy_rate import REFERENCE_EVENTS_PER_S, simpy_events_per_s
 
 from sim.sweep import sweep
 
 TARGET_S = 60.0
 TARGET_SCHEDULES = 1000
-REFERENCE_EVENTS_PER_S = 2_000_000  # SimPy's bare-event rate on the reference machine
-
-
-def simpy_events_per_s(events: int = 300_000) -> float:
-    """SimPy processing one bare timeout per step: how fast this machine runs the kernel."""
-    env = simpy.Environment()
-
-    def ticks() -> Generator[simpy.Event, None, None]:
-        for _ in range(events):
-            yield env.timeout(1)
-
-    env.process(ticks())
-    start = time.perf_counter()
-    env.run()
-    return events / (time.perf_counter() - start)
 
 
 def main() -> int:

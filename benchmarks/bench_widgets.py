@@ -26,13 +26,13 @@ import pstats
 import statistics
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import simpy
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from simpy_rate import REFERENCE_EVENTS_PER_S, simpy_events_per_s
 
 from sim import Kernel, NoKeys, Producer, Workload, lessons
 from sim.widgets import simulate_playground
@@ -40,7 +40,6 @@ from sim.widgets.playground import PlaygroundPanel
 from sim.widgets.playground_figure import PlaygroundFigure
 
 TARGET_MS = 150.0
-REFERENCE_EVENTS_PER_S = 2_000_000  # SimPy's bare-event rate on the reference machine
 RECORDS = 100_000
 REPEATS = 5
 
@@ -72,20 +71,6 @@ def median_ms(fn: Callable[[], Any], repeats: int = REPEATS) -> float:
         fn()
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
-
-
-def simpy_events_per_s(events: int = 300_000) -> float:
-    """SimPy processing one bare timeout per step: how fast this machine runs the kernel."""
-    env = simpy.Environment()
-
-    def ticks() -> Generator[simpy.Event, None, None]:
-        for _ in range(events):
-            yield env.timeout(1)
-
-    env.process(ticks())
-    start = time.perf_counter()
-    env.run()
-    return events / (time.perf_counter() - start)
 
 
 def baseline() -> None:
