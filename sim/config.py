@@ -11,6 +11,7 @@ not have start with ``lab.`` so they cannot be mistaken for real configs.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -326,7 +327,13 @@ def segment_bytes(topic_config: Mapping[str, Any]) -> int:
 
 def cleanup_policies(topic_config: Mapping[str, Any]) -> tuple[str, ...]:
     """The topic's ``cleanup.policy`` as a tuple: ("delete",), ("compact",) or both."""
-    return tuple(sorted(str(topic_config.get("cleanup.policy", "delete")).split(",")))
+    return _split_policies(str(topic_config.get("cleanup.policy", "delete")))
+
+
+@functools.cache
+def _split_policies(value: str) -> tuple[str, ...]:
+    """``cleanup.policy`` split and sorted, once per distinct value (read on every append)."""
+    return tuple(sorted(value.split(",")))
 
 BROKER = ConfigDef(
     "broker",

@@ -238,10 +238,7 @@ class Trace:
             raise ValueError(f"Event kind {kind.name!r} has fields {kind.fields} but "
                              f"{len(values)} values were given: {values!r}.")
         pending = columns.pending
-        pending.append(self._seq)
-        pending.append(time_ms)
-        pending.append(component)
-        pending.extend(values)
+        pending.extend((self._seq, time_ms, component, *values))
         columns.count += 1
         self._seq += 1
         if len(pending) >= CHUNK * columns.width:

@@ -31,8 +31,10 @@ audit can tell a lost record from a duplicate or from another record at the same
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -122,6 +124,10 @@ BATCH_COLUMNS = ("base_offset", "records", "size_bytes", "producer_id", "leader_
                  "base_sequence", "producer_epoch", "is_transactional", "is_control")
 
 
+_BASE_OFFSET = itemgetter(0)
+"""A ``Batch``'s base offset, the key the batch index is sorted by."""
+
+
 @dataclass
 class Segment:
     """A log segment: named by its base offset, as Kafka's 00000000000000000170.log files are.
@@ -150,6 +156,14 @@ class Segment:
     @property
     def empty(self) -> bool:
         return self.size_bytes == 0 and self.end_offset == self.base_offset
+
+
+def _max_timestamp(timestamps: np.ndarray) -> int:
+    """The largest of a batch's timestamps (-1 for none). A typical batch holds a few records,
+    for which Python's ``max`` over a list is several times cheaper than a NumPy reduction."""
+    if len(timestamps) <= 64:
+        return int(max(timestamps.tolist(), default=-1))
+    return int(timestamps.max())
 
 
 class Batch(NamedTuple):
@@ -265,20 +279,18 @@ class PartitionLog:
         """
         n = len(columns["timestamp_ms"])
         self._write_blocks(columns, n)
-        return self._add_batch(
-            n, size_bytes, int(columns["timestamp_ms"].max()) if n else -1, producer_id,
-            leader_epoch, base_sequence, producer_epoch, is_transactional, is_control,
-            int(columns["key_hash"][0]) if is_control else -1)
+        batch = Batch(self.log_end_offset, n, size_bytes, producer_id, leader_epoch,
+                      base_sequence, producer_epoch, is_transactional, is_control)
+        return self._add_batch(batch, _max_timestamp(columns["timestamp_ms"]),
+                               int(columns["key_hash"][0]) if is_control else -1)
 
-    def _add_batch(self, n: int, size_bytes: int, max_timestamp: int, producer_id: int,
-                   leader_epoch: int, base_sequence: int, producer_epoch: int,
-                   is_transactional: bool, is_control: bool, control_type: int) -> int:
-        """Enter a batch whose ``n`` records were just written past the log end: segments,
-        epochs, the batch index, producer and transaction state, the log end. Returns its
-        base offset."""
-        base = self.log_end_offset
+    def _add_batch(self, batch: Batch, max_timestamp: int, control_type: int) -> int:
+        """Enter ``batch``, whose records were just written past the log end (where it
+        starts): segments, epochs, the batch index, producer and transaction state, the log
+        end. Returns its base offset."""
+        base, n, size_bytes = batch.base_offset, batch.records, batch.size_bytes
         active = self.segments[-1]
-        if self._should_roll(size_bytes, max_timestamp):
+        if active.size_bytes and self._should_roll(size_bytes, max_timestamp):
             active = self.roll()
         if active.rolling_timestamp_ms < 0:
             active.rolling_timestamp_ms = max_timestamp
@@ -287,16 +299,15 @@ class PartitionLog:
         if max_timestamp > active.max_timestamp_ms:
             active.max_timestamp_ms = max_timestamp
         epochs = self.epochs
-        if leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
-            epochs.append((leader_epoch, base))
-        batch = Batch(base, n, size_bytes, producer_id, leader_epoch, base_sequence,
-                      producer_epoch, is_transactional, is_control)
+        if batch.leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
+            epochs.append((batch.leader_epoch, base))
         self._batches.append(batch)
-        if base_sequence >= 0:
-            self.producer_state.update(producer_id, producer_epoch, base_sequence, n, base)
-        if is_control:  # a marker of a newer epoch fences the older one on every replica
-            self.producer_state.update_marker(producer_id, producer_epoch)
-        if is_transactional:
+        if batch.base_sequence >= 0:
+            self.producer_state.update(batch.producer_id, batch.producer_epoch,
+                                       batch.base_sequence, n, base)
+        if batch.is_control:  # a marker of a newer epoch fences the older one on every replica
+            self.producer_state.update_marker(batch.producer_id, batch.producer_epoch)
+        if batch.is_transactional:
             self.transactions.append(batch, control_type)
         self.log_end_offset += n
         PartitionLog.changes += 1
@@ -308,9 +319,9 @@ class PartitionLog:
         fill up and sealing each one that is full."""
         block_index, fill = divmod(self.log_end_offset - self._block_base, BLOCK_RECORDS)
         if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
-            cols = self._blocks[block_index].cols  # the usual case: all in the open last block
-            for name in RECORD_COLUMNS:
-                cols[name][fill : fill + n] = columns[name]
+            # the usual case: all in the open last block
+            for name, column in self._blocks[block_index].cols.items():
+                column[fill : fill + n] = columns[name]
             return
         done = 0
         while done < n:
@@ -495,6 +506,8 @@ class PartitionLog:
                 and stop <= self.log_end_offset:
             block = self._blocks[b]
             at = b * BLOCK_RECORDS
+            if not block.sealed:  # the usual case, the open block at the log end: views
+                return {name: column[lo - at : hi - at] for name, column in block.cols.items()}
             return {name: block.read(name, lo - at, hi - at) for name in RECORD_COLUMNS}
         return {name: self.column(name, start, stop) for name in RECORD_COLUMNS}
 
@@ -605,7 +618,7 @@ class PartitionLog:
         """
         if not batches:
             return
-        if leader.cleaned_records or any(b.records == 0 for b in batches):
+        if leader.cleaned_records or not all(b.records for b in batches):
             for batch in batches:
                 self._copy_batch_from(leader, batch)
             return
@@ -620,16 +633,15 @@ class PartitionLog:
         self._write_blocks(columns, at - start)
         if len(batches) == 1:
             starts = [0]
-            max_timestamps = [int(columns["timestamp_ms"].max())]
+            max_timestamps = [_max_timestamp(columns["timestamp_ms"])]
         else:
             starts = [b.base_offset - start for b in batches]
             max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
         key_hash = columns["key_hash"]
         for batch, max_timestamp, first in zip(batches, max_timestamps, starts, strict=True):
-            self._add_batch(batch.records, batch.size_bytes, max_timestamp, batch.producer_id,
-                            batch.leader_epoch, batch.base_sequence, batch.producer_epoch,
-                            batch.is_transactional, batch.is_control,
-                            int(key_hash[first]) if batch.is_control else -1)
+            # a fetched batch is stored as the leader stored it (a Batch never changes)
+            self._add_batch(batch, max_timestamp, int(key_hash[first]) if batch.is_control
+                            else -1)
 
     def _copy_batch_from(self, leader: PartitionLog, batch: Batch) -> None:
         """Copy one fetched batch, with the gaps the leader's cleaner left in it."""
@@ -750,15 +762,8 @@ class PartitionLog:
                                     b.base_offset) for b in ordered)
 
     def _batch_index(self, offset: int) -> int:
-        """Index of the first batch whose base offset is ≥ ``offset``."""
-        lo, hi = 0, len(self._batches)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._batches[mid].base_offset < offset:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+        """Index of the first batch whose base offset is ≥ ``offset`` (a binary search)."""
+        return bisect_left(self._batches, offset, key=_BASE_OFFSET)
 
     def nbytes(self) -> int:
         """Memory held by the stored columns and the batch index (about 100 bytes a batch)."""

@@ -336,7 +336,8 @@ class ReplicaManager:
         shrank below it: NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records are in the log, the
         producer is told they failed). Not reached: keep waiting, until the request times out.
         """
-        waiting = self._delayed.get((part.topic, part.partition))
+        key = (part.topic, part.partition)
+        waiting = self._delayed.get(key)
         if not waiting:
             return
         hw = part.log.high_watermark
@@ -350,22 +351,28 @@ class ReplicaManager:
                              else AppendResult(NOT_ENOUGH_REPLICAS_AFTER_APPEND))
             else:
                 still.append(delayed)
-        self._delayed[(part.topic, part.partition)] = still
+        if len(still) != len(waiting):  # else nobody was answered: the list stays as it is
+            self._delayed[key] = still
 
     # -- the high watermark and the ISR -------------------------------------------------------
 
     def maybe_advance_high_watermark(self, part: Partition) -> None:
         """HW = min LEO over the ISR; not while the ISR is below min.insync.replicas."""
-        if part.leader < 0:
+        leader = part.leader
+        if leader < 0:
             return
-        log = part.log
-        if len(part.isr) < part.min_insync_replicas:
+        isr = part.isr
+        if len(isr) < part.min_insync_replicas:
             self._check_delayed(part)
             return
+        log = part.logs[leader]
         new_hw = log.log_end_offset
-        for b in part.isr:
-            if b != part.leader:
-                new_hw = min(new_hw, part.followers[b].log_end_offset)
+        followers = part.followers
+        for b in isr:
+            if b != leader:
+                offset = followers[b].log_end_offset
+                if offset < new_hw:
+                    new_hw = offset
         if new_hw > log.high_watermark:
             log.high_watermark = new_hw
             if len(part.replicas) > 1:  # with one replica the HW simply follows the LEO
@@ -493,7 +500,7 @@ class ReplicaManager:
                     continue
                 state = part.followers.get(follower)
                 if state is None or offset != state.log_end_offset or (
-                        offset < part.log.log_end_offset or follower not in part.isr):
+                        offset < part.logs[leader].log_end_offset or follower not in part.isr):
                     self._on_fetch(part, follower, offset)
                     active.append((part, offset, epoch))
             if not any(part.log.log_end_offset > offset for part, offset, _ in active):
@@ -519,16 +526,21 @@ class ReplicaManager:
                 return
             if not network.deliver(leader, follower):
                 continue
-            built = [self._on_fetch_response(part, follower, leader, *answer)
-                     for part, *answer in data]
-            if not all(built):  # the remote tier could not rebuild a log's start: retry later
+            built = True
+            for part, *answer in data:
+                if not self._on_fetch_response(part, follower, leader, *answer):
+                    built = False  # the remote tier could not rebuild a log's start
+            if not built:  # retry later
                 yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
 
     def _on_fetch(self, part: Partition, follower: int, fetch_offset: int) -> None:
         """The leader learns the follower's position (``Replica.updateFetchState``)."""
         now = self.runtime.now_ms
-        state = part.followers.setdefault(follower, FollowerState())
-        leader_leo = part.log.log_end_offset
+        state = part.followers.get(follower)
+        if state is None:
+            state = part.followers[follower] = FollowerState()
+        log = part.log
+        leader_leo = log.log_end_offset
         if fetch_offset >= leader_leo:
             state.last_caught_up_ms = now
         elif fetch_offset >= state.last_fetch_leader_leo:
@@ -538,8 +550,8 @@ class ReplicaManager:
         state.log_end_offset = fetch_offset
         if (follower not in part.isr and self.runtime.controller.may_join_isr(follower)
                 and self.cluster.network.connected(part.leader, Network.CONTROLLER)
-                and fetch_offset >= part.log.high_watermark
-                and fetch_offset >= part.log.end_offset_for_epoch(part.leader_epoch - 1)):
+                and fetch_offset >= log.high_watermark
+                and fetch_offset >= log.end_offset_for_epoch(part.leader_epoch - 1)):
             self.set_isr(part, [*part.isr, follower], f"expand: {follower} caught up")
         self.maybe_advance_high_watermark(part)
 
@@ -550,6 +562,9 @@ class ReplicaManager:
         included), an error for an offset a tiered leader no longer has on disk, and its local
         log start offset."""
         log = part.log
+        if self.cluster.remote_tier is None:  # no tiered topics: the local log is the whole log
+            return (part, epoch, log.batches_from(offset, REPLICA_FETCH_MAX_BYTES),
+                    log.high_watermark, log.log_start_offset, None, log.log_start_offset)
         error = remote_log_manager.follower_fetch_error(self.cluster, part, offset)
         batches = [] if error else log.batches_from(offset, REPLICA_FETCH_MAX_BYTES)
         return (part, epoch, batches, log.high_watermark,
@@ -578,14 +593,18 @@ class ReplicaManager:
             log.truncate_fully_and_start_at(leader_start)
             self.retention.record(part, follower, [(s, "fetch offset out of range")
                                                    for s in gone])
-        usable = [b for b in batches if b.base_offset >= log.log_end_offset]
-        if usable and usable[0].base_offset == log.log_end_offset:
+        end = log.log_end_offset
+        # the batches are in offset order: usually all of them are past the log end
+        usable = (batches if not batches or batches[0].base_offset >= end
+                  else [b for b in batches if b.base_offset >= end])
+        if usable and usable[0].base_offset == end:
             segments = len(log.segments)
             log.copy_batches_from(part.log, usable)
             self._emit_rolls(part, follower, log, segments)
         log.high_watermark = min(leader_hw, log.log_end_offset)
         deleted = log.maybe_increment_log_start_offset(leader_start)
-        self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
+        if deleted:
+            self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
         return True
 
     def _rebuild_from_remote_tier(self, part: Partition, follower: int, error: str,
@@ -608,6 +627,8 @@ class ReplicaManager:
 
     def _emit_rolls(self, part: Partition, node: int, log: PartitionLog, before: int) -> None:
         """A ``log.segment.roll`` event for each segment an append started."""
+        if len(log.segments) == before:  # the usual case: the append rolled nothing
+            return
         for segment in log.segments[before:]:
             self.runtime.trace.emit(SEGMENT_ROLL, self.runtime.now_ms, f"broker-{node}",
                                     part.topic, part.partition, node, segment.base_offset,
