@@ -320,8 +320,13 @@ class PartitionLog:
         block_index, fill = divmod(self.log_end_offset - self._block_base, BLOCK_RECORDS)
         if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
             # the usual case: all in the open last block
-            for name, column in self._blocks[block_index].cols.items():
-                column[fill : fill + n] = columns[name]
+            cols = self._blocks[block_index].cols
+            if n == 1:  # setting one element costs half what a one-element slice does
+                for name, column in cols.items():
+                    column[fill] = columns[name][0]
+            else:
+                for name, column in cols.items():
+                    column[fill : fill + n] = columns[name]
             return
         done = 0
         while done < n:
