@@ -629,6 +629,14 @@ DEFECTS: dict[str, str | None] = {
     # batch again, writing a stale count after the task's new owner had written the right one
     # (counted 2 for 3). Fixed: a crashed producer retries nothing
     "streams--undercount-at-least-once": None,
+    # safe campaign (seed 2026, schedule 94, minimised): payments-2's other replicas were out of
+    # the ISR when its leader, cut from the controller, was fenced; the partition went offline
+    # with ISR [leader]. The zombie still appended acks=all batches (min.insync.replicas 2) and
+    # left them unanswered; elected again after the heal it kept them, took later batches
+    # after them, and refused their retries as out of order until they expired and were
+    # written again under a new epoch. Kafka's leader checks min.insync.replicas against its
+    # own ISR (Partition.appendRecordsToLeader): NOT_ENOUGH_REPLICAS. Fixed so
+    "safe--duplicate-zombie-of-offline-partition": None,
     # transactions-unsafe profile (built from seed 2026, schedule 1, min ISR 1 and unclean
     # election): after the unclean election eos-2's position on payments-2 (19) is past the new
     # leader's log end (14); the lab's consumer gets OFFSET_OUT_OF_RANGE and resets to earliest
