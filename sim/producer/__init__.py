@@ -510,6 +510,9 @@ class Producer:
 
     def _sender_pass(self) -> None:
         """Take in records sent so far, send what is ready, and set the next wake-up timer."""
+        if self.crashed:  # a dead process sends nothing; its requests still time out
+            self.arm_deadline()
+            return
         self._in_pass = True
         now = self.kernel.now_ms
         transactions = self.transactions
@@ -669,6 +672,9 @@ class Producer:
                       now_ms: float) -> None:
         """Put a failed batch back in its queue after a backoff, or fail it (``canRetry``)."""
         if batch.done:  # it expired while in flight
+            return
+        if self.crashed:  # a dead process retries nothing: the batch ends with its request
+            self._fail(state, batch, error, now_ms)
             return
         if now_ms >= batch.created_ms + self.config["delivery.timeout.ms"]:
             # Kafka's sender expires it before it reads a later answer (getExpiredInflightBatches)

@@ -238,12 +238,30 @@ class Sender:
         if request.finished:
             return
         self.broken.discard(request.node)
-        self._finish(request, TIMEOUT)
-        for other in [r for r in self._requests if r.node == request.node]:
-            self._finish(other, TIMEOUT)
+        self._disconnected(request.node, TIMEOUT)
 
-    def _finish(self, request: InFlightRequest, failure: str | None) -> None:
-        """The response (or a failure for the whole request) reaches the producer."""
+    def _disconnected(self, node: int, failure: str,
+                      requests: list[InFlightRequest] | None = None) -> None:
+        """Fail every request in flight to ``node`` at once, then wake the sender once.
+
+        ``NetworkClient`` cancels all the requests of a closed connection together, and the
+        sender drains again only after all their callbacks ran. Waking it between two of them
+        would let a new batch of a partition (no sequence yet) go out ahead of the earlier
+        batches still to be re-enqueued: a broker that has no state for the producer accepts
+        any first sequence, and the retried batches then come back as duplicates or
+        OUT_OF_ORDER_SEQUENCE_NUMBER.
+        """
+        if requests is None:
+            requests = [r for r in self._requests if r.node == node]
+        failed = [r for r in requests if not r.finished]
+        for request in failed:
+            self._finish(request, failure, wake=False)
+        if failed:
+            self.producer.wakeup()
+
+    def _finish(self, request: InFlightRequest, failure: str | None, wake: bool = True) -> None:
+        """The response (or a failure for the whole request) reaches the producer; ``wake``
+        False leaves the sender pass to the caller."""
         if request.finished:
             return
         request.finished = True
@@ -265,6 +283,8 @@ class Sender:
                 failed = True
         producer.trace.emit(events.REQUEST_COMPLETED, now, producer.client_id, request.node,
                             len(request.batches), request.records, now - request.sent_ms)
+        if not wake:
+            return
         if freed or failed or producer.pass_may_act(now):
             producer.wakeup()
         elif not self._requests:  # an answer never moves a deadline earlier
@@ -274,10 +294,10 @@ class Sender:
         """Requests waiting on a crashed broker fail as soon as the connection drops."""
         env = self.producer.kernel.env
         latency = self.producer.cluster.brokers[node].latency_ms
-        for request in list(self._requests):
-            if request.node == node and not request.finished:
-                call_at(env, env.now + latency,
-                    lambda request=request: self._finish(request, NETWORK_EXCEPTION))
+        cut = [r for r in self._requests if r.node == node and not r.finished]
+        if cut:
+            call_at(env, env.now + latency,
+                    lambda: self._disconnected(node, NETWORK_EXCEPTION, cut))
 
     def in_flight_batches(self) -> list[tuple[TopicState, ProducerBatch]]:
         """Every batch of a request still waiting for its answer."""
