@@ -247,6 +247,56 @@ def test_a_lost_message_stops_its_connection_until_the_request_times_out():
     assert [first.get().offset, second.get().offset] == [0, 1]
 
 
+def test_a_timed_out_connection_fails_all_its_requests_before_a_new_batch_is_drained():
+    """Five requests to one broker are lost (the first for partition 0, four for partition 1)
+    and a fifth batch of partition 1 waits. When they time out, every request of the closed
+    connection fails before the sender drains again: the waiting batch (no sequence yet) must
+    not go out ahead of partition 1's earlier batches, which the broker, knowing nothing of
+    the producer yet, would accept — the earlier ones would then be written after it, or
+    twice."""
+    kernel = Kernel(seed=1, brokers=1)
+    kernel.cluster.create_topic("t", 2, 1)
+    producer = Producer(kernel, {"linger.ms": 0, "request.timeout.ms": 1000,
+                                 "client.id": "app"})
+    kernel.cluster.network.set_loss(0, "app", 1.0)
+    futures = [producer.send("t", key="a", partition=0)]
+    kernel.cluster.network.set_loss(0, "app", 0.0)
+    for i in range(5):
+        kernel.run(kernel.now_ms + 10)
+        futures.append(producer.send("t", key=f"b{i}", partition=1))
+    kernel.run(kernel.now_ms + 10)
+    sent = kernel.trace.frame(events.KINDS["request.sent"])
+    assert len(sent) == 5  # max.in.flight.requests.per.connection: b4 waits
+    kernel.run(10_000)
+    assert [f.get().offset for f in futures[1:]] == [0, 1, 2, 3, 4]
+    assert futures[0].get().offset == 0
+    log = kernel.cluster.topic("t").partitions[1].log
+    assert log.log_end_offset == 5
+    assert audit_kernel(kernel).duplicates == 0
+
+
+def test_a_crashed_producer_does_not_retry_a_request_that_times_out_after_the_crash():
+    """A request is lost, then the producer's process crashes: when the request would have
+    timed out nothing is retried — a dead process sends nothing — so the record is never
+    written (a stream thread's stale count written after its task's new owner wrote the
+    right one was this)."""
+    kernel = Kernel(seed=1, brokers=1)
+    kernel.cluster.create_topic("t", 1, 1)
+    producer = Producer(kernel, {"linger.ms": 0, "request.timeout.ms": 1000,
+                                 "client.id": "app"})
+    kernel.cluster.network.set_loss(0, "app", 1.0)
+    producer.send("t", key="a")
+    kernel.run(10)
+    kernel.cluster.network.set_loss(0, "app", 0.0)
+    producer.crash()
+    kernel.run()  # to the last event
+    sent = kernel.trace.frame(events.KINDS["request.sent"])
+    assert sent["time_ms"].tolist() == [0]
+    assert kernel.trace.frame(events.KINDS["produce.retry"]).empty
+    assert kernel.cluster.topic("t").partitions[0].log.log_end_offset == 0
+    assert kernel.now_ms < 2000  # the timed-out request left no timer behind
+
+
 def test_leader_change_with_a_lossy_link_keeps_order_and_writes_once():
     """A leader crash and a lossy client link (seed 1): no duplicate, no nonmonotonic-send."""
     kernel = scenarios.load(SCENARIOS / "idempotent-leader-change-lossy-link.yaml").run()

@@ -11,17 +11,20 @@ under EOS; a store with data and no checkpoint is corrupted and wiped), ``Stream
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from sim.consumer import Consumer
+from sim.consumer.events import CONSUMER_ASSIGNED
 from sim.consumer.fetcher import _visible
 from sim.errors import InvalidStateStoreError
 from sim.faults import schedule
 from sim.payloads import payload
 from sim.records import TopicPartition
 from sim.streams import KafkaStreams
-from sim.streams.events import STREAMS_TASK
+from sim.streams.events import STREAMS_PROCESS, STREAMS_TASK
 from sim.streams.faults import StreamsCrash, StreamsRestart
 from sim.streams.kafka_streams import instances
 from sim.streams.scenario import StreamsHang
@@ -288,3 +291,37 @@ def test_a_commit_marker_as_the_changelogs_last_record_still_completes_the_resto
     assert row["end_offset"] == end
     assert row["restored"] == 50  # data records only
     assert plain(other.store("counts").all()) == dict(truth)
+
+
+def test_a_thread_fenced_by_the_group_loses_its_tasks_and_rejoins_owning_nothing():
+    """An instance hangs past its session timeout while records keep coming; the group gives
+    its tasks to the other instance. When it wakes its commit is refused (a stale generation):
+    like ``StreamThread.handleTaskMigrated`` it closes every task dirty and rejoins as a new
+    member that owns nothing — it processes nothing and creates no task until the group
+    assigns it partitions again — and the read_committed output never repeats an update."""
+    kernel = cluster({"in": 2, "out": 2})
+    apps = counting_app(kernel, {**EOS, "commit.interval.ms": 100,
+                                 "session.timeout.ms": 10_000,
+                                 "statestore.cache.max.bytes": 0})
+    kernel.run(until_ms=8_000)
+    hung = next(a for a in apps if any(th.tasks for th in a.threads))
+    schedule(kernel, kernel.now_ms + 1_000, StreamsHang(hung.client_id, 15_000))
+    truth = feed(kernel, 150, step_ms=200)
+    kernel.run(until_ms=kernel.now_ms + 60_000)
+    thread = f"{hung.client_id}-StreamThread-1"
+    tasks = kernel.trace.frame(STREAMS_TASK)
+    tasks = tasks[tasks.component == thread]
+    aborted = tasks[tasks.action.str.startswith("transaction aborted")]
+    assert len(aborted) >= 1
+    since = aborted.seq.iloc[0]
+    assigned = kernel.trace.frame(CONSUMER_ASSIGNED)
+    assigned = assigned[(assigned.component == f"{thread}-consumer") & (assigned.seq > since)]
+    until = assigned.seq.iloc[0] if len(assigned) else math.inf
+    between = tasks[(tasks.seq > since) & (tasks.seq < until)]
+    assert set(between.action) <= {"closed"}  # lost, none revived
+    processed = kernel.trace.frame(STREAMS_PROCESS)
+    assert processed[(processed.component == thread) & (processed.seq > since)
+                     & (processed.seq < until)].empty
+    assert live_counts(kernel) == dict(truth)
+    output = read_committed(kernel, "out")
+    assert len(output) == len(set(output))

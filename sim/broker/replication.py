@@ -160,7 +160,12 @@ class ReplicaManager:
             return
         zombie = part.leader != node or epoch != part.leader_epoch
         all_acks = acks in ("all", "-1")
-        if all_acks and not zombie and len(part.isr) < part.min_insync_replicas:
+        # Partition.appendRecordsToLeader checks min.insync.replicas against the leader's own
+        # ISR. A zombie's is known when the partition went offline as it was fenced (same
+        # epoch): the controller kept that ISR. Appending there anyway would write records the
+        # zombie keeps if it is elected again, with their requests unanswered (duplicates).
+        isr_known = not zombie or (part.leader < 0 and epoch == part.leader_epoch)
+        if all_acks and isr_known and len(part.isr) < part.min_insync_replicas:
             self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
             return
         if self._keyless_in_compacted(part, columns["record_id"]):

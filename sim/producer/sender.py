@@ -145,11 +145,14 @@ class Sender:
         producer = self.producer
         broker = producer.cluster.brokers[node]
         network = producer.cluster.network
-        ratio = producer.compression_ratio
-        size = REQUEST_OVERHEAD_BYTES + int(sum(b.size_bytes for _, b in batches) * ratio)
-        records = sum(b.records for _, b in batches)
-        request = InFlightRequest(node, batches, now_ms, size, records,
-                                  [(b.producer_epoch, b.base_sequence) for _, b in batches])
+        batch_bytes = records = 0
+        sequences = []
+        for _, b in batches:
+            batch_bytes += b.size_bytes
+            records += b.records
+            sequences.append((b.producer_epoch, b.base_sequence))
+        size = REQUEST_OVERHEAD_BYTES + int(batch_bytes * producer.compression_ratio)
+        request = InFlightRequest(node, batches, now_ms, size, records, sequences)
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             records, size)
@@ -235,12 +238,30 @@ class Sender:
         if request.finished:
             return
         self.broken.discard(request.node)
-        self._finish(request, TIMEOUT)
-        for other in [r for r in self._requests if r.node == request.node]:
-            self._finish(other, TIMEOUT)
+        self._disconnected(request.node, TIMEOUT)
 
-    def _finish(self, request: InFlightRequest, failure: str | None) -> None:
-        """The response (or a failure for the whole request) reaches the producer."""
+    def _disconnected(self, node: int, failure: str,
+                      requests: list[InFlightRequest] | None = None) -> None:
+        """Fail every request in flight to ``node`` at once, then wake the sender once.
+
+        ``NetworkClient`` cancels all the requests of a closed connection together, and the
+        sender drains again only after all their callbacks ran. Waking it between two of them
+        would let a new batch of a partition (no sequence yet) go out ahead of the earlier
+        batches still to be re-enqueued: a broker that has no state for the producer accepts
+        any first sequence, and the retried batches then come back as duplicates or
+        OUT_OF_ORDER_SEQUENCE_NUMBER.
+        """
+        if requests is None:
+            requests = [r for r in self._requests if r.node == node]
+        failed = [r for r in requests if not r.finished]
+        for request in failed:
+            self._finish(request, failure, wake=False)
+        if failed:
+            self.producer.wakeup()
+
+    def _finish(self, request: InFlightRequest, failure: str | None, wake: bool = True) -> None:
+        """The response (or a failure for the whole request) reaches the producer; ``wake``
+        False leaves the sender pass to the caller."""
         if request.finished:
             return
         request.finished = True
@@ -262,6 +283,8 @@ class Sender:
                 failed = True
         producer.trace.emit(events.REQUEST_COMPLETED, now, producer.client_id, request.node,
                             len(request.batches), request.records, now - request.sent_ms)
+        if not wake:
+            return
         if freed or failed or producer.pass_may_act(now):
             producer.wakeup()
         elif not self._requests:  # an answer never moves a deadline earlier
@@ -271,10 +294,10 @@ class Sender:
         """Requests waiting on a crashed broker fail as soon as the connection drops."""
         env = self.producer.kernel.env
         latency = self.producer.cluster.brokers[node].latency_ms
-        for request in list(self._requests):
-            if request.node == node and not request.finished:
-                call_at(env, env.now + latency,
-                    lambda request=request: self._finish(request, NETWORK_EXCEPTION))
+        cut = [r for r in self._requests if r.node == node and not r.finished]
+        if cut:
+            call_at(env, env.now + latency,
+                    lambda: self._disconnected(node, NETWORK_EXCEPTION, cut))
 
     def in_flight_batches(self) -> list[tuple[TopicState, ProducerBatch]]:
         """Every batch of a request still waiting for its answer."""
@@ -316,13 +339,21 @@ def cancel_timer(env: Any, timer: Any) -> None:
 
     A forgotten timer would still move the clock when it fires, so a run to the end would
     stop ``request.timeout.ms`` after the last answered request instead of at the answer.
+
+    The queue is a binary heap: the last entry takes the timer's place and is moved up or down
+    from there (``O(log n)``), instead of re-heapifying the whole queue. Entries are unique
+    ``(time, priority, id, event)`` keys, so events still come out in exactly the same order.
     """
     if timer is None or timer.processed:
         return
     queue = env._queue  # SimPy's heap of (time, priority, id, event)
-    for i, entry in enumerate(queue):
-        if entry[3] is timer:
-            queue[i] = queue[-1]
-            queue.pop()
-            heapq.heapify(queue)
-            return
+    i = len(queue) - 1  # from the end: a late timer sits nearer the leaves
+    while i >= 0 and queue[i][3] is not timer:
+        i -= 1
+    if i < 0:
+        return
+    last = queue.pop()
+    if i < len(queue):
+        queue[i] = last
+        heapq._siftup(queue, i)  # down to where it belongs below i …
+        heapq._siftdown(queue, 0, i)  # … or up, if it is earlier than its new parent

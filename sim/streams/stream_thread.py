@@ -36,9 +36,10 @@ group metadata) and commits it, so outputs, changelog writes and offsets become 
 A crashed thread's open transaction is aborted when the same id calls ``init_transactions``
 again (a restart with the state directory kept) or after ``transaction.timeout.ms`` (10,000
 under EOS). A failed commit (a zombie fenced by the group generation, or a transaction the
-coordinator timed out) aborts the transaction and closes every task dirty: its stores are wiped
-and it is revived from the last committed offsets, restoring from the changelog (Kafka's
-``TaskMigratedException`` / ``handleCorruption``). The checkpoint is removed once read at
+coordinator timed out) aborts the transaction, closes every task dirty — its stores are wiped —
+and rejoins the group as a new member that owns nothing (Kafka's ``TaskMigratedException``:
+``handleLostAll``, then unsubscribe and subscribe); a task given back is restored from the
+changelog and resumes from the last committed offsets. The checkpoint is removed once read at
 start-up and written only on a clean close; a persistent store that holds data but has no
 checkpoint is wiped and restored from scratch (``TaskCorruptedException``).
 """
@@ -54,8 +55,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.consumer import Consumer
+from sim.consumer import events as events_consumer
 from sim.consumer.assignors import COOPERATIVE
 from sim.consumer.client import Stopped
+from sim.consumer.coordinator import STABLE
 from sim.errors import TransactionError
 from sim.payloads import payload
 from sim.producer import Producer
@@ -172,6 +175,7 @@ class StreamThread:
         self.started = False
         self.alive = False
         self.assigned_once = False
+        self._revoking = False  # inside a revocation's commit (a rebalance callback)
         self.last_commit_ms = self.kernel.now_ms
 
     def start(self) -> None:
@@ -330,7 +334,7 @@ class StreamThread:
             self._check_alive()
         except TransactionError as error:
             self._check_alive()
-            yield from self._abort_and_revive(error)
+            yield from self._abort_and_lose_all(error)
             return
         now = self.kernel.now_ms
         for sent in self._in_transaction:
@@ -349,11 +353,18 @@ class StreamThread:
         if txn is not None and txn.state == "READY":
             txn.begin()
 
-    def _abort_and_revive(self, error: TransactionError) -> Generator[Any, Any, None]:
-        """A commit failed: abort the transaction (a fenced producer gets a new epoch from
-        ``init_transactions``), close every task dirty — under EOS its stores are wiped — and
-        revive it from the last committed offsets (``TaskMigratedException``: the group
-        decides at the next rebalance who owns it)."""
+    def _abort_and_lose_all(self, error: TransactionError) -> Generator[Any, Any, None]:
+        """A commit failed (``TaskMigratedException``: a zombie fenced by the group generation,
+        or a producer fenced after the coordinator timed its transaction out): abort the
+        transaction (a fenced producer is replaced by a new one), then do what
+        ``StreamThread.handleTaskMigrated`` does: ``TaskManager.handleLostAll`` closes every task
+        dirty — under EOS its stores are wiped — and the consumer unsubscribes and subscribes
+        again, so the thread rejoins as a new member that owns nothing.
+
+        Reviving the tasks instead would let a thread that missed a rebalance go on processing
+        partitions the group gave to another member, and claim them as owned in its next
+        JoinGroup: both would then commit the same input records.
+        """
         txn = self.producer.txn
         assert txn is not None
         self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, "-",
@@ -372,16 +383,24 @@ class StreamThread:
             yield from self.producer.txn.init_gen()  # type: ignore[union-attr]
         self._check_alive()
         subscriptions = self.consumer.subscriptions
-        for task_id in sorted(self.tasks):
-            partitions = list(self.tasks[task_id].partitions)
+        for task_id in sorted(self.tasks):  # handleLostAll
+            for tp in self.tasks[task_id].partitions:
+                subscriptions.positions.pop(tp, None)
             self._close_task(task_id, clean=False)
-            for tp in partitions:
-                subscriptions.positions.pop(tp, None)  # back to the committed offset
-            revived = self._create_task(task_id)
-            revived.partitions.extend(partitions)
         coordinator = self.consumer.coordinator
-        if coordinator is not None:
-            coordinator.request_rejoin("task migrated: the transaction was aborted")
+        if coordinator is None:
+            return
+        owned = self.consumer.assignment()
+        if owned and not self._revoking:  # unsubscribe: onLeavePrepare gives them up
+            kind = (events_consumer.CONSUMER_REVOKED
+                    if coordinator.generation >= 0 and coordinator.state == STABLE
+                    else events_consumer.CONSUMER_LOST)
+            yield from self.consumer.give_up(owned, kind, coordinator.generation)
+            self._check_alive()
+        # inside a rebalance callback the partitions are given up as lost at the next poll's
+        # join preparation, as the generation is reset here
+        coordinator.leave_group("the consumer unsubscribed from all topics")
+        coordinator.request_rejoin("task migrated: the transaction was aborted")
 
     def _trace_commit(self, active: ActiveTask) -> None:
         shown = ",".join(f"{tp}:{offset}" for tp, offset in sorted(
@@ -650,7 +669,11 @@ class StreamThread:
         revoked tasks close (``TaskManager.handleRevocation`` → ``commitOffsetsOrTransaction``).
         A plain offset commit here would leave the revoked task's writes in a transaction that
         commits later without its offsets: the next owner would count those records again."""
-        yield from self.commit()
+        self._revoking = True
+        try:
+            yield from self.commit()
+        finally:
+            self._revoking = False
         for task_id in revoked:
             if task_id in self.tasks:
                 self._close_task(task_id)

@@ -1,0 +1,83 @@
+"""A zombie leader (alive, cut off from the controller) and acks=all.
+
+Kafka's ``Partition.appendRecordsToLeader`` refuses an acks=all batch with
+NOT_ENOUGH_REPLICAS when the leader's own ISR is smaller than ``min.insync.replicas``. A
+leader that was the last ISR member when the controller fenced it leaves the partition
+offline with that ISR, and still holds that ISR itself: it must go on refusing, not append
+records that it keeps when it is elected again while their requests go unanswered.
+"""
+
+from __future__ import annotations
+
+from sim import faults
+from sim.audit import audit_kernel
+from sim.broker.cluster import Network
+from sim.broker.controller import ELECTION
+from sim.broker.replication import PRODUCE_ERROR
+from sim.kernel import Kernel
+from sim.producer import Producer
+
+
+def _offline_under_a_zombie() -> tuple[Kernel, Producer, int, list[int]]:
+    """payments-0's other two replicas crash (its ISR shrinks to its leader, min ISR 2); then
+    the leader is cut from the controller and fenced at 19 s: the partition goes offline, the
+    leader a zombie. Returns the kernel, an idempotent producer, the zombie and the others."""
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("payments", 1, 3, {"min.insync.replicas": 2})
+    producer = Producer(kernel, {"acks": "all", "enable.idempotence": True,
+                                 "request.timeout.ms": 5000, "delivery.timeout.ms": 120_000,
+                                 "linger.ms": 0, "client.id": "app"})
+    part = kernel.cluster.partition("payments", 0)
+    zombie = part.leader
+    others = [b for b in part.replicas if b != zombie]
+    for broker in others:
+        faults.schedule(kernel, 1_000, faults.CrashBroker(broker))
+    faults.schedule(kernel, 10_000, faults.NetworkPartition((zombie,), (Network.CONTROLLER,)))
+    return kernel, producer, zombie, others
+
+
+def test_a_zombie_of_an_offline_partition_refuses_acks_all_below_min_isr():
+    """From the fencing on, the zombie's log takes nothing: every attempt gets
+    NOT_ENOUGH_REPLICAS, as before the fencing."""
+    kernel, producer, zombie, _ = _offline_under_a_zombie()
+    kernel.run(until_ms=20_000)
+    part = kernel.cluster.partition("payments", 0)
+    assert part.leader == -1
+    assert part.isr == [zombie]
+    assert kernel.cluster.brokers[zombie].leads  # it still believes it leads
+    end = part.logs[zombie].log_end_offset
+    for i in range(20):
+        producer.send("payments", key=f"k{i}", partition=0)
+        kernel.run(until_ms=kernel.now_ms + 100)
+    kernel.run(until_ms=kernel.now_ms + 10_000)
+    assert part.logs[zombie].log_end_offset == end
+    errors = kernel.trace.frame(PRODUCE_ERROR)
+    errors = errors[errors.time_ms > 20_000]
+    assert len(errors) > 0
+    assert set(errors.error) == {"NOT_ENOUGH_REPLICAS"}
+
+
+def test_records_sent_to_a_zombie_are_stored_once_after_it_is_elected_again():
+    """Two records go to the zombie just before it is heard again and elected (its ISR, [it],
+    is all that is left); the other replicas return and more records follow at once: every
+    record is acknowledged, stored once, in order. Had the zombie appended the two, they
+    would stay in its log with their requests unanswered, the later batches would be appended
+    after them, and their retries, refused as out of order, would expire and be written again
+    under a new epoch."""
+    kernel, producer, zombie, others = _offline_under_a_zombie()
+    kernel.run(until_ms=25_000)
+    futures = [producer.send("payments", key=f"k{i}", partition=0) for i in range(2)]
+    kernel.run(until_ms=kernel.now_ms + 200)
+    faults.schedule(kernel, kernel.now_ms + 1,
+                    faults.HealNetwork((zombie,), (Network.CONTROLLER,)))
+    for broker in others:
+        faults.schedule(kernel, kernel.now_ms + 1, faults.RestartBroker(broker))
+    kernel.run(until_ms=kernel.now_ms + 2_000)  # the others catch up and rejoin the ISR
+    for i in range(2, 40):
+        futures.append(producer.send("payments", key=f"k{i}", partition=0))
+        kernel.run(until_ms=kernel.now_ms + 100)
+    kernel.run(until_ms=kernel.now_ms + 150_000)
+    elections = kernel.trace.frame(ELECTION)
+    assert list(elections.leader) == [-1, zombie]
+    assert [f.get().offset for f in futures] == list(range(40))  # all acknowledged, in order
+    assert audit_kernel(kernel).duplicates == 0
