@@ -1142,7 +1142,7 @@ def events_of(kernel: Any, kinds: tuple[str, ...]) -> pd.DataFrame:
     """
     known = [trace.KINDS[k] for k in kinds if k in trace.KINDS]
     columns = list(dict.fromkeys([*trace.BASE_COLUMNS, *(f for k in known for f in k.fields)]))
-    parts = [frame for frame in (kernel.trace.frame(kind) for kind in known) if len(frame)]
+    parts = [kernel.trace.frame(kind) for kind in known if kernel.trace.count(kind)]
     if not parts:
         return pd.DataFrame(columns=columns)
     frame = pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable")
@@ -1187,17 +1187,17 @@ def stored_ids_of(kernel: Any) -> np.ndarray:
 
 def storage_history_of(kernel: Any) -> StorageHistory:
     """What the run's retention and log cleaning removed (``StorageHistory``)."""
-    deletions = kernel.trace.frame(trace.KINDS["log.segment.delete"]) if (
-        "log.segment.delete" in trace.KINDS) else pd.DataFrame()
     columns = ["seq", "time_ms", "node", "topic", "partition", "base_offset", "end_offset",
                "reason"]
-    deletions = deletions[columns] if len(deletions) else pd.DataFrame(columns=columns)
+    deleted = trace.KINDS.get("log.segment.delete")
+    deletions = (kernel.trace.frame(deleted)[columns] if deleted and kernel.trace.count(deleted)
+                 else pd.DataFrame(columns=columns))
     leaders = {(topic.name, part.partition): part.leader if part.leader >= 0 else part.last_leader
                for topic in kernel.cluster.topics.values() for part in topic.partitions}
-    remote = (remote_deletions(kernel.trace, leaders) if kernel.trace.count(TIER_DELETE)
-              else ())  # no event: no remote segment was ever deleted
-    if len(remote):
-        deletions = pd.concat([deletions, remote[columns]], ignore_index=True)
+    if kernel.trace.count(TIER_DELETE):  # no event: no remote segment was ever deleted
+        remote = remote_deletions(kernel.trace, leaders)
+        if len(remote):
+            deletions = pd.concat([deletions, remote[columns]], ignore_index=True)
     cleaner = getattr(kernel.replicas, "cleaner", None)
     cleaned = [pd.DataFrame({"seq": seq, "node": node, "topic": topic, "partition": partition,
                              "offset": offsets, "record_id": ids})
