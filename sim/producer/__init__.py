@@ -585,8 +585,8 @@ class Producer:
         out partitions whose broker has not drained ready data within
         ``partitioner.availability.timeout.ms``.
         """
-        if self.partitioner is not None or not self.topics:
-            return
+        if self.partitioner is not None or all(s.sticky is None for s in self.topics.values()):
+            return  # only the sticky route reads the weights
         adaptive = self.config["partitioner.adaptive.partitioning.enable"]
         unavailable = self.sender.unavailable_nodes(
             self.config["partitioner.availability.timeout.ms"])
@@ -624,7 +624,11 @@ class Producer:
         """Records' CreateTime: the one given to ``send()``, else the send time on this
         producer's clock (``lab.clock.skew.ms``) in whole milliseconds, never below 0."""
         skew = self.config["lab.clock.skew.ms"]
-        stamps = np.maximum(np.floor(self.buffer.time_ms[idx] + skew), 0).astype(np.int64)
+        times = self.buffer.time_ms[idx]  # a copy: rounded in place
+        if skew:
+            times += skew
+        np.floor(times, out=times)
+        stamps = np.maximum(times, 0, out=times).astype(np.int64)
         given = self._given_timestamps
         if len(given):
             inside = idx < len(given)
@@ -734,9 +738,11 @@ class Producer:
     def _stuck_batches(self) -> bool:
         """Whether batches wait for a partition without a leader (they may expire)."""
         for state in self.topics.values():
-            deques = state.accumulator.deques
-            if any(deques[p] for p in state.leaderless()):
-                return True
+            leaderless = state.leaderless()
+            if leaderless:
+                deques = state.accumulator.deques
+                if any(deques[p] for p in leaderless):
+                    return True
         return False
 
     def broker_crashed(self, node: int) -> None:

@@ -145,11 +145,14 @@ class Sender:
         producer = self.producer
         broker = producer.cluster.brokers[node]
         network = producer.cluster.network
-        ratio = producer.compression_ratio
-        size = REQUEST_OVERHEAD_BYTES + int(sum(b.size_bytes for _, b in batches) * ratio)
-        records = sum(b.records for _, b in batches)
-        request = InFlightRequest(node, batches, now_ms, size, records,
-                                  [(b.producer_epoch, b.base_sequence) for _, b in batches])
+        batch_bytes = records = 0
+        sequences = []
+        for _, b in batches:
+            batch_bytes += b.size_bytes
+            records += b.records
+            sequences.append((b.producer_epoch, b.base_sequence))
+        size = REQUEST_OVERHEAD_BYTES + int(batch_bytes * producer.compression_ratio)
+        request = InFlightRequest(node, batches, now_ms, size, records, sequences)
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             records, size)
@@ -316,13 +319,21 @@ def cancel_timer(env: Any, timer: Any) -> None:
 
     A forgotten timer would still move the clock when it fires, so a run to the end would
     stop ``request.timeout.ms`` after the last answered request instead of at the answer.
+
+    The queue is a binary heap: the last entry takes the timer's place and is moved up or down
+    from there (``O(log n)``), instead of re-heapifying the whole queue. Entries are unique
+    ``(time, priority, id, event)`` keys, so events still come out in exactly the same order.
     """
     if timer is None or timer.processed:
         return
     queue = env._queue  # SimPy's heap of (time, priority, id, event)
-    for i, entry in enumerate(queue):
-        if entry[3] is timer:
-            queue[i] = queue[-1]
-            queue.pop()
-            heapq.heapify(queue)
-            return
+    i = len(queue) - 1  # from the end: a late timer sits nearer the leaves
+    while i >= 0 and queue[i][3] is not timer:
+        i -= 1
+    if i < 0:
+        return
+    last = queue.pop()
+    if i < len(queue):
+        queue[i] = last
+        heapq._siftup(queue, i)  # down to where it belongs below i …
+        heapq._siftdown(queue, 0, i)  # … or up, if it is earlier than its new parent

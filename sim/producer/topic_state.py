@@ -96,8 +96,13 @@ class ReadyTimes:
         Visits the heap in time order, so only partitions due before the answer are looked at.
         """
         heap, times = self.heap, self.times
-        frontier = [(times[heap[0]], 0)] if heap else []
+        if not heap:
+            return math.inf
+        if wanted(heap[0]):  # the usual answer: the earliest partition itself
+            return times[heap[0]]
         n = len(heap)
+        frontier = [(times[heap[c]], c) for c in (1, 2) if c < n]
+        heapq.heapify(frontier)
         while frontier:
             t, i = heapq.heappop(frontier)
             if wanted(heap[i]):
@@ -174,6 +179,7 @@ class TopicState:
         self._leaders: list[int] = []
         self._leaderless: list[int] = []
         self._leaders_version = -1
+        self._sendable: dict[frozenset[int], list[bool]] = {}  # sendable(), per blocked set
         self.linger_ms = producer.config["linger.ms"]
         self.batch_room = self.accumulator.new_batch_room
 
@@ -193,7 +199,23 @@ class TopicState:
                              for part in cluster.topic(self.name).partitions]
             self._leaderless = [p for p, leader in enumerate(self._leaders) if leader < 0]
             self._leaders_version = cluster.metadata_version
+            self._sendable.clear()
         return self._leaders
+
+    def sendable(self, blocked: set[int]) -> list[bool]:
+        """Whether each partition's leader can take a request: there is one, and it does not
+        already have ``max.in.flight.requests.per.connection`` requests (``blocked``).
+
+        Asked at every sender pass; only a handful of brokers can be blocked, so the answer is
+        kept per set of blocked brokers until the leaders change.
+        """
+        leaders = self.leaders()
+        key = frozenset(blocked)
+        flags = self._sendable.get(key)
+        if flags is None:
+            flags = [leader >= 0 and leader not in blocked for leader in leaders]
+            self._sendable[key] = flags
+        return flags
 
     def leaderless(self) -> list[int]:
         """Partitions without a leader this producer can send to."""
@@ -213,7 +235,7 @@ class TopicState:
     def advance_keyed(self, p: int, now_ms: float) -> None:
         """Append this partition's keyed records sent up to ``now_ms`` (appended lazily)."""
         stream = self.keyed.get(p)
-        if stream is None or stream.exhausted:
+        if stream is None or stream.pos >= len(stream.idx):  # no stream, or exhausted
             return
         end = stream.end_before(now_ms)
         if end > stream.pos:
@@ -236,15 +258,18 @@ class TopicState:
         """Recompute when partition ``p`` next has a sendable batch."""
         dq = self.accumulator.deques[p]
         ready = dq[0].ready_ms(self.linger_ms) if dq else math.inf
+        if len(dq) > 1:  # only the head batch is ever sent: future records cannot matter
+            self.ready.set(p, ready)
+            return
         stream = self.keyed.get(p)
-        if len(dq) <= 1 and stream is not None and stream.pos < len(stream.idx):
-            # only the head batch is ever sent: future records matter while it is the open one
-            last = dq[-1] if dq else None
-            if last is None or last.is_full:  # the next record opens a batch
-                ready = min(ready, float(stream.t[stream.pos]) + self.linger_ms,
+        if stream is not None and stream.pos < len(stream.idx):
+            # future records matter while the head batch is the open one
+            if not dq or dq[0].full_ms < math.inf:  # the next record opens a batch
+                ready = min(ready, stream.t.item(stream.pos) + self.linger_ms,
                             stream.time_when_overflowing(self.batch_room))
             else:
-                room = self.accumulator.room(p)
+                batch = dq[0]  # RecordAccumulator.room(p), without looking it up again
+                room = max(batch.limit_bytes - batch.size_bytes, 0)
                 ready = min(ready, stream.time_when_overflowing(room))
         self.ready.set(p, ready)
 
@@ -267,18 +292,19 @@ class TopicState:
     def next_wakeup_ms(self, blocked: set[int]) -> float:
         """Earliest time something in this topic may become sendable."""
         leaders = self.leaders()
-        if blocked or self.leaderless():  # busy brokers and leaderless partitions cannot send
-            wake = self.ready.earliest_where(
-                lambda p: leaders[p] >= 0 and leaders[p] not in blocked)
+        if blocked or self._leaderless:  # busy brokers and leaderless partitions cannot send
+            sendable = self.sendable(blocked)
+            wake = self.ready.earliest_where(sendable.__getitem__)
         else:
+            sendable = None
             wake = self.ready.earliest()
         transactions = self.producer.transactions
         if transactions is not None and wake <= self.producer.kernel.now_ms:
             # a head batch idempotence holds back waits for an answer, not for the clock
             deques = self.accumulator.deques
+            sendable = sendable or self.sendable(blocked)
             wake = self.ready.earliest_where(
-                lambda p: leaders[p] >= 0 and leaders[p] not in blocked
-                and not (deques[p] and self._held_back(p)))
+                lambda p: sendable[p] and not (deques[p] and self._held_back(p)))
         if self.sticky is not None and not self.sticky.exhausted:
             self.sticky_wake_ms = self._sticky_wakeup_ms()
             wake = min(wake, self.sticky_wake_ms)
