@@ -49,7 +49,9 @@ that election beside a removal too, when the final leader never had the record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -58,7 +60,7 @@ import pandas as pd
 from sim import trace
 from sim.availability import CAUSE_KINDS as AVAILABILITY_CAUSE_KINDS
 from sim.availability import FAILURE_KINDS, nonmonotonic_sends, windows
-from sim.broker.remote_log_manager import remote_deletions, remote_record_ids
+from sim.broker.remote_log_manager import TIER_DELETE, remote_deletions, remote_record_ids
 from sim.errors import KafkaLabError
 
 KINDS = ("lost-write", "unseen", "duplicate", "inconsistent-offsets", "nonmonotonic-send",
@@ -271,7 +273,7 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
           commits: pd.DataFrame | None = None, causes: pd.DataFrame | None = None,
           subscribed: bool = True, final: pd.DataFrame | None = None,
           stored: set[int] | np.ndarray | None = None,
-          history: LossHistory | None = None,
+          history: LossHistory | Callable[[], LossHistory] | None = None,
           hidden: Hidden | None = None,
           storage: StorageHistory | None = None) -> AuditReport:
     """Check a run's writes against its reads and processing.
@@ -294,7 +296,8 @@ def audit(writes: pd.DataFrame, reads: pd.DataFrame, processed: pd.DataFrame | N
         stored: record ids still in the leaders' logs at the end, committed or not; an
             acknowledged record that is not among them is lost.
         history: what replication removed and elected (``loss_history_of``); lost writes
-            point at their causes only with it.
+            point at their causes only with it. It may be given as the function that builds
+            it: most runs lose nothing, and then it is never built.
         hidden: offsets consumers never get (transaction markers; for read_committed
             consumers also aborted records, ``hidden_of``): not skipped, not a poll-skip.
         storage: what retention and the log cleaner removed (``storage_history_of``);
@@ -425,6 +428,11 @@ def _partition_keys(topic_codes: np.ndarray, partitions: np.ndarray) -> np.ndarr
     return topic_codes.astype(np.int64) << 32 | (partitions.astype(np.int64) & 0xFFFFFFFF)
 
 
+def _built(history: LossHistory | Callable[[], LossHistory] | None) -> LossHistory | None:
+    """``history``, built now if it was given as the function that builds it."""
+    return history() if callable(history) else history
+
+
 def _compact(*columns: np.ndarray) -> list[np.ndarray]:
     """The integers of ``columns`` renumbered 0, 1, … (equal values, equal numbers)."""
     codes = pd.factorize(np.concatenate(columns))[0].astype(np.int64)
@@ -432,7 +440,7 @@ def _compact(*columns: np.ndarray) -> list[np.ndarray]:
 
 
 def _lost_and_unseen(acked: pd.DataFrame, reads: pd.DataFrame,
-                     history: LossHistory | None = None,
+                     history: LossHistory | Callable[[], LossHistory] | None = None,
                      stored: set[int] | np.ndarray | None = None
                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Jepsen's lost-write: acknowledged, unread, at or below the highest offset read.
@@ -518,7 +526,8 @@ class StorageHistory:
     leaders: dict[tuple[str, int], int]
 
 
-def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame, history: LossHistory | None,
+def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame,
+                     history: LossHistory | Callable[[], LossHistory] | None,
                      storage: StorageHistory | None
                      ) -> tuple[pd.DataFrame, dict[str, list[dict[str, Any]]]]:
     """Split off the unread acknowledged records that retention or the cleaner removed from
@@ -534,6 +543,7 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame, history: LossHisto
         return acked, found
     read_ids = seen.loc[seen["record_id"] >= 0, "record_id"]
     unread = acked[~acked["record_id"].isin(read_ids)]
+    history = _built(history)
     if history is not None and len(history.removed):
         removed = history.removed
         on_final = removed["node"].to_numpy() == np.array(
@@ -618,7 +628,7 @@ def _storage_ranges(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _loss_causes(topics: _Topics, keys: np.ndarray, offsets: np.ndarray, ids: np.ndarray,
-                 ack_ms: np.ndarray, history: LossHistory | None
+                 ack_ms: np.ndarray, history: LossHistory | Callable[[], LossHistory] | None
                  ) -> tuple[list[dict[str, Any] | None], list[dict[str, Any] | None]]:
     """For each lost record (its partition key, offset, id and acknowledgement time): the
     event that removed it, and the election that left it behind.
@@ -627,7 +637,8 @@ def _loss_causes(topics: _Topics, keys: np.ndarray, offsets: np.ndarray, ids: np
     so the cost grows with the number of lost records plus the trace, never with their product.
     """
     n = len(ids)
-    if n == 0 or history is None:
+    history = _built(history) if n else None
+    if history is None:
         return [None] * n, [None] * n
     removed = history.removed
     cause_seq = np.full(n, -1, dtype=np.int64)
@@ -1108,13 +1119,18 @@ def audit_kernel(kernel: Any, final_read: bool = True) -> AuditReport:
     subscribed = all(c.subscriptions.manual is None for c in members)
     final = final_reads_of(kernel) if final_read else None
     stored = stored_ids_of(kernel) if final_read else None
-    report = audit(writes_of(kernel), reads, processed, commits, causes_of(kernel), subscribed,
-                   final, stored, loss_history_of(kernel), hidden_of(kernel, members),
-                   storage_history_of(kernel))
-    failures = events_of(kernel, FAILURE_KINDS)  # no failed attempt: no window to find
-    report.unavailable = windows(failures, kernel.trace.frame(trace.LOG_APPEND),
+    # what explains a consumer's anomalies is looked up only when some consumer read, and
+    # what explains a loss only when a record is lost (most runs lose nothing)
+    causes = causes_of(kernel) if len(reads) else None
+    report = audit(writes_of(kernel), reads, processed, commits, causes, subscribed,
+                   final, stored, cache(lambda: loss_history_of(kernel)),
+                   hidden_of(kernel, members), storage_history_of(kernel))
+    failed = any(kernel.trace.count(trace.KINDS[kind]) for kind in FAILURE_KINDS
+                 if kind in trace.KINDS)  # no failed attempt: no window to find
+    report.unavailable = windows(events_of(kernel, FAILURE_KINDS),
+                                 kernel.trace.frame(trace.LOG_APPEND),
                                  events_of(kernel, AVAILABILITY_CAUSE_KINDS), kernel.now_ms
-                                 ) if len(failures) else []
+                                 ) if failed else []
     report.transactions = transaction_anomalies(kernel, reads, processed, members)
     return report
 
@@ -1126,7 +1142,7 @@ def events_of(kernel: Any, kinds: tuple[str, ...]) -> pd.DataFrame:
     """
     known = [trace.KINDS[k] for k in kinds if k in trace.KINDS]
     columns = list(dict.fromkeys([*trace.BASE_COLUMNS, *(f for k in known for f in k.fields)]))
-    parts = [frame for frame in (kernel.trace.frame(kind) for kind in known) if len(frame)]
+    parts = [kernel.trace.frame(kind) for kind in known if kernel.trace.count(kind)]
     if not parts:
         return pd.DataFrame(columns=columns)
     frame = pd.concat(parts, ignore_index=True).sort_values("seq", kind="stable")
@@ -1171,16 +1187,17 @@ def stored_ids_of(kernel: Any) -> np.ndarray:
 
 def storage_history_of(kernel: Any) -> StorageHistory:
     """What the run's retention and log cleaning removed (``StorageHistory``)."""
-    deletions = kernel.trace.frame(trace.KINDS["log.segment.delete"]) if (
-        "log.segment.delete" in trace.KINDS) else pd.DataFrame()
     columns = ["seq", "time_ms", "node", "topic", "partition", "base_offset", "end_offset",
                "reason"]
-    deletions = deletions[columns] if len(deletions) else pd.DataFrame(columns=columns)
+    deleted = trace.KINDS.get("log.segment.delete")
+    deletions = (kernel.trace.frame(deleted)[columns] if deleted and kernel.trace.count(deleted)
+                 else pd.DataFrame(columns=columns))
     leaders = {(topic.name, part.partition): part.leader if part.leader >= 0 else part.last_leader
                for topic in kernel.cluster.topics.values() for part in topic.partitions}
-    remote = remote_deletions(kernel.trace, leaders)
-    if len(remote):
-        deletions = pd.concat([deletions, remote[columns]], ignore_index=True)
+    if kernel.trace.count(TIER_DELETE):  # no event: no remote segment was ever deleted
+        remote = remote_deletions(kernel.trace, leaders)
+        if len(remote):
+            deletions = pd.concat([deletions, remote[columns]], ignore_index=True)
     cleaner = getattr(kernel.replicas, "cleaner", None)
     cleaned = [pd.DataFrame({"seq": seq, "node": node, "topic": topic, "partition": partition,
                              "offset": offsets, "record_id": ids})

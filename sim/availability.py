@@ -75,18 +75,30 @@ def windows(failures: pd.DataFrame, appends: pd.DataFrame, causes: pd.DataFrame,
 
 
 def nonmonotonic_sends(writes: pd.DataFrame) -> list[dict[str, Any]]:
-    """Records sent later than another to the same partition but written at a lower offset."""
+    """Records sent later than another to the same partition but written at a lower offset.
+
+    Per (writer, topic, partition), in send order (record id): a record whose offset is below
+    the highest offset of the records sent before it. One sort of the whole table; the running
+    maximum restarts per group because each group's offsets are lifted above the last's.
+    """
     acked = writes[np.isfinite(writes["ack_ms"].to_numpy(dtype=float))
                    & (writes["offset"].to_numpy() >= 0)]
-    found = []
-    for (writer, topic, partition), rows in acked.groupby(["writer", "topic", "partition"],
-                                                          sort=True):
-        ordered = rows.sort_values("record_id")
-        offsets = ordered["offset"].to_numpy()
-        ids = ordered["record_id"].to_numpy()
-        earlier_max = np.maximum.accumulate(offsets)
-        back = np.flatnonzero(offsets[1:] < earlier_max[:-1]) + 1
-        found += [{"writer": str(writer), "topic": str(topic), "partition": int(partition),
-                   "record_id": int(ids[i]), "offset": int(offsets[i]),
-                   "after_offset": int(earlier_max[i - 1])} for i in back]
-    return found
+    if acked.empty:
+        return []
+    writers, writer_names = pd.factorize(acked["writer"], sort=True)
+    topics, topic_names = pd.factorize(acked["topic"], sort=True)
+    partitions = acked["partition"].to_numpy(dtype=np.int64)
+    order = np.lexsort((acked["record_id"].to_numpy(), partitions, topics, writers))
+    writers, topics, partitions = writers[order], topics[order], partitions[order]
+    offsets = acked["offset"].to_numpy(dtype=np.int64)[order]
+    ids = acked["record_id"].to_numpy(dtype=np.int64)[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = ((writers[1:] != writers[:-1]) | (topics[1:] != topics[:-1])
+                  | (partitions[1:] != partitions[:-1]))
+    lift = (np.cumsum(starts) - 1) * (int(offsets.max()) + 1)
+    earlier_max = np.maximum.accumulate(offsets + lift) - lift
+    back = np.flatnonzero(~starts[1:] & (offsets[1:] < earlier_max[:-1])) + 1
+    return [{"writer": str(writer_names[writers[i]]), "topic": str(topic_names[topics[i]]),
+             "partition": int(partitions[i]), "record_id": int(ids[i]),
+             "offset": int(offsets[i]), "after_offset": int(earlier_max[i - 1])}
+            for i in back.tolist()]

@@ -39,11 +39,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-import simpy
 
 from sim import consistency, report, scenarios
 from sim.fuzz import streams_check, transactions_check
@@ -114,6 +113,10 @@ class Verdict:
 class Guard:
     """Limits on one run; ``run`` raises ``RunawayError`` when one is passed."""
 
+    CHECK_EVERY = 4096
+    """Steps between two looks at the real-time clock (reading it costs more than a step's
+    counting)."""
+
     def __init__(self, max_steps: int = 2_000_000, max_same_instant: int = 100_000,
                  max_wall_s: float = 60.0) -> None:
         self.max_steps = max_steps
@@ -122,29 +125,46 @@ class Guard:
 
     def run(self, kernel: Any, until_ms: float) -> None:
         """``kernel.run(until_ms)``, counting steps."""
-        env = kernel.env
-        started = time.monotonic()
-        steps = same = 0
-        last = -math.inf
         kernel.stop_ms = until_ms
         try:
-            while (next_ms := env.peek()) != simpy.core.Infinity and next_ms <= until_ms:
-                env.step()
-                kernel.steps += 1
-                steps += 1
-                same = same + 1 if next_ms == last else 0
-                last = next_ms
-                if same >= self.max_same_instant:
-                    raise RunawayError(f"{same} events at {next_ms} ms without the clock "
-                                       f"moving (a zero-time livelock)")
-                if steps >= self.max_steps:
-                    raise RunawayError(f"more than {self.max_steps} events by {next_ms:.1f} ms")
-                if steps % 4096 == 0 and time.monotonic() - started > self.max_wall_s:
-                    raise RunawayError(f"more than {self.max_wall_s:g} s of real time, at "
-                                       f"{next_ms:.1f} ms simulated")
+            self._step_until(kernel, until_ms)
         finally:
             kernel.stop_ms = -math.inf
         kernel.run(until_ms)  # nothing left before until_ms: moves the idle clock
+
+    def _step_until(self, kernel: Any, until_ms: float) -> None:
+        """Step every event at or before ``until_ms``, within the limits.
+
+        Events are stepped in chunks of ``CHECK_EVERY`` (the last chunk ends exactly at
+        ``max_steps``): inside a chunk a step costs only its count and the same-instant check,
+        so a zero-time livelock is still caught at its ``max_same_instant``-th event.
+        """
+        step, peek = kernel.env.step, kernel.env.peek
+        limit = until_ms if until_ms < math.inf else sys.float_info.max  # empty queue: inf
+        started = time.monotonic()
+        steps = same = 0
+        last = next_ms = -math.inf
+        try:
+            while True:
+                chunk_end = min(steps + self.CHECK_EVERY, self.max_steps)
+                while steps < chunk_end:
+                    next_ms = peek()
+                    if next_ms > limit:
+                        return
+                    step()
+                    steps += 1
+                    if next_ms != last:
+                        last, same = next_ms, 0
+                    elif (same := same + 1) >= self.max_same_instant:
+                        raise RunawayError(f"{same} events at {next_ms} ms without the clock "
+                                           f"moving (a zero-time livelock)")
+                if steps >= self.max_steps:
+                    raise RunawayError(f"more than {self.max_steps} events by {next_ms:.1f} ms")
+                if time.monotonic() - started > self.max_wall_s:
+                    raise RunawayError(f"more than {self.max_wall_s:g} s of real time, at "
+                                       f"{next_ms:.1f} ms simulated")
+        finally:
+            kernel.steps += steps
 
 
 class RunawayError(Exception):

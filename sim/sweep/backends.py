@@ -6,6 +6,7 @@ progress bar (a widget in Jupyter, text in a terminal) counting finished batches
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from sim.errors import ConfigError, KafkaLabError
@@ -44,10 +45,30 @@ def _on_joblib(jobs: int, plan: Plan, batches: list[list[Run]], show: bool
     results = []
     parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     with _bar(len(batches), show) as bar:
-        for result in parallel(delayed(run_batch)(plan, batch) for batch in batches):
+        for result in parallel(delayed(worker_batch)(plan, batch) for batch in batches):
             results.append(result)
             bar.update(1)
     return results
+
+
+def worker_batch(plan: Plan, batch: list[Run]) -> tuple[list[dict[str, Any]], float]:
+    """``run_batch`` in a loky worker process.
+
+    The worker's first batch first freezes the objects importing ``sim`` (and pandas, NumPy,
+    SimPy) created: the garbage collector's full passes during the runs then skip those few
+    hundred thousand long-lived objects, which they would otherwise walk every time. Results
+    do not depend on when the collector runs; the caller's process (and a Dask worker, which
+    may be a thread of it) never freezes.
+    """
+    global _frozen
+    if not _frozen:
+        gc.freeze()
+        _frozen = True
+    return run_batch(plan, batch)
+
+
+_frozen = False
+"""True once this worker process has frozen its start-up objects."""
 
 
 def connect(address: str) -> Any:
