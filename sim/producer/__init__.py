@@ -371,7 +371,7 @@ class Producer:
         """
         buf = self.buffer
         n = buf.n
-        key_id = buf.key_id[:n]
+        key_id = buf.key_id[:n].astype(np.int64)  # room for len(self.keys)
         error = buf.error[:n]
         ack = np.where(error == 0, buf.ack_ms[:n], np.nan)
         return pd.DataFrame({
@@ -802,12 +802,16 @@ class Producer:
         rows = slice(start, stop)
         buf.time_ms[rows] = time_ms
         buf.topic_id[rows] = topic_id
+        count = len(self.keys)
+        buf.fit("key_id", -1, count)  # so that code may also use count as an id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
-        count = len(self.keys)
-        buf.size[rows] = lookup_record_sizes(np.append(self._key_len[:count], -1), buf.key_id[rows],
-                                             buf.value_bytes[rows], self.compression_ratio)
+        sizes = lookup_record_sizes(np.append(self._key_len[:count], -1), buf.key_id[rows],
+                                    buf.value_bytes[rows], self.compression_ratio)
+        if len(sizes):
+            buf.fit("size", int(sizes.min()), int(sizes.max()))
+        buf.size[rows] = sizes
 
 
 def _gather(values: list[Any], codes: np.ndarray) -> Any:
