@@ -105,6 +105,15 @@ def test_the_schema_envelope_takes_61_bytes_for_foo():
     assert table.loc["StringConverter", "string value"] == "foo"
 
 
+def test_lesson_tables_show_json_left_aligned_and_in_full():
+    """§1 and §3 show JSON and class names through ``lc.table``: JupyterLab right-aligns table
+    cells, so the table must override it for headers and cells, and keep every value whole."""
+    html = lc.table(lc.converted_bytes("foo")).to_html()
+    for cell in ("th", "td"):
+        assert re.search(cell + r" \{\s*text-align: left !important;", html), cell
+    assert '{"line":"foo"}' in html.replace("&quot;", '"')
+
+
 def test_quickstart_copies_foo_and_bar_and_the_offset_is_8():
     """§4: test.sink.txt holds foo and bar, offset position 8 (after foo it was 4)."""
     qs = lc.quickstart()

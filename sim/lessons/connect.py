@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from pandas.io.formats.style import Styler
 
 from sim.connect import (
     DistributedHerder,
@@ -160,6 +161,14 @@ def append_line(path: Path | str, line: str) -> str:
 
 
 LINE_SCHEMA = struct_schema(None, [("line", Schema("string"))])
+
+
+def table(frame: pd.DataFrame) -> Styler:
+    """``frame`` shown in full with its text left-aligned and long values wrapped: JupyterLab
+    right-aligns table cells, which makes JSON and class names hard to read."""
+    left = [{"selector": "th, td", "props": "text-align: left !important"},
+            {"selector": "td", "props": "overflow-wrap: anywhere"}]  # long JSON wraps, never clips
+    return frame.style.set_table_styles(left)
 
 
 def converted_bytes(text: str = "foo") -> pd.DataFrame:
