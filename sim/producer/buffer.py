@@ -20,6 +20,8 @@ _ACK_COLUMNS = {
 }
 """Type and value before acknowledgement of the columns written from the acknowledgements
 recorded per batch, when first read (``RecordBuffer.write_acks``)."""
+_BOUNDS = {np.dtype(t): (int(np.iinfo(t).min), int(np.iinfo(t).max))
+           for t in (np.int8, np.int16, np.int32, np.int64)}
 PENDING_ACK_RECORDS = 1 << 16
 """Once the acknowledgement columns exist, records whose acknowledgements may wait, recorded
 per batch, before they are written out; also how many are written out at a time."""
@@ -140,13 +142,15 @@ class RecordBuffer:
         """Widen integer column ``name`` if values from ``low`` to ``high`` do not fit its type
         (16 bits, then 32, then 64): key ids and record sizes are small in most runs."""
         col = self.cols[name]
-        for dtype in (col.dtype, np.int32, np.int64):
-            info = np.iinfo(dtype)
-            if info.min <= low and high <= info.max:
+        lowest, highest = _BOUNDS[col.dtype]
+        if lowest <= low and high <= highest:
+            return
+        for dtype in (np.dtype(np.int32), np.dtype(np.int64)):
+            lowest, highest = _BOUNDS[dtype]
+            if lowest <= low and high <= highest:
                 break
-        if dtype != col.dtype:
-            self.cols[name] = col.astype(dtype)
-            self._expose()
+        self.cols[name] = col.astype(dtype)
+        self._expose()
 
     def extend(self, count: int) -> slice:
         """Make room for ``count`` more records and return their slice."""
