@@ -201,6 +201,10 @@ class Consumer(ConsumerClient):
     def commit_sync(self, offsets: dict[Any, int] | None = None) -> None:
         """Commit ``offsets`` (default: every position, i.e. last record returned + 1).
 
+        The default commit also stores the leader epoch of each partition's last record read
+        (KIP-320), so whoever restores the offset can detect a truncation; offsets given by
+        hand carry none (unless they have a ``leader_epoch``), as in Kafka.
+
         Inside ``on_records`` the commit happens when the lab replays your calls: if it fails,
         the error is raised there, so the calls you made after ``commit_sync`` are not carried
         out, and the lab's poll loop handles it (see ``sim.consumer.apps``). Every attempt is
@@ -212,22 +216,23 @@ class Consumer(ConsumerClient):
             RebalanceInProgressError: a rebalance is under way; poll() and retry.
             CommitTimeoutError: no working coordinator within default.api.timeout.ms.
         """
-        snapshot = self._offsets(offsets)
+        snapshot, leader_epochs = self._offsets(offsets), self._leader_epochs(offsets)
         if self._script is not None:
-            self._script.append(("commit_sync", snapshot))
+            self._script.append(("commit_sync", (snapshot, leader_epochs)))
         else:
             self.check_direct_call("commit_sync()")
-            error = self.drive(self.commit_gen(snapshot, sync=True))
+            error = self.drive(self.commit_gen(snapshot, sync=True,
+                                               leader_epochs=leader_epochs))
             if error:
                 raise self.commit_error(error)
 
     def commit_async(self, offsets: dict[Any, int] | None = None) -> None:
         """Like ``commit_sync`` but does not wait for the answer; failures go to the trace."""
-        snapshot = self._offsets(offsets)
+        snapshot, leader_epochs = self._offsets(offsets), self._leader_epochs(offsets)
         if self._script is not None:
-            self._script.append(("commit_async", snapshot))
+            self._script.append(("commit_async", (snapshot, leader_epochs)))
         else:
-            self.drive(self.commit_gen(snapshot, sync=False))
+            self.drive(self.commit_gen(snapshot, sync=False, leader_epochs=leader_epochs))
 
     def group_metadata(self) -> dict[str, Any]:
         """``ConsumerGroupMetadata`` for ``send_offsets_to_transaction``: group id, member id,
@@ -260,6 +265,15 @@ class Consumer(ConsumerClient):
         return {TopicPartition(*key) if isinstance(key, tuple) else key:
                 int(getattr(value, "offset", value)) for key, value in offsets.items()}
 
+    def _leader_epochs(self, offsets: dict[Any, Any] | None) -> dict[TopicPartition, int]:
+        """The leader epochs committed with ``_offsets(offsets)``: the positions' own
+        (``allConsumed``), or those given with the offsets (``OffsetAndMetadata.leaderEpoch``)."""
+        if offsets is None:
+            return self.consumed_epochs()
+        return {TopicPartition(*key) if isinstance(key, tuple) else key: int(epoch)
+                for key, value in offsets.items()
+                if (epoch := getattr(value, "leader_epoch", None)) is not None}
+
     def committed(self, partitions: Iterable[TopicPartition] | None = None
                   ) -> dict[TopicPartition, int | None]:
         """The group's committed offsets (None where there is none)."""
@@ -269,13 +283,27 @@ class Consumer(ConsumerClient):
         return self.group_coordinator.fetch_offsets(self.group_id, wanted)
 
     def position(self, tp: TopicPartition) -> int:
-        """The offset of the next record to fetch from ``tp``."""
+        """The offset of the next record to fetch from ``tp``.
+
+        Without a position yet, the committed offset (else ``auto.offset.reset``). Like
+        Kafka's, a position to validate (KIP-320: restored from a commit, or taken under an
+        earlier leader) is validated first when the leader can be asked.
+
+        Raises:
+            LogTruncationError: validation found a truncation and ``auto.offset.reset=none``.
+        """
         subs = self.subscriptions
         subs.check_assigned(tp)
         if tp not in subs.positions:
-            committed = self.committed([tp])[tp] if self.group_id else None
-            start = subs.reset_offset(tp, self.now_ms) if committed is None else committed
-            subs.seek(tp, start, self.now_ms)
+            committed = (self.group_coordinator.fetch_committed(self.group_id, [tp])[tp]
+                         if self.group_id else None)
+            if committed is None:
+                subs.seek(tp, subs.reset_offset(tp, self.now_ms), self.now_ms)
+            else:
+                subs.seek_unvalidated(tp, committed.offset, self.now_ms, committed.leader_epoch)
+        part = self.cluster.partition(tp.topic, tp.partition)
+        if self._reachable(part.leader):
+            subs.maybe_validate_position(tp, part, self.now_ms)
         return subs.positions[tp]
 
     def seek(self, tp: TopicPartition, offset: int) -> None:

@@ -34,6 +34,7 @@ from sim.consumer.errors import (
 from sim.consumer.fetcher import Chunk, ConsumerRecords, Fetcher
 from sim.consumer.group import GroupCoordinator, group_coordinator
 from sim.consumer.history import ConsumerHistory, ProcessedBatch
+from sim.consumer.offsets import OffsetAndMetadata
 from sim.consumer.subscription import SubscriptionState
 from sim.errors import ConfigError, KafkaLabError, SimulationError
 from sim.kernel import kernel_of
@@ -156,6 +157,10 @@ class ConsumerClient:
 
     def consumed_offsets(self) -> dict[TopicPartition, int]:
         return self.subscriptions.consumed()
+
+    def consumed_epochs(self) -> dict[TopicPartition, int]:
+        """The leader epochs that go with ``consumed_offsets()`` (KIP-320)."""
+        return self.subscriptions.consumed_epochs()
 
     def group_managed(self) -> bool:
         """True when the group assigns the partitions (subscribe(), not assign())."""
@@ -313,7 +318,9 @@ class ConsumerClient:
             elif action == "call":  # a step of an application (e.g. a transaction)
                 yield from value()
             else:
-                error = yield from self.commit_gen(value, sync=action == "commit_sync")
+                offsets, leader_epochs = value
+                error = yield from self.commit_gen(offsets, sync=action == "commit_sync",
+                                                   leader_epochs=leader_epochs)
                 if error and action == "commit_sync":
                     raise self.commit_error(error)
 
@@ -410,25 +417,31 @@ class ConsumerClient:
         return stamp != self._data_stamp() or self.now_ms - at_ms >= FETCH_MAX_WAIT_MS
 
     def _update_positions(self) -> Generator[Any, Any, None]:
-        """Partitions without a position start at the committed offset, else auto.offset.reset."""
+        """Partitions without a position start at the committed offset, else auto.offset.reset.
+
+        A committed offset comes with the leader epoch it was committed with, and the position
+        is validated before its first fetch (``refreshCommittedOffsets``, KIP-320).
+        """
         subs = self.subscriptions
         missing = subs.missing_positions()
         if not missing:
             return
-        committed: dict[TopicPartition, int | None] = {}
+        committed: dict[TopicPartition, OffsetAndMetadata | None] = {}
         if self.group_id is not None:
             gc, group_id = self.group_coordinator, self.group_id
             while self.read_committed and gc.has_pending_txn_offsets(group_id, missing):
                 # OffsetFetch with require_stable: UNSTABLE_OFFSET_COMMIT until the open
                 # transaction holding offsets for these partitions ends (KIP-447)
                 yield from self.wait(RETRY_BACKOFF_MS)
-            reply = self.request(lambda: gc.fetch_offsets(group_id, missing))
+            reply = self.request(lambda: gc.fetch_committed(group_id, missing))
             committed = yield from self.await_event(reply)
         for tp in missing:
             if tp in subs.owned and tp not in subs.positions:
-                offset = committed.get(tp)
-                subs.seek(tp, subs.reset_offset(tp, self.now_ms) if offset is None else offset,
-                          self.now_ms)
+                stored = committed.get(tp)
+                if stored is None:
+                    subs.seek(tp, subs.reset_offset(tp, self.now_ms), self.now_ms)
+                else:
+                    subs.seek_unvalidated(tp, stored.offset, self.now_ms, stored.leader_epoch)
 
     def _fetch(self) -> list[Chunk]:
         subs = self.subscriptions
@@ -462,16 +475,18 @@ class ConsumerClient:
 
     # -- commits ---------------------------------------------------------------------------------
 
-    def commit_gen(self, offsets: dict[TopicPartition, int], sync: bool
+    def commit_gen(self, offsets: dict[TopicPartition, int], sync: bool,
+                   leader_epochs: dict[TopicPartition, int] | None = None
                    ) -> Generator[Any, Any, str]:
-        """Commit ``offsets``; with ``sync`` wait for the answer. Returns the error ("" = ok)."""
+        """Commit ``offsets`` (with the ``leader_epochs`` known for them); with ``sync`` wait
+        for the answer. Returns the error ("" = ok)."""
         if not offsets:
             return group.NONE
         if self.coordinator is None:
             self.record_commit(offsets, NO_GROUP_ID, self.now_ms, "sync" if sync else "async",
                                "", -1)
             return NO_GROUP_ID
-        return (yield from self.coordinator.commit_offsets(offsets, sync))
+        return (yield from self.coordinator.commit_offsets(offsets, sync, leader_epochs))
 
     def record_commit(self, offsets: dict[TopicPartition, int], error: str, sent_ms: float,
                        kind: str, member: str, generation: int) -> None:
@@ -533,7 +548,8 @@ class ConsumerClient:
         coordinator = self.coordinator
         auto_commit = coordinator is not None and self.config["enable.auto.commit"]
         if auto_commit and (coordinator.state == STABLE or not self.group_managed()):
-            yield from self.commit_gen(self.consumed_offsets(), sync=True)
+            yield from self.commit_gen(self.consumed_offsets(), sync=True,
+                                       leader_epochs=self.consumed_epochs())
         if coordinator is not None and self.group_managed():
             owned = self.assignment()
             if owned:

@@ -117,7 +117,8 @@ class ConsumerCoordinator:
     def _on_join_prepare(self) -> Generator[Any, Any, None]:
         consumer = self.consumer
         if consumer.config["enable.auto.commit"] and self.state == STABLE:
-            yield from consumer.commit_gen(consumer.consumed_offsets(), sync=True)
+            yield from consumer.commit_gen(consumer.consumed_offsets(), sync=True,
+                                           leader_epochs=consumer.consumed_epochs())
         owned = list(consumer.assignment())
         if self.generation < 0 and owned:
             yield from consumer.give_up(owned, events.CONSUMER_LOST, self.last_generation)
@@ -242,13 +243,18 @@ class ConsumerCoordinator:
         if consumer.config["enable.auto.commit"] and consumer.now_ms >= self.next_auto_commit_ms:
             self.next_auto_commit_ms = consumer.now_ms + consumer.config[
                 "auto.commit.interval.ms"]
-            yield from consumer.commit_gen(consumer.consumed_offsets(), sync=False)
+            yield from consumer.commit_gen(consumer.consumed_offsets(), sync=False,
+                                           leader_epochs=consumer.consumed_epochs())
 
     # -- offset commits (commitOffsetsSync / commitOffsetsAsync) ----------------------------------
 
-    def commit_offsets(self, offsets: dict[TopicPartition, int], sync: bool
+    def commit_offsets(self, offsets: dict[TopicPartition, int], sync: bool,
+                       leader_epochs: dict[TopicPartition, int] | None = None
                        ) -> Generator[Any, Any, str]:
         """Send an OffsetCommit; with ``sync`` wait for the answer. Returns the error ("" = ok).
+
+        ``leader_epochs`` go with the offsets (``committedLeaderEpoch``, KIP-320): for the
+        consumer's own positions, the leader epoch of the last record read.
 
         The coordinator stores the offsets once its write to ``__consumer_offsets`` is
         replicated (acks=all), as Kafka's does. A sync commit retries after a retriable error
@@ -256,16 +262,17 @@ class ConsumerCoordinator:
         ``default.api.timeout.ms`` (``commitOffsetsSync``).
         """
         if not sync:
-            return (yield from self._commit_once(offsets, sync))
+            return (yield from self._commit_once(offsets, sync, leader_epochs))
         deadline_ms = self.consumer.now_ms + DEFAULT_API_TIMEOUT_MS
         while True:
-            error = yield from self._commit_once(offsets, sync)
+            error = yield from self._commit_once(offsets, sync, leader_epochs)
             if (error not in group.RETRIABLE_COORDINATOR_ERRORS
                     or self.consumer.now_ms + RETRY_BACKOFF_MS > deadline_ms):
                 return error
             yield from self.consumer.wait(RETRY_BACKOFF_MS)
 
-    def _commit_once(self, offsets: dict[TopicPartition, int], sync: bool
+    def _commit_once(self, offsets: dict[TopicPartition, int], sync: bool,
+                     leader_epochs: dict[TopicPartition, int] | None
                      ) -> Generator[Any, Any, str]:
         consumer = self.consumer
         kind = "sync" if sync else "async"
@@ -280,7 +287,8 @@ class ConsumerCoordinator:
         gc, group_id, instance_id = consumer.group_coordinator, self.group_id, consumer.instance_id
 
         def handler() -> Any:
-            done = gc.commit_offsets(group_id, member, instance_id, generation, offsets)
+            done = gc.commit_offsets(group_id, member, instance_id, generation, offsets,
+                                     leader_epochs)
             done.callbacks.append(lambda event: consumer.record_commit(
                 offsets, event.value, sent, kind, member, generation))
             return done

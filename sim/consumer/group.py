@@ -430,12 +430,16 @@ class GroupCoordinator:
     # -- offsets -------------------------------------------------------------------------------
 
     def commit_offsets(self, group_id: str, member_id: str, instance_id: str | None,
-                       generation: int, offsets: dict[TopicPartition, int]) -> simpy.Event:
+                       generation: int, offsets: dict[TopicPartition, int],
+                       leader_epochs: dict[TopicPartition, int] | None = None) -> simpy.Event:
         """Handle OffsetCommit (``ClassicGroup.validateOffsetCommit``).
 
         Valid offsets are written to ``__consumer_offsets`` with acks=all and stored once that
         write is replicated; the returned event triggers with the error ("" when stored).
+        ``leader_epochs`` are the partitions' ``committedLeaderEpoch`` (KIP-320), stored with
+        the offsets and returned by OffsetFetch.
         """
+        epochs = leader_epochs or {}
         future = self.kernel.env.event()
         group = self.group(group_id)
         error = group.validate_offset_commit(member_id, instance_id, generation)
@@ -452,7 +456,8 @@ class GroupCoordinator:
                 return
             now = self.kernel.now_ms
             for tp, offset in offsets.items():
-                group.offsets[tp] = OffsetAndMetadata(int(offset), now, member_id, generation)
+                group.offsets[tp] = OffsetAndMetadata(int(offset), now, member_id, generation,
+                                                      epochs.get(tp))
                 group.commit_log.append((now, tp.topic, tp.partition, int(offset)))
             future.succeed(NONE)
 
@@ -514,10 +519,17 @@ class GroupCoordinator:
 
     def fetch_offsets(self, group_id: str,
                       partitions: list[TopicPartition]) -> dict[TopicPartition, int | None]:
-        """Handle OffsetFetch: the committed offset of each partition, None if there is none."""
+        """The committed offset of each partition, None if there is none."""
+        return {tp: None if committed is None else committed.offset
+                for tp, committed in self.fetch_committed(group_id, partitions).items()}
+
+    def fetch_committed(self, group_id: str, partitions: list[TopicPartition]
+                        ) -> dict[TopicPartition, OffsetAndMetadata | None]:
+        """Handle OffsetFetch: each partition's committed offset with its leader epoch
+        (``committedLeaderEpoch``, KIP-320), None if there is none."""
         group = self.groups.get(group_id)
         stored = group.offsets if group else {}
-        return {tp: stored[tp].offset if tp in stored else None for tp in partitions}
+        return {tp: stored.get(tp) for tp in partitions}
 
     # -- admin: OffsetDelete (KIP-496) and DeleteGroups ---------------------------------------
 

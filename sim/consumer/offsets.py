@@ -7,7 +7,11 @@ its partitions holds a group is Kafka's ``partitionFor(groupId)``:
 Example: ``"billing".hashCode()`` is -109829509, ``Utils.abs`` makes it 109829509, and
 109829509 % 50 = 9, so partition 9 holds group "billing".
 
-The committed offset is the offset of the **next** record to read (last processed + 1).
+The committed offset is the offset of the **next** record to read (last processed + 1). A
+commit of the consumer's positions also carries the leader epoch of the last record read
+(``OffsetCommit``'s ``committedLeaderEpoch``, KIP-320), so that whoever restores the offset can
+ask the partition's leader whether that record is still in its log (see
+``sim.consumer.subscription``).
 """
 
 from __future__ import annotations
@@ -39,12 +43,17 @@ def partition_for(group_id: str, num_partitions: int) -> int:
 
 @dataclass(frozen=True)
 class OffsetAndMetadata:
-    """A committed offset (``org.apache.kafka.clients.consumer.OffsetAndMetadata``)."""
+    """A committed offset (``org.apache.kafka.clients.consumer.OffsetAndMetadata``).
+
+    ``leader_epoch`` is Kafka's ``leaderEpoch()``: the leader epoch of the record before
+    ``offset``, None when the commit did not say (offsets given by hand, a transaction's).
+    """
 
     offset: int
     commit_ms: float
     member_id: str
     generation: int
+    leader_epoch: int | None = None
 
 
 def ensure_offsets_topic(cluster: Any, num_partitions: int, replication_factor: int) -> Any:

@@ -16,8 +16,16 @@ leader changes, the position is validated before the next fetch (KIP-320,
 where that epoch ends in its log (OffsetsForLeaderEpoch). If it ends below the position, the
 records past it were truncated (an unclean election, say): the consumer seeks to that first
 diverging offset, or with ``auto.offset.reset=none`` raises ``LogTruncationError``. A leader
-that knows no such epoch gets the position reset by ``auto.offset.reset``. Positions without
-an epoch (``seek()``, a committed offset, a reset) are not validated.
+that knows no such epoch gets the position reset by ``auto.offset.reset``.
+
+Committing the positions commits that epoch too (``allConsumed``: ``position.offsetEpoch``),
+and a position restored from a committed offset that has one is validated the same way before
+its first fetch (``refreshCommittedOffsets`` → ``seekUnvalidated``): a member that takes a
+partition over from a commit past a truncation resumes where the logs diverge, even if the
+log has grown past the committed offset again since. Positions without an epoch are not
+validated: ``seek()`` to an offset, a committed offset given by hand, and a reset by
+``auto.offset.reset`` (Kafka's ``resetPositionIfNeeded`` leaves the epoch out on purpose;
+ListOffsets' leader epoch only refreshes the consumer's metadata).
 """
 
 from __future__ import annotations
@@ -180,9 +188,23 @@ class SubscriptionState:
         self.version += 1
         self.history.positions.append((now_ms, tp.topic, tp.partition, int(offset)))
 
+    def seek_unvalidated(self, tp: TopicPartition, offset: int, now_ms: float,
+                         offset_epoch: int | None) -> None:
+        """Set a position restored from a committed offset (Kafka's ``seekUnvalidated``): with
+        an ``offset_epoch`` it is validated against the leader before it is fetched from."""
+        self.seek(tp, offset, now_ms, offset_epoch)
+        if offset_epoch is not None:
+            del self.leader_epochs[tp]  # validated under no leader yet (AWAIT_VALIDATION)
+
     def consumed(self) -> dict[TopicPartition, int]:
         """Positions of the owned partitions: what ``commit_sync()`` commits by default."""
         return {tp: self.positions[tp] for tp in self.owned if tp in self.positions}
+
+    def consumed_epochs(self) -> dict[TopicPartition, int]:
+        """The leader epochs committed with ``consumed()`` (``FetchPosition.offsetEpoch``), for
+        the positions that have one."""
+        return {tp: self.offset_epochs[tp] for tp in self.owned
+                if tp in self.positions and tp in self.offset_epochs}
 
     def end_offset(self, tp: TopicPartition) -> int:
         """ListOffsets "latest": the high watermark, or with read_committed the last stable
@@ -231,10 +253,7 @@ class SubscriptionState:
             if leader < 0 or not self.cluster.brokers[leader].alive or not network.connected(
                     self.client_id, leader):
                 continue
-            if self.leader_epochs.get(tp) != part.leader_epoch:
-                self.leader_epochs[tp] = part.leader_epoch
-                if tp in self.offset_epochs:
-                    self._validate_position(tp, part, now_ms)
+            self.maybe_validate_position(tp, part, now_ms)
             position = self.positions[tp]
             if out_of_range(part.log, position, log_start_offset(self.cluster, part)):
                 offset = self.reset_offset(tp, now_ms, position)
@@ -244,6 +263,15 @@ class SubscriptionState:
                                   + self.auto_offset_reset)
             out.append(tp)
         return out
+
+    def maybe_validate_position(self, tp: TopicPartition, part: Any, now_ms: float) -> None:
+        """Validate ``tp``'s position if it was taken under another leader epoch than the
+        partition's now, or restored unvalidated (``maybeValidatePositionForCurrentLeader``);
+        only a position that knows its epoch can be. The caller reaches the leader."""
+        if self.leader_epochs.get(tp) != part.leader_epoch:
+            self.leader_epochs[tp] = part.leader_epoch
+            if tp in self.offset_epochs:
+                self._validate_position(tp, part, now_ms)
 
     def _validate_position(self, tp: TopicPartition, part: Any, now_ms: float) -> None:
         """KIP-320 after a leader change: ask the new leader where the position's epoch ends

@@ -1,0 +1,146 @@
+"""Committed offsets carry the leader epoch of the last record read (KIP-320).
+
+A group member that takes a partition over from a committed offset validates that offset
+against the partition's leader before fetching, as it validates its own position after a
+leader change. The scenario: member ``a`` reads and commits 60 records of ``t-0``, 50 of which
+only the old leader had; ``a`` leaves; an unclean election makes the stale replica (10
+records) leader, and the log grows again to 65, past the committed offset. Member ``b`` then
+takes the partition over. Without the epoch, offset 60 looks valid and ``b`` would read only
+60-64, skipping the 50 new records at 10-59 that replaced the truncated ones.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sim import faults
+from sim.consumer import Consumer, LogTruncationError
+from sim.consumer import events as ev
+from sim.consumer.fetcher import epoch_for_offset
+from sim.kernel import Kernel
+from sim.producer import Producer
+from sim.records import TopicPartition
+
+TP = TopicPartition("t", 0)
+GROUP = {"group.id": "g", "enable.auto.commit": False}
+
+
+def _commit_past_a_truncation() -> tuple[Kernel, int]:
+    """Run the scenario up to ``b``'s arrival; returns the kernel and ``a``'s commit epoch."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", partitions=1, replication_factor=2,
+                                configs={"unclean.leader.election.enable": True})
+    part = kernel.cluster.partition("t", 0)
+    leader, stale = part.leader, next(b for b in part.replicas if b != part.leader)
+    producer = Producer(kernel, {"linger.ms": 0})
+    a = Consumer(kernel, {**GROUP, "client.id": "a", "auto.offset.reset": "earliest"})
+    a.subscribe(["t"])
+    for i in range(10):
+        producer.send("t", key=f"k{i}")
+    producer.flush()
+    kernel.run(kernel.now_ms + 50)
+    faults.NetworkPartition((stale,), (leader,)).apply(kernel)
+    for i in range(50):  # the stale replica drops out of the ISR; the leader goes on alone
+        producer.send("t", key=f"late{i}")
+        producer.flush()
+        kernel.run(kernel.now_ms + 1000)
+    while TP not in a.assignment() or a.position(TP) < 60:
+        a.poll(100)
+    a.commit_sync()
+    committed_epoch = epoch_for_offset(part.log, 59)
+    a.close()
+    faults.CrashBroker(leader).apply(kernel)
+    kernel.run(kernel.now_ms + 20000)
+    assert (part.leader, part.log.log_end_offset) == (stale, 10)
+    for i in range(55):  # the new leader's log grows past the committed offset again
+        producer.send("t", key=f"new{i}")
+    producer.flush()
+    kernel.run(kernel.now_ms + 100)
+    assert part.log.high_watermark == 65
+    assert committed_epoch is not None
+    assert part.leader_epoch > committed_epoch
+    return kernel, committed_epoch
+
+
+def _offsets_read(consumer: Consumer, polls: int = 40) -> list[int]:
+    return [r.offset for _ in range(polls) for r in consumer.poll(100)]
+
+
+def test_a_commit_of_the_positions_stores_the_last_records_leader_epoch():
+    """``SubscriptionState.allConsumed`` commits ``position.offsetEpoch`` with the offset
+    (``OffsetAndMetadata.leaderEpoch``), and OffsetFetch returns it (``committedLeaderEpoch``);
+    offsets given by hand carry none."""
+    kernel, epoch = _commit_past_a_truncation()
+    gc = Consumer(kernel, {**GROUP, "client.id": "probe"}).group_coordinator
+    committed = gc.fetch_committed("g", [TP])[TP]
+    assert committed is not None
+    assert (committed.offset, committed.leader_epoch) == (60, epoch)
+    by_hand = Consumer(kernel, {"group.id": "h", "enable.auto.commit": False})
+    by_hand.assign([TP])
+    by_hand.commit_sync({TP: 3})
+    assert gc.fetch_committed("h", [TP])[TP].leader_epoch is None
+
+
+@pytest.mark.parametrize("reset", ["earliest", "latest"])
+def test_a_member_taking_over_a_commit_past_a_truncation_resumes_at_the_divergence(reset):
+    """``ConsumerUtils.refreshCommittedOffsets`` seeks to the committed offset with its epoch
+    (``SubscriptionState.seekUnvalidated``: AWAIT_VALIDATION); OffsetsForLeaderEpoch says the
+    epoch ends at 10 in the new leader's log (``OffsetsForLeaderEpochUtils``), so
+    ``maybeCompleteValidation`` seeks to 10 whatever ``auto.offset.reset`` says: ``b`` reads
+    all 55 records the new leader took, once, not just 60-64."""
+    kernel, _ = _commit_past_a_truncation()
+    b = Consumer(kernel, {**GROUP, "client.id": "b", "auto.offset.reset": reset})
+    b.subscribe(["t"])
+    assert _offsets_read(b) == list(range(10, 65))
+    resets = kernel.trace.frame(ev.CONSUMER_OFFSET_RESET)
+    resets = resets[resets["component"] == "b"]
+    assert resets[["from_offset", "offset"]].values.tolist() == [[60, 10]]
+    assert resets["reason"].str.contains("truncation detected").all()
+
+
+def test_a_member_taking_over_a_commit_past_a_truncation_without_a_reset_policy_raises():
+    """With ``auto.offset.reset=none`` ``SubscriptionState.maybeCompleteValidation`` returns
+    a ``LogTruncation`` and the consumer throws ``LogTruncationException`` naming the first
+    offset known to diverge."""
+    kernel, _ = _commit_past_a_truncation()
+    b = Consumer(kernel, {**GROUP, "client.id": "b", "auto.offset.reset": "none"})
+    b.subscribe(["t"])
+    with pytest.raises(LogTruncationError, match="truncation detected") as raised:
+        _offsets_read(b)
+    assert raised.value.divergent_offset == 10
+
+
+def test_position_validates_a_restored_commit_first():
+    """``KafkaConsumer.position`` returns only a valid position (``validPosition``): the
+    committed 60 is validated against the new leader and comes back as 10."""
+    kernel, _ = _commit_past_a_truncation()
+    b = Consumer(kernel, {**GROUP, "client.id": "b"})
+    b.assign([TP])
+    assert b.committed([TP])[TP] == 60
+    assert b.position(TP) == 10
+
+
+def test_auto_commit_and_close_commit_the_epoch_too():
+    """``ConsumerCoordinator.maybeAutoCommitOffsetsAsync`` and ``close()`` commit
+    ``SubscriptionState.allConsumed()`` as ``commitSync()`` does: offsets with epochs."""
+    kernel = Kernel(seed=0, brokers=1)
+    kernel.cluster.create_topic("t", partitions=1, replication_factor=1)
+    producer = Producer(kernel, {"linger.ms": 0})
+    for i in range(20):
+        producer.send("t", key=f"k{i}")
+    producer.flush()
+    consumer = Consumer(kernel, {"group.id": "auto", "auto.offset.reset": "earliest",
+                                 "auto.commit.interval.ms": 100})
+    consumer.subscribe(["t"])
+    while TP not in consumer.assignment() or consumer.position(TP) < 20:
+        consumer.poll(100)
+    consumer.poll(200)  # an auto-commit of the 20 records read
+    gc = consumer.group_coordinator
+    part = kernel.cluster.partition("t", 0)
+    expected = epoch_for_offset(part.log, 19)
+    assert expected is not None
+    committed = gc.fetch_committed("auto", [TP])[TP]
+    assert committed is not None
+    assert (committed.offset, committed.leader_epoch) == (20, expected)
+    consumer.close()  # commits the positions again, last: an epoch-less commit would erase it
+    assert gc.fetch_committed("auto", [TP])[TP].leader_epoch == expected
