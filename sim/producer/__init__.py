@@ -40,7 +40,7 @@ from sim.producer.buffer import (
 )
 from sim.producer.custom import CustomPartitioning
 from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender, call_at, cancel_timer
-from sim.producer.streams import RecordStream
+from sim.producer.streams import RecordStream, split_by_partition
 from sim.producer.topic_state import TopicState
 from sim.producer.transaction_manager import RETRIABLE, TransactionManager
 from sim.producer.transactional import TransactionalState
@@ -48,6 +48,9 @@ from sim.records import RecordMetadata, serialize
 from sim.workloads import Workload
 
 __all__ = ["FutureRecordMetadata", "Producer"]
+
+FILL_CHUNK = 1 << 18
+"""Records of a workload copied into the buffer at a time (bounds the temporaries)."""
 
 class FutureRecordMetadata:
     """The result of ``send()``: ``get()`` runs the simulation until the record is acknowledged."""
@@ -225,9 +228,15 @@ class Producer:
                                   "not in the past; use another Producer for a second workload.")
         key_map = np.append(self._key_ids_of(list(workload.keys)), np.int32(-1))
         rows = self.buffer.extend(n)
-        self._fill(rows.start, rows.stop, workload.time_ms, state.topic_id,
-                   key_map[workload.key_ids], workload.value_bytes)
-        self._dispatch(state, np.arange(rows.start, rows.stop), single=False)
+        for a in range(0, n, FILL_CHUNK):  # a chunk at a time: small temporaries
+            z = min(n, a + FILL_CHUNK)
+            self._fill(rows.start + a, rows.start + z, workload.time_ms[a:z], state.topic_id,
+                       key_map[workload.key_ids[a:z]], workload.value_bytes[a:z])
+        if (self.custom is None and not self.config["partitioner.ignore.keys"]
+                and int(self.buffer.key_id[rows].min()) >= 0):
+            self._route_rows(state, rows)  # every record has a key: the keyed route
+        else:
+            self._dispatch(state, np.arange(rows.start, rows.stop), single=False)
         self.set_timer(self.kernel.now_ms)  # records are taken in as simulated time passes
 
     def flush(self) -> None:
@@ -362,7 +371,7 @@ class Producer:
         """
         buf = self.buffer
         n = buf.n
-        key_id = buf.key_id[:n]
+        key_id = buf.key_id[:n].astype(np.int64)  # room for len(self.keys)
         error = buf.error[:n]
         ack = np.where(error == 0, buf.ack_ms[:n], np.nan)
         return pd.DataFrame({
@@ -408,22 +417,33 @@ class Producer:
 
     def route(self, state: TopicState, parts: np.ndarray, idx: np.ndarray) -> None:
         """Give records with known partitions to the per-partition keyed streams."""
-        parts = parts.astype(np.int16)  # a stable sort of 16-bit ints is a fast radix sort
-        order = np.argsort(parts, kind="stable")
-        counts = np.bincount(parts)
-        ends = np.cumsum(counts).tolist()
-        for p in np.flatnonzero(counts).tolist():  # partitions with records, in order
-            group = order[ends[p] - int(counts[p]):ends[p]]
-            state.keyed[p] = self._extend_stream(state.keyed.get(p), idx[group])
+        self._route_groups(state, split_by_partition(
+            len(idx), lambda a, z: parts[a:z], lambda a, z: idx[a:z], self.buffer.n))
+
+    def _route_rows(self, state: TopicState, rows: slice) -> None:
+        """``route`` for buffer rows that all have keys, looking their partitions up a chunk at
+        a time (no index or partition array as long as the workload)."""
+        table = self._partition_table(state)
+        key_id = self.buffer.key_id
+        start = rows.start
+        self._route_groups(state, split_by_partition(
+            rows.stop - start, lambda a, z: table[key_id[start + a : start + z]],
+            lambda a, z: np.arange(start + a, start + z), self.buffer.n))
+
+    def _route_groups(self, state: TopicState, groups: dict[int, np.ndarray]) -> None:
+        for p in sorted(groups):  # partitions with records, in order
+            state.keyed[p] = self._extend_stream(state.keyed.get(p), groups.pop(p),
+                                                 compact=True)
             state.advance_keyed(p, self.kernel.now_ms)
             state.refresh(p)
 
-    def _extend_stream(self, stream: RecordStream | None, idx: np.ndarray) -> RecordStream:
+    def _extend_stream(self, stream: RecordStream | None, idx: np.ndarray,
+                       compact: bool = False) -> RecordStream:
         buf = self.buffer
         if stream is None or stream.exhausted:
-            return RecordStream(idx, buf.time_ms, buf.size)
+            return RecordStream(idx, buf.time_ms, buf.size, compact)
         rest = np.concatenate([stream.idx[stream.pos :], idx])
-        return RecordStream(rest, buf.time_ms, buf.size)
+        return RecordStream(rest, buf.time_ms, buf.size, compact)
 
     def _partition_table(self, state: TopicState) -> np.ndarray:
         """Partition of every known key for this topic: each distinct key hashed once."""
@@ -794,12 +814,16 @@ class Producer:
         rows = slice(start, stop)
         buf.time_ms[rows] = time_ms
         buf.topic_id[rows] = topic_id
+        count = len(self.keys)
+        buf.fit("key_id", -1, count)  # so that code may also use count as an id
         buf.key_id[rows] = key_ids
         buf.value_bytes[rows] = value_bytes
         # Per-key columns are looked up with the key id; -1 (no key) picks the appended sentinel.
-        count = len(self.keys)
-        buf.size[rows] = lookup_record_sizes(np.append(self._key_len[:count], -1), buf.key_id[rows],
-                                             buf.value_bytes[rows], self.compression_ratio)
+        sizes = lookup_record_sizes(np.append(self._key_len[:count], -1), buf.key_id[rows],
+                                    buf.value_bytes[rows], self.compression_ratio)
+        if len(sizes):
+            buf.fit("size", int(sizes.min()), int(sizes.max()))
+        buf.size[rows] = sizes
 
 
 def _gather(values: list[Any], codes: np.ndarray) -> Any:

@@ -10,14 +10,21 @@ from __future__ import annotations
 import numpy as np
 
 _COLUMNS = {
-    "time_ms": np.float64, "topic_id": np.int16, "key_id": np.int32,
-    "value_bytes": np.int32, "size": np.int32, "partition": np.int32, "offset": np.int64,
-    "ack_ms": np.float64, "error": np.int8,
+    "time_ms": np.float64, "topic_id": np.int16, "key_id": np.int16,
+    "value_bytes": np.int32, "size": np.int16, "error": np.int8,
 }
-_ACK_COLUMNS = ("partition", "offset", "ack_ms")
-"""Written from the acknowledgements recorded per batch, when first read (``RecordBuffer.acks``)."""
+"""The columns' types when the buffer is made; ``key_id`` and ``size`` are widened when a
+record needs more (``RecordBuffer.fit``)."""
+_ACK_COLUMNS = {
+    "partition": (np.int32, -1), "offset": (np.int64, -1), "ack_ms": (np.float64, np.nan),
+}
+"""Type and value before acknowledgement of the columns written from the acknowledgements
+recorded per batch, when first read (``RecordBuffer.write_acks``)."""
+_BOUNDS = {np.dtype(t): (int(np.iinfo(t).min), int(np.iinfo(t).max))
+           for t in (np.int8, np.int16, np.int32, np.int64)}
 PENDING_ACK_RECORDS = 1 << 16
-"""Records whose acknowledgements may wait, recorded per batch, before they are written out."""
+"""Once the acknowledgement columns exist, records whose acknowledgements may wait, recorded
+per batch, before they are written out; also how many are written out at a time."""
 
 EXPIRY_CHECK_MS = 100.0  # how often queued batches are checked against delivery.timeout.ms
 DELIVERY_TIMEOUT = "TimeoutException: delivery.timeout.ms expired"
@@ -37,8 +44,10 @@ class RecordBuffer:
     (``Producer.timestamps_of``) and from its ``key_id`` (each distinct key is hashed once).
 
     Acknowledgements are recorded once per batch (``ack``) and written into the ``partition``,
-    ``offset`` and ``ack_ms`` columns only when one of them is read, or when many are waiting:
-    the columns always read as if every acknowledgement had been written at once.
+    ``offset`` and ``ack_ms`` columns only when one of them is read (then also whenever many
+    are waiting): the columns always read as if every acknowledgement had been written at once.
+    A large run that nobody reads during it never holds those 20 bytes per record: a batch's
+    acknowledgement keeps its record indices, which its partition's record stream holds anyway.
     """
 
     time_ms: np.ndarray
@@ -51,44 +60,65 @@ class RecordBuffer:
     def __init__(self, capacity: int = 1024) -> None:
         self.n = 0
         self.cols = {name: np.empty(capacity, dtype) for name, dtype in _COLUMNS.items()}
+        self._acks: dict[str, np.ndarray] | None = None  # the acknowledgement columns, once read
         self._pending: list[tuple[np.ndarray, int, float, int]] = []
         self._pending_records = 0
         self._expose()
 
     def _expose(self) -> None:
-        self.__dict__.update({k: v for k, v in self.cols.items() if k not in _ACK_COLUMNS})
+        self.__dict__.update(self.cols)
 
     @property
     def partition(self) -> np.ndarray:
-        self.write_acks()
-        return self.cols["partition"]
+        return self._ack_column("partition")
 
     @property
     def offset(self) -> np.ndarray:
-        self.write_acks()
-        return self.cols["offset"]
+        return self._ack_column("offset")
 
     @property
     def ack_ms(self) -> np.ndarray:
+        return self._ack_column("ack_ms")
+
+    def _ack_column(self, name: str) -> np.ndarray:
         self.write_acks()
-        return self.cols["ack_ms"]
+        assert self._acks is not None
+        return self._acks[name]
 
     def ack(self, idx: np.ndarray, partition: int, ack_ms: float, base_offset: int) -> None:
         """Records ``idx`` (in batch order) were acknowledged at ``ack_ms`` in ``partition``,
         at offsets from ``base_offset`` on (-1: offsets not known, as with acks=0)."""
         self._pending.append((idx, partition, ack_ms, base_offset))
         self._pending_records += len(idx)
-        if self._pending_records >= PENDING_ACK_RECORDS:
+        if self._acks is not None and self._pending_records >= PENDING_ACK_RECORDS:
             self.write_acks()
 
     def write_acks(self) -> None:
-        """Write the acknowledgements recorded per batch into the per-record columns."""
+        """Write the acknowledgements recorded per batch into the per-record columns (made
+        on first use), ``PENDING_ACK_RECORDS`` records at a time, in the order recorded."""
+        if self._acks is None:
+            capacity = len(self.time_ms)
+            self._acks = {name: np.full(capacity, empty, dtype)
+                          for name, (dtype, empty) in _ACK_COLUMNS.items()}
         pending = self._pending
         if not pending:
             return
         self._pending = []
         self._pending_records = 0
-        cols = self.cols
+        group: list[tuple[np.ndarray, int, float, int]] = []
+        count = 0
+        for entry in pending:
+            group.append(entry)
+            count += len(entry[0])
+            if count >= PENDING_ACK_RECORDS:
+                self._write_ack_group(group)
+                group, count = [], 0
+        if group:
+            self._write_ack_group(group)
+
+    def _write_ack_group(self, pending: list[tuple[np.ndarray, int, float, int]]) -> None:
+        cols = self._acks
+        assert cols is not None
         if len(pending) == 1:
             idx, partition, ack_ms, base = pending[0]
             cols["ack_ms"][idx] = ack_ms
@@ -108,24 +138,39 @@ class RecordBuffer:
         offsets = np.repeat(bases - starts, lengths) + np.arange(len(idx), dtype=np.int64)
         cols["offset"][idx[known]] = offsets[known]
 
+    def fit(self, name: str, low: int, high: int) -> None:
+        """Widen integer column ``name`` if values from ``low`` to ``high`` do not fit its type
+        (16 bits, then 32, then 64): key ids and record sizes are small in most runs."""
+        col = self.cols[name]
+        lowest, highest = _BOUNDS[col.dtype]
+        if lowest <= low and high <= highest:
+            return
+        for dtype in (np.dtype(np.int32), np.dtype(np.int64)):
+            lowest, highest = _BOUNDS[dtype]
+            if lowest <= low and high <= highest:
+                break
+        self.cols[name] = col.astype(dtype)
+        self._expose()
+
     def extend(self, count: int) -> slice:
         """Make room for ``count`` more records and return their slice."""
-        self.write_acks()
+        if self._acks is not None:
+            self.write_acks()
         need = self.n + count
         capacity = len(self.time_ms)
         if need > capacity:
             new_capacity = max(need, 2 * capacity)
-            for name, col in self.cols.items():
-                grown = np.empty(new_capacity, col.dtype)
-                grown[: self.n] = col[: self.n]
-                self.cols[name] = grown
+            for cols in (self.cols, self._acks or {}):
+                for name, col in cols.items():
+                    grown = np.empty(new_capacity, col.dtype)
+                    grown[: self.n] = col[: self.n]
+                    cols[name] = grown
             self._expose()
         rows = slice(self.n, need)
-        cols = self.cols
-        cols["partition"][rows] = -1
-        cols["offset"][rows] = -1
-        cols["ack_ms"][rows] = np.nan
-        cols["error"][rows] = 0
+        if self._acks is not None:
+            for name, (_, empty) in _ACK_COLUMNS.items():
+                self._acks[name][rows] = empty
+        self.cols["error"][rows] = 0
         self.n = need
         return rows
 

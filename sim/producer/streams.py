@@ -19,22 +19,41 @@ that "how many records until this batch is full?" is one ``searchsorted``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
+INT16_MAX = np.iinfo(np.int16).max
+INT32_MAX = np.iinfo(np.int32).max
+COMPACT_AFTER = 1 << 16
+"""Records taken from a compact stream before it lets go of their times and running sums."""
+SPLIT_CHUNK = 1 << 18
+"""Records grouped by partition at a time (``split_by_partition``): bounds the temporaries."""
+
+
 
 class RecordStream:
-    """Buffer indices of records in time order, with their times and cumulative sizes."""
+    """Buffer indices of records in time order, with their times and cumulative sizes.
 
-    __slots__ = ("cs", "idx", "min_size", "pos", "t")
+    Indices and running sums are 32-bit when their range allows (checked when the stream is
+    built), as a big workload's streams hold every one of its records until they are taken in.
+    A stream built with ``compact=True`` (a partition's keyed records) also lets go of the
+    times and running sums of the records already taken, once they are at least half of it:
+    its positions then count from the first record not taken (see ``end_before``).
+    """
 
-    def __init__(self, idx: np.ndarray, time_ms: np.ndarray, sizes: np.ndarray) -> None:
-        self.idx = idx
+    __slots__ = ("compact", "cs", "idx", "min_size", "pos", "t")
+
+    def __init__(self, idx: np.ndarray, time_ms: np.ndarray, sizes: np.ndarray,
+                 compact: bool = False) -> None:
+        self.idx = narrowest_index(idx, len(time_ms))
         self.t = time_ms[idx]
         record_sizes = sizes[idx]
-        self.cs = np.cumsum(record_sizes)
+        total = int(record_sizes.sum(dtype=np.int64))
+        self.cs = np.cumsum(record_sizes, dtype=np.int32 if total <= INT32_MAX else np.int64)
         self.min_size = max(1, int(record_sizes.min())) if len(idx) else 1
         self.pos = 0
+        self.compact = compact
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -44,8 +63,23 @@ class RecordStream:
         return self.pos >= len(self.idx)
 
     def end_before(self, now_ms: float) -> int:
-        """Stream position just past the last record sent at or before ``now_ms``."""
+        """Stream position just past the last record sent at or before ``now_ms``.
+
+        Callers read positions afresh after this call: it is where a compact stream drops the
+        records already taken.
+        """
+        if self.compact and self.pos >= COMPACT_AFTER and 2 * self.pos >= len(self.idx):
+            self._drop_taken()
         return int(self.t.searchsorted(now_ms, "right"))
+
+    def _drop_taken(self) -> None:
+        """Forget the records before ``pos``: positions and running sums start again at 0."""
+        pos = self.pos
+        before = self.cs[pos - 1]
+        self.idx = self.idx[pos:]  # a view: the batches taken from it still point into it
+        self.t = self.t[pos:].copy()
+        self.cs = self.cs[pos:] - before
+        self.pos = 0
 
     def time_when_overflowing(self, room_bytes: int) -> float:
         """Send time of the first upcoming record that would not fit in ``room_bytes``."""
@@ -61,3 +95,46 @@ class RecordStream:
 
     def next_time(self) -> float:
         return self.t.item(self.pos) if self.pos < len(self.t) else math.inf
+
+
+def narrowest_index(idx: np.ndarray, buffer_records: int) -> np.ndarray:
+    """``idx`` as 32-bit integers if a buffer of ``buffer_records`` records allows, else 64."""
+    dtype = np.int32 if buffer_records <= INT32_MAX else np.int64
+    return idx.astype(dtype, copy=False)
+
+
+def split_by_partition(count: int, partitions_of: Callable[[int, int], np.ndarray],
+                       indices_of: Callable[[int, int], np.ndarray],
+                       buffer_records: int) -> dict[int, np.ndarray]:
+    """Records ``0 … count-1`` grouped by partition, each group in record order.
+
+    ``partitions_of(a, z)`` and ``indices_of(a, z)`` give the partitions and buffer indices of
+    records ``a … z-1``. Done ``SPLIT_CHUNK`` records at a time — count, then fill each group in
+    place — so that a workload of millions of records needs no sort or copy of all of them.
+    """
+    counts = np.zeros(0, np.int64)
+    for a in range(0, count, SPLIT_CHUNK):
+        chunk = np.bincount(partitions_of(a, min(count, a + SPLIT_CHUNK)))
+        if len(chunk) > len(counts):
+            chunk[: len(counts)] += counts
+            counts = chunk
+        else:
+            counts[: len(chunk)] += chunk
+    index_dtype = np.int32 if buffer_records <= INT32_MAX else np.int64
+    groups = {p: np.empty(int(counts[p]), index_dtype) for p in np.flatnonzero(counts).tolist()}
+    filled = dict.fromkeys(groups, 0)
+    for a in range(0, count, SPLIT_CHUNK):
+        z = min(count, a + SPLIT_CHUNK)
+        parts = partitions_of(a, z)
+        # a stable sort of 16-bit ints is a fast radix sort
+        parts = parts.astype(np.int16 if len(counts) <= INT16_MAX else np.int32)
+        order = np.argsort(parts, kind="stable")
+        sizes = np.bincount(parts)
+        ends = np.cumsum(sizes).tolist()
+        idx = indices_of(a, z)
+        for p in np.flatnonzero(sizes).tolist():
+            k = filled[p]
+            size = int(sizes[p])
+            groups[p][k : k + size] = idx[order[ends[p] - size : ends[p]]]
+            filled[p] = k + size
+    return groups
