@@ -13,7 +13,7 @@ from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.producer import streams as streams_module
 from sim.producer.buffer import PENDING_ACK_RECORDS, RecordBuffer
-from sim.producer.streams import RecordStream, split_by_partition
+from sim.producer.streams import RecordStream, search_sums, split_by_partition
 from sim.workloads import UniformKeys, Workload
 
 
@@ -137,3 +137,16 @@ def test_a_keyed_workload_routed_in_chunks_lands_on_its_keys_partitions(rf, monk
         in_log = group.sort_values("offset")
         assert in_log["offset"].tolist() == list(range(len(group)))
         assert in_log["record_id"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_search_sums_answers_as_searchsorted_for_any_width_and_needle(dtype, side):
+    """``search_sums`` gives NumPy's answer for needles of any kind, including ones beyond the
+    32-bit range and fractional ones (it only changes how the needle is passed)."""
+    rng = np.random.default_rng(7)
+    cs = np.cumsum(rng.integers(1, 200, 5_000)).astype(dtype)
+    needles = [0, -5, 1, int(cs[17]), int(cs[-1]), int(cs[-1]) + 1, 2**31 - 1, 2**31, 2**40,
+               -(2**40), float(cs[100]) + 0.5, float(cs[100]) - 0.5]
+    for needle in needles:
+        assert search_sums(cs, needle, side) == int(cs.astype(np.int64).searchsorted(needle, side))

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.producer.streams import search_sums
+
 RECORD_BATCH_OVERHEAD = 61
 """Bytes of a v2 record batch header (Kafka's ``DefaultRecordBatch.RECORD_BATCH_OVERHEAD``)."""
 
@@ -253,7 +255,7 @@ class RecordAccumulator:
                 self.version += 1
                 self.sizes[partition] += 1
                 header = RECORD_BATCH_OVERHEAD
-            fits = int(cs.searchsorted(before + batch.limit_bytes - batch.size_bytes, "right"))
+            fits = search_sums(cs, before + batch.limit_bytes - batch.size_bytes)
             stop = fits
             if stop <= pos:
                 if batch.records:  # the next record does not fit: this batch is full
@@ -266,7 +268,7 @@ class RecordAccumulator:
             if max_bytes < math.inf:
                 # up to and including the first record whose bytes reach the limit
                 limit = before + max_bytes - appended - header
-                stop = min(stop, max(int(cs.searchsorted(limit, "left")) + 1, pos + 1))
+                stop = min(stop, max(search_sums(cs, limit, "left") + 1, pos + 1))
             stop = min(stop, n)
             batch.chunks.append(idx[pos:stop])
             batch.records += stop - pos

@@ -84,7 +84,7 @@ class RecordStream:
     def time_when_overflowing(self, room_bytes: int) -> float:
         """Send time of the first upcoming record that would not fit in ``room_bytes``."""
         before = self.cs.item(self.pos - 1) if self.pos else 0
-        j = int(self.cs.searchsorted(before + room_bytes, "right"))
+        j = search_sums(self.cs, before + room_bytes)
         return self.t.item(j) if j < len(self.t) else math.inf
 
     def take(self, end: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -95,6 +95,22 @@ class RecordStream:
 
     def next_time(self) -> float:
         return self.t.item(self.pos) if self.pos < len(self.t) else math.inf
+
+
+def search_sums(cs: np.ndarray, value: float, side: str = "right") -> int:
+    """``cs.searchsorted(value, side)`` for running sums of either width.
+
+    A whole number is given as a 32-bit scalar to a 32-bit array: NumPy would otherwise copy
+    the whole array to 64 bits on every search (20 µs instead of 0.6 for 100,000 records).
+    """
+    if cs.dtype == np.int32:
+        if value > INT32_MAX:
+            return len(cs)
+        if value < -INT32_MAX - 1:
+            return 0
+        if value == int(value):
+            value = np.int32(value)
+    return int(cs.searchsorted(value, side))  # type: ignore[call-overload]
 
 
 def narrowest_index(idx: np.ndarray, buffer_records: int) -> np.ndarray:
