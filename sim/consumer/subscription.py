@@ -31,10 +31,11 @@ Committing the positions commits that epoch too (``allConsumed``: ``position.off
 and a position restored from a committed offset that has one is validated the same way before
 its first fetch (``refreshCommittedOffsets`` → ``seekUnvalidated``): a member that takes a
 partition over from a commit past a truncation resumes where the logs diverge, even if the
-log has grown past the committed offset again since. Positions without an epoch are not
-validated: ``seek()`` to an offset, a committed offset given by hand, and a reset by
-``auto.offset.reset`` (Kafka's ``resetPositionIfNeeded`` leaves the epoch out on purpose;
-ListOffsets' leader epoch only refreshes the consumer's metadata).
+log has grown past the committed offset again since. ``seek()`` to an ``OffsetAndMetadata``
+with a leader epoch is validated the same way. Positions without an epoch are not
+validated: ``seek()`` to an offset, a committed offset given by hand without an epoch, and a
+reset by ``auto.offset.reset`` (Kafka's ``resetPositionIfNeeded`` leaves the epoch out on
+purpose; ListOffsets' leader epoch only refreshes the consumer's metadata).
 """
 
 from __future__ import annotations
