@@ -204,12 +204,14 @@ class Consumer(ConsumerClient):
             self.check_direct_call("process()")
             self.drive(self.process_gen(chunks))
 
-    def commit_sync(self, offsets: dict[Any, int] | None = None) -> None:
+    def commit_sync(self, offsets: dict[Any, int | OffsetAndMetadata] | None = None
+                    ) -> None:
         """Commit ``offsets`` (default: every position, i.e. last record returned + 1).
 
         The default commit also stores the leader epoch of each partition's last record read
         (KIP-320), so whoever restores the offset can detect a truncation; offsets given by
-        hand carry none (unless they have a ``leader_epoch``), as in Kafka.
+        hand carry none unless given as ``OffsetAndMetadata(offset, leader_epoch=…)``, as in
+        Kafka.
 
         Inside ``on_records`` the commit happens when the lab replays your calls: if it fails,
         the error is raised there, so the calls you made after ``commit_sync`` are not carried
@@ -232,7 +234,8 @@ class Consumer(ConsumerClient):
             if error:
                 raise self.commit_error(error)
 
-    def commit_async(self, offsets: dict[Any, int] | None = None) -> None:
+    def commit_async(self, offsets: dict[Any, int | OffsetAndMetadata] | None = None
+                     ) -> None:
         """Like ``commit_sync`` but does not wait for the answer; failures go to the trace."""
         snapshot, leader_epochs = self._offsets(offsets), self._leader_epochs(offsets)
         if self._script is not None:
