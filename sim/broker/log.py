@@ -305,8 +305,9 @@ class PartitionLog:
         if batch.base_sequence >= 0:
             self.producer_state.update(batch.producer_id, batch.producer_epoch,
                                        batch.base_sequence, n, base)
-        if batch.is_control:  # a marker of a newer epoch fences the older one on every replica
-            self.producer_state.update_marker(batch.producer_id, batch.producer_epoch)
+        elif batch.producer_id >= 0:  # a marker, or a coordinator's transactional offsets: a
+            # newer epoch fences the older one on every replica
+            self.producer_state.update_epoch(batch.producer_id, batch.producer_epoch)
         if batch.is_transactional:
             self.transactions.append(batch, control_type)
         self.log_end_offset += n
@@ -765,6 +766,7 @@ class PartitionLog:
                          key=lambda b: b.base_offset)
         self.producer_state.reload((b.producer_id, b.producer_epoch, b.base_sequence, b.records,
                                     b.base_offset) for b in ordered)
+
 
     def _batch_index(self, offset: int) -> int:
         """Index of the first batch whose base offset is ≥ ``offset`` (a binary search)."""
