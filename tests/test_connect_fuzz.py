@@ -266,3 +266,22 @@ def test_the_minimiser_keeps_a_worker_crash_with_its_restart():
               {"at_ms": 3, "connect_restart": {"worker": "connect-2"}},
               {"at_ms": 4, "connect_restart": {"worker": "connect-1"}}]
     assert fault_units(faults) == [[0, 3], [1, 2]]
+
+
+def test_the_pipeline_folder_goes_away_with_the_kernel():
+    """The run's temporary folder (source file, database) is removed once the kernel is gone:
+    nothing outside the kernel keeps its workers (and with them the kernel) alive."""
+    import gc
+    from pathlib import Path
+
+    from sim import scenarios
+    from sim.connect.scenario import pipeline
+    from sim.fuzz import to_yaml
+
+    kernel = scenarios.parse(to_yaml(generate(CONNECT, 1, 0)), "drawn.yaml").build()
+    kernel.run(3_000)
+    folder = Path(pipeline(kernel).folder.name)
+    assert (folder / "in.txt").exists()
+    del kernel
+    gc.collect()
+    assert not folder.exists()
