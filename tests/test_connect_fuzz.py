@@ -285,3 +285,35 @@ def test_the_pipeline_folder_goes_away_with_the_kernel():
     del kernel
     gc.collect()
     assert not folder.exists()
+
+
+def _finding(stem):
+    import yaml
+
+    from tests.test_fuzz import DATA
+
+    return yaml.safe_load((DATA / f"{stem}.yaml").read_text(encoding="utf-8"))
+
+
+def test_a_leader_crashing_before_writing_task_configs_leaves_no_source_without_tasks():
+    """Regression (connect campaign seed 2, schedule 79): the connector's worker retries the
+    task configs' write when the leader dies first, so the source gets its task and every line
+    reaches the topic and the table."""
+    from sim.fuzz import check_scenario
+
+    verdict = check_scenario(_finding("connect--source-lost-task-configs-write-lost"), CONNECT)
+    assert not verdict.failed, verdict.line()
+
+
+def test_records_a_crashed_member_holds_back_are_tied_to_it_not_called_lost():
+    """Regression (seed 2, schedule 41): the sink's group is still rebalancing at the end,
+    held by a crashed worker's consumer; the missing rows are tied to that, and counted."""
+    from sim.fuzz import check_scenario
+
+    verdict = check_scenario(_finding("connect--sink-lost-group-held-by-crashed-member"),
+                             CONNECT)
+    assert not verdict.failed, verdict.line()
+    pending = [v for v in verdict.tolerated if v.kind == "connect-sink-pending"]
+    assert pending
+    assert pending[0].count > 0
+    assert "held by the crashed member" in pending[0].detail

@@ -666,6 +666,18 @@ DEFECTS: dict[str, str | None] = {
         "simulator bug: with max.in.flight.requests.per.connection=1 the producer does not "
         "mute a partition that has a batch in flight, so a later batch overtakes it after a "
         "leader change (Kafka's Sender guaranteeMessageOrder)"),
+    # connect campaign (seed 2, schedule 79, minimised): the leader worker crashed before its
+    # write of the source connector's task configs was acknowledged; the connector's worker
+    # never asked again, so the source had no task and no line reached the topic. Kafka's
+    # forwarded request is answered once the configs are written and read back, and a failed
+    # one is retried. Fixed: the connector's worker retries (DistributedHerder)
+    "connect--source-lost-task-configs-write-lost": None,
+    # connect campaign (seed 2, schedule 41, minimised): a worker crashed after its sink
+    # consumer had rejoined a rebalance; the coordinator keeps such a member until the join
+    # completes and its 45 s session times out, and it was made leader, so the group was
+    # still in CompletingRebalance at the end and 167 records were not in the table yet. As in
+    # Kafka: a checker false alarm, now tied to its cause (connect-sink-pending, tolerated)
+    "connect--sink-lost-group-held-by-crashed-member": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

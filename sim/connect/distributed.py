@@ -42,6 +42,7 @@ from sim.connect.status import (
     Status,
 )
 from sim.connect.storage import (
+    READ_WRITE_TOTAL_TIMEOUT_MS,
     KafkaConfigBackingStore,
     KafkaOffsetBackingStore,
     KafkaStatusBackingStore,
@@ -49,7 +50,7 @@ from sim.connect.storage import (
 from sim.connect.worker import Worker
 from sim.consumer import group as gc
 from sim.consumer.group import group_coordinator
-from sim.errors import ConfigError
+from sim.errors import ConfigError, ProduceError
 
 DISTRIBUTED_CONFIG = (
     ConfigDef()
@@ -420,7 +421,28 @@ class DistributedHerder(StandaloneHerder):
             timer = self.kernel.env.timeout(RECONFIGURE_BACKOFF_MS)
             timer.callbacks.append(lambda _e: self._reconfigure(name))
             return
-        leader.config_store.put_task_configs(name, configs)
+        future = leader.config_store.put_task_configs(name, configs)
+        self.kernel.env.process(self._await_task_configs(name, leader, future))
+
+    def _await_task_configs(self, name: str, leader: DistributedHerder,
+                            future: Any) -> Generator[Any, Any, None]:
+        """The forwarded request's answer: Kafka's leader answers once the task configs are
+        written and read back (``KafkaConfigBackingStore.putTaskConfigs``), and the connector's
+        worker retries a request that failed, because the leader died, or timed out
+        (``reconfigureConnectorTasksWithExponentialBackoffRetries``). Without the retry, a
+        leader crashing before its write was acknowledged left the connector with no tasks."""
+        waited = 0
+        while not future.done() and leader.alive and waited < READ_WRITE_TOTAL_TIMEOUT_MS:
+            yield self.kernel.env.timeout(RECONFIGURE_BACKOFF_MS)
+            waited += RECONFIGURE_BACKOFF_MS
+        if future.done():
+            try:
+                future.get(self.kernel.now_ms)  # acknowledged: the answer is at hand
+                return
+            except ProduceError:
+                pass
+        if self.alive:
+            self._reconfigure(name)
 
     def _record(self, unit: str, event: str) -> None:
         self.history.append({"time_ms": self.kernel.now_ms, "worker": self.worker.worker_id,

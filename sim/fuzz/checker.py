@@ -24,7 +24,8 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   (``sim.fuzz.connect_check``): ``connect-source-lost``, ``connect-source-extra``,
   ``connect-sink-lost``, ``connect-sink-wrong``, and ``connect-source-duplicate`` (at-least-once
   allows it; the ``connect`` profile also tolerates ``duplicate`` and ``duplicate-stored``, which
-  Connect's non-idempotent source producer may write);
+  Connect's non-idempotent source producer may write) and ``connect-sink-pending`` (rows still
+  missing while a crashed worker's consumer holds the sink's group in a rebalance: tolerated);
 - from the logs and the readers' history, for a transactional consume-transform-produce loop
   (``sim.fuzz.transactions_check``): ``eos-lost``, ``eos-duplicate``, ``eos-extra``,
   ``committed-read-aborted``, ``read-above-lso``, ``lso-above-hw``, ``hanging-transaction``
