@@ -57,7 +57,6 @@ MAX_DURATION_MS = 3_600_000
 GROUP = "connect-cluster"
 SOURCE = "src"
 SINK = "db"
-TABLE_COLUMNS = ("__connect_partition", "__connect_offset", "line")
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
          "juliet", "kilo", "lima", "mike", "november", "oscar", "papa")
 WORKER_PROPS = {
@@ -222,11 +221,6 @@ class Pipeline:
                    "tasks.max": str(self.spec["sink"]["tasks"]),
                    "connection.url": f"jdbc:sqlite:{self.database}", "auto.create": "true",
                    "insert.mode": "upsert", "pk.mode": "kafka"}}
-
-    def expected_lines(self, kernel: Any) -> list[str]:
-        """The lines the set-up writes, in order (read back from the file)."""
-        text = self.source_file.read_text(encoding="utf-8")
-        return text.splitlines()
 
 
 def pipeline(kernel: Any) -> Pipeline | None:
