@@ -661,11 +661,9 @@ DEFECTS: dict[str, str | None] = {
     # is per connection only), so they were written first and the old batch, retried after its
     # request timed out, landed 300 offsets later. Kafka's Sender mutes a partition while one
     # of its batches is in flight when max.in.flight is 1 (guaranteeMessageOrder) and puts a
-    # retried batch back at the head of its queue, so the order holds
-    "connect--nonmonotonic-send-partition-not-muted": (
-        "simulator bug: with max.in.flight.requests.per.connection=1 the producer does not "
-        "mute a partition that has a batch in flight, so a later batch overtakes it after a "
-        "leader change (Kafka's Sender guaranteeMessageOrder)"),
+    # retried batch back at the head of its queue, so the order holds. Fixed so
+    # (Sender.muted)
+    "connect--nonmonotonic-send-partition-not-muted": None,
     # connect campaign (seed 2, schedule 79, minimised): the leader worker crashed before its
     # write of the source connector's task configs was acknowledged; the connector's worker
     # never asked again, so the source had no task and no line reached the topic. Kafka's

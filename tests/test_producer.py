@@ -209,6 +209,30 @@ def test_in_flight_requests_never_exceed_the_limit():
     assert producer.acked == 5000
 
 
+def test_one_request_in_flight_keeps_a_partitions_order_across_a_leader_change():
+    """With max.in.flight.requests.per.connection 1 (Connect's producer, not idempotent) a
+    partition is muted while one of its batches is in flight (``Sender.guaranteeMessageOrder``,
+    ``RecordAccumulator.mutePartition``): when the leader moves while a request to the old one
+    is lost, the later records wait for that batch's retry instead of overtaking it through
+    the new leader's connection."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", partitions=1, replication_factor=3)
+    producer = Producer(kernel, {"max.in.flight.requests.per.connection": 1,
+                                 "enable.idempotence": False, "acks": "all", "linger.ms": 0,
+                                 "request.timeout.ms": 2000, "client.id": "app"})
+    part = kernel.cluster.partition("t", 0)
+    old = part.leader
+    kernel.cluster.network.cut("app", old)
+    first = producer.send("t", value=1, partition=0)  # lost on its way to the old leader
+    kernel.run(kernel.now_ms + 10)
+    kernel.controller.fence(old, "test")
+    assert part.leader not in (old, -1)
+    later = [producer.send("t", value=i, partition=0) for i in range(2, 5)]
+    kernel.run(kernel.now_ms + 10_000)
+    offsets = [f.get().offset for f in [first, *later]]
+    assert offsets == [0, 1, 2, 3]
+
+
 def test_workload_and_send_put_keys_on_the_same_partitions():
     """The bulk path and send() agree on every key's partition."""
     kernel, producer = make(partitions=7)

@@ -73,6 +73,13 @@ class Sender:
         self._max_in_flight = producer.config["max.in.flight.requests.per.connection"]
         self.blocked: set[int] = set()  # brokers with max.in.flight requests outstanding
         self.broken: set[int] = set()  # brokers whose connection lost a message
+        # With one request in flight per connection, Kafka's Sender also keeps one batch in
+        # flight per partition (guaranteeMessageOrder): a drained partition is muted until its
+        # batch's answer (or failure) is handled, so a leader change cannot let a later batch
+        # overtake it through another connection.
+        self.guarantee_order = (self._max_in_flight == 1
+                                and producer.config["acks"] != "0")
+        self.muted: set[tuple[str, int]] = set()
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
@@ -84,9 +91,10 @@ class Sender:
             if not ready:
                 continue
             leaders = topic.leaders()
+            muted = self.muted
             for p in ready:
                 node = leaders[p]
-                if node >= 0:
+                if node >= 0 and not (muted and (topic.name, p) in muted):
                     by_node.setdefault(node, []).append((topic, p))
         sent = False
         for node in sorted(by_node):
@@ -153,6 +161,8 @@ class Sender:
             sequences.append((b.producer_epoch, b.base_sequence))
         size = REQUEST_OVERHEAD_BYTES + int(batch_bytes * producer.compression_ratio)
         request = InFlightRequest(node, batches, now_ms, size, records, sequences)
+        if self.guarantee_order:  # RecordAccumulator.mutePartition
+            self.muted.update((topic.name, b.partition) for topic, b in batches)
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             records, size)
@@ -281,6 +291,8 @@ class Sender:
             else:
                 producer.retry_or_fail(topic, batch, error, now)
                 failed = True
+            if self.guarantee_order:  # RecordAccumulator.unmutePartition, after completeBatch
+                self.muted.discard((topic.name, batch.partition))
         producer.trace.emit(events.REQUEST_COMPLETED, now, producer.client_id, request.node,
                             len(request.batches), request.records, now - request.sent_ms)
         if not wake:

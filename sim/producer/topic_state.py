@@ -299,8 +299,10 @@ class TopicState:
             sendable = None
             wake = self.ready.earliest()
         transactions = self.producer.transactions
-        if transactions is not None and wake <= self.producer.kernel.now_ms:
-            # a head batch idempotence holds back waits for an answer, not for the clock
+        if ((transactions is not None or self.producer.sender.muted)
+                and wake <= self.producer.kernel.now_ms):
+            # a head batch idempotence (or a muted partition) holds back waits for an answer,
+            # not for the clock
             deques = self.accumulator.deques
             sendable = sendable or self.sendable(blocked)
             wake = self.ready.earliest_where(
@@ -316,9 +318,12 @@ class TopicState:
         return wake
 
     def _held_back(self, p: int) -> bool:
-        """Whether the head batch of ``p`` waits for an answer: idempotence's sequences, or
-        AddPartitionsToTxn for a transactional producer."""
+        """Whether the head batch of ``p`` waits for an answer: idempotence's sequences,
+        AddPartitionsToTxn for a transactional producer, or a batch of ``p`` in flight with
+        ``max.in.flight.requests.per.connection`` 1 (a muted partition)."""
         tp = (self.name, p)
+        if tp in self.producer.sender.muted:
+            return True
         transactions = self.producer.transactions
         txn = self.producer.txn
         return (transactions is not None
