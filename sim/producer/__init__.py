@@ -647,11 +647,13 @@ class Producer:
         """Records' CreateTime: the one given to ``send()``, else the send time on this
         producer's clock (``lab.clock.skew.ms``) in whole milliseconds, never below 0."""
         skew = self.config["lab.clock.skew.ms"]
-        times = self.buffer.time_ms[idx]  # a copy: rounded in place
         if skew:
+            times = self.buffer.time_ms[idx]  # a copy: shifted in place
             times += skew
-        np.floor(times, out=times)
-        stamps = np.maximum(times, 0, out=times).astype(np.int64)
+            # converting rounds toward zero: below 0 that is not the floor, but 0 all the same
+            stamps = np.maximum(times.astype(np.int64), 0)
+        else:  # send times are never negative: converting to integers is the floor
+            stamps = self.buffer.time_ms[idx].astype(np.int64)
         given = self._given_timestamps
         if len(given):
             inside = idx < len(given)
@@ -674,19 +676,25 @@ class Producer:
     def complete_batches(self, batches: list[tuple[TopicState, ProducerBatch]], now_ms: float,
                          offsets: bool, base_offset: int | None = None) -> None:
         """Resolve the futures of every record in ``batches`` as acknowledged."""
-        buf = self.buffer
+        offset = base_offset if offsets and base_offset is not None else -1
         for state, batch in batches:
-            if self.transactions is not None and batch.base_sequence >= 0:
-                self.transactions.handle_completed_batch((state.name, batch.partition), batch)
-            if batch.done:  # it expired while in flight: only its sequence was news
-                continue
-            batch.done = True
-            idx = batch.indices()
-            buf.ack(idx, batch.partition, now_ms,
-                    base_offset if offsets and base_offset is not None else -1)
-            self.acked += len(idx)
-            self.completed += len(idx)
+            self.complete_batch(state, batch, now_ms, offset)
         self.notify_progress()
+
+    def complete_batch(self, state: TopicState, batch: ProducerBatch, now_ms: float,
+                       base_offset: int) -> None:
+        """``ProducerBatch.done`` for an acknowledged batch: its records' futures get the
+        partition and offsets from ``base_offset`` (-1: none known, as with acks=0). The caller
+        then calls ``notify_progress`` (once for several batches)."""
+        if self.transactions is not None and batch.base_sequence >= 0:
+            self.transactions.handle_completed_batch((state.name, batch.partition), batch)
+        if batch.done:  # it expired while in flight: only its sequence was news
+            return
+        batch.done = True
+        idx = batch.indices()
+        self.buffer.ack(idx, batch.partition, now_ms, base_offset)
+        self.acked += len(idx)
+        self.completed += len(idx)
 
     def retry_or_fail(self, state: TopicState, batch: ProducerBatch, error: str,
                       now_ms: float) -> None:
