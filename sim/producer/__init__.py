@@ -550,7 +550,7 @@ class Producer:
             blocked = self.sender.blocked
             wake = math.inf
             for state in self.topics.values():
-                wake = min(wake, state.next_wakeup_ms(blocked))
+                wake = min(wake, state.next_wakeup_ms(blocked, now))
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
             if transactions is not None and self.txn is None and transactions.needs_pass():
@@ -558,7 +558,7 @@ class Producer:
             if not (sent and wake <= now):
                 break
         self._in_pass = False
-        self.set_timer(wake)
+        self.set_timer(wake, now)
         self.arm_deadline()
 
     def arm_deadline(self) -> None:
@@ -587,9 +587,10 @@ class Producer:
         self._next_expiry_ms = now  # check the batches now, not at the next 100 ms
         self.wakeup()
 
-    def set_timer(self, wake_ms: float) -> None:
-        """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do)."""
-        now = self.kernel.now_ms
+    def set_timer(self, wake_ms: float, now_ms: float | None = None) -> None:
+        """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do).
+        ``now_ms``: the current time, if the caller has it at hand."""
+        now = self.kernel.now_ms if now_ms is None else now_ms
         if wake_ms < math.inf and not now <= self._timer_ms <= wake_ms:
             self._timer_ms = max(wake_ms, now)
             timer = self.kernel.env.timeout(self._timer_ms - now)
@@ -608,8 +609,13 @@ class Producer:
         out partitions whose broker has not drained ready data within
         ``partitioner.availability.timeout.ms``.
         """
-        if self.partitioner is not None or all(s.sticky is None for s in self.topics.values()):
-            return  # only the sticky route reads the weights
+        if self.partitioner is not None:
+            return
+        for state in self.topics.values():
+            if state.sticky is not None:
+                break
+        else:
+            return  # only the sticky route reads the weights (asked at every sender pass)
         adaptive = self.config["partitioner.adaptive.partitioning.enable"]
         unavailable = self.sender.unavailable_nodes(
             self.config["partitioner.availability.timeout.ms"])

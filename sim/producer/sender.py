@@ -112,6 +112,7 @@ class Sender:
     ) -> list[tuple[TopicState, ProducerBatch]]:
         limit = self.producer.config["max.request.size"]
         transactions = self.producer.transactions
+        txn = self.producer.txn
         start = self._drain_index.get(node, 0) % len(candidates)
         self._drain_index[node] = start + 1
         drained: list[tuple[TopicState, ProducerBatch]] = []
@@ -126,16 +127,16 @@ class Sender:
                 continue
             if drained and size + batch.size_bytes > limit:
                 break
-            if transactions is not None and transactions.should_stop_drain((topic.name, p), batch):
+            tp = (topic.name, p)
+            if transactions is not None and transactions.should_stop_drain(tp, batch):
                 continue  # idempotence keeps this partition's order: the batch waits
-            txn = self.producer.txn
-            if txn is not None and not txn.may_drain((topic.name, p)):
+            if txn is not None and not txn.may_drain(tp):
                 continue  # AddPartitionsToTxn first
             topic.accumulator.take_first(p)
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
             if transactions is not None and batch.base_sequence < 0:
-                transactions.assign_sequence((topic.name, p), batch)
+                transactions.assign_sequence(tp, batch)
             drained.append((topic, batch))
             size += batch.size_bytes
             topic.refresh(p)

@@ -310,8 +310,9 @@ class TopicState:
                 self.advance_keyed(p, now_ms)
         return out
 
-    def next_wakeup_ms(self, blocked: set[int]) -> float:
-        """Earliest time something in this topic may become sendable."""
+    def next_wakeup_ms(self, blocked: set[int], now_ms: float | None = None) -> float:
+        """Earliest time something in this topic may become sendable (``now_ms``: the current
+        time, if the caller has it at hand)."""
         leaders = self.leaders()
         if blocked or self._leaderless:  # busy brokers and leaderless partitions cannot send
             sendable = self.sendable(blocked)
@@ -320,7 +321,8 @@ class TopicState:
             sendable = None
             wake = self.ready.earliest()
         transactions = self.producer.transactions
-        if transactions is not None and wake <= self.producer.kernel.now_ms:
+        if transactions is not None and wake <= (
+                self.producer.kernel.now_ms if now_ms is None else now_ms):
             # a head batch idempotence holds back waits for an answer, not for the clock
             deques = self.accumulator.deques
             sendable = sendable or self.sendable(blocked)
