@@ -646,6 +646,18 @@ DEFECTS: dict[str, str | None] = {
     # policy, seeks to the first offset known to diverge (14) instead. Fixed: the consumer
     # validates its position so (sim.consumer.subscription)
     "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation": None,
+    # transactions-unsafe campaign (seed 4250, schedule 8, minimised): a 29 s split of the
+    # controller from every broker outlasts transaction.timeout.ms (10 s); the coordinator
+    # aborts both loop members' open transactions and bumps their epochs. Each member's next
+    # batch gets INVALID_PRODUCER_EPOCH (abortable), but its abort sends EndTxn with the old
+    # epoch, the coordinator answers PRODUCER_FENCED (fatal) and the member closes as a zombie
+    # though no newer producer exists; with both closed, 1,154 inputs get no committed output.
+    # Kafka (KIP-588) lets the producer whose transaction timed out claim the bumped epoch:
+    # abortTransaction() re-initialises it with InitProducerId (InvalidProducerEpochException)
+    "transactions-unsafe--eos-uncaused-fenced-after-transaction-timeout": (
+        "KIP-588 missing: after a coordinator-side transaction timeout the abort is fenced "
+        "(EndTxn with the old epoch) instead of re-initialising with InitProducerId, so every "
+        "loop member closes"),
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
