@@ -5,7 +5,9 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
 - A follower broker runs one fetcher per leader broker. Each fetch asks for every partition it
   follows from that leader at the follower's log end offset. The leader answers as soon as one
   of them has data (or after ``replica.fetch.wait.max.ms``) with whole batches and its high
-  watermark; the follower appends them, keeping offsets and leader epochs.
+  watermark; the follower appends them, keeping offsets and leader epochs. A fetch that finds
+  nothing waits at the leader (``DelayedFetch``): the append that brings data answers it there,
+  so only the response travels.
 - The fetch offset tells the leader how far the follower got. A follower is *caught up* when it
   fetched at the leader's log end offset, or reached the end offset of its previous fetch
   (``Replica.updateFetchState``). Every broker checks the partitions it leads every
