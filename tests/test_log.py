@@ -222,6 +222,27 @@ def test_truncate_past_the_end_changes_nothing() -> None:
     assert plog.batch_count == 3
 
 
+def test_truncation_keeps_the_producer_epoch_a_marker_bumped() -> None:
+    """After a truncation the producer state is rebuilt from what the log keeps, markers
+    included: a newer epoch seen only in a marker (the coordinator aborted the producer's
+    transaction) still fences the old epoch's late batches (``ProducerStateManager`` reloads
+    from snapshots that replay ``appendEndTxnMarker``)."""
+    from sim.broker.producer_state import INVALID_PRODUCER_EPOCH
+
+    plog = PartitionLog()
+    append(plog, 2, producer_id=7, base_sequence=0, producer_epoch=0, is_transactional=True)
+    marker = columns(1, plog.log_end_offset)
+    marker["key_hash"][:] = 0  # ABORT
+    plog.append_batch(marker, 70, producer_id=7, producer_epoch=1, is_transactional=True,
+                      is_control=True)
+    append(plog, 3)  # another client's records, truncated away below
+    assert plog.producer_state.check_append(7, 0, 2) == INVALID_PRODUCER_EPOCH
+    plog.truncate_to(3)
+    assert plog.log_end_offset == 3
+    assert plog.producer_state.check_append(7, 0, 2) == INVALID_PRODUCER_EPOCH
+    assert plog.producer_state.check_append(7, 1, 0) is None  # the new epoch starts at 0
+
+
 # --- Segments ------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from sim.errors import (
     InvalidProducerEpochError,
     ProducerFencedError,
     SimulationError,
+    TransactionError,
     TransactionStateError,
 )
 from sim.kernel import Kernel
@@ -266,6 +267,50 @@ def test_offsets_sent_in_a_transaction_count_only_after_commit():
     assert gc.fetch_offsets("g", [tin]) == {tin: 43}
     offsets_log = kernel.cluster.partition(OFFSETS_TOPIC, gc.partition_for("g")).log
     assert offsets_log.batches()["is_control"].sum() == 2  # a marker per transaction
+
+
+def test_late_txn_offset_commit_of_a_timed_out_transaction_is_fenced_not_left_pending():
+    """A TxnOffsetCommit held up by a network cut reaches the group coordinator after the
+    transaction coordinator timed the transaction out (epoch bumped, ABORT marker already in
+    ``__consumer_offsets``). The append checks the epoch as for any batch with a producer id
+    (``ProducerAppendInfo.checkProducerEpoch``): INVALID_PRODUCER_EPOCH, which the producer
+    treats as fenced (``TransactionManager.TxnOffsetCommitHandler``). Kept as pending, the
+    offsets would never see a marker, and every read_committed OffsetFetch for those
+    partitions would answer UNSTABLE_OFFSET_COMMIT for ever (a Streams application stalled)."""
+    kernel = cluster()
+    kernel.cluster.create_topic("in", 1, 3)
+    gc = group_coordinator(kernel)
+    tin = TopicPartition("in", 0)
+    group_node = gc.node_for("g")
+    coordinator = tc.transaction_coordinator(kernel)
+    tid = next(f"app-{i}" for i in range(1, 50)
+               if coordinator.node_for(f"app-{i}") != group_node)  # coordinators apart
+    p = txn_producer(kernel, tid, **{"transaction.timeout.ms": 10_000, "client.id": "app"})
+    p.init_transactions()
+    assert p.txn.coordinator.node_for(tid) != group_node
+    p.begin_transaction()
+    send(p, 1)
+    p.flush()
+    kernel.cluster.network.cut("app", group_node)
+    outcome: list[Exception | None] = []
+
+    def attempt():
+        try:
+            yield from p.txn.send_offsets_gen({tin: 42}, {"group.id": "g", "member.id": "",
+                                                          "generation.id": -1})
+            outcome.append(None)
+        except TransactionError as error:
+            outcome.append(error)
+
+    kernel.env.process(attempt())
+    kernel.run(kernel.now_ms + 25_000)  # timed out: PrepareAbort, markers, CompleteAbort
+    assert states(kernel, tid)[-1] == tc.COMPLETE_ABORT
+    assert not outcome  # the TxnOffsetCommit still waits for the group coordinator
+    kernel.cluster.network.heal("app", group_node)
+    kernel.run(kernel.now_ms + 1_000)
+    assert len(outcome) == 1 and isinstance(outcome[0], ProducerFencedError)
+    assert not gc.has_pending_txn_offsets("g", [tin])
+    assert gc.fetch_offsets("g", [tin]) == {tin: None}
 
 
 # --- coordinator failover ---------------------------------------------------------------------

@@ -326,8 +326,9 @@ class PartitionLog:
         if batch.base_sequence >= 0:
             self.producer_state.update(batch.producer_id, batch.producer_epoch,
                                        batch.base_sequence, n, base)
-        if batch.is_control:  # a marker of a newer epoch fences the older one on every replica
-            self.producer_state.update_marker(batch.producer_id, batch.producer_epoch)
+        elif batch.producer_id >= 0:  # a marker, or a coordinator's transactional offsets: a
+            # newer epoch fences the older one on every replica
+            self.producer_state.update_epoch(batch.producer_id, batch.producer_epoch)
         if batch.is_transactional:
             self.transactions.append(batch, control_type)
         self.log_end_offset += n
@@ -784,17 +785,20 @@ class PartitionLog:
         complete (or the log's start is reached).
         """
         pending = set(self.producer_state.producers)
+        latest: dict[int, int] = {}  # each producer's newest epoch still in the log
         kept: dict[int, list[Batch]] = {}
         for batch in reversed(self._batches):
             if not pending:
                 break
             pid = batch.producer_id
-            if batch.base_sequence < 0 or pid not in pending:
+            if pid not in pending:
                 continue
-            mine = kept.setdefault(pid, [])
-            if mine and batch.producer_epoch != mine[0].producer_epoch:
+            if batch.producer_epoch != latest.setdefault(pid, batch.producer_epoch):
                 pending.discard(pid)  # an older epoch: the entry holds only the latest one
                 continue
+            if batch.base_sequence < 0:  # a marker or a coordinator's offsets: the epoch only
+                continue
+            mine = kept.setdefault(pid, [])
             mine.append(batch)
             if len(mine) == NUM_BATCHES_TO_RETAIN:
                 pending.discard(pid)
@@ -802,6 +806,9 @@ class PartitionLog:
                          key=lambda b: b.base_offset)
         self.producer_state.reload((b.producer_id, b.producer_epoch, b.base_sequence, b.records,
                                     b.base_offset) for b in ordered)
+        for pid, epoch in latest.items():  # a newer epoch seen only in a marker still fences
+            if pid not in kept:
+                self.producer_state.update_epoch(pid, epoch)
 
     def _batch_index(self, offset: int) -> int:
         """Index of the first batch whose base offset is ≥ ``offset`` (a binary search)."""

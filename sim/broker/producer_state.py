@@ -136,16 +136,19 @@ class ProducerStateManager:
             first_seq, last_sequence(first_seq, records), first_offset,
             first_offset + records - 1))
 
-    def check_marker(self, producer_id: int, producer_epoch: int) -> str | None:
-        """A transaction marker from an older epoch than the partition's is refused
-        (``ProducerAppendInfo.checkProducerEpoch`` for ``appendEndTxnMarker``)."""
+    def check_epoch(self, producer_id: int, producer_epoch: int) -> str | None:
+        """A batch without a sequence — a transaction marker, or the transactional offsets a
+        group coordinator writes for a producer — from an older epoch than the partition's
+        is refused (``ProducerAppendInfo.checkProducerEpoch``, for every batch that has a
+        producer id, whatever its origin but replication)."""
         entry = self.producers.get(producer_id)
         if entry is not None and producer_epoch < entry.producer_epoch:
             return INVALID_PRODUCER_EPOCH
         return None
 
-    def update_marker(self, producer_id: int, producer_epoch: int) -> None:
-        """A marker written with ``producer_epoch``: a newer epoch fences the older one here
+    def update_epoch(self, producer_id: int, producer_epoch: int) -> None:
+        """A batch without a sequence (a marker, a coordinator's transactional offsets) written
+        with ``producer_epoch``: a newer epoch fences the older one here
         (``ProducerStateEntry.maybeUpdateProducerEpoch``), so its late batches are refused."""
         entry = self.producers.get(producer_id)
         if entry is None:

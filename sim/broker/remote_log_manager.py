@@ -307,8 +307,8 @@ def producer_snapshot(log: PartitionLog, first: int, stop: int,
         if batch.base_sequence >= 0:
             state.update(batch.producer_id, batch.producer_epoch, batch.base_sequence,
                          batch.records, batch.base_offset)
-        if batch.is_control:
-            state.update_marker(batch.producer_id, batch.producer_epoch)
+        elif batch.producer_id >= 0:  # a marker, or a coordinator's transactional offsets
+            state.update_epoch(batch.producer_id, batch.producer_epoch)
     return state.producers
 
 

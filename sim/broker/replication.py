@@ -182,6 +182,11 @@ class ReplicaManager:
             if error is not None:  # out of order, or an old epoch: append nothing
                 self._error(part, node, error, records, respond)
                 return
+        elif producer_id >= 0:  # a coordinator's transactional offsets: the epoch is checked
+            error = log.producer_state.check_epoch(producer_id, producer_epoch)
+            if error is not None:  # a fenced producer's late TxnOffsetCommit: append nothing
+                self._error(part, node, error, records, respond)
+                return
         if duplicate is not None:  # a retry of a batch the log already has: its offsets
             base, end = duplicate.first_offset, duplicate.last_offset + 1
         else:
@@ -228,7 +233,7 @@ class ReplicaManager:
             self._error(part, node, NOT_LEADER_OR_FOLLOWER, 1, respond)
             return
         log = part.logs[node]
-        error = log.producer_state.check_marker(producer_id, producer_epoch)
+        error = log.producer_state.check_epoch(producer_id, producer_epoch)
         if error is not None:
             self._error(part, node, error, 1, respond)
             return

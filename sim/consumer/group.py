@@ -34,6 +34,7 @@ from typing import Any
 
 import simpy
 
+from sim.broker.producer_state import INVALID_PRODUCER_EPOCH
 from sim.broker.replication import NONE as APPEND_OK
 from sim.consumer import events
 from sim.consumer.classic_group import (
@@ -74,9 +75,13 @@ GROUP_SUBSCRIBED_TO_TOPIC = "GROUP_SUBSCRIBED_TO_TOPIC"
 
 def offsets_write_error(append_error: str) -> str:
     """What a coordinator answers when its write to ``__consumer_offsets`` failed: it no longer
-    leads that partition (NOT_COORDINATOR: find the coordinator again), or cannot write now."""
+    leads that partition (NOT_COORDINATOR: find the coordinator again), or cannot write now.
+    A transactional producer's offsets from a fenced epoch come back as INVALID_PRODUCER_EPOCH
+    (``GroupMetadataManager.storeOffsets`` passes other errors through)."""
     if append_error == "NOT_LEADER_OR_FOLLOWER":
         return NOT_COORDINATOR
+    if append_error == INVALID_PRODUCER_EPOCH:
+        return INVALID_PRODUCER_EPOCH
     return COORDINATOR_NOT_AVAILABLE
 
 

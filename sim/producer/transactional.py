@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+from sim.broker.producer_state import INVALID_PRODUCER_EPOCH
 from sim.broker.transaction_coordinator import (
     CONCURRENT_TRANSACTIONS,
     PRODUCER_FENCED,
@@ -275,6 +276,11 @@ class TransactionalState:
         error = yield from self._call(lambda: groups.txn_offset_commit(
             group_id, self.producer_id, self.producer_epoch, group_metadata["member.id"],
             group_metadata["generation.id"], offsets), group_id=group_id)
+        if error in (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH):
+            # a late TxnOffsetCommit of an epoch the coordinator already bumped (it timed the
+            # transaction out): fatal, as TransactionManager.TxnOffsetCommitHandler
+            self._coordinator_error(PRODUCER_FENCED, "TxnOffsetCommit")
+            raise self.error  # type: ignore[misc]
         if error:
             from sim.consumer.errors import CommitFailedError
 
