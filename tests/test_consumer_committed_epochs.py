@@ -13,57 +13,29 @@ from __future__ import annotations
 
 import pytest
 
-from sim import faults
-from sim.consumer import Consumer, LogTruncationError
+from sim.consumer import Consumer, LogTruncationError, OffsetAndMetadata
 from sim.consumer import events as ev
 from sim.consumer.fetcher import epoch_for_offset
 from sim.kernel import Kernel
 from sim.producer import Producer
-from sim.records import TopicPartition
+from tests.truncation_support import TP, leader_ahead_of_its_follower, offsets_read
 
-TP = TopicPartition("t", 0)
 GROUP = {"group.id": "g", "enable.auto.commit": False}
 
 
 def _commit_past_a_truncation() -> tuple[Kernel, int]:
     """Run the scenario up to ``b``'s arrival; returns the kernel and ``a``'s commit epoch."""
-    kernel = Kernel(seed=0, brokers=3)
-    kernel.cluster.create_topic("t", partitions=1, replication_factor=2,
-                                configs={"unclean.leader.election.enable": True})
-    part = kernel.cluster.partition("t", 0)
-    leader, stale = part.leader, next(b for b in part.replicas if b != part.leader)
-    producer = Producer(kernel, {"linger.ms": 0})
-    a = Consumer(kernel, {**GROUP, "client.id": "a", "auto.offset.reset": "earliest"})
+    world = leader_ahead_of_its_follower(brokers=3)
+    a = Consumer(world.kernel, {**GROUP, "client.id": "a", "auto.offset.reset": "earliest"})
     a.subscribe(["t"])
-    for i in range(10):
-        producer.send("t", key=f"k{i}")
-    producer.flush()
-    kernel.run(kernel.now_ms + 50)
-    faults.NetworkPartition((stale,), (leader,)).apply(kernel)
-    for i in range(50):  # the stale replica drops out of the ISR; the leader goes on alone
-        producer.send("t", key=f"late{i}")
-        producer.flush()
-        kernel.run(kernel.now_ms + 1000)
-    while TP not in a.assignment() or a.position(TP) < 60:
-        a.poll(100)
+    world.read_all(a)
     a.commit_sync()
-    committed_epoch = epoch_for_offset(part.log, 59)
+    committed_epoch = epoch_for_offset(world.part.log, 59)
     a.close()
-    faults.CrashBroker(leader).apply(kernel)
-    kernel.run(kernel.now_ms + 20000)
-    assert (part.leader, part.log.log_end_offset) == (stale, 10)
-    for i in range(55):  # the new leader's log grows past the committed offset again
-        producer.send("t", key=f"new{i}")
-    producer.flush()
-    kernel.run(kernel.now_ms + 100)
-    assert part.log.high_watermark == 65
+    world.elect_stale_replica(new_records=55)  # the log grows past the committed offset again
     assert committed_epoch is not None
-    assert part.leader_epoch > committed_epoch
-    return kernel, committed_epoch
-
-
-def _offsets_read(consumer: Consumer, polls: int = 40) -> list[int]:
-    return [r.offset for _ in range(polls) for r in consumer.poll(100)]
+    assert world.part.leader_epoch > committed_epoch
+    return world.kernel, committed_epoch
 
 
 def test_a_commit_of_the_positions_stores_the_last_records_leader_epoch():
@@ -91,7 +63,7 @@ def test_a_member_taking_over_a_commit_past_a_truncation_resumes_at_the_divergen
     kernel, _ = _commit_past_a_truncation()
     b = Consumer(kernel, {**GROUP, "client.id": "b", "auto.offset.reset": reset})
     b.subscribe(["t"])
-    assert _offsets_read(b) == list(range(10, 65))
+    assert offsets_read(b) == list(range(10, 65))
     resets = kernel.trace.frame(ev.CONSUMER_OFFSET_RESET)
     resets = resets[resets["component"] == "b"]
     assert resets[["from_offset", "offset"]].values.tolist() == [[60, 10]]
@@ -106,7 +78,7 @@ def test_a_member_taking_over_a_commit_past_a_truncation_without_a_reset_policy_
     b = Consumer(kernel, {**GROUP, "client.id": "b", "auto.offset.reset": "none"})
     b.subscribe(["t"])
     with pytest.raises(LogTruncationError, match="truncation detected") as raised:
-        _offsets_read(b)
+        offsets_read(b)
     assert raised.value.divergent_offset == 10
 
 
@@ -116,8 +88,55 @@ def test_position_validates_a_restored_commit_first():
     kernel, _ = _commit_past_a_truncation()
     b = Consumer(kernel, {**GROUP, "client.id": "b"})
     b.assign([TP])
-    assert b.committed([TP])[TP] == 60
+    assert b.committed([TP])[TP].offset == 60
     assert b.position(TP) == 10
+
+
+def test_committed_returns_each_offset_with_its_leader_epoch():
+    """``KafkaConsumer.committed`` returns ``OffsetAndMetadata``s whose ``leaderEpoch()`` is
+    the epoch committed with the offset (OffsetFetch's ``committedLeaderEpoch``): the last
+    record's for a commit of the positions, the one given for an ``OffsetAndMetadata``
+    committed by hand, none for a bare offset."""
+    kernel, epoch = _commit_past_a_truncation()
+    b = Consumer(kernel, {**GROUP, "client.id": "b"})
+    b.assign([TP])
+    committed = b.committed([TP])[TP]
+    assert committed == OffsetAndMetadata(60, leader_epoch=epoch)
+    assert committed.leader_epoch == epoch
+    b.commit_sync({TP: OffsetAndMetadata(7, leader_epoch=epoch)})
+    assert b.committed([TP]) == {TP: OffsetAndMetadata(7, epoch)}
+    b.commit_sync({TP: 8})
+    assert b.committed([TP])[TP].leader_epoch is None
+
+
+@pytest.mark.parametrize(("with_epoch", "expected"), [
+    (True, list(range(10, 65))),
+    (False, list(range(60, 65))),
+])
+def test_seek_to_an_offset_and_metadata_validates_the_position(with_epoch, expected):
+    """``KafkaConsumer.seek(TopicPartition, OffsetAndMetadata)`` seeks unvalidated with the
+    leader epoch (``SubscriptionState.seekUnvalidated``), so the position is validated
+    before its first fetch and resumes at the divergence, 10 (not at ``earliest``, 0);
+    ``seek(tp, 60)`` (no epoch)
+    is taken as valid and reads only 60-64, skipping the 50 records at 10-59."""
+    kernel, epoch = _commit_past_a_truncation()
+    b = Consumer(kernel, {"client.id": "b", "auto.offset.reset": "earliest"})
+    b.assign([TP])
+    b.seek(TP, OffsetAndMetadata(60, epoch) if with_epoch else 60)
+    assert offsets_read(b) == expected
+
+
+def test_seek_to_the_committed_offset_and_metadata_with_no_reset_policy_raises():
+    """The epoch that ``committed()`` returns makes a seek to it validated: past a
+    truncation and with ``auto.offset.reset=none``, ``poll()`` throws
+    ``LogTruncationException`` instead of reading on from the committed offset."""
+    kernel, _ = _commit_past_a_truncation()
+    b = Consumer(kernel, {**GROUP, "client.id": "b", "auto.offset.reset": "none"})
+    b.assign([TP])
+    b.seek(TP, b.committed([TP])[TP])
+    with pytest.raises(LogTruncationError) as raised:
+        b.poll(100)
+    assert (raised.value.fetch_offset, raised.value.divergent_offset) == (60, 10)
 
 
 def test_auto_commit_and_close_commit_the_epoch_too():

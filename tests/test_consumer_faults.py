@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from sim.consumer import (
     CommitTimeoutError,
     Consumer,
     LogTruncationError,
+    OffsetAndMetadata,
     metrics,
 )
 from sim.consumer import events as ev
@@ -36,6 +38,7 @@ from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.records import TopicPartition
 from sim.workloads import Workload
+from tests.truncation_support import TP, leader_ahead_of_its_follower, offsets_read
 
 # -- the heartbeat thread never waits 0 ms in a loop -------------------------------------------
 
@@ -381,7 +384,8 @@ def test_commit_sync_retries_while_the_coordinator_is_unavailable():
         "COORDINATOR_NOT_AVAILABLE"] * 3 + [""]
     sent = commits.groupby("seq")["sent_ms"].first().to_numpy()[-4:]
     assert (np.diff(sent) >= 100).all()
-    assert consumer.committed()[TopicPartition("t", 0)] == consumer.position(TopicPartition("t", 0))
+    assert consumer.committed()[TopicPartition("t", 0)].offset == consumer.position(
+        TopicPartition("t", 0))
 
 
 def test_commit_sync_gives_up_after_default_api_timeout_ms():
@@ -398,41 +402,18 @@ def test_commit_sync_gives_up_after_default_api_timeout_ms():
 
 # -- KIP-320: a position past a truncation -----------------------------------------------------
 
-def _ahead_of_a_truncated_leader(reset: str) -> tuple[Kernel, Consumer, TopicPartition]:
+def _ahead_of_a_truncated_leader(reset: str, new_records: int = 5
+                                 ) -> tuple[Kernel, Consumer, TopicPartition]:
     """A consumer that read 60 records of ``t-0``, 50 of them only the old leader had; an
-    unclean election makes the stale replica (10 records) leader, which then takes 5 more."""
-    kernel = Kernel(seed=0, brokers=2)
-    kernel.cluster.create_topic("t", partitions=1, replication_factor=2,
-                                configs={"unclean.leader.election.enable": True})
-    part = kernel.cluster.partition("t", 0)
-    leader, stale = part.leader, next(b for b in part.replicas if b != part.leader)
-    producer = Producer(kernel, {"linger.ms": 0})
-    tp = TopicPartition("t", 0)
-    consumer = Consumer(kernel, {"auto.offset.reset": reset})
-    consumer.assign([tp])
-    consumer.seek(tp, 0)
-    for i in range(10):
-        producer.send("t", key=f"k{i}")
-    producer.flush()
-    kernel.run(kernel.now_ms + 50)
-    faults.NetworkPartition((stale,), (leader,)).apply(kernel)
-    for i in range(50):  # the stale replica drops out of the ISR; the leader goes on alone
-        producer.send("t", key=f"late{i}")
-        producer.flush()
-        kernel.run(kernel.now_ms + 1000)
-    while consumer.position(tp) < 60:
-        consumer.poll(100)
-    old_epoch = part.leader_epoch
-    faults.CrashBroker(leader).apply(kernel)
-    kernel.run(kernel.now_ms + 20000)
-    assert (part.leader, part.log.log_end_offset) == (stale, 10)
-    assert part.leader_epoch > old_epoch
-    for i in range(5):
-        producer.send("t", key=f"new{i}")
-    producer.flush()
-    kernel.run(kernel.now_ms + 100)
-    assert part.log.high_watermark == 15
-    return kernel, consumer, tp
+    unclean election makes the stale replica (10 records) leader, which then takes
+    ``new_records`` more (``tests.truncation_support``)."""
+    world = leader_ahead_of_its_follower(brokers=2)
+    consumer = Consumer(world.kernel, {"auto.offset.reset": reset})
+    consumer.assign([TP])
+    consumer.seek(TP, 0)
+    world.read_all(consumer)
+    world.elect_stale_replica(new_records)
+    return world.kernel, consumer, TP
 
 
 @pytest.mark.parametrize("reset", ["earliest", "latest"])
@@ -441,18 +422,71 @@ def test_a_consumer_ahead_of_a_truncated_leader_resumes_at_the_divergence_point(
     new leader's epoch cache; its last record's epoch ends at 10 there, so it resumes at 10,
     reading the 5 new records once, not from 0 (earliest) nor from 15 (latest)."""
     kernel, consumer, _ = _ahead_of_a_truncated_leader(reset)
-    read = [r.offset for _ in range(20) for r in consumer.poll(100)]
-    assert read == [10, 11, 12, 13, 14]
+    assert offsets_read(consumer, polls=20) == [10, 11, 12, 13, 14]
     resets = kernel.trace.frame(ev.CONSUMER_OFFSET_RESET)
     assert resets[["from_offset", "offset"]].values.tolist() == [[60, 10]]
     assert resets["reason"].str.contains("truncation detected").all()
 
 
 def test_a_consumer_ahead_of_a_truncated_leader_without_a_reset_policy_raises():
-    """With auto.offset.reset=none the truncation is an error naming the divergence point
-    (``LogTruncationException``); the position stays where it was."""
+    """With auto.offset.reset=none the truncation is an error naming the partition, its
+    position and the divergence point (``LogTruncationException.offsetOutOfRangePartitions``
+    and ``divergentOffsets``)."""
     _, consumer, tp = _ahead_of_a_truncated_leader("none")
     with pytest.raises(LogTruncationError, match="truncation detected") as raised:
         consumer.poll(100)
-    assert raised.value.divergent_offset == 10
-    assert consumer.position(tp) == 60
+    error = raised.value
+    assert (error.partition, error.fetch_offset, error.divergent_offset) == (tp, 60, 10)
+    assert error.divergent_offsets() == {tp: OffsetAndMetadata(10, error.divergent_epoch)}
+    assert error.divergent_epoch is not None
+
+
+def test_after_a_log_truncation_error_the_partition_is_not_read_until_the_application_seeks():
+    """``SubscriptionState.maybeCompleteValidation`` returns the ``LogTruncation`` and leaves
+    the partition in AWAIT_VALIDATION: not fetchable, its position not valid (``position()``
+    does not return it) and not committed (``allConsumed`` takes valid positions only). The
+    log has grown past the position again (65 records), so reading on from 60 would skip the
+    50 records that replaced the truncated ones."""
+    _, consumer, tp = _ahead_of_a_truncated_leader("none", new_records=55)
+    with pytest.raises(LogTruncationError):
+        consumer.poll(100)
+    assert offsets_read(consumer, polls=100) == []  # 10 s, within request.timeout.ms
+    with pytest.raises(LogTruncationError, match="at position 60"):
+        consumer.position(tp)
+    assert tp not in consumer.consumed_offsets()
+
+
+def test_a_log_truncation_is_raised_again_each_time_the_validation_is_retried():
+    """The partitions of an OffsetsForLeaderEpoch request may be validated again
+    ``request.timeout.ms`` (30 s) after it (``OffsetFetcher.validatePositionsAsync``:
+    ``setNextAllowedRetry``); the answer shows the same truncation, so ``poll()`` throws
+    ``LogTruncationException`` again, and keeps doing so until the application seeks."""
+    kernel, consumer, _ = _ahead_of_a_truncated_leader("none", new_records=55)
+    raised: list[tuple[float, int | None]] = []
+    while len(raised) < 3:
+        try:
+            assert not consumer.poll(100)
+        except LogTruncationError as error:
+            raised.append((kernel.now_ms, error.divergent_offset))
+    times = [at_ms for at_ms, _ in raised]
+    assert [later - earlier for earlier, later in itertools.pairwise(times)] \
+        == [pytest.approx(30_000, abs=100)] * 2
+    assert [divergent for _, divergent in raised] == [10, 10, 10]
+
+
+@pytest.mark.parametrize(("seek_to", "expected"), [
+    ("divergent", list(range(10, 65))),
+    (0, list(range(65))),
+])
+def test_a_seek_after_a_log_truncation_error_resumes_reading(seek_to, expected):
+    """A seek ends the wait for validation: to an offset (``seekValidated``), or to the
+    ``divergentOffsets()`` entry, an ``OffsetAndMetadata`` with its leader epoch
+    (``KafkaConsumer.seek(TopicPartition, OffsetAndMetadata)`` → ``seekUnvalidated``), which
+    validates and reads the 55 records that replaced the truncated ones, once."""
+    _, consumer, tp = _ahead_of_a_truncated_leader("none", new_records=55)
+    with pytest.raises(LogTruncationError) as raised:
+        consumer.poll(100)
+    consumer.seek(tp, raised.value.divergent_offsets()[tp] if seek_to == "divergent"
+                  else seek_to)
+    assert offsets_read(consumer) == expected
+    assert consumer.consumed_offsets() == {tp: 65}

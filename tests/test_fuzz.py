@@ -654,6 +654,30 @@ DEFECTS: dict[str, str | None] = {
     # policy, seeks to the first offset known to diverge (14) instead. Fixed: the consumer
     # validates its position so (sim.consumer.subscription)
     "transactions-unsafe--eos-uncaused-reset-to-earliest-after-truncation": None,
+    # connect campaign (seed 1, schedule 29, minimised to one split): Connect's source producer
+    # (Worker.baseProducerConfigs: not idempotent, max.in.flight.requests.per.connection=1)
+    # had a batch of lines-2 in flight to a broker it was cut from; the leader moved and the
+    # lab's sender drained the partition's next batches to the new leader (its in-flight limit
+    # is per connection only), so they were written first and the old batch, retried after its
+    # request timed out, landed 300 offsets later. Kafka's Sender mutes a partition while one
+    # of its batches is in flight when max.in.flight is 1 (guaranteeMessageOrder) and puts a
+    # retried batch back at the head of its queue, so the order holds
+    "connect--nonmonotonic-send-partition-not-muted": (
+        "simulator bug: with max.in.flight.requests.per.connection=1 the producer does not "
+        "mute a partition that has a batch in flight, so a later batch overtakes it after a "
+        "leader change (Kafka's Sender guaranteeMessageOrder)"),
+    # connect campaign (seed 2, schedule 79, minimised): the leader worker crashed before its
+    # write of the source connector's task configs was acknowledged; the connector's worker
+    # never asked again, so the source had no task and no line reached the topic. Kafka's
+    # forwarded request is answered once the configs are written and read back, and a failed
+    # one is retried. Fixed: the connector's worker retries (DistributedHerder)
+    "connect--source-lost-task-configs-write-lost": None,
+    # connect campaign (seed 2, schedule 41, minimised): a worker crashed after its sink
+    # consumer had rejoined a rebalance; the coordinator keeps such a member until the join
+    # completes and its 45 s session times out, and it was made leader, so the group was
+    # still in CompletingRebalance at the end and 167 records were not in the table yet. As in
+    # Kafka: a checker false alarm, now tied to its cause (connect-sink-pending, tolerated)
+    "connect--sink-lost-group-held-by-crashed-member": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -308,7 +308,8 @@ def test_late_txn_offset_commit_of_a_timed_out_transaction_is_fenced_not_left_pe
     assert not outcome  # the TxnOffsetCommit still waits for the group coordinator
     kernel.cluster.network.heal("app", group_node)
     kernel.run(kernel.now_ms + 1_000)
-    assert len(outcome) == 1 and isinstance(outcome[0], ProducerFencedError)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], ProducerFencedError)
     assert not gc.has_pending_txn_offsets("g", [tin])
     assert gc.fetch_offsets("g", [tin]) == {tin: None}
 

@@ -42,6 +42,7 @@ from sim.connect.status import (
     Status,
 )
 from sim.connect.storage import (
+    READ_WRITE_TOTAL_TIMEOUT_MS,
     KafkaConfigBackingStore,
     KafkaOffsetBackingStore,
     KafkaStatusBackingStore,
@@ -49,7 +50,7 @@ from sim.connect.storage import (
 from sim.connect.worker import Worker
 from sim.consumer import group as gc
 from sim.consumer.group import group_coordinator
-from sim.errors import ConfigError
+from sim.errors import ConfigError, ProduceError
 
 DISTRIBUTED_CONFIG = (
     ConfigDef()
@@ -103,9 +104,11 @@ a record acknowledged in one of them wakes every reader at once, as a long poll 
 RECONFIGURE_BACKOFF_MS = 250
 """``RECONFIGURE_CONNECTOR_TASKS_BACKOFF_INITIAL_MS``: retry writing task configs after this."""
 
-_WORKERS: weakref.WeakKeyDictionary[Any, dict[str, DistributedHerder]] = (
-    weakref.WeakKeyDictionary())
-"""The REST endpoints of each kernel's workers, by URL: where forwarded requests go."""
+def _workers(kernel: Any) -> dict[str, DistributedHerder]:
+    """The REST endpoints of the kernel's workers, by URL: where forwarded requests go. Kept on
+    the kernel, so that they go away with it (a module-level table keyed weakly by the kernel
+    would keep it alive: its herders refer to it)."""
+    return vars(kernel).setdefault("_connect_workers", {})  # type: ignore[no-any-return]
 _HISTORY: weakref.WeakKeyDictionary[Any, dict[str, list[dict[str, Any]]]] = (
     weakref.WeakKeyDictionary())
 """What each group's workers started, stopped and lost, when: for ``timeline()`` only."""
@@ -166,7 +169,7 @@ class DistributedHerder(StandaloneHerder):
         self.wake: simpy.Event = kernel.env.event()
         self.rejoin_needed = True
         self._units_seen: list[str] = []
-        _WORKERS.setdefault(kernel, {})[self.url] = self
+        _workers(kernel)[self.url] = self
         self.history = _HISTORY.setdefault(kernel, {}).setdefault(self.group_id, [])
         self.read_wake: simpy.Event = kernel.env.event()
         for store in (self.config_store, self.status_store, self.offset_store):
@@ -413,12 +416,33 @@ class DistributedHerder(StandaloneHerder):
         configs = [{k: str(v) for k, v in c.items()} for c in configs]
         if configs == self.tasks.get(name):
             return
-        leader = _WORKERS.get(self.kernel, {}).get(self.leader_url)
+        leader = _workers(self.kernel).get(self.leader_url)
         if leader is None or not leader.alive or not leader.is_leader():
             timer = self.kernel.env.timeout(RECONFIGURE_BACKOFF_MS)
             timer.callbacks.append(lambda _e: self._reconfigure(name))
             return
-        leader.config_store.put_task_configs(name, configs)
+        future = leader.config_store.put_task_configs(name, configs)
+        self.kernel.env.process(self._await_task_configs(name, leader, future))
+
+    def _await_task_configs(self, name: str, leader: DistributedHerder,
+                            future: Any) -> Generator[Any, Any, None]:
+        """The forwarded request's answer: Kafka's leader answers once the task configs are
+        written and read back (``KafkaConfigBackingStore.putTaskConfigs``), and the connector's
+        worker retries a request that failed, because the leader died, or timed out
+        (``reconfigureConnectorTasksWithExponentialBackoffRetries``). Without the retry, a
+        leader crashing before its write was acknowledged left the connector with no tasks."""
+        waited = 0
+        while not future.done() and leader.alive and waited < READ_WRITE_TOTAL_TIMEOUT_MS:
+            yield self.kernel.env.timeout(RECONFIGURE_BACKOFF_MS)
+            waited += RECONFIGURE_BACKOFF_MS
+        if future.done():
+            try:
+                future.get(self.kernel.now_ms)  # acknowledged: the answer is at hand
+                return
+            except ProduceError:
+                pass
+        if self.alive:
+            self._reconfigure(name)
 
     def _record(self, unit: str, event: str) -> None:
         self.history.append({"time_ms": self.kernel.now_ms, "worker": self.worker.worker_id,
@@ -450,7 +474,7 @@ class DistributedHerder(StandaloneHerder):
             raise ConnectRestError(NO_LEADER, 409)
         if self.leader_url == self.url:
             return self
-        leader = _WORKERS.get(self.kernel, {}).get(self.leader_url)
+        leader = _workers(self.kernel).get(self.leader_url)
         if leader is None or not leader.alive:
             raise ConnectRestError("IO Error trying to forward REST request: Connection "
                                    f"refused ({self.leader_url})", 500)
@@ -462,7 +486,7 @@ class DistributedHerder(StandaloneHerder):
         """The worker the leader's last assignment gave ``unit`` to (leader only)."""
         for worker_id, units in self.assignor.leader_state.items():
             if unit in units:
-                owner = _WORKERS.get(self.kernel, {}).get(_url(worker_id))
+                owner = _workers(self.kernel).get(_url(worker_id))
                 return owner if owner is not None and owner.alive else None
         return None
 

@@ -28,7 +28,6 @@ JsonConverter writes the same maps):
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -41,9 +40,10 @@ READ_WRITE_TOTAL_TIMEOUT_MS = 30_000
 """``KafkaConfigBackingStore.READ_WRITE_TOTAL_TIMEOUT_MS``: how long a write waits to be read."""
 
 
-_READERS: weakref.WeakKeyDictionary[Any, dict[str, list[Callable[[], None]]]] = (
-    weakref.WeakKeyDictionary())
-"""Per kernel and topic, the readers to wake when a record written there is acknowledged."""
+def _readers(kernel: Any) -> dict[str, list[Callable[[], None]]]:
+    """Per topic, the readers to wake when a record written there is acknowledged; kept on the
+    kernel, so that they go away with it."""
+    return vars(kernel).setdefault("_connect_readers", {})  # type: ignore[no-any-return]
 
 
 class _LogProducer(Producer):
@@ -59,7 +59,7 @@ class _LogProducer(Producer):
         super().notify_progress()
         if self.acked > self.last_acked:
             self.last_acked = self.acked
-            for wake in list(_READERS.get(self.kernel, {}).get(self.log_topic, [])):
+            for wake in list(_readers(self.kernel).get(self.log_topic, [])):
                 wake()
 
 
@@ -85,7 +85,7 @@ class KafkaBasedLog:
 
     def on_data(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` whenever a record written to this topic is acknowledged."""
-        _READERS.setdefault(self.kernel, {}).setdefault(self.topic, []).append(wake)
+        _readers(self.kernel).setdefault(self.topic, []).append(wake)
 
     def send(self, key: str, value: Any) -> FutureRecordMetadata:
         """Append ``key`` → ``value`` as JSON (``None``: a tombstone)."""

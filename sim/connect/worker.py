@@ -316,6 +316,13 @@ class WorkerSourceTask(WorkerTask):
         self._stop_task()
         yield from ()
 
+    def crash(self) -> None:
+        """The worker process died: its producer dies with it (records not sent yet are lost;
+        their offsets were never flushed, so the task that takes over produces them again)."""
+        super().crash()
+        if hasattr(self, "producer"):
+            self.producer.crash()
+
     def time_to_flush(self) -> float:
         return max(self.next_flush - self.kernel.now_ms, 1.0)
 

@@ -51,6 +51,7 @@ from sim.consumer.fetcher import (
     chunks_of,
     log_start_offset,
 )
+from sim.consumer.offsets import OffsetAndMetadata
 from sim.errors import ConfigError
 from sim.records import TopicPartition
 
@@ -63,6 +64,7 @@ __all__ = [
     "IllegalStateError",
     "LogTruncationError",
     "NoOffsetForPartitionError",
+    "OffsetAndMetadata",
     "OffsetAndTimestamp",
     "OffsetOutOfRangeError",
     "RebalanceInProgressError",
@@ -139,6 +141,10 @@ class Consumer(ConsumerClient):
 
         Raises:
             NoOffsetForPartitionError: auto.offset.reset=none and no committed offset.
+            LogTruncationError: auto.offset.reset=none and a position's validation found a
+                truncation (KIP-320); raised again each time the validation is retried
+                (every ``request.timeout.ms``) until you ``seek()`` that partition, which
+                meanwhile is not read.
         """
         self.check_direct_call("poll()")
         return self.drive(self.poll_gen(timeout_ms))
@@ -198,12 +204,14 @@ class Consumer(ConsumerClient):
             self.check_direct_call("process()")
             self.drive(self.process_gen(chunks))
 
-    def commit_sync(self, offsets: dict[Any, int] | None = None) -> None:
+    def commit_sync(self, offsets: dict[Any, int | OffsetAndMetadata] | None = None
+                    ) -> None:
         """Commit ``offsets`` (default: every position, i.e. last record returned + 1).
 
         The default commit also stores the leader epoch of each partition's last record read
         (KIP-320), so whoever restores the offset can detect a truncation; offsets given by
-        hand carry none (unless they have a ``leader_epoch``), as in Kafka.
+        hand carry none unless given as ``OffsetAndMetadata(offset, leader_epoch=…)``, as in
+        Kafka.
 
         Inside ``on_records`` the commit happens when the lab replays your calls: if it fails,
         the error is raised there, so the calls you made after ``commit_sync`` are not carried
@@ -226,7 +234,8 @@ class Consumer(ConsumerClient):
             if error:
                 raise self.commit_error(error)
 
-    def commit_async(self, offsets: dict[Any, int] | None = None) -> None:
+    def commit_async(self, offsets: dict[Any, int | OffsetAndMetadata] | None = None
+                     ) -> None:
         """Like ``commit_sync`` but does not wait for the answer; failures go to the trace."""
         snapshot, leader_epochs = self._offsets(offsets), self._leader_epochs(offsets)
         if self._script is not None:
@@ -275,12 +284,17 @@ class Consumer(ConsumerClient):
                 if (epoch := getattr(value, "leader_epoch", None)) is not None}
 
     def committed(self, partitions: Iterable[TopicPartition] | None = None
-                  ) -> dict[TopicPartition, int | None]:
-        """The group's committed offsets (None where there is none)."""
+                  ) -> dict[TopicPartition, OffsetAndMetadata | None]:
+        """The group's committed offsets (Kafka's ``committed``), None where there is none.
+
+        Each is an ``OffsetAndMetadata``: ``.offset``, and ``.leader_epoch``, the leader epoch
+        committed with it (KIP-320; None for offsets committed by hand without one).
+        ``seek(tp, committed[tp])`` resumes there, validated against the leader.
+        """
         if self.group_id is None:
             raise IllegalStateError("committed() needs a group.id.")
         wanted = list(partitions) if partitions is not None else self.assignment()
-        return self.group_coordinator.fetch_offsets(self.group_id, wanted)
+        return self.group_coordinator.fetch_committed(self.group_id, wanted)
 
     def position(self, tp: TopicPartition) -> int:
         """The offset of the next record to fetch from ``tp``.
@@ -290,7 +304,9 @@ class Consumer(ConsumerClient):
         earlier leader) is validated first when the leader can be asked.
 
         Raises:
-            LogTruncationError: validation found a truncation and ``auto.offset.reset=none``.
+            LogTruncationError: validation found a truncation and ``auto.offset.reset=none``,
+                now or earlier (the position stays unvalidated until ``seek()``; Kafka's
+                ``position()`` would block until it validates again and throw).
         """
         subs = self.subscriptions
         subs.check_assigned(tp)
@@ -304,14 +320,29 @@ class Consumer(ConsumerClient):
         part = self.cluster.partition(tp.topic, tp.partition)
         if self._reachable(part.leader):
             subs.maybe_validate_position(tp, part, self.now_ms)
+        if tp in subs.truncated:
+            raise subs.truncation_error(tp)
         return subs.positions[tp]
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        """Fetch ``tp`` from ``offset`` on the next poll."""
+    def seek(self, tp: TopicPartition, offset: int | OffsetAndMetadata) -> None:
+        """Fetch ``tp`` from ``offset`` on the next poll.
+
+        ``offset`` is an offset, or an ``OffsetAndMetadata`` (what ``committed()`` returns, or
+        ``LogTruncationError.divergent_offsets()``): with a ``leader_epoch`` the position is
+        validated against the partition's leader before it is fetched from
+        (``KafkaConsumer.seek(TopicPartition, OffsetAndMetadata)`` → ``seekUnvalidated``,
+        KIP-320); a plain offset is taken as valid (``seekValidated``). Either ends a wait
+        for validation after a ``LogTruncationError``.
+        """
         self.subscriptions.check_assigned(tp)
-        if offset < 0:
-            raise ConfigError(f"seek(): offset must be ≥ 0 but got {offset}.")
-        self.subscriptions.seek(tp, offset, self.now_ms)
+        target = getattr(offset, "offset", offset)
+        if target < 0:
+            raise ConfigError(f"seek(): offset must be ≥ 0 but got {target}.")
+        epoch = getattr(offset, "leader_epoch", None)
+        if epoch is None:
+            self.subscriptions.seek(tp, target, self.now_ms)
+        else:
+            self.subscriptions.seek_unvalidated(tp, target, self.now_ms, epoch)
 
     def offsets_for_times(self, timestamps: dict[Any, int]
                           ) -> dict[TopicPartition, OffsetAndTimestamp | None]:

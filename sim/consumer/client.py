@@ -413,6 +413,8 @@ class ConsumerClient:
         partitions cheap); a full look at least every ``fetch.max.wait.ms`` regardless."""
         if self.fetcher.reading_remote():  # a tiered read finishes with time, not a change
             return True
+        if self.subscriptions.validation_due(self.now_ms):  # so is a validation's retry
+            return True
         stamp, at_ms = self._nothing_found
         return stamp != self._data_stamp() or self.now_ms - at_ms >= FETCH_MAX_WAIT_MS
 

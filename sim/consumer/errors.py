@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sim.errors import KafkaLabError
+from sim.records import TopicPartition
 
 
 class IllegalStateError(KafkaLabError):
@@ -20,12 +23,32 @@ class OffsetOutOfRangeError(KafkaLabError):
 class LogTruncationError(OffsetOutOfRangeError):
     """After a leader change the position's leader epoch ends below the position in the new
     leader's log (records were truncated) and ``auto.offset.reset=none``
-    (``LogTruncationException``, KIP-320). ``divergent_offset`` is the first offset known to
-    diverge, None when the leader knows no such epoch."""
+    (``LogTruncationException``, KIP-320).
 
-    def __init__(self, message: str, divergent_offset: int | None = None) -> None:
+    ``partition`` and ``fetch_offset`` say which position (``offsetOutOfRangePartitions()``);
+    ``divergent_offset`` and ``divergent_epoch`` are the first offset known to diverge and its
+    leader epoch, None when the leader knows no such epoch. The position stays unvalidated
+    until the application seeks: ``consumer.seek(error.partition, error.divergent_offsets()
+    [error.partition])`` resumes where the logs diverge, validated.
+    """
+
+    def __init__(self, message: str, divergent_offset: int | None = None,
+                 partition: TopicPartition | None = None, fetch_offset: int | None = None,
+                 divergent_epoch: int | None = None) -> None:
         super().__init__(message)
         self.divergent_offset = divergent_offset
+        self.partition = partition
+        self.fetch_offset = fetch_offset
+        self.divergent_epoch = divergent_epoch
+
+    def divergent_offsets(self) -> dict[TopicPartition | None, Any]:
+        """Kafka's ``divergentOffsets()``: {partition: ``OffsetAndMetadata``(first diverging
+        offset, its leader epoch)}, empty when the leader knows no such epoch."""
+        from sim.consumer.offsets import OffsetAndMetadata  # here: offsets needs the configs
+
+        if self.divergent_offset is None:
+            return {}
+        return {self.partition: OffsetAndMetadata(self.divergent_offset, self.divergent_epoch)}
 
 
 class CommitFailedError(KafkaLabError):

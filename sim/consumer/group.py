@@ -461,8 +461,8 @@ class GroupCoordinator:
                 return
             now = self.kernel.now_ms
             for tp, offset in offsets.items():
-                group.offsets[tp] = OffsetAndMetadata(int(offset), now, member_id, generation,
-                                                      epochs.get(tp))
+                group.offsets[tp] = OffsetAndMetadata(int(offset), epochs.get(tp), now,
+                                                      member_id, generation)
                 group.commit_log.append((now, tp.topic, tp.partition, int(offset)))
             future.succeed(NONE)
 
@@ -496,7 +496,7 @@ class GroupCoordinator:
             pending = self.pending_txn_offsets.setdefault(producer_id, {})
             now = self.kernel.now_ms
             for tp, offset in offsets.items():
-                pending[(group_id, tp)] = OffsetAndMetadata(int(offset), now, member_id,
+                pending[(group_id, tp)] = OffsetAndMetadata(int(offset), None, now, member_id,
                                                             generation)
             future.succeed(NONE)
 

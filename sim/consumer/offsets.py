@@ -16,8 +16,9 @@ ask the partition's leader whether that record is still in its log (see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from sim.broker.log import RECORD_COLUMNS
 from sim.consumer.assignors import java_string_hash
 from sim.consumer.config import OFFSETS_TOPIC
+from sim.errors import ConfigError
 from sim.records import TopicPartition
 
 RECORD_BATCH_OVERHEAD = 61  # bytes of a v2 record batch header, as in the producer
@@ -43,17 +45,30 @@ def partition_for(group_id: str, num_partitions: int) -> int:
 
 @dataclass(frozen=True)
 class OffsetAndMetadata:
-    """A committed offset (``org.apache.kafka.clients.consumer.OffsetAndMetadata``).
+    """An offset with the leader epoch of the record before it
+    (``org.apache.kafka.clients.consumer.OffsetAndMetadata``).
 
-    ``leader_epoch`` is Kafka's ``leaderEpoch()``: the leader epoch of the record before
-    ``offset``, None when the commit did not say (offsets given by hand, a transaction's).
+    What ``committed()`` returns, and what ``commit_sync({tp: ...})`` and ``seek(tp, ...)``
+    take: ``OffsetAndMetadata(60, leader_epoch=3)``. ``leader_epoch`` is Kafka's
+    ``leaderEpoch()``, None when unknown (offsets given by hand, a transaction's); with one, a
+    consumer that seeks to the offset validates it against the partition's leader first
+    (KIP-320). The group coordinator also keeps when and by whom the offset was committed
+    (``commit_ms``, ``member_id``, ``generation``); they are left out of comparisons.
+
+    Raises:
+        ConfigError: for a negative offset (Kafka's ``IllegalArgumentException``).
     """
 
     offset: int
-    commit_ms: float
-    member_id: str
-    generation: int
     leader_epoch: int | None = None
+    commit_ms: float = field(default=math.nan, compare=False, repr=False)
+    member_id: str = field(default="", compare=False, repr=False)
+    generation: int = field(default=-1, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.offset < 0:
+            raise ConfigError(f"OffsetAndMetadata: the offset must be ≥ 0 but got "
+                              f"{self.offset}.")
 
 
 def ensure_offsets_topic(cluster: Any, num_partitions: int, replication_factor: int) -> Any:

@@ -18,14 +18,24 @@ records past it were truncated (an unclean election, say): the consumer seeks to
 diverging offset, or with ``auto.offset.reset=none`` raises ``LogTruncationError``. A leader
 that knows no such epoch gets the position reset by ``auto.offset.reset``.
 
+A truncation raised that way leaves the position *awaiting validation*
+(``maybeCompleteValidation`` returns a ``LogTruncation`` and leaves the state as it is): nothing
+is fetched from the partition, its position is not committed (``allConsumed`` takes valid
+positions only), and OffsetsForLeaderEpoch is sent again ``request.timeout.ms`` after the last
+one (``setNextAllowedRetry``), which finds the same truncation and raises again, until the
+application seeks: to an offset, or to ``error.divergent_offsets()[tp]``, an
+``OffsetAndMetadata`` whose leader epoch gets that position validated in turn
+(``KafkaConsumer.seek(TopicPartition, OffsetAndMetadata)`` → ``seekUnvalidated``).
+
 Committing the positions commits that epoch too (``allConsumed``: ``position.offsetEpoch``),
 and a position restored from a committed offset that has one is validated the same way before
 its first fetch (``refreshCommittedOffsets`` → ``seekUnvalidated``): a member that takes a
 partition over from a commit past a truncation resumes where the logs diverge, even if the
-log has grown past the committed offset again since. Positions without an epoch are not
-validated: ``seek()`` to an offset, a committed offset given by hand, and a reset by
-``auto.offset.reset`` (Kafka's ``resetPositionIfNeeded`` leaves the epoch out on purpose;
-ListOffsets' leader epoch only refreshes the consumer's metadata).
+log has grown past the committed offset again since. ``seek()`` to an ``OffsetAndMetadata``
+with a leader epoch is validated the same way. Positions without an epoch are not
+validated: ``seek()`` to an offset, a committed offset given by hand without an epoch, and a
+reset by ``auto.offset.reset`` (Kafka's ``resetPositionIfNeeded`` leaves the epoch out on
+purpose; ListOffsets' leader epoch only refreshes the consumer's metadata).
 """
 
 from __future__ import annotations
@@ -48,6 +58,10 @@ from sim.consumer.fetcher import log_start_offset, out_of_range
 from sim.consumer.history import ConsumerHistory
 from sim.errors import ConfigError
 from sim.records import TopicPartition
+
+REQUEST_TIMEOUT_MS = 30000
+"""``request.timeout.ms`` (consumer default): after an OffsetsForLeaderEpoch request, the
+partitions in it are validated again no sooner than this (``setNextAllowedRetry``)."""
 
 
 class SubscriptionState:
@@ -78,6 +92,9 @@ class SubscriptionState:
         self.positions: dict[TopicPartition, int] = {}
         self.offset_epochs: dict[TopicPartition, int] = {}  # epoch of the last record read
         self.leader_epochs: dict[TopicPartition, int] = {}  # leader epoch positions are under
+        # positions left awaiting validation after a LogTruncationError: when validation is
+        # retried (nextRetryTimeMs), and the first diverging offset and epoch it found
+        self.truncated: dict[TopicPartition, tuple[float, int | None, int | None]] = {}
         self.paused: set[TopicPartition] = set()
         self.version += 1
 
@@ -116,6 +133,7 @@ class SubscriptionState:
             if tp not in wanted:
                 del self.positions[tp]
                 self.offset_epochs.pop(tp, None)
+                self.truncated.pop(tp, None)
 
     def unsubscribe(self) -> None:
         self.topics, self.pattern, self.manual = [], None, None
@@ -162,6 +180,7 @@ class SubscriptionState:
         for tp in gone:
             self.positions.pop(tp, None)
             self.offset_epochs.pop(tp, None)
+            self.truncated.pop(tp, None)
             self.paused.discard(tp)
 
     def check_assigned(self, tp: TopicPartition) -> None:
@@ -178,8 +197,10 @@ class SubscriptionState:
     def seek(self, tp: TopicPartition, offset: int, now_ms: float,
              offset_epoch: int | None = None) -> None:
         """Set the position of ``tp``; ``offset_epoch`` is the leader epoch of the record
-        before it, when known (then the position is validated after a leader change)."""
+        before it, when known (then the position is validated after a leader change). A
+        position left awaiting validation by a truncation is replaced (``seekValidated``)."""
         self.positions[tp] = int(offset)
+        self.truncated.pop(tp, None)
         if offset_epoch is None:
             self.offset_epochs.pop(tp, None)
         else:
@@ -197,14 +218,15 @@ class SubscriptionState:
             del self.leader_epochs[tp]  # validated under no leader yet (AWAIT_VALIDATION)
 
     def consumed(self) -> dict[TopicPartition, int]:
-        """Positions of the owned partitions: what ``commit_sync()`` commits by default."""
-        return {tp: self.positions[tp] for tp in self.owned if tp in self.positions}
+        """Positions of the owned partitions: what ``commit_sync()`` commits by default
+        (``allConsumed``: not a position left awaiting validation by a truncation)."""
+        return {tp: self.positions[tp] for tp in self.owned
+                if tp in self.positions and tp not in self.truncated}
 
     def consumed_epochs(self) -> dict[TopicPartition, int]:
         """The leader epochs committed with ``consumed()`` (``FetchPosition.offsetEpoch``), for
         the positions that have one."""
-        return {tp: self.offset_epochs[tp] for tp in self.owned
-                if tp in self.positions and tp in self.offset_epochs}
+        return {tp: self.offset_epochs[tp] for tp in self.consumed() if tp in self.offset_epochs}
 
     def end_offset(self, tp: TopicPartition) -> int:
         """ListOffsets "latest": the high watermark, or with read_committed the last stable
@@ -253,7 +275,8 @@ class SubscriptionState:
             if leader < 0 or not self.cluster.brokers[leader].alive or not network.connected(
                     self.client_id, leader):
                 continue
-            self.maybe_validate_position(tp, part, now_ms)
+            if not self.maybe_validate_position(tp, part, now_ms):
+                continue  # awaiting validation after a truncation: nothing is fetched
             position = self.positions[tp]
             if out_of_range(part.log, position, log_start_offset(self.cluster, part)):
                 offset = self.reset_offset(tp, now_ms, position)
@@ -264,14 +287,39 @@ class SubscriptionState:
             out.append(tp)
         return out
 
-    def maybe_validate_position(self, tp: TopicPartition, part: Any, now_ms: float) -> None:
+    def maybe_validate_position(self, tp: TopicPartition, part: Any, now_ms: float) -> bool:
         """Validate ``tp``'s position if it was taken under another leader epoch than the
         partition's now, or restored unvalidated (``maybeValidatePositionForCurrentLeader``);
-        only a position that knows its epoch can be. The caller reaches the leader."""
-        if self.leader_epochs.get(tp) != part.leader_epoch:
+        only a position that knows its epoch can be. The caller reaches the leader.
+
+        Returns False while the position awaits validation after a truncation was raised and
+        its retry is not due (``partitionsNeedingValidation`` skips it); a due retry, or a
+        leader change meanwhile, validates it again.
+        """
+        truncated = self.truncated.get(tp)
+        if truncated is not None and now_ms < truncated[0] \
+                and self.leader_epochs.get(tp) == part.leader_epoch:
+            return False
+        if truncated is not None or self.leader_epochs.get(tp) != part.leader_epoch:
             self.leader_epochs[tp] = part.leader_epoch
             if tp in self.offset_epochs:
                 self._validate_position(tp, part, now_ms)
+        return True
+
+    def validation_due(self, now_ms: float) -> bool:
+        """Whether a position awaiting validation after a truncation is due to be retried."""
+        return any(retry_ms <= now_ms for retry_ms, _, _ in self.truncated.values())
+
+    def truncation_error(self, tp: TopicPartition) -> LogTruncationError:
+        """The ``LogTruncationError`` of ``tp``'s position, left awaiting validation."""
+        _, divergent, epoch = self.truncated[tp]
+        where = ("the leader knows no such epoch" if divergent is None
+                 else f"the first offset known to diverge is {divergent}")
+        return LogTruncationError(
+            f"consumer {self.client_id}: truncation detected for {tp} at position "
+            f"{self.positions[tp]} (leader epoch {self.offset_epochs[tp]}): {where}, and "
+            "auto.offset.reset=none; seek() to a valid offset or set auto.offset.reset.",
+            divergent, tp, self.positions[tp], epoch)
 
     def _validate_position(self, tp: TopicPartition, part: Any, now_ms: float) -> None:
         """KIP-320 after a leader change: ask the new leader where the position's epoch ends
@@ -279,16 +327,15 @@ class SubscriptionState:
         position = self.positions[tp]
         epoch, end = offsets_for_leader_epoch(part, self.offset_epochs[tp])
         if epoch != UNDEFINED and end >= position:
+            if self.truncated.pop(tp, None) is not None:  # completeValidation
+                self.version += 1
             return  # validated: nothing the consumer read was truncated
         divergent = None if epoch == UNDEFINED else end
-        if self.auto_offset_reset == "none":
-            where = ("the leader knows no such epoch" if divergent is None
-                     else f"the first offset known to diverge is {divergent}")
-            raise LogTruncationError(
-                f"consumer {self.client_id}: truncation detected for {tp} at position "
-                f"{position} (leader epoch {self.offset_epochs[tp]}): {where}, and "
-                "auto.offset.reset=none; seek() to a valid offset or set auto.offset.reset.",
-                divergent)
+        if self.auto_offset_reset == "none":  # stays AWAIT_VALIDATION, retried later
+            self.truncated[tp] = (now_ms + REQUEST_TIMEOUT_MS, divergent,
+                                  None if divergent is None else epoch)
+            self.version += 1
+            raise self.truncation_error(tp)
         if divergent is None:
             offset = self.reset_offset(tp, now_ms, position)
             self.seek(tp, offset, now_ms)

@@ -20,6 +20,12 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   every profile tolerates it); for the stateful ``count`` application ``streams-undercount``,
   ``streams-count-wrong`` (under exactly_once_v2) and ``streams-overcount`` (at-least-once
   reprocessing after a task moved: tolerated) or ``streams-overcount-uncaused``;
+- from the source file, the logs and the sink's table, for a Kafka Connect pipeline
+  (``sim.fuzz.connect_check``): ``connect-source-lost``, ``connect-source-extra``,
+  ``connect-sink-lost``, ``connect-sink-wrong``, and ``connect-source-duplicate`` (at-least-once
+  allows it; the ``connect`` profile also tolerates ``duplicate`` and ``duplicate-stored``, which
+  Connect's non-idempotent source producer may write) and ``connect-sink-pending`` (rows still
+  missing while a crashed worker's consumer holds the sink's group in a rebalance: tolerated);
 - from the logs and the readers' history, for a transactional consume-transform-produce loop
   (``sim.fuzz.transactions_check``): ``eos-lost``, ``eos-duplicate``, ``eos-extra``,
   ``committed-read-aborted``, ``read-above-lso``, ``lso-above-hw``, ``hanging-transaction``
@@ -45,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim import consistency, report, scenarios
-from sim.fuzz import streams_check, transactions_check
+from sim.fuzz import connect_check, streams_check, transactions_check
 from sim.fuzz.generator import Profile, to_yaml
 
 TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-aborted",
@@ -55,14 +61,17 @@ TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-a
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
           "skipped", "processed-twice", "streams-lost", "streams-extra", "streams-undercount",
           "streams-count-wrong", "streams-overcount-uncaused", "remote-tier",
-          *TRANSACTION_KINDS)
+          *TRANSACTION_KINDS, *connect_check.KINDS)
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
                     *transactions_check.TIED_KINDS)
 """What unsafe configs may show; transactional kinds only as cases tied to a truncation."""
 ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
-         *streams_check.TOLERATED)
+         *streams_check.TOLERATED, *connect_check.TOLERATED)
+CONNECT_TOLERATED = ("duplicate", "duplicate-stored", *connect_check.TOLERATED)
+"""What a Connect pipeline may show: its source is at least once (``WorkerSourceTask`` produces
+again what it polled after its last offset flush, with a producer that is not idempotent)."""
 """Kinds from the most to the least telling: a verdict names its first one."""
 
 
@@ -260,6 +269,9 @@ def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None
     for spec in scenario.get("streams", []):
         for kind, (count, detail) in streams_check.check(kernel, spec).items():
             found.append(Violation(kind, count, detail))
+    if scenario.get("connect"):
+        for kind, (count, detail) in connect_check.check(kernel, scenario["connect"]).items():
+            found.append(Violation(kind, count, detail))
     if _outputs(scenario):
         from sim.audit import _concat
         from sim.consumer.history import READ_COLUMNS
@@ -306,7 +318,8 @@ def _first(kind: str, row: dict[str, Any]) -> str:
 
 def _tolerated(kernel: Any, profile: Profile, found: list[Violation],
                losses: list[dict[str, Any]]) -> list[Violation]:
-    at_least_once = [v for v in found if v.kind in streams_check.TOLERATED]
+    at_least_once = [v for v in found if v.kind in streams_check.TOLERATED
+                     or (profile.connect and v.kind in CONNECT_TOLERATED)]
     return at_least_once + [v for v in _tolerated_losses(kernel, profile, found, losses)
                             if v not in at_least_once]
 

@@ -18,6 +18,15 @@ aimed at a loop member's transaction coordinator (``COORDINATOR_FAULTS``): the b
 the ``__transaction_state`` partition of its ``transactional.id`` crashed, cut from the rest of
 the cluster, or cut from the member's producer, while transactions are open.
 
+The ``connect`` profile runs a Kafka Connect pipeline instead of a producer
+(``sim.connect.scenario``: a file source, a topic, a JDBC sink with 2 tasks, on 2 or 3
+distributed workers) under the broker faults (the source task's producer stands for the
+producer ``app``) and ``CONNECT_FAULTS``, one always: ``connect-crash`` (a worker's process
+killed, restarted before the horizon) and ``connect-client-cut`` (a broker cut from one of the
+pipeline's clients: the source task's producer, a sink task's consumer or the offset topic's
+producer, wherever their worker is). A worker frozen past its session timeout is not drawn: the
+lab's worker cannot freeze its tasks and clients together.
+
 The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
 slow uploads and little local retention, so that leaders change while segments are copied.
 """
@@ -39,7 +48,9 @@ BROKER_FAULTS = ("crash", "split", "controller-cut", "producer-cut", "broker-cut
 CONSUMER_FAULTS = ("consumer-crash", "consumer-hang", "consumer-leave")
 STREAMS_FAULTS = ("streams-hang", "streams-producer-cut", "streams-crash")
 COORDINATOR_FAULTS = ("coordinator-crash", "coordinator-isolated", "coordinator-producer-cut")
-FAULT_KINDS = BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS + COORDINATOR_FAULTS
+CONNECT_FAULTS = ("connect-crash", "connect-client-cut")
+FAULT_KINDS = (BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS + COORDINATOR_FAULTS
+               + CONNECT_FAULTS)
 STREAMS_APP = "enricher"
 STREAMS_OUTPUT = "payments-enriched"
 
@@ -90,6 +101,8 @@ class Profile:
     the loop's members, mid-transaction, and one fault hits a member's transaction coordinator
     (``COORDINATOR_FAULTS``). With ``unsafe`` as well, the input and output topics run one of
     ``UNSAFE_TXN_VARIANTS``.
+    ``connect`` runs a Kafka Connect pipeline (``records`` lines at ``rate_per_s``) in place of
+    the producer, and Connect faults (``CONNECT_FAULTS``).
     """
 
     name: str
@@ -107,6 +120,7 @@ class Profile:
     tiered: bool = False
     storage: bool = False
     transactions: bool = False
+    connect: bool = False
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -130,7 +144,13 @@ PROFILES = {
     "transactions": Profile("transactions", transactions=True, records=1500, rate_per_s=25.0),
     "transactions-unsafe": Profile("transactions-unsafe", transactions=True, unsafe=True,
                                    records=1500, rate_per_s=25.0),
+    "connect": Profile("connect", connect=True, records=600, rate_per_s=12.0),
 }
+CONNECT_TOPIC = "lines"
+CONNECT_SOURCE_PRODUCER = "connector-producer-src-0"
+CONNECT_DELAYS_MS = (0, 10_000)
+"""``scheduled.rebalance.max.delay.ms`` values drawn for the connect profile: a crashed worker's
+tasks move at once, or wait 10 s for it to come back (KIP-415)."""
 
 
 EOS_OUTPUT = "payments-out"
@@ -201,6 +221,8 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
             variant = f"{app}-{guarantee}"
         streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
                     "output": STREAMS_OUTPUT, "instances": 2, "config": config}]
+    if profile.connect:
+        return _connect_schedule(profile, seed, index, rng)
     if profile.transactions:
         consumers, variant = transactions_consumers(rng)
         if profile.unsafe:
@@ -249,6 +271,37 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     return scenario
 
 
+def _connect_schedule(profile: Profile, seed: int, index: int, rng: np.random.Generator
+                      ) -> dict[str, Any]:
+    """A connect profile schedule: the pipeline of ``sim.connect.scenario`` on the safe topic,
+    broker faults and Connect faults (one at least)."""
+    workers = int(rng.integers(2, 4))
+    delay = CONNECT_DELAYS_MS[int(rng.integers(len(CONNECT_DELAYS_MS)))]
+    spec = {"workers": workers, "topic": CONNECT_TOPIC,
+            "source": {"lines": profile.records, "rate_per_s": profile.rate_per_s},
+            "sink": {"tasks": 2}, "config": {"scheduled.rebalance.max.delay.ms": delay}}
+    faults = _Faults(rng, profile, (), CONNECT_SOURCE_PRODUCER)
+    faults.workers = [f"connect-{n}" for n in range(1, workers + 1)]
+    faults.add(CONNECT_FAULTS[int(rng.integers(len(CONNECT_FAULTS)))])
+    kinds = BROKER_FAULTS + CONNECT_FAULTS
+    for _ in range(int(rng.integers(1, profile.max_faults + 1))):
+        faults.add(kinds[int(rng.integers(len(kinds)))])
+    label = f"{profile.name}-{workers}workers-delay{delay}"
+    return {
+        "name": f"fuzz-{profile.name}-{seed}-{index}",
+        "description": (f"Fuzzer schedule {index} of seed {seed}, profile {label}: "
+                        f"{', '.join(faults.drawn)}; every fault undone by "
+                        f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle."),
+        "seed": int(rng.integers(2**31)),
+        "duration_ms": profile.horizon_ms + profile.settle_ms,
+        "cluster": {"brokers": 3, "broker_configs": dict(profile.broker_configs)},
+        "topics": [{"name": CONNECT_TOPIC, "partitions": 3, "replication_factor": 3,
+                    "configs": dict(SAFE_TOPIC)}],
+        "connect": spec,
+        "faults": faults.entries(),
+    }
+
+
 def coordinator_of(scenario: dict[str, Any], transactional_id: str) -> int:
     """The broker leading ``transactional_id``'s ``__transaction_state`` partition in a run of
     ``scenario`` without its faults, once the topic exists (the first transactional producer
@@ -282,10 +335,13 @@ class _Faults:
     """Collects drawn faults as (at_ms, order, entry) so that equal times keep draw order."""
 
     def __init__(self, rng: np.random.Generator, profile: Profile,
-                 members: tuple[str, ...] = ("consumer-billing-1", "consumer-billing-2")) -> None:
+                 members: tuple[str, ...] = ("consumer-billing-1", "consumer-billing-2"),
+                 producer: str = PRODUCER) -> None:
         self.rng = rng
         self.profile = profile
         self.members = members
+        self.producer = producer
+        self.workers: list[str] = []
         self.drawn: list[str] = []
         self._entries: list[tuple[int, int, dict[str, Any]]] = []
         self._busy: dict[Any, list[tuple[int, int]]] = {}  # crash / consumer windows per node
@@ -367,6 +423,23 @@ class _Faults:
             self._at(start, {"streams_crash": {"instance": instance, "lose_state": lose}})
             self._at(end, {"streams_restart": {"instance": instance}})
             kind = "streams-crash (state lost)" if lose else "streams-crash"
+        elif kind == "connect-crash":
+            worker = self.workers[int(rng.integers(len(self.workers)))]
+            window = self._free_window(worker)
+            if window is None:
+                return
+            start, end = window
+            self._at(start, {"connect_crash": {"worker": worker}})
+            self._at(end, {"connect_restart": {"worker": worker}})
+            kind = f"connect-crash ({worker})"
+        elif kind == "connect-client-cut":
+            clients = [self.producer, "connector-consumer-db-0", "connector-consumer-db-1",
+                       "connect-cluster-offsets"]
+            side_a = [self._broker()]
+            side_b = [clients[int(rng.integers(len(clients)))]]
+            self._at(start, {"network_partition": {"a": side_a, "b": side_b}})
+            self._at(end, {"heal_network": {"a": side_a, "b": side_b}})
+            kind = f"connect-client-cut ({side_b[0]})"
         elif kind == "streams-producer-cut":
             side_a = [self._broker()]
             side_b = [f"{STREAMS_APP}-{int(rng.integers(1, 3))}-StreamThread-1-producer"]
@@ -412,11 +485,11 @@ class _Faults:
         if kind == "controller-cut":
             return [broker], [CONTROLLER]
         if kind == "producer-cut":
-            return [broker], [PRODUCER]
+            return [broker], [self.producer]
         if kind == "broker-cut":
             other = (broker + 1 + int(rng.integers(2))) % 3
             return [broker], [other]
-        nodes: list[Any] = [0, 1, 2, CONTROLLER, PRODUCER]
+        nodes: list[Any] = [0, 1, 2, CONTROLLER, self.producer]
         while True:
             mask = rng.random(len(nodes)) < 0.5
             if mask.any() and not mask.all():
@@ -425,5 +498,5 @@ class _Faults:
 
     def _link(self) -> tuple[Any, Any]:
         broker = self._broker()
-        peers: list[Any] = [b for b in range(3) if b != broker] + [CONTROLLER, PRODUCER]
+        peers: list[Any] = [b for b in range(3) if b != broker] + [CONTROLLER, self.producer]
         return broker, peers[int(self.rng.integers(len(peers)))]

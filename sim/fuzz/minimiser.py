@@ -2,7 +2,8 @@
 
 Faults are handled as *units*: a fault with the entry that undoes it (a crash and its restart,
 a cut and its heal, a slowdown and its factor 1, a lossy link and its probability 0, a consumer
-crash or leave and its restart), or a fault that needs no undo (a hang, a preferred election).
+crash or leave and its restart, a Connect worker's crash and its restart), or a fault that
+needs no undo (a hang, a preferred election).
 Dropping a whole unit keeps the schedule's promise that every fault is undone.
 
 The passes, each repeated until nothing changes or the budget of runs is spent:
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 UNDO = {"crash_broker": "restart_broker", "network_partition": "heal_network",
-        "crash": "restart", "leave": "restart"}
+        "crash": "restart", "leave": "restart", "connect_crash": "connect_restart"}
 
 
 def _kind(entry: dict[str, Any]) -> str:
@@ -36,7 +37,7 @@ def _target(entry: dict[str, Any]) -> Any:
         return (str(body.get("a")), str(body.get("b")))
     if kind == "link_loss":
         return (body.get("a"), body.get("b"))
-    return body.get("broker", body.get("consumer"))
+    return body.get("broker", body.get("consumer", body.get("worker")))
 
 
 def _undoes(first: dict[str, Any], later: dict[str, Any]) -> bool:

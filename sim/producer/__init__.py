@@ -550,7 +550,7 @@ class Producer:
             blocked = self.sender.blocked
             wake = math.inf
             for state in self.topics.values():
-                wake = min(wake, state.next_wakeup_ms(blocked))
+                wake = min(wake, state.next_wakeup_ms(blocked, now))
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
             if transactions is not None and self.txn is None and transactions.needs_pass():
@@ -558,7 +558,7 @@ class Producer:
             if not (sent and wake <= now):
                 break
         self._in_pass = False
-        self.set_timer(wake)
+        self.set_timer(wake, now)
         self.arm_deadline()
 
     def arm_deadline(self) -> None:
@@ -587,9 +587,10 @@ class Producer:
         self._next_expiry_ms = now  # check the batches now, not at the next 100 ms
         self.wakeup()
 
-    def set_timer(self, wake_ms: float) -> None:
-        """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do)."""
-        now = self.kernel.now_ms
+    def set_timer(self, wake_ms: float, now_ms: float | None = None) -> None:
+        """Make sure a sender pass happens at ``wake_ms`` (an earlier pending one will do).
+        ``now_ms``: the current time, if the caller has it at hand."""
+        now = self.kernel.now_ms if now_ms is None else now_ms
         if wake_ms < math.inf and not now <= self._timer_ms <= wake_ms:
             self._timer_ms = max(wake_ms, now)
             timer = self.kernel.env.timeout(self._timer_ms - now)
@@ -608,8 +609,13 @@ class Producer:
         out partitions whose broker has not drained ready data within
         ``partitioner.availability.timeout.ms``.
         """
-        if self.partitioner is not None or all(s.sticky is None for s in self.topics.values()):
-            return  # only the sticky route reads the weights
+        if self.partitioner is not None:
+            return
+        for state in self.topics.values():
+            if state.sticky is not None:
+                break
+        else:
+            return  # only the sticky route reads the weights (asked at every sender pass)
         adaptive = self.config["partitioner.adaptive.partitioning.enable"]
         unavailable = self.sender.unavailable_nodes(
             self.config["partitioner.availability.timeout.ms"])
@@ -647,11 +653,13 @@ class Producer:
         """Records' CreateTime: the one given to ``send()``, else the send time on this
         producer's clock (``lab.clock.skew.ms``) in whole milliseconds, never below 0."""
         skew = self.config["lab.clock.skew.ms"]
-        times = self.buffer.time_ms[idx]  # a copy: rounded in place
         if skew:
+            times = self.buffer.time_ms[idx]  # a copy: shifted in place
             times += skew
-        np.floor(times, out=times)
-        stamps = np.maximum(times, 0, out=times).astype(np.int64)
+            # converting rounds toward zero: below 0 that is not the floor, but 0 all the same
+            stamps = np.maximum(times.astype(np.int64), 0)
+        else:  # send times are never negative: converting to integers is the floor
+            stamps = self.buffer.time_ms[idx].astype(np.int64)
         given = self._given_timestamps
         if len(given):
             inside = idx < len(given)
@@ -674,19 +682,25 @@ class Producer:
     def complete_batches(self, batches: list[tuple[TopicState, ProducerBatch]], now_ms: float,
                          offsets: bool, base_offset: int | None = None) -> None:
         """Resolve the futures of every record in ``batches`` as acknowledged."""
-        buf = self.buffer
+        offset = base_offset if offsets and base_offset is not None else -1
         for state, batch in batches:
-            if self.transactions is not None and batch.base_sequence >= 0:
-                self.transactions.handle_completed_batch((state.name, batch.partition), batch)
-            if batch.done:  # it expired while in flight: only its sequence was news
-                continue
-            batch.done = True
-            idx = batch.indices()
-            buf.ack(idx, batch.partition, now_ms,
-                    base_offset if offsets and base_offset is not None else -1)
-            self.acked += len(idx)
-            self.completed += len(idx)
+            self.complete_batch(state, batch, now_ms, offset)
         self.notify_progress()
+
+    def complete_batch(self, state: TopicState, batch: ProducerBatch, now_ms: float,
+                       base_offset: int) -> None:
+        """``ProducerBatch.done`` for an acknowledged batch: its records' futures get the
+        partition and offsets from ``base_offset`` (-1: none known, as with acks=0). The caller
+        then calls ``notify_progress`` (once for several batches)."""
+        if self.transactions is not None and batch.base_sequence >= 0:
+            self.transactions.handle_completed_batch((state.name, batch.partition), batch)
+        if batch.done:  # it expired while in flight: only its sequence was news
+            return
+        batch.done = True
+        idx = batch.indices()
+        self.buffer.ack(idx, batch.partition, now_ms, base_offset)
+        self.acked += len(idx)
+        self.completed += len(idx)
 
     def retry_or_fail(self, state: TopicState, batch: ProducerBatch, error: str,
                       now_ms: float) -> None:

@@ -57,6 +57,7 @@ class InFlightRequest:
     sequences: list[tuple[int, int]] = field(default_factory=list)  # (epoch, base) per batch
     results: dict[int, AppendResult] = field(default_factory=dict)
     finished: bool = False
+    oldest_ms: float = math.inf  # creation time of its oldest batch (done or not)
 
 
 class Sender:
@@ -111,6 +112,7 @@ class Sender:
     ) -> list[tuple[TopicState, ProducerBatch]]:
         limit = self.producer.config["max.request.size"]
         transactions = self.producer.transactions
+        txn = self.producer.txn
         start = self._drain_index.get(node, 0) % len(candidates)
         self._drain_index[node] = start + 1
         drained: list[tuple[TopicState, ProducerBatch]] = []
@@ -125,16 +127,16 @@ class Sender:
                 continue
             if drained and size + batch.size_bytes > limit:
                 break
-            if transactions is not None and transactions.should_stop_drain((topic.name, p), batch):
+            tp = (topic.name, p)
+            if transactions is not None and transactions.should_stop_drain(tp, batch):
                 continue  # idempotence keeps this partition's order: the batch waits
-            txn = self.producer.txn
-            if txn is not None and not txn.may_drain((topic.name, p)):
+            if txn is not None and not txn.may_drain(tp):
                 continue  # AddPartitionsToTxn first
             topic.accumulator.take_first(p)
             if not batch.is_full:
                 batch.full_ms = now_ms  # a drained batch takes no more records
             if transactions is not None and batch.base_sequence < 0:
-                transactions.assign_sequence((topic.name, p), batch)
+                transactions.assign_sequence(tp, batch)
             drained.append((topic, batch))
             size += batch.size_bytes
             topic.refresh(p)
@@ -146,13 +148,17 @@ class Sender:
         broker = producer.cluster.brokers[node]
         network = producer.cluster.network
         batch_bytes = records = 0
+        oldest = math.inf
         sequences = []
         for _, b in batches:
             batch_bytes += b.size_bytes
             records += b.records
             sequences.append((b.producer_epoch, b.base_sequence))
+            if b.created_ms < oldest:
+                oldest = b.created_ms
         size = REQUEST_OVERHEAD_BYTES + int(batch_bytes * producer.compression_ratio)
-        request = InFlightRequest(node, batches, now_ms, size, records, sequences)
+        request = InFlightRequest(node, batches, now_ms, size, records, sequences,
+                                  oldest_ms=oldest)
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             records, size)
@@ -178,21 +184,29 @@ class Sender:
     def _handle(self, request: InFlightRequest) -> None:
         """At the broker: hand each batch to the leader; answer when all are decided."""
         producer = self.producer
-        if not producer.cluster.brokers[request.node].alive:
+        node = request.node
+        if not producer.cluster.brokers[node].alive:
             return  # lost: the request times out
+        # the same for every batch of the request: read once
         timeout = producer.config["request.timeout.ms"]
         acks = producer.config["acks"]
         append = producer.kernel.replicas.append
-        for i, (topic, batch) in enumerate(request.batches):
+        batch_columns = producer.batch_columns
+        ratio = producer.compression_ratio
+        producer_id = producer.wire_producer_id
+        transactional = producer.txn is not None
+        results = request.results
+        count = len(request.batches)
+        for i, ((topic, batch), (epoch, base_sequence)) in enumerate(
+                zip(request.batches, request.sequences, strict=True)):
             def respond(result: AppendResult, i: int = i) -> None:
-                request.results[i] = result
-                if len(request.results) == len(request.batches):
+                results[i] = result
+                if len(results) == count:
                     self._respond(request)
 
-            append(request.node, topic.name, batch.partition, producer.batch_columns(batch),
-                   int(batch.size_bytes * producer.compression_ratio), producer.wire_producer_id,
-                   request.sequences[i][1], acks, timeout, respond, request.sequences[i][0],
-                   transactional=producer.txn is not None)
+            append(node, topic.name, batch.partition, batch_columns(batch),
+                   int(batch.size_bytes * ratio), producer_id, base_sequence, acks, timeout,
+                   respond, epoch, transactional=transactional)
 
     def _respond(self, request: InFlightRequest) -> None:
         producer = self.producer
@@ -272,14 +286,15 @@ class Sender:
         freed = request.node in self.blocked  # the broker can take another request again
         self.blocked.discard(request.node)
         failed = False
+        results = request.results
         for i, (topic, batch) in enumerate(request.batches):
-            result = request.results.get(i) if failure is None else None
-            error = failure or (result.error if result else TIMEOUT)
-            if error == NONE and result is not None:
-                producer.complete_batches([(topic, batch)], now, offsets=True,
-                                          base_offset=result.base_offset)
+            result = results.get(i) if failure is None else None
+            if result is not None and result.error == NONE:
+                producer.complete_batch(topic, batch, now, result.base_offset)
+                producer.notify_progress()
             else:
-                producer.retry_or_fail(topic, batch, error, now)
+                producer.retry_or_fail(topic, batch,
+                                       failure or (result.error if result else TIMEOUT), now)
                 failed = True
         producer.trace.emit(events.REQUEST_COMPLETED, now, producer.client_id, request.node,
                             len(request.batches), request.records, now - request.sent_ms)
@@ -304,9 +319,15 @@ class Sender:
         return [pair for request in self._requests for pair in request.batches]
 
     def oldest_in_flight_ms(self) -> float:
-        """Creation time of the oldest unresolved batch of a request in flight."""
+        """Creation time of the oldest unresolved batch of a request in flight.
+
+        Asked at every sender pass: a request whose oldest batch is not older than the answer
+        so far is skipped without looking at its batches.
+        """
         oldest = math.inf
         for request in self._requests:
+            if request.oldest_ms >= oldest:
+                continue
             for _, batch in request.batches:
                 if batch.created_ms < oldest and not batch.done:
                     oldest = batch.created_ms

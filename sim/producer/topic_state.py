@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from sim.producer import Producer
 
 
+SCAN_BELOW = 32
+"""Heaps this small are scanned whole by ``ReadyTimes.due`` and ``earliest_where``: fewer
+steps than a walk down the heap or a search in time order (a push and pop per partition)."""
+
+
 class ReadyTimes:
     """When each partition next has a sendable batch, kept in a binary heap of partitions.
 
@@ -74,9 +79,13 @@ class ReadyTimes:
         heap, times = self.heap, self.times
         if not heap or times[heap[0]] > now_ms:
             return []
+        n = len(heap)
+        if n < SCAN_BELOW:  # a few partitions: a scan is cheaper than a walk down the heap
+            out = [p for p in heap if times[p] <= now_ms]
+            out.sort()
+            return out
         out = []
         stack = [0]
-        n = len(heap)
         while stack:
             i = stack.pop()
             p = heap[i]
@@ -93,7 +102,8 @@ class ReadyTimes:
     def earliest_where(self, wanted: Callable[[int], bool]) -> float:
         """The earliest ready time among partitions ``wanted`` accepts (``inf`` if none).
 
-        Visits the heap in time order, so only partitions due before the answer are looked at.
+        Visits the heap in time order, so only partitions due before the answer are looked at;
+        a small heap is simply scanned (``wanted`` is asked in no particular order).
         """
         heap, times = self.heap, self.times
         if not heap:
@@ -101,6 +111,8 @@ class ReadyTimes:
         if wanted(heap[0]):  # the usual answer: the earliest partition itself
             return times[heap[0]]
         n = len(heap)
+        if n < SCAN_BELOW:  # a few partitions: looking at each is cheaper than a search
+            return min([times[p] for p in heap if wanted(p)], default=math.inf)
         frontier = [(times[heap[c]], c) for c in (1, 2) if c < n]
         heapq.heapify(frontier)
         while frontier:
@@ -111,6 +123,15 @@ class ReadyTimes:
                 if child < n:
                     heapq.heappush(frontier, (times[heap[child]], child))
         return math.inf
+
+    def earliest_of(self, flags: list[bool]) -> float:
+        """``earliest_where(flags.__getitem__)``: a small heap is scanned reading the flags
+        directly (a method call per partition costs more than the scan)."""
+        heap = self.heap
+        if not heap or len(heap) >= SCAN_BELOW or flags[heap[0]]:
+            return self.earliest_where(flags.__getitem__)
+        times = self.times
+        return min([times[p] for p in heap if flags[p]], default=math.inf)
 
     def _up(self, i: int) -> None:
         heap, times, slot = self.heap, self.times, self.slot
@@ -289,17 +310,19 @@ class TopicState:
                 self.advance_keyed(p, now_ms)
         return out
 
-    def next_wakeup_ms(self, blocked: set[int]) -> float:
-        """Earliest time something in this topic may become sendable."""
+    def next_wakeup_ms(self, blocked: set[int], now_ms: float | None = None) -> float:
+        """Earliest time something in this topic may become sendable (``now_ms``: the current
+        time, if the caller has it at hand)."""
         leaders = self.leaders()
         if blocked or self._leaderless:  # busy brokers and leaderless partitions cannot send
             sendable = self.sendable(blocked)
-            wake = self.ready.earliest_where(sendable.__getitem__)
+            wake = self.ready.earliest_of(sendable)
         else:
             sendable = None
             wake = self.ready.earliest()
         transactions = self.producer.transactions
-        if transactions is not None and wake <= self.producer.kernel.now_ms:
+        if transactions is not None and wake <= (
+                self.producer.kernel.now_ms if now_ms is None else now_ms):
             # a head batch idempotence holds back waits for an answer, not for the clock
             deques = self.accumulator.deques
             sendable = sendable or self.sendable(blocked)

@@ -58,8 +58,13 @@ class TxnPartitionEntry:
         return self.in_flight[0] if self.in_flight else None
 
     def add(self, batch: ProducerBatch) -> None:
-        self.in_flight.append(batch)
-        self.in_flight.sort(key=lambda b: (b.producer_epoch, b.base_sequence))
+        in_flight = self.in_flight
+        last = in_flight[-1] if in_flight else None
+        in_flight.append(batch)
+        # usually the newest batch goes last: the (stable) sort would leave the list as it is
+        if last is not None and ((last.producer_epoch, last.base_sequence)
+                                 > (batch.producer_epoch, batch.base_sequence)):
+            in_flight.sort(key=lambda b: (b.producer_epoch, b.base_sequence))
 
     def remove(self, batch: ProducerBatch) -> None:
         if batch in self.in_flight:
@@ -170,6 +175,8 @@ class TransactionManager:
     def maybe_resolve_sequences(self) -> None:
         """Once a partition with an unresolved sequence has nothing in flight, either later
         batches were acknowledged (resolved) or the epoch must be bumped."""
+        if not self._unresolved:  # the usual case, at every sender pass
+            return
         for tp in list(self._unresolved):
             entry = self.entry(tp)
             if entry.in_flight:
@@ -180,8 +187,8 @@ class TransactionManager:
 
     def needs_pass(self) -> bool:
         """Whether the next sender pass has sequences to resolve or an epoch to bump."""
-        return self.epoch_bump_required or any(
-            not self.entry(tp).in_flight for tp in self._unresolved)
+        return self.epoch_bump_required or (bool(self._unresolved) and any(
+            not self.entry(tp).in_flight for tp in self._unresolved))
 
     def reset_producer_id_and_epoch(self, producer_epoch: int) -> None:
         """A transactional producer got a new epoch from its coordinator (InitProducerId):

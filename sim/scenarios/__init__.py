@@ -47,7 +47,10 @@ from sim.workloads import (
 )
 
 TOP_LEVEL = {"name", "description", "seed", "duration_ms", "cluster", "topics", "producers",
-             "faults", "lesson", "consumers", "group_coordinator", "streams", "architecture"}
+             "faults", "lesson", "consumers", "group_coordinator", "streams", "architecture",
+             "connect"}
+CONNECT_FAULTS = ("connect_crash", "connect_restart")
+"""Fault kinds of the ``connect:`` section (``sim.connect.scenario``)."""
 KEY_KINDS = ("none", "uniform", "zipf", "list", "vip")
 MAX_BROKERS = 1_000
 MAX_PARTITIONS = 10_000
@@ -78,6 +81,8 @@ class Scenario:
     streams: list[dict[str, Any]] = field(default_factory=list)
     architecture: dict[str, Any] | None = None
     """An architecture scenario's section (:mod:`sim.scenarios.architecture`), else None."""
+    connect: dict[str, Any] | None = None
+    """A Kafka Connect pipeline (:mod:`sim.connect.scenario`), else None."""
 
     def build(self, seed: int | None = None) -> Kernel:
         """A fresh kernel with this scenario set up (not yet run).
@@ -123,7 +128,17 @@ class Scenario:
                 producer.add_workload(workload)
         consumer_scenario.setup(kernel, self.consumers, self.group_coordinator)
         streams_scenario.setup(kernel, self.streams)
+        if self.connect is not None:
+            from sim.connect import scenario as connect_scenario
+
+            connect_scenario.setup(kernel, self.connect)
         for fault in self.faults:
+            if _is_connect_fault(fault):
+                from sim.connect import scenario as connect_scenario
+
+                faults.schedule(kernel, fault.get("at_ms", 0.0),
+                                connect_scenario.make_fault(fault))
+                continue
             if consumer_scenario.is_consumer_fault(fault):
                 faults.schedule(kernel, fault.get("at_ms", 0.0),
                                 consumer_scenario.make_fault(fault))
@@ -351,6 +366,11 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
                        "the rate or send fewer records")
     consumers = consumer_scenario.check(check, data, topic_names)
     streams = streams_scenario.check(check, data, topic_names)
+    connect = None
+    if "connect" in data:
+        from sim.connect import scenario as connect_scenario
+
+        connect = connect_scenario.check(check, data, topic_names)
     fault_list = check.typed(data, "faults", list, "", default=[])
     clients = _client_ids(producers)
     for spec in consumers:
@@ -361,9 +381,14 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         if spec["output_topic"]:  # a consume-transform-produce member's own producer
             clients.append(f"{spec['name']}-producer")
     clients += streams_scenario.client_ids(streams)
+    if connect is not None:
+        clients += connect_scenario.client_ids(connect)
     for i, fault in enumerate(fault_list):
         where = f"faults[{i}]"
-        if consumer_scenario.is_consumer_fault(fault):
+        if _is_connect_fault(fault):
+            if connect is None:
+                check.fail(where, "is a Connect fault, but the scenario has no connect section")
+        elif consumer_scenario.is_consumer_fault(fault):
             consumer_scenario.check_fault(check, fault, where, consumers)
         elif streams_scenario.is_streams_fault(fault):
             streams_scenario.check_fault(check, fault, where, streams)
@@ -379,12 +404,20 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
                        f"{duration}): the fault would never happen")
     _check_broker_lifecycle(check, fault_list)
     consumer_scenario.check_fault_order(check, fault_list, consumers)
-    if not producers:
+    if connect is not None:
+        connect_scenario.check_faults(check, fault_list, connect)
+    if not producers and connect is None:
         check.fail("producers", "needs at least one producer, e.g. [{workload: {topic: "
                    f"{sorted(topic_names)[0] if topic_names else 'orders'}, records: 1000, "
                    "rate_per_s: 1000}}]")
     return Scenario(name, description, seed, source, duration, cluster, topics,
-                    producers, fault_list, consumers, data.get("group_coordinator"), streams)
+                    producers, fault_list, consumers, data.get("group_coordinator"), streams,
+                    connect=connect)
+
+
+def _is_connect_fault(fault: Any) -> bool:
+    """True for a fault entry of a Connect kind (checked without importing ``sim.connect``)."""
+    return isinstance(fault, dict) and any(kind in fault for kind in CONNECT_FAULTS)
 
 
 def _check_broker_lifecycle(check: _Checker, fault_list: list[dict[str, Any]]) -> None:
