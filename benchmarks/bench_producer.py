@@ -11,6 +11,8 @@ run, as ratios (machines, and one machine's load, differ several-fold; ratios mu
 (c) peak memory (tracemalloc) during a run of ``--peak-records`` records (10,000,000 by
     default), RF 1 and RF 3, per record: target ≤ 60 bytes. Also the bytes per record the
     partition logs hold at the end (per replica, by the logs' accounting and traced): ≤ 16.
+    The accounting counts each replica's copy (as each Kafka replica has its own files); the
+    traced bytes count once the full blocks a follower shares with its leader.
 
 Each workload is timed in alternation with the baseline, medians of ``REPEATS`` runs with the
 garbage collector paused as ``timeit`` does.

@@ -441,3 +441,104 @@ def test_a_follower_copies_a_run_of_batches_exactly() -> None:
     assert follower.epochs == leader.epochs
     with pytest.raises(ValueError, match="does not follow"):
         follower.copy_batches_from(leader, batches[-1:])
+
+
+# --- Followers' full blocks kept once in memory --------------------------------------------------
+
+
+def _leader_and_follower(records: int, batch: int = 5) -> tuple[PartitionLog, PartitionLog]:
+    """A leader with ``records`` records in ``batch``-record batches and a follower that copied
+    them all, a few batches per fetch (as a follower does), with small segments."""
+    leader, follower = PartitionLog(segment_bytes=500), PartitionLog(segment_bytes=500)
+    for _ in range(records // batch):
+        append(leader, batch, leader_epoch=1)
+    batches = leader.batches_from(0)
+    for at in range(0, len(batches), 3):
+        follower.copy_batches_from(leader, batches[at : at + 3])
+    return leader, follower
+
+
+def test_a_follower_counts_its_copy_but_stores_full_blocks_once() -> None:
+    """A follower's log reports the leader's bytes (each replica has its own copy on disk), yet
+    the full blocks it copied take almost no memory beyond the leader's: they keep the leader's
+    arrays, which never change."""
+    leader = PartitionLog()
+    for _ in range(10):
+        append(leader, BLOCK_RECORDS)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        follower = PartitionLog()
+        batches = leader.batches_from(0)
+        for at in range(0, len(batches), 3):
+            follower.copy_batches_from(leader, batches[at : at + 3])
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    pd.testing.assert_frame_equal(follower.records(), leader.records())
+    assert follower.nbytes() == leader.nbytes()
+    assert used < leader.nbytes() / 10
+
+
+def test_a_follower_that_diverged_keeps_its_own_blocks() -> None:
+    """Full blocks with different records than the leader's at the same offsets (a follower
+    that wrote under an older leader) stay the follower's own."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        leader, follower = PartitionLog(), PartitionLog()
+        append(leader, 6)
+        append(leader, 20)
+        # the same values in another order: the same smallest value in each column
+        follower.append_batch({name: c[::-1].copy() for name, c in columns(6).items()}, 100)
+        follower.copy_batches_from(leader, leader.batches_from(6))
+        expected = pd.concat([follower.records(0, 6), leader.records(6, 26)], ignore_index=True)
+        pd.testing.assert_frame_equal(follower.records(), expected)
+        assert not follower.records().equals(leader.records())
+
+
+LEADER_CHANGES = st.sampled_from(["truncate", "clean", "retention", "restart", "lose"])
+
+
+@given(st.lists(st.tuples(LEADER_CHANGES, st.integers(0, 10**6)), min_size=1, max_size=4),
+       st.booleans())
+def test_a_followers_records_survive_anything_done_to_the_leaders_log(
+        changes: list[tuple[str, int]], follower_first: bool) -> None:
+    """With tiny blocks (most of them full and shared with the follower), whatever later
+    happens to the leader's log — truncation into a full block and new, different records
+    written there, cleaning, retention, a restart at another offset, a lost disk (a new
+    empty log) — leaves the follower's records exactly as copied; and the follower's own
+    truncation and appends leave the leader's alone."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        leader, follower = _leader_and_follower(60)
+        copied = follower.records()
+        if follower_first:  # the follower diverges first: the leader must not see it
+            kept = leader.records()
+            follower.truncate_to(13)
+            follower.append_batch(columns(20, 5000), 100)
+            pd.testing.assert_frame_equal(leader.records(), kept)
+            copied = follower.records()
+        for change, n in changes:
+            if change == "truncate":
+                leader.truncate_to(leader.log_start_offset + n % max(len(leader), 1))
+                leader.append_batch(columns(11, 7000 + n % 97), 100, leader_epoch=2)
+            elif change == "clean" and len(leader):
+                offsets = np.unique(leader.log_start_offset + np.arange(0, len(leader), 3))
+                leader.remove_records(offsets, np.ones(len(offsets)))
+            elif change == "retention":
+                leader.delete_oldest_segments(min(1 + n % 3, len(leader.closed_segments())))
+            elif change == "restart":
+                leader.truncate_fully_and_start_at(leader.log_end_offset + n % 5)
+                leader.append_batch(columns(17, 9000), 100)
+            else:
+                leader = PartitionLog(segment_bytes=500)
+                leader.append_batch(columns(9, 3000), 100)
+            pd.testing.assert_frame_equal(follower.records(), copied)
+
+
+def test_shared_blocks_refuse_writes() -> None:
+    """A full block's arrays are read-only, so no replica can change one another keeps."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        leader, follower = _leader_and_follower(20)
+        for plog in (leader, follower):
+            array = plog._blocks[0]["record_id"]
+            with pytest.raises(ValueError, match="read-only"):
+                array[0] = 1

@@ -6,7 +6,10 @@ key hash, value size and the id of the produced record) in fixed-size numpy bloc
 millions of records fit in memory and nothing is copied as the log grows. A full block is
 *sealed*: each column is stored as differences from its smallest value in the narrowest integer
 type that holds them (timestamps and record ids span a small range within a block), about 11 to
-14 bytes per record instead of 24; reading widens them back.
+14 bytes per record instead of 24; reading widens them back. A sealed block never changes, so a
+follower whose block holds the same records as the leader's keeps the leader's arrays rather
+than a second copy (each replica's log still counts them as its own bytes, as each Kafka replica
+has its own segment files).
 
 Vocabulary:
 
@@ -69,8 +72,12 @@ class _Block:
 
     *Open* while records are appended: every column has its ``RECORD_COLUMNS`` type. *Sealed*
     once full: a column is stored as ``value - base`` in the narrowest of ``_NARROW`` that fits,
-    the base being its smallest value (``bases`` keeps each base). A sealed block is read-only;
-    one a truncation cuts into is opened again before anything is written to it.
+    the base being its smallest value (``bases`` keeps each base). A sealed block's arrays are
+    read-only (NumPy refuses writes to them); one a truncation cuts into is opened again, on new
+    arrays, before anything is written to it. So a follower's sealed block holding the same
+    records as the leader's can keep the leader's arrays instead of its own (``share``): in
+    Kafka each replica has its own file of the same bytes, here they are stored once. Only the
+    arrays are shared; the mask of removed records, and everything else, stays per replica.
     """
 
     __slots__ = ("bases", "cols", "removed", "sealed")
@@ -107,7 +114,20 @@ class _Block:
                     self.cols[name] = (col - col.dtype.type(lo)).astype(narrow)
                     self.bases[name] = lo
                     break
+        for col in self.cols.values():
+            col.flags.writeable = False
         self.sealed = True
+
+    def share(self, other: _Block) -> None:
+        """Keep ``other``'s arrays instead of this block's if both are sealed and hold the same
+        records (a follower's copy of the leader's block): the same bytes are stored once."""
+        if not (self.sealed and other.sealed) or self.bases != other.bases:
+            return
+        mine, theirs = self.cols, other.cols
+        if all(mine[n] is theirs[n] or (mine[n].dtype == theirs[n].dtype
+                                        and np.array_equal(mine[n], theirs[n]))
+               for n in RECORD_COLUMNS):
+            self.cols = dict(theirs)
 
     def unseal(self) -> None:
         """Widen every column back to its ``RECORD_COLUMNS`` type, so that it can be written."""
@@ -117,6 +137,7 @@ class _Block:
             self.sealed = False
 
     def nbytes(self) -> int:
+        """The bytes of this block's columns and mask, shared arrays included."""
         removed = 0 if self.removed is None else self.removed.nbytes
         return sum(a.nbytes for a in self.cols.values()) + removed
 
@@ -637,6 +658,8 @@ class PartitionLog:
             at += batch.records
         columns = leader._read_columns(start, at)
         self._write_blocks(columns, at - start)
+        if (at - self._block_base) // BLOCK_RECORDS > (start - self._block_base) // BLOCK_RECORDS:
+            self._share_full_blocks(leader, start, at)  # the copy filled a block
         if len(batches) == 1:
             starts = [0]
             max_timestamps = [_max_timestamp(columns["timestamp_ms"])]
@@ -659,10 +682,24 @@ class PartitionLog:
         self.append_batch(columns, batch.size_bytes, batch.producer_id, batch.leader_epoch,
                           batch.base_sequence, batch.producer_epoch, batch.is_transactional,
                           batch.is_control)
+        self._share_full_blocks(leader, batch.base_offset, stop)
         if leader.cleaned_records:  # a cleaned batch arrives with its gaps
             gaps = batch.base_offset + np.flatnonzero(~leader.retained(batch.base_offset, stop))
             self.remove_records(gaps, self.record_sizes(batch.base_offset, stop)[
                 gaps - batch.base_offset])
+
+    def _share_full_blocks(self, leader: PartitionLog, start: int, stop: int) -> None:
+        """The blocks that copying offsets ``start … stop-1`` from ``leader`` filled (and
+        sealed) keep the leader's arrays where the leader's block at the same offsets holds the
+        same records (``_Block.share``): a fetched record is then stored once in memory, though
+        each replica's log still counts it (``nbytes``, segment and log sizes)."""
+        first = (start - self._block_base) // BLOCK_RECORDS
+        full = (stop - self._block_base) // BLOCK_RECORDS
+        for b in range(first, full):
+            at, misaligned = divmod(self._block_base + b * BLOCK_RECORDS - leader._block_base,
+                                    BLOCK_RECORDS)
+            if not misaligned and 0 <= at < len(leader._blocks):
+                self._blocks[b].share(leader._blocks[at])
 
     def end_offset_for_epoch(self, epoch: int) -> int:
         """Kafka's ``LeaderEpochFileCache.endOffsetFor``: where ``epoch`` ends in this log.
@@ -778,5 +815,7 @@ class PartitionLog:
         return bisect_left(self._batches, offset, key=_BASE_OFFSET)
 
     def nbytes(self) -> int:
-        """Memory held by the stored columns and the batch index (about 100 bytes a batch)."""
+        """Bytes this replica's log stores: its record columns and the batch index (about 100
+        bytes a batch). Columns a sealed block shares with another replica's log count in full
+        for each: every replica of a Kafka partition keeps its own copy on its own disk."""
         return sum(block.nbytes() for block in self._blocks) + 100 * len(self._batches)
