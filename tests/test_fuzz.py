@@ -688,10 +688,12 @@ DEFECTS: dict[str, str | None] = {
     # (TransactionManager.beginCompletingTransaction). So no record is lost: the inputs stay
     # uncommitted in payments because no member is left to read them. The check counts inputs
     # that nobody alive could process as eos-lost (a checker false alarm, or the loop app
-    # should restart a member whose producer was fenced by a timeout, not by a newer instance)
-    "transactions-unsafe--eos-uncaused-fenced-after-transaction-timeout": (
-        "the check counts inputs left unprocessed after every loop member was fenced by a "
-        "coordinator-side transaction timeout (and closed) as eos-lost"),
+    # should restart a member whose producer was fenced by a timeout, not by a newer instance).
+    # Since followers' fetches are answered at the leader (DelayedFetch) the run's timing
+    # moved and this schedule no longer ends with every member fenced; the check now counts
+    # inputs past the committed offset once every member closed, fenced, as eos-unprocessed
+    # (tolerated; tests/test_transactions_check.py)
+    "transactions-unsafe--eos-uncaused-fenced-after-transaction-timeout": None,
     # streams campaign (seed 4246, schedule 29, count under at_least_once, minimised): enricher-1
     # hung 26.5 s (past its session timeout; its task moved to enricher-2), woke at 49.65 s
     # and sent the counts of the records it had polled while its producer was cut from broker 2
@@ -700,9 +702,8 @@ DEFECTS: dict[str, str | None] = {
     # at_least_once fences no zombie: the thread's producer stays open and retries (only EOS
     # aborts on a dirty close), so Kafka can do the same; a checker false alarm unless the
     # check ties a stale write of a moved task's old owner to its cause, as streams-overcount
-    "streams--undercount-zombie-retry-at-least-once": (
-        "the check calls a stale count that a zombie instance's retried batch wrote after the "
-        "task's new owner an undercount (at_least_once does not fence zombies)"),
+    # does. Fixed so: streams-stale-write (tolerated under at_least_once)
+    "streams--undercount-zombie-retry-at-least-once": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -19,7 +19,9 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   ``streams-lost``, ``streams-extra``, and ``streams-duplicate`` (at-least-once allows it, so
   every profile tolerates it); for the stateful ``count`` application ``streams-undercount``,
   ``streams-count-wrong`` (under exactly_once_v2) and ``streams-overcount`` (at-least-once
-  reprocessing after a task moved: tolerated) or ``streams-overcount-uncaused``;
+  reprocessing after a task moved: tolerated) or ``streams-overcount-uncaused``, and
+  ``streams-stale-write`` (at-least-once: an old owner's late write of an earlier count after
+  the final one: tolerated);
 - from the source file, the logs and the sink's table, for a Kafka Connect pipeline
   (``sim.fuzz.connect_check``): ``connect-source-lost``, ``connect-source-extra``,
   ``connect-sink-lost``, ``connect-sink-wrong``, and ``connect-source-duplicate`` (at-least-once
@@ -30,7 +32,9 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   (``sim.fuzz.transactions_check``): ``eos-lost``, ``eos-duplicate``, ``eos-extra``,
   ``committed-read-aborted``, ``read-above-lso``, ``lso-above-hw``, ``hanging-transaction``
   and ``uncaused-aborted-read`` (no safe profile tolerates any of them; under unsafe configs
-  the cases a truncation explains are tolerated, the others are ``eos-uncaused``);
+  the cases a truncation explains are tolerated, the others are ``eos-uncaused``), and
+  ``eos-unprocessed`` (inputs past the committed offset once every member closed, fenced:
+  tolerated);
 - from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
   overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
@@ -68,11 +72,11 @@ UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-
                     *transactions_check.TIED_KINDS)
 """What unsafe configs may show; transactional kinds only as cases tied to a truncation."""
 ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
-         *streams_check.TOLERATED, *connect_check.TOLERATED)
+         *streams_check.TOLERATED, *transactions_check.TOLERATED, *connect_check.TOLERATED)
+"""Kinds from the most to the least telling: a verdict names its first one."""
 CONNECT_TOLERATED = ("duplicate", "duplicate-stored", *connect_check.TOLERATED)
 """What a Connect pipeline may show: its source is at least once (``WorkerSourceTask`` produces
 again what it polled after its last offset flush, with a producer that is not idempotent)."""
-"""Kinds from the most to the least telling: a verdict names its first one."""
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,7 @@ def _first(kind: str, row: dict[str, Any]) -> str:
 def _tolerated(kernel: Any, profile: Profile, found: list[Violation],
                losses: list[dict[str, Any]]) -> list[Violation]:
     at_least_once = [v for v in found if v.kind in streams_check.TOLERATED
+                     or v.kind in transactions_check.TOLERATED
                      or (profile.connect and v.kind in CONNECT_TOLERATED)]
     return at_least_once + [v for v in _tolerated_losses(kernel, profile, found, losses)
                             if v not in at_least_once]

@@ -6,6 +6,12 @@ With a safe configuration Kafka promises (KIP-98, KIP-447):
 
 - ``eos-lost``: an input record (below some replica's high watermark) with no output record in
   the read_committed view of the output (below the LSO, aborted transactions dropped);
+- ``eos-unprocessed``: such an input past its group's committed offset when every member of
+  the loop has closed because its producer was fenced (e.g. its transaction timed out at the
+  coordinator, whose EndTxn then answers PRODUCER_FENCED under transaction version 1). Kafka's
+  own ``ExactlyOnceMessageProcessor`` shuts down on ``ProducerFencedException`` too; the input
+  is not lost — a new instance reads it from the committed offset — so it is counted, never
+  a violation by itself;
 - ``eos-duplicate``: an input record whose output the read_committed view holds twice or more;
 - ``eos-extra``: a committed output record that no input record explains;
 - ``committed-read-aborted``: a read_committed reader returned a record of an aborted
@@ -39,9 +45,12 @@ read_uncommitted reader may have read the aborted copy of 3 (tied to its ABORT m
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from sim.records import TopicPartition
 
 SAMPLE_MS = 100.0
 """How often ``watch`` compares every replica's LSO with its high watermark."""
@@ -202,6 +211,34 @@ def _ids(log: Any, start: int, stop: int, read_committed: bool) -> tuple[np.ndar
     return ids[keep], offsets[keep]
 
 
+TOLERATED = ("eos-unprocessed",)
+"""Kinds no guarantee is broken by: counted, never a violation by themselves."""
+
+
+def _left_unprocessed(kernel: Any, app: Any) -> Callable[[str, int, int], bool]:
+    """Whether an input at (topic, partition, offset) is past its group's committed offset
+    while every member of ``app`` has closed after its producer was fenced (nobody left to
+    process it; see ``eos-unprocessed``)."""
+    from sim.consumer.transform import FENCED
+
+    members = [c for c in kernel.clients if getattr(c, "app", None) is app]
+    last: dict[str, str] = {}
+    for outcome in app.outcomes:
+        last[outcome["consumer"]] = outcome["result"]
+    if not members or any(last.get(c.client_id) != FENCED
+                          or (c.lifecycle == "running" and not c.closing) for c in members):
+        return lambda _topic, _partition, _offset: False
+    coordinator = kernel.cluster.group_coordinator
+    group_id = members[0].group_id
+
+    def past_commit(topic: str, partition: int, offset: int) -> bool:
+        tp = TopicPartition(topic, partition)
+        committed = coordinator.fetch_offsets(group_id, [tp])[tp]
+        return committed is None or offset >= committed
+
+    return past_commit
+
+
 def _exactly_once(kernel: Any, app: Any, topics: list[str], cut: Truncations
                   ) -> dict[str, list[tuple[str, str]]]:
     """Every input record's output in the read_committed view of the output exactly once:
@@ -241,8 +278,14 @@ def _exactly_once(kernel: Any, app: Any, topics: list[str], cut: Truncations
     def why(record_id: int) -> str:
         return cut.cause([record_id, *outputs_of.get(record_id, [])], inputs[record_id], read)
 
+    unprocessed = _left_unprocessed(kernel, app)
+    missing = [r for r in inputs if copies[r] == 0]
+    left = {r for r in missing if unprocessed(*inputs[r])}
     return {"eos-lost": [(f"input {at(r)} has no committed output in {app.output_topic}",
-                          why(r)) for r in inputs if copies[r] == 0],
+                          why(r)) for r in missing if r not in left],
+            "eos-unprocessed": [(f"input {at(r)} is past the group's committed offset",
+                                 "every member of the loop closed, its producer fenced")
+                                for r in missing if r in left],
             "eos-duplicate": [(f"input {at(r)} has {copies[r]} committed outputs in "
                                f"{app.output_topic}", why(r))
                               for r in sorted(r for r, n in copies.items() if n > 1)
