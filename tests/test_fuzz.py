@@ -689,10 +689,8 @@ DEFECTS: dict[str, str | None] = {
     # uncommitted in payments because no member is left to read them. The check counts inputs
     # that nobody alive could process as eos-lost (a checker false alarm, or the loop app
     # should restart a member whose producer was fenced by a timeout, not by a newer instance).
-    # Since followers' fetches are answered at the leader (DelayedFetch) the run's timing
-    # moved and this schedule no longer ends with every member fenced; the check now counts
-    # inputs past the committed offset once every member closed, fenced, as eos-unprocessed
-    # (tolerated; tests/test_transactions_check.py)
+    # The check now counts inputs past the committed offset once every member closed, fenced,
+    # as eos-unprocessed (tolerated; tests/test_transactions_check.py): 1,154 here
     "transactions-unsafe--eos-uncaused-fenced-after-transaction-timeout": None,
     # streams campaign (seed 4246, schedule 29, count under at_least_once, minimised): enricher-1
     # hung 26.5 s (past its session timeout; its task moved to enricher-2), woke at 49.65 s
