@@ -718,12 +718,9 @@ DEFECTS: dict[str, str | None] = {
     # transaction unstable until the HW passes its marker (ProducerStateManager.completeTxn
     # moves it to unreplicatedTxns, onHighWatermarkUpdated drops it), so its LSO stays at 240.
     # The lab's PartitionLog.last_stable_offset passes the log end offset to
-    # TransactionIndex.first_unstable_offset, which therefore drops every completed
-    # transaction at once; passing the high watermark makes this replay clean (it also
-    # changes the hanging-transaction and read-uncommitted-sees-aborts goldens slightly)
-    "transactions--read-above-lso-marker-not-replicated": (
-        "the LSO passes a decided transaction before the HW passes its marker "
-        "(PartitionLog.last_stable_offset gives first_unstable_offset the log end offset)"),
+    # TransactionIndex.first_unstable_offset, which therefore dropped every completed
+    # transaction at once. Fixed: it passes the high watermark (tests/test_last_stable_offset.py)
+    "transactions--read-above-lso-marker-not-replicated": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
