@@ -39,9 +39,13 @@ under EOS). A failed commit (a zombie fenced by the group generation, or a trans
 coordinator timed out) aborts the transaction, closes every task dirty — its stores are wiped —
 and rejoins the group as a new member that owns nothing (Kafka's ``TaskMigratedException``:
 ``handleLostAll``, then unsubscribe and subscribe); a task given back is restored from the
-changelog and resumes from the last committed offsets. The checkpoint is removed once read at
-start-up and written only on a clean close; a persistent store that holds data but has no
-checkpoint is wiped and restored from scratch (``TaskCorruptedException``).
+changelog and resumes from the last committed offsets. Partitions lost (the session expired
+while the thread could not heartbeat) take the same ``handleLostAll`` steps: the open
+transaction is aborted, so the lost tasks' writes never commit without their input offsets, and
+the producer is replaced (the new one takes its epoch when a task next initializes). The
+checkpoint is removed once read at start-up and written only on a clean close; a persistent
+store that holds data but has no checkpoint is wiped and restored from scratch
+(``TaskCorruptedException``).
 """
 
 from __future__ import annotations
