@@ -6,7 +6,8 @@ per stream thread, ``transactional.id`` ``<application.id>-<processId>-<threadId
 ``StreamsConfig`` EOS overrides (``isolation.level=read_committed``, ``transaction.timeout.ms``
 10,000, ``commit.interval.ms`` 100), ``ProcessorStateManager`` (the checkpoint is deleted once read
 under EOS; a store with data and no checkpoint is corrupted and wiped), ``StreamTask.postCommit``
-(no checkpoint at a commit under EOS).
+(no checkpoint at a commit under EOS), ``TaskManager.handleLostAll`` (lost tasks close dirty,
+the open transaction is aborted and the producer replaced).
 """
 
 from __future__ import annotations
