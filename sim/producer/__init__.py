@@ -335,6 +335,7 @@ class Producer:
         A dropped batch that already had sequences leaves a gap: the epoch is bumped."""
         now = self.kernel.now_ms
         for state in self.topics.values():
+            state.catch_up()
             for p, dq in enumerate(state.accumulator.deques):
                 while dq:
                     batch = state.accumulator.take_first(p)
@@ -388,6 +389,7 @@ class Producer:
 
     def _dispatch(self, state: TopicState, idx: np.ndarray, single: bool) -> None:
         """Split new records by route: per-record partitioner, keyed, or sticky."""
+        state.catch_up()  # the sticky and per-record routes append to any partition
         ignore_keys = self.config["partitioner.ignore.keys"]
         custom = self.custom
         if custom is not None and not custom.per_record:  # Kafka 4.0: partitioned ahead
@@ -727,6 +729,7 @@ class Producer:
         backoff = min(self.config["retry.backoff.ms"] * 2 ** (batch.attempts - 1),
                       RETRY_BACKOFF_MAX_MS)
         batch.retry_at_ms = now_ms + backoff * float(self.rng.uniform(0.8, 1.2))  # KIP-580
+        state.catch_up(batch.partition)  # its queue as the sender passes left it
         state.accumulator.reenqueue(batch, in_sequence_order=self.idempotent)
         state.refresh(batch.partition)
         self.trace.emit(events.PRODUCE_RETRY, now_ms, self.client_id, state.name,
@@ -762,6 +765,7 @@ class Producer:
         flight (``Sender.getExpiredInflightBatches``)."""
         limit = self.config["delivery.timeout.ms"]
         for state in self.topics.values():
+            state.catch_up()
             for p, dq in enumerate(state.accumulator.deques):
                 while dq and now_ms >= dq[0].created_ms + limit and dq[0].is_full:
                     self._expire(state, state.accumulator.take_first(p), now_ms)

@@ -87,10 +87,12 @@ class Sender:
         producer = self.producer
         linger = producer.config["linger.ms"]
         by_node: dict[int, list[tuple[TopicState, int]]] = {}
+        candidates: list[tuple[TopicState, list[int]]] = []
         for topic in producer.topics.values():
-            ready = topic.ready_candidates(now_ms, flushing)
+            ready = topic.ready_candidates(now_ms, flushing, self.blocked)
             if not ready:
                 continue
+            candidates.append((topic, ready))
             leaders = topic.leaders()
             muted = self.muted
             for p in ready:
@@ -108,6 +110,8 @@ class Sender:
                 self.node_drain_ms[node] = now_ms
                 self._send(node, batches, now_ms)
                 sent = True
+        for topic, ready in candidates:  # appended to and drained: when are they ready next?
+            topic.refresh_after_drain(ready)
         return sent
 
     def _drain(
@@ -147,7 +151,6 @@ class Sender:
                 transactions.assign_sequence(tp, batch)
             drained.append((topic, batch))
             size += batch.size_bytes
-            topic.refresh(p)
         return drained
 
     def _send(self, node: int, batches: list[tuple[TopicState, ProducerBatch]],
