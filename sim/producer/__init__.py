@@ -578,7 +578,7 @@ class Producer:
             for timer in self._deadline_timers:
                 cancel_timer(env, timer)
             self._deadline_timers.clear()
-        elif not any(when <= deadline for when in self._deadline_timers.values()):
+        elif min(self._deadline_timers.values(), default=math.inf) > deadline:  # none by then
             timer = call_at(env, deadline, lambda: self._on_deadline(timer))
             self._deadline_timers[timer] = deadline
 
@@ -644,12 +644,20 @@ class Producer:
             state.builtin.update_partition_load_stats([sizes[p] for p in ids], ids, length)
 
     def batch_columns(self, batch: ProducerBatch) -> dict[str, np.ndarray]:
-        """The stored columns of a batch's records, as the leader will write them."""
+        """The stored columns of a batch's records, as the leader will write them.
+
+        Asked for every batch sent: ``timestamps_of`` and ``record_ids`` are written out here
+        for the usual case (no clock skew, no timestamps given to ``send()``).
+        """
         buf = self.buffer
         idx = batch.indices()
-        return {"timestamp_ms": self.timestamps_of(idx),
-                "key_hash": self._key_hash_table()[buf.key_id[idx]],
-                "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
+        if self.config["lab.clock.skew.ms"] or len(self._given_timestamps):
+            stamps = self.timestamps_of(idx)
+        else:  # send times are never negative: converting to integers is the floor
+            stamps = buf.time_ms[idx].astype(np.int64)
+        return {"timestamp_ms": stamps, "key_hash": self._key_hash_table()[buf.key_id[idx]],
+                "value_size": buf.value_bytes[idx],
+                "record_id": (self.producer_id << 40) | idx.astype(np.int64, copy=False)}
 
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this

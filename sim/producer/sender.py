@@ -190,7 +190,7 @@ class Sender:
                 self.broken.add(node)
         else:
             handled = broker.handle(broker.arrival_ms(now_ms, size), size)
-            call_at(producer.kernel.env, handled, lambda: self._handle(request))
+            call_at(producer.kernel.env, handled, self._handle, request)
         if acks == "0":
             producer.complete_batches(batches, now_ms, offsets=False)
 
@@ -231,7 +231,7 @@ class Sender:
             self.broken.add(request.node)  # the response is lost: the request times out
             return
         now = producer.kernel.now_ms
-        call_at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
+        call_at(producer.kernel.env, now + broker.latency_ms, self._finish, request, None)
 
     def next_timeout_ms(self) -> float:
         """When the oldest request in flight reaches ``request.timeout.ms``."""
@@ -363,10 +363,10 @@ class Sender:
         }
 
 
-def call_at(env: Any, when_ms: float, action: Callable[[], None]) -> Any:
-    """Run ``action`` at simulated time ``when_ms`` (now, if that is already past)."""
+def call_at(env: Any, when_ms: float, action: Callable[..., None], *args: Any) -> Any:
+    """Run ``action(*args)`` at simulated time ``when_ms`` (now, if that is already past)."""
     timer = env.timeout(max(0.0, when_ms - env.now))
-    timer.callbacks.append(lambda _event: action())
+    timer.callbacks.append(lambda _event: action(*args))
     return timer
 
 
