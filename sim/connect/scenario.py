@@ -164,12 +164,7 @@ def check_faults(checker: Any, faults: list[dict[str, Any]], spec: dict[str, Any
         if not is_connect_fault(fault):
             continue
         where = f"faults[{i}]"
-        kind = next(k for k in FAULTS if k in fault)
-        checker.known(fault, {"at_ms", kind}, where)
-        at_ms = checker.typed(fault, "at_ms", (int, float), where, default=0)
-        if at_ms < 0:
-            checker.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
-        body = checker.typed(fault, kind, dict, where, required=True)
+        kind, at_ms, body = checker.fault_header(fault, FAULTS, where)
         checker.known(body, {"worker"}, f"{where}.{kind}")
         name = checker.typed(body, "worker", str, f"{where}.{kind}", required=True)
         if name not in names:
