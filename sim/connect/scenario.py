@@ -33,8 +33,11 @@ and ``connect_restart`` (a new process with the same worker id and configs, whic
 cluster's state from the internal topics). Network faults may name the Connect clients
 (``client_ids``): the source task's producer ``connector-producer-src-0``, the sink tasks'
 consumers ``connector-consumer-db-<n>`` and the internal topics' producers, wherever the worker
-running them is. A worker frozen past its session timeout (a long GC pause) is not modelled:
-the lab's worker has no way to freeze its tasks and clients together.
+running them is and whichever instance: Kafka Connect gives a restarted task's clients, and
+every worker's producer of an internal topic, the same ``client.id``, so a fault naming one
+reaches each client with that id, also those the lab numbers (``Network.name_client``). A
+worker frozen past its session timeout (a long GC pause) is not modelled: the lab's worker has
+no way to freeze its tasks and clients together.
 """
 
 from __future__ import annotations
@@ -77,8 +80,9 @@ def worker_names(spec: dict[str, Any]) -> list[str]:
 
 
 def client_ids(spec: dict[str, Any] | None) -> list[str]:
-    """The clients of the pipeline, for network faults (task clients keep their ids wherever
-    their task runs)."""
+    """The clients of the pipeline, for network faults (a fault naming one reaches every
+    instance: a task's clients wherever and however often it starts, each worker's clients of
+    the internal topics)."""
     if not spec:
         return []
     return ([f"connector-producer-{SOURCE}-0"]
