@@ -58,7 +58,7 @@ from typing import Any
 
 from sim import consistency, report, scenarios
 from sim.fuzz import connect_check, streams_check, transactions_check
-from sim.fuzz.generator import Profile, to_yaml
+from sim.fuzz.generator import Profile
 
 TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-aborted",
                      "read-above-lso", "lso-above-hw", "hanging-transaction",
@@ -200,7 +200,7 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     profile = profile or Profile("safe")
     guard = guard or Guard()
     started = time.monotonic()
-    loaded = scenarios.parse(to_yaml(scenario), f"{scenario.get('name', 'fuzz')}.yaml")
+    loaded = scenarios.from_dict(scenario, f"{scenario.get('name', 'fuzz')}.yaml")
     verdict = Verdict(loaded.name, [])
     kernel = None
     losses: list[dict[str, Any]] = []
