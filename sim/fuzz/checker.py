@@ -101,7 +101,8 @@ class Verdict:
     steps: int = 0
     wall_s: float = 0.0
     audit: Any = None
-    """The run's delivery audit (``sim.audit.AuditReport``); None when it hung or raised."""
+    """The run's delivery audit (``sim.audit.AuditReport``, without the unavailability windows,
+    which no check judges); None when it hung or raised."""
 
     @property
     def failed(self) -> bool:
@@ -247,7 +248,7 @@ def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None
            tie: bool = False) -> tuple[list[Violation], list[dict[str, Any]], Any]:
     from sim.audit import audit_kernel
 
-    delivery = audit_kernel(kernel)
+    delivery = audit_kernel(kernel, unavailability=False)  # no window is judged
     found = []
     for kind in ("lost-write", "duplicate", "inconsistent-offsets"):
         rows = delivery.anomalies[kind]
