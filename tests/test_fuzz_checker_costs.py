@@ -1,8 +1,10 @@
-"""Specification of what the fuzz checker leaves out to stay quick: nothing it judges.
+"""Specification of what the fuzz checker and sweeps skip or defer to stay quick: nothing
+they judge.
 
 A fuzz schedule is checked thousands of times per campaign or sweep, so the checker skips
-work whose result no check reads: the audit's unavailability windows, and the LSO sampler in a
-run without a transactional loop. These tests pin that the skipped work changes no finding.
+work whose result no check reads (the audit's unavailability windows, the LSO sampler in a
+run without a transactional loop) and a sweep's worker collects garbage between runs. These
+tests pin that none of it changes a finding or a row.
 """
 
 from __future__ import annotations
@@ -48,3 +50,16 @@ def test_lso_sampler_starts_only_with_topics_to_watch():
     watch(kernel, ["payments"] if "payments" in kernel.cluster.topics
           else [next(iter(kernel.cluster.topics))])
     assert len(kernel.env._queue) == queued + 1
+
+
+def test_sweep_batch_hook_runs_after_each_run_and_changes_no_row():
+    """``run_batch``'s ``after_run`` (where a loky worker collects garbage) is called once
+    after each run, and the rows are those of a batch without it."""
+    from sim.sweep import prepare, run_batch
+
+    plan, runs, _ = prepare(None, schedules=2, records=300)
+    calls: list[int] = []
+    hooked, _ = run_batch(plan, runs, after_run=lambda: calls.append(len(calls)))
+    plain, _ = run_batch(plan, runs)
+    assert calls == [0, 1]
+    assert hooked == plain
