@@ -106,6 +106,11 @@ class Kernel:
         self._background += 1
         timer.callbacks.append(self._background_fired)
 
+    def make_foreground(self, timer: simpy.Timeout) -> None:
+        """Undo ``make_background``: the pending ``timer`` keeps a run going again."""
+        timer.callbacks.remove(self._background_fired)
+        self._background -= 1
+
     def _background_fired(self, _event: simpy.Event) -> None:
         self._background -= 1
 

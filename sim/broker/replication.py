@@ -56,6 +56,7 @@ from sim.broker.cluster import FollowerState, Network, Partition
 from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
 from sim.broker.log_cleaner import LogCleaner
 from sim.broker.producer_state import last_sequence
+from sim.broker.purgatory import ExpirationTimer
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
 from sim.payloads import RECORD_INDEX_BITS
 
@@ -125,11 +126,12 @@ class ReplicaManager:
         self._followed_cache: dict[tuple[int, int], tuple[int, list[Partition]]] = {}
         # what truncations and lost disks removed: (topic, partition, broker, records, seq)
         self.truncated: list[tuple[str, int, int, Any, int]] = []
-        # the purgatory's deadlines: (deadline, arrival number, request); one timer at a time
+        # the purgatory's deadlines: (deadline, arrival number, request); one timer at a time,
+        # at the earliest deadline of a waiting request (_timer_ms; inf when none is armed)
         self._deadlines: list[tuple[float, int, _DelayedProduce]] = []
         self._arrivals = 0
         self._waiting = 0  # delayed produces not answered yet
-        self._timer: Any = None
+        self._timer = ExpirationTimer(runtime, self._expire)
         self._timer_ms = math.inf
         self.retention = LogRetention(runtime)
         self.cleaner = LogCleaner(runtime)
@@ -274,31 +276,26 @@ class ReplicaManager:
     def _answer(self, delayed: _DelayedProduce, result: AppendResult) -> None:
         delayed.done = True
         self._waiting -= 1
-        if not self._waiting and self._timer is not None:
+        if not self._waiting and self._timer_ms < math.inf:
             # nothing waits: the armed timer must not keep a run going (it will find nothing)
-            self.runtime.make_background(self._timer)
-            self._timer, self._timer_ms = None, math.inf
+            self._timer.disarm()
+            self._timer_ms = math.inf
         delayed.respond(result)
 
     def _arm_timer(self) -> None:
-        """Keep one timer at the earliest deadline of a waiting request."""
+        """Keep one timer at the earliest deadline of a waiting request (``sim.broker.purgatory``:
+        a timer disarmed before it fires costs no event)."""
         deadlines = self._deadlines
         while deadlines and deadlines[0][2].done:
             heapq.heappop(deadlines)
         if not deadlines or deadlines[0][0] >= self._timer_ms:
             return
-        if self._timer is not None:  # replaced by an earlier deadline: it will find nothing
-            self.runtime.make_background(self._timer)
-        self._timer_ms = deadlines[0][0]
-        timer = self.runtime.env.timeout(self._timer_ms - self.runtime.now_ms)
-        self._timer = timer
-        timer.callbacks.append(lambda _event: self._expire(timer))
+        self._timer_ms = deadlines[0][0]  # replaces a later armed deadline
+        self._timer.arm(self._timer_ms - self.runtime.now_ms)
 
-    def _expire(self, timer: Any) -> None:
+    def _expire(self) -> None:
         """Requests whose timeout ran out get REQUEST_TIMED_OUT (``DelayedProduce`` expiry)."""
-        if timer is not self._timer:
-            return  # replaced by an earlier deadline, or nothing waited any more
-        self._timer, self._timer_ms = None, math.inf
+        self._timer_ms = math.inf
         now = self.runtime.now_ms
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:

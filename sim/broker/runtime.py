@@ -38,3 +38,7 @@ class BrokerRuntime(Protocol):
     def make_background(self, timer: simpy.Timeout) -> None:
         """Let a pending timer stop keeping a run going."""
         ...
+
+    def make_foreground(self, timer: simpy.Timeout) -> None:
+        """Undo ``make_background``: the pending timer keeps a run going again."""
+        ...

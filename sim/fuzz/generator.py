@@ -311,7 +311,7 @@ def coordinator_of(scenario: dict[str, Any], transactional_id: str) -> int:
     partition's leader."""
     from sim import scenarios
 
-    kernel = scenarios.parse(to_yaml({**scenario, "faults": []}), "probe.yaml").build()
+    kernel = scenarios.from_dict({**scenario, "faults": []}, "probe.yaml").build()
     while getattr(kernel.cluster, "transaction_coordinator", None) is None:
         if kernel.now_ms >= scenario["duration_ms"]:
             raise ValueError(f"no transactional producer by {kernel.now_ms:.0f} ms")

@@ -67,7 +67,9 @@ def watch(kernel: Any, topics: list[str]) -> list[str]:
     """Sample ``topics``' replicas every ``SAMPLE_MS`` during the run.
 
     Returns the list that samples finding an LSO above the high watermark append to (read it
-    after the run). The sampler only reads, so the run's other events keep their order.
+    after the run). The sampler only reads, so the run's other events keep their order; with no
+    topics to watch it does not start (a run without a transactional loop is spared its
+    1,200 wake-ups over 120 s).
     """
     problems: list[str] = []
     env = kernel.env
@@ -83,7 +85,8 @@ def watch(kernel: Any, topics: list[str]) -> list[str]:
                             problems.append(f"{topic}-{part.partition} on broker {node}: LSO "
                                             f"{lso} > HW {hw} at {env.now:.0f} ms")
 
-    env.process(sample())
+    if topics:
+        env.process(sample())
     return problems
 
 

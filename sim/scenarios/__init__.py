@@ -251,7 +251,30 @@ def _load_yaml(text: str, source: str) -> Any:
 
 def parse(text: str, source: str = "<scenario>") -> Scenario:
     """Validate scenario YAML ``text``; ``source`` names it in errors."""
-    data = _load_yaml(text, source)
+    return _validate(_load_yaml(text, source), source)
+
+
+def from_dict(data: Any, source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as the data its YAML loads to (dicts, lists and scalars).
+
+    The same as ``parse(yaml_text)`` for the dict that text loads to, without writing and
+    reading the YAML: the fuzzer and sweeps check thousands of scenario dicts they made
+    themselves. A copy is validated, so later changes to ``data`` do not reach the scenario.
+    """
+    return _validate(_plain_copy(data), source)
+
+
+def _plain_copy(data: Any) -> Any:
+    """A deep copy of YAML-shaped data (dicts and lists copied, scalars shared)."""
+    if isinstance(data, dict):
+        return {key: _plain_copy(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_plain_copy(value) for value in data]
+    return data
+
+
+def _validate(data: Any, source: str) -> Scenario:
+    """The checks of ``parse`` on loaded ``data``, which the scenario then keeps."""
     check = _Checker(source)
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a mapping of fields such as name, "

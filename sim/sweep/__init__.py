@@ -207,7 +207,7 @@ def prepare(scenario: str | Path | Mapping[str, Any] | None, *,
               for point in points]
     seeds_run = seed_list(seeds, base, schedules)
     plan = Plan(base, chosen, tuple(sorted(routes.values())), records,
-                Guard(max_steps=max_steps, max_wall_s=math.inf))
+                Guard(max_steps=max_steps, max_cpu_s=math.inf))
     for number, point in enumerate(points):  # every grid point checked before any run
         try:
             variant = scenario_of(plan, point, seeds_run[0], 0 if schedules else -1)

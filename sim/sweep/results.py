@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,19 @@ COLUMNS = ("run_id", "point", "seed", "schedule", "scenario", "sent", "acknowled
 """Columns after the grid's (which come between ``point`` and ``seed``)."""
 
 
-def run_batch(plan: Plan, batch: Sequence[Run]) -> tuple[list[dict[str, Any]], float]:
+def run_batch(plan: Plan, batch: Sequence[Run], after_run: Callable[[], Any] | None = None
+              ) -> tuple[list[dict[str, Any]], float]:
     """Run a batch of runs; one row per run (see ``sweep``) and the batch's wall seconds.
 
-    The one function every backend calls (in process, loky, Dask).
+    The one function every backend calls (in process, loky, Dask); ``after_run`` is called
+    after each run (a loky worker collects the run's garbage there).
     """
     started = time.perf_counter()
-    rows = [run_one(plan, run) for run in batch]
+    rows = []
+    for run in batch:
+        rows.append(run_one(plan, run))
+        if after_run is not None:
+            after_run()
     return rows, time.perf_counter() - started
 
 

@@ -1,0 +1,65 @@
+"""Specification of what the fuzz checker and sweeps skip or defer to stay quick: nothing
+they judge.
+
+A fuzz schedule is checked thousands of times per campaign or sweep, so the checker skips
+work whose result no check reads (the audit's unavailability windows, the LSO sampler in a
+run without a transactional loop) and a sweep's worker collects garbage between runs. These
+tests pin that none of it changes a finding or a row.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sim import scenarios
+from sim.audit import audit_kernel
+from sim.fuzz import PROFILES, generate
+from sim.fuzz.checker import Guard
+from sim.fuzz.transactions_check import watch
+from sim.kernel import Kernel
+
+
+@functools.cache
+def _faulted_run() -> Kernel:
+    """A safe schedule whose faults make the producer retry (so it has windows to find)."""
+    kernel = scenarios.from_dict(generate(PROFILES["safe"], 0, 0)).build()
+    Guard().run(kernel, 120_000)
+    return kernel
+
+
+def test_audit_without_unavailability_finds_the_same_else():
+    """``unavailability=False`` empties the windows and changes nothing else in the report."""
+    kernel = _faulted_run()
+    full = audit_kernel(kernel).to_json()
+    quick = audit_kernel(kernel, unavailability=False).to_json()
+    assert full["unavailability"]  # the run had windows to leave out
+    assert quick["unavailability"] == []
+    assert quick["unavailable_ms"] == 0
+    for key in ("unavailability", "unavailable_ms"):
+        del full[key], quick[key]
+    assert quick == full
+
+
+def test_lso_sampler_starts_only_with_topics_to_watch():
+    """No topics: nothing is scheduled (the run's events are the same without the checker);
+    topics: one sampler process wakes every SAMPLE_MS."""
+    kernel = scenarios.load("safe-replication").build()
+    queued = len(kernel.env._queue)
+    assert watch(kernel, []) == []
+    assert len(kernel.env._queue) == queued
+    watch(kernel, ["payments"] if "payments" in kernel.cluster.topics
+          else [next(iter(kernel.cluster.topics))])
+    assert len(kernel.env._queue) == queued + 1
+
+
+def test_sweep_batch_hook_runs_after_each_run_and_changes_no_row():
+    """``run_batch``'s ``after_run`` (where a loky worker collects garbage) is called once
+    after each run, and the rows are those of a batch without it."""
+    from sim.sweep import prepare, run_batch
+
+    plan, runs, _ = prepare(None, schedules=2, records=300)
+    calls: list[int] = []
+    hooked, _ = run_batch(plan, runs, after_run=lambda: calls.append(len(calls)))
+    plain, _ = run_batch(plan, runs)
+    assert calls == [0, 1]
+    assert hooked == plain

@@ -1,0 +1,82 @@
+"""Specification of the produce purgatory's expiration timer (``sim.broker.purgatory``).
+
+It must fire exactly as a SimPy timeout armed at the same moment would — same time, same place
+among the events of that instant, keeping a run going the same way — while a timer disarmed
+before it fires costs no event at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.broker.purgatory import REAPER_INTERVAL_MS, ExpirationTimer
+from sim.kernel import Kernel
+
+
+def _recorder(kernel: Kernel, log: list[tuple[float, str]]) -> Any:
+    def note(name: str) -> Any:
+        return lambda *_: log.append((kernel.now_ms, name))
+    return note
+
+
+def test_armed_timer_fires_where_a_timeout_armed_then_would():
+    """Events at the timer's instant created before it was armed come first, those created
+    after (even before the timer entered SimPy's queue) come after it."""
+    kernel = Kernel(seed=0)
+    env, log = kernel.env, []
+    note = _recorder(kernel, log)
+    timer = ExpirationTimer(kernel, note("expire"))
+    env.timeout(5000).callbacks.append(note("before"))
+    timer.arm(5000)
+    env.timeout(5000).callbacks.append(note("after"))
+
+    def later() -> Any:
+        yield env.timeout(2000)
+        env.timeout(3000).callbacks.append(note("made at 2000"))
+
+    env.process(later())
+    kernel.run(6000)
+    assert log == [(5000.0, "before"), (5000.0, "expire"), (5000.0, "after"),
+                   (5000.0, "made at 2000")]
+
+
+def test_disarmed_timer_costs_no_event():
+    """A timer disarmed before the reaper's first look never enters SimPy's queue."""
+    kernel = Kernel(seed=0)
+    fired: list[float] = []
+    timer = ExpirationTimer(kernel, lambda: fired.append(kernel.now_ms))
+    queued = len(kernel.env._queue)
+    for _ in range(100):
+        timer.arm(5000)
+        timer.disarm()
+    assert len(kernel.env._queue) == queued + 1  # the reaper alone
+    kernel.run(10_000)
+    assert fired == []
+
+
+def test_replaced_timer_never_fires():
+    """Arming again replaces the armed timer: only the new one fires."""
+    kernel = Kernel(seed=0)
+    fired: list[float] = []
+    timer = ExpirationTimer(kernel, lambda: fired.append(kernel.now_ms))
+    timer.arm(5000)
+    timer.arm(300)
+    kernel.run(10_000)
+    assert fired == [300.0]
+
+
+def test_an_armed_timer_keeps_a_run_going_and_a_disarmed_one_does_not():
+    """``run()`` without an end goes on while a timer is armed (outside SimPy's queue or in
+    it), and stops at once when nothing is armed but housekeeping timers."""
+    kernel = Kernel(seed=0)
+    fired: list[float] = []
+    timer = ExpirationTimer(kernel, lambda: fired.append(kernel.now_ms))
+    timer.arm(3.5 * REAPER_INTERVAL_MS)
+    kernel.run()
+    assert fired == [3.5 * REAPER_INTERVAL_MS]
+    assert kernel.now_ms == 3.5 * REAPER_INTERVAL_MS
+    timer.arm(5000)
+    timer.disarm()
+    kernel.run()
+    assert kernel.now_ms == 3.5 * REAPER_INTERVAL_MS
+    assert fired == [3.5 * REAPER_INTERVAL_MS]
