@@ -383,6 +383,35 @@ class Cluster:
     def leader(self, topic: str, partition: int) -> Broker:
         return self.brokers[self.partition(topic, partition).leader]
 
+    def believed_leader(self, part: Partition) -> int:
+        """The live broker acting as ``part``'s leader: the one that believes it leads with the
+        newest leader epoch (``Broker.leads``), -1 if none does.
+
+        Usually the controller's leader. While the controller is cut off from that broker (or
+        from every broker, which leaves ``leader`` -1 in its view), the deposed leader still
+        acts as one (a *zombie*) until it hears otherwise.
+        """
+        key = (part.topic, part.partition)
+        claims = [(epoch, broker_id) for broker_id, broker in self.brokers.items()
+                  if broker.alive and (epoch := broker.leads.get(key)) is not None]
+        return max(claims)[1] if claims else -1
+
+    def leader_seen_by(self, client: Any, part: Partition) -> int:
+        """The broker a client takes for ``part``'s leader (metadata, FindCoordinator).
+
+        Normally the real leader. A client that cannot reach it learns its metadata from the
+        brokers it can reach — and a broker cut off from the controller still claims the
+        partitions it led (a zombie leader), so the client goes there.
+        """
+        network = self.network
+        if part.leader >= 0 and network.connected(client, part.leader):
+            return part.leader
+        key = (part.topic, part.partition)
+        claims = [(epoch, broker_id) for broker_id, broker in self.brokers.items()
+                  if broker.alive and network.connected(client, broker_id)
+                  and (epoch := broker.leads.get(key)) is not None]
+        return max(claims)[1] if claims else part.leader
+
     def metadata(self) -> ClusterMetadata:
         """What clients know: partition counts and which partitions have no live leader."""
         if self._metadata is None:

@@ -246,7 +246,7 @@ class ConsumerClient:
         gc, group_id = self.group_coordinator, self.group_id
 
         def send(_event: simpy.Event | None = None) -> None:
-            node = gc.node_for(group_id)  # type: ignore[arg-type]
+            node = gc.node_seen_by(group_id, self.client_id)  # type: ignore[arg-type]
             if not self._reachable(node):
                 self.env.timeout(RETRY_BACKOFF_MS).callbacks.append(send)
                 return

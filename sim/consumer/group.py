@@ -4,6 +4,13 @@ Mirrors the classic-group parts of Kafka's ``GroupMetadataManager`` and ``Classi
 (``group-coordinator`` module, Kafka 4.0). One ``GroupCoordinator`` serves every group of a
 cluster; a group's requests go to the broker that leads its ``__consumer_offsets`` partition.
 
+Where a group lives: the broker acting as leader of that partition hosts the group
+(``Cluster.believed_leader``) — a leader cut off from the controller keeps hosting it until it
+hears otherwise, and clients find it as they find any leader (``Cluster.leader_seen_by``). When
+another broker becomes leader it loads the group from the log and restarts every member's
+session (``GroupMetadataManager.onLoaded``); while no broker hosts the group (its leader
+crashed, no new one elected yet) no coordinator runs, so no session can expire.
+
 A group moves through these states::
 
     Empty --JoinGroup--> PreparingRebalance --all joined / timeout--> CompletingRebalance
@@ -98,11 +105,13 @@ class GroupCoordinator:
         self.groups: dict[str, ClassicGroup] = {}
         self.rng = kernel.spawn_rng()
         self._timers: dict[str, object] = {}
+        self._hosts: dict[int, int] = {}  # __consumer_offsets partition → broker hosting it
         # transactional offsets not yet committed: producer id → (group, partition) → offset
         self.pending_txn_offsets: dict[int, dict[tuple[str, TopicPartition],
                                                  OffsetAndMetadata]] = {}
         ensure_offsets_topic(kernel.cluster, self.config["offsets.topic.num.partitions"],
                              self.config["offsets.topic.replication.factor"])
+        kernel.cluster.metadata_listeners.append(self._on_metadata)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{g.group_id}: {g.state} gen {g.generation}"
@@ -115,8 +124,24 @@ class GroupCoordinator:
         return partition_for(group_id, self.config["offsets.topic.num.partitions"])
 
     def node_for(self, group_id: str) -> int:
-        """The coordinator broker: leader of the group's ``__consumer_offsets`` partition."""
-        return self.kernel.cluster.partition(OFFSETS_TOPIC, self.partition_for(group_id)).leader
+        """The coordinator broker: the one acting as leader of the group's
+        ``__consumer_offsets`` partition (-1 while none does)."""
+        cluster = self.kernel.cluster
+        return cluster.believed_leader(cluster.partition(OFFSETS_TOPIC,
+                                                         self.partition_for(group_id)))
+
+    def node_seen_by(self, group_id: str, client_id: str) -> int:
+        """The broker a client sends the group's requests to (FindCoordinator): the leader of
+        the group's partition as that client sees it.
+
+        -1 if that is not the broker hosting the group (a deposed leader a client still
+        reaches): the lab keeps one copy of each group, the host's, so such a client waits as
+        if it got no answer.
+        """
+        cluster = self.kernel.cluster
+        node = cluster.leader_seen_by(client_id, cluster.partition(OFFSETS_TOPIC,
+                                                                   self.partition_for(group_id)))
+        return node if node == self.node_for(group_id) else -1
 
     def latency_ms(self, group_id: str) -> float:
         return self.kernel.cluster.brokers[self.node_for(group_id)].latency_ms
@@ -124,7 +149,26 @@ class GroupCoordinator:
     def group(self, group_id: str) -> ClassicGroup:
         if group_id not in self.groups:
             self.groups[group_id] = ClassicGroup(group_id)
+            self._hosts.setdefault(self.partition_for(group_id), self.node_for(group_id))
         return self.groups[group_id]
+
+    def _on_metadata(self) -> None:
+        """A broker that starts hosting a partition's groups loads them: every member's
+        session starts again (``GroupMetadataManager.onLoaded`` →
+        ``rescheduleClassicGroupMemberHeartbeat``). The same broker staying leader with a new
+        epoch loads nothing (``CoordinatorRuntime.scheduleLoadOperation``: already active)."""
+        for partition, host in list(self._hosts.items()):
+            node = self.kernel.cluster.believed_leader(
+                self.kernel.cluster.partition(OFFSETS_TOPIC, partition))
+            if node == host:
+                continue
+            self._hosts[partition] = node
+            if node < 0:
+                continue
+            for group in self.groups.values():
+                if self.partition_for(group.group_id) == partition:
+                    for member in group.members.values():
+                        self._reschedule_heartbeat(group, member)
 
     # -- JoinGroup -----------------------------------------------------------------------------
 
@@ -403,8 +447,12 @@ class GroupCoordinator:
                        member.session_timeout_ms, lambda: self._expire(group, member))
 
     def _expire(self, group: ClassicGroup, member: Member) -> None:
-        """The session timed out: remove the member unless it waits in JoinGroup or SyncGroup."""
-        if group.members.get(member.member_id) is not member:
+        """The session timed out: remove the member unless it waits in JoinGroup or SyncGroup.
+
+        Not while no broker hosts the group: no coordinator runs then, and the one that loads
+        the group next starts the session again (``_on_metadata``)."""
+        if group.members.get(member.member_id) is not member or self.node_for(
+                group.group_id) < 0:
             return
         waiting = member.join_future is not None or member.sync_future is not None
         if waiting and not member.is_new:

@@ -248,14 +248,7 @@ class TopicState:
         return self._leaderless
 
     def _leader_seen(self, part: Any) -> int:
-        cluster = self.producer.cluster
-        client = self.producer.client_id
-        if part.leader >= 0 and cluster.network.connected(client, part.leader):
-            return part.leader
-        claims = [(epoch, broker_id) for broker_id, broker in cluster.brokers.items()
-                  if broker.alive and cluster.network.connected(client, broker_id)
-                  and (epoch := broker.leads.get((part.topic, part.partition))) is not None]
-        return max(claims)[1] if claims else part.leader
+        return self.producer.cluster.leader_seen_by(self.producer.client_id, part)
 
     def advance_keyed(self, p: int, now_ms: float, refresh: bool = True) -> None:
         """Append this partition's keyed records sent up to ``now_ms`` (appended lazily);

@@ -190,7 +190,7 @@ class TransactionalState:
         while True:
             self._check_crashed()
             if group_id is not None:
-                node = cluster.group_coordinator.node_for(group_id)
+                node = cluster.group_coordinator.node_seen_by(group_id, producer.client_id)
             else:
                 node = self.coordinator.node_for(self.transactional_id)
             if not self._reachable(node):
