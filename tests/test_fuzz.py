@@ -645,14 +645,17 @@ DEFECTS: dict[str, str | None] = {
     # (405 keys counted 0). Fixed: the append checks the producer epoch of every batch with a
     # producer id (ProducerAppendInfo.checkProducerEpoch); the producer is fenced
     "streams--stalled-by-late-txn-offsets": None,
-    # streams campaign (seed 0, schedule 26 again, minimised to one split): once the stall above
-    # was fixed the same schedule shows counts committed twice under exactly_once_v2 (268 keys
-    # [1, 2] for one input; 414 on the code before that fix, where the stall hid most of it).
-    # The controller and the input producer are cut from every broker for 21.6 s. Not yet
-    # diagnosed
-    "streams--count-wrong-controller-split": (
-        "not yet diagnosed: under exactly_once_v2 a 21.6 s split of the controller (and the "
-        "input producer) from every broker ends with counts committed twice"),
+    # streams campaign (seed 0, schedule 26 again, minimised to one split): the controller and
+    # the input producer are cut from every broker for 21.6 s; the group coordinator's
+    # partition goes offline, both members' sessions expire, and after the heal each stream
+    # thread learns it lost its tasks while its transaction (counts of records it had just
+    # processed) was still open. The lab closed the lost tasks but left the transaction open,
+    # and the thread's next commit committed it without the input offsets: the tasks' next
+    # owners, resuming from the committed offsets, counted those records again (414 keys with
+    # counts [1, 2]). Kafka's TaskManager.handleLostAll closes the tasks dirty, which aborts
+    # the transaction (RecordCollectorImpl.closeDirty, StreamsProducer.abortTransaction), and
+    # replaces the producer (ActiveTaskCreator.reInitializeProducer). Fixed so
+    "streams--count-wrong-controller-split": None,
     # transactions-unsafe profile (built from seed 2026, schedule 1, min ISR 1 and unclean
     # election): after the unclean election eos-2's position on payments-2 (19) is past the new
     # leader's log end (14); the lab's consumer gets OFFSET_OUT_OF_RANGE and resets to earliest

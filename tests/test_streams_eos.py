@@ -6,7 +6,8 @@ per stream thread, ``transactional.id`` ``<application.id>-<processId>-<threadId
 ``StreamsConfig`` EOS overrides (``isolation.level=read_committed``, ``transaction.timeout.ms``
 10,000, ``commit.interval.ms`` 100), ``ProcessorStateManager`` (the checkpoint is deleted once read
 under EOS; a store with data and no checkpoint is corrupted and wiped), ``StreamTask.postCommit``
-(no checkpoint at a commit under EOS).
+(no checkpoint at a commit under EOS), ``TaskManager.handleLostAll`` (lost tasks close dirty,
+the open transaction is aborted and the producer replaced).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import math
 import numpy as np
 import pytest
 
+from sim.broker.transaction_coordinator import TXN_STATE
 from sim.consumer import Consumer
-from sim.consumer.events import CONSUMER_ASSIGNED
+from sim.consumer.events import CONSUMER_ASSIGNED, CONSUMER_LOST
 from sim.consumer.fetcher import _visible
 from sim.errors import InvalidStateStoreError
-from sim.faults import schedule
+from sim.faults import HealNetwork, NetworkPartition, schedule
 from sim.payloads import payload
 from sim.records import TopicPartition
 from sim.streams import KafkaStreams
@@ -325,3 +327,47 @@ def test_a_thread_fenced_by_the_group_loses_its_tasks_and_rejoins_owning_nothing
     assert live_counts(kernel) == dict(truth)
     output = read_committed(kernel, "out")
     assert len(output) == len(set(output))
+
+
+def test_partitions_lost_with_a_transaction_open_abort_it_and_replace_the_producer():
+    """A thread cut from its group coordinator (but not from the input's leader) goes on
+    processing into an open transaction while its session expires; after the heal its
+    heartbeat learns it lost its tasks. Kafka's ``StreamsRebalanceListener.onPartitionsLost``
+    → ``TaskManager.handleLostAll`` closes every task dirty, which aborts the transaction
+    (``RecordCollectorImpl.closeDirty`` → ``StreamsProducer.abortTransaction``), and replaces
+    the producer (``ActiveTaskCreator.reInitializeProducer``), whose ``initTransactions``
+    bumps the epoch. Committing the lost tasks' writes later, without their input offsets,
+    would make the next owner count those records again: the read_committed output would
+    repeat every update (counts 1, 1, 2, 2, …)."""
+    kernel = cluster({"in": 1, "out": 1}, brokers=3)
+    [app] = counting_app(kernel, {**EOS, "commit.interval.ms": 60_000,
+                                  "session.timeout.ms": 10_000,
+                                  "producer.transaction.timeout.ms": 120_000,
+                                  "statestore.cache.max.bytes": 0}, instances=1)
+    kernel.run(until_ms=8_000)
+    coordinator = kernel.cluster.group_coordinator.node_for("app")
+    assert kernel.cluster.partition("in", 0).leader != coordinator  # it can still fetch
+    [thread] = app.threads
+    cut = NetworkPartition((thread.consumer.client_id,), (coordinator,))
+    cut.apply(kernel)
+    truth = feed(kernel, 10)
+    old = thread.producer.txn
+    assert old.state == "IN_TRANSACTION"
+    assert thread.tasks
+    kernel.run(until_ms=23_000)  # the session expires meanwhile
+    HealNetwork(cut.side_a, cut.side_b).apply(kernel)
+    kernel.run(until_ms=kernel.now_ms + 100_000)
+
+    lost = kernel.trace.frame(CONSUMER_LOST)
+    assert (lost.component == thread.consumer.client_id).any()
+    states = kernel.trace.frame(TXN_STATE)
+    mine = states[states.transactional_id == old.transactional_id]
+    ended = mine[mine.state.isin(["PrepareAbort", "PrepareCommit"])]
+    first = ended.iloc[0]
+    assert first.state == "PrepareAbort"
+    assert first.producer_epoch == old.producer_epoch
+    assert thread.producer is not old.producer
+    assert thread.producer.txn.producer_epoch == old.producer_epoch + 1
+    assert live_counts(kernel) == dict(truth)
+    output = read_committed(kernel, "out")
+    assert sorted(output) == sorted((k, n) for k in truth for n in range(1, truth[k] + 1))

@@ -39,13 +39,18 @@ under EOS). A failed commit (a zombie fenced by the group generation, or a trans
 coordinator timed out) aborts the transaction, closes every task dirty — its stores are wiped —
 and rejoins the group as a new member that owns nothing (Kafka's ``TaskMigratedException``:
 ``handleLostAll``, then unsubscribe and subscribe); a task given back is restored from the
-changelog and resumes from the last committed offsets. The checkpoint is removed once read at
-start-up and written only on a clean close; a persistent store that holds data but has no
-checkpoint is wiped and restored from scratch (``TaskCorruptedException``).
+changelog and resumes from the last committed offsets. Partitions lost (the session expired
+while the thread could not heartbeat) take the same ``handleLostAll`` steps: the open
+transaction is aborted, so the lost tasks' writes never commit without their input offsets, and
+the producer is replaced (the new one takes its epoch when a task next initializes). The
+checkpoint is removed once read at start-up and written only on a clean close; a persistent
+store that holds data but has no checkpoint is wiped and restored from scratch
+(``TaskCorruptedException``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Generator
@@ -62,6 +67,7 @@ from sim.consumer.coordinator import STABLE
 from sim.errors import TransactionError
 from sim.payloads import payload
 from sim.producer import Producer
+from sim.producer.transactional import ABORTABLE_ERROR, IN_TRANSACTION, UNINITIALIZED
 from sim.records import TopicPartition
 from sim.streams import events
 from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo, assignment_info
@@ -196,6 +202,7 @@ class StreamThread:
             while not self.closing:
                 records = yield from consumer.poll_gen(self.poll_ms)
                 self._check_alive()
+                yield from self._maybe_init_transactions()
                 for record in records:
                     self._buffer(record)
                 self._update_standbys()
@@ -355,38 +362,24 @@ class StreamThread:
 
     def _abort_and_lose_all(self, error: TransactionError) -> Generator[Any, Any, None]:
         """A commit failed (``TaskMigratedException``: a zombie fenced by the group generation,
-        or a producer fenced after the coordinator timed its transaction out): abort the
-        transaction (a fenced producer is replaced by a new one), then do what
-        ``StreamThread.handleTaskMigrated`` does: ``TaskManager.handleLostAll`` closes every task
-        dirty — under EOS its stores are wiped — and the consumer unsubscribes and subscribes
-        again, so the thread rejoins as a new member that owns nothing.
+        or a producer fenced after the coordinator timed its transaction out): do what
+        ``StreamThread.handleTaskMigrated`` does. ``TaskManager.handleLostAll`` closes every
+        task dirty — under EOS its stores are wiped — aborting the transaction (a fenced
+        producer's error swallowed) and replacing the producer; then the consumer unsubscribes
+        and subscribes again, so the thread rejoins as a new member that owns nothing.
 
         Reviving the tasks instead would let a thread that missed a rebalance go on processing
         partitions the group gave to another member, and claim them as owned in its next
         JoinGroup: both would then commit the same input records.
         """
-        txn = self.producer.txn
-        assert txn is not None
         self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name, "-",
                                f"transaction aborted: {type(error).__name__}")
-        self._in_transaction = []
-        fenced = txn.state == "FATAL_ERROR"
-        if not fenced:
-            try:
-                yield from txn.abort_gen()
-            except TransactionError:
-                fenced = True
-            self._check_alive()
-        if fenced:  # a fenced producer is done: a new one with a new epoch (resetProducer)
-            self.producer = Producer(self.kernel, dict(self.producer.config))
-            self.producers.append(self.producer)
-            yield from self.producer.txn.init_gen()  # type: ignore[union-attr]
-        self._check_alive()
         subscriptions = self.consumer.subscriptions
-        for task_id in sorted(self.tasks):  # handleLostAll
+        for task_id in sorted(self.tasks):
             for tp in self.tasks[task_id].partitions:
                 subscriptions.positions.pop(tp, None)
-            self._close_task(task_id, clean=False)
+        yield from self._lose_all_in_transaction()
+        self._check_alive()
         coordinator = self.consumer.coordinator
         if coordinator is None:
             return
@@ -679,8 +672,59 @@ class StreamThread:
                 self._close_task(task_id)
 
     def on_partitions_lost(self, partitions: list[TopicPartition]) -> None:
+        """``StreamsRebalanceListener.onPartitionsLost`` → ``TaskManager.handleLostAll``: every
+        active task closes dirty; under exactly_once_v2 the open transaction is aborted and the
+        producer replaced (``_lose_all_in_transaction``)."""
+        if self.eos:
+            self.consumer.run_step(self._lose_all_in_transaction)
+            return
         for task_id in sorted({self.metadata.task_for(tp) for tp in partitions} & set(self.tasks)):
             self._close_task(task_id, clean=False)
+
+    def _lose_all_in_transaction(self) -> Generator[Any, Any, None]:
+        """``TaskManager.handleLostAll`` under exactly_once_v2: close every active task dirty
+        — its ``RecordCollectorImpl.closeDirty`` aborts the thread's open transaction
+        (``StreamsProducer.abortTransaction``, a fenced producer's error swallowed) — then
+        ``ActiveTaskCreator.reInitializeProducer``: a new producer, whose
+        ``initTransactions`` (when a task next initializes) bumps the epoch.
+
+        The tasks' writes since the last commit belong to another member now: committing them
+        later, without their input offsets (the thread's next commit would), makes the next
+        owner, which resumes from the committed offsets, count those records again."""
+        for task_id in sorted(self.tasks):
+            self._close_task(task_id, clean=False)
+        yield from self._abort_transaction()
+        self._reset_producer()
+
+    def _abort_transaction(self) -> Generator[Any, Any, None]:
+        """``StreamsProducer.abortTransaction``: abort the transaction in flight, if any; a
+        fenced producer's error is swallowed (the coordinator aborted it already)."""
+        self._in_transaction = []
+        txn = self.producer.txn
+        if txn is None or txn.state not in (IN_TRANSACTION, ABORTABLE_ERROR):
+            return
+        with contextlib.suppress(TransactionError):
+            yield from txn.abort_gen()
+        self._check_alive()
+
+    def _reset_producer(self) -> None:
+        """``StreamsProducer.resetProducer``: the thread's next records go through a new
+        producer with the same ``transactional.id``; it is initialized before the thread
+        processes again (``_maybe_init_transactions``). A producer never initialized is left
+        as it is (closing it and making another would change nothing)."""
+        if self.producer.txn is None or self.producer.txn.state == UNINITIALIZED:
+            return
+        self.producer = Producer(self.kernel, dict(self.producer.config))
+        self.producers.append(self.producer)
+
+    def _maybe_init_transactions(self) -> Generator[Any, Any, None]:
+        """``StreamsProducer.initTransaction`` when a task initializes
+        (``RecordCollectorImpl.initialize``): a reset producer gets its producer id and a new
+        epoch before it sends anything, fencing the producer it replaced."""
+        txn = self.producer.txn
+        if txn is not None and txn.state == UNINITIALIZED and self.tasks:
+            yield from txn.init_gen()
+            self._check_alive()
 
     def _create_task(self, task_id: TaskId) -> ActiveTask:
         streams = self.streams
