@@ -752,11 +752,13 @@ class PartitionLog:
     def last_stable_offset(self) -> int:
         """The LSO: below it every transaction is decided (``UnifiedLog.lastStableOffset``).
 
-        The first offset of the oldest open transaction, or the high watermark if that is lower.
-        A transaction that never ends holds it back (a *hanging* transaction).
+        The first offset of the oldest transaction that is open, or decided with its marker
+        not yet below the high watermark (``ProducerStateManager.unreplicatedTxns``: a marker
+        that a new leader may not have), or the high watermark if that is lower. A transaction
+        that never ends holds it back (a *hanging* transaction).
         """
         return min(self.high_watermark, self.transactions.first_unstable_offset(
-            self.log_end_offset))
+            self.high_watermark))
 
     def _truncate_segments(self, offset: int) -> None:
         """Drop segments at or after ``offset``; recount the cut one (``LogSegment.truncateTo``)."""
