@@ -409,6 +409,64 @@ def test_the_guards_leave_valid_neighbours_alone(tmp_path: Path) -> None:
     assert "Scenario: good" in out
 
 
+# --- The header of a client fault (consumer, Streams, Connect) ----------------------------------
+
+CLIENT_FAULT_BASES = {
+    "crash": {"name": "c", "duration_ms": 30000, "topics": [{"name": "t", "partitions": 2}],
+              "producers": [{"workload": {"topic": "t", "records": 100, "rate_per_s": 100}}],
+              "consumers": [{"group": "g", "topics": ["t"], "count": 2}]},
+    "streams_hang": {"name": "s", "duration_ms": 30000,
+                     "topics": [{"name": "in", "partitions": 2}, {"name": "out", "partitions": 2}],
+                     "producers": [{"workload": {"topic": "in", "records": 100,
+                                                 "rate_per_s": 20}}],
+                     "streams": [{"application.id": "app", "app": "rekey", "input": "in",
+                                  "output": "out", "instances": 2}]},
+    "connect_crash": {"name": "k", "duration_ms": 30000,
+                      "topics": [{"name": "lines", "partitions": 3}],
+                      "connect": {"workers": 2, "topic": "lines",
+                                  "source": {"lines": 60, "rate_per_s": 12.0},
+                                  "sink": {"tasks": 2}}},
+}
+CLIENT_FAULT_BODIES = {"crash": {"consumer": "consumer-g-1"},
+                       "streams_hang": {"instance": "app-1", "duration_ms": 5},
+                       "connect_crash": {"worker": "connect-1"}}
+SECOND_KIND = {"crash": "leave", "streams_hang": "streams_crash",
+               "connect_crash": "connect_restart"}
+
+
+@pytest.mark.parametrize("kind", list(CLIENT_FAULT_BASES))
+@pytest.mark.parametrize(("header", "message"), [
+    ({"at_ms": -5}, r"field faults\[0\]\.at_ms must be a time in ms ≥ 0 but is -5\.$"),
+    ({"at_ms": "soon"}, r"field faults\[0\]\.at_ms must be int or float but is 'soon'\.$"),
+    ({"at_ms": True}, r"field faults\[0\]\.at_ms must be int or float but is True\.$"),
+    ({"at_ms": math.nan}, r"field faults\[0\]\.at_ms must be a finite number but is nan\.$"),
+    ({"at_ms": 5, "extra": 1}, r"field faults\[0\]\.extra is not a scenario field here; "
+                               r"allowed: at_ms, KIND\.$"),
+    ({"at_ms": 5, "KIND": "soon"}, r"field faults\[0\]\.KIND must be dict but is 'soon'\.$"),
+    ({"at_ms": 5, "KIND": None}, r"field faults\[0\]\.KIND must be dict but is None\.$"),
+    ({"at_ms": 5, "SECOND": {}}, r"field faults\[0\] needs exactly one fault kind besides "
+                                 r"at_ms, but has KIND, SECOND\.$"),
+])
+def test_a_client_faults_header_gets_the_same_one_line_error_in_every_family(kind, header,
+                                                                             message):
+    """Consumer, Streams and Connect faults share one header check (``fault_header``): a
+    bad ``at_ms``, an unknown field, a body that is no mapping or two kinds of the family are
+    one line naming the field; a Connect fault's ``at_ms`` used to reach a comparison first
+    (TypeError on text)."""
+    fault = {**header, kind: CLIENT_FAULT_BODIES[kind]}
+    if "KIND" in fault:
+        fault[kind] = fault.pop("KIND")
+    if "SECOND" in fault:
+        fault[SECOND_KIND[kind]] = {**CLIENT_FAULT_BODIES[kind], **fault.pop("SECOND")}
+    wanted = message.replace("KIND", kind).replace("SECOND", SECOND_KIND[kind])
+    text = yaml.safe_dump({**CLIENT_FAULT_BASES[kind], "faults": [fault]})
+    with pytest.raises(ScenarioError, match=r"^bad\.yaml: " + wanted) as raised:
+        scenarios.parse(text, "bad.yaml")
+    assert "\n" not in str(raised.value)
+    good = {**CLIENT_FAULT_BASES[kind], "faults": [{"at_ms": 5, kind: CLIENT_FAULT_BODIES[kind]}]}
+    scenarios.parse(yaml.safe_dump(good), "good.yaml")
+
+
 # --- Mutants of the built-in scenarios -----------------------------------------------------------
 
 

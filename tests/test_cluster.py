@@ -384,3 +384,23 @@ def test_slow_broker_takes_factor_times_longer() -> None:
     assert "slow ×10" in repr(broker)
     with pytest.raises(ConfigError, match=r"lab\.slowdown"):
         broker.set_slowdown(0.5)
+
+
+def test_a_fault_naming_a_client_id_reaches_the_clients_named_after_it() -> None:
+    """``Network.name_client``: a cut or a lossy link naming a ``client.id`` reaches a client
+    the lab numbered (``src-7``) and registered under that id; a cut naming the numbered id
+    still reaches it; an unregistered client with a similar id is not touched."""
+    network = Kernel(seed=0, brokers=1).cluster.network
+    network.name_client("src-7", "src")
+    network.cut(0, "src")
+    assert not network.connected("src-7", 0)
+    assert not network.deliver(0, "src-7")
+    assert network.connected("src-1", 0)
+    network.heal(0, "src")
+    assert network.connected("src-7", 0)
+    network.set_loss(0, "src", 1.0)
+    assert not network.deliver("src-7", 0)
+    network.set_loss(0, "src", 0.0)
+    network.cut(0, "src-7")
+    assert not network.connected("src-7", 0)
+    assert network.connected("src", 0)

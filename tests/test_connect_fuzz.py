@@ -317,3 +317,48 @@ def test_records_a_crashed_member_holds_back_are_tied_to_it_not_called_lost():
     assert pending
     assert pending[0].count > 0
     assert "held by the crashed member" in pending[0].detail
+
+
+# -- a network fault naming a Connect client reaches each instance of it -------------------------
+
+CUT_SOURCE_PRODUCER = {
+    "name": "cut-src", "seed": 5, "duration_ms": 90000, "cluster": {"brokers": 3},
+    "topics": [{"name": "lines", "partitions": 3, "replication_factor": 3}],
+    "connect": {"workers": 2, "topic": "lines", "source": {"lines": 600, "rate_per_s": 20.0},
+                "sink": {"tasks": 2}, "config": {"scheduled.rebalance.max.delay.ms": 0}},
+    "faults": [
+        {"at_ms": 25000, "network_partition": {"a": [0, 1, 2],
+                                               "b": ["connector-producer-src-0"]}},
+        {"at_ms": 30000, "connect_crash": {"worker": "connect-1"}},
+        {"at_ms": 30000, "connect_crash": {"worker": "connect-2"}},
+        {"at_ms": 31000, "connect_restart": {"worker": "connect-1"}},
+        {"at_ms": 31000, "connect_restart": {"worker": "connect-2"}},
+        {"at_ms": 60000, "heal_network": {"a": [0, 1, 2], "b": ["connector-producer-src-0"]}}],
+}
+
+
+def test_a_cut_naming_a_task_producer_reaches_the_restarted_task_too():
+    """``Worker.baseProducerConfigs`` gives a restarted source task's producer the same
+    ``client.id`` (``connector-producer-src-0``); the lab numbers the second instance, and a
+    cut naming the id used to miss it, so the restarted task wrote every line during the cut.
+    Now nothing reaches the topic from the restart until the heal, and every line after it."""
+    import yaml
+
+    from sim import scenarios
+
+    kernel = scenarios.parse(yaml.safe_dump(CUT_SOURCE_PRODUCER), "cut.yaml").build()
+
+    def written() -> int:
+        return sum(p.log.log_end_offset for p in kernel.cluster.topic("lines").partitions)
+
+    kernel.run(30000)
+    before_restart = written()
+    assert 0 < before_restart < 600
+    kernel.run(59900)
+    ids = [c.client_id for c in kernel.clients
+           if c.client_id.startswith("connector-producer-src-0")]
+    assert len(ids) == 2
+    assert ids[0] == "connector-producer-src-0" != ids[1]
+    assert written() == before_restart
+    kernel.run(90000)
+    assert written() == 600

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from sim import faults
 from sim.consumer import Consumer, LogTruncationError, OffsetAndMetadata
 from sim.consumer import events as ev
 from sim.consumer.fetcher import epoch_for_offset
@@ -163,3 +164,27 @@ def test_auto_commit_and_close_commit_the_epoch_too():
     assert (committed.offset, committed.leader_epoch) == (20, expected)
     consumer.close()  # commits the positions again, last: an epoch-less commit would erase it
     assert gc.fetch_committed("auto", [TP])[TP].leader_epoch == expected
+
+
+def test_a_restored_position_awaiting_validation_is_not_committed():
+    """A position restored from a commit with an epoch awaits validation
+    (``seekUnvalidated``: AWAIT_VALIDATION) until the leader answers; ``allConsumed`` takes
+    only positions that ``hasValidPosition``, so while ``b`` cannot reach the new leader its
+    ``commitSync()`` and auto-commit on close send nothing for ``t-0``. (Group ``h``: its
+    coordinator is not on the new leader.)"""
+    kernel, epoch = _commit_past_a_truncation()
+    leader = kernel.cluster.partition(TP.topic, TP.partition).leader
+    probe = Consumer(kernel, {"group.id": "h", "enable.auto.commit": False})
+    assert probe.group_coordinator.node_for("h") != leader
+    probe.assign([TP])
+    probe.commit_sync({TP: OffsetAndMetadata(60, epoch)})
+    b = Consumer(kernel, {"group.id": "h", "client.id": "b", "auto.offset.reset": "earliest",
+                          "auto.commit.interval.ms": 100})
+    faults.NetworkPartition(("b",), (leader,)).apply(kernel)
+    b.subscribe(["t"])
+    assert offsets_read(b, polls=60) == []
+    assert b.assignment() == [TP]
+    assert b.consumed_offsets() == {}
+    b.commit_sync()
+    b.close()
+    assert b.commits().empty

@@ -490,3 +490,46 @@ def test_a_seek_after_a_log_truncation_error_resumes_reading(seek_to, expected):
                   else seek_to)
     assert offsets_read(consumer) == expected
     assert consumer.consumed_offsets() == {tp: 65}
+
+
+def test_a_position_awaiting_validation_after_a_leader_change_is_not_committed():
+    """``SubscriptionState.allConsumed`` commits only positions whose fetch state
+    ``hasValidPosition``: after the leader change ``maybeValidatePosition`` moves the position
+    (60, with its epoch) to AWAIT_VALIDATION, and while the consumer cannot reach the new
+    leader a ``commitSync()`` leaves it out, so the group keeps its last commit (30) instead
+    of 60, past the truncation. Once the leader answers, the position is validated (reset to
+    the divergence, 10) and committed again."""
+    world = leader_ahead_of_its_follower(brokers=3)
+    consumer = Consumer(world.kernel, {"group.id": "g", "enable.auto.commit": False,
+                                       "client.id": "c", "auto.offset.reset": "earliest"})
+    consumer.assign([TP])
+    consumer.seek(TP, 0)
+    while consumer.position(TP) < 30:
+        consumer.poll(100)
+    consumer.commit_sync({TP: 30})
+    world.read_all(consumer)
+    faults.NetworkPartition(("c",), (world.stale,)).apply(world.kernel)
+    world.elect_stale_replica(new_records=5)
+    assert offsets_read(consumer, polls=10) == []  # the new leader is out of reach
+    assert TP not in consumer.consumed_offsets()
+    consumer.commit_sync()
+    assert consumer.committed([TP])[TP].offset == 30
+    faults.HealNetwork(("c",), (world.stale,)).apply(world.kernel)
+    assert offsets_read(consumer, polls=10) == [10, 11, 12, 13, 14]
+    consumer.commit_sync()
+    assert consumer.committed([TP])[TP].offset == 15
+
+
+def test_a_position_is_awaiting_validation_from_the_leader_change_not_from_the_next_fetch():
+    """Kafka moves the position to AWAIT_VALIDATION as soon as the metadata shows the new
+    leader epoch (``maybeValidatePositionForCurrentLeader``), so a commit right after the
+    leader change, before any poll, leaves the position out too."""
+    world = leader_ahead_of_its_follower(brokers=3)
+    consumer = Consumer(world.kernel, {"group.id": "g", "enable.auto.commit": False,
+                                       "auto.offset.reset": "earliest"})
+    consumer.assign([TP])
+    consumer.seek(TP, 0)
+    world.read_all(consumer)
+    assert consumer.consumed_offsets() == {TP: 60}
+    world.elect_stale_replica(new_records=5)
+    assert consumer.consumed_offsets() == {}

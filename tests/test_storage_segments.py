@@ -95,6 +95,32 @@ def test_deleting_every_segment_rolls_first_and_keeps_an_empty_active_one() -> N
     assert append(plog, 2) == 4
 
 
+@pytest.mark.parametrize("count", [2, 3])
+def test_deleting_every_segment_keeps_an_empty_active_one_as_it_is(count: int) -> None:
+    """``UnifiedLog.deleteSegments`` rolls before deleting every segment, and ``LocalLog.roll``
+    recreates an empty active segment at the same base offset, which is then left out of the
+    deletion: the closed segments go, the empty active one stays (no IndexError)."""
+    plog = PartitionLog()
+    append(plog, 4)
+    plog.roll()
+    plog.high_watermark = 4
+    deleted = plog.delete_oldest_segments(count)
+    assert [s.base_offset for s in deleted] == [0]
+    assert plog.segments == [Segment(4)]
+    assert (plog.log_start_offset, plog.log_end_offset, len(plog)) == (4, 4, 0)
+    assert append(plog, 2) == 4
+
+
+def test_deleting_the_only_segment_of_an_empty_log_deletes_nothing() -> None:
+    """A log of one empty (active) segment keeps it: ``deleteSegments`` has nothing left to
+    delete once ``roll()`` has recreated it, and the log start offset stays."""
+    plog = PartitionLog()
+    assert plog.delete_oldest_segments(1) == []
+    assert plog.segments == [Segment(0)]
+    assert (plog.log_start_offset, plog.log_end_offset) == (0, 0)
+    assert append(plog, 3) == 0
+
+
 def test_epoch_cache_keeps_the_epoch_in_force_at_the_new_start() -> None:
     """``truncateFromStart``: the epoch covering the new start offset starts there now."""
     plog = PartitionLog(segment_bytes=300)

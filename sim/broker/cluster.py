@@ -90,6 +90,12 @@ class Network:
 
     Every link works until a fault cuts it (``cut``) or makes it lose messages (``set_loss``).
     Loss draws come from the kernel's random stream, so runs stay reproducible.
+
+    A client is a node by its id, which the lab numbers when the ``client.id`` is taken
+    already (``producer-3``). Where Kafka gives several clients one ``client.id`` on purpose,
+    as Kafka Connect does to a restarted task's clients and to every worker's clients of its
+    internal topics, ``name_client`` makes faults that name that ``client.id`` reach each of
+    them (a task's producer cut off stays cut off when the task restarts).
     """
 
     CONTROLLER = "controller"
@@ -98,14 +104,28 @@ class Network:
         self._rng = rng
         self._cut: set[frozenset[Any]] = set()
         self._loss: dict[frozenset[Any], float] = {}
+        self._names: dict[Any, Any] = {}  # a numbered client id -> the client.id faults name
         self.version = 0  # bumped on every cut, heal or loss change
 
     def __repr__(self) -> str:
         cut = sorted(tuple(sorted(map(str, link))) for link in self._cut)
         return f"Network(cut={cut}, lossy={len(self._loss)})"
 
+    def name_client(self, client_id: Any, name: Any) -> None:
+        """Let faults that name the node ``name`` (a ``client.id``) reach the client whose lab
+        id is ``client_id`` too (the class docstring says when)."""
+        if client_id != name:
+            self._names[client_id] = name
+
+    def _named(self, a: Any, b: Any) -> frozenset[Any]:
+        """The link between ``a`` and ``b`` by the names faults give them."""
+        return frozenset((self._names.get(a, a), self._names.get(b, b)))
+
     def connected(self, a: Any, b: Any) -> bool:
-        return not self._cut or a == b or frozenset((a, b)) not in self._cut
+        if not self._cut or a == b:
+            return True
+        return frozenset((a, b)) not in self._cut and (
+            not self._names or self._named(a, b) not in self._cut)
 
     def deliver(self, a: Any, b: Any) -> bool:
         """Whether one message from ``a`` reaches ``b`` now (cut links and losses drop it)."""
@@ -113,7 +133,9 @@ class Network:
             return True
         if not self.connected(a, b):
             return False
-        loss = self._loss.get(frozenset((a, b)), 0.0)
+        loss = self._loss.get(frozenset((a, b)))
+        if loss is None:
+            loss = self._loss.get(self._named(a, b), 0.0) if self._names else 0.0
         return loss <= 0.0 or float(self._rng.random()) >= loss
 
     def cut(self, a: Any, b: Any) -> None:

@@ -399,7 +399,11 @@ class PartitionLog:
         """Delete the ``count`` oldest segments, whole, and move the log start offset past them.
 
         Retention's primitive (``UnifiedLog.deleteSegments``). When every segment goes, the
-        active one is rolled first, so that a log always keeps one (empty) active segment.
+        active one is rolled first, so that a log always keeps one (empty) active segment. An
+        active segment that is empty already stays: Kafka's ``roll()`` deletes and recreates it
+        at the same base offset, the log end offset, and ``deleteSegments`` leaves it out of
+        the segments it deletes; so a ``count`` covering every segment of a log whose active
+        one is empty deletes the others only (none, for a log of one empty segment).
         The records' storage is freed block by block; the leader epoch cache keeps the epoch in
         force at the new start (``LeaderEpochFileCache.truncateFromStart``); the producer state
         is kept, as Kafka keeps it when the log start offset moves
@@ -410,7 +414,12 @@ class PartitionLog:
             return []
         if count >= len(self.segments):
             count = len(self.segments)
-            self.roll()
+            if self.segments[-1].empty:
+                count -= 1  # recreated as it is: not deleted
+            else:
+                self.roll()
+        if count == 0:
+            return []
         deleted = self.segments[:count]
         del self.segments[:count]
         self._move_log_start(self.segments[0].base_offset, deleted)

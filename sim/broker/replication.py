@@ -230,7 +230,8 @@ class ReplicaManager:
             segments = len(log.segments)
             base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
                                     producer_epoch, is_transactional=transactional)
-            self._emit_rolls(part, node, log, segments)
+            if len(log.segments) != segments:  # the append rolled a segment
+                self._emit_rolls(part, node, log, segments)
             end = base + records
             self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                    partition, base, records, size_bytes, producer_id)

@@ -33,8 +33,11 @@ and ``connect_restart`` (a new process with the same worker id and configs, whic
 cluster's state from the internal topics). Network faults may name the Connect clients
 (``client_ids``): the source task's producer ``connector-producer-src-0``, the sink tasks'
 consumers ``connector-consumer-db-<n>`` and the internal topics' producers, wherever the worker
-running them is. A worker frozen past its session timeout (a long GC pause) is not modelled:
-the lab's worker has no way to freeze its tasks and clients together.
+running them is and whichever instance: Kafka Connect gives a restarted task's clients, and
+every worker's producer of an internal topic, the same ``client.id``, so a fault naming one
+reaches each client with that id, also those the lab numbers (``Network.name_client``). A
+worker frozen past its session timeout (a long GC pause) is not modelled: the lab's worker has
+no way to freeze its tasks and clients together.
 """
 
 from __future__ import annotations
@@ -77,8 +80,9 @@ def worker_names(spec: dict[str, Any]) -> list[str]:
 
 
 def client_ids(spec: dict[str, Any] | None) -> list[str]:
-    """The clients of the pipeline, for network faults (task clients keep their ids wherever
-    their task runs)."""
+    """The clients of the pipeline, for network faults (a fault naming one reaches every
+    instance: a task's clients wherever and however often it starts, each worker's clients of
+    the internal topics)."""
     if not spec:
         return []
     return ([f"connector-producer-{SOURCE}-0"]
@@ -164,12 +168,7 @@ def check_faults(checker: Any, faults: list[dict[str, Any]], spec: dict[str, Any
         if not is_connect_fault(fault):
             continue
         where = f"faults[{i}]"
-        kind = next(k for k in FAULTS if k in fault)
-        checker.known(fault, {"at_ms", kind}, where)
-        at_ms = checker.typed(fault, "at_ms", (int, float), where, default=0)
-        if at_ms < 0:
-            checker.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
-        body = checker.typed(fault, kind, dict, where, required=True)
+        kind, at_ms, body = checker.fault_header(fault, FAULTS, where)
         checker.known(body, {"worker"}, f"{where}.{kind}")
         name = checker.typed(body, "worker", str, f"{where}.{kind}", required=True)
         if name not in names:

@@ -82,6 +82,10 @@ class KafkaBasedLog:
         self.producer = _LogProducer(kernel, {
             "client.id": client_id, "acks": "all", "linger.ms": 0, "enable.idempotence": False,
             "max.in.flight.requests.per.connection": 1, "delivery.timeout.ms": 2**31 - 1}, topic)
+        # every worker's, and each restarted worker's, producer of this topic has the same
+        # client.id (KafkaOffsetBackingStore & co.: ConnectUtils.clientIdBase + "offsets"):
+        # network faults that name it reach them all (Network.name_client)
+        kernel.cluster.network.name_client(self.producer.client_id, client_id)
 
     def on_data(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` whenever a record written to this topic is acknowledged."""

@@ -100,6 +100,15 @@ def transformations(plugins: Plugins, props: dict[str, Any]) -> list[Transformat
     return chain
 
 
+def keep_client_id(kernel: Any, lab_id: str, client_id: str) -> None:
+    """A task's clients get the same ``client.id`` each time the task starts
+    (``Worker.baseProducerConfigs`` / ``baseConsumerConfigs``: ``connector-producer-<task>``,
+    ``connector-consumer-<task>``); the lab numbers a repeated one (``lab_id``) to tell the
+    instances apart in the trace, and network faults that name ``client_id`` reach every
+    instance, on whichever worker the task runs."""
+    kernel.cluster.network.name_client(lab_id, client_id)
+
+
 def ensure_topic(kernel: Any, topic: str, replication_factor: int = 1) -> None:
     """Create a missing topic as the broker's auto-creation would (1 partition)."""
     if topic not in kernel.cluster.topics:
@@ -287,6 +296,8 @@ class WorkerSourceTask(WorkerTask):
             "client.id": f"connector-producer-{self.connector}-{self.task_id}",
             "enable.idempotence": False, "acks": "all",
             "max.in.flight.requests.per.connection": 1, "delivery.timeout.ms": 2**31 - 1})
+        keep_client_id(self.kernel, self.producer.client_id,
+                       f"connector-producer-{self.connector}-{self.task_id}")
         self.writer = OffsetStorageWriter(worker.offset_store, self.connector)
         self.task.context = SourceTaskContext(
             lambda partition: worker.offset_store.get(self.connector, partition),
@@ -384,6 +395,8 @@ class WorkerSinkTask(WorkerTask):
             "client.id": f"connector-consumer-{self.connector}-{self.task_id}",
             "enable.auto.commit": False, "auto.offset.reset": "earliest"},
             processing_ms_per_record=0)
+        keep_client_id(self.kernel, self.consumer.client_id,
+                       f"connector-consumer-{self.connector}-{self.task_id}")
         topics = [t.strip() for t in self.config["topics"] if t.strip()]
         if topics:
             for topic in topics:

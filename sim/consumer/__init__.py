@@ -206,7 +206,8 @@ class Consumer(ConsumerClient):
 
     def commit_sync(self, offsets: dict[Any, int | OffsetAndMetadata] | None = None
                     ) -> None:
-        """Commit ``offsets`` (default: every position, i.e. last record returned + 1).
+        """Commit ``offsets`` (default: every valid position, i.e. last record returned + 1;
+        a position still to be validated against a new leader is left out, KIP-320).
 
         The default commit also stores the leader epoch of each partition's last record read
         (KIP-320), so whoever restores the offset can detect a truncation; offsets given by

@@ -147,17 +147,8 @@ def is_consumer_fault(fault: Any) -> bool:
 def check_fault(checker: Any, fault: dict[str, Any], where: str,
                 consumers: list[dict[str, Any]]) -> None:
     """Validate one consumer fault such as ``{at_ms: 500, crash: {consumer: NAME}}``."""
-    kinds = [k for k in FAULTS if k in fault]
-    if len(kinds) != 1:
-        checker.fail(where, f"needs exactly one fault kind besides at_ms, but has "
-                     f"{', '.join(kinds)}")
-    kind = kinds[0]
-    checker.known(fault, {"at_ms", kind}, where)
-    at_ms = checker.typed(fault, "at_ms", (int, float), where, default=0)
-    if at_ms < 0:
-        checker.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
+    kind, _at_ms, body = checker.fault_header(fault, FAULTS, where)
     names = [spec["name"] for spec in consumers]
-    body = checker.typed(fault, kind, dict, where, required=True)
     checker.known(body, {"consumer", *FAULTS[kind]}, f"{where}.{kind}")
     name = checker.typed(body, "consumer", str, f"{where}.{kind}", required=True)
     if name not in names:

@@ -36,6 +36,12 @@ with a leader epoch is validated the same way. Positions without an epoch are no
 validated: ``seek()`` to an offset, a committed offset given by hand without an epoch, and a
 reset by ``auto.offset.reset`` (Kafka's ``resetPositionIfNeeded`` leaves the epoch out on
 purpose; ListOffsets' leader epoch only refreshes the consumer's metadata).
+
+Only valid positions are committed (``allConsumed`` takes those whose state
+``hasValidPosition``): a position awaiting validation, restored from a commit or taken under an
+earlier leader epoch, is left out of ``commit_sync()``, ``commit_async()`` and auto-commits until
+the leader is reached and validates it, so a commit while the new leader is out of reach keeps
+the group's last offset instead of a position that may lie past a truncation.
 """
 
 from __future__ import annotations
@@ -217,11 +223,28 @@ class SubscriptionState:
         if offset_epoch is not None:
             del self.leader_epochs[tp]  # validated under no leader yet (AWAIT_VALIDATION)
 
+    def has_valid_position(self, tp: TopicPartition) -> bool:
+        """Whether ``tp``'s position may be committed (Kafka's ``hasValidPosition``: the
+        FETCHING state). Not when there is none yet (INITIALIZING), nor while it awaits
+        validation (AWAIT_VALIDATION, KIP-320): restored from a committed offset or an
+        ``OffsetAndMetadata`` with a leader epoch and not validated yet (``seekUnvalidated``),
+        taken under an earlier leader epoch than the partition's and not validated against
+        the new leader yet (``maybeValidatePosition``, once the metadata names a leader), or
+        left so by a truncation. A position without an epoch skips validation
+        (``validatePosition``)."""
+        if tp not in self.positions or tp in self.truncated:
+            return False
+        if tp not in self.offset_epochs:
+            return True
+        if tp not in self.leader_epochs:
+            return False  # seekUnvalidated: not validated under any leader yet
+        part = self.cluster.partition(tp.topic, tp.partition)
+        return self.leader_epochs[tp] == part.leader_epoch or part.leader < 0
+
     def consumed(self) -> dict[TopicPartition, int]:
         """Positions of the owned partitions: what ``commit_sync()`` commits by default
-        (``allConsumed``: not a position left awaiting validation by a truncation)."""
-        return {tp: self.positions[tp] for tp in self.owned
-                if tp in self.positions and tp not in self.truncated}
+        (``allConsumed``: valid positions only, see ``has_valid_position``)."""
+        return {tp: self.positions[tp] for tp in self.owned if self.has_valid_position(tp)}
 
     def consumed_epochs(self) -> dict[TopicPartition, int]:
         """The leader epochs committed with ``consumed()`` (``FetchPosition.offsetEpoch``), for

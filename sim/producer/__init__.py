@@ -335,6 +335,7 @@ class Producer:
         A dropped batch that already had sequences leaves a gap: the epoch is bumped."""
         now = self.kernel.now_ms
         for state in self.topics.values():
+            state.catch_up()
             for p, dq in enumerate(state.accumulator.deques):
                 while dq:
                     batch = state.accumulator.take_first(p)
@@ -388,6 +389,7 @@ class Producer:
 
     def _dispatch(self, state: TopicState, idx: np.ndarray, single: bool) -> None:
         """Split new records by route: per-record partitioner, keyed, or sticky."""
+        state.catch_up()  # the sticky and per-record routes append to any partition
         ignore_keys = self.config["partitioner.ignore.keys"]
         custom = self.custom
         if custom is not None and not custom.per_record:  # Kafka 4.0: partitioned ahead
@@ -576,7 +578,7 @@ class Producer:
             for timer in self._deadline_timers:
                 cancel_timer(env, timer)
             self._deadline_timers.clear()
-        elif not any(when <= deadline for when in self._deadline_timers.values()):
+        elif min(self._deadline_timers.values(), default=math.inf) > deadline:  # none by then
             timer = call_at(env, deadline, lambda: self._on_deadline(timer))
             self._deadline_timers[timer] = deadline
 
@@ -642,12 +644,20 @@ class Producer:
             state.builtin.update_partition_load_stats([sizes[p] for p in ids], ids, length)
 
     def batch_columns(self, batch: ProducerBatch) -> dict[str, np.ndarray]:
-        """The stored columns of a batch's records, as the leader will write them."""
+        """The stored columns of a batch's records, as the leader will write them.
+
+        Asked for every batch sent: ``timestamps_of`` and ``record_ids`` are written out here
+        for the usual case (no clock skew, no timestamps given to ``send()``).
+        """
         buf = self.buffer
         idx = batch.indices()
-        return {"timestamp_ms": self.timestamps_of(idx),
-                "key_hash": self._key_hash_table()[buf.key_id[idx]],
-                "value_size": buf.value_bytes[idx], "record_id": self.record_ids(idx)}
+        if self.config["lab.clock.skew.ms"] or len(self._given_timestamps):
+            stamps = self.timestamps_of(idx)
+        else:  # send times are never negative: converting to integers is the floor
+            stamps = buf.time_ms[idx].astype(np.int64)
+        return {"timestamp_ms": stamps, "key_hash": self._key_hash_table()[buf.key_id[idx]],
+                "value_size": buf.value_bytes[idx],
+                "record_id": (self.producer_id << 40) | idx.astype(np.int64, copy=False)}
 
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this
@@ -727,6 +737,7 @@ class Producer:
         backoff = min(self.config["retry.backoff.ms"] * 2 ** (batch.attempts - 1),
                       RETRY_BACKOFF_MAX_MS)
         batch.retry_at_ms = now_ms + backoff * float(self.rng.uniform(0.8, 1.2))  # KIP-580
+        state.catch_up(batch.partition)  # its queue as the sender passes left it
         state.accumulator.reenqueue(batch, in_sequence_order=self.idempotent)
         state.refresh(batch.partition)
         self.trace.emit(events.PRODUCE_RETRY, now_ms, self.client_id, state.name,
@@ -762,6 +773,7 @@ class Producer:
         flight (``Sender.getExpiredInflightBatches``)."""
         limit = self.config["delivery.timeout.ms"]
         for state in self.topics.values():
+            state.catch_up()
             for p, dq in enumerate(state.accumulator.deques):
                 while dq and now_ms >= dq[0].created_ms + limit and dq[0].is_full:
                     self._expire(state, state.accumulator.take_first(p), now_ms)

@@ -87,10 +87,12 @@ class Sender:
         producer = self.producer
         linger = producer.config["linger.ms"]
         by_node: dict[int, list[tuple[TopicState, int]]] = {}
+        candidates: list[tuple[TopicState, list[int]]] = []
         for topic in producer.topics.values():
-            ready = topic.ready_candidates(now_ms, flushing)
+            ready = topic.ready_candidates(now_ms, flushing, self.blocked)
             if not ready:
                 continue
+            candidates.append((topic, ready))
             leaders = topic.leaders()
             muted = self.muted
             for p in ready:
@@ -108,6 +110,8 @@ class Sender:
                 self.node_drain_ms[node] = now_ms
                 self._send(node, batches, now_ms)
                 sent = True
+        for topic, ready in candidates:  # appended to and drained: when are they ready next?
+            topic.refresh_after_drain(ready)
         return sent
 
     def _drain(
@@ -147,7 +151,6 @@ class Sender:
                 transactions.assign_sequence(tp, batch)
             drained.append((topic, batch))
             size += batch.size_bytes
-            topic.refresh(p)
         return drained
 
     def _send(self, node: int, batches: list[tuple[TopicState, ProducerBatch]],
@@ -187,7 +190,7 @@ class Sender:
                 self.broken.add(node)
         else:
             handled = broker.handle(broker.arrival_ms(now_ms, size), size)
-            call_at(producer.kernel.env, handled, lambda: self._handle(request))
+            call_at(producer.kernel.env, handled, self._handle, request)
         if acks == "0":
             producer.complete_batches(batches, now_ms, offsets=False)
 
@@ -228,7 +231,7 @@ class Sender:
             self.broken.add(request.node)  # the response is lost: the request times out
             return
         now = producer.kernel.now_ms
-        call_at(producer.kernel.env, now + broker.latency_ms, lambda: self._finish(request, None))
+        call_at(producer.kernel.env, now + broker.latency_ms, self._finish, request, None)
 
     def next_timeout_ms(self) -> float:
         """When the oldest request in flight reaches ``request.timeout.ms``."""
@@ -360,10 +363,10 @@ class Sender:
         }
 
 
-def call_at(env: Any, when_ms: float, action: Callable[[], None]) -> Any:
-    """Run ``action`` at simulated time ``when_ms`` (now, if that is already past)."""
+def call_at(env: Any, when_ms: float, action: Callable[..., None], *args: Any) -> Any:
+    """Run ``action(*args)`` at simulated time ``when_ms`` (now, if that is already past)."""
     timer = env.timeout(max(0.0, when_ms - env.now))
-    timer.callbacks.append(lambda _event: action())
+    timer.callbacks.append(lambda _event: action(*args))
     return timer
 
 

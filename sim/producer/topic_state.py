@@ -184,6 +184,10 @@ class TopicState:
         self.builtin = BuiltInPartitioner(name, max(1, producer.config["batch.size"]),
                                           producer.random)
         self.keyed: dict[int, RecordStream] = {}
+        # due partitions whose keyed records were left in their streams while their leader was
+        # busy, and the sender pass that last left them there (see ready_candidates)
+        self.lagging: set[int] = set()
+        self.lagging_ms = -math.inf
         self.sticky: RecordStream | None = None
         self.per_record: RecordStream | None = None
         self.first_calls: deque[int] = deque()  # partition() of per_record's next records
@@ -253,8 +257,9 @@ class TopicState:
                   and (epoch := broker.leads.get((part.topic, part.partition))) is not None]
         return max(claims)[1] if claims else part.leader
 
-    def advance_keyed(self, p: int, now_ms: float) -> None:
-        """Append this partition's keyed records sent up to ``now_ms`` (appended lazily)."""
+    def advance_keyed(self, p: int, now_ms: float, refresh: bool = True) -> None:
+        """Append this partition's keyed records sent up to ``now_ms`` (appended lazily);
+        ``refresh`` False leaves its ready time to the caller."""
         stream = self.keyed.get(p)
         if stream is None or stream.pos >= len(stream.idx):  # no stream, or exhausted
             return
@@ -262,17 +267,19 @@ class TopicState:
         if end > stream.pos:
             idx, cs, cs_base = stream.take(end)
             stream.pos = end  # before append refreshes the ready time from the stream's position
-            self.append(p, idx, cs=cs, cs_base=cs_base)
+            self.append(p, idx, cs=cs, cs_base=cs_base, refresh=refresh)
 
     def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
                one_batch: bool = False, cs: np.ndarray | None = None,
-               cs_base: int = 0) -> tuple[int, int]:
-        """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time."""
+               cs_base: int = 0, refresh: bool = True) -> tuple[int, int]:
+        """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time (unless
+        ``refresh`` is False: the caller does, once it is done with the partition)."""
         if not self.seen[p]:
             self.seen[p] = True
             self.unseen -= 1
         result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base)
-        self.refresh(p)
+        if refresh:
+            self.refresh(p)
         return result
 
     def refresh(self, p: int) -> None:
@@ -294,10 +301,23 @@ class TopicState:
                 ready = min(ready, stream.time_when_overflowing(room))
         self.ready.set(p, ready)
 
-    def ready_candidates(self, now_ms: float, flushing: bool) -> list[int]:
+    def ready_candidates(self, now_ms: float, flushing: bool,
+                         blocked: set[int] | frozenset[int] = frozenset()) -> list[int]:
         """Partitions that may have a sendable head batch now (keyed records appended first).
 
         Only the due partitions are looked at, unless flushing (then every non-empty queue is).
+
+        A due partition whose leader is ``blocked`` (``max.in.flight.requests.per.connection``
+        requests outstanding) cannot be drained in this pass. If appending would leave it due,
+        appending its newer records now would change nothing that the pass reads:
+        they stay in the stream (the partition is *lagging*) until its leader can take a
+        request, or until ``catch_up`` brings it to where every pass would have left it. Under
+        load most brokers are busy at most passes, so this saves appending their records again
+        and again. Only for a topic whose records all take the keyed route: the sticky and
+        per-record routes append to partitions in between passes.
+
+        The partitions' ready times are not refreshed here: the sender drains some of them
+        first, then refreshes each once (``refresh_after_drain``).
         """
         if flushing:
             deques = self.accumulator.deques
@@ -305,10 +325,58 @@ class TopicState:
             out = [p for p in range(self.partitions) if next_ready[p] <= now_ms or deques[p]]
         else:
             out = self.ready.due(now_ms)
-        if self.keyed:
+        if not self.keyed:
+            return out
+        if (not blocked or flushing or self.sticky is not None or self.per_record is not None
+                or self.custom_pending is not None):
             for p in out:
-                self.advance_keyed(p, now_ms)
+                self.advance_keyed(p, now_ms, refresh=False)
+            if self.lagging:
+                self.lagging.difference_update(out)
+            return out
+        leaders = self.leaders()
+        lagging = self.lagging
+        for p in out:
+            # one that lags already still would stay due: its queue has not changed since
+            if leaders[p] in blocked and (p in lagging or self._stays_due(p, now_ms)):
+                lagging.add(p)
+            else:
+                lagging.discard(p)
+                self.advance_keyed(p, now_ms, refresh=False)
+        if lagging:
+            self.lagging_ms = now_ms
         return out
+
+    def _stays_due(self, p: int, now_ms: float) -> bool:
+        """Whether due partition ``p`` stays due however many records are appended to it: its
+        head batch is sendable already, or it is the open batch, which the records that made
+        the partition due fill (a retried head batch may wait for its backoff instead)."""
+        dq = self.accumulator.deques[p]
+        if not dq:
+            return False
+        head = dq[0]
+        if len(dq) == 1 and head.full_ms == math.inf:
+            return True
+        return head.ready_ms(self.linger_ms) <= now_ms
+
+    def refresh_after_drain(self, candidates: list[int]) -> None:
+        """Refresh the ready times of ``ready_candidates``' partitions (lagging ones did not
+        change), once the sender has drained what it could from them."""
+        lagging = self.lagging
+        for p in candidates:
+            if p not in lagging:
+                self.refresh(p)
+
+    def catch_up(self, p: int | None = None) -> None:
+        """Append the keyed records a lagging partition (or every one, ``p`` None) left in its
+        stream, up to the last sender pass: what every pass would have appended. Called before
+        anything reads or changes its queue outside a pass (expiry, a retry, an abort)."""
+        if not self.lagging:
+            return
+        for q in ([p] if p is not None else sorted(self.lagging)):
+            if q in self.lagging:
+                self.lagging.discard(q)
+                self.advance_keyed(q, self.lagging_ms)
 
     def next_wakeup_ms(self, blocked: set[int], now_ms: float | None = None) -> float:
         """Earliest time something in this topic may become sendable (``now_ms``: the current

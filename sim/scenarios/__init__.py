@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -388,6 +389,7 @@ def parse(text: str, source: str = "<scenario>") -> Scenario:
         if _is_connect_fault(fault):
             if connect is None:
                 check.fail(where, "is a Connect fault, but the scenario has no connect section")
+            check.fault_header(fault, CONNECT_FAULTS, where)  # workers: once all are read
         elif consumer_scenario.is_consumer_fault(fault):
             consumer_scenario.check_fault(check, fault, where, consumers)
         elif streams_scenario.is_streams_fault(fault):
@@ -633,6 +635,24 @@ class _Checker:
         if isinstance(value, float) and not math.isfinite(value):
             self.fail(path, f"must be a finite number but is {value}")
         return value
+
+    def fault_header(self, fault: dict[str, Any], kinds: Iterable[str], where: str
+                     ) -> tuple[str, float, dict[str, Any]]:
+        """Check the header of a client fault such as ``{at_ms: 500, crash: {consumer: a}}``
+        whose kind is one of ``kinds`` (a consumer's, a Streams instance's or a Connect
+        worker's): exactly one such kind, no other field, ``at_ms`` a time ≥ 0 (0 when left
+        out), the kind's body a mapping. Returns the kind, ``at_ms`` and the body, whose
+        fields the caller checks."""
+        present = [kind for kind in kinds if kind in fault]
+        if len(present) != 1:
+            self.fail(where, f"needs exactly one fault kind besides at_ms, but has "
+                      f"{', '.join(present) or 'none'}")
+        kind = present[0]
+        self.known(fault, {"at_ms", kind}, where)
+        at_ms = self.typed(fault, "at_ms", (int, float), where, default=0)
+        if at_ms < 0:
+            self.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
+        return kind, at_ms, self.typed(fault, kind, dict, where, required=True)
 
     def config(self, table: configs.ConfigDef, values: Any, where: str) -> None:
         if values is None:

@@ -185,12 +185,7 @@ def is_streams_fault(fault: Any) -> bool:
 def check_fault(checker: Any, fault: dict[str, Any], where: str,
                 specs: list[dict[str, Any]]) -> None:
     """Validate one Streams fault such as ``{at_ms: 500, streams_hang: {instance: NAME, …}}``."""
-    kind = next(k for k in FAULTS if k in fault)
-    checker.known(fault, {"at_ms", kind}, where)
-    at_ms = checker.typed(fault, "at_ms", (int, float), where, default=0)
-    if at_ms < 0:
-        checker.fail(f"{where}.at_ms", f"must be a time in ms ≥ 0 but is {at_ms}")
-    body = checker.typed(fault, kind, dict, where, required=True)
+    kind, at_ms, body = checker.fault_header(fault, FAULTS, where)
     checker.known(body, {"instance", *FAULTS[kind], *FLAGS.get(kind, ())}, f"{where}.{kind}")
     for flag in FLAGS.get(kind, ()):
         checker.typed(body, flag, bool, f"{where}.{kind}", default=False)
