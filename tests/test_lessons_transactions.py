@@ -144,14 +144,14 @@ def test_lesson_hanging_transaction_holds_the_reader_back_until_the_timeout():
 
 def test_lesson_the_timeout_ran_out_before_the_check_that_aborted_it():
     """"its 30 s timeout ran out at about 37 s and the next check came at 46 s": the
-    transaction started just after the 7 s crash, and the abort came within one 10 s check
-    interval after start + 30 s."""
+    transaction open at the 7 s crash started within 0.1 s of it, and the abort came within
+    one 10 s check interval after start + 30 s."""
     kernel = lt.scenario_run("hanging-transaction")
     trace = kernel.trace.to_frame()
     ongoing = trace[(trace["kind"] == "txn.state") & (trace["transactional_id"] == "eos-1")
                     & (trace["state"] == "Ongoing")]
     started = float(ongoing["time_ms"].iloc[-1])
-    assert 7_000 <= started < 7_100
+    assert abs(started - 7_000) < 100
     aborted = lt.abort_time_ms(kernel, "eos-1", 7_000)
     assert started + 30_000 < aborted <= started + 30_000 + 10_000
 
@@ -165,17 +165,17 @@ def cost() -> object:
 
 
 def test_lesson_cost_ratio_rises_with_transaction_size():
-    """"the transactional throughput is 0.09 of the plain one for transactions of 1 record, 0.14
-    for 10, 0.20 for 100 and 0.22 for 1,000.\""""
-    assert list(cost()["ratio"]) == [0.09, 0.14, 0.20, 0.22]
+    """"the transactional throughput is 0.08 of the plain one for transactions of 1 record, 0.12
+    for 10, 0.20 for 100 and 0.23 for 1,000.\""""
+    assert list(cost()["ratio"]) == [0.08, 0.12, 0.20, 0.23]
 
 
-def test_lesson_one_transaction_takes_about_29_ms_whatever_its_size():
-    """"One transaction takes about 29 ms whatever its size (a flush takes 3 to 6 ms).\""""
+def test_lesson_one_transaction_takes_about_28_ms_whatever_its_size():
+    """"One transaction takes about 28 ms whatever its size (a flush takes 2 to 6 ms).\""""
     for ms in cost()["ms per transaction"]:
-        assert round(ms) == 29
+        assert abs(ms - 28) < 1
     for ms in cost()["ms per flush"]:
-        assert 2.5 <= ms <= 6
+        assert 2 <= ms <= 6
 
 
 def test_size_explorer_is_one_row_of_the_cost_table():

@@ -8,7 +8,7 @@ import pytest
 from sim import faults
 from sim import trace as events
 from sim.broker.controller import BROKER_SESSION_TIMEOUT_MS, ELECTION
-from sim.broker.replication import ISR_CHANGE, TRUNCATE
+from sim.broker.replication import HW_ADVANCE, ISR_CHANGE, TRUNCATE
 from sim.errors import ConfigError, ProduceError
 from sim.kernel import Kernel
 from sim.producer import Producer
@@ -64,6 +64,22 @@ def test_acks_all_waits_for_the_followers():
         latencies[acks] = producer.send("t", key="k").get().latency_ms
     latency = kernel.cluster.brokers[0].latency_ms
     assert latencies["all"] >= latencies["1"] + 2 * latency
+
+
+def test_a_parked_follower_fetch_is_answered_at_the_leader():
+    """A caught-up follower's fetch waits at the leader (Kafka's DelayedFetch in the fetch
+    purgatory): the leader's append completes it there and only the response travels, so the
+    HW passes the record two latencies after the append (response, then the next fetch)."""
+    kernel = cluster()
+    producer = Producer(kernel, {"acks": "all", "linger.ms": 0})
+    producer.send("t", key="a").get()
+    kernel.run(kernel.now_ms + 1000)  # both followers caught up, their fetches parked
+    producer.send("t", key="b").get()
+    latency = kernel.cluster.brokers[0].latency_ms
+    append_ms = kernel.trace.frame(events.LOG_APPEND)["time_ms"].iloc[-1]
+    advances = kernel.trace.frame(HW_ADVANCE)
+    assert advances["high_watermark"].iloc[-1] == 2
+    assert advances["time_ms"].iloc[-1] == pytest.approx(append_ms + 2 * latency)
 
 
 def test_high_watermark_is_the_smallest_isr_log_end_offset():

@@ -5,7 +5,9 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
 - A follower broker runs one fetcher per leader broker. Each fetch asks for every partition it
   follows from that leader at the follower's log end offset. The leader answers as soon as one
   of them has data (or after ``replica.fetch.wait.max.ms``) with whole batches and its high
-  watermark; the follower appends them, keeping offsets and leader epochs.
+  watermark; the follower appends them, keeping offsets and leader epochs. A fetch that finds
+  nothing waits at the leader (``DelayedFetch``): the append that brings data answers it there,
+  so only the response travels.
 - The fetch offset tells the leader how far the follower got. A follower is *caught up* when it
   fetched at the leader's log end offset, or reached the end offset of its previous fetch
   (``Replica.updateFetchState``). Every broker checks the partitions it leads every
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import simpy
 
 from sim import config
 from sim import trace as events
@@ -112,6 +115,34 @@ class _DelayedProduce:
     done: bool = False
 
 
+class _FetchResponse(simpy.Event):
+    """A fetch response on its way from the leader to the follower's fetcher.
+
+    ``send`` triggers it at the leader and the fetcher resumes when it arrives, as SimPy's
+    ``Timeout`` does: one event per response, not a wake-up then a timeout.
+    """
+
+    def send(self, value: Any, delay_ms: float) -> None:
+        self._ok = True
+        self._value = value
+        self.env.schedule(self, delay=delay_ms)
+
+
+@dataclass
+class _DelayedFetch:
+    """A follower's fetch parked at its leader (Kafka's ``DelayedFetch`` in the fetch
+    purgatory): it waits there, not at the follower, so when it completes only the response
+    travels."""
+
+    follower: int
+    leader: int
+    incarnation: int  # the leader's process: a restarted leader has an empty purgatory
+    parts: list[Partition]  # the fetch session: the partitions the follower fetches from it
+    request: list[tuple[Partition, int, int]]  # (partition, fetch offset, leader epoch)
+    response: _FetchResponse
+    done: bool = False
+
+
 class ReplicaManager:
     """The broker side of produce and replication for the whole cluster."""
 
@@ -119,7 +150,7 @@ class ReplicaManager:
         self.runtime = runtime
         self.cluster = runtime.cluster
         self._delayed: dict[tuple[str, int], list[_DelayedProduce]] = {}
-        self._waiting_fetchers: dict[int, list[Any]] = {}
+        self._delayed_fetches: dict[int, list[_DelayedFetch]] = {}  # by leader
         self._fetchers: set[tuple[int, int]] = set()
         self._validated_epoch: dict[tuple[str, int, int], int] = {}
         self._validated: dict[tuple[int, int], int] = {}  # metadata version last checked
@@ -440,9 +471,10 @@ class ReplicaManager:
         tick()
 
     def on_leadership_change(self, part: Partition) -> None:
-        """Followers start fetching from the new leader; the old leader's fetchers re-check."""
+        """Followers start fetching from the new leader; fetches parked at the brokers
+        involved are answered, so that their fetchers re-check what they follow."""
         for broker in part.replicas:
-            self._wake_fetchers(broker)
+            self._wake_fetchers(broker, force=True)
         if part.leader >= 0:
             self._ensure_fetchers(part)
 
@@ -454,10 +486,73 @@ class ReplicaManager:
                 self._fetchers.add((follower, part.leader))
                 self.runtime.env.process(self._fetcher(follower, part.leader))
 
-    def _wake_fetchers(self, leader: int) -> None:
-        for waiter in self._waiting_fetchers.pop(leader, []):
-            if not waiter.triggered:
-                waiter.succeed()
+    def _wake_fetchers(self, leader: int, force: bool = False) -> None:
+        """Complete the fetches parked at ``leader`` that can now be answered
+        (``DelayedFetch.tryComplete``, which the leader runs after each append), or all of
+        them when ``force``: a leadership change."""
+        parked = self._delayed_fetches.get(leader)
+        if not parked:
+            return
+        waiting = []
+        for delayed in parked:
+            if force or self._fetch_can_complete(delayed):
+                self._complete_fetch(delayed)
+            else:
+                waiting.append(delayed)
+        self._delayed_fetches[leader] = waiting
+
+    def _fetch_can_complete(self, delayed: _DelayedFetch) -> bool:
+        """Whether a parked fetch has an answer: one of its partitions has records past the
+        fetch offset (``replica.fetch.min.bytes`` 1), or its leader or epoch moved (cases
+        A and E of ``DelayedFetch.tryComplete``). A leader that died or restarted answers
+        nothing: the follower sees the connection close. A fetch session that changed (a
+        partition to follow was added) is answered too, so the next request carries it; Kafka
+        would send that request once the parked one expired, ``replica.fetch.wait.max.ms``
+        later at most."""
+        leader = delayed.leader
+        broker = self.cluster.brokers[leader]
+        if not broker.alive or broker.incarnation != delayed.incarnation:
+            return True
+        for part, offset, epoch in delayed.request:
+            if (part.leader != leader or part.leader_epoch != epoch
+                    or part.log.log_end_offset > offset):
+                return True
+        parts = self._followed(delayed.follower, leader)
+        if parts is not delayed.parts:  # the metadata changed: did the session?
+            if len(parts) != len(delayed.parts) or any(
+                    a is not b for a, b in zip(parts, delayed.parts, strict=True)):
+                return True
+            delayed.parts = parts
+        return False
+
+    def _complete_fetch(self, delayed: _DelayedFetch) -> None:
+        """``DelayedFetch.onComplete``: the leader reads its log now and sends the response,
+        which reaches the follower one network latency later. The leader learnt the fetch
+        offsets when the request arrived; completing it does not count as a new fetch."""
+        if delayed.done:
+            return
+        delayed.done = True
+        leader = delayed.leader
+        broker = self.cluster.brokers[leader]
+        if not broker.alive or broker.incarnation != delayed.incarnation:
+            delayed.response.succeed(None)  # nobody answers: the fetcher starts over
+            return
+        delayed.response.send(self._read_fetch(leader, delayed.request), broker.latency_ms)
+
+    def _expire_fetch(self, delayed: _DelayedFetch) -> None:
+        """``replica.fetch.wait.max.ms`` ran out: the leader answers with what it has."""
+        if delayed.done:
+            return
+        self._delayed_fetches[delayed.leader].remove(delayed)
+        self._complete_fetch(delayed)
+
+    def _read_fetch(self, leader: int, request: list[tuple[Partition, int, int]]
+                    ) -> list[tuple[Partition, int, list[Batch], int, int, str | None, int]]:
+        """The leader's answer to a fetch: data for each partition it still leads in the
+        requested epoch that has records past the fetch offset."""
+        return [self._read_for_follower(part, epoch, offset) for part, offset, epoch in request
+                if part.leader == leader and part.leader_epoch == epoch
+                and part.log.log_end_offset > offset]
 
     def _followed(self, follower: int, leader: int) -> list[Partition]:
         """Partitions ``follower`` replicates from ``leader`` (cached per metadata version)."""
@@ -479,7 +574,9 @@ class ReplicaManager:
 
         Like Kafka's incremental fetch sessions (KIP-227), a fetch only carries the partitions
         whose position changed, that lag the leader or whose follower is out of the ISR; idle,
-        caught-up ones cost nothing.
+        caught-up ones cost nothing. A fetch that finds nothing new waits at the leader
+        (``_DelayedFetch``) until the leader appends, or leadership moves: then the leader
+        answers at once and only the response travels back.
         """
         env = self.runtime.env
         brokers = self.cluster.brokers
@@ -502,7 +599,7 @@ class ReplicaManager:
             if not brokers[leader].alive or not network.deliver(follower, leader):
                 yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
                 continue
-            active = []
+            readable = out_of_isr = False
             for part, offset, epoch in request:
                 if part.leader != leader or part.leader_epoch != epoch:
                     continue
@@ -510,25 +607,27 @@ class ReplicaManager:
                 if state is None or offset != state.log_end_offset or (
                         offset < part.logs[leader].log_end_offset or follower not in part.isr):
                     self._on_fetch(part, follower, offset)
-                    active.append((part, offset, epoch))
-            if not any(part.log.log_end_offset > offset for part, offset, _ in active):
-                # Parked until the leader appends or leadership moves. Kafka also answers after
-                # replica.fetch.wait.max.ms with nothing; for a follower in the ISR that empty
-                # answer changes nothing (at the leader's end offset it counts as caught up), so
-                # the lab skips it and an idle cluster simply has no events. A follower left out
-                # of an ISR (its leader could not reach the controller when it caught up) does
-                # fetch again after that wait: each fetch is the leader's chance to add it back.
-                waiter = env.event()
-                self._waiting_fetchers.setdefault(leader, []).append(waiter)
-                if any(follower not in part.isr for part, _, _ in active):
-                    yield waiter | self.runtime.background_timeout(REPLICA_FETCH_WAIT_MAX_MS)
-                else:
-                    yield waiter
-                continue
-            data = [self._read_for_follower(part, epoch, offset) for part, offset, epoch in active
-                    if part.leader == leader and part.leader_epoch == epoch
-                    and part.log.log_end_offset > offset]
-            yield env.timeout(latency)  # the response travels back
+                    readable = readable or part.log.log_end_offset > offset
+                    out_of_isr = out_of_isr or follower not in part.isr
+            if readable:
+                data = yield env.timeout(latency, self._read_fetch(leader, request))
+            else:
+                # Parked at the leader until it appends or leadership moves. Kafka also answers
+                # after replica.fetch.wait.max.ms with nothing; for a follower in the ISR that
+                # empty answer changes nothing (at the leader's end offset it counts as caught
+                # up), so the lab skips it and an idle cluster simply has no events. A follower
+                # left out of an ISR (its leader could not reach the controller when it caught
+                # up) does get that answer and fetches again: each fetch arriving is the
+                # leader's chance to add it back.
+                delayed = _DelayedFetch(follower, leader, brokers[leader].incarnation, parts,
+                                        request, _FetchResponse(env))
+                self._delayed_fetches.setdefault(leader, []).append(delayed)
+                if out_of_isr:
+                    timer = self.runtime.background_timeout(REPLICA_FETCH_WAIT_MAX_MS)
+                    timer.callbacks.append(lambda _event, d=delayed: self._expire_fetch(d))
+                data = yield delayed.response
+                if data is None:  # the leader went away while the fetch waited there
+                    continue
             if not brokers[follower].alive:
                 self._fetchers.discard((follower, leader))
                 return

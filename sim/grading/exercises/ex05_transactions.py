@@ -71,7 +71,7 @@ _HINTS = {
              "process, then send_offsets_to_transaction and commit_transaction; no "
              "separate commit_sync."),
     "size": ("A record waits for its transaction to fill (size records at 1 ms each) and then "
-             "for the commit. Too small, and the commits (about 29 ms each when they follow "
+             "for the commit. Too small, and the commits (about 28 ms each when they follow "
              "each other) cannot keep up with the arrivals; too large, and the first record "
              "waits too long. Try sizes with lt.latency_run(size, records=600) (it stops once a "
              "record has waited over 1 s)."),
