@@ -141,6 +141,7 @@ class _DelayedFetch:
     request: list[tuple[Partition, int, int]]  # (partition, fetch offset, leader epoch)
     response: _FetchResponse
     done: bool = False
+    expiring: bool = False  # replica.fetch.wait.max.ms armed
 
 
 class ReplicaManager:
@@ -414,6 +415,10 @@ class ReplicaManager:
                     new_hw = offset
         if new_hw > log.high_watermark:
             log.high_watermark = new_hw
+            for delayed in self._delayed_fetches.get(leader, ()):  # a follower parked
+                if not delayed.expiring and delayed.follower in followers and (  # earlier
+                        part.logs[delayed.follower].high_watermark < new_hw):  # learns it
+                    self._expire_later(delayed)
             if len(part.replicas) > 1:  # with one replica the HW simply follows the LEO
                 self.runtime.trace.emit(HW_ADVANCE, self.runtime.now_ms,
                                        f"broker-{part.leader}", part.topic, part.partition,
@@ -525,7 +530,7 @@ class ReplicaManager:
             delayed.parts = parts
         return False
 
-    def _complete_fetch(self, delayed: _DelayedFetch) -> None:
+    def _complete_fetch(self, delayed: _DelayedFetch, expired: bool = False) -> None:
         """``DelayedFetch.onComplete``: the leader reads its log now and sends the response,
         which reaches the follower one network latency later. The leader learnt the fetch
         offsets when the request arrived; completing it does not count as a new fetch."""
@@ -537,22 +542,40 @@ class ReplicaManager:
         if not broker.alive or broker.incarnation != delayed.incarnation:
             delayed.response.succeed(None)  # nobody answers: the fetcher starts over
             return
-        delayed.response.send(self._read_fetch(leader, delayed.request), broker.latency_ms)
+        behind = delayed.follower if expired else None
+        delayed.response.send(self._read_fetch(leader, delayed.request, behind),
+                              broker.latency_ms)
+
+    def _expire_later(self, delayed: _DelayedFetch) -> None:
+        """Answer a parked fetch after ``replica.fetch.wait.max.ms`` if nothing completes it
+        sooner: its empty answer carries news (the leader's high watermark, or one more
+        chance for the leader to add the follower back to the ISR)."""
+        if delayed.expiring:
+            return
+        delayed.expiring = True
+        timer = self.runtime.background_timeout(REPLICA_FETCH_WAIT_MAX_MS)
+        timer.callbacks.append(lambda _event: self._expire_fetch(delayed))
 
     def _expire_fetch(self, delayed: _DelayedFetch) -> None:
         """``replica.fetch.wait.max.ms`` ran out: the leader answers with what it has."""
         if delayed.done:
             return
         self._delayed_fetches[delayed.leader].remove(delayed)
-        self._complete_fetch(delayed)
+        self._complete_fetch(delayed, expired=True)
 
-    def _read_fetch(self, leader: int, request: list[tuple[Partition, int, int]]
+    def _read_fetch(self, leader: int, request: list[tuple[Partition, int, int]],
+                    behind: int | None = None
                     ) -> list[tuple[Partition, int, list[Batch], int, int, str | None, int]]:
         """The leader's answer to a fetch: data for each partition it still leads in the
-        requested epoch that has records past the fetch offset."""
+        requested epoch that has records past the fetch offset. The answer sent when
+        ``replica.fetch.wait.max.ms`` ran out (for follower ``behind``) also carries the
+        partitions whose high watermark that follower lacks (a fetch session's response
+        includes a partition whose high watermark changed, KIP-227)."""
         return [self._read_for_follower(part, epoch, offset) for part, offset, epoch in request
                 if part.leader == leader and part.leader_epoch == epoch
-                and part.log.log_end_offset > offset]
+                and (part.log.log_end_offset > offset or (
+                    behind is not None
+                    and part.log.high_watermark > part.logs[behind].high_watermark))]
 
     def _followed(self, follower: int, leader: int) -> list[Partition]:
         """Partitions ``follower`` replicates from ``leader`` (cached per metadata version)."""
@@ -613,18 +636,21 @@ class ReplicaManager:
                 data = yield env.timeout(latency, self._read_fetch(leader, request))
             else:
                 # Parked at the leader until it appends or leadership moves. Kafka also answers
-                # after replica.fetch.wait.max.ms with nothing; for a follower in the ISR that
-                # empty answer changes nothing (at the leader's end offset it counts as caught
-                # up), so the lab skips it and an idle cluster simply has no events. A follower
-                # left out of an ISR (its leader could not reach the controller when it caught
-                # up) does get that answer and fetches again: each fetch arriving is the
-                # leader's chance to add it back.
+                # after replica.fetch.wait.max.ms with nothing but the leader's high watermark.
+                # The lab arms that expiry only when the answer carries news: a follower left
+                # out of an ISR (its leader could not reach the controller when it caught up)
+                # fetches again, each fetch being the leader's chance to add it back; a
+                # follower whose high watermark is behind the leader's learns it (else, once
+                # producers stop, its last stable offset would stay below the last marker).
+                # A caught-up follower in the ISR waits without a timer, so an idle cluster
+                # simply has no events.
                 delayed = _DelayedFetch(follower, leader, brokers[leader].incarnation, parts,
                                         request, _FetchResponse(env))
                 self._delayed_fetches.setdefault(leader, []).append(delayed)
-                if out_of_isr:
-                    timer = self.runtime.background_timeout(REPLICA_FETCH_WAIT_MAX_MS)
-                    timer.callbacks.append(lambda _event, d=delayed: self._expire_fetch(d))
+                if out_of_isr or any(
+                        part.logs[follower].high_watermark < part.log.high_watermark
+                        for part, _, _ in request):
+                    self._expire_later(delayed)
                 data = yield delayed.response
                 if data is None:  # the leader went away while the fetch waited there
                     continue
