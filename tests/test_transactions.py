@@ -418,6 +418,27 @@ def test_commit_of_a_fenced_producer_with_unadded_partitions_raises_instead_of_h
         old.commit_transaction()
 
 
+def test_a_fenced_producer_fails_the_batches_that_wait_instead_of_leaving_them_pending():
+    """Once fenced (a fatal error) nothing sends the batches still waiting for their partition
+    to join the transaction: Kafka's ``Sender`` fails every incomplete batch with the fatal
+    error (``Sender.maybeAbortBatches`` when ``TransactionManager.hasFatalError``), so no
+    record's future is left for ever neither acknowledged nor failed."""
+    kernel = cluster(partitions=2)
+    old = txn_producer(kernel)
+    old.init_transactions()
+    old.begin_transaction()
+    send(old, 1, partition=0)
+    old.flush()
+    txn_producer(kernel, **{"client.id": "new"}).init_transactions()
+    send(old, 3, partition=1)  # waits for AddPartitionsToTxn, which is refused: fenced
+    with pytest.raises(ProducerFencedError):
+        old.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    waiting = old.results().iloc[1:]  # the three records sent to partition 1
+    assert len(waiting) == 3
+    assert waiting["error"].notna().all(), "left neither acknowledged nor failed"
+
+
 def test_blocking_producer_call_inside_on_records_is_refused():
     kernel = cluster()
     plain = Producer(kernel, {"linger.ms": 0, "client.id": "plain"})

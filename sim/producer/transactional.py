@@ -121,6 +121,8 @@ class TransactionalState:
             return
         self.error = error
         self.state = ABORTABLE_ERROR if error.abortable else FATAL_ERROR
+        if self.state == FATAL_ERROR:  # Sender.maybeAbortBatches: a fatal error fails what
+            self.producer.abort_incomplete_batches()  # waits, as nothing will send it now
         self.producer.notify_progress()
 
     # -- the sender's hooks -------------------------------------------------------------------
