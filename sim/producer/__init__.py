@@ -141,6 +141,7 @@ class Producer:
         self._timer_ms = math.inf
         self._next_expiry_ms = 0.0
         self._deadline_timers: dict[simpy.Event, float] = {}  # timer → when it fires
+        self.deadline_armed_ms = math.inf  # the earliest of them
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
         self.custom = CustomPartitioning(self) if self.partitioner is not None else None
         kernel.register(self)
@@ -494,10 +495,10 @@ class Producer:
                 state.advance_keyed(p, float(stream.t[stream.pos]))
             limit = 2 * batch_size - builtin.produced_bytes
             # look no further than the records that 2 × batch.size bytes could possibly hold
-            idx, cs, cs_base = stream.take(
-                min(end, stream.pos + 2 * batch_size // stream.min_size + 2))
+            stop = min(end, stream.pos + 2 * batch_size // stream.min_size + 2)
+            idx, cs, cs_base = stream.take(stop)
             consumed, appended = state.append(p, idx, max_bytes=limit, one_batch=True, cs=cs,
-                                              cs_base=cs_base)
+                                              cs_base=cs_base, times=stream.t[stream.pos : stop])
             stream.pos += consumed
             if builtin.update_partition_info(appended, meta, acc.all_batches_full(p)):
                 self._switched(state, p, float(stream.t[stream.pos - 1]))
@@ -539,7 +540,9 @@ class Producer:
         now = self.kernel.now_ms
         transactions = self.transactions
         while True:
-            if transactions is not None:  # Sender.runOnce, before anything is drained
+            if transactions is not None and (transactions.unresolved
+                                             or transactions.epoch_bump_required):
+                # Sender.runOnce, before anything is drained (nothing to do, mostly)
                 transactions.maybe_resolve_sequences()
                 if self.txn is None:  # a transactional producer bumps at its next abort
                     transactions.bump_epoch_if_needed()
@@ -555,13 +558,17 @@ class Producer:
                 wake = min(wake, state.next_wakeup_ms(blocked, now))
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
-            if transactions is not None and self.txn is None and transactions.needs_pass():
+            if (transactions is not None and self.txn is None
+                    and (transactions.unresolved or transactions.epoch_bump_required)
+                    and transactions.needs_pass()):
                 continue  # an expiry left sequences to resolve: the next runOnce does it
             if not (sent and wake <= now):
                 break
         self._in_pass = False
         self.set_timer(wake, now)
-        self.arm_deadline()
+        sender = self.sender
+        if sender.deadline_stale or (self._deadline_timers and not sender._requests):
+            self.arm_deadline()  # otherwise the deadline can only have moved later: see there
 
     def arm_deadline(self) -> None:
         """Make sure the producer wakes when the oldest request in flight reaches
@@ -571,19 +578,29 @@ class Producer:
         One timer at or before that moment is enough: one that fires early finds nothing due
         and arms the next. When nothing is in flight the timers are taken off the queue, so a
         run to the end stops at its last real event.
+
+        Between two calls, answers and failures only move the deadline later: the timer
+        armed before (``deadline_armed_ms``) is still at or before it. Only a request that may
+        be due before that timer (``Sender.deadline_stale``), a timer firing, or nothing left in
+        flight (its timers to take off) needs a call, so a sender pass calls this only then.
         """
+        self.sender.deadline_stale = False
         deadline = min(self.sender.next_timeout_ms(), self.next_expiry_ms())
         env = self.kernel.env
         if deadline == math.inf:
             for timer in self._deadline_timers:
                 cancel_timer(env, timer)
             self._deadline_timers.clear()
-        elif min(self._deadline_timers.values(), default=math.inf) > deadline:  # none by then
+            self.deadline_armed_ms = math.inf
+        elif self.deadline_armed_ms > deadline:  # no timer by then
             timer = call_at(env, deadline, lambda: self._on_deadline(timer))
             self._deadline_timers[timer] = deadline
+            self.deadline_armed_ms = deadline
 
     def _on_deadline(self, timer: simpy.Event) -> None:
         self._deadline_timers.pop(timer, None)
+        self.deadline_armed_ms = min(self._deadline_timers.values(), default=math.inf)
+        self.sender.deadline_stale = True  # the next timer, if any, is armed afresh
         now = self.kernel.now_ms
         self.sender.time_out_requests(now)
         self._next_expiry_ms = now  # check the batches now, not at the next 100 ms
@@ -707,10 +724,9 @@ class Producer:
         if batch.done:  # it expired while in flight: only its sequence was news
             return
         batch.done = True
-        idx = batch.indices()
-        self.buffer.ack(idx, batch.partition, now_ms, base_offset)
-        self.acked += len(idx)
-        self.completed += len(idx)
+        self.buffer.ack(batch.indices(), batch.partition, now_ms, base_offset)
+        self.acked += batch.records
+        self.completed += batch.records
 
     def retry_or_fail(self, state: TopicState, batch: ProducerBatch, error: str,
                       now_ms: float) -> None:

@@ -214,6 +214,7 @@ class RecordAccumulator:
         one_batch: bool = False,
         cs: np.ndarray | None = None,
         cs_base: int = 0,
+        times: np.ndarray | None = None,
     ) -> tuple[int, int]:
         """Append records ``idx`` (in time order) to ``partition``'s queue.
 
@@ -223,13 +224,13 @@ class RecordAccumulator:
 
         ``cs``, if given, holds the running sum of the records' sizes (saves recomputing it),
         counted from ``cs_base``: the records ``idx[:k + 1]`` take ``cs[k] - cs_base`` bytes.
-        A record stream passes a view of its own running sum that way, without copying it.
+        A record stream passes a view of its own running sum that way, without copying it, and
+        of the records' send times (``times``, else they are looked up in the buffer).
 
         Returns:
             (records consumed from ``idx``, bytes appended).
         """
         # ``a.item(k)`` reads one element as a Python number, faster than ``int(a[k])``
-        time_ms = self.records.cols["time_ms"]
         if cs is None:
             cs = np.cumsum(self.records.cols["size"][idx])
         n = len(idx)
@@ -242,14 +243,16 @@ class RecordAccumulator:
                 batch.records += n
                 batch.size_bytes += total
                 return n, total
+        if times is None:
+            times = self.records.cols["time_ms"][idx]
         pos = 0
         appended = 0
+        before = cs_base  # the running sum before ``pos``
         while pos < n and appended < max_bytes:
             header = 0
-            before = cs.item(pos - 1) if pos else cs_base
             if batch is None:
                 first_size = cs.item(pos) - before
-                batch = ProducerBatch(partition, time_ms.item(idx.item(pos)),
+                batch = ProducerBatch(partition, times.item(pos),
                                       max(self.batch_size, batch_size_upper_bound(first_size)))
                 dq.append(batch)
                 self.version += 1
@@ -259,7 +262,7 @@ class RecordAccumulator:
             stop = fits
             if stop <= pos:
                 if batch.records:  # the next record does not fit: this batch is full
-                    batch.full_ms = time_ms.item(idx.item(pos))
+                    batch.full_ms = times.item(pos)
                     if one_batch:
                         break
                     batch = None
@@ -269,18 +272,20 @@ class RecordAccumulator:
                 # up to and including the first record whose bytes reach the limit
                 limit = before + max_bytes - appended - header
                 stop = min(stop, max(search_sums(cs, limit, "left") + 1, pos + 1))
-            stop = min(stop, n)
+            if stop > n:
+                stop = n
             batch.chunks.append(idx[pos:stop])
             batch.records += stop - pos
-            grown = cs.item(stop - 1) - before
+            after = cs.item(stop - 1)
+            grown = after - before
             batch.size_bytes += grown
             appended += grown + header
-            pos = stop
+            pos, before = stop, after
             if batch.size_bytes >= batch.limit_bytes:  # MemoryRecordsBuilder.isFull
-                batch.full_ms = time_ms.item(idx.item(stop - 1))
+                batch.full_ms = times.item(stop - 1)
             elif stop == fits and pos < n and appended < max_bytes:
                 # the next record does not fit (the next search would say so): this batch is full
-                batch.full_ms = time_ms.item(idx.item(pos))
+                batch.full_ms = times.item(pos)
             else:
                 continue
             if one_batch:

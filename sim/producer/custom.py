@@ -146,7 +146,8 @@ class CustomPartitioning:
             stream = state.per_record
             assert stream is not None
             state.append(p, stream.idx[start:stop], cs=stream.cs[start:stop],
-                         cs_base=stream.cs.item(start - 1) if start else 0)
+                         cs_base=stream.cs.item(start - 1) if start else 0,
+                         times=stream.t[start:stop])
 
     def look_ahead(self, state: TopicState, sendable: set[int]) -> float:
         """Send time of the first waiting record that may make a batch sendable (linger.ms=0).

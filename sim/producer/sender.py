@@ -26,6 +26,7 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
@@ -81,15 +82,18 @@ class Sender:
         self.guarantee_order = (self._max_in_flight == 1
                                 and producer.config["acks"] != "0")
         self.muted: set[tuple[str, int]] = set()
+        self.deadline_stale = False  # a request was sent since the producer last armed its deadline
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
         producer = self.producer
         linger = producer.config["linger.ms"]
-        by_node: dict[int, list[tuple[TopicState, int]]] = {}
+        blocked = self.blocked
+        by_node: dict[int, list[tuple[TopicState, int]]] = {}  # partitions to drain, per node
+        ready_nodes: dict[int, None] = {}  # nodes with data ready, blocked ones too
         candidates: list[tuple[TopicState, list[int]]] = []
         for topic in producer.topics.values():
-            ready = topic.ready_candidates(now_ms, flushing, self.blocked)
+            ready = topic.ready_candidates(now_ms, flushing, blocked)
             if not ready:
                 continue
             candidates.append((topic, ready))
@@ -98,12 +102,19 @@ class Sender:
             for p in ready:
                 node = leaders[p]
                 if node >= 0 and not (muted and (topic.name, p) in muted):
-                    by_node.setdefault(node, []).append((topic, p))
+                    ready_nodes[node] = None
+                    if node in blocked:  # max.in.flight requests already outstanding
+                        continue
+                    if node in by_node:
+                        by_node[node].append((topic, p))
+                    else:
+                        by_node[node] = [(topic, p)]
         sent = False
-        for node in sorted(by_node):
+        for node in sorted(ready_nodes):
             self.node_ready_ms[node] = now_ms  # Kafka's NodeLatencyStats.readyTimeMs
-            self.node_drain_ms.setdefault(node, now_ms)
-            if node in self.blocked:  # max.in.flight requests already outstanding
+            if node not in self.node_drain_ms:
+                self.node_drain_ms[node] = now_ms
+            if node in blocked:  # it had data ready, but no room for a request
                 continue
             batches = self._drain(node, by_node[node], now_ms, linger, flushing)
             if batches:
@@ -145,8 +156,8 @@ class Sender:
             if txn is not None and not txn.may_drain(tp):
                 continue  # AddPartitionsToTxn first
             topic.accumulator.take_first(p)
-            if not batch.is_full:
-                batch.full_ms = now_ms  # a drained batch takes no more records
+            if batch.full_ms == math.inf:  # still open: a drained batch takes no more records
+                batch.full_ms = now_ms
             if transactions is not None and batch.base_sequence < 0:
                 transactions.assign_sequence(tp, batch)
             drained.append((topic, batch))
@@ -181,6 +192,12 @@ class Sender:
             if self.in_flight[node] >= self._max_in_flight:
                 self.blocked.add(node)
             self._requests.append(request)  # the producer's deadline timer watches it
+            # a request may move the producer's deadline earlier only if it is the first in
+            # flight (request.timeout.ms) or an old batch's delivery.timeout.ms comes before
+            # the timer armed (Producer.arm_deadline)
+            if len(self._requests) == 1 or producer.deadline_armed_ms > (
+                    oldest + producer.config["delivery.timeout.ms"]):
+                self.deadline_stale = True
         if not broker.alive:  # the connection is refused: a quick, retriable failure
             if acks != "0":  # with acks=0 nobody listens: the records are simply gone
                 call_at(producer.kernel.env, now_ms + broker.latency_ms,
@@ -190,11 +207,15 @@ class Sender:
                 self.broken.add(node)
         else:
             handled = broker.handle(broker.arrival_ms(now_ms, size), size)
-            call_at(producer.kernel.env, handled, self._handle, request)
+            # ``call_at(env, handled, self._handle, request)`` without its wrapper calls: one
+            # timer per request, on the produce path's hot loop
+            delay = handled - now_ms
+            producer.kernel.env.timeout(delay if delay > 0.0 else 0.0).callbacks.append(
+                partial(self._handle, request))
         if acks == "0":
             producer.complete_batches(batches, now_ms, offsets=False)
 
-    def _handle(self, request: InFlightRequest) -> None:
+    def _handle(self, request: InFlightRequest, _timer: Any = None) -> None:
         """At the broker: hand each batch to the leader; answer when all are decided."""
         producer = self.producer
         node = request.node
@@ -230,8 +251,12 @@ class Sender:
                 request.node, producer.client_id):
             self.broken.add(request.node)  # the response is lost: the request times out
             return
-        now = producer.kernel.now_ms
-        call_at(producer.kernel.env, now + broker.latency_ms, self._finish, request, None)
+        env = producer.kernel.env
+        now = float(env.now)
+        # ``call_at(env, now + latency, self._finish, request, None)``, as in ``_send``
+        delay = (now + broker.latency_ms) - now
+        env.timeout(delay if delay > 0.0 else 0.0).callbacks.append(
+            partial(self._finish, request, None, True))
 
     def next_timeout_ms(self) -> float:
         """When the oldest request in flight reaches ``request.timeout.ms``."""
@@ -286,9 +311,11 @@ class Sender:
         if failed:
             self.producer.wakeup()
 
-    def _finish(self, request: InFlightRequest, failure: str | None, wake: bool = True) -> None:
+    def _finish(self, request: InFlightRequest, failure: str | None, wake: bool = True,
+                _timer: Any = None) -> None:
         """The response (or a failure for the whole request) reaches the producer; ``wake``
-        False leaves the sender pass to the caller."""
+        False leaves the sender pass to the caller. ``_timer``: the response's timer, if it
+        called."""
         if request.finished:
             return
         request.finished = True

@@ -259,18 +259,20 @@ class TopicState:
         end = stream.end_before(now_ms)
         if end > stream.pos:
             idx, cs, cs_base = stream.take(end)
+            times = stream.t[stream.pos : end]
             stream.pos = end  # before append refreshes the ready time from the stream's position
-            self.append(p, idx, cs=cs, cs_base=cs_base, refresh=refresh)
+            self.append(p, idx, cs=cs, cs_base=cs_base, refresh=refresh, times=times)
 
     def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
                one_batch: bool = False, cs: np.ndarray | None = None,
-               cs_base: int = 0, refresh: bool = True) -> tuple[int, int]:
+               cs_base: int = 0, refresh: bool = True,
+               times: np.ndarray | None = None) -> tuple[int, int]:
         """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time (unless
         ``refresh`` is False: the caller does, once it is done with the partition)."""
         if not self.seen[p]:
             self.seen[p] = True
             self.unseen -= 1
-        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base)
+        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base, times)
         if refresh:
             self.refresh(p)
         return result

@@ -67,8 +67,11 @@ class TxnPartitionEntry:
             in_flight.sort(key=lambda b: (b.producer_epoch, b.base_sequence))
 
     def remove(self, batch: ProducerBatch) -> None:
-        if batch in self.in_flight:
-            self.in_flight.remove(batch)
+        in_flight = self.in_flight
+        if in_flight and in_flight[0] is batch:  # the usual case: answers come in order
+            del in_flight[0]
+        elif batch in in_flight:
+            in_flight.remove(batch)
 
     def start_sequences_at_beginning(self, producer_epoch: int) -> None:
         """Number the in-flight batches again from 0 under ``producer_epoch``."""
@@ -91,11 +94,12 @@ class TransactionManager:
         self.partitions: dict[TopicPartition, TxnPartitionEntry] = {}
         self.epoch_bump_required = False
         self._to_rewrite: dict[TopicPartition, None] = {}  # ordered set
-        self._unresolved: dict[TopicPartition, int] = {}  # partition → next sequence
+        # partition → next sequence; read at every sender pass, like epoch_bump_required
+        self.unresolved: dict[TopicPartition, int] = {}
 
     def __repr__(self) -> str:
         return (f"TransactionManager(epoch={self.producer_epoch}, "
-                f"unresolved={list(self._unresolved)})")
+                f"unresolved={list(self.unresolved)})")
 
     def entry(self, tp: TopicPartition) -> TxnPartitionEntry:
         entry = self.partitions.get(tp)
@@ -111,7 +115,7 @@ class TransactionManager:
         if batch.base_sequence < 0:
             if entry.in_flight and entry.producer_epoch != self.producer_epoch:
                 return True  # old-epoch batches in flight: a new epoch's sequence 0 would race
-            if tp in self._unresolved:
+            if tp in self.unresolved:
                 return True  # whether earlier sequences were written is not known yet
         first = entry.first_in_flight()
         # a retry goes only when it is the first in flight: one request at a time until then
@@ -132,8 +136,9 @@ class TransactionManager:
 
     def handle_completed_batch(self, tp: TopicPartition, batch: ProducerBatch) -> None:
         entry = self.entry(tp)
-        entry.last_acked_sequence = max(entry.last_acked_sequence,
-                                        last_sequence(batch.base_sequence, batch.records))
+        last = last_sequence(batch.base_sequence, batch.records)
+        if last > entry.last_acked_sequence:
+            entry.last_acked_sequence = last
         entry.remove(batch)
 
     def handle_failed_batch(self, tp: TopicPartition, batch: ProducerBatch, error: str,
@@ -148,7 +153,7 @@ class TransactionManager:
         """Whether a batch that got ``error`` is retried (``TransactionManager.canRetry``)."""
         if error != OUT_OF_ORDER_SEQUENCE_NUMBER:
             return error in RETRIABLE
-        unresolved = self._unresolved.get(tp)
+        unresolved = self.unresolved.get(tp)
         if unresolved is None and (batch.sequence_reset or not self._is_next(tp, batch)):
             return True  # an earlier batch failed first: this one follows it when retried
         if unresolved is None or batch.base_sequence == unresolved:
@@ -167,28 +172,28 @@ class TransactionManager:
     def mark_sequence_unresolved(self, tp: TopicPartition, batch: ProducerBatch) -> None:
         """A batch expired after it was retried: nobody knows whether the leader has it."""
         following = last_sequence(batch.base_sequence, batch.records) + 1
-        self._unresolved[tp] = max(self._unresolved.get(tp, following), following)
+        self.unresolved[tp] = max(self.unresolved.get(tp, following), following)
 
     def has_unresolved(self, tp: TopicPartition) -> bool:
-        return tp in self._unresolved
+        return tp in self.unresolved
 
     def maybe_resolve_sequences(self) -> None:
         """Once a partition with an unresolved sequence has nothing in flight, either later
         batches were acknowledged (resolved) or the epoch must be bumped."""
-        if not self._unresolved:  # the usual case, at every sender pass
+        if not self.unresolved:  # the usual case, at every sender pass
             return
-        for tp in list(self._unresolved):
+        for tp in list(self.unresolved):
             entry = self.entry(tp)
             if entry.in_flight:
                 continue
             if entry.next_sequence - entry.last_acked_sequence != 1:
                 self.request_epoch_bump(tp)
-            del self._unresolved[tp]
+            del self.unresolved[tp]
 
     def needs_pass(self) -> bool:
         """Whether the next sender pass has sequences to resolve or an epoch to bump."""
-        return self.epoch_bump_required or (bool(self._unresolved) and any(
-            not self.entry(tp).in_flight for tp in self._unresolved))
+        return self.epoch_bump_required or (bool(self.unresolved) and any(
+            not self.entry(tp).in_flight for tp in self.unresolved))
 
     def reset_producer_id_and_epoch(self, producer_epoch: int) -> None:
         """A transactional producer got a new epoch from its coordinator (InitProducerId):
@@ -197,7 +202,7 @@ class TransactionManager:
         self.partitions.clear()
         self.epoch_bump_required = False
         self._to_rewrite.clear()
-        self._unresolved.clear()
+        self.unresolved.clear()
 
     def bump_epoch_if_needed(self) -> bool:
         """``bumpIdempotentEpochAndResetIdIfNeeded``: True if the epoch was bumped."""
@@ -206,7 +211,7 @@ class TransactionManager:
         self.producer_epoch += 1
         for tp in self._to_rewrite:
             self.entry(tp).start_sequences_at_beginning(self.producer_epoch)
-            self._unresolved.pop(tp, None)
+            self.unresolved.pop(tp, None)
         self._to_rewrite.clear()
         self.epoch_bump_required = False
         return True
