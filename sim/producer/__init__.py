@@ -546,16 +546,28 @@ class Producer:
                 transactions.maybe_resolve_sequences()
                 if self.txn is None:  # a transactional producer bumps at its next abort
                     transactions.bump_epoch_if_needed()
-            self._ingest(now)
+            # records without a partition yet (sticky, per-record or partitioned-ahead routes)
+            # are taken in at a pass, and only the sticky route reads the adaptive weights: a
+            # keyed workload needs neither
+            unrouted = False
+            for state in self.topics.values():
+                if (state.sticky is not None or state.per_record is not None
+                        or state.custom_pending is not None):
+                    unrouted = True
+            if unrouted:
+                self._ingest(now)
             if now >= self._next_expiry_ms:  # Kafka checks every loop; every 100 ms is plenty
                 self.expire_batches(now)
                 self._next_expiry_ms = now + EXPIRY_CHECK_MS
-            self._update_load_stats()
+            if unrouted:
+                self._update_load_stats()
             sent = self.sender.send_ready(now, self.flushing)
             blocked = self.sender.blocked
             wake = math.inf
             for state in self.topics.values():
-                wake = min(wake, state.next_wakeup_ms(blocked, now))
+                topic_wake = state.next_wakeup_ms(blocked, now)
+                if topic_wake < wake:
+                    wake = topic_wake
             if self._stuck_batches():
                 wake = min(wake, self._next_expiry_ms)
             if (transactions is not None and self.txn is None
@@ -667,14 +679,14 @@ class Producer:
         for the usual case (no clock skew, no timestamps given to ``send()``).
         """
         buf = self.buffer
-        idx = batch.indices()
+        # NumPy converts 32-bit indices to its own index type at every gather: once is enough
+        idx = batch.indices().astype(np.int64, copy=False)
         if self.config["lab.clock.skew.ms"] or len(self._given_timestamps):
             stamps = self.timestamps_of(idx)
         else:  # send times are never negative: converting to integers is the floor
             stamps = buf.time_ms[idx].astype(np.int64)
         return {"timestamp_ms": stamps, "key_hash": self._key_hash_table()[buf.key_id[idx]],
-                "value_size": buf.value_bytes[idx],
-                "record_id": (self.producer_id << 40) | idx.astype(np.int64, copy=False)}
+                "value_size": buf.value_bytes[idx], "record_id": (self.producer_id << 40) | idx}
 
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this
