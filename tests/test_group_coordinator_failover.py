@@ -115,3 +115,130 @@ def test_no_session_expires_while_no_broker_hosts_the_group():
                          (FAULT_AT_MS, faults.CrashBroker(host))], FAULT_AT_MS + 8999)
     assert group[group["kind"] == ev.GROUP_MEMBER_REMOVED.name].empty
     assert kernel.cluster.group_coordinator.node_for("g") == -1
+
+
+# --- what a new coordinator loads: the group's last record (Kafka 4.0) -----------------------
+# ``GroupMetadataManager.replay(GroupMetadataKey, GroupMetadataValue)`` rebuilds a classic group
+# from its last GroupMetadata record (Stable at that generation with its members and their
+# assignments, or Empty) and ``onLoaded`` only restarts sessions. The record is written when
+# the leader's SyncGroup stores the assignment (or a join leaves the group Empty), never in the
+# middle of a rebalance: a rebalance in progress, the members that joined only for it and the
+# pending members (KIP-394) are not loaded.
+
+
+def stable_group_of_two() -> tuple[Kernel, int, Any]:
+    """``group_of_two`` run to FAULT_AT_MS (Stable, generation 1); returns the kernel, the host
+    and the coordinator's group."""
+    kernel, host = group_of_two()
+    kernel.run(FAULT_AT_MS)
+    return kernel, host, kernel.cluster.group_coordinator.groups["g"]
+
+
+def crash_the_host_when(kernel: Kernel, host: int, condition: Any) -> float:
+    """Start a third consumer, crash the host as soon as ``condition(group)`` holds, and run
+    until a new leader has loaded the group; returns that time."""
+    third = Consumer(kernel, {"group.id": "g", "session.timeout.ms": SESSION_TIMEOUT_MS},
+                     at_least_once)
+    third.subscribe(["t"])
+    third.run()
+    gc = kernel.cluster.group_coordinator
+    assert kernel.run_until(lambda _k: condition(gc.groups["g"]), max_ms=FAULT_AT_MS + 5000)
+    faults.CrashBroker(host).apply(kernel)
+    assert kernel.run_until(lambda _k: gc.node_for("g") >= 0, max_ms=FAULT_AT_MS + 20000)
+    loaded_ms = kernel.now_ms
+    kernel.run(loaded_ms)  # the load runs once the election's moment is over
+    return loaded_ms
+
+
+def coordinator_events(kernel: Kernel, kind: Any) -> pd.DataFrame:
+    frame = kernel.trace.to_frame()
+    return frame[frame["kind"] == kind.name]
+
+
+def test_a_rebalance_in_progress_is_not_loaded_by_the_new_coordinator():
+    """A third consumer's JoinGroup started a rebalance; the host crashes before it ends. The
+    new leader loads the group Stable at generation 1 with the two members of its record. The
+    joiner's member id was never written: its JoinGroup, answered NOT_COORDINATOR and sent
+    again, gets UNKNOWN_MEMBER_ID and it joins under a new id."""
+    kernel, host, group = stable_group_of_two()
+    first = set(group.members)
+    loaded_ms = crash_the_host_when(
+        kernel, host, lambda g: g.state == "PreparingRebalance" and len(g.members) == 3)
+    joiner = next(iter(set(group.members) - first), None)
+    assert joiner is None
+    assert (group.state, group.generation, set(group.members)) == ("Stable", 1, first)
+    loaded = coordinator_events(kernel, ev.GROUP_LOADED)
+    assert list(loaded["time_ms"]) == [loaded_ms]
+    assert list(loaded["state"]) == ["Stable"]
+    assert list(loaded["generation"]) == [1]
+    kernel.run(loaded_ms + 20000)
+    assert (group.state, group.generation, len(group.members)) == ("Stable", 2, 3)
+    joins = coordinator_events(kernel, ev.GROUP_JOIN)
+    third = joins[joins["component"] == "consumer-g-3"]
+    old_id = third["member"].iloc[1]  # the id it got with MEMBER_ID_REQUIRED
+    retried = third[third["reason"] == "rebalance failed due to NOT_COORDINATOR"]
+    assert list(retried["member"]) == [old_id]
+    assert old_id not in group.members
+    assert first < set(group.members)
+
+
+def test_a_group_completing_its_rebalance_loads_at_its_last_stored_generation():
+    """Generation 2 has been handed out (JoinGroup answered) but its assignment not stored:
+    the new coordinator loads generation 1 with its assignment. The SyncGroups of generation
+    2 reach it and get ILLEGAL_GENERATION (UNKNOWN_MEMBER_ID for the joiner), the members
+    rejoin, and the new coordinator forms a generation 2 of its own."""
+    kernel, host, group = stable_group_of_two()
+    assignment = {m.member_id: list(m.assignment) for m in group.members.values()}
+    loaded_ms = crash_the_host_when(kernel, host, lambda g: g.state == "CompletingRebalance")
+    assert (group.state, group.generation) == ("Stable", 1)
+    assert {m.member_id: m.assignment for m in group.members.values()} == assignment
+    kernel.run(loaded_ms + 20000)
+    generations = coordinator_events(kernel, ev.GROUP_GENERATION)
+    second = generations[generations["generation"] == 2]
+    new_host = kernel.cluster.group_coordinator.node_for("g")
+    assert list(second["component"]) == [f"coordinator-{host}", f"coordinator-{new_host}"]
+    assert (group.state, len(group.members)) == ("Stable", 3)
+    assert sorted(tp for m in group.members.values() for tp in map(str, m.assignment)) == [
+        "t-0", "t-1"]
+
+
+def test_pending_members_are_not_loaded():
+    """A new consumer got its member id (MEMBER_ID_REQUIRED, KIP-394) from the old
+    coordinator: the new one does not know that id, so the consumer ends up under another."""
+    kernel, host, group = stable_group_of_two()
+    pending: set[str] = set()
+
+    def has_pending(g: Any) -> bool:
+        pending.update(g.pending_members)
+        return bool(g.pending_members)
+
+    loaded_ms = crash_the_host_when(kernel, host, has_pending)
+    assert group.pending_members == set()
+    kernel.run(loaded_ms + 20000)
+    assert len(group.members) == 3
+    assert not pending & set(group.members)
+
+
+def test_the_same_broker_re_elected_leader_reloads_nothing():
+    """Every broker is cut from the controller for 20 s; a member crashes 5 s before the
+    heal. On the heal the host learns it was deposed and re-elected (a new leader epoch) in
+    one metadata delta: its coordinator stays active (``CoordinatorRuntime``
+    ``scheduleLoadOperation``: "already active"), so the crashed member's session is not
+    restarted and it is removed session.timeout.ms after its last heartbeat."""
+    brokers = (0, 1, 2)
+    kernel, host = group_of_two()
+    heal_ms = FAULT_AT_MS + 20000
+    group = run(kernel, [(FAULT_AT_MS, faults.NetworkPartition(("controller",), brokers)),
+                         (heal_ms - 5000, ConsumerCrash("consumer-g-1")),
+                         (heal_ms, faults.HealNetwork(("controller",), brokers))], 45000)
+    frame = kernel.trace.to_frame()
+    partition = kernel.cluster.group_coordinator.partition_for("g")
+    elections = frame[(frame["kind"] == "leader.election") & (frame["topic"] == OFFSETS_TOPIC)
+                      & (frame["partition"] == partition) & (frame["time_ms"] == heal_ms)]
+    assert list(elections["leader"]) == [host]
+    assert list(elections["leader_epoch"]) == [1]
+    assert group[group["kind"] == ev.GROUP_LOADED.name].empty
+    removed = group[group["kind"] == ev.GROUP_MEMBER_REMOVED.name]
+    assert len(removed) == 1
+    assert removed["member"].iloc[0].startswith("consumer-g-1-")
+    assert float(removed["time_ms"].iloc[0]) < heal_ms - 5000 + SESSION_TIMEOUT_MS

@@ -403,9 +403,9 @@ def test_markers_resume_on_the_new_coordinator_after_a_crash_in_prepare_commit()
     assert read(kernel, "read_committed") == [0, 1, 2]
 
 
-def test_commit_of_a_fenced_producer_with_unadded_partitions_raises_instead_of_hanging():
-    """A zombie whose AddPartitionsToTxn is refused: its batches can never leave, so commit
-    must raise ProducerFencedError rather than wait for them for ever."""
+def fenced_zombie() -> tuple[Kernel, Producer]:
+    """A producer whose transaction holds partition 0 of two, fenced by a new instance of its
+    transactional id (a zombie): returns the kernel and the fenced producer."""
     kernel = cluster(partitions=2)
     old = txn_producer(kernel)
     old.init_transactions()
@@ -413,6 +413,13 @@ def test_commit_of_a_fenced_producer_with_unadded_partitions_raises_instead_of_h
     send(old, 1, partition=0)
     old.flush()
     txn_producer(kernel, **{"client.id": "new"}).init_transactions()
+    return kernel, old
+
+
+def test_commit_of_a_fenced_producer_with_unadded_partitions_raises_instead_of_hanging():
+    """A zombie whose AddPartitionsToTxn is refused: its batches can never leave, so commit
+    must raise ProducerFencedError rather than wait for them for ever."""
+    _, old = fenced_zombie()
     send(old, 1, partition=1)  # a partition not yet in the transaction
     with pytest.raises(ProducerFencedError):
         old.commit_transaction()
@@ -423,13 +430,7 @@ def test_a_fenced_producer_fails_the_batches_that_wait_instead_of_leaving_them_p
     to join the transaction: Kafka's ``Sender`` fails every incomplete batch with the fatal
     error (``Sender.maybeAbortBatches`` when ``TransactionManager.hasFatalError``), so no
     record's future is left for ever neither acknowledged nor failed."""
-    kernel = cluster(partitions=2)
-    old = txn_producer(kernel)
-    old.init_transactions()
-    old.begin_transaction()
-    send(old, 1, partition=0)
-    old.flush()
-    txn_producer(kernel, **{"client.id": "new"}).init_transactions()
+    kernel, old = fenced_zombie()
     send(old, 3, partition=1)  # waits for AddPartitionsToTxn, which is refused: fenced
     with pytest.raises(ProducerFencedError):
         old.commit_transaction()

@@ -263,6 +263,8 @@ class PartitionLog:
         if offset != self._high_watermark:
             self._high_watermark = offset
             PartitionLog.changes += 1
+            if self.transactions.completed:  # UnifiedLog.updateHighWatermarkMetadata
+                self.transactions.on_high_watermark_updated(offset)
 
     @property
     def log_start_offset(self) -> int:

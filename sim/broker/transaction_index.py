@@ -76,6 +76,17 @@ class TransactionIndex:
             lso = min([first, *self.ongoing.values()])
             self.aborted.append(AbortedTxn(pid, first, batch.base_offset, lso))
 
+    def on_high_watermark_updated(self, high_watermark: int) -> None:
+        """Forget the decided transactions whose marker is now below the high watermark
+        (``ProducerStateManager.onHighWatermarkUpdated`` → ``removeUnreplicatedTransactions``),
+        so a log whose LSO nobody reads (a follower's) keeps none of them. Markers are in
+        offset order: the ones to forget are at the front."""
+        completed = self.completed
+        passed = 0
+        while passed < len(completed) and completed[passed][1] < high_watermark:
+            passed += 1
+        del completed[:passed]
+
     def first_unstable_offset(self, high_watermark: int) -> int:
         """The oldest offset of a transaction not yet decided below ``high_watermark``."""
         self.completed = [(f, m) for f, m in self.completed if m >= high_watermark]

@@ -8,7 +8,7 @@ subscriptions and assignments, and committed offsets. ``sim.consumer.group`` hol
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import simpy
@@ -75,6 +75,19 @@ class Member:
         return dict(self.protocols)[protocol]
 
 
+@dataclass(frozen=True)
+class GroupMetadata:
+    """The group's record in ``__consumer_offsets`` (``GroupMetadataValue``): what a broker
+    that loads the group knows of it. Each member keeps only its subscription to the chosen
+    protocol and its assignment; requests in flight, pending members and a rebalance in
+    progress are not part of it."""
+
+    generation: int
+    protocol: str | None
+    leader_id: str | None
+    members: tuple[Member, ...]
+
+
 @dataclass
 class ClassicGroup:
     """One classic group: its state, members, generation and committed offsets."""
@@ -93,9 +106,41 @@ class ClassicGroup:
     offsets: dict[TopicPartition, OffsetAndMetadata] = field(default_factory=dict)
     commit_log: list[tuple[float, str, int, int]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    stored: GroupMetadata | None = None  # the last GroupMetadata record written, if any
 
     def transition(self, state: str) -> None:
         self.previous_state, self.state = self.state, state
+
+    def store(self) -> None:
+        """Write the group's record (``GroupCoordinatorRecordHelpers.newGroupMetadataRecord``).
+
+        Kafka 4.0 writes it when a join phase leaves the group Empty, when the leader's
+        SyncGroup brings the assignment (CompletingRebalance -> Stable) and when a static
+        member replaces its old id in a Stable group; at no other time."""
+        members = tuple(replace(m, protocols=((self.protocol, m.subscription(self.protocol)),),
+                                assignment=list(m.assignment), join_future=None,
+                                sync_future=None, is_new=False)
+                        for m in self.members.values()) if self.protocol else ()
+        self.stored = GroupMetadata(self.generation, self.protocol, self.leader_id, members)
+
+    def load(self) -> None:
+        """Become the group a broker reads back from its last record
+        (``GroupMetadataManager.replay(GroupMetadataKey, GroupMetadataValue)``): Stable with
+        the record's generation, members and assignments, or Empty if it has no members (or
+        no record was ever written). A rebalance in progress, members added since the record
+        and pending members (KIP-394) are gone."""
+        record = self.stored or GroupMetadata(0, None, None, ())
+        self.members = {m.member_id: replace(m, assignment=list(m.assignment))
+                        for m in record.members}
+        self.static_members = {m.instance_id: m.member_id for m in record.members
+                               if m.instance_id is not None}
+        self.state, self.previous_state = (STABLE if self.members else EMPTY), DEAD
+        self.generation = record.generation
+        self.protocol = record.protocol
+        self.leader_id = record.leader_id
+        self.pending_members.clear()
+        self.pending_sync.clear()
+        self.new_member_added = False
 
     def has_all_members_joined(self) -> bool:
         joined = all(m.join_future is not None for m in self.members.values())

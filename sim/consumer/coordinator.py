@@ -80,6 +80,7 @@ class ConsumerCoordinator:
         self.last_generation = -1
         cfg = self.consumer.config
         self.next_auto_commit_ms = self.consumer.now_ms + cfg["auto.commit.interval.ms"]
+        self.join_attempt = 0  # counts JoinGroup requests, so that a stale retry sends none
 
     def __repr__(self) -> str:
         return (f"ConsumerCoordinator({self.group_id!r}, member={self.member_id or '-'}, "
@@ -155,6 +156,7 @@ class ConsumerCoordinator:
         consumer = self.consumer
         self.rejoin_needed = False
         self.state = PREPARING_REBALANCE
+        self.join_attempt += 1
         consumer.notify_state()
         topics = tuple(sorted(consumer.subscribed_topics()))
         owned = tuple(self.last_assignment if self.rebalance_protocol == EAGER
@@ -179,6 +181,8 @@ class ConsumerCoordinator:
             self.send_join()
         elif error == group.UNKNOWN_MEMBER_ID:
             self._reset_generation(reset_member_id=True)
+        elif error in group.RETRIABLE_COORDINATOR_ERRORS:
+            self._retry_join(error)
         elif error:
             self.fatal = self.group_error(error)
             consumer.notify()
@@ -210,12 +214,28 @@ class ConsumerCoordinator:
     def _on_sync_response(self, response: group.SyncResponse) -> None:
         if response.error == group.REBALANCE_IN_PROGRESS:
             self.send_join()
+        elif response.error in group.RETRIABLE_COORDINATOR_ERRORS:
+            self._retry_join(response.error)
         elif response.error:
             self._reset_generation(reset_member_id=response.error == group.UNKNOWN_MEMBER_ID)
         else:
             self.sync_result = response
             self.joined = (self.member_id, self.generation)
             self.consumer.notify()
+
+    def _retry_join(self, error: str) -> None:
+        """JoinGroup or SyncGroup found no coordinator (it moved to another broker): the
+        client marks the coordinator unknown, waits ``retry.backoff.ms`` and sends JoinGroup
+        again, keeping its member id (``AbstractCoordinator.joinGroupIfNeeded``)."""
+        attempt = self.join_attempt
+
+        def retry(_event: Any) -> None:
+            if self.join_attempt == attempt and self.state in (PREPARING_REBALANCE,
+                                                               COMPLETING_REBALANCE):
+                self.rejoin_reason = f"rebalance failed due to {error}"
+                self.send_join()
+
+        self.consumer.env.timeout(RETRY_BACKOFF_MS).callbacks.append(self.consumer.guard(retry))
 
     def _reset_generation(self, reset_member_id: bool) -> None:
         """Forget the generation after an error; the next poll rejoins and loses partitions."""

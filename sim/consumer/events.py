@@ -17,6 +17,8 @@ Coordinator side (component = ``coordinator-<broker>``):
 - ``group.generation``: the join phase completed; a new generation with its leader and protocol.
 - ``group.stable``: the leader's SyncGroup arrived; ``assignment`` holds every member's share.
 - ``group.member.removed``: a member was removed (session timeout, LeaveGroup, rebalance timeout).
+- ``group.loaded``: a broker became the group's coordinator and read the group back from its
+  last record in ``__consumer_offsets``: its generation, state and members.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ CONSUMER_OFFSET_RESET = register(EventKind(
     "(KIP-320)"))
 GROUP_MEMBER_REMOVED = register(EventKind(
     "group.member.removed", ("group", "member", "reason"), "the coordinator removed a member"))
+GROUP_LOADED = register(EventKind(
+    "group.loaded", ("group", "generation", "state", "members"),
+    "a new coordinator loaded the group from __consumer_offsets"))
 
 
 def format_partitions(partitions: Iterable[TopicPartition]) -> str:

@@ -7,9 +7,11 @@ cluster; a group's requests go to the broker that leads its ``__consumer_offsets
 Where a group lives: the broker acting as leader of that partition hosts the group
 (``Cluster.believed_leader``) — a leader cut off from the controller keeps hosting it until it
 hears otherwise, and clients find it as they find any leader (``Cluster.leader_seen_by``). When
-another broker becomes leader it loads the group from the log and restarts every member's
-session (``GroupMetadataManager.onLoaded``); while no broker hosts the group (its leader
-crashed, no new one elected yet) no coordinator runs, so no session can expire.
+another broker becomes leader it loads the group from the log: the group is what its last
+record says (Stable at that generation, or Empty), so a rebalance in progress and pending members
+are gone, and every member's session starts again (``GroupMetadataManager.replay`` and
+``onLoaded``); while no broker hosts the group (its leader crashed, no new one elected yet) no
+coordinator runs, so no session can expire.
 
 A group moves through these states::
 
@@ -106,6 +108,7 @@ class GroupCoordinator:
         self.rng = kernel.spawn_rng()
         self._timers: dict[str, object] = {}
         self._hosts: dict[int, int] = {}  # __consumer_offsets partition → broker hosting it
+        self._load_check_scheduled = False
         # transactional offsets not yet committed: producer id → (group, partition) → offset
         self.pending_txn_offsets: dict[int, dict[tuple[str, TopicPartition],
                                                  OffsetAndMetadata]] = {}
@@ -153,22 +156,66 @@ class GroupCoordinator:
         return self.groups[group_id]
 
     def _on_metadata(self) -> None:
-        """A broker that starts hosting a partition's groups loads them: every member's
-        session starts again (``GroupMetadataManager.onLoaded`` →
+        """A broker that starts hosting a partition's groups loads them
+        (``CoordinatorRuntime.scheduleLoadOperation``).
+
+        The old coordinator's state goes (``onUnloaded``): the JoinGroup and SyncGroup
+        requests it held get NOT_COORDINATOR (a crashed one's clients see the connection
+        drop instead: the same for them), and they find the new coordinator and retry. The
+        new one replays the group's last record (``GroupMetadataManager.replay``): Stable at
+        the generation whose assignment was last stored, or Empty. A rebalance in progress was
+        never written, so it is gone with the members that joined only for it and the pending
+        members (KIP-394); then every member's session starts again (``onLoaded`` →
         ``rescheduleClassicGroupMemberHeartbeat``). The same broker staying leader with a new
-        epoch loads nothing (``CoordinatorRuntime.scheduleLoadOperation``: already active)."""
+        epoch loads nothing (``scheduleLoadOperation``: the coordinator is already active).
+
+        A broker applies the metadata changes of one moment as one delta: a leader that, on
+        hearing from the controller again, learns it was deposed and elected anew stays the
+        active coordinator. So the changes are looked at once all of the moment's are in."""
+        if self._load_check_scheduled or all(
+                self._host_now(partition) == host for partition, host in self._hosts.items()):
+            return
+        self._load_check_scheduled = True
+        self.kernel.env.timeout(0).callbacks.append(lambda _event: self._move_groups())
+
+    def _host_now(self, partition: int) -> int:
+        return self.kernel.cluster.believed_leader(
+            self.kernel.cluster.partition(OFFSETS_TOPIC, partition))
+
+    def _move_groups(self) -> None:
+        """Unload the groups of each partition whose host changed; load them on the new one."""
+        self._load_check_scheduled = False
         for partition, host in list(self._hosts.items()):
-            node = self.kernel.cluster.believed_leader(
-                self.kernel.cluster.partition(OFFSETS_TOPIC, partition))
+            node = self._host_now(partition)
             if node == host:
                 continue
             self._hosts[partition] = node
-            if node < 0:
-                continue
-            for group in self.groups.values():
+            for group in list(self.groups.values()):
                 if self.partition_for(group.group_id) == partition:
-                    for member in group.members.values():
-                        self._reschedule_heartbeat(group, member)
+                    self._unload(group)
+                    if node >= 0:
+                        self._on_loaded(group)
+
+    def _unload(self, group: ClassicGroup) -> None:
+        """``GroupMetadataManager.onUnloaded``: answer held requests with NOT_COORDINATOR,
+        stop the group's timers, and leave only what the group's record holds."""
+        for member in group.members.values():
+            future, member.join_future = member.join_future, None
+            if future is not None and not future.triggered:
+                future.succeed(JoinResponse(NOT_COORDINATOR, member.member_id))
+            self._complete_sync(member, SyncResponse(NOT_COORDINATOR))
+        for member_id in [*group.members, *group.pending_members]:
+            self._cancel(f"heartbeat-{group.group_id}-{member_id}")
+        self._cancel(f"join-{group.group_id}")
+        self._cancel(f"sync-{group.group_id}")
+        group.load()
+
+    def _on_loaded(self, group: ClassicGroup) -> None:
+        """``GroupMetadataManager.onLoaded``: every loaded member's session starts now."""
+        for member in group.members.values():
+            self._reschedule_heartbeat(group, member)
+        self._emit(events.GROUP_LOADED, group, group.generation, group.state,
+                   ",".join(group.members))
 
     # -- JoinGroup -----------------------------------------------------------------------------
 
@@ -259,6 +306,7 @@ class GroupCoordinator:
             if group.select_protocol() == group.protocol:
                 # No rebalance: the member keeps its assignment and fetches it with SyncGroup.
                 member.join_future = None
+                group.store()  # the new member id replaces the old one in the record
                 future.succeed(self._join_response(group, member, skip_members=True))
                 return
             self._prepare_rebalance(group, f"static member {instance_id} changed protocols")
@@ -343,6 +391,7 @@ class GroupCoordinator:
             group.protocol = None
             group.leader_id = None
             group.transition(EMPTY)
+            group.store()
             self._emit(events.GROUP_GENERATION, group, group.generation, "", "", "")
             return
         group.protocol = group.select_protocol()
@@ -391,6 +440,7 @@ class GroupCoordinator:
             for m in group.members.values():
                 m.assignment = list(assignments.get(m.member_id, []))
             group.transition(STABLE)
+            group.store()
             self._record_generation(group)
             for m in group.members.values():
                 self._complete_sync(m, SyncResponse(NONE, list(m.assignment)))

@@ -30,7 +30,8 @@ null values) in the persistent store ``counts`` (changelog
 compares the last count per key with the true count.
 
 Instances are named ``<application.id>-<n>`` (their ``client.id``); a thread's producer is
-``<instance>-StreamThread-1-producer``, which network faults may name.
+``<instance>-StreamThread-1-producer``, which network faults may name: the fault reaches that
+thread's producer in every incarnation (a restarted instance's, one replaced after fencing).
 """
 
 from __future__ import annotations

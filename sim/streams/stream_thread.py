@@ -164,7 +164,7 @@ class StreamThread:
                                                    f"{streams.process_id}-{index}")
         self.consumer = StreamsConsumer(self.kernel, consumer_config,
                                         ThreadInfo(streams.process_id, index), assignor)
-        self.producer = Producer(self.kernel, producer_config)
+        self.producer = self._new_producer(producer_config)
         self.producers = [self.producer]  # a fenced producer is replaced by a new one
         self.outputs: list[tuple[int, int, int]] = []  # (producer, buffer index, input time)
         self.visible_ms: dict[tuple[int, int], float] = {}  # (producer, index) → commit time
@@ -714,8 +714,18 @@ class StreamThread:
         as it is (closing it and making another would change nothing)."""
         if self.producer.txn is None or self.producer.txn.state == UNINITIALIZED:
             return
-        self.producer = Producer(self.kernel, dict(self.producer.config))
+        self.producer = self._new_producer(dict(self.producer.config))
         self.producers.append(self.producer)
+
+    def _new_producer(self, config: dict[str, Any]) -> Producer:
+        """The thread's producer, ``client.id`` ``<client.id>-StreamThread-<n>-producer``
+        (``ClientUtils.producerClientId``). A restarted instance's thread and a producer
+        replaced after fencing get the same ``client.id``; the lab numbers the repeats apart,
+        and network faults that name the ``client.id`` reach every one
+        (``Network.name_client``)."""
+        producer = Producer(self.kernel, config)
+        self.kernel.cluster.network.name_client(producer.client_id, config["client.id"])
+        return producer
 
     def _maybe_init_transactions(self) -> Generator[Any, Any, None]:
         """``StreamsProducer.initTransaction`` when a task initializes
