@@ -1,0 +1,110 @@
+"""The controller cut off from the brokers (a *controller split*), as KRaft behaves.
+
+A KRaft broker learns leaders and ISRs from the metadata log, which it fetches from the
+controller: cut off, it keeps its last image. The controller fences the silent brokers after
+``broker.session.timeout.ms`` and records the partitions offline, but no broker hears it:
+
+- the leader goes on leading with the ISR it holds, and its followers go on fetching from it
+  (``ReplicaFetcherThread`` targets the leader of the broker's last image), so acks=all writes
+  with ``min.insync.replicas`` 2 keep being acknowledged while they reach each other;
+- the ISR cannot change (``AlterPartition`` goes to the controller), so a follower that cannot
+  fetch holds the high watermark back and acks=all requests time out;
+- once the controller is back, the brokers learn its decisions and it elects a leader from its
+  ISR: nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sim import faults
+from sim.broker.controller import BROKER_SESSION_TIMEOUT_MS
+from sim.broker.replication import HW_ADVANCE, PRODUCE_ERROR, REQUEST_TIMED_OUT
+from sim.kernel import Kernel
+from sim.producer import Producer
+
+SPLIT_AT_MS = 2000
+HEAL_AT_MS = 30_000
+BROKERS = (0, 1, 2)
+
+
+def split_cluster() -> tuple[Kernel, Producer]:
+    """RF 3, min.insync.replicas 2, an acks=all producer; the controller is cut from every
+    broker at 2 s (the brokers and the producer still reach each other)."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", 1, 3, {"min.insync.replicas": 2})
+    producer = Producer(kernel, {"acks": "all", "linger.ms": 0, "request.timeout.ms": 5000,
+                                 "delivery.timeout.ms": 120_000})
+    faults.schedule(kernel, SPLIT_AT_MS, faults.NetworkPartition(("controller",), BROKERS))
+    return kernel, producer
+
+
+def send_until(kernel: Kernel, producer: Producer, until_ms: float) -> None:
+    """One record every 250 ms until ``until_ms``."""
+    while kernel.now_ms < until_ms:
+        producer.send("t", key=f"k{int(kernel.now_ms)}")
+        kernel.run(until_ms=kernel.now_ms + 250)
+
+
+def acknowledged(producer: Producer) -> pd.DataFrame:
+    results = producer.results()
+    return results[results["ack_ms"].notna()]
+
+
+def test_acks_all_writes_go_on_while_the_brokers_reach_each_other():
+    """Fenced at 11 s, the partition is offline in the controller's view; the leader and its
+    followers never hear it: every record sent up to 30 s is acknowledged within a second and
+    is on every replica."""
+    kernel, producer = split_cluster()
+    part = kernel.cluster.partition("t", 0)
+    leader = part.leader
+    send_until(kernel, producer, HEAL_AT_MS - 1000)
+    kernel.run(until_ms=HEAL_AT_MS - 1)
+    assert kernel.controller.fenced == set(BROKERS)
+    assert kernel.controller.registration(part)[0] == -1  # offline, in the controller's view
+    assert kernel.cluster.believed_leader(part) == leader
+    results = producer.results()
+    late = results[results["send_ms"] > SPLIT_AT_MS + BROKER_SESSION_TIMEOUT_MS]
+    assert len(late) > 50
+    assert late["ack_ms"].notna().all()
+    assert (late["latency_ms"] < 1000).all()
+    assert kernel.trace.frame(PRODUCE_ERROR).empty
+    assert {log.log_end_offset for log in part.logs.values()} == {len(results)}
+    assert part.logs[leader].high_watermark == len(results)
+
+
+def test_nothing_acknowledged_is_lost_once_the_controller_returns():
+    """After the heal the controller elects a leader from its ISR and the others follow it:
+    every acknowledged record is committed there, once, and writes go on."""
+    kernel, producer = split_cluster()
+    send_until(kernel, producer, HEAL_AT_MS + 10_000)
+    kernel.run(until_ms=HEAL_AT_MS + 30_000)
+    part = kernel.cluster.partition("t", 0)
+    assert part.leader >= 0
+    assert kernel.controller.registration(part)[0] == part.leader
+    assert kernel.controller.fenced == set()
+    acked = acknowledged(producer)
+    log = part.log
+    committed = log.column("record_id", log.log_start_offset, log.high_watermark).tolist()
+    assert len(committed) == len(set(committed))
+    assert set(acked["record_id"]) <= set(committed)
+    assert (acked["send_ms"] > HEAL_AT_MS + 2000).any()
+    assert sorted(part.isr) == list(BROKERS)
+
+
+def test_a_follower_cut_from_its_leader_still_holds_the_high_watermark_back():
+    """Also cut from the leader, a follower cannot fetch, and the leader cannot drop it from
+    the ISR without the controller: the high watermark stops and acks=all writes time out."""
+    kernel, producer = split_cluster()
+    part = kernel.cluster.partition("t", 0)
+    follower = next(b for b in part.replicas if b != part.leader)
+    faults.schedule(kernel, SPLIT_AT_MS, faults.NetworkPartition((follower,), (part.leader,)))
+    send_until(kernel, producer, HEAL_AT_MS - 1000)
+    kernel.run(until_ms=HEAL_AT_MS - 1)
+    advances = kernel.trace.frame(HW_ADVANCE)
+    assert (advances["time_ms"] <= SPLIT_AT_MS + 100).all()
+    results = producer.results()
+    assert results.loc[results["send_ms"] > SPLIT_AT_MS, "ack_ms"].isna().all()
+    errors = kernel.trace.frame(PRODUCE_ERROR)
+    assert len(errors) > 0
+    assert set(errors["error"]) == {REQUEST_TIMED_OUT}
