@@ -77,6 +77,7 @@ def test_nothing_acknowledged_is_lost_once_the_controller_returns():
     """After the heal the controller elects a leader from its ISR and the others follow it:
     every acknowledged record is committed there, once, and writes go on."""
     kernel, producer = split_cluster()
+    faults.schedule(kernel, HEAL_AT_MS, faults.HealNetwork(("controller",), BROKERS))
     send_until(kernel, producer, HEAL_AT_MS + 10_000)
     kernel.run(until_ms=HEAL_AT_MS + 30_000)
     part = kernel.cluster.partition("t", 0)
