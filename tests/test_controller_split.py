@@ -20,8 +20,11 @@ import pandas as pd
 from sim import faults
 from sim.broker.controller import BROKER_SESSION_TIMEOUT_MS
 from sim.broker.replication import HW_ADVANCE, PRODUCE_ERROR, REQUEST_TIMED_OUT
+from sim.broker.transaction_coordinator import COMPLETE_COMMIT, TRANSACTION_STATE_TOPIC
+from sim.consumer import Consumer
 from sim.kernel import Kernel
 from sim.producer import Producer
+from sim.records import TopicPartition
 
 SPLIT_AT_MS = 2000
 HEAL_AT_MS = 30_000
@@ -109,3 +112,31 @@ def test_a_follower_cut_from_its_leader_still_holds_the_high_watermark_back():
     errors = kernel.trace.frame(PRODUCE_ERROR)
     assert len(errors) > 0
     assert set(errors["error"]) == {REQUEST_TIMED_OUT}
+
+
+def test_transactions_commit_while_the_controller_is_away():
+    """The transaction coordinator is the broker acting as leader of the id's
+    ``__transaction_state`` partition: its acks=all state writes and the markers go on, so a
+    transaction begun and committed while every broker is fenced completes, and a
+    read_committed consumer sees its records."""
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("out", 1, 3, {"min.insync.replicas": 2})
+    producer = Producer(kernel, {"transactional.id": "app-1", "linger.ms": 0})
+    producer.init_transactions()
+    coordinator = kernel.cluster.transaction_coordinator
+    state = kernel.cluster.partition(TRANSACTION_STATE_TOPIC,
+                                     coordinator.partition_for("app-1"))
+    faults.NetworkPartition(("controller",), BROKERS).apply(kernel)
+    kernel.run(until_ms=kernel.now_ms + BROKER_SESSION_TIMEOUT_MS + 1000)
+    assert kernel.controller.registration(state)[0] == -1
+    assert coordinator.node_for("app-1") == kernel.cluster.believed_leader(state)
+    producer.begin_transaction()
+    for i in range(5):
+        producer.send("out", key=f"k{i}", value=i, partition=0)
+    producer.commit_transaction()
+    kernel.run(until_ms=kernel.now_ms + 100)
+    assert coordinator.state_of("app-1").state == COMPLETE_COMMIT
+    consumer = Consumer(kernel, {"isolation.level": "read_committed",
+                                 "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition("out", 0)])
+    assert [r.offset for r in consumer.poll(timeout_ms=5)] == list(range(5))  # marker at 5
