@@ -112,13 +112,14 @@ class Controller:
         return (broker.alive and broker.leads.get((part.topic, part.partition)) == part.leader_epoch
                 and not self.cluster.network.connected(leader, Network.CONTROLLER))
 
-    def _take_unheard(self, broker_id: int, answer: bool = True) -> None:
+    def _take_unheard(self, broker_id: int, crashed: bool = False) -> None:
         """The partitions ``broker_id`` went on leading take the controller's decisions: it
-        hears the controller again (``answer``: it fails its waiting acks=all requests with
-        NOT_LEADER_OR_FOLLOWER if it no longer leads), or its process ended."""
+        hears the controller again, and fails its waiting acks=all requests with
+        NOT_LEADER_OR_FOLLOWER where it no longer leads. If it ``crashed`` instead, such
+        partitions are offline; an ISR it did not hear waits for the next election."""
         for key, record in list(self.unheard.items()):
             part = self.cluster.partition(*key)
-            if part.leader != broker_id:
+            if part.leader != broker_id or (crashed and record.leader >= 0):
                 continue
             del self.unheard[key]
             if record.leader >= 0:  # only the ISR changed
@@ -126,7 +127,7 @@ class Controller:
                 continue
             part.leader = -1
             part.isr = record.isr
-            if answer:
+            if not crashed:
                 self.replicas.fail_delayed(part, NOT_LEADER_OR_FOLLOWER)
             self.replicas.on_leadership_change(part)
             self.cluster.metadata_changed()
@@ -138,7 +139,7 @@ class Controller:
         broker = self.cluster.brokers[broker_id]
         broker.alive = False
         broker.leads.clear()
-        self._take_unheard(broker_id, answer=False)
+        self._take_unheard(broker_id, crashed=True)
         broker.disk_lost = broker.disk_lost or lose_disk
         self.registered.discard(broker_id)
         self._last_contact_ms[broker_id] = self.runtime.now_ms  # its last heartbeat
