@@ -25,6 +25,7 @@ from sim.consumer.config import OFFSETS_TOPIC
 from sim.consumer.faults import ConsumerCrash
 from sim.consumer.group import group_coordinator
 from sim.kernel import Kernel
+from sim.records import TopicPartition
 
 SESSION_TIMEOUT_MS = 10000
 FAULT_AT_MS = 10000
@@ -115,3 +116,21 @@ def test_no_session_expires_while_no_broker_hosts_the_group():
                          (FAULT_AT_MS, faults.CrashBroker(host))], FAULT_AT_MS + 8999)
     assert group[group["kind"] == ev.GROUP_MEMBER_REMOVED.name].empty
     assert kernel.cluster.group_coordinator.node_for("g") == -1
+
+
+def test_offsets_commit_while_the_controller_is_away():
+    """Every broker fenced: the group's host still leads its ``__consumer_offsets`` partition
+    and its followers still fetch from it, so a commit (written with acks=all) succeeds and
+    is read back."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", partitions=1, replication_factor=3)
+    consumer = Consumer(kernel, {"group.id": "g"})
+    consumer.subscribe(["t"])
+    consumer.poll(timeout_ms=5000)
+    faults.NetworkPartition(("controller",), (0, 1, 2)).apply(kernel)
+    kernel.run(kernel.now_ms + 12_000)
+    part = kernel.cluster.partition(OFFSETS_TOPIC, consumer.group_coordinator.partition_for("g"))
+    assert kernel.controller.registration(part)[0] == -1
+    tp = TopicPartition("t", 0)
+    consumer.commit_sync({tp: 7})
+    assert consumer.committed([tp])[tp].offset == 7
