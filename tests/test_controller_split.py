@@ -140,3 +140,27 @@ def test_transactions_commit_while_the_controller_is_away():
                                  "auto.offset.reset": "earliest"})
     consumer.assign([TopicPartition("out", 0)])
     assert [r.offset for r in consumer.poll(timeout_ms=5)] == list(range(5))  # marker at 5
+
+
+def test_a_follower_that_hears_the_controller_stops_fetching_from_an_offline_partition():
+    """Broker 2, out of the ISR, stays with the controller while leader 0 and follower 1 are
+    cut off from it at 8 s. Fenced at 17 s, 0 cannot be replaced (1 is fenced too, 2 is not in
+    the ISR): the controller records the partition offline. Broker 2 hears that and stops
+    fetching from 0 (Kafka removes the partition from its fetcher); broker 1 does not, and
+    keeps copying 0's log."""
+    kernel = Kernel(seed=1, brokers=3, broker_configs={"replica.lag.time.max.ms": 5000})
+    kernel.cluster.create_topic("t", replica_assignment=[[0, 1, 2]])
+    part = kernel.cluster.partition("t", 0)
+    producer = Producer(kernel, {"acks": "1", "linger.ms": 0})
+    faults.schedule(kernel, 0, faults.NetworkPartition((2,), (0,)))
+    faults.schedule(kernel, 8000, faults.HealNetwork((2,), (0,)))
+    faults.schedule(kernel, 8000, faults.NetworkPartition((0, 1), ("controller",)))
+    send_until(kernel, producer, 16_900)
+    assert part.isr == [0, 1]
+    ends = {b: part.logs[b].log_end_offset for b in BROKERS}
+    assert ends[2] == ends[0] == ends[1]  # 2 caught up, but its leader cannot add it back
+    send_until(kernel, producer, 25_000)
+    assert kernel.controller.registration(part) == (-1, [0])
+    assert part.leader == 0
+    assert part.logs[1].log_end_offset == part.logs[0].log_end_offset > ends[0] + 20
+    assert part.logs[2].log_end_offset <= ends[0] + 1
