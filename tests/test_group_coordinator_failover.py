@@ -25,6 +25,7 @@ from sim.consumer.config import OFFSETS_TOPIC
 from sim.consumer.faults import ConsumerCrash
 from sim.consumer.group import group_coordinator
 from sim.kernel import Kernel
+from sim.records import TopicPartition
 
 SESSION_TIMEOUT_MS = 10000
 FAULT_AT_MS = 10000
@@ -80,7 +81,7 @@ def test_a_deposed_leader_cut_off_from_the_controller_keeps_hosting_the_group():
     host = part.leader
     faults.NetworkPartition(("controller",), (0, 1, 2)).apply(kernel)
     kernel.run(20000)
-    assert part.leader == -1
+    assert kernel.controller.registration(part)[0] == -1
     assert gc.node_for("g") == host
     assert gc.node_seen_by("g", consumer.client_id) == host
 
@@ -242,3 +243,19 @@ def test_the_same_broker_re_elected_leader_reloads_nothing():
     assert len(removed) == 1
     assert removed["member"].iloc[0].startswith("consumer-g-1-")
     assert float(removed["time_ms"].iloc[0]) < heal_ms - 5000 + SESSION_TIMEOUT_MS
+def test_offsets_commit_while_the_controller_is_away():
+    """Every broker fenced: the group's host still leads its ``__consumer_offsets`` partition
+    and its followers still fetch from it, so a commit (written with acks=all) succeeds and
+    is read back."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", partitions=1, replication_factor=3)
+    consumer = Consumer(kernel, {"group.id": "g"})
+    consumer.subscribe(["t"])
+    consumer.poll(timeout_ms=5000)
+    faults.NetworkPartition(("controller",), (0, 1, 2)).apply(kernel)
+    kernel.run(kernel.now_ms + 12_000)
+    part = kernel.cluster.partition(OFFSETS_TOPIC, consumer.group_coordinator.partition_for("g"))
+    assert kernel.controller.registration(part)[0] == -1
+    tp = TopicPartition("t", 0)
+    consumer.commit_sync({tp: 7})
+    assert consumer.committed([tp])[tp].offset == 7

@@ -170,7 +170,9 @@ class Partition:
     """One partition: replicas (first = preferred leader), leader, epoch, ISR and replica logs.
 
     ``logs`` holds every replica's copy; ``log`` is the current leader's. ``leader`` is -1 while
-    the partition is offline (no eligible replica alive).
+    the partition is offline (no eligible replica alive). ``leader`` and ``isr`` are what the
+    replicas act on: while the leader cannot hear the controller, the controller's own record
+    may differ (``Controller.registration``).
     """
 
     topic: str
@@ -387,9 +389,10 @@ class Cluster:
         """The live broker acting as ``part``'s leader: the one that believes it leads with the
         newest leader epoch (``Broker.leads``), -1 if none does.
 
-        Usually the controller's leader. While the controller is cut off from that broker (or
-        from every broker, which leaves ``leader`` -1 in its view), the deposed leader still
-        acts as one (a *zombie*) until it hears otherwise.
+        Usually the partition's leader. While the controller is cut off from that broker and
+        has elected another, the deposed leader still acts as one (a *zombie*) until it hears
+        otherwise. (Cut off from every broker, the controller cannot replace it: the partition
+        keeps its leader, offline only in the controller's record.)
         """
         key = (part.topic, part.partition)
         claims = [(epoch, broker_id) for broker_id, broker in self.brokers.items()

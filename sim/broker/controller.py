@@ -27,10 +27,20 @@ A broker that is alive but cut off from the controller still believes it leads i
 (a *zombie* leader) until it can hear the controller again; ``Broker.leads`` is that belief. It
 does not replicate from anyone meanwhile: only when it learns the new leader and epoch does it
 become a follower, truncate to where its epochs end in the new leader's log, and fetch.
+
+KRaft brokers learn the controller's decisions from the metadata log, which they fetch from the
+controller. So a decision its leader cannot hear does not change how a partition is replicated:
+when the controller fences a leader it cannot replace (every other ISR member is fenced or cut
+off too), or drops a fenced follower from the ISR of a leader cut off from it, it keeps that
+decision in its own record (``registration``, Kafka's ``PartitionRegistration``) and the leader
+goes on leading with the ISR it holds, its followers fetching from it. With the controller cut
+off from every broker, acks=all writes go on while the brokers reach each other. The leader
+takes the decision when it hears the controller again (or its process ends).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim import trace as events
@@ -55,6 +65,15 @@ LOG_LOST = events.register(events.EventKind(
     "a broker restarted with an empty disk: its replica's records from offset on are gone"))
 
 
+@dataclass
+class PartitionRegistration:
+    """The controller's leader and ISR of a partition whose leader has not heard them yet
+    (Kafka's ``PartitionRegistration``, a record of the metadata log)."""
+
+    leader: int
+    isr: list[int]
+
+
 class Controller:
     """Decides leaders and ISRs for the whole cluster, as KRaft's QuorumController does."""
 
@@ -67,6 +86,51 @@ class Controller:
         self.registered: set[int] = set(self.cluster.brokers)
         self._last_contact_ms: dict[int, float] = dict.fromkeys(self.cluster.brokers, 0.0)
         self._imbalance_check_pending = False
+        # decisions the partition's leader has not heard (see the module docstring)
+        self.unheard: dict[tuple[str, int], PartitionRegistration] = {}
+
+    def registration(self, part: Partition) -> tuple[int, list[int]]:
+        """``part``'s leader and ISR as the controller records them: what its replicas act on,
+        unless its leader has not heard the controller's latest decision (``unheard``)."""
+        record = self.unheard.get((part.topic, part.partition))
+        return (record.leader, record.isr) if record is not None else (part.leader, part.isr)
+
+    def leader_known_by(self, broker_id: int, part: Partition) -> int:
+        """The leader ``broker_id`` takes for ``part``: the controller's if it hears the
+        controller, else the one of its last metadata (the leader the partition still has)."""
+        if self.cluster.network.connected(broker_id, Network.CONTROLLER):
+            return self.registration(part)[0]
+        return part.leader
+
+    def _unheard_by_leader(self, part: Partition) -> bool:
+        """Whether ``part``'s leader is alive, believes it leads and cannot hear the controller:
+        a decision about ``part`` does not reach it then."""
+        leader = part.leader
+        if leader < 0:
+            return False
+        broker = self.cluster.brokers[leader]
+        return (broker.alive and broker.leads.get((part.topic, part.partition)) == part.leader_epoch
+                and not self.cluster.network.connected(leader, Network.CONTROLLER))
+
+    def _take_unheard(self, broker_id: int, crashed: bool = False) -> None:
+        """The partitions ``broker_id`` went on leading take the controller's decisions: it
+        hears the controller again, and fails its waiting acks=all requests with
+        NOT_LEADER_OR_FOLLOWER where it no longer leads. If it ``crashed`` instead, such
+        partitions are offline; an ISR it did not hear waits for the next election."""
+        for key, record in list(self.unheard.items()):
+            part = self.cluster.partition(*key)
+            if part.leader != broker_id or (crashed and record.leader >= 0):
+                continue
+            del self.unheard[key]
+            if record.leader >= 0:  # only the ISR changed
+                self.replicas.set_isr(part, record.isr, "the controller's ISR, heard late")
+                continue
+            part.leader = -1
+            part.isr = record.isr
+            if not crashed:
+                self.replicas.fail_delayed(part, NOT_LEADER_OR_FOLLOWER)
+            self.replicas.on_leadership_change(part)
+            self.cluster.metadata_changed()
 
     # -- faults that reach the controller -------------------------------------------------------
 
@@ -75,6 +139,7 @@ class Controller:
         broker = self.cluster.brokers[broker_id]
         broker.alive = False
         broker.leads.clear()
+        self._take_unheard(broker_id, crashed=True)
         broker.disk_lost = broker.disk_lost or lose_disk
         self.registered.discard(broker_id)
         self._last_contact_ms[broker_id] = self.runtime.now_ms  # its last heartbeat
@@ -178,10 +243,15 @@ class Controller:
             for part in topic.partitions:
                 if broker_id not in part.replicas:
                     continue
-                if broker_id in part.isr and len(part.isr) > 1 and part.leader != broker_id:
-                    self.replicas.set_isr(part, [b for b in part.isr if b != broker_id],
-                                          f"shrink: broker {broker_id} fenced")
-                if part.leader == broker_id:
+                leader, isr = self.registration(part)
+                if broker_id in isr and len(isr) > 1 and leader != broker_id:
+                    isr = [b for b in isr if b != broker_id]
+                    if self._unheard_by_leader(part):  # its leader keeps the ISR it holds
+                        self.unheard[(part.topic, part.partition)] = PartitionRegistration(
+                            leader, isr)
+                    else:
+                        self.replicas.set_isr(part, isr, f"shrink: broker {broker_id} fenced")
+                if leader == broker_id:
                     self.elect(part)
         self.cluster.metadata_changed()
 
@@ -199,6 +269,7 @@ class Controller:
 
     def _learn_metadata(self, broker_id: int) -> None:
         """The broker reads the metadata it missed: a deposed leader stops acting as leader."""
+        self._take_unheard(broker_id)
         broker = self.cluster.brokers[broker_id]
         stale = [k for k, epoch in broker.leads.items()
                  if (part := self.cluster.partition(*k)).leader != broker_id
@@ -214,7 +285,7 @@ class Controller:
         """Partitions of ``broker_id`` without a leader get one now that it is back."""
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
-                if broker_id in part.replicas and part.leader < 0:
+                if broker_id in part.replicas and self.registration(part)[0] < 0:
                     self.elect(part)
 
     def may_join_isr(self, broker_id: int) -> bool:
@@ -232,8 +303,8 @@ class Controller:
 
     def elect(self, part: Partition, preferred: bool = False) -> None:
         """Choose a leader for ``part`` (see the module docstring for the rules)."""
-        old = part.leader
-        clean = [b for b in part.replicas if b in part.isr and self.eligible(b)]
+        old, current_isr = self.registration(part)
+        clean = [b for b in part.replicas if b in current_isr and self.eligible(b)]
         if preferred:
             clean = [b for b in clean if b == part.replicas[0]]
             kind = "preferred"
@@ -241,19 +312,29 @@ class Controller:
             kind = "clean"
         if clean:
             leader = clean[0]
-            isr = [b for b in part.isr if self.eligible(b) or b == leader]
+            isr = [b for b in current_isr if self.eligible(b) or b == leader]
         elif not preferred and part.config.get("unclean.leader.election.enable"):
             live = [b for b in part.replicas if self.eligible(b)]
             leader = live[0] if live else -1
-            isr = [leader] if live else part.isr
+            isr = [leader] if live else current_isr
             kind = "unclean"
         else:
-            leader, isr, kind = -1, part.isr, "offline"
+            leader, isr, kind = -1, current_isr, "offline"
         if preferred and leader in (-1, old):
             return
-        if old >= 0 and self.cluster.network.connected(old, Network.CONTROLLER):
+        key = (part.topic, part.partition)
+        if leader < 0 and self._unheard_by_leader(part):
+            # nobody to replace a leader that cannot hear this: it goes on leading
+            self.unheard[key] = PartitionRegistration(-1, isr)
+            self.runtime.trace.emit(ELECTION, self.runtime.now_ms, "controller", part.topic,
+                                   part.partition, leader, part.leader_epoch, kind, str(isr))
+            self.cluster.metadata_changed()
+            return
+        self.unheard.pop(key, None)
+        acting = part.leader
+        if acting >= 0 and self.cluster.network.connected(acting, Network.CONTROLLER):
             # a broker that cannot hear the controller keeps believing it leads (a zombie)
-            self.cluster.brokers[old].leads.pop((part.topic, part.partition), None)
+            self.cluster.brokers[acting].leads.pop(key, None)
         part.leader = leader
         part.isr = isr
         if leader >= 0:
@@ -296,14 +377,14 @@ class Controller:
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
                 preferred.setdefault(part.replicas[0], []).append(part)
-        return {broker: sum(p.leader != broker for p in parts) / len(parts)
+        return {broker: sum(self.registration(p)[0] != broker for p in parts) / len(parts)
                 for broker, parts in preferred.items()}
 
     def preferred_leader_election(self) -> None:
         """Move leadership back to each partition's preferred (first) replica where possible."""
         for topic in self.cluster.topics.values():
             for part in topic.partitions:
-                if part.leader != part.replicas[0]:
+                if self.registration(part)[0] != part.replicas[0]:
                     self.elect(part, preferred=True)
 
     def _believe(self, part: Partition) -> None:

@@ -578,16 +578,23 @@ class ReplicaManager:
                     and part.log.high_watermark > part.logs[behind].high_watermark))]
 
     def _followed(self, follower: int, leader: int) -> list[Partition]:
-        """Partitions ``follower`` replicates from ``leader`` (cached per metadata version)."""
+        """Partitions ``follower`` replicates from ``leader`` (cached per metadata version).
+
+        The follower fetches from the leader it knows (``Controller.leader_known_by``): cut
+        off from the controller, the one of its last metadata, which goes on leading while it
+        cannot hear the controller either; a follower that hears the controller stops when the
+        controller took the partition offline."""
         version = self.cluster.metadata_version
         cached = self._followed_cache.get((follower, leader))
         if cached is None or cached[0] != version:
             claims = self.cluster.brokers[follower].leads
             leads = self.cluster.brokers[leader].leads
+            known_by = self.runtime.controller.leader_known_by
             parts = [p for t in self.cluster.topics.values() for p in t.partitions
                      if p.leader == leader and follower in p.replicas and follower != leader
                      and (p.topic, p.partition) not in claims  # a zombie leader fetches nothing
-                     and leads.get((p.topic, p.partition)) == p.leader_epoch]
+                     and leads.get((p.topic, p.partition)) == p.leader_epoch
+                     and known_by(follower, p) == leader]
             cached = (version, parts)
             self._followed_cache[(follower, leader)] = cached
         return cached[1]

@@ -115,9 +115,11 @@ def replication_snapshot(kernel: Kernel) -> pd.DataFrame:
 
     Columns (:data:`SNAPSHOT_COLUMNS`): ``role`` is ``leader`` or ``follower`` as the controller
     sees it, or ``offline`` for every replica of a partition without a leader; ``leader`` and
-    ``leader_epoch`` are the partition's; ``believes_leader`` is True for a broker that still
+    ``in_isr`` are the controller's too (``Controller.registration``), ``leader_epoch`` the
+    partition's; ``believes_leader`` is True for a broker that still
     thinks it leads (a cut-off *zombie* leader the controller has replaced differs from ``role``);
-    ``connected_to_leader`` says whether the replica can reach the leader to fetch;
+    ``connected_to_leader`` says whether the replica can reach the leader to fetch (the one the
+    replicas still follow while the controller cannot reach it);
     ``high_watermark`` is the partition's (the leader's HW, the last leader's while offline) and
     ``replica_high_watermark`` what this replica knows of it.
     """
@@ -129,17 +131,18 @@ def replication_snapshot(kernel: Kernel) -> pd.DataFrame:
             continue
         for part in topic.partitions:
             hw = part.log.high_watermark
+            leader, isr = kernel.controller.registration(part)
             for b in part.replicas:
                 broker = kernel.cluster.brokers[b]
-                if part.leader < 0:
+                if leader < 0:
                     role = "offline"
                 else:
-                    role = "leader" if b == part.leader else "follower"
+                    role = "leader" if b == leader else "follower"
                 log = part.logs[b]
                 rows.append({
                     "topic": topic.name, "partition": part.partition, "broker": b, "role": role,
-                    "leader": part.leader, "leader_epoch": part.leader_epoch,
-                    "in_isr": b in part.isr, "alive": broker.alive,
+                    "leader": leader, "leader_epoch": part.leader_epoch,
+                    "in_isr": b in isr, "alive": broker.alive,
                     "fenced": b in kernel.controller.fenced, "broker_state": states[b],
                     "believes_leader": (topic.name, part.partition) in broker.leads,
                     "connected_to_leader": part.leader >= 0 and network.connected(b, part.leader),
