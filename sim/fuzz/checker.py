@@ -354,8 +354,10 @@ def _tolerated_losses(kernel: Any, profile: Profile, found: list[Violation],
         return [v for v in found if v.kind in UNSAFE_TOLERATED]
     if profile.disk_loss and kernel is not None:
         partitions = _loss_partitions(losses, lost_in)
-        if partitions and all(kafka_also_loses(kernel, *p) for p in partitions):
-            return [v for v in found if v.kind in LOSS_KINDS]
+        if partitions:
+            events = _election_events(kernel)  # read once for every partition
+            if all(kafka_also_loses(kernel, *p, events=events) for p in partitions):
+                return [v for v in found if v.kind in LOSS_KINDS]
     return []
 
 
@@ -367,18 +369,18 @@ def _loss_partitions(losses: list[dict[str, Any]], lost_in: list[tuple[str, int]
     return sorted(keys)
 
 
-def kafka_also_loses(kernel: Any, topic: str, partition: int) -> bool:
+def kafka_also_loses(kernel: Any, topic: str, partition: int, events: Any = None) -> bool:
     """Kafka 4.0 loses records of this partition too: its only in-sync replica came back empty.
 
     True when some broker crashed losing its disk and, after restarting, was elected leader of
     the partition while the ISR was that broker alone (ELR, KIP-966, is off by default in 4.0,
     so the controller elects it). Read from the trace's ``broker.state`` and
-    ``leader.election`` events.
+    ``leader.election`` events (``events``: those events already read, for many partitions).
     """
-    frame = kernel.trace.to_frame()
+    events = _election_events(kernel) if events is None else events
     emptied: set[int] = set()
     lost_disk: set[int] = set()
-    for row in frame[frame["kind"].isin(["broker.state", "leader.election"])].itertuples():
+    for row in events.itertuples():
         if row.kind == "broker.state":
             node = int(row.node)
             if row.state == "crashed" and "disk lost" in str(row.detail):
@@ -390,3 +392,11 @@ def kafka_also_loses(kernel: Any, topic: str, partition: int) -> bool:
               and int(row.leader) in emptied and str(row.isr) == f"[{int(row.leader)}]"):
             return True
     return False
+
+
+def _election_events(kernel: Any) -> Any:
+    """The trace's ``broker.state`` and ``leader.election`` events, in emission order (the
+    two kinds' frames instead of the whole trace's)."""
+    from sim.audit import events_of
+
+    return events_of(kernel, ("broker.state", "leader.election"))
