@@ -49,7 +49,7 @@ that election beside a removal too, when the final leader never had the record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -1081,19 +1081,25 @@ def _plain(value: Any) -> Any:
 
 # -- gathering a run's data from a kernel -----------------------------------------------------
 
-def writes_of(kernel: Any) -> pd.DataFrame:
-    """Every record the kernel's producers were asked to send, with its record id."""
+def writes_of(kernel: Any, results: Mapping[Any, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Every record the kernel's producers were asked to send, with its record id.
+
+    ``results`` holds producers' ``results()`` frames already built (by producer), so that a
+    caller that reads them too (the fuzz checker) builds each once.
+    """
+    built = results or {}
     parts = []
     for producer in kernel.clients:
         if not hasattr(producer, "results"):
             continue
-        results = producer.results()
-        index = np.arange(len(results), dtype=np.int64)
+        frame = built[producer] if producer in built else producer.results()
+        index = np.arange(len(frame), dtype=np.int64)
         if hasattr(producer, "record_ids"):
             ids = producer.record_ids(index)
         else:
             ids = (np.int64(producer.producer_id) << 40) | index
-        parts.append(results.assign(writer=producer.client_id, record_id=ids))
+        parts.append(frame[["topic", "partition", "offset", "ack_ms"]].assign(
+            writer=producer.client_id, record_id=ids))
     columns = ["writer", "record_id", "topic", "partition", "offset", "ack_ms"]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=float if c == "ack_ms" else object)
@@ -1101,8 +1107,8 @@ def writes_of(kernel: Any) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def audit_kernel(kernel: Any, final_read: bool = True,
-                 unavailability: bool = True) -> AuditReport:
+def audit_kernel(kernel: Any, final_read: bool = True, unavailability: bool = True,
+                 results: Mapping[Any, pd.DataFrame] | None = None) -> AuditReport:
     """Audit a finished run: its producers' results against its consumers' reads.
 
     With ``final_read`` every partition's log is read once more at the end, below its high
@@ -1111,6 +1117,7 @@ def audit_kernel(kernel: Any, final_read: bool = True,
     started at (``auto.offset.reset=latest``) are not mistaken for lost ones. Without
     ``unavailability`` the report's ``unavailable`` windows are left empty (the fuzz checker
     judges none, and finding them is a sixth of the audit of a run with failed attempts).
+    ``results`` passes producers' ``results()`` frames already built (see ``writes_of``).
     """
     from sim.consumer.history import COMMIT_COLUMNS, PROCESSED_COLUMNS, READ_COLUMNS
     from sim.consumer.metrics import consumers
@@ -1125,7 +1132,7 @@ def audit_kernel(kernel: Any, final_read: bool = True,
     # what explains a consumer's anomalies is looked up only when some consumer read, and
     # what explains a loss only when a record is lost (most runs lose nothing)
     causes = causes_of(kernel) if len(reads) else None
-    report = audit(writes_of(kernel), reads, processed, commits, causes, subscribed,
+    report = audit(writes_of(kernel, results), reads, processed, commits, causes, subscribed,
                    final, stored, cache(lambda: loss_history_of(kernel)),
                    hidden_of(kernel, members), storage_history_of(kernel))
     failed = unavailability and any(kernel.trace.count(trace.KINDS[kind])

@@ -23,6 +23,7 @@ Example: leader log ``[a, b, c]`` with HW 3, acknowledged ``b@1`` and ``d@2`` â†
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,15 @@ class Finding:
     detail: str
 
 
-def check(kernel: Any) -> list[Finding]:
-    """Every finding of the run on ``kernel``, in a fixed order (partitions, then producers)."""
+def check(kernel: Any, results: Mapping[Any, Any] | None = None) -> list[Finding]:
+    """Every finding of the run on ``kernel``, in a fixed order (partitions, then producers).
+
+    ``results`` holds producers' ``results()`` frames already built (by producer), so that a
+    caller that reads them too (the fuzz checker's audit) builds each once.
+    """
     from sim.producer import Producer
 
+    built = results or {}
     findings: list[Finding] = []
     for topic in sorted(kernel.cluster.topics):
         if topic.startswith("__"):
@@ -54,7 +60,8 @@ def check(kernel: Any) -> list[Finding]:
             findings += _partition_findings(part, kernel.cluster.brokers)
     for producer in kernel.clients:
         if isinstance(producer, Producer):
-            findings += _producer_findings(kernel, producer)
+            findings += _producer_findings(kernel, producer, built[producer] if producer
+                                           in built else producer.results())
     return findings
 
 
@@ -84,40 +91,47 @@ def _partition_findings(part: Any, brokers: dict[int, Any]) -> list[Finding]:
     return out
 
 
-def _producer_findings(kernel: Any, producer: Any) -> list[Finding]:
-    results = producer.results()
+def _producer_findings(kernel: Any, producer: Any, results: Any) -> list[Finding]:
     out = []
-    pending = results["ack_ms"].isna().to_numpy() & results["error"].isna().to_numpy()
+    ack_ms = results["ack_ms"].to_numpy(float)
+    offset_column = results["offset"].to_numpy(np.int64)
+    pending = np.isnan(ack_ms) & results["error"].isna().to_numpy()
     if pending.any():
         first = int(np.flatnonzero(pending)[0])
         out.append(Finding("in-flight", str(results["topic"].iloc[first]),
                            int(results["partition"].iloc[first]), int(pending.sum()),
                            f"{producer.client_id}: {int(pending.sum())} records neither "
                            f"acknowledged nor failed (first #{first})"))
-    acked = results[results["ack_ms"].notna() & (results["offset"] >= 0)]
-    for (topic, partition), rows in acked.groupby(["topic", "partition"], sort=True):
-        part = kernel.cluster.partition(topic, int(partition))
-        log = part.log
-        offsets = rows["offset"].to_numpy(np.int64)
-        ids = rows["record_id"].to_numpy(np.int64)
-        kept = offsets >= log.log_start_offset  # below it: deleted by retention, not lost
-        offsets, ids = offsets[kept], ids[kept]
-        stored = log.column("record_id")
-        at = np.full(len(offsets), -1, np.int64)
-        inside = offsets < log.log_end_offset
-        at[inside] = stored[offsets[inside] - log.log_start_offset]
-        lost = at != ids
-        if lost.any():
-            first = int(offsets[lost].min())
-            out.append(Finding("lost", topic, int(partition), int(lost.sum()),
-                               f"{producer.client_id}: {int(lost.sum())} acknowledged records "
-                               f"not at their offsets in leader {part.leader}'s log of "
-                               f"{topic}-{partition} (first offset {first}, log end "
-                               f"{log.log_end_offset})"))
-        uniq, counts = np.unique(stored, return_counts=True)
-        twice = np.isin(ids, uniq[counts > 1])
-        if twice.any():
-            out.append(Finding("duplicate", topic, int(partition), int(twice.sum()),
-                               f"{producer.client_id}: {int(twice.sum())} acknowledged records "
-                               f"stored more than once in {topic}-{partition}"))
+    acked = ~np.isnan(ack_ms) & (offset_column >= 0)
+    topics = results["topic"].to_numpy(object)[acked]
+    partitions = results["partition"].to_numpy(np.int64)[acked]
+    offset_column = offset_column[acked]
+    id_column = results["record_id"].to_numpy(np.int64)[acked]
+    for topic in sorted(set(topics)):  # partitions in (topic, partition) order
+        in_topic = topics == topic
+        for partition in np.unique(partitions[in_topic]).tolist():
+            rows = in_topic & (partitions == partition)
+            part = kernel.cluster.partition(topic, partition)
+            log = part.log
+            offsets, ids = offset_column[rows], id_column[rows]
+            kept = offsets >= log.log_start_offset  # below it: deleted by retention, not lost
+            offsets, ids = offsets[kept], ids[kept]
+            stored = log.column("record_id")
+            at = np.full(len(offsets), -1, np.int64)
+            inside = offsets < log.log_end_offset
+            at[inside] = stored[offsets[inside] - log.log_start_offset]
+            lost = at != ids
+            if lost.any():
+                first = int(offsets[lost].min())
+                out.append(Finding("lost", topic, partition, int(lost.sum()),
+                                   f"{producer.client_id}: {int(lost.sum())} acknowledged "
+                                   f"records not at their offsets in leader {part.leader}'s log "
+                                   f"of {topic}-{partition} (first offset {first}, log end "
+                                   f"{log.log_end_offset})"))
+            uniq, counts = np.unique(stored, return_counts=True)
+            twice = np.isin(ids, uniq[counts > 1])
+            if twice.any():
+                out.append(Finding("duplicate", topic, partition, int(twice.sum()),
+                                   f"{producer.client_id}: {int(twice.sum())} acknowledged "
+                                   f"records stored more than once in {topic}-{partition}"))
     return out

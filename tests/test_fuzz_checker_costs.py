@@ -63,3 +63,40 @@ def test_sweep_batch_hook_runs_after_each_run_and_changes_no_row():
     plain, _ = run_batch(plan, runs)
     assert calls == [0, 1]
     assert hooked == plain
+
+
+def test_a_judged_run_builds_each_producers_results_once(monkeypatch):
+    """The audit and the logs' consistency check read one ``results()`` frame per producer
+    (building it is a fifth of the judging), and the verdict is the same as when each builds
+    its own."""
+    from sim.fuzz import check_scenario
+    from sim.producer import Producer
+
+    scenario = generate(PROFILES["safe"].scaled(300), 0, 0)
+    plain = check_scenario(scenario)
+    built: list[Producer] = []
+    original = Producer.results
+
+    def counted(self: Producer) -> object:
+        built.append(self)
+        return original(self)
+
+    monkeypatch.setattr(Producer, "results", counted)
+    once = check_scenario(scenario)
+    assert len(built) == len(set(map(id, built))) == 1
+    assert (once.violations, once.tolerated, once.losses, once.steps) == (
+        plain.violations, plain.tolerated, plain.losses, plain.steps)
+    assert once.audit.to_json() == plain.audit.to_json()
+
+
+def test_consistency_check_given_the_results_finds_what_it_finds_alone():
+    """``consistency.check(kernel, results)`` with the frames already built finds the same
+    lost records (an unclean election's) as building them itself."""
+    from sim import consistency
+
+    kernel = scenarios.load("unclean-election").run()
+    alone = consistency.check(kernel)
+    given = consistency.check(kernel, {c: c.results() for c in kernel.clients
+                                       if hasattr(c, "results")})
+    assert [f.kind for f in alone].count("lost") >= 1
+    assert given == alone

@@ -24,6 +24,8 @@ from sim.fuzz.generator import to_yaml
 from sim.sweep import (
     CAUSE_COLUMNS,
     CAUSES,
+    MAX_BATCH_RUNS,
+    batched,
     causes,
     prepare,
     read_results,
@@ -114,6 +116,21 @@ def test_same_table_with_two_loky_processes(reference):
     assert table.attrs["timing"]["backend"] == "loky"
     assert table.attrs["timing"]["batches"] == SCHEDULES
     pd.testing.assert_frame_equal(table, reference)
+
+
+def test_tasks_are_short_and_cover_every_run_in_order():
+    """By default a big sweep goes out in tasks of a few runs (so that no worker idles long
+    while another finishes a big last task), a small one in about ten tasks per worker; every
+    run once, in run order. A given batch size is kept."""
+    _, runs, _ = prepare(None, schedules=1000)
+    for workers, count in ((2, 1000), (2, 30), (4, 7), (1, 1)):
+        batches = batched(runs[:count], workers)
+        assert [run for batch in batches for run in batch] == runs[:count]
+        assert max(map(len, batches)) <= MAX_BATCH_RUNS
+        assert len(batches) >= min(count, 10 * workers) // MAX_BATCH_RUNS
+    assert [len(b) for b in batched(runs, 2)] == [MAX_BATCH_RUNS] * (1000 // MAX_BATCH_RUNS)
+    assert [len(b) for b in batched(runs[:30], 2)] == [2] * 15  # about 20 tasks wanted
+    assert [len(b) for b in batched(runs[:7], 2, batch_size=3)] == [3, 3, 1]
 
 
 def test_same_table_on_a_dask_local_cluster(reference):

@@ -206,11 +206,13 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     kernel = None
     losses: list[dict[str, Any]] = []
     delivery = None
+    lost_in: list[tuple[str, int]] = []
     try:
         kernel = loaded.build()
         lso_problems = transactions_check.watch(kernel, _outputs(scenario))
         guard.run(kernel, loaded.duration_ms)
-        found, losses, delivery = _judge(kernel, scenario, lso_problems, profile.unsafe)
+        found, losses, delivery, lost_in = _judge(kernel, scenario, lso_problems,
+                                                  profile.unsafe)
         if json_summary:
             found += _json_errors(kernel, loaded)
     except RunawayError as exc:
@@ -220,7 +222,7 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
         found = [Violation("error", 1, f"{type(exc).__name__}: {message}")]
     verdict.steps = kernel.steps if kernel is not None else 0
     verdict.wall_s = time.monotonic() - started
-    tolerated = _tolerated(kernel, profile, found, losses)
+    tolerated = _tolerated(kernel, profile, found, losses, lost_in)
     verdict.violations = [v for v in found if v not in tolerated]
     verdict.tolerated = tolerated
     verdict.losses = losses
@@ -245,10 +247,15 @@ def _json_errors(kernel: Any, loaded: Any) -> list[Violation]:
 
 
 def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None = None,
-           tie: bool = False) -> tuple[list[Violation], list[dict[str, Any]], Any]:
+           tie: bool = False
+           ) -> tuple[list[Violation], list[dict[str, Any]], Any, list[tuple[str, int]]]:
+    """Violations, lost records, the delivery audit, and the partitions where the logs lost
+    acknowledged records (``sim.consistency``'s ``lost``)."""
     from sim.audit import audit_kernel
 
-    delivery = audit_kernel(kernel, unavailability=False)  # no window is judged
+    # the audit and the consistency check both read every producer's results: built once
+    results = {c: c.results() for c in kernel.clients if hasattr(c, "results")}
+    delivery = audit_kernel(kernel, unavailability=False, results=results)  # no window judged
     found = []
     for kind in ("lost-write", "duplicate", "inconsistent-offsets"):
         rows = delivery.anomalies[kind]
@@ -270,7 +277,8 @@ def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None
     if uncaused:
         found.append(Violation("uncaused-loss", len(uncaused),
                                f"{_first('lost-write', uncaused[0])} has no cause"))
-    for finding in consistency.check(kernel):
+    findings = consistency.check(kernel, results)
+    for finding in findings:
         kind = "duplicate-stored" if finding.kind == "duplicate" else finding.kind
         found.append(Violation(kind, finding.count, finding.detail))
     manager = kernel.cluster.remote_log_manager
@@ -293,7 +301,8 @@ def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None
         for kind, (count, detail) in transactions_check.check(
                 kernel, scenario, reads, aborted, lso_problems or [], tie).items():
             found.append(Violation(kind, count, detail))
-    return _merge(found), delivery.lost_records, delivery
+    lost_in = [(f.topic, f.partition) for f in findings if f.kind == "lost"]
+    return _merge(found), delivery.lost_records, delivery, lost_in
 
 
 def _merge(found: list[Violation]) -> list[Violation]:
@@ -328,43 +337,50 @@ def _first(kind: str, row: dict[str, Any]) -> str:
 
 
 def _tolerated(kernel: Any, profile: Profile, found: list[Violation],
-               losses: list[dict[str, Any]]) -> list[Violation]:
+               losses: list[dict[str, Any]], lost_in: list[tuple[str, int]]
+               ) -> list[Violation]:
     at_least_once = [v for v in found if v.kind in streams_check.TOLERATED
                      or v.kind in transactions_check.TOLERATED
                      or (profile.connect and v.kind in CONNECT_TOLERATED)]
-    return at_least_once + [v for v in _tolerated_losses(kernel, profile, found, losses)
+    return at_least_once + [v for v in _tolerated_losses(kernel, profile, found, losses,
+                                                         lost_in)
                             if v not in at_least_once]
 
 
 def _tolerated_losses(kernel: Any, profile: Profile, found: list[Violation],
-                      losses: list[dict[str, Any]]) -> list[Violation]:
+                      losses: list[dict[str, Any]], lost_in: list[tuple[str, int]]
+                      ) -> list[Violation]:
     if profile.unsafe:
         return [v for v in found if v.kind in UNSAFE_TOLERATED]
     if profile.disk_loss and kernel is not None:
-        partitions = _loss_partitions(kernel, losses)
-        if partitions and all(kafka_also_loses(kernel, *p) for p in partitions):
-            return [v for v in found if v.kind in LOSS_KINDS]
+        partitions = _loss_partitions(losses, lost_in)
+        if partitions:
+            events = _election_events(kernel)  # read once for every partition
+            if all(kafka_also_loses(kernel, *p, events=events) for p in partitions):
+                return [v for v in found if v.kind in LOSS_KINDS]
     return []
 
 
-def _loss_partitions(kernel: Any, losses: list[dict[str, Any]]) -> list[tuple[str, int]]:
+def _loss_partitions(losses: list[dict[str, Any]], lost_in: list[tuple[str, int]]
+                     ) -> list[tuple[str, int]]:
+    """Partitions that lost records: the audit's lost writes and the logs' ``lost``."""
     keys = {(r["topic"], int(r["partition"])) for r in losses}
-    keys |= {(f.topic, f.partition) for f in consistency.check(kernel) if f.kind == "lost"}
+    keys |= set(lost_in)
     return sorted(keys)
 
 
-def kafka_also_loses(kernel: Any, topic: str, partition: int) -> bool:
+def kafka_also_loses(kernel: Any, topic: str, partition: int, events: Any = None) -> bool:
     """Kafka 4.0 loses records of this partition too: its only in-sync replica came back empty.
 
     True when some broker crashed losing its disk and, after restarting, was elected leader of
     the partition while the ISR was that broker alone (ELR, KIP-966, is off by default in 4.0,
     so the controller elects it). Read from the trace's ``broker.state`` and
-    ``leader.election`` events.
+    ``leader.election`` events (``events``: those events already read, for many partitions).
     """
-    frame = kernel.trace.to_frame()
+    events = _election_events(kernel) if events is None else events
     emptied: set[int] = set()
     lost_disk: set[int] = set()
-    for row in frame[frame["kind"].isin(["broker.state", "leader.election"])].itertuples():
+    for row in events.itertuples():
         if row.kind == "broker.state":
             node = int(row.node)
             if row.state == "crashed" and "disk lost" in str(row.detail):
@@ -376,3 +392,11 @@ def kafka_also_loses(kernel: Any, topic: str, partition: int) -> bool:
               and int(row.leader) in emptied and str(row.isr) == f"[{int(row.leader)}]"):
             return True
     return False
+
+
+def _election_events(kernel: Any) -> Any:
+    """The trace's ``broker.state`` and ``leader.election`` events, in emission order (the
+    two kinds' frames instead of the whole trace's)."""
+    from sim.audit import events_of
+
+    return events_of(kernel, ("broker.state", "leader.election"))

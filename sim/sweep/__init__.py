@@ -72,13 +72,17 @@ from sim.sweep.results import (
     summary,
 )
 
-__all__ = ["BATCHES_PER_WORKER", "CAUSES", "CAUSE_COLUMNS", "COLUMNS", "SCHEDULE_PROFILES",
-           "Plan", "Run", "causes", "prepare", "read_results", "run_batch", "run_one",
-           "scenario_of", "summary", "sweep"]
+__all__ = ["BATCHES_PER_WORKER", "CAUSES", "CAUSE_COLUMNS", "COLUMNS", "MAX_BATCH_RUNS",
+           "SCHEDULE_PROFILES", "Plan", "Run", "batched", "causes", "prepare", "read_results",
+           "run_batch", "run_one", "scenario_of", "summary", "sweep"]
 
 BATCHES_PER_WORKER = 10
-"""Tasks per worker by default: a worker process starts (and imports ``sim``) once, so tasks
-cost little; ten each keep the progress bar moving and the last tasks short."""
+"""Tasks per worker at least, by default: a worker process starts (and imports ``sim``) once,
+so tasks cost little; ten each keep the progress bar moving and the last tasks short."""
+MAX_BATCH_RUNS = 4
+"""Runs per task at most, by default: while the last tasks run, the workers that finished
+theirs wait, so a sweep's last tasks must be short (a task costs about a millisecond to send,
+a standard schedule some hundred)."""
 
 
 def sweep(scenario: str | Path | Mapping[str, Any] | None, *,
@@ -109,7 +113,8 @@ def sweep(scenario: str | Path | Mapping[str, Any] | None, *,
         jobs: worker processes (joblib's loky backend); 1 runs everything in this process.
         client: a ``dask.distributed.Client`` or a scheduler address (``"tcp://host:8786"``):
             the batches run as Dask tasks instead, and ``jobs`` is ignored.
-        batch_size: runs per task (default: about ``BATCHES_PER_WORKER`` tasks per worker).
+        batch_size: runs per task (default: about ``BATCHES_PER_WORKER`` tasks per worker, at
+            most ``MAX_BATCH_RUNS`` runs each).
         progress: a ``tqdm.auto`` bar when there is more than one batch.
         max_steps: simulated events a run may take before it counts as hung (a step count,
             not a wall-clock limit, so that the verdict is the same on every machine).
@@ -146,8 +151,7 @@ def sweep(scenario: str | Path | Mapping[str, Any] | None, *,
         client = connect(client)
     try:
         workers = dask_workers(client) if client is not None else jobs
-        size = batch_size or max(1, math.ceil(len(runs) / (BATCHES_PER_WORKER * workers)))
-        batches = [runs[i:i + size] for i in range(0, len(runs), size)]
+        batches = batched(runs, workers, batch_size)
         bar = progress and len(batches) > 1
         if client is not None:
             results, backend = on_dask(client, plan, batches, bar), "dask"
@@ -162,6 +166,14 @@ def sweep(scenario: str | Path | Mapping[str, Any] | None, *,
                              "workers": workers, "batches": len(batches), "runs": len(runs),
                              "batch_wall_s": [batch[1] for batch in results]}
     return frame
+
+
+def batched(runs: list[Run], workers: int, batch_size: int | None = None) -> list[list[Run]]:
+    """``runs`` in order, cut into tasks of ``batch_size`` runs (default: about
+    ``BATCHES_PER_WORKER`` tasks per worker, at most ``MAX_BATCH_RUNS`` runs each)."""
+    size = batch_size or max(1, min(MAX_BATCH_RUNS,
+                                    math.ceil(len(runs) / (BATCHES_PER_WORKER * workers))))
+    return [runs[i:i + size] for i in range(0, len(runs), size)]
 
 
 def prepare(scenario: str | Path | Mapping[str, Any] | None, *,
