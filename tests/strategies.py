@@ -42,6 +42,16 @@ ready_time_changes = st.lists(
     max_size=80,
 )
 
+# --- Broker producer state ----------------------------------------------------------------------
+
+#: Sequences near both ends of the range, so that batches wrap past ``Integer.MAX_VALUE``.
+_sequences = st.one_of(st.integers(0, 12), st.integers(2**31 - 6, 2**31 - 1))
+
+#: One batch seen by a partition's producer state: (producer id, producer epoch, base
+#: sequence, records), the epoch -1 (no epoch) included.
+producer_batches = st.tuples(st.integers(1, 2), st.integers(-1, 2), _sequences,
+                             st.integers(1, 4))
+
 # --- Consumer groups (partition assignors) -----------------------------------------------------
 
 #: Member ids: short ASCII text, so Python's and Java's string orders agree.

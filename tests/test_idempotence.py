@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sim import faults, scenarios
 from sim import trace as events
@@ -22,11 +24,13 @@ from sim.broker.producer_state import (
     NUM_BATCHES_TO_RETAIN,
     OUT_OF_ORDER_SEQUENCE_NUMBER,
     ProducerStateManager,
+    last_sequence,
 )
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.producer.accumulator import ProducerBatch
 from sim.producer.transaction_manager import TransactionManager
+from tests.strategies import producer_batches
 
 SCENARIOS = Path(__file__).parent / "data" / "scenarios"
 PID = 7
@@ -88,6 +92,19 @@ def test_sequence_rules_of_producer_append_info():
     assert state.check_append(PID, 2, 0) is None
     assert state.check_append(PID, 2, 5) == OUT_OF_ORDER_SEQUENCE_NUMBER
     assert state.check_append(PID, 0, 5) == INVALID_PRODUCER_EPOCH
+
+
+@given(history=st.lists(producer_batches, max_size=12), batch=producer_batches)
+def test_the_leaders_one_pass_check_agrees_with_its_two_steps(history, batch):
+    """``analyze_and_validate`` answers as ``find_duplicate_batch`` then ``check_append``."""
+    state = ProducerStateManager()
+    for offset, (pid, epoch, first_seq, records) in enumerate(history):
+        state.update(pid, epoch, first_seq, records, 10 * offset)
+    pid, epoch, first_seq, records = batch
+    duplicate = state.find_duplicate_batch(pid, epoch, first_seq,
+                                           last_sequence(first_seq, records))
+    error = None if duplicate is not None else state.check_append(pid, epoch, first_seq)
+    assert state.analyze_and_validate(pid, epoch, first_seq, records) == (duplicate, error)
 
 
 def test_a_new_epoch_forgets_the_old_epochs_batches():

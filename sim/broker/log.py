@@ -179,12 +179,16 @@ class Segment:
         return self.size_bytes == 0 and self.end_offset == self.base_offset
 
 
+_MAXIMUM = np.maximum.reduce
+"""``ndarray.max`` without its Python wrapper (one C call: it runs for every batch)."""
+
+
 def _max_timestamp(timestamps: np.ndarray) -> int:
     """The largest of a batch's timestamps (-1 for none). A typical batch holds a few records,
     for which Python's ``max`` over a list is several times cheaper than a NumPy reduction."""
     if len(timestamps) <= 64:
         return int(max(timestamps.tolist(), default=-1))
-    return int(timestamps.max())
+    return int(_MAXIMUM(timestamps))
 
 
 class Batch(NamedTuple):
@@ -435,7 +439,7 @@ class PartitionLog:
         end offset, and every segment wholly below it is deleted. Returns the deleted segments.
         """
         offset = min(offset, self.log_end_offset)
-        if offset <= self.log_start_offset:
+        if offset <= self._log_start_offset:  # the usual case: after every follower fetch
             return []
         below = 0
         while below + 1 < len(self.segments) and self.segments[below + 1].base_offset <= offset:
@@ -540,7 +544,7 @@ class PartitionLog:
         once: views of an open block where possible, so not to be kept or changed."""
         lo, hi = start - self._block_base, stop - self._block_base
         b = lo // BLOCK_RECORDS
-        if hi > lo and (hi - 1) // BLOCK_RECORDS == b and start >= self.log_start_offset \
+        if hi > lo and (hi - 1) // BLOCK_RECORDS == b and start >= self._log_start_offset \
                 and stop <= self.log_end_offset:
             block = self._blocks[b]
             at = b * BLOCK_RECORDS
@@ -656,13 +660,16 @@ class PartitionLog:
         """
         if not batches:
             return
-        if leader.cleaned_records or not all(b.records for b in batches):
+        if leader.cleaned_records:  # batches may arrive with gaps: one at a time
             for batch in batches:
                 self._copy_batch_from(leader, batch)
             return
-        start = self.log_end_offset
-        at = start
+        start = at = self.log_end_offset
         for batch in batches:
+            if not batch.records:  # an empty batch: one at a time too
+                for each in batches:
+                    self._copy_batch_from(leader, each)
+                return
             if batch.base_offset != at:
                 raise ValueError(f"fetched batch at {batch.base_offset} does not follow this "
                                  f"log's end {at}")

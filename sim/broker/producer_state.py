@@ -126,14 +126,51 @@ class ProducerStateManager:
             return None if first_seq == 0 else OUT_OF_ORDER_SEQUENCE_NUMBER
         return None if _in_sequence(entry.last_seq, first_seq) else OUT_OF_ORDER_SEQUENCE_NUMBER
 
+    def analyze_and_validate(self, producer_id: int, producer_epoch: int, first_seq: int,
+                             records: int) -> tuple[BatchMetadata | None, str | None]:
+        """The leader's look at a producer's batch before appending it; ``(duplicate, error)``.
+
+        Kafka's ``UnifiedLog.analyzeAndValidateProducerState``: first the retained batch this
+        one repeats (``find_duplicate_batch``: the answer is its offsets), else the error of
+        ``check_append`` (None: append it). Done in one pass over the producer's entry, as it
+        runs for every batch an idempotent producer sends.
+        """
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            return None, None  # no state for this producer: any sequence is accepted
+        if producer_epoch == entry.producer_epoch:
+            batches = entry.batches
+            last_seq = (first_seq + records - 1) % (MAX_SEQUENCE + 1)  # last_sequence()
+            for batch in batches:
+                if batch.first_seq == first_seq and batch.last_seq == last_seq:
+                    return batch, None
+            if producer_epoch == NO_PRODUCER_EPOCH:
+                return None, None
+            written = batches[-1].last_seq if batches else NO_SEQUENCE
+            if first_seq == written + 1 or (first_seq == 0 and written == MAX_SEQUENCE):
+                return None, None  # _in_sequence
+            return None, OUT_OF_ORDER_SEQUENCE_NUMBER
+        if entry.producer_epoch == NO_PRODUCER_EPOCH:
+            return None, None
+        if producer_epoch < entry.producer_epoch:
+            return None, INVALID_PRODUCER_EPOCH
+        return None, (None if first_seq == 0 else OUT_OF_ORDER_SEQUENCE_NUMBER)
+
     def update(self, producer_id: int, producer_epoch: int, first_seq: int, records: int,
                first_offset: int) -> None:
-        """Record a batch appended to the log (by the leader or by a follower's fetch)."""
+        """Record a batch appended to the log (by the leader or by a follower's fetch).
+
+        Every replica runs this for every batch it appends, so ``ProducerStateEntry.add_batch``
+        and ``last_sequence`` are written out here.
+        """
         entry = self.producers.get(producer_id)
         if entry is None:
             entry = self.producers[producer_id] = ProducerStateEntry()
-        entry.add_batch(producer_epoch, BatchMetadata(
-            first_seq, last_sequence(first_seq, records), first_offset,
+        if producer_epoch != entry.producer_epoch:  # a new epoch forgets the old one's batches
+            entry.batches.clear()
+            entry.producer_epoch = producer_epoch
+        entry.batches.append(BatchMetadata(  # the deque drops the oldest beyond the retained
+            first_seq, (first_seq + records - 1) % (MAX_SEQUENCE + 1), first_offset,
             first_offset + records - 1))
 
     def check_epoch(self, producer_id: int, producer_epoch: int) -> str | None:

@@ -58,7 +58,6 @@ from sim.broker import remote_log_manager
 from sim.broker.cluster import FollowerState, Network, Partition
 from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
 from sim.broker.log_cleaner import LogCleaner
-from sim.broker.producer_state import last_sequence
 from sim.broker.purgatory import ExpirationTimer
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
 from sim.payloads import RECORD_INDEX_BITS
@@ -202,17 +201,15 @@ class ReplicaManager:
         if all_acks and isr_known and len(part.isr) < part.min_insync_replicas:
             self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
             return
-        if self._keyless_in_compacted(part, columns["record_id"]):
+        if "compact" in config.cleanup_policies(part.config) and self._keyless_in_compacted(
+                part, columns["record_id"]):
             self._error(part, node, INVALID_RECORD, records, respond)
             return
         log = part.logs[node]
         duplicate = None
         if base_sequence >= 0:  # an idempotent producer: ProducerStateManager decides
-            producers = log.producer_state
-            duplicate = producers.find_duplicate_batch(producer_id, producer_epoch, base_sequence,
-                                                   last_sequence(base_sequence, records))
-            error = None if duplicate is not None else producers.check_append(
-                producer_id, producer_epoch, base_sequence)
+            duplicate, error = log.producer_state.analyze_and_validate(
+                producer_id, producer_epoch, base_sequence, records)
             if error is not None:  # out of order, or an old epoch: append nothing
                 self._error(part, node, error, records, respond)
                 return
@@ -294,7 +291,9 @@ class ReplicaManager:
     def _complete_or_delay(self, part: Partition, node: int, acks: str, base: int,
                            required: int, records: int, timeout_ms: float,
                            respond: Callable[[AppendResult], None]) -> None:
-        if acks not in ("all", "-1") or part.log.high_watermark >= required:
+        """Answer now (acks 0 or 1, or the high watermark already reached ``required``), else
+        park the request in the produce purgatory (``DelayedProduce``). ``node`` leads."""
+        if acks not in ("all", "-1") or part.logs[node].high_watermark >= required:
             respond(AppendResult(NONE, base))
             return
         delayed = _DelayedProduce(part, required, base, respond,
@@ -342,9 +341,8 @@ class ReplicaManager:
 
     def _keyless_in_compacted(self, part: Partition, record_ids: Any) -> bool:
         """``LogValidator.validateKey``: a compacted topic refuses a batch with a record
-        without a key ("Compacted topic cannot accept message without key")."""
-        if "compact" not in config.cleanup_policies(part.config):
-            return False
+        without a key ("Compacted topic cannot accept message without key"). ``append`` asks
+        only for a compacted topic."""
         ids = np.asarray(record_ids, np.int64)
         ids = ids[ids >= 0]  # internal records (offset commits) have no producer record
         producers = ids >> RECORD_INDEX_BITS
@@ -423,7 +421,8 @@ class ReplicaManager:
                 self.runtime.trace.emit(HW_ADVANCE, self.runtime.now_ms,
                                        f"broker-{part.leader}", part.topic, part.partition,
                                        part.leader, new_hw)
-        self._check_delayed(part)
+        if self._waiting:  # else no acks=all request waits anywhere: nothing to answer
+            self._check_delayed(part)
 
     def set_isr(self, part: Partition, isr: list[int], reason: str) -> None:
         """Change the ISR (Kafka: AlterPartition to the controller) and re-check waiting acks."""
