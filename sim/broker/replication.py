@@ -333,8 +333,8 @@ class ReplicaManager:
             delayed = heapq.heappop(deadlines)[2]
             if not delayed.done:
                 part = delayed.partition
-                self.runtime.trace.emit(PRODUCE_ERROR, now, f"broker-{delayed.node}", delayed.node,
-                                       part.topic, part.partition, REQUEST_TIMED_OUT,
+                self.runtime.trace.emit(PRODUCE_ERROR, now, f"broker-{delayed.node}", part.topic,
+                                       part.partition, delayed.node, REQUEST_TIMED_OUT,
                                        delayed.records)
                 self._answer(delayed, AppendResult(REQUEST_TIMED_OUT))
         self._arm_timer()
@@ -357,8 +357,8 @@ class ReplicaManager:
 
     def _error(self, part: Partition, node: int, error: str, records: int,
                respond: Callable[[AppendResult], None]) -> None:
-        self.runtime.trace.emit(PRODUCE_ERROR, self.runtime.now_ms, f"broker-{node}", node,
-                               part.topic, part.partition, error, records)
+        self.runtime.trace.emit(PRODUCE_ERROR, self.runtime.now_ms, f"broker-{node}", part.topic,
+                               part.partition, node, error, records)
         respond(AppendResult(error))
 
     def fail_delayed(self, part: Partition, error: str) -> None:
