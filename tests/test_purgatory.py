@@ -1,15 +1,16 @@
-"""Specification of the produce purgatory's expiration timer (``sim.broker.purgatory``).
+"""Specification of the purgatories' timers (``sim.broker.purgatory``).
 
-It must fire exactly as a SimPy timeout armed at the same moment would — same time, same place
-among the events of that instant, keeping a run going the same way — while a timer disarmed
-before it fires costs no event at all.
+The produce purgatory's ``ExpirationTimer`` and the fetch purgatory's ``TimerQueue`` must fire
+exactly as a SimPy timeout armed at the same moment would — same time, same place among the
+events of that instant, keeping a run going the same way — while a timer disarmed (or whose
+request was answered) before it fires costs no event at all.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sim.broker.purgatory import REAPER_INTERVAL_MS, ExpirationTimer
+from sim.broker.purgatory import REAPER_INTERVAL_MS, ExpirationTimer, TimerQueue
 from sim.kernel import Kernel
 
 
@@ -80,3 +81,58 @@ def test_an_armed_timer_keeps_a_run_going_and_a_disarmed_one_does_not():
     kernel.run()
     assert kernel.now_ms == 3.5 * REAPER_INTERVAL_MS
     assert fired == [3.5 * REAPER_INTERVAL_MS]
+
+
+class _Task:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.done = False
+
+
+def test_timer_queue_fires_each_waiting_task_where_its_timeout_would():
+    """Each timer fires ``delay`` after it was set, in its place among the events of its
+    instant (events made before it first, after it later), whether or not another timer of
+    the queue was in SimPy's queue when it was set; answered tasks never fire."""
+    kernel = Kernel(seed=0)
+    env, log = kernel.env, []
+    note = _recorder(kernel, log)
+    timers = TimerQueue(kernel, 500, lambda task: note(task.name)(), lambda task: not task.done)
+    a, b, c = _Task("a"), _Task("b"), _Task("c")
+    env.timeout(500).callbacks.append(note("before a"))
+    timers.add(a)
+    env.timeout(500).callbacks.append(note("after a"))
+    timers.add(b)  # the same instant as a, after it
+
+    def later() -> Any:
+        yield env.timeout(100)
+        b.done = True  # answered: its timer must not fire
+        env.timeout(400).callbacks.append(note("made at 100"))
+        timers.add(c)  # due at 600, set while a's timer is queued
+
+    env.process(later())
+    env.timeout(600).callbacks.append(note("before c"))
+    kernel.run(1000)
+    assert log == [(500.0, "before a"), (500.0, "a"), (500.0, "after a"),
+                   (500.0, "made at 100"), (600.0, "before c"), (600.0, "c")]
+
+
+def test_timer_queue_costs_no_event_for_tasks_answered_before_the_first_fires():
+    """Only the first waiting timer is in SimPy's queue: a hundred tasks answered while it
+    waits are dropped unseen when it fires; none of them keeps a run going."""
+    kernel = Kernel(seed=0)
+    fired: list[str] = []
+    timers = TimerQueue(kernel, 500, lambda task: fired.append(task.name),
+                        lambda task: not task.done)
+    queued = len(kernel.env._queue)
+    tasks = [_Task(str(k)) for k in range(100)]
+    for task in tasks:
+        timers.add(task)
+        task.done = True
+    assert len(kernel.env._queue) == queued + 1
+    steps = kernel.steps
+    kernel.run()  # only housekeeping left: the run stops at once
+    assert kernel.steps == steps
+    assert kernel.now_ms == 0
+    kernel.run(2000)
+    assert fired == []
+    assert kernel.steps == steps + 1  # the first timer fired, found nothing, queued no other

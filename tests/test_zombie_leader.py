@@ -58,7 +58,8 @@ def test_a_zombie_of_an_offline_partition_refuses_acks_all_below_min_isr():
     assert set(errors.error) == {"NOT_ENOUGH_REPLICAS"}
     # each field in its own column: the rejecting broker under ``node``, the partition under
     # ``topic`` / ``partition`` (the broker metrics count rejections by ``node``)
-    assert set(zip(errors.topic, errors.partition, errors.node)) == {("payments", 0, zombie)}
+    columns = zip(errors.topic, errors.partition, errors.node, strict=True)
+    assert set(columns) == {("payments", 0, zombie)}
 
 
 def test_records_sent_to_a_zombie_are_stored_once_after_it_is_elected_again():

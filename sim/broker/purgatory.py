@@ -1,4 +1,4 @@
-"""The produce purgatory's expiration timer: one timer at the earliest deadline, queued late.
+"""Purgatory timers: requests that wait for something, or for their deadline, whichever first.
 
 Kafka's ``DelayedOperationPurgatory`` files each waiting request under its deadline in a
 hierarchical timing wheel (``SystemTimer``) that an ``ExpiredOperationReaper`` thread advances
@@ -15,12 +15,20 @@ where a timer put in the queue when it was armed would have fired, so runs are t
 for event; a timer disarmed before that costs no event at all. While a timer is armed, one
 event in the queue (the timer itself, or else the reaper) keeps a run going, as the armed
 timer alone did before.
+
+The fetch purgatory's deadlines (``replica.fetch.wait.max.ms``, 500 ms) are too short for a
+reaper to gain anything, but they all come ``delay`` after they were set, so they fall due in
+the order they were set. ``TimerQueue`` keeps them in that order with the places their timers
+would have had, and only the first one whose request still waits is in SimPy's queue: a
+follower's fetch that the leader's next append answers a few milliseconds after it parked costs
+no event at all (in a steady acks=all flow nearly all of them).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -128,3 +136,58 @@ class ExpirationTimer:
             else:
                 self.runtime.make_background(self._reaper)
             self._reaper_keeps_run = needed
+
+
+class TimerQueue:
+    """Timers that all fire ``delay_ms`` after they were set, each calling ``expire(task)``
+    exactly where ``background_timeout(delay_ms)`` made at ``add`` would have fired, if its
+    task still ``waits`` then (Kafka's ``SystemTimer`` with one ``TimerTask`` per
+    ``DelayedFetch``).
+
+    Only the first timer whose task still waits is in SimPy's queue; timers before it whose
+    task was completed are dropped unseen, since theirs would fire to find nothing. The one in
+    the queue may still fire after its task was completed: that costs one event, then the next
+    waiting timer goes in. Like the housekeeping timers they replace, these never keep a run
+    going.
+    """
+
+    def __init__(self, runtime: BrokerRuntime, delay_ms: float, expire: Callable[[Any], None],
+                 waits: Callable[[Any], bool]) -> None:
+        self.runtime = runtime
+        self.delay_ms = delay_ms
+        self._expire = expire
+        self._waits = waits
+        self._timers: deque[tuple[float, int, Any]] = deque()  # (at, event id, task), in order
+        self._queued = False  # whether the first timer is in SimPy's queue
+
+    def add(self, task: Any) -> None:
+        """Fire ``expire(task)`` in ``delay_ms`` unless ``task`` stops waiting first."""
+        env = self.runtime.env
+        # the id a Timeout made now would get: its place among the events of its instant
+        self._timers.append((env.now + self.delay_ms, next(env._eid), task))
+        if not self._queued:
+            self._queue_first()
+
+    def _queue_first(self) -> None:
+        """Put the first timer whose task still waits in SimPy's queue, in its place."""
+        timers = self._timers
+        while timers and not self._waits(timers[0][2]):
+            timers.popleft()
+        if not timers:
+            return
+        at_ms, event_id, _task = timers[0]
+        env = self.runtime.env
+        event = env.event()
+        event._ok, event._value = True, None  # triggered, like a Timeout
+        event.callbacks.append(self._fired)
+        heapq.heappush(env._queue, (at_ms, NORMAL, event_id, event))
+        self.runtime.make_background(event)
+        self._queued = True
+
+    def _fired(self, _event: Any) -> None:
+        self._queued = False
+        _at, _id, task = self._timers.popleft()
+        if self._waits(task):
+            self._expire(task)  # may add a timer, which then queues the first one
+        if not self._queued:
+            self._queue_first()

@@ -58,7 +58,7 @@ from sim.broker import remote_log_manager
 from sim.broker.cluster import FollowerState, Network, Partition
 from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
 from sim.broker.log_cleaner import LogCleaner
-from sim.broker.purgatory import ExpirationTimer
+from sim.broker.purgatory import ExpirationTimer, TimerQueue
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
 from sim.payloads import RECORD_INDEX_BITS
 
@@ -143,6 +143,11 @@ class _DelayedFetch:
     expiring: bool = False  # replica.fetch.wait.max.ms armed
 
 
+def _waits(delayed: _DelayedFetch) -> bool:
+    """Whether a parked fetch is still waiting for an answer."""
+    return not delayed.done
+
+
 class ReplicaManager:
     """The broker side of produce and replication for the whole cluster."""
 
@@ -164,6 +169,9 @@ class ReplicaManager:
         self._waiting = 0  # delayed produces not answered yet
         self._timer = ExpirationTimer(runtime, self._expire)
         self._timer_ms = math.inf
+        # the fetch purgatory's replica.fetch.wait.max.ms timers, in the order they fall due
+        self._fetch_expiry = TimerQueue(runtime, REPLICA_FETCH_WAIT_MAX_MS, self._expire_fetch,
+                                        _waits)
         self.retention = LogRetention(runtime)
         self.cleaner = LogCleaner(runtime)
         for broker_id in self.cluster.brokers:
@@ -548,12 +556,12 @@ class ReplicaManager:
     def _expire_later(self, delayed: _DelayedFetch) -> None:
         """Answer a parked fetch after ``replica.fetch.wait.max.ms`` if nothing completes it
         sooner: its empty answer carries news (the leader's high watermark, or one more
-        chance for the leader to add the follower back to the ISR)."""
+        chance for the leader to add the follower back to the ISR). A fetch that the next
+        append answers first costs no timer event (``sim.broker.purgatory.TimerQueue``)."""
         if delayed.expiring:
             return
         delayed.expiring = True
-        timer = self.runtime.background_timeout(REPLICA_FETCH_WAIT_MAX_MS)
-        timer.callbacks.append(lambda _event: self._expire_fetch(delayed))
+        self._fetch_expiry.add(delayed)
 
     def _expire_fetch(self, delayed: _DelayedFetch) -> None:
         """``replica.fetch.wait.max.ms`` ran out: the leader answers with what it has."""
