@@ -11,9 +11,11 @@ Mirrors ``StoreChangelogReader`` (one per stream thread, with its **restore cons
   wait (``ACTIVE_RESTORING`` before ``STANDBY_UPDATING``).
 - Every fetch reads at most ``max.poll.records`` (1000) records and takes the simulated network
   time: a round trip to the leader plus the records' bytes at the link bandwidth, so restore time
-  follows the changelog's size. Records the log cleaner removed are not there to read (a
-  well-compacted changelog restores faster); markers and, under read_committed, aborted
-  records are skipped.
+  follows the changelog's size. The restore consumer is a network node by its ``client.id``
+  (``<thread>-restore-consumer``, ``ClientUtils.restoreConsumerClientId``): while a fault cuts
+  it from a changelog's leader, that changelog is not read (retried every ``RETRY_MS``).
+  Records the log cleaner removed are not there to read (a well-compacted changelog restores
+  faster); markers and, under read_committed, aborted records are skipped.
 - Each record is applied with its timestamp (``StateStore.restore_record``): a timestamped
   store gets the plain changelog value back as a ``ValueAndTimestamp`` (``RecordConverters``).
 - A start offset no longer in the log (deleted by retention or compaction, or a checkpoint
@@ -36,6 +38,7 @@ from sim.consumer.fetcher import _visible
 from sim.payloads import payload
 from sim.records import TopicPartition
 from sim.streams import events
+from sim.streams.config import restore_consumer_client_id
 from sim.streams.internal_topics import TaskId
 from sim.streams.stores import StateStore
 
@@ -79,6 +82,7 @@ class StoreChangelogReader:
         self.kernel = kernel
         self.read_committed = read_committed  # under exactly_once_v2, as the main consumer
         self.thread_name = thread_name
+        self.client_id = restore_consumer_client_id(thread_name)  # the node faults name
         self.on_restored = on_restored
         self.changelogs: dict[tuple[TaskId, str], ChangelogPartition] = {}
         self.finished: list[ChangelogPartition] = []
@@ -166,6 +170,7 @@ class StoreChangelogReader:
     def _next_batch(self) -> tuple[float, list[tuple[Any, ...]]] | None:
         """One fetch: which records of which changelogs, and how long it takes."""
         cluster = self.kernel.cluster
+        network = cluster.network
         candidates = sorted(self.changelogs.values(),
                             key=lambda c: (not c.active, c.task_id, c.tp.topic))
         if any(c.active and c.state != COMPLETED for c in candidates):
@@ -179,7 +184,8 @@ class StoreChangelogReader:
         for changelog in candidates:
             partition = cluster.partition(changelog.tp.topic, changelog.tp.partition)
             leader = partition.leader
-            if leader < 0 or not cluster.brokers[leader].alive:
+            if leader < 0 or not cluster.brokers[leader].alive or \
+                    not network.connected(self.client_id, leader):
                 continue
             log = partition.log
             if changelog.position < log.log_start_offset or \

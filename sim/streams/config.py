@@ -119,6 +119,33 @@ PRODUCER_DEFAULT_OVERRIDES = {"linger.ms": 100}
 EOS_TRANSACTION_TIMEOUT_MS = 10000
 """Streams' ``transaction.timeout.ms`` under EOS, which a user may change
 (``PRODUCER_EOS_OVERRIDES``, ``DEFAULT_TRANSACTION_TIMEOUT``)."""
+
+
+def thread_client_id(client_id: str, index: int) -> str:
+    """A stream thread's name and the prefix of its clients' ids (``StreamThread.create``)."""
+    return f"{client_id}-StreamThread-{index}"
+
+
+def consumer_client_id(thread_client_id: str) -> str:
+    """The thread's main consumer (``ClientUtils.consumerClientId``)."""
+    return f"{thread_client_id}-consumer"
+
+
+def restore_consumer_client_id(thread_client_id: str) -> str:
+    """The thread's restore consumer (``ClientUtils.restoreConsumerClientId``)."""
+    return f"{thread_client_id}-restore-consumer"
+
+
+def producer_client_id(thread_client_id: str) -> str:
+    """The thread's producer (``ClientUtils.producerClientId``)."""
+    return f"{thread_client_id}-producer"
+
+
+def global_consumer_client_id(client_id: str) -> str:
+    """The global thread's consumer (``StreamsConfig.getGlobalConsumerConfigs``)."""
+    return f"{client_id}-global-consumer"
+
+
 _CONSUMER_NAMES = {k.name for k in CONSUMER}
 _PRODUCER_NAMES = {k.name for k in PRODUCER} - {"lab.kafka.version"}
 

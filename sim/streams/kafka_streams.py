@@ -59,7 +59,7 @@ from sim.streams.assignor import (
     assignment_info,
 )
 from sim.streams.changelog import changelog_topic, changelog_topic_config
-from sim.streams.config import StreamsConfig
+from sim.streams.config import StreamsConfig, global_consumer_client_id
 from sim.streams.internal_topics import TaskId, TopologyMetadata, prepare
 from sim.streams.processor import Record
 from sim.streams.state_directory import (
@@ -101,13 +101,15 @@ class TaskMetadata:
 
 @dataclass(frozen=True)
 class ThreadMetadata:
-    """One stream thread and its tasks (``ThreadMetadata``)."""
+    """One stream thread and its tasks (``ThreadMetadata``); the client ids are Kafka's
+    (``ClientUtils``), the same in every incarnation of the instance."""
 
     thread_name: str
     thread_state: str
     active_tasks: tuple[TaskMetadata, ...]
     standby_tasks: tuple[TaskMetadata, ...]
     consumer_client_id: str
+    restore_consumer_client_id: str
     producer_client_ids: tuple[str, ...]
 
 
@@ -421,8 +423,10 @@ class KafkaStreams:
         cluster = self.kernel.cluster
         self._global_task = StreamTask(self.topology, self.application_id, lambda *_: None,
                                        "global", nodes, int(self.kernel.now_ms))
-        consumer = Consumer(self.kernel, self.config.global_consumer_configs(
-            f"{self.client_id}-GlobalStreamThread"))
+        config = self.config.global_consumer_configs(global_consumer_client_id(self.client_id))
+        consumer = Consumer(self.kernel, config)
+        # a restarted instance's global consumer: another lab id, the same client.id
+        cluster.network.name_client(consumer.client_id, config["client.id"])
         partitions = [TopicPartition(t, p) for t in topics
                       for p in range(len(cluster.topics[t].partitions))]
         consumer.assign(partitions)
@@ -519,7 +523,9 @@ class KafkaStreams:
             standbys = tuple(TaskMetadata(str(t), tuple(self.metadata.partitions_of(t)))
                              for t in sorted(thread.standbys) if self.metadata is not None)
             result.append(ThreadMetadata(thread.name, thread.state, tasks, standbys,
-                                         thread.consumer.client_id, (thread.producer.client_id,)))
+                                         thread.consumer.config["client.id"],
+                                         thread.reader.client_id,
+                                         (thread.producer.config["client.id"],)))
         return result
 
     def restore_frame(self) -> pd.DataFrame:

@@ -29,9 +29,10 @@ null values) in the persistent store ``counts`` (changelog
 ``<application.id>-counts-changelog``) and writes every new count to the output, so a check
 compares the last count per key with the true count.
 
-Instances are named ``<application.id>-<n>`` (their ``client.id``); a thread's producer is
-``<instance>-StreamThread-1-producer``, which network faults may name: the fault reaches that
-thread's producer in every incarnation (a restarted instance's, one replaced after fencing).
+Instances are named ``<application.id>-<n>`` (their ``client.id``); a thread's clients are
+``<instance>-StreamThread-1-consumer``, ``-restore-consumer`` and ``-producer``
+(``ClientUtils``), which network faults may name: the fault reaches that client in every
+incarnation (a restarted instance's, a producer replaced after fencing).
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ from typing import Any
 
 from sim.errors import ConfigError, StreamsError
 from sim.streams.builder import StreamsBuilder
-from sim.streams.config import StreamsConfig
+from sim.streams.config import (
+    StreamsConfig,
+    consumer_client_id,
+    producer_client_id,
+    restore_consumer_client_id,
+    thread_client_id,
+)
 from sim.streams.events import STREAMS_START_FAILED
 from sim.streams.faults import StreamsCrash, StreamsRestart
 from sim.streams.materialized import Materialized
@@ -168,12 +175,16 @@ def check(checker: Any, data: dict[str, Any], topics: set[str]) -> list[dict[str
 
 
 def client_ids(specs: list[dict[str, Any]]) -> list[str]:
-    """The clients the applications create (each thread's producer), for network faults."""
+    """The clients the applications create, for network faults: each thread's consumer,
+    restore consumer and producer (``ClientUtils``)."""
     ids = []
     for spec in specs:
         threads = int(spec["config"].get("num.stream.threads", 1))
-        ids += [f"{name}-StreamThread-{t}-producer" for name in spec["instances"]
-                for t in range(1, threads + 1)]
+        for name in spec["instances"]:
+            for t in range(1, threads + 1):
+                thread = thread_client_id(name, t)
+                ids += [consumer_client_id(thread), restore_consumer_client_id(thread),
+                        producer_client_id(thread)]
     return ids
 
 

@@ -73,7 +73,12 @@ from sim.streams import events
 from sim.streams.assignor import StreamsPartitionAssignor, ThreadInfo, assignment_info
 from sim.streams.changelog import TaskChangelogs, changelog_topic
 from sim.streams.changelog_reader import StoreChangelogReader
-from sim.streams.config import EXACTLY_ONCE_V2
+from sim.streams.config import (
+    EXACTLY_ONCE_V2,
+    consumer_client_id,
+    producer_client_id,
+    thread_client_id,
+)
 from sim.streams.internal_topics import TaskId, TopologyMetadata
 from sim.streams.processor import Record
 from sim.streams.record_cache import ThreadCache
@@ -152,18 +157,22 @@ class StreamThread:
         self.kernel = streams.kernel
         self.metadata = metadata
         self.index = index
-        self.name = f"{streams.client_id}-StreamThread-{index}"
+        self.name = thread_client_id(streams.client_id, index)
         config = streams.config
         self.commit_interval_ms = config["commit.interval.ms"]
         self.poll_ms = config["poll.ms"]
         self.eos = config["processing.guarantee"] == EXACTLY_ONCE_V2
-        consumer_config = config.main_consumer_configs(f"{self.name}-consumer")
-        producer_config = config.producer_configs(f"{self.name}-producer")
+        consumer_config = config.main_consumer_configs(consumer_client_id(self.name))
+        producer_config = config.producer_configs(producer_client_id(self.name))
         if self.eos:
             producer_config["transactional.id"] = (f"{streams.application_id}-"
                                                    f"{streams.process_id}-{index}")
         self.consumer = StreamsConsumer(self.kernel, consumer_config,
                                         ThreadInfo(streams.process_id, index), assignor)
+        # a restarted instance's thread gets the same client.id; the lab numbers the repeat
+        # apart, and network faults that name the client.id reach it (Network.name_client)
+        self.kernel.cluster.network.name_client(self.consumer.client_id,
+                                                consumer_config["client.id"])
         self.producer = self._new_producer(producer_config)
         self.producers = [self.producer]  # a fenced producer is replaced by a new one
         self.outputs: list[tuple[int, int, int]] = []  # (producer, buffer index, input time)
