@@ -62,6 +62,10 @@ MAX_DURATION_MS = 86_400_000
 and a Zipf exponent beyond 50 overflows (every record would take the first key anyway)."""
 MAX_INT = 2**31 - 1
 """Java's ``Integer.MAX_VALUE``: Kafka's largest record size."""
+MAX_NESTING = 100
+"""Mappings and lists inside one another in a scenario file; the deepest real ones nest a
+handful. PyYAML's scanner does work that grows with the nesting for every character it reads,
+so deeper text is refused where the loader reaches the 101st level, before it reads on."""
 
 
 @dataclass
@@ -215,7 +219,24 @@ def check_seed(seed: Any, where: str) -> None:
 
 class _StrictLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a key written twice in one mapping (YAML forbids it;
-    PyYAML would silently keep the last value)."""
+    PyYAML would silently keep the last value) and nesting deeper than ``MAX_NESTING``."""
+
+    def _check_nesting(self) -> None:
+        """Refuse one more level of nesting past ``MAX_NESTING`` (block levels are the
+        scanner's indents, flow levels its ``flow_level``)."""
+        if len(self.indents) + self.flow_level >= MAX_NESTING:  # type: ignore[attr-defined]
+            mark = self.get_mark()  # type: ignore[no-untyped-call]
+            raise _TooDeepError(f"nested too deeply for a scenario: more than {MAX_NESTING} "
+                                f"levels at line {mark.line + 1}, column {mark.column + 1}")
+
+    def fetch_flow_collection_start(self, token_class: type) -> None:
+        self._check_nesting()
+        super().fetch_flow_collection_start(token_class)  # type: ignore[misc]
+
+    def add_indent(self, column: int) -> bool:
+        if self.indent < column:  # type: ignore[attr-defined]
+            self._check_nesting()
+        return bool(super().add_indent(column))  # type: ignore[misc]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -236,6 +257,10 @@ class _DuplicateKeyError(Exception):
     """A mapping names the same key twice."""
 
 
+class _TooDeepError(Exception):
+    """The text nests deeper than ``MAX_NESTING``."""
+
+
 def _load_yaml(text: str, source: str) -> Any:
     """Parse YAML ``text``; any failure is one ``ScenarioError`` line naming ``source``."""
     try:
@@ -244,7 +269,9 @@ def _load_yaml(text: str, source: str) -> Any:
         raise ScenarioError(f"{source}: not valid YAML ({' '.join(str(exc).split())}).") from None
     except _DuplicateKeyError as exc:
         raise ScenarioError(f"{source}: {exc}.") from None
-    except RecursionError:
+    except _TooDeepError as exc:
+        raise ScenarioError(f"{source}: not valid YAML ({exc}).") from None
+    except RecursionError:  # past the nesting check: the limit is the interpreter's
         raise ScenarioError(f"{source}: not valid YAML (nested too deeply for a scenario)."
                             ) from None
 
