@@ -1,14 +1,27 @@
-"""Where the group coordinator runs when its broker is cut off or crashes.
+"""The group coordinator when its broker is cut off or crashes: who hosts the group, what a
+new coordinator loads, and how the members find it again.
 
-- A broker cut off from the controller still believes it leads its ``__consumer_offsets``
-  partition, so it keeps hosting its groups and clients keep finding it (Kafka's
-  ``FindCoordinator`` is answered from brokers' metadata): members stay, no rebalance.
-- A new leader loads the group and restarts every member's session
+- **Cut off from the controller**: a broker fenced by the controller still believes it leads
+  its ``__consumer_offsets`` partition, so it keeps hosting its groups and clients keep
+  finding it (Kafka's ``FindCoordinator`` is answered from brokers' metadata): members stay,
+  no rebalance, and offset commits (acks=all) still succeed while the controller is away.
+- **Sessions on failover**: a new leader loads the group and restarts every member's session
   (``GroupMetadataManager.onLoaded`` → ``rescheduleClassicGroupMemberHeartbeat``); while no
   broker hosts the group no coordinator runs, so no session expires
   (``CoordinatorRuntime.scheduleLoadOperation`` loads on election only).
-- The same broker staying leader with a new epoch reloads nothing (``CoordinatorRuntime``:
-  a coordinator that is already active).
+- **What is loaded**: the group as its last ``GroupMetadata`` record left it
+  (``GroupMetadataManager.replay``): Stable at the last stored generation with its members and
+  their assignments. A rebalance in progress, the members that joined only for it and pending
+  members (KIP-394) are not loaded.
+- **NOT_COORDINATOR retries**: the JoinGroup and SyncGroup requests the old coordinator held
+  are answered ``NOT_COORDINATOR`` (``GroupMetadataManager.onUnloaded``); the consumers find
+  the new coordinator and send them again, and it answers from what it loaded: a member id it
+  never stored gets ``UNKNOWN_MEMBER_ID`` (the consumer joins under a new id), a SyncGroup of
+  a generation it never stored ``ILLEGAL_GENERATION`` (the members rejoin and it forms that
+  generation itself).
+- **Re-election without reload**: the same broker staying leader with a new epoch reloads
+  nothing (``CoordinatorRuntime``: a coordinator that is already active), so sessions are not
+  restarted.
 """
 
 from __future__ import annotations
@@ -243,6 +256,8 @@ def test_the_same_broker_re_elected_leader_reloads_nothing():
     assert len(removed) == 1
     assert removed["member"].iloc[0].startswith("consumer-g-1-")
     assert float(removed["time_ms"].iloc[0]) < heal_ms - 5000 + SESSION_TIMEOUT_MS
+
+
 def test_offsets_commit_while_the_controller_is_away():
     """Every broker fenced: the group's host still leads its ``__consumer_offsets`` partition
     and its followers still fetch from it, so a commit (written with acks=all) succeeds and
