@@ -197,6 +197,36 @@ def test_broker_metric_changes_count_isr_changes_errors_and_truncations(acks1_ru
     assert totals["under_replicated_end"] == 0
 
 
+def test_failed_produce_requests_count_what_kafka_counts():
+    """``FailedProduceRequestsPerSec`` is marked for refused appends (NOT_ENOUGH_REPLICAS, an
+    out-of-order sequence), not for NOT_LEADER_OR_FOLLOWER (``ReplicaManager.appendToLocalLog``)
+    nor for an acks=all request that timed out waiting, which is an expired delayed produce
+    (``ExpiresPerSec``)."""
+    kernel = Kernel(seed=1, brokers=2)
+    kernel.cluster.create_topic("payments", 1, 2)
+    for node, error in [(0, "NOT_ENOUGH_REPLICAS"), (0, "OUT_OF_ORDER_SEQUENCE_NUMBER"),
+                        (0, "NOT_LEADER_OR_FOLLOWER"), (0, "REQUEST_TIMED_OUT"),
+                        (1, "REQUEST_TIMED_OUT"), (1, "NOT_LEADER_OR_FOLLOWER")]:
+        kernel.trace.emit(events.KINDS["produce.error"], 0.0, f"broker-{node}", "payments", 0,
+                          node, error, 1)
+    metrics = lessons.broker_metric_changes(kernel).set_index("broker")
+    assert metrics["failed_produce_requests"].to_dict() == {0: 2, 1: 0}
+    assert metrics["expired_produce_requests"].to_dict() == {0: 1, 1: 1}
+    totals = lessons.metric_totals(kernel)
+    assert (totals["failed_produce_requests"], totals["expired_produce_requests"]) == (2, 2)
+
+
+def test_the_per_broker_table_lets_its_long_column_labels_break(acks1_run):
+    """In a notebook a label may break after an underscore (``<wbr>``), so the ten columns fit
+    an output about 850 pixels wide; the frame's column names stay as they are."""
+    metrics = lessons.broker_metric_changes(acks1_run)
+    html = metrics.set_index("broker")._repr_html_()
+    assert "<th>failed_<wbr>produce_<wbr>requests</th>" in html
+    assert "<th>under_<wbr>replicated_<wbr>partitions</th>" in html
+    assert "failed_produce_requests" in metrics.columns
+    assert "<wbr>" not in metrics.to_string()
+
+
 def test_replication_events_tell_the_story_in_sentences(acks1_run):
     """Faults, broker states, elections, ISR changes and truncations, each with a sentence."""
     story = lessons.replication_events(acks1_run)
@@ -530,13 +560,14 @@ def test_lesson_section3_acks_all_waits_for_the_fence(durability):
 
 def test_lesson_section3_min_isr_3_acknowledges_only_what_came_before_the_crash(durability):
     """§3: min ISR 3 acknowledges the 600 records sent before the crash and fails the other
-    3,400; 78 failed produce requests: 6 REQUEST_TIMED_OUT from 8 s (the frozen high watermark),
-    then 72 NOT_ENOUGH_REPLICAS after broker 2 is fenced at 12 s."""
+    3,400; 6 expired produce requests (REQUEST_TIMED_OUT from 8 s: the frozen high watermark),
+    then 72 failed ones (NOT_ENOUGH_REPLICAS after broker 2 is fenced at 12 s)."""
     row = durability.table.loc["acks=all, min.insync.replicas=3"]
     assert row["acknowledged"] == 600
     assert row["failed"] == 3_400
     assert row["waiting"] == 0
-    assert row["failed_produce_requests"] == 78
+    assert row["failed_produce_requests"] == 72
+    assert row["expired_produce_requests"] == 6
     runs = durability.runs["acks=all, min.insync.replicas=3"]
     (producer,) = runs.kernel.clients
     failed = producer.results()["error"].dropna()
@@ -631,8 +662,9 @@ def test_lesson_section5_unclean_election_loses_2600_records(unclean_run):
 
 
 def test_lesson_section5_scenario_table():
-    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,096 and counts 57 failed produce
-    requests (6 REQUEST_TIMED_OUT, then 51 NOT_ENOUGH_REPLICAS after the fencing);
+    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,096, and its leader counts 6
+    expired produce requests (REQUEST_TIMED_OUT), then 51 failed ones (NOT_ENOUGH_REPLICAS after
+    the fencing), in the totals and in its per-broker table;
     retries-duplicates stores 2 records twice; one unclean election."""
     names = ["acks1-leader-crash", "unclean-election", "safe-replication", "isr-shrink",
              "retries-duplicates"]
@@ -642,7 +674,13 @@ def test_lesson_section5_scenario_table():
     assert table.loc["safe-replication", "failed"] == 0
     assert table.loc["isr-shrink", "failed"] == 2096
     assert table.loc["isr-shrink", "sent"] == 4000
-    assert table.loc["isr-shrink", "failed_produce_requests"] == 57
+    assert table.loc["isr-shrink", "failed_produce_requests"] == 51
+    assert table.loc["isr-shrink", "expired_produce_requests"] == 6
+    per_broker = result.runs["isr-shrink"].metrics.set_index("broker")
+    assert per_broker[["failed_produce_requests", "expired_produce_requests"]].to_dict(
+        "index") == {0: {"failed_produce_requests": 51, "expired_produce_requests": 6},
+                     1: {"failed_produce_requests": 0, "expired_produce_requests": 0},
+                     2: {"failed_produce_requests": 0, "expired_produce_requests": 0}}
     errors = result.runs["isr-shrink"].kernel.trace.frame(events.KINDS["produce.error"])
     assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 51,
                                                         "REQUEST_TIMED_OUT": 6}

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,9 +83,35 @@ OUTCOME_COLUMNS = ("sent", "acknowledged", "failed", "waiting", "lost", "duplica
 """What :func:`delivery_outcome` reports for a run."""
 
 METRIC_COLUMNS = ("isr_shrinks", "isr_expands", "failed_produce_requests",
-                  "under_replicated_max", "under_replicated_end", "unclean_elections",
-                  "offline_partitions_end")
+                  "expired_produce_requests", "under_replicated_max", "under_replicated_end",
+                  "unclean_elections", "offline_partitions_end")
 """Cluster-wide broker metric changes of a run (:func:`metric_totals`)."""
+
+NOT_FAILED_PRODUCE_REQUESTS = frozenset({
+    "UNKNOWN_TOPIC_OR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "MESSAGE_TOO_LARGE",
+    "RECORD_LIST_TOO_LARGE", "CORRUPT_MESSAGE", "KAFKA_STORAGE_ERROR", "REQUEST_TIMED_OUT"})
+"""Produce errors Kafka leaves out of ``FailedProduceRequestsPerSec``: the append errors
+``ReplicaManager.appendToLocalLog`` answers without marking the meter, and an acks=all request
+whose wait for the high watermark ran out, which counts as expired (``DelayedProduceMetrics``
+``ExpiresPerSec``)."""
+
+
+class MetricsFrame(pd.DataFrame):
+    """A DataFrame whose notebook display lets a column label break after an underscore, so
+    a table of long metric names fits a JupyterLab output (about 850 pixels) instead of hiding
+    its last columns behind a scroll bar; everything else about it is pandas'."""
+
+    @property
+    def _constructor(self) -> Any:
+        return MetricsFrame
+
+    def _repr_html_(self) -> str | None:
+        html = super()._repr_html_()
+        return None if html is None else _HEADER.sub(
+            lambda m: m.group(0).replace("_", "_<wbr>"), html)
+
+
+_HEADER = re.compile(r"<th>[^<]*_[^<]*</th>")
 
 STALL_STEPS = 100_000
 """Events in a row at one instant after which :func:`advance` calls the simulation stalled."""
@@ -317,8 +344,12 @@ def broker_metric_changes(kernel: Kernel) -> pd.DataFrame:
     Kafka's names: ``UnderReplicatedPartitions`` (a gauge: partitions this broker leads whose
     ISR is smaller than their replica list, now), ``IsrShrinksPerSec`` / ``IsrExpandsPerSec``
     (counted here as totals, including the controller removing a fenced broker), and
-    ``FailedProduceRequestsPerSec`` (batches the broker rejected). ``leader_elections`` counts
-    the times the broker became a leader and ``records_truncated`` the records it dropped.
+    ``FailedProduceRequestsPerSec`` (batches the broker refused, such as ``NOT_ENOUGH_REPLICAS``;
+    not ``NOT_LEADER_OR_FOLLOWER``, see ``NOT_FAILED_PRODUCE_REQUESTS``) and, apart from them,
+    ``expired_produce_requests``: acks=all batches whose wait for the high watermark outlasted
+    the request's timeout (``REQUEST_TIMED_OUT``; Kafka's ``DelayedProduceMetrics``
+    ``ExpiresPerSec``). ``leader_elections`` counts the times the broker became a leader and
+    ``records_truncated`` the records it dropped.
     """
     isr = _frame(kernel, "isr.change")
     errors = _frame(kernel, "produce.error")
@@ -335,17 +366,21 @@ def broker_metric_changes(kernel: Kernel) -> pd.DataFrame:
             "under_replicated_partitions": sum(len(p.isr) < len(p.replicas) for p in led),
             "isr_shrinks": int(reasons.str.startswith("shrink").sum()),
             "isr_expands": int(reasons.str.startswith("expand").sum()),
-            "failed_produce_requests": int((errors["node"] == b).sum()) if len(errors) else 0,
+            "failed_produce_requests": int(((errors["node"] == b) & ~errors["error"].isin(
+                NOT_FAILED_PRODUCE_REQUESTS)).sum()) if len(errors) else 0,
+            "expired_produce_requests": int(((errors["node"] == b) & (
+                errors["error"] == "REQUEST_TIMED_OUT")).sum()) if len(errors) else 0,
             "leader_elections": int((elections["leader"] == b).sum()) if len(elections) else 0,
             "records_truncated": int(truncations.loc[truncations["node"] == b, "records"].sum())
             if len(truncations) else 0,
         })
-    return pd.DataFrame(rows)
+    return MetricsFrame(rows)
 
 
 def metric_totals(kernel: Kernel) -> dict[str, int]:
-    """Cluster-wide metric changes: ISR shrinks and expands, failed produce requests, the most
-    and the last under-replicated partitions, unclean elections, offline partitions now."""
+    """Cluster-wide metric changes: ISR shrinks and expands, failed and expired produce
+    requests, the most and the last under-replicated partitions, unclean elections, offline
+    partitions now."""
     per_broker = broker_metric_changes(kernel)
     elections = _frame(kernel, "leader.election")
     rf = {t.name: t.replication_factor for t in kernel.cluster.topics.values()}
@@ -366,6 +401,7 @@ def metric_totals(kernel: Kernel) -> dict[str, int]:
         "isr_shrinks": int(per_broker["isr_shrinks"].sum()),
         "isr_expands": int(per_broker["isr_expands"].sum()),
         "failed_produce_requests": int(per_broker["failed_produce_requests"].sum()),
+        "expired_produce_requests": int(per_broker["expired_produce_requests"].sum()),
         "under_replicated_max": worst,
         "under_replicated_end": sum(len(p.isr) < len(p.replicas) for p in parts),
         "unclean_elections": int((elections["election"] == "unclean").sum())
