@@ -15,6 +15,18 @@ import pandas as pd
 
 from sim import trace as events
 
+NOT_FAILED_PRODUCE_REQUESTS = frozenset({
+    "UNKNOWN_TOPIC_OR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "MESSAGE_TOO_LARGE",
+    "RECORD_LIST_TOO_LARGE", "CORRUPT_MESSAGE", "KAFKA_STORAGE_ERROR", "REQUEST_TIMED_OUT"})
+"""Produce errors Kafka leaves out of ``FailedProduceRequestsPerSec``: the append errors
+``ReplicaManager.appendToLocalLog`` answers without marking the meter, and an acks=all request
+whose wait for the high watermark ran out, which counts as expired (``DelayedProduceMetrics``
+``ExpiresPerSec``)."""
+
+EXPIRED_PRODUCE_REQUEST = "REQUEST_TIMED_OUT"
+"""The error of an acks=all request whose ``DelayedProduce`` expired before the high watermark
+reached its records."""
+
 
 def partition_metrics(kernel: Any) -> pd.DataFrame:
     """One row per partition: leader, records, bytes, batches, mean batch records, share."""
@@ -75,8 +87,15 @@ def producer_metrics(kernel: Any,
 
 def broker_metrics(kernel: Any) -> pd.DataFrame:
     """One row per broker: leaderships, produce requests, bytes appended, busy time, and the
-    replication read-outs an operator watches: ISR shrinks and expansions (as leader), produce
-    requests it rejected, and the partitions it leads that are under-replicated now."""
+    replication read-outs an operator watches: ISR shrinks and expansions (as leader), the
+    partitions it leads that are under-replicated now, and its failed and expired produce
+    requests, counted as Kafka counts them.
+
+    ``failed_produce`` is ``FailedProduceRequestsPerSec``: appends the broker refused, such as
+    ``NOT_ENOUGH_REPLICAS`` (not ``NOT_LEADER_OR_FOLLOWER`` and the other errors in
+    :data:`NOT_FAILED_PRODUCE_REQUESTS`). ``expired_produce`` is the delayed produce requests'
+    ``ExpiresPerSec``: acks=all requests that waited for the high watermark until their
+    ``request.timeout.ms`` ran out (``REQUEST_TIMED_OUT``)."""
     appends = kernel.trace.frame(events.LOG_APPEND)
     sent = kernel.trace.frame(events.REQUEST_SENT)
     isr = kernel.trace.frame(events.KINDS["isr.change"])
@@ -87,7 +106,8 @@ def broker_metrics(kernel: Any) -> pd.DataFrame:
     appended = appends.groupby("node")["bytes"].sum()
     shrinks = isr.loc[isr["reason"].str.startswith("shrink"), "node"].value_counts()
     expands = isr.loc[isr["reason"].str.startswith("expand"), "node"].value_counts()
-    rejected = errors["node"].value_counts()
+    failed = errors.loc[~errors["error"].isin(NOT_FAILED_PRODUCE_REQUESTS), "node"].value_counts()
+    expired = errors.loc[errors["error"] == EXPIRED_PRODUCE_REQUEST, "node"].value_counts()
     partitions = [p for t in kernel.cluster.topics.values() for p in t.partitions]
     rows = []
     for broker_id, broker in kernel.cluster.brokers.items():
@@ -99,7 +119,8 @@ def broker_metrics(kernel: Any) -> pd.DataFrame:
             "busy_ms": broker.busy_ms, "utilisation": min(1.0, broker.busy_ms / now),
             "isr_shrinks": int(shrinks.get(broker_id, 0)),
             "isr_expands": int(expands.get(broker_id, 0)),
-            "failed_produce": int(rejected.get(broker_id, 0)),
+            "failed_produce": int(failed.get(broker_id, 0)),
+            "expired_produce": int(expired.get(broker_id, 0)),
             "under_replicated": sum(p.leader == broker_id and len(p.isr) < len(p.replicas)
                                     for p in partitions),
         })
