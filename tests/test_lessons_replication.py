@@ -9,6 +9,8 @@ the notebook cells.
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import ipywidgets
 import numpy as np
 import pandas as pd
@@ -280,11 +282,81 @@ def test_config_header_names_version_and_replication_configs():
 
 
 def test_replication_run_summarises_and_renders():
-    """A run shows its header and one row of outcome and metric totals."""
+    """A run shows its header, then its outcome and its metric totals as two one-row tables
+    (sixteen columns in one row would not fit a notebook)."""
     run = lessons.replication_run(SAFE, traffic_ms=[(0, 1_000)])
     assert set(lessons.OUTCOME_COLUMNS) <= set(run.row())
-    assert "Kafka 4.0" in run._repr_html_()
+    page = run._repr_html_()
+    assert "Kafka 4.0" in page
     assert "acknowledged=200" in repr(run)
+    outcome, metrics = _tables(page)
+    assert outcome[0] == list(lessons.OUTCOME_COLUMNS)
+    assert metrics[0] == list(lessons.METRIC_COLUMNS)
+    shown = dict(zip(outcome[0] + metrics[0], outcome[1] + metrics[1], strict=True))
+    assert shown == {name: f"{value:.1f}" if isinstance(value, float) else str(value)
+                     for name, value in run.row().items()}
+
+
+class _TableText(HTMLParser):
+    """The text of each ``<table>`` in a page, as rows of cell strings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _tables(page: str) -> list[list[list[str]]]:
+    parser = _TableText()
+    parser.feed(page)
+    return parser.tables
+
+
+def _shows_every_cell_of(comparison: lessons.Comparison) -> None:
+    """``comparison`` is shown as two tables that hold every cell of its ``table``: configs
+    and outcome with a row per run, then the metrics with a row per metric and a column per
+    run."""
+    table = comparison.table
+    outcome, metrics = _tables(comparison._repr_html_())
+    assert outcome[0] == ["", "configs", *lessons.OUTCOME_COLUMNS]
+    assert metrics[0] == [table.index.name, *table.index]
+    for row in outcome[2:]:
+        expected = table.loc[row[0], ["configs", *lessons.OUTCOME_COLUMNS]]
+        assert row[1:] == [f"{v:.1f}" if isinstance(v, float) else str(v) for v in expected]
+    assert [row[0] for row in metrics[1:]] == list(lessons.METRIC_COLUMNS)
+    for row in metrics[1:]:
+        assert row[1:] == [str(v) for v in table[row[0]]]
+
+
+def test_a_comparison_is_shown_as_two_tables_that_fit_a_notebook(durability):
+    """The sixteen columns side by side were 2,194 pixels wide and hid the produce-request
+    columns the lesson cites; shown as an outcome table and a metric table, each column a
+    learner reads is in view, and no cell is lost. Column labels may break after an
+    underscore; row labels only at a space, never inside a word."""
+    _shows_every_cell_of(durability)
+    page = durability._repr_html_()
+    assert "<th>latency_<wbr>p99_<wbr>ms</th>" in page
+    nowrap = '<span style="white-space: nowrap">'
+    assert f"<th>{nowrap}failed_produce_requests</span></th>" in page
+    assert (f"<th>{nowrap}acks=all,</span> {nowrap}min.insync.replicas=3</span></th>"
+            in page)
 
 
 # --- Figures ----------------------------------------------------------------------------------
@@ -468,9 +540,11 @@ def test_grading_mode_builds_no_replication_widgets(monkeypatch):
 
 
 def test_lesson_section1_all_replicas_hold_400_records_at_2s():
-    """§1: after 2 s every replica has 400 records and the HW is 400; followers know 398."""
+    """§1: after 2 s every replica has 400 records and the HW is 400; followers know 398. The
+    cell shows six of the snapshot's 15 columns, those the text reads."""
     healthy = lessons.advance(lessons.replication_kernel(SAFE), 2_000)
     snapshot = lessons.replication_snapshot(healthy)
+    assert len(snapshot.columns) == 15
     assert (snapshot["log_end_offset"] == 400).all()
     assert (snapshot["high_watermark"] == 400).all()
     assert list(snapshot["replica_high_watermark"]) == [400, 398, 398]
@@ -684,6 +758,7 @@ def test_lesson_section5_scenario_table():
     errors = result.runs["isr-shrink"].kernel.trace.frame(events.KINDS["produce.error"])
     assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 51,
                                                         "REQUEST_TIMED_OUT": 6}
+    _shows_every_cell_of(result)
     refused = errors.loc[errors["error"] == "NOT_ENOUGH_REPLICAS", "time_ms"]
     assert refused.min() > 14_000  # the followers were fenced at 14 s
     assert table.loc["retries-duplicates", "duplicates"] == 2

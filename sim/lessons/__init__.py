@@ -51,6 +51,7 @@ from sim.lessons.replication import (
     REPLICATION_TOPIC,
     SNAPSHOT_COLUMNS,
     advance,
+    breakable_labels,
     broker_metric_changes,
     broker_state,
     delivery_outcome,
@@ -63,6 +64,7 @@ from sim.lessons.replication import (
     replication_timeline,
 )
 from sim.lessons.replication_tables import (
+    ReplicationComparison,
     ReplicationRun,
     compare_replication,
     replication_run,
@@ -84,9 +86,11 @@ __all__ = [
     "VIP_PARTITIONS",
     "Comparison",
     "PartitionerChoice",
+    "ReplicationComparison",
     "ReplicationRun",
     "RunSummary",
     "advance",
+    "breakable_labels",
     "broker_metric_changes",
     "broker_state",
     "cluster_state",

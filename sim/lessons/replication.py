@@ -28,7 +28,6 @@ from __future__ import annotations
 import ast
 import difflib
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,7 +41,8 @@ from sim.audit import audit_kernel, final_reads_of
 from sim.broker.cluster import Network
 from sim.errors import ConfigError, SimulationError
 from sim.kernel import Kernel
-from sim.lessons.whole_text import WholeTextFrame
+from sim.lessons.whole_text import WholeTextFrame, breakable_labels
+from sim.metrics import EXPIRED_PRODUCE_REQUEST, NOT_FAILED_PRODUCE_REQUESTS
 from sim.producer import Producer
 from sim.workloads import Workload
 
@@ -53,6 +53,7 @@ __all__ = [
     "REPLICATION_TOPIC",
     "SNAPSHOT_COLUMNS",
     "advance",
+    "breakable_labels",
     "broker_metric_changes",
     "broker_state",
     "delivery_outcome",
@@ -87,14 +88,6 @@ METRIC_COLUMNS = ("isr_shrinks", "isr_expands", "failed_produce_requests",
                   "unclean_elections", "offline_partitions_end")
 """Cluster-wide broker metric changes of a run (:func:`metric_totals`)."""
 
-NOT_FAILED_PRODUCE_REQUESTS = frozenset({
-    "UNKNOWN_TOPIC_OR_PARTITION", "NOT_LEADER_OR_FOLLOWER", "MESSAGE_TOO_LARGE",
-    "RECORD_LIST_TOO_LARGE", "CORRUPT_MESSAGE", "KAFKA_STORAGE_ERROR", "REQUEST_TIMED_OUT"})
-"""Produce errors Kafka leaves out of ``FailedProduceRequestsPerSec``: the append errors
-``ReplicaManager.appendToLocalLog`` answers without marking the meter, and an acks=all request
-whose wait for the high watermark ran out, which counts as expired (``DelayedProduceMetrics``
-``ExpiresPerSec``)."""
-
 
 class MetricsFrame(pd.DataFrame):
     """A DataFrame whose notebook display lets a column label break after an underscore, so
@@ -107,11 +100,8 @@ class MetricsFrame(pd.DataFrame):
 
     def _repr_html_(self) -> str | None:
         html = super()._repr_html_()
-        return None if html is None else _HEADER.sub(
-            lambda m: m.group(0).replace("_", "_<wbr>"), html)
+        return None if html is None else breakable_labels(html)
 
-
-_HEADER = re.compile(r"<th>[^<]*_[^<]*</th>")
 
 STALL_STEPS = 100_000
 """Events in a row at one instant after which :func:`advance` calls the simulation stalled."""
@@ -369,7 +359,7 @@ def broker_metric_changes(kernel: Kernel) -> pd.DataFrame:
             "failed_produce_requests": int(((errors["node"] == b) & ~errors["error"].isin(
                 NOT_FAILED_PRODUCE_REQUESTS)).sum()) if len(errors) else 0,
             "expired_produce_requests": int(((errors["node"] == b) & (
-                errors["error"] == "REQUEST_TIMED_OUT")).sum()) if len(errors) else 0,
+                errors["error"] == EXPIRED_PRODUCE_REQUEST)).sum()) if len(errors) else 0,
             "leader_elections": int((elections["leader"] == b).sum()) if len(elections) else 0,
             "records_truncated": int(truncations.loc[truncations["node"] == b, "records"].sum())
             if len(truncations) else 0,

@@ -2,13 +2,21 @@
 
 A :class:`ReplicationRun` collects what :mod:`sim.lessons.replication` computes about a finished
 (or paused) run — the line of configs in force, the delivery outcome, the broker metric changes,
-the replicas and the story — and renders as that line plus one table row. ``compare_replication``
-and ``scenario_table`` put several runs side by side, captioned with the Kafka version.
+the replicas and the story — and renders as that line plus its outcome and its metric changes.
+``compare_replication`` and ``scenario_table`` put several runs side by side, captioned with the
+Kafka version.
+
+Sixteen columns side by side are more than 2,000 pixels wide, and a notebook output is about
+850: the columns a lesson's text cites would sit out of view behind a scroll bar. So a run, or a
+comparison, is shown as two tables: what the producer saw (configs and delivery outcome, one row
+per run) and what the brokers counted (one row per metric, one column per run). The ``table``
+behind them keeps every column in one frame.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +27,10 @@ from sim import config
 from sim.kernel import Kernel
 from sim.lessons.producer import Comparison, config_header
 from sim.lessons.replication import (
+    METRIC_COLUMNS,
+    OUTCOME_COLUMNS,
     advance,
+    breakable_labels,
     broker_metric_changes,
     delivery_outcome,
     metric_totals,
@@ -30,6 +41,7 @@ from sim.lessons.replication import (
 from sim.lessons.whole_text import WholeTextFrame
 
 __all__ = [
+    "ReplicationComparison",
     "ReplicationRun",
     "compare_replication",
     "replication_run",
@@ -59,14 +71,57 @@ class ReplicationRun:
         return {**self.outcome, **self.totals}
 
     def _repr_html_(self) -> str:
-        table = pd.DataFrame([self.row()]).to_html(index=False, border=0,
-                                                   float_format=lambda v: f"{v:.1f}")
+        row = pd.DataFrame([self.row()])
+        tables = [breakable_labels(row[list(columns)].to_html(
+            index=False, border=0, float_format=lambda v: f"{v:.1f}"))
+            for columns in (OUTCOME_COLUMNS, METRIC_COLUMNS)]
         return (f"<div style='font-size:90%;color:#333'>{html.escape(self.header)}</div>"
-                f"<div>run ended at {self.end_ms:,.0f} ms</div>{table}")
+                f"<div>run ended at {self.end_ms:,.0f} ms</div>"
+                f"{_TITLE.format('delivery (what the producer saw)')}{tables[0]}"
+                f"{_TITLE.format('broker metric changes')}{tables[1]}")
 
     def __repr__(self) -> str:
         outcome = ", ".join(f"{k}={v:g}" for k, v in self.row().items())
         return f"ReplicationRun({self.header}; {outcome})"
+
+
+_TITLE = "<div style='margin-top:0.6em;font-weight:bold'>{}</div>"
+
+
+class ReplicationComparison(Comparison):
+    """Runs side by side (``table``: one row per run, every column), shown as two tables that
+    fit a notebook: configs and delivery outcome with a row per run, then the broker metric
+    changes with a row per metric and a column per run."""
+
+    def _repr_html_(self) -> str:
+        per_metric = self.table[list(METRIC_COLUMNS)].T
+        per_metric.columns.name = self.table.index.name
+        caption = (f"<div style='font-size:90%;color:#333'>{html.escape(self.caption)}</div>"
+                   if self.caption else "")
+        per = f"broker metric changes (one column per {self.table.index.name})"
+        return (f"{caption}{_TITLE.format('delivery (what the producer saw)')}"
+                f"{_fitting_html(self.table[['configs', *OUTCOME_COLUMNS]])}"
+                f"{_TITLE.format(per)}{_fitting_html(per_metric)}")
+
+
+def _fitting_html(frame: pd.DataFrame) -> str:
+    """``frame`` as an HTML table that fits a notebook output where it can: every cell's text
+    whole (no "..."), column labels free to break at a space, a hyphen or after an
+    underscore, row labels only at a space (``acks=all,`` / ``min.insync.replicas=3``, but
+    never ``acks1-leader-`` / ``crash``)."""
+    with pd.option_context("display.max_colwidth", None):
+        table = frame.to_html(border=0, float_format=lambda v: f"{v:.1f}")
+    head, _, body = table.partition("<tbody>")
+    return f"{breakable_labels(head)}<tbody>{_ROW_LABEL.sub(_words_kept_whole, body)}"
+
+
+_ROW_LABEL = re.compile(r"<th>([^<]*)</th>")
+
+
+def _words_kept_whole(label: re.Match[str]) -> str:
+    words = label.group(1).split(" ")
+    return "<th>" + " ".join(f'<span style="white-space: nowrap">{w}</span>'
+                             for w in words) + "</th>"
 
 
 def replication_summary(kernel: Kernel) -> ReplicationRun:
@@ -115,7 +170,7 @@ def compare_replication(runs: Mapping[str, Mapping[str, Any]], **common: Any) ->
                              for at, f in common.get("faults", ())) or "no faults"
     caption = (f"Kafka {config.KAFKA_VERSION} behaviour · {faults_shown} · "
                f"{common.get('rate_per_s', 200):g} records/s")
-    return Comparison(table.set_index("run").round(1), summaries, caption)
+    return ReplicationComparison(table.set_index("run").round(1), summaries, caption)
 
 
 def _short_configs(kernel: Kernel) -> str:
@@ -143,6 +198,6 @@ def scenario_table(names: Sequence[str]) -> Comparison:
         summaries[name] = summary
         rows.append({"scenario": name, "configs": _short_configs(kernel), **summary.row()})
     table = WholeTextFrame(rows).set_index("scenario")
-    return Comparison(table.round(1), summaries,
+    return ReplicationComparison(table.round(1), summaries,
                       f"Kafka {config.KAFKA_VERSION} behaviour · built-in scenarios, each with its "
                       "own seed, faults and configs (column configs)")

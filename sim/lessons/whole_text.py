@@ -9,11 +9,12 @@ cell's text whole and every header on one line; everything else about it is pand
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["WholeTextFrame"]
+__all__ = ["WholeTextFrame", "breakable_labels"]
 
 
 class WholeTextFrame(pd.DataFrame):
@@ -31,3 +32,14 @@ class WholeTextFrame(pd.DataFrame):
     def __repr__(self) -> str:
         with pd.option_context("display.max_colwidth", None):
             return super().__repr__()
+
+
+_HEADER = re.compile(r"(<th(?: [^>]*)?>)([^<]*_[^<]*)(</th>)")
+
+
+def breakable_labels(html: str) -> str:
+    """``html`` with a line-break opportunity (``<wbr>``) after each underscore of a header
+    cell, so that ``failed_produce_requests`` may take three short lines instead of one long
+    one; the text a reader sees (and copies) is unchanged."""
+    return _HEADER.sub(lambda m: m.group(1) + m.group(2).replace("_", "_<wbr>") + m.group(3),
+                       html)

@@ -210,7 +210,9 @@ class FaultPanel(widgets.VBox):
         status = html.escape(fault_status(state))
         self.status.value = status + (message_html(state.message) if state.message else "")
         self.image.value = viz.figure_png(fault_figure(state, header=False))
-        self.metrics.value = table_html(lessons.broker_metric_changes(kernel))
+        # labels break after an underscore, so all ten columns fit the panel's width
+        self.metrics.value = lessons.breakable_labels(
+            table_html(lessons.broker_metric_changes(kernel)))
         self.story.value = table_html(lessons.replication_events(kernel).tail(8))
 
 
