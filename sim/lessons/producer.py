@@ -31,6 +31,7 @@ from sim import config, metrics, report
 from sim import trace as events
 from sim.errors import ConfigError
 from sim.kernel import Kernel
+from sim.lessons.whole_text import breakable_labels
 from sim.murmur2 import murmur2, partitions_for_keys, to_positive
 from sim.producer import Producer
 from sim.workloads import KeySpec, NoKeys, UniformKeys, Workload, ZipfKeys, vip_customers
@@ -397,6 +398,8 @@ class Comparison:
     """Several runs side by side: ``table`` has one row per run, ``runs`` the full summaries.
 
     ``caption``, when set, is shown above the table (the Kafka version and what all runs share).
+    Its column labels may break after an underscore (``latency_`` / ``p99_ms``), so that eight
+    statistics fit a notebook output with the last ones, such as ``slow_broker_share``, in view.
     """
 
     table: pd.DataFrame
@@ -404,7 +407,8 @@ class Comparison:
     caption: str = ""
 
     def _repr_html_(self) -> str:
-        table = self.table._repr_html_()  # type: ignore[operator]
+        head, tbody, body = self.table._repr_html_().partition("<tbody>")  # type: ignore[operator]
+        table = breakable_labels(head) + tbody + body
         if not self.caption:
             return table
         return f"<div style='font-size:90%;color:#333'>{html.escape(self.caption)}</div>{table}"
