@@ -43,6 +43,10 @@ _TOPIC_COLORS = ("#A1C9F4", "#FFB482", "#8DE5A1", "#D0BBFF", "#DEBB9B", "#FAB0E4
 _PAUSE = "#C44E52"
 _TWICE = "#DD8452"
 _HEADER_SIZE = 8
+_OUTPUT_WIDTH_IN = 8.4
+"""The widest figure a notebook shows at the size it was drawn: a JupyterLab output is about 850
+pixels wide, and an inline figure has 100 dots per inch. A wider one is shrunk to fit, and its
+labels with it (three delivery panels side by side, 13.8 inches, came out at 61 %)."""
 
 
 _LABEL_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",
@@ -198,9 +202,10 @@ def lag_plot(lag: pd.DataFrame, *, marks: Mapping[str, float] | None = None,
 
 def lag_plots(runs: Mapping[str, pd.DataFrame], *, header: str | None = None,
               marks: Mapping[str, float] | None = None) -> Figure:
-    """One :func:`lag_plot` per named run, side by side on a shared y axis."""
+    """One :func:`lag_plot` per named run, side by side on a shared y axis, together no wider
+    than a notebook output."""
     n = max(len(runs), 1)
-    fig = Figure(figsize=(5.2 * n, 3.4), layout="constrained")
+    fig = Figure(figsize=(min(5.2 * n, _OUTPUT_WIDTH_IN), 3.4), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     peak = max((float(f.groupby("time_ms")["lag"].sum().max()) for f in runs.values()
                 if not f.empty), default=10.0)
@@ -342,10 +347,12 @@ def delivery_plot(processed: pd.DataFrame, anomalies: pd.DataFrame, *, topic: st
 def delivery_plots(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], *, topic: str,
                    partition: int, crash_ms: float | None = None,
                    header: str | None = None) -> Figure:
-    """One :func:`delivery_plot` per named run (e.g. per commit strategy), side by side."""
+    """One :func:`delivery_plot` per named run (e.g. per commit strategy), one above the other
+    at a notebook output's width: side by side, three were too wide to read."""
     n = max(len(runs), 1)
-    fig = Figure(figsize=(4.6 * n, 3.6), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    fig = Figure(figsize=(_OUTPUT_WIDTH_IN, 2.5 * n + (0.4 if header else 0.0)),
+                 layout="constrained")
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
     names = sorted({c for processed, _a in runs.values() for c in processed["consumer"]})
     colors = _consumer_colors(names)
     for ax, (name, (processed, found)) in zip(axes, runs.items(), strict=False):

@@ -478,6 +478,22 @@ def test_delivery_plots_shade_the_audits_ranges():
     assert all("crash" in t for t in texts)
 
 
+def test_delivery_and_lag_panels_fit_a_notebook_output():
+    """Three delivery panels stack one above the other at 8.4 inches (840 pixels inline), so a
+    notebook shows them at the size drawn; side by side they were 13.8 inches and shrunk to
+    61 %. Two lag panels share 8.4 inches."""
+    runs = {s: (lg.processed_records(crash(s)), lg.anomalies(crash(s))) for s in lg.STRATEGIES}
+    fig = viz_groups.delivery_plots(runs, topic="payments", partition=0, crash_ms=9000)
+    assert fig.get_figwidth() <= 8.4
+    boxes = [ax.get_position() for ax in fig.axes]
+    assert len(boxes) == 3
+    assert len({round(b.x0, 3) for b in boxes}) == 1
+    assert boxes[0].y0 > boxes[1].y0 > boxes[2].y0
+    lag = viz_groups.lag_plots({f"{n} consumers": lag_build(n).lag for n in (2, 3)})
+    assert lag.get_figwidth() <= 8.4
+    assert len(lag.axes) == 2
+
+
 # --- widgets --------------------------------------------------------------------------------------
 
 
