@@ -134,7 +134,7 @@ def partition_bars_grid(runs: Mapping[str, pd.DataFrame], *,
     n = max(len(runs), 1)
     cols = n if n <= 2 else 2
     rows = -(-n // cols)
-    fig = Figure(figsize=(4.8 * cols, 3.0 * rows + 0.4), layout="constrained")
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows + 0.4), layout="constrained")  # 840 px wide
     axes = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
     handles: list = []
     for ax, (name, frame) in zip(axes, runs.items(), strict=False):

@@ -129,7 +129,7 @@ def assignment_grid(frame: pd.DataFrame, *, header: str | None = None,
         (frame[frame["step"] == s] if s is not None else frame)["member"].nunique()
         for s in steps) if len(frame) else 1
     rows, cols = max(len(steps), 1), max(len(assignors), 1)
-    fig = Figure(figsize=(max(2.2, 0.42 * widest + 0.9) * cols,
+    fig = Figure(figsize=(min(max(2.2, 0.42 * widest + 0.9) * cols, _OUTPUT_WIDTH_IN),
                           (0.32 * most_members + 0.75) * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for r, step in enumerate(steps):
@@ -280,7 +280,7 @@ def rebalance_timelines(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], *
     n = max(len(runs), 1)
     rows = max((f[0][["topic", "partition"]].drop_duplicates().shape[0]
                 for f in runs.values()), default=1)
-    fig = Figure(figsize=(10, (0.28 * rows + 1.1) * n + 0.4), layout="constrained")
+    fig = Figure(figsize=(_OUTPUT_WIDTH_IN, (0.28 * rows + 1.1) * n + 0.4), layout="constrained")
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     names = sorted({c for timeline, _p in runs.values() for c in timeline["consumer"]})
     colors = _consumer_colors(names)
