@@ -169,6 +169,7 @@ def test_the_figure_draws_one_row_per_unit_and_the_gap():
         assert [round(p.get_width()) for p in hatched] == [gap, gap]
     width, height = fig.get_size_inches()
     assert width / height < 2.5  # not stretched
+    assert width <= 8.4  # a notebook output's width: 9.5 inches were shown at 88 %
 
 
 def test_tolerance_none_fails_the_task_and_writes_nothing():
