@@ -652,17 +652,18 @@ class ReplicaManager:
             if not brokers[leader].alive or not network.deliver(follower, leader):
                 yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
                 continue
-            now = self.runtime.now_ms
+            now = float(env.now)  # the kernel's now_ms
             readable = out_of_isr = False
             for part, offset, epoch in request:
                 if part.leader != leader or part.leader_epoch != epoch:
                     continue
                 state = part.followers.get(follower)
+                log = part.logs[leader]
                 if state is None or offset != state.log_end_offset or (
-                        offset < part.logs[leader].log_end_offset or follower not in part.isr):
+                        offset < log.log_end_offset or follower not in part.isr):
                     self._on_fetch(part, follower, offset, state, now)
-                    if not readable:
-                        readable = part.log.log_end_offset > offset
+                    if not readable:  # (_on_fetch appends nothing and moves no leadership)
+                        readable = log.log_end_offset > offset
                     if not out_of_isr:
                         out_of_isr = follower not in part.isr
             if readable:
@@ -677,17 +678,17 @@ class ReplicaManager:
                 # producers stop, its last stable offset would stay below the last marker).
                 # A caught-up follower in the ISR waits without a timer, so an idle cluster
                 # simply has no events.
-                delayed = _DelayedFetch(follower, leader, brokers[leader].incarnation, parts,
-                                        request, _FetchResponse(env))
-                self._delayed_fetches.setdefault(leader, []).append(delayed)
                 news = out_of_isr
                 if not news:
                     for part, _, _ in request:
                         if part.logs[follower].high_watermark < part.log.high_watermark:
                             news = True
                             break
-                if news:
-                    self._expire_later(delayed)
+                delayed = _DelayedFetch(follower, leader, brokers[leader].incarnation, parts,
+                                        request, _FetchResponse(env), expiring=news)
+                self._delayed_fetches.setdefault(leader, []).append(delayed)
+                if news:  # as _expire_later does for a fetch parked earlier
+                    self._fetch_expiry.add(delayed)
                 data = yield delayed.response
                 if data is None:  # the leader went away while the fetch waited there
                     continue
