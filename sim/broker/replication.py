@@ -391,15 +391,17 @@ class ReplicaManager:
         if not waiting:
             return
         still = []
+        gone = False  # whether a request left the list (answered now or before)
         for delayed in waiting:
             if delayed.done:
-                continue
-            if hw >= delayed.required_offset:
+                gone = True
+            elif hw >= delayed.required_offset:
+                gone = True
                 self._answer(delayed, AppendResult(NONE, delayed.base_offset) if enough
                              else AppendResult(NOT_ENOUGH_REPLICAS_AFTER_APPEND))
             else:
                 still.append(delayed)
-        if len(still) != len(waiting):  # else nobody was answered: the list stays as it is
+        if gone:  # else the list stays as it is
             self._delayed[key] = still
 
     # -- the high watermark and the ISR -------------------------------------------------------
