@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.broker.purgatory import REAPER_INTERVAL_MS, ExpirationTimer, TimerQueue
+from sim.broker.purgatory import REAPER_INTERVAL_MS, ExpirationTimer, TimerQueue, _queue_at
 from sim.kernel import Kernel
 
 
@@ -136,3 +136,20 @@ def test_timer_queue_costs_no_event_for_tasks_answered_before_the_first_fires():
     kernel.run(2000)
     assert fired == []
     assert kernel.steps == steps + 1  # the first timer fired, found nothing, queued no other
+
+
+def test_queue_at_puts_an_event_where_a_timeout_made_when_the_id_was_taken_would_be():
+    """``_queue_at`` schedules under an id taken earlier: the event fires at its time, after
+    events of that instant made before the id was taken and before those made after."""
+    kernel = Kernel(seed=0)
+    env, log = kernel.env, []
+    note = _recorder(kernel, log)
+    env.timeout(300).callbacks.append(note("before"))
+    event_id = next(env._eid)  # a Timeout made now would get this id
+    env.timeout(300).callbacks.append(note("after"))
+    event = _queue_at(env, env.now + 300, event_id, note("queued"))
+    assert event.triggered
+    assert event.ok
+    assert event.value is None
+    kernel.run(1000)
+    assert log == [(300.0, "before"), (300.0, "queued"), (300.0, "after")]

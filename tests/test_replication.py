@@ -82,6 +82,28 @@ def test_a_parked_follower_fetch_is_answered_at_the_leader():
     assert advances["time_ms"].iloc[-1] == pytest.approx(append_ms + 2 * latency)
 
 
+def test_a_topic_created_later_is_fetched_by_the_running_fetchers():
+    """The followers' fetchers keep their partition list per metadata version: a partition
+    created while they run, with the same leader and followers, joins their fetches and is
+    copied exactly, its high watermark reaching its log end offset."""
+    kernel = cluster()
+    producer = Producer(kernel, {"acks": "all"})
+    send(producer, 20)
+    kernel.run(kernel.now_ms + 1000)  # the followers' fetches are parked at the leader
+    old = kernel.cluster.partition("t", 0)
+    kernel.cluster.create_topic("u", partitions=1, replication_factor=3,
+                                replica_assignment=[[old.leader, *roles(kernel)[1]]])
+    futures = [producer.send("u", key=f"k{i}") for i in range(20)]
+    producer.flush()
+    kernel.run()
+    assert all(f.get().offset == i for i, f in enumerate(futures))
+    part = kernel.cluster.partition("u", 0)
+    frames = [log.records() for log in part.logs.values()]
+    for frame in frames[1:]:
+        assert frame.equals(frames[0])
+    assert part.log.high_watermark == part.log.log_end_offset == 20
+
+
 def test_high_watermark_is_the_smallest_isr_log_end_offset():
     """A follower cut off from the leader holds the HW back while it is still in the ISR."""
     kernel = cluster()

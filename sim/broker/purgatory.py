@@ -44,6 +44,22 @@ a timer enters SimPy's queue, never when it fires, so it is chosen for few wake-
 reaper advances its wheel every 200 ms)."""
 
 
+def _queue_at(env: Any, at_ms: float, event_id: int, callback: Callable[[Any], None]) -> Any:
+    """Put a new, already triggered event into SimPy's queue at ``at_ms`` under the reserved
+    ``event_id``, as ``env.timeout`` would have at the time the id was taken; ``callback`` runs
+    when it fires. Returns the event.
+
+    The one place that touches SimPy's queue and event internals (SimPy has no public way to
+    schedule an event under an id taken earlier); the ids come from SimPy's counter,
+    ``next(env._eid)``, taken when a timer is set.
+    """
+    event = env.event()
+    event._ok, event._value = True, None  # triggered, like a Timeout
+    event.callbacks.append(callback)
+    heapq.heappush(env._queue, (at_ms, NORMAL, event_id, event))
+    return event
+
+
 @dataclass
 class _Slot:
     """An armed timer: when it fires and its place among events of that instant."""
@@ -69,12 +85,13 @@ class ExpirationTimer:
         """Fire ``expire`` in ``delay_ms``, as ``env.timeout(delay_ms)`` would, instead of the
         armed timer (if any)."""
         env = self.runtime.env
+        now = env.now
         if self._armed is not None:
             self._drop(self._armed)
-        slot = _Slot(env.now + delay_ms, next(env._eid))  # the id a Timeout made now would get
+        slot = _Slot(now + delay_ms, next(env._eid))  # the id a Timeout made now would get
         self._armed = slot
         if self._reaper is None:
-            if slot.at_ms > env.now + REAPER_INTERVAL_MS:
+            if slot.at_ms > now + REAPER_INTERVAL_MS:
                 self._start_reaper()
             else:
                 self._enqueue(slot)
@@ -95,12 +112,8 @@ class ExpirationTimer:
 
     def _enqueue(self, slot: _Slot) -> None:
         """Put the timer in SimPy's queue under its reserved place (what ``Timeout`` does)."""
-        env = self.runtime.env
-        event = env.event()
-        event._ok, event._value = True, None  # triggered, like a Timeout
-        event.callbacks.append(lambda _event: self._fired(slot))
-        heapq.heappush(env._queue, (slot.at_ms, NORMAL, slot.event_id, event))
-        slot.event = event
+        slot.event = _queue_at(self.runtime.env, slot.at_ms, slot.event_id,
+                               lambda _event: self._fired(slot))
 
     def _fired(self, slot: _Slot) -> None:
         if slot is not self._armed:
@@ -176,12 +189,7 @@ class TimerQueue:
         if not timers:
             return
         at_ms, event_id, _task = timers[0]
-        env = self.runtime.env
-        event = env.event()
-        event._ok, event._value = True, None  # triggered, like a Timeout
-        event.callbacks.append(self._fired)
-        heapq.heappush(env._queue, (at_ms, NORMAL, event_id, event))
-        self.runtime.make_background(event)
+        self.runtime.make_background(_queue_at(self.runtime.env, at_ms, event_id, self._fired))
         self._queued = True
 
     def _fired(self, _event: Any) -> None:

@@ -191,7 +191,9 @@ class ReplicaManager:
         leader; a *zombie* leader cut off from the controller still appends to its own log,
         which the real leader never sees — acks=1 writes it acknowledges are lost later.
         """
-        part = self.cluster.partition(topic, partition)
+        topic_state = self.cluster.topics.get(topic)
+        part = (topic_state.partitions[partition] if topic_state is not None
+                else self.cluster.partition(topic, partition))  # raises UnknownTopicError
         broker = self.cluster.brokers[node]
         now = self.runtime.now_ms
         records = len(columns["record_id"])
@@ -251,7 +253,7 @@ class ReplicaManager:
                 respond(AppendResult(NONE, base))
             return
         self.maybe_advance_high_watermark(part)
-        self._complete_or_delay(part, node, acks, base, end, records, timeout_ms, respond)
+        self._complete_or_delay(part, node, acks, base, end, records, timeout_ms, respond, now)
         if len(part.replicas) > 1:
             self._wake_fetchers(node)
             self._ensure_fetchers(part)
@@ -291,26 +293,26 @@ class ReplicaManager:
         self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                 partition, base, 1, CONTROL_BATCH_BYTES, producer_id)
         self.maybe_advance_high_watermark(part)
-        self._complete_or_delay(part, node, "all", base, base + 1, 1, timeout_ms, respond)
+        self._complete_or_delay(part, node, "all", base, base + 1, 1, timeout_ms, respond, now)
         if len(part.replicas) > 1:
             self._wake_fetchers(node)
             self._ensure_fetchers(part)
 
     def _complete_or_delay(self, part: Partition, node: int, acks: str, base: int,
                            required: int, records: int, timeout_ms: float,
-                           respond: Callable[[AppendResult], None]) -> None:
+                           respond: Callable[[AppendResult], None], now: float) -> None:
         """Answer now (acks 0 or 1, or the high watermark already reached ``required``), else
-        park the request in the produce purgatory (``DelayedProduce``). ``node`` leads."""
+        park the request in the produce purgatory (``DelayedProduce``). ``node`` leads; ``now``
+        is the simulated time in ms."""
         if acks not in ("all", "-1") or part.logs[node].high_watermark >= required:
             respond(AppendResult(NONE, base))
             return
-        delayed = _DelayedProduce(part, required, base, respond,
-                                  self.runtime.now_ms + timeout_ms, node, records)
+        delayed = _DelayedProduce(part, required, base, respond, now + timeout_ms, node, records)
         self._delayed.setdefault((part.topic, part.partition), []).append(delayed)
         self._waiting += 1
         self._arrivals += 1
         heapq.heappush(self._deadlines, (delayed.deadline_ms, self._arrivals, delayed))
-        self._arm_timer()
+        self._arm_timer(now)
 
     def _answer(self, delayed: _DelayedProduce, result: AppendResult) -> None:
         delayed.done = True
@@ -321,16 +323,16 @@ class ReplicaManager:
             self._timer_ms = math.inf
         delayed.respond(result)
 
-    def _arm_timer(self) -> None:
+    def _arm_timer(self, now: float) -> None:
         """Keep one timer at the earliest deadline of a waiting request (``sim.broker.purgatory``:
-        a timer disarmed before it fires costs no event)."""
+        a timer disarmed before it fires costs no event). ``now`` is the simulated time in ms."""
         deadlines = self._deadlines
         while deadlines and deadlines[0][2].done:
             heapq.heappop(deadlines)
         if not deadlines or deadlines[0][0] >= self._timer_ms:
             return
         self._timer_ms = deadlines[0][0]  # replaces a later armed deadline
-        self._timer.arm(self._timer_ms - self.runtime.now_ms)
+        self._timer.arm(self._timer_ms - now)
 
     def _expire(self) -> None:
         """Requests whose timeout ran out get REQUEST_TIMED_OUT (``DelayedProduce`` expiry)."""
@@ -345,7 +347,7 @@ class ReplicaManager:
                                        part.partition, delayed.node, REQUEST_TIMED_OUT,
                                        delayed.records)
                 self._answer(delayed, AppendResult(REQUEST_TIMED_OUT))
-        self._arm_timer()
+        self._arm_timer(now)
 
     def _keyless_in_compacted(self, part: Partition, record_ids: Any) -> bool:
         """``LogValidator.validateKey``: a compacted topic refuses a batch with a record
@@ -375,29 +377,31 @@ class ReplicaManager:
             if not delayed.done:
                 self._answer(delayed, AppendResult(error))
 
-    def _check_delayed(self, part: Partition) -> None:
-        """Answer waiting requests the high watermark reached (``checkEnoughReplicasReachOffset``).
+    def _check_delayed(self, part: Partition, hw: int, enough: bool) -> None:
+        """Answer waiting requests the high watermark ``hw`` reached
+        (``checkEnoughReplicasReachOffset``).
 
-        Reached with the ISR at least ``min.insync.replicas``: success. Reached after the ISR
-        shrank below it: NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records are in the log, the
-        producer is told they failed). Not reached: keep waiting, until the request times out.
+        Reached with the ISR at least ``min.insync.replicas`` (``enough``): success. Reached
+        after the ISR shrank below it: NOT_ENOUGH_REPLICAS_AFTER_APPEND (the records are in the
+        log, the producer is told they failed). Not reached: keep waiting, until the request
+        times out.
         """
         key = (part.topic, part.partition)
         waiting = self._delayed.get(key)
         if not waiting:
             return
-        hw = part.log.high_watermark
-        enough = len(part.isr) >= part.min_insync_replicas
         still = []
+        gone = False  # whether a request left the list (answered now or before)
         for delayed in waiting:
             if delayed.done:
-                continue
-            if hw >= delayed.required_offset:
+                gone = True
+            elif hw >= delayed.required_offset:
+                gone = True
                 self._answer(delayed, AppendResult(NONE, delayed.base_offset) if enough
                              else AppendResult(NOT_ENOUGH_REPLICAS_AFTER_APPEND))
             else:
                 still.append(delayed)
-        if len(still) != len(waiting):  # else nobody was answered: the list stays as it is
+        if gone:  # else the list stays as it is
             self._delayed[key] = still
 
     # -- the high watermark and the ISR -------------------------------------------------------
@@ -408,10 +412,10 @@ class ReplicaManager:
         if leader < 0:
             return
         isr = part.isr
-        if len(isr) < part.min_insync_replicas:
-            self._check_delayed(part)
-            return
         log = part.logs[leader]
+        if len(isr) < part.min_insync_replicas:
+            self._check_delayed(part, log.high_watermark, False)
+            return
         new_hw = log.log_end_offset
         followers = part.followers
         for b in isr:
@@ -419,18 +423,20 @@ class ReplicaManager:
                 offset = followers[b].log_end_offset
                 if offset < new_hw:
                     new_hw = offset
-        if new_hw > log.high_watermark:
+        hw = log.high_watermark
+        if new_hw > hw:
             log.high_watermark = new_hw
+            hw = new_hw
             for delayed in self._delayed_fetches.get(leader, ()):  # a follower parked
                 if not delayed.expiring and delayed.follower in followers and (  # earlier
                         part.logs[delayed.follower].high_watermark < new_hw):  # learns it
                     self._expire_later(delayed)
             if len(part.replicas) > 1:  # with one replica the HW simply follows the LEO
                 self.runtime.trace.emit(HW_ADVANCE, self.runtime.now_ms,
-                                       f"broker-{part.leader}", part.topic, part.partition,
-                                       part.leader, new_hw)
+                                       f"broker-{leader}", part.topic, part.partition,
+                                       leader, new_hw)
         if self._waiting:  # else no acks=all request waits anywhere: nothing to answer
-            self._check_delayed(part)
+            self._check_delayed(part, hw, True)
 
     def set_isr(self, part: Partition, isr: list[int], reason: str) -> None:
         """Change the ISR (Kafka: AlterPartition to the controller) and re-check waiting acks."""
@@ -527,7 +533,7 @@ class ReplicaManager:
             return True
         for part, offset, epoch in delayed.request:
             if (part.leader != leader or part.leader_epoch != epoch
-                    or part.log.log_end_offset > offset):
+                    or part.logs[leader].log_end_offset > offset):
                 return True
         parts = self._followed(delayed.follower, leader)
         if parts is not delayed.parts:  # the metadata changed: did the session?
@@ -578,11 +584,15 @@ class ReplicaManager:
         ``replica.fetch.wait.max.ms`` ran out (for follower ``behind``) also carries the
         partitions whose high watermark that follower lacks (a fetch session's response
         includes a partition whose high watermark changed, KIP-227)."""
-        return [self._read_for_follower(part, epoch, offset) for part, offset, epoch in request
-                if part.leader == leader and part.leader_epoch == epoch
-                and (part.log.log_end_offset > offset or (
-                    behind is not None
-                    and part.log.high_watermark > part.logs[behind].high_watermark))]
+        answer = []
+        for part, offset, epoch in request:
+            if part.leader != leader or part.leader_epoch != epoch:
+                continue
+            log = part.logs[leader]
+            if log.log_end_offset > offset or (
+                    behind is not None and log.high_watermark > part.logs[behind].high_watermark):
+                answer.append(self._read_for_follower(part, log, epoch, offset))
+        return answer
 
     def _followed(self, follower: int, leader: int) -> list[Partition]:
         """Partitions ``follower`` replicates from ``leader`` (cached per metadata version).
@@ -616,36 +626,48 @@ class ReplicaManager:
         answers at once and only the response travels back.
         """
         env = self.runtime.env
-        brokers = self.cluster.brokers
-        network = self.cluster.network
+        cluster = self.cluster
+        brokers = cluster.brokers
+        network = cluster.network
+        key = (follower, leader)
+        # the metadata version ``parts`` was looked up for, and the one the follower last
+        # checked its logs against the leader's at (kept in ``_validated`` for a later fetcher)
+        version = -1
+        validated = self._validated.get(key)
         while True:
-            parts = self._followed(follower, leader)
+            if cluster.metadata_version != version:  # else the same list as before
+                version = cluster.metadata_version
+                parts = self._followed(follower, leader)
             if not brokers[follower].alive or not parts:
-                self._fetchers.discard((follower, leader))
+                self._fetchers.discard(key)
                 return
             if not brokers[leader].alive or not network.connected(follower, leader):
-                yield self.cluster.next_change()  # nothing to do until the cluster changes
+                yield cluster.next_change()  # nothing to do until the cluster changes
                 continue
-            if self._validated.get((follower, leader)) != self.cluster.metadata_version:
+            if validated != version:
                 for part in parts:
                     self._truncate_if_diverged(part, follower)
-                self._validated[(follower, leader)] = self.cluster.metadata_version
+                self._validated[key] = validated = cluster.metadata_version
             request = [(p, p.logs[follower].log_end_offset, p.leader_epoch) for p in parts]
             latency = brokers[leader].latency_ms
             yield env.timeout(latency)  # the fetch request travels to the leader
             if not brokers[leader].alive or not network.deliver(follower, leader):
                 yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
                 continue
+            now = float(env.now)  # the kernel's now_ms
             readable = out_of_isr = False
             for part, offset, epoch in request:
                 if part.leader != leader or part.leader_epoch != epoch:
                     continue
                 state = part.followers.get(follower)
+                log = part.logs[leader]
                 if state is None or offset != state.log_end_offset or (
-                        offset < part.logs[leader].log_end_offset or follower not in part.isr):
-                    self._on_fetch(part, follower, offset)
-                    readable = readable or part.log.log_end_offset > offset
-                    out_of_isr = out_of_isr or follower not in part.isr
+                        offset < log.log_end_offset or follower not in part.isr):
+                    self._on_fetch(part, follower, offset, state, now)
+                    if not readable:  # (_on_fetch appends nothing and moves no leadership)
+                        readable = log.log_end_offset > offset
+                    if not out_of_isr:
+                        out_of_isr = follower not in part.isr
             if readable:
                 data = yield env.timeout(latency, self._read_fetch(leader, request))
             else:
@@ -658,13 +680,17 @@ class ReplicaManager:
                 # producers stop, its last stable offset would stay below the last marker).
                 # A caught-up follower in the ISR waits without a timer, so an idle cluster
                 # simply has no events.
+                news = out_of_isr
+                if not news:
+                    for part, _, _ in request:
+                        if part.logs[follower].high_watermark < part.log.high_watermark:
+                            news = True
+                            break
                 delayed = _DelayedFetch(follower, leader, brokers[leader].incarnation, parts,
-                                        request, _FetchResponse(env))
+                                        request, _FetchResponse(env), expiring=news)
                 self._delayed_fetches.setdefault(leader, []).append(delayed)
-                if out_of_isr or any(
-                        part.logs[follower].high_watermark < part.log.high_watermark
-                        for part, _, _ in request):
-                    self._expire_later(delayed)
+                if news:  # as _expire_later does for a fetch parked earlier
+                    self._fetch_expiry.add(delayed)
                 data = yield delayed.response
                 if data is None:  # the leader went away while the fetch waited there
                     continue
@@ -680,13 +706,15 @@ class ReplicaManager:
             if not built:  # retry later
                 yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
 
-    def _on_fetch(self, part: Partition, follower: int, fetch_offset: int) -> None:
-        """The leader learns the follower's position (``Replica.updateFetchState``)."""
-        now = self.runtime.now_ms
-        state = part.followers.get(follower)
+    def _on_fetch(self, part: Partition, follower: int, fetch_offset: int,
+                  state: FollowerState | None, now: float) -> None:
+        """The leader learns the follower's position (``Replica.updateFetchState``).
+
+        ``state`` is what it knew of the follower (None: nothing yet); ``now`` the time in ms.
+        """
         if state is None:
             state = part.followers[follower] = FollowerState()
-        log = part.log
+        log = part.logs[part.leader]  # the caller checked that the partition has a leader
         leader_leo = log.log_end_offset
         if fetch_offset >= leader_leo:
             state.last_caught_up_ms = now
@@ -702,16 +730,16 @@ class ReplicaManager:
             self.set_isr(part, [*part.isr, follower], f"expand: {follower} caught up")
         self.maybe_advance_high_watermark(part)
 
-    def _read_for_follower(self, part: Partition, epoch: int, offset: int
+    def _read_for_follower(self, part: Partition, log: PartitionLog, epoch: int, offset: int
                            ) -> tuple[Partition, int, list[Batch], int, int, str | None, int]:
-        """The leader's answer for one partition of a follower's fetch: batches from
-        ``offset``, its high watermark and log start offset (of the whole log, remote tier
-        included), an error for an offset a tiered leader no longer has on disk, and its local
-        log start offset."""
-        log = part.log
+        """The leader's answer for one partition of a follower's fetch, read from ``log``, the
+        leader's: batches from ``offset``, its high watermark and log start offset (of the
+        whole log, remote tier included), an error for an offset a tiered leader no longer has
+        on disk, and its local log start offset."""
         if self.cluster.remote_tier is None:  # no tiered topics: the local log is the whole log
+            start = log.log_start_offset
             return (part, epoch, log.batches_from(offset, REPLICA_FETCH_MAX_BYTES),
-                    log.high_watermark, log.log_start_offset, None, log.log_start_offset)
+                    log.high_watermark, start, None, start)
         error = remote_log_manager.follower_fetch_error(self.cluster, part, offset)
         batches = [] if error else log.batches_from(offset, REPLICA_FETCH_MAX_BYTES)
         return (part, epoch, batches, log.high_watermark,
@@ -746,8 +774,9 @@ class ReplicaManager:
                   else [b for b in batches if b.base_offset >= end])
         if usable and usable[0].base_offset == end:
             segments = len(log.segments)
-            log.copy_batches_from(part.log, usable)
-            self._emit_rolls(part, follower, log, segments)
+            log.copy_batches_from(part.logs[leader], usable)
+            if len(log.segments) != segments:  # the copy rolled a segment
+                self._emit_rolls(part, follower, log, segments)
         log.high_watermark = min(leader_hw, log.log_end_offset)
         deleted = log.maybe_increment_log_start_offset(leader_start)
         if deleted:
