@@ -186,8 +186,11 @@ _MAXIMUM = np.maximum.reduce
 def _max_timestamp(timestamps: np.ndarray) -> int:
     """The largest of a batch's timestamps (-1 for none). A typical batch holds a few records,
     for which Python's ``max`` over a list is several times cheaper than a NumPy reduction."""
-    if len(timestamps) <= 64:
-        return int(max(timestamps.tolist(), default=-1))
+    n = len(timestamps)
+    if n == 1:  # the commonest batch: its only timestamp
+        return int(timestamps.item())
+    if n <= 64:
+        return int(max(timestamps.tolist())) if n else -1
     return int(_MAXIMUM(timestamps))
 
 
@@ -207,6 +210,7 @@ class Batch(NamedTuple):
     @property
     def last_offset(self) -> int:
         return self.base_offset + self.records - 1
+
 
 
 DEFAULT_SEGMENT_BYTES = 1 << 30  # segment.bytes, 1 GiB
@@ -304,20 +308,32 @@ class PartitionLog:
         Transactional and control batches also update the transaction state
         (``sim.broker.transaction_index``): where open transactions start, which were aborted.
         """
-        n = len(columns["timestamp_ms"])
+        timestamps = columns["timestamp_ms"]
+        n = len(timestamps)
         self._write_blocks(columns, n)
-        batch = Batch(self.log_end_offset, n, size_bytes, producer_id, leader_epoch,
-                      base_sequence, producer_epoch, is_transactional, is_control)
-        return self._add_batch(batch, _max_timestamp(columns["timestamp_ms"]),
+        # Batch(...) without the Python-level __new__ a NamedTuple calls: half the cost
+        batch = tuple.__new__(Batch, (self.log_end_offset, n, size_bytes, producer_id,
+                                      leader_epoch, base_sequence, producer_epoch,
+                                      is_transactional, is_control))
+        return self._add_batch(batch, _max_timestamp(timestamps),
                                int(columns["key_hash"][0]) if is_control else -1)
 
     def _add_batch(self, batch: Batch, max_timestamp: int, control_type: int) -> int:
         """Enter ``batch``, whose records were just written past the log end (where it
         starts): segments, epochs, the batch index, producer and transaction state, the log
-        end. Returns its base offset."""
-        base, n, size_bytes = batch.base_offset, batch.records, batch.size_bytes
+        end. Returns its base offset.
+
+        A new segment is rolled first if the batch would overflow the active one, or comes
+        more than ``segment.ms`` after its first batch (``LogSegment.shouldRoll``). This runs
+        for every batch every replica stores, so the batch's fields are unpacked once.
+        """
+        (base, n, size_bytes, producer_id, leader_epoch, base_sequence, producer_epoch,
+         is_transactional, _) = batch
         active = self.segments[-1]
-        if active.size_bytes and self._should_roll(size_bytes, max_timestamp):
+        if active.size_bytes and (
+                active.size_bytes > self.segment_bytes - size_bytes
+                or (active.rolling_timestamp_ms >= 0
+                    and max_timestamp - active.rolling_timestamp_ms > self.segment_ms)):
             active = self.roll()
         if active.rolling_timestamp_ms < 0:
             active.rolling_timestamp_ms = max_timestamp
@@ -326,16 +342,15 @@ class PartitionLog:
         if max_timestamp > active.max_timestamp_ms:
             active.max_timestamp_ms = max_timestamp
         epochs = self.epochs
-        if batch.leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
-            epochs.append((batch.leader_epoch, base))
+        if leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
+            epochs.append((leader_epoch, base))
         self._batches.append(batch)
-        if batch.base_sequence >= 0:
-            self.producer_state.update(batch.producer_id, batch.producer_epoch,
-                                       batch.base_sequence, n, base)
-        elif batch.producer_id >= 0:  # a marker, or a coordinator's transactional offsets: a
+        if base_sequence >= 0:
+            self.producer_state.update(producer_id, producer_epoch, base_sequence, n, base)
+        elif producer_id >= 0:  # a marker, or a coordinator's transactional offsets: a
             # newer epoch fences the older one on every replica
-            self.producer_state.update_epoch(batch.producer_id, batch.producer_epoch)
-        if batch.is_transactional:
+            self.producer_state.update_epoch(producer_id, producer_epoch)
+        if is_transactional:
             self.transactions.append(batch, control_type)
         self.log_end_offset += n
         PartitionLog.changes += 1
@@ -349,9 +364,9 @@ class PartitionLog:
         if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
             # the usual case: all in the open last block
             cols = self._blocks[block_index].cols
-            if n == 1:  # setting one element costs half what a one-element slice does
+            if n == 1:  # setting one Python int costs a third of what a one-element slice does
                 for name, column in cols.items():
-                    column[fill] = columns[name][0]
+                    column[fill] = columns[name].item()
             else:
                 for name, column in cols.items():
                     column[fill : fill + n] = columns[name]
@@ -380,17 +395,6 @@ class PartitionLog:
     def closed_segments(self) -> list[Segment]:
         """Every segment but the active one, oldest first."""
         return self.segments[:-1]
-
-    def _should_roll(self, size_bytes: int, max_timestamp: int) -> bool:
-        """``LogSegment.shouldRoll``: a non-empty active segment that the batch would overflow,
-        or whose first batch is more than ``segment.ms`` older than this one."""
-        active = self.segments[-1]
-        if active.size_bytes == 0:
-            return False
-        if active.size_bytes > self.segment_bytes - size_bytes:
-            return True
-        return (active.rolling_timestamp_ms >= 0
-                and max_timestamp - active.rolling_timestamp_ms > self.segment_ms)
 
     def roll(self) -> Segment:
         """Close the active segment and start a new empty one at the log end offset.
@@ -548,9 +552,14 @@ class PartitionLog:
                 and stop <= self.log_end_offset:
             block = self._blocks[b]
             at = b * BLOCK_RECORDS
+            a, z = lo - at, hi - at
             if not block.sealed:  # the usual case, the open block at the log end: views
-                return {name: column[lo - at : hi - at] for name, column in block.cols.items()}
-            return {name: block.read(name, lo - at, hi - at) for name in RECORD_COLUMNS}
+                cols = block.cols  # (written out: no comprehension's frame for every fetch)
+                return {"timestamp_ms": cols["timestamp_ms"][a:z],
+                        "key_hash": cols["key_hash"][a:z],
+                        "value_size": cols["value_size"][a:z],
+                        "record_id": cols["record_id"][a:z]}
+            return {name: block.read(name, a, z) for name in RECORD_COLUMNS}
         return {name: self.column(name, start, stop) for name in RECORD_COLUMNS}
 
     def retained(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
@@ -678,12 +687,13 @@ class PartitionLog:
         self._write_blocks(columns, at - start)
         if (at - self._block_base) // BLOCK_RECORDS > (start - self._block_base) // BLOCK_RECORDS:
             self._share_full_blocks(leader, start, at)  # the copy filled a block
-        if len(batches) == 1:
-            starts = [0]
-            max_timestamps = [_max_timestamp(columns["timestamp_ms"])]
-        else:
-            starts = [b.base_offset - start for b in batches]
-            max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
+        if len(batches) == 1:  # the usual fetch of a busy partition: one batch
+            batch = batches[0]
+            self._add_batch(batch, _max_timestamp(columns["timestamp_ms"]),
+                            int(columns["key_hash"][0]) if batch.is_control else -1)
+            return
+        starts = [b.base_offset - start for b in batches]
+        max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
         key_hash = columns["key_hash"]
         for batch, max_timestamp, first in zip(batches, max_timestamps, starts, strict=True):
             # a fetched batch is stored as the leader stored it (a Batch never changes)
