@@ -645,6 +645,8 @@ class PartitionLog:
             return self._batches[i:]
         batches = self._batches
         end = len(batches)
+        if i >= end - 1:  # the newest batch or none: the usual fetch of a follower keeping up
+            return batches[i:]
         out: list[Batch] = []
         size = 0
         while i < end:
@@ -841,8 +843,18 @@ class PartitionLog:
                 self.producer_state.update_epoch(pid, epoch)
 
     def _batch_index(self, offset: int) -> int:
-        """Index of the first batch whose base offset is ≥ ``offset`` (a binary search)."""
-        return bisect_left(self._batches, offset, key=_BASE_OFFSET)
+        """Index of the first batch whose base offset is ≥ ``offset`` (a binary search).
+
+        A follower's fetch usually asks for the newest batch, or for none (at the log end):
+        those two are looked at first.
+        """
+        batches = self._batches
+        n = len(batches)
+        if not n or batches[-1][0] < offset:  # past every batch's base offset
+            return n
+        if n == 1 or batches[-2][0] < offset:  # the newest batch
+            return n - 1
+        return bisect_left(batches, offset, key=_BASE_OFFSET)
 
     def nbytes(self) -> int:
         """Bytes this replica's log stores: its record columns and the batch index (about 100
