@@ -350,6 +350,22 @@ def test_empty_batch_keeps_offsets() -> None:
     assert plog.batch_count == 2
 
 
+def test_changes_counts_every_move_of_any_log() -> None:
+    """``PartitionLog.changes`` moves whenever any log's end, high watermark or start moves
+    (and when a reader such as the remote tier bumps it), not when nothing moved. It is kept
+    outside the class: assigning a class attribute at every append would make CPython forget
+    what it cached about every log's attributes."""
+    first, second = PartitionLog(), PartitionLog()
+    before = PartitionLog.changes
+    append(first, 3)
+    second.high_watermark = 0  # no move
+    first.high_watermark = 2
+    first.log_start_offset = 1
+    PartitionLog.changes += 1  # as sim.broker.remote_log_manager counts a remote read
+    assert PartitionLog.changes == before + 4
+    assert "changes" not in vars(PartitionLog)
+
+
 def test_unknown_column_is_a_key_error() -> None:
     """Asking for a column the log does not store fails."""
     plog = PartitionLog()
