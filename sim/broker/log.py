@@ -212,7 +212,6 @@ class Batch(NamedTuple):
         return self.base_offset + self.records - 1
 
 
-
 DEFAULT_SEGMENT_BYTES = 1 << 30  # segment.bytes, 1 GiB
 DEFAULT_SEGMENT_MS = 604_800_000  # segment.ms, 7 days
 
