@@ -88,7 +88,9 @@ class Kernel:
 
     @property
     def now_ms(self) -> float:
-        return float(self.env.now)
+        """Simulated time in ms, as a float. Read for nearly every event, so it reads SimPy's
+        clock directly (``Environment.now`` is a property around ``_now``)."""
+        return float(self.env._now)
 
     def spawn_rng(self) -> np.random.Generator:
         """A child random stream for one component, independent of the others."""

@@ -195,16 +195,28 @@ class _Column:
 
 
 class _KindColumns:
-    """The events of one kind: ``seq``, ``time_ms``, ``component`` then the kind's fields."""
+    """The events of one kind: ``seq``, ``time_ms``, ``component`` then the kind's fields.
 
-    __slots__ = ("columns", "count", "kind", "pending", "width")
+    ``pending`` holds the values of the events not yet in typed chunks, one after another
+    (``width`` values an event); ``flush`` turns them into a chunk per column once ``limit``
+    values are waiting (``CHUNK`` events).
+    """
+
+    __slots__ = ("arity", "columns", "flushed", "kind", "limit", "pending", "width")
 
     def __init__(self, kind: EventKind) -> None:
         self.kind = kind
-        self.width = 3 + len(kind.fields)
+        self.arity = len(kind.fields)
+        self.width = 3 + self.arity
+        self.limit = CHUNK * self.width
         self.pending: list[Any] = []
         self.columns = [_Column() for _ in range(self.width)]
-        self.count = 0
+        self.flushed = 0  # events already in the typed chunks
+
+    @property
+    def count(self) -> int:
+        """Events of this kind so far (not counted at each emit: derived when asked)."""
+        return self.flushed + len(self.pending) // self.width
 
     def flush(self, strings: _Strings) -> None:
         """Turn the pending values into one typed chunk per column."""
@@ -213,6 +225,7 @@ class _KindColumns:
             return
         for i, column in enumerate(self.columns):
             column.add(pending[i::width], strings)
+        self.flushed += len(pending) // width
         self.pending = []
 
 
@@ -230,19 +243,30 @@ class Trace:
         return self._seq
 
     def emit(self, kind: EventKind, time_ms: float, component: str, *values: Any) -> None:
-        """Record one event; ``values`` follow ``kind.fields`` in order."""
+        """Record one event; ``values`` follow ``kind.fields`` in order.
+
+        Every component calls this for everything it does, so it only appends the values to
+        the kind's pending list (``_KindColumns``); the rest waits for a flush.
+        """
+        columns = self._kinds.get(kind.name)
+        if columns is None or len(values) != columns.arity:
+            columns = self._columns_for(kind, values)
+        pending = columns.pending
+        pending += (self._seq, time_ms, component, *values)
+        self._seq += 1
+        if len(pending) >= columns.limit:
+            columns.flush(self._strings)
+
+    def _columns_for(self, kind: EventKind, values: tuple[Any, ...]) -> _KindColumns:
+        """The columns of ``kind`` (new at its first event), checking that ``values`` match
+        its fields."""
         columns = self._kinds.get(kind.name)
         if columns is None:
             columns = self._kinds[kind.name] = _KindColumns(kind)
-        if len(values) != columns.width - 3:
+        if len(values) != columns.arity:
             raise ValueError(f"Event kind {kind.name!r} has fields {kind.fields} but "
                              f"{len(values)} values were given: {values!r}.")
-        pending = columns.pending
-        pending.extend((self._seq, time_ms, component, *values))
-        columns.count += 1
-        self._seq += 1
-        if len(pending) >= CHUNK * columns.width:
-            columns.flush(self._strings)
+        return columns
 
     def count(self, kind: EventKind) -> int:
         columns = self._kinds.get(kind.name)

@@ -153,6 +153,27 @@ def test_batches_from_reads_whole_batches_up_to_max_bytes() -> None:
     assert plog.batches_from(40) == []
 
 
+@given(st.lists(st.sampled_from([0, 1, 1, 1, 2, 5]), max_size=30), st.integers(1, 400))
+def test_batches_from_any_offset_is_every_batch_from_there(sizes: list[int],
+                                                            max_bytes: int) -> None:
+    """From any offset (empty batches included, which share their base offset with the next
+    batch), a read returns every batch whose base offset is at or after it; with ``max_bytes``
+    a prefix of those: at least one batch, and no more than fit in ``max_bytes``."""
+    plog = PartitionLog()
+    for i, n in enumerate(sizes):
+        append(plog, n, 50 + 30 * (i % 4))
+    every = [log.Batch(*row) for row in plog.batches().itertuples(index=False)]
+    for offset in range(plog.log_end_offset + 2):
+        expected = [b for b in every if b.base_offset >= offset]
+        assert plog.batches_from(offset) == expected
+        limited = plog.batches_from(offset, max_bytes)
+        assert limited == expected[: len(limited)]
+        assert bool(limited) == bool(expected)
+        assert len(limited) <= 1 or sum(b.size_bytes for b in limited) <= max_bytes
+        if len(limited) < len(expected):  # stopped where the next batch would overflow
+            assert sum(b.size_bytes for b in expected[: len(limited) + 1]) > max_bytes
+
+
 # --- Leader epochs, follower copies and truncation -----------------------------------------------
 
 
@@ -329,6 +350,22 @@ def test_empty_batch_keeps_offsets() -> None:
     assert plog.batch_count == 2
 
 
+def test_changes_counts_every_move_of_any_log() -> None:
+    """``PartitionLog.changes`` moves whenever any log's end, high watermark or start moves
+    (and when a reader such as the remote tier bumps it), not when nothing moved. It is kept
+    outside the class: assigning a class attribute at every append would make CPython forget
+    what it cached about every log's attributes."""
+    first, second = PartitionLog(), PartitionLog()
+    before = PartitionLog.changes
+    append(first, 3)
+    second.high_watermark = 0  # no move
+    first.high_watermark = 2
+    first.log_start_offset = 1
+    PartitionLog.changes += 1  # as sim.broker.remote_log_manager counts a remote read
+    assert PartitionLog.changes == before + 4
+    assert "changes" not in vars(PartitionLog)
+
+
 def test_unknown_column_is_a_key_error() -> None:
     """Asking for a column the log does not store fails."""
     plog = PartitionLog()
@@ -441,6 +478,46 @@ def test_a_follower_copies_a_run_of_batches_exactly() -> None:
     assert follower.epochs == leader.epochs
     with pytest.raises(ValueError, match="does not follow"):
         follower.copy_batches_from(leader, batches[-1:])
+
+
+BATCH_KINDS = st.sampled_from(["one", "one", "one", "few", "txn", "marker", "epoch"])
+
+
+@given(st.lists(BATCH_KINDS, max_size=60), st.lists(st.integers(1, 4), min_size=1))
+def test_a_follower_fetching_as_it_goes_ends_like_its_leader(kinds: list[str],
+                                                             fetches: list[int]) -> None:
+    """A follower that copies the leader's new batches a few at a time (mostly one record
+    each, as under light load: idempotent, transactional, markers, new leader epochs, segment
+    rolls) ends with the leader's records, batches, segments, epochs, sizes, producer state
+    and transaction state."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        leader = PartitionLog(segment_bytes=400)
+        follower = PartitionLog(segment_bytes=400)
+        epoch = sequence = 0
+        for i, kind in enumerate(kinds):
+            n = 3 if kind == "few" else 1
+            cols = columns(n, leader.log_end_offset)
+            if kind == "marker":  # an abort or commit marker of producer 9's transaction
+                cols["key_hash"][:] = i % 2
+                leader.append_batch(cols, 70, 9, epoch, is_transactional=True,
+                                    is_control=True)
+            elif kind == "txn":
+                leader.append_batch(cols, 90, 9, epoch, sequence, is_transactional=True)
+                sequence += 1
+            else:
+                epoch += kind == "epoch"
+                leader.append_batch(cols, 60 + 20 * n, 7, epoch, i)
+            take = fetches[i % len(fetches)]
+            if i % take == 0 or i == len(kinds) - 1:
+                follower.copy_batches_from(leader, leader.batches_from(follower.log_end_offset))
+        pd.testing.assert_frame_equal(follower.records(), leader.records())
+        pd.testing.assert_frame_equal(follower.batches(), leader.batches())
+        pd.testing.assert_frame_equal(follower.segments_frame(), leader.segments_frame())
+        assert (follower.epochs, follower.size_bytes, follower.log_end_offset) == (
+            leader.epochs, leader.size_bytes, leader.log_end_offset)
+        assert repr(follower.producer_state) == repr(leader.producer_state)
+        assert (follower.transactions.ongoing, follower.transactions.aborted) == (
+            leader.transactions.ongoing, leader.transactions.aborted)
 
 
 # --- Followers' full blocks kept once in memory --------------------------------------------------

@@ -77,6 +77,38 @@ def test_count_and_len() -> None:
     assert trace.count(events.FAULT) == 0
 
 
+def test_counts_stay_exact_across_chunks() -> None:
+    """Counts, frames and order stay exact when a kind's events fill several chunks (values
+    become typed arrays every ``CHUNK`` events) while another kind's do not."""
+    trace = Trace()
+    n = 2 * events.CHUNK + 7
+    for i in range(n):
+        trace.emit(events.LOG_APPEND, float(i), "broker-0", 0, "t", 0, i, 1, 70, 5)
+        if i % 1000 == 0:
+            trace.emit(events.FAULT, float(i), "faults", 1, "slow_broker", f"at {i}")
+        if i == events.CHUNK + 1:  # a frame asked for between chunks
+            assert len(trace.frame(events.LOG_APPEND)) == events.CHUNK + 2
+    faults = n // 1000 + 1
+    assert (trace.count(events.LOG_APPEND), trace.count(events.FAULT)) == (n, faults)
+    assert len(trace) == n + faults
+    appends = trace.frame(events.LOG_APPEND)
+    assert appends["offset"].tolist() == list(range(n))
+    assert trace.to_frame()["seq"].tolist() == list(range(n + faults))
+
+
+def test_an_event_with_the_wrong_number_of_values_is_refused_and_not_counted() -> None:
+    """Values must match the kind's fields; a refused event leaves the trace as it was."""
+    trace = sample_trace()
+    for values in ((0, 2, 30), (0, 2, 30, 4000, 5)):
+        with pytest.raises(ValueError, match=r"request\.sent"):
+            trace.emit(events.REQUEST_SENT, 3.0, "producer", *values)
+    with pytest.raises(ValueError, match="fault"):  # a kind's first event
+        trace.emit(events.FAULT, 3.0, "faults", 1)
+    assert (len(trace), trace.count(events.REQUEST_SENT), trace.count(events.FAULT)) == (5, 1, 0)
+    trace.emit(events.REQUEST_SENT, 3.0, "producer", 1, 1, 1, 1)
+    assert trace.to_frame()["seq"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
 def test_tail_returns_the_last_events() -> None:
     """tail(n) is the last n events in emission order."""
     tail = sample_trace().tail(2)

@@ -202,7 +202,8 @@ class Partition:
     @property
     def log(self) -> PartitionLog:
         """The leader's log (the last leader's while the partition is offline)."""
-        return self.logs[self.leader if self.leader >= 0 else self.last_leader]
+        leader = self.leader
+        return self.logs[leader if leader >= 0 else self.last_leader]
 
     @property
     def min_insync_replicas(self) -> int:
@@ -380,7 +381,10 @@ class Cluster:
             ) from None
 
     def partition(self, topic: str, partition: int) -> Partition:
-        return self.topic(topic).partitions[partition]
+        """One partition of a topic (asked for every batch a broker handles, so the topic is
+        looked up directly; ``topic`` explains an unknown one)."""
+        topics = self.topics
+        return (topics[topic] if topic in topics else self.topic(topic)).partitions[partition]
 
     def leader(self, topic: str, partition: int) -> Broker:
         return self.brokers[self.partition(topic, partition).leader]

@@ -186,8 +186,11 @@ _MAXIMUM = np.maximum.reduce
 def _max_timestamp(timestamps: np.ndarray) -> int:
     """The largest of a batch's timestamps (-1 for none). A typical batch holds a few records,
     for which Python's ``max`` over a list is several times cheaper than a NumPy reduction."""
-    if len(timestamps) <= 64:
-        return int(max(timestamps.tolist(), default=-1))
+    n = len(timestamps)
+    if n == 1:  # the commonest batch: its only timestamp
+        return int(timestamps.item())
+    if n <= 64:
+        return int(max(timestamps.tolist())) if n else -1
     return int(_MAXIMUM(timestamps))
 
 
@@ -220,18 +223,48 @@ def log_for(topic_config: Mapping[str, Any]) -> PartitionLog:
                         int(topic_config.get("segment.ms", DEFAULT_SEGMENT_MS)))
 
 
-class PartitionLog:
+class _Changes:
+    """The count behind ``PartitionLog.changes``."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_changes = _Changes()
+
+
+class _LogClass(type):
+    """The metaclass of ``PartitionLog``: gives it the class attribute ``changes``, kept in
+    ``_changes`` rather than in the class.
+
+    ``PartitionLog.changes`` is bumped (for every log) whenever a log's end, high watermark or
+    start moves: readers that found nothing to read need not look again until it, or the
+    metadata, has changed. It changes for nearly every event, and CPython forgets what it
+    cached about a class's attributes whenever one of them is assigned: a counter stored in
+    the class made every attribute read of every log several times slower. The logs bump
+    ``_changes.count`` directly; ``PartitionLog.changes`` reads and writes the same count.
+    """
+
+    @property
+    def changes(cls) -> int:
+        return _changes.count
+
+    @changes.setter
+    def changes(cls, value: int) -> None:
+        _changes.count = value
+
+
+class PartitionLog(metaclass=_LogClass):
     """The records of one replica of one partition.
 
     Records are appended a batch at a time; offsets are consecutive from ``log_start_offset``.
     ``segment_bytes`` and ``segment_ms`` decide when a new segment starts (see the module
     docstring). The segment API for retention and tiering: ``segments`` (oldest first, the last
     is active), ``active_segment``, ``closed_segments()`` and ``delete_oldest_segments(n)``.
+    ``PartitionLog.changes`` counts changes to any log (``_LogClass``).
     """
-
-    changes = 0
-    """Bumped (for every log) whenever a log's end, high watermark or start moves: readers that
-    found nothing to read need not look again until it, or the metadata, has changed."""
 
     def __init__(self, segment_bytes: int = DEFAULT_SEGMENT_BYTES,
                  segment_ms: int = DEFAULT_SEGMENT_MS) -> None:
@@ -266,7 +299,7 @@ class PartitionLog:
     def high_watermark(self, offset: int) -> None:
         if offset != self._high_watermark:
             self._high_watermark = offset
-            PartitionLog.changes += 1
+            _changes.count += 1  # PartitionLog.changes
             if self.transactions.completed:  # UnifiedLog.updateHighWatermarkMetadata
                 self.transactions.on_high_watermark_updated(offset)
 
@@ -278,7 +311,7 @@ class PartitionLog:
     def log_start_offset(self, offset: int) -> None:
         if offset != self._log_start_offset:
             self._log_start_offset = offset
-            PartitionLog.changes += 1
+            _changes.count += 1  # PartitionLog.changes
 
     def __repr__(self) -> str:
         return (f"PartitionLog(records={len(self)}, batches={len(self._batches)}, "
@@ -304,20 +337,32 @@ class PartitionLog:
         Transactional and control batches also update the transaction state
         (``sim.broker.transaction_index``): where open transactions start, which were aborted.
         """
-        n = len(columns["timestamp_ms"])
+        timestamps = columns["timestamp_ms"]
+        n = len(timestamps)
         self._write_blocks(columns, n)
-        batch = Batch(self.log_end_offset, n, size_bytes, producer_id, leader_epoch,
-                      base_sequence, producer_epoch, is_transactional, is_control)
-        return self._add_batch(batch, _max_timestamp(columns["timestamp_ms"]),
+        # Batch(...) without the Python-level __new__ a NamedTuple calls: half the cost
+        batch = tuple.__new__(Batch, (self.log_end_offset, n, size_bytes, producer_id,
+                                      leader_epoch, base_sequence, producer_epoch,
+                                      is_transactional, is_control))
+        return self._add_batch(batch, _max_timestamp(timestamps),
                                int(columns["key_hash"][0]) if is_control else -1)
 
     def _add_batch(self, batch: Batch, max_timestamp: int, control_type: int) -> int:
         """Enter ``batch``, whose records were just written past the log end (where it
         starts): segments, epochs, the batch index, producer and transaction state, the log
-        end. Returns its base offset."""
-        base, n, size_bytes = batch.base_offset, batch.records, batch.size_bytes
+        end. Returns its base offset.
+
+        A new segment is rolled first if the batch would overflow the active one, or comes
+        more than ``segment.ms`` after its first batch (``LogSegment.shouldRoll``). This runs
+        for every batch every replica stores, so the batch's fields are unpacked once.
+        """
+        (base, n, size_bytes, producer_id, leader_epoch, base_sequence, producer_epoch,
+         is_transactional, _) = batch
         active = self.segments[-1]
-        if active.size_bytes and self._should_roll(size_bytes, max_timestamp):
+        if active.size_bytes and (
+                active.size_bytes > self.segment_bytes - size_bytes
+                or (active.rolling_timestamp_ms >= 0
+                    and max_timestamp - active.rolling_timestamp_ms > self.segment_ms)):
             active = self.roll()
         if active.rolling_timestamp_ms < 0:
             active.rolling_timestamp_ms = max_timestamp
@@ -326,19 +371,18 @@ class PartitionLog:
         if max_timestamp > active.max_timestamp_ms:
             active.max_timestamp_ms = max_timestamp
         epochs = self.epochs
-        if batch.leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
-            epochs.append((batch.leader_epoch, base))
+        if leader_epoch > (epochs[-1][0] if epochs else -1):  # a new latest_epoch
+            epochs.append((leader_epoch, base))
         self._batches.append(batch)
-        if batch.base_sequence >= 0:
-            self.producer_state.update(batch.producer_id, batch.producer_epoch,
-                                       batch.base_sequence, n, base)
-        elif batch.producer_id >= 0:  # a marker, or a coordinator's transactional offsets: a
+        if base_sequence >= 0:
+            self.producer_state.update(producer_id, producer_epoch, base_sequence, n, base)
+        elif producer_id >= 0:  # a marker, or a coordinator's transactional offsets: a
             # newer epoch fences the older one on every replica
-            self.producer_state.update_epoch(batch.producer_id, batch.producer_epoch)
-        if batch.is_transactional:
+            self.producer_state.update_epoch(producer_id, producer_epoch)
+        if is_transactional:
             self.transactions.append(batch, control_type)
         self.log_end_offset += n
-        PartitionLog.changes += 1
+        _changes.count += 1  # PartitionLog.changes
         self.size_bytes += size_bytes
         return base
 
@@ -349,9 +393,9 @@ class PartitionLog:
         if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
             # the usual case: all in the open last block
             cols = self._blocks[block_index].cols
-            if n == 1:  # setting one element costs half what a one-element slice does
+            if n == 1:  # setting one Python int costs a third of what a one-element slice does
                 for name, column in cols.items():
-                    column[fill] = columns[name][0]
+                    column[fill] = columns[name].item()
             else:
                 for name, column in cols.items():
                     column[fill : fill + n] = columns[name]
@@ -380,17 +424,6 @@ class PartitionLog:
     def closed_segments(self) -> list[Segment]:
         """Every segment but the active one, oldest first."""
         return self.segments[:-1]
-
-    def _should_roll(self, size_bytes: int, max_timestamp: int) -> bool:
-        """``LogSegment.shouldRoll``: a non-empty active segment that the batch would overflow,
-        or whose first batch is more than ``segment.ms`` older than this one."""
-        active = self.segments[-1]
-        if active.size_bytes == 0:
-            return False
-        if active.size_bytes > self.segment_bytes - size_bytes:
-            return True
-        return (active.rolling_timestamp_ms >= 0
-                and max_timestamp - active.rolling_timestamp_ms > self.segment_ms)
 
     def roll(self) -> Segment:
         """Close the active segment and start a new empty one at the log end offset.
@@ -462,7 +495,7 @@ class PartitionLog:
         self._blocks.clear()
         self._batches.clear()
         self._block_base = self.log_start_offset = self.log_end_offset = offset
-        PartitionLog.changes += 1
+        _changes.count += 1  # PartitionLog.changes
         self.high_watermark = offset
         self.size_bytes = 0
         self.segments = [Segment(offset)]
@@ -548,9 +581,14 @@ class PartitionLog:
                 and stop <= self.log_end_offset:
             block = self._blocks[b]
             at = b * BLOCK_RECORDS
+            a, z = lo - at, hi - at
             if not block.sealed:  # the usual case, the open block at the log end: views
-                return {name: column[lo - at : hi - at] for name, column in block.cols.items()}
-            return {name: block.read(name, lo - at, hi - at) for name in RECORD_COLUMNS}
+                cols = block.cols  # (written out: no comprehension's frame for every fetch)
+                return {"timestamp_ms": cols["timestamp_ms"][a:z],
+                        "key_hash": cols["key_hash"][a:z],
+                        "value_size": cols["value_size"][a:z],
+                        "record_id": cols["record_id"][a:z]}
+            return {name: block.read(name, a, z) for name in RECORD_COLUMNS}
         return {name: self.column(name, start, stop) for name in RECORD_COLUMNS}
 
     def retained(self, start: int | None = None, stop: int | None = None) -> np.ndarray:
@@ -636,6 +674,8 @@ class PartitionLog:
             return self._batches[i:]
         batches = self._batches
         end = len(batches)
+        if i >= end - 1:  # the newest batch or none: the usual fetch of a follower keeping up
+            return batches[i:]
         out: list[Batch] = []
         size = 0
         while i < end:
@@ -678,12 +718,13 @@ class PartitionLog:
         self._write_blocks(columns, at - start)
         if (at - self._block_base) // BLOCK_RECORDS > (start - self._block_base) // BLOCK_RECORDS:
             self._share_full_blocks(leader, start, at)  # the copy filled a block
-        if len(batches) == 1:
-            starts = [0]
-            max_timestamps = [_max_timestamp(columns["timestamp_ms"])]
-        else:
-            starts = [b.base_offset - start for b in batches]
-            max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
+        if len(batches) == 1:  # the usual fetch of a busy partition: one batch
+            batch = batches[0]
+            self._add_batch(batch, _max_timestamp(columns["timestamp_ms"]),
+                            int(columns["key_hash"][0]) if batch.is_control else -1)
+            return
+        starts = [b.base_offset - start for b in batches]
+        max_timestamps = np.maximum.reduceat(columns["timestamp_ms"], starts).tolist()
         key_hash = columns["key_hash"]
         for batch, max_timestamp, first in zip(batches, max_timestamps, starts, strict=True):
             # a fetched batch is stored as the leader stored it (a Batch never changes)
@@ -746,7 +787,7 @@ class PartitionLog:
         self.size_bytes -= sum(b.size_bytes for b in self._batches[keep:])
         del self._batches[keep:]
         self.log_end_offset = offset
-        PartitionLog.changes += 1
+        _changes.count += 1  # PartitionLog.changes
         self.high_watermark = min(self.high_watermark, offset)
         self.epochs = [(e, start) for e, start in self.epochs if start < offset]
         needed = (offset - self._block_base + BLOCK_RECORDS - 1) // BLOCK_RECORDS
@@ -831,8 +872,18 @@ class PartitionLog:
                 self.producer_state.update_epoch(pid, epoch)
 
     def _batch_index(self, offset: int) -> int:
-        """Index of the first batch whose base offset is ≥ ``offset`` (a binary search)."""
-        return bisect_left(self._batches, offset, key=_BASE_OFFSET)
+        """Index of the first batch whose base offset is ≥ ``offset`` (a binary search).
+
+        A follower's fetch usually asks for the newest batch, or for none (at the log end):
+        those two are looked at first.
+        """
+        batches = self._batches
+        n = len(batches)
+        if not n or batches[-1][0] < offset:  # past every batch's base offset
+            return n
+        if n == 1 or batches[-2][0] < offset:  # the newest batch
+            return n - 1
+        return bisect_left(batches, offset, key=_BASE_OFFSET)
 
     def nbytes(self) -> int:
         """Bytes this replica's log stores: its record columns and the batch index (about 100
