@@ -19,7 +19,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.broker import log
-from sim.broker.log import BATCH_COLUMNS, BLOCK_RECORDS, RECORD_COLUMNS, PartitionLog, Segment
+from sim.broker.log import (
+    BATCH_COLUMNS,
+    BLOCK_RECORDS,
+    RECORD_COLUMNS,
+    PartitionLog,
+    Segment,
+    log_changes,
+)
 
 
 def columns(n: int, start: int = 0) -> dict[str, np.ndarray]:
@@ -351,19 +358,16 @@ def test_empty_batch_keeps_offsets() -> None:
 
 
 def test_changes_counts_every_move_of_any_log() -> None:
-    """``PartitionLog.changes`` moves whenever any log's end, high watermark or start moves
-    (and when a reader such as the remote tier bumps it), not when nothing moved. It is kept
-    outside the class: assigning a class attribute at every append would make CPython forget
-    what it cached about every log's attributes."""
+    """``log_changes`` moves whenever any log's end, high watermark or start moves (and when a
+    reader such as the remote tier bumps it), not when nothing moved."""
     first, second = PartitionLog(), PartitionLog()
-    before = PartitionLog.changes
+    before = log_changes.count
     append(first, 3)
     second.high_watermark = 0  # no move
     first.high_watermark = 2
     first.log_start_offset = 1
-    PartitionLog.changes += 1  # as sim.broker.remote_log_manager counts a remote read
-    assert PartitionLog.changes == before + 4
-    assert "changes" not in vars(PartitionLog)
+    log_changes.count += 1  # as sim.broker.remote_log_manager counts a remote read
+    assert log_changes.count == before + 4
 
 
 def test_unknown_column_is_a_key_error() -> None:

@@ -223,8 +223,14 @@ def log_for(topic_config: Mapping[str, Any]) -> PartitionLog:
                         int(topic_config.get("segment.ms", DEFAULT_SEGMENT_MS)))
 
 
-class _Changes:
-    """The count behind ``PartitionLog.changes``."""
+class LogChanges:
+    """How many times any log's end, high watermark or start has moved.
+
+    Readers that found nothing to read need not look again until this count, or the metadata,
+    has changed (a consumer's idle polls). It lives in its own object rather than in
+    ``PartitionLog``: it moves for nearly every event, and CPython forgets what it cached about
+    a class's attributes whenever one of them is assigned.
+    """
 
     __slots__ = ("count",)
 
@@ -232,38 +238,17 @@ class _Changes:
         self.count = 0
 
 
-_changes = _Changes()
+log_changes = LogChanges()
 
 
-class _LogClass(type):
-    """The metaclass of ``PartitionLog``: gives it the class attribute ``changes``, kept in
-    ``_changes`` rather than in the class.
-
-    ``PartitionLog.changes`` is bumped (for every log) whenever a log's end, high watermark or
-    start moves: readers that found nothing to read need not look again until it, or the
-    metadata, has changed. It changes for nearly every event, and CPython forgets what it
-    cached about a class's attributes whenever one of them is assigned: a counter stored in
-    the class made every attribute read of every log several times slower. The logs bump
-    ``_changes.count`` directly; ``PartitionLog.changes`` reads and writes the same count.
-    """
-
-    @property
-    def changes(cls) -> int:
-        return _changes.count
-
-    @changes.setter
-    def changes(cls, value: int) -> None:
-        _changes.count = value
-
-
-class PartitionLog(metaclass=_LogClass):
+class PartitionLog:
     """The records of one replica of one partition.
 
     Records are appended a batch at a time; offsets are consecutive from ``log_start_offset``.
     ``segment_bytes`` and ``segment_ms`` decide when a new segment starts (see the module
     docstring). The segment API for retention and tiering: ``segments`` (oldest first, the last
     is active), ``active_segment``, ``closed_segments()`` and ``delete_oldest_segments(n)``.
-    ``PartitionLog.changes`` counts changes to any log (``_LogClass``).
+    ``log_changes`` counts changes to any log.
     """
 
     def __init__(self, segment_bytes: int = DEFAULT_SEGMENT_BYTES,
@@ -299,7 +284,7 @@ class PartitionLog(metaclass=_LogClass):
     def high_watermark(self, offset: int) -> None:
         if offset != self._high_watermark:
             self._high_watermark = offset
-            _changes.count += 1  # PartitionLog.changes
+            log_changes.count += 1
             if self.transactions.completed:  # UnifiedLog.updateHighWatermarkMetadata
                 self.transactions.on_high_watermark_updated(offset)
 
@@ -311,7 +296,7 @@ class PartitionLog(metaclass=_LogClass):
     def log_start_offset(self, offset: int) -> None:
         if offset != self._log_start_offset:
             self._log_start_offset = offset
-            _changes.count += 1  # PartitionLog.changes
+            log_changes.count += 1
 
     def __repr__(self) -> str:
         return (f"PartitionLog(records={len(self)}, batches={len(self._batches)}, "
@@ -382,7 +367,7 @@ class PartitionLog(metaclass=_LogClass):
         if is_transactional:
             self.transactions.append(batch, control_type)
         self.log_end_offset += n
-        _changes.count += 1  # PartitionLog.changes
+        log_changes.count += 1
         self.size_bytes += size_bytes
         return base
 
@@ -495,7 +480,7 @@ class PartitionLog(metaclass=_LogClass):
         self._blocks.clear()
         self._batches.clear()
         self._block_base = self.log_start_offset = self.log_end_offset = offset
-        _changes.count += 1  # PartitionLog.changes
+        log_changes.count += 1
         self.high_watermark = offset
         self.size_bytes = 0
         self.segments = [Segment(offset)]
@@ -787,7 +772,7 @@ class PartitionLog(metaclass=_LogClass):
         self.size_bytes -= sum(b.size_bytes for b in self._batches[keep:])
         del self._batches[keep:]
         self.log_end_offset = offset
-        _changes.count += 1  # PartitionLog.changes
+        log_changes.count += 1
         self.high_watermark = min(self.high_watermark, offset)
         self.epochs = [(e, start) for e, start in self.epochs if start < offset]
         needed = (offset - self._block_base + BLOCK_RECORDS - 1) // BLOCK_RECORDS

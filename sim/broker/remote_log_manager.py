@@ -822,11 +822,11 @@ def check_system_enabled(cluster: Cluster, name: str) -> None:
 
 
 def _records_arrived(_event: object) -> None:
-    """Count a finished remote read as a log change (``PartitionLog.changes``), so that a
-    consumer that skips idle polls until something changed looks again."""
-    from sim.broker.log import PartitionLog
+    """Count a finished remote read as a log change (``log_changes``), so that a consumer that
+    skips idle polls until something changed looks again."""
+    from sim.broker.log import log_changes
 
-    PartitionLog.changes += 1
+    log_changes.count += 1
 
 
 def attach(cluster: Cluster, topic: Any) -> RemoteTier:

@@ -19,7 +19,7 @@ from typing import Any
 import simpy
 
 from sim import trace as trace_events
-from sim.broker.log import PartitionLog
+from sim.broker.log import log_changes
 from sim.consumer import classic_group as group
 from sim.consumer import events
 from sim.consumer.apps import COMMIT_ERRORS
@@ -404,7 +404,7 @@ class ConsumerClient:
         """What a fetch depends on: every log's end, HW and start, metadata (leaders, liveness),
         the network, and this consumer's partitions, positions and pauses."""
         cluster = self.cluster
-        return (PartitionLog.changes, cluster.metadata_version, cluster.network.version,
+        return (log_changes.count, cluster.metadata_version, cluster.network.version,
                 self.subscriptions.version)
 
     def _worth_looking(self) -> bool:
