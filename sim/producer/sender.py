@@ -46,7 +46,7 @@ RETRY_BACKOFF_MAX_MS = 1000  # retry.backoff.max.ms
 MIN_REQUEST_TIMEOUT_MS = 1.0  # a request lives at least one tick of Kafka's ms clock
 
 
-@dataclass(eq=False)  # each request is itself: compared by identity (fast list.remove)
+@dataclass(eq=False, slots=True)  # each request is itself: compared by identity (fast list.remove)
 class InFlightRequest:
     """A produce request on its way: the batches it carries and what came back for each."""
 
