@@ -140,7 +140,7 @@ class Sender:
         self._drain_index[node] = start + 1
         drained: list[tuple[TopicState, ProducerBatch]] = []
         size = 0
-        for topic, p in candidates[start:] + candidates[:start] if start else candidates:
+        for topic, p in (candidates[start:] + candidates[:start] if start else candidates):
             dq = topic.accumulator.deques[p]
             if not dq:
                 continue
