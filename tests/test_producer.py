@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,9 +16,12 @@ from sim.murmur2 import partition_for_key
 from sim.producer import Producer
 from sim.producer.accumulator import (
     RECORD_BATCH_OVERHEAD,
+    RecordAccumulator,
+    batch_size_upper_bound,
     lookup_record_sizes,
     record_sizes,
 )
+from sim.producer.sender import call_at, timer_at
 from sim.workloads import NoKeys, UniformKeys, Workload
 
 
@@ -563,3 +567,47 @@ def test_create_time_is_the_given_timestamp_else_the_send_time_on_the_producers_
     producer.flush()
     stored = kernel.cluster.partition("t", 0).log.column("timestamp_ms")
     assert stored.tolist() == [7, 12, 0]  # floor(10.25 + 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0, 1e6, allow_nan=False), st.floats(0, 1e3, allow_nan=False))
+def test_a_request_timer_fires_when_call_at_would(now, latency):
+    """``timer_at`` works the delay out as ``call_at`` does: ``(now + latency) - now`` is not
+    always ``latency`` in floating point, and a timer off by one ulp would reorder events."""
+    env = simpy.Environment(initial_time=now)
+    fired: list[tuple[str, float]] = []
+    call_at(env, now + latency, lambda: fired.append(("call_at", env.now)))
+    timer_at(env, env.now, now + latency, lambda _timer: fired.append(("timer_at", env.now)))
+    timer_at(env, env.now, now - 1.0, lambda _timer: fired.append(("past", env.now)))
+    env.run()
+    assert dict(fired)["timer_at"] == dict(fired)["call_at"]
+    assert dict(fired)["past"] == now  # a time already past fires at once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 700), min_size=1, max_size=60), st.integers(1, 1200),
+       st.data())
+def test_appends_in_any_pieces_give_the_batches_of_one_record_at_a_time(sizes, batch_size,
+                                                                        data):
+    """``RecordAccumulator.append`` cuts the batches a record-at-a-time producer would: a
+    record joins the open batch if it fits its write limit, else it closes that batch and
+    opens one of ``max(batch.size, upper bound)`` — however the records are split into calls."""
+    expected: list[list[int]] = []  # per batch: records, bytes, write limit
+    full = True
+    for size in sizes:
+        if full or expected[-1][1] + size > expected[-1][2]:
+            expected.append([0, RECORD_BATCH_OVERHEAD,
+                             max(batch_size, batch_size_upper_bound(size))])
+        expected[-1][0] += 1
+        expected[-1][1] += size
+        full = expected[-1][1] >= expected[-1][2]
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(sizes) - 1))) if len(sizes) > 1
+                  else set())
+    acc = RecordAccumulator(1, batch_size, records=None)
+    for a, z in zip([0, *cuts], [*cuts, len(sizes)], strict=True):
+        piece = np.array(sizes[a:z], np.int32)
+        consumed, _ = acc.append(0, np.arange(a, z), cs=np.cumsum(piece, dtype=np.int32),
+                                 times=np.arange(a, z, dtype=np.float64))
+        assert consumed == z - a
+    got = [[b.records, b.size_bytes, b.limit_bytes] for b in acc.deques[0]]
+    assert got == expected

@@ -39,7 +39,7 @@ from sim.producer.buffer import (
     _grow,
 )
 from sim.producer.custom import CustomPartitioning
-from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender, call_at, cancel_timer
+from sim.producer.sender import RETRY_BACKOFF_MAX_MS, Sender, cancel_timer, timer_at
 from sim.producer.streams import RecordStream, split_by_partition
 from sim.producer.topic_state import TopicState
 from sim.producer.transaction_manager import RETRIABLE, TransactionManager
@@ -596,8 +596,12 @@ class Producer:
         be due before that timer (``Sender.deadline_stale``), a timer firing, or nothing left in
         flight (its timers to take off) needs a call, so a sender pass calls this only then.
         """
-        self.sender.deadline_stale = False
-        deadline = min(self.sender.next_timeout_ms(), self.next_expiry_ms())
+        sender = self.sender
+        sender.deadline_stale = False
+        if sender._requests:
+            deadline = min(sender.next_timeout_ms(), self.next_expiry_ms())
+        else:  # nothing in flight: no deadline
+            deadline = math.inf
         env = self.kernel.env
         if deadline == math.inf:
             for timer in self._deadline_timers:
@@ -605,7 +609,7 @@ class Producer:
             self._deadline_timers.clear()
             self.deadline_armed_ms = math.inf
         elif self.deadline_armed_ms > deadline:  # no timer by then
-            timer = call_at(env, deadline, lambda: self._on_deadline(timer))
+            timer = timer_at(env, env.now, deadline, self._on_deadline)
             self._deadline_timers[timer] = deadline
             self.deadline_armed_ms = deadline
 

@@ -155,8 +155,12 @@ class ProducerBatch:
         """When this batch becomes sendable: full, or ``linger.ms`` after it was opened.
 
         A batch that is being retried waits for its backoff too (``RecordAccumulator.ready``).
+        Asked several times per batch: written out, as ``max(min(…), …)`` costs more.
         """
-        return max(min(self.created_ms + linger_ms, self.full_ms), self.retry_at_ms)
+        ready = self.created_ms + linger_ms
+        if self.full_ms < ready:
+            ready = self.full_ms
+        return self.retry_at_ms if self.retry_at_ms > ready else ready
 
     def indices(self) -> np.ndarray:
         """Buffer indices of the batch's records, in append order."""
@@ -182,7 +186,7 @@ class RecordAccumulator:
         self.deques: list[deque[ProducerBatch]] = [deque() for _ in range(partitions)]
         self.records = records
         self.version = 0  # changes whenever a queue gains or loses a batch
-        self.sizes = np.zeros(partitions, np.int64)  # batches per queue, kept in step
+        self.sizes = [0] * partitions  # batches per queue, kept in step
 
     def open_batch(self, partition: int) -> ProducerBatch | None:
         """The last batch of a partition if it still accepts records."""
@@ -235,7 +239,8 @@ class RecordAccumulator:
             cs = np.cumsum(self.records.cols["size"][idx])
         n = len(idx)
         dq = self.deques[partition]
-        batch = self.open_batch(partition)  # kept equal to open_batch(partition) below
+        # open_batch(partition), kept equal to it below
+        batch = dq[-1] if dq and dq[-1].full_ms == math.inf else None
         if n and batch is not None:  # common case: everything fits in the open batch
             total = cs.item(-1) - cs_base
             if total < batch.limit_bytes - batch.size_bytes and total < max_bytes:
@@ -252,13 +257,19 @@ class RecordAccumulator:
             header = 0
             if batch is None:
                 first_size = cs.item(pos) - before
-                batch = ProducerBatch(partition, times.item(pos),
-                                      max(self.batch_size, batch_size_upper_bound(first_size)))
+                limit_bytes = self.batch_size
+                # the upper bound exceeds the record by less than the two overheads: only a
+                # record near batch.size needs it worked out
+                if first_size + RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD > limit_bytes:
+                    limit_bytes = max(limit_bytes, batch_size_upper_bound(first_size))
+                batch = ProducerBatch(partition, times.item(pos), limit_bytes)
                 dq.append(batch)
                 self.version += 1
                 self.sizes[partition] += 1
                 header = RECORD_BATCH_OVERHEAD
-            fits = search_sums(cs, before + batch.limit_bytes - batch.size_bytes)
+            room = before + batch.limit_bytes - batch.size_bytes  # the running sum that fits
+            # the usual new batch takes all the rest: the search would say so (sums only grow)
+            fits = n if cs.item(-1) <= room else search_sums(cs, room)
             stop = fits
             if stop <= pos:
                 if batch.records:  # the next record does not fit: this batch is full
@@ -319,6 +330,6 @@ class RecordAccumulator:
         return self.deques[partition].popleft()
 
     def queue_sizes(self) -> np.ndarray:
-        """Batches waiting per partition (what adaptive partitioning weighs): a copy of the
-        counts kept as batches come and go, not a pass over every queue."""
-        return self.sizes.copy()
+        """Batches waiting per partition (what adaptive partitioning weighs): the counts kept
+        as batches come and go, not a pass over every queue."""
+        return np.array(self.sizes, np.int64)

@@ -46,7 +46,7 @@ RETRY_BACKOFF_MAX_MS = 1000  # retry.backoff.max.ms
 MIN_REQUEST_TIMEOUT_MS = 1.0  # a request lives at least one tick of Kafka's ms clock
 
 
-@dataclass(eq=False)  # each request is itself: compared by identity (fast list.remove)
+@dataclass(eq=False, slots=True)  # each request is itself: compared by identity (fast list.remove)
 class InFlightRequest:
     """A produce request on its way: the batches it carries and what came back for each."""
 
@@ -140,7 +140,7 @@ class Sender:
         self._drain_index[node] = start + 1
         drained: list[tuple[TopicState, ProducerBatch]] = []
         size = 0
-        for topic, p in candidates[start:] + candidates[:start]:
+        for topic, p in (candidates[start:] + candidates[:start] if start else candidates):
             dq = topic.accumulator.deques[p]
             if not dq:
                 continue
@@ -207,11 +207,7 @@ class Sender:
                 self.broken.add(node)
         else:
             handled = broker.handle(broker.arrival_ms(now_ms, size), size)
-            # ``call_at(env, handled, self._handle, request)`` without its wrapper calls: one
-            # timer per request, on the produce path's hot loop
-            delay = handled - now_ms
-            producer.kernel.env.timeout(delay if delay > 0.0 else 0.0).callbacks.append(
-                partial(self._handle, request))
+            timer_at(producer.kernel.env, now_ms, handled, partial(self._handle, request))
         if acks == "0":
             producer.complete_batches(batches, now_ms, offsets=False)
 
@@ -229,18 +225,18 @@ class Sender:
         ratio = producer.compression_ratio
         producer_id = producer.wire_producer_id
         transactional = producer.txn is not None
-        results = request.results
-        count = len(request.batches)
         for i, ((topic, batch), (epoch, base_sequence)) in enumerate(
                 zip(request.batches, request.sequences, strict=True)):
-            def respond(result: AppendResult, i: int = i) -> None:
-                results[i] = result
-                if len(results) == count:
-                    self._respond(request)
-
             append(node, topic.name, batch.partition, batch_columns(batch),
                    int(batch.size_bytes * ratio), producer_id, base_sequence, acks, timeout,
-                   respond, epoch, transactional=transactional)
+                   partial(self._decided, request, i), epoch, transactional=transactional)
+
+    def _decided(self, request: InFlightRequest, i: int, result: AppendResult) -> None:
+        """The leader decided batch ``i`` of ``request``: answer once every batch is decided."""
+        results = request.results
+        results[i] = result
+        if len(results) == len(request.batches):
+            self._respond(request)
 
     def _respond(self, request: InFlightRequest) -> None:
         producer = self.producer
@@ -253,10 +249,7 @@ class Sender:
             return
         env = producer.kernel.env
         now = float(env.now)
-        # ``call_at(env, now + latency, self._finish, request, None)``, as in ``_send``
-        delay = (now + broker.latency_ms) - now
-        env.timeout(delay if delay > 0.0 else 0.0).callbacks.append(
-            partial(self._finish, request, None, True))
+        timer_at(env, now, now + broker.latency_ms, partial(self._finish, request, None, True))
 
     def next_timeout_ms(self) -> float:
         """When the oldest request in flight reaches ``request.timeout.ms``."""
@@ -388,6 +381,20 @@ class Sender:
             for node, ready in self.node_ready_ms.items()
             if ready - self.node_drain_ms[node] > timeout_ms
         }
+
+
+def timer_at(env: Any, now_ms: float, when_ms: float,
+             callback: Callable[[Any], None]) -> Any:
+    """``call_at(env, when_ms, …)`` for the produce path's timers (a request's, its answer's,
+    the producer's deadline), returning the timer: ``callback`` takes the timer event (no
+    lambda around it) and ``now_ms`` is the time the caller already has. The delay is
+    ``when_ms - now_ms``, as ``call_at`` works it out, so the timer fires at the same float
+    time (``(now + latency) - now`` need not equal ``latency``).
+    """
+    delay = when_ms - now_ms
+    timer = env.timeout(delay if delay > 0.0 else 0.0)
+    timer.callbacks.append(callback)
+    return timer
 
 
 def call_at(env: Any, when_ms: float, action: Callable[..., None], *args: Any) -> Any:

@@ -234,7 +234,9 @@ class TopicState:
         Asked at every sender pass; only a handful of brokers can be blocked, so the answer is
         kept per set of blocked brokers until the leaders change.
         """
-        leaders = self.leaders()
+        if self._leaders_version != self.producer.cluster.metadata_version:
+            self.leaders()  # new leaders: it clears the flags kept
+        leaders = self._leaders
         key = frozenset(blocked)
         flags = self._sendable.get(key)
         if flags is None:
@@ -244,7 +246,8 @@ class TopicState:
 
     def leaderless(self) -> list[int]:
         """Partitions without a leader this producer can send to."""
-        self.leaders()
+        if self._leaders_version != self.producer.cluster.metadata_version:
+            self.leaders()  # asked at every sender pass: only a metadata change costs a call
         return self._leaderless
 
     def _leader_seen(self, part: Any) -> int:
@@ -261,7 +264,12 @@ class TopicState:
             idx, cs, cs_base = stream.take(end)
             times = stream.t[stream.pos : end]
             stream.pos = end  # before append refreshes the ready time from the stream's position
-            self.append(p, idx, cs=cs, cs_base=cs_base, refresh=refresh, times=times)
+            if not self.seen[p]:  # what self.append does, without a call per batch
+                self.seen[p] = True
+                self.unseen -= 1
+            self.accumulator.append(p, idx, math.inf, False, cs, cs_base, times)
+            if refresh:
+                self.refresh(p)
 
     def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
                one_batch: bool = False, cs: np.ndarray | None = None,
@@ -292,8 +300,10 @@ class TopicState:
                             stream.time_when_overflowing(self.batch_room))
             else:
                 batch = dq[0]  # RecordAccumulator.room(p), without looking it up again
-                room = max(batch.limit_bytes - batch.size_bytes, 0)
-                ready = min(ready, stream.time_when_overflowing(room))
+                room = batch.limit_bytes - batch.size_bytes
+                overflow = stream.time_when_overflowing(room if room > 0 else 0)
+                if overflow < ready:
+                    ready = overflow
         self.ready.set(p, ready)
 
     def ready_candidates(self, now_ms: float, flushing: bool,

@@ -110,21 +110,24 @@ class TransactionManager:
     # -- draining -----------------------------------------------------------------------------
 
     def should_stop_drain(self, tp: TopicPartition, batch: ProducerBatch) -> bool:
-        """Whether the partition's head batch must wait (``shouldStopDrainBatchesForPartition``)."""
-        entry = self.entry(tp)
+        """Whether the partition's head batch must wait (``shouldStopDrainBatchesForPartition``).
+
+        Asked for every batch drained, so it reads the table without adding an entry: a
+        partition without one has nothing in flight.
+        """
+        entry = self.partitions.get(tp)
         if batch.base_sequence < 0:
-            if entry.in_flight and entry.producer_epoch != self.producer_epoch:
+            if (entry is not None and entry.in_flight
+                    and entry.producer_epoch != self.producer_epoch):
                 return True  # old-epoch batches in flight: a new epoch's sequence 0 would race
-            if tp in self.unresolved:
-                return True  # whether earlier sequences were written is not known yet
-        first = entry.first_in_flight()
+            return tp in self.unresolved  # whether earlier sequences were written is not known
         # a retry goes only when it is the first in flight: one request at a time until then
-        return (first is not None and batch.base_sequence >= 0
-                and batch.base_sequence != first.base_sequence)
+        return (entry is not None and bool(entry.in_flight)
+                and batch.base_sequence != entry.in_flight[0].base_sequence)
 
     def assign_sequence(self, tp: TopicPartition, batch: ProducerBatch) -> None:
         """Give a batch drained for the first time its epoch and sequences; track it."""
-        entry = self.entry(tp)
+        entry = self.partitions.get(tp) or self.entry(tp)  # a call only for a new partition
         if entry.producer_epoch != self.producer_epoch and not entry.in_flight:
             entry.start_sequences_at_beginning(self.producer_epoch)  # maybeUpdateProducerIdAndEpoch
         batch.producer_epoch = self.producer_epoch
@@ -135,7 +138,7 @@ class TransactionManager:
     # -- responses ----------------------------------------------------------------------------
 
     def handle_completed_batch(self, tp: TopicPartition, batch: ProducerBatch) -> None:
-        entry = self.entry(tp)
+        entry = self.partitions.get(tp) or self.entry(tp)
         last = last_sequence(batch.base_sequence, batch.records)
         if last > entry.last_acked_sequence:
             entry.last_acked_sequence = last
