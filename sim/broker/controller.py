@@ -2,7 +2,9 @@
 
 Brokers heartbeat to the controller every ``broker.heartbeat.interval.ms`` (2000 ms); one that
 stays silent for ``broker.session.timeout.ms`` (9000 ms) — because it crashed or was cut off from
-the controller — is *fenced*: it leaves every ISR, and each partition it led gets a new leader:
+the controller — is *fenced*: it leaves every ISR it is not the last member of (an ISR is never
+empty: a partition whose last in-sync replica is fenced keeps it, and waits for it), and each
+partition it led gets a new leader:
 
 - *clean election*: the first replica, in replica-list order, that is in the ISR and alive;
 - *unclean election* (``unclean.leader.election.enable=true``): if no ISR member is alive, the
