@@ -145,9 +145,10 @@ def test_transactions_commit_while_the_controller_is_away():
 def test_a_follower_that_hears_the_controller_stops_fetching_from_an_offline_partition():
     """Broker 2, out of the ISR, stays with the controller while leader 0 and follower 1 are
     cut off from it at 8 s. Fenced at 17 s, 0 cannot be replaced (1 is fenced too, 2 is not in
-    the ISR): the controller records the partition offline. Broker 2 hears that and stops
-    fetching from 0 (Kafka removes the partition from its fetcher); broker 1 does not, and
-    keeps copying 0's log."""
+    the ISR): the controller records the partition offline, 0 leaving the ISR for 1, its last
+    member (KRaft, which fences one broker at a time, elects 1 and then takes it offline with
+    the same ISR). Broker 2 hears that and stops fetching from 0 (Kafka removes the partition
+    from its fetcher); broker 1 does not, and keeps copying 0's log."""
     kernel = Kernel(seed=1, brokers=3, broker_configs={"replica.lag.time.max.ms": 5000})
     kernel.cluster.create_topic("t", replica_assignment=[[0, 1, 2]])
     part = kernel.cluster.partition("t", 0)
@@ -160,7 +161,50 @@ def test_a_follower_that_hears_the_controller_stops_fetching_from_an_offline_par
     ends = {b: part.logs[b].log_end_offset for b in BROKERS}
     assert ends[2] == ends[0] == ends[1]  # 2 caught up, but its leader cannot add it back
     send_until(kernel, producer, 25_000)
-    assert kernel.controller.registration(part) == (-1, [0])
+    assert kernel.controller.registration(part) == (-1, [1])
     assert part.leader == 0
     assert part.logs[1].log_end_offset == part.logs[0].log_end_offset > ends[0] + 20
     assert part.logs[2].log_end_offset <= ends[0] + 1
+
+
+def test_a_fenced_leader_leaves_the_isr_of_the_partition_it_takes_offline():
+    """Leader 0 crashes losing its disk at 5 s and restarts empty at 6 s, cut off from the
+    controller; followers 1 and 2 are cut off from it at 10 s. Fenced at 14 s, 0 cannot be
+    replaced (1 and 2 cannot hear the controller): the partition goes offline, and 0 leaves
+    its ISR, as KRaft's fencing takes a broker out of every ISR it is not the last member of.
+    When the links heal, 0 registers first but is not elected: the leader is a replica that
+    holds every acknowledged record."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", replica_assignment=[[0, 1, 2]],
+                                configs={"min.insync.replicas": 2})
+    part = kernel.cluster.partition("t", 0)
+    producer = Producer(kernel, {"acks": "all", "linger.ms": 0, "request.timeout.ms": 5000,
+                                 "delivery.timeout.ms": 120_000})
+    faults.schedule(kernel, 5000, faults.CrashBroker(0, lose_disk=True))
+    faults.schedule(kernel, 5500, faults.NetworkPartition((0,), ("controller",)))
+    faults.schedule(kernel, 6000, faults.RestartBroker(0))
+    faults.schedule(kernel, 10_000, faults.NetworkPartition((1, 2), ("controller",)))
+    faults.schedule(kernel, 25_000, faults.HealNetwork((0, 1, 2), ("controller",)))
+    send_until(kernel, producer, 4900)
+    kernel.run(until_ms=15_000)
+    assert kernel.controller.registration(part) == (-1, [1, 2])
+    kernel.run(until_ms=40_000)
+    assert part.leader in (1, 2)
+    acked = acknowledged(producer)
+    assert len(acked) > 10
+    log = part.log
+    assert set(acked["record_id"]) <= set(log.column("record_id", 0, log.high_watermark))
+
+
+def test_cutting_a_link_already_cut_does_not_extend_the_brokers_session():
+    """Broker 1 is cut off from the controller at 2 s, and again (a second fault on the same
+    link) at 6 s: the controller has heard nothing since 2 s, so it fences 1 at 11 s, one
+    ``broker.session.timeout.ms`` after the first cut, not 15 s."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", 1, 3)
+    faults.schedule(kernel, SPLIT_AT_MS, faults.NetworkPartition((1,), ("controller",)))
+    faults.schedule(kernel, 6000, faults.NetworkPartition((1, 2), ("controller",)))
+    kernel.run(until_ms=SPLIT_AT_MS + BROKER_SESSION_TIMEOUT_MS + 1)
+    assert kernel.controller.fenced == {1}
+    kernel.run(until_ms=6000 + BROKER_SESSION_TIMEOUT_MS + 1)
+    assert kernel.controller.fenced == {1, 2}

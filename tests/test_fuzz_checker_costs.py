@@ -100,3 +100,26 @@ def test_consistency_check_given_the_results_finds_what_it_finds_alone():
                                        if hasattr(c, "results")})
     assert [f.kind for f in alone].count("lost") >= 1
     assert given == alone
+
+
+def test_a_verdict_with_a_partition_offline_at_the_end_has_its_unavailability_windows():
+    """Every broker crashes for good at 5 s: each partition ends offline, and the verdict's
+    audit shows an open window for it (the producer's failed attempts after the crash, to the
+    end of the run), as ``python -m sim run --json`` does; a run with none offline keeps the
+    windows empty (no check judges them)."""
+    from sim.fuzz import check_scenario
+
+    scenario = generate(PROFILES["safe"].scaled(300), 0, 0)
+    scenario["faults"] = [{"at_ms": 5000, "crash_broker": {"broker": b, "lose_disk": False}}
+                          for b in range(3)]
+    verdict = check_scenario(scenario)
+    assert "offline" in verdict.kinds
+    windows = verdict.audit.unavailable
+    assert {(w["topic"], w["partition"]) for w in windows if w["open"]} == {
+        ("payments", p) for p in range(3)}
+    assert all(w["start_ms"] >= 5000 for w in windows)
+    kernel = scenarios.from_dict(scenario).build()
+    Guard().run(kernel, scenario["duration_ms"])
+    assert verdict.audit.to_json() == audit_kernel(kernel).to_json()
+    healthy = generate(PROFILES["safe"].scaled(300), 0, 0)
+    assert check_scenario(healthy).audit.unavailable == []

@@ -2,7 +2,9 @@
 
 Brokers heartbeat to the controller every ``broker.heartbeat.interval.ms`` (2000 ms); one that
 stays silent for ``broker.session.timeout.ms`` (9000 ms) — because it crashed or was cut off from
-the controller — is *fenced*: it leaves every ISR, and each partition it led gets a new leader:
+the controller — is *fenced*: it leaves every ISR it is not the last member of (an ISR is never
+empty: a partition whose last in-sync replica is fenced keeps it, and waits for it), and each
+partition it led gets a new leader:
 
 - *clean election*: the first replica, in replica-list order, that is in the ISR and alive;
 - *unclean election* (``unclean.leader.election.enable=true``): if no ISR member is alive, the
@@ -85,6 +87,7 @@ class Controller:
         # brokers whose current process registered (KRaft: a registration with its incarnation)
         self.registered: set[int] = set(self.cluster.brokers)
         self._last_contact_ms: dict[int, float] = dict.fromkeys(self.cluster.brokers, 0.0)
+        self._cut_off: set[int] = set()  # brokers whose link to the controller is cut
         self._imbalance_check_pending = False
         # decisions the partition's leader has not heard (see the module docstring)
         self.unheard: dict[tuple[str, int], PartitionRegistration] = {}
@@ -171,11 +174,20 @@ class Controller:
         self._heartbeat(broker_id, broker.incarnation)
 
     def connection_changed(self, broker_id: int) -> None:
-        """A broker's link to the controller was cut or healed."""
+        """A broker's link to the controller was cut or healed (or cut again: a fault on a
+        link already cut, after which the controller has still heard nothing since the first
+        cut, so the broker's session is not extended)."""
         broker = self.cluster.brokers[broker_id]
-        if broker.alive:  # its last heartbeat before the cut, or its first one after the heal
+        connected = self.cluster.network.connected(broker_id, Network.CONTROLLER)
+        was_cut = broker_id in self._cut_off
+        if connected:
+            self._cut_off.discard(broker_id)
+        else:
+            self._cut_off.add(broker_id)
+        if broker.alive and (connected or not was_cut):
+            # its last heartbeat before the cut, or its first one after the heal
             self._last_contact_ms[broker_id] = self.runtime.now_ms
-        if not self.cluster.network.connected(broker_id, Network.CONTROLLER):
+        if not connected:
             self._fence_after_session_timeout(broker_id)
             return
         if not broker.alive:
@@ -252,7 +264,7 @@ class Controller:
                     else:
                         self.replicas.set_isr(part, isr, f"shrink: broker {broker_id} fenced")
                 if leader == broker_id:
-                    self.elect(part)
+                    self.elect(part, fenced=broker_id)
         self.cluster.metadata_changed()
 
     def unfence(self, broker_id: int) -> None:
@@ -301,9 +313,17 @@ class Controller:
         return self.may_join_isr(broker_id) and self.cluster.network.connected(
             broker_id, Network.CONTROLLER)
 
-    def elect(self, part: Partition, preferred: bool = False) -> None:
-        """Choose a leader for ``part`` (see the module docstring for the rules)."""
+    def elect(self, part: Partition, preferred: bool = False, fenced: int | None = None
+              ) -> None:
+        """Choose a leader for ``part`` (see the module docstring for the rules).
+
+        ``fenced``: the leader being fenced, which leaves the ISR unless it is its last member
+        (KRaft's ``handleBrokerFenced``: the target ISR is the ISR without it, never empty), so
+        an offline partition waits for the replicas that still hold what it acknowledged.
+        """
         old, current_isr = self.registration(part)
+        if fenced is not None and len(current_isr) > 1:
+            current_isr = [b for b in current_isr if b != fenced]
         clean = [b for b in part.replicas if b in current_isr and self.eligible(b)]
         if preferred:
             clean = [b for b in clean if b == part.replicas[0]]

@@ -27,6 +27,13 @@ pipeline's clients: the source task's producer, a sink task's consumer or the of
 producer, wherever their worker is). A worker frozen past its session timeout is not drawn: the
 lab's worker cannot freeze its tasks and clients together.
 
+A profile's ``controller_cuts`` adds that many faults cutting the controller off from brokers
+(``CONTROLLER_FAULTS``), drawn from a stream of their own after the others, so a schedule is its
+profile's plain schedule plus them: ``controller-split`` (the controller from every broker),
+``controller-pair-cut`` (from two brokers, which still reach the third) and ``controller-cut``.
+Cut off from the leader and the rest of its ISR, the controller records decisions the leader
+cannot hear (``sim.broker.controller``); campaigns weighted so reach that case often.
+
 The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
 slow uploads and little local retention, so that leaders change while segments are copied.
 """
@@ -49,8 +56,11 @@ CONSUMER_FAULTS = ("consumer-crash", "consumer-hang", "consumer-leave")
 STREAMS_FAULTS = ("streams-hang", "streams-producer-cut", "streams-crash")
 COORDINATOR_FAULTS = ("coordinator-crash", "coordinator-isolated", "coordinator-producer-cut")
 CONNECT_FAULTS = ("connect-crash", "connect-client-cut")
+CONTROLLER_FAULTS = ("controller-split", "controller-pair-cut", "controller-cut")
+"""What ``Profile.controller_cuts`` draws: the controller cut from all three brokers, from two,
+from one (the brokers and clients still reach each other)."""
 FAULT_KINDS = (BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS + COORDINATOR_FAULTS
-               + CONNECT_FAULTS)
+               + CONNECT_FAULTS + ("controller-split", "controller-pair-cut"))
 STREAMS_APP = "enricher"
 STREAMS_OUTPUT = "payments-enriched"
 
@@ -103,6 +113,8 @@ class Profile:
     ``UNSAFE_TXN_VARIANTS``.
     ``connect`` runs a Kafka Connect pipeline (``records`` lines at ``rate_per_s``) in place of
     the producer, and Connect faults (``CONNECT_FAULTS``).
+    ``controller_cuts`` adds that many ``CONTROLLER_FAULTS`` to each schedule (weighting a
+    campaign toward the controller cut off from brokers; 0 draws none).
     """
 
     name: str
@@ -121,6 +133,7 @@ class Profile:
     storage: bool = False
     transactions: bool = False
     connect: bool = False
+    controller_cuts: int = 0
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -222,7 +235,7 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
         streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
                     "output": STREAMS_OUTPUT, "instances": 2, "config": config}]
     if profile.connect:
-        return _connect_schedule(profile, seed, index, rng)
+        return _connect_schedule(profile, seed, index, rng, key)
     if profile.transactions:
         consumers, variant = transactions_consumers(rng)
         if profile.unsafe:
@@ -264,6 +277,7 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
         kind = COORDINATOR_FAULTS[int(faults.rng.integers(len(COORDINATOR_FAULTS)))]
         # a loop member's transactional.id is its client id; its producer is "<id>-producer"
         faults.add(kind, coordinator=(coordinator_of(scenario, member), f"{member}-producer"))
+    _add_controller_cuts(faults, key)
     scenario["description"] = (f"Fuzzer schedule {index} of seed {seed}, profile {label}: "
                                f"{', '.join(faults.drawn)}; every fault undone by "
                                f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle.")
@@ -271,8 +285,18 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     return scenario
 
 
-def _connect_schedule(profile: Profile, seed: int, index: int, rng: np.random.Generator
-                      ) -> dict[str, Any]:
+def _add_controller_cuts(faults: _Faults, key: list[int]) -> None:
+    """``faults.profile.controller_cuts`` faults of ``CONTROLLER_FAULTS``, from a stream of
+    their own: the schedule's other faults are those of the profile without them."""
+    if not faults.profile.controller_cuts:
+        return
+    faults.rng = np.random.default_rng([*key, 3])
+    for _ in range(faults.profile.controller_cuts):
+        faults.add(CONTROLLER_FAULTS[int(faults.rng.integers(len(CONTROLLER_FAULTS)))])
+
+
+def _connect_schedule(profile: Profile, seed: int, index: int, rng: np.random.Generator,
+                      key: list[int]) -> dict[str, Any]:
     """A connect profile schedule: the pipeline of ``sim.connect.scenario`` on the safe topic,
     broker faults and Connect faults (one at least)."""
     workers = int(rng.integers(2, 4))
@@ -287,12 +311,14 @@ def _connect_schedule(profile: Profile, seed: int, index: int, rng: np.random.Ge
     for _ in range(int(rng.integers(1, profile.max_faults + 1))):
         faults.add(kinds[int(rng.integers(len(kinds)))])
     label = f"{profile.name}-{workers}workers-delay{delay}"
+    run_seed = int(rng.integers(2**31))
+    _add_controller_cuts(faults, key)
     return {
         "name": f"fuzz-{profile.name}-{seed}-{index}",
         "description": (f"Fuzzer schedule {index} of seed {seed}, profile {label}: "
                         f"{', '.join(faults.drawn)}; every fault undone by "
                         f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle."),
-        "seed": int(rng.integers(2**31)),
+        "seed": run_seed,
         "duration_ms": profile.horizon_ms + profile.settle_ms,
         "cluster": {"brokers": 3, "broker_configs": dict(profile.broker_configs)},
         "topics": [{"name": CONNECT_TOPIC, "partitions": 3, "replication_factor": 3,
@@ -390,7 +416,8 @@ class _Faults:
             self._at(start, {"crash_broker": {"broker": broker, "lose_disk": lose}})
             self._at(end, {"restart_broker": {"broker": broker}})
             kind = "crash (disk lost)" if lose else "crash"
-        elif kind in ("split", "controller-cut", "producer-cut", "broker-cut"):
+        elif kind in ("split", "controller-cut", "producer-cut", "broker-cut",
+                      "controller-split", "controller-pair-cut"):
             side_a, side_b = self._sides(kind)
             self._at(start, {"network_partition": {"a": side_a, "b": side_b}})
             self._at(end, {"heal_network": {"a": side_a, "b": side_b}})
@@ -484,6 +511,10 @@ class _Faults:
         broker = self._broker()
         if kind == "controller-cut":
             return [broker], [CONTROLLER]
+        if kind == "controller-split":
+            return [CONTROLLER], [0, 1, 2]
+        if kind == "controller-pair-cut":  # the two brokers other than ``broker``
+            return [b for b in range(3) if b != broker], [CONTROLLER]
         if kind == "producer-cut":
             return [broker], [self.producer]
         if kind == "broker-cut":
