@@ -70,18 +70,27 @@ def run(kernel: Kernel, schedule: list[tuple[float, Any]], until_ms: float) -> p
 
 def test_controller_cut_from_every_broker_removes_no_member():
     """20 s without the controller (every broker fenced, every leader -1 in its view): the
-    coordinator's broker still acts as leader, members heartbeat to it, nobody is removed."""
+    coordinator's broker still acts as leader, members heartbeat to it, nobody is removed.
+    Each fenced broker left the offsets partition's ISR but the last one fenced
+    (``ReplicationControlManager.handleBrokerFenced``: an ISR never becomes empty), so at the
+    heal that broker leads it and loads the group from its last record, at generation 1."""
     brokers = (0, 1, 2)
     kernel, host = group_of_two()
     group = run(kernel, [(FAULT_AT_MS, faults.NetworkPartition(("controller",), brokers)),
                          (FAULT_AT_MS + 20000, faults.HealNetwork(("controller",), brokers))],
                 40000)
     gc = kernel.cluster.group_coordinator
+    offsets = kernel.cluster.topics["__consumer_offsets"].partitions[gc.partition_for("g")]
     late = group[group["time_ms"] > FAULT_AT_MS]
-    assert list(late["kind"]) == []  # no member removed, no rebalance
+    during = late[late["time_ms"] < FAULT_AT_MS + 20000]
+    assert list(during["kind"]) == []  # no member removed, no rebalance while cut off
+    new_host = offsets.leader
+    assert new_host != host
+    assert list(late["kind"]) == ["group.loaded"]
+    assert set(late["component"]) == {f"coordinator-{new_host}"}
+    assert gc.node_for("g") == new_host
     assert gc.groups["g"].generation == 1
     assert len(gc.groups["g"].members) == 2
-    assert set(group["component"]) == {f"coordinator-{host}"}
 
 
 def test_a_deposed_leader_cut_off_from_the_controller_keeps_hosting_the_group():
@@ -234,17 +243,20 @@ def test_pending_members_are_not_loaded():
 
 
 def test_the_same_broker_re_elected_leader_reloads_nothing():
-    """Every broker is cut from the controller for 20 s; a member crashes 5 s before the
-    heal. On the heal the host learns it was deposed and re-elected (a new leader epoch) in
-    one metadata delta: its coordinator stays active (``CoordinatorRuntime``
-    ``scheduleLoadOperation``: "already active"), so the crashed member's session is not
-    restarted and it is removed session.timeout.ms after its last heartbeat."""
-    brokers = (0, 1, 2)
+    """The other brokers are cut from the controller, then the host, and all are healed 20 s
+    later; a member crashes 5 s before the heal. The host, fenced last, stays the last member
+    of the offsets partition's ISR, so on the heal it learns it was deposed and re-elected (a
+    new leader epoch) in one metadata delta: its coordinator stays active
+    (``CoordinatorRuntime`` ``scheduleLoadOperation``: "already active"), so the crashed
+    member's session is not restarted and it is removed session.timeout.ms after its last
+    heartbeat."""
     kernel, host = group_of_two()
+    others = tuple(b for b in (0, 1, 2) if b != host)
     heal_ms = FAULT_AT_MS + 20000
-    group = run(kernel, [(FAULT_AT_MS, faults.NetworkPartition(("controller",), brokers)),
+    group = run(kernel, [(FAULT_AT_MS, faults.NetworkPartition(("controller",), others)),
+                         (FAULT_AT_MS + 1000, faults.NetworkPartition(("controller",), (host,))),
                          (heal_ms - 5000, ConsumerCrash("consumer-g-1")),
-                         (heal_ms, faults.HealNetwork(("controller",), brokers))], 45000)
+                         (heal_ms, faults.HealNetwork(("controller",), (0, 1, 2)))], 45000)
     frame = kernel.trace.to_frame()
     partition = kernel.cluster.group_coordinator.partition_for("g")
     elections = frame[(frame["kind"] == "leader.election") & (frame["topic"] == OFFSETS_TOPIC)
