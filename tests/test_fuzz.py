@@ -808,6 +808,23 @@ DEFECTS: dict[str, str | None] = {
     # Fixed: Controller.fence elects without the fenced leader in the ISR unless it is the
     # last member (tests/test_controller_split.py)
     "disk-loss--lost-write-fenced-leader-kept-in-isr": None,
+    # transactions campaign with controller cuts (seed 8131, schedule 13, controller_cuts 3,
+    # minimised): eos-2's TxnOffsetCommit (payments-2 → 369) is appended to
+    # __consumer_offsets-17 at 52.5 s, but its acks=all write is acknowledged only at 55.27 s,
+    # when broker 0 (cut off from every other node since 45.3 s, still in the ISR) is back;
+    # eos-2, hung, is removed by its session timeout at 55.0 s, and eos-1, assigned
+    # payments-2 at 55.007 s, fetches the committed offset with require_stable before 55.27 s,
+    # sees no pending transactional offset and processes input payments-2@368 again; eos-2's
+    # transaction then commits: two committed outputs. GroupCoordinator.txn_offset_commit
+    # (sim/consumer/group.py) records the pending offsets only once the append is acknowledged
+    # (``stored``); Kafka 4.0 replays the record into the coordinator's timeline when it is
+    # appended, and an OffsetFetch with requireStable is a write operation reading the latest
+    # state (GroupCoordinatorService.fetchOffsets, OffsetMetadataManager.
+    # hasPendingTransactionalOffsets): UNSTABLE_OFFSET_COMMIT until the marker, then 369.
+    # Replays clean with the pending offsets recorded when the request arrives
+    "transactions--eos-duplicate-txn-offsets-not-pending-until-replicated": (
+        "GroupCoordinator.txn_offset_commit records pending transactional offsets only once "
+        "their __consumer_offsets append is acknowledged (sim/consumer/group.py)"),
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
