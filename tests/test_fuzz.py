@@ -821,10 +821,8 @@ DEFECTS: dict[str, str | None] = {
     # appended, and an OffsetFetch with requireStable is a write operation reading the latest
     # state (GroupCoordinatorService.fetchOffsets, OffsetMetadataManager.
     # hasPendingTransactionalOffsets): UNSTABLE_OFFSET_COMMIT until the marker, then 369.
-    # Replays clean with the pending offsets recorded when the request arrives
-    "transactions--eos-duplicate-txn-offsets-not-pending-until-replicated": (
-        "GroupCoordinator.txn_offset_commit records pending transactional offsets only once "
-        "their __consumer_offsets append is acknowledged (sim/consumer/group.py)"),
+    # Fixed: the pending offsets are recorded when they are appended.
+    "transactions--eos-duplicate-txn-offsets-not-pending-until-replicated": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sim.broker import transaction_coordinator as tc
+from sim.broker.producer_state import INVALID_PRODUCER_EPOCH
 from sim.broker.transaction_index import ABORT, COMMIT
 from sim.consumer import Consumer
 from sim.consumer.config import OFFSETS_TOPIC
@@ -267,6 +268,38 @@ def test_offsets_sent_in_a_transaction_count_only_after_commit():
     assert gc.fetch_offsets("g", [tin]) == {tin: 43}
     offsets_log = kernel.cluster.partition(OFFSETS_TOPIC, gc.partition_for("g")).log
     assert offsets_log.batches()["is_control"].sum() == 2  # a marker per transaction
+
+
+def test_txn_offsets_are_pending_from_their_append_until_a_failure_takes_them_back():
+    """Offsets sent to a transaction are pending as soon as the group coordinator appends them,
+    before ``__consumer_offsets`` followers have them: a require_stable OffsetFetch then waits
+    (Kafka replays a record into the coordinator's state as it appends it,
+    ``OffsetMetadataManager.hasPendingTransactionalOffsets``). An append that fails takes them
+    back: here a fenced epoch, refused before anything is written."""
+    kernel = cluster()
+    kernel.cluster.create_topic("in", 1, 3)
+    gc = group_coordinator(kernel)
+    tin = TopicPartition("in", 0)
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 1)
+    p.flush()
+    node = gc.node_for("g")
+    offsets_part = kernel.cluster.partition(OFFSETS_TOPIC, gc.partition_for("g"))
+    for follower in offsets_part.replicas:
+        if follower != node:
+            kernel.cluster.network.cut(node, follower)  # the append cannot be acknowledged
+    pid, epoch = p.txn.producer_id, p.txn.producer_epoch
+    answer = gc.txn_offset_commit("g", pid, epoch, "", -1, {tin: 42})
+    kernel.run(kernel.now_ms + 100)
+    assert not answer.triggered  # waits for the followers
+    assert gc.has_pending_txn_offsets("g", [tin])
+    refused = gc.txn_offset_commit("g", pid, epoch - 1, "", -1, {tin: 43})
+    assert refused.triggered
+    assert refused.value == INVALID_PRODUCER_EPOCH
+    assert gc.has_pending_txn_offsets("g", [tin])  # the first append's offset stays pending
+    assert gc.pending_txn_offsets[pid][("g", tin)].offset == 42
 
 
 def test_late_txn_offset_commit_of_a_timed_out_transaction_is_fenced_not_left_pending():

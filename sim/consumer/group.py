@@ -576,7 +576,11 @@ class GroupCoordinator:
         The member and generation are checked as for a commit (KIP-447), so a zombie whose
         partitions moved cannot commit. The offsets are written to ``__consumer_offsets`` as
         part of the transaction and become visible only when its COMMIT marker lands there
-        (``complete_transaction``); an ABORT marker drops them.
+        (``complete_transaction``); an ABORT marker drops them. They are pending from the
+        moment they are appended, not only once replicated: Kafka's coordinator replays a
+        record into its state as it appends it, and a ``require_stable`` OffsetFetch reads that
+        latest state (``OffsetMetadataManager.hasPendingTransactionalOffsets``). A failed
+        append takes them back, as the coordinator reverts to its last committed state.
         """
         future = self.kernel.env.event()
         group = self.group(group_id)
@@ -586,21 +590,39 @@ class GroupCoordinator:
         node = self.node_for(group_id)
         if node < 0:
             return future.succeed(COORDINATOR_NOT_AVAILABLE)
+        now = self.kernel.now_ms
+        held = {(group_id, tp): OffsetAndMetadata(int(offset), None, now, member_id, generation)
+                for tp, offset in offsets.items()}
+        pending = self.pending_txn_offsets.setdefault(producer_id, {})
+        replaced = {key: pending[key] for key in held if key in pending}
+        pending.update(held)
 
         def stored(result: Any) -> None:
             if result.error != APPEND_OK:
+                self._take_back(producer_id, held, replaced)
                 future.succeed(offsets_write_error(result.error))
                 return
-            pending = self.pending_txn_offsets.setdefault(producer_id, {})
-            now = self.kernel.now_ms
-            for tp, offset in offsets.items():
-                pending[(group_id, tp)] = OffsetAndMetadata(int(offset), None, now, member_id,
-                                                            generation)
             future.succeed(NONE)
 
         append_commit(self.kernel, node, self.partition_for(group_id), group_id, offsets,
                       stored, producer_id=producer_id, producer_epoch=producer_epoch)
         return future
+
+    def _take_back(self, producer_id: int, held: dict[Any, OffsetAndMetadata],
+                   replaced: dict[Any, OffsetAndMetadata]) -> None:
+        """Undo a failed TxnOffsetCommit's pending offsets (those a later commit of the same
+        transaction has not replaced), restoring what they had replaced."""
+        pending = self.pending_txn_offsets.get(producer_id)
+        if pending is None:  # the transaction ended meanwhile
+            return
+        for key, offset in held.items():
+            if pending.get(key) is offset:
+                if key in replaced:
+                    pending[key] = replaced[key]
+                else:
+                    del pending[key]
+        if not pending:
+            del self.pending_txn_offsets[producer_id]
 
     def complete_transaction(self, producer_id: int, commit: bool) -> None:
         """A transaction marker reached ``__consumer_offsets``: its offsets count, or not."""
