@@ -208,7 +208,7 @@ def test_the_random_histories_reach_every_branch():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("profile", "index"), [("disk-loss", 7), ("unsafe", 21)])
+@pytest.mark.parametrize(("profile", "index"), [("disk-loss", 21), ("unsafe", 21)])
 def test_fuzz_runs_that_lose_records_match_the_per_record_reference(profile, index):
     """Real runs of the fuzzer that lose acknowledged records (a lost disk, an unsafe
     configuration): every lost record, its cause and the election that left it behind are what
