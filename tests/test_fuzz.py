@@ -823,6 +823,24 @@ DEFECTS: dict[str, str | None] = {
     # hasPendingTransactionalOffsets): UNSTABLE_OFFSET_COMMIT until the marker, then 369.
     # Fixed: the pending offsets are recorded when they are appended.
     "transactions--eos-duplicate-txn-offsets-not-pending-until-replicated": None,
+    # disk-loss campaign with controller cuts (seed 9004, schedule 61, controller_cuts 3, 1,000
+    # records, minimised; no disk is lost): broker 0, cut off from the controller from 94 ms,
+    # is fenced at 9.1 s and payments-0 moves to leader 1 (epoch 1, ISR [1, 2]); broker 0
+    # never hears it and still claims payments-0 at epoch 0. At 38.7 s leader 1 appends a
+    # 26-record batch at 159 and replicates it to 2 (HW 185), but the answer is lost on the
+    # lossy 1–app link. Brokers 1 and 2 are fenced at 40.46 s: payments-0 goes offline with
+    # ISR [2]. The producer, with no leader for payments-0, takes broker 0's stale claim
+    # (Cluster.leader_seen_by, sim/broker/cluster.py: the highest-epoch claim among the brokers
+    # it can reach, whatever the epoch it already knows) and retries there: 0's producer state
+    # stops at offset 54, so OUT_OF_ORDER_SEQUENCE_NUMBER, the idempotent producer bumps its
+    # epoch (KIP-360) and re-sequences the batch; when 2 leads at 51.2 s the batch is written
+    # again at 185 under the new epoch: 26 duplicates. Kafka's client ignores partition
+    # metadata with a leader epoch older than the one it has seen (Metadata.
+    # updateLatestMetadata: "Got metadata for an older epoch"), so it waits for the partition
+    # to come back and retries at 2 with the old sequence, which 2 deduplicates
+    "disk-loss--duplicate-producer-follows-older-epoch-zombie": (
+        "Cluster.leader_seen_by sends a client to a zombie leader whose leader epoch is older "
+        "than the one the client has seen (sim/broker/cluster.py)"),
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
