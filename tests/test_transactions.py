@@ -9,6 +9,7 @@ from sim.broker import transaction_coordinator as tc
 from sim.broker.producer_state import INVALID_PRODUCER_EPOCH
 from sim.broker.transaction_index import ABORT, COMMIT
 from sim.consumer import Consumer
+from sim.consumer.classic_group import COORDINATOR_NOT_AVAILABLE
 from sim.consumer.config import OFFSETS_TOPIC
 from sim.consumer.group import group_coordinator
 from sim.errors import (
@@ -300,6 +301,74 @@ def test_txn_offsets_are_pending_from_their_append_until_a_failure_takes_them_ba
     assert refused.value == INVALID_PRODUCER_EPOCH
     assert gc.has_pending_txn_offsets("g", [tin])  # the first append's offset stays pending
     assert gc.pending_txn_offsets[pid][("g", tin)].offset == 42
+
+
+def _txn_offsets_waiting_for_followers(kernel: Kernel, offsets: list[int]):
+    """A transaction with offsets of group "g" (the first through the producer, so the
+    transaction holds ``__consumer_offsets``), then more TxnOffsetCommits for the same
+    partition, one per offset, appended while the coordinator's followers are cut off."""
+    kernel.cluster.create_topic("in", 1, 3)
+    gc = group_coordinator(kernel)
+    tin = TopicPartition("in", 0)
+    p = txn_producer(kernel)
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 1)
+    meta = {"group.id": "g", "member.id": "", "generation.id": -1}
+    p.send_offsets_to_transaction({tin: 41}, meta)
+    node = gc.node_for("g")
+    followers = [b for b in kernel.cluster.partition(OFFSETS_TOPIC, gc.partition_for("g")).replicas
+                 if b != node]
+    for follower in followers:
+        kernel.cluster.network.cut(node, follower)
+    answers = [gc.txn_offset_commit("g", p.txn.producer_id, p.txn.producer_epoch, "", -1,
+                                    {tin: offset}) for offset in offsets]
+    return gc, p, tin, node, followers, answers
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "GroupCoordinator.txn_offset_commit takes the offsets back on any failed append, a "
+    "timeout included (sim/consumer/group.py); Kafka reverts only an append that failed, "
+    "not one whose acknowledgement timed out (CoordinatorRuntime.OperationTimeout)"))
+def test_txn_offset_commit_whose_acknowledgement_timed_out_stays_pending_and_commits():
+    """The TxnOffsetCommit's record is in the coordinator's log and state when its wait for
+    the followers times out: Kafka's coordinator answers the error but reverts nothing
+    (``CoordinatorRuntime.OperationTimeout`` only completes the deferred event; the state is
+    reverted when the append itself fails, ``failCurrentBatch``). So the offset stays pending
+    (a require_stable OffsetFetch waits) and the transaction's COMMIT marker makes it count."""
+    kernel = cluster()
+    gc, p, tin, node, followers, answers = _txn_offsets_waiting_for_followers(kernel, [42])
+    kernel.run(kernel.now_ms + 6_000)  # past offsets.commit.timeout.ms (5 s)
+    assert answers[0].triggered
+    assert answers[0].value == COORDINATOR_NOT_AVAILABLE  # the wait timed out (retriable)
+    for follower in followers:
+        kernel.cluster.network.heal(node, follower)
+    assert gc.has_pending_txn_offsets("g", [tin])  # the record is there: no revert
+    p.commit_transaction()
+    assert not gc.has_pending_txn_offsets("g", [tin])  # nothing left pending for ever
+    assert gc.fetch_offsets("g", [tin]) == {tin: 42}
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "GroupCoordinator._take_back restores the offset a failed TxnOffsetCommit replaced even "
+    "when that earlier commit's own append failed too (sim/consumer/group.py)"))
+def test_two_timed_out_txn_offset_commits_leave_the_later_offset_not_the_earlier():
+    """Two TxnOffsetCommits for one partition (42, then 43) both wait for the followers and
+    time out, the earlier first. Whatever a failure undoes, the earlier offset must not come
+    back once both failed: Kafka keeps both records and the latest state, 43 (a timeout
+    reverts nothing), and the transaction's commit makes 43 count. The later take-back must not
+    resurrect 42, whose own append already failed."""
+    kernel = cluster()
+    gc, p, tin, node, followers, answers = _txn_offsets_waiting_for_followers(kernel, [42, 43])
+    kernel.run(kernel.now_ms + 6_000)
+    assert [a.value for a in answers if a.triggered] == [COORDINATOR_NOT_AVAILABLE] * 2
+    pending = gc.pending_txn_offsets.get(p.txn.producer_id, {}).get(("g", tin))
+    assert pending is None or pending.offset != 42  # not the first failure's offset
+    for follower in followers:
+        kernel.cluster.network.heal(node, follower)
+    p.commit_transaction()
+    assert not gc.has_pending_txn_offsets("g", [tin])
+    assert gc.fetch_offsets("g", [tin]) == {tin: 43}
 
 
 def test_late_txn_offset_commit_of_a_timed_out_transaction_is_fenced_not_left_pending():
