@@ -841,6 +841,21 @@ DEFECTS: dict[str, str | None] = {
     "disk-loss--duplicate-producer-follows-older-epoch-zombie": (
         "Cluster.leader_seen_by sends a client to a zombie leader whose leader epoch is older "
         "than the one the client has seen (sim/broker/cluster.py)"),
+    # the same campaign (seed 9004, schedule 298, minimised): brokers 1 and 2 are fenced at
+    # 31.7 s and payments-2 moves to leader 0 (epoch 1, ISR [0]), which the producer uses
+    # (NOT_ENOUGH_REPLICAS); 1, cut off from the controller, still claims payments-2 at epoch
+    # 0. Broker 0 crashes losing its disk and, once fenced at 51.7 s, payments-2 is offline;
+    # the producer takes zombie 1's claim (Cluster.leader_seen_by), is refused as out of
+    # order, bumps its epoch and leaves two batches (143 records) hanging there. When 0 leads
+    # again at 54.2 s (empty, so with no state for the producer) the producer sends its later
+    # batches to it while the earlier ones still wait at 1; those time out, are retried and
+    # land after them: 28 records stored below an earlier-sent record's offset (141), not a
+    # lost one. Kafka's client would not follow the epoch-0 claim (Metadata.
+    # updateLatestMetadata) and would send the batches to 0 in order. Replays clean once
+    # leader_seen_by ignores claims older than the partition's leader epoch
+    "disk-loss--nonmonotonic-send-producer-follows-older-epoch-zombie": (
+        "Cluster.leader_seen_by sends a client to a zombie leader whose leader epoch is older "
+        "than the one the client has seen (sim/broker/cluster.py)"),
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
