@@ -349,6 +349,22 @@ def test_txn_offset_commit_whose_acknowledgement_timed_out_stays_pending_and_com
     assert gc.fetch_offsets("g", [tin]) == {tin: 42}
 
 
+def test_txn_offset_commits_whose_acknowledgement_timed_out_are_dropped_by_an_abort():
+    """Two TxnOffsetCommits for one partition time out waiting for the followers; the
+    producer aborts: the ABORT marker drops every pending offset of the transaction, the
+    earlier acknowledged one too, so no require_stable OffsetFetch waits for ever and the
+    group has no committed offset."""
+    kernel = cluster()
+    gc, p, tin, node, followers, answers = _txn_offsets_waiting_for_followers(kernel, [42, 43])
+    kernel.run(kernel.now_ms + 6_000)
+    assert [a.value for a in answers if a.triggered] == [COORDINATOR_NOT_AVAILABLE] * 2
+    for follower in followers:
+        kernel.cluster.network.heal(node, follower)
+    p.abort_transaction()
+    assert not gc.has_pending_txn_offsets("g", [tin])
+    assert gc.fetch_offsets("g", [tin]) == {tin: None}
+
+
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "GroupCoordinator._take_back restores the offset a failed TxnOffsetCommit replaced even "
     "when that earlier commit's own append failed too (sim/consumer/group.py)"))
