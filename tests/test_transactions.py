@@ -326,10 +326,6 @@ def _txn_offsets_waiting_for_followers(kernel: Kernel, offsets: list[int]):
     return gc, p, tin, node, followers, answers
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "GroupCoordinator.txn_offset_commit takes the offsets back on any failed append, a "
-    "timeout included (sim/consumer/group.py); Kafka reverts only an append that failed, "
-    "not one whose acknowledgement timed out (CoordinatorRuntime.OperationTimeout)"))
 def test_txn_offset_commit_whose_acknowledgement_timed_out_stays_pending_and_commits():
     """The TxnOffsetCommit's record is in the coordinator's log and state when its wait for
     the followers times out: Kafka's coordinator answers the error but reverts nothing
@@ -365,21 +361,19 @@ def test_txn_offset_commits_whose_acknowledgement_timed_out_are_dropped_by_an_ab
     assert gc.fetch_offsets("g", [tin]) == {tin: None}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "GroupCoordinator._take_back restores the offset a failed TxnOffsetCommit replaced even "
-    "when that earlier commit's own append failed too (sim/consumer/group.py)"))
 def test_two_timed_out_txn_offset_commits_leave_the_later_offset_not_the_earlier():
     """Two TxnOffsetCommits for one partition (42, then 43) both wait for the followers and
     time out, the earlier first. Whatever a failure undoes, the earlier offset must not come
     back once both failed: Kafka keeps both records and the latest state, 43 (a timeout
     reverts nothing), and the transaction's commit makes 43 count. The later take-back must not
-    resurrect 42, whose own append already failed."""
+    resurrect 42."""
     kernel = cluster()
     gc, p, tin, node, followers, answers = _txn_offsets_waiting_for_followers(kernel, [42, 43])
     kernel.run(kernel.now_ms + 6_000)
     assert [a.value for a in answers if a.triggered] == [COORDINATOR_NOT_AVAILABLE] * 2
     pending = gc.pending_txn_offsets.get(p.txn.producer_id, {}).get(("g", tin))
-    assert pending is None or pending.offset != 42  # not the first failure's offset
+    assert pending is not None
+    assert pending.offset == 43  # the latest state: a timeout reverts nothing
     for follower in followers:
         kernel.cluster.network.heal(node, follower)
     p.commit_transaction()

@@ -579,8 +579,10 @@ class GroupCoordinator:
         (``complete_transaction``); an ABORT marker drops them. They are pending from the
         moment they are appended, not only once replicated: Kafka's coordinator replays a
         record into its state as it appends it, and a ``require_stable`` OffsetFetch reads that
-        latest state (``OffsetMetadataManager.hasPendingTransactionalOffsets``). A failed
-        append takes them back, as the coordinator reverts to its last committed state.
+        latest state (``OffsetMetadataManager.hasPendingTransactionalOffsets``). An append the
+        leader refuses takes them back, as the coordinator reverts a failed write; one that was
+        written but not acknowledged in time only fails the response (``CoordinatorRuntime``'s
+        write timeout): its offsets stay pending for the transaction's marker.
         """
         future = self.kernel.env.event()
         group = self.group(group_id)
@@ -597,20 +599,24 @@ class GroupCoordinator:
         replaced = {key: pending[key] for key in held if key in pending}
         pending.update(held)
 
+        written = False  # set once the leader has taken the append (a refusal comes first)
+
         def stored(result: Any) -> None:
             if result.error != APPEND_OK:
-                self._take_back(producer_id, held, replaced)
+                if not written:
+                    self._take_back(producer_id, held, replaced)
                 future.succeed(offsets_write_error(result.error))
                 return
             future.succeed(NONE)
 
         append_commit(self.kernel, node, self.partition_for(group_id), group_id, offsets,
                       stored, producer_id=producer_id, producer_epoch=producer_epoch)
+        written = True
         return future
 
     def _take_back(self, producer_id: int, held: dict[Any, OffsetAndMetadata],
                    replaced: dict[Any, OffsetAndMetadata]) -> None:
-        """Undo a failed TxnOffsetCommit's pending offsets (those a later commit of the same
+        """Undo a refused TxnOffsetCommit's pending offsets (those a later commit of the same
         transaction has not replaced), restoring what they had replaced."""
         pending = self.pending_txn_offsets.get(producer_id)
         if pending is None:  # the transaction ended meanwhile
