@@ -838,9 +838,8 @@ DEFECTS: dict[str, str | None] = {
     # metadata with a leader epoch older than the one it has seen (Metadata.
     # updateLatestMetadata: "Got metadata for an older epoch"), so it waits for the partition
     # to come back and retries at 2 with the old sequence, which 2 deduplicates
-    "disk-loss--duplicate-producer-follows-older-epoch-zombie": (
-        "Cluster.leader_seen_by sends a client to a zombie leader whose leader epoch is older "
-        "than the one the client has seen (sim/broker/cluster.py)"),
+    # Fixed: leader_seen_by ignores claims older than the epoch the client has seen.
+    "disk-loss--duplicate-producer-follows-older-epoch-zombie": None,
     # the same campaign (seed 9004, schedule 298, minimised): brokers 1 and 2 are fenced at
     # 31.7 s and payments-2 moves to leader 0 (epoch 1, ISR [0]), which the producer uses
     # (NOT_ENOUGH_REPLICAS); 1, cut off from the controller, still claims payments-2 at epoch
@@ -853,9 +852,8 @@ DEFECTS: dict[str, str | None] = {
     # lost one. Kafka's client would not follow the epoch-0 claim (Metadata.
     # updateLatestMetadata) and would send the batches to 0 in order. Replays clean once
     # leader_seen_by ignores claims older than the partition's leader epoch
-    "disk-loss--nonmonotonic-send-producer-follows-older-epoch-zombie": (
-        "Cluster.leader_seen_by sends a client to a zombie leader whose leader epoch is older "
-        "than the one the client has seen (sim/broker/cluster.py)"),
+    # Fixed: leader_seen_by ignores claims older than the epoch the client has seen.
+    "disk-loss--nonmonotonic-send-producer-follows-older-epoch-zombie": None,
     # the same cause at its smallest (safe campaign with controller cuts, seed 9005, schedule
     # 375, minimised to two faults, no partition offline): broker 0, cut off from the
     # controller at 3.8 s, is fenced at 12.8 s and payments-0 moves to leader 1 (epoch 1); the
@@ -864,9 +862,8 @@ DEFECTS: dict[str, str | None] = {
     # epoch, and once the cuts heal 1 writes the batch again at 158. Kafka's producer keeps
     # the epoch-1 metadata (brokers 0 and 2 answer epochs 0 and 1) and retries at 1 with the
     # old sequence: no duplicate
-    "safe--duplicate-producer-follows-older-epoch-zombie": (
-        "Cluster.leader_seen_by sends a client to a zombie leader whose leader epoch is older "
-        "than the one the client has seen (sim/broker/cluster.py)"),
+    # Fixed: leader_seen_by ignores claims older than the epoch the client has seen.
+    "safe--duplicate-producer-follows-older-epoch-zombie": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -54,9 +54,11 @@ def test_a_short_in_sync_replica_is_named():
 
 
 def test_an_offline_partition_is_named():
-    """Every replica crashed and fenced: the partition has no leader."""
+    """Every replica crashed and fenced: the partition has no leader, and its ISR keeps only
+    the last broker fenced (``ReplicationControlManager.handleBrokerFenced`` never empties an
+    ISR)."""
     kernel = replicated()
     for broker in (0, 1, 2):
         faults.CrashBroker(broker).apply(kernel)
     kernel.run(kernel.now_ms + 10_000)
-    assert partitions_online(kernel) == ["t-0 is offline (no leader; ISR [0])"]
+    assert partitions_online(kernel) == ["t-0 is offline (no leader; ISR [2])"]

@@ -86,3 +86,27 @@ def test_records_sent_to_a_zombie_are_stored_once_after_it_is_elected_again():
     assert list(elections.leader) == [-1, zombie]
     assert [f.get().offset for f in futures] == list(range(40))  # all acknowledged, in order
     assert audit_kernel(kernel).duplicates == 0
+
+
+def test_a_client_ignores_a_zombie_claim_older_than_the_epoch_it_has_seen():
+    """The leader is cut from the controller and replaced (epoch 1). A client that has seen
+    epoch 1 and then loses the new leader waits for it rather than follow the zombie's
+    epoch-0 claim (Kafka's ``Metadata.updateLatestMetadata`` ignores older epochs); a client
+    that never saw epoch 1 can only learn the zombie's claim, and follows it."""
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("payments", 1, 3)
+    cluster = kernel.cluster
+    part = cluster.partition("payments", 0)
+    zombie = part.leader
+    faults.NetworkPartition((zombie,), (Network.CONTROLLER,)).apply(kernel)
+    kernel.run(kernel.now_ms + 15_000)  # fenced after broker.session.timeout.ms, re-elected
+    leader = part.leader
+    assert leader not in (zombie, -1)
+    assert part.leader_epoch > cluster.brokers[zombie].leads[("payments", 0)]
+    assert cluster.leader_seen_by("informed", part) == leader
+    for client in ("informed", "late"):
+        for broker in cluster.brokers:
+            if broker != zombie:
+                cluster.network.cut(client, broker)
+    assert cluster.leader_seen_by("informed", part) == leader  # waits for the real leader
+    assert cluster.leader_seen_by("late", part) == zombie

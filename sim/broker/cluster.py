@@ -274,6 +274,9 @@ class Cluster:
         self._metadata: ClusterMetadata | None = None
         self.network = Network(self._rng.spawn(1)[0])
         self._change_waiters: list[Any] = []
+        # the newest leader epoch each client has seen per partition (the client's
+        # ``Metadata.lastSeenLeaderEpochs``): older claims are ignored
+        self._epochs_seen: dict[tuple[Any, str, int], int] = {}
         self.metadata_listeners: list[Callable[[], None]] = []  # told at once of each change
         self.remote_tier: remote_log_manager.RemoteTier | None = None  # KIP-405
 
@@ -408,16 +411,26 @@ class Cluster:
 
         Normally the real leader. A client that cannot reach it learns its metadata from the
         brokers it can reach — and a broker cut off from the controller still claims the
-        partitions it led (a zombie leader), so the client goes there.
+        partitions it led (a zombie leader), so the client goes there, unless the claim's
+        leader epoch is older than one the client has already seen: Kafka's client ignores
+        such metadata (``Metadata.updateLatestMetadata``) and waits for the real leader.
         """
         network = self.network
+        seen_key = (client, part.topic, part.partition)
+        seen = self._epochs_seen.get(seen_key, -1)
         if part.leader >= 0 and network.connected(client, part.leader):
+            if part.leader_epoch > seen:
+                self._epochs_seen[seen_key] = part.leader_epoch
             return part.leader
         key = (part.topic, part.partition)
         claims = [(epoch, broker_id) for broker_id, broker in self.brokers.items()
                   if broker.alive and network.connected(client, broker_id)
-                  and (epoch := broker.leads.get(key)) is not None]
-        return max(claims)[1] if claims else part.leader
+                  and (epoch := broker.leads.get(key)) is not None and epoch >= seen]
+        if not claims:
+            return part.leader
+        epoch, broker_id = max(claims)
+        self._epochs_seen[seen_key] = epoch
+        return broker_id
 
     def metadata(self) -> ClusterMetadata:
         """What clients know: partition counts and which partitions have no live leader."""
