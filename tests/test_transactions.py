@@ -278,24 +278,11 @@ def test_txn_offsets_are_pending_from_their_append_until_a_failure_takes_them_ba
     ``OffsetMetadataManager.hasPendingTransactionalOffsets``). An append that fails takes them
     back: here a fenced epoch, refused before anything is written."""
     kernel = cluster()
-    kernel.cluster.create_topic("in", 1, 3)
-    gc = group_coordinator(kernel)
-    tin = TopicPartition("in", 0)
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 1)
-    p.flush()
-    node = gc.node_for("g")
-    offsets_part = kernel.cluster.partition(OFFSETS_TOPIC, gc.partition_for("g"))
-    for follower in offsets_part.replicas:
-        if follower != node:
-            kernel.cluster.network.cut(node, follower)  # the append cannot be acknowledged
-    pid, epoch = p.txn.producer_id, p.txn.producer_epoch
-    answer = gc.txn_offset_commit("g", pid, epoch, "", -1, {tin: 42})
+    gc, p, tin, _node, _followers, answers = _txn_offsets_waiting_for_followers(kernel, [42])
     kernel.run(kernel.now_ms + 100)
-    assert not answer.triggered  # waits for the followers
+    assert not answers[0].triggered  # waits for the followers
     assert gc.has_pending_txn_offsets("g", [tin])
+    pid, epoch = p.txn.producer_id, p.txn.producer_epoch
     refused = gc.txn_offset_commit("g", pid, epoch - 1, "", -1, {tin: 43})
     assert refused.triggered
     assert refused.value == INVALID_PRODUCER_EPOCH
