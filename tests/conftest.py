@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from sim import trace as events
 from sim.broker.cluster import Cluster
 from sim.kernel import Kernel
 from sim.producer import Producer
@@ -45,6 +46,21 @@ def small_cluster(kernel: Kernel) -> Cluster:
     """The ``kernel``'s cluster with topic ``orders``: 6 partitions, replication factor 3."""
     kernel.cluster.create_topic(SMALL_TOPIC, partitions=SMALL_PARTITIONS, replication_factor=3)
     return kernel.cluster
+
+
+@pytest.fixture
+def produce_errors_kernel() -> Kernel:
+    """Two brokers whose trace holds six produce errors: broker 0 two refused appends
+    (NOT_ENOUGH_REPLICAS, OUT_OF_ORDER_SEQUENCE_NUMBER), a NOT_LEADER_OR_FOLLOWER and a
+    REQUEST_TIMED_OUT; broker 1 a REQUEST_TIMED_OUT and a NOT_LEADER_OR_FOLLOWER."""
+    kernel = Kernel(seed=1, brokers=2)
+    kernel.cluster.create_topic("payments", 1, 2)
+    for node, error in [(0, "NOT_ENOUGH_REPLICAS"), (0, "OUT_OF_ORDER_SEQUENCE_NUMBER"),
+                        (0, "NOT_LEADER_OR_FOLLOWER"), (0, "REQUEST_TIMED_OUT"),
+                        (1, "REQUEST_TIMED_OUT"), (1, "NOT_LEADER_OR_FOLLOWER")]:
+        kernel.trace.emit(events.KINDS["produce.error"], 0.0, f"broker-{node}", "payments", 0,
+                          node, error, 1)
+    return kernel
 
 
 ProducerFactory = Callable[..., Producer]

@@ -199,18 +199,12 @@ def test_broker_metric_changes_count_isr_changes_errors_and_truncations(acks1_ru
     assert totals["under_replicated_end"] == 0
 
 
-def test_failed_produce_requests_count_what_kafka_counts():
+def test_failed_produce_requests_count_what_kafka_counts(produce_errors_kernel: Kernel):
     """``FailedProduceRequestsPerSec`` is marked for refused appends (NOT_ENOUGH_REPLICAS, an
     out-of-order sequence), not for NOT_LEADER_OR_FOLLOWER (``ReplicaManager.appendToLocalLog``)
     nor for an acks=all request that timed out waiting, which is an expired delayed produce
     (``ExpiresPerSec``)."""
-    kernel = Kernel(seed=1, brokers=2)
-    kernel.cluster.create_topic("payments", 1, 2)
-    for node, error in [(0, "NOT_ENOUGH_REPLICAS"), (0, "OUT_OF_ORDER_SEQUENCE_NUMBER"),
-                        (0, "NOT_LEADER_OR_FOLLOWER"), (0, "REQUEST_TIMED_OUT"),
-                        (1, "REQUEST_TIMED_OUT"), (1, "NOT_LEADER_OR_FOLLOWER")]:
-        kernel.trace.emit(events.KINDS["produce.error"], 0.0, f"broker-{node}", "payments", 0,
-                          node, error, 1)
+    kernel = produce_errors_kernel
     metrics = lessons.broker_metric_changes(kernel).set_index("broker")
     assert metrics["failed_produce_requests"].to_dict() == {0: 2, 1: 0}
     assert metrics["expired_produce_requests"].to_dict() == {0: 1, 1: 1}

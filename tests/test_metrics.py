@@ -138,19 +138,14 @@ def test_metrics_of_an_idle_kernel(kernel: Kernel) -> None:
     assert (brokers["produce_requests"] == 0).all()
 
 
-def test_failed_produce_counts_refused_appends_and_expired_produce_the_timed_out_waits() -> None:
+def test_failed_produce_counts_refused_appends_and_expired_produce_the_timed_out_waits(
+        produce_errors_kernel: Kernel) -> None:
     """``failed_produce`` is Kafka's ``FailedProduceRequestsPerSec``: marked for a refused
     append (NOT_ENOUGH_REPLICAS, an out-of-order sequence), not for NOT_LEADER_OR_FOLLOWER
     (``ReplicaManager.appendToLocalLog``) nor for an acks=all request that timed out waiting for
     the high watermark, which is an expired delayed produce (``expired_produce``,
     ``ExpiresPerSec``)."""
-    kernel = Kernel(seed=1, brokers=2)
-    kernel.cluster.create_topic("payments", 1, 2)
-    for node, error in [(0, "NOT_ENOUGH_REPLICAS"), (0, "OUT_OF_ORDER_SEQUENCE_NUMBER"),
-                        (0, "NOT_LEADER_OR_FOLLOWER"), (0, "REQUEST_TIMED_OUT"),
-                        (1, "REQUEST_TIMED_OUT"), (1, "NOT_LEADER_OR_FOLLOWER")]:
-        kernel.trace.emit(events.KINDS["produce.error"], 0.0, f"broker-{node}", "payments", 0,
-                          node, error, 1)
+    kernel = produce_errors_kernel
     brokers = metrics.broker_metrics(kernel).set_index("broker")
     assert brokers["failed_produce"].to_dict() == {0: 2, 1: 0}
     assert brokers["expired_produce"].to_dict() == {0: 1, 1: 1}
