@@ -73,7 +73,7 @@ def main() -> None:
         ratio = audited / ran
         worst = max(worst, ratio)
         print(f"{name:<20} {lost:>7} {ran:>8.3f} {audited:>8.3f} {ratio:>10.2f} "
-              (f"{audited / lost * 1e6:>8.1f}" if lost else f"{'-':>8}"))
+              + (f"{audited / lost * 1e6:>8.1f}" if lost else f"{'-':>8}"))
     verdict = "met" if worst <= TARGET else "NOT met"
     print(f"target audit/run ≤ {TARGET}: {verdict} (worst {worst:.2f})")
 
