@@ -342,18 +342,15 @@ def test_the_broker_side_does_not_import_the_kernel() -> None:
 
 # --- Code that cannot run ------------------------------------------------------------------------
 
-PYTHON_FILES = sorted(str(path.relative_to(ROOT)) for folder in ("sim", "benchmarks", "tests")
-                      for path in (ROOT / folder).rglob("*.py"))
-
-
-@pytest.mark.parametrize("where", PYTHON_FILES)
-def test_no_string_is_called_as_a_function(where: str) -> None:
+def test_no_string_is_called_as_a_function() -> None:
     """A string literal followed by a parenthesis on the next line (a missing ``+`` between two
     parts of a message) parses as a call of the string and fails only when that line runs — as
     a benchmark's report line once did. Ruff does not flag it."""
     import ast
 
-    tree = ast.parse((ROOT / where).read_text(encoding="utf-8"), where)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Constant | ast.JoinedStr):
-            raise AssertionError(f"{where}:{node.lineno} calls a string")
+    files = sorted(p for folder in ("sim", "benchmarks", "tests")
+                   for p in (ROOT / folder).rglob("*.py"))
+    calls = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in files
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Constant | ast.JoinedStr)]
+    assert not calls, f"a string called as a function at {', '.join(calls)}"
