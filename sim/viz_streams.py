@@ -55,7 +55,7 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
     rows = _rows_of(counts, run.windows)
     window_rows = max(rows, default=0) + 1
     if ax is None:
-        fig = Figure(figsize=(9.0, 1.5 + 0.42 * (window_rows + 1)), layout="constrained")
+        fig = Figure(figsize=(8.2, 1.5 + 0.42 * (window_rows + 1)), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure  # type: ignore[assignment]
@@ -112,8 +112,8 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
               Patch(facecolor=_WINDOW, edgecolor="#4C72B0", label="window (final count)")]
     if grace:
         legend.append(Patch(facecolor=_GRACE, label=f"grace ({grace:,} ms)"))
-    fig.legend(handles=legend, loc="outside lower center", ncol=len(legend), fontsize=8,
-               frameon=False)
+    fig.legend(handles=legend, loc="outside lower center", ncol=min(len(legend), 4), fontsize=8,
+               frameon=False)  # five entries on one line were wider than the figure
     heading = title or f"{run.kind} windows: dropped-records = {run.dropped}"
     ax.set_title(heading, fontsize=10, loc="left")
     return fig
@@ -134,7 +134,7 @@ def task_timeline(owners: pd.DataFrame, *, marks: dict[str, int] | None = None,
     colors = {name: _INSTANCE_COLORS[i % len(_INSTANCE_COLORS)] for i, name in
               enumerate(instances)}
     if ax is None:
-        fig = Figure(figsize=(9.0, 1.3 + 0.32 * len(tasks)), layout="constrained")
+        fig = Figure(figsize=(8.2, 1.3 + 0.32 * len(tasks)), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure  # type: ignore[assignment]
