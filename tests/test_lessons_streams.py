@@ -525,6 +525,22 @@ def test_window_timeline_labels_every_window_with_its_count():
     assert "grace (1,000 ms)" in legend
 
 
+def test_timelines_and_the_tasks_table_fit_a_notebook_output():
+    """The timelines were 9 inches wide (911 pixels, shown at 93 %); 8.2 inches is the widest a
+    notebook's 848-pixel output shows at full size. tasks_frame()'s instance column, a
+    ``payments-<UUID>`` client id, made its table 875 pixels: the lesson shortens it."""
+    hopping = ls.window_run(TimeWindows.of_size_with_no_grace(10_000).advance_by(5_000))
+    assert viz_streams.window_timeline(hopping).get_figwidth() <= 8.2
+    run = scaling()
+    assert viz_streams.task_timeline(run.owners, marks=run.marks).get_figwidth() <= 8.2
+    frame = pd.DataFrame({"instance": ["payments-e5724557-fd55-40ab-9263-64c566bbd365",
+                                       "instance-A"], "task": ["0_0", "0_1"]})
+    short = ls.short_instances(frame)
+    assert list(short["instance"]) == ["payments-e5724557", "instance-A"]
+    assert list(short["task"]) == ["0_0", "0_1"]
+    assert lesson_code("ls.short_instances(streams.tasks_frame())")
+
+
 def test_simulate_windows_runs_and_refuses_what_kafka_refuses():
     """The panel's callback: a run for good values, Kafka's message for an advance > size."""
     result = panels.simulate_windows({"size.ms": 5_000, "advance.ms": 5_000, "grace.ms": 2_000})
