@@ -58,7 +58,8 @@ def run_cell(fragment: str, names: dict[str, object] | None = None) -> dict[str,
     value of its last line as ``_``: the test checks what the notebook itself builds."""
     namespace: dict[str, object] = {"ls": ls, "StreamsBuilder": StreamsBuilder,
                                     "Branched": Branched, "TimeWindows": TimeWindows,
-                                    "SessionWindows": SessionWindows, **(names or {})}
+                                    "SessionWindows": SessionWindows, "vs": viz_streams,
+                                    **(names or {})}
     tree = ast.parse(lesson_code(fragment))
     *body, last = tree.body
     exec(compile(ast.Module(body=body, type_ignores=[]), str(LESSON), "exec"), namespace)
@@ -368,7 +369,7 @@ def test_lesson_the_filter_runs_six_tasks_on_one_thread_of_the_cluster():
              "Producer": Producer}
     namespace = run_cell("streams = KafkaStreams(", names)
     namespace = run_cell("producer = Producer(", namespace)
-    tasks = namespace["_"]
+    tasks = namespace["_"].data  # the table shown, as a DataFrame
     assert list(tasks["task"]) == [f"0_{p}" for p in range(6)]
     assert tasks["thread"].nunique() == 1
     assert namespace["streams"].state is KafkaStreams.State.RUNNING
@@ -535,10 +536,10 @@ def test_timelines_and_the_tasks_table_fit_a_notebook_output():
     assert viz_streams.task_timeline(run.owners, marks=run.marks).get_figwidth() <= 8.2
     frame = pd.DataFrame({"instance": ["payments-e5724557-fd55-40ab-9263-64c566bbd365",
                                        "instance-A"], "task": ["0_0", "0_1"]})
-    short = ls.short_instances(frame)
+    short = viz_streams.tasks_table(frame).data
     assert list(short["instance"]) == ["payments-e5724557", "instance-A"]
     assert list(short["task"]) == ["0_0", "0_1"]
-    assert lesson_code("ls.short_instances(streams.tasks_frame())")
+    assert lesson_code("vs.tasks_table(streams.tasks_frame())")
 
 
 def test_simulate_windows_runs_and_refuses_what_kafka_refuses():

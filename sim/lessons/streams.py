@@ -67,7 +67,6 @@ __all__ = [
     "payment_stream",
     "run_topology",
     "scaling_run",
-    "short_instances",
     "split_words",
     "table_updates",
     "topic_records",
@@ -397,17 +396,6 @@ def topic_records(kernel: Kernel, topic: str) -> pd.DataFrame:
             rows.append({"partition": p, "offset": offset, "key": key, "value": value,
                          "timestamp": int(timestamp)})
     return pd.DataFrame(rows, columns=["partition", "offset", "key", "value", "timestamp"])
-
-
-_PROCESS_ID = re.compile(r"-([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
-
-
-def short_instances(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each default client id, ``<application.id>-<process UUID>``, shortened to
-    the UUID's first eight digits (``payments-e5724557``) in its ``instance`` column: the full
-    UUID makes a table such as ``tasks_frame()`` wider than a notebook."""
-    return frame.assign(instance=frame["instance"].str.replace(_PROCESS_ID, r"-\1",
-                                                                regex=True))
 
 
 def owned_tasks(instance: KafkaStreams) -> list[str]:
