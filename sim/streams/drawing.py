@@ -157,9 +157,9 @@ class _Band:
     y: float = 0.0
 
 
-def _tiers(columns: int) -> int:
-    """Columns per tier: a chain longer than :data:`MAX_COLUMNS` continues on a tier below,
-    the tiers as even as can be (5 columns: 3 then 2)."""
+def _columns_per_tier(columns: int) -> int:
+    """A chain longer than :data:`MAX_COLUMNS` continues on a tier below, the tiers as even as
+    can be (5 columns: 3 then 2; 4 columns: 2 and 2)."""
     tiers = -(-columns // MAX_COLUMNS)
     return -(-columns // tiers)
 
@@ -176,13 +176,14 @@ def _band(topology: Topology, group_id: int, names: list[str]) -> _Band:
                 owned[name].append(store)
     for store in stores.values():
         store.h = store.text_height
-    per_tier = _tiers(len(columns))
+    per_tier = _columns_per_tier(len(columns))
+    tiers = -(-len(columns) // per_tier)
     tier_of = {n: c // per_tier for c, column in enumerate(columns) for n in column if n}
     wraps = [(parent, name) for name in names for parent in topology.nodes[name].predecessors
              if parent in tier_of and tier_of[parent] < tier_of[name]]
     top = TITLE_H
     wrap_y: dict[int, float] = {}  # tier -> y of its first wrap lane, above its nodes
-    for tier in range(-(-len(columns) // per_tier)):
+    for tier in range(tiers):
         lanes = sum(tier_of[name] == tier for _, name in wraps)
         if tier:
             wrap_y[tier] = top - ROW_GAP / 2
