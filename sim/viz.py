@@ -25,11 +25,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
+from pandas.io.formats.style import Styler
 
 __all__ = [
+    "OUTPUT_WIDTH_IN",
     "SLOW_EDGE",
     "broker_color",
     "cluster_diagram",
+    "compact_table",
     "cumulative_records",
     "figure_png",
     "kafka_overview",
@@ -50,6 +53,9 @@ _STATE_COLOURS = {"up": "#1a7f37", "down": "#cf222e", "fenced": "#bc4c00", "isol
 _LABEL_BOX = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none",
               "alpha": 0.85}
 """Behind a label that sits on bars or lines, so that they never cross its text."""
+OUTPUT_WIDTH_IN = 8.2
+"""The widest inline figure a notebook shows at the size drawn: its output is 848 pixels wide,
+and the inline backend draws at 100 dpi with a 0.1-inch margin each side."""
 PANEL_WIDTH_PX = 840
 """Every panel's figure is drawn this wide, so panels line up and are never upscaled in a
 JupyterLab output (narrower outputs shrink the image, keeping its shape)."""
@@ -134,7 +140,7 @@ def partition_bars_grid(runs: Mapping[str, pd.DataFrame], *,
     n = max(len(runs), 1)
     cols = n if n <= 2 else 2
     rows = -(-n // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.0 * rows + 0.4), layout="constrained")  # 840 px wide
+    fig = Figure(figsize=(4.1 * cols, 3.0 * rows + 0.4), layout="constrained")  # 820 px wide
     axes = fig.subplots(rows, cols, sharey=True, squeeze=False).ravel()
     handles: list = []
     for ax, (name, frame) in zip(axes, runs.items(), strict=False):
@@ -279,7 +285,7 @@ def replication_view(
         snapshot: ``lessons.replication_snapshot`` (one row per replica).
         header: the line of configs in force (``lessons.config_header(kernel, "replication")``).
     """
-    fig, ax = _axes(ax, (8.5, 4.2))
+    fig, ax = _axes(ax, (OUTPUT_WIDTH_IN, 4.2))
     top = max(int(snapshot["log_end_offset"].max()) if len(snapshot) else 0, 1)
     ticks: list[float] = []
     labels: list[str] = []
@@ -338,7 +344,7 @@ def replication_timeline(series: pd.DataFrame, marks: pd.DataFrame | None = None
             (``lessons.replication_timeline``).
         marks: ``time_ms`` and ``label``; drawn as dotted lines, labels of one instant joined.
     """
-    fig, ax = _axes(ax, (9, 3.6))
+    fig, ax = _axes(ax, (OUTPUT_WIDTH_IN, 3.4))
     end = float(series["time_ms"].max()) if len(series) else 0.0
     for name, group in series.groupby("series", sort=True):
         t = np.concatenate([group["time_ms"].to_numpy(), [end]])
@@ -402,7 +408,7 @@ def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> No
 
 def kafka_overview(*, brokers: int = 3, partitions: int = 6, ax: Axes | None = None) -> Figure:
     """Kafka in one picture: producers → partitions led by brokers → consumer group."""
-    fig, ax = _axes(ax, (9, 3.6))
+    fig, ax = _axes(ax, (OUTPUT_WIDTH_IN, 3.4))
     ax.set_xlim(0, 10)
     ax.set_ylim(0, 4.4)
     ax.set_axis_off()
@@ -422,14 +428,26 @@ def kafka_overview(*, brokers: int = 3, partitions: int = 6, ax: Axes | None = N
                                        facecolor="white", edgecolor="#555555", linewidth=0.5))
     for i, name in enumerate(("consumer 1", "consumer 2")):
         _box(ax, 8.2, 2.6 - 1.6 * i, 1.6, 0.8, name, "#F2F2F2")
-    ax.text(9.0, 0.25, "consumer group", ha="center", fontsize=8, style="italic")
+    ax.text(9.0, 0.25, "consumer group", ha="center", fontsize=9, style="italic")
     for i in range(2):
         _arrow(ax, (1.8, 3.0 - 1.6 * i), (2.8, 2.1))
         _arrow(ax, (7.5, 2.1), (8.2, 3.0 - 1.6 * i))
-    ax.text(2.3, 3.9, "send(key, value)\n→ partitioner", ha="center", fontsize=8)
-    ax.text(7.85, 3.9, "poll()", ha="center", fontsize=8)
+    ax.text(2.3, 3.9, "send(key, value)\n→ partitioner", ha="center", fontsize=9)
+    ax.text(7.85, 3.9, "poll()", ha="center", fontsize=9)
     ax.set_title("Kafka in one picture: a topic's partitions spread over brokers")
     return fig
+
+
+def compact_table(frame: pd.DataFrame) -> Styler:
+    """``frame`` shown without its index, numbers to 3 decimals, a blank where a value is
+    missing, text at 12 pixels (9 pt) with less padding, and headers that may break after an
+    underscore (``latency_`` / ``ms``), so that a wide frame (a trace's thirteen columns, 978
+    pixels as a plain DataFrame) fits a notebook's 848 pixels instead of scrolling."""
+    padding = "padding: 0.3em 0.35em; font-size: 12px"
+    return (frame.style.hide(axis="index").format(precision=3, na_rep="")
+            .format_index(lambda label: str(label).replace("_", "_<wbr>"), axis="columns")
+            .set_table_styles([{"selector": "th", "props": padding},
+                               {"selector": "td", "props": padding}]))
 
 
 def figure_png(fig: Figure, dpi: float | None = None) -> bytes:

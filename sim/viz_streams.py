@@ -7,23 +7,28 @@ touches pyplot's global state, and returns the figure.
   out-of-order ones marked, late ones crossed out) above the windows they were counted in, each
   window with its final count and its grace period;
 - :func:`task_timeline`: which Streams instance ran each task over time, with the stretches a
-  task had no owner (a rebalance) hatched.
+  task had no owner (a rebalance) hatched;
+- :func:`tasks_table`: ``KafkaStreams.tasks_frame()`` narrow enough for a notebook.
 
 The model never imports this module.
 """
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from pandas.io.formats.style import Styler
 
 from sim.lessons.streams import WindowRun, no_owner
 from sim.streams import SessionWindows, TimeWindows
+from sim.viz import compact_table
 
-__all__ = ["task_timeline", "window_timeline"]
+__all__ = ["task_timeline", "tasks_table", "window_timeline"]
 
 _IN_ORDER = "#4C72B0"
 _OUT_OF_ORDER = "#DD8452"
@@ -55,7 +60,7 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
     rows = _rows_of(counts, run.windows)
     window_rows = max(rows, default=0) + 1
     if ax is None:
-        fig = Figure(figsize=(9.0, 1.5 + 0.42 * (window_rows + 1)), layout="constrained")
+        fig = Figure(figsize=(8.2, 1.5 + 0.42 * (window_rows + 1)), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure  # type: ignore[assignment]
@@ -112,8 +117,8 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
               Patch(facecolor=_WINDOW, edgecolor="#4C72B0", label="window (final count)")]
     if grace:
         legend.append(Patch(facecolor=_GRACE, label=f"grace ({grace:,} ms)"))
-    fig.legend(handles=legend, loc="outside lower center", ncol=len(legend), fontsize=8,
-               frameon=False)
+    fig.legend(handles=legend, loc="outside lower center", ncol=min(len(legend), 4), fontsize=8,
+               frameon=False)  # five entries on one line were wider than the figure
     heading = title or f"{run.kind} windows: dropped-records = {run.dropped}"
     ax.set_title(heading, fontsize=10, loc="left")
     return fig
@@ -134,7 +139,7 @@ def task_timeline(owners: pd.DataFrame, *, marks: dict[str, int] | None = None,
     colors = {name: _INSTANCE_COLORS[i % len(_INSTANCE_COLORS)] for i, name in
               enumerate(instances)}
     if ax is None:
-        fig = Figure(figsize=(9.0, 1.3 + 0.32 * len(tasks)), layout="constrained")
+        fig = Figure(figsize=(8.2, 1.3 + 0.32 * len(tasks)), layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure  # type: ignore[assignment]
@@ -168,3 +173,15 @@ def task_timeline(owners: pd.DataFrame, *, marks: dict[str, int] | None = None,
                frameon=False)
     ax.set_title(title or "Which instance runs each task", fontsize=10, loc="left")
     return fig
+
+
+_PROCESS_ID = re.compile(r"-([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def tasks_table(tasks: pd.DataFrame) -> Styler:
+    """``tasks_frame()`` as a :func:`~sim.viz.compact_table`, each default client id
+    (``<application.id>-<process UUID>``) cut to the UUID's first eight digits
+    (``payments-e5724557``): with the whole UUID the table was 875 pixels, wider than a
+    notebook's output."""
+    short = tasks["instance"].str.replace(_PROCESS_ID, r"-\1", regex=True)
+    return compact_table(tasks.assign(instance=short))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from matplotlib.text import Text
 
 from sim.lessons import architectures as la
 
@@ -98,9 +99,23 @@ def test_lake_numbers(run) -> None:
 def test_figure_has_both_panels(run) -> None:
     """The figure draws the hour's history and the freshness bars, one bar per architecture."""
     fig = la.figure(run, hour=2)
-    left, right = fig.axes
-    assert len(right.patches) == 4
-    assert "hour 2" in left.get_title()
+    answers, freshness = fig.axes
+    assert len(freshness.patches) == 4
+    assert "hour 2" in answers.get_title()
+
+
+def test_figure_fits_a_notebook_output_at_full_size(run) -> None:
+    """The panels stand one above the other, at most 8.4 inches (840 pixels, a notebook output
+    is 848) with text of 9 pt or more; side by side they were 1,090 pixels and shown at 78 %."""
+    fig = la.figure(run, hour=2)
+    answers, freshness = fig.axes
+    assert fig.get_figwidth() * fig.dpi <= 840
+    assert answers.get_position().y0 > freshness.get_position().y1
+    fig.canvas.draw()
+    tight = fig.get_tightbbox(fig.canvas.get_renderer())
+    assert (tight.width + 0.2) * fig.dpi <= 848  # the inline backend's bbox_inches="tight"
+    texts = [t for t in fig.findobj(Text) if t.get_text() and t.get_visible()]
+    assert min(t.get_fontsize() for t in texts) >= 9
 
 
 def test_outage_numbers() -> None:

@@ -198,6 +198,22 @@ def test_tolerance_all_writes_the_good_ones_and_dead_letters_the_bad_one():
     assert dead["dlq offset"] == 0
 
 
+def test_the_dead_letter_table_is_shown_one_row_per_header():
+    """§6's table, one column per header, was 1,336 pixels wide in an 848-pixel output and
+    scrolled the stage and the exception out of view. The lesson shows it turned: one row per
+    header (topic, partition, offset and stage among them), the dead letter as one column of
+    left-aligned text that wraps."""
+    lesson = json.loads((Path(__file__).parents[1] / "notebooks" / "08_connect.ipynb")
+                        .read_text(encoding="utf-8"))
+    code = ["".join(c["source"]) for c in lesson["cells"] if c["cell_type"] == "code"]
+    (cell,) = [c for c in code if "dead_letters()" in c]
+    assert cell.startswith("lc.table(tolerant.dead_letters().T)")
+    shown = lc.errors_run("all").dead_letters().T
+    assert shown.shape == (11, 1)
+    assert {"topic", "partition", "offset", "stage", "exception.message"} <= set(shown.index)
+    assert "overflow-wrap: anywhere" in lc.table(shown).to_html()
+
+
 def test_http_lists_the_same_connectors_and_stops_the_server():
     """§7: status 200; GET /connectors lists orders-db and orders-file; the server stops."""
     lab = pipeline()["lab"]

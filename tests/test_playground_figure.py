@@ -10,6 +10,7 @@ import io
 
 import numpy as np
 import pytest
+from matplotlib.text import Text
 from PIL import Image
 
 from sim.widgets import simulate_playground
@@ -136,3 +137,15 @@ def test_tick_labels_stay_inside_the_figure():
         for tick, label in zip(ax.get_xticks(), ax.get_xticklabels(), strict=True):
             if low <= tick <= high and label.get_text():  # drawn ticks only
                 assert label.get_window_extent(renderer).x1 <= width - 4, label.get_text()
+
+
+def test_the_figure_fits_a_notebook_output_at_full_size():
+    """A notebook output is 848 pixels wide: the PNG is at most that, so it is shown at the
+    size drawn, and no text is smaller than 9 pt. The three panels side by side were 1,040
+    pixels and shown at 82 %."""
+    figure = PlaygroundFigure()
+    width, height = Image.open(io.BytesIO(figure.png(run(slow_broker=0, slowdown=10)))).size
+    assert width <= 848
+    assert height < width
+    texts = [t for t in figure.figure.findobj(Text) if t.get_text() and t.get_visible()]
+    assert min(t.get_fontsize() for t in texts) >= 9

@@ -146,6 +146,37 @@ def test_drawing_is_not_stretched(name: str) -> None:
     assert ax.get_aspect() == 1.0
 
 
+@pytest.mark.parametrize("name", TOPOLOGIES)
+def test_fits_a_notebook_output_at_full_size(name: str) -> None:
+    """A notebook output is 848 pixels wide: the drawing (plus the 0.1-inch margins the inline
+    backend adds around it) fits at 100 dpi, with labels of 8.5 pt or more, so it is never
+    shrunk. WordCount's five columns side by side were 1,204 pixels, shown at 70 %; long chains
+    now wrap onto tiers below."""
+    fig = draw_topology(TOPOLOGIES[name]())
+    assert (fig.get_figwidth() + 0.2) * 100 <= 848
+    assert min(t.get_fontsize() for t in fig.axes[0].texts) >= 8.5
+    columns = {round(p.get_x(), 3) for gid, p in patches(fig).items()
+               if not gid.startswith("subtopology:")}
+    assert len(columns) <= 3
+
+
+def test_a_long_chain_wraps_onto_a_tier_below() -> None:
+    """WordCount's sub-topology 0 is five nodes in a chain: three on the first tier, two on
+    the second, the edge between them routed around (not a diagonal through the boxes)."""
+    fig = draw_topology(wordcount())
+    drawn = patches(fig)
+    first = [drawn[n] for n in ("KSTREAM-SOURCE-0000000000", "KSTREAM-FLATMAPVALUES-0000000001",
+                                "KSTREAM-KEY-SELECT-0000000002")]
+    second = [drawn[n] for n in ("counts-store-repartition-filter",
+                                 "counts-store-repartition-sink")]
+    assert len({p.get_y() for p in first}) == len({p.get_y() for p in second}) == 1
+    assert second[0].get_y() > first[0].get_y() + first[0].get_height()
+    assert second[0].get_x() == first[0].get_x()
+    routed = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 5
+              and line.get_linestyle() == "-"]
+    assert len(routed) == 2  # KEY-SELECT-2 -> filter, and AGGREGATE-3 -> TOSTREAM-7
+
+
 def test_draws_into_a_given_axes() -> None:
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()

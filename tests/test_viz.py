@@ -183,6 +183,34 @@ def test_kafka_overview_and_figure_png():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_inline_figures_fit_a_notebook_output(slow_run):
+    """A notebook output is 848 pixels wide; the inline backend draws at 100 dpi and adds 0.1
+    inch each side, so a figure of 8.2 inches is the widest shown at full size. The overview
+    and the replication timeline were 9 inches (shown at 93 %), the grid of bars 8.4 (851 px)."""
+    series = pd.DataFrame({"time_ms": [0.0, 1.0], "series": ["HW"] * 2, "value": [0, 1]})
+    figures = [viz.kafka_overview(), viz.replication_timeline(series),
+               viz.partition_bars_grid({name: slow_run.partitions for name in "abcd"})]
+    for fig in figures:
+        assert fig.get_figwidth() <= viz.OUTPUT_WIDTH_IN
+        assert (viz.OUTPUT_WIDTH_IN + 0.2) * 100 <= 848
+    texts = [t for t in figures[0].axes[0].texts if t.get_text()]
+    assert min(t.get_fontsize() for t in texts) >= 9
+
+
+def test_compact_table_keeps_every_column_and_row():
+    """The tour's trace: thirteen columns were 978 pixels in an 848-pixel output. The compact
+    table hides only the index, rounds to 3 decimals and leaves a missing value blank."""
+    frame = pd.DataFrame({"seq": [0, 1], "time_ms": [5.701325, 6.2],
+                          "offset": pd.array([0, None], dtype="Int64")})
+    html = viz.compact_table(frame).to_html()
+    assert all(f">{name.replace('_', '_<wbr>')}</th>" in html for name in frame.columns)
+    assert "5.701<" in html
+    assert "5.701325" not in html
+    assert "<NA>" not in html
+    assert "nan" not in html
+    assert 'class="row_heading' not in html  # no index column
+
+
 # --- Lesson computations ---------------------------------------------------------------------
 
 

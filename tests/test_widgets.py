@@ -479,3 +479,20 @@ def test_grading_mode_only_when_set_to_1(monkeypatch):
     assert not widgets.grading_mode()
     monkeypatch.setenv("KAFKA_LAB_GRADING", "1")
     assert widgets.grading_mode()
+
+
+def test_table_html_is_compact_escaped_and_breaks_long_headers():
+    """The stepper's trace table: no index, 3 decimals, blanks for missing values, 12-pixel text
+    9 pixels apart and headers that may break after an underscore, so that thirteen columns fit
+    an 848-pixel output (at 14 pixels apart they were 987); text is escaped."""
+    from sim.widgets.panel import table_html
+
+    frame = pd.DataFrame({"time_ms": [5.701325], "kind": ["<b>x</b>"],
+                          "offset": pd.array([None], dtype="Int64")})
+    html = table_html(frame)
+    assert "time_<wbr>ms</th>" in html
+    assert "5.701<" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "NA" not in html
+    assert "padding: 2px 9px 2px 0" in html
+    assert "font-size: 12px" in html

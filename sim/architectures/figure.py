@@ -1,7 +1,8 @@
 """The comparison's figure: a pure function of the comparison's DataFrames.
 
-Left: one hour's revenue over time as each architecture answers it, against the right answer
-(the logic change marked). Right: each architecture's median freshness, on a log scale.
+Top: one hour's revenue over time as each architecture answers it, against the right answer
+(the logic change marked). Below it: each architecture's median freshness, on a log scale. One
+above the other, the figure is 8.2 inches wide: a notebook shows it at full size.
 """
 
 from __future__ import annotations
@@ -18,41 +19,41 @@ def comparison_figure(history: pd.DataFrame, table: pd.DataFrame, hour: int,
                       change_min: float):
     """The figure (module docstring) from :func:`~sim.architectures.comparison.hour_history`
     and :func:`~sim.architectures.comparison.comparison`; returns the Figure."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2),
-                                      gridspec_kw={"width_ratios": [1.7, 1]})
+    fig, (answers, freshness) = plt.subplots(2, 1, figsize=(8.2, 7.0),
+                                             gridspec_kw={"height_ratios": [1.7, 1]})
     time = history["time_min"]
-    left.plot(time, history["right answer"] / 100, color="black", lw=3, alpha=0.25,
-              label="right answer")
+    answers.plot(time, history["right answer"] / 100, color="black", lw=3, alpha=0.25,
+                 label="right answer")
     styles = {"batch collection": ("-", 1.6), "lambda": ("-", 1.6), "kappa": ("--", 1.6),
               "streaming data lake": (":", 2.4)}
     for name, color in COLORS.items():
         if name in history:
             style, width = styles[name]
-            left.plot(time, history[name] / 100, color=color, lw=width, ls=style, label=name,
-                      drawstyle="steps-post")
-    left.axvline(change_min, color="grey", ls="--", lw=1)
+            answers.plot(time, history[name] / 100, color=color, lw=width, ls=style, label=name,
+                         drawstyle="steps-post")
+    answers.axvline(change_min, color="grey", ls="--", lw=1)
     top = np.nanmax(history.drop(columns="time_min").to_numpy()) / 100
-    left.text(change_min, top * 1.02, " logic change", fontsize=8, va="bottom", color="grey")
-    left.set_ylim(0, top * 1.12)
-    left.set_xlabel("simulated time (minutes)")
-    left.set_ylabel(f"revenue of hour {hour}, all merchants (USD)")
-    left.set_title(f"What each architecture answers for hour {hour}", fontsize=10)
-    left.legend(fontsize=8, loc="upper left")
+    answers.text(change_min, top * 1.02, " logic change", fontsize=9, va="bottom", color="grey")
+    answers.set_ylim(0, top * 1.12)
+    answers.set_xlabel("simulated time (minutes)")
+    answers.set_ylabel(f"revenue of hour {hour}, all merchants (USD)")
+    answers.set_title(f"What each architecture answers for hour {hour}", fontsize=10)
+    answers.legend(fontsize=9, loc="upper left")
     names = [n for n in table.index]
     median = table["freshness median (s)"].to_numpy(dtype=float)
     finite = np.where(np.isfinite(median), median, np.nan)
-    bars = right.barh(range(len(names)), np.maximum(finite, 1),
+    bars = freshness.barh(range(len(names)), np.maximum(finite, 1),
                       color=[COLORS.get(n, "grey") for n in names])
-    right.set_xscale("log")
-    right.set_yticks(range(len(names)), names, fontsize=9)
-    right.invert_yaxis()
-    right.set_xlim(1, max(np.nanmax(finite) * 8, 100))
+    freshness.set_xscale("log")
+    freshness.set_yticks(range(len(names)), names, fontsize=9)
+    freshness.invert_yaxis()
+    freshness.set_xlim(1, max(np.nanmax(finite) * 8, 100))
     for bar, value in zip(bars, median, strict=True):
         label = "never" if not np.isfinite(value) else (
             f"{value / 60:.0f} min" if value >= 120 else f"{value:.0f} s")
-        right.text(bar.get_width() * 1.15, bar.get_y() + bar.get_height() / 2, label,
-                   va="center", fontsize=8)
-    right.set_xlabel("median freshness: arrival → answer\n(seconds, log scale)")
-    right.set_title("How fresh the answer is", fontsize=10)
+        freshness.text(bar.get_width() * 1.15, bar.get_y() + bar.get_height() / 2, label,
+                   va="center", fontsize=9)
+    freshness.set_xlabel("median freshness: arrival → answer (seconds, log scale)")
+    freshness.set_title("How fresh the answer is", fontsize=10)
     fig.tight_layout()
     return fig

@@ -320,9 +320,10 @@ WORKER_COLOURS = {"127.0.0.1:8083": "#4c72b0", "127.0.0.1:8084": "#dd8452",
 
 def failover_figure(runs: dict[str, FailoverRun], end_ms: float = FAILOVER_END_MS) -> Figure:
     """One panel per run: a row per connector / task, coloured by the worker running it; the
-    hatched gap is the time no worker ran the task (its worker dead, then UNASSIGNED). 8.4
-    inches wide (840 pixels inline), as wide as a notebook output: not shrunk to fit it."""
-    fig = Figure(figsize=(8.4, 1.4 + 1.9 * len(runs)), layout="constrained")
+    hatched gap is the time no worker ran the task (its worker dead, then UNASSIGNED). 8.2
+    inches wide (840 pixels inline with the margins), as wide as a notebook output: not shrunk
+    to fit it."""
+    fig = Figure(figsize=(8.2, 1.4 + 1.9 * len(runs)), layout="constrained")
     axes = fig.subplots(len(runs), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (title, run) in zip(axes, runs.items(), strict=True):
         spans = ownership(run.timeline, end_ms)

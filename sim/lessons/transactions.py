@@ -315,7 +315,7 @@ def cost_table(sizes: Sequence[int] = (1, 10, 100, 1000)) -> pd.DataFrame:
 
 def cost_figure(table: pd.DataFrame) -> Figure:
     """Throughput (left) and time per transaction (right) against transaction size."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.2, 3.2), layout="constrained")
     sizes = table.index.to_numpy()
     left.plot(sizes, table["plain records/s"], "o-", label="plain (flush per group)")
     left.plot(sizes, table["transactional records/s"], "s-", label="transactions")

@@ -1,10 +1,11 @@
 """A picture of a :class:`~sim.streams.Topology`: what ``describe()`` prints, drawn.
 
 ``draw_topology(topology)`` returns a matplotlib ``Figure`` (or draws into ``ax``). Each
-sub-topology is a grey box (a task runs one of them per input partition); inside, records flow
-left to right from **sources** (green; the topics they read below the name) through
-**processors** (blue) to **sinks** (orange; the topic they write). A **state store** (yellow) sits
-under the processor that first uses it; dotted lines join it to the others that use it. An
+sub-topology is a grey box (a task runs one of them per input partition); inside, records flow left
+to right from **sources** (green; the topics they read below the name) through **processors**
+(blue) to **sinks** (orange; the topic they write); a chain longer than three nodes continues
+on a tier below, so that the drawing fits a notebook at full size. A **state store** (yellow)
+sits under the processor that first uses it; dotted lines join it to the others that use it. An
 **internal topic** (repartition, foreign-key subscription) written by one sub-topology and read
 by another is the dashed purple arrow between the boxes, labelled with the topic. Labels are
 shortened for reading: ``KSTREAM-FILTER-0000000001`` shows as ``FILTER-1``; every node's patch
@@ -25,11 +26,14 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 from sim.errors import TopologyError
 from sim.streams.topology import Topology
 
-NODE_W = 2.8
+NODE_W = 3.1
 """Box width in data units; the figure is drawn at :data:`INCH` inches per unit and equal
 aspect, so it is never stretched."""
+MAX_COLUMNS = 3
+"""Columns side by side in a sub-topology; a longer chain wraps onto a tier below, so that
+the drawing (at most 8 inches, 800 pixels) fits a notebook's 848-pixel output at full size."""
 COL_GAP = 1.0
-LINE_H = 0.26
+LINE_H = 0.32
 PAD = 0.2
 ROW_GAP = 0.45
 STORE_GAP = 0.3
@@ -37,7 +41,7 @@ BAND_PAD = 0.5
 TITLE_H = 0.5
 LANE_H = 0.5
 INCH = 0.62
-FONT = 7.5
+FONT = 9.0
 WRAP = 20
 
 COLOURS = {"source": "#d8f0d2", "processor": "#dbe7f7", "sink": "#fde2c8", "store": "#fff3b0"}
@@ -139,7 +143,9 @@ def _columns(topology: Topology, names: list[str]) -> list[list[str | None]]:
 
 @dataclass
 class _Band:
-    """One sub-topology: its boxes, placed relative to the band's top, and its size."""
+    """One sub-topology: its boxes, placed relative to the band's top, and its size.
+    ``wraps`` are the edges from one tier of columns to a later one, each with the y of the
+    lane it runs along (relative to the band's top)."""
 
     id: int
     title: str
@@ -147,7 +153,15 @@ class _Band:
     stores: dict[str, _Box]
     width: float
     height: float
+    wraps: list[tuple[str, str, float]] = field(default_factory=list)
     y: float = 0.0
+
+
+def _columns_per_tier(columns: int) -> int:
+    """A chain longer than :data:`MAX_COLUMNS` continues on a tier below, the tiers as even as
+    can be (5 columns: 3 then 2; 4 columns: 2 and 2)."""
+    tiers = -(-columns // MAX_COLUMNS)
+    return -(-columns // tiers)
 
 
 def _band(topology: Topology, group_id: int, names: list[str]) -> _Band:
@@ -162,34 +176,52 @@ def _band(topology: Topology, group_id: int, names: list[str]) -> _Band:
                 owned[name].append(store)
     for store in stores.values():
         store.h = store.text_height
-    rows = max(len(c) for c in columns)
-    node_h = [0.0] * rows  # every node of a row is as tall as the row's tallest
-    below = [0.0] * rows  # room for the stores under the row's nodes
-    for column in columns:
-        for r, name in enumerate(column):
-            if name is None:
-                continue
-            node_h[r] = max(node_h[r], boxes[name].text_height)
-            below[r] = max(below[r], sum(stores[s].h + STORE_GAP for s in owned[name]))
-    tops, top = [], TITLE_H
-    for r in range(rows):
-        tops.append(top)
-        top += node_h[r] + below[r] + ROW_GAP
-    for c, column in enumerate(columns):
-        for r, name in enumerate(column):
-            if name is None:
-                continue
-            box = boxes[name]
-            box.x, box.y, box.h, box.column = BAND_PAD + c * (NODE_W + COL_GAP), tops[r], \
-                node_h[r], c
-            y = box.y + box.h + STORE_GAP
-            for store in owned[name]:
-                stores[store].x, stores[store].y, stores[store].column = box.x, y, c
-                y += stores[store].h + STORE_GAP
+    per_tier = _columns_per_tier(len(columns))
+    tiers = -(-len(columns) // per_tier)
+    tier_of = {n: c // per_tier for c, column in enumerate(columns) for n in column if n}
+    wraps = [(parent, name) for name in names for parent in topology.nodes[name].predecessors
+             if parent in tier_of and tier_of[parent] < tier_of[name]]
+    top = TITLE_H
+    wrap_y: dict[int, float] = {}  # tier -> y of its first wrap lane, above its nodes
+    for tier in range(tiers):
+        lanes = sum(tier_of[name] == tier for _, name in wraps)
+        if tier:
+            wrap_y[tier] = top - ROW_GAP / 2
+            top += LANE_H * lanes
+        tier_columns = columns[tier * per_tier:(tier + 1) * per_tier]
+        rows = max(len(c) for c in tier_columns)
+        node_h = [0.0] * rows  # every node of a row is as tall as the row's tallest
+        below = [0.0] * rows  # room for the stores under the row's nodes
+        for column in tier_columns:
+            for r, name in enumerate(column):
+                if name is None:
+                    continue
+                node_h[r] = max(node_h[r], boxes[name].text_height)
+                below[r] = max(below[r], sum(stores[s].h + STORE_GAP for s in owned[name]))
+        for r in range(rows):
+            for c, column in enumerate(tier_columns):
+                name = column[r] if r < len(column) else None
+                if name is None:
+                    continue
+                box = boxes[name]
+                box.x, box.y, box.h, box.column = BAND_PAD + c * (NODE_W + COL_GAP), top, \
+                    node_h[r], c
+                y = box.y + box.h + STORE_GAP
+                for store in owned[name]:
+                    stores[store].x, stores[store].y, stores[store].column = box.x, y, c
+                    y += stores[store].h + STORE_GAP
+            top += node_h[r] + below[r] + ROW_GAP
+    lane = dict.fromkeys(wrap_y, 0)
+    placed = []
+    for parent, name in wraps:
+        tier = tier_of[name]
+        placed.append((parent, name, wrap_y[tier] + LANE_H * (lane[tier] + 0.5)))
+        lane[tier] += 1
     is_global = any(topology.nodes[n].is_global for n in names)
     title = f"Sub-topology {group_id}" + (" (global store)" if is_global else "")
-    width = 2 * BAND_PAD + len(columns) * NODE_W + (len(columns) - 1) * COL_GAP
-    return _Band(group_id, title, boxes, stores, width, top - ROW_GAP + BAND_PAD * 0.6)
+    width = 2 * BAND_PAD + per_tier * NODE_W + (per_tier - 1) * COL_GAP
+    return _Band(group_id, title, boxes, stores, width, top - ROW_GAP + BAND_PAD * 0.6,
+                 placed)
 
 
 def _draw_box(ax: Axes, box: _Box, dy: float) -> None:
@@ -238,6 +270,20 @@ def _store_link(box: _Box, store: _Box, used: dict[float, int]
     x1 = store.x + NODE_W if store.x <= box.x and store.x + NODE_W <= gx else store.x
     y1 = store.y + store.h / 2
     return [x0, gx, gx, x1], [y0, y0, y1, y1]
+
+
+def _wrap_arrow(ax: Axes, band: _Band, parent: _Box, child: _Box, lane_y: float,
+                shift: float) -> None:
+    """An edge from a node to one on a later tier: out of the parent's right side, down the
+    gap right of it, left along the lane above the child's tier, down the gap left of the
+    child, into its left side; ``shift`` keeps edges through one gap apart."""
+    last = parent.x + NODE_W + BAND_PAD >= band.width - 1e-9  # the rightmost column
+    sx = parent.x + NODE_W + (BAND_PAD / 2 if last else COL_GAP / 2) + shift
+    (x0, y0), (x1, y1) = parent.anchor("right"), child.anchor("left")
+    dx = _gap_x(child.column) - shift
+    ys = [y + band.y for y in (y0, y0, lane_y, lane_y, y1)]
+    ax.plot([x0, sx, sx, dx, dx], ys, color="#444444", linewidth=1.0, zorder=2)
+    _arrow(ax, (dx, y1 + band.y), (x1, y1 + band.y))
 
 
 def draw_topology(topology: Topology, ax: Axes | None = None) -> Figure:
@@ -294,8 +340,11 @@ def draw_topology(topology: Topology, ax: Axes | None = None) -> Figure:
                 fontweight="bold", va="center", color="#555555", zorder=4)
         for box in [*band.boxes.values(), *band.stores.values()]:
             _draw_box(ax, box, band.y)
+        wrapped = {(parent, name) for parent, name, _ in band.wraps}
         for name, box in band.boxes.items():
             for parent in topology.nodes[name].predecessors:
+                if (parent, name) in wrapped:
+                    continue
                 (x0, y0), (x1, y1) = band.boxes[parent].anchor("right"), box.anchor("left")
                 _arrow(ax, (x0, y0 + band.y), (x1, y1 + band.y))
             for store_name in topology.nodes[name].stores:
@@ -308,11 +357,14 @@ def draw_topology(topology: Topology, ax: Axes | None = None) -> Figure:
                 ax.plot(xs, [y + band.y for y in ys], linestyle=":", color=EDGES["store"],
                         linewidth=1.3, zorder=2)
 
+        for n, (parent, name, lane_y) in enumerate(band.wraps):
+            _wrap_arrow(ax, band, band.boxes[parent], band.boxes[name], lane_y, 0.12 * (n % 4))
+
     for (sink, source, topic), (gap, lane) in zip(links, lane_of, strict=True):
         out_band, in_band = bands[band_of[sink]], bands[band_of[source]]
         out_box, in_box = out_band.boxes[sink], in_band.boxes[source]
         lane_y = bands[gap].y + bands[gap].height + LANE_H * (lane + 0.6)
-        last = out_box.x + NODE_W + BAND_PAD >= out_band.width
+        last = out_box.x + NODE_W + BAND_PAD >= out_band.width - 1e-9
         shift = 0.12 * lane  # links through one gap run side by side, not on top of each other
         sx = out_box.x + NODE_W + (BAND_PAD / 2 if last else COL_GAP / 2) + shift
         sy = out_box.anchor("right")[1] + out_band.y

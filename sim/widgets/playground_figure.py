@@ -35,8 +35,10 @@ from sim import viz
 
 __all__ = ["PlaygroundFigure", "nice_ceiling"]
 
-FIGSIZE = (13.0, 3.4)
-DPI = 80
+FIGSIZE = (8.4, 5.6)
+DPI = 100
+"""840 pixels wide: a notebook output (848 pixels) shows the figure at full size. Records per
+partition take the top row; batch fill and latency share the bottom one."""
 FILL_BINS = 20
 """Batch fill bins of 5 % of ``batch.size`` each."""
 LATENCY_DECADES = (0, 3)
@@ -102,7 +104,7 @@ class _Run:
 
 
 class PlaygroundFigure:
-    """Records per partition, batch fill and latency of a playground run, side by side.
+    """Records per partition (top), batch fill and latency (bottom) of a playground run.
 
     ``draw(result)`` updates the figure for a ``PlaygroundResult`` and returns it; ``png(result)``
     also encodes it for an ``ipywidgets.Image``. A panel keeps one figure from run to run: only a
@@ -112,9 +114,11 @@ class PlaygroundFigure:
     def __init__(self) -> None:
         self.figure = Figure(figsize=FIGSIZE, dpi=DPI)
         self.canvas = FigureCanvasAgg(self.figure)
-        self.figure.subplots_adjust(left=0.06, right=0.975, bottom=0.15, top=0.9, wspace=0.25)
-        self.bars_ax, self.fill_ax, self.latency_ax = self.figure.subplots(
-            1, 3, width_ratios=[1.5, 1, 1])
+        grid = self.figure.add_gridspec(2, 2, left=0.1, right=0.975, bottom=0.09, top=0.94,
+                                        hspace=0.5, wspace=0.3)
+        self.bars_ax = self.figure.add_subplot(grid[0, :])
+        self.fill_ax = self.figure.add_subplot(grid[1, 0])
+        self.latency_ax = self.figure.add_subplot(grid[1, 1])
         self.message = self.figure.text(0.5, 0.5, "", ha="center", va="center", wrap=True,
                                         fontsize=10, color="#C44E52", visible=False)
         self.layout: Layout | None = None
@@ -218,7 +222,7 @@ class PlaygroundFigure:
                 bar.set_edgecolor(viz.SLOW_EDGE)
         self.even = ax.axhline(0, color="black", linestyle="--", linewidth=1)
         self.even_label = ax.annotate("even share", (len(xs) - 0.6, 0), xytext=(2, 2),
-                                      textcoords="offset points", fontsize=8, ha="right",
+                                      textcoords="offset points", fontsize=9, ha="right",
                                       va="bottom", bbox=LABEL_BOX, zorder=5)
         ax.set_xticks(xs)
         ax.set_xlim(-0.6, len(xs) - 0.4)
@@ -229,7 +233,7 @@ class PlaygroundFigure:
                          hatch="//" if b in slow else None,
                          edgecolor=viz.SLOW_EDGE if b in slow else "white")
                    for b in sorted(set(layout.leaders))]
-        ax.legend(handles=handles, fontsize=7, loc="upper right", ncols=min(len(handles), 3),
+        ax.legend(handles=handles, fontsize=9, loc="upper right", ncols=min(len(handles), 3),
                   framealpha=0.8)
 
     def _build_fill(self) -> None:
@@ -239,8 +243,8 @@ class PlaygroundFigure:
                                     color="#4C72B0")
         self.fill_mean = ax.axvline(0, color="black", linestyle="--", linewidth=1)
         self.fill_mean_label = ax.annotate("", (0, 1), xycoords=("data", "axes fraction"),
-                                           xytext=(3, -12), textcoords="offset points",
-                                           fontsize=8)
+                                           xytext=(3, -13), textcoords="offset points",
+                                           fontsize=9)
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -254,10 +258,10 @@ class PlaygroundFigure:
         self.latency_steps = ax.stairs(np.zeros(len(self._latency_edges) - 1),
                                        self._latency_edges, fill=True, color="#55A868")
         self.percentiles = []
-        for q, style, dy in ((50, "--", -12), (99, ":", -24)):
+        for q, style, dy in ((50, "--", -13), (99, ":", -27)):
             line = ax.axvline(1, color="black", linestyle=style, linewidth=1)
             label = ax.annotate(f"p{q}", (1, 1), xycoords=("data", "axes fraction"),
-                                xytext=(3, dy), textcoords="offset points", fontsize=8,
+                                xytext=(3, dy), textcoords="offset points", fontsize=9,
                                 bbox=LABEL_BOX, zorder=5)  # lines never cross the text
             self.percentiles.append((q, line, label))
         ax.set_xscale("log")

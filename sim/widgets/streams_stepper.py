@@ -244,9 +244,6 @@ def current_step(steps: pd.DataFrame, state: StepperState, chosen: int | None = 
 # --- figures -------------------------------------------------------------------------------
 
 _HERE, _PAST = "#d62728", "#e8a0a0"
-MAX_WIDTH_IN = 11.0
-"""The widest journey figure: at the panel's 840 px it stays above 72 dpi, so it is never
-wider than the panel."""
 
 
 def journey_figure(topology: Topology, steps: pd.DataFrame, index: int,
@@ -254,9 +251,7 @@ def journey_figure(topology: Topology, steps: pd.DataFrame, index: int,
     """The topology with the record's current node outlined in red (nodes it passed in pink),
     and under it the step: which instance, thread and task, and the key and value there."""
     probe = draw_topology(topology)
-    width, height = probe.get_size_inches()
-    if width > MAX_WIDTH_IN:  # drawn at equal aspect: a narrower figure scales it down
-        width, height = MAX_WIDTH_IN, height * MAX_WIDTH_IN / width
+    width, height = probe.get_size_inches()  # at most 8 inches: long chains wrap
     caption_in = 1.15
     figure = Figure(figsize=(max(width, 7.5), height + caption_in))
     top = figure.add_axes((0.0, caption_in / (height + caption_in), 1.0,

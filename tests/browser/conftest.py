@@ -34,6 +34,10 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 LESSONS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").glob("*.ipynb"))
 SOLUTIONS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "solutions").glob("*.ipynb"))
 NOTEBOOKS = LESSONS + SOLUTIONS
+ONLY = [part for part in os.environ.get("KAFKA_LAB_NOTEBOOKS", "").split(",") if part]
+"""Run only the notebooks whose path contains one of these (comma-separated, e.g.
+``KAFKA_LAB_NOTEBOOKS=06_streams,00_tour``); the tests of the others are skipped. The two
+cores of a small machine take a while to run them all."""
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -279,12 +283,20 @@ def _settle(run: NotebookRun) -> None:
     page.wait_for_timeout(300)  # last images decode
 
 
+class Runs(dict[str, NotebookRun]):
+    """The notebooks run, by path; a test of one that was left out (:data:`ONLY`) is skipped."""
+
+    def __missing__(self, path: str) -> NotebookRun:
+        pytest.skip(f"{path} was not run (KAFKA_LAB_NOTEBOOKS={','.join(ONLY)})")
+
+
 @pytest.fixture(scope="package")  # closed as soon as the browser tests are done
-def notebook_runs(browser: object, lab: Lab) -> dict[str, NotebookRun]:
-    """Every lesson and solution, run in its own page, :data:`PARALLEL` at a time."""
-    waiting = list(NOTEBOOKS)
+def notebook_runs(browser: object, lab: Lab) -> Runs:
+    """Every lesson and solution (or those :data:`ONLY` names), run in its own page,
+    :data:`PARALLEL` at a time."""
+    waiting = [p for p in NOTEBOOKS if not ONLY or any(part in p for part in ONLY)]
     running: list[NotebookRun] = []
-    done: dict[str, NotebookRun] = {}
+    done = Runs()
     while waiting or running:
         while waiting and len(running) < PARALLEL:
             running.append(_open(browser, lab, waiting.pop(0)))
