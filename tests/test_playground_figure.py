@@ -139,6 +139,17 @@ def test_tick_labels_stay_inside_the_figure():
                 assert label.get_window_extent(renderer).x1 <= width - 4, label.get_text()
 
 
+def test_axis_labels_stay_inside_the_figure_with_six_digit_counts():
+    """200,000 records on one partition: the records axis counts past 100,000, and its label
+    stays whole at the left edge (six-digit tick labels pushed it out of the image)."""
+    figure = PlaygroundFigure()
+    figure.draw(simulate_playground({"records": 200_000, "partitions": 1}))
+    renderer = figure.canvas.get_renderer()
+    assert figure.limits.records > 100_000
+    for ax in figure.figure.axes:
+        assert ax.yaxis.label.get_window_extent(renderer).x0 >= 2, ax.get_ylabel()
+
+
 def test_the_figure_fits_a_notebook_output_at_full_size():
     """A notebook output is 848 pixels wide: the PNG is at most that, so it is shown at the
     size drawn, and no text is smaller than 9 pt. The three panels side by side were 1,040

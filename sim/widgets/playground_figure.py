@@ -28,7 +28,7 @@ from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import EngFormatter, MaxNLocator, PercentFormatter
 from PIL import Image
 
 from sim import viz
@@ -228,6 +228,7 @@ class PlaygroundFigure:
         ax.set_xlim(-0.6, len(xs) - 0.4)
         ax.set_xlabel("partition")
         ax.set_ylabel("records")
+        ax.yaxis.set_major_formatter(EngFormatter(sep=""))  # 800k: six digits clipped the label
         handles = [Patch(facecolor=viz.broker_color(b),
                          label=f"broker {b} (slow)" if b in slow else f"broker {b}",
                          hatch="//" if b in slow else None,
