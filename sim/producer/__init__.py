@@ -139,7 +139,7 @@ class Producer:
         self._in_pass = False
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
-        self._next_expiry_ms = 0.0
+        self.next_expiry_check_ms = 0.0  # the next expiry check of queued batches
         self._deadline_timers: dict[simpy.Event, float] = {}  # timer → when it fires
         self.deadline_armed_ms = math.inf  # the earliest of them
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
@@ -522,7 +522,7 @@ class Producer:
         nothing new is due, the timer already set stays right, and no expiry check is due.
         The sticky and per-record routes take records in at passes, so they always get one.
         """
-        if self.flushing or now_ms >= self._next_expiry_ms:
+        if self.flushing or now_ms >= self.next_expiry_check_ms:
             return True
         for state in self.topics.values():
             if ((state.sticky is not None and not state.sticky.exhausted)
@@ -556,9 +556,9 @@ class Producer:
                     unrouted = True
             if unrouted:
                 self._ingest(now)
-            if now >= self._next_expiry_ms:  # Kafka checks every loop; every 100 ms is plenty
+            if now >= self.next_expiry_check_ms:  # Kafka checks every loop; every 100 ms is plenty
                 self.expire_batches(now)
-                self._next_expiry_ms = now + EXPIRY_CHECK_MS
+                self.next_expiry_check_ms = now + EXPIRY_CHECK_MS
             if unrouted:
                 self._update_load_stats()
             sent = self.sender.send_ready(now, self.flushing)
@@ -568,8 +568,6 @@ class Producer:
                 topic_wake = state.next_wakeup_ms(blocked, now)
                 if topic_wake < wake:
                     wake = topic_wake
-            if self._stuck_batches():
-                wake = min(wake, self._next_expiry_ms)
             if (transactions is not None and self.txn is None
                     and (transactions.unresolved or transactions.epoch_bump_required)
                     and transactions.needs_pass()):
@@ -619,7 +617,7 @@ class Producer:
         self.sender.deadline_stale = True  # the next timer, if any, is armed afresh
         now = self.kernel.now_ms
         self.sender.time_out_requests(now)
-        self._next_expiry_ms = now  # check the batches now, not at the next 100 ms
+        self.next_expiry_check_ms = now  # check the batches now, not at the next 100 ms
         self.wakeup()
 
     def set_timer(self, wake_ms: float, now_ms: float | None = None) -> None:
@@ -818,16 +816,6 @@ class Producer:
     def next_expiry_ms(self) -> float:
         """When the oldest batch in flight reaches ``delivery.timeout.ms``."""
         return self.sender.oldest_in_flight_ms() + self.config["delivery.timeout.ms"]
-
-    def _stuck_batches(self) -> bool:
-        """Whether batches wait for a partition without a leader (they may expire)."""
-        for state in self.topics.values():
-            leaderless = state.leaderless()
-            if leaderless:
-                deques = state.accumulator.deques
-                if any(deques[p] for p in leaderless):
-                    return True
-        return False
 
     def broker_crashed(self, node: int) -> None:
         self.sender.broker_crashed(node)
