@@ -109,6 +109,7 @@ class Producer:
         self.rng = kernel.spawn_rng()
         self.random = random_source(self.rng)
         self.compression_ratio = configs.COMPRESSION_RATIOS[self.config["compression.type"]]
+        self.clock_skew_ms = self.config["lab.clock.skew.ms"]
         self.partitioner = resolve_partitioner(self.config["partitioner.class"],
                                                self.config["lab.kafka.version"])
         if self.partitioner is not None and hasattr(self.partitioner, "configure"):
@@ -596,10 +597,7 @@ class Producer:
         """
         sender = self.sender
         sender.deadline_stale = False
-        if sender._requests:
-            deadline = min(sender.next_timeout_ms(), self.next_expiry_ms())
-        else:  # nothing in flight: no deadline
-            deadline = math.inf
+        deadline = sender.deadline_ms()  # inf when nothing is in flight
         env = self.kernel.env
         if deadline == math.inf:
             for timer in self._deadline_timers:
@@ -683,7 +681,7 @@ class Producer:
         buf = self.buffer
         # NumPy converts 32-bit indices to its own index type at every gather: once is enough
         idx = batch.indices().astype(np.int64, copy=False)
-        if self.config["lab.clock.skew.ms"] or len(self._given_timestamps):
+        if self.clock_skew_ms or len(self._given_timestamps):
             stamps = self.timestamps_of(idx)
         else:  # send times are never negative: converting to integers is the floor
             stamps = buf.time_ms[idx].astype(np.int64)
@@ -693,7 +691,7 @@ class Producer:
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this
         producer's clock (``lab.clock.skew.ms``) in whole milliseconds, never below 0."""
-        skew = self.config["lab.clock.skew.ms"]
+        skew = self.clock_skew_ms
         if skew:
             times = self.buffer.time_ms[idx]  # a copy: shifted in place
             times += skew
@@ -812,10 +810,6 @@ class Producer:
             # compared as the deadline is computed, so a timer at it always finds it due
             if not batch.done and now_ms >= batch.created_ms + limit:
                 self._expire(state, batch, now_ms)
-
-    def next_expiry_ms(self) -> float:
-        """When the oldest batch in flight reaches ``delivery.timeout.ms``."""
-        return self.sender.oldest_in_flight_ms() + self.config["delivery.timeout.ms"]
 
     def broker_crashed(self, node: int) -> None:
         self.sender.broker_crashed(node)

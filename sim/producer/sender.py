@@ -257,11 +257,15 @@ class Sender:
         now = float(env.now)
         timer_at(env, now, now + broker.latency_ms, partial(self._finish, request, None, True))
 
-    def next_timeout_ms(self) -> float:
-        """When the oldest request in flight reaches ``request.timeout.ms``."""
-        if not self._requests:  # kept in send order: the first is the oldest
+    def deadline_ms(self) -> float:
+        """When the oldest request in flight reaches ``request.timeout.ms`` or the oldest batch
+        in flight ``delivery.timeout.ms``, whichever comes first (``inf`` if none)."""
+        requests = self._requests
+        if not requests:
             return math.inf
-        return self._requests[0].sent_ms + self._request_timeout_ms
+        timeout = requests[0].sent_ms + self._request_timeout_ms  # in send order: oldest first
+        expiry = self.oldest_in_flight_ms() + self.delivery_timeout_ms
+        return timeout if timeout < expiry else expiry
 
     def request_timeout_ms(self) -> float:
         """``request.timeout.ms``, but at least ``MIN_REQUEST_TIMEOUT_MS``.
@@ -324,13 +328,15 @@ class Sender:
         self.in_flight[request.node] -= 1
         freed = request.node in self.blocked  # the broker can take another request again
         self.blocked.discard(request.node)
-        failed = False
+        failed = completed = False
         results = request.results
         for i, (topic, batch) in enumerate(request.batches):
             result = results.get(i) if failure is None else None
             if result is not None and result.error == NONE:
                 producer.complete_batch(topic, batch, now, result.base_offset)
-                producer.notify_progress()
+                if not completed:  # a flush waiting for progress wakes once
+                    producer.notify_progress()
+                    completed = True
             else:
                 producer.retry_or_fail(topic, batch,
                                        failure or (result.error if result else TIMEOUT), now)
