@@ -109,6 +109,7 @@ class Producer:
         self.rng = kernel.spawn_rng()
         self.random = random_source(self.rng)
         self.compression_ratio = configs.COMPRESSION_RATIOS[self.config["compression.type"]]
+        self.clock_skew_ms = self.config["lab.clock.skew.ms"]
         self.partitioner = resolve_partitioner(self.config["partitioner.class"],
                                                self.config["lab.kafka.version"])
         if self.partitioner is not None and hasattr(self.partitioner, "configure"):
@@ -139,7 +140,7 @@ class Producer:
         self._in_pass = False
         self._timer: simpy.Event | None = None
         self._timer_ms = math.inf
-        self._next_expiry_ms = 0.0
+        self.next_expiry_check_ms = 0.0  # the next expiry check of queued batches
         self._deadline_timers: dict[simpy.Event, float] = {}  # timer → when it fires
         self.deadline_armed_ms = math.inf  # the earliest of them
         self.producer_id = len(kernel.clients)  # deterministic, unlike a wall-clock id
@@ -522,7 +523,7 @@ class Producer:
         nothing new is due, the timer already set stays right, and no expiry check is due.
         The sticky and per-record routes take records in at passes, so they always get one.
         """
-        if self.flushing or now_ms >= self._next_expiry_ms:
+        if self.flushing or now_ms >= self.next_expiry_check_ms:
             return True
         for state in self.topics.values():
             if ((state.sticky is not None and not state.sticky.exhausted)
@@ -556,9 +557,9 @@ class Producer:
                     unrouted = True
             if unrouted:
                 self._ingest(now)
-            if now >= self._next_expiry_ms:  # Kafka checks every loop; every 100 ms is plenty
+            if now >= self.next_expiry_check_ms:  # Kafka checks every loop; every 100 ms is plenty
                 self.expire_batches(now)
-                self._next_expiry_ms = now + EXPIRY_CHECK_MS
+                self.next_expiry_check_ms = now + EXPIRY_CHECK_MS
             if unrouted:
                 self._update_load_stats()
             sent = self.sender.send_ready(now, self.flushing)
@@ -568,8 +569,6 @@ class Producer:
                 topic_wake = state.next_wakeup_ms(blocked, now)
                 if topic_wake < wake:
                     wake = topic_wake
-            if self._stuck_batches():
-                wake = min(wake, self._next_expiry_ms)
             if (transactions is not None and self.txn is None
                     and (transactions.unresolved or transactions.epoch_bump_required)
                     and transactions.needs_pass()):
@@ -598,10 +597,7 @@ class Producer:
         """
         sender = self.sender
         sender.deadline_stale = False
-        if sender._requests:
-            deadline = min(sender.next_timeout_ms(), self.next_expiry_ms())
-        else:  # nothing in flight: no deadline
-            deadline = math.inf
+        deadline = sender.deadline_ms()  # inf when nothing is in flight
         env = self.kernel.env
         if deadline == math.inf:
             for timer in self._deadline_timers:
@@ -619,7 +615,7 @@ class Producer:
         self.sender.deadline_stale = True  # the next timer, if any, is armed afresh
         now = self.kernel.now_ms
         self.sender.time_out_requests(now)
-        self._next_expiry_ms = now  # check the batches now, not at the next 100 ms
+        self.next_expiry_check_ms = now  # check the batches now, not at the next 100 ms
         self.wakeup()
 
     def set_timer(self, wake_ms: float, now_ms: float | None = None) -> None:
@@ -685,7 +681,7 @@ class Producer:
         buf = self.buffer
         # NumPy converts 32-bit indices to its own index type at every gather: once is enough
         idx = batch.indices().astype(np.int64, copy=False)
-        if self.config["lab.clock.skew.ms"] or len(self._given_timestamps):
+        if self.clock_skew_ms or len(self._given_timestamps):
             stamps = self.timestamps_of(idx)
         else:  # send times are never negative: converting to integers is the floor
             stamps = buf.time_ms[idx].astype(np.int64)
@@ -695,7 +691,7 @@ class Producer:
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this
         producer's clock (``lab.clock.skew.ms``) in whole milliseconds, never below 0."""
-        skew = self.config["lab.clock.skew.ms"]
+        skew = self.clock_skew_ms
         if skew:
             times = self.buffer.time_ms[idx]  # a copy: shifted in place
             times += skew
@@ -814,20 +810,6 @@ class Producer:
             # compared as the deadline is computed, so a timer at it always finds it due
             if not batch.done and now_ms >= batch.created_ms + limit:
                 self._expire(state, batch, now_ms)
-
-    def next_expiry_ms(self) -> float:
-        """When the oldest batch in flight reaches ``delivery.timeout.ms``."""
-        return self.sender.oldest_in_flight_ms() + self.config["delivery.timeout.ms"]
-
-    def _stuck_batches(self) -> bool:
-        """Whether batches wait for a partition without a leader (they may expire)."""
-        for state in self.topics.values():
-            leaderless = state.leaderless()
-            if leaderless:
-                deques = state.accumulator.deques
-                if any(deques[p] for p in leaderless):
-                    return True
-        return False
 
     def broker_crashed(self, node: int) -> None:
         self.sender.broker_crashed(node)

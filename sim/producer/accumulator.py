@@ -241,8 +241,9 @@ class RecordAccumulator:
         dq = self.deques[partition]
         # open_batch(partition), kept equal to it below
         batch = dq[-1] if dq and dq[-1].full_ms == math.inf else None
+        end_sum = cs.item(-1) if n else cs_base  # the running sum after the last record
         if n and batch is not None:  # common case: everything fits in the open batch
-            total = cs.item(-1) - cs_base
+            total = end_sum - cs_base
             if total < batch.limit_bytes - batch.size_bytes and total < max_bytes:
                 batch.chunks.append(idx)
                 batch.records += n
@@ -269,7 +270,7 @@ class RecordAccumulator:
                 header = RECORD_BATCH_OVERHEAD
             room = before + batch.limit_bytes - batch.size_bytes  # the running sum that fits
             # the usual new batch takes all the rest: the search would say so (sums only grow)
-            fits = n if cs.item(-1) <= room else search_sums(cs, room)
+            fits = n if end_sum <= room else search_sums(cs, room)
             stop = fits
             if stop <= pos:
                 if batch.records:  # the next record does not fit: this batch is full

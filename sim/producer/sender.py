@@ -72,22 +72,28 @@ class Sender:
         self.node_ready_ms: dict[int, float] = {}
         self.node_drain_ms: dict[int, float] = {}
         self._requests: list[InFlightRequest] = []
-        self._max_in_flight = producer.config["max.in.flight.requests.per.connection"]
+        config = producer.config  # a producer's configs never change: read them once
+        self._max_in_flight = config["max.in.flight.requests.per.connection"]
+        self.acks = config["acks"]
+        self.linger_ms = config["linger.ms"]
+        self.max_request_size = config["max.request.size"]
+        self.delivery_timeout_ms = config["delivery.timeout.ms"]
+        self.request_timeout_config = config["request.timeout.ms"]  # as the broker is told
+        # request.timeout.ms, but at least MIN_REQUEST_TIMEOUT_MS (see request_timeout_ms)
+        self._request_timeout_ms = max(float(self.request_timeout_config), MIN_REQUEST_TIMEOUT_MS)
         self.blocked: set[int] = set()  # brokers with max.in.flight requests outstanding
         self.broken: set[int] = set()  # brokers whose connection lost a message
         # With one request in flight per connection, Kafka's Sender also keeps one batch in
         # flight per partition (guaranteeMessageOrder): a drained partition is muted until its
         # batch's answer (or failure) is handled, so a leader change cannot let a later batch
         # overtake it through another connection.
-        self.guarantee_order = (self._max_in_flight == 1
-                                and producer.config["acks"] != "0")
+        self.guarantee_order = self._max_in_flight == 1 and self.acks != "0"
         self.muted: set[tuple[str, int]] = set()
         self.deadline_stale = False  # a request was sent since the producer last armed its deadline
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
         """One sender pass: drain and send what is ready. True if anything was sent."""
         producer = self.producer
-        linger = producer.config["linger.ms"]
         blocked = self.blocked
         by_node: dict[int, list[tuple[TopicState, int]]] = {}  # partitions to drain, per node
         ready_nodes: dict[int, None] = {}  # nodes with data ready, blocked ones too
@@ -116,7 +122,7 @@ class Sender:
                 self.node_drain_ms[node] = now_ms
             if node in blocked:  # it had data ready, but no room for a request
                 continue
-            batches = self._drain(node, by_node[node], now_ms, linger, flushing)
+            batches = self._drain(node, by_node[node], now_ms, flushing)
             if batches:
                 self.node_drain_ms[node] = now_ms
                 self._send(node, batches, now_ms)
@@ -130,10 +136,10 @@ class Sender:
         node: int,
         candidates: list[tuple[TopicState, int]],
         now_ms: float,
-        linger_ms: float,
         flushing: bool,
     ) -> list[tuple[TopicState, ProducerBatch]]:
-        limit = self.producer.config["max.request.size"]
+        limit = self.max_request_size
+        linger_ms = self.linger_ms
         transactions = self.producer.transactions
         txn = self.producer.txn
         start = self._drain_index.get(node, 0) % len(candidates)
@@ -186,7 +192,7 @@ class Sender:
         self.requests_sent += 1
         producer.trace.emit(events.REQUEST_SENT, now_ms, producer.client_id, node, len(batches),
                             records, size)
-        acks = producer.config["acks"]
+        acks = self.acks
         if acks != "0":
             self.in_flight[node] = self.in_flight.get(node, 0) + 1
             if self.in_flight[node] >= self._max_in_flight:
@@ -196,7 +202,7 @@ class Sender:
             # flight (request.timeout.ms) or an old batch's delivery.timeout.ms comes before
             # the timer armed (Producer.arm_deadline)
             if len(self._requests) == 1 or producer.deadline_armed_ms > (
-                    oldest + producer.config["delivery.timeout.ms"]):
+                    oldest + self.delivery_timeout_ms):
                 self.deadline_stale = True
         if not broker.alive:  # the connection is refused: a quick, retriable failure
             if acks != "0":  # with acks=0 nobody listens: the records are simply gone
@@ -218,8 +224,8 @@ class Sender:
         if not producer.cluster.brokers[node].alive:
             return  # lost: the request times out
         # the same for every batch of the request: read once
-        timeout = producer.config["request.timeout.ms"]
-        acks = producer.config["acks"]
+        timeout = self.request_timeout_config
+        acks = self.acks
         append = producer.kernel.replicas.append
         batch_columns = producer.batch_columns
         ratio = producer.compression_ratio
@@ -239,9 +245,9 @@ class Sender:
             self._respond(request)
 
     def _respond(self, request: InFlightRequest) -> None:
-        producer = self.producer
-        if producer.config["acks"] == "0":
+        if self.acks == "0":
             return
+        producer = self.producer
         broker = producer.cluster.brokers[request.node]
         if request.node in self.broken or not producer.cluster.network.deliver(
                 request.node, producer.client_id):
@@ -251,11 +257,15 @@ class Sender:
         now = float(env.now)
         timer_at(env, now, now + broker.latency_ms, partial(self._finish, request, None, True))
 
-    def next_timeout_ms(self) -> float:
-        """When the oldest request in flight reaches ``request.timeout.ms``."""
-        if not self._requests:  # kept in send order: the first is the oldest
+    def deadline_ms(self) -> float:
+        """When the oldest request in flight reaches ``request.timeout.ms`` or the oldest batch
+        in flight ``delivery.timeout.ms``, whichever comes first (``inf`` if none)."""
+        requests = self._requests
+        if not requests:
             return math.inf
-        return self._requests[0].sent_ms + self.request_timeout_ms()
+        timeout = requests[0].sent_ms + self._request_timeout_ms  # in send order: oldest first
+        expiry = self.oldest_in_flight_ms() + self.delivery_timeout_ms
+        return timeout if timeout < expiry else expiry
 
     def request_timeout_ms(self) -> float:
         """``request.timeout.ms``, but at least ``MIN_REQUEST_TIMEOUT_MS``.
@@ -265,7 +275,7 @@ class Sender:
         timeout of 0 lets a request live 1 ms. Expiring it at the instant it was sent would
         retry it (``retry.backoff.ms: 0``) at that same instant for ever.
         """
-        return max(float(self.producer.config["request.timeout.ms"]), MIN_REQUEST_TIMEOUT_MS)
+        return self._request_timeout_ms
 
     def time_out_requests(self, now_ms: float) -> None:
         """Give up on every request unanswered for ``request.timeout.ms``."""
@@ -318,13 +328,15 @@ class Sender:
         self.in_flight[request.node] -= 1
         freed = request.node in self.blocked  # the broker can take another request again
         self.blocked.discard(request.node)
-        failed = False
+        failed = completed = False
         results = request.results
         for i, (topic, batch) in enumerate(request.batches):
             result = results.get(i) if failure is None else None
             if result is not None and result.error == NONE:
                 producer.complete_batch(topic, batch, now, result.base_offset)
-                producer.notify_progress()
+                if not completed:  # a flush waiting for progress wakes once
+                    producer.notify_progress()
+                    completed = True
             else:
                 producer.retry_or_fail(topic, batch,
                                        failure or (result.error if result else TIMEOUT), now)

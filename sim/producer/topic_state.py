@@ -384,10 +384,10 @@ class TopicState:
                 self.advance_keyed(q, self.lagging_ms)
 
     def next_wakeup_ms(self, blocked: set[int], now_ms: float | None = None) -> float:
-        """Earliest time something in this topic may become sendable (``now_ms``: the current
-        time, if the caller has it at hand)."""
-        leaders = self.leaders()
-        if blocked or self._leaderless:  # busy brokers and leaderless partitions cannot send
+        """Earliest time something in this topic may become sendable, or batches waiting for a
+        partition without a leader may expire (``now_ms``: the current time, if the caller has
+        it at hand)."""
+        if blocked or self.leaderless():  # busy brokers and leaderless partitions cannot send
             sendable = self.sendable(blocked)
             wake = self.ready.earliest_of(sendable)
         else:
@@ -406,10 +406,15 @@ class TopicState:
             self.sticky_wake_ms = self._sticky_wakeup_ms()
             wake = min(wake, self.sticky_wake_ms)
         if self.per_record is not None and not self.per_record.exhausted:
-            wake = min(wake, self._per_record_wakeup_ms(leaders, blocked))
+            wake = min(wake, self._per_record_wakeup_ms(self.leaders(), blocked))
         if self.custom_pending is not None and not self.custom_pending.exhausted:
             # partition the next records before they are sent (Producer._partition_ahead)
             wake = min(wake, self.custom_pending.next_time() - self.producer.custom.ahead_ms / 2)
+        leaderless = self._leaderless  # as sendable() or leaderless() left it above
+        if leaderless:
+            deques = self.accumulator.deques
+            if any(deques[p] for p in leaderless):  # stuck: checked at each expiry check
+                wake = min(wake, self.producer.next_expiry_check_ms)
         return wake
 
     def _held_back(self, p: int) -> bool:
