@@ -4,6 +4,9 @@
   included: ``PartitionChangeBuilder.tryElection`` writes the new leader into the
   ``PartitionChangeRecord`` whenever it differs from the current one, and
   ``PartitionRegistration.merge`` bumps the epoch for every record that sets a leader.
+- The controller hears of a broker's link to it only when that link is cut or healed: a broker
+  whose link a fault leaves as it was keeps its session (its heartbeats go on, or stay lost).
+  Cuts of one link add up, so healing one of two overlapping cuts leaves the link cut.
 """
 
 from __future__ import annotations
@@ -78,3 +81,52 @@ def test_an_offline_decision_the_leader_cannot_hear_carries_the_bumped_epoch():
     elections = [(lead, epoch) for lead, epoch, _ in _elections(kernel)]
     assert set(elections[:-1]) == {(-1, 1)}  # each fenced broker: still offline, same epoch
     assert elections[-1] == (part.leader, 2)
+
+
+def _connection_changes(kernel: Kernel) -> list[int]:
+    """Record which brokers ``Controller.connection_changed`` hears about."""
+    calls: list[int] = []
+    original = kernel.controller.connection_changed
+
+    def spy(broker_id: int) -> None:
+        calls.append(broker_id)
+        original(broker_id)
+
+    kernel.controller.connection_changed = spy  # type: ignore[method-assign]
+    return calls
+
+
+def test_only_brokers_whose_controller_link_changed_are_reported():
+    """Cutting ``[controller, 0] | [1, 2]`` changes the controller links of 1 and 2 only: broker
+    0 keeps heartbeating, so its session must not look renewed or re-cut."""
+    kernel = Kernel(seed=0, brokers=3)
+    calls = _connection_changes(kernel)
+    faults.NetworkPartition(("controller", 0), (1, 2)).apply(kernel)
+    assert calls == [1, 2]
+    faults.NetworkPartition((0,), ("controller",)).apply(kernel)
+    assert calls == [1, 2, 0]
+    faults.NetworkPartition((0, 1), ("controller",)).apply(kernel)  # already cut, both
+    assert calls == [1, 2, 0]
+
+
+def test_a_heal_keeps_a_link_another_cut_still_holds():
+    """Two overlapping cuts of broker 0's controller link: healing the first leaves it cut (the
+    cuts add up in ``Network``), so the broker is fenced a session timeout after the first cut;
+    healing the second mends it and the controller unfences both brokers."""
+    kernel = Kernel(seed=0, brokers=3)
+    network = kernel.cluster.network
+    calls = _connection_changes(kernel)
+    faults.schedule(kernel, 1000, faults.NetworkPartition((0,), ("controller",)))
+    faults.schedule(kernel, 2000, faults.NetworkPartition((0, 1), ("controller",)))
+    faults.schedule(kernel, 3000, faults.HealNetwork((0,), ("controller",)))
+    kernel.run(until_ms=3001)
+    assert not network.connected(0, "controller")
+    assert calls == [0, 1]  # the heal changed no controller link
+    kernel.run(until_ms=FENCED_AT_MS + 1)  # 9 s after 0's first cut, 8 s after 1's
+    assert kernel.controller.fenced == {0}
+    kernel.run(until_ms=FENCED_AT_MS + 1001)
+    assert kernel.controller.fenced == {0, 1}
+    faults.schedule(kernel, FENCED_AT_MS + 2000, faults.HealNetwork((0, 1), ("controller",)))
+    kernel.run(until_ms=FENCED_AT_MS + 2001)
+    assert network.connected(0, "controller")
+    assert kernel.controller.fenced == set()

@@ -89,7 +89,6 @@ class Controller:
         # brokers whose current process registered (KRaft: a registration with its incarnation)
         self.registered: set[int] = set(self.cluster.brokers)
         self._last_contact_ms: dict[int, float] = dict.fromkeys(self.cluster.brokers, 0.0)
-        self._cut_off: set[int] = set()  # brokers whose link to the controller is cut
         self._imbalance_check_pending = False
         # decisions the partition's leader has not heard (see the module docstring)
         self.unheard: dict[tuple[str, int], PartitionRegistration] = {}
@@ -182,18 +181,10 @@ class Controller:
         self._heartbeat(broker_id, broker.incarnation)
 
     def connection_changed(self, broker_id: int) -> None:
-        """A broker's link to the controller was cut or healed (or cut again: a fault on a
-        link already cut, after which the controller has still heard nothing since the first
-        cut, so the broker's session is not extended)."""
+        """A broker's link to the controller was cut or healed."""
         broker = self.cluster.brokers[broker_id]
         connected = self.cluster.network.connected(broker_id, Network.CONTROLLER)
-        was_cut = broker_id in self._cut_off
-        if connected:
-            self._cut_off.discard(broker_id)
-        else:
-            self._cut_off.add(broker_id)
-        if broker.alive and (connected or not was_cut):
-            # its last heartbeat before the cut, or its first one after the heal
+        if broker.alive:  # its last heartbeat before the cut, or its first one after the heal
             self._last_contact_ms[broker_id] = self.runtime.now_ms
         if not connected:
             self._fence_after_session_timeout(broker_id)
