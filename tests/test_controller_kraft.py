@@ -83,6 +83,21 @@ def test_an_offline_decision_the_leader_cannot_hear_carries_the_bumped_epoch():
     assert elections[-1] == (part.leader, 2)
 
 
+def test_the_lesson_snapshot_shows_the_controller_s_epoch_with_its_leader():
+    """While the cut-off leader has not heard the offline decision, lesson 02's replica
+    snapshot shows the controller's record whole: no leader, at the bumped epoch."""
+    from sim import lessons
+
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", 1, 3, {"min.insync.replicas": 2})
+    faults.schedule(kernel, CRASH_AT_MS, faults.NetworkPartition(("controller",), (0, 1, 2)))
+    kernel.run(until_ms=FENCED_AT_MS + 1000)
+    rows = lessons.replication_snapshot(kernel)
+    rows = rows[rows["topic"] == "t"]
+    assert set(rows["leader"]) == {-1}
+    assert set(rows["leader_epoch"]) == {1}
+
+
 def _connection_changes(kernel: Kernel) -> list[int]:
     """Record which brokers ``Controller.connection_changed`` hears about."""
     calls: list[int] = []
