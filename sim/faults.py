@@ -89,6 +89,10 @@ class NetworkPartition:
 
     def _links(self, kernel: Any, cut: bool) -> None:
         network = kernel.cluster.network
+        controller = Network.CONTROLLER
+        # brokers in the order the sides list them (a set's order would depend on PYTHONHASHSEED)
+        brokers = [n for n in dict.fromkeys(self.side_a + self.side_b) if isinstance(n, int)]
+        reached = {b: network.connected(b, controller) for b in brokers}
         for a in self.side_a:
             for b in self.side_b:
                 if cut:
@@ -98,12 +102,9 @@ class NetworkPartition:
         detail = f"{list(self.side_a)} | {list(self.side_b)}"
         _emit(kernel, -1, "network_partition" if cut else "heal_network", detail)
         kernel.cluster.metadata_changed()
-        nodes = self.side_a + self.side_b
-        if Network.CONTROLLER in nodes:
-            # in the order the sides list them (a set's order would depend on PYTHONHASHSEED)
-            for node in dict.fromkeys(nodes):
-                if isinstance(node, int):
-                    kernel.controller.connection_changed(node)
+        for broker in brokers:  # only a broker whose link to the controller was cut or healed
+            if network.connected(broker, controller) != reached[broker]:
+                kernel.controller.connection_changed(broker)
 
 
 @dataclass(frozen=True)

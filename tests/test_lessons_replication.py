@@ -485,6 +485,20 @@ def test_fire_with_a_bad_broker_leaves_a_message_and_changes_nothing():
         widgets.fault_for(state.kernel, "explode", 0)
 
 
+def test_isolating_an_isolated_broker_is_a_message_and_one_heal_mends_it():
+    """Cuts add up (a link two faults cut needs two heals), so the panel refuses to isolate a
+    broker that is cut off already: one heal always brings it back."""
+    state = widgets.new_fault_state(widgets.live_cluster(SAFE))
+    widgets.fire(state, "isolate", 0)
+    widgets.fire(state, "isolate", 0)
+    assert "cut off from the other brokers already" in state.message
+    assert [what for _, what in state.history] == ["isolate broker 0"]
+    widgets.fire(state, "heal", 0)
+    network = state.kernel.cluster.network
+    assert network.connected(0, 1)
+    assert network.connected(0, 2)
+
+
 def test_run_forward_turns_a_stalled_simulation_into_a_message():
     """A kernel stuck at one instant stops with a message; the state stays usable."""
     state = widgets.new_fault_state(lambda: Kernel(seed=0, brokers=1))

@@ -89,7 +89,8 @@ class Network:
     """Links between nodes — brokers by id, clients and the controller by name.
 
     Every link works until a fault cuts it (``cut``) or makes it lose messages (``set_loss``).
-    Loss draws come from the kernel's random stream, so runs stay reproducible.
+    Cuts add up: a link that two overlapping faults cut stays cut until both are healed. Loss
+    draws come from the kernel's random stream, so runs stay reproducible.
 
     A client is a node by its id, which the lab numbers when the ``client.id`` is taken
     already (``producer-3``). Where Kafka gives several clients one ``client.id`` on purpose,
@@ -102,7 +103,7 @@ class Network:
 
     def __init__(self, rng: np.random.Generator) -> None:
         self._rng = rng
-        self._cut: set[frozenset[Any]] = set()
+        self._cut: dict[frozenset[Any], int] = {}  # a cut link -> how many cuts hold it
         self._loss: dict[frozenset[Any], float] = {}
         self._names: dict[Any, Any] = {}  # a numbered client id -> the client.id faults name
         self.version = 0  # bumped on every cut, heal or loss change
@@ -139,11 +140,17 @@ class Network:
         return loss <= 0.0 or float(self._rng.random()) >= loss
 
     def cut(self, a: Any, b: Any) -> None:
-        self._cut.add(frozenset((a, b)))
+        link = frozenset((a, b))
+        self._cut[link] = self._cut.get(link, 0) + 1
         self.version += 1
 
     def heal(self, a: Any, b: Any) -> None:
-        self._cut.discard(frozenset((a, b)))
+        """Mend one cut of the link (it works again once every cut of it is healed)."""
+        link = frozenset((a, b))
+        if self._cut.get(link, 0) > 1:
+            self._cut[link] -= 1
+        else:
+            self._cut.pop(link, None)
         self._loss.pop(frozenset((a, b)), None)
         self.version += 1
 

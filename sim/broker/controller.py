@@ -14,12 +14,13 @@ partition it led gets a new leader:
 The lab counts a session from the moment of the crash or cut (the last heartbeat is taken to
 have arrived just before it), so a fault at 5 s fences its broker at 14 s.
 
-Every new leader bumps the partition's leader epoch. A broker that restarts *registers* with the
-controller, and is unfenced, only when the controller hears from it: at once if it can reach
-the controller, otherwise at its first heartbeat after the link heals. Registering fences its old
-incarnation if that was not fenced yet (KRaft bumps the broker epoch). An unfenced broker follows
-the current leaders (truncating where its log diverged), rejoins ISRs once caught up, and
-partitions left without a leader get one as soon as a broker of their ISR is back in touch.
+Every change of leader bumps the partition's leader epoch, to no leader (offline) included. A
+broker that restarts *registers* with the controller, and is unfenced, only when the controller
+hears from it: at once if it can reach the controller, otherwise at its first heartbeat after
+the link heals. Registering fences its old incarnation if that was not fenced yet (KRaft bumps
+the broker epoch). An unfenced broker follows the current leaders (truncating where its log
+diverged), rejoins ISRs once caught up, and partitions left without a leader get one as soon as
+a broker of their ISR is back in touch.
 A *preferred leader election* moves leadership back to each partition's first replica — asked
 for, or automatically ``leader.imbalance.check.interval.seconds`` after a restart when more than
 ``leader.imbalance.per.broker.percentage`` of a broker's preferred partitions are led elsewhere
@@ -69,11 +70,12 @@ LOG_LOST = events.register(events.EventKind(
 
 @dataclass
 class PartitionRegistration:
-    """The controller's leader and ISR of a partition whose leader has not heard them yet
-    (Kafka's ``PartitionRegistration``, a record of the metadata log)."""
+    """The controller's leader, ISR and leader epoch of a partition whose leader has not heard
+    them yet (Kafka's ``PartitionRegistration``, a record of the metadata log)."""
 
     leader: int
     isr: list[int]
+    leader_epoch: int
 
 
 class Controller:
@@ -87,7 +89,6 @@ class Controller:
         # brokers whose current process registered (KRaft: a registration with its incarnation)
         self.registered: set[int] = set(self.cluster.brokers)
         self._last_contact_ms: dict[int, float] = dict.fromkeys(self.cluster.brokers, 0.0)
-        self._cut_off: set[int] = set()  # brokers whose link to the controller is cut
         self._imbalance_check_pending = False
         # decisions the partition's leader has not heard (see the module docstring)
         self.unheard: dict[tuple[str, int], PartitionRegistration] = {}
@@ -97,6 +98,11 @@ class Controller:
         unless its leader has not heard the controller's latest decision (``unheard``)."""
         record = self.unheard.get((part.topic, part.partition))
         return (record.leader, record.isr) if record is not None else (part.leader, part.isr)
+
+    def registered_epoch(self, part: Partition) -> int:
+        """``part``'s leader epoch as the controller records it (see ``registration``)."""
+        record = self.unheard.get((part.topic, part.partition))
+        return record.leader_epoch if record is not None else part.leader_epoch
 
     def leader_known_by(self, broker_id: int, part: Partition) -> int:
         """The leader ``broker_id`` takes for ``part``: the controller's if it hears the
@@ -129,6 +135,7 @@ class Controller:
                 self.replicas.set_isr(part, record.isr, "the controller's ISR, heard late")
                 continue
             part.leader = -1
+            part.leader_epoch = record.leader_epoch
             part.isr = record.isr
             if not crashed:
                 self.replicas.fail_delayed(part, NOT_LEADER_OR_FOLLOWER)
@@ -174,18 +181,10 @@ class Controller:
         self._heartbeat(broker_id, broker.incarnation)
 
     def connection_changed(self, broker_id: int) -> None:
-        """A broker's link to the controller was cut or healed (or cut again: a fault on a
-        link already cut, after which the controller has still heard nothing since the first
-        cut, so the broker's session is not extended)."""
+        """A broker's link to the controller was cut or healed."""
         broker = self.cluster.brokers[broker_id]
         connected = self.cluster.network.connected(broker_id, Network.CONTROLLER)
-        was_cut = broker_id in self._cut_off
-        if connected:
-            self._cut_off.discard(broker_id)
-        else:
-            self._cut_off.add(broker_id)
-        if broker.alive and (connected or not was_cut):
-            # its last heartbeat before the cut, or its first one after the heal
+        if broker.alive:  # its last heartbeat before the cut, or its first one after the heal
             self._last_contact_ms[broker_id] = self.runtime.now_ms
         if not connected:
             self._fence_after_session_timeout(broker_id)
@@ -260,7 +259,7 @@ class Controller:
                     isr = [b for b in isr if b != broker_id]
                     if self._unheard_by_leader(part):  # its leader keeps the ISR it holds
                         self.unheard[(part.topic, part.partition)] = PartitionRegistration(
-                            leader, isr)
+                            leader, isr, self.registered_epoch(part))
                     else:
                         self.replicas.set_isr(part, isr, f"shrink: broker {broker_id} fenced")
                 if leader == broker_id:
@@ -322,6 +321,7 @@ class Controller:
         an offline partition waits for the replicas that still hold what it acknowledged.
         """
         old, current_isr = self.registration(part)
+        old_epoch = self.registered_epoch(part)
         if fenced is not None and len(current_isr) > 1:
             current_isr = [b for b in current_isr if b != fenced]
         clean = [b for b in part.replicas if b in current_isr and self.eligible(b)]
@@ -342,12 +342,15 @@ class Controller:
             leader, isr, kind = -1, current_isr, "offline"
         if preferred and leader in (-1, old):
             return
+        # any change of leader, to none (-1) included, bumps the leader epoch (KRaft's
+        # PartitionRegistration.merge); an offline partition that stays offline keeps it
+        epoch = old_epoch + 1 if leader != old else old_epoch
         key = (part.topic, part.partition)
         if leader < 0 and self._unheard_by_leader(part):
             # nobody to replace a leader that cannot hear this: it goes on leading
-            self.unheard[key] = PartitionRegistration(-1, isr)
+            self.unheard[key] = PartitionRegistration(-1, isr, epoch)
             self.runtime.trace.emit(ELECTION, self.runtime.now_ms, "controller", part.topic,
-                                   part.partition, leader, part.leader_epoch, kind, str(isr))
+                                   part.partition, leader, epoch, kind, str(isr))
             self.cluster.metadata_changed()
             return
         self.unheard.pop(key, None)
@@ -356,10 +359,10 @@ class Controller:
             # a broker that cannot hear the controller keeps believing it leads (a zombie)
             self.cluster.brokers[acting].leads.pop(key, None)
         part.leader = leader
+        part.leader_epoch = epoch
         part.isr = isr
         if leader >= 0:
             part.last_leader = leader
-            part.leader_epoch += 1
             now = self.runtime.now_ms
             part.followers = {b: FollowerState(last_caught_up_ms=now) for b in part.replicas
                               if b != leader}

@@ -204,10 +204,10 @@ class ReplicaManager:
         zombie = part.leader != node or epoch != part.leader_epoch
         all_acks = acks in ("all", "-1")
         # Partition.appendRecordsToLeader checks min.insync.replicas against the leader's own
-        # ISR. A zombie's is known when the partition went offline as it was fenced (same
-        # epoch): the controller kept that ISR. Appending there anyway would write records the
-        # zombie keeps if it is elected again, with their requests unanswered (duplicates).
-        isr_known = not zombie or (part.leader < 0 and epoch == part.leader_epoch)
+        # ISR. A zombie's is known when the partition went offline as it was fenced (the epoch
+        # after its own): the controller kept that ISR. Appending there anyway would write records
+        # the zombie keeps if it is elected again, with their requests unanswered (duplicates).
+        isr_known = not zombie or (part.leader < 0 and epoch == part.leader_epoch - 1)
         if all_acks and isr_known and len(part.isr) < part.min_insync_replicas:
             self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
             return

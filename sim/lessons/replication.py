@@ -132,9 +132,10 @@ def replication_snapshot(kernel: Kernel) -> pd.DataFrame:
 
     Columns (:data:`SNAPSHOT_COLUMNS`): ``role`` is ``leader`` or ``follower`` as the controller
     sees it, or ``offline`` for every replica of a partition without a leader; ``leader`` and
-    ``in_isr`` are the controller's too (``Controller.registration``), ``leader_epoch`` the
-    partition's; ``believes_leader`` is True for a broker that still
-    thinks it leads (a cut-off *zombie* leader the controller has replaced differs from ``role``);
+    ``in_isr`` are the controller's too (``Controller.registration``), and so is
+    ``leader_epoch`` (``Controller.registered_epoch``); ``believes_leader`` is True for a
+    broker that still thinks it leads (a cut-off *zombie* leader the controller has replaced
+    differs from ``role``);
     ``connected_to_leader`` says whether the replica can reach the leader to fetch (the one the
     replicas still follow while the controller cannot reach it);
     ``high_watermark`` is the partition's (the leader's HW, the last leader's while offline) and
@@ -158,7 +159,7 @@ def replication_snapshot(kernel: Kernel) -> pd.DataFrame:
                 log = part.logs[b]
                 rows.append({
                     "topic": topic.name, "partition": part.partition, "broker": b, "role": role,
-                    "leader": leader, "leader_epoch": part.leader_epoch,
+                    "leader": leader, "leader_epoch": kernel.controller.registered_epoch(part),
                     "in_isr": b in isr, "alive": broker.alive,
                     "fenced": b in kernel.controller.fenced, "broker_state": states[b],
                     "believes_leader": (topic.name, part.partition) in broker.leads,

@@ -126,6 +126,10 @@ def fire(state: FaultPanelState, action: str, broker: int | None = None,
         if isinstance(fault, faults.RestartBroker) and state.kernel.cluster.brokers[broker].alive:
             raise ConfigError(f"restart: broker {broker} is running; only a crashed broker "
                               "can be restarted (press crash first).")
+        if action == "isolate" and _isolated(state.kernel, broker):
+            # cuts add up (one heal mends one cut): a second isolate would need two heals
+            raise ConfigError(f"isolate: broker {broker} is cut off from the other brokers "
+                              "already (press heal first).")
         fault.apply(state.kernel)
     except KafkaLabError as exc:
         state.message = str(exc)
@@ -133,6 +137,13 @@ def fire(state: FaultPanelState, action: str, broker: int | None = None,
     target = "" if action == "preferred election" else f" broker {broker}"
     state.history.append((state.kernel.now_ms, f"{action}{target}"))
     return run_forward(state, run_ms)
+
+
+def _isolated(kernel: Kernel, broker: int | None) -> bool:
+    """Whether every link between ``broker`` and the other brokers is cut."""
+    network = kernel.cluster.network
+    return all(not network.connected(broker, other) for other in kernel.cluster.brokers
+               if other != broker)
 
 
 def reset_faults(state: FaultPanelState) -> FaultPanelState:
