@@ -76,8 +76,8 @@ def test_a_drawn_cut_of_a_thread_consumer_from_its_group_coordinator_expires_its
     """The first drawn cut of a main consumer from the group's coordinator that outlasts
     session.timeout.ms: run alone, its heartbeats fail, the coordinator removes it for its
     session timeout during the cut and the other instance takes its tasks; without the cut
-    nobody is removed. (Kafka: GroupCoordinator's heartbeat expiration,
-    ``GroupMetadataManager.onSessionTimeout`` in the new coordinator's classic groups.)"""
+    nobody is removed (Kafka: the classic group heartbeat timer,
+    ``GroupMetadataManager.expireClassicGroupMemberHeartbeat``)."""
     for index in range(60):
         scenario = generate(_profile("streams", 1), SEED, index)
         ((start, heal, broker, client),) = _consumer_cuts(scenario)
