@@ -874,9 +874,7 @@ DEFECTS: dict[str, str | None] = {
     # it. The audit (sim/audit.py, _delivery) keeps every offset the group read once as
     # skipped even if storage removed it later; it should not count an offset removed before
     # the group first committed past it (a checker false alarm, compacted-away after a read)
-    "storage--skipped-read-then-compacted-away": (
-        "audit._delivery counts a read, unprocessed record the cleaner removed before the "
-        "group moved past it as skipped"),
+    "storage--skipped-read-then-compacted-away": None,  # fixed in audit._delivery
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
