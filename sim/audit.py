@@ -593,20 +593,49 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame,
 def _storage_gone(storage: StorageHistory, topic: str, partition: int,
                   offsets: np.ndarray) -> np.ndarray:
     """True for the offsets retention or the cleaner removed from the final leader's log."""
+    return np.isfinite(_storage_removed_ms(storage, topic, partition, offsets))
+
+
+def _storage_removed_ms(storage: StorageHistory, topic: str, partition: int,
+                        offsets: np.ndarray) -> np.ndarray:
+    """When retention or the cleaner first removed each offset from the final leader's log
+    (infinity for an offset they did not remove)."""
     final = storage.leaders.get((topic, partition), -1)
-    gone = np.zeros(len(offsets), dtype=bool)
+    removed = np.full(len(offsets), np.inf)
     dels = storage.deletions
     if len(dels):
         mine = dels[(dels["topic"] == topic) & (dels["partition"] == partition)
                     & (dels["node"] == final)]
-        for base, end in zip(mine["base_offset"], mine["end_offset"], strict=True):
-            gone |= (offsets >= base) & (offsets < end)
+        for base, end, at in zip(mine["base_offset"], mine["end_offset"], mine["time_ms"],
+                                 strict=True):
+            inside = (offsets >= base) & (offsets < end)
+            removed[inside] = np.minimum(removed[inside], float(at))
     cleaned = storage.cleaned
     if len(cleaned):
         mine = cleaned[(cleaned["topic"] == topic) & (cleaned["partition"] == partition)
                        & (cleaned["node"] == final)]
-        gone |= np.isin(offsets, mine["offset"].to_numpy(dtype=np.int64))
-    return gone
+        first = mine.groupby("offset")["time_ms"].min()
+        at = pd.Series(offsets).map(first).to_numpy(dtype=float)
+        removed = np.fmin(removed, at)  # fmin: NaN (not cleaned) leaves the other side
+    return removed
+
+
+def _moved_past_ms(offsets: np.ndarray, done: pd.DataFrame, commits: pd.DataFrame
+                   ) -> np.ndarray:
+    """When a group first moved past each offset: it processed a later offset, or committed
+    one (infinity if it never did)."""
+    moved = np.full(len(offsets), np.inf)
+    for later, times in ((done["offset"], done["processed_ms"]),
+                         (commits["offset"], commits["time_ms"])):  # past offsets below
+        if not len(later):
+            continue
+        first = times.groupby(later.to_numpy()).min().sort_index()
+        # earliest time at any offset above each one: a running minimum from the top
+        suffix = np.minimum.accumulate(first.to_numpy(dtype=float)[::-1])[::-1]
+        index = np.searchsorted(first.index.to_numpy(), offsets, side="right")
+        above = index < len(first)
+        moved[above] = np.minimum(moved[above], suffix[index[above]])
+    return moved
 
 
 def _storage_ranges(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -843,8 +872,9 @@ def _delivery(reads: pd.DataFrame, processed: pd.DataFrame, commits: pd.DataFram
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """skipped and processed-twice, per group (or per consumer without a group) and partition.
 
-    Offsets retention or the log cleaner removed before the group read them are not skipped
-    (there was nothing left to process; the storage kinds report them).
+    Offsets retention or the log cleaner removed before the group read them, or after it read
+    them but before it moved past them (processed a later offset or committed past them), are
+    not skipped: there was nothing left to process (the storage kinds report them).
     """
     skipped: list[dict[str, Any]] = []
     twice: list[dict[str, Any]] = []
@@ -870,8 +900,13 @@ def _delivery(reads: pd.DataFrame, processed: pd.DataFrame, commits: pd.DataFram
             committed_reader = bool(mine["consumer"].isin(hidden.committed).any())
             never = np.setdiff1d(never, hidden.offsets(topic, partition, committed_reader))
         if storage is not None and len(never):
-            gone = _storage_gone(storage, str(topic), int(partition), never)
-            never = never[~gone | np.isin(never, mine["offset"].to_numpy())]
+            # a record storage removed before the group moved past it was not skipped, even
+            # if the group had read it once: its next fetch returns the next record still in
+            # the log (one it never read is judged by the storage kinds alone)
+            removed = _storage_removed_ms(storage, str(topic), int(partition), never)
+            read = np.isin(never, mine["offset"].to_numpy())
+            never = never[np.isinf(removed) | (read & (removed >= _moved_past_ms(
+                never, done, mine_commits)))]
         base = {"group": owner, "topic": topic, "partition": int(partition)}
         highest_done = int(counts.index.max()) if len(counts) else -1
         for first, last in _runs(never):

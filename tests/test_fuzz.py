@@ -864,6 +864,17 @@ DEFECTS: dict[str, str | None] = {
     # old sequence: no duplicate
     # Fixed: leader_seen_by ignores claims older than the epoch the client has seen.
     "safe--duplicate-producer-follows-older-epoch-zombie": None,
+    # storage campaign (seed 9315, schedule 30, at-least-once, minimised to a hang and two
+    # crash-restarts of consumer-billing-1): the member polls payments-1 offsets 435-446 at
+    # 56.2 s and crashes at 56.22 s before processing or committing them; the log cleaner
+    # removes offset 441 (record 1333, its key written again later) from every replica at
+    # 65.6 s; the restarted member resumes from the committed offset at 66.0 s and reads 440,
+    # then 442. Kafka does the same (compaction keeps the latest value per key; a fetch
+    # returns the next retained record): the group moved past 441 only after the cleaner took
+    # it. The audit (sim/audit.py, _delivery) keeps every offset the group read once as
+    # skipped even if storage removed it later; it should not count an offset removed before
+    # the group first committed past it (a checker false alarm, compacted-away after a read)
+    "storage--skipped-read-then-compacted-away": None,  # fixed in audit._delivery
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -76,3 +76,18 @@ def test_compacted_log_keeps_the_last_value_of_every_key(compaction_run) -> None
     kept = set(log.records()["record_id"].tolist())
     last = producer.record_ids(np.array(sorted(last_index.values())))
     assert set(last.tolist()) <= kept
+
+
+def test_a_group_moves_past_an_offset_by_processing_a_later_one_or_committing_past_it():
+    """What the skipped check compares a storage removal with: a record the cleaner removed
+    before the group moved past it was not skipped, even if the group had read it once (the
+    next fetch returns the next retained record: ``LogCleaner``'s ``Cleaner.shouldRetainRecord``,
+    and a fetch from a compacted log skips the removed offsets)."""
+    import pandas as pd
+
+    from sim.audit import _moved_past_ms
+
+    done = pd.DataFrame({"offset": [5, 7], "processed_ms": [10.0, 4.0]})
+    commits = pd.DataFrame({"offset": [6], "time_ms": [2.0]})  # the next offset to read: 6
+    moved = _moved_past_ms(np.array([3, 5, 6, 7, 8]), done, commits)
+    assert moved.tolist() == [2.0, 2.0, 4.0, np.inf, np.inf]

@@ -13,7 +13,11 @@ with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each 
 or woken before the horizon), and with a Kafka Streams application, ``streams-hang`` (an
 instance frozen, maybe past its session timeout), ``streams-producer-cut`` (a broker cut
 from a stream thread's producer) and ``streams-crash`` (an instance's process killed, its state
-directory kept or lost, restarted before the horizon). The transactions profiles add one fault
+directory kept or lost, restarted before the horizon). ``Profile.streams_consumer_cuts`` adds
+``streams-consumer-cut`` faults (``STREAMS_CONSUMER_FAULTS``) from a stream of their own: a
+broker cut from a stream thread's consumer or from its restore consumer, then healed; cut from
+the group coordinator the consumer's heartbeats fail and its session may expire, cut from a
+leader its fetches (or the changelog restoration) wait. The transactions profiles add one fault
 aimed at a loop member's transaction coordinator (``COORDINATOR_FAULTS``): the broker leading
 the ``__transaction_state`` partition of its ``transactional.id`` crashed, cut from the rest of
 the cluster, or cut from the member's producer, while transactions are open.
@@ -46,6 +50,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sim.streams.config import consumer_client_id, restore_consumer_client_id, thread_client_id
+
 PRODUCER = "app"
 CONTROLLER = "controller"
 TOPIC = "payments"
@@ -54,12 +60,16 @@ BROKER_FAULTS = ("crash", "split", "controller-cut", "producer-cut", "broker-cut
                  "slow-broker", "preferred-election")
 CONSUMER_FAULTS = ("consumer-crash", "consumer-hang", "consumer-leave")
 STREAMS_FAULTS = ("streams-hang", "streams-producer-cut", "streams-crash")
+STREAMS_CONSUMER_FAULTS = ("streams-consumer-cut",)
+"""What ``Profile.streams_consumer_cuts`` draws: a broker cut from a stream thread's consumer
+or its restore consumer (``sim.streams.config.consumer_client_id``, Kafka's client ids)."""
 COORDINATOR_FAULTS = ("coordinator-crash", "coordinator-isolated", "coordinator-producer-cut")
 CONNECT_FAULTS = ("connect-crash", "connect-client-cut")
 CONTROLLER_FAULTS = ("controller-split", "controller-pair-cut", "controller-cut")
 """What ``Profile.controller_cuts`` draws: the controller cut from all three brokers, from two,
 from one (the brokers and clients still reach each other)."""
-FAULT_KINDS = (BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS + COORDINATOR_FAULTS
+FAULT_KINDS = (BROKER_FAULTS + CONSUMER_FAULTS + STREAMS_FAULTS + STREAMS_CONSUMER_FAULTS
+               + COORDINATOR_FAULTS
                + CONNECT_FAULTS + ("controller-split", "controller-pair-cut"))
 STREAMS_APP = "enricher"
 STREAMS_OUTPUT = "payments-enriched"
@@ -115,6 +125,8 @@ class Profile:
     the producer, and Connect faults (``CONNECT_FAULTS``).
     ``controller_cuts`` adds that many ``CONTROLLER_FAULTS`` to each schedule (weighting a
     campaign toward the controller cut off from brokers; 0 draws none).
+    ``streams_consumer_cuts`` adds that many ``STREAMS_CONSUMER_FAULTS`` to each schedule of a
+    profile with ``streams`` (0 draws none, so the plain schedules stay as they were).
     """
 
     name: str
@@ -134,6 +146,7 @@ class Profile:
     transactions: bool = False
     connect: bool = False
     controller_cuts: int = 0
+    streams_consumer_cuts: int = 0
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -245,6 +258,7 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     kinds = (BROKER_FAULTS + (CONSUMER_FAULTS if consumers else ())
              + (STREAMS_FAULTS if streams else ()))
     faults = _Faults(rng, profile, EOS_MEMBERS if profile.transactions else BILLING_MEMBERS)
+    faults.stateful_streams = bool(streams) and streams[0]["app"] == "count"
     if profile.disk_loss:
         faults.add("crash", lose_disk=True)
     if streams:
@@ -278,6 +292,8 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
         # a loop member's transactional.id is its client id; its producer is "<id>-producer"
         faults.add(kind, coordinator=(coordinator_of(scenario, member), f"{member}-producer"))
     _add_controller_cuts(faults, key)
+    if streams:
+        _add_streams_consumer_cuts(faults, key)
     scenario["description"] = (f"Fuzzer schedule {index} of seed {seed}, profile {label}: "
                                f"{', '.join(faults.drawn)}; every fault undone by "
                                f"{profile.horizon_ms} ms, then {profile.settle_ms} ms to settle.")
@@ -293,6 +309,17 @@ def _add_controller_cuts(faults: _Faults, key: list[int]) -> None:
     faults.rng = np.random.default_rng([*key, 3])
     for _ in range(faults.profile.controller_cuts):
         faults.add(CONTROLLER_FAULTS[int(faults.rng.integers(len(CONTROLLER_FAULTS)))])
+
+
+def _add_streams_consumer_cuts(faults: _Faults, key: list[int]) -> None:
+    """``faults.profile.streams_consumer_cuts`` faults of ``STREAMS_CONSUMER_FAULTS``, from a
+    stream of their own: the schedule's other faults are those of the profile without them."""
+    if not faults.profile.streams_consumer_cuts:
+        return
+    faults.rng = np.random.default_rng([*key, 4])
+    for _ in range(faults.profile.streams_consumer_cuts):
+        kind = STREAMS_CONSUMER_FAULTS[int(faults.rng.integers(len(STREAMS_CONSUMER_FAULTS)))]
+        faults.add(kind)
 
 
 def _connect_schedule(profile: Profile, seed: int, index: int, rng: np.random.Generator,
@@ -368,6 +395,8 @@ class _Faults:
         self.members = members
         self.producer = producer
         self.workers: list[str] = []
+        self.stateful_streams = False
+        """The Streams app has state stores, so its restore consumers restore changelogs."""
         self.drawn: list[str] = []
         self._entries: list[tuple[int, int, dict[str, Any]]] = []
         self._busy: dict[Any, list[tuple[int, int]]] = {}  # crash / consumer windows per node
@@ -467,6 +496,14 @@ class _Faults:
             self._at(start, {"network_partition": {"a": side_a, "b": side_b}})
             self._at(end, {"heal_network": {"a": side_a, "b": side_b}})
             kind = f"connect-client-cut ({side_b[0]})"
+        elif kind == "streams-consumer-cut":
+            thread = thread_client_id(f"{STREAMS_APP}-{int(rng.integers(1, 3))}", 1)
+            restore = bool(rng.random() < 0.5) and self.stateful_streams
+            client = restore_consumer_client_id(thread) if restore else consumer_client_id(thread)
+            side_a, side_b = [self._broker()], [client]
+            self._at(start, {"network_partition": {"a": side_a, "b": side_b}})
+            self._at(end, {"heal_network": {"a": side_a, "b": side_b}})
+            kind = f"streams-consumer-cut ({client})"
         elif kind == "streams-producer-cut":
             side_a = [self._broker()]
             side_b = [f"{STREAMS_APP}-{int(rng.integers(1, 3))}-StreamThread-1-producer"]
