@@ -871,10 +871,23 @@ DEFECTS: dict[str, str | None] = {
     # 65.6 s; the restarted member resumes from the committed offset at 66.0 s and reads 440,
     # then 442. Kafka does the same (compaction keeps the latest value per key; a fetch
     # returns the next retained record): the group moved past 441 only after the cleaner took
-    # it. The audit (sim/audit.py, _delivery) keeps every offset the group read once as
-    # skipped even if storage removed it later; it should not count an offset removed before
-    # the group first committed past it (a checker false alarm, compacted-away after a read)
-    "storage--skipped-read-then-compacted-away": None,  # fixed in audit._delivery
+    # it. The audit (sim/audit.py, _delivery) kept every offset the group read once as
+    # skipped even if storage removed it later (a checker false alarm). Fixed: an offset
+    # removed before the group moved past it is not skipped.
+    "storage--skipped-read-then-compacted-away": None,
+    # transactions campaign (seed 9203, schedule 4, minimised): brokers 1 and 2 are fenced at
+    # 45.76 s, so __transaction_state-32 (eos-2's coordinator) moves to broker 0 with ISR [0],
+    # below its min.isr of 2. eos-2 polls payments-2@375 at 45.85 s and its producer retries
+    # AddPartitionsToTxn for payments-out-2 (COORDINATOR_NOT_AVAILABLE). eos-2 crashes at
+    # 49.87 s and restarts at once, but its producer (the same process) went on asking: once
+    # the ISR grew at 57.91 s it opened a transaction, wrote payments-out-2@603 and committed
+    # payments-2 → 376 with TxnOffsetCommit for the dead member. The restarted eos-2's
+    # OffsetFetch (require_stable) then got UNSTABLE_OFFSET_COMMIT, so it never polled nor
+    # called init_transactions(), which would have fenced that transaction; it was left open
+    # to the end: 107 inputs without output and a hanging transaction. In Kafka the producer
+    # dies with its process. Fixed: a consumer's crash crashes the consume-transform-produce
+    # app's producer, whose AddPartitionsToTxn loop then stops (tests/test_transactions_apps.py)
+    "transactions--eos-lost-crashed-consumer-producer-kept-asking": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -12,6 +12,7 @@ import pytest
 
 from sim import scenarios
 from sim.audit import audit_kernel
+from sim.broker.transaction_coordinator import TXN_STATE
 from sim.errors import ScenarioError
 from sim.fuzz.generator import PROFILES, generate
 
@@ -158,3 +159,61 @@ def test_the_same_schedule_without_transactions_writes_duplicates():
     kernel = scenarios.parse(yaml.safe_dump(scenario), "fuzz-8-alo").run()
     out = collections.Counter(output_view(kernel, "out", read_committed=True))
     assert max(out.values()) > 1
+
+
+# --- a crashed consumer's producer dies with it ------------------------------------------------
+
+CRASH_MID_TRANSACTION = """
+name: crash-while-the-coordinator-is-out-of-reach
+seed: 11
+duration_ms: 40000
+cluster: {brokers: 3}
+topics:
+- {name: in, partitions: 1, replication_factor: 3}
+- {name: out, partitions: 1, replication_factor: 3}
+producers:
+- workload: {topic: in, records: 300, rate_per_s: 20}
+consumers:
+- group: eos
+  name: eos
+  topics: [in]
+  app: consume-transform-produce
+  output_topic: out
+  producer_config: {transaction.timeout.ms: 60000}
+  config: {max.poll.records: 20, session.timeout.ms: 10000, auto.offset.reset: earliest}
+"""
+
+
+def test_a_crashed_consumer_takes_its_transactional_producer_with_it():
+    """The application's ``KafkaProducer`` lives in its process: when the process dies, the
+    Sender thread that retries AddPartitionsToTxn and AddOffsetsToTxn (Kafka's
+    ``TransactionManager`` handlers) dies too. Here the producer cannot reach any broker when
+    its consumer crashes and restarts at once; after the links heal, the dead instance must
+    not open a transaction (a live one would leave TxnOffsetCommit offsets pending, and the
+    restarted consumer's OffsetFetch with require_stable would get UNSTABLE_OFFSET_COMMIT
+    until transaction.timeout.ms, never calling init_transactions() to fence it)."""
+    kernel = scenarios.parse(CRASH_MID_TRANSACTION).build()
+    kernel.run(5000)
+    consumer = next(c for c in kernel.clients if getattr(c, "client_id", "") == "eos")
+    producer = consumer.app.producers["eos"]
+    network = kernel.cluster.network
+    for broker in range(3):
+        network.cut(producer.client_id, broker)
+    kernel.run(6000)
+    assert producer.txn.state == "IN_TRANSACTION"  # its AddPartitionsToTxn cannot get through
+    consumer.crash()
+    consumer.restart()
+    crashed_ms = kernel.now_ms
+    kernel.run(7000)
+    for broker in range(3):
+        network.heal(producer.client_id, broker)
+    kernel.run(40000)
+
+    states = kernel.trace.frame(TXN_STATE)
+    late = states[(states.time_ms > crashed_ms) & (states.producer_epoch == 0)]
+    assert late.empty, late[["time_ms", "state", "partitions"]]
+    assert consumer.app.producers["eos"] is not producer
+    inputs = kernel.cluster.partition("in", 0).log.column("record_id").tolist()
+    out = collections.Counter(output_view(kernel, "out", read_committed=True))
+    assert sorted(out) == sorted(inputs)
+    assert max(out.values()) == 1

@@ -426,7 +426,12 @@ class Consumer(ConsumerClient):
         self.trace.emit(trace_events.FAULT, self.now_ms, self.client_id, -1, name, detail)
 
     def crash(self) -> None:
-        """The process dies: no commit, no LeaveGroup; the group notices at session timeout."""
+        """The process dies: no commit, no LeaveGroup; the group notices at session timeout.
+
+        An application with clients of its own (an ``on_records`` with a
+        ``process_crashed(consumer)`` method, such as the consume-transform-produce app's
+        producer) loses them too: they ran in the same process.
+        """
         if self.lifecycle != "running":
             raise IllegalStateError(f"consumer {self.client_id} is {self.lifecycle}; only a "
                                     "running consumer can crash.")
@@ -440,6 +445,9 @@ class Consumer(ConsumerClient):
         self.incarnation += 1
         self.closing = False
         self.hung_until = -math.inf
+        process_crashed = getattr(self.app, "process_crashed", None)
+        if process_crashed is not None:
+            process_crashed(self)
 
     def hang(self, duration_ms: float) -> None:
         """Freeze every thread for ``duration_ms`` (a long GC pause): no polls, no heartbeats."""

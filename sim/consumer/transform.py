@@ -2,8 +2,10 @@
 
 ``ConsumeTransformProduce(output_topic, transactional=True)`` is an ``on_records`` for
 ``Consumer.run``. Each consumer that runs it gets its own producer (``<client.id>-producer``).
-A restarted consumer gets a new producer (a new process), whose
-``init_transactions()`` fences the crashed instance and aborts its open transaction at once.
+A crashed consumer's producer dies with it (the same process: a request it was retrying,
+such as AddPartitionsToTxn, is never sent). A restarted consumer gets a new producer (a new
+process), whose ``init_transactions()`` fences the crashed instance and aborts its open
+transaction at once.
 For every poll it sends one output record per input record, processes the records (the
 output is in flight meanwhile), then:
 
@@ -71,6 +73,14 @@ class ConsumeTransformProduce:
             self._incarnations[consumer.client_id] = consumer.incarnation
             self.writers[producer.producer_id] = consumer.client_id
         return producer
+
+    def process_crashed(self, consumer: Any) -> None:
+        """The consumer's process died, and its producer with it (``Producer.crash``): it
+        opens no transaction after the crash, so it leaves no offsets pending that the
+        restarted consumer's OffsetFetch (require_stable) would wait for."""
+        producer = self.producers.get(consumer.client_id)
+        if producer is not None:
+            producer.crash()
 
     def __call__(self, consumer: Any, records: ConsumerRecords) -> None:
         consumer.run_step(lambda: self._begin(consumer, records))  # transform and send …

@@ -151,12 +151,18 @@ class TransactionalState:
                                        f"{self.transactional_id!r} failed ({error}); abort it."))
 
     def _add_partitions(self) -> Generator[Any, Any, None]:
+        from sim.consumer.client import Stopped
+
         while self._to_add and self.state in (IN_TRANSACTION, COMMITTING):
             batch = list(self._to_add)
             wanted = [TopicPartition(t, p) for t, p in batch]
-            error = yield from self._call(lambda wanted=wanted: self.coordinator.add_partitions(
-                self.transactional_id, self.producer_id, self.producer_epoch, wanted),
-                first_add=not self.partitions)
+            try:
+                error = yield from self._call(
+                    lambda wanted=wanted: self.coordinator.add_partitions(
+                        self.transactional_id, self.producer_id, self.producer_epoch, wanted),
+                    first_add=not self.partitions)
+            except Stopped:
+                break  # the process died: it asks for nothing more
             if error:
                 self._coordinator_error(error, "AddPartitionsToTxn")
                 break
