@@ -700,6 +700,8 @@ class PartitionLog:
             for batch in batches:
                 self._copy_batch_from(leader, batch)
             return
+        if len(batches) == 1 and self._copy_record_from(leader, batches[0]):
+            return  # the usual fetch of a follower keeping up: one batch of one record
         start = at = self.log_end_offset
         for batch in batches:
             if not batch.records:  # an empty batch: one at a time too
@@ -726,6 +728,25 @@ class PartitionLog:
             # a fetched batch is stored as the leader stored it (a Batch never changes)
             self._add_batch(batch, max_timestamp, int(key_hash[first]) if batch.is_control
                             else -1)
+
+    def _copy_record_from(self, leader: PartitionLog, batch: Batch) -> bool:
+        """Copy a fetched batch of one record, value by value, if it is where a follower keeping
+        up finds it: in the leader's open block, and going into this log's open block without
+        filling it. False (nothing copied) otherwise. Copying four values costs a third of
+        reading and writing four one-record slices."""
+        offset = batch.base_offset
+        if batch.records != 1 or batch.is_control or offset != self.log_end_offset:
+            return False
+        source, at = divmod(offset - leader._block_base, BLOCK_RECORDS)
+        block_index, fill = divmod(offset - self._block_base, BLOCK_RECORDS)
+        if (fill + 1 == BLOCK_RECORDS or block_index == len(self._blocks)
+                or source >= len(leader._blocks) or leader._blocks[source].sealed):
+            return False
+        theirs = leader._blocks[source].cols
+        for name, column in self._blocks[block_index].cols.items():
+            column[fill] = theirs[name].item(at)
+        self._add_batch(batch, theirs["timestamp_ms"].item(at), -1)
+        return True
 
     def _copy_batch_from(self, leader: PartitionLog, batch: Batch) -> None:
         """Copy one fetched batch, with the gaps the leader's cleaner left in it."""

@@ -778,9 +778,10 @@ class ReplicaManager:
             if len(log.segments) != segments:  # the copy rolled a segment
                 self._emit_rolls(part, follower, log, segments)
         log.high_watermark = min(leader_hw, log.log_end_offset)
-        deleted = log.maybe_increment_log_start_offset(leader_start)
-        if deleted:
-            self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
+        if leader_start > log.log_start_offset:  # the leader deleted segments (seldom)
+            deleted = log.maybe_increment_log_start_offset(leader_start)
+            if deleted:
+                self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
         return True
 
     def _rebuild_from_remote_tier(self, part: Partition, follower: int, error: str,
