@@ -735,12 +735,13 @@ class PartitionLog:
         filling it. False (nothing copied) otherwise. Copying four values costs a third of
         reading and writing four one-record slices."""
         offset = batch.base_offset
-        if batch.records != 1 or batch.is_control or offset != self.log_end_offset:
+        if (batch.records != 1 or batch.is_control or offset != self.log_end_offset
+                or not leader.log_start_offset <= offset < leader.log_end_offset):
             return False
         source, at = divmod(offset - leader._block_base, BLOCK_RECORDS)
         block_index, fill = divmod(offset - self._block_base, BLOCK_RECORDS)
         if (fill + 1 == BLOCK_RECORDS or block_index == len(self._blocks)
-                or source >= len(leader._blocks) or leader._blocks[source].sealed):
+                or leader._blocks[source].sealed):
             return False
         theirs = leader._blocks[source].cols
         for name, column in self._blocks[block_index].cols.items():
