@@ -89,19 +89,19 @@ class _Strings:
     """The trace's table of strings: each distinct string gets a code, in order of appearance."""
 
     def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
+        self.codes: dict[str | None, int] = {None: -1}
         self.values: list[str] = []
         self._array: tuple[int, Any] | None = None
 
     def encode(self, values: list[Any]) -> np.ndarray:
-        """Codes of ``values`` (strings or None; None is -1)."""
+        """Codes of ``values`` (strings or None; None is -1). New strings are added in order of
+        appearance, looking at each distinct value once; the codes are then looked up in C."""
         codes = self.codes
-        for value in values:
-            if value is not None and value not in codes:
+        for value in dict.fromkeys(values):
+            if value not in codes:
                 codes[value] = len(self.values)
                 self.values.append(value)
-        return np.fromiter((-1 if v is None else codes[v] for v in values), np.int32,
-                           count=len(values))
+        return np.fromiter(map(codes.__getitem__, values), np.int32, count=len(values))
 
     def code(self, value: str) -> int:
         """The code of one string, added to the table if new."""

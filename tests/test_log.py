@@ -561,6 +561,26 @@ def test_a_follower_counts_its_copy_but_stores_full_blocks_once() -> None:
     assert used < leader.nbytes() / 10
 
 
+def test_a_follower_keeping_up_one_record_at_a_time_copies_every_value() -> None:
+    """A follower that fetches each one-record batch as the leader appends it (the usual fetch
+    of a replica keeping up) ends with the leader's records, batches, segments and producer
+    state, across block boundaries and after the leader's log start moved past a block; the
+    blocks it filled keep the leader's arrays."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        leader, follower = PartitionLog(segment_bytes=300), PartitionLog(segment_bytes=300)
+        for i in range(30):
+            leader.append_batch(columns(1, leader.log_end_offset), 40, 7, 0, i)
+            follower.copy_batches_from(leader, leader.batches_from(follower.log_end_offset))
+            if i == 20:  # retention on both replicas: blocks are dropped, offsets keep going
+                follower.maybe_increment_log_start_offset(
+                    leader.delete_oldest_segments(1)[-1].end_offset)
+        pd.testing.assert_frame_equal(follower.records(), leader.records())
+        pd.testing.assert_frame_equal(follower.batches(), leader.batches())
+        pd.testing.assert_frame_equal(follower.segments_frame(), leader.segments_frame())
+        assert repr(follower.producer_state) == repr(leader.producer_state)
+        assert follower._blocks[0].cols["record_id"] is leader._blocks[0].cols["record_id"]
+
+
 def test_a_follower_that_diverged_keeps_its_own_blocks() -> None:
     """Full blocks with different records than the leader's at the same offsets (a follower
     that wrote under an older leader) stay the follower's own."""

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import defaultdict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -155,7 +156,8 @@ class ReplicaManager:
         self.runtime = runtime
         self.cluster = runtime.cluster
         self._delayed: dict[tuple[str, int], list[_DelayedProduce]] = {}
-        self._delayed_fetches: dict[int, list[_DelayedFetch]] = {}  # by leader
+        # the fetches parked at each leader (the fetch purgatory)
+        self._delayed_fetches: defaultdict[int, list[_DelayedFetch]] = defaultdict(list)
         self._fetchers: set[tuple[int, int]] = set()
         self._validated_epoch: dict[tuple[str, int, int], int] = {}
         self._validated: dict[tuple[int, int], int] = {}  # metadata version last checked
@@ -688,7 +690,7 @@ class ReplicaManager:
                             break
                 delayed = _DelayedFetch(follower, leader, brokers[leader].incarnation, parts,
                                         request, _FetchResponse(env), expiring=news)
-                self._delayed_fetches.setdefault(leader, []).append(delayed)
+                self._delayed_fetches[leader].append(delayed)
                 if news:  # as _expire_later does for a fetch parked earlier
                     self._fetch_expiry.add(delayed)
                 data = yield delayed.response
@@ -778,9 +780,10 @@ class ReplicaManager:
             if len(log.segments) != segments:  # the copy rolled a segment
                 self._emit_rolls(part, follower, log, segments)
         log.high_watermark = min(leader_hw, log.log_end_offset)
-        deleted = log.maybe_increment_log_start_offset(leader_start)
-        if deleted:
-            self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
+        if leader_start > log.log_start_offset:  # the leader deleted segments (seldom)
+            deleted = log.maybe_increment_log_start_offset(leader_start)
+            if deleted:
+                self.retention.record(part, follower, [(s, LOG_START_OFFSET) for s in deleted])
         return True
 
     def _rebuild_from_remote_tier(self, part: Partition, follower: int, error: str,
