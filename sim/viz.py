@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
-from pandas.io.formats.style import Styler
+
+if TYPE_CHECKING:  # jinja2 and pandas' Styler load only when a table is styled
+    from pandas.io.formats.style import Styler
 
 __all__ = [
     "OUTPUT_WIDTH_IN",

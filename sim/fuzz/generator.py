@@ -50,7 +50,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sim.streams.config import consumer_client_id, restore_consumer_client_id, thread_client_id
+from sim.streams.config import (
+    consumer_client_id,
+    producer_client_id,
+    restore_consumer_client_id,
+    thread_client_id,
+)
 
 PRODUCER = "app"
 CONTROLLER = "controller"
@@ -506,7 +511,8 @@ class _Faults:
             kind = f"streams-consumer-cut ({client})"
         elif kind == "streams-producer-cut":
             side_a = [self._broker()]
-            side_b = [f"{STREAMS_APP}-{int(rng.integers(1, 3))}-StreamThread-1-producer"]
+            side_b = [producer_client_id(thread_client_id(
+                f"{STREAMS_APP}-{int(rng.integers(1, 3))}", 1))]
             self._at(start, {"network_partition": {"a": side_a, "b": side_b}})
             self._at(end, {"heal_network": {"a": side_a, "b": side_b}})
         else:
