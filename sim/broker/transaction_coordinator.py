@@ -319,10 +319,13 @@ class TransactionCoordinator:
 
         Until then the id has a pending state and other requests get CONCURRENT_TRANSACTIONS.
         A write that fails (the leader moved, or the ISR is too small) changes nothing, and the
-        caller is told NOT_COORDINATOR so that the producer finds the coordinator again.
-        """
+        caller is told NOT_COORDINATOR so that the producer finds the coordinator again; with
+        the partition offline it is told COORDINATOR_NOT_AVAILABLE at once."""
         partition = self.partition_for(new.transactional_id)
         part = self.kernel.cluster.partition(TRANSACTION_STATE_TOPIC, partition)
+        if part.leader < 0:  # offline: no broker to append to, the caller retries later
+            done(COORDINATOR_NOT_AVAILABLE)
+            return
         loaded = self._loaded.get(partition)
         old.pending_state = new.state
         record_id = -2 - self._next_record  # negative: never a producer's record id
