@@ -134,6 +134,8 @@ class Network:
             return True
         if not self.connected(a, b):
             return False
+        if not self._loss:  # cut links only: this one is not
+            return True
         loss = self._loss.get(frozenset((a, b)))
         if loss is None:
             loss = self._loss.get(self._named(a, b), 0.0) if self._names else 0.0

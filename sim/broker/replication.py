@@ -115,33 +115,33 @@ class _DelayedProduce:
     done: bool = False
 
 
-class _FetchResponse(simpy.Event):
-    """A fetch response on its way from the leader to the follower's fetcher.
+class _DelayedFetch(simpy.Event):
+    """A follower's fetch parked at its leader (Kafka's ``DelayedFetch`` in the fetch
+    purgatory): it waits there, not at the follower, so when it completes only the response
+    travels.
 
-    ``send`` triggers it at the leader and the fetcher resumes when it arrives, as SimPy's
-    ``Timeout`` does: one event per response, not a wake-up then a timeout.
+    It is also the event the follower's fetcher waits on: ``send`` answers it at the leader
+    and the fetcher resumes when the response arrives, as SimPy's ``Timeout`` does (one event
+    per response, not a wake-up then a timeout).
     """
 
+    def __init__(self, env: simpy.Environment, follower: int, leader: int, incarnation: int,
+                 parts: list[Partition], request: list[tuple[Partition, int, int]],
+                 expiring: bool) -> None:
+        super().__init__(env)
+        self.follower = follower
+        self.leader = leader
+        self.incarnation = incarnation  # the leader's process: a restart empties its purgatory
+        self.parts = parts  # the fetch session: the partitions the follower fetches from it
+        self.request = request  # (partition, fetch offset, leader epoch) for each of them
+        self.done = False  # answered (or expired)
+        self.expiring = expiring  # replica.fetch.wait.max.ms armed
+
     def send(self, value: Any, delay_ms: float) -> None:
+        """Answer with ``value``, which reaches the follower ``delay_ms`` later."""
         self._ok = True
         self._value = value
         self.env.schedule(self, delay=delay_ms)
-
-
-@dataclass
-class _DelayedFetch:
-    """A follower's fetch parked at its leader (Kafka's ``DelayedFetch`` in the fetch
-    purgatory): it waits there, not at the follower, so when it completes only the response
-    travels."""
-
-    follower: int
-    leader: int
-    incarnation: int  # the leader's process: a restarted leader has an empty purgatory
-    parts: list[Partition]  # the fetch session: the partitions the follower fetches from it
-    request: list[tuple[Partition, int, int]]  # (partition, fetch offset, leader epoch)
-    response: _FetchResponse
-    done: bool = False
-    expiring: bool = False  # replica.fetch.wait.max.ms armed
 
 
 def _waits(delayed: _DelayedFetch) -> bool:
@@ -555,11 +555,10 @@ class ReplicaManager:
         leader = delayed.leader
         broker = self.cluster.brokers[leader]
         if not broker.alive or broker.incarnation != delayed.incarnation:
-            delayed.response.succeed(None)  # nobody answers: the fetcher starts over
+            delayed.succeed(None)  # nobody answers: the fetcher starts over
             return
         behind = delayed.follower if expired else None
-        delayed.response.send(self._read_fetch(leader, delayed.request, behind),
-                              broker.latency_ms)
+        delayed.send(self._read_fetch(leader, delayed.request, behind), broker.latency_ms)
 
     def _expire_later(self, delayed: _DelayedFetch) -> None:
         """Answer a parked fetch after ``replica.fetch.wait.max.ms`` if nothing completes it
@@ -688,12 +687,12 @@ class ReplicaManager:
                         if part.logs[follower].high_watermark < part.log.high_watermark:
                             news = True
                             break
-                delayed = _DelayedFetch(follower, leader, brokers[leader].incarnation, parts,
-                                        request, _FetchResponse(env), expiring=news)
+                delayed = _DelayedFetch(env, follower, leader, brokers[leader].incarnation,
+                                        parts, request, expiring=news)
                 self._delayed_fetches[leader].append(delayed)
                 if news:  # as _expire_later does for a fetch parked earlier
                     self._fetch_expiry.add(delayed)
-                data = yield delayed.response
+                data = yield delayed
                 if data is None:  # the leader went away while the fetch waited there
                     continue
             if not brokers[follower].alive:
@@ -702,8 +701,8 @@ class ReplicaManager:
             if not network.deliver(leader, follower):
                 continue
             built = True
-            for part, *answer in data:
-                if not self._on_fetch_response(part, follower, leader, *answer):
+            for answer in data:  # (partition, leader epoch, batches, ...): _read_for_follower
+                if not self._on_fetch_response(follower, leader, *answer):
                     built = False  # the remote tier could not rebuild a log's start
             if not built:  # retry later
                 yield env.timeout(REPLICA_FETCH_BACKOFF_MS)
@@ -748,7 +747,7 @@ class ReplicaManager:
                 remote_log_manager.log_start_offset(self.cluster, part), error,
                 log.log_start_offset)
 
-    def _on_fetch_response(self, part: Partition, follower: int, leader: int, leader_epoch: int,
+    def _on_fetch_response(self, follower: int, leader: int, part: Partition, leader_epoch: int,
                            batches: list[Batch], leader_hw: int, leader_start: int,
                            error: str | None = None, leader_local_start: int = 0) -> bool:
         """The follower appends what it fetched and learns the leader's HW and log start.
