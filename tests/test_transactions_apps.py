@@ -189,9 +189,9 @@ def test_a_crashed_consumer_takes_its_transactional_producer_with_it():
     Sender thread that retries AddPartitionsToTxn and AddOffsetsToTxn (Kafka's
     ``TransactionManager`` handlers) dies too. Here the producer cannot reach any broker when
     its consumer crashes and restarts at once; after the links heal, the dead instance must
-    not open a transaction (a live one would leave TxnOffsetCommit offsets pending, and the
-    restarted consumer's OffsetFetch with require_stable would get UNSTABLE_OFFSET_COMMIT
-    until transaction.timeout.ms, never calling init_transactions() to fence it)."""
+    not open a transaction (a live one would leave TxnOffsetCommit offsets pending, for which
+    the restarted consumer's OffsetFetch with require_stable gets UNSTABLE_OFFSET_COMMIT until
+    the transaction ends)."""
     kernel = scenarios.parse(CRASH_MID_TRANSACTION).build()
     kernel.run(5000)
     consumer = next(c for c in kernel.clients if getattr(c, "client_id", "") == "eos")
