@@ -322,9 +322,9 @@ def test_a_restarted_consumer_aborts_its_crashed_transaction_at_start_up():
 
 def test_a_closed_app_finishes_its_transaction_and_closes_its_producer():
     """close() while the loop processes a poll's records: the loop commits their transaction
-    (it checks for close before the next poll, as Kafka's example loop does), the consumer
-    leaves the group, and the application closes its producer too, which leaves no
-    transaction open. Restarted, the consumer has a new producer with a new epoch."""
+    (it checks for close before the next poll, as Kafka's example loop does); then the
+    application closes its producer, which leaves no transaction open, and the consumer,
+    which leaves the group. Restarted, the consumer has a new producer with a new epoch."""
     kernel = processor_world()
     consumer = processor(kernel, "eos")
     consumer.run()

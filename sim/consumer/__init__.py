@@ -170,8 +170,8 @@ class Consumer(ConsumerClient):
         """Poll, hand the records to the application, repeat (see ``sim.consumer.apps``).
 
         An application with clients of its own starts them before the first poll and closes
-        them after the consumer (its ``startup_gen(consumer)`` and ``shutdown_gen(consumer)``,
-        such as the consume-transform-produce app's producer)."""
+        them before the consumer closes (its ``startup_gen(consumer)`` and
+        ``shutdown_gen(consumer)``, such as the consume-transform-produce app's producer)."""
         try:
             startup = getattr(self.app, "startup_gen", None)
             if startup is not None:
@@ -187,10 +187,10 @@ class Consumer(ConsumerClient):
                         # Back off before polling again: the group needs time to settle, and
                         # polling at once would retry the same commit at the same instant.
                         yield from self.wait(RETRY_BACKOFF_MS)
-            yield from self.close_gen()
             shutdown = getattr(self.app, "shutdown_gen", None)
             if shutdown is not None:
                 yield from shutdown(self)
+            yield from self.close_gen()
         except Stopped:
             return
 

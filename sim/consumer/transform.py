@@ -9,7 +9,7 @@ does, before it subscribes): that fences any older instance with the same ``tran
 and aborts its open transaction at once, instead of when the first records arrive.
 A crashed consumer's producer dies with it (the same process: a request it was retrying,
 such as AddPartitionsToTxn, is never sent). A restarted consumer gets a new producer (a new
-process). A consumer that closes closes its producer too (``shutdown_gen``,
+process). A consumer that closes closes its producer first (``shutdown_gen``,
 ``KafkaProducer.close``).
 For every poll it sends one output record per input record, processes the records (the
 output is in flight meanwhile), then:
@@ -102,10 +102,12 @@ class ConsumeTransformProduce:
         consumer.check(incarnation)
 
     def shutdown_gen(self, consumer: Any) -> Generator[Any, Any, None]:
-        """The consumer has closed: close its producer too (``KafkaProducer.close``): send what
-        is left, then abort a transaction still ongoing (``TransactionalState.close_gen``)."""
+        """The consumer is closing: close its producer first (``KafkaProducer.close``): send
+        what is left, then abort a transaction still ongoing (``TransactionalState.close_gen``),
+        so that no offsets of it stay pending for the partitions' next owner."""
         producer = self.producers.get(consumer.client_id)
-        if producer is None or producer.closed:
+        if (producer is None or producer.closed
+                or self._incarnations[consumer.client_id] != consumer.incarnation):
             return
         yield from producer.flush_gen()
         if producer.txn is not None:
