@@ -104,7 +104,8 @@ class ConsumeTransformProduce:
     def shutdown_gen(self, consumer: Any) -> Generator[Any, Any, None]:
         """The consumer is closing: close its producer first (``KafkaProducer.close``): send
         what is left, then abort a transaction still ongoing (``TransactionalState.close_gen``),
-        so that no offsets of it stay pending for the partitions' next owner."""
+        so that no offsets of it stay pending for the partitions' next owner (Kafka Streams'
+        ``StreamThread`` also closes its producer before its main consumer)."""
         producer = self.producers.get(consumer.client_id)
         if (producer is None or producer.closed
                 or self._incarnations[consumer.client_id] != consumer.incarnation):
