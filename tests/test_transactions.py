@@ -547,3 +547,55 @@ def test_blocking_producer_call_inside_on_records_is_refused():
     consumer.run(lambda _c, _records: p.init_transactions())
     with pytest.raises(TransactionStateError, match="inside the simulation"):
         kernel.run(kernel.now_ms + 10_000)
+
+
+# --- closing a transactional producer ------------------------------------------------------------
+
+
+def close_in_simulation(producer: Producer) -> None:
+    """What ``KafkaProducer.close()`` does for a transactional producer, run on the clock: send
+    the records left, then the transaction's part (``TransactionalState.close_gen``)."""
+    def close() -> object:
+        yield from producer.flush_gen()
+        yield from producer.txn.close_gen()
+
+    process = producer.kernel.env.process(close())
+    producer.kernel.run_until(lambda _k: not process.is_alive)
+
+
+def test_closing_a_producer_aborts_its_open_transaction_at_once():
+    """``Sender.run``: once closing, after the records left are sent, the Sender aborts a
+    transaction still ongoing (``TransactionManager.hasOngoingTransaction``, then
+    ``beginAbort``) before it stops; so a closed producer's transaction does not wait for
+    transaction.timeout.ms, and read_committed readers never see its records."""
+    kernel = cluster()
+    p = txn_producer(kernel, **{"transaction.timeout.ms": 60_000})
+    p.init_transactions()
+    p.begin_transaction()
+    send(p, 4)
+    close_in_simulation(p)
+    kernel.run(kernel.now_ms + 100)  # the coordinator writes the markers after EndTxn's answer
+    assert states(kernel)[-3:] == ["Ongoing", "PrepareAbort", "CompleteAbort"]
+    assert p.txn.state == "READY"
+    assert p.txn.aborts == 1
+    log = kernel.cluster.partition("out", 0).log
+    assert log.last_stable_offset == log.high_watermark == 5  # 4 records and the ABORT marker
+    assert read(kernel, "read_committed") == []
+
+
+def test_closing_a_fenced_producer_sends_nothing():
+    """A fatal error ends the transaction for the producer (``hasOngoingTransaction`` is false
+    in FATAL_ERROR): close has nothing to abort; the newer instance's init already did."""
+    kernel = cluster()
+    old = txn_producer(kernel)
+    old.init_transactions()
+    old.begin_transaction()
+    send(old, 2)
+    old.flush()
+    txn_producer(kernel).init_transactions()  # fences old, aborts its transaction
+    with pytest.raises(ProducerFencedError):
+        old.commit_transaction()
+    before = states(kernel)
+    close_in_simulation(old)
+    assert old.txn.state == "FATAL_ERROR"
+    assert states(kernel) == before

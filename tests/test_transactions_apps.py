@@ -189,9 +189,9 @@ def test_a_crashed_consumer_takes_its_transactional_producer_with_it():
     Sender thread that retries AddPartitionsToTxn and AddOffsetsToTxn (Kafka's
     ``TransactionManager`` handlers) dies too. Here the producer cannot reach any broker when
     its consumer crashes and restarts at once; after the links heal, the dead instance must
-    not open a transaction (a live one would leave TxnOffsetCommit offsets pending, and the
-    restarted consumer's OffsetFetch with require_stable would get UNSTABLE_OFFSET_COMMIT
-    until transaction.timeout.ms, never calling init_transactions() to fence it)."""
+    not open a transaction (a live one would leave TxnOffsetCommit offsets pending, for which
+    the restarted consumer's OffsetFetch with require_stable gets UNSTABLE_OFFSET_COMMIT until
+    the transaction ends)."""
     kernel = scenarios.parse(CRASH_MID_TRANSACTION).build()
     kernel.run(5000)
     consumer = next(c for c in kernel.clients if getattr(c, "client_id", "") == "eos")
@@ -217,3 +217,133 @@ def test_a_crashed_consumer_takes_its_transactional_producer_with_it():
     out = collections.Counter(output_view(kernel, "out", read_committed=True))
     assert sorted(out) == sorted(inputs)
     assert max(out.values()) == 1
+
+
+# --- start-up and close: init_transactions() before the first poll; close() closes both ------
+
+
+def processor_world() -> Any:
+    """400 records in ``in`` (one partition) for group ``g`` to copy to ``out``."""
+    from sim.consumer.group import group_coordinator
+    from sim.kernel import Kernel
+    from sim.producer import Producer
+
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("in", 1, 3)
+    kernel.cluster.create_topic("out", 1, 3)
+    group_coordinator(kernel)
+    feed = Producer(kernel, {"client.id": "feed", "linger.ms": 0})
+    for i in range(400):
+        feed.send("in", key=f"k{i}", value=i)
+    feed.flush()
+    return kernel
+
+
+def processor(kernel: Any, name: str, transactional_id: str | None = None) -> Any:
+    """A member of group ``g`` running its own transactional copy loop (20 records a poll,
+    5 ms a record); ``transactional_id`` replaces the default, the client id."""
+    from sim.consumer import Consumer
+    from sim.consumer.transform import ConsumeTransformProduce
+
+    producer_config: dict[str, Any] = {"transaction.timeout.ms": 60000}
+    if transactional_id is not None:
+        producer_config["transactional.id"] = transactional_id
+    app = ConsumeTransformProduce("out", producer_config=producer_config)
+    consumer = Consumer(kernel, {"group.id": "g", "client.id": name, "max.poll.records": 20,
+                                 "session.timeout.ms": 10000, "auto.offset.reset": "earliest",
+                                 "isolation.level": "read_committed"}, app, 5)
+    consumer.subscribe(["in"])
+    return consumer
+
+
+def txn_states(kernel: Any, transactional_id: str, after_ms: float) -> Any:
+    states = kernel.trace.frame(TXN_STATE)
+    return states[(states.transactional_id == transactional_id) & (states.time_ms > after_ms)]
+
+
+def first_poll_ms(kernel: Any, client_id: str, after_ms: float) -> float:
+    trace = kernel.trace.to_frame()
+    polls = trace[(trace.kind == "consumer.poll") & (trace.component == client_id)
+                  & (trace.time_ms > after_ms)]
+    return float(polls.time_ms.min())
+
+
+def test_a_new_instance_fences_the_zombie_and_aborts_its_transaction_before_polling():
+    """``KafkaProducer.initTransactions`` fences older instances with the same transactional.id
+    and aborts their open transaction; an application calls it once, before its poll loop
+    (Kafka's ``ExactlyOnceMessageProcessor`` example, before ``subscribe``). Instance a freezes
+    mid-transaction; instance b, with the same transactional.id, starts 100 ms later: a's
+    transaction is aborted at once, 9 s before b gets a's partition (at a's session timeout)
+    and polls its first records; when a wakes, it is fenced."""
+    kernel = processor_world()
+    a = processor(kernel, "a", "processor-0")
+    a.run()
+    kernel.run(kernel.now_ms + 4000)
+    assert a.app.producers["a"].txn.state == "IN_TRANSACTION"
+    a.hang(30_000)
+    kernel.run(kernel.now_ms + 100)
+    started_ms = kernel.now_ms
+    b = processor(kernel, "b", "processor-0")
+    b.run()
+    kernel.run(started_ms + 40_000)
+
+    states = txn_states(kernel, "processor-0", started_ms)
+    abort = states[states.state == "PrepareAbort"].iloc[0]
+    assert abort.producer_epoch == 1  # b's InitProducerId bumped a's epoch 0
+    assert abort.time_ms < started_ms + 200
+    assert abort.time_ms < first_poll_ms(kernel, "b", started_ms) - 5_000
+    assert a.app.outcomes[-1]["result"] == "fenced"
+    assert b.app.producers["b"].txn.producer_epoch == 2  # the abort's bump, then b's own
+
+
+def test_a_restarted_consumer_aborts_its_crashed_transaction_at_start_up():
+    """A consumer that crashes mid-transaction and restarts at once: its new producer's
+    init_transactions() aborts the crashed instance's transaction within a few round trips,
+    not when the restarted member polls its first records again (after the group has waited
+    for the crashed member's session to time out)."""
+    kernel = processor_world()
+    consumer = processor(kernel, "eos")
+    consumer.run()
+    kernel.run(kernel.now_ms + 4000)
+    assert consumer.app.producers["eos"].txn.state == "IN_TRANSACTION"
+    consumer.crash()
+    consumer.restart()
+    restarted_ms = kernel.now_ms
+    kernel.run(restarted_ms + 30_000)
+
+    states = txn_states(kernel, "eos", restarted_ms)
+    abort = states[states.state == "PrepareAbort"].iloc[0]
+    assert abort.time_ms < restarted_ms + 200
+    assert abort.time_ms < first_poll_ms(kernel, "eos", restarted_ms)
+    inputs = kernel.cluster.partition("in", 0).log.column("record_id").tolist()
+    out = collections.Counter(output_view(kernel, "out", read_committed=True))
+    assert sorted(out) == sorted(inputs)
+
+
+def test_a_closed_app_finishes_its_transaction_and_closes_its_producer():
+    """close() while the loop processes a poll's records: the loop commits their transaction
+    (it checks for close before the next poll, as Kafka's example loop does); then the
+    application closes its producer, which leaves no transaction open, and the consumer,
+    which leaves the group. Restarted, the consumer has a new producer with a new epoch."""
+    kernel = processor_world()
+    consumer = processor(kernel, "eos")
+    consumer.run()
+    kernel.run(kernel.now_ms + 4000)
+    producer = consumer.app.producers["eos"]
+    assert producer.txn.state == "IN_TRANSACTION"
+    consumer.close()
+    closed_ms = kernel.now_ms
+    kernel.run(closed_ms + 1000)
+
+    assert consumer.state == "closed"
+    assert producer.closed
+    assert producer.txn.state == "READY"
+    assert consumer.app.outcomes[-1]["result"] == "committed"
+    states = txn_states(kernel, "eos", closed_ms)
+    assert states.state.iloc[-1] == "CompleteCommit"
+    for part in kernel.cluster.topic("out").partitions:
+        assert part.log.last_stable_offset == part.log.high_watermark
+    consumer.restart()
+    kernel.run(kernel.now_ms + 1000)
+    assert consumer.app.producers["eos"] is not producer
+    assert consumer.app.producers["eos"].txn.producer_epoch == producer.txn.producer_epoch + 1

@@ -167,8 +167,15 @@ class Consumer(ConsumerClient):
         return self
 
     def _app_loop(self) -> Generator[Any, Any, None]:
-        """Poll, hand the records to the application, repeat (see ``sim.consumer.apps``)."""
+        """Poll, hand the records to the application, repeat (see ``sim.consumer.apps``).
+
+        An application with clients of its own starts them before the first poll and closes
+        them before the consumer closes (its ``startup_gen(consumer)`` and
+        ``shutdown_gen(consumer)``, such as the consume-transform-produce app's producer)."""
         try:
+            startup = getattr(self.app, "startup_gen", None)
+            if startup is not None:
+                yield from startup(self)
             while not self.closing:
                 records = yield from self.poll_gen(100)
                 if records:
@@ -180,6 +187,9 @@ class Consumer(ConsumerClient):
                         # Back off before polling again: the group needs time to settle, and
                         # polling at once would retry the same commit at the same instant.
                         yield from self.wait(RETRY_BACKOFF_MS)
+            shutdown = getattr(self.app, "shutdown_gen", None)
+            if shutdown is not None:
+                yield from shutdown(self)
             yield from self.close_gen()
         except Stopped:
             return

@@ -1,11 +1,16 @@
 """A consume-transform-produce application: read records, write one output record for each.
 
 ``ConsumeTransformProduce(output_topic, transactional=True)`` is an ``on_records`` for
-``Consumer.run``. Each consumer that runs it gets its own producer (``<client.id>-producer``).
+``Consumer.run``. Each consumer that runs it gets its own producer (``<client.id>-producer``),
+created when the consumer's application starts, before its first poll, as a Kafka application
+creates its clients before its poll loop (``startup_gen``). A transactional one calls
+``init_transactions()`` right then, once (as Kafka's ``ExactlyOnceMessageProcessor`` example
+does, before it subscribes): that fences any older instance with the same ``transactional.id``
+and aborts its open transaction at once, instead of when the first records arrive.
 A crashed consumer's producer dies with it (the same process: a request it was retrying,
 such as AddPartitionsToTxn, is never sent). A restarted consumer gets a new producer (a new
-process), whose ``init_transactions()`` fences the crashed instance and aborts its open
-transaction at once.
+process). A consumer that closes closes its producer first (``shutdown_gen``,
+``KafkaProducer.close``).
 For every poll it sends one output record per input record, processes the records (the
 output is in flight meanwhile), then:
 
@@ -14,11 +19,16 @@ output is in flight meanwhile), then:
   consumer.group_metadata())`` and ``commit_transaction()``. The producer's
   ``transactional.id`` is the consumer's client id.
   A crash leaves the transaction open until ``transaction.timeout.ms``, when the coordinator
-  aborts it: the next owner of the input starts at the last committed offsets, and
-  ``read_committed`` readers of the output never see the aborted copies. An abortable error
-  aborts and reads the records again; a fenced producer (a zombie) closes its consumer.
+  aborts it, or until the restarted consumer's ``init_transactions()``: the next owner of the
+  input starts at the last committed offsets, and ``read_committed`` readers of the output
+  never see the aborted copies. An abortable error aborts and reads the records again; a
+  fenced producer (a zombie) closes its consumer.
 - **at least once**: send the output records, flush, then ``commit_sync()``. A crash between
   the flush and the commit writes the output again when the input is read again.
+
+A ``close()`` asked for while the loop works on a poll's records takes effect after them: their
+transaction commits (or their offsets are committed), as in a Kafka loop that checks a
+"closed" flag before each poll.
 
 The output record keeps the input's key and value (the lab's transformation is the identity);
 ``sources`` maps each output record id to the input record id it came from, so an audit can
@@ -57,13 +67,13 @@ class ConsumeTransformProduce:
         return f"ConsumeTransformProduce(→ {self.output_topic}, {mode})"
 
     def producer_for(self, consumer: Any) -> Any:
-        """The consumer's producer, created the first time it is needed."""
+        """The producer of the consumer's current process, created the first time it is
+        needed (by ``startup_gen``)."""
         from sim.producer import Producer
 
         producer = self.producers.get(consumer.client_id)
         if producer is None or self._incarnations[consumer.client_id] != consumer.incarnation:
-            # a restarted consumer is a new process with a new producer: its
-            # init_transactions() fences the old instance and aborts its open transaction
+            # a restarted consumer is a new process with a new producer
             config = {"client.id": f"{consumer.client_id}-producer", "linger.ms": 0,
                       **self.producer_config}
             if self.transactional:
@@ -73,6 +83,37 @@ class ConsumeTransformProduce:
             self._incarnations[consumer.client_id] = consumer.incarnation
             self.writers[producer.producer_id] = consumer.client_id
         return producer
+
+    def startup_gen(self, consumer: Any) -> Generator[Any, Any, None]:
+        """The process starts, before its first poll: create the producer and, with
+        transactions, ``init_transactions()`` once. Its InitProducerId bumps the epoch of the
+        ``transactional.id``, fencing an older instance, and the coordinator aborts that
+        instance's open transaction now (``KafkaProducer.initTransactions``). A fatal error
+        closes the consumer, as a fenced producer does."""
+        producer = self.producer_for(consumer)
+        if producer.txn is None:
+            return
+        incarnation = consumer.incarnation
+        try:
+            yield from producer.txn.init_gen()
+        except TransactionError as error:
+            self._fenced(consumer, None, error)
+            return
+        consumer.check(incarnation)
+
+    def shutdown_gen(self, consumer: Any) -> Generator[Any, Any, None]:
+        """The consumer is closing: close its producer first (``KafkaProducer.close``): send
+        what is left, then abort a transaction still ongoing (``TransactionalState.close_gen``),
+        so that no offsets of it stay pending for the partitions' next owner (Kafka Streams'
+        ``StreamThread`` also closes its producer before its main consumer)."""
+        producer = self.producers.get(consumer.client_id)
+        if (producer is None or producer.closed
+                or self._incarnations[consumer.client_id] != consumer.incarnation):
+            return
+        yield from producer.flush_gen()
+        if producer.txn is not None:
+            yield from producer.txn.close_gen()
+        producer.closed = True
 
     def process_crashed(self, consumer: Any) -> None:
         """The consumer's process died, and its producer with it (``Producer.crash``): it
@@ -100,18 +141,14 @@ class ConsumeTransformProduce:
 
     def _begin(self, consumer: Any, records: ConsumerRecords) -> Generator[Any, Any, None]:
         producer = self.producer_for(consumer)
-        incarnation = consumer.incarnation
-        txn = producer.txn
-        if txn is not None:
+        if producer.txn is not None:
             try:
-                if txn.state == "UNINITIALIZED":
-                    yield from txn.init_gen()
-                    consumer.check(incarnation)
                 producer.begin_transaction()
             except TransactionError as error:
                 self._fenced(consumer, records, error)
                 return
         self._send(consumer, producer, records)
+        yield from ()  # a step of the replay (run_step) is a generator; this one takes no time
 
     def _finish(self, consumer: Any, records: ConsumerRecords) -> Generator[Any, Any, None]:
         producer = self.producer_for(consumer)
@@ -121,7 +158,7 @@ class ConsumeTransformProduce:
             yield from producer.flush_gen()
             consumer.check(incarnation)
             return
-        if txn.state in ("READY", "FATAL_ERROR") or consumer.closing:
+        if txn.state in ("READY", "FATAL_ERROR"):
             return  # _begin found the producer fenced
         try:
             positions = {c.tp: c.last_offset + 1 for c in records.chunks}
@@ -143,16 +180,20 @@ class ConsumeTransformProduce:
                 if chunk.tp in consumer.subscriptions.owned:
                     consumer.subscriptions.seek(chunk.tp, chunk.first_offset, consumer.now_ms)
 
-    def _fenced(self, consumer: Any, records: ConsumerRecords, error: Exception) -> None:
-        """A zombie: its producer is fenced; it stops (Kafka applications close it)."""
+    def _fenced(self, consumer: Any, records: ConsumerRecords | None,
+                error: Exception) -> None:
+        """A zombie: its producer is fenced; it stops (Kafka applications close it). Also any
+        other fatal error, e.g. of ``init_transactions()`` at start-up (no ``records``)."""
         self._outcome(consumer, records, FENCED, str(error))
         consumer.closing = True
 
-    def _outcome(self, consumer: Any, records: ConsumerRecords, result: str,
+    def _outcome(self, consumer: Any, records: ConsumerRecords | None, result: str,
                  error: str = "") -> None:
+        chunks = records.chunks if records is not None else []
         self.outcomes.append({"consumer": consumer.client_id, "time_ms": consumer.now_ms,
-                              "records": len(records), "result": result, "error": error,
+                              "records": len(records) if records is not None else 0,
+                              "result": result, "error": error,
                               "partitions": ",".join(str(TopicPartition(c.tp.topic,
                                                                         c.tp.partition))
-                                                     for c in records.chunks)})
+                                                     for c in chunks)})
 

@@ -409,6 +409,16 @@ class StepLoop:
     def __repr__(self) -> str:
         return f"StepLoop({' → '.join(self.steps)})"
 
+    def startup_gen(self, consumer: Any) -> Any:
+        """The producer starts with the consumer's process (``init_transactions()`` once)."""
+        return self.base.startup_gen(consumer)
+
+    def shutdown_gen(self, consumer: Any) -> Any:
+        return self.base.shutdown_gen(consumer)
+
+    def process_crashed(self, consumer: Any) -> None:
+        self.base.process_crashed(consumer)
+
     def __call__(self, consumer: Any, records: Any) -> None:
         for step in self.steps:
             if step == "process":
@@ -422,8 +432,6 @@ class StepLoop:
         producer = self.base.producer_for(consumer)
         txn = producer.txn
         if step == "begin_transaction":
-            if txn.state == "UNINITIALIZED":
-                yield from txn.init_gen()
             producer.begin_transaction()
         elif step == "send":
             self.base._send(consumer, producer, records)

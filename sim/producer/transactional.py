@@ -17,6 +17,7 @@ States, as Kafka's ``TransactionManager.State``::
   then ``TxnOffsetCommit`` to the group coordinator with the consumer's group metadata.
 - ``commit_transaction`` flushes, then sends ``EndTxn``; ``abort_transaction`` drops the
   batches not sent yet, waits for those in flight, and sends ``EndTxn(abort)``.
+- Closing the producer aborts a transaction still open (``close_gen``).
 
 Errors: a leader's INVALID_PRODUCER_EPOCH for a batch is abortable
 (``InvalidProducerEpochError``); the coordinator's PRODUCER_FENCED is fatal
@@ -331,6 +332,19 @@ class TransactionalState:
                 self._coordinator_error(error, "InitProducerId")
                 raise self.error  # type: ignore[misc]
             self._new_epoch(pid, epoch)
+
+    def close_gen(self) -> Generator[Any, Any, None]:
+        """The transaction's part of ``KafkaProducer.close()``, once the records left are sent:
+        the Sender aborts a transaction still ongoing before it stops (``Sender.run``,
+        ``TransactionManager.hasOngoingTransaction``), so a closed producer leaves none open
+        until ``transaction.timeout.ms``. After a fatal error (fenced) nothing is ongoing, and
+        an abort that fails ends the close (the Sender's force close)."""
+        if self.state not in (IN_TRANSACTION, ABORTABLE_ERROR):
+            return  # nothing ongoing (a commit or abort under way ends the transaction itself)
+        try:
+            yield from self.abort_gen()
+        except TransactionError:
+            return
 
     def _end(self, commit: bool) -> Generator[Any, Any, None]:
         if self.partitions:  # nothing added: the coordinator never heard of this transaction
