@@ -135,10 +135,14 @@ def test_eager_rebalances_stop_the_world():
 
 def test_cooperative_rebalances_move_only_what_moves():
     """Cooperative-sticky: a join takes two generations (the moving partition is withheld,
-    then given); no member ever revokes a partition it keeps; only moved partitions pause."""
+    then given), a leave one; no member ever revokes a partition it keeps; only moved
+    partitions pause."""
     generations = summary("rebalance-cooperative")["audit"]["generations"]
-    first, withheld, final = (g["assignments"] for g in generations)
+    first, withheld, given, final = (g["assignments"] for g in generations)
     assert withheld["consumer-shipping-4"] == []
+    assert given["consumer-shipping-4"] == ["orders-4"]
+    assert "consumer-shipping-2" in given
+    assert "consumer-shipping-2" not in final
     revoked = kernel("rebalance-cooperative").trace.frame(ev.CONSUMER_REVOKED)
     for row in revoked.itertuples():
         kept = set(row.assignment.split(",")) - {""}

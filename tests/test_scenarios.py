@@ -258,12 +258,32 @@ def test_keyless_round_robin_cycles_through_partitions() -> None:
 
 
 def test_keyless_round_robin_makes_smaller_batches_than_sticky() -> None:
-    """Round-robin spreads each moment's records thinly: smaller batches, more requests."""
+    """Round-robin spreads each moment's records thinly: smaller and more batches, which
+    travel four to a request (each broker leads 4 of the 12 partitions, and a ready broker's
+    every partition is drained), so not more requests."""
     round_robin = metrics.producer_metrics(builtin_kernel("keyless-round-robin")).iloc[0]
     sticky = metrics.producer_metrics(builtin_kernel("keyless-uniform-sticky")).iloc[0]
     assert round_robin["records"] == sticky["records"]
     assert round_robin["records_per_batch"] < sticky["records_per_batch"] / 2
-    assert round_robin["requests"] > 2 * sticky["requests"]
+    assert round_robin["batches"] > 2 * sticky["batches"]
+    assert round_robin["batches"] == 4 * round_robin["requests"]
+    assert round_robin["requests"] <= sticky["requests"]
+
+
+def test_keyless_sticky_batches_left_unfilled_travel_with_a_full_one() -> None:
+    """Uniform sticky fills one partition's batch at a time; when it is full, its broker is
+    ready and the sender drains every partition that broker leads, so the partition the
+    producer has just moved to leaves half full in the same request, if it is a neighbour
+    (``RecordAccumulator.drainBatchesForOneNode``)."""
+    kernel = builtin_kernel("keyless-uniform-sticky")
+    sent = kernel.trace.frame(events.REQUEST_SENT)
+    appended = kernel.trace.frame(events.LOG_APPEND)
+    full = appended["records"].max()
+    pairs = int((sent["batches"] == 2).sum())
+    unfilled = int((appended["records"] < 0.8 * full).sum())
+    assert set(sent["batches"]) == {1, 2}
+    assert pairs > 50
+    assert abs(unfilled - pairs) <= 2  # at most the first and the last batch besides
 
 
 def test_keyless_uniform_sticky_switches_after_batch_size_bytes() -> None:

@@ -187,6 +187,7 @@ class RecordAccumulator:
         self.records = records
         self.version = 0  # changes whenever a queue gains or loses a batch
         self.sizes = [0] * partitions  # batches per queue, kept in step
+        self.nonempty: set[int] = set()  # partitions with a batch queued, kept in step
 
     def open_batch(self, partition: int) -> ProducerBatch | None:
         """The last batch of a partition if it still accepts records."""
@@ -267,6 +268,7 @@ class RecordAccumulator:
                 dq.append(batch)
                 self.version += 1
                 self.sizes[partition] += 1
+                self.nonempty.add(partition)
                 header = RECORD_BATCH_OVERHEAD
             room = before + batch.limit_bytes - batch.size_bytes  # the running sum that fits
             # the usual new batch takes all the rest: the search would say so (sums only grow)
@@ -316,6 +318,7 @@ class RecordAccumulator:
         dq = self.deques[batch.partition]
         self.version += 1
         self.sizes[batch.partition] += 1
+        self.nonempty.add(batch.partition)
         if not in_sequence_order:
             dq.appendleft(batch)
             return
@@ -328,6 +331,8 @@ class RecordAccumulator:
         """Remove and return the head batch of a partition's queue (to send or to expire)."""
         self.version += 1
         self.sizes[partition] -= 1
+        if not self.sizes[partition]:
+            self.nonempty.discard(partition)
         return self.deques[partition].popleft()
 
     def queue_sizes(self) -> np.ndarray:

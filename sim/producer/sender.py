@@ -1,10 +1,12 @@
 """The sender: drains ready batches into produce requests, one request per broker at a time.
 
 Mirrors ``org.apache.kafka.clients.producer.internals.Sender``. On each pass it asks which
-partitions have a sendable head batch and whose leader has room for another in-flight request
-(``max.in.flight.requests.per.connection``), drains at most one batch per partition into one
-request per broker (up to ``max.request.size``, starting at a rotating partition for fairness, as
-``RecordAccumulator.drain`` does), and sends it.
+brokers lead a partition with a sendable head batch (full, or ``linger.ms`` old) and have room
+for another in-flight request (``max.in.flight.requests.per.connection``). From each such broker
+it drains the head batch of *every* partition the broker leads, sendable or not, into one
+request (up to ``max.request.size``, starting at a rotating partition for fairness, as
+``RecordAccumulator.drain`` does), and sends it. So a batch often leaves before it is full or
+has lingered: a neighbour on the same broker was ready.
 
 A request's life, in simulated milliseconds: it crosses the network link to the leader
 (latency + bytes / bandwidth), waits for the broker's request handler, and each batch is handed
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -92,71 +95,113 @@ class Sender:
         self.deadline_stale = False  # a request was sent since the producer last armed its deadline
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
-        """One sender pass: drain and send what is ready. True if anything was sent."""
+        """One sender pass: drain and send what is ready. True if anything was sent.
+
+        As ``RecordAccumulator.ready`` then ``drain``: a broker is ready when the head batch of
+        one of its partitions is sendable (full, lingered ``linger.ms``, or flushing; not backing
+        off) and it can take another request; the sender then drains the head batch of *every*
+        partition that broker leads, sendable or not (``drainBatchesForOneNode``).
+        """
         producer = self.producer
         blocked = self.blocked
-        by_node: dict[int, list[tuple[TopicState, int]]] = {}  # partitions to drain, per node
+        muted = self.muted
         ready_nodes: dict[int, None] = {}  # nodes with data ready, blocked ones too
         candidates: list[tuple[TopicState, list[int]]] = []
+        linger_ms = self.linger_ms
         for topic in producer.topics.values():
             ready = topic.ready_candidates(now_ms, flushing, blocked)
             if not ready:
                 continue
             candidates.append((topic, ready))
             leaders = topic.leaders()
-            muted = self.muted
+            deques = topic.accumulator.deques
             for p in ready:
                 node = leaders[p]
-                if node >= 0 and not (muted and (topic.name, p) in muted):
+                if node < 0 or node in ready_nodes or (muted and (topic.name, p) in muted):
+                    continue
+                if node in blocked:  # its records stayed in their streams: due is ready
                     ready_nodes[node] = None
-                    if node in blocked:  # max.in.flight requests already outstanding
-                        continue
-                    if node in by_node:
-                        by_node[node].append((topic, p))
-                    else:
-                        by_node[node] = [(topic, p)]
+                    continue
+                dq = deques[p]
+                if dq:
+                    batch = dq[0]
+                    if batch.ready_ms(linger_ms) <= now_ms or (
+                            flushing and batch.retry_at_ms <= now_ms):
+                        ready_nodes[node] = None
         sent = False
+        touched: dict[int, tuple[TopicState, set[int]]] = {}
         for node in sorted(ready_nodes):
             self.node_ready_ms[node] = now_ms  # Kafka's NodeLatencyStats.readyTimeMs
             if node not in self.node_drain_ms:
                 self.node_drain_ms[node] = now_ms
             if node in blocked:  # it had data ready, but no room for a request
                 continue
-            batches = self._drain(node, by_node[node], now_ms, flushing)
+            batches = self._drain(node, now_ms, touched)
             if batches:
                 self.node_drain_ms[node] = now_ms
                 self._send(node, batches, now_ms)
                 sent = True
         for topic, ready in candidates:  # appended to and drained: when are they ready next?
+            extra = touched.pop(id(topic), None)
+            if extra is not None:
+                ready = sorted(set(ready) | extra[1])
             topic.refresh_after_drain(ready)
+        for topic, extra in touched.values():
+            topic.refresh_after_drain(sorted(extra))
         return sent
 
     def _drain(
         self,
         node: int,
-        candidates: list[tuple[TopicState, int]],
         now_ms: float,
-        flushing: bool,
+        touched: dict[int, tuple[TopicState, set[int]]],
     ) -> list[tuple[TopicState, ProducerBatch]]:
+        """``RecordAccumulator.drainBatchesForOneNode``: the head batch of each partition
+        ``node`` leads, sendable or not, in turn from a rotating start, up to
+        ``max.request.size``. ``touched`` collects the partitions whose queues may have changed.
+
+        Kafka remembers, per broker, the partition it looked at last — where a full request
+        stopped it, else the one before where it started — and starts there next time. Kafka
+        also stops at a partition whose batch must wait for idempotence or AddPartitionsToTxn
+        (and so starts there again); the lab skips that partition and drains the others.
+        """
         limit = self.max_request_size
-        linger_ms = self.linger_ms
         transactions = self.producer.transactions
         txn = self.producer.txn
-        start = self._drain_index.get(node, 0) % len(candidates)
-        self._drain_index[node] = start + 1
+        muted = self.muted
+        parts: list[tuple[int, TopicState, int]] = []  # (position in Kafka's list, topic, p)
+        n = 0  # partitions of this broker, with records or not
+        for topic in self.producer.topics.values():
+            led = topic.led_by(node)
+            if not led:
+                continue
+            with_records = topic.with_records(node, now_ms)
+            if with_records:
+                entry = touched.get(id(topic))
+                if entry is None:
+                    touched[id(topic)] = (topic, set(with_records))
+                else:
+                    entry[1].update(with_records)
+                parts.extend((n + bisect_left(led, p), topic, p) for p in with_records)
+            n += len(led)
+        if not n:
+            return []
+        start = self._drain_index.get(node, 0) % n
+        self._drain_index[node] = (start - 1) % n  # a whole round ends before its start
+        if start:
+            parts.sort(key=lambda part: (part[0] - start) % n)
         drained: list[tuple[TopicState, ProducerBatch]] = []
         size = 0
-        for topic, p in (candidates[start:] + candidates[:start] if start else candidates):
-            dq = topic.accumulator.deques[p]
-            if not dq:
+        for position, topic, p in parts:
+            tp = (topic.name, p)
+            if muted and tp in muted:  # a batch of it is in flight (max.in.flight 1)
                 continue
-            batch = dq[0]
-            ready = batch.ready_ms(linger_ms)
-            if not (ready <= now_ms or (flushing and batch.retry_at_ms <= now_ms)):
+            batch = topic.accumulator.deques[p][0]
+            if batch.retry_at_ms > now_ms:  # a retry waits for its backoff
                 continue
             if drained and size + batch.size_bytes > limit:
+                self._drain_index[node] = position
                 break
-            tp = (topic.name, p)
             if transactions is not None and transactions.should_stop_drain(tp, batch):
                 continue  # idempotence keeps this partition's order: the batch waits
             if txn is not None and not txn.may_drain(tp):

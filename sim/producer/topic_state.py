@@ -203,6 +203,7 @@ class TopicState:
         self.partition_table = np.empty(0, np.int32)
         self._leaders: list[int] = []
         self._leaderless: list[int] = []
+        self._led_by: dict[int, list[int]] = {}  # led_by(), per broker
         self._leaders_version = -1
         self._sendable: dict[frozenset[int], list[bool]] = {}  # sendable(), per blocked set
         self.linger_ms = producer.config["linger.ms"]
@@ -225,7 +226,36 @@ class TopicState:
             self._leaderless = [p for p, leader in enumerate(self._leaders) if leader < 0]
             self._leaders_version = cluster.metadata_version
             self._sendable.clear()
+            self._led_by.clear()
         return self._leaders
+
+    def led_by(self, node: int) -> list[int]:
+        """The partitions whose leader (as this producer sees it) is ``node``, in order."""
+        leaders = self.leaders()
+        led = self._led_by.get(node)
+        if led is None:
+            led = [p for p, leader in enumerate(leaders) if leader == node]
+            self._led_by[node] = led
+        return led
+
+    def with_records(self, node: int, now_ms: float) -> list[int]:
+        """The partitions ``node`` leads that have a batch queued, once the keyed records sent
+        up to ``now_ms`` joined their queues, in partition order (what the sender drains when
+        ``node`` is ready). Their ready times are left to the caller to refresh."""
+        sizes = self.accumulator.sizes
+        if self.keyed:
+            keyed, lagging = self.keyed, self.lagging
+            out = []
+            for p in self.led_by(node):
+                if p in keyed:  # appended lazily: its records sent so far join its queue
+                    self.advance_keyed(p, now_ms, refresh=False)
+                    if lagging:
+                        lagging.discard(p)
+                if sizes[p]:
+                    out.append(p)
+            return out
+        leaders = self.leaders()
+        return sorted([p for p in self.accumulator.nonempty if leaders[p] == node])
 
     def sendable(self, blocked: set[int]) -> list[bool]:
         """Whether each partition's leader can take a request: there is one, and it does not

@@ -179,8 +179,9 @@ def seek_event(state: StepperState, seq: int) -> StepperState:
 
 def step_events(state: StepperState, n: int) -> StepperState:
     """Move ``n`` trace events forward (or back, for a negative ``n``): forward runs simulation
-    steps until ``n`` more events are in the trace; back replays to just after the step that
-    wrote event ``seq`` = events − 1 − |n|, or to time 0."""
+    steps until ``n`` more events are in the trace; back replays to the last moment at which
+    at most events − |n| events were in the trace (a step that wrote several events at once
+    is undone whole, so back always goes back), or to time 0."""
     if n >= 0:
         target = state.events + n
         kernel = state.kernel
@@ -188,8 +189,14 @@ def step_events(state: StepperState, n: int) -> StepperState:
                and kernel.step()):
             state.steps += 1
         return state
-    seq = state.events - 1 + n
-    return seek_event(state, seq) if seq >= 0 else reset(state)
+    keep = state.events + n  # events to keep
+    if keep <= 0:
+        return reset(state)
+    probe = state.factory()
+    steps = 0
+    while probe.step() and len(probe.trace) <= keep:
+        steps += 1
+    return _replay(state, steps)
 
 
 def reset(state: StepperState) -> StepperState:
