@@ -319,6 +319,39 @@ def test_records_a_crashed_member_holds_back_are_tied_to_it_not_called_lost():
     assert "held by the crashed member" in pending[0].detail
 
 
+def test_records_on_a_partition_a_crashed_member_owns_in_a_stable_group_are_pending():
+    """Regression (seed 9523, schedule 16): a sink consumer crashed with its JoinGroup parked;
+    the join completed with it (the classic coordinator keeps a member awaiting its join
+    response and starts its session only then), the group got to Stable and the dead member
+    owns lines-0 until its 45 s session times out, after the run. The missing rows are all on
+    lines-0: tied to that member, and counted."""
+    from sim.fuzz import check_scenario
+
+    verdict = check_scenario(
+        _finding("connect--sink-lost-stable-group-partition-of-crashed-member"), CONNECT)
+    assert not verdict.failed, verdict.line()
+    (pending,) = [v for v in verdict.tolerated if v.kind == "connect-sink-pending"]
+    assert pending.count > 0
+    assert "Stable at the end, lines partitions [0] held by the crashed member" in \
+        pending.detail
+
+
+def test_a_stable_groups_crashed_member_excuses_only_the_partitions_it_owns():
+    """Records missing on a partition a live member owns stay lost, though a crashed member
+    of the Stable group owns another partition."""
+    from sim import scenarios
+    from sim.connect.scenario import SINK
+    from sim.fuzz.connect_check import held_by_crashed_member
+    from tests.test_fuzz import DATA
+
+    kernel = scenarios.load(
+        DATA / "connect--sink-lost-stable-group-partition-of-crashed-member.yaml").run()
+    group = f"connect-{SINK}"
+    assert held_by_crashed_member(kernel, group, "lines", {0})
+    assert held_by_crashed_member(kernel, group, "lines", {0, 2}) == ""
+    assert held_by_crashed_member(kernel, group, "other", {0}) == ""
+
+
 # -- a network fault naming a Connect client reaches each instance of it -------------------------
 
 CUT_SOURCE_PRODUCER = {

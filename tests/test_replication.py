@@ -204,6 +204,38 @@ def test_acks_1_leader_crash_loses_the_unreplicated_records():
     assert part.logs[leader].log_end_offset == part.log.log_end_offset == 10
 
 
+def test_a_fetch_answer_whose_batches_the_leader_deleted_meanwhile_is_fetched_again():
+    """The leader's retention deletes the segments a lagging follower's fetch was answered
+    from while the answer travels (fuzz finding
+    tiered--fetched-batches-deleted-while-the-answer-travelled). The follower appends nothing
+    from that answer; its next fetch is below the leader's log start (OFFSET_OUT_OF_RANGE,
+    ``ReplicaFetcherThread`` → ``truncateFullyAndStartAt``), and it ends with the leader's
+    records from the leader's new log start."""
+    kernel = cluster(brokers=2, rf=2, **{"lab.segment.bytes": 300})
+    leader, (follower,) = roles(kernel)
+    producer = Producer(kernel, {"acks": "1", "linger.ms": 0})
+    send(producer, 10)
+    kernel.run(kernel.now_ms + 50)  # offsets 0–9 replicated
+    faults.NetworkPartition((follower,), (leader,)).apply(kernel)
+    for i in range(10, 50):  # on the leader only, one batch at a time, over several segments
+        send(producer, 1, start=i)
+    part = kernel.cluster.partition("t", 0)
+    mine, theirs = part.logs[follower], part.log
+    assert mine.log_end_offset == 10
+    assert len(theirs.segments) > 3
+    replicas = kernel.replicas
+    (answer,) = replicas._read_fetch(leader, [(part, 10, part.leader_epoch)])
+    assert answer[2][0].base_offset == 10  # the answer names batches from offset 10
+    theirs.delete_oldest_segments(2)  # a retention pass before the answer arrives
+    assert theirs.log_start_offset > 10
+    replicas._on_fetch_response(part, follower, leader, *answer[1:])
+    assert (mine.log_start_offset, mine.log_end_offset) == (0, 10)
+    (again,) = replicas._read_fetch(leader, [(part, 10, part.leader_epoch)])
+    replicas._on_fetch_response(part, follower, leader, *again[1:])
+    assert mine.log_start_offset == theirs.log_start_offset
+    assert mine.records().equals(theirs.records())
+
+
 def test_unclean_election_loses_what_the_stale_replica_never_had():
     """kafka-facts §3.4 case 2: the ISR leader dies; a stale replica becomes leader."""
     for unclean in (True, False):

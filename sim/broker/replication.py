@@ -773,6 +773,15 @@ class ReplicaManager:
         # the batches are in offset order: usually all of them are past the log end
         usable = (batches if not batches or batches[0].base_offset >= end
                   else [b for b in batches if b.base_offset >= end])
+        if usable and end < part.logs[leader].log_start_offset:
+            # The leader's retention deleted the fetched batches while the answer travelled.
+            # Kafka's answer carries their bytes (a deleted segment's file lingers for
+            # file.delete.delay.ms, LocalLog.deleteSegmentFiles), so its follower appends them
+            # and drops them at its next retention pass; the lab's answer names batches whose
+            # records are copied from the leader's log on arrival, so the follower drops it
+            # and its next fetch meets the leader's new log start (OFFSET_OUT_OF_RANGE, or
+            # OFFSET_MOVED_TO_TIERED_STORAGE for a tiered topic).
+            usable = []
         if usable and usable[0].base_offset == end:
             segments = len(log.segments)
             log.copy_batches_from(part.logs[leader], usable)
