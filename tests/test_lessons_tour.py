@@ -23,8 +23,9 @@ small_run = partial(lessons.producer_kernel, seed=SEED, topic="orders", partitio
 
 def test_tour_stepper_forward_20_back_1_is_the_run_stopped_after_19_steps():
     """"moved 20 steps forward, then one back; the trace is the same as if you had stopped
-    after 19 steps. Its last event is #17, as the stepper would show it"; the table below
-    shows events #13 to #17."""
+    after 19 steps. Its last event is #21, as the stepper would show it: a step writes no
+    event, one, or several — a request carrying two partitions' batches is appended to both
+    logs in one step"; the table below shows events #17 to #21."""
     state = widgets.new_state(small_run)
     widgets.step_forward(state, 20)
     widgets.step_back(state)
@@ -32,5 +33,10 @@ def test_tour_stepper_forward_20_back_1_is_the_run_stopped_after_19_steps():
     assert state.steps == 19
     pd.testing.assert_frame_equal(state.kernel.trace.to_frame(),
                                   reference.kernel.trace.to_frame())
-    assert stepper.status_text(state).startswith("event #17 of ")
-    assert list(widgets.recent_events(state, 5)["seq"]) == [13, 14, 15, 16, 17]
+    assert stepper.status_text(state).startswith("event #21 of ")
+    recent = widgets.recent_events(state, 5)
+    assert list(recent["seq"]) == [17, 18, 19, 20, 21]
+    appends = recent[recent["kind"] == "log.append"]
+    assert len(appends) == 2
+    assert appends["time_ms"].nunique() == 1
+    assert appends["partition"].nunique() == 2
