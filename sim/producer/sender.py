@@ -129,7 +129,7 @@ class Sender:
                             flushing and batch.retry_at_ms <= now_ms):
                         ready_nodes[node] = None
         sent = False
-        touched: dict[int, tuple[TopicState, set[int]]] = {}
+        touched: dict[str, set[int]] = {}  # per topic: partitions whose queues drains changed
         for node in sorted(ready_nodes):
             self.node_ready_ms[node] = now_ms  # Kafka's NodeLatencyStats.readyTimeMs
             if node not in self.node_drain_ms:
@@ -142,19 +142,17 @@ class Sender:
                 self._send(node, batches, now_ms)
                 sent = True
         for topic, ready in candidates:  # appended to and drained: when are they ready next?
-            extra = touched.pop(id(topic), None)
-            if extra is not None:
-                ready = sorted(set(ready) | extra[1])
-            topic.refresh_after_drain(ready)
-        for topic, extra in touched.values():
-            topic.refresh_after_drain(sorted(extra))
+            extra = touched.pop(topic.name, None)
+            topic.refresh_after_drain(sorted(extra.union(ready)) if extra else ready)
+        for name, extra in touched.items():  # drained without being due themselves
+            producer.topics[name].refresh_after_drain(sorted(extra))
         return sent
 
     def _drain(
         self,
         node: int,
         now_ms: float,
-        touched: dict[int, tuple[TopicState, set[int]]],
+        touched: dict[str, set[int]],
     ) -> list[tuple[TopicState, ProducerBatch]]:
         """``RecordAccumulator.drainBatchesForOneNode``: the head batch of each partition
         ``node`` leads, sendable or not, in turn from a rotating start, up to
@@ -177,11 +175,7 @@ class Sender:
                 continue
             with_records = topic.with_records(node, now_ms)
             if with_records:
-                entry = touched.get(id(topic))
-                if entry is None:
-                    touched[id(topic)] = (topic, set(with_records))
-                else:
-                    entry[1].update(with_records)
+                touched.setdefault(topic.name, set()).update(with_records)
                 parts.extend((n + bisect_left(led, p), topic, p) for p in with_records)
             n += len(led)
         if not n:
