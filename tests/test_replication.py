@@ -228,10 +228,10 @@ def test_a_fetch_answer_whose_batches_the_leader_deleted_meanwhile_is_fetched_ag
     assert answer[2][0].base_offset == 10  # the answer names batches from offset 10
     theirs.delete_oldest_segments(2)  # a retention pass before the answer arrives
     assert theirs.log_start_offset > 10
-    replicas._on_fetch_response(part, follower, leader, *answer[1:])
+    replicas._on_fetch_response(follower, leader, *answer)
     assert (mine.log_start_offset, mine.log_end_offset) == (0, 10)
     (again,) = replicas._read_fetch(leader, [(part, 10, part.leader_epoch)])
-    replicas._on_fetch_response(part, follower, leader, *again[1:])
+    replicas._on_fetch_response(follower, leader, *again)
     assert mine.log_start_offset == theirs.log_start_offset
     assert mine.records().equals(theirs.records())
 
