@@ -552,17 +552,6 @@ def test_blocking_producer_call_inside_on_records_is_refused():
 # --- closing a transactional producer ------------------------------------------------------------
 
 
-def close_in_simulation(producer: Producer) -> None:
-    """What ``KafkaProducer.close()`` does for a transactional producer, run on the clock: send
-    the records left, then the transaction's part (``TransactionalState.close_gen``)."""
-    def close() -> object:
-        yield from producer.flush_gen()
-        yield from producer.txn.close_gen()
-
-    process = producer.kernel.env.process(close())
-    producer.kernel.run_until(lambda _k: not process.is_alive)
-
-
 def test_closing_a_producer_aborts_its_open_transaction_at_once():
     """``Sender.run``: once closing, after the records left are sent, the Sender aborts a
     transaction still ongoing (``TransactionManager.hasOngoingTransaction``, then
@@ -573,7 +562,7 @@ def test_closing_a_producer_aborts_its_open_transaction_at_once():
     p.init_transactions()
     p.begin_transaction()
     send(p, 4)
-    close_in_simulation(p)
+    p.close()
     kernel.run(kernel.now_ms + 100)  # the coordinator writes the markers after EndTxn's answer
     assert states(kernel)[-3:] == ["Ongoing", "PrepareAbort", "CompleteAbort"]
     assert p.txn.state == "READY"
@@ -596,6 +585,6 @@ def test_closing_a_fenced_producer_sends_nothing():
     with pytest.raises(ProducerFencedError):
         old.commit_transaction()
     before = states(kernel)
-    close_in_simulation(old)
+    old.close()
     assert old.txn.state == "FATAL_ERROR"
     assert states(kernel) == before

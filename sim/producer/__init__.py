@@ -328,6 +328,12 @@ class Producer:
             yield self._progress
         self.flushing = False
 
+    def _close_transactional(self) -> Any:
+        """``close()``'s work for a transactional producer, on the clock: send the records
+        left, then end a transaction still ongoing."""
+        yield from self.flush_gen()
+        yield from self._transactional().close_gen()
+
     def notify_progress(self) -> None:
         if self._progress is not None and not self._progress.triggered:
             self._progress.succeed()
@@ -354,8 +360,13 @@ class Producer:
         self.abort_incomplete_batches()
 
     def close(self) -> None:
-        """Flush, then release the partitioner (``Partitioner.close``)."""
-        self.flush()
+        """Flush; a transactional producer then aborts a transaction still ongoing, as
+        ``KafkaProducer.close()`` does (``TransactionalState.close_gen``); then release the
+        partitioner (``Partitioner.close``)."""
+        if self.txn is not None:
+            self._drive(self._close_transactional())
+        else:
+            self.flush()
         self.closed = True
         if self.partitioner is not None and hasattr(self.partitioner, "close"):
             self.partitioner.close()
