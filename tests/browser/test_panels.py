@@ -69,25 +69,37 @@ def test_playground_figure_changes_after_a_slider_move(
     _layout_holds(run, _cell_of(panel))
 
 
+def _click_and_wait(run: NotebookRun, button, status) -> None:
+    """Click ``button`` and wait until the stepper's status line changes."""
+    before = status.inner_text()
+    button.click()
+    run.page.wait_for_function(  # type: ignore[attr-defined]
+        "([el, before]) => el.innerText !== before", arg=[status.element_handle(), before],
+        timeout=TIMEOUT_MS)
+
+
+def _event_number(status) -> int:
+    return int(re.search(r"event #(\d+) of", status.inner_text()).group(1))
+
+
 def test_stepper_advances_and_steps_back(notebook_runs: dict[str, NotebookRun]) -> None:
-    """Step ▶ moves to the next trace event, ◀ step back returns; after many events the
-    figure keeps its shape and the event table stays in its own box."""
+    """Step ▶ moves to the next trace events (one simulation step can write several), ◀ step
+    back returns to an earlier event; after many events the figure keeps its shape and the
+    event table stays in its own box."""
     run = notebook_runs["notebooks/00_tour.ipynb"]
     panel = _panel(run, "keyed records into")
     status = panel.locator(".widget-html", has_text="run ends at").first
     assert "event none yet of" in status.inner_text()
     step = panel.get_by_role("button", name="step ▶")
     back = panel.get_by_role("button", name="◀ step back")
-    step.click()
-    run.page.wait_for_function("el => el.innerText.includes('event #0 of')",
-                               arg=status.element_handle(), timeout=TIMEOUT_MS)
+    _click_and_wait(run, step, status)
+    assert _event_number(status) == 0
     for _ in range(11):
-        step.click()
-    run.page.wait_for_function("el => el.innerText.includes('event #11 of')",
-                               arg=status.element_handle(), timeout=TIMEOUT_MS)
-    back.click()
-    run.page.wait_for_function("el => el.innerText.includes('event #10 of')",
-                               arg=status.element_handle(), timeout=TIMEOUT_MS)
+        _click_and_wait(run, step, status)
+    forward = _event_number(status)
+    assert forward >= 11
+    _click_and_wait(run, back, status)
+    assert _event_number(status) < forward
     run.page.wait_for_timeout(300)
     _layout_holds(run, _cell_of(panel))
 
