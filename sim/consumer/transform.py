@@ -110,10 +110,7 @@ class ConsumeTransformProduce:
         if (producer is None or producer.closed
                 or self._incarnations[consumer.client_id] != consumer.incarnation):
             return
-        yield from producer.flush_gen()
-        if producer.txn is not None:
-            yield from producer.txn.close_gen()
-        producer.closed = True
+        yield from producer.close_gen()
 
     def process_crashed(self, consumer: Any) -> None:
         """The consumer's process died, and its producer with it (``Producer.crash``): it

@@ -328,12 +328,6 @@ class Producer:
             yield self._progress
         self.flushing = False
 
-    def _close_transactional(self) -> Any:
-        """``close()``'s work for a transactional producer, on the clock: send the records
-        left, then end a transaction still ongoing."""
-        yield from self.flush_gen()
-        yield from self._transactional().close_gen()
-
     def notify_progress(self) -> None:
         if self._progress is not None and not self._progress.triggered:
             self._progress.succeed()
@@ -360,13 +354,24 @@ class Producer:
         self.abort_incomplete_batches()
 
     def close(self) -> None:
-        """Flush; a transactional producer then aborts a transaction still ongoing, as
-        ``KafkaProducer.close()`` does (``TransactionalState.close_gen``); then release the
-        partitioner (``Partitioner.close``)."""
+        """``KafkaProducer.close()``: send the records left and wait for them; a transactional
+        producer then aborts a transaction still ongoing (``TransactionalState.close_gen``);
+        then release the partitioner (``Partitioner.close``)."""
         if self.txn is not None:
-            self._drive(self._close_transactional())
-        else:
-            self.flush()
+            self._drive(self.close_gen())
+            return
+        self.flush()
+        self._release()
+
+    def close_gen(self) -> Any:
+        """``close()`` inside the simulation, as an application's process closes its
+        producer."""
+        yield from self.flush_gen()
+        if self.txn is not None:
+            yield from self.txn.close_gen()
+        self._release()
+
+    def _release(self) -> None:
         self.closed = True
         if self.partitioner is not None and hasattr(self.partitioner, "close"):
             self.partitioner.close()
