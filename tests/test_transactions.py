@@ -37,6 +37,17 @@ def txn_producer(kernel: Kernel, tid: str = "app-1", **config) -> Producer:
     return Producer(kernel, {"transactional.id": tid, "linger.ms": 0, **config})
 
 
+def in_transaction(kernel: Kernel, records: int, tid: str = "app-1", partition: int = 0,
+                   **config) -> Producer:
+    """A transactional producer, initialised, with a transaction begun and ``records`` records
+    sent to ``out``'s ``partition`` (not flushed)."""
+    producer = txn_producer(kernel, tid, **config)
+    producer.init_transactions()
+    producer.begin_transaction()
+    send(producer, records, partition)
+    return producer
+
+
 def send(producer: Producer, n: int, partition: int = 0) -> None:
     for i in range(n):
         producer.send("out", key=f"k{i}", value=i, partition=partition)
@@ -91,10 +102,7 @@ def test_commit_walks_ongoing_prepare_complete_and_writes_markers():
     """Init writes Empty (epoch 0); the first add makes it Ongoing; EndTxn(commit) writes
     PrepareCommit, the markers, then CompleteCommit."""
     kernel = cluster()
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 3)
+    p = in_transaction(kernel, 3)
     p.commit_transaction()
     kernel.run(kernel.now_ms + 50)
     assert states(kernel) == [tc.EMPTY, tc.ONGOING, tc.PREPARE_COMMIT, tc.COMPLETE_COMMIT]
@@ -123,10 +131,7 @@ def test_marker_takes_an_offset_and_next_transaction_continues_after_it():
 
 def test_read_committed_skips_aborted_records_and_markers_read_uncommitted_only_markers():
     kernel = cluster()
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 3)  # offsets 0-2, committed; marker 3
+    p = in_transaction(kernel, 3)  # offsets 0-2, committed; marker 3
     p.commit_transaction()
     p.begin_transaction()
     send(p, 2)  # offsets 4-5, aborted; marker 6
@@ -145,10 +150,7 @@ def test_read_committed_skips_aborted_records_and_markers_read_uncommitted_only_
 
 def test_positions_move_past_markers_so_a_commit_after_them_is_not_read_again():
     kernel = cluster()
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 2)
+    p = in_transaction(kernel, 2)
     p.commit_transaction()
     kernel.run(kernel.now_ms + 50)
     consumer = Consumer(kernel, {"isolation.level": "read_committed",
@@ -164,10 +166,7 @@ def test_open_transaction_holds_the_lso_back_until_the_timeout_aborts_it():
     transaction.abort.timed.out.transaction.cleanup.interval.ms = 10 s) with a bumped epoch."""
     kernel = cluster()
     plain = Producer(kernel, {"linger.ms": 0, "client.id": "plain"})
-    p = txn_producer(kernel, **{"transaction.timeout.ms": 15000})
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 2)
+    p = in_transaction(kernel, 2, **{"transaction.timeout.ms": 15000})
     p.flush()
     opened = kernel.now_ms
     for i in range(3):
@@ -191,10 +190,7 @@ def test_open_transaction_holds_the_lso_back_until_the_timeout_aborts_it():
 
 def test_new_instance_fences_the_old_one_and_aborts_its_transaction():
     kernel = cluster()
-    old = txn_producer(kernel)
-    old.init_transactions()
-    old.begin_transaction()
-    send(old, 2)
+    old = in_transaction(kernel, 2)
     old.flush()
     new = txn_producer(kernel, **{"client.id": "new"})
     new.init_transactions()
@@ -297,10 +293,7 @@ def _txn_offsets_waiting_for_followers(kernel: Kernel, offsets: list[int]):
     kernel.cluster.create_topic("in", 1, 3)
     gc = group_coordinator(kernel)
     tin = TopicPartition("in", 0)
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 1)
+    p = in_transaction(kernel, 1)
     meta = {"group.id": "g", "member.id": "", "generation.id": -1}
     p.send_offsets_to_transaction({tin: 41}, meta)
     node = gc.node_for("g")
@@ -418,10 +411,7 @@ def test_new_coordinator_reloads_the_state_from_transaction_state_and_commits():
     """State lives in the replicated __transaction_state partition: after the coordinator's
     broker crashes, the new leader loads it and the producer's commit goes through there."""
     kernel = cluster()
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 3)
+    p = in_transaction(kernel, 3)
     p.flush()
     coordinator = tc.transaction_coordinator(kernel)
     old_node = coordinator.node_for("app-1")
@@ -459,10 +449,7 @@ def test_latest_for_read_committed_is_the_lso():
     """ListOffsets "latest" with READ_COMMITTED answers the LSO, not the high watermark: a
     read_committed consumer starting at the end does not skip an open transaction's records."""
     kernel = cluster()
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 2)
+    p = in_transaction(kernel, 2)
     p.flush()
     late = {"isolation.level": "read_committed", "auto.offset.reset": "latest"}
     committed_reader = Consumer(kernel, late)
@@ -481,10 +468,7 @@ def test_markers_resume_on_the_new_coordinator_after_a_crash_in_prepare_commit()
     __transaction_state partition loads the Prepare state and writes the markers itself
     (``TransactionStateManager`` loading, then ``TransactionMarkerChannelManager``)."""
     kernel = cluster()
-    p = txn_producer(kernel)
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 3)
+    p = in_transaction(kernel, 3)
     p.flush()
     coordinator = tc.transaction_coordinator(kernel)
     old_node = coordinator.node_for("app-1")
@@ -504,10 +488,7 @@ def fenced_zombie() -> tuple[Kernel, Producer]:
     """A producer whose transaction holds partition 0 of two, fenced by a new instance of its
     transactional id (a zombie): returns the kernel and the fenced producer."""
     kernel = cluster(partitions=2)
-    old = txn_producer(kernel)
-    old.init_transactions()
-    old.begin_transaction()
-    send(old, 1, partition=0)
+    old = in_transaction(kernel, 1, partition=0)
     old.flush()
     txn_producer(kernel, **{"client.id": "new"}).init_transactions()
     return kernel, old
@@ -558,10 +539,7 @@ def test_closing_a_producer_aborts_its_open_transaction_at_once():
     ``beginAbort``) before it stops; so a closed producer's transaction does not wait for
     transaction.timeout.ms, and read_committed readers never see its records."""
     kernel = cluster()
-    p = txn_producer(kernel, **{"transaction.timeout.ms": 60_000})
-    p.init_transactions()
-    p.begin_transaction()
-    send(p, 4)
+    p = in_transaction(kernel, 4, **{"transaction.timeout.ms": 60_000})
     p.close()
     kernel.run(kernel.now_ms + 100)  # the coordinator writes the markers after EndTxn's answer
     assert states(kernel)[-3:] == ["Ongoing", "PrepareAbort", "CompleteAbort"]
@@ -576,10 +554,7 @@ def test_closing_a_fenced_producer_sends_nothing():
     """A fatal error ends the transaction for the producer (``hasOngoingTransaction`` is false
     in FATAL_ERROR): close has nothing to abort; the newer instance's init already did."""
     kernel = cluster()
-    old = txn_producer(kernel)
-    old.init_transactions()
-    old.begin_transaction()
-    send(old, 2)
+    old = in_transaction(kernel, 2)
     old.flush()
     txn_producer(kernel).init_transactions()  # fences old, aborts its transaction
     with pytest.raises(ProducerFencedError):
