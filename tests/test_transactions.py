@@ -563,3 +563,18 @@ def test_closing_a_fenced_producer_sends_nothing():
     old.close()
     assert old.txn.state == "FATAL_ERROR"
     assert states(kernel) == before
+
+
+def test_timed_out_transactions_are_checked_every_interval_from_broker_start():
+    """``TransactionCoordinator.startup`` schedules ``abortTimedOutTransactions`` every
+    ``transaction.abort.timed.out.transaction.cleanup.interval.ms`` (10 s) from the broker's
+    start-up: a transaction begun at 3 s with a 1 s timeout is aborted by the check at 10 s,
+    not 10 s after the coordinator's first request (13 s)."""
+    kernel = cluster()
+    kernel.run(3_000)
+    in_transaction(kernel, 2, **{"transaction.timeout.ms": 1_000}).flush()
+    kernel.run(kernel.now_ms + 12_000)
+    trace = kernel.trace.to_frame()
+    aborts = trace[(trace["kind"] == "txn.state") & (trace["state"] == tc.PREPARE_ABORT)]
+    assert len(aborts) == 1
+    assert 10_000 <= aborts["time_ms"].iloc[0] < 10_010  # the check, then the state's write

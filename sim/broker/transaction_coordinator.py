@@ -492,7 +492,11 @@ class TransactionCoordinator:
         self._write(fenced, new, written)
 
     def _check_timeouts(self, _event: Any = None) -> None:
-        """Abort transactions open longer than their timeout (background housekeeping)."""
+        """Abort transactions open longer than their timeout (background housekeeping).
+
+        Kafka's ``TransactionCoordinator.startup`` schedules this check every interval from
+        the broker's start-up, not from the first transactional request: the first check
+        comes at the next multiple of the interval (brokers start at 0 ms)."""
         if _event is not None:
             now = self.now_ms
             for meta in list(self.txns.values()):
@@ -502,7 +506,8 @@ class TransactionCoordinator:
                         and self.txns.get(meta.transactional_id) is meta):
                     self._fence_and_abort(meta)
         interval = self.config["transaction.abort.timed.out.transaction.cleanup.interval.ms"]
-        self.kernel.background_timeout(interval).callbacks.append(self._check_timeouts)
+        delay = interval if _event is not None else interval - self.now_ms % interval
+        self.kernel.background_timeout(delay).callbacks.append(self._check_timeouts)
 
 
 def transaction_coordinator(kernel: Any, config: dict[str, Any] | None = None
