@@ -342,6 +342,9 @@ class Controller:
             leader, isr, kind = -1, current_isr, "offline"
         if preferred and leader in (-1, old):
             return
+        if (leader < 0 and part.leader < 0 and isr == part.isr
+                and (part.topic, part.partition) not in self.unheard):
+            return  # still offline with the same ISR: KRaft writes no PartitionChangeRecord
         # any change of leader, to none (-1) included, bumps the leader epoch (KRaft's
         # PartitionRegistration.merge); an offline partition that stays offline keeps it
         epoch = old_epoch + 1 if leader != old else old_epoch
