@@ -17,10 +17,12 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sim import scenarios
 from sim.audit import audit_kernel
+from sim.consumer.metrics import consumers
 from sim.errors import ScenarioError
 from sim.fuzz.streams_check import check_count, read_committed
 from sim.streams import KafkaStreams
@@ -195,3 +197,22 @@ def test_a_fault_may_not_name_an_instance_that_never_starts():
     scenarios.parse(text + "faults:\n  - {at_ms: 5000, streams_crash: {instance: counter-1}}\n")
     with pytest.raises(ScenarioError, match=r"faults\[0\]\.streams_crash\.instance.*never runs"):
         scenarios.parse(text + "faults:\n  - {at_ms: 5000, streams_crash: {instance: counter-2}}\n")
+
+
+def test_a_stream_threads_consumer_counts_the_records_its_tasks_processed():
+    """A stream thread runs its polls' records through the topology in its own loop: its
+    consumer counts every record a task processed (``streams.process``) as processed, so the
+    delivery audit does not call records Kafka Streams processed "skipped" (at most once).
+    Records processed again after counter-1's crash, past its last commit, are
+    processed-twice: at-least-once, Streams' default guarantee."""
+    _, kernel = run("streams-restore-rebalance-during-restore")
+    steps = kernel.trace.frame(STREAMS_PROCESS)
+    processed = pd.concat([c.processed() for c in consumers(kernel)], ignore_index=True)
+    key = ["topic", "partition", "offset"]
+    assert len(processed) == len(steps) > 0
+    assert (processed.sort_values(key)[key].to_numpy().tolist()
+            == steps.sort_values(key)[key].to_numpy().tolist())
+    report = audit_kernel(kernel)
+    assert report.processed == len(steps.drop_duplicates(key))
+    assert report.skipped == 0
+    assert report.processed_twice == len(steps) - len(steps.drop_duplicates(key)) > 0

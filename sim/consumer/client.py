@@ -31,7 +31,7 @@ from sim.consumer.errors import (
     IllegalStateError,
     RebalanceInProgressError,
 )
-from sim.consumer.fetcher import Chunk, ConsumerRecords, Fetcher
+from sim.consumer.fetcher import Chunk, ConsumerRecords, Fetcher, chunks_of
 from sim.consumer.group import GroupCoordinator, group_coordinator
 from sim.consumer.history import ConsumerHistory, ProcessedBatch
 from sim.consumer.offsets import OffsetAndMetadata
@@ -459,6 +459,12 @@ class ConsumerClient:
         self.last_poll_seq = seq
         self.history.record_read(self.incarnation, seq, self.now_ms, chunks)
         return chunks
+
+    def processed_now(self, records: list[Any]) -> None:
+        """Count ``records`` (from this consumer's polls) as processed now, taking no simulated
+        time: a Kafka Streams thread runs them through its topology in its poll loop."""
+        self.history.batches.append(ProcessedBatch(chunks_of(records), self.now_ms, 0.0,
+                                                   self.incarnation, self.last_poll_seq))
 
     def process_gen(self, chunks: list[Chunk]) -> Generator[Any, Any, None]:
         """Work through the records one after another (see ``sim.consumer.history``)."""

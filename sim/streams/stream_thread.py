@@ -64,6 +64,7 @@ from sim.consumer import events as events_consumer
 from sim.consumer.assignors import COOPERATIVE
 from sim.consumer.client import Stopped
 from sim.consumer.coordinator import STABLE
+from sim.consumer.fetcher import ConsumerRecord
 from sim.errors import TransactionError
 from sim.payloads import payload
 from sim.producer import Producer
@@ -117,7 +118,9 @@ class ActiveTask:
     task_id: TaskId
     task: StreamTask
     partitions: list[TopicPartition] = field(default_factory=list)
-    queues: dict[TopicPartition, deque[tuple[int, Record]]] = field(default_factory=dict)
+    # per input partition: (offset, record, the consumer record it came from), in offset order
+    queues: dict[TopicPartition, deque[tuple[int, Record, ConsumerRecord]]] = field(
+        default_factory=dict)
     consumed: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     restoring: bool = False
@@ -274,20 +277,26 @@ class StreamThread:
             return
         key, value = payload(self.kernel, record.record_id)
         task.queues.setdefault(tp, deque()).append(
-            (record.offset, Record(key, value, record.timestamp_ms)))
+            (record.offset, Record(key, value, record.timestamp_ms), record))
 
     def _process(self) -> None:
+        """Each active task that is not restoring processes the records it has buffered; the
+        thread's consumer counts them as processed (its ``processed()`` and the audit)."""
         trace, now = self.kernel.trace, self.kernel.now_ms
+        done: list[ConsumerRecord] = []
         for task_id in sorted(self.tasks):
             active = self.tasks[task_id]
             if active.restoring:
                 continue  # its input waits until the stores are restored
             while (tp := active.next_partition()) is not None:
-                offset, record = active.queues[tp].popleft()
+                offset, record, source = active.queues[tp].popleft()
                 trace.emit(events.STREAMS_PROCESS, now, self.name, str(task_id), tp.topic,
                            tp.partition, offset, record.timestamp)
                 active.task.process(self.metadata.topology_topic(tp.topic), record)
                 active.consumed[tp] = offset + 1
+                done.append(source)
+        if done:
+            self.consumer.processed_now(done)
 
     def _punctuate_wall_clock(self) -> None:
         now = int(self.kernel.now_ms)
