@@ -744,9 +744,13 @@ class PartitionLog:
                 or leader._blocks[source].sealed):
             return False
         theirs = leader._blocks[source].cols
-        for name, column in self._blocks[block_index].cols.items():
-            column[fill] = theirs[name].item(at)
-        self._add_batch(batch, theirs["timestamp_ms"].item(at), -1)
+        mine = self._blocks[block_index].cols
+        timestamp = theirs["timestamp_ms"].item(at)  # also the batch's max timestamp
+        mine["timestamp_ms"][fill] = timestamp
+        mine["key_hash"][fill] = theirs["key_hash"].item(at)
+        mine["value_size"][fill] = theirs["value_size"].item(at)
+        mine["record_id"][fill] = theirs["record_id"].item(at)
+        self._add_batch(batch, timestamp, -1)
         return True
 
     def _copy_batch_from(self, leader: PartitionLog, batch: Batch) -> None:

@@ -787,7 +787,9 @@ class ReplicaManager:
             log.copy_batches_from(part.logs[leader], usable)
             if len(log.segments) != segments:  # the copy rolled a segment
                 self._emit_rolls(part, follower, log, segments)
-        log.high_watermark = min(leader_hw, log.log_end_offset)
+        hw = min(leader_hw, log.log_end_offset)
+        if hw != log.high_watermark:  # (the assignment alone costs a call of _LogPosition)
+            log.high_watermark = hw
         if leader_start > log.log_start_offset:  # the leader deleted segments (seldom)
             deleted = log.maybe_increment_log_start_offset(leader_start)
             if deleted:
