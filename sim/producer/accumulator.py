@@ -288,7 +288,7 @@ class RecordAccumulator:
                 stop = min(stop, max(search_sums(cs, limit, "left") + 1, pos + 1))
             if stop > n:
                 stop = n
-            batch.chunks.append(idx[pos:stop])
+            batch.chunks.append(idx if stop - pos == n else idx[pos:stop])  # all: no new view
             batch.records += stop - pos
             after = cs.item(stop - 1)
             grown = after - before

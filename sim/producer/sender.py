@@ -130,19 +130,22 @@ class Sender:
                         ready_nodes[node] = None
         sent = False
         touched: dict[str, set[int]] = {}  # per topic: partitions whose queues drains changed
-        for node in sorted(ready_nodes):
-            self.node_ready_ms[node] = now_ms  # Kafka's NodeLatencyStats.readyTimeMs
-            if node not in self.node_drain_ms:
-                self.node_drain_ms[node] = now_ms
+        node_ready_ms = self.node_ready_ms
+        node_drain_ms = self.node_drain_ms
+        for node in sorted(ready_nodes) if len(ready_nodes) > 1 else ready_nodes:
+            node_ready_ms[node] = now_ms  # Kafka's NodeLatencyStats.readyTimeMs
+            node_drain_ms.setdefault(node, now_ms)
             if node in blocked:  # it had data ready, but no room for a request
                 continue
             batches = self._drain(node, now_ms, touched)
             if batches:
-                self.node_drain_ms[node] = now_ms
+                node_drain_ms[node] = now_ms
                 self._send(node, batches, now_ms)
                 sent = True
         for topic, ready in candidates:  # appended to and drained: when are they ready next?
             extra = touched.pop(topic.name, None)
+            if extra:  # usually the due partitions themselves: ``ready`` is in order already
+                extra.difference_update(ready)
             topic.refresh_after_drain(sorted(extra.union(ready)) if extra else ready)
         for name, extra in touched.items():  # drained without being due themselves
             producer.topics[name].refresh_after_drain(sorted(extra))
@@ -173,16 +176,16 @@ class Sender:
             led = topic.led_by(node)
             if not led:
                 continue
-            with_records = topic.with_records(node, now_ms)
+            with_records = topic.with_records(node, led, now_ms)
             if with_records:
                 touched.setdefault(topic.name, set()).update(with_records)
-                parts.extend((n + bisect_left(led, p), topic, p) for p in with_records)
+                parts += [(n + bisect_left(led, p), topic, p) for p in with_records]
             n += len(led)
         if not n:
             return []
         start = self._drain_index.get(node, 0) % n
         self._drain_index[node] = (start - 1) % n  # a whole round ends before its start
-        if start:
+        if start and len(parts) > 1:
             parts.sort(key=lambda part: (part[0] - start) % n)
         drained: list[tuple[TopicState, ProducerBatch]] = []
         size = 0

@@ -43,7 +43,7 @@ class RecordStream:
     its positions then count from the first record not taken (see ``end_before``).
     """
 
-    __slots__ = ("compact", "cs", "idx", "min_size", "pos", "t")
+    __slots__ = ("compact", "cs", "idx", "max_size", "min_size", "pos", "t")
 
     def __init__(self, idx: np.ndarray, time_ms: np.ndarray, sizes: np.ndarray,
                  compact: bool = False) -> None:
@@ -53,6 +53,7 @@ class RecordStream:
         total = int(record_sizes.sum(dtype=np.int64))
         self.cs = np.cumsum(record_sizes, dtype=np.int32 if total <= INT32_MAX else np.int64)
         self.min_size = max(1, int(record_sizes.min())) if len(idx) else 1
+        self.max_size = max(1, int(record_sizes.max())) if len(idx) else 1
         self.pos = 0
         self.compact = compact
 
@@ -71,7 +72,13 @@ class RecordStream:
         """
         if self.compact and self.pos >= COMPACT_AFTER and 2 * self.pos >= len(self.idx):
             self._drop_taken()
-        return int(self.t.searchsorted(now_ms, "right"))
+        pos = self.pos
+        t = self.t
+        # just the next record (records come slower than sender passes): no search needed
+        if pos < len(t) and t.item(pos) <= now_ms and (pos + 1 == len(t)
+                                                     or t.item(pos + 1) > now_ms):
+            return pos + 1
+        return int(t.searchsorted(now_ms, "right"))
 
     def _drop_taken(self) -> None:
         """Forget the records before ``pos``: positions and running sums start again at 0."""
@@ -82,11 +89,26 @@ class RecordStream:
         self.cs = self.cs[pos:] - before
         self.pos = 0
 
-    def time_when_overflowing(self, room_bytes: int) -> float:
-        """Send time of the first upcoming record that would not fit in ``room_bytes``."""
-        before = self.cs.item(self.pos - 1) if self.pos else 0
+    def time_when_overflowing(self, room_bytes: int, cap_ms: float = math.inf) -> float:
+        """Send time of the first upcoming record that would not fit in ``room_bytes``, or
+        ``cap_ms`` if that is earlier.
+
+        With a cap (and ``room_bytes`` not negative) the search is often not needed: the next
+        ``room_bytes // max_size`` records fit whatever their sizes, so the first that does not
+        fit comes no earlier than the record after them. If that one is sent at or after
+        ``cap_ms``, the answer is ``cap_ms`` (a sender pass asks this for every partition it
+        refreshes; records usually come slower than ``linger.ms``).
+        """
+        pos = self.pos
+        t = self.t
+        if cap_ms < math.inf and room_bytes >= 0:
+            surely_fit = pos + room_bytes // self.max_size  # the first record that may not fit
+            if surely_fit >= len(t) or t.item(surely_fit) >= cap_ms:
+                return cap_ms
+        before = self.cs.item(pos - 1) if pos else 0
         j = search_sums(self.cs, before + room_bytes)
-        return self.t.item(j) if j < len(self.t) else math.inf
+        overflow = t.item(j) if j < len(t) else math.inf
+        return overflow if overflow < cap_ms else cap_ms
 
     def take(self, end: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Indices of records ``pos … end-1``, their running size sum, and that sum before ``pos``

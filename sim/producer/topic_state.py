@@ -231,22 +231,24 @@ class TopicState:
 
     def led_by(self, node: int) -> list[int]:
         """The partitions whose leader (as this producer sees it) is ``node``, in order."""
-        leaders = self.leaders()
+        if self._leaders_version != self.producer.cluster.metadata_version:
+            self.leaders()  # new leaders: it clears the lists kept
         led = self._led_by.get(node)
         if led is None:
-            led = [p for p, leader in enumerate(leaders) if leader == node]
+            led = [p for p, leader in enumerate(self._leaders) if leader == node]
             self._led_by[node] = led
         return led
 
-    def with_records(self, node: int, now_ms: float) -> list[int]:
-        """The partitions ``node`` leads that have a batch queued, once the keyed records sent
-        up to ``now_ms`` joined their queues, in partition order (what the sender drains when
-        ``node`` is ready). Their ready times are left to the caller to refresh."""
+    def with_records(self, node: int, led: list[int], now_ms: float) -> list[int]:
+        """The partitions ``node`` leads (``led``, as ``led_by`` gave them) that have a batch
+        queued, once the keyed records sent up to ``now_ms`` joined their queues, in partition
+        order (what the sender drains when ``node`` is ready). Their ready times are left to
+        the caller to refresh."""
         sizes = self.accumulator.sizes
         if self.keyed:
             keyed, lagging = self.keyed, self.lagging
             out = []
-            for p in self.led_by(node):
+            for p in led:
                 if p in keyed:  # appended lazily: its records sent so far join its queue
                     self.advance_keyed(p, now_ms, refresh=False)
                     if lagging:
@@ -274,12 +276,6 @@ class TopicState:
             self._sendable[key] = flags
         return flags
 
-    def leaderless(self) -> list[int]:
-        """Partitions without a leader this producer can send to."""
-        if self._leaders_version != self.producer.cluster.metadata_version:
-            self.leaders()  # asked at every sender pass: only a metadata change costs a call
-        return self._leaderless
-
     def _leader_seen(self, part: Any) -> int:
         return self.producer.cluster.leader_seen_by(self.producer.client_id, part)
 
@@ -287,7 +283,12 @@ class TopicState:
         """Append this partition's keyed records sent up to ``now_ms`` (appended lazily);
         ``refresh`` False leaves its ready time to the caller."""
         stream = self.keyed.get(p)
-        if stream is None or stream.pos >= len(stream.idx):  # no stream, or exhausted
+        if stream is None:
+            return
+        pos = stream.pos
+        # exhausted, or its next record is sent later (the usual case, asked at every pass):
+        # nothing to search for
+        if pos >= len(stream.idx) or stream.t.item(pos) > now_ms:
             return
         end = stream.end_before(now_ms)
         if end > stream.pos:
@@ -326,14 +327,13 @@ class TopicState:
         if stream is not None and stream.pos < len(stream.idx):
             # future records matter while the head batch is the open one
             if not dq or dq[0].full_ms < math.inf:  # the next record opens a batch
-                ready = min(ready, stream.t.item(stream.pos) + self.linger_ms,
-                            stream.time_when_overflowing(self.batch_room))
+                opened = stream.t.item(stream.pos) + self.linger_ms
+                ready = stream.time_when_overflowing(self.batch_room,
+                                                     opened if opened < ready else ready)
             else:
                 batch = dq[0]  # RecordAccumulator.room(p), without looking it up again
                 room = batch.limit_bytes - batch.size_bytes
-                overflow = stream.time_when_overflowing(room if room > 0 else 0)
-                if overflow < ready:
-                    ready = overflow
+                ready = stream.time_when_overflowing(room if room > 0 else 0, ready)
         self.ready.set(p, ready)
 
     def ready_candidates(self, now_ms: float, flushing: bool,
@@ -417,7 +417,9 @@ class TopicState:
         """Earliest time something in this topic may become sendable, or batches waiting for a
         partition without a leader may expire (``now_ms``: the current time, if the caller has
         it at hand)."""
-        if blocked or self.leaderless():  # busy brokers and leaderless partitions cannot send
+        if self._leaders_version != self.producer.cluster.metadata_version:
+            self.leaders()  # asked at every sender pass: only a metadata change costs a call
+        if blocked or self._leaderless:  # busy brokers and leaderless partitions cannot send
             sendable = self.sendable(blocked)
             wake = self.ready.earliest_of(sendable)
         else:
@@ -440,7 +442,7 @@ class TopicState:
         if self.custom_pending is not None and not self.custom_pending.exhausted:
             # partition the next records before they are sent (Producer._partition_ahead)
             wake = min(wake, self.custom_pending.next_time() - self.producer.custom.ahead_ms / 2)
-        leaderless = self._leaderless  # as sendable() or leaderless() left it above
+        leaderless = self._leaderless  # as leaders() left it above
         if leaderless:
             deques = self.accumulator.deques
             if any(deques[p] for p in leaderless):  # stuck: checked at each expiry check
