@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from sim.audit import audit_kernel
 from sim.broker.transaction_coordinator import TXN_STATE
 from sim.errors import ScenarioError
 from sim.fuzz.generator import PROFILES, generate
+from sim.trace import FAULT
 
 
 def output_view(kernel: Any, topic: str, read_committed: bool) -> list[int]:
@@ -217,6 +219,36 @@ def test_a_crashed_consumer_takes_its_transactional_producer_with_it():
     out = collections.Counter(output_view(kernel, "out", read_committed=True))
     assert sorted(out) == sorted(inputs)
     assert max(out.values()) == 1
+
+
+def test_a_crash_or_hang_aimed_at_a_member_its_fenced_app_closed_has_no_effect():
+    """In zombie-fenced, eos-1 wakes at 32 s, is fenced (ProducerFencedException) and its
+    application closes the consumer. Faults scheduled for it later passed the scenario's
+    load-time check (it was running as far as the schedule knows) but aborted the run with
+    IllegalStateError (fuzz finding transactions--error-hang-of-consumer-closed-by-fenced-app).
+    Now a crash or hang of a closed consumer is a ``fault`` event saying it had no effect; a
+    restart starts it again."""
+    import yaml
+
+    data = yaml.safe_load((Path(scenarios.__file__).parent / "zombie-fenced.yaml").read_text())
+    data["faults"] += [{"at_ms": 40000, "hang": {"consumer": "eos-1", "duration_ms": 1000}},
+                       {"at_ms": 41000, "crash": {"consumer": "eos-1"}},
+                       {"at_ms": 42000, "restart": {"consumer": "eos-1"}}]
+    kernel = scenarios.from_dict(data, "zombie-faults.yaml").build()
+    eos_1 = next(c for c in kernel.clients if getattr(c, "client_id", "") == "eos-1")
+    kernel.run(39999)
+    assert eos_1.lifecycle == "closed"
+    kernel.run(60000)
+    assert eos_1.lifecycle == "running"
+    faults = kernel.trace.frame(FAULT)
+    faults = faults[faults.component == "eos-1"]
+    assert faults.fault.tolist() == ["consumer_hang", "consumer_hang", "consumer_crash",
+                                    "consumer_restart"]
+    assert "no effect" not in faults.detail.iloc[0]
+    assert all(faults.detail.iloc[1:3].str.endswith("no effect: the consumer is closed"))
+    counts = collections.Counter(output_view(kernel, "out-eos", read_committed=True))
+    assert len(counts) == 4000
+    assert max(counts.values()) == 1
 
 
 # --- start-up and close: init_transactions() before the first poll; close() closes both ------

@@ -13,6 +13,11 @@ Schedule one with ``sim.faults.schedule(kernel, at_ms, fault)`` or apply it at o
 - ``ConsumerJoin`` / ``ConsumerLeave``: start a consumer's application, or close it (commit,
   revoke, LeaveGroup).
 - ``ConsumerRestart``: start a crashed or closed consumer again as a fresh process.
+
+A scenario's faults are checked against the consumers' states when it loads, but an application
+can close its consumer during the run (a consume-transform-produce app whose producer is fenced
+closes it). A crash or a hang aimed at such a consumer finds no process to kill or freeze: it
+is written to the trace as having no effect, and the run goes on.
 """
 
 from __future__ import annotations
@@ -35,6 +40,15 @@ def find_consumer(kernel: Any, name: str) -> Any:
     raise ConfigError(f"There is no consumer {name!r}; consumers are: {known}.")
 
 
+def _closed_by_its_application(consumer: Any, name: str, detail: str) -> bool:
+    """True (and a ``fault`` event saying so) when ``consumer`` is closed, so a scheduled crash
+    or hang has nothing to act on: its application closed it during the run."""
+    if consumer.lifecycle != "closed":
+        return False
+    consumer.record_fault(name, f"{detail}no effect: the consumer is closed")
+    return True
+
+
 @dataclass(frozen=True)
 class ConsumerCrash:
     """Kill the consumer's process (no LeaveGroup)."""
@@ -42,7 +56,9 @@ class ConsumerCrash:
     consumer: str
 
     def apply(self, kernel: Any) -> None:
-        find_consumer(kernel, self.consumer).crash()
+        consumer = find_consumer(kernel, self.consumer)
+        if not _closed_by_its_application(consumer, "consumer_crash", ""):
+            consumer.crash()
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,10 @@ class ConsumerHang:
     duration_ms: float
 
     def apply(self, kernel: Any) -> None:
-        find_consumer(kernel, self.consumer).hang(self.duration_ms)
+        consumer = find_consumer(kernel, self.consumer)
+        if not _closed_by_its_application(consumer, "consumer_hang",
+                                          f"duration_ms={self.duration_ms:g}; "):
+            consumer.hang(self.duration_ms)
 
 
 @dataclass(frozen=True)
