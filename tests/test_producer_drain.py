@@ -67,3 +67,27 @@ def test_a_full_request_stops_the_drain_and_the_next_one_starts_there():
     assert sent["batches"].tolist() == [2, 2]
     assert appended["partition"].tolist() == [0, 1, 2, 3]
     assert producer.sender._drain_index[0] == 1  # the round began at 2: it ends before it
+
+
+def test_a_partition_not_yet_in_the_transaction_stops_the_drain():
+    """``RecordAccumulator.shouldStopDrainBatchesForPartition``: a batch of a partition the
+    coordinator has not added to the transaction yet (``isSendToPartitionAllowed``) stops the
+    drain of its broker — the batches the rotation reaches after it wait too, and leave with it
+    once AddPartitionsToTxn is answered, in one request."""
+    kernel = Kernel(seed=0, brokers=1)
+    kernel.cluster.create_topic("t", partitions=3)
+    producer = Producer(kernel, {"transactional.id": "app", "linger.ms": 0})
+    producer.init_transactions()
+    producer.begin_transaction()
+    for p in (0, 1):
+        producer.send("t", value="x", partition=p)
+    producer.flush()  # partitions 0 and 1 join the transaction; the next drain starts at 2
+    assert producer.sender._drain_index[0] % 3 == 2
+    first = len(kernel.trace.frame(events.REQUEST_SENT))
+    producer.send("t", value="x", partition=2)  # new: AddPartitionsToTxn first
+    producer.send("t", value="x", partition=0)  # in the transaction, but behind 2 in the rotation
+    producer.flush()
+    later = kernel.trace.frame(events.REQUEST_SENT).iloc[first:]
+    assert later["batches"].tolist() == [2]
+    appended = kernel.trace.frame(events.LOG_APPEND)
+    assert appended["partition"].tolist()[-2:] == [2, 0]

@@ -580,6 +580,8 @@ class Producer:
                 self._update_load_stats()
             sent = self.sender.send_ready(now, self.flushing)
             blocked = self.sender.blocked
+            if self.sender.held:  # their batches wait for an answer, not for the clock
+                blocked = blocked | self.sender.held
             wake = math.inf
             for state in self.topics.values():
                 topic_wake = state.next_wakeup_ms(blocked, now)

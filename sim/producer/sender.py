@@ -85,6 +85,9 @@ class Sender:
         # request.timeout.ms, but at least MIN_REQUEST_TIMEOUT_MS (see request_timeout_ms)
         self._request_timeout_ms = max(float(self.request_timeout_config), MIN_REQUEST_TIMEOUT_MS)
         self.blocked: set[int] = set()  # brokers with max.in.flight requests outstanding
+        # brokers whose last drain stopped at a head batch that waits for an answer
+        # (shouldStopDrainBatchesForPartition): nothing for them until that answer wakes us
+        self.held: set[int] = set()
         self.broken: set[int] = set()  # brokers whose connection lost a message
         # With one request in flight per connection, Kafka's Sender also keeps one batch in
         # flight per partition (guaranteeMessageOrder): a drained partition is muted until its
@@ -129,6 +132,8 @@ class Sender:
                             flushing and batch.retry_at_ms <= now_ms):
                         ready_nodes[node] = None
         sent = False
+        if self.held:
+            self.held.clear()
         touched: dict[str, set[int]] = {}  # per topic: partitions whose queues drains changed
         node_ready_ms = self.node_ready_ms
         node_drain_ms = self.node_drain_ms
@@ -162,9 +167,10 @@ class Sender:
         ``max.request.size``. ``touched`` collects the partitions whose queues may have changed.
 
         Kafka remembers, per broker, the partition it looked at last — where a full request
-        stopped it, else the one before where it started — and starts there next time. Kafka
-        also stops at a partition whose batch must wait for idempotence or AddPartitionsToTxn
-        (and so starts there again); the lab skips that partition and drains the others.
+        stopped it, else the one before where it started — and starts there next time. A
+        partition whose head batch must wait (``shouldStopDrainBatchesForPartition``: not in
+        the transaction yet, or idempotence keeps its order) stops the drain too, and the next
+        drain starts there: the batches behind it in the rotation wait with it.
         """
         limit = self.max_request_size
         transactions = self.producer.transactions
@@ -183,6 +189,9 @@ class Sender:
             n += len(led)
         if not n:
             return []
+        if txn is not None:  # KafkaProducer.doSend asked to add each partition it appended to
+            for _, topic, p in parts:
+                txn.maybe_add_partition((topic.name, p))
         start = self._drain_index.get(node, 0) % n
         self._drain_index[node] = (start - 1) % n  # a whole round ends before its start
         if start and len(parts) > 1:
@@ -199,10 +208,11 @@ class Sender:
             if drained and size + batch.size_bytes > limit:
                 self._drain_index[node] = position
                 break
-            if transactions is not None and transactions.should_stop_drain(tp, batch):
-                continue  # idempotence keeps this partition's order: the batch waits
-            if txn is not None and not txn.may_drain(tp):
-                continue  # AddPartitionsToTxn first
+            if (txn is not None and not txn.is_send_to_partition_allowed(tp)) or (
+                    transactions is not None and transactions.should_stop_drain(tp, batch)):
+                self._drain_index[node] = position
+                self.held.add(node)
+                break
             topic.accumulator.take_first(p)
             if batch.full_ms == math.inf:  # still open: a drained batch takes no more records
                 batch.full_ms = now_ms

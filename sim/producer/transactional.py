@@ -128,17 +128,22 @@ class TransactionalState:
 
     # -- the sender's hooks -------------------------------------------------------------------
 
-    def may_drain(self, tp: tuple[str, int]) -> bool:
-        """Whether a batch of ``tp`` may be sent now; if the partition is not in the
-        transaction yet, ask the coordinator to add it (the batch waits)."""
-        if tp in self.partitions:
-            return True
-        if self.state in (IN_TRANSACTION, COMMITTING) and tp not in self._to_add:
+    def maybe_add_partition(self, tp: tuple[str, int]) -> None:
+        """Ask the coordinator to add ``tp`` to the transaction unless it is in it or asked
+        for already (``TransactionManager.maybeAddPartition``; the lab asks when the sender
+        first finds the partition's records, Kafka when ``send()`` appends them)."""
+        if tp in self.partitions or tp in self._to_add:
+            return
+        if self.state in (IN_TRANSACTION, COMMITTING):
             self._to_add[tp] = None
             if not self._adding:
                 self._adding = True
                 self.producer.kernel.env.process(self._add_partitions())
-        return False
+
+    def is_send_to_partition_allowed(self, tp: tuple[str, int]) -> bool:
+        """Whether a batch of ``tp`` may be sent: the coordinator added the partition to the
+        transaction (``TransactionManager.isSendToPartitionAllowed``)."""
+        return tp in self.partitions
 
     def batch_failed(self, error: str) -> None:
         """A batch of the transaction failed: the transaction can only be aborted."""
