@@ -733,10 +733,12 @@ def _left_behind(topics: _Topics, keys: np.ndarray, ids: np.ndarray, ack_ms: np.
     elected = events["kind"].to_numpy(dtype=object) == "leader.election"
     # of a partition's elections at one instant (the controller fencing several brokers one
     # after another) only the last took effect: no broker acted on the others
-    instants = pd.DataFrame({"key": _keys_of(events[elected], topics),
-                             "time_ms": events["time_ms"].to_numpy(dtype=float)[elected]})
+    rows = np.flatnonzero(elected)
+    rows = rows[np.argsort(events.index.to_numpy(dtype=np.int64)[rows], kind="stable")]
+    instants = pd.DataFrame({"key": _keys_of(events.iloc[rows], topics),
+                             "time_ms": events["time_ms"].to_numpy(dtype=float)[rows]})
     superseded = np.zeros(len(events), dtype=bool)
-    superseded[np.flatnonzero(elected)] = instants.duplicated(keep="last").to_numpy()
+    superseded[rows] = instants.duplicated(keep="last").to_numpy()
     chosen = elected & ~superseded & (leaders >= 0)
     none = np.zeros(0, dtype=np.int64)
     if not len(ids) or not chosen.any():
