@@ -41,7 +41,8 @@ A lost write points at the event that removed *that* record (``loss_history_of``
 from a replica — the final leader's, the source of truth, when it once held it; otherwise the
 first removal of it from any replica. A record no removal ever touched was left behind by a
 leader election: a zombie leader's write by the election that had already replaced it, the
-real leader's write by the first later election of another broker. ``left_behind_by`` names
+real leader's write by the first later election of another broker (of a partition's elections
+at one instant, only the last counts: no broker acted on the others). ``left_behind_by`` names
 that election beside a removal too, when the final leader never had the record.
 
 ``TERMS`` defines every word the audit prints; ``python -m sim explain TERM`` shows them.
@@ -729,7 +730,16 @@ def _left_behind(topics: _Topics, keys: np.ndarray, ids: np.ndarray, ack_ms: np.
     """
     events = history.events
     leaders = events["leader"].to_numpy(dtype=float)
-    chosen = (events["kind"].to_numpy(dtype=object) == "leader.election") & (leaders >= 0)
+    elected = events["kind"].to_numpy(dtype=object) == "leader.election"
+    # of a partition's elections at one instant (the controller fencing several brokers one
+    # after another) only the last took effect: no broker acted on the others
+    rows = np.flatnonzero(elected)
+    rows = rows[np.argsort(events.index.to_numpy(dtype=np.int64)[rows], kind="stable")]
+    instants = pd.DataFrame({"key": _keys_of(events.iloc[rows], topics),
+                             "time_ms": events["time_ms"].to_numpy(dtype=float)[rows]})
+    superseded = np.zeros(len(events), dtype=bool)
+    superseded[rows] = instants.duplicated(keep="last").to_numpy()
+    chosen = elected & ~superseded & (leaders >= 0)
     none = np.zeros(0, dtype=np.int64)
     if not len(ids) or not chosen.any():
         return none, none

@@ -54,6 +54,16 @@ def _reference_cause(record: dict[str, Any], history: audit.LossHistory,
     return (elected, None) if cause is None else (cause, elected)
 
 
+def _effective_elections(history: audit.LossHistory) -> list[tuple]:
+    """(time, seq, leader, topic, partition) of each election of a leader that took effect:
+    of a partition's elections at one instant, only the last (by seq)."""
+    every = sorted((float(e["time_ms"]), int(seq), int(e["leader"]), e["topic"],
+                    int(e["partition"])) for seq, e in history.events.iterrows()
+                   if e["kind"] == "leader.election")
+    last = {(e[0], e[3], e[4]): e[1] for e in every}
+    return [e for e in every if e[2] >= 0 and last[(e[0], e[3], e[4])] == e[1]]
+
+
 def _reference(acked: pd.DataFrame, seen: pd.DataFrame, stored: np.ndarray,
                history: audit.LossHistory) -> dict[str, Any]:
     """Lost records (with cause seqs), unseen runs and offset anomalies, record by record."""
@@ -65,9 +75,7 @@ def _reference(acked: pd.DataFrame, seen: pd.DataFrame, stored: np.ndarray,
     stored_ids = set(stored.tolist())
     lists = {"removed": history.removed.to_dict("records"),
              "appends": history.appends.to_dict("records"),
-             "elections": sorted((float(e["time_ms"]), int(seq), int(e["leader"]), e["topic"],
-                                  int(e["partition"])) for seq, e in history.events.iterrows()
-                                 if e["kind"] == "leader.election" and e["leader"] >= 0)}
+             "elections": _effective_elections(history)}
     lost, unseen = [], []
     for record in acked.to_dict("records"):
         if record["record_id"] in read_ids:

@@ -167,13 +167,15 @@ def test_a_follower_that_hears_the_controller_stops_fetching_from_an_offline_par
     assert part.logs[2].log_end_offset <= ends[0] + 1
 
 
-def test_a_fenced_leader_leaves_the_isr_of_the_partition_it_takes_offline():
+def test_a_fenced_leader_leaves_the_isr_and_its_successor_must_hear_of_it():
     """Leader 0 crashes losing its disk at 5 s and restarts empty at 6 s, cut off from the
-    controller; followers 1 and 2 are cut off from it at 10 s. Fenced at 14 s, 0 cannot be
-    replaced (1 and 2 cannot hear the controller): the partition goes offline, and 0 leaves
-    its ISR, as KRaft's fencing takes a broker out of every ISR it is not the last member of.
-    When the links heal, 0 registers first but is not elected: the leader is a replica that
-    holds every acknowledged record."""
+    controller; followers 1 and 2 are cut off from it at 10 s. Fenced at 14 s, 0 leaves the
+    ISR, and the controller elects 1, which is still unfenced: it knows only what it has heard
+    (``generateLeaderAndIsrUpdates`` accepts any active broker, ``ClusterControlManager
+    .isActive``). Broker 1 cannot hear that and does not lead. Fenced in turn at 19 s, 1 and
+    2 leave the partition offline with 2, its last ISR member. When the links heal, 0
+    registers first but is not elected: the leader is a replica that holds every acknowledged
+    record."""
     kernel = Kernel(seed=0, brokers=3)
     kernel.cluster.create_topic("t", replica_assignment=[[0, 1, 2]],
                                 configs={"min.insync.replicas": 2})
@@ -187,7 +189,10 @@ def test_a_fenced_leader_leaves_the_isr_of_the_partition_it_takes_offline():
     faults.schedule(kernel, 25_000, faults.HealNetwork((0, 1, 2), ("controller",)))
     send_until(kernel, producer, 4900)
     kernel.run(until_ms=15_000)
-    assert kernel.controller.registration(part) == (-1, [1, 2])
+    assert kernel.controller.registration(part) == (1, [1, 2])
+    assert ("t", 0) not in kernel.cluster.brokers[1].leads
+    kernel.run(until_ms=20_000)
+    assert kernel.controller.registration(part) == (-1, [2])
     kernel.run(until_ms=40_000)
     assert part.leader in (1, 2)
     acked = acknowledged(producer)

@@ -724,7 +724,9 @@ def test_lesson_section5_acks1_before_and_after_the_truncation(acks1_run):
 
 
 def test_lesson_section5_unclean_election_loses_2600_records(unclean_run):
-    """§5.2: 2,600 lost (offsets 400–2999); unclean election of broker 2 at 24 s with 400
+    """§5.2: 2,600 lost (offsets 400–2999); at 24 s, fencing 0 then 1 one at a time
+    (ReplicationControlManager.maybeFenceOneStaleBroker), the controller elects the crashed
+    broker 1, still unfenced (ClusterControlManager.isActive), then unclean broker 2 with 400
     records; brokers 0 and 1 truncate at 30 s; the audit names broker 0's truncation."""
     losses = lessons.loss_report(unclean_run)
     row = losses.iloc[0]
@@ -732,8 +734,9 @@ def test_lesson_section5_unclean_election_loses_2600_records(unclean_run):
     assert (row["broker"], row["time_ms"]) == (0, 30_000)
     story = lessons.replication_events(unclean_run)
     election = story[story["kind"] == "leader.election"]
-    assert election["time_ms"].tolist() == [24_000]
-    assert "unclean election of broker 2" in election["what"].iloc[0]
+    assert election["time_ms"].tolist() == [24_000, 24_000]
+    assert "clean election of broker 1" in election["what"].iloc[0]
+    assert "unclean election of broker 2" in election["what"].iloc[1]
     truncations = story[story["kind"] == "log.truncate"]
     assert truncations["time_ms"].tolist() == [30_000, 30_000]
     assert [w.split(" truncated")[0] for w in truncations["what"]] == [

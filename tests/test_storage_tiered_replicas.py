@@ -81,9 +81,10 @@ def test_a_local_segment_not_uploaded_stays_whatever_local_retention_says() -> N
 
 
 def follower_outage(kernel: Kernel) -> None:
-    """Follower 2 is down from 0.5 s to 9 s; leader 0 fails over to 1 at 2 s (epoch 1) and
-    comes back as a follower at 3 s: follower 2 misses a leader epoch, and segments tiered and
-    deleted locally meanwhile."""
+    """Follower 2 is down from 0.5 s to 15 s; leader 0 crashes at 2 s and fails over to 1
+    when it registers again at 3 s (epoch 1), then follows: follower 2 misses a leader epoch,
+    and segments tiered and deleted locally meanwhile. The ISR keeps 2, whose session has not
+    timed out, until it is fenced at 9.5 s: only then can the high watermark move on."""
     controller = kernel.controller
     env = kernel.env
 
@@ -94,14 +95,14 @@ def follower_outage(kernel: Kernel) -> None:
         controller.crash_broker(0)
         yield env.timeout(1000)
         controller.restart_broker(0)
-        yield env.timeout(6000)
+        yield env.timeout(12_000)
         controller.restart_broker(2)
 
     env.process(outage())
 
 
 def outage_kernel() -> Kernel:
-    return run_tiered(follower_outage, records=12000, rf=3, assignment=[[0, 1, 2]]).run(9000)
+    return run_tiered(follower_outage, records=12000, rf=3, assignment=[[0, 1, 2]]).run(15_000)
 
 
 def test_a_follower_below_the_leaders_local_log_start_gets_offset_moved_to_tiered_storage(
@@ -112,7 +113,7 @@ def test_a_follower_below_the_leaders_local_log_start_gets_offset_moved_to_tiere
     kernel = outage_kernel()
     before = kernel.cluster.partition("events", 0).logs[2].log_end_offset
     leader_start = kernel.cluster.partition("events", 0).log.log_start_offset
-    kernel.run(9500)
+    kernel.run(15_500)
     events = kernel.trace.frame(rlm.REMOTE_AUX_STATE)
     assert list(events["node"]) == [2]
     row = events.iloc[0]
@@ -132,7 +133,7 @@ def test_a_rebuilt_follower_takes_its_epoch_cache_from_the_remote_tier() -> None
     records it never saw — so after catching up it holds the leader's records and epochs and
     rejoins the ISR."""
     kernel = outage_kernel()
-    kernel.run(20000)
+    kernel.run(26_000)
     part = kernel.cluster.partition("events", 0)
     leader, follower = part.log, part.logs[2]
     assert part.leader_epoch >= 1

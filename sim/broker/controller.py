@@ -4,12 +4,30 @@ Brokers heartbeat to the controller every ``broker.heartbeat.interval.ms`` (2000
 stays silent for ``broker.session.timeout.ms`` (9000 ms) — because it crashed or was cut off from
 the controller — is *fenced*: it leaves every ISR it is not the last member of (an ISR is never
 empty: a partition whose last in-sync replica is fenced keeps it, and waits for it), and each
-partition it led gets a new leader:
+partition it led gets a new leader. The rest of the ISR stays as it is (KRaft's
+``handleBrokerFenced`` takes only the fenced broker out):
 
-- *clean election*: the first replica, in replica-list order, that is in the ISR and alive;
-- *unclean election* (``unclean.leader.election.enable=true``): if no ISR member is alive, the
-  first live replica at all — whatever it lacks is lost, and the others truncate to it;
-- otherwise the partition is *offline* (leader -1) until an ISR member returns.
+- *clean election*: the first replica, in replica-list order, that is in the ISR and
+  *eligible*: registered and not fenced (``ClusterControlManager.isActive``, used by
+  ``PartitionChangeBuilder.isValidNewLeader``);
+- *unclean election* (``unclean.leader.election.enable=true``): if no ISR member is eligible,
+  the first eligible replica at all, whose ISR is then itself alone — whatever it lacks is
+  lost, and the others truncate to it;
+- otherwise the partition is *offline* (leader -1) until an ISR member is unfenced.
+
+The controller knows only what it has heard: a broker that crashed or was cut off is eligible
+until its session times out, and it may be elected meanwhile. For example:
+
+- replicas ``[0, 1]``, leader 0 crashes at t; follower 1 was cut off from the controller (not
+  from the others) at t-2 s. 1 is fenced first, at t+7 s, and leaves the ISR; 0 stays the
+  leader in the controller's record until it is fenced in turn at t+9 s, and the partition is
+  offline with the ISR ``[0]`` (an unclean election has no candidate: 1 is fenced);
+- replicas ``[0, 1, 2]``, leader 0 crashes at t and follower 1 at t+1 s: at 0's fencing
+  (t+9 s) the controller elects 1, with the ISR ``[1, 2]``; nobody leads until 1 is fenced at
+  t+10 s and 2 is elected, with the ISR ``[2]``;
+- a new leader that cannot hear the controller does not lead: it answers produce requests
+  with NOT_LEADER_OR_FOLLOWER (a crashed one does not answer) until it hears the controller
+  again, or is fenced and another replica elected.
 
 The lab counts a session from the moment of the crash or cut (the last heartbeat is taken to
 have arrived just before it), so a fault at 5 s fences its broker at 14 s.
@@ -32,13 +50,14 @@ does not replicate from anyone meanwhile: only when it learns the new leader and
 become a follower, truncate to where its epochs end in the new leader's log, and fetch.
 
 KRaft brokers learn the controller's decisions from the metadata log, which they fetch from the
-controller. So a decision its leader cannot hear does not change how a partition is replicated:
-when the controller fences a leader it cannot replace (every other ISR member is fenced or cut
-off too), or drops a fenced follower from the ISR of a leader cut off from it, it keeps that
+controller. So a decision that neither its leader nor the partition's new leader can hear does
+not change how a partition is replicated: when the controller fences a leader cut off from it
+and elects a replica that cannot hear it either (crashed or cut off, but not fenced yet) or
+none, or drops a fenced follower from the ISR of a leader cut off from it, it keeps that
 decision in its own record (``registration``, Kafka's ``PartitionRegistration``) and the leader
 goes on leading with the ISR it holds, its followers fetching from it. With the controller cut
-off from every broker, acks=all writes go on while the brokers reach each other. The leader
-takes the decision when it hears the controller again (or its process ends).
+off from every broker, acks=all writes go on while the brokers reach each other. The decision
+takes effect when either leader hears the controller (or the old one's process ends).
 """
 
 from __future__ import annotations
@@ -122,21 +141,24 @@ class Controller:
                 and not self.cluster.network.connected(leader, Network.CONTROLLER))
 
     def _take_unheard(self, broker_id: int, crashed: bool = False) -> None:
-        """The partitions ``broker_id`` went on leading take the controller's decisions: it
-        hears the controller again, and fails its waiting acks=all requests with
-        NOT_LEADER_OR_FOLLOWER where it no longer leads. If it ``crashed`` instead, such
-        partitions are offline; an ISR it did not hear waits for the next election."""
+        """Decisions kept in ``unheard`` reach the replicas once ``broker_id`` hears the
+        controller again, as the leader that went on leading (it fails its waiting acks=all
+        requests with NOT_LEADER_OR_FOLLOWER where it no longer leads) or as the leader the
+        controller chose. If the leader that went on leading ``crashed`` instead, its
+        partitions take the controller's leader; an ISR it did not hear waits for the next
+        election."""
         for key, record in list(self.unheard.items()):
             part = self.cluster.partition(*key)
-            if part.leader != broker_id or (crashed and record.leader >= 0):
+            if crashed:
+                if part.leader != broker_id or record.leader == broker_id:
+                    continue
+            elif broker_id not in (part.leader, record.leader):
                 continue
             del self.unheard[key]
-            if record.leader >= 0:  # only the ISR changed
+            if record.leader == part.leader:  # only the ISR changed
                 self.replicas.set_isr(part, record.isr, "the controller's ISR, heard late")
                 continue
-            part.leader = -1
-            part.leader_epoch = record.leader_epoch
-            part.isr = record.isr
+            self._apply(part, record)
             if not crashed:
                 self.replicas.fail_delayed(part, NOT_LEADER_OR_FOLLOWER)
             self.replicas.on_leadership_change(part)
@@ -289,7 +311,15 @@ class Controller:
             del broker.leads[key]
         for key in stale:
             self.replicas.on_leadership_change(self.cluster.partition(*key))
-        if stale:
+        # partitions the controller gave it while it could not hear (or had crashed)
+        elected = [part for topic in self.cluster.topics.values() for part in topic.partitions
+                   if part.leader == broker_id
+                   and broker.leads.get((part.topic, part.partition)) != part.leader_epoch]
+        for part in elected:
+            self._believe(part)
+            self.replicas.on_leadership_change(part)
+            self.replicas.maybe_advance_high_watermark(part)
+        if stale or elected:
             self.cluster.metadata_changed()
 
     def _elect_offline(self, broker_id: int) -> None:
@@ -302,15 +332,25 @@ class Controller:
     def may_join_isr(self, broker_id: int) -> bool:
         """Whether the controller lets ``broker_id`` into an ISR (KIP-841, KIP-903).
 
-        Only a live broker whose current process is registered and unfenced.
+        Only a broker whose current process is registered and unfenced (its leader asks
+        after a fetch of it, which carries that process's broker epoch).
         """
-        return (self.cluster.brokers[broker_id].alive and broker_id in self.registered
-                and broker_id not in self.fenced)
+        return broker_id in self.registered and broker_id not in self.fenced
 
     def eligible(self, broker_id: int) -> bool:
-        """Whether ``broker_id`` can be elected leader: registered, unfenced and in touch."""
-        return self.may_join_isr(broker_id) and self.cluster.network.connected(
-            broker_id, Network.CONTROLLER)
+        """Whether ``broker_id`` can be elected leader: its registration is unfenced
+        (``ClusterControlManager.isActive``; the lab has no controlled shutdown).
+
+        Only what the controller knows: a broker that crashed or was cut off stays eligible
+        until its session times out and it is fenced.
+        """
+        return broker_id not in self.fenced
+
+    def _hears(self, broker_id: int) -> bool:
+        """Whether ``broker_id`` learns the controller's decisions now (it fetches the
+        metadata log): its process runs and its link to the controller is up."""
+        return broker_id >= 0 and self.cluster.brokers[broker_id].alive and (
+            self.cluster.network.connected(broker_id, Network.CONTROLLER))
 
     def elect(self, part: Partition, preferred: bool = False, fenced: int | None = None
               ) -> None:
@@ -318,7 +358,9 @@ class Controller:
 
         ``fenced``: the leader being fenced, which leaves the ISR unless it is its last member
         (KRaft's ``handleBrokerFenced``: the target ISR is the ISR without it, never empty), so
-        an offline partition waits for the replicas that still hold what it acknowledged.
+        an offline partition waits for the replicas that still hold what it acknowledged. The
+        rest of the ISR stays as it is, silent members included
+        (``generateLeaderAndIsrUpdates``).
         """
         old, current_isr = self.registration(part)
         old_epoch = self.registered_epoch(part)
@@ -331,12 +373,11 @@ class Controller:
         else:
             kind = "clean"
         if clean:
-            leader = clean[0]
-            isr = [b for b in current_isr if self.eligible(b) or b == leader]
+            leader, isr = clean[0], current_isr
         elif not preferred and part.config.get("unclean.leader.election.enable"):
-            live = [b for b in part.replicas if self.eligible(b)]
-            leader = live[0] if live else -1
-            isr = [leader] if live else current_isr
+            candidates = [b for b in part.replicas if self.eligible(b)]
+            leader = candidates[0] if candidates else -1
+            isr = [leader] if candidates else current_isr
             kind = "unclean"
         else:
             leader, isr, kind = -1, current_isr, "offline"
@@ -348,34 +389,44 @@ class Controller:
         # any change of leader, to none (-1) included, bumps the leader epoch (KRaft's
         # PartitionRegistration.merge); an offline partition that stays offline keeps it
         epoch = old_epoch + 1 if leader != old else old_epoch
-        key = (part.topic, part.partition)
-        if leader < 0 and self._unheard_by_leader(part):
-            # nobody to replace a leader that cannot hear this: it goes on leading
-            self.unheard[key] = PartitionRegistration(-1, isr, epoch)
-            self.runtime.trace.emit(ELECTION, self.runtime.now_ms, "controller", part.topic,
-                                   part.partition, leader, epoch, kind, str(isr))
+        record = PartitionRegistration(leader, isr, epoch)
+        if self._unheard_by_leader(part) and not self._hears(leader):
+            # neither the leader that goes on leading nor the new one hears this
+            self.unheard[(part.topic, part.partition)] = record
+            self._emit_election(part, record, kind)
             self.cluster.metadata_changed()
             return
-        self.unheard.pop(key, None)
-        acting = part.leader
-        if acting >= 0 and self.cluster.network.connected(acting, Network.CONTROLLER):
-            # a broker that cannot hear the controller keeps believing it leads (a zombie)
-            self.cluster.brokers[acting].leads.pop(key, None)
-        part.leader = leader
-        part.leader_epoch = epoch
-        part.isr = isr
-        if leader >= 0:
-            part.last_leader = leader
-            now = self.runtime.now_ms
-            part.followers = {b: FollowerState(last_caught_up_ms=now) for b in part.replicas
-                              if b != leader}
-            self._believe(part)
-        self.runtime.trace.emit(ELECTION, self.runtime.now_ms, "controller", part.topic,
-                               part.partition, leader, part.leader_epoch, kind, str(isr))
+        self._apply(part, record)
+        self._emit_election(part, record, kind)
         self.replicas.fail_delayed(part, NOT_LEADER_OR_FOLLOWER)
         self.replicas.on_leadership_change(part)
-        self.replicas.maybe_advance_high_watermark(part)
+        if self._hears(leader):
+            self.replicas.maybe_advance_high_watermark(part)
         self.cluster.metadata_changed()
+
+    def _apply(self, part: Partition, record: PartitionRegistration) -> None:
+        """The replicas act on the controller's ``record`` for ``part``: the brokers that hear
+        the controller take it; one that does not keeps believing what it believed (a leader
+        cut off goes on as a *zombie*, a new leader cut off or crashed does not lead yet)."""
+        self.unheard.pop((part.topic, part.partition), None)
+        key = (part.topic, part.partition)
+        if self._hears(part.leader):
+            self.cluster.brokers[part.leader].leads.pop(key, None)
+        part.leader = record.leader
+        part.leader_epoch = record.leader_epoch
+        part.isr = record.isr
+        if record.leader >= 0:
+            part.last_leader = record.leader
+            now = self.runtime.now_ms
+            part.followers = {b: FollowerState(last_caught_up_ms=now) for b in part.replicas
+                              if b != record.leader}
+            if self._hears(record.leader):
+                self._believe(part)
+
+    def _emit_election(self, part: Partition, record: PartitionRegistration, kind: str) -> None:
+        self.runtime.trace.emit(ELECTION, self.runtime.now_ms, "controller", part.topic,
+                               part.partition, record.leader, record.leader_epoch, kind,
+                               str(record.isr))
 
     def _schedule_imbalance_check(self) -> None:
         """With ``auto.leader.rebalance.enable``, check leader imbalance one interval from now.
