@@ -104,3 +104,27 @@ def test_channel_reads_one_request_until_its_response_is_sent():
     assert not channel.receive("r5")
     channel.close()  # the connection is gone: r5 is never read
     assert channel.response_sent() is None
+
+
+def test_acks_0_error_closes_the_connection_and_loses_the_requests_behind_it():
+    """acks=0 has no response: the broker unmutes once it handled the request (NoOpResponse),
+    but an error closes the connection (KafkaApis.handleProduceRequest: CloseConnectionResponse).
+    A keyless record in a compacted topic is refused (INVALID_RECORD): the four keyed requests
+    that arrived behind it are never read. Later requests open a new connection."""
+    kernel = Kernel(seed=0, brokers=1)
+    kernel.cluster.create_topic("c", configs={"cleanup.policy": "compact"})
+    producer = Producer(kernel, {"acks": "0", "linger.ms": 0, "batch.size": 1000})
+    producer.send("c", value=b"x" * 900)  # one record a batch, one batch a request
+    for i in range(4):
+        producer.send("c", key=f"k{i}", value=b"x" * 900)
+    producer.flush()
+    kernel.run(1_000)
+    for i in range(3):
+        producer.send("c", key=f"later{i}", value=b"x" * 900)
+    producer.flush()
+    kernel.run()
+    sent = kernel.trace.frame(events.REQUEST_SENT)["time_ms"].tolist()
+    assert sent == [0.0] * 5 + [1_000.0] * 3
+    appended = appends(kernel)
+    assert (appended["time_ms"] > 1_000).all()
+    assert appended["offset"].tolist() == [0, 1, 2]
