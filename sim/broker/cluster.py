@@ -100,8 +100,10 @@ class Channel:
     after that one's ``DelayedProduce`` completed.
 
     ``waiting`` holds, in order, requests that arrived (or are on their way) while the channel
-    was muted. A closed channel (the broker crashed, the client or the broker closed the
-    connection) reads nothing more: what waited on it is lost.
+    was muted; one is read at its arrival or at the previous response, whichever is later, and
+    only then joins the request handler's queue (``Broker.handle``). A closed channel (the
+    broker crashed, the client or the broker closed the connection) reads nothing more: what
+    waited on it is lost.
     """
 
     def __init__(self) -> None:
