@@ -580,16 +580,21 @@ def test_lesson_section2_hw_waits_at_600_until_the_isr_shrinks_at_10s(lagging):
     assert hw[hw["time_ms"] < 3_000]["value"].iloc[-1] == 600
 
 
-def test_lesson_section2_leo_stays_flat_at_610_while_five_requests_wait(lagging):
-    """§2: the leader's LEO climbs to 610 just after 3 s and stays there until the shrink at
-    10 s: five requests (max.in.flight) wait for the high watermark, so nothing more is sent."""
+def test_lesson_section2_leo_stays_flat_at_602_while_five_requests_wait(lagging):
+    """§2: the leader's LEO climbs to 602 just after 3 s and stays there until the shrink at
+    10 s: it holds one request (2 records) for the high watermark and reads none of the four
+    behind it on the connection (SocketServer mutes it until the response is sent); with five
+    requests in flight (max.in.flight) nothing more is sent. After the shrink it appends the
+    four queued requests one at a time (602 → 610), then the buffered records."""
     series, _marks = lessons.replication_timeline(lagging.kernel)
     leo = series[series["series"] == "LEO broker 0"]
     assert lagging.kernel.clients[0].config["max.in.flight.requests.per.connection"] == 5
     stuck = leo[(leo["time_ms"] >= 3_000) & (leo["time_ms"] < 10_000)]
-    assert stuck["value"].max() == 610
+    assert stuck["value"].max() == 602
     assert leo[(leo["time_ms"] >= 3_100) & (leo["time_ms"] < 10_000)].empty  # flat: no change
-    assert leo[leo["time_ms"] >= 10_000]["value"].iloc[0] > 610
+    after = leo[leo["time_ms"] >= 10_000]["value"].tolist()
+    assert after[:4] == [604, 606, 608, 610]
+    assert after[4] > 610
 
 
 def test_lesson_section2_slowest_write_waits_about_7s(lagging):
@@ -642,21 +647,24 @@ def test_lesson_section3_acks_all_waits_for_the_fence(durability):
 
 def test_lesson_section3_min_isr_3_acknowledges_only_what_came_before_the_crash(durability):
     """§3: min ISR 3 acknowledges the 600 records sent before the crash and fails the other
-    3,400; 6 expired produce requests (REQUEST_TIMED_OUT from 8 s: the frozen high watermark),
-    then 72 failed ones (NOT_ENOUGH_REPLICAS after broker 2 is fenced at 12 s)."""
+    3,400; 2 expired produce requests (REQUEST_TIMED_OUT at 8 s and 13.1 s: the frozen high
+    watermark; the leader holds one request of the connection at a time), then 67 failed ones
+    (NOT_ENOUGH_REPLICAS after broker 2 is fenced at 12 s)."""
     row = durability.table.loc["acks=all, min.insync.replicas=3"]
     assert row["acknowledged"] == 600
     assert row["failed"] == 3_400
     assert row["waiting"] == 0
-    assert row["failed_produce_requests"] == 72
-    assert row["expired_produce_requests"] == 6
+    assert row["failed_produce_requests"] == 67
+    assert row["expired_produce_requests"] == 2
     runs = durability.runs["acks=all, min.insync.replicas=3"]
     (producer,) = runs.kernel.clients
     failed = producer.results()["error"].dropna()
     assert set(failed) == {"TimeoutException: delivery.timeout.ms expired"}
     errors = runs.kernel.trace.frame(events.KINDS["produce.error"])
-    assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 72,
-                                                        "REQUEST_TIMED_OUT": 6}
+    assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 67,
+                                                        "REQUEST_TIMED_OUT": 2}
+    expired = errors[errors["error"] == "REQUEST_TIMED_OUT"]["time_ms"].round(-2).tolist()
+    assert expired == [8_000, 13_100]
     timed_out = errors.loc[errors["error"] == "REQUEST_TIMED_OUT", "time_ms"]
     assert 8_000 <= timed_out.min() < 8_100  # 3 s crash + request.timeout.ms 5 s
     fenced = runs.story[runs.story["what"].str.contains("fenced")]["time_ms"]
@@ -747,9 +755,10 @@ def test_lesson_section5_unclean_election_loses_2600_records(unclean_run):
 
 
 def test_lesson_section5_scenario_table():
-    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,096, and its leader counts 6
-    expired produce requests (REQUEST_TIMED_OUT), then 51 failed ones (NOT_ENOUGH_REPLICAS after
-    the fencing), in the totals and in its per-broker table;
+    """§5.3: lost 600 / 2,600 / 0 / 0 / 0; isr-shrink fails 2,245, and its leader counts 2
+    expired produce requests (REQUEST_TIMED_OUT), then 46 failed ones (45 NOT_ENOUGH_REPLICAS
+    after the fencing, one OUT_OF_ORDER_SEQUENCE_NUMBER for a batch sent just after two expired),
+    in the totals and in its per-broker table;
     retries-duplicates stores 2 records twice; one unclean election."""
     names = ["acks1-leader-crash", "unclean-election", "safe-replication", "isr-shrink",
              "retries-duplicates"]
@@ -757,18 +766,18 @@ def test_lesson_section5_scenario_table():
     table = result.table
     assert table["lost"].tolist() == [600, 2600, 0, 0, 0]
     assert table.loc["safe-replication", "failed"] == 0
-    assert table.loc["isr-shrink", "failed"] == 2096
+    assert table.loc["isr-shrink", "failed"] == 2245
     assert table.loc["isr-shrink", "sent"] == 4000
-    assert table.loc["isr-shrink", "failed_produce_requests"] == 51
-    assert table.loc["isr-shrink", "expired_produce_requests"] == 6
+    assert table.loc["isr-shrink", "failed_produce_requests"] == 46
+    assert table.loc["isr-shrink", "expired_produce_requests"] == 2
     per_broker = result.runs["isr-shrink"].metrics.set_index("broker")
     assert per_broker[["failed_produce_requests", "expired_produce_requests"]].to_dict(
-        "index") == {0: {"failed_produce_requests": 51, "expired_produce_requests": 6},
+        "index") == {0: {"failed_produce_requests": 46, "expired_produce_requests": 2},
                      1: {"failed_produce_requests": 0, "expired_produce_requests": 0},
                      2: {"failed_produce_requests": 0, "expired_produce_requests": 0}}
     errors = result.runs["isr-shrink"].kernel.trace.frame(events.KINDS["produce.error"])
-    assert errors["error"].value_counts().to_dict() == {"NOT_ENOUGH_REPLICAS": 51,
-                                                        "REQUEST_TIMED_OUT": 6}
+    assert errors["error"].value_counts().to_dict() == {
+        "NOT_ENOUGH_REPLICAS": 45, "OUT_OF_ORDER_SEQUENCE_NUMBER": 1, "REQUEST_TIMED_OUT": 2}
     _shows_every_cell_of(result)
     refused = errors.loc[errors["error"] == "NOT_ENOUGH_REPLICAS", "time_ms"]
     assert refused.min() > 14_000  # the followers were fenced at 14 s

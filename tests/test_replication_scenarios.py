@@ -72,7 +72,11 @@ def test_isr_shrink_makes_the_partition_unavailable_but_loses_nothing():
     """Both followers crash at 5 s: writes in flight wait for the frozen high watermark until
     request.timeout.ms (5 s) — the broker answers REQUEST_TIMED_OUT, and the producer, whose own
     request.timeout.ms counts from sending, often gives up first (REQUEST_TIMEOUT); once the
-    followers are fenced at 14 s, NOT_ENOUGH_REPLICAS until they return at 25 s."""
+    followers are fenced at 14 s, NOT_ENOUGH_REPLICAS until they return at 25 s. Batches whose
+    delivery.timeout.ms ran out after they were sent leave their sequences unresolved: once the
+    followers are back, the next batch may be refused OUT_OF_ORDER_SEQUENCE_NUMBER (the refused
+    batches before it were never written), and the producer bumps its epoch and retries it
+    (TransactionManager.canRetry, KIP-360)."""
     kernel, report = run("isr-shrink")
     assert report.lost == 0
     answered = kernel.trace.frame(events.KINDS["produce.error"])
@@ -86,7 +90,10 @@ def test_isr_shrink_makes_the_partition_unavailable_but_loses_nothing():
     assert not_enough.min() >= 14000
     assert not_enough.max() < 25000
     assert "NOT_ENOUGH_REPLICAS" in set(errors["error"])
-    assert set(errors["error"]) <= timeouts | {"NOT_ENOUGH_REPLICAS"}
+    assert set(errors["error"]) <= timeouts | {"NOT_ENOUGH_REPLICAS",
+                                               "OUT_OF_ORDER_SEQUENCE_NUMBER"}
+    out_of_order = errors[errors["error"] == "OUT_OF_ORDER_SEQUENCE_NUMBER"]["time_ms"]
+    assert (out_of_order >= 25_000).all()
     failed = kernel.clients[0].results()["error"].value_counts()
     assert failed.index.tolist() == ["TimeoutException: delivery.timeout.ms expired"]
     assert report.acknowledged + int(failed.sum()) == 4000

@@ -8,13 +8,15 @@ evenly. Worked example, 3 brokers [0, 1, 2], start index 0, shift 0, RF 2: parti
 [0, 1], partition 1 → [1, 2], partition 2 → [2, 0], partition 3 (shift now 1) → [0, 2].
 
 A broker models how long a produce request takes: network latency and bandwidth to reach it,
-then a request handler that works one request at a time. A broker can be made slow; crashes
-come with replication (``alive`` is the seam).
+then a request handler that works one request at a time. Each client connection is read one
+request at a time too (``Channel``). A broker can be made slow; crashes come with replication
+(``alive`` is the seam).
 """
 
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -76,13 +78,64 @@ class Broker:
         return self.link_free_ms + self.latency_ms
 
     def handle(self, arrival_ms: float, size_bytes: int) -> float:
-        """Queue a request arriving at ``arrival_ms``; return when its handling finishes."""
+        """Queue a request read off its connection at ``arrival_ms`` (``Channel``); return when
+        its handling finishes."""
         bytes_per_ms = self.config["lab.append.mb.per.s"] * 1e6 / 1000
         duration = (self.config["lab.request.time.ms"] + size_bytes / bytes_per_ms) * self.slowdown
         start = max(arrival_ms, self.next_free_ms)
         self.next_free_ms = start + duration
         self.busy_ms += duration
         return self.next_free_ms
+
+
+class Channel:
+    """One client connection as the broker's network thread reads it: one request at a time.
+
+    Kafka's ``SocketServer.Processor`` mutes a connection once it has read a complete request
+    (``KafkaChannel.ChannelMuteState.MUTED_AND_RESPONSE_PENDING``) and unmutes it only when that
+    request's response has been sent (``processCompletedSends``) or, when there is none
+    (acks=0), once the request was handled (``NoOpResponse``). So a producer may have
+    ``max.in.flight.requests.per.connection`` requests on their way, but the broker reads the
+    next one — its bytes arrived meanwhile — only after answering the one before: with acks=all,
+    after that one's ``DelayedProduce`` completed.
+
+    ``waiting`` holds, in order, requests that arrived (or are on their way) while the channel
+    was muted; one is read at its arrival or at the previous response, whichever is later, and
+    only then joins the request handler's queue (``Broker.handle``). A closed channel (the
+    broker crashed, the client or the broker closed the connection) reads nothing more: what
+    waited on it is lost.
+    """
+
+    def __init__(self) -> None:
+        self.response_pending = False  # muted: a request read, its response not sent yet
+        self.waiting: deque[Any] = deque()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "muted" if self.response_pending else "open"
+        return f"Channel({state}, waiting={len(self.waiting)})"
+
+    def receive(self, request: Any) -> bool:
+        """A request arrives: True if it is read at once (the channel was not muted, and now
+        is), False if it waits for the response before it."""
+        if self.response_pending:
+            self.waiting.append(request)
+            return False
+        self.response_pending = True
+        return True
+
+    def response_sent(self) -> Any:
+        """The response to the request read last was sent: unmute and return the next waiting
+        request, now read (the channel is muted again), or None."""
+        if self.closed or not self.waiting:
+            self.response_pending = False
+            return None
+        return self.waiting.popleft()
+
+    def close(self) -> None:
+        """The connection is gone: waiting requests are never read."""
+        self.closed = True
+        self.waiting.clear()
 
 
 class Network:

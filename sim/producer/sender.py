@@ -9,9 +9,11 @@ request (up to ``max.request.size``, starting at a rotating partition for fairne
 has lingered: a neighbour on the same broker was ready.
 
 A request's life, in simulated milliseconds: it crosses the network link to the leader
-(latency + bytes / bandwidth), waits for the broker's request handler, and each batch is handed
-to the leader (``ReplicaManager.append``: offsets are assigned then; with ``acks=all`` the answer
-waits for the ISR). Unless ``acks=0``, the response travels back.
+(latency + bytes / bandwidth), waits until the broker has answered the request before it on the
+same connection (the broker reads one request of a connection at a time: ``Channel``), waits
+for the broker's request handler, and each batch is handed to the leader
+(``ReplicaManager.append``: offsets are assigned then; with ``acks=all`` the answer waits for
+the ISR). Unless ``acks=0``, the response travels back.
 
 When things go wrong — a dead broker (the connection drops: a quick NETWORK_EXCEPTION), a lost
 message (nothing more comes back on that connection until ``request.timeout.ms``, when the
@@ -33,6 +35,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
+from sim.broker.cluster import Channel
 from sim.broker.replication import NONE, AppendResult
 from sim.producer.accumulator import ProducerBatch
 
@@ -62,6 +65,8 @@ class InFlightRequest:
     results: dict[int, AppendResult] = field(default_factory=dict)
     finished: bool = False
     oldest_ms: float = math.inf  # creation time of its oldest batch (done or not)
+    arrival_ms: float = 0.0  # when its last byte reached the broker
+    channel: Channel | None = None  # the connection it arrived on, if it arrived
 
 
 class Sender:
@@ -95,6 +100,7 @@ class Sender:
         # overtake it through another connection.
         self.guarantee_order = self._max_in_flight == 1 and self.acks != "0"
         self.muted: set[tuple[str, int]] = set()
+        self.channels: dict[int, Channel] = {}  # the open connection to each broker
         self.deadline_stale = False  # a request was sent since the producer last armed its deadline
 
     def send_ready(self, now_ms: float, flushing: bool) -> bool:
@@ -264,17 +270,47 @@ class Sender:
             if acks != "0":  # nothing more gets through until the producer reconnects
                 self.broken.add(node)
         else:
-            handled = broker.handle(broker.arrival_ms(now_ms, size), size)
-            timer_at(producer.kernel.env, now_ms, handled, partial(self._handle, request))
+            request.arrival_ms = broker.arrival_ms(now_ms, size)
+            channel = self.channels.get(node)
+            if channel is None:
+                channel = self.channels[node] = Channel()
+            request.channel = channel
+            if channel.receive(request):
+                self._read(request, request.arrival_ms, now_ms)
         if acks == "0":
             producer.complete_batches(batches, now_ms, offsets=False)
+
+    def _read(self, request: InFlightRequest, read_ms: float, now_ms: float) -> None:
+        """The broker reads ``request`` off its connection at ``read_ms``: it queues for the
+        request handler, which hands it to the leader (``_handle``) when done."""
+        broker = self.producer.cluster.brokers[request.node]
+        handled = broker.handle(read_ms, request.size_bytes)
+        timer_at(self.producer.kernel.env, now_ms, handled, partial(self._handle, request))
+
+    def _response_sent(self, request: InFlightRequest) -> None:
+        """The broker sent ``request``'s response (or, for acks=0, handled it): its connection
+        is unmuted, and the next request waiting on it is read (``Channel``)."""
+        channel = request.channel
+        assert channel is not None
+        following = channel.response_sent()
+        if following is not None:
+            now = float(self.producer.kernel.env.now)
+            self._read(following, max(now, following.arrival_ms), now)
+
+    def _close_channel(self, node: int) -> None:
+        """The connection to ``node`` is closed: what waits on it is lost, and the next request
+        opens a new, unmuted one."""
+        channel = self.channels.pop(node, None)
+        if channel is not None:
+            channel.close()
 
     def _handle(self, request: InFlightRequest, _timer: Any = None) -> None:
         """At the broker: hand each batch to the leader; answer when all are decided."""
         producer = self.producer
         node = request.node
-        if not producer.cluster.brokers[node].alive:
-            return  # lost: the request times out
+        channel = request.channel
+        if channel is None or channel.closed or not producer.cluster.brokers[node].alive:
+            return  # lost with its connection: the request times out
         # the same for every batch of the request: read once
         timeout = self.request_timeout_config
         acks = self.acks
@@ -297,8 +333,18 @@ class Sender:
             self._respond(request)
 
     def _respond(self, request: InFlightRequest) -> None:
+        """Every batch is decided: send the response (none for acks=0), which unmutes the
+        connection whether or not the response then gets through."""
         if self.acks == "0":
+            # KafkaApis.handleProduceRequest: no response, but an error closes the connection
+            # (CloseConnectionResponse) so that the producer refreshes its metadata
+            if any(result.error != NONE for result in request.results.values()):
+                if self.channels.get(request.node) is request.channel:
+                    self._close_channel(request.node)
+            else:
+                self._response_sent(request)
             return
+        self._response_sent(request)
         producer = self.producer
         broker = producer.cluster.brokers[request.node]
         if request.node in self.broken or not producer.cluster.network.deliver(
@@ -345,6 +391,7 @@ class Sender:
         if request.finished:
             return
         self.broken.discard(request.node)
+        self._close_channel(request.node)
         self._disconnected(request.node, TIMEOUT)
 
     def _disconnected(self, node: int, failure: str,
@@ -405,7 +452,9 @@ class Sender:
             producer.arm_deadline()
 
     def broker_crashed(self, node: int) -> None:
-        """Requests waiting on a crashed broker fail as soon as the connection drops."""
+        """Requests waiting on a crashed broker fail as soon as the connection drops; those
+        the broker had not read yet are lost with it."""
+        self._close_channel(node)
         env = self.producer.kernel.env
         latency = self.producer.cluster.brokers[node].latency_ms
         cut = [r for r in self._requests if r.node == node and not r.finished]
