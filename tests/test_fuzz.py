@@ -977,8 +977,11 @@ DEFECTS: dict[str, str | None] = {
     # 57 s, the three logs alike). Broker 1 crashes at 58.118 s and 0 is elected cleanly at
     # 58.175 s with the same log. Kafka deletes them too (CreateTime retention); nothing is
     # lost. The audit reports lost-write x5 (and x5 on payments-1) and blames the clean
-    # election: a checker false alarm in sim.audit (why its retention credit misses them is
-    # not found yet); not fixed
+    # election: a checker false alarm in sim.audit. The same record ids were first appended at
+    # 192-196 by leader 0 at 22.6-23.0 s (never acknowledged) and truncated away on 0 at
+    # 49.811 s before 1 wrote their retries; _storage_removed drops from the retention credit
+    # every record id that the loss history removed on the final leader (0), even one
+    # written again after that removal, so they fall through to lost-write. Not fixed yet
     "storage--lost-write-deleted-by-retention-blamed-on-election": (
         "sim.audit calls acknowledged records that retention deleted on every replica "
         "lost-write, blaming a later clean election"),
