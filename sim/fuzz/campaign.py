@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.errors import ScenarioError
 from sim.fuzz.checker import Guard, Verdict, check_scenario
 from sim.fuzz.generator import Profile, generate, to_yaml
 from sim.fuzz.minimiser import minimise
@@ -91,7 +92,10 @@ def write_minimised(scenario: dict[str, Any], cause: str, profile: Profile, out:
     """Minimise ``scenario`` keeping ``cause`` and write it to ``out/<profile>-<cause>.yaml``."""
 
     def same_failure(candidate: dict[str, Any]) -> bool:
-        return cause in check_scenario(candidate, profile, guard).kinds
+        try:
+            return cause in check_scenario(candidate, profile, guard).kinds
+        except ScenarioError:  # a retimed unit overlaps another of the same broker or member
+            return False
 
     small = minimise(scenario, same_failure, max_runs)
     small["name"] = f"fuzz-{profile.name}-{cause}"
