@@ -165,3 +165,15 @@ def test_a_leader_elected_while_cut_off_answers_not_leader_until_it_hears(heal_a
         assert part.leader == 1
         assert kernel.cluster.brokers[1].leads[("t", 0)] == part.leader_epoch == 1
         assert acked.between(heal_at_ms, 16_000).sum() > 5
+
+
+def test_a_broker_that_crashes_while_cut_off_is_fenced_a_session_after_the_cut():
+    """The session runs from the last heartbeat the controller *received*
+    (``BrokerHeartbeatManager.hasValidSession``: ``lastContactNs + sessionTimeoutNs``). Broker
+    1, cut off from the controller at 3 s, sends nothing it can hear after that; its crash at
+    6 s changes nothing the controller knows, so it is fenced at 12 s, not 15 s."""
+    kernel = _cluster([0, 1, 2])
+    faults.schedule(kernel, 3000, faults.NetworkPartition((1,), ("controller",)))
+    faults.schedule(kernel, 6000, faults.CrashBroker(1))
+    kernel.run(until_ms=3000 + SESSION + 1)
+    assert kernel.controller.fenced == {1}

@@ -174,7 +174,9 @@ class Controller:
         self._take_unheard(broker_id, crashed=True)
         broker.disk_lost = broker.disk_lost or lose_disk
         self.registered.discard(broker_id)
-        self._last_contact_ms[broker_id] = self.runtime.now_ms  # its last heartbeat
+        if self.cluster.network.connected(broker_id, Network.CONTROLLER):
+            # its last heartbeat came just before; cut off, its last one came before the cut
+            self._last_contact_ms[broker_id] = self.runtime.now_ms
         self._emit_broker(broker_id, "crashed", "disk lost" if lose_disk else "disk kept")
         for client in self.runtime.clients:
             if hasattr(client, "broker_crashed"):
