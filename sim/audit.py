@@ -534,10 +534,12 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame,
     """Split off the unread acknowledged records that retention or the cleaner removed from
     the final leader's replica; the rest go on to the lost / unseen checks.
 
-    A record a truncation or lost disk removed from the final leader's replica stays with
-    those checks (its loss came before any storage rule touched it); one removed only from
-    another replica, which the final leader kept until its cleaner or retention removed it,
-    does not.
+    A record whose acknowledged copy a truncation or lost disk removed from the final
+    leader's replica stays with those checks (its loss came before any storage rule touched
+    it); one removed only from another replica, which the final leader kept until its cleaner
+    or retention removed it, does not, nor one whose removal from the final leader took an
+    earlier copy of its record id (a batch the leader of the time wrote but never
+    acknowledged, truncated before a retry wrote it again).
     """
     found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in STORAGE_KINDS}
     if storage is None or acked.empty or (storage.deletions.empty and storage.cleaned.empty):
@@ -545,12 +547,8 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame,
     read_ids = seen.loc[seen["record_id"] >= 0, "record_id"]
     unread = acked[~acked["record_id"].isin(read_ids)]
     history = _built(history)
-    if history is not None and len(history.removed):
-        removed = history.removed
-        on_final = removed["node"].to_numpy() == np.array(
-            [storage.leaders.get((t, p), -1) for t, p in zip(
-                removed["topic"], removed["partition"], strict=True)], dtype=np.int64)
-        unread = unread[~unread["record_id"].isin(removed.loc[on_final, "record_id"])]
+    if history is not None and len(history.removed) and len(unread):
+        unread = unread[~_removed_from_final(unread, history.removed, storage.leaders)]
     frame = unread.reset_index()
     final = np.array([storage.leaders.get((t, p), -1) for t, p in zip(
         frame["topic"], frame["partition"], strict=True)], dtype=np.int64)
@@ -589,6 +587,23 @@ def _storage_removed(acked: pd.DataFrame, seen: pd.DataFrame,
                             "record_id": int(r), "writer": w, "ack_ms": float(a),
                             "cause": cause})
     return acked.drop(index=list(taken)), {k: _storage_ranges(v) for k, v in found.items()}
+
+
+def _removed_from_final(records: pd.DataFrame, removed: pd.DataFrame,
+                        leaders: dict[tuple[str, int], int]) -> np.ndarray:
+    """True for the acknowledged records a truncation or lost disk removed from the final
+    leader's replica: their acknowledged copy (``_removals_of``: at its offset, once
+    acknowledged), not an earlier copy of the same record id that a retry wrote again."""
+    topics = _Topics()
+    keys = _keys_of(records, topics)
+    row, hit = _removals_of(topics, keys, records["offset"].to_numpy(dtype=np.int64),
+                            records["record_id"].to_numpy(dtype=np.int64),
+                            records["ack_ms"].to_numpy(dtype=float), removed)
+    on_final = removed["node"].to_numpy(dtype=np.int64)[hit] == _leaders_of(
+        leaders, topics, keys[row])
+    gone = np.zeros(len(records), dtype=bool)
+    gone[row[on_final]] = True
+    return gone
 
 
 def _storage_gone(storage: StorageHistory, topic: str, partition: int,

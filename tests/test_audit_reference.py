@@ -4,11 +4,13 @@
 and sorted searches over whole columns. The reference here follows the module docstring one
 record at a time, in plain Python, as simply as it can be written; both must agree on random
 histories (ties in time, several topics, partitions, replicas, producers, elections, zombie
-acknowledgements, acks=0 records) and on fuzzer runs that lose records.
+acknowledgements, acks=0 records, retention deletions and cleanings) and on fuzzer runs that
+lose records or whose records retention deleted.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from sim import audit, scenarios
 from sim.fuzz.generator import PROFILES, generate, to_yaml
 
 TOPICS = ("a", "b")
+FINDINGS = Path(__file__).parent / "data" / "fuzz"
 
 
 def _reference_cause(record: dict[str, Any], history: audit.LossHistory,
@@ -64,9 +67,37 @@ def _effective_elections(history: audit.LossHistory) -> list[tuple]:
     return [e for e in every if e[2] >= 0 and last[(e[0], e[3], e[4])] == e[1]]
 
 
+def _reference_storage(record: dict[str, Any], removed: list[dict[str, Any]],
+                       storage: audit.StorageHistory,
+                       rows: dict[str, list[dict[str, Any]]]) -> tuple[str, int] | None:
+    """(kind, seq) of the storage rule that removed an unread record from the final leader's
+    replica, None when none did or when a truncation or lost disk had removed its
+    acknowledged copy there first (at its offset, once acknowledged: an earlier copy of the
+    same record id does not count). ``removed``: the loss history's removals, ``rows``: the
+    storage history's deletions and cleanings, as plain rows."""
+    topic, partition, offset = record["topic"], record["partition"], record["offset"]
+    final = storage.leaders.get((topic, partition), -1)
+    for r in removed:
+        if (r["record_id"] == record["record_id"] and r["node"] == final
+                and (r["topic"], r["partition"]) == (topic, partition)
+                and r["time_ms"] >= record["ack_ms"] and (offset < 0 or r["offset"] == offset)):
+            return None
+    mine = [c for c in rows["cleaned"]
+            if c["record_id"] == record["record_id"] and c["node"] == final
+            and (c["topic"], c["partition"]) == (topic, partition)]
+    if mine:
+        return "compacted-away", mine[0]["seq"]
+    deleted = [d["seq"] for d in rows["deletions"]
+               if (d["topic"], d["partition"], d["node"]) == (topic, partition, final)
+               and d["base_offset"] <= offset < d["end_offset"]]
+    return ("deleted-by-retention", min(deleted)) if deleted else None
+
+
 def _reference(acked: pd.DataFrame, seen: pd.DataFrame, stored: np.ndarray,
-               history: audit.LossHistory) -> dict[str, Any]:
-    """Lost records (with cause seqs), unseen runs and offset anomalies, record by record."""
+               history: audit.LossHistory,
+               storage: audit.StorageHistory | None = None) -> dict[str, Any]:
+    """Lost records (with cause seqs), unseen runs, offset anomalies and (with ``storage``)
+    the records the storage rules removed, record by record."""
     read_ids = {int(i) for i in seen["record_id"] if i >= 0}
     highest: dict[tuple[str, int], int] = {}
     for read in seen.to_dict("records"):
@@ -76,9 +107,18 @@ def _reference(acked: pd.DataFrame, seen: pd.DataFrame, stored: np.ndarray,
     lists = {"removed": history.removed.to_dict("records"),
              "appends": history.appends.to_dict("records"),
              "elections": _effective_elections(history)}
-    lost, unseen = [], []
+    storage_rows = {} if storage is None else {
+        "cleaned": storage.cleaned.to_dict("records"),
+        "deletions": storage.deletions.to_dict("records")}
+    lost, unseen, removed_by_storage = [], [], []
     for record in acked.to_dict("records"):
         if record["record_id"] in read_ids:
+            continue
+        rule = None if storage is None else _reference_storage(record, lists["removed"],
+                                                               storage, storage_rows)
+        if rule is not None:
+            removed_by_storage.append((*rule, record["topic"], record["partition"],
+                                       record["offset"]))
             continue
         top = highest.get((record["topic"], record["partition"]), -1)
         if 0 <= record["offset"] <= top or record["record_id"] not in stored_ids:
@@ -107,7 +147,8 @@ def _reference(acked: pd.DataFrame, seen: pd.DataFrame, stored: np.ndarray,
     return {"lost": lost, "unseen": [tuple(r) for r in runs],
             "inconsistent": sorted((t, p, o, sorted(ids)) for (t, p, o), ids in at.items()
                                    if len(ids) > 1),
-            "duplicate": sorted((i, len(w), w) for i, w in where.items() if len(w) > 1)}
+            "duplicate": sorted((i, len(w), w) for i, w in where.items() if len(w) > 1),
+            **({} if storage is None else {"storage": sorted(removed_by_storage)})}
 
 
 def _found(report: audit.AuditReport) -> dict[str, Any]:
@@ -124,6 +165,14 @@ def _found(report: audit.AuditReport) -> dict[str, Any]:
                              for r in report.anomalies["inconsistent-offsets"]],
             "duplicate": sorted((r["record_id"], r["count"], r["offsets"])
                                 for r in report.anomalies["duplicate"])}
+
+
+def _found_storage(report: audit.AuditReport) -> list[tuple[str, int, str, int, int]]:
+    """The records the report says the storage rules removed, one (kind, seq, topic,
+    partition, offset) each."""
+    return sorted((kind, run["cause"]["seq"], run["topic"], run["partition"], offset)
+                  for kind in audit.STORAGE_KINDS for run in report.anomalies[kind]
+                  for offset in range(run["first_offset"], run["last_offset"] + 1))
 
 
 def _random_history(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray,
@@ -185,6 +234,34 @@ def _random_history(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray,
     return frame, seen, kept, history
 
 
+def _random_storage(seed: int, writes: pd.DataFrame,
+                    history: audit.LossHistory) -> audit.StorageHistory:
+    """Segment deletions and cleanings drawn at random over the same writes and replicas (a
+    second generator, so the histories above stay as they are)."""
+    rng = np.random.default_rng([seed, 1])
+    deletions, cleaned = [], []
+    for (topic, partition) in history.leaders:
+        for _ in range(int(rng.integers(0, 4))):
+            base = int(rng.integers(0, 40))
+            deletions.append({"seq": 1000 + len(deletions), "time_ms": float(rng.integers(0, 20)),
+                              "node": int(rng.integers(0, 3)), "topic": topic,
+                              "partition": partition, "base_offset": base,
+                              "end_offset": base + int(rng.integers(1, 15)),
+                              "reason": "retention.ms"})
+    for w in writes.to_dict("records"):
+        if rng.random() < 0.1:
+            cleaned.append({"seq": 2000 + len(cleaned), "node": int(rng.integers(0, 3)),
+                            "topic": w["topic"], "partition": w["partition"],
+                            "offset": max(w["offset"], 0), "record_id": w["record_id"],
+                            "time_ms": float(rng.integers(0, 20))})
+    return audit.StorageHistory(
+        pd.DataFrame(deletions, columns=["seq", "time_ms", "node", "topic", "partition",
+                                         "base_offset", "end_offset", "reason"]),
+        pd.DataFrame(cleaned, columns=["seq", "node", "topic", "partition", "offset",
+                                       "record_id", "time_ms"]),
+        history.leaders)
+
+
 @pytest.mark.parametrize("seed", range(60))
 def test_random_histories_match_the_per_record_reference(seed):
     """Lost records with their causes, unseen runs, duplicates and inconsistent offsets are
@@ -236,3 +313,70 @@ def test_fuzz_runs_that_lose_records_match_the_per_record_reference(profile, ind
                           audit.loss_history_of(kernel))
     assert _found(report)["lost"] == expected["lost"]
     assert all(r[5] is not None for r in expected["lost"])  # every loss has its cause
+
+
+@pytest.mark.slow
+def test_a_stored_storage_finding_matches_the_per_record_reference():
+    """The storage fuzz finding whose retried records, truncated once as an unacknowledged
+    copy, were deleted by retention: what the audit credits to retention and the cleaner, and
+    what it calls lost (nothing), are what the reference finds from the same run."""
+    from sim.consumer.history import READ_COLUMNS
+    from sim.consumer.metrics import consumers
+
+    kernel = scenarios.load(FINDINGS / "storage--lost-write-deleted-by-retention-blamed-on-"
+                            "election.yaml").run()
+    report = audit.audit_kernel(kernel)
+    writes = audit.writes_of(kernel)
+    acked = writes[np.isfinite(writes["ack_ms"].to_numpy(dtype=float))]
+    reads = audit._concat([c.reads() for c in consumers(kernel)], READ_COLUMNS)
+    seen = pd.concat([reads[["topic", "partition", "offset", "record_id"]],
+                      audit.final_reads_of(kernel)], ignore_index=True)
+    history = audit.loss_history_of(kernel)
+    assert len(history.removed)  # the earlier copies' truncation is there
+    expected = _reference(acked, seen, audit.stored_ids_of(kernel), history,
+                          audit.storage_history_of(kernel))
+    assert _found(report)["lost"] == expected["lost"] == []
+    assert _found_storage(report) == expected["storage"]
+    assert report.counts["deleted-by-retention"] > 0
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_storage_removals_match_the_per_record_reference(seed):
+    """With retention deletions and cleanings too: the records the audit credits to a storage
+    rule (and the lost and unseen ones left) are what the reference finds; a truncation of an
+    earlier copy of a record id, before its acknowledgement, does not withhold the credit."""
+    writes, seen, stored, history = _random_history(seed)
+    storage = _random_storage(seed, writes, history)
+    report = audit.audit(writes, seen.assign(consumer="c", incarnation=0, poll=0, poll_seq=0,
+                                             time_ms=0.0, group="g"),
+                         stored=stored, history=history, storage=storage)
+    expected = _reference(writes, seen, stored, history, storage)
+    assert {**_found(report), "storage": _found_storage(report)} == expected
+
+
+def test_the_random_storage_removals_reach_every_branch():
+    """Across those histories some records are compacted away, some deleted by retention
+    although the final leader truncated an earlier copy of their record id, and some kept out
+    of the storage kinds because it truncated their acknowledged copy."""
+    seen_kinds = set()
+    for seed in range(60):
+        writes, _, _, history = _random_history(seed)
+        storage = _random_storage(seed, writes, history)
+        lists = history.removed.to_dict("records")
+        rows = {"cleaned": storage.cleaned.to_dict("records"),
+                "deletions": storage.deletions.to_dict("records")}
+        for record in writes.to_dict("records"):
+            rule = _reference_storage(record, lists, storage, rows)
+            final = history.leaders[(record["topic"], record["partition"])]
+            on_final = [r for r in lists
+                        if r["record_id"] == record["record_id"] and r["node"] == final]
+            if rule is not None:
+                seen_kinds.add(rule[0])
+                if on_final:
+                    seen_kinds.add("credited after an earlier copy's truncation")
+            elif on_final and (_reference_storage(
+                    {**record, "ack_ms": np.inf}, lists, storage, rows) is not None):
+                seen_kinds.add("withheld: acknowledged copy truncated")
+    assert seen_kinds == {"compacted-away", "deleted-by-retention",
+                          "credited after an earlier copy's truncation",
+                          "withheld: acknowledged copy truncated"}

@@ -981,10 +981,10 @@ DEFECTS: dict[str, str | None] = {
     # 192-196 by leader 0 at 22.6-23.0 s (never acknowledged) and truncated away on 0 at
     # 49.811 s before 1 wrote their retries; _storage_removed drops from the retention credit
     # every record id that the loss history removed on the final leader (0), even one
-    # written again after that removal, so they fall through to lost-write. Not fixed yet
-    "storage--lost-write-deleted-by-retention-blamed-on-election": (
-        "sim.audit calls acknowledged records that retention deleted on every replica "
-        "lost-write, blaming a later clean election"),
+    # written again after that removal, so they fall through to lost-write. Fixed: only a
+    # removal of the acknowledged copy (at its offset, once acknowledged) keeps a record from
+    # the storage kinds; these are deleted-by-retention (tests/test_storage_audit.py)
+    "storage--lost-write-deleted-by-retention-blamed-on-election": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
