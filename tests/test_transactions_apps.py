@@ -379,3 +379,44 @@ def test_a_closed_app_finishes_its_transaction_and_closes_its_producer():
     kernel.run(kernel.now_ms + 1000)
     assert consumer.app.producers["eos"] is not producer
     assert consumer.app.producers["eos"].txn.producer_epoch == producer.txn.producer_epoch + 1
+
+
+def test_a_consumer_restarted_while_closing_runs_one_loop_with_one_producer():
+    """close() while the loop's commit_transaction() waits for a transaction coordinator it
+    cannot reach, then restart() before the commit ends: the restart cuts the close short, so
+    the old process ends (its producer with it) and the new process's loop alone drives the
+    new producer. A Kafka client is never driven by two loops: before this, the old loop
+    went on polling after its commit as the new process, calling begin_transaction() and
+    commit_transaction() on the new producer alongside the new loop, whose
+    IllegalStateError the app took for a fence (fuzz finding
+    transactions--eos-lost-two-loop-iterations-after-leave-restart)."""
+    from sim.producer.transactional import COMMITTING
+
+    kernel = processor_world()
+    consumer = processor(kernel, "eos")
+    consumer.run()
+    kernel.run(kernel.now_ms + 3000)
+    producer = consumer.app.producers["eos"]
+    while producer.txn.state != COMMITTING:
+        kernel.run(kernel.now_ms + 0.5)
+    network = kernel.cluster.network
+    for broker in range(3):
+        network.cut(producer.client_id, broker)
+    consumer.close()
+    kernel.run(kernel.now_ms + 50)
+    consumer.restart()
+    restarted_ms = kernel.now_ms
+    kernel.run(restarted_ms + 2000)
+    for broker in range(3):
+        network.heal(producer.client_id, broker)
+    kernel.run(restarted_ms + 40_000)
+
+    assert producer.crashed  # the old process is gone, and its producer with it
+    assert consumer.app.producers["eos"] is not producer
+    assert consumer.lifecycle == "running"
+    later = [o for o in consumer.app.outcomes if o["time_ms"] > restarted_ms]
+    assert later
+    assert all(o["result"] == "committed" for o in later), later
+    inputs = kernel.cluster.partition("in", 0).log.column("record_id").tolist()
+    out = collections.Counter(output_view(kernel, "out", read_committed=True))
+    assert sorted(out) == sorted(inputs)

@@ -171,11 +171,17 @@ class Consumer(ConsumerClient):
 
         An application with clients of its own starts them before the first poll and closes
         them before the consumer closes (its ``startup_gen(consumer)`` and
-        ``shutdown_gen(consumer)``, such as the consume-transform-produce app's producer)."""
+        ``shutdown_gen(consumer)``, such as the consume-transform-produce app's producer).
+
+        The loop belongs to one process (one ``incarnation``): once the consumer crashed or
+        was restarted, it stops at its next step (``Stopped``) instead of driving the new
+        process's consumer and clients alongside the new process's own loop."""
+        incarnation = self.incarnation
         try:
             startup = getattr(self.app, "startup_gen", None)
             if startup is not None:
                 yield from startup(self)
+                self.check(incarnation)
             while not self.closing:
                 records = yield from self.poll_gen(100)
                 if records:
@@ -187,9 +193,11 @@ class Consumer(ConsumerClient):
                         # Back off before polling again: the group needs time to settle, and
                         # polling at once would retry the same commit at the same instant.
                         yield from self.wait(RETRY_BACKOFF_MS)
+                self.check(incarnation)
             shutdown = getattr(self.app, "shutdown_gen", None)
             if shutdown is not None:
                 yield from shutdown(self)
+                self.check(incarnation)
             yield from self.close_gen()
         except Stopped:
             return
@@ -485,12 +493,18 @@ class Consumer(ConsumerClient):
 
         A static member (``group.instance.id``) back within ``session.timeout.ms`` takes over
         its old membership and assignment without a rebalance. A consumer still closing
-        (``close()`` waits for its commit) is started again at once, its close cut short.
+        (``close()`` waits for its commit) is started again at once, its close cut short: the
+        old process ends there, and an application's clients with it (``process_crashed``, as
+        in ``crash()``), so only the new process's loop and producer go on.
         """
         if self.lifecycle == "running" and not self.closing:
             raise IllegalStateError(f"consumer {self.client_id} is running; crash() or close() "
                                     "it before restarting it.")
         self.record_fault("consumer_restart", "")
+        if self.lifecycle == "running":  # still closing: the old process is cut short
+            process_crashed = getattr(self.app, "process_crashed", None)
+            if process_crashed is not None:
+                process_crashed(self)
         self.incarnation += 1
         self.lifecycle = "running"
         self.closing = False
