@@ -989,6 +989,14 @@ DEFECTS: dict[str, str | None] = {
     # removal of the acknowledged copy (at its offset, once acknowledged) keeps a record from
     # the storage kinds; these are deleted-by-retention (tests/test_storage_audit.py)
     "storage--lost-write-deleted-by-retention-blamed-on-election": None,
+    # transactions campaign (seed 9961, schedule 16, controller_cuts 2, minimised from 14 fault
+    # entries to 6: a cut 2|1, broker 1 cut off from the controller, broker 2 (a transaction
+    # coordinator) crashed and restarted, both healed): the read_uncommitted reader of
+    # payments-out-1 reads offset 185 of a transaction the audit finds aborted, but no abort
+    # marker is named for it. Every allowed anomaly must have its cause; not diagnosed yet
+    # (a gap of the attribution or a record no marker decided)
+    "transactions--uncaused-aborted-read-after-coordinator-crash-and-cuts": (
+        "a read_uncommitted read of an aborted record with no abort marker named"),
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
