@@ -1421,15 +1421,36 @@ def _aborted_reads(kernel: Any, reads: pd.DataFrame,
             for b in batches:
                 hit |= (offsets >= b.base_offset) & (offsets <= b.last_offset)
             for consumer, mine in rows[hit].groupby("consumer", sort=True):
-                marker = markers[(markers["topic"] == topic)
-                                 & (markers["partition"] == partition)
-                                 & (markers["offset"] == txn.last_offset)]
+                marker = _abort_marker(markers, topic, partition, txn)
                 out.append({"consumer": consumer, "topic": topic, "partition": int(partition),
                             "first_offset": int(mine["offset"].min()),
                             "last_offset": int(mine["offset"].max()), "count": len(mine),
                             "producer_id": txn.producer_id,
-                            "cause": _event(marker.iloc[0]) if len(marker) else None})
+                            "cause": _event(marker) if marker is not None else None})
     return out
+
+
+def _abort_marker(markers: pd.DataFrame, topic: str, partition: int,
+                  txn: Any) -> pd.Series | None:
+    """The acknowledged ``txn.marker`` that aborted ``txn`` in this partition (None: none).
+
+    Usually the one at the transaction's last offset. But a leader may append the marker, see
+    a follower copy it and lose its leadership before its high watermark covers the marker:
+    the coordinator's WriteTxnMarkers then fails and is retried at the new leader, which holds
+    the copied marker (the transaction already ended there) and appends a second one
+    (``TransactionMarkerRequestCompletionHandler`` retries on NOT_LEADER_OR_FOLLOWER; the
+    second marker ends no transaction, ``ProducerAppendInfo.appendEndTxnMarker``). Only that
+    retry is acknowledged, later in the same log: the producer's first ABORT after the end.
+    """
+    here = markers[(markers["topic"] == topic) & (markers["partition"] == partition)]
+    exact = here[here["offset"] == txn.last_offset]
+    if len(exact):
+        return exact.iloc[0]
+    retried = here[(here["producer_id"] == txn.producer_id) & (here["marker"] == "ABORT")
+                   & (here["offset"] > txn.last_offset)]
+    if len(retried):
+        return retried.sort_values("offset", kind="stable").iloc[0]
+    return None
 
 
 def _output_duplicates(kernel: Any, apps: list[Any]) -> list[dict[str, Any]]:

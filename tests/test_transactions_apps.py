@@ -420,3 +420,45 @@ def test_a_consumer_restarted_while_closing_runs_one_loop_with_one_producer():
     inputs = kernel.cluster.partition("in", 0).log.column("record_id").tolist()
     out = collections.Counter(output_view(kernel, "out", read_committed=True))
     assert sorted(out) == sorted(inputs)
+
+
+def test_an_aborted_read_is_tied_to_the_retried_marker_when_the_first_lost_its_answer():
+    """A leader appends an ABORT marker (offset 2), its follower copies it, and the leader
+    loses its leadership before its high watermark covers the marker: WriteTxnMarkers fails,
+    the coordinator retries at the new leader (``TransactionMarkerRequestCompletionHandler``,
+    NOT_LEADER_OR_FOLLOWER), which appends a second marker (offset 3) that ends no
+    transaction (``ProducerAppendInfo.appendEndTxnMarker``). The log's aborted transaction
+    ends at 2 and only the marker at 3 was acknowledged: a read of offset 1 is tied to it,
+    not left without a cause; an exact marker is still preferred."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from sim.audit import _aborted_reads
+    from sim.broker.transaction_index import AbortedTxn
+
+    pid = 7
+
+    def batch(offset: int, control: bool, producer: int = pid) -> SimpleNamespace:
+        return SimpleNamespace(base_offset=offset, last_offset=offset, producer_id=producer,
+                               is_control=control)
+
+    batches = [batch(0, False, producer=8), batch(1, False), batch(2, True), batch(3, True),
+               batch(4, False, producer=8), batch(5, False), batch(6, True)]
+    aborted = [AbortedTxn(pid, 1, 2, 1), AbortedTxn(pid, 5, 6, 5)]
+    log = SimpleNamespace(
+        transactions=SimpleNamespace(aborted=aborted),
+        batches_overlapping=lambda start, stop: [
+            b for b in batches if b.last_offset >= start and b.base_offset < stop])
+    kernel = SimpleNamespace(cluster=SimpleNamespace(
+        partition=lambda topic, partition: SimpleNamespace(log=log)))
+    reads = pd.DataFrame({"consumer": ["uncommitted", "uncommitted"], "topic": ["out", "out"],
+                          "partition": [0, 0], "offset": [1, 5]})
+    markers = pd.DataFrame({
+        "seq": [10, 20], "time_ms": [42105.0, 50000.0], "kind": ["txn.marker"] * 2,
+        "component": ["broker-0"] * 2, "detail": [""] * 2, "topic": ["out"] * 2,
+        "partition": [0, 0], "producer_id": [pid, pid], "producer_epoch": [1, 1],
+        "marker": ["ABORT", "ABORT"], "offset": [3, 6]})
+    found = _aborted_reads(kernel, reads, markers)
+    assert [(r["first_offset"], r["cause"] and r["cause"]["seq"]) for r in found] == [(1, 10),
+                                                                                      (5, 20)]
