@@ -116,6 +116,10 @@ def test_a_rebalance_during_a_restore_suspends_it_and_the_new_owner_restores_to_
     assert 0 < suspended.restored < start2.end_offset
     assert (start1.start_offset, end1.restored) == (0, start1.end_offset)
     assert start1.end_offset <= 10_000  # acceptable.recovery.lag: both count as caught up
+    # the scenario's description states the restore's size and where it was suspended
+    assert f"its {start1.end_offset:,} changelog records" in scenario.description
+    assert f"restores all {end1.restored:,} records" in scenario.description
+    assert f"after {suspended.restored:,} records" in scenario.description
     assert running(kernel) == ["counter-1", "counter-2"]
     assert "streams-undercount" not in check_count(kernel, scenario.streams[0])
 

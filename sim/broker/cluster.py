@@ -232,9 +232,9 @@ class Partition:
     """One partition: replicas (first = preferred leader), leader, epoch, ISR and replica logs.
 
     ``logs`` holds every replica's copy; ``log`` is the current leader's. ``leader`` is -1 while
-    the partition is offline (no eligible replica alive). ``leader`` and ``isr`` are what the
-    replicas act on: while the leader cannot hear the controller, the controller's own record
-    may differ (``Controller.registration``).
+    the partition is offline (no replica the controller may elect). ``leader`` and ``isr`` are
+    what the replicas act on: while the leader cannot hear the controller, the controller's own
+    record may differ (``Controller.registration``).
     """
 
     topic: str
