@@ -410,8 +410,8 @@ class Controller:
         """The replicas act on the controller's ``record`` for ``part``: the brokers that hear
         the controller take it; one that does not keeps believing what it believed (a leader
         cut off goes on as a *zombie*, a new leader cut off or crashed does not lead yet)."""
-        self.unheard.pop((part.topic, part.partition), None)
         key = (part.topic, part.partition)
+        self.unheard.pop(key, None)
         if self._hears(part.leader):
             self.cluster.brokers[part.leader].leads.pop(key, None)
         part.leader = record.leader
@@ -426,6 +426,7 @@ class Controller:
                 self._believe(part)
 
     def _emit_election(self, part: Partition, record: PartitionRegistration, kind: str) -> None:
+        """Trace the controller's decision for ``part`` (heard by the replicas or not)."""
         self.runtime.trace.emit(ELECTION, self.runtime.now_ms, "controller", part.topic,
                                part.partition, record.leader, record.leader_epoch, kind,
                                str(record.isr))

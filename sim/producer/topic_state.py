@@ -460,7 +460,7 @@ class TopicState:
         txn = self.producer.txn
         return (transactions is not None
                 and transactions.should_stop_drain(tp, self.accumulator.deques[p][0])) or (
-            txn is not None and tp not in txn.partitions)
+            txn is not None and not txn.is_send_to_partition_allowed(tp))
 
     def _per_record_wakeup_ms(self, leaders: list[int], blocked: set[int]) -> float:
         """Earliest time records waiting for a per-record partitioner may make a batch sendable.
