@@ -494,6 +494,11 @@ class Cluster:
         self._epochs_seen[seen_key] = epoch
         return broker_id
 
+    def epoch_seen_by(self, client: Any, topic: str, partition: int) -> int:
+        """The newest leader epoch of a partition that ``leader_seen_by`` gave ``client``
+        (-1: none yet)."""
+        return self._epochs_seen.get((client, topic, partition), -1)
+
     def metadata(self) -> ClusterMetadata:
         """What clients know: partition counts and which partitions have no live leader."""
         if self._metadata is None:

@@ -49,6 +49,11 @@ from sim.workloads import Workload
 
 __all__ = ["FutureRecordMetadata", "Producer"]
 
+NEW_LEADER_ERRORS = frozenset({"NOT_LEADER_OR_FOLLOWER"})
+"""Errors whose produce response names the partition's current leader and epoch, as the
+answering broker knows them (``KafkaApis.getCurrentLeader``, KIP-951): the producer learns the
+new leader from the answer itself and retries there without a backoff."""
+
 FILL_CHUNK = 1 << 18
 """Records of a workload copied into the buffer at a time (bounds the temporaries)."""
 
@@ -783,6 +788,10 @@ class Producer:
         backoff = min(self.config["retry.backoff.ms"] * 2 ** (batch.attempts - 1),
                       RETRY_BACKOFF_MAX_MS)
         batch.retry_at_ms = now_ms + backoff * float(self.rng.uniform(0.8, 1.2))  # KIP-580
+        if error in NEW_LEADER_ERRORS:  # the answer names the partition's new leader (KIP-951)
+            batch.maybe_update_leader_epoch(state.epoch_seen(batch.partition))
+            if batch.leader_changed_for_retry:  # a new leader is tried without a backoff
+                batch.retry_at_ms = now_ms
         state.catch_up(batch.partition)  # its queue as the sender passes left it
         state.accumulator.reenqueue(batch, in_sequence_order=self.idempotent)
         state.refresh(batch.partition)

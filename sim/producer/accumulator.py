@@ -123,9 +123,9 @@ class ProducerBatch:
     buffer Kafka allocated for it.
     """
 
-    __slots__ = ("attempts", "base_sequence", "chunks", "created_ms", "done", "full_ms",
-                 "limit_bytes", "partition", "producer_epoch", "records", "retry_at_ms",
-                 "sequence_reset", "size_bytes")
+    __slots__ = ("attempts", "attempts_when_leader_changed", "base_sequence", "chunks",
+                 "created_ms", "done", "full_ms", "leader_epoch", "limit_bytes", "partition",
+                 "producer_epoch", "records", "retry_at_ms", "sequence_reset", "size_bytes")
 
     def __init__(self, partition: int, created_ms: float, limit_bytes: int) -> None:
         self.partition = partition
@@ -137,6 +137,8 @@ class ProducerBatch:
         self.full_ms = math.inf
         self.retry_at_ms = -math.inf
         self.attempts = 0
+        self.leader_epoch = -1  # the partition's leader epoch when last sent (-1: not yet)
+        self.attempts_when_leader_changed = 0  # attempts made when leader_epoch last grew
         self.base_sequence = -1  # an idempotent producer's sequence and epoch, once sent
         self.producer_epoch = -1
         self.sequence_reset = False  # renumbered after an epoch bump (sequenceHasBeenReset)
@@ -150,6 +152,19 @@ class ProducerBatch:
     @property
     def is_full(self) -> bool:
         return self.full_ms < math.inf
+
+    def maybe_update_leader_epoch(self, epoch: int) -> None:
+        """Note a newer leader epoch of the partition, and at which attempt it was seen
+        (``ProducerBatch.maybeUpdateLeaderEpoch``, KIP-951)."""
+        if epoch > self.leader_epoch:
+            self.leader_epoch = epoch
+            self.attempts_when_leader_changed = self.attempts
+
+    @property
+    def leader_changed_for_retry(self) -> bool:
+        """Whether this retry goes to a newer leader than the attempt that failed
+        (``hasLeaderChangedForTheOngoingRetry``): then it skips its backoff (KIP-951)."""
+        return self.attempts >= 1 and self.attempts == self.attempts_when_leader_changed
 
     def ready_ms(self, linger_ms: float) -> float:
         """When this batch becomes sendable: full, or ``linger.ms`` after it was opened.

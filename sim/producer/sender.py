@@ -20,7 +20,8 @@ message (nothing more comes back on that connection until ``request.timeout.ms``
 producer closes it and every request on it fails), or a broker error such as
 NOT_ENOUGH_REPLICAS — each failed batch is retried after ``retry.backoff.ms`` (doubling up to
 ``retry.backoff.max.ms``, KIP-580) until ``delivery.timeout.ms`` after it was created; then its
-records fail. Without idempotence a retry after a lost *response* appends the batch twice; with
+records fail. A NOT_LEADER_OR_FOLLOWER answer names the new leader, and a batch retried at a
+newer leader than its failed attempt goes without the backoff (KIP-951). Without idempotence a retry after a lost *response* appends the batch twice; with
 ``enable.idempotence`` the leader recognises the producer id and sequence and does not.
 """
 
@@ -236,7 +237,8 @@ class Sender:
         batch_bytes = records = 0
         oldest = math.inf
         sequences = []
-        for _, b in batches:
+        for topic, b in batches:
+            b.maybe_update_leader_epoch(topic.epoch_seen(b.partition))  # the leader tried now
             batch_bytes += b.size_bytes
             records += b.records
             sequences.append((b.producer_epoch, b.base_sequence))

@@ -229,6 +229,11 @@ class TopicState:
             self._led_by.clear()
         return self._leaders
 
+    def epoch_seen(self, p: int) -> int:
+        """The leader epoch of partition ``p`` in this producer's metadata (-1: none yet)."""
+        self.leaders()  # a metadata change: the epochs are seen as the leaders are
+        return self.producer.cluster.epoch_seen_by(self.producer.client_id, self.name, p)
+
     def led_by(self, node: int) -> list[int]:
         """The partitions whose leader (as this producer sees it) is ``node``, in order."""
         if self._leaders_version != self.producer.cluster.metadata_version:
