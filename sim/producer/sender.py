@@ -21,8 +21,9 @@ producer closes it and every request on it fails), or a broker error such as
 NOT_ENOUGH_REPLICAS — each failed batch is retried after ``retry.backoff.ms`` (doubling up to
 ``retry.backoff.max.ms``, KIP-580) until ``delivery.timeout.ms`` after it was created; then its
 records fail. A NOT_LEADER_OR_FOLLOWER answer names the new leader, and a batch retried at a
-newer leader than its failed attempt goes without the backoff (KIP-951). Without idempotence a retry after a lost *response* appends the batch twice; with
-``enable.idempotence`` the leader recognises the producer id and sequence and does not.
+newer leader than its failed attempt goes without the backoff (KIP-951). Without idempotence
+a retry after a lost *response* appends the batch twice; with ``enable.idempotence`` the leader
+recognises the producer id and sequence and does not.
 """
 
 from __future__ import annotations

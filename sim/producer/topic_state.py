@@ -203,6 +203,7 @@ class TopicState:
         self.partition_table = np.empty(0, np.int32)
         self._leaders: list[int] = []
         self._leaderless: list[int] = []
+        self._epochs: list[int] = []  # the leader epoch of each partition, as leaders() saw it
         self._led_by: dict[int, list[int]] = {}  # led_by(), per broker
         self._leaders_version = -1
         self._sendable: dict[frozenset[int], list[bool]] = {}  # sendable(), per blocked set
@@ -224,15 +225,20 @@ class TopicState:
             self._leaders = [self._leader_seen(part)
                              for part in cluster.topic(self.name).partitions]
             self._leaderless = [p for p, leader in enumerate(self._leaders) if leader < 0]
+            seen = cluster.epoch_seen_by
+            self._epochs = [seen(self.producer.client_id, self.name, p)
+                            for p in range(len(self._leaders))]
             self._leaders_version = cluster.metadata_version
             self._sendable.clear()
             self._led_by.clear()
         return self._leaders
 
     def epoch_seen(self, p: int) -> int:
-        """The leader epoch of partition ``p`` in this producer's metadata (-1: none yet)."""
-        self.leaders()  # a metadata change: the epochs are seen as the leaders are
-        return self.producer.cluster.epoch_seen_by(self.producer.client_id, self.name, p)
+        """The leader epoch of partition ``p`` in this producer's metadata (-1: none yet),
+        learnt with its leader (``leaders``)."""
+        if self._leaders_version != self.producer.cluster.metadata_version:
+            self.leaders()
+        return self._epochs[p]
 
     def led_by(self, node: int) -> list[int]:
         """The partitions whose leader (as this producer sees it) is ``node``, in order."""
