@@ -374,14 +374,13 @@ class Controller:
             kind = "preferred"
         else:
             kind = "clean"
+        unclean = [] if clean or preferred or not part.config.get(
+            "unclean.leader.election.enable") else [b for b in part.replicas if self.eligible(b)]
         if clean:
             leader, isr = clean[0], current_isr
-        elif not preferred and part.config.get("unclean.leader.election.enable"):
-            candidates = [b for b in part.replicas if self.eligible(b)]
-            leader = candidates[0] if candidates else -1
-            isr = [leader] if candidates else current_isr
-            kind = "unclean"
-        else:
+        elif unclean:  # an out-of-sync replica leads, alone in the ISR
+            leader, isr, kind = unclean[0], [unclean[0]], "unclean"
+        else:  # nobody may lead: the partition is offline, unclean election enabled or not
             leader, isr, kind = -1, current_isr, "offline"
         if preferred and leader in (-1, old):
             return
