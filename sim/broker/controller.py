@@ -55,7 +55,10 @@ broker no longer leads in that epoch — its fetches fail with FENCED_LEADER_EPO
 NOT_LEADER_OR_FOLLOWER or UNKNOWN_LEADER_EPOCH (``Partition.getLocalLog``), or get no answer
 from a crashed one. A leader elected after the cut is not followed until the follower hears the
 controller again. A restarted broker knows no leader until it hears the controller (KRaft's
-``BrokerServer`` waits for its first metadata catch-up before it starts replicating).
+``BrokerServer`` waits for its first metadata catch-up before it starts replicating). One
+simplification: a zombie leader would serve such a follower in Kafka (both still agree on the
+epoch), which would copy the zombie's records and truncate them once it learns the new leader;
+in the lab it copies nothing from a zombie either.
 
 KRaft brokers learn the controller's decisions from the metadata log, which they fetch from the
 controller. So a decision that neither its leader nor the partition's new leader can hear does

@@ -17,7 +17,10 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
   (a registered, unfenced broker: KIP-841, KIP-903). ISR changes go through the controller, so a
   leader cut off from it changes nothing.
 - Only a broker that leads a partition in the current epoch serves fetches for it, and only a
-  broker that does not believe it leads fetches: a zombie leader replicates from nobody.
+  broker that does not believe it leads fetches: a zombie leader replicates from nobody. A
+  follower fetches from the leader, in the leader epoch, of the last metadata it heard from the
+  controller (``Controller.leader_known_by``): cut off from the controller, it copies nothing
+  from a leader elected since.
 - The high watermark is the smallest log end offset among the ISR, and never advances while the
   ISR is smaller than ``min.insync.replicas`` (KAFKA-15583, Kafka 3.7).
 - ``acks=all`` produce requests wait (``DelayedProduce``) until the high watermark passes their
