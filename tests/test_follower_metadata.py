@@ -116,3 +116,32 @@ def test_a_cut_off_follower_of_a_deposed_leader_copies_nothing_until_it_hears():
     assert part.logs[2].log_end_offset == part.logs[0].log_end_offset
     assert _record_ids(kernel, 2) == _record_ids(kernel, 0)
     assert part.logs[0].high_watermark == part.logs[0].log_end_offset
+
+
+def test_a_broker_restarted_while_cut_off_from_the_controller_follows_no_leader():
+    """Replicas [0, 1, 2], leader 0. Follower 2 crashes at 1 s, is cut off from the controller
+    at 2 s and restarts (disk kept) at 3 s. The new process learns nothing from its metadata
+    log until it reaches the controller (``BrokerServer.startup`` waits for the broker's
+    initial metadata catch-up, ``BrokerLifecycleManager.initialCatchUpFuture``; the
+    ``MetadataLoader`` publishes no image before it), so it fetches from nobody, and, still in
+    the ISR, holds the high watermark back. Its link heals at 8 s: it registers, learns leader
+    0 and catches up."""
+    kernel, producer = _cluster()
+    part = kernel.cluster.partition("t", 0)
+    faults.schedule(kernel, 1000, faults.CrashBroker(2))
+    faults.schedule(kernel, 2000, faults.NetworkPartition((2,), ("controller",)))
+    faults.schedule(kernel, 3000, faults.RestartBroker(2))
+    faults.schedule(kernel, 8000, faults.HealNetwork((2,), ("controller",)))
+    _send_until(kernel, producer, 3000)
+    held_leo = part.logs[2].log_end_offset
+    held_hw = part.logs[0].high_watermark
+    assert kernel.controller.leader_known_by(2, part) == (-1, -1)
+    _send_until(kernel, producer, 7900)
+    assert part.isr == [0, 1, 2]
+    assert part.logs[0].log_end_offset > held_leo + 20
+    assert part.logs[2].log_end_offset == held_leo
+    assert part.logs[0].high_watermark == held_hw
+    kernel.run(until_ms=9000)
+    assert kernel.controller.leader_known_by(2, part) == (0, 0)
+    assert part.logs[2].log_end_offset == part.logs[0].log_end_offset
+    assert part.logs[0].high_watermark == part.logs[0].log_end_offset
