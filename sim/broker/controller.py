@@ -49,6 +49,17 @@ A broker that is alive but cut off from the controller still believes it leads i
 does not replicate from anyone meanwhile: only when it learns the new leader and epoch does it
 become a follower, truncate to where its epochs end in the new leader's log, and fetch.
 
+A follower cut off from the controller likewise knows only the leader and leader epoch of its
+last metadata (``leader_known_by``): it fetches from that leader, and copies nothing while that
+broker no longer leads in that epoch — its fetches fail with FENCED_LEADER_EPOCH,
+NOT_LEADER_OR_FOLLOWER or UNKNOWN_LEADER_EPOCH (``Partition.getLocalLog``), or get no answer
+from a crashed one. A leader elected after the cut is not followed until the follower hears the
+controller again. A restarted broker knows no leader until it hears the controller (KRaft's
+``BrokerServer`` waits for its first metadata catch-up before it starts replicating). One
+simplification: a zombie leader would serve such a follower in Kafka (both still agree on the
+epoch), which would copy the zombie's records and truncate them once it learns the new leader;
+in the lab it copies nothing from a zombie either.
+
 KRaft brokers learn the controller's decisions from the metadata log, which they fetch from the
 controller. So a decision that neither its leader nor the partition's new leader can hear does
 not change how a partition is replicated: when the controller fences a leader cut off from it
@@ -111,6 +122,9 @@ class Controller:
         self._imbalance_check_pending = False
         # decisions the partition's leader has not heard (see the module docstring)
         self.unheard: dict[tuple[str, int], PartitionRegistration] = {}
+        # per broker that cannot hear the controller: each partition's leader and leader epoch
+        # in the last metadata it heard (its metadata image; empty after a restart)
+        self.last_heard: dict[int, dict[tuple[str, int], tuple[int, int]]] = {}
 
     def registration(self, part: Partition) -> tuple[int, list[int]]:
         """``part``'s leader and ISR as the controller records them: what its replicas act on,
@@ -123,12 +137,34 @@ class Controller:
         record = self.unheard.get((part.topic, part.partition))
         return record.leader_epoch if record is not None else part.leader_epoch
 
-    def leader_known_by(self, broker_id: int, part: Partition) -> int:
-        """The leader ``broker_id`` takes for ``part``: the controller's if it hears the
-        controller, else the one of its last metadata (the leader the partition still has)."""
-        if self.cluster.network.connected(broker_id, Network.CONTROLLER):
-            return self.registration(part)[0]
-        return part.leader
+    def leader_known_by(self, broker_id: int, part: Partition) -> tuple[int, int]:
+        """The leader and leader epoch ``broker_id`` takes for ``part``: the controller's if it
+        hears the controller, else those of the last metadata it heard, ``(-1, -1)`` if none.
+
+        KRaft brokers learn leadership only from the metadata log they replicate from the
+        controller (``BrokerMetadataPublisher`` → ``ReplicaManager.applyDelta``, whose
+        ``makeFollowers`` points the fetchers at the leader of the broker's image).
+        """
+        if self._hears(broker_id):
+            return self.registration(part)[0], self.registered_epoch(part)
+        return self.last_heard.get(broker_id, {}).get((part.topic, part.partition), (-1, -1))
+
+    def _keep_last_heard(self, broker_id: int) -> None:
+        """``broker_id`` stops hearing the controller: remember the leaders it knows now."""
+        self.last_heard[broker_id] = {
+            (part.topic, part.partition): (self.registration(part)[0], self.registered_epoch(part))
+            for topic in self.cluster.topics.values() for part in topic.partitions}
+
+    def _follow_leaders_learnt(self, broker_id: int) -> None:
+        """``broker_id`` hears the controller again: it follows the leaders elected while it
+        could not hear (its fetchers start; ``makeFollowers``)."""
+        known = self.last_heard.pop(broker_id, {})
+        for topic in self.cluster.topics.values():
+            for part in topic.partitions:
+                if (broker_id in part.replicas and part.leader not in (-1, broker_id)
+                        and known.get((part.topic, part.partition))
+                        != (part.leader, part.leader_epoch)):
+                    self.replicas.on_leadership_change(part)
 
     def _unheard_by_leader(self, part: Partition) -> bool:
         """Whether ``part``'s leader is alive, believes it leads and cannot hear the controller:
@@ -171,6 +207,7 @@ class Controller:
         broker = self.cluster.brokers[broker_id]
         broker.alive = False
         broker.leads.clear()
+        self.last_heard[broker_id] = {}  # a restarted process learns leaders from the controller
         self._take_unheard(broker_id, crashed=True)
         broker.disk_lost = broker.disk_lost or lose_disk
         self.registered.discard(broker_id)
@@ -211,6 +248,8 @@ class Controller:
         if broker.alive:  # its last heartbeat before the cut, or its first one after the heal
             self._last_contact_ms[broker_id] = self.runtime.now_ms
         if not connected:
+            if broker.alive:
+                self._keep_last_heard(broker_id)
             self._fence_after_session_timeout(broker_id)
             return
         if not broker.alive:
@@ -220,6 +259,7 @@ class Controller:
         else:  # never fenced: partitions it could not lead while cut off may have waited for it
             self._learn_metadata(broker_id)
             self._elect_offline(broker_id)
+            self._follow_leaders_learnt(broker_id)
             self.cluster.metadata_changed()
 
     def _heartbeat(self, broker_id: int, incarnation: int) -> None:

@@ -17,7 +17,10 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
   (a registered, unfenced broker: KIP-841, KIP-903). ISR changes go through the controller, so a
   leader cut off from it changes nothing.
 - Only a broker that leads a partition in the current epoch serves fetches for it, and only a
-  broker that does not believe it leads fetches: a zombie leader replicates from nobody.
+  broker that does not believe it leads fetches: a zombie leader replicates from nobody. A
+  follower fetches from the leader, in the leader epoch, of the last metadata it heard from the
+  controller (``Controller.leader_known_by``): cut off from the controller, it copies nothing
+  from a leader elected since.
 - The high watermark is the smallest log end offset among the ISR, and never advances while the
   ISR is smaller than ``min.insync.replicas`` (KAFKA-15583, Kafka 3.7).
 - ``acks=all`` produce requests wait (``DelayedProduce``) until the high watermark passes their
@@ -598,10 +601,13 @@ class ReplicaManager:
     def _followed(self, follower: int, leader: int) -> list[Partition]:
         """Partitions ``follower`` replicates from ``leader`` (cached per metadata version).
 
-        The follower fetches from the leader it knows (``Controller.leader_known_by``): cut
-        off from the controller, the one of its last metadata, which goes on leading while it
-        cannot hear the controller either; a follower that hears the controller stops when the
-        controller took the partition offline."""
+        The follower fetches from the leader it knows, in the leader epoch it knows
+        (``Controller.leader_known_by``): cut off from the controller, those of its last
+        metadata. A fetch to a broker that does not lead in that epoch returns no records
+        (``Partition.getLocalLog``: FENCED_LEADER_EPOCH for an older epoch than the broker's,
+        UNKNOWN_LEADER_EPOCH for a newer one, NOT_LEADER_OR_FOLLOWER for a broker that no longer
+        leads), so the partition is not listed here; a follower that hears the controller stops
+        when the controller took the partition offline."""
         version = self.cluster.metadata_version
         cached = self._followed_cache.get((follower, leader))
         if cached is None or cached[0] != version:
@@ -612,7 +618,7 @@ class ReplicaManager:
                      if p.leader == leader and follower in p.replicas and follower != leader
                      and (p.topic, p.partition) not in claims  # a zombie leader fetches nothing
                      and leads.get((p.topic, p.partition)) == p.leader_epoch
-                     and known_by(follower, p) == leader]
+                     and known_by(follower, p) == (leader, p.leader_epoch)]
             cached = (version, parts)
             self._followed_cache[(follower, leader)] = cached
         return cached[1]
