@@ -135,3 +135,25 @@ def test_healthy_followers_under_steady_load_never_leave_the_isr():
                                for b in (1, 2)))
     assert _isr_changes(kernel) == []
     assert oldest < _refetch_period(kernel)
+
+
+def test_a_lagging_first_fetch_keeps_the_caught_up_time_a_new_leader_gave():
+    """``Replica.resetReplicaState``: a new leader starts an ISR follower's caught-up time at its
+    election; ``updateFetchStateOrThrow`` only ever moves it forward (``max``). Follower 2, cut
+    off from leader 0 at 5 s under load, is behind leader 1 elected when 0 (crashed at 6 s) is
+    fenced: its first fetch from 1 is behind and leaves that time as it was, not the 0 of a
+    previous fetch it never made."""
+    kernel, producer = _cluster()
+    faults.schedule(kernel, 5_000, faults.NetworkPartition((2,), (0,)))
+    faults.schedule(kernel, 6_000, faults.CrashBroker(0))
+    while kernel.now_ms < 6_000:
+        producer.send("t", key=f"k{int(kernel.now_ms)}")
+        kernel.run(until_ms=kernel.now_ms + 100)
+    part = kernel.cluster.partition("t", 0)
+    assert kernel.run_until(lambda k: part.leader == 1, max_ms=30_000)
+    elected = kernel.now_ms
+    assert 2 in part.isr
+    assert part.logs[2].log_end_offset < part.logs[1].log_end_offset
+    assert kernel.run_until(lambda k: part.followers[2].last_fetch_ms > 0, max_ms=31_000)
+    assert part.followers[2].log_end_offset < part.logs[1].log_end_offset  # a lagging fetch
+    assert part.followers[2].last_caught_up_ms == elected

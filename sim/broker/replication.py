@@ -763,8 +763,9 @@ class ReplicaManager:
         leader_leo = log.log_end_offset
         if fetch_offset >= leader_leo:
             state.last_caught_up_ms = now
-        elif fetch_offset >= state.last_fetch_leader_leo:
-            state.last_caught_up_ms = state.last_fetch_ms
+        elif fetch_offset >= state.last_fetch_leader_leo:  # never earlier than it was: the
+            # time a new leader gave it (Replica.resetReplicaState) outlives a lagging fetch
+            state.last_caught_up_ms = max(state.last_caught_up_ms, state.last_fetch_ms)
         state.last_fetch_leader_leo = leader_leo
         state.last_fetch_ms = now
         state.log_end_offset = fetch_offset
