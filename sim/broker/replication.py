@@ -546,7 +546,9 @@ class ReplicaManager:
     def _complete_fetch(self, delayed: _DelayedFetch, expired: bool = False) -> None:
         """``DelayedFetch.onComplete``: the leader reads its log now and sends the response,
         which reaches the follower one network latency later. The leader learnt the fetch
-        offsets when the request arrived; completing it does not count as a new fetch."""
+        offsets when the request arrived; completing it does not count as a new fetch (Kafka
+        reads with ``updateFetchState`` off), though the ones Kafka's follower would have sent
+        while it was parked do (``_count_refetches``)."""
         if delayed.done:
             return
         delayed.done = True
