@@ -63,11 +63,11 @@ def _isr_changes(kernel: Kernel) -> list[tuple[float, str]]:
 
 
 def test_a_cut_off_follower_leaves_at_the_first_check_past_the_lag_since_its_last_fetch():
-    """Follower 2 is cut off from leader 0 at 50 s, the partition idle since 1 s; a record
-    comes at 61 s. Kafka's follower fetched every wait + round trip until the cut, so its last
-    fetch is at most that long before 50 s: it leaves at the first check past 80 s, at 90 s.
-    Counting from the append (61 s) would keep it until 105 s; counting from its last fetch
-    the lab saw before the idle spell (about 1 s) would drop it at 75 s."""
+    """Follower 2 is cut off from leader 0 at 50 s, the partition idle since its first record
+    (a few ms in); the next record comes at 61 s. Kafka's follower fetched every wait + round
+    trip until the cut, so its last fetch is at most that long before 50 s: it leaves at the
+    first check past 80 s, at 90 s. Counting from the append (61 s) would keep it until 105 s;
+    counting from the last fetch that found the first record would drop it at 75 s."""
     kernel, producer = _cluster()
     cut_ms = 50_000
     faults.schedule(kernel, cut_ms, faults.NetworkPartition((2,), (0,)))
