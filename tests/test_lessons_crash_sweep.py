@@ -100,11 +100,11 @@ def test_every_configuration_ran_the_same_40_schedules(runs):
     assert (runs["sent"] == crash_sweep.RECORDS).all()
 
 
-def test_only_acks1_loses_3_of_40_runs_78_records(table):
-    """acks=1: 3 losing runs of 40, 78 records; the other three lose nothing."""
+def test_only_acks1_loses_3_of_40_runs_66_records(table):
+    """acks=1: 3 losing runs of 40, 66 records; the other three lose nothing."""
     assert table.loc[ACKS1, "runs_losing_data"] == 3
     assert table.loc[ACKS1, "runs"] == 40
-    assert table.loc[ACKS1, "records_lost"] == 78
+    assert table.loc[ACKS1, "records_lost"] == 66
     for label in (MIN_ISR_1, crash_sweep.SAFE, UNCLEAN):
         assert table.loc[label, "runs_losing_data"] == 0
         assert table.loc[label, "records_lost"] == 0
@@ -122,11 +122,11 @@ def test_every_acks1_loss_is_truncated(runs, table):
     """The cause of every record acks=1 lost is 'truncated' (a clean election, then a
     truncation), and the cause table says so."""
     acks1 = runs[runs["config"] == ACKS1]
-    assert acks1["lost_truncated"].sum() == acks1["lost"].sum() == 78
+    assert acks1["lost_truncated"].sum() == acks1["lost"].sum() == 66
     assert table.loc[ACKS1, "main_cause"] == "truncated"
     causes = crash_sweep.cause_table(runs)
     assert causes[["config", "cause", "runs", "records_lost"]].to_dict("records") == [
-        {"config": ACKS1, "cause": "truncated", "runs": 3, "records_lost": 78}]
+        {"config": ACKS1, "cause": "truncated", "runs": 3, "records_lost": 66}]
 
 
 def test_acks1_losses_need_a_network_fault(runs):

@@ -8,14 +8,17 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
   watermark; the follower appends them, keeping offsets and leader epochs. A fetch that finds
   nothing waits at the leader (``DelayedFetch``): the append that brings data answers it there,
   so only the response travels.
-- The fetch offset tells the leader how far the follower got. A follower is *caught up* when it
-  fetched at the leader's log end offset, or reached the end offset of its previous fetch
-  (``Replica.updateFetchState``). Every broker checks the partitions it leads every
-  ``replica.lag.time.max.ms / 2`` from its start, idle or not, and removes followers not caught
-  up within ``replica.lag.time.max.ms`` from the ISR; a follower rejoins once its log end offset
-  reaches the high watermark and the start of the leader's epoch, if the controller lets it
-  (a registered, unfenced broker: KIP-841, KIP-903). ISR changes go through the controller, so a
-  leader cut off from it changes nothing.
+- The fetch offset tells the leader how far the follower got. A follower was *caught up* at
+  the time of a fetch at the leader's log end offset, or at the time of its previous fetch when
+  it reached that fetch's end offset (``Replica.updateFetchStateOrThrow``): only fetches that
+  reach the leader move that time, so a follower that died or was cut off keeps the time of
+  its last one. Every broker checks the partitions it leads every
+  ``replica.lag.time.max.ms / 2`` from its start, idle or not, and removes from the ISR the
+  followers that have neither the leader's log end offset nor been caught up within
+  ``replica.lag.time.max.ms`` (``Replica.isCaughtUp``); a follower rejoins once its log end
+  offset reaches the high watermark and the start of the leader's epoch, if the controller
+  lets it (a registered, unfenced broker: KIP-841, KIP-903). ISR changes go through the
+  controller, so a leader cut off from it changes nothing.
 - Only a broker that leads a partition in the current epoch serves fetches for it, and only a
   broker that does not believe it leads fetches: a zombie leader replicates from nobody. A
   follower fetches from the leader, in the leader epoch, of the last metadata it heard from the
@@ -134,6 +137,7 @@ class _DelayedFetch(simpy.Event):
         super().__init__(env)
         self.follower = follower
         self.leader = leader
+        self.arrived_ms = float(env.now)  # when the leader received it
         self.incarnation = incarnation  # the leader's process: a restart empties its purgatory
         self.parts = parts  # the fetch session: the partitions the follower fetches from it
         self.request = request  # (partition, fetch offset, leader epoch) for each of them
@@ -177,6 +181,7 @@ class ReplicaManager:
         # the fetch purgatory's replica.fetch.wait.max.ms timers, in the order they fall due
         self._fetch_expiry = TimerQueue(runtime, REPLICA_FETCH_WAIT_MAX_MS, self._expire_fetch,
                                         _waits)
+        self.cluster.metadata_listeners.append(self._answer_lost_fetches)
         self.retention = LogRetention(runtime)
         self.cleaner = LogCleaner(runtime)
         for broker_id in self.cluster.brokers:
@@ -236,10 +241,6 @@ class ReplicaManager:
         if duplicate is not None:  # a retry of a batch the log already has: its offsets
             base, end = duplicate.first_offset, duplicate.last_offset + 1
         else:
-            if not zombie:  # followers parked at the old end were caught up until now
-                for state in part.followers.values():
-                    if state.log_end_offset >= log.log_end_offset:
-                        state.last_caught_up_ms = now
             if part.config.get("message.timestamp.type") == "LogAppendTime":
                 columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
             segments = len(log.segments)
@@ -289,9 +290,6 @@ class ReplicaManager:
                    "key_hash": np.array([control_type], np.int32),
                    "value_size": np.array([CONTROL_VALUE_BYTES], np.int32),
                    "record_id": np.array([-1], np.int64)}
-        for state in part.followers.values():
-            if state.log_end_offset >= log.log_end_offset:
-                state.last_caught_up_ms = now
         base = log.append_batch(columns, CONTROL_BATCH_BYTES, producer_id, epoch,
                                 producer_epoch=producer_epoch, is_transactional=True,
                                 is_control=True)
@@ -551,7 +549,9 @@ class ReplicaManager:
     def _complete_fetch(self, delayed: _DelayedFetch, expired: bool = False) -> None:
         """``DelayedFetch.onComplete``: the leader reads its log now and sends the response,
         which reaches the follower one network latency later. The leader learnt the fetch
-        offsets when the request arrived; completing it does not count as a new fetch."""
+        offsets when the request arrived; completing it does not count as a new fetch (Kafka
+        reads with ``updateFetchState`` off), though the ones Kafka's follower would have sent
+        while it was parked do (``_count_refetches``)."""
         if delayed.done:
             return
         delayed.done = True
@@ -560,8 +560,50 @@ class ReplicaManager:
         if not broker.alive or broker.incarnation != delayed.incarnation:
             delayed.succeed(None)  # nobody answers: the fetcher starts over
             return
+        self._count_refetches(delayed)
         behind = delayed.follower if expired else None
         delayed.send(self._read_fetch(leader, delayed.request, behind), broker.latency_ms)
+
+    def _count_refetches(self, delayed: _DelayedFetch) -> None:
+        """The fetches Kafka's follower would have sent while this one was parked.
+
+        In Kafka a parked fetch expires after ``replica.fetch.wait.max.ms`` and the follower
+        sends the next one at once, so a caught-up follower's fetch reaches the leader every
+        wait plus a round trip, and each one moves its ``lastFetchTimeMs`` and
+        ``lastCaughtUpTimeMs`` (``Replica.updateFetchStateOrThrow``: the fetch offset is the
+        leader's log end offset, as nothing was appended meanwhile). The lab parks such a
+        fetch without a timer, so the leader counts those fetches when the parked one is
+        answered: by an append, a leadership change, or because the follower died or was cut
+        off from the leader (``_answer_lost_fetches``), after which no more came.
+        """
+        period = REPLICA_FETCH_WAIT_MAX_MS + 2 * self.cluster.brokers[delayed.leader].latency_ms
+        refetches = (self.runtime.now_ms - delayed.arrived_ms) // period
+        if refetches < 1:
+            return
+        last_ms = delayed.arrived_ms + refetches * period
+        leader, follower = delayed.leader, delayed.follower
+        for part, offset, epoch in delayed.request:
+            if part.leader != leader or part.leader_epoch != epoch:
+                continue  # the follower's state there starts over with the new leader
+            state = part.followers.get(follower)
+            if state is not None and state.log_end_offset == offset:
+                state.last_fetch_ms = last_ms
+                state.last_caught_up_ms = max(state.last_caught_up_ms, last_ms)
+
+    def _answer_lost_fetches(self) -> None:
+        """A follower that died or was cut off from its leader sends no more fetches: a fetch
+        it parked there is answered now, to nobody (the answer is lost on the way, as Kafka's
+        would be when it expired), and its fetcher starts over once the follower can reach
+        the leader again. Runs at every cluster change, which faults announce."""
+        brokers = self.cluster.brokers
+        connected = self.cluster.network.connected
+        for leader, parked in self._delayed_fetches.items():
+            lost = [delayed for delayed in parked if not delayed.done and (
+                not brokers[delayed.follower].alive or not connected(delayed.follower, leader))]
+            if lost:
+                self._delayed_fetches[leader] = [d for d in parked if d not in lost]
+                for delayed in lost:
+                    self._complete_fetch(delayed)
 
     def _expire_later(self, delayed: _DelayedFetch) -> None:
         """Answer a parked fetch after ``replica.fetch.wait.max.ms`` if nothing completes it
@@ -675,6 +717,9 @@ class ReplicaManager:
                         readable = log.log_end_offset > offset
                     if not out_of_isr:
                         out_of_isr = follower not in part.isr
+                else:  # caught up and in the ISR: only the fetch's time is new (Kafka updates
+                    # every partition of the fetch session, those the request left out too)
+                    state.last_fetch_ms = state.last_caught_up_ms = now
             if readable:
                 data = yield env.timeout(latency, self._read_fetch(leader, request))
             else:
@@ -686,7 +731,8 @@ class ReplicaManager:
                 # follower whose high watermark is behind the leader's learns it (else, once
                 # producers stop, its last stable offset would stay below the last marker).
                 # A caught-up follower in the ISR waits without a timer, so an idle cluster
-                # simply has no events.
+                # simply has no events; the leader counts the fetches Kafka's follower would
+                # have sent meanwhile when it answers (_count_refetches).
                 news = out_of_isr
                 if not news:
                     for part, _, _ in request:
@@ -725,8 +771,9 @@ class ReplicaManager:
         leader_leo = log.log_end_offset
         if fetch_offset >= leader_leo:
             state.last_caught_up_ms = now
-        elif fetch_offset >= state.last_fetch_leader_leo:
-            state.last_caught_up_ms = state.last_fetch_ms
+        elif fetch_offset >= state.last_fetch_leader_leo:  # never earlier than it was: the
+            # time a new leader gave it (Replica.resetReplicaState) outlives a lagging fetch
+            state.last_caught_up_ms = max(state.last_caught_up_ms, state.last_fetch_ms)
         state.last_fetch_leader_leo = leader_leo
         state.last_fetch_ms = now
         state.log_end_offset = fetch_offset
