@@ -996,7 +996,8 @@ DEFECTS: dict[str, str | None] = {
     # took over. The coordinator retried at broker 0, which appended a second marker (187,
     # the acknowledged one). The read_uncommitted reader's read of offset 185 (from broker 0)
     # is aborted by the marker at 186; the audit looked for a marker event at 186 only. A
-    # checker gap, fixed: the audit names the producer's first acknowledged ABORT after it
+    # checker gap, fixed: the audit names the retried marker, the producer's next batch there
+    # if it is an acknowledged ABORT
     "transactions--uncaused-aborted-read-after-coordinator-crash-and-cuts": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
