@@ -1442,9 +1442,12 @@ def _abort_marker(markers: pd.DataFrame, log: Any, topic: str, partition: int,
     second marker ends no transaction, ``ProducerAppendInfo.appendEndTxnMarker``). Only that
     retry is acknowledged: it is the producer's next batch in this log after the end, an ABORT
     marker. A data batch of the producer first means a later transaction began, and an ABORT
-    marker after it is that transaction's, not this one's.
+    marker after it is that transaction's, not this one's. Either marker is this producer's
+    ABORT: an acknowledged marker of another that an unclean election truncated may have held
+    the same offset.
     """
-    here = markers[(markers["topic"] == topic) & (markers["partition"] == partition)]
+    here = markers[(markers["topic"] == topic) & (markers["partition"] == partition)
+                   & (markers["producer_id"] == txn.producer_id) & (markers["marker"] == "ABORT")]
     exact = here[here["offset"] == txn.last_offset]
     if len(exact):
         return exact.iloc[0]
@@ -1452,8 +1455,7 @@ def _abort_marker(markers: pd.DataFrame, log: Any, topic: str, partition: int,
                       if b.producer_id == txn.producer_id), None)
     if following is None or not following.is_control:
         return None
-    retried = here[(here["offset"] == following.base_offset)
-                   & (here["producer_id"] == txn.producer_id) & (here["marker"] == "ABORT")]
+    retried = here[here["offset"] == following.base_offset]
     return retried.iloc[0] if len(retried) else None
 
 

@@ -483,7 +483,7 @@ def test_a_later_transactions_abort_marker_is_not_taken_for_an_earlier_ones():
     (``ProducerAppendInfo.appendEndTxnMarker`` ends the transaction open at its append) and
     the read is left without a cause, while a read of offset 2 is tied to it. A retried
     marker is the producer's next batch after the end (``TransactionMarkerRequestCompletion
-    Handler`` retries the same marker), and only an ABORT one is taken."""
+    Handler`` retries the same marker), and only an ABORT of this producer is taken."""
     import pandas as pd
 
     from sim.audit import _aborted_reads
@@ -495,13 +495,13 @@ def test_a_later_transactions_abort_marker_is_not_taken_for_an_earlier_ones():
     reads = pd.DataFrame({"consumer": ["uncommitted"] * 2, "topic": ["out"] * 2,
                           "partition": [0, 0], "offset": [0, 2]})
 
-    def marker_events(kinds: list[str], offsets: list[int]) -> pd.DataFrame:
+    def marker_events(kinds: list[str], offsets: list[int], producer: int = pid) -> pd.DataFrame:
         n = len(offsets)
         return pd.DataFrame({
             "seq": [10 * (i + 1) for i in range(n)], "time_ms": [1000.0 * (i + 1)
                                                                  for i in range(n)],
             "kind": ["txn.marker"] * n, "component": ["broker-0"] * n, "detail": [""] * n,
-            "topic": ["out"] * n, "partition": [0] * n, "producer_id": [pid] * n,
+            "topic": ["out"] * n, "partition": [0] * n, "producer_id": [producer] * n,
             "producer_epoch": [1] * n, "marker": kinds, "offset": offsets})
 
     later = _kernel_with_log([batch(0, False), batch(1, True), batch(2, False),
@@ -517,3 +517,11 @@ def test_a_later_transactions_abort_marker_is_not_taken_for_an_earlier_ones():
     assert [r["cause"] and r["cause"]["seq"] for r in found] == [10]
     found = _aborted_reads(retried, reads[:1], marker_events(["COMMIT"], [2]))
     assert [r["cause"] for r in found] == [None]
+
+    # an acknowledged marker at the transaction's end is its cause only if it is this
+    # producer's ABORT (another's, truncated by an unclean election, may have held the offset)
+    ended = _kernel_with_log([batch(0, False), batch(1, True)], aborted[:1])
+    found = _aborted_reads(ended, reads[:1], marker_events(["ABORT"], [1], producer=8))
+    assert [r["cause"] for r in found] == [None]
+    found = _aborted_reads(ended, reads[:1], marker_events(["ABORT"], [1]))
+    assert [r["cause"] and r["cause"]["seq"] for r in found] == [10]
