@@ -1421,7 +1421,7 @@ def _aborted_reads(kernel: Any, reads: pd.DataFrame,
             for b in batches:
                 hit |= (offsets >= b.base_offset) & (offsets <= b.last_offset)
             for consumer, mine in rows[hit].groupby("consumer", sort=True):
-                marker = _abort_marker(markers, topic, partition, txn)
+                marker = _abort_marker(markers, log, topic, partition, txn)
                 out.append({"consumer": consumer, "topic": topic, "partition": int(partition),
                             "first_offset": int(mine["offset"].min()),
                             "last_offset": int(mine["offset"].max()), "count": len(mine),
@@ -1430,7 +1430,7 @@ def _aborted_reads(kernel: Any, reads: pd.DataFrame,
     return out
 
 
-def _abort_marker(markers: pd.DataFrame, topic: str, partition: int,
+def _abort_marker(markers: pd.DataFrame, log: Any, topic: str, partition: int,
                   txn: Any) -> pd.Series | None:
     """The acknowledged ``txn.marker`` that aborted ``txn`` in this partition (None: none).
 
@@ -1440,17 +1440,23 @@ def _abort_marker(markers: pd.DataFrame, topic: str, partition: int,
     the copied marker (the transaction already ended there) and appends a second one
     (``TransactionMarkerRequestCompletionHandler`` retries on NOT_LEADER_OR_FOLLOWER; the
     second marker ends no transaction, ``ProducerAppendInfo.appendEndTxnMarker``). Only that
-    retry is acknowledged, later in the same log: the producer's first ABORT after the end.
+    retry is acknowledged: it is the producer's next batch in this log after the end, an ABORT
+    marker. A data batch of the producer first means a later transaction began, and an ABORT
+    marker after it is that transaction's, not this one's. Either marker is this producer's
+    ABORT: an acknowledged marker of another that an unclean election truncated may have held
+    the same offset.
     """
-    here = markers[(markers["topic"] == topic) & (markers["partition"] == partition)]
+    here = markers[(markers["topic"] == topic) & (markers["partition"] == partition)
+                   & (markers["producer_id"] == txn.producer_id) & (markers["marker"] == "ABORT")]
     exact = here[here["offset"] == txn.last_offset]
     if len(exact):
         return exact.iloc[0]
-    retried = here[(here["producer_id"] == txn.producer_id) & (here["marker"] == "ABORT")
-                   & (here["offset"] > txn.last_offset)]
-    if len(retried):
-        return retried.sort_values("offset", kind="stable").iloc[0]
-    return None
+    following = next((b for b in log.batches_overlapping(txn.last_offset + 1, log.log_end_offset)
+                      if b.producer_id == txn.producer_id), None)
+    if following is None or not following.is_control:
+        return None
+    retried = here[here["offset"] == following.base_offset]
+    return retried.iloc[0] if len(retried) else None
 
 
 def _output_duplicates(kernel: Any, apps: list[Any]) -> list[dict[str, Any]]:

@@ -996,8 +996,40 @@ DEFECTS: dict[str, str | None] = {
     # took over. The coordinator retried at broker 0, which appended a second marker (187,
     # the acknowledged one). The read_uncommitted reader's read of offset 185 (from broker 0)
     # is aborted by the marker at 186; the audit looked for a marker event at 186 only. A
-    # checker gap, fixed: the audit names the producer's first acknowledged ABORT after it
+    # checker gap, fixed: the audit names the retried marker, the producer's next batch there
+    # if it is an acknowledged ABORT
     "transactions--uncaused-aborted-read-after-coordinator-crash-and-cuts": None,
+    # disk-loss campaign (seed 10004, schedule 272, 6,000 records, max_faults 8,
+    # controller_cuts 2; minimised from 20 fault entries to 8): every broker is cut off from
+    # the controller by 2.4 s; payments-1's leader 1 goes on leading unheard while the
+    # controller takes the partition offline (ISR [2]). From 28.2 s the producer is cut off
+    # from broker 1, yet its cached leader stays 1 (part.leader is still 1, leader_seen_by
+    # returns it when no reachable broker claims the partition, and TopicState.leaders is
+    # recomputed only on a metadata change): it keeps sending payments-1 batches to 1, five
+    # new requests at 53.79 s the instant the last one timed out. Kafka's NetworkClient
+    # closes a connection whose request timed out and cannot reconnect across the cut, and
+    # its metadata from broker 0 shows no leader, so nothing would be in flight there. Broker
+    # 2 restarts with an empty disk and is elected with ISR [2] at 57.47 s (Kafka loses the
+    # partition too); newer batches drained to it at 57.57 s land at offset 0 while the older
+    # sequences are still in flight to 1. The empty leader has no producer state and takes
+    # them; the older batches come back OUT_OF_ORDER_SEQUENCE_NUMBER, are resent under a new
+    # epoch and land at 790-797: nonmonotonic-send x379 that the checker does not count as
+    # after-loss (the earlier record's offset was not reused). Not fixed
+    "disk-loss--nonmonotonic-send-producer-keeps-sending-to-unreachable-zombie": (
+        "producer keeps sending to a leader it is cut off from; the newer batches reach the "
+        "empty new leader first"),
+    # transactions-unsafe campaign (seed 10004, schedule 9, max_faults 8, controller_cuts 2;
+    # minimised from 10 fault entries to 4 network cuts): brokers 1 and 2 are cut off from
+    # the controller and payments-out-1 is elected uncleanly on broker 0 (ISR [0]) at 38.3 s,
+    # losing eos-1's acknowledged batches there. In its next transaction eos-1's batch for
+    # payments-out-1 (the one after the last acknowledged sequence) gets
+    # OUT_OF_ORDER_SEQUENCE_NUMBER from 55.1 s on; the lab retried it as an idempotent
+    # producer does, every second until the run ended, with commit_transaction() waiting for
+    # it: 50 records in flight and 614 inputs without committed output. Kafka's
+    # TransactionManager.canRetry retries that error only for a batch that is not the next
+    # one, or for an idempotent producer; a transactional batch fails and the transaction is
+    # aborted. Fixed (sim.producer.transaction_manager.can_retry; tests/test_idempotence.py)
+    "transactions-unsafe--in-flight-transactional-batch-retried-out-of-order": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

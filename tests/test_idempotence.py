@@ -195,6 +195,19 @@ def test_out_of_order_after_the_last_acknowledged_batch_bumps_the_epoch():
     assert tm.epoch_bump_required
 
 
+def test_out_of_order_after_the_last_acknowledged_batch_fails_a_transactional_batch():
+    """canRetry: for a transactional producer the gap is not retried (OutOfOrderSequence is
+    no RetriableException), so the batch fails and the transaction must abort; a later batch
+    still waits for the earlier one. Retried, it would be refused until delivery.timeout.ms
+    while commitTransaction() waits for it."""
+    tm = TransactionManager()
+    first, second = batch(2), batch(2)
+    tm.assign_sequence(("t", 0), first)
+    tm.assign_sequence(("t", 0), second)
+    assert tm.can_retry(("t", 0), second, OUT_OF_ORDER_SEQUENCE_NUMBER, transactional=True)
+    assert not tm.can_retry(("t", 0), first, OUT_OF_ORDER_SEQUENCE_NUMBER, transactional=True)
+    assert tm.can_retry(("t", 0), first, "NOT_LEADER_OR_FOLLOWER", transactional=True)
+
 def test_an_expired_retry_leaves_the_sequence_unresolved_until_nothing_is_in_flight():
     """maybeResolveSequences: later batches acknowledged resolve it; otherwise bump the epoch."""
     tm = TransactionManager()

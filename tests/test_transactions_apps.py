@@ -422,6 +422,28 @@ def test_a_consumer_restarted_while_closing_runs_one_loop_with_one_producer():
     assert sorted(out) == sorted(inputs)
 
 
+def _one_record_batch(offset: int, control: bool, producer: int = 7) -> Any:
+    """A stand-in for a stored batch of one record (``sim.broker.log.Batch``)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(base_offset=offset, last_offset=offset, producer_id=producer,
+                           is_control=control)
+
+
+def _kernel_with_log(batches: list[Any], aborted: list[Any]) -> Any:
+    """A stand-in kernel whose every partition has one log holding ``batches``, whose
+    aborted transactions are ``aborted``: what ``_aborted_reads`` reads of it."""
+    from types import SimpleNamespace
+
+    log = SimpleNamespace(
+        transactions=SimpleNamespace(aborted=aborted),
+        log_end_offset=batches[-1].last_offset + 1,
+        batches_overlapping=lambda start, stop: [
+            b for b in batches if b.last_offset >= start and b.base_offset < stop])
+    return SimpleNamespace(cluster=SimpleNamespace(
+        partition=lambda topic, partition: SimpleNamespace(log=log)))
+
+
 def test_an_aborted_read_is_tied_to_the_retried_marker_when_the_first_lost_its_answer():
     """A leader appends an ABORT marker (offset 2), its follower copies it, and the leader
     loses its leadership before its high watermark covers the marker: WriteTxnMarkers fails,
@@ -430,28 +452,17 @@ def test_an_aborted_read_is_tied_to_the_retried_marker_when_the_first_lost_its_a
     transaction (``ProducerAppendInfo.appendEndTxnMarker``). The log's aborted transaction
     ends at 2 and only the marker at 3 was acknowledged: a read of offset 1 is tied to it,
     not left without a cause; an exact marker is still preferred."""
-    from types import SimpleNamespace
-
     import pandas as pd
 
     from sim.audit import _aborted_reads
     from sim.broker.transaction_index import AbortedTxn
 
     pid = 7
-
-    def batch(offset: int, control: bool, producer: int = pid) -> SimpleNamespace:
-        return SimpleNamespace(base_offset=offset, last_offset=offset, producer_id=producer,
-                               is_control=control)
-
+    batch = _one_record_batch
     batches = [batch(0, False, producer=8), batch(1, False), batch(2, True), batch(3, True),
                batch(4, False, producer=8), batch(5, False), batch(6, True)]
     aborted = [AbortedTxn(pid, 1, 2, 1), AbortedTxn(pid, 5, 6, 5)]
-    log = SimpleNamespace(
-        transactions=SimpleNamespace(aborted=aborted),
-        batches_overlapping=lambda start, stop: [
-            b for b in batches if b.last_offset >= start and b.base_offset < stop])
-    kernel = SimpleNamespace(cluster=SimpleNamespace(
-        partition=lambda topic, partition: SimpleNamespace(log=log)))
+    kernel = _kernel_with_log(batches, aborted)
     reads = pd.DataFrame({"consumer": ["uncommitted", "uncommitted"], "topic": ["out", "out"],
                           "partition": [0, 0], "offset": [1, 5]})
     markers = pd.DataFrame({
@@ -462,3 +473,55 @@ def test_an_aborted_read_is_tied_to_the_retried_marker_when_the_first_lost_its_a
     found = _aborted_reads(kernel, reads, markers)
     assert [(r["first_offset"], r["cause"] and r["cause"]["seq"]) for r in found] == [(1, 10),
                                                                                       (5, 20)]
+
+
+def test_a_later_transactions_abort_marker_is_not_taken_for_an_earlier_ones():
+    """Producer 7 aborts a transaction (record 0, marker 1) and that marker is never
+    acknowledged nor retried here; it then writes record 2 in a new transaction, which an
+    acknowledged ABORT marker at 3 ends. A read of offset 0 has no marker of its own: the
+    marker at 3 follows a data batch of the producer, so it is the later transaction's
+    (``ProducerAppendInfo.appendEndTxnMarker`` ends the transaction open at its append) and
+    the read is left without a cause, while a read of offset 2 is tied to it. A retried
+    marker is the producer's next batch after the end (``TransactionMarkerRequestCompletion
+    Handler`` retries the same marker), and only an ABORT of this producer is taken."""
+    import pandas as pd
+
+    from sim.audit import _aborted_reads
+    from sim.broker.transaction_index import AbortedTxn
+
+    pid = 7
+    batch = _one_record_batch
+    aborted = [AbortedTxn(pid, 0, 1, 0), AbortedTxn(pid, 2, 3, 2)]
+    reads = pd.DataFrame({"consumer": ["uncommitted"] * 2, "topic": ["out"] * 2,
+                          "partition": [0, 0], "offset": [0, 2]})
+
+    def marker_events(kinds: list[str], offsets: list[int], producer: int = pid) -> pd.DataFrame:
+        n = len(offsets)
+        return pd.DataFrame({
+            "seq": [10 * (i + 1) for i in range(n)], "time_ms": [1000.0 * (i + 1)
+                                                                 for i in range(n)],
+            "kind": ["txn.marker"] * n, "component": ["broker-0"] * n, "detail": [""] * n,
+            "topic": ["out"] * n, "partition": [0] * n, "producer_id": [producer] * n,
+            "producer_epoch": [1] * n, "marker": kinds, "offset": offsets})
+
+    later = _kernel_with_log([batch(0, False), batch(1, True), batch(2, False),
+                              batch(3, True)], aborted)
+    found = _aborted_reads(later, reads, marker_events(["ABORT"], [3]))
+    assert [(r["first_offset"], r["cause"] and r["cause"]["seq"]) for r in found] == [
+        (0, None), (2, 10)]
+
+    # a retried marker right after the first one is taken, but only if it is an ABORT
+    retried = _kernel_with_log([batch(0, False), batch(1, True), batch(2, True),
+                                batch(3, False, producer=8)], aborted[:1])
+    found = _aborted_reads(retried, reads[:1], marker_events(["ABORT"], [2]))
+    assert [r["cause"] and r["cause"]["seq"] for r in found] == [10]
+    found = _aborted_reads(retried, reads[:1], marker_events(["COMMIT"], [2]))
+    assert [r["cause"] for r in found] == [None]
+
+    # an acknowledged marker at the transaction's end is its cause only if it is this
+    # producer's ABORT (another's, truncated by an unclean election, may have held the offset)
+    ended = _kernel_with_log([batch(0, False), batch(1, True)], aborted[:1])
+    found = _aborted_reads(ended, reads[:1], marker_events(["ABORT"], [1], producer=8))
+    assert [r["cause"] for r in found] == [None]
+    found = _aborted_reads(ended, reads[:1], marker_events(["ABORT"], [1]))
+    assert [r["cause"] and r["cause"]["seq"] for r in found] == [10]

@@ -777,7 +777,8 @@ class Producer:
             return
         attempts_left = batch.attempts < self.config["retries"]
         if self.transactions is not None:
-            retriable = self.transactions.can_retry((state.name, batch.partition), batch, error)
+            retriable = self.transactions.can_retry((state.name, batch.partition), batch, error,
+                                                    transactional=self.txn is not None)
         else:
             retriable = error in RETRIABLE
         if not attempts_left or not retriable:

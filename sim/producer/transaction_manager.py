@@ -152,13 +152,22 @@ class TransactionManager:
         if error == OUT_OF_ORDER_SEQUENCE_NUMBER or adjust_sequences:
             self.request_epoch_bump(tp)
 
-    def can_retry(self, tp: TopicPartition, batch: ProducerBatch, error: str) -> bool:
-        """Whether a batch that got ``error`` is retried (``TransactionManager.canRetry``)."""
+    def can_retry(self, tp: TopicPartition, batch: ProducerBatch, error: str,
+                  transactional: bool = False) -> bool:
+        """Whether a batch that got ``error`` is retried (``TransactionManager.canRetry``).
+
+        OUT_OF_ORDER_SEQUENCE_NUMBER for the batch after the last acknowledged one is a real
+        gap (say, an unclean election truncated acknowledged batches): an idempotent producer
+        bumps its epoch and retries; a transactional one lets the batch fail, so the
+        transaction must be aborted (the error is not retriable).
+        """
         if error != OUT_OF_ORDER_SEQUENCE_NUMBER:
             return error in RETRIABLE
         unresolved = self.unresolved.get(tp)
         if unresolved is None and (batch.sequence_reset or not self._is_next(tp, batch)):
             return True  # an earlier batch failed first: this one follows it when retried
+        if transactional:
+            return False
         if unresolved is None or batch.base_sequence == unresolved:
             self.request_epoch_bump(tp)  # a real gap: start this partition over
         return True
