@@ -1014,10 +1014,11 @@ DEFECTS: dict[str, str | None] = {
     # sequences are still in flight to 1. The empty leader has no producer state and takes
     # them; the older batches come back OUT_OF_ORDER_SEQUENCE_NUMBER, are resent under a new
     # epoch and land at 790-797: nonmonotonic-send x379 that the checker does not count as
-    # after-loss (the earlier record's offset was not reused). Not fixed
-    "disk-loss--nonmonotonic-send-producer-keeps-sending-to-unreachable-zombie": (
-        "producer keeps sending to a leader it is cut off from; the newer batches reach the "
-        "empty new leader first"),
+    # after-loss (the earlier record's offset was not reused). Fixed
+    # (sim.broker.cluster.Cluster.leader_seen_by takes the leader the reachable brokers heard
+    # from the controller, and ignores a leader of an older epoch than one seen;
+    # tests/test_client_metadata.py)
+    "disk-loss--nonmonotonic-send-producer-keeps-sending-to-unreachable-zombie": None,
     # transactions-unsafe campaign (seed 10004, schedule 9, max_faults 8, controller_cuts 2;
     # minimised from 10 fault entries to 4 network cuts): brokers 1 and 2 are cut off from
     # the controller and payments-out-1 is elected uncleanly on broker 0 (ISR [0]) at 38.3 s,

@@ -475,12 +475,15 @@ class Cluster:
         brokers it can reach — and a broker cut off from the controller still claims the
         partitions it led (a zombie leader), so the client goes there, unless the claim's
         leader epoch is older than one the client has already seen: Kafka's client ignores
-        such metadata (``Metadata.updateLatestMetadata``) and waits for the real leader.
+        such metadata (``Metadata.updateLatestMetadata``) and waits for the real leader. With
+        no claim it reaches, the client takes the leader the reachable brokers heard from the
+        controller (``_leader_in_metadata``): none, for a partition the controller took offline.
         """
         network = self.network
         seen_key = (client, part.topic, part.partition)
         seen = self._epochs_seen.get(seen_key, -1)
-        if part.leader >= 0 and network.connected(client, part.leader):
+        if (part.leader >= 0 and network.connected(client, part.leader)
+                and part.leader_epoch >= seen):
             if part.leader_epoch > seen:
                 self._epochs_seen[seen_key] = part.leader_epoch
             return part.leader
@@ -489,10 +492,29 @@ class Cluster:
                   if broker.alive and network.connected(client, broker_id)
                   and (epoch := broker.leads.get(key)) is not None and epoch >= seen]
         if not claims:
-            return part.leader
+            return self._leader_in_metadata(client, part, seen)
         epoch, broker_id = max(claims)
         self._epochs_seen[seen_key] = epoch
         return broker_id
+
+    def _leader_in_metadata(self, client: Any, part: Partition, seen: int) -> int:
+        """The leader of ``part`` in the metadata ``client`` gets from the brokers it reaches,
+        none of which claims to lead it: each answers with the leader and epoch it heard from
+        the controller (``Controller.leader_known_by``; -1 for an offline partition), and the
+        newest epoch not older than one the client has seen wins. A client that reaches no
+        broker keeps what it knew."""
+        if self.runtime is None:
+            return part.leader
+        known_by = self.runtime.controller.leader_known_by
+        network = self.network
+        heard = [(epoch, leader) for broker_id, broker in self.brokers.items()
+                 if broker.alive and network.connected(client, broker_id)
+                 for leader, epoch in [known_by(broker_id, part)] if epoch >= seen]
+        if not heard:
+            return part.leader
+        epoch, leader = max(heard)
+        self._epochs_seen[(client, part.topic, part.partition)] = epoch
+        return leader
 
     def epoch_seen_by(self, client: Any, topic: str, partition: int) -> int:
         """The newest leader epoch of a partition that ``leader_seen_by`` gave ``client``
