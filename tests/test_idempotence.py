@@ -200,13 +200,13 @@ def test_out_of_order_after_the_last_acknowledged_batch_fails_a_transactional_ba
     no RetriableException), so the batch fails and the transaction must abort; a later batch
     still waits for the earlier one. Retried, it would be refused until delivery.timeout.ms
     while commitTransaction() waits for it."""
-    tm = TransactionManager()
+    tm = TransactionManager(transactional=True)
     first, second = batch(2), batch(2)
     tm.assign_sequence(("t", 0), first)
     tm.assign_sequence(("t", 0), second)
-    assert tm.can_retry(("t", 0), second, OUT_OF_ORDER_SEQUENCE_NUMBER, transactional=True)
-    assert not tm.can_retry(("t", 0), first, OUT_OF_ORDER_SEQUENCE_NUMBER, transactional=True)
-    assert tm.can_retry(("t", 0), first, "NOT_LEADER_OR_FOLLOWER", transactional=True)
+    assert tm.can_retry(("t", 0), second, OUT_OF_ORDER_SEQUENCE_NUMBER)
+    assert not tm.can_retry(("t", 0), first, OUT_OF_ORDER_SEQUENCE_NUMBER)
+    assert tm.can_retry(("t", 0), first, "NOT_LEADER_OR_FOLLOWER")
 
 def test_an_expired_retry_leaves_the_sequence_unresolved_until_nothing_is_in_flight():
     """maybeResolveSequences: later batches acknowledged resolve it; otherwise bump the epoch."""

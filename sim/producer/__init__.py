@@ -120,7 +120,8 @@ class Producer:
         if self.partitioner is not None and hasattr(self.partitioner, "configure"):
             self.partitioner.configure({**self.config, "lab.random": kernel.spawn_rng()})
         self.idempotent = _idempotence(self.config, config or {})
-        self.transactions = TransactionManager() if self.idempotent else None
+        self.transactions = (TransactionManager(bool(self.config["transactional.id"]))
+                             if self.idempotent else None)
         self.txn = TransactionalState(self) if self.config["transactional.id"] else None
         self._progress: simpy.Event | None = None  # woken as records complete
         self.failed = 0
@@ -777,8 +778,7 @@ class Producer:
             return
         attempts_left = batch.attempts < self.config["retries"]
         if self.transactions is not None:
-            retriable = self.transactions.can_retry((state.name, batch.partition), batch, error,
-                                                    transactional=self.txn is not None)
+            retriable = self.transactions.can_retry((state.name, batch.partition), batch, error)
         else:
             retriable = error in RETRIABLE
         if not attempts_left or not retriable:

@@ -89,7 +89,8 @@ class TxnPartitionEntry:
 class TransactionManager:
     """Producer epoch and per-partition sequences of an idempotent producer."""
 
-    def __init__(self) -> None:
+    def __init__(self, transactional: bool = False) -> None:
+        self.transactional = transactional  # a transactional.id is set (isTransactional)
         self.producer_epoch = 0
         self.partitions: dict[TopicPartition, TxnPartitionEntry] = {}
         self.epoch_bump_required = False
@@ -152,8 +153,7 @@ class TransactionManager:
         if error == OUT_OF_ORDER_SEQUENCE_NUMBER or adjust_sequences:
             self.request_epoch_bump(tp)
 
-    def can_retry(self, tp: TopicPartition, batch: ProducerBatch, error: str,
-                  transactional: bool = False) -> bool:
+    def can_retry(self, tp: TopicPartition, batch: ProducerBatch, error: str) -> bool:
         """Whether a batch that got ``error`` is retried (``TransactionManager.canRetry``).
 
         OUT_OF_ORDER_SEQUENCE_NUMBER for the batch after the last acknowledged one is a real
@@ -166,7 +166,7 @@ class TransactionManager:
         unresolved = self.unresolved.get(tp)
         if unresolved is None and (batch.sequence_reset or not self._is_next(tp, batch)):
             return True  # an earlier batch failed first: this one follows it when retried
-        if transactional:
+        if self.transactional:
             return False
         if unresolved is None or batch.base_sequence == unresolved:
             self.request_epoch_bump(tp)  # a real gap: start this partition over
