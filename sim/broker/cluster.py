@@ -225,6 +225,7 @@ class FollowerState:
     last_caught_up_ms: float = 0.0
     last_fetch_leader_leo: int = 0
     last_fetch_ms: float = 0.0
+    broker_epoch: int = -1  # the incarnation of the follower's last fetch (-1: none yet)
 
 
 @dataclass

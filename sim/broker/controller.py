@@ -459,8 +459,10 @@ class Controller:
         if record.leader >= 0:
             part.last_leader = record.leader
             now = self.runtime.now_ms
-            part.followers = {b: FollowerState(last_caught_up_ms=now) for b in part.replicas
-                              if b != record.leader}
+            # Replica.resetReplicaState: caught up now if in the ISR, else never; nothing is
+            # known of a follower's process until it fetches from the new leader
+            part.followers = {b: FollowerState(last_caught_up_ms=now if b in record.isr else 0.0)
+                              for b in part.replicas if b != record.leader}
             if self._hears(record.leader):
                 self._believe(part)
 

@@ -426,6 +426,8 @@ class ReplicaManager:
                 offset = followers[b].log_end_offset
                 if offset < new_hw:
                     new_hw = offset
+        if len(isr) < len(part.replicas):  # a follower outside the ISR may be about to join it
+            new_hw = self._wait_for_joining(part, new_hw)
         hw = log.high_watermark
         if new_hw > hw:
             log.high_watermark = new_hw
@@ -440,6 +442,26 @@ class ReplicaManager:
                                        leader, new_hw)
         if self._waiting:  # else no acks=all request waits anywhere: nothing to answer
             self._check_delayed(part, hw, True)
+
+    def _wait_for_joining(self, part: Partition, new_hw: int) -> int:
+        """``new_hw``, held back to the log end of any follower outside the ISR that is caught
+        up and may join it (``Partition.maybeIncrementLeaderHW``'s
+        ``shouldWaitForReplicaToJoinIsr``): else a returning follower could chase a high
+        watermark that moves on with every append and never join.
+
+        Caught up is ``Replica.isCaughtUp``: at the leader's log end, or caught up within
+        ``replica.lag.time.max.ms``. May join is ``Partition.isReplicaIsrEligible``: registered,
+        unfenced, and its last fetch came from its current process (the broker epoch).
+        """
+        now = self.runtime.now_ms
+        lag_max = self.cluster.brokers[part.leader].config["replica.lag.time.max.ms"]
+        for b, state in part.followers.items():
+            if (state.log_end_offset < new_hw and b not in part.isr
+                    and now - state.last_caught_up_ms <= lag_max
+                    and state.broker_epoch == self.cluster.brokers[b].incarnation
+                    and self.runtime.controller.may_join_isr(b)):
+                new_hw = state.log_end_offset
+        return new_hw
 
     def set_isr(self, part: Partition, isr: list[int], reason: str) -> None:
         """Change the ISR (Kafka: AlterPartition to the controller) and re-check waiting acks."""
@@ -777,6 +799,7 @@ class ReplicaManager:
         state.last_fetch_leader_leo = leader_leo
         state.last_fetch_ms = now
         state.log_end_offset = fetch_offset
+        state.broker_epoch = self.cluster.brokers[follower].incarnation
         if (follower not in part.isr and self.runtime.controller.may_join_isr(follower)
                 and self.cluster.network.connected(part.leader, Network.CONTROLLER)
                 and fetch_offset >= log.high_watermark
