@@ -68,6 +68,8 @@ from sim.records import TopicPartition
 REQUEST_TIMEOUT_MS = 30000
 """``request.timeout.ms`` (consumer default): after an OffsetsForLeaderEpoch request, the
 partitions in it are validated again no sooner than this (``setNextAllowedRetry``)."""
+OUT_OF_RANGE_RESET = "OFFSET_OUT_OF_RANGE: auto.offset.reset="
+"""How a reset after an OFFSET_OUT_OF_RANGE fetch is traced (the policy's name follows)."""
 
 
 class SubscriptionState:
@@ -305,8 +307,7 @@ class SubscriptionState:
                 offset = self.reset_offset(tp, now_ms, position)
                 self.seek(tp, offset, now_ms)
                 if self.on_reset is not None:
-                    self.on_reset(tp, position, offset, "OFFSET_OUT_OF_RANGE: auto.offset.reset="
-                                  + self.auto_offset_reset)
+                    self.on_reset(tp, position, offset, OUT_OF_RANGE_RESET + self.auto_offset_reset)
             out.append(tp)
         return out
 

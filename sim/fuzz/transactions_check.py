@@ -44,12 +44,15 @@ read_uncommitted reader may have read the aborted copy of 3 (tied to its ABORT m
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from sim.consumer.events import CONSUMER_OFFSET_RESET
+from sim.consumer.subscription import OUT_OF_RANGE_RESET
 from sim.records import TopicPartition
 
 SAMPLE_MS = 100.0
@@ -103,10 +106,12 @@ class Truncations:
         self.ids: dict[int, str] = {}
         self.offsets: dict[tuple[str, int, int], dict[int, str]] = {}
         self.partitions: dict[tuple[str, int], str] = {}
-        for topic, partition, broker, records, _seq in kernel.replicas.truncated:
+        self.first_seq: dict[tuple[str, int], int] = {}  # the trace seq of the first truncation
+        for topic, partition, broker, records, seq in kernel.replicas.truncated:
             where = f"{topic}-{partition}"
             text = f"log.truncate of {where} on broker {broker}"
             self.partitions.setdefault((topic, partition), text)
+            self.first_seq.setdefault((topic, partition), seq)
             for offset, record_id in zip(records["offset"].tolist(),
                                          records["record_id"].tolist(), strict=True):
                 self.offsets.setdefault((topic, partition, int(offset)), {}).setdefault(
@@ -278,8 +283,13 @@ def _exactly_once(kernel: Any, app: Any, topics: list[str], cut: Truncations
     def at(record_id: int) -> str:
         return "{}-{}@{}".format(*inputs[record_id])
 
+    reread = _reread_after_truncation(kernel, app, cut)
+
     def why(record_id: int) -> str:
-        return cut.cause([record_id, *outputs_of.get(record_id, [])], inputs[record_id], read)
+        where = inputs[record_id]
+        return (cut.cause([record_id, *outputs_of.get(record_id, [])], where, read)
+                or next((text for start, stop, text in reread.get(where[:2], ())
+                         if start <= where[2] < stop), ""))
 
     unprocessed = _left_unprocessed(kernel, app)
     missing = [r for r in inputs if copies[r] == 0]
@@ -294,6 +304,35 @@ def _exactly_once(kernel: Any, app: Any, topics: list[str], cut: Truncations
                               for r in sorted(r for r, n in copies.items() if n > 1)
                               for _ in range(copies[r] - 1)],
             "eos-extra": extras}
+
+
+def _reread_after_truncation(kernel: Any, app: Any, cut: Truncations
+                             ) -> dict[tuple[str, int], list[tuple[int, int, str]]]:
+    """Input offsets the loop read again because a truncation took an input partition's log
+    end below its position: (topic, partition) → [(first, stop, cause)].
+
+    A position set without a leader epoch is not validated after a leader change
+    (``SubscriptionState.validatePosition``): the loop's seek back after an abort
+    (``KafkaConsumer.seek(tp, offset)``), or a committed offset stored without its epoch
+    (``OffsetAndMetadata(offset)``, as Kafka's examples commit). Past a truncated log end the
+    fetch is OFFSET_OUT_OF_RANGE and ``auto.offset.reset`` moves the position back (to the log
+    start with ``earliest``), so inputs whose outputs were committed are processed again.
+    """
+    groups = {c.group_id for c in kernel.clients if getattr(c, "app", None) is app}
+    frame = kernel.trace.frame(CONSUMER_OFFSET_RESET)
+    found: dict[tuple[str, int], list[tuple[int, int, str]]] = {}
+    if frame.empty:
+        return found
+    for seq, group, topic, partition, old, new, reason in zip(
+            frame["seq"], frame["group"], frame["topic"], frame["partition"],
+            frame["from_offset"], frame["offset"], frame["reason"], strict=True):
+        where = (topic, int(partition))
+        if (group in groups and str(reason).startswith(OUT_OF_RANGE_RESET)
+                and int(seq) > cut.first_seq.get(where, math.inf) and int(new) < int(old)):
+            found.setdefault(where, []).append(
+                (int(new), int(old), f"{cut.partitions[where]}: the loop's position {int(old)} "
+                                     f"was past the log end, reset to {int(new)}"))
+    return found
 
 
 def _early_reads(kernel: Any, reads: Any, committed: set[str], topics: list[str]
