@@ -140,6 +140,33 @@ def test_a_bad_number_option_is_refused_before_any_work(
     assert_one_line_error(*cli(*argv, cwd=tmp_path), *fragments)
 
 
+def test_a_memory_limit_beyond_what_the_kernel_takes_is_refused(tmp_path: Path) -> None:
+    """--memory-mb 99999999999999999 used to be accepted: setrlimit overflowed in every
+    submission's process, and a solved notebook got 0 points for "the notebook's process
+    ended before grading was over"."""
+    (tmp_path / "subs").mkdir()
+    assert_one_line_error(*cli("grade", "subs", "--out", "g.csv", "--memory-mb",
+                               "99999999999999999", cwd=tmp_path),
+                          "--memory-mb 99999999999999999", "at most")
+    assert not (tmp_path / "g.csv").exists()
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    pytest.param(["--out", "subs"], ["--out subs is a folder"], id="out is a folder"),
+    pytest.param(["--out", "afile/g.csv"], ["--out", "afile"], id="out under a file"),
+    pytest.param(["--out", "g.csv", "--feedback", "afile"], ["--feedback", "afile"],
+                 id="feedback is a file"),
+])
+def test_grade_outputs_that_cannot_be_written_are_refused_before_grading(
+    tmp_path: Path, argv: list[str], fragments: list[str]
+) -> None:
+    """These were tracebacks; the feedback folder's only after every submission was graded."""
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    assert_one_line_error(*cli("grade", "subs", *argv, cwd=tmp_path), *fragments)
+    assert not (tmp_path / "g.csv").exists()
+
+
 # --- Files that are not scenarios ----------------------------------------------------------------
 
 
