@@ -159,6 +159,8 @@ def test_cli_standalone_runs_the_quickstart(tmp_path):
     ["connect", "standalone", "missing.properties", "also-missing.properties"],
     ["connect", "serve", "--speed", "0"],
     ["connect", "standalone", "w.properties", "c.properties", "--until-ms", "nan"],
+    # used to run for hours (a simulated day costs about a second)
+    ["connect", "standalone", "w.properties", "c.properties", "--until-ms", "1e300"],
 ])
 def test_cli_mistakes_are_one_error_line_and_exit_2(tmp_path, args):
     (tmp_path / "w.properties").write_text("key.converter=org.apache.kafka.connect.json."
