@@ -164,6 +164,17 @@ def test_scenario_own_faults_over_a_grid_match_its_audit():
     assert table["cause"].tolist() == ["unclean-election", ""]
 
 
+def test_a_scenario_without_duration_runs_to_its_end_like_run():
+    """keyed has no duration_ms: each run used to be ``raised`` (the guard compared None with
+    a float); now it runs until only housekeeping is left, as ``python -m sim run`` does."""
+    loaded = scenarios.load("keyed")
+    assert loaded.duration_ms is None
+    table = sweep("keyed", grid={"acks": ["1", "all"]}, records=500, progress=False)
+    assert table["raised"].tolist() == [False, False]
+    assert table["error"].tolist() == ["", ""]
+    assert table["acknowledged"].tolist() == table["sent"].tolist() == [500, 500]
+
+
 def run_cli(*argv: str, hash_seed: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": hash_seed,
            "PYTHONIOENCODING": "utf-8"}
