@@ -47,14 +47,23 @@ async def json_body(request: Request, kind: type = dict) -> Any:
     """The request's JSON, or a 400 naming what is wrong."""
     raw = await request.body()
     try:
-        body = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = json.loads(raw or b"null", parse_constant=_not_a_json_number)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
         raise BadRequestError(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("Request body is not valid JSON: nested too deeply") from None
     if not isinstance(body, kind):
         expected = "a JSON object" if kind is dict else "a JSON array"
         raise BadRequestError(f"Request body must be {expected}, but got "
                               f"{type(body).__name__ if body is not None else 'nothing'}.")
     return body
+
+
+def _not_a_json_number(token: str) -> Any:
+    """NaN and Infinity are not JSON; Jackson refuses them (its ALLOW_NON_NUMERIC_NUMBERS is off
+    by default) where Python's json would read them, and a stored NaN then broke every later
+    answer that included it."""
+    raise ValueError(f"{token} is not a JSON number")
 
 
 def cluster_id(seed: int) -> str:
