@@ -317,6 +317,50 @@ def test_source_offsets_kip_875(api):
     assert c.get("/connectors/s/offsets").json() == {"offsets": []}
 
 
+@pytest.mark.parametrize(("offset", "partition", "message"), [
+    ({"position": "4"}, None, "The value for the 'position' key in the offset is expected to be "
+                              "a Long value"),
+    ({"position": 4.5}, None, "expected to be a Long value"),
+    ({"position": 10**30}, None, "expected to be a Long value"),  # Jackson: a BigInteger
+    ({"position": True}, None, "expected to be a Long value"),
+    ({"position": -5}, None, "The value for the 'position' key in the offset should be a "
+                             "non-negative value"),
+    ({"pos": 4}, None, "Offset objects should either be null or contain the key 'position'"),
+    ({"position": 4}, {"file": "x"}, "Partition objects should contain the key 'filename'"),
+])
+def test_file_source_refuses_offsets_it_could_not_resume_from(api, offset, partition, message):
+    """FileStreamSourceConnector.alterOffsets: a position is a long ≥ 0 under a filename; its
+    ConnectException is a 500 (ConnectExceptionMapper). These were stored: "4" and 4.5 failed
+    the task on resume, 1e400 (infinity) made every later GET /offsets a 500."""
+    h, c, tmp = api
+    create(c, file_source("s", tmp / "test.txt"))
+    run(h, 11_000)
+    c.put("/connectors/s/stop")
+    before = c.get("/connectors/s/offsets").json()
+    partition = partition or {"filename": str(tmp / "test.txt")}
+    response = c.patch("/connectors/s/offsets",
+                       json={"offsets": [{"partition": partition, "offset": offset}]})
+    assert response.status_code == 500
+    assert message in response.json()["message"]
+    assert c.get("/connectors/s/offsets").json() == before
+    # a reset (null offset) of any partition is always allowed
+    reset = c.patch("/connectors/s/offsets", json={"offsets": [{"partition": partition,
+                                                                "offset": None}]})
+    assert reset.status_code == 200
+
+
+def test_file_source_reading_stdin_has_no_offsets_to_alter(api):
+    """Without ``file`` the source reads stdin and tracks no offsets (alterOffsets refuses)."""
+    _, c, _ = api
+    create(c, {"name": "s", "config": {"connector.class": "FileStreamSource", "topic": "t"}})
+    c.put("/connectors/s/stop")
+    response = c.patch("/connectors/s/offsets", json={"offsets": [
+        {"partition": {"filename": "x"}, "offset": {"position": 1}}]})
+    assert response.status_code == 500
+    assert response.json()["message"].startswith("Offsets cannot be modified if the 'file' "
+                                                  "configuration is unspecified.")
+
+
 def test_sink_offsets_are_the_consumer_groups(api):
     """Sink offsets use SinkUtils' keys (kafka_topic, kafka_partition, kafka_offset) and are the
     committed offsets of group connect-<name>; altering them makes the sink read again."""
