@@ -99,6 +99,36 @@ def test_a_missing_name_fails_validation_like_kafka(api):
         response.json()["message"])
 
 
+def test_a_name_with_control_characters_fails_validation_like_kafka(api):
+    """ConnectorConfig's name: NonEmptyStringWithoutControlChars. A newline or NUL in a name
+    was accepted, and broke every line of output naming the connector."""
+    h, c, tmp = api
+    response = c.post("/connectors", json=file_source("bad\nname\x00", tmp / "test.txt"))
+    assert response.status_code == 400
+    assert ("Invalid value bad\nname\x00 for configuration name: String may not contain "
+            "control sequences but had the following ASCII chars: 10, 0") in (
+        response.json()["message"])
+    assert h.connectors() == []
+
+
+@pytest.mark.parametrize(("name", "location"), [
+    ("café", "/connectors/caf%C3%A9"),
+    ("名前", "/connectors/%E5%90%8D%E5%89%8D"),
+    ("a b?c", "/connectors/a%20b%3Fc"),
+    ("x:y@z", "/connectors/x:y@z"),
+])
+def test_location_of_a_name_outside_ascii_is_percent_encoded(api, name, location):
+    """UriBuilder.path percent-encodes the name in Location. A non-ASCII name used to be a 500
+    (a header is bytes) after the connector had been created."""
+    h, c, tmp = api
+    response = c.post("/connectors", json=file_source(name, tmp / "test.txt"))
+    assert response.status_code == 201
+    assert response.headers["Location"] == location
+    assert c.get(location).json()["name"] == name
+    assert c.put(location + "/config", json=response.json()["config"]).status_code == 200
+    assert h.connectors() == [name]
+
+
 def test_list_and_expand(api):
     """listConnectors: names; any ``expand`` gives an object keyed by name, unknown values
     ignored."""

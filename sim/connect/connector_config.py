@@ -16,7 +16,7 @@ from sim.connect.config_def import (
     ConfigValue,
     at_least,
     config_infos,
-    non_empty_string,
+    non_empty_string_without_control_chars,
     one_of,
 )
 from sim.connect.errors import BadRequestError, ConnectError
@@ -27,8 +27,8 @@ def connector_config_def(sink: bool) -> ConfigDef:
     """``ConnectorConfig.configDef()`` (+ ``SinkConnectorConfig`` for sinks)."""
     d = (ConfigDef()
          .define("name", "STRING", NO_DEFAULT, "HIGH", "Globally unique name to use for this "
-                 "connector.", validator=non_empty_string, group="Common",
-                 display_name="Connector name")
+                 "connector.", validator=non_empty_string_without_control_chars,
+                 group="Common", display_name="Connector name")
          .define("connector.class", "STRING", NO_DEFAULT, "HIGH", "Name or alias of the class "
                  "for this connector.", group="Common", display_name="Connector class")
          .define("tasks.max", "INT", 1, "HIGH", "Maximum number of tasks to use for this "

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,6 +32,8 @@ from sim.connect.plugins import VERSION
 from sim.errors import ConfigError, KafkaLabError
 
 HEALTHY = "Worker has completed startup and is ready to handle requests."
+PATH_SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
+"""What a URL path segment may hold unencoded besides letters and digits (RFC 3986 pchar)."""
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -158,7 +161,7 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
         config = _with_name(name, config)
         _, info = herder.put_connector_config(name, config, allow_replace=False,
                                               initial_state=state)
-        return JSONResponse(info, status_code=201, headers={"Location": f"/connectors/{name}"})
+        return JSONResponse(info, status_code=201, headers={"Location": _location(name)})
 
     def get_connector(r: Request, _b: Any) -> Response:
         return JSONResponse(herder.connector_info(r.path_params["name"]))
@@ -171,7 +174,7 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
         created, info = herder.put_connector_config(name, _with_name(name, body),
                                                     allow_replace=True)
         if created:
-            return JSONResponse(info, status_code=201, headers={"Location": f"/connectors/{name}"})
+            return JSONResponse(info, status_code=201, headers={"Location": _location(name)})
         return JSONResponse(info)
 
     def patch_config(r: Request, body: dict[str, Any]) -> Response:
@@ -308,6 +311,13 @@ def _with_name(name: str, config: dict[str, Any]) -> dict[str, Any]:
         raise BadRequestError(f"Connector name configuration ({config['name']}) doesn't match "
                               f"connector name in the URL ({name})")
     return {**config, "name": name}
+
+
+def _location(name: str) -> str:
+    """The new connector's URL path, percent-encoded as JAX-RS's ``UriBuilder.path`` makes it:
+    a header holds only ASCII, and a name such as "名前" failed the answer after the connector
+    was created."""
+    return f"/connectors/{quote(name, safe=PATH_SEGMENT_SAFE)}"
 
 
 def _normalised(name: str) -> str:
