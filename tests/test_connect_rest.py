@@ -562,6 +562,10 @@ def snapshot(h):
                             b' "topics": "t", "transforms": "a", "transforms.a.type": "Nope"}}'),
     ("POST", "/connectors", b'{"name": "a/b", "config": {"connector.class": "FileStreamSink",'
                             b' "topics": "t"}}'),
+    # a CLASS key: Kafka's validation refuses a class it cannot load (this was created, and
+    # its task failed at start)
+    ("POST", "/connectors", b'{"name": "x", "config": {"connector.class": "FileStreamSink",'
+                            b' "topics": "t", "key.converter": "NoSuchConverter"}}'),
     ("PUT", "/connectors/s/config", b"\xff\xfe"),
     ("PUT", "/connectors/s/config", b'{"connector.class": "FileStreamSource", "topic": ""}'),
     ("PUT", "/connectors/s/config", b'{"tasks.max": "-1", "connector.class": "FileStreamSource",'
