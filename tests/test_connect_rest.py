@@ -542,6 +542,26 @@ def test_unknown_paths_and_methods_get_error_bodies(api):
                                               "message": "HTTP 405 Method Not Allowed"}
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain",
+                                          "application/xml; charset=utf-8"])
+def test_a_body_that_is_not_declared_json_is_415(api, content_type):
+    """ConnectorsResource is @Consumes(APPLICATION_JSON): Jersey answers another declared type
+    with 415 (the classic answer to curl --data without -H 'Content-Type: application/json');
+    such a body used to be read as JSON and the connector created."""
+    h, c, tmp = api
+    body = json.dumps(file_source("s", tmp / "test.txt")).encode()
+    response = c.post("/connectors", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 415
+    assert response.json() == {"error_code": 415, "message": "HTTP 415 Unsupported Media Type"}
+    assert h.connectors() == []
+    for declared in ("application/json; charset=UTF-8", None):
+        headers = {"Content-Type": declared} if declared else {}
+        name = f"s{len(h.connectors())}"
+        response = c.post("/connectors", headers=headers,
+                          content=json.dumps(file_source(name, tmp / "test.txt")).encode())
+        assert response.status_code == 201, declared
+
+
 def snapshot(h):
     return copy.deepcopy((h.configs, h.targets, h.tasks,
                           {n: h.connector_status(n) for n in h.connectors()}))

@@ -46,6 +46,18 @@ def flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").strip().lower() == "true"
 
 
+def check_media_type(request: Request) -> None:
+    """``@Consumes(APPLICATION_JSON)``: a body declared as another type (curl's ``--data``
+    without ``-H 'Content-Type: application/json'`` sends a form) is a 415; no declared
+    type is read as JSON."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media not in ("application/json", "application/*", "*/*"):
+        raise ConnectRestError("HTTP 415 Unsupported Media Type", 415)
+
+
 async def json_body(request: Request, kind: type = dict) -> Any:
     """The request's JSON, or a 400 naming what is wrong."""
     raw = await request.body()
@@ -101,6 +113,7 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
             try:
                 body = None
                 if request.method in ("POST", "PUT", "PATCH") and fn.__name__ in bodies:
+                    check_media_type(request)
                     body = await json_body(request, bodies[fn.__name__])
                 with guard:
                     return fn(request, body)
