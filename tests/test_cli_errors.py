@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -416,6 +417,39 @@ def test_a_scenario_too_big_to_simulate_is_refused_at_once(
 
 DEEP = 5000
 """Levels of hostile nesting: the text goes on far past ``MAX_NESTING``."""
+
+
+def _laughs(levels: int) -> str:
+    """A list anchored at each level and aliased ten times by the next: ``10**levels`` values
+    in a few hundred bytes."""
+    text = "&a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+    for level in range(1, levels):
+        text = f"&a{level} [{text}, " + ", ".join([f"*a{level - 1}"] * 9) + "]"
+    return text
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    pytest.param(GOOD.replace("rate_per_s: 10000}", "rate_per_s: 10000, keys: {uniform: "
+                              + _laughs(9) + "}}"),
+                 ["YAML aliases", "1,111,111,1", "at most 2,000,000"], id="a billion laughs"),
+    pytest.param(GOOD.replace("topics: [", "topics: &t [").replace(
+        "partitions: 3}", "partitions: 3, configs: {x: *t}}"),
+                 ["a YAML alias", "holds it"], id="an alias inside its anchor"),
+])
+def test_yaml_aliases_that_expand_without_end_are_refused_at_once(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    """A 600-byte file whose aliases stand for a billion values ran for hours (walked while
+    validated, and printed in the error); a list that holds itself was walked by luck."""
+    started = time.monotonic()
+    assert_one_line_error(*cli("run", scenario(tmp_path, text)), *fragments)
+    assert time.monotonic() - started < 30
+
+
+def test_aliases_that_share_a_config_still_load(tmp_path: Path) -> None:
+    text = GOOD.replace("- config: {client.id: app}", "- config: &c {client.id: app}") + (
+        "  - config: *c\n    workload: {topic: orders, records: 20, rate_per_s: 10000}\n")
+    assert len(scenarios.load(scenario(tmp_path, text)).producers) == 2
 
 
 @pytest.mark.parametrize(("text", "line", "column"), [
