@@ -260,6 +260,9 @@ def _exercises(action: str, solutions: Path, exercises: Path) -> int:
     if not solutions.is_dir():
         raise KafkaLabError(f"{solutions}/ is not a folder: run this from the repository's root "
                             "(where solutions/ is) or name it with --solutions DIR.")
+    if exercises.exists() and not exercises.is_dir():
+        raise KafkaLabError(f"--exercises {exercises} is a file, not a folder; name the folder "
+                            "the exercises go to.")
     if action == "check" and not exercises.is_dir():
         raise KafkaLabError(f"{exercises}/ is not a folder: build it with python -m sim "
                             "exercises build, or name it with --exercises DIR.")

@@ -687,6 +687,14 @@ def test_exercises_check_without_the_folders_is_an_error(tmp_path: Path) -> None
                           "is not a folder")
 
 
+def test_exercises_build_into_a_file_is_an_error(tmp_path: Path) -> None:
+    """It was a FileExistsError traceback from mkdir."""
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    assert_one_line_error(*cli("exercises", "build", "--exercises", "afile", cwd=tmp_path),
+                          "--exercises afile is a file")
+
+
 def test_exercises_check_without_exercises_says_to_build(tmp_path: Path) -> None:
     """solutions/ but no exercises/: an error saying how to build them."""
     (tmp_path / "solutions").mkdir()
