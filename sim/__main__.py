@@ -40,6 +40,9 @@ from sim.errors import KafkaLabError
 from sim.fuzz.generator import PROFILES
 
 TOUR = Path("notebooks", "00_tour.ipynb")
+MAX_MEMORY_MB = (2**63 - 1) >> 20
+"""The largest ``--memory-mb`` an address-space limit (a signed 64-bit ``rlim_t``) holds: a
+larger one made every submission's process fail to start, graded as the student's error."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -257,6 +260,9 @@ def _exercises(action: str, solutions: Path, exercises: Path) -> int:
     if not solutions.is_dir():
         raise KafkaLabError(f"{solutions}/ is not a folder: run this from the repository's root "
                             "(where solutions/ is) or name it with --solutions DIR.")
+    if exercises.exists() and not exercises.is_dir():
+        raise KafkaLabError(f"--exercises {exercises} is a file, not a folder; name the folder "
+                            "the exercises go to.")
     if action == "check" and not exercises.is_dir():
         raise KafkaLabError(f"{exercises}/ is not a folder: build it with python -m sim "
                             "exercises build, or name it with --exercises DIR.")
@@ -280,9 +286,9 @@ def _grade(args: argparse.Namespace) -> int:
     for option, value in (("--timeout", args.timeout), ("--cell-timeout", args.cell_timeout)):
         if not 0 < value < math.inf:
             raise KafkaLabError(f"{option} {value}: give a number of seconds > 0.")
-    if args.memory_mb < 1:
+    if not 1 <= args.memory_mb <= MAX_MEMORY_MB:
         raise KafkaLabError(f"--memory-mb {args.memory_mb}: give the megabytes each process "
-                            "may use (at least 1; default 2048).")
+                            f"may use (at least 1, at most {MAX_MEMORY_MB}; default 2048).")
     if not args.directory.is_dir():
         raise KafkaLabError(f"{args.directory} is not a folder of submitted notebooks.")
     folder = args.directory.resolve()
@@ -292,6 +298,7 @@ def _grade(args: argparse.Namespace) -> int:
                             "folder, or as python -I -m sim grade ...")
     if args.jobs is not None and args.jobs < 1:
         raise KafkaLabError(f"--jobs {args.jobs}: grade at least one submission at a time.")
+    _check_grade_outputs(args.out, args.feedback)
     table = grade_directory(args.directory, args.out, timeout_s=args.timeout,
                             feedback_dir=args.feedback, cell_timeout_s=args.cell_timeout,
                             jobs=args.jobs, memory_bytes=args.memory_mb << 20)
@@ -299,6 +306,22 @@ def _grade(args: argparse.Namespace) -> int:
     print(totals.to_string())
     print(f"wrote {args.out}")
     return 0
+
+
+def _check_grade_outputs(out: Path, feedback: Path | None) -> None:
+    """Make the folders of ``--out`` and ``--feedback`` now, so that a path that cannot be
+    written is refused before the submissions are graded rather than after."""
+    if out.is_dir():
+        raise KafkaLabError(f"--out {out} is a folder; give the grade table's file name, e.g. "
+                            "grades.csv.")
+    for option, folder in (("--out", out.parent), ("--feedback", feedback)):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KafkaLabError(f"{option}: cannot make the folder {folder}: "
+                                f"{exc.strerror}.") from None
 
 
 def _lab_root() -> Path:

@@ -77,6 +77,12 @@ class ConfigKey:
                     f"Invalid value {value!r} for configuration {self.name}: {problem} "
                     f"({where} config; {self.doc})"
                 )
+        if isinstance(value, int) and not isinstance(value, bool) and not (
+                -2**63 <= value < 2**63):
+            raise ConfigError(
+                f"Invalid value {value!r} for configuration {self.name}: not a number of type "
+                f"LONG, Kafka's widest (at most 2**63 - 1) ({where} config; {self.doc})"
+            )
         return value
 
 
@@ -93,6 +99,11 @@ def _coerce(key: ConfigKey, value: Any, where: str) -> Any:
     if float in types and isinstance(value, int):
         return float(value)
     if (int in types or float in types) and isinstance(value, str):
+        if int in types:
+            try:
+                return int(value)  # exactly, as Long.parseLong: float() rounds past 2**53
+            except ValueError:
+                pass
         try:
             number = float(value)
         except ValueError:

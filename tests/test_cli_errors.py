@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,6 +139,33 @@ def test_a_bad_number_option_is_refused_before_any_work(
     -5 minimising runs as none)."""
     (tmp_path / "subs").mkdir()
     assert_one_line_error(*cli(*argv, cwd=tmp_path), *fragments)
+
+
+def test_a_memory_limit_beyond_what_the_kernel_takes_is_refused(tmp_path: Path) -> None:
+    """--memory-mb 99999999999999999 used to be accepted: setrlimit overflowed in every
+    submission's process, and a solved notebook got 0 points for "the notebook's process
+    ended before grading was over"."""
+    (tmp_path / "subs").mkdir()
+    assert_one_line_error(*cli("grade", "subs", "--out", "g.csv", "--memory-mb",
+                               "99999999999999999", cwd=tmp_path),
+                          "--memory-mb 99999999999999999", "at most")
+    assert not (tmp_path / "g.csv").exists()
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    pytest.param(["--out", "subs"], ["--out subs is a folder"], id="out is a folder"),
+    pytest.param(["--out", "afile/g.csv"], ["--out", "afile"], id="out under a file"),
+    pytest.param(["--out", "g.csv", "--feedback", "afile"], ["--feedback", "afile"],
+                 id="feedback is a file"),
+])
+def test_grade_outputs_that_cannot_be_written_are_refused_before_grading(
+    tmp_path: Path, argv: list[str], fragments: list[str]
+) -> None:
+    """These were tracebacks; the feedback folder's only after every submission was graded."""
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    assert_one_line_error(*cli("grade", "subs", *argv, cwd=tmp_path), *fragments)
+    assert not (tmp_path / "g.csv").exists()
 
 
 # --- Files that are not scenarios ----------------------------------------------------------------
@@ -391,6 +419,39 @@ DEEP = 5000
 """Levels of hostile nesting: the text goes on far past ``MAX_NESTING``."""
 
 
+def _laughs(levels: int) -> str:
+    """A list anchored at each level and aliased ten times by the next: ``10**levels`` values
+    in a few hundred bytes."""
+    text = "&a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+    for level in range(1, levels):
+        text = f"&a{level} [{text}, " + ", ".join([f"*a{level - 1}"] * 9) + "]"
+    return text
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    pytest.param(GOOD.replace("rate_per_s: 10000}", "rate_per_s: 10000, keys: {uniform: "
+                              + _laughs(9) + "}}"),
+                 ["YAML aliases", "1,111,111,1", "at most 2,000,000"], id="a billion laughs"),
+    pytest.param(GOOD.replace("topics: [", "topics: &t [").replace(
+        "partitions: 3}", "partitions: 3, configs: {x: *t}}"),
+                 ["a YAML alias", "holds it"], id="an alias inside its anchor"),
+])
+def test_yaml_aliases_that_expand_without_end_are_refused_at_once(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    """A 600-byte file whose aliases stand for a billion values ran for hours (walked while
+    validated, and printed in the error); a list that holds itself was walked by luck."""
+    started = time.monotonic()
+    assert_one_line_error(*cli("run", scenario(tmp_path, text)), *fragments)
+    assert time.monotonic() - started < 30
+
+
+def test_aliases_that_share_a_config_still_load(tmp_path: Path) -> None:
+    text = GOOD.replace("- config: {client.id: app}", "- config: &c {client.id: app}") + (
+        "  - config: *c\n    workload: {topic: orders, records: 20, rate_per_s: 10000}\n")
+    assert len(scenarios.load(scenario(tmp_path, text)).producers) == 2
+
+
 @pytest.mark.parametrize(("text", "line", "column"), [
     pytest.param(GOOD + "description: " + "[" * DEEP + "]" * DEEP + "\n",
                  7, len("description: ") + MAX_NESTING, id="flow lists"),
@@ -624,6 +685,14 @@ def test_exercises_check_without_the_folders_is_an_error(tmp_path: Path) -> None
     """Neither solutions/ nor exercises/ here: an error, not "in step"."""
     assert_one_line_error(*cli("exercises", "check", cwd=tmp_path), "solutions/",
                           "is not a folder")
+
+
+def test_exercises_build_into_a_file_is_an_error(tmp_path: Path) -> None:
+    """It was a FileExistsError traceback from mkdir."""
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    assert_one_line_error(*cli("exercises", "build", "--exercises", "afile", cwd=tmp_path),
+                          "--exercises afile is a file")
 
 
 def test_exercises_check_without_exercises_says_to_build(tmp_path: Path) -> None:

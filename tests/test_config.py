@@ -236,6 +236,24 @@ def test_an_int_and_its_decimal_string_parse_alike(n: int) -> None:
     assert PRODUCER.parse({"batch.size": str(n)}) == PRODUCER.parse({"batch.size": n})
 
 
+@given(st.integers(min_value=2**53, max_value=2**63 - 1))
+def test_a_long_as_text_is_read_exactly(n: int) -> None:
+    """Long.parseLong reads every digit; going through a float rounded past 2**53 (text
+    9007199254740993 became 9007199254740992)."""
+    assert PRODUCER.parse({"batch.size": str(n)})["batch.size"] == n
+
+
+@pytest.mark.parametrize(("table", "name"), [(PRODUCER, "batch.size"), (PRODUCER, "linger.ms"),
+                                             (TOPIC, "retention.ms")])
+@pytest.mark.parametrize("value", [2**63, 10**30, "99999999999999999999"])
+def test_a_number_wider_than_a_java_long_is_refused(table: ConfigDef, name: str,
+                                                    value: Any) -> None:
+    """No Kafka config holds more than a LONG (ConfigDef's parseType refuses the rest); these
+    were accepted and run with."""
+    with pytest.raises(ConfigError, match=rf"configuration {name}: not a number of type LONG"):
+        table.parse({name: value})
+
+
 @given(st.integers(max_value=-1))
 def test_negative_linger_is_always_rejected(n: int) -> None:
     """No negative linger.ms is accepted, as a number or as text."""

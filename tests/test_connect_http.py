@@ -17,6 +17,7 @@ from kafka_connect import KafkaConnect
 from sim.connect import serve
 from sim.errors import ConfigError
 from tests.connect_support import herder
+from tests.test_cli_errors import assert_one_line_error, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,6 +160,8 @@ def test_cli_standalone_runs_the_quickstart(tmp_path):
     ["connect", "standalone", "missing.properties", "also-missing.properties"],
     ["connect", "serve", "--speed", "0"],
     ["connect", "standalone", "w.properties", "c.properties", "--until-ms", "nan"],
+    # used to run for hours (a simulated day costs about a second)
+    ["connect", "standalone", "w.properties", "c.properties", "--until-ms", "1e300"],
 ])
 def test_cli_mistakes_are_one_error_line_and_exit_2(tmp_path, args):
     (tmp_path / "w.properties").write_text("key.converter=org.apache.kafka.connect.json."
@@ -171,6 +174,34 @@ def test_cli_mistakes_are_one_error_line_and_exit_2(tmp_path, args):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(("offsets", "connector", "fragments"), [
+    pytest.param(None, b"\xff\xfename=x\n", ["c.properties", "not a text file", "0xff"],
+                 id="binary connector file"),
+    pytest.param(b"{not json", None, ["offsets.json cannot be read as stored offsets"],
+                 id="offsets file not JSON"),
+    pytest.param(b"[1, 2]", None, ["offsets.json holds list"], id="offsets file a list"),
+    pytest.param(b"\xff", None, ["offsets.json cannot be read"], id="offsets file binary"),
+    pytest.param("folder", None, ["offsets.json is not a file"], id="offsets file a folder"),
+])
+def test_unreadable_files_are_one_error_line(tmp_path, offsets, connector, fragments):
+    """FileOffsetBackingStore.load stops the worker with a ConnectException for a file it
+    cannot read; these were tracebacks (UnicodeDecodeError, JSONDecodeError, IsADirectoryError)
+    or a list taken for the offsets."""
+    store = tmp_path / "offsets.json"
+    if offsets == "folder":
+        store.mkdir()
+    elif offsets is not None:
+        store.write_bytes(offsets)
+    (tmp_path / "w.properties").write_text(
+        "key.converter=org.apache.kafka.connect.storage.StringConverter\n"
+        "value.converter=org.apache.kafka.connect.storage.StringConverter\n"
+        f"offset.storage.file.filename={store}\n")
+    (tmp_path / "c.properties").write_bytes(connector or b"name=x\nconnector.class="
+                                            b"FileStreamSink\ntopics=t\n")
+    assert_one_line_error(*cli("connect", "standalone", "w.properties", "c.properties",
+                               "--until-ms", "100", cwd=tmp_path), *fragments)
 
 
 def test_a_distributed_follower_over_http_forwards_to_the_leader(tmp_path):

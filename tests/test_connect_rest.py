@@ -99,6 +99,36 @@ def test_a_missing_name_fails_validation_like_kafka(api):
         response.json()["message"])
 
 
+def test_a_name_with_control_characters_fails_validation_like_kafka(api):
+    """ConnectorConfig's name: NonEmptyStringWithoutControlChars. A newline or NUL in a name
+    was accepted, and broke every line of output naming the connector."""
+    h, c, tmp = api
+    response = c.post("/connectors", json=file_source("bad\nname\x00", tmp / "test.txt"))
+    assert response.status_code == 400
+    assert ("Invalid value bad\nname\x00 for configuration name: String may not contain "
+            "control sequences but had the following ASCII chars: 10, 0") in (
+        response.json()["message"])
+    assert h.connectors() == []
+
+
+@pytest.mark.parametrize(("name", "location"), [
+    ("café", "/connectors/caf%C3%A9"),
+    ("名前", "/connectors/%E5%90%8D%E5%89%8D"),
+    ("a b?c", "/connectors/a%20b%3Fc"),
+    ("x:y@z", "/connectors/x:y@z"),
+])
+def test_location_of_a_name_outside_ascii_is_percent_encoded(api, name, location):
+    """UriBuilder.path percent-encodes the name in Location. A non-ASCII name used to be a 500
+    (a header is bytes) after the connector had been created."""
+    h, c, tmp = api
+    response = c.post("/connectors", json=file_source(name, tmp / "test.txt"))
+    assert response.status_code == 201
+    assert response.headers["Location"] == location
+    assert c.get(location).json()["name"] == name
+    assert c.put(location + "/config", json=response.json()["config"]).status_code == 200
+    assert h.connectors() == [name]
+
+
 def test_list_and_expand(api):
     """listConnectors: names; any ``expand`` gives an object keyed by name, unknown values
     ignored."""
@@ -317,6 +347,50 @@ def test_source_offsets_kip_875(api):
     assert c.get("/connectors/s/offsets").json() == {"offsets": []}
 
 
+@pytest.mark.parametrize(("offset", "partition", "message"), [
+    ({"position": "4"}, None, "The value for the 'position' key in the offset is expected to be "
+                              "a Long value"),
+    ({"position": 4.5}, None, "expected to be a Long value"),
+    ({"position": 10**30}, None, "expected to be a Long value"),  # Jackson: a BigInteger
+    ({"position": True}, None, "expected to be a Long value"),
+    ({"position": -5}, None, "The value for the 'position' key in the offset should be a "
+                             "non-negative value"),
+    ({"pos": 4}, None, "Offset objects should either be null or contain the key 'position'"),
+    ({"position": 4}, {"file": "x"}, "Partition objects should contain the key 'filename'"),
+])
+def test_file_source_refuses_offsets_it_could_not_resume_from(api, offset, partition, message):
+    """FileStreamSourceConnector.alterOffsets: a position is a long ≥ 0 under a filename; its
+    ConnectException is a 500 (ConnectExceptionMapper). These were stored: "4" and 4.5 failed
+    the task on resume, 1e400 (infinity) made every later GET /offsets a 500."""
+    h, c, tmp = api
+    create(c, file_source("s", tmp / "test.txt"))
+    run(h, 11_000)
+    c.put("/connectors/s/stop")
+    before = c.get("/connectors/s/offsets").json()
+    partition = partition or {"filename": str(tmp / "test.txt")}
+    response = c.patch("/connectors/s/offsets",
+                       json={"offsets": [{"partition": partition, "offset": offset}]})
+    assert response.status_code == 500
+    assert message in response.json()["message"]
+    assert c.get("/connectors/s/offsets").json() == before
+    # a reset (null offset) of any partition is always allowed
+    reset = c.patch("/connectors/s/offsets", json={"offsets": [{"partition": partition,
+                                                                "offset": None}]})
+    assert reset.status_code == 200
+
+
+def test_file_source_reading_stdin_has_no_offsets_to_alter(api):
+    """Without ``file`` the source reads stdin and tracks no offsets (alterOffsets refuses)."""
+    _, c, _ = api
+    create(c, {"name": "s", "config": {"connector.class": "FileStreamSource", "topic": "t"}})
+    c.put("/connectors/s/stop")
+    response = c.patch("/connectors/s/offsets", json={"offsets": [
+        {"partition": {"filename": "x"}, "offset": {"position": 1}}]})
+    assert response.status_code == 500
+    assert response.json()["message"].startswith("Offsets cannot be modified if the 'file' "
+                                                  "configuration is unspecified.")
+
+
 def test_sink_offsets_are_the_consumer_groups(api):
     """Sink offsets use SinkUtils' keys (kafka_topic, kafka_partition, kafka_offset) and are the
     committed offsets of group connect-<name>; altering them makes the sink read again."""
@@ -468,6 +542,26 @@ def test_unknown_paths_and_methods_get_error_bodies(api):
                                               "message": "HTTP 405 Method Not Allowed"}
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain",
+                                          "application/xml; charset=utf-8"])
+def test_a_body_that_is_not_declared_json_is_415(api, content_type):
+    """ConnectorsResource is @Consumes(APPLICATION_JSON): Jersey answers another declared type
+    with 415 (the classic answer to curl --data without -H 'Content-Type: application/json');
+    such a body used to be read as JSON and the connector created."""
+    h, c, tmp = api
+    body = json.dumps(file_source("s", tmp / "test.txt")).encode()
+    response = c.post("/connectors", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 415
+    assert response.json() == {"error_code": 415, "message": "HTTP 415 Unsupported Media Type"}
+    assert h.connectors() == []
+    for declared in ("application/json; charset=UTF-8", None):
+        headers = {"Content-Type": declared} if declared else {}
+        name = f"s{len(h.connectors())}"
+        response = c.post("/connectors", headers=headers,
+                          content=json.dumps(file_source(name, tmp / "test.txt")).encode())
+        assert response.status_code == 201, declared
+
+
 def snapshot(h):
     return copy.deepcopy((h.configs, h.targets, h.tasks,
                           {n: h.connector_status(n) for n in h.connectors()}))
@@ -488,6 +582,10 @@ def snapshot(h):
                             b' "topics": "t", "transforms": "a", "transforms.a.type": "Nope"}}'),
     ("POST", "/connectors", b'{"name": "a/b", "config": {"connector.class": "FileStreamSink",'
                             b' "topics": "t"}}'),
+    # a CLASS key: Kafka's validation refuses a class it cannot load (this was created, and
+    # its task failed at start)
+    ("POST", "/connectors", b'{"name": "x", "config": {"connector.class": "FileStreamSink",'
+                            b' "topics": "t", "key.converter": "NoSuchConverter"}}'),
     ("PUT", "/connectors/s/config", b"\xff\xfe"),
     ("PUT", "/connectors/s/config", b'{"connector.class": "FileStreamSource", "topic": ""}'),
     ("PUT", "/connectors/s/config", b'{"tasks.max": "-1", "connector.class": "FileStreamSource",'
@@ -497,6 +595,13 @@ def snapshot(h):
     ("PATCH", "/connectors/s/offsets", b'{"offsets": {"a": 1}}'),
     ("PATCH", "/connectors/s/offsets", b'{"offsets": [{"partition": {"filename": "x"}}]}'),
     ("PUT", "/connector-plugins/FileStreamSink/config/validate", b"[]"),
+    # Jackson's parser refuses these (no NaN / Infinity, StreamReadConstraints' nesting depth):
+    # deep nesting escaped as a RecursionError (a 500, and a traceback on the server's stderr)
+    ("POST", "/connectors", b'{"name": "x", "config": {"connector.class": "FileStreamSource",'
+                            b' "topic": "t", "batch.size": -Infinity}}'),
+    pytest.param("POST", "/connectors", b"[" * 100_000 + b"]" * 100_000, id="deep array"),
+    pytest.param("PUT", "/connectors/s/config", b'{"a": ' * 50_000 + b"1" + b"}" * 50_000,
+                 id="deep object"),
 ])
 def test_hostile_input_is_a_4xx_with_a_message_and_changes_nothing(api, method, path, body):
     """Bad JSON, wrong types, unknown classes, invalid values: 4xx, an error body, no change."""
@@ -512,6 +617,23 @@ def test_hostile_input_is_a_4xx_with_a_message_and_changes_nothing(api, method, 
     assert isinstance(error["message"], str)
     assert error["message"]
     assert snapshot(h) == before
+
+
+def test_nan_is_not_json_so_a_stopped_connector_keeps_its_offsets(api):
+    """Python's json reads NaN, Jackson does not: a NaN position used to be stored (200), and
+    every later GET /offsets was a 500 (a JSON answer cannot hold NaN)."""
+    h, c, tmp = api
+    create(c, file_source("s", tmp / "test.txt"))
+    run(h, 1_000)
+    assert c.put("/connectors/s/stop").status_code == 204
+    before = c.get("/connectors/s/offsets").json()
+    response = c.patch("/connectors/s/offsets", content=json.dumps(
+        {"offsets": [{"partition": {"filename": str(tmp / "test.txt")},
+                      "offset": {"position": float("nan")}}]}),
+        headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["message"]
+    assert c.get("/connectors/s/offsets").json() == before
 
 
 def test_a_sink_may_subscribe_by_regex_and_the_dlq_may_not_be_an_input(api):

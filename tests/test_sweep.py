@@ -164,6 +164,17 @@ def test_scenario_own_faults_over_a_grid_match_its_audit():
     assert table["cause"].tolist() == ["unclean-election", ""]
 
 
+def test_a_scenario_without_duration_runs_to_its_end_like_run():
+    """keyed has no duration_ms: each run used to be ``raised`` (the guard compared None with
+    a float); now it runs until only housekeeping is left, as ``python -m sim run`` does."""
+    loaded = scenarios.load("keyed")
+    assert loaded.duration_ms is None
+    table = sweep("keyed", grid={"acks": ["1", "all"]}, records=500, progress=False)
+    assert table["raised"].tolist() == [False, False]
+    assert table["error"].tolist() == ["", ""]
+    assert table["acknowledged"].tolist() == table["sent"].tolist() == [500, 500]
+
+
 def run_cli(*argv: str, hash_seed: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": hash_seed,
            "PYTHONIOENCODING": "utf-8"}
@@ -222,6 +233,13 @@ HOSTILE = [
     ({"profile": "streams", "schedules": 1}, "profile 'streams'", "safe"),
     ({"grid": {"delivery.timeout.ms": [10]}}, "grid point 0 (delivery.timeout.ms=10)",
      "delivery.timeout.ms"),
+    # listing these runs used to take gigabytes (and weeks to run) before the first one started
+    ({"seeds": 100_000_000}, "100,000,000 seeds", "at most 1,000,000"),
+    ({"schedules": 99_999_999_999}, "99,999,999,999 runs", "at most 1,000,000"),
+    ({"grid": {"lab.network.latency.ms": list(range(1000)), "batch.size": list(range(1001))}},
+     "1,001,000 grid points", "at most 1,000,000"),
+    ({"seeds": list(range(600_000)), "grid": {"acks": ["1", "all"]}}, "1,200,000 runs",
+     "at most 1,000,000"),
 ]
 
 
@@ -249,6 +267,21 @@ def test_unknown_scenario_and_bad_grid_point_of_the_fuzzer_are_lab_errors(monkey
         sweep(None, grid={"acks": ["1"]}, schedules=1, progress=False)
     with pytest.raises(KafkaLabError, match="schedules ≥ 1"):
         sweep(None, progress=False)
+
+
+def test_schedules_over_a_production_too_short_for_a_crash_are_refused(monkeypatch):
+    """A 1-second production leaves the fuzzer no room for its crash of at least 1 s: every
+    schedule drawing one used to end in numpy's "high <= 0" traceback."""
+    monkeypatch.setattr("sim.sweep.results.run_one", _no_run)
+    short = {"name": "short", "seed": 1, "topics": [{"name": "t", "partitions": 1}],
+             "producers": [{"config": {"client.id": "p"},
+                            "workload": {"topic": "t", "records": 10, "rate_per_s": 10}}]}
+    with pytest.raises(KafkaLabError, match=r"produce for 1000 ms.*need longer"):
+        sweep(short, schedules=2, progress=False)
+    short["producers"][0]["workload"]["records"] = 11  # 1.1 s: room for one
+    monkeypatch.undo()
+    table = sweep(short, schedules=2, progress=False)
+    assert table["error"].tolist() == ["", ""]
 
 
 def _no_run(*_args: object) -> None:

@@ -131,6 +131,13 @@ class SourceConnector(Connector):
 
     type_name = "source"
 
+    def alter_offsets(self, config: dict[str, str],
+                      offsets: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> bool:
+        """``alterOffsets``: check (source partition, source offset or None) pairs a user
+        writes through ``PATCH /connectors/{name}/offsets`` (KIP-875) before they are stored;
+        a ``ConnectError`` refuses them. False: the connector does not check (the default)."""
+        return False
+
 
 class SinkConnector(Connector):
     """``SinkConnector``."""

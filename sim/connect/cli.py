@@ -42,8 +42,10 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _standalone(worker: Path, connectors: list[Path], until_ms: float,
                 scenario: str | None) -> int:
-    if not math.isfinite(until_ms) or until_ms < 0:
-        raise ConfigError(f"--until-ms {until_ms:g}: give a simulated time in ms ≥ 0.")
+    if not 0 <= until_ms <= scenarios.MAX_DURATION_MS:  # NaN too; beyond it: hours of wall time
+        raise ConfigError(f"--until-ms {until_ms:g}: give a simulated time in ms ≥ 0 and at "
+                          f"most {scenarios.MAX_DURATION_MS:,} (a day, as a scenario's "
+                          "duration_ms).")
     kernel = kernel_for(scenario)
     herder = standalone(kernel, worker, *connectors)
     kernel.run(until_ms=until_ms)

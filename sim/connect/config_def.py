@@ -46,6 +46,17 @@ def non_empty_string(name: str, value: Any) -> None:
                           "empty")
 
 
+def non_empty_string_without_control_chars(name: str, value: Any) -> None:
+    """``ConfigDef.NonEmptyStringWithoutControlChars``: a connector's name has no ISO control
+    character (U+0000–U+001F, U+007F–U+009F)."""
+    non_empty_string(name, value)
+    found = [str(ord(c)) for c in str(value or "") if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F]
+    if found:
+        raise ConfigError(f"Invalid value {value} for configuration {name}: String may not "
+                          "contain control sequences but had the following ASCII chars: "
+                          f"{', '.join(found)}")
+
+
 @dataclass
 class ConfigKey:
     """One key: ``ConfigDef.ConfigKey``."""

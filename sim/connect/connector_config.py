@@ -16,7 +16,7 @@ from sim.connect.config_def import (
     ConfigValue,
     at_least,
     config_infos,
-    non_empty_string,
+    non_empty_string_without_control_chars,
     one_of,
 )
 from sim.connect.errors import BadRequestError, ConnectError
@@ -27,8 +27,8 @@ def connector_config_def(sink: bool) -> ConfigDef:
     """``ConnectorConfig.configDef()`` (+ ``SinkConnectorConfig`` for sinks)."""
     d = (ConfigDef()
          .define("name", "STRING", NO_DEFAULT, "HIGH", "Globally unique name to use for this "
-                 "connector.", validator=non_empty_string, group="Common",
-                 display_name="Connector name")
+                 "connector.", validator=non_empty_string_without_control_chars,
+                 group="Common", display_name="Connector name")
          .define("connector.class", "STRING", NO_DEFAULT, "HIGH", "Name or alias of the class "
                  "for this connector.", group="Common", display_name="Connector class")
          .define("tasks.max", "INT", 1, "HIGH", "Maximum number of tasks to use for this "
@@ -149,6 +149,7 @@ def validate_connector(props: dict[str, Any], plugins: Plugins) -> dict[str, Any
     connector = plugins.connectors[full]()
     base = connector_config_def(sink)
     values = base.validate(props)
+    _check_converter_classes(props, values, plugins)
     if sink:
         _check_sink_topics(props, values)
     transform_def, transform_values = transform_configs(props, plugins)
@@ -158,6 +159,22 @@ def validate_connector(props: dict[str, Any], plugins: Plugins) -> dict[str, Any
     own_values = connector.validate(props)
     definition = base.merge(transform_def).merge(own_def)
     return config_infos(full, definition, {**values, **transform_values, **own_values})
+
+
+def _check_converter_classes(props: dict[str, Any], values: dict[str, ConfigValue],
+                             plugins: Plugins) -> None:
+    """``key.converter`` / ``value.converter`` are CLASS keys: a class no plugin provides is
+    an error at validation, as ConfigDef's parsing makes it (it used to pass, and every task
+    then failed at start)."""
+    for key in ("key.converter", "value.converter"):
+        name = props.get(key, "").strip()
+        if not name:
+            continue
+        try:
+            plugins.new_converter(name)
+        except ConnectError:
+            values[key].errors.append(f"Invalid value {name} for configuration {key}: Class "
+                                      f"{name} could not be found.")
 
 
 def _check_sink_topics(props: dict[str, Any], values: dict[str, ConfigValue]) -> None:

@@ -47,6 +47,34 @@ class FileStreamSourceConnector(SourceConnector):
     def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
         return [dict(self.props)]  # only one input stream makes sense
 
+    def alter_offsets(self, config: dict[str, str],
+                      offsets: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> bool:
+        """``FileStreamSourceConnector.alterOffsets``: a position is a Java long ≥ 0 under a
+        partition naming its file (a task would otherwise skip a text or a negative count of
+        characters); null offsets (resets) are always allowed."""
+        if not config.get("file"):
+            raise ConnectError("Offsets cannot be modified if the 'file' configuration is "
+                               "unspecified. This is because stdin is used for input and "
+                               "offsets are not tracked.")
+        for partition, offset in offsets:
+            if offset is None:
+                continue
+            if POSITION_FIELD not in offset:
+                raise ConnectError(f"Offset objects should either be null or contain the key "
+                                   f"'{POSITION_FIELD}'")
+            position = offset[POSITION_FIELD]
+            if isinstance(position, bool) or not isinstance(position, int) \
+                    or not -2**63 <= position < 2**63:
+                raise ConnectError(f"The value for the '{POSITION_FIELD}' key in the offset is "
+                                   "expected to be a Long value")
+            if position < 0:
+                raise ConnectError(f"The value for the '{POSITION_FIELD}' key in the offset "
+                                   "should be a non-negative value")
+            if FILENAME_FIELD not in partition:
+                raise ConnectError(f"Partition objects should contain the key "
+                                   f"'{FILENAME_FIELD}'")
+        return True
+
 
 class FileStreamSourceTask(SourceTask):
     """Reads complete lines after the committed position."""

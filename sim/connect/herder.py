@@ -363,9 +363,20 @@ class StandaloneHerder(Herder):
         if self._is_sink(name):
             self._alter_sink_offsets(name, offsets)
         else:
-            self.worker.offset_store.set({offset_key(name, e["partition"]): e.get("offset")
-                                          for e in offsets})
+            self._alter_source_offsets(name, offsets)
         return ALTERED
+
+    def _alter_source_offsets(self, name: str, offsets: list[dict[str, Any]]) -> None:
+        """``Worker.modifySourceConnectorOffsets``: the connector's ``alterOffsets`` checks
+        them (its ConnectError is a 500, as ConnectExceptionMapper makes it), then they are
+        written to the offset store."""
+        plugins = self.worker.plugins
+        config = self.configs[name]
+        connector = plugins.connectors[plugins.connector_full_name(config["connector.class"])]()
+        connector.alter_offsets(dict(config), [(e["partition"], e.get("offset"))
+                                               for e in offsets])
+        self.worker.offset_store.set({offset_key(name, e["partition"]): e.get("offset")
+                                      for e in offsets})
 
     def _alter_sink_offsets(self, name: str, offsets: list[dict[str, Any]]) -> None:
         """``SinkUtils.parseSinkConnectorOffsets``: kafka_topic, kafka_partition, kafka_offset."""

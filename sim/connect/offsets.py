@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sim.errors import ConfigError
+
 
 def offset_key(connector: str, partition: dict[str, Any]) -> str:
     return json.dumps([connector, partition], separators=(",", ":"), sort_keys=True)
@@ -52,8 +54,24 @@ class FileOffsetBackingStore(OffsetBackingStore):
     def __init__(self, filename: str) -> None:
         super().__init__()
         self.path = Path(filename)
-        if self.path.exists() and self.path.stat().st_size:
-            self.data = json.loads(self.path.read_text(encoding="utf-8"))
+        if self.path.is_file() and self.path.stat().st_size:
+            self.data = self._load()
+        elif self.path.exists():
+            raise ConfigError(f"offset.storage.file.filename {filename} is not a file.")
+
+    def _load(self) -> dict[str, Any]:
+        """The stored offsets; a file that cannot be read as them stops the worker at start
+        (``FileOffsetBackingStore.load``'s ConnectException) with one line saying why."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON
+            problem = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ConfigError(f"offset.storage.file.filename {self.path} cannot be read as "
+                              f"stored offsets ({problem}).") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"offset.storage.file.filename {self.path} holds "
+                              f"{type(data).__name__}, not the stored offsets.")
+        return data
 
     def save(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")

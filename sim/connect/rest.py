@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,6 +32,8 @@ from sim.connect.plugins import VERSION
 from sim.errors import ConfigError, KafkaLabError
 
 HEALTHY = "Worker has completed startup and is ready to handle requests."
+PATH_SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
+"""What a URL path segment may hold unencoded besides letters and digits (RFC 3986 pchar)."""
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -43,18 +46,39 @@ def flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "false").strip().lower() == "true"
 
 
+def check_media_type(request: Request) -> None:
+    """``@Consumes(APPLICATION_JSON)``: a body declared as another type (curl's ``--data``
+    without ``-H 'Content-Type: application/json'`` sends a form) is a 415; no declared
+    type is read as JSON."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media not in ("application/json", "application/*", "*/*"):
+        raise ConnectRestError("HTTP 415 Unsupported Media Type", 415)
+
+
 async def json_body(request: Request, kind: type = dict) -> Any:
     """The request's JSON, or a 400 naming what is wrong."""
     raw = await request.body()
     try:
-        body = json.loads(raw or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        body = json.loads(raw or b"null", parse_constant=_not_a_json_number)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
         raise BadRequestError(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError("Request body is not valid JSON: nested too deeply") from None
     if not isinstance(body, kind):
         expected = "a JSON object" if kind is dict else "a JSON array"
         raise BadRequestError(f"Request body must be {expected}, but got "
                               f"{type(body).__name__ if body is not None else 'nothing'}.")
     return body
+
+
+def _not_a_json_number(token: str) -> Any:
+    """NaN and Infinity are not JSON; Jackson refuses them (its ALLOW_NON_NUMERIC_NUMBERS is off
+    by default) where Python's json would read them, and a stored NaN then broke every later
+    answer that included it."""
+    raise ValueError(f"{token} is not a JSON number")
 
 
 def cluster_id(seed: int) -> str:
@@ -89,6 +113,7 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
             try:
                 body = None
                 if request.method in ("POST", "PUT", "PATCH") and fn.__name__ in bodies:
+                    check_media_type(request)
                     body = await json_body(request, bodies[fn.__name__])
                 with guard:
                     return fn(request, body)
@@ -149,7 +174,7 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
         config = _with_name(name, config)
         _, info = herder.put_connector_config(name, config, allow_replace=False,
                                               initial_state=state)
-        return JSONResponse(info, status_code=201, headers={"Location": f"/connectors/{name}"})
+        return JSONResponse(info, status_code=201, headers={"Location": _location(name)})
 
     def get_connector(r: Request, _b: Any) -> Response:
         return JSONResponse(herder.connector_info(r.path_params["name"]))
@@ -162,7 +187,7 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
         created, info = herder.put_connector_config(name, _with_name(name, body),
                                                     allow_replace=True)
         if created:
-            return JSONResponse(info, status_code=201, headers={"Location": f"/connectors/{name}"})
+            return JSONResponse(info, status_code=201, headers={"Location": _location(name)})
         return JSONResponse(info)
 
     def patch_config(r: Request, body: dict[str, Any]) -> Response:
@@ -299,6 +324,13 @@ def _with_name(name: str, config: dict[str, Any]) -> dict[str, Any]:
         raise BadRequestError(f"Connector name configuration ({config['name']}) doesn't match "
                               f"connector name in the URL ({name})")
     return {**config, "name": name}
+
+
+def _location(name: str) -> str:
+    """The new connector's URL path, percent-encoded as JAX-RS's ``UriBuilder.path`` makes it:
+    a header holds only ASCII, and a name such as "名前" failed the answer after the connector
+    was created."""
+    return f"/connectors/{quote(name, safe=PATH_SEGMENT_SAFE)}"
 
 
 def _normalised(name: str) -> str:

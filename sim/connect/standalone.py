@@ -22,6 +22,10 @@ def read_properties(path: str | Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Cannot read {path}: not a text file (byte "
+                          f"{exc.object[exc.start]:#04x} at position {exc.start} is not "
+                          "UTF-8).") from None
     props: dict[str, str] = {}
     pending = ""
     for raw in text.splitlines():

@@ -53,6 +53,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,23 +145,27 @@ class Guard:
         """What ``max_cpu_s`` is measured on: this process's CPU time, which other processes
         on the machine do not inflate (the step limits stay the deterministic guards)."""
 
-    def run(self, kernel: Any, until_ms: float) -> None:
-        """``kernel.run(until_ms)``, counting steps."""
-        kernel.stop_ms = until_ms
+    def run(self, kernel: Any, until_ms: float | None) -> None:
+        """``kernel.run(until_ms)``, counting steps; ``None`` (a scenario without
+        ``duration_ms``, as a sweep may run) runs until only housekeeping is left."""
+        kernel.stop_ms = math.inf if until_ms is None else until_ms
         try:
             self._step_until(kernel, until_ms)
         finally:
             kernel.stop_ms = -math.inf
         kernel.run(until_ms)  # nothing left before until_ms: moves the idle clock
 
-    def _step_until(self, kernel: Any, until_ms: float) -> None:
-        """Step every event at or before ``until_ms``, within the limits.
+    def _step_until(self, kernel: Any, until_ms: float | None) -> None:
+        """Step every event at or before ``until_ms`` (None: while more than housekeeping is
+        left, as ``Kernel.run``), within the limits.
 
         Events are stepped in chunks of ``CHECK_EVERY`` (the last chunk ends exactly at
         ``max_steps``): inside a chunk a step costs only its count and the same-instant check,
         so a zero-time livelock is still caught at its ``max_same_instant``-th event.
         """
-        step, peek = kernel.env.step, kernel.env.peek
+        step = kernel.env.step
+        peek = kernel.env.peek if until_ms is not None else _peek_until_idle(kernel)
+        until_ms = math.inf if until_ms is None else until_ms
         limit = until_ms if until_ms < math.inf else sys.float_info.max  # empty queue: inf
         clock = self.clock
         started = clock()
@@ -187,6 +192,14 @@ class Guard:
                                        f"{next_ms:.1f} ms simulated")
         finally:
             kernel.steps += steps
+
+
+def _peek_until_idle(kernel: Any) -> Callable[[], float]:
+    """The next event's time, or infinity once only housekeeping is left (``Kernel.run()``'s
+    end of a run without a time)."""
+    def peek() -> float:
+        return math.inf if kernel._only_background_left() else kernel.env.peek()
+    return peek
 
 
 class RunawayError(Exception):

@@ -66,6 +66,10 @@ MAX_NESTING = 100
 """Mappings and lists inside one another in a scenario file; the deepest real ones nest a
 handful. PyYAML's scanner does work that grows with the nesting for every character it reads,
 so deeper text is refused where the loader reaches the 101st level, before it reads on."""
+MAX_VALUES = 2 * MAX_KEYS
+"""Values (scalars, lists, mappings) in a scenario once its YAML aliases are expanded: room
+for ``MAX_KEYS`` listed keys. Aliases let a few hundred bytes stand for a billion values (a
+"billion laughs"), which validating would take hours to walk."""
 
 
 @dataclass
@@ -264,7 +268,7 @@ class _TooDeepError(Exception):
 def _load_yaml(text: str, source: str) -> Any:
     """Parse YAML ``text``; any failure is one ``ScenarioError`` line naming ``source``."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{source}: not valid YAML ({' '.join(str(exc).split())}).") from None
     except _DuplicateKeyError as exc:
@@ -274,6 +278,43 @@ def _load_yaml(text: str, source: str) -> Any:
     except RecursionError:  # past the nesting check: the limit is the interpreter's
         raise ScenarioError(f"{source}: not valid YAML (nested too deeply for a scenario)."
                             ) from None
+    _check_expanded_size(data, source)
+    return data
+
+
+def _check_expanded_size(data: Any, source: str) -> None:
+    """Refuse YAML aliases that expand past ``MAX_VALUES`` values or into themselves.
+
+    Counted once per distinct list or mapping (an alias shares the object its anchor made),
+    so the count costs the size of the text, not of the expansion.
+    """
+    sizes: dict[int, int] = {}
+    open_now: set[int] = set()
+
+    def expanded(value: Any) -> int:
+        if not isinstance(value, dict | list):
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if key in open_now:
+            raise ScenarioError(f"{source}: a YAML alias (*name) stands for a value that holds "
+                                "it; a scenario cannot contain itself.")
+        open_now.add(key)
+        total = 1 + sum(expanded(v) for v in (value.values() if isinstance(value, dict)
+                                              else value))
+        open_now.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        total = expanded(data)
+    except RecursionError:  # aliases of aliases nest past what the text shows
+        raise ScenarioError(f"{source}: not valid YAML (nested too deeply for a scenario)."
+                            ) from None
+    if total > MAX_VALUES:
+        raise ScenarioError(f"{source}: its YAML aliases (*name) expand to {total:,} values; "
+                            f"a scenario holds at most {MAX_VALUES:,}.")
 
 
 def parse(text: str, source: str = "<scenario>") -> Scenario:

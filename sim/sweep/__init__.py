@@ -52,6 +52,7 @@ from sim.sweep.grid import (
     Run,
     canonical,
     check_fits_schedules,
+    check_runs,
     check_whole,
     grid_points,
     point_text,
@@ -218,6 +219,7 @@ def prepare(scenario: str | Path | Mapping[str, Any] | None, *,
     points = [tuple((key, canonical(key, value, routes)) for key, value in point)
               for point in points]
     seeds_run = seed_list(seeds, base, schedules)
+    check_runs(len(points) * len(seeds_run) * max(schedules, 1))
     plan = Plan(base, chosen, tuple(sorted(routes.values())), records,
                 Guard(max_steps=max_steps, max_cpu_s=math.inf))
     for number, point in enumerate(points):  # every grid point checked before any run

@@ -24,6 +24,12 @@ from sim.fuzz.generator import PRODUCER, Profile, generate, to_yaml
 
 PREFIXES = {"producer": "producer", "topic": "topic", "broker": "broker", "consumer": "consumer"}
 SCHEDULE_PROFILES = ("safe", "disk-loss", "unsafe")
+MIN_SCHEDULE_MS = 1000
+"""A schedule's broker crash lasts at least this long inside the production time, so the
+production must last longer (the generator draws its start before ``horizon - 1000``)."""
+MAX_RUNS = 1_000_000
+"""Runs one sweep may plan: more would take weeks, and listing them alone took all the
+memory (``--seeds 100000000`` held gigabytes before the first run)."""
 """Profiles whose schedules fit any scenario: their faults name only brokers 0–2, the
 controller and the producer. The others fault their own consumers and Streams applications,
 so they run only as the fuzzer's own scenarios (``scenario=None``)."""
@@ -141,6 +147,18 @@ def check_fits_schedules(base: dict[str, Any]) -> None:
     if not any(spec.get("workload") for spec in base["producers"]):
         raise ScenarioError(f"{base['name']}: fault schedules are drawn over the producers' "
                             "workloads, and the scenario has none.")
+    if _production_ms(base) <= MIN_SCHEDULE_MS:
+        raise ScenarioError(f"{base['name']}: its workloads produce for "
+                            f"{_production_ms(base):g} ms; the fuzzer's schedules put a crash "
+                            f"of at least {MIN_SCHEDULE_MS} ms inside the production time, so "
+                            "they need longer: more records or a lower rate_per_s.")
+
+
+def _production_ms(scenario: dict[str, Any]) -> float:
+    """When the last producer workload has sent its last record."""
+    return max(load.get("start_ms", 0) + 1000 * load["records"] / load["rate_per_s"]
+               for load in (spec["workload"] for spec in scenario["producers"]
+                            if spec.get("workload")))
 
 
 def apply_schedule(scenario: dict[str, Any], profile: Profile, seed: int, index: int) -> None:
@@ -150,9 +168,7 @@ def apply_schedule(scenario: dict[str, Any], profile: Profile, seed: int, index:
     the last workload's end); the producer the schedule cuts off is the scenario's first one;
     the run lasts at least until every fault is undone plus ``profile.settle_ms``.
     """
-    loads = [spec["workload"] for spec in scenario["producers"] if spec.get("workload")]
-    horizon_ms = max(1000, math.ceil(max(load.get("start_ms", 0) + 1000 * load["records"]
-                                         / load["rate_per_s"] for load in loads)))
+    horizon_ms = max(1000, math.ceil(_production_ms(scenario)))
     drawn = generate(replace(profile, horizon_ms=horizon_ms), seed, index)
     client = _client_id(scenario)
     scenario["faults"] = [_rename(fault, PRODUCER, client) for fault in drawn["faults"]]
@@ -200,8 +216,16 @@ def grid_points(grid: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
             if not listed:
                 raise ConfigError(f"grid key {key!r} has no values; list at least one.")
             axes.append([(key, v) for v in listed])
+        check_runs(len(points) + math.prod(len(axis) for axis in axes), "grid points")
         points += [tuple(p) for p in itertools.product(*axes)]
     return points
+
+
+def check_runs(count: int, what: str = "runs") -> None:
+    """At most ``MAX_RUNS`` runs (or grid points), checked before they are listed."""
+    if count > MAX_RUNS:
+        raise ConfigError(f"the sweep would have {count:,} {what}; a sweep runs at most "
+                          f"{MAX_RUNS:,}: fewer seeds, schedules or grid values.")
 
 
 def routes_of(points: list[tuple[tuple[str, Any], ...]], base: dict[str, Any] | None
@@ -267,6 +291,7 @@ def seed_list(seeds: int | Iterable[int] | None, base: dict[str, Any] | None,
         return [first]
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         check_whole("seeds", seeds, 1)
+        check_runs(seeds, "seeds")
         return list(range(first, first + seeds))
     if isinstance(seeds, str | bytes) or not isinstance(seeds, Iterable):
         raise ConfigError(f"seeds must be a count ≥ 1 or a list of seeds but is {seeds!r}.")
