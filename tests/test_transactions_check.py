@@ -97,4 +97,5 @@ def test_inputs_read_again_after_an_out_of_range_reset_are_tied_to_the_truncatio
     assert list(reread) == [("payments", 1)]
     [(first, stop, cause)] = reread[("payments", 1)]
     assert (first, stop) == (0, 424)
-    assert cause.startswith("log.truncate of payments-1") and "reset to 0" in cause
+    assert cause.startswith("log.truncate of payments-1")
+    assert "reset to 0" in cause
