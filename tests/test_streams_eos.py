@@ -7,7 +7,8 @@ per stream thread, ``transactional.id`` ``<application.id>-<processId>-<threadId
 10,000, ``commit.interval.ms`` 100), ``ProcessorStateManager`` (the checkpoint is deleted once read
 under EOS; a store with data and no checkpoint is corrupted and wiped), ``StreamTask.postCommit``
 (no checkpoint at a commit under EOS), ``TaskManager.handleLostAll`` (lost tasks close dirty,
-the open transaction is aborted and the producer replaced).
+the open transaction is aborted and the producer replaced), ``StoreChangelogReader`` (an active
+task restores to the high watermark listed read_uncommitted, KAFKA-10167).
 """
 
 from __future__ import annotations
@@ -273,8 +274,8 @@ def test_restore_timeline_shows_running_until_the_crash_then_restoring_then_runn
 
 def test_a_commit_marker_as_the_changelogs_last_record_still_completes_the_restore():
     """Under EOS the changelog ends with a transaction marker, which takes an offset but is
-    no record: the restore consumer's position passes it (read_committed, end offset = last
-    stable offset), so the restore completes instead of waiting for a record at that offset
+    no record: the restore consumer's position passes it (read_committed, end offset = the
+    high watermark), so the restore completes instead of waiting for a record at that offset
     (the "never caught up" trap of clients that compare the last record's offset)."""
     kernel = cluster({"in": 1, "out": 1})
     apps = counting_app(kernel, {**EOS, "statestore.cache.max.bytes": 0})
@@ -371,3 +372,38 @@ def test_partitions_lost_with_a_transaction_open_abort_it_and_replace_the_produc
     assert live_counts(kernel) == dict(truth)
     output = read_committed(kernel, "out")
     assert sorted(output) == sorted((k, n) for k in truth for n in range(1, truth[k] + 1))
+
+
+def test_a_restore_waits_for_an_open_transaction_instead_of_stopping_below_later_commits():
+    """Fuzz finding (streams campaign, seed 10606, schedule 23): enricher-2 crashes losing its
+    state with a transaction open on changelog partition 2; enricher-1 takes task 0_2 and
+    commits counts above the open transaction, which holds the last stable offset back until
+    the coordinator aborts it (transaction.timeout.ms). enricher-2 comes back and gets 0_2
+    again before that. Streams lists the restore's end offset read_uncommitted
+    (``StoreChangelogReader.endOffsetForChangelogs``, KAFKA-10167): the high watermark, above
+    enricher-1's commits, so the read_committed restore waits for the abort and then reads
+    them; it must not stop at the last stable offset with enricher-1's counts missing."""
+    from pathlib import Path
+
+    from sim import scenarios
+    from sim.audit import events_of
+
+    path = (Path(__file__).parent / "data" / "fuzz"
+            / "streams--undercount-restore-stopped-below-an-open-transaction.yaml")
+    loaded = scenarios.load(path)
+    kernel = loaded.build()
+    kernel.run(loaded.duration_ms)
+    restart_ms = next(f["at_ms"] for f in loaded.faults if "streams_restart" in f)
+    restores = events_of(kernel, ("streams.restore",))
+    mine = restores[(restores["task"] == "0_2") & (restores["time_ms"] > restart_ms)]
+    start = mine[mine["action"] == "start"].iloc[0]
+    end = mine[mine["action"] == "end"].iloc[0]
+    markers = events_of(kernel, ("txn.marker",))
+    changelog = markers[(markers["topic"] == "enricher-counts-changelog")
+                        & (markers["partition"] == 2)]
+    committed = changelog[(changelog["marker"] == "COMMIT")
+                          & (changelog["time_ms"] < start["time_ms"])]
+    aborted_ms = changelog[changelog["marker"] == "ABORT"]["time_ms"].min()
+    assert start["time_ms"] < aborted_ms < end["time_ms"]
+    assert start["end_offset"] > committed["offset"].max()
+    assert end["restored"] > 0

@@ -12,7 +12,8 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
 
 - from the delivery audit (``sim.audit``): ``lost-write``, ``duplicate``,
   ``inconsistent-offsets``, ``nonmonotonic-send`` (``nonmonotonic-send-after-loss`` when the
-  earlier-sent record was lost and its offset reused: judged like the loss), ``skipped``
+  earlier-sent record was lost and its offset reused, or the later-sent one was written at a
+  lost record's offset by a log that restarted empty: judged like the loss), ``skipped``
   (at-least-once app only),
   ``processed-twice`` (at-most-once app only), ``uncaused-loss`` (a lost record with no cause);
 - from the logs (``sim.consistency``): ``lost``, ``duplicate-stored``, ``isr-divergence``,
@@ -283,8 +284,14 @@ def _judge(kernel: Any, scenario: dict[str, Any], lso_problems: list[str] | None
     lost_at = {(r["topic"], int(r["partition"]), int(r["offset"])) for r in delivery.lost_records}
     for row in delivery.anomalies["nonmonotonic-send"]:
         # the earlier-sent record's offset was reused after that record was lost (a log that
-        # restarted empty starts again at offset 0): a consequence of the loss, judged with it
-        reused = (row["topic"], int(row["partition"]), int(row["after_offset"])) in lost_at
+        # restarted empty starts again at offset 0), or the later-sent one was written at a
+        # lost record's offset: the log that restarted empty lost the producer's state with
+        # its records and took the producer's first batch at any sequence, before the ones
+        # still in flight (ProducerAppendInfo.checkSequence). A consequence of the loss,
+        # judged with it
+        where = (row["topic"], int(row["partition"]))
+        reused = ((*where, int(row["after_offset"])) in lost_at
+                  or (*where, int(row["offset"])) in lost_at)
         kind = "nonmonotonic-send-after-loss" if reused else "nonmonotonic-send"
         found.append(Violation(kind, 1, _first(kind, row)))
     app = next((c.get("app") for c in scenario.get("consumers", [])), None)

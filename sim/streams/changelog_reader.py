@@ -96,7 +96,7 @@ class StoreChangelogReader:
         """Restore ``store`` from ``tp``, after offset ``checkpoint`` (None: from the start)."""
         log = self.kernel.cluster.partition(tp.topic, tp.partition).log
         start = log.log_start_offset if checkpoint is None else checkpoint + 1
-        end = self._end(log) if active else -1
+        end = log.high_watermark if active else -1
         changelog = ChangelogPartition(task_id, store, tp, active, start, end, start,
                                        start_ms=self.kernel.now_ms)
         self.changelogs[(task_id, store.name)] = changelog
@@ -108,8 +108,14 @@ class StoreChangelogReader:
         return changelog
 
     def _end(self, log: Any) -> int:
-        """The restore consumer's end offset: the last stable offset under read_committed (a
-        transaction marker at the end counts: the position passes it, so restore completes)."""
+        """How far the restore consumer can read: the last stable offset under read_committed
+        (a transaction marker at the end counts: the position passes it, so restore completes).
+
+        An active task restores up to the high watermark seen at registration, not to this:
+        Streams lists the end offsets read_uncommitted (``StoreChangelogReader.
+        endOffsetForChangelogs``, KAFKA-10167), so a restore waits while an open transaction
+        holds the last stable offset back, rather than stopping below records committed
+        after it."""
         return log.last_stable_offset if self.read_committed else log.high_watermark
 
     def unregister(self, task_id: TaskId) -> dict[str, ChangelogPartition]:
