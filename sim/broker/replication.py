@@ -24,8 +24,9 @@ Mirrors Kafka's ``ReplicaManager``, ``Partition`` and ``ReplicaFetcherThread``:
   follower fetches from the leader, in the leader epoch, of the last metadata it heard from the
   controller (``Controller.leader_known_by``): cut off from the controller, it copies nothing
   from a leader elected since.
-- The high watermark is the smallest log end offset among the ISR, and never advances while the
-  ISR is smaller than ``min.insync.replicas`` (KAFKA-15583, Kafka 3.7).
+- The high watermark is the smallest log end offset among the ISR — and among followers outside
+  it that are caught up and may rejoin it (``shouldWaitForReplicaToJoinIsr``) — and never
+  advances while the ISR is smaller than ``min.insync.replicas`` (KAFKA-15583, Kafka 3.7).
 - ``acks=all`` produce requests wait (``DelayedProduce``) until the high watermark passes their
   last offset, or until the request's timeout (the producer's ``request.timeout.ms``) runs out:
   then the answer is REQUEST_TIMED_OUT. They fail with NOT_ENOUGH_REPLICAS when the ISR is too
@@ -410,7 +411,8 @@ class ReplicaManager:
     # -- the high watermark and the ISR -------------------------------------------------------
 
     def maybe_advance_high_watermark(self, part: Partition) -> None:
-        """HW = min LEO over the ISR; not while the ISR is below min.insync.replicas."""
+        """HW = min LEO over the ISR and the followers about to rejoin it; not while the ISR
+        is below min.insync.replicas."""
         leader = part.leader
         if leader < 0:
             return
