@@ -24,15 +24,17 @@ from sim.fuzz.generator import PRODUCER, Profile, generate, to_yaml
 
 PREFIXES = {"producer": "producer", "topic": "topic", "broker": "broker", "consumer": "consumer"}
 SCHEDULE_PROFILES = ("safe", "disk-loss", "unsafe")
+"""Profiles whose schedules fit any scenario: their faults name only brokers 0–2, the
+controller and the producer. The others fault their own consumers and Streams applications,
+so they run only as the fuzzer's own scenarios (``scenario=None``)."""
 MIN_SCHEDULE_MS = 1000
 """A schedule's broker crash lasts at least this long inside the production time, so the
 production must last longer (the generator draws its start before ``horizon - 1000``)."""
 MAX_RUNS = 1_000_000
 """Runs one sweep may plan: more would take weeks, and listing them alone took all the
 memory (``--seeds 100000000`` held gigabytes before the first run)."""
-"""Profiles whose schedules fit any scenario: their faults name only brokers 0–2, the
-controller and the producer. The others fault their own consumers and Streams applications,
-so they run only as the fuzzer's own scenarios (``scenario=None``)."""
+
+
 def config_tables() -> dict[str, configs.ConfigDef]:
     """The config tables a grid key may belong to, by the prefix that names each."""
     from sim.consumer.config import CONSUMER
