@@ -269,6 +269,21 @@ def test_unknown_scenario_and_bad_grid_point_of_the_fuzzer_are_lab_errors(monkey
         sweep(None, progress=False)
 
 
+def test_a_grid_point_listed_twice_is_refused(monkeypatch):
+    """``--grid acks=1,1`` (or 1 and "1", which acks reads alike, or the same point in two
+    grids, keys in another order) would run one configuration twice and count it twice: one
+    error line first."""
+    monkeypatch.setattr("sim.sweep.results.run_one", _no_run)
+    for grid in ({"acks": ["1", "1"]}, {"acks": [1, "1"]},
+                 [{"acks": ["all"], "min.insync.replicas": [2]},
+                  {"min.insync.replicas": ["2"], "acks": ["all"]}]):
+        with pytest.raises(KafkaLabError, match=r"grid points 0 and 1 are the same") as raised:
+            sweep("safe-replication", grid=grid, progress=False)
+        assert "\n" not in str(raised.value)
+    monkeypatch.undo()
+    assert len(prepare("safe-replication", grid={"acks": ["1", "all"]})[1]) == 2
+
+
 def test_schedules_over_a_production_too_short_for_a_crash_are_refused(monkeypatch):
     """A 1-second production leaves the fuzzer no room for its crash of at least 1 s: every
     schedule drawing one used to end in numpy's "high <= 0" traceback."""

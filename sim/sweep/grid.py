@@ -223,6 +223,18 @@ def grid_points(grid: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
     return points
 
 
+def check_distinct(points: list[tuple[tuple[str, Any], ...]]) -> None:
+    """Each grid point once, as its config tables read it: ``acks=1,1``, or ``1`` and ``"1"``,
+    would run the same configuration twice and weigh it twice in the sweep's summary."""
+    seen: dict[tuple[tuple[str, Any], ...], int] = {}
+    for number, point in enumerate(points):
+        key = tuple(sorted((name, repr(value)) for name, value in point))
+        if key in seen:
+            raise ConfigError(f"grid points {seen[key]} and {number} are the same "
+                              f"({point_text(point) or 'no grid keys'}); list each value once.")
+        seen[key] = number
+
+
 def check_runs(count: int, what: str = "runs") -> None:
     """At most ``MAX_RUNS`` runs (or grid points), checked before they are listed."""
     if count > MAX_RUNS:
