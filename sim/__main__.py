@@ -40,6 +40,8 @@ from sim.errors import KafkaLabError
 from sim.fuzz.generator import PROFILES
 
 TOUR = Path("notebooks", "00_tour.ipynb")
+DEFAULT_MEMORY_MB = 2048
+"""``grade --memory-mb`` by default: the sandbox's ``Limits.memory_bytes``."""
 MAX_MEMORY_MB = (2**63 - 1) >> 20
 """The largest ``--memory-mb`` an address-space limit (a signed 64-bit ``rlim_t``) holds: a
 larger one made every submission's process fail to start, graded as the student's error."""
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="folder for one feedback text file per student")
     grade.add_argument("--jobs", type=int, default=None,
                        help="submissions graded at the same time (default: the CPU cores)")
-    grade.add_argument("--memory-mb", type=int, default=2048,
+    grade.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                        help="address space allowed to each process of a submission "
                             "(default 2048)")
     explain = commands.add_parser("explain", help="what a word of the delivery audit means")
@@ -281,14 +283,15 @@ def _exercises(action: str, solutions: Path, exercises: Path) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from sim.grading.batch import grade_directory
+    from sim.grading.batch import grade_directory, memory_suffices
 
     for option, value in (("--timeout", args.timeout), ("--cell-timeout", args.cell_timeout)):
         if not 0 < value < math.inf:
             raise KafkaLabError(f"{option} {value}: give a number of seconds > 0.")
     if not 1 <= args.memory_mb <= MAX_MEMORY_MB:
         raise KafkaLabError(f"--memory-mb {args.memory_mb}: give the megabytes each process "
-                            f"may use (at least 1, at most {MAX_MEMORY_MB}; default 2048).")
+                            f"may use (at least 1, at most {MAX_MEMORY_MB}; default "
+                            f"{DEFAULT_MEMORY_MB}).")
     if not args.directory.is_dir():
         raise KafkaLabError(f"{args.directory} is not a folder of submitted notebooks.")
     folder = args.directory.resolve()
@@ -298,6 +301,10 @@ def _grade(args: argparse.Namespace) -> int:
                             "folder, or as python -I -m sim grade ...")
     if args.jobs is not None and args.jobs < 1:
         raise KafkaLabError(f"--jobs {args.jobs}: grade at least one submission at a time.")
+    if args.memory_mb < DEFAULT_MEMORY_MB and not memory_suffices(args.memory_mb << 20):
+        raise KafkaLabError(f"--memory-mb {args.memory_mb}: a notebook's process cannot import "
+                            "the simulator and the libraries the exercises use within it, so "
+                            f"submissions would get 0; give more (default {DEFAULT_MEMORY_MB}).")
     _check_grade_outputs(args.out, args.feedback)
     table = grade_directory(args.directory, args.out, timeout_s=args.timeout,
                             feedback_dir=args.feedback, cell_timeout_s=args.cell_timeout,

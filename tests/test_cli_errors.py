@@ -152,6 +152,23 @@ def test_a_memory_limit_beyond_what_the_kernel_takes_is_refused(tmp_path: Path) 
     assert not (tmp_path / "g.csv").exists()
 
 
+def test_a_memory_limit_too_small_to_import_the_lab_is_refused(tmp_path: Path) -> None:
+    """--memory-mb 64 was accepted and every submission, solved or not, got 0 for "the
+    notebook's process ended before grading was over" (it could not import NumPy). A process
+    under the limit must import what every exercise imports before any grading starts."""
+    from sim.grading.batch import memory_suffices
+    from sim.grading.sandbox import Limits
+
+    (tmp_path / "subs").mkdir()
+    assert_one_line_error(*cli("grade", "subs", "--out", "g.csv", "--memory-mb", "64",
+                               cwd=tmp_path),
+                          "--memory-mb 64", "cannot import", "default 2048")
+    assert not (tmp_path / "g.csv").exists()
+    assert not memory_suffices(64 << 20)
+    assert memory_suffices(1024 << 20)
+    assert Limits.memory_bytes == 2048 << 20  # the default the message names
+
+
 @pytest.mark.parametrize(("argv", "fragments"), [
     pytest.param(["--out", "subs"], ["--out subs is a folder"], id="out is a folder"),
     pytest.param(["--out", "afile/g.csv"], ["--out", "afile"], id="out under a file"),

@@ -123,6 +123,36 @@ def _run_checker(notebook: Path, timeout_s: float, cell_timeout_s: float, memory
         remove_tree(scratch)  # also when the checker died before cleaning up
 
 
+def _checker_env() -> dict[str, str]:
+    """The environment of a checker and of what it starts: the same hash seed for every
+    submission, no bytecode written, matplotlib off screen, one thread per numerical library."""
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "KAFKA_LAB_JAIL")
+           if k in os.environ}
+    env.update({"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+    return env
+
+
+def memory_suffices(memory_bytes: int) -> bool:
+    """Whether a process held to ``memory_bytes`` of address space can import what the
+    exercises import (the simulator, NumPy, pandas, matplotlib, RocksDB for Streams' stores,
+    the Connect REST server). Below that a submission's process ends before it gets far and
+    its questions get 0, as if the student's code had failed: the grader refuses such a limit
+    instead."""
+    code = ("import resource; "
+            f"resource.setrlimit(resource.RLIMIT_AS, ({memory_bytes}, {memory_bytes})); "
+            f"import sys; sys.path.insert(0, {_PACKAGE_PARENT!r}); "
+            "import numpy, pandas, matplotlib.pyplot, sim.grading.runner, sim.kernel, "
+            "sim.streams.rocksdb, sim.connect.rest")
+    try:
+        probe = subprocess.run([sys.executable, "-I", "-c", code], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=_checker_env(), cwd="/", timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        return False
+    return probe.returncode == 0
+
+
 def _checker_document(notebook: Path, timeout_s: float, cell_timeout_s: float,
                       memory_bytes: int, mode: str | None, slot: int,
                       scratch: str) -> dict[str, Any]:
@@ -131,12 +161,9 @@ def _checker_document(notebook: Path, timeout_s: float, cell_timeout_s: float,
                "--memory", str(memory_bytes), "--slot", str(slot), "--scratch", scratch]
     if mode:
         command += ["--mode", mode]
-    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "KAFKA_LAB_JAIL")
-           if k in os.environ}
-    env.update({"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, start_new_session=True, env=env,
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               env=_checker_env(),
                                cwd="/", preexec_fn=die_with_parent())
     # the checker's own deadline covers the notebook; the checks run after it, each budgeted
     deadline = time.monotonic() + timeout_s + 8 * check_budget(cell_timeout_s) + 30
