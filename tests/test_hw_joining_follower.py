@@ -140,3 +140,24 @@ def test_a_fenced_follower_that_still_fetches_does_not_hold_the_hw():
                             and k.now_ms - follower.last_caught_up_ms <= LAG_MAX_MS
                             and follower.broker_epoch == k.cluster.brokers[2].incarnation,
                             max_ms=40_000)
+
+
+def test_a_follower_that_crashes_while_it_catches_up_holds_the_hw_until_it_is_fenced():
+    """Follower 2 crashes again just after its first fetch from its restarted process. The
+    leader's metadata still holds the registration of that process, unfenced until its session
+    times out (``KRaftMetadataCache.getAliveBrokerEpoch``), and it is still caught up within
+    replica.lag.time.max.ms: ``isReplicaIsrEligible`` holds, so the HW stays where it was until
+    the controller fences the broker, then moves on with the ISR."""
+    kernel, part = _busy_partition(10_000, 20_000)
+    _first_fetch_after_restart(kernel, part, 20_000)
+    follower = part.followers[2]
+    assert follower.log_end_offset < part.log.high_watermark  # it holds the HW where it is
+    faults.schedule(kernel, kernel.now_ms + 1, faults.CrashBroker(2))
+    kernel.run(until_ms=kernel.now_ms + 2)
+    held_hw, crashed_ms = part.log.high_watermark, kernel.now_ms
+    assert kernel.run_until(lambda k: 2 in k.controller.fenced, max_ms=crashed_ms + 10_000)
+    assert kernel.now_ms - crashed_ms >= 8_000  # broker.session.timeout.ms after the crash
+    assert part.log.high_watermark == held_hw  # appends went on: the ISR alone was ahead
+    assert kernel.now_ms - follower.last_caught_up_ms <= LAG_MAX_MS  # caught up all along
+    kernel.run(until_ms=kernel.now_ms + 500)
+    assert part.log.high_watermark > held_hw

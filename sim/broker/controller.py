@@ -118,6 +118,10 @@ class Controller:
         self.fenced: set[int] = set()
         # brokers whose current process registered (KRaft: a registration with its incarnation)
         self.registered: set[int] = set(self.cluster.brokers)
+        # each broker's registration as the metadata log holds it: the incarnation of the process
+        # that registered last (KRaft's broker epoch), kept after a crash until it registers again
+        self.broker_epochs: dict[int, int] = {b: broker.incarnation
+                                              for b, broker in self.cluster.brokers.items()}
         self._last_contact_ms: dict[int, float] = dict.fromkeys(self.cluster.brokers, 0.0)
         self._imbalance_check_pending = False
         # decisions the partition's leader has not heard (see the module docstring)
@@ -290,6 +294,7 @@ class Controller:
                 # incarnation at once, so leadership moves to in-sync replicas first (KRaft).
                 self.fence(broker_id, "registered again: its old incarnation is fenced")
             self.registered.add(broker_id)
+            self.broker_epochs[broker_id] = self.cluster.brokers[broker_id].incarnation
             self._schedule_imbalance_check()
         if broker_id in self.fenced:
             self.unfence(broker_id)
@@ -378,6 +383,14 @@ class Controller:
         after a fetch of it, which carries that process's broker epoch).
         """
         return broker_id in self.registered and broker_id not in self.fenced
+
+    def isr_eligible(self, broker_id: int, broker_epoch: int) -> bool:
+        """Whether a leader that last saw a fetch of ``broker_id``'s process ``broker_epoch``
+        counts it as eligible for the ISR (``Partition.isReplicaIsrEligible``): its
+        registration is unfenced and is that process's. A crashed broker keeps its registration
+        until it is fenced or registers again, so it stays eligible until then.
+        """
+        return broker_id not in self.fenced and self.broker_epochs.get(broker_id) == broker_epoch
 
     def eligible(self, broker_id: int) -> bool:
         """Whether ``broker_id`` can be elected leader: its registration is unfenced

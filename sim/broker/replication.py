@@ -452,16 +452,17 @@ class ReplicaManager:
         watermark that moves on with every append and never join.
 
         Caught up is ``Replica.isCaughtUp``: at the leader's log end, or caught up within
-        ``replica.lag.time.max.ms``. May join is ``Partition.isReplicaIsrEligible``: registered,
-        unfenced, and its last fetch came from its current process (the broker epoch).
+        ``replica.lag.time.max.ms``. May join is ``Partition.isReplicaIsrEligible``: its
+        registration is unfenced and belongs to the process of its last fetch (the broker
+        epoch) — also while that process is down but not fenced yet.
         """
         now = self.runtime.now_ms
         lag_max = self.cluster.brokers[part.leader].config["replica.lag.time.max.ms"]
+        controller = self.runtime.controller
         for b, state in part.followers.items():
             if (state.log_end_offset < new_hw and b not in part.isr
                     and now - state.last_caught_up_ms <= lag_max
-                    and state.broker_epoch == self.cluster.brokers[b].incarnation
-                    and self.runtime.controller.may_join_isr(b)):
+                    and controller.isr_eligible(b, state.broker_epoch)):
                 new_hw = state.log_end_offset
         return new_hw
 
