@@ -407,3 +407,43 @@ def test_a_restore_waits_for_an_open_transaction_instead_of_stopping_below_later
     assert start["time_ms"] < aborted_ms < end["time_ms"]
     assert start["end_offset"] > committed["offset"].max()
     assert end["restored"] > 0
+
+
+def test_a_restore_registered_while_a_new_leader_lags_waits_for_its_end_offset():
+    """The changelog's leader 0 crashes, then follower 2 (still in the ISR); at 0's fencing
+    follower 1 leads with the ISR [1, 2] and the high watermark its last fetch taught it, below
+    0's. Until 2 is fenced too, 1's high watermark stays below the start of its leader epoch,
+    and ``ListOffsets`` answers OFFSET_NOT_AVAILABLE (``Partition.fetchOffsetForTimestamp``):
+    a restore registered then gets its end offset only afterwards, and restores every record
+    0 had committed instead of completing below them."""
+    from sim import faults
+    from sim.kernel import Kernel
+    from sim.producer import Producer
+    from sim.streams.changelog_reader import COMPLETED, StoreChangelogReader
+    from sim.streams.internal_topics import TaskId
+    from sim.streams.stores import InMemoryKeyValueStore
+    from sim.workloads import UniformKeys, Workload
+
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("counts-changelog", replica_assignment=[[0, 1, 2]],
+                                configs={"min.insync.replicas": 1})
+    workload = Workload.generate(kernel.spawn_rng(), "counts-changelog", 2000, 200,
+                                 keys=UniformKeys(100), value_bytes=100)
+    Producer(kernel, {"acks": "all"}, workload=workload)
+    part = kernel.cluster.partition("counts-changelog", 0)
+    faults.schedule(kernel, 9_000, faults.CrashBroker(0))
+    faults.schedule(kernel, 9_500, faults.CrashBroker(2))
+    kernel.run(until_ms=9_000)
+    committed = part.logs[0].high_watermark
+    assert kernel.run_until(lambda k: part.leader == 1, max_ms=30_000)
+    assert part.log.high_watermark < committed  # the new leader lags: the case under test
+    done = []
+    reader = StoreChangelogReader(kernel, "t", done.append)
+    changelog = reader.register(TaskId(0, 0), InMemoryKeyValueStore("counts"),
+                                TopicPartition("counts-changelog", 0), None, active=True)
+    kernel.env.process(reader.run())
+    assert kernel.run_until(lambda k: done, max_ms=kernel.now_ms + 10_000)
+    assert changelog.state == COMPLETED
+    assert changelog.end_offset >= committed
+    # no transactions and nothing compacted: one record per offset
+    assert changelog.restored >= committed

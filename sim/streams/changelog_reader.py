@@ -5,7 +5,9 @@ Mirrors ``StoreChangelogReader`` (one per stream thread, with its **restore cons
 - A changelog partition is registered when a task is created: an **active** task's from the
   offset after its ``.checkpoint`` entry when the local store survived (persistent stores only;
   in-memory stores always restore from the beginning), else from the log start; it is restored up
-  to the log end offset seen at registration, then ``COMPLETED`` and the task starts processing.
+  to the end offset listed at registration (the high watermark; listed again on the next loop
+  while the partition has no leader or a new leader's high watermark is still below the start of
+  its epoch, Kafka's OFFSET_NOT_AVAILABLE), then ``COMPLETED`` and the task starts processing.
   A **standby** task's changelog is never completed: it follows the log for as long as it lives.
 - States ``REGISTERED`` → ``RESTORING`` → ``COMPLETED``. While an active task restores, standbys
   wait (``ACTIVE_RESTORING`` before ``STANDBY_UPDATING``).
@@ -62,7 +64,7 @@ class ChangelogPartition:
     tp: TopicPartition
     active: bool
     start_offset: int
-    end_offset: int  # -1 for a standby: it follows the log end
+    end_offset: int  # -1 for a standby (it follows the log end), or while not listed yet
     position: int
     state: str = REGISTERED
     restored: int = 0
@@ -96,16 +98,39 @@ class StoreChangelogReader:
         """Restore ``store`` from ``tp``, after offset ``checkpoint`` (None: from the start)."""
         log = self.kernel.cluster.partition(tp.topic, tp.partition).log
         start = log.log_start_offset if checkpoint is None else checkpoint + 1
-        end = log.high_watermark if active else -1
+        end = self._list_end_offset(tp) if active else -1
         changelog = ChangelogPartition(task_id, store, tp, active, start, end, start,
                                        start_ms=self.kernel.now_ms)
         self.changelogs[(task_id, store.name)] = changelog
-        if active:
+        if active and end >= 0:
             self._emit(changelog, "start")
         if not log.log_start_offset <= start <= log.log_end_offset:
             self._corrupted(changelog, log.log_start_offset)
         self.wake()
         return changelog
+
+    def _list_end_offset(self, tp: TopicPartition) -> int:
+        """The end offset of an active task's changelog as Streams lists it: the leader's high
+        watermark (``ListOffsets`` latest, read_uncommitted). -1 while no leader can list it:
+        the partition is offline, or its new leader's high watermark is still below the start
+        of its leader epoch, which may hide records the previous leader had committed
+        (``Partition.fetchOffsetForTimestamp`` answers OFFSET_NOT_AVAILABLE); the reader asks
+        again on its next loop (``StoreChangelogReader.initializeChangelogs``)."""
+        part = self.kernel.cluster.partition(tp.topic, tp.partition)
+        if part.leader < 0:
+            return -1
+        log = part.logs[part.leader]
+        if log.high_watermark < log.end_offset_for_epoch(part.leader_epoch - 1):
+            return -1
+        return log.high_watermark
+
+    def _list_unlisted(self) -> None:
+        """Active changelogs whose end offset could not be listed yet: try again."""
+        for changelog in self.changelogs.values():
+            if changelog.active and changelog.end_offset < 0:
+                changelog.end_offset = self._list_end_offset(changelog.tp)
+                if changelog.end_offset >= 0:
+                    self._emit(changelog, "start")
 
     def _end(self, log: Any) -> int:
         """How far the restore consumer can read: the last stable offset under read_committed
@@ -143,6 +168,7 @@ class StoreChangelogReader:
         """Restore active tasks first, then update standbys, until the thread stops."""
         env = self.kernel.env
         while not self.stopped:
+            self._list_unlisted()
             self._complete_caught_up()
             batch = self._next_batch()
             if batch is None:  # wait for a new changelog, or poll the standbys again
@@ -163,7 +189,7 @@ class StoreChangelogReader:
         done_tasks = []
         for changelog in list(self.changelogs.values()):
             if changelog.active and changelog.state != COMPLETED and \
-                    changelog.position >= changelog.end_offset:
+                    0 <= changelog.end_offset <= changelog.position:
                 changelog.state = COMPLETED
                 changelog.end_ms = self.kernel.now_ms
                 self._emit(changelog, "end")
@@ -191,7 +217,8 @@ class StoreChangelogReader:
             partition = cluster.partition(changelog.tp.topic, changelog.tp.partition)
             leader = partition.leader
             if leader < 0 or not cluster.brokers[leader].alive or \
-                    not network.connected(self.client_id, leader):
+                    not network.connected(self.client_id, leader) or (
+                    changelog.active and changelog.end_offset < 0):
                 continue
             log = partition.log
             if changelog.position < log.log_start_offset or \
