@@ -136,7 +136,7 @@ class StoreChangelogReader:
         """How far the restore consumer can read: the last stable offset under read_committed
         (a transaction marker at the end counts: the position passes it, so restore completes).
 
-        An active task restores up to the high watermark seen at registration, not to this:
+        An active task restores up to the high watermark listed for it, not to this:
         Streams lists the end offsets read_uncommitted (``StoreChangelogReader.
         endOffsetForChangelogs``, KAFKA-10167), so a restore waits while an open transaction
         holds the last stable offset back, rather than stopping below records committed
