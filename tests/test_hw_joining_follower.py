@@ -161,3 +161,23 @@ def test_a_follower_that_crashes_while_it_catches_up_holds_the_hw_until_it_is_fe
     assert kernel.now_ms - follower.last_caught_up_ms <= LAG_MAX_MS  # caught up all along
     kernel.run(until_ms=kernel.now_ms + 500)
     assert part.log.high_watermark > held_hw
+
+
+def test_a_follower_cut_off_after_its_first_fetch_holds_the_hw_until_its_lag_runs_out():
+    """Follower 2's first fetch after its restart reaches leader 0, then the link between them
+    is cut. Its last caught-up time is that of its last fetch before the crash (a fetch at or
+    past the leader's log end at the previous fetch, ``Replica.updateFetchStateOrThrow``), so
+    the HW stays held until replica.lag.time.max.ms after that time, not after the restart,
+    and moves on with the next append."""
+    kernel, part = _busy_partition(10_000, 20_000)
+    _first_fetch_after_restart(kernel, part, 20_000)
+    faults.schedule(kernel, kernel.now_ms + 0.1, faults.NetworkPartition((2,), (0,)))
+    follower = part.followers[2]
+    caught_up_ms = follower.last_caught_up_ms
+    assert caught_up_ms < 10_000  # before the crash
+    held_hw = part.log.high_watermark
+    kernel.run(until_ms=caught_up_ms + LAG_MAX_MS - 1)
+    assert part.log.high_watermark == held_hw
+    assert follower.last_caught_up_ms == caught_up_ms  # nothing reached the leader since
+    kernel.run(until_ms=caught_up_ms + LAG_MAX_MS + 100)  # appends come every millisecond
+    assert part.log.high_watermark > held_hw
