@@ -542,6 +542,85 @@ def test_unknown_paths_and_methods_get_error_bodies(api):
                                               "message": "HTTP 405 Method Not Allowed"}
 
 
+def _java_hash_set_bucket(method: str) -> int:
+    """The bucket of a 16-slot java.util.HashSet holding ``method`` (String.hashCode, then
+    HashMap.hash's spread of the high bits)."""
+    h = 0
+    for char in method:
+        h = (31 * h + ord(char)) & 0xFFFFFFFF
+    return (h ^ (h >> 16)) & 15
+
+
+def test_options_answers_every_resource_with_its_methods_as_jersey_does(api):
+    """Jersey's OptionsMethodProcessor with ModelProcessorUtil.getAllowedMethods: 200, ``Allow``
+    with the resource's methods, OPTIONS, and HEAD beside GET, in the HashSet's order; the same
+    list as a text/plain body, since Connect's RestServer turns WADL off
+    (ConnectRestServerTest.testOptionsDoesNotIncludeWadlOutput). They answered 405."""
+    _, c, tmp = api
+    create(c, file_source("s", tmp / "test.txt"))
+    expected = {
+        "/": "HEAD,GET,OPTIONS",
+        "/connectors": "HEAD,POST,GET,OPTIONS",
+        "/connectors/s": "HEAD,DELETE,GET,OPTIONS",
+        "/connectors/s/config": "HEAD,GET,OPTIONS,PUT,PATCH",
+        "/connectors/s/offsets": "HEAD,DELETE,GET,OPTIONS,PATCH",
+        "/connectors/s/tasks/0/restart": "POST,OPTIONS",
+        "/connectors/nope/pause/": "OPTIONS,PUT",  # no lookup, and a trailing slash is fine
+        "/connector-plugins/FileStreamSource/config/validate": "OPTIONS,PUT",
+    }
+    for path, allow in expected.items():
+        response = c.options(path)
+        assert response.status_code == 200, path
+        assert response.headers["allow"] == allow, path
+        assert response.headers["content-type"] == "text/plain", path
+        assert response.text == allow.replace(",", ", "), path
+        buckets = [_java_hash_set_bucket(m) for m in allow.split(",")]
+        assert buckets == sorted(buckets), path
+
+
+def test_options_allow_is_what_each_route_answers(api):
+    """On every route of the app, a method is in ``Allow`` exactly when it is not a 405."""
+    _, c, tmp = api
+    create(c, file_source("s", tmp / "test.txt"))
+    values = {"name": "s", "task": "0", "plugin": "FileStreamSource"}
+    paths = {route.path.format(**values) for route in c.app.app.routes}
+    assert len(paths) >= 19
+    assert "/connectors/s/offsets" in paths
+    for path in sorted(paths, key=lambda p: (-p.count("/"), p)):  # deletes come last
+        allowed = set(c.options(path).headers["allow"].split(","))
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            status = c.request(method, path).status_code
+            assert (status != 405) == (method in allowed), (method, path, status)
+
+
+@pytest.mark.parametrize(("accept", "content_type"), [
+    ("application/json", "application/json"),
+    ("text/plain;q=0.5, application/json", "application/json"),
+    ("application/json;q=0.5, text/*", "text/plain"),
+    ("text/html, */*", "text/html"),
+])
+def test_options_for_a_client_that_wants_no_text_is_empty(api, accept, content_type):
+    """GenericOptionsInflector: the same ``Allow``, an empty body, the type the client put
+    first; PlainTextOptionsInflector when that type is text/plain (or a range holding it)."""
+    _, c, _ = api
+    response = c.options("/connectors", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["allow"] == "HEAD,POST,GET,OPTIONS"
+    assert response.headers["content-type"] == content_type
+    assert response.text == ("" if content_type != "text/plain" else "HEAD, POST, GET, OPTIONS")
+
+
+def test_options_on_an_unknown_path_is_404(api):
+    """No resource matches, so no OPTIONS either (ConnectRestServerTest asks
+    /connector-plugins/FileStreamSource/validate, which is not a path)."""
+    _, c, _ = api
+    for path in ("/nothing", "/connector-plugins/FileStreamSource/validate",
+                 "/connectors/s/tasks/0"):
+        response = c.options(path)
+        assert (response.status_code, response.json()) == (
+            404, {"error_code": 404, "message": "HTTP 404 Not Found"}), path
+
+
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain",
                                           "application/xml; charset=utf-8"])
 def test_a_body_that_is_not_declared_json_is_415(api, content_type):
