@@ -97,6 +97,9 @@ class ConfigKey:
     kafka_type: str = "LONG"
     """Kafka's ``ConfigDef.Type`` of an integer config, INT, SHORT or LONG: the range of Java
     integer its values must fit. ``lab.*`` keys, which Kafka has not, are held to LONG."""
+    setting: Callable[[Any], Any] | None = None
+    """Maps a parsed value to the setting Kafka acts on, where two spellings are one setting
+    (acks ``all`` and ``-1``); used to compare values, never to show them."""
 
     def parse(self, value: Any, where: str) -> Any:
         """Convert ``value`` to this key's type and validate it, or raise ``ConfigError``."""
@@ -121,6 +124,13 @@ class ConfigKey:
                     f"type {self.kafka_type} ({low} to {high}) ({where} config; {self.doc})"
                 )
         return value
+
+    def setting_of(self, value: Any) -> Any:
+        """The setting a parsed ``value`` stands for, hashable: two values are the same setting
+        when these are equal (``5`` and ``5.0``; acks ``all`` and ``-1``)."""
+        if self.setting is not None:
+            value = self.setting(value)
+        return tuple(value) if isinstance(value, list) else value
 
 
 def _coerce(key: ConfigKey, value: Any, where: str) -> Any:
@@ -218,6 +228,11 @@ def _acks(value: Any) -> Any:
     return value
 
 
+def _acks_setting(value: str) -> str:
+    """``ProducerConfig.parseAcks``: the producer acts on ``all`` as ``-1``."""
+    return "-1" if value == "all" else value
+
+
 def _delivery_timeout(values: dict[str, Any], given: Mapping[str, Any]) -> None:
     """``delivery.timeout.ms`` ≥ ``linger.ms`` + ``request.timeout.ms``.
 
@@ -248,7 +263,8 @@ PRODUCER = ConfigDef(
         ConfigKey("linger.ms", (int, float), 5, "how long a batch waits for more records "
                   "(default 5 since Kafka 4.0, KIP-1030; 0 before)", at_least(0), "batching"),
         ConfigKey("acks", str, "all", "acknowledgements the leader waits for: all (= -1), 1, 0",
-                  one_of("all", "-1", "0", "1"), "delivery", normalize=_acks),
+                  one_of("all", "-1", "0", "1"), "delivery", normalize=_acks,
+                  setting=_acks_setting),
         ConfigKey("enable.idempotence", bool, True, "de-duplicate retries by producer id and "
                   "sequence (default true since Kafka 3.0)", None, "delivery"),
         ConfigKey("max.in.flight.requests.per.connection", int, 5, "unacknowledged requests "
@@ -319,6 +335,12 @@ def _check_tiered_topic(values: dict[str, Any], _given: Mapping[str, Any]) -> No
         check_topic_config(values)
 
 
+@functools.cache
+def _split_policies(value: str) -> tuple[str, ...]:
+    """``cleanup.policy`` split and sorted, once per distinct value (read on every append)."""
+    return tuple(sorted(value.split(",")))
+
+
 TOPIC = ConfigDef(
     "topic",
     (
@@ -340,7 +362,8 @@ TOPIC = ConfigDef(
         ConfigKey("retention.bytes", int, -1, "bytes kept per partition; -1 = no limit",
                   at_least(-1), "storage"),
         ConfigKey("cleanup.policy", str, "delete", "delete, compact or delete,compact",
-                  one_of("delete", "compact", "delete,compact", "compact,delete"), "storage"),
+                  one_of("delete", "compact", "delete,compact", "compact,delete"), "storage",
+                  setting=_split_policies),
         ConfigKey("min.cleanable.dirty.ratio", (int, float), 0.5, "the log cleaner cleans a "
                   "log only when dirty bytes / cleanable bytes reach this", between(0, 1),
                   "storage"),
@@ -377,11 +400,6 @@ def cleanup_policies(topic_config: Mapping[str, Any]) -> tuple[str, ...]:
     """The topic's ``cleanup.policy`` as a tuple: ("delete",), ("compact",) or both."""
     return _split_policies(str(topic_config.get("cleanup.policy", "delete")))
 
-
-@functools.cache
-def _split_policies(value: str) -> tuple[str, ...]:
-    """``cleanup.policy`` split and sorted, once per distinct value (read on every append)."""
-    return tuple(sorted(value.split(",")))
 
 BROKER = ConfigDef(
     "broker",
