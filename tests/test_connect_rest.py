@@ -103,9 +103,9 @@ def test_a_name_with_control_characters_fails_validation_like_kafka(api):
     """ConnectorConfig's name: NonEmptyStringWithoutControlChars. A newline or NUL in a name
     was accepted, and broke every line of output naming the connector."""
     h, c, tmp = api
-    response = c.post("/connectors", json=file_source("bad\nname\x00", tmp / "test.txt"))
+    response = c.post("/connectors", json=file_source("bad\nna\x00me", tmp / "test.txt"))
     assert response.status_code == 400
-    assert ("Invalid value bad\nname\x00 for configuration name: String may not contain "
+    assert ("Invalid value bad\nna\x00me for configuration name: String may not contain "
             "control sequences but had the following ASCII chars: 10, 0") in (
         response.json()["message"])
     assert h.connectors() == []
@@ -523,6 +523,27 @@ def test_validate_gives_config_infos(api):
                      json={"connector.class": "FileStreamSource"})
     assert mismatch.json() == {"error_code": 400, "message": "Included connector type "
                                "FileStreamSource does not match request type FileStreamSink"}
+
+
+def test_validate_reads_numbers_as_java_parses_them(api):
+    """ConfigDef.parseType: tasks.max is an INT (Integer.parseInt: no underscore), the dead
+    letter queue's replication factor a SHORT (Short.parseShort: at most 32767) and
+    errors.retry.timeout a LONG (Long.parseLong: no exponent), in SinkConnectorConfig."""
+    _, c, _ = api
+    body = c.put("/connector-plugins/FileStreamSink/config/validate", json={
+        "name": "v", "topics": "t", "tasks.max": "1_0", "errors.retry.timeout": "1e3",
+        "errors.deadletterqueue.topic.replication.factor": "40000",
+        "errors.retry.delay.max.ms": "\t100\x00"}).json()
+    errors = {x["definition"]["name"]: x["value"]["errors"] for x in body["configs"]
+              if x["value"]["errors"]}
+    assert errors == {
+        "tasks.max": ["Invalid value 1_0 for configuration tasks.max: Not a number of type INT"],
+        "errors.retry.timeout": ["Invalid value 1e3 for configuration errors.retry.timeout: Not "
+                                 "a number of type LONG"],
+        "errors.deadletterqueue.topic.replication.factor": [
+            "Invalid value 40000 for configuration errors.deadletterqueue.topic.replication."
+            "factor: Not a number of type SHORT"]}
+    assert body["error_count"] == 3
 
 
 def test_trailing_slashes_are_tolerated(api):
