@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,37 @@ def one_of(*allowed: Any) -> Validator:
     return check
 
 
+JAVA_INTEGER_BITS = {"SHORT": 16, "INT": 32, "LONG": 64}
+"""Width of the Java integer behind each of ``ConfigDef.Type``'s integer types."""
+
+JAVA_BLANKS = "".join(map(chr, range(0x21)))
+"""What Java's ``String.trim`` removes from both ends: every character up to the space."""
+
+_JAVA_INTEGER = re.compile(r"[+-]?\d+")
+_JAVA_DOUBLE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)[fFdD]?"
+                          r"|([+-]?(?:NaN|Infinity))", re.ASCII)
+
+
+def java_integer(text: str) -> int | None:
+    """``text`` read as ``Long.parseLong`` reads it, or None when Java would refuse it.
+
+    A sign, then decimal digits: of any script Java's ``Character.digit`` knows (Unicode's
+    Basic Multilingual Plane), but no ``_`` (``1_000``), exponent (``1e3``) or fraction
+    (``1.0``), which Python's ``int`` or ``float`` take.
+    """
+    if _JAVA_INTEGER.fullmatch(text) and max(map(ord, text)) <= 0xFFFF:
+        return int(text)
+    return None
+
+
+def java_double(text: str) -> float | None:
+    """``text`` read as ``Double.parseDouble`` reads its decimal form, or None: ``1e3``, ``.5``,
+    ``2.5d``, ``NaN``, ``-Infinity``, but not Python's ``1_0.5``, ``inf`` or ``nan``. (Java's
+    hexadecimal form, ``0x1p3``, is refused here.)"""
+    found = _JAVA_DOUBLE.fullmatch(text)
+    return None if found is None else float(found[1] or found[2])
+
+
 @dataclass(frozen=True)
 class ConfigKey:
     """One row of a config table, as in Kafka's ``ConfigDef.define(...)``."""
@@ -62,6 +94,12 @@ class ConfigKey:
     nullable: bool = False
     normalize: Callable[[Any], Any] | None = None
     """Turns another accepted spelling into the config's type before it is checked."""
+    kafka_type: str = "LONG"
+    """Kafka's ``ConfigDef.Type`` of an integer config, INT, SHORT or LONG: the range of Java
+    integer its values must fit. ``lab.*`` keys, which Kafka has not, are held to LONG."""
+    setting: Callable[[Any], Any] | None = None
+    """Maps a parsed value to the setting Kafka acts on, where two spellings are one setting
+    (acks ``all`` and ``-1``); used to compare values, never to show them."""
 
     def parse(self, value: Any, where: str) -> Any:
         """Convert ``value`` to this key's type and validate it, or raise ``ConfigError``."""
@@ -77,19 +115,30 @@ class ConfigKey:
                     f"Invalid value {value!r} for configuration {self.name}: {problem} "
                     f"({where} config; {self.doc})"
                 )
-        if isinstance(value, int) and not isinstance(value, bool) and not (
-                -2**63 <= value < 2**63):
-            raise ConfigError(
-                f"Invalid value {value!r} for configuration {self.name}: not a number of type "
-                f"LONG, Kafka's widest (at most 2**63 - 1) ({where} config; {self.doc})"
-            )
+        if isinstance(value, int) and not isinstance(value, bool):
+            bits = JAVA_INTEGER_BITS[self.kafka_type]
+            low, high = -2**(bits - 1), 2**(bits - 1) - 1
+            if not low <= value <= high:
+                raise ConfigError(
+                    f"Invalid value {value!r} for configuration {self.name}: not a number of "
+                    f"type {self.kafka_type} ({low} to {high}) ({where} config; {self.doc})"
+                )
         return value
+
+    def setting_of(self, value: Any) -> Any:
+        """The setting a parsed ``value`` stands for, hashable: two values are the same setting
+        when these are equal (``5`` and ``5.0``; acks ``all`` and ``-1``)."""
+        if self.setting is not None:
+            value = self.setting(value)
+        return tuple(value) if isinstance(value, list) else value
 
 
 def _coerce(key: ConfigKey, value: Any, where: str) -> Any:
     types = key.type if isinstance(key.type, tuple) else (key.type,)
-    if bool in types and isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
+    if bool in types and isinstance(value, str):
+        text = value.strip(JAVA_BLANKS).lower()  # ConfigDef.parseType: trim, equalsIgnoreCase
+        if text in ("true", "false"):
+            return text == "true"
     if isinstance(value, bool) and bool not in types:
         raise _type_error(key, value, where)
     if isinstance(value, types):
@@ -99,20 +148,16 @@ def _coerce(key: ConfigKey, value: Any, where: str) -> Any:
     if float in types and isinstance(value, int):
         return float(value)
     if (int in types or float in types) and isinstance(value, str):
-        if int in types:
-            try:
-                return int(value)  # exactly, as Long.parseLong: float() rounds past 2**53
-            except ValueError:
-                pass
-        try:
-            number = float(value)
-        except ValueError:
-            raise _type_error(key, value, where) from None
-        if int in types and number.is_integer():
-            return int(number)
-        if float not in types:  # Kafka parses INT configs with Integer.parseInt
+        # ConfigDef.parseType: the text is trimmed, then read by Integer.parseInt (INT),
+        # Long.parseLong (LONG) or Double.parseDouble (DOUBLE)
+        text = value.strip(JAVA_BLANKS)
+        whole = java_integer(text) if int in types else None
+        if whole is not None:
+            return whole  # exactly: float() rounds past 2**53
+        number = java_double(text) if float in types else None
+        if number is None:
             raise _type_error(key, value, where)
-        return number
+        return int(number) if int in types and number.is_integer() else number
     raise _type_error(key, value, where)
 
 
@@ -183,6 +228,11 @@ def _acks(value: Any) -> Any:
     return value
 
 
+def _acks_setting(value: str) -> str:
+    """``ProducerConfig.parseAcks``: the producer acts on ``all`` as ``-1``."""
+    return "-1" if value == "all" else value
+
+
 def _delivery_timeout(values: dict[str, Any], given: Mapping[str, Any]) -> None:
     """``delivery.timeout.ms`` ≥ ``linger.ms`` + ``request.timeout.ms``.
 
@@ -208,25 +258,28 @@ PRODUCER = ConfigDef(
     "producer",
     (
         ConfigKey("batch.size", int, 16384, "bytes per partition batch; a bigger record "
-                  "travels alone (0: every record does)", at_least(0), "batching"),
+                  "travels alone (0: every record does)", at_least(0), "batching",
+                  kafka_type="INT"),
         ConfigKey("linger.ms", (int, float), 5, "how long a batch waits for more records "
                   "(default 5 since Kafka 4.0, KIP-1030; 0 before)", at_least(0), "batching"),
         ConfigKey("acks", str, "all", "acknowledgements the leader waits for: all (= -1), 1, 0",
-                  one_of("all", "-1", "0", "1"), "delivery", normalize=_acks),
+                  one_of("all", "-1", "0", "1"), "delivery", normalize=_acks,
+                  setting=_acks_setting),
         ConfigKey("enable.idempotence", bool, True, "de-duplicate retries by producer id and "
                   "sequence (default true since Kafka 3.0)", None, "delivery"),
         ConfigKey("max.in.flight.requests.per.connection", int, 5, "unacknowledged requests "
-                  "per broker connection", at_least(1), "delivery"),
+                  "per broker connection", at_least(1), "delivery", kafka_type="INT"),
         ConfigKey("retries", int, 2147483647, "times a failed batch is retried", at_least(0),
-                  "delivery"),
+                  "delivery", kafka_type="INT"),
         ConfigKey("delivery.timeout.ms", int, 120000, "upper bound from send() to success or "
-                  "failure; at least linger.ms + request.timeout.ms", at_least(0), "delivery"),
+                  "failure; at least linger.ms + request.timeout.ms", at_least(0), "delivery",
+                  kafka_type="INT"),
         ConfigKey("request.timeout.ms", int, 30000, "how long to wait for a response",
-                  at_least(0), "delivery"),
+                  at_least(0), "delivery", kafka_type="INT"),
         ConfigKey("retry.backoff.ms", int, 100, "wait before retrying a failed batch",
                   at_least(0), "delivery"),
         ConfigKey("max.request.size", int, 1048576, "largest produce request in bytes",
-                  at_least(1), "batching"),
+                  at_least(1), "batching", kafka_type="INT"),
         ConfigKey("buffer.memory", int, 33554432, "bytes the producer may buffer",
                   at_least(0), "batching"),
         ConfigKey("compression.type", str, "none", "codec; modelled as a size ratio "
@@ -246,7 +299,7 @@ PRODUCER = ConfigDef(
                   "idempotence); instances with the same id fence each other", None,
                   "transactions", nullable=True),
         ConfigKey("transaction.timeout.ms", int, 60000, "the coordinator aborts a transaction "
-                  "open longer than this", at_least(1), "transactions"),
+                  "open longer than this", at_least(1), "transactions", kafka_type="INT"),
         ConfigKey("lab.clock.skew.ms", int, 0, "how far this producer's clock is off: its "
                   "records' CreateTime is the send time plus this (negative: behind; never "
                   "below 0); at most about 31 years either way", between(-10**12, 10**12), "lab"),
@@ -282,15 +335,21 @@ def _check_tiered_topic(values: dict[str, Any], _given: Mapping[str, Any]) -> No
         check_topic_config(values)
 
 
+@functools.cache
+def _split_policies(value: str) -> tuple[str, ...]:
+    """``cleanup.policy`` split and sorted, once per distinct value (read on every append)."""
+    return tuple(sorted(value.split(",")))
+
+
 TOPIC = ConfigDef(
     "topic",
     (
         ConfigKey("min.insync.replicas", int, 1, "in-sync replicas an acks=all write needs",
-                  at_least(1), "replication"),
+                  at_least(1), "replication", kafka_type="INT"),
         ConfigKey("unclean.leader.election.enable", bool, False, "allow an out-of-sync replica "
                   "to become leader", None, "replication"),
         ConfigKey("segment.bytes", int, 1073741824, "bytes per log segment (at least 1 MiB "
-                  "since Kafka 4.0)", at_least(1048576), "storage"),
+                  "since Kafka 4.0)", at_least(1048576), "storage", kafka_type="INT"),
         ConfigKey("segment.ms", int, 604800000, "roll a new segment when the active one's first "
                   "record is this much older than the next batch (7 days)", at_least(1),
                   "storage"),
@@ -303,7 +362,8 @@ TOPIC = ConfigDef(
         ConfigKey("retention.bytes", int, -1, "bytes kept per partition; -1 = no limit",
                   at_least(-1), "storage"),
         ConfigKey("cleanup.policy", str, "delete", "delete, compact or delete,compact",
-                  one_of("delete", "compact", "delete,compact", "compact,delete"), "storage"),
+                  one_of("delete", "compact", "delete,compact", "compact,delete"), "storage",
+                  setting=_split_policies),
         ConfigKey("min.cleanable.dirty.ratio", (int, float), 0.5, "the log cleaner cleans a "
                   "log only when dirty bytes / cleanable bytes reach this", between(0, 1),
                   "storage"),
@@ -341,11 +401,6 @@ def cleanup_policies(topic_config: Mapping[str, Any]) -> tuple[str, ...]:
     return _split_policies(str(topic_config.get("cleanup.policy", "delete")))
 
 
-@functools.cache
-def _split_policies(value: str) -> tuple[str, ...]:
-    """``cleanup.policy`` split and sorted, once per distinct value (read on every append)."""
-    return tuple(sorted(value.split(",")))
-
 BROKER = ConfigDef(
     "broker",
     (
@@ -366,7 +421,7 @@ BROKER = ConfigDef(
                   "controller checks leader imbalance", at_least(1), "replication"),
         ConfigKey("leader.imbalance.per.broker.percentage", int, 10, "share of a broker's "
                   "preferred partitions led elsewhere that triggers a preferred election",
-                  between(0, 100), "replication"),
+                  between(0, 100), "replication", kafka_type="INT"),
         ConfigKey("replica.lag.time.max.ms", int, 30000, "a follower this far behind leaves "
                   "the ISR; checked every half of it, so at least 2 (Kafka's scheduler refuses a "
                   "period of 0)", at_least(2), "replication"),

@@ -15,8 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim import config
+from sim.broker.transaction_coordinator import TRANSACTION_COORDINATOR
 from sim.config import BROKER, KAFKA_VERSION, PRODUCER, TOPIC, ConfigDef
+from sim.consumer.config import CONSUMER, GROUP_COORDINATOR
 from sim.errors import ConfigError
+from sim.streams.config import STREAMS
 
 # --- Defaults ------------------------------------------------------------------------------------
 
@@ -230,7 +233,7 @@ def test_integral_float_is_accepted_for_an_int_config() -> None:
     assert type(value) is int
 
 
-@given(st.integers(min_value=0, max_value=2**40))
+@given(st.integers(min_value=0, max_value=2**31 - 1))
 def test_an_int_and_its_decimal_string_parse_alike(n: int) -> None:
     """For any allowed size, the number and its decimal text give the same int."""
     assert PRODUCER.parse({"batch.size": str(n)}) == PRODUCER.parse({"batch.size": n})
@@ -238,12 +241,12 @@ def test_an_int_and_its_decimal_string_parse_alike(n: int) -> None:
 
 @given(st.integers(min_value=2**53, max_value=2**63 - 1))
 def test_a_long_as_text_is_read_exactly(n: int) -> None:
-    """Long.parseLong reads every digit; going through a float rounded past 2**53 (text
-    9007199254740993 became 9007199254740992)."""
-    assert PRODUCER.parse({"batch.size": str(n)})["batch.size"] == n
+    """Long.parseLong reads every digit of a LONG config (LogConfig's retention.ms); going
+    through a float rounded past 2**53 (text 9007199254740993 became 9007199254740992)."""
+    assert TOPIC.parse({"retention.ms": str(n)})["retention.ms"] == n
 
 
-@pytest.mark.parametrize(("table", "name"), [(PRODUCER, "batch.size"), (PRODUCER, "linger.ms"),
+@pytest.mark.parametrize(("table", "name"), [(PRODUCER, "buffer.memory"), (PRODUCER, "linger.ms"),
                                              (TOPIC, "retention.ms")])
 @pytest.mark.parametrize("value", [2**63, 10**30, "99999999999999999999"])
 def test_a_number_wider_than_a_java_long_is_refused(table: ConfigDef, name: str,
@@ -252,6 +255,116 @@ def test_a_number_wider_than_a_java_long_is_refused(table: ConfigDef, name: str,
     were accepted and run with."""
     with pytest.raises(ConfigError, match=rf"configuration {name}: not a number of type LONG"):
         table.parse({name: value})
+
+
+# --- Integer and double text as Java reads it (ConfigDef.parseType) ------------------------------
+
+# Text Integer.parseInt and Long.parseLong refuse: Python's int() or float() read the first four
+# (as 1000, 1, 1000 and 10.5 before), and Java's digits are those of the 16-bit chars it reads.
+NOT_JAVA_INTEGERS = ["1e3", "1.0", "1_000", "10.5", "0x10", "", "1 000", "\U0001D7CF"]
+
+
+@pytest.mark.parametrize(("table", "name"), [(PRODUCER, "batch.size"), (TOPIC, "retention.ms")])
+@pytest.mark.parametrize("text", NOT_JAVA_INTEGERS)
+def test_text_java_does_not_read_as_an_integer_is_refused(table: ConfigDef, name: str,
+                                                          text: str) -> None:
+    """ConfigDef.parseType reads an INT config's text with Integer.parseInt (batch.size,
+    ProducerConfig) and a LONG's with Long.parseLong (retention.ms, LogConfig): a sign and
+    decimal digits, no exponent, fraction, underscore or radix prefix. One error line."""
+    with pytest.raises(ConfigError) as info:
+        table.parse({name: text})
+    message = str(info.value)
+    assert message.startswith(f"Invalid value {text!r} for configuration {name}: expected int")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (" 100 ", 100), ("\t100\x00", 100), ("\x1f+100\r\n", 100), ("-0", 0),
+    ("\u0661\u0660\u0660", 100),  # Arabic-Indic digits: Character.digit reads them
+])
+def test_text_java_reads_as_an_integer_is_accepted(text: str, expected: int) -> None:
+    """String.trim drops every character up to the space at both ends (NUL and the other
+    controls too, not only what Python's strip does), then Integer.parseInt reads a sign and
+    digits of any script Character.digit knows."""
+    value = PRODUCER.parse({"batch.size": text})["batch.size"]
+    assert (value, type(value)) == (expected, int)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("5e-1", 0.5), (".5", 0.5), ("0.5d", 0.5),
+                                                ("\x005E-1F ", 0.5), ("1", 1)])
+def test_text_java_reads_as_a_double_is_accepted(text: str, expected: float) -> None:
+    """min.cleanable.dirty.ratio is a DOUBLE (LogConfig): Double.parseDouble takes an exponent
+    and a d / f suffix."""
+    assert TOPIC.parse({"min.cleanable.dirty.ratio": text})["min.cleanable.dirty.ratio"] \
+        == expected
+
+
+@pytest.mark.parametrize("text", ["0_5", "nan", "inf", "0x1p-1", "5e", ".", "0.5dd"])
+def test_text_java_does_not_read_as_a_double_is_refused(text: str) -> None:
+    """Double.parseDouble has no underscores, spells NaN and Infinity so, and needs digits; the
+    lab does not read its hexadecimal form either (a float-capable lab key says so)."""
+    with pytest.raises(ConfigError, match=r"configuration min\.cleanable\.dirty\.ratio: "
+                                          r"expected int or float"):
+        TOPIC.parse({"min.cleanable.dirty.ratio": text})
+
+
+@pytest.mark.parametrize(("table", "name", "kind", "bits"), [
+    (PRODUCER, "batch.size", "INT", 32),  # ProducerConfig
+    (TOPIC, "segment.bytes", "INT", 32),  # LogConfig
+    (GROUP_COORDINATOR, "offsets.topic.replication.factor", "SHORT", 16),  # GroupCoordinatorConfig
+    (TOPIC, "retention.ms", "LONG", 64),  # LogConfig
+])
+def test_an_integer_config_holds_what_its_java_type_holds(table: ConfigDef, name: str,
+                                                          kind: str, bits: int) -> None:
+    """An INT config given 3000000000 is refused (Integer.parseInt: "Not a number of type
+    INT"), as number or text; a SHORT holds at most 32767, a LONG 2**63 - 1."""
+    high = 2**(bits - 1) - 1
+    assert table.parse({name: high})[name] == table.parse({name: str(high)})[name] == high
+    for value in (high + 1, str(high + 1)):
+        with pytest.raises(ConfigError, match=rf"configuration {name}: not a number of type "
+                                              rf"{kind} \(-{high + 1} to {high}\)"):
+            table.parse({name: value})
+
+
+# ConfigDef.Type of every integer config Kafka 4.0 defines as INT or SHORT; the others are LONG.
+KAFKA_NARROW_INTEGERS = {
+    # ProducerConfig
+    "batch.size": "INT", "max.in.flight.requests.per.connection": "INT", "retries": "INT",
+    "delivery.timeout.ms": "INT", "request.timeout.ms": "INT", "max.request.size": "INT",
+    "transaction.timeout.ms": "INT",
+    # LogConfig, ReplicationConfigs
+    "min.insync.replicas": "INT", "segment.bytes": "INT",
+    "leader.imbalance.per.broker.percentage": "INT",
+    # ConsumerConfig
+    "session.timeout.ms": "INT", "heartbeat.interval.ms": "INT", "max.poll.interval.ms": "INT",
+    "max.poll.records": "INT", "auto.commit.interval.ms": "INT",
+    # GroupCoordinatorConfig
+    "group.initial.rebalance.delay.ms": "INT", "group.min.session.timeout.ms": "INT",
+    "group.max.session.timeout.ms": "INT", "offsets.topic.num.partitions": "INT",
+    "offsets.topic.replication.factor": "SHORT", "offsets.retention.minutes": "INT",
+    # StreamsConfig
+    "num.stream.threads": "INT", "num.standby.replicas": "INT", "max.warmup.replicas": "INT",
+    "replication.factor": "INT", "buffered.records.per.partition": "INT",
+    # TransactionLogConfig, TransactionStateManagerConfig
+    "transaction.state.log.num.partitions": "INT",
+    "transaction.state.log.replication.factor": "SHORT", "transaction.state.log.min.isr": "INT",
+    "transaction.max.timeout.ms": "INT",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms": "INT",
+}
+
+
+def test_integer_configs_have_kafkas_types() -> None:
+    """Each integer config's range is its Kafka type's; lab-only keys are held to a LONG."""
+    found = {}
+    for table in (PRODUCER, TOPIC, BROKER, CONSUMER, GROUP_COORDINATOR, STREAMS,
+                  TRANSACTION_COORDINATOR):
+        for key in table:
+            if int in (key.type if isinstance(key.type, tuple) else (key.type,)):
+                expected = "LONG" if key.name.startswith("lab.") else \
+                    KAFKA_NARROW_INTEGERS.get(key.name, "LONG")
+                assert key.kafka_type == expected, (table.kind, key.name)
+                found[key.name] = key.kafka_type
+    assert set(KAFKA_NARROW_INTEGERS) <= set(found)
 
 
 @given(st.integers(max_value=-1))

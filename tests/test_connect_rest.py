@@ -103,9 +103,9 @@ def test_a_name_with_control_characters_fails_validation_like_kafka(api):
     """ConnectorConfig's name: NonEmptyStringWithoutControlChars. A newline or NUL in a name
     was accepted, and broke every line of output naming the connector."""
     h, c, tmp = api
-    response = c.post("/connectors", json=file_source("bad\nname\x00", tmp / "test.txt"))
+    response = c.post("/connectors", json=file_source("bad\nna\x00me", tmp / "test.txt"))
     assert response.status_code == 400
-    assert ("Invalid value bad\nname\x00 for configuration name: String may not contain "
+    assert ("Invalid value bad\nna\x00me for configuration name: String may not contain "
             "control sequences but had the following ASCII chars: 10, 0") in (
         response.json()["message"])
     assert h.connectors() == []
@@ -525,6 +525,27 @@ def test_validate_gives_config_infos(api):
                                "FileStreamSource does not match request type FileStreamSink"}
 
 
+def test_validate_reads_numbers_as_java_parses_them(api):
+    """ConfigDef.parseType: tasks.max is an INT (Integer.parseInt: no underscore), the dead
+    letter queue's replication factor a SHORT (Short.parseShort: at most 32767) and
+    errors.retry.timeout a LONG (Long.parseLong: no exponent), in SinkConnectorConfig."""
+    _, c, _ = api
+    body = c.put("/connector-plugins/FileStreamSink/config/validate", json={
+        "name": "v", "topics": "t", "tasks.max": "1_0", "errors.retry.timeout": "1e3",
+        "errors.deadletterqueue.topic.replication.factor": "40000",
+        "errors.retry.delay.max.ms": "\t100\x00"}).json()
+    errors = {x["definition"]["name"]: x["value"]["errors"] for x in body["configs"]
+              if x["value"]["errors"]}
+    assert errors == {
+        "tasks.max": ["Invalid value 1_0 for configuration tasks.max: Not a number of type INT"],
+        "errors.retry.timeout": ["Invalid value 1e3 for configuration errors.retry.timeout: Not "
+                                 "a number of type LONG"],
+        "errors.deadletterqueue.topic.replication.factor": [
+            "Invalid value 40000 for configuration errors.deadletterqueue.topic.replication."
+            "factor: Not a number of type SHORT"]}
+    assert body["error_count"] == 3
+
+
 def test_trailing_slashes_are_tolerated(api):
     """Jersey matches /connectors/ like /connectors (kafka-connect-api's exists() relies on it)."""
     _, c, tmp = api
@@ -540,6 +561,85 @@ def test_unknown_paths_and_methods_get_error_bodies(api):
     assert c.get("/nothing").json() == {"error_code": 404, "message": "HTTP 404 Not Found"}
     assert c.delete("/connectors").json() == {"error_code": 405,
                                               "message": "HTTP 405 Method Not Allowed"}
+
+
+def _java_hash_set_bucket(method: str) -> int:
+    """The bucket of a 16-slot java.util.HashSet holding ``method`` (String.hashCode, then
+    HashMap.hash's spread of the high bits)."""
+    h = 0
+    for char in method:
+        h = (31 * h + ord(char)) & 0xFFFFFFFF
+    return (h ^ (h >> 16)) & 15
+
+
+def test_options_answers_every_resource_with_its_methods_as_jersey_does(api):
+    """Jersey's OptionsMethodProcessor with ModelProcessorUtil.getAllowedMethods: 200, ``Allow``
+    with the resource's methods, OPTIONS, and HEAD beside GET, in the HashSet's order; the same
+    list as a text/plain body, since Connect's RestServer turns WADL off
+    (ConnectRestServerTest.testOptionsDoesNotIncludeWadlOutput). They answered 405."""
+    _, c, tmp = api
+    create(c, file_source("s", tmp / "test.txt"))
+    expected = {
+        "/": "HEAD,GET,OPTIONS",
+        "/connectors": "HEAD,POST,GET,OPTIONS",
+        "/connectors/s": "HEAD,DELETE,GET,OPTIONS",
+        "/connectors/s/config": "HEAD,GET,OPTIONS,PUT,PATCH",
+        "/connectors/s/offsets": "HEAD,DELETE,GET,OPTIONS,PATCH",
+        "/connectors/s/tasks/0/restart": "POST,OPTIONS",
+        "/connectors/nope/pause/": "OPTIONS,PUT",  # no lookup, and a trailing slash is fine
+        "/connector-plugins/FileStreamSource/config/validate": "OPTIONS,PUT",
+    }
+    for path, allow in expected.items():
+        response = c.options(path)
+        assert response.status_code == 200, path
+        assert response.headers["allow"] == allow, path
+        assert response.headers["content-type"] == "text/plain", path
+        assert response.text == allow.replace(",", ", "), path
+        buckets = [_java_hash_set_bucket(m) for m in allow.split(",")]
+        assert buckets == sorted(buckets), path
+
+
+def test_options_allow_is_what_each_route_answers(api):
+    """On every route of the app, a method is in ``Allow`` exactly when it is not a 405."""
+    _, c, tmp = api
+    create(c, file_source("s", tmp / "test.txt"))
+    values = {"name": "s", "task": "0", "plugin": "FileStreamSource"}
+    paths = {route.path.format(**values) for route in c.app.app.routes}
+    assert len(paths) >= 19
+    assert "/connectors/s/offsets" in paths
+    for path in sorted(paths, key=lambda p: (-p.count("/"), p)):  # deletes come last
+        allowed = set(c.options(path).headers["allow"].split(","))
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            status = c.request(method, path).status_code
+            assert (status != 405) == (method in allowed), (method, path, status)
+
+
+@pytest.mark.parametrize(("accept", "content_type"), [
+    ("application/json", "application/json"),
+    ("text/plain;q=0.5, application/json", "application/json"),
+    ("application/json;q=0.5, text/*", "text/plain"),
+    ("text/html, */*", "text/html"),
+])
+def test_options_for_a_client_that_wants_no_text_is_empty(api, accept, content_type):
+    """GenericOptionsInflector: the same ``Allow``, an empty body, the type the client put
+    first; PlainTextOptionsInflector when that type is text/plain (or a range holding it)."""
+    _, c, _ = api
+    response = c.options("/connectors", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response.headers["allow"] == "HEAD,POST,GET,OPTIONS"
+    assert response.headers["content-type"] == content_type
+    assert response.text == ("" if content_type != "text/plain" else "HEAD, POST, GET, OPTIONS")
+
+
+def test_options_on_an_unknown_path_is_404(api):
+    """No resource matches, so no OPTIONS either (ConnectRestServerTest asks
+    /connector-plugins/FileStreamSource/validate, which is not a path)."""
+    _, c, _ = api
+    for path in ("/nothing", "/connector-plugins/FileStreamSource/validate",
+                 "/connectors/s/tasks/0"):
+        response = c.options(path)
+        assert (response.status_code, response.json()) == (
+            404, {"error_code": 404, "message": "HTTP 404 Not Found"}), path
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain",

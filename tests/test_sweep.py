@@ -284,6 +284,31 @@ def test_a_grid_point_listed_twice_is_refused(monkeypatch):
     assert len(prepare("safe-replication", grid={"acks": ["1", "all"]})[1]) == 2
 
 
+@pytest.mark.parametrize(("grid", "shown"), [
+    ({"acks": ["-1", "all"]}, "acks=-1 and acks=all are one setting"),
+    ({"acks": ["all", -1]}, "acks=all and acks=-1 are one setting"),
+    ([{"acks": ["all"]}, {"producer.acks": ["-1"]}], "acks=all and producer.acks=-1"),
+    ({"linger.ms": [5, 5.0]}, "linger.ms=5 and linger.ms=5.0"),
+    ({"cleanup.policy": ["compact,delete", "delete,compact"]}, "are one setting"),
+])
+def test_grid_values_kafka_acts_on_alike_are_one_point(monkeypatch, grid, shown):
+    """acks -1 and all are one setting to the producer (ProducerConfig.parseAcks turns all into
+    -1), as are 5 and 5.0 ms, and cleanup.policy's two orders (LogConfig reads a list): such a
+    grid ran one configuration twice and weighed it twice. One error line, values as given."""
+    monkeypatch.setattr("sim.sweep.results.run_one", _no_run)
+    with pytest.raises(KafkaLabError, match=r"grid points 0 and 1 are the same") as raised:
+        sweep("safe-replication", grid=grid, progress=False)
+    assert shown in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_grid_values_are_shown_as_given_when_distinct():
+    """-1 stays -1 in the plan (and so in the result table's column), beside 1 and 0."""
+    runs = prepare("safe-replication", grid={"acks": ["-1", "1", "0"]})[1]
+    assert [run.params for run in runs] == [(("acks", "-1"),), (("acks", "1"),),
+                                            (("acks", "0"),)]
+
+
 def test_schedules_over_a_production_too_short_for_a_crash_are_refused(monkeypatch):
     """A 1-second production leaves the fuzzer no room for its crash of at least 1 s: every
     schedule drawing one used to end in numpy's "high <= 0" traceback."""

@@ -100,18 +100,18 @@ TRANSACTION_COORDINATOR = ConfigDef(
     "broker",
     (
         ConfigKey("transaction.state.log.num.partitions", int, 50, "partitions of "
-                  "__transaction_state", at_least(1), "transactions"),
+                  "__transaction_state", at_least(1), "transactions", kafka_type="INT"),
         ConfigKey("transaction.state.log.replication.factor", int, 3, "replicas of "
                   "__transaction_state (capped at the number of brokers in the lab)",
-                  at_least(1), "transactions"),
+                  at_least(1), "transactions", kafka_type="SHORT"),
         ConfigKey("transaction.state.log.min.isr", int, 2, "min.insync.replicas of "
                   "__transaction_state (capped at its replication factor in the lab)",
-                  at_least(1), "transactions"),
+                  at_least(1), "transactions", kafka_type="INT"),
         ConfigKey("transaction.max.timeout.ms", int, 900000, "largest transaction.timeout.ms "
-                  "a producer may ask for", at_least(1), "transactions"),
+                  "a producer may ask for", at_least(1), "transactions", kafka_type="INT"),
         ConfigKey("transaction.abort.timed.out.transaction.cleanup.interval.ms", int, 10000,
                   "how often the coordinator aborts transactions past their timeout",
-                  at_least(1), "transactions"),
+                  at_least(1), "transactions", kafka_type="INT"),
     ),
 )
 

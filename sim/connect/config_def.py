@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.config import JAVA_BLANKS, JAVA_INTEGER_BITS, java_double, java_integer
 from sim.errors import ConfigError
 
 NO_DEFAULT = object()
@@ -96,39 +97,36 @@ def parse_type(name: str, value: Any, type_: str) -> Any:
     if type_ == "BOOLEAN":
         if isinstance(value, bool):
             return value
-        text = str(value).strip().lower()
+        text = str(value).strip(JAVA_BLANKS).lower()
         if text in ("true", "false"):
             return text == "true"
         raise ConfigError(f"Invalid value {value} for configuration {name}: Expected value to "
                           "be either true or false")
     if type_ in ("INT", "SHORT", "LONG"):
-        if isinstance(value, bool):
+        # Integer.parseInt / Short.parseShort / Long.parseLong: a sign and digits, in range
+        bits = JAVA_INTEGER_BITS[type_]
+        number = None if isinstance(value, bool) else java_integer(str(value).strip(JAVA_BLANKS))
+        if number is None or not -2**(bits - 1) <= number < 2**(bits - 1):
             raise ConfigError(f"Invalid value {value} for configuration {name}: Not a number "
                               f"of type {type_}")
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"Invalid value {value} for configuration {name}: Not a number "
-                              f"of type {type_}") from None
-        if type_ == "INT" and not -(2**31) <= number < 2**31:
-            raise ConfigError(f"Invalid value {value} for configuration {name}: Not a number "
-                              "of type INT")
         return number
     if type_ == "DOUBLE":
-        try:
-            return float(str(value).strip())
-        except ValueError:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)  # a Number's doubleValue()
+        number = java_double(str(value).strip(JAVA_BLANKS))
+        if number is None:
             raise ConfigError(f"Invalid value {value} for configuration {name}: Not a number "
-                              "of type DOUBLE") from None
+                              "of type DOUBLE")
+        return number
     if type_ == "LIST":
         if isinstance(value, list):
             return [str(v) for v in value]
-        text = str(value).strip()
+        text = str(value).strip(JAVA_BLANKS)
         return [] if not text else [part.strip() for part in text.split(",")]
     if not isinstance(value, str):
         raise ConfigError(f"Invalid value {value} for configuration {name}: Expected value to "
                           "be a string, but it was a " + type(value).__name__)
-    return value.strip() if type_ in ("STRING", "CLASS") else value
+    return value.strip(JAVA_BLANKS) if type_ in ("STRING", "CLASS") else value
 
 
 def to_string(value: Any, type_: str) -> str | None:

@@ -5,7 +5,8 @@ Shapes follow ``RootResource``, ``ConnectorsResource``, ``ConnectorPluginsResour
 201 with ``Location``; pause / resume / topic reset are 202, stop / delete / task restart 204;
 ``POST …/restart`` is 204 unless ``includeTasks`` or ``onlyFailed`` is true (then 202 with the
 status). Query booleans are read like JAX-RS's ``Boolean.valueOf`` (``True`` works); a trailing
-slash is tolerated. Every request holds the kernel lock, so the simulation never runs under it.
+slash is tolerated; ``OPTIONS`` on any path answers with the methods it allows (``options``).
+Every request holds the kernel lock, so the simulation never runs under it.
 """
 
 from __future__ import annotations
@@ -79,6 +80,55 @@ def _not_a_json_number(token: str) -> Any:
     by default) where Python's json would read them, and a stored NaN then broke every later
     answer that included it."""
     raise ValueError(f"{token} is not a JSON number")
+
+
+JAVA_HASH_SET_ORDER = ("HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH")
+"""The order a Java ``HashSet`` of HTTP method names iterates in (its buckets follow
+``String.hashCode``), which Jersey's ``Allow`` header and OPTIONS body keep. PUT and PATCH share
+a bucket: they stay in the order ``ConnectorsResource`` declares them."""
+
+
+def allowed_methods(methods: set[str]) -> list[str]:
+    """``ModelProcessorUtil.getAllowedMethods``: a resource's methods, OPTIONS, and HEAD when it
+    has GET."""
+    allowed = {*methods, "OPTIONS", *(["HEAD"] if "GET" in methods else [])}
+    return [method for method in JAVA_HASH_SET_ORDER if method in allowed]
+
+
+def most_wanted_media_type(accept: str | None) -> str:
+    """The media type an ``Accept`` header puts first: the highest ``q``, then the most specific
+    (``text/plain`` before ``text/*`` before ``*/*``), then the first listed; ``*/*`` when none."""
+    ranked = []
+    for index, part in enumerate((accept or "").split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media and quality > 0:
+            ranked.append((-quality, media.count("*"), index, media.lower()))
+    return min(ranked)[3] if ranked else "*/*"
+
+
+def options(allowed: list[str]) -> Callable[[Request], Any]:
+    """OPTIONS on a resource, as Jersey's ``OptionsMethodProcessor`` answers it: 200 with an
+    ``Allow`` header listing ``allowed`` (``GET,POST`` style). A client that takes text/plain
+    first (curl's ``*/*``, or no ``Accept``) gets the same methods as a ``text/plain`` body
+    (``HEAD, POST, GET, OPTIONS``); any other gets an empty body of the type it asked for.
+
+    Jersey would answer with a WADL document instead, but Connect turns WADL off
+    (``RestServer.newResourceConfig``, ``ServerProperties.WADL_FEATURE_DISABLE``)."""
+    async def answer(request: Request) -> Response:
+        wanted = most_wanted_media_type(request.headers.get("accept"))
+        allow = {"Allow": ",".join(allowed)}
+        if wanted in ("*/*", "text/*", "text/plain"):
+            return Response(", ".join(allowed), headers={**allow, "Content-Type": "text/plain"})
+        return Response(b"", headers={**allow, "Content-Type": wanted})
+    return answer
 
 
 def cluster_id(seed: int) -> str:
@@ -303,6 +353,11 @@ def create_app(herder: Herder, lock: threading.RLock | None = None) -> ASGIApp:
         Route("/connector-plugins/{plugin}/config/validate", endpoint(validate),
               methods=["PUT"]),
     ]
+    methods_of: dict[str, set[str]] = {}
+    for route in routes:
+        methods_of.setdefault(route.path, set()).update(route.methods - {"HEAD"})
+    routes += [Route(path, options(allowed_methods(methods)), methods=["OPTIONS"])
+               for path, methods in methods_of.items()]
 
     async def http_error(_r: Request, exc: Exception) -> Response:
         code = getattr(exc, "status_code", 500)

@@ -57,17 +57,18 @@ CONSUMER = ConfigDef(
         ConfigKey("client.id", str, "", "name in the trace; empty = consumer-<group.id>-<n> "
                   "as Kafka generates it", None, "general"),
         ConfigKey("session.timeout.ms", int, 45000, "a member silent this long is removed "
-                  "(45000 since Kafka 3.0, KIP-735)", at_least(1), "group"),
+                  "(45000 since Kafka 3.0, KIP-735)", at_least(1), "group", kafka_type="INT"),
         ConfigKey("heartbeat.interval.ms", int, 3000, "time between heartbeats; must be lower "
-                  "than session.timeout.ms", at_least(1), "group"),
+                  "than session.timeout.ms", at_least(1), "group", kafka_type="INT"),
         ConfigKey("max.poll.interval.ms", int, 300000, "longest time between polls before the "
-                  "member leaves the group; also its rebalance timeout", at_least(1), "group"),
+                  "member leaves the group; also its rebalance timeout", at_least(1), "group",
+                  kafka_type="INT"),
         ConfigKey("max.poll.records", int, 500, "records one poll() returns at most",
-                  at_least(1), "fetch"),
+                  at_least(1), "fetch", kafka_type="INT"),
         ConfigKey("enable.auto.commit", bool, True, "commit the offsets of earlier polls "
                   "inside poll() every auto.commit.interval.ms", None, "offsets"),
         ConfigKey("auto.commit.interval.ms", int, 5000, "time between automatic commits",
-                  at_least(0), "offsets"),
+                  at_least(0), "offsets", kafka_type="INT"),
         ConfigKey("auto.offset.reset", str, "latest", "where to start without a committed "
                   "offset: earliest, latest, none (= an error) or by_duration:PnDTnHnMn.nS "
                   "(the first record at most that old, KIP-1106)",
@@ -91,17 +92,20 @@ GROUP_COORDINATOR = ConfigDef(
     "broker",
     (
         ConfigKey("group.initial.rebalance.delay.ms", int, 3000, "how long the first rebalance "
-                  "of an empty group waits for more members", at_least(0), "group"),
+                  "of an empty group waits for more members", at_least(0), "group",
+                  kafka_type="INT"),
         ConfigKey("group.min.session.timeout.ms", int, 6000, "smallest session.timeout.ms a "
-                  "member may ask for", at_least(0), "group"),
+                  "member may ask for", at_least(0), "group", kafka_type="INT"),
         ConfigKey("group.max.session.timeout.ms", int, 1800000, "largest session.timeout.ms a "
-                  "member may ask for", at_least(0), "group"),
+                  "member may ask for", at_least(0), "group", kafka_type="INT"),
         ConfigKey("offsets.topic.num.partitions", int, 50, "partitions of __consumer_offsets",
-                  at_least(1), "offsets"),
+                  at_least(1), "offsets", kafka_type="INT"),
         ConfigKey("offsets.topic.replication.factor", int, 3, "replicas of __consumer_offsets "
-                  "(capped at the number of brokers in the lab)", at_least(1), "offsets"),
+                  "(capped at the number of brokers in the lab)", at_least(1), "offsets",
+                  kafka_type="SHORT"),
         ConfigKey("offsets.retention.minutes", int, 10080, "how long committed offsets of an "
-                  "empty group are kept (not enforced by the lab)", at_least(1), "offsets"),
+                  "empty group are kept (not enforced by the lab)", at_least(1), "offsets",
+                  kafka_type="INT"),
     ),
 )
 

@@ -59,7 +59,7 @@ STREAMS = ConfigDef(
         ConfigKey("client.id", str, "", "prefix of the client ids of the internal clients",
                   None, "general"),
         ConfigKey("num.stream.threads", int, 1, "stream threads per instance (the lab cannot "
-                  "add threads later, so at least 1)", at_least(1), "processing"),
+                  "add threads later, so at least 1)", at_least(1), "processing", kafka_type="INT"),
         ConfigKey("processing.guarantee", str, AT_LEAST_ONCE, "at_least_once or "
                   "exactly_once_v2 (the older exactly_once values are gone in 4.0)",
                   one_of(AT_LEAST_ONCE, EXACTLY_ONCE_V2), "processing"),
@@ -69,11 +69,11 @@ STREAMS = ConfigDef(
         ConfigKey("statestore.cache.max.bytes", int, 10 * 1024 * 1024, "record cache size over "
                   "all threads; 0 forwards every update", at_least(0), "state"),
         ConfigKey("num.standby.replicas", int, 0, "standby copies of each stateful task",
-                  at_least(0), "state"),
+                  at_least(0), "state", kafka_type="INT"),
         ConfigKey("acceptable.recovery.lag", int, 10000, "changelog lag under which an instance "
                   "counts as caught up (KIP-441)", at_least(0), "state"),
         ConfigKey("max.warmup.replicas", int, 2, "warm-up replicas at a time (KIP-441)",
-                  at_least(1), "state"),
+                  at_least(1), "state", kafka_type="INT"),
         ConfigKey("probing.rebalance.interval.ms", int, 600000, "time between probing "
                   "rebalances while warm-ups catch up (KIP-441)", at_least(60000), "state"),
         ConfigKey("state.dir", str, "", "directory of the state stores (Kafka's default is "
@@ -82,7 +82,7 @@ STREAMS = ConfigDef(
         ConfigKey("default.dsl.store", str, "rocksDB", "store type of DSL operations",
                   one_of("rocksDB", "in_memory"), "state"),
         ConfigKey("replication.factor", int, -1, "replication of internal topics; -1 = the "
-                  "broker default", None, "state"),
+                  "broker default", None, "state", kafka_type="INT"),
         ConfigKey("windowstore.changelog.additional.retention.ms", int, 86400000, "extra "
                   "retention of window store changelogs", None, "state"),
         ConfigKey("state.cleanup.delay.ms", int, 600000, "age after which unused task "
@@ -92,7 +92,7 @@ STREAMS = ConfigDef(
         ConfigKey("max.task.idle.ms", int, 0, "how long a task waits for data on all its "
                   "inputs before processing out of order", None, "processing"),
         ConfigKey("buffered.records.per.partition", int, 1000, "records buffered per input "
-                  "partition", None, "processing"),
+                  "partition", None, "processing", kafka_type="INT"),
         ConfigKey("task.timeout.ms", int, 300000, "how long a task may be blocked before it "
                   "fails", at_least(0), "processing"),
         ConfigKey("repartition.purge.interval.ms", int, DEFAULT_COMMIT_INTERVAL_MS, "how often "

@@ -219,7 +219,7 @@ def prepare(scenario: str | Path | Mapping[str, Any] | None, *,
     routes = routes_of(points, base)
     points = [tuple((key, canonical(key, value, routes)) for key, value in point)
               for point in points]
-    check_distinct(points)
+    check_distinct(points, routes)
     seeds_run = seed_list(seeds, base, schedules)
     check_runs(len(points) * len(seeds_run) * max(schedules, 1))
     plan = Plan(base, chosen, tuple(sorted(routes.values())), records,

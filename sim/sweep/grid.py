@@ -223,16 +223,26 @@ def grid_points(grid: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
     return points
 
 
-def check_distinct(points: list[tuple[tuple[str, Any], ...]]) -> None:
+def check_distinct(points: list[tuple[tuple[str, Any], ...]],
+                   routes: dict[str, tuple[str, str, str]]) -> None:
     """Each grid point once, as its config tables read it: ``acks=1,1``, or ``1`` and ``"1"``,
-    would run the same configuration twice and weigh it twice in the sweep's summary."""
-    seen: dict[tuple[tuple[str, Any], ...], int] = {}
+    or ``-1`` and ``all`` (one setting to the producer, ``ProducerConfig.parseAcks``) would run
+    the same configuration twice and weigh it twice in the sweep's summary."""
+    tables = config_tables()
+    seen: dict[tuple[tuple[tuple[str, str], Any], ...], int] = {}
     for number, point in enumerate(points):
-        key = tuple(sorted((name, repr(value)) for name, value in point))
-        if key in seen:
-            raise ConfigError(f"grid points {seen[key]} and {number} are the same "
-                              f"({point_text(point) or 'no grid keys'}); list each value once.")
-        seen[key] = number
+        settings = []
+        for key, value in point:
+            _, table, name = routes[key]
+            settings.append(((table, name), tables[table][name].setting_of(value)))
+        same = tuple(sorted(settings, key=lambda item: item[0]))
+        if same in seen:
+            first, this = point_text(points[seen[same]]), point_text(point)
+            shown = this if set(first.split(", ")) == set(this.split(", ")) else \
+                f"{first} and {this} are one setting"
+            raise ConfigError(f"grid points {seen[same]} and {number} are the same "
+                              f"({shown or 'no grid keys'}); list each value once.")
+        seen[same] = number
 
 
 def check_runs(count: int, what: str = "runs") -> None:
