@@ -172,7 +172,8 @@ def table(frame: pd.DataFrame) -> Styler:
 
 
 def converted_bytes(text: str = "foo") -> pd.DataFrame:
-    """The bytes each converter writes for a string and for a struct ``{"line": text}``."""
+    """The bytes each converter writes for a string (and how many) and for a struct
+    ``{"line": text}``."""
     converters = {"StringConverter": StringConverter(), "JsonConverter, schemas.enable=true":
                   JsonConverter(), "JsonConverter, schemas.enable=false": JsonConverter()}
     converters["JsonConverter, schemas.enable=false"].configure({"schemas.enable": "false"}, False)
@@ -184,7 +185,7 @@ def converted_bytes(text: str = "foo") -> pd.DataFrame:
         else:
             struct = converter.from_connect_data("t", LINE_SCHEMA, {"line": text}).decode()
         rows.append({"converter": name, "string value": string.decode(),
-                     "struct value": struct})
+                     "string bytes": len(string), "struct value": struct})
     return pd.DataFrame(rows).set_index("converter")
 
 
@@ -256,7 +257,8 @@ class FailoverRun:
         started = self.timeline[(self.timeline.event == "started")
                                 & (self.timeline.time_ms > FAILOVER_CRASH_MS)
                                 & self.timeline.unit.isin(lost)]
-        return pd.DataFrame({"task": started.unit, "restarted at (s)": started.time_ms / 1000,
+        restarted_s = (started.time_ms / 1000).round(1)  # 340.0, not 340.010303
+        return pd.DataFrame({"task": started.unit, "restarted at (s)": restarted_s,
                              "on worker": started.worker}).reset_index(drop=True)
 
 
