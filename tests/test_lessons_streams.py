@@ -364,7 +364,8 @@ def test_lesson_draws_the_topologies_it_describes():
 def test_lesson_the_filter_runs_six_tasks_on_one_thread_of_the_cluster():
     """§6: 6 tasks 0_0 … 0_5 (sub-topology 0 × 6 partitions) on the instance's one thread
     (num.stream.threads defaults to 1); the 2 "unknown" payments share one partition of
-    unknown-payment (same key, murmur2)."""
+    unknown-payment (same key, murmur2); stream_time is -1 in 0_4 and 0_5, and committed is
+    empty (commit.interval.ms 30,000 ms, the run at 10 s)."""
     names = {"topology": ls.unknown_payment_topology(), "KafkaStreams": KafkaStreams,
              "Producer": Producer}
     namespace = run_cell("streams = KafkaStreams(", names)
@@ -374,6 +375,16 @@ def test_lesson_the_filter_runs_six_tasks_on_one_thread_of_the_cluster():
     assert tasks["thread"].nunique() == 1
     assert namespace["streams"].state is KafkaStreams.State.RUNNING
     assert StreamsConfig({"application.id": "x"})["num.stream.threads"] == 1
+    # no payment in partitions 4 and 5: those tasks have no stream time yet (-1, Kafka's
+    # RecordQueue.UNKNOWN, where PartitionGroup starts); none has committed, since
+    # commit.interval.ms is 30 s (StreamsConfig) and the run has reached 10 s
+    landed = set(run_cell('ls.topic_records(kernel, "payment")', namespace)["_"]["partition"])
+    assert landed == {0, 1, 2, 3}
+    stream_time = dict(zip(tasks["task"], tasks["stream_time"], strict=True))
+    assert [t for t, ms in stream_time.items() if ms == -1] == ["0_4", "0_5"]
+    assert list(tasks["committed"]) == [""] * 6
+    assert StreamsConfig({"application.id": "x"})["commit.interval.ms"] == 30_000
+    assert namespace["kernel"].now_ms == 10_000
     out = run_cell('ls.topic_records(kernel, "unknown-payment")', namespace)["_"]
     assert list(out["key"]) == ["unknown", "unknown"]
     assert out["partition"].nunique() == 1
