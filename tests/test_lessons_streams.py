@@ -169,7 +169,9 @@ def test_lesson_a_table_keeps_the_latest_value_per_key():
 
 def test_lesson_global_table_join_keeps_payments_with_a_city():
     """§3: 3 payments come out (alice twice, bob once); unknown and carol have no row; the
-    global table is a sub-topology "for global store (will not generate tasks)"."""
+    global table is a sub-topology "for global store (will not generate tasks)"; the inner
+    join's processor is still named KSTREAM-LEFTJOIN-0000000004 (KStreamImpl.globalTableJoin
+    uses the LEFTJOIN prefix for both kinds)."""
     namespace = run_cell("global_table")
     out = namespace["_"]
     assert frame_rows(out, "key", "value") == [("alice", "30 from Seoul"),
@@ -177,6 +179,8 @@ def test_lesson_global_table_join_keeps_payments_with_a_city():
                                                ("alice", "80 from Seoul")]
     text = str(namespace["join_topology"].describe())
     assert "Sub-topology: 0 for global store (will not generate tasks)" in text
+    assert "Processor: KSTREAM-LEFTJOIN-0000000004 (stores: [])" in text
+    assert ".join(cities," in lesson_code("join_topology = builder.build()")
 
 
 def test_lesson_left_join_would_keep_payments_without_a_city():
