@@ -211,6 +211,19 @@ def test_lesson_wordcount_gives_the_quickstarts_eleven_updates():
     assert list(out[out["key"] == "kafka"]["value"]) == [1, 2, 3]
 
 
+def test_lesson_wordcount_output_skips_the_repartition_rows_of_counts():
+    """§4: the cell shows only the output topic; the rows its index skips, 0–4, 10–12 and
+    16–18, are the 11 repartition records that ``counts`` also holds."""
+    namespace = run_cell('counts["topic"] == "streams-wordcount-output"',
+                         {"wordcount": ls.wordcount_topology()})
+    counts, shown = namespace["counts"], namespace["_"]
+    skipped = sorted(set(counts.index) - set(shown.index))
+    assert skipped == [*range(0, 5), *range(10, 13), *range(16, 19)]
+    repartition = counts[counts["topic"] == "counts-store-repartition"]
+    assert list(repartition.index) == skipped
+    assert len(repartition) == 11
+
+
 def test_lesson_wordcount_has_two_sub_topologies_joined_by_a_repartition_topic():
     """§4: two sub-topologies; sub-topology 0 writes counts-store-repartition, sub-topology 1
     reads it and counts in store counts-store; 11 words go through it; on a cluster the topic
