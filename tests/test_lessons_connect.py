@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -232,6 +233,19 @@ def test_curl_commands_name_real_paths_of_the_api():
     assert "python -m sim connect serve --port 8083" in text
     assert "-X POST" in text
     assert "/connectors/orders-file/offsets" in text
+
+
+def test_curl_commands_fit_the_output_and_post_a_config_the_api_accepts():
+    """§7: no line is wider than a notebook's output (the one-line POST, 214 characters,
+    wrapped in the middle of a word); the JSON body, over several lines inside its quotes, is
+    still one shell word that the REST API accepts."""
+    text = lc.curl_commands(port=8083)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    words = shlex.split(text, comments=True)
+    body = json.loads(words[words.index("--data") + 1])
+    assert words[words.index("--data") - 1] == "http://localhost:8083/connectors"
+    lab = lc.standalone_lab(seed=8)
+    assert lab.rest.post("/connectors", json=body).status_code == 201
 
 
 def test_the_lesson_writes_nothing_into_the_repository():

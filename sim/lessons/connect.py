@@ -413,17 +413,21 @@ def first_line(trace: str | None) -> str:
 
 
 def curl_commands(port: int = 8083) -> str:
-    """The lesson's requests as ``curl`` commands for a terminal."""
+    """The lesson's requests as ``curl`` commands for a terminal, each line short enough for a
+    notebook's output (the POST's JSON body spans lines inside its single quotes, which a shell
+    accepts as typed)."""
     base = f"http://localhost:{port}"
-    body = json.dumps({"name": "orders-file", "config": {
-        "connector.class": "FileStreamSource", "file": "/tmp/orders.txt", "topic": "orders"}})
+    config = json.dumps({"connector.class": "FileStreamSource", "file": "/tmp/orders.txt",
+                         "topic": "orders"})
+    body = f'{{"name": "orders-file",\n "config": {config}}}'
     return "\n".join([
         f"python -m sim connect serve --port {port}        # in one terminal; Ctrl-C stops it",
         "",
         f"curl -s {base}/",
         f"curl -s {base}/connector-plugins",
         "echo -e 'apple\\nbanana' > /tmp/orders.txt",
-        f"curl -s -X POST -H 'Content-Type: application/json' --data '{body}' {base}/connectors",
+        f"curl -s -X POST -H 'Content-Type: application/json' {base}/connectors --data '",
+        f"{body}'",
         f"curl -s {base}/connectors?expand=status",
         f"curl -s {base}/connectors/orders-file/offsets",
         f"curl -s -X PUT {base}/connectors/orders-file/pause",
