@@ -116,6 +116,21 @@ def test_lesson_tables_show_json_left_aligned_and_in_full():
     assert '{"line":"foo"}' in html.replace("&quot;", '"')
 
 
+def test_lesson_tables_keep_short_values_on_one_line():
+    """§2's topic table: a value of JSON may wrap anywhere, but a short column (the offset, the
+    key None) never wraps; with wrapping allowed everywhere the browser squeezed the key column
+    and printed ``Non`` over ``e``. The topic and the HTTP answers go through ``lc.table``."""
+    html = lc.table(pipeline()["topic"]).to_html()
+    match = re.search(r"((?:#T_\w+_row\d+_col\d+,?\s*)+)\{\s*white-space: nowrap;", html)
+    assert match is not None
+    columns = {int(c) for c in re.findall(r"_col(\d+)", match.group(1))}
+    assert columns == {0, 1, 2}  # partition, offset, key; not value (3)
+    lesson = json.loads((ROOT / "notebooks" / "08_connect.ipynb").read_text(encoding="utf-8"))
+    code = ["".join(c["source"]) for c in lesson["cells"] if c["cell_type"] == "code"]
+    assert any('lc.table(lc.topic_frame(lab.kernel, "orders"))' in c for c in code)
+    assert any("lc.table(lc.http_requests(lab))" in c for c in code)
+
+
 def test_quickstart_copies_foo_and_bar_and_the_offset_is_8():
     """§4: test.sink.txt holds foo and bar, offset position 8 (after foo it was 4)."""
     qs = lc.quickstart()

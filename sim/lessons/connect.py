@@ -163,12 +163,22 @@ def append_line(path: Path | str, line: str) -> str:
 LINE_SCHEMA = struct_schema(None, [("line", Schema("string"))])
 
 
+SHORT_TEXT = 24
+"""A column whose values are all at most this many characters never wraps in :func:`table`."""
+
+
 def table(frame: pd.DataFrame) -> Styler:
     """``frame`` shown in full with its text left-aligned and long values wrapped: JupyterLab
-    right-aligns table cells, which makes JSON and class names hard to read."""
+    right-aligns table cells, which makes JSON and class names hard to read. Long values may
+    wrap anywhere, so a table of JSON fits the output; short ones (offsets, ``None``, a size)
+    never wrap, or the browser squeezes their column to make room and prints ``Non`` over
+    ``e``."""
     left = [{"selector": "th, td", "props": "text-align: left !important"},
             {"selector": "td", "props": "overflow-wrap: anywhere"}]  # long JSON wraps, never clips
-    return frame.style.set_table_styles(left)
+    styler = frame.style.set_table_styles(left)
+    short = [column for column in frame.columns
+             if frame[column].map(str).str.len().max() <= SHORT_TEXT]
+    return styler.set_properties(subset=short, **{"white-space": "nowrap"}) if short else styler
 
 
 def converted_bytes(text: str = "foo") -> pd.DataFrame:
