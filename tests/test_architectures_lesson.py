@@ -128,3 +128,15 @@ def test_outage_numbers() -> None:
         assert 270 <= during[name] <= 330
         assert table.loc[name, "shown by the end (%)"] == 100
     assert table.loc["batch collection", "shown by the end (%)"] == 0
+
+
+def test_every_column_of_the_comparison_is_explained(run, text) -> None:
+    """The paragraph after the first comparison table names each of its measured columns in
+    bold (``shown by the end`` and ``reprocessing`` were shown without a word on them)."""
+    flat = " ".join(text.split())
+    table = la.table_so_far(run, 1)
+    for column in table.columns:
+        if column == "when a component crashes":  # the sentences printed under the table
+            continue
+        name = column.split(" (")[0].removesuffix(" median").removesuffix(" p95")
+        assert f"**{name}**" in flat, column
