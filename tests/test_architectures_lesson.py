@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib.text import Text
 
+from sim.architectures.figure import COLORS
 from sim.lessons import architectures as la
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_architectures.ipynb"
@@ -102,6 +104,30 @@ def test_figure_has_both_panels(run) -> None:
     answers, freshness = fig.axes
     assert len(freshness.patches) == 4
     assert "hour 2" in answers.get_title()
+
+
+def test_figure_zooms_on_kappas_seventy_seconds_on_the_old_rule(run) -> None:
+    """The text says kappa keeps the old rule for 70 s after the change, then drops to the new
+    one: at the run's scale that is a line's width, so an inset shows minutes 163.5–168. In it
+    kappa's line stays on lambda's (still counting vouchers) until the switch, 70 s after the
+    change (to the 10 s sampling step), then on the lake's."""
+    fig = la.figure(run, hour=2)
+    answers, _freshness = fig.axes
+    (inset,) = answers.child_axes
+    assert inset.get_xlim() == (163.5, 168.0)
+    lines = {line.get_color(): line for line in inset.get_lines()}
+    time = np.asarray(lines[COLORS["kappa"]].get_xdata())
+    kappa, lam, lake = (np.asarray(lines[COLORS[n]].get_ydata())
+                        for n in ("kappa", "lambda", "streaming data lake"))
+    switched = time[np.flatnonzero(kappa != lam)[0]]
+    assert (switched - 165) * 60 == pytest.approx(70, abs=10)
+    assert la.kappa_reprocessing(run)["reprocessing (s)"].iloc[0] == 70
+    after = time >= switched
+    assert np.all(kappa[after] < 0.9 * lam[after])  # the vouchers are gone
+    assert np.allclose(kappa[after], lake[after], rtol=0.02)  # a few seconds behind the lake
+    assert "inset" in " ".join(
+        "".join(c["source"]) for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+        if c["cell_type"] == "markdown")
 
 
 def test_figure_fits_a_notebook_output_at_full_size(run) -> None:
