@@ -1,8 +1,9 @@
 """The comparison's figure: a pure function of the comparison's DataFrames.
 
 Top: one hour's revenue over time as each architecture answers it, against the right answer
-(the logic change marked, and an inset of the minutes around it). Below it: each architecture's median freshness, on a log scale. One
-above the other, the figure is 8.2 inches wide: a notebook shows it at full size.
+(the logic change marked, and an inset of the minutes around it). Below it: each
+architecture's median freshness, on a log scale. One above the other, the figure is 8.2 inches
+wide: a notebook shows it at full size.
 """
 
 from __future__ import annotations
