@@ -554,6 +554,20 @@ def test_window_timeline_labels_every_window_with_its_count():
     assert "grace (1,000 ms)" in legend
 
 
+def test_window_timeline_axis_starts_at_0_for_time_windows_and_near_the_first_session():
+    """Time windows are aligned on the epoch, so their axis starts at 0; the session clicks
+    start at 10 s, and an axis from 0 left half the figure empty: it starts 2 s before them."""
+    tumbling = viz_streams.window_timeline(ls.window_run(TimeWindows.of_size_with_no_grace(5_000)))
+    assert tumbling.axes[0].get_xlim()[0] == 0
+    run = ls.window_run(SessionWindows.of_inactivity_gap_and_grace(5_000, 5_000),
+                        ls.SESSION_CLICKS)
+    left, right = viz_streams.window_timeline(run).axes[0].get_xlim()
+    first = int(run.records["timestamp"].min())
+    assert first == 10_000
+    assert left == first - 2_000
+    assert right == int(run.records["timestamp"].max()) + 1_000
+
+
 def test_timelines_and_the_tasks_table_fit_a_notebook_output():
     """The timelines were 9 inches wide (911 pixels, shown at 93 %); 8.2 inches is the widest a
     notebook's 848-pixel output shows at full size. tasks_frame()'s instance column, a
