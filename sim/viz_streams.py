@@ -95,12 +95,16 @@ def window_timeline(run: WindowRun, *, title: str | None = None, ax: Axes | None
                     textcoords="offset points", ha="center", fontsize=8, color=color)
     right = end_ms if end_ms is not None else max(
         [*records["timestamp"], *(counts["end"] + grace)], default=1000) + 1000
-    ax.set_xlim(0, right)
+    # time windows are aligned on the epoch, so their axis starts at 0; sessions start where
+    # their records do (the lesson's clicks begin at 10 s: from 0 the left half stayed empty)
+    left = 0 if isinstance(run.windows, TimeWindows) or records.empty else max(
+        0, int(records["timestamp"].min()) // 2000 * 2000 - 2000)
+    ax.set_xlim(left, right)
     ax.set_ylim(-0.7, record_y + 0.9)
     ax.tick_params(axis="y", length=0)
     ax.set_yticks([*[window_rows - 1 - r for r in range(window_rows)], record_y])
     ax.set_yticklabels([*["windows"] + [""] * (window_rows - 1), "records"], fontsize=9)
-    ticks = range(0, int(right) + 1, 1000 if right <= 12_000 else 2000)
+    ticks = range(left, int(right) + 1, 1000 if right - left <= 12_000 else 2000)
     ax.set_xticks(list(ticks))
     ax.set_xticklabels([f"{t / 1000:g}" for t in ticks], fontsize=8)
     ax.set_xlabel("event time (s)", fontsize=9)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib.text import Text
 
+from sim.architectures.figure import COLORS
 from sim.lessons import architectures as la
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_architectures.ipynb"
@@ -104,6 +106,30 @@ def test_figure_has_both_panels(run) -> None:
     assert "hour 2" in answers.get_title()
 
 
+def test_figure_zooms_on_kappas_seventy_seconds_on_the_old_rule(run) -> None:
+    """The text says kappa keeps the old rule for 70 s after the change, then drops to the new
+    one: at the run's scale that is a line's width, so an inset shows minutes 163.5–168. In it
+    kappa's line stays on lambda's (still counting vouchers) until the switch, 70 s after the
+    change (to the 10 s sampling step), then on the lake's."""
+    fig = la.figure(run, hour=2)
+    answers, _freshness = fig.axes
+    (inset,) = answers.child_axes
+    assert inset.get_xlim() == (163.5, 168.0)
+    lines = {line.get_color(): line for line in inset.get_lines()}
+    time = np.asarray(lines[COLORS["kappa"]].get_xdata())
+    kappa, lam, lake = (np.asarray(lines[COLORS[n]].get_ydata())
+                        for n in ("kappa", "lambda", "streaming data lake"))
+    switched = time[np.flatnonzero(kappa != lam)[0]]
+    assert (switched - 165) * 60 == pytest.approx(70, abs=10)
+    assert la.kappa_reprocessing(run)["reprocessing (s)"].iloc[0] == 70
+    after = time >= switched
+    assert np.all(kappa[after] < 0.9 * lam[after])  # the vouchers are gone
+    assert np.allclose(kappa[after], lake[after], rtol=0.02)  # a few seconds behind the lake
+    assert "inset" in " ".join(
+        "".join(c["source"]) for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+        if c["cell_type"] == "markdown")
+
+
 def test_figure_fits_a_notebook_output_at_full_size(run) -> None:
     """The panels stand one above the other, at most 8.4 inches (840 pixels, a notebook output
     is 848) with text of 9 pt or more; side by side they were 1,090 pixels and shown at 78 %."""
@@ -128,3 +154,15 @@ def test_outage_numbers() -> None:
         assert 270 <= during[name] <= 330
         assert table.loc[name, "shown by the end (%)"] == 100
     assert table.loc["batch collection", "shown by the end (%)"] == 0
+
+
+def test_every_column_of_the_comparison_is_explained(run, text) -> None:
+    """The paragraph after the first comparison table names each of its measured columns in
+    bold (``shown by the end`` and ``reprocessing`` were shown without a word on them)."""
+    flat = " ".join(text.split())
+    table = la.table_so_far(run, 1)
+    for column in table.columns:
+        if column == "when a component crashes":  # the sentences printed under the table
+            continue
+        name = column.split(" (")[0].removesuffix(" median").removesuffix(" p95")
+        assert f"**{name}**" in flat, column

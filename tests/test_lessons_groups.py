@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import math
+import re
 from pathlib import Path
 
 import ipywidgets
@@ -556,6 +557,9 @@ def test_simulate_lag_runs_and_reports():
     assert "Kafka 4.0 consumer" in result.header
     assert isinstance(panels.render_lag(result), Figure)
     assert "peak lag" in panels.lag_stats_html(result)
+    growing = panels.simulate_lag({})  # the lesson's default: lag grows to the end
+    assert math.isnan(growing.run.stats()["below_at_ms"])
+    assert re.search(r"<td[^>]*>never</td>", panels.lag_stats_html(growing))  # not a blank
     risky = panels.simulate_lag({"consumers": 8, "max.poll.records": 500, "backlog": 3000,
                                  "max.poll.interval.ms": 3000})
     html = panels.lag_stats_html(risky)

@@ -169,7 +169,9 @@ def test_lesson_a_table_keeps_the_latest_value_per_key():
 
 def test_lesson_global_table_join_keeps_payments_with_a_city():
     """§3: 3 payments come out (alice twice, bob once); unknown and carol have no row; the
-    global table is a sub-topology "for global store (will not generate tasks)"."""
+    global table is a sub-topology "for global store (will not generate tasks)"; the inner
+    join's processor is still named KSTREAM-LEFTJOIN-0000000004 (KStreamImpl.globalTableJoin
+    uses the LEFTJOIN prefix for both kinds)."""
     namespace = run_cell("global_table")
     out = namespace["_"]
     assert frame_rows(out, "key", "value") == [("alice", "30 from Seoul"),
@@ -177,6 +179,8 @@ def test_lesson_global_table_join_keeps_payments_with_a_city():
                                                ("alice", "80 from Seoul")]
     text = str(namespace["join_topology"].describe())
     assert "Sub-topology: 0 for global store (will not generate tasks)" in text
+    assert "Processor: KSTREAM-LEFTJOIN-0000000004 (stores: [])" in text
+    assert ".join(cities," in lesson_code("join_topology = builder.build()")
 
 
 def test_lesson_left_join_would_keep_payments_without_a_city():
@@ -205,6 +209,19 @@ def test_lesson_wordcount_gives_the_quickstarts_eleven_updates():
                    {"wordcount": ls.wordcount_topology()})["_"]
     assert frame_rows(out, "key", "value") == WORDCOUNT
     assert list(out[out["key"] == "kafka"]["value"]) == [1, 2, 3]
+
+
+def test_lesson_wordcount_output_skips_the_repartition_rows_of_counts():
+    """§4: the cell shows only the output topic; the rows its index skips, 0–4, 10–12 and
+    16–18, are the 11 repartition records that ``counts`` also holds."""
+    namespace = run_cell('counts["topic"] == "streams-wordcount-output"',
+                         {"wordcount": ls.wordcount_topology()})
+    counts, shown = namespace["counts"], namespace["_"]
+    skipped = sorted(set(counts.index) - set(shown.index))
+    assert skipped == [*range(0, 5), *range(10, 13), *range(16, 19)]
+    repartition = counts[counts["topic"] == "counts-store-repartition"]
+    assert list(repartition.index) == skipped
+    assert len(repartition) == 11
 
 
 def test_lesson_wordcount_has_two_sub_topologies_joined_by_a_repartition_topic():
@@ -364,7 +381,8 @@ def test_lesson_draws_the_topologies_it_describes():
 def test_lesson_the_filter_runs_six_tasks_on_one_thread_of_the_cluster():
     """§6: 6 tasks 0_0 … 0_5 (sub-topology 0 × 6 partitions) on the instance's one thread
     (num.stream.threads defaults to 1); the 2 "unknown" payments share one partition of
-    unknown-payment (same key, murmur2)."""
+    unknown-payment (same key, murmur2); stream_time is -1 in 0_4 and 0_5, and committed is
+    empty (commit.interval.ms 30,000 ms, the run at 10 s)."""
     names = {"topology": ls.unknown_payment_topology(), "KafkaStreams": KafkaStreams,
              "Producer": Producer}
     namespace = run_cell("streams = KafkaStreams(", names)
@@ -374,6 +392,16 @@ def test_lesson_the_filter_runs_six_tasks_on_one_thread_of_the_cluster():
     assert tasks["thread"].nunique() == 1
     assert namespace["streams"].state is KafkaStreams.State.RUNNING
     assert StreamsConfig({"application.id": "x"})["num.stream.threads"] == 1
+    # no payment in partitions 4 and 5: those tasks have no stream time yet (-1, Kafka's
+    # RecordQueue.UNKNOWN, where PartitionGroup starts); none has committed, since
+    # commit.interval.ms is 30 s (StreamsConfig) and the run has reached 10 s
+    landed = set(run_cell('ls.topic_records(kernel, "payment")', namespace)["_"]["partition"])
+    assert landed == {0, 1, 2, 3}
+    stream_time = dict(zip(tasks["task"], tasks["stream_time"], strict=True))
+    assert [t for t, ms in stream_time.items() if ms == -1] == ["0_4", "0_5"]
+    assert list(tasks["committed"]) == [""] * 6
+    assert StreamsConfig({"application.id": "x"})["commit.interval.ms"] == 30_000
+    assert namespace["kernel"].now_ms == 10_000
     out = run_cell('ls.topic_records(kernel, "unknown-payment")', namespace)["_"]
     assert list(out["key"]) == ["unknown", "unknown"]
     assert out["partition"].nunique() == 1
@@ -524,6 +552,20 @@ def test_window_timeline_labels_every_window_with_its_count():
     legend = [t.get_text() for t in tumbling.legends[0].get_texts()]
     assert "late for one window, counted in another" not in legend
     assert "grace (1,000 ms)" in legend
+
+
+def test_window_timeline_axis_starts_at_0_for_time_windows_and_near_the_first_session():
+    """Time windows are aligned on the epoch, so their axis starts at 0; the session clicks
+    start at 10 s, and an axis from 0 left half the figure empty: it starts 2 s before them."""
+    tumbling = viz_streams.window_timeline(ls.window_run(TimeWindows.of_size_with_no_grace(5_000)))
+    assert tumbling.axes[0].get_xlim()[0] == 0
+    run = ls.window_run(SessionWindows.of_inactivity_gap_and_grace(5_000, 5_000),
+                        ls.SESSION_CLICKS)
+    left, right = viz_streams.window_timeline(run).axes[0].get_xlim()
+    first = int(run.records["timestamp"].min())
+    assert first == 10_000
+    assert left == first - 2_000
+    assert right == int(run.records["timestamp"].max()) + 1_000
 
 
 def test_timelines_and_the_tasks_table_fit_a_notebook_output():

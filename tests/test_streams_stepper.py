@@ -179,6 +179,19 @@ def test_journey_figure_outlines_the_current_node():
     assert "key 'alice' · value 30" in texts
 
 
+def test_the_journey_caption_sits_above_the_topology():
+    """The step's caption is drawn above the drawing, next to the stepper's buttons: under a
+    two-sub-topology drawing (WordCount's, more than 8 inches tall) it was out of sight."""
+    kernel = ls.wordcount_kernel()
+    kernel.run(until_ms=10_000)
+    steps = st.record_journey(kernel, "streams-plaintext-input", 0, 1)
+    [streams] = instances(kernel)
+    figure = st.journey_figure(streams.topology, steps, 5)
+    drawing, caption = figure.axes
+    assert caption.get_position().y0 >= drawing.get_position().y1 - 1e-9
+    assert figure.get_size_inches()[1] > 8
+
+
 def test_journey_panel_steps_forward_and_back(monkeypatch):
     """The panel's next / previous buttons replay the run to each step's trace row; before
     the first step nothing is current; outside grading mode it is a panel."""

@@ -13,7 +13,9 @@ import re
 import ipywidgets
 import pandas as pd
 import pytest
+from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
 
 from sim import lessons, scenarios, widgets
 
@@ -227,6 +229,19 @@ def test_playground_slow_broker_menu_shows_none_and_every_broker():
     panel.controls["brokers"].value = 2
     assert not panel.result.ok
     assert "no broker 4" in panel.stats.value
+
+
+def test_playground_partitioner_names_fit_their_drop_down():
+    """The partitioner drop-down (430 pixels, 130 of them its description) showed
+    "VipPartitioner: VIPs on 8 partitions (Kafka 4.0" and lost the rest: every name is at most
+    290 pixels of 13-pixel DejaVu Sans, the width of the longest one that showed whole."""
+    font = FT2Font(font_manager.findfont("DejaVu Sans"))
+    font.set_size(13, 72)  # 13 points at 72 dpi: 13 pixels
+    menu = widgets.playground(**SMALL).controls["partitioner"]
+    assert menu.layout.width == "430px"
+    for label, _value in menu.options:
+        font.set_text(label)
+        assert font.get_width_height()[0] / 64 <= 290, label
 
 
 def test_playground_accepts_defaults_off_the_slider_steps():

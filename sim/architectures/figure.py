@@ -1,8 +1,9 @@
 """The comparison's figure: a pure function of the comparison's DataFrames.
 
 Top: one hour's revenue over time as each architecture answers it, against the right answer
-(the logic change marked). Below it: each architecture's median freshness, on a log scale. One
-above the other, the figure is 8.2 inches wide: a notebook shows it at full size.
+(the logic change marked, and an inset of the minutes around it). Below it: each
+architecture's median freshness, on a log scale. One above the other, the figure is 8.2 inches
+wide: a notebook shows it at full size.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def comparison_figure(history: pd.DataFrame, table: pd.DataFrame, hour: int,
     answers.set_ylabel(f"revenue of hour {hour}, all merchants (USD)")
     answers.set_title(f"What each architecture answers for hour {hour}", fontsize=10)
     answers.legend(fontsize=9, loc="upper left")
+    _zoom_on_the_change(answers, history, styles, change_min)
     names = [n for n in table.index]
     median = table["freshness median (s)"].to_numpy(dtype=float)
     finite = np.where(np.isfinite(median), median, np.nan)
@@ -57,3 +59,32 @@ def comparison_figure(history: pd.DataFrame, table: pd.DataFrame, hour: int,
     freshness.set_title("How fresh the answer is", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+ZOOM_MIN = (-1.5, 3.0)
+"""The inset's window, in minutes around the logic change."""
+
+
+def _zoom_on_the_change(answers, history: pd.DataFrame, styles: dict, change_min: float) -> None:
+    """An inset of the minutes around the logic change, in the empty lower left of the top
+    panel: at the full run's scale, kappa's 70 s on the old rule (it follows lambda, then drops
+    to the lake's answer when its readers switch) are a line's width."""
+    start, end = change_min + ZOOM_MIN[0], change_min + ZOOM_MIN[1]
+    window = history[(history["time_min"] >= start) & (history["time_min"] <= end)]
+    if window.empty:
+        return
+    inset = answers.inset_axes((0.08, 0.1, 0.36, 0.42))
+    inset.plot(window["time_min"], window["right answer"] / 100, color="black", lw=3,
+               alpha=0.25, drawstyle="steps-post")
+    for name, color in COLORS.items():
+        if name in window and window[name].max() > 0:
+            style, width = styles[name]
+            inset.plot(window["time_min"], window[name] / 100, color=color, lw=width, ls=style,
+                       drawstyle="steps-post")
+    inset.axvline(change_min, color="grey", ls="--", lw=1)
+    inset.set_xlim(start, end)
+    inset.set_title(f"zoom: minutes {start:g}–{end:g}", fontsize=9)
+    inset.tick_params(labelsize=9)
+    indicator = answers.indicate_inset_zoom(inset, edgecolor="grey")
+    for line in indicator.connectors:  # they crossed the rising curves; the box says enough
+        line.set_visible(False)

@@ -163,16 +163,27 @@ def append_line(path: Path | str, line: str) -> str:
 LINE_SCHEMA = struct_schema(None, [("line", Schema("string"))])
 
 
+SHORT_TEXT = 24
+"""A column whose values are all at most this many characters never wraps in :func:`table`."""
+
+
 def table(frame: pd.DataFrame) -> Styler:
     """``frame`` shown in full with its text left-aligned and long values wrapped: JupyterLab
-    right-aligns table cells, which makes JSON and class names hard to read."""
+    right-aligns table cells, which makes JSON and class names hard to read. Long values may
+    wrap anywhere, so a table of JSON fits the output; short ones (offsets, ``None``, a size)
+    never wrap, or the browser squeezes their column to make room and prints ``Non`` over
+    ``e``."""
     left = [{"selector": "th, td", "props": "text-align: left !important"},
             {"selector": "td", "props": "overflow-wrap: anywhere"}]  # long JSON wraps, never clips
-    return frame.style.set_table_styles(left)
+    styler = frame.style.set_table_styles(left)
+    short = [column for column in frame.columns
+             if frame[column].map(str).str.len().max() <= SHORT_TEXT]
+    return styler.set_properties(subset=short, **{"white-space": "nowrap"}) if short else styler
 
 
 def converted_bytes(text: str = "foo") -> pd.DataFrame:
-    """The bytes each converter writes for a string and for a struct ``{"line": text}``."""
+    """The bytes each converter writes for a string (and how many) and for a struct
+    ``{"line": text}``."""
     converters = {"StringConverter": StringConverter(), "JsonConverter, schemas.enable=true":
                   JsonConverter(), "JsonConverter, schemas.enable=false": JsonConverter()}
     converters["JsonConverter, schemas.enable=false"].configure({"schemas.enable": "false"}, False)
@@ -184,7 +195,7 @@ def converted_bytes(text: str = "foo") -> pd.DataFrame:
         else:
             struct = converter.from_connect_data("t", LINE_SCHEMA, {"line": text}).decode()
         rows.append({"converter": name, "string value": string.decode(),
-                     "struct value": struct})
+                     "string bytes": len(string), "struct value": struct})
     return pd.DataFrame(rows).set_index("converter")
 
 
@@ -256,7 +267,8 @@ class FailoverRun:
         started = self.timeline[(self.timeline.event == "started")
                                 & (self.timeline.time_ms > FAILOVER_CRASH_MS)
                                 & self.timeline.unit.isin(lost)]
-        return pd.DataFrame({"task": started.unit, "restarted at (s)": started.time_ms / 1000,
+        restarted_s = (started.time_ms / 1000).round(1)  # 340.0, not 340.010303
+        return pd.DataFrame({"task": started.unit, "restarted at (s)": restarted_s,
                              "on worker": started.worker}).reset_index(drop=True)
 
 
@@ -411,17 +423,21 @@ def first_line(trace: str | None) -> str:
 
 
 def curl_commands(port: int = 8083) -> str:
-    """The lesson's requests as ``curl`` commands for a terminal."""
+    """The lesson's requests as ``curl`` commands for a terminal, each line short enough for a
+    notebook's output (the POST's JSON body spans lines inside its single quotes, which a shell
+    accepts as typed)."""
     base = f"http://localhost:{port}"
-    body = json.dumps({"name": "orders-file", "config": {
-        "connector.class": "FileStreamSource", "file": "/tmp/orders.txt", "topic": "orders"}})
+    config = json.dumps({"connector.class": "FileStreamSource", "file": "/tmp/orders.txt",
+                         "topic": "orders"})
+    body = f'{{"name": "orders-file",\n "config": {config}}}'
     return "\n".join([
         f"python -m sim connect serve --port {port}        # in one terminal; Ctrl-C stops it",
         "",
         f"curl -s {base}/",
         f"curl -s {base}/connector-plugins",
         "echo -e 'apple\\nbanana' > /tmp/orders.txt",
-        f"curl -s -X POST -H 'Content-Type: application/json' --data '{body}' {base}/connectors",
+        f"curl -s -X POST -H 'Content-Type: application/json' {base}/connectors --data '",
+        f"{body}'",
         f"curl -s {base}/connectors?expand=status",
         f"curl -s {base}/connectors/orders-file/offsets",
         f"curl -s -X PUT {base}/connectors/orders-file/pause",

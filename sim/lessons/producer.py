@@ -71,14 +71,15 @@ PARTITIONERS: dict[str, PartitionerChoice] = {
     "built-in": PartitionerChoice("uniform sticky, built in (KIP-794, Kafka 3.3+)", None, "4.0"),
     "round-robin": PartitionerChoice("RoundRobinPartitioner (Kafka 4.0)",
                                      "RoundRobinPartitioner", "4.0"),
-    "round-robin-3.8": PartitionerChoice("RoundRobinPartitioner (Kafka 3.8, KAFKA-9965)",
+    "round-robin-3.8": PartitionerChoice("RoundRobinPartitioner (3.8, KAFKA-9965)",
                                          "RoundRobinPartitioner", "3.8"),
     "kip-480": PartitionerChoice("KIP-480 sticky: DefaultPartitioner (Kafka 3.8)",
                                  "DefaultPartitioner", "3.8"),
-    "vip": PartitionerChoice("VipPartitioner: VIPs on 8 partitions (Kafka 4.0)",
+    "vip": PartitionerChoice("VipPartitioner: VIPs on 0–7 (Kafka 4.0)",
                              "VipPartitioner", "4.0"),
 }
-"""The partitioners the lessons compare, by short name."""
+"""The partitioners the lessons compare, by short name. A label is at most about 290 pixels of
+13-pixel text: the playground's drop-down cut the longer ones off."""
 
 KEY_DISTRIBUTIONS = ("none", "uniform", "zipf", "vip")
 """Key distributions by name: key-less, uniform over ``key_count`` keys, Zipf-skewed, VIP mix."""

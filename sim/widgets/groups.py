@@ -20,6 +20,7 @@ is graded (``KAFKA_LAB_GRADING=1``): they return a ``GradingPlaceholder``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -360,9 +361,10 @@ def lag_stats_html(result: LagResult) -> str:
     v = result.values
     busy = min(int(v["consumers"]), int(v["partitions"]))  # extra consumers get nothing
     capacity = busy * 1000 / float(v["processing_ms"])
+    settled = st["below_at_ms"]  # NaN: the lag was still 100 or more at the end
     row = {"peak lag": int(st["peak_lag"]), "lag at the end": int(st["end_lag"]),
            "lag growth per s": round(st["growth_per_s"], 1),
-           "lag < 100 from (s)": round(st["below_at_ms"] / 1000, 1),
+           "lag < 100 from (s)": "never" if math.isnan(settled) else round(settled / 1000, 1),
            "poll timeouts": st["poll_timeouts"], "idle consumers": st["idle_consumers"],
            "group capacity (records/s)": round(capacity)}
     notes = []

@@ -249,13 +249,14 @@ _HERE, _PAST = "#d62728", "#e8a0a0"
 def journey_figure(topology: Topology, steps: pd.DataFrame, index: int,
                    time_ms: float | None = None) -> Figure:
     """The topology with the record's current node outlined in red (nodes it passed in pink),
-    and under it the step: which instance, thread and task, and the key and value there."""
+    and above it the step: which instance, thread and task, and the key and value there. The
+    step is written above the drawing, next to the stepper's buttons: a topology with two
+    sub-topologies is taller than a screen, and a caption under it scrolled out of sight."""
     probe = draw_topology(topology)
     width, height = probe.get_size_inches()  # at most 8 inches: long chains wrap
     caption_in = 1.15
     figure = Figure(figsize=(max(width, 7.5), height + caption_in))
-    top = figure.add_axes((0.0, caption_in / (height + caption_in), 1.0,
-                           height / (height + caption_in)))
+    top = figure.add_axes((0.0, 0.0, 1.0, height / (height + caption_in)))
     draw_topology(topology, ax=top)
     patches = {p.get_gid(): p for p in top.patches if p.get_gid()}
 
@@ -278,7 +279,8 @@ def journey_figure(topology: Topology, steps: pd.DataFrame, index: int,
     else:
         lines = [f"{len(steps)} steps; the record has not been read yet"
                  + (f" (t = {time_ms:,.1f} ms)" if time_ms is not None else ""), "", ""]
-    caption = figure.add_axes((0.0, 0.0, 1.0, caption_in / (height + caption_in)))
+    caption = figure.add_axes((0.0, height / (height + caption_in), 1.0,
+                               caption_in / (height + caption_in)))
     caption.axis("off")
     for n, line in enumerate(lines):
         caption.text(0.02, 0.8 - 0.3 * n, _clip(line, 110), fontsize=9, va="center",
