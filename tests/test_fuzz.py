@@ -1360,19 +1360,25 @@ def _count_schedule(guarantee: str, crash: tuple[int, int, bool] | None = None,
 
 def test_the_streams_profile_draws_count_under_both_guarantees_and_streams_crashes():
     """Schedules of the streams profile include the count application under at_least_once and
-    exactly_once_v2 (record cache off) and crashes of a Streams instance, each restarted."""
-    seen_guarantees, crashes = set(), 0
+    exactly_once_v2 (record cache off), with and without a standby replica of each task, and
+    crashes of a Streams instance, each restarted."""
+    seen_guarantees, standbys, crashes = set(), set(), 0
     for index in range(40):
         scenario = generate(_profile("streams"), SEED, index)
         spec = scenario["streams"][0]
         if spec["app"] == "count":
             seen_guarantees.add(spec["config"]["processing.guarantee"])
             assert spec["config"]["statestore.cache.max.bytes"] == 0
+            standbys.add((spec["config"]["processing.guarantee"],
+                          spec["config"].get("num.standby.replicas", 0)))
+        else:  # a stateless application has no state to keep a standby of
+            assert "num.standby.replicas" not in spec["config"]
         starts = [f for f in scenario["faults"] if "streams_crash" in f]
         restarts = [f for f in scenario["faults"] if "streams_restart" in f]
         assert len(starts) == len(restarts)
         crashes += len(starts)
     assert seen_guarantees == {"at_least_once", "exactly_once_v2"}
+    assert standbys == {(g, n) for g in seen_guarantees for n in (0, 1)}
     assert crashes > 0
 
 

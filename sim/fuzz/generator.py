@@ -13,7 +13,9 @@ with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each 
 or woken before the horizon), and with a Kafka Streams application, ``streams-hang`` (an
 instance frozen, maybe past its session timeout), ``streams-producer-cut`` (a broker cut
 from a stream thread's producer) and ``streams-crash`` (an instance's process killed, its state
-directory kept or lost, restarted before the horizon). ``Profile.streams_consumer_cuts`` adds
+directory kept or lost, restarted before the horizon); half of the stateful ``count``
+applications keep a standby replica of each task (``num.standby.replicas`` 1) on the other
+instance, so that a task moves to a warm copy. ``Profile.streams_consumer_cuts`` adds
 ``streams-consumer-cut`` faults (``STREAMS_CONSUMER_FAULTS``) from a stream of their own: a
 broker cut from a stream thread's consumer or from its restore consumer, then healed; cut from
 the group coordinator the consumer's heartbeats fail and its session may expire, cut from a
@@ -305,6 +307,10 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
             guarantee = STREAMS_GUARANTEES[int(rng.integers(len(STREAMS_GUARANTEES)))]
             config.update({"processing.guarantee": guarantee, "statestore.cache.max.bytes": 0})
             variant = f"{app}-{guarantee}"
+            # a stream of its own, so that the draws below are those of a profile without it
+            if np.random.default_rng([*key, 5]).random() < 0.5:
+                config["num.standby.replicas"] = 1  # each task warm on the other instance
+                variant += "-standby"
         streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
                     "output": STREAMS_OUTPUT, "instances": 2, "config": config}]
     if profile.connect:
