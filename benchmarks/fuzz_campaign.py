@@ -44,7 +44,8 @@ def main() -> None:
         result = campaign(profile, args.runs, args.seed, args.out, report=print)
         causes = ", ".join(f"{k}: {n}" for k, n in sorted(result.causes.items())) or "none"
         tolerated = ", ".join(f"{k}: {n}" for k, n in sorted(result.tolerated.items()))
-        print(f"profile {name}: {result.runs} schedules, {profile.records} records each, in "
+        load = "an hour of payments" if profile.architecture else f"{profile.records} records"
+        print(f"profile {name}: {result.runs} schedules, {load} each, in "
               f"{result.wall_s:.0f} s = {result.per_second:.2f} schedules/s")
         print(f"  failing schedules: {len(result.findings)} ({causes})")
         print(f"  tolerated: {tolerated or 'none'}; lost records seen {result.losses}, "

@@ -368,6 +368,9 @@ def _fuzz(args: argparse.Namespace) -> int:
     if args.records is not None:
         if args.records < 1:
             raise KafkaLabError(f"--records must be at least 1 but is {args.records}.")
+        if profile.architecture:
+            raise KafkaLabError("--records does not apply to profile architectures: its runs "
+                                "send lesson 09's hour of payments.")
         profile = profile.scaled(args.records)
     out = args.out if args.minimise_runs > 0 else None
     result = campaign(profile, args.runs, args.seed, out, args.minimise_runs, report=print)

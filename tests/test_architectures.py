@@ -23,6 +23,7 @@ from sim.architectures.workload import HOUR_MS, MINUTE_MS, counts_as_revenue, en
 from sim.broker.remote_log_manager import REMOTE_READ
 from sim.errors import ConfigError
 from sim.streams import TopologyTestDriver
+from sim.streams import events as streams_events
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +237,23 @@ def test_an_outage_stops_the_processing_but_not_the_lake():
     assert run.variants["batch"].failed_runs == [65 * MINUTE_MS]
     assert run.variants["batch"].runs == []
     assert "freshness during the outage (s)" in comparison(run).columns
+
+
+@pytest.mark.parametrize(("name", "options"), [("kappa", {}),
+                                           ("lambda", {"update_speed_layer": True})])
+def test_a_logic_change_during_an_outage_starts_its_job_when_the_outage_ends(name, options):
+    """The rule changes while every processing component is down: the new rule's Streams job
+    (kappa's second instance, lambda's new speed layer) is deployed but cannot run until the
+    outage ends, then starts, and the answers end as without the outage. (Its start used to
+    be followed by a restart of a job that was running: a StreamsError.)"""
+    workload = Workload(hours=1, every_ms=10_000, change_ms=40 * MINUTE_MS)
+    outage = (30 * MINUTE_MS, 50 * MINUTE_MS)
+    with_outage = simulate(workload, seed=3, variants=(name,), outage=outage,
+                           options={name: options})
+    without = simulate(workload, seed=3, variants=(name,), options={name: options})
+    new_app = "revenue-v2" if name == "kappa" else "speed-layer-v2"
+    processed = with_outage.kernel.trace.frame(streams_events.STREAMS_PROCESS)
+    mine = processed[processed["component"].str.startswith(new_app)]
+    assert len(mine)
+    assert mine["time_ms"].min() >= outage[1]
+    np.testing.assert_array_equal(with_outage.answers[-1], without.answers[-1])

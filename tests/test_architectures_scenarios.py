@@ -271,3 +271,46 @@ def test_an_architecture_scenario_cannot_also_name_topics_or_be_built() -> None:
         parse("name: x\ntopics: [{name: a}]\narchitecture: {variant: lake}\n", "x.yaml")
     with pytest.raises(ScenarioError, match="runs whole"):
         parse("name: x\narchitecture: {variant: lake}\n", "x.yaml").build()
+
+
+@pytest.mark.parametrize(("faults", "fragments"), [
+    ("[{at_ms: 100, crash: {consumer: x}}]", ["faults[0].crash", "not a fault kind"]),
+    ("[{at_ms: 100, crash_broker: {broker: 3}}]", ["faults[0].crash_broker.broker", "0 to 2"]),
+    ("[{at_ms: 100, crash_broker: {broker: 1}}, {at_ms: 200, crash_broker: {broker: 1}}]",
+     ["faults[1].crash_broker", "already crashed"]),
+    ("[{at_ms: 100, network_partition: {a: [0], b: [revenue-app]}}]",
+     ["faults[0].network_partition.b", "revenue-app", "payment-services"]),
+    ("[{at_ms: 99000000, preferred_leader_election: {}}]", ["faults[0].at_ms", "after the run"]),
+])
+def test_a_bad_architecture_fault_is_one_line_naming_it(
+        tmp_path: Path, faults: str, fragments: list[str]) -> None:
+    """An architecture scenario's faults hit its cluster only: broker ids of the run, the
+    controller and the services' producer; crashes and restarts alternate; none after the
+    run's end."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"name: bad\narchitecture: {{variant: lake, workload: {{hours: 1}}}}\n"
+                    f"faults: {faults}\n", encoding="utf-8")
+    assert_one_line_error(*cli("run", str(path)), f"{path}: ", *fragments)
+
+
+def test_broker_faults_in_an_architecture_scenario_hit_its_cluster() -> None:
+    """A crash and a cut in an architecture scenario happen on the run's cluster (the brokers'
+    states and the producer's retries show them) and the lake's answer still ends right."""
+    scenario = parse(
+        "name: lake-faults\nseed: 9\n"
+        "architecture: {variant: lake, workload: {hours: 1, every_ms: 10000}}\n"
+        "faults:\n"
+        "  - {at_ms: 600000, crash_broker: {broker: 1}}\n"
+        "  - {at_ms: 900000, restart_broker: {broker: 1}}\n"
+        "  - {at_ms: 1200000, network_partition: {a: [0, 1, 2], b: [payment-services]}}\n"
+        "  - {at_ms: 1230000, heal_network: {a: [0, 1, 2], b: [payment-services]}}\n",
+        "lake-faults.yaml")
+    kernel = scenario.run()
+    frame = kernel.trace.to_frame()
+    assert (frame["kind"] == "fault").sum() == 4
+    assert (frame["kind"] == "produce.retry").any()
+    assert (frame["kind"] == "leader.election").any()
+    spec = scenario.architecture
+    calm = architecture.simulate_spec(spec, scenario.seed)
+    faulted = architecture.simulate_spec(spec, scenario.seed, fault_list=scenario.faults)
+    np.testing.assert_array_equal(faulted.answers[-1], calm.answers[-1])

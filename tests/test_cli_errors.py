@@ -131,6 +131,8 @@ def test_an_error_from_deep_inside_is_still_one_line(
                  ["--cell-timeout 0", "> 0"], id="grade cell timeout 0"),
     pytest.param(["fuzz", "--runs", "1", "--minimise-runs", "-5"], ["--minimise-runs", "-5"],
                  id="fuzz minimise runs"),
+    pytest.param(["fuzz", "--runs", "1", "--profile", "architectures", "--records", "50"],
+                 ["--records", "architectures"], id="fuzz records of architectures"),
 ])
 def test_a_bad_number_option_is_refused_before_any_work(
     tmp_path: Path, argv: list[str], fragments: list[str]

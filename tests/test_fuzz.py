@@ -101,7 +101,11 @@ def test_every_generated_schedule_loads_and_undoes_its_faults_before_the_horizon
     for index in range(100):
         scenario = generate(profile, SEED, index)
         loaded = scenarios.parse(to_yaml(scenario), f"{index}.yaml")
-        assert loaded.duration_ms == profile.horizon_ms + profile.settle_ms
+        if profile.architecture:  # the run lasts its payments' hour and a tail
+            assert loaded.duration_ms is None
+            assert loaded.architecture is not None
+        else:
+            assert loaded.duration_ms == profile.horizon_ms + profile.settle_ms
         _undone_by_horizon(scenario, profile.horizon_ms)
 
 
@@ -1087,6 +1091,15 @@ DEFECTS: dict[str, str | None] = {
     # (sim.streams.changelog_reader registers an active changelog's end offset at the high
     # watermark; tests/test_streams_eos.py)
     "streams--undercount-restore-stopped-below-an-open-transaction": None,
+    # architectures campaign (seed 11902, schedule 131, minimised to one split): the services'
+    # producer and a leader were cut off from the rest; the leader went on as a zombie and
+    # appended an acks=all batch nobody could replicate. When the cut healed and the zombie
+    # learnt it no longer led, the lab left that batch waiting out request.timeout.ms, so the
+    # producer wrote later records at the new leader first (an empty producer state there takes
+    # any sequence) and the batch landed after them. Kafka answers it NOT_LEADER_OR_FOLLOWER
+    # when the leader becomes a follower (completeDelayedOperationsWhenNotPartitionLeader), and
+    # the producer retries it first. Fixed so (ReplicaManager.answer_deposed)
+    "architectures--nonmonotonic-send-zombie-wait-outlived-its-claim": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""
@@ -1356,19 +1369,25 @@ def _count_schedule(guarantee: str, crash: tuple[int, int, bool] | None = None,
 
 def test_the_streams_profile_draws_count_under_both_guarantees_and_streams_crashes():
     """Schedules of the streams profile include the count application under at_least_once and
-    exactly_once_v2 (record cache off) and crashes of a Streams instance, each restarted."""
-    seen_guarantees, crashes = set(), 0
+    exactly_once_v2 (record cache off), with and without a standby replica of each task, and
+    crashes of a Streams instance, each restarted."""
+    seen_guarantees, standbys, crashes = set(), set(), 0
     for index in range(40):
         scenario = generate(_profile("streams"), SEED, index)
         spec = scenario["streams"][0]
         if spec["app"] == "count":
             seen_guarantees.add(spec["config"]["processing.guarantee"])
             assert spec["config"]["statestore.cache.max.bytes"] == 0
+            standbys.add((spec["config"]["processing.guarantee"],
+                          spec["config"].get("num.standby.replicas", 0)))
+        else:  # a stateless application has no state to keep a standby of
+            assert "num.standby.replicas" not in spec["config"]
         starts = [f for f in scenario["faults"] if "streams_crash" in f]
         restarts = [f for f in scenario["faults"] if "streams_restart" in f]
         assert len(starts) == len(restarts)
         crashes += len(starts)
     assert seen_guarantees == {"at_least_once", "exactly_once_v2"}
+    assert standbys == {(g, n) for g in seen_guarantees for n in (0, 1)}
     assert crashes > 0
 
 

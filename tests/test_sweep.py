@@ -231,6 +231,9 @@ HOSTILE = [
     ({"profile": "chaos"}, "Unknown fuzzer profile 'chaos'", "safe"),
     ({"client": 42}, "client must be a dask.distributed.Client", "42"),
     ({"profile": "streams", "schedules": 1}, "profile 'streams'", "safe"),
+    ({"profile": "connect"}, "runs a Kafka Connect pipeline", "fuzz --profile connect"),
+    ({"profile": "architectures"}, "runs lesson 09's architectures",
+     "fuzz --profile architectures"),
     ({"grid": {"delivery.timeout.ms": [10]}}, "grid point 0 (delivery.timeout.ms=10)",
      "delivery.timeout.ms"),
     # listing these runs used to take gigabytes (and weeks to run) before the first one started

@@ -10,6 +10,7 @@ records that it keeps when it is elected again while their requests go unanswere
 from __future__ import annotations
 
 from sim import faults
+from sim import trace as events
 from sim.audit import audit_kernel
 from sim.broker.cluster import Network
 from sim.broker.controller import ELECTION
@@ -110,3 +111,39 @@ def test_a_client_ignores_a_zombie_claim_older_than_the_epoch_it_has_seen():
                 cluster.network.cut(client, broker)
     assert cluster.leader_seen_by("informed", part) == leader  # waits for the real leader
     assert cluster.leader_seen_by("late", part) == zombie
+
+
+def test_a_deposed_zombie_answers_its_waiting_acks_all_batches_not_leader_at_once():
+    """The leader and the producer are cut off from the rest of the cluster: the leader goes
+    on as a zombie and appends the producer's acks=all batch, which nobody can replicate. When
+    the cut heals and the zombie learns it no longer leads, that batch is answered
+    NOT_LEADER_OR_FOLLOWER at once (Kafka's ``completeDelayedOperationsWhenNotPartitionLeader``
+    when a leader becomes a follower), not after request.timeout.ms: the producer retries it
+    at the new leader before the records it sends later, so the log keeps their send order.
+    (It used to wait out its timeout, and a later record took the new leader's first offset.)"""
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("payments", 1, 3)
+    producer = Producer(kernel, {"acks": "all", "linger.ms": 0, "client.id": "app",
+                                 "request.timeout.ms": 30_000})
+    part = kernel.cluster.partition("payments", 0)
+    zombie = part.leader
+    others = tuple(b for b in part.replicas if b != zombie)
+    sides = ((zombie, "app"), (*others, Network.CONTROLLER))
+    faults.schedule(kernel, 1_000, faults.NetworkPartition(*sides))
+    faults.schedule(kernel, 21_000, faults.HealNetwork(*sides))
+    kernel.run(until_ms=20_000)
+    assert part.leader != zombie  # elected elsewhere once the zombie was fenced
+    producer.send("payments", key="first", partition=0)
+    kernel.run(until_ms=20_500)
+    assert part.logs[zombie].log_end_offset == 1  # the zombie took it
+    kernel.run(until_ms=21_500)
+    producer.send("payments", key="second", partition=0)
+    kernel.run(until_ms=60_000)
+    retries = kernel.trace.frame(events.PRODUCE_RETRY)
+    retries = retries[retries.time_ms >= 21_000]
+    assert list(retries.error) == ["NOT_LEADER_OR_FOLLOWER"]
+    assert retries.time_ms.iloc[0] < 21_100
+    results = producer.results()
+    assert results.error.isna().all()
+    assert list(results.sort_values("offset").key) == ["first", "second"]
+    assert not audit_kernel(kernel).anomalies["nonmonotonic-send"]

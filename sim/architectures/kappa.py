@@ -48,6 +48,8 @@ class KappaArchitecture:
         self.jobs: dict[str, Any] = {}
         self.serving_rule = "v1"
         self.reprocessing: dict[str, float] = {}
+        self.down = False
+        self.deferred: str | None = None  # a rule deployed during an outage, not started yet
 
     def attach(self, run: Any) -> None:
         """Start the first job."""
@@ -81,18 +83,26 @@ class KappaArchitecture:
                               f"{self.run.topic!r}, but retention has deleted its oldest "
                               "records; raise retention.ms (or use tiered storage).")
         rule = self.run.workload.rule_at(now_ms)
-        self._start_job(rule)
+        if self.down:  # deployed during an outage: its process starts when the others do
+            self.deferred = rule
+        else:
+            self._start_job(rule)
         self.reprocessing = {"rule": rule, "start_ms": now_ms}
 
     def fail(self, now_ms: float) -> None:
         """Every job's process dies."""
         for job in self.jobs.values():
             job.crash()
+        self.down = True
 
     def recover(self, now_ms: float) -> None:
         """Every job restarts, restoring its state from its changelog, and resumes from its
-        last committed offsets."""
+        last committed offsets; a job deployed during the outage starts now."""
         self.jobs = {rule: job.restart() for rule, job in self.jobs.items()}
+        self.down = False
+        if self.deferred is not None:
+            self._start_job(self.deferred)
+            self.deferred = None
 
     def committed(self, rule: str) -> list[int]:
         """The job's committed offsets on the input partitions (-1 where none)."""
@@ -108,8 +118,8 @@ class KappaArchitecture:
                 if value is not None:
                     table[window_cell(key)] = int(value)
         new = self.reprocessing.get("rule")
-        if new is None or "switch_ms" in self.reprocessing:
-            return
+        if new is None or "switch_ms" in self.reprocessing or new not in self.jobs:
+            return  # no reprocessing, done, or its job waits for the outage to end
         old = self.committed(self.serving_rule)
         mine = self.committed(str(new))
         if all(m >= o for m, o in zip(mine, old, strict=True)):

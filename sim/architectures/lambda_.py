@@ -76,6 +76,7 @@ class LambdaArchitecture:
         self.batch_rule = "v1"
         self.speed_rule = "v1"
         self.down = False
+        self.speed_deferred = False  # the new rule's speed layer waits for an outage to end
         self.failed_runs: list[float] = []
 
     def attach(self, run: Any) -> None:
@@ -93,8 +94,15 @@ class LambdaArchitecture:
         if self.update_speed_layer:
             self.speed_rule = self.batch_rule
             self.speed.close()
-            self.speed = revenue_app(self.run.kernel, f"speed-layer-{self.speed_rule}",
-                                     self.speed_rule, self.run.topic, SPEED_TOPIC)
+            if self.down:  # deployed during an outage: it starts when the processing does
+                self.speed_deferred = True
+            else:
+                self._start_speed_layer()
+
+    def _start_speed_layer(self) -> None:
+        """Start the speed layer with the rule it now has (a new application.id per rule)."""
+        self.speed = revenue_app(self.run.kernel, f"speed-layer-{self.speed_rule}",
+                                 self.speed_rule, self.run.topic, SPEED_TOPIC)
 
     def fail(self, now_ms: float) -> None:
         """The speed layer's process dies and the batch scheduler is down."""
@@ -102,9 +110,14 @@ class LambdaArchitecture:
         self.down = True
 
     def recover(self, now_ms: float) -> None:
-        """The speed layer restarts (restoring its windows from the changelog); batch jobs
-        resume at their next scheduled time."""
-        self.speed = self.speed.restart()
+        """The speed layer restarts (restoring its windows from the changelog), or starts
+        with the new rule if that was deployed during the outage; batch jobs resume at their
+        next scheduled time."""
+        if self.speed_deferred:  # the crashed instance was closed for the new rule's
+            self._start_speed_layer()
+            self.speed_deferred = False
+        else:
+            self.speed = self.speed.restart()
         self.down = False
 
     def tick(self, now_ms: float) -> None:

@@ -13,7 +13,7 @@ tier, and leaves the brokers' disks after ``local.retention.ms`` (an hour).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +26,13 @@ from sim.architectures.kappa import KappaArchitecture
 from sim.architectures.lambda_ import LambdaArchitecture
 from sim.architectures.workload import HOUR_MS, Workload, cells, encode_value, payments, truth
 from sim.errors import ConfigError
+from sim.faults import schedule as schedule_fault
 from sim.kernel import Kernel
 from sim.producer import Producer
 
 TOPIC = "payments"
+PRODUCER_CLIENT_ID = "payment-services"
+"""The services' producer (faults can cut it off from brokers by this id)."""
 VARIANTS = ("batch", "lambda", "kappa", "lake")
 """The short names of the four architectures, in the lesson's order."""
 
@@ -114,7 +117,9 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
              replication_factor: int = 3,
              topic_configs: dict[str, Any] | None = None,
              outage: tuple[int, int] | None = None,
-             options: Mapping[str, Mapping[str, Any]] | None = None) -> ArchitectureRun:
+             options: Mapping[str, Mapping[str, Any]] | None = None,
+             faults: Sequence[tuple[float, Any]] = (),
+             advance: Callable[[Kernel, float], None] | None = None) -> ArchitectureRun:
     """Run the workload with the named architectures attached (module docstring).
 
     Args:
@@ -132,6 +137,10 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
             from the changelogs; jobs due meanwhile fail). The brokers stay up.
         options: per short name, the architecture's constructor arguments
             (:func:`make_variant`).
+        faults: ``(at_ms, fault)`` pairs of :mod:`sim.faults` (broker crashes, network
+            partitions, …) applied to the run's cluster.
+        advance: how the kernel is run up to a time (default ``Kernel.run``); the fuzzer
+            passes its guarded loop, so that no run can hang a campaign.
     """
     workload = workload or Workload()
     if outage is not None and not 0 <= outage[0] < outage[1]:
@@ -139,6 +148,9 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
     if sample_every_ms < 1000:
         raise ConfigError(f"sample_every_ms must be at least 1000, got {sample_every_ms}")
     kernel, pay = _cluster(workload, seed, partitions, replication_factor, topic_configs)
+    for at_ms, fault in faults:
+        schedule_fault(kernel, at_ms, fault)
+    run_until = advance or (lambda k, until_ms: k.run(until_ms=until_ms))
     grid = list(cells(workload))
     chosen = {name: make_variant(name, (options or {}).get(name)) for name in variants}
     run = ArchitectureRun(kernel, workload, pay, chosen, partitions, replication_factor,
@@ -146,7 +158,7 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
                           outage=outage)
     for variant in chosen.values():
         variant.attach(run)
-    producer = Producer(kernel, {"client.id": "payment-services"})
+    producer = Producer(kernel, {"client.id": PRODUCER_CLIENT_ID})
     end_ms = workload.duration_ms + tail_ms
     samples = np.arange(sample_every_ms, end_ms + 1, sample_every_ms, dtype=float)
     if workload.change_ms not in samples:
@@ -160,12 +172,12 @@ def simulate(workload: Workload | None = None, seed: int = 9, variants: Sequence
     down = up = outage is None
     for s, sample in enumerate(samples):
         while n < len(arrivals) and arrivals[n] <= sample:
-            kernel.run(until_ms=float(arrivals[n]))
+            run_until(kernel, float(arrivals[n]))
             merchant, method, amount, event_ms = next(sends)
             producer.send(TOPIC, merchant, encode_value(method, int(amount)),
                           timestamp=int(event_ms))
             n += 1
-        kernel.run(until_ms=sample)
+        run_until(kernel, float(sample))
         if not changed and sample >= workload.change_ms:
             changed = True
             for variant in chosen.values():

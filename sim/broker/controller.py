@@ -357,7 +357,9 @@ class Controller:
         for key in stale:
             del broker.leads[key]
         for key in stale:
-            self.replicas.on_leadership_change(self.cluster.partition(*key))
+            part = self.cluster.partition(*key)
+            self.replicas.answer_deposed(broker_id, part)
+            self.replicas.on_leadership_change(part)
         # partitions the controller gave it while it could not hear (or had crashed)
         elected = [part for topic in self.cluster.topics.values() for part in topic.partitions
                    if part.leader == broker_id
@@ -464,8 +466,9 @@ class Controller:
         cut off goes on as a *zombie*, a new leader cut off or crashed does not lead yet)."""
         key = (part.topic, part.partition)
         self.unheard.pop(key, None)
-        if self._hears(part.leader):
-            self.cluster.brokers[part.leader].leads.pop(key, None)
+        if self._hears(part.leader) and (
+                self.cluster.brokers[part.leader].leads.pop(key, None) is not None):
+            self.replicas.answer_deposed(part.leader, part)
         part.leader = record.leader
         part.leader_epoch = record.leader_epoch
         part.isr = record.isr

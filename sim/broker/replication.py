@@ -122,6 +122,21 @@ class _DelayedProduce:
     done: bool = False
 
 
+@dataclass
+class _ZombieProduce:
+    """An acks=all batch a zombie leader appended: nobody fetches from it, so it waits until
+    the request times out, or until the broker learns it no longer leads
+    (``answer_deposed``)."""
+
+    respond: Callable[[AppendResult], None]
+    done: bool = False
+
+    def answer(self, result: AppendResult) -> None:
+        if not self.done:
+            self.done = True
+            self.respond(result)
+
+
 class _DelayedFetch(simpy.Event):
     """A follower's fetch parked at its leader (Kafka's ``DelayedFetch`` in the fetch
     purgatory): it waits there, not at the follower, so when it completes only the response
@@ -164,6 +179,8 @@ class ReplicaManager:
         self.runtime = runtime
         self.cluster = runtime.cluster
         self._delayed: dict[tuple[str, int], list[_DelayedProduce]] = {}
+        # acks=all batches zombie leaders appended, by (broker, topic, partition)
+        self._zombie_waits: dict[tuple[int, str, int], list[_ZombieProduce]] = {}
         # the fetches parked at each leader (the fetch purgatory)
         self._delayed_fetches: defaultdict[int, list[_DelayedFetch]] = defaultdict(list)
         self._fetchers: set[tuple[int, int]] = set()
@@ -252,10 +269,14 @@ class ReplicaManager:
             end = base + records
             self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                    partition, base, records, size_bytes, producer_id)
-        if zombie:  # nobody fetches from it: acks=all can only time out
+        if zombie:  # nobody fetches from it: acks=all times out, or ends with its claim
             if all_acks:
+                wait = _ZombieProduce(respond)
+                waits = self._zombie_waits.setdefault((node, topic, partition), [])
+                waits[:] = [w for w in waits if not w.done]
+                waits.append(wait)
                 timer = self.runtime.env.timeout(timeout_ms)
-                timer.callbacks.append(lambda _e: respond(AppendResult(REQUEST_TIMED_OUT)))
+                timer.callbacks.append(lambda _e: wait.answer(AppendResult(REQUEST_TIMED_OUT)))
             else:
                 respond(AppendResult(NONE, base))
             return
@@ -374,6 +395,15 @@ class ReplicaManager:
         self.runtime.trace.emit(PRODUCE_ERROR, self.runtime.now_ms, f"broker-{node}", part.topic,
                                part.partition, node, error, records)
         respond(AppendResult(error))
+
+    def answer_deposed(self, node: int, part: Partition) -> None:
+        """Broker ``node`` learnt that it no longer leads ``part``: the acks=all batches it
+        appended as a zombie get NOT_LEADER_OR_FOLLOWER now, as Kafka's
+        ``completeDelayedOperationsWhenNotPartitionLeader`` completes them when a leader
+        becomes a follower (``Partition.checkEnoughReplicasReachOffset``: no leader log). The
+        producer retries them at the leader at once, ahead of the batches it sends later."""
+        for wait in self._zombie_waits.pop((node, part.topic, part.partition), ()):
+            wait.answer(AppendResult(NOT_LEADER_OR_FOLLOWER))
 
     def fail_delayed(self, part: Partition, error: str) -> None:
         """Answer every waiting acks=all request of ``part`` with ``error``."""

@@ -38,6 +38,9 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   the cases a truncation explains are tolerated, the others are ``eos-uncaused``), and
   ``eos-unprocessed`` (inputs past the committed offset once every member closed, fenced:
   tolerated);
+- from an architecture's answers (``sim.fuzz.architecture_check``): ``architecture-wrong``
+  (a final answer differing from the same run's without its faults) and
+  ``architecture-unsent`` (lower where the services' producer gave up on a payment: tolerated);
 - from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
   overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
@@ -59,7 +62,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim import consistency, report, scenarios
-from sim.fuzz import connect_check, streams_check, transactions_check
+from sim.fuzz import architecture_check, connect_check, streams_check, transactions_check
 from sim.fuzz.generator import Profile
 
 TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-aborted",
@@ -69,14 +72,15 @@ TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-a
 ALWAYS = ("error", "hang", "offline", "in-flight", "isr-divergence", "uncaused-loss",
           "skipped", "processed-twice", "streams-lost", "streams-extra", "streams-undercount",
           "streams-count-wrong", "streams-overcount-uncaused", "remote-tier",
-          *TRANSACTION_KINDS, *connect_check.KINDS)
+          *TRANSACTION_KINDS, *connect_check.KINDS, *architecture_check.KINDS)
 """Kinds no profile tolerates."""
 LOSS_KINDS = ("lost-write", "lost", "inconsistent-offsets", "nonmonotonic-send-after-loss")
 UNSAFE_TOLERATED = (*LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
                     *transactions_check.TIED_KINDS)
 """What unsafe configs may show; transactional kinds only as cases tied to a truncation."""
 ORDER = (*ALWAYS, *LOSS_KINDS, "duplicate", "duplicate-stored", "nonmonotonic-send",
-         *streams_check.TOLERATED, *transactions_check.TOLERATED, *connect_check.TOLERATED)
+         *streams_check.TOLERATED, *transactions_check.TOLERATED, *connect_check.TOLERATED,
+         *architecture_check.TOLERATED)
 """Kinds from the most to the least telling: a verdict names its first one."""
 CONNECT_TOLERATED = ("duplicate", "duplicate-stored", *connect_check.TOLERATED)
 """What a Connect pipeline may show: its source is at least once (``WorkerSourceTask`` produces
@@ -224,11 +228,20 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     delivery = None
     lost_in: list[tuple[str, int]] = []
     try:
-        kernel = loaded.build()
-        lso_problems = transactions_check.watch(kernel, _outputs(scenario))
-        guard.run(kernel, loaded.duration_ms)
-        found, losses, delivery, lost_in = _judge(kernel, scenario, lso_problems,
-                                                  profile.unsafe)
+        if loaded.architecture is not None:
+            result = architecture_check.run(loaded.architecture, loaded.seed, loaded.faults,
+                                            guard.run)
+            kernel = result.kernel
+            found, losses, delivery, lost_in = _judge(kernel, scenario, [], profile.unsafe)
+            found = _merge(found + [Violation(kind, count, detail) for kind, (count, detail)
+                                    in architecture_check.check(result, loaded.architecture,
+                                                                loaded.seed).items()])
+        else:
+            kernel = loaded.build()
+            lso_problems = transactions_check.watch(kernel, _outputs(scenario))
+            guard.run(kernel, loaded.duration_ms)
+            found, losses, delivery, lost_in = _judge(kernel, scenario, lso_problems,
+                                                      profile.unsafe)
         if json_summary:
             found += _json_errors(kernel, loaded)
     except RunawayError as exc:
@@ -366,6 +379,7 @@ def _tolerated(kernel: Any, profile: Profile, found: list[Violation],
                ) -> list[Violation]:
     at_least_once = [v for v in found if v.kind in streams_check.TOLERATED
                      or v.kind in transactions_check.TOLERATED
+                     or v.kind in architecture_check.TOLERATED
                      or (profile.connect and v.kind in CONNECT_TOLERATED)]
     return at_least_once + [v for v in _tolerated_losses(kernel, profile, found, losses,
                                                          lost_in)

@@ -13,7 +13,9 @@ with consumers, ``consumer-crash``, ``consumer-hang``, ``consumer-leave`` (each 
 or woken before the horizon), and with a Kafka Streams application, ``streams-hang`` (an
 instance frozen, maybe past its session timeout), ``streams-producer-cut`` (a broker cut
 from a stream thread's producer) and ``streams-crash`` (an instance's process killed, its state
-directory kept or lost, restarted before the horizon). ``Profile.streams_consumer_cuts`` adds
+directory kept or lost, restarted before the horizon); half of the stateful ``count``
+applications keep a standby replica of each task (``num.standby.replicas`` 1) on the other
+instance, so that a task moves to a warm copy. ``Profile.streams_consumer_cuts`` adds
 ``streams-consumer-cut`` faults (``STREAMS_CONSUMER_FAULTS``) from a stream of their own: a
 broker cut from a stream thread's consumer or from its restore consumer, then healed; cut from
 the group coordinator the consumer's heartbeats fail and its session may expire, cut from a
@@ -40,6 +42,11 @@ cannot hear (``sim.broker.controller``); campaigns weighted so reach that case o
 
 The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
 slow uploads and little local retention, so that leaders change while segments are copied.
+
+The ``architectures`` profile runs one of lesson 09's architectures (``sim.architectures``: an
+hour of payments into a tiered topic) under the broker faults, half the time with an outage of
+every processing component (``outage``), the revenue rule changing at a drawn time: each
+answer must end as the same run's without the faults (``sim.fuzz.architecture_check``).
 """
 
 from __future__ import annotations
@@ -132,6 +139,9 @@ class Profile:
     campaign toward the controller cut off from brokers; 0 draws none).
     ``streams_consumer_cuts`` adds that many ``STREAMS_CONSUMER_FAULTS`` to each schedule of a
     profile with ``streams`` (0 draws none, so the plain schedules stay as they were).
+    ``architecture`` runs one of the lesson's architectures (``architecture_schedule``) under
+    broker faults and maybe a processing outage; ``horizon_ms`` is then within its hour of
+    payments.
     """
 
     name: str
@@ -152,6 +162,7 @@ class Profile:
     connect: bool = False
     controller_cuts: int = 0
     streams_consumer_cuts: int = 0
+    architecture: bool = False
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -176,6 +187,7 @@ PROFILES = {
     "transactions-unsafe": Profile("transactions-unsafe", transactions=True, unsafe=True,
                                    records=1500, rate_per_s=25.0),
     "connect": Profile("connect", connect=True, records=600, rate_per_s=12.0),
+    "architectures": Profile("architectures", architecture=True, horizon_ms=2_400_000),
 }
 CONNECT_TOPIC = "lines"
 CONNECT_SOURCE_PRODUCER = "connector-producer-src-0"
@@ -215,6 +227,51 @@ def transactions_consumers(rng: np.random.Generator) -> tuple[list[dict[str, Any
              "config": {**reader, "isolation.level": "read_uncommitted"}}], f"txn{timeout_ms}"
 
 
+ARCHITECTURES = ("batch", "lambda", "kappa", "lake")
+"""The architectures profile draws one of these (``sim.architectures.VARIANTS``)."""
+ARCHITECTURE_SEED = 9
+"""Every architecture schedule runs the lesson's payments (its seed): the faults vary, so the
+fault-free run each is judged against is the same for many schedules."""
+ARCHITECTURE_WORKLOAD = {"hours": 1, "every_ms": 10_000, "change_ms": 1_800_000}
+"""An hour of payments (about 360), the rule changing at 30 minutes: faults within the
+profile's horizon (40 minutes), then at least 20 minutes of payments and the run's 3-minute
+tail to settle."""
+ARCHITECTURE_PRODUCER = "payment-services"
+"""The services' producer (``sim.architectures.run.PRODUCER_CLIENT_ID``)."""
+
+
+def architecture_schedule(profile: Profile, seed: int, index: int, rng: np.random.Generator,
+                          key: list[int]) -> dict[str, Any]:
+    """An architectures profile schedule: one architecture (lambda with or without the new
+    rule in its speed layer), broker faults, and half the time an outage of every processing
+    component (over the rule change or not); all within the horizon."""
+    variant = ARCHITECTURES[int(rng.integers(len(ARCHITECTURES)))]
+    section: dict[str, Any] = {"variant": variant, "workload": dict(ARCHITECTURE_WORKLOAD)}
+    label = variant
+    if variant == "lambda":
+        section["update_speed_layer"] = bool(rng.random() < 0.5)
+        label += "-updated" if section["update_speed_layer"] else ""
+    drawn = []
+    if rng.random() < 0.5:
+        start = int(rng.integers(0, profile.horizon_ms - 60_000))
+        end = int(rng.integers(start + 60_000, profile.horizon_ms + 1))
+        section["outage"] = {"start_ms": start, "end_ms": end}
+        drawn.append("processing outage")
+    faults = _Faults(rng, profile, (), ARCHITECTURE_PRODUCER)
+    for _ in range(int(rng.integers(1, profile.max_faults + 1))):
+        faults.add(BROKER_FAULTS[int(rng.integers(len(BROKER_FAULTS)))])
+    _add_controller_cuts(faults, key)
+    return {
+        "name": f"fuzz-{profile.name}-{seed}-{index}",
+        "description": (f"Fuzzer schedule {index} of seed {seed}, profile {profile.name}-{label}: "
+                        f"{', '.join(drawn + faults.drawn)}; every fault undone by "
+                        f"{profile.horizon_ms} ms."),
+        "seed": ARCHITECTURE_SEED,
+        "architecture": section,
+        "faults": faults.entries(),
+    }
+
+
 def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     """Schedule ``index`` of campaign ``seed``: a scenario dict for ``sim.scenarios``.
 
@@ -250,10 +307,16 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
             guarantee = STREAMS_GUARANTEES[int(rng.integers(len(STREAMS_GUARANTEES)))]
             config.update({"processing.guarantee": guarantee, "statestore.cache.max.bytes": 0})
             variant = f"{app}-{guarantee}"
+            # a stream of its own, so that the draws below are those of a profile without it
+            if np.random.default_rng([*key, 5]).random() < 0.5:
+                config["num.standby.replicas"] = 1  # each task warm on the other instance
+                variant += "-standby"
         streams = [{"application.id": STREAMS_APP, "app": app, "input": TOPIC,
                     "output": STREAMS_OUTPUT, "instances": 2, "config": config}]
     if profile.connect:
         return _connect_schedule(profile, seed, index, rng, key)
+    if profile.architecture:
+        return architecture_schedule(profile, seed, index, rng, key)
     if profile.transactions:
         consumers, variant = transactions_consumers(rng)
         if profile.unsafe:

@@ -163,7 +163,8 @@ class Scenario:
         if self.architecture is not None:
             from sim.scenarios import architecture
 
-            return architecture.run(self.architecture, self.seed if seed is None else seed)
+            return architecture.run(self.architecture, self.seed if seed is None else seed,
+                                    self.faults)
         kernel = self.build(seed)
         kernel.run(self.duration_ms)
         return kernel
@@ -359,8 +360,9 @@ def _validate(data: Any, source: str) -> Scenario:
     if "architecture" in data:
         from sim.scenarios import architecture
 
+        spec = architecture.check(check, data)
         return Scenario(name, description, seed, source,
-                        architecture=architecture.check(check, data))
+                        faults=architecture.check_faults(check, data, spec), architecture=spec)
     duration = check.typed(data, "duration_ms", (int, float), "", default=None)
     if duration is not None and not 0 <= duration <= MAX_DURATION_MS:
         check.fail("duration_ms", f"must be a time in ms ≥ 0 and at most {MAX_DURATION_MS:,} (a "

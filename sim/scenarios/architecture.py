@@ -18,7 +18,10 @@ change, what it stored and what broke. Example::
       outage: {start_ms: 3600000, end_ms: 4200000}  # processing components down meanwhile
       topic_configs: {local.retention.ms: 3600000}  # of the tiered topic payments
 
-``query_from_ms`` (lake only) adds a query over the log from that event time. Limits keep a
+``query_from_ms`` (lake only) adds a query over the log from that event time. A top-level
+``faults:`` list, as in other scenarios, hits the run's brokers and network (broker ids 0 to
+``replication_factor - 1``, ``controller`` and the services' producer ``payment-services``);
+faults of processes (``outage``) stay in the section. Limits keep a
 run interactive (seconds): at most :data:`MAX_HOURS` hours and :data:`MAX_PAYMENTS` payments;
 the workload defaults to :data:`WORKLOAD_DEFAULTS`.
 """
@@ -49,9 +52,9 @@ WORKLOAD_FIELDS = {"hours": int, "every_ms": int, "late_share": (int, float),
                    "voucher_share": (int, float), "change_ms": int}
 TOPIC_CONFIG_NAMES = ("retention.ms", "local.retention.ms", "segment.ms")
 OTHER_TOP_LEVEL = ("duration_ms", "cluster", "topics", "producers", "consumers",
-                   "group_coordinator", "streams", "faults")
+                   "group_coordinator", "streams")
 """Scenario fields an architecture scenario cannot have: the run makes its own cluster, topic,
-payments, applications and faults."""
+payments and applications."""
 
 MAX_HOURS = 3
 MAX_PAYMENTS = 2_000
@@ -145,6 +148,33 @@ def check(check: Any, data: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def check_faults(check: Any, data: dict[str, Any], spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validate the scenario's top-level ``faults`` against the run's cluster; return them.
+
+    Only the cluster's faults (``sim.faults.FAULT_KINDS``): the run's consumers and
+    applications are its own, and ``outage`` stops them.
+    """
+    from sim import faults
+    from sim.architectures.run import PRODUCER_CLIENT_ID
+    from sim.scenarios import _check_broker_lifecycle, _check_nodes
+
+    fault_list = check.typed(data, "faults", list, "", default=[])
+    brokers = spec.get("replication_factor", 3)  # the run has as many brokers
+    end_ms = workload_of(spec).duration_ms + _tail_ms()
+    for i, fault in enumerate(fault_list):
+        where = f"faults[{i}]"
+        try:
+            faults.from_spec(fault, brokers)
+        except faults.FaultSpecError as exc:
+            check.fail(f"{where}.{exc.field}" if exc.field else where, exc.problem)
+        _check_nodes(check, fault, where, brokers, [PRODUCER_CLIENT_ID])
+        if fault.get("at_ms", 0) > end_ms:
+            check.fail(f"{where}.at_ms", f"is {fault.get('at_ms', 0)}, after the run ends "
+                       f"({end_ms} ms): the fault would never happen")
+    _check_broker_lifecycle(check, fault_list)
+    return fault_list
+
+
 def _tail_ms() -> int:
     """How long a run goes on after the last payment (simulate's default)."""
     return 3 * 60_000
@@ -202,9 +232,13 @@ def workload_of(spec: dict[str, Any]) -> Any:
     return Workload(**fields)
 
 
-def simulate_spec(spec: dict[str, Any], seed: int, root: Path | None = None) -> Any:
+def simulate_spec(spec: dict[str, Any], seed: int, root: Path | None = None,
+                  fault_list: list[dict[str, Any]] | None = None,
+                  advance: Any = None) -> Any:
     """The :class:`sim.architectures.ArchitectureRun` of a validated section (batch
-    collection's services dump into ``root``, default a new temporary folder)."""
+    collection's services dump into ``root``, default a new temporary folder), with the
+    scenario's validated ``fault_list``; ``advance`` runs the kernel (``simulate``'s)."""
+    from sim import faults
     from sim.architectures.run import simulate
 
     variant = spec["variant"]
@@ -223,15 +257,20 @@ def simulate_spec(spec: dict[str, Any], seed: int, root: Path | None = None) -> 
                     replication_factor=spec.get("replication_factor", 3),
                     topic_configs=spec.get("topic_configs") or None,
                     outage=(outage["start_ms"], outage["end_ms"]) if outage else None,
-                    options={variant: options})
+                    options={variant: options},
+                    faults=[faults.from_spec(f, spec.get("replication_factor", 3))
+                            for f in fault_list or []],
+                    advance=advance)
 
 
-def run(spec: dict[str, Any], seed: int) -> Any:
-    """Run the section's architecture; return the kernel (its summary kept for the report).
-    Batch collection's files go to a temporary folder, deleted once summarised."""
+def run(spec: dict[str, Any], seed: int, fault_list: list[dict[str, Any]] | None = None,
+        advance: Any = None) -> Any:
+    """Run the section's architecture with the scenario's faults; return the kernel (its
+    summary kept for the report). Batch collection's files go to a temporary folder, deleted
+    once summarised."""
     folder = Path(tempfile.mkdtemp(prefix="kafka-lab-batch-"))
     try:
-        result = simulate_spec(spec, seed, folder)
+        result = simulate_spec(spec, seed, folder, fault_list, advance)
         _RESULTS[result.kernel] = summarise(result, spec)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

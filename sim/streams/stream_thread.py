@@ -118,9 +118,9 @@ class ActiveTask:
     task_id: TaskId
     task: StreamTask
     partitions: list[TopicPartition] = field(default_factory=list)
-    # per input partition: (offset, record, the consumer record it came from), in offset order
-    queues: dict[TopicPartition, deque[tuple[int, Record, ConsumerRecord]]] = field(
-        default_factory=dict)
+    # per input partition: the polled records, in offset order, deserialized only when
+    # processed (Kafka's ``RecordQueue`` keeps the raw records it was given)
+    queues: dict[TopicPartition, deque[ConsumerRecord]] = field(default_factory=dict)
     consumed: dict[TopicPartition, int] = field(default_factory=dict)  # next offset per partition
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     restoring: bool = False
@@ -133,8 +133,8 @@ class ActiveTask:
         best: TopicPartition | None = None
         for tp in self.partitions:
             queue = self.queues.get(tp)
-            if queue and (best is None or queue[0][1].timestamp
-                          < self.queues[best][0][1].timestamp):
+            if queue and (best is None or queue[0].timestamp_ms
+                          < self.queues[best][0].timestamp_ms):
                 best = tp
         return best
 
@@ -275,9 +275,7 @@ class StreamThread:
         task = self.tasks.get(self.metadata.task_for(tp))
         if task is None or tp not in task.partitions:
             return
-        key, value = payload(self.kernel, record.record_id)
-        task.queues.setdefault(tp, deque()).append(
-            (record.offset, Record(key, value, record.timestamp_ms), record))
+        task.queues.setdefault(tp, deque()).append(record)
 
     def _process(self) -> None:
         """Each active task that is not restoring processes the records it has buffered; the
@@ -289,11 +287,13 @@ class StreamThread:
             if active.restoring:
                 continue  # its input waits until the stores are restored
             while (tp := active.next_partition()) is not None:
-                offset, record, source = active.queues[tp].popleft()
+                source = active.queues[tp].popleft()
+                key, value = payload(self.kernel, source.record_id)
+                record = Record(key, value, source.timestamp_ms)
                 trace.emit(events.STREAMS_PROCESS, now, self.name, str(task_id), tp.topic,
-                           tp.partition, offset, record.timestamp)
+                           tp.partition, source.offset, record.timestamp)
                 active.task.process(self.metadata.topology_topic(tp.topic), record)
-                active.consumed[tp] = offset + 1
+                active.consumed[tp] = source.offset + 1
                 done.append(source)
         if done:
             self.consumer.processed_now(done)

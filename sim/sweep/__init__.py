@@ -197,10 +197,11 @@ def prepare(scenario: str | Path | Mapping[str, Any] | None, *,
         raise ConfigError(f"Unknown fuzzer profile {profile!r}; use one of "
                           f"{', '.join(PROFILES)}.")
     chosen = PROFILES[profile]
-    if chosen.connect:
-        raise ConfigError(f"profile {profile!r} runs a Kafka Connect pipeline, which has no "
-                          "producer workload for a sweep to count; run it with python -m sim "
-                          "fuzz --profile connect.")
+    if chosen.connect or chosen.architecture:
+        what = "a Kafka Connect pipeline" if chosen.connect else "lesson 09's architectures"
+        raise ConfigError(f"profile {profile!r} runs {what}, which has no producer workload "
+                          f"for a sweep to count; run it with python -m sim fuzz --profile "
+                          f"{profile}.")
     if scenario is None:
         if schedules < 1:
             raise ScenarioError("scenario None means the fuzzer's own scenarios: give "

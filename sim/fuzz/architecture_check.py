@@ -1,0 +1,103 @@
+"""Judge an architecture run under faults against the same run without them.
+
+An architecture of lesson 09 (``sim.architectures``) is built on the cluster's guarantees: the
+payments topic keeps every acknowledged payment, a Streams job restores its state and resumes
+from its committed offsets, the lake reads both tiers. Broker faults and an outage of the
+processing that are all over well before the end may delay an answer, never change it. So
+each run is compared with its *fault-free twin*, the same scenario without its faults and
+without its outage: every answer (revenue per merchant and hour) it gives at the end must be
+the twin's. The twin is an independent oracle for each architecture, wrong answers by design
+included (lambda's speed layer keeping the old rule, batch collection's last report): those
+are the twin's too.
+
+One difference has a cause outside the architecture: payments the services' producer gave up
+on (``delivery.timeout.ms`` ran out while it could not reach a leader, as Kafka's producer does)
+never reached the topic, so every answer built from the topic (all but batch collection's)
+misses them. A cell whose answer is below the twin's and that holds such a payment is
+``architecture-unsent``
+(tolerated); any other difference is ``architecture-wrong``. The run's cluster is judged as any
+other by ``sim.fuzz.checker`` (audit, logs, remote tier).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.scenarios import architecture
+
+KINDS = ("architecture-wrong",)
+TOLERATED = ("architecture-unsent",)
+
+
+def run(spec: dict[str, Any], seed: int, fault_list: list[dict[str, Any]],
+        advance: Any = None) -> Any:
+    """The :class:`sim.architectures.ArchitectureRun` of a validated section, with the
+    scenario's faults, the kernel run by ``advance`` (batch collection's files go to a
+    temporary folder, deleted after the run)."""
+    folder = Path(tempfile.mkdtemp(prefix="kafka-lab-batch-"))
+    try:
+        return architecture.simulate_spec(spec, seed, folder, fault_list, advance)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _twin_answers(spec_json: str, seed: int) -> np.ndarray:
+    """The final answers of the fault-free run of a section (given as JSON, so that it can be
+    a cache key: a campaign judges many schedules against the same few twins)."""
+    spec = json.loads(spec_json)
+    return run(spec, seed, []).answers[-1, 0]
+
+
+def twin_answers(spec: dict[str, Any], seed: int) -> np.ndarray:
+    """The final answers of ``spec``'s run without its outage (and without the scenario's
+    faults)."""
+    calm = {k: v for k, v in spec.items() if k != "outage"}
+    return _twin_answers(json.dumps(calm, sort_keys=True), seed)
+
+
+def unsent_cells(result: Any) -> set[tuple[str, int]]:
+    """The (merchant, hour) cells of the payments the services' producer failed to send."""
+    from sim.architectures.run import PRODUCER_CLIENT_ID
+    from sim.architectures.workload import HOUR_MS
+
+    producer = next(c for c in result.kernel.clients
+                    if getattr(c, "client_id", None) == PRODUCER_CLIENT_ID)
+    failed = producer.results()["error"].notna().to_numpy()
+    payments = result.payments.iloc[:len(failed)][failed]  # the n-th send is the n-th payment
+    return set(zip(payments["merchant"], (payments["event_ms"] // HOUR_MS).astype(int),
+                   strict=True))
+
+
+def check(result: Any, spec: dict[str, Any], seed: int) -> dict[str, tuple[int, str]]:
+    """``architecture-wrong`` / ``architecture-unsent``: ``(cells, detail)`` for the cells
+    whose final answer is not the twin's (module docstring); ``{}`` when none."""
+    got = result.answers[-1, 0]
+    want = twin_answers(spec, seed)
+    differ = np.flatnonzero(~((got == want) | (np.isnan(got) & np.isnan(want))))
+    if not len(differ):
+        return {}
+    # batch collection reads the services' files, which have every payment, not the topic
+    unsent = unsent_cells(result) if spec["variant"] != "batch" else set()
+    found: dict[str, tuple[int, str]] = {}
+    for i in differ:
+        merchant, hour = result.cells[i]
+        below = np.nan_to_num(got[i]) < np.nan_to_num(want[i])
+        kind = "architecture-unsent" if below and (merchant, hour) in unsent \
+            else "architecture-wrong"
+        count, detail = found.get(kind, (0, ""))
+        found[kind] = (count + 1, detail or (
+            f"{spec['variant']}: merchant {merchant}, hour {hour} ends at {_text(got[i])}, "
+            f"{_text(want[i])} without the faults"))
+    return found
+
+
+def _text(value: float) -> str:
+    return "no answer" if np.isnan(value) else f"{value:,.0f} cents"
