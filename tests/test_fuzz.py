@@ -1100,6 +1100,13 @@ DEFECTS: dict[str, str | None] = {
     # when the leader becomes a follower (completeDelayedOperationsWhenNotPartitionLeader), and
     # the producer retries it first. Fixed so (ReplicaManager.answer_deposed)
     "architectures--nonmonotonic-send-zombie-wait-outlived-its-claim": None,
+    # architectures campaign (seed 11903, two controller cuts, schedule 83, minimised): the
+    # group coordinator's broker was cut from the controller for 15 minutes; the new speed
+    # layer's commits failed meanwhile, and when its member came back its tasks were created
+    # again and reprocessed from the last committed offsets on top of their restored sums, so
+    # lambda's answer ended 81,050 cents high. at_least_once (Streams' default) allows it, as
+    # Kafka does; a checker false alarm, now judged as architecture-overcount
+    "architectures--architecture-overcount-at-least-once-task-recreated": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

@@ -71,6 +71,27 @@ def test_a_payment_the_producer_gave_up_on_is_missing_with_its_cause():
 
 
 @pytest.mark.slow
+def test_an_overcount_after_a_task_is_created_again_is_tied_to_at_least_once(monkeypatch):
+    """The recorded schedule whose new speed layer lost its commits while its coordinator was
+    cut off: its tasks were created again and lambda's answer ended high, tolerated as
+    architecture-overcount naming the task; with no task created again it is
+    architecture-wrong."""
+    import yaml
+
+    path = ROOT / "tests" / "data" / "fuzz" / (
+        "architectures--architecture-overcount-at-least-once-task-recreated.yaml")
+    scenario = yaml.safe_load(path.read_text(encoding="utf-8"))
+    verdict = check_scenario(scenario, PROFILE)
+    assert not verdict.failed, verdict.line()
+    (tolerated,) = verdict.tolerated
+    assert tolerated.kind == "architecture-overcount"
+    assert "task speed-layer-v2 0_0 was created again" in tolerated.detail
+    monkeypatch.setattr(architecture_check, "recreated_tasks", lambda _kernel: [])
+    assert [v.kind for v in check_scenario(scenario, PROFILE).violations] == \
+        ["architecture-wrong"]
+
+
+@pytest.mark.slow
 def test_the_check_is_not_blind(monkeypatch):
     """The same schedule with the tie removed fails; and a kappa whose jobs never come back
     after an outage ends with stale answers, which the check calls architecture-wrong."""
