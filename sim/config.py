@@ -105,6 +105,8 @@ class ConfigKey:
         """Convert ``value`` to this key's type and validate it, or raise ``ConfigError``."""
         if value is None and self.nullable:
             return None
+        if isinstance(value, str):  # ConfigDef.parseType trims any text (String.trim)
+            value = value.strip(JAVA_BLANKS)
         if self.normalize is not None:
             value = self.normalize(value)
         value = _coerce(self, value, where)

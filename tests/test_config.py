@@ -423,3 +423,17 @@ def test_segment_bytes_is_at_least_one_mebibyte() -> None:
     assert TOPIC.parse({"segment.bytes": 1048576})["segment.bytes"] == 1048576
     with pytest.raises(ConfigError, match=r"segment\.bytes.*at least 1048576"):
         TOPIC.parse({"segment.bytes": 1048575})
+
+
+@pytest.mark.parametrize(("table", "name", "text", "expected"), [
+    (PRODUCER, "acks", " all ", "all"),  # ProducerConfig: a STRING with a ValidString
+    (PRODUCER, "acks", "\t1\n", "1"),
+    (PRODUCER, "client.id", "\x00billing ", "billing"),
+    (TOPIC, "cleanup.policy", " compact ", "compact"),
+    (TOPIC, "message.timestamp.type", "LogAppendTime\r\n", "LogAppendTime"),
+])
+def test_string_config_text_is_trimmed_as_kafka_trims_it(table: ConfigDef, name: str,
+                                                        text: str, expected: str) -> None:
+    """ConfigDef.parseType trims every text value (String.trim) before it reads or validates
+    it, STRING configs included: " all " is acks all, not an invalid value."""
+    assert table.parse({name: text})[name] == expected
