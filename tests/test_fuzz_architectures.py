@@ -48,6 +48,24 @@ def test_the_profile_draws_every_architecture_and_outages_over_the_rule_change()
                if (o := s["architecture"].get("outage")))
 
 
+def _clients_cut(schedules: list[dict]) -> set[str]:
+    """The clients (named nodes other than the controller) the schedules' network faults cut."""
+    return {node for s in schedules for fault in s["faults"]
+            for spec in fault.values() if isinstance(spec, dict)
+            for side in ("a", "b") if isinstance(spec.get(side), list)
+            for node in spec[side] if isinstance(node, str) and node != "controller"}
+
+
+def test_producer_faults_cut_the_runs_own_producer(monkeypatch):
+    """The schedules cut the services' producer by the client id the run gives it
+    (``sim.architectures.run.PRODUCER_CLIENT_ID``), whatever that id is."""
+    from sim.architectures import run
+
+    assert _clients_cut(_schedules(RUNS)) == {run.PRODUCER_CLIENT_ID}
+    monkeypatch.setattr(run, "PRODUCER_CLIENT_ID", "checkout-services")
+    assert _clients_cut(_schedules(RUNS)) == {"checkout-services"}
+
+
 @pytest.mark.slow
 def test_architectures_under_broker_faults_end_with_their_fault_free_answers(result):
     """No schedule fails: no answer ends other than without the faults, no loss, no hang."""

@@ -236,8 +236,6 @@ ARCHITECTURE_WORKLOAD = {"hours": 1, "every_ms": 10_000, "change_ms": 1_800_000}
 """An hour of payments (about 360), the rule changing at 30 minutes: faults within the
 profile's horizon (40 minutes), then at least 20 minutes of payments and the run's 3-minute
 tail to settle."""
-ARCHITECTURE_PRODUCER = "payment-services"
-"""The services' producer (``sim.architectures.run.PRODUCER_CLIENT_ID``)."""
 
 
 def architecture_schedule(profile: Profile, seed: int, index: int, rng: np.random.Generator,
@@ -245,6 +243,8 @@ def architecture_schedule(profile: Profile, seed: int, index: int, rng: np.rando
     """An architectures profile schedule: one architecture (lambda with or without the new
     rule in its speed layer), broker faults, and half the time an outage of every processing
     component (over the rule change or not); all within the horizon."""
+    from sim.architectures.run import PRODUCER_CLIENT_ID  # here: it loads matplotlib
+
     variant = ARCHITECTURES[int(rng.integers(len(ARCHITECTURES)))]
     section: dict[str, Any] = {"variant": variant, "workload": dict(ARCHITECTURE_WORKLOAD)}
     label = variant
@@ -257,7 +257,7 @@ def architecture_schedule(profile: Profile, seed: int, index: int, rng: np.rando
         end = int(rng.integers(start + 60_000, profile.horizon_ms + 1))
         section["outage"] = {"start_ms": start, "end_ms": end}
         drawn.append("processing outage")
-    faults = _Faults(rng, profile, (), ARCHITECTURE_PRODUCER)
+    faults = _Faults(rng, profile, (), PRODUCER_CLIENT_ID)
     for _ in range(int(rng.integers(1, profile.max_faults + 1))):
         faults.add(BROKER_FAULTS[int(rng.integers(len(BROKER_FAULTS)))])
     _add_controller_cuts(faults, key)
