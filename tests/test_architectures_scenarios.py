@@ -314,3 +314,17 @@ def test_broker_faults_in_an_architecture_scenario_hit_its_cluster() -> None:
     calm = architecture.simulate_spec(spec, scenario.seed)
     faulted = architecture.simulate_spec(spec, scenario.seed, fault_list=scenario.faults)
     np.testing.assert_array_equal(faulted.answers[-1], calm.answers[-1])
+
+
+@pytest.mark.parametrize("summary", [True, False])
+def test_run_returns_the_run_and_removes_batch_collections_folder(summary: bool) -> None:
+    """``architecture.run`` (the scenario's and the fuzzer's one runner) returns the
+    ArchitectureRun, keeps the summary for the report only when asked, and deletes the
+    folder batch collection dumped into either way."""
+    spec = {"variant": "batch", "workload": {"hours": 1, "every_ms": 20000},
+            "batch_every_ms": 600_000, "batch_delay_ms": 0}
+    result = architecture.run(spec, 4, summary=summary)
+    root = result.variants["batch"].root
+    assert result.variants["batch"].runs  # the bulk job read the dumped files
+    assert not root.exists()
+    assert bool(architecture.summary_lines(result.kernel)) == summary

@@ -15,6 +15,7 @@ import pytest
 from sim.architectures.kappa import KappaArchitecture
 from sim.fuzz import PROFILES, architecture_check, campaign, generate, to_yaml
 from sim.fuzz.checker import check_scenario
+from sim.scenarios import architecture
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = PROFILES["architectures"]
@@ -83,8 +84,8 @@ def test_a_payment_the_producer_gave_up_on_is_missing_with_its_cause():
     verdict = check_scenario(scenario, PROFILE)
     assert not verdict.failed, verdict.line()
     assert [v.kind for v in verdict.tolerated] == ["architecture-unsent"]
-    result = architecture_check.run(scenario["architecture"], scenario["seed"],
-                                    scenario["faults"])
+    result = architecture.run(scenario["architecture"], scenario["seed"], scenario["faults"],
+                              summary=False)
     assert architecture_check.unsent_cells(result)
 
 
@@ -136,7 +137,7 @@ def test_the_twin_leaves_out_the_outage_and_the_faults():
                     and s["architecture"].get("outage"))
     section = scenario["architecture"]
     calm = {k: v for k, v in section.items() if k != "outage"}
-    want = architecture_check.run(calm, scenario["seed"], []).answers[-1, 0]
+    want = architecture.run(calm, scenario["seed"], [], summary=False).answers[-1, 0]
     np.testing.assert_array_equal(architecture_check.twin_answers(section, scenario["seed"]),
                                   want)
 

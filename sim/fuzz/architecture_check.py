@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,24 +42,12 @@ STREAMS_BASED = ("lambda", "kappa")
 """The architectures whose answers a Kafka Streams application computes (in part)."""
 
 
-def run(spec: dict[str, Any], seed: int, fault_list: list[dict[str, Any]],
-        advance: Any = None) -> Any:
-    """The :class:`sim.architectures.ArchitectureRun` of a validated section, with the
-    scenario's faults, the kernel run by ``advance`` (batch collection's files go to a
-    temporary folder, deleted after the run)."""
-    folder = Path(tempfile.mkdtemp(prefix="kafka-lab-batch-"))
-    try:
-        return architecture.simulate_spec(spec, seed, folder, fault_list, advance)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @functools.lru_cache(maxsize=16)
 def _twin_answers(spec_json: str, seed: int) -> np.ndarray:
     """The final answers of the fault-free run of a section (given as JSON, so that it can be
     a cache key: a campaign judges many schedules against the same few twins)."""
     spec = json.loads(spec_json)
-    return run(spec, seed, []).answers[-1, 0]
+    return architecture.run(spec, seed, [], summary=False).answers[-1, 0]
 
 
 def twin_answers(spec: dict[str, Any], seed: int) -> np.ndarray:

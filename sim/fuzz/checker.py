@@ -64,6 +64,7 @@ from typing import Any
 from sim import consistency, report, scenarios
 from sim.fuzz import architecture_check, connect_check, streams_check, transactions_check
 from sim.fuzz.generator import Profile
+from sim.scenarios import architecture
 
 TRANSACTION_KINDS = ("eos-lost", "eos-duplicate", "eos-extra", "committed-read-aborted",
                      "read-above-lso", "lso-above-hw", "hanging-transaction",
@@ -229,8 +230,8 @@ def check_scenario(scenario: dict[str, Any], profile: Profile | None = None,
     lost_in: list[tuple[str, int]] = []
     try:
         if loaded.architecture is not None:
-            result = architecture_check.run(loaded.architecture, loaded.seed, loaded.faults,
-                                            guard.run)
+            result = architecture.run(loaded.architecture, loaded.seed, loaded.faults,
+                                      guard.run, summary=False)
             kernel = result.kernel
             found, losses, delivery, lost_in = _judge(kernel, scenario, [], profile.unsafe)
             found = _merge(found + [Violation(kind, count, detail) for kind, (count, detail)

@@ -164,7 +164,7 @@ class Scenario:
             from sim.scenarios import architecture
 
             return architecture.run(self.architecture, self.seed if seed is None else seed,
-                                    self.faults)
+                                    self.faults).kernel
         kernel = self.build(seed)
         kernel.run(self.duration_ms)
         return kernel

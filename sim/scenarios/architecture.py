@@ -264,17 +264,22 @@ def simulate_spec(spec: dict[str, Any], seed: int, root: Path | None = None,
 
 
 def run(spec: dict[str, Any], seed: int, fault_list: list[dict[str, Any]] | None = None,
-        advance: Any = None) -> Any:
-    """Run the section's architecture with the scenario's faults; return the kernel (its
-    summary kept for the report). Batch collection's files go to a temporary folder, deleted
-    once summarised."""
+        advance: Any = None, summary: bool = True) -> Any:
+    """Run the section's architecture with the scenario's faults (``advance`` runs the kernel,
+    as ``simulate``'s); return the :class:`sim.architectures.ArchitectureRun`.
+
+    Batch collection's files go to a temporary folder, deleted after the run. With
+    ``summary`` the run's summary is kept for the report (made before the folder goes:
+    it measures the files); the fuzzer, which judges the answers only, leaves it out.
+    """
     folder = Path(tempfile.mkdtemp(prefix="kafka-lab-batch-"))
     try:
         result = simulate_spec(spec, seed, folder, fault_list, advance)
-        _RESULTS[result.kernel] = summarise(result, spec)
+        if summary:
+            _RESULTS[result.kernel] = summarise(result, spec)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return result.kernel
+    return result
 
 
 def summary_lines(kernel: Any) -> list[str]:
