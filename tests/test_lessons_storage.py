@@ -168,7 +168,13 @@ def test_section_4_parquet_folder_and_remote_reads(tiered) -> None:
 def test_section_4_cost_table() -> None:
     table = ls.cost_table(50, retention_days=7, replication_factor=3, local_days=[None, 7, 2, 1])
     assert table["total_usd"].tolist() == [84.0, 92.06, 32.06, 20.06]
+    # the untiered topic keeps every day on the brokers: the whole retention, not NaN
+    assert table["tiered"].tolist() == [False, True, True, True]
+    assert table["local_retention_days"].tolist() == [7.0, 7.0, 2.0, 1.0]
+    assert not table.isna().any().any()
     text = " ".join(markdown().split())
+    assert ("The first row is the topic without tiered storage (`local_days` None): `tiered` is "
+            "False and `local_retention_days` is all 7 days") in text
     for amount in ("84.00 USD", "92.06 USD", "20.06 USD"):
         assert amount in text
     # no dollar sign in the lesson's text: JupyterLab took "\$92.06 … \$20.06" for a formula

@@ -183,13 +183,20 @@ def remote_folder(kernel: Kernel, topic: str = "clicks", partition: int = 0):
 
 def cost_table(ingest_gb_per_day: float, retention_days: float, replication_factor: int,
                local_days: Sequence[float | None]) -> pd.DataFrame:
-    """Monthly cost (lab prices) of keeping ``retention_days``, for each local retention
-    (None: no tiered storage, everything on the brokers' disks)."""
+    """Monthly cost (lab prices) of keeping ``retention_days``, for each local retention.
+
+    A local retention of None is the topic without tiered storage: ``tiered`` is False and
+    ``local_retention_days`` is the whole retention, since every day stays on the brokers'
+    disks (None would show as NaN in a float column).
+    """
     from sim.broker.storage_cost import retention_plan
 
-    rows = [retention_plan(ingest_gb_per_day * 1e9, retention_days, replication_factor, local)
+    rows = [{**retention_plan(ingest_gb_per_day * 1e9, retention_days, replication_factor,
+                              local),
+             "tiered": local is not None,
+             "local_retention_days": float(retention_days if local is None else local)}
             for local in local_days]
-    return pd.DataFrame(rows)[["retention_days", "local_retention_days", "disk_usd",
+    return pd.DataFrame(rows)[["retention_days", "tiered", "local_retention_days", "disk_usd",
                                "object_storage_usd", "requests_usd", "total_usd"]].round(2)
 
 
