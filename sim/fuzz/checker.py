@@ -40,7 +40,9 @@ Violation kinds (``Violation.kind``), from two sources that do not share code:
   tolerated);
 - from an architecture's answers (``sim.fuzz.architecture_check``): ``architecture-wrong``
   (a final answer differing from the same run's without its faults) and
-  ``architecture-unsent`` (lower where the services' producer gave up on a payment: tolerated);
+  ``architecture-unsent`` (lower where the services' producer gave up on a payment: tolerated),
+  ``architecture-overcount`` (higher where a Streams task reading that cell's partition was
+  created again: at_least_once, tolerated);
 - from the remote tier (``RemoteLogManager.consistency_problems``): ``remote-tier`` (a gap, an
   overlap, an object missing or left behind, or an object whose records differ from the log);
 - from the harness: ``hang`` and ``error`` (an exception escaped the run).
