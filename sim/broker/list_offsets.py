@@ -20,11 +20,16 @@ offsets 0–2; ``t = 150`` → offset 1 (timestamp 300), ``t = 250`` → offset 
 timestamps never go backwards within a leadership.
 
 Records the log cleaner removed are skipped (their offsets are gaps).
+
+A consumer's lookup is refused while the leader cannot answer it safely
+(:func:`offset_not_available`, KIP-207): just after a failover the new leader's high watermark
+may still be below what the previous leader had already shown, so "latest" could go
+backwards. The client retries (``OffsetFetcherUtils``: OFFSET_NOT_AVAILABLE is retriable).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -70,6 +75,33 @@ def offset_for_timestamp(log: PartitionLog, timestamp: int) -> OffsetAndTimestam
     if not len(hits):
         return None
     return OffsetAndTimestamp(start + int(hits[0]), int(stamps[hits[0]]))
+
+
+def offset_not_available(part: Any) -> bool:
+    """Whether ``part``'s leader refuses a consumer's ListOffsets with OFFSET_NOT_AVAILABLE.
+
+    ``Partition.fetchOffsetForTimestamp`` (KIP-207): a leader whose high watermark is below the
+    start offset of its leader epoch (its log end offset when it was elected) answers no
+    LATEST lookup, and no lookup by time that finds nothing below the high watermark, until
+    its followers' fetches move the high watermark there. Example: the old leader had
+    committed up to 120, the new one holds records to 135 but its high watermark is still 100
+    → refused until it reaches 135. EARLIEST is always answered. A partition without a leader
+    answers nothing either (LEADER_NOT_AVAILABLE, also retried).
+    """
+    if part.leader < 0:
+        return True
+    log = part.logs[part.leader]
+    return bool(log.high_watermark < log.end_offset_for_epoch(part.leader_epoch - 1))
+
+
+def latest_offset(part: Any, read_committed: bool = False) -> int | None:
+    """ListOffsets LATEST as ``part``'s leader answers a consumer: the high watermark, or the
+    last stable offset for a read_committed one (``lastFetchableOffset``); None while it
+    refuses (:func:`offset_not_available`)."""
+    if offset_not_available(part):
+        return None
+    log = part.log
+    return int(log.last_stable_offset if read_committed else log.high_watermark)
 
 
 def time_lookup_frame(log: PartitionLog, times: list[int]) -> pd.DataFrame:

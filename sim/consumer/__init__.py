@@ -41,6 +41,7 @@ from sim.consumer.errors import (
     IllegalStateError,
     LogTruncationError,
     NoOffsetForPartitionError,
+    OffsetNotAvailableError,
     OffsetOutOfRangeError,
     RebalanceInProgressError,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "NoOffsetForPartitionError",
     "OffsetAndMetadata",
     "OffsetAndTimestamp",
+    "OffsetNotAvailableError",
     "OffsetOutOfRangeError",
     "RebalanceInProgressError",
     "process",
@@ -329,18 +331,22 @@ class Consumer(ConsumerClient):
         """
         subs = self.subscriptions
         subs.check_assigned(tp)
-        if tp not in subs.positions:
+        if tp in subs.awaiting_reset:
+            subs.retry_reset(tp, self.now_ms)
+        elif tp not in subs.positions:
             committed = (self.group_coordinator.fetch_committed(self.group_id, [tp])[tp]
                          if self.group_id else None)
             if committed is None:
-                subs.seek(tp, subs.reset_offset(tp, self.now_ms), self.now_ms)
+                subs.reset(tp, self.now_ms)
             else:
                 subs.seek_unvalidated(tp, committed.offset, self.now_ms, committed.leader_epoch)
         part = self.cluster.partition(tp.topic, tp.partition)
-        if self._reachable(part.leader):
+        if tp in subs.positions and self._reachable(part.leader):
             subs.maybe_validate_position(tp, part, self.now_ms)
         if tp in subs.truncated:
             raise subs.truncation_error(tp)
+        if tp not in subs.positions:
+            raise _not_available(tp, part, "position()")
         return subs.positions[tp]
 
     def seek(self, tp: TopicPartition, offset: int | OffsetAndMetadata) -> None:
@@ -384,6 +390,8 @@ class Consumer(ConsumerClient):
             part = self.cluster.partition(tp.topic, tp.partition)  # tiered: remote tier first
             out[tp] = (remote_log_manager.offset_for_timestamp(self.cluster, part, int(timestamp))
                        or list_offsets.offset_for_timestamp(log, int(timestamp)))
+            if out[tp] is None and list_offsets.offset_not_available(part):
+                raise _not_available(tp, part, "offsets_for_times()")
         return out
 
     def beginning_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
@@ -394,8 +402,24 @@ class Consumer(ConsumerClient):
 
     def end_offsets(self, partitions: Iterable[Any]) -> dict[TopicPartition, int]:
         """Kafka's ``endOffsets``: each partition's high watermark (the next offset a
-        read_uncommitted consumer could read)."""
-        return {tp: self._log_of(tp).high_watermark for tp in map(_topic_partition, partitions)}
+        read_uncommitted consumer could read), or with ``isolation.level=read_committed`` its
+        last stable offset.
+
+        Raises:
+            OffsetNotAvailableError: a partition's leader cannot list it yet: just after a
+                failover its high watermark is below the start of its leader epoch
+                (OFFSET_NOT_AVAILABLE, KIP-207), or it has no leader. Kafka's consumer retries
+                until ``default.api.timeout.ms``; run the kernel on a little and ask again.
+        """
+        out = {}
+        for tp in map(_topic_partition, partitions):
+            self._log_of(tp)  # the partition exists
+            offset = self.subscriptions.end_offset(tp)
+            if offset is None:
+                raise _not_available(tp, self.cluster.partition(tp.topic, tp.partition),
+                                     "end_offsets()")
+            out[tp] = offset
+        return out
 
     def _log_of(self, tp: TopicPartition) -> Any:
         count = len(self.cluster.topic(tp.topic).partitions)
@@ -410,8 +434,13 @@ class Consumer(ConsumerClient):
                                            self.cluster.partition(tp.topic, tp.partition)))
 
     def seek_to_end(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Fetch each partition from its end (the high watermark, or the last stable offset
+        under read_committed). A partition whose leader cannot list its end yet (as
+        ``end_offsets``) waits without a position, and the next poll asks again, as Kafka's
+        ``seekToEnd`` resets lazily (``requestOffsetReset(LATEST)``)."""
         for tp in partitions if partitions is not None else self.assignment():
-            self.seek(tp, self.subscriptions.end_offset(tp))
+            self.subscriptions.check_assigned(tp)
+            self.subscriptions.reset(tp, self.now_ms, strategy="latest")
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
         """Stop fetching these partitions (the group does not notice)."""
@@ -530,6 +559,21 @@ class Consumer(ConsumerClient):
     def commits(self) -> Any:
         """One row per partition per commit attempt; ``error`` is empty when it was stored."""
         return self.history.commit_frame()
+
+
+def _not_available(tp: TopicPartition, part: Any, what: str) -> OffsetNotAvailableError:
+    """The error of a lookup ``part``'s leader refused (``list_offsets.offset_not_available``)."""
+    if part.leader < 0:
+        why = "it has no leader (LEADER_NOT_AVAILABLE)"
+    else:
+        log = part.logs[part.leader]
+        why = (f"its leader, broker {part.leader}, has a high watermark of "
+               f"{log.high_watermark}, below {log.end_offset_for_epoch(part.leader_epoch - 1)} "
+               f"where its leader epoch {part.leader_epoch} starts (OFFSET_NOT_AVAILABLE, "
+               "KIP-207: just after a failover \"latest\" could otherwise go backwards)")
+    return OffsetNotAvailableError(
+        f"{what}: {tp} cannot be listed yet: {why}. Kafka's consumer retries until "
+        "default.api.timeout.ms; run the kernel on a little and ask again.")
 
 
 def _topic_partition(value: Any) -> TopicPartition:

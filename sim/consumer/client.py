@@ -415,16 +415,21 @@ class ConsumerClient:
             return True
         if self.subscriptions.validation_due(self.now_ms):  # so is a validation's retry
             return True
+        if self.subscriptions.resets_due(self.now_ms):  # and a refused reset's retry
+            return True
         stamp, at_ms = self._nothing_found
         return stamp != self._data_stamp() or self.now_ms - at_ms >= FETCH_MAX_WAIT_MS
 
     def _update_positions(self) -> Generator[Any, Any, None]:
-        """Partitions without a position start at the committed offset, else auto.offset.reset.
+        """Partitions without a position start at the committed offset, else auto.offset.reset;
+        one whose reset the leader refused is reset again once its retry is due.
 
         A committed offset comes with the leader epoch it was committed with, and the position
         is validated before its first fetch (``refreshCommittedOffsets``, KIP-320).
         """
         subs = self.subscriptions
+        for tp in subs.resets_due(self.now_ms):  # refused by the leader (AWAIT_RESET)
+            subs.retry_reset(tp, self.now_ms)
         missing = subs.missing_positions()
         if not missing:
             return
@@ -441,7 +446,7 @@ class ConsumerClient:
             if tp in subs.owned and tp not in subs.positions:
                 stored = committed.get(tp)
                 if stored is None:
-                    subs.seek(tp, subs.reset_offset(tp, self.now_ms), self.now_ms)
+                    subs.reset(tp, self.now_ms)
                 else:
                     subs.seek_unvalidated(tp, stored.offset, self.now_ms, stored.leader_epoch)
 

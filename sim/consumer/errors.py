@@ -20,6 +20,14 @@ class OffsetOutOfRangeError(KafkaLabError):
     """The position is outside the log and ``auto.offset.reset=none``."""
 
 
+class OffsetNotAvailableError(KafkaLabError):
+    """A partition's leader could not list the offset asked for yet (OFFSET_NOT_AVAILABLE:
+    just after a failover its high watermark is below the start of its leader epoch, KIP-207;
+    or the partition has no leader). Kafka's consumer retries such a lookup until
+    ``default.api.timeout.ms`` and then throws ``TimeoutException``; the lab's lookups answer
+    at once, so they raise this instead: run the kernel on a little and ask again."""
+
+
 class LogTruncationError(OffsetOutOfRangeError):
     """After a leader change the position's leader epoch ends below the position in the new
     leader's log (records were truncated) and ``auto.offset.reset=none``

@@ -9,6 +9,14 @@ A partition without a position starts at the group's committed offset, or, witho
 ``sim.consumer.offset_reset``). A position outside the log (after retention, say) is reset
 the same way (OFFSET_OUT_OF_RANGE).
 
+A reset asks the partition leader (ListOffsets), which may refuse: just after a failover,
+while its high watermark is below the start of its leader epoch, it answers no "latest" and no
+lookup by time past its high watermark (OFFSET_NOT_AVAILABLE, KIP-207,
+``sim.broker.list_offsets.offset_not_available``), and without a leader nothing. The partition
+then waits without a position (Kafka's AWAIT_RESET: not fetched, not committed) and the reset
+is retried ``retry.backoff.ms`` later (``OffsetFetcherUtils.onFailedResponseForResetting
+Positions`` → ``requestFailed``), on the next poll.
+
 A position read from records also keeps the leader epoch of the last record read (Kafka's
 ``FetchPosition.offsetEpoch``) and the partition leader's epoch it was taken under. When the
 leader changes, the position is validated before the next fetch (KIP-320,
@@ -51,7 +59,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sim.broker import remote_log_manager
+from sim.broker import list_offsets, remote_log_manager
 from sim.broker.replication import UNDEFINED, offsets_for_leader_epoch
 from sim.consumer import offset_reset
 from sim.consumer.errors import (
@@ -70,6 +78,9 @@ REQUEST_TIMEOUT_MS = 30000
 partitions in it are validated again no sooner than this (``setNextAllowedRetry``)."""
 OUT_OF_RANGE_RESET = "OFFSET_OUT_OF_RANGE: auto.offset.reset="
 """How a reset after an OFFSET_OUT_OF_RANGE fetch is traced (the policy's name follows)."""
+RETRY_BACKOFF_MS = 100
+"""``retry.backoff.ms`` (consumer default): a reset the leader refused is retried this much
+later."""
 
 
 class SubscriptionState:
@@ -103,6 +114,10 @@ class SubscriptionState:
         # positions left awaiting validation after a LogTruncationError: when validation is
         # retried (nextRetryTimeMs), and the first diverging offset and epoch it found
         self.truncated: dict[TopicPartition, tuple[float, int | None, int | None]] = {}
+        # partitions whose reset the leader refused (AWAIT_RESET): when it is retried, the
+        # position it replaces, why it is reset (traced once done, or None) and the strategy
+        self.awaiting_reset: dict[TopicPartition,
+                                  tuple[float, int | None, str | None, str]] = {}
         self.paused: set[TopicPartition] = set()
         self.version += 1
 
@@ -189,6 +204,7 @@ class SubscriptionState:
             self.positions.pop(tp, None)
             self.offset_epochs.pop(tp, None)
             self.truncated.pop(tp, None)
+            self.awaiting_reset.pop(tp, None)
             self.paused.discard(tp)
 
     def check_assigned(self, tp: TopicPartition) -> None:
@@ -200,7 +216,36 @@ class SubscriptionState:
     # -- positions ---------------------------------------------------------------------------------
 
     def missing_positions(self) -> list[TopicPartition]:
-        return [tp for tp in self.owned if tp not in self.positions]
+        """Owned partitions without a position that do not await a reset (INITIALIZING: they
+        start from the committed offset, if any)."""
+        return [tp for tp in self.owned
+                if tp not in self.positions and tp not in self.awaiting_reset]
+
+    def resets_due(self, now_ms: float) -> list[TopicPartition]:
+        """Partitions awaiting a reset whose retry is due."""
+        return [tp for tp, (retry_ms, *_) in self.awaiting_reset.items() if retry_ms <= now_ms]
+
+    def reset(self, tp: TopicPartition, now_ms: float, position: int | None = None,
+              reason: str | None = None, strategy: str | None = None) -> int | None:
+        """Reset ``tp`` by ``strategy`` (default ``auto.offset.reset``; ``position`` is the one
+        replaced, if any, and ``reason`` is traced once done); the offset, or None when the
+        leader refused and the partition awaits a retry (module docstring)."""
+        strategy = strategy or self.auto_offset_reset
+        offset = self.reset_offset(tp, now_ms, position, strategy)
+        if offset is None:
+            self.positions.pop(tp, None)
+            self.awaiting_reset[tp] = (now_ms + RETRY_BACKOFF_MS, position, reason, strategy)
+            self.version += 1
+            return None
+        self.seek(tp, offset, now_ms)
+        if reason is not None and self.on_reset is not None:
+            self.on_reset(tp, position, offset, reason)
+        return offset
+
+    def retry_reset(self, tp: TopicPartition, now_ms: float) -> int | None:
+        """Retry the reset the leader refused for ``tp``."""
+        _, position, reason, strategy = self.awaiting_reset.pop(tp)
+        return self.reset(tp, now_ms, position, reason, strategy)
 
     def seek(self, tp: TopicPartition, offset: int, now_ms: float,
              offset_epoch: int | None = None) -> None:
@@ -209,6 +254,7 @@ class SubscriptionState:
         position left awaiting validation by a truncation is replaced (``seekValidated``)."""
         self.positions[tp] = int(offset)
         self.truncated.pop(tp, None)
+        self.awaiting_reset.pop(tp, None)
         if offset_epoch is None:
             self.offset_epochs.pop(tp, None)
         else:
@@ -253,27 +299,33 @@ class SubscriptionState:
         the positions that have one."""
         return {tp: self.offset_epochs[tp] for tp in self.consumed() if tp in self.offset_epochs}
 
-    def end_offset(self, tp: TopicPartition) -> int:
+    def end_offset(self, tp: TopicPartition) -> int | None:
         """ListOffsets "latest": the high watermark, or with read_committed the last stable
-        offset (``IsolationLevel.READ_COMMITTED``)."""
-        log = self.cluster.partition(tp.topic, tp.partition).log
-        return int(log.last_stable_offset if self.read_committed else log.high_watermark)
+        offset (``IsolationLevel.READ_COMMITTED``); None while the leader refuses
+        (``sim.broker.list_offsets.latest_offset``)."""
+        return list_offsets.latest_offset(self.cluster.partition(tp.topic, tp.partition),
+                                          self.read_committed)
 
     def reset_offset(self, tp: TopicPartition, now_ms: float,
-                     out_of_range_at: int | None = None) -> int:
-        """Where ``auto.offset.reset`` starts ``tp`` (see the module docstring)."""
+                     out_of_range_at: int | None = None,
+                     strategy: str | None = None) -> int | None:
+        """Where ``strategy`` (default ``auto.offset.reset``) starts ``tp`` (see the module
+        docstring); None while the leader refuses to say."""
+        strategy = strategy or self.auto_offset_reset
         part = self.cluster.partition(tp.topic, tp.partition)
         log = part.log
-        if self.auto_offset_reset == "earliest":
+        if strategy == "earliest":
             return int(log_start_offset(self.cluster, part))
-        if self.auto_offset_reset == "latest":
+        if strategy == "latest":
             return self.end_offset(tp)
-        duration_ms = offset_reset.duration_ms(self.auto_offset_reset)
+        duration_ms = offset_reset.duration_ms(strategy)
         if duration_ms is not None:
             target = max(0, math.ceil(now_ms - duration_ms))  # tiered: the remote tier first
             remote = remote_log_manager.offset_for_timestamp(self.cluster, part, target)
             offset = (remote.offset if remote is not None
                       else offset_reset.offset_for_time(log, now_ms - duration_ms))
+            if offset is None and list_offsets.offset_not_available(part):
+                return None  # nothing below the high watermark, which may lag: refused
             return int(log.high_watermark) if offset is None else offset
         if out_of_range_at is not None:
             raise OffsetOutOfRangeError(
@@ -302,12 +354,13 @@ class SubscriptionState:
                 continue
             if not self.maybe_validate_position(tp, part, now_ms):
                 continue  # awaiting validation after a truncation: nothing is fetched
+            if tp not in self.positions:
+                continue  # validation found a truncation, and its reset was refused
             position = self.positions[tp]
-            if out_of_range(part.log, position, log_start_offset(self.cluster, part)):
-                offset = self.reset_offset(tp, now_ms, position)
-                self.seek(tp, offset, now_ms)
-                if self.on_reset is not None:
-                    self.on_reset(tp, position, offset, OUT_OF_RANGE_RESET + self.auto_offset_reset)
+            if out_of_range(part.log, position, log_start_offset(self.cluster, part)) and \
+                    self.reset(tp, now_ms, position,
+                               OUT_OF_RANGE_RESET + self.auto_offset_reset) is None:
+                continue  # the leader refused the reset: retried later
             out.append(tp)
         return out
 
@@ -361,15 +414,13 @@ class SubscriptionState:
             self.version += 1
             raise self.truncation_error(tp)
         if divergent is None:
-            offset = self.reset_offset(tp, now_ms, position)
-            self.seek(tp, offset, now_ms)
-            reason = "truncation detected: auto.offset.reset=" + self.auto_offset_reset
-        else:
-            offset = divergent
-            self.seek(tp, offset, now_ms, epoch)
-            reason = "truncation detected: the first offset known to diverge"
+            self.reset(tp, now_ms, position,
+                       "truncation detected: auto.offset.reset=" + self.auto_offset_reset)
+            return
+        self.seek(tp, divergent, now_ms, epoch)
         if self.on_reset is not None:
-            self.on_reset(tp, position, offset, reason)
+            self.on_reset(tp, position, divergent,
+                          "truncation detected: the first offset known to diverge")
 
 
 def _topic_names(topics: Any) -> list[str]:
