@@ -215,6 +215,63 @@ def test_a_checkpoint_beyond_the_log_is_a_corrupted_task_restored_from_scratch(t
     assert plain(restarted.store("counts").all()) == {f"k{j}": 10 for j in range(10)}
 
 
+def test_a_standby_whose_changelog_was_truncated_below_its_position_restores_from_scratch():
+    """A standby read changelog records that an unclean election then truncated, and could not
+    fetch while the new leader's log grew past its position. Its restore consumer validates
+    the position at the new leader epoch (KIP-320, OffsetsForLeaderEpoch): the epoch ends below
+    it, ``LogTruncationException`` (``auto.offset.reset=none``, an ``InvalidOffsetException``)
+    → ``TaskCorruptedException`` (``StoreChangelogReader``): the store is wiped and follows the
+    log from its start, so it ends holding exactly what the changelog holds. Unvalidated, it
+    kept the truncated records and skipped the new leader's records below its position."""
+    from sim import faults
+    from sim.kernel import Kernel
+    from sim.payloads import payload
+    from sim.producer import Producer
+    from sim.streams.changelog_reader import StoreChangelogReader
+    from sim.streams.internal_topics import TaskId
+    from sim.streams.stores import InMemoryKeyValueStore
+
+    kernel = Kernel(seed=0, brokers=3, broker_configs={"replica.lag.time.max.ms": 5000})
+    kernel.cluster.create_topic("counts-changelog", replica_assignment=[[0, 1, 2]],
+                                configs={"unclean.leader.election.enable": True})
+    producer = Producer(kernel, {"acks": "1", "enable.idempotence": False, "linger.ms": 0})
+
+    def write() -> object:
+        for i in range(6000):
+            producer.send("counts-changelog", key=f"k{i}", value=i, partition=0)
+            yield kernel.env.timeout(10)
+
+    kernel.env.process(write())
+    reader = StoreChangelogReader(kernel, "t", lambda _task: None)
+    store = InMemoryKeyValueStore("counts")
+    changelog = reader.register(TaskId(0, 0), store, TopicPartition("counts-changelog", 0),
+                                None, active=False)
+    kernel.env.process(reader.run())
+    # broker 1 falls out of the ISR, then the other two crash: 1 is elected uncleanly
+    faults.schedule(kernel, 2_000, faults.NetworkPartition((1,), (0, 2)))
+    faults.schedule(kernel, 8_000, faults.NetworkPartition((1,), (reader.client_id,)))
+    for broker in (0, 2):
+        faults.schedule(kernel, 9_000, faults.CrashBroker(broker))
+    faults.schedule(kernel, 9_500, faults.HealNetwork((1,), (0, 2)))
+    faults.schedule(kernel, 40_000, faults.HealNetwork((1,), (reader.client_id,)))
+    kernel.run(until_ms=9_000)
+    read = changelog.position
+    part = kernel.cluster.partition("counts-changelog", 0)
+    kernel.run(until_ms=40_000)
+    assert part.leader == 1
+    kept = part.log.end_offset_for_epoch(0)
+    assert kept < read < part.log.log_end_offset  # the case under test
+    kernel.run(until_ms=80_000)
+    log = part.log
+    assert changelog.position == log.high_watermark == log.log_end_offset
+    replayed = dict(payload(kernel, record_id) for record_id in
+                    log.column("record_id", log.log_start_offset, log.log_end_offset).tolist())
+    assert dict(store.all()) == replayed
+    actions = kernel.trace.frame(STREAMS_RESTORE)
+    corrupted = actions[actions.action == "corrupted"]
+    assert list(zip(corrupted.start_offset, corrupted.end_offset, strict=True)) == [(read, 0)]
+
+
 # --- standbys and KIP-441 ------------------------------------------------------------------------
 
 
