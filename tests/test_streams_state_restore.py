@@ -305,6 +305,35 @@ def test_a_standby_makes_failover_restore_almost_nothing():
     assert (row["start_offset"], row["restored"]) == (0, end)
 
 
+def test_an_eos_standby_checkpoints_past_the_threshold_and_its_promotion_deletes_the_file():
+    """Under exactly_once_v2 a standby holds committed records only, so its commits checkpoint
+    it past 10,000 records (``StandbyTask.postCommit`` → ``maybeCheckpoint``, EOS or not). When
+    it is promoted, the checkpoint is read and deleted as for any task initialised under EOS
+    (``ProcessorStateManager.initializeStoreOffsetsFromCheckpoint``, recycled stores included):
+    left on disk it would vouch, after a crash, for a store holding the active task's
+    uncommitted writes."""
+    from sim.streams.internal_topics import TaskId
+
+    kernel = cluster({"in": 1, "out": 1})
+    apps = counting_app(kernel, {"num.standby.replicas": 1, "statestore.cache.max.bytes": 0,
+                                 "processing.guarantee": "exactly_once_v2",
+                                 "session.timeout.ms": 10_000})
+    produce(kernel, "in", [("k0", 0, None)])
+    kernel.run(until_ms=15_000)
+    [warm] = [a for a in apps if a.metadata_for_local_threads()[0].standby_tasks]
+    [active] = [a for a in apps if a is not warm]
+    produce(kernel, "in", [(f"k{j % 50}", j, None) for j in range(10_050)])
+    kernel.run(until_ms=kernel.now_ms + 20_000)
+    path = warm.state_directory.checkpoint_path(TaskId(0, 0))
+    checkpoints = kernel.trace.frame(STREAMS_CHECKPOINT)
+    assert (checkpoints.component.str.startswith(warm.client_id)).any()
+    assert path.exists()
+    active.crash()
+    kernel.run(until_ms=kernel.now_ms + 30_000)
+    assert [t.task_id for t in warm.metadata_for_local_threads()[0].active_tasks] == ["0_0"]
+    assert not path.exists()
+
+
 def test_warm_up_replica_then_probing_rebalance_moves_the_active_back():
     """KIP-441 (``HighAvailabilityTaskAssignor``): an instance back without state is not caught
     up (lag > ``acceptable.recovery.lag``), so its task stays where it runs and it gets a warm-up
