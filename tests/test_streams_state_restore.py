@@ -215,6 +215,63 @@ def test_a_checkpoint_beyond_the_log_is_a_corrupted_task_restored_from_scratch(t
     assert plain(restarted.store("counts").all()) == {f"k{j}": 10 for j in range(10)}
 
 
+def test_a_standby_whose_changelog_was_truncated_below_its_position_restores_from_scratch():
+    """A standby read changelog records that an unclean election then truncated, and could not
+    fetch while the new leader's log grew past its position. Its restore consumer validates
+    the position at the new leader epoch (KIP-320, OffsetsForLeaderEpoch): the epoch ends below
+    it, ``LogTruncationException`` (``auto.offset.reset=none``, an ``InvalidOffsetException``)
+    → ``TaskCorruptedException`` (``StoreChangelogReader``): the store is wiped and follows the
+    log from its start, so it ends holding exactly what the changelog holds. Unvalidated, it
+    kept the truncated records and skipped the new leader's records below its position."""
+    from sim import faults
+    from sim.kernel import Kernel
+    from sim.payloads import payload
+    from sim.producer import Producer
+    from sim.streams.changelog_reader import StoreChangelogReader
+    from sim.streams.internal_topics import TaskId
+    from sim.streams.stores import InMemoryKeyValueStore
+
+    kernel = Kernel(seed=0, brokers=3, broker_configs={"replica.lag.time.max.ms": 5000})
+    kernel.cluster.create_topic("counts-changelog", replica_assignment=[[0, 1, 2]],
+                                configs={"unclean.leader.election.enable": True})
+    producer = Producer(kernel, {"acks": "1", "enable.idempotence": False, "linger.ms": 0})
+
+    def write() -> object:
+        for i in range(6000):
+            producer.send("counts-changelog", key=f"k{i}", value=i, partition=0)
+            yield kernel.env.timeout(10)
+
+    kernel.env.process(write())
+    reader = StoreChangelogReader(kernel, "t", lambda _task: None)
+    store = InMemoryKeyValueStore("counts")
+    changelog = reader.register(TaskId(0, 0), store, TopicPartition("counts-changelog", 0),
+                                None, active=False)
+    kernel.env.process(reader.run())
+    # broker 1 falls out of the ISR, then the other two crash: 1 is elected uncleanly
+    faults.schedule(kernel, 2_000, faults.NetworkPartition((1,), (0, 2)))
+    faults.schedule(kernel, 8_000, faults.NetworkPartition((1,), (reader.client_id,)))
+    for broker in (0, 2):
+        faults.schedule(kernel, 9_000, faults.CrashBroker(broker))
+    faults.schedule(kernel, 9_500, faults.HealNetwork((1,), (0, 2)))
+    faults.schedule(kernel, 40_000, faults.HealNetwork((1,), (reader.client_id,)))
+    kernel.run(until_ms=9_000)
+    read = changelog.position
+    part = kernel.cluster.partition("counts-changelog", 0)
+    kernel.run(until_ms=40_000)
+    assert part.leader == 1
+    kept = part.log.end_offset_for_epoch(0)
+    assert kept < read < part.log.log_end_offset  # the case under test
+    kernel.run(until_ms=80_000)
+    log = part.log
+    assert changelog.position == log.high_watermark == log.log_end_offset
+    replayed = dict(payload(kernel, record_id) for record_id in
+                    log.column("record_id", log.log_start_offset, log.log_end_offset).tolist())
+    assert dict(store.all()) == replayed
+    actions = kernel.trace.frame(STREAMS_RESTORE)
+    corrupted = actions[actions.action == "corrupted"]
+    assert list(zip(corrupted.start_offset, corrupted.end_offset, strict=True)) == [(read, 0)]
+
+
 # --- standbys and KIP-441 ------------------------------------------------------------------------
 
 
@@ -246,6 +303,35 @@ def test_a_standby_makes_failover_restore_almost_nothing():
     [row] = cold.to_dict("records")
     end = kernel.cluster.partition("app-counts-changelog", row["partition"]).log.high_watermark
     assert (row["start_offset"], row["restored"]) == (0, end)
+
+
+def test_an_eos_standby_checkpoints_past_the_threshold_and_its_promotion_deletes_the_file():
+    """Under exactly_once_v2 a standby holds committed records only, so its commits checkpoint
+    it past 10,000 records (``StandbyTask.postCommit`` → ``maybeCheckpoint``, EOS or not). When
+    it is promoted, the checkpoint is read and deleted as for any task initialised under EOS
+    (``ProcessorStateManager.initializeStoreOffsetsFromCheckpoint``, recycled stores included):
+    left on disk it would vouch, after a crash, for a store holding the active task's
+    uncommitted writes."""
+    from sim.streams.internal_topics import TaskId
+
+    kernel = cluster({"in": 1, "out": 1})
+    apps = counting_app(kernel, {"num.standby.replicas": 1, "statestore.cache.max.bytes": 0,
+                                 "processing.guarantee": "exactly_once_v2",
+                                 "session.timeout.ms": 10_000})
+    produce(kernel, "in", [("k0", 0, None)])
+    kernel.run(until_ms=15_000)
+    [warm] = [a for a in apps if a.metadata_for_local_threads()[0].standby_tasks]
+    [active] = [a for a in apps if a is not warm]
+    produce(kernel, "in", [(f"k{j % 50}", j, None) for j in range(10_050)])
+    kernel.run(until_ms=kernel.now_ms + 20_000)
+    path = warm.state_directory.checkpoint_path(TaskId(0, 0))
+    checkpoints = kernel.trace.frame(STREAMS_CHECKPOINT)
+    assert (checkpoints.component.str.startswith(warm.client_id)).any()
+    assert path.exists()
+    active.crash()
+    kernel.run(until_ms=kernel.now_ms + 30_000)
+    assert [t.task_id for t in warm.metadata_for_local_threads()[0].active_tasks] == ["0_0"]
+    assert not path.exists()
 
 
 def test_warm_up_replica_then_probing_rebalance_moves_the_active_back():

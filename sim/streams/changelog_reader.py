@@ -23,6 +23,15 @@ Mirrors ``StoreChangelogReader`` (one per stream thread, with its **restore cons
 - A start offset no longer in the log (deleted by retention or compaction, or a checkpoint
   beyond the log end) is Kafka's ``OffsetOutOfRange`` → ``TaskCorruptedException``: the store is
   wiped and restored from the log start.
+- A position read from records keeps the leader epoch of the last record read and is validated
+  when the changelog's leader changes (KIP-320, as ``sim.consumer.subscription``): where the new
+  leader says that epoch ends (OffsetsForLeaderEpoch) below the position, the records read past
+  it were truncated (an unclean election, a lost disk), and the restore consumer
+  (``auto.offset.reset=none``) raises ``LogTruncationException``, an ``InvalidOffsetException``:
+  the store is corrupted, wiped and restored from the log start, a standby's as an active
+  task's. Without that, a standby that could not fetch while the new leader's log grew past its
+  position would keep the truncated records and skip the new ones below it. A position taken
+  from a checkpoint or a standby's positions has no epoch and is not validated (``seek``).
 - ``progress()`` is the table of every changelog partition the reader handled (start / end
   offset, restored, remaining), and each step is a ``streams.restore`` trace event.
 """
@@ -36,6 +45,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.broker.replication import UNDEFINED, offsets_for_leader_epoch
 from sim.consumer.fetcher import _visible
 from sim.payloads import payload
 from sim.records import TopicPartition
@@ -70,6 +80,11 @@ class ChangelogPartition:
     restored: int = 0
     start_ms: float = 0.0
     end_ms: float = float("nan")
+    # the leader epoch of the last record read (Kafka's FetchPosition.offsetEpoch; None for a
+    # position that was seeked to) and the changelog leader's epoch the position was taken or
+    # last validated under
+    offset_epoch: int | None = None
+    leader_epoch: int = -1
 
     def remaining(self, log_end: int) -> int:
         end = self.end_offset if self.active else log_end
@@ -222,7 +237,8 @@ class StoreChangelogReader:
                 continue
             log = partition.log
             if changelog.position < log.log_start_offset or \
-                    changelog.position > log.log_end_offset:
+                    changelog.position > log.log_end_offset or \
+                    self._truncated(changelog, partition):
                 self._corrupted(changelog, log.log_start_offset)
             end = self._end(log) if not changelog.active else min(changelog.end_offset,
                                                                   self._end(log))
@@ -246,6 +262,9 @@ class StoreChangelogReader:
             latency = max(latency, cluster.brokers[leader].latency_ms)
             reads.append((changelog, changelog.position, stop, record_ids, stamps))
             changelog.position = stop
+            changelog.offset_epoch = max((e for e, start in log.epochs if start < stop),
+                                         default=None)
+            changelog.leader_epoch = partition.leader_epoch
             left -= len(record_ids)
             if left <= 0:
                 break
@@ -267,6 +286,19 @@ class StoreChangelogReader:
         self._emit(changelog, "batch" if changelog.active else "standby",
                    start=first, end=stop)
 
+    @staticmethod
+    def _truncated(changelog: ChangelogPartition, partition: Any) -> bool:
+        """KIP-320: the changelog's leader changed since the position was read; whether the
+        new leader's log ends the position's epoch below it (or knows no such epoch), so the
+        records read past that point are gone (``LogTruncationException``)."""
+        if changelog.offset_epoch is None or changelog.leader_epoch == partition.leader_epoch:
+            return False
+        epoch, end = offsets_for_leader_epoch(partition, changelog.offset_epoch)
+        if epoch == UNDEFINED or end < changelog.position:
+            return True
+        changelog.leader_epoch = partition.leader_epoch  # validated
+        return False
+
     def _corrupted(self, changelog: ChangelogPartition, log_start: int) -> None:
         """The start offset is gone: wipe the store and restore from the log start. The trace
         event's start and end offsets are the missing position and the new log start."""
@@ -274,6 +306,7 @@ class StoreChangelogReader:
         changelog.store.wipe()
         changelog.start_offset = changelog.position = log_start
         changelog.restored = 0
+        changelog.offset_epoch = None
 
     # -- what a notebook looks at -------------------------------------------------------------
 

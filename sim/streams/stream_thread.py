@@ -316,6 +316,8 @@ class StreamThread:
                 active.changelogs.flush()
         if self.eos:
             yield from self._commit_transaction()
+            for task_id in sorted(self.standbys):  # StandbyTask.postCommit, under EOS too
+                self._checkpoint_standby(task_id, force=False)
             return
         yield from self._flush_producer()
         self._check_alive()
@@ -460,7 +462,7 @@ class StreamThread:
         a standby's positions) or the checkpoint (persistent stores), else from the start."""
         path = self.streams.state_directory.checkpoint_path(task_id)
         checkpoint = read_checkpoint(path)
-        if self.eos and held is None:  # read once, then gone until a clean close
+        if self.eos:  # read once, then gone until a clean close, a standby's handed-over too
             path.unlink(missing_ok=True)
         for name in self._logged_stores(task_id):
             tp = self._changelog_tp(task_id, name)
