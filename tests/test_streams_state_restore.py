@@ -498,3 +498,35 @@ def test_scenario_files_crash_and_restart_streams_instances():
                                                           "lose_state": "yes"}}]
     with pytest.raises(ScenarioError, match=r"faults\[0\]\.streams_crash\.lose_state"):
         scenarios.parse(yaml.safe_dump(data), "s.yaml")
+
+
+# --- the instance's state while its tasks restore -------------------------------------------------
+
+
+def test_an_instance_is_rebalancing_until_its_restoring_tasks_are_restored():
+    """``StreamThread`` leaves PARTITIONS_ASSIGNED for RUNNING only once no active task is
+    restoring (``TaskManager.checkStateUpdater`` returns true; ``tryToCompleteRestoration``
+    without the state updater), so the instance that took over a crashed one's tasks stays
+    REBALANCING while it restores their stores, and is RUNNING only at or after the last
+    restore's end."""
+    from sim.streams.events import STREAMS_STATE
+
+    kernel = cluster({"in": 2, "out": 2}, seed=3)
+    apps = counting_app(kernel, {"statestore.cache.max.bytes": 0})
+    kernel.run(until_ms=4_000)
+    feed(kernel, 40)
+    crash_ms = kernel.now_ms
+    apps[0].crash(lose_state=True)
+    kernel.run(until_ms=crash_ms + 60_000)
+    survivor = apps[1].client_id
+    restores = kernel.trace.frame(STREAMS_RESTORE)
+    ends = restores[(restores.action == "end") & (restores.time_ms > crash_ms)
+                    & restores.component.str.startswith(survivor)]
+    assert len(ends)  # the survivor restored the crashed instance's tasks
+    states = kernel.trace.frame(STREAMS_STATE)
+    states = states[(states.component == survivor) & (states.time_ms > crash_ms)]
+    assert "REBALANCING" in set(states.new)
+    running = states[states.new == "RUNNING"]
+    assert len(running)
+    assert running.time_ms.min() >= ends.time_ms.max()
+    assert apps[1].state is KafkaStreams.State.RUNNING

@@ -251,12 +251,13 @@ def test_lesson_06_follows_hello_kafka_streams():
 
 def test_restore_steps_replay_a_crash_with_the_disk_lost():
     """Crash, task created on the restarted process, restore from offset 0 to the changelog's
-    end in batches of at most 1,000, end, the task running again; standby updates and the
-    start-up before the crash are left out."""
+    end in batches of at most 1,000, end, the task running again, and only then the instance
+    RUNNING (``StreamThread`` waits for ``TaskManager.checkStateUpdater``); standby updates
+    and the start-up before the crash are left out."""
     kernel = restore_run()
     steps = st.restore_steps(kernel)
-    assert list(steps.step) == ["crash", "task created", "restore start", "instance RUNNING",
-                                "restore batch", "restore batch", "restore end", "running"]
+    assert list(steps.step) == ["crash", "task created", "restore start", "restore batch",
+                                "restore batch", "restore end", "running", "instance RUNNING"]
     start = steps[steps.step == "restore start"].iloc[0]
     assert (start.start_offset, start.end_offset) == (0, 2_000)
     batches = steps[steps.step == "restore batch"]
@@ -286,7 +287,7 @@ def test_a_restart_after_a_clean_close_restores_from_the_checkpoint():
     start = steps[steps.step == "restore start"].iloc[0]
     assert (start.start_offset, start.end_offset) == (12, 12)
     assert "(the checkpoint says 11)" in start.what
-    assert list(steps.step)[-2:] == ["restore end", "running"]
+    assert list(steps.step)[-3:] == ["restore end", "running", "instance RUNNING"]
 
 
 def test_restore_figure_fills_what_was_restored():

@@ -639,7 +639,9 @@ class StreamThread:
         coordinator = self.consumer.coordinator
         settled = (coordinator is not None and coordinator.state == "STABLE"
                    and not coordinator.rejoin_needed and coordinator.sync_result is None)
-        if settled:
+        # RUNNING only once no active task restores (TaskManager.checkStateUpdater): a
+        # thread whose tasks still restore their stores processes nothing yet
+        if settled and not any(active.restoring for active in self.tasks.values()):
             return "RUNNING"
         return "PARTITIONS_ASSIGNED" if self.assigned_once else "STARTING"
 
