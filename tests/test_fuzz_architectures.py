@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sim import scenarios
+from sim import trace as events
 from sim.architectures.kappa import KappaArchitecture
 from sim.fuzz import PROFILES, architecture_check, campaign, generate, to_yaml
 from sim.fuzz.checker import check_scenario
@@ -166,6 +168,22 @@ def test_the_twin_leaves_out_the_outage_and_the_faults():
     want = architecture.run(calm, scenario["seed"], [], summary=False).answers[-1, 0]
     np.testing.assert_array_equal(architecture_check.twin_answers(section, scenario["seed"]),
                                   want)
+
+
+@pytest.mark.slow
+def test_a_crashed_stream_threads_producer_lets_the_clock_move_on():
+    """The minimised schedule 39 of seed 12101 (two controller cuts): kappa's job crashes with
+    batches in flight past their delivery.timeout.ms, and the dead producer was woken at that
+    instant again and again, a zero-time livelock. A dead process expires nothing
+    (``Sender.getExpiredInflightBatches`` runs in the sender thread): the batches fail when
+    their requests time out, and the run reaches the end of its hour."""
+    path = ROOT / "tests" / "data" / "scenarios" / "architectures-crashed-producer-livelock.yaml"
+    kernel = scenarios.load(path).run()
+    assert kernel.now_ms >= 3_600_000
+    failed = kernel.trace.frame(events.KINDS["produce.failed"])
+    after = failed[(failed["component"] == "revenue-v2-StreamThread-1-producer")
+                   & (failed["time_ms"] > 2_190_008)]  # past its batches' delivery timeout
+    assert set(after["error"]) == {"REQUEST_TIMEOUT"}
 
 
 @pytest.mark.slow

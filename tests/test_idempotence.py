@@ -327,6 +327,31 @@ def test_a_crashed_producer_does_not_retry_a_request_that_times_out_after_the_cr
     assert kernel.now_ms < 2000  # the timed-out request left no timer behind
 
 
+def test_a_crashed_producer_ends_a_retried_batch_with_its_request_not_its_delivery_timeout():
+    """A batch cut off from its leader is retried until its last request outlives
+    ``delivery.timeout.ms`` (created at 0, sent again near 90 s, due at 120 s), and the process
+    crashes in between. Only the sender thread expires batches in flight
+    (``Sender.getExpiredInflightBatches``) and a dead process has none: the batch fails when its
+    request times out. Waking the dead producer at the expiry, which it never carries out, woke
+    it at that instant again and again without the clock moving."""
+    kernel = Kernel(seed=1, brokers=1)
+    kernel.cluster.create_topic("t", 1, 1)
+    producer = Producer(kernel, {"client.id": "app"})  # request 30 s, delivery 120 s
+    kernel.cluster.network.cut("app", 0)
+    producer.send("t", key="a")
+    kernel.run(100_000)
+    sent = kernel.trace.frame(events.KINDS["request.sent"])["time_ms"].tolist()
+    assert len(sent) == 4
+    assert sent[-1] < 100_000  # in flight at the crash
+    assert sent[-1] + 30_000 > 120_000  # due after the batch's delivery timeout
+    producer.crash()
+    kernel.run(200_000)
+    (failed,) = kernel.trace.frame(events.KINDS["produce.failed"]).itertuples()
+    assert failed.error == "REQUEST_TIMEOUT"
+    assert failed.time_ms == sent[-1] + 30_000
+    assert len(kernel.trace.frame(events.KINDS["request.sent"])) == 4  # nothing after the crash
+
+
 def test_leader_change_with_a_lossy_link_keeps_order_and_writes_once():
     """A leader crash and a lossy client link (seed 1): no duplicate, no nonmonotonic-send."""
     kernel = scenarios.load(SCENARIOS / "idempotent-leader-change-lossy-link.yaml").run()

@@ -360,11 +360,19 @@ class Sender:
 
     def deadline_ms(self) -> float:
         """When the oldest request in flight reaches ``request.timeout.ms`` or the oldest batch
-        in flight ``delivery.timeout.ms``, whichever comes first (``inf`` if none)."""
+        in flight ``delivery.timeout.ms``, whichever comes first (``inf`` if none).
+
+        A crashed producer has no sender thread to expire batches in flight
+        (``Sender.getExpiredInflightBatches`` runs only in ``Sender.sendProducerData``): its
+        requests only time out, and their batches end with them. Counting the expiry there
+        would wake it at that moment again and again without the clock moving.
+        """
         requests = self._requests
         if not requests:
             return math.inf
         timeout = requests[0].sent_ms + self._request_timeout_ms  # in send order: oldest first
+        if self.producer.crashed:
+            return timeout
         expiry = self.oldest_in_flight_ms() + self.delivery_timeout_ms
         return timeout if timeout < expiry else expiry
 
