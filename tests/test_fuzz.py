@@ -1117,9 +1117,9 @@ DEFECTS: dict[str, str | None] = {
     # (checkForException; DefaultProductionExceptionHandler answers RETRY for a retriable error,
     # TaskCorruptedException): nothing is committed and the task starts again from its last
     # committed offsets. (This schedule stopped the clock before the crashed producer's
-    # deadline was fixed.)
-    "architectures--architecture-wrong-offsets-committed-after-a-failed-send":
-        "a Streams commit ignores failed sends (RecordCollectorImpl.checkForException)",
+    # deadline was fixed.) Fixed so: a commit checks the task's sends and a task with a failed
+    # one is closed and revived (StreamThread._failed_sends, TaskManager.closeDirtyAndRevive)
+    "architectures--architecture-wrong-offsets-committed-after-a-failed-send": None,
 }
 """Minimised findings under tests/data/fuzz, each naming the defect that made it fail
 (None: the defect is fixed and the finding stays as a regression test)."""

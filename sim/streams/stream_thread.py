@@ -10,6 +10,10 @@ own producer, as Kafka Streams has. Its loop, as in ``StreamThread.runOnce``:
 3. **punctuate** by wall-clock time (the simulated clock);
 4. **commit** once ``commit.interval.ms`` has passed: flush the record caches (their records go
    downstream), flush the producer (wait for the acks), then commit every task's consumed offsets.
+   A task whose records the producer failed to send (an expired ``delivery.timeout.ms``: a
+   retriable error) commits nothing: it is corrupted, closed and created again, and reads its
+   input from its last committed offsets (``TaskCorruptedException``); a non-retriable send
+   error ends the thread (``StreamsException``).
 
 The consumer's rebalance listener creates a task when its partitions are assigned and closes it
 when they are revoked (after committing it; output still in the producer is sent but not awaited)
@@ -59,15 +63,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.broker.producer_state import INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER
 from sim.consumer import Consumer
 from sim.consumer import events as events_consumer
 from sim.consumer.assignors import COOPERATIVE
 from sim.consumer.client import Stopped
 from sim.consumer.coordinator import STABLE
 from sim.consumer.fetcher import ConsumerRecord
-from sim.errors import TransactionError
+from sim.errors import StreamsError, TransactionError
 from sim.payloads import payload
 from sim.producer import Producer
+from sim.producer.buffer import DELIVERY_TIMEOUT, ERRORS
+from sim.producer.transaction_manager import RETRIABLE
 from sim.producer.transactional import ABORTABLE_ERROR, IN_TRANSACTION, UNINITIALIZED
 from sim.records import TopicPartition
 from sim.streams import events
@@ -92,6 +99,9 @@ if TYPE_CHECKING:
 
 FLUSH_CHECK_MS = 1
 """How often a commit looks whether the producer has its acks (a flush waits for them)."""
+
+MIGRATED = (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH)
+"""Send errors ``RecordCollectorImpl`` takes for a migrated task (``TaskMigratedException``)."""
 
 OFFSET_DELTA_THRESHOLD_FOR_CHECKPOINT = 10_000
 """A running task rewrites its checkpoint after a commit only past this many changelog records
@@ -127,6 +137,9 @@ class ActiveTask:
     changelogs: TaskChangelogs | None = None
     changelog_offsets: dict[TopicPartition, int] = field(default_factory=dict)  # last held
     checkpointed: dict[TopicPartition, int] = field(default_factory=dict)
+    # at_least_once: the producer's indices of the records sent since the last commit, checked
+    # once the producer is flushed (``RecordCollectorImpl``'s send callback, per task)
+    sent: list[int] = field(default_factory=list)
 
     def next_partition(self) -> TopicPartition | None:
         """The partition whose next record has the lowest timestamp (``PartitionGroup``)."""
@@ -321,6 +334,8 @@ class StreamThread:
             return
         yield from self._flush_producer()
         self._check_alive()
+        for task_id in self._failed_sends():  # TaskCorruptedException: nothing of it commits
+            self._close_dirty_and_revive(task_id)
         offsets: dict[TopicPartition, int] = {}
         moved = [t for t in sorted(self.tasks) if self.tasks[t].commit_needed()]
         for task_id in moved:
@@ -340,6 +355,50 @@ class StreamThread:
             self._maybe_checkpoint(self.tasks[task_id], force=False)
         for task_id in sorted(self.standbys):
             self._checkpoint_standby(task_id, force=False)
+
+    def _failed_sends(self) -> list[TaskId]:
+        """The tasks whose records the flushed producer failed to send since the last commit
+        (at_least_once; under EOS the failed batch aborts the transaction instead).
+
+        ``RecordCollectorImpl.recordSendError`` keeps a task's first send error and
+        ``checkForException`` throws it at the task's next send, flush or commit. The
+        ``DefaultProductionExceptionHandler`` answers RETRY for a ``RetriableException`` (an
+        expired ``delivery.timeout.ms`` is a ``TimeoutException``): the task is corrupted
+        (``TaskCorruptedException``). Any other error answers FAIL: a ``StreamsException``
+        ends the thread. (Kafka takes a fenced or out-of-order producer for a migrated task
+        and rejoins the group; here such a task is revived as a corrupted one.)"""
+        buffer = self.producer.buffer
+        corrupted: list[TaskId] = []
+        for task_id in sorted(self.tasks):
+            active = self.tasks[task_id]
+            codes = buffer.error[np.array(active.sent, dtype=np.int64)]
+            active.sent = []
+            failed = [ERRORS[int(code)] for code in codes if code]
+            if not failed:
+                continue
+            error = failed[0]
+            if error not in RETRIABLE and error not in (DELIVERY_TIMEOUT, *MIGRATED):
+                raise StreamsError(f"Error encountered sending record to a topic for task "
+                                   f"{task_id} due to: {error}. Exception handler choose to "
+                                   "FAIL the processing, no more records would be sent.")
+            self.kernel.trace.emit(events.STREAMS_TASK, self.kernel.now_ms, self.name,
+                                   str(task_id), f"corrupted: send failed ({error})")
+            corrupted.append(task_id)
+        return corrupted
+
+    def _close_dirty_and_revive(self, task_id: TaskId) -> None:
+        """``TaskManager.closeDirtyAndRevive`` for a corrupted task under at_least_once (with
+        the state updater, Kafka's default): flush its cache, checkpoint the changelog offsets
+        acknowledged so far, close it — its stores keep what they hold — and create it again:
+        it restores its stores and reads its input from the last committed offsets
+        (``addPartitionsForOffsetReset``), so the records whose sends failed are processed
+        again instead of being committed past."""
+        partitions = list(self.tasks[task_id].partitions)
+        for tp in partitions:  # the next poll fetches the committed offsets
+            self.consumer.subscriptions.positions.pop(tp, None)
+        self._close_task(task_id)
+        self.tasks[task_id] = self._create_task(task_id)
+        self.tasks[task_id].partitions = partitions
 
     def _commit_transaction(self) -> Generator[Any, Any, None]:
         """``StreamsProducer.commitTransaction``: offsets into the transaction, then commit."""
@@ -494,7 +553,7 @@ class StreamThread:
         active.checkpointed = self._checkpoint_offsets(  # the delta counts from here
             task_id, active.task.stores, active.changelog_offsets)
         def send(topic: str, partition: int, key: Any, value: Any, timestamp: int) -> int:
-            return self._send_changelog(topic, partition, key, value, timestamp, str(task_id))
+            return self._send_changelog(topic, partition, key, value, timestamp, active)
 
         changelogs = TaskChangelogs(task_id.partition, topics, send,
                                     lambda: active.task.record_timestamp, self.cache.enabled)
@@ -506,9 +565,9 @@ class StreamThread:
         self.consumer.notify()
 
     def _send_changelog(self, topic: str, partition: int, key: Any, value: Any,
-                        timestamp: int, task_id: str = "") -> int:
-        if self._send(topic, key, value, timestamp, partition):
-            self._trace_send(task_id, "changelog", topic, key, value,
+                        timestamp: int, active: ActiveTask) -> int:
+        if self._send(active, topic, key, value, timestamp, partition):
+            self._trace_send(str(active.task_id), "changelog", topic, key, value,
                              flushed=self.cache.enabled)
         return self.producer.buffer.n - 1
 
@@ -520,10 +579,10 @@ class StreamThread:
         self.kernel.trace.emit(events.STREAMS_SEND, self.kernel.now_ms, self.name, task_id,
                                detail, topic, key, value, record_id, flushed)
 
-    def _send(self, topic: str, key: Any, value: Any, timestamp: int,
+    def _send(self, active: ActiveTask, topic: str, key: Any, value: Any, timestamp: int,
               partition: int | None = None) -> bool:
-        """Send through the thread's producer, inside the open transaction under EOS; a
-        transaction that already failed takes no more records (it will be aborted)."""
+        """Send through the thread's producer for ``active``, inside the open transaction under
+        EOS; a transaction that already failed takes no more records (it will be aborted)."""
         txn = self.producer.txn
         if txn is not None:
             if txn.in_error or txn.state not in ("READY", "IN_TRANSACTION"):
@@ -532,6 +591,8 @@ class StreamThread:
         self.producer.send(topic, key, value, partition=partition, timestamp=timestamp)
         if txn is not None:
             self._in_transaction.append((len(self.producers) - 1, self.producer.buffer.n - 1))
+        else:
+            active.sent.append(self.producer.buffer.n - 1)
         return True
 
     def _acked_changelog_offsets(self, active: ActiveTask) -> None:
@@ -767,12 +828,10 @@ class StreamThread:
             stores, held = taken
         else:
             stores = self._build_stores(task_id)
-        made: list[StreamTask] = []
-        task = StreamTask(streams.topology, streams.application_id,
-                          lambda topic, record: self._collect(topic, record, made[0]),
+        task = StreamTask(streams.topology, streams.application_id,  # active: made below
+                          lambda topic, record: self._collect(topic, record, active),
                           str(task_id), nodes, int(self.kernel.now_ms), streams.global_stores(),
                           stores)
-        made.append(task)
         task.listener = lambda kind, node, detail, record, t=str(task_id): self._task_event(
             t, kind, node, detail, record)
         task.enable_caching(self.cache)
@@ -813,11 +872,12 @@ class StreamThread:
         trace.emit(events.STREAMS_FORWARD, now, self.name, task_id, node, detail, record.key,
                    record.value, kind == "flush")
 
-    def _collect(self, topic: str, record: Record, task: StreamTask) -> None:
+    def _collect(self, topic: str, record: Record, active: ActiveTask) -> None:
         """A sink's record goes to the producer (``RecordCollector``): keyed records to
         murmur2(key) % partitions, with the record's timestamp."""
         name = self.metadata.broker_topic(topic)
-        if self._send(name, record.key, record.value, record.timestamp):
+        task = active.task
+        if self._send(active, name, record.key, record.value, record.timestamp):
             self.outputs.append((len(self.producers) - 1, self.producer.buffer.n - 1,
                                  record.timestamp))
             self._trace_send(task.task_id, task.current_node or "", name, record.key,

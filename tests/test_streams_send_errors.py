@@ -1,0 +1,43 @@
+"""A stream thread whose producer fails to send: nothing of the task is committed past them.
+
+Kafka classes pinned here: ``RecordCollectorImpl`` (the send callback keeps a task's error,
+``flush`` / ``checkForException`` throw it), ``DefaultProductionExceptionHandler`` (RETRY for
+a ``RetriableException`` such as the ``TimeoutException`` of an expired
+``delivery.timeout.ms``: ``TaskCorruptedException``), ``TaskManager.handleCorruption`` /
+``closeDirtyAndRevive`` (the task is closed and created again; it reads its input from the last
+committed offsets).
+"""
+
+from __future__ import annotations
+
+from sim.faults import HealNetwork, NetworkPartition, schedule
+from sim.streams.events import STREAMS_TASK
+from tests.streams_runtime_helpers import cluster, key_values
+from tests.test_streams_state_restore import counting_app, feed
+
+CUT_MS = (4_000, 40_000)
+
+
+def test_expired_sends_are_not_committed_past_and_counts_never_end_low():
+    """The thread's producer is cut from the broker longer than ``delivery.timeout.ms`` while
+    input arrives: changelog and output batches expire. Committing the input offsets all the
+    same (and going on) would leave the changelog and the output without those counts; the
+    commit throws ``TaskCorruptedException`` instead, the task is revived and reprocesses from
+    its last commit once the cut heals: every final count is at least the true one
+    (at_least_once may count twice)."""
+    kernel = cluster({"in": 2, "out": 2})
+    [app] = counting_app(kernel, {"producer.delivery.timeout.ms": 5_000,
+                                  "producer.request.timeout.ms": 2_000}, instances=1)
+    producer = app.threads[0].producer.client_id
+    schedule(kernel, CUT_MS[0], NetworkPartition((0,), (producer,)))
+    schedule(kernel, CUT_MS[1], HealNetwork((0,), (producer,)))
+    truth = feed(kernel, 100, keys=6, step_ms=200)  # input until 20 s, inside the cut
+    kernel.run(until_ms=90_000)
+
+    assert sum(p.failed for p in app.threads[0].producers) > 0  # batches did expire
+    tasks = kernel.trace.frame(STREAMS_TASK)
+    assert tasks.action.astype(str).str.startswith("corrupted: send failed").any()
+    for topic in ("app-counts-changelog", "out"):
+        final = dict(key_values(kernel, topic))  # the last value per key
+        low = {k: (final.get(k, 0), n) for k, n in truth.items() if final.get(k, 0) < n}
+        assert not low, f"{topic}: counts below the truth (final, true): {low}"
