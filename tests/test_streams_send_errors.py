@@ -10,9 +10,13 @@ committed offsets).
 
 from __future__ import annotations
 
+import pytest
+
+from sim.errors import StreamsError
 from sim.faults import HealNetwork, NetworkPartition, schedule
-from sim.streams.events import STREAMS_TASK
-from tests.streams_runtime_helpers import cluster, key_values
+from sim.streams import KafkaStreams, StreamsBuilder
+from sim.streams.events import STREAMS_COMMIT, STREAMS_TASK
+from tests.streams_runtime_helpers import cluster, key_values, produce
 from tests.test_streams_state_restore import counting_app, feed
 
 CUT_MS = (4_000, 40_000)
@@ -41,3 +45,23 @@ def test_expired_sends_are_not_committed_past_and_counts_never_end_low():
         final = dict(key_values(kernel, topic))  # the last value per key
         low = {k: (final.get(k, 0), n) for k, n in truth.items() if final.get(k, 0) < n}
         assert not low, f"{topic}: counts below the truth (final, true): {low}"
+
+
+def test_a_non_retriable_send_error_ends_the_thread():
+    """A null key written to a compacted topic is refused (``INVALID_RECORD``, an
+    ``InvalidRecordException``: not retriable): the default handler answers FAIL, the commit
+    throws a ``StreamsException``: the instance goes to ERROR, nothing committed, and the
+    error reaches the caller."""
+    kernel = cluster({"in": 1})
+    kernel.cluster.create_topic("out", 1, 1, {"cleanup.policy": "compact"})
+    builder = StreamsBuilder()
+    builder.stream("in").to("out")
+    app = KafkaStreams(kernel, builder.build(), {"application.id": "app",
+                                                "commit.interval.ms": 1000})
+    app.start()
+    produce(kernel, "in", [(None, i, None) for i in range(5)])
+    with pytest.raises(StreamsError, match="INVALID_RECORD"):
+        kernel.run(until_ms=30_000)
+
+    assert app.state == KafkaStreams.State.ERROR
+    assert kernel.trace.frame(STREAMS_COMMIT).empty
