@@ -6,47 +6,23 @@ what the previous leader had shown; the client retries (``OffsetFetcherUtils``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from sim import faults
 from sim.broker.list_offsets import latest_offset, offset_not_available
 from sim.consumer import Consumer, OffsetNotAvailableError
 from sim.kernel import Kernel
 from sim.producer import Producer
 from sim.records import TopicPartition
-from sim.workloads import UniformKeys, Workload
+from tests.failover_support import lagging_leader
 
 TP = TopicPartition("orders", 0)
-
-
-def lagging_leader() -> tuple[Kernel, Any, int]:
-    """Leader 0 crashes, then follower 2 (still in the ISR); at 0's fencing follower 1 leads
-    with the ISR [1, 2] and the high watermark its last fetch taught it, below 0's, until 2 is
-    fenced too (as in ``test_streams_eos``'s restore case). Returns the kernel just after 1
-    took over, the partition and 0's last high watermark (what consumers were shown)."""
-    kernel = Kernel(seed=0, brokers=3)
-    kernel.cluster.create_topic("orders", replica_assignment=[[0, 1, 2]],
-                                configs={"min.insync.replicas": 1})
-    workload = Workload.generate(kernel.spawn_rng(), "orders", 2000, 200,
-                                 keys=UniformKeys(100), value_bytes=100)
-    Producer(kernel, {"acks": "all"}, workload=workload)
-    part = kernel.cluster.partition("orders", 0)
-    faults.schedule(kernel, 9_000, faults.CrashBroker(0))
-    faults.schedule(kernel, 9_500, faults.CrashBroker(2))
-    kernel.run(until_ms=9_000)
-    shown = part.logs[0].high_watermark
-    assert kernel.run_until(lambda k: part.leader == 1, max_ms=30_000)
-    assert part.log.high_watermark < shown  # the new leader lags: the case under test
-    return kernel, part, shown
 
 
 def test_end_offsets_never_go_below_what_the_old_leader_showed():
     """While the new leader lags, ``end_offsets`` refuses (Kafka's client would retry) instead
     of answering its high watermark, below the end the old leader showed; once the high
     watermark reaches the start of the epoch it answers, at or past that end."""
-    kernel, part, shown = lagging_leader()
+    kernel, part, shown = lagging_leader("orders")
     consumer = Consumer(kernel, {"client.id": "reader"})
     assert offset_not_available(part)
     assert latest_offset(part) is None
@@ -61,7 +37,7 @@ def test_a_latest_reset_waits_for_the_new_leader_instead_of_going_back():
     """A consumer assigned the partition while the new leader lags, with
     auto.offset.reset=latest, gets no position (AWAIT_RESET) and reads nothing the old leader
     had already shown as committed: the reset is retried until the leader can answer."""
-    kernel, _part, shown = lagging_leader()
+    kernel, _part, shown = lagging_leader("orders")
     consumer = Consumer(kernel, {"client.id": "tail", "auto.offset.reset": "latest"})
     consumer.assign([TP])
     with pytest.raises(OffsetNotAvailableError):
@@ -79,7 +55,7 @@ def test_seek_to_end_waits_too():
     """``seek_to_end`` resets lazily, as Kafka's (``requestOffsetReset(LATEST)``): while the
     leader lags the partition waits, and the next polls set its position at or past the old
     leader's end."""
-    kernel, _part, shown = lagging_leader()
+    kernel, _part, shown = lagging_leader("orders")
     consumer = Consumer(kernel, {"client.id": "tail"})
     consumer.assign([TP])
     consumer.seek_to_end([TP])
@@ -93,7 +69,7 @@ def test_a_time_lookup_past_the_lagging_high_watermark_is_refused_below_it_answe
     """``fetchOffsetForTimestamp`` by time while the leader lags: a record found below the
     high watermark is answered; finding none there is OFFSET_NOT_AVAILABLE (the record may
     sit between the lagging high watermark and what the old leader had committed)."""
-    kernel, part, _shown = lagging_leader()
+    kernel, part, _shown = lagging_leader("orders")
     consumer = Consumer(kernel, {"client.id": "reader"})
     log = part.log
     first = int(log.column("timestamp_ms", 0, 1)[0])

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from sim.broker import list_offsets
 from sim.broker.replication import UNDEFINED, offsets_for_leader_epoch
 from sim.consumer.fetcher import _visible
 from sim.payloads import payload
@@ -131,13 +132,8 @@ class StoreChangelogReader:
         of its leader epoch, which may hide records the previous leader had committed
         (``Partition.fetchOffsetForTimestamp`` answers OFFSET_NOT_AVAILABLE); the reader asks
         again on its next loop (``StoreChangelogReader.initializeChangelogs``)."""
-        part = self.kernel.cluster.partition(tp.topic, tp.partition)
-        if part.leader < 0:
-            return -1
-        log = part.logs[part.leader]
-        if log.high_watermark < log.end_offset_for_epoch(part.leader_epoch - 1):
-            return -1
-        return log.high_watermark
+        latest = list_offsets.latest_offset(self.kernel.cluster.partition(tp.topic, tp.partition))
+        return -1 if latest is None else latest
 
     def _list_unlisted(self) -> None:
         """Active changelogs whose end offset could not be listed yet: try again."""
