@@ -65,3 +65,29 @@ def test_a_non_retriable_send_error_ends_the_thread():
 
     assert app.state == KafkaStreams.State.ERROR
     assert kernel.trace.frame(STREAMS_COMMIT).empty
+
+
+def test_a_revoked_task_is_not_committed_past_its_failed_sends():
+    """``TaskManager.handleRevocation`` prepares a revoked task's commit like any other:
+    ``RecordCollectorImpl.flush`` waits for the producer and throws the send error it kept.
+    A second instance joins while the first one's sends are failing; the task handed to it
+    must not be committed past the records whose outputs were lost, or the new owner resumes
+    after them with a store restored without them."""
+    kernel = cluster({"in": 2, "out": 2})
+    config = {"producer.delivery.timeout.ms": 5_000, "producer.request.timeout.ms": 2_000,
+              "commit.interval.ms": 120_000}
+    [first] = counting_app(kernel, config, instances=1)
+    producer = first.threads[0].producer.client_id
+    schedule(kernel, CUT_MS[0], NetworkPartition((0,), (producer,)))
+    schedule(kernel, CUT_MS[1], HealNetwork((0,), (producer,)))
+    truth = feed(kernel, 100, keys=6, step_ms=200)
+    kernel.run(until_ms=25_000)  # the cut still holds; most of the sends have expired
+    [second] = counting_app(kernel, config, instances=1)
+    kernel.run(until_ms=300_000)
+
+    assert second.threads[0].tasks, "the second instance took no task"
+    assert sum(p.failed for p in first.threads[0].producers) > 0
+    for topic in ("app-counts-changelog", "out"):
+        final = dict(key_values(kernel, topic))
+        low = {k: (final.get(k, 0), n) for k, n in truth.items() if final.get(k, 0) < n}
+        assert not low, f"{topic}: counts below the truth (final, true): {low}"

@@ -135,6 +135,15 @@ class ConsumerCoordinator:
         consumer = self.consumer
         assigned = list(result.assignment)
         owned = list(consumer.assignment())
+        # the member is STABLE once its SyncGroup answer is there, before any callback runs:
+        # a commit in onPartitionsRevoked is sent with this generation (Kafka's
+        # SyncGroupResponseHandler sets STABLE before onJoinComplete)
+        self.state = STABLE
+        self.needs_join_prepare = True
+        self.last_assignment = assigned
+        self.last_generation = self.generation
+        self.last_heartbeat_ms = consumer.now_ms
+        consumer.notify_state()
         if self.rebalance_protocol == COOPERATIVE:
             revoked = [tp for tp in owned if tp not in assigned]
             if revoked:
@@ -143,12 +152,6 @@ class ConsumerCoordinator:
             added = [tp for tp in assigned if tp not in owned]
         else:
             added = assigned
-        self.state = STABLE
-        self.needs_join_prepare = True
-        self.last_assignment = assigned
-        self.last_generation = self.generation
-        self.last_heartbeat_ms = consumer.now_ms
-        consumer.notify_state()
         yield from consumer.take(added, self.generation)
 
     def send_join(self) -> None:

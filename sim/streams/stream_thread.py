@@ -16,9 +16,10 @@ own producer, as Kafka Streams has. Its loop, as in ``StreamThread.runOnce``:
    error ends the thread (``StreamsException``).
 
 The consumer's rebalance listener creates a task when its partitions are assigned and closes it
-when they are revoked (after committing it; output still in the producer is sent but not awaited)
-or lost (without committing). Records read from the cluster carry no payloads; the key and value
-come from the producer that wrote them (``sim.payloads``), the timestamp from the log.
+when they are revoked (after a commit of the whole thread, as at a commit interval: the producer
+flushed first) or lost (without committing). Records read from the cluster carry no payloads;
+the key and value come from the producer that wrote them (``sim.payloads``), the timestamp from
+the log.
 
 **State** (``ProcessorStateManager`` / ``TaskManager``): a new task opens its stores in the
 instance's state directory (``<state.dir>/<application.id>/<task id>/rocksdb/<store>``) and
@@ -57,7 +58,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -318,9 +319,10 @@ class StreamThread:
 
     # -- commits ----------------------------------------------------------------------------
 
-    def commit(self) -> Generator[Any, Any, None]:
+    def commit(self, revoking: Collection[TaskId] = ()) -> Generator[Any, Any, None]:
         """Flush caches and producer, then commit the offsets of every task that moved (under
-        exactly_once_v2: send them into the transaction and commit it)."""
+        exactly_once_v2: send them into the transaction and commit it). A corrupted task
+        among ``revoking`` is closed, not revived."""
         self.last_commit_ms = self.kernel.now_ms
         for task_id in sorted(self.tasks):
             active = self.tasks[task_id]
@@ -335,7 +337,10 @@ class StreamThread:
         yield from self._flush_producer()
         self._check_alive()
         for task_id in self._failed_sends():  # TaskCorruptedException: nothing of it commits
-            self._close_dirty_and_revive(task_id)
+            if task_id in revoking:  # it goes to another member, which reads from the commit
+                self._close_task(task_id)
+            else:
+                self._close_dirty_and_revive(task_id)
         offsets: dict[TopicPartition, int] = {}
         moved = [t for t in sorted(self.tasks) if self.tasks[t].commit_needed()]
         for task_id in moved:
@@ -720,34 +725,22 @@ class StreamThread:
 
     def on_partitions_revoked(self, partitions: list[TopicPartition]) -> None:
         revoked = sorted({self.metadata.task_for(tp) for tp in partitions} & set(self.tasks))
-        if self.eos:
-            if revoked:
-                self.consumer.run_step(lambda: self._revoke_in_transaction(revoked))
-            return
-        offsets: dict[TopicPartition, int] = {}
-        for task_id in revoked:
-            active = self.tasks[task_id]
-            active.task.flush_cache()
-            if active.changelogs is not None:
-                active.changelogs.flush()
-            if active.commit_needed():
-                offsets.update(active.consumed)
-                active.committed.update(active.consumed)
-                self._trace_commit(active)
-        if offsets:
-            self.consumer.commit_sync(offsets)
-        for task_id in revoked:
-            self._close_task(task_id)
+        if revoked:
+            self.consumer.run_step(lambda: self._revoke(revoked))
 
-    def _revoke_in_transaction(self, revoked: list[TaskId]) -> Generator[Any, Any, None]:
-        """Under exactly_once_v2 a revocation commits the thread's transaction — the revoked
-        tasks' outputs and changelog writes with every task's input offsets — before the
-        revoked tasks close (``TaskManager.handleRevocation`` → ``commitOffsetsOrTransaction``).
-        A plain offset commit here would leave the revoked task's writes in a transaction that
-        commits later without its offsets: the next owner would count those records again."""
+    def _revoke(self, revoked: list[TaskId]) -> Generator[Any, Any, None]:
+        """``TaskManager.handleRevocation``: commit as at a commit interval — flush the caches
+        and the producer, then commit every task that moved — before the revoked tasks close.
+
+        Under at_least_once the producer's flush comes first (``RecordCollectorImpl.flush``
+        throws the send error a task kept): committing a revoked task's input offsets while
+        its outputs are still unacknowledged, or failed, would let the next owner resume past
+        records whose results were lost. Under exactly_once_v2 a plain offset commit would
+        leave the revoked task's writes in a transaction that commits later without its
+        offsets: the next owner would count those records again."""
         self._revoking = True
         try:
-            yield from self.commit()
+            yield from self.commit(revoking=revoked)
         finally:
             self._revoking = False
         for task_id in revoked:
