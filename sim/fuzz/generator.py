@@ -40,6 +40,9 @@ profile's plain schedule plus them: ``controller-split`` (the controller from ev
 Cut off from the leader and the rest of its ISR, the controller records decisions the leader
 cannot hear (``sim.broker.controller``); campaigns weighted so reach that case often.
 
+The ``streams-expiring`` profile is the ``streams`` one with a 10 s ``delivery.timeout.ms`` for
+the stream threads' producers, so that their sends expire while a broker is cut from them.
+
 The ``tiered`` profile runs the safe configs on a tiered topic (KIP-405) with small segments,
 slow uploads and little local retention, so that leaders change while segments are copied.
 
@@ -142,6 +145,10 @@ class Profile:
     ``architecture`` runs one of the lesson's architectures (``architecture_schedule``) under
     broker faults and maybe a processing outage; ``horizon_ms`` is then within its hour of
     payments.
+    ``streams_delivery_timeout_ms`` gives the stream threads' producers that
+    ``delivery.timeout.ms`` (and a 3 s ``request.timeout.ms``; Streams leaves Kafka's 120 s
+    default, longer than any fault here), so that a broker cut from a stream thread's producer
+    outlasts its sends: their failure must never be committed past.
     """
 
     name: str
@@ -163,6 +170,7 @@ class Profile:
     controller_cuts: int = 0
     streams_consumer_cuts: int = 0
     architecture: bool = False
+    streams_delivery_timeout_ms: int | None = None
 
     def scaled(self, records: int) -> Profile:
         """The same profile with ``records`` spread over the same production time."""
@@ -177,6 +185,8 @@ PROFILES = {
     "unsafe": Profile("unsafe", unsafe=True),
     "consumers": Profile("consumers", consumers=True, records=1500, rate_per_s=25.0),
     "streams": Profile("streams", streams=True, records=1500, rate_per_s=25.0),
+    "streams-expiring": Profile("streams-expiring", streams=True, records=1500, rate_per_s=25.0,
+                                streams_delivery_timeout_ms=10_000),
     "storage": Profile("storage", consumers=True, records=1500, rate_per_s=25.0,
                        broker_configs={"replica.lag.time.max.ms": 5000, **STORAGE_BROKER},
                        storage=True),
@@ -302,6 +312,9 @@ def generate(profile: Profile, seed: int, index: int = 0) -> dict[str, Any]:
     if profile.streams:
         app = STREAMS_APPS[int(rng.integers(len(STREAMS_APPS)))]
         config: dict[str, Any] = {"commit.interval.ms": 1000, "session.timeout.ms": 10000}
+        if profile.streams_delivery_timeout_ms is not None:
+            config.update({"producer.delivery.timeout.ms": profile.streams_delivery_timeout_ms,
+                           "producer.request.timeout.ms": 3000})
         variant = app
         if app == "count":
             guarantee = STREAMS_GUARANTEES[int(rng.integers(len(STREAMS_GUARANTEES)))]
