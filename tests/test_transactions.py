@@ -185,6 +185,60 @@ def test_open_transaction_holds_the_lso_back_until_the_timeout_aborts_it():
         p.commit_transaction()
 
 
+def late_batch(kernel: Kernel, producer: Producer, partition: int, sequence: int) -> list:
+    """A transactional batch of two records from ``producer`` (its id and epoch, base
+    ``sequence``) reaching the leader of ``out``'s ``partition`` now: a request that sat in a
+    slow broker's queue while its batch expired at the client and the transaction ended.
+    Returns the answers."""
+    import numpy as np
+
+    from sim.broker.log import RECORD_COLUMNS
+
+    part = kernel.cluster.partition("out", partition)
+    columns = {name: np.zeros(2, dtype) for name, dtype in RECORD_COLUMNS.items()}
+    txn = producer.txn
+    answers: list = []
+    kernel.replicas.append(part.leader, "out", partition, columns, 100, txn.producer_id,
+                           sequence, "all", 30000, answers.append, txn.producer_epoch,
+                           transactional=True)
+    kernel.run(kernel.now_ms + 50)
+    return answers
+
+
+def test_a_batch_arriving_after_its_transaction_ended_is_refused_not_left_hanging():
+    """KIP-890 part 1: a leader verifies with the transaction coordinator a producer's first
+    transactional batch in a partition (``UnifiedLog.maybeStartTransactionVerification``,
+    ``TransactionCoordinator.handleVerifyPartitionsInTransaction``). A batch delayed past its
+    transaction's abort is no longer in any open transaction: it is refused
+    (INVALID_TXN_STATE), instead of opening a transaction no marker ends, which would hold the
+    last stable offset — and every read_committed reader and restore — back for ever."""
+    kernel = cluster()
+    p = in_transaction(kernel, 3)
+    p.flush()
+    p.abort_transaction()
+    kernel.run(kernel.now_ms + 50)
+    log = kernel.cluster.partition("out", 0).log
+    assert log.last_stable_offset == log.high_watermark == 4  # 3 aborted records, a marker
+    [answer] = late_batch(kernel, p, 0, sequence=3)
+    assert answer.error == tc.INVALID_TXN_STATE
+    assert not log.transactions.ongoing
+    assert log.log_end_offset == log.last_stable_offset == 4
+
+
+def test_a_first_batch_in_a_partition_not_added_to_the_transaction_is_refused():
+    """The same verification refuses a partition the open transaction never added
+    (AddPartitionsToTxn), while the partitions it added take their batches."""
+    kernel = cluster(partitions=2)
+    p = in_transaction(kernel, 2, partition=0)
+    p.flush()
+    [answer] = late_batch(kernel, p, 1, sequence=0)
+    assert answer.error == tc.INVALID_TXN_STATE
+    assert kernel.cluster.partition("out", 1).log.log_end_offset == 0
+    p.commit_transaction()
+    kernel.run(kernel.now_ms + 50)
+    assert read(kernel, "read_committed") == [0, 1]
+
+
 # --- fencing ----------------------------------------------------------------------------------
 
 

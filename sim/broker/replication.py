@@ -69,6 +69,7 @@ from sim.broker.log_cleaner import LogCleaner
 from sim.broker.purgatory import ExpirationTimer, TimerQueue
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
 from sim.payloads import RECORD_INDEX_BITS
+from sim.records import TopicPartition
 
 if TYPE_CHECKING:
     from sim.broker.runtime import BrokerRuntime
@@ -244,6 +245,15 @@ class ReplicaManager:
             self._error(part, node, INVALID_RECORD, records, respond)
             return
         log = part.logs[node]
+        if transactional and producer_id not in log.transactions.ongoing:
+            # KIP-890: a first transactional batch here must belong to an open transaction
+            from sim.broker.transaction_coordinator import verify_transactional_append
+
+            error = verify_transactional_append(self.cluster, producer_id, producer_epoch,
+                                                TopicPartition(topic, partition))
+            if error:
+                self._error(part, node, error, records, respond)
+                return
         duplicate = None
         if base_sequence >= 0:  # an idempotent producer: ProducerStateManager decides
             duplicate, error = log.producer_state.analyze_and_validate(

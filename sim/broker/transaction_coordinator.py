@@ -88,6 +88,7 @@ PRODUCER_FENCED = "PRODUCER_FENCED"
 INVALID_TXN_STATE = "INVALID_TXN_STATE"
 INVALID_PRODUCER_ID_MAPPING = "INVALID_PRODUCER_ID_MAPPING"
 INVALID_TRANSACTION_TIMEOUT = "INVALID_TRANSACTION_TIMEOUT"
+TRANSACTION_ABORTABLE = "TRANSACTION_ABORTABLE"
 RETRIABLE = frozenset({NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, CONCURRENT_TRANSACTIONS})
 """Answers after which the producer asks again (looking the coordinator up again)."""
 
@@ -285,6 +286,29 @@ class TransactionCoordinator:
 
         self._write(meta, new, written)
         return future
+
+    def verify_partition(self, producer_id: int, producer_epoch: int, tp: TopicPartition
+                         ) -> str:
+        """Whether ``tp`` is in the open transaction of ``producer_id`` at ``producer_epoch``
+        (KIP-890 part 1, ``handleVerifyPartitionsInTransaction``): what a partition leader
+        asks before it appends a producer's first transactional batch there. Without it, a
+        batch that arrives after its transaction was aborted would open a transaction no
+        marker ever ends (a *hanging* transaction: the last stable offset stops there).
+
+        The leader asks the coordinator broker in Kafka (``AddPartitionsToTxnManager``); the
+        lab looks the state up at once, wherever the two brokers are."""
+        meta = next((m for m in self.txns.values() if m.producer_id == producer_id), None)
+        if meta is None:
+            return INVALID_PRODUCER_ID_MAPPING
+        error = self._available(meta.transactional_id)
+        if error:
+            return error
+        if meta.producer_epoch != producer_epoch:
+            return PRODUCER_FENCED
+        if meta.state in (PREPARE_COMMIT, PREPARE_ABORT):
+            return CONCURRENT_TRANSACTIONS
+        # the partitions are added once AddPartitionsToTxn is written, removed at Complete*
+        return NONE if meta.state == ONGOING and tp in meta.partitions else TRANSACTION_ABORTABLE
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -522,3 +546,27 @@ def transaction_coordinator(kernel: Any, config: dict[str, Any] | None = None
         coordinator.config.update(TRANSACTION_COORDINATOR.parse({**coordinator.config,
                                                                  **config}))
     return coordinator
+
+
+VERIFICATION_ERRORS = {
+    TRANSACTION_ABORTABLE: INVALID_TXN_STATE,
+    CONCURRENT_TRANSACTIONS: "NOT_ENOUGH_REPLICAS",
+    NOT_COORDINATOR: "NOT_ENOUGH_REPLICAS",
+    COORDINATOR_NOT_AVAILABLE: "NOT_ENOUGH_REPLICAS",
+    PRODUCER_FENCED: "INVALID_PRODUCER_EPOCH",
+}
+"""What a produce response says when the verification failed (``ReplicaManager``'s
+``postVerificationCallback`` and ``AddPartitionsToTxnManager``): "not added to the transaction"
+is INVALID_TXN_STATE for a client of transaction version 1; a coordinator that cannot answer
+yet becomes the retriable NOT_ENOUGH_REPLICAS; a fenced epoch INVALID_PRODUCER_EPOCH."""
+
+
+def verify_transactional_append(cluster: Any, producer_id: int, producer_epoch: int,
+                                tp: TopicPartition) -> str:
+    """The produce error for a transactional batch whose verification failed, or ``NONE``
+    (``sim.broker.replication`` calls it for a producer with no open transaction in ``tp``)."""
+    coordinator = getattr(cluster, "transaction_coordinator", None)
+    if coordinator is None:
+        return INVALID_PRODUCER_ID_MAPPING
+    error = coordinator.verify_partition(producer_id, producer_epoch, tp)
+    return VERIFICATION_ERRORS.get(error, error)

@@ -32,7 +32,7 @@ TRANSACTION_ABORTED = "TransactionAbortedException: the transaction was aborted 
 ERRORS = ("", DELIVERY_TIMEOUT, "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
           "NOT_LEADER_OR_FOLLOWER", "NETWORK_EXCEPTION", "REQUEST_TIMEOUT", "REQUEST_TIMED_OUT",
           "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALID_PRODUCER_EPOCH", TRANSACTION_ABORTED,
-          "INVALID_RECORD", "retries exhausted")
+          "INVALID_RECORD", "retries exhausted", "INVALID_TXN_STATE", "INVALID_PRODUCER_ID_MAPPING")
 """Error codes stored per record; 0 = acknowledged."""
 
 
