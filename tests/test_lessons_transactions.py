@@ -156,6 +156,24 @@ def test_lesson_the_timeout_ran_out_before_the_check_that_aborted_it():
     assert started + 30_000 < aborted <= started + 30_000 + 10_000
 
 
+def test_lesson_a_late_batch_after_its_abort_is_refused_since_kip_890():
+    """"a produce request … appended **after** the abort marker, opening a transaction … that
+    no marker would ever close. Since KIP-890 a leader asks the transaction coordinator …
+    and refuses the batch (`INVALID_TXN_STATE`) … The lab's brokers do the same.\""""
+    from sim.broker import transaction_coordinator as tc
+    from tests.test_transactions import cluster, in_transaction, late_batch
+
+    kernel = cluster()
+    producer = in_transaction(kernel, 3)
+    producer.flush()
+    producer.abort_transaction()
+    kernel.run(kernel.now_ms + 50)
+    [answer] = late_batch(kernel, producer, 0, sequence=3)
+    assert answer.error == tc.INVALID_TXN_STATE
+    log = kernel.cluster.partition("out", 0).log
+    assert log.last_stable_offset == log.high_watermark
+
+
 # --- 6. What a transaction costs ----------------------------------------------------------------
 
 
