@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import SOLUTIONS, NotebookRun, output_facts
+from tests.browser.conftest import SCREENSHOTS, SOLUTIONS, NotebookRun, output_facts
 
 TIMEOUT_MS = 60_000
 
@@ -114,6 +114,28 @@ def test_replication_stepper_goes_to_a_bookmark(notebook_runs: dict[str, Noteboo
     _wait_src_change(run, panel, before)
     status = panel.locator(".widget-html", has_text="run ends at").first
     assert "event #" in status.inner_text()
+    _layout_holds(run, _cell_of(panel))
+
+
+def test_restore_stepper_ends_with_the_instance_running(
+        notebook_runs: dict[str, NotebookRun]) -> None:
+    """Lesson 07's restore stepper, taken to its last step: the restore ends, then the task
+    runs, then the instance is RUNNING (``TaskManager.checkStateUpdater``); the figure keeps
+    its shape and the step table stays in its box. The page is kept as a screenshot."""
+    run = notebook_runs["notebooks/07_streams_state.ipynb"]
+    panel = _panel(run, "the restore, step by step")
+    select = panel.locator("select").first
+    labels = [o.inner_text().replace("\xa0", " ") for o in select.locator("option").all()]
+    assert "caught up" in labels[-3], labels[-3:]  # restore end
+    assert "processes records again" in labels[-2], labels[-3:]  # the task runs
+    assert re.search(r"instance .* is RUNNING$", labels[-1]), labels[-3:]
+    before = _src(panel)
+    select.select_option(index=len(labels) - 1)
+    panel.get_by_role("button", name="go", exact=True).click()
+    _wait_src_change(run, panel, before)
+    assert "is RUNNING" in panel.inner_text().replace("\xa0", " ")
+    run.page.wait_for_timeout(300)
+    panel.screenshot(path=SCREENSHOTS / run.name / "restore-stepper-last-step.png")
     _layout_holds(run, _cell_of(panel))
 
 
