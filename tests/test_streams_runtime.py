@@ -288,6 +288,38 @@ def test_states_follow_kafkas_state_machine():
         ("RUNNING", "PENDING_SHUTDOWN"), ("PENDING_SHUTDOWN", "NOT_RUNNING")]
 
 
+def test_a_thread_committing_its_revoked_tasks_is_partitions_revoked_not_running():
+    """``StreamsRebalanceListener.onPartitionsRevoked`` sets the thread PARTITIONS_REVOKED
+    before ``TaskManager.handleRevocation`` commits, and a thread in PARTITIONS_REVOKED keeps
+    the instance REBALANCING (``KafkaStreams.StreamStateListener``). The member is already
+    STABLE in its new generation meanwhile (``SyncGroupResponseHandler``): that must not make
+    the thread, or the instance, RUNNING while the revocation's flush waits for the producer."""
+    from sim.faults import HealNetwork, NetworkPartition, schedule
+
+    kernel = cluster({"in": 4, "out": 4})
+    config = {"application.id": "app", "num.stream.threads": 2, "commit.interval.ms": 60_000,
+              "producer.delivery.timeout.ms": 8_000, "producer.request.timeout.ms": 2_000}
+    first = KafkaStreams(kernel, passthrough().build(), config)
+    first.start()
+    kernel.run(until_ms=15_000)
+    assert first.state is KafkaStreams.State.RUNNING
+    for thread in first.threads:  # their sends wait: a revocation's flush lasts
+        cut = (0,), (thread.producer.client_id,)
+        schedule(kernel, 15_100, NetworkPartition(*cut))
+        schedule(kernel, 60_000, HealNetwork(*cut))
+    for i in range(5):
+        produce(kernel, "in", [(f"k{j}", i, None) for j in range(8)])
+        kernel.run(until_ms=kernel.now_ms + 100)
+    KafkaStreams(kernel, passthrough().build(), config).start()
+    revoking = []
+    while not revoking and kernel.now_ms < 40_000:
+        kernel.run(until_ms=kernel.now_ms + 100)
+        revoking = [t for t in first.threads if t._revoking]
+    assert revoking, "no thread of the first instance was revoking tasks"
+    assert {t.state for t in revoking} == {"PARTITIONS_REVOKED"}
+    assert first.state is KafkaStreams.State.REBALANCING
+
+
 def test_a_failing_processor_puts_the_instance_in_error_and_raises_from_the_run():
     """An exception in a processor kills its thread; the default uncaught-exception handler
     (``SHUTDOWN_CLIENT``) takes the instance to ERROR, and the error reaches the caller."""

@@ -702,6 +702,8 @@ class StreamThread:
             return "DEAD"
         if self.closing:
             return "PENDING_SHUTDOWN"
+        if self._revoking:  # StreamsRebalanceListener.onPartitionsRevoked, during its commit
+            return "PARTITIONS_REVOKED"
         coordinator = self.consumer.coordinator
         settled = (coordinator is not None and coordinator.state == "STABLE"
                    and not coordinator.rejoin_needed and coordinator.sync_result is None)
@@ -739,6 +741,7 @@ class StreamThread:
         leave the revoked task's writes in a transaction that commits later without its
         offsets: the next owner would count those records again."""
         self._revoking = True
+        self.streams.update_state()  # a thread in PARTITIONS_REVOKED: the instance REBALANCING
         try:
             yield from self.commit(revoking=revoked)
         finally:
