@@ -91,3 +91,32 @@ def test_a_revoked_task_is_not_committed_past_its_failed_sends():
         final = dict(key_values(kernel, topic))
         low = {k: (final.get(k, 0), n) for k, n in truth.items() if final.get(k, 0) < n}
         assert not low, f"{topic}: counts below the truth (final, true): {low}"
+
+
+def test_a_thread_that_died_leaves_the_group_so_its_tasks_move_at_once():
+    """``StreamThread.run`` requests a leave on an uncaught exception and ``completeShutdown``
+    unsubscribes the consumer: a dynamic member sends LeaveGroup, so the other instance takes
+    the dead thread's tasks at once, not after ``max.poll.interval.ms`` (300 s) or the
+    session timeout (45 s)."""
+    from sim.producer import Producer
+
+    kernel = cluster({"in": 2})
+    kernel.cluster.create_topic("out", 2, 1, {"cleanup.policy": "compact"})
+    builder = StreamsBuilder()
+    builder.stream("in").to("out")
+    config = {"application.id": "app", "commit.interval.ms": 1000}
+    apps = [KafkaStreams(kernel, builder.build(), config) for _ in range(2)]
+    for app in apps:
+        app.start()
+    kernel.run(until_ms=10_000)
+    [failing_task] = apps[0].threads[0].tasks  # one task each
+    assert len(apps[1].threads[0].tasks) == 1
+    Producer(kernel, {"client.id": "bad"}).send("in", key=None, value=1,
+                                               partition=failing_task.partition)
+    with pytest.raises(StreamsError, match="INVALID_RECORD"):
+        kernel.run(until_ms=20_000)
+    assert apps[0].state == KafkaStreams.State.ERROR
+    # (the new owner reads the same record again: it will fail too, as Kafka's would)
+    assert kernel.run_until(lambda k: len(apps[1].threads[0].tasks) == 2,
+                            max_ms=kernel.now_ms + 5_000)
+    assert failing_task in apps[1].threads[0].tasks

@@ -466,6 +466,20 @@ class Consumer(ConsumerClient):
         else:
             self.drive(self.close_gen())
 
+    def leave_now(self, reason: str) -> None:
+        """Unsubscribe and close at once, committing nothing: what a Kafka Streams thread that
+        died of an exception does (``StreamThread.completeShutdown``: ``unsubscribe`` after
+        ``requestLeaveGroupDuringShutdown``, then ``close``). A dynamic member sends
+        LeaveGroup, so the group gives its partitions to the others at once instead of after
+        ``max.poll.interval.ms``; a static member just stops."""
+        if self.lifecycle != "running":
+            return
+        if self.coordinator is not None:
+            self.coordinator.leave_group(reason)
+        self.lifecycle = "closed"
+        self.closing = False
+        self.incarnation += 1
+
     # -- faults (what sim.consumer.faults applies; also handy behind a notebook button) -------
 
     def record_fault(self, name: str, detail: str) -> None:

@@ -253,6 +253,8 @@ class StreamThread:
             raise
         except Exception as exc:  # a processor failed: the instance goes to ERROR
             exc.add_note(f"(in stream thread {self.name} at {self.kernel.now_ms:g} ms)")
+            # the dead thread leaves the group, so its tasks move to the other threads at once
+            consumer.leave_now("the consumer unsubscribed from all topics")
             self.streams.fail()
             raise
         finally:
