@@ -696,21 +696,32 @@ class Producer:
             ids += [p for p in range(state.partitions) if leaders[p] in unavailable]
             state.builtin.update_partition_load_stats([sizes[p] for p in ids], ids, length)
 
-    def batch_columns(self, batch: ProducerBatch) -> dict[str, np.ndarray]:
-        """The stored columns of a batch's records, as the leader will write them.
+    def request_columns(self, batches: list[ProducerBatch]) -> list[dict[str, np.ndarray]]:
+        """The stored columns of each batch's records, as the leaders will write them.
 
-        Asked for every batch sent: ``timestamps_of`` and ``record_ids`` are written out here
-        for the usual case (no clock skew, no timestamps given to ``send()``).
+        Gathered from the buffer once for a whole request, then cut per batch (views, which
+        the leader only reads): the request's batches share one set of NumPy calls. Written
+        out for the usual case (no clock skew, no timestamps given to ``send()``).
         """
         buf = self.buffer
-        # NumPy converts 32-bit indices to its own index type at every gather: once is enough
-        idx = batch.indices().astype(np.int64, copy=False)
+        indices = [batch.indices() for batch in batches]
+        # int64, NumPy's own index type: converted once, not at every gather
+        idx = np.concatenate(indices, dtype=np.int64)
         if self.clock_skew_ms or len(self._given_timestamps):
             stamps = self.timestamps_of(idx)
         else:  # send times are never negative: converting to integers is the floor
             stamps = buf.time_ms[idx].astype(np.int64)
-        return {"timestamp_ms": stamps, "key_hash": self._key_hash_table()[buf.key_id[idx]],
-                "value_size": buf.value_bytes[idx], "record_id": (self.producer_id << 40) | idx}
+        key_hash = self._key_hash_table()[buf.key_id[idx]]
+        value_size = buf.value_bytes[idx]
+        record_id = (self.producer_id << 40) | idx
+        columns = []
+        lo = 0
+        for batch_indices in indices:
+            hi = lo + len(batch_indices)
+            columns.append({"timestamp_ms": stamps[lo:hi], "key_hash": key_hash[lo:hi],
+                            "value_size": value_size[lo:hi], "record_id": record_id[lo:hi]})
+            lo = hi
+        return columns
 
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this

@@ -315,12 +315,12 @@ class Sender:
         channel = request.channel
         if channel is None or channel.closed or not producer.cluster.brokers[node].alive:
             return  # lost with its connection: the request times out
-        batch_columns = producer.batch_columns
         ratio = producer.compression_ratio
-        batches = [(topic.name, batch.partition, batch_columns(batch),
-                    int(batch.size_bytes * ratio), base_sequence, epoch)
-                   for (topic, batch), (epoch, base_sequence) in zip(
-                       request.batches, request.sequences, strict=True)]
+        columns = producer.request_columns([batch for _, batch in request.batches])
+        batches = [(topic.name, batch.partition, batch_columns, int(batch.size_bytes * ratio),
+                    base_sequence, epoch)
+                   for (topic, batch), batch_columns, (epoch, base_sequence) in zip(
+                       request.batches, columns, request.sequences, strict=True)]
         producer.kernel.replicas.append_records(
             node, batches, producer.wire_producer_id, self.acks, self.request_timeout_config,
             partial(self._decided, request), transactional=producer.txn is not None)
