@@ -65,7 +65,7 @@ from sim import config
 from sim import trace as events
 from sim.broker import remote_log_manager
 from sim.broker.cluster import FollowerState, Network, Partition
-from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
+from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog, RecordSource
 from sim.broker.log_cleaner import LogCleaner
 from sim.broker.purgatory import ExpirationTimer, TimerQueue
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
@@ -101,9 +101,10 @@ PRODUCE_ERROR = events.register(events.EventKind(
     "produce.error", ("topic", "partition", "node", "error", "records"),
     "a broker rejected or could not complete a batch"))
 
-ProduceBatch = tuple[str, int, dict[str, Any], int, int, int]
-"""One partition's batch in a produce request: topic, partition, record columns
-(``sim.broker.log.RECORD_COLUMNS``), bytes, base sequence and producer epoch."""
+ProduceBatch = tuple[str, int, Any, int, int, int]
+"""One partition's batch in a produce request: topic, partition, its records (indices into the
+request's ``RecordSource``, or without one the record columns of
+``sim.broker.log.RECORD_COLUMNS``), bytes, base sequence and producer epoch."""
 
 
 @dataclass
@@ -228,29 +229,32 @@ class ReplicaManager:
     def append_records(self, node: int, batches: list[ProduceBatch], producer_id: int,
                        acks: str, timeout_ms: float,
                        respond: Callable[[int, AppendResult], None],
-                       transactional: bool = False) -> None:
+                       transactional: bool = False, source: RecordSource | None = None) -> None:
         """Broker ``node`` handles a produce request: one batch per partition, each appended to
         the leader's log in turn (``ReplicaManager.appendRecords``, which takes the whole
         request, then ``Partition.appendRecordsToLeader`` for each partition).
 
         ``respond(i, result)`` answers batch ``i``: at once, or from the produce purgatory when
-        acks=all waits for the followers. A broker appends only to partitions it believes it
-        leads. Usually that is the real leader; a *zombie* leader cut off from the controller
-        still appends to its own log, which the real leader never sees — acks=1 writes it
-        acknowledges are lost later.
+        acks=all waits for the followers. A producer's request gives its records as indices
+        into its buffer (``source``), which the log keeps rather than copying the records.
+
+        A broker appends only to partitions it believes it leads. Usually that is the real
+        leader; a *zombie* leader cut off from the controller still appends to its own log,
+        which the real leader never sees — acks=1 writes it acknowledges are lost later.
         """
         topics = self.cluster.topics
         broker = self.cluster.brokers[node]
         now = self.runtime.now_ms  # the simulated clock stands still during the request
         all_acks = acks in ("all", "-1")
         trace = self.runtime.trace
-        source = f"broker-{node}"
-        for i, (topic, partition, columns, size_bytes, base_sequence,
+        component = f"broker-{node}"
+        for i, (topic, partition, batch_records, size_bytes, base_sequence,
                 producer_epoch) in enumerate(batches):
             topic_state = topics.get(topic)
             part = (topic_state.partitions[partition] if topic_state is not None
                     else self.cluster.partition(topic, partition))  # raises UnknownTopicError
-            records = len(columns["record_id"])
+            records = len(batch_records) if source is not None else len(
+                batch_records["record_id"])
             epoch = broker.leads.get((topic, partition))
             if not broker.alive or epoch is None:
                 self._error(part, node, NOT_LEADER_OR_FOLLOWER, records, partial(respond, i))
@@ -266,7 +270,8 @@ class ReplicaManager:
                 self._error(part, node, NOT_ENOUGH_REPLICAS, records, partial(respond, i))
                 continue
             if "compact" in config.cleanup_policies(part.config) and self._keyless_in_compacted(
-                    part, columns["record_id"]):
+                    part, (batch_records if source is None
+                           else source.record_columns(batch_records))["record_id"]):
                 self._error(part, node, INVALID_RECORD, records, partial(respond, i))
                 continue
             log = part.logs[node]
@@ -294,15 +299,26 @@ class ReplicaManager:
             if duplicate is not None:  # a retry of a batch the log already has: its offsets
                 base, end = duplicate.first_offset, duplicate.last_offset + 1
             else:
-                if part.config.get("message.timestamp.type") == "LogAppendTime":
-                    columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
                 segments = len(log.segments)
-                base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
-                                        producer_epoch, is_transactional=transactional)
+                if part.config.get("message.timestamp.type") == "LogAppendTime":
+                    columns = (batch_records if source is None
+                               else source.record_columns(batch_records))
+                    columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
+                    base = log.append_batch(columns, size_bytes, producer_id, epoch,
+                                            base_sequence, producer_epoch,
+                                            is_transactional=transactional)
+                elif source is not None:
+                    base = log.append_from(source, batch_records, size_bytes, producer_id, epoch,
+                                           base_sequence, producer_epoch,
+                                           is_transactional=transactional)
+                else:
+                    base = log.append_batch(batch_records, size_bytes, producer_id, epoch,
+                                            base_sequence, producer_epoch,
+                                            is_transactional=transactional)
                 if len(log.segments) != segments:  # the append rolled a segment
                     self._emit_rolls(part, node, log, segments)
                 end = base + records
-                trace.emit(events.LOG_APPEND, now, source, node, topic, partition, base,
+                trace.emit(events.LOG_APPEND, now, component, node, topic, partition, base,
                            records, size_bytes, producer_id)
             if zombie:  # nobody fetches from it: acks=all times out, or ends with its claim
                 if all_acks:

@@ -309,21 +309,22 @@ class Sender:
 
     def _handle(self, request: InFlightRequest, _timer: Any = None) -> None:
         """At the broker: hand the request's batches to the leader at once
-        (``ReplicaManager.appendRecords``); answer when all are decided."""
+        (``ReplicaManager.appendRecords``), as indices into this producer's buffer; answer
+        when all are decided."""
         producer = self.producer
         node = request.node
         channel = request.channel
         if channel is None or channel.closed or not producer.cluster.brokers[node].alive:
             return  # lost with its connection: the request times out
         ratio = producer.compression_ratio
-        columns = producer.request_columns([batch for _, batch in request.batches])
-        batches = [(topic.name, batch.partition, batch_columns, int(batch.size_bytes * ratio),
+        batches = [(topic.name, batch.partition, batch.indices(), int(batch.size_bytes * ratio),
                     base_sequence, epoch)
-                   for (topic, batch), batch_columns, (epoch, base_sequence) in zip(
-                       request.batches, columns, request.sequences, strict=True)]
+                   for (topic, batch), (epoch, base_sequence) in zip(
+                       request.batches, request.sequences, strict=True)]
         producer.kernel.replicas.append_records(
             node, batches, producer.wire_producer_id, self.acks, self.request_timeout_config,
-            partial(self._decided, request), transactional=producer.txn is not None)
+            partial(self._decided, request), transactional=producer.txn is not None,
+            source=producer)
 
     def _decided(self, request: InFlightRequest, i: int, result: AppendResult) -> None:
         """The leader decided batch ``i`` of ``request``: answer once every batch is decided."""
