@@ -305,6 +305,8 @@ class PartitionLog:
         # batches appended by reference, not yet in the blocks, in offset order: (base offset,
         # source, record indices, largest timestamp)
         self._pending: list[tuple[int, RecordSource, np.ndarray, int]] = []
+        self._copied_from: PartitionLog | None = None  # the leader whose pending batches this
+        # follower took last: its blocks, once written, keep the leader's full ones' arrays
         self._block_base = 0  # the offset stored first in block 0
         self._batches: list[Batch] = []
         self.segment_bytes = segment_bytes
@@ -402,6 +404,8 @@ class PartitionLog:
                                    count, at)
                 at += count
                 run, count = [], 0
+        if self._copied_from is not None:  # as copy_batches_from does for the blocks it fills
+            self._share_full_blocks(self._copied_from, pending[0][0], at)
 
     def _add_batch(self, batch: Batch, max_timestamp: int, control_type: int) -> int:
         """Enter ``batch``, whose records were just written past the log end (where it
@@ -806,6 +810,7 @@ class PartitionLog:
                 entry[0] != batch.base_offset
                 for entry, batch in zip(entries, batches, strict=True)):
             return False
+        self._copied_from = leader
         for entry, batch in zip(entries, batches, strict=True):
             self._pending.append(entry)
             self._add_batch(batch, entry[3], -1)  # as the leader stored it
