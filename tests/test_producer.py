@@ -570,9 +570,10 @@ def test_create_time_is_the_given_timestamp_else_the_send_time_on_the_producers_
 
 
 def test_each_batch_of_a_request_is_stored_with_its_own_records():
-    """A request carries one batch per partition; its columns are gathered for the whole
-    request at once (``Producer.request_columns``) and cut per batch: each partition's log
-    holds exactly its own records' CreateTime, key hash, value size and record id."""
+    """A request carries one batch per partition, as indices into the producer's buffer;
+    each leader writes them when its log is read (``Producer.record_columns``): each
+    partition's log holds exactly its own records' CreateTime, key hash, value size and record
+    id."""
     kernel = Kernel(seed=3, brokers=1)
     kernel.cluster.create_topic("t", partitions=3)
     producer = Producer(kernel, {"lab.clock.skew.ms": 2, "linger.ms": 5})

@@ -9,7 +9,9 @@ type that holds them (timestamps and record ids span a small range within a bloc
 14 bytes per record instead of 24; reading widens them back. A sealed block never changes, so a
 follower whose block holds the same records as the leader's keeps the leader's arrays rather
 than a second copy (each replica's log still counts them as its own bytes, as each Kafka replica
-has its own segment files).
+has its own segment files). A produced batch is kept as indices into the producer's buffer (a
+``RecordSource``) until something reads the log's records: only then are its columns written
+into the blocks (``append_from``); a follower fetching such batches takes them the same way.
 
 Vocabulary:
 
