@@ -527,12 +527,64 @@ def test_a_follower_fetching_as_it_goes_ends_like_its_leader(kinds: list[str],
 # --- Followers' full blocks kept once in memory --------------------------------------------------
 
 
-def _leader_and_follower(records: int, batch: int = 5) -> tuple[PartitionLog, PartitionLog]:
+class _Buffer:
+    """A ``RecordSource`` (a producer's buffer): record ``i`` has the columns ``columns`` gives
+    position ``i``."""
+
+    def __init__(self, records: int) -> None:
+        self.cols = columns(records)
+
+    def record_columns(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: column[idx] for name, column in self.cols.items()}
+
+    def max_timestamp(self, idx: np.ndarray) -> int:
+        return int(self.cols["timestamp_ms"][idx].max())
+
+
+def test_batches_appended_by_reference_read_as_if_copied() -> None:
+    """A leader keeps a produced batch as indices into the producer's buffer (``append_from``)
+    and writes its records into the blocks when something reads them: a log so appended, read,
+    appended to with copied batches (a marker) and truncated between, holds exactly what the
+    same batches copied one by one give, across block boundaries."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        buffer = _Buffer(200)
+        lazy, copied = PartitionLog(segment_bytes=300), PartitionLog(segment_bytes=300)
+        at = 0
+        for i, n in enumerate([3, 1, 9, 8, 2, 17, 1, 5, 30, 4]):
+            idx = np.arange(at, at + n, dtype=np.int32)
+            at += n
+            lazy.append_from(buffer, idx, 40 * n, 7, 1, i)
+            copied.append_batch(buffer.record_columns(idx), 40 * n, 7, 1, i)
+            if i % 3 == 1:  # a read writes what is pending
+                np.testing.assert_array_equal(lazy.column("record_id"),
+                                              copied.column("record_id"))
+            if i == 5:  # a copied batch after pending ones
+                for plog in (lazy, copied):
+                    plog.append_batch(columns(2, 500), 80)
+            if i == 7:
+                for plog in (lazy, copied):
+                    plog.truncate_to(plog.log_end_offset - 3)
+        pd.testing.assert_frame_equal(lazy.records(), copied.records())
+        pd.testing.assert_frame_equal(lazy.batches(), copied.batches())
+        pd.testing.assert_frame_equal(lazy.segments_frame(), copied.segments_frame())
+        assert repr(lazy.producer_state) == repr(copied.producer_state)
+        assert lazy.nbytes() == copied.nbytes()
+
+
+def _leader_and_follower(records: int, batch: int = 5, by_reference: bool = False
+                         ) -> tuple[PartitionLog, PartitionLog]:
     """A leader with ``records`` records in ``batch``-record batches and a follower that copied
-    them all, a few batches per fetch (as a follower does), with small segments."""
+    them all, a few batches per fetch (as a follower does), with small segments.
+    ``by_reference``: the leader appended the batches as indices into a producer's buffer
+    (``append_from``), which the follower takes as they are."""
     leader, follower = PartitionLog(segment_bytes=500), PartitionLog(segment_bytes=500)
+    buffer = _Buffer(records)
     for _ in range(records // batch):
-        append(leader, batch, leader_epoch=1)
+        if by_reference:
+            start = leader.log_end_offset
+            leader.append_from(buffer, np.arange(start, start + batch), 100, leader_epoch=1)
+        else:
+            append(leader, batch, leader_epoch=1)
     batches = leader.batches_from(0)
     for at in range(0, len(batches), 3):
         follower.copy_batches_from(leader, batches[at : at + 3])
@@ -581,6 +633,19 @@ def test_a_follower_keeping_up_one_record_at_a_time_copies_every_value() -> None
         assert follower._blocks[0].cols["record_id"] is leader._blocks[0].cols["record_id"]
 
 
+def test_a_follower_taking_batches_by_reference_stores_full_blocks_once() -> None:
+    """A follower that took the leader's batches as the leader holds them (indices into a
+    producer's buffer) ends with the leader's records, batches and segments, and its full
+    blocks, once written, keep the leader's arrays."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        leader, follower = _leader_and_follower(60, by_reference=True)
+        assert follower._pending  # nothing was read or copied yet
+        pd.testing.assert_frame_equal(follower.records(), leader.records())
+        pd.testing.assert_frame_equal(follower.batches(), leader.batches())
+        pd.testing.assert_frame_equal(follower.segments_frame(), leader.segments_frame())
+        assert follower._blocks[2].cols["record_id"] is leader._blocks[2].cols["record_id"]
+
+
 def test_a_follower_that_diverged_keeps_its_own_blocks() -> None:
     """Full blocks with different records than the leader's at the same offsets (a follower
     that wrote under an older leader) stay the follower's own."""
@@ -600,16 +665,17 @@ LEADER_CHANGES = st.sampled_from(["truncate", "clean", "retention", "restart", "
 
 
 @given(st.lists(st.tuples(LEADER_CHANGES, st.integers(0, 10**6)), min_size=1, max_size=4),
-       st.booleans())
+       st.booleans(), st.booleans())
 def test_a_followers_records_survive_anything_done_to_the_leaders_log(
-        changes: list[tuple[str, int]], follower_first: bool) -> None:
+        changes: list[tuple[str, int]], follower_first: bool, by_reference: bool) -> None:
     """With tiny blocks (most of them full and shared with the follower), whatever later
     happens to the leader's log — truncation into a full block and new, different records
     written there, cleaning, retention, a restart at another offset, a lost disk (a new
     empty log) — leaves the follower's records exactly as copied; and the follower's own
-    truncation and appends leave the leader's alone."""
+    truncation and appends leave the leader's alone. Also when the leader held its batches by
+    reference and the follower took them so (``by_reference``)."""
     with mock.patch.object(log, "BLOCK_RECORDS", 8):
-        leader, follower = _leader_and_follower(60)
+        leader, follower = _leader_and_follower(60, by_reference=by_reference)
         copied = follower.records()
         if follower_first:  # the follower diverges first: the leader must not see it
             kept = leader.records()

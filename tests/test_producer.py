@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sim import trace as events
 from sim.errors import ConfigError, PartitionerError, UnknownTopicError
 from sim.kernel import Kernel
-from sim.murmur2 import partition_for_key
+from sim.murmur2 import murmur2_array, partition_for_key
 from sim.producer import Producer
 from sim.producer.accumulator import (
     RECORD_BATCH_OVERHEAD,
@@ -567,6 +567,32 @@ def test_create_time_is_the_given_timestamp_else_the_send_time_on_the_producers_
     producer.flush()
     stored = kernel.cluster.partition("t", 0).log.column("timestamp_ms")
     assert stored.tolist() == [7, 12, 0]  # floor(10.25 + 2)
+
+
+def test_each_batch_of_a_request_is_stored_with_its_own_records():
+    """A request carries one batch per partition, as indices into the producer's buffer;
+    each leader writes them when its log is read (``Producer.record_columns``): each
+    partition's log holds exactly its own records' CreateTime, key hash, value size and record
+    id."""
+    kernel = Kernel(seed=3, brokers=1)
+    kernel.cluster.create_topic("t", partitions=3)
+    producer = Producer(kernel, {"lab.clock.skew.ms": 2, "linger.ms": 5})
+    kernel.run(until_ms=10.25)
+    keys = [f"key-{i}" for i in range(12)]
+    for i, key in enumerate(keys):
+        producer.send("t", key=key, value="v" * (i + 1), partition=i % 3,
+                      timestamp=100 + i if i % 4 == 0 else None)
+    producer.flush()
+    assert kernel.trace.frame(events.REQUEST_SENT)["batches"].tolist() == [3]
+    hashes = murmur2_array([key.encode() for key in keys])
+    for p in range(3):
+        mine = np.arange(p, 12, 3)  # this partition's records, in send order
+        log = kernel.cluster.partition("t", p).log
+        assert log.column("timestamp_ms").tolist() == [100 + i if i % 4 == 0 else 12
+                                                       for i in mine]  # floor(10.25 + 2)
+        assert log.column("key_hash").tolist() == hashes[mine].tolist()
+        assert log.column("value_size").tolist() == producer.buffer.value_bytes[mine].tolist()
+        assert log.column("record_id").tolist() == producer.record_ids(mine).tolist()
 
 
 @settings(max_examples=200, deadline=None)

@@ -9,7 +9,9 @@ type that holds them (timestamps and record ids span a small range within a bloc
 14 bytes per record instead of 24; reading widens them back. A sealed block never changes, so a
 follower whose block holds the same records as the leader's keeps the leader's arrays rather
 than a second copy (each replica's log still counts them as its own bytes, as each Kafka replica
-has its own segment files).
+has its own segment files). A produced batch is kept as indices into the producer's buffer (a
+``RecordSource``) until something reads the log's records: only then are its columns written
+into the blocks (``append_from``); a follower fetching such batches takes them the same way.
 
 Vocabulary:
 
@@ -38,7 +40,7 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -183,9 +185,10 @@ _MAXIMUM = np.maximum.reduce
 """``ndarray.max`` without its Python wrapper (one C call: it runs for every batch)."""
 
 
-def _max_timestamp(timestamps: np.ndarray) -> int:
-    """The largest of a batch's timestamps (-1 for none). A typical batch holds a few records,
-    for which Python's ``max`` over a list is several times cheaper than a NumPy reduction."""
+def largest_timestamp(timestamps: np.ndarray) -> int:
+    """The largest of a batch's timestamps (-1 for none), in whole milliseconds (the floor, of
+    send times that are not). A typical batch holds a few records, for which Python's ``max``
+    over a list is several times cheaper than a NumPy reduction."""
     n = len(timestamps)
     if n == 1:  # the commonest batch: its only timestamp
         return int(timestamps.item())
@@ -210,6 +213,20 @@ class Batch(NamedTuple):
     @property
     def last_offset(self) -> int:
         return self.base_offset + self.records - 1
+
+
+class RecordSource(Protocol):
+    """Where a produced batch's records are: a producer's buffer. A leader's log keeps the
+    batch as indices into it and writes the records' columns into its blocks only when
+    something reads them (``PartitionLog.append_from``)."""
+
+    def record_columns(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The ``RECORD_COLUMNS`` of records ``idx``, as the log stores them."""
+        ...
+
+    def max_timestamp(self, idx: np.ndarray) -> int:
+        """The largest CreateTime of records ``idx``."""
+        ...
 
 
 DEFAULT_SEGMENT_BYTES = 1 << 30  # segment.bytes, 1 GiB
@@ -286,7 +303,12 @@ class PartitionLog:
 
     def __init__(self, segment_bytes: int = DEFAULT_SEGMENT_BYTES,
                  segment_ms: int = DEFAULT_SEGMENT_MS) -> None:
-        self._blocks: list[_Block] = []
+        self._stored: list[_Block] = []  # read through ``_blocks``
+        # batches appended by reference, not yet in the blocks, in offset order: (base offset,
+        # source, record indices, largest timestamp)
+        self._pending: list[tuple[int, RecordSource, np.ndarray, int]] = []
+        self._copied_from: PartitionLog | None = None  # the leader whose pending batches this
+        # follower took last: its blocks, once written, keep the leader's full ones' arrays
         self._block_base = 0  # the offset stored first in block 0
         self._batches: list[Batch] = []
         self.segment_bytes = segment_bytes
@@ -314,6 +336,13 @@ class PartitionLog:
                 f"leo={self.log_end_offset}, hw={self.high_watermark})")
 
     @property
+    def _blocks(self) -> list[_Block]:
+        """The storage blocks, with every record appended so far written in them."""
+        if self._pending:
+            self._write_pending()
+        return self._stored
+
+    @property
     def latest_epoch(self) -> int:
         return self.epochs[-1][0] if self.epochs else -1
 
@@ -335,13 +364,50 @@ class PartitionLog:
         """
         timestamps = columns["timestamp_ms"]
         n = len(timestamps)
-        self._write_blocks(columns, n)
+        self._write_blocks(columns, n, self.log_end_offset)
         # Batch(...) without the Python-level __new__ a NamedTuple calls: half the cost
         batch = tuple.__new__(Batch, (self.log_end_offset, n, size_bytes, producer_id,
                                       leader_epoch, base_sequence, producer_epoch,
                                       is_transactional, is_control))
-        return self._add_batch(batch, _max_timestamp(timestamps),
+        return self._add_batch(batch, largest_timestamp(timestamps),
                                int(columns["key_hash"][0]) if is_control else -1)
+
+    def append_from(self, source: RecordSource, idx: np.ndarray, size_bytes: int,
+                    producer_id: int = -1, leader_epoch: int = 0, base_sequence: int = -1,
+                    producer_epoch: int = 0, is_transactional: bool = False) -> int:
+        """Append one produced batch, records ``idx`` of ``source``; return its offset.
+
+        The batch is entered at once (offsets, segments, producer state); its records' columns
+        are written into the blocks when something first reads the blocks, for all the batches
+        appended so far at once (``_write_pending``). A leader that nobody reads from (no
+        follower, no consumer yet) so never copies its records batch by batch.
+        """
+        base = self.log_end_offset
+        max_timestamp = source.max_timestamp(idx)
+        self._pending.append((base, source, idx, max_timestamp))
+        batch = tuple.__new__(Batch, (base, len(idx), size_bytes, producer_id, leader_epoch,
+                                      base_sequence, producer_epoch, is_transactional, False))
+        return self._add_batch(batch, max_timestamp, -1)
+
+    def _write_pending(self) -> None:
+        """Write the records of the batches ``append_from`` appended into the blocks, in
+        offset order: one read of the source per run of its batches, at most about a block's
+        records at a time (so that a long run needs little memory besides its blocks)."""
+        pending, self._pending = self._pending, []
+        at = pending[0][0]
+        run: list[np.ndarray] = []
+        count = 0
+        for i, (_, source, idx, _) in enumerate(pending):
+            run.append(idx)
+            count += len(idx)
+            if (i + 1 == len(pending) or pending[i + 1][1] is not source
+                    or count >= BLOCK_RECORDS):
+                self._write_blocks(source.record_columns(np.concatenate(run, dtype=np.int64)),
+                                   count, at)
+                at += count
+                run, count = [], 0
+        if self._copied_from is not None:  # as copy_batches_from does for the blocks it fills
+            self._share_full_blocks(self._copied_from, pending[0][0], at)
 
     def _add_batch(self, batch: Batch, max_timestamp: int, control_type: int) -> int:
         """Enter ``batch``, whose records were just written past the log end (where it
@@ -382,13 +448,14 @@ class PartitionLog:
         self.size_bytes += size_bytes
         return base
 
-    def _write_blocks(self, columns: Mapping[str, np.ndarray], n: int) -> None:
-        """Copy ``n`` new records into the storage blocks at the log end, adding blocks as they
-        fill up and sealing each one that is full."""
-        block_index, fill = divmod(self.log_end_offset - self._block_base, BLOCK_RECORDS)
-        if block_index < len(self._blocks) and fill + n < BLOCK_RECORDS:
+    def _write_blocks(self, columns: Mapping[str, np.ndarray], n: int, start: int) -> None:
+        """Copy ``n`` records into the storage blocks at offset ``start`` (where the written
+        records end), adding blocks as they fill up and sealing each one that is full."""
+        blocks = self._blocks  # (batches appended by reference before these are written first)
+        block_index, fill = divmod(start - self._block_base, BLOCK_RECORDS)
+        if block_index < len(blocks) and fill + n < BLOCK_RECORDS:
             # the usual case: all in the open last block
-            cols = self._blocks[block_index].cols
+            cols = blocks[block_index].cols
             if n == 1:  # setting one Python int costs a third of what a one-element slice does
                 for name, column in cols.items():
                     column[fill] = columns[name].item()
@@ -398,12 +465,11 @@ class PartitionLog:
             return
         done = 0
         while done < n:
-            position = self.log_end_offset - self._block_base + done
-            block_index, fill = divmod(position, BLOCK_RECORDS)
-            if block_index == len(self._blocks):
-                self._blocks.append(_Block())
+            block_index, fill = divmod(start - self._block_base + done, BLOCK_RECORDS)
+            if block_index == len(blocks):
+                blocks.append(_Block())
             take = min(n - done, BLOCK_RECORDS - fill)
-            block = self._blocks[block_index]
+            block = blocks[block_index]
             for name in RECORD_COLUMNS:
                 block.cols[name][fill : fill + take] = columns[name][done : done + take]
             done += take
@@ -700,8 +766,11 @@ class PartitionLog:
             for batch in batches:
                 self._copy_batch_from(leader, batch)
             return
+        if self._copy_pending_from(leader, batches):
+            return  # the usual fetch of a follower keeping up: batches the leader has not
+            # written either
         if len(batches) == 1 and self._copy_record_from(leader, batches[0]):
-            return  # the usual fetch of a follower keeping up: one batch of one record
+            return  # a follower keeping up with batches of one record
         start = at = self.log_end_offset
         for batch in batches:
             if not batch.records:  # an empty batch: one at a time too
@@ -713,12 +782,12 @@ class PartitionLog:
                                  f"log's end {at}")
             at += batch.records
         columns = leader._read_columns(start, at)
-        self._write_blocks(columns, at - start)
+        self._write_blocks(columns, at - start, start)
         if (at - self._block_base) // BLOCK_RECORDS > (start - self._block_base) // BLOCK_RECORDS:
             self._share_full_blocks(leader, start, at)  # the copy filled a block
         if len(batches) == 1:  # the usual fetch of a busy partition: one batch
             batch = batches[0]
-            self._add_batch(batch, _max_timestamp(columns["timestamp_ms"]),
+            self._add_batch(batch, largest_timestamp(columns["timestamp_ms"]),
                             int(columns["key_hash"][0]) if batch.is_control else -1)
             return
         starts = [b.base_offset - start for b in batches]
@@ -728,6 +797,26 @@ class PartitionLog:
             # a fetched batch is stored as the leader stored it (a Batch never changes)
             self._add_batch(batch, max_timestamp, int(key_hash[first]) if batch.is_control
                             else -1)
+
+    def _copy_pending_from(self, leader: PartitionLog, batches: list[Batch]) -> bool:
+        """Append fetched batches that ``leader`` holds by reference (``append_from``, not
+        written to its blocks yet) by reference too: nothing is read or copied. False
+        (nothing appended) unless every batch is one of those and starts this log's end."""
+        pending = leader._pending
+        first = batches[0].base_offset
+        if not pending or first < pending[0][0] or first != self.log_end_offset:
+            return False
+        i = bisect_left(pending, first, key=_BASE_OFFSET)
+        entries = pending[i : i + len(batches)]
+        if len(entries) != len(batches) or any(
+                entry[0] != batch.base_offset
+                for entry, batch in zip(entries, batches, strict=True)):
+            return False
+        self._copied_from = leader
+        for entry, batch in zip(entries, batches, strict=True):
+            self._pending.append(entry)
+            self._add_batch(batch, entry[3], -1)  # as the leader stored it
+        return True
 
     def _copy_record_from(self, leader: PartitionLog, batch: Batch) -> bool:
         """Copy a fetched batch of one record, value by value, if it is where a follower keeping

@@ -55,6 +55,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,7 +65,7 @@ from sim import config
 from sim import trace as events
 from sim.broker import remote_log_manager
 from sim.broker.cluster import FollowerState, Network, Partition
-from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog
+from sim.broker.log import SEGMENT_ROLL, Batch, PartitionLog, RecordSource
 from sim.broker.log_cleaner import LogCleaner
 from sim.broker.purgatory import ExpirationTimer, TimerQueue
 from sim.broker.retention import LOG_START_OFFSET, LogRetention
@@ -99,6 +100,11 @@ TRUNCATE = events.register(events.EventKind(
 PRODUCE_ERROR = events.register(events.EventKind(
     "produce.error", ("topic", "partition", "node", "error", "records"),
     "a broker rejected or could not complete a batch"))
+
+ProduceBatch = tuple[str, int, Any, int, int, int]
+"""One partition's batch in a produce request: topic, partition, its records (indices into the
+request's ``RecordSource``, or without one the record columns of
+``sim.broker.log.RECORD_COLUMNS``), bytes, base sequence and producer epoch."""
 
 
 @dataclass
@@ -214,87 +220,131 @@ class ReplicaManager:
                size_bytes: int, producer_id: int, base_sequence: int, acks: str,
                timeout_ms: float, respond: Callable[[AppendResult], None],
                producer_epoch: int = 0, transactional: bool = False) -> None:
-        """Broker ``node`` handles one batch of a produce request (``appendRecordsToLeader``).
+        """Broker ``node`` handles a request of one batch (a coordinator's own write):
+        ``append_records`` with that batch alone."""
+        self.append_records(node, [(topic, partition, columns, size_bytes, base_sequence,
+                                    producer_epoch)], producer_id, acks, timeout_ms,
+                            lambda _i, result: respond(result), transactional)
+
+    def append_records(self, node: int, batches: list[ProduceBatch], producer_id: int,
+                       acks: str, timeout_ms: float,
+                       respond: Callable[[int, AppendResult], None],
+                       transactional: bool = False, source: RecordSource | None = None) -> None:
+        """Broker ``node`` handles a produce request: one batch per partition, each appended to
+        the leader's log in turn (``ReplicaManager.appendRecords``, which takes the whole
+        request, then ``Partition.appendRecordsToLeader`` for each partition).
+
+        ``respond(i, result)`` answers batch ``i``: at once, or from the produce purgatory when
+        acks=all waits for the followers. A producer's request gives its records as indices
+        into its buffer (``source``), which the log keeps rather than copying the records.
 
         A broker appends only to partitions it believes it leads. Usually that is the real
         leader; a *zombie* leader cut off from the controller still appends to its own log,
         which the real leader never sees — acks=1 writes it acknowledges are lost later.
         """
-        topic_state = self.cluster.topics.get(topic)
-        part = (topic_state.partitions[partition] if topic_state is not None
-                else self.cluster.partition(topic, partition))  # raises UnknownTopicError
+        topics = self.cluster.topics
         broker = self.cluster.brokers[node]
-        now = self.runtime.now_ms
-        records = len(columns["record_id"])
-        epoch = broker.leads.get((topic, partition))
-        if not broker.alive or epoch is None:
-            self._error(part, node, NOT_LEADER_OR_FOLLOWER, records, respond)
-            return
-        zombie = part.leader != node or epoch != part.leader_epoch
+        now = self.runtime.now_ms  # the simulated clock stands still during the request
         all_acks = acks in ("all", "-1")
-        # Partition.appendRecordsToLeader checks min.insync.replicas against the leader's own
-        # ISR. A zombie's is known when the partition went offline as it was fenced (the epoch
-        # after its own): the controller kept that ISR. Appending there anyway would write records
-        # the zombie keeps if it is elected again, with their requests unanswered (duplicates).
-        isr_known = not zombie or (part.leader < 0 and epoch == part.leader_epoch - 1)
-        if all_acks and isr_known and len(part.isr) < part.min_insync_replicas:
-            self._error(part, node, NOT_ENOUGH_REPLICAS, records, respond)
-            return
-        if "compact" in config.cleanup_policies(part.config) and self._keyless_in_compacted(
-                part, columns["record_id"]):
-            self._error(part, node, INVALID_RECORD, records, respond)
-            return
-        log = part.logs[node]
-        if transactional and producer_id not in log.transactions.ongoing:
-            # KIP-890: a first transactional batch here must belong to an open transaction
-            from sim.broker.transaction_coordinator import verify_transactional_append
+        trace = self.runtime.trace
+        component = f"broker-{node}"
+        for i, (topic, partition, batch_records, size_bytes, base_sequence,
+                producer_epoch) in enumerate(batches):
+            topic_state = topics.get(topic)
+            part = (topic_state.partitions[partition] if topic_state is not None
+                    else self.cluster.partition(topic, partition))  # raises UnknownTopicError
+            records = len(batch_records) if source is not None else len(
+                batch_records["record_id"])
+            epoch = broker.leads.get((topic, partition))
+            if not broker.alive or epoch is None:
+                self._error(part, node, NOT_LEADER_OR_FOLLOWER, records, partial(respond, i))
+                continue
+            zombie = part.leader != node or epoch != part.leader_epoch
+            # Partition.appendRecordsToLeader checks min.insync.replicas against the leader's
+            # own ISR. A zombie's is known when the partition went offline as it was fenced (the
+            # epoch after its own): the controller kept that ISR. Appending there anyway would
+            # write records the zombie keeps if it is elected again, with their requests
+            # unanswered (duplicates).
+            isr_known = not zombie or (part.leader < 0 and epoch == part.leader_epoch - 1)
+            if all_acks and isr_known and len(part.isr) < part.min_insync_replicas:
+                self._error(part, node, NOT_ENOUGH_REPLICAS, records, partial(respond, i))
+                continue
+            if "compact" in config.cleanup_policies(part.config) and self._keyless_in_compacted(
+                    part, (batch_records if source is None
+                           else source.record_columns(batch_records))["record_id"]):
+                self._error(part, node, INVALID_RECORD, records, partial(respond, i))
+                continue
+            log = part.logs[node]
+            if transactional and producer_id not in log.transactions.ongoing:
+                # KIP-890: a first transactional batch here must belong to an open transaction
+                from sim.broker.transaction_coordinator import verify_transactional_append
 
-            error = verify_transactional_append(self.cluster, producer_id, producer_epoch,
-                                                TopicPartition(topic, partition))
-            if error:
-                self._error(part, node, error, records, respond)
-                return
-        duplicate = None
-        if base_sequence >= 0:  # an idempotent producer: ProducerStateManager decides
-            duplicate, error = log.producer_state.analyze_and_validate(
-                producer_id, producer_epoch, base_sequence, records)
-            if error is not None:  # out of order, or an old epoch: append nothing
-                self._error(part, node, error, records, respond)
-                return
-        elif producer_id >= 0:  # a coordinator's transactional offsets: the epoch is checked
-            error = log.producer_state.check_epoch(producer_id, producer_epoch)
-            if error is not None:  # a fenced producer's late TxnOffsetCommit: append nothing
-                self._error(part, node, error, records, respond)
-                return
-        if duplicate is not None:  # a retry of a batch the log already has: its offsets
-            base, end = duplicate.first_offset, duplicate.last_offset + 1
-        else:
-            if part.config.get("message.timestamp.type") == "LogAppendTime":
-                columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
-            segments = len(log.segments)
-            base = log.append_batch(columns, size_bytes, producer_id, epoch, base_sequence,
-                                    producer_epoch, is_transactional=transactional)
-            if len(log.segments) != segments:  # the append rolled a segment
-                self._emit_rolls(part, node, log, segments)
-            end = base + records
-            self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
-                                   partition, base, records, size_bytes, producer_id)
-        if zombie:  # nobody fetches from it: acks=all times out, or ends with its claim
-            if all_acks:
-                wait = _ZombieProduce(respond)
-                waits = self._zombie_waits.setdefault((node, topic, partition), [])
-                waits[:] = [w for w in waits if not w.done]
-                waits.append(wait)
-                timer = self.runtime.env.timeout(timeout_ms)
-                timer.callbacks.append(lambda _e: wait.answer(AppendResult(REQUEST_TIMED_OUT)))
+                error = verify_transactional_append(self.cluster, producer_id, producer_epoch,
+                                                    TopicPartition(topic, partition))
+                if error:
+                    self._error(part, node, error, records, partial(respond, i))
+                    continue
+            duplicate = None
+            if base_sequence >= 0:  # an idempotent producer: ProducerStateManager decides
+                duplicate, error = log.producer_state.analyze_and_validate(
+                    producer_id, producer_epoch, base_sequence, records)
+                if error is not None:  # out of order, or an old epoch: append nothing
+                    self._error(part, node, error, records, partial(respond, i))
+                    continue
+            elif producer_id >= 0:  # a coordinator's transactional offsets: the epoch is checked
+                error = log.producer_state.check_epoch(producer_id, producer_epoch)
+                if error is not None:  # a fenced producer's late TxnOffsetCommit: append nothing
+                    self._error(part, node, error, records, partial(respond, i))
+                    continue
+            if duplicate is not None:  # a retry of a batch the log already has: its offsets
+                base, end = duplicate.first_offset, duplicate.last_offset + 1
             else:
-                respond(AppendResult(NONE, base))
-            return
-        self.maybe_advance_high_watermark(part)
-        self._complete_or_delay(part, node, acks, base, end, records, timeout_ms, respond, now)
-        if len(part.replicas) > 1:
-            self._wake_fetchers(node)
-            self._ensure_fetchers(part)
+                segments = len(log.segments)
+                if part.config.get("message.timestamp.type") == "LogAppendTime":
+                    columns = (batch_records if source is None
+                               else source.record_columns(batch_records))
+                    columns = {**columns, "timestamp_ms": np.full(records, int(now), np.int64)}
+                    base = log.append_batch(columns, size_bytes, producer_id, epoch,
+                                            base_sequence, producer_epoch,
+                                            is_transactional=transactional)
+                elif source is not None:
+                    base = log.append_from(source, batch_records, size_bytes, producer_id, epoch,
+                                           base_sequence, producer_epoch,
+                                           is_transactional=transactional)
+                else:
+                    base = log.append_batch(batch_records, size_bytes, producer_id, epoch,
+                                            base_sequence, producer_epoch,
+                                            is_transactional=transactional)
+                if len(log.segments) != segments:  # the append rolled a segment
+                    self._emit_rolls(part, node, log, segments)
+                end = base + records
+                trace.emit(events.LOG_APPEND, now, component, node, topic, partition, base,
+                           records, size_bytes, producer_id)
+            if zombie:  # nobody fetches from it: acks=all times out, or ends with its claim
+                if all_acks:
+                    self._wait_as_zombie(node, part, timeout_ms, partial(respond, i))
+                else:
+                    respond(i, AppendResult(NONE, base))
+                continue
+            self.maybe_advance_high_watermark(part)
+            if not all_acks or log.high_watermark >= end:
+                respond(i, AppendResult(NONE, base))
+            else:
+                self._delay(part, node, base, end, records, timeout_ms, partial(respond, i), now)
+            if len(part.replicas) > 1:
+                self._wake_fetchers(node)
+                self._ensure_fetchers(part)
+
+    def _wait_as_zombie(self, node: int, part: Partition, timeout_ms: float,
+                        respond: Callable[[AppendResult], None]) -> None:
+        """An acks=all batch a zombie leader appended waits until it times out, or until the
+        zombie learns it was deposed (``answer_deposed``)."""
+        wait = _ZombieProduce(respond)
+        waits = self._zombie_waits.setdefault((node, part.topic, part.partition), [])
+        waits[:] = [w for w in waits if not w.done]
+        waits.append(wait)
+        timer = self.runtime.env.timeout(timeout_ms)
+        timer.callbacks.append(lambda _e: wait.answer(AppendResult(REQUEST_TIMED_OUT)))
 
     def append_marker(self, node: int, topic: str, partition: int, producer_id: int,
                       producer_epoch: int, control_type: int, timeout_ms: float,
@@ -328,20 +378,19 @@ class ReplicaManager:
         self.runtime.trace.emit(events.LOG_APPEND, now, f"broker-{node}", node, topic,
                                 partition, base, 1, CONTROL_BATCH_BYTES, producer_id)
         self.maybe_advance_high_watermark(part)
-        self._complete_or_delay(part, node, "all", base, base + 1, 1, timeout_ms, respond, now)
+        if log.high_watermark >= base + 1:
+            respond(AppendResult(NONE, base))
+        else:
+            self._delay(part, node, base, base + 1, 1, timeout_ms, respond, now)
         if len(part.replicas) > 1:
             self._wake_fetchers(node)
             self._ensure_fetchers(part)
 
-    def _complete_or_delay(self, part: Partition, node: int, acks: str, base: int,
-                           required: int, records: int, timeout_ms: float,
-                           respond: Callable[[AppendResult], None], now: float) -> None:
-        """Answer now (acks 0 or 1, or the high watermark already reached ``required``), else
-        park the request in the produce purgatory (``DelayedProduce``). ``node`` leads; ``now``
-        is the simulated time in ms."""
-        if acks not in ("all", "-1") or part.logs[node].high_watermark >= required:
-            respond(AppendResult(NONE, base))
-            return
+    def _delay(self, part: Partition, node: int, base: int, required: int, records: int,
+               timeout_ms: float, respond: Callable[[AppendResult], None], now: float) -> None:
+        """Park an acks=all batch whose records end at ``required`` in the produce purgatory
+        (``DelayedProduce``) until the high watermark reaches that, or it times out. ``node``
+        leads; ``now`` is the simulated time in ms."""
         delayed = _DelayedProduce(part, required, base, respond, now + timeout_ms, node, records)
         self._delayed.setdefault((part.topic, part.partition), []).append(delayed)
         self._waiting += 1

@@ -25,6 +25,7 @@ import simpy
 
 from sim import config as configs
 from sim import trace as events
+from sim.broker.log import largest_timestamp
 from sim.errors import ConfigError, PartitionerError, ProduceError, SimulationError
 from sim.kernel import kernel_of
 from sim.murmur2 import murmur2_array
@@ -696,21 +697,28 @@ class Producer:
             ids += [p for p in range(state.partitions) if leaders[p] in unavailable]
             state.builtin.update_partition_load_stats([sizes[p] for p in ids], ids, length)
 
-    def batch_columns(self, batch: ProducerBatch) -> dict[str, np.ndarray]:
-        """The stored columns of a batch's records, as the leader will write them.
+    def record_columns(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The stored columns of records ``idx``, as a leader's log writes them (the log asks
+        when it is read, for many batches at once: ``sim.broker.log.RecordSource``).
 
-        Asked for every batch sent: ``timestamps_of`` and ``record_ids`` are written out here
-        for the usual case (no clock skew, no timestamps given to ``send()``).
+        Written out for the usual case (no clock skew, no timestamps given to ``send()``).
         """
         buf = self.buffer
-        # NumPy converts 32-bit indices to its own index type at every gather: once is enough
-        idx = batch.indices().astype(np.int64, copy=False)
+        # NumPy converts smaller indices to its own index type at every gather: once is enough
+        idx = idx.astype(np.int64, copy=False)
         if self.clock_skew_ms or len(self._given_timestamps):
             stamps = self.timestamps_of(idx)
         else:  # send times are never negative: converting to integers is the floor
             stamps = buf.time_ms[idx].astype(np.int64)
         return {"timestamp_ms": stamps, "key_hash": self._key_hash_table()[buf.key_id[idx]],
                 "value_size": buf.value_bytes[idx], "record_id": (self.producer_id << 40) | idx}
+
+    def max_timestamp(self, idx: np.ndarray) -> int:
+        """The largest CreateTime of records ``idx`` (a batch the leader appends)."""
+        if self.clock_skew_ms or len(self._given_timestamps):
+            return largest_timestamp(self.timestamps_of(idx))
+        # send times are never negative: the floor of the largest is the largest floor
+        return largest_timestamp(self.buffer.time_ms[idx])
 
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this

@@ -308,25 +308,23 @@ class Sender:
             channel.close()
 
     def _handle(self, request: InFlightRequest, _timer: Any = None) -> None:
-        """At the broker: hand each batch to the leader; answer when all are decided."""
+        """At the broker: hand the request's batches to the leader at once
+        (``ReplicaManager.appendRecords``), as indices into this producer's buffer; answer
+        when all are decided."""
         producer = self.producer
         node = request.node
         channel = request.channel
         if channel is None or channel.closed or not producer.cluster.brokers[node].alive:
             return  # lost with its connection: the request times out
-        # the same for every batch of the request: read once
-        timeout = self.request_timeout_config
-        acks = self.acks
-        append = producer.kernel.replicas.append
-        batch_columns = producer.batch_columns
         ratio = producer.compression_ratio
-        producer_id = producer.wire_producer_id
-        transactional = producer.txn is not None
-        for i, ((topic, batch), (epoch, base_sequence)) in enumerate(
-                zip(request.batches, request.sequences, strict=True)):
-            append(node, topic.name, batch.partition, batch_columns(batch),
-                   int(batch.size_bytes * ratio), producer_id, base_sequence, acks, timeout,
-                   partial(self._decided, request, i), epoch, transactional=transactional)
+        batches = [(topic.name, batch.partition, batch.indices(), int(batch.size_bytes * ratio),
+                    base_sequence, epoch)
+                   for (topic, batch), (epoch, base_sequence) in zip(
+                       request.batches, request.sequences, strict=True)]
+        producer.kernel.replicas.append_records(
+            node, batches, producer.wire_producer_id, self.acks, self.request_timeout_config,
+            partial(self._decided, request), transactional=producer.txn is not None,
+            source=producer)
 
     def _decided(self, request: InFlightRequest, i: int, result: AppendResult) -> None:
         """The leader decided batch ``i`` of ``request``: answer once every batch is decided."""
