@@ -378,12 +378,12 @@ class StreamThread:
         corrupted: list[TaskId] = []
         for task_id in sorted(self.tasks):
             active = self.tasks[task_id]
-            codes = buffer.error[np.array(active.sent, dtype=np.int64)]
+            failed = np.flatnonzero(buffer.error[np.array(active.sent, dtype=np.int64)])
+            first = active.sent[failed[0]] if len(failed) else None
             active.sent = []
-            failed = [ERRORS[int(code)] for code in codes if code]
-            if not failed:
+            if first is None:
                 continue
-            error = failed[0]
+            error = ERRORS[int(buffer.error[first])]
             if error not in RETRIABLE and error not in (DELIVERY_TIMEOUT, *MIGRATED):
                 raise StreamsError(f"Error encountered sending record to a topic for task "
                                    f"{task_id} due to: {error}. Exception handler choose to "
