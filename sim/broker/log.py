@@ -806,11 +806,15 @@ class PartitionLog:
         first = batches[0].base_offset
         if not pending or first < pending[0][0] or first != self.log_end_offset:
             return False
-        i = bisect_left(pending, first, key=_BASE_OFFSET)
-        entries = pending[i : i + len(batches)]
-        if len(entries) != len(batches) or any(
-                entry[0] != batch.base_offset
-                for entry, batch in zip(entries, batches, strict=True)):
+        n = len(batches)
+        i = len(pending) - n  # usually the leader's newest batches: a follower keeping up
+        if i < 0 or pending[i][0] != first:
+            i = bisect_left(pending, first, key=_BASE_OFFSET)
+        entries = pending[i : i + n]
+        # pending batches are a run of the leader's newest ones, without gaps: the run fetched
+        # is there if its first and last batches are
+        if len(entries) != n or entries[0][0] != first or (
+                entries[-1][0] != batches[-1].base_offset):
             return False
         self._copied_from = leader
         for entry, batch in zip(entries, batches, strict=True):

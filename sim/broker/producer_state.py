@@ -140,6 +140,8 @@ class ProducerStateManager:
             return None, None  # no state for this producer: any sequence is accepted
         if producer_epoch == entry.producer_epoch:
             batches = entry.batches
+            if batches and first_seq == batches[-1].last_seq + 1:  # the next batch in
+                return None, None  # sequence (the usual case): no retained batch repeats it
             last_seq = (first_seq + records - 1) % (MAX_SEQUENCE + 1)  # last_sequence()
             for batch in batches:
                 if batch.first_seq == first_seq and batch.last_seq == last_seq:

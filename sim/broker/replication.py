@@ -483,19 +483,21 @@ class ReplicaManager:
         waiting = self._delayed.get(key)
         if not waiting:
             return
+        for delayed in waiting:
+            if delayed.done or hw >= delayed.required_offset:
+                break
+        else:  # nothing to answer (and none answered before): the list stays as it is
+            return
         still = []
-        gone = False  # whether a request left the list (answered now or before)
         for delayed in waiting:
             if delayed.done:
-                gone = True
-            elif hw >= delayed.required_offset:
-                gone = True
+                continue
+            if hw >= delayed.required_offset:
                 self._answer(delayed, AppendResult(NONE, delayed.base_offset) if enough
                              else AppendResult(NOT_ENOUGH_REPLICAS_AFTER_APPEND))
             else:
                 still.append(delayed)
-        if gone:  # else the list stays as it is
-            self._delayed[key] = still
+        self._delayed[key] = still
 
     # -- the high watermark and the ISR -------------------------------------------------------
 
