@@ -82,6 +82,31 @@ def test_a_parked_follower_fetch_is_answered_at_the_leader():
     assert advances["time_ms"].iloc[-1] == pytest.approx(append_ms + 2 * latency)
 
 
+def test_a_parked_fetch_is_answered_once_the_whole_produce_request_is_appended():
+    """Kafka completes the delayed fetches a produce request unblocks only after appending all
+    of its batches (``ReplicaManager.addCompletePurgatoryAction`` puts the purgatory checks in
+    the action queue that ``KafkaApis`` runs when the request is handled): a parked follower
+    fetch answered by a request to two partitions carries both batches, so both high
+    watermarks pass them at once, two latencies after the append."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", partitions=2, replication_factor=3,
+                                replica_assignment=[[0, 1, 2], [0, 1, 2]])
+    producer = Producer(kernel, {"acks": "all", "linger.ms": 5})
+    producer.send("t", key="a", partition=0).get()
+    producer.send("t", key="a", partition=1).get()
+    kernel.run(kernel.now_ms + 1000)  # both followers caught up, their fetches parked
+    futures = [producer.send("t", key="b", partition=p) for p in (0, 1)]
+    producer.flush()
+    assert kernel.trace.frame(events.REQUEST_SENT)["batches"].iloc[-1] == 2  # one request
+    latency = kernel.cluster.brokers[0].latency_ms
+    append_ms = kernel.trace.frame(events.LOG_APPEND)["time_ms"].iloc[-1]
+    advances = kernel.trace.frame(HW_ADVANCE)
+    last = advances[advances["high_watermark"] == 2]
+    assert sorted(last["partition"]) == [0, 1]
+    assert last["time_ms"].tolist() == pytest.approx([append_ms + 2 * latency] * 2)
+    assert [f.get().offset for f in futures] == [1, 1]
+
+
 def test_a_topic_created_later_is_fetched_by_the_running_fetchers():
     """The followers' fetchers keep their partition list per metadata version: a partition
     created while they run, with the same leader and followers, joins their fetches and is

@@ -235,8 +235,11 @@ class ReplicaManager:
         request, then ``Partition.appendRecordsToLeader`` for each partition).
 
         ``respond(i, result)`` answers batch ``i``: at once, or from the produce purgatory when
-        acks=all waits for the followers. A producer's request gives its records as indices
-        into its buffer (``source``), which the log keeps rather than copying the records.
+        acks=all waits for the followers. The follower fetches parked here are looked at once
+        every batch is appended, as Kafka's ``addCompletePurgatoryAction`` leaves that check to
+        the action queue run when the request is handled: a fetch it answers carries them all.
+        A producer's request gives its records as indices into its buffer (``source``), which
+        the log keeps rather than copying the records.
 
         A broker appends only to partitions it believes it leads. Usually that is the real
         leader; a *zombie* leader cut off from the controller still appends to its own log,
@@ -248,6 +251,7 @@ class ReplicaManager:
         all_acks = acks in ("all", "-1")
         trace = self.runtime.trace
         component = f"broker-{node}"
+        replicated = False  # whether a batch went to a partition with followers
         for i, (topic, partition, batch_records, size_bytes, base_sequence,
                 producer_epoch) in enumerate(batches):
             topic_state = topics.get(topic)
@@ -332,8 +336,10 @@ class ReplicaManager:
             else:
                 self._delay(part, node, base, end, records, timeout_ms, partial(respond, i), now)
             if len(part.replicas) > 1:
-                self._wake_fetchers(node)
+                replicated = True
                 self._ensure_fetchers(part)
+        if replicated:  # the fetches parked here see every batch of the request
+            self._wake_fetchers(node)
 
     def _wait_as_zombie(self, node: int, part: Partition, timeout_ms: float,
                         respond: Callable[[AppendResult], None]) -> None:
