@@ -512,6 +512,20 @@ def test_grading_mode_only_when_set_to_1(monkeypatch):
     assert widgets.grading_mode()
 
 
+def test_table_html_aligns_text_left_and_numbers_right_without_trailing_zeros():
+    """A step table's sentences read from their start (left), its numbers line up on the
+    right; a time of 51,065.2 ms shows as that, not 51065.200, and 7,000 without decimals."""
+    from sim.widgets.panel import table_html
+
+    frame = pd.DataFrame({"time_ms": [51065.2, 7000.0], "step": ["crash", "restore end"],
+                          "offset": pd.array([12, None], dtype="Int64")})
+    html = table_html(frame)
+    aligns = re.findall(r"<t[hd] [^>]*text-align: (\w+)", html)
+    assert aligns == ["right", "left", "right"] * 3
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    assert cells == ["51,065.2", "crash", "12", "7,000", "restore end", ""]
+
+
 def test_table_html_is_compact_escaped_and_breaks_long_headers():
     """The stepper's trace table: no index, 3 decimals, blanks for missing values, 12-pixel text
     9 pixels apart and headers that may break after an underscore, so that thirteen columns fit

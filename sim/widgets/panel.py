@@ -10,8 +10,10 @@ plain functions they call are what tests exercise.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -91,20 +93,31 @@ def header_html(text: str) -> str:
     return f"<div style='font-size:90%;color:#333'>{html.escape(text)}</div>"
 
 
-_CELL_STYLE = "padding: 2px 9px 2px 0; text-align: right; font-size: 12px"
+_CELL_STYLE = "padding: 2px 9px 2px 0; font-size: 12px"
 """Widgets get no table styling. 12 pixels (9 pt) and 9 pixels between columns let the
 stepper's thirteen trace columns fit an 848-pixel output (at 14 pixels apart they were 987)."""
+
+_CELL = re.compile(r"<(t[hd])>")
 
 
 def table_html(frame: pd.DataFrame) -> str:
     """A compact HTML table without the index, missing values blank, its columns kept apart by
     padding and its headers free to break after an underscore (``latency_`` / ``ms``); a table
-    wider than the panel scrolls sideways instead of being cut off."""
-    table = frame.to_html(index=False, border=0, na_rep="", float_format=lambda v: f"{v:.3f}")
+    wider than the panel scrolls sideways instead of being cut off. Numbers are shown to at
+    most three decimals without trailing zeros (51,065.2, not 51065.200) and aligned right;
+    text is aligned left, so that sentences read from their start."""
+    aligns = ["left" if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+              or isinstance(dtype, pd.CategoricalDtype) else "right" for dtype in frame.dtypes]
+    table = frame.to_html(index=False, border=0, na_rep="", float_format=_number)
     head, body = table.split("</thead>", 1)
     table = head.replace("_", "_<wbr>") + "</thead>" + body.replace("&lt;NA&gt;", "")
-    table = (table.replace("<th>", f'<th style="{_CELL_STYLE}">')
-             .replace("<td>", f'<td style="{_CELL_STYLE}">'))
+    cells = itertools.count()
+
+    def styled(match: re.Match[str]) -> str:  # cells come row by row, in column order
+        align = aligns[next(cells) % len(aligns)] if aligns else "right"
+        return f'<{match.group(1)} style="{_CELL_STYLE}; text-align: {align}">'
+
+    table = _CELL.sub(styled, table)
     return f'<div style="overflow-x: auto; max-width: 100%">{table}</div>'  # a wide one scrolls
 
 
