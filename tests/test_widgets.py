@@ -412,6 +412,8 @@ def test_status_numbers_events_as_the_trace_and_bookmarks_do():
     widgets.step_events(state, 3)
     text = stepper_module.status_text(state)
     assert text.startswith(f"event #2 of #{state.total_events - 1:,}")
+    assert f"(run ends at {state.end_ms:,.3f}".rstrip("0").rstrip(".") + " ms)" in text
+    assert not re.search(r"\.\d*0 ms", text)  # no trailing zeros (6,000.000 ms)
 
 
 def test_recent_events_show_time_to_the_microsecond():

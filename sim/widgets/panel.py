@@ -32,6 +32,7 @@ __all__ = [
     "grading_mode",
     "header_html",
     "message_html",
+    "number_text",
     "row_html",
     "table_html",
 ]
@@ -108,7 +109,7 @@ def table_html(frame: pd.DataFrame) -> str:
     text is aligned left, so that sentences read from their start."""
     aligns = ["left" if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
               or isinstance(dtype, pd.CategoricalDtype) else "right" for dtype in frame.dtypes]
-    table = frame.to_html(index=False, border=0, na_rep="", float_format=_number)
+    table = frame.to_html(index=False, border=0, na_rep="", float_format=number_text)
     head, body = table.split("</thead>", 1)
     table = head.replace("_", "_<wbr>") + "</thead>" + body.replace("&lt;NA&gt;", "")
     cells = itertools.count()
@@ -125,10 +126,12 @@ def row_html(row: Mapping[str, Any]) -> str:
     """One run's statistics as a one-row table: numbers as the caller rounded them, shown
     to at most three decimals without trailing zeros (148.8, not 148.800) and never in
     exponent form; a missing number (NaN) as an empty cell."""
-    return table_html(pd.DataFrame([{name: _number(value) for name, value in row.items()}]))
+    return table_html(pd.DataFrame([dict(row)]))
 
 
-def _number(value: Any) -> Any:
+def number_text(value: Any) -> Any:
+    """A float to at most three decimals without trailing zeros, with thousands separators
+    (2,500,000, not 2.5e6; 148.8, not 148.800); NaN as nothing; anything else unchanged."""
     if not isinstance(value, float):
         return value
     if math.isnan(value):

@@ -39,6 +39,7 @@ from sim.widgets.panel import (
     figure_image,
     grading_mode,
     header_html,
+    number_text,
     table_html,
 )
 
@@ -229,8 +230,9 @@ def status_text(state: StepperState) -> str:
     """"event #n of #N · t = … ms", numbered by the trace's ``seq`` as the event tables and
     bookmarks are."""
     last = f"#{state.events - 1:,}" if state.events else "none yet"
-    return (f"event {last} of #{max(state.total_events - 1, 0):,} · t = {state.now_ms:,.3f} ms"
-            f" (run ends at {state.end_ms:,.1f} ms)")
+    return (f"event {last} of #{max(state.total_events - 1, 0):,} · "
+            f"t = {number_text(float(state.now_ms))} ms "
+            f"(run ends at {number_text(float(state.end_ms))} ms)")
 
 
 def cluster_figure(state: StepperState) -> Figure:
