@@ -40,7 +40,7 @@ from sim.streams.changelog import CHANGELOG_SUFFIX
 from sim.streams.drawing import draw_topology, short_name
 from sim.streams.kafka_streams import KafkaStreams, instances
 from sim.streams.topology import Topology
-from sim.widgets.panel import GradingPlaceholder, grading_mode
+from sim.widgets.panel import GradingPlaceholder, grading_mode, number_text
 from sim.widgets.stepper import (
     StepperPanel,
     StepperState,
@@ -273,12 +273,13 @@ def journey_figure(topology: Topology, steps: pd.DataFrame, index: int,
         if gid(row) in patches:
             patches[gid(row)].set_edgecolor(_HERE)
             patches[gid(row)].set_linewidth(3.2)
-        lines = [f"step {index + 1} of {len(steps)} · t = {row.time_ms:,.1f} ms · "
+        lines = [f"step {index + 1} of {len(steps)} · t = {number_text(float(row.time_ms))} ms · "
                  f"instance {_short_client(row.instance)} · {row.thread} · task {row.task}",
                  str(row.what), f"key {_show(row.key)} · value {_show(row.value)}"]
     else:
         lines = [f"{len(steps)} steps; the record has not been read yet"
-                 + (f" (t = {time_ms:,.1f} ms)" if time_ms is not None else ""), "", ""]
+                 + (f" (t = {number_text(float(time_ms))} ms)" if time_ms is not None
+                    else ""), "", ""]
     caption = figure.add_axes((0.0, height / (height + caption_in), 1.0,
                                caption_in / (height + caption_in)))
     caption.axis("off")
@@ -406,7 +407,7 @@ def restore_figure(steps: pd.DataFrame, index: int) -> Figure:
     ax.tick_params(axis="x", labelsize=8)
     if 0 <= index < len(steps):
         row = steps.iloc[index]
-        head = (f"step {index + 1} of {len(steps)} · t = {row.time_ms:,.1f} ms · "
+        head = (f"step {index + 1} of {len(steps)} · t = {number_text(float(row.time_ms))} ms · "
                 + (f"instance {_short_client(row.instance)} · {row.thread} · task {row.task}"
                    if row.task else f"instance {_short_client(row.instance)}"))
         text = str(row.what)
