@@ -56,7 +56,8 @@ def test_tolerance_all_skips_to_the_dlq_with_context_headers(bad_topic):
         "topic": "raw", "partition": "0", "offset": "1", "connector.name": "sink",
         "task.id": "0", "stage": "VALUE_CONVERTER",
         "class.name": "org.apache.kafka.connect.json.JsonConverter",
-        "exception.class.name": "sim.connect.errors.DataError"}
+        # DeadLetterQueueReporter: the exception's class, as Kafka's converter throws it
+        "exception.class.name": "org.apache.kafka.connect.errors.DataException"}
     assert headers["__connect.errors.exception.message"].startswith(
         "Converting byte[] to Kafka Connect data failed")
     assert "Traceback" in headers["__connect.errors.exception.stacktrace"]

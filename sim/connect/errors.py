@@ -2,6 +2,8 @@
 
 All derive from the lab's ``KafkaLabError``. The REST ones carry the HTTP status that Kafka's
 ``ConnectExceptionMapper`` gives them; the body is always ``{"error_code", "message"}``.
+``class_name`` is the Java class each one stands for: what a dead letter queue record's
+``__connect.errors.exception.class.name`` header names (``DeadLetterQueueReporter``).
 """
 
 from __future__ import annotations
@@ -12,22 +14,30 @@ from sim.errors import KafkaLabError
 class ConnectError(KafkaLabError):
     """``ConnectException``: a connector, task or worker failed."""
 
+    class_name = "org.apache.kafka.connect.errors.ConnectException"
+
 
 class DataError(ConnectError):
     """``DataException``: a converter or transformation could not handle a record."""
+
+    class_name = "org.apache.kafka.connect.errors.DataException"
 
 
 class RetriableError(ConnectError):
     """``RetriableException``: the operation may succeed if tried again later."""
 
+    class_name = "org.apache.kafka.connect.errors.RetriableException"
+
 
 class ToleranceExceededError(ConnectError):
-    """``errors.tolerance`` was exceeded: the task fails."""
+    """``errors.tolerance`` was exceeded: the task fails (Kafka throws a ``ConnectException``,
+    "Tolerance exceeded in error handler")."""
 
 
 class ConnectRestError(ConnectError):
     """``ConnectRestException``: a REST request fails with ``status`` and a message."""
 
+    class_name = "org.apache.kafka.connect.runtime.rest.errors.ConnectRestException"
     status = 500
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -40,16 +50,19 @@ class ConnectRestError(ConnectError):
 class BadRequestError(ConnectRestError):
     """``BadRequestException``: 400."""
 
+    class_name = "org.apache.kafka.connect.runtime.rest.errors.BadRequestException"
     status = 400
 
 
 class NotFoundError(ConnectRestError):
     """``NotFoundException``: 404."""
 
+    class_name = "org.apache.kafka.connect.errors.NotFoundException"
     status = 404
 
 
 class AlreadyExistsError(ConnectRestError):
     """``AlreadyExistsException``: 409."""
 
+    class_name = "org.apache.kafka.connect.errors.AlreadyExistsException"
     status = 409
