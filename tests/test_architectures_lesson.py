@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +155,17 @@ def test_outage_numbers() -> None:
         assert 270 <= during[name] <= 330
         assert table.loc[name, "shown by the end (%)"] == 100
     assert table.loc["batch collection", "shown by the end (%)"] == 0
+
+
+def test_a_time_never_reached_shows_as_never(run, text) -> None:
+    """Batch collection never shows some payments: its 95th-percentile freshness is infinite
+    in the data and reads "never" in the table, as the lesson's text says (not "inf")."""
+    table = la.full_table(run)
+    assert math.isinf(table.loc["batch collection", "freshness p95 (s)"])
+    html = table._repr_html_()
+    assert "never" in html
+    assert ">inf<" not in html
+    assert "*never*: more than 5 % of the payments" in text
 
 
 def test_every_column_of_the_comparison_is_explained(run, text) -> None:

@@ -46,10 +46,13 @@ SENTENCE_COLUMNS = ("when a component crashes",)
 
 
 def _number(value: Any, column: str) -> str:
-    """A number as the comparison shows it: prices to 4 decimals, other fractions to 1."""
+    """A number as the comparison shows it: prices to 4 decimals, other fractions to 1; an
+    infinite time (a payment never shown, a history never restated) as "never"."""
     if isinstance(value, float):
-        if math.isinf(value) or math.isnan(value):
-            return str(value)
+        if math.isinf(value):
+            return "never"
+        if math.isnan(value):
+            return ""
         return f"{value:,.4f}" if column.startswith("storage") else f"{value:,.1f}"
     return str(value)
 
