@@ -270,6 +270,8 @@ def test_restore_timeline_shows_running_until_the_crash_then_restoring_then_runn
     assert theirs.iloc[1].end_ms == kernel.now_ms
     figure = plot_restore_timeline(kernel)
     assert len(figure.axes[0].get_yticklabels()) == len(frame.groupby(["thread", "task"]))
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["restoring", "running"]  # no standby here: none is listed
 
 
 def test_a_commit_marker_as_the_changelogs_last_record_still_completes_the_restore():

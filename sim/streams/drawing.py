@@ -404,7 +404,8 @@ def plot_restore_timeline(kernel: Any, until_ms: float | None = None,
     ax.invert_yaxis()
     ax.set_xlabel("time (s)")
     ax.set_title(title)
-    handles = [Patch(color=c, label=s) for s, c in TIMELINE_COLOURS.items()]
+    shown = set(frame.state)  # the legend names only the states drawn
+    handles = [Patch(color=c, label=s) for s, c in TIMELINE_COLOURS.items() if s in shown]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.15 - 0.3 / height),
               ncol=3, frameon=False)
     ax.grid(axis="x", alpha=0.3)
