@@ -571,6 +571,29 @@ def test_batches_appended_by_reference_read_as_if_copied() -> None:
         assert lazy.nbytes() == copied.nbytes()
 
 
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(1, 20), st.booleans()), max_size=40))
+def test_pending_batches_of_one_or_several_producers_are_written_in_offset_order(
+        appends: list[tuple[int, int, bool]]) -> None:
+    """Batches appended by reference from one producer (written a block's worth at a time,
+    cut by the running record count) or from two in turn (a run per producer) read back as
+    the same batches copied one by one, whenever a read writes them."""
+    with mock.patch.object(log, "BLOCK_RECORDS", 8):
+        buffers = [_Buffer(1000), _Buffer(1000)]
+        buffers[1].cols["record_id"] += 5000  # the two producers' records differ
+        lazy, copied = PartitionLog(segment_bytes=300), PartitionLog(segment_bytes=300)
+        taken = [0, 0]
+        for source, n, read in appends:
+            idx = np.arange(taken[source], taken[source] + n, dtype=np.int32)
+            taken[source] += n
+            lazy.append_from(buffers[source], idx, 40 * n, 7)
+            copied.append_batch(buffers[source].record_columns(idx), 40 * n, 7)
+            if read:
+                np.testing.assert_array_equal(lazy.column("record_id"),
+                                              copied.column("record_id"))
+        pd.testing.assert_frame_equal(lazy.records(), copied.records())
+        assert lazy.nbytes() == copied.nbytes()
+
+
 def _leader_and_follower(records: int, batch: int = 5, by_reference: bool = False
                          ) -> tuple[PartitionLog, PartitionLog]:
     """A leader with ``records`` records in ``batch``-record batches and a follower that copied

@@ -394,20 +394,37 @@ class PartitionLog:
         offset order: one read of the source per run of its batches, at most about a block's
         records at a time (so that a long run needs little memory besides its blocks)."""
         pending, self._pending = self._pending, []
-        at = pending[0][0]
-        run: list[np.ndarray] = []
-        count = 0
-        for i, (_, source, idx, _) in enumerate(pending):
-            run.append(idx)
-            count += len(idx)
-            if (i + 1 == len(pending) or pending[i + 1][1] is not source
-                    or count >= BLOCK_RECORDS):
-                self._write_blocks(source.record_columns(np.concatenate(run, dtype=np.int64)),
-                                   count, at)
+        start = at = pending[0][0]
+        sources = [entry[1] for entry in pending]
+        if sources.count(sources[0]) == len(sources):  # one producer's batches (the usual
+            # case): the chunks are cut from the running record count, without a loop here
+            indices = [entry[2] for entry in pending]
+            ends = np.cumsum(np.fromiter(map(len, indices), np.int64, len(indices)))
+            lo = 0
+            while lo < len(indices):
+                before = int(ends[lo - 1]) if lo else 0
+                # up to and with the batch that brings the chunk to BLOCK_RECORDS records
+                hi = int(ends.searchsorted(before + BLOCK_RECORDS, "left")) + 1
+                count = int(ends[min(hi, len(indices)) - 1]) - before
+                self._write_blocks(sources[0].record_columns(
+                    np.concatenate(indices[lo:hi], dtype=np.int64)), count, at)
                 at += count
-                run, count = [], 0
+                lo = hi
+        else:
+            run: list[np.ndarray] = []
+            count = 0
+            for i, (_, source, idx, _) in enumerate(pending):
+                run.append(idx)
+                count += len(idx)
+                if (i + 1 == len(pending) or sources[i + 1] is not source
+                        or count >= BLOCK_RECORDS):
+                    self._write_blocks(source.record_columns(np.concatenate(run,
+                                                                            dtype=np.int64)),
+                                       count, at)
+                    at += count
+                    run, count = [], 0
         if self._copied_from is not None:  # as copy_batches_from does for the blocks it fills
-            self._share_full_blocks(self._copied_from, pending[0][0], at)
+            self._share_full_blocks(self._copied_from, start, at)
 
     def _add_batch(self, batch: Batch, max_timestamp: int, control_type: int) -> int:
         """Enter ``batch``, whose records were just written past the log end (where it
