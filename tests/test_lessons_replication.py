@@ -9,6 +9,7 @@ the notebook cells.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import ipywidgets
@@ -231,6 +232,18 @@ def test_replication_events_tell_the_story_in_sentences(acks1_run):
     assert "clean election of broker 1, leader epoch 1" in " ".join(story["what"])
     assert "broker 0 truncated its log to offset 1000, dropping 600 records" in " ".join(
         story["what"])
+
+
+def test_the_story_table_aligns_its_sentences_left(acks1_run):
+    """JupyterLab aligns table cells right; the story's sentences (and kinds) read from the
+    left edge, its numbers stay right: a style rule names exactly the text columns."""
+    story = lessons.replication_events(acks1_run)
+    html = story._repr_html_()
+    rule = re.search(r"<style>(.*?)\{ text-align: left; \}</style>", html)
+    assert rule is not None
+    columns = [int(k) - 1 - story.index.nlevels for k in
+               re.findall(r"td:nth-child\((\d+)\)", rule.group(1))]
+    assert [story.columns[c] for c in columns] == ["kind", "what"]
 
 
 def test_loss_report_groups_lost_records_by_the_event_the_audit_blames(acks1_run):

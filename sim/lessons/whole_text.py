@@ -9,6 +9,7 @@ cell's text whole and every header on one line; everything else about it is pand
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -27,11 +28,31 @@ class WholeTextFrame(pd.DataFrame):
     def _repr_html_(self) -> str | None:
         with pd.option_context("display.max_colwidth", None):
             html = super()._repr_html_()
-        return None if html is None else html.replace("<th>", '<th style="white-space: nowrap">')
+        if html is None:
+            return None
+        return _text_left(self, html.replace("<th>", '<th style="white-space: nowrap">'))
 
     def __repr__(self) -> str:
         with pd.option_context("display.max_colwidth", None):
             return super().__repr__()
+
+
+_TABLES = itertools.count()
+"""Numbers each table displayed, so that its style rules reach only its own cells."""
+
+
+def _text_left(frame: pd.DataFrame, html: str) -> str:
+    """``html`` (``frame``'s table) with its text columns aligned left: JupyterLab aligns every
+    table cell right, so sentences would end at the right edge, ragged on the left. A style
+    rule per text column (``nth-child``, counting the index cells before it)."""
+    text = [frame.index.nlevels + i + 1 for i, dtype in enumerate(frame.dtypes)
+            if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)]
+    if not text or 'class="dataframe"' not in html:
+        return html
+    name = f"kafka-lab-table-{next(_TABLES)}"
+    cells = ", ".join(f".{name} td:nth-child({k}), .{name} th:nth-child({k})" for k in text)
+    html = html.replace('class="dataframe"', f'class="dataframe {name}"', 1)
+    return f"<style>{cells} {{ text-align: left; }}</style>{html}"
 
 
 _HEADER = re.compile(r"(<th(?: [^>]*)?>)([^<]*_[^<]*)(</th>)")
