@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -617,23 +619,52 @@ def test_appends_in_any_pieces_give_the_batches_of_one_record_at_a_time(sizes, b
                                                                         data):
     """``RecordAccumulator.append`` cuts the batches a record-at-a-time producer would: a
     record joins the open batch if it fits its write limit, else it closes that batch and
-    opens one of ``max(batch.size, upper bound)`` — however the records are split into calls."""
-    expected: list[list[int]] = []  # per batch: records, bytes, write limit
+    opens one of ``max(batch.size, upper bound)`` — however the records are split into calls.
+    A batch is opened at its first record's time and is full from the time of the record
+    that filled it exactly or did not fit (``MemoryRecordsBuilder.isFull``)."""
+    # per batch: records, bytes, write limit, created_ms, full_ms; record i is sent at i
+    expected: list[list[float]] = []
     full = True
-    for size in sizes:
-        if full or expected[-1][1] + size > expected[-1][2]:
+    for i, size in enumerate(sizes):
+        if not full and expected[-1][1] + size > expected[-1][2]:
+            expected[-1][4] = i  # it does not fit: the open batch is full from now
+            full = True
+        if full:
             expected.append([0, RECORD_BATCH_OVERHEAD,
-                             max(batch_size, batch_size_upper_bound(size))])
+                             max(batch_size, batch_size_upper_bound(size)), i, math.inf])
         expected[-1][0] += 1
         expected[-1][1] += size
         full = expected[-1][1] >= expected[-1][2]
+        if full:
+            expected[-1][4] = i
     cuts = sorted(data.draw(st.sets(st.integers(1, len(sizes) - 1))) if len(sizes) > 1
                   else set())
     acc = RecordAccumulator(1, batch_size, records=None)
+    appended = 0
     for a, z in zip([0, *cuts], [*cuts, len(sizes)], strict=True):
         piece = np.array(sizes[a:z], np.int32)
-        consumed, _ = acc.append(0, np.arange(a, z), cs=np.cumsum(piece, dtype=np.int32),
-                                 times=np.arange(a, z, dtype=np.float64))
+        consumed, piece_bytes = acc.append(0, np.arange(a, z),
+                                           cs=np.cumsum(piece, dtype=np.int32),
+                                           times=np.arange(a, z, dtype=np.float64))
         assert consumed == z - a
-    got = [[b.records, b.size_bytes, b.limit_bytes] for b in acc.deques[0]]
+        appended += piece_bytes
+    got = [[b.records, b.size_bytes, b.limit_bytes, b.created_ms, b.full_ms]
+           for b in acc.deques[0]]
     assert got == expected
+    assert appended == sum(batch[1] for batch in expected)  # headers of new batches included
+
+
+@pytest.mark.parametrize("pieces", [[2, 1], [3], [1, 1, 1]])
+def test_a_batch_filled_exactly_is_full_at_its_last_record(pieces):
+    """Records that fill a new batch's write limit exactly make it full at the last one's time
+    (``MemoryRecordsBuilder.isFull``); the next record opens a new batch, in one call or many."""
+    sizes = np.array([50, 50, 10], np.int32)  # 61 + 50 + 50 = 161 = batch.size
+    acc = RecordAccumulator(1, 161, records=None)
+    start = 0
+    for count in pieces:
+        stop = start + count
+        acc.append(0, np.arange(start, stop), cs=np.cumsum(sizes[start:stop], dtype=np.int32),
+                   times=np.arange(start, stop, dtype=np.float64))
+        start = stop
+    got = [(b.records, b.size_bytes, b.created_ms, b.full_ms) for b in acc.deques[0]]
+    assert got == [(2, 161, 0.0, 1.0), (1, 71, 2.0, math.inf)]

@@ -717,8 +717,9 @@ class Producer:
         """The largest CreateTime of records ``idx`` (a batch the leader appends)."""
         if self.clock_skew_ms or len(self._given_timestamps):
             return largest_timestamp(self.timestamps_of(idx))
-        # send times are never negative: the floor of the largest is the largest floor
-        return largest_timestamp(self.buffer.time_ms[idx])
+        # send times are never negative: the floor of the largest is the largest floor;
+        # ``take`` gathers with 32-bit indices without first converting them (as ``[idx]`` does)
+        return largest_timestamp(self.buffer.time_ms.take(idx))
 
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this

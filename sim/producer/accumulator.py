@@ -267,23 +267,23 @@ class RecordAccumulator:
                 return n, total
         if times is None:
             times = self.records.cols["time_ms"][idx]
+        header = 0  # the header of a batch opened for the records, until counted as appended
+        if n and batch is None and max_bytes > 0:
+            batch = self._new_batch(partition, cs.item(0) - cs_base, times.item(0))
+            header = RECORD_BATCH_OVERHEAD
+            # common case too: the new batch takes every record and stays open
+            total = end_sum - cs_base + header
+            if total < batch.limit_bytes and total < max_bytes:
+                batch.chunks.append(idx)
+                batch.records = n
+                batch.size_bytes = total
+                return n, total
         pos = 0
         appended = 0
         before = cs_base  # the running sum before ``pos``
         while pos < n and appended < max_bytes:
-            header = 0
             if batch is None:
-                first_size = cs.item(pos) - before
-                limit_bytes = self.batch_size
-                # the upper bound exceeds the record by less than the two overheads: only a
-                # record near batch.size needs it worked out
-                if first_size + RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD > limit_bytes:
-                    limit_bytes = max(limit_bytes, batch_size_upper_bound(first_size))
-                batch = ProducerBatch(partition, times.item(pos), limit_bytes)
-                dq.append(batch)
-                self.version += 1
-                self.sizes[partition] += 1
-                self.nonempty.add(partition)
+                batch = self._new_batch(partition, cs.item(pos) - before, times.item(pos))
                 header = RECORD_BATCH_OVERHEAD
             room = before + batch.limit_bytes - batch.size_bytes  # the running sum that fits
             # the usual new batch takes all the rest: the search would say so (sums only grow)
@@ -309,6 +309,7 @@ class RecordAccumulator:
             grown = after - before
             batch.size_bytes += grown
             appended += grown + header
+            header = 0
             pos, before = stop, after
             if batch.size_bytes >= batch.limit_bytes:  # MemoryRecordsBuilder.isFull
                 batch.full_ms = times.item(stop - 1)
@@ -321,6 +322,21 @@ class RecordAccumulator:
                 break
             batch = None
         return pos, appended
+
+    def _new_batch(self, partition: int, first_size: int, created_ms: float) -> ProducerBatch:
+        """Open a batch at the end of ``partition``'s queue for a first record of
+        ``first_size`` bytes, sent at ``created_ms``."""
+        limit_bytes = self.batch_size
+        # the upper bound exceeds the record by less than the two overheads: only a record
+        # near batch.size needs it worked out
+        if first_size + RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD > limit_bytes:
+            limit_bytes = max(limit_bytes, batch_size_upper_bound(first_size))
+        batch = ProducerBatch(partition, created_ms, limit_bytes)
+        self.deques[partition].append(batch)
+        self.version += 1
+        self.sizes[partition] += 1
+        self.nonempty.add(partition)
+        return batch
 
     def reenqueue(self, batch: ProducerBatch, in_sequence_order: bool) -> None:
         """Put a batch to retry back at the head of its queue (``RecordAccumulator.reenqueue``).

@@ -34,6 +34,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
@@ -202,8 +203,9 @@ class Sender:
                 txn.maybe_add_partition((topic.name, p))
         start = self._drain_index.get(node, 0) % n
         self._drain_index[node] = (start - 1) % n  # a whole round ends before its start
-        if start and len(parts) > 1:
-            parts.sort(key=lambda part: (part[0] - start) % n)
+        if start and len(parts) > 1:  # in position order: rotate them to begin at ``start``
+            first = bisect_left(parts, start, key=itemgetter(0))
+            parts = parts[first:] + parts[:first]
         drained: list[tuple[TopicState, ProducerBatch]] = []
         size = 0
         for position, topic, p in parts:

@@ -297,19 +297,21 @@ class TopicState:
         if stream is None:
             return
         pos = stream.pos
+        t = stream.t
         # exhausted, or its next record is sent later (the usual case, asked at every pass):
         # nothing to search for
-        if pos >= len(stream.idx) or stream.t.item(pos) > now_ms:
+        if pos >= len(t) or t.item(pos) > now_ms:
             return
         end = stream.end_before(now_ms)
-        if end > stream.pos:
-            idx, cs, cs_base = stream.take(end)
-            times = stream.t[stream.pos : end]
+        pos, t, cs = stream.pos, stream.t, stream.cs  # as end_before left them
+        if end > pos:
             stream.pos = end  # before append refreshes the ready time from the stream's position
             if not self.seen[p]:  # what self.append does, without a call per batch
                 self.seen[p] = True
                 self.unseen -= 1
-            self.accumulator.append(p, idx, math.inf, False, cs, cs_base, times)
+            # RecordStream.take, written out
+            self.accumulator.append(p, stream.idx[pos:end], math.inf, False, cs[pos:end],
+                                    cs.item(pos - 1) if pos else 0, t[pos:end])
             if refresh:
                 self.refresh(p)
 
