@@ -6,6 +6,8 @@ streams waiting to be appended, and when each partition next has a sendable batc
 Kafka's ``RecordAccumulator.ready`` looks at every partition on every sender pass. The lab keeps
 the partitions in a heap by the time their head batch becomes sendable (``ReadyTimes``), so a
 pass touches only the partitions that are due: its cost does not grow with the partition count.
+A topic of fewer than ``SCAN_BELOW`` partitions keeps only the times and scans them
+(``ScannedReadyTimes``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
 
 SCAN_BELOW = 32
 """Heaps this small are scanned whole by ``ReadyTimes.due`` and ``earliest_where``: fewer
-steps than a walk down the heap or a search in time order (a push and pop per partition)."""
+steps than a walk down the heap or a search in time order (a push and pop per partition).
+A topic with fewer partitions than this keeps no heap at all (``ScannedReadyTimes``)."""
 
 
 class ReadyTimes:
@@ -169,6 +172,46 @@ class ReadyTimes:
         slot[p] = i
 
 
+class ScannedReadyTimes:
+    """``ReadyTimes`` for a topic of fewer than ``SCAN_BELOW`` partitions: only the times.
+
+    Every query scans them, which costs less than keeping a heap in order: a sender pass sets
+    the time of each partition it drains, and few partitions are quickly scanned.
+    """
+
+    __slots__ = ("times",)
+
+    def __init__(self, partitions: int) -> None:
+        self.times = [math.inf] * partitions
+
+    def set(self, p: int, t: float) -> None:
+        """Set partition ``p``'s ready time to ``t``."""
+        self.times[p] = t
+
+    def earliest(self) -> float:
+        """The earliest ready time of any partition (``inf`` if none)."""
+        return min(self.times)
+
+    def due(self, now_ms: float) -> list[int]:
+        """Partitions whose ready time is at or before ``now_ms``, in partition order."""
+        return [p for p, t in enumerate(self.times) if t <= now_ms]
+
+    def earliest_where(self, wanted: Callable[[int], bool]) -> float:
+        """The earliest ready time among partitions ``wanted`` accepts (``inf`` if none);
+        ``wanted`` is asked only about partitions with a ready time."""
+        times = self.times
+        earliest = min(times)
+        if earliest == math.inf or wanted(times.index(earliest)):  # the usual answer
+            return earliest
+        return min([t for p, t in enumerate(times) if t < math.inf and wanted(p)],
+                   default=math.inf)
+
+    def earliest_of(self, flags: list[bool]) -> float:
+        """``earliest_where(flags.__getitem__)``, reading the flags directly."""
+        return min([t for t, flag in zip(self.times, flags, strict=True) if flag],
+                   default=math.inf)
+
+
 class TopicState:
     """What the producer keeps per topic: accumulator, built-in partitioner, record streams."""
 
@@ -196,7 +239,8 @@ class TopicState:
         self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
         self._sticky_key: tuple[int, int, int, int] | None = None
         self._sticky_wake = math.inf
-        self.ready = ReadyTimes(self.partitions)
+        self.ready = (ReadyTimes(self.partitions) if self.partitions >= SCAN_BELOW
+                      else ScannedReadyTimes(self.partitions))
         self.next_ready = self.ready.times  # read-only here: ready.set keeps the heap in step
         self.seen = [False] * self.partitions
         self.unseen = self.partitions  # partitions that never had a batch
