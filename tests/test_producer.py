@@ -668,3 +668,37 @@ def test_a_batch_filled_exactly_is_full_at_its_last_record(pieces):
         start = stop
     got = [(b.records, b.size_bytes, b.created_ms, b.full_ms) for b in acc.deques[0]]
     assert got == [(2, 161, 0.0, 1.0), (1, 71, 2.0, math.inf)]
+
+
+@pytest.mark.parametrize("replication_factor", [1, 3])
+def test_a_leader_reads_the_latest_send_time_each_batch_kept(monkeypatch, replication_factor):
+    """The largest timestamp a leader records for a produced batch is the latest send time of
+    its records (``DefaultRecordBatch.maxTimestamp``), whether read from what the batch kept as
+    records were appended or gathered from the buffer — here with keyed and key-less records
+    in the same batches, some appended out of send order."""
+    kept: list[bool] = []
+    unordered = 0  # batches whose records were not appended in send order
+    original = Producer.max_timestamp
+
+    def checked(producer: Producer, idx: np.ndarray) -> int:
+        nonlocal unordered
+        kept.append(id(idx) in producer.handed)
+        got = original(producer, idx)
+        times = producer.buffer.time_ms[idx]
+        assert got == int(times.max())
+        unordered += bool(np.any(np.diff(times) < 0))
+        return got
+
+    monkeypatch.setattr(Producer, "max_timestamp", checked)
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("t", partitions=3, replication_factor=replication_factor)
+    rng = np.random.default_rng(3)
+    count = 3_000
+    key_ids = np.where(rng.random(count) < 0.5, -1, rng.integers(0, 20, count))
+    producer = Producer(kernel, {"linger.ms": 20, "batch.size": 2_000})
+    producer.add_workload(Workload("t", np.sort(rng.random(count) * 1_000.0) + 0.25, key_ids,
+                                   rng.integers(10, 200, count), [f"k{i}" for i in range(20)]))
+    kernel.run()
+    assert producer.acked == count
+    assert any(kept)  # read from the batches as they were handed to their leaders
+    assert unordered  # the latest send time is not always the last record's

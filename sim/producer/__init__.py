@@ -139,6 +139,9 @@ class Producer:
         self._given_timestamps = np.empty(0, np.int64)
         self.headers: dict[int, list[tuple[str, Any]]] = {}  # headers given to send(), by record
         self.sender = Sender(self)
+        # the batches of the request being handed to a leader, by id of their index arrays
+        # (alive while they are handed): what max_timestamp reads (Sender._handle)
+        self.handed: dict[int, ProducerBatch] = {}
         self.acked = 0  # records acknowledged
         self.completed = 0  # records answered: acknowledged or failed
         self.flushing = False
@@ -714,9 +717,16 @@ class Producer:
                 "value_size": buf.value_bytes[idx], "record_id": (self.producer_id << 40) | idx}
 
     def max_timestamp(self, idx: np.ndarray) -> int:
-        """The largest CreateTime of records ``idx`` (a batch the leader appends)."""
+        """The largest CreateTime of records ``idx`` (a batch the leader appends).
+
+        A batch being handed to its leader (``handed``, keyed by its index array) kept the
+        latest send time of its records as they were appended: no need to gather them.
+        """
         if self.clock_skew_ms or len(self._given_timestamps):
             return largest_timestamp(self.timestamps_of(idx))
+        batch = self.handed.get(id(idx))
+        if batch is not None:  # send times are never negative: converting is the floor
+            return int(batch.max_time_ms)
         # send times are never negative: the floor of the largest is the largest floor;
         # ``take`` gathers with 32-bit indices without first converting them (as ``[idx]`` does)
         return largest_timestamp(self.buffer.time_ms.take(idx))

@@ -37,6 +37,9 @@ MAX_RECORD_OVERHEAD = 21
 """Bytes Kafka reserves for a record's length, timestamp, offset and attributes when it bounds a
 record's size from above (``DefaultRecord.MAX_RECORD_OVERHEAD``)."""
 
+_MAXIMUM = np.maximum.reduce
+"""``ndarray.max`` without its Python wrapper (one C call: it runs for every append)."""
+
 VARINT_LIMITS = np.array([1 << 7, 1 << 14, 1 << 21, 1 << 28], dtype=np.int64)
 """Smallest zig-zag values that need 2, 3, 4 and 5 varint bytes."""
 
@@ -124,7 +127,8 @@ class ProducerBatch:
     """
 
     __slots__ = ("attempts", "attempts_when_leader_changed", "base_sequence", "chunks",
-                 "created_ms", "done", "full_ms", "leader_epoch", "limit_bytes", "partition",
+                 "created_ms", "done", "full_ms", "leader_epoch", "limit_bytes", "max_time_ms",
+                 "partition",
                  "producer_epoch", "records", "retry_at_ms", "sequence_reset", "size_bytes")
 
     def __init__(self, partition: int, created_ms: float, limit_bytes: int) -> None:
@@ -133,6 +137,7 @@ class ProducerBatch:
         self.limit_bytes = limit_bytes
         self.chunks: list[np.ndarray] = []
         self.records = 0
+        self.max_time_ms = -math.inf  # the latest send time of its records
         self.size_bytes = RECORD_BATCH_OVERHEAD
         self.full_ms = math.inf
         self.retry_at_ms = -math.inf
@@ -258,15 +263,18 @@ class RecordAccumulator:
         # open_batch(partition), kept equal to it below
         batch = dq[-1] if dq and dq[-1].full_ms == math.inf else None
         end_sum = cs.item(-1) if n else cs_base  # the running sum after the last record
+        if times is None:
+            times = self.records.cols["time_ms"][idx]
         if n and batch is not None:  # common case: everything fits in the open batch
             total = end_sum - cs_base
             if total < batch.limit_bytes - batch.size_bytes and total < max_bytes:
                 batch.chunks.append(idx)
                 batch.records += n
                 batch.size_bytes += total
+                latest = _MAXIMUM(times)
+                if latest > batch.max_time_ms:
+                    batch.max_time_ms = latest
                 return n, total
-        if times is None:
-            times = self.records.cols["time_ms"][idx]
         header = 0  # the header of a batch opened for the records, until counted as appended
         if n and batch is None and max_bytes > 0:
             batch = self._new_batch(partition, cs.item(0) - cs_base, times.item(0))
@@ -277,6 +285,7 @@ class RecordAccumulator:
                 batch.chunks.append(idx)
                 batch.records = n
                 batch.size_bytes = total
+                batch.max_time_ms = _MAXIMUM(times)
                 return n, total
         pos = 0
         appended = 0
@@ -305,6 +314,9 @@ class RecordAccumulator:
                 stop = n
             batch.chunks.append(idx if stop - pos == n else idx[pos:stop])  # all: no new view
             batch.records += stop - pos
+            latest = _MAXIMUM(times[pos:stop])
+            if latest > batch.max_time_ms:
+                batch.max_time_ms = latest
             after = cs.item(stop - 1)
             grown = after - before
             batch.size_bytes += grown
