@@ -24,6 +24,7 @@ from sim.producer.accumulator import (
     record_sizes,
 )
 from sim.producer.sender import call_at, timer_at
+from sim.producer.streams import RecordStream
 from sim.workloads import NoKeys, UniformKeys, Workload
 
 
@@ -620,23 +621,29 @@ def test_appends_in_any_pieces_give_the_batches_of_one_record_at_a_time(sizes, b
     """``RecordAccumulator.append`` cuts the batches a record-at-a-time producer would: a
     record joins the open batch if it fits its write limit, else it closes that batch and
     opens one of ``max(batch.size, upper bound)`` — however the records are split into calls.
-    A batch is opened at its first record's time and is full from the time of the record
-    that filled it exactly or did not fit (``MemoryRecordsBuilder.isFull``)."""
-    # per batch: records, bytes, write limit, created_ms, full_ms; record i is sent at i
+    A batch is opened at its first record's time, is full from the time of the record that
+    filled it exactly or did not fit (``MemoryRecordsBuilder.isFull``), and keeps the latest
+    send time of its records, whether or not they come in time order."""
+    in_order = data.draw(st.booleans())
+    times = (np.arange(len(sizes), dtype=np.float64) if in_order
+             else np.array(data.draw(st.permutations(range(len(sizes)))), np.float64))
+    # per batch: records, bytes, write limit, created_ms, full_ms, latest send time
     expected: list[list[float]] = []
     full = True
     for i, size in enumerate(sizes):
         if not full and expected[-1][1] + size > expected[-1][2]:
-            expected[-1][4] = i  # it does not fit: the open batch is full from now
+            expected[-1][4] = times[i]  # it does not fit: the open batch is full from now
             full = True
         if full:
             expected.append([0, RECORD_BATCH_OVERHEAD,
-                             max(batch_size, batch_size_upper_bound(size)), i, math.inf])
+                             max(batch_size, batch_size_upper_bound(size)), times[i], math.inf,
+                             -math.inf])
         expected[-1][0] += 1
         expected[-1][1] += size
+        expected[-1][5] = max(expected[-1][5], times[i])
         full = expected[-1][1] >= expected[-1][2]
         if full:
-            expected[-1][4] = i
+            expected[-1][4] = times[i]
     cuts = sorted(data.draw(st.sets(st.integers(1, len(sizes) - 1))) if len(sizes) > 1
                   else set())
     acc = RecordAccumulator(1, batch_size, records=None)
@@ -645,10 +652,10 @@ def test_appends_in_any_pieces_give_the_batches_of_one_record_at_a_time(sizes, b
         piece = np.array(sizes[a:z], np.int32)
         consumed, piece_bytes = acc.append(0, np.arange(a, z),
                                            cs=np.cumsum(piece, dtype=np.int32),
-                                           times=np.arange(a, z, dtype=np.float64))
+                                           times=times[a:z], in_order=in_order)
         assert consumed == z - a
         appended += piece_bytes
-    got = [[b.records, b.size_bytes, b.limit_bytes, b.created_ms, b.full_ms]
+    got = [[b.records, b.size_bytes, b.limit_bytes, b.created_ms, b.full_ms, b.max_time_ms]
            for b in acc.deques[0]]
     assert got == expected
     assert appended == sum(batch[1] for batch in expected)  # headers of new batches included
@@ -702,3 +709,13 @@ def test_a_leader_reads_the_latest_send_time_each_batch_kept(monkeypatch, replic
     assert producer.acked == count
     assert any(kept)  # read from the batches as they were handed to their leaders
     assert unordered  # the latest send time is not always the last record's
+
+
+@pytest.mark.parametrize(("time_ms", "in_order"), [
+    ([], True), ([5.0], True), ([1.0, 1.0, 2.5], True), ([1.0, 3.0, 2.0], False)])
+def test_a_record_stream_knows_whether_its_send_times_never_decrease(time_ms, in_order):
+    """Only a stream whose send times never decrease lets a batch take the last record's time
+    as its latest (``RecordStream.in_order``)."""
+    times = np.array(time_ms, np.float64)
+    stream = RecordStream(np.arange(len(times)), times, np.full(len(times), 10, np.int32))
+    assert stream.in_order is in_order

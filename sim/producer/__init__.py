@@ -525,7 +525,8 @@ class Producer:
             stop = min(end, stream.pos + 2 * batch_size // stream.min_size + 2)
             idx, cs, cs_base = stream.take(stop)
             consumed, appended = state.append(p, idx, max_bytes=limit, one_batch=True, cs=cs,
-                                              cs_base=cs_base, times=stream.t[stream.pos : stop])
+                                              cs_base=cs_base, times=stream.t[stream.pos : stop],
+                                              in_order=stream.in_order)
             stream.pos += consumed
             if builtin.update_partition_info(appended, meta, acc.all_batches_full(p)):
                 self._switched(state, p, float(stream.t[stream.pos - 1]))

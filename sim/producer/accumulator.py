@@ -240,6 +240,7 @@ class RecordAccumulator:
         cs: np.ndarray | None = None,
         cs_base: int = 0,
         times: np.ndarray | None = None,
+        in_order: bool = False,
     ) -> tuple[int, int]:
         """Append records ``idx`` (in time order) to ``partition``'s queue.
 
@@ -250,7 +251,8 @@ class RecordAccumulator:
         ``cs``, if given, holds the running sum of the records' sizes (saves recomputing it),
         counted from ``cs_base``: the records ``idx[:k + 1]`` take ``cs[k] - cs_base`` bytes.
         A record stream passes a view of its own running sum that way, without copying it, and
-        of the records' send times (``times``, else they are looked up in the buffer).
+        of the records' send times (``times``, else they are looked up in the buffer);
+        ``in_order`` if those never decrease (a batch keeps the latest: ``max_time_ms``).
 
         Returns:
             (records consumed from ``idx``, bytes appended).
@@ -271,7 +273,7 @@ class RecordAccumulator:
                 batch.chunks.append(idx)
                 batch.records += n
                 batch.size_bytes += total
-                latest = _MAXIMUM(times)
+                latest = times.item(-1) if in_order else _MAXIMUM(times)
                 if latest > batch.max_time_ms:
                     batch.max_time_ms = latest
                 return n, total
@@ -285,7 +287,7 @@ class RecordAccumulator:
                 batch.chunks.append(idx)
                 batch.records = n
                 batch.size_bytes = total
-                batch.max_time_ms = _MAXIMUM(times)
+                batch.max_time_ms = times.item(-1) if in_order else _MAXIMUM(times)
                 return n, total
         pos = 0
         appended = 0
@@ -314,7 +316,7 @@ class RecordAccumulator:
                 stop = n
             batch.chunks.append(idx if stop - pos == n else idx[pos:stop])  # all: no new view
             batch.records += stop - pos
-            latest = _MAXIMUM(times[pos:stop])
+            latest = times.item(stop - 1) if in_order else _MAXIMUM(times[pos:stop])
             if latest > batch.max_time_ms:
                 batch.max_time_ms = latest
             after = cs.item(stop - 1)

@@ -41,14 +41,17 @@ class RecordStream:
     A stream built with ``compact=True`` (a partition's keyed records) also lets go of the
     times and running sums of the records already taken, once they are at least half of it:
     its positions then count from the first record not taken (see ``end_before``).
+    ``in_order`` says whether the send times never decrease (as the producer's buffer keeps
+    them): then the latest of any run of records is its last.
     """
 
-    __slots__ = ("compact", "cs", "idx", "max_size", "min_size", "pos", "t")
+    __slots__ = ("compact", "cs", "idx", "in_order", "max_size", "min_size", "pos", "t")
 
     def __init__(self, idx: np.ndarray, time_ms: np.ndarray, sizes: np.ndarray,
                  compact: bool = False) -> None:
         self.idx = narrowest_index(idx, len(time_ms))
         self.t = time_ms[idx]
+        self.in_order = bool((self.t[1:] >= self.t[:-1]).all())
         record_sizes = sizes[idx]
         total = int(record_sizes.sum(dtype=np.int64))
         self.cs = np.cumsum(record_sizes, dtype=np.int32 if total <= INT32_MAX else np.int64)

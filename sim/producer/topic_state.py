@@ -355,20 +355,21 @@ class TopicState:
                 self.unseen -= 1
             # RecordStream.take, written out
             self.accumulator.append(p, stream.idx[pos:end], math.inf, False, cs[pos:end],
-                                    cs.item(pos - 1) if pos else 0, t[pos:end])
+                                    cs.item(pos - 1) if pos else 0, t[pos:end], stream.in_order)
             if refresh:
                 self.refresh(p)
 
     def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
                one_batch: bool = False, cs: np.ndarray | None = None,
                cs_base: int = 0, refresh: bool = True,
-               times: np.ndarray | None = None) -> tuple[int, int]:
+               times: np.ndarray | None = None, in_order: bool = False) -> tuple[int, int]:
         """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time (unless
         ``refresh`` is False: the caller does, once it is done with the partition)."""
         if not self.seen[p]:
             self.seen[p] = True
             self.unseen -= 1
-        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base, times)
+        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base, times,
+                                         in_order)
         if refresh:
             self.refresh(p)
         return result
