@@ -719,3 +719,21 @@ def test_a_record_stream_knows_whether_its_send_times_never_decrease(time_ms, in
     times = np.array(time_ms, np.float64)
     stream = RecordStream(np.arange(len(times)), times, np.full(len(times), 10, np.int32))
     assert stream.in_order is in_order
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=80), st.integers(0, 79),
+       st.integers(-50, 3_000), st.sampled_from([math.inf, 10.0, 40.0]))
+def test_a_stream_finds_the_first_record_that_overflows_a_batch(sizes, pos, room, cap_ms):
+    """``RecordStream.time_when_overflowing``: the send time of the first record from the
+    stream's position whose bytes, with those before it, exceed ``room`` (or ``cap_ms`` if
+    earlier) — whether it looks between the surely fitting and surely overflowing records
+    one by one or searches the running sums."""
+    count = len(sizes)
+    stream = RecordStream(np.arange(count), np.arange(count, dtype=np.float64),
+                          np.array(sizes, np.int32))
+    stream.pos = min(pos, count)
+    taken = sum(sizes[: stream.pos])
+    first = next((j for j in range(count) if sum(sizes[: j + 1]) - taken > room), count)
+    expected = min(float(first) if first < count else math.inf, cap_ms)
+    assert stream.time_when_overflowing(room, cap_ms) == expected
