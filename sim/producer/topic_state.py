@@ -241,7 +241,7 @@ class TopicState:
         self._sticky_wake = math.inf
         self.ready = (ReadyTimes(self.partitions) if self.partitions >= SCAN_BELOW
                       else ScannedReadyTimes(self.partitions))
-        self.next_ready = self.ready.times  # read-only here: ready.set keeps the heap in step
+        self.next_ready = self.ready.times  # read-only here: ready.set keeps it
         self.seen = [False] * self.partitions
         self.unseen = self.partitions  # partitions that never had a batch
         self.partition_table = np.empty(0, np.int32)
