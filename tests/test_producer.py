@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +24,7 @@ from sim.producer.accumulator import (
     record_sizes,
 )
 from sim.producer.sender import call_at, timer_at
+from sim.producer.streams import RecordStream
 from sim.workloads import NoKeys, UniformKeys, Workload
 
 
@@ -617,23 +620,120 @@ def test_appends_in_any_pieces_give_the_batches_of_one_record_at_a_time(sizes, b
                                                                         data):
     """``RecordAccumulator.append`` cuts the batches a record-at-a-time producer would: a
     record joins the open batch if it fits its write limit, else it closes that batch and
-    opens one of ``max(batch.size, upper bound)`` — however the records are split into calls."""
-    expected: list[list[int]] = []  # per batch: records, bytes, write limit
+    opens one of ``max(batch.size, upper bound)`` — however the records are split into calls.
+    A batch is opened at its first record's time, is full from the time of the record that
+    filled it exactly or did not fit (``MemoryRecordsBuilder.isFull``), and keeps the latest
+    send time of its records, whether or not they come in time order."""
+    in_order = data.draw(st.booleans())
+    times = (np.arange(len(sizes), dtype=np.float64) if in_order
+             else np.array(data.draw(st.permutations(range(len(sizes)))), np.float64))
+    # per batch: records, bytes, write limit, created_ms, full_ms, latest send time
+    expected: list[list[float]] = []
     full = True
-    for size in sizes:
-        if full or expected[-1][1] + size > expected[-1][2]:
+    for i, size in enumerate(sizes):
+        if not full and expected[-1][1] + size > expected[-1][2]:
+            expected[-1][4] = times[i]  # it does not fit: the open batch is full from now
+            full = True
+        if full:
             expected.append([0, RECORD_BATCH_OVERHEAD,
-                             max(batch_size, batch_size_upper_bound(size))])
+                             max(batch_size, batch_size_upper_bound(size)), times[i], math.inf,
+                             -math.inf])
         expected[-1][0] += 1
         expected[-1][1] += size
+        expected[-1][5] = max(expected[-1][5], times[i])
         full = expected[-1][1] >= expected[-1][2]
+        if full:
+            expected[-1][4] = times[i]
     cuts = sorted(data.draw(st.sets(st.integers(1, len(sizes) - 1))) if len(sizes) > 1
                   else set())
     acc = RecordAccumulator(1, batch_size, records=None)
+    appended = 0
     for a, z in zip([0, *cuts], [*cuts, len(sizes)], strict=True):
         piece = np.array(sizes[a:z], np.int32)
-        consumed, _ = acc.append(0, np.arange(a, z), cs=np.cumsum(piece, dtype=np.int32),
-                                 times=np.arange(a, z, dtype=np.float64))
+        consumed, piece_bytes = acc.append(0, np.arange(a, z),
+                                           cs=np.cumsum(piece, dtype=np.int32),
+                                           times=times[a:z], in_order=in_order)
         assert consumed == z - a
-    got = [[b.records, b.size_bytes, b.limit_bytes] for b in acc.deques[0]]
+        appended += piece_bytes
+    got = [[b.records, b.size_bytes, b.limit_bytes, b.created_ms, b.full_ms, b.max_time_ms]
+           for b in acc.deques[0]]
     assert got == expected
+    assert appended == sum(batch[1] for batch in expected)  # headers of new batches included
+
+
+@pytest.mark.parametrize("pieces", [[2, 1], [3], [1, 1, 1]])
+def test_a_batch_filled_exactly_is_full_at_its_last_record(pieces):
+    """Records that fill a new batch's write limit exactly make it full at the last one's time
+    (``MemoryRecordsBuilder.isFull``); the next record opens a new batch, in one call or many."""
+    sizes = np.array([50, 50, 10], np.int32)  # 61 + 50 + 50 = 161 = batch.size
+    acc = RecordAccumulator(1, 161, records=None)
+    start = 0
+    for count in pieces:
+        stop = start + count
+        acc.append(0, np.arange(start, stop), cs=np.cumsum(sizes[start:stop], dtype=np.int32),
+                   times=np.arange(start, stop, dtype=np.float64))
+        start = stop
+    got = [(b.records, b.size_bytes, b.created_ms, b.full_ms) for b in acc.deques[0]]
+    assert got == [(2, 161, 0.0, 1.0), (1, 71, 2.0, math.inf)]
+
+
+@pytest.mark.parametrize("replication_factor", [1, 3])
+def test_a_leader_reads_the_latest_send_time_each_batch_kept(monkeypatch, replication_factor):
+    """The largest timestamp a leader records for a produced batch is the latest send time of
+    its records (``DefaultRecordBatch.maxTimestamp``), whether read from what the batch kept as
+    records were appended or gathered from the buffer — here with keyed and key-less records
+    in the same batches, some appended out of send order."""
+    kept: list[bool] = []
+    unordered = 0  # batches whose records were not appended in send order
+    original = Producer.max_timestamp
+
+    def checked(producer: Producer, idx: np.ndarray) -> int:
+        nonlocal unordered
+        kept.append(id(idx) in producer.handed)
+        got = original(producer, idx)
+        times = producer.buffer.time_ms[idx]
+        assert got == int(times.max())
+        unordered += bool(np.any(np.diff(times) < 0))
+        return got
+
+    monkeypatch.setattr(Producer, "max_timestamp", checked)
+    kernel = Kernel(seed=3, brokers=3)
+    kernel.cluster.create_topic("t", partitions=3, replication_factor=replication_factor)
+    rng = np.random.default_rng(3)
+    count = 3_000
+    key_ids = np.where(rng.random(count) < 0.5, -1, rng.integers(0, 20, count))
+    producer = Producer(kernel, {"linger.ms": 20, "batch.size": 2_000})
+    producer.add_workload(Workload("t", np.sort(rng.random(count) * 1_000.0) + 0.25, key_ids,
+                                   rng.integers(10, 200, count), [f"k{i}" for i in range(20)]))
+    kernel.run()
+    assert producer.acked == count
+    assert any(kept)  # read from the batches as they were handed to their leaders
+    assert unordered  # the latest send time is not always the last record's
+
+
+@pytest.mark.parametrize(("time_ms", "in_order"), [
+    ([], True), ([5.0], True), ([1.0, 1.0, 2.5], True), ([1.0, 3.0, 2.0], False)])
+def test_a_record_stream_knows_whether_its_send_times_never_decrease(time_ms, in_order):
+    """Only a stream whose send times never decrease lets a batch take the last record's time
+    as its latest (``RecordStream.in_order``)."""
+    times = np.array(time_ms, np.float64)
+    stream = RecordStream(np.arange(len(times)), times, np.full(len(times), 10, np.int32))
+    assert stream.in_order is in_order
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=80), st.integers(0, 79),
+       st.integers(-50, 3_000), st.sampled_from([math.inf, 10.0, 40.0]))
+def test_a_stream_finds_the_first_record_that_overflows_a_batch(sizes, pos, room, cap_ms):
+    """``RecordStream.time_when_overflowing``: the send time of the first record from the
+    stream's position whose bytes, with those before it, exceed ``room`` (or ``cap_ms`` if
+    earlier) — whether it looks between the surely fitting and surely overflowing records
+    one by one or searches the running sums."""
+    count = len(sizes)
+    stream = RecordStream(np.arange(count), np.arange(count, dtype=np.float64),
+                          np.array(sizes, np.int32))
+    stream.pos = min(pos, count)
+    taken = sum(sizes[: stream.pos])
+    first = next((j for j in range(count) if sum(sizes[: j + 1]) - taken > room), count)
+    expected = min(float(first) if first < count else math.inf, cap_ms)
+    assert stream.time_when_overflowing(room, cap_ms) == expected

@@ -11,7 +11,7 @@ from sim import trace as events
 from sim.faults import CrashBroker, RestartBroker, schedule
 from sim.kernel import Kernel
 from sim.producer import Producer
-from sim.producer.topic_state import ReadyTimes
+from sim.producer.topic_state import ReadyTimes, ScannedReadyTimes
 from sim.workloads import NoKeys, UniformKeys, Workload
 from tests.strategies import READY_PARTITIONS, ready_time_changes
 
@@ -38,6 +38,27 @@ def test_queries_agree_with_a_scan_of_every_partition(updates: list[tuple[int, f
     assert ready.due(now_ms) == [p for p, t in enumerate(times) if t <= now_ms]
     assert ready.earliest_where(lambda p: p % 3 == 1) == min(
         [t for p, t in enumerate(times) if p % 3 == 1], default=math.inf)
+
+
+@given(ready_time_changes, st.integers(0, 21).map(float), st.integers(0, 7))
+def test_a_few_partitions_scanned_answer_as_the_heap_does(updates: list[tuple[int, float]],
+                                                          now_ms: float, mask: int) -> None:
+    """``ScannedReadyTimes`` (a topic of few partitions) answers every query of a sender pass
+    as the heap does, through any changes of ready times."""
+    heap, scanned = ReadyTimes(READY_PARTITIONS), ScannedReadyTimes(READY_PARTITIONS)
+    flags = [bool(mask >> (p % 3) & 1) for p in range(READY_PARTITIONS)]
+    for p, t in updates:
+        heap.set(p, t)
+        scanned.set(p, t)
+        assert scanned.times == heap.times
+        assert scanned.earliest() == heap.earliest()
+        assert scanned.due(now_ms) == heap.due(now_ms)
+        assert scanned.earliest_of(flags) == heap.earliest_of(flags)
+        assert scanned.earliest_where(flags.__getitem__) == heap.earliest_where(
+            flags.__getitem__)
+    asked: list[int] = []
+    scanned.earliest_where(lambda q: asked.append(q) or False)
+    assert sorted(set(asked)) == [p for p, t in enumerate(heap.times) if t < math.inf]
 
 
 def test_a_partition_with_nothing_due_leaves_the_heap() -> None:

@@ -139,6 +139,9 @@ class Producer:
         self._given_timestamps = np.empty(0, np.int64)
         self.headers: dict[int, list[tuple[str, Any]]] = {}  # headers given to send(), by record
         self.sender = Sender(self)
+        # the batches of the request being handed to a leader, by id of their index arrays
+        # (alive while they are handed): what max_timestamp reads (Sender._handle)
+        self.handed: dict[int, ProducerBatch] = {}
         self.acked = 0  # records acknowledged
         self.completed = 0  # records answered: acknowledged or failed
         self.flushing = False
@@ -522,7 +525,8 @@ class Producer:
             stop = min(end, stream.pos + 2 * batch_size // stream.min_size + 2)
             idx, cs, cs_base = stream.take(stop)
             consumed, appended = state.append(p, idx, max_bytes=limit, one_batch=True, cs=cs,
-                                              cs_base=cs_base, times=stream.t[stream.pos : stop])
+                                              cs_base=cs_base, times=stream.t[stream.pos : stop],
+                                              in_order=stream.in_order)
             stream.pos += consumed
             if builtin.update_partition_info(appended, meta, acc.all_batches_full(p)):
                 self._switched(state, p, float(stream.t[stream.pos - 1]))
@@ -714,11 +718,19 @@ class Producer:
                 "value_size": buf.value_bytes[idx], "record_id": (self.producer_id << 40) | idx}
 
     def max_timestamp(self, idx: np.ndarray) -> int:
-        """The largest CreateTime of records ``idx`` (a batch the leader appends)."""
+        """The largest CreateTime of records ``idx`` (a batch the leader appends).
+
+        A batch being handed to its leader (``handed``, keyed by its index array) kept the
+        latest send time of its records as they were appended: no need to gather them.
+        """
         if self.clock_skew_ms or len(self._given_timestamps):
             return largest_timestamp(self.timestamps_of(idx))
-        # send times are never negative: the floor of the largest is the largest floor
-        return largest_timestamp(self.buffer.time_ms[idx])
+        batch = self.handed.get(id(idx))
+        if batch is not None:  # send times are never negative: converting is the floor
+            return int(batch.max_time_ms)
+        # send times are never negative: the floor of the largest is the largest floor;
+        # ``take`` gathers with 32-bit indices without first converting them (as ``[idx]`` does)
+        return largest_timestamp(self.buffer.time_ms.take(idx))
 
     def timestamps_of(self, idx: np.ndarray) -> np.ndarray:
         """Records' CreateTime: the one given to ``send()``, else the send time on this

@@ -37,6 +37,9 @@ MAX_RECORD_OVERHEAD = 21
 """Bytes Kafka reserves for a record's length, timestamp, offset and attributes when it bounds a
 record's size from above (``DefaultRecord.MAX_RECORD_OVERHEAD``)."""
 
+_MAXIMUM = np.maximum.reduce
+"""``ndarray.max`` without its Python wrapper (one C call: it runs for every append)."""
+
 VARINT_LIMITS = np.array([1 << 7, 1 << 14, 1 << 21, 1 << 28], dtype=np.int64)
 """Smallest zig-zag values that need 2, 3, 4 and 5 varint bytes."""
 
@@ -124,7 +127,8 @@ class ProducerBatch:
     """
 
     __slots__ = ("attempts", "attempts_when_leader_changed", "base_sequence", "chunks",
-                 "created_ms", "done", "full_ms", "leader_epoch", "limit_bytes", "partition",
+                 "created_ms", "done", "full_ms", "leader_epoch", "limit_bytes", "max_time_ms",
+                 "partition",
                  "producer_epoch", "records", "retry_at_ms", "sequence_reset", "size_bytes")
 
     def __init__(self, partition: int, created_ms: float, limit_bytes: int) -> None:
@@ -133,6 +137,7 @@ class ProducerBatch:
         self.limit_bytes = limit_bytes
         self.chunks: list[np.ndarray] = []
         self.records = 0
+        self.max_time_ms = -math.inf  # the latest send time of its records
         self.size_bytes = RECORD_BATCH_OVERHEAD
         self.full_ms = math.inf
         self.retry_at_ms = -math.inf
@@ -235,6 +240,7 @@ class RecordAccumulator:
         cs: np.ndarray | None = None,
         cs_base: int = 0,
         times: np.ndarray | None = None,
+        in_order: bool = False,
     ) -> tuple[int, int]:
         """Append records ``idx`` (in time order) to ``partition``'s queue.
 
@@ -245,7 +251,8 @@ class RecordAccumulator:
         ``cs``, if given, holds the running sum of the records' sizes (saves recomputing it),
         counted from ``cs_base``: the records ``idx[:k + 1]`` take ``cs[k] - cs_base`` bytes.
         A record stream passes a view of its own running sum that way, without copying it, and
-        of the records' send times (``times``, else they are looked up in the buffer).
+        of the records' send times (``times``, else they are looked up in the buffer);
+        ``in_order`` if those never decrease (a batch keeps the latest: ``max_time_ms``).
 
         Returns:
             (records consumed from ``idx``, bytes appended).
@@ -258,32 +265,36 @@ class RecordAccumulator:
         # open_batch(partition), kept equal to it below
         batch = dq[-1] if dq and dq[-1].full_ms == math.inf else None
         end_sum = cs.item(-1) if n else cs_base  # the running sum after the last record
+        if times is None:
+            times = self.records.cols["time_ms"][idx]
         if n and batch is not None:  # common case: everything fits in the open batch
             total = end_sum - cs_base
             if total < batch.limit_bytes - batch.size_bytes and total < max_bytes:
                 batch.chunks.append(idx)
                 batch.records += n
                 batch.size_bytes += total
+                latest = times.item(-1) if in_order else _MAXIMUM(times)
+                if latest > batch.max_time_ms:
+                    batch.max_time_ms = latest
                 return n, total
-        if times is None:
-            times = self.records.cols["time_ms"][idx]
+        header = 0  # the header of a batch opened for the records, until counted as appended
+        if n and batch is None and max_bytes > 0:
+            batch = self._new_batch(partition, cs.item(0) - cs_base, times.item(0))
+            header = RECORD_BATCH_OVERHEAD
+            # common case too: the new batch takes every record and stays open
+            total = end_sum - cs_base + header
+            if total < batch.limit_bytes and total < max_bytes:
+                batch.chunks.append(idx)
+                batch.records = n
+                batch.size_bytes = total
+                batch.max_time_ms = times.item(-1) if in_order else _MAXIMUM(times)
+                return n, total
         pos = 0
         appended = 0
         before = cs_base  # the running sum before ``pos``
         while pos < n and appended < max_bytes:
-            header = 0
             if batch is None:
-                first_size = cs.item(pos) - before
-                limit_bytes = self.batch_size
-                # the upper bound exceeds the record by less than the two overheads: only a
-                # record near batch.size needs it worked out
-                if first_size + RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD > limit_bytes:
-                    limit_bytes = max(limit_bytes, batch_size_upper_bound(first_size))
-                batch = ProducerBatch(partition, times.item(pos), limit_bytes)
-                dq.append(batch)
-                self.version += 1
-                self.sizes[partition] += 1
-                self.nonempty.add(partition)
+                batch = self._new_batch(partition, cs.item(pos) - before, times.item(pos))
                 header = RECORD_BATCH_OVERHEAD
             room = before + batch.limit_bytes - batch.size_bytes  # the running sum that fits
             # the usual new batch takes all the rest: the search would say so (sums only grow)
@@ -305,10 +316,14 @@ class RecordAccumulator:
                 stop = n
             batch.chunks.append(idx if stop - pos == n else idx[pos:stop])  # all: no new view
             batch.records += stop - pos
+            latest = times.item(stop - 1) if in_order else _MAXIMUM(times[pos:stop])
+            if latest > batch.max_time_ms:
+                batch.max_time_ms = latest
             after = cs.item(stop - 1)
             grown = after - before
             batch.size_bytes += grown
             appended += grown + header
+            header = 0
             pos, before = stop, after
             if batch.size_bytes >= batch.limit_bytes:  # MemoryRecordsBuilder.isFull
                 batch.full_ms = times.item(stop - 1)
@@ -321,6 +336,21 @@ class RecordAccumulator:
                 break
             batch = None
         return pos, appended
+
+    def _new_batch(self, partition: int, first_size: int, created_ms: float) -> ProducerBatch:
+        """Open a batch at the end of ``partition``'s queue for a first record of
+        ``first_size`` bytes, sent at ``created_ms``."""
+        limit_bytes = self.batch_size
+        # the upper bound exceeds the record by less than the two overheads: only a record
+        # near batch.size needs it worked out
+        if first_size + RECORD_BATCH_OVERHEAD + MAX_RECORD_OVERHEAD > limit_bytes:
+            limit_bytes = max(limit_bytes, batch_size_upper_bound(first_size))
+        batch = ProducerBatch(partition, created_ms, limit_bytes)
+        self.deques[partition].append(batch)
+        self.version += 1
+        self.sizes[partition] += 1
+        self.nonempty.add(partition)
+        return batch
 
     def reenqueue(self, batch: ProducerBatch, in_sequence_order: bool) -> None:
         """Put a batch to retry back at the head of its queue (``RecordAccumulator.reenqueue``).

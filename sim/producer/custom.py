@@ -147,7 +147,7 @@ class CustomPartitioning:
             assert stream is not None
             state.append(p, stream.idx[start:stop], cs=stream.cs[start:stop],
                          cs_base=stream.cs.item(start - 1) if start else 0,
-                         times=stream.t[start:stop])
+                         times=stream.t[start:stop], in_order=stream.in_order)
 
     def look_ahead(self, state: TopicState, sendable: set[int]) -> float:
         """Send time of the first waiting record that may make a batch sendable (linger.ms=0).

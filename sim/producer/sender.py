@@ -34,6 +34,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sim import trace as events
@@ -202,8 +203,9 @@ class Sender:
                 txn.maybe_add_partition((topic.name, p))
         start = self._drain_index.get(node, 0) % n
         self._drain_index[node] = (start - 1) % n  # a whole round ends before its start
-        if start and len(parts) > 1:
-            parts.sort(key=lambda part: (part[0] - start) % n)
+        if start and len(parts) > 1:  # in position order: rotate them to begin at ``start``
+            first = bisect_left(parts, start, key=itemgetter(0))
+            parts = parts[first:] + parts[:first]
         drained: list[tuple[TopicState, ProducerBatch]] = []
         size = 0
         for position, topic, p in parts:
@@ -317,14 +319,21 @@ class Sender:
         if channel is None or channel.closed or not producer.cluster.brokers[node].alive:
             return  # lost with its connection: the request times out
         ratio = producer.compression_ratio
-        batches = [(topic.name, batch.partition, batch.indices(), int(batch.size_bytes * ratio),
-                    base_sequence, epoch)
-                   for (topic, batch), (epoch, base_sequence) in zip(
-                       request.batches, request.sequences, strict=True)]
-        producer.kernel.replicas.append_records(
-            node, batches, producer.wire_producer_id, self.acks, self.request_timeout_config,
-            partial(self._decided, request), transactional=producer.txn is not None,
-            source=producer)
+        handed = producer.handed  # what the leader asks producer.max_timestamp about
+        batches = []
+        for (topic, batch), (epoch, base_sequence) in zip(request.batches, request.sequences,
+                                                          strict=True):
+            idx = batch.indices()
+            handed[id(idx)] = batch
+            batches.append((topic.name, batch.partition, idx, int(batch.size_bytes * ratio),
+                            base_sequence, epoch))
+        try:
+            producer.kernel.replicas.append_records(
+                node, batches, producer.wire_producer_id, self.acks, self.request_timeout_config,
+                partial(self._decided, request), transactional=producer.txn is not None,
+                source=producer)
+        finally:
+            handed.clear()
 
     def _decided(self, request: InFlightRequest, i: int, result: AppendResult) -> None:
         """The leader decided batch ``i`` of ``request``: answer once every batch is decided."""

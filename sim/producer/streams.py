@@ -26,6 +26,9 @@ import numpy as np
 INT16_MAX = np.iinfo(np.int16).max
 INT32_MAX = np.iinfo(np.int32).max
 INT32 = np.dtype(np.int32)  # compared by identity: ``dtype == np.int32`` costs several times more
+LINEAR_SEARCH_BELOW = 8
+"""Records between the surely fitting and the surely overflowing one that
+``time_when_overflowing`` looks at one by one rather than search."""
 COMPACT_AFTER = 1 << 16
 """Records taken from a compact stream before it lets go of their times and running sums."""
 SPLIT_CHUNK = 1 << 18
@@ -41,14 +44,17 @@ class RecordStream:
     A stream built with ``compact=True`` (a partition's keyed records) also lets go of the
     times and running sums of the records already taken, once they are at least half of it:
     its positions then count from the first record not taken (see ``end_before``).
+    ``in_order`` says whether the send times never decrease (as the producer's buffer keeps
+    them): then the latest of any run of records is its last.
     """
 
-    __slots__ = ("compact", "cs", "idx", "max_size", "min_size", "pos", "t")
+    __slots__ = ("compact", "cs", "idx", "in_order", "max_size", "min_size", "pos", "t")
 
     def __init__(self, idx: np.ndarray, time_ms: np.ndarray, sizes: np.ndarray,
                  compact: bool = False) -> None:
         self.idx = narrowest_index(idx, len(time_ms))
         self.t = time_ms[idx]
+        self.in_order = bool((self.t[1:] >= self.t[:-1]).all())
         record_sizes = sizes[idx]
         total = int(record_sizes.sum(dtype=np.int64))
         self.cs = np.cumsum(record_sizes, dtype=np.int32 if total <= INT32_MAX else np.int64)
@@ -97,16 +103,28 @@ class RecordStream:
         ``room_bytes // max_size`` records fit whatever their sizes, so the first that does not
         fit comes no earlier than the record after them. If that one is sent at or after
         ``cap_ms``, the answer is ``cap_ms`` (a sender pass asks this for every partition it
-        refreshes; records usually come slower than ``linger.ms``).
+        refreshes; records usually come slower than ``linger.ms``). Otherwise the first record
+        that does not fit lies between that one and the record after the next
+        ``room_bytes // min_size``: a few records, looked at one by one, when sizes vary little.
         """
         pos = self.pos
         t = self.t
-        if cap_ms < math.inf and room_bytes >= 0:
+        cs = self.cs
+        if room_bytes < 0:
+            j = search_sums(cs, (cs.item(pos - 1) if pos else 0) + room_bytes)
+        else:
             surely_fit = pos + room_bytes // self.max_size  # the first record that may not fit
-            if surely_fit >= len(t) or t.item(surely_fit) >= cap_ms:
+            if cap_ms < math.inf and (surely_fit >= len(t) or t.item(surely_fit) >= cap_ms):
                 return cap_ms
-        before = self.cs.item(pos - 1) if pos else 0
-        j = search_sums(self.cs, before + room_bytes)
+            before = cs.item(pos - 1) if pos else 0
+            j = surely_fit
+            last = min(pos + room_bytes // self.min_size, len(cs))
+            limit = before + room_bytes
+            if last - j > LINEAR_SEARCH_BELOW:
+                j += search_sums(cs[j:last], limit)
+            else:
+                while j < last and cs.item(j) <= limit:
+                    j += 1
         overflow = t.item(j) if j < len(t) else math.inf
         return overflow if overflow < cap_ms else cap_ms
 

@@ -6,6 +6,8 @@ streams waiting to be appended, and when each partition next has a sendable batc
 Kafka's ``RecordAccumulator.ready`` looks at every partition on every sender pass. The lab keeps
 the partitions in a heap by the time their head batch becomes sendable (``ReadyTimes``), so a
 pass touches only the partitions that are due: its cost does not grow with the partition count.
+A topic of fewer than ``SCAN_BELOW`` partitions keeps only the times and scans them
+(``ScannedReadyTimes``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
 
 SCAN_BELOW = 32
 """Heaps this small are scanned whole by ``ReadyTimes.due`` and ``earliest_where``: fewer
-steps than a walk down the heap or a search in time order (a push and pop per partition)."""
+steps than a walk down the heap or a search in time order (a push and pop per partition).
+A topic with fewer partitions than this keeps no heap at all (``ScannedReadyTimes``)."""
 
 
 class ReadyTimes:
@@ -169,6 +172,46 @@ class ReadyTimes:
         slot[p] = i
 
 
+class ScannedReadyTimes:
+    """``ReadyTimes`` for a topic of fewer than ``SCAN_BELOW`` partitions: only the times.
+
+    Every query scans them, which costs less than keeping a heap in order: a sender pass sets
+    the time of each partition it drains, and few partitions are quickly scanned.
+    """
+
+    __slots__ = ("times",)
+
+    def __init__(self, partitions: int) -> None:
+        self.times = [math.inf] * partitions
+
+    def set(self, p: int, t: float) -> None:
+        """Set partition ``p``'s ready time to ``t``."""
+        self.times[p] = t
+
+    def earliest(self) -> float:
+        """The earliest ready time of any partition (``inf`` if none)."""
+        return min(self.times)
+
+    def due(self, now_ms: float) -> list[int]:
+        """Partitions whose ready time is at or before ``now_ms``, in partition order."""
+        return [p for p, t in enumerate(self.times) if t <= now_ms]
+
+    def earliest_where(self, wanted: Callable[[int], bool]) -> float:
+        """The earliest ready time among partitions ``wanted`` accepts (``inf`` if none);
+        ``wanted`` is asked only about partitions with a ready time."""
+        times = self.times
+        earliest = min(times)
+        if earliest == math.inf or wanted(times.index(earliest)):  # the usual answer
+            return earliest
+        return min([t for p, t in enumerate(times) if t < math.inf and wanted(p)],
+                   default=math.inf)
+
+    def earliest_of(self, flags: list[bool]) -> float:
+        """``earliest_where(flags.__getitem__)``, reading the flags directly."""
+        return min([t for t, flag in zip(self.times, flags, strict=True) if flag],
+                   default=math.inf)
+
+
 class TopicState:
     """What the producer keeps per topic: accumulator, built-in partitioner, record streams."""
 
@@ -196,8 +239,9 @@ class TopicState:
         self.sticky_wake_ms = -math.inf  # before this, key-less records change nothing
         self._sticky_key: tuple[int, int, int, int] | None = None
         self._sticky_wake = math.inf
-        self.ready = ReadyTimes(self.partitions)
-        self.next_ready = self.ready.times  # read-only here: ready.set keeps the heap in step
+        self.ready = (ReadyTimes(self.partitions) if self.partitions >= SCAN_BELOW
+                      else ScannedReadyTimes(self.partitions))
+        self.next_ready = self.ready.times  # read-only here: ready.set keeps it
         self.seen = [False] * self.partitions
         self.unseen = self.partitions  # partitions that never had a batch
         self.partition_table = np.empty(0, np.int32)
@@ -297,32 +341,35 @@ class TopicState:
         if stream is None:
             return
         pos = stream.pos
+        t = stream.t
         # exhausted, or its next record is sent later (the usual case, asked at every pass):
         # nothing to search for
-        if pos >= len(stream.idx) or stream.t.item(pos) > now_ms:
+        if pos >= len(t) or t.item(pos) > now_ms:
             return
         end = stream.end_before(now_ms)
-        if end > stream.pos:
-            idx, cs, cs_base = stream.take(end)
-            times = stream.t[stream.pos : end]
+        pos, t, cs = stream.pos, stream.t, stream.cs  # as end_before left them
+        if end > pos:
             stream.pos = end  # before append refreshes the ready time from the stream's position
             if not self.seen[p]:  # what self.append does, without a call per batch
                 self.seen[p] = True
                 self.unseen -= 1
-            self.accumulator.append(p, idx, math.inf, False, cs, cs_base, times)
+            # RecordStream.take, written out
+            self.accumulator.append(p, stream.idx[pos:end], math.inf, False, cs[pos:end],
+                                    cs.item(pos - 1) if pos else 0, t[pos:end], stream.in_order)
             if refresh:
                 self.refresh(p)
 
     def append(self, p: int, idx: np.ndarray, max_bytes: float = math.inf,
                one_batch: bool = False, cs: np.ndarray | None = None,
                cs_base: int = 0, refresh: bool = True,
-               times: np.ndarray | None = None) -> tuple[int, int]:
+               times: np.ndarray | None = None, in_order: bool = False) -> tuple[int, int]:
         """``RecordAccumulator.append`` to partition ``p``, then refresh its ready time (unless
         ``refresh`` is False: the caller does, once it is done with the partition)."""
         if not self.seen[p]:
             self.seen[p] = True
             self.unseen -= 1
-        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base, times)
+        result = self.accumulator.append(p, idx, max_bytes, one_batch, cs, cs_base, times,
+                                         in_order)
         if refresh:
             self.refresh(p)
         return result
