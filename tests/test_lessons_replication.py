@@ -364,6 +364,10 @@ def test_a_comparison_is_shown_as_two_tables_that_fit_a_notebook(durability):
     assert f"<th>{nowrap}failed_produce_requests</span></th>" in page
     assert (f"<th>{nowrap}acks=all,</span> {nowrap}min.insync.replicas=3</span></th>"
             in page)
+    # the configs (text) are aligned left, the numbers right: a rule names its column only
+    rule = re.search(r"<style>(.*?)\{ text-align: left; \}</style>", page)
+    assert rule is not None
+    assert re.findall(r"td:nth-child\((\d+)\)", rule.group(1)) == ["2"]  # after the run
 
 
 # --- Figures ----------------------------------------------------------------------------------

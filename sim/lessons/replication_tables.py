@@ -38,7 +38,7 @@ from sim.lessons.replication import (
     replication_kernel,
     replication_snapshot,
 )
-from sim.lessons.whole_text import WholeTextFrame
+from sim.lessons.whole_text import WholeTextFrame, text_left
 
 __all__ = [
     "ReplicationComparison",
@@ -112,7 +112,8 @@ def _fitting_html(frame: pd.DataFrame) -> str:
     with pd.option_context("display.max_colwidth", None):
         table = frame.to_html(border=0, float_format=lambda v: f"{v:.1f}")
     head, _, body = table.partition("<tbody>")
-    return f"{breakable_labels(head)}<tbody>{_ROW_LABEL.sub(_words_kept_whole, body)}"
+    return text_left(frame, f"{breakable_labels(head)}<tbody>"
+                            f"{_ROW_LABEL.sub(_words_kept_whole, body)}")
 
 
 _ROW_LABEL = re.compile(r"<th>([^<]*)</th>")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["WholeTextFrame", "breakable_labels"]
+__all__ = ["WholeTextFrame", "breakable_labels", "text_left"]
 
 
 class WholeTextFrame(pd.DataFrame):
@@ -30,7 +30,7 @@ class WholeTextFrame(pd.DataFrame):
             html = super()._repr_html_()
         if html is None:
             return None
-        return _text_left(self, html.replace("<th>", '<th style="white-space: nowrap">'))
+        return text_left(self, html.replace("<th>", '<th style="white-space: nowrap">'))
 
     def __repr__(self) -> str:
         with pd.option_context("display.max_colwidth", None):
@@ -41,7 +41,7 @@ _TABLES = itertools.count()
 """Numbers each table displayed, so that its style rules reach only its own cells."""
 
 
-def _text_left(frame: pd.DataFrame, html: str) -> str:
+def text_left(frame: pd.DataFrame, html: str) -> str:
     """``html`` (``frame``'s table) with its text columns aligned left: JupyterLab aligns every
     table cell right, so sentences would end at the right edge, ragged on the left. A style
     rule per text column (``nth-child``, counting the index cells before it)."""
