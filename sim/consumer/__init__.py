@@ -476,9 +476,7 @@ class Consumer(ConsumerClient):
             return
         if self.coordinator is not None:
             self.coordinator.leave_group(reason)
-        self.lifecycle = "closed"
-        self.closing = False
-        self.incarnation += 1
+        self.mark_closed()
 
     # -- faults (what sim.consumer.faults applies; also handy behind a notebook button) -------
 

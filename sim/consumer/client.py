@@ -570,6 +570,10 @@ class ConsumerClient:
                         else events.CONSUMER_LOST)
                 yield from self.give_up(owned, kind, coordinator.generation)
             coordinator.leave_group("the consumer is closing")
+        self.mark_closed()
+
+    def mark_closed(self) -> None:
+        """Closed: a new incarnation, so every thread of the old one stops at its next wait."""
         self.lifecycle = "closed"
         self.closing = False
         self.incarnation += 1
