@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 __all__ = [
@@ -299,7 +300,7 @@ def rebalance_timelines(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], *
 def delivery_plot(processed: pd.DataFrame, anomalies: pd.DataFrame, *, topic: str,
                   partition: int, crash_ms: float | None = None, ax: Axes | None = None,
                   title: str | None = None, header: str | None = None,
-                  colors: Mapping[str, str] | None = None) -> Figure:
+                  colors: Mapping[str, str] | None = None, legend: bool = True) -> Figure:
     """Which offsets of one partition each consumer processed when, around a crash.
 
     Args:
@@ -308,6 +309,11 @@ def delivery_plot(processed: pd.DataFrame, anomalies: pd.DataFrame, *, topic: st
         anomalies: ``sim.lessons.groups.anomalies`` (kind, topic, partition, first_offset,
             last_offset, count); skipped ranges are shaded red, processed-twice ones orange.
         crash_ms: drawn as a vertical line.
+        legend: whether the panel names its consumers (:func:`delivery_plots` names them once,
+            below all panels).
+
+    The shaded ranges lie under the points, and each range's label sits in the longest stretch
+    of time in which nobody processed a record of the partition, so that it covers none.
     """
     fig, ax = _axes(ax, (6, 3.4))
     mine = processed[(processed["topic"] == topic) & (processed["partition"] == partition)]
@@ -323,15 +329,17 @@ def delivery_plot(processed: pd.DataFrame, anomalies: pd.DataFrame, *, topic: st
         high = min(high, float(found["last_offset"].max()) + 300)
     shown = mine[(mine["offset"] >= low) & (mine["offset"] <= high)]
     for name, part in shown.groupby("consumer", sort=True):
-        ax.scatter(part["processed_ms"] / 1000, part["offset"], s=3,
+        ax.scatter(part["processed_ms"] / 1000, part["offset"], s=3, zorder=2,
                    color=palette.get(name, "#999999"), label=f"processed by {name}")
+    label_x = _widest_gap(shown["processed_ms"].to_numpy(dtype=float) / 1000)
     for entry in found.itertuples(index=False):
         color = _PAUSE if entry.kind == "skipped" else _TWICE
-        ax.axhspan(entry.first_offset - 0.5, entry.last_offset + 0.5, color=color, alpha=0.25)
+        ax.axhspan(entry.first_offset - 0.5, entry.last_offset + 0.5, color=color, alpha=0.25,
+                   zorder=1)
         ax.annotate(f"{entry.count} {entry.kind.replace('-', ' ')}",
-                    (0.99, (entry.first_offset + entry.last_offset) / 2),
-                    xycoords=("axes fraction", "data"), ha="right", va="center", fontsize=8,
-                    color=color, fontweight="bold", zorder=5, bbox=_LABEL_BOX)
+                    (label_x, (entry.first_offset + entry.last_offset) / 2),
+                    ha="center", va="center", fontsize=8, color=color, fontweight="bold",
+                    zorder=5, bbox=_LABEL_BOX)
     if crash_ms is not None:
         ax.axvline(crash_ms / 1000, color="black", linestyle="--", linewidth=1)
         ax.annotate("crash", (crash_ms / 1000, 0.02), xycoords=("data", "axes fraction"),
@@ -339,10 +347,21 @@ def delivery_plot(processed: pd.DataFrame, anomalies: pd.DataFrame, *, topic: st
     ax.set_ylim(low - 20, high + 20)
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(f"offset in {topic}-{partition}")
-    ax.legend(fontsize=7, loc="lower right", markerscale=3)
+    if legend:
+        ax.legend(fontsize=7, loc="best", markerscale=3)
     ax.set_title(title if title is not None else f"processing of {topic}-{partition}")
     _header(fig, header)
     return fig
+
+
+def _widest_gap(times_s: np.ndarray) -> float:
+    """The middle of the longest stretch between two processing times (seconds): in a crash
+    run, the time nobody owned the partition."""
+    times = np.unique(times_s)
+    if len(times) < 2:
+        return float(times[0]) if len(times) else 0.0
+    i = int(np.argmax(np.diff(times)))
+    return float(times[i] + times[i + 1]) / 2
 
 
 def delivery_plots(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], *, topic: str,
@@ -351,13 +370,18 @@ def delivery_plots(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], *, top
     """One :func:`delivery_plot` per named run (e.g. per commit strategy), one above the other
     at a notebook output's width: side by side, three were too wide to read."""
     n = max(len(runs), 1)
-    fig = Figure(figsize=(_OUTPUT_WIDTH_IN, 2.5 * n + (0.4 if header else 0.0)),
+    fig = Figure(figsize=(_OUTPUT_WIDTH_IN, 2.5 * n + 0.3 + (0.4 if header else 0.0)),
                  layout="constrained")
     axes = fig.subplots(n, 1, squeeze=False)[:, 0]
     names = sorted({c for processed, _a in runs.values() for c in processed["consumer"]})
     colors = _consumer_colors(names)
     for ax, (name, (processed, found)) in zip(axes, runs.items(), strict=False):
         delivery_plot(processed, found, topic=topic, partition=partition, crash_ms=crash_ms,
-                      ax=ax, title=name, colors=colors)
+                      ax=ax, title=name, colors=colors, legend=False)
+    handles = [Line2D([], [], linestyle="", marker="o", markersize=5, color=colors[name],
+                      label=f"processed by {name}") for name in names]
+    if handles:  # once, below the panels: inside one, it covered the successor's records
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8,
+                   frameon=False)
     _header(fig, header)
     return fig

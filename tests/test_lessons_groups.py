@@ -17,6 +17,7 @@ from pathlib import Path
 import ipywidgets
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sim import scenarios, viz_groups
@@ -484,6 +485,37 @@ def test_delivery_plots_shade_the_audits_ranges():
     assert "83 processed twice" in texts[1]
     assert "1498 processed twice" in texts[2]
     assert all("crash" in t for t in texts)
+
+
+def _points_under(fig: Figure, box) -> int:
+    """How many processed records (scatter points, in display pixels) lie inside ``box``."""
+    inside = 0
+    for ax in fig.axes:
+        for collection in ax.collections:
+            pixels = collection.get_offset_transform().transform(collection.get_offsets())
+            inside += int(sum(box.contains(x, y) for x, y in pixels))
+    return inside
+
+
+def test_delivery_plots_hide_no_processed_record():
+    """The shaded ranges lie under the points (they tinted consumer-billing-1's blue grey),
+    and neither a range's label nor the legend covers a point: the labels sat at the right
+    edge, on the successor's first records, and the auto-commit panel's legend on its start."""
+    runs = {s: (lg.processed_records(crash(s)), lg.anomalies(crash(s))) for s in lg.STRATEGIES}
+    fig = viz_groups.delivery_plots(runs, topic="payments", partition=0, crash_ms=9000)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        points = min(c.get_zorder() for c in ax.collections)
+        assert all(span.get_zorder() < points for span in ax.patches)
+        labels = [t for t in ax.texts if "skipped" in t.get_text() or "twice" in t.get_text()]
+        assert labels
+        for label in labels:
+            assert _points_under(fig, label.get_window_extent(renderer)) == 0, label.get_text()
+        legend = ax.get_legend()
+        if legend is not None:
+            assert _points_under(fig, legend.get_window_extent(renderer)) == 0, ax.get_title()
+    assert fig.legends or all(ax.get_legend() is not None for ax in fig.axes)
 
 
 def test_delivery_and_lag_panels_fit_a_notebook_output():
