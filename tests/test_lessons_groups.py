@@ -414,16 +414,49 @@ def test_lesson_eager_stops_everything_cooperative_only_what_moves():
     eager = summary.loc["rebalance-eager"]
     cooperative = summary.loc["rebalance-cooperative"]
     assert (eager["pauses"], eager["partitions paused"]) == (12, 6)
-    assert round(eager["total paused (ms)"] / 1000) == 28
-    assert round(eager["longest pause (ms)"] / 1000, 1) == 6.0
+    assert round(eager["total paused (s)"]) == 28
+    assert eager["longest (s)"] == 6.0
     assert (eager["assignor"], cooperative["assignor"]) == ("range", "cooperative-sticky")
     assert (cooperative["pauses"], cooperative["partitions paused"]) == (2, 2)
-    assert round(cooperative["total paused (ms)"] / 1000) == 12
+    assert round(cooperative["total paused (s)"]) == 12
     stops = lg.pauses(rebalances()["rebalance-cooperative"]).set_index("partition")
     assert sorted(stops.index) == [1, 4]
     assert round(stops.loc[4, "pause_ms"] / 1000, 1) == 5.9
     assert round(stops.loc[1, "pause_ms"] / 1000, 1) == 6.0
     assert stops.loc[1, "stopped_ms"] == 20_000  # the leave
+
+
+def test_lesson_tables_show_times_without_raw_floats():
+    """Times the lesson's tables show are whole numbers: 'crash at (ms)' read 9000.0, the
+    pauses 27942.0 ms and 'lag < 100 from (ms)' 0.0. The pauses are in seconds, as the text
+    and the figure's labels give them (28 s, about 12 s, 6.0 s)."""
+    build = lg.lag_summary({"3 consumers": lag_build(3)})
+    settled = build.loc["3 consumers", "lag < 100 from (ms)"]
+    assert not isinstance(settled, float)
+    assert settled == 0
+    crashes = lg.delivery_summary({s: crash(s) for s in lg.STRATEGIES})
+    assert crashes["crash at (ms)"].dtype.kind == "i"
+    assert crashes["crash at (ms)"].tolist() == [9000] * 3
+    summary = lg.pause_summary(rebalances())
+    assert summary["total paused (s)"].tolist() == [27.9, 11.9]
+    assert summary["longest (s)"].tolist() == [6.0, 6.0]
+    for table in (build, crashes, summary):
+        assert ".0<" not in table.to_html().replace("6.0<", "")
+
+
+def test_lesson_tables_keep_run_names_and_sentences_readable():
+    """Run names never break over lines ('at-most-once' took three) and sentences read from
+    the left; the anomalies of several runs keep their numbers numeric (an empty run's frame
+    made every column text, aligned left)."""
+    crashes = lg.delivery_summary({s: crash(s) for s in lg.STRATEGIES})
+    hangs = {s: hang(s) for s in ("at-most-once", "at-least-once")}
+    for table in (crashes, lg.zombie_summary(hangs), lg.pause_summary(rebalances())):
+        html = table._repr_html_()
+        assert '<th style="white-space: nowrap">' in html
+    assert "text-align: left" in crashes._repr_html_()
+    found = lg.all_anomalies(hangs)
+    assert all(found[c].dtype.kind == "i"
+               for c in ("partition", "first_offset", "last_offset", "count"))
 
 
 # --- figures --------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def zombie_summary(kernels: Mapping[str, Kernel]) -> pd.DataFrame:
                                          f"{r.time_ms:g} ms" for r in refused.itertuples()),
             "partitions lost at (ms)": float(lost["time_ms"].iloc[0]) if len(lost) else None,
             "skipped": report.skipped, "processed twice": report.processed_twice})
-    return pd.DataFrame(rows).set_index("strategy")
+    return WholeTextFrame(rows).set_index("strategy")
 
 
 def _cause(entry: Mapping[str, Any]) -> str:
@@ -104,18 +104,24 @@ def _cause(entry: Mapping[str, Any]) -> str:
 
 
 def delivery_summary(kernels: Mapping[str, Kernel]) -> pd.DataFrame:
-    """One row per commit strategy: its commit order, skipped and processed-twice records."""
+    """One row per commit strategy: its commit order, skipped and processed-twice records
+    (sentences read from the left, run names on one line)."""
     rows = []
     for name, kernel in kernels.items():
         report = audit_kernel(kernel)
         consumers = group_metrics.consumers(kernel)
         crash = kernel.trace.frame(consumer_events.CONSUMER_LEFT)
-        crash_ms = float(crash["time_ms"].iloc[0]) if len(crash) else float("nan")
+        crash_ms = _whole(float(crash["time_ms"].iloc[0])) if len(crash) else None
         rows.append({"strategy": name, "what it does": STRATEGIES.get(name, ""),
                      "enable.auto.commit": bool(consumers[0].config["enable.auto.commit"]),
                      "crash at (ms)": crash_ms, "processed": report.processed,
                      "skipped": report.skipped, "processed twice": report.processed_twice})
-    return pd.DataFrame(rows).set_index("strategy")
+    return WholeTextFrame(rows).set_index("strategy")
+
+
+def _whole(ms: float) -> int | float:
+    """``ms`` as an int when it is one, so that a table shows 9000, not 9000.0."""
+    return int(ms) if ms.is_integer() else ms
 
 
 def anomalies(report: AuditReport | Kernel) -> pd.DataFrame:
@@ -138,6 +144,7 @@ def anomalies(report: AuditReport | Kernel) -> pd.DataFrame:
 def all_anomalies(kernels: Mapping[str, Kernel]) -> pd.DataFrame:
     """:func:`anomalies` of several named runs in one frame, with a ``run`` column first."""
     parts = [anomalies(kernel).assign(run=name) for name, kernel in kernels.items()]
+    parts = [part for part in parts if len(part)]  # an empty part would make every column text
     frame = pd.concat(parts, ignore_index=True) if parts else anomalies_frame()
     return WholeTextFrame(frame[["run", *[c for c in frame.columns if c != "run"]]])
 

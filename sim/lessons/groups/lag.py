@@ -132,8 +132,8 @@ def lag_run(consumers: int = 2, max_poll_records: int = 500, processing_ms: floa
 
 def lag_summary(runs: Mapping[str, LagRun], below: float = 100.0) -> pd.DataFrame:
     """One row per named run: consumers, peak and final lag, growth per second, when lag fell
-    below ``below`` for good ("never" when it had not by the end: NaN read as a gap in the
-    data), poll timeouts."""
+    below ``below`` for good (whole ms; "never" when it had not by the end: NaN read as a gap
+    in the data), poll timeouts."""
     rows = []
     for name, run in runs.items():
         st = run.stats(below)
@@ -142,6 +142,7 @@ def lag_summary(runs: Mapping[str, LagRun], below: float = 100.0) -> pd.DataFram
                      "idle consumers": st["idle_consumers"],
                      "peak lag": int(st["peak_lag"]), "lag at the end": int(st["end_lag"]),
                      "lag growth per s": round(st["growth_per_s"], 1),
-                     f"lag < {below:g} from (ms)": "never" if math.isnan(settled) else settled,
+                     f"lag < {below:g} from (ms)": "never" if math.isnan(settled)
+                     else round(settled),
                      "poll timeouts": st["poll_timeouts"]})
     return pd.DataFrame(rows).set_index("run")

@@ -12,6 +12,7 @@ import pandas as pd
 from sim import scenarios
 from sim.consumer import metrics as group_metrics
 from sim.kernel import Kernel
+from sim.lessons.whole_text import WholeTextFrame
 
 REBALANCE_SCENARIOS = ("rebalance-eager", "rebalance-cooperative")
 REBALANCE_GROUP = "shipping"
@@ -33,7 +34,8 @@ def pauses(kernel: Kernel, group_id: str = REBALANCE_GROUP) -> pd.DataFrame:
 
 
 def pause_summary(kernels: Mapping[str, Kernel], group_id: str = REBALANCE_GROUP) -> pd.DataFrame:
-    """One row per run: protocol, generations, partition pauses, their total and longest."""
+    """One row per run: protocol, generations, partition pauses, their total and longest in
+    seconds (to 0.1 s, as the lesson's text and the timeline's labels give them)."""
     rows = []
     for name, kernel in kernels.items():
         stops = pauses(kernel, group_id)
@@ -41,7 +43,7 @@ def pause_summary(kernels: Mapping[str, Kernel], group_id: str = REBALANCE_GROUP
         protocol = generations[-1]["protocol"] if generations else ""
         rows.append({"run": name, "assignor": protocol, "generations": len(generations),
                      "pauses": len(stops), "partitions paused": stops["partition"].nunique(),
-                     "total paused (ms)": float(stops["pause_ms"].sum()),
-                     "longest pause (ms)": float(stops["pause_ms"].max()) if len(stops)
-                     else 0.0})
-    return pd.DataFrame(rows).set_index("run")
+                     "total paused (s)": round(float(stops["pause_ms"].sum()) / 1000, 1),
+                     "longest (s)": round(float(stops["pause_ms"].max()) / 1000, 1)
+                     if len(stops) else 0.0})
+    return WholeTextFrame(rows).set_index("run")
