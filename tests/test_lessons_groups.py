@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import math
 import re
 from pathlib import Path
@@ -424,6 +425,23 @@ def test_lesson_eager_stops_everything_cooperative_only_what_moves():
     assert round(stops.loc[4, "pause_ms"] / 1000, 1) == 5.9
     assert round(stops.loc[1, "pause_ms"] / 1000, 1) == 6.0
     assert stops.loc[1, "stopped_ms"] == 20_000  # the leave
+
+
+def test_lesson_eager_the_slow_members_own_partitions_stop_only_2_ms():
+    """§5: in the eager run consumer-shipping-3's partitions stop for 2 ms only (orders-4 and
+    orders-5 at 14 s, orders-4 at 26 s): it revokes last and the group completes at once. The
+    timeline draws these as thin lines, so the text says what they are."""
+    stops = lg.pauses(rebalances()["rebalance-eager"])
+    short = stops[stops["pause_ms"] < 200]
+    assert short["pause_ms"].tolist() == [2.0, 2.0, 2.0]
+    assert set(short["from_consumer"]) == {"consumer-shipping-3"}
+    stopped_s = (short["stopped_ms"] / 1000).round()
+    assert sorted(zip(short["partition"], stopped_s, strict=True)) == [(4, 14), (4, 26), (5, 14)]
+    cells = json.loads((ROOT / "notebooks" / "03_consumer_groups.ipynb").read_text())["cells"]
+    text = " ".join(" ".join("".join(c["source"]) for c in cells
+                             if c["cell_type"] == "markdown").split())
+    assert ("Its own partitions stop for only 2 ms (the thin red lines on orders-4 and orders-5 "
+            "at 14 s, on orders-4 at 26 s)") in text
 
 
 def test_lesson_tables_show_times_without_raw_floats():
