@@ -267,3 +267,33 @@ def test_section_4_log_view_of_the_tiered_run(tiered) -> None:
     assert "the remote tier six segments from offset 0" in text
     assert "log start offset is 0 (in the remote tier); each broker's own log starts at 35,364" \
         in text
+
+
+def test_tables_show_times_as_whole_milliseconds(retention, tiered) -> None:
+    """The deletions, the cleanings and the remote reads showed 25000.0, 1000.0 and 23004.0 ms,
+    the read latencies to five decimals (54.73430)."""
+    kernel, _ = retention
+    assert ls.retention_deletions(kernel)["time_ms"].dtype.kind == "i"
+    table = ls.dirty_ratio_table()
+    for column in ("first_at_ms", "last_at_ms"):
+        assert table[column].dtype.kind == "i"
+    reads = ls.remote_reads(tiered)
+    assert reads["time_ms"].dtype.kind == "i"
+    assert (reads["latency_ms"] == reads["latency_ms"].round(1)).all()
+
+
+def test_section_3_dirty_ratio_table_shows_both_cleanings_the_text_names() -> None:
+    """The text says the 0.9 run cleans at 1,000 ms and at 8,000 ms: the table shows both."""
+    table = ls.dirty_ratio_table().set_index("min.cleanable.dirty.ratio")
+    assert (table.loc[0.9, "first_at_ms"], table.loc[0.9, "last_at_ms"]) == (1000, 8000)
+    assert table.loc[0.5, "last_at_ms"] == 30_000
+    done = ls.cleanings(ls.dirty_ratio_run(0.9))
+    assert table.loc[0.9, "last_at_ms"] == done["time_ms"].iloc[-1]
+    assert "and at 8,000 ms" in flat()
+
+
+def test_section_4_parquet_objects_are_listed_one_a_line() -> None:
+    """The folder's objects, printed as one list, broke a name over two lines."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    [cell] = [c for c in cells if c.get("id") == "c20"]
+    assert 'sep="\\n"' in "".join(cell["source"])

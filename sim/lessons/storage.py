@@ -95,12 +95,14 @@ def retention_run(until_ms: float = 60_000) -> tuple[Kernel, AuditReport]:
 
 
 def retention_deletions(kernel: Kernel) -> pd.DataFrame:
-    """The ``log.segment.delete`` events of the clicks partition's final leader."""
+    """The ``log.segment.delete`` events of the clicks partition's final leader (times in
+    whole ms: retention runs on the broker's check interval)."""
     events = kernel.trace.to_frame()
     deletes = events[events["kind"] == "log.segment.delete"]
     leader = kernel.cluster.partition("clicks", 0).leader
     deletes = deletes[deletes["node"] == leader]
-    return deletes[["time_ms", "base_offset", "end_offset"]].reset_index(drop=True)
+    frame = deletes[["time_ms", "base_offset", "end_offset"]].reset_index(drop=True)
+    return frame.astype({"time_ms": "int64"})
 
 
 def compaction(keys: Sequence[str | None], per_segment: int = 2,
@@ -201,11 +203,13 @@ def cost_table(ingest_gb_per_day: float, retention_days: float, replication_fact
 
 
 def remote_reads(kernel: Kernel) -> pd.DataFrame:
-    """The consumer's reads from the remote tier: offset, records and latency of each."""
+    """The consumer's reads from the remote tier: offset, records and latency of each (the
+    time in whole ms, the latency to 0.1 ms)."""
     from sim.broker.remote_log_manager import REMOTE_READ
 
     frame = kernel.trace.frame(REMOTE_READ)
-    return frame[["time_ms", "offset", "records", "latency_ms"]].reset_index(drop=True)
+    frame = frame[["time_ms", "offset", "records", "latency_ms"]].reset_index(drop=True)
+    return frame.astype({"time_ms": "int64"}).round({"latency_ms": 1})
 
 
 RETENTION_NOW_MS = 12_000
@@ -298,14 +302,16 @@ def cleanings(kernel: Kernel) -> pd.DataFrame:
 
 def dirty_ratio_table(ratios: Sequence[float] = (0.5, 0.9)) -> pd.DataFrame:
     """Per ``min.cleanable.dirty.ratio``: how many cleanings the leader ran in the run, the
-    first one's time, the lowest dirty ratio a cleaning started at, and the log's bytes at the
-    end."""
+    first and the last one's time (whole ms), the lowest dirty ratio a cleaning started at,
+    and the log's bytes at the end."""
     rows = []
     for ratio in ratios:
         kernel = dirty_ratio_run(ratio)
         done = cleanings(kernel)
+        times = done["time_ms"].astype("int64").tolist()
         rows.append({"min.cleanable.dirty.ratio": ratio, "cleanings": len(done),
-                     "first_at_ms": float(done["time_ms"].iloc[0]) if len(done) else None,
+                     "first_at_ms": times[0] if times else None,
+                     "last_at_ms": times[-1] if times else None,
                      "lowest_ratio_cleaned": float(done["dirty_ratio"].min()) if len(done)
                      else None,
                      "log_bytes_at_end": kernel.cluster.partition(DIRTY_TOPIC, 0).log.size_bytes})
