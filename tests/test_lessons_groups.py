@@ -382,6 +382,24 @@ def test_lesson_a_hang_is_not_a_crash():
     assert row.cause.startswith("consumer_hang of consumer-billing-1 at 9000 ms")
 
 
+def test_lesson_the_woken_members_commit_fails_before_it_is_sent():
+    """§4 (hang): the answer to the woken member's heartbeat has reset its member id and
+    generation, so its commit fails in the client, never sent (Kafka's
+    ``ConsumerCoordinator.sendOffsetCommitRequest``: "Failing OffsetCommit request since the
+    consumer is not part of an active group", CommitFailedException). The text said the
+    commit was refused, as if the coordinator had answered it."""
+    commits = metrics.consumers(hang("at-least-once"))[0].commits()
+    [failed] = commits[commits["error"] != ""].itertuples(index=False)
+    assert (failed.error, failed.member, failed.generation) == ("NOT_IN_GROUP", "", -1)
+    assert failed.sent_ms == failed.time_ms == 24_032.5
+    cells = json.loads((ROOT / "notebooks" / "03_consumer_groups.ipynb").read_text())["cells"]
+    text = " ".join(" ".join("".join(c["source"]) for c in cells
+                             if c["cell_type"] == "markdown").split())
+    assert ("Its commit fails before it is sent (`NOT_IN_GROUP` at 24,032.5 ms): the answer to "
+            "its heartbeat has told it that it is out of the group") in text
+    assert "Its commit is refused" not in text
+
+
 def test_lesson_the_woken_at_most_once_consumer_finishes_what_the_crash_skipped():
     """§4 (hang): at most once, offsets 1482–1499 (skipped after the crash) are processed by
     consumer-billing-1 after it wakes at 24 s; the last commit before was offset 1400."""
