@@ -297,3 +297,15 @@ def test_section_4_parquet_objects_are_listed_one_a_line() -> None:
     cells = json.loads(NOTEBOOK.read_text())["cells"]
     [cell] = [c for c in cells if c.get("id") == "c20"]
     assert 'sep="\\n"' in "".join(cell["source"])
+
+
+def test_section_2_audit_counts_are_shown_by_name(retention) -> None:
+    """The cell showed a bare tuple (2256, 0, 0); the counts now carry the audit's names."""
+    _, report = retention
+    counts = ls.retention_counts(report)
+    assert list(counts) == ["deleted-by-retention", "skipped", "lost"]
+    assert counts["deleted-by-retention"] == report.counts["deleted-by-retention"] > 2000
+    assert counts["skipped"] == counts["lost"] == 0
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    [cell] = [c for c in cells if c.get("id") == "c10"]
+    assert "".join(cell["source"]) == "ls.retention_counts(report)"

@@ -94,6 +94,13 @@ def retention_run(until_ms: float = 60_000) -> tuple[Kernel, AuditReport]:
     return kernel, audit_kernel(kernel)
 
 
+def retention_counts(report: AuditReport) -> dict[str, int]:
+    """The audit's counts the retention section discusses, by name: records retention deleted
+    before the group read them, records it skipped, acknowledged records lost (lost-write)."""
+    return {"deleted-by-retention": report.counts["deleted-by-retention"],
+            "skipped": report.skipped, "lost": report.lost}
+
+
 def retention_deletions(kernel: Kernel) -> pd.DataFrame:
     """The ``log.segment.delete`` events of the clicks partition's final leader (times in
     whole ms: retention runs on the broker's check interval)."""
