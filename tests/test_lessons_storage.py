@@ -46,6 +46,19 @@ def test_section_1_segments_offsets_hw_and_leo() -> None:
     assert "based at offsets 0, 2, 4 and 6" in markdown()
 
 
+def test_section_1_end_offset_is_the_next_offset_as_the_text_says() -> None:
+    """The table's end_offset is one past a segment's last record (2 for offsets 0 and 1), as
+    the text says; the retention text's 'offsets 0–467' sits beside end_offset 468."""
+    _, log = ls.build_log(KEYS, per_segment=2)
+    table = ls.segments_table(log)
+    assert table["end_offset"].tolist() == [2, 4, 6, 7]
+    assert table["end_offset"].iloc[-1] == log.log_end_offset
+    records = log.records()["offset"]
+    assert records[records < 2].tolist() == [0, 1]
+    assert ("A segment's `end_offset` in the table works the same way: the segment based at 0 "
+            "ends at 2 and holds offsets 0 and 1") in flat()
+
+
 def test_section_1_defaults_stated_are_kafkas() -> None:
     """segment.bytes 1 GiB, segment.ms and retention.ms 7 days, delete.retention.ms 1 day."""
     from sim import config
