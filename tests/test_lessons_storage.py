@@ -190,6 +190,11 @@ def test_section_4_cost_table() -> None:
             "False and `local_retention_days` is all 7 days") in text
     for amount in ("84.00 USD", "92.06 USD", "20.06 USD"):
         assert amount in text
+    # every amount to the cent, as the text gives it: the disk column read 84.0
+    html = table._repr_html_()
+    assert "<td>84.00</td>" in html
+    assert "<td>84.0</td>" not in html
+    assert "<td>12.00</td>" in html
     # no dollar sign in the lesson's text: JupyterLab took "\$92.06 … \$20.06" for a formula
     # and set the words between them in math italics, escaped or not
     assert "$" not in text

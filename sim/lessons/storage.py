@@ -190,6 +190,19 @@ def remote_folder(kernel: Kernel, topic: str = "clicks", partition: int = 0):
     return kernel.cluster.remote_log_manager.root / f"{topic}-{partition}"
 
 
+class CostFrame(pd.DataFrame):
+    """A cost table whose notebook display gives every amount to the cent: pandas shows a
+    column of whole amounts as 84.0 beside 8.05 in the next one, and the text says 84.00 USD."""
+
+    @property
+    def _constructor(self) -> type[CostFrame]:
+        return CostFrame
+
+    def _repr_html_(self) -> str:
+        money = {c: "{:.2f}".format for c in self.columns if str(c).endswith("_usd")}
+        return self.to_html(border=0, formatters=money)  # type: ignore[arg-type]
+
+
 def cost_table(ingest_gb_per_day: float, retention_days: float, replication_factor: int,
                local_days: Sequence[float | None]) -> pd.DataFrame:
     """Monthly cost (lab prices) of keeping ``retention_days``, for each local retention.
@@ -205,8 +218,8 @@ def cost_table(ingest_gb_per_day: float, retention_days: float, replication_fact
              "tiered": local is not None,
              "local_retention_days": float(retention_days if local is None else local)}
             for local in local_days]
-    return pd.DataFrame(rows)[["retention_days", "tiered", "local_retention_days", "disk_usd",
-                               "object_storage_usd", "requests_usd", "total_usd"]].round(2)
+    return CostFrame(rows)[["retention_days", "tiered", "local_retention_days", "disk_usd",
+                            "object_storage_usd", "requests_usd", "total_usd"]].round(2)
 
 
 def remote_reads(kernel: Kernel) -> pd.DataFrame:
