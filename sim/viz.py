@@ -445,12 +445,18 @@ def compact_table(frame: pd.DataFrame) -> Styler:
     """``frame`` shown without its index, numbers to 3 decimals, a blank where a value is
     missing, text at 12 pixels (9 pt) with less padding, and headers that may break after an
     underscore (``latency_`` / ``ms``), so that a wide frame (a trace's thirteen columns, 978
-    pixels as a plain DataFrame) fits a notebook's 848 pixels instead of scrolling."""
+    pixels as a plain DataFrame) fits a notebook's 848 pixels instead of scrolling. Text
+    columns (a trace's ``component`` and ``kind``) read from the left: JupyterLab aligns every
+    cell right."""
     padding = "padding: 0.3em 0.35em; font-size: 12px"
+    text = [name for name, dtype in frame.dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))]
+    left = [{"selector": cells, "props": "text-align: left"} for cells in ("th", "td")]
     return (frame.style.hide(axis="index").format(precision=3, na_rep="")
             .format_index(lambda label: str(label).replace("_", "_<wbr>"), axis="columns")
             .set_table_styles([{"selector": "th", "props": padding},
-                               {"selector": "td", "props": padding}]))
+                               {"selector": "td", "props": padding}])
+            .set_table_styles(dict.fromkeys(text, left), overwrite=False))
 
 
 def figure_png(fig: Figure, dpi: float | None = None) -> bytes:

@@ -8,6 +8,7 @@ functions with the same arguments as the notebook cells.
 from __future__ import annotations
 
 import io
+import re
 from functools import partial
 
 import pandas as pd
@@ -209,6 +210,17 @@ def test_compact_table_keeps_every_column_and_row():
     assert "<NA>" not in html
     assert "nan" not in html
     assert 'class="row_heading' not in html  # no index column
+
+
+def test_compact_table_aligns_text_columns_left_and_numbers_right():
+    """The tour's trace: ``component`` (categorical) and ``kind`` (text) read from the left,
+    header and cells, which JupyterLab would align right; number columns keep its default."""
+    frame = pd.DataFrame({"seq": [0, 1], "component": pd.Categorical(["tour", "broker-0"]),
+                          "kind": ["request.sent", "log.append"], "time_ms": [5.0, 5.7],
+                          "offset": pd.array([None, 0], dtype="Int64")})
+    html = viz.compact_table(frame).to_html()
+    left = set(re.findall(r"#T_\w+ (t[hd])\.col(\d+) \{\s*text-align: left;", html))
+    assert left == {(cell, column) for cell in ("th", "td") for column in ("1", "2")}
 
 
 # --- Lesson computations ---------------------------------------------------------------------
