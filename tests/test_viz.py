@@ -13,8 +13,9 @@ from functools import partial
 
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from PIL import Image
 
 from sim import (
@@ -182,6 +183,35 @@ def test_kafka_overview_and_figure_png():
     """The overview figure renders to PNG bytes."""
     png = viz.figure_png(viz.kafka_overview())
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_kafka_overview_clients_talk_to_the_cluster_not_to_one_broker():
+    """Producers' arrows end, and consumers' arrows start, on the cluster's frame: arrows
+    that touched broker 0's box read as "producers send to broker 0". No label overlaps a
+    box or the frame."""
+    fig = viz.kafka_overview()
+    ax = fig.axes[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    [frame] = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    left, right = frame.get_x(), frame.get_x() + frame.get_width()
+    brokers = [p for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill()]
+    # each arrow's x extent, head included (the path's last vertex closes the polygon)
+    arrows = [p.get_path().vertices[:-1, 0] for p in ax.patches
+              if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == 4
+    touching = [x for xs in arrows for x in (xs.min(), xs.max())
+                if min(abs(x - left), abs(x - right)) < 0.1]
+    assert len(touching) == 4  # one end of each arrow
+    assert not any(b.get_x() - 0.05 <= x <= b.get_x() + b.get_width() + 0.05
+                   for x in touching for b in brokers)
+    renderer = canvas.get_renderer()
+    boxes = [p.get_window_extent(renderer) for p in ax.patches
+             if not isinstance(p, FancyArrowPatch)]
+    for text in ax.texts:
+        if "\n" in text.get_text() or text.get_text() in ("poll()", "Kafka cluster"):
+            extent = text.get_window_extent(renderer)
+            assert not any(extent.overlaps(box) for box in boxes), text.get_text()
 
 
 def test_inline_figures_fit_a_notebook_output(slow_run):
