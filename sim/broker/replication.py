@@ -137,6 +137,7 @@ class _ZombieProduce:
 
     respond: Callable[[AppendResult], None]
     done: bool = False
+    timer: Any = None  # its request.timeout.ms timer
 
     def answer(self, result: AppendResult) -> None:
         if not self.done:
@@ -349,8 +350,8 @@ class ReplicaManager:
         waits = self._zombie_waits.setdefault((node, part.topic, part.partition), [])
         waits[:] = [w for w in waits if not w.done]
         waits.append(wait)
-        timer = self.runtime.env.timeout(timeout_ms)
-        timer.callbacks.append(lambda _e: wait.answer(AppendResult(REQUEST_TIMED_OUT)))
+        wait.timer = self.runtime.env.timeout(timeout_ms)
+        wait.timer.callbacks.append(lambda _e: wait.answer(AppendResult(REQUEST_TIMED_OUT)))
 
     def append_marker(self, node: int, topic: str, partition: int, producer_id: int,
                       producer_epoch: int, control_type: int, timeout_ms: float,
@@ -466,8 +467,12 @@ class ReplicaManager:
         appended as a zombie get NOT_LEADER_OR_FOLLOWER now, as Kafka's
         ``completeDelayedOperationsWhenNotPartitionLeader`` completes them when a leader
         becomes a follower (``Partition.checkEnoughReplicasReachOffset``: no leader log). The
-        producer retries them at the leader at once, ahead of the batches it sends later."""
+        producer retries them at the leader at once, ahead of the batches it sends later.
+        Their timeout timers, which SimPy cannot take back, no longer keep a run going (Kafka
+        cancels a completed operation's timer)."""
         for wait in self._zombie_waits.pop((node, part.topic, part.partition), ()):
+            if not wait.done:
+                self.runtime.make_background(wait.timer)
             wait.answer(AppendResult(NOT_LEADER_OR_FOLLOWER))
 
     def fail_delayed(self, part: Partition, error: str) -> None:
