@@ -489,12 +489,6 @@ def test_one_parked_fetch_carries_both_commit_markers_of_a_leader():
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ReplicaManager.append_marker skips the min.insync.replicas check that "
-    "Partition.appendRecordsToLeader makes for every acks=-1 append, markers included "
-    "(KafkaApis.handleWriteTxnMarkersRequest appends them with requiredAcks -1): a marker "
-    "written while the ISR is too small waits for a high watermark that cannot move, times "
-    "out, and each retry appends one more marker"))
 def test_a_marker_waits_for_the_isr_to_reach_min_insync_replicas():
     """``Partition.appendRecordsToLeader`` refuses any acks=-1 append while the ISR is smaller
     than ``min.insync.replicas`` (NOT_ENOUGH_REPLICAS), and the coordinator's markers are
@@ -523,11 +517,6 @@ def test_a_marker_waits_for_the_isr_to_reach_min_insync_replicas():
     assert set(errors.loc[errors["topic"] == "out", "error"]) == {NOT_ENOUGH_REPLICAS}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Partition.min_insync_replicas is the topic's min.insync.replicas as set; Kafka counts "
-    "min(min.insync.replicas, replication factor) (Partition.effectiveMinIsr, KAFKA-15583), "
-    "so the lab refuses every acks=all batch and never advances the high watermark of a "
-    "topic whose min.insync.replicas exceeds its replication factor"))
 def test_min_insync_replicas_above_the_replication_factor_counts_as_the_factor():
     """Kafka puts no bound on ``min.insync.replicas``; a partition uses
     ``min(min.insync.replicas, replication factor)`` ("the effective min ISR",

@@ -360,7 +360,9 @@ class ReplicaManager:
 
         A control batch of one record: it takes an offset, ends the producer's transaction
         in this partition (``sim.broker.transaction_index``) and is never shown to a consumer.
-        A marker from an older producer epoch than the partition knows is refused.
+        Like any acks=all append it is refused while the ISR is below ``min.insync.replicas``
+        (``Partition.appendRecordsToLeader``; the coordinator retries), and so is a marker
+        from an older producer epoch than the partition knows.
         """
         part = self.cluster.partition(topic, partition)
         broker = self.cluster.brokers[node]
@@ -368,6 +370,9 @@ class ReplicaManager:
         if (not broker.alive or epoch is None or part.leader != node
                 or epoch != part.leader_epoch):
             self._error(part, node, NOT_LEADER_OR_FOLLOWER, 1, respond)
+            return
+        if len(part.isr) < part.min_insync_replicas:
+            self._error(part, node, NOT_ENOUGH_REPLICAS, 1, respond)
             return
         log = part.logs[node]
         error = log.producer_state.check_epoch(producer_id, producer_epoch)
