@@ -262,8 +262,9 @@ PRODUCER = ConfigDef(
         ConfigKey("batch.size", int, 16384, "bytes per partition batch; a bigger record "
                   "travels alone (0: every record does)", at_least(0), "batching",
                   kafka_type="INT"),
-        ConfigKey("linger.ms", (int, float), 5, "how long a batch waits for more records "
-                  "(default 5 since Kafka 4.0, KIP-1030; 0 before)", at_least(0), "batching"),
+        ConfigKey("linger.ms", int, 5, "how long a batch waits for more records "
+                  "(default 5 since Kafka 4.0, KIP-1030; 0 before)", at_least(0), "batching",
+                  kafka_type="LONG"),
         ConfigKey("acks", str, "all", "acknowledgements the leader waits for: all (= -1), 1, 0",
                   one_of("all", "-1", "0", "1"), "delivery", normalize=_acks,
                   setting=_acks_setting),

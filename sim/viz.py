@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:  # jinja2 and pandas' Styler load only when a table is styled
@@ -413,7 +413,7 @@ def kafka_overview(*, brokers: int = 3, partitions: int = 6, ax: Axes | None = N
     """Kafka in one picture: producers → partitions led by brokers → consumer group."""
     fig, ax = _axes(ax, (OUTPUT_WIDTH_IN, 3.4))
     ax.set_xlim(0, 10)
-    ax.set_ylim(0, 4.4)
+    ax.set_ylim(-0.35, 4.4)
     ax.set_axis_off()
     for i, name in enumerate(("producer A", "producer B")):
         _box(ax, 0.2, 2.6 - 1.6 * i, 1.6, 0.8, name, "#F2F2F2")
@@ -432,11 +432,15 @@ def kafka_overview(*, brokers: int = 3, partitions: int = 6, ax: Axes | None = N
     for i, name in enumerate(("consumer 1", "consumer 2")):
         _box(ax, 8.2, 2.6 - 1.6 * i, 1.6, 0.8, name, "#F2F2F2")
     ax.text(9.0, 0.25, "consumer group", ha="center", fontsize=9, style="italic")
+    # the clients talk to the cluster (each partition's leader), not to one broker
+    ax.add_patch(FancyBboxPatch((2.65, 0.15), 4.75, 4.15, boxstyle="round,pad=0.02",
+                                fill=False, edgecolor="#888888", linestyle="--"))
+    ax.text(5.0, -0.15, "Kafka cluster", ha="center", fontsize=9, style="italic")
     for i in range(2):
-        _arrow(ax, (1.8, 3.0 - 1.6 * i), (2.8, 2.1))
-        _arrow(ax, (7.5, 2.1), (8.2, 3.0 - 1.6 * i))
-    ax.text(2.3, 3.9, "send(key, value)\n→ partitioner", ha="center", fontsize=9)
-    ax.text(7.85, 3.9, "poll()", ha="center", fontsize=9)
+        _arrow(ax, (1.8, 3.0 - 1.6 * i), (2.65, 2.1))
+        _arrow(ax, (7.4, 2.1), (8.2, 3.0 - 1.6 * i))
+    ax.text(1.0, 3.75, "send(key, value)\n→ partitioner", ha="center", fontsize=9)
+    ax.text(9.0, 3.75, "poll()", ha="center", fontsize=9)
     ax.set_title("Kafka in one picture: a topic's partitions spread over brokers")
     return fig
 
@@ -445,12 +449,18 @@ def compact_table(frame: pd.DataFrame) -> Styler:
     """``frame`` shown without its index, numbers to 3 decimals, a blank where a value is
     missing, text at 12 pixels (9 pt) with less padding, and headers that may break after an
     underscore (``latency_`` / ``ms``), so that a wide frame (a trace's thirteen columns, 978
-    pixels as a plain DataFrame) fits a notebook's 848 pixels instead of scrolling."""
+    pixels as a plain DataFrame) fits a notebook's 848 pixels instead of scrolling. Text
+    columns (a trace's ``component`` and ``kind``) read from the left: JupyterLab aligns every
+    cell right."""
     padding = "padding: 0.3em 0.35em; font-size: 12px"
+    text = [name for name, dtype in frame.dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))]
+    left = [{"selector": cells, "props": "text-align: left"} for cells in ("th", "td")]
     return (frame.style.hide(axis="index").format(precision=3, na_rep="")
             .format_index(lambda label: str(label).replace("_", "_<wbr>"), axis="columns")
             .set_table_styles([{"selector": "th", "props": padding},
-                               {"selector": "td", "props": padding}]))
+                               {"selector": "td", "props": padding}])
+            .set_table_styles(dict.fromkeys(text, left), overwrite=False))
 
 
 def figure_png(fig: Figure, dpi: float | None = None) -> bytes:

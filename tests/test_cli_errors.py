@@ -288,7 +288,8 @@ def _with(field: str) -> str:
     pytest.param(GOOD + "faults: [{at_ms: 5, slow_broker: {broker: 1, factor: .inf}}]\n",
                  ["field faults[0].slow_broker.factor", "inf"], id="slow factor inf"),
     pytest.param(GOOD.replace("client.id: app", "client.id: app, linger.ms: .inf"),
-                 ["field producers[0].config", "linger.ms", "finite"], id="linger inf"),
+                 ["field producers[0].config", "linger.ms", "inf", "expected int"],
+                 id="linger inf"),
     pytest.param("duration_ms: 1000\n" + GOOD + CONSUMER.replace("orders]", "orders], "
                  "processing_ms_per_record: .nan"),
                  ["field consumers[0].processing_ms_per_record", "finite"], id="processing nan"),

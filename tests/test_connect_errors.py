@@ -175,3 +175,60 @@ def test_a_source_tolerates_transform_errors_and_skips_the_record(tmp_path):
         h.connector_status("strict")["tasks"][0]["trace"])
     assert h.connector_status("lenient")["tasks"][0]["state"] == "RUNNING"
     assert "t2" not in h.kernel.cluster.topics  # both lines skipped, nothing produced
+
+
+PICKY_SINK = '''
+from sim.connect import SinkConnector, SinkTask
+
+WRITTEN = []
+
+
+class PickySinkConnector(SinkConnector):
+    def start(self, props):
+        self.props = props
+
+    def task_class(self):
+        return PickySinkTask
+
+    def task_configs(self, max_tasks):
+        return [dict(self.props)]
+
+
+class PickySinkTask(SinkTask):
+    """Writes values it likes; reports the others to the errant record reporter (KIP-610)."""
+
+    def put(self, records):
+        report = self.context.errant_record_reporter()
+        for record in records:
+            if record.value == "bad":
+                report(record, ValueError("bad value"))
+            else:
+                WRITTEN.append(record.value)
+'''
+
+
+def test_an_errant_record_reported_in_put_names_sink_task_as_its_class(tmp_path):
+    """A record a sink task reports from ``put`` (KIP-610) goes to the DLQ with stage TASK_PUT
+    and ``SinkTask`` as the executing class, whichever task reported it
+    (``WorkerErrantRecordReporter.report``: ``executeFailed(context, Stage.TASK_PUT,
+    SinkTask.class, error)``); the other records are written."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "picky.py").write_text(textwrap.dedent(PICKY_SINK))
+    h = herder(plugin_path=plugins)
+    module = sys.modules[h.worker.plugins.connectors["picky.PickySinkConnector"].__module__]
+    module.WRITTEN.clear()
+    produce(h, [b"good", b"bad", b"fine"])
+    client(h).post("/connectors", json={"name": "picky", "config": {
+        "connector.class": "picky.PickySinkConnector", "topics": "raw",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq",
+        "errors.deadletterqueue.context.headers.enable": "true"}})
+    run(h, 12_000)
+    assert module.WRITTEN == ["good", "fine"]
+    [dead] = topic_records(h.kernel, "dlq")
+    headers = dict(dead["headers"])
+    assert (dead["value"], headers["__connect.errors.stage"],
+            headers["__connect.errors.class.name"],
+            headers["__connect.errors.exception.class.name"]) == (
+        b"bad", "TASK_PUT", "org.apache.kafka.connect.sink.SinkTask", "builtins.ValueError")

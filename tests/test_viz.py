@@ -8,12 +8,14 @@ functions with the same arguments as the notebook cells.
 from __future__ import annotations
 
 import io
+import re
 from functools import partial
 
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from PIL import Image
 
 from sim import (
@@ -183,6 +185,35 @@ def test_kafka_overview_and_figure_png():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_kafka_overview_clients_talk_to_the_cluster_not_to_one_broker():
+    """Producers' arrows end, and consumers' arrows start, on the cluster's frame: arrows
+    that touched broker 0's box read as "producers send to broker 0". No label overlaps a
+    box or the frame."""
+    fig = viz.kafka_overview()
+    ax = fig.axes[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    [frame] = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    left, right = frame.get_x(), frame.get_x() + frame.get_width()
+    brokers = [p for p in ax.patches if isinstance(p, Rectangle) and not p.get_fill()]
+    # each arrow's x extent, head included (the path's last vertex closes the polygon)
+    arrows = [p.get_path().vertices[:-1, 0] for p in ax.patches
+              if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == 4
+    touching = [x for xs in arrows for x in (xs.min(), xs.max())
+                if min(abs(x - left), abs(x - right)) < 0.1]
+    assert len(touching) == 4  # one end of each arrow
+    assert not any(b.get_x() - 0.05 <= x <= b.get_x() + b.get_width() + 0.05
+                   for x in touching for b in brokers)
+    renderer = canvas.get_renderer()
+    boxes = [p.get_window_extent(renderer) for p in ax.patches
+             if not isinstance(p, FancyArrowPatch)]
+    for text in ax.texts:
+        if "\n" in text.get_text() or text.get_text() in ("poll()", "Kafka cluster"):
+            extent = text.get_window_extent(renderer)
+            assert not any(extent.overlaps(box) for box in boxes), text.get_text()
+
+
 def test_inline_figures_fit_a_notebook_output(slow_run):
     """A notebook output is 848 pixels wide; the inline backend draws at 100 dpi and adds 0.1
     inch each side, so a figure of 8.2 inches is the widest shown at full size. The overview
@@ -209,6 +240,17 @@ def test_compact_table_keeps_every_column_and_row():
     assert "<NA>" not in html
     assert "nan" not in html
     assert 'class="row_heading' not in html  # no index column
+
+
+def test_compact_table_aligns_text_columns_left_and_numbers_right():
+    """The tour's trace: ``component`` (categorical) and ``kind`` (text) read from the left,
+    header and cells, which JupyterLab would align right; number columns keep its default."""
+    frame = pd.DataFrame({"seq": [0, 1], "component": pd.Categorical(["tour", "broker-0"]),
+                          "kind": ["request.sent", "log.append"], "time_ms": [5.0, 5.7],
+                          "offset": pd.array([None, 0], dtype="Int64")})
+    html = viz.compact_table(frame).to_html()
+    left = set(re.findall(r"#T_\w+ (t[hd])\.col(\d+) \{\s*text-align: left;", html))
+    assert left == {(cell, column) for cell in ("th", "td") for column in ("1", "2")}
 
 
 # --- Lesson computations ---------------------------------------------------------------------

@@ -147,3 +147,27 @@ def test_a_deposed_zombie_answers_its_waiting_acks_all_batches_not_leader_at_onc
     assert results.error.isna().all()
     assert list(results.sort_values("offset").key) == ["first", "second"]
     assert not audit_kernel(kernel).anomalies["nonmonotonic-send"]
+
+
+def test_a_run_to_the_end_stops_once_a_deposed_zombies_batches_are_answered():
+    """A zombie's acks=all batch waits under a request.timeout.ms timer; once the zombie
+    learns it was deposed the batch is answered, and, as Kafka cancels a completed
+    operation's timer, that timer no longer keeps ``run()`` going: the run ends at the retried
+    batch's answer, not 30 s later when the spent timer would fire."""
+    kernel = Kernel(seed=0, brokers=3)
+    kernel.cluster.create_topic("t", replica_assignment=[[0, 1, 2]])
+    producer = Producer(kernel, {"acks": "all", "client.id": "app",
+                                 "request.timeout.ms": 30_000})
+    sides = ((0, "app"), (1, 2, Network.CONTROLLER))
+    faults.schedule(kernel, 1_000, faults.NetworkPartition(*sides))
+    kernel.run(until_ms=11_000)  # fenced and replaced by now
+    assert kernel.cluster.partition("t", 0).leader != 0
+    for i in range(3):
+        producer.send("t", key=f"k{i}", value="v")
+    kernel.run(until_ms=11_500)
+    assert kernel.cluster.partition("t", 0).logs[0].log_end_offset == 3  # the zombie took them
+    faults.HealNetwork(*sides).apply(kernel)
+    kernel.run()
+    assert producer.acked == 3
+    last = kernel.trace.to_frame()["time_ms"].max()
+    assert kernel.now_ms == last < 12_000

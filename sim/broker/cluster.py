@@ -270,7 +270,10 @@ class Partition:
 
     @property
     def min_insync_replicas(self) -> int:
-        return int(self.config.get("min.insync.replicas", 1))
+        """The ISR size acks=all appends and the high watermark need: ``min.insync.replicas``,
+        but never more than the replicas there are (``Partition.effectiveMinIsr``,
+        KAFKA-15583), so a topic set above its replication factor still takes writes."""
+        return min(int(self.config.get("min.insync.replicas", 1)), len(self.replicas))
 
 
 @dataclass

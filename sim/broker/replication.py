@@ -137,6 +137,7 @@ class _ZombieProduce:
 
     respond: Callable[[AppendResult], None]
     done: bool = False
+    timer: Any = None  # its request.timeout.ms timer
 
     def answer(self, result: AppendResult) -> None:
         if not self.done:
@@ -349,8 +350,8 @@ class ReplicaManager:
         waits = self._zombie_waits.setdefault((node, part.topic, part.partition), [])
         waits[:] = [w for w in waits if not w.done]
         waits.append(wait)
-        timer = self.runtime.env.timeout(timeout_ms)
-        timer.callbacks.append(lambda _e: wait.answer(AppendResult(REQUEST_TIMED_OUT)))
+        wait.timer = self.runtime.env.timeout(timeout_ms)
+        wait.timer.callbacks.append(lambda _e: wait.answer(AppendResult(REQUEST_TIMED_OUT)))
 
     def append_marker(self, node: int, topic: str, partition: int, producer_id: int,
                       producer_epoch: int, control_type: int, timeout_ms: float,
@@ -359,7 +360,9 @@ class ReplicaManager:
 
         A control batch of one record: it takes an offset, ends the producer's transaction
         in this partition (``sim.broker.transaction_index``) and is never shown to a consumer.
-        A marker from an older producer epoch than the partition knows is refused.
+        Like any acks=all append it is refused while the ISR is below ``min.insync.replicas``
+        (``Partition.appendRecordsToLeader``; the coordinator retries), and so is a marker
+        from an older producer epoch than the partition knows.
         """
         part = self.cluster.partition(topic, partition)
         broker = self.cluster.brokers[node]
@@ -367,6 +370,9 @@ class ReplicaManager:
         if (not broker.alive or epoch is None or part.leader != node
                 or epoch != part.leader_epoch):
             self._error(part, node, NOT_LEADER_OR_FOLLOWER, 1, respond)
+            return
+        if len(part.isr) < part.min_insync_replicas:
+            self._error(part, node, NOT_ENOUGH_REPLICAS, 1, respond)
             return
         log = part.logs[node]
         error = log.producer_state.check_epoch(producer_id, producer_epoch)
@@ -466,8 +472,12 @@ class ReplicaManager:
         appended as a zombie get NOT_LEADER_OR_FOLLOWER now, as Kafka's
         ``completeDelayedOperationsWhenNotPartitionLeader`` completes them when a leader
         becomes a follower (``Partition.checkEnoughReplicasReachOffset``: no leader log). The
-        producer retries them at the leader at once, ahead of the batches it sends later."""
+        producer retries them at the leader at once, ahead of the batches it sends later.
+        Their timeout timers, which SimPy cannot take back, no longer keep a run going (Kafka
+        cancels a completed operation's timer)."""
         for wait in self._zombie_waits.pop((node, part.topic, part.partition), ()):
+            if not wait.done:
+                self.runtime.make_background(wait.timer)
             wait.answer(AppendResult(NOT_LEADER_OR_FOLLOWER))
 
     def fail_delayed(self, part: Partition, error: str) -> None:

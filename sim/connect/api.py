@@ -84,6 +84,8 @@ class SinkTaskContext:
 class SinkTask(Task):
     """``SinkTask``: ``put(records)``, then ``flush(offsets)`` before offsets are committed."""
 
+    class_name = "org.apache.kafka.connect.sink.SinkTask"
+
     def put(self, records: list[SinkRecord]) -> None:
         raise NotImplementedError
 

@@ -11,6 +11,12 @@ from __future__ import annotations
 from sim.errors import KafkaLabError
 
 
+def class_name(cls: type) -> str:
+    """The Java class ``cls`` stands for (its ``class_name``), else its Python path: how a
+    worker lists a plugin and how an error report names an exception or a failing stage."""
+    return getattr(cls, "class_name", "") or f"{cls.__module__}.{cls.__qualname__}"
+
+
 class ConnectError(KafkaLabError):
     """``ConnectException``: a connector, task or worker failed."""
 

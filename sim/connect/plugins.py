@@ -18,7 +18,7 @@ from typing import Any
 from sim.connect.api import Connector, SinkConnector, SourceConnector
 from sim.connect.converters import Converter, JsonConverter, StringConverter
 from sim.connect.datagen import DatagenConnector
-from sim.connect.errors import ConnectError
+from sim.connect.errors import ConnectError, class_name
 from sim.connect.file import FileStreamSinkConnector, FileStreamSourceConnector
 from sim.connect.jdbc import JdbcSinkConnector, JdbcSourceConnector
 from sim.connect.transforms import TRANSFORMS, Transformation
@@ -28,10 +28,6 @@ BUILT_IN_CONNECTORS: tuple[type[Connector], ...] = (
     FileStreamSinkConnector, FileStreamSourceConnector, JdbcSinkConnector, JdbcSourceConnector,
     DatagenConnector)
 VERSION = "4.0.0"
-
-
-def class_name(cls: type) -> str:
-    return getattr(cls, "class_name", "") or f"{cls.__module__}.{cls.__qualname__}"
 
 
 def simple_name(name: str) -> str:

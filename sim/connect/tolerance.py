@@ -14,17 +14,13 @@ import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
-from sim.connect.errors import RetriableError, ToleranceExceededError
+from sim.connect.errors import RetriableError, ToleranceExceededError, class_name
 
 KEY_CONVERTER, VALUE_CONVERTER, TRANSFORMATION, TASK_PUT = (
     "KEY_CONVERTER", "VALUE_CONVERTER", "TRANSFORMATION", "TASK_PUT")
 FAILED = object()
 """What ``execute`` returns for a tolerated failure."""
 RETRY_BACKOFF_START_MS = 300
-
-
-def java_name(cls: type) -> str:
-    return getattr(cls, "class_name", "") or f"{cls.__module__}.{cls.__qualname__}"
 
 
 class RetryWithToleranceOperator:
@@ -65,7 +61,7 @@ class RetryWithToleranceOperator:
             raise ToleranceExceededError("Tolerance exceeded in error handler") from exc
         self.skipped += 1
         if self.report is not None:
-            self.report({**context, "stage": stage, "class_name": java_name(executing_class),
+            self.report({**context, "stage": stage, "class_name": class_name(executing_class),
                          "exception": exc})
         return FAILED
 
@@ -81,7 +77,7 @@ def error_headers(context: dict[str, Any], connector: str, task_id: int
                ("__connect.errors.task.id", str(task_id)),
                ("__connect.errors.stage", context["stage"]),
                ("__connect.errors.class.name", context["class_name"]),
-               ("__connect.errors.exception.class.name", java_name(type(exc)))]
+               ("__connect.errors.exception.class.name", class_name(type(exc)))]
     headers.append(("__connect.errors.exception.message", str(exc)))
     headers.append(("__connect.errors.exception.stacktrace",
                     "".join(traceback.format_exception(exc)).rstrip()))

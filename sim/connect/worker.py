@@ -26,7 +26,7 @@ from sim.connect.api import Connector, SinkTask, SinkTaskContext, SourceTask, So
 from sim.connect.config_def import NO_DEFAULT, ConfigDef, at_least
 from sim.connect.connector_config import connector_config_def
 from sim.connect.converters import Converter
-from sim.connect.errors import ConnectError, RetriableError
+from sim.connect.errors import ConnectError, RetriableError, class_name
 from sim.connect.offsets import FileOffsetBackingStore, OffsetBackingStore, OffsetStorageWriter
 from sim.connect.plugins import Plugins
 from sim.connect.records import ConnectRecord, SinkRecord, SourceRecord
@@ -489,10 +489,11 @@ class WorkerSinkTask(WorkerTask):
                     return False
 
     def put_error(self, record: SinkRecord, error: BaseException) -> None:
-        """The errant record reporter (KIP-610): a record ``put`` could not write."""
+        """The errant record reporter (KIP-610): a record ``put`` could not write. Kafka
+        names ``SinkTask`` as the executing class, whichever task reported it
+        (``WorkerErrantRecordReporter.report``)."""
         self.report_error({**self.error_context(record), "stage": TASK_PUT,
-                           "class_name": getattr(type(self.task), "__qualname__", ""),
-                           "exception": error})
+                           "class_name": class_name(SinkTask), "exception": error})
 
     def report_error(self, context: dict[str, Any]) -> None:
         if not self.dlq_topic or "topic" not in context:
