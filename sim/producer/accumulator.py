@@ -96,9 +96,10 @@ def lookup_record_sizes(key_lengths: np.ndarray, key_ids: np.ndarray, value_byte
         sizes = np.ceil(sizes * compression_ratio).astype(np.int64)
     if table is None:
         return sizes
+    # ``take`` gathers faster than ``[key_ids]`` (and reads -1 as the last entry too)
     if span == 1:  # one value size: one size per key
-        return sizes[key_code.ravel(), 0][key_ids]
-    return sizes.ravel()[key_code.ravel()[key_ids] * span + (value_bytes - low)]
+        return sizes[key_code.ravel(), 0].take(key_ids)
+    return sizes.ravel().take(key_code.ravel().take(key_ids) * span + (value_bytes - low))
 
 
 @functools.lru_cache(maxsize=4096)  # asked once per new batch, for a handful of sizes
