@@ -40,6 +40,28 @@ def test_split_by_partition_in_chunks_matches_one_stable_sort(parts, chunk):
 
 
 @settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 20), max_size=300), st.integers(1, 64), st.integers(0, 1000))
+def test_split_by_partition_of_consecutive_rows_matches_their_indices(parts, chunk, first):
+    """Records given as consecutive buffer rows from ``first`` (no index array) are grouped
+    as when their indices are given."""
+    parts = np.array(parts, np.int32)
+    idx = np.arange(first, first + len(parts))
+    saved = streams_module.SPLIT_CHUNK
+    streams_module.SPLIT_CHUNK = chunk
+    try:
+        rows = split_by_partition(len(parts), lambda a, z: parts[a:z], None,
+                                  buffer_records=first + len(parts), first=first)
+        given = split_by_partition(len(parts), lambda a, z: parts[a:z], lambda a, z: idx[a:z],
+                                   buffer_records=first + len(parts))
+    finally:
+        streams_module.SPLIT_CHUNK = saved
+    assert sorted(rows) == sorted(given)
+    for p, group in rows.items():
+        assert group.dtype == np.int32
+        np.testing.assert_array_equal(group, given[p])
+
+
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(0, 300), max_size=300))
 def test_split_by_partition_past_8_bit_partition_numbers(parts):
     """Partition numbers are sorted as 8-bit ints only while they fit: past 127 they are

@@ -457,8 +457,8 @@ class Producer:
         key_id = self.buffer.key_id
         start = rows.start
         self._route_groups(state, split_by_partition(
-            rows.stop - start, lambda a, z: table.take(key_id[start + a : start + z]),
-            lambda a, z: np.arange(start + a, start + z), self.buffer.n))
+            rows.stop - start, lambda a, z: table.take(key_id[start + a : start + z]), None,
+            self.buffer.n, first=start))
 
     def _route_groups(self, state: TopicState, groups: dict[int, np.ndarray]) -> None:
         for p in sorted(groups):  # partitions with records, in order

@@ -171,13 +171,15 @@ def narrowest_index(idx: np.ndarray, buffer_records: int) -> np.ndarray:
 
 
 def split_by_partition(count: int, partitions_of: Callable[[int, int], np.ndarray],
-                       indices_of: Callable[[int, int], np.ndarray],
-                       buffer_records: int) -> dict[int, np.ndarray]:
+                       indices_of: Callable[[int, int], np.ndarray] | None,
+                       buffer_records: int, first: int = 0) -> dict[int, np.ndarray]:
     """Records ``0 … count-1`` grouped by partition, each group in record order.
 
     ``partitions_of(a, z)`` and ``indices_of(a, z)`` give the partitions and buffer indices of
-    records ``a … z-1``. Done ``SPLIT_CHUNK`` records at a time — count, then fill each group in
-    place — so that a workload of millions of records needs no sort or copy of all of them.
+    records ``a … z-1``; ``indices_of`` None: they are the consecutive buffer rows from
+    ``first`` on (a workload's), whose indices need no gathering. Done ``SPLIT_CHUNK`` records
+    at a time — count, then fill each group in place — so that a workload of millions of
+    records needs no sort or copy of all of them.
     """
     counts = np.zeros(0, np.int64)
     for a in range(0, count, SPLIT_CHUNK):
@@ -200,10 +202,16 @@ def split_by_partition(count: int, partitions_of: Callable[[int, int], np.ndarra
         order = np.argsort(parts, kind="stable")
         sizes = np.bincount(parts)
         ends = np.cumsum(sizes).tolist()
-        idx = indices_of(a, z)
+        idx = indices_of(a, z) if indices_of is not None else None
         for p in np.flatnonzero(sizes).tolist():
             k = filled[p]
             size = int(sizes[p])
-            groups[p][k : k + size] = idx[order[ends[p] - size : ends[p]]]
+            positions = order[ends[p] - size : ends[p]]  # in the chunk
+            if idx is None:
+                group = groups[p][k : k + size]
+                group[:] = positions
+                group += first + a
+            else:
+                groups[p][k : k + size] = idx[positions]
             filled[p] = k + size
     return groups
