@@ -182,17 +182,20 @@ def split_by_partition(count: int, partitions_of: Callable[[int, int], np.ndarra
     records needs no sort or copy of all of them.
     """
     counts = np.zeros(0, np.int64)
+    chunk_counts = []  # each chunk's records per partition, for its grouping below
     for a in range(0, count, SPLIT_CHUNK):
         chunk = np.bincount(partitions_of(a, min(count, a + SPLIT_CHUNK)))
+        chunk_counts.append(chunk)
         if len(chunk) > len(counts):
-            chunk[: len(counts)] += counts
-            counts = chunk
+            grown = chunk.copy()
+            grown[: len(counts)] += counts
+            counts = grown
         else:
             counts[: len(chunk)] += chunk
     index_dtype = np.int32 if buffer_records <= INT32_MAX else np.int64
     groups = {p: np.empty(int(counts[p]), index_dtype) for p in np.flatnonzero(counts).tolist()}
     filled = dict.fromkeys(groups, 0)
-    for a in range(0, count, SPLIT_CHUNK):
+    for a, sizes in zip(range(0, count, SPLIT_CHUNK), chunk_counts, strict=True):
         z = min(count, a + SPLIT_CHUNK)
         # a stable sort of small ints is a radix sort: one pass per byte, so 8 bits when the
         # partitions allow (most topics), else 16
@@ -200,7 +203,6 @@ def split_by_partition(count: int, partitions_of: Callable[[int, int], np.ndarra
             np.int8 if len(counts) <= INT8_MAX + 1 else
             np.int16 if len(counts) <= INT16_MAX + 1 else np.int32)
         order = np.argsort(parts, kind="stable")
-        sizes = np.bincount(parts)
         ends = np.cumsum(sizes).tolist()
         idx = indices_of(a, z) if indices_of is not None else None
         for p in np.flatnonzero(sizes).tolist():
