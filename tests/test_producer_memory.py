@@ -40,6 +40,58 @@ def test_split_by_partition_in_chunks_matches_one_stable_sort(parts, chunk):
 
 
 @settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 20), max_size=300), st.integers(1, 64), st.integers(0, 1000))
+def test_split_by_partition_of_consecutive_rows_matches_their_indices(parts, chunk, first):
+    """Records given as consecutive buffer rows from ``first`` (no index array) are grouped
+    as when their indices are given."""
+    parts = np.array(parts, np.int32)
+    idx = np.arange(first, first + len(parts))
+    saved = streams_module.SPLIT_CHUNK
+    streams_module.SPLIT_CHUNK = chunk
+    try:
+        rows = split_by_partition(len(parts), lambda a, z: parts[a:z], None,
+                                  buffer_records=first + len(parts), first=first)
+        given = split_by_partition(len(parts), lambda a, z: parts[a:z], lambda a, z: idx[a:z],
+                                   buffer_records=first + len(parts))
+    finally:
+        streams_module.SPLIT_CHUNK = saved
+    assert sorted(rows) == sorted(given)
+    for p, group in rows.items():
+        assert group.dtype == np.int32
+        np.testing.assert_array_equal(group, given[p])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 300), max_size=300))
+def test_split_by_partition_past_8_bit_partition_numbers(parts):
+    """Partition numbers are sorted as 8-bit ints only while they fit: past 127 they are
+    grouped as correctly as below."""
+    parts = np.array(parts, np.int32)
+    idx = np.arange(len(parts))
+    groups = split_by_partition(len(parts), lambda a, z: parts[a:z], lambda a, z: idx[a:z],
+                                buffer_records=len(parts))
+    assert sorted(groups) == sorted(set(parts.tolist()))
+    for p, group in groups.items():
+        np.testing.assert_array_equal(group, np.flatnonzero(parts == p))
+
+
+@pytest.mark.parametrize(("count", "size", "wide"), [
+    (3, 1 << 14, False),  # small sums
+    (1 << 17, 1 << 14, False),  # the largest size times the count passes 2**31, the sum not
+    (1 << 18, 1 << 14, True),  # the sum itself passes 2**31 - 1
+])
+def test_a_streams_running_sums_widen_only_when_they_must(count, size, wide):
+    """Running sums are 32-bit unless the stream's total size needs more, even when the
+    largest record times the record count would."""
+    sizes = np.full(count, 1, np.int32)
+    sizes[: (1 << 17) - 1 if not wide else count] = size  # one record of 1 byte at least
+    stream = RecordStream(np.arange(count), np.arange(count, dtype=np.float64), sizes)
+    assert stream.cs.dtype == (np.int64 if wide else np.int32)
+    assert stream.cs[-1] == sizes.sum(dtype=np.int64)
+    assert (stream.min_size, stream.max_size) == (int(sizes.min()), size)
+
+
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 5), st.integers(1, 300)), min_size=1, max_size=400),
        st.lists(st.tuples(st.floats(0, 20), st.integers(0, 2000)), min_size=1, max_size=60))
 def test_a_compact_stream_answers_as_a_full_one(records, steps):

@@ -243,7 +243,7 @@ class Producer:
         for a in range(0, n, FILL_CHUNK):  # a chunk at a time: small temporaries
             z = min(n, a + FILL_CHUNK)
             self._fill(rows.start + a, rows.start + z, workload.time_ms[a:z], state.topic_id,
-                       key_map[workload.key_ids[a:z]], workload.value_bytes[a:z])
+                       key_map.take(workload.key_ids[a:z]), workload.value_bytes[a:z])
         if (self.custom is None and not self.config["partitioner.ignore.keys"]
                 and int(self.buffer.key_id[rows].min()) >= 0):
             self._route_rows(state, rows)  # every record has a key: the keyed route
@@ -457,8 +457,8 @@ class Producer:
         key_id = self.buffer.key_id
         start = rows.start
         self._route_groups(state, split_by_partition(
-            rows.stop - start, lambda a, z: table[key_id[start + a : start + z]],
-            lambda a, z: np.arange(start + a, start + z), self.buffer.n))
+            rows.stop - start, lambda a, z: table.take(key_id[start + a : start + z]), None,
+            self.buffer.n, first=start))
 
     def _route_groups(self, state: TopicState, groups: dict[int, np.ndarray]) -> None:
         for p in sorted(groups):  # partitions with records, in order

@@ -34,6 +34,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -143,7 +144,8 @@ class Sender:
         sent = False
         if self.held:
             self.held.clear()
-        touched: dict[str, set[int]] = {}  # per topic: partitions whose queues drains changed
+        # per topic: partitions whose queues drains changed, in order for each broker drained
+        touched: dict[str, list[int]] = {}
         node_ready_ms = self.node_ready_ms
         node_drain_ms = self.node_drain_ms
         for node in sorted(ready_nodes) if len(ready_nodes) > 1 else ready_nodes:
@@ -158,9 +160,10 @@ class Sender:
                 sent = True
         for topic, ready in candidates:  # appended to and drained: when are they ready next?
             extra = touched.pop(topic.name, None)
-            if extra:  # usually the due partitions themselves: ``ready`` is in order already
-                extra.difference_update(ready)
-            topic.refresh_after_drain(sorted(extra.union(ready)) if extra else ready)
+            # usually the due partitions themselves: ``ready`` is in order already
+            if extra is not None and extra != ready:
+                ready = sorted(set(extra).union(ready))
+            topic.refresh_after_drain(ready)
         for name, extra in touched.items():  # drained without being due themselves
             producer.topics[name].refresh_after_drain(sorted(extra))
         return sent
@@ -169,7 +172,7 @@ class Sender:
         self,
         node: int,
         now_ms: float,
-        touched: dict[str, set[int]],
+        touched: dict[str, list[int]],
     ) -> list[tuple[TopicState, ProducerBatch]]:
         """``RecordAccumulator.drainBatchesForOneNode``: the head batch of each partition
         ``node`` leads, sendable or not, in turn from a rotating start, up to
@@ -193,8 +196,11 @@ class Sender:
                 continue
             with_records = topic.with_records(node, led, now_ms)
             if with_records:
-                touched.setdefault(topic.name, set()).update(with_records)
-                parts += [(n + bisect_left(led, p), topic, p) for p in with_records]
+                touched.setdefault(topic.name, []).extend(with_records)
+                # each partition's position: its place in ``led`` (often all of ``led``)
+                positions = (range(n, n + len(led)) if len(with_records) == len(led)
+                             else [n + bisect_left(led, p) for p in with_records])
+                parts += zip(positions, repeat(topic), with_records)
             n += len(led)
         if not n:
             return []

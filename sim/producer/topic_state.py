@@ -353,9 +353,13 @@ class TopicState:
             if not self.seen[p]:  # what self.append does, without a call per batch
                 self.seen[p] = True
                 self.unseen -= 1
-            # RecordStream.take, written out
-            self.accumulator.append(p, stream.idx[pos:end], math.inf, False, cs[pos:end],
-                                    cs.item(pos - 1) if pos else 0, t[pos:end], stream.in_order)
+            before = cs.item(pos - 1) if pos else 0  # the running sum before the records
+            # one record (records come slower than sender passes): no sum or time views
+            if end > pos + 1 or not self.accumulator.append_record(
+                    p, stream.idx[pos:end], cs.item(pos) - before, t.item(pos)):
+                # RecordStream.take, written out
+                self.accumulator.append(p, stream.idx[pos:end], math.inf, False, cs[pos:end],
+                                        before, t[pos:end], stream.in_order)
             if refresh:
                 self.refresh(p)
 
